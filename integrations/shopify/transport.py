@@ -1,0 +1,34 @@
+"""httpx transport that sends `https://<shop>.myshopify.com/...` calls to a local sandbox.
+
+Shopify's SDK builds its URLs from the shop name, so in sandbox mode we reroute at the
+network edge: the request keeps its path, body and `Host: <shop>.myshopify.com`
+header (the sandbox tells shops apart by it) and goes to the sandbox's address.
+"""
+from __future__ import annotations
+
+import httpx
+
+
+class SandboxRoutingTransport(httpx.BaseTransport):
+    """Rewrite every request's scheme/host/port to the sandbox base URL."""
+
+    def __init__(self, sandbox_base_url: str, inner: httpx.BaseTransport | None = None):
+        target = httpx.URL(sandbox_base_url)
+        self._scheme, self._host, self._port = target.scheme, target.host, target.port
+        self._inner = inner or httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        original_host = request.url.host
+        request.url = request.url.copy_with(scheme=self._scheme, host=self._host, port=self._port)
+        request.headers["Host"] = original_host
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def http_client_for(sandbox_base_url: str | None, timeout: float = 10.0) -> httpx.Client:
+    """A pooled client: straight to Shopify, or rerouted to the sandbox when one is set."""
+    if sandbox_base_url:
+        return httpx.Client(transport=SandboxRoutingTransport(sandbox_base_url), timeout=timeout)
+    return httpx.Client(timeout=timeout)
