@@ -1,0 +1,82 @@
+"""The embedded clock: APScheduler in-process, plus the inbox pump thread."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import select
+
+from shopify_app import lifecycle
+from shopify_app.auth.tokens import TokenUnavailable
+from shopify_app.models import Shop, ShopStatus
+
+from .inbox_pump import InboxPump
+
+log = logging.getLogger(__name__)
+
+TOKEN_REFRESH_EVERY = dt.timedelta(minutes=10)
+
+
+def shop_job_id(kind: str, shop_domain: str) -> str:
+    """Per-shop jobs are named '<kind>:<shop>' so they can all be found by shop."""
+    return f"{kind}:{shop_domain}"
+
+
+def keep_token_fresh(services, shop_domain: str) -> None:
+    """Refresh the shop's offline token ahead of expiry so requests never wait on it."""
+    try:
+        services.tokens.access_token(shop_domain)
+    except TokenUnavailable as exc:
+        log.warning("cannot refresh token for shop=%s: %s", shop_domain, exc)
+
+
+class EmbeddedScheduler:
+    """APScheduler for periodic jobs and the inbox pump, in the web process."""
+
+    def __init__(self, services):
+        self.services = services
+        self.scheduler = BackgroundScheduler(timezone=dt.timezone.utc, job_defaults={"coalesce": True, "max_instances": 1})
+        self.pump = InboxPump(services)
+        lifecycle.on_shop_uninstalled(self.remove_shop_jobs)
+
+    def start(self) -> None:
+        """Start the clock and add the jobs of every installed shop."""
+        self.scheduler.start()
+        self.pump.start()
+        with self.services.session_factory() as session:
+            shops = session.scalars(select(Shop.domain).where(Shop.status == ShopStatus.INSTALLED.value)).all()
+        for shop in shops:
+            self.add_shop_jobs(shop)
+
+    def shutdown(self) -> None:
+        """Stop the clock and the pump."""
+        self.pump.stop()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    def add_shop_jobs(self, shop_domain: str) -> None:
+        """Schedule the per-shop jobs (idempotent)."""
+        self.scheduler.add_job(
+            keep_token_fresh,
+            "interval",
+            seconds=TOKEN_REFRESH_EVERY.total_seconds(),
+            args=(self.services, shop_domain),
+            id=shop_job_id("token-refresh", shop_domain),
+            replace_existing=True,
+        )
+
+    def remove_shop_jobs(self, shop_domain: str) -> None:
+        """Stop every job of a shop (on uninstall)."""
+        for job in self.scheduler.get_jobs():
+            if job.id.endswith(":" + shop_domain):
+                job.remove()
+        log.info("stopped jobs for shop=%s", shop_domain)
+
+    def shop_job_ids(self, shop_domain: str) -> list[str]:
+        """Ids of the jobs scheduled for a shop."""
+        return [job.id for job in self.scheduler.get_jobs() if job.id.endswith(":" + shop_domain)]
+
+    def status(self) -> dict:
+        """For /healthz."""
+        return {"running": bool(self.scheduler.running), "inbox_pump": self.pump.alive, "jobs": len(self.scheduler.get_jobs())}

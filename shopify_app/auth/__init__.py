@@ -1,0 +1,1 @@
+"""Authentication: session tokens, offline tokens (exchange and refresh) and the install flow."""

@@ -1,0 +1,104 @@
+"""The authorization-code install flow for non-embedded installs, with ShopifyAPI's helpers.
+
+ShopifyAPI builds the permission URL, checks the callback's query HMAC and timestamp, and
+sanitises the shop domain. The code-for-token POST goes through our httpx client instead
+of ShopifyAPI's urllib call, so it has a timeout and can be routed to the sandbox.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+
+import shopify
+from flask import Blueprint, abort, current_app, redirect, request
+from shopify.utils.shop_url import sanitize_shop_domain
+from sqlalchemy import update
+
+from ..models import OAuthState, utcnow
+from .tokens import TokenUnavailable, shop_name
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("install", __name__)
+
+STATE_TTL = dt.timedelta(minutes=10)
+
+
+def configure_shopify_api(settings) -> None:
+    """Give ShopifyAPI the app's key and secret (it keeps them on the Session class)."""
+    shopify.Session.setup(api_key=settings.api_key, secret=settings.api_secret)
+
+
+def sanitized_shop(value: str | None) -> str | None:
+    """A shop domain like 'x.myshopify.com', or None if the input is not one."""
+    return sanitize_shop_domain(value) if value else None
+
+
+@blueprint.get("/auth/install")
+def begin_install():
+    """Start the install: store a state nonce and send the merchant to Shopify's consent page."""
+    services = current_app.extensions["services"]
+    shop = sanitized_shop(request.args.get("shop"))
+    if shop is None:
+        abort(400, "invalid shop domain")
+    nonce = secrets.token_urlsafe(32)
+    with services.session_factory.begin() as session:
+        session.add(OAuthState(nonce=nonce, shop_domain=shop))
+    session_ = shopify.Session(shop, services.settings.api_version)
+    url = session_.create_permission_url(
+        services.settings.scopes.split(","), f"{services.settings.app_url}/auth/callback", state=nonce
+    )
+    return redirect(services.public_shopify_url(url))
+
+
+@blueprint.get("/auth/callback")
+def finish_install():
+    """Check HMAC, timestamp and state; exchange the code for an offline token."""
+    services = current_app.extensions["services"]
+    params = request.args.to_dict()
+    shop = sanitized_shop(params.get("shop"))
+    if shop is None:
+        abort(400, "invalid shop domain")
+    if not shopify.Session.validate_params(params):
+        abort(401, "invalid hmac or stale request")
+    with services.session_factory.begin() as session:
+        # Consume the nonce in one statement: a replayed callback matches nothing.
+        consumed = session.execute(
+            update(OAuthState)
+            .where(
+                OAuthState.nonce == params.get("state", ""),
+                OAuthState.shop_domain == shop,
+                OAuthState.used_at.is_(None),
+                OAuthState.created_at > utcnow() - STATE_TTL,
+            )
+            .values(used_at=utcnow())
+        ).rowcount
+    if consumed != 1:
+        abort(403, "unknown or used state")
+    try:
+        exchange_authorization_code(services, shop, params["code"])
+    except TokenUnavailable:
+        abort(502, "Shopify refused the authorization code")
+    return redirect(services.app_home_in_admin_url(shop))
+
+
+def exchange_authorization_code(services, shop: str, code: str) -> None:
+    """POST the code to Shopify's token endpoint and store the (expiring) offline token."""
+    response = services.http_client.post(
+        f"https://{shop}/admin/oauth/access_token",
+        json={
+            "client_id": services.settings.api_key,
+            "client_secret": services.settings.api_secret,
+            "code": code,
+            "expiring": 1,
+        },
+    )
+    if response.status_code != 200:
+        log.warning("authorization code exchange failed for shop=%s: HTTP %s", shop, response.status_code)
+        raise TokenUnavailable(f"HTTP {response.status_code}")
+    data = response.json()
+    now = utcnow()
+    expires = now + dt.timedelta(seconds=data["expires_in"]) if data.get("expires_in") else None
+    refresh_expires = now + dt.timedelta(seconds=data["refresh_token_expires_in"]) if data.get("refresh_token_expires_in") else None
+    services.tokens.save(shop, data["access_token"], data.get("refresh_token"), expires, refresh_expires, data.get("scope"))
+    log.info("installed shop=%s via authorization code (%s)", shop, shop_name(shop))

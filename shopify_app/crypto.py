@@ -1,0 +1,43 @@
+"""Encryption of secrets at rest with MultiFernet: encrypt with the newest key, read with any."""
+from __future__ import annotations
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+
+class SecretBox:
+    """Encrypts and decrypts token strings; keys are newest first."""
+
+    def __init__(self, keys: tuple[str, ...] | list[str]):
+        if not keys:
+            raise ValueError("at least one Fernet key is required")
+        self._fernet = MultiFernet([Fernet(k.encode() if isinstance(k, str) else k) for k in keys])
+
+    def encrypt(self, plaintext: str) -> bytes:
+        """Encrypt with the newest key."""
+        return self._fernet.encrypt(plaintext.encode("utf-8"))
+
+    def decrypt(self, ciphertext: bytes) -> str:
+        """Decrypt with whichever configured key made it; InvalidToken if none did."""
+        return self._fernet.decrypt(ciphertext).decode("utf-8")
+
+    def rotate(self, ciphertext: bytes) -> bytes:
+        """Re-encrypt under the newest key."""
+        return self._fernet.rotate(ciphertext)
+
+
+def rotate_all_tokens(session: Session, box: SecretBox) -> int:
+    """Re-encrypt every stored token under the newest key; returns the rows rewritten."""
+    from .models import ShopToken
+
+    count = 0
+    for token in session.scalars(select(ShopToken).with_for_update()):
+        token.access_token_enc = box.rotate(token.access_token_enc)
+        if token.refresh_token_enc:
+            token.refresh_token_enc = box.rotate(token.refresh_token_enc)
+        count += 1
+    return count
+
+
+__all__ = ["SecretBox", "InvalidToken", "rotate_all_tokens"]

@@ -1,0 +1,37 @@
+"""The Flask app factory."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from .auth.install import blueprint as install_bp
+from .auth.install import configure_shopify_api
+from .config import Settings, load_settings
+from .services import Services, build_services
+from .web.api import blueprint as api_bp
+from .web.health import blueprint as health_bp
+from .web.home import blueprint as home_bp
+from .web.security import add_frame_ancestors
+from .webhooks.intake import blueprint as webhooks_bp
+from .webhooks.registry import load_handlers
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None, start_scheduler: bool | None = None) -> Flask:
+    """Build the app; the embedded scheduler starts unless disabled (RUN_SCHEDULER=0)."""
+    settings = settings or (services.settings if services else load_settings())
+    services = services or build_services(settings)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_shopify_api(settings)
+    load_handlers()
+    app = Flask(__name__)
+    app.extensions["services"] = services
+    for bp in (webhooks_bp, home_bp, api_bp, health_bp, install_bp):
+        app.register_blueprint(bp)
+    app.after_request(add_frame_ancestors)
+    if settings.run_scheduler if start_scheduler is None else start_scheduler:
+        from scheduler.embedded import EmbeddedScheduler
+
+        services.scheduler = EmbeddedScheduler(services)
+        services.scheduler.start()
+    return app

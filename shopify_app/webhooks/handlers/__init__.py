@@ -1,0 +1,1 @@
+"""Webhook handlers, one module per area; each registers its topics with @handles."""

@@ -1,0 +1,58 @@
+"""The mandatory compliance topics: customers/data_request, customers/redact, shop/redact."""
+from __future__ import annotations
+
+import logging
+
+from ...models import ComplianceExport, ComplianceLog
+from ...privacy import CustomerRef, erase_shop, export_customer, gid_number, redact_customer
+from ..registry import WebhookContext, handles
+
+log = logging.getLogger(__name__)
+
+
+def _customer_ref(ctx: WebhookContext) -> CustomerRef:
+    customer = ctx.payload.get("customer") or {}
+    orders = ctx.payload.get("orders_requested") or ctx.payload.get("orders_to_redact") or []
+    return CustomerRef(
+        shop_domain=ctx.shop_domain,
+        customer_id=gid_number(customer.get("id")),
+        email=customer.get("email"),
+        phone=customer.get("phone"),
+        order_ids=frozenset(filter(None, (gid_number(o) for o in orders))),
+    )
+
+
+@handles("customers/data_request")
+def customer_data_request(ctx: WebhookContext) -> None:
+    """Assemble everything we hold on the customer into an export the merchant can send."""
+    ref = _customer_ref(ctx)
+    export = export_customer(ctx.session, ref)
+    request_id = (ctx.payload.get("data_request") or {}).get("id")
+    ctx.session.add(
+        ComplianceExport(
+            shop_domain=ctx.shop_domain,
+            customer_id=ref.customer_id,
+            data_request_id=str(request_id) if request_id is not None else None,
+            export={"customer_id": ref.customer_id, "shop": ctx.shop_domain, "sources": export},
+        )
+    )
+    counts = {name: len(items) for name, items in export.items()}
+    ctx.session.add(ComplianceLog(shop_domain=ctx.shop_domain, action="data_request", subject=ref.customer_id, detail=counts))
+    log.info("data request for shop=%s exported %s", ctx.shop_domain, counts)
+
+
+@handles("customers/redact")
+def customer_redact(ctx: WebhookContext) -> None:
+    """Erase the customer's personal data from everything we store."""
+    ref = _customer_ref(ctx)
+    counts = redact_customer(ctx.session, ref)
+    ctx.session.add(ComplianceLog(shop_domain=ctx.shop_domain, action="customer_redact", subject=ref.customer_id, detail=counts))
+    log.info("customer redact for shop=%s changed %s", ctx.shop_domain, counts)
+
+
+@handles("shop/redact")
+def shop_redact(ctx: WebhookContext) -> None:
+    """Erase all of the shop's data (sent 48 hours after uninstall)."""
+    counts = erase_shop(ctx.session, ctx.shop_domain, keep_delivery_id=ctx.delivery_id)
+    ctx.session.add(ComplianceLog(shop_domain=ctx.shop_domain, action="shop_redact", detail=counts))
+    log.info("shop redact for shop=%s deleted %s", ctx.shop_domain, counts)

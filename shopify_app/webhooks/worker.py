@@ -1,0 +1,180 @@
+"""The inbox worker: claims due deliveries with a lease, runs their handler, retries, dead-letters."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import random
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import sessionmaker
+
+from ..config import Settings
+from ..models import InboxStatus, Shop, ShopStatus, WebhookDelivery, utcnow
+from .registry import COMPLIANCE_TOPICS, WebhookContext, handler_for
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 60
+BACKOFF_BASE_SECONDS = 2.0
+BACKOFF_CAP_SECONDS = 3600.0
+
+
+class PoisonPayload(Exception):
+    """Input that no retry can fix (e.g. a body that is not JSON): dead-letter at once."""
+
+
+def retry_delay(attempts: int, rng: random.Random) -> float:
+    """Exponential backoff with full jitter: uniform(0, min(cap, base * 2**attempts))."""
+    return rng.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempts))
+
+
+@dataclass
+class DrainReport:
+    """What one pass over the inbox did."""
+
+    done: int = 0
+    ignored: int = 0
+    retried: int = 0
+    dead: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def handled(self) -> int:
+        """Rows this pass took to a decision or a retry."""
+        return self.done + self.ignored + self.retried + self.dead
+
+
+class InboxWorker:
+    """Drains the webhook inbox through the topic -> handler registry."""
+
+    def __init__(self, session_factory: sessionmaker, settings: Settings, services=None, rng=None):
+        self.session_factory = session_factory
+        self.settings = settings
+        self.services = services
+        self.owner = uuid.uuid4().hex
+        self.rng = rng or random.Random()
+
+    def drain(self, batch_size: int = 100, max_batches: int = 100) -> DrainReport:
+        """Process due deliveries until none are left (or the batch budget is spent)."""
+        report = DrainReport()
+        for _ in range(max_batches):
+            ids = self._claim(batch_size)
+            if not ids:
+                break
+            for delivery_id in ids:
+                self._process(delivery_id, report)
+        return report
+
+    def _claim(self, batch_size: int) -> list[int]:
+        now = utcnow()
+        due = and_(
+            WebhookDelivery.status == InboxStatus.PENDING.value,
+            WebhookDelivery.next_attempt_at <= now,
+            or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
+        )
+        claimed: list[int] = []
+        with self.session_factory.begin() as session:
+            candidates = session.scalars(
+                select(WebhookDelivery.id).where(due).order_by(WebhookDelivery.id).limit(batch_size)
+            ).all()
+            for delivery_id in candidates:
+                # The conditional UPDATE is the claim: another worker that raced us
+                # to this row matches zero rows and moves on (works on SQLite and PG).
+                result = session.execute(
+                    update(WebhookDelivery)
+                    .where(WebhookDelivery.id == delivery_id, due)
+                    .values(lease_owner=self.owner, lease_until=now + dt.timedelta(seconds=LEASE_SECONDS))
+                )
+                if result.rowcount == 1:
+                    claimed.append(delivery_id)
+        return claimed
+
+    def _process(self, delivery_id: int, report: DrainReport) -> None:
+        try:
+            with self.session_factory.begin() as session:
+                row = session.get(WebhookDelivery, delivery_id)
+                if row is None or row.lease_owner != self.owner:
+                    return
+                outcome = self._run_handler(session, row)
+                row.status = outcome.value
+                row.processed_at = utcnow()
+                row.lease_owner = row.lease_until = None
+                row.attempts += 1
+            if outcome is InboxStatus.DONE:
+                report.done += 1
+            else:
+                report.ignored += 1
+        except PoisonPayload as exc:
+            self._record_failure(delivery_id, exc, report, poison=True)
+        except Exception as exc:  # noqa: BLE001 - any handler failure is retried, never lost
+            self._record_failure(delivery_id, exc, report, poison=False)
+
+    def _run_handler(self, session, row: WebhookDelivery) -> InboxStatus:
+        handler = handler_for(row.topic)
+        if handler is None:
+            row.last_error = "no handler for topic"
+            return InboxStatus.IGNORED
+        if row.topic not in COMPLIANCE_TOPICS and not _shop_is_installed(session, row.shop_domain):
+            row.last_error = "shop not installed"
+            return InboxStatus.IGNORED
+        try:
+            payload = json.loads(row.body)
+        except ValueError as exc:
+            raise PoisonPayload(f"body is not valid JSON: {exc.msg} at char {exc.pos}") from None
+        handler(
+            WebhookContext(
+                session=session,
+                settings=self.settings,
+                shop_domain=row.shop_domain,
+                topic=row.topic,
+                payload=payload,
+                delivery_id=row.id,
+                webhook_id=row.webhook_id,
+                api_version=row.api_version,
+                services=self.services,
+            )
+        )
+        return InboxStatus.DONE
+
+    def _record_failure(self, delivery_id: int, exc: Exception, report: DrainReport, poison: bool) -> None:
+        # The handler's transaction was rolled back; record the failure in a new one.
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        with self.session_factory.begin() as session:
+            row = session.get(WebhookDelivery, delivery_id)
+            if row is None:
+                return
+            row.attempts += 1
+            row.last_error = error
+            row.lease_owner = row.lease_until = None
+            if poison or row.attempts >= self.settings.webhook_max_attempts:
+                row.status = InboxStatus.DEAD.value
+                report.dead += 1
+                log.error("webhook %s (%s) dead-lettered after %d attempts: %s", row.webhook_id, row.topic, row.attempts, type(exc).__name__)
+            else:
+                delay = retry_delay(row.attempts, self.rng)
+                row.next_attempt_at = utcnow() + dt.timedelta(seconds=delay)
+                report.retried += 1
+                log.warning("webhook %s (%s) attempt %d failed (%s); retry in %.1fs", row.webhook_id, row.topic, row.attempts, type(exc).__name__, delay)
+        report.errors.append(error)
+
+
+def _shop_is_installed(session, shop_domain: str) -> bool:
+    status = session.scalar(select(Shop.status).where(Shop.domain == shop_domain))
+    return status == ShopStatus.INSTALLED.value
+
+
+def retry_dead_letter(session, delivery_id: int, shop_domain: str) -> bool:
+    """Put a dead-lettered delivery of this shop back in the queue; False if not found."""
+    result = session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.shop_domain == shop_domain,
+            WebhookDelivery.status == InboxStatus.DEAD.value,
+        )
+        .values(status=InboxStatus.PENDING.value, next_attempt_at=utcnow(), attempts=0)
+    )
+    return result.rowcount == 1

@@ -1,0 +1,115 @@
+"""POST /webhooks on SQLite and PostgreSQL: status codes, exactly-once recording, commit before 200."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from conftest import OLD_SECRET, sample, webhook_headers
+from shopify_app.models import InboxStatus, WebhookDelivery
+
+
+def rows(app):
+    with app.extensions["services"].session_factory() as session:
+        return session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
+
+
+@pytest.fixture
+def app(app_factory, database_url):
+    return app_factory(database_url)
+
+
+def test_sample_order_stored_once_when_sent_three_times_with_same_webhook_id(app):
+    body = sample("orders_create")
+    headers = webhook_headers("orders/create", body, webhook_id="wh-1", event_id="ev-1")
+    client = app.test_client()
+    answers = [client.post("/webhooks", data=body, headers=headers) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert [a.get_data(as_text=True) for a in answers] == ["new", "replay", "replay"]
+    stored = rows(app)
+    assert len(stored) == 1
+    assert stored[0].delivery_count == 3
+    assert stored[0].body == body.decode("utf-8")  # raw body kept byte for byte
+    assert stored[0].status == InboxStatus.PENDING.value
+
+
+def test_same_event_from_two_subscriptions_is_recorded_as_duplicate(app):
+    body = sample("orders_create")
+    client = app.test_client()
+    first = client.post("/webhooks", data=body, headers=webhook_headers("orders/create", body, webhook_id="wh-a", event_id="ev-9"))
+    second = client.post("/webhooks", data=body, headers=webhook_headers("orders/create", body, webhook_id="wh-b", event_id="ev-9"))
+    assert (first.status_code, second.status_code) == (200, 200)
+    a, b = rows(app)
+    assert (a.status, b.status) == (InboxStatus.PENDING.value, InboxStatus.DUPLICATE.value)
+    assert b.duplicate_of_id == a.id and b.event_id == "ev-9"
+
+
+def test_forged_webhook_gets_401_and_stores_nothing(app):
+    body = sample("orders_create")
+    headers = webhook_headers("orders/create", body, secret="not-the-secret")
+    assert app.test_client().post("/webhooks", data=body, headers=headers).status_code == 401
+    assert rows(app) == []
+
+
+def test_tampered_body_gets_401(app):
+    body = sample("orders_create")
+    headers = webhook_headers("orders/create", body)
+    tampered = body.replace(b'"total_price"', b'"total_pricE"', 1)
+    assert app.test_client().post("/webhooks", data=tampered, headers=headers).status_code == 401
+
+
+def test_truncated_body_gets_401(app):
+    body = sample("orders_create")
+    headers = webhook_headers("orders/create", body)
+    assert app.test_client().post("/webhooks", data=body[: len(body) // 2], headers=headers).status_code == 401
+
+
+def test_old_secret_still_accepted_during_rotation(app):
+    body = sample("app_uninstalled")
+    headers = webhook_headers("app/uninstalled", body, secret=OLD_SECRET)
+    assert app.test_client().post("/webhooks", data=body, headers=headers).status_code == 200
+    assert len(rows(app)) == 1
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_other_methods_get_405(app, method):
+    assert app.test_client().open("/webhooks", method=method).status_code == 405
+
+
+@pytest.mark.parametrize("missing", ["X-Shopify-Hmac-Sha256", "X-Shopify-Topic", "X-Shopify-Shop-Domain", "X-Shopify-Webhook-Id"])
+def test_missing_shopify_headers_get_400(app, missing):
+    body = sample("orders_create")
+    headers = webhook_headers("orders/create", body)
+    del headers[missing]
+    assert app.test_client().post("/webhooks", data=body, headers=headers).status_code == 400
+    assert rows(app) == []
+
+
+def test_oversized_delivery_gets_413(app_factory, database_url):
+    app = app_factory(database_url, webhook_max_bytes=1000)
+    body = json.dumps({"padding": "x" * 2000}).encode()
+    response = app.test_client().post("/webhooks", data=body, headers=webhook_headers("orders/create", body))
+    assert response.status_code == 413
+    assert rows(app) == []
+
+
+def test_non_json_body_with_valid_hmac_is_recorded(app):
+    body = b"this is {not json"
+    response = app.test_client().post("/webhooks", data=body, headers=webhook_headers("orders/create", body))
+    assert response.status_code == 200
+    assert rows(app)[0].body == "this is {not json"
+
+
+def test_row_is_committed_before_the_200(app):
+    """A separate connection sees the row as soon as the response is out."""
+    body = sample("orders_paid")
+    response = app.test_client().post("/webhooks", data=body, headers=webhook_headers("orders/paid", body, webhook_id="wh-c"))
+    assert response.status_code == 200
+    from sqlalchemy import create_engine
+
+    engine = create_engine(app.extensions["services"].settings.database_url)
+    with engine.connect() as conn:
+        count = conn.execute(select(func.count()).select_from(WebhookDelivery).where(WebhookDelivery.webhook_id == "wh-c")).scalar()
+    engine.dispose()
+    assert count == 1
