@@ -30,9 +30,12 @@ def make_engine(database_url: str, **kwargs) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT; let
-        # SQLAlchemy emit BEGIN itself (the documented recipe).
+        # SQLAlchemy emit BEGIN itself (the documented recipe). IMMEDIATE takes the
+        # write lock up front: a deferred transaction that reads and then writes fails
+        # with "database is locked" when another writer committed in between, whereas
+        # IMMEDIATE simply waits its turn (busy_timeout). SQLite has one writer anyway.
         event.listen(engine, "connect", lambda conn, _r: setattr(conn, "isolation_level", None))
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
     return create_engine(database_url, pool_pre_ping=True, **kwargs)
 

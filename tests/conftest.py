@@ -17,7 +17,8 @@ from shopify_app.migrate import upgrade_to_head
 
 from pg_server import PostgresUnavailable, start_postgres
 
-SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "shopify" / "webhook-samples-2025-01"
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO.parent / "shared" / "shopify" / "webhook-samples-2025-01"
 API_KEY = "test-client-id"
 API_SECRET = "test-client-secret"
 OLD_SECRET = "test-old-secret"

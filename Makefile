@@ -1,0 +1,38 @@
+# Two commands set up and run everything on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+REQ_HASH := $(shell sha1sum requirements.txt | cut -c1-12)
+STAMP := $(VENV)/.installed-$(REQ_HASH)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test bench venv system-deps clean
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	@rm -f $(VENV)/.installed-*; touch $@
+
+venv: $(STAMP)
+
+# Debian packages the tests need: PostgreSQL (a throwaway server is started by the tests).
+system-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+		$(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q postgresql; \
+	fi
+
+run: venv
+	$(PY) -m shopify_app.cli db-upgrade
+	$(PY) -m shopify_app.cli run
+
+test: venv system-deps
+	$(PY) -m pytest
+
+bench: venv
+	$(PY) bench/webhook_intake.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

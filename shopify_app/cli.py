@@ -1,0 +1,82 @@
+"""Command line: `python -m shopify_app.cli <command>` (db-upgrade, run, rotate-keys, ...)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from cryptography.fernet import Fernet
+
+from .config import load_settings
+from .crypto import SecretBox, rotate_all_tokens
+from .migrate import upgrade_to_head
+
+log = logging.getLogger("shopify_app.cli")
+
+
+def cmd_db_upgrade(args) -> int:
+    """Apply migrations to DATABASE_URL."""
+    settings = load_settings()
+    upgrade_to_head(settings.database_url)
+    print(f"database at head: {settings.database_url.split('@')[-1]}")
+    return 0
+
+
+def cmd_rotate_keys(args) -> int:
+    """Re-encrypt all stored tokens under the first key of ENCRYPTION_KEYS."""
+    settings = load_settings()
+    from .db import make_engine, make_session_factory
+
+    engine = make_engine(settings.database_url)
+    with make_session_factory(engine).begin() as session:
+        count = rotate_all_tokens(session, SecretBox(settings.encryption_keys))
+    engine.dispose()
+    print(f"re-encrypted {count} token rows under the newest key; older keys can now be removed")
+    return 0
+
+
+def cmd_generate_key(args) -> int:
+    """Print a new Fernet key (put it first in ENCRYPTION_KEYS, then rotate-keys)."""
+    print(Fernet.generate_key().decode())
+    return 0
+
+
+def cmd_drain_inbox(args) -> int:
+    """Process due webhook deliveries once (for cron or debugging)."""
+    from .services import build_services
+    from .webhooks.registry import load_handlers
+    from .webhooks.worker import InboxWorker
+
+    load_handlers()
+    services = build_services(load_settings())
+    report = InboxWorker(services.session_factory, services.settings, services).drain()
+    print(f"done={report.done} ignored={report.ignored} retried={report.retried} dead={report.dead}")
+    services.close()
+    return 0
+
+
+def cmd_run(args) -> int:
+    """Serve the app (and, without Shopify credentials, the local sandbox store and supplier)."""
+    from .devserver import run_dev
+
+    return run_dev(host=args.host)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="python -m shopify_app.cli", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("db-upgrade", help=cmd_db_upgrade.__doc__).set_defaults(fn=cmd_db_upgrade)
+    sub.add_parser("rotate-keys", help=cmd_rotate_keys.__doc__).set_defaults(fn=cmd_rotate_keys)
+    sub.add_parser("generate-key", help=cmd_generate_key.__doc__).set_defaults(fn=cmd_generate_key)
+    sub.add_parser("drain-inbox", help=cmd_drain_inbox.__doc__).set_defaults(fn=cmd_drain_inbox)
+    run = sub.add_parser("run", help=cmd_run.__doc__)
+    run.add_argument("--host", default="127.0.0.1")
+    run.set_defaults(fn=cmd_run)
+    args = parser.parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Compliance topics and app/uninstalled, end to end through intake and the worker (SQLite and PG)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from conftest import sample, sample_json, webhook_headers
+from shopify_app.models import ComplianceExport, ComplianceLog, Shop, ShopToken, WebhookDelivery
+from shopify_app.webhooks.worker import InboxWorker
+
+SHOP = "demo.myshopify.com"
+
+
+@pytest.fixture
+def app(app_factory, database_url):
+    app = app_factory(database_url)
+    services = app.extensions["services"]
+    services.tokens.save(SHOP, "shpat_secret_value", "shprt_refresh", None, None, "read_orders")
+    return app
+
+
+def deliver(app, topic, payload, shop=SHOP):
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    assert app.test_client().post("/webhooks", data=body, headers=webhook_headers(topic, body, shop=shop)).status_code == 200
+
+
+def drain(app):
+    services = app.extensions["services"]
+    return InboxWorker(services.session_factory, services.settings, services).drain()
+
+
+def other_customers_order():
+    order = sample_json("orders_create")
+    order["id"] = 555
+    order["email"] = order["contact_email"] = "someone.else@example.org"
+    order["customer"] = {"id": 777, "email": "someone.else@example.org", "first_name": "Ann", "last_name": "Other"}
+    return order
+
+
+def test_data_request_exports_what_we_hold_on_that_customer_only(app):
+    deliver(app, "orders/create", sample("orders_create"))  # customer john@example.com
+    deliver(app, "orders/create", other_customers_order())
+    deliver(app, "customers/data_request", sample_json("customers_data_request"))
+    assert drain(app).done == 1  # orders/create has no handler until the orders issue: ignored, kept
+    with app.extensions["services"].session_factory() as session:
+        export = session.scalars(select(ComplianceExport)).one()
+        log = session.scalars(select(ComplianceLog)).one()
+    assert export.customer_id == "191167" and export.data_request_id == "9999"
+    held = export.export["sources"]["webhook_inbox"]
+    assert len(held) == 1
+    assert held[0]["payload"]["customer"]["email"] == "john@example.com"
+    assert log.detail == {"webhook_inbox": 1, "compliance_exports": 0}
+    assert "john@example.com" not in json.dumps(log.detail)
+
+
+def test_customer_redact_erases_personal_data_and_keeps_others(app):
+    deliver(app, "orders/create", sample("orders_create"))
+    deliver(app, "orders/create", other_customers_order())
+    deliver(app, "customers/redact", sample_json("customers_redact"))
+    assert drain(app).done == 1  # orders/create has no handler until the orders issue: ignored, kept
+    with app.extensions["services"].session_factory() as session:
+        bodies = [json.loads(r.body) for r in session.scalars(select(WebhookDelivery).where(WebhookDelivery.topic == "orders/create").order_by(WebhookDelivery.id))]
+    johns, others = bodies
+    text = json.dumps(johns)
+    for personal in ("john@example.com", "jon@example.com", "123 Shipping Street", "555-625-1199", "Shipping City"):
+        assert personal not in text
+    assert johns["id"] == json.loads(sample("orders_create"))["id"]  # ids and amounts kept
+    assert johns["total_price"] == json.loads(sample("orders_create"))["total_price"]
+    assert others["customer"]["email"] == "someone.else@example.org"
+
+
+def test_shop_redact_erases_everything_of_the_shop(app):
+    deliver(app, "orders/create", sample("orders_create"))
+    deliver(app, "orders/create", sample("orders_create"), shop="other.myshopify.com")
+    deliver(app, "shop/redact", sample_json("shop_redact"))
+    drain(app)
+    with app.extensions["services"].session_factory() as session:
+        assert session.scalar(select(Shop).where(Shop.domain == SHOP)) is None
+        assert session.scalar(select(func.count()).select_from(ShopToken)) == 0
+        left = session.execute(select(WebhookDelivery.shop_domain, WebhookDelivery.topic).order_by(WebhookDelivery.id)).all()
+    assert left == [("other.myshopify.com", "orders/create"), (SHOP, "shop/redact")]
+
+
+def test_compliance_topics_answer_401_to_a_bad_hmac(app):
+    body = sample("customers_redact")
+    for topic in ("customers/data_request", "customers/redact", "shop/redact"):
+        headers = webhook_headers(topic, body, secret="forged")
+        assert app.test_client().post("/webhooks", data=body, headers=headers).status_code == 401
+
+
+def test_app_uninstalled_deletes_tokens_and_stops_shop_jobs(app_factory, database_url):
+    from scheduler.embedded import EmbeddedScheduler
+
+    app = app_factory(database_url)
+    services = app.extensions["services"]
+    services.tokens.save(SHOP, "shpat_x", None, None, None, "read_orders")
+    services.scheduler = EmbeddedScheduler(services)
+    services.scheduler.start()
+    assert services.scheduler.shop_job_ids(SHOP) == [f"token-refresh:{SHOP}"]
+    deliver(app, "app/uninstalled", sample("app_uninstalled"))
+    services.scheduler.pump.worker.drain()  # the pump may have drained it already; either way it ran once
+    with services.session_factory() as session:
+        shop = session.scalar(select(Shop).where(Shop.domain == SHOP))
+        assert shop.status == "uninstalled" and shop.uninstalled_at is not None
+        assert session.scalar(select(func.count()).select_from(ShopToken)) == 0
+        assert session.scalar(select(WebhookDelivery.status)) == "done"
+    assert services.scheduler.shop_job_ids(SHOP) == []
+    assert services.tokens.has_usable_token(SHOP) is False
+    # Later order webhooks for the uninstalled shop are recorded but not acted on.
+    deliver(app, "orders/create", sample("orders_create"))
+    services.scheduler.pump.worker.drain()
+    with services.session_factory() as session:
+        assert session.scalar(select(WebhookDelivery.status).where(WebhookDelivery.topic == "orders/create")) == "ignored"
