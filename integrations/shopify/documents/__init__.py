@@ -1,0 +1,49 @@
+"""Every GraphQL query and mutation the app sends to Shopify, one `.graphql` file each.
+
+Each file holds exactly one named operation whose name equals the file stem, so a
+document is referred to by its operation name everywhere (gateway calls, logs, the
+remembered query costs) and the whole set is validated against the Admin schema in
+tests/integrations/test_documents_schema.py.
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from graphql import DocumentNode, OperationDefinitionNode, OperationType, parse
+
+DOCUMENTS_DIR = Path(__file__).resolve().parent
+
+
+def _load_documents() -> dict[str, str]:
+    return {path.stem: path.read_text(encoding="utf-8") for path in sorted(DOCUMENTS_DIR.glob("*.graphql"))}
+
+
+DOCUMENTS: dict[str, str] = _load_documents()
+
+
+def get_document(name: str) -> str:
+    """The text of the document whose operation is called `name`."""
+    try:
+        return DOCUMENTS[name]
+    except KeyError:
+        raise KeyError(f"no GraphQL document named {name!r} in {DOCUMENTS_DIR}") from None
+
+
+@functools.lru_cache(maxsize=None)
+def parsed_document(name: str) -> DocumentNode:
+    """The parsed AST of a document (cached: documents never change at runtime)."""
+    return parse(get_document(name))
+
+
+def operation_of(name: str) -> OperationDefinitionNode:
+    """The single operation definition in the document `name`."""
+    operations = [d for d in parsed_document(name).definitions if isinstance(d, OperationDefinitionNode)]
+    if len(operations) != 1:
+        raise ValueError(f"document {name!r} must hold exactly one operation, found {len(operations)}")
+    return operations[0]
+
+
+def is_mutation(name: str) -> bool:
+    """True when the document `name` is a mutation (its failures may leave side effects)."""
+    return operation_of(name).operation is OperationType.MUTATION
