@@ -10,7 +10,7 @@ INSTANCE_DIR = REPO_ROOT / "instance"
 
 # Sandbox mode runs without real credentials; these are its fixed dev credentials.
 SANDBOX_API_KEY = "sandbox-client-id"
-SANDBOX_API_SECRET = "sandbox-client-secret"
+SANDBOX_API_SECRET = "sandbox-client-secret-not-for-production"
 # A well-formed Fernet key used only in sandbox mode when ENCRYPTION_KEYS is unset.
 SANDBOX_ENCRYPTION_KEY = "c2FuZGJveC1vbmx5LWtleS1kby1ub3QtdXNlLTMyYmI="
 

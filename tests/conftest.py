@@ -20,8 +20,8 @@ from pg_server import PostgresUnavailable, start_postgres
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO.parent / "shared" / "shopify" / "webhook-samples-2025-01"
 API_KEY = "test-client-id"
-API_SECRET = "test-client-secret"
-OLD_SECRET = "test-old-secret"
+API_SECRET = "test-client-secret-0123456789abcdef"
+OLD_SECRET = "test-old-secret-0123456789abcdef0123"
 FERNET_KEY = "G288qCh8r_PF3al5SKgDBddzlgaVneMTTDALrQCAKns="
 
 
@@ -131,3 +131,21 @@ def sample(name: str) -> bytes:
 def sample_json(name: str) -> dict:
     """A Shopify sample payload, parsed."""
     return json.loads(sample(name))
+
+
+@pytest.fixture
+def sandbox_shopify():
+    """A running sandbox Shopify with the demo shop and the test app registered."""
+    from sandbox.shopify.server import SandboxShopify
+
+    sandbox = SandboxShopify()
+    sandbox.start()
+    sandbox.register_app(API_KEY, API_SECRET, "http://127.0.0.1:9")
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.fixture
+def sandboxed_app(app_factory, database_url, sandbox_shopify):
+    """The app wired to the sandbox Shopify (token exchange, refresh and GraphQL go there)."""
+    return app_factory(database_url, sandbox_shopify_url=sandbox_shopify.base_url)
