@@ -1,0 +1,101 @@
+"""Real HTTP end to end: the sandbox Shopify sends signed sample webhooks to the running app,
+and `python -m shopify_app.cli run` in sandbox mode serves /healthz and the app home."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from conftest import API_KEY, API_SECRET, REPO, sample_json
+from sandbox.shopify.webhooks import WebhookDelivery as Outgoing
+from shopify_app.models import WebhookDelivery
+
+SHOP = "demo.myshopify.com"
+
+
+@pytest.fixture
+def served_app(sandboxed_app):
+    server = make_server("127.0.0.1", 0, sandboxed_app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield sandboxed_app, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def inbox(app):
+    with app.extensions["services"].session_factory() as session:
+        return session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
+
+
+def test_sample_order_over_http_stored_once_for_retries_and_duplicate_subscriptions(served_app, sandbox_shopify):
+    app, url = served_app
+    sandbox_shopify.register_app(API_KEY, API_SECRET, url, webhook_topics=["orders/create"])
+    payload = sample_json("orders_create")
+    # Shopify retrying one delivery: the same webhook id three times.
+    retry = Outgoing("orders/create", SHOP, f"{url}/webhooks", API_SECRET, json.dumps(payload).encode(), event_id="ev-1", webhook_id="wh-1")
+    statuses = [sandbox_shopify.webhooks.send(retry).status_code for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    assert len(inbox(app)) == 1 and inbox(app)[0].delivery_count == 3
+    # One event, two subscriptions (app-level and a shop-level one made through GraphQL).
+    gateway = app.extensions["services"]
+    gateway.tokens.save(SHOP, sandbox_shopify.issue_access_token(SHOP, API_KEY)["access_token"], None, None, None, "read_orders")
+    gateway.gateway(SHOP).mutate(
+        "WebhookSubscriptionCreate",
+        {"topic": "ORDERS_CREATE", "webhookSubscription": {"callbackUrl": f"{url}/webhooks?subscription=shop", "format": "JSON"}},
+    )
+    deliveries = sandbox_shopify.emit(SHOP, "orders/create", payload)
+    assert len(deliveries) == 2 and len({d.event_id for d in deliveries}) == 1
+    rows = inbox(app)
+    assert len(rows) == 3
+    assert sorted(r.status for r in rows[1:]) == ["duplicate", "pending"]
+
+
+def test_forged_delivery_over_http_gets_401(served_app, sandbox_shopify):
+    app, url = served_app
+    forged = Outgoing("orders/create", SHOP, f"{url}/webhooks", "wrong-secret-0123456789abcdef012345", b'{"id": 1}')
+    assert sandbox_shopify.webhooks.send(forged).status_code == 401
+    assert inbox(app) == []
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_make_run_in_sandbox_mode_serves_health_and_app_home(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPIFY_")}
+    env.update(PORT=str(port), DATABASE_URL=f"sqlite:///{tmp_path}/run.db", SANDBOX_SHOPIFY_PORT=str(free_port()), SANDBOX_SUPPLIER_PORT=str(free_port()), PYTHONUNBUFFERED="1")
+    env.pop("ENCRYPTION_KEYS", None)
+    subprocess.run([sys.executable, "-m", "shopify_app.cli", "db-upgrade"], cwd=REPO, env=env, check=True, capture_output=True)
+    proc = subprocess.Popen([sys.executable, "-m", "shopify_app.cli", "run"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        output = ""
+        deadline = time.time() + 30
+        while "Non-embedded install flow" not in output and time.time() < deadline:
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                break
+            output += line
+        match = re.search(r"Open the app as the merchant: (\S+)", output)
+        assert match, output
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz").json()
+        assert health["database"]["ok"] is True and health["sandbox"] is True
+        assert health["scheduler"]["running"] is True and health["scheduler"]["inbox_pump"] is True
+        home = httpx.get(match.group(1), follow_redirects=True)
+        assert home.status_code == 200 and "Dropship Ops" in home.text
+        assert home.headers["Content-Security-Policy"] == f"frame-ancestors https://{SHOP} https://admin.shopify.com;"
+        assert "SHOPIFY_API_SECRET=" in output  # dev credentials printed
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
