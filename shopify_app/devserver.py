@@ -8,12 +8,20 @@ import signal
 import threading
 import tomllib
 
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from .config import REPO_ROOT, load_settings
 from .factory import create_app
 
 log = logging.getLogger(__name__)
+
+
+class PathOnlyRequestHandler(WSGIRequestHandler):
+    """Access log without query strings: App Home URLs carry session tokens (id_token=...)."""
+
+    def log_request(self, code="-", size="-") -> None:
+        path = self.path.split("?", 1)[0]
+        self.log("info", '"%s %s" %s %s', self.command, path, code, size)
 
 
 def app_config_topics() -> list[str]:
@@ -45,7 +53,7 @@ def run_dev(host: str = "127.0.0.1") -> int:
         sandboxes = (shopify, supplier)
         settings = dataclasses.replace(settings, sandbox_shopify_url=shopify.base_url)
     app = create_app(settings)
-    server = make_server(host, settings.port, app, threaded=True)
+    server = make_server(host, settings.port, app, threaded=True, request_handler=PathOnlyRequestHandler)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

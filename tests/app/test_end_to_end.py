@@ -99,3 +99,23 @@ def test_make_run_in_sandbox_mode_serves_health_and_app_home(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_dev_server_access_log_never_shows_session_tokens(capsys):
+    import io
+    import logging
+
+    from shopify_app.devserver import PathOnlyRequestHandler
+
+    handler = PathOnlyRequestHandler.__new__(PathOnlyRequestHandler)
+    handler.path, handler.command = "/?shop=demo.myshopify.com&id_token=eyJhbGciOi.secret.sig", "GET"
+    handler.client_address = ("127.0.0.1", 5)
+    stream = io.StringIO()
+    log_handler = logging.StreamHandler(stream)
+    logging.getLogger("werkzeug").addHandler(log_handler)
+    try:
+        handler.log_request(200, 10)
+    finally:
+        logging.getLogger("werkzeug").removeHandler(log_handler)
+    written = stream.getvalue() + capsys.readouterr().err
+    assert '"GET /" 200' in written and "id_token" not in written and "secret" not in written
