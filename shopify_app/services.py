@@ -1,6 +1,7 @@
 """The app's service container: one place that wires settings, database, SDK, tokens and clients."""
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
@@ -29,6 +30,8 @@ class Services:
     http_client: httpx.Client
     tokens: OfflineTokenStore
     inbox_wakeup: threading.Event = field(default_factory=threading.Event)
+    # Serialises this process's webhook writes on SQLite (one writer per database anyway).
+    write_lock: threading.Lock | contextlib.nullcontext = field(default_factory=contextlib.nullcontext)
     scheduler: object | None = None
 
     def wake_inbox_worker(self) -> None:
@@ -74,4 +77,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
     shopify = ShopifyApp(settings.api_key, settings.api_secret, settings.api_secret_old)
     http_client = http_client_for(settings.sandbox_shopify_url)
     tokens = OfflineTokenStore(session_factory, box, shopify, http_client, settings.token_refresh_margin_seconds)
-    return Services(settings, engine, session_factory, box, shopify, http_client, tokens)
+    services = Services(settings, engine, session_factory, box, shopify, http_client, tokens)
+    if settings.is_sqlite:
+        services.write_lock = threading.Lock()
+    return services

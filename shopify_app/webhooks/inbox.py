@@ -1,14 +1,20 @@
-"""Recording deliveries in the inbox: once per webhook id, duplicates of an event marked."""
+"""Recording deliveries in the inbox: once per webhook id, duplicates of an event marked.
+
+The hot path is one Core `INSERT ... ON CONFLICT DO NOTHING` on a plain connection: the
+unique constraints decide replay/duplicate (no check-then-insert), and the write lock is
+held for as little Python as possible (SQLite has one writer for the whole database).
+"""
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection
 
-from ..models import InboxStatus, WebhookDelivery
+from ..models import InboxStatus, WebhookDelivery, utcnow
+
+INBOX = WebhookDelivery.__table__
 
 
 class Recorded(str, enum.Enum):
@@ -29,60 +35,59 @@ class IncomingWebhook:
     api_version: str | None = None
     triggered_at: str | None = None
 
+    def row(self, **overrides) -> dict:
+        """Column values for the inbox row."""
+        now = utcnow()
+        values = {
+            "webhook_id": self.webhook_id,
+            "event_id": self.event_id,
+            "event_key": self.event_id,
+            "shop_domain": self.shop_domain,
+            "topic": self.topic,
+            "api_version": self.api_version,
+            "triggered_at": self.triggered_at,
+            "body": self.body,
+            "received_at": now,
+            "next_attempt_at": now,
+            "status": InboxStatus.PENDING.value,
+            "attempts": 0,
+            "delivery_count": 1,
+        }
+        values.update(overrides)
+        return values
 
-def record_delivery(session: Session, hook: IncomingWebhook) -> Recorded:
-    """Insert the delivery, letting the unique constraints decide replay/duplicate (no check-then-insert)."""
-    row = WebhookDelivery(
-        webhook_id=hook.webhook_id,
-        event_id=hook.event_id,
-        event_key=hook.event_id,
-        shop_domain=hook.shop_domain,
-        topic=hook.topic,
-        api_version=hook.api_version,
-        triggered_at=hook.triggered_at,
-        body=hook.body,
-    )
-    try:
-        with session.begin_nested():
-            session.add(row)
+
+def _insert_ignoring_conflicts(dialect: str):
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    # RETURNING tells "inserted" from "conflict" on both backends (rowcount is not
+    # reliable for INSERT ... ON CONFLICT through every driver).
+    return insert(INBOX).on_conflict_do_nothing().returning(INBOX.c.id)
+
+
+def record_delivery(conn: Connection, hook: IncomingWebhook) -> Recorded:
+    """Insert the delivery in the caller's transaction; the constraints classify it."""
+    insert = _insert_ignoring_conflicts(conn.dialect.name)
+    if conn.execute(insert, hook.row()).first() is not None:
         return Recorded.NEW
-    except IntegrityError:
-        session.expunge(row) if row in session else None
-    if _bump_replay(session, hook.webhook_id):
+    if _bump_replay(conn, hook.webhook_id):
         return Recorded.REPLAY
     # Not a replay, so the (shop, event) key is taken: another subscription's delivery.
-    first_id = session.scalar(
-        select(WebhookDelivery.id).where(
-            WebhookDelivery.shop_domain == hook.shop_domain, WebhookDelivery.event_key == hook.event_id
-        )
+    first_id = conn.scalar(
+        select(INBOX.c.id).where(INBOX.c.shop_domain == hook.shop_domain, INBOX.c.event_key == hook.event_id)
     )
-    duplicate = WebhookDelivery(
-        webhook_id=hook.webhook_id,
-        event_id=hook.event_id,
-        event_key=None,
-        shop_domain=hook.shop_domain,
-        topic=hook.topic,
-        api_version=hook.api_version,
-        triggered_at=hook.triggered_at,
-        body=hook.body,
-        status=InboxStatus.DUPLICATE.value,
-        duplicate_of_id=first_id,
-    )
-    try:
-        with session.begin_nested():
-            session.add(duplicate)
+    duplicate = hook.row(event_key=None, status=InboxStatus.DUPLICATE.value, duplicate_of_id=first_id)
+    if conn.execute(insert, duplicate).first() is not None:
         return Recorded.DUPLICATE_EVENT
-    except IntegrityError:
-        # The same duplicate delivery raced itself in: that is a replay.
-        session.expunge(duplicate) if duplicate in session else None
-        _bump_replay(session, hook.webhook_id)
-        return Recorded.REPLAY
+    # The same duplicate delivery raced itself in: that is a replay.
+    _bump_replay(conn, hook.webhook_id)
+    return Recorded.REPLAY
 
 
-def _bump_replay(session: Session, webhook_id: str) -> bool:
-    result = session.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.webhook_id == webhook_id)
-        .values(delivery_count=WebhookDelivery.delivery_count + 1)
+def _bump_replay(conn: Connection, webhook_id: str) -> bool:
+    result = conn.execute(
+        update(INBOX).where(INBOX.c.webhook_id == webhook_id).values(delivery_count=INBOX.c.delivery_count + 1)
     )
     return result.rowcount == 1

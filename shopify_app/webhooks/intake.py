@@ -50,10 +50,12 @@ def receive_webhook() -> Response:
         api_version=request.headers.get("X-Shopify-API-Version"),
         triggered_at=request.headers.get("X-Shopify-Triggered-At"),
     )
-    with services.session_factory.begin() as session:
-        outcome = record_delivery(session, hook)
+    # One writer thread per process: SQLite's busy handler makes waiters sleep and poll,
+    # so letting every thread contend starves some for hundreds of ms (see bench/).
+    with services.write_lock, services.engine.begin() as conn:
+        outcome = record_delivery(conn, hook)
     # The commit above happened (the context manager raised otherwise): now we may ack.
     if outcome is Recorded.NEW:
         services.wake_inbox_worker()
-    log.info("webhook %s topic=%s shop=%s outcome=%s", hook.webhook_id, hook.topic, hook.shop_domain, outcome.value)
+    log.debug("webhook %s topic=%s shop=%s outcome=%s", hook.webhook_id, hook.topic, hook.shop_domain, outcome.value)
     return _plain(200, outcome.value)

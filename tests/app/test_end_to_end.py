@@ -44,7 +44,11 @@ def test_sample_order_over_http_stored_once_for_retries_and_duplicate_subscripti
     retry = Outgoing("orders/create", SHOP, f"{url}/webhooks", API_SECRET, json.dumps(payload).encode(), event_id="ev-1", webhook_id="wh-1")
     statuses = [sandbox_shopify.webhooks.send(retry).status_code for _ in range(3)]
     assert statuses == [200, 200, 200]
-    assert len(inbox(app)) == 1 and inbox(app)[0].delivery_count == 3
+    attempts = sandbox_shopify.webhooks.attempts(webhook_id="wh-1")
+    assert len(inbox(app)) == 1
+    # Every attempt that reached us is counted on the one row (a network hiccup makes
+    # the sender try again, exactly as Shopify would).
+    assert inbox(app)[0].delivery_count == len(attempts) >= 3, [(a.status, a.error) for a in attempts]
     # One event, two subscriptions (app-level and a shop-level one made through GraphQL).
     gateway = app.extensions["services"]
     gateway.tokens.save(SHOP, sandbox_shopify.issue_access_token(SHOP, API_KEY)["access_token"], None, None, None, "read_orders")
