@@ -1,7 +1,6 @@
 """The app's service container: one place that wires settings, database, SDK, tokens and clients."""
 from __future__ import annotations
 
-import contextlib
 import threading
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
@@ -16,6 +15,8 @@ from .auth.tokens import OfflineTokenStore, shop_name
 from .config import Settings
 from .crypto import SecretBox
 from .db import make_engine, make_session_factory
+from .webhooks.group_commit import GroupCommitWriter
+from .webhooks.inbox import IncomingWebhook, Recorded, record_delivery
 
 
 @dataclass
@@ -30,9 +31,16 @@ class Services:
     http_client: httpx.Client
     tokens: OfflineTokenStore
     inbox_wakeup: threading.Event = field(default_factory=threading.Event)
-    # Serialises this process's webhook writes on SQLite (one writer per database anyway).
-    write_lock: threading.Lock | contextlib.nullcontext = field(default_factory=contextlib.nullcontext)
+    # SQLite: this process's single inbox writer with group commit (see group_commit.py).
+    inbox_writer: GroupCommitWriter | None = None
     scheduler: object | None = None
+
+    def record_webhook(self, hook: IncomingWebhook) -> Recorded:
+        """Insert a verified delivery and return once it is committed."""
+        if self.inbox_writer is not None:
+            return self.inbox_writer.record(hook)
+        with self.engine.begin() as conn:
+            return record_delivery(conn, hook)
 
     def wake_inbox_worker(self) -> None:
         """Tell the inbox pump there is new work (it also polls)."""
@@ -79,5 +87,5 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
     tokens = OfflineTokenStore(session_factory, box, shopify, http_client, settings.token_refresh_margin_seconds)
     services = Services(settings, engine, session_factory, box, shopify, http_client, tokens)
     if settings.is_sqlite:
-        services.write_lock = threading.Lock()
+        services.inbox_writer = GroupCommitWriter(engine)
     return services

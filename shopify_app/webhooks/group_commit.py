@@ -1,0 +1,69 @@
+"""Group commit for the inbox on SQLite: one writer thread, many deliveries per transaction.
+
+SQLite has a single write lock and each commit costs an fsync. Request threads hand their
+delivery to this process's writer thread and wait; the writer inserts whatever has queued
+up in one transaction, commits (one fsync for the batch), then releases every waiter.
+Each delivery is still acknowledged only after the commit that holds its row.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+
+from sqlalchemy.engine import Engine
+
+from .inbox import IncomingWebhook, Recorded, record_delivery
+
+log = logging.getLogger(__name__)
+
+
+class GroupCommitWriter:
+    """Batches inbox inserts from many request threads into few transactions."""
+
+    def __init__(self, engine: Engine, max_batch: int = 64):
+        self.engine = engine
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[tuple[IncomingWebhook, Future]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def record(self, hook: IncomingWebhook, timeout: float = 10.0) -> Recorded:
+        """Queue the delivery and wait until the transaction holding it has committed."""
+        self._ensure_running()
+        done: Future = Future()
+        self._queue.put((hook, done))
+        return done.result(timeout=timeout)
+
+    def _ensure_running(self) -> None:
+        # Started lazily, in the process that serves requests (gunicorn forks workers
+        # after import, and threads do not survive a fork).
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="inbox-writer", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._write(batch)
+
+    def _write(self, batch: list[tuple[IncomingWebhook, Future]]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                outcomes = [record_delivery(conn, hook) for hook, _ in batch]
+        except Exception as exc:  # noqa: BLE001 - nobody is acked; Shopify will retry
+            log.error("inbox batch of %d failed to commit: %s", len(batch), type(exc).__name__)
+            for _, done in batch:
+                done.set_exception(exc)
+            return
+        for (_, done), outcome in zip(batch, outcomes):
+            done.set_result(outcome)
