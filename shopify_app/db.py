@@ -1,6 +1,10 @@
 """Engine and session factory; SQLite gets WAL and synchronous=FULL so an acked webhook is on disk."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+import threading
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
@@ -43,3 +47,36 @@ def make_engine(database_url: str, **kwargs) -> Engine:
 def make_session_factory(engine: Engine) -> sessionmaker:
     """Sessions that keep loaded values after commit (routes return them)."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+class ProcessWriteLock:
+    """An flock on '<db file>.write-lock' taken around SQLite write transactions.
+
+    SQLite's busy handler makes a waiting writer sleep and poll (up to 100 ms a nap), so
+    writers in different processes (gunicorn workers) starve each other while the lock
+    sits free. A blocking flock queues them in the kernel and wakes the next at once.
+    """
+
+    def __init__(self, database_path: str):
+        self.path = database_path + ".write-lock"
+        self._fd: int | None = None
+        self._local = threading.Lock()
+
+    def __enter__(self):
+        self._local.acquire()
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._local.release()
+
+
+def sqlite_write_lock(database_url: str):
+    """A cross-process write lock for a SQLite file database; a no-op context otherwise."""
+    path = database_url.split("///", 1)[-1] if database_url.startswith("sqlite") else ""
+    if not path or path == ":memory:":
+        return contextlib.nullcontext()
+    return ProcessWriteLock(path)

@@ -23,7 +23,10 @@ class GroupCommitWriter:
     """Batches inbox inserts from many request threads into few transactions."""
 
     def __init__(self, engine: Engine, max_batch: int = 64):
+        from ..db import sqlite_write_lock
+
         self.engine = engine
+        self.write_lock = sqlite_write_lock(str(engine.url))
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[tuple[IncomingWebhook, Future]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -58,7 +61,7 @@ class GroupCommitWriter:
 
     def _write(self, batch: list[tuple[IncomingWebhook, Future]]) -> None:
         try:
-            with self.engine.begin() as conn:
+            with self.write_lock, self.engine.begin() as conn:
                 outcomes = [record_delivery(conn, hook) for hook, _ in batch]
         except Exception as exc:  # noqa: BLE001 - nobody is acked; Shopify will retry
             log.error("inbox batch of %d failed to commit: %s", len(batch), type(exc).__name__)

@@ -1,0 +1,2 @@
+"""Resolver modules; importing this package registers them all (see registry.resolver)."""
+from . import catalog, common, inventory, nodes, orders, shop, webhook_subscriptions  # noqa: F401

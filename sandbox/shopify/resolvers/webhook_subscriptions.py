@@ -1,0 +1,156 @@
+"""Shop-level webhook subscriptions: list, create, update, delete (each app sees its own)."""
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..connections import Listing
+from ..ids import check_gid
+from ..registry import resolver
+from ..search import filter_records, sort_key_function
+from ..topics import enum_to_header
+from .common import user_error
+
+# Topic resource -> scopes of which the app needs one to subscribe (read_x or write_x).
+TOPIC_SCOPES: dict[str, tuple[str, ...]] = {
+    "orders": ("read_orders",),
+    "order_transactions": ("read_orders",),
+    "refunds": ("read_orders",),
+    "fulfillments": ("read_fulfillments", "read_orders"),
+    "fulfillment_events": ("read_fulfillments", "read_orders"),
+    "products": ("read_products",),
+    "variants": ("read_products",),
+    "collections": ("read_products",),
+    "inventory_items": ("read_inventory", "read_products"),
+    "inventory_levels": ("read_inventory",),
+    "locations": ("read_locations",),
+    "fulfillment_orders": ("read_assigned_fulfillment_orders", "read_merchant_managed_fulfillment_orders", "read_third_party_fulfillment_orders"),
+    "returns": ("read_returns",),
+    "reverse_deliveries": ("read_returns",),
+    "reverse_fulfillment_orders": ("read_returns",),
+    "customers": ("read_customers",),
+    "draft_orders": ("read_draft_orders",),
+}
+LOOPBACK_HOSTS = {"localhost"}
+
+
+def _subscription_for_app(info, gid: str) -> dict | None:
+    obj = info.context.shop.get(check_gid(gid))
+    if obj is None or obj["__typename"] != "WebhookSubscription" or obj["_clientId"] != info.context.client_id:
+        return None
+    return obj
+
+
+@resolver("Query", "webhookSubscriptions")
+def webhook_subscriptions(root: Any, info, topics: list[str] | None = None, callbackUrl: str | None = None, format: str | None = None, query: str | None = None, sortKey: str | None = None, **_: Any) -> Listing:
+    """The calling app's subscriptions on this shop."""
+    ctx = info.context
+    subs = ctx.store.webhook_subscriptions(ctx.shop, client_id=ctx.client_id)
+    subs = [
+        s for s in filter_records(subs, query, "WebhookSubscription")
+        if (not topics or s["topic"] in topics) and (callbackUrl is None or s["callbackUrl"] == callbackUrl) and (format is None or s["format"] == format)
+    ]
+    key = sort_key_function(sortKey)
+    return Listing(sorted(subs, key=key), key)
+
+
+@resolver("Query", "webhookSubscription")
+def webhook_subscription(root: Any, info, id: str) -> dict | None:
+    """One of the app's subscriptions by GID."""
+    return _subscription_for_app(info, id)
+
+
+def _is_loopback(host: str) -> bool:
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def callback_url_errors(url: str | None) -> list[dict]:
+    """Shopify's userErrors for a bad address (http is allowed only to loopback, for local receivers)."""
+    field = ["webhookSubscription", "callbackUrl"]
+    if not url or not url.strip():
+        return [user_error(field, "Address can't be blank")]
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return [user_error(field, "Address is invalid")]
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        return [user_error(field, "Address protocol http:// is not supported")]
+    if parts.hostname in ("shopify.com", "myshopify.com") or parts.hostname.endswith((".shopify.com", ".myshopify.com")):
+        return [user_error(field, "Address cannot be a Shopify or an internal domain")]
+    return []
+
+
+def topic_scope_errors(info, topic: str) -> list[dict]:
+    """An error if the app's scopes do not cover the topic's resource."""
+    header = enum_to_header(topic)
+    needed = TOPIC_SCOPES.get(header.split("/")[0].split(".")[0])
+    if needed and not info.context.has_any_scope(needed):
+        return [user_error(["topic"], f"You do not have permission to create or update webhooks with {header} topic. Required access: {' or '.join(needed)}.")]
+    return []
+
+
+def _payload(typename: str, subscription: dict | None, errors: list[dict]) -> dict:
+    return {"__typename": typename, "webhookSubscription": None if errors else subscription, "userErrors": errors}
+
+
+@resolver("Mutation", "webhookSubscriptionCreate")
+def webhook_subscription_create(root: Any, info, topic: str, webhookSubscription: dict) -> dict:
+    """Subscribe the calling app to a topic at an address."""
+    ctx = info.context
+    url = webhookSubscription.get("callbackUrl")
+    errors = topic_scope_errors(info, topic) or callback_url_errors(url)
+    if not errors and any(s["callbackUrl"] == url.strip() for s in ctx.store.webhook_subscriptions(ctx.shop, topic=topic, client_id=ctx.client_id)):
+        errors = [user_error(["webhookSubscription", "callbackUrl"], "Address for this topic has already been taken")]
+    if errors:
+        return _payload("WebhookSubscriptionCreatePayload", None, errors)
+    subscription = ctx.store.add_webhook_subscription(
+        ctx.shop,
+        ctx.client_id,
+        topic,
+        url.strip(),
+        api_version=ctx.api_version,
+        include_fields=webhookSubscription.get("includeFields") or (),
+        filter=webhookSubscription.get("filter"),
+        metafield_namespaces=webhookSubscription.get("metafieldNamespaces") or (),
+    )
+    if webhookSubscription.get("format"):
+        subscription["format"] = webhookSubscription["format"]
+    return _payload("WebhookSubscriptionCreatePayload", subscription, [])
+
+
+@resolver("Mutation", "webhookSubscriptionUpdate")
+def webhook_subscription_update(root: Any, info, id: str, webhookSubscription: dict) -> dict:
+    """Change a subscription's address, format, fields or filter."""
+    ctx = info.context
+    subscription = _subscription_for_app(info, id)
+    if subscription is None:
+        return _payload("WebhookSubscriptionUpdatePayload", None, [user_error(["id"], "Webhook subscription does not exist")])
+    url = webhookSubscription.get("callbackUrl")
+    if url is not None:
+        errors = callback_url_errors(url)
+        if not errors and any(s["id"] != subscription["id"] and s["callbackUrl"] == url.strip() for s in ctx.store.webhook_subscriptions(ctx.shop, topic=subscription["topic"], client_id=ctx.client_id)):
+            errors = [user_error(["webhookSubscription", "callbackUrl"], "Address for this topic has already been taken")]
+        if errors:
+            return _payload("WebhookSubscriptionUpdatePayload", None, errors)
+        subscription["callbackUrl"] = url.strip()
+        subscription["endpoint"] = {"__typename": "WebhookHttpEndpoint", "callbackUrl": url.strip()}
+    for key in ("format", "filter", "includeFields", "metafieldNamespaces"):
+        if key in webhookSubscription and webhookSubscription[key] is not None:
+            subscription[key] = webhookSubscription[key]
+    ctx.store.touch(subscription)
+    return _payload("WebhookSubscriptionUpdatePayload", subscription, [])
+
+
+@resolver("Mutation", "webhookSubscriptionDelete")
+def webhook_subscription_delete(root: Any, info, id: str) -> dict:
+    """Remove one of the app's subscriptions."""
+    subscription = _subscription_for_app(info, id)
+    if subscription is None:
+        return {"__typename": "WebhookSubscriptionDeletePayload", "deletedWebhookSubscriptionId": None, "userErrors": [user_error(["id"], "Webhook subscription does not exist")]}
+    info.context.shop.remove(subscription["id"])
+    return {"__typename": "WebhookSubscriptionDeletePayload", "deletedWebhookSubscriptionId": subscription["id"], "userErrors": []}
