@@ -113,3 +113,33 @@ def test_row_is_committed_before_the_200(app):
         count = conn.execute(select(func.count()).select_from(WebhookDelivery).where(WebhookDelivery.webhook_id == "wh-c")).scalar()
     engine.dispose()
     assert count == 1
+
+
+def test_concurrent_deliveries_over_http_are_all_committed_before_their_200(app):
+    """Group commit (SQLite) and per-request transactions (PG): every 200 has its row."""
+    import threading
+
+    import httpx
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/webhooks"
+    body = sample("orders_create")
+    acked: list[str] = []
+
+    def send(worker: int) -> None:
+        with httpx.Client() as client:
+            for n in range(25):
+                webhook_id = f"w{worker}-{n}"
+                if client.post(url, content=body, headers=webhook_headers("orders/create", body, webhook_id=webhook_id)).status_code == 200:
+                    acked.append(webhook_id)
+
+    threads = [threading.Thread(target=send, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    server.shutdown()
+    stored = {r.webhook_id for r in rows(app)}
+    assert len(acked) == 200 and stored == set(acked)
