@@ -78,7 +78,12 @@ class ThrottleStatus:
         missing = needed - self.projected_available(start)
         if missing <= 0 or self.restore_rate <= 0:
             return start - now
-        return (start - now) + missing / self.restore_rate
+        # Waiting for exactly the deficit lands on the boundary, where float rounding on
+        # either side turns "just enough" into another THROTTLED: wait for one point more.
+        return (start - now) + (missing + WAIT_MARGIN_POINTS) / self.restore_rate
+
+
+WAIT_MARGIN_POINTS = 1.0
 
 
 class CostBucket:

@@ -15,6 +15,8 @@ from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
+
+from integrations.shopify.pacing import WAIT_MARGIN_POINTS
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -231,7 +233,7 @@ def test_throttled_answer_waits_until_requested_cost_is_restored_then_retries(sh
 
     assert data == SHOP_DATA
     assert len(shopify.requests) == 2
-    assert clock.sleeps == [pytest.approx((752 - 352) / 50)]
+    assert clock.sleeps == [pytest.approx((752 - 352 + WAIT_MARGIN_POINTS) / 50)]
 
 
 def test_throttled_on_every_attempt_raises_throttled_error(shopify, make_gateway, clock) -> None:
@@ -241,7 +243,7 @@ def test_throttled_on_every_attempt_raises_throttled_error(shopify, make_gateway
         make_gateway(max_attempts=3).query("ShopInfo")
 
     assert len(shopify.requests) == 3
-    assert clock.sleeps == [pytest.approx(2.0), pytest.approx(2.0)]
+    assert clock.sleeps == [pytest.approx(2.0 + WAIT_MARGIN_POINTS / 50)] * 2
 
 
 def test_pacing_waits_before_sending_when_the_known_bucket_is_too_low(shopify, make_gateway, clock, timeline) -> None:
@@ -254,7 +256,7 @@ def test_pacing_waits_before_sending_when_the_known_bucket_is_too_low(shopify, m
     # The remembered requested cost (100) does not fit in 40 points: wait (100-40)/50 s
     # and only then send; the server never saw a throttled request.
     assert [kind for kind, _ in timeline] == ["request", "sleep", "request"]
-    assert clock.sleeps == [pytest.approx(1.2)]
+    assert clock.sleeps == [pytest.approx(1.2 + WAIT_MARGIN_POINTS / 50)]
 
 
 def test_pacing_is_shared_by_all_gateways_of_one_shop(shopify, make_gateway, clock) -> None:
@@ -264,7 +266,7 @@ def test_pacing_is_shared_by_all_gateways_of_one_shop(shopify, make_gateway, clo
     another_worker = make_gateway()
     another_worker.query("ShopInfo")
 
-    assert clock.sleeps == [pytest.approx(1.0)]
+    assert clock.sleeps == [pytest.approx(1.0 + WAIT_MARGIN_POINTS / 100)]
     assert bucket_for(SHOP) is bucket_for("demo-store")
 
 
