@@ -12,9 +12,11 @@ import queue
 import threading
 from concurrent.futures import Future
 
-from sqlalchemy.engine import Engine
+from sqlalchemy import func, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine
 
-from .inbox import IncomingWebhook, Recorded, record_delivery
+from .inbox import INBOX, IncomingWebhook, Recorded, record_delivery
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +64,7 @@ class GroupCommitWriter:
     def _write(self, batch: list[tuple[IncomingWebhook, Future]]) -> None:
         try:
             with self.write_lock, self.engine.begin() as conn:
-                outcomes = [record_delivery(conn, hook) for hook, _ in batch]
+                outcomes = record_batch(conn, [hook for hook, _ in batch])
         except Exception as exc:  # noqa: BLE001 - nobody is acked; Shopify will retry
             log.error("inbox batch of %d failed to commit: %s", len(batch), type(exc).__name__)
             for _, done in batch:
@@ -70,3 +72,22 @@ class GroupCommitWriter:
             return
         for (_, done), outcome in zip(batch, outcomes):
             done.set_result(outcome)
+
+
+def record_batch(conn: Connection, hooks: list[IncomingWebhook]) -> list[Recorded]:
+    """Insert a batch with one executemany; classify the rows that did not go in one by one.
+
+    We hold SQLite's write lock, so the ids above the current maximum after the insert are
+    exactly the rows this statement added.
+    """
+    before = conn.scalar(select(func.coalesce(func.max(INBOX.c.id), 0)))
+    conn.execute(sqlite_insert(INBOX).on_conflict_do_nothing(), [hook.row() for hook in hooks])
+    inserted = set(conn.scalars(select(INBOX.c.webhook_id).where(INBOX.c.id > before)))
+    outcomes = []
+    for hook in hooks:
+        if hook.webhook_id in inserted:
+            inserted.discard(hook.webhook_id)  # a second copy in the same batch is a replay
+            outcomes.append(Recorded.NEW)
+        else:
+            outcomes.append(record_delivery(conn, hook))
+    return outcomes

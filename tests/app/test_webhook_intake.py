@@ -143,3 +143,21 @@ def test_concurrent_deliveries_over_http_are_all_committed_before_their_200(app)
     server.shutdown()
     stored = {r.webhook_id for r in rows(app)}
     assert len(acked) == 200 and stored == set(acked)
+
+
+def test_group_commit_batch_classifies_replays_and_duplicates_inside_one_batch(sqlite_url):
+    from shopify_app.db import make_engine
+    from shopify_app.webhooks.group_commit import record_batch
+    from shopify_app.webhooks.inbox import IncomingWebhook, Recorded
+
+    engine = make_engine(sqlite_url)
+    hook = lambda wid, eid: IncomingWebhook(wid, "demo.myshopify.com", "orders/create", "{}", eid)  # noqa: E731
+    with engine.begin() as conn:
+        record_batch(conn, [hook("old", "e-old")])
+    with engine.begin() as conn:
+        outcomes = record_batch(conn, [hook("a", "e1"), hook("a", "e1"), hook("b", "e1"), hook("c", "e2"), hook("old", "e-old")])
+    assert outcomes == [Recorded.NEW, Recorded.REPLAY, Recorded.DUPLICATE_EVENT, Recorded.NEW, Recorded.REPLAY]
+    with engine.connect() as conn:
+        stored = conn.execute(select(WebhookDelivery.webhook_id, WebhookDelivery.status, WebhookDelivery.delivery_count).order_by(WebhookDelivery.id)).all()
+    engine.dispose()
+    assert stored == [("old", "pending", 2), ("a", "pending", 2), ("c", "pending", 1), ("b", "duplicate", 1)]
