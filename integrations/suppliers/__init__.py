@@ -1,0 +1,1 @@
+"""Supplier adapters, one package per supplier, all behind the interface in base.py."""
