@@ -4,7 +4,7 @@ from __future__ import annotations
 from alembic import context
 
 from shopify_app.db import make_engine
-from shopify_app.models import Base
+from shopify_app.all_models import Base
 
 config = context.config
 target_metadata = Base.metadata

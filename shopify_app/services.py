@@ -42,6 +42,12 @@ class Services:
         with self.engine.begin() as conn:
             return record_delivery(conn, hook)
 
+    forwarding_wakeup: threading.Event = field(default_factory=threading.Event)
+
+    def wake_forwarding(self) -> None:
+        """Tell the forwarding pump a supplier order is due."""
+        self.forwarding_wakeup.set()
+
     def wake_inbox_worker(self) -> None:
         """Tell the inbox pump there is new work (it also polls)."""
         self.inbox_wakeup.set()

@@ -53,6 +53,6 @@ def handler_for(topic: str) -> Handler | None:
 
 def load_handlers() -> dict[str, Handler]:
     """Import the handler modules so that their @handles decorators run."""
-    from .handlers import lifecycle, privacy  # noqa: F401
+    from .handlers import lifecycle, orders, privacy  # noqa: F401
 
     return HANDLERS

@@ -6,7 +6,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
 from shopify_app.db import make_engine
-from shopify_app.models import Base
+from shopify_app.all_models import Base
 
 
 def test_migrated_schema_matches_models(database_url):

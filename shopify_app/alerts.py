@@ -1,0 +1,43 @@
+"""Raising alerts for the merchant: once per dedupe key, counted when seen again."""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .models import utcnow
+from .suppliers.models import Alert
+
+log = logging.getLogger(__name__)
+
+
+def raise_alert(session: Session, shop_domain: str, kind: str, dedupe_key: str, message: str, *, severity: str = "warning", subject: str | None = None) -> bool:
+    """Open an alert, or count another sighting of an open one; True when it is new."""
+    now = utcnow()
+    bumped = session.execute(
+        update(Alert)
+        .where(Alert.dedupe_key == dedupe_key, Alert.resolved_at.is_(None))
+        .values(count=Alert.count + 1, last_seen=now)
+    ).rowcount
+    if bumped:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(Alert(shop_domain=shop_domain, dedupe_key=dedupe_key, kind=kind, severity=severity, subject=subject, message=message, first_seen=now, last_seen=now))
+    except IntegrityError:
+        # A resolved alert with this key exists: the problem is back, reopen it.
+        session.execute(update(Alert).where(Alert.dedupe_key == dedupe_key).values(resolved_at=None, count=Alert.count + 1, last_seen=now, message=message))
+    log.warning("alert %s for shop=%s: %s", kind, shop_domain, subject or "")
+    return True
+
+
+def resolve_alert(session: Session, dedupe_key: str) -> None:
+    """Close an alert whose problem went away."""
+    session.execute(update(Alert).where(Alert.dedupe_key == dedupe_key, Alert.resolved_at.is_(None)).values(resolved_at=utcnow()))
+
+
+def open_alerts(session: Session, shop_domain: str) -> list[Alert]:
+    """The shop's unresolved alerts, newest first."""
+    return list(session.scalars(select(Alert).where(Alert.shop_domain == shop_domain, Alert.resolved_at.is_(None)).order_by(Alert.id.desc())))

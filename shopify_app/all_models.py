@@ -1,0 +1,8 @@
+"""Import every model module so Base.metadata is complete (Alembic, tests)."""
+from __future__ import annotations
+
+from . import models  # noqa: F401
+from .orders import models as order_models  # noqa: F401
+from .suppliers import models as supplier_models  # noqa: F401
+
+Base = models.Base

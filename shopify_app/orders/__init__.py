@@ -1,0 +1,1 @@
+"""Orders: sync from Shopify, routing to suppliers, the timeline."""

@@ -1,0 +1,1 @@
+"""Suppliers: records, product mappings, forwarding deliveries and their attempts."""

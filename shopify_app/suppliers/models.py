@@ -1,0 +1,149 @@
+"""Suppliers, product mappings, supplier orders (deliveries) and their attempts, alerts."""
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..models import Base, BigId, UTCDateTime, utcnow
+
+
+class FulfillmentModel(str, enum.Enum):
+    SERVICE = "fulfillment_service"  # the app's fulfillment service location gets requests
+    MERCHANT = "merchant_managed"  # the app works the order's fulfillment orders itself
+
+
+class Supplier(Base):
+    """A supplier a shop forwards orders to."""
+
+    __tablename__ = "suppliers"
+    __table_args__ = (UniqueConstraint("shop_domain", "name", name="uq_suppliers_shop_name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_domain: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(32))  # adapter: printful | rest | email
+    credentials_enc: Mapped[bytes | None] = mapped_column(LargeBinary)  # encrypted JSON
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)  # base_url, ship_to_countries, sla_hours...
+    vendor: Mapped[str | None] = mapped_column(String(255))  # Shopify product vendor it serves (fallback routing)
+    priority: Mapped[int] = mapped_column(Integer, default=100)  # lower wins
+    fulfillment_model: Mapped[str] = mapped_column(String(32), default=FulfillmentModel.MERCHANT.value)
+    location_gid: Mapped[str | None] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ProductMapping(Base):
+    """Explicit mapping of a Shopify variant (or SKU) to a supplier's SKU, with its cost."""
+
+    __tablename__ = "product_mappings"
+    __table_args__ = (
+        UniqueConstraint("shop_domain", "sku", "supplier_id", name="uq_product_mappings_sku_supplier"),
+        Index("ix_product_mappings_variant", "shop_domain", "variant_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_domain: Mapped[str] = mapped_column(String(255))
+    sku: Mapped[str] = mapped_column(String(255))
+    variant_id: Mapped[str | None] = mapped_column(String(32))
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id", ondelete="CASCADE"))
+    supplier_sku: Mapped[str] = mapped_column(String(255))
+    cost: Mapped[str | None] = mapped_column(String(32))
+    in_stock: Mapped[bool] = mapped_column(Boolean, default=True)
+    stock: Mapped[int | None] = mapped_column(Integer)
+
+    supplier: Mapped[Supplier] = relationship()
+
+
+class DeliveryState(str, enum.Enum):
+    PENDING = "pending"  # waiting for (another) attempt
+    UNKNOWN = "unknown"  # a try may have reached the supplier: ask before sending again
+    PLACED = "placed"  # the supplier has it
+    CANCEL_REQUESTED = "cancel_requested"  # Shopify cancelled: pass it on
+    CANCELLED = "cancelled"
+    FAILED = "failed"  # permanent rejection or too many attempts: alert raised
+    SHIPPED = "shipped"
+    PARTIALLY_SHIPPED = "partially_shipped"
+
+
+class SupplierOrder(Base):
+    """One delivery: our order's lines for one supplier, placed once under an idempotency key."""
+
+    __tablename__ = "supplier_orders"
+    __table_args__ = (
+        UniqueConstraint("order_id", "supplier_id", name="uq_supplier_orders_order_supplier"),
+        Index("ix_supplier_orders_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_domain: Mapped[str] = mapped_column(String(255))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    state: Mapped[str] = mapped_column(String(32), default=DeliveryState.PENDING.value)
+    supplier_order_id: Mapped[str | None] = mapped_column(String(128))
+    supplier_status: Mapped[str | None] = mapped_column(String(32))
+    cost: Mapped[str | None] = mapped_column(String(32))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    placed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    lines: Mapped[list[SupplierOrderLine]] = relationship(back_populates="supplier_order", cascade="all, delete-orphan", order_by="SupplierOrderLine.id")
+    supplier: Mapped[Supplier] = relationship()
+
+
+class SupplierOrderLine(Base):
+    """An order line as sent to a supplier (an order line goes to one supplier)."""
+
+    __tablename__ = "supplier_order_lines"
+    __table_args__ = (UniqueConstraint("order_line_id", name="uq_supplier_order_lines_order_line"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    supplier_order_id: Mapped[int] = mapped_column(ForeignKey("supplier_orders.id", ondelete="CASCADE"))
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id", ondelete="CASCADE"))
+    supplier_sku: Mapped[str] = mapped_column(String(255))
+    quantity: Mapped[int] = mapped_column(Integer)
+    shipped_quantity: Mapped[int] = mapped_column(Integer, default=0)
+
+    supplier_order: Mapped[SupplierOrder] = relationship(back_populates="lines")
+
+
+class DeliveryAttempt(Base):
+    """One try at a supplier call: what was asked (no personal data), what came back, how long."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    supplier_order_id: Mapped[int] = mapped_column(ForeignKey("supplier_orders.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(32))  # place | lookup | cancel
+    outcome: Mapped[str] = mapped_column(String(32))  # ok | transient | permanent | unknown | not_found
+    request: Mapped[dict] = mapped_column(JSON, default=dict)
+    response: Mapped[dict] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Alert(Base):
+    """Something the merchant must see; raised once per dedupe key, counted when seen again."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_domain: Mapped[str] = mapped_column(String(255), index=True)
+    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[str] = mapped_column(String(50))
+    severity: Mapped[str] = mapped_column(String(16))  # info | warning | critical
+    subject: Mapped[str | None] = mapped_column(String(255))
+    message: Mapped[str] = mapped_column(Text)
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,64 @@
+"""orders/*: upsert the order (stale updates ignored), route it when paid, pass cancellations on."""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+
+from ...orders.graph import order_payload_from_graphql
+from ...orders.payloads import PayloadError, parse_order
+from ...orders.routing import route_order
+from ...orders.sync import ready_to_forward, upsert_order
+from ...models import utcnow
+from ...suppliers.models import DeliveryState, SupplierOrder
+from ..registry import WebhookContext, handles
+from ..worker import PoisonPayload
+
+log = logging.getLogger(__name__)
+
+
+@handles("orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled", "orders/partially_fulfilled")
+def order_changed(ctx: WebhookContext) -> None:
+    """Sync the order from the payload, then act on what changed."""
+    try:
+        snapshot = parse_order(ctx.payload)
+    except PayloadError as exc:
+        raise PoisonPayload(str(exc)) from None
+    sync_snapshot(ctx, snapshot)
+
+
+@handles("orders/edited")
+def order_edited(ctx: WebhookContext) -> None:
+    """The edit payload lists deltas only: re-read the whole order through the gateway."""
+    edit = ctx.payload.get("order_edit") if isinstance(ctx.payload, dict) else None
+    order_id = (edit or {}).get("order_id")
+    if order_id is None:
+        raise PoisonPayload("orders/edited payload without order_edit.order_id")
+    gid = order_id if str(order_id).startswith("gid://") else f"gid://shopify/Order/{order_id}"
+    data = ctx.services.gateway(ctx.shop_domain).query("OrderForSync", {"id": gid})
+    if data.get("order") is None:
+        log.warning("edited order %s not found in shop=%s", gid, ctx.shop_domain)
+        return
+    sync_snapshot(ctx, parse_order(order_payload_from_graphql(data["order"])))
+
+
+def sync_snapshot(ctx: WebhookContext, snapshot) -> None:
+    """Upsert, then route a paid order or request cancellation at suppliers."""
+    order, applied = upsert_order(ctx.session, ctx.shop_domain, snapshot)
+    if not applied:
+        return
+    if order.cancelled_at is not None:
+        request_supplier_cancellation(ctx.session, order)
+        return
+    if ready_to_forward(order):
+        route_order(ctx.session, order)
+        if ctx.services is not None:
+            ctx.services.wake_forwarding()
+
+
+def request_supplier_cancellation(session, order) -> None:
+    """Mark the order's live deliveries for cancellation at their suppliers."""
+    for delivery in session.scalars(select(SupplierOrder).where(SupplierOrder.order_id == order.id)):
+        if delivery.state in (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value, DeliveryState.PLACED.value):
+            delivery.state = DeliveryState.CANCEL_REQUESTED.value
+            delivery.next_attempt_at = utcnow()
