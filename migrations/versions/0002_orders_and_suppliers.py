@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-22 07:36:45.578600
+Create Date: 2026-11-22 07:42:21.342505
 
 """
 from typing import Sequence, Union
@@ -47,6 +47,7 @@ def upgrade() -> None:
     sa.Column('email', sa.String(length=255), nullable=True),
     sa.Column('shipping_address', sa.JSON(), nullable=True),
     sa.Column('customer_id', sa.String(length=32), nullable=True),
+    sa.Column('customer_email', sa.String(length=255), nullable=True),
     sa.Column('currency', sa.String(length=8), nullable=True),
     sa.Column('total_price', sa.String(length=32), nullable=True),
     sa.Column('financial_status', sa.String(length=32), nullable=True),

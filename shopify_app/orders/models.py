@@ -34,6 +34,7 @@ class Order(Base):
     email: Mapped[str | None] = mapped_column(String(255))  # personal data (privacy registry)
     shipping_address: Mapped[dict | None] = mapped_column(JSON)  # personal data
     customer_id: Mapped[str | None] = mapped_column(String(32))
+    customer_email: Mapped[str | None] = mapped_column(String(255))  # personal data
     currency: Mapped[str | None] = mapped_column(String(8))
     total_price: Mapped[str | None] = mapped_column(String(32))
     financial_status: Mapped[str | None] = mapped_column(String(32))

@@ -32,6 +32,7 @@ class OrderSnapshot:
     name: str | None
     email: str | None
     customer_id: str | None
+    customer_email: str | None
     shipping_address: dict | None
     currency: str | None
     total_price: str | None
@@ -100,6 +101,7 @@ def parse_order(payload: Any) -> OrderSnapshot:
             name=payload.get("name"),
             email=payload.get("email") or payload.get("contact_email") or customer.get("email"),
             customer_id=exact_id(customer) if customer else None,
+            customer_email=customer.get("email"),
             shipping_address=payload.get("shipping_address") if isinstance(payload.get("shipping_address"), dict) else None,
             currency=payload.get("currency"),
             total_price=str(payload["total_price"]) if payload.get("total_price") is not None else None,

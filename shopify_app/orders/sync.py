@@ -57,6 +57,7 @@ def _apply(order: Order, snap: OrderSnapshot) -> None:
     order.name = snap.name
     order.email = snap.email
     order.customer_id = snap.customer_id
+    order.customer_email = snap.customer_email
     order.shipping_address = snap.shipping_address
     order.currency = snap.currency
     order.total_price = snap.total_price

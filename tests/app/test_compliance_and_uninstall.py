@@ -47,6 +47,7 @@ def wait_until_handled(services, topic, timeout=10.0):
 def other_customers_order():
     order = sample_json("orders_create")
     order["id"] = 555
+    order["admin_graphql_api_id"] = "gid://shopify/Order/555"
     order["email"] = order["contact_email"] = "someone.else@example.org"
     order["customer"] = {"id": 777, "email": "someone.else@example.org", "first_name": "Ann", "last_name": "Other"}
     return order
@@ -56,7 +57,7 @@ def test_data_request_exports_what_we_hold_on_that_customer_only(app):
     deliver(app, "orders/create", sample("orders_create"))  # customer john@example.com
     deliver(app, "orders/create", other_customers_order())
     deliver(app, "customers/data_request", sample_json("customers_data_request"))
-    assert drain(app).done == 1  # orders/create has no handler until the orders issue: ignored, kept
+    assert drain(app).done == 3
     with app.extensions["services"].session_factory() as session:
         export = session.scalars(select(ComplianceExport)).one()
         log = session.scalars(select(ComplianceLog)).one()
@@ -64,7 +65,8 @@ def test_data_request_exports_what_we_hold_on_that_customer_only(app):
     held = export.export["sources"]["webhook_inbox"]
     assert len(held) == 1
     assert held[0]["payload"]["customer"]["email"] == "john@example.com"
-    assert log.detail == {"webhook_inbox": 1, "compliance_exports": 0}
+    assert [o["email"] for o in export.export["sources"]["orders"]] == ["jon@example.com"]
+    assert log.detail == {"webhook_inbox": 1, "compliance_exports": 0, "orders": 1}
     assert "john@example.com" not in json.dumps(log.detail)
 
 
@@ -72,7 +74,7 @@ def test_customer_redact_erases_personal_data_and_keeps_others(app):
     deliver(app, "orders/create", sample("orders_create"))
     deliver(app, "orders/create", other_customers_order())
     deliver(app, "customers/redact", sample_json("customers_redact"))
-    assert drain(app).done == 1  # orders/create has no handler until the orders issue: ignored, kept
+    assert drain(app).done == 3
     with app.extensions["services"].session_factory() as session:
         bodies = [json.loads(r.body) for r in session.scalars(select(WebhookDelivery).where(WebhookDelivery.topic == "orders/create").order_by(WebhookDelivery.id))]
     johns, others = bodies
@@ -82,6 +84,13 @@ def test_customer_redact_erases_personal_data_and_keeps_others(app):
     assert johns["id"] == json.loads(sample("orders_create"))["id"]  # ids and amounts kept
     assert johns["total_price"] == json.loads(sample("orders_create"))["total_price"]
     assert others["customer"]["email"] == "someone.else@example.org"
+    from shopify_app.orders.models import Order
+
+    with app.extensions["services"].session_factory() as session:
+        orders = {o.shopify_id: o for o in session.scalars(select(Order))}
+    redacted = orders["820982911946154508"]
+    assert redacted.email is None and "123 Shipping Street" not in json.dumps(redacted.shipping_address)
+    assert orders["555"].email == "someone.else@example.org"
 
 
 def test_shop_redact_erases_everything_of_the_shop(app):

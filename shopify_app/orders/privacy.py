@@ -1,0 +1,63 @@
+"""Orders hold personal data (email, shipping address): export, redact and shop erasure."""
+from __future__ import annotations
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session
+
+from ..privacy import CustomerDataSource, CustomerRef, customer_data_source, scrub, shop_eraser
+from ..suppliers.models import Alert, ProductMapping, Supplier, SupplierOrder
+from .models import Order
+
+
+def _orders_of(session: Session, ref: CustomerRef):
+    conditions = []
+    if ref.customer_id:
+        conditions.append(Order.customer_id == ref.customer_id)
+    if ref.email:
+        conditions += [Order.email == ref.email, Order.customer_email == ref.email]
+    if ref.order_ids:
+        conditions.append(Order.shopify_id.in_(ref.order_ids))
+    if not conditions:
+        return []
+    return session.scalars(select(Order).where(Order.shop_domain == ref.shop_domain, or_(*conditions))).all()
+
+
+def _export(session: Session, ref: CustomerRef) -> list[dict]:
+    return [
+        {
+            "order": o.name,
+            "shopify_id": o.shopify_id,
+            "email": o.email,
+            "customer_email": o.customer_email,
+            "shipping_address": o.shipping_address,
+            "created_at": o.shopify_created_at.isoformat() if o.shopify_created_at else None,
+            "lines": [{"sku": l.sku, "title": l.title, "quantity": l.quantity} for l in o.lines],
+            "timeline": [{"kind": e.kind, "at": e.created_at.isoformat()} for e in o.events],
+        }
+        for o in _orders_of(session, ref)
+    ]
+
+
+def _redact(session: Session, ref: CustomerRef) -> int:
+    orders = _orders_of(session, ref)
+    for order in orders:
+        order.email = order.customer_email = None
+        order.shipping_address = scrub({"shipping_address": order.shipping_address})["shipping_address"] if order.shipping_address else None
+    return len(orders)
+
+
+customer_data_source(CustomerDataSource("orders", _export, _redact))
+
+
+@shop_eraser("orders_and_suppliers")
+def _erase(session: Session, shop_domain: str, keep_delivery_id: int | None) -> int:
+    count = 0
+    for model, column in (
+        (SupplierOrder, SupplierOrder.shop_domain),
+        (Order, Order.shop_domain),
+        (ProductMapping, ProductMapping.shop_domain),
+        (Supplier, Supplier.shop_domain),
+        (Alert, Alert.shop_domain),
+    ):
+        count += session.execute(delete(model).where(column == shop_domain)).rowcount
+    return count
