@@ -11,7 +11,10 @@ from shopify_app import lifecycle
 from shopify_app.auth.tokens import TokenUnavailable
 from shopify_app.models import Shop, ShopStatus
 
-from .inbox_pump import InboxPump
+from shopify_app.suppliers.forwarding import ForwardingWorker
+from shopify_app.webhooks.worker import InboxWorker
+
+from .pump import Pump
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +40,17 @@ class EmbeddedScheduler:
     def __init__(self, services):
         self.services = services
         self.scheduler = BackgroundScheduler(timezone=dt.timezone.utc, job_defaults={"coalesce": True, "max_instances": 1})
-        self.pump = InboxPump(services)
+        self.inbox_worker = InboxWorker(services.session_factory, services.settings, services)
+        self.pump = Pump("inbox-pump", self.inbox_worker.drain, services.inbox_wakeup)
+        self.forwarding_worker = ForwardingWorker(services.session_factory, services.box)
+        self.forwarding_pump = Pump("forwarding-pump", self.forwarding_worker.drain, services.forwarding_wakeup)
         lifecycle.on_shop_uninstalled(self.remove_shop_jobs)
 
     def start(self) -> None:
         """Start the clock and add the jobs of every installed shop."""
         self.scheduler.start()
         self.pump.start()
+        self.forwarding_pump.start()
         with self.services.session_factory() as session:
             shops = session.scalars(select(Shop.domain).where(Shop.status == ShopStatus.INSTALLED.value)).all()
         for shop in shops:
@@ -52,6 +59,7 @@ class EmbeddedScheduler:
     def shutdown(self) -> None:
         """Stop the clock and the pump."""
         self.pump.stop()
+        self.forwarding_pump.stop()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
 
@@ -79,4 +87,9 @@ class EmbeddedScheduler:
 
     def status(self) -> dict:
         """For /healthz."""
-        return {"running": bool(self.scheduler.running), "inbox_pump": self.pump.alive, "jobs": len(self.scheduler.get_jobs())}
+        return {
+            "running": bool(self.scheduler.running),
+            "inbox_pump": self.pump.alive,
+            "forwarding_pump": self.forwarding_pump.alive,
+            "jobs": len(self.scheduler.get_jobs()),
+        }
