@@ -147,3 +147,32 @@ class Alert(Base):
     first_seen: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class ShipmentState(str, enum.Enum):
+    PENDING = "pending"  # known from the supplier, not yet a Shopify fulfillment
+    FULFILLED = "fulfilled"  # Shopify has the fulfillment with this tracking
+    FAILED = "failed"  # Shopify refused it (alert raised)
+
+
+class SupplierShipment(Base):
+    """A parcel a supplier shipped, and the Shopify fulfillment it became."""
+
+    __tablename__ = "supplier_shipments"
+    __table_args__ = (UniqueConstraint("supplier_order_id", "shipment_id", name="uq_supplier_shipments_delivery_shipment"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    supplier_order_id: Mapped[int] = mapped_column(ForeignKey("supplier_orders.id", ondelete="CASCADE"))
+    shipment_id: Mapped[str] = mapped_column(String(128))
+    carrier: Mapped[str | None] = mapped_column(String(128))
+    tracking_number: Mapped[str | None] = mapped_column(String(255))
+    tracking_url: Mapped[str | None] = mapped_column(Text)
+    shipped_at: Mapped[str | None] = mapped_column(String(40))
+    estimated_delivery: Mapped[str | None] = mapped_column(String(40))
+    lines: Mapped[list] = mapped_column(JSON, default=list)  # [[supplier_order_line_id, quantity], ...]
+    state: Mapped[str] = mapped_column(String(16), default=ShipmentState.PENDING.value)
+    shopify_fulfillment_id: Mapped[str | None] = mapped_column(String(128))
+    tracking_synced: Mapped[bool] = mapped_column(Boolean, default=False)  # Shopify has the current tracking
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -5,7 +5,7 @@ import tomllib
 
 from conftest import REPO
 from shopify_app.config import DEFAULT_SCOPES
-from shopify_app.webhooks.registry import COMPLIANCE_TOPICS, load_handlers
+from shopify_app.webhooks.registry import COMPLIANCE_TOPICS, INTERNAL_TOPICS, load_handlers
 
 
 def toml():
@@ -30,5 +30,5 @@ def test_subscribed_topics_and_handlers_agree():
     topics = {t for s in subs for t in s.get("topics", [])}
     compliance = {t for s in subs for t in s.get("compliance_topics", [])}
     assert compliance == COMPLIANCE_TOPICS
-    handled = set(load_handlers())
+    handled = set(load_handlers()) - INTERNAL_TOPICS
     assert topics | compliance == handled

@@ -1,0 +1,71 @@
+"""POST /suppliers/<id>/webhooks: verify with the supplier's adapter, record in the inbox, ack.
+
+Supplier events go through the same durable inbox as Shopify's (topic `supplier/event`),
+so they get the same exactly-once recording, retries and dead-lettering.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+
+from flask import Blueprint, Response, current_app, request
+
+from integrations.suppliers.base import InvalidSupplierSignature, SupplierError
+
+from ..webhooks.inbox import IncomingWebhook
+from ..webhooks.registry import WebhookContext, handles
+from .events import apply_event
+from .forwarding import adapter_from_record
+from .models import Supplier
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("supplier_webhooks", __name__)
+
+SUPPLIER_EVENT_TOPIC = "supplier/event"
+
+
+def _supplier(session, supplier_id: int) -> Supplier | None:
+    supplier = session.get(Supplier, supplier_id)
+    return supplier if supplier is not None and supplier.deleted_at is None else None
+
+
+@blueprint.post("/suppliers/<int:supplier_id>/webhooks")
+def receive_supplier_webhook(supplier_id: int) -> Response:
+    """401 for a bad signature; otherwise recorded before the 200."""
+    services = current_app.extensions["services"]
+    raw = request.get_data(cache=False)[: services.settings.webhook_max_bytes + 1]
+    if len(raw) > services.settings.webhook_max_bytes:
+        return Response("Payload too large", 413)
+    with services.session_factory() as session:
+        supplier = _supplier(session, supplier_id)
+        if supplier is None:
+            return Response("Unknown supplier", 404)
+        adapter = adapter_from_record(supplier, services.box)
+        shop_domain = supplier.shop_domain
+    headers = dict(request.headers)
+    try:
+        events = adapter.parse_webhook(headers, raw)
+    except InvalidSupplierSignature:
+        log.warning("supplier %s webhook with a bad signature", supplier_id)
+        return Response("Unauthorized", 401)
+    except (SupplierError, ValueError) as exc:
+        log.warning("supplier %s webhook unreadable: %s", supplier_id, type(exc).__name__)
+        return Response("Bad Request", 400)
+    event_ids = ",".join(sorted(e.event_id for e in events if e.event_id))
+    key = event_ids or hashlib.sha256(raw).hexdigest()[:40]
+    body = json.dumps({"supplier_id": supplier_id, "headers": headers, "body": raw.decode("utf-8", errors="replace")})
+    services.record_webhook(IncomingWebhook(webhook_id=f"supplier-{supplier_id}-{key}", shop_domain=shop_domain, topic=SUPPLIER_EVENT_TOPIC, body=body))
+    services.wake_inbox_worker()
+    return Response("ok", 200)
+
+
+@handles(SUPPLIER_EVENT_TOPIC)
+def supplier_event(ctx: WebhookContext) -> None:
+    """Apply a recorded supplier webhook (signature checked again by the adapter)."""
+    supplier = _supplier(ctx.session, ctx.payload["supplier_id"])
+    if supplier is None:
+        return
+    adapter = adapter_from_record(supplier, ctx.services.box)
+    for event in adapter.parse_webhook(ctx.payload["headers"], ctx.payload["body"].encode("utf-8")):
+        apply_event(ctx.session, supplier, event, ctx.services.gateway)
