@@ -1,97 +1,261 @@
-"""A local supplier speaking a slice of Printful's API v2 (catalog variants and stock availability).
+"""A local supplier speaking Printful's API v2, as a real HTTP server on 127.0.0.1.
 
-Shapes follow ../shared/suppliers/printful-v2/openapi.json. The orders issue grows this into
-the full supplier sandbox (orders by external_id, confirmation, shipments, webhooks).
+    supplier = SandboxSupplier()                  # seeded catalog, Bearer token "sandbox-printful-token"
+    supplier.start(port=0)                        # -> http://127.0.0.1:<port>
+    supplier.configure_webhooks("http://127.0.0.1:8000/webhooks/suppliers/printful")
+    ...                                           # the adapter places orders over HTTP
+    supplier.ship(order_id, tracking_number="1Z999", carrier="UPS", items={"line-1": 1})
+    supplier.stop()
+
+Endpoints (shapes from ../shared/suppliers/printful-v2/openapi.json): POST/GET /v2/orders,
+GET/DELETE /v2/orders/{order_id} (numeric id or `@external_id`), POST .../confirmation,
+GET .../shipments, GET /v2/catalog-variants/{id}[/availability], GET/POST/DELETE /v2/webhooks.
+
+Choices where the spec is silent (what a client must be ready for):
+  - `external_id` is unique per store: creating a second order with a taken external_id is
+    refused with 409 and the spec's `Conflict` body; the first order is untouched. (Printful
+    documents external_id as the way to find an order again, not as a create-or-return key.)
+  - DELETE cancels (Printful v2 says "deletes"; v1 cancelled) any order not yet in
+    production: draft, pending, onhold, failed, canceled -> status `canceled`, kept
+    readable. inprocess, partial and fulfilled orders get 409 Conflict.
+  - Confirming anything but a draft is 409 Conflict.
+  - Shipments carry `tracking_number`, which the spec's Shipment schema lacks but its
+    webhook shipment data has (extra properties are allowed by the schema).
+  - Order items need no print files (`placements: []` is accepted).
 """
 from __future__ import annotations
 
+import collections
+import copy
+import datetime as dt
+import logging
 import threading
-from dataclasses import dataclass, field
+import uuid
+from typing import Any, Callable, Iterable, Mapping
 
-from flask import Flask, jsonify, request
-from werkzeug.serving import make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from . import representations as rep
+from .api import build_app
+from .catalog import CatalogVariant, demo_catalog
+from .faults import DEFAULT_HOLD_SECONDS, SupplierFaults
+from .openapi_spec import PrintfulSpec, load_spec
+from .orders import OrderBook, SandboxOrder, ShipmentRecord, utc_now
+from .webhooks import DEFAULT_EVENTS, Delivery, WebhookConfig, WebhookDispatcher
 
-@dataclass
-class CatalogVariant:
-    """A supplier product variant with stock per selling region."""
+log = logging.getLogger(__name__)
 
-    id: int
-    name: str
-    sku: str
-    price: str
-    stock: dict[str, str] = field(default_factory=lambda: {"worldwide": "in stock"})
-
-
-def demo_catalog() -> dict[int, CatalogVariant]:
-    """A few seeded variants; SKUs match the sandbox Shopify's demo products."""
-    return {
-        4011: CatalogVariant(4011, "Unisex Staple T-Shirt | Black / S", "TSHIRT-BLK-S", "9.25"),
-        4012: CatalogVariant(4012, "Unisex Staple T-Shirt | Black / M", "TSHIRT-BLK-M", "9.25"),
-        4013: CatalogVariant(4013, "Unisex Staple T-Shirt | Black / L", "TSHIRT-BLK-L", "9.25", {"worldwide": "out of stock"}),
-        19001: CatalogVariant(19001, "White Glossy Mug | 11 oz", "MUG-WHT-11", "5.95"),
-    }
+__all__ = ["CatalogVariant", "SandboxSupplier", "demo_catalog"]
 
 
-def build_app(catalog: dict[int, CatalogVariant], token: str) -> Flask:
-    """The supplier's HTTP API (Bearer token auth, as Printful)."""
-    app = Flask("sandbox-printful")
+class _QuietHandler(WSGIRequestHandler):
+    """No log line per request, and no traceback when a client hung up on a held answer."""
 
-    @app.before_request
-    def check_auth():
-        if request.headers.get("Authorization") != f"Bearer {token}":
-            return jsonify(type="https://developers.printful.com/docs/v2-beta/#section/Errors", status=401, title="Unauthorized", detail="Invalid token"), 401
-        return None
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass
 
-    def link(path: str) -> dict:
-        return {"href": f"{request.host_url.rstrip('/')}{path}"}
-
-    @app.get("/v2/catalog-variants/<int:variant_id>")
-    def get_variant(variant_id: int):
-        variant = catalog.get(variant_id)
-        if variant is None:
-            return jsonify(status=404, title="Not Found", detail="Variant not found"), 404
-        return jsonify(data={"id": variant.id, "name": variant.name, "_links": {"self": link(f"/v2/catalog-variants/{variant.id}")}})
-
-    @app.get("/v2/catalog-variants/<int:variant_id>/availability")
-    def get_availability(variant_id: int):
-        variant = catalog.get(variant_id)
-        if variant is None:
-            return jsonify(status=404, title="Not Found", detail="Variant not found"), 404
-        regions = [
-            {"name": region, "availability": availability, "placement_option_availability": []}
-            for region, availability in variant.stock.items()
-        ]
-        return jsonify(
-            data={
-                "catalog_variant_id": variant.id,
-                "techniques": [{"technique": "dtg", "selling_regions": regions}],
-                "_links": {"variant": link(f"/v2/catalog-variants/{variant.id}")},
-            },
-            filter_settings=[{"name": "selling_region_name", "value": "worldwide"}],
-            _links={"self": link(f"/v2/catalog-variants/{variant.id}/availability"), "variant": link(f"/v2/catalog-variants/{variant.id}")},
-        )
-
-    return app
+    def log_error(self, *args: Any) -> None:
+        pass
 
 
 class SandboxSupplier:
-    """The Printful-shaped supplier on 127.0.0.1 in a background thread."""
+    """The Printful-shaped supplier in a background thread, with controls for tests and demos."""
 
-    def __init__(self, token: str = "sandbox-printful-token", catalog: dict[int, CatalogVariant] | None = None):
+    def __init__(
+        self,
+        token: str = "sandbox-printful-token",
+        catalog: dict[int, CatalogVariant] | None = None,
+        *,
+        store_id: int = 1,
+        spec: PrintfulSpec | None = None,
+        check_responses: bool = False,
+        now: Callable[[], dt.datetime] = utc_now,
+    ):
         self.token = token
+        self.store_id = store_id
         self.catalog = catalog if catalog is not None else demo_catalog()
-        self._server = None
+        self._seed_catalog = copy.deepcopy(self.catalog)
+        self.now = now
+        self.orders = OrderBook(self.catalog, store_id, now=now)
+        self.orders.listeners.append(self._order_event)
+        self.faults = SupplierFaults()
+        self.webhooks = WebhookDispatcher()
+        self.spec = spec if spec is not None else self._load_spec()
+        self.check_responses = check_responses
+        self.schema_violations: list[tuple[str, list[str]]] = []
+        # Every authenticated request as (method, path, JSON body or None): in memory only, for tests.
+        self.received: collections.deque[tuple[str, str, Any]] = collections.deque(maxlen=1000)
         self.base_url = ""
+        self._server: BaseWSGIServer | None = None
 
-    def start(self, port: int = 0) -> str:
-        """Serve in a daemon thread; returns the base URL."""
-        self._server = make_server("127.0.0.1", port, build_app(self.catalog, self.token), threaded=True)
-        threading.Thread(target=self._server.serve_forever, name="sandbox-supplier", daemon=True).start()
-        self.base_url = f"http://127.0.0.1:{self._server.server_port}"
+    @staticmethod
+    def _load_spec() -> PrintfulSpec | None:
+        try:
+            return load_spec()
+        except FileNotFoundError:
+            log.warning("sandbox supplier: Printful OpenAPI spec not found; request bodies are not validated")
+            return None
+
+    # -- serving ---------------------------------------------------------------------------
+
+    def start(self, port: int = 0, host: str = "127.0.0.1") -> str:
+        """Serve in a daemon thread (port 0: any free port); returns the base URL."""
+        if self._server is not None:
+            return self.base_url
+        self._server = make_server(host, port, build_app(self), threaded=True, request_handler=_QuietHandler)
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox-supplier", daemon=True).start()
+        self.base_url = f"http://{host}:{self._server.server_port}"
         return self.base_url
 
     def stop(self) -> None:
         """Stop serving."""
-        if self._server:
+        if self._server is not None:
             self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def reset(self) -> None:
+        """Back to the seeded state: no orders, no faults, no webhook configuration, seeded stock."""
+        self.webhooks.flush()
+        self.webhooks.disable()
+        self.webhooks.deliveries.clear()
+        self.orders.clear()
+        self.faults.clear()
+        self.catalog.clear()
+        self.catalog.update(copy.deepcopy(self._seed_catalog))
+        self.schema_violations.clear()
+        self.received.clear()
+
+    # -- faults (see faults.py) ------------------------------------------------------------
+
+    def fail_next(self, status: int = 503, count: int = 1, *, retry_after: float | None = None, route: str | None = None) -> None:
+        """Refuse the next `count` requests with `status` without processing them."""
+        self.faults.fail_next(status, count, retry_after=retry_after, route=route)
+
+    def time_out_next(self, hold_seconds: float = DEFAULT_HOLD_SECONDS, count: int = 1, *, route: str | None = None) -> None:
+        """Process the next `count` requests, then hold each answer for `hold_seconds`."""
+        self.faults.time_out_next(hold_seconds, count, route=route)
+
+    def garble_next(self, count: int = 1, *, route: str | None = None) -> None:
+        """Process the next `count` requests, then answer 200 with a non-JSON body."""
+        self.faults.garble_next(count, route=route)
+
+    def set_latency(self, seconds: float) -> None:
+        """Delay every request by `seconds`."""
+        self.faults.latency = seconds
+
+    def set_failure_rate(self, rate: float) -> None:
+        """Refuse this fraction of requests with a random 5xx (seeded, so runs replay)."""
+        self.faults.failure_rate = rate
+
+    # -- catalog and stock -----------------------------------------------------------------
+
+    def variant_ids_by_sku(self) -> dict[str, int]:
+        """Supplier SKU -> Printful catalog variant id, for the adapter's product mapping."""
+        return {variant.sku: variant.id for variant in self.catalog.values()}
+
+    def variant_by_sku(self, sku: str) -> CatalogVariant:
+        """The catalog variant with this SKU."""
+        for variant in self.catalog.values():
+            if variant.sku == sku:
+                return variant
+        raise KeyError(sku)
+
+    def set_stock(self, sku: str, in_stock: bool) -> None:
+        """Put a SKU in or out of stock everywhere; reports catalog_stock_updated."""
+        variant = self.variant_by_sku(sku)
+        variant.set_in_stock(in_stock)
+        config = self.webhooks.config
+        products = config.product_ids_for_stock() if config else None
+        if products is None or variant.product_id in products:
+            self._send("catalog_stock_updated", rep.stock_event_data([variant]))
+
+    # -- orders: what happens at the supplier ---------------------------------------------
+
+    def order(self, order_ref: str | int) -> SandboxOrder:
+        """An order by id or `@external_id`."""
+        return self.orders.get(order_ref)
+
+    def orders_created(self, external_id: str) -> int:
+        """How many orders were created with this external_id (1 = exactly once)."""
+        return self.orders.created_count(external_id)
+
+    def start_production(self, order_ref: str | int) -> SandboxOrder:
+        """The order enters production (inprocess): no longer cancellable."""
+        return self.orders.set_status(self.order(order_ref), "inprocess")
+
+    def ship(
+        self,
+        order_ref: str | int,
+        tracking_number: str | None = None,
+        carrier: str = "USPS",
+        items: Mapping[str | int, int] | Iterable[tuple[str | int, int]] | None = None,
+        *,
+        service: str = "USPS First Class Mail",
+        tracking_url: str | None = None,
+    ) -> ShipmentRecord:
+        """Ship `items` ({item external_id or id: quantity}; None = all that is left); reports shipment_sent."""
+        return self.orders.ship(
+            self.order(order_ref), items, tracking_number=tracking_number or f"9400{uuid.uuid4().int % 10**18:018d}",
+            carrier=carrier, service=service, tracking_url=tracking_url,
+        )
+
+    def fail(self, order_ref: str | int, reason: str = "Payment failed") -> SandboxOrder:
+        """The order fails at the supplier; reports order_failed."""
+        return self.orders.set_status(self.order(order_ref), "failed", "order_failed", reason=reason)
+
+    def cancel(self, order_ref: str | int, reason: str = "Canceled by Printful staff") -> SandboxOrder:
+        """The supplier cancels the order (whatever its state); reports order_canceled."""
+        return self.orders.set_status(self.order(order_ref), "canceled", "order_canceled", reason=reason)
+
+    def hold(self, order_ref: str | int, reason: str = "Address needs verification") -> SandboxOrder:
+        """The supplier puts the order on hold; reports order_put_hold."""
+        return self.orders.set_status(self.order(order_ref), "onhold", "order_put_hold", reason=reason)
+
+    def release_hold(self, order_ref: str | int, reason: str = "Issue resolved") -> SandboxOrder:
+        """Back from hold to pending; reports order_remove_hold."""
+        return self.orders.set_status(self.order(order_ref), "pending", "order_remove_hold", reason=reason)
+
+    def report_out_of_stock(self, order_ref: str | int, is_out_of_stock: bool = True) -> None:
+        """A not-yet-shipped parcel of the order goes out of (or back in) stock; reports shipment_out_of_stock."""
+        order = self.order(order_ref)
+        now = self.now()
+        parcel = ShipmentRecord(
+            id=order.id * 10, carrier="", service="", tracking_number="", tracking_url="", created_at=now,
+            shipped_at=now, items=[(item, order.remaining(item)) for item in order.items if order.remaining(item)],
+            status="outstock" if is_out_of_stock else "pending",
+        )
+        self.orders.announce("shipment_out_of_stock", order, shipment=parcel, is_out_of_stock=is_out_of_stock)
+
+    def return_shipment(self, order_ref: str | int, shipment_id: int | None = None, reason: str = "Undeliverable address") -> ShipmentRecord:
+        """A shipment comes back to the facility; reports shipment_returned."""
+        order = self.order(order_ref)
+        shipment = next(s for s in reversed(order.shipments) if shipment_id in (None, s.id))
+        shipment.status = "returned"
+        self.orders.announce("shipment_returned", order, shipment=shipment, reason=reason)
+        return shipment
+
+    # -- webhooks --------------------------------------------------------------------------
+
+    def configure_webhooks(self, url: str, events: Iterable[str | Mapping[str, Any]] = DEFAULT_EVENTS) -> WebhookConfig:
+        """Send `events` to `url` (as POST /v2/webhooks does); the config holds the secret key."""
+        return self.webhooks.configure(url, events)
+
+    def flush_webhooks(self, timeout: float = 10.0) -> list[Delivery]:
+        """Wait for queued deliveries; returns every delivery attempted so far."""
+        self.webhooks.flush(timeout)
+        return list(self.webhooks.deliveries)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _order_event(self, event_type: str, order: SandboxOrder, extra: Mapping[str, Any]) -> None:
+        self._send(event_type, rep.order_event_data(event_type, order, extra))
+
+    def _send(self, event_type: str, data: Any) -> None:
+        payload = rep.webhook_event_json(event_type, self.store_id, self.now(), data)
+        if self.check_responses and self.spec is not None:
+            problems = self.spec.webhook_errors(event_type, payload)
+            if problems:
+                self.schema_violations.append((f"webhook {event_type}", problems))
+        self.webhooks.submit(event_type, payload)
+

@@ -1,0 +1,145 @@
+"""Translation between Printful v2 bodies and the supplier interface's values."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from ..base import PlaceOrder, Shipment, ShipmentLine, SupplierOrder, SupplierOrderStatus
+
+log = logging.getLogger(__name__)
+
+# Printful's order statuses (Order.status in the spec) in our terms.
+ORDER_STATUSES: dict[str, SupplierOrderStatus] = {
+    "draft": SupplierOrderStatus.PENDING,  # created, not confirmed: place_order again confirms it
+    "pending": SupplierOrderStatus.ACKNOWLEDGED,  # confirmed, waiting for production
+    "inprocess": SupplierOrderStatus.ACKNOWLEDGED,  # in production, no longer cancellable
+    "onhold": SupplierOrderStatus.ON_HOLD,
+    "partial": SupplierOrderStatus.PARTIALLY_SHIPPED,
+    "fulfilled": SupplierOrderStatus.SHIPPED,
+    "canceled": SupplierOrderStatus.CANCELLED,
+    "cancelled": SupplierOrderStatus.CANCELLED,
+    "failed": SupplierOrderStatus.FAILED,
+}
+# Shipments that have left the facility; pending, packaged, onhold, outstock and canceled ones have not.
+SHIPPED_SHIPMENT_STATUSES = {"shipped", "returned"}
+IN_STOCK_AVAILABILITIES = {"in stock", "on demand"}
+
+
+class MalformedResponse(ValueError):
+    """A 2xx body that lacks what the spec promises."""
+
+
+@dataclass(frozen=True)
+class PrintfulProduct:
+    """How one supplier SKU is ordered at Printful: its catalog variant and its print files."""
+
+    catalog_variant_id: int
+    placements: tuple[Mapping[str, Any], ...] = ()
+
+
+def order_status(printful_status: Any) -> SupplierOrderStatus:
+    """Our status for a Printful order status (an unknown one counts as pending, and is logged)."""
+    status = ORDER_STATUSES.get(str(printful_status).lower())
+    if status is None:
+        log.warning("printful: unknown order status %r, treated as pending", printful_status)
+        return SupplierOrderStatus.PENDING
+    return status
+
+
+def order_data(payload: Any) -> dict[str, Any]:
+    """`data` of a GetOrderById / ConfirmOrderById body, checked for the fields we read."""
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, dict) or not isinstance(data.get("id"), int) or not isinstance(data.get("status"), str):
+        raise MalformedResponse("order body without data.id and data.status")
+    return data
+
+
+def supplier_order(data: Mapping[str, Any]) -> SupplierOrder:
+    """A Printful `Order` as our SupplierOrder."""
+    costs = data.get("costs") if isinstance(data.get("costs"), dict) else {}
+    return SupplierOrder(
+        supplier_order_id=str(data["id"]),
+        external_id=data.get("external_id"),
+        status=order_status(data["status"]),
+        cost=costs.get("total"),
+        raw=data,
+    )
+
+
+def create_order_body(order: PlaceOrder, products: Mapping[str, PrintfulProduct]) -> dict[str, Any]:
+    """POST /v2/orders body; each item carries our line_ref as its external_id to match shipments."""
+    address = order.shipping_address
+    recipient = {
+        "name": address.name, "company": address.company, "address1": address.address1, "address2": address.address2,
+        "city": address.city, "state_code": address.province_code, "country_code": address.country_code,
+        "zip": address.zip, "phone": address.phone, "email": address.email,
+    }
+    items = []
+    for line in order.lines:
+        product = products[line.supplier_sku]
+        item = {
+            "source": "catalog", "catalog_variant_id": product.catalog_variant_id, "quantity": line.quantity,
+            "external_id": line.line_ref, "name": line.name, "retail_price": line.retail_price,
+            "placements": [dict(placement) for placement in product.placements],
+        }
+        items.append(_without_none(item))
+    body: dict[str, Any] = {
+        "external_id": order.external_id,
+        "shipping": order.shipping_method or "STANDARD",
+        "recipient": _without_none(recipient),
+        "order_items": items,
+    }
+    if any(line.retail_price for line in order.lines):
+        body["retail_costs"] = {"currency": order.currency}
+    return body
+
+
+def shipments_page(payload: Any) -> tuple[list[dict[str, Any]], int]:
+    """The shipments on one page of GetShipments and the total count."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
+        raise MalformedResponse("shipments body without a data list")
+    paging = payload.get("paging") if isinstance(payload.get("paging"), dict) else {}
+    total = paging.get("total")
+    return payload["data"], total if isinstance(total, int) else len(payload["data"])
+
+
+def has_left(shipment: Mapping[str, Any]) -> bool:
+    """Whether a Printful shipment has actually been sent."""
+    status = shipment.get("shipment_status")
+    return status in SHIPPED_SHIPMENT_STATUSES if status else bool(shipment.get("shipped_at"))
+
+
+def shipment(data: Mapping[str, Any]) -> Shipment:
+    """A Printful `Shipment` as ours; lines are matched by the item external_id we sent (our line_ref)."""
+    eta = data.get("estimated_delivery") if isinstance(data.get("estimated_delivery"), dict) else {}
+    lines = tuple(
+        ShipmentLine(quantity=int(item["quantity"]), line_ref=item.get("order_item_external_id"))
+        for item in data.get("shipment_items") or ()
+    )
+    return Shipment(
+        shipment_id=str(data["id"]),
+        carrier=data.get("carrier"),
+        # The spec's Shipment has no tracking_number (its webhook shipment data does); read it when present.
+        tracking_number=data.get("tracking_number") or None,
+        tracking_url=data.get("tracking_url") or None,
+        lines=lines,
+        shipped_at=data.get("shipped_at"),
+        estimated_delivery=eta.get("to_date") or eta.get("from_date"),
+        delivered_at=data.get("delivered_at"),
+    )
+
+
+def variant_in_stock(payload: Any, region: str) -> bool:
+    """From GetVariantStockAvailabilityById: in stock in `region` (any region if it is not listed)."""
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, dict) or not isinstance(data.get("techniques"), list):
+        raise MalformedResponse("availability body without data.techniques")
+    regions = [region_entry for technique in data["techniques"] for region_entry in technique.get("selling_regions") or ()]
+    chosen = [entry for entry in regions if entry.get("name") == region] or regions
+    return any(entry.get("availability") in IN_STOCK_AVAILABILITIES for entry in chosen)
+
+
+def _without_none(values: dict[str, Any]) -> dict[str, Any]:
+    # The schema's strings are not nullable: leave unknown fields out rather than send null.
+    return {key: value for key, value in values.items() if value is not None}
