@@ -29,7 +29,7 @@ def find_delivery(session: Session, supplier: Supplier, event: SupplierEvent) ->
     return session.scalar(select(SupplierOrder).where(SupplierOrder.supplier_id == supplier.id, or_(*conditions)))
 
 
-def apply_event(session: Session, supplier: Supplier, event: SupplierEvent, gateway_for) -> None:
+def apply_event(session: Session, supplier: Supplier, event: SupplierEvent, gateway_for, adapter=None) -> None:
     """Update our records from one supplier event; Shopify is told about shipments."""
     if event.kind is SupplierEventKind.STOCK_UPDATED or event.kind is SupplierEventKind.OUT_OF_STOCK and event.stock:
         _apply_stock(session, supplier, event)
@@ -42,9 +42,14 @@ def apply_event(session: Session, supplier: Supplier, event: SupplierEvent, gate
     order = session.get(Order, delivery.order_id)
     if event.supplier_order_id and not delivery.supplier_order_id:
         delivery.supplier_order_id = event.supplier_order_id
-    if event.kind is SupplierEventKind.SHIPMENT and event.shipment is not None:
-        row = record_shipment(session, delivery, event.shipment)
-        push_shipment(session, gateway_for(delivery.shop_domain), row)
+    if event.kind is SupplierEventKind.SHIPMENT:
+        shipments = [event.shipment] if event.shipment is not None and event.shipment.lines else []
+        if not shipments and adapter is not None and delivery.supplier_order_id:
+            # Some suppliers (Printful) do not itemise parcels in the webhook: ask for them.
+            shipments = adapter.get_shipments(delivery.supplier_order_id)
+        elif not shipments and event.shipment is not None:
+            shipments = [event.shipment]
+        sync_shipments(session, delivery, shipments, gateway_for)
     elif event.kind is SupplierEventKind.ORDER_UPDATED:
         delivery.supplier_status = event.status.value if event.status else delivery.supplier_status
         if event.status is SupplierOrderStatus.ACKNOWLEDGED:
@@ -64,6 +69,14 @@ def apply_event(session: Session, supplier: Supplier, event: SupplierEvent, gate
     elif event.kind is SupplierEventKind.OUT_OF_STOCK:
         record_event(session, order, "problem", "supplier", problem="out_of_stock", reason=event.reason)
         raise_alert(session, order.shop_domain, "supplier_out_of_stock", f"supplier_oos:{delivery.id}", f"Order {order.name}: {supplier.name} is out of stock (tell the customer within 12 hours).", severity="critical", subject=order.name)
+
+
+def sync_shipments(session: Session, delivery: SupplierOrder, shipments, gateway_for) -> None:
+    """Record every shipment and bring Shopify's fulfillments up to date."""
+    for shipment in shipments:
+        row = record_shipment(session, delivery, shipment)
+        if row.state != "fulfilled" or not row.tracking_synced:
+            push_shipment(session, gateway_for(delivery.shop_domain), row)
 
 
 def _apply_stock(session: Session, supplier: Supplier, event: SupplierEvent) -> None:

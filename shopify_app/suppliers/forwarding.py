@@ -32,6 +32,7 @@ from integrations.suppliers.base import (
     SupplierError,
     SupplierOrder as SupplierView,
     SupplierOrderNotFound,
+    SupplierOrderStatus,
     TransientSupplierError,
 )
 from integrations.suppliers.registry import build_adapter
@@ -41,7 +42,7 @@ from ..crypto import SecretBox
 from ..models import utcnow
 from ..orders.models import Order, OrderLine as OurLine, OrderState
 from ..orders.timeline import record_event
-from .models import DeliveryAttempt, DeliveryState, Supplier, SupplierOrder, SupplierOrderLine
+from .models import DeliveryAttempt, DeliveryState, Supplier, SupplierOrder
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +176,9 @@ class ForwardingWorker:
             if found is _LOOKUP_FAILED:
                 self._retry_later(delivery_id, report, unknown=True)
                 return
-            if found is not None:
+            # A draft (PENDING) means the create landed but the confirmation did not: placing
+            # again is safe (same external_id) and confirms it without a second order.
+            if found is not None and found.status is not SupplierOrderStatus.PENDING:
                 self._placed(delivery_id, found, report, after_unknown=True)
                 return
         self._place(adapter, supplier, delivery_id, request, report)

@@ -68,4 +68,4 @@ def supplier_event(ctx: WebhookContext) -> None:
         return
     adapter = adapter_from_record(supplier, ctx.services.box)
     for event in adapter.parse_webhook(ctx.payload["headers"], ctx.payload["body"].encode("utf-8")):
-        apply_event(ctx.session, supplier, event, ctx.services.gateway)
+        apply_event(ctx.session, supplier, event, ctx.services.gateway, adapter)
