@@ -1,0 +1,177 @@
+"""Forwarding to the Printful sandbox through the real adapter: exactly once through every fault."""
+from __future__ import annotations
+
+import random
+
+import pytest
+from sqlalchemy import select
+
+from forwarding_kit import SHOP, add_printful_supplier, deliver, deliveries, make_due, paid_order_payload
+from sandbox.supplier.printful import SandboxSupplier
+from shopify_app.suppliers.forwarding import CircuitBreaker, ForwardingWorker
+from shopify_app.suppliers.models import Alert, DeliveryAttempt, Supplier
+
+
+@pytest.fixture(scope="module")
+def supplier_sandbox():
+    sandbox = SandboxSupplier()
+    sandbox.start()
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.fixture
+def sandbox(supplier_sandbox):
+    supplier_sandbox.reset()
+    return supplier_sandbox
+
+
+@pytest.fixture
+def app(app_factory, database_url):
+    app = app_factory(database_url)
+    app.extensions["services"].tokens.save(SHOP, "shpat_x", None, None, None, "read_orders")
+    return app
+
+
+def worker(app, **kw):
+    services = app.extensions["services"]
+    return ForwardingWorker(services.session_factory, services.box, rng=random.Random(3), **kw)
+
+
+def routed_order(app, sandbox, **kw):
+    add_printful_supplier(app, sandbox, **kw)
+    deliver(app, "orders/paid", paid_order_payload())
+    [delivery] = deliveries(app)
+    return delivery
+
+
+def test_paid_order_is_placed_once_and_replays_do_not_place_again(app, sandbox):
+    delivery = routed_order(app, sandbox)
+    report = worker(app).drain()
+    assert report.placed == 1
+    [placed] = deliveries(app)
+    assert placed.state == "placed" and placed.supplier_order_id
+    assert sandbox.orders_created(delivery.idempotency_key) == 1
+    assert sandbox.order(placed.supplier_order_id).status != "draft"  # confirmed, not left a draft
+    deliver(app, "orders/paid", paid_order_payload())  # the same webhook again
+    deliver(app, "orders/updated", paid_order_payload() | {"updated_at": "2022-02-01T00:00:00Z"})
+    make_due(app)
+    assert worker(app).drain().placed == 0
+    assert sandbox.orders_created(delivery.idempotency_key) == 1
+
+
+def test_timeout_after_the_supplier_processed_is_resolved_by_lookup_not_a_second_order(app, sandbox):
+    delivery = routed_order(app, sandbox, timeout=0.5)
+    sandbox.time_out_next(hold_seconds=2, route="POST /v2/orders")
+    first = worker(app).drain()
+    assert first.retrying == 1
+    assert deliveries(app)[0].state == "unknown"
+    make_due(app)
+    second = worker(app).drain()
+    assert second.found_after_unknown + second.placed == 1
+    assert deliveries(app)[0].state == "placed"
+    assert sandbox.orders_created(delivery.idempotency_key) == 1
+
+
+def test_crash_between_the_suppliers_answer_and_our_commit_does_not_place_twice(app, sandbox):
+    delivery = routed_order(app, sandbox)
+    crashing = worker(app)
+    real_adapter_for = crashing.adapter_for
+
+    class KilledAfterAnswer:
+        def __init__(self, supplier):
+            self.inner = real_adapter_for(supplier)
+
+        def place_order(self, request):
+            self.inner.place_order(request)  # the supplier has it...
+            raise RuntimeError("worker killed before it could record the answer")
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    crashing.adapter_for = KilledAfterAnswer
+    crashing.drain()
+    assert deliveries(app)[0].state == "unknown"
+    make_due(app)  # the dead worker's lease runs out
+    report = worker(app).drain()
+    assert report.found_after_unknown == 1 and report.placed == 0
+    assert sandbox.orders_created(delivery.idempotency_key) == 1
+
+
+def test_supplier_5xx_is_retried_with_backoff_and_recorded_per_attempt(app, sandbox):
+    delivery = routed_order(app, sandbox)
+    sandbox.fail_next(503, count=1, route="POST /v2/orders")
+    assert worker(app).drain().retrying == 1
+    make_due(app)
+    worker(app).drain()
+    assert deliveries(app)[0].state == "placed"
+    with app.extensions["services"].session_factory() as session:
+        attempts = [(a.action, a.outcome) for a in session.scalars(select(DeliveryAttempt).order_by(DeliveryAttempt.id))]
+    assert attempts[0] == ("place", "transient") and attempts[-1][1] == "ok"
+    assert ("lookup", "not_found") in attempts  # asked before sending again
+    assert sandbox.orders_created(delivery.idempotency_key) == 1
+
+
+def test_permanent_rejection_is_not_retried_and_raises_an_alert(app, sandbox):
+    add_printful_supplier(app, sandbox, skus=("NO-SUCH-SKU",))
+    deliver(app, "orders/paid", paid_order_payload(skus=("NO-SUCH-SKU",)))
+    report = worker(app).drain()
+    assert report.failed == 1
+    assert deliveries(app)[0].state == "failed"
+    with app.extensions["services"].session_factory() as session:
+        assert [a.kind for a in session.scalars(select(Alert))] == ["supplier_rejected"]
+    make_due(app)
+    assert worker(app).drain().placed == 0
+
+
+def test_circuit_breaker_stops_calling_a_failing_supplier(app, sandbox):
+    routed_order(app, sandbox)
+    breaker = CircuitBreaker(threshold=2, cooldown=300)
+    sandbox.fail_next(503, count=10)
+    w = worker(app, breaker=breaker)
+    w.drain()
+    make_due(app)
+    w.drain()
+    calls_before = len(sandbox.received)
+    make_due(app)
+    report = w.drain()
+    assert report.postponed == 1 and len(sandbox.received) == calls_before
+
+
+def test_deleted_supplier_fails_with_an_alert_instead_of_silently_dropping(app, sandbox):
+    routed_order(app, sandbox)
+    with app.extensions["services"].session_factory.begin() as session:
+        for supplier in session.scalars(select(Supplier)):
+            supplier.active = False
+    assert worker(app).drain().failed == 1
+    with app.extensions["services"].session_factory() as session:
+        assert [a.kind for a in session.scalars(select(Alert))] == ["supplier_gone"]
+
+
+def test_cancellation_in_shopify_cancels_at_the_supplier(app, sandbox):
+    routed_order(app, sandbox)
+    worker(app).drain()
+    deliver(app, "orders/cancelled", paid_order_payload() | {"cancelled_at": "2022-03-01T00:00:00Z", "updated_at": "2022-03-01T00:00:00Z"})
+    assert worker(app).drain().cancelled == 1
+    [delivery] = deliveries(app)
+    assert delivery.state == "cancelled"
+    assert sandbox.order(delivery.supplier_order_id).status in ("canceled", "cancelled")
+
+
+def test_cancellation_after_shipping_is_refused_and_alerted(app, sandbox):
+    routed_order(app, sandbox)
+    worker(app).drain()
+    [delivery] = deliveries(app)
+    sandbox.ship(delivery.supplier_order_id, tracking_number="1Z999")
+    deliver(app, "orders/cancelled", paid_order_payload() | {"cancelled_at": "2022-03-01T00:00:00Z", "updated_at": "2022-03-01T00:00:00Z"})
+    worker(app).drain()
+    with app.extensions["services"].session_factory() as session:
+        assert [a.kind for a in session.scalars(select(Alert))] == ["cancel_refused"]
+
+
+def test_cancel_racing_a_forward_that_never_reached_the_supplier(app, sandbox):
+    routed_order(app, sandbox)
+    deliver(app, "orders/cancelled", paid_order_payload() | {"cancelled_at": "2022-03-01T00:00:00Z", "updated_at": "2022-03-01T00:00:00Z"})
+    report = worker(app).drain()
+    assert report.cancelled == 1 and report.placed == 0
+    assert sandbox.orders_created(deliveries(app)[0].idempotency_key) == 0
