@@ -12,6 +12,7 @@ from shopify_app.auth.tokens import TokenUnavailable
 from shopify_app.models import Shop, ShopStatus
 
 from shopify_app.suppliers.forwarding import ForwardingWorker
+from shopify_app.suppliers.polling import poll_shipments
 from shopify_app.webhooks.worker import InboxWorker
 
 from .pump import Pump
@@ -19,6 +20,7 @@ from .pump import Pump
 log = logging.getLogger(__name__)
 
 TOKEN_REFRESH_EVERY = dt.timedelta(minutes=10)
+SHIPMENT_POLL_EVERY = dt.timedelta(minutes=10)
 
 
 def shop_job_id(kind: str, shop_domain: str) -> str:
@@ -48,6 +50,7 @@ class EmbeddedScheduler:
 
     def start(self) -> None:
         """Start the clock and add the jobs of every installed shop."""
+        self.scheduler.add_job(poll_shipments, "interval", seconds=SHIPMENT_POLL_EVERY.total_seconds(), args=(self.services,), id="poll-shipments", replace_existing=True)
         self.scheduler.start()
         self.pump.start()
         self.forwarding_pump.start()
