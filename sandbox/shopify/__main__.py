@@ -5,6 +5,7 @@ import argparse
 import time
 
 from .server import SandboxShopify
+from .store import add_non_shipping_products
 
 # The app's fixed sandbox-mode credentials (shopify_app.config.SANDBOX_API_KEY/SECRET).
 DEFAULT_CLIENT_ID = "sandbox-client-id"
@@ -22,6 +23,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     sandbox = SandboxShopify(shops=args.shop or ["demo.myshopify.com"], port=args.port)
+    for shop in sandbox.store.shop_domains():
+        add_non_shipping_products(sandbox.store, shop)  # a digital product and a gift card to order in demos
     sandbox.register_app(args.client_id, args.client_secret, app_url=args.app_url)
     base = sandbox.start()
     print(f"sandbox Shopify at {base}  (set SANDBOX_SHOPIFY_URL={base})")

@@ -26,6 +26,8 @@ from integrations.shopify.transport import SandboxRoutingTransport
 
 from .faults import Faults
 from .graphql_api import Answer, GraphQLEndpoint
+from .merchant_actions import MerchantActionsMixin
+from .notifications import FulfillmentServiceNotifier
 from .oauth import OAuthAuthority, OAuthError
 from .store import AppRegistration, ShopState, Store, normalize_domain, seed_demo_shop
 from .topics import header_to_enum, normalize_topic
@@ -88,6 +90,8 @@ def create_app(sandbox: "SandboxShopify") -> Flask:
             body = request.get_json(silent=True)
         answer = sandbox.graphql.handle(shop, request.headers.get("X-Shopify-Access-Token"), body, version)
         answer.headers.setdefault("X-Request-Id", str(uuid.uuid4()))
+        # Webhooks and callbacks the mutation caused, sent once the document let go of the store.
+        sandbox.deliver_pending(background=sandbox.deliver_in_background)
         return _json(answer)
 
     @app.post("/admin/oauth/access_token")
@@ -160,8 +164,14 @@ def create_app(sandbox: "SandboxShopify") -> Flask:
     return app
 
 
-class SandboxShopify:
-    """A local Shopify: Admin GraphQL on the real schema, OAuth, session tokens, webhooks."""
+class SandboxShopify(MerchantActionsMixin):
+    """A local Shopify: Admin GraphQL on the real schema, OAuth, session tokens, webhooks, fulfillment services.
+
+    Webhooks and fulfillment-service callbacks caused by GraphQL mutations are sent after
+    the answer, from a background thread, as Shopify sends them asynchronously
+    (`deliver_in_background = False` sends them before answering; `webhooks.wait()`
+    waits for them). Merchant actions (place_order, request_fulfillment...) send at once.
+    """
 
     def __init__(
         self,
@@ -179,6 +189,8 @@ class SandboxShopify:
         self.oauth = OAuthAuthority(self.store)
         self.faults = Faults()
         self.webhooks = WebhookSender(max_retries=webhook_retries, retry_delay=webhook_retry_delay, seed=webhook_seed)
+        self.notifier = FulfillmentServiceNotifier()
+        self.deliver_in_background = True
         self.schema = load_admin_schema()
         self.graphql = GraphQLEndpoint(self.store, self.oauth, self.schema)
         self.app = create_app(self)

@@ -12,13 +12,19 @@ import itertools
 import threading
 import time
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Callable, Iterable, Mapping
 
 from . import records
 from .cost import LeakyBucket, Plan, plan_named
+from .fulfillment_requests import FulfillmentRequestMixin
+from .fulfillment_services import FulfillmentServiceMixin
+from .fulfillments import FulfillmentMixin
 from .ids import gid_number, make_gid
+from .order_cancellation import OrderCancellationMixin
+from .orders import OrderMixin
+from .outbox import Outbox, WebhookEvent
 from .records import QUANTITY_NAMES, UNAVAILABLE_NAMES, Ref
+from .rest_payloads import order_webhook_payload
 
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -136,8 +142,13 @@ class ShopState:
         return value
 
 
-class Store:
-    """Shops, apps and their data, safe to share between the server's threads."""
+class Store(OrderMixin, FulfillmentMixin, FulfillmentRequestMixin, FulfillmentServiceMixin, OrderCancellationMixin):
+    """Shops, apps and their data, safe to share between the server's threads.
+
+    Orders and fulfillment live in the mixins (orders.py, fulfillments.py,
+    fulfillment_requests.py, fulfillment_services.py, order_cancellation.py); what their
+    operations make Shopify send waits in `outbox` until SandboxShopify delivers it.
+    """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time):
         self.lock = threading.RLock()
@@ -146,6 +157,7 @@ class Store:
         self.apps: dict[str, AppRegistration] = {}
         self._shops: dict[str, ShopState] = {}
         self._numbers = itertools.count(1_000_001)
+        self.outbox = Outbox()
 
     # -- shops and apps -------------------------------------------------------------------
 
@@ -243,6 +255,19 @@ class Store:
         """Mark an object as just updated."""
         obj["updatedAt"] = self.now_iso()
 
+    # -- events -----------------------------------------------------------------------
+
+    def publish(self, shop: str | ShopState, topic: str, payload: Any) -> None:
+        """Queue a webhook event (payload as of now) for SandboxShopify.deliver_pending to send."""
+        self.outbox.put(WebhookEvent(self.require_shop(shop).domain, topic, payload))
+
+    def publish_order(self, shop: str | ShopState, order: dict[str, Any], *topics: str) -> None:
+        """Queue orders/* events carrying the order's REST payload."""
+        state = self.require_shop(shop)
+        payload = order_webhook_payload(state, order)
+        for topic in topics:
+            self.publish(state, topic, payload)
+
     # -- catalogue and inventory --------------------------------------------------------
 
     def add_location(self, shop: str | ShopState, name: str, **fields: Any) -> dict[str, Any]:
@@ -263,8 +288,11 @@ class Store:
             product["options"] = [{"__typename": "ProductOption", "id": make_gid("ProductOption", self.next_number()), "name": "Title", "position": 1, "values": titles, "optionValues": [], "translations": [], "linkedMetafield": None}]
             return product
 
-    def add_variant(self, shop: str | ShopState, product: dict[str, Any], *, sku: str | None = None, price: Any = "10.00", title: str | None = None, quantities: Mapping[str, int] | None = None, **fields: Any) -> dict[str, Any]:
-        """Add a variant (and its inventory item) to a product; stock it at the given locations."""
+    def add_variant(self, shop: str | ShopState, product: dict[str, Any], *, sku: str | None = None, price: Any = "10.00", title: str | None = None, quantities: Mapping[str, int] | None = None, requires_shipping: bool = True, tracked: bool = True, **fields: Any) -> dict[str, Any]:
+        """Add a variant (and its inventory item) to a product; stock it at the given locations.
+
+        Digital goods and gift cards: requires_shipping=False, tracked=False.
+        """
         with self.lock:
             state = self.require_shop(shop)
             now = self.now_iso()
@@ -274,7 +302,8 @@ class Store:
             variant = records.variant_record(variant_gid, product, item_gid, title, sku, price, len(product["variants"]) + 1, now, **fields)
             variant["selectedOptions"] = [{"__typename": "SelectedOption", "name": "Title", "value": title}]
             state.index(variant)
-            state.index(records.inventory_item_record(item_gid, variant_gid, sku, now, state.record["currencyCode"]))
+            item = state.index(records.inventory_item_record(item_gid, variant_gid, sku, now, state.record["currencyCode"]))
+            item.update(requiresShipping=requires_shipping, tracked=tracked)
             product["variants"].append(Ref(variant_gid))
             if sku:
                 product["_skus"].append(sku)
@@ -325,227 +354,6 @@ class Store:
             return level
 
     # -- orders -------------------------------------------------------------------------
-
-    def create_order(self, shop: str | ShopState, line_items: Iterable[Mapping[str, Any]], *, email: str | None = "customer@example.com", financial_status: str = "PAID", location_gid: str | None = None, created_at: str | None = None, commit_inventory: bool = True, **fields: Any) -> dict[str, Any]:
-        """Create an order (with one fulfillment order) from line items {sku or variant_id, quantity, price?}.
-
-        Inventory is committed at the fulfilling location, as a real checkout does.
-        """
-        with self.lock:
-            state = self.require_shop(shop)
-            now = created_at or self.now_iso()
-            currency = state.record["currencyCode"]
-            locations = state.all("Location")
-            location = state.get(location_gid) if location_gid else (locations[0] if locations else None)
-            state.order_number += 1
-            order_gid = make_gid("Order", self.next_number())
-            order: dict[str, Any] = {
-                "__typename": "Order",
-                "id": order_gid,
-                "name": f"#{state.order_number}",
-                "email": email,
-                "phone": None,
-                "note": None,
-                "tags": [],
-                "test": False,
-                "confirmed": True,
-                "closed": False,
-                "closedAt": None,
-                "cancelledAt": None,
-                "cancelReason": None,
-                "cancellation": None,
-                "currencyCode": currency,
-                "presentmentCurrencyCode": currency,
-                "displayFinancialStatus": financial_status,
-                "displayFulfillmentStatus": "UNFULFILLED",
-                "fullyPaid": financial_status == "PAID",
-                "unpaid": financial_status in ("PENDING", "AUTHORIZED"),
-                "canMarkAsPaid": financial_status in ("PENDING",),
-                "canNotifyCustomer": email is not None,
-                "capturable": financial_status == "AUTHORIZED",
-                "refundable": financial_status == "PAID",
-                "restockable": True,
-                "fulfillable": True,
-                "requiresShipping": True,
-                "edited": False,
-                "merchantEditable": True,
-                "merchantEditableErrors": [],
-                "taxesIncluded": False,
-                "taxExempt": False,
-                "dutiesIncluded": False,
-                "estimatedTaxes": False,
-                "hasTimelineComment": False,
-                "customerAcceptsMarketing": False,
-                "billingAddressMatchesShippingAddress": True,
-                "returnStatus": "NO_RETURN",
-                "sourceName": "web",
-                "sourceIdentifier": None,
-                "paymentGatewayNames": ["bogus"],
-                "discountCodes": [],
-                "discountCode": None,
-                "customAttributes": [],
-                "additionalFees": [],
-                "alerts": [],
-                "disputes": [],
-                "taxLines": [],
-                "currentTaxLines": [],
-                "refunds": [],
-                "fulfillments": [],
-                "statusPageUrl": f"https://{state.domain}/orders/{gid_number(order_gid)}/authenticate",
-                "currentTotalWeight": "0",
-                "totalWeight": "0",
-                "processedAt": now,
-                "createdAt": now,
-                "updatedAt": now,
-                "lineItems": [],
-                "fulfillmentOrders": [],
-                "_skus": [],
-            }
-            order["shippingAddress"] = records.mailing_address(make_gid("MailingAddress", self.next_number()))
-            order["billingAddress"] = dict(order["shippingAddress"])
-            order["displayAddress"] = order["shippingAddress"]
-            state.index(order)
-            total = Decimal("0")
-            quantity_total = 0
-            for spec in line_items:
-                line = self._add_line_item(state, order, spec, now)
-                total += Decimal(line["originalUnitPriceSet"]["shopMoney"]["amount"]) * line["quantity"]
-                quantity_total += line["quantity"]
-            order.update(records.order_money_fields(total, currency))
-            order["subtotalLineItemsQuantity"] = order["currentSubtotalLineItemsQuantity"] = quantity_total
-            order.update(fields)
-            if location is not None:
-                self._add_fulfillment_order(state, order, location, now, commit_inventory)
-            return order
-
-    def _add_line_item(self, state: ShopState, order: dict[str, Any], spec: Mapping[str, Any], now: str) -> dict[str, Any]:
-        variant = state.get(spec["variant_id"]) if spec.get("variant_id") else self.variant_by_sku(state, spec["sku"]) if spec.get("sku") else None
-        if variant is None and spec.get("sku") is None:
-            raise ValueError(f"line item needs a known variant_id or a sku: {dict(spec)}")
-        product = state.deref(variant["product"]) if variant else None
-        quantity = int(spec.get("quantity", 1))
-        price = spec.get("price") or (variant["price"] if variant else "10.00")
-        currency = state.record["currencyCode"]
-        title = spec.get("title") or (product["title"] if product else spec["sku"])
-        variant_title = variant["title"] if variant else None
-        sku = variant.get("sku") if variant else spec["sku"]
-        unit, line_total = records.money_bag(price, currency), records.money_bag(Decimal(str(price)) * quantity, currency)
-        line = state.index({
-            "__typename": "LineItem",
-            "id": make_gid("LineItem", self.next_number()),
-            "title": title,
-            "name": f"{title} - {variant_title}" if variant_title and variant_title != "Default Title" else title,
-            "variantTitle": variant_title,
-            "sku": sku,
-            "vendor": product.get("vendor") if product else None,
-            "quantity": quantity,
-            "currentQuantity": quantity,
-            "unfulfilledQuantity": quantity,
-            "refundableQuantity": quantity,
-            "nonFulfillableQuantity": 0,
-            "requiresShipping": True,
-            "taxable": True,
-            "isGiftCard": False,
-            "merchantEditable": True,
-            "restockable": True,
-            "variant": Ref(variant["id"]) if variant else None,
-            "product": Ref(product["id"]) if product else None,
-            "originalUnitPriceSet": unit,
-            "discountedUnitPriceSet": unit,
-            "discountedUnitPriceAfterAllDiscountsSet": unit,
-            "originalTotalSet": line_total,
-            "discountedTotalSet": line_total,
-            "unfulfilledOriginalTotalSet": line_total,
-            "unfulfilledDiscountedTotalSet": line_total,
-            "totalDiscountSet": records.money_bag(0, currency),
-            "customAttributes": [],
-            "discountAllocations": [],
-            "duties": [],
-            "taxLines": [],
-        })
-        order["lineItems"].append(Ref(line["id"]))
-        if sku:
-            order["_skus"].append(sku)
-        return line
-
-    def _add_fulfillment_order(self, state: ShopState, order: dict[str, Any], location: dict[str, Any], now: str, commit_inventory: bool) -> dict[str, Any]:
-        address = location["address"]
-        destination = dict(order["shippingAddress"], __typename="FulfillmentOrderDestination", id=make_gid("FulfillmentOrderDestination", self.next_number()), countryCode=order["shippingAddress"]["countryCodeV2"], email=order["email"], location=None)
-        fulfillment_order = state.index({
-            "__typename": "FulfillmentOrder",
-            "id": make_gid("FulfillmentOrder", self.next_number()),
-            "status": "OPEN",
-            "requestStatus": "UNSUBMITTED",
-            "order": Ref(order["id"]),
-            "orderId": order["id"],
-            "orderName": order["name"],
-            "orderProcessedAt": order["processedAt"],
-            "channelId": None,
-            "fulfillAt": now,
-            "fulfillBy": None,
-            "assignedLocation": {
-                "__typename": "FulfillmentOrderAssignedLocation",
-                "name": location["name"],
-                "location": Ref(location["id"]),
-                "address1": address["address1"],
-                "address2": address["address2"],
-                "city": address["city"],
-                "province": address["province"],
-                "zip": address["zip"],
-                "countryCode": address["countryCode"],
-                "phone": address["phone"],
-            },
-            "destination": destination,
-            "deliveryMethod": None,
-            "internationalDuties": None,
-            "fulfillmentHolds": [],
-            "supportedActions": [{"__typename": "FulfillmentOrderSupportedAction", "action": a, "externalUrl": None} for a in ("CREATE_FULFILLMENT", "REQUEST_FULFILLMENT", "HOLD", "MOVE")],
-            "lineItems": [],
-            "fulfillments": [],
-            "merchantRequests": [],
-            "locationsForMove": [],
-            "fulfillmentOrdersForMerge": [],
-            "createdAt": now,
-            "updatedAt": now,
-        })
-        for line in state.deref(order["lineItems"]):
-            variant = state.deref(line["variant"]) if line["variant"] else None
-            item_gid = variant["inventoryItem"].gid if variant else None
-            fo_line = state.index({
-                "__typename": "FulfillmentOrderLineItem",
-                "id": make_gid("FulfillmentOrderLineItem", self.next_number()),
-                "lineItem": Ref(line["id"]),
-                "variant": line["variant"],
-                "inventoryItemId": item_gid,
-                "sku": line["sku"],
-                "productTitle": line["title"],
-                "variantTitle": line["variantTitle"],
-                "vendor": line["vendor"],
-                "totalQuantity": line["quantity"],
-                "remainingQuantity": line["quantity"],
-                "requiresShipping": True,
-                "image": None,
-                "weight": None,
-                "warnings": [],
-                "financialSummaries": [],
-            })
-            fulfillment_order["lineItems"].append(Ref(fo_line["id"]))
-            if commit_inventory and item_gid:
-                # A sale moves stock from available to committed; on_hand stays.
-                self.adjust_quantity(state, item_gid, location["id"], "available", -line["quantity"])
-                self.adjust_quantity(state, item_gid, location["id"], "committed", line["quantity"])
-        order["fulfillmentOrders"].append(Ref(fulfillment_order["id"]))
-        return fulfillment_order
-
-    def update_order(self, shop: str | ShopState, order_gid: str, **fields: Any) -> dict[str, Any]:
-        """Change fields of an order and bump its updatedAt."""
-        with self.lock:
-            order = self.require_shop(shop).get(order_gid)
-            if order is None:
-                raise KeyError(order_gid)
-            order.update(fields)
-            self.touch(order)
-            return order
 
     # -- webhook subscriptions ----------------------------------------------------------
 
@@ -612,3 +420,13 @@ def seed_demo_shop(store: Store, shop_domain: str = "demo.myshopify.com", *, pla
     store.create_order(shop, [{"sku": "MUG-WHT", "quantity": 2}, {"sku": "TEE-M", "quantity": 1}])
     store.create_order(shop, [{"sku": "BTL-500", "quantity": 1}], email="second@example.com")
     return shop
+
+
+def add_non_shipping_products(store: Store, shop: str | ShopState) -> dict[str, str]:
+    """A digital product (EBOOK-GUIDE, no shipping) and a $25 gift card (GIFT-25); returns {sku: variant gid}.
+
+    Not part of seed_demo_shop, whose catalogue other tests count on.
+    """
+    guide = store.add_product(shop, "Dropshipping Guide (PDF)", [{"sku": "EBOOK-GUIDE", "title": "Default Title", "price": "9.00", "requires_shipping": False, "tracked": False}], productType="Digital")
+    card = store.add_product(shop, "Gift Card", [{"sku": "GIFT-25", "title": "$25", "price": "25.00", "requires_shipping": False, "tracked": False}], isGiftCard=True, productType="Gift card")
+    return {"EBOOK-GUIDE": guide["variants"][0].gid, "GIFT-25": card["variants"][0].gid}

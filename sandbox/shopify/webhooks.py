@@ -228,6 +228,14 @@ class WebhookSender:
                 return False
             pending[0].join(remaining)
 
+    def run_in_background(self, work: Callable[[], None], name: str = "sandbox-webhooks") -> threading.Thread:
+        """Run `work` on a daemon thread that `wait()` waits for (events sent after a request's answer)."""
+        thread = threading.Thread(target=work, name=name, daemon=True)
+        with self._lock:
+            self._pending.append(thread)
+        thread.start()
+        return thread
+
     def _dispatch(self, plan: list[tuple[WebhookDelivery, bool]], delay: float, background: bool) -> None:
         if not plan:
             return

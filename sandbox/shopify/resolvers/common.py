@@ -37,3 +37,14 @@ def object_of_type(info, gid: str, typename: str) -> dict | None:
 
     obj = info.context.shop.get(check_gid(gid))
     return obj if obj is not None and obj["__typename"] == typename else None
+
+
+def mutation_payload(typename: str, error=None, *, errors_field: str = "userErrors", error_type: str = "UserError", **objects: Any) -> dict[str, Any]:
+    """A mutation's payload: its objects (all null when refused) and its list of user errors.
+
+    `error` is a ShopifyUserError or None; typed error lists (e.g. OrderCancelUserError) carry codes.
+    """
+    payload: dict[str, Any] = {"__typename": typename}
+    payload.update({name: None for name in objects} if error is not None else objects)
+    payload[errors_field] = [error.as_user_error(error_type)] if error is not None else []
+    return payload

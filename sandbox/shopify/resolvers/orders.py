@@ -1,12 +1,14 @@
-"""Orders, their line items and fulfillment orders."""
+"""Orders, their line items and fulfillment orders; cancelling orders."""
 from __future__ import annotations
 
 from typing import Any
 
 from ..connections import Listing
+from ..ids import check_gid
 from ..registry import resolver
+from ..user_errors import ShopifyUserError
 from .catalog import searched
-from .common import count, object_of_type
+from .common import count, mutation_payload, object_of_type
 
 READ_ORDERS = ("read_orders",)
 READ_FULFILLMENT_ORDERS = (
@@ -38,3 +40,32 @@ def fulfillment_order(root: Any, info, id: str) -> dict | None:
 def fulfillments_count(order_: dict, info) -> dict:
     """How many fulfillments the order has."""
     return count(len(order_.get("fulfillments") or ()))
+
+
+@resolver("Mutation", "orderCancel", scopes=("write_orders",))
+def order_cancel(root: Any, info, orderId: str, reason: str, refund: bool, restock: bool, notifyCustomer: bool | None = None, staffNote: str | None = None) -> dict:
+    """Cancel an order; answers with the job doing it."""
+    ctx = info.context
+    try:
+        job = ctx.store.cancel_order(ctx.shop, check_gid(orderId), reason=reason, refund=refund, restock=restock, notify_customer=bool(notifyCustomer), staff_note=staffNote)
+    except ShopifyUserError as error:
+        # The deprecated `userErrors` still lists the same errors, untyped.
+        payload = mutation_payload("OrderCancelPayload", error, errors_field="orderCancelUserErrors", error_type="OrderCancelUserError", job=None)
+        payload["userErrors"] = [error.as_user_error()]
+        return payload
+    payload = mutation_payload("OrderCancelPayload", errors_field="orderCancelUserErrors", job=job)
+    payload["userErrors"] = []
+    return payload
+
+
+@resolver("Query", "job")
+def job(root: Any, info, id: str) -> dict | None:
+    """A background job (orderCancel's) by id."""
+    found = info.context.shop.get(id)
+    return found if found is not None and found["__typename"] == "Job" else None
+
+
+@resolver("Query", "customer", scopes=("read_customers",))
+def customer(root: Any, info, id: str) -> dict | None:
+    """One customer by GID."""
+    return object_of_type(info, id, "Customer")
