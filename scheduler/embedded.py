@@ -29,9 +29,10 @@ def shop_job_id(kind: str, shop_domain: str) -> str:
 
 
 def keep_token_fresh(services, shop_domain: str) -> None:
-    """Refresh the shop's offline token ahead of expiry so requests never wait on it."""
+    """Refresh the shop's offline token well ahead of expiry so requests never wait on it."""
+    # Look further ahead than the job's interval: a token must never expire between runs.
     try:
-        services.tokens.access_token(shop_domain)
+        services.tokens.refresh_if_expiring(shop_domain, TOKEN_REFRESH_EVERY * 2)
     except TokenUnavailable as exc:
         log.warning("cannot refresh token for shop=%s: %s", shop_domain, exc)
 

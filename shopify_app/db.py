@@ -38,8 +38,11 @@ def make_engine(database_url: str, **kwargs) -> Engine:
         # write lock up front: a deferred transaction that reads and then writes fails
         # with "database is locked" when another writer committed in between, whereas
         # IMMEDIATE simply waits its turn (busy_timeout). SQLite has one writer anyway.
+        # Read-only work runs on `reading(engine)`, which begins DEFERRED: in WAL mode it
+        # never waits for the writer, so a handler holding the write lock can still read
+        # (e.g. the shop's token) on another connection without deadlocking itself.
         event.listen(engine, "connect", lambda conn, _r: setattr(conn, "isolation_level", None))
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', 'IMMEDIATE')}"))
         return engine
     return create_engine(database_url, pool_pre_ping=True, **kwargs)
 
@@ -47,6 +50,11 @@ def make_engine(database_url: str, **kwargs) -> Engine:
 def make_session_factory(engine: Engine) -> sessionmaker:
     """Sessions that keep loaded values after commit (routes return them)."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def reading(engine: Engine) -> Engine:
+    """The engine for read-only sessions (SQLite: deferred BEGIN; elsewhere unchanged)."""
+    return engine.execution_options(sqlite_begin="DEFERRED") if engine.dialect.name == "sqlite" else engine
 
 
 class ProcessWriteLock:

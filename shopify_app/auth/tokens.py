@@ -71,7 +71,11 @@ class OfflineTokenStore:
     """Exchange, store (encrypted), read and refresh shops' offline tokens."""
 
     def __init__(self, session_factory: sessionmaker, box: SecretBox, shopify, http_client: httpx.Client, refresh_margin_seconds: int = 300, sleep=time.sleep):
+        from ..db import make_session_factory, reading
+
         self.session_factory = session_factory
+        # Token reads happen inside handlers' write transactions: read without the write lock.
+        self.read_session_factory = make_session_factory(reading(session_factory.kw["bind"]))
         self.box = box
         self.shopify = shopify  # shopify_app.sdk.ShopifyApp
         self.http_client = http_client
@@ -119,7 +123,7 @@ class OfflineTokenStore:
 
     def has_usable_token(self, shop_domain: str) -> bool:
         """True if a token is stored that is valid or can still be refreshed."""
-        with self.session_factory() as session:
+        with self.read_session_factory() as session:
             row = self._row(session, shop_domain)
             if row is None:
                 return False
@@ -132,7 +136,7 @@ class OfflineTokenStore:
         """The shop's access token, refreshed first if it expires within the margin."""
         deadline = time.monotonic() + REFRESH_LEASE_SECONDS + 5
         while True:
-            with self.session_factory() as session:
+            with self.read_session_factory() as session:
                 row = self._row(session, shop_domain)
                 if row is None:
                     raise TokenUnavailable("no offline token stored")
@@ -147,6 +151,18 @@ class OfflineTokenStore:
                 raise TokenUnavailable("timed out waiting for another worker's refresh")
             self.sleep(0.05)
 
+    def refresh_if_expiring(self, shop_domain: str, within: dt.timedelta) -> bool:
+        """Refresh now if the token expires within `within` (the scheduler's look-ahead)."""
+        with self.read_session_factory() as session:
+            row = self._row(session, shop_domain)
+            if row is None or row.expires_at is None or row.expires_at > utcnow() + within:
+                return False
+            generation, token_id = row.generation, row.id
+        if self._claim_refresh(token_id, generation):
+            self._refresh(shop_domain, token_id)
+            return True
+        return False
+
     def mark_expired(self, shop_domain: str) -> None:
         """Force the next access_token() call to refresh."""
         with self.session_factory.begin() as session:
@@ -156,7 +172,7 @@ class OfflineTokenStore:
 
     def refresh_due(self, within: dt.timedelta) -> list[str]:
         """Domains of installed shops whose token expires within `within` (for the scheduler)."""
-        with self.session_factory() as session:
+        with self.read_session_factory() as session:
             rows = session.execute(
                 select(Shop.domain)
                 .join(ShopToken, ShopToken.shop_id == Shop.id)
@@ -184,7 +200,7 @@ class OfflineTokenStore:
             return result.rowcount == 1
 
     def _refresh(self, shop_domain: str, token_id: int) -> str:
-        with self.session_factory() as session:
+        with self.read_session_factory() as session:
             row = session.get(ShopToken, token_id)
             refresh_token = self.box.decrypt(row.refresh_token_enc) if row.refresh_token_enc else None
             refresh_expires = row.refresh_token_expires_at

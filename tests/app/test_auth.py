@@ -151,3 +151,17 @@ def test_install_flow_with_state_nonce_and_query_hmac(sandboxed_app, sandbox_sho
 @pytest.mark.parametrize("bad", ["", "https://evil.com", "demo.myshopify.com.evil.com", "../../etc"])
 def test_install_rejects_unsanitary_shop_domains(sandboxed_app, bad):
     assert sandboxed_app.test_client().get("/auth/install", query_string={"shop": bad}).status_code == 400
+
+
+def test_scheduler_job_refreshes_tokens_expiring_before_its_next_run(sandboxed_app, sandbox_shopify):
+    from scheduler.embedded import TOKEN_REFRESH_EVERY, keep_token_fresh
+
+    open_app_home(sandboxed_app, sandbox_shopify)
+    services = sandboxed_app.extensions["services"]
+    keep_token_fresh(services, SHOP)
+    assert sandbox_shopify.refresh_count(SHOP) == 0  # an hour left: nothing to do
+    with services.session_factory.begin() as session:
+        # Expires after the refresh margin but before the job would run again.
+        session.execute(update(ShopToken).values(expires_at=dt.datetime.now(dt.timezone.utc) + TOKEN_REFRESH_EVERY * 0.9))
+    keep_token_fresh(services, SHOP)
+    assert sandbox_shopify.refresh_count(SHOP) == 1
