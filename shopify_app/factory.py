@@ -9,6 +9,7 @@ from .auth.install import blueprint as install_bp
 from .auth.install import configure_shopify_api
 from .config import Settings, load_settings
 from .services import Services, build_services
+from .suppliers.fulfillment_service import blueprint as fulfillment_service_bp
 from .suppliers.webhooks import blueprint as supplier_webhooks_bp
 from .web.api import blueprint as api_bp
 from .web.health import blueprint as health_bp
@@ -27,7 +28,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     load_handlers()
     app = Flask(__name__)
     app.extensions["services"] = services
-    for bp in (webhooks_bp, supplier_webhooks_bp, home_bp, api_bp, health_bp, install_bp):
+    for bp in (webhooks_bp, supplier_webhooks_bp, fulfillment_service_bp, home_bp, api_bp, health_bp, install_bp):
         app.register_blueprint(bp)
     app.after_request(add_frame_ancestors)
     if settings.run_scheduler if start_scheduler is None else start_scheduler:

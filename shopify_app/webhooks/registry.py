@@ -29,7 +29,7 @@ Handler = Callable[[WebhookContext], None]
 HANDLERS: dict[str, Handler] = {}
 
 # Our own topics (not Shopify's): events from suppliers go through the same inbox.
-INTERNAL_TOPICS = frozenset({"supplier/event"})
+INTERNAL_TOPICS = frozenset({"supplier/event", "fulfillment_service/notification"})
 
 # Topics that must be honoured even for shops we do not (or no longer) know.
 COMPLIANCE_TOPICS = frozenset({"customers/data_request", "customers/redact", "shop/redact"})
@@ -56,7 +56,7 @@ def handler_for(topic: str) -> Handler | None:
 
 def load_handlers() -> dict[str, Handler]:
     """Import the handler modules so that their @handles decorators run."""
-    from ..suppliers import webhooks as supplier_webhooks  # noqa: F401
+    from ..suppliers import fulfillment_service, webhooks as supplier_webhooks  # noqa: F401
     from .handlers import lifecycle, orders, privacy  # noqa: F401
 
     return HANDLERS
