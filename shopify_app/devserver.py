@@ -44,6 +44,47 @@ def start_sandboxes(settings):
     return shopify, supplier
 
 
+def seed_sandbox_install(services, shopify, supplier, shop: str = "demo.myshopify.com") -> int:
+    """Install the app on the demo shop and connect the sandbox supplier (idempotent across restarts)."""
+    import datetime as dt
+    import json
+
+    from sqlalchemy import select
+
+    from .models import utcnow
+    from .suppliers.models import ProductMapping, Supplier
+
+    issued = shopify.issue_access_token(shop, services.settings.api_key, expiring=True)
+    now = utcnow()
+    services.tokens.save(
+        shop,
+        issued["access_token"],
+        issued.get("refresh_token"),
+        now + dt.timedelta(seconds=issued["expires_in"]) if issued.get("expires_in") else None,
+        now + dt.timedelta(seconds=issued["refresh_token_expires_in"]) if issued.get("refresh_token_expires_in") else None,
+        issued.get("scope"),
+    )
+    skus = supplier.variant_ids_by_sku()
+    with services.session_factory.begin() as session:
+        record = session.scalar(select(Supplier).where(Supplier.shop_domain == shop, Supplier.name == "Printful (sandbox)"))
+        if record is None:
+            record = Supplier(shop_domain=shop, name="Printful (sandbox)", kind="printful")
+            session.add(record)
+            session.flush()
+        record.settings = {"base_url": supplier.base_url, "products": skus}
+        mapped = set(session.scalars(select(ProductMapping.sku).where(ProductMapping.supplier_id == record.id)))
+        for sku in skus:
+            if sku not in mapped:
+                session.add(ProductMapping(shop_domain=shop, sku=sku, supplier_id=record.id, supplier_sku=sku, cost="5.00"))
+        supplier_id = record.id
+    # A new sandbox supplier has a new webhook secret: point its webhooks at us and store it.
+    secret = supplier.configure_webhooks(f"{services.settings.app_url}/suppliers/{supplier_id}/webhooks").secret_key
+    with services.session_factory.begin() as session:
+        session.get(Supplier, supplier_id).credentials_enc = services.box.encrypt(json.dumps({"token": supplier.token, "webhook_secret_key": secret}))
+    supplier.auto_ship(after_seconds=5)
+    return supplier_id
+
+
 def run_dev(host: str = "127.0.0.1") -> int:
     """Serve until SIGINT/SIGTERM."""
     settings = load_settings()
@@ -53,6 +94,8 @@ def run_dev(host: str = "127.0.0.1") -> int:
         sandboxes = (shopify, supplier)
         settings = dataclasses.replace(settings, sandbox_shopify_url=shopify.base_url)
     app = create_app(settings)
+    if sandboxes:
+        seed_sandbox_install(app.extensions["services"], *sandboxes)
     server = make_server(host, settings.port, app, threaded=True, request_handler=PathOnlyRequestHandler)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -82,5 +125,8 @@ def banner(settings, sandboxes) -> str:
             f"  Sandbox supplier: {supplier.base_url}  (Printful v2 API, Bearer {supplier.token})",
             f"  Dev credentials:  SHOPIFY_API_KEY={settings.api_key} SHOPIFY_API_SECRET={settings.api_secret}",
             f"  Non-embedded install flow: {settings.app_url}/auth/install?shop={shop}",
+            "  Place a demo order (it goes to the sandbox supplier, ships after ~5 s, and comes back as a fulfillment):",
+            f"    curl -X POST '{shopify.base_url}/admin/sandbox/orders?shop={shop}' -H 'Content-Type: application/json' \\",
+            """      -d '{"lines": [{"sku": "TEE-S", "quantity": 1}, {"sku": "MUG-WHT", "quantity": 1}]}'""",
         ]
     return "\n".join(lines)

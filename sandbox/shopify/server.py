@@ -156,6 +156,19 @@ def create_app(sandbox: "SandboxShopify") -> Flask:
         response.headers["Access-Control-Allow-Headers"] = "*"
         return response
 
+    @app.post("/admin/sandbox/orders")
+    def sandbox_checkout():
+        """Demo checkout: {"lines": [{"sku", "quantity"}], "email"} -> a paid order, its webhooks sent."""
+        shop = sandbox.store.shop(_shop_param_or_host() or "")
+        body = request.get_json(silent=True) or {}
+        if shop is None or not body.get("lines"):
+            return jsonify(error="pass ?shop=<domain> and a JSON body with lines"), 400
+        try:
+            order = sandbox.place_order(shop.domain, body["lines"], email=body.get("email", "customer@example.com"), background=True)
+        except Exception as exc:  # noqa: BLE001 - a demo endpoint: say what went wrong
+            return jsonify(error=str(exc)), 400
+        return jsonify(id=order["id"], name=order["name"]), 201
+
     @app.get("/")
     def index():
         """What this sandbox holds."""

@@ -237,6 +237,29 @@ class SandboxSupplier:
 
     # -- webhooks --------------------------------------------------------------------------
 
+    def auto_ship(self, after_seconds: float = 5.0, poll_seconds: float = 1.0) -> threading.Thread:
+        """Demo mode: ship every confirmed order `after_seconds` after it was confirmed."""
+        import time as _time
+
+        confirmed_at: dict[int, float] = {}
+
+        def loop() -> None:
+            while True:
+                now = _time.monotonic()
+                for order in self.orders.all():
+                    if order.status == "pending":
+                        since = confirmed_at.setdefault(order.id, now)
+                        if now - since >= after_seconds:
+                            try:
+                                self.ship(order.id, carrier="UPS")
+                            except ValueError:
+                                pass  # cancelled or shipped meanwhile
+                _time.sleep(poll_seconds)
+
+        thread = threading.Thread(target=loop, name="sandbox-supplier-autoship", daemon=True)
+        thread.start()
+        return thread
+
     def configure_webhooks(self, url: str, events: Iterable[str | Mapping[str, Any]] = DEFAULT_EVENTS) -> WebhookConfig:
         """Send `events` to `url` (as POST /v2/webhooks does); the config holds the secret key."""
         return self.webhooks.configure(url, events)

@@ -36,6 +36,45 @@ def shop_status():
     )
 
 
+@blueprint.get("/orders")
+@require_session_token
+def orders():
+    """The shop's latest orders with their pipeline state and supplier orders."""
+    from ..orders.models import Order
+    from ..suppliers.models import SupplierOrder
+
+    with _session()() as session:
+        rows = session.scalars(select(Order).where(Order.shop_domain == g.shop_domain).order_by(Order.id.desc()).limit(50)).all()
+        deliveries = session.scalars(select(SupplierOrder).where(SupplierOrder.order_id.in_([o.id for o in rows]))).all()
+        by_order: dict[int, list] = {}
+        for d in deliveries:
+            by_order.setdefault(d.order_id, []).append({"supplier": d.supplier.name, "state": d.state, "supplier_order_id": d.supplier_order_id})
+        return jsonify(
+            orders=[
+                {"id": o.id, "name": o.name, "state": o.state, "financial_status": o.financial_status, "supplier_orders": by_order.get(o.id, [])}
+                for o in rows
+            ]
+        )
+
+
+@blueprint.get("/orders/<int:order_id>")
+@require_session_token
+def order_timeline(order_id: int):
+    """One order's timeline (404 for another shop's order)."""
+    from ..orders.models import Order
+
+    with _session()() as session:
+        order = session.get(Order, order_id)
+        if order is None or order.shop_domain != g.shop_domain:
+            return jsonify(error="not found"), 404
+        return jsonify(
+            id=order.id,
+            name=order.name,
+            state=order.state,
+            timeline=[{"kind": e.kind, "actor": e.actor, "detail": e.detail, "at": e.created_at.isoformat()} for e in order.events],
+        )
+
+
 @blueprint.get("/dead-letters")
 @require_session_token
 def dead_letters():

@@ -100,6 +100,18 @@ def test_make_run_in_sandbox_mode_serves_health_and_app_home(tmp_path):
         assert home.status_code == 200 and "Dropship Ops" in home.text
         assert home.headers["Content-Security-Policy"] == f"frame-ancestors https://{SHOP} https://admin.shopify.com;"
         assert "SHOPIFY_API_SECRET=" in output  # dev credentials printed
+        # The full loop in sandbox mode: a demo checkout reaches the supplier and comes back shipped.
+        shopify_base = re.search(r"Sandbox Shopify:\s+(\S+)", output).group(1)
+        placed = httpx.post(f"{shopify_base}/admin/sandbox/orders?shop={SHOP}", json={"lines": [{"sku": "TEE-S", "quantity": 1}]})
+        assert placed.status_code == 201, placed.text
+        token_url = f"{shopify_base}/admin/session-token?shop={SHOP}&client_id=sandbox-client-id"
+        state, deadline = None, time.time() + 40
+        while state != "shipped" and time.time() < deadline:
+            token = httpx.get(token_url).json()["token"]
+            orders = httpx.get(f"http://127.0.0.1:{port}/api/orders", headers={"Authorization": f"Bearer {token}"}).json()["orders"]
+            state = orders[0]["state"] if orders else None
+            time.sleep(0.5)
+        assert state == "shipped", orders
     finally:
         proc.terminate()
         proc.wait(timeout=10)
