@@ -55,6 +55,26 @@ def cmd_drain_inbox(args) -> int:
     return 0
 
 
+def cmd_backfill_orders(args) -> int:
+    """Import a shop's orders updated since a date (YYYY-MM-DD) through the Admin API."""
+    import datetime as dt
+
+    from .auth.tokens import shop_domain_of
+    from .orders.backfill import backfill_orders, text_progress_bar
+    from .services import build_services
+    from .webhooks.registry import load_handlers
+
+    load_handlers()
+    since = dt.datetime.fromisoformat(args.since).replace(tzinfo=dt.timezone.utc)
+    services = build_services(load_settings())
+    try:
+        report = backfill_orders(services, shop_domain_of(args.shop), since, text_progress_bar())
+    finally:
+        services.close()
+    print(f"backfill: {report.seen} orders read, {report.applied} applied (newer than what we held), of {report.total}")
+    return 0
+
+
 def cmd_run(args) -> int:
     """Serve the app (and, without Shopify credentials, the local sandbox store and supplier)."""
     from .devserver import run_dev
@@ -71,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("rotate-keys", help=cmd_rotate_keys.__doc__).set_defaults(fn=cmd_rotate_keys)
     sub.add_parser("generate-key", help=cmd_generate_key.__doc__).set_defaults(fn=cmd_generate_key)
     sub.add_parser("drain-inbox", help=cmd_drain_inbox.__doc__).set_defaults(fn=cmd_drain_inbox)
+    backfill = sub.add_parser("backfill-orders", help=cmd_backfill_orders.__doc__)
+    backfill.add_argument("--shop", required=True)
+    backfill.add_argument("--since", required=True, help="YYYY-MM-DD (UTC)")
+    backfill.set_defaults(fn=cmd_backfill_orders)
     run = sub.add_parser("run", help=cmd_run.__doc__)
     run.add_argument("--host", default="127.0.0.1")
     run.set_defaults(fn=cmd_run)

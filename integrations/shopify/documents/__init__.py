@@ -8,6 +8,7 @@ tests/integrations/test_documents_schema.py.
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 from graphql import DocumentNode, OperationDefinitionNode, OperationType, parse
@@ -15,8 +16,31 @@ from graphql import DocumentNode, OperationDefinitionNode, OperationType, parse
 DOCUMENTS_DIR = Path(__file__).resolve().parent
 
 
+FRAGMENTS_DIR = DOCUMENTS_DIR / "fragments"
+# `...Name` (a named fragment spread), not `... on Type` (an inline fragment).
+_SPREAD = re.compile(r"\.\.\.\s*(?!on\b)([_A-Za-z][_0-9A-Za-z]*)")
+
+
+def _load_fragments() -> dict[str, str]:
+    return {path.stem: path.read_text(encoding="utf-8") for path in sorted(FRAGMENTS_DIR.glob("*.graphql"))}
+
+
+def _with_fragments(text: str, fragments: dict[str, str]) -> str:
+    """Append every fragment the document spreads, transitively (shared selections live once)."""
+    needed: list[str] = []
+    pending = _SPREAD.findall(text)
+    while pending:
+        name = pending.pop()
+        if name in needed or name not in fragments:
+            continue
+        needed.append(name)
+        pending.extend(_SPREAD.findall(fragments[name]))
+    return text + "".join("\n" + fragments[name] for name in sorted(needed))
+
+
 def _load_documents() -> dict[str, str]:
-    return {path.stem: path.read_text(encoding="utf-8") for path in sorted(DOCUMENTS_DIR.glob("*.graphql"))}
+    fragments = _load_fragments()
+    return {path.stem: _with_fragments(path.read_text(encoding="utf-8"), fragments) for path in sorted(DOCUMENTS_DIR.glob("*.graphql"))}
 
 
 DOCUMENTS: dict[str, str] = _load_documents()

@@ -24,6 +24,15 @@ def orders(root: Any, info, query: str | None = None, sortKey: str | None = None
     return searched(info, "Order", query, sortKey)
 
 
+@resolver("Query", "ordersCount", scopes=READ_ORDERS)
+def orders_count(root: Any, info, query: str | None = None, limit: int | None = 10000, **_: Any) -> dict:
+    """How many orders match `query` (Shopify caps the count at `limit`, default 10,000)."""
+    n = len(searched(info, "Order", query, None).items)
+    if limit is not None and n > limit:
+        return {"__typename": "Count", "count": limit, "precision": "AT_LEAST"}
+    return count(n)
+
+
 @resolver("Query", "order", scopes=READ_ORDERS)
 def order(root: Any, info, id: str) -> dict | None:
     """One order by GID."""

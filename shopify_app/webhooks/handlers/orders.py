@@ -24,7 +24,7 @@ def order_changed(ctx: WebhookContext) -> None:
         snapshot = parse_order(ctx.payload)
     except PayloadError as exc:
         raise PoisonPayload(str(exc)) from None
-    sync_snapshot(ctx, snapshot)
+    sync_snapshot(ctx.session, ctx.services, ctx.shop_domain, snapshot)
 
 
 @handles("orders/edited")
@@ -39,21 +39,21 @@ def order_edited(ctx: WebhookContext) -> None:
     if data.get("order") is None:
         log.warning("edited order %s not found in shop=%s", gid, ctx.shop_domain)
         return
-    sync_snapshot(ctx, parse_order(order_payload_from_graphql(data["order"])))
+    sync_snapshot(ctx.session, ctx.services, ctx.shop_domain, parse_order(order_payload_from_graphql(data["order"])))
 
 
-def sync_snapshot(ctx: WebhookContext, snapshot) -> None:
-    """Upsert, then route a paid order or request cancellation at suppliers."""
-    order, applied = upsert_order(ctx.session, ctx.shop_domain, snapshot)
+def sync_snapshot(session, services, shop_domain: str, snapshot) -> bool:
+    """Upsert, then route a paid order or request cancellation at suppliers; False if stale."""
+    order, applied = upsert_order(session, shop_domain, snapshot)
     if not applied:
-        return
+        return False
     if order.cancelled_at is not None:
-        request_supplier_cancellation(ctx.session, order)
-        return
-    if ready_to_forward(order):
-        route_order(ctx.session, order)
-        if ctx.services is not None:
-            ctx.services.wake_forwarding()
+        request_supplier_cancellation(session, order)
+    elif ready_to_forward(order):
+        route_order(session, order)
+    if services is not None:
+        services.wake_forwarding()
+    return True
 
 
 def request_supplier_cancellation(session, order) -> None:
