@@ -21,6 +21,16 @@ log = logging.getLogger(__name__)
 
 TOKEN_REFRESH_EVERY = dt.timedelta(minutes=10)
 SHIPMENT_POLL_EVERY = dt.timedelta(minutes=10)
+DELAY_CHECK_EVERY = dt.timedelta(minutes=15)
+
+
+def check_delays_and_notify(services) -> None:
+    """Turn passed ETAs into delay notices, then send what is pending."""
+    from shopify_app.orders.delays import detect_delays, send_pending_notices
+
+    with services.session_factory.begin() as session:
+        detect_delays(session)
+    send_pending_notices(services.session_factory, services.settings.smtp)
 
 
 def shop_job_id(kind: str, shop_domain: str) -> str:
@@ -52,6 +62,7 @@ class EmbeddedScheduler:
     def start(self) -> None:
         """Start the clock and add the jobs of every installed shop."""
         self.scheduler.add_job(poll_shipments, "interval", seconds=SHIPMENT_POLL_EVERY.total_seconds(), args=(self.services,), id="poll-shipments", replace_existing=True)
+        self.scheduler.add_job(check_delays_and_notify, "interval", seconds=DELAY_CHECK_EVERY.total_seconds(), args=(self.services,), id="delays-and-notices", replace_existing=True)
         self.scheduler.start()
         self.pump.start()
         self.forwarding_pump.start()

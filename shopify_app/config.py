@@ -50,7 +50,22 @@ class Settings:
     webhook_max_attempts: int = 8
     token_refresh_margin_seconds: int = 300
     run_scheduler: bool = True
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "orders@example.com"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
     extra: dict = field(default_factory=dict)
+
+    @property
+    def smtp(self):
+        """SMTP settings, or None when no SMTP_HOST is configured (notices wait)."""
+        from .notify.email import SmtpSettings
+
+        if not self.smtp_host:
+            return None
+        return SmtpSettings(self.smtp_host, self.smtp_port, self.smtp_from, self.smtp_username, self.smtp_password, self.smtp_starttls)
 
     @property
     def is_sqlite(self) -> bool:
@@ -92,6 +107,12 @@ def load_settings(env: dict[str, str] | None = None, **overrides) -> Settings:
         webhook_max_bytes=int(env.get("WEBHOOK_MAX_BYTES", "1048576")),
         webhook_max_attempts=int(env.get("WEBHOOK_MAX_ATTEMPTS", "8")),
         run_scheduler=env.get("RUN_SCHEDULER", "1") not in ("0", "false", "no"),
+        smtp_host=env.get("SMTP_HOST") or None,
+        smtp_port=int(env.get("SMTP_PORT", "25")),
+        smtp_from=env.get("SMTP_FROM", "orders@example.com"),
+        smtp_username=env.get("SMTP_USERNAME") or None,
+        smtp_password=env.get("SMTP_PASSWORD") or None,
+        smtp_starttls=env.get("SMTP_STARTTLS", "0") in ("1", "true", "yes"),
     )
     values.update(overrides)
     return Settings(**values)

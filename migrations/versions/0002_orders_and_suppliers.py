@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-22 07:44:45.168687
+Create Date: 2026-11-22 08:08:58.369780
 
 """
 from typing import Sequence, Union
@@ -78,6 +78,23 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_suppliers')),
     sa.UniqueConstraint('shop_domain', 'name', name='uq_suppliers_shop_name')
     )
+    op.create_table('customer_notices',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('kind', sa.String(length=50), nullable=False),
+    sa.Column('dedupe_key', sa.String(length=255), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_customer_notices_order_id_orders'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_customer_notices')),
+    sa.UniqueConstraint('dedupe_key', name=op.f('uq_customer_notices_dedupe_key'))
+    )
+    with op.batch_alter_table('customer_notices', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_customer_notices_order_id'), ['order_id'], unique=False)
+
     op.create_table('order_events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -224,6 +241,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_order_events_order')
 
     op.drop_table('order_events')
+    with op.batch_alter_table('customer_notices', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_customer_notices_order_id'))
+
+    op.drop_table('customer_notices')
     op.drop_table('suppliers')
     op.drop_table('orders')
     with op.batch_alter_table('alerts', schema=None) as batch_op:

@@ -1,0 +1,1 @@
+"""Telling customers (and merchants) what happened, by email."""

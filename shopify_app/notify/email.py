@@ -1,0 +1,51 @@
+"""SMTP mail with templated bodies (Jinja, under templates/email/)."""
+from __future__ import annotations
+
+import smtplib
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where and as whom to send."""
+
+    host: str
+    port: int = 25
+    sender: str = "orders@example.com"
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    timeout: float = 10.0
+
+
+_templates = Environment(
+    loader=PackageLoader("shopify_app", "templates/email"),
+    autoescape=select_autoescape(enabled_extensions=("html",)),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+)
+
+
+def render(template: str, **context) -> tuple[str, str]:
+    """(subject, body) from a template whose first line is 'Subject: ...'."""
+    text = _templates.get_template(template).render(**context)
+    first, _, body = text.partition("\n")
+    if not first.startswith("Subject: "):
+        raise ValueError(f"{template} must start with a 'Subject: ' line")
+    return first.removeprefix("Subject: ").strip(), body.lstrip("\n")
+
+
+def send_email(settings: SmtpSettings, to: str, subject: str, body: str) -> None:
+    """Send one plain-text email; SMTP errors propagate for the caller's retry policy."""
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = settings.sender, to, subject
+    message.set_content(body)
+    with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout) as smtp:
+        if settings.starttls:
+            smtp.starttls()
+        if settings.username:
+            smtp.login(settings.username, settings.password or "")
+        smtp.send_message(message)
