@@ -289,7 +289,12 @@ class ForwardingWorker:
     def _placed(self, delivery_id: int, result: SupplierView, report: ForwardReport, after_unknown: bool = False) -> None:
         with self.session_factory.begin() as session:
             delivery = session.get(SupplierOrder, delivery_id)
-            delivery.state = DeliveryState.PLACED.value
+            cancel_raced = delivery.state == DeliveryState.CANCEL_REQUESTED.value
+            # A cancellation that arrived while we were placing wins: keep it queued (now
+            # with the supplier's order id) so the next pass cancels what we just placed.
+            delivery.state = DeliveryState.CANCEL_REQUESTED.value if cancel_raced else DeliveryState.PLACED.value
+            if cancel_raced:
+                delivery.next_attempt_at = utcnow()
             delivery.supplier_order_id = result.supplier_order_id
             delivery.supplier_status = result.status.value
             delivery.cost = result.cost

@@ -175,3 +175,29 @@ def test_cancel_racing_a_forward_that_never_reached_the_supplier(app, sandbox):
     report = worker(app).drain()
     assert report.cancelled == 1 and report.placed == 0
     assert sandbox.orders_created(deliveries(app)[0].idempotency_key) == 0
+
+
+def test_cancellation_arriving_while_the_forward_is_in_flight_cancels_what_was_placed(app, sandbox):
+    routed_order(app, sandbox)
+    racing = worker(app)
+    real_adapter_for = racing.adapter_for
+
+    class CancelledMidFlight:
+        def __init__(self, supplier):
+            self.inner = real_adapter_for(supplier)
+
+        def place_order(self, request):
+            result = self.inner.place_order(request)
+            # Shopify's orders/cancelled lands while the supplier's answer is on its way.
+            deliver(app, "orders/cancelled", paid_order_payload() | {"cancelled_at": "2022-03-01T00:00:00Z", "updated_at": "2022-03-01T00:00:00Z"})
+            return result
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    racing.adapter_for = CancelledMidFlight
+    racing.drain()
+    [delivery] = deliveries(app)
+    assert delivery.state == "cancelled" and delivery.supplier_order_id
+    assert sandbox.order(delivery.supplier_order_id).status in ("canceled", "cancelled")
+    assert sandbox.orders_created(delivery.idempotency_key) == 1
