@@ -1,0 +1,77 @@
+"""The emails: a purchase order with its CSV attached, and a cancellation that refers to it.
+
+Both carry the PO number in the subject and in `X-PO-Number`, and a Message-ID derived
+from the PO number, so a PO that is ever sent twice is recognisably the same message.
+"""
+from __future__ import annotations
+
+import email.policy
+import email.utils
+import hashlib
+import re
+from email.message import EmailMessage
+
+from ..base import PlaceOrder
+from .config import EmailPoSettings
+from .purchase_order_csv import purchase_order_csv
+
+PO_HEADER = "X-PO-Number"
+KIND_HEADER = "X-PO-Message"  # "purchase-order" | "cancellation"
+
+
+def attachment_name(po_number: str) -> str:
+    """A safe file name for the PO's CSV."""
+    return f"PO-{re.sub(r'[^A-Za-z0-9._-]+', '_', po_number)}.csv"
+
+
+def message_id(po_number: str, kind: str, from_address: str) -> str:
+    """A Message-ID that is the same every time this PO (or its cancellation) is sent."""
+    domain = email.utils.parseaddr(from_address)[1].rpartition("@")[2] or "localhost"
+    digest = hashlib.sha256(po_number.encode()).hexdigest()[:24]
+    return f"<{kind}.{digest}@{domain}>"
+
+
+def _envelope(settings: EmailPoSettings, subject: str, po_number: str, kind: str) -> EmailMessage:
+    message = EmailMessage(policy=email.policy.SMTP)
+    message["From"] = settings.from_address
+    message["To"] = ", ".join(settings.to_addresses)
+    if settings.cc_addresses:
+        message["Cc"] = ", ".join(settings.cc_addresses)
+    if settings.reply_to:
+        message["Reply-To"] = settings.reply_to
+    message["Subject"] = subject
+    message["Date"] = email.utils.formatdate(localtime=False)
+    message["Message-ID"] = message_id(po_number, kind, settings.from_address)
+    message[PO_HEADER] = po_number
+    message[KIND_HEADER] = kind
+    return message
+
+
+def purchase_order_message(order: PlaceOrder, settings: EmailPoSettings) -> EmailMessage:
+    """The PO email: a short plain-text summary and the CSV with every line and the ship-to address."""
+    po_number = order.external_id
+    message = _envelope(settings, settings.subject_template.format(po_number=po_number), po_number, "purchase-order")
+    summary = "\n".join(f"  {line.quantity} x {line.supplier_sku}" + (f"  ({line.name})" if line.name else "") for line in order.lines)
+    message.set_content(
+        f"Hello,\n\nplease ship purchase order {po_number}:\n\n{summary}\n\n"
+        f"The attached {attachment_name(po_number)} lists every line with the ship-to address.\n"
+        f"Please send tracking back as a CSV with the columns po_number, line_ref (or sku), quantity, "
+        f"carrier, tracking_number, tracking_url, shipped_at, and quote {po_number} in any reply.\n\n"
+        f"Thank you,\n{settings.shop_name}\n"
+    )
+    message.add_attachment(purchase_order_csv(order).encode(), maintype="text", subtype="csv", filename=attachment_name(po_number))
+    return message
+
+
+def cancellation_message(po_number: str, settings: EmailPoSettings) -> EmailMessage:
+    """The cancellation email, threaded under the PO it cancels."""
+    message = _envelope(settings, settings.cancel_subject_template.format(po_number=po_number), po_number, "cancellation")
+    original = message_id(po_number, "purchase-order", settings.from_address)
+    message["In-Reply-To"] = original
+    message["References"] = original
+    message.set_content(
+        f"Hello,\n\nplease CANCEL purchase order {po_number} and do not ship it.\n"
+        f"If it has already left, reply with its tracking so we can tell the customer.\n\n"
+        f"Thank you,\n{settings.shop_name}\n"
+    )
+    return message

@@ -1,0 +1,167 @@
+"""The durable record of purchase orders the SMTP server took, and of what has shipped since.
+
+An email supplier has no API to ask, so this log is the adapter's whole memory: find_order,
+get_order, get_shipments and cancel_order answer from it, and tracking CSVs are imported into
+it. A PO is recorded only once the SMTP server accepted it (250), or when the answer to a
+completely transmitted message was lost (`delivery = "unconfirmed"`: most likely queued, and
+counted as sent so that no second PO goes out; a person can check with the supplier).
+A crash between the server's 250 and the write below loses the record: the app then sends
+the PO again, with the same PO number and Message-ID, which the supplier can recognise.
+
+The log holds PO numbers, line references, SKUs and quantities: no addresses.
+
+Two implementations: `InMemorySentLog` (tests, demos) and `JsonFileSentLog` (one JSON file
+per supplier, e.g. instance/email-po/<supplier>.json, safe for several processes on one host).
+An app running on several hosts should implement `SentLog` over its database instead.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import threading
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Callable, Protocol
+
+from ..base import Shipment, ShipmentLine, SupplierOrder, SupplierOrderStatus
+from .json_file import JsonFile
+
+ACCEPTED = "accepted"
+UNCONFIRMED = "unconfirmed"
+
+
+@dataclass(frozen=True)
+class SentLine:
+    """One PO line as it was sent."""
+
+    line_ref: str
+    sku: str
+    quantity: int
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class SentPurchaseOrder:
+    """One PO the SMTP server took, with its cancellation request and the shipments imported since."""
+
+    po_number: str
+    lines: tuple[SentLine, ...]
+    sent_at: str
+    message_id: str
+    delivery: str = ACCEPTED  # "accepted" (250) | "unconfirmed" (answer lost after the message went through)
+    cancel_requested_at: str | None = None
+    shipments: tuple[Shipment, ...] = field(default=())
+
+    def shipped_quantity(self, line_ref: str, *, except_shipment: str | None = None) -> int:
+        """How many of a line the recorded shipments carry (optionally not counting one shipment)."""
+        return sum(
+            line.quantity for shipment in self.shipments if shipment.shipment_id != except_shipment
+            for line in shipment.lines if line.line_ref == line_ref
+        )
+
+    @property
+    def status(self) -> SupplierOrderStatus:
+        """Shipments win (goods left, whatever was asked); then a cancellation request; else pending."""
+        if self.shipments:
+            done = all(self.shipped_quantity(line.line_ref) >= line.quantity for line in self.lines)
+            return SupplierOrderStatus.SHIPPED if done else SupplierOrderStatus.PARTIALLY_SHIPPED
+        if self.cancel_requested_at:
+            return SupplierOrderStatus.CANCELLED
+        # Sent, not acknowledged: a person at the supplier has yet to read it.
+        return SupplierOrderStatus.PENDING
+
+    def as_supplier_order(self) -> SupplierOrder:
+        """Our SupplierOrder view; the PO number is the supplier order id too."""
+        raw = {
+            "po_number": self.po_number, "delivery": self.delivery, "sent_at": self.sent_at,
+            "cancellation": "requested" if self.cancel_requested_at else None, "cancel_requested_at": self.cancel_requested_at,
+        }
+        return SupplierOrder(supplier_order_id=self.po_number, external_id=self.po_number, status=self.status, raw=raw)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "SentPurchaseOrder":
+        """Back from to_json()."""
+        shipments = tuple(
+            Shipment(**{**s, "lines": tuple(ShipmentLine(**line) for line in s["lines"])}) for s in data.get("shipments", ())
+        )
+        return cls(
+            po_number=data["po_number"], lines=tuple(SentLine(**line) for line in data["lines"]), sent_at=data["sent_at"],
+            message_id=data["message_id"], delivery=data.get("delivery", ACCEPTED),
+            cancel_requested_at=data.get("cancel_requested_at"), shipments=shipments,
+        )
+
+
+class SentLog(Protocol):
+    """Where the adapter remembers POs; implement it over the app's database to share it across hosts."""
+
+    def get(self, po_number: str) -> SentPurchaseOrder | None:
+        """The PO with this number, if it was sent."""
+
+    def add(self, record: SentPurchaseOrder) -> SentPurchaseOrder:
+        """Record a sent PO; if one with this number exists already, keep and return that one."""
+
+    def update(self, po_number: str, change: Callable[[SentPurchaseOrder], SentPurchaseOrder]) -> SentPurchaseOrder:
+        """Apply `change` to the stored PO atomically and return the result (KeyError when unknown)."""
+
+
+class InMemorySentLog:
+    """A SentLog in a dict: for tests and demos (gone when the process ends)."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, SentPurchaseOrder] = {}
+        self._lock = threading.Lock()
+
+    def get(self, po_number: str) -> SentPurchaseOrder | None:
+        """The PO with this number, if it was sent."""
+        with self._lock:
+            return self._records.get(po_number)
+
+    def add(self, record: SentPurchaseOrder) -> SentPurchaseOrder:
+        """Record a sent PO unless one with this number exists."""
+        with self._lock:
+            return self._records.setdefault(record.po_number, record)
+
+    def update(self, po_number: str, change: Callable[[SentPurchaseOrder], SentPurchaseOrder]) -> SentPurchaseOrder:
+        """Change a stored PO."""
+        with self._lock:
+            updated = change(self._records[po_number])
+            self._records[po_number] = updated
+            return updated
+
+
+class JsonFileSentLog:
+    """A SentLog in one JSON file: {"purchase_orders": {po_number: record}}."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self._file = JsonFile(path)
+
+    def get(self, po_number: str) -> SentPurchaseOrder | None:
+        """The PO with this number, if it was sent."""
+        data = self._file.read().get("purchase_orders", {}).get(po_number)
+        return SentPurchaseOrder.from_json(data) if data is not None else None
+
+    def add(self, record: SentPurchaseOrder) -> SentPurchaseOrder:
+        """Record a sent PO unless one with this number exists."""
+        with self._file.change() as document:
+            orders = document.setdefault("purchase_orders", {})
+            if record.po_number in orders:
+                return SentPurchaseOrder.from_json(orders[record.po_number])
+            orders[record.po_number] = record.to_json()
+        return record
+
+    def update(self, po_number: str, change: Callable[[SentPurchaseOrder], SentPurchaseOrder]) -> SentPurchaseOrder:
+        """Change a stored PO under the file lock."""
+        with self._file.change() as document:
+            orders = document.setdefault("purchase_orders", {})
+            updated = change(SentPurchaseOrder.from_json(copy.deepcopy(orders[po_number])))
+            orders[po_number] = updated.to_json()
+        return updated
+
+
+def with_shipments(record: SentPurchaseOrder, shipments: list[Shipment]) -> SentPurchaseOrder:
+    """The record with these shipments added (ones already recorded, by id, are skipped)."""
+    known = {shipment.shipment_id for shipment in record.shipments}
+    return replace(record, shipments=record.shipments + tuple(s for s in shipments if s.shipment_id not in known))

@@ -1,0 +1,139 @@
+"""HTTP to a configured REST supplier, with every failure sorted into the adapter error classes.
+
+The same sorting as the Printful client, because the reasoning is the same:
+  - connection refused / connect timeout / pool timeout: the request never left, so
+    TransientSupplierError;
+  - read timeout, dropped connection, or a 2xx body that is not JSON: for requests that
+    change something (`changes_state=True`) the change may have happened, so
+    OutcomeUnknown; for reads TransientSupplierError;
+  - 429 and 5xx: TransientSupplierError with Retry-After (seconds or HTTP date) when given;
+  - 404: SupplierOrderNotFound; any other 4xx: RestRejected (a PermanentSupplierError that
+    keeps the status and the supplier's message, so the adapter can read 409s by context).
+Logs carry the endpoint name, status and duration only: never credentials, bodies or addresses.
+"""
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from typing import Any, Mapping
+from urllib.parse import quote
+
+import httpx
+
+from ..base import OutcomeUnknown, PermanentSupplierError, SupplierOrderNotFound, TransientSupplierError
+from .config import Endpoint, RestSettings, check_credentials
+from .paths import get_path
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE = 200
+COMMON_MESSAGE_PATHS = ("error.message", "message", "error", "detail", "title", "errors.0.message")
+
+
+class RestRejected(PermanentSupplierError):
+    """The supplier answered 4xx (not 404, not 429): the request as sent will never succeed."""
+
+    def __init__(self, message: str, status: int, detail: str):
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """Retry-After as seconds, from a delta or an HTTP date."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, parsed.timestamp() - time.time())
+
+
+def error_detail(response: httpx.Response, message_path: str | None) -> str:
+    """The supplier's human message from an error body, shortened ('' when there is none)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    for path in ((message_path,) if message_path else ()) + COMMON_MESSAGE_PATHS:
+        value = get_path(body, path)
+        if isinstance(value, str) and value:
+            return value[:MAX_MESSAGE]
+    return ""
+
+
+def unreadable(what: str, changes_state: bool) -> TransientSupplierError:
+    """The error for a 2xx whose body is not what the API sends."""
+    if changes_state:
+        return OutcomeUnknown(f"the supplier's answer to {what} was unreadable; it may have been applied")
+    return TransientSupplierError(f"the supplier's answer to {what} was unreadable")
+
+
+def render_path(endpoint: Endpoint, values: Mapping[str, str]) -> str:
+    """The endpoint's path with each placeholder URL-encoded as one segment ("/" included)."""
+    return endpoint.path.format_map({name: quote(str(value), safe="") for name, value in values.items()})
+
+
+def render_query(endpoint: Endpoint, values: Mapping[str, str]) -> dict[str, str]:
+    """The endpoint's query parameters (httpx encodes them)."""
+    return {name: template.format_map(values) for name, template in endpoint.query.items()}
+
+
+class RestClient:
+    """A thin httpx client: base URL, auth header from credentials, JSON in and out."""
+
+    def __init__(self, settings: RestSettings, credentials: Mapping[str, Any], *, transport: httpx.BaseTransport | None = None):
+        check_credentials(settings, credentials)
+        headers = {"Accept": "application/json", "User-Agent": "dropship-app/rest-adapter", **settings.headers}
+        if settings.auth is not None:
+            headers[settings.auth.header] = settings.auth.template.format_map({k: str(v) for k, v in credentials.items()})
+        timeout = httpx.Timeout(settings.timeout_seconds, connect=settings.connect_timeout_seconds)
+        self._message_path = settings.response_path("error_message")
+        self._http = httpx.Client(base_url=settings.base_url, headers=headers, timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        """Release connections."""
+        self._http.close()
+
+    def call(self, endpoint: Endpoint, values: Mapping[str, str] | None = None, *, json: Any = None, changes_state: bool = False) -> Any:
+        """Send one request to `endpoint`; the decoded JSON body (None when empty), or an adapter error."""
+        values = values or {}
+        what = endpoint.name
+        started = time.monotonic()
+        try:
+            response = self._http.request(endpoint.method, render_path(endpoint, values), params=render_query(endpoint, values) or None, json=json)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise TransientSupplierError(f"supplier unreachable for {what}: {type(exc).__name__}") from None
+        except httpx.TransportError as exc:  # read/write timeout, dropped connection, protocol error
+            log.warning("rest supplier %s: no answer (%s)", what, type(exc).__name__)
+            if changes_state:
+                raise OutcomeUnknown(f"no answer from the supplier to {what} ({type(exc).__name__}); it may have been applied") from None
+            raise TransientSupplierError(f"no answer from the supplier to {what} ({type(exc).__name__})") from None
+        log.info("rest supplier %s -> %s in %.0f ms", what, response.status_code, (time.monotonic() - started) * 1000)
+        return self._decode(what, response, changes_state)
+
+    def _decode(self, what: str, response: httpx.Response, changes_state: bool) -> Any:
+        status = response.status_code
+        if 200 <= status < 300:
+            if not response.content.strip():
+                return None
+            try:
+                return response.json()
+            except ValueError:
+                raise unreadable(what, changes_state) from None
+        if status == 429 or status >= 500:
+            raise TransientSupplierError(f"the supplier answered {status} to {what}", retry_after=retry_after_seconds(response))
+        if status == 404:
+            raise SupplierOrderNotFound(f"the supplier has no such resource ({what})")
+        if 300 <= status < 400:
+            # A redirect we did not follow means base_url is wrong: no retry will fix that.
+            raise RestRejected(f"the supplier redirected {what} ({status}); check base_url", status, "")
+        detail = error_detail(response, self._message_path)
+        raise RestRejected(f"the supplier refused {what} ({status}): {detail or 'no reason given'}", status, detail)

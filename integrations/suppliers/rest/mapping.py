@@ -1,0 +1,170 @@
+"""Translation between our values and a configured supplier's JSON, driven by the dotted paths in settings."""
+from __future__ import annotations
+
+import copy
+import logging
+from decimal import Decimal
+from typing import Any, Mapping
+
+from ..base import PlaceOrder, Shipment, ShipmentLine, StockLevel, SupplierOrder, SupplierOrderStatus
+from .config import ADDRESS_FIELDS, RestSettings
+from .paths import get_path, set_path
+
+log = logging.getLogger(__name__)
+
+
+class MalformedResponse(ValueError):
+    """A 2xx body that lacks what the settings say it holds."""
+
+
+def create_order_body(order: PlaceOrder, settings: RestSettings) -> dict[str, Any]:
+    """The create-order JSON: static_body, then every mapped field that has a value (None is left out)."""
+    request = settings.request
+    body: dict[str, Any] = copy.deepcopy(dict(settings.static_body))
+    for name in ("external_id", "shipping_method", "currency", "note"):
+        _put(body, request.get(name), getattr(order, name))
+    for name in ADDRESS_FIELDS:
+        _put(body, request.get(f"address.{name}"), getattr(order.shipping_address, name))
+    lines = []
+    for line in order.lines:
+        item: dict[str, Any] = {}
+        for name in ("line_ref", "supplier_sku", "quantity", "name", "retail_price"):
+            _put(item, request.get(f"line.{name}"), getattr(line, name))
+        lines.append(item)
+    set_path(body, request["lines"], lines)
+    return body
+
+
+def _put(target: dict[str, Any], path: str | None, value: Any) -> None:
+    # Unmapped fields are not sent; unknown values are left out rather than sent as null.
+    if path is not None and value is not None:
+        set_path(target, path, value)
+
+
+def order_status(value: Any, settings: RestSettings) -> SupplierOrderStatus:
+    """Our status for theirs (exact, then case-insensitive); an unknown one counts as pending and is logged."""
+    text = str(value)
+    status = settings.status_map.get(text)
+    if status is None:
+        lowered = {key.lower(): ours for key, ours in settings.status_map.items()}
+        status = lowered.get(text.lower())
+    if status is None:
+        log.warning("rest supplier: unknown order status %r, treated as pending", text[:40])
+        return SupplierOrderStatus.PENDING
+    return status
+
+
+def order_object(body: Any, settings: RestSettings) -> Mapping[str, Any]:
+    """The order inside an order response (settings.response.order, default the body itself)."""
+    order = get_path(body, settings.response.get("order", ""))
+    if not isinstance(order, Mapping):
+        raise MalformedResponse("no order object where settings.response.order points")
+    return order
+
+
+def order_list(body: Any, settings: RestSettings) -> list[Any]:
+    """The orders in a find-by-query response (settings.response.order_list, default the body)."""
+    orders = get_path(body, settings.response.get("order_list", ""))
+    if not isinstance(orders, list):
+        raise MalformedResponse("no list where settings.response.order_list points")
+    return orders
+
+
+def supplier_order(order: Mapping[str, Any], settings: RestSettings) -> SupplierOrder:
+    """A supplier's order object as our SupplierOrder."""
+    response = settings.response
+    order_id = get_path(order, response["order.id"])
+    status = get_path(order, response["order.status"])
+    if order_id is None or isinstance(order_id, (dict, list, bool)) or str(order_id) == "" or status is None:
+        raise MalformedResponse("order without an id or a status")
+    external_id = get_path(order, response["order.external_id"]) if "order.external_id" in response else None
+    cost = get_path(order, response["order.cost"]) if "order.cost" in response else None
+    return SupplierOrder(
+        supplier_order_id=str(order_id),
+        external_id=str(external_id) if external_id is not None else None,
+        status=order_status(status, settings),
+        cost=_decimal_text(cost),
+        raw=order,
+    )
+
+
+def _decimal_text(value: Any) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return str(Decimal(str(value)))
+    except ArithmeticError:
+        return None
+
+
+def shipment_list(body: Any, settings: RestSettings) -> list[Any]:
+    """The shipments in a shipments (or order) response."""
+    shipments = get_path(body, settings.response.get("shipments", ""))
+    if shipments is None:
+        return []
+    if not isinstance(shipments, list):
+        raise MalformedResponse("no list where settings.response.shipments points")
+    return shipments
+
+
+def shipment(data: Any, settings: RestSettings) -> Shipment:
+    """One supplier shipment as ours; lines carry our line_ref when the supplier echoes it."""
+    if not isinstance(data, Mapping):
+        raise MalformedResponse("a shipment that is not an object")
+    response = settings.response
+
+    def text(name: str) -> str | None:
+        value = get_path(data, response[name]) if name in response else None
+        return str(value) if value not in (None, "") and not isinstance(value, (dict, list)) else None
+
+    shipment_id = text("shipment.id") or text("shipment.tracking_number")
+    if shipment_id is None:
+        raise MalformedResponse("a shipment without an id or tracking number")
+    lines = []
+    for item in (get_path(data, response["shipment.lines"]) or []) if "shipment.lines" in response else []:
+        quantity = get_path(item, response["shipment.line.quantity"])
+        if isinstance(quantity, bool) or not isinstance(quantity, (int, str)) or not str(quantity).isdigit():
+            raise MalformedResponse("a shipment line without a whole quantity")
+        line_ref = get_path(item, response["shipment.line.line_ref"]) if "shipment.line.line_ref" in response else None
+        sku = get_path(item, response["shipment.line.supplier_sku"]) if "shipment.line.supplier_sku" in response else None
+        lines.append(ShipmentLine(quantity=int(quantity), line_ref=str(line_ref) if line_ref is not None else None, supplier_sku=str(sku) if sku is not None else None))
+    return Shipment(
+        shipment_id=shipment_id,
+        carrier=text("shipment.carrier"),
+        tracking_number=text("shipment.tracking_number"),
+        tracking_url=text("shipment.tracking_url"),
+        lines=tuple(lines),
+        shipped_at=text("shipment.shipped_at"),
+        estimated_delivery=text("shipment.estimated_delivery"),
+        delivered_at=text("shipment.delivered_at"),
+    )
+
+
+def stock_entries(body: Any, settings: RestSettings) -> list[Any]:
+    """Stock entries in a stock response: a list, or one object (per-SKU endpoints)."""
+    found = get_path(body, settings.response.get("stock", ""))
+    if isinstance(found, Mapping):
+        return [found]
+    if not isinstance(found, list):
+        raise MalformedResponse("no stock entries where settings.response.stock points")
+    return found
+
+
+def stock_level(entry: Any, settings: RestSettings) -> StockLevel:
+    """One stock entry as ours: `in_stock` from its flag, else from available > 0."""
+    if not isinstance(entry, Mapping):
+        raise MalformedResponse("a stock entry that is not an object")
+    response = settings.response
+    sku = get_path(entry, response["stock.sku"])
+    if sku is None or isinstance(sku, (dict, list)):
+        raise MalformedResponse("a stock entry without a SKU")
+    available = get_path(entry, response["stock.available"]) if "stock.available" in response else None
+    if available is not None and (isinstance(available, bool) or not isinstance(available, (int, float))):
+        raise MalformedResponse("stock available is not a number")
+    flag = get_path(entry, response["stock.in_stock"]) if "stock.in_stock" in response else None
+    if flag is not None and not isinstance(flag, bool):
+        raise MalformedResponse("stock in_stock is not true/false")
+    if flag is None and available is None:
+        raise MalformedResponse("a stock entry with neither available nor in_stock")
+    in_stock = flag if flag is not None else available > 0
+    return StockLevel(supplier_sku=str(sku), in_stock=in_stock, available=max(0, int(available)) if available is not None else None)

@@ -1,0 +1,124 @@
+"""Named settings presets: a supplier record says {"preset": name, "base_url": ...} and overrides what differs.
+
+`sandbox-rest` maps the adapter onto sandbox/supplier/rest_supplier.py (its API is documented
+there). It doubles as a complete, working example of every setting the REST adapter reads.
+Credentials for it: {"api_key": ..., "webhook_secret": ...}.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Mapping
+
+from .config import InvalidRestSettings
+
+SANDBOX_REST: dict[str, Any] = {
+    "timeout_seconds": 30,
+    "connect_timeout_seconds": 5,
+    "auth": {"header": "X-Api-Key", "template": "{api_key}"},
+    "endpoints": {
+        "create_order": "POST /api/v1/orders",
+        "get_order": "GET /api/v1/orders/{supplier_order_id}",
+        "find_order": {"method": "GET", "path": "/api/v1/orders", "query": {"reference": "{external_id}"}, "returns": "list"},
+        "cancel_order": "POST /api/v1/orders/{supplier_order_id}/cancel",
+        "get_shipments": "GET /api/v1/orders/{supplier_order_id}/shipments",
+        "get_stock": {"method": "GET", "path": "/api/v1/stock", "query": {"skus": "{skus}"}},
+    },
+    "request": {
+        "external_id": "reference",
+        "shipping_method": "shipping_method",
+        "currency": "currency",
+        "note": "note",
+        "address.name": "ship_to.name",
+        "address.company": "ship_to.company",
+        "address.address1": "ship_to.street1",
+        "address.address2": "ship_to.street2",
+        "address.city": "ship_to.city",
+        "address.province_code": "ship_to.region",
+        "address.zip": "ship_to.postcode",
+        "address.country_code": "ship_to.country",
+        "address.phone": "ship_to.phone",
+        "address.email": "ship_to.email",
+        "lines": "items",
+        "line.line_ref": "line_ref",
+        "line.supplier_sku": "sku",
+        "line.quantity": "qty",
+        "line.name": "title",
+        "line.retail_price": "retail_price",
+    },
+    "response": {
+        "order": "order",
+        "order_list": "orders",
+        "order.id": "id",
+        "order.external_id": "reference",
+        "order.status": "status",
+        "order.cost": "total",
+        "shipments": "shipments",
+        "shipment.id": "id",
+        "shipment.carrier": "carrier",
+        "shipment.tracking_number": "tracking.number",
+        "shipment.tracking_url": "tracking.url",
+        "shipment.shipped_at": "shipped_at",
+        "shipment.lines": "items",
+        "shipment.line.line_ref": "line_ref",
+        "shipment.line.supplier_sku": "sku",
+        "shipment.line.quantity": "qty",
+        "stock": "stock",
+        "stock.sku": "sku",
+        "stock.available": "available",
+        "stock.in_stock": "in_stock",
+        "error_message": "error.message",
+    },
+    "status_map": {
+        "received": "acknowledged",
+        "processing": "acknowledged",
+        "on_hold": "on_hold",
+        "partially_shipped": "partially_shipped",
+        "shipped": "shipped",
+        "cancelled": "cancelled",
+        "failed": "failed",
+    },
+    "duplicate_statuses": [409],
+    "cancel_refused_statuses": [409],
+    "webhook": {
+        "signature_header": "X-Signature",
+        "signature_encoding": "hex",
+        "signature_prefix": "sha256=",
+        "event_type": "type",
+        "event_id": "id",
+        "order": "order",
+        "shipment": "shipment",
+        "reason": "reason",
+        "stock": "stock",
+        "events": {
+            "order.updated": "order_updated",
+            "order.shipped": "shipment",
+            "order.failed": "order_failed",
+            "order.cancelled": "order_cancelled",
+            "stock.updated": "stock_updated",
+        },
+    },
+}
+
+PRESETS: dict[str, Mapping[str, Any]] = {"sandbox-rest": SANDBOX_REST}
+
+
+def with_preset(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings with their named preset underneath (objects merge key by key; anything else replaces)."""
+    if not isinstance(settings, Mapping):
+        raise InvalidRestSettings("settings must be a JSON object")
+    name = settings.get("preset")
+    if name is None:
+        return dict(settings)
+    if name not in PRESETS:
+        raise InvalidRestSettings(f"settings.preset {name!r} is not one of {', '.join(sorted(PRESETS))}")
+    overrides = {key: value for key, value in settings.items() if key != "preset"}
+    return _merged(copy.deepcopy(dict(PRESETS[name])), overrides)
+
+
+def _merged(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            base[key] = _merged(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base

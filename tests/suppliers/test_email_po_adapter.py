@@ -1,0 +1,212 @@
+"""The email PO adapter: what the supplier receives (headers, CSV attachment), idempotency, cancellation, the sent log."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+
+import pytest
+
+from email_testkit import EmailPoController, email_settings, make_email_adapter, smtp, smtp_server  # noqa: F401 (fixtures)
+from integrations.suppliers.base import (
+    Address,
+    CancellationRefused,
+    OrderLine,
+    OutcomeUnknown,
+    PermanentSupplierError,
+    PlaceOrder,
+    SupplierOrderNotFound,
+    SupplierOrderStatus,
+    TransientSupplierError,
+)
+from integrations.suppliers.email_po import EmailPoAdapter, InMemorySentLog
+from integrations.suppliers.email_po.messages import message_id
+from integrations.suppliers.email_po.purchase_order_csv import COLUMNS
+from integrations.suppliers.registry import build_adapter
+from supplier_contract import order_request
+
+
+def request(po_number: str = "PO-1001", **address) -> PlaceOrder:
+    placed = order_request(EmailPoController, po_number)
+    if address:
+        placed = PlaceOrder(placed.external_id, Address(**{**placed.shipping_address.__dict__, **address}), placed.lines, shipping_method="Express")
+    return placed
+
+
+def csv_rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_the_po_email_carries_the_po_number_and_a_csv_of_every_line(smtp):
+    adapter = make_email_adapter(smtp)
+    placed = adapter.place_order(request(phone="+44 20 7946 0000", email="ada@example.org", province_code="LND"))
+    assert (placed.supplier_order_id, placed.external_id, placed.status) == ("PO-1001", "PO-1001", SupplierOrderStatus.PENDING)
+    [mail] = smtp.mail
+    message = mail.message
+    assert "PO-1001" in message["Subject"] and message["X-PO-Number"] == "PO-1001"
+    assert message["From"] == "Demo Shop Orders <orders@shop.example>" and message["To"] == "po@supplier.example" and message["Cc"] == "ops@shop.example"
+    assert mail.mail_from == "orders@shop.example" and mail.rcpt_tos == ("po@supplier.example", "ops@shop.example")
+    assert message["Message-ID"] == message_id("PO-1001", "purchase-order", "orders@shop.example")
+    assert "2 x WIDGET-RED" in message.get_body(("plain",)).get_content()
+    name, text = mail.attachment()
+    assert name == "PO-PO-1001.csv"
+    assert text.splitlines()[0].split(",") == list(COLUMNS)
+    rows = csv_rows(text)
+    assert [(r["po_number"], r["line_ref"], r["sku"], r["quantity"], r["name"]) for r in rows] == [
+        ("PO-1001", "line-a", "WIDGET-RED", "2", "Line A"), ("PO-1001", "line-b", "WIDGET-BLUE", "1", "Line B"),
+    ]
+    ship_to = {key: value for key, value in rows[1].items() if key.startswith("ship_to_")}
+    assert ship_to == {
+        "ship_to_name": "Ada Lovelace", "ship_to_company": "", "ship_to_address1": "12 Analytical Way", "ship_to_address2": "",
+        "ship_to_city": "London", "ship_to_province": "LND", "ship_to_zip": "N1 9GU", "ship_to_country": "GB",
+        "ship_to_phone": "+44 20 7946 0000", "ship_to_email": "ada@example.org",
+    }
+    assert rows[0]["shipping_method"] == "Express"
+
+
+def test_customer_text_cannot_become_a_spreadsheet_formula(smtp):
+    adapter = make_email_adapter(smtp)
+    adapter.place_order(request(name="=HYPERLINK(\"http://evil.test\",\"x\")", address2="@SUM(1+1)", company="-2+3"))
+    row = csv_rows(smtp.mail[0].attachment()[1])[0]
+    assert row["ship_to_name"].startswith("'=") and row["ship_to_address2"] == "'@SUM(1+1)" and row["ship_to_company"] == "'-2+3"
+
+
+def test_placing_again_sends_nothing_and_returns_the_same_po(smtp):
+    adapter = make_email_adapter(smtp)
+    first = adapter.place_order(request())
+    assert adapter.place_order(request()) == first
+    assert len(smtp.mail) == 1 and first.raw["delivery"] == "accepted"
+
+
+def test_a_lost_answer_is_recorded_as_unconfirmed_and_never_resent(smtp):
+    adapter = make_email_adapter(smtp)
+    smtp.stall_next()
+    with pytest.raises(OutcomeUnknown):
+        adapter.place_order(request())
+    assert adapter.find_order("PO-1001").raw["delivery"] == "unconfirmed"
+    adapter.place_order(request())
+    assert len(smtp.mail) == 1
+
+
+def test_a_refused_po_is_not_recorded_so_the_retry_sends_it(smtp):
+    adapter = make_email_adapter(smtp)
+    smtp.refuse_next(451)
+    with pytest.raises(TransientSupplierError):
+        adapter.place_order(request())
+    assert adapter.find_order("PO-1001") is None and smtp.mail == []
+    adapter.place_order(request())
+    assert len(smtp.mail) == 1
+
+
+def test_cancelling_mails_one_cancellation_threaded_under_the_po(smtp):
+    adapter = make_email_adapter(smtp)
+    adapter.place_order(request())
+    cancelled = adapter.cancel_order("PO-1001")
+    assert cancelled.status == SupplierOrderStatus.CANCELLED and cancelled.raw["cancellation"] == "requested"
+    assert adapter.cancel_order("PO-1001").status == SupplierOrderStatus.CANCELLED
+    [po, cancellation] = smtp.mail
+    assert cancellation.kind == "cancellation" and "CANCELLATION" in cancellation.message["Subject"] and "PO-1001" in cancellation.message["Subject"]
+    assert cancellation.message["In-Reply-To"] == po.message["Message-ID"]
+    assert list(cancellation.message.iter_attachments()) == []
+
+
+def test_tracking_after_a_cancellation_request_shows_the_goods_left(smtp):
+    adapter = make_email_adapter(smtp)
+    adapter.place_order(request())
+    adapter.cancel_order("PO-1001")
+    EmailPoController(adapter, smtp).ship("PO-1001")
+    assert adapter.get_order("PO-1001").status == SupplierOrderStatus.SHIPPED
+
+
+def test_a_partially_shipped_po_cannot_be_cancelled(smtp):
+    adapter = make_email_adapter(smtp)
+    adapter.place_order(request())
+    EmailPoController(adapter, smtp).ship("PO-1001", {"line-a": 1})
+    with pytest.raises(CancellationRefused):
+        adapter.cancel_order("PO-1001")
+    assert len(smtp.mail) == 1
+
+
+def test_a_cancellation_the_server_refused_is_not_recorded(smtp):
+    adapter = make_email_adapter(smtp)
+    adapter.place_order(request())
+    smtp.refuse_next(451)
+    with pytest.raises(TransientSupplierError):
+        adapter.cancel_order("PO-1001")
+    assert adapter.get_order("PO-1001").status == SupplierOrderStatus.PENDING
+    with pytest.raises(SupplierOrderNotFound):
+        adapter.cancel_order("PO-404")
+
+
+@pytest.mark.parametrize(
+    ("lines", "po_number", "complaint"),
+    [
+        ((OrderLine("a", "NOT-SOLD-HERE", 1),), "PO-1", "known_skus"),
+        ((OrderLine("a", "WIDGET-RED", 1), OrderLine("a", "WIDGET-BLUE", 1)), "PO-1", "own line_ref"),
+        ((OrderLine("", "WIDGET-RED", 1),), "PO-1", "own line_ref"),
+        ((OrderLine("a", "WIDGET-RED", 0),), "PO-1", "at least 1"),
+        ((), "PO-1", "no lines"),
+        ((OrderLine("a", "WIDGET-RED", 1),), "PO-1\r\nBcc: x@evil.test", "printable"),
+        ((OrderLine("a", "WIDGET-RED", 1),), "", "printable"),
+    ],
+)
+def test_bad_orders_are_refused_before_any_email(smtp, lines, po_number, complaint):
+    base = request()
+    with pytest.raises(PermanentSupplierError, match=complaint):
+        make_email_adapter(smtp).place_order(PlaceOrder(po_number, base.shipping_address, lines))
+    assert smtp.mail == []
+
+
+def test_without_known_skus_any_sku_is_mailed(smtp):
+    adapter = make_email_adapter(smtp, known_skus=None)
+    base = request()
+    adapter.place_order(PlaceOrder("PO-any", base.shipping_address, (OrderLine("a", "WHATEVER-1", 3),)))
+    assert csv_rows(smtp.mail[0].attachment()[1])[0]["sku"] == "WHATEVER-1"
+
+
+def test_the_file_sent_log_survives_the_adapter_and_holds_no_address(smtp, tmp_path):
+    settings = {**email_settings(smtp), "sent_log_path": str(tmp_path / "email-po" / "acme.json")}
+    first = build_adapter("email", {}, settings)
+    first.place_order(request())
+    again = build_adapter("email", {}, settings)  # the app builds a new adapter per delivery
+    assert again.find_order("PO-1001").supplier_order_id == "PO-1001"
+    again.place_order(request())
+    assert len(smtp.mail) == 1
+    stored = (tmp_path / "email-po" / "acme.json").read_text()
+    assert "PO-1001" in stored and "Lovelace" not in stored and "Analytical" not in stored and "N1 9GU" not in stored
+    assert json.loads(stored)["purchase_orders"]["PO-1001"]["lines"][0]["sku"] == "WIDGET-RED"
+
+
+def test_an_unreadable_sent_log_is_transient_never_not_found(smtp, tmp_path):
+    path = tmp_path / "log.json"
+    path.write_text("{ this is not json")
+    adapter = build_adapter("email", {}, {**email_settings(smtp), "sent_log_path": str(path)})
+    for read in (lambda: adapter.find_order("PO-1001"), lambda: adapter.get_order("PO-1001"), lambda: adapter.place_order(request())):
+        with pytest.raises(TransientSupplierError) as caught:
+            read()
+        assert not isinstance(caught.value, OutcomeUnknown)
+    assert smtp.mail == [] and path.read_text() == "{ this is not json"
+
+
+def test_logs_and_errors_carry_no_addresses(smtp, caplog):
+    caplog.set_level(logging.DEBUG, logger="integrations")
+    adapter = make_email_adapter(smtp)
+    smtp.refuse_recipient("po@supplier.example", "550 5.1.1 <po@supplier.example>: Recipient address rejected: User unknown")
+    with pytest.raises(PermanentSupplierError) as caught:
+        adapter.place_order(request())
+    assert "550 5.1.1" in str(caught.value)
+    text = caplog.text + str(caught.value) + repr(adapter.settings)
+    for secret in ("po@supplier.example", "orders@shop.example", "Lovelace"):
+        assert secret not in text
+
+
+def test_no_stock_feed_no_webhooks_no_returns(smtp):
+    adapter = EmailPoAdapter(make_email_adapter(smtp).settings, InMemorySentLog())
+    assert adapter.get_stock(["WIDGET-RED"]) == []
+    with pytest.raises(PermanentSupplierError):
+        adapter.import_stock_csv("sku,available\nWIDGET-RED,1\n")
+    with pytest.raises(NotImplementedError):
+        adapter.parse_webhook({}, b"{}")
+    with pytest.raises(PermanentSupplierError):
+        adapter.create_return_authorization("PO-1001", [])
