@@ -30,6 +30,7 @@ class Services:
     shopify: ShopifyApp
     http_client: httpx.Client
     tokens: OfflineTokenStore
+    read_session_factory: sessionmaker | None = None  # SQLite: BEGIN DEFERRED (never waits for the writer)
     inbox_wakeup: threading.Event = field(default_factory=threading.Event)
     # SQLite: this process's single inbox writer with group commit (see group_commit.py).
     inbox_writer: GroupCommitWriter | None = None
@@ -91,7 +92,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
     shopify = ShopifyApp(settings.api_key, settings.api_secret, settings.api_secret_old)
     http_client = http_client_for(settings.sandbox_shopify_url)
     tokens = OfflineTokenStore(session_factory, box, shopify, http_client, settings.token_refresh_margin_seconds)
-    services = Services(settings, engine, session_factory, box, shopify, http_client, tokens)
+    services = Services(settings, engine, session_factory, box, shopify, http_client, tokens, tokens.read_session_factory)
     if settings.is_sqlite:
         services.inbox_writer = GroupCommitWriter(engine)
     return services

@@ -59,32 +59,49 @@ def backoff(attempts: int, rng: random.Random) -> float:
 
 @dataclass
 class CircuitBreaker:
-    """Per supplier: after `threshold` failures in a row, stop calling it for `cooldown` seconds."""
+    """Per supplier: when most of the recent calls failed, stop calling it for `cooldown` seconds.
 
-    threshold: int = 5
+    It looks at the failure *rate* over the last `window` calls rather than a run of
+    failures: a supplier failing one call in three is slow, not down, and must keep
+    getting orders. After the cooldown the window starts afresh.
+    """
+
+    window: int = 10
+    open_ratio: float = 0.8
     cooldown: float = 15.0
     clock: Callable[[], float] = time.monotonic
-    _failures: dict[int, int] = field(default_factory=dict)
+    _recent: dict[int, list[bool]] = field(default_factory=dict)
     _open_until: dict[int, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def is_open(self, supplier_id: int) -> float:
         """Seconds until the breaker closes again (0 when closed)."""
         with self._lock:
-            return max(0.0, self._open_until.get(supplier_id, 0.0) - self.clock())
+            until = self._open_until.get(supplier_id)
+            if until is None:
+                return 0.0
+            left = until - self.clock()
+            if left <= 0:
+                del self._open_until[supplier_id]
+                self._recent.pop(supplier_id, None)
+                return 0.0
+            return left
 
     def success(self, supplier_id: int) -> None:
-        """The supplier answered: close."""
-        with self._lock:
-            self._failures.pop(supplier_id, None)
-            self._open_until.pop(supplier_id, None)
+        """The supplier answered."""
+        self._record(supplier_id, True)
 
     def failure(self, supplier_id: int) -> None:
-        """The supplier failed (transiently); open after too many in a row."""
+        """The supplier failed (transiently)."""
+        self._record(supplier_id, False)
+
+    def _record(self, supplier_id: int, ok: bool) -> None:
         with self._lock:
-            count = self._failures.get(supplier_id, 0) + 1
-            self._failures[supplier_id] = count
-            if count >= self.threshold:
+            recent = self._recent.setdefault(supplier_id, [])
+            recent.append(ok)
+            del recent[: -self.window]
+            failures = recent.count(False)
+            if len(recent) == self.window and failures >= self.open_ratio * self.window:
                 self._open_until[supplier_id] = self.clock() + self.cooldown
 
 
@@ -125,7 +142,10 @@ class ForwardingWorker:
     """Places, confirms and cancels supplier orders from the supplier_orders table."""
 
     def __init__(self, session_factory: sessionmaker, box: SecretBox, *, adapter_for: Callable[[Supplier], SupplierAdapter] | None = None, breaker: CircuitBreaker | None = None, rng: random.Random | None = None, max_attempts: int = MAX_ATTEMPTS):
+        from ..db import make_session_factory, reading
+
         self.session_factory = session_factory
+        self.read_session_factory = make_session_factory(reading(session_factory.kw["bind"]))
         self.adapter_for = adapter_for or (lambda supplier: adapter_from_record(supplier, box))
         self.breaker = breaker or CircuitBreaker()
         self.rng = rng or random.Random()
@@ -168,7 +188,7 @@ class ForwardingWorker:
     # -- one delivery -----------------------------------------------------------------------
 
     def _process(self, delivery_id: int, report: ForwardReport) -> None:
-        with self.session_factory() as session:
+        with self.read_session_factory() as session:
             delivery = session.get(SupplierOrder, delivery_id)
             supplier = delivery.supplier
             state = delivery.state

@@ -37,7 +37,7 @@ def receive_supplier_webhook(supplier_id: int) -> Response:
     raw = request.get_data(cache=False)[: services.settings.webhook_max_bytes + 1]
     if len(raw) > services.settings.webhook_max_bytes:
         return Response("Payload too large", 413)
-    with services.session_factory() as session:
+    with services.read_session_factory() as session:
         supplier = _supplier(session, supplier_id)
         if supplier is None:
             return Response("Unknown supplier", 404)

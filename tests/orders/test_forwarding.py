@@ -126,12 +126,12 @@ def test_permanent_rejection_is_not_retried_and_raises_an_alert(app, sandbox):
 
 def test_circuit_breaker_stops_calling_a_failing_supplier(app, sandbox):
     routed_order(app, sandbox)
-    breaker = CircuitBreaker(threshold=2, cooldown=300)
+    breaker = CircuitBreaker(window=2, open_ratio=1.0, cooldown=300)
     sandbox.fail_next(503, count=10)
     w = worker(app, breaker=breaker)
-    w.drain()
+    w.drain()  # place fails
     make_due(app)
-    w.drain()
+    w.drain()  # lookup fails: two failures out of two
     calls_before = len(sandbox.received)
     make_due(app)
     report = w.drain()
@@ -201,3 +201,18 @@ def test_cancellation_arriving_while_the_forward_is_in_flight_cancels_what_was_p
     assert delivery.state == "cancelled" and delivery.supplier_order_id
     assert sandbox.order(delivery.supplier_order_id).status in ("canceled", "cancelled")
     assert sandbox.orders_created(delivery.idempotency_key) == 1
+
+
+def test_breaker_opens_on_a_failure_rate_not_on_a_slow_supplier():
+    now = [0.0]
+    breaker = CircuitBreaker(window=10, open_ratio=0.8, cooldown=15, clock=lambda: now[0])
+    for n in range(30):  # one call in three fails: degraded, not down
+        (breaker.failure if n % 3 == 0 else breaker.success)(1)
+    assert breaker.is_open(1) == 0
+    for _ in range(8):
+        breaker.failure(1)
+    assert breaker.is_open(1) == 15
+    now[0] = 16
+    assert breaker.is_open(1) == 0
+    breaker.failure(1)  # a fresh window: one failure does not reopen it
+    assert breaker.is_open(1) == 0
