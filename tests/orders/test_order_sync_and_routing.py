@@ -153,3 +153,14 @@ def test_cancelled_order_asks_suppliers_to_cancel(app):
 def test_order_payload_without_id_is_dead_lettered(app):
     report = deliver(app, "orders/create", {"line_items": []})
     assert report.dead == 1
+
+
+def test_unroutable_alert_is_visible_to_the_merchant_through_the_api(app_factory, sqlite_url, sandbox_shopify):
+    from conftest import API_KEY
+
+    app = app_factory(sqlite_url, sandbox_shopify_url=sandbox_shopify.base_url)
+    app.extensions["services"].tokens.save(SHOP, "shpat_x", None, None, None, "read_orders")
+    deliver(app, "orders/paid", paid_order())
+    token = sandbox_shopify.mint_session_token(SHOP, API_KEY)
+    alerts = app.test_client().get("/api/alerts", headers={"Authorization": f"Bearer {token}"}).get_json()["alerts"]
+    assert {a["kind"] for a in alerts} == {"unroutable_line"} and "IPOD2008PINK" in alerts[0]["message"]
