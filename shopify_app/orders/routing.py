@@ -135,3 +135,39 @@ def route_order(session: Session, order: Order) -> RoutingResult:
     else:
         order.state = OrderState.ROUTED.value
     return RoutingResult(list(by_supplier.values()), unroutable)
+
+
+def reroute_to_backup(session: Session, delivery: SupplierOrder) -> list[str]:
+    """Move a failed delivery's lines to each line's next-best supplier; returns the suppliers used.
+
+    Suppliers that already failed this order are skipped. Lines with no backup stay on the
+    failed delivery (its alert stands).
+    """
+    order = session.get(Order, delivery.order_id)
+    failed_here = set(
+        session.scalars(select(SupplierOrder.supplier_id).where(SupplierOrder.order_id == order.id, SupplierOrder.state == "failed"))
+    ) | {delivery.supplier_id}
+    targets: dict[int, SupplierOrder] = {
+        so.supplier_id: so for so in session.scalars(select(SupplierOrder).where(SupplierOrder.order_id == order.id)) if so.supplier_id not in failed_here
+    }
+    used: list[str] = []
+    for sol in list(delivery.lines):
+        line = session.get(OrderLine, sol.order_line_id)
+        backups = [c for c in candidates_for(session, order, line) if c.supplier.id not in failed_here]
+        if not backups:
+            continue
+        best = backups[0]
+        target = targets.get(best.supplier.id)
+        if target is None:
+            target = SupplierOrder(shop_domain=order.shop_domain, order_id=order.id, supplier_id=best.supplier.id, idempotency_key=idempotency_key(order, best.supplier.id))
+            session.add(target)
+            session.flush()
+            targets[best.supplier.id] = target
+        elif target.state not in ("pending",):
+            continue  # already sent: do not change what the backup was asked for
+        sol.supplier_order_id, sol.supplier_sku = target.id, best.supplier_sku
+        record_event(session, order, "rerouted", "app", line=line.shopify_line_id, supplier=best.supplier.name, because="primary supplier failed")
+        used.append(best.supplier.name)
+    session.flush()
+    session.expire(delivery, ["lines"])
+    return used

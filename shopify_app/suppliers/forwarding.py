@@ -41,6 +41,7 @@ from ..alerts import raise_alert
 from ..crypto import SecretBox
 from ..models import utcnow
 from ..orders.models import Order, OrderLine as OurLine, OrderState
+from ..orders.routing import reroute_to_backup
 from ..orders.timeline import record_event
 from .models import DeliveryAttempt, DeliveryState, Supplier, SupplierOrder
 
@@ -391,8 +392,14 @@ class ForwardingWorker:
         delivery.last_error = reason[:2000]
         delivery.lease_owner = delivery.lease_until = None
         order = session.get(Order, delivery.order_id)
-        raise_alert(session, delivery.shop_domain, kind, f"{kind}:{delivery.id}", f"Order {order.name}: not forwarded to {delivery.supplier.name}: {reason}", severity="critical", subject=order.name)
         record_event(session, order, "problem", "app", problem=kind, supplier=delivery.supplier.name)
+        session.flush()
+        backups = reroute_to_backup(session, delivery)
+        left = len(delivery.lines)
+        if backups and not left:
+            raise_alert(session, delivery.shop_domain, kind, f"{kind}:{delivery.id}", f"Order {order.name}: {delivery.supplier.name} failed ({reason}); sent to backup {', '.join(sorted(set(backups)))} instead.", severity="warning", subject=order.name)
+            return
+        raise_alert(session, delivery.shop_domain, kind, f"{kind}:{delivery.id}", f"Order {order.name}: not forwarded to {delivery.supplier.name}: {reason}", severity="critical", subject=order.name)
 
     def _attempt(self, delivery_id: int, action: str, outcome: str, request: dict, started: float, *, response: dict | None = None, error: Exception | None = None) -> None:
         with self.session_factory.begin() as session:

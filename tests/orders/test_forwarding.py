@@ -216,3 +216,27 @@ def test_breaker_opens_on_a_failure_rate_not_on_a_slow_supplier():
     assert breaker.is_open(1) == 0
     breaker.failure(1)  # a fresh window: one failure does not reopen it
     assert breaker.is_open(1) == 0
+
+
+def test_lines_go_to_the_backup_supplier_when_the_primary_rejects_the_order(app, sandbox):
+    from shopify_app.suppliers.models import ProductMapping
+
+    add_printful_supplier(app, sandbox, skus=("TSHIRT-BLK-S",))
+    with app.extensions["services"].session_factory.begin() as session:
+        primary = session.scalars(select(Supplier)).one()
+        primary.name, primary.priority = "Primary", 1
+        # The primary maps the SKU to something it does not sell: it will refuse (4xx).
+        session.scalars(select(ProductMapping)).one().supplier_sku = "NO-SUCH-SKU"
+        backup = Supplier(shop_domain=SHOP, name="Backup", kind="printful", priority=50, credentials_enc=primary.credentials_enc, settings=dict(primary.settings))
+        session.add(backup)
+        session.flush()
+        session.add(ProductMapping(shop_domain=SHOP, sku="TSHIRT-BLK-S", supplier_id=backup.id, supplier_sku="TSHIRT-BLK-S"))
+    deliver(app, "orders/paid", paid_order_payload(skus=("TSHIRT-BLK-S",)))
+    first = worker(app).drain()
+    assert first.failed == 1 and first.placed == 1  # refused by the primary, then placed at the backup in the same pass
+    by_supplier = {d.supplier.name: d for d in deliveries(app)}
+    assert by_supplier["Primary"].state == "failed" and by_supplier["Primary"].lines == []
+    assert by_supplier["Backup"].state == "placed" and [l.supplier_sku for l in by_supplier["Backup"].lines] == ["TSHIRT-BLK-S"]
+    with app.extensions["services"].session_factory() as session:
+        [alert] = session.scalars(select(Alert)).all()
+    assert alert.severity == "warning" and "backup Backup" in alert.message
