@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-22 08:08:58.369780
+Create Date: 2026-11-22 08:42:23.257615
 
 """
 from typing import Sequence, Union
@@ -205,6 +205,7 @@ def upgrade() -> None:
     sa.Column('tracking_url', sa.Text(), nullable=True),
     sa.Column('shipped_at', sa.String(length=40), nullable=True),
     sa.Column('estimated_delivery', sa.String(length=40), nullable=True),
+    sa.Column('delivered_at', sa.String(length=40), nullable=True),
     sa.Column('lines', sa.JSON(), nullable=False),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('shopify_fulfillment_id', sa.String(length=128), nullable=True),

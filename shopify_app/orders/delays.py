@@ -43,7 +43,7 @@ def detect_delays(session: Session, now: dt.datetime | None = None) -> int:
     )
     for shipment, delivery in rows:
         eta = _as_datetime(shipment.estimated_delivery)
-        if eta is None or eta > now or getattr(shipment, "delivered_at", None):
+        if eta is None or eta > now or shipment.delivered_at:
             continue
         order = session.get(Order, delivery.order_id)
         if order.cancelled_at is not None:

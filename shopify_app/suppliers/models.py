@@ -169,6 +169,7 @@ class SupplierShipment(Base):
     tracking_url: Mapped[str | None] = mapped_column(Text)
     shipped_at: Mapped[str | None] = mapped_column(String(40))
     estimated_delivery: Mapped[str | None] = mapped_column(String(40))
+    delivered_at: Mapped[str | None] = mapped_column(String(40))
     lines: Mapped[list] = mapped_column(JSON, default=list)  # [[supplier_order_line_id, quantity], ...]
     state: Mapped[str] = mapped_column(String(16), default=ShipmentState.PENDING.value)
     shopify_fulfillment_id: Mapped[str | None] = mapped_column(String(128))

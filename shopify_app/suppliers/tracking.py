@@ -37,6 +37,9 @@ def record_shipment(session: Session, delivery: SupplierOrder, shipment: Shipmen
         row.tracking_synced = False  # a correction: Shopify must be told
     row.carrier, row.tracking_number, row.tracking_url = shipment.carrier, shipment.tracking_number, shipment.tracking_url
     row.shipped_at, row.estimated_delivery = shipment.shipped_at, shipment.estimated_delivery
+    if shipment.delivered_at and not row.delivered_at:
+        row.delivered_at = shipment.delivered_at
+        record_event(session, session.get(Order, delivery.order_id), "delivered", "supplier", shipment=shipment.shipment_id, at=shipment.delivered_at)
     session.flush()
     return row
 
