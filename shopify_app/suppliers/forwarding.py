@@ -330,11 +330,9 @@ class ForwardingWorker:
             # with the supplier's order id) so the next pass cancels what we just placed.
             # A shipment that was handled before this commit must not be undone either.
             if cancel_raced:
-                pass
+                delivery.next_attempt_at = utcnow()
             elif delivery.state in (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value):
                 delivery.state = DeliveryState.PLACED.value
-            if cancel_raced:
-                delivery.next_attempt_at = utcnow()
             delivery.supplier_order_id = result.supplier_order_id
             delivery.supplier_status = result.status.value
             delivery.cost = result.cost
