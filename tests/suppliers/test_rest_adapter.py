@@ -20,7 +20,7 @@ from integrations.suppliers.base import (
     TransientSupplierError,
 )
 from integrations.suppliers.rest import RestAdapter, parse_settings, with_preset
-from integrations.suppliers.rest.client import retry_after_seconds
+from integrations.suppliers.http import retry_after_seconds
 from rest_testkit import API_KEY, RestSandboxController, make_rest_adapter, rest_sandbox, rest_sandbox_server, rest_webhook_receiver  # noqa: F401 (fixtures)
 from supplier_contract import order_request
 
@@ -116,7 +116,7 @@ def test_logs_carry_neither_the_api_key_nor_the_address(rest_sandbox, caplog):
     with pytest.raises(TransientSupplierError):
         adapter.get_order(placed.supplier_order_id)
     logged = caplog.text
-    assert "rest supplier create_order -> 201" in logged and "get_order: no answer (ReadTimeout)" in logged
+    assert "the supplier create_order -> 201" in logged and "get_order: no answer (ReadTimeout)" in logged
     assert API_KEY not in logged and "Analytical" not in logged and "Lovelace" not in logged
 
 

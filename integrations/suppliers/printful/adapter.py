@@ -34,7 +34,8 @@ from ..base import (
     TransientSupplierError,
 )
 from . import mapping
-from .client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, PrintfulClient, PrintfulRejected, unreadable
+from ..http import unreadable as _unreadable
+from .client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, PrintfulClient, PrintfulRejected
 from .mapping import MalformedResponse, PrintfulProduct
 from .webhooks import decode_event, translate_event, verify_signature
 
@@ -232,4 +233,4 @@ class PrintfulAdapter(SupplierAdapter):
         try:
             return parser(payload)
         except (MalformedResponse, KeyError, TypeError, ValueError, AttributeError):
-            raise unreadable(what, changes_state) from None
+            raise _unreadable("Printful", what, changes_state) from None

@@ -34,7 +34,8 @@ from ..base import (
     SupplierOrderNotFound,
     TransientSupplierError,
 )
-from .client import RestClient, RestRejected, unreadable
+from ..http import unreadable as _unreadable
+from .client import RestClient, RestRejected
 from .config import Endpoint, RestSettings
 from .mapping import (
     MalformedResponse,
@@ -108,7 +109,7 @@ class RestAdapter(SupplierAdapter):
             # Created without a body (201 + Location, say): our key finds it.
             found = self.find_order(order.external_id)
             if found is None:
-                raise unreadable("create_order", changes_state=True)
+                raise _unreadable("the supplier", "create_order", changes_state=True)
             return found
         return self._parse(lambda p: supplier_order(order_object(p, self.settings), self.settings), payload, "create_order", changes_state=True)
 
@@ -218,4 +219,4 @@ class RestAdapter(SupplierAdapter):
         try:
             return parser(payload)
         except (MalformedResponse, KeyError, TypeError, ValueError, AttributeError):
-            raise unreadable(what, changes_state) from None
+            raise _unreadable("the supplier", what, changes_state) from None

@@ -13,15 +13,14 @@ Logs carry the endpoint name, status and duration only: never credentials, bodie
 """
 from __future__ import annotations
 
-import email.utils
 import logging
-import time
 from typing import Any, Mapping
 from urllib.parse import quote
 
 import httpx
 
-from ..base import OutcomeUnknown, PermanentSupplierError, SupplierOrderNotFound, TransientSupplierError
+from .. import http
+from ..base import PermanentSupplierError
 from .config import Endpoint, RestSettings, check_credentials
 from .paths import get_path
 
@@ -40,22 +39,6 @@ class RestRejected(PermanentSupplierError):
         self.detail = detail
 
 
-def retry_after_seconds(response: httpx.Response) -> float | None:
-    """Retry-After as seconds, from a delta or an HTTP date."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, parsed.timestamp() - time.time())
-
-
 def error_detail(response: httpx.Response, message_path: str | None) -> str:
     """The supplier's human message from an error body, shortened ('' when there is none)."""
     try:
@@ -67,13 +50,6 @@ def error_detail(response: httpx.Response, message_path: str | None) -> str:
         if isinstance(value, str) and value:
             return value[:MAX_MESSAGE]
     return ""
-
-
-def unreadable(what: str, changes_state: bool) -> TransientSupplierError:
-    """The error for a 2xx whose body is not what the API sends."""
-    if changes_state:
-        return OutcomeUnknown(f"the supplier's answer to {what} was unreadable; it may have been applied")
-    return TransientSupplierError(f"the supplier's answer to {what} was unreadable")
 
 
 def render_path(endpoint: Endpoint, values: Mapping[str, str]) -> str:
@@ -106,34 +82,5 @@ class RestClient:
         """Send one request to `endpoint`; the decoded JSON body (None when empty), or an adapter error."""
         values = values or {}
         what = endpoint.name
-        started = time.monotonic()
-        try:
-            response = self._http.request(endpoint.method, render_path(endpoint, values), params=render_query(endpoint, values) or None, json=json)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise TransientSupplierError(f"supplier unreachable for {what}: {type(exc).__name__}") from None
-        except httpx.TransportError as exc:  # read/write timeout, dropped connection, protocol error
-            log.warning("rest supplier %s: no answer (%s)", what, type(exc).__name__)
-            if changes_state:
-                raise OutcomeUnknown(f"no answer from the supplier to {what} ({type(exc).__name__}); it may have been applied") from None
-            raise TransientSupplierError(f"no answer from the supplier to {what} ({type(exc).__name__})") from None
-        log.info("rest supplier %s -> %s in %.0f ms", what, response.status_code, (time.monotonic() - started) * 1000)
-        return self._decode(what, response, changes_state)
-
-    def _decode(self, what: str, response: httpx.Response, changes_state: bool) -> Any:
-        status = response.status_code
-        if 200 <= status < 300:
-            if not response.content.strip():
-                return None
-            try:
-                return response.json()
-            except ValueError:
-                raise unreadable(what, changes_state) from None
-        if status == 429 or status >= 500:
-            raise TransientSupplierError(f"the supplier answered {status} to {what}", retry_after=retry_after_seconds(response))
-        if status == 404:
-            raise SupplierOrderNotFound(f"the supplier has no such resource ({what})")
-        if 300 <= status < 400:
-            # A redirect we did not follow means base_url is wrong: no retry will fix that.
-            raise RestRejected(f"the supplier redirected {what} ({status}); check base_url", status, "")
-        detail = error_detail(response, self._message_path)
-        raise RestRejected(f"the supplier refused {what} ({status}): {detail or 'no reason given'}", status, detail)
+        response = http.send(self._http, "the supplier", what, changes_state, endpoint.method, render_path(endpoint, values), params=render_query(endpoint, values) or None, json=json)
+        return http.decode(response, "the supplier", what, changes_state, RestRejected, lambda r: error_detail(r, self._message_path))
