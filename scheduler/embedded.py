@@ -24,6 +24,14 @@ SHIPMENT_POLL_EVERY = dt.timedelta(minutes=10)
 DELAY_CHECK_EVERY = dt.timedelta(minutes=15)
 
 
+def purge_inbox(services) -> None:
+    """Delete handled webhook deliveries past retention (they carry personal data)."""
+    from shopify_app.webhooks.retention import purge_handled_deliveries
+
+    with services.session_factory.begin() as session:
+        purge_handled_deliveries(session)
+
+
 def check_delays_and_notify(services) -> None:
     """Turn passed ETAs into delay notices, then send what is pending."""
     from shopify_app.orders.delays import detect_delays, send_pending_notices
@@ -63,6 +71,7 @@ class EmbeddedScheduler:
         """Start the clock and add the jobs of every installed shop."""
         self.scheduler.add_job(poll_shipments, "interval", seconds=SHIPMENT_POLL_EVERY.total_seconds(), args=(self.services,), id="poll-shipments", replace_existing=True)
         self.scheduler.add_job(check_delays_and_notify, "interval", seconds=DELAY_CHECK_EVERY.total_seconds(), args=(self.services,), id="delays-and-notices", replace_existing=True)
+        self.scheduler.add_job(purge_inbox, "interval", hours=6, args=(self.services,), id="purge-inbox", replace_existing=True)
         self.scheduler.start()
         self.pump.start()
         self.forwarding_pump.start()
