@@ -64,6 +64,8 @@ def seed_sandbox_install(services, shopify, supplier, shop: str = "demo.myshopif
         now + dt.timedelta(seconds=issued["refresh_token_expires_in"]) if issued.get("refresh_token_expires_in") else None,
         issued.get("scope"),
     )
+    if services.scheduler is not None:
+        services.scheduler.add_shop_jobs(shop)  # keep the demo shop's token fresh
     skus = supplier.variant_ids_by_sku()
     with services.session_factory.begin() as session:
         record = session.scalar(select(Supplier).where(Supplier.shop_domain == shop, Supplier.name == "Printful (sandbox)"))

@@ -101,4 +101,6 @@ def exchange_authorization_code(services, shop: str, code: str) -> None:
     expires = now + dt.timedelta(seconds=data["expires_in"]) if data.get("expires_in") else None
     refresh_expires = now + dt.timedelta(seconds=data["refresh_token_expires_in"]) if data.get("refresh_token_expires_in") else None
     services.tokens.save(shop, data["access_token"], data.get("refresh_token"), expires, refresh_expires, data.get("scope"))
+    if services.scheduler is not None:
+        services.scheduler.add_shop_jobs(shop)
     log.info("installed shop=%s via authorization code (%s)", shop, shop_name(shop))
