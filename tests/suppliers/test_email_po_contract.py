@@ -18,3 +18,9 @@ class TestEmailPoContract(SupplierContract):
     def test_errors_on_reads_are_transient_never_outcome_unknown(self, supplier):
         pytest.skip("reads answer from the local sent log and send nothing over SMTP, so there is no request to fail "
                     "(test_email_po_adapter.py checks that an unreadable log is transient, never 'not found')")
+
+    def test_the_skipped_webhook_cases_really_do_not_apply(self, supplier):
+        adapter, controller = supplier
+        assert controller.supports_webhooks is False
+        with pytest.raises(NotImplementedError):
+            adapter.parse_webhook({}, b"{}")
