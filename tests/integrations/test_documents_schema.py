@@ -10,7 +10,7 @@ from integrations.shopify.schema import load_admin_schema
 
 EXPECTED_DOCUMENTS = {
     "ShopInfo", "WebhookSubscriptions", "WebhookSubscriptionCreate", "WebhookSubscriptionDelete",
-    "ProductsPage", "OrdersUpdatedSince", "OrderById", "InventoryLevelsByItem", "LocationsList",
+    "ProductsPage", "OrdersForSync", "OrderForSync", "InventoryLevelsByItem", "LocationsList",
     "InventorySetQuantities", "FulfillmentServiceCreate", "BulkOperationRunQuery", "CurrentBulkOperation",
 }
 

@@ -385,7 +385,7 @@ def test_access_denied_is_a_graphql_error(shopify, make_gateway) -> None:
         "message": "Access denied for order field.", "extensions": {"code": "ACCESS_DENIED"}}]}))
 
     with pytest.raises(ShopifyGraphQLError) as caught:
-        make_gateway().query("OrderById", {"id": "gid://shopify/Order/1"})
+        make_gateway().query("OrderForSync", {"id": "gid://shopify/Order/1"})
     assert caught.value.codes == ["ACCESS_DENIED"]
 
 
@@ -464,12 +464,12 @@ def test_token_variables_and_data_never_reach_the_logs(shopify, make_gateway, ca
     gateway = make_gateway()
 
     with caplog.at_level(logging.DEBUG):
-        gateway.query("OrderById", {"id": customer_email})
+        gateway.query("OrderForSync", {"id": customer_email})
         with pytest.raises(ShopifyGraphQLError) as caught:
-            gateway.query("OrderById", {"id": customer_email})
+            gateway.query("OrderForSync", {"id": customer_email})
 
     logged = "\n".join(record.getMessage() for record in caplog.records)
-    assert "shopify graphql ok" in logged and "OrderById" in logged
+    assert "shopify graphql ok" in logged and "OrderForSync" in logged
     for secret in (TOKEN, FRESH_TOKEN, customer_email):
         assert secret not in logged
         assert secret not in str(caught.value)

@@ -17,6 +17,8 @@ import pytest
 from graphql import (
     DocumentNode,
     FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
     GraphQLEnumType,
     GraphQLList,
     GraphQLNonNull,
@@ -61,7 +63,12 @@ def graphql(client: httpx.Client, token: str, query: str, variables: dict | None
 def assert_conforms(schema: GraphQLSchema, document: DocumentNode, data: dict) -> None:
     """Fail unless `data` has exactly the document's fields with values of the schema's types."""
     operation = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
+    _FRAGMENTS.clear()
+    _FRAGMENTS.update({d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)})
     _check_selection(schema, operation.selection_set, schema.query_type, data, "data")
+
+
+_FRAGMENTS: dict = {}  # named fragments of the document being checked
 
 
 def _check_selection(schema, selection_set, parent, value, path) -> None:
@@ -70,7 +77,9 @@ def _check_selection(schema, selection_set, parent, value, path) -> None:
     concrete = schema.get_type(typename) if typename else parent
     expected_keys = set()
     for selection in selection_set.selections:
-        if isinstance(selection, InlineFragmentNode):
+        if isinstance(selection, FragmentSpreadNode):  # a named fragment: its fields, if its type applies
+            selection = _FRAGMENTS[selection.name.value]
+        if isinstance(selection, (InlineFragmentNode, FragmentDefinitionNode)):
             condition = schema.get_type(selection.type_condition.name.value)
             if concrete is condition or (isinstance(concrete, GraphQLObjectType) and condition in concrete.interfaces):
                 for inner in selection.selection_set.selections:
