@@ -12,18 +12,17 @@ Pages a developer opens in a plain browser (`/admin/apps/<client_id>`) take `?sh
 """
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from typing import Any, Callable, Iterable
 
 import httpx
 from flask import Flask, Response, jsonify, redirect, request
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from integrations.shopify.schema import load_admin_schema
 from integrations.shopify.transport import SandboxRoutingTransport
 
+from ..serving import BackgroundServer
 from .faults import Faults
 from .graphql_api import Answer, GraphQLEndpoint
 from .merchant_actions import MerchantActionsMixin
@@ -43,13 +42,6 @@ DEFAULT_APP_SCOPES = (
     "read_third_party_fulfillment_orders", "write_third_party_fulfillment_orders",
     "read_returns", "write_returns",
 )
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """Werkzeug's handler without a log line per request (tests make thousands)."""
-
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        pass
 
 
 def _shop_from_host() -> str | None:
@@ -208,8 +200,7 @@ class SandboxShopify(MerchantActionsMixin):
         self.graphql = GraphQLEndpoint(self.store, self.oauth, self.schema)
         self.app = create_app(self)
         self.host, self.port = host, port
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server = BackgroundServer()
         for domain in shops:
             seed_demo_shop(self.store, domain)
 
@@ -217,21 +208,11 @@ class SandboxShopify(MerchantActionsMixin):
 
     def start(self) -> str:
         """Serve on host:port (port 0 = any free one) from a daemon thread; return the base URL."""
-        if self._server is not None:
-            return self.base_url
-        self._server = make_server(self.host, self.port, self.app, threaded=True, request_handler=_QuietHandler)
-        # A short poll interval makes stop() quick (shutdown waits for the next poll).
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox-shopify", daemon=True)
-        self._thread.start()
-        return self.base_url
+        return self._server.start(self.app, host=self.host, port=self.port, name="sandbox-shopify")
 
     def stop(self) -> None:
         """Stop serving and wait for pending background webhooks briefly."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
-            self._server = self._thread = None
+        self._server.stop()
         self.webhooks.wait(timeout=2)
 
     def __enter__(self) -> "SandboxShopify":
@@ -244,9 +225,7 @@ class SandboxShopify(MerchantActionsMixin):
     @property
     def base_url(self) -> str:
         """`http://127.0.0.1:<port>` once started."""
-        if self._server is None:
-            raise RuntimeError("sandbox is not running; call start()")
-        return f"http://{self.host}:{self._server.server_port}"
+        return self._server.base_url
 
     # -- setup ----------------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ import threading
 import uuid
 from typing import Any, Callable, Iterable, Mapping
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from ..serving import BackgroundServer
 
 from . import representations as rep
 from .api import build_app
@@ -46,16 +46,6 @@ from .webhooks import DEFAULT_EVENTS, Delivery, WebhookConfig, WebhookDispatcher
 log = logging.getLogger(__name__)
 
 __all__ = ["CatalogVariant", "SandboxSupplier", "demo_catalog"]
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """No log line per request, and no traceback when a client hung up on a held answer."""
-
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def log_error(self, *args: Any) -> None:
-        pass
 
 
 class SandboxSupplier:
@@ -86,7 +76,7 @@ class SandboxSupplier:
         # Every authenticated request as (method, path, JSON body or None): in memory only, for tests.
         self.received: collections.deque[tuple[str, str, Any]] = collections.deque(maxlen=1000)
         self.base_url = ""
-        self._server: BaseWSGIServer | None = None
+        self._server = BackgroundServer()
 
     @staticmethod
     def _load_spec() -> PrintfulSpec | None:
@@ -100,19 +90,12 @@ class SandboxSupplier:
 
     def start(self, port: int = 0, host: str = "127.0.0.1") -> str:
         """Serve in a daemon thread (port 0: any free port); returns the base URL."""
-        if self._server is not None:
-            return self.base_url
-        self._server = make_server(host, port, build_app(self), threaded=True, request_handler=_QuietHandler)
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox-supplier", daemon=True).start()
-        self.base_url = f"http://{host}:{self._server.server_port}"
+        self.base_url = self._server.start(build_app(self), host=host, port=port, name="sandbox-supplier")
         return self.base_url
 
     def stop(self) -> None:
         """Stop serving."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self._server.stop()
 
     def reset(self) -> None:
         """Back to the seeded state: no orders, no faults, no webhook configuration, seeded stock."""

@@ -53,10 +53,9 @@ import collections
 import copy
 import logging
 import secrets
-import threading
 from typing import Any, Mapping
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from ..serving import BackgroundServer
 
 from .faults import DEFAULT_HOLD_SECONDS, SupplierFaults
 from .rest_api import build_rest_app
@@ -66,16 +65,6 @@ from .rest_webhooks import RestWebhookDispatcher
 log = logging.getLogger(__name__)
 
 __all__ = ["Product", "RestSandboxSupplier", "demo_products"]
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """No log line per request, and no traceback when a client hung up on a held answer."""
-
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def log_error(self, *args: Any) -> None:
-        pass
 
 
 class RestSandboxSupplier:
@@ -92,25 +81,18 @@ class RestSandboxSupplier:
         # Every authenticated request as (method, path, JSON body or None): in memory only, for tests.
         self.received: collections.deque[tuple[str, str, Any]] = collections.deque(maxlen=1000)
         self.base_url = ""
-        self._server: BaseWSGIServer | None = None
+        self._server = BackgroundServer()
 
     # -- serving ---------------------------------------------------------------------------
 
     def start(self, port: int = 0, host: str = "127.0.0.1") -> str:
         """Serve in a daemon thread (port 0: any free port); returns the base URL."""
-        if self._server is not None:
-            return self.base_url
-        self._server = make_server(host, port, build_rest_app(self), threaded=True, request_handler=_QuietHandler)
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox-rest-supplier", daemon=True).start()
-        self.base_url = f"http://{host}:{self._server.server_port}"
+        self.base_url = self._server.start(build_rest_app(self), host=host, port=port, name="sandbox-rest-supplier")
         return self.base_url
 
     def stop(self) -> None:
         """Stop serving."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self._server.stop()
 
     def reset(self) -> None:
         """Back to the seeded state: no orders, no faults, no webhook URL, seeded stock."""
