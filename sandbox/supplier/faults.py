@@ -94,3 +94,29 @@ class SupplierFaults:
     def _push(self, fault: Fault, count: int) -> None:
         with self._lock:
             self._queue.extend([fault] * count)
+
+
+class FaultControls:
+    """The fault knobs every sandbox supplier offers tests and demos (needs `self.faults`)."""
+
+    faults: SupplierFaults
+
+    def fail_next(self, status: int = 503, count: int = 1, *, retry_after: float | None = None, route: str | None = None) -> None:
+        """Refuse the next `count` requests with `status` without processing them."""
+        self.faults.fail_next(status, count, retry_after=retry_after, route=route)
+
+    def time_out_next(self, hold_seconds: float = DEFAULT_HOLD_SECONDS, count: int = 1, *, route: str | None = None) -> None:
+        """Process the next `count` requests, then hold each answer for `hold_seconds`."""
+        self.faults.time_out_next(hold_seconds, count, route=route)
+
+    def garble_next(self, count: int = 1, *, route: str | None = None) -> None:
+        """Process the next `count` requests, then answer 200 with a body that is not JSON."""
+        self.faults.garble_next(count, route=route)
+
+    def set_latency(self, seconds: float) -> None:
+        """Delay every request by `seconds`."""
+        self.faults.latency = seconds
+
+    def set_failure_rate(self, rate: float) -> None:
+        """Refuse this fraction of requests with a random 5xx (seeded, so runs replay)."""
+        self.faults.failure_rate = rate

@@ -38,7 +38,7 @@ from ..serving import BackgroundServer
 from . import representations as rep
 from .api import build_app
 from .catalog import CatalogVariant, demo_catalog
-from .faults import DEFAULT_HOLD_SECONDS, SupplierFaults
+from .faults import FaultControls, SupplierFaults
 from .openapi_spec import PrintfulSpec, load_spec
 from .orders import OrderBook, SandboxOrder, ShipmentRecord, utc_now
 from .webhooks import DEFAULT_EVENTS, Delivery, WebhookConfig, WebhookDispatcher
@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 __all__ = ["CatalogVariant", "SandboxSupplier", "demo_catalog"]
 
 
-class SandboxSupplier:
+class SandboxSupplier(FaultControls):
     """The Printful-shaped supplier in a background thread, with controls for tests and demos."""
 
     def __init__(
@@ -108,28 +108,6 @@ class SandboxSupplier:
         self.catalog.update(copy.deepcopy(self._seed_catalog))
         self.schema_violations.clear()
         self.received.clear()
-
-    # -- faults (see faults.py) ------------------------------------------------------------
-
-    def fail_next(self, status: int = 503, count: int = 1, *, retry_after: float | None = None, route: str | None = None) -> None:
-        """Refuse the next `count` requests with `status` without processing them."""
-        self.faults.fail_next(status, count, retry_after=retry_after, route=route)
-
-    def time_out_next(self, hold_seconds: float = DEFAULT_HOLD_SECONDS, count: int = 1, *, route: str | None = None) -> None:
-        """Process the next `count` requests, then hold each answer for `hold_seconds`."""
-        self.faults.time_out_next(hold_seconds, count, route=route)
-
-    def garble_next(self, count: int = 1, *, route: str | None = None) -> None:
-        """Process the next `count` requests, then answer 200 with a non-JSON body."""
-        self.faults.garble_next(count, route=route)
-
-    def set_latency(self, seconds: float) -> None:
-        """Delay every request by `seconds`."""
-        self.faults.latency = seconds
-
-    def set_failure_rate(self, rate: float) -> None:
-        """Refuse this fraction of requests with a random 5xx (seeded, so runs replay)."""
-        self.faults.failure_rate = rate
 
     # -- catalog and stock -----------------------------------------------------------------
 

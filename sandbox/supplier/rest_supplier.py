@@ -57,7 +57,7 @@ from typing import Any, Mapping
 
 from ..serving import BackgroundServer
 
-from .faults import DEFAULT_HOLD_SECONDS, SupplierFaults
+from .faults import FaultControls, SupplierFaults
 from .rest_api import build_rest_app
 from .rest_orders import RESTOCK_QUANTITY, Order, Parcel, Product, RestOrderBook, demo_products, utc_now
 from .rest_webhooks import RestWebhookDispatcher
@@ -67,7 +67,7 @@ log = logging.getLogger(__name__)
 __all__ = ["Product", "RestSandboxSupplier", "demo_products"]
 
 
-class RestSandboxSupplier:
+class RestSandboxSupplier(FaultControls):
     """The REST sandbox supplier in a background thread, with controls for tests and demos."""
 
     def __init__(self, api_key: str = "sandbox-rest-key", products: dict[str, Product] | None = None, *, webhook_secret: str | None = None):
@@ -110,28 +110,6 @@ class RestSandboxSupplier:
     def adapter_credentials(self) -> dict[str, str]:
         """Credentials for the REST adapter: the API key and the webhook secret."""
         return {"api_key": self.api_key, "webhook_secret": self.webhook_secret}
-
-    # -- faults (see faults.py) ------------------------------------------------------------
-
-    def fail_next(self, status: int = 503, count: int = 1, *, retry_after: float | None = None, route: str | None = None) -> None:
-        """Refuse the next `count` requests with `status` without processing them."""
-        self.faults.fail_next(status, count, retry_after=retry_after, route=route)
-
-    def time_out_next(self, hold_seconds: float = DEFAULT_HOLD_SECONDS, count: int = 1, *, route: str | None = None) -> None:
-        """Process the next `count` requests, then hold each answer for `hold_seconds`."""
-        self.faults.time_out_next(hold_seconds, count, route=route)
-
-    def garble_next(self, count: int = 1, *, route: str | None = None) -> None:
-        """Process the next `count` requests, then answer 200 with a body that is not JSON."""
-        self.faults.garble_next(count, route=route)
-
-    def set_latency(self, seconds: float) -> None:
-        """Delay every request by `seconds`."""
-        self.faults.latency = seconds
-
-    def set_failure_rate(self, rate: float) -> None:
-        """Refuse this fraction of requests with a random 5xx (seeded, so runs replay)."""
-        self.faults.failure_rate = rate
 
     # -- stock -----------------------------------------------------------------------------
 
