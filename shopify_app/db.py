@@ -57,6 +57,11 @@ def reading(engine: Engine) -> Engine:
     return engine.execution_options(sqlite_begin="DEFERRED") if engine.dialect.name == "sqlite" else engine
 
 
+def read_only(session_factory: sessionmaker) -> sessionmaker:
+    """Sessions for reads on the same database that never wait for SQLite's writer."""
+    return make_session_factory(reading(session_factory.kw["bind"]))
+
+
 class ProcessWriteLock:
     """An flock on '<db file>.write-lock' taken around SQLite write transactions.
 

@@ -71,11 +71,11 @@ class OfflineTokenStore:
     """Exchange, store (encrypted), read and refresh shops' offline tokens."""
 
     def __init__(self, session_factory: sessionmaker, box: SecretBox, shopify, http_client: httpx.Client, refresh_margin_seconds: int = 300, sleep=time.sleep):
-        from ..db import make_session_factory, reading
+        from ..db import read_only
 
         self.session_factory = session_factory
         # Token reads happen inside handlers' write transactions: read without the write lock.
-        self.read_session_factory = make_session_factory(reading(session_factory.kw["bind"]))
+        self.read_session_factory = read_only(session_factory)
         self.box = box
         self.shopify = shopify  # shopify_app.sdk.ShopifyApp
         self.http_client = http_client

@@ -38,7 +38,7 @@ def backfill_orders(services, shop_domain: str, since: dt.datetime, progress: Ca
     for node in gateway.paginate("OrdersForSync", {"first": PAGE_SIZE, "query": query}, ("orders",)):
         snapshot = parse_order(order_payload_from_graphql(node))
         with services.session_factory.begin() as session:
-            report.applied += sync_snapshot(session, services, shop_domain, snapshot)
+            report.applied += sync_snapshot(session, services, shop_domain, snapshot) is not None
         report.seen += 1
         if progress:
             progress(report.seen, max(report.total, report.seen))

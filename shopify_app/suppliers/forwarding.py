@@ -143,10 +143,10 @@ class ForwardingWorker:
     """Places, confirms and cancels supplier orders from the supplier_orders table."""
 
     def __init__(self, session_factory: sessionmaker, box: SecretBox, *, adapter_for: Callable[[Supplier], SupplierAdapter] | None = None, breaker: CircuitBreaker | None = None, rng: random.Random | None = None, max_attempts: int = MAX_ATTEMPTS):
-        from ..db import make_session_factory, reading
+        from ..db import read_only
 
         self.session_factory = session_factory
-        self.read_session_factory = make_session_factory(reading(session_factory.kw["bind"]))
+        self.read_session_factory = read_only(session_factory)
         self.adapter_for = adapter_for or (lambda supplier: adapter_from_record(supplier, box))
         self.breaker = breaker or CircuitBreaker()
         self.rng = rng or random.Random()

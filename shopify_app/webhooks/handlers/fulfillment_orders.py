@@ -5,7 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any, Iterator
 
+from sqlalchemy import select
+
 from ...alerts import raise_alert
+from ...orders.models import Order
+from ...privacy import gid_number
 from ...orders.graph import order_payload_from_graphql
 from ...orders.payloads import parse_order
 from ...orders.timeline import record_event
@@ -59,13 +63,9 @@ def fulfillment_order_changed(ctx: WebhookContext) -> None:
     data = gateway.query("OrderForSync", {"id": fo["orderId"]})
     if not data.get("order"):
         return
-    sync_snapshot(ctx.session, ctx.services, ctx.shop_domain, parse_order(order_payload_from_graphql(data["order"])))
-    from sqlalchemy import select
-
-    from ...orders.models import Order
-    from ...privacy import gid_number
-
-    order = ctx.session.scalar(select(Order).where(Order.shop_domain == ctx.shop_domain, Order.shopify_id == gid_number(fo["orderId"])))
+    order = sync_snapshot(ctx.session, ctx.services, ctx.shop_domain, parse_order(order_payload_from_graphql(data["order"])))
+    if order is None:  # what we hold is newer: look it up as it is
+        order = ctx.session.scalar(select(Order).where(Order.shop_domain == ctx.shop_domain, Order.shopify_id == gid_number(fo["orderId"])))
     kind = ctx.topic.split("/", 1)[1]
     message = ctx.payload.get("message") if isinstance(ctx.payload, dict) else None
     record_event(ctx.session, order, f"fulfillment_order_{kind}", "store", fulfillment_order=ids[0], message=message)

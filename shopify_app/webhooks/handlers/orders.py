@@ -42,18 +42,18 @@ def order_edited(ctx: WebhookContext) -> None:
     sync_snapshot(ctx.session, ctx.services, ctx.shop_domain, parse_order(order_payload_from_graphql(data["order"])))
 
 
-def sync_snapshot(session, services, shop_domain: str, snapshot) -> bool:
-    """Upsert, then route a paid order or request cancellation at suppliers; False if stale."""
+def sync_snapshot(session, services, shop_domain: str, snapshot):
+    """Upsert, then route a paid order or request cancellation at suppliers; the order, or None if stale."""
     order, applied = upsert_order(session, shop_domain, snapshot)
     if not applied:
-        return False
+        return None
     if order.cancelled_at is not None:
         request_supplier_cancellation(session, order)
     elif ready_to_forward(order):
         route_order(session, order)
     if services is not None:
         services.wake_forwarding()
-    return True
+    return order
 
 
 def request_supplier_cancellation(session, order) -> None:
