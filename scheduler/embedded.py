@@ -82,6 +82,7 @@ class EmbeddedScheduler:
 
     def shutdown(self) -> None:
         """Stop the clock and the pump."""
+        lifecycle.forget_listener(self.remove_shop_jobs)
         self.pump.stop()
         self.forwarding_pump.stop()
         if self.scheduler.running:

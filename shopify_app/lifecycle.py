@@ -17,3 +17,9 @@ def shop_uninstalled(shop_domain: str) -> None:
     """Tell every listener that the shop is gone."""
     for listener in list(_uninstall_listeners):
         listener(shop_domain)
+
+
+def forget_listener(listener: Callable[[str], None]) -> None:
+    """Stop calling a listener (a scheduler that shut down)."""
+    if listener in _uninstall_listeners:
+        _uninstall_listeners.remove(listener)
