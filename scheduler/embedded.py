@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from shopify_app import lifecycle
 from shopify_app.auth.tokens import TokenUnavailable
+from shopify_app.inventory.jobs import pull_due_stock_feeds, refresh_catalogs, sync_installed_shops
 from shopify_app.models import Shop, ShopStatus
 
 from shopify_app.suppliers.forwarding import ForwardingWorker
@@ -22,6 +23,9 @@ log = logging.getLogger(__name__)
 TOKEN_REFRESH_EVERY = dt.timedelta(minutes=10)
 SHIPMENT_POLL_EVERY = dt.timedelta(minutes=10)
 DELAY_CHECK_EVERY = dt.timedelta(minutes=15)
+STOCK_FEEDS_EVERY = dt.timedelta(minutes=1)  # each supplier is pulled on its own interval
+INVENTORY_SYNC_EVERY = dt.timedelta(minutes=2)
+CATALOG_REFRESH_EVERY = dt.timedelta(hours=6)
 
 
 def purge_inbox(services) -> None:
@@ -72,6 +76,9 @@ class EmbeddedScheduler:
         self.scheduler.add_job(poll_shipments, "interval", seconds=SHIPMENT_POLL_EVERY.total_seconds(), args=(self.services,), id="poll-shipments", replace_existing=True)
         self.scheduler.add_job(check_delays_and_notify, "interval", seconds=DELAY_CHECK_EVERY.total_seconds(), args=(self.services,), id="delays-and-notices", replace_existing=True)
         self.scheduler.add_job(purge_inbox, "interval", hours=6, args=(self.services,), id="purge-inbox", replace_existing=True)
+        self.scheduler.add_job(pull_due_stock_feeds, "interval", seconds=STOCK_FEEDS_EVERY.total_seconds(), args=(self.services,), id="stock-feeds", replace_existing=True)
+        self.scheduler.add_job(sync_installed_shops, "interval", seconds=INVENTORY_SYNC_EVERY.total_seconds(), args=(self.services,), id="inventory-sync", replace_existing=True)
+        self.scheduler.add_job(refresh_catalogs, "interval", seconds=CATALOG_REFRESH_EVERY.total_seconds(), args=(self.services,), id="catalog-refresh", replace_existing=True)
         self.scheduler.start()
         self.pump.start()
         self.forwarding_pump.start()

@@ -93,3 +93,19 @@ def sqlite_write_lock(database_url: str):
     if not path or path == ":memory:":
         return contextlib.nullcontext()
     return ProcessWriteLock(path)
+
+
+def upsert(session, model, rows: list[dict], keys: tuple[str, ...], update_columns: tuple[str, ...]) -> None:
+    """INSERT rows, or UPDATE `update_columns` of those whose `keys` exist (SQLite and PostgreSQL)."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - only the two databases we support
+        raise NotImplementedError(f"upsert on {dialect}")
+    statement = insert(model.__table__)
+    statement = statement.on_conflict_do_update(index_elements=list(keys), set_={c: statement.excluded[c] for c in update_columns})
+    session.execute(statement, rows)

@@ -169,7 +169,7 @@ class ShopifyGateway:
     # -- the request loop -------------------------------------------------------------
 
     def _execute(self, name: str, variables: Mapping[str, Any] | None, *, retry_ambiguous: bool) -> dict[str, Any]:
-        document = documents.get_document(name)
+        document = documents.get_document(name, self.api_version)
         is_mutation = documents.is_mutation(name)
         variables = dict(variables) if variables else None
         token_refreshed = False

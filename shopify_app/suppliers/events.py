@@ -11,7 +11,7 @@ from integrations.suppliers.base import SupplierEvent, SupplierEventKind, Suppli
 from ..alerts import raise_alert
 from ..orders.models import Order
 from ..orders.timeline import record_event
-from .models import DeliveryState, ProductMapping, Supplier, SupplierOrder
+from .models import DeliveryState, Supplier, SupplierOrder
 from .tracking import push_shipment, record_shipment
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def sync_shipments(session: Session, delivery: SupplierOrder, shipments, gateway
 
 
 def _apply_stock(session: Session, supplier: Supplier, event: SupplierEvent) -> None:
-    for level in event.stock:
-        for mapping in session.scalars(select(ProductMapping).where(ProductMapping.supplier_id == supplier.id, ProductMapping.supplier_sku == level.supplier_sku)):
-            mapping.in_stock = level.in_stock
-            mapping.stock = level.available
+    from ..inventory.feeds import apply_feed
+
+    # A webhook lists what changed, not the whole catalog: the SKUs it leaves out keep their stock.
+    apply_feed(session, supplier, event.stock, source="webhook", full=False)

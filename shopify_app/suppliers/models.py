@@ -27,6 +27,9 @@ class Supplier(Base):
     kind: Mapped[str] = mapped_column(String(32))  # adapter: printful | rest | email
     credentials_enc: Mapped[bytes | None] = mapped_column(LargeBinary)  # encrypted JSON
     settings: Mapped[dict] = mapped_column(JSON, default=dict)  # base_url, ship_to_countries, sla_hours...
+    # Kept apart from `settings`, which the adapter validates as its own configuration.
+    inventory_terms: Mapped[dict] = mapped_column(JSON, default=dict)  # see inventory/terms.py
+    return_terms: Mapped[dict] = mapped_column(JSON, default=dict)  # see returns/terms.py
     vendor: Mapped[str | None] = mapped_column(String(255))  # Shopify product vendor it serves (fallback routing)
     priority: Mapped[int] = mapped_column(Integer, default=100)  # lower wins
     fulfillment_model: Mapped[str] = mapped_column(String(32), default=FulfillmentModel.MERCHANT.value)
@@ -53,7 +56,11 @@ class ProductMapping(Base):
     supplier_sku: Mapped[str] = mapped_column(String(255))
     cost: Mapped[str | None] = mapped_column(String(32))
     in_stock: Mapped[bool] = mapped_column(Boolean, default=True)
-    stock: Mapped[int | None] = mapped_column(Integer)
+    stock: Mapped[int | None] = mapped_column(Integer)  # the supplier's count; None: in/out only
+    # When the supplier's figure was true: orders placed with the supplier after this are
+    # not in it yet, so the inventory sync still subtracts them.
+    stock_as_of: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    safety_buffer: Mapped[int | None] = mapped_column(Integer)  # overrides the supplier's buffer
 
     supplier: Mapped[Supplier] = relationship()
 

@@ -32,6 +32,9 @@ def _public(supplier: Supplier) -> dict:
         "fulfillment_model": supplier.fulfillment_model,
         "active": supplier.active,
         "settings": supplier.settings,
+        "location_gid": supplier.location_gid,
+        "inventory_terms": supplier.inventory_terms or {},
+        "return_terms": supplier.return_terms or {},
         "has_credentials": supplier.credentials_enc is not None,
     }
 
@@ -103,12 +106,14 @@ def delete_supplier(supplier_id: int):
 @blueprint.post("/<int:supplier_id>/mappings")
 @require_session_token
 def add_mappings(supplier_id: int):
-    """Map Shopify SKUs (or variant ids) to the supplier's SKUs: {mappings: [{sku, supplier_sku, variant_id?, cost?}]}."""
+    """Map Shopify SKUs (or variant ids) to the supplier's SKUs: {mappings: [{sku, supplier_sku, variant_id?, cost?, safety_buffer?}]}."""
     body = request.get_json(silent=True) or {}
     items = body.get("mappings")
     if not isinstance(items, list) or not items:
         return _bad("mappings must be a non-empty list")
     errors = [f"row {n}: sku and supplier_sku are required" for n, m in enumerate(items, 1) if not isinstance(m, dict) or not m.get("sku") or not m.get("supplier_sku")]
+    errors += [f"row {n}: safety_buffer must be a whole number >= 0" for n, m in enumerate(items, 1)
+               if isinstance(m, dict) and m.get("safety_buffer") is not None and (isinstance(m["safety_buffer"], bool) or not isinstance(m["safety_buffer"], int) or m["safety_buffer"] < 0)]
     if errors:
         return jsonify(error="invalid mappings", rows=errors), 400
     with _services().session_factory.begin() as session:
@@ -119,5 +124,6 @@ def add_mappings(supplier_id: int):
         for item in items:
             mapping = existing.get(item["sku"]) or ProductMapping(shop_domain=g.shop_domain, sku=item["sku"], supplier_id=supplier.id, supplier_sku=item["supplier_sku"])
             mapping.supplier_sku, mapping.variant_id, mapping.cost = item["supplier_sku"], item.get("variant_id"), item.get("cost")
+            mapping.safety_buffer = item.get("safety_buffer")  # per product; None: the supplier's buffer
             session.add(mapping)
     return jsonify(mapped=len(items))

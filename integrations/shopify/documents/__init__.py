@@ -46,8 +46,25 @@ def _load_documents() -> dict[str, str]:
 DOCUMENTS: dict[str, str] = _load_documents()
 
 
-def get_document(name: str) -> str:
-    """The text of the document whose operation is called `name`."""
+def _load_versioned_documents() -> dict[str, dict[str, str]]:
+    """Documents that differ in a later API version, in a folder named after it (e.g. 2026-04/)."""
+    fragments = _load_fragments()
+    return {
+        folder.name: {path.stem: _with_fragments(path.read_text(encoding="utf-8"), fragments) for path in sorted(folder.glob("*.graphql"))}
+        for folder in sorted(DOCUMENTS_DIR.iterdir())
+        if folder.is_dir() and re.fullmatch(r"\d{4}-\d{2}", folder.name)
+    }
+
+
+VERSIONED_DOCUMENTS: dict[str, dict[str, str]] = _load_versioned_documents()
+
+
+def get_document(name: str, api_version: str | None = None) -> str:
+    """The text of the document `name`; the newest variant at or below `api_version` if one exists."""
+    if api_version:
+        for version in sorted(VERSIONED_DOCUMENTS, reverse=True):
+            if version <= api_version and name in VERSIONED_DOCUMENTS[version]:
+                return VERSIONED_DOCUMENTS[version][name]
     try:
         return DOCUMENTS[name]
     except KeyError:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Iterable, Mapping, Protocol
 
 from ..base import StockLevel
 from .csv_rows import RowError, read_rows
@@ -41,10 +41,15 @@ def parse_stock_csv(text: str | bytes) -> StockImport:
     table = read_rows(text, required=("sku",), one_of=(("available", "in_stock"),))
     if table.header_error is not None:
         return StockImport((), [table.header_error])
+    return check_stock_rows(table.rows)
+
+
+def check_stock_rows(rows: Iterable[tuple[int, Mapping[str, str]]]) -> StockImport:
+    """Check numbered rows of text values (sku, available and/or in_stock), whatever file they came from."""
     levels: dict[str, StockLevel] = {}
     first_row: dict[str, int] = {}
     errors: list[RowError] = []
-    for number, values in table.rows:
+    for number, values in rows:
         sku, available_text, flag_text = values.get("sku", ""), values.get("available", ""), values.get("in_stock", "").lower()
         if not sku:
             errors.append(RowError(number, "sku is missing"))

@@ -1,0 +1,171 @@
+"""JSON API for inventory: sync status per supplier, feed runs, feed uploads and confirmations, terms."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, jsonify, request
+from sqlalchemy import func, select
+
+from ..auth.session_tokens import require_session_token
+from ..inventory.feed_file import FeedUnreadable, fetch_feed, parse_feed
+from ..inventory.feeds import apply_feed, confirm_held_feed, discard_held_feed, feeding_suppliers, last_good_feed
+from ..inventory.models import FeedStatus, InventoryLevel, InventorySyncRun, StockFeedRun
+from ..inventory.sync import sync_inventory
+from ..inventory.terms import inventory_terms, validate_inventory_terms
+from ..models import utcnow
+from ..suppliers.models import Supplier
+
+blueprint = Blueprint("inventory_api", __name__, url_prefix="/api")
+
+MAX_LISTED_FAILURES = 100
+
+
+def _services():
+    return current_app.extensions["services"]
+
+
+def _feed_json(run: StockFeedRun | None, *, with_errors: bool = False) -> dict | None:
+    if run is None:
+        return None
+    out = {
+        "id": run.id, "supplier_id": run.supplier_id, "source": run.source, "full": run.full, "status": run.status,
+        "rows_total": run.rows_total, "rows_refused": run.rows_refused, "skus_changed": run.skus_changed,
+        "skus_dropped": run.skus_dropped, "message": run.message, "created_at": run.created_at.isoformat(),
+    }
+    if with_errors:
+        out["errors"] = run.errors or []
+    return out
+
+
+def _sync_json(run: InventorySyncRun | None) -> dict | None:
+    if run is None:
+        return None
+    return {
+        "id": run.id, "status": run.status, "levels_planned": run.levels_planned, "quantities_set": run.quantities_set,
+        "calls": run.calls, "stale_retries": run.stale_retries, "rows_failed": run.rows_failed, "error": run.error,
+        "started_at": run.started_at.isoformat(), "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+    }
+
+
+def _own_supplier(session, supplier_id: int) -> Supplier | None:
+    supplier = session.get(Supplier, supplier_id)
+    return supplier if supplier is not None and supplier.shop_domain == g.shop_domain and supplier.deleted_at is None else None
+
+
+@blueprint.get("/inventory")
+@require_session_token
+def overview():
+    """Per supplier: its last feed, last good feed, staleness; the last sync; levels out of line and failing."""
+    now = utcnow()
+    with _services().session_factory() as session:
+        suppliers = []
+        for supplier in feeding_suppliers(session, g.shop_domain):
+            terms = inventory_terms(supplier.inventory_terms)
+            last = session.scalar(select(StockFeedRun).where(StockFeedRun.supplier_id == supplier.id).order_by(StockFeedRun.id.desc()).limit(1))
+            good = last_good_feed(session, supplier.id)
+            held = session.scalars(select(StockFeedRun).where(StockFeedRun.supplier_id == supplier.id, StockFeedRun.status == FeedStatus.NEEDS_CONFIRMATION))
+            suppliers.append({
+                "id": supplier.id, "name": supplier.name, "location_gid": supplier.location_gid, "terms": terms.as_dict(),
+                "last_feed": _feed_json(last), "last_good_feed_at": good.created_at.isoformat() if good else None,
+                "stale": good is None or now - good.created_at > terms.stale_after,
+                "held_feeds": [_feed_json(run) for run in held],
+            })
+        levels = InventoryLevel
+        known = session.scalar(select(func.count()).where(levels.shop_domain == g.shop_domain)) or 0
+        managed = session.scalar(select(func.count()).where(levels.shop_domain == g.shop_domain, levels.desired.is_not(None))) or 0
+        differing = session.scalar(select(func.count()).where(levels.shop_domain == g.shop_domain, levels.desired.is_not(None), levels.desired != levels.available)) or 0
+        failures = session.scalars(
+            select(levels).where(levels.shop_domain == g.shop_domain, levels.last_error.is_not(None)).order_by(levels.id).limit(MAX_LISTED_FAILURES)
+        )
+        last_sync = session.scalar(select(InventorySyncRun).where(InventorySyncRun.shop_domain == g.shop_domain).order_by(InventorySyncRun.id.desc()).limit(1))
+        return jsonify(
+            suppliers=suppliers,
+            last_sync=_sync_json(last_sync),
+            levels={"known": known, "managed": managed, "differing": differing},
+            failures=[{"sku": f.sku, "inventory_item_gid": f.inventory_item_gid, "location_gid": f.location_gid, "error": f.last_error} for f in failures],
+        )
+
+
+@blueprint.get("/inventory/feeds/<int:run_id>")
+@require_session_token
+def feed_run(run_id: int):
+    """One feed run with its refused rows."""
+    with _services().session_factory() as session:
+        run = session.get(StockFeedRun, run_id)
+        if run is None or run.shop_domain != g.shop_domain:
+            return jsonify(error="not found"), 404
+        return jsonify(feed=_feed_json(run, with_errors=True))
+
+
+@blueprint.post("/suppliers/<int:supplier_id>/stock-feed")
+@require_session_token
+def upload_feed(supplier_id: int):
+    """Import a full stock feed: the file as the body (CSV or JSON), or {"url": ...} to fetch it."""
+    services = _services()
+    source, body, content_type = "file", request.get_data(cache=False), request.content_type
+    if content_type and content_type.startswith("application/json"):
+        document = request.get_json(silent=True)
+        if isinstance(document, dict) and "url" in document:
+            source = "url"
+            try:
+                body, content_type = fetch_feed(services.http_client, str(document["url"]))
+            except FeedUnreadable as exc:
+                return jsonify(error=str(exc)), 422
+    try:
+        parsed = parse_feed(body, content_type)
+    except FeedUnreadable as exc:
+        return jsonify(error=str(exc)), 422
+    with services.session_factory.begin() as session:
+        supplier = _own_supplier(session, supplier_id)
+        if supplier is None:
+            return jsonify(error="not found"), 404
+        run = apply_feed(session, supplier, parsed.levels, source=source, full=True, refused=parsed.errors)
+        return jsonify(feed=_feed_json(run, with_errors=True)), 201
+
+
+@blueprint.post("/inventory/feeds/<int:run_id>/<any(confirm, discard):action>")
+@require_session_token
+def decide_held_feed(run_id: int, action: str):
+    """Apply (confirm) or drop (discard) a feed the guard held."""
+    with _services().session_factory.begin() as session:
+        run = session.get(StockFeedRun, run_id)
+        if run is None or run.shop_domain != g.shop_domain:
+            return jsonify(error="not found"), 404
+        try:
+            if action == "confirm":
+                applied = confirm_held_feed(session, run)
+                return jsonify(feed=_feed_json(applied))
+            discard_held_feed(session, run)
+            return jsonify(feed=_feed_json(run))
+        except ValueError as exc:
+            return jsonify(error=str(exc)), 409
+
+
+@blueprint.put("/suppliers/<int:supplier_id>/inventory")
+@require_session_token
+def set_inventory_terms(supplier_id: int):
+    """Set a supplier's Shopify location and inventory terms: {location_gid?, terms?}."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return jsonify(error="expected a JSON object"), 400
+    try:
+        terms = validate_inventory_terms(body.get("terms", {}))
+    except ValueError as exc:
+        return jsonify(error=str(exc)), 400
+    location = body.get("location_gid")
+    if location is not None and not (isinstance(location, str) and location.startswith("gid://shopify/Location/")):
+        return jsonify(error="location_gid must be a Location GID"), 400
+    with _services().session_factory.begin() as session:
+        supplier = _own_supplier(session, supplier_id)
+        if supplier is None:
+            return jsonify(error="not found"), 404
+        supplier.inventory_terms = {**(supplier.inventory_terms or {}), **terms}
+        if "location_gid" in body:
+            supplier.location_gid = location
+        return jsonify(location_gid=supplier.location_gid, terms=inventory_terms(supplier.inventory_terms).as_dict())
+
+
+@blueprint.post("/inventory/sync")
+@require_session_token
+def sync_now():
+    """Run a sync for this shop now and report it."""
+    run = sync_inventory(_services(), g.shop_domain, refresh_catalog=bool((request.get_json(silent=True) or {}).get("refresh_catalog")))
+    return jsonify(sync=_sync_json(run))
