@@ -87,7 +87,7 @@ def apply_feed(
                 dropped += _in_stock(known[0][1], known[0][2])
 
     run = StockFeedRun(
-        shop_domain=supplier.shop_domain, supplier_id=supplier.id, source=source, full=full, as_of=as_of,
+        shop_domain=supplier.shop_domain, supplier_id=supplier.id, source=source, full=full, as_of=as_of, status=FeedStatus.APPLIED,
         rows_total=len(levels) + sum(1 for e in errors if e.get("row") is not None),
         rows_refused=len(errors), skus_changed=changed, skus_dropped=dropped, errors=errors[:MAX_ERRORS_KEPT],
     )
