@@ -181,3 +181,16 @@ class ComplianceLog(Base):
     subject: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ShopSetting(Base):
+    """One named group of a shop's settings (e.g. "return_policy"), as JSON validated by its owner module."""
+
+    __tablename__ = "shop_settings"
+    __table_args__ = (UniqueConstraint("shop_domain", "key", name="uq_shop_settings_shop_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_domain: Mapped[str] = mapped_column(String(255))
+    key: Mapped[str] = mapped_column(String(64))
+    value: Mapped[dict] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
