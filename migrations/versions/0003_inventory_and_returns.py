@@ -1,8 +1,8 @@
-"""inventory and return terms
+"""inventory and returns
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-22 09:23:31.809097
+Create Date: 2026-11-22 09:45:06.934593
 
 """
 from typing import Sequence, Union
@@ -77,6 +77,52 @@ def upgrade() -> None:
     with op.batch_alter_table('inventory_sync_runs', schema=None) as batch_op:
         batch_op.create_index('ix_inventory_sync_runs_shop', ['shop_domain', 'id'], unique=False)
 
+    op.create_table('shop_settings',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('shop_domain', sa.String(length=255), nullable=False),
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('value', sa.JSON(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_shop_settings')),
+    sa.UniqueConstraint('shop_domain', 'key', name='uq_shop_settings_shop_key')
+    )
+    op.create_table('return_cases',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('shop_domain', sa.String(length=255), nullable=False),
+    sa.Column('return_gid', sa.String(length=128), nullable=False),
+    sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('order_gid', sa.String(length=128), nullable=True),
+    sa.Column('name', sa.String(length=64), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('decision', sa.String(length=16), nullable=False),
+    sa.Column('decided_by', sa.String(length=16), nullable=True),
+    sa.Column('decision_note', sa.Text(), nullable=True),
+    sa.Column('decline_reason', sa.String(length=32), nullable=True),
+    sa.Column('outcome', sa.String(length=16), nullable=True),
+    sa.Column('supplier_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('rma_state', sa.String(length=16), nullable=False),
+    sa.Column('rma_number', sa.String(length=128), nullable=True),
+    sa.Column('rma_label_url', sa.Text(), nullable=True),
+    sa.Column('rma_address', sa.JSON(), nullable=True),
+    sa.Column('rma_note', sa.Text(), nullable=True),
+    sa.Column('rma_attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('requested_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('delivered_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('received_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('restocked_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('refunded_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_return_cases_order_id_orders'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['supplier_id'], ['suppliers.id'], name=op.f('fk_return_cases_supplier_id_suppliers'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_return_cases')),
+    sa.UniqueConstraint('shop_domain', 'return_gid', name='uq_return_cases_shop_return')
+    )
+    with op.batch_alter_table('return_cases', schema=None) as batch_op:
+        batch_op.create_index('ix_return_cases_rma_due', ['rma_state', 'next_attempt_at'], unique=False)
+
     op.create_table('stock_feed_runs',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('shop_domain', sa.String(length=255), nullable=False),
@@ -99,6 +145,32 @@ def upgrade() -> None:
     with op.batch_alter_table('stock_feed_runs', schema=None) as batch_op:
         batch_op.create_index('ix_stock_feed_runs_supplier', ['supplier_id', 'id'], unique=False)
 
+    op.create_table('return_lines',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('return_case_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('return_line_item_gid', sa.String(length=128), nullable=False),
+    sa.Column('line_item_gid', sa.String(length=128), nullable=True),
+    sa.Column('order_line_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('rfo_line_item_gid', sa.String(length=128), nullable=True),
+    sa.Column('sku', sa.String(length=255), nullable=True),
+    sa.Column('product_gid', sa.String(length=128), nullable=True),
+    sa.Column('supplier_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.Column('reason', sa.String(length=32), nullable=False),
+    sa.Column('reason_note', sa.Text(), nullable=True),
+    sa.Column('customer_note', sa.Text(), nullable=True),
+    sa.Column('verdict', sa.String(length=16), nullable=False),
+    sa.Column('verdict_note', sa.Text(), nullable=True),
+    sa.Column('received_quantity', sa.Integer(), nullable=False),
+    sa.Column('restocked_quantity', sa.Integer(), nullable=False),
+    sa.Column('not_restocked_quantity', sa.Integer(), nullable=False),
+    sa.Column('refund_restocked_quantity', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['order_line_id'], ['order_lines.id'], name=op.f('fk_return_lines_order_line_id_order_lines'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['return_case_id'], ['return_cases.id'], name=op.f('fk_return_lines_return_case_id_return_cases'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['supplier_id'], ['suppliers.id'], name=op.f('fk_return_lines_supplier_id_suppliers'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_return_lines')),
+    sa.UniqueConstraint('return_case_id', 'return_line_item_gid', name='uq_return_lines_case_item')
+    )
     with op.batch_alter_table('product_mappings', schema=None) as batch_op:
         batch_op.add_column(sa.Column('stock_as_of', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('safety_buffer', sa.Integer(), nullable=True))
@@ -121,10 +193,16 @@ def downgrade() -> None:
         batch_op.drop_column('safety_buffer')
         batch_op.drop_column('stock_as_of')
 
+    op.drop_table('return_lines')
     with op.batch_alter_table('stock_feed_runs', schema=None) as batch_op:
         batch_op.drop_index('ix_stock_feed_runs_supplier')
 
     op.drop_table('stock_feed_runs')
+    with op.batch_alter_table('return_cases', schema=None) as batch_op:
+        batch_op.drop_index('ix_return_cases_rma_due')
+
+    op.drop_table('return_cases')
+    op.drop_table('shop_settings')
     with op.batch_alter_table('inventory_sync_runs', schema=None) as batch_op:
         batch_op.drop_index('ix_inventory_sync_runs_shop')
 
