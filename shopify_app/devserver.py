@@ -74,6 +74,9 @@ def seed_sandbox_install(services, shopify, supplier, shop: str = "demo.myshopif
             session.add(record)
             session.flush()
         record.settings = {"base_url": supplier.base_url, "products": skus}
+        # The supplier's stock shows at the demo warehouse; Printful only says in/out of stock.
+        record.location_gid = record.location_gid or shopify.store.require_shop(shop).all("Location")[0]["id"]
+        record.inventory_terms = record.inventory_terms or {"safety_buffer": 2, "in_stock_quantity": 50, "pull_every_minutes": 5}
         mapped = set(session.scalars(select(ProductMapping.sku).where(ProductMapping.supplier_id == record.id)))
         for sku in skus:
             if sku not in mapped:

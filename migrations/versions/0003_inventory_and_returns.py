@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-22 09:45:06.934593
+Create Date: 2026-11-22 09:48:21.490015
 
 """
 from typing import Sequence, Union
@@ -113,6 +113,7 @@ def upgrade() -> None:
     sa.Column('received_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('restocked_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('refunded_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('refund_gids', sa.JSON(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_return_cases_order_id_orders'), ondelete='SET NULL'),

@@ -60,6 +60,7 @@ class ReturnCase(Base):
     received_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     restocked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     refunded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    refund_gids: Mapped[list] = mapped_column(JSON, default=list)  # refunds already reconciled with this return
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

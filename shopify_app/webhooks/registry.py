@@ -57,6 +57,6 @@ def handler_for(topic: str) -> Handler | None:
 def load_handlers() -> dict[str, Handler]:
     """Import the handler modules so that their @handles decorators run."""
     from ..suppliers import fulfillment_service, webhooks as supplier_webhooks  # noqa: F401
-    from .handlers import fulfillment_orders, inventory, lifecycle, orders, privacy  # noqa: F401
+    from .handlers import fulfillment_orders, inventory, lifecycle, orders, privacy, returns  # noqa: F401
 
     return HANDLERS

@@ -1,0 +1,210 @@
+"""Return requests from Shopify: read the return, find its lines' orders, suppliers and delivery dates, decide.
+
+Shopify's returns webhooks carry little (often no lines), so every request is read back
+through the gateway (ReturnForReview). The decision is the policy's; approving or
+declining is Shopify's returnApproveRequest / returnDeclineRequest; a review goes to the
+merchant's queue with an alert.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..alerts import raise_alert
+from ..models import ShopSetting, utcnow
+from ..orders.models import CustomerNotice, Order, OrderLine
+from ..orders.timeline import record_event
+from ..suppliers.models import Supplier, SupplierOrder, SupplierOrderLine, SupplierShipment
+from .models import Decision, ReturnCase, ReturnLine, RmaState
+from .policy import LineFacts, ReturnPolicy, decide, policy_from, supplier_terms_from
+
+log = logging.getLogger(__name__)
+
+POLICY_KEY = "return_policy"
+
+
+def gid_number(gid: str | None) -> str | None:
+    """'gid://shopify/LineItem/123' -> '123'."""
+    return gid.rsplit("/", 1)[-1].split("?", 1)[0] if gid else None
+
+
+def parse_time(text: str | None) -> dt.datetime | None:
+    """Shopify's ISO 8601 timestamps as aware UTC."""
+    if not text:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def store_policy(session: Session, shop_domain: str) -> ReturnPolicy:
+    """The shop's return policy (defaults until the merchant edits it)."""
+    row = session.scalar(select(ShopSetting).where(ShopSetting.shop_domain == shop_domain, ShopSetting.key == POLICY_KEY))
+    return policy_from(row.value if row else None)
+
+
+@dataclass
+class _LineContext:
+    order_line: OrderLine | None
+    supplier: Supplier | None
+    supplier_gone: bool
+    returnable: int | None
+    delivered_at: dt.datetime | None
+
+
+def _line_context(session: Session, order: Order | None, line_item_gid: str | None, fulfillment_delivered: dict[str, dt.datetime | None], fulfillment_line_gid: str | None) -> _LineContext:
+    number = gid_number(line_item_gid)
+    order_line = None
+    if order is not None and number:
+        order_line = session.scalar(select(OrderLine).where(OrderLine.order_id == order.id, OrderLine.shopify_line_id == number))
+    supplier, gone, delivered, returnable = None, False, fulfillment_delivered.get(fulfillment_line_gid or ""), None
+    if order_line is not None:
+        row = session.execute(
+            select(SupplierOrderLine, SupplierOrder).join(SupplierOrder, SupplierOrder.id == SupplierOrderLine.supplier_order_id).where(SupplierOrderLine.order_line_id == order_line.id)
+        ).first()
+        if row is not None:
+            sol, delivery = row
+            supplier = session.get(Supplier, delivery.supplier_id)
+            gone = supplier is None or supplier.deleted_at is not None
+            returnable = sol.shipped_quantity or None
+            if delivered is None:
+                delivered = _supplier_delivery(session, delivery.id, sol.id)
+        already = sum(rl.quantity for rl in session.scalars(
+            select(ReturnLine).join(ReturnCase).where(ReturnLine.order_line_id == order_line.id, ReturnCase.status.in_(("open", "closed")))))
+        if returnable is not None:
+            returnable = max(0, returnable - already)
+    return _LineContext(order_line, supplier, gone, returnable, delivered)
+
+
+def _supplier_delivery(session: Session, delivery_id: int, supplier_line_id: int) -> dt.datetime | None:
+    """When the supplier's carrier delivered the parcel holding this line."""
+    for shipment in session.scalars(select(SupplierShipment).where(SupplierShipment.supplier_order_id == delivery_id)):
+        if shipment.delivered_at and any(entry[0] == supplier_line_id for entry in shipment.lines or []):
+            return parse_time(shipment.delivered_at)
+    return None
+
+
+def record_return(session: Session, shop_domain: str, snapshot: dict) -> ReturnCase:
+    """Create or refresh our ReturnCase from Shopify's return (ReturnForReview's `return`)."""
+    case = session.scalar(select(ReturnCase).where(ReturnCase.shop_domain == shop_domain, ReturnCase.return_gid == snapshot["id"]))
+    order_gid = (snapshot.get("order") or {}).get("id")
+    order = session.scalar(select(Order).where(Order.shop_domain == shop_domain, Order.shopify_id == gid_number(order_gid))) if order_gid else None
+    if case is None:
+        case = ReturnCase(shop_domain=shop_domain, return_gid=snapshot["id"], order_gid=order_gid, order_id=order.id if order else None, name=snapshot.get("name"))
+        try:
+            with session.begin_nested():
+                session.add(case)
+        except IntegrityError:  # another worker recorded it first
+            case = session.scalar(select(ReturnCase).where(ReturnCase.shop_domain == shop_domain, ReturnCase.return_gid == snapshot["id"]))
+    case.status = str(snapshot.get("status") or case.status).lower()
+    delivered = {}
+    for fulfillment in (snapshot.get("order") or {}).get("fulfillments") or []:
+        when = parse_time(fulfillment.get("deliveredAt"))
+        for node in (fulfillment.get("fulfillmentLineItems") or {}).get("nodes") or []:
+            delivered[node["id"]] = when
+    rfo_lines = {}
+    for rfo in (snapshot.get("reverseFulfillmentOrders") or {}).get("nodes") or []:
+        for node in (rfo.get("lineItems") or {}).get("nodes") or []:
+            rfo_lines[(node.get("fulfillmentLineItem") or {}).get("id")] = node["id"]
+    known = {line.return_line_item_gid: line for line in case.lines}
+    for node in (snapshot.get("returnLineItems") or {}).get("nodes") or []:
+        fli = node.get("fulfillmentLineItem") or {}
+        line_item = fli.get("lineItem") or {}
+        context = _line_context(session, order, line_item.get("id"), delivered, fli.get("id"))
+        line = known.get(node["id"])
+        if line is None:
+            line = ReturnLine(return_line_item_gid=node["id"], quantity=int(node.get("quantity") or 0))
+            case.lines.append(line)
+        line.line_item_gid = line_item.get("id")
+        line.order_line_id = context.order_line.id if context.order_line else None
+        line.sku = line_item.get("sku") or (context.order_line.sku if context.order_line else None)
+        line.product_gid = (line_item.get("product") or {}).get("id")
+        line.supplier_id = context.supplier.id if context.supplier else None
+        line.quantity = int(node.get("quantity") or line.quantity)
+        line.reason = node.get("returnReason") or "UNKNOWN"
+        line.reason_note, line.customer_note = node.get("returnReasonNote"), node.get("customerNote")
+        line.rfo_line_item_gid = rfo_lines.get(fli.get("id")) or line.rfo_line_item_gid
+        line._facts = LineFacts(  # kept on the instance for decide_return, not stored
+            reason=line.reason, quantity=line.quantity, returnable_quantity=context.returnable, delivered_at=context.delivered_at,
+            product_id=line.product_gid, product_tags=tuple((line_item.get("product") or {}).get("tags") or ()),
+            supplier_terms=supplier_terms_from(context.supplier.return_terms) if context.supplier and not context.supplier_gone else None,
+            supplier_known=context.supplier is None or not context.supplier_gone,
+        )
+        if context.delivered_at and (case.delivered_at is None or context.delivered_at > case.delivered_at):
+            case.delivered_at = context.delivered_at
+    suppliers = {line.supplier_id for line in case.lines if line.supplier_id}
+    case.supplier_id = next(iter(suppliers)) if len(suppliers) == 1 else case.supplier_id
+    return case
+
+
+def decide_return(session: Session, case: ReturnCase, now: dt.datetime | None = None):
+    """Apply the store's policy to a recorded request; (whole-return verdict, per-line verdicts)."""
+    facts = [getattr(line, "_facts", None) for line in case.lines]
+    if any(f is None for f in facts):
+        raise ValueError("decide_return needs a case freshly recorded from Shopify")
+    verdict, per_line = decide(facts, store_policy(session, case.shop_domain), now or utcnow())
+    for line, line_verdict in zip(case.lines, per_line):
+        line.verdict, line.verdict_note = line_verdict.decision, line_verdict.note
+    return verdict, per_line
+
+
+def order_of(session: Session, case: ReturnCase) -> Order | None:
+    """The case's order, if we know it."""
+    return session.get(Order, case.order_id) if case.order_id else None
+
+
+def timeline(session: Session, case: ReturnCase, kind: str, actor: str, **detail) -> None:
+    """A return step on the order's timeline (no personal data in detail)."""
+    order = order_of(session, case)
+    if order is not None:
+        record_event(session, order, kind, actor, **{"return": case.name or case.return_gid, **detail})
+
+
+def notify_customer(session: Session, case: ReturnCase, kind: str) -> None:
+    """Queue one email of this kind for this return (sent by the notices job)."""
+    if case.order_id is None:
+        return
+    try:
+        with session.begin_nested():
+            session.add(CustomerNotice(order_id=case.order_id, kind=kind, dedupe_key=f"{kind}:{case.id}"))
+    except IntegrityError:
+        pass  # already queued or sent
+
+
+def open_case_for_supplier(session: Session, case: ReturnCase) -> None:
+    """After approval: ask the supplier for an RMA where it has one, else hand the merchant the supplier side."""
+    if case.rma_state not in (RmaState.NONE,):
+        return
+    supplier = session.get(Supplier, case.supplier_id) if case.supplier_id else None
+    terms = supplier_terms_from(supplier.return_terms) if supplier else None
+    if supplier is None or supplier.deleted_at is not None or not (terms and terms.accepts_returns):
+        case.rma_state = RmaState.MANUAL
+        why = "its supplier was deleted" if supplier is not None and supplier.deleted_at is not None else "no supplier takes this return"
+        case.rma_note = f"No supplier RMA: {why}; send the customer your own return instructions."
+        raise_alert(session, case.shop_domain, "return_manual", f"return_manual:{case.id}", f"Return {case.name or case.return_gid}: {why}. Arrange it by hand.", subject=case.name)
+        return
+    case.rma_state, case.next_attempt_at = RmaState.PENDING, utcnow()
+
+
+def mark_decided(session: Session, case: ReturnCase, decision: str, by: str, note: str, decline_reason: str | None = None) -> None:
+    """Record a decision and its timeline step and customer email."""
+    case.decision, case.decided_by, case.decision_note, case.decided_at = decision, by, note, utcnow()
+    if decision == Decision.APPROVE:
+        case.status = "open"
+        timeline(session, case, "return_approved", "app" if by == "policy" else "merchant", note=note)
+        notify_customer(session, case, "return_approved")
+        open_case_for_supplier(session, case)
+    elif decision == Decision.DECLINE:
+        case.status, case.decline_reason = "declined", decline_reason
+        timeline(session, case, "return_declined", "app" if by == "policy" else "merchant", reason=decline_reason, note=note)
+        notify_customer(session, case, "return_declined")
+    else:
+        timeline(session, case, "return_review", "app", note=note)
+        raise_alert(session, case.shop_domain, "return_review", f"return_review:{case.id}", f"Return {case.name or case.return_gid} needs your decision: {note}", subject=case.name)

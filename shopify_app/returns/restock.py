@@ -1,0 +1,203 @@
+"""Returned items coming back: dispose them in Shopify, restock what can be sold again, once.
+
+Shopify's reverse fulfillment order is the record of what came back: we dispose units
+there (RESTOCKED at the right location, NOT_RESTOCKED when damaged) and then read its
+absolute totals back, whoever disposed (us, the merchant in the admin, a webhook replay).
+Only the increase over what we had recorded restocks anything, so a unit is restocked once
+however many times it is reported. Units Shopify already restocked in a refund
+(restock_type=return) are disposed NOT_RESTOCKED; a refund that restocks units we already
+restocked is undone with an inventory adjustment.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ..models import utcnow
+from ..suppliers.models import ProductMapping, Supplier
+from .intake import gid_number, notify_customer, timeline
+from .models import ReturnCase, ReturnLine
+from .policy import DAMAGE_REASONS, supplier_terms_from
+
+log = logging.getLogger(__name__)
+
+REFERENCE_PREFIX = "gid://dropship-ops/ReturnCase/"
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Units of one return line that arrived, and how many of them are damaged."""
+
+    line_id: int
+    received: int
+    damaged: int = 0
+
+
+def restock_location(session: Session, line: ReturnLine) -> tuple[str | None, bool]:
+    """(Shopify location to restock at, whether the stock is held by the supplier) for a line."""
+    supplier = session.get(Supplier, line.supplier_id) if line.supplier_id else None
+    terms = supplier_terms_from(supplier.return_terms if supplier else None)
+    if terms.destination == "merchant":
+        return terms.merchant_location_gid, False
+    return (supplier.location_gid if supplier else None), supplier is not None
+
+
+def dispositions_for(session: Session, case: ReturnCase, receipts: list[Receipt]) -> list[dict]:
+    """reverseFulfillmentOrderDispose inputs for these receipts (damaged or unsellable units not restocked)."""
+    inputs = []
+    lines = {line.id: line for line in case.lines}
+    for receipt in receipts:
+        line = lines.get(receipt.line_id)
+        if line is None:
+            raise ValueError(f"line {receipt.line_id} is not part of this return")
+        outstanding = line.quantity - line.received_quantity
+        if receipt.received < 0 or receipt.damaged < 0 or receipt.damaged > receipt.received:
+            raise ValueError("received and damaged must be whole numbers with damaged <= received")
+        if receipt.received > outstanding:
+            raise ValueError(f"line {line.id}: {receipt.received} received but only {outstanding} still expected")
+        if not line.rfo_line_item_gid:
+            raise ValueError(f"line {line.id} has no reverse fulfillment order in Shopify yet (is the return approved?)")
+        supplier = session.get(Supplier, line.supplier_id) if line.supplier_id else None
+        resellable = supplier_terms_from(supplier.return_terms if supplier else None).resellable
+        sellable = 0 if (not resellable) else receipt.received - receipt.damaged
+        # Units Shopify put back in a refund already must not be restocked a second time.
+        already = max(0, line.refund_restocked_quantity - line.restocked_quantity)
+        restock = max(0, sellable - already)
+        location, _ = restock_location(session, line)
+        if restock and location:
+            inputs.append({"reverseFulfillmentOrderLineItemId": line.rfo_line_item_gid, "quantity": restock, "dispositionType": "RESTOCKED", "locationId": location})
+        rest = receipt.received - (restock if location else 0)
+        if rest:
+            inputs.append({"reverseFulfillmentOrderLineItemId": line.rfo_line_item_gid, "quantity": rest, "dispositionType": "NOT_RESTOCKED"})
+        line._pending_supplier_restock = restock if not location else 0  # supplier-held stock Shopify does not hold
+    return inputs
+
+
+def receive(session: Session, gateway, case: ReturnCase, receipts: list[Receipt], actor: str) -> None:
+    """Record units that came back: dispose them in Shopify, credit supplier-held stock, then apply Shopify's totals."""
+    inputs = dispositions_for(session, case, receipts)
+    if inputs:
+        gateway.mutate("ReverseFulfillmentOrderDispose", {"dispositionInputs": inputs}, "reverseFulfillmentOrderDispose", idempotent=False)
+    for line in case.lines:
+        extra = getattr(line, "_pending_supplier_restock", 0)
+        if extra:  # Shopify holds no stock for this supplier: our copy of its stock is the record
+            _credit_supplier_stock(session, line, extra)
+            line.restocked_quantity += extra
+    for rfo_gid in _reverse_orders_of(gateway, case):
+        apply_disposition_totals(session, case.shop_domain, gateway.query("ReverseFulfillmentOrderState", {"id": rfo_gid}).get("reverseFulfillmentOrder"), actor=actor)
+
+
+def _reverse_orders_of(gateway, case: ReturnCase) -> list[str]:
+    snapshot = gateway.query("ReturnForReview", {"id": case.return_gid}).get("return") or {}
+    return [rfo["id"] for rfo in (snapshot.get("reverseFulfillmentOrders") or {}).get("nodes") or []]
+
+
+def apply_disposition_totals(session: Session, shop_domain: str, rfo: dict | None, *, actor: str) -> int:
+    """Set each line's counts from Shopify's absolute disposition totals; only an increase restocks. Units restocked now."""
+    if not rfo:
+        return 0
+    restocked_now = 0
+    touched: set[int] = set()
+    for node in (rfo.get("lineItems") or {}).get("nodes") or []:
+        line = session.scalar(select(ReturnLine).join(ReturnCase).where(ReturnCase.shop_domain == shop_domain, ReturnLine.rfo_line_item_gid == node["id"]))
+        if line is None:
+            continue
+        dispositions = node.get("dispositions") or []
+        received = sum(d["quantity"] for d in dispositions)
+        location, supplier_held = restock_location(session, line)
+        if location:
+            # Restocks of this line happen in Shopify: its RESTOCKED total is the truth.
+            restocked = sum(d["quantity"] for d in dispositions if d.get("type") == "RESTOCKED")
+            increase = max(0, restocked - line.restocked_quantity)
+            if increase and supplier_held:
+                _credit_supplier_stock(session, line, increase)
+            line.restocked_quantity += increase
+            restocked_now += increase
+        line.received_quantity = max(line.received_quantity, received)
+        line.not_restocked_quantity = max(0, line.received_quantity - line.restocked_quantity)
+        touched.add(line.return_case_id)
+    for case_id in touched:
+        case = session.get(ReturnCase, case_id)
+        _after_receipt(session, case, actor, restocked_now or sum(getattr(l, "_pending_supplier_restock", 0) for l in case.lines))
+    return restocked_now
+
+
+def _after_receipt(session: Session, case: ReturnCase, actor: str, restocked_now: int) -> None:
+    received = sum(line.received_quantity for line in case.lines)
+    if received and case.received_at is None:
+        case.received_at = utcnow()
+        timeline(session, case, "return_received", actor, items=received)
+        notify_customer(session, case, "return_received")
+    if restocked_now:
+        case.restocked_at = utcnow()
+        timeline(session, case, "return_restocked", actor, items=restocked_now)
+
+
+def _credit_supplier_stock(session: Session, line: ReturnLine, quantity: int) -> None:
+    """The supplier holds the returned units again: count them in its stock until its next feed says otherwise."""
+    if not line.supplier_id or not line.sku:
+        return
+    session.execute(
+        update(ProductMapping)
+        .where(ProductMapping.supplier_id == line.supplier_id, ProductMapping.sku == line.sku, ProductMapping.stock.is_not(None))
+        .values(stock=ProductMapping.stock + quantity, in_stock=True)
+    )
+
+
+def damaged_by_reason(line: ReturnLine, received: int) -> int:
+    """Default for a receipt without an inspection: a DEFECTIVE return is damaged."""
+    return received if line.reason in DAMAGE_REASONS else 0
+
+
+def reconcile_refund(session: Session, shop_domain: str, refund: dict, gateway=None) -> list[str]:
+    """Match a refunds/create payload against returns: nothing restocked twice. What was done, for the timeline."""
+    refund_gid = refund.get("admin_graphql_api_id") or f"gid://shopify/Refund/{refund.get('id')}"
+    done: list[str] = []
+    undo: list[dict] = []
+    cases: dict[int, ReturnCase] = {}
+    for item in refund.get("refund_line_items") or []:
+        line_item_gid = (item.get("line_item") or {}).get("admin_graphql_api_id") or f"gid://shopify/LineItem/{item.get('line_item_id')}"
+        line = session.scalar(select(ReturnLine).join(ReturnCase).where(
+            ReturnCase.shop_domain == shop_domain, ReturnLine.line_item_gid == line_item_gid, ReturnCase.status.in_(("open", "closed"))).order_by(ReturnLine.id.desc()))
+        if line is None:
+            continue
+        case = line.case
+        cases[case.id] = case
+        if refund_gid in (case.refund_gids or []):
+            continue  # this refund was reconciled already
+        quantity = int(item.get("quantity") or 0)
+        if item.get("restock_type") == "return" and quantity:
+            if line.restocked_quantity >= quantity:
+                location = item.get("location_id")
+                item_gid = _inventory_item_of(session, shop_domain, line)
+                if location and item_gid:
+                    undo.append({"inventoryItemId": item_gid, "locationId": f"gid://shopify/Location/{location}", "delta": -quantity})
+                    done.append(f"undid a second restock of {quantity} x {line.sku}")
+            else:
+                line.refund_restocked_quantity += quantity
+                done.append(f"Shopify restocked {quantity} x {line.sku} in the refund")
+    for case in cases.values():
+        if refund_gid not in (case.refund_gids or []):
+            case.refund_gids = [*(case.refund_gids or []), refund_gid]
+            case.refunded_at = case.refunded_at or utcnow()
+            case.outcome = case.outcome or "refund"
+            timeline(session, case, "return_refunded", "store")
+            notify_customer(session, case, "return_refunded")
+    if undo and gateway is not None:
+        gateway.mutate("InventoryAdjustQuantities", {"input": {"name": "available", "reason": "correction", "referenceDocumentUri": f"{REFERENCE_PREFIX}{next(iter(cases))}", "changes": undo}},
+                       "inventoryAdjustQuantities", idempotent=False)
+    return done
+
+
+def _inventory_item_of(session: Session, shop_domain: str, line: ReturnLine) -> str | None:
+    from ..inventory.models import CatalogVariant
+
+    if not line.sku:
+        return None
+    return session.scalar(select(CatalogVariant.inventory_item_gid).where(CatalogVariant.shop_domain == shop_domain, CatalogVariant.sku == line.sku).limit(1))
+
+
+__all__ = ["Receipt", "receive", "apply_disposition_totals", "reconcile_refund", "damaged_by_reason", "gid_number"]
