@@ -26,6 +26,7 @@ DELAY_CHECK_EVERY = dt.timedelta(minutes=15)
 STOCK_FEEDS_EVERY = dt.timedelta(minutes=1)  # each supplier is pulled on its own interval
 INVENTORY_SYNC_EVERY = dt.timedelta(minutes=2)
 CATALOG_REFRESH_EVERY = dt.timedelta(hours=6)
+RMA_REQUESTS_EVERY = dt.timedelta(seconds=30)
 
 
 def purge_inbox(services) -> None:
@@ -43,6 +44,13 @@ def check_delays_and_notify(services) -> None:
     with services.session_factory.begin() as session:
         detect_delays(session)
     send_pending_notices(services.session_factory, services.settings.smtp)
+
+
+def request_return_authorizations(services) -> None:
+    """Ask suppliers for the RMAs of approved returns (retried with backoff)."""
+    from shopify_app.returns.rma import request_due_rmas
+
+    request_due_rmas(services.session_factory, services.box)
 
 
 def shop_job_id(kind: str, shop_domain: str) -> str:
@@ -78,6 +86,7 @@ class EmbeddedScheduler:
         self.scheduler.add_job(purge_inbox, "interval", hours=6, args=(self.services,), id="purge-inbox", replace_existing=True)
         self.scheduler.add_job(pull_due_stock_feeds, "interval", seconds=STOCK_FEEDS_EVERY.total_seconds(), args=(self.services,), id="stock-feeds", replace_existing=True)
         self.scheduler.add_job(sync_installed_shops, "interval", seconds=INVENTORY_SYNC_EVERY.total_seconds(), args=(self.services,), id="inventory-sync", replace_existing=True)
+        self.scheduler.add_job(request_return_authorizations, "interval", seconds=RMA_REQUESTS_EVERY.total_seconds(), args=(self.services,), id="return-authorizations", replace_existing=True)
         self.scheduler.add_job(refresh_catalogs, "interval", seconds=CATALOG_REFRESH_EVERY.total_seconds(), args=(self.services,), id="catalog-refresh", replace_existing=True)
         self.scheduler.start()
         self.pump.start()

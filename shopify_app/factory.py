@@ -14,6 +14,7 @@ from .suppliers.webhooks import blueprint as supplier_webhooks_bp
 from .web.api import blueprint as api_bp
 from .web.suppliers_api import blueprint as suppliers_api_bp
 from .web.inventory_api import blueprint as inventory_api_bp
+from .web.returns_api import blueprint as returns_api_bp
 from .web.health import blueprint as health_bp
 from .web.home import blueprint as home_bp
 from .web.security import add_frame_ancestors
@@ -30,7 +31,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     load_handlers()
     app = Flask(__name__)
     app.extensions["services"] = services
-    for bp in (webhooks_bp, supplier_webhooks_bp, fulfillment_service_bp, home_bp, api_bp, suppliers_api_bp, inventory_api_bp, health_bp, install_bp):
+    for bp in (webhooks_bp, supplier_webhooks_bp, fulfillment_service_bp, home_bp, api_bp, suppliers_api_bp, inventory_api_bp, returns_api_bp, health_bp, install_bp):
         app.register_blueprint(bp)
     app.after_request(add_frame_ancestors)
     if settings.run_scheduler if start_scheduler is None else start_scheduler:

@@ -99,6 +99,7 @@ def send_pending_notices(session_factory, smtp: SmtpSettings | None, shop_name: 
                 tracking_url=shipment.tracking_url if shipment else None,
                 expected=shipment.estimated_delivery if shipment else None,
                 shop_name=shop_name,
+                **_return_context(session, notice),
             )
             notice.attempts += 1
             try:
@@ -113,6 +114,21 @@ def send_pending_notices(session_factory, smtp: SmtpSettings | None, shop_name: 
             record_event(session, order, "customer_notified", "app", notice=notice.kind)
             report.sent += 1
     return report
+
+
+def _return_context(session: Session, notice: CustomerNotice) -> dict:
+    """The return's RMA details for return_* notices (their dedupe key is '<kind>:<case id>')."""
+    if not notice.kind.startswith("return_"):
+        return {}
+    from ..returns.models import ReturnCase
+
+    ref = notice.dedupe_key.rpartition(":")[2]
+    case = session.get(ReturnCase, int(ref)) if ref.isdigit() else None
+    if case is None:
+        return {}
+    address = ", ".join(str(v) for v in (case.rma_address or {}).values() if v)
+    items = sum(line.received_quantity for line in case.lines)
+    return {"rma_number": case.rma_number, "label_url": case.rma_label_url, "return_address": address or None, "decision_note": case.decision_note, "items": items}
 
 
 def _shipment_for(session: Session, notice: CustomerNotice) -> SupplierShipment | None:

@@ -66,7 +66,7 @@ def test_data_request_exports_what_we_hold_on_that_customer_only(app):
     assert len(held) == 1
     assert held[0]["payload"]["customer"]["email"] == "john@example.com"
     assert [o["email"] for o in export.export["sources"]["orders"]] == ["jon@example.com"]
-    assert log.detail == {"webhook_inbox": 1, "compliance_exports": 0, "orders": 1}
+    assert log.detail == {"webhook_inbox": 1, "compliance_exports": 0, "orders": 1, "returns": 0}
     assert "john@example.com" not in json.dumps(log.detail)
 
 

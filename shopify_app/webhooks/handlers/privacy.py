@@ -6,6 +6,7 @@ import logging
 from ...models import ComplianceExport, ComplianceLog
 from ...privacy import CustomerRef, erase_shop, export_customer, gid_number, redact_customer
 from ...orders import privacy as _orders_privacy  # noqa: F401 - registers order data
+from ...returns import privacy as _returns_privacy  # noqa: F401 - registers return notes, inventory
 from ..registry import WebhookContext, handles
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,165 @@
+"""JSON API for returns: the queue, decisions, receipts, the store policy and supplier return terms."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, jsonify, request
+from sqlalchemy import select
+
+from integrations.shopify.errors import ShopifyError
+
+from ..auth.session_tokens import require_session_token
+from ..models import ShopSetting
+from ..returns.analytics import return_analytics
+from ..returns.intake import POLICY_KEY, mark_decided, store_policy
+from ..returns.models import Decision, ReturnCase
+from ..returns.policy import supplier_terms_from, validate_policy, validate_supplier_terms, window_warnings
+from ..returns.restock import Receipt, receive
+from ..suppliers.models import Supplier
+
+blueprint = Blueprint("returns_api", __name__, url_prefix="/api")
+
+DECLINE_REASONS = ("RETURN_PERIOD_ENDED", "FINAL_SALE", "OTHER")
+
+
+def _services():
+    return current_app.extensions["services"]
+
+
+def case_json(case: ReturnCase) -> dict:
+    """A return as the admin shows it (no customer notes: they may hold personal data)."""
+    return {
+        "id": case.id, "return_gid": case.return_gid, "name": case.name, "order_gid": case.order_gid, "status": case.status,
+        "decision": case.decision, "decided_by": case.decided_by, "decision_note": case.decision_note, "decline_reason": case.decline_reason,
+        "outcome": case.outcome, "rma": {"state": case.rma_state, "number": case.rma_number, "label_url": case.rma_label_url, "address": case.rma_address, "note": case.rma_note},
+        "requested_at": case.requested_at.isoformat(), "delivered_at": case.delivered_at.isoformat() if case.delivered_at else None,
+        "received_at": case.received_at.isoformat() if case.received_at else None, "restocked_at": case.restocked_at.isoformat() if case.restocked_at else None,
+        "refunded_at": case.refunded_at.isoformat() if case.refunded_at else None,
+        "lines": [{"id": l.id, "sku": l.sku, "quantity": l.quantity, "reason": l.reason, "verdict": l.verdict, "verdict_note": l.verdict_note,
+                   "received": l.received_quantity, "restocked": l.restocked_quantity, "not_restocked": l.not_restocked_quantity} for l in case.lines],
+    }
+
+
+def _own_case(session, case_id: int) -> ReturnCase | None:
+    case = session.get(ReturnCase, case_id)
+    return case if case is not None and case.shop_domain == g.shop_domain else None
+
+
+@blueprint.get("/returns")
+@require_session_token
+def list_returns():
+    """Returns, newest first; ?queue=1 for the ones waiting for the merchant."""
+    with _services().session_factory() as session:
+        query = select(ReturnCase).where(ReturnCase.shop_domain == g.shop_domain)
+        if request.args.get("queue"):
+            query = query.where(ReturnCase.decision == Decision.REVIEW, ReturnCase.status == "requested")
+        cases = session.scalars(query.order_by(ReturnCase.id.desc()).limit(200)).all()
+        return jsonify(returns=[case_json(c) for c in cases])
+
+
+@blueprint.get("/returns/<int:case_id>")
+@require_session_token
+def get_return(case_id: int):
+    """One return."""
+    with _services().session_factory() as session:
+        case = _own_case(session, case_id)
+        return (jsonify(return_=case_json(case)) if case else (jsonify(error="not found"), 404))
+
+
+@blueprint.post("/returns/<int:case_id>/<any(approve, decline):action>")
+@require_session_token
+def decide(case_id: int, action: str):
+    """The merchant's decision on a queued request: approve, or decline with {reason, note}."""
+    body = request.get_json(silent=True) or {}
+    reason = body.get("reason", "OTHER")
+    note = str(body.get("note") or ("Approved by the store." if action == "approve" else "Declined by the store."))[:300]
+    if action == "decline" and reason not in DECLINE_REASONS:
+        return jsonify(error=f"reason must be one of {', '.join(DECLINE_REASONS)}"), 400
+    services = _services()
+    with services.session_factory.begin() as session:
+        case = _own_case(session, case_id)
+        if case is None:
+            return jsonify(error="not found"), 404
+        if case.status != "requested":
+            return jsonify(error=f"this return is {case.status}; only requested returns can be decided"), 409
+        gateway = services.gateway(g.shop_domain)
+        try:
+            if action == "approve":
+                gateway.mutate("ReturnApproveRequest", {"input": {"id": case.return_gid, "notifyCustomer": False}}, "returnApproveRequest")
+                mark_decided(session, case, Decision.APPROVE, "merchant", note)
+            else:
+                gateway.mutate("ReturnDeclineRequest", {"input": {"id": case.return_gid, "declineReason": reason, "declineNote": note, "notifyCustomer": False}}, "returnDeclineRequest")
+                mark_decided(session, case, Decision.DECLINE, "merchant", note, reason)
+        except ShopifyError as exc:
+            return jsonify(error=f"Shopify refused: {exc}"), 502
+        return jsonify(return_=case_json(case))
+
+
+@blueprint.post("/returns/<int:case_id>/receive")
+@require_session_token
+def receive_items(case_id: int):
+    """Units that arrived: {lines: [{line_id, received, damaged?}]}; resellable ones are restocked once."""
+    body = request.get_json(silent=True) or {}
+    try:
+        receipts = [Receipt(int(item["line_id"]), int(item["received"]), int(item.get("damaged", 0))) for item in body.get("lines") or []]
+    except (KeyError, TypeError, ValueError):
+        return jsonify(error="lines must be [{line_id, received, damaged?}] with whole numbers"), 400
+    if not receipts:
+        return jsonify(error="lines must not be empty"), 400
+    services = _services()
+    with services.session_factory.begin() as session:
+        case = _own_case(session, case_id)
+        if case is None:
+            return jsonify(error="not found"), 404
+        try:
+            receive(session, services.gateway(g.shop_domain), case, receipts, actor="merchant")
+        except ValueError as exc:
+            return jsonify(error=str(exc)), 400
+        except ShopifyError as exc:
+            return jsonify(error=f"Shopify refused: {exc}"), 502
+        return jsonify(return_=case_json(case))
+
+
+@blueprint.route("/settings/return-policy", methods=["GET", "PUT"])
+@require_session_token
+def return_policy():
+    """Read or change the store's return policy; the answer lists supplier terms it outruns."""
+    with _services().session_factory.begin() as session:
+        if request.method == "PUT":
+            try:
+                clean = validate_policy(request.get_json(silent=True))
+            except ValueError as exc:
+                return jsonify(error=str(exc)), 400
+            row = session.scalar(select(ShopSetting).where(ShopSetting.shop_domain == g.shop_domain, ShopSetting.key == POLICY_KEY))
+            if row is None:
+                row = ShopSetting(shop_domain=g.shop_domain, key=POLICY_KEY, value={})
+                session.add(row)
+            row.value = {**(row.value or {}), **clean}
+            session.flush()
+        policy = store_policy(session, g.shop_domain)
+        suppliers = session.scalars(select(Supplier).where(Supplier.shop_domain == g.shop_domain, Supplier.deleted_at.is_(None)))
+        warnings = [w for s in suppliers for w in window_warnings(policy, s.name, supplier_terms_from(s.return_terms))]
+        return jsonify(policy=policy.as_dict(), warnings=warnings)
+
+
+@blueprint.put("/suppliers/<int:supplier_id>/return-terms")
+@require_session_token
+def supplier_return_terms(supplier_id: int):
+    """Set a supplier's return terms; warns when the store's window is longer."""
+    try:
+        clean = validate_supplier_terms(request.get_json(silent=True))
+    except ValueError as exc:
+        return jsonify(error=str(exc)), 400
+    with _services().session_factory.begin() as session:
+        supplier = session.get(Supplier, supplier_id)
+        if supplier is None or supplier.shop_domain != g.shop_domain or supplier.deleted_at is not None:
+            return jsonify(error="not found"), 404
+        supplier.return_terms = clean
+        terms = supplier_terms_from(clean)
+        return jsonify(terms=terms.as_dict(), warnings=window_warnings(store_policy(session, g.shop_domain), supplier.name, terms))
+
+
+@blueprint.get("/returns/analytics")
+@require_session_token
+def analytics():
+    """Return rates per product and supplier, reasons, days from delivery to request, by week and month."""
+    with _services().session_factory() as session:
+        return jsonify(return_analytics(session, g.shop_domain))
