@@ -102,3 +102,17 @@ def build_connection(
             "endCursor": edges[-1]["cursor"] if edges else None,
         },
     }
+
+
+def full_connection(value: Sequence[Any] | Listing, connection_type: GraphQLObjectType) -> dict[str, Any]:
+    """Every item as one connection (bulk operations ignore first/last)."""
+    connection_type = get_named_type(connection_type)
+    listing = value if isinstance(value, Listing) else Listing(list(value))
+    items = list(listing.items)
+    edge_type = get_named_type(connection_type.fields["edges"].type).name if "edges" in connection_type.fields else None
+    return {
+        "__typename": connection_type.name,
+        "edges": [{"__typename": edge_type, "cursor": "", "node": item} for item in items],
+        "nodes": items,
+        "pageInfo": {"__typename": "PageInfo", "hasNextPage": False, "hasPreviousPage": False, "startCursor": None, "endCursor": None},
+    }

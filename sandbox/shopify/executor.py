@@ -16,7 +16,7 @@ from graphql import (
 )
 from graphql.validation import specified_rules
 
-from .connections import Listing, build_connection
+from .connections import Listing, build_connection, full_connection
 from .cost import is_connection_type
 from .registry import load_resolvers, lookup
 from .store import ShopState, Store
@@ -63,6 +63,7 @@ class RequestContext:
     client_id: str | None = None
     scopes: tuple[str, ...] = ()
     api_version: str = "2025-01"
+    bulk: bool = False  # a bulk operation: connections return every item, unpaginated
 
     def has_any_scope(self, needed: tuple[str, ...]) -> bool:
         """True if the token holds one of `needed` (write_x also grants read_x)."""
@@ -144,7 +145,9 @@ def field_resolver(source: Any, info, **args: Any) -> Any:
     else:
         value = _default_value(source, info.field_name, info.return_type)
     value = ctx.shop.deref(value)
-    if isinstance(value, (list, tuple, Listing)) and is_connection_type(info.return_type):
+    if isinstance(value, (list, tuple, Listing)) and is_connection_type(info.return_type) and ctx.bulk:
+        value = full_connection(value, info.return_type)
+    elif isinstance(value, (list, tuple, Listing)) and is_connection_type(info.return_type):
         value = build_connection(
             value,
             info.return_type,

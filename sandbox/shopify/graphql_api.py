@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 from graphql import GraphQLSchema, GraphQLSyntaxError, parse
 
+from .api_versions import schema_for
 from .cost import MAX_QUERY_COST, THROTTLE_DOCUMENTATION, actual_query_cost, requested_query_cost
 from .executor import RequestContext, execute_document, format_execution_errors, validation_errors
 from .oauth import OAuthAuthority
@@ -68,12 +69,13 @@ class GraphQLEndpoint:
         except GraphQLSyntaxError as exc:
             error = {"message": exc.message, "locations": [{"line": loc.line, "column": loc.column} for loc in exc.locations or ()], "extensions": {"code": "parseError"}}
             return Answer(200, {"errors": [error]}, headers)
-        errors = validation_errors(self.schema, document)
+        schema = schema_for(self.schema, api_version)
+        errors = validation_errors(schema, document)
         if errors:
             return Answer(200, {"errors": errors}, headers)
 
         try:
-            requested = requested_query_cost(self.schema, document, operation_name, variables)
+            requested = requested_query_cost(schema, document, operation_name, variables)
         except (ValueError, TypeError):
             requested = None  # no such operation, or unusable variables: execution reports it
         bucket = shop.bucket
@@ -85,8 +87,8 @@ class GraphQLEndpoint:
             return Answer(200, {"errors": [error], "extensions": {"cost": _cost(requested, None, bucket.status())}}, headers)
 
         context = RequestContext(self.store, shop, token.client_id, token.scopes, api_version)
-        result = execute_document(self.schema, document, context, variables, operation_name)
-        actual = actual_query_cost(self.schema, document, result.data, operation_name, variables) if requested is not None else 0
+        result = execute_document(schema, document, context, variables, operation_name)
+        actual = actual_query_cost(schema, document, result.data, operation_name, variables) if requested is not None else 0
         if requested is not None:
             actual = min(actual, requested)
             bucket.refund(requested - actual)

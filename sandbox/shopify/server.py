@@ -17,7 +17,7 @@ import uuid
 from typing import Any, Callable, Iterable
 
 import httpx
-from flask import Flask, Response, jsonify, redirect, request
+from flask import Flask, Response, jsonify, redirect, request, send_file
 
 from integrations.shopify.schema import load_admin_schema
 from integrations.shopify.transport import SandboxRoutingTransport
@@ -28,6 +28,8 @@ from .graphql_api import Answer, GraphQLEndpoint
 from .merchant_actions import MerchantActionsMixin
 from .notifications import FulfillmentServiceNotifier
 from .oauth import OAuthAuthority, OAuthError
+from .api_versions import schema_for
+from .bulk_operations import BulkRunner
 from .store import AppRegistration, ShopState, Store, normalize_domain, seed_demo_shop
 from .topics import header_to_enum, normalize_topic
 from .webhooks import WebhookDelivery, WebhookSender, encode_payload, triggered_at_now
@@ -85,6 +87,14 @@ def create_app(sandbox: "SandboxShopify") -> Flask:
         # Webhooks and callbacks the mutation caused, sent once the document let go of the store.
         sandbox.deliver_pending(background=sandbox.deliver_in_background)
         return _json(answer)
+
+    @app.get("/bulk/<token>.jsonl")
+    def bulk_result(token: str):
+        """A finished bulk operation's JSONL file, streamed (Shopify serves these from cloud storage)."""
+        path = sandbox.store.bulk.path_of(token)
+        if path is None:
+            return jsonify(errors="Not Found"), 404
+        return send_file(path, mimetype="application/jsonl")
 
     @app.post("/admin/oauth/access_token")
     def access_token():
@@ -198,6 +208,7 @@ class SandboxShopify(MerchantActionsMixin):
         self.deliver_in_background = True
         self.schema = load_admin_schema()
         self.graphql = GraphQLEndpoint(self.store, self.oauth, self.schema)
+        self.store.bulk = BulkRunner(self.store, lambda version: schema_for(self.schema, version), lambda: self.deliver_pending(background=True))
         self.app = create_app(self)
         self.host, self.port = host, port
         self._server = BackgroundServer()
@@ -208,7 +219,9 @@ class SandboxShopify(MerchantActionsMixin):
 
     def start(self) -> str:
         """Serve on host:port (port 0 = any free one) from a daemon thread; return the base URL."""
-        return self._server.start(self.app, host=self.host, port=self.port, name="sandbox-shopify")
+        base_url = self._server.start(self.app, host=self.host, port=self.port, name="sandbox-shopify")
+        self.store.bulk.base_url = base_url  # bulk results are downloaded from here
+        return base_url
 
     def stop(self) -> None:
         """Stop serving and wait for pending background webhooks briefly."""

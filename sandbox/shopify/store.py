@@ -100,6 +100,7 @@ class ShopState:
     installations: dict[str, dict[str, Any]] = field(default_factory=dict)  # client_id -> AppInstallation
     refresh_count: int = 0
     order_number: int = 1000
+    idempotent_results: dict[str, Any] = field(default_factory=dict)  # @idempotent key -> (arguments, payload)
 
     @property
     def name(self) -> str:
@@ -158,6 +159,7 @@ class Store(OrderMixin, FulfillmentMixin, FulfillmentRequestMixin, FulfillmentSe
         self._shops: dict[str, ShopState] = {}
         self._numbers = itertools.count(1_000_001)
         self.outbox = Outbox()
+        self.bulk = None  # BulkRunner, set by SandboxShopify (it needs the schema and the server's URL)
 
     # -- shops and apps -------------------------------------------------------------------
 
@@ -310,6 +312,19 @@ class Store(OrderMixin, FulfillmentMixin, FulfillmentRequestMixin, FulfillmentSe
             for location_gid, available in (quantities or {}).items():
                 self.set_quantity(state, item_gid, location_gid, "available", available)
             return variant
+
+    def add_catalog(self, shop: str | ShopState, count: int, location_gid: str, *, sku_prefix: str = "SKU-", available: int = 0, variants_per_product: int = 10) -> int:
+        """A big catalog for benchmarks: `count` variants (SKUs <prefix>0..) stocked at one location."""
+        with self.lock:
+            state = self.require_shop(shop)
+            made = 0
+            while made < count:
+                size = min(variants_per_product, count - made)
+                self.add_product(state, f"Catalog product {made // variants_per_product}", [
+                    {"sku": f"{sku_prefix}{made + n}", "title": f"Option {n + 1}", "quantities": {location_gid: available}} for n in range(size)
+                ])
+                made += size
+            return made
 
     def variant_by_sku(self, shop: str | ShopState, sku: str) -> dict[str, Any] | None:
         """The first variant with this SKU."""

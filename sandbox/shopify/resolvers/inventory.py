@@ -48,10 +48,16 @@ def location(root: Any, info, id: str | None = None) -> dict | None:
 
 
 def _levels(info, *, item_gid: str | None = None, location_gid: str | None = None) -> Listing:
-    levels = [
-        lvl for lvl in info.context.shop.all("InventoryLevel")
-        if (item_gid is None or lvl["item"].gid == item_gid) and (location_gid is None or lvl["location"].gid == location_gid)
-    ]
+    shop = info.context.shop
+    if item_gid is not None and location_gid is None:
+        # By location: a shop has few, and a 100,000-item bulk export must not scan every level per item.
+        found = (shop.get(inventory_level_gid(item_gid, loc["id"])) for loc in shop.all("Location"))
+        levels = [lvl for lvl in found if lvl is not None]
+    else:
+        levels = [
+            lvl for lvl in shop.all("InventoryLevel")
+            if (item_gid is None or lvl["item"].gid == item_gid) and (location_gid is None or lvl["location"].gid == location_gid)
+        ]
     return Listing(levels, key=lambda lvl: (gid_number(lvl["location"].gid), gid_number(lvl["item"].gid)))
 
 
@@ -110,3 +116,73 @@ def duplicate_sku_count(item: dict, info) -> int:
     if not item.get("sku"):
         return 0
     return sum(1 for other in info.context.shop.all("InventoryItem") if other["sku"] == item["sku"] and other["id"] != item["id"])
+
+
+# -- writes -------------------------------------------------------------------------------
+
+WRITE_INVENTORY = ("write_inventory",)
+
+
+def _idempotency_key(info) -> str | None:
+    """The key of an `@idempotent(key:)` directive on this field (API 2026-04), if any."""
+    from graphql.execution.values import get_directive_values
+
+    directive = info.schema.get_directive("idempotent")
+    if directive is None:
+        return None
+    values = get_directive_values(directive, info.field_nodes[0], info.variable_values)
+    return values.get("key") if values else None
+
+
+def _inventory_mutation(info, payload_type: str, apply, data: dict) -> dict:
+    from graphql import GraphQLError
+
+    from ..inventory_changes import InputTooLarge
+
+    ctx = info.context
+    key = _idempotency_key(info)
+    fingerprint = (info.field_name, repr(sorted(data.items(), key=lambda kv: kv[0])))
+    replays = ctx.shop.idempotent_results
+    if key is not None and key in replays:
+        seen_fingerprint, payload = replays[key]
+        if seen_fingerprint != fingerprint:
+            error = {"__typename": "InventorySetQuantitiesUserError" if payload_type.startswith("InventorySet") else "InventoryAdjustQuantitiesUserError",
+                     "field": None, "message": "The same idempotency key cannot be used with different operation parameters.", "code": "IDEMPOTENCY_KEY_PARAMETER_MISMATCH"}
+            return {"__typename": payload_type, "inventoryAdjustmentGroup": None, "userErrors": [error]}
+        return payload  # the first answer again, nothing applied twice
+    try:
+        group, errors = apply(ctx.store, ctx.shop, data, api_version=ctx.api_version, client_id=ctx.client_id)
+    except InputTooLarge as exc:
+        raise GraphQLError(str(exc), extensions={"code": "MAX_INPUT_SIZE_EXCEEDED"}) from None
+    error_type = "InventorySetQuantitiesUserError" if payload_type.startswith("InventorySet") else "InventoryAdjustQuantitiesUserError"
+    payload = {"__typename": payload_type, "inventoryAdjustmentGroup": group, "userErrors": [{"__typename": error_type, **e} for e in errors]}
+    if key is not None:
+        replays[key] = (fingerprint, payload)
+    return payload
+
+
+@resolver("Mutation", "inventorySetQuantities", scopes=WRITE_INVENTORY)
+def inventory_set_quantities(root: Any, info, input: dict) -> dict:
+    """Set absolute quantities, all or nothing, guarded by compareQuantity (changeFromQuantity in 2026-04)."""
+    from ..inventory_changes import set_quantities
+
+    return _inventory_mutation(info, "InventorySetQuantitiesPayload", set_quantities, input)
+
+
+@resolver("Mutation", "inventoryAdjustQuantities", scopes=WRITE_INVENTORY)
+def inventory_adjust_quantities(root: Any, info, input: dict) -> dict:
+    """Change quantities by deltas, all or nothing."""
+    from ..inventory_changes import adjust_quantities
+
+    return _inventory_mutation(info, "InventoryAdjustQuantitiesPayload", adjust_quantities, input)
+
+
+@resolver("InventoryAdjustmentGroup", "changes")
+def adjustment_changes(group: dict, info, inventoryItemIds: list[str] | None = None, locationIds: list[str] | None = None, quantityNames: list[str] | None = None) -> list[dict]:
+    """The group's changes, filtered as asked."""
+    return [
+        change for change in group.get("_changes", [])
+        if (not inventoryItemIds or change["item"]["id"] in inventoryItemIds)
+        and (not locationIds or change["location"]["id"] in locationIds)
+        and (not quantityNames or change["name"] in quantityNames)
+    ]
