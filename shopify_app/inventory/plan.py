@@ -121,19 +121,24 @@ def _write(session_factory: sessionmaker, updates: list[dict], inserts: list[Inv
 def _release_unfed(session_factory: sessionmaker, shop_domain: str) -> int:
     """Levels no active supplier feeds any more go back to the merchant (desired = NULL)."""
     level = InventoryLevel
-    fed = (
-        select(1)
-        .select_from(ProductMapping)
-        .join(Supplier, Supplier.id == ProductMapping.supplier_id)
-        .join(CatalogVariant, and_(CatalogVariant.shop_domain == ProductMapping.shop_domain, CatalogVariant.sku == ProductMapping.sku))
-        .where(
-            ProductMapping.shop_domain == level.shop_domain, ProductMapping.stock_as_of.is_not(None),
-            Supplier.active.is_(True), Supplier.deleted_at.is_(None), Supplier.location_gid == level.location_gid,
-            CatalogVariant.inventory_item_gid == level.inventory_item_gid, CatalogVariant.tracked.is_(True),
-        )
+    # Nested EXISTS fix the probe order for every planner (SQLite has no statistics to choose
+    # well): the level's item -> its variants (indexed) -> their mappings (indexed by shop +
+    # SKU) -> the supplier (primary key). A handful of index lookups per level, no scans.
+    supplier_here = select(1).where(
+        Supplier.id == ProductMapping.supplier_id, Supplier.location_gid == level.location_gid,
+        Supplier.active.is_(True), Supplier.deleted_at.is_(None),
+    )
+    mapped = select(1).where(
+        ProductMapping.shop_domain == CatalogVariant.shop_domain, ProductMapping.sku == CatalogVariant.sku,
+        ProductMapping.stock_as_of.is_not(None), exists(supplier_here),
+    )
+    fed = select(1).where(
+        CatalogVariant.shop_domain == level.shop_domain, CatalogVariant.inventory_item_gid == level.inventory_item_gid,
+        CatalogVariant.tracked.is_(True), exists(mapped),
     )
     with session_factory.begin() as session:
         return session.execute(
-            update(level).where(level.shop_domain == shop_domain, level.desired.is_not(None), ~exists(fed)).values(desired=None, supply=None)
+            update(level).where(level.shop_domain == shop_domain, level.desired.is_not(None), ~exists(fed))
+            .values(desired=None, supply=None).execution_options(synchronize_session=False)
         ).rowcount
 
