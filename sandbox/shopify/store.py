@@ -24,6 +24,7 @@ from .order_cancellation import OrderCancellationMixin
 from .orders import OrderMixin
 from .outbox import Outbox, WebhookEvent
 from .records import QUANTITY_NAMES, UNAVAILABLE_NAMES, Ref
+from .returns import ReturnsMixin
 from .rest_payloads import order_webhook_payload
 
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -143,7 +144,7 @@ class ShopState:
         return value
 
 
-class Store(OrderMixin, FulfillmentMixin, FulfillmentRequestMixin, FulfillmentServiceMixin, OrderCancellationMixin):
+class Store(OrderMixin, FulfillmentMixin, FulfillmentRequestMixin, FulfillmentServiceMixin, OrderCancellationMixin, ReturnsMixin):
     """Shops, apps and their data, safe to share between the server's threads.
 
     Orders and fulfillment live in the mixins (orders.py, fulfillments.py,

@@ -94,6 +94,19 @@ def build_rest_app(supplier: "RestSandboxSupplier") -> Flask:
     def shipments(order_id: int) -> Response:
         return serve(lambda: (200, {"shipments": [parcel.json() for parcel in book.get(order_id).parcels]}))
 
+    @app.post(f"{API}/orders/<int:order_id>/returns")
+    def create_return(order_id: int) -> Response:
+        return serve(lambda: (201, {"return": supplier.returns.authorize(book.get(order_id), request.get_json(silent=True)).json(supplier.base_url)}))
+
+    @app.get(f"{API}/returns/<rma>")
+    def get_return(rma: str) -> Response:
+        def answer() -> tuple[int, Any]:
+            found = supplier.returns.authorizations.get(rma)
+            if found is None:
+                raise RestRefusal(404, "not_found", "no such return")
+            return 200, {"return": found.json(supplier.base_url)}
+        return serve(answer)
+
     @app.get(f"{API}/stock")
     def stock() -> Response:
         skus = [sku for sku in request.args.get("skus", "").split(",") if sku]

@@ -59,6 +59,7 @@ from ..serving import BackgroundServer
 
 from .faults import FaultControls, SupplierFaults
 from .rest_api import build_rest_app
+from .rest_returns import ReturnsDesk
 from .rest_orders import RESTOCK_QUANTITY, Order, Parcel, Product, RestOrderBook, demo_products, utc_now
 from .rest_webhooks import RestWebhookDispatcher
 
@@ -77,6 +78,7 @@ class RestSandboxSupplier(FaultControls):
         self.orders = RestOrderBook(copy.deepcopy(self._seed_products))
         self.orders.listeners.append(self._order_event)
         self.faults = SupplierFaults()
+        self.returns = ReturnsDesk()
         self.webhooks = RestWebhookDispatcher()
         # Every authenticated request as (method, path, JSON body or None): in memory only, for tests.
         self.received: collections.deque[tuple[str, str, Any]] = collections.deque(maxlen=1000)
@@ -102,6 +104,7 @@ class RestSandboxSupplier(FaultControls):
         self.orders.clear(copy.deepcopy(self._seed_products))
         self.faults.clear()
         self.received.clear()
+        self.returns.clear()
 
     def adapter_settings(self) -> dict[str, Any]:
         """Settings for the REST adapter: the sandbox-rest preset at this server's URL."""
@@ -159,6 +162,10 @@ class RestSandboxSupplier(FaultControls):
         return self.orders.set_status(self.order(order_id), "failed", "order.failed", reason=reason)
 
     # -- webhooks --------------------------------------------------------------------------
+
+    def refuse_returns(self, reason: str | None = "Our return window for this order has closed") -> None:
+        """Refuse every return authorisation (409) until called with None."""
+        self.returns.refusal = reason
 
     def configure_webhooks(self, url: str | None, secret: str | None = None) -> None:
         """Send events to `url`, signed with `secret` (default: this sandbox's webhook_secret)."""

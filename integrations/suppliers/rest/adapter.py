@@ -42,6 +42,7 @@ from .mapping import (
     create_order_body,
     order_list,
     order_object,
+    return_authorization,
     shipment,
     shipment_list,
     stock_entries,
@@ -189,8 +190,23 @@ class RestAdapter(SupplierAdapter):
     # -- returns ---------------------------------------------------------------------------
 
     def create_return_authorization(self, supplier_order_id: str, lines: list[ReturnLine]) -> ReturnAuthorization:
-        """Not configurable yet: always a PermanentSupplierError."""
-        raise PermanentSupplierError("the generic REST adapter has no return-authorization call: arrange this return with the supplier directly")
+        """POST {"items": [{"sku", "qty", "line_ref", "reason"}]} to `create_return`.
+
+        The supplier saying no (a 4xx other than 404, or a status of "refused") is a
+        ReturnAuthorization with status "refused" and its reason in `note`; no such order
+        is SupplierOrderNotFound; no endpoint configured is a PermanentSupplierError.
+        """
+        endpoint = self.settings.endpoints.get("create_return")
+        if endpoint is None:
+            raise PermanentSupplierError("this supplier's settings have no create_return endpoint: arrange this return with the supplier directly")
+        body = {"items": [{"sku": line.supplier_sku, "qty": line.quantity, "line_ref": line.line_ref, "reason": line.reason} for line in lines]}
+        try:
+            payload = self._client.call(endpoint, {"supplier_order_id": supplier_order_id}, json=body, changes_state=True)
+        except RestRejected as rejection:
+            if rejection.status == 404:
+                raise
+            return ReturnAuthorization(rma_number="", status="refused", note=(rejection.detail or f"HTTP {rejection.status}")[:300])
+        return self._parse(lambda p: return_authorization(p, self.settings), payload, "create_return", changes_state=True)
 
     # -- webhooks --------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ ENDPOINT_PLACEHOLDERS: dict[str, frozenset[str]] = {
     "cancel_order": frozenset({"supplier_order_id"}),
     "get_shipments": frozenset({"supplier_order_id"}),
     "get_stock": frozenset({"sku", "skus"}),
+    "create_return": frozenset({"supplier_order_id"}),
 }
 REQUIRED_ENDPOINTS = ("create_order", "get_order", "find_order")
 
@@ -52,7 +53,8 @@ REQUIRED_REQUEST_FIELDS = ("external_id", "lines", "line.supplier_sku", "line.qu
 SHIPMENT_FIELDS = ("id", "carrier", "tracking_number", "tracking_url", "shipped_at", "estimated_delivery", "delivered_at", "lines")
 RESPONSE_FIELDS = frozenset(
     {"order", "order_list", "order.id", "order.external_id", "order.status", "order.cost", "shipments", "stock",
-     "stock.sku", "stock.available", "stock.in_stock", "error_message"}
+     "stock.sku", "stock.available", "stock.in_stock", "error_message",
+     "return", "return.rma_number", "return.status", "return.label_url", "return.address", "return.note"}
     | {f"shipment.{name}" for name in SHIPMENT_FIELDS}
     | {"shipment.line.line_ref", "shipment.line.supplier_sku", "shipment.line.quantity"}
 )

@@ -6,7 +6,7 @@ import logging
 from decimal import Decimal
 from typing import Any, Mapping
 
-from ..base import PlaceOrder, Shipment, ShipmentLine, StockLevel, SupplierOrder, SupplierOrderStatus
+from ..base import Address, PlaceOrder, ReturnAuthorization, Shipment, ShipmentLine, StockLevel, SupplierOrder, SupplierOrderStatus
 from .config import ADDRESS_FIELDS, RestSettings
 from .paths import get_path, set_path
 
@@ -168,3 +168,23 @@ def stock_level(entry: Any, settings: RestSettings) -> StockLevel:
         raise MalformedResponse("a stock entry with neither available nor in_stock")
     in_stock = flag if flag is not None else available > 0
     return StockLevel(supplier_sku=str(sku), in_stock=in_stock, available=max(0, int(available)) if available is not None else None)
+
+
+RETURN_STATUSES = ("approved", "pending", "refused")
+
+
+def return_authorization(body: Any, settings: RestSettings) -> ReturnAuthorization:
+    """The supplier's answer to a return request, read through settings.response `return.*`."""
+    response = settings.response
+    data = get_path(body, response["return"]) if response.get("return") else body
+    if not isinstance(data, Mapping):
+        raise MalformedResponse("the return answer is not an object")
+    status = str(get_path(data, response.get("return.status", "status"), "pending") or "pending").lower()
+    address = get_path(data, response.get("return.address", "return_address"))
+    return ReturnAuthorization(
+        rma_number=str(get_path(data, response.get("return.rma_number", "rma_number"), "") or ""),
+        status=status if status in RETURN_STATUSES else "pending",
+        label_url=get_path(data, response.get("return.label_url", "label_url")),
+        return_address=Address(**{k: v for k, v in address.items() if k in Address.__dataclass_fields__}) if isinstance(address, Mapping) else None,
+        note=get_path(data, response.get("return.note", "note")),
+    )

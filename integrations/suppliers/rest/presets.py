@@ -22,6 +22,7 @@ SANDBOX_REST: dict[str, Any] = {
         "cancel_order": "POST /api/v1/orders/{supplier_order_id}/cancel",
         "get_shipments": "GET /api/v1/orders/{supplier_order_id}/shipments",
         "get_stock": {"method": "GET", "path": "/api/v1/stock", "query": {"skus": "{skus}"}},
+        "create_return": "POST /api/v1/orders/{supplier_order_id}/returns",
     },
     "request": {
         "external_id": "reference",
@@ -67,6 +68,12 @@ SANDBOX_REST: dict[str, Any] = {
         "stock.available": "available",
         "stock.in_stock": "in_stock",
         "error_message": "error.message",
+        "return": "return",
+        "return.rma_number": "rma",
+        "return.status": "status",
+        "return.label_url": "label_url",
+        "return.address": "return_address",
+        "return.note": "note",
     },
     "status_map": {
         "received": "acknowledged",

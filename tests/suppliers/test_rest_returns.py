@@ -1,0 +1,55 @@
+"""Return authorisations through the REST adapter against the REST sandbox supplier's returns desk."""
+from __future__ import annotations
+
+import pytest
+
+from integrations.suppliers.base import PermanentSupplierError, ReturnLine, SupplierOrderNotFound
+from rest_testkit import make_rest_adapter, rest_sandbox, rest_sandbox_server, rest_webhook_receiver  # noqa: F401 (fixtures)
+from supplier_contract import LINE_A, order_request
+
+
+@pytest.fixture
+def shipped(rest_sandbox):
+    """(adapter, supplier order id) for an order whose first line (2 units) shipped."""
+    adapter = make_rest_adapter(rest_sandbox)
+    controller_skus = ("WIDGET-RED", "WIDGET-BLUE")
+
+    class Controller:
+        in_stock_skus = controller_skus
+
+    placed = adapter.place_order(order_request(Controller(), quantity_a=2, quantity_b=1))
+    rest_sandbox.ship(placed.supplier_order_id, {LINE_A: 2})
+    yield adapter, placed.supplier_order_id
+    adapter.close()
+
+
+def test_a_return_of_shipped_units_gets_an_rma_with_label_and_address(rest_sandbox, shipped) -> None:
+    adapter, order_id = shipped
+    answer = adapter.create_return_authorization(order_id, [ReturnLine(LINE_A, "WIDGET-RED", 1, "DEFECTIVE")])
+    assert answer.status == "approved" and answer.rma_number.startswith("RMA-")
+    assert answer.label_url.endswith(f"/labels/{answer.rma_number}.pdf")
+    assert answer.return_address is not None and answer.return_address.country_code == "GB"
+    assert rest_sandbox.returns.authorizations[answer.rma_number].items == {"WIDGET-RED": 1}
+
+
+def test_more_than_was_shipped_or_a_closed_window_is_a_refusal_with_the_reason(rest_sandbox, shipped) -> None:
+    adapter, order_id = shipped
+    too_many = adapter.create_return_authorization(order_id, [ReturnLine(LINE_A, "WIDGET-BLUE", 1)])  # not shipped yet
+    assert too_many.status == "refused" and "can still be returned" in too_many.note
+    rest_sandbox.refuse_returns("Returns closed after 30 days")
+    closed = adapter.create_return_authorization(order_id, [ReturnLine(LINE_A, "WIDGET-RED", 1)])
+    assert closed.status == "refused" and "30 days" in closed.note
+    assert rest_sandbox.returns.authorizations == {}
+
+
+def test_an_unknown_order_or_a_supplier_without_the_call_are_errors(rest_sandbox, shipped) -> None:
+    adapter, _ = shipped
+    with pytest.raises(SupplierOrderNotFound):
+        adapter.create_return_authorization("999999", [ReturnLine(LINE_A, "WIDGET-RED", 1)])
+    settings = rest_sandbox.adapter_settings()
+    without = make_rest_adapter(rest_sandbox, {"endpoints": {k: v for k, v in {
+        "create_order": "POST /api/v1/orders", "get_order": "GET /api/v1/orders/{supplier_order_id}",
+        "find_order": {"method": "GET", "path": "/api/v1/orders", "query": {"reference": "{external_id}"}, "returns": "list"}}.items()}, **{k: v for k, v in settings.items() if k == "base_url"}})
+    with pytest.raises(PermanentSupplierError):
+        without.create_return_authorization("1001", [ReturnLine(LINE_A, "WIDGET-RED", 1)])
+    without.close()
