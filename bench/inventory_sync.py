@@ -282,7 +282,6 @@ def report(results: list[SizeResult], plan: str) -> None:
         flat = all(getattr(large, f) <= getattr(small, f) * 1.5 + 8 for f in ("sync_growth_mb", "mirror_growth_mb"))
         print(f"  memory (peak RSS rise during the phase): sync {small.sync_growth_mb:.1f} MB at {small.variants} vs {large.sync_growth_mb:.1f} MB at {large.variants}; "
               f"mirror {small.mirror_growth_mb:.1f} MB vs {large.mirror_growth_mb:.1f} MB (x{large.variants // small.variants} variants) -> flat {'MET' if flat else 'MISSED'}")
-        print(f"  (whole-process peak, setup included: {small.peak_rss_mb:.0f} MB vs {large.peak_rss_mb:.0f} MB; the setup loads the feed and mappings at once)")
 
 
 def main(argv: list[str] | None = None) -> int:

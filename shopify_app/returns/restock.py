@@ -172,7 +172,7 @@ def reconcile_refund(session: Session, shop_domain: str, refund: dict, gateway=N
         if item.get("restock_type") == "return" and quantity:
             if line.restocked_quantity >= quantity:
                 location = item.get("location_id")
-                item_gid = _inventory_item_of(session, shop_domain, line)
+                item_gid = _inventory_item_of(session, shop_domain, line, gateway)
                 if location and item_gid:
                     undo.append({"inventoryItemId": item_gid, "locationId": f"gid://shopify/Location/{location}", "delta": -quantity})
                     done.append(f"undid a second restock of {quantity} x {line.sku}")
@@ -192,12 +192,18 @@ def reconcile_refund(session: Session, shop_domain: str, refund: dict, gateway=N
     return done
 
 
-def _inventory_item_of(session: Session, shop_domain: str, line: ReturnLine) -> str | None:
+def _inventory_item_of(session: Session, shop_domain: str, line: ReturnLine, gateway=None) -> str | None:
+    """The line's inventory item: from our catalog mirror, else asked of Shopify."""
     from ..inventory.models import CatalogVariant
 
-    if not line.sku:
+    if line.sku:
+        found = session.scalar(select(CatalogVariant.inventory_item_gid).where(CatalogVariant.shop_domain == shop_domain, CatalogVariant.sku == line.sku).limit(1))
+        if found:
+            return found
+    if gateway is None or not line.line_item_gid:
         return None
-    return session.scalar(select(CatalogVariant.inventory_item_gid).where(CatalogVariant.shop_domain == shop_domain, CatalogVariant.sku == line.sku).limit(1))
+    node = gateway.query("LineItemInventoryItem", {"id": line.line_item_gid}).get("node") or {}
+    return ((node.get("variant") or {}).get("inventoryItem") or {}).get("id")
 
 
 __all__ = ["Receipt", "receive", "apply_disposition_totals", "reconcile_refund", "damaged_by_reason", "gid_number"]

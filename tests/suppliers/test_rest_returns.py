@@ -4,6 +4,8 @@ from __future__ import annotations
 import pytest
 
 from integrations.suppliers.base import PermanentSupplierError, ReturnLine, SupplierOrderNotFound
+from integrations.suppliers.rest import with_preset
+from integrations.suppliers.rest.factory import rest_from_record
 from rest_testkit import make_rest_adapter, rest_sandbox, rest_sandbox_server, rest_webhook_receiver  # noqa: F401 (fixtures)
 from supplier_contract import LINE_A, order_request
 
@@ -46,10 +48,9 @@ def test_an_unknown_order_or_a_supplier_without_the_call_are_errors(rest_sandbox
     adapter, _ = shipped
     with pytest.raises(SupplierOrderNotFound):
         adapter.create_return_authorization("999999", [ReturnLine(LINE_A, "WIDGET-RED", 1)])
-    settings = rest_sandbox.adapter_settings()
-    without = make_rest_adapter(rest_sandbox, {"endpoints": {k: v for k, v in {
-        "create_order": "POST /api/v1/orders", "get_order": "GET /api/v1/orders/{supplier_order_id}",
-        "find_order": {"method": "GET", "path": "/api/v1/orders", "query": {"reference": "{external_id}"}, "returns": "list"}}.items()}, **{k: v for k, v in settings.items() if k == "base_url"}})
+    settings = with_preset(rest_sandbox.adapter_settings())
+    del settings["endpoints"]["create_return"]  # a supplier with no returns call configured
+    without = rest_from_record(rest_sandbox.adapter_credentials(), settings)
     with pytest.raises(PermanentSupplierError):
         without.create_return_authorization("1001", [ReturnLine(LINE_A, "WIDGET-RED", 1)])
     without.close()

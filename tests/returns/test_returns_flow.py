@@ -1,0 +1,196 @@
+"""Returns end to end over real HTTP: sandbox Shopify -> app -> REST sandbox supplier (RMA) -> restock in Shopify, once."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+
+import pytest
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from conftest import API_KEY, API_SECRET
+from sandbox.supplier.rest_supplier import RestSandboxSupplier
+from shopify_app.orders.models import CustomerNotice, Order, OrderEvent
+from shopify_app.returns.models import ReturnCase
+from shopify_app.returns.rma import request_due_rmas
+from shopify_app.suppliers.forwarding import ForwardingWorker
+from shopify_app.suppliers.models import Alert, ProductMapping, Supplier
+from shopify_app.webhooks.worker import InboxWorker
+
+SHOP = "demo.myshopify.com"
+TOPICS = ["orders/create", "orders/paid", "returns/request", "returns/approve", "returns/decline", "returns/cancel", "returns/close",
+          "reverse_fulfillment_orders/dispose", "refunds/create"]
+
+
+class World:
+    """The app served on loopback, the sandbox Shopify sending it webhooks, the REST sandbox as the supplier at the warehouse."""
+
+    def __init__(self, app, shopify, supplier_server: RestSandboxSupplier, app_url: str):
+        self.app, self.shopify, self.supplier_server = app, shopify, supplier_server
+        self.services = app.extensions["services"]
+        self.store = shopify.store
+        self.location = self.store.require_shop(SHOP).all("Location")[0]["id"]
+        shopify.register_app(API_KEY, API_SECRET, app_url, webhook_topics=TOPICS)
+        self.services.tokens.save(SHOP, shopify.issue_access_token(SHOP, API_KEY)["access_token"], None, None, None, "write_orders")
+        with self.services.session_factory.begin() as session:
+            supplier = Supplier(
+                shop_domain=SHOP, name="Rest sandbox", kind="rest", location_gid=self.location,
+                settings=supplier_server.adapter_settings(), credentials_enc=self.services.box.encrypt(json.dumps(supplier_server.adapter_credentials())),
+                return_terms={"window_days": 30, "destination": "supplier", "resellable": True},
+            )
+            session.add(supplier)
+            session.flush()
+            for sku in ("MUG-WHT", "TEE-S"):
+                session.add(ProductMapping(shop_domain=SHOP, sku=sku, supplier_id=supplier.id, supplier_sku=sku, cost="4.00"))
+            self.supplier_id = supplier.id
+
+    def drain(self) -> None:
+        self.shopify.webhooks.wait(timeout=5)
+        InboxWorker(self.services.session_factory, self.services.settings, self.services).drain()
+
+    def delivered_order(self, sku: str, quantity: int, delivered_days_ago: float) -> dict:
+        """An order forwarded to the supplier, shipped, fulfilled in Shopify and delivered so many days ago."""
+        order = self.shopify.place_order(SHOP, [{"sku": sku, "quantity": quantity}], email="buyer@example.com")
+        self.drain()
+        ForwardingWorker(self.services.session_factory, self.services.box).drain()
+        with self.services.session_factory() as session:
+            ours = session.scalar(select(Order).where(Order.shopify_id == order["id"].rsplit("/", 1)[-1]))
+            from shopify_app.suppliers.models import SupplierOrder
+
+            delivery = session.scalar(select(SupplierOrder).where(SupplierOrder.order_id == ours.id))
+            supplier_order_id = delivery.supplier_order_id
+        self.supplier_server.ship(supplier_order_id)
+        from shopify_app.suppliers.polling import poll_shipments
+
+        poll_shipments(self.services)  # the supplier's parcel becomes a Shopify fulfillment
+        shop = self.store.require_shop(SHOP)
+        [fulfillment] = [f for f in shop.all("Fulfillment") if f["order"].gid == order["id"]]
+        when = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=delivered_days_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.store.mark_delivered(shop, fulfillment["id"], when)
+        return order
+
+    def request_return(self, order: dict, sku: str, quantity: int = 1, reason: str = "UNWANTED") -> ReturnCase:
+        ret = self.store.request_return(SHOP, order["id"], [{"sku": sku, "quantity": quantity, "reason": reason, "customer_note": "please"}])
+        self.shopify.deliver_pending()
+        self.drain()
+        self.drain()  # the returns/approve our approval caused
+        return self.case(ret["id"])
+
+    def case(self, return_gid: str) -> ReturnCase:
+        with self.services.session_factory() as session:
+            case = session.scalar(select(ReturnCase).where(ReturnCase.return_gid == return_gid))
+            case.lines  # noqa: B018 - load before the session closes
+            return case
+
+    def available(self, sku: str) -> int:
+        variant = self.store.variant_by_sku(SHOP, sku)
+        return self.store.inventory_level(SHOP, variant["inventoryItem"].gid, self.location)["_quantities"]["available"]
+
+    def api(self, method: str, path: str, **kw):
+        headers = {"Authorization": f"Bearer {self.shopify.mint_session_token(SHOP, API_KEY)}"}
+        return getattr(self.app.test_client(), method)(path, headers=headers, **kw)
+
+
+@pytest.fixture
+def world(sandboxed_app, sandbox_shopify):
+    server = make_server("127.0.0.1", 0, sandboxed_app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    supplier_server = RestSandboxSupplier()
+    supplier_server.start()
+    yield World(sandboxed_app, sandbox_shopify, supplier_server, f"http://127.0.0.1:{server.server_port}")
+    supplier_server.stop()
+    server.shutdown()
+
+
+def test_a_return_in_the_window_is_approved_gets_an_rma_and_restocks_once(world) -> None:
+    order = world.delivered_order("MUG-WHT", 2, delivered_days_ago=5)
+    case = world.request_return(order, "MUG-WHT")
+    assert (case.decision, case.status, case.decided_by) == ("approve", "open", "policy")
+    assert world.store.require_shop(SHOP).get(case.return_gid)["status"] == "OPEN"
+    assert request_due_rmas(world.services.session_factory, world.services.box) == 1
+    case = world.case(case.return_gid)
+    assert case.rma_state == "approved" and case.rma_number.startswith("RMA-") and case.rma_label_url
+    assert world.supplier_server.returns.authorizations[case.rma_number].items == {"MUG-WHT": 1}
+
+    before = world.available("MUG-WHT")
+    answer = world.api("post", f"/api/returns/{case.id}/receive", json={"lines": [{"line_id": case.lines[0].id, "received": 1}]})
+    assert answer.status_code == 200, answer.get_json()
+    world.drain()  # Shopify's reverse_fulfillment_orders/dispose for our own disposal
+    assert world.available("MUG-WHT") == before + 1
+    # The same dispose webhook again (a duplicate delivery with a new id): nothing more.
+    [rfo] = world.store.require_shop(SHOP).all("ReverseFulfillmentOrder")
+    payload = {"admin_graphql_api_id": rfo["id"], "id": int(rfo["id"].rsplit("/", 1)[-1]), "dispositions": [], "total_dispositions": 1}
+    world.shopify.emit(SHOP, "reverse_fulfillment_orders/dispose", payload)
+    world.drain()
+    assert world.available("MUG-WHT") == before + 1
+    case = world.case(case.return_gid)
+    assert (case.lines[0].received_quantity, case.lines[0].restocked_quantity) == (1, 1)
+    with world.services.session_factory() as session:
+        kinds = [e.kind for e in session.scalars(select(OrderEvent).where(OrderEvent.order_id == case.order_id).order_by(OrderEvent.id))]
+        notices = sorted(n.kind for n in session.scalars(select(CustomerNotice).where(CustomerNotice.order_id == case.order_id)))
+    for step in ("return_requested", "return_approved", "return_rma", "return_label_sent", "return_received", "return_restocked"):
+        assert step in kinds
+    assert notices == ["return_approved", "return_label", "return_received"]
+
+
+def test_a_late_request_is_declined_with_return_period_ended(world) -> None:
+    order = world.delivered_order("TEE-S", 1, delivered_days_ago=20)
+    case = world.request_return(order, "TEE-S")
+    assert (case.decision, case.decline_reason, case.status) == ("decline", "RETURN_PERIOD_ENDED", "declined")
+    shopify_return = world.store.require_shop(SHOP).get(case.return_gid)
+    assert shopify_return["status"] == "DECLINED" and shopify_return["decline"]["reason"] == "RETURN_PERIOD_ENDED"
+    assert "14 days" in shopify_return["decline"]["note"]
+    assert request_due_rmas(world.services.session_factory, world.services.box) == 0
+
+
+def test_a_damaged_item_is_not_restocked_and_a_refund_does_not_restock_twice(world) -> None:
+    order = world.delivered_order("MUG-WHT", 2, delivered_days_ago=1)
+    case = world.request_return(order, "MUG-WHT", reason="DEFECTIVE")
+    assert case.decision == "approve"
+    before = world.available("MUG-WHT")
+    answer = world.api("post", f"/api/returns/{case.id}/receive", json={"lines": [{"line_id": case.lines[0].id, "received": 1, "damaged": 1}]})
+    assert answer.status_code == 200, answer.get_json()
+    world.drain()
+    assert world.available("MUG-WHT") == before
+    case = world.case(case.return_gid)
+    assert (case.lines[0].restocked_quantity, case.lines[0].not_restocked_quantity) == (0, 1)
+    # The second unit: restocked by us, then the merchant refunds it with "restock" ticked.
+    second = world.request_return(order, "MUG-WHT")
+    world.api("post", f"/api/returns/{second.id}/receive", json={"lines": [{"line_id": second.lines[0].id, "received": 1}]})
+    world.drain()
+    assert world.available("MUG-WHT") == before + 1
+    line_gid = second.lines[0].line_item_gid
+    world.store.create_refund(SHOP, order["id"], [{"lineItemId": line_gid, "quantity": 1, "restockType": "RETURN", "locationId": world.location}])
+    world.shopify.deliver_pending()
+    world.drain()
+    assert world.available("MUG-WHT") == before + 1  # Shopify's second restock was undone
+    assert world.case(second.return_gid).refunded_at is not None
+
+
+def test_a_supplier_refusing_the_rma_alerts_the_merchant(world) -> None:
+    order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=2)
+    world.supplier_server.refuse_returns("Returns closed for this order")
+    case = world.request_return(order, "MUG-WHT")
+    request_due_rmas(world.services.session_factory, world.services.box)
+    case = world.case(case.return_gid)
+    assert case.rma_state == "refused" and "closed" in case.rma_note
+    with world.services.session_factory() as session:
+        assert session.scalar(select(Alert).where(Alert.kind == "return_rma_refused")).severity == "critical"
+
+
+def test_the_merchant_decides_queued_returns_and_edits_the_policy(world) -> None:
+    assert world.api("put", "/api/settings/return-policy", json={"window_days": 7}).status_code == 400  # below the legal 14
+    policy = world.api("put", "/api/settings/return-policy", json={"review_reasons": ["COLOR"], "window_days": 45}).get_json()
+    assert policy["policy"]["window_days"] == 45 and policy["warnings"]  # the supplier only takes 30 days
+    order = world.delivered_order("TEE-S", 1, delivered_days_ago=3)
+    case = world.request_return(order, "TEE-S", reason="COLOR")
+    assert case.decision == "review" and case.status == "requested"
+    queue = world.api("get", "/api/returns?queue=1").get_json()["returns"]
+    assert [c["id"] for c in queue] == [case.id]
+    declined = world.api("post", f"/api/returns/{case.id}/decline", json={"reason": "FINAL_SALE", "note": "Sold as final sale."})
+    assert declined.status_code == 200 and declined.get_json()["return_"]["decision"] == "decline"
+    assert world.store.require_shop(SHOP).get(case.return_gid)["decline"]["reason"] == "FINAL_SALE"
+    assert world.api("post", f"/api/returns/{case.id}/approve").status_code == 409  # decided already
+    analytics = world.api("get", "/api/returns/analytics").get_json()
+    assert analytics["store"]["units_sold"] >= 1 and "COLOR" not in analytics["reasons"]  # declined returns are not counted
