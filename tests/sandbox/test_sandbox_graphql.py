@@ -214,7 +214,7 @@ def test_unknown_token_is_401_and_unknown_shop_is_404(sandbox, client, token):
 
 
 def test_unimplemented_root_field_says_so(gql):
-    body = gql("{ currentBulkOperation { id } }").json()
+    body = gql("{ shopLocales { locale } }").json()
     assert body["errors"][0]["extensions"]["code"] == "NOT_IMPLEMENTED_IN_SANDBOX"
 
 
