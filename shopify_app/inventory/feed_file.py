@@ -62,10 +62,16 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def fetch_feed(client: httpx.Client, url: str, timeout: float = 30.0) -> tuple[bytes, str | None]:
-    """Download a feed (bounded in size); FeedUnreadable on any failure."""
+def fetch_feed(url: str, *, client: httpx.Client | None = None, timeout: float = 30.0) -> tuple[bytes, str | None]:
+    """Download a feed (bounded in size); FeedUnreadable on any failure.
+
+    A client of its own by default: the app's Shopify client is rerouted to the sandbox in
+    sandbox mode, and a supplier's feed lives elsewhere.
+    """
     if not url.startswith(("https://", "http://")):
         raise FeedUnreadable("the feed URL must start with https:// or http://")
+    owned = client is None
+    client = client or httpx.Client()
     try:
         with client.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
             if response.status_code != 200:
@@ -79,3 +85,6 @@ def fetch_feed(client: httpx.Client, url: str, timeout: float = 30.0) -> tuple[b
             return b"".join(chunks), response.headers.get("content-type")
     except httpx.HTTPError as exc:
         raise FeedUnreadable(f"the feed URL could not be read ({exc.__class__.__name__})") from None
+    finally:
+        if owned:
+            client.close()

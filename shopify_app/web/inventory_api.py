@@ -106,7 +106,7 @@ def upload_feed(supplier_id: int):
         if isinstance(document, dict) and "url" in document:
             source = "url"
             try:
-                body, content_type = fetch_feed(services.http_client, str(document["url"]))
+                body, content_type = fetch_feed(str(document["url"]))
             except FeedUnreadable as exc:
                 return jsonify(error=str(exc)), 422
     try:

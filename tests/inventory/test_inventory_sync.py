@@ -190,3 +190,36 @@ def test_the_inventory_api_reports_feeds_syncs_and_failures(world) -> None:
     assert client.post(f"/api/inventory/feeds/{held['id']}/confirm", headers=headers).status_code == 409
     world.shopify.add_shop("other.myshopify.com")
     assert client.get(f"/api/inventory/feeds/{held['id']}", headers={"Authorization": f"Bearer {world.shopify.mint_session_token('other.myshopify.com', API_KEY)}"}).status_code == 404
+
+
+def test_a_feed_can_be_fetched_from_a_url_and_an_unreachable_one_is_refused(world) -> None:
+    import http.server
+    import threading
+
+    body = b"sku,available\nMUG-WHT,12\nMUG-BLK,40\nTEE-S,30\nTEE-M,30\nTEE-L,0\nBTL-500,12\n"
+
+    class Feed(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/csv")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Feed)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    headers = {"Authorization": f"Bearer {world.shopify.mint_session_token(SHOP, API_KEY)}"}
+    client = world.app.test_client()
+    try:
+        fetched = client.post(f"/api/suppliers/{world.supplier_id}/stock-feed", json={"url": f"http://127.0.0.1:{server.server_port}/stock.csv"}, headers=headers)
+        assert fetched.status_code == 201, fetched.get_json()
+        assert fetched.get_json()["feed"]["source"] == "url" and fetched.get_json()["feed"]["rows_refused"] == 0
+        world.sync()
+        assert world.shopify_available("MUG-WHT") == 10
+    finally:
+        server.shutdown()
+        server.server_close()
+    unreachable = client.post(f"/api/suppliers/{world.supplier_id}/stock-feed", json={"url": f"http://127.0.0.1:{server.server_port}/gone.csv"}, headers=headers)
+    assert unreachable.status_code == 422 and "could not be read" in unreachable.get_json()["error"]
