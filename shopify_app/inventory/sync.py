@@ -10,6 +10,7 @@ from .catalog_mirror import mirror_catalog
 from .models import CatalogVariant, InventorySyncRun
 from .plan import plan_levels
 from .push import InventoryPusher
+from .selling_policy import enforce_deny_policy
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ def sync_inventory(services, shop_domain: str, *, gateway=None, refresh_catalog:
             mirror_catalog(services.session_factory, gateway, services.http_client, shop_domain)
         planned = plan_levels(services.session_factory, reader, shop_domain).levels_changed
         pusher.push()
+        enforce_deny_policy(services.session_factory, gateway, shop_domain)
     except Exception as exc:  # the run must record the failure; the next run starts over
         status, error = "failed", f"{type(exc).__name__}: {exc}"[:500]
         log.warning("inventory sync failed shop=%s error=%s", shop_domain, type(exc).__name__)

@@ -223,3 +223,16 @@ def test_a_feed_can_be_fetched_from_a_url_and_an_unreachable_one_is_refused(worl
         server.server_close()
     unreachable = client.post(f"/api/suppliers/{world.supplier_id}/stock-feed", json={"url": f"http://127.0.0.1:{server.server_port}/gone.csv"}, headers=headers)
     assert unreachable.status_code == 422 and "could not be read" in unreachable.get_json()["error"]
+
+
+def test_a_deny_supplier_stops_its_variants_selling_past_zero(world) -> None:
+    for sku in ("MUG-WHT", "TEE-S"):
+        variant = world.shopify.store.variant_by_sku(SHOP, sku)
+        variant["inventoryPolicy"] = "CONTINUE"
+    with world.services.session_factory.begin() as session:
+        session.get(Supplier, world.supplier_id).inventory_terms = {"safety_buffer": 2, "out_of_stock_policy": "deny"}
+    world.pull()
+    assert world.sync(refresh_catalog=True).status == "done"
+    assert {world.shopify.store.variant_by_sku(SHOP, sku)["inventoryPolicy"] for sku in SKUS} == {"DENY"}
+    with world.services.session_factory() as session:
+        assert set(session.scalars(select(CatalogVariant.inventory_policy).where(CatalogVariant.sku.in_(SKUS)))) == {"DENY"}

@@ -105,3 +105,34 @@ def in_collection(product: dict, info, id: str) -> bool:
 def published(product: dict, info, **_: Any) -> bool:
     """Active products count as published everywhere."""
     return product["status"] == "ACTIVE"
+
+
+@resolver("Mutation", "productVariantsBulkUpdate", scopes=("write_products",))
+def product_variants_bulk_update(root: Any, info, productId: str, variants: list[dict], **_: Any) -> dict:
+    """Update variants of one product; the sandbox supports inventoryPolicy (CONTINUE/DENY), sku, price and barcode."""
+    shop = info.context.shop
+    product = object_of_type(info, productId, "Product")
+
+    def error(field, message, code):
+        return {"__typename": "ProductVariantsBulkUpdatePayload", "product": None, "productVariants": None,
+                "userErrors": [{"__typename": "ProductVariantsBulkUpdateUserError", "field": field, "message": message, "code": code}]}
+
+    if product is None:
+        return error(["productId"], "Product does not exist", "PRODUCT_DOES_NOT_EXIST")
+    own = {ref.gid for ref in product["variants"]}
+    updated = []
+    for index, spec in enumerate(variants):
+        if not spec.get("id"):
+            return error(["variants", str(index), "id"], "Product variant is missing ID attribute", "PRODUCT_VARIANT_ID_MISSING")
+        variant = shop.get(spec["id"])
+        if variant is None or variant["__typename"] != "ProductVariant":
+            return error(["variants", str(index), "id"], "Product variant does not exist", "PRODUCT_VARIANT_DOES_NOT_EXIST")
+        if spec["id"] not in own:
+            return error(["variants", str(index), "id"], "Product variant does not belong to this product", "MUST_BE_FOR_THIS_PRODUCT")
+        updated.append((variant, spec))
+    for variant, spec in updated:
+        for name in ("inventoryPolicy", "sku", "price", "barcode"):
+            if spec.get(name) is not None:
+                variant[name] = spec[name]
+        info.context.store.touch(variant)
+    return {"__typename": "ProductVariantsBulkUpdatePayload", "product": product, "productVariants": [v for v, _ in updated], "userErrors": []}
