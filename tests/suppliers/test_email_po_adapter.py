@@ -16,6 +16,7 @@ from integrations.suppliers.base import (
     OutcomeUnknown,
     PermanentSupplierError,
     PlaceOrder,
+    ReturnLine,
     SupplierOrderNotFound,
     SupplierOrderStatus,
     TransientSupplierError,
@@ -208,5 +209,21 @@ def test_no_stock_feed_no_webhooks_no_returns(smtp):
         adapter.import_stock_csv("sku,available\nWIDGET-RED,1\n")
     with pytest.raises(NotImplementedError):
         adapter.parse_webhook({}, b"{}")
-    with pytest.raises(PermanentSupplierError):
-        adapter.create_return_authorization("PO-1001", [])
+    with pytest.raises(SupplierOrderNotFound):
+        adapter.create_return_authorization("PO-1001", [])  # no such PO was sent
+
+
+def test_a_return_request_is_mailed_under_its_po_and_stays_pending_until_the_supplier_replies(smtp):
+    adapter = make_email_adapter(smtp)
+    adapter.place_order(request())
+    controller = EmailPoController(adapter, smtp)
+    sku = adapter.sent_log.get("PO-1001").lines[0].sku
+    assert adapter.create_return_authorization("PO-1001", [ReturnLine("line-a", sku, 1, "DEFECTIVE")]).status == "refused"  # nothing shipped yet
+    controller.ship("PO-1001")
+    answer = adapter.create_return_authorization("PO-1001", [ReturnLine("line-a", sku, 1, "DEFECTIVE")])
+    again = adapter.create_return_authorization("PO-1001", [ReturnLine("line-a", sku, 1, "DEFECTIVE")])
+    assert answer.status == "pending" and answer.rma_number.startswith("RET-PO-1001-") and again.rma_number == answer.rma_number
+    mail = [m for m in smtp.mail if m.kind == "return-request"]
+    assert len(mail) == 2 and answer.rma_number in mail[0].message["Subject"]
+    assert mail[0].message["In-Reply-To"] == message_id("PO-1001", "purchase-order", adapter.settings.from_address)
+    assert "1 x " + sku in mail[0].message.get_content() and "defective" in mail[0].message.get_content()

@@ -23,6 +23,7 @@ Stock: from an imported stock CSV when a feed is configured, else [].
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from dataclasses import replace
 from typing import Callable
@@ -41,7 +42,7 @@ from ..base import (
     SupplierOrderNotFound,
 )
 from .config import EmailPoSettings
-from .messages import cancellation_message, purchase_order_message
+from .messages import cancellation_message, purchase_order_message, return_request_message
 from .sent_log import UNCONFIRMED, SentLine, SentLog, SentPurchaseOrder
 from .smtp_sender import send_message
 from .stock_feed import StockFeed, StockImport, import_stock_csv
@@ -155,8 +156,22 @@ class EmailPoAdapter(SupplierAdapter):
         return self.stock_feed.levels(supplier_skus) if self.stock_feed is not None else []
 
     def create_return_authorization(self, supplier_order_id: str, lines: list[ReturnLine]) -> ReturnAuthorization:
-        """Not by email yet: always a PermanentSupplierError."""
-        raise PermanentSupplierError("returns to an email supplier are arranged by the merchant directly; no RMA is requested")
+        """Mail a return request under the PO; "pending" with our own reference until the supplier replies.
+
+        The reference is derived from the PO and the lines, so asking twice for the same
+        return names the same request (the supplier sees one reference, possibly twice).
+        """
+        record = self._record(supplier_order_id)
+        shipped: dict[str, int] = {}
+        for sent in record.lines:
+            shipped[sent.sku] = shipped.get(sent.sku, 0) + record.shipped_quantity(sent.line_ref)
+        for line in lines:
+            if line.quantity > shipped.get(line.supplier_sku, 0):
+                return ReturnAuthorization(rma_number="", status="refused", note=f"only {shipped.get(line.supplier_sku, 0)} of {line.supplier_sku} shipped on PO {record.po_number}")
+        digest = hashlib.sha256(repr(sorted((l.supplier_sku, l.quantity, l.line_ref or "") for l in lines)).encode()).hexdigest()[:6].upper()
+        reference = f"RET-{record.po_number}-{digest}"
+        send_message(self.settings, return_request_message(record.po_number, reference, lines, self.settings))
+        return ReturnAuthorization(rma_number=reference, status="pending", note="awaiting the supplier's reply by email")
 
     # -- internals -------------------------------------------------------------------------
 

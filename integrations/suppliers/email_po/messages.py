@@ -75,3 +75,19 @@ def cancellation_message(po_number: str, settings: EmailPoSettings) -> EmailMess
         f"Thank you,\n{settings.shop_name}\n"
     )
     return message
+
+
+def return_request_message(po_number: str, rma_reference: str, lines, settings: EmailPoSettings) -> EmailMessage:
+    """A return authorisation request, threaded under the PO, asking the supplier to reply with its RMA and label."""
+    message = _envelope(settings, f"Return request {rma_reference} for purchase order {po_number}", po_number, "return-request")
+    message.replace_header("Message-ID", message_id(po_number, f"return-{rma_reference}", settings.from_address))
+    original = message_id(po_number, "purchase-order", settings.from_address)
+    message["In-Reply-To"] = original
+    message["References"] = original
+    items = "\n".join(f"  - {line.quantity} x {line.supplier_sku}" + (f" (reason: {line.reason.lower().replace('_', ' ')})" if line.reason else "") for line in lines)
+    message.set_content(
+        f"Hello,\n\na customer is returning items from purchase order {po_number}:\n{items}\n\n"
+        f"Please reply with your return authorisation (RMA) number for our reference {rma_reference}, "
+        f"the return address and a prepaid label if you provide one.\n\nThank you,\n{settings.shop_name}\n"
+    )
+    return message
