@@ -9,8 +9,8 @@ from integrations.shopify.errors import ShopifyError
 from ..auth.session_tokens import require_session_token
 from ..models import ShopSetting
 from ..returns.analytics import return_analytics
-from ..returns.intake import POLICY_KEY, mark_decided, store_policy
-from ..returns.models import Decision, ReturnCase
+from ..returns.intake import POLICY_KEY, mark_decided, notify_customer, store_policy, timeline
+from ..returns.models import Decision, ReturnCase, RmaState
 from ..returns.policy import supplier_terms_from, validate_policy, validate_supplier_terms, window_warnings
 from ..returns.restock import Receipt, receive
 from ..suppliers.models import Supplier
@@ -115,6 +115,30 @@ def receive_items(case_id: int):
             return jsonify(error=str(exc)), 400
         except ShopifyError as exc:
             return jsonify(error=f"Shopify refused: {exc}"), 502
+        return jsonify(return_=case_json(case))
+
+
+@blueprint.post("/returns/<int:case_id>/rma")
+@require_session_token
+def record_rma(case_id: int):
+    """The supplier's RMA as it replied by email: {rma_number, label_url?, address?}; the customer gets the label."""
+    body = request.get_json(silent=True) or {}
+    number = str(body.get("rma_number") or "").strip()
+    if not number:
+        return jsonify(error="rma_number is required"), 400
+    with _services().session_factory.begin() as session:
+        case = _own_case(session, case_id)
+        if case is None:
+            return jsonify(error="not found"), 404
+        if case.decision != Decision.APPROVE:
+            return jsonify(error="only an approved return can have an RMA"), 409
+        case.rma_state, case.rma_number = RmaState.APPROVED, number[:128]
+        case.rma_label_url = body.get("label_url") or case.rma_label_url
+        if isinstance(body.get("address"), dict):
+            case.rma_address = {k: str(v) for k, v in body["address"].items() if v}
+        timeline(session, case, "return_rma", "merchant", rma=case.rma_number, status="approved")
+        timeline(session, case, "return_label_sent", "app", rma=case.rma_number)
+        notify_customer(session, case, "return_label")
         return jsonify(return_=case_json(case))
 
 

@@ -194,3 +194,55 @@ def test_the_merchant_decides_queued_returns_and_edits_the_policy(world) -> None
     assert world.api("post", f"/api/returns/{case.id}/approve").status_code == 409  # decided already
     analytics = world.api("get", "/api/returns/analytics").get_json()
     assert analytics["store"]["units_sold"] >= 1 and "COLOR" not in analytics["reasons"]  # declined returns are not counted
+
+
+def test_a_return_for_an_order_we_never_forwarded_is_decided_and_handed_to_the_merchant(world) -> None:
+    # BTL-500 has no supplier: the merchant ships it, and its return has no supplier side.
+    order = world.shopify.place_order(SHOP, [{"sku": "BTL-500", "quantity": 1}], email="buyer@example.com")
+    world.drain()
+    shop = world.store.require_shop(SHOP)
+    fo = next(f for f in shop.all("FulfillmentOrder") if f["order"].gid == order["id"])
+    fulfillment = world.store.create_fulfillment(shop, [{"fulfillmentOrderId": fo["id"]}])
+    world.store.mark_delivered(shop, fulfillment["id"], (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    case = world.request_return(order, "BTL-500")
+    assert case.decision == "approve" and case.rma_state == "manual" and case.supplier_id is None
+    with world.services.session_factory() as session:
+        assert session.scalar(select(Alert).where(Alert.kind == "return_manual")) is not None
+
+
+def test_a_return_whose_supplier_was_deleted_still_honours_the_customer(world) -> None:
+    order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=2)
+    with world.services.session_factory.begin() as session:
+        supplier = session.get(Supplier, world.supplier_id)
+        supplier.deleted_at, supplier.active = dt.datetime.now(dt.timezone.utc), False
+    case = world.request_return(order, "MUG-WHT")
+    assert case.decision == "approve" and case.rma_state == "manual"
+    assert "no longer connected" in case.decision_note
+
+
+def test_duplicate_and_reordered_return_webhooks_decide_once(world) -> None:
+    order = world.delivered_order("MUG-WHT", 2, delivered_days_ago=3)
+    ret = world.store.request_return(SHOP, order["id"], [{"sku": "MUG-WHT", "quantity": 1, "reason": "UNWANTED"}])
+    world.store.outbox.drain()  # lose Shopify's own delivery: we replay it by hand, late and twice
+    payload = world.store.return_payload(world.store.require_shop(SHOP), ret)
+    world.shopify.emit(SHOP, "returns/approve", payload | {"status": "open"})  # a stale, out-of-order approve first
+    world.shopify.emit(SHOP, "returns/request", payload)
+    world.shopify.emit(SHOP, "returns/request", payload)
+    world.drain()
+    world.drain()
+    case = world.case(ret["id"])
+    assert (case.decision, case.status) == ("approve", "open")
+    with world.services.session_factory() as session:
+        approvals = session.scalars(select(OrderEvent).where(OrderEvent.order_id == case.order_id, OrderEvent.kind == "return_approved")).all()
+    assert len(approvals) == 1
+    assert world.store.require_shop(SHOP).get(ret["id"])["status"] == "OPEN"
+
+
+def test_an_email_suppliers_rma_is_recorded_when_it_replies(world) -> None:
+    order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=2)
+    case = world.request_return(order, "MUG-WHT")
+    answer = world.api("post", f"/api/returns/{case.id}/rma", json={"rma_number": "SUP-RMA-77", "label_url": "https://labels.example/77.pdf"})
+    assert answer.status_code == 200 and answer.get_json()["return_"]["rma"]["number"] == "SUP-RMA-77"
+    assert world.api("post", f"/api/returns/{case.id}/rma", json={}).status_code == 400
+    with world.services.session_factory() as session:
+        assert session.scalar(select(CustomerNotice).where(CustomerNotice.kind == "return_label")) is not None
