@@ -172,13 +172,13 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_return_lines')),
     sa.UniqueConstraint('return_case_id', 'return_line_item_gid', name='uq_return_lines_case_item')
     )
-    with op.batch_alter_table('product_mappings', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('stock_as_of', sa.DateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('safety_buffer', sa.Integer(), nullable=True))
+    # Plain ADD COLUMN (SQLite supports it): a batch table rebuild would DROP tables that
+    # other rows point at, which foreign-key enforcement refuses on a database with data.
+    op.add_column('product_mappings', sa.Column('stock_as_of', sa.DateTime(timezone=True), nullable=True))
+    op.add_column('product_mappings', sa.Column('safety_buffer', sa.Integer(), nullable=True))
 
-    with op.batch_alter_table('suppliers', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('inventory_terms', sa.JSON(), nullable=False, server_default=sa.text("'{}'")))
-        batch_op.add_column(sa.Column('return_terms', sa.JSON(), nullable=False, server_default=sa.text("'{}'")))
+    op.add_column('suppliers', sa.Column('inventory_terms', sa.JSON(), nullable=False, server_default=sa.text("'{}'")))
+    op.add_column('suppliers', sa.Column('return_terms', sa.JSON(), nullable=False, server_default=sa.text("'{}'")))
 
     # ### end Alembic commands ###
 
