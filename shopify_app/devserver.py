@@ -90,6 +90,17 @@ def seed_sandbox_install(services, shopify, supplier, shop: str = "demo.myshopif
     return supplier_id
 
 
+def first_inventory_sync(services) -> None:
+    """Pull the sandbox supplier's stock and push it to the demo shop now, not at the first scheduled run."""
+    from .inventory.jobs import pull_due_stock_feeds, sync_installed_shops
+
+    try:
+        pull_due_stock_feeds(services)
+        sync_installed_shops(services)
+    except Exception:  # the scheduled jobs try again; the demo must still start
+        logging.getLogger(__name__).exception("first inventory sync failed")
+
+
 def run_dev(host: str = "127.0.0.1") -> int:
     """Serve until SIGINT/SIGTERM."""
     settings = load_settings()
@@ -101,6 +112,7 @@ def run_dev(host: str = "127.0.0.1") -> int:
     app = create_app(settings)
     if sandboxes:
         seed_sandbox_install(app.extensions["services"], *sandboxes)
+        threading.Thread(target=first_inventory_sync, args=(app.extensions["services"],), name="first-inventory-sync", daemon=True).start()
     server = make_server(host, settings.port, app, threaded=True, request_handler=PathOnlyRequestHandler)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
