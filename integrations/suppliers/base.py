@@ -146,6 +146,8 @@ class SupplierEvent:
     shipment: Shipment | None = None
     stock: tuple[StockLevel, ...] = ()
     reason: str | None = None
+    rma_number: str | None = None  # RETURN_UPDATED: which return authorisation
+    returned: tuple[tuple[str, int], ...] = ()  # RETURN_UPDATED: (supplier SKU, units received back)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 

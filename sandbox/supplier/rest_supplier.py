@@ -40,7 +40,7 @@ API (JSON in and out; every request needs `X-Api-Key: <api_key>`, else 401):
 
 Webhooks (after `configure_webhooks(url)`): POST url with {"id": "evt_000001", "type",
 "created_at", "order": Order, "shipment"?: Shipment, "reason"?: str, "stock"?: [...]}, types
-order.updated, order.shipped, order.failed, order.cancelled, stock.updated; headers
+order.updated, order.shipped, order.failed, order.cancelled, stock.updated, return.received; headers
 `X-Signature: sha256=<hex HMAC-SHA256(body, webhook_secret)>` and `X-Event-Id`.
 
 Fault controls (faults.py), as on the Printful sandbox: `fail_next(status, retry_after=)`
@@ -162,6 +162,11 @@ class RestSandboxSupplier(FaultControls):
         return self.orders.set_status(self.order(order_id), "failed", "order.failed", reason=reason)
 
     # -- webhooks --------------------------------------------------------------------------
+
+    def receive_return(self, rma: str, items: dict[str, int] | None = None) -> None:
+        """The returned parcel arrived here: reports return.received with what came back."""
+        authorization = self.returns.receive(rma, items)
+        self.webhooks.submit("return.received", utc_now(), {"return": authorization.json(self.base_url)})
 
     def refuse_returns(self, reason: str | None = "Our return window for this order has closed") -> None:
         """Refuse every return authorisation (409) until called with None."""

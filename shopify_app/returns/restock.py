@@ -206,4 +206,33 @@ def _inventory_item_of(session: Session, shop_domain: str, line: ReturnLine, gat
     return ((node.get("variant") or {}).get("inventoryItem") or {}).get("id")
 
 
+def supplier_received(session: Session, supplier, event, gateway_for) -> None:
+    """The supplier confirms returned units arrived (a RETURN_UPDATED event): receive them like a merchant would.
+
+    Counts are the supplier's totals for the RMA, so a repeated event receives nothing twice;
+    DEFECTIVE returns are taken as damaged (not restocked) unless the merchant says otherwise.
+    """
+    if not event.rma_number:
+        return
+    case = session.scalar(select(ReturnCase).where(ReturnCase.supplier_id == supplier.id, ReturnCase.rma_number == event.rma_number))
+    if case is None:
+        log.warning("supplier %s reported a return we do not know", supplier.id)
+        return
+    ours = dict(session.execute(select(ProductMapping.supplier_sku, ProductMapping.sku).where(ProductMapping.supplier_id == supplier.id)).all())
+    remaining: dict[str, int] = {}
+    for supplier_sku, quantity in event.returned:  # the supplier counts in its SKUs, our lines in the shop's
+        sku = ours.get(supplier_sku, supplier_sku)
+        remaining[sku] = remaining.get(sku, 0) + quantity
+    receipts = []
+    for line in case.lines:
+        total = remaining.get(line.sku or "", 0)
+        take = min(total, line.quantity)
+        remaining[line.sku or ""] = total - take
+        new = max(0, take - line.received_quantity)
+        if new:
+            receipts.append(Receipt(line.id, new, damaged_by_reason(line, new)))
+    if receipts:
+        receive(session, gateway_for(case.shop_domain), case, receipts, actor="supplier")
+
+
 __all__ = ["Receipt", "receive", "apply_disposition_totals", "reconcile_refund", "damaged_by_reason", "gid_number"]

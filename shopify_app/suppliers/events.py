@@ -35,6 +35,11 @@ def apply_event(session: Session, supplier: Supplier, event: SupplierEvent, gate
         _apply_stock(session, supplier, event)
         if event.kind is SupplierEventKind.STOCK_UPDATED:
             return
+    if event.kind is SupplierEventKind.RETURN_UPDATED:
+        from ..returns.restock import supplier_received
+
+        supplier_received(session, supplier, event, gateway_for)
+        return
     delivery = find_delivery(session, supplier, event)
     if delivery is None:
         log.warning("supplier %s event %s for an order we do not know", supplier.id, event.kind.value)

@@ -27,7 +27,7 @@ class World:
     """The app served on loopback, the sandbox Shopify sending it webhooks, the REST sandbox as the supplier at the warehouse."""
 
     def __init__(self, app, shopify, supplier_server: RestSandboxSupplier, app_url: str):
-        self.app, self.shopify, self.supplier_server = app, shopify, supplier_server
+        self.app, self.shopify, self.supplier_server, self.app_url = app, shopify, supplier_server, app_url
         self.services = app.extensions["services"]
         self.store = shopify.store
         self.location = self.store.require_shop(SHOP).all("Location")[0]["id"]
@@ -246,3 +246,23 @@ def test_an_email_suppliers_rma_is_recorded_when_it_replies(world) -> None:
     assert world.api("post", f"/api/returns/{case.id}/rma", json={}).status_code == 400
     with world.services.session_factory() as session:
         assert session.scalar(select(CustomerNotice).where(CustomerNotice.kind == "return_label")) is not None
+
+
+def test_the_supplier_confirming_receipt_restocks_once(world) -> None:
+    world.supplier_server.configure_webhooks(f"{world.app_url}/suppliers/{world.supplier_id}/webhooks")
+    order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=2)
+    case = world.request_return(order, "MUG-WHT")
+    request_due_rmas(world.services.session_factory, world.services.box)
+    case = world.case(case.return_gid)
+    before = world.available("MUG-WHT")
+    world.supplier_server.receive_return(case.rma_number)
+    world.supplier_server.receive_return(case.rma_number)  # reported twice
+    world.supplier_server.flush_webhooks()
+    world.drain()
+    world.drain()
+    assert world.available("MUG-WHT") == before + 1
+    case = world.case(case.return_gid)
+    assert (case.lines[0].received_quantity, case.lines[0].restocked_quantity) == (1, 1)
+    with world.services.session_factory() as session:
+        received = session.scalars(select(OrderEvent).where(OrderEvent.order_id == case.order_id, OrderEvent.kind == "return_received")).all()
+    assert [e.actor for e in received] == ["supplier"]

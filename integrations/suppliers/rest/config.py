@@ -65,7 +65,7 @@ TOP_LEVEL_KEYS = frozenset({
     "status_map", "static_body", "duplicate_statuses", "duplicate_message_contains", "cancel_refused_statuses", "webhook",
     "preset",  # consumed by presets.with_preset; tolerated here so a resolved dict still parses
 })
-WEBHOOK_KEYS = frozenset({"signature_header", "signature_encoding", "signature_prefix", "event_type", "event_id", "order", "shipment", "reason", "stock", "events"})
+WEBHOOK_KEYS = frozenset({"signature_header", "signature_encoding", "signature_prefix", "event_type", "event_id", "order", "shipment", "reason", "stock", "return", "events"})
 
 
 class InvalidRestSettings(ValueError):
@@ -113,6 +113,7 @@ class WebhookSettings:
     reason: str | None
     stock: str | None  # where a list of stock entries sits (read with the response stock.* paths)
     events: Mapping[str, SupplierEventKind]
+    return_: str | None = None  # where a return sits: its RMA (response return.rma_number) and items [{sku, received_qty}]
 
 
 @dataclass(frozen=True)
@@ -323,7 +324,7 @@ def _webhook(value: Any) -> WebhookSettings | None:
         except ValueError:
             allowed = ", ".join(k.value for k in SupplierEventKind)
             raise InvalidRestSettings(f"{where}.events.{theirs}: {ours!r} is not one of {allowed}") from None
-    paths = {key: value.get(key) for key in ("event_type", "event_id", "order", "shipment", "reason", "stock")}
+    paths = {key: value.get(key) for key in ("event_type", "event_id", "order", "shipment", "reason", "stock", "return")}
     for key, path in paths.items():
         if path is not None and not isinstance(path, str):
             raise InvalidRestSettings(f"{where}.{key} must be a dotted path")
@@ -338,6 +339,7 @@ def _webhook(value: Any) -> WebhookSettings | None:
         reason=paths["reason"],
         stock=paths["stock"],
         events=events,
+        return_=paths["return"],
     )
 
 

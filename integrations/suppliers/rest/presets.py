@@ -96,12 +96,14 @@ SANDBOX_REST: dict[str, Any] = {
         "shipment": "shipment",
         "reason": "reason",
         "stock": "stock",
+        "return": "return",
         "events": {
             "order.updated": "order_updated",
             "order.shipped": "shipment",
             "order.failed": "order_failed",
             "order.cancelled": "order_cancelled",
             "stock.updated": "stock_updated",
+            "return.received": "return_updated",
         },
     },
 }

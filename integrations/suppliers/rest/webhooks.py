@@ -76,6 +76,11 @@ def _event(kind: SupplierEventKind, event: dict[str, Any], webhook: WebhookSetti
     order = supplier_order(order_data, settings) if isinstance(order_data, Mapping) else None
     shipment_data = get_path(event, webhook.shipment) if webhook.shipment else None
     stock_data = get_path(event, webhook.stock) if webhook.stock else None
+    return_data = get_path(event, webhook.return_) if webhook.return_ else None
+    rma_number, returned = None, ()
+    if isinstance(return_data, Mapping):
+        rma_number = get_path(return_data, settings.response.get("return.rma_number", "rma_number"))
+        returned = tuple((str(item["sku"]), int(item.get("received_qty", 0))) for item in return_data.get("items") or [] if item.get("received_qty"))
     return SupplierEvent(
         kind=kind,
         event_id=str(event_id) if event_id is not None else None,
@@ -85,5 +90,7 @@ def _event(kind: SupplierEventKind, event: dict[str, Any], webhook: WebhookSetti
         shipment=shipment(shipment_data, settings) if isinstance(shipment_data, Mapping) else None,
         stock=tuple(stock_level(entry, settings) for entry in stock_data) if isinstance(stock_data, list) else (),
         reason=str(reason) if isinstance(reason, (str, int, float)) and not isinstance(reason, bool) else None,
+        rma_number=str(rma_number) if rma_number else None,
+        returned=returned,
         raw=event,
     )
