@@ -236,3 +236,31 @@ def test_a_deny_supplier_stops_its_variants_selling_past_zero(world) -> None:
     assert {world.shopify.store.variant_by_sku(SHOP, sku)["inventoryPolicy"] for sku in SKUS} == {"DENY"}
     with world.services.session_factory() as session:
         assert set(session.scalars(select(CatalogVariant.inventory_policy).where(CatalogVariant.sku.in_(SKUS)))) == {"DENY"}
+
+
+def test_a_stock_webhook_from_the_supplier_is_a_delta_feed_that_reaches_shopify(world) -> None:
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from shopify_app.inventory.models import StockFeedRun
+    from shopify_app.webhooks.worker import InboxWorker
+
+    server = make_server("127.0.0.1", 0, world.app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        world.pull()
+        world.sync()
+        world.supplier_server.configure_webhooks(f"http://127.0.0.1:{server.server_port}/suppliers/{world.supplier_id}/webhooks")
+        world.supplier_server.set_stock("TEE-M", available=4)
+        world.supplier_server.flush_webhooks()
+        InboxWorker(world.services.session_factory, world.services.settings, world.services).drain()
+    finally:
+        server.shutdown()
+        server.server_close()
+    with world.services.session_factory() as session:
+        run = session.scalar(select(StockFeedRun).order_by(StockFeedRun.id.desc()).limit(1))
+        assert (run.source, run.full, run.skus_changed) == ("webhook", False, 1)
+    world.sync()
+    assert world.shopify_available("TEE-M") == 2
+    assert world.shopify_available("TEE-S") == 28  # a delta: the others are untouched
