@@ -104,6 +104,8 @@ def record_return(session: Session, shop_domain: str, snapshot: dict) -> ReturnC
         except IntegrityError:  # another worker recorded it first
             case = session.scalar(select(ReturnCase).where(ReturnCase.shop_domain == shop_domain, ReturnCase.return_gid == snapshot["id"]))
     case.status = str(snapshot.get("status") or case.status).lower()
+    if (snapshot.get("exchangeLineItems") or {}).get("nodes"):
+        case.outcome = "exchange"  # the customer chose another item instead of money back
     delivered = {}
     for fulfillment in (snapshot.get("order") or {}).get("fulfillments") or []:
         when = parse_time(fulfillment.get("deliveredAt"))

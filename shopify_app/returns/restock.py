@@ -183,13 +183,22 @@ def reconcile_refund(session: Session, shop_domain: str, refund: dict, gateway=N
         if refund_gid not in (case.refund_gids or []):
             case.refund_gids = [*(case.refund_gids or []), refund_gid]
             case.refunded_at = case.refunded_at or utcnow()
-            case.outcome = case.outcome or "refund"
+            case.outcome = case.outcome or refund_outcome(refund)
             timeline(session, case, "return_refunded", "store")
             notify_customer(session, case, "return_refunded")
     if undo and gateway is not None:
         gateway.mutate("InventoryAdjustQuantities", {"input": {"name": "available", "reason": "correction", "referenceDocumentUri": f"{REFERENCE_PREFIX}{next(iter(cases))}", "changes": undo}},
                        "inventoryAdjustQuantities", idempotent=False)
     return done
+
+
+STORE_CREDIT_GATEWAYS = frozenset({"shopify_store_credit", "store_credit", "store-credit"})
+
+
+def refund_outcome(refund: dict) -> str:
+    """"store_credit" when the refund went to store credit, else "refund"."""
+    gateways = {str(t.get("gateway") or "").lower() for t in refund.get("transactions") or [] if isinstance(t, dict)}
+    return "store_credit" if gateways and gateways <= STORE_CREDIT_GATEWAYS else "refund"
 
 
 def _inventory_item_of(session: Session, shop_domain: str, line: ReturnLine, gateway=None) -> str | None:

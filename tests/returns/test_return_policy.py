@@ -87,3 +87,11 @@ def test_stored_policies_merge_with_defaults_and_are_validated() -> None:
     with pytest.raises(ValueError, match="merchant_location_gid"):
         validate_supplier_terms({"destination": "merchant"})
     assert validate_supplier_terms({"window_days": 30, "restocking_fee_percent": 15}) == {"window_days": 30, "restocking_fee_percent": 15}
+
+
+def test_a_refund_to_store_credit_is_recorded_as_store_credit() -> None:
+    from shopify_app.returns.restock import refund_outcome
+
+    assert refund_outcome({"transactions": [{"gateway": "shopify_store_credit", "kind": "refund"}]}) == "store_credit"
+    assert refund_outcome({"transactions": [{"gateway": "bogus", "kind": "refund"}]}) == "refund"
+    assert refund_outcome({"transactions": []}) == "refund"
