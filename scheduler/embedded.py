@@ -16,6 +16,8 @@ from shopify_app.suppliers.forwarding import ForwardingWorker
 from shopify_app.suppliers.polling import poll_shipments
 from shopify_app.webhooks.worker import InboxWorker
 
+from shopify_app.jobs.claims import purge_old_runs, run_claimed
+
 from .pump import Pump
 
 log = logging.getLogger(__name__)
@@ -30,11 +32,12 @@ RMA_REQUESTS_EVERY = dt.timedelta(seconds=30)
 
 
 def purge_inbox(services) -> None:
-    """Delete handled webhook deliveries past retention (they carry personal data)."""
+    """Delete handled webhook deliveries past retention (they carry personal data), and old job runs."""
     from shopify_app.webhooks.retention import purge_handled_deliveries
 
     with services.session_factory.begin() as session:
         purge_handled_deliveries(session)
+    purge_old_runs(services.session_factory)
 
 
 def check_delays_and_notify(services) -> None:
@@ -67,6 +70,18 @@ def keep_token_fresh(services, shop_domain: str) -> None:
         log.warning("cannot refresh token for shop=%s: %s", shop_domain, exc)
 
 
+# (job id, interval, function of the services): the same plain functions any scheduler can run.
+PERIODIC_JOBS = (
+    ("poll-shipments", SHIPMENT_POLL_EVERY, poll_shipments),
+    ("delays-and-notices", DELAY_CHECK_EVERY, check_delays_and_notify),
+    ("purge-inbox", dt.timedelta(hours=6), purge_inbox),
+    ("stock-feeds", STOCK_FEEDS_EVERY, pull_due_stock_feeds),
+    ("inventory-sync", INVENTORY_SYNC_EVERY, sync_installed_shops),
+    ("return-authorizations", RMA_REQUESTS_EVERY, request_return_authorizations),
+    ("catalog-refresh", CATALOG_REFRESH_EVERY, refresh_catalogs),
+)
+
+
 class EmbeddedScheduler:
     """APScheduler for periodic jobs and the inbox pump, in the web process."""
 
@@ -81,13 +96,8 @@ class EmbeddedScheduler:
 
     def start(self) -> None:
         """Start the clock and add the jobs of every installed shop."""
-        self.scheduler.add_job(poll_shipments, "interval", seconds=SHIPMENT_POLL_EVERY.total_seconds(), args=(self.services,), id="poll-shipments", replace_existing=True)
-        self.scheduler.add_job(check_delays_and_notify, "interval", seconds=DELAY_CHECK_EVERY.total_seconds(), args=(self.services,), id="delays-and-notices", replace_existing=True)
-        self.scheduler.add_job(purge_inbox, "interval", hours=6, args=(self.services,), id="purge-inbox", replace_existing=True)
-        self.scheduler.add_job(pull_due_stock_feeds, "interval", seconds=STOCK_FEEDS_EVERY.total_seconds(), args=(self.services,), id="stock-feeds", replace_existing=True)
-        self.scheduler.add_job(sync_installed_shops, "interval", seconds=INVENTORY_SYNC_EVERY.total_seconds(), args=(self.services,), id="inventory-sync", replace_existing=True)
-        self.scheduler.add_job(request_return_authorizations, "interval", seconds=RMA_REQUESTS_EVERY.total_seconds(), args=(self.services,), id="return-authorizations", replace_existing=True)
-        self.scheduler.add_job(refresh_catalogs, "interval", seconds=CATALOG_REFRESH_EVERY.total_seconds(), args=(self.services,), id="catalog-refresh", replace_existing=True)
+        for job_id, every, fn in PERIODIC_JOBS:
+            self.every(job_id, every, fn, self.services)
         self.scheduler.start()
         self.pump.start()
         self.forwarding_pump.start()
@@ -104,16 +114,16 @@ class EmbeddedScheduler:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
 
+    def every(self, job_id: str, interval: dt.timedelta, fn, *args) -> None:
+        """Schedule `fn(*args)` every `interval`; each firing runs only if it claims its slot (one clock across processes)."""
+        self.scheduler.add_job(
+            run_claimed, "interval", seconds=interval.total_seconds(),
+            args=(self.services.session_factory, job_id, interval, fn, *args), id=job_id, replace_existing=True,
+        )
+
     def add_shop_jobs(self, shop_domain: str) -> None:
         """Schedule the per-shop jobs (idempotent)."""
-        self.scheduler.add_job(
-            keep_token_fresh,
-            "interval",
-            seconds=TOKEN_REFRESH_EVERY.total_seconds(),
-            args=(self.services, shop_domain),
-            id=shop_job_id("token-refresh", shop_domain),
-            replace_existing=True,
-        )
+        self.every(shop_job_id("token-refresh", shop_domain), TOKEN_REFRESH_EVERY, keep_token_fresh, self.services, shop_domain)
 
     def remove_shop_jobs(self, shop_domain: str) -> None:
         """Stop every job of a shop (on uninstall)."""
