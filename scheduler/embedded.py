@@ -17,6 +17,7 @@ from shopify_app.suppliers.polling import poll_shipments
 from shopify_app.webhooks.worker import InboxWorker
 
 from shopify_app.jobs.claims import purge_old_runs, run_claimed
+from shopify_app.reconcile.runner import reconcile_installed_shops
 
 from .pump import Pump
 
@@ -29,6 +30,7 @@ STOCK_FEEDS_EVERY = dt.timedelta(minutes=1)  # each supplier is pulled on its ow
 INVENTORY_SYNC_EVERY = dt.timedelta(minutes=2)
 CATALOG_REFRESH_EVERY = dt.timedelta(hours=6)
 RMA_REQUESTS_EVERY = dt.timedelta(seconds=30)
+RECONCILE_EVERY = dt.timedelta(minutes=15)
 
 
 def purge_inbox(services) -> None:
@@ -79,6 +81,7 @@ PERIODIC_JOBS = (
     ("inventory-sync", INVENTORY_SYNC_EVERY, sync_installed_shops),
     ("return-authorizations", RMA_REQUESTS_EVERY, request_return_authorizations),
     ("catalog-refresh", CATALOG_REFRESH_EVERY, refresh_catalogs),
+    ("reconcile", RECONCILE_EVERY, reconcile_installed_shops),
 )
 
 

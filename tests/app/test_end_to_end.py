@@ -97,7 +97,7 @@ def test_make_run_in_sandbox_mode_serves_health_and_app_home(tmp_path):
         assert health["database"]["ok"] is True and health["sandbox"] is True
         assert health["scheduler"]["running"] is True and health["scheduler"]["inbox_pump"] is True
         # shipments poll, delays/notices, inbox purge, and the demo shop's token refresh
-        assert health["scheduler"]["jobs"] == 8
+        assert health["scheduler"]["jobs"] == 9
         home = httpx.get(match.group(1), follow_redirects=True)
         assert home.status_code == 200 and "Dropship Ops" in home.text
         assert home.headers["Content-Security-Policy"] == f"frame-ancestors https://{SHOP} https://admin.shopify.com;"

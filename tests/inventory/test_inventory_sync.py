@@ -264,3 +264,24 @@ def test_a_stock_webhook_from_the_supplier_is_a_delta_feed_that_reaches_shopify(
     world.sync()
     assert world.shopify_available("TEE-M") == 2
     assert world.shopify_available("TEE-S") == 28  # a delta: the others are untouched
+
+
+def test_inventory_drift_is_found_by_reconciliation_and_pushed_right(world) -> None:
+    import datetime as dt
+
+    from shopify_app.reconcile.runner import run_reconciliation
+
+    world.pull()
+    world.sync()
+    # Someone lowers TEE-S in the admin; the sync keeps an unexplained decrease (it may be a sale)...
+    world.shopify.store.set_quantity(SHOP, world.item_of("TEE-S"), world.location, "available", 20)
+    item_number, location_number = world.item_of("TEE-S").rsplit("/", 1)[-1], world.location.rsplit("/", 1)[-1]
+    deliver(world.app, "inventory_levels/update", sample_json("inventory_levels_update") | {
+        "admin_graphql_api_id": f"gid://shopify/InventoryLevel/{location_number}?inventory_item_id={item_number}", "available": 20, "updated_at": "2099-01-01T00:00:00Z"})
+    world.sync()
+    assert world.shopify_available("TEE-S") == 20
+    # ...until reconciliation, past the in-flight window, finds the drift and pushes the supplier's figure.
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    run = run_reconciliation(world.services, SHOP, only=("inventory_drift",), now=later)
+    assert run.report["inventory_drift"]["found"] == 1 and run.report["inventory_drift"]["repaired"] == 1
+    assert world.shopify_available("TEE-S") == 28

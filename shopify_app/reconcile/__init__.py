@@ -1,0 +1,1 @@
+"""Reconciliation: scheduled checks that find desyncs between Shopify, our records and suppliers, and repair what is safe."""

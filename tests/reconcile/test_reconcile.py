@@ -1,0 +1,143 @@
+"""Each desync kind: created on purpose, then found by reconciliation and repaired or alerted, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select, update
+
+from conftest import API_KEY
+from orders.forwarding_kit import SHOP, add_printful_supplier, deliver, deliveries, paid_order_payload
+from sandbox.supplier.printful import SandboxSupplier
+from shopify_app.models import WebhookDelivery
+from shopify_app.orders.models import Order, OrderLine
+from shopify_app.reconcile.models import Desync, ReconcileRun
+from shopify_app.reconcile.runner import run_reconciliation
+from shopify_app.returns.models import ReturnCase, ReturnLine
+from shopify_app.suppliers.models import Alert, DeliveryState, SupplierOrder
+
+LATER = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)  # past every in-flight window
+
+
+@pytest.fixture
+def world(sandboxed_app, sandbox_shopify):
+    supplier = SandboxSupplier()
+    supplier.start()
+    services = sandboxed_app.extensions["services"]
+    services.tokens.save(SHOP, sandbox_shopify.issue_access_token(SHOP, API_KEY)["access_token"], None, None, None, "write_orders")
+    add_printful_supplier(sandboxed_app, supplier, skus=("TSHIRT-BLK-S", "MUG-WHT-11", "MUG-WHT"))
+    yield sandboxed_app, services
+    supplier.stop()
+
+
+def desync(services, kind):
+    with services.session_factory() as session:
+        return session.scalars(select(Desync).where(Desync.kind == kind)).all()
+
+
+def alerts(services, kind):
+    with services.session_factory() as session:
+        return session.scalars(select(Alert).where(Alert.kind == kind, Alert.resolved_at.is_(None))).all()
+
+
+def test_a_paid_order_never_routed_is_routed(world) -> None:
+    app, services = world
+    with services.session_factory.begin() as session:
+        order = Order(shop_domain=SHOP, shopify_id="777", name="#777", financial_status="paid", state="received")
+        order.lines.append(OrderLine(shopify_line_id="1", sku="TSHIRT-BLK-S", quantity=1))
+        session.add(order)
+    run = run_reconciliation(services, SHOP, only=("never_forwarded",), now=LATER)
+    assert run.report["never_forwarded"] == {"checked": 1, "found": 1, "repaired": 1, "open": 0}
+    assert [d.state for d in deliveries(app)] == ["pending"]
+    assert desync(services, "never_forwarded")[0].status == "repaired"
+    again = run_reconciliation(services, SHOP, only=("never_forwarded",), now=LATER)
+    assert again.report["never_forwarded"]["found"] == 0  # idempotent: nothing left to do
+
+
+def test_a_cancelled_order_still_open_at_the_supplier_is_cancelled_there(world) -> None:
+    app, services = world
+    deliver(app, "orders/paid", paid_order_payload())
+    with services.session_factory.begin() as session:
+        session.execute(update(SupplierOrder).values(state=DeliveryState.PLACED.value, placed_at=dt.datetime.now(dt.timezone.utc)))
+        session.execute(update(Order).values(cancelled_at=dt.datetime.now(dt.timezone.utc)))  # the cancel webhook was lost
+    run = run_reconciliation(services, SHOP, only=("cancelled_but_open",), now=LATER)
+    assert run.report["cancelled_but_open"]["repaired"] == 1
+    assert [d.state for d in deliveries(app)] == ["cancel_requested"]
+
+
+def test_a_supplier_order_past_its_sla_is_an_alert_and_resolves_when_it_ships(world) -> None:
+    app, services = world
+    deliver(app, "orders/paid", paid_order_payload())
+    with services.session_factory.begin() as session:
+        session.execute(update(SupplierOrder).values(state=DeliveryState.PLACED.value, placed_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=100)))
+    run = run_reconciliation(services, SHOP, only=("stuck_at_supplier",), now=LATER)
+    assert run.report["stuck_at_supplier"] == {"checked": 1, "found": 1, "repaired": 0, "open": 1}
+    assert len(alerts(services, "desync_stuck_at_supplier")) == 1
+    run_reconciliation(services, SHOP, only=("stuck_at_supplier",), now=LATER)
+    assert alerts(services, "desync_stuck_at_supplier")[0].count == 2  # raised once, seen twice
+    with services.session_factory.begin() as session:
+        session.execute(update(SupplierOrder).values(state=DeliveryState.SHIPPED.value))
+    run_reconciliation(services, SHOP, only=("stuck_at_supplier",), now=LATER)
+    assert desync(services, "stuck_at_supplier")[0].status == "resolved" and alerts(services, "desync_stuck_at_supplier") == []
+
+
+def test_fulfilled_in_shopify_but_never_placed_is_an_alert(world) -> None:
+    app, services = world
+    deliver(app, "orders/paid", paid_order_payload())
+    with services.session_factory.begin() as session:
+        session.execute(update(SupplierOrder).values(state=DeliveryState.FAILED.value))
+        session.execute(update(Order).values(fulfillment_status="fulfilled"))
+    run = run_reconciliation(services, SHOP, only=("fulfilled_unknown_to_supplier",), now=LATER)
+    assert run.report["fulfilled_unknown_to_supplier"]["open"] == 1
+    assert alerts(services, "desync_fulfilled_unknown_to_supplier")[0].severity == "critical"
+
+
+def test_a_return_received_but_never_disposed_is_an_alert(world) -> None:
+    _, services = world
+    with services.session_factory.begin() as session:
+        case = ReturnCase(shop_domain=SHOP, return_gid="gid://shopify/Return/1", name="#1001-R1", status="open", received_at=dt.datetime.now(dt.timezone.utc))
+        case.lines.append(ReturnLine(return_line_item_gid="gid://shopify/ReturnLineItem/1", quantity=1, received_quantity=1))
+        session.add(case)
+    run = run_reconciliation(services, SHOP, only=("returns_stalled",), now=LATER)
+    assert run.report["returns_stalled"]["open"] == 1 and desync(services, "return_not_restocked")
+
+
+def test_dead_letters_are_reported(world) -> None:
+    app, services = world
+    app.test_client()  # the app is built
+    with services.session_factory.begin() as session:
+        session.add(WebhookDelivery(shop_domain=SHOP, topic="orders/paid", webhook_id="w-dead", event_key="e-dead", api_version="2025-01", body="{}", status="dead", last_error="boom"))
+    run = run_reconciliation(services, SHOP, only=("webhook_health",), now=dt.datetime.now(dt.timezone.utc))
+    assert run.report["webhook_health"]["open"] == 1 and alerts(services, "desync_dead_letters")
+
+
+def test_orders_whose_webhooks_were_lost_are_caught_up(world) -> None:
+    _, services = world
+    with services.session_factory() as session:
+        assert session.scalar(select(Order.id).limit(1)) is None  # the sandbox's seeded orders never reached us
+    run = run_reconciliation(services, SHOP, only=("order_catchup",))
+    assert run.report["order_catchup"]["repaired"] == 1
+    with services.session_factory() as session:
+        assert len(session.scalars(select(Order)).all()) == 2
+    with services.session_factory() as session:
+        assert session.scalar(select(ReconcileRun).order_by(ReconcileRun.id.desc()).limit(1)).report["order_catchup"]["checked"] == 2
+
+
+def test_a_parcel_the_supplier_shipped_but_shopify_never_heard_of_becomes_a_fulfillment(world, sandbox_shopify) -> None:
+    from shopify_app.suppliers.models import SupplierOrderLine, SupplierShipment
+
+    app, services = world
+    placed = sandbox_shopify.place_order(SHOP, [{"sku": "MUG-WHT", "quantity": 1}])
+    deliver(app, "orders/paid", sandbox_shopify.order_webhook_payload(placed["id"], SHOP))
+    with services.session_factory.begin() as session:
+        delivery = session.scalars(select(SupplierOrder)).one()
+        delivery.state, delivery.placed_at, delivery.supplier_order_id = DeliveryState.SHIPPED.value, dt.datetime.now(dt.timezone.utc), "pf-1"
+        line = session.scalars(select(SupplierOrderLine)).one()
+        session.add(SupplierShipment(supplier_order_id=delivery.id, shipment_id="parcel-1", carrier="DHL", tracking_number="TRACK-1", lines=[[line.id, 1]],
+                                     created_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)))
+    run = run_reconciliation(services, SHOP, only=("shipped_not_fulfilled",), now=LATER)
+    assert run.report["shipped_not_fulfilled"]["repaired"] == 1, desync(services, "shipped_not_fulfilled")[0].repair_note
+    shopify_order = sandbox_shopify.store.require_shop(SHOP).get(placed["id"])
+    fulfillments = [f for f in sandbox_shopify.store.require_shop(SHOP).all("Fulfillment") if f["order"].gid == placed["id"]]
+    assert len(fulfillments) == 1 and fulfillments[0]["trackingInfo"][0]["number"] == "TRACK-1"
+    assert shopify_order["displayFulfillmentStatus"] == "FULFILLED"
