@@ -18,6 +18,13 @@ def cmd_db_upgrade(args) -> int:
     """Apply migrations to DATABASE_URL."""
     settings = load_settings()
     upgrade_to_head(settings.database_url)
+    if settings.job_engine == "procrastinate":
+        from scheduler.distributed import build_app, ensure_schema
+        from .services import build_services
+
+        engine = build_app(build_services(settings))
+        with engine.open():
+            ensure_schema(engine)  # procrastinate's own tables, beside ours
     print(f"database at head: {settings.database_url.split('@')[-1]}")
     return 0
 
@@ -82,6 +89,18 @@ def cmd_run(args) -> int:
     return run_dev(host=args.host)
 
 
+def cmd_worker(args) -> int:
+    """The worker role (PostgreSQL): procrastinate runs the periodic jobs once per tick, and the inbox and supplier deliveries."""
+    from scheduler.distributed import run_worker
+
+    from .config import load_settings
+    from .services import build_services
+
+    services = build_services(load_settings())
+    run_worker(services, concurrency=args.concurrency)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -95,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     backfill.add_argument("--shop", required=True)
     backfill.add_argument("--since", required=True, help="YYYY-MM-DD (UTC)")
     backfill.set_defaults(fn=cmd_backfill_orders)
+    worker = sub.add_parser("worker", help=cmd_worker.__doc__)
+    worker.add_argument("--concurrency", type=int, default=4)
+    worker.set_defaults(fn=cmd_worker)
     run = sub.add_parser("run", help=cmd_run.__doc__)
     run.add_argument("--host", default="127.0.0.1")
     run.set_defaults(fn=cmd_run)

@@ -50,6 +50,7 @@ class Settings:
     webhook_max_attempts: int = 8
     token_refresh_margin_seconds: int = 300
     run_scheduler: bool = True
+    job_engine: str = "embedded"  # embedded (APScheduler + pumps in-process) | procrastinate (PostgreSQL workers)
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_from: str = "orders@example.com"
@@ -107,6 +108,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides) -> Settings:
         webhook_max_bytes=int(env.get("WEBHOOK_MAX_BYTES", "1048576")),
         webhook_max_attempts=int(env.get("WEBHOOK_MAX_ATTEMPTS", "8")),
         run_scheduler=env.get("RUN_SCHEDULER", "1") not in ("0", "false", "no"),
+        job_engine=env.get("JOB_ENGINE", "embedded"),
         smtp_host=env.get("SMTP_HOST") or None,
         smtp_port=int(env.get("SMTP_PORT", "25")),
         smtp_from=env.get("SMTP_FROM", "orders@example.com"),

@@ -45,13 +45,23 @@ class Services:
 
     forwarding_wakeup: threading.Event = field(default_factory=threading.Event)
 
+    job_engine: object | None = None  # procrastinate App when JOB_ENGINE=procrastinate (see scheduler/distributed.py)
+
     def wake_forwarding(self) -> None:
-        """Tell the forwarding pump a supplier order is due."""
+        """Tell the forwarding pump (or a procrastinate worker) a supplier order is due."""
         self.forwarding_wakeup.set()
+        self._wake_engine("drain-forwarding")
 
     def wake_inbox_worker(self) -> None:
-        """Tell the inbox pump there is new work (it also polls)."""
+        """Tell the inbox pump (or a procrastinate worker) there is new work (they also poll)."""
         self.inbox_wakeup.set()
+        self._wake_engine("drain-inbox")
+
+    def _wake_engine(self, task_name: str) -> None:
+        if self.job_engine is not None:
+            from scheduler.distributed import wake
+
+            wake(self.job_engine, task_name)
 
     def gateway(self, shop_domain: str):
         """A GraphQL gateway for the shop, using its offline token."""
@@ -78,6 +88,8 @@ class Services:
 
     def close(self) -> None:
         """Release connections."""
+        if self.job_engine is not None:
+            self.job_engine.close()
         self.http_client.close()
         self.engine.dispose()
 

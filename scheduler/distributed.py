@@ -1,0 +1,96 @@
+"""The scaled-out engine: procrastinate on PostgreSQL runs the same job functions as the embedded scheduler.
+
+Each periodic job is a procrastinate periodic task (procrastinate defers it once per cron
+tick across all workers), and its body goes through the same `run_claimed` as the
+embedded clock, keyed by the tick's timestamp: even an embedded scheduler left running
+beside the workers cannot run a slot twice. The inbox and supplier deliveries are drained
+by tasks too: deferred by the web process when work arrives (`wake`), and every minute
+as a safety net; both drains claim rows with leases, so any number of workers is safe.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import procrastinate
+
+from shopify_app.jobs.claims import run_claimed
+
+log = logging.getLogger(__name__)
+
+JOBS_QUEUE = "jobs"
+WORK_QUEUE = "work"
+
+
+def conninfo(database_url: str) -> str:
+    """A libpq connection string from our SQLAlchemy URL (postgresql+psycopg://... -> postgresql://...)."""
+    if not database_url.startswith(("postgresql", "postgres")):
+        raise ValueError("the procrastinate engine needs PostgreSQL (DATABASE_URL=postgresql+psycopg://...)")
+    scheme, rest = database_url.split("://", 1)
+    return f"postgresql://{rest}"
+
+
+def cron_for(interval: dt.timedelta) -> str:
+    """A cron line firing about every `interval` (at least once a minute, whole minutes or hours)."""
+    minutes = max(1, int(interval.total_seconds() // 60))
+    if minutes < 60:
+        return f"*/{minutes} * * * *" if minutes > 1 else "* * * * *"
+    hours = minutes // 60
+    return f"0 */{hours} * * *" if hours < 24 else "0 0 * * *"
+
+
+def build_app(services) -> procrastinate.App:
+    """A procrastinate App whose tasks run the app's periodic jobs and drains with these services."""
+    from scheduler.embedded import PERIODIC_JOBS
+    from shopify_app.suppliers.forwarding import ForwardingWorker
+    from shopify_app.webhooks.worker import InboxWorker
+
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(services.settings.database_url)))
+    for job_id, interval, fn in PERIODIC_JOBS:
+        def run(timestamp: int, job_id=job_id, interval=interval, fn=fn) -> None:
+            moment = dt.datetime.fromtimestamp(timestamp, dt.timezone.utc)
+            run_claimed(services.session_factory, job_id, interval, fn, services, now=lambda: moment)
+
+        task = app.task(name=job_id, queue=JOBS_QUEUE)(run)
+        app.periodic(cron=cron_for(interval), periodic_id=job_id)(task)
+
+    inbox = InboxWorker(services.session_factory, services.settings, services)
+    forwarding = ForwardingWorker(services.session_factory, services.box)
+
+    @app.periodic(cron="* * * * *", periodic_id="drain-inbox")
+    @app.task(name="drain-inbox", queue=WORK_QUEUE, queueing_lock="drain-inbox")
+    def drain_inbox(timestamp: int | None = None) -> None:
+        inbox.drain()
+
+    @app.periodic(cron="* * * * *", periodic_id="drain-forwarding")
+    @app.task(name="drain-forwarding", queue=WORK_QUEUE, queueing_lock="drain-forwarding")
+    def drain_forwarding(timestamp: int | None = None) -> None:
+        forwarding.drain()
+
+    return app
+
+
+def wake(app: procrastinate.App, task_name: str) -> None:
+    """Ask a worker to drain now (a queueing lock keeps it to one waiting job)."""
+    try:
+        app.tasks[task_name].configure(queueing_lock=task_name).defer()
+    except procrastinate.exceptions.AlreadyEnqueued:
+        pass  # one is already waiting: it will see the new rows
+    except Exception as exc:  # the rows are committed: the every-minute drain still finds them
+        log.warning("could not defer %s: %s", task_name, type(exc).__name__)
+
+
+def ensure_schema(app: procrastinate.App) -> None:
+    """Create procrastinate's tables once (its schema is not ours to migrate with Alembic)."""
+    try:
+        app.connector.execute_query_one("SELECT count(*) AS n FROM procrastinate_jobs")
+    except Exception:  # the table does not exist yet
+        app.schema_manager.apply_schema()
+
+
+def run_worker(services, *, concurrency: int = 4) -> None:
+    """Serve the jobs and work queues until stopped (the `worker` role)."""
+    app = build_app(services)
+    with app.open():
+        ensure_schema(app)
+        app.run_worker(queues=[JOBS_QUEUE, WORK_QUEUE], concurrency=concurrency, name="dropship-worker")

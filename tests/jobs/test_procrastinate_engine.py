@@ -1,0 +1,83 @@
+"""The scaled-out engine on a real PostgreSQL: procrastinate tasks run the same jobs, each slot once."""
+from __future__ import annotations
+
+import datetime as dt
+
+import procrastinate
+import pytest
+from sqlalchemy import select
+
+from conftest import _fresh_postgres_db, make_settings, sample, webhook_headers
+from scheduler.distributed import build_app, conninfo, cron_for, wake
+from shopify_app.jobs.models import JobRun
+from shopify_app.migrate import upgrade_to_head
+from shopify_app.models import WebhookDelivery
+
+
+@pytest.fixture
+def postgres_app(postgres_server, app_factory):
+    url = _fresh_postgres_db(postgres_server)
+    upgrade_to_head(url)
+    app = app_factory(url)
+    services = app.extensions["services"]
+    engine = build_app(services)
+    with engine.open():
+        engine.schema_manager.apply_schema()
+        yield app, services, engine
+
+
+def test_cron_lines_and_conninfo() -> None:
+    assert cron_for(dt.timedelta(seconds=30)) == "* * * * *"
+    assert cron_for(dt.timedelta(minutes=15)) == "*/15 * * * *"
+    assert cron_for(dt.timedelta(hours=6)) == "0 */6 * * *"
+    assert conninfo("postgresql+psycopg://u:p@127.0.0.1:5433/db") == "postgresql://u:p@127.0.0.1:5433/db"
+    with pytest.raises(ValueError):
+        conninfo("sqlite:///x.db")
+
+
+def test_two_workers_deferring_the_same_tick_run_the_job_once(postgres_app) -> None:
+    _, services, engine = postgres_app
+    tick = int(dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.timezone.utc).timestamp())
+    for _ in range(2):  # two workers' periodic deferrers, or a deferrer and an embedded clock
+        engine.tasks["stock-feeds"].defer(timestamp=tick)
+    engine.run_worker(queues=["jobs"], wait=False, install_signal_handlers=False)
+    slot = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.timezone.utc)
+    with services.session_factory() as session:
+        runs = session.scalars(select(JobRun).where(JobRun.job == "stock-feeds", JobRun.slot == slot)).all()
+        # The worker's own periodic deferrer also fired for the current minute: the real clock at work.
+        now_runs = session.scalars(select(JobRun).where(JobRun.job == "stock-feeds", JobRun.slot > slot)).all()
+    assert len(runs) == 1 and runs[0].status == "done"
+    assert len(now_runs) <= 1
+
+
+def test_the_inbox_is_drained_by_a_worker_when_woken_once(postgres_app) -> None:
+    app, services, engine = postgres_app
+    body = sample("orders_create")
+    assert app.test_client().post("/webhooks", data=body, headers=webhook_headers("orders/create", body)).status_code == 200
+    wake(engine, "drain-inbox")
+    wake(engine, "drain-inbox")  # already waiting: the queueing lock keeps one
+    engine.run_worker(queues=["work"], wait=False, install_signal_handlers=False)
+    with services.session_factory() as session:
+        # Handled by the worker (the shop is not installed here, so Shopify's order is recorded and ignored).
+        assert [row.status for row in session.scalars(select(WebhookDelivery))] == ["ignored"]
+    assert isinstance(engine, procrastinate.App)
+
+
+def test_a_web_process_on_the_procrastinate_engine_defers_the_drain(postgres_server, app_factory) -> None:
+    url = _fresh_postgres_db(postgres_server)
+    upgrade_to_head(url)
+    app = app_factory(url, job_engine="procrastinate")
+    services = app.extensions["services"]
+    from scheduler.distributed import ensure_schema
+
+    ensure_schema(services.job_engine)
+    body = sample("orders_create")
+    assert app.test_client().post("/webhooks", data=body, headers=webhook_headers("orders/create", body)).status_code == 200
+    services.wake_inbox_worker()  # what intake does after the commit
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        waiting = conn.execute(text("SELECT task_name, status FROM procrastinate_jobs WHERE task_name = 'drain-inbox'")).all()
+    engine.dispose()
+    assert waiting == [("drain-inbox", "todo")]
