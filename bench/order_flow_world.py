@@ -197,11 +197,12 @@ class SupplierWebhook:
 class SupplierProbe:
     """Listens to the Printful sandbox's order book; ships confirmed orders after `ship_delay`."""
 
-    def __init__(self, supplier, ship_delay: float):
+    def __init__(self, supplier, ship_delay: float, never_ship_variants: frozenset[int] = frozenset()):
         from sandbox.supplier.orders import Conflict
 
         self.supplier = supplier
         self.ship_delay = ship_delay
+        self.never_ship_variants = never_ship_variants  # acknowledged, never shipped (a supplier that sits on orders)
         self._lock = threading.Lock()
         self.created_at: dict[str, float] = {}  # external_id -> first successful create
         self.confirmed_at: dict[str, float] = {}
@@ -258,6 +259,8 @@ class SupplierProbe:
                 self.created_at.setdefault(key, t)
             elif event_type == "order_updated" and order.status == "pending" and key not in self.confirmed_at:
                 self.confirmed_at[key] = t
+                if self.never_ship_variants & {item.catalog_variant_id for item in order.items}:
+                    return
                 heapq.heappush(self._queue, (t + self.ship_delay, order.id, key))
                 self._wake.notify_all()
 
@@ -340,6 +343,9 @@ class World:
     fulfillment_probe: FulfillmentProbe | None = None
     db_path: Path | None = None
     topics: tuple[str, ...] = ()
+    workers: int = 1  # gunicorn worker processes (each with its embedded clock and pumps)
+    never_ship_skus: tuple[str, ...] = ()
+    env: dict = field(default_factory=dict)
 
     def start(self, progress) -> None:
         from cryptography.fernet import Fernet
@@ -365,7 +371,8 @@ class World:
         self.shopify.register_app(API_KEY, secret, app_url, webhook_topics=list(self.topics))
         self.supplier = SandboxSupplier()
         self.supplier.start()
-        self.supplier_probe = SupplierProbe(self.supplier, self.ship_delay)
+        ids = self.supplier.variant_ids_by_sku()
+        self.supplier_probe = SupplierProbe(self.supplier, self.ship_delay, frozenset(ids[s] for s in self.never_ship_skus))
 
         progress(f"migrating and seeding {self.db_path}")
         upgrade_to_head(database_url)
@@ -378,7 +385,8 @@ class World:
 
         base_env = {k: v for k, v in os.environ.items() if k not in APP_ENV}
         base_env["PYTHONDONTWRITEBYTECODE"] = "1"
-        cfg = GunicornConfig(workers=1, threads=self.threads, keep_alive=5)
+        self.env = env
+        cfg = GunicornConfig(workers=self.workers, threads=self.threads, keep_alive=5)
         self.server = Server("app", "shopify_app.factory:create_app()", dict(base_env, **env), cfg, self.workdir / "app.log", port=port)
         self.server.start()
         self.server.wait_ready()

@@ -63,12 +63,12 @@ class Services:
 
             wake(self.job_engine, task_name)
 
-    def gateway(self, shop_domain: str):
-        """A GraphQL gateway for the shop, using its offline token."""
+    def gateway(self, shop_domain: str, *, max_attempts: int = 6):
+        """A GraphQL gateway for the shop, using its offline token (background jobs may wait longer: max_attempts)."""
         from integrations.shopify.gateway import ShopifyGateway
 
         return ShopifyGateway(
-            shop_domain, self.tokens.source(shop_domain), api_version=self.settings.api_version, http_client=self.http_client
+            shop_domain, self.tokens.source(shop_domain), api_version=self.settings.api_version, http_client=self.http_client, max_attempts=max_attempts
         )
 
     def public_shopify_url(self, url: str) -> str:

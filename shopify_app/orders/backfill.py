@@ -28,11 +28,11 @@ def shopify_search_since(since: dt.datetime) -> str:
     return f"updated_at:>='{since.astimezone(dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}'"
 
 
-def backfill_orders(services, shop_domain: str, since: dt.datetime, progress: Callable[[int, int], None] | None = None) -> BackfillReport:
+def backfill_orders(services, shop_domain: str, since: dt.datetime, progress: Callable[[int, int], None] | None = None, *, max_attempts: int = 6) -> BackfillReport:
     """Upsert (and route, if paid) every order updated since `since`, oldest first."""
     from ..webhooks.handlers.orders import sync_snapshot
 
-    gateway = services.gateway(shop_domain)
+    gateway = services.gateway(shop_domain, max_attempts=max_attempts)
     query = shopify_search_since(since)
     report = BackfillReport(total=gateway.query("OrdersCount", {"query": query})["ordersCount"]["count"])
     for node in gateway.paginate("OrdersForSync", {"first": PAGE_SIZE, "query": query}, ("orders",)):
