@@ -9,7 +9,8 @@ from ..suppliers.models import Alert, ProductMapping, Supplier, SupplierOrder
 from .models import Order
 
 
-def _orders_of(session: Session, ref: CustomerRef):
+def customer_orders(session: Session, ref: CustomerRef):
+    """The shop's orders of the customer a compliance request names (by id, email or order ids)."""
     conditions = []
     if ref.customer_id:
         conditions.append(Order.customer_id == ref.customer_id)
@@ -34,12 +35,12 @@ def _export(session: Session, ref: CustomerRef) -> list[dict]:
             "lines": [{"sku": l.sku, "title": l.title, "quantity": l.quantity} for l in o.lines],
             "timeline": [{"kind": e.kind, "at": e.created_at.isoformat()} for e in o.events],
         }
-        for o in _orders_of(session, ref)
+        for o in customer_orders(session, ref)
     ]
 
 
 def _redact(session: Session, ref: CustomerRef) -> int:
-    orders = _orders_of(session, ref)
+    orders = customer_orders(session, ref)
     for order in orders:
         order.email = order.customer_email = None
         order.shipping_address = scrub({"shipping_address": order.shipping_address})["shipping_address"] if order.shipping_address else None

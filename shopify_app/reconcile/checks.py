@@ -49,10 +49,6 @@ class CheckResult:
     finish: Callable[[], None] | None = None
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    return value if value is None or value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-
-
 def never_forwarded(services, shop: str, now: dt.datetime) -> CheckResult:
     """Paid orders with shippable lines and no supplier order, older than the in-flight window: route them."""
     result = CheckResult()
@@ -95,7 +91,7 @@ def stuck_at_supplier(services, shop: str, now: dt.datetime) -> CheckResult:
         result.checked = len(rows)
         for delivery, supplier, order in rows:
             sla = dt.timedelta(hours=float((supplier.settings or {}).get("sla_hours", DEFAULT_SLA_HOURS)))
-            placed = _aware(delivery.placed_at) or _aware(delivery.created_at)
+            placed = delivery.placed_at or delivery.created_at
             if now - placed <= sla:
                 continue
             shipped = session.scalar(select(func.count()).select_from(SupplierShipment).where(SupplierShipment.supplier_order_id == delivery.id))
@@ -209,7 +205,7 @@ def returns_stalled(services, shop: str, now: dt.datetime) -> CheckResult:
             undisposed = [line for line in case.lines if line.received_quantity > line.restocked_quantity + line.not_restocked_quantity]
             if undisposed:
                 result.findings.append(Finding("return_not_restocked", f"return:{case.id}", case.name, {"lines": [line.id for line in undisposed]}))
-            elif case.received_at is None and case.decided_at and now - _aware(case.decided_at) > RETURN_STALE_AFTER and case.rma_state != RmaState.NONE:
+            elif case.received_at is None and case.decided_at and now - case.decided_at > RETURN_STALE_AFTER and case.rma_state != RmaState.NONE:
                 result.findings.append(Finding("return_never_received", f"return:{case.id}", case.name, {"approved_at": case.decided_at.isoformat()}))
     return result
 
@@ -253,7 +249,7 @@ def order_catchup(services, shop: str, now: dt.datetime) -> CheckResult:
         with services.session_factory() as session:
             held = session.scalar(select(Order.shopify_updated_at).where(Order.shop_domain == shop, Order.shopify_id == number))
         changed = dt.datetime.fromisoformat(node["updatedAt"].replace("Z", "+00:00"))
-        if held is not None and _aware(held) >= changed:
+        if held is not None and held >= changed:
             continue
         data = gateway.query("OrderForSync", {"id": node["id"]})
         if data.get("order") is None:

@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 
 from ..alerts import raise_alert
 from ..models import ShopSetting, utcnow
+from ..orders.payloads import parse_time
+from ..privacy import gid_number
 from ..orders.models import CustomerNotice, Order, OrderLine
 from ..orders.timeline import record_event
 from ..suppliers.models import Supplier, SupplierOrder, SupplierOrderLine, SupplierShipment
@@ -26,22 +28,6 @@ from .policy import LineFacts, ReturnPolicy, decide, policy_from, supplier_terms
 log = logging.getLogger(__name__)
 
 POLICY_KEY = "return_policy"
-
-
-def gid_number(gid: str | None) -> str | None:
-    """'gid://shopify/LineItem/123' -> '123'."""
-    return gid.rsplit("/", 1)[-1].split("?", 1)[0] if gid else None
-
-
-def parse_time(text: str | None) -> dt.datetime | None:
-    """Shopify's ISO 8601 timestamps as aware UTC."""
-    if not text:
-        return None
-    try:
-        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 def store_policy(session: Session, shop_domain: str) -> ReturnPolicy:

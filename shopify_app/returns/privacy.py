@@ -6,25 +6,16 @@ from sqlalchemy.orm import Session
 
 from ..inventory.models import CatalogVariant, InventoryLevel, InventorySyncRun, StockFeedRun
 from ..models import ShopSetting
-from ..orders.models import Order
+from ..orders.privacy import customer_orders
 from ..privacy import CustomerDataSource, CustomerRef, customer_data_source, shop_eraser
 from .models import ReturnCase, ReturnLine
 
 
 def _lines_of(session: Session, ref: CustomerRef) -> list[ReturnLine]:
-    conditions = []
-    if ref.customer_id:
-        conditions.append(Order.customer_id == ref.customer_id)
-    if ref.email:
-        conditions += [Order.email == ref.email, Order.customer_email == ref.email]
-    if ref.order_ids:
-        conditions.append(Order.shopify_id.in_(ref.order_ids))
-    if not conditions:
+    order_ids = [order.id for order in customer_orders(session, ref)]
+    if not order_ids:
         return []
-    from sqlalchemy import or_
-
-    return list(session.scalars(
-        select(ReturnLine).join(ReturnCase).join(Order, Order.id == ReturnCase.order_id).where(ReturnCase.shop_domain == ref.shop_domain, or_(*conditions))))
+    return list(session.scalars(select(ReturnLine).join(ReturnCase).where(ReturnCase.shop_domain == ref.shop_domain, ReturnCase.order_id.in_(order_ids))))
 
 
 def _export(session: Session, ref: CustomerRef) -> list[dict]:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from ..models import utcnow
 from ..suppliers.models import ProductMapping, Supplier
-from .intake import gid_number, notify_customer, timeline
+from .intake import notify_customer, timeline
 from .models import ReturnCase, ReturnLine
 from .policy import DAMAGE_REASONS, supplier_terms_from
 
@@ -45,9 +45,11 @@ def restock_location(session: Session, line: ReturnLine) -> tuple[str | None, bo
     return (supplier.location_gid if supplier else None), supplier is not None
 
 
-def dispositions_for(session: Session, case: ReturnCase, receipts: list[Receipt]) -> list[dict]:
-    """reverseFulfillmentOrderDispose inputs for these receipts (damaged or unsellable units not restocked)."""
-    inputs = []
+def dispositions_for(session: Session, case: ReturnCase, receipts: list[Receipt]) -> tuple[list[dict], dict[int, int]]:
+    """reverseFulfillmentOrderDispose inputs for these receipts (damaged or unsellable units not restocked),
+    and the units to credit to suppliers whose stock Shopify does not hold ({line id: units})."""
+    inputs: list[dict] = []
+    supplier_credits: dict[int, int] = {}
     lines = {line.id: line for line in case.lines}
     for receipt in receipts:
         line = lines.get(receipt.line_id)
@@ -72,36 +74,43 @@ def dispositions_for(session: Session, case: ReturnCase, receipts: list[Receipt]
         rest = receipt.received - (restock if location else 0)
         if rest:
             inputs.append({"reverseFulfillmentOrderLineItemId": line.rfo_line_item_gid, "quantity": rest, "dispositionType": "NOT_RESTOCKED"})
-        line._pending_supplier_restock = restock if not location else 0  # supplier-held stock Shopify does not hold
-    return inputs
+        if restock and not location:
+            supplier_credits[line.id] = restock
+    return inputs, supplier_credits
 
 
 def receive(session: Session, gateway, case: ReturnCase, receipts: list[Receipt], actor: str) -> None:
-    """Record units that came back: dispose them in Shopify, credit supplier-held stock, then apply Shopify's totals."""
-    inputs = dispositions_for(session, case, receipts)
-    if inputs:
-        gateway.mutate("ReverseFulfillmentOrderDispose", {"dispositionInputs": inputs}, "reverseFulfillmentOrderDispose", idempotent=False)
+    """Record units that came back: dispose them in Shopify, credit supplier-held stock, then apply Shopify's totals.
+
+    The dispose answer carries each line's absolute dispositions, so no second read is needed.
+    """
+    inputs, supplier_credits = dispositions_for(session, case, receipts)
     for line in case.lines:
-        extra = getattr(line, "_pending_supplier_restock", 0)
-        if extra:  # Shopify holds no stock for this supplier: our copy of its stock is the record
-            _credit_supplier_stock(session, line, extra)
-            line.restocked_quantity += extra
-    for rfo_gid in _reverse_orders_of(gateway, case):
-        apply_disposition_totals(session, case.shop_domain, gateway.query("ReverseFulfillmentOrderState", {"id": rfo_gid}).get("reverseFulfillmentOrder"), actor=actor)
-
-
-def _reverse_orders_of(gateway, case: ReturnCase) -> list[str]:
-    snapshot = gateway.query("ReturnForReview", {"id": case.return_gid}).get("return") or {}
-    return [rfo["id"] for rfo in (snapshot.get("reverseFulfillmentOrders") or {}).get("nodes") or []]
+        if supplier_credits.get(line.id):  # Shopify holds no stock for this supplier: our copy of its stock is the record
+            _credit_supplier_stock(session, line, supplier_credits[line.id])
+            line.restocked_quantity += supplier_credits[line.id]
+    if not inputs:
+        return
+    data = gateway.mutate("ReverseFulfillmentOrderDispose", {"dispositionInputs": inputs}, "reverseFulfillmentOrderDispose", idempotent=False)
+    disposed = (data.get("reverseFulfillmentOrderDispose") or {}).get("reverseFulfillmentOrderLineItems") or []
+    apply_line_totals(session, case.shop_domain, disposed, actor=actor, credited=sum(supplier_credits.values()))
 
 
 def apply_disposition_totals(session: Session, shop_domain: str, rfo: dict | None, *, actor: str) -> int:
-    """Set each line's counts from Shopify's absolute disposition totals; only an increase restocks. Units restocked now."""
+    """Apply a reverse fulfillment order's absolute disposition totals (its lines); units restocked now."""
     if not rfo:
         return 0
+    return apply_line_totals(session, shop_domain, (rfo.get("lineItems") or {}).get("nodes") or [], actor=actor)
+
+
+def apply_line_totals(session: Session, shop_domain: str, nodes: list[dict], *, actor: str, credited: int = 0) -> int:
+    """Set each line's counts from Shopify's absolute disposition totals; only an increase restocks. Units restocked now.
+
+    `credited`: units just restocked outside Shopify (supplier-held stock), for the timeline.
+    """
     restocked_now = 0
     touched: set[int] = set()
-    for node in (rfo.get("lineItems") or {}).get("nodes") or []:
+    for node in nodes:
         line = session.scalar(select(ReturnLine).join(ReturnCase).where(ReturnCase.shop_domain == shop_domain, ReturnLine.rfo_line_item_gid == node["id"]))
         if line is None:
             continue
@@ -120,8 +129,7 @@ def apply_disposition_totals(session: Session, shop_domain: str, rfo: dict | Non
         line.not_restocked_quantity = max(0, line.received_quantity - line.restocked_quantity)
         touched.add(line.return_case_id)
     for case_id in touched:
-        case = session.get(ReturnCase, case_id)
-        _after_receipt(session, case, actor, restocked_now or sum(getattr(l, "_pending_supplier_restock", 0) for l in case.lines))
+        _after_receipt(session, session.get(ReturnCase, case_id), actor, restocked_now + credited)
     return restocked_now
 
 
@@ -244,4 +252,4 @@ def supplier_received(session: Session, supplier, event, gateway_for) -> None:
         receive(session, gateway_for(case.shop_domain), case, receipts, actor="supplier")
 
 
-__all__ = ["Receipt", "receive", "apply_disposition_totals", "reconcile_refund", "damaged_by_reason", "gid_number"]
+__all__ = ["Receipt", "receive", "apply_disposition_totals", "reconcile_refund", "damaged_by_reason"]

@@ -1,12 +1,12 @@
 """inventory_levels/update: keep our copy of Shopify's available quantities current."""
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 from sqlalchemy import select
 
 from ...inventory.models import InventoryLevel
+from ...orders.payloads import parse_time
 from ..registry import WebhookContext, handles
 from ..worker import PoisonPayload
 
@@ -16,12 +16,6 @@ LEVEL_GID = re.compile(r"^gid://shopify/InventoryLevel/(\d+)\?inventory_item_id=
 
 class BadInventoryPayload(PoisonPayload):
     """The payload does not name a level we can read."""
-
-
-def _when(text: str | None) -> dt.datetime | None:
-    if not text:
-        return None
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(dt.timezone.utc)
 
 
 @handles("inventory_levels/update")
@@ -35,15 +29,13 @@ def on_inventory_level_update(ctx: WebhookContext) -> None:
     available = payload.get("available")
     if available is not None and not isinstance(available, int):
         raise BadInventoryPayload("available is not a whole number")
-    seen_at = _when(payload.get("updated_at"))
+    seen_at = parse_time(payload.get("updated_at"))
     level = ctx.session.scalar(select(InventoryLevel).where(
         InventoryLevel.shop_domain == ctx.shop_domain, InventoryLevel.inventory_item_gid == item_gid, InventoryLevel.location_gid == location_gid))
     if level is None:
         ctx.session.add(InventoryLevel(shop_domain=ctx.shop_domain, inventory_item_gid=item_gid, location_gid=location_gid, available=available, available_seen_at=seen_at))
         return
     known = level.available_seen_at
-    if known is not None and known.tzinfo is None:
-        known = known.replace(tzinfo=dt.timezone.utc)
     if seen_at is not None and known is not None and seen_at < known:
         return  # an older update arriving late
     level.available, level.available_seen_at, level.stocked = available, seen_at or known, True
