@@ -17,10 +17,15 @@ pumps get time to forward what they found, and the run prints:
 
 Target: 0 lost, 0 duplicates, every desync repaired or open with an alert.
 
-    .venv/bin/python bench/chaos.py              # 1,000 orders (about 4 minutes)
-    .venv/bin/python bench/chaos.py --n 150      # smoke run
+    .venv/bin/python bench/chaos.py                          # 1,000 orders, embedded on SQLite
+    .venv/bin/python bench/chaos.py --engine procrastinate   # 1,000 orders, PostgreSQL + 2 procrastinate workers
+    .venv/bin/python bench/chaos.py --n 150                  # smoke run
 
-Embedded mode on SQLite only for now; the procrastinate/PostgreSQL run is still to come.
+With `--engine procrastinate` the run starts a throwaway PostgreSQL server (Debian's
+package, as the tests do), the app's gunicorn only takes requests and defers drains, and
+two `python -m shopify_app.cli worker` processes run the inbox, the supplier deliveries
+and the periodic jobs; one of those workers is the one killed with SIGKILL (no restart:
+the survivor must finish the work).
 Exit status: 0 when the run completed (whatever the figures), 2 when it broke.
 """
 from __future__ import annotations
@@ -31,7 +36,6 @@ import datetime as dt
 import os
 import random
 import signal
-import sqlite3
 import sys
 import tempfile
 import time
@@ -61,6 +65,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--passes", type=int, default=3, help="reconciliation passes")
     p.add_argument("--settle", type=float, default=180.0, help="seconds to wait for in-flight deliveries (a killed worker's leases last 120 s)")
     p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--engine", choices=("embedded", "procrastinate"), default="embedded",
+                   help="embedded: SQLite, clocks and pumps in the gunicorn workers; procrastinate: PostgreSQL and worker processes")
     return p.parse_args(argv)
 
 
@@ -103,7 +109,10 @@ def place_orders(world: World, args, progress) -> tuple[list[str], list[str]]:
                 time.sleep(delay)
             futures.append(pool.submit(place, i))
             if not killed and i >= args.n // 2:
-                victims = worker_pids(world.server.proc.pid)
+                if world.engine == "procrastinate":
+                    victims = [proc.pid for proc in world.worker_procs if proc.poll() is None]
+                else:
+                    victims = worker_pids(world.server.proc.pid)
                 if victims:
                     os.kill(victims[0], signal.SIGKILL)
                     progress(f"  SIGKILL to app worker {victims[0]} after {i} orders")
@@ -113,13 +122,10 @@ def place_orders(world: World, args, progress) -> tuple[list[str], list[str]]:
     return [g for g in gids if g], cancelled
 
 
-def _unsettled(db_path: Path) -> int:
+def _unsettled(engine) -> int:
     """Deliveries still on their way (pending, unknown, or a cancellation to pass on)."""
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
-    try:
-        return conn.execute("SELECT count(*) FROM supplier_orders WHERE state IN ('pending', 'unknown', 'cancel_requested')").fetchone()[0]
-    finally:
-        conn.close()
+    with engine.connect() as conn:
+        return conn.exec_driver_sql("SELECT count(*) FROM supplier_orders WHERE state IN ('pending', 'unknown', 'cancel_requested')").scalar()
 
 
 def supplier_orders(world: World) -> collections.Counter:
@@ -133,10 +139,23 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(2))
     progress = lambda message: print(message, flush=True)  # noqa: E731
     workdir = Path(tempfile.mkdtemp(prefix="bench-chaos-"))
-    world = World(workdir, threads=8, ship_delay=1.0, seed=args.seed, workers=2, never_ship_skus=(NEVER_SHIP_SKU,))
+    postgres = None
+    database_url = None
+    if args.engine == "procrastinate":
+        from tests.pg_server import start_postgres
+
+        postgres = start_postgres()
+        database_url = postgres.database_url("postgres")
+        progress(f"PostgreSQL on port {postgres.port}")
+    world = World(workdir, threads=8, ship_delay=1.0, seed=args.seed, workers=2, never_ship_skus=(NEVER_SHIP_SKU,),
+                  database_url=database_url, engine=args.engine)
     began = now()
+    db = None
     try:
         world.start(progress)
+        from sqlalchemy import create_engine
+
+        db = create_engine(world.database_url)
         world.shopify.webhooks.configure(duplicate_rate=args.duplicate_rate, drop_rate=args.drop_rate, reorder_window=args.reorder_window)
         world.supplier.set_failure_rate(args.supplier_failure_rate)
         progress(f"placing {args.n} orders at {args.rate:g}/s with faults")
@@ -152,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
         from shopify_app.services import build_services
 
         services = build_services(load_settings(world.env, run_scheduler=False))
+        if args.engine == "procrastinate":
+            from scheduler.distributed import attach
+
+            attach(services)  # repairs wake the workers, as the scheduled job's would
         later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=100)  # past in-flight windows and the 72 h SLA
         for n in range(args.passes):
             run = run_reconciliation(services, SHOP, now=later)
@@ -159,29 +182,32 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(15)  # the app's pumps forward and cancel what the pass repaired
         # A killed worker's claims on deliveries run out after their lease: wait for the pumps to settle.
         deadline = now() + args.settle
-        while now() < deadline and _unsettled(world.db_path):
+        while now() < deadline and _unsettled(db):
             time.sleep(2)
         run = run_reconciliation(services, SHOP, now=later)
         progress("final reconciliation pass: " + ", ".join(f"{k} {v['found']}/{v['repaired']}/{v['open']}" for k, v in run.report.items() if v.get("found")))
         time.sleep(10)
         services.close()
 
-        conn = sqlite3.connect(f"file:{world.db_path}?mode=ro", uri=True, timeout=30)
-        known = {row[0] for row in conn.execute("SELECT shopify_id FROM orders")}
-        keys = dict(conn.execute("SELECT o.shopify_id, so.idempotency_key FROM supplier_orders so JOIN orders o ON o.id = so.order_id").fetchall())
-        desyncs = dict(conn.execute("SELECT status, count(*) FROM desyncs GROUP BY status").fetchall())
-        open_without_alert = conn.execute(
-            "SELECT count(*) FROM desyncs d WHERE d.status = 'open' AND d.severity != 'info' AND NOT EXISTS "
-            "(SELECT 1 FROM alerts a WHERE a.dedupe_key = 'desync:' || d.shop_domain || ':' || d.kind || ':' || d.ref AND a.resolved_at IS NULL)").fetchone()[0]
-        kinds = conn.execute("SELECT kind, status, count(*) FROM desyncs GROUP BY kind, status ORDER BY kind").fetchall()
-        conn.close()
+        with db.connect() as conn:
+            q = conn.exec_driver_sql
+            known = {row[0] for row in q("SELECT shopify_id FROM orders")}
+            keys = dict(q("SELECT o.shopify_id, so.idempotency_key FROM supplier_orders so JOIN orders o ON o.id = so.order_id").all())
+            desyncs = dict(q("SELECT status, count(*) FROM desyncs GROUP BY status").all())
+            open_without_alert = q(
+                "SELECT count(*) FROM desyncs d WHERE d.status = 'open' AND d.severity != 'info' AND NOT EXISTS "
+                "(SELECT 1 FROM alerts a WHERE a.dedupe_key = 'desync:' || d.shop_domain || ':' || d.kind || ':' || d.ref AND a.resolved_at IS NULL)").scalar()
+            kinds = q("SELECT kind, status, count(*) FROM desyncs GROUP BY kind, status ORDER BY kind").all()
         at_supplier = supplier_orders(world)
         numbers = [g.rsplit("/", 1)[-1] for g in gids]
         cancelled_numbers = {g.rsplit("/", 1)[-1] for g in cancelled}
         lost = [n for n in numbers if n not in cancelled_numbers and (n not in known or at_supplier.get(keys.get(n), 0) == 0)]
         duplicates = sum(count - 1 for count in at_supplier.values() if count > 1)
         wall = now() - began
-        print("\nchaos run, embedded mode (SQLite, 2 gunicorn workers, one killed)")
+        if args.engine == "procrastinate":
+            print("\nchaos run, scaled out (PostgreSQL, gunicorn web + 2 procrastinate workers, one killed)")
+        else:
+            print("\nchaos run, embedded mode (SQLite, 2 gunicorn workers, one killed)")
         in_shopify = len(world.shopify.store.require_shop(SHOP).all("Order"))
         print(f"  orders in Shopify        {in_shopify}  ({len(gids)} placed by the run, {len(cancelled)} of them cancelled right after checkout; the rest seeded)")
         print(f"  orders known to us       {len(known)}")
@@ -203,7 +229,11 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         return 2
     finally:
+        if db is not None:
+            db.dispose()
         world.stop()
+        if postgres is not None:
+            postgres.stop()
 
 
 if __name__ == "__main__":

@@ -26,7 +26,10 @@ import heapq
 import json
 import logging
 import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,7 +37,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.servers import HOST, GunicornConfig, Server, free_port
+from bench.servers import HOST, REPO, GunicornConfig, Server, free_port
 
 SHOP = "demo.myshopify.com"
 API_KEY = "bench-order-flow-client-id"
@@ -44,7 +47,7 @@ WEBHOOK_TOPICS = ("orders/create", "orders/paid", "orders/updated")  # fallback 
 APP_ENV = (
     "SHOPIFY_API_KEY", "SHOPIFY_API_SECRET", "SHOPIFY_API_SECRET_OLD", "ENCRYPTION_KEYS", "DATABASE_URL",
     "RUN_SCHEDULER", "APP_URL", "PORT", "SANDBOX_SHOPIFY_URL", "WEBHOOK_MAX_BYTES", "WEBHOOK_MAX_ATTEMPTS",
-    "GUNICORN_CMD_ARGS", "SHOPIFY_SCOPES", "SHOPIFY_API_VERSION",
+    "GUNICORN_CMD_ARGS", "SHOPIFY_SCOPES", "SHOPIFY_API_VERSION", "JOB_ENGINE",
 )
 
 
@@ -343,9 +346,12 @@ class World:
     fulfillment_probe: FulfillmentProbe | None = None
     db_path: Path | None = None
     topics: tuple[str, ...] = ()
-    workers: int = 1  # gunicorn worker processes (each with its embedded clock and pumps)
+    workers: int = 1  # embedded: gunicorn workers (each with its clock and pumps); procrastinate: worker processes
     never_ship_skus: tuple[str, ...] = ()
     env: dict = field(default_factory=dict)
+    database_url: str | None = None  # default: a SQLite file in workdir
+    engine: str = "embedded"  # embedded | procrastinate (needs a PostgreSQL database_url)
+    worker_procs: list = field(default_factory=list)  # procrastinate worker processes (python -m shopify_app.cli worker)
 
     def start(self, progress) -> None:
         from cryptography.fernet import Fernet
@@ -357,7 +363,7 @@ class World:
 
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.workdir / "app.db"
-        database_url = f"sqlite:///{self.db_path}"
+        database_url = self.database_url = self.database_url or f"sqlite:///{self.db_path}"
         port = free_port()
         app_url = f"http://{HOST}:{port}"
         secret = "bench-order-flow-secret-" + os.urandom(12).hex()
@@ -381,24 +387,51 @@ class World:
             "DATABASE_URL": database_url, "APP_URL": app_url, "PORT": str(port),
             "SANDBOX_SHOPIFY_URL": self.shopify.base_url, "RUN_SCHEDULER": "1",
         }
+        if self.engine == "procrastinate":
+            # Web processes only take requests and defer drains; the workers run jobs and pumps.
+            env.update(JOB_ENGINE="procrastinate", RUN_SCHEDULER="0")
+            from scheduler.distributed import ensure_schema
+
+            ensure_schema(database_url)  # what `cli db-upgrade` does with JOB_ENGINE=procrastinate
         self.supplier_id = seed_database(env, self.shopify, self.supplier)
 
         base_env = {k: v for k, v in os.environ.items() if k not in APP_ENV}
         base_env["PYTHONDONTWRITEBYTECODE"] = "1"
         self.env = env
-        cfg = GunicornConfig(workers=self.workers, threads=self.threads, keep_alive=5)
+        web_workers = 2 if self.engine == "procrastinate" else self.workers
+        cfg = GunicornConfig(workers=web_workers, threads=self.threads, keep_alive=5)
         self.server = Server("app", "shopify_app.factory:create_app()", dict(base_env, **env), cfg, self.workdir / "app.log", port=port)
         self.server.start()
         self.server.wait_ready()
-        health = httpx.get(f"{app_url}/healthz", timeout=5).json()
-        scheduler = health.get("scheduler", {})
-        if not (scheduler.get("running") and scheduler.get("inbox_pump") and scheduler.get("forwarding_pump")):
-            raise RuntimeError(f"the app's embedded scheduler is not running: {scheduler}")
+        if self.engine == "procrastinate":
+            for n in range(self.workers):
+                self.start_worker(dict(base_env, **env), n)
+        else:
+            health = httpx.get(f"{app_url}/healthz", timeout=5).json()
+            scheduler = health.get("scheduler", {})
+            if not (scheduler.get("running") and scheduler.get("inbox_pump") and scheduler.get("forwarding_pump")):
+                raise RuntimeError(f"the app's embedded scheduler is not running: {scheduler}")
         self.supplier_probe.start()
         self.fulfillment_probe = FulfillmentProbe(self.shopify, SHOP)
         self.fulfillment_probe.start()
 
+    def start_worker(self, env: dict[str, str], n: int) -> subprocess.Popen:
+        """One procrastinate worker process (the `worker` role), logging to workdir."""
+        log = open(self.workdir / f"worker-{n}.log", "ab")
+        proc = subprocess.Popen([sys.executable, "-m", "shopify_app.cli", "worker"], cwd=REPO, env=env,
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.worker_procs.append(proc)
+        return proc
+
     def stop(self) -> None:
+        for proc in self.worker_procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.worker_procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         # Webhooks the Printful sandbox still holds fail once the app is gone: not worth a warning each.
         logging.getLogger("sandbox.supplier.webhooks").setLevel(logging.ERROR)
         if self.fulfillment_probe is not None:

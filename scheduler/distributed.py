@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 
 import procrastinate
+import procrastinate.schema
 
 from shopify_app.jobs.claims import run_claimed
 
@@ -70,6 +71,13 @@ def build_app(services) -> procrastinate.App:
     return app
 
 
+def attach(services) -> None:
+    """Give these services an open procrastinate App, so their wake-ups defer drains to the workers."""
+    if services.job_engine is None:
+        services.job_engine = build_app(services)
+        services.job_engine.open()
+
+
 def wake(app: procrastinate.App, task_name: str) -> None:
     """Ask a worker to drain now (a queueing lock keeps it to one waiting job)."""
     try:
@@ -80,17 +88,23 @@ def wake(app: procrastinate.App, task_name: str) -> None:
         log.warning("could not defer %s: %s", task_name, type(exc).__name__)
 
 
-def ensure_schema(app: procrastinate.App) -> None:
+SCHEMA_LOCK = 0x70726F63  # advisory lock id: workers starting together create procrastinate's schema once
+
+
+def ensure_schema(database_url: str) -> None:
     """Create procrastinate's tables once (its schema is not ours to migrate with Alembic)."""
-    try:
-        app.connector.execute_query_one("SELECT count(*) AS n FROM procrastinate_jobs")
-    except Exception:  # the table does not exist yet
-        app.schema_manager.apply_schema()
+    import psycopg
+
+    # One transaction under an advisory lock: two workers starting at once must not both
+    # find the schema missing and apply it (the second would fail on its types).
+    with psycopg.connect(conninfo(database_url)) as conn:
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+        if not conn.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL").fetchone()[0]:
+            conn.execute(procrastinate.schema.SchemaManager.get_schema())
 
 
 def run_worker(services, *, concurrency: int = 4) -> None:
     """Serve the jobs and work queues until stopped (the `worker` role)."""
     app = build_app(services)
-    with app.open():
-        ensure_schema(app)
-        app.run_worker(queues=[JOBS_QUEUE, WORK_QUEUE], concurrency=concurrency, name="dropship-worker")
+    ensure_schema(services.settings.database_url)
+    app.run_worker(queues=[JOBS_QUEUE, WORK_QUEUE], concurrency=concurrency, name="dropship-worker")

@@ -19,12 +19,9 @@ def cmd_db_upgrade(args) -> int:
     settings = load_settings()
     upgrade_to_head(settings.database_url)
     if settings.job_engine == "procrastinate":
-        from scheduler.distributed import build_app, ensure_schema
-        from .services import build_services
+        from scheduler.distributed import ensure_schema
 
-        engine = build_app(build_services(settings))
-        with engine.open():
-            ensure_schema(engine)  # procrastinate's own tables, beside ours
+        ensure_schema(settings.database_url)  # procrastinate's own tables, beside ours
     print(f"database at head: {settings.database_url.split('@')[-1]}")
     return 0
 

@@ -34,12 +34,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for bp in (webhooks_bp, supplier_webhooks_bp, fulfillment_service_bp, home_bp, api_bp, suppliers_api_bp, inventory_api_bp, returns_api_bp, health_bp, install_bp):
         app.register_blueprint(bp)
     app.after_request(add_frame_ancestors)
-    if settings.job_engine == "procrastinate" and services.job_engine is None:
+    if settings.job_engine == "procrastinate":
         # Web processes defer drains to the workers (python -m shopify_app.cli worker).
-        from scheduler.distributed import build_app
+        from scheduler.distributed import attach
 
-        services.job_engine = build_app(services)
-        services.job_engine.open()
+        attach(services)
     if settings.run_scheduler if start_scheduler is None else start_scheduler:
         from scheduler.embedded import EmbeddedScheduler
 

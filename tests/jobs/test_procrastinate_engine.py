@@ -70,7 +70,7 @@ def test_a_web_process_on_the_procrastinate_engine_defers_the_drain(postgres_ser
     services = app.extensions["services"]
     from scheduler.distributed import ensure_schema
 
-    ensure_schema(services.job_engine)
+    ensure_schema(url)
     body = sample("orders_create")
     assert app.test_client().post("/webhooks", data=body, headers=webhook_headers("orders/create", body)).status_code == 200
     services.wake_inbox_worker()  # what intake does after the commit
@@ -81,3 +81,52 @@ def test_a_web_process_on_the_procrastinate_engine_defers_the_drain(postgres_ser
         waiting = conn.execute(text("SELECT task_name, status FROM procrastinate_jobs WHERE task_name = 'drain-inbox'")).all()
     engine.dispose()
     assert waiting == [("drain-inbox", "todo")]
+
+
+def test_two_worker_processes_started_together_share_one_schema_and_drain_the_inbox(postgres_server, app_factory, tmp_path) -> None:
+    """`python -m shopify_app.cli worker`, twice at once, as a deployment starts them: both come up and work."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from conftest import API_KEY, API_SECRET, FERNET_KEY
+
+    url = _fresh_postgres_db(postgres_server)
+    upgrade_to_head(url)
+    env = dict(os.environ, SHOPIFY_API_KEY=API_KEY, SHOPIFY_API_SECRET=API_SECRET, ENCRYPTION_KEYS=FERNET_KEY, DATABASE_URL=url,
+               APP_URL="http://127.0.0.1:9", JOB_ENGINE="procrastinate", RUN_SCHEDULER="0")
+    repo = Path(__file__).resolve().parents[2]
+    logs = [tmp_path / f"worker-{n}.log" for n in range(2)]
+    workers = [subprocess.Popen([sys.executable, "-m", "shopify_app.cli", "worker", "--concurrency", "2"], cwd=repo, env=env,
+                                stdout=log.open("wb"), stderr=subprocess.STDOUT) for log in logs]
+    try:
+        app = app_factory(url, job_engine="procrastinate")
+        services = app.extensions["services"]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the schema is the workers' to create
+            with services.engine.connect() as conn:
+                from sqlalchemy import text
+
+                if conn.execute(text("SELECT to_regclass('procrastinate_jobs') IS NOT NULL")).scalar():
+                    break
+            time.sleep(0.2)
+        body = sample("orders_create")
+        assert app.test_client().post("/webhooks", data=body, headers=webhook_headers("orders/create", body)).status_code == 200
+        services.wake_inbox_worker()
+        status = None
+        while time.monotonic() < deadline + 30 and status != "ignored":
+            with services.session_factory() as session:
+                status = session.scalar(select(WebhookDelivery.status))
+            time.sleep(0.2)
+        alive = [w.poll() is None for w in workers]
+    finally:
+        for w in workers:
+            w.terminate()
+        for w in workers:
+            w.wait(timeout=20)
+    output = "\n".join(log.read_text(errors="replace") for log in logs)
+    assert alive == [True, True], output[-3000:]
+    assert status == "ignored", output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
