@@ -14,12 +14,12 @@ log = logging.getLogger(__name__)
 
 
 def raise_alert(session: Session, shop_domain: str, kind: str, dedupe_key: str, message: str, *, severity: str = "warning", subject: str | None = None) -> bool:
-    """Open an alert, or count another sighting of an open one; True when it is new."""
+    """Open an alert, or count another sighting of an open one (taking its current severity and message); True when it is new."""
     now = utcnow()
     bumped = session.execute(
         update(Alert)
         .where(Alert.dedupe_key == dedupe_key, Alert.resolved_at.is_(None))
-        .values(count=Alert.count + 1, last_seen=now)
+        .values(count=Alert.count + 1, last_seen=now, severity=severity, message=message)
     ).rowcount
     if bumped:
         return False
@@ -28,7 +28,7 @@ def raise_alert(session: Session, shop_domain: str, kind: str, dedupe_key: str, 
             session.add(Alert(shop_domain=shop_domain, dedupe_key=dedupe_key, kind=kind, severity=severity, subject=subject, message=message, first_seen=now, last_seen=now))
     except IntegrityError:
         # A resolved alert with this key exists: the problem is back, reopen it.
-        session.execute(update(Alert).where(Alert.dedupe_key == dedupe_key).values(resolved_at=None, count=Alert.count + 1, last_seen=now, message=message))
+        session.execute(update(Alert).where(Alert.dedupe_key == dedupe_key).values(resolved_at=None, count=Alert.count + 1, last_seen=now, message=message, severity=severity))
     log.warning("alert %s for shop=%s: %s", kind, shop_domain, subject or "")
     return True
 

@@ -51,6 +51,7 @@ class Settings:
     token_refresh_margin_seconds: int = 300
     run_scheduler: bool = True
     job_engine: str = "embedded"  # embedded (APScheduler + pumps in-process) | procrastinate (PostgreSQL workers)
+    webhook_subscriptions: str = "app"  # app (shopify.app.toml, deployed) | shop (the app keeps shop-level ones itself)
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_from: str = "orders@example.com"
@@ -109,6 +110,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides) -> Settings:
         webhook_max_attempts=int(env.get("WEBHOOK_MAX_ATTEMPTS", "8")),
         run_scheduler=env.get("RUN_SCHEDULER", "1") not in ("0", "false", "no"),
         job_engine=env.get("JOB_ENGINE", "embedded"),
+        webhook_subscriptions=env.get("WEBHOOK_SUBSCRIPTIONS", "app"),
         smtp_host=env.get("SMTP_HOST") or None,
         smtp_port=int(env.get("SMTP_PORT", "25")),
         smtp_from=env.get("SMTP_FROM", "orders@example.com"),

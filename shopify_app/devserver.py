@@ -26,9 +26,9 @@ class PathOnlyRequestHandler(WSGIRequestHandler):
 
 def app_config_topics() -> list[str]:
     """Webhook topics the app subscribes to in shopify.app.toml (what Shopify would send it)."""
-    conf = tomllib.loads((REPO_ROOT / "shopify.app.toml").read_text())
-    subs = conf["webhooks"]["subscriptions"]
-    return [t for s in subs for t in s.get("topics", []) + s.get("compliance_topics", [])]
+    from .webhooks.subscriptions import declared_topics
+
+    return declared_topics()
 
 
 def start_sandboxes(settings):

@@ -79,7 +79,20 @@ def finish_install():
         exchange_authorization_code(services, shop, params["code"])
     except TokenUnavailable:
         abort(502, "Shopify refused the authorization code")
+    subscribe_shop(services, shop)
     return redirect(services.app_home_in_admin_url(shop))
+
+
+def subscribe_shop(services, shop: str) -> None:
+    """When the app keeps shop-level webhook subscriptions, make them right now (the reconcile job re-checks them)."""
+    if services.settings.webhook_subscriptions != "shop":
+        return
+    from ..webhooks.subscriptions import reconcile_subscriptions
+
+    try:
+        reconcile_subscriptions(services.gateway(shop), app_url=services.settings.app_url, mode="shop")
+    except Exception as exc:  # the install stands; reconciliation finds what is missing within its interval
+        log.warning("webhook subscriptions for shop=%s not reconciled at install: %s", shop, type(exc).__name__)
 
 
 def exchange_authorization_code(services, shop: str, code: str) -> None:

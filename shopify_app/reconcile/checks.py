@@ -223,6 +223,55 @@ def webhook_health(services, shop: str, now: dt.datetime) -> CheckResult:
     return result
 
 
+def webhook_subscriptions(services, shop: str, now: dt.datetime) -> CheckResult:
+    """The shop-level subscriptions the app needs exist at our address; our obsolete ones go (a diff, never delete-all)."""
+    from ..webhooks.subscriptions import create_subscription, delete_subscription, plan_subscriptions, shop_subscriptions
+
+    gateway = services.gateway(shop)
+    existing = shop_subscriptions(gateway)
+    plan = plan_subscriptions(existing, app_url=services.settings.app_url, mode=services.settings.webhook_subscriptions)
+    result = CheckResult(checked=len(existing))
+    for topic in plan.create:
+        result.findings.append(Finding("webhook_subscription_missing", f"topic:{topic}", topic, {"callback_url": plan.callback_url}, severity="critical",
+                                       repair=lambda topic=topic: create_subscription(services.gateway(shop), topic, plan.callback_url)))
+    for subscription_id, topic in plan.delete:
+        result.findings.append(Finding("webhook_subscription_obsolete", f"subscription:{subscription_id}", topic, {"id": subscription_id},
+                                       repair=lambda subscription_id=subscription_id: delete_subscription(services.gateway(shop), subscription_id)))
+    return result
+
+
+REFUNDED_STATUSES = ("refunded", "partially_refunded")
+
+
+def refunds_without_return(services, shop: str, now: dt.datetime) -> CheckResult:
+    """Orders refunded in Shopify with no return: the goods stay out, the supplier's cost is not recovered.
+
+    Read from the order's financial status (kept current by webhooks and the catch-up), so a
+    lost refunds/create webhook cannot hide one. A full refund while the supplier still has
+    the order open is critical: it is about to ship goods already paid back. The merchant
+    decides (cancel at the supplier, or ask for a return), so this is an alert, not a repair.
+    """
+    result = CheckResult()
+    with services.session_factory() as session:
+        orders = session.scalars(select(Order).where(
+            Order.shop_domain == shop, Order.cancelled_at.is_(None), Order.financial_status.in_(REFUNDED_STATUSES),
+            func.coalesce(Order.shopify_updated_at, Order.created_at) < now - IN_FLIGHT,
+            ~select(ReturnCase.id).where(ReturnCase.order_id == Order.id, ReturnCase.status.in_(("requested", "open", "closed"))).exists(),
+        )).all()
+        result.checked = len(orders)
+        for order in orders:
+            states = session.scalars(select(SupplierOrder.state).where(SupplierOrder.order_id == order.id)).all()
+            if not states:
+                continue  # nothing went to a supplier: nothing to recover
+            live = [s for s in states if s in OPEN_DELIVERY_STATES]
+            critical = order.financial_status == "refunded" and bool(live)
+            result.findings.append(Finding("refund_without_return", f"order:{order.id}", order.name,
+                                           {"financial_status": order.financial_status, "supplier_orders": states,
+                                            "hint": "cancel at the supplier" if critical else "goods not returned: claim from the supplier or accept the loss"},
+                                           severity="critical" if critical else "warning"))
+    return result
+
+
 WATERMARK_KEY = "reconcile"
 
 
@@ -279,6 +328,8 @@ CHECKS: dict[str, Callable[[object, str, dt.datetime], CheckResult]] = {
     "inventory_drift": inventory_drift,
     "returns_stalled": returns_stalled,
     "webhook_health": webhook_health,
+    "webhook_subscriptions": webhook_subscriptions,
+    "refunds_without_return": refunds_without_return,
 }
 
 # ReturnLine is imported for the relationship loader used by ReturnCase.lines.

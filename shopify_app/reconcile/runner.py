@@ -102,6 +102,8 @@ KINDS_OF = {
     "returns_stalled": ("return_not_restocked", "return_never_received"),
     "webhook_health": ("dead_letters",),
     "order_catchup": ("orders_caught_up",),
+    "webhook_subscriptions": ("webhook_subscription_missing", "webhook_subscription_obsolete"),
+    "refunds_without_return": ("refund_without_return",),
 }
 
 

@@ -141,3 +141,61 @@ def test_a_parcel_the_supplier_shipped_but_shopify_never_heard_of_becomes_a_fulf
     fulfillments = [f for f in sandbox_shopify.store.require_shop(SHOP).all("Fulfillment") if f["order"].gid == placed["id"]]
     assert len(fulfillments) == 1 and fulfillments[0]["trackingInfo"][0]["number"] == "TRACK-1"
     assert shopify_order["displayFulfillmentStatus"] == "FULFILLED"
+
+
+def test_an_order_refunded_without_a_return_is_an_alert_critical_while_the_supplier_still_has_it(world) -> None:
+    app, services = world
+    deliver(app, "orders/paid", paid_order_payload())
+    with services.session_factory.begin() as session:
+        session.execute(update(SupplierOrder).values(state=DeliveryState.PLACED.value))
+        session.execute(update(Order).values(financial_status="refunded"))  # the refunds/create webhook was lost; the catch-up saw the status
+    run = run_reconciliation(services, SHOP, only=("refunds_without_return",), now=LATER)
+    assert run.report["refunds_without_return"] == {"checked": 1, "found": 1, "repaired": 0, "open": 1}
+    assert alerts(services, "desync_refund_without_return")[0].severity == "critical"
+    with services.session_factory.begin() as session:
+        session.execute(update(SupplierOrder).values(state=DeliveryState.SHIPPED.value))
+    run_reconciliation(services, SHOP, only=("refunds_without_return",), now=LATER)
+    assert alerts(services, "desync_refund_without_return")[0].severity == "warning"  # shipped: the goods stay with the customer
+    with services.session_factory.begin() as session:
+        order_id = session.scalar(select(Order.id))
+        session.add(ReturnCase(shop_domain=SHOP, return_gid="gid://shopify/Return/9", order_id=order_id, status="open"))
+    run = run_reconciliation(services, SHOP, only=("refunds_without_return",), now=LATER)
+    assert run.report["refunds_without_return"]["found"] == 0
+    assert desync(services, "refund_without_return")[0].status == "resolved" and alerts(services, "desync_refund_without_return") == []
+
+
+def _subscriptions(sandbox_shopify):
+    return {(s["topic"], s["callbackUrl"]) for s in sandbox_shopify.store.webhook_subscriptions(SHOP, client_id=API_KEY)}
+
+
+def test_shop_level_webhook_subscriptions_are_diffed_never_recreated(sandbox_shopify, app_factory, database_url) -> None:
+    from shopify_app.webhooks.subscriptions import subscribable_topics, topic_enum
+
+    app = app_factory(database_url, sandbox_shopify_url=sandbox_shopify.base_url, webhook_subscriptions="shop")
+    services = app.extensions["services"]
+    services.tokens.save(SHOP, sandbox_shopify.issue_access_token(SHOP, API_KEY)["access_token"], None, None, None, None)
+    ours = services.settings.app_url + "/webhooks"
+    kept = sandbox_shopify.store.add_webhook_subscription(SHOP, API_KEY, "ORDERS_CREATE", ours)
+    stray = sandbox_shopify.store.add_webhook_subscription(SHOP, API_KEY, "ORDERS_CREATE", services.settings.app_url + "/old-webhooks")
+    foreign = sandbox_shopify.store.add_webhook_subscription(SHOP, API_KEY, "ORDERS_PAID", "https://erp.example.com/hooks")
+    run = run_reconciliation(services, SHOP, only=("webhook_subscriptions",), now=LATER)
+    wanted = {topic_enum(t) for t in subscribable_topics()}
+    assert run.report["webhook_subscriptions"]["found"] == len(wanted) - 1 + 1  # every topic but ORDERS_CREATE is missing; one stray
+    assert run.report["webhook_subscriptions"]["open"] == 0
+    after = sandbox_shopify.store.webhook_subscriptions(SHOP, client_id=API_KEY)
+    assert {s["topic"] for s in after if s["callbackUrl"] == ours} == wanted
+    ids = {s["id"] for s in after}
+    assert kept["id"] in ids and foreign["id"] in ids and stray["id"] not in ids  # never delete-all: the good one survived
+    again = run_reconciliation(services, SHOP, only=("webhook_subscriptions",), now=LATER)
+    assert again.report["webhook_subscriptions"]["found"] == 0
+
+
+def test_in_app_mode_our_shop_level_duplicates_of_toml_topics_are_removed(sandbox_shopify, app_factory, database_url) -> None:
+    app = app_factory(database_url, sandbox_shopify_url=sandbox_shopify.base_url)
+    services = app.extensions["services"]
+    services.tokens.save(SHOP, sandbox_shopify.issue_access_token(SHOP, API_KEY)["access_token"], None, None, None, None)
+    sandbox_shopify.store.add_webhook_subscription(SHOP, API_KEY, "ORDERS_PAID", services.settings.app_url + "/webhooks")
+    foreign = sandbox_shopify.store.add_webhook_subscription(SHOP, API_KEY, "ORDERS_PAID", "https://erp.example.com/hooks")
+    run = run_reconciliation(services, SHOP, only=("webhook_subscriptions",), now=LATER)
+    assert run.report["webhook_subscriptions"] == {"checked": 2, "found": 1, "repaired": 1, "open": 0}
+    assert [s["id"] for s in sandbox_shopify.store.webhook_subscriptions(SHOP, client_id=API_KEY)] == [foreign["id"]]
