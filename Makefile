@@ -17,11 +17,15 @@ $(STAMP): requirements.txt
 
 venv: $(STAMP)
 
-# Debian packages the tests need: PostgreSQL (a throwaway server is started by the tests).
+# Debian packages the tests need: PostgreSQL (a throwaway server is started by the tests)
+# and Chromium (the browser tests drive it headless through Playwright).
 system-deps:
-	@if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
 		$(SUDO) apt-get update -q && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q postgresql; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
 	fi
 
 run: venv

@@ -16,7 +16,8 @@ from .web.suppliers_api import blueprint as suppliers_api_bp
 from .web.inventory_api import blueprint as inventory_api_bp
 from .web.returns_api import blueprint as returns_api_bp
 from .web.health import blueprint as health_bp
-from .web.home import blueprint as home_bp
+from .web.pages import blueprint as pages_bp
+from .web.admin_api import blueprint as admin_api_bp
 from .web.security import add_frame_ancestors
 from .webhooks.intake import blueprint as webhooks_bp
 from .webhooks.registry import load_handlers
@@ -31,7 +32,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     load_handlers()
     app = Flask(__name__)
     app.extensions["services"] = services
-    for bp in (webhooks_bp, supplier_webhooks_bp, fulfillment_service_bp, home_bp, api_bp, suppliers_api_bp, inventory_api_bp, returns_api_bp, health_bp, install_bp):
+    for bp in (webhooks_bp, supplier_webhooks_bp, fulfillment_service_bp, pages_bp, api_bp, admin_api_bp, suppliers_api_bp, inventory_api_bp, returns_api_bp, health_bp, install_bp):
         app.register_blueprint(bp)
     app.after_request(add_frame_ancestors)
     if settings.job_engine == "procrastinate":

@@ -54,34 +54,39 @@ def _own_supplier(session, supplier_id: int) -> Supplier | None:
 @require_session_token
 def overview():
     """Per supplier: its last feed, last good feed, staleness; the last sync; levels out of line and failing."""
-    now = utcnow()
     with _services().session_factory() as session:
-        suppliers = []
-        for supplier in feeding_suppliers(session, g.shop_domain):
-            terms = inventory_terms(supplier.inventory_terms)
-            last = session.scalar(select(StockFeedRun).where(StockFeedRun.supplier_id == supplier.id).order_by(StockFeedRun.id.desc()).limit(1))
-            good = last_good_feed(session, supplier.id)
-            held = session.scalars(select(StockFeedRun).where(StockFeedRun.supplier_id == supplier.id, StockFeedRun.status == FeedStatus.NEEDS_CONFIRMATION))
-            suppliers.append({
-                "id": supplier.id, "name": supplier.name, "location_gid": supplier.location_gid, "terms": terms.as_dict(),
-                "last_feed": _feed_json(last), "last_good_feed_at": good.created_at.isoformat() if good else None,
-                "stale": good is None or now - good.created_at > terms.stale_after,
-                "held_feeds": [_feed_json(run) for run in held],
-            })
-        levels = InventoryLevel
-        known = session.scalar(select(func.count()).where(levels.shop_domain == g.shop_domain)) or 0
-        managed = session.scalar(select(func.count()).where(levels.shop_domain == g.shop_domain, levels.desired.is_not(None))) or 0
-        differing = session.scalar(select(func.count()).where(levels.shop_domain == g.shop_domain, levels.desired.is_not(None), levels.desired != levels.available)) or 0
-        failures = session.scalars(
-            select(levels).where(levels.shop_domain == g.shop_domain, levels.last_error.is_not(None)).order_by(levels.id).limit(MAX_LISTED_FAILURES)
-        )
-        last_sync = session.scalar(select(InventorySyncRun).where(InventorySyncRun.shop_domain == g.shop_domain).order_by(InventorySyncRun.id.desc()).limit(1))
-        return jsonify(
-            suppliers=suppliers,
-            last_sync=_sync_json(last_sync),
-            levels={"known": known, "managed": managed, "differing": differing},
-            failures=[{"sku": f.sku, "inventory_item_gid": f.inventory_item_gid, "location_gid": f.location_gid, "error": f.last_error} for f in failures],
-        )
+        return jsonify(inventory_overview(session, g.shop_domain))
+
+
+def inventory_overview(session, shop: str) -> dict:
+    """What the inventory API and page show: feeds per supplier, the last sync, drift and failures."""
+    now = utcnow()
+    suppliers = []
+    for supplier in feeding_suppliers(session, shop):
+        terms = inventory_terms(supplier.inventory_terms)
+        last = session.scalar(select(StockFeedRun).where(StockFeedRun.supplier_id == supplier.id).order_by(StockFeedRun.id.desc()).limit(1))
+        good = last_good_feed(session, supplier.id)
+        held = session.scalars(select(StockFeedRun).where(StockFeedRun.supplier_id == supplier.id, StockFeedRun.status == FeedStatus.NEEDS_CONFIRMATION))
+        suppliers.append({
+            "id": supplier.id, "name": supplier.name, "location_gid": supplier.location_gid, "terms": terms.as_dict(),
+            "last_feed": _feed_json(last), "last_good_feed_at": good.created_at.isoformat() if good else None,
+            "stale": good is None or now - good.created_at > terms.stale_after,
+            "held_feeds": [_feed_json(run) for run in held],
+        })
+    levels = InventoryLevel
+    known = session.scalar(select(func.count()).where(levels.shop_domain == shop)) or 0
+    managed = session.scalar(select(func.count()).where(levels.shop_domain == shop, levels.desired.is_not(None))) or 0
+    differing = session.scalar(select(func.count()).where(levels.shop_domain == shop, levels.desired.is_not(None), levels.desired != levels.available)) or 0
+    failures = session.scalars(select(levels).where(levels.shop_domain == shop, levels.last_error.is_not(None)).order_by(levels.id).limit(MAX_LISTED_FAILURES))
+    drift = session.scalars(select(levels).where(levels.shop_domain == shop, levels.desired.is_not(None), levels.desired != levels.available).order_by(levels.sku).limit(MAX_LISTED_FAILURES))
+    last_sync = session.scalar(select(InventorySyncRun).where(InventorySyncRun.shop_domain == shop).order_by(InventorySyncRun.id.desc()).limit(1))
+    return {
+        "suppliers": suppliers,
+        "last_sync": _sync_json(last_sync),
+        "levels": {"known": known, "managed": managed, "differing": differing},
+        "drift": [{"sku": d.sku, "location_gid": d.location_gid, "available": d.available, "desired": d.desired} for d in drift],
+        "failures": [{"sku": f.sku, "inventory_item_gid": f.inventory_item_gid, "location_gid": f.location_gid, "error": f.last_error} for f in failures],
+    }
 
 
 @blueprint.get("/inventory/feeds/<int:run_id>")

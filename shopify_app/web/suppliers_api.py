@@ -127,3 +127,33 @@ def add_mappings(supplier_id: int):
             mapping.safety_buffer = item.get("safety_buffer")  # per product; None: the supplier's buffer
             session.add(mapping)
     return jsonify(mapped=len(items))
+
+
+EDITABLE = {"sla_hours": (int, float), "priority": (int,), "active": (bool,), "vendor": (str, type(None))}
+
+
+@blueprint.patch("/<int:supplier_id>")
+@require_session_token
+def update_supplier(supplier_id: int):
+    """Change a supplier's SLA hours, priority, active flag or vendor: {sla_hours?, priority?, active?, vendor?}."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not body:
+        return _bad("send a JSON object with sla_hours, priority, active or vendor")
+    unknown = sorted(set(body) - set(EDITABLE))
+    if unknown:
+        return _bad(f"cannot change: {', '.join(unknown)}")
+    for name, value in body.items():
+        if not isinstance(value, EDITABLE[name]) or (name != "active" and isinstance(value, bool)):
+            return _bad(f"{name} has the wrong type")
+    if "sla_hours" in body and not 1 <= body["sla_hours"] <= 24 * 60:
+        return _bad("sla_hours must be between 1 and 1440")
+    with _services().session_factory.begin() as session:
+        supplier = _own_supplier(session, supplier_id)
+        if supplier is None:
+            return _bad("not found", 404)
+        if "sla_hours" in body:
+            supplier.settings = {**(supplier.settings or {}), "sla_hours": body["sla_hours"]}  # a new dict: JSON columns track assignment
+        for name in ("priority", "active", "vendor"):
+            if name in body:
+                setattr(supplier, name, body[name])
+        return jsonify(supplier=_public(supplier))

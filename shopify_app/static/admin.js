@@ -1,0 +1,78 @@
+// Actions and CSV downloads: every call carries a fresh session token (App Bridge, or the sandbox stand-in).
+async function api(method, path, body) {
+  const token = await window.shopify.idToken();
+  const res = await fetch(path, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let data = {};
+  try { data = text ? JSON.parse(text) : {}; } catch (e) { data = { raw: text }; }
+  if (!res.ok) throw new Error(data.error || `HTTP ${res.status}`);
+  return data;
+}
+
+function toast(message, isError) {
+  const el = document.getElementById('toast');
+  el.textContent = message;
+  el.className = `toast show${isError ? ' error' : ''}`;
+  setTimeout(() => { el.className = 'toast'; }, 4000);
+}
+
+// <button data-action="POST /api/..." data-body='{"k":1}' data-confirm="..." data-done="...">
+document.addEventListener('click', async (event) => {
+  const button = event.target.closest('[data-action]');
+  if (!button) return;
+  event.preventDefault();
+  if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
+  const [method, path] = button.dataset.action.split(' ');
+  let body = button.dataset.body ? JSON.parse(button.dataset.body) : undefined;
+  const formId = button.dataset.form;
+  if (formId) body = formBody(document.getElementById(formId));
+  button.disabled = true;
+  try {
+    await api(method, path, body);
+    toast(button.dataset.done || 'Done');
+    setTimeout(() => window.location.reload(), 600);
+  } catch (err) {
+    toast(err.message, true);
+    button.disabled = false;
+  }
+});
+
+// Form fields to JSON: data-type="number|list|bool|json" says how to read a field.
+function formBody(form) {
+  const out = {};
+  for (const el of form.querySelectorAll('[name]')) {
+    const type = el.dataset.type;
+    let value = el.type === 'checkbox' ? el.checked : el.value;
+    if (type === 'number') value = value === '' ? null : Number(value);
+    else if (type === 'list') value = value.split(',').map((s) => s.trim()).filter(Boolean);
+    else if (type === 'json') value = value.trim() ? JSON.parse(value) : {};
+    if (el.dataset.optional !== undefined && (value === '' || value === null)) continue;
+    out[el.name] = value;
+  }
+  return out;
+}
+
+// <a data-csv="/api/export/orders.csv">: fetched with the token, saved as a file.
+document.addEventListener('click', async (event) => {
+  const link = event.target.closest('[data-csv]');
+  if (!link) return;
+  event.preventDefault();
+  try {
+    const token = await window.shopify.idToken();
+    const res = await fetch(link.dataset.csv, { headers: { Authorization: `Bearer ${token}` } });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    const blob = await res.blob();
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(blob);
+    a.download = link.dataset.csv.split('/').pop().split('?')[0];
+    document.body.append(a);
+    a.click();
+    a.remove();
+  } catch (err) {
+    toast(err.message, true);
+  }
+});

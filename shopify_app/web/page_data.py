@@ -1,0 +1,196 @@
+"""What each admin page shows, read from our records for one shop (the CSV exports read the same rows)."""
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from ..models import InboxStatus, ShopSetting, WebhookDelivery
+from ..orders.models import Order, OrderState
+from ..reconcile.models import Desync, ReconcileRun
+from ..returns.models import Decision, ReturnCase
+from ..suppliers.models import Alert, DeliveryState, ProductMapping, Supplier, SupplierOrder, SupplierShipment
+
+PAGE_SIZE = 100
+PROBLEM_DELIVERY_STATES = (DeliveryState.FAILED.value, DeliveryState.UNKNOWN.value)
+
+
+def _iso(value) -> str | None:
+    return value.isoformat(timespec="minutes") if value is not None else None
+
+
+def pipeline(session: Session, shop: str) -> dict:
+    """Orders by state and supplier orders by state."""
+    orders = dict(session.execute(select(Order.state, func.count()).where(Order.shop_domain == shop).group_by(Order.state)).all())
+    deliveries = dict(session.execute(select(SupplierOrder.state, func.count()).where(SupplierOrder.shop_domain == shop).group_by(SupplierOrder.state)).all())
+    return {"orders": [(state.value, orders.get(state.value, 0)) for state in OrderState],
+            "deliveries": [(state.value, deliveries.get(state.value, 0)) for state in DeliveryState]}
+
+
+def open_alerts(session: Session, shop: str, limit: int = 200) -> list[dict]:
+    """Unresolved alerts, critical first, newest first."""
+    rank = {"critical": 0, "warning": 1, "info": 2}
+    rows = session.scalars(select(Alert).where(Alert.shop_domain == shop, Alert.resolved_at.is_(None)).order_by(Alert.id.desc()).limit(limit)).all()
+    rows = sorted(rows, key=lambda a: rank.get(a.severity, 3))
+    return [{"id": a.id, "kind": a.kind, "severity": a.severity, "subject": a.subject, "message": a.message, "count": a.count,
+             "first_seen": _iso(a.first_seen), "last_seen": _iso(a.last_seen)} for a in rows]
+
+
+def open_desyncs(session: Session, shop: str) -> list[dict]:
+    """Desyncs still open, with their evidence."""
+    rows = session.scalars(select(Desync).where(Desync.shop_domain == shop, Desync.status == "open").order_by(Desync.severity, Desync.last_seen.desc())).all()
+    return [{"id": d.id, "kind": d.kind, "ref": d.ref, "subject": d.subject, "severity": d.severity, "evidence": d.evidence, "times_seen": d.times_seen,
+             "note": d.repair_note, "first_seen": _iso(d.first_seen), "last_seen": _iso(d.last_seen)} for d in rows]
+
+
+def dead_letters(session: Session, shop: str) -> list[dict]:
+    """Webhooks we could not handle (no payloads: they hold personal data)."""
+    rows = session.scalars(select(WebhookDelivery).where(WebhookDelivery.shop_domain == shop, WebhookDelivery.status == InboxStatus.DEAD.value)
+                           .order_by(WebhookDelivery.id.desc()).limit(PAGE_SIZE)).all()
+    return [{"id": r.id, "topic": r.topic, "attempts": r.attempts, "error": r.last_error, "received_at": _iso(r.received_at)} for r in rows]
+
+
+def dashboard(session: Session, shop: str) -> dict:
+    """Pipeline, problems and KPIs for the dashboard."""
+    from .kpi_view import kpi_cards
+
+    last_run = session.scalar(select(ReconcileRun).where(ReconcileRun.shop_domain == shop).order_by(ReconcileRun.id.desc()).limit(1))
+    desyncs = Counter(d["kind"] for d in open_desyncs(session, shop))
+    return {
+        "pipeline": pipeline(session, shop), "alerts": open_alerts(session, shop, limit=10), "desyncs": sorted(desyncs.items()),
+        "dead_letter_count": session.scalar(select(func.count()).select_from(WebhookDelivery).where(
+            WebhookDelivery.shop_domain == shop, WebhookDelivery.status == InboxStatus.DEAD.value)) or 0,
+        "last_reconcile": {"at": _iso(last_run.started_at), "report": last_run.report} if last_run else None,
+        "kpis": kpi_cards(session, shop),
+    }
+
+
+def orders(session: Session, shop: str, *, q: str = "", state: str = "", supplier: str = "", problem: str = "") -> dict:
+    """Orders matching the filters, newest first, with their supplier orders and open problems."""
+    query = select(Order).where(Order.shop_domain == shop)
+    if q:
+        query = query.where(or_(Order.name.ilike(f"%{q}%"), Order.shopify_id == q.lstrip("#")))
+    if state:
+        query = query.where(Order.state == state)
+    if supplier:
+        query = query.where(select(SupplierOrder.id).where(SupplierOrder.order_id == Order.id, SupplierOrder.supplier_id == _int(supplier)).exists())
+    if problem == "delivery":
+        query = query.where(select(SupplierOrder.id).where(SupplierOrder.order_id == Order.id, SupplierOrder.state.in_(PROBLEM_DELIVERY_STATES)).exists())
+    elif problem == "held":
+        query = query.where(Order.state == OrderState.HELD.value)
+    elif problem == "desync":
+        refs = select(Desync.ref).where(Desync.shop_domain == shop, Desync.status == "open")
+        query = query.where(or_(("order:" + func.cast(Order.id, _text())).in_(refs), Order.name.in_(select(Desync.subject).where(Desync.shop_domain == shop, Desync.status == "open"))))
+    rows = session.scalars(query.order_by(Order.id.desc()).limit(PAGE_SIZE)).all()
+    deliveries: dict[int, list] = {}
+    for d in session.scalars(select(SupplierOrder).where(SupplierOrder.order_id.in_([o.id for o in rows]))):
+        deliveries.setdefault(d.order_id, []).append({"supplier": d.supplier.name, "state": d.state, "supplier_order_id": d.supplier_order_id, "error": d.last_error})
+    suppliers = session.execute(select(Supplier.id, Supplier.name).where(Supplier.shop_domain == shop, Supplier.deleted_at.is_(None)).order_by(Supplier.name)).all()
+    return {
+        "orders": [{"id": o.id, "name": o.name, "state": o.state, "financial_status": o.financial_status, "fulfillment_status": o.fulfillment_status,
+                    "total": o.total_price, "created_at": _iso(o.shopify_created_at or o.created_at), "deliveries": deliveries.get(o.id, [])} for o in rows],
+        "states": [s.value for s in OrderState], "supplier_choices": [(str(i), n) for i, n in suppliers],
+    }
+
+
+def _int(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        return -1
+
+
+def _text():
+    from sqlalchemy import String
+
+    return String()
+
+
+def order_detail(session: Session, shop: str, order_id: int) -> dict | None:
+    """One order: lines, supplier orders with their parcels, the timeline."""
+    order = session.get(Order, order_id)
+    if order is None or order.shop_domain != shop:
+        return None
+    deliveries = []
+    for d in session.scalars(select(SupplierOrder).where(SupplierOrder.order_id == order.id)):
+        parcels = session.scalars(select(SupplierShipment).where(SupplierShipment.supplier_order_id == d.id)).all()
+        deliveries.append({"supplier": d.supplier.name, "state": d.state, "supplier_order_id": d.supplier_order_id, "attempts": d.attempts,
+                           "error": d.last_error, "placed_at": _iso(d.placed_at), "cost": d.cost,
+                           "parcels": [{"carrier": p.carrier, "tracking_number": p.tracking_number, "tracking_url": p.tracking_url, "shipped_at": p.shipped_at,
+                                        "eta": p.estimated_delivery, "delivered_at": p.delivered_at, "state": p.state} for p in parcels]})
+    return {
+        "order": {"id": order.id, "name": order.name, "state": order.state, "financial_status": order.financial_status, "fulfillment_status": order.fulfillment_status,
+                  "total": order.total_price, "created_at": _iso(order.shopify_created_at or order.created_at), "cancelled_at": _iso(order.cancelled_at)},
+        "lines": [{"sku": l.sku, "quantity": l.quantity, "price": l.price, "shippable": l.shippable} for l in order.lines],
+        "deliveries": deliveries,
+        "timeline": [{"kind": e.kind, "actor": e.actor, "detail": e.detail, "at": _iso(e.created_at)} for e in order.events],
+    }
+
+
+def suppliers(session: Session, shop: str) -> dict:
+    """Every supplier: settings, whether credentials are set, mappings, return terms, SLA and a scorecard."""
+    from ..returns.analytics import return_analytics
+
+    returns_by_supplier = {row["supplier_id"]: row for row in return_analytics(session, shop)["by_supplier"]}
+    out = []
+    for s in session.scalars(select(Supplier).where(Supplier.shop_domain == shop, Supplier.deleted_at.is_(None)).order_by(Supplier.priority, Supplier.name)):
+        mappings = session.scalars(select(ProductMapping).where(ProductMapping.supplier_id == s.id).order_by(ProductMapping.sku).limit(PAGE_SIZE)).all()
+        out.append({
+            "id": s.id, "name": s.name, "kind": s.kind, "active": s.active, "priority": s.priority, "vendor": s.vendor,
+            "fulfillment_model": s.fulfillment_model, "location_gid": s.location_gid, "has_credentials": s.credentials_enc is not None,
+            "base_url": (s.settings or {}).get("base_url"), "sla_hours": (s.settings or {}).get("sla_hours", 72),
+            "return_terms": s.return_terms or {}, "inventory_terms": s.inventory_terms or {},
+            "mappings": [{"sku": m.sku, "supplier_sku": m.supplier_sku, "cost": m.cost} for m in mappings],
+            "scorecard": scorecard(session, s.id, returns_by_supplier.get(s.id)),
+        })
+    return {"suppliers": out}
+
+
+def scorecard(session: Session, supplier_id: int, returns: dict | None) -> dict:
+    """Orders placed, shipped, failed; hours from placing to the first parcel; return rate."""
+    states = dict(session.execute(select(SupplierOrder.state, func.count()).where(SupplierOrder.supplier_id == supplier_id).group_by(SupplierOrder.state)).all())
+    first_parcel = (select(SupplierShipment.supplier_order_id, func.min(SupplierShipment.created_at).label("at"))
+                    .group_by(SupplierShipment.supplier_order_id).subquery())
+    hours = [(at - placed).total_seconds() / 3600 for placed, at in session.execute(
+        select(SupplierOrder.placed_at, first_parcel.c.at).join(first_parcel, first_parcel.c.supplier_order_id == SupplierOrder.id)
+        .where(SupplierOrder.supplier_id == supplier_id, SupplierOrder.placed_at.is_not(None))) if at is not None and placed is not None]
+    placed = sum(n for state, n in states.items() if state not in (DeliveryState.PENDING.value, DeliveryState.FAILED.value, DeliveryState.UNKNOWN.value))
+    return {
+        "placed": placed, "shipped": states.get(DeliveryState.SHIPPED.value, 0) + states.get(DeliveryState.PARTIALLY_SHIPPED.value, 0),
+        "failed": states.get(DeliveryState.FAILED.value, 0), "waiting": states.get(DeliveryState.PENDING.value, 0) + states.get(DeliveryState.UNKNOWN.value, 0),
+        "median_ship_hours": round(statistics.median(hours), 1) if hours else None,
+        "return_rate": returns["return_rate"] if returns else None,
+    }
+
+
+def inventory(session: Session, shop: str) -> dict:
+    """The inventory API's overview (feeds, last sync, drift, failures)."""
+    from .inventory_api import inventory_overview
+
+    return inventory_overview(session, shop)
+
+
+def returns(session: Session, shop: str) -> dict:
+    """The queue waiting for the merchant, and the latest returns."""
+    from .returns_api import case_json
+
+    queue = session.scalars(select(ReturnCase).where(ReturnCase.shop_domain == shop, ReturnCase.decision == Decision.REVIEW, ReturnCase.status == "requested")
+                            .order_by(ReturnCase.id)).all()
+    latest = session.scalars(select(ReturnCase).where(ReturnCase.shop_domain == shop).order_by(ReturnCase.id.desc()).limit(PAGE_SIZE)).all()
+    return {"queue": [case_json(c) for c in queue], "returns": [case_json(c) for c in latest]}
+
+
+def problems(session: Session, shop: str) -> dict:
+    """Open desyncs, open alerts and dead letters."""
+    return {"desyncs": open_desyncs(session, shop), "alerts": open_alerts(session, shop), "dead_letters": dead_letters(session, shop)}
+
+
+def settings(session: Session, shop: str) -> dict:
+    """The return policy, KPI targets and alert channels as stored (defaults filled in)."""
+    from ..returns.intake import store_policy
+    from .kpi_view import kpi_targets
+
+    channels = session.scalar(select(ShopSetting.value).where(ShopSetting.shop_domain == shop, ShopSetting.key == "alert_channels")) or {}
+    return {"policy": store_policy(session, shop).as_dict(), "targets": kpi_targets(session, shop), "channels": channels}

@@ -1,0 +1,148 @@
+"""The embedded admin's pages: server-rendered, each request verified with the session token Shopify puts in the URL.
+
+A page opened without an `id_token` (a link inside the app) gets Shopify's bounce to the
+patch-id-token page, which fetches a fresh token through App Bridge and reloads; actions
+and CSV downloads are fetch() calls with a Bearer session token (static/admin.js).
+"""
+from __future__ import annotations
+
+import functools
+import logging
+
+from flask import Blueprint, abort, current_app, g, render_template, request, url_for
+
+from ..auth.session_tokens import PATCH_ID_TOKEN_PATH, request_input, sdk_response
+from ..auth.tokens import TokenUnavailable, shop_domain_of
+from . import page_data
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("pages", __name__)
+
+NAV = (
+    ("dashboard", "Dashboard"), ("orders", "Orders"), ("suppliers", "Suppliers"), ("inventory", "Inventory"),
+    ("returns", "Returns"), ("problems", "Problems"), ("settings", "Settings"),
+)
+CARRIED_PARAMS = ("shop", "host", "embedded")  # kept on links between pages; never the id_token
+
+
+def admin_page(view):
+    """Verify the page request's session token (bounce when missing), exchange for an offline token if needed."""
+
+    @functools.wraps(view)
+    def guarded(*args, **kwargs):
+        services = current_app.extensions["services"]
+        result = services.shopify.verify_app_home_req(request_input(), PATCH_ID_TOKEN_PATH)
+        if not result.ok:
+            return sdk_response(result.response)
+        shop = shop_domain_of(result.shop)
+        g.shop_domain = shop
+        if not services.tokens.has_usable_token(shop):
+            try:
+                services.tokens.exchange(result.id_token)
+            except TokenUnavailable:
+                return sdk_response(result.invalid_token_response)
+            if services.scheduler is not None:
+                services.scheduler.add_shop_jobs(shop)
+        return view(*args, **kwargs)
+
+    return guarded
+
+
+def page_url(key: str, **params) -> str:
+    """A link to another page that keeps the shop/host parameters (the token is fetched again on arrival)."""
+    carried = {k: request.args[k] for k in CARRIED_PARAMS if k in request.args}
+    return url_for(f"pages.{key}", **carried, **params)
+
+
+def render_page(template: str, page: str, **context) -> str:
+    """Render a page in the admin frame."""
+    settings = current_app.extensions["services"].settings
+    title = context.pop("title", dict(NAV).get(page, page))
+    return render_template(
+        f"admin/{template}", page=page, title=title, nav=NAV, page_url=page_url, shop=g.shop_domain,
+        api_key=settings.api_key, sandbox=settings.sandbox or bool(settings.sandbox_shopify_url),
+        sandbox_shopify_url=settings.sandbox_shopify_url, **context,
+    )
+
+
+def _session():
+    return current_app.extensions["services"].session_factory()
+
+
+@blueprint.get("/")
+@admin_page
+def dashboard():
+    """Pipeline counts, open problems, KPIs against their targets."""
+    with _session() as session:
+        return render_page("dashboard.html", "dashboard", **page_data.dashboard(session, g.shop_domain))
+
+
+@blueprint.get("/orders")
+@admin_page
+def orders():
+    """Orders, searchable and filtered by state, supplier and problem."""
+    filters = {k: request.args.get(k, "").strip() for k in ("q", "state", "supplier", "problem")}
+    with _session() as session:
+        return render_page("orders.html", "orders", filters=filters, **page_data.orders(session, g.shop_domain, **filters))
+
+
+@blueprint.get("/orders/<int:order_id>")
+@admin_page
+def order_detail(order_id: int):
+    """One order's timeline and supplier orders."""
+    with _session() as session:
+        data = page_data.order_detail(session, g.shop_domain, order_id)
+        if data is None:
+            abort(404)
+        return render_page("order.html", "orders", title=f"Order {data['order']['name']}", **data)
+
+
+@blueprint.get("/suppliers")
+@admin_page
+def suppliers():
+    """Suppliers: settings, credentials (set or not, never shown), mappings, return terms, SLA, scorecard."""
+    with _session() as session:
+        return render_page("suppliers.html", "suppliers", **page_data.suppliers(session, g.shop_domain))
+
+
+@blueprint.get("/inventory")
+@admin_page
+def inventory():
+    """Sync status per supplier, drift, last feed."""
+    with _session() as session:
+        return render_page("inventory.html", "inventory", **page_data.inventory(session, g.shop_domain))
+
+
+@blueprint.get("/returns")
+@admin_page
+def returns():
+    """The returns queue with approve/decline, and every return."""
+    with _session() as session:
+        return render_page("returns.html", "returns", **page_data.returns(session, g.shop_domain))
+
+
+@blueprint.get("/problems")
+@admin_page
+def problems():
+    """Open desyncs, alerts and dead letters, with retry and resolve."""
+    with _session() as session:
+        return render_page("problems.html", "problems", **page_data.problems(session, g.shop_domain))
+
+
+@blueprint.get("/settings")
+@admin_page
+def settings():
+    """Return policy, KPI targets, alert channels."""
+    with _session() as session:
+        return render_page("settings.html", "settings", **page_data.settings(session, g.shop_domain))
+
+
+@blueprint.get(PATCH_ID_TOKEN_PATH)
+def patch_id_token():
+    """Shopify's bounce page; in sandbox mode our own, since App Bridge cannot load without Shopify's CDN."""
+    services = current_app.extensions["services"]
+    settings = services.settings
+    if settings.sandbox or settings.sandbox_shopify_url:
+        shop = shop_domain_of(request.args.get("shop", "")) if request.args.get("shop") else ""
+        return render_template("admin/bounce.html", api_key=settings.api_key, shop=shop, sandbox_shopify_url=settings.sandbox_shopify_url)
+    return sdk_response(services.shopify.app_home_patch_id_token(request_input()).response)
