@@ -1,0 +1,111 @@
+"""The admin in a real headless Chromium (Debian's package) driven by Playwright, against the app in sandbox mode.
+
+Every page loads through the sandbox admin and the session-token bounce, the main
+actions work (approve a return, retry a dead letter, edit the return policy), and a
+screenshot of each page is written under tests/artifacts/.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from shopify_app.models import ShopSetting, WebhookDelivery
+from shopify_app.returns.models import ReturnCase
+from ui.ui_world import SHOP, serve
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+# The machine has no internet: no first-run, sync, component or background connections.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+PAGES = (("Dashboard", "dashboard"), ("Orders", "orders"), ("Suppliers", "suppliers"), ("Inventory", "inventory"),
+         ("Returns", "returns"), ("Problems", "problems"), ("Settings", "settings"))
+
+
+@pytest.fixture
+def shop(app_factory, sqlite_url, sandbox_shopify):
+    app = app_factory(sqlite_url, sandbox_shopify_url=sandbox_shopify.base_url)
+    yield from serve(app, sandbox_shopify)
+
+
+@pytest.fixture
+def browser_page():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not installed: `make test` installs it (make system-deps)")
+    from playwright.sync_api import sync_playwright
+
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")  # a fresh --user-data-dir
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+                                                               viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        yield page, errors
+        context.close()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def open_page(page, label: str) -> None:
+    """Click a nav link; the page bounces for a token and lands with its title."""
+    page.click(f"nav.app-nav >> text={label}")
+    page.wait_for_selector(f"h1:text-is('{label}')", timeout=15_000)
+
+
+def test_every_page_loads_with_real_data_and_is_screenshotted(shop, browser_page) -> None:
+    page, errors = browser_page
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.goto(shop.admin_url())  # the admin opens the app with an id_token
+    page.wait_for_selector("h1:text-is('Dashboard')", timeout=15_000)
+    assert page.inner_text("#pipeline-deliveries td[data-state=shipped]") == "2"
+    for label, name in PAGES:
+        open_page(page, label)
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.click("nav.app-nav >> text=Orders")
+    page.wait_for_selector("h1:text-is('Orders')")
+    page.click(f"text={shop.stuck['name']}")
+    page.wait_for_selector("#timeline li")
+    assert "Order " + shop.stuck["name"] == page.inner_text("h1")
+    page.screenshot(path=str(ARTIFACTS / "order.png"), full_page=True)
+    assert errors == []
+    assert all((ARTIFACTS / f"{name}.png").stat().st_size > 10_000 for _, name in PAGES)
+
+
+def test_main_actions_work_in_the_browser(shop, browser_page) -> None:
+    page, errors = browser_page
+    page.goto(shop.admin_url())
+    page.wait_for_selector("h1:text-is('Dashboard')", timeout=15_000)
+
+    open_page(page, "Returns")
+    page.click(f"#queue tr[data-return='{shop.review.name}'] >> text=Approve")
+    page.wait_for_selector("#toast.show >> text=Return approved")
+    page.wait_for_selector("#queue >> text=No returns waiting.", timeout=15_000)
+    with shop.services.session_factory() as session:
+        case = session.scalar(select(ReturnCase).where(ReturnCase.id == shop.review.id))
+        assert (case.decision, case.decided_by) == ("approve", "merchant")
+    assert shop.store.require_shop(SHOP).get(shop.review.return_gid)["status"] == "OPEN"  # approved in Shopify too
+
+    open_page(page, "Problems")
+    page.click("#dead-letters >> text=Retry")
+    page.wait_for_selector("#dead-letters >> text=No dead letters.", timeout=15_000)
+    with shop.services.session_factory() as session:
+        assert session.scalar(select(WebhookDelivery.status).where(WebhookDelivery.topic == "returns/request", WebhookDelivery.body.like('{"id": 1}%'))) != "dead"
+
+    open_page(page, "Settings")
+    page.fill("#policy input[name=window_days]", "21")
+    with page.expect_navigation():  # saved, then the page reloads with the stored values
+        page.click("#policy >> text=Save policy")
+        page.wait_for_selector("#toast.show >> text=Return policy saved")
+    page.wait_for_selector("h1:text-is('Settings')")
+    assert page.input_value("#policy input[name=window_days]") == "21"
+    with shop.services.session_factory() as session:
+        assert session.scalar(select(ShopSetting.value).where(ShopSetting.key == "return_policy"))["window_days"] == 21
+    page.fill("#policy input[name=window_days]", "7")  # below the legal minimum: refused, nothing saved
+    page.click("#policy >> text=Save policy")
+    page.wait_for_selector("#toast.error")
+    with shop.services.session_factory() as session:
+        assert session.scalar(select(ShopSetting.value).where(ShopSetting.key == "return_policy"))["window_days"] == 21
+    assert errors == []
