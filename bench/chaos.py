@@ -198,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
                 "SELECT count(*) FROM desyncs d WHERE d.status = 'open' AND d.severity != 'info' AND NOT EXISTS "
                 "(SELECT 1 FROM alerts a WHERE a.dedupe_key = 'desync:' || d.shop_domain || ':' || d.kind || ':' || d.ref AND a.resolved_at IS NULL)").scalar()
             kinds = q("SELECT kind, status, count(*) FROM desyncs GROUP BY kind, status ORDER BY kind").all()
+            stuck_keys = [row[0] for row in q(
+                "SELECT so.idempotency_key FROM desyncs d JOIN supplier_orders so ON d.ref = 'delivery:' || CAST(so.id AS VARCHAR(20)) "
+                "WHERE d.kind = 'stuck_at_supplier' AND d.status = 'open'")]
         at_supplier = supplier_orders(world)
         numbers = [g.rsplit("/", 1)[-1] for g in gids]
         cancelled_numbers = {g.rsplit("/", 1)[-1] for g in cancelled}
@@ -217,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  desyncs                  found {sum(desyncs.values())}, repaired {desyncs.get('repaired', 0)}, open {desyncs.get('open', 0)}, resolved {desyncs.get('resolved', 0)}; open without an alert: {open_without_alert}")
         for kind, status, count in kinds:
             print(f"      {kind:<32} {status:<9} {count}")
+        shipped_meanwhile = sum(1 for key in stuck_keys if key in world.supplier_probe.shipped_at)
+        print(f"  open stuck_at_supplier   {len(stuck_keys)}: {len(stuck_keys) - shipped_meanwhile} the supplier never shipped (the SKU it sits on), "
+              f"{shipped_meanwhile} shipped but their tracking had not reached us when the run ended")
         print(f"  wall time                {wall:.0f} s")
         met = not lost and not duplicates and not open_without_alert
         print(f"\ntarget (0 lost, 0 duplicates, every desync repaired or alerted): {'MET' if met else 'MISSED'}")

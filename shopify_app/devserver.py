@@ -101,6 +101,25 @@ def first_inventory_sync(services) -> None:
         logging.getLogger(__name__).exception("first inventory sync failed")
 
 
+DEMO_ORDERS = 6
+
+
+def demo_orders(services, shopify, supplier, shop: str = "demo.myshopify.com") -> int:
+    """A few checkouts in the sandbox store on a fresh database, so every admin page has real data to show."""
+    from sqlalchemy import func, select
+
+    from .orders.models import Order
+
+    with services.session_factory() as session:
+        if session.scalar(select(func.count()).select_from(Order).where(Order.shop_domain == shop)):
+            return 0
+    skus = sorted(supplier.variant_ids_by_sku())
+    for n in range(DEMO_ORDERS):
+        lines = [{"sku": skus[n % len(skus)], "quantity": 1 + n % 2}]
+        shopify.place_order(shop, lines, email=f"demo{n}@example.com", background=True)  # webhooks flow to the app as usual
+    return DEMO_ORDERS
+
+
 def run_dev(host: str = "127.0.0.1") -> int:
     """Serve until SIGINT/SIGTERM."""
     settings = load_settings()
@@ -118,6 +137,8 @@ def run_dev(host: str = "127.0.0.1") -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     threading.Thread(target=server.serve_forever, name="app-http", daemon=True).start()
+    if sandboxes:
+        demo_orders(app.extensions["services"], *sandboxes)
     print(banner(settings, sandboxes), flush=True)
     stop.wait()
     server.shutdown()

@@ -77,6 +77,8 @@ def free_port() -> int:
 
 
 def test_make_run_in_sandbox_mode_serves_health_and_app_home(tmp_path):
+    from shopify_app.devserver import DEMO_ORDERS
+
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPIFY_")}
     env.update(PORT=str(port), DATABASE_URL=f"sqlite:///{tmp_path}/run.db", SANDBOX_SHOPIFY_PORT=str(free_port()), SANDBOX_SUPPLIER_PORT=str(free_port()), PYTHONUNBUFFERED="1")
@@ -96,8 +98,10 @@ def test_make_run_in_sandbox_mode_serves_health_and_app_home(tmp_path):
         health = httpx.get(f"http://127.0.0.1:{port}/healthz").json()
         assert health["database"]["ok"] is True and health["sandbox"] is True
         assert health["scheduler"]["running"] is True and health["scheduler"]["inbox_pump"] is True
-        # shipments poll, delays/notices, inbox purge, and the demo shop's token refresh
-        assert health["scheduler"]["jobs"] == 9
+        # every periodic job, and the demo shop's token refresh
+        from scheduler.embedded import PERIODIC_JOBS
+
+        assert health["scheduler"]["jobs"] == len(PERIODIC_JOBS) + 1
         home = httpx.get(match.group(1), follow_redirects=True)
         assert home.status_code == 200 and "Dropship Ops" in home.text
         assert home.headers["Content-Security-Policy"] == f"frame-ancestors https://{SHOP} https://admin.shopify.com;"
@@ -114,6 +118,7 @@ def test_make_run_in_sandbox_mode_serves_health_and_app_home(tmp_path):
             state = orders[0]["state"] if orders else None
             time.sleep(0.5)
         assert state == "shipped", orders
+        assert len(orders) == DEMO_ORDERS + 1  # the demo checkouts placed at start-up came through too
     finally:
         proc.terminate()
         proc.wait(timeout=10)
