@@ -18,6 +18,8 @@ from shopify_app.webhooks.worker import InboxWorker
 
 from shopify_app.jobs.claims import purge_old_runs, run_claimed
 from shopify_app.reconcile.runner import reconcile_installed_shops
+from shopify_app.notify.alert_channels import deliver_alert_notifications
+from shopify_app.kpis.evaluate import check_installed_shops as check_kpis_of_installed_shops
 
 from .pump import Pump
 
@@ -82,6 +84,8 @@ PERIODIC_JOBS = (
     ("return-authorizations", RMA_REQUESTS_EVERY, request_return_authorizations),
     ("catalog-refresh", CATALOG_REFRESH_EVERY, refresh_catalogs),
     ("reconcile", RECONCILE_EVERY, reconcile_installed_shops),
+    ("alert-notifications", dt.timedelta(minutes=1), deliver_alert_notifications),
+    ("kpi-check", dt.timedelta(days=1), check_kpis_of_installed_shops),
 )
 
 

@@ -27,10 +27,20 @@ def raise_alert(session: Session, shop_domain: str, kind: str, dedupe_key: str, 
         with session.begin_nested():
             session.add(Alert(shop_domain=shop_domain, dedupe_key=dedupe_key, kind=kind, severity=severity, subject=subject, message=message, first_seen=now, last_seen=now))
     except IntegrityError:
-        # A resolved alert with this key exists: the problem is back, reopen it.
+        # A resolved alert with this key exists: the problem is back, reopen it, and count
+        # the reopening: the alert channels notify once per occurrence.
         session.execute(update(Alert).where(Alert.dedupe_key == dedupe_key).values(resolved_at=None, count=Alert.count + 1, last_seen=now, message=message, severity=severity))
+        _count_reopen(session, session.scalar(select(Alert.id).where(Alert.dedupe_key == dedupe_key)))
     log.warning("alert %s for shop=%s: %s", kind, shop_domain, subject or "")
     return True
+
+
+def _count_reopen(session: Session, alert_id: int) -> None:
+    from .notify.models import AlertReopenCount
+
+    if not session.execute(update(AlertReopenCount).where(AlertReopenCount.alert_id == alert_id).values(reopens=AlertReopenCount.reopens + 1)).rowcount:
+        session.add(AlertReopenCount(alert_id=alert_id, reopens=1))
+        session.flush()
 
 
 def resolve_alert(session: Session, dedupe_key: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from . import models  # noqa: F401
 from .inventory import models as inventory_models  # noqa: F401
 from .jobs import models as job_models  # noqa: F401
+from .notify import models as notify_models  # noqa: F401
 from .orders import models as order_models  # noqa: F401
 from .reconcile import models as reconcile_models  # noqa: F401
 from .returns import models as return_models  # noqa: F401

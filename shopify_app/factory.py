@@ -12,6 +12,7 @@ from .services import Services, build_services
 from .suppliers.fulfillment_service import blueprint as fulfillment_service_bp
 from .suppliers.webhooks import blueprint as supplier_webhooks_bp
 from .web.api import blueprint as api_bp
+from .web.alerts_api import blueprint as alerts_api_bp
 from .web.suppliers_api import blueprint as suppliers_api_bp
 from .web.inventory_api import blueprint as inventory_api_bp
 from .web.returns_api import blueprint as returns_api_bp
@@ -32,7 +33,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     load_handlers()
     app = Flask(__name__)
     app.extensions["services"] = services
-    for bp in (webhooks_bp, supplier_webhooks_bp, fulfillment_service_bp, pages_bp, api_bp, admin_api_bp, suppliers_api_bp, inventory_api_bp, returns_api_bp, health_bp, install_bp):
+    for bp in (webhooks_bp, supplier_webhooks_bp, fulfillment_service_bp, pages_bp, alerts_api_bp, api_bp, admin_api_bp, suppliers_api_bp, inventory_api_bp, returns_api_bp, health_bp, install_bp):
         app.register_blueprint(bp)
     app.after_request(add_frame_ancestors)
     if settings.job_engine == "procrastinate":

@@ -75,21 +75,6 @@ def order_timeline(order_id: int):
         )
 
 
-@blueprint.get("/alerts")
-@require_session_token
-def alerts():
-    """The shop's open alerts, newest first (held orders, refused cancellations, late parcels...)."""
-    from ..alerts import open_alerts
-
-    with _session()() as session:
-        return jsonify(
-            alerts=[
-                {"id": a.id, "kind": a.kind, "severity": a.severity, "subject": a.subject, "message": a.message, "count": a.count, "first_seen": a.first_seen.isoformat(), "last_seen": a.last_seen.isoformat()}
-                for a in open_alerts(session, g.shop_domain)
-            ]
-        )
-
-
 @blueprint.get("/dead-letters")
 @require_session_token
 def dead_letters():

@@ -7,7 +7,7 @@ from collections import Counter
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from ..models import InboxStatus, ShopSetting, WebhookDelivery
+from ..models import InboxStatus, WebhookDelivery
 from ..orders.models import Order, OrderState
 from ..reconcile.models import Desync, ReconcileRun
 from ..returns.models import Decision, ReturnCase
@@ -52,9 +52,9 @@ def dead_letters(session: Session, shop: str) -> list[dict]:
     return [{"id": r.id, "topic": r.topic, "attempts": r.attempts, "error": r.last_error, "received_at": _iso(r.received_at)} for r in rows]
 
 
-def dashboard(session: Session, shop: str) -> dict:
+def dashboard(session: Session, shop: str, bucket: str = "day") -> dict:
     """Pipeline, problems and KPIs for the dashboard."""
-    from .kpi_view import kpi_cards
+    from .kpi_view import kpi_cards, kpi_periods
 
     last_run = session.scalar(select(ReconcileRun).where(ReconcileRun.shop_domain == shop).order_by(ReconcileRun.id.desc()).limit(1))
     desyncs = Counter(d["kind"] for d in open_desyncs(session, shop))
@@ -63,7 +63,7 @@ def dashboard(session: Session, shop: str) -> dict:
         "dead_letter_count": session.scalar(select(func.count()).select_from(WebhookDelivery).where(
             WebhookDelivery.shop_domain == shop, WebhookDelivery.status == InboxStatus.DEAD.value)) or 0,
         "last_reconcile": {"at": _iso(last_run.started_at), "report": last_run.report} if last_run else None,
-        "kpis": kpi_cards(session, shop),
+        "kpis": kpi_cards(session, shop), "periods": kpi_periods(session, shop, bucket),
     }
 
 
@@ -189,8 +189,9 @@ def problems(session: Session, shop: str) -> dict:
 
 def settings(session: Session, shop: str) -> dict:
     """The return policy, KPI targets and alert channels as stored (defaults filled in)."""
+    from ..kpis.targets import get_targets
+    from ..notify.alert_channels import load_channels
     from ..returns.intake import store_policy
-    from .kpi_view import kpi_targets
 
-    channels = session.scalar(select(ShopSetting.value).where(ShopSetting.shop_domain == shop, ShopSetting.key == "alert_channels")) or {}
-    return {"policy": store_policy(session, shop).as_dict(), "targets": kpi_targets(session, shop), "channels": channels}
+    # The channels' public view: the Slack URL is a secret and never goes back to a browser.
+    return {"policy": store_policy(session, shop).as_dict(), "targets": get_targets(session, shop), "channels": load_channels(session, shop).public()}

@@ -74,7 +74,7 @@ def _session():
 def dashboard():
     """Pipeline counts, open problems, KPIs against their targets."""
     with _session() as session:
-        return render_page("dashboard.html", "dashboard", **page_data.dashboard(session, g.shop_domain))
+        return render_page("dashboard.html", "dashboard", **page_data.dashboard(session, g.shop_domain, request.args.get("bucket", "day")))
 
 
 @blueprint.get("/orders")
