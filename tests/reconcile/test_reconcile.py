@@ -199,3 +199,19 @@ def test_in_app_mode_our_shop_level_duplicates_of_toml_topics_are_removed(sandbo
     run = run_reconciliation(services, SHOP, only=("webhook_subscriptions",), now=LATER)
     assert run.report["webhook_subscriptions"] == {"checked": 2, "found": 1, "repaired": 1, "open": 0}
     assert [s["id"] for s in sandbox_shopify.store.webhook_subscriptions(SHOP, client_id=API_KEY)] == [foreign["id"]]
+
+
+def test_a_return_approved_long_ago_and_never_received_is_an_alert(world) -> None:
+    _, services = world
+    approved = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=31)
+    with services.session_factory.begin() as session:
+        case = ReturnCase(shop_domain=SHOP, return_gid="gid://shopify/Return/2", name="#1002-R1", status="open", decided_at=approved, rma_state="approved")
+        case.lines.append(ReturnLine(return_line_item_gid="gid://shopify/ReturnLineItem/2", quantity=1))
+        session.add(case)
+    run = run_reconciliation(services, SHOP, only=("returns_stalled",), now=LATER)
+    assert run.report["returns_stalled"] == {"checked": 1, "found": 1, "repaired": 0, "open": 1}
+    assert alerts(services, "desync_return_never_received")[0].subject == "#1002-R1"
+    with services.session_factory.begin() as session:
+        session.execute(update(ReturnCase).values(received_at=dt.datetime.now(dt.timezone.utc)))
+    run_reconciliation(services, SHOP, only=("returns_stalled",), now=LATER)
+    assert alerts(services, "desync_return_never_received") == []
