@@ -12,7 +12,7 @@ Series = list[tuple[str, float | None]]
 
 WIDTH, HEIGHT = 640, 240
 LEFT, RIGHT, TOP, BOTTOM = 56, 16, 36, 44
-MAX_LABELS = 12  # more bucket labels than this overlap: show every n-th
+MAX_LABELS = 8  # more bucket labels than this overlap: show every n-th
 BAR_FILL, MISS_FILL, LINE_STROKE, TARGET_STROKE = "#5c6ac4", "#de3618", "#5c6ac4", "#8a6116"
 
 

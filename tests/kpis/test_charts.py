@@ -57,4 +57,4 @@ def test_empty_and_crowded_series_still_make_valid_svg() -> None:
     parse(line_chart([], 0.95, "", percent=True))
     crowded = parse(line_chart([(f"2026-03-{d:02d}", d / 31) for d in range(1, 32)], None, "March"))
     assert len(by_class(crowded, "circle", "point")) == 31
-    assert len(by_class(crowded, "text", "label")) == 11  # every third label of 31, so they do not overlap
+    assert len(by_class(crowded, "text", "label")) == 8  # every fourth label of 31, so they do not overlap
