@@ -35,7 +35,7 @@ def cmd_rotate_keys(args) -> int:
     with make_session_factory(engine).begin() as session:
         count = rotate_all_tokens(session, SecretBox(settings.encryption_keys))
     engine.dispose()
-    print(f"re-encrypted {count} token rows under the newest key; older keys can now be removed")
+    print(f"re-encrypted {count} token rows under the newest key; older keys can now be removed")  # tokens, supplier credentials, alert webhooks
     return 0
 
 

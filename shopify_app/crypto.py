@@ -28,8 +28,9 @@ class SecretBox:
 
 
 def rotate_all_tokens(session: Session, box: SecretBox) -> int:
-    """Re-encrypt every stored token under the newest key; returns the rows rewritten."""
-    from .models import ShopToken
+    """Re-encrypt every stored secret under the newest key (shop tokens, supplier credentials, alert webhook URLs); returns the rows rewritten."""
+    from .models import ShopSetting, ShopToken
+    from .suppliers.models import Supplier
 
     count = 0
     for token in session.scalars(select(ShopToken).with_for_update()):
@@ -37,6 +38,14 @@ def rotate_all_tokens(session: Session, box: SecretBox) -> int:
         if token.refresh_token_enc:
             token.refresh_token_enc = box.rotate(token.refresh_token_enc)
         count += 1
+    for supplier in session.scalars(select(Supplier).where(Supplier.credentials_enc.is_not(None)).with_for_update()):
+        supplier.credentials_enc = box.rotate(supplier.credentials_enc)
+        count += 1
+    for row in session.scalars(select(ShopSetting).where(ShopSetting.key == "alert_channels").with_for_update()):
+        if (row.value or {}).get("slack_webhook_enc"):
+            # A new dict: the JSON column notices assignment, not in-place changes.
+            row.value = {**row.value, "slack_webhook_enc": box.rotate(row.value["slack_webhook_enc"].encode()).decode()}
+            count += 1
     return count
 
 

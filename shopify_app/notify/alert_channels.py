@@ -75,9 +75,11 @@ class AlertChannels:
         """True when an alert of this severity is at or above the shop's threshold."""
         return severity_rank(severity) >= severity_rank(self.min_severity)
 
-    def stored(self) -> dict:
-        """The ShopSetting value."""
-        return {"emails": list(self.emails), "slack_webhook_url": self.slack_webhook_url, "min_severity": self.min_severity}
+    def stored(self, box) -> dict:
+        """The ShopSetting value: the webhook URL encrypted like every other credential (only its host in clear)."""
+        url = self.slack_webhook_url
+        webhook = {"slack_webhook_enc": box.encrypt(url).decode(), "slack_webhook_host": webhook_host(url)} if url else {}
+        return {"emails": list(self.emails), "min_severity": self.min_severity, **webhook}
 
     def public(self) -> dict:
         """What the API shows: the webhook only as configured-or-not and its host."""
@@ -157,34 +159,37 @@ def _parse_webhook(value: object, problems: list[str]) -> str | None:
     return value.strip()
 
 
-def load_channels(session: Session, shop_domain: str) -> AlertChannels:
-    """The shop's alert channels (none configured by default)."""
+def load_channels(session: Session, shop_domain: str, box) -> AlertChannels:
+    """The shop's alert channels (none configured by default); `box` decrypts the webhook URL."""
     stored = session.scalar(select(ShopSetting.value).where(ShopSetting.shop_domain == shop_domain, ShopSetting.key == SETTINGS_KEY))
-    return _from_stored(shop_domain, stored)
+    return _from_stored(shop_domain, stored, box)
 
 
-def _from_stored(shop_domain: str, stored: dict | None) -> AlertChannels:
+def _from_stored(shop_domain: str, stored: dict | None, box) -> AlertChannels:
     if not stored:
         return AlertChannels()
     try:
-        return parse_channels(stored)
+        clear = {k: v for k, v in stored.items() if k in ("emails", "min_severity")}
+        if stored.get("slack_webhook_enc"):
+            clear["slack_webhook_url"] = box.decrypt(stored["slack_webhook_enc"].encode())
+        return parse_channels(clear)
     except InvalidChannels as exc:
         # Written around the API (by hand or an older version): send nothing rather than guess.
         log.warning("shop=%s alert_channels setting is invalid (%d problem(s)); no alert notifications", shop_domain, len(exc.problems))
         return AlertChannels()
 
 
-def save_channels(session: Session, shop_domain: str, channels: AlertChannels) -> None:
-    """Store the shop's alert channels (insert or update)."""
+def save_channels(session: Session, shop_domain: str, channels: AlertChannels, box) -> None:
+    """Store the shop's alert channels (insert or update), the webhook URL encrypted with `box`."""
     row = session.scalar(select(ShopSetting).where(ShopSetting.shop_domain == shop_domain, ShopSetting.key == SETTINGS_KEY))
     if row is None:
         try:
             with session.begin_nested():
-                session.add(ShopSetting(shop_domain=shop_domain, key=SETTINGS_KEY, value=channels.stored()))
+                session.add(ShopSetting(shop_domain=shop_domain, key=SETTINGS_KEY, value=channels.stored(box)))
             return
         except IntegrityError:  # a concurrent save created it: overwrite that one
             row = session.scalar(select(ShopSetting).where(ShopSetting.shop_domain == shop_domain, ShopSetting.key == SETTINGS_KEY))
-    row.value = channels.stored()
+    row.value = channels.stored(box)
 
 
 def current_occurrence(session: Session, alert_id: int) -> int:
@@ -217,10 +222,10 @@ def notification_json(row: AlertNotification) -> dict:
 # -- planning ------------------------------------------------------------------------
 
 
-def plan_notifications(session: Session, now: dt.datetime) -> int:
+def plan_notifications(session: Session, now: dt.datetime, box) -> int:
     """Insert the missing rows for open alerts of every shop with channels; returns how many this worker inserted."""
     planned = 0
-    for shop_domain, channels in _shops_with_channels(session):
+    for shop_domain, channels in _shops_with_channels(session, box):
         have = _planned_for_open_alerts(session, shop_domain)
         for alert, occurrence in _open_alerts(session, shop_domain, channels):
             for channel in channels.configured():
@@ -232,10 +237,10 @@ def plan_notifications(session: Session, now: dt.datetime) -> int:
     return planned
 
 
-def _shops_with_channels(session: Session) -> list[tuple[str, AlertChannels]]:
+def _shops_with_channels(session: Session, box) -> list[tuple[str, AlertChannels]]:
     uninstalled = select(Shop.domain).where(Shop.status == ShopStatus.UNINSTALLED.value)
     rows = session.execute(select(ShopSetting.shop_domain, ShopSetting.value).where(ShopSetting.key == SETTINGS_KEY, ShopSetting.shop_domain.not_in(uninstalled))).all()
-    shops = [(shop, _from_stored(shop, value)) for shop, value in rows]
+    shops = [(shop, _from_stored(shop, value, box)) for shop, value in rows]
     return [(shop, channels) for shop, channels in shops if channels.configured()]
 
 
@@ -316,7 +321,7 @@ def deliver_alert_notifications(services, now: dt.datetime | None = None) -> Del
     now = now or utcnow()
     report = DeliveryReport()
     with services.session_factory.begin() as session:
-        report.planned = plan_notifications(session, now)
+        report.planned = plan_notifications(session, now, services.box)
     for notification_id in due_notification_ids(services.session_factory, now):
         report.add(send_notification(services, notification_id, now))
     return report
@@ -335,7 +340,7 @@ def due_notification_ids(session_factory: sessionmaker, now: dt.datetime) -> lis
 def send_notification(services, notification_id: int, now: dt.datetime) -> str | None:
     """One attempt at one row: claim, send outside any transaction, record; returns the DeliveryReport field to count."""
     smtp = services.settings.smtp
-    claimed = claim_attempt(services.session_factory, notification_id, now, services.app_home_in_admin_url, smtp_ready=smtp is not None)
+    claimed = claim_attempt(services.session_factory, notification_id, now, services.app_home_in_admin_url, smtp_ready=smtp is not None, box=services.box)
     if not isinstance(claimed, Claimed):
         return claimed
     try:
@@ -352,14 +357,14 @@ def send_notification(services, notification_id: int, now: dt.datetime) -> str |
     return record_sent(services.session_factory, claimed, now)
 
 
-def claim_attempt(session_factory: sessionmaker, notification_id: int, now: dt.datetime, admin_url, smtp_ready: bool = True) -> Claimed | str | None:
+def claim_attempt(session_factory: sessionmaker, notification_id: int, now: dt.datetime, admin_url, smtp_ready: bool = True, *, box) -> Claimed | str | None:
     """Take the next attempt of a due row (Claimed), or say why not ('skipped', 'waiting', None when another worker has it)."""
     with session_factory.begin() as session:
         row = session.get(AlertNotification, notification_id)
         if row is None or row.status != NotificationStatus.PENDING.value or row.next_attempt_at > now:
             return None
         alert = session.get(Alert, row.alert_id)
-        channels = load_channels(session, alert.shop_domain)
+        channels = load_channels(session, alert.shop_domain, box)
         why_not = _skip_reason(session, row, alert, channels)
         if why_not:
             row.status, row.last_error = NotificationStatus.SKIPPED.value, why_not

@@ -64,7 +64,7 @@ def resolve(alert_id: int):
 def get_alert_channels():
     """The shop's alert channels; the Slack webhook URL is write-only (shown as configured + host)."""
     with _services().session_factory() as session:
-        return jsonify(load_channels(session, g.shop_domain).public())
+        return jsonify(load_channels(session, g.shop_domain, _services().box).public())
 
 
 @blueprint.put("/settings/alert-channels")
@@ -74,8 +74,8 @@ def put_alert_channels():
     data = request.get_json(silent=True)
     with _services().session_factory.begin() as session:
         try:
-            channels = parse_channels(data, load_channels(session, g.shop_domain))
+            channels = parse_channels(data, load_channels(session, g.shop_domain, _services().box))
         except InvalidChannels as exc:
             return jsonify(error="invalid alert channel settings", problems=exc.problems), 400
-        save_channels(session, g.shop_domain, channels)
+        save_channels(session, g.shop_domain, channels, _services().box)
     return jsonify(channels.public())

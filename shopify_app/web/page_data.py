@@ -187,11 +187,11 @@ def problems(session: Session, shop: str) -> dict:
     return {"desyncs": open_desyncs(session, shop), "alerts": open_alerts(session, shop), "dead_letters": dead_letters(session, shop)}
 
 
-def settings(session: Session, shop: str) -> dict:
+def settings(session: Session, shop: str, box) -> dict:
     """The return policy, KPI targets and alert channels as stored (defaults filled in)."""
     from ..kpis.targets import get_targets
     from ..notify.alert_channels import load_channels
     from ..returns.intake import store_policy
 
     # The channels' public view: the Slack URL is a secret and never goes back to a browser.
-    return {"policy": store_policy(session, shop).as_dict(), "targets": get_targets(session, shop), "channels": load_channels(session, shop).public()}
+    return {"policy": store_policy(session, shop).as_dict(), "targets": get_targets(session, shop), "channels": load_channels(session, shop, box).public()}

@@ -134,7 +134,7 @@ def problems():
 def settings():
     """Return policy, KPI targets, alert channels."""
     with _session() as session:
-        return render_page("settings.html", "settings", **page_data.settings(session, g.shop_domain))
+        return render_page("settings.html", "settings", **page_data.settings(session, g.shop_domain, current_app.extensions["services"].box))
 
 
 @blueprint.get(PATCH_ID_TOKEN_PATH)

@@ -302,7 +302,9 @@ def test_bad_settings_are_refused_with_400_and_good_ones_kept(app):
     assert put({"emails": ["team@example.com"]}).get_json()["slack_webhook_configured"] is True  # left out: kept
     with services_of(app).session_factory() as session:
         stored = session.scalar(select(ShopSetting.value).where(ShopSetting.shop_domain == SHOP, ShopSetting.key == "alert_channels"))
-    assert stored == {"emails": ["team@example.com"], "slack_webhook_url": url, "min_severity": "critical"}
+    # At rest the URL is encrypted with the app's keys, like supplier credentials; only its host is in clear.
+    assert url not in str(stored) and services_of(app).box.decrypt(stored.pop("slack_webhook_enc").encode()) == url
+    assert stored == {"emails": ["team@example.com"], "slack_webhook_host": "hooks.slack.com", "min_severity": "critical"}
     assert put({"slack_webhook_url": None}).get_json()["slack_webhook_configured"] is False
 
 
