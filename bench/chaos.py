@@ -70,20 +70,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def worker_pids(master_pid: int) -> list[int]:
-    """gunicorn's worker processes (children of the master)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == master_pid:
-                        pids.append(int(entry))
-            except (OSError, ValueError, IndexError):
-                continue
-    return pids
-
-
 def place_orders(world: World, args, progress) -> tuple[list[str], list[str]]:
     """Checkouts at `rate`; some cancelled at once; one worker killed halfway. (order gids, cancelled gids)."""
     rng = random.Random(args.seed)
@@ -112,7 +98,7 @@ def place_orders(world: World, args, progress) -> tuple[list[str], list[str]]:
                 if world.engine == "procrastinate":
                     victims = [proc.pid for proc in world.worker_procs if proc.poll() is None]
                 else:
-                    victims = worker_pids(world.server.proc.pid)
+                    victims = world.server.worker_pids()
                 if victims:
                     os.kill(victims[0], signal.SIGKILL)
                     progress(f"  SIGKILL to app worker {victims[0]} after {i} orders")

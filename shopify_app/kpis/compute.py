@@ -64,7 +64,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..models import utcnow
-from ..orders.delays import _as_datetime
+from ..orders.delays import shipment_time
 from ..orders.models import CustomerNotice, Order, OrderEvent, OrderLine
 from ..reconcile.models import Desync
 from ..returns.analytics import COUNTED_STATUSES, return_analytics
@@ -208,7 +208,7 @@ def _parcel_facts(session: Session, shop: str, start: dt.datetime, end: dt.datet
     facts = []
     for supplier_id, shipped_text, eta_text, delivered_text in rows:
         # The columns are the supplier's ISO strings: filtered here, not in SQL.
-        shipped, eta, delivered = _as_datetime(shipped_text), _as_datetime(eta_text), _as_datetime(delivered_text)
+        shipped, eta, delivered = shipment_time(shipped_text), shipment_time(eta_text), shipment_time(delivered_text)
         if delivered is not None and start <= delivered < end:
             status = "no_eta" if eta is None else "on_time" if delivered <= eta else "late"
             transit = max(0, math.floor((delivered - shipped).total_seconds() / 86400)) if shipped else None
@@ -269,7 +269,7 @@ def _ship_facts(session: Session, shop: str, start: dt.datetime, end: dt.datetim
     )
     first: dict[int, tuple] = {}
     for delivery_id, supplier_id, placed, shipped_text, recorded in rows:
-        shipped = _as_datetime(shipped_text) or recorded
+        shipped = shipment_time(shipped_text) or recorded
         if delivery_id not in first or shipped < first[delivery_id][2]:
             first[delivery_id] = (supplier_id, placed, shipped)
     return [HoursFact(shipped, supplier_id, _hours(placed, shipped)) for supplier_id, placed, shipped in first.values() if start <= shipped < end]

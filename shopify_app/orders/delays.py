@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 MAX_SEND_ATTEMPTS = 5
 
 
-def _as_datetime(value: str | None) -> dt.datetime | None:
+def shipment_time(value: str | None) -> dt.datetime | None:
+    """A supplier's shipped/ETA/delivered text as a UTC datetime (a bare date means the end of that day); None if unreadable."""
     if not value:
         return None
     try:
@@ -42,7 +43,7 @@ def detect_delays(session: Session, now: dt.datetime | None = None) -> int:
         select(SupplierShipment, SupplierOrder).join(SupplierOrder, SupplierOrder.id == SupplierShipment.supplier_order_id).where(SupplierShipment.estimated_delivery.is_not(None))
     )
     for shipment, delivery in rows:
-        eta = _as_datetime(shipment.estimated_delivery)
+        eta = shipment_time(shipment.estimated_delivery)
         if eta is None or eta > now or shipment.delivered_at:
             continue
         order = session.get(Order, delivery.order_id)

@@ -233,10 +233,10 @@ def webhook_subscriptions(services, shop: str, now: dt.datetime) -> CheckResult:
     result = CheckResult(checked=len(existing))
     for topic in plan.create:
         result.findings.append(Finding("webhook_subscription_missing", f"topic:{topic}", topic, {"callback_url": plan.callback_url}, severity="critical",
-                                       repair=lambda topic=topic: create_subscription(services.gateway(shop), topic, plan.callback_url)))
+                                       repair=lambda topic=topic: create_subscription(gateway, topic, plan.callback_url)))
     for subscription_id, topic in plan.delete:
         result.findings.append(Finding("webhook_subscription_obsolete", f"subscription:{subscription_id}", topic, {"id": subscription_id},
-                                       repair=lambda subscription_id=subscription_id: delete_subscription(services.gateway(shop), subscription_id)))
+                                       repair=lambda subscription_id=subscription_id: delete_subscription(gateway, subscription_id)))
     return result
 
 
@@ -259,8 +259,11 @@ def refunds_without_return(services, shop: str, now: dt.datetime) -> CheckResult
             ~select(ReturnCase.id).where(ReturnCase.order_id == Order.id, ReturnCase.status.in_(("requested", "open", "closed"))).exists(),
         )).all()
         result.checked = len(orders)
+        states_of: dict[int, list[str]] = {}
+        for order_id, state in session.execute(select(SupplierOrder.order_id, SupplierOrder.state).where(SupplierOrder.order_id.in_([o.id for o in orders]))):
+            states_of.setdefault(order_id, []).append(state)
         for order in orders:
-            states = session.scalars(select(SupplierOrder.state).where(SupplierOrder.order_id == order.id)).all()
+            states = states_of.get(order.id)
             if not states:
                 continue  # nothing went to a supplier: nothing to recover
             live = [s for s in states if s in OPEN_DELIVERY_STATES]

@@ -6,11 +6,10 @@ import io
 import json
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
-from sqlalchemy import select
 
 from ..alerts import resolve_alert
 from ..auth.session_tokens import require_session_token
-from ..models import ShopSetting, utcnow
+from ..models import utcnow
 from ..reconcile.models import Desync
 from ..reconcile.runner import alert_key, run_reconciliation
 from . import page_data

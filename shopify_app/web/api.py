@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, g, jsonify
 from sqlalchemy import func, select
 
 from ..auth.session_tokens import require_session_token
-from ..models import InboxStatus, Shop, WebhookDelivery
+from ..models import Shop, WebhookDelivery
 from ..webhooks.worker import retry_dead_letter
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
@@ -79,19 +79,10 @@ def order_timeline(order_id: int):
 @require_session_token
 def dead_letters():
     """Dead-lettered deliveries of this shop, with their errors (no payloads: they hold PII)."""
+    from .page_data import dead_letters as dead_letter_rows
+
     with _session()() as session:
-        rows = session.scalars(
-            select(WebhookDelivery)
-            .where(WebhookDelivery.shop_domain == g.shop_domain, WebhookDelivery.status == InboxStatus.DEAD.value)
-            .order_by(WebhookDelivery.id.desc())
-            .limit(200)
-        ).all()
-    return jsonify(
-        dead_letters=[
-            {"id": r.id, "topic": r.topic, "webhook_id": r.webhook_id, "attempts": r.attempts, "error": r.last_error, "received_at": r.received_at.isoformat()}
-            for r in rows
-        ]
-    )
+        return jsonify(dead_letters=dead_letter_rows(session, g.shop_domain))
 
 
 @blueprint.post("/dead-letters/<int:delivery_id>/retry")

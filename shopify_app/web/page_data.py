@@ -11,7 +11,7 @@ from ..models import InboxStatus, WebhookDelivery
 from ..orders.models import Order, OrderState
 from ..reconcile.models import Desync, ReconcileRun
 from ..returns.models import Decision, ReturnCase
-from ..suppliers.models import Alert, DeliveryState, ProductMapping, Supplier, SupplierOrder, SupplierShipment
+from ..suppliers.models import DeliveryState, ProductMapping, Supplier, SupplierOrder, SupplierShipment
 
 PAGE_SIZE = 100
 PROBLEM_DELIVERY_STATES = (DeliveryState.FAILED.value, DeliveryState.UNKNOWN.value)
@@ -29,11 +29,14 @@ def pipeline(session: Session, shop: str) -> dict:
             "deliveries": [(state.value, deliveries.get(state.value, 0)) for state in DeliveryState]}
 
 
+SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+
+
 def open_alerts(session: Session, shop: str, limit: int = 200) -> list[dict]:
     """Unresolved alerts, critical first, newest first."""
-    rank = {"critical": 0, "warning": 1, "info": 2}
-    rows = session.scalars(select(Alert).where(Alert.shop_domain == shop, Alert.resolved_at.is_(None)).order_by(Alert.id.desc()).limit(limit)).all()
-    rows = sorted(rows, key=lambda a: rank.get(a.severity, 3))
+    from ..alerts import open_alerts as newest_first
+
+    rows = sorted(newest_first(session, shop), key=lambda a: SEVERITY_RANK.get(a.severity, 3))[:limit]
     return [{"id": a.id, "kind": a.kind, "severity": a.severity, "subject": a.subject, "message": a.message, "count": a.count,
              "first_seen": _iso(a.first_seen), "last_seen": _iso(a.last_seen)} for a in rows]
 
@@ -45,11 +48,12 @@ def open_desyncs(session: Session, shop: str) -> list[dict]:
              "note": d.repair_note, "first_seen": _iso(d.first_seen), "last_seen": _iso(d.last_seen)} for d in rows]
 
 
-def dead_letters(session: Session, shop: str) -> list[dict]:
-    """Webhooks we could not handle (no payloads: they hold personal data)."""
+def dead_letters(session: Session, shop: str, limit: int = 200) -> list[dict]:
+    """Webhooks we could not handle, newest first (no payloads: they hold personal data); the page and the API show these."""
     rows = session.scalars(select(WebhookDelivery).where(WebhookDelivery.shop_domain == shop, WebhookDelivery.status == InboxStatus.DEAD.value)
-                           .order_by(WebhookDelivery.id.desc()).limit(PAGE_SIZE)).all()
-    return [{"id": r.id, "topic": r.topic, "attempts": r.attempts, "error": r.last_error, "received_at": _iso(r.received_at)} for r in rows]
+                           .order_by(WebhookDelivery.id.desc()).limit(limit)).all()
+    return [{"id": r.id, "topic": r.topic, "webhook_id": r.webhook_id, "attempts": r.attempts, "error": r.last_error, "received_at": r.received_at.isoformat()}
+            for r in rows]
 
 
 def dashboard(session: Session, shop: str, bucket: str = "day") -> dict:
@@ -81,12 +85,13 @@ def orders(session: Session, shop: str, *, q: str = "", state: str = "", supplie
     elif problem == "held":
         query = query.where(Order.state == OrderState.HELD.value)
     elif problem == "desync":
-        refs = select(Desync.ref).where(Desync.shop_domain == shop, Desync.status == "open")
-        query = query.where(or_(("order:" + func.cast(Order.id, _text())).in_(refs), Order.name.in_(select(Desync.subject).where(Desync.shop_domain == shop, Desync.status == "open"))))
+        # Every order-level desync names its order in `subject` (its ref may be the delivery or the parcel).
+        query = query.where(Order.name.in_(select(Desync.subject).where(Desync.shop_domain == shop, Desync.status == "open")))
     rows = session.scalars(query.order_by(Order.id.desc()).limit(PAGE_SIZE)).all()
     deliveries: dict[int, list] = {}
-    for d in session.scalars(select(SupplierOrder).where(SupplierOrder.order_id.in_([o.id for o in rows]))):
-        deliveries.setdefault(d.order_id, []).append({"supplier": d.supplier.name, "state": d.state, "supplier_order_id": d.supplier_order_id, "error": d.last_error})
+    for d, supplier_name in session.execute(select(SupplierOrder, Supplier.name).join(Supplier, Supplier.id == SupplierOrder.supplier_id)
+                                            .where(SupplierOrder.order_id.in_([o.id for o in rows]))):
+        deliveries.setdefault(d.order_id, []).append({"supplier": supplier_name, "state": d.state, "supplier_order_id": d.supplier_order_id, "error": d.last_error})
     suppliers = session.execute(select(Supplier.id, Supplier.name).where(Supplier.shop_domain == shop, Supplier.deleted_at.is_(None)).order_by(Supplier.name)).all()
     return {
         "orders": [{"id": o.id, "name": o.name, "state": o.state, "financial_status": o.financial_status, "fulfillment_status": o.fulfillment_status,
@@ -100,12 +105,6 @@ def _int(value: str) -> int:
         return int(value)
     except ValueError:
         return -1
-
-
-def _text():
-    from sqlalchemy import String
-
-    return String()
 
 
 def order_detail(session: Session, shop: str, order_id: int) -> dict | None:

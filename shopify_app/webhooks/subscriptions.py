@@ -24,17 +24,18 @@ APP_TOML = Path(__file__).resolve().parents[2] / "shopify.app.toml"
 WEBHOOK_PATH = "/webhooks"
 
 
+def _declared() -> list[dict]:
+    return tomllib.loads(APP_TOML.read_text())["webhooks"]["subscriptions"]
+
+
 def declared_topics() -> list[str]:
     """Topics the app subscribes to in shopify.app.toml, compliance topics included (what Shopify sends it)."""
-    conf = tomllib.loads(APP_TOML.read_text())
-    subs = conf["webhooks"]["subscriptions"]
-    return [t for s in subs for t in s.get("topics", []) + s.get("compliance_topics", [])]
+    return [t for s in _declared() for t in s.get("topics", []) + s.get("compliance_topics", [])]
 
 
 def subscribable_topics() -> list[str]:
     """Declared topics that can be shop-level subscriptions (compliance topics are app-level only)."""
-    conf = tomllib.loads(APP_TOML.read_text())
-    return [t for s in conf["webhooks"]["subscriptions"] for t in s.get("topics", [])]
+    return [t for s in _declared() for t in s.get("topics", [])]
 
 
 def topic_enum(topic: str) -> str:
@@ -56,23 +57,17 @@ def plan_subscriptions(existing: list[dict], *, app_url: str, mode: str) -> Subs
     callback = app_url.rstrip("/") + WEBHOOK_PATH
     declared = {topic_enum(t) for t in subscribable_topics()}
     wanted = declared if mode == "shop" else set()
-    ours, have = [], set()
+    kept: set[str] = set()
+    delete = []
     for sub in existing:
         url = (sub.get("endpoint") or {}).get("callbackUrl") or ""
         if not url.startswith(app_url.rstrip("/") + "/"):
             continue  # not ours: another address, another integration
-        ours.append(sub)
-        if url == callback and sub["topic"] in wanted and sub["topic"] not in have:
-            have.add(sub["topic"])
-    delete = []
-    kept = set()
-    for sub in ours:
-        url = sub["endpoint"]["callbackUrl"]
         if url == callback and sub["topic"] in wanted and sub["topic"] not in kept:
             kept.add(sub["topic"])
-            continue
-        delete.append((sub["id"], sub["topic"]))  # a duplicate, a stray path, or a topic we no longer want
-    return SubscriptionPlan(callback, tuple(sorted(wanted - have)), tuple(delete))
+        else:
+            delete.append((sub["id"], sub["topic"]))  # a duplicate, a stray path, or a topic we no longer want
+    return SubscriptionPlan(callback, tuple(sorted(wanted - kept)), tuple(delete))
 
 
 def shop_subscriptions(gateway) -> list[dict]:

@@ -4,19 +4,16 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
-import http.server
-import json
 import logging
-import socket
 import threading
 import time
 import uuid
 
 import jwt
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
+from channels_kit import Inbox, SlackReceiver, free_port, start_smtp
 from conftest import API_KEY, API_SECRET
 from shopify_app.alerts import raise_alert, resolve_alert
 from shopify_app.models import ShopSetting, utcnow
@@ -33,64 +30,17 @@ MESSAGE = "Order #1077: Printful could not fulfil it (out of ink)."
 MINUTE = dt.timedelta(minutes=1)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Inbox:
-    """aiosmtpd handler keeping every message."""
-
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.rcpt_tos, envelope.content.decode("utf-8", errors="replace")))
-        return "250 OK"
-
-
-class SlackReceiver:
-    """A Slack-compatible incoming webhook on 127.0.0.1: records every POST, answers the queued statuses, then 200."""
-
-    def __init__(self):
-        self.posts: list[dict] = []
-        self.statuses: list[int] = []
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.posts.append({"path": self.path, "content_type": self.headers["Content-Type"], "json": json.loads(body)})
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/{SECRET}"
-
-
 @pytest.fixture
 def smtp_inbox():
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield inbox, controller.port
+    controller, port = start_smtp(inbox)
+    yield inbox, port
     controller.stop()
 
 
 @pytest.fixture
 def slack():
-    receiver = SlackReceiver()
+    receiver = SlackReceiver(SECRET)
     receiver.thread.start()
     yield receiver
     receiver.server.shutdown()

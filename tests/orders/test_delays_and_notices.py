@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import socket
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
+
+from channels_kit import Inbox, free_port, start_smtp
 
 from shopify_app.notify.email import SmtpSettings
 from shopify_app.orders.delays import detect_delays, send_pending_notices
@@ -16,25 +16,10 @@ from shopify_app.suppliers.models import Alert, Supplier, SupplierOrder, Supplie
 SHOP = "demo.myshopify.com"
 
 
-class Inbox:
-    """aiosmtpd handler keeping every message."""
-
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.rcpt_tos, envelope.content.decode("utf-8", errors="replace")))
-        return "250 OK"
-
-
 @pytest.fixture
 def smtp_server():
     inbox = Inbox()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
+    controller, port = start_smtp(inbox)
     yield inbox, SmtpSettings("127.0.0.1", port, sender="shop@example.com")
     controller.stop()
 
@@ -84,10 +69,7 @@ def test_smtp_outage_keeps_the_notice_and_retries_then_gives_up(shipped_order):
     factory = shipped_order
     with factory.begin() as session:
         detect_delays(session)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead_port = s.getsockname()[1]
-    down = SmtpSettings("127.0.0.1", dead_port, timeout=1)
+    down = SmtpSettings("127.0.0.1", free_port(), timeout=1)  # nobody listens there
     for _ in range(4):
         assert send_pending_notices(factory, down).sent == 0
     with factory() as session:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from channels_kit import Inbox, SlackReceiver, start_smtp
 from conftest import API_KEY
-from notify.test_alert_channels import Inbox, SlackReceiver, free_port
 from shopify_app.kpis.evaluate import check_installed_shops
 from shopify_app.notify.alert_channels import deliver_alert_notifications
 from shopify_app.suppliers.models import Alert
@@ -14,13 +14,10 @@ from ui.ui_world import SHOP, serve
 
 @pytest.fixture
 def mail_and_slack():
-    from aiosmtpd.controller import Controller
-
     inbox, slack = Inbox(), SlackReceiver()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
+    controller, port = start_smtp(inbox)
     slack.thread.start()
-    yield inbox, controller.port, slack
+    yield inbox, port, slack
     controller.stop()
     slack.server.shutdown()
 
