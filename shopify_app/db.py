@@ -11,6 +11,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
+from .write_transactions import track_write_transactions
+
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
@@ -43,8 +45,10 @@ def make_engine(database_url: str, **kwargs) -> Engine:
         # (e.g. the shop's token) on another connection without deadlocking itself.
         event.listen(engine, "connect", lambda conn, _r: setattr(conn, "isolation_level", None))
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', 'IMMEDIATE')}"))
-        return engine
-    return create_engine(database_url, pool_pre_ping=True, **kwargs)
+    else:
+        engine = create_engine(database_url, pool_pre_ping=True, **kwargs)
+    track_write_transactions(engine)  # rule 6 is checked against this (tests/conftest.py)
+    return engine
 
 
 def make_session_factory(engine: Engine) -> sessionmaker:

@@ -149,3 +149,15 @@ def sandbox_shopify():
 def sandboxed_app(app_factory, database_url, sandbox_shopify):
     """The app wired to the sandbox Shopify (token exchange, refresh and GraphQL go there)."""
     return app_factory(database_url, sandbox_shopify_url=sandbox_shopify.base_url)
+
+
+@pytest.fixture(autouse=True)
+def no_network_in_write_transactions(monkeypatch):
+    """Rule 6: fail any test in which an outbound call starts while its thread holds a write transaction."""
+    from network_guard import NetworkInWriteTransaction
+
+    guard = NetworkInWriteTransaction()
+    guard.install(monkeypatch)
+    yield guard
+    if guard.violations:
+        pytest.fail(guard.report(), pytrace=False)

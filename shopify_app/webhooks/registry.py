@@ -1,7 +1,7 @@
 """Topic -> handler map, declared in one place as data; handlers register with @handles."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from sqlalchemy.orm import Session
@@ -11,7 +11,15 @@ from ..config import Settings
 
 @dataclass
 class WebhookContext:
-    """What a handler gets: the open transaction, the delivery and the parsed payload."""
+    """What a handler gets: the open transaction, the delivery and the parsed payload.
+
+    Rule 6 (no network call inside a write transaction): a handler that must read from
+    Shopify or a supplier declares a `prefetch` (run first, on a read-only session, its
+    result in `prefetched`); one that must call out after writing registers the call with
+    `after_commit` (run once its transaction committed, outside any transaction; the
+    delivery is done only when every such call succeeded, else the whole delivery is
+    retried, so handlers and calls must be idempotent).
+    """
 
     session: Session
     settings: Settings
@@ -22,11 +30,19 @@ class WebhookContext:
     webhook_id: str
     api_version: str | None
     services: Any = None  # the app's service container (gateway factory, token store...)
+    prefetched: Any = None  # what the topic's prefetch returned
+    follow_ups: list[Callable[[], None]] = field(default_factory=list)
+
+    def after_commit(self, call: Callable[[], None]) -> None:
+        """Run `call` (network I/O, its own short transactions) after this handler's transaction commits."""
+        self.follow_ups.append(call)
 
 
 Handler = Callable[[WebhookContext], None]
+Prefetch = Callable[[WebhookContext], Any]
 
 HANDLERS: dict[str, Handler] = {}
+PREFETCHES: dict[str, Prefetch] = {}
 
 # Our own topics (not Shopify's): events from suppliers go through the same inbox.
 INTERNAL_TOPICS = frozenset({"supplier/event", "fulfillment_service/notification"})
@@ -35,14 +51,16 @@ INTERNAL_TOPICS = frozenset({"supplier/event", "fulfillment_service/notification
 COMPLIANCE_TOPICS = frozenset({"customers/data_request", "customers/redact", "shop/redact"})
 
 
-def handles(*topics: str) -> Callable[[Handler], Handler]:
-    """Register the decorated function as the handler of the given topics."""
+def handles(*topics: str, prefetch: Prefetch | None = None) -> Callable[[Handler], Handler]:
+    """Register the decorated function as the handler of the given topics (and their network-reading prefetch)."""
 
     def register(fn: Handler) -> Handler:
         for topic in topics:
             if topic in HANDLERS and HANDLERS[topic] is not fn:
                 raise ValueError(f"topic {topic} already has a handler: {HANDLERS[topic].__name__}")
             HANDLERS[topic] = fn
+            if prefetch is not None:
+                PREFETCHES[topic] = prefetch
         return fn
 
     return register
@@ -52,6 +70,12 @@ def handler_for(topic: str) -> Handler | None:
     """The registered handler for a topic, if any."""
     load_handlers()
     return HANDLERS.get(topic)
+
+
+def prefetch_for(topic: str) -> Prefetch | None:
+    """The topic's prefetch (network reads before the write transaction), if any."""
+    load_handlers()
+    return PREFETCHES.get(topic)
 
 
 def load_handlers() -> dict[str, Handler]:

@@ -13,11 +13,13 @@ from sqlalchemy.orm import sessionmaker
 
 from ..config import Settings
 from ..models import InboxStatus, Shop, ShopStatus, WebhookDelivery, utcnow
-from .registry import COMPLIANCE_TOPICS, WebhookContext, handler_for
+from ..db import read_only
+from .registry import COMPLIANCE_TOPICS, WebhookContext, handler_for, prefetch_for
 
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 60
+FOLLOW_UP_LEASE_SECONDS = 600  # a handler's after-commit calls: gateway retries and supplier calls, each time-capped
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 3600.0
 
@@ -52,6 +54,7 @@ class InboxWorker:
 
     def __init__(self, session_factory: sessionmaker, settings: Settings, services=None, rng=None):
         self.session_factory = session_factory
+        self.read_session_factory = read_only(session_factory)  # prefetches never wait for (or hold) the writer
         self.settings = settings
         self.services = services
         self.owner = uuid.uuid4().hex
@@ -94,15 +97,29 @@ class InboxWorker:
 
     def _process(self, delivery_id: int, report: DrainReport) -> None:
         try:
+            prefetched = self._prefetch(delivery_id)
+            if prefetched is _NOT_OURS:
+                return
+            follow_ups: list = []
             with self.session_factory.begin() as session:
                 row = session.get(WebhookDelivery, delivery_id)
                 if row is None or row.lease_owner != self.owner:
                     return
-                outcome = self._run_handler(session, row)
-                row.status = outcome.value
-                row.processed_at = utcnow()
-                row.lease_owner = row.lease_until = None
-                row.attempts += 1
+                outcome = self._run_handler(session, row, prefetched, follow_ups)
+                if not follow_ups:
+                    _finish(row, outcome)
+                else:  # keep the row ours while the calls run (they have bounded timeouts)
+                    row.lease_until = utcnow() + dt.timedelta(seconds=FOLLOW_UP_LEASE_SECONDS)
+            if follow_ups:
+                # Network calls the handler asked for, now that its writes are committed and
+                # no lock is held; the delivery is done only once they all succeeded.
+                for call in follow_ups:
+                    call()
+                with self.session_factory.begin() as session:
+                    row = session.get(WebhookDelivery, delivery_id)
+                    if row is None or row.lease_owner != self.owner:
+                        return
+                    _finish(row, outcome)
             if outcome is InboxStatus.DONE:
                 report.done += 1
             else:
@@ -112,7 +129,35 @@ class InboxWorker:
         except Exception as exc:  # noqa: BLE001 - any handler failure is retried, never lost
             self._record_failure(delivery_id, exc, report, poison=False)
 
-    def _run_handler(self, session, row: WebhookDelivery) -> InboxStatus:
+    def _prefetch(self, delivery_id: int):
+        """Run the topic's prefetch (Shopify/supplier reads) on a read-only session, before any write lock."""
+        with self.read_session_factory() as session:
+            row = session.get(WebhookDelivery, delivery_id)
+            if row is None or row.lease_owner != self.owner:
+                return _NOT_OURS
+            prefetch = prefetch_for(row.topic)
+            if prefetch is None or handler_for(row.topic) is None:
+                return None
+            if row.topic not in COMPLIANCE_TOPICS and not _shop_is_installed(session, row.shop_domain):
+                return None  # the write phase ignores the delivery
+            return prefetch(self._context(session, row, _parse(row.body)))
+
+    def _context(self, session, row: WebhookDelivery, payload, prefetched=None, follow_ups=None) -> WebhookContext:
+        return WebhookContext(
+            session=session,
+            settings=self.settings,
+            shop_domain=row.shop_domain,
+            topic=row.topic,
+            payload=payload,
+            delivery_id=row.id,
+            webhook_id=row.webhook_id,
+            api_version=row.api_version,
+            services=self.services,
+            prefetched=prefetched,
+            follow_ups=follow_ups if follow_ups is not None else [],
+        )
+
+    def _run_handler(self, session, row: WebhookDelivery, prefetched=None, follow_ups=None) -> InboxStatus:
         handler = handler_for(row.topic)
         if handler is None:
             row.last_error = "no handler for topic"
@@ -120,23 +165,7 @@ class InboxWorker:
         if row.topic not in COMPLIANCE_TOPICS and not _shop_is_installed(session, row.shop_domain):
             row.last_error = "shop not installed"
             return InboxStatus.IGNORED
-        try:
-            payload = json.loads(row.body)
-        except ValueError as exc:
-            raise PoisonPayload(f"body is not valid JSON: {exc.msg} at char {exc.pos}") from None
-        handler(
-            WebhookContext(
-                session=session,
-                settings=self.settings,
-                shop_domain=row.shop_domain,
-                topic=row.topic,
-                payload=payload,
-                delivery_id=row.id,
-                webhook_id=row.webhook_id,
-                api_version=row.api_version,
-                services=self.services,
-            )
-        )
+        handler(self._context(session, row, _parse(row.body), prefetched, follow_ups))
         return InboxStatus.DONE
 
     def _record_failure(self, delivery_id: int, exc: Exception, report: DrainReport, poison: bool) -> None:
@@ -159,6 +188,23 @@ class InboxWorker:
                 report.retried += 1
                 log.warning("webhook %s (%s) attempt %d failed (%s); retry in %.1fs", row.webhook_id, row.topic, row.attempts, type(exc).__name__, delay)
         report.errors.append(error)
+
+
+_NOT_OURS = object()  # the row is gone or another worker holds its lease
+
+
+def _parse(body: str):
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise PoisonPayload(f"body is not valid JSON: {exc.msg} at char {exc.pos}") from None
+
+
+def _finish(row: WebhookDelivery, outcome: InboxStatus) -> None:
+    row.status = outcome.value
+    row.processed_at = utcnow()
+    row.lease_owner = row.lease_until = None
+    row.attempts += 1
 
 
 def _shop_is_installed(session, shop_domain: str) -> bool:

@@ -39,6 +39,17 @@ def _fulfillment_order_ids(value: Any) -> Iterator[str]:
         yield value
 
 
+def fetch_fulfillment_order(ctx: WebhookContext) -> tuple[list[str], dict | None, dict | None]:
+    """Read the fulfillment order and its order from Shopify (before the write transaction)."""
+    ids = list(dict.fromkeys(_fulfillment_order_ids(ctx.payload)))
+    if not ids:
+        raise PoisonPayload(f"{ctx.topic} payload names no fulfillment order")
+    gateway = ctx.services.gateway(ctx.shop_domain)
+    fo = gateway.query("FulfillmentOrderOrder", {"id": ids[0]}).get("fulfillmentOrder")
+    data = gateway.query("OrderForSync", {"id": fo["orderId"]}) if fo is not None else None
+    return ids, fo, data
+
+
 @handles(
     "fulfillment_orders/cancelled",
     "fulfillment_orders/placed_on_hold",
@@ -49,18 +60,14 @@ def _fulfillment_order_ids(value: Any) -> Iterator[str]:
     "fulfillment_orders/fulfillment_request_rejected",
     "fulfillment_orders/fulfillment_service_failed_to_complete",
     "fulfillment_orders/cancellation_request_accepted",
+    prefetch=fetch_fulfillment_order,
 )
 def fulfillment_order_changed(ctx: WebhookContext) -> None:
-    """Re-read and sync the order behind the fulfillment order; note the change."""
-    ids = list(dict.fromkeys(_fulfillment_order_ids(ctx.payload)))
-    if not ids:
-        raise PoisonPayload(f"{ctx.topic} payload names no fulfillment order")
-    gateway = ctx.services.gateway(ctx.shop_domain)
-    fo = gateway.query("FulfillmentOrderOrder", {"id": ids[0]}).get("fulfillmentOrder")
+    """Sync the order behind the fulfillment order as prefetched; note the change."""
+    ids, fo, data = ctx.prefetched
     if fo is None:
         log.warning("%s: fulfillment order not found in shop=%s", ctx.topic, ctx.shop_domain)
         return
-    data = gateway.query("OrderForSync", {"id": fo["orderId"]})
     if not data.get("order"):
         return
     order = sync_snapshot(ctx.session, ctx.services, ctx.shop_domain, parse_order(order_payload_from_graphql(data["order"])))

@@ -27,15 +27,20 @@ def order_changed(ctx: WebhookContext) -> None:
     sync_snapshot(ctx.session, ctx.services, ctx.shop_domain, snapshot)
 
 
-@handles("orders/edited")
-def order_edited(ctx: WebhookContext) -> None:
-    """The edit payload lists deltas only: re-read the whole order through the gateway."""
+def fetch_edited_order(ctx: WebhookContext) -> tuple[str, dict]:
+    """The edit payload lists deltas only: re-read the whole order (before the write transaction)."""
     edit = ctx.payload.get("order_edit") if isinstance(ctx.payload, dict) else None
     order_id = (edit or {}).get("order_id")
     if order_id is None:
         raise PoisonPayload("orders/edited payload without order_edit.order_id")
     gid = order_id if str(order_id).startswith("gid://") else f"gid://shopify/Order/{order_id}"
-    data = ctx.services.gateway(ctx.shop_domain).query("OrderForSync", {"id": gid})
+    return gid, ctx.services.gateway(ctx.shop_domain).query("OrderForSync", {"id": gid})
+
+
+@handles("orders/edited", prefetch=fetch_edited_order)
+def order_edited(ctx: WebhookContext) -> None:
+    """Sync the order as Shopify holds it after the edit."""
+    gid, data = ctx.prefetched
     if data.get("order") is None:
         log.warning("edited order %s not found in shop=%s", gid, ctx.shop_domain)
         return

@@ -1,0 +1,72 @@
+"""Know, per thread, whether a database write transaction is open (rule 6: no network call inside one).
+
+On SQLite every non-DEFERRED BEGIN takes the database's only write lock at once, so such a
+transaction counts as a write from its start; a DEFERRED one (`db.read_only`) counts from
+its first write statement. On PostgreSQL a transaction counts once it wrote (an INSERT,
+UPDATE, DELETE or a row lock), because from then on it holds row locks others wait for.
+
+`holds_write_transaction()` answers for the calling thread; the test suite fails any test
+in which an outbound connection starts while it is true (tests/conftest.py).
+"""
+from __future__ import annotations
+
+import re
+import threading
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+_INFO_KEY = "write_transaction_owner"
+_WRITE_STATEMENT = re.compile(r"^\s*(INSERT|UPDATE|DELETE|MERGE|REPLACE|CREATE|ALTER|DROP|TRUNCATE)\b|\bFOR\s+(NO\s+KEY\s+)?UPDATE\b", re.IGNORECASE)
+
+
+class _ThreadState(threading.local):
+    open_writes = 0
+
+
+_state = _ThreadState()
+
+
+def holds_write_transaction() -> bool:
+    """True while the calling thread has a database write transaction open."""
+    return _state.open_writes > 0
+
+
+def _mark_writing(connection_info: dict) -> None:
+    if connection_info.get(_INFO_KEY) is None:
+        _state.open_writes += 1
+        connection_info[_INFO_KEY] = _state  # the opening thread's counter, whichever thread ends it
+
+
+def _unmark(connection_info: dict) -> None:
+    owner = connection_info.pop(_INFO_KEY, None)
+    if owner is not None:
+        owner.open_writes = max(0, owner.open_writes - 1)
+
+
+def _on_begin(conn) -> None:
+    if conn.dialect.name == "sqlite" and conn.get_execution_options().get("sqlite_begin", "IMMEDIATE") != "DEFERRED":
+        _mark_writing(conn.info)
+
+
+def _on_execute(conn, _cursor, statement, _parameters, _context, _executemany) -> None:
+    if conn.in_transaction() and _WRITE_STATEMENT.search(statement):
+        _mark_writing(conn.info)
+
+
+def _on_end(conn) -> None:
+    _unmark(conn.info)
+
+
+def _on_checkin(_dbapi_connection, record) -> None:
+    # A connection returned to the pool has no transaction left, whatever path closed it.
+    _unmark(record.info)
+
+
+def track_write_transactions(engine: Engine) -> None:
+    """Count this engine's write transactions per thread (see module docstring)."""
+    event.listen(engine, "begin", _on_begin)
+    event.listen(engine, "after_cursor_execute", _on_execute)
+    event.listen(engine, "commit", _on_end)
+    event.listen(engine, "rollback", _on_end)
+    event.listen(engine, "checkin", _on_checkin)
