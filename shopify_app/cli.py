@@ -79,6 +79,16 @@ def cmd_backfill_orders(args) -> int:
     return 0
 
 
+def cmd_openapi(args) -> int:
+    """Print the JSON API's OpenAPI document (docs/openapi.json is this output)."""
+    import json
+
+    from .web.openapi import build_document
+
+    print(json.dumps(build_document(), indent=2, sort_keys=True))
+    return 0
+
+
 def cmd_run(args) -> int:
     """Serve the app (and, without Shopify credentials, the local sandbox store and supplier)."""
     from .devserver import run_dev
@@ -107,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("rotate-keys", help=cmd_rotate_keys.__doc__).set_defaults(fn=cmd_rotate_keys)
     sub.add_parser("generate-key", help=cmd_generate_key.__doc__).set_defaults(fn=cmd_generate_key)
     sub.add_parser("drain-inbox", help=cmd_drain_inbox.__doc__).set_defaults(fn=cmd_drain_inbox)
+    sub.add_parser("openapi", help=cmd_openapi.__doc__).set_defaults(fn=cmd_openapi)
     backfill = sub.add_parser("backfill-orders", help=cmd_backfill_orders.__doc__)
     backfill.add_argument("--shop", required=True)
     backfill.add_argument("--since", required=True, help="YYYY-MM-DD (UTC)")

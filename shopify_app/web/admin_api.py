@@ -13,16 +13,19 @@ from ..models import utcnow
 from ..reconcile.models import Desync
 from ..reconcile.runner import alert_key, run_reconciliation
 from . import page_data
+from .api_schemas import bounded_ids, validated_body
 
 blueprint = Blueprint("admin_api", __name__, url_prefix="/api")
+bounded_ids(blueprint)
 
 
 def _services():
     return current_app.extensions["services"]
 
 
-@blueprint.post("/desyncs/<int:desync_id>/resolve")
+@blueprint.post("/desyncs/<id:desync_id>/resolve")
 @require_session_token
+@validated_body("Empty", optional=True)
 def resolve_desync(desync_id: int):
     """The merchant dealt with it: close the desync and its alert (the next pass reopens it if it is still there)."""
     with _services().session_factory.begin() as session:
@@ -36,6 +39,7 @@ def resolve_desync(desync_id: int):
 
 @blueprint.post("/reconcile")
 @require_session_token
+@validated_body("Empty", optional=True)
 def reconcile_now():
     """Run every reconciliation check for this shop now; the run's report."""
     run = run_reconciliation(_services(), g.shop_domain)
@@ -44,6 +48,7 @@ def reconcile_now():
 
 @blueprint.route("/settings/kpi-targets", methods=["GET", "PUT"])
 @require_session_token
+@validated_body("KpiTargets", methods=("PUT",))
 def kpi_targets():
     """Read or change the shop's KPI targets (400 with the reason for a bad value)."""
     from ..kpis.targets import get_targets, set_targets

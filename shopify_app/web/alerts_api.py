@@ -11,8 +11,10 @@ from ..auth.session_tokens import require_session_token
 from ..models import utcnow
 from ..notify.alert_channels import InvalidChannels, load_channels, notifications_by_alert, parse_channels, save_channels
 from ..suppliers.models import Alert
+from .api_schemas import bounded_ids, validated_body
 
 blueprint = Blueprint("alerts_api", __name__, url_prefix="/api")
+bounded_ids(blueprint)
 
 RECENTLY_RESOLVED = dt.timedelta(days=7)
 MAX_OPEN, MAX_RESOLVED = 200, 50
@@ -45,8 +47,9 @@ def list_alerts():
         return jsonify(alerts=[alert_json(a, notes.get(a.id, {})) for a in alerts])
 
 
-@blueprint.post("/alerts/<int:alert_id>/resolve")
+@blueprint.post("/alerts/<id:alert_id>/resolve")
 @require_session_token
+@validated_body("Empty", optional=True)
 def resolve(alert_id: int):
     """The merchant dealt with it: resolve the alert (idempotent; 404 for another shop's alert). Unsent notifications are dropped."""
     with _services().session_factory.begin() as session:
@@ -69,6 +72,7 @@ def get_alert_channels():
 
 @blueprint.put("/settings/alert-channels")
 @require_session_token
+@validated_body("AlertChannels")
 def put_alert_channels():
     """Change the alert channels: fields sent are replaced, left out are kept; slack_webhook_url null removes it. 400 lists the problems."""
     data = request.get_json(silent=True)

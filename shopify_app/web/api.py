@@ -1,14 +1,41 @@
 """JSON API for the admin UI; every route needs a session token and sees only its shop."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify
+import functools
+
+from flask import Blueprint, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
 from sqlalchemy import func, select
 
 from ..auth.session_tokens import require_session_token
 from ..models import Shop, WebhookDelivery
 from ..webhooks.worker import retry_dead_letter
+from .api_schemas import bounded_ids, validated_body
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
+bounded_ids(blueprint)
+
+
+@blueprint.app_errorhandler(404)
+@blueprint.app_errorhandler(405)
+def api_routing_error(error: HTTPException):
+    """Unknown /api/ paths (and ids out of range) answer JSON like the API; other paths keep Flask's page."""
+    if not request.path.startswith("/api/"):
+        return error
+    return jsonify(error="not found" if error.code == 404 else "method not allowed"), error.code
+
+
+@functools.cache
+def _document() -> dict:
+    from .openapi import build_document
+
+    return build_document()
+
+
+@blueprint.get("/openapi.json")
+def openapi_document():
+    """This API as an OpenAPI 3.1 document (public: it holds no shop data)."""
+    return jsonify(_document())
 
 
 def _session():
@@ -57,7 +84,7 @@ def orders():
         )
 
 
-@blueprint.get("/orders/<int:order_id>")
+@blueprint.get("/orders/<id:order_id>")
 @require_session_token
 def order_timeline(order_id: int):
     """One order's timeline (404 for another shop's order)."""
@@ -85,8 +112,9 @@ def dead_letters():
         return jsonify(dead_letters=dead_letter_rows(session, g.shop_domain))
 
 
-@blueprint.post("/dead-letters/<int:delivery_id>/retry")
+@blueprint.post("/dead-letters/<id:delivery_id>/retry")
 @require_session_token
+@validated_body("Empty", optional=True)
 def retry_dead(delivery_id: int):
     """Queue a dead letter again; 404 for another shop's row."""
     services = current_app.extensions["services"]

@@ -12,10 +12,14 @@ from ..inventory.sync import sync_inventory
 from ..inventory.terms import inventory_terms, validate_inventory_terms
 from ..models import utcnow
 from ..suppliers.models import Supplier
+from .api_schemas import bounded_ids, validated_body
 
 blueprint = Blueprint("inventory_api", __name__, url_prefix="/api")
+bounded_ids(blueprint)
 
 MAX_LISTED_FAILURES = 100
+# Feed files may also come as a raw body of these types (CSV, or JSON sniffed by parse_feed).
+FEED_FILE_MEDIA = ("text/csv", "text/plain", "application/octet-stream")
 
 
 def _services():
@@ -89,7 +93,7 @@ def inventory_overview(session, shop: str) -> dict:
     }
 
 
-@blueprint.get("/inventory/feeds/<int:run_id>")
+@blueprint.get("/inventory/feeds/<id:run_id>")
 @require_session_token
 def feed_run(run_id: int):
     """One feed run with its refused rows."""
@@ -100,8 +104,9 @@ def feed_run(run_id: int):
         return jsonify(feed=_feed_json(run, with_errors=True))
 
 
-@blueprint.post("/suppliers/<int:supplier_id>/stock-feed")
+@blueprint.post("/suppliers/<id:supplier_id>/stock-feed")
 @require_session_token
+@validated_body("StockFeed", other_media=FEED_FILE_MEDIA)
 def upload_feed(supplier_id: int):
     """Import a full stock feed: the file as the body (CSV or JSON), or {"url": ...} to fetch it."""
     services = _services()
@@ -126,8 +131,9 @@ def upload_feed(supplier_id: int):
         return jsonify(feed=_feed_json(run, with_errors=True)), 201
 
 
-@blueprint.post("/inventory/feeds/<int:run_id>/<any(confirm, discard):action>")
+@blueprint.post("/inventory/feeds/<id:run_id>/<any(confirm, discard):action>")
 @require_session_token
+@validated_body("Empty", optional=True)
 def decide_held_feed(run_id: int, action: str):
     """Apply (confirm) or drop (discard) a feed the guard held."""
     with _services().session_factory.begin() as session:
@@ -144,8 +150,9 @@ def decide_held_feed(run_id: int, action: str):
             return jsonify(error=str(exc)), 409
 
 
-@blueprint.put("/suppliers/<int:supplier_id>/inventory")
+@blueprint.put("/suppliers/<id:supplier_id>/inventory")
 @require_session_token
+@validated_body("InventorySettings")
 def set_inventory_terms(supplier_id: int):
     """Set a supplier's Shopify location and inventory terms: {location_gid?, terms?}."""
     body = request.get_json(silent=True)
@@ -170,7 +177,8 @@ def set_inventory_terms(supplier_id: int):
 
 @blueprint.post("/inventory/sync")
 @require_session_token
+@validated_body("InventorySync", optional=True)
 def sync_now():
     """Run a sync for this shop now and report it."""
-    run = sync_inventory(_services(), g.shop_domain, refresh_catalog=bool((request.get_json(silent=True) or {}).get("refresh_catalog")))
+    run = sync_inventory(_services(), g.shop_domain, refresh_catalog=bool(g.body.get("refresh_catalog")))
     return jsonify(sync=_sync_json(run))

@@ -14,8 +14,10 @@ from ..returns.models import Decision, ReturnCase, RmaState
 from ..returns.policy import supplier_terms_from, validate_policy, validate_supplier_terms, window_warnings
 from ..returns.restock import Receipt, receive
 from ..suppliers.models import Supplier
+from .api_schemas import bounded_ids, validated_body
 
 blueprint = Blueprint("returns_api", __name__, url_prefix="/api")
+bounded_ids(blueprint)
 
 DECLINE_REASONS = ("RETURN_PERIOD_ENDED", "FINAL_SALE", "OTHER")
 
@@ -55,7 +57,7 @@ def list_returns():
         return jsonify(returns=[case_json(c) for c in cases])
 
 
-@blueprint.get("/returns/<int:case_id>")
+@blueprint.get("/returns/<id:case_id>")
 @require_session_token
 def get_return(case_id: int):
     """One return."""
@@ -64,8 +66,9 @@ def get_return(case_id: int):
         return (jsonify(return_=case_json(case)) if case else (jsonify(error="not found"), 404))
 
 
-@blueprint.post("/returns/<int:case_id>/<any(approve, decline):action>")
+@blueprint.post("/returns/<id:case_id>/<any(approve, decline):action>")
 @require_session_token
+@validated_body("ReturnDecision", optional=True)
 def decide(case_id: int, action: str):
     """The merchant's decision on a queued request: approve, or decline with {reason, note}."""
     body = request.get_json(silent=True) or {}
@@ -93,8 +96,9 @@ def decide(case_id: int, action: str):
         return jsonify(return_=case_json(case))
 
 
-@blueprint.post("/returns/<int:case_id>/receive")
+@blueprint.post("/returns/<id:case_id>/receive")
 @require_session_token
+@validated_body("ReturnReceipt")
 def receive_items(case_id: int):
     """Units that arrived: {lines: [{line_id, received, damaged?}]}; resellable ones are restocked once."""
     body = request.get_json(silent=True) or {}
@@ -118,8 +122,9 @@ def receive_items(case_id: int):
         return jsonify(return_=case_json(case))
 
 
-@blueprint.post("/returns/<int:case_id>/rma")
+@blueprint.post("/returns/<id:case_id>/rma")
 @require_session_token
+@validated_body("ReturnRma")
 def record_rma(case_id: int):
     """The supplier's RMA as it replied by email: {rma_number, label_url?, address?}; the customer gets the label."""
     body = request.get_json(silent=True) or {}
@@ -144,6 +149,7 @@ def record_rma(case_id: int):
 
 @blueprint.route("/settings/return-policy", methods=["GET", "PUT"])
 @require_session_token
+@validated_body("ReturnPolicy", methods=("PUT",))
 def return_policy():
     """Read or change the store's return policy; the answer lists supplier terms it outruns."""
     with _services().session_factory.begin() as session:
@@ -164,8 +170,9 @@ def return_policy():
         return jsonify(policy=policy.as_dict(), warnings=warnings)
 
 
-@blueprint.put("/suppliers/<int:supplier_id>/return-terms")
+@blueprint.put("/suppliers/<id:supplier_id>/return-terms")
 @require_session_token
+@validated_body("SupplierReturnTerms")
 def supplier_return_terms(supplier_id: int):
     """Set a supplier's return terms; warns when the store's window is longer."""
     try:

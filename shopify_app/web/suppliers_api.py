@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify
 from sqlalchemy import select
-
-from integrations.suppliers.registry import known_kinds
 
 from ..auth.session_tokens import require_session_token
 from ..models import utcnow
 from ..suppliers.models import FulfillmentModel, ProductMapping, Supplier
+from .api_schemas import bounded_ids, invalid, validated_body
 
 blueprint = Blueprint("suppliers_api", __name__, url_prefix="/api/suppliers")
+bounded_ids(blueprint)
 
 
 def _services():
@@ -54,19 +54,14 @@ def list_suppliers():
 
 @blueprint.post("")
 @require_session_token
+@validated_body("SupplierCreate")
 def create_supplier():
     """Add a supplier: {name, kind, credentials?, settings?, vendor?, priority?, fulfillment_model?}."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not str(body.get("name") or "").strip():
-        return _bad("name is required")
-    if body.get("kind") not in known_kinds():
-        return _bad(f"kind must be one of {known_kinds()}")
+    body = g.body
     model = body.get("fulfillment_model", FulfillmentModel.MERCHANT.value)
-    if model not in {m.value for m in FulfillmentModel}:
-        return _bad("unknown fulfillment_model")
-    for key, kind in (("credentials", dict), ("settings", dict)):
-        if key in body and not isinstance(body[key], kind):
-            return _bad(f"{key} must be an object")
+    problem = adapter_config_problem(body["kind"], body.get("settings") or {}, body.get("credentials") or {})
+    if problem is not None:
+        return invalid([problem])
     services = _services()
     with services.session_factory.begin() as session:
         if session.scalar(select(Supplier.id).where(Supplier.shop_domain == g.shop_domain, Supplier.name == body["name"].strip())):
@@ -86,12 +81,30 @@ def create_supplier():
         return jsonify(supplier=_public(supplier)), 201
 
 
+def adapter_config_problem(kind: str, settings: dict, credentials: dict) -> tuple[str, str] | None:
+    """(field, message) when the adapter's own config refuses the settings or credentials, else None."""
+    try:
+        if kind == "rest":
+            from integrations.suppliers.rest.config import check_credentials, parse_settings
+            from integrations.suppliers.rest.presets import with_preset
+
+            check_credentials(parse_settings(with_preset(settings)), credentials)
+        elif kind == "email":
+            from integrations.suppliers.email_po.config import parse_settings as parse_email_settings
+
+            parse_email_settings(settings, credentials)
+    except (ValueError, TypeError, KeyError) as exc:  # the configs raise ValueError subclasses naming the key
+        message = str(exc)
+        return ("credentials" if message.startswith("credentials") else "settings", message)
+    return None
+
+
 def _own_supplier(session, supplier_id: int) -> Supplier | None:
     supplier = session.get(Supplier, supplier_id)
     return supplier if supplier is not None and supplier.shop_domain == g.shop_domain and supplier.deleted_at is None else None
 
 
-@blueprint.delete("/<int:supplier_id>")
+@blueprint.delete("/<id:supplier_id>")
 @require_session_token
 def delete_supplier(supplier_id: int):
     """Soft-delete: routing stops using it; its open orders raise alerts instead of vanishing."""
@@ -103,19 +116,12 @@ def delete_supplier(supplier_id: int):
     return jsonify(deleted=supplier_id)
 
 
-@blueprint.post("/<int:supplier_id>/mappings")
+@blueprint.post("/<id:supplier_id>/mappings")
 @require_session_token
+@validated_body("Mappings")
 def add_mappings(supplier_id: int):
     """Map Shopify SKUs (or variant ids) to the supplier's SKUs: {mappings: [{sku, supplier_sku, variant_id?, cost?, safety_buffer?}]}."""
-    body = request.get_json(silent=True) or {}
-    items = body.get("mappings")
-    if not isinstance(items, list) or not items:
-        return _bad("mappings must be a non-empty list")
-    errors = [f"row {n}: sku and supplier_sku are required" for n, m in enumerate(items, 1) if not isinstance(m, dict) or not m.get("sku") or not m.get("supplier_sku")]
-    errors += [f"row {n}: safety_buffer must be a whole number >= 0" for n, m in enumerate(items, 1)
-               if isinstance(m, dict) and m.get("safety_buffer") is not None and (isinstance(m["safety_buffer"], bool) or not isinstance(m["safety_buffer"], int) or m["safety_buffer"] < 0)]
-    if errors:
-        return jsonify(error="invalid mappings", rows=errors), 400
+    items = g.body["mappings"]
     with _services().session_factory.begin() as session:
         supplier = _own_supplier(session, supplier_id)
         if supplier is None:
@@ -123,30 +129,23 @@ def add_mappings(supplier_id: int):
         existing = {m.sku: m for m in session.scalars(select(ProductMapping).where(ProductMapping.supplier_id == supplier.id))}
         for item in items:
             mapping = existing.get(item["sku"]) or ProductMapping(shop_domain=g.shop_domain, sku=item["sku"], supplier_id=supplier.id, supplier_sku=item["supplier_sku"])
-            mapping.supplier_sku, mapping.variant_id, mapping.cost = item["supplier_sku"], item.get("variant_id"), item.get("cost")
+            mapping.supplier_sku, mapping.variant_id, mapping.cost = item["supplier_sku"], _text_or_none(item.get("variant_id")), _text_or_none(item.get("cost"))
             mapping.safety_buffer = item.get("safety_buffer")  # per product; None: the supplier's buffer
             session.add(mapping)
     return jsonify(mapped=len(items))
 
 
-EDITABLE = {"sla_hours": (int, float), "priority": (int,), "active": (bool,), "vendor": (str, type(None))}
+def _text_or_none(value) -> str | None:
+    # Ids and costs are stored as text; the schema allowed numbers for them.
+    return None if value is None else str(value)
 
 
-@blueprint.patch("/<int:supplier_id>")
+@blueprint.patch("/<id:supplier_id>")
 @require_session_token
+@validated_body("SupplierUpdate")
 def update_supplier(supplier_id: int):
     """Change a supplier's SLA hours, priority, active flag or vendor: {sla_hours?, priority?, active?, vendor?}."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not body:
-        return _bad("send a JSON object with sla_hours, priority, active or vendor")
-    unknown = sorted(set(body) - set(EDITABLE))
-    if unknown:
-        return _bad(f"cannot change: {', '.join(unknown)}")
-    for name, value in body.items():
-        if not isinstance(value, EDITABLE[name]) or (name != "active" and isinstance(value, bool)):
-            return _bad(f"{name} has the wrong type")
-    if "sla_hours" in body and not 1 <= body["sla_hours"] <= 24 * 60:
-        return _bad("sla_hours must be between 1 and 1440")
+    body = g.body
     with _services().session_factory.begin() as session:
         supplier = _own_supplier(session, supplier_id)
         if supplier is None:

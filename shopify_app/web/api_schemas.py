@@ -1,0 +1,359 @@
+"""JSON Schemas of every JSON API request body, the decorator that enforces them, and bounded path ids.
+
+The OpenAPI document (openapi.py) publishes these very schemas, so what is documented is what
+is enforced. A body that fails answers 400 {"error": "invalid request", "fields": [{"field", "message"}]}
+and never reaches the route; the domain validators behind the routes stay as a second line.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from flask import Blueprint, g, jsonify, request
+from jsonschema import Draft202012Validator
+from werkzeug.routing import BaseConverter, ValidationError
+
+# Database ids are 64-bit signed: anything outside 1..2**63-1 cannot name a row (and would
+# overflow SQLite/PostgreSQL parameters), so such paths answer 404 before any query.
+MAX_ID = 2**63 - 1
+MAX_FIELDS_REPORTED = 20
+MAX_MESSAGE = 200
+
+# Bounds shared with the domain validators (inventory/terms.py, returns/policy.py, kpis/targets.py);
+# these are the same or stricter, so a value the schema lets through never overflows a job.
+MAX_UNITS = 1_000_000
+MAX_PRIORITY = 10_000
+SLA_HOURS = (1, 24 * 60)
+MAX_PULL_MINUTES = 7 * 24 * 60
+MAX_STALE_MINUTES = 30 * 24 * 60
+LEGAL_MINIMUM_DAYS = 14
+MAX_RETURN_DAYS = 365
+MAX_TARGET_HOURS = 365 * 24
+MAX_MAPPINGS = 1000
+MAX_RECEIPT_LINES = 500
+MAX_LIST = 500
+MAX_OBJECT_KEYS = 100
+MAX_FEED_ROWS = 100_000
+
+LOCATION_GID = r"^gid://shopify/Location/[0-9]{1,19}$"
+HTTP_URL = r"^https?://[^\s]+$"
+NON_BLANK = r"\S"
+
+
+class IdConverter(BaseConverter):
+    """`<id:name>`: a database id, 1..2**63-1; anything else does not match (404)."""
+
+    regex = r"[0-9]{1,19}"
+    weight = 50
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if not 1 <= number <= MAX_ID:
+            raise ValidationError()
+        return number
+
+    def to_url(self, value: Any) -> str:
+        return str(int(value))
+
+
+def bounded_ids(blueprint: Blueprint) -> None:
+    """Make `<id:...>` available to the blueprint's routes (call before defining them)."""
+    blueprint.record_once(lambda state: state.app.url_map.converters.setdefault("id", IdConverter))
+
+
+# -- schema building blocks ------------------------------------------------------------------------
+
+
+def text(max_length: int, *, min_length: int = 0, non_blank: bool = False, nullable: bool = False, **extra) -> dict:
+    """A string schema with a length bound (and optionally at least one non-space character)."""
+    schema: dict[str, Any] = {"type": ["string", "null"] if nullable else "string", "minLength": max(min_length, 1 if non_blank else 0), "maxLength": max_length}
+    if non_blank:
+        schema["pattern"] = NON_BLANK
+    return {**schema, **extra}
+
+
+def whole(minimum: int, maximum: int, *, nullable: bool = False, **extra) -> dict:
+    """An integer schema with both bounds."""
+    return {"type": ["integer", "null"] if nullable else "integer", "minimum": minimum, "maximum": maximum, **extra}
+
+
+def obj(properties: dict, *, required: tuple[str, ...] = (), min_properties: int = 0, **extra) -> dict:
+    """A closed object: only the listed properties."""
+    schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        schema["required"] = list(required)
+    if min_properties:
+        schema["minProperties"] = min_properties
+    return {**schema, **extra}
+
+
+def free_object(max_properties: int = MAX_OBJECT_KEYS, **extra) -> dict:
+    """An open object of bounded size (its content is checked elsewhere, e.g. by an adapter's config)."""
+    return {"type": "object", "maxProperties": max_properties, **extra}
+
+
+EMPTY = obj({}, description="No fields: send {} or no body at all.")
+
+
+@functools.cache
+def request_schemas() -> dict[str, dict]:
+    """Every request body schema by name (the OpenAPI document's components use the same dicts)."""
+    from integrations.suppliers.registry import known_kinds
+
+    from ..inventory.terms import OUT_OF_STOCK_POLICIES
+    from ..kpis.targets import DEFAULT_TARGETS, RATE_KEYS
+    from ..notify.alert_channels import MAX_EMAILS, SEVERITIES
+    from ..returns.policy import RETURN_REASONS
+    from ..suppliers.models import FulfillmentModel
+
+    days = whole(1, MAX_RETURN_DAYS)
+    address = {"type": ["object", "null"], "maxProperties": 20, "additionalProperties": text(255, nullable=True)}
+    return {
+        "Empty": EMPTY,
+        "SupplierCreate": obj({
+            "name": text(255, non_blank=True),
+            "kind": {"type": "string", "enum": known_kinds()},
+            "credentials": free_object(50, description="Kind-specific secrets (write-only; checked by the adapter's config)."),
+            "settings": free_object(description="Kind-specific settings (checked by the adapter's config)."),
+            "vendor": text(255, nullable=True),
+            "priority": whole(0, MAX_PRIORITY, description="Lower wins."),
+            "fulfillment_model": {"type": "string", "enum": [m.value for m in FulfillmentModel]},
+        }, required=("name", "kind")),
+        "SupplierUpdate": obj({
+            "sla_hours": {"type": "number", "minimum": SLA_HOURS[0], "maximum": SLA_HOURS[1]},
+            "priority": whole(0, MAX_PRIORITY),
+            "active": {"type": "boolean"},
+            "vendor": text(255, nullable=True),
+        }, min_properties=1),
+        "Mappings": obj({
+            "mappings": {"type": "array", "minItems": 1, "maxItems": MAX_MAPPINGS, "items": obj({
+                "sku": text(255, non_blank=True),
+                "supplier_sku": text(255, non_blank=True),
+                "variant_id": {"type": ["string", "integer", "null"], "pattern": r"^[0-9]{1,19}$", "minimum": 1, "maximum": MAX_ID,
+                               "description": "The Shopify variant's numeric id."},
+                "cost": {"type": ["string", "number", "null"], "pattern": r"^[0-9]{1,12}(\.[0-9]{1,4})?$", "minimum": 0, "maximum": 1_000_000_000,
+                         "description": "Unit cost, a decimal."},
+                "safety_buffer": whole(0, MAX_UNITS, nullable=True),
+            }, required=("sku", "supplier_sku"))},
+        }, required=("mappings",)),
+        "StockFeed": {
+            "description": 'Either {"url": ...} to fetch the feed, or the feed itself: a list of {sku, available, in_stock} or {"items": [...]}.',
+            "anyOf": [
+                obj({"url": text(2048, min_length=1, pattern=HTTP_URL)}, required=("url",)),
+                {"type": "array", "maxItems": MAX_FEED_ROWS},
+                obj({"items": {"type": "array", "maxItems": MAX_FEED_ROWS}}, required=("items",)),
+            ],
+        },
+        "InventorySettings": obj({
+            "location_gid": text(255, nullable=True, pattern=LOCATION_GID),
+            "terms": obj({
+                "safety_buffer": whole(0, MAX_UNITS),
+                "out_of_stock_policy": {"type": "string", "enum": list(OUT_OF_STOCK_POLICIES)},
+                "pull_every_minutes": whole(0, MAX_PULL_MINUTES, description="0: never pull."),
+                "stale_after_minutes": whole(0, MAX_STALE_MINUTES),
+                "in_stock_quantity": whole(0, MAX_UNITS),
+                "guard_share": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                "guard_min_skus": whole(0, MAX_UNITS),
+            }),
+        }),
+        "InventorySync": obj({"refresh_catalog": {"type": "boolean"}}),
+        "ReturnDecision": obj({
+            "reason": {"type": "string", "enum": ["RETURN_PERIOD_ENDED", "FINAL_SALE", "OTHER"], "description": "Decline only."},
+            "note": text(300, nullable=True),
+        }),
+        "ReturnReceipt": obj({
+            "lines": {"type": "array", "minItems": 1, "maxItems": MAX_RECEIPT_LINES, "items": obj({
+                "line_id": whole(1, MAX_ID),
+                "received": whole(0, MAX_UNITS),
+                "damaged": whole(0, MAX_UNITS),
+            }, required=("line_id", "received"))},
+        }, required=("lines",)),
+        "ReturnRma": obj({
+            "rma_number": text(128, non_blank=True),
+            "label_url": text(2048, nullable=True, pattern=HTTP_URL),
+            "address": address,
+        }, required=("rma_number",)),
+        "ReturnPolicy": obj({
+            "window_days": whole(LEGAL_MINIMUM_DAYS, MAX_RETURN_DAYS, description="Never below the legal minimum."),
+            "reason_windows": {"type": "object", "propertyNames": {"enum": list(RETURN_REASONS)}, "additionalProperties": days},
+            "final_sale_tags": {"type": "array", "maxItems": MAX_LIST, "items": text(255)},
+            "final_sale_product_ids": {"type": "array", "maxItems": MAX_LIST, "items": text(64)},
+            "review_reasons": {"type": "array", "maxItems": len(RETURN_REASONS), "items": {"type": "string", "enum": list(RETURN_REASONS)}},
+            "auto_decide": {"type": "boolean"},
+        }),
+        "SupplierReturnTerms": obj({
+            "window_days": whole(0, MAX_RETURN_DAYS, nullable=True),
+            "accepts_returns": {"type": "boolean"},
+            "return_shipping_paid_by": {"type": "string", "enum": ["customer", "merchant", "supplier"]},
+            "restocking_fee_percent": {"type": "number", "minimum": 0, "maximum": 100},
+            "return_address": address,
+            "destination": {"type": "string", "enum": ["supplier", "merchant"]},
+            "merchant_location_gid": text(255, nullable=True, pattern=LOCATION_GID),
+            "resellable": {"type": "boolean"},
+        }),
+        "KpiTargets": obj({
+            key: ({"type": "number", "minimum": 0, "maximum": 1, "description": "A rate: 0.95 for 95 %."} if key in RATE_KEYS
+                  else {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_TARGET_HOURS, "description": "Hours."})
+            for key in DEFAULT_TARGETS
+        }, min_properties=1),
+        "AlertChannels": obj({
+            "emails": {"type": "array", "maxItems": MAX_EMAILS, "items": text(254)},
+            "slack_webhook_url": text(2048, nullable=True, description="https only; write-only, null removes it."),
+            "min_severity": {"type": "string", "enum": list(SEVERITIES)},
+        }),
+    }
+
+
+@functools.cache
+def _validator(name: str) -> Draft202012Validator:
+    schema = request_schemas()[name]
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+# -- the decorator ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BodySpec:
+    """What a route accepts: a JSON body of `schema`, or nothing when optional, or raw `other_media`; on `methods` (None: all)."""
+
+    schema: str
+    optional: bool = False
+    other_media: tuple[str, ...] = ()
+    methods: tuple[str, ...] | None = None
+
+    def applies_to(self, method: str) -> bool:
+        """Whether requests with this HTTP method carry the body."""
+        return self.methods is None or method.upper() in self.methods
+
+
+def validated_body(schema: str, *, optional: bool = False, other_media: tuple[str, ...] = (), methods: tuple[str, ...] | None = None) -> Callable:
+    """Route decorator: check the JSON body against `schema`; 400/415 with the reasons, else g.body is set."""
+    spec = BodySpec(schema, optional, other_media, methods)
+    request_schemas()  # fail at import time on a broken schema, not on the first request
+    _validator(schema)
+
+    def wrap(view):
+        @functools.wraps(view)
+        def checked(*args, **kwargs):
+            refused = check_body(spec) if spec.applies_to(request.method) else None
+            return refused if refused is not None else view(*args, **kwargs)
+
+        checked.body_spec = spec  # read by openapi.py
+        return checked
+
+    return wrap
+
+
+def invalid(fields: list[tuple[str, str]]):
+    """The 400 answer listing failing fields."""
+    return jsonify(error="invalid request", fields=[{"field": f, "message": m[:MAX_MESSAGE]} for f, m in fields[:MAX_FIELDS_REPORTED]]), 400
+
+
+def check_body(spec: BodySpec):
+    """None when the request body fits `spec` (g.body holds it), else the error response."""
+    raw = request.get_data(cache=True)
+    g.body = None
+    if not raw.strip():
+        if spec.optional:
+            g.body = {}
+            return None
+        return invalid([("(body)", "a JSON object is required")])
+    mimetype = request.mimetype
+    if not is_json(mimetype):
+        if mimetype in spec.other_media:
+            return None
+        expected = ", ".join(("application/json", *spec.other_media))
+        return jsonify(error="unsupported media type", fields=[{"field": "(content-type)", "message": f"send {expected}"}]), 415
+    try:
+        body = json.loads(raw, parse_constant=_refuse_constant)
+    except RecursionError:
+        return invalid([("(body)", "malformed JSON: nested too deeply")])
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, over-long integers
+        where = f": {exc.msg} at char {exc.pos}" if isinstance(exc, json.JSONDecodeError) else ""
+        return invalid([("(body)", f"malformed JSON{where}")])
+    problems = list(_unstorable(body, ""))
+    problems += [(_field(e), _message(e)) for e in sorted(_validator(spec.schema).iter_errors(body), key=lambda e: [str(p) for p in e.path])]
+    if problems:
+        return invalid(problems)
+    g.body = body
+    return None
+
+
+def is_json(mimetype: str) -> bool:
+    """application/json or any application/*+json."""
+    return mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _join(path: str, part) -> str:
+    return f"{path}[{part}]" if isinstance(part, int) else (f"{path}.{part}" if path else str(part))
+
+
+def _unstorable(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Values no database column can hold, anywhere in the body (free-form objects included)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield path or "(body)", "must be a finite number"
+    elif isinstance(value, str) and "\x00" in value:
+        yield path or "(body)", "must not contain NUL characters"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                yield path or "(body)", "keys must not contain NUL characters"
+            yield from _unstorable(item, _join(path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _unstorable(item, _join(path, index))
+
+
+def _field(error) -> str:
+    path = ""
+    for part in error.absolute_path:
+        path = _join(path, part)
+    instance, validator = error.instance, error.validator
+    if validator == "required" and isinstance(instance, dict):
+        missing = [name for name in error.validator_value if name not in instance]
+        return _join(path, missing[0]) if missing else path or "(body)"
+    if validator == "additionalProperties" and isinstance(instance, dict):
+        extra = [name for name in instance if name not in error.schema.get("properties", {})]
+        return _join(path, str(extra[0])[:64]) if extra else path or "(body)"
+    return path or "(body)"
+
+
+def _types(value) -> str:
+    names = [value] if isinstance(value, str) else list(value)
+    article = {"integer": "a whole number", "number": "a number", "string": "a string", "boolean": "true or false",
+               "object": "an object", "array": "a list", "null": "null"}
+    return " or ".join(article.get(n, n) for n in names)
+
+
+def _message(error) -> str:
+    """A short reason that never echoes the value sent (it may be a secret pasted in the wrong place)."""
+    v, limit = error.validator, error.validator_value
+    messages = {
+        "type": lambda: f"must be {_types(limit)}",
+        "minimum": lambda: f"must be at least {limit}",
+        "maximum": lambda: f"must be at most {limit}",
+        "exclusiveMinimum": lambda: f"must be more than {limit}",
+        "exclusiveMaximum": lambda: f"must be less than {limit}",
+        "minLength": lambda: "must not be empty" if limit == 1 else f"must have at least {limit} characters",
+        "maxLength": lambda: f"must have at most {limit} characters",
+        "minItems": lambda: "must not be empty" if limit == 1 else f"must have at least {limit} items",
+        "maxItems": lambda: f"must have at most {limit} items",
+        "minProperties": lambda: "must not be empty" if limit == 1 else f"must have at least {limit} fields",
+        "maxProperties": lambda: f"must have at most {limit} fields",
+        "enum": lambda: "must be one of " + ", ".join(map(str, limit)),
+        "pattern": lambda: "must not be blank" if limit == NON_BLANK else f"must match {limit}",
+        "required": lambda: "is required",
+        "additionalProperties": lambda: "is not a known field",
+        "propertyNames": lambda: "has an unknown key",
+        "anyOf": lambda: error.schema.get("description", "is not valid"),
+    }
+    return messages.get(v, lambda: "is not valid")()

@@ -1,0 +1,239 @@
+"""The JSON API as an OpenAPI 3.1 document, built from the routes themselves.
+
+Paths, methods, path parameters, summaries (docstrings) and request bodies come from the
+registered routes and their @validated_body schemas (api_schemas.py); this module adds what a
+route cannot say about itself: its answers. A route missing from RESPONSES fails the build, so
+the document cannot silently fall behind the API. `python -m shopify_app.cli openapi` prints it
+(docs/openapi.json is that output).
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Flask
+
+from .api_schemas import MAX_ID, BodySpec, IdConverter, request_schemas
+
+TITLE = "Dropshipping app JSON API"
+VERSION = "1.0.0"
+JSON = "application/json"
+
+ERROR_STATUSES = {
+    400: "The request is invalid: `fields` lists each failing field and why.",
+    401: "No valid session token, or the shop is not installed.",
+    404: "No such object in this shop (ids outside 1..2^63-1 never match).",
+    409: "The object is not in a state that allows this.",
+    415: "The body is not JSON (or a type this route accepts).",
+    422: "The feed could not be read.",
+    502: "Shopify refused the change.",
+}
+
+# Answers each route gives besides 400/401/404/415 (added from its shape): {status: schema name or None}.
+RESPONSES: dict[str, dict[int, str | None]] = {
+    "api.openapi_document": {200: None},
+    "api.shop_status": {200: "ShopStatus"},
+    "api.orders": {200: "OrderList"},
+    "api.order_timeline": {200: "OrderTimeline"},
+    "api.dead_letters": {200: "DeadLetterList"},
+    "api.retry_dead": {200: "Queued"},
+    "alerts_api.list_alerts": {200: "AlertList"},
+    "alerts_api.resolve": {200: "AlertEnvelope"},
+    "alerts_api.get_alert_channels": {200: "AlertChannelsView"},
+    "alerts_api.put_alert_channels": {200: "AlertChannelsView"},
+    "admin_api.resolve_desync": {200: "Resolved"},
+    "admin_api.reconcile_now": {200: "ReconcileReport"},
+    "admin_api.kpi_targets": {200: "KpiTargetsView"},
+    "admin_api.export_csv": {200: "csv"},
+    "suppliers_api.list_suppliers": {200: "SupplierList"},
+    "suppliers_api.create_supplier": {201: "SupplierEnvelope", 409: "Error"},
+    "suppliers_api.delete_supplier": {200: "Deleted"},
+    "suppliers_api.add_mappings": {200: "Mapped"},
+    "suppliers_api.update_supplier": {200: "SupplierEnvelope"},
+    "inventory_api.overview": {200: "InventoryOverview"},
+    "inventory_api.feed_run": {200: "FeedEnvelope"},
+    "inventory_api.upload_feed": {201: "FeedEnvelope", 422: "Error"},
+    "inventory_api.decide_held_feed": {200: "FeedEnvelope", 409: "Error"},
+    "inventory_api.set_inventory_terms": {200: "InventorySettingsView"},
+    "inventory_api.sync_now": {200: "SyncEnvelope"},
+    "returns_api.list_returns": {200: "ReturnList"},
+    "returns_api.get_return": {200: "ReturnEnvelope"},
+    "returns_api.decide": {200: "ReturnEnvelope", 409: "Error", 502: "Error"},
+    "returns_api.receive_items": {200: "ReturnEnvelope", 502: "Error"},
+    "returns_api.record_rma": {200: "ReturnEnvelope", 409: "Error"},
+    "returns_api.return_policy": {200: "ReturnPolicyView"},
+    "returns_api.supplier_return_terms": {200: "SupplierReturnTermsView"},
+    "returns_api.analytics": {200: "ReturnAnalytics"},
+}
+
+# Query parameters a route reads: {endpoint: {name: schema}}.
+QUERY: dict[str, dict[str, dict]] = {
+    "returns_api.list_returns": {"queue": {"type": "string", "maxLength": 16, "description": "Any value: only requests waiting for the merchant."}},
+    "admin_api.export_csv": {
+        "q": {"type": "string", "maxLength": 200}, "state": {"type": "string", "maxLength": 64},
+        "supplier": {"type": "string", "maxLength": 255}, "problem": {"type": "string", "maxLength": 64},
+        "bucket": {"type": "string", "enum": ["day", "week", "month"]},
+    },
+}
+PUBLIC = {"api.openapi_document"}  # no session token needed
+
+_PARAM = re.compile(r"<(?:([a-zA-Z_]+)(?:\(([^)]*)\))?:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
+
+
+def _obj(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict:
+    """A response object: the listed properties typed, others allowed (answers may grow)."""
+    return {"type": "object", "properties": properties, "required": list(required or properties)}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _list_of(key: str, item: str) -> dict:
+    return _obj({key: {"type": "array", "items": _ref(item)}})
+
+
+ANY_OBJECT = {"type": "object"}
+STR = {"type": "string"}
+NSTR = {"type": ["string", "null"]}
+INT = {"type": "integer"}
+NINT = {"type": ["integer", "null"]}
+BOOL = {"type": "boolean"}
+
+
+def response_schemas() -> dict[str, dict]:
+    """Schemas of the answers (loose where the content is a report; strict on the envelope)."""
+    return {
+        "Error": _obj({"error": STR, "fields": {"type": "array", "items": _obj({"field": STR, "message": STR})}}, ("error",)),
+        "ShopStatus": _obj({"shop": STR, "installed": BOOL, "installed_at": NSTR, "webhooks": ANY_OBJECT}),
+        "OrderList": _obj({"orders": {"type": "array", "items": _obj({"id": INT, "name": NSTR, "state": STR, "supplier_orders": {"type": "array"}}, ("id", "state"))}}),
+        "OrderTimeline": _obj({"id": INT, "name": NSTR, "state": STR, "timeline": {"type": "array"}}),
+        "DeadLetterList": _obj({"dead_letters": {"type": "array", "items": ANY_OBJECT}}),
+        "Queued": _obj({"queued": INT}),
+        "Alert": _obj({"id": INT, "kind": STR, "severity": STR, "message": STR, "status": {"enum": ["open", "resolved"]}, "notifications": ANY_OBJECT}),
+        "AlertList": _list_of("alerts", "Alert"),
+        "AlertEnvelope": _obj({"alert": _ref("Alert")}),
+        "AlertChannelsView": _obj({"emails": {"type": "array", "items": STR}, "min_severity": STR, "slack_webhook_configured": BOOL, "slack_webhook_host": NSTR}),
+        "Resolved": _obj({"resolved": INT}),
+        "ReconcileReport": _obj({"report": {"type": ["object", "null"]}}),
+        "KpiTargetsView": _obj({"targets": {"type": "object", "additionalProperties": {"type": "number"}}}),
+        "Supplier": _obj({"id": INT, "name": STR, "kind": STR, "vendor": NSTR, "priority": INT, "fulfillment_model": STR, "active": BOOL,
+                          "settings": ANY_OBJECT, "location_gid": NSTR, "inventory_terms": ANY_OBJECT, "return_terms": ANY_OBJECT, "has_credentials": BOOL}),
+        "SupplierList": _list_of("suppliers", "Supplier"),
+        "SupplierEnvelope": _obj({"supplier": _ref("Supplier")}),
+        "Deleted": _obj({"deleted": INT}),
+        "Mapped": _obj({"mapped": INT}),
+        "InventoryOverview": _obj({"suppliers": {"type": "array"}, "last_sync": {"type": ["object", "null"]}, "levels": ANY_OBJECT, "drift": {"type": "array"}, "failures": {"type": "array"}}),
+        "Feed": _obj({"id": INT, "supplier_id": INT, "source": STR, "full": BOOL, "status": STR, "rows_total": NINT, "rows_refused": NINT}, ("id", "status")),
+        "FeedEnvelope": _obj({"feed": _ref("Feed")}),
+        "InventorySettingsView": _obj({"location_gid": NSTR, "terms": ANY_OBJECT}),
+        "SyncEnvelope": _obj({"sync": {"type": ["object", "null"]}}),
+        "Return": _obj({"id": INT, "return_gid": STR, "status": STR, "decision": STR, "rma": ANY_OBJECT, "lines": {"type": "array"}}),
+        "ReturnList": _list_of("returns", "Return"),
+        "ReturnEnvelope": _obj({"return_": _ref("Return")}),
+        "ReturnPolicyView": _obj({"policy": ANY_OBJECT, "warnings": {"type": "array", "items": STR}}),
+        "SupplierReturnTermsView": _obj({"terms": ANY_OBJECT, "warnings": {"type": "array", "items": STR}}),
+        "ReturnAnalytics": ANY_OBJECT,
+    }
+
+
+def api_app() -> Flask:
+    """A bare app with only the JSON API's routes (no services: enough to read the routes)."""
+    from .admin_api import blueprint as admin_api
+    from .alerts_api import blueprint as alerts_api
+    from .api import blueprint as api
+    from .inventory_api import blueprint as inventory_api
+    from .returns_api import blueprint as returns_api
+    from .suppliers_api import blueprint as suppliers_api
+
+    app = Flask("openapi")
+    for blueprint in (api, alerts_api, admin_api, suppliers_api, inventory_api, returns_api):
+        app.register_blueprint(blueprint)
+    return app
+
+
+def _path_and_parameters(rule) -> tuple[str, list[dict]]:
+    parameters = []
+
+    def to_template(match: re.Match) -> str:
+        converter, arguments, name = match.groups()
+        converter_obj = rule._converters.get(name)
+        if isinstance(converter_obj, IdConverter):
+            schema = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+        elif converter == "any":
+            schema = {"type": "string", "enum": sorted(converter_obj.items)}
+        elif converter == "int":
+            schema = {"type": "integer", "minimum": 0}
+        else:
+            schema = {"type": "string", "minLength": 1, "pattern": "^[^/]+$"}
+        parameters.append({"name": name, "in": "path", "required": True, "schema": schema})
+        return "{" + name + "}"
+
+    return _PARAM.sub(to_template, rule.rule), parameters
+
+
+def _content(name: str | None) -> dict:
+    if name is None:
+        return {JSON: {"schema": ANY_OBJECT}}
+    if name == "csv":
+        return {"text/csv": {"schema": STR}}
+    return {JSON: {"schema": _ref(name)}}
+
+
+def _operation(endpoint: str, method: str, view, path_parameters: list[dict], multi_method: bool) -> dict:
+    if endpoint not in RESPONSES:
+        raise KeyError(f"{endpoint} is not documented in openapi.RESPONSES")
+    doc = (view.__doc__ or "").strip().splitlines()
+    operation: dict[str, Any] = {
+        "operationId": endpoint.replace(".", "_") + (f"_{method}" if multi_method else ""),
+        "summary": doc[0] if doc else endpoint,
+        "tags": [endpoint.split(".")[0]],
+    }
+    parameters = path_parameters + [{"name": n, "in": "query", "required": False, "schema": s} for n, s in QUERY.get(endpoint, {}).items()]
+    if parameters:
+        operation["parameters"] = parameters
+    responses: dict[int, str | None] = dict(RESPONSES[endpoint])
+    spec: BodySpec | None = getattr(view, "body_spec", None)
+    if spec is not None and spec.applies_to(method):
+        content = {JSON: {"schema": _ref(spec.schema)}}
+        content.update({media: {"schema": STR} for media in spec.other_media})
+        operation["requestBody"] = {"required": not spec.optional, "content": content}
+        responses.setdefault(400, "Error")
+        responses.setdefault(415, "Error")
+    if endpoint in PUBLIC:
+        operation["security"] = []
+    else:
+        responses.setdefault(401, "Error")
+    if path_parameters:
+        responses.setdefault(404, "Error")
+    operation["responses"] = {
+        str(status): {"description": ERROR_STATUSES.get(status, "OK"), "content": _content(schema)} for status, schema in sorted(responses.items())
+    }
+    return operation
+
+
+def build_document() -> dict:
+    """The OpenAPI 3.1 document of the JSON API."""
+    app = api_app()
+    paths: dict[str, dict] = {}
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if not rule.rule.startswith("/api/"):
+            continue
+        path, parameters = _path_and_parameters(rule)
+        methods = sorted(rule.methods - {"HEAD", "OPTIONS"})
+        for method in methods:
+            view = app.view_functions[rule.endpoint]
+            paths.setdefault(path, {})[method.lower()] = _operation(rule.endpoint, method.lower(), view, parameters, len(methods) > 1)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": TITLE, "version": VERSION,
+                 "description": "The admin UI's JSON API. Every call carries the App Bridge session token of one shop and sees only that shop's data."},
+        "servers": [{"url": "/"}],
+        "security": [{"sessionToken": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"sessionToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                                                 "description": "The App Bridge session token (ID token) of the shop."}},
+            "schemas": {**request_schemas(), **response_schemas()},
+        },
+    }
