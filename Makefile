@@ -28,9 +28,11 @@ system-deps:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
 	fi
 
+# Sandbox mode only when no credentials are given; half-set credentials make the app refuse to start.
+run: RUN_MODE = $(if $(strip $(SHOPIFY_API_KEY)$(SHOPIFY_API_SECRET)),,SANDBOX=1)
 run: venv
-	$(PY) -m shopify_app.cli db-upgrade
-	$(PY) -m shopify_app.cli run
+	$(RUN_MODE) $(PY) -m shopify_app.cli db-upgrade
+	$(RUN_MODE) $(PY) -m shopify_app.cli run
 
 test: venv system-deps
 	$(PY) -m pytest

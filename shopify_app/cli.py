@@ -7,11 +7,12 @@ import sys
 
 from cryptography.fernet import Fernet
 
-from .config import load_settings
+from .config import ConfigError, load_settings
 from .crypto import SecretBox, rotate_all_tokens
 from .migrate import upgrade_to_head
 
 log = logging.getLogger("shopify_app.cli")
+CONFIG_ERROR_EXIT_CODE = 4  # as create_app() (gunicorn's "App failed to load")
 
 
 def cmd_db_upgrade(args) -> int:
@@ -90,7 +91,7 @@ def cmd_openapi(args) -> int:
 
 
 def cmd_run(args) -> int:
-    """Serve the app (and, without Shopify credentials, the local sandbox store and supplier)."""
+    """Serve the app (and, with SANDBOX=1, the local sandbox store and supplier)."""
     from .devserver import run_dev
 
     return run_dev(host=args.host)
@@ -129,7 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--host", default="127.0.0.1")
     run.set_defaults(fn=cmd_run)
     args = parser.parse_args(argv)
-    return args.fn(args)
+    try:
+        return args.fn(args)
+    except ConfigError as exc:  # one clear line, not a traceback: the operator has to fix the environment
+        print(f"configuration error: {exc}", file=sys.stderr, flush=True)
+        return CONFIG_ERROR_EXIT_CODE
 
 
 if __name__ == "__main__":

@@ -8,11 +8,17 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 INSTANCE_DIR = REPO_ROOT / "instance"
 
-# Sandbox mode runs without real credentials; these are its fixed dev credentials.
+# Sandbox mode (SANDBOX=1, set by `make run` when no credentials are given) runs with these
+# fixed, public dev credentials. They are in the source: never accepted outside sandbox mode.
 SANDBOX_API_KEY = "sandbox-client-id"
 SANDBOX_API_SECRET = "sandbox-client-secret-not-for-production"
 # A well-formed Fernet key used only in sandbox mode when ENCRYPTION_KEYS is unset.
 SANDBOX_ENCRYPTION_KEY = "c2FuZGJveC1vbmx5LWtleS1kby1ub3QtdXNlLTMyYmI="
+TRUTHY = ("1", "true", "yes", "on")
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a safe way to start (the message says what to set)."""
 
 # Scopes for the whole product (orders, fulfillment, inventory, returns): keep in step
 # with shopify.app.toml.
@@ -80,24 +86,53 @@ def default_database_url() -> str:
     return f"sqlite:///{INSTANCE_DIR / 'app.db'}"
 
 
-def load_settings(env: dict[str, str] | None = None, **overrides) -> Settings:
-    """Build Settings from the environment; no Shopify credentials means sandbox mode."""
-    env = dict(os.environ if env is None else env)
-    api_key = env.get("SHOPIFY_API_KEY", "")
-    api_secret = env.get("SHOPIFY_API_SECRET", "")
-    sandbox = not (api_key and api_secret)
-    if sandbox:
-        api_key, api_secret = SANDBOX_API_KEY, SANDBOX_API_SECRET
-    port = int(env.get("PORT", "8000"))
+def credentials_for_mode(env: dict[str, str], sandbox: bool) -> tuple[str, str, str | None, tuple[str, ...]]:
+    """(api key, secret, old secret, encryption keys) for the mode, or ConfigError saying what is wrong."""
+    api_key = env.get("SHOPIFY_API_KEY", "").strip()
+    api_secret = env.get("SHOPIFY_API_SECRET", "").strip()
+    api_secret_old = env.get("SHOPIFY_API_SECRET_OLD", "").strip() or None
     keys = _csv(env.get("ENCRYPTION_KEYS"))
+    if sandbox:
+        # Refuse rather than guess which one wins: a deployment that sets SANDBOX by mistake
+        # must not quietly trust the public sandbox secret.
+        if api_key or api_secret or api_secret_old:
+            raise ConfigError("SANDBOX=1 and SHOPIFY_API_KEY/SHOPIFY_API_SECRET(_OLD) are both set: unset SANDBOX to run with the credentials, or unset the credentials for the local sandbox")
+        return SANDBOX_API_KEY, SANDBOX_API_SECRET, None, keys or (SANDBOX_ENCRYPTION_KEY,)
+    missing = [name for name, value in (("SHOPIFY_API_KEY", api_key), ("SHOPIFY_API_SECRET", api_secret)) if not value]
+    if len(missing) == 2:
+        raise ConfigError("SHOPIFY_API_KEY and SHOPIFY_API_SECRET are not set: set both (and ENCRYPTION_KEYS), or SANDBOX=1 for the local sandbox (`make run` does that when neither is set)")
+    if missing:
+        raise ConfigError(f"{missing[0]} is not set while the other Shopify credential is: set both, or neither with SANDBOX=1")
+    if SANDBOX_API_SECRET in (api_secret, api_secret_old) or api_key == SANDBOX_API_KEY:
+        raise ConfigError("the sandbox's public credentials cannot be used outside sandbox mode: set the app's real SHOPIFY_API_KEY and SHOPIFY_API_SECRET")
     if not keys:
-        if not sandbox:
-            raise RuntimeError("ENCRYPTION_KEYS must be set (comma-separated Fernet keys, newest first)")
-        keys = (SANDBOX_ENCRYPTION_KEY,)
+        raise ConfigError("ENCRYPTION_KEYS must be set outside sandbox mode (comma-separated Fernet keys, newest first; `python -m shopify_app.cli generate-key` makes one)")
+    if SANDBOX_ENCRYPTION_KEY in keys:
+        raise ConfigError("ENCRYPTION_KEYS contains the sandbox's public key: generate a real one (`python -m shopify_app.cli generate-key`)")
+    _check_fernet_keys(keys)
+    return api_key, api_secret, api_secret_old, keys
+
+
+def _check_fernet_keys(keys: tuple[str, ...]) -> None:
+    from cryptography.fernet import Fernet
+
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            raise ConfigError(f"ENCRYPTION_KEYS entry {position} is not a Fernet key (32 url-safe base64 bytes)") from None
+
+
+def load_settings(env: dict[str, str] | None = None, **overrides) -> Settings:
+    """Build Settings from the environment; raises ConfigError unless it is a complete real or an explicit sandbox setup."""
+    env = dict(os.environ if env is None else env)
+    sandbox = env.get("SANDBOX", "").strip().lower() in TRUTHY
+    api_key, api_secret, api_secret_old, keys = credentials_for_mode(env, sandbox)
+    port = int(env.get("PORT", "8000"))
     values = dict(
         api_key=api_key,
         api_secret=api_secret,
-        api_secret_old=env.get("SHOPIFY_API_SECRET_OLD") or None,
+        api_secret_old=api_secret_old,
         app_url=env.get("APP_URL", f"http://127.0.0.1:{port}").rstrip("/"),
         database_url=env.get("DATABASE_URL") or default_database_url(),
         encryption_keys=keys,

@@ -1,4 +1,4 @@
-"""`make run`: serve the app; without Shopify credentials, with a local sandbox store and supplier."""
+"""`make run`: serve the app; in sandbox mode (SANDBOX=1, what `make run` sets without credentials) with a local sandbox store and supplier."""
 from __future__ import annotations
 
 import dataclasses
@@ -157,7 +157,7 @@ def banner(settings, sandboxes) -> str:
         shopify, supplier = sandboxes
         shop = "demo.myshopify.com"
         lines += [
-            "SANDBOX MODE (no SHOPIFY_API_KEY/SHOPIFY_API_SECRET set)",
+            "SANDBOX MODE (SANDBOX=1: public dev credentials, never for a real shop)",
             f"  Open the app as the merchant: {shopify.base_url}/admin/apps/{settings.api_key}?shop={shop}",
             f"  Sandbox Shopify:  {shopify.base_url}  (shop {shop})",
             f"  Sandbox supplier: {supplier.base_url}  (Printful v2 API, Bearer {supplier.token})",

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from flask import Flask
 
 from .auth.install import blueprint as install_bp
 from .auth.install import configure_shopify_api
-from .config import Settings, load_settings
+from .config import ConfigError, Settings, load_settings
 from .services import Services, build_services
 from .suppliers.fulfillment_service import blueprint as fulfillment_service_bp
 from .suppliers.webhooks import blueprint as supplier_webhooks_bp
@@ -19,14 +20,28 @@ from .web.returns_api import blueprint as returns_api_bp
 from .web.health import blueprint as health_bp
 from .web.pages import blueprint as pages_bp
 from .web.admin_api import blueprint as admin_api_bp
-from .web.security import add_frame_ancestors
+from .web.security import add_content_security_policy
 from .webhooks.intake import blueprint as webhooks_bp
 from .webhooks.registry import load_handlers
 
 
+# gunicorn's APP_LOAD_ERROR: its arbiter stops with "App failed to load" instead of
+# respawning workers that can never start.
+CONFIG_ERROR_EXIT_CODE = 4
+
+
+def settings_or_exit() -> Settings:
+    """load_settings(), or the configuration error's message on stderr and exit (no traceback)."""
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(CONFIG_ERROR_EXIT_CODE) from None
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None, start_scheduler: bool | None = None) -> Flask:
     """Build the app; the embedded scheduler starts unless disabled (RUN_SCHEDULER=0)."""
-    settings = settings or (services.settings if services else load_settings())
+    settings = settings or (services.settings if services else settings_or_exit())
     services = services or build_services(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     configure_shopify_api(settings)
@@ -35,7 +50,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.extensions["services"] = services
     for bp in (webhooks_bp, supplier_webhooks_bp, fulfillment_service_bp, pages_bp, alerts_api_bp, api_bp, admin_api_bp, suppliers_api_bp, inventory_api_bp, returns_api_bp, health_bp, install_bp):
         app.register_blueprint(bp)
-    app.after_request(add_frame_ancestors)
+    app.after_request(add_content_security_policy)
     if settings.job_engine == "procrastinate":
         # Web processes defer drains to the workers (python -m shopify_app.cli worker).
         from scheduler.distributed import attach

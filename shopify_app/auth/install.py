@@ -13,7 +13,7 @@ import secrets
 import shopify
 from flask import Blueprint, abort, current_app, redirect, request
 from shopify.utils.shop_url import sanitize_shop_domain
-from sqlalchemy import update
+from sqlalchemy import delete, func, select, update
 
 from ..models import OAuthState, utcnow
 from .tokens import TokenUnavailable, shop_name
@@ -22,6 +22,11 @@ log = logging.getLogger(__name__)
 blueprint = Blueprint("install", __name__)
 
 STATE_TTL = dt.timedelta(minutes=10)
+# /auth/install is unauthenticated: each call adds a row. Rows older than STATE_TTL are
+# useless (the callback refuses them) and are deleted on every insert, and the live ones
+# are capped, so the table stays bounded whoever calls.
+MAX_LIVE_STATES_PER_SHOP = 10
+MAX_LIVE_STATES = 10_000
 
 
 def configure_shopify_api(settings) -> None:
@@ -43,12 +48,31 @@ def begin_install():
         abort(400, "invalid shop domain")
     nonce = secrets.token_urlsafe(32)
     with services.session_factory.begin() as session:
-        session.add(OAuthState(nonce=nonce, shop_domain=shop))
+        if not store_state(session, nonce, shop):
+            abort(429, "too many installs in progress; try again in a few minutes")
     session_ = shopify.Session(shop, services.settings.api_version)
     url = session_.create_permission_url(
         services.settings.scopes.split(","), f"{services.settings.app_url}/auth/callback", state=nonce
     )
     return redirect(services.public_shopify_url(url))
+
+
+def store_state(session, nonce: str, shop: str) -> bool:
+    """Purge stale states, then add this one unless the shop's or the table's cap is reached."""
+    session.execute(delete(OAuthState).where(OAuthState.created_at <= utcnow() - STATE_TTL))
+    live = select(func.count()).select_from(OAuthState)
+    if session.scalar(live) >= MAX_LIVE_STATES or session.scalar(live.where(OAuthState.shop_domain == shop)) >= MAX_LIVE_STATES_PER_SHOP:
+        return False
+    session.add(OAuthState(nonce=nonce, shop_domain=shop))
+    return True
+
+
+def valid_callback_params(params: dict) -> bool:
+    """ShopifyAPI's HMAC and timestamp check, False (not a 500) for a malformed timestamp."""
+    try:
+        return bool(shopify.Session.validate_params(params))
+    except (ValueError, TypeError):
+        return False
 
 
 @blueprint.get("/auth/callback")
@@ -59,7 +83,7 @@ def finish_install():
     shop = sanitized_shop(params.get("shop"))
     if shop is None:
         abort(400, "invalid shop domain")
-    if not shopify.Session.validate_params(params):
+    if not valid_callback_params(params):
         abort(401, "invalid hmac or stale request")
     with services.session_factory.begin() as session:
         # Consume the nonce in one statement: a replayed callback matches nothing.
@@ -75,6 +99,8 @@ def finish_install():
         ).rowcount
     if consumed != 1:
         abort(403, "unknown or used state")
+    if not params.get("code"):
+        abort(400, "missing code")
     try:
         exchange_authorization_code(services, shop, params["code"])
     except TokenUnavailable:

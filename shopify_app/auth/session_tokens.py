@@ -6,11 +6,18 @@ import logging
 
 from flask import Response, current_app, g, jsonify, request
 
-from .tokens import shop_domain_of
+from .claims import InvalidClaims, shop_from_verified_token
 
 log = logging.getLogger(__name__)
 
 PATCH_ID_TOKEN_PATH = "/auth/patch-id-token"
+
+
+def public_request_url() -> str:
+    """This request's URL under APP_URL: the SDK builds its redirects from it, so never from the Host header."""
+    settings = current_app.extensions["services"].settings
+    query = request.query_string.decode("latin-1")
+    return settings.app_url + request.path + (f"?{query}" if query else "")
 
 
 def request_input() -> dict:
@@ -18,9 +25,25 @@ def request_input() -> dict:
     return {
         "method": request.method,
         "headers": dict(request.headers),
-        "url": request.url,
+        "url": public_request_url(),
         "body": request.get_data(as_text=True),
     }
+
+
+def verified_shop(result) -> str | None:
+    """The shop of a token the SDK accepted, if its claims also hold (exp, nbf, dest/iss); else None."""
+    settings = current_app.extensions["services"].settings
+    try:
+        return shop_from_verified_token(result.id_token.token, settings.api_key)
+    except InvalidClaims as exc:
+        log.warning("session token refused: %s", exc)
+        return None
+
+
+def _unauthorized(error: str):
+    response = jsonify(error=error)
+    response.status_code = 401
+    return response
 
 
 def sdk_response(res) -> Response:
@@ -39,11 +62,17 @@ def require_session_token(view):
             return jsonify(error="missing bearer session token"), 401
         result = services.shopify.verify_app_home_req(request_input(), PATCH_ID_TOKEN_PATH)
         if not result.ok:
-            response = jsonify(error=result.log.code)
-            response.status_code = 401
+            response = _unauthorized(result.log.code)
             response.headers.update(result.response.headers or {})
             return response
-        g.shop_domain = shop_domain_of(result.shop)
+        shop = verified_shop(result)
+        if shop is None:
+            return _unauthorized("invalid_claims")
+        # A token outlives an uninstall by up to a minute, and one for a shop that never
+        # installed names nothing we may act on: only installed shops reach the API.
+        if not services.tokens.is_installed(shop):
+            return _unauthorized("shop_not_installed")
+        g.shop_domain = shop
         g.user_id = result.user_id
         g.id_token = result.id_token
         return view(*args, **kwargs)

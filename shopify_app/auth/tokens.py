@@ -121,6 +121,11 @@ class OfflineTokenStore:
             row.generation = (row.generation or 0) + 1
             row.refresh_lease_owner = row.refresh_lease_until = None
 
+    def is_installed(self, shop_domain: str) -> bool:
+        """True if the shop installed the app (a token is stored) and has not uninstalled it since."""
+        with self.read_session_factory() as session:
+            return self._row(session, shop_domain) is not None
+
     def has_usable_token(self, shop_domain: str) -> bool:
         """True if a token is stored that is valid or can still be refreshed."""
         with self.read_session_factory() as session:

@@ -20,6 +20,12 @@ function toast(message, isError) {
   setTimeout(() => { el.className = 'toast'; }, 4000);
 }
 
+// <form data-no-submit>: fields read by a data-action button, never submitted themselves
+// (a listener, not an inline onsubmit: the CSP allows no inline script).
+document.addEventListener('submit', (event) => {
+  if (event.target.matches('form[data-no-submit]')) event.preventDefault();
+});
+
 // <button data-action="POST /api/..." data-body='{"k":1}' data-confirm="..." data-done="...">
 document.addEventListener('click', async (event) => {
   const button = event.target.closest('[data-action]');

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from integrations.suppliers.base import CancellationRefused, SupplierError
 
+from ..auth.signature_headers import NonAsciiSignatureHeader, signature_headers
 from ..orders.graph import order_payload_from_graphql
 from ..orders.models import Order
 from ..orders.payloads import parse_order
@@ -154,7 +155,10 @@ def fulfillment_order_notification() -> Response:
     """Shopify's fulfillment-service callback: verify, record, ack; the inbox does the work."""
     services = current_app.extensions["services"]
     body = request.get_data(cache=False)[: services.settings.webhook_max_bytes].decode("utf-8", errors="replace")
-    headers = {k: v for k, v in request.headers.items() if k.lower() in ("x-shopify-hmac-sha256", "x-shopify-shop-domain")}
+    try:
+        headers = signature_headers(request.headers, ("X-Shopify-Hmac-Sha256", "X-Shopify-Shop-Domain"))
+    except NonAsciiSignatureHeader:
+        return Response("Unauthorized", 401)
     verdict = services.shopify.verify_webhook_req({"method": "POST", "headers": headers, "url": request.path, "body": body})
     if not verdict.ok:
         return Response(verdict.response.body or "Unauthorized", verdict.response.status)

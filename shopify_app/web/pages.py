@@ -9,10 +9,11 @@ from __future__ import annotations
 import functools
 import logging
 
-from flask import Blueprint, abort, current_app, g, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, g, render_template, request, url_for
 
-from ..auth.session_tokens import PATCH_ID_TOKEN_PATH, request_input, sdk_response
-from ..auth.tokens import TokenUnavailable, shop_domain_of
+from ..auth.session_tokens import PATCH_ID_TOKEN_PATH, request_input, sdk_response, verified_shop
+from ..auth.install import sanitized_shop
+from ..auth.tokens import TokenUnavailable
 from . import page_data
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,9 @@ def admin_page(view):
         result = services.shopify.verify_app_home_req(request_input(), PATCH_ID_TOKEN_PATH)
         if not result.ok:
             return sdk_response(result.response)
-        shop = shop_domain_of(result.shop)
+        shop = verified_shop(result)
+        if shop is None:  # signed, but not a token Shopify issues: no bounce, it would only loop
+            return Response("Unauthorized", status=401, mimetype="text/plain")
         g.shop_domain = shop
         if not services.tokens.has_usable_token(shop):
             try:
@@ -143,6 +146,6 @@ def patch_id_token():
     services = current_app.extensions["services"]
     settings = services.settings
     if settings.sandbox or settings.sandbox_shopify_url:
-        shop = shop_domain_of(request.args.get("shop", "")) if request.args.get("shop") else ""
+        shop = sanitized_shop(request.args.get("shop")) or ""
         return render_template("admin/bounce.html", api_key=settings.api_key, shop=shop, sandbox_shopify_url=settings.sandbox_shopify_url)
     return sdk_response(services.shopify.app_home_patch_id_token(request_input()).response)

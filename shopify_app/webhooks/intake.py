@@ -5,6 +5,7 @@ import logging
 
 from flask import Blueprint, Response, current_app, request
 
+from ..auth.signature_headers import NonAsciiSignatureHeader, signature_headers
 from .inbox import IncomingWebhook, Recorded
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,11 @@ def receive_webhook() -> Response:
     body = raw.decode("utf-8", errors="replace")
     # The SDK reads only the HMAC and shop headers, and the URL plays no part in the
     # HMAC: hand it just those (copying every header costs more than the check).
-    headers = {name: request.headers[name] for name in SIGNATURE_HEADERS if name in request.headers}
+    try:
+        headers = signature_headers(request.headers, SIGNATURE_HEADERS)
+    except NonAsciiSignatureHeader as exc:
+        log.warning("webhook rejected: non-ASCII %s", exc)
+        return _plain(401, "Unauthorized")
     verdict = services.shopify.verify_webhook_req({"method": "POST", "headers": headers, "url": request.path, "body": body})
     if not verdict.ok:
         log.warning("webhook rejected: %s (%s)", verdict.log.code, verdict.response.status)

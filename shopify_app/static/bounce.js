@@ -1,0 +1,9 @@
+// What App Bridge does on Shopify's patch-id-token page: fetch a token, reload the page with it.
+// (A static file, not an inline script: the pages' CSP allows no inline script.)
+(async () => {
+  const params = new URLSearchParams(window.location.search);
+  const target = new URL(params.get('shopify-reload') || '/', window.location.origin);
+  if (target.origin !== window.location.origin) { document.body.textContent = 'Refusing to reload another site.'; return; }
+  target.searchParams.set('id_token', await window.shopify.idToken());
+  window.location.replace(target.toString());
+})().catch((err) => { document.body.textContent = `Could not get a session token: ${err.message}`; });
