@@ -6,7 +6,11 @@
     change something (`changes_state=True`) the change may have happened, so
     OutcomeUnknown; for reads TransientSupplierError;
   - 429 and 5xx: TransientSupplierError with Retry-After (seconds) when given;
-  - 404: SupplierOrderNotFound; other 4xx: the client's own PermanentSupplierError.
+  - 404: SupplierOrderNotFound; other 4xx: the client's own PermanentSupplierError;
+  - a target the egress policy refuses: PermanentSupplierError (a configuration error no
+    retry will fix).
+Messages say what happened (status, "could not connect", "timed out"), never the remote
+body: they are shown to merchants, and the target may be a service that is not the supplier's.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from typing import Any, Callable
 
 import httpx
 
+from ..egress import EgressRefused, ResponseTooLarge
 from .base import OutcomeUnknown, PermanentSupplierError, SupplierOrderNotFound, TransientSupplierError
 
 log = logging.getLogger(__name__)
@@ -50,8 +55,14 @@ def send(http: httpx.Client, who: str, what: str, changes_state: bool, method: s
     started = time.monotonic()
     try:
         response = http.request(method, url, **kwargs)
+    except EgressRefused as exc:
+        raise PermanentSupplierError(f"{who}'s address is refused by egress policy ({exc.reason}); fix the supplier's base_url") from None
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-        raise TransientSupplierError(f"{who} unreachable for {what}: {type(exc).__name__}") from None
+        raise TransientSupplierError(f"{who} unreachable for {what}: could not connect") from None
+    except ResponseTooLarge:
+        if changes_state:
+            raise OutcomeUnknown(f"{who}'s answer to {what} was too large; it may have been applied") from None
+        raise TransientSupplierError(f"{who}'s answer to {what} was too large") from None
     except httpx.TransportError as exc:  # read/write timeout, dropped connection, protocol error
         log.warning("%s %s: no answer (%s)", who, what, type(exc).__name__)
         if changes_state:
@@ -86,5 +97,5 @@ def decode(
     if 300 <= status < 400:
         # A redirect we did not follow means the base URL is wrong: no retry will fix that.
         raise rejected(f"{who} redirected {what} ({status}); check base_url", status, "")
-    reason = detail(response)
-    raise rejected(f"{who} refused {what} ({status}): {reason or 'no reason given'}", status, reason)
+    # The supplier's own words stay on the exception (`detail`, for duplicate detection), out of its message.
+    raise rejected(f"{who} refused {what} (HTTP {status})", status, detail(response))

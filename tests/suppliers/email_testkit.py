@@ -28,7 +28,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from integrations.suppliers.email_po import EmailPoAdapter, InMemorySentLog, InMemoryStockFeed, parse_settings
+from integrations.suppliers.email_po.config import OPERATOR_KEYS
 from integrations.suppliers.email_po.messages import KIND_HEADER, PO_HEADER
+from integrations.suppliers.runtime import OperatorSmtp
 from supplier_contract import WebhookMessage
 
 SMTP_TIMEOUT = 0.75  # the adapter's, in these tests
@@ -192,26 +194,35 @@ def self_signed_tls(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+OPERATOR_DEFAULTS = {"smtp_security": "none", "smtp_timeout_seconds": SMTP_TIMEOUT, "from_address": "Demo Shop Orders <orders@shop.example>"}
+
+
 def email_settings(server: CapturingSmtpServer, **overrides: Any) -> dict[str, Any]:
-    """Settings pointing the adapter at the capture server: no TLS, short timeout."""
+    """The tenant's settings (recipients, signature, SKUs): the SMTP server is the operator's, see operator_smtp."""
     settings: dict[str, Any] = {
-        "smtp_host": "127.0.0.1",
-        "smtp_port": server.port,
-        "smtp_security": "none",
-        "smtp_timeout_seconds": SMTP_TIMEOUT,
-        "from_address": "Demo Shop Orders <orders@shop.example>",
         "to_addresses": ["po@supplier.example"],
         "cc_addresses": ["ops@shop.example"],
         "shop_name": "Demo Shop",
         "known_skus": list(SUPPLIER_SKUS),
     }
-    settings.update(overrides)
+    settings.update({key: value for key, value in overrides.items() if key not in OPERATOR_KEYS})
     return settings
 
 
+def operator_smtp(server: CapturingSmtpServer, *, credentials: Mapping[str, Any] | None = None, **overrides: Any) -> OperatorSmtp:
+    """The operator's SMTP configuration pointing at the capture server: no TLS, short timeout (smtp_* overrides change it)."""
+    values = {**OPERATOR_DEFAULTS, "smtp_host": "127.0.0.1", "smtp_port": server.port, **{k: v for k, v in overrides.items() if k in OPERATOR_KEYS}}
+    credentials = credentials or {}
+    return OperatorSmtp(
+        host=values["smtp_host"], port=values["smtp_port"], from_address=values["from_address"], security=values["smtp_security"],
+        timeout_seconds=values["smtp_timeout_seconds"], ca_file=values.get("smtp_ca_file"),
+        username=credentials.get("smtp_username"), password=credentials.get("smtp_password"),
+    )
+
+
 def make_email_adapter(server: CapturingSmtpServer, *, credentials: Mapping[str, Any] | None = None, sent_log: Any = None, stock_feed: Any = None, **overrides: Any) -> EmailPoAdapter:
-    """An adapter on the capture server with an in-memory sent log and a seeded stock feed."""
-    settings = parse_settings(email_settings(server, **overrides), credentials or {})
+    """An adapter on the capture server (as the operator's SMTP) with an in-memory sent log and a seeded stock feed."""
+    settings = parse_settings(email_settings(server, **overrides), smtp=operator_smtp(server, credentials=credentials, **overrides))
     if stock_feed is None:
         stock_feed = InMemoryStockFeed()
     adapter = EmailPoAdapter(settings, sent_log if sent_log is not None else InMemorySentLog(), stock_feed=stock_feed)

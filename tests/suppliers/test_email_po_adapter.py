@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from email_testkit import EmailPoController, email_settings, make_email_adapter, smtp, smtp_server  # noqa: F401 (fixtures)
+from email_testkit import EmailPoController, email_settings, make_email_adapter, operator_smtp, smtp, smtp_server  # noqa: F401 (fixtures)
 from integrations.suppliers.base import (
     Address,
     CancellationRefused,
@@ -166,23 +166,65 @@ def test_without_known_skus_any_sku_is_mailed(smtp):
     assert csv_rows(smtp.mail[0].attachment()[1])[0]["sku"] == "WHATEVER-1"
 
 
-def test_the_file_sent_log_survives_the_adapter_and_holds_no_address(smtp, tmp_path):
-    settings = {**email_settings(smtp), "sent_log_path": str(tmp_path / "email-po" / "acme.json")}
-    first = build_adapter("email", {}, settings)
+@pytest.fixture
+def db_runtime(smtp, sqlite_url):
+    """The app's wiring: the operator's SMTP (the capture server) and the sent log in a migrated database, with one supplier."""
+    from sqlalchemy import text
+
+    from integrations.suppliers import runtime
+    from shopify_app.db import make_engine, make_session_factory
+    from shopify_app.suppliers.email_po_log import sent_log_factory
+
+    engine = make_engine(sqlite_url)
+    with engine.begin() as conn:
+        for supplier_id, shop in ((1, "acme.myshopify.com"), (2, "other.myshopify.com")):
+            conn.execute(text("INSERT INTO suppliers (id, shop_domain, name, kind, settings, inventory_terms, return_terms, priority, fulfillment_model, active, created_at) "
+                              "VALUES (:id, :shop, 'Mail', 'email', '{}', '{}', '{}', 100, 'merchant_managed', 1, '2026-01-01 00:00:00')"), {"id": supplier_id, "shop": shop})
+    previous = runtime.configure(runtime.SupplierRuntime(smtp=operator_smtp(smtp), sent_log_for=sent_log_factory(make_session_factory(engine))))
+    yield engine
+    runtime.configure(previous)
+    engine.dispose()
+
+
+def test_the_database_sent_log_survives_the_adapter_is_per_supplier_and_holds_no_address(smtp, db_runtime):
+    from sqlalchemy import text
+
+    from integrations.suppliers.runtime import SupplierRef
+
+    settings = email_settings(smtp)
+    first = build_adapter("email", {}, settings, SupplierRef("acme.myshopify.com", 1))
     first.place_order(request())
-    again = build_adapter("email", {}, settings)  # the app builds a new adapter per delivery
+    again = build_adapter("email", {}, settings, SupplierRef("acme.myshopify.com", 1))  # the app builds a new adapter per delivery
     assert again.find_order("PO-1001").supplier_order_id == "PO-1001"
     again.place_order(request())
     assert len(smtp.mail) == 1
-    stored = (tmp_path / "email-po" / "acme.json").read_text()
+    assert build_adapter("email", {}, settings, SupplierRef("other.myshopify.com", 2)).find_order("PO-1001") is None  # another shop's log
+    with db_runtime.connect() as conn:
+        shop, stored = conn.execute(text("SELECT shop_domain, record FROM email_po_sent_log")).one()
+    assert shop == "acme.myshopify.com"
     assert "PO-1001" in stored and "Lovelace" not in stored and "Analytical" not in stored and "N1 9GU" not in stored
-    assert json.loads(stored)["purchase_orders"]["PO-1001"]["lines"][0]["sku"] == "WIDGET-RED"
+    assert json.loads(stored)["lines"][0]["sku"] == "WIDGET-RED"
+    shipped = again.sent_log.update("PO-1001", lambda record: record)
+    assert shipped.po_number == "PO-1001"
+
+
+def test_stored_server_paths_and_smtp_hosts_are_ignored(smtp, db_runtime, tmp_path):
+    from integrations.suppliers.runtime import SupplierRef
+
+    planted = tmp_path / "planted"
+    stored = {**email_settings(smtp), "smtp_host": "10.0.0.5", "smtp_port": 6379, "sent_log_path": str(planted / "log.json"), "stock_feed_path": "/etc/passwd"}
+    adapter = build_adapter("email", {"smtp_username": "x", "smtp_password": "y"}, stored, SupplierRef("acme.myshopify.com", 1))
+    adapter.place_order(request())
+    assert len(smtp.mail) == 1  # through the operator's server
+    assert adapter.get_stock(["root"]) == [] and not planted.exists()
 
 
 def test_an_unreadable_sent_log_is_transient_never_not_found(smtp, tmp_path):
+    from integrations.suppliers.email_po import JsonFileSentLog
+
     path = tmp_path / "log.json"
     path.write_text("{ this is not json")
-    adapter = build_adapter("email", {}, {**email_settings(smtp), "sent_log_path": str(path)})
+    adapter = EmailPoAdapter(make_email_adapter(smtp).settings, JsonFileSentLog(path))
     for read in (lambda: adapter.find_order("PO-1001"), lambda: adapter.get_order("PO-1001"), lambda: adapter.place_order(request())):
         with pytest.raises(TransientSupplierError) as caught:
             read()

@@ -5,31 +5,27 @@ import pytest
 
 from integrations.suppliers.email_po import InvalidEmailSettings, parse_settings
 from integrations.suppliers.email_po.stock_feed import InMemoryStockFeed, JsonFileStockFeed, import_stock_csv, parse_stock_csv
-from integrations.suppliers.registry import build_adapter
+from integrations.suppliers.registry import InvalidSupplierSettings, build_adapter, check_supplier_settings
+from integrations.suppliers.runtime import OperatorSmtp
 
-VALID = {"smtp_host": "smtp.shop.example", "from_address": "orders@shop.example", "to_addresses": ["po@supplier.example"], "sent_log_path": "/tmp/x.json"}
+VALID = {"to_addresses": ["po@supplier.example"]}
+OPERATOR = OperatorSmtp(host="smtp.operator.example", port=587, from_address="orders@operator.example", security="starttls")
 
 
-def test_defaults():
-    settings = parse_settings(VALID)
-    assert (settings.smtp_port, settings.smtp_security, settings.smtp_timeout_seconds) == (587, "starttls", 30.0)
-    assert parse_settings({**VALID, "smtp_security": "ssl"}).smtp_port == 465
+def test_the_smtp_server_and_sender_are_the_operators():
+    settings = parse_settings({**VALID, "reply_to": "shop@shop.example"}, smtp=OPERATOR)
+    assert (settings.smtp_host, settings.smtp_port, settings.smtp_security, settings.smtp_timeout_seconds) == ("smtp.operator.example", 587, "starttls", 30.0)
+    assert (settings.from_address, settings.reply_to) == ("orders@operator.example", "shop@shop.example")
     assert settings.subject_template.format(po_number="PO-1") == "Purchase order PO-1"
 
 
 @pytest.mark.parametrize(
     ("changes", "complaint"),
     [
-        ({"smtp_host": ""}, "smtp_host is required"),
-        ({"smtp_port": 70000}, "port number"),
-        ({"smtp_port": "25"}, "port number"),
-        ({"smtp_security": "tls"}, "smtp_security must be one of"),
-        ({"smtp_timeout_seconds": -1}, "positive number"),
-        ({"from_address": "not an address"}, "from_address must be an email address"),
-        ({"from_address": "orders@shop.example\r\nBcc: x@evil.test"}, "from_address must be an email address"),
         ({"to_addresses": []}, "at least one"),
         ({"to_addresses": ["po@supplier.example", "nobody"]}, "to_addresses[1] must be an email address"),
         ({"cc_addresses": [3]}, "cc_addresses[0]"),
+        ({"reply_to": "shop@shop.example\r\nBcc: x@evil.test"}, "reply_to must be an email address"),
         ({"subject_template": "Purchase order"}, "must contain {po_number}"),
         ({"subject_template": "PO {po_number} for {shop}"}, "no other placeholder"),
         ({"subject_template": "PO {po_number}\nBcc: x"}, "one line"),
@@ -38,17 +34,23 @@ def test_defaults():
     ],
 )
 def test_garbage_settings_are_refused_with_the_key_named(changes, complaint):
-    with pytest.raises(InvalidEmailSettings) as caught:
-        build_adapter("email", {}, {**VALID, **changes})
+    with pytest.raises(InvalidSupplierSettings) as caught:
+        check_supplier_settings("email", {**VALID, **changes})
     assert complaint in str(caught.value)
     assert "evil" not in str(caught.value)  # values are not echoed
 
 
-def test_credentials_come_in_pairs_and_the_log_path_is_required():
-    with pytest.raises(InvalidEmailSettings, match="both smtp_username and smtp_password"):
-        build_adapter("email", {"smtp_username": "shop"}, VALID)
-    with pytest.raises(InvalidEmailSettings, match="sent_log_path is required"):
-        build_adapter("email", {}, {key: value for key, value in VALID.items() if key != "sent_log_path"})
+@pytest.mark.parametrize("key", ["smtp_host", "smtp_port", "smtp_ca_file", "smtp_security", "from_address", "sent_log_path", "stock_feed_path"])
+def test_server_hosts_and_paths_are_refused_when_saved(key):
+    value = {"smtp_port": 6379}.get(key, "/etc/passwd" if key.endswith("path") or key.endswith("file") else "10.0.0.5")
+    with pytest.raises(InvalidSupplierSettings, match="cannot be set") as caught:
+        check_supplier_settings("email", {**VALID, key: value})
+    assert "passwd" not in str(caught.value) and "10.0.0.5" not in str(caught.value)
+
+
+def test_without_the_apps_sent_log_no_adapter_is_built():
+    with pytest.raises(InvalidEmailSettings, match="sent log"):
+        build_adapter("email", {}, VALID)
     with pytest.raises(InvalidEmailSettings, match="JSON object"):
         parse_settings(["smtp_host"])
 

@@ -157,12 +157,14 @@ def test_a_conflict_whose_order_cannot_be_seen_yet_is_transient():
         mock_adapter(printful).place_order(request())
 
 
-def test_an_other_validation_error_is_permanent_and_says_why():
+def test_an_other_validation_error_is_permanent_with_its_status_and_never_the_remote_body():
     def printful(req: httpx.Request) -> httpx.Response:
         return httpx.Response(400, json={"code": 400, "result": "Recipient: invalid country", "error": {"reason": "BadRequest", "message": "Recipient: invalid country"}})
 
-    with pytest.raises(PermanentSupplierError, match="invalid country"):
+    # The message reaches merchants; the remote body stays on `detail` for the adapter's own decisions.
+    with pytest.raises(PermanentSupplierError, match=r"\(HTTP 400\)") as caught:
         mock_adapter(printful).place_order(request())
+    assert "invalid country" not in str(caught.value) and caught.value.detail == "Recipient: invalid country"
 
 
 def test_unknown_skus_are_refused_before_any_request():

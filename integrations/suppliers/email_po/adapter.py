@@ -146,7 +146,7 @@ class EmailPoAdapter(SupplierAdapter):
     def import_stock_csv(self, text: str | bytes) -> StockImport:
         """Check a stock CSV from this supplier and keep the levels that pass."""
         if self.stock_feed is None:
-            raise PermanentSupplierError("this email supplier has no stock feed configured (settings.stock_feed_path)")
+            raise PermanentSupplierError("this email supplier keeps no stock file: upload its stock feed to the app (by file or URL) instead")
         return import_stock_csv(self.stock_feed, text)
 
     # -- stock and returns -----------------------------------------------------------------

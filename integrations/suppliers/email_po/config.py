@@ -1,14 +1,15 @@
 """The email purchase-order adapter's settings, parsed once and refused early when wrong.
 
-settings (JSON):
-  smtp_host, smtp_port (default 587), smtp_security: "starttls" (default) | "ssl" | "none",
-  smtp_timeout_seconds (default 30), smtp_ca_file (optional: a private CA or self-signed cert),
-  from_address, to_addresses [..], cc_addresses [..] (optional), reply_to (optional),
+The SMTP server is the operator's (SMTP_* variables, runtime.OperatorSmtp): a tenant never
+makes the server connect to a host, port or CA file of its choosing, nor send as any From.
+settings (JSON, the tenant's):
+  to_addresses [..], cc_addresses [..] (optional), reply_to (optional),
   subject_template (default "Purchase order {po_number}"; must contain {po_number}),
   cancel_subject_template (default "CANCELLATION of purchase order {po_number}"),
-  shop_name (signs the email body), known_skus [..] (optional: refuse other SKUs before sending),
-  sent_log_path (the JSON sent log; factory only), stock_feed_path (optional; factory only)
-credentials (JSON): smtp_username, smtp_password (both or neither).
+  shop_name (signs the email body), known_skus [..] (optional: refuse other SKUs before sending).
+The sent log lives in the database (one per supplier); stock arrives by feed upload or URL.
+Keys that once named SMTP servers or server files (OPERATOR_KEYS) are refused when saved and
+ignored when found in settings stored by an older version.
 """
 from __future__ import annotations
 
@@ -17,12 +18,12 @@ import string
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from ..runtime import OperatorSmtp
+
 SECURITY_MODES = ("starttls", "ssl", "none")
-KNOWN_KEYS = frozenset({
-    "smtp_host", "smtp_port", "smtp_security", "smtp_timeout_seconds", "smtp_ca_file", "from_address", "to_addresses",
-    "cc_addresses", "reply_to", "subject_template", "cancel_subject_template", "shop_name", "known_skus",
-    "sent_log_path", "stock_feed_path",
-})
+KNOWN_KEYS = frozenset({"to_addresses", "cc_addresses", "reply_to", "subject_template", "cancel_subject_template", "shop_name", "known_skus"})
+# Once tenant settings; now the operator's (SMTP) or the app's (sent log in the database, feeds by upload/URL).
+OPERATOR_KEYS = frozenset({"smtp_host", "smtp_port", "smtp_security", "smtp_timeout_seconds", "smtp_ca_file", "from_address", "sent_log_path", "stock_feed_path"})
 
 
 class InvalidEmailSettings(ValueError):
@@ -31,9 +32,9 @@ class InvalidEmailSettings(ValueError):
 
 @dataclass(frozen=True)
 class EmailPoSettings:
-    """Where and how purchase orders are mailed."""
+    """Where and how purchase orders are mailed (the SMTP part is the operator's)."""
 
-    smtp_host: str
+    smtp_host: str | None
     from_address: str
     to_addresses: tuple[str, ...]
     smtp_port: int = 587
@@ -59,50 +60,51 @@ class EmailPoSettings:
         return self.to_addresses + self.cc_addresses
 
 
-def parse_settings(settings: Mapping[str, Any], credentials: Mapping[str, Any] | None = None) -> EmailPoSettings:
-    """Check and parse a supplier record's settings and credentials."""
+def refuse_operator_keys(settings: Mapping[str, Any]) -> None:
+    """InvalidEmailSettings naming any key a tenant may no longer set (save time)."""
+    found = sorted(set(settings) & OPERATOR_KEYS)
+    if found:
+        raise InvalidEmailSettings(
+            f"settings: {', '.join(map(repr, found))} cannot be set: purchase orders go out through the app's SMTP server "
+            "(set reply_to for answers), the sent log is kept by the app, and stock files arrive by upload or URL"
+        )
+
+
+def parse_settings(settings: Mapping[str, Any], credentials: Mapping[str, Any] | None = None, *, smtp: OperatorSmtp | None = None) -> EmailPoSettings:
+    """Check and parse a supplier record's settings; SMTP from `smtp` (else the operator's, runtime.current()).
+
+    Stored OPERATOR_KEYS and tenant SMTP credentials are ignored: the operator's server and login are used.
+    """
+    from .. import runtime
+
     if not isinstance(settings, Mapping):
         raise InvalidEmailSettings("settings must be a JSON object")
-    credentials = credentials or {}
-    if not isinstance(credentials, Mapping):
+    if credentials is not None and not isinstance(credentials, Mapping):
         raise InvalidEmailSettings("credentials must be a JSON object")
-    unknown = sorted(set(settings) - KNOWN_KEYS)
+    tenant = {key: value for key, value in settings.items() if key not in OPERATOR_KEYS}
+    unknown = sorted(set(tenant) - KNOWN_KEYS)
     if unknown:
         raise InvalidEmailSettings(f"settings: unknown key(s) {', '.join(map(repr, unknown))}")
-    host = settings.get("smtp_host")
-    if not isinstance(host, str) or not host.strip():
-        raise InvalidEmailSettings("settings.smtp_host is required")
-    security = settings.get("smtp_security", "starttls")
-    if security not in SECURITY_MODES:
-        raise InvalidEmailSettings(f"settings.smtp_security must be one of {', '.join(SECURITY_MODES)}")
-    port = settings.get("smtp_port", 465 if security == "ssl" else 587)
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        raise InvalidEmailSettings("settings.smtp_port must be a port number")
-    timeout = settings.get("smtp_timeout_seconds", 30.0)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise InvalidEmailSettings("settings.smtp_timeout_seconds must be a positive number")
-    username, password = credentials.get("smtp_username"), credentials.get("smtp_password")
-    if bool(username) != bool(password) or not all(isinstance(v, (str, type(None))) for v in (username, password)):
-        raise InvalidEmailSettings("credentials need both smtp_username and smtp_password, or neither")
-    to_addresses = _addresses("settings.to_addresses", settings.get("to_addresses"), required=True)
-    known_skus = settings.get("known_skus")
+    smtp = smtp or runtime.current().smtp
+    to_addresses = _addresses("settings.to_addresses", tenant.get("to_addresses"), required=True)
+    known_skus = tenant.get("known_skus")
     if known_skus is not None and (not isinstance(known_skus, list) or not all(isinstance(s, str) and s for s in known_skus)):
         raise InvalidEmailSettings("settings.known_skus must be a list of SKUs")
     return EmailPoSettings(
-        smtp_host=host.strip(),
-        smtp_port=port,
-        smtp_security=security,
-        smtp_timeout_seconds=float(timeout),
-        smtp_ca_file=_optional_text("settings.smtp_ca_file", settings.get("smtp_ca_file")),
-        smtp_username=username or None,
-        smtp_password=password or None,
-        from_address=_address("settings.from_address", settings.get("from_address")),
+        smtp_host=smtp.host if smtp else None,
+        smtp_port=smtp.port if smtp else 25,
+        smtp_security=smtp.security if smtp else "none",
+        smtp_timeout_seconds=runtime.current().clamp_timeout(smtp.timeout_seconds) if smtp else runtime.current().timeout_max_seconds,
+        smtp_ca_file=smtp.ca_file if smtp else None,
+        smtp_username=smtp.username if smtp else None,
+        smtp_password=smtp.password if smtp else None,
+        from_address=smtp.from_address if smtp else "orders@example.com",
         to_addresses=to_addresses,
-        cc_addresses=_addresses("settings.cc_addresses", settings.get("cc_addresses"), required=False),
-        reply_to=_address("settings.reply_to", settings["reply_to"]) if settings.get("reply_to") is not None else None,
-        subject_template=_template("settings.subject_template", settings.get("subject_template", EmailPoSettings.subject_template)),
-        cancel_subject_template=_template("settings.cancel_subject_template", settings.get("cancel_subject_template", EmailPoSettings.cancel_subject_template)),
-        shop_name=_optional_text("settings.shop_name", settings.get("shop_name")) or EmailPoSettings.shop_name,
+        cc_addresses=_addresses("settings.cc_addresses", tenant.get("cc_addresses"), required=False),
+        reply_to=_address("settings.reply_to", tenant["reply_to"]) if tenant.get("reply_to") is not None else None,
+        subject_template=_template("settings.subject_template", tenant.get("subject_template", EmailPoSettings.subject_template)),
+        cancel_subject_template=_template("settings.cancel_subject_template", tenant.get("cancel_subject_template", EmailPoSettings.cancel_subject_template)),
+        shop_name=_optional_text("settings.shop_name", tenant.get("shop_name")) or EmailPoSettings.shop_name,
         known_skus=frozenset(known_skus) if known_skus is not None else None,
     )
 

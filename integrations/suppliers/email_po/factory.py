@@ -1,29 +1,32 @@
-"""Builds an EmailPoAdapter from a supplier record (credentials are decrypted by the caller).
+"""Builds an EmailPoAdapter from a supplier record (credentials are decrypted by the caller), and checks settings before they are saved.
 
-The sent log must outlive the process, so settings name its file (`sent_log_path`,
-absolute, e.g. under the app's instance/ folder, one file per supplier); there is no default
-because a log that silently lands somewhere temporary would let POs be mailed twice.
+The SMTP server is the operator's and the sent log is the app's (in its database, scoped to
+the shop and supplier: runtime.sent_log_for). There is no fallback log: one that silently
+lands somewhere temporary would let POs be mailed twice.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from ..registry import adapter_kind
+from .. import runtime
+from ..registry import adapter_kind, settings_check
+from ..runtime import SupplierRef
 from .adapter import EmailPoAdapter
-from .config import InvalidEmailSettings, parse_settings
-from .sent_log import JsonFileSentLog
-from .stock_feed import JsonFileStockFeed
+from .config import InvalidEmailSettings, parse_settings, refuse_operator_keys
 
 
 @adapter_kind("email")
-def email_po_from_record(credentials: dict[str, Any], settings: dict[str, Any]) -> EmailPoAdapter:
-    """settings: SMTP and addresses (config.py), sent_log_path, stock_feed_path; credentials: smtp_username, smtp_password."""
+def email_po_from_record(credentials: dict[str, Any], settings: dict[str, Any], owner: SupplierRef | None = None) -> EmailPoAdapter:
+    """settings: addresses and templates (config.py); the sent log is the owner's, in the app's database."""
     parsed = parse_settings(settings, credentials)
-    sent_log_path = settings.get("sent_log_path")
-    if not isinstance(sent_log_path, str) or not sent_log_path:
-        raise InvalidEmailSettings("settings.sent_log_path is required (a file, e.g. <instance>/email-po/<supplier>.json)")
-    stock_feed_path = settings.get("stock_feed_path")
-    if stock_feed_path is not None and (not isinstance(stock_feed_path, str) or not stock_feed_path):
-        raise InvalidEmailSettings("settings.stock_feed_path must be a file path")
-    stock_feed = JsonFileStockFeed(stock_feed_path) if stock_feed_path else None
-    return EmailPoAdapter(parsed, JsonFileSentLog(sent_log_path), stock_feed=stock_feed)
+    sent_log_for = runtime.current().sent_log_for
+    if owner is None or sent_log_for is None:
+        raise InvalidEmailSettings("email suppliers need the app's sent log (build the adapter with its shop and supplier)")
+    return EmailPoAdapter(parsed, sent_log_for(owner))
+
+
+@settings_check("email")
+def check_email_settings(settings: dict[str, Any], policy: Any, timeout_max_seconds: float) -> None:
+    """No SMTP host, port, CA file, sender or server path from the tenant; the rest must parse."""
+    refuse_operator_keys(settings)
+    parse_settings(settings, smtp=runtime.OperatorSmtp(host="operator.invalid"))

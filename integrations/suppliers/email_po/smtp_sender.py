@@ -83,6 +83,9 @@ def _tls_context(settings: EmailPoSettings) -> ssl.SSLContext:
 
 
 def _connect(settings: EmailPoSettings) -> smtplib.SMTP:
+    if not settings.smtp_host:
+        # Not the tenant's to fix, and it will work once the operator sets SMTP_HOST: retry later.
+        raise TransientSupplierError("no SMTP server is configured for the app (SMTP_HOST); the purchase order waits")
     timeout = settings.smtp_timeout_seconds
     try:
         if settings.smtp_security == "ssl":

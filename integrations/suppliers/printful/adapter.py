@@ -68,6 +68,7 @@ class PrintfulAdapter(SupplierAdapter):
         webhook_public_key: str | None = None,
         selling_region: str = "worldwide",
         transport: httpx.BaseTransport | None = None,
+        policy: Any = None,
     ):
         """`products` maps supplier SKU -> catalog variant (id or PrintfulProduct with print files).
 
@@ -80,7 +81,7 @@ class PrintfulAdapter(SupplierAdapter):
         self.webhook_secret_key = webhook_secret_key
         self.webhook_public_key = webhook_public_key
         self.selling_region = selling_region
-        self._client = PrintfulClient(token, base_url=base_url, store_id=store_id, timeout=timeout, transport=transport)
+        self._client = PrintfulClient(token, base_url=base_url, store_id=store_id, timeout=timeout, transport=transport, policy=policy)
 
     def close(self) -> None:
         """Release HTTP connections."""
@@ -126,7 +127,7 @@ class PrintfulAdapter(SupplierAdapter):
             self._client.call("DELETE", path, changes_state=True)
         except PrintfulRejected as rejection:
             if rejection.status in (400, 409):
-                raise CancellationRefused(f"Printful will not cancel order {supplier_order_id}: {rejection.detail or rejection.status}") from None
+                raise CancellationRefused(f"Printful will not cancel order {supplier_order_id} (HTTP {rejection.status})") from None
             raise
         try:
             data = self._order_data(supplier_order_id)

@@ -9,7 +9,8 @@ from typing import Any, Mapping
 
 import httpx
 
-from .. import http
+from ... import egress
+from .. import http, runtime
 from ..base import PermanentSupplierError
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,14 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
     return seconds
 
 
+def _capped(timeout: float | httpx.Timeout) -> httpx.Timeout:
+    """Every part of the timeout at most the operator's cap on supplier calls."""
+    timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(float(timeout), connect=min(5.0, float(timeout)))
+    clamp = runtime.current().clamp_timeout
+    parts = {name: clamp(value) if value is not None else runtime.current().timeout_max_seconds for name, value in timeout.as_dict().items()}
+    return httpx.Timeout(**parts)
+
+
 class PrintfulClient:
     """A thin httpx client: Bearer token, optional X-PF-Store-Id, JSON in and out."""
 
@@ -68,11 +77,15 @@ class PrintfulClient:
         store_id: str | int | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
+        policy: egress.EgressPolicy | None = None,
     ):
+        """Requests go through the egress policy (the process-wide one unless `policy`); `transport` is for tests."""
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", "User-Agent": "dropship-app/printful-adapter"}
         if store_id is not None:
             headers["X-PF-Store-Id"] = str(store_id)
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport)
+        timeout = _capped(timeout)
+        policy = policy or egress.current()
+        self._http = policy.client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport, total_seconds=timeout.read)
 
     def close(self) -> None:
         """Release connections."""

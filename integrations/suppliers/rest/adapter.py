@@ -75,11 +75,11 @@ class RestAdapter(SupplierAdapter):
 
     kind = "rest"
 
-    def __init__(self, settings: RestSettings, credentials: Mapping[str, Any], *, transport: httpx.BaseTransport | None = None):
-        """`settings` from config.parse_settings; `credentials` fill the auth template and hold `webhook_secret`."""
+    def __init__(self, settings: RestSettings, credentials: Mapping[str, Any], *, transport: httpx.BaseTransport | None = None, policy: Any = None):
+        """`settings` from config.parse_settings; `credentials` fill the auth template and hold `webhook_secret`; `policy`: egress (default: the process's)."""
         self.settings = settings
         self._webhook_secret = credentials.get("webhook_secret") if isinstance(credentials, Mapping) else None
-        self._client = RestClient(settings, credentials, transport=transport)
+        self._client = RestClient(settings, credentials, transport=transport, policy=policy)
 
     def close(self) -> None:
         """Release HTTP connections."""
@@ -148,7 +148,7 @@ class RestAdapter(SupplierAdapter):
             payload = self._client.call(endpoint, {"supplier_order_id": supplier_order_id}, changes_state=True)
         except RestRejected as rejection:
             if rejection.status in self.settings.cancel_refused_statuses:
-                raise CancellationRefused(f"the supplier will not cancel order {supplier_order_id}: {rejection.detail or rejection.status}") from None
+                raise CancellationRefused(f"the supplier will not cancel order {supplier_order_id} (HTTP {rejection.status})") from None
             raise
         try:
             return supplier_order(order_object(payload, self.settings), self.settings)
@@ -205,7 +205,7 @@ class RestAdapter(SupplierAdapter):
         except RestRejected as rejection:
             if rejection.status == 404:
                 raise
-            return ReturnAuthorization(rma_number="", status="refused", note=(rejection.detail or f"HTTP {rejection.status}")[:300])
+            return ReturnAuthorization(rma_number="", status="refused", note=f"the supplier refused the return (HTTP {rejection.status})")
         return self._parse(lambda p: return_authorization(p, self.settings), payload, "create_return", changes_state=True)
 
     # -- webhooks --------------------------------------------------------------------------

@@ -19,7 +19,8 @@ from urllib.parse import quote
 
 import httpx
 
-from .. import http
+from ... import egress
+from .. import http, runtime
 from ..base import PermanentSupplierError
 from .config import Endpoint, RestSettings, check_credentials
 from .paths import get_path
@@ -65,14 +66,18 @@ def render_query(endpoint: Endpoint, values: Mapping[str, str]) -> dict[str, str
 class RestClient:
     """A thin httpx client: base URL, auth header from credentials, JSON in and out."""
 
-    def __init__(self, settings: RestSettings, credentials: Mapping[str, Any], *, transport: httpx.BaseTransport | None = None):
+    def __init__(self, settings: RestSettings, credentials: Mapping[str, Any], *, transport: httpx.BaseTransport | None = None, policy: egress.EgressPolicy | None = None):
+        """Every request goes through the egress policy (the process-wide one unless `policy`); `transport` is for tests."""
         check_credentials(settings, credentials)
         headers = {"Accept": "application/json", "User-Agent": "dropship-app/rest-adapter", **settings.headers}
         if settings.auth is not None:
             headers[settings.auth.header] = settings.auth.template.format_map({k: str(v) for k, v in credentials.items()})
-        timeout = httpx.Timeout(settings.timeout_seconds, connect=settings.connect_timeout_seconds)
+        # The tenant's timeout, never above the operator's cap; it also bounds the whole request.
+        total = runtime.current().clamp_timeout(settings.timeout_seconds)
+        timeout = httpx.Timeout(total, connect=min(settings.connect_timeout_seconds, total))
         self._message_path = settings.response_path("error_message")
-        self._http = httpx.Client(base_url=settings.base_url, headers=headers, timeout=timeout, transport=transport)
+        policy = policy or egress.current()
+        self._http = policy.client(base_url=settings.base_url, headers=headers, timeout=timeout, transport=transport, total_seconds=total)
 
     def close(self) -> None:
         """Release connections."""

@@ -199,6 +199,8 @@ def _base_url(value: Any) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
         raise InvalidRestSettings("settings.base_url must be an http(s) URL without query or fragment")
+    if parts.username is not None or parts.password is not None:
+        raise InvalidRestSettings("settings.base_url must not carry a user name or password (use settings.auth and credentials)")
     return value.rstrip("/")
 
 
