@@ -9,5 +9,6 @@ from .orders import models as order_models  # noqa: F401
 from .reconcile import models as reconcile_models  # noqa: F401
 from .returns import models as return_models  # noqa: F401
 from .suppliers import models as supplier_models  # noqa: F401
+from .suppliers import email_po_log as email_po_log_models  # noqa: F401
 
 Base = models.Base

@@ -64,6 +64,8 @@ class Settings:
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = False
+    egress_allow: tuple[str, ...] = ()  # EGRESS_ALLOW: hosts/CIDRs tenant-chosen targets may reach besides the public internet
+    supplier_timeout_max_seconds: float = 30.0  # SUPPLIER_TIMEOUT_MAX_SECONDS: cap on any supplier call (1..120)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -123,6 +125,16 @@ def _check_fernet_keys(keys: tuple[str, ...]) -> None:
             raise ConfigError(f"ENCRYPTION_KEYS entry {position} is not a Fernet key (32 url-safe base64 bytes)") from None
 
 
+def _supplier_timeout_max(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 1 <= seconds <= 120:
+        raise ConfigError("SUPPLIER_TIMEOUT_MAX_SECONDS must be a number of seconds from 1 to 120 (default 30)")
+    return seconds
+
+
 def load_settings(env: dict[str, str] | None = None, **overrides) -> Settings:
     """Build Settings from the environment; raises ConfigError unless it is a complete real or an explicit sandbox setup."""
     env = dict(os.environ if env is None else env)
@@ -152,6 +164,8 @@ def load_settings(env: dict[str, str] | None = None, **overrides) -> Settings:
         smtp_username=env.get("SMTP_USERNAME") or None,
         smtp_password=env.get("SMTP_PASSWORD") or None,
         smtp_starttls=env.get("SMTP_STARTTLS", "0") in ("1", "true", "yes"),
+        egress_allow=_csv(env.get("EGRESS_ALLOW")),
+        supplier_timeout_max_seconds=_supplier_timeout_max(env.get("SUPPLIER_TIMEOUT_MAX_SECONDS", "30")),
     )
     values.update(overrides)
     return Settings(**values)

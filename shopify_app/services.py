@@ -94,6 +94,19 @@ class Services:
         self.engine.dispose()
 
 
+def _configure_egress(settings: Settings, session_factory: sessionmaker) -> None:
+    """The process-wide egress policy and supplier runtime (timeout cap, operator SMTP, sent log) from settings."""
+    from integrations import egress
+    from integrations.suppliers import runtime
+
+    from .suppliers.email_po_log import sent_log_factory
+
+    egress.configure(egress.EgressPolicy.from_settings(settings))
+    runtime.configure(runtime.SupplierRuntime(
+        timeout_max_seconds=settings.supplier_timeout_max_seconds, smtp=runtime.operator_smtp_from(settings), sent_log_for=sent_log_factory(session_factory),
+    ))
+
+
 def build_services(settings: Settings, engine: Engine | None = None) -> Services:
     """Wire everything from settings."""
     from integrations.shopify.transport import http_client_for
@@ -105,6 +118,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
     http_client = http_client_for(settings.sandbox_shopify_url)
     tokens = OfflineTokenStore(session_factory, box, shopify, http_client, settings.token_refresh_margin_seconds)
     services = Services(settings, engine, session_factory, box, shopify, http_client, tokens, tokens.read_session_factory)
+    _configure_egress(settings, session_factory)
     if settings.is_sqlite:
         services.inbox_writer = GroupCommitWriter(engine)
     return services

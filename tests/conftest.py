@@ -70,6 +70,19 @@ def sqlite_url(tmp_path):
     return url
 
 
+LOOPBACK_ALLOW = "127.0.0.1/32,::1/128,localhost"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def egress_allows_loopback():
+    """Adapters built directly by tests talk to sandboxes on 127.0.0.1: allow loopback (security tests build strict policies)."""
+    from integrations import egress
+
+    previous = egress.configure(egress.EgressPolicy.from_allow_list(LOOPBACK_ALLOW))
+    yield
+    egress.configure(previous)
+
+
 def make_settings(database_url: str, **overrides):
     """Settings for a test app with known credentials."""
     env = {
@@ -80,6 +93,7 @@ def make_settings(database_url: str, **overrides):
         "ENCRYPTION_KEYS": FERNET_KEY,
         "APP_URL": "http://127.0.0.1:9",
         "RUN_SCHEDULER": "0",
+        "EGRESS_ALLOW": LOOPBACK_ALLOW,  # the sandboxes and test servers live on loopback
     }
     return load_settings(env, **overrides)
 

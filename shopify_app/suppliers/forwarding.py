@@ -36,6 +36,7 @@ from integrations.suppliers.base import (
     TransientSupplierError,
 )
 from integrations.suppliers.registry import build_adapter
+from integrations.suppliers.runtime import SupplierRef
 
 from ..alerts import raise_alert
 from ..crypto import SecretBox
@@ -135,7 +136,8 @@ def adapter_from_record(supplier: Supplier, box: SecretBox) -> SupplierAdapter:
             for stale in [k for k in _adapters if k[0] == supplier.id]:
                 _adapters.pop(stale)  # credentials or settings changed
             credentials = json.loads(box.decrypt(supplier.credentials_enc)) if supplier.credentials_enc else {}
-            adapter = _adapters[key] = build_adapter(supplier.kind, credentials, dict(supplier.settings or {}))
+            owner = SupplierRef(supplier.shop_domain, supplier.id)  # scopes what the adapter keeps (the email sent log)
+            adapter = _adapters[key] = build_adapter(supplier.kind, credentials, dict(supplier.settings or {}), owner)
         return adapter
 
 
