@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from integrations import egress
 from integrations.suppliers.email_po.csv_rows import RowError
 from integrations.suppliers.email_po.stock_feed import StockImport, check_stock_rows, parse_stock_csv
 
@@ -22,17 +23,17 @@ class FeedUnreadable(Exception):
     """The feed as a whole cannot be read (not CSV or JSON, too big, unreachable)."""
 
 
-def parse_feed(body: bytes, content_type: str | None = None) -> StockImport:
-    """Parse a feed file; JSON when it says so or looks like it, CSV otherwise."""
+def parse_feed(body: bytes, content_type: str | None = None, *, quote: bool = True) -> StockImport:
+    """Parse a feed file; JSON when it says so or looks like it, CSV otherwise (quote=False: errors never repeat its content)."""
     if len(body) > MAX_FEED_BYTES:
         raise FeedUnreadable(f"the feed is larger than {MAX_FEED_BYTES // (1024 * 1024)} MB")
     looks_json = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"[", b"{")
     if (content_type and "json" in content_type) or looks_json:
-        return parse_json_feed(body)
-    return parse_stock_csv(body)
+        return parse_json_feed(body, quote=quote)
+    return parse_stock_csv(body, quote=quote)
 
 
-def parse_json_feed(body: bytes) -> StockImport:
+def parse_json_feed(body: bytes, *, quote: bool = True) -> StockImport:
     """Check a JSON feed entry by entry."""
     try:
         document = json.loads(body.decode("utf-8-sig"))
@@ -48,7 +49,7 @@ def parse_json_feed(body: bytes) -> StockImport:
             refused.append(RowError(number, "each entry must be an object"))
             continue
         rows.append((number, {key: _text(entry.get(key)) for key in ("sku", "available", "in_stock")}))
-    checked = check_stock_rows(rows)
+    checked = check_stock_rows(rows, quote=quote)
     return StockImport(checked.levels, sorted(refused + checked.errors, key=lambda e: e.row))
 
 
@@ -62,18 +63,23 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def fetch_feed(url: str, *, client: httpx.Client | None = None, timeout: float = 30.0) -> tuple[bytes, str | None]:
-    """Download a feed (bounded in size); FeedUnreadable on any failure.
+def fetch_feed(url: str, *, policy: egress.EgressPolicy | None = None, timeout: float = 30.0, client: httpx.Client | None = None) -> tuple[bytes, str | None]:
+    """Download a feed through the egress policy (public https hosts only, no redirects, bounded time and size); FeedUnreadable on any failure.
 
-    A client of its own by default: the app's Shopify client is rerouted to the sandbox in
-    sandbox mode, and a supplier's feed lives elsewhere.
+    The messages say what went wrong (status, "could not connect", too large) and never what
+    the URL answered. `client` replaces the policy's client (tests only).
     """
-    if not url.startswith(("https://", "http://")):
-        raise FeedUnreadable("the feed URL must start with https:// or http://")
-    owned = client is None
-    client = client or httpx.Client()
+    policy = policy or egress.current()
     try:
-        with client.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
+        policy.check_url(url, what="the feed URL")
+    except egress.InvalidTargetUrl as exc:
+        raise FeedUnreadable(str(exc)) from None
+    owned = client is None
+    client = client or policy.client(total_seconds=timeout, max_bytes=MAX_FEED_BYTES, timeout=timeout)
+    try:
+        with client.stream("GET", url, timeout=timeout, follow_redirects=False) as response:
+            if response.is_redirect:
+                raise FeedUnreadable(f"the feed URL redirected (HTTP {response.status_code}); give the final URL")
             if response.status_code != 200:
                 raise FeedUnreadable(f"the feed URL answered HTTP {response.status_code}")
             chunks, size = [], 0
@@ -83,8 +89,10 @@ def fetch_feed(url: str, *, client: httpx.Client | None = None, timeout: float =
                     raise FeedUnreadable(f"the feed is larger than {MAX_FEED_BYTES // (1024 * 1024)} MB")
                 chunks.append(chunk)
             return b"".join(chunks), response.headers.get("content-type")
+    except egress.ResponseTooLarge:
+        raise FeedUnreadable(f"the feed is larger than {MAX_FEED_BYTES // (1024 * 1024)} MB") from None
     except httpx.HTTPError as exc:
-        raise FeedUnreadable(f"the feed URL could not be read ({exc.__class__.__name__})") from None
+        raise FeedUnreadable(f"the feed URL could not be read ({egress.short_reason(exc)})") from None
     finally:
         if owned:
             client.close()

@@ -110,17 +110,22 @@ def feed_run(run_id: int):
 def upload_feed(supplier_id: int):
     """Import a full stock feed: the file as the body (CSV or JSON), or {"url": ...} to fetch it."""
     services = _services()
+    # Ownership first: nothing is fetched or parsed for a supplier that is not this shop's.
+    with services.session_factory() as session:
+        if _own_supplier(session, supplier_id) is None:
+            return jsonify(error="not found"), 404
     source, body, content_type = "file", request.get_data(cache=False), request.content_type
     if content_type and content_type.startswith("application/json"):
         document = request.get_json(silent=True)
         if isinstance(document, dict) and "url" in document:
             source = "url"
             try:
-                body, content_type = fetch_feed(str(document["url"]))
+                body, content_type = fetch_feed(str(document["url"]))  # no transaction is open: rule 6
             except FeedUnreadable as exc:
                 return jsonify(error=str(exc)), 422
     try:
-        parsed = parse_feed(body, content_type)
+        # A fetched file's content is not quoted back: the URL's answer is not necessarily the merchant's to read.
+        parsed = parse_feed(body, content_type, quote=source == "file")
     except FeedUnreadable as exc:
         return jsonify(error=str(exc)), 422
     with services.session_factory.begin() as session:

@@ -36,16 +36,22 @@ class StockFeed(Protocol):
         """Replace the levels of the SKUs given."""
 
 
-def parse_stock_csv(text: str | bytes) -> StockImport:
-    """Check a stock CSV row by row."""
+def parse_stock_csv(text: str | bytes, *, quote: bool = True) -> StockImport:
+    """Check a stock CSV row by row (quote=False: errors never repeat the file's content)."""
     table = read_rows(text, required=("sku",), one_of=(("available", "in_stock"),))
     if table.header_error is not None:
-        return StockImport((), [table.header_error])
-    return check_stock_rows(table.rows)
+        error = table.header_error if quote else RowError(table.header_error.row, "the first row must name the columns sku and available or in_stock")
+        return StockImport((), [error])
+    return check_stock_rows(table.rows, quote=quote)
 
 
-def check_stock_rows(rows: Iterable[tuple[int, Mapping[str, str]]]) -> StockImport:
-    """Check numbered rows of text values (sku, available and/or in_stock), whatever file they came from."""
+def check_stock_rows(rows: Iterable[tuple[int, Mapping[str, str]]], *, quote: bool = True) -> StockImport:
+    """Check numbered rows of text values (sku, available and/or in_stock), whatever file they came from.
+
+    quote=False: row errors name the column and the problem, never the file's content (feeds
+    fetched from a URL: what came back is not necessarily the merchant's to read).
+    """
+    shown = (lambda text: f" {text}") if quote else (lambda text: "")
     levels: dict[str, StockLevel] = {}
     first_row: dict[str, int] = {}
     errors: list[RowError] = []
@@ -55,20 +61,20 @@ def check_stock_rows(rows: Iterable[tuple[int, Mapping[str, str]]]) -> StockImpo
             errors.append(RowError(number, "sku is missing"))
             continue
         if sku in first_row:
-            errors.append(RowError(number, f"SKU {sku} is listed again (first on row {first_row[sku]})"))
+            errors.append(RowError(number, f"SKU{shown(sku)} is listed again (first on row {first_row[sku]})"))
             continue
         available = None
         if available_text:
             try:
                 available = int(available_text)
             except ValueError:
-                errors.append(RowError(number, f"available {available_text[:20]!r} is not a whole number"))
+                errors.append(RowError(number, f"available{shown(repr(available_text[:20]))} is not a whole number"))
                 continue
             if available < 0:
-                errors.append(RowError(number, f"available {available} cannot be negative"))
+                errors.append(RowError(number, f"available{shown(str(available))} cannot be negative"))
                 continue
         if flag_text and flag_text not in TRUE_WORDS | FALSE_WORDS:
-            errors.append(RowError(number, f"in_stock {flag_text[:20]!r} is not yes or no"))
+            errors.append(RowError(number, f"in_stock{shown(repr(flag_text[:20]))} is not yes or no"))
             continue
         if available is None and not flag_text:
             errors.append(RowError(number, "needs available or in_stock"))
