@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..alerts import raise_alert
+from ..db import read_only
 from ..models import utcnow
 from ..notify.email import SmtpSettings, render, send_email
 from ..suppliers.models import SupplierOrder, SupplierShipment
@@ -83,36 +84,47 @@ def send_pending_notices(session_factory, smtp: SmtpSettings | None, shop_name: 
         report.waiting = len(ids)
         return report
     for notice_id in ids:
-        with session_factory.begin() as session:
+        # Render on a read-only session, send with no transaction open (SMTP has its own
+        # timeout), then record the outcome in a short transaction.
+        with read_only(session_factory)() as session:
             notice = session.get(CustomerNotice, notice_id)
             order = session.get(Order, notice.order_id)
-            if not order.email:
-                notice.status, notice.last_error = "failed", "no customer email"
+            to, order_id = order.email, order.id
+            if to:
+                shipment = _shipment_for(session, notice)
+                subject, body = render(
+                    f"{notice.kind}_notice.txt",
+                    order_name=order.name or order.shopify_id,
+                    customer_name=(order.shipping_address or {}).get("first_name"),
+                    carrier=shipment.carrier if shipment else None,
+                    tracking_number=shipment.tracking_number if shipment else None,
+                    tracking_url=shipment.tracking_url if shipment else None,
+                    expected=shipment.estimated_delivery if shipment else None,
+                    shop_name=shop_name,
+                    **_return_context(session, notice),
+                )
+        error = "no customer email"
+        if to:
+            try:
+                send_email(smtp, to, subject, body)
+                error = None
+            except (smtplib.SMTPException, OSError) as exc:
+                error = type(exc).__name__
+        with session_factory.begin() as session:
+            notice = session.get(CustomerNotice, notice_id)
+            if not to:
+                notice.status, notice.last_error = "failed", error
                 report.failed += 1
                 continue
-            shipment = _shipment_for(session, notice)
-            subject, body = render(
-                f"{notice.kind}_notice.txt",
-                order_name=order.name or order.shopify_id,
-                customer_name=(order.shipping_address or {}).get("first_name"),
-                carrier=shipment.carrier if shipment else None,
-                tracking_number=shipment.tracking_number if shipment else None,
-                tracking_url=shipment.tracking_url if shipment else None,
-                expected=shipment.estimated_delivery if shipment else None,
-                shop_name=shop_name,
-                **_return_context(session, notice),
-            )
             notice.attempts += 1
-            try:
-                send_email(smtp, order.email, subject, body)
-            except (smtplib.SMTPException, OSError) as exc:
-                notice.last_error = type(exc).__name__
+            if error is not None:
+                notice.last_error = error
                 if notice.attempts >= MAX_SEND_ATTEMPTS:
                     notice.status = "failed"
                     report.failed += 1
                 continue
             notice.status, notice.sent_at = "sent", utcnow()
-            record_event(session, order, "customer_notified", "app", notice=notice.kind)
+            record_event(session, session.get(Order, order_id), "customer_notified", "app", notice=notice.kind)
             report.sent += 1
     return report
 

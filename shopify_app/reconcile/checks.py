@@ -12,6 +12,7 @@ from typing import Callable
 
 from sqlalchemy import func, select, update
 
+from ..bounds import bounded_number
 from ..inventory.models import InventoryLevel
 from ..models import InboxStatus, ShopSetting, WebhookDelivery, utcnow
 from ..orders.models import Order, OrderState
@@ -22,6 +23,7 @@ from ..suppliers.models import DeliveryState, Supplier, SupplierOrder, SupplierS
 
 IN_FLIGHT = dt.timedelta(minutes=10)  # what is younger may still be on its way through webhooks and pumps
 DEFAULT_SLA_HOURS = 72
+SLA_HOURS_BOUNDS = (1, 24 * 60)  # as the suppliers API validates them
 RETURN_STALE_AFTER = dt.timedelta(days=30)
 CATCHUP_OVERLAP = dt.timedelta(hours=1)
 CATCHUP_ATTEMPTS = 30
@@ -90,7 +92,7 @@ def stuck_at_supplier(services, shop: str, now: dt.datetime) -> CheckResult:
         ).all()
         result.checked = len(rows)
         for delivery, supplier, order in rows:
-            sla = dt.timedelta(hours=float((supplier.settings or {}).get("sla_hours", DEFAULT_SLA_HOURS)))
+            sla = dt.timedelta(hours=bounded_number((supplier.settings or {}).get("sla_hours"), *SLA_HOURS_BOUNDS, DEFAULT_SLA_HOURS))
             placed = delivery.placed_at or delivery.created_at
             if now - placed <= sla:
                 continue
@@ -115,11 +117,12 @@ def shipped_not_fulfilled(services, shop: str, now: dt.datetime) -> CheckResult:
         result.checked = session.scalar(select(func.count()).select_from(SupplierShipment).join(SupplierOrder).where(SupplierOrder.shop_domain == shop)) or 0
     for shipment_id, tracking, name in rows:
         def repair(shipment_id=shipment_id) -> str:
-            with services.session_factory.begin() as session:
-                row = session.get(SupplierShipment, shipment_id)
-                if row.state == "fulfilled":
+            with services.session_factory() as session:
+                if session.get(SupplierShipment, shipment_id).state == "fulfilled":
                     return "already fulfilled"
-                push_shipment(session, services.gateway(shop), row)
+            push_shipment(services.session_factory, services.gateway(shop), shipment_id)  # calls Shopify with no transaction open
+            with services.session_factory() as session:
+                row = session.get(SupplierShipment, shipment_id)
                 if row.state != "fulfilled":
                     raise RuntimeError(row.last_error or "Shopify did not accept the fulfillment")
             return "fulfillment created in Shopify"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from ..db import read_only
 from ..models import utcnow
 from ..suppliers.models import ProductMapping, Supplier
 from .intake import notify_customer, timeline
@@ -79,21 +80,31 @@ def dispositions_for(session: Session, case: ReturnCase, receipts: list[Receipt]
     return inputs, supplier_credits
 
 
-def receive(session: Session, gateway, case: ReturnCase, receipts: list[Receipt], actor: str) -> None:
+def receive(session_factory, gateway, case_id: int, receipts: list[Receipt], actor: str) -> ReturnCase:
     """Record units that came back: dispose them in Shopify, credit supplier-held stock, then apply Shopify's totals.
 
-    The dispose answer carries each line's absolute dispositions, so no second read is needed.
+    Planned on a read-only session, disposed with no transaction open, recorded in one
+    short transaction; the dispose answer carries each line's absolute dispositions, so no
+    second read is needed. A crash between the dispose and the record loses nothing twice:
+    Shopify refuses a second dispose of the same units, and its dispose webhook carries
+    the totals. Raises ValueError for receipts that do not fit the return; returns the case.
     """
-    inputs, supplier_credits = dispositions_for(session, case, receipts)
-    for line in case.lines:
-        if supplier_credits.get(line.id):  # Shopify holds no stock for this supplier: our copy of its stock is the record
-            _credit_supplier_stock(session, line, supplier_credits[line.id])
-            line.restocked_quantity += supplier_credits[line.id]
-    if not inputs:
-        return
-    data = gateway.mutate("ReverseFulfillmentOrderDispose", {"dispositionInputs": inputs}, "reverseFulfillmentOrderDispose", idempotent=False)
-    disposed = (data.get("reverseFulfillmentOrderDispose") or {}).get("reverseFulfillmentOrderLineItems") or []
-    apply_line_totals(session, case.shop_domain, disposed, actor=actor, credited=sum(supplier_credits.values()))
+    with read_only(session_factory)() as session:
+        inputs, supplier_credits = dispositions_for(session, session.get(ReturnCase, case_id), receipts)
+    disposed = None
+    if inputs:
+        data = gateway.mutate("ReverseFulfillmentOrderDispose", {"dispositionInputs": inputs}, "reverseFulfillmentOrderDispose", idempotent=False)
+        disposed = (data.get("reverseFulfillmentOrderDispose") or {}).get("reverseFulfillmentOrderLineItems") or []
+    with session_factory.begin() as session:
+        case = session.get(ReturnCase, case_id)
+        for line in case.lines:
+            if supplier_credits.get(line.id):  # Shopify holds no stock for this supplier: our copy of its stock is the record
+                _credit_supplier_stock(session, line, supplier_credits[line.id])
+                line.restocked_quantity += supplier_credits[line.id]
+        if disposed is not None:
+            apply_line_totals(session, case.shop_domain, disposed, actor=actor, credited=sum(supplier_credits.values()))
+        session.flush()
+        return case
 
 
 def apply_disposition_totals(session: Session, shop_domain: str, rfo: dict | None, *, actor: str) -> int:
@@ -160,16 +171,42 @@ def damaged_by_reason(line: ReturnLine, received: int) -> int:
     return received if line.reason in DAMAGE_REASONS else 0
 
 
-def reconcile_refund(session: Session, shop_domain: str, refund: dict, gateway=None) -> list[str]:
-    """Match a refunds/create payload against returns: nothing restocked twice. What was done, for the timeline."""
+def _refund_line(session: Session, shop_domain: str, item: dict) -> tuple[str, ReturnLine | None]:
+    line_item_gid = (item.get("line_item") or {}).get("admin_graphql_api_id") or f"gid://shopify/LineItem/{item.get('line_item_id')}"
+    line = session.scalar(select(ReturnLine).join(ReturnCase).where(
+        ReturnCase.shop_domain == shop_domain, ReturnLine.line_item_gid == line_item_gid, ReturnCase.status.in_(("open", "closed"))).order_by(ReturnLine.id.desc()))
+    return line_item_gid, line
+
+
+def refund_inventory_items(session: Session, shop_domain: str, refund: dict, gateway=None) -> dict[str, str]:
+    """{line item GID: inventory item GID} for refund lines whose restock may have to be undone (reads only)."""
+    found: dict[str, str] = {}
+    for item in refund.get("refund_line_items") or []:
+        quantity = int(item.get("quantity") or 0)
+        if item.get("restock_type") != "return" or not quantity:
+            continue
+        line_item_gid, line = _refund_line(session, shop_domain, item)
+        if line is not None and line.restocked_quantity >= quantity:
+            item_gid = _inventory_item_of(session, shop_domain, line, gateway)
+            if item_gid:
+                found[line_item_gid] = item_gid
+    return found
+
+
+def reconcile_refund(session: Session, shop_domain: str, refund: dict, inventory_items: dict[str, str] | None = None) -> tuple[list[str], dict | None]:
+    """Match a refunds/create payload against returns: nothing restocked twice.
+
+    Returns (what was done, for the timeline; the InventoryAdjustQuantities input that
+    undoes a second restock, or None). The caller sends the adjustment after committing.
+    `inventory_items` comes from refund_inventory_items (read before the transaction).
+    """
     refund_gid = refund.get("admin_graphql_api_id") or f"gid://shopify/Refund/{refund.get('id')}"
+    inventory_items = inventory_items or {}
     done: list[str] = []
     undo: list[dict] = []
     cases: dict[int, ReturnCase] = {}
     for item in refund.get("refund_line_items") or []:
-        line_item_gid = (item.get("line_item") or {}).get("admin_graphql_api_id") or f"gid://shopify/LineItem/{item.get('line_item_id')}"
-        line = session.scalar(select(ReturnLine).join(ReturnCase).where(
-            ReturnCase.shop_domain == shop_domain, ReturnLine.line_item_gid == line_item_gid, ReturnCase.status.in_(("open", "closed"))).order_by(ReturnLine.id.desc()))
+        line_item_gid, line = _refund_line(session, shop_domain, item)
         if line is None:
             continue
         case = line.case
@@ -180,7 +217,7 @@ def reconcile_refund(session: Session, shop_domain: str, refund: dict, gateway=N
         if item.get("restock_type") == "return" and quantity:
             if line.restocked_quantity >= quantity:
                 location = item.get("location_id")
-                item_gid = _inventory_item_of(session, shop_domain, line, gateway)
+                item_gid = inventory_items.get(line_item_gid) or _inventory_item_of(session, shop_domain, line)
                 if location and item_gid:
                     undo.append({"inventoryItemId": item_gid, "locationId": f"gid://shopify/Location/{location}", "delta": -quantity})
                     done.append(f"undid a second restock of {quantity} x {line.sku}")
@@ -194,10 +231,25 @@ def reconcile_refund(session: Session, shop_domain: str, refund: dict, gateway=N
             case.outcome = case.outcome or refund_outcome(refund)
             timeline(session, case, "return_refunded", "store")
             notify_customer(session, case, "return_refunded")
-    if undo and gateway is not None:
-        gateway.mutate("InventoryAdjustQuantities", {"input": {"name": "available", "reason": "correction", "referenceDocumentUri": f"{REFERENCE_PREFIX}{next(iter(cases))}", "changes": undo}},
-                       "inventoryAdjustQuantities", idempotent=False)
-    return done
+    adjustment = None
+    if undo:
+        adjustment = {"input": {"name": "available", "reason": "correction", "referenceDocumentUri": f"{REFERENCE_PREFIX}{next(iter(cases))}", "changes": undo}}
+    return done, adjustment
+
+
+def undo_second_restock(services, shop_domain: str, adjustment: dict) -> None:
+    """Send the adjustment reconcile_refund planned (no transaction open); a refusal alerts the merchant."""
+    from integrations.shopify.errors import ShopifyError
+
+    from ..alerts import raise_alert
+
+    try:
+        services.gateway(shop_domain).mutate("InventoryAdjustQuantities", adjustment, "inventoryAdjustQuantities", idempotent=False)
+    except ShopifyError as exc:
+        # Not retried: the refund is already marked reconciled, and a retry could restock-undo twice.
+        with services.session_factory.begin() as session:
+            raise_alert(session, shop_domain, "refund_restock_undo_failed", f"refund_restock_undo:{adjustment['input']['referenceDocumentUri']}",
+                        f"A refund restocked returned units a second time and undoing it failed ({type(exc).__name__}); adjust the inventory by hand.")
 
 
 STORE_CREDIT_GATEWAYS = frozenset({"shopify_store_credit", "store_credit", "store-credit"})
@@ -223,7 +275,7 @@ def _inventory_item_of(session: Session, shop_domain: str, line: ReturnLine, gat
     return ((node.get("variant") or {}).get("inventoryItem") or {}).get("id")
 
 
-def supplier_received(session: Session, supplier, event, gateway_for) -> None:
+def supplier_received(session: Session, supplier, event, services, after_commit) -> None:
     """The supplier confirms returned units arrived (a RETURN_UPDATED event): receive them like a merchant would.
 
     Counts are the supplier's totals for the RMA, so a repeated event receives nothing twice;
@@ -249,7 +301,8 @@ def supplier_received(session: Session, supplier, event, gateway_for) -> None:
         if new:
             receipts.append(Receipt(line.id, new, damaged_by_reason(line, new)))
     if receipts:
-        receive(session, gateway_for(case.shop_domain), case, receipts, actor="supplier")
+        case_id, shop_domain = case.id, case.shop_domain
+        after_commit(lambda: receive(services.session_factory, services.gateway(shop_domain), case_id, receipts, actor="supplier"))
 
 
 __all__ = ["Receipt", "receive", "apply_disposition_totals", "reconcile_refund", "damaged_by_reason"]

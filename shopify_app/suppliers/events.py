@@ -9,8 +9,10 @@ from sqlalchemy.orm import Session
 from integrations.suppliers.base import SupplierEvent, SupplierEventKind, SupplierOrderStatus
 
 from ..alerts import raise_alert
+from ..db import read_only
 from ..orders.models import Order
 from ..orders.timeline import record_event
+from .forwarding import adapter_from_record
 from .models import DeliveryState, Supplier, SupplierOrder
 from .tracking import push_shipment, record_shipment
 
@@ -29,8 +31,12 @@ def find_delivery(session: Session, supplier: Supplier, event: SupplierEvent) ->
     return session.scalar(select(SupplierOrder).where(SupplierOrder.supplier_id == supplier.id, or_(*conditions)))
 
 
-def apply_event(session: Session, supplier: Supplier, event: SupplierEvent, gateway_for, adapter=None) -> None:
-    """Update our records from one supplier event; Shopify is told about shipments."""
+def apply_event(session: Session, supplier: Supplier, event: SupplierEvent, services, after_commit, adapter=None) -> None:
+    """Update our records from one supplier event; Shopify is told about shipments.
+
+    Runs inside the caller's write transaction, so every call out (asking the supplier
+    for parcels, telling Shopify) is handed to `after_commit`, which runs it afterwards.
+    """
     if event.kind is SupplierEventKind.STOCK_UPDATED or event.kind is SupplierEventKind.OUT_OF_STOCK and event.stock:
         _apply_stock(session, supplier, event)
         if event.kind is SupplierEventKind.STOCK_UPDATED:
@@ -38,7 +44,7 @@ def apply_event(session: Session, supplier: Supplier, event: SupplierEvent, gate
     if event.kind is SupplierEventKind.RETURN_UPDATED:
         from ..returns.restock import supplier_received
 
-        supplier_received(session, supplier, event, gateway_for)
+        supplier_received(session, supplier, event, services, after_commit)
         return
     delivery = find_delivery(session, supplier, event)
     if delivery is None:
@@ -51,10 +57,14 @@ def apply_event(session: Session, supplier: Supplier, event: SupplierEvent, gate
         shipments = [event.shipment] if event.shipment is not None and event.shipment.lines else []
         if not shipments and adapter is not None and delivery.supplier_order_id:
             # Some suppliers (Printful) do not itemise parcels in the webhook: ask for them.
-            shipments = adapter.get_shipments(delivery.supplier_order_id)
-        elif not shipments and event.shipment is not None:
+            delivery_id = delivery.id
+            after_commit(lambda: refresh_shipments(services, delivery_id, adapter))
+            return
+        if not shipments and event.shipment is not None:
             shipments = [event.shipment]
-        sync_shipments(session, delivery, shipments, gateway_for)
+        to_push, shop_domain = record_shipments(session, delivery, shipments), delivery.shop_domain
+        if to_push:
+            after_commit(lambda: push_shipments(services, shop_domain, to_push))
     elif event.kind is SupplierEventKind.ORDER_UPDATED:
         delivery.supplier_status = event.status.value if event.status else delivery.supplier_status
         if event.status is SupplierOrderStatus.ACKNOWLEDGED:
@@ -76,12 +86,33 @@ def apply_event(session: Session, supplier: Supplier, event: SupplierEvent, gate
         raise_alert(session, order.shop_domain, "supplier_out_of_stock", f"supplier_oos:{delivery.id}", f"Order {order.name}: {supplier.name} is out of stock (tell the customer within 12 hours).", severity="critical", subject=order.name)
 
 
-def sync_shipments(session: Session, delivery: SupplierOrder, shipments, gateway_for) -> None:
-    """Record every shipment and bring Shopify's fulfillments up to date."""
+def record_shipments(session: Session, delivery: SupplierOrder, shipments) -> list[int]:
+    """Record every shipment; the ids of those Shopify must still be told about."""
+    to_push = []
     for shipment in shipments:
         row = record_shipment(session, delivery, shipment)
         if row.state != "fulfilled" or not row.tracking_synced:
-            push_shipment(session, gateway_for(delivery.shop_domain), row)
+            to_push.append(row.id)
+    return to_push
+
+
+def push_shipments(services, shop_domain: str, shipment_ids: list[int]) -> None:
+    """Bring Shopify's fulfillments up to date for recorded shipments (call with no transaction open)."""
+    gateway = services.gateway(shop_domain)
+    for shipment_id in shipment_ids:
+        push_shipment(services.session_factory, gateway, shipment_id)
+
+
+def refresh_shipments(services, delivery_id: int, adapter=None) -> None:
+    """Ask the supplier for a delivery's parcels, record them, then tell Shopify (no transaction held while calling)."""
+    with read_only(services.session_factory)() as session:
+        delivery = session.get(SupplierOrder, delivery_id)
+        adapter = adapter or adapter_from_record(delivery.supplier, services.box)
+        supplier_order_id, shop_domain = delivery.supplier_order_id, delivery.shop_domain
+    shipments = adapter.get_shipments(supplier_order_id)
+    with services.session_factory.begin() as session:
+        to_push = record_shipments(session, session.get(SupplierOrder, delivery_id), shipments)
+    push_shipments(services, shop_domain, to_push)
 
 
 def _apply_stock(session: Session, supplier: Supplier, event: SupplierEvent) -> None:

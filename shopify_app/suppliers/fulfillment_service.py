@@ -18,6 +18,7 @@ from sqlalchemy import select
 from integrations.suppliers.base import CancellationRefused, SupplierError
 
 from ..auth.signature_headers import NonAsciiSignatureHeader, signature_headers
+from ..db import read_only
 from ..orders.graph import order_payload_from_graphql
 from ..orders.models import Order
 from ..orders.payloads import parse_order
@@ -63,87 +64,110 @@ class RequestReport:
     cancellations_rejected: int = 0
 
 
-def process_requests(session, services, shop_domain: str) -> RequestReport:
-    """Answer every pending fulfillment and cancellation request at our locations."""
+def process_requests(services, shop_domain: str) -> RequestReport:
+    """Answer every pending fulfillment and cancellation request at our locations.
+
+    Call with no transaction open: each request is decided on a read-only session, answered
+    in Shopify, then noted in a short transaction (answering twice is refused by Shopify,
+    and a request already answered is no longer listed, so a retry is safe).
+    """
     gateway = services.gateway(shop_domain)
     report = RequestReport()
-    suppliers = {s.location_gid: s for s in session.scalars(select(Supplier).where(Supplier.shop_domain == shop_domain, Supplier.location_gid.is_not(None)))}
+    with read_only(services.session_factory)() as session:
+        suppliers = {s.location_gid: s.id for s in session.scalars(select(Supplier).where(Supplier.shop_domain == shop_domain, Supplier.location_gid.is_not(None)))}
     for status in ("FULFILLMENT_REQUESTED", "CANCELLATION_REQUESTED"):
         for fo in gateway.paginate("AssignedFulfillmentOrders", {"first": 10, "assignmentStatus": status}, ("assignedFulfillmentOrders",)):
-            supplier = suppliers.get((fo.get("assignedLocation") or {}).get("location", {}).get("id"))
+            supplier_id = suppliers.get((fo.get("assignedLocation") or {}).get("location", {}).get("id"))
             if status == "FULFILLMENT_REQUESTED":
-                _answer_fulfillment_request(session, gateway, shop_domain, supplier, fo, report)
+                _answer_fulfillment_request(services, gateway, shop_domain, supplier_id, fo, report)
             else:
-                _answer_cancellation_request(session, services, gateway, supplier, fo, report)
+                _answer_cancellation_request(services, gateway, fo, report)
     return report
 
 
-def _local_order(session, gateway, shop_domain: str, order_gid: str) -> Order | None:
-    order = session.scalar(select(Order).where(Order.shop_domain == shop_domain, Order.shopify_id == gid_number(order_gid)))
-    if order is None:  # the request can arrive before the order's own webhook
+def _local_order_id(services, gateway, shop_domain: str, order_gid: str) -> int | None:
+    with read_only(services.session_factory)() as session:
+        order_id = session.scalar(select(Order.id).where(Order.shop_domain == shop_domain, Order.shopify_id == gid_number(order_gid)))
+    if order_id is None:  # the request can arrive before the order's own webhook
         data = gateway.query("OrderForSync", {"id": order_gid})
         if data.get("order"):
-            order, _ = upsert_order(session, shop_domain, parse_order(order_payload_from_graphql(data["order"])))
-    return order
+            with services.session_factory.begin() as session:
+                order, _ = upsert_order(session, shop_domain, parse_order(order_payload_from_graphql(data["order"])))
+                if order is None:
+                    order = session.scalar(select(Order).where(Order.shop_domain == shop_domain, Order.shopify_id == gid_number(order_gid)))
+                order_id = order.id if order is not None else None
+    return order_id
 
 
-def _answer_fulfillment_request(session, gateway, shop_domain, supplier, fo, report: RequestReport) -> None:
-    order = _local_order(session, gateway, shop_domain, fo["orderId"])
-    problem, reason = None, "OTHER"
+def _fulfillment_problem(session, supplier_id: int | None, order_id: int | None, fo) -> tuple[str | None, str, str | None]:
+    """(problem or None, Shopify's reason, the supplier's name) for a fulfillment request."""
+    supplier = session.get(Supplier, supplier_id) if supplier_id else None
+    order = session.get(Order, order_id) if order_id else None
     if supplier is None or not supplier.active or supplier.deleted_at is not None:
-        problem = "no active supplier at this location"
-    elif order is None:
-        problem = "order not found"
-    else:
-        lines = {l.shopify_line_id: l for l in order.lines}
-        missing = []
-        for item in fo["lineItems"]["nodes"]:
-            if item["remainingQuantity"] <= 0 or not item.get("requiresShipping", True):
-                continue
-            line = lines.get(gid_number(item["lineItem"]["id"]))
-            options = [c for c in candidates_for(session, order, line) if c.supplier.id == supplier.id] if line else []
-            if not options or not options[0].in_stock:
-                missing.append(item.get("sku") or item["lineItem"].get("sku") or "(no SKU)")
-        if missing:
-            problem, reason = "out of stock at the supplier: " + ", ".join(missing), "INVENTORY_OUT_OF_STOCK"
+        return "no active supplier at this location", "OTHER", None
+    if order is None:
+        return "order not found", "OTHER", supplier.name
+    lines = {l.shopify_line_id: l for l in order.lines}
+    missing = []
+    for item in fo["lineItems"]["nodes"]:
+        if item["remainingQuantity"] <= 0 or not item.get("requiresShipping", True):
+            continue
+        line = lines.get(gid_number(item["lineItem"]["id"]))
+        options = [c for c in candidates_for(session, order, line) if c.supplier.id == supplier.id] if line else []
+        if not options or not options[0].in_stock:
+            missing.append(item.get("sku") or item["lineItem"].get("sku") or "(no SKU)")
+    if missing:
+        return "out of stock at the supplier: " + ", ".join(missing), "INVENTORY_OUT_OF_STOCK", supplier.name
+    return None, "OTHER", supplier.name
+
+
+def _note(services, order_id: int | None, kind: str, actor: str, **detail) -> None:
+    if order_id is None:
+        return
+    with services.session_factory.begin() as session:
+        record_event(session, session.get(Order, order_id), kind, actor, **detail)
+
+
+def _answer_fulfillment_request(services, gateway, shop_domain, supplier_id, fo, report: RequestReport) -> None:
+    order_id = _local_order_id(services, gateway, shop_domain, fo["orderId"])
+    with read_only(services.session_factory)() as session:
+        problem, reason, supplier_name = _fulfillment_problem(session, supplier_id, order_id, fo)
     if problem:
         gateway.mutate("FulfillmentOrderRejectRequest", {"id": fo["id"], "reason": reason, "message": problem[:250]})
         report.rejected += 1
-        if order is not None:
-            record_event(session, order, "fulfillment_request_rejected", "app", reason=reason, detail=problem)
+        _note(services, order_id, "fulfillment_request_rejected", "app", reason=reason, detail=problem)
         return
-    gateway.mutate("FulfillmentOrderAcceptRequest", {"id": fo["id"], "message": f"Forwarding to {supplier.name}"})
+    gateway.mutate("FulfillmentOrderAcceptRequest", {"id": fo["id"], "message": f"Forwarding to {supplier_name}"})
     report.accepted += 1
-    record_event(session, order, "fulfillment_request_accepted", "app", supplier=supplier.name)
+    _note(services, order_id, "fulfillment_request_accepted", "app", supplier=supplier_name)
 
 
-def _answer_cancellation_request(session, services, gateway, supplier, fo, report: RequestReport) -> None:
-    order = session.scalar(select(Order).where(Order.shopify_id == gid_number(fo["orderId"])))
-    deliveries = session.scalars(select(SupplierOrder).where(SupplierOrder.order_id == order.id)).all() if order else []
+def _answer_cancellation_request(services, gateway, fo, report: RequestReport) -> None:
+    with read_only(services.session_factory)() as session:
+        order_id = session.scalar(select(Order.id).where(Order.shopify_id == gid_number(fo["orderId"])))
+        deliveries = session.scalars(select(SupplierOrder).where(SupplierOrder.order_id == order_id)).all() if order_id else []
+        work = [(d.id, d.state, d.supplier_order_id, d.idempotency_key, adapter_from_record(d.supplier, services.box) if d.supplier_order_id or d.state != DeliveryState.PENDING.value else None)
+                for d in deliveries]
     try:
-        for delivery in deliveries:
-            if delivery.state in (DeliveryState.CANCELLED.value, DeliveryState.FAILED.value):
+        for delivery_id, state, supplier_order_id, idempotency_key, adapter in work:
+            if state in (DeliveryState.CANCELLED.value, DeliveryState.FAILED.value):
                 continue
-            if delivery.supplier_order_id is None and delivery.state == DeliveryState.PENDING.value:
-                delivery.state = DeliveryState.CANCELLED.value  # never sent: nothing to undo
-                continue
-            adapter = adapter_from_record(delivery.supplier, services.box)
-            supplier_order_id = delivery.supplier_order_id or (adapter.find_order(delivery.idempotency_key) or _Missing).supplier_order_id
-            if supplier_order_id:
-                adapter.cancel_order(supplier_order_id)
-            delivery.state = DeliveryState.CANCELLED.value
+            if adapter is not None:  # sent (or maybe sent): cancel at the supplier first, with no transaction open
+                supplier_order_id = supplier_order_id or (adapter.find_order(idempotency_key) or _Missing).supplier_order_id
+                if supplier_order_id:
+                    adapter.cancel_order(supplier_order_id)
+            with services.session_factory.begin() as session:  # cancelled there, or never sent: nothing to undo
+                session.get(SupplierOrder, delivery_id).state = DeliveryState.CANCELLED.value
     except CancellationRefused as exc:
         gateway.mutate("FulfillmentOrderRejectCancellation", {"id": fo["id"], "message": f"The supplier cannot cancel: {exc}"[:250]})
         report.cancellations_rejected += 1
-        if order is not None:
-            record_event(session, order, "cancellation_rejected", "supplier", reason=str(exc)[:200])
+        _note(services, order_id, "cancellation_rejected", "supplier", reason=str(exc)[:200])
         return
     except SupplierError:
         raise  # transient: the inbox retries the whole request later
     gateway.mutate("FulfillmentOrderAcceptCancellation", {"id": fo["id"], "message": "Cancelled at the supplier"})
     report.cancellations_accepted += 1
-    if order is not None:
-        record_event(session, order, "cancellation_accepted", "app")
+    _note(services, order_id, "cancellation_accepted", "app")
 
 
 class _Missing:
@@ -172,5 +196,6 @@ def fulfillment_order_notification() -> Response:
 
 @handles(NOTIFICATION_TOPIC, "fulfillment_orders/fulfillment_request_submitted", "fulfillment_orders/cancellation_request_submitted")
 def fulfillment_requests_changed(ctx: WebhookContext) -> None:
-    """Any sign of new requests: answer everything pending (idempotent)."""
-    process_requests(ctx.session, ctx.services, ctx.shop_domain)
+    """Any sign of new requests: answer everything pending (idempotent), after this transaction."""
+    services, shop_domain = ctx.services, ctx.shop_domain
+    ctx.after_commit(lambda: process_requests(services, shop_domain))

@@ -9,8 +9,7 @@ from integrations.shopify.errors import ShopifyError
 from integrations.suppliers.base import SupplierError
 
 from ..models import Shop, ShopStatus
-from .events import sync_shipments
-from .forwarding import adapter_from_record
+from .events import refresh_shipments
 from .models import DeliveryState, SupplierOrder
 
 log = logging.getLogger(__name__)
@@ -30,10 +29,7 @@ def poll_shipments(services, limit: int = 200) -> int:
         ).all()
     for delivery_id in ids:
         try:
-            with services.session_factory.begin() as session:
-                delivery = session.get(SupplierOrder, delivery_id)
-                adapter = adapter_from_record(delivery.supplier, services.box)
-                sync_shipments(session, delivery, adapter.get_shipments(delivery.supplier_order_id), services.gateway)
+            refresh_shipments(services, delivery_id)  # calls out with no transaction open
         except (SupplierError, ShopifyError) as exc:
             log.warning("shipment poll for delivery %s failed: %s", delivery_id, type(exc).__name__)
     return len(ids)

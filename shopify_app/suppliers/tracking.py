@@ -8,6 +8,7 @@ remaining quantities are already zero and we only attach the fulfillment we find
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,6 +17,7 @@ from integrations.shopify.errors import ShopifyError, ShopifyUserError
 from integrations.suppliers.base import Shipment
 
 from ..alerts import raise_alert
+from ..db import read_only
 from ..orders.models import Order, OrderLine, OrderState
 from ..orders.timeline import record_event
 from ..privacy import gid_number
@@ -57,53 +59,96 @@ def _resolve_lines(session: Session, delivery: SupplierOrder, shipment: Shipment
     return resolved
 
 
-def push_shipment(session: Session, gateway, row: SupplierShipment, notify_customer: bool = True) -> None:
-    """Create the Shopify fulfillment for a recorded shipment, or update its tracking."""
+@dataclass(frozen=True)
+class _PushPlan:
+    """What pushing one shipment needs, read before any call (no transaction is held while Shopify answers)."""
+
+    order_gid: str
+    fulfillment_id: str | None
+    tracking_synced: bool
+    tracking: dict
+    wanted: dict[str, int]  # order line (Shopify id) -> units in this parcel
+
+
+def _plan_push(session: Session, shipment_id: int) -> _PushPlan | None:
+    row = session.get(SupplierShipment, shipment_id)
+    if row is None or (row.state == ShipmentState.FULFILLED.value and row.tracking_synced):
+        return None
     delivery = session.get(SupplierOrder, row.supplier_order_id)
     order = session.get(Order, delivery.order_id)
     tracking = {"company": row.carrier, "number": row.tracking_number, "url": row.tracking_url}
-    tracking = {k: v for k, v in tracking.items() if v}
-    try:
-        if row.shopify_fulfillment_id:
-            if not row.tracking_synced:
-                gateway.mutate(
-                    "FulfillmentTrackingInfoUpdate",
-                    {"fulfillmentId": row.shopify_fulfillment_id, "trackingInfoInput": tracking, "notifyCustomer": notify_customer},
-                )
-                row.tracking_synced = True
-                record_event(session, order, "tracking_updated", "supplier", carrier=row.carrier, number=row.tracking_number)
-            return
-        by_fulfillment_order = _allocate(session, gateway, order, row)
-        if not by_fulfillment_order:
-            row.state = ShipmentState.FULFILLED.value  # already fulfilled in Shopify (e.g. a retry after a crash)
-            row.tracking_synced = True
-            return
-        data = gateway.mutate(
-            "FulfillmentCreate",
-            {"fulfillment": {"lineItemsByFulfillmentOrder": by_fulfillment_order, "trackingInfo": tracking, "notifyCustomer": notify_customer}},
-        )
-        row.shopify_fulfillment_id = data["fulfillmentCreate"]["fulfillment"]["id"]
-        row.state = ShipmentState.FULFILLED.value
-        row.tracking_synced = True
-        _count_shipped(session, delivery, row)
-        record_event(session, order, "shipped", "supplier", carrier=row.carrier, number=row.tracking_number, url=row.tracking_url, eta=row.estimated_delivery)
-    except ShopifyUserError as exc:
-        row.state = ShipmentState.FAILED.value
-        row.last_error = f"{exc.codes}"
-        raise_alert(session, order.shop_domain, "fulfillment_refused", f"fulfillment_refused:{row.id}", f"Order {order.name}: Shopify refused the fulfillment for tracking {row.tracking_number}: {exc}", severity="critical", subject=order.name)
-    except ShopifyError as exc:
-        row.last_error = type(exc).__name__
-        raise  # transient: the caller's retry machinery tries again
-
-
-def _allocate(session: Session, gateway, order: Order, row: SupplierShipment) -> list[dict]:
-    """Spread the shipment's quantities over the order's open fulfillment order lines."""
-    data = gateway.query("FulfillmentOrdersForOrder", {"id": f"gid://shopify/Order/{order.shopify_id}"})
     wanted: dict[str, int] = {}
     for line_id, quantity in row.lines:
         sol = session.get(SupplierOrderLine, line_id)
         our_line = session.get(OrderLine, sol.order_line_id)
         wanted[our_line.shopify_line_id] = wanted.get(our_line.shopify_line_id, 0) + quantity
+    return _PushPlan(f"gid://shopify/Order/{order.shopify_id}", row.shopify_fulfillment_id, row.tracking_synced, {k: v for k, v in tracking.items() if v}, wanted)
+
+
+def push_shipment(session_factory, gateway, shipment_id: int, notify_customer: bool = True) -> None:
+    """Create the Shopify fulfillment for a recorded shipment, or update its tracking.
+
+    Read, call Shopify with no transaction open, then record the answer in a short one.
+    A crash after Shopify fulfilled but before we recorded it is safe: the retry re-reads
+    the fulfillment orders, finds nothing left to fulfil and marks the shipment done.
+    """
+    with read_only(session_factory)() as session:
+        plan = _plan_push(session, shipment_id)
+    if plan is None:
+        return
+    try:
+        if plan.fulfillment_id:
+            if plan.tracking_synced:
+                return
+            gateway.mutate(
+                "FulfillmentTrackingInfoUpdate",
+                {"fulfillmentId": plan.fulfillment_id, "trackingInfoInput": plan.tracking, "notifyCustomer": notify_customer},
+            )
+            with session_factory.begin() as session:
+                row, order = _row_and_order(session, shipment_id)
+                row.tracking_synced = True
+                record_event(session, order, "tracking_updated", "supplier", carrier=row.carrier, number=row.tracking_number)
+            return
+        by_fulfillment_order = _allocate(gateway, plan)
+        if not by_fulfillment_order:
+            with session_factory.begin() as session:
+                row, _ = _row_and_order(session, shipment_id)
+                row.state = ShipmentState.FULFILLED.value  # already fulfilled in Shopify (e.g. a retry after a crash)
+                row.tracking_synced = True
+            return
+        data = gateway.mutate(
+            "FulfillmentCreate",
+            {"fulfillment": {"lineItemsByFulfillmentOrder": by_fulfillment_order, "trackingInfo": plan.tracking, "notifyCustomer": notify_customer}},
+        )
+        with session_factory.begin() as session:
+            row, order = _row_and_order(session, shipment_id)
+            row.shopify_fulfillment_id = data["fulfillmentCreate"]["fulfillment"]["id"]
+            row.state = ShipmentState.FULFILLED.value
+            row.tracking_synced = True
+            _count_shipped(session, session.get(SupplierOrder, row.supplier_order_id), row)
+            record_event(session, order, "shipped", "supplier", carrier=row.carrier, number=row.tracking_number, url=row.tracking_url, eta=row.estimated_delivery)
+    except ShopifyUserError as exc:
+        with session_factory.begin() as session:
+            row, order = _row_and_order(session, shipment_id)
+            row.state = ShipmentState.FAILED.value
+            row.last_error = f"{exc.codes}"
+            raise_alert(session, order.shop_domain, "fulfillment_refused", f"fulfillment_refused:{row.id}", f"Order {order.name}: Shopify refused the fulfillment for tracking {row.tracking_number}: {exc}", severity="critical", subject=order.name)
+    except ShopifyError as exc:
+        with session_factory.begin() as session:
+            row, _ = _row_and_order(session, shipment_id)
+            row.last_error = type(exc).__name__
+        raise  # transient: the caller's retry machinery tries again
+
+
+def _row_and_order(session: Session, shipment_id: int) -> tuple[SupplierShipment, Order]:
+    row = session.get(SupplierShipment, shipment_id)
+    return row, session.get(Order, session.get(SupplierOrder, row.supplier_order_id).order_id)
+
+
+def _allocate(gateway, plan: _PushPlan) -> list[dict]:
+    """Spread the shipment's quantities over the order's open fulfillment order lines."""
+    data = gateway.query("FulfillmentOrdersForOrder", {"id": plan.order_gid})
+    wanted = dict(plan.wanted)
     result = []
     for fo in ((data.get("order") or {}).get("fulfillmentOrders") or {}).get("nodes", []):
         if fo["status"] not in ("OPEN", "IN_PROGRESS"):

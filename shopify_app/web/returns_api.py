@@ -77,22 +77,31 @@ def decide(case_id: int, action: str):
     if action == "decline" and reason not in DECLINE_REASONS:
         return jsonify(error=f"reason must be one of {', '.join(DECLINE_REASONS)}"), 400
     services = _services()
-    with services.session_factory.begin() as session:
+    with services.read_session_factory() as session:
         case = _own_case(session, case_id)
         if case is None:
             return jsonify(error="not found"), 404
         if case.status != "requested":
             return jsonify(error=f"this return is {case.status}; only requested returns can be decided"), 409
-        gateway = services.gateway(g.shop_domain)
-        try:
+        return_gid = case.return_gid
+    # Shopify first, with no transaction open; then the record. A second click (or a crash
+    # before the record) is safe: Shopify refuses a second decision, and the returns/*
+    # webhook that follows records Shopify's state.
+    gateway = services.gateway(g.shop_domain)
+    try:
+        if action == "approve":
+            gateway.mutate("ReturnApproveRequest", {"input": {"id": return_gid, "notifyCustomer": False}}, "returnApproveRequest")
+        else:
+            gateway.mutate("ReturnDeclineRequest", {"input": {"id": return_gid, "declineReason": reason, "declineNote": note, "notifyCustomer": False}}, "returnDeclineRequest")
+    except ShopifyError as exc:
+        return jsonify(error=f"Shopify refused: {exc}"), 502
+    with services.session_factory.begin() as session:
+        case = _own_case(session, case_id)
+        if case.decided_at is None or case.decision not in (Decision.APPROVE, Decision.DECLINE):
             if action == "approve":
-                gateway.mutate("ReturnApproveRequest", {"input": {"id": case.return_gid, "notifyCustomer": False}}, "returnApproveRequest")
                 mark_decided(session, case, Decision.APPROVE, "merchant", note)
             else:
-                gateway.mutate("ReturnDeclineRequest", {"input": {"id": case.return_gid, "declineReason": reason, "declineNote": note, "notifyCustomer": False}}, "returnDeclineRequest")
                 mark_decided(session, case, Decision.DECLINE, "merchant", note, reason)
-        except ShopifyError as exc:
-            return jsonify(error=f"Shopify refused: {exc}"), 502
         return jsonify(return_=case_json(case))
 
 
@@ -109,17 +118,16 @@ def receive_items(case_id: int):
     if not receipts:
         return jsonify(error="lines must not be empty"), 400
     services = _services()
-    with services.session_factory.begin() as session:
-        case = _own_case(session, case_id)
-        if case is None:
+    with services.read_session_factory() as session:
+        if _own_case(session, case_id) is None:
             return jsonify(error="not found"), 404
-        try:
-            receive(session, services.gateway(g.shop_domain), case, receipts, actor="merchant")
-        except ValueError as exc:
-            return jsonify(error=str(exc)), 400
-        except ShopifyError as exc:
-            return jsonify(error=f"Shopify refused: {exc}"), 502
-        return jsonify(return_=case_json(case))
+    try:  # receive() calls Shopify with no transaction open, then records in a short one
+        case = receive(services.session_factory, services.gateway(g.shop_domain), case_id, receipts, actor="merchant")
+    except ValueError as exc:
+        return jsonify(error=str(exc)), 400
+    except ShopifyError as exc:
+        return jsonify(error=f"Shopify refused: {exc}"), 502
+    return jsonify(return_=case_json(case))
 
 
 @blueprint.post("/returns/<id:case_id>/rma")

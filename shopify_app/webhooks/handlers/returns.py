@@ -7,9 +7,11 @@ request is decided once.
 from __future__ import annotations
 
 import logging
+import re
 
 from integrations.shopify.errors import ShopifyUserError
 
+from ...orders.payloads import PayloadError, check_refund
 from ...returns.intake import decide_return, mark_decided, record_return, timeline
 from ...returns.models import Decision, RmaState
 from ..registry import WebhookContext, handles
@@ -17,13 +19,15 @@ from ..worker import PoisonPayload
 
 log = logging.getLogger(__name__)
 
+RETURN_GID = re.compile(r"gid://shopify/Return/[0-9]{1,19}")
+RFO_GID = re.compile(r"gid://shopify/ReverseFulfillmentOrder/[0-9]{1,19}")
 RETURN_TOPICS = ("returns/request", "returns/approve", "returns/decline", "returns/cancel", "returns/close", "returns/reopen", "returns/update")
 
 
 def return_gid_of(payload) -> str:
     """The return's GID from a returns/* payload."""
     gid = payload.get("admin_graphql_api_id") if isinstance(payload, dict) else None
-    if not isinstance(gid, str) or not gid.startswith("gid://shopify/Return/"):
+    if not isinstance(gid, str) or not RETURN_GID.fullmatch(gid):
         raise PoisonPayload("returns payload without a Return admin_graphql_api_id")
     return gid
 
@@ -81,7 +85,7 @@ def on_dispose(ctx: WebhookContext) -> None:
     from ...returns.restock import apply_disposition_totals
 
     gid = ctx.payload.get("admin_graphql_api_id") if isinstance(ctx.payload, dict) else None
-    if not isinstance(gid, str) or not gid.startswith("gid://shopify/ReverseFulfillmentOrder/"):
+    if not isinstance(gid, str) or not RFO_GID.fullmatch(gid):
         raise PoisonPayload("reverse_fulfillment_orders/dispose without a ReverseFulfillmentOrder admin_graphql_api_id")
     rfo = ctx.services.gateway(ctx.shop_domain).query("ReverseFulfillmentOrderState", {"id": gid}).get("reverseFulfillmentOrder")
     apply_disposition_totals(ctx.session, ctx.shop_domain, rfo, actor="store")
@@ -92,6 +96,8 @@ def on_refund(ctx: WebhookContext) -> None:
     """A refund: mark its return refunded; units it restocked are not restocked again (or are undone)."""
     from ...returns.restock import reconcile_refund
 
-    if not isinstance(ctx.payload, dict) or not isinstance(ctx.payload.get("refund_line_items", []), list):
-        raise PoisonPayload("refunds/create payload is not a refund")
+    try:
+        check_refund(ctx.payload)
+    except PayloadError as exc:
+        raise PoisonPayload(f"refunds/create payload is not a refund: {exc}") from None
     reconcile_refund(ctx.session, ctx.shop_domain, ctx.payload, gateway=ctx.services.gateway(ctx.shop_domain) if ctx.services else None)

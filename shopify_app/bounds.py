@@ -1,0 +1,27 @@
+"""Defensive reading of stored numeric settings: whatever is in the database, jobs get a finite, bounded number.
+
+Settings are validated with the same bounds when saved (400 otherwise); this is the
+second line, for values stored before the bounds existed or written around the API, so
+one shop's absurd number can never raise OverflowError in a job that serves every shop.
+"""
+from __future__ import annotations
+
+import math
+
+
+def bounded_number(value, low: float, high: float, default: float) -> float:
+    """`value` as a float clamped to [low, high]; `default` when it is missing, not a number, or not finite."""
+    if isinstance(value, bool):
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return default
+    if not math.isfinite(number):
+        return default
+    return min(high, max(low, number))
+
+
+def bounded_int(value, low: int, high: int, default: int) -> int:
+    """`value` as an int clamped to [low, high] (see bounded_number)."""
+    return int(bounded_number(value, low, high, default))
