@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ..privacy import gid_number
@@ -48,6 +50,61 @@ class PayloadError(ValueError):
     """The payload is not an order we can read (dead-letter it; retrying cannot help)."""
 
 
+# What a real Shopify payload can hold; anything outside is a forged or broken payload that no
+# retry can fix (and would overflow a column on PostgreSQL), so it is refused with the reason.
+MAX_QUANTITY = 1_000_000
+MAX_AMOUNT = Decimal(10) ** 12
+ID_PATTERN = re.compile(r"[0-9]{1,19}")
+MAX_ID = 2**63 - 1
+
+
+def checked_id(value: Any, what: str) -> str | None:
+    """A Shopify id (number or GID) as its exact digits; PayloadError when it is not one."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise PayloadError(f"{what} is not an id")
+    number = gid_number(value)
+    if not ID_PATTERN.fullmatch(number or "") or not 0 < int(number) <= MAX_ID:
+        raise PayloadError(f"{what} is not an id")
+    return number
+
+
+def checked_quantity(value: Any, what: str) -> int:
+    """A whole number of units, 0..MAX_QUANTITY (None counts as 0)."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_QUANTITY:
+        raise PayloadError(f"{what} must be a whole number from 0 to {MAX_QUANTITY}")
+    return value
+
+
+def checked_amount(value: Any, what: str) -> str | None:
+    """A money amount (decimal string or number) kept as text; PayloadError when it is not a decimal."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise PayloadError(f"{what} is not a decimal amount")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise PayloadError(f"{what} is not a decimal amount") from None
+    if not amount.is_finite() or abs(amount) >= MAX_AMOUNT:
+        raise PayloadError(f"{what} is not a decimal amount")
+    return str(value)
+
+
+def checked_text(value: Any, what: str, max_length: int | None) -> str | None:
+    """Text (or None) no longer than its column."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise PayloadError(f"{what} must be text")
+    if max_length is not None and len(value) > max_length:
+        raise PayloadError(f"{what} is longer than {max_length} characters")
+    return value
+
+
 def parse_time(value: Any) -> dt.datetime | None:
     """ISO 8601 with offset -> aware UTC datetime."""
     if not value:
@@ -63,23 +120,26 @@ def exact_id(obj: dict, key: str = "id") -> str | None:
     return gid_number(obj.get("admin_graphql_api_id")) or gid_number(obj.get(key))
 
 
-def _line(item: dict) -> LineSnapshot | None:
-    line_id = exact_id(item)
+def _line(item: Any, where: str) -> LineSnapshot | None:
+    if not isinstance(item, dict):
+        raise PayloadError(f"{where} is not an object")
+    line_id = checked_id(item.get("admin_graphql_api_id"), f"{where}.admin_graphql_api_id") or checked_id(item.get("id"), f"{where}.id")
     if line_id is None:
         return None
     # Older API versions and some apps send current_quantity or fulfillable_quantity only;
     # current_quantity already accounts for edits and refunds.
-    quantity = item.get("current_quantity", item.get("quantity", 0))
-    sku = item.get("sku")
+    key = "current_quantity" if "current_quantity" in item else "quantity"
+    quantity = checked_quantity(item.get(key), f"{where}.{key}")
+    sku = checked_text(item.get("sku"), f"{where}.sku", 255)
     return LineSnapshot(
         shopify_line_id=line_id,
-        sku=sku.strip() if isinstance(sku, str) and sku.strip() else None,
-        variant_id=gid_number(item.get("variant_id")),
-        product_id=gid_number(item.get("product_id")),
-        vendor=item.get("vendor"),
-        title=item.get("title") or item.get("name"),
-        quantity=int(quantity or 0),
-        price=str(item["price"]) if item.get("price") is not None else None,
+        sku=sku.strip() if sku and sku.strip() else None,
+        variant_id=checked_id(item.get("variant_id"), f"{where}.variant_id"),
+        product_id=checked_id(item.get("product_id"), f"{where}.product_id"),
+        vendor=checked_text(item.get("vendor"), f"{where}.vendor", 255),
+        title=checked_text(item.get("title") or item.get("name"), f"{where}.title", None),
+        quantity=quantity,
+        price=checked_amount(item.get("price"), f"{where}.price"),
         # Tips and custom lines may omit it; Shopify's default for a product line is True.
         requires_shipping=bool(item.get("requires_shipping", True)),
         gift_card=bool(item.get("gift_card", False)),
@@ -90,27 +150,60 @@ def parse_order(payload: Any) -> OrderSnapshot:
     """An orders/* webhook payload (or GraphQL-derived dict in the same shape) -> snapshot."""
     if not isinstance(payload, dict):
         raise PayloadError("order payload is not an object")
-    order_id = exact_id(payload)
+    order_id = checked_id(payload.get("admin_graphql_api_id"), "admin_graphql_api_id") or checked_id(payload.get("id"), "id")
     if order_id is None:
         raise PayloadError("order payload has no id")
     customer = payload.get("customer") if isinstance(payload.get("customer"), dict) else {}
-    lines = tuple(filter(None, (_line(i) for i in payload.get("line_items") or [] if isinstance(i, dict))))
+    items = payload.get("line_items") or []
+    if not isinstance(items, list):
+        raise PayloadError("line_items is not a list")
+    lines = tuple(filter(None, (_line(item, f"line_items[{n}]") for n, item in enumerate(items))))
+    email = payload.get("email") or payload.get("contact_email") or customer.get("email")
     try:
         return OrderSnapshot(
             shopify_id=order_id,
-            name=payload.get("name"),
-            email=payload.get("email") or payload.get("contact_email") or customer.get("email"),
-            customer_id=exact_id(customer) if customer else None,
-            customer_email=customer.get("email"),
+            name=checked_text(payload.get("name"), "name", 64),
+            email=checked_text(email, "email", 255),
+            customer_id=(checked_id(customer.get("admin_graphql_api_id"), "customer.admin_graphql_api_id") or checked_id(customer.get("id"), "customer.id")) if customer else None,
+            customer_email=checked_text(customer.get("email"), "customer.email", 255),
             shipping_address=payload.get("shipping_address") if isinstance(payload.get("shipping_address"), dict) else None,
-            currency=payload.get("currency"),
-            total_price=str(payload["total_price"]) if payload.get("total_price") is not None else None,
-            financial_status=payload.get("financial_status"),
-            fulfillment_status=payload.get("fulfillment_status"),
+            currency=checked_text(payload.get("currency"), "currency", 8),
+            total_price=checked_amount(payload.get("total_price"), "total_price"),
+            financial_status=checked_text(payload.get("financial_status"), "financial_status", 32),
+            fulfillment_status=checked_text(payload.get("fulfillment_status"), "fulfillment_status", 32),
             cancelled_at=parse_time(payload.get("cancelled_at")),
             created_at=parse_time(payload.get("created_at")),
             updated_at=parse_time(payload.get("updated_at")),
             lines=lines,
         )
-    except ValueError as exc:
+    except PayloadError:
+        raise
+    except (ValueError, OverflowError) as exc:
         raise PayloadError(f"unreadable order field: {exc}") from None
+
+
+def check_refund(payload: Any) -> dict:
+    """A refunds/create payload whose lines can be read; PayloadError names the first impossible value."""
+    if not isinstance(payload, dict):
+        raise PayloadError("refunds/create payload is not an object")
+    checked_id(payload.get("id"), "id")
+    checked_text(payload.get("admin_graphql_api_id"), "admin_graphql_api_id", 255)
+    items = payload.get("refund_line_items") or []
+    if not isinstance(items, list):
+        raise PayloadError("refund_line_items is not a list")
+    for n, item in enumerate(items):
+        where = f"refund_line_items[{n}]"
+        if not isinstance(item, dict):
+            raise PayloadError(f"{where} is not an object")
+        checked_quantity(item.get("quantity"), f"{where}.quantity")
+        checked_id(item.get("line_item_id"), f"{where}.line_item_id")
+        checked_id(item.get("location_id"), f"{where}.location_id")
+        checked_text(item.get("restock_type"), f"{where}.restock_type", 32)
+        line_item = item.get("line_item")
+        if line_item is not None and not isinstance(line_item, dict):
+            raise PayloadError(f"{where}.line_item is not an object")
+        checked_text((line_item or {}).get("admin_graphql_api_id"), f"{where}.line_item.admin_graphql_api_id", 255)
+    transactions = payload.get("transactions") or []
+    if not isinstance(transactions, list) or not all(isinstance(t, dict) for t in transactions):
+        raise PayloadError("transactions is not a list of objects")
+    return payload

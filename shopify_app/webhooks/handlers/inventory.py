@@ -11,7 +11,8 @@ from ..registry import WebhookContext, handles
 from ..worker import PoisonPayload
 
 # gid://shopify/InventoryLevel/<location>?inventory_item_id=<item> (exact ids, unlike the payload's integers).
-LEVEL_GID = re.compile(r"^gid://shopify/InventoryLevel/(\d+)\?inventory_item_id=(\d+)$")
+LEVEL_GID = re.compile(r"^gid://shopify/InventoryLevel/(\d{1,19})\?inventory_item_id=(\d{1,19})$")
+MAX_AVAILABLE = 2**31 - 1  # the column is a 32-bit integer
 
 
 class BadInventoryPayload(PoisonPayload):
@@ -27,9 +28,12 @@ def on_inventory_level_update(ctx: WebhookContext) -> None:
         raise BadInventoryPayload("inventory_levels/update without an InventoryLevel admin_graphql_api_id")
     location_gid, item_gid = f"gid://shopify/Location/{match[1]}", f"gid://shopify/InventoryItem/{match[2]}"
     available = payload.get("available")
-    if available is not None and not isinstance(available, int):
-        raise BadInventoryPayload("available is not a whole number")
-    seen_at = parse_time(payload.get("updated_at"))
+    if available is not None and (isinstance(available, bool) or not isinstance(available, int) or abs(available) > MAX_AVAILABLE):
+        raise BadInventoryPayload(f"available is not a whole number within ±{MAX_AVAILABLE}")
+    try:
+        seen_at = parse_time(payload.get("updated_at"))
+    except (ValueError, OverflowError):
+        raise BadInventoryPayload("updated_at is not an ISO 8601 time") from None
     level = ctx.session.scalar(select(InventoryLevel).where(
         InventoryLevel.shop_domain == ctx.shop_domain, InventoryLevel.inventory_item_gid == item_gid, InventoryLevel.location_gid == location_gid))
     if level is None:

@@ -6,7 +6,7 @@ import logging
 from sqlalchemy import select
 
 from ...orders.graph import order_payload_from_graphql
-from ...orders.payloads import PayloadError, parse_order
+from ...orders.payloads import PayloadError, checked_id, parse_order
 from ...orders.routing import route_order
 from ...orders.sync import ready_to_forward, upsert_order
 from ...models import utcnow
@@ -30,10 +30,13 @@ def order_changed(ctx: WebhookContext) -> None:
 def fetch_edited_order(ctx: WebhookContext) -> tuple[str, dict]:
     """The edit payload lists deltas only: re-read the whole order (before the write transaction)."""
     edit = ctx.payload.get("order_edit") if isinstance(ctx.payload, dict) else None
-    order_id = (edit or {}).get("order_id")
+    try:
+        order_id = checked_id(edit.get("order_id"), "order_edit.order_id") if isinstance(edit, dict) else None
+    except PayloadError as exc:
+        raise PoisonPayload(str(exc)) from None
     if order_id is None:
         raise PoisonPayload("orders/edited payload without order_edit.order_id")
-    gid = order_id if str(order_id).startswith("gid://") else f"gid://shopify/Order/{order_id}"
+    gid = f"gid://shopify/Order/{order_id}"
     return gid, ctx.services.gateway(ctx.shop_domain).query("OrderForSync", {"id": gid})
 
 
