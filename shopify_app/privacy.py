@@ -1,7 +1,10 @@
 """Customer and shop personal data: where we hold it, how to export it, how to erase it.
 
-Each part of the app that stores personal data registers a CustomerDataSource (and a
-shop eraser), so the compliance handlers stay complete as the app grows.
+A compliance request reaches every table without a hand-kept list: `privacy_search` sweeps
+every per-shop table (text and JSON columns, nested payloads, JSON inside strings) for the
+customer's rows and values, and `privacy_files` the shop's files under the instance folder.
+Parts of the app may still register a CustomerDataSource, for a readable summary in exports
+(orders, returns) or to clear whole columns; and a shop eraser for anything that is not a table.
 """
 from __future__ import annotations
 
@@ -9,13 +12,24 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from sqlalchemy import delete, select
+from sqlalchemy import Text, and_, cast, delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from .models import ComplianceExport, OAuthState, Shop, WebhookDelivery
+from .models import ComplianceExport, WebhookDelivery
+from .privacy_search import (
+    ADDRESS_MARKERS,
+    PERSONAL_OBJECTS,
+    REDACTED,
+    Needles,
+    TableLinks,
+    app_tables,
+    shop_mention,
+    shop_rows,
+    sweep,
+    text_columns,
+)
 
-REDACTED = "[redacted]"
-# Keys whose values identify a person wherever they appear in a Shopify payload.
+# Kept for callers that scrub a payload by its keys alone (e.g. an order's shipping address).
 PERSONAL_KEYS = frozenset(
     {
         "email", "contact_email", "phone", "first_name", "last_name", "name", "company",
@@ -23,10 +37,9 @@ PERSONAL_KEYS = frozenset(
         "longitude", "browser_ip", "note", "customer_locale", "accepts_marketing",
     }
 )
-# Sub-objects that are about the person as a whole: every value inside is scrubbed.
-PERSONAL_OBJECTS = frozenset(
-    {"customer", "billing_address", "shipping_address", "default_address", "addresses", "client_details", "destination"}
-)
+COMPLIANCE_TOPICS = ("customers/data_request", "customers/redact", "shop/redact")
+# Not re-exported: an export is *of* the data, the log holds counts only.
+NOT_EXPORTED_TABLES = frozenset({"compliance_exports", "compliance_log"})
 
 
 @dataclass(frozen=True)
@@ -50,8 +63,8 @@ class CustomerDataSource:
 
 
 CUSTOMER_DATA_SOURCES: list[CustomerDataSource] = []
-# An eraser gets (session, shop_domain, keep_delivery_id): the shop/redact delivery
-# being handled stays as the record of the request (its payload holds no personal data).
+# An eraser gets (session, shop_domain, keep_delivery_id), for stores that are not tables
+# (every table is erased by erase_shop itself).
 SHOP_ERASERS: list[tuple[str, Callable[[Session, str, int | None], int]]] = []
 
 
@@ -62,7 +75,7 @@ def customer_data_source(source: CustomerDataSource) -> CustomerDataSource:
 
 
 def shop_eraser(name: str) -> Callable:
-    """Register a function that deletes all of one shop's rows in some tables."""
+    """Register a function that erases one shop's data from a store that is not a table."""
 
     def register(fn: Callable[[Session, str, int | None], int]):
         SHOP_ERASERS[:] = [(n, f) for n, f in SHOP_ERASERS if n != name] + [(name, fn)]
@@ -80,7 +93,7 @@ def gid_number(value: Any) -> str | None:
 
 
 def scrub(value: Any, inside_personal: bool = False) -> Any:
-    """A copy of a payload with personal values replaced; ids and amounts are kept."""
+    """A copy of a payload with personal values replaced by key; ids and amounts are kept."""
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
@@ -97,105 +110,254 @@ def scrub(value: Any, inside_personal: bool = False) -> Any:
     return value
 
 
-def payload_mentions(payload: Any, ref: CustomerRef) -> bool:
-    """Whether a webhook payload is about this customer (their id, email, phone or orders)."""
-    if not isinstance(payload, dict):
-        return False
-    customer = payload.get("customer") if isinstance(payload.get("customer"), dict) else {}
-    ids = {gid_number(customer.get("id")), gid_number(customer.get("admin_graphql_api_id"))}
-    if ref.customer_id and ref.customer_id in ids:
-        return True
-    emails = {payload.get("email"), payload.get("contact_email"), customer.get("email")}
-    if ref.email and ref.email.lower() in {e.lower() for e in emails if isinstance(e, str)}:
-        return True
-    phones = {payload.get("phone"), customer.get("phone")}
-    if ref.phone and ref.phone in phones:
-        return True
-    order_ids = {gid_number(payload.get("id")), gid_number(payload.get("admin_graphql_api_id")), gid_number(payload.get("order_id"))}
-    return bool(ref.order_ids & {i for i in order_ids if i})
+# --- who the customer is, and which rows are theirs ---------------------------------
+
+@dataclass
+class Footprint:
+    """The customer's identifying values and the ids of rows that are theirs, gathered before anything changes."""
+
+    needles: Needles
+    order_ids: set[int]
+    shopify_order_ids: set[str]
+    links: dict[str, TableLinks]
 
 
-def _inbox_rows_for(session: Session, ref: CustomerRef):
-    rows = session.scalars(
-        select(WebhookDelivery).where(
-            WebhookDelivery.shop_domain == ref.shop_domain,
-            WebhookDelivery.topic.not_in(("customers/data_request", "customers/redact", "shop/redact")),
+def _collect_person(value: Any, strong: set, weak: set, phones: set, personal: bool = False) -> None:
+    """Identifying values inside a payload's person and address objects (and its top-level email/phone)."""
+    if isinstance(value, list):
+        for item in value:
+            _collect_person(item, strong, weak, phones, personal)
+        return
+    if not isinstance(value, dict):
+        return
+    personal = personal or bool(ADDRESS_MARKERS & value.keys())
+    for key in ("email", "contact_email", "phone"):
+        if isinstance(value.get(key), str):
+            strong.add(value[key])
+            if key == "phone":
+                phones.add(value[key])
+    if personal:
+        first, last = value.get("first_name"), value.get("last_name")
+        if isinstance(first, str) and isinstance(last, str):
+            strong.add(f"{first} {last}")
+        name = value.get("name")
+        if isinstance(name, str):
+            (strong if " " in name.strip() else weak).add(name)
+        if isinstance(value.get("address1"), str):
+            strong.add(value["address1"])
+        weak.update(v for k in ("first_name", "last_name", "address2", "city", "zip", "company") if isinstance(v := value.get(k), str))
+    for key, item in value.items():
+        if isinstance(item, (dict, list)):
+            _collect_person(item, strong, weak, phones, personal or key in PERSONAL_OBJECTS)
+
+
+def orders_named(payload: Any, topic: str) -> set[str]:
+    """The Shopify orders a payload (of any topic, at any depth) names."""
+    named: set[str] = set()
+    if isinstance(payload, dict) and topic.startswith("orders/"):
+        named.add(gid_number(payload.get("admin_graphql_api_id") or payload.get("id")))
+    stack = [payload]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            named.add(gid_number(item.get("order_id")))
+            order = item.get("order")
+            if isinstance(order, dict):
+                named.add(gid_number(order.get("admin_graphql_api_id") or order.get("id")))
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str) and item.startswith("gid://shopify/Order/"):
+            named.add(gid_number(item))
+    named.discard(None)
+    return named
+
+
+def _mentions_orders(payload: Any, topic: str, shopify_ids: set[str]) -> bool:
+    """Whether a payload names one of these orders."""
+    return bool(orders_named(payload, topic) & shopify_ids)
+
+
+def _parse(body: Any) -> Any:
+    if not isinstance(body, str):
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def customer_footprint(session: Session, ref: CustomerRef) -> Footprint:
+    """The customer's values (from the request, their orders and those orders' payloads) and their rows."""
+    from .orders.privacy import customer_orders
+    from .reconcile.models import Desync
+    from .returns.models import ReturnCase
+    from .suppliers.models import Alert, SupplierOrder, SupplierShipment
+
+    orders = customer_orders(session, ref)
+    strong: set = {ref.email, ref.phone}
+    weak: set = set()
+    phones: set = {ref.phone}
+    customer_ids = {ref.customer_id}
+    for order in orders:
+        strong |= {order.email, order.customer_email}
+        customer_ids.add(order.customer_id)
+        _collect_person(order.shipping_address, strong, weak, phones, personal=True)
+    order_ids = {order.id for order in orders}
+    shopify_ids = {order.shopify_id for order in orders} | set(ref.order_ids)
+    names = {order.name for order in orders if order.name}
+    # The orders' own webhooks carry what the order row does not keep: names, billing and default addresses.
+    for shopify_id in sorted(shopify_ids):
+        rows = session.execute(
+            select(WebhookDelivery.topic, WebhookDelivery.body).where(
+                WebhookDelivery.shop_domain == ref.shop_domain, WebhookDelivery.topic.like("orders/%"), WebhookDelivery.body.contains(shopify_id, autoescape=True)
+            )
         )
-    )
-    for row in rows:
-        try:
-            payload = json.loads(row.body)
-        except ValueError:
+        for topic, body in rows:
+            payload = _parse(body)
+            if _mentions_orders(payload, topic, {shopify_id}):
+                _collect_person(payload, strong, weak, phones)
+                customer = payload.get("customer") if isinstance(payload, dict) else None
+                if isinstance(customer, dict):
+                    customer_ids.add(gid_number(customer.get("admin_graphql_api_id") or customer.get("id")))
+    needles = Needles.build(strong, weak, phones, customer_ids)
+
+    deliveries = session.execute(select(SupplierOrder.id, SupplierOrder.idempotency_key, SupplierOrder.supplier_order_id).where(SupplierOrder.order_id.in_(order_ids))).all() if order_ids else []
+    delivery_ids = [d.id for d in deliveries]
+    case_ids = session.scalars(select(ReturnCase.id).where(ReturnCase.order_id.in_(order_ids))).all() if order_ids else []
+    shipment_ids = session.scalars(select(SupplierShipment.id).where(SupplierShipment.supplier_order_id.in_(delivery_ids))).all() if delivery_ids else []
+    refs = {f"order:{i}" for i in order_ids} | {f"delivery:{i}" for i in delivery_ids} | {f"return:{i}" for i in case_ids} | {f"shipment:{i}" for i in shipment_ids}
+    # A supplier event names our delivery by its key or the supplier's order id, not by Shopify's order.
+    delivery_refs = {str(v) for d in deliveries for v in (d.idempotency_key, d.supplier_order_id) if v and len(str(v)) >= 5}
+    inbox_hints = tuple(sorted(shopify_ids | delivery_refs | {c for c in customer_ids if c}))
+
+    def inbox_is_theirs(row: dict) -> bool:
+        body = row.get("body") or ""
+        if any(ref_ in body for ref_ in delivery_refs):
+            return True
+        return _mentions_orders(_parse(body), row.get("topic") or "", shopify_ids)
+
+    def inbox_is_another_order(row: dict) -> bool:
+        named = orders_named(_parse(row.get("body")), row.get("topic") or "")
+        return bool(named) and not named & shopify_ids
+
+    links = {
+        "webhook_inbox": TableLinks(hints=inbox_hints, check=inbox_is_theirs, others_check=inbox_is_another_order),
+        "desyncs": TableLinks(sql=Desync.__table__.c.ref.in_(sorted(refs)) if refs else None),
+        "alerts": TableLinks(sql=Alert.__table__.c.subject.in_(sorted(names)) if names else None),
+    }
+    return Footprint(needles, order_ids, shopify_ids, links)
+
+
+def _links_for_all_tables(session: Session, footprint: Footprint) -> dict[str, TableLinks]:
+    """Registered links, plus every table that is or hangs by foreign keys from orders (the customer's, and others' left alone)."""
+    from .privacy_search import rows_under
+
+    links = dict(footprint.links)
+    for table in app_tables(session):
+        if table.name in links:
             continue
-        if payload_mentions(payload, ref):
-            yield row, payload
+        theirs = rows_under(table, "orders", footprint.order_ids)
+        if theirs is not None:
+            links[table.name] = TableLinks(sql=theirs, others_sql=rows_under(table, "orders", footprint.order_ids, others=True))
+    return links
 
 
-def _export_inbox(session: Session, ref: CustomerRef) -> list[dict]:
-    return [
-        {"topic": row.topic, "received_at": row.received_at.isoformat(), "payload": payload}
-        for row, payload in _inbox_rows_for(session, ref)
-    ]
+def _not_exported(table: str, row: dict) -> bool:
+    return table in NOT_EXPORTED_TABLES or (table == "webhook_inbox" and row.get("topic") in COMPLIANCE_TOPICS)
 
 
-def _redact_inbox(session: Session, ref: CustomerRef) -> int:
-    count = 0
-    for row, payload in list(_inbox_rows_for(session, ref)):
-        row.body = json.dumps(scrub(payload))
-        count += 1
-    return count
+def export_customer(session: Session, ref: CustomerRef, settings=None) -> dict:
+    """Everything we hold on the customer: summaries by source, then what was found per table and per file."""
+    from .privacy_files import sweep_shop_files
+
+    footprint = customer_footprint(session, ref)
+    found = sweep(session, ref.shop_domain, footprint.needles, _links_for_all_tables(session, footprint), write=False, skip_row=_not_exported)
+    return {
+        "sources": {source.name: source.export(session, ref) for source in CUSTOMER_DATA_SOURCES},
+        "tables": found.found,
+        "files": sweep_shop_files(session, ref.shop_domain, settings, footprint.needles, write=False) if settings is not None else {},
+    }
 
 
-customer_data_source(CustomerDataSource("webhook_inbox", _export_inbox, _redact_inbox))
+def redact_customer(session: Session, ref: CustomerRef, settings=None) -> dict:
+    """Erase the customer's personal data everywhere (the request's own body too); counts per source, table and file."""
+    from .privacy_files import sweep_shop_files
+
+    footprint = customer_footprint(session, ref)  # before anything changes: the values come from the rows redacted below
+    sources = {source.name: source.redact(session, ref) for source in CUSTOMER_DATA_SOURCES}
+    result = sweep(session, ref.shop_domain, footprint.needles, _links_for_all_tables(session, footprint), write=True)
+    files = sweep_shop_files(session, ref.shop_domain, settings, footprint.needles, write=True) if settings is not None else {}
+    return {"sources": sources, "tables": result.changed, "files": len(files)}
 
 
-def _export_exports(session: Session, ref: CustomerRef) -> list:
-    return []  # an export is *of* the data; it is not itself re-exported
+def forget_request_bodies(session: Session, ref: CustomerRef) -> int:
+    """Redact the customer's values from the compliance requests in the inbox (once handled they are only a record)."""
+    footprint = customer_footprint(session, ref)
+    only_requests = lambda table, row: row.get("topic") not in COMPLIANCE_TOPICS  # noqa: E731
+    return sweep(session, ref.shop_domain, footprint.needles, {}, write=True, skip_row=only_requests, only_tables={"webhook_inbox"}).changed.get("webhook_inbox", 0)
 
 
 def _redact_exports(session: Session, ref: CustomerRef) -> int:
     if not ref.customer_id:
         return 0
     result = session.execute(
-        delete(ComplianceExport).where(
-            ComplianceExport.shop_domain == ref.shop_domain, ComplianceExport.customer_id == ref.customer_id
-        )
+        delete(ComplianceExport).where(ComplianceExport.shop_domain == ref.shop_domain, ComplianceExport.customer_id == ref.customer_id)
     )
     return result.rowcount
 
 
-customer_data_source(CustomerDataSource("compliance_exports", _export_exports, _redact_exports))
+customer_data_source(CustomerDataSource("compliance_exports", lambda session, ref: [], _redact_exports))
 
 
-def export_customer(session: Session, ref: CustomerRef) -> dict:
-    """Everything we hold on the customer, by source."""
-    return {source.name: source.export(session, ref) for source in CUSTOMER_DATA_SOURCES}
+# --- shop erasure ---------------------------------------------------------------------
+
+def erase_shop(session: Session, shop_domain: str, keep_delivery_id: int | None = None, settings=None) -> dict[str, int]:
+    """Delete everything we hold for a shop: every table that is per shop, its files, registered stores; counts per table."""
+    from . import all_models
+    from .privacy_files import erase_shop_files
+
+    session.flush()
+    counts: dict[str, int] = {}
+    if settings is not None:
+        counts["files"] = erase_shop_files(session, shop_domain, settings)  # first: the supplier rows name the files
+    ours = {table.name for table in all_models.Base.metadata.tables.values()}
+    tables = app_tables(session)
+    # Children before parents: the tables only the live database knows (they may reference ours), then ours.
+    ordered = [t for t in reversed(tables) if t.name not in ours] + [t for t in reversed(tables) if t.name in ours]
+    mention = shop_mention(shop_domain)
+    for table in ordered:
+        scope = shop_rows(table, shop_domain)
+        if scope is not None:
+            if table.name == "webhook_inbox" and keep_delivery_id is not None:
+                scope = scope & (table.c.id != keep_delivery_id)  # the shop/redact request stays as its record
+            deleted = session.execute(delete(table).where(scope)).rowcount
+        elif table.name in ours:
+            deleted = _delete_mentions(session, table, shop_domain, mention)
+        else:
+            deleted = 0
+        if deleted:
+            counts[table.name] = deleted
+    for name, fn in SHOP_ERASERS:
+        counts[name] = fn(session, shop_domain, keep_delivery_id)
+    session.expire_all()
+    return counts
 
 
-def redact_customer(session: Session, ref: CustomerRef) -> dict[str, int]:
-    """Erase the customer's personal data everywhere; returns rows changed per source."""
-    return {source.name: source.redact(session, ref) for source in CUSTOMER_DATA_SOURCES}
-
-
-@shop_eraser("core")
-def _erase_core(session: Session, shop_domain: str, keep_delivery_id: int | None) -> int:
-    count = session.execute(
-        delete(WebhookDelivery).where(
-            WebhookDelivery.shop_domain == shop_domain, WebhookDelivery.id != (keep_delivery_id or -1)
+def _delete_mentions(session: Session, table, shop_domain: str, mention) -> int:
+    """Rows of a table that is not per shop but names the shop (e.g. job runs `token-refresh:<shop>`)."""
+    columns = text_columns(table)
+    pk = list(table.primary_key.columns)
+    if not columns or not pk:
+        return 0
+    pk_names = {c.name for c in pk}
+    candidates = session.execute(
+        select(*pk, *[c for c in columns if c.name not in pk_names]).where(
+            or_(*[func.lower(cast(c, Text)).contains(shop_domain.lower(), autoescape=True) for c in columns])
         )
-    ).rowcount
-    for model, column in (
-        (ComplianceExport, ComplianceExport.shop_domain),
-        (OAuthState, OAuthState.shop_domain),
-    ):
-        count += session.execute(delete(model).where(column == shop_domain)).rowcount
-    shop = session.scalar(select(Shop).where(Shop.domain == shop_domain))
-    if shop is not None:
-        session.delete(shop)  # cascades to its token
-        count += 1
+    ).mappings().all()
+    count = 0
+    for row in candidates:
+        if any(mention.search(value if isinstance(value, str) else json.dumps(value)) for c in columns if (value := row[c.name]) is not None):
+            count += session.execute(delete(table).where(and_(*[c == row[c.name] for c in pk]))).rowcount
     return count
-
-
-def erase_shop(session: Session, shop_domain: str, keep_delivery_id: int | None = None) -> dict[str, int]:
-    """Delete everything we hold for a shop; returns rows deleted per eraser."""
-    return {name: fn(session, shop_domain, keep_delivery_id) for name, fn in SHOP_ERASERS}

@@ -1,11 +1,14 @@
-"""Orders hold personal data (email, shipping address): export, redact and shop erasure."""
+"""Orders hold personal data (email, shipping address): a readable export, and the columns cleared on redaction.
+
+Everything else of the customer's (payloads, timelines, deliveries, notices...) and shop
+erasure are reached by the generic sweep in shopify_app.privacy.
+"""
 from __future__ import annotations
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from ..privacy import CustomerDataSource, CustomerRef, customer_data_source, scrub, shop_eraser
-from ..suppliers.models import Alert, ProductMapping, Supplier, SupplierOrder
+from ..privacy import CustomerDataSource, CustomerRef, customer_data_source, scrub
 from .models import Order
 
 
@@ -15,7 +18,8 @@ def customer_orders(session: Session, ref: CustomerRef):
     if ref.customer_id:
         conditions.append(Order.customer_id == ref.customer_id)
     if ref.email:
-        conditions += [Order.email == ref.email, Order.customer_email == ref.email]
+        email = ref.email.strip().lower()  # addresses compare without case, as Shopify's do
+        conditions += [func.lower(Order.email) == email, func.lower(Order.customer_email) == email]
     if ref.order_ids:
         conditions.append(Order.shopify_id.in_(ref.order_ids))
     if not conditions:
@@ -48,17 +52,3 @@ def _redact(session: Session, ref: CustomerRef) -> int:
 
 
 customer_data_source(CustomerDataSource("orders", _export, _redact))
-
-
-@shop_eraser("orders_and_suppliers")
-def _erase(session: Session, shop_domain: str, keep_delivery_id: int | None) -> int:
-    count = 0
-    for model, column in (
-        (SupplierOrder, SupplierOrder.shop_domain),
-        (Order, Order.shop_domain),
-        (ProductMapping, ProductMapping.shop_domain),
-        (Supplier, Supplier.shop_domain),
-        (Alert, Alert.shop_domain),
-    ):
-        count += session.execute(delete(model).where(column == shop_domain)).rowcount
-    return count

@@ -1,13 +1,11 @@
-"""Returns hold customer notes (personal data); inventory and settings are shop data erased with the shop."""
+"""Returns hold customer notes (personal data): a readable export, and the notes cleared on redaction."""
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..inventory.models import CatalogVariant, InventoryLevel, InventorySyncRun, StockFeedRun
-from ..models import ShopSetting
 from ..orders.privacy import customer_orders
-from ..privacy import CustomerDataSource, CustomerRef, customer_data_source, shop_eraser
+from ..privacy import CustomerDataSource, CustomerRef, customer_data_source
 from .models import ReturnCase, ReturnLine
 
 
@@ -31,13 +29,3 @@ def _redact(session: Session, ref: CustomerRef) -> int:
 
 
 customer_data_source(CustomerDataSource("returns", _export, _redact))
-
-
-@shop_eraser("returns_inventory_settings")
-def _erase(session: Session, shop_domain: str, keep_delivery_id: int | None) -> int:
-    count = 0
-    case_ids = select(ReturnCase.id).where(ReturnCase.shop_domain == shop_domain)
-    count += session.execute(delete(ReturnLine).where(ReturnLine.return_case_id.in_(case_ids))).rowcount
-    for model in (ReturnCase, CatalogVariant, InventoryLevel, InventorySyncRun, StockFeedRun, ShopSetting):
-        count += session.execute(delete(model).where(model.shop_domain == shop_domain)).rowcount
-    return count

@@ -62,12 +62,17 @@ def test_data_request_exports_what_we_hold_on_that_customer_only(app):
         export = session.scalars(select(ComplianceExport)).one()
         log = session.scalars(select(ComplianceLog)).one()
     assert export.customer_id == "191167" and export.data_request_id == "9999"
-    held = export.export["sources"]["webhook_inbox"]
-    assert len(held) == 1
-    assert held[0]["payload"]["customer"]["email"] == "john@example.com"
+    held = export.export["tables"]["webhook_inbox"]
+    assert len(held) == 1  # john's order webhook, not the other customer's (same shipping address in the sample)
+    assert held[0]["found"]["body.customer.email"] == "john@example.com"
+    assert "someone.else@example.org" not in json.dumps(export.export)
     assert [o["email"] for o in export.export["sources"]["orders"]] == ["jon@example.com"]
-    assert log.detail == {"webhook_inbox": 1, "compliance_exports": 0, "orders": 1, "returns": 0}
+    assert log.detail == {"sources": {"compliance_exports": 0, "orders": 1, "returns": 0}, "tables": {"orders": 1, "webhook_inbox": 1}, "files": 0}
     assert "john@example.com" not in json.dumps(log.detail)
+    with app.extensions["services"].session_factory() as session:
+        request_body = session.scalar(select(WebhookDelivery.body).where(WebhookDelivery.topic == "customers/data_request"))
+    assert "john@example.com" not in request_body and "555-625-1199" not in request_body  # handled: only ids remain
+    assert json.loads(request_body)["customer"]["id"] == 191167
 
 
 def test_customer_redact_erases_personal_data_and_keeps_others(app):
