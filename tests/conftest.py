@@ -118,6 +118,12 @@ def app_factory():
         services.close()
 
 
+def install_shop(app, *shops: str) -> None:
+    """Mark shops installed (an offline token stored), as the install flow would: /api/* answers 401 for others."""
+    for shop in shops:
+        app.extensions["services"].tokens.save(shop, "shpat_test", None, None, None, None)
+
+
 def sign(body: bytes, secret: str = API_SECRET) -> str:
     """Shopify's webhook signature: base64 HMAC-SHA256 of the raw body (the client's side)."""
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()

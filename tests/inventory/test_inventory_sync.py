@@ -7,7 +7,7 @@ import logging
 import pytest
 from sqlalchemy import select
 
-from conftest import API_KEY, sample_json
+from conftest import API_KEY, install_shop, sample_json
 from orders.forwarding_kit import deliver, paid_order_payload
 from sandbox.supplier.rest_supplier import RestSandboxSupplier
 from shopify_app.inventory.catalog_mirror import mirror_catalog
@@ -189,6 +189,7 @@ def test_the_inventory_api_reports_feeds_syncs_and_failures(world) -> None:
     assert confirmed.status_code == 200 and confirmed.get_json()["feed"]["status"] == "confirmed"
     assert client.post(f"/api/inventory/feeds/{held['id']}/confirm", headers=headers).status_code == 409
     world.shopify.add_shop("other.myshopify.com")
+    install_shop(world.app, "other.myshopify.com")
     assert client.get(f"/api/inventory/feeds/{held['id']}", headers={"Authorization": f"Bearer {world.shopify.mint_session_token('other.myshopify.com', API_KEY)}"}).status_code == 404
 
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from channels_kit import Inbox, SlackReceiver, free_port, start_smtp
-from conftest import API_KEY, API_SECRET
+from conftest import API_KEY, API_SECRET, install_shop
 from shopify_app.alerts import raise_alert, resolve_alert
 from shopify_app.models import ShopSetting, utcnow
 from shopify_app.notify.alert_channels import _insert_once, deliver_alert_notifications
@@ -49,7 +49,9 @@ def slack():
 
 @pytest.fixture
 def app(app_factory, database_url, smtp_inbox):
-    return app_factory(database_url, smtp_host="127.0.0.1", smtp_port=smtp_inbox[1])
+    app = app_factory(database_url, smtp_host="127.0.0.1", smtp_port=smtp_inbox[1])
+    install_shop(app, SHOP, OTHER_SHOP)  # /api/* serves installed shops only
+    return app
 
 
 @pytest.fixture
@@ -320,6 +322,7 @@ def test_two_workers_at_once_send_each_notification_once(app, inbox, slack):
 
 def test_without_smtp_configured_email_notifications_wait(app_factory, database_url):
     app = app_factory(database_url)
+    install_shop(app, SHOP)
     configure(app, emails=["ops@example.com"])
     raise_(app)
     report = deliver(app)
