@@ -13,7 +13,7 @@ from integrations.shopify.errors import ShopifyUserError
 
 from ...orders.payloads import PayloadError, check_refund
 from ...returns.intake import decide_return, mark_decided, record_return, timeline
-from ...returns.models import Decision, RmaState
+from ...returns.models import Decision, ReturnCase, RmaState
 from ..registry import WebhookContext, handles
 from ..worker import PoisonPayload
 
@@ -32,12 +32,16 @@ def return_gid_of(payload) -> str:
     return gid
 
 
-@handles(*RETURN_TOPICS)
+def fetch_return(ctx: WebhookContext) -> dict | None:
+    """Shopify's current copy of the return (read before the write transaction)."""
+    return ctx.services.gateway(ctx.shop_domain).query("ReturnForReview", {"id": return_gid_of(ctx.payload)}).get("return")
+
+
+@handles(*RETURN_TOPICS, prefetch=fetch_return)
 def on_return_changed(ctx: WebhookContext) -> None:
     """Bring our case in line with Shopify's return; decide it if it is a new request."""
     gid = return_gid_of(ctx.payload)
-    gateway = ctx.services.gateway(ctx.shop_domain)
-    snapshot = gateway.query("ReturnForReview", {"id": gid}).get("return")
+    snapshot = ctx.prefetched
     if snapshot is None:
         log.warning("return %s is gone from shop=%s", gid, ctx.shop_domain)
         return
@@ -46,14 +50,16 @@ def on_return_changed(ctx: WebhookContext) -> None:
     session.flush()
     status = case.status
     if case.decision == Decision.PENDING and not case.decided_at and status == "requested":
-        timeline(session, case, "return_requested", "store", items=sum(line.quantity for line in case.lines), reasons=sorted({line.reason for line in case.lines}))
         verdict, _ = decide_return(session, case)
-        if verdict.decision == Decision.APPROVE:
-            _shopify_decision(gateway, "ReturnApproveRequest", "returnApproveRequest", {"id": gid, "notifyCustomer": False})
-        elif verdict.decision == Decision.DECLINE:
-            _shopify_decision(gateway, "ReturnDeclineRequest", "returnDeclineRequest",
-                              {"id": gid, "declineReason": verdict.decline_reason, "declineNote": verdict.note[:300], "notifyCustomer": False})
-        mark_decided(session, case, verdict.decision, "policy", verdict.note, verdict.decline_reason)
+        if verdict.decision not in (Decision.APPROVE, Decision.DECLINE):
+            timeline(session, case, "return_requested", "store", items=sum(line.quantity for line in case.lines), reasons=sorted({line.reason for line in case.lines}))
+            mark_decided(session, case, verdict.decision, "policy", verdict.note, verdict.decline_reason)
+            return
+        # Shopify is told after this transaction (the request is recorded, still pending);
+        # the decision is recorded once it has been. A crash in between is retried: the
+        # request is decided again, and Shopify refuses a second decision.
+        case_id, services, shop_domain = case.id, ctx.services, ctx.shop_domain
+        ctx.after_commit(lambda: _push_policy_decision(services, shop_domain, case_id, gid, verdict))
         return
     if status == "open" and case.decision in (Decision.PENDING, Decision.REVIEW):
         # Approved in the admin, or created there by the merchant (returns/approve).
@@ -71,6 +77,22 @@ def on_return_changed(ctx: WebhookContext) -> None:
         timeline(session, case, "return_reopened", "store")
 
 
+def _push_policy_decision(services, shop_domain: str, case_id: int, gid: str, verdict) -> None:
+    """Approve or decline in Shopify (no transaction open), then record the policy's decision once."""
+    gateway = services.gateway(shop_domain)
+    if verdict.decision == Decision.APPROVE:
+        _shopify_decision(gateway, "ReturnApproveRequest", "returnApproveRequest", {"id": gid, "notifyCustomer": False})
+    else:
+        _shopify_decision(gateway, "ReturnDeclineRequest", "returnDeclineRequest",
+                          {"id": gid, "declineReason": verdict.decline_reason, "declineNote": verdict.note[:300], "notifyCustomer": False})
+    with services.session_factory.begin() as session:
+        case = session.get(ReturnCase, case_id)
+        if case is None or case.decision != Decision.PENDING or case.decided_at:
+            return  # decided meanwhile (a duplicate delivery or the merchant)
+        timeline(session, case, "return_requested", "store", items=sum(line.quantity for line in case.lines), reasons=sorted({line.reason for line in case.lines}))
+        mark_decided(session, case, verdict.decision, "policy", verdict.note, verdict.decline_reason)
+
+
 def _shopify_decision(gateway, document: str, payload_key: str, data: dict) -> None:
     try:
         gateway.mutate(document, {"input": data}, payload_key)
@@ -79,25 +101,44 @@ def _shopify_decision(gateway, document: str, payload_key: str, data: dict) -> N
         log.warning("return decision refused by Shopify codes=%s", error.codes)
 
 
-@handles("reverse_fulfillment_orders/dispose")
+def fetch_reverse_fulfillment_order(ctx: WebhookContext) -> dict | None:
+    """Shopify's disposition totals for the reverse fulfillment order (read before the write transaction)."""
+    gid = ctx.payload.get("admin_graphql_api_id") if isinstance(ctx.payload, dict) else None
+    if not isinstance(gid, str) or not RFO_GID.fullmatch(gid):
+        raise PoisonPayload("reverse_fulfillment_orders/dispose without a ReverseFulfillmentOrder admin_graphql_api_id")
+    return ctx.services.gateway(ctx.shop_domain).query("ReverseFulfillmentOrderState", {"id": gid}).get("reverseFulfillmentOrder")
+
+
+@handles("reverse_fulfillment_orders/dispose", prefetch=fetch_reverse_fulfillment_order)
 def on_dispose(ctx: WebhookContext) -> None:
     """Units disposed (by us or in the admin): apply Shopify's totals, so each unit is restocked once."""
     from ...returns.restock import apply_disposition_totals
 
-    gid = ctx.payload.get("admin_graphql_api_id") if isinstance(ctx.payload, dict) else None
-    if not isinstance(gid, str) or not RFO_GID.fullmatch(gid):
-        raise PoisonPayload("reverse_fulfillment_orders/dispose without a ReverseFulfillmentOrder admin_graphql_api_id")
-    rfo = ctx.services.gateway(ctx.shop_domain).query("ReverseFulfillmentOrderState", {"id": gid}).get("reverseFulfillmentOrder")
-    apply_disposition_totals(ctx.session, ctx.shop_domain, rfo, actor="store")
+    apply_disposition_totals(ctx.session, ctx.shop_domain, ctx.prefetched, actor="store")
 
 
-@handles("refunds/create")
-def on_refund(ctx: WebhookContext) -> None:
-    """A refund: mark its return refunded; units it restocked are not restocked again (or are undone)."""
-    from ...returns.restock import reconcile_refund
-
+def _refund_payload(ctx: WebhookContext) -> dict:
     try:
-        check_refund(ctx.payload)
+        return check_refund(ctx.payload)
     except PayloadError as exc:
         raise PoisonPayload(f"refunds/create payload is not a refund: {exc}") from None
-    reconcile_refund(ctx.session, ctx.shop_domain, ctx.payload, gateway=ctx.services.gateway(ctx.shop_domain) if ctx.services else None)
+
+
+def fetch_refund_inventory_items(ctx: WebhookContext) -> dict[str, str]:
+    """Inventory items of the refund's lines that may need a second restock undone (read before the write transaction)."""
+    from ...returns.restock import refund_inventory_items
+
+    refund = _refund_payload(ctx)
+    return refund_inventory_items(ctx.session, ctx.shop_domain, refund, ctx.services.gateway(ctx.shop_domain) if ctx.services else None)
+
+
+@handles("refunds/create", prefetch=fetch_refund_inventory_items)
+def on_refund(ctx: WebhookContext) -> None:
+    """A refund: mark its return refunded; units it restocked are not restocked again (or are undone)."""
+    from ...returns.restock import reconcile_refund, undo_second_restock
+
+    _, adjustment = reconcile_refund(ctx.session, ctx.shop_domain, _refund_payload(ctx), ctx.prefetched or {})
+    if adjustment is not None and ctx.services is not None:
+        # After the commit that marks the refund reconciled: at most once, never twice.
+        services, shop_domain = ctx.services, ctx.shop_domain
+        ctx.after_commit(lambda: undo_second_restock(services, shop_domain, adjustment))
