@@ -13,7 +13,10 @@ raise_alert) and is told again. Rows whose alert was resolved before they went o
 are skipped.
 
 The Slack URL is a secret (whoever has it can post to the channel): it is never logged,
-stored in last_error or returned by the API; logs name only its host.
+stored in last_error or returned by the API; logs name only its host. It is a tenant-chosen
+target, so it goes through the egress policy (integrations/egress.py) when saved and when
+posted to; a failed post is recorded as a short reason ("refused by egress policy",
+"could not connect", "HTTP 503"), never as which ports answer or what the server said.
 """
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
+
+from integrations import egress
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,13 +46,14 @@ SEVERITIES = ("info", "warning", "critical")  # lowest first
 DEFAULT_MIN_SEVERITY = "warning"
 MAX_EMAILS = 10
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")  # plain http allowed only here (tests, sandbox)
 
 MAX_ATTEMPTS = 5
 FIRST_RETRY = dt.timedelta(minutes=1)  # doubled per attempt: 1, 2, 4, 8 minutes, then failed
 MAX_RETRY = dt.timedelta(hours=1)
 SEND_LEASE = dt.timedelta(minutes=5)  # a claimed attempt whose worker died is retried after this
 SLACK_TIMEOUT = 10.0
+SLACK_MAX_ANSWER_BYTES = 64 * 1024
+WEBHOOK_PROBLEM = "slack_webhook_url must be an https:// URL to a public host"
 BATCH = 100  # rows planned and sent per run; the rest wait for the next minute
 
 
@@ -101,7 +107,7 @@ def webhook_host(url: str) -> str:
 
 
 def webhook_url_ok(url: str) -> bool:
-    """https with a host; plain http only to this machine; no credentials or whitespace in it."""
+    """http(s) with a host, no credentials or whitespace (where it points is the egress policy's call: check_webhook_target)."""
     if len(url) > 2048 or any(ch.isspace() for ch in url):
         return False
     try:
@@ -111,7 +117,7 @@ def webhook_url_ok(url: str) -> bool:
         return False
     if not host or parts.username or parts.password:
         return False
-    return parts.scheme == "https" or (parts.scheme == "http" and host in LOCAL_HOSTS)
+    return parts.scheme in ("https", "http")
 
 
 def parse_channels(data: object, current: AlertChannels | None = None) -> AlertChannels:
@@ -154,9 +160,22 @@ def _parse_webhook(value: object, problems: list[str]) -> str | None:
         return None
     if not isinstance(value, str) or not webhook_url_ok(value.strip()):
         # Never echo the value: it may be a real webhook URL pasted into the wrong place.
-        problems.append("slack_webhook_url must be an https:// URL (http:// only for 127.0.0.1 or localhost)")
+        problems.append(WEBHOOK_PROBLEM)
         return None
     return value.strip()
+
+
+def check_webhook_target(data: object, policy: egress.EgressPolicy | None = None) -> list[str]:
+    """Save-time problems with the webhook URL's target (scheme, public host); resolves the name, so call it outside transactions."""
+    url = data.get("slack_webhook_url") if isinstance(data, dict) else None
+    if not isinstance(url, str) or not url.strip() or not webhook_url_ok(url.strip()):
+        return []  # absent, removed, or malformed (parse_channels says so)
+    try:
+        (policy or egress.current()).check_url(url.strip(), what="slack_webhook_url")
+    except egress.InvalidTargetUrl:
+        # Never echo the URL (a secret) nor how its host resolved: one message for every refusal.
+        return [WEBHOOK_PROBLEM]
+    return []
 
 
 def load_channels(session: Session, shop_domain: str, box) -> AlertChannels:
@@ -483,20 +502,23 @@ def send_alert_email(smtp: SmtpSettings, claimed: Claimed) -> None:
         raise SendFailed(type(exc).__name__) from None
 
 
-def post_to_slack(url: str, text: str, timeout: float = SLACK_TIMEOUT) -> None:
-    """POST {"text": ...} to an incoming webhook; 2xx is sent, 408/429/5xx and network errors are retried, other answers are final."""
+def post_to_slack(url: str, text: str, timeout: float = SLACK_TIMEOUT, policy: egress.EgressPolicy | None = None) -> None:
+    """POST {"text": ...} to an incoming webhook; 2xx is sent, 408/429/5xx and network errors are retried, a refused target and other answers are final."""
     # Straight to the transport: httpx.Client logs every request's full URL at INFO, and
     # this URL is a secret. No redirects are followed either, so it never goes elsewhere.
     request = httpx.Request("POST", url, json={"text": text}, extensions={"timeout": httpx.Timeout(timeout).as_dict()})
     try:
-        with httpx.HTTPTransport() as transport:
+        with (policy or egress.current()).transport(total_seconds=timeout, max_bytes=SLACK_MAX_ANSWER_BYTES) as transport:
             response = transport.handle_request(request)
             try:
                 response.read()
             finally:
                 response.close()
+    except egress.EgressRefused:
+        raise SendFailed("refused by egress policy", permanent=True) from None
     except httpx.HTTPError as exc:
-        raise SendFailed(type(exc).__name__) from None
+        # "could not connect" / "timed out": the same words whichever way a port fails.
+        raise SendFailed(egress.short_reason(exc)) from None
     if response.status_code in (408, 429) or response.status_code >= 500:
         raise SendFailed(f"HTTP {response.status_code}")
     if not 200 <= response.status_code < 300:

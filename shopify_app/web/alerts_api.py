@@ -9,7 +9,7 @@ from sqlalchemy import select
 from ..alerts import resolve_alert
 from ..auth.session_tokens import require_session_token
 from ..models import utcnow
-from ..notify.alert_channels import InvalidChannels, load_channels, notifications_by_alert, parse_channels, save_channels
+from ..notify.alert_channels import InvalidChannels, check_webhook_target, load_channels, notifications_by_alert, parse_channels, save_channels
 from ..suppliers.models import Alert
 from .api_schemas import bounded_ids, validated_body
 
@@ -76,6 +76,10 @@ def get_alert_channels():
 def put_alert_channels():
     """Change the alert channels: fields sent are replaced, left out are kept; slack_webhook_url null removes it. 400 lists the problems."""
     data = request.get_json(silent=True)
+    # The webhook's host is resolved and checked by the egress policy before the write transaction opens.
+    target_problems = check_webhook_target(data)
+    if target_problems:
+        return jsonify(error="invalid alert channel settings", problems=target_problems), 400
     with _services().session_factory.begin() as session:
         try:
             channels = parse_channels(data, load_channels(session, g.shop_domain, _services().box))

@@ -5,6 +5,7 @@ import datetime as dt
 import email
 import email.policy
 import logging
+import socket
 import threading
 import time
 import uuid
@@ -218,23 +219,29 @@ def test_the_slack_url_never_appears_in_logs_errors_or_the_api(app, slack, caplo
     assert bad.status_code == 400 and SECRET not in bad.get_data(as_text=True)
     assert shown.get_json() == {"emails": [], "min_severity": "warning", "slack_webhook_configured": True, "slack_webhook_host": "127.0.0.1"}
     assert SECRET not in listed.get_data(as_text=True)
-    assert rows(app) == [("slack", 0, "sent", 2, None), ("slack", 0, "pending", 1, "ConnectError")]
+    assert rows(app) == [("slack", 0, "sent", 2, None), ("slack", 0, "pending", 1, "could not connect")]
     assert SECRET not in caplog.text and "/services/" not in caplog.text
     ours = [r.getMessage() for r in caplog.records if r.name == "shopify_app.notify.alert_channels"]
     assert len(ours) == 3 and all("to host 127.0.0.1" in m for m in ours)
-    assert "attempt 1 failed (HTTP 500), will retry" in ours[0] and "sent by slack" in ours[1] and "(ConnectError)" in ours[2]
+    assert "attempt 1 failed (HTTP 500), will retry" in ours[0] and "sent by slack" in ours[1] and "(could not connect)" in ours[2]
 
 
-def test_bad_settings_are_refused_with_400_and_good_ones_kept(app):
+def test_bad_settings_are_refused_with_400_and_good_ones_kept(app, monkeypatch):
     client = app.test_client()
+    real_getaddrinfo = socket.getaddrinfo
+
+    def public_dns(host, *args, **kwargs):  # no DNS here: hooks.slack.com answers a public address
+        return real_getaddrinfo("93.184.215.14" if host in ("hooks.slack.com", "hooks.example.com") else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", public_dns)
 
     def put(body):
         return client.put("/api/settings/alert-channels", json=body, headers=auth())
 
     problems = {
         "emails": (["not-an-email", "ok@example.com"], ["emails[0]: 'not-an-email' is not an email address"]),
-        "plain_http": ("http://hooks.example.com/services/T/B/x", ["slack_webhook_url must be an https:// URL (http:// only for 127.0.0.1 or localhost)"]),
-        "credentials": ("https://user:pw@hooks.slack.com/services/T/B/x", ["slack_webhook_url must be an https:// URL (http:// only for 127.0.0.1 or localhost)"]),
+        "plain_http": ("http://hooks.example.com/services/T/B/x", ["slack_webhook_url must be an https:// URL to a public host"]),
+        "credentials": ("https://user:pw@hooks.slack.com/services/T/B/x", ["slack_webhook_url must be an https:// URL to a public host"]),
     }
     for case, (value, expected) in problems.items():
         field = {"plain_http": "slack_webhook_url", "credentials": "slack_webhook_url"}.get(case, case)
