@@ -93,6 +93,10 @@ def adapter_config_problem(kind: str, settings: dict, credentials: dict) -> tupl
             from integrations.suppliers.email_po.config import parse_settings as parse_email_settings
 
             parse_email_settings(settings, credentials)
+        from integrations.suppliers.registry import check_supplier_settings
+
+        # The egress policy on base URLs (resolves names: before any transaction), the timeout cap, no server hosts or paths.
+        check_supplier_settings(kind, settings)
     except (ValueError, TypeError, KeyError) as exc:  # the configs raise ValueError subclasses naming the key
         message = str(exc)
         return ("credentials" if message.startswith("credentials") else "settings", message)
