@@ -44,6 +44,8 @@ def browser_page():
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        # A resource or script the pages' Content-Security-Policy blocks is logged to the console.
+        page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
         yield page, errors
         context.close()
     shutil.rmtree(profile, ignore_errors=True)
@@ -95,6 +97,12 @@ def test_main_actions_work_in_the_browser(shop, browser_page) -> None:
         assert session.scalar(select(WebhookDelivery.status).where(WebhookDelivery.topic == "returns/request", WebhookDelivery.body.like('{"id": 1}%'))) != "dead"
 
     open_page(page, "Settings")
+    # The fields' forms never submit themselves (admin.js, not an inline onsubmit the CSP would block).
+    prevented = page.evaluate("""() => new Promise((resolve) => {
+        document.addEventListener('submit', (event) => resolve(event.defaultPrevented), { once: true });
+        document.getElementById('policy').requestSubmit();
+    })""")
+    assert prevented is True
     page.fill("#policy input[name=window_days]", "21")
     with page.expect_navigation():  # saved, then the page reloads with the stored values
         page.click("#policy >> text=Save policy")

@@ -1,6 +1,7 @@
 """A shop with real history for the admin pages: orders shipped and stuck, a return waiting for review, a dead letter, a desync."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import threading
@@ -54,6 +55,9 @@ class SeededShop(World):
 def serve(sandboxed_app, sandbox_shopify):
     """The seeded shop, the app on a loopback port; yields it and stops everything after."""
     server = make_server("127.0.0.1", 0, sandboxed_app, threaded=True)
+    # The app builds its redirects (the session-token bounce) from APP_URL: where it is served.
+    services = sandboxed_app.extensions["services"]
+    services.settings = dataclasses.replace(services.settings, app_url=f"http://127.0.0.1:{server.server_port}")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     supplier_server = RestSandboxSupplier()
