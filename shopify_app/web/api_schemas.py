@@ -276,8 +276,8 @@ def check_body(spec: BodySpec):
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, over-long integers
         where = f": {exc.msg} at char {exc.pos}" if isinstance(exc, json.JSONDecodeError) else ""
         return invalid([("(body)", f"malformed JSON{where}")])
-    problems = list(_unstorable(body, ""))
-    problems += [(_field(e), _message(e)) for e in sorted(_validator(spec.schema).iter_errors(body), key=lambda e: [str(p) for p in e.path])]
+    # Values no column can hold first (inf from 1e400, NUL): the schema's verdict on them would only repeat it.
+    problems = list(_unstorable(body, "")) or [(_field(e), _message(e)) for e in sorted(_validator(spec.schema).iter_errors(body), key=lambda e: [str(p) for p in e.path])]
     if problems:
         return invalid(problems)
     g.body = body
