@@ -128,8 +128,8 @@ def _line(item: Any, where: str) -> LineSnapshot | None:
         return None
     # Older API versions and some apps send current_quantity or fulfillable_quantity only;
     # current_quantity already accounts for edits and refunds.
-    key = "current_quantity" if "current_quantity" in item else "quantity"
-    quantity = checked_quantity(item.get(key), f"{where}.{key}")
+    quantities = {key: checked_quantity(item[key], f"{where}.{key}") for key in ("quantity", "current_quantity") if key in item}
+    quantity = quantities.get("current_quantity", quantities.get("quantity", 0))
     sku = checked_text(item.get("sku"), f"{where}.sku", 255)
     return LineSnapshot(
         shopify_line_id=line_id,
