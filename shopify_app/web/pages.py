@@ -148,4 +148,8 @@ def patch_id_token():
     if settings.sandbox or settings.sandbox_shopify_url:
         shop = sanitized_shop(request.args.get("shop")) or ""
         return render_template("admin/bounce.html", api_key=settings.api_key, shop=shop, sandbox_shopify_url=settings.sandbox_shopify_url)
+    raw_shop = request.args.get("shop", "")
+    if sanitized_shop(raw_shop) != raw_shop.lower():
+        # The SDK copies ?shop= into a header as it is: a newline there would be a 500.
+        abort(400, "invalid shop domain")
     return sdk_response(services.shopify.app_home_patch_id_token(request_input()).response)

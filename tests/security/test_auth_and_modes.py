@@ -309,3 +309,11 @@ def test_real_mode_allows_app_bridge_from_shopifys_cdn_and_nothing_inline(real_a
     policy = directives(response.headers["Content-Security-Policy"])
     assert policy["script-src"] == ["'self'", "https://cdn.shopify.com"]
     assert "'unsafe-inline'" not in policy["script-src"] and policy["object-src"] == ["'none'"]
+
+
+def test_the_patch_page_refuses_a_shop_that_is_not_a_shop_domain(real_app):
+    """The SDK copies ?shop= into a response header: a newline there was a 500."""
+    client = real_app.test_client()
+    assert client.get("/auth/patch-id-token?shop=demo.myshopify.com%0AX-Evil:%201&shopify-reload=%2F").status_code == 400
+    assert client.get("/auth/patch-id-token?shop=evil.example&shopify-reload=%2F").status_code == 400
+    assert client.get(f"/auth/patch-id-token?shop={SHOP}&shopify-reload=%2F").status_code == 200
