@@ -10,6 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from integrations.suppliers.links import http_link
+
 from ..alerts import raise_alert
 from ..db import read_only
 from ..models import utcnow
@@ -98,7 +100,7 @@ def send_pending_notices(session_factory, smtp: SmtpSettings | None, shop_name: 
                     customer_name=(order.shipping_address or {}).get("first_name"),
                     carrier=shipment.carrier if shipment else None,
                     tracking_number=shipment.tracking_number if shipment else None,
-                    tracking_url=shipment.tracking_url if shipment else None,
+                    tracking_url=http_link(shipment.tracking_url) if shipment else None,  # rows stored before the check may hold any scheme
                     expected=shipment.estimated_delivery if shipment else None,
                     shop_name=shop_name,
                     **_return_context(session, notice),
@@ -141,7 +143,7 @@ def _return_context(session: Session, notice: CustomerNotice) -> dict:
         return {}
     address = ", ".join(str(v) for v in (case.rma_address or {}).values() if v)
     items = sum(line.received_quantity for line in case.lines)
-    return {"rma_number": case.rma_number, "label_url": case.rma_label_url, "return_address": address or None, "decision_note": case.decision_note, "items": items}
+    return {"rma_number": case.rma_number, "label_url": http_link(case.rma_label_url), "return_address": address or None, "decision_note": case.decision_note, "items": items}
 
 
 def _shipment_for(session: Session, notice: CustomerNotice) -> SupplierShipment | None:

@@ -14,6 +14,7 @@ from dataclasses import asdict, is_dataclass
 from sqlalchemy import select
 
 from integrations.suppliers.base import PermanentSupplierError, ReturnLine as SupplierReturnLine, SupplierError, TransientSupplierError
+from integrations.suppliers.links import http_link
 
 from ..alerts import raise_alert
 from ..models import utcnow
@@ -92,7 +93,7 @@ def _record(session, case: ReturnCase, adapter, answer, error, now: dt.datetime,
         timeline(session, case, "return_rma_refused", "supplier", note=answer.note)
         raise_alert(session, case.shop_domain, "return_rma_refused", f"return_rma:{case.id}", f"Return {label}: the supplier refused the return ({answer.note or 'no reason given'}).", severity="critical", subject=case.name)
     else:
-        case.rma_number, case.rma_label_url, case.rma_note = answer.rma_number, answer.label_url, answer.note
+        case.rma_number, case.rma_label_url, case.rma_note = answer.rma_number, http_link(answer.label_url), answer.note  # http(s) links only
         case.rma_address = _address(answer.return_address)
         case.rma_state = RmaState.APPROVED if answer.status == "approved" else RmaState.REQUESTED
         timeline(session, case, "return_rma", "supplier", rma=answer.rma_number, status=answer.status)

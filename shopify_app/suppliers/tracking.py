@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from integrations.shopify.errors import ShopifyError, ShopifyUserError
 from integrations.suppliers.base import Shipment
+from integrations.suppliers.links import http_link
 
 from ..alerts import raise_alert
 from ..db import read_only
@@ -32,12 +33,14 @@ def record_shipment(session: Session, delivery: SupplierOrder, shipment: Shipmen
         select(SupplierShipment).where(SupplierShipment.supplier_order_id == delivery.id, SupplierShipment.shipment_id == shipment.shipment_id)
     )
     lines = _resolve_lines(session, delivery, shipment)
+    # Only http(s) links are kept (the number stays): a javascript: or data: URL would reach an href and Shopify.
+    tracking_url = http_link(shipment.tracking_url)
     if row is None:
         row = SupplierShipment(supplier_order_id=delivery.id, shipment_id=shipment.shipment_id, lines=lines)
         session.add(row)
-    elif (row.tracking_number, row.carrier, row.tracking_url) != (shipment.tracking_number, shipment.carrier, shipment.tracking_url):
+    elif (row.tracking_number, row.carrier, row.tracking_url) != (shipment.tracking_number, shipment.carrier, tracking_url):
         row.tracking_synced = False  # a correction: Shopify must be told
-    row.carrier, row.tracking_number, row.tracking_url = shipment.carrier, shipment.tracking_number, shipment.tracking_url
+    row.carrier, row.tracking_number, row.tracking_url = shipment.carrier, shipment.tracking_number, tracking_url
     row.shipped_at, row.estimated_delivery = shipment.shipped_at, shipment.estimated_delivery
     if shipment.delivered_at and not row.delivered_at:
         row.delivered_at = shipment.delivered_at

@@ -7,6 +7,8 @@ from collections import Counter
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from integrations.suppliers.links import http_link
+
 from ..models import InboxStatus, WebhookDelivery
 from ..orders.models import Order, OrderState
 from ..reconcile.models import Desync, ReconcileRun
@@ -117,7 +119,7 @@ def order_detail(session: Session, shop: str, order_id: int) -> dict | None:
         parcels = session.scalars(select(SupplierShipment).where(SupplierShipment.supplier_order_id == d.id)).all()
         deliveries.append({"supplier": d.supplier.name, "state": d.state, "supplier_order_id": d.supplier_order_id, "attempts": d.attempts,
                            "error": d.last_error, "placed_at": _iso(d.placed_at), "cost": d.cost,
-                           "parcels": [{"carrier": p.carrier, "tracking_number": p.tracking_number, "tracking_url": p.tracking_url, "shipped_at": p.shipped_at,
+                           "parcels": [{"carrier": p.carrier, "tracking_number": p.tracking_number, "tracking_url": http_link(p.tracking_url), "shipped_at": p.shipped_at,
                                         "eta": p.estimated_delivery, "delivered_at": p.delivered_at, "state": p.state} for p in parcels]})
     return {
         "order": {"id": order.id, "name": order.name, "state": order.state, "financial_status": order.financial_status, "fulfillment_status": order.fulfillment_status,
