@@ -80,9 +80,6 @@ class Needles:
         return cls(frozenset(strong_set), frozenset(weak_set), frozenset(d for d in digits if len(d) >= 7),
                    frozenset(str(i) for i in customer_ids if i))
 
-    def __bool__(self) -> bool:
-        return bool(self.strong or self.phones)
-
     @property
     def _strong_re(self) -> re.Pattern | None:
         parts = [re.escape(s) for s in sorted(self.strong, key=len, reverse=True)] + [_phone_pattern(d) for d in sorted(self.phones)]
@@ -322,7 +319,9 @@ def sweep(
         pk_names = {c.name for c in pk}
         statement = select(*pk, *[c for c in columns if c.name not in pk_names], case((linked_sql, true()), else_=false()).label("_linked"))
         # CASE, not NOT: a NULL foreign key must count as "not another's", where NOT (NULL IN ...) is NULL.
-        found_by_value = and_(or_(*matches), case((link.others_sql, 1), else_=0) == 0) if link.others_sql is not None else or_(*matches)
+        found_by_value = or_(*matches) if matches else false()
+        if link.others_sql is not None:
+            found_by_value = and_(found_by_value, case((link.others_sql, 1), else_=0) == 0)
         statement = statement.where(scope, or_(linked_sql, found_by_value))
         unique = unique_columns(table)
         for row in session.execute(statement).mappings().all():

@@ -296,6 +296,28 @@ def test_customer_redact_leaves_nothing_of_the_customer_anywhere(app, world, ins
         assert log.detail["sources"] == {"compliance_exports": 1, "orders": 1, "returns": 1}  # their columns cleared before the sweep
         assert log.detail["files"] == 2
 
+    # Then the other customer: her alert and notice keys were unique, and stay unique once redacted.
+    deliver(app, "customers/redact", redact_request(ANN), SHOP_A)
+    drain(app)
+    assert database_hits(engine, GRACE.searched() + ANN.searched()) == []
+    assert folder_hits(instance, GRACE.searched() + ANN.searched()) == []
+    assert database_hits(engine, BOB.searched()) == [hit for hit in others_before[0] if hit[0] in BOB.searched()]
+
+
+def test_a_duplicate_delivery_of_the_request_keeps_no_email_either(app):
+    body = json.dumps(redact_request(GRACE)).encode()
+    event = str(uuid.uuid4())
+    for _ in range(2):  # a second subscription's delivery of the same event is stored as a duplicate
+        headers = webhook_headers("customers/redact", body, shop=SHOP_A, event_id=event)
+        assert app.test_client().post("/webhooks", data=body, headers=headers).status_code == 200
+    drain(app)
+    with app.extensions["services"].session_factory() as session:
+        rows = session.execute(select(WebhookDelivery.status, WebhookDelivery.body)).all()
+    assert sorted(status for status, _ in rows) == ["done", "duplicate"]
+    for _, stored in rows:
+        assert GRACE.email not in stored and GRACE.phone not in stored
+        assert json.loads(stored)["customer"]["id"] == GRACE.customer_id and json.loads(stored)["orders_to_redact"] == [GRACE.order_id]
+
 
 def test_data_request_finds_every_path_and_nothing_of_another_customer(app, world):
     deliver(app, "customers/data_request", sample_json("customers_data_request") | {"customer": {"id": GRACE.customer_id, "email": GRACE.email, "phone": GRACE.phone}}, SHOP_A)
