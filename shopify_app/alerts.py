@@ -51,3 +51,23 @@ def resolve_alert(session: Session, dedupe_key: str) -> None:
 def open_alerts(session: Session, shop_domain: str) -> list[Alert]:
     """The shop's unresolved alerts, newest first."""
     return list(session.scalars(select(Alert).where(Alert.shop_domain == shop_domain, Alert.resolved_at.is_(None)).order_by(Alert.id.desc())))
+
+
+def job_failure_key(job: str, shop_domain: str, unit: str = "") -> str:
+    """Dedupe key of a periodic job's failure for one shop (and unit: a supplier, a check)."""
+    return f"job_failed:{job}:{shop_domain}:{unit}"
+
+
+def alert_job_failure(session_factory, job: str, shop_domain: str, exc: BaseException, unit: str = "", subject: str | None = None) -> None:
+    """Record that a periodic job failed for this shop (the job goes on with the others); never raises.
+
+    The message names the error's type only: its text may quote a remote body or a value.
+    """
+    log.warning("job %s failed for shop=%s %s: %s", job, shop_domain, unit, type(exc).__name__)
+    try:
+        with session_factory.begin() as session:
+            raise_alert(session, shop_domain, "job_failed", job_failure_key(job, shop_domain, unit),
+                        f"The {job} job failed{' for ' + subject if subject else ''} ({type(exc).__name__}); it will try again on its next run.",
+                        subject=subject)
+    except Exception:  # noqa: BLE001 - recording must not stop the job for the other shops
+        log.exception("could not record the %s failure for shop=%s", job, shop_domain)

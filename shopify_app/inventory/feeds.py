@@ -198,11 +198,13 @@ def feeding_suppliers(session: Session, shop_domain: str | None = None) -> list[
     return list(session.scalars(query.order_by(Supplier.id)))
 
 
-def check_stale_feeds(session: Session, now: dt.datetime | None = None) -> list[int]:
-    """Alert (once) for each supplier whose last good feed is older than its terms allow; ids of the stale ones."""
+def check_stale_feeds(session: Session, now: dt.datetime | None = None, supplier_ids: list[int] | None = None) -> list[int]:
+    """Alert (once) for each supplier (of `supplier_ids`, or all) whose last good feed is older than its terms allow; ids of the stale ones."""
     now = now or utcnow()
     stale: list[int] = []
     for supplier in feeding_suppliers(session):
+        if supplier_ids is not None and supplier.id not in supplier_ids:
+            continue
         terms = inventory_terms(supplier.inventory_terms)
         last = last_good_feed(session, supplier.id)
         since = last.created_at if last else supplier.created_at

@@ -5,8 +5,10 @@ import logging
 
 from sqlalchemy import select
 
+from ..alerts import alert_job_failure
 from ..models import Shop, ShopStatus
 from ..suppliers.forwarding import adapter_from_record
+from ..suppliers.models import Supplier
 from .feeds import check_stale_feeds, feeding_suppliers, pull_due, pull_supplier_stock
 from .sync import sync_inventory
 
@@ -14,20 +16,32 @@ log = logging.getLogger(__name__)
 
 
 def pull_due_stock_feeds(services) -> int:
-    """Pull stock from every supplier whose interval has passed, then alert on stale feeds; how many were pulled."""
+    """Pull stock from every supplier whose interval has passed, then alert on stale feeds; how many were pulled.
+
+    Each supplier is its own unit: one that fails (bad terms, a broken adapter, an error
+    while applying its feed) is recorded and alerted for its shop, and the others go on.
+    """
     with services.session_factory() as session:
-        due = [(s.id, s) for s in feeding_suppliers(session) if pull_due(session, s)]
-        adapters = {}
-        for supplier_id, supplier in due:
-            try:
-                adapters[supplier_id] = adapter_from_record(supplier, services.box)
-            except Exception as exc:  # a misconfigured supplier must not stop the others
-                log.warning("stock pull skipped supplier=%s: %s", supplier_id, type(exc).__name__)
-    for supplier_id, adapter in adapters.items():
-        pull_supplier_stock(services.session_factory, supplier_id, adapter)
-    with services.session_factory.begin() as session:
-        check_stale_feeds(session)
-    return len(adapters)
+        suppliers = [(s.id, s.shop_domain, s.name) for s in feeding_suppliers(session)]
+    pulled = 0
+    for supplier_id, shop_domain, name in suppliers:
+        try:
+            with services.session_factory() as session:
+                supplier = session.get(Supplier, supplier_id)
+                if not pull_due(session, supplier):
+                    continue
+                adapter = adapter_from_record(supplier, services.box)
+            pull_supplier_stock(services.session_factory, supplier_id, adapter)
+            pulled += 1
+        except Exception as exc:  # noqa: BLE001 - one supplier must not stop the others
+            alert_job_failure(services.session_factory, "stock-feeds", shop_domain, exc, unit=f"supplier:{supplier_id}", subject=name)
+    for supplier_id, shop_domain, name in suppliers:
+        try:
+            with services.session_factory.begin() as session:
+                check_stale_feeds(session, supplier_ids=[supplier_id])
+        except Exception as exc:  # noqa: BLE001
+            alert_job_failure(services.session_factory, "stale-feed-check", shop_domain, exc, unit=f"supplier:{supplier_id}", subject=name)
+    return pulled
 
 
 def sync_installed_shops(services, *, refresh_catalog: bool = False) -> None:
@@ -36,7 +50,10 @@ def sync_installed_shops(services, *, refresh_catalog: bool = False) -> None:
         shops = session.scalars(select(Shop.domain).where(Shop.status == ShopStatus.INSTALLED.value)).all()
         shops = [shop for shop in shops if feeding_suppliers(session, shop)]
     for shop in shops:
-        sync_inventory(services, shop, refresh_catalog=refresh_catalog)
+        try:
+            sync_inventory(services, shop, refresh_catalog=refresh_catalog)
+        except Exception as exc:  # noqa: BLE001 - one shop must not stop the others
+            alert_job_failure(services.session_factory, "inventory-sync", shop, exc)
 
 
 def refresh_catalogs(services) -> None:

@@ -5,7 +5,21 @@ import datetime as dt
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
+from ..bounds import bounded_int, bounded_number
+
 OUT_OF_STOCK_POLICIES = ("zero", "deny")  # show 0 | show 0 and stop selling past zero (DENY)
+
+# Inclusive bounds of the whole-number terms (the API schema uses the same numbers): checked
+# when saved, and clamped when read, so a stored absurd value cannot break a job.
+MAX_UNITS = 1_000_000
+WHOLE_NUMBER_BOUNDS = {
+    "safety_buffer": (0, MAX_UNITS),
+    "pull_every_minutes": (0, 7 * 24 * 60),  # at most weekly; 0: never pull
+    "stale_after_minutes": (0, 30 * 24 * 60),  # at most 30 days
+    "in_stock_quantity": (0, MAX_UNITS),
+    "guard_min_skus": (0, MAX_UNITS),
+}
+GUARD_SHARE_BOUNDS = (0.0, 1.0)  # exclusive of 0
 
 
 @dataclass(frozen=True)
@@ -34,9 +48,19 @@ class InventoryTerms:
 
 
 def inventory_terms(raw: Mapping[str, Any] | None) -> InventoryTerms:
-    """The terms stored on a supplier, defaults filled in (stored values were validated on the way in)."""
-    known = {f.name for f in fields(InventoryTerms)}
-    return InventoryTerms(**{k: v for k, v in (raw or {}).items() if k in known})
+    """The terms stored on a supplier, defaults filled in, every number within its bounds whatever is stored."""
+    defaults = InventoryTerms()
+    stored = raw if isinstance(raw, Mapping) else {}
+    values: dict[str, Any] = {}
+    for name, (low, high) in WHOLE_NUMBER_BOUNDS.items():
+        if name in stored:
+            values[name] = bounded_int(stored[name], low, high, getattr(defaults, name))
+    if "guard_share" in stored:
+        share = bounded_number(stored["guard_share"], *GUARD_SHARE_BOUNDS, defaults.guard_share)
+        values["guard_share"] = share if share > 0 else defaults.guard_share
+    if stored.get("out_of_stock_policy") in OUT_OF_STOCK_POLICIES:
+        values["out_of_stock_policy"] = stored["out_of_stock_policy"]
+    return InventoryTerms(**values)
 
 
 def validate_inventory_terms(raw: Any) -> dict[str, Any]:
@@ -56,7 +80,9 @@ def validate_inventory_terms(raw: Any) -> dict[str, Any]:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
                 raise ValueError("guard_share must be a number in (0, 1]")
             value = float(value)
-        elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{name} must be a whole number >= 0")
+        else:
+            low, high = WHOLE_NUMBER_BOUNDS[name]
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"{name} must be a whole number from {low} to {high}")
         clean[name] = value
     return clean

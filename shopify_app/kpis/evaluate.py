@@ -12,7 +12,7 @@ from typing import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..alerts import raise_alert, resolve_alert
+from ..alerts import alert_job_failure, raise_alert, resolve_alert
 from ..models import Shop, ShopStatus, utcnow
 from .compute import kpi_summary
 from .targets import get_targets
@@ -60,7 +60,7 @@ def check_installed_shops(services, now: dt.datetime | None = None) -> dict[str,
             with services.session_factory.begin() as session:
                 found[shop] = check_kpis(session, shop, now)
         except Exception as exc:  # one shop's broken data must not stop the others
-            log.warning("kpi check failed shop=%s: %s", shop, type(exc).__name__)
+            alert_job_failure(services.session_factory, "kpi-check", shop, exc)
             found[shop] = {"error": type(exc).__name__}
     return found
 

@@ -22,6 +22,7 @@ DEFAULT_TARGETS: dict[str, float] = {
 }
 
 RATE_KEYS = frozenset({"return_rate_max", "on_time_min"})
+MAX_TARGET_HOURS = 365 * 24  # hour targets are in (0, a year]; rates in [0, 1]
 
 
 def get_targets(session: Session, shop_domain: str) -> dict[str, float]:
@@ -64,6 +65,6 @@ def _check(key: str, value) -> float:
     value = float(value)
     if key in RATE_KEYS and not 0 <= value <= 1:
         raise ValueError(f"{key} is a rate between 0 and 1 (0.95 for 95 %), got {value}")
-    if key not in RATE_KEYS and value <= 0:
-        raise ValueError(f"{key} is a number of hours above 0, got {value}")
+    if key not in RATE_KEYS and not 0 < value <= MAX_TARGET_HOURS:
+        raise ValueError(f"{key} is a number of hours above 0 and at most {MAX_TARGET_HOURS}, got {value}")
     return value

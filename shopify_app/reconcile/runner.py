@@ -7,7 +7,7 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from ..alerts import raise_alert, resolve_alert
+from ..alerts import alert_job_failure, raise_alert, resolve_alert
 from ..models import utcnow
 from .checks import CHECKS, Finding
 from .models import Desync, ReconcileRun
@@ -31,8 +31,8 @@ def run_reconciliation(services, shop: str, *, only: tuple[str, ...] | None = No
         try:
             result = check(services, shop, now)
         except Exception as exc:  # one broken check must not stop the others
-            log.warning("reconcile check %s failed shop=%s: %s", name, shop, type(exc).__name__)
             entry["error"] = f"{type(exc).__name__}: {exc}"[:300]
+            alert_job_failure(services.session_factory, "reconcile", shop, exc, unit=name, subject=f"check {name}")
             continue
         entry["checked"], entry["found"] = result.checked, len(result.findings)
         seen: dict[str, set[str]] = {}
@@ -113,4 +113,10 @@ def reconcile_installed_shops(services) -> list[ReconcileRun]:
 
     with services.session_factory() as session:
         shops = session.scalars(select(Shop.domain).where(Shop.status == ShopStatus.INSTALLED.value)).all()
-    return [run_reconciliation(services, shop) for shop in shops]
+    runs = []
+    for shop in shops:
+        try:
+            runs.append(run_reconciliation(services, shop))
+        except Exception as exc:  # noqa: BLE001 - one shop's failure must not stop the others
+            alert_job_failure(services.session_factory, "reconcile", shop, exc)
+    return runs

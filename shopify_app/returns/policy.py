@@ -12,9 +12,11 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Iterable, Mapping
 
+from ..bounds import bounded_int, bounded_number
 from .models import Decision
 
 LEGAL_MINIMUM_DAYS = 14
+MAX_RETURN_DAYS = 365  # every return window (store, per reason, supplier) is at most a year
 DEFAULT_REASON_WINDOWS = {
     "DEFECTIVE": 3,  # damaged: report within 1-3 business days
     "SIZE_TOO_SMALL": 14,
@@ -67,12 +69,16 @@ class SupplierReturnTerms:
 
 
 def policy_from(raw: Mapping[str, Any] | None) -> ReturnPolicy:
-    """The stored policy with defaults filled in."""
+    """The stored policy with defaults filled in; windows clamped to their bounds whatever is stored."""
     raw = dict(raw or {})
     known = {f.name for f in fields(ReturnPolicy)}
     values = {k: v for k, v in raw.items() if k in known}
+    if "window_days" in values:
+        values["window_days"] = bounded_int(values["window_days"], LEGAL_MINIMUM_DAYS, MAX_RETURN_DAYS, LEGAL_MINIMUM_DAYS)
     if "reason_windows" in values:
-        values["reason_windows"] = {**DEFAULT_REASON_WINDOWS, **values["reason_windows"]}
+        stored = values["reason_windows"] if isinstance(values["reason_windows"], Mapping) else {}
+        values["reason_windows"] = {**DEFAULT_REASON_WINDOWS, **{reason: bounded_int(days, 1, MAX_RETURN_DAYS, DEFAULT_REASON_WINDOWS.get(reason, LEGAL_MINIMUM_DAYS))
+                                                              for reason, days in stored.items()}}
     for name in ("final_sale_tags", "final_sale_product_ids", "review_reasons"):
         if name in values:
             values[name] = tuple(values[name])
@@ -80,14 +86,19 @@ def policy_from(raw: Mapping[str, Any] | None) -> ReturnPolicy:
 
 
 def supplier_terms_from(raw: Mapping[str, Any] | None) -> SupplierReturnTerms:
-    """A supplier's stored terms with defaults filled in."""
+    """A supplier's stored terms with defaults filled in; numbers clamped to their bounds whatever is stored."""
     known = {f.name for f in fields(SupplierReturnTerms)}
-    return SupplierReturnTerms(**{k: v for k, v in (raw or {}).items() if k in known})
+    values = {k: v for k, v in (raw or {}).items() if k in known}
+    if values.get("window_days") is not None:
+        values["window_days"] = bounded_int(values["window_days"], 0, MAX_RETURN_DAYS, MAX_RETURN_DAYS)
+    if "restocking_fee_percent" in values:
+        values["restocking_fee_percent"] = bounded_number(values["restocking_fee_percent"], 0, 100, 0.0)
+    return SupplierReturnTerms(**values)
 
 
-def _whole(value: Any, name: str, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be a whole number >= {minimum}")
+def _whole(value: Any, name: str, minimum: int = 0, maximum: int = MAX_RETURN_DAYS) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise ValueError(f"{name} must be a whole number from {minimum} to {maximum}")
     return value
 
 
