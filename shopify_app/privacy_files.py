@@ -85,7 +85,8 @@ def shop_paths(session: Session, shop_domain: str, settings) -> list[Path]:
     for root, dirs, files in os.walk(folder):
         for name in dirs + files:
             if _named_after(name, shop_domain):
-                found.add((Path(root) / name).resolve())
+                entry = Path(root) / name
+                found.add(entry if entry.is_symlink() else entry.resolve())  # a link is removed, never what it points at
         dirs[:] = [d for d in dirs if not _named_after(d, shop_domain)]  # taken whole
     return sorted(p for p in found if _inside(p, folder) and p not in forbidden)
 
@@ -106,7 +107,7 @@ def _files_in(paths: list[Path]):
     for path in paths:
         if path.is_dir():
             yield from (p for p in path.rglob("*") if p.is_file() and not p.is_symlink())
-        elif path.is_file() and not path.name.endswith(".lock"):
+        elif path.is_file() and not path.is_symlink() and not path.name.endswith(".lock"):
             yield path
 
 

@@ -393,3 +393,20 @@ def test_files_named_by_settings_never_include_the_database(sqlite_url, tmp_path
         session.flush()
         assert shop_paths(session, SHOP_A, settings) == []
     engine.dispose()
+
+
+def test_a_link_named_after_the_shop_is_removed_not_what_it_points_at(sqlite_url, tmp_path, monkeypatch):
+    from conftest import make_settings
+    from shopify_app.privacy_files import erase_shop_files
+
+    monkeypatch.setattr("shopify_app.config.INSTANCE_DIR", tmp_path / "instance")
+    theirs = tmp_path / "instance" / "email-po" / SHOP_B / "log.json"
+    theirs.parent.mkdir(parents=True)
+    theirs.write_text("{}")
+    link = tmp_path / "instance" / "email-po" / f"{SHOP_A}.json"
+    link.symlink_to(theirs)
+    engine = sa.create_engine(sqlite_url)
+    with sa.orm.Session(engine) as session:
+        assert erase_shop_files(session, SHOP_A, make_settings(sqlite_url)) == 1
+    engine.dispose()
+    assert not link.is_symlink() and theirs.read_text() == "{}"
