@@ -34,7 +34,10 @@ def shipment_time(value: str | None) -> dt.datetime | None:
     except ValueError:
         return None
     if parsed.tzinfo is None:  # a bare date means the end of that day
-        parsed = parsed.replace(tzinfo=dt.timezone.utc) + (dt.timedelta(days=1) if len(value) <= 10 else dt.timedelta())
+        try:
+            parsed = parsed.replace(tzinfo=dt.timezone.utc) + (dt.timedelta(days=1) if len(value) <= 10 else dt.timedelta())
+        except OverflowError:  # "9999-12-31" from a supplier: no usable date, never a failed job
+            return None
     return parsed
 
 
@@ -86,49 +89,55 @@ def send_pending_notices(session_factory, smtp: SmtpSettings | None, shop_name: 
         report.waiting = len(ids)
         return report
     for notice_id in ids:
-        # Render on a read-only session, send with no transaction open (SMTP has its own
-        # timeout), then record the outcome in a short transaction.
-        with read_only(session_factory)() as session:
-            notice = session.get(CustomerNotice, notice_id)
-            order = session.get(Order, notice.order_id)
-            to, order_id = order.email, order.id
-            if to:
-                shipment = _shipment_for(session, notice)
-                subject, body = render(
-                    f"{notice.kind}_notice.txt",
-                    order_name=order.name or order.shopify_id,
-                    customer_name=(order.shipping_address or {}).get("first_name"),
-                    carrier=shipment.carrier if shipment else None,
-                    tracking_number=shipment.tracking_number if shipment else None,
-                    tracking_url=http_link(shipment.tracking_url) if shipment else None,  # rows stored before the check may hold any scheme
-                    expected=shipment.estimated_delivery if shipment else None,
-                    shop_name=shop_name,
-                    **_return_context(session, notice),
-                )
-        error = "no customer email"
-        if to:
-            try:
-                send_email(smtp, to, subject, body)
-                error = None
-            except (smtplib.SMTPException, OSError) as exc:
-                error = type(exc).__name__
-        with session_factory.begin() as session:
-            notice = session.get(CustomerNotice, notice_id)
-            if not to:
-                notice.status, notice.last_error = "failed", error
-                report.failed += 1
-                continue
-            notice.attempts += 1
-            if error is not None:
-                notice.last_error = error
-                if notice.attempts >= MAX_SEND_ATTEMPTS:
-                    notice.status = "failed"
-                    report.failed += 1
-                continue
-            notice.status, notice.sent_at = "sent", utcnow()
-            record_event(session, session.get(Order, order_id), "customer_notified", "app", notice=notice.kind)
-            report.sent += 1
+        try:
+            _send_notice(session_factory, smtp, shop_name, notice_id, report)
+        except Exception as exc:  # noqa: BLE001 - one broken notice must not stop the others
+            log.warning("notice %s could not be sent: %s", notice_id, type(exc).__name__)
     return report
+
+
+def _send_notice(session_factory, smtp: SmtpSettings, shop_name: str, notice_id: int, report: NoticeReport) -> None:
+    """Render on a read-only session, send with no transaction open (SMTP has its own timeout), then record the outcome."""
+    with read_only(session_factory)() as session:
+        notice = session.get(CustomerNotice, notice_id)
+        order = session.get(Order, notice.order_id)
+        to, order_id = order.email, order.id
+        if to:
+            shipment = _shipment_for(session, notice)
+            subject, body = render(
+                f"{notice.kind}_notice.txt",
+                order_name=order.name or order.shopify_id,
+                customer_name=(order.shipping_address or {}).get("first_name"),
+                carrier=shipment.carrier if shipment else None,
+                tracking_number=shipment.tracking_number if shipment else None,
+                tracking_url=http_link(shipment.tracking_url) if shipment else None,  # rows stored before the check may hold any scheme
+                expected=shipment.estimated_delivery if shipment else None,
+                shop_name=shop_name,
+                **_return_context(session, notice),
+            )
+    error = "no customer email"
+    if to:
+        try:
+            send_email(smtp, to, subject, body)
+            error = None
+        except (smtplib.SMTPException, OSError) as exc:
+            error = type(exc).__name__
+    with session_factory.begin() as session:
+        notice = session.get(CustomerNotice, notice_id)
+        if not to:
+            notice.status, notice.last_error = "failed", error
+            report.failed += 1
+            return
+        notice.attempts += 1
+        if error is not None:
+            notice.last_error = error
+            if notice.attempts >= MAX_SEND_ATTEMPTS:
+                notice.status = "failed"
+                report.failed += 1
+            return
+        notice.status, notice.sent_at = "sent", utcnow()
+        record_event(session, session.get(Order, order_id), "customer_notified", "app", notice=notice.kind)
+        report.sent += 1
 
 
 def _return_context(session: Session, notice: CustomerNotice) -> dict:

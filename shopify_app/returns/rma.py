@@ -16,7 +16,7 @@ from sqlalchemy import select
 from integrations.suppliers.base import PermanentSupplierError, ReturnLine as SupplierReturnLine, SupplierError, TransientSupplierError
 from integrations.suppliers.links import http_link
 
-from ..alerts import raise_alert
+from ..alerts import alert_job_failure, raise_alert
 from ..models import utcnow
 from ..suppliers.forwarding import adapter_from_record
 from ..suppliers.models import Supplier, SupplierOrder, SupplierOrderLine
@@ -50,25 +50,33 @@ def request_due_rmas(session_factory, box, *, now: dt.datetime | None = None, ad
     rng = rng or random.Random()
     adapter_for = adapter_for or (lambda supplier: adapter_from_record(supplier, box))
     with session_factory() as session:
-        due = session.scalars(select(ReturnCase.id).where(ReturnCase.rma_state == RmaState.PENDING, ReturnCase.next_attempt_at <= now).order_by(ReturnCase.id)).all()
-    for case_id in due:
-        with session_factory() as session:
-            case = session.get(ReturnCase, case_id)
-            supplier, supplier_order_id, lines = _request_for(session, case)
-            adapter = adapter_for(supplier) if supplier and lines and supplier_order_id else None
-        answer, error = None, None
-        if adapter is not None:
-            try:
-                answer = adapter.create_return_authorization(supplier_order_id, lines)
-            except SupplierError as exc:
-                error = exc
-        with session_factory.begin() as session:
-            case = session.get(ReturnCase, case_id)
-            if case.rma_state != RmaState.PENDING:
-                continue  # cancelled meanwhile
-            case.rma_attempts += 1
-            _record(session, case, adapter, answer, error, now, rng)
+        due = session.execute(select(ReturnCase.id, ReturnCase.shop_domain).where(ReturnCase.rma_state == RmaState.PENDING, ReturnCase.next_attempt_at <= now).order_by(ReturnCase.id)).all()
+    for case_id, shop_domain in due:
+        try:
+            _request_one(session_factory, case_id, adapter_for, now, rng)
+        except Exception as exc:  # noqa: BLE001 - one shop's broken supplier must not stop the other returns
+            alert_job_failure(session_factory, "return-authorizations", shop_domain, exc, unit=f"return:{case_id}")
     return len(due)
+
+
+def _request_one(session_factory, case_id: int, adapter_for, now: dt.datetime, rng: random.Random) -> None:
+    """Ask the supplier for one case's RMA with no transaction open, then record the answer."""
+    with session_factory() as session:
+        case = session.get(ReturnCase, case_id)
+        supplier, supplier_order_id, lines = _request_for(session, case)
+        adapter = adapter_for(supplier) if supplier and lines and supplier_order_id else None
+    answer, error = None, None
+    if adapter is not None:
+        try:
+            answer = adapter.create_return_authorization(supplier_order_id, lines)
+        except SupplierError as exc:
+            error = exc
+    with session_factory.begin() as session:
+        case = session.get(ReturnCase, case_id)
+        if case.rma_state != RmaState.PENDING:
+            return  # cancelled meanwhile
+        case.rma_attempts += 1
+        _record(session, case, adapter, answer, error, now, rng)
 
 
 def _record(session, case: ReturnCase, adapter, answer, error, now: dt.datetime, rng: random.Random) -> None:
