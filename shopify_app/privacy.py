@@ -169,8 +169,27 @@ def orders_named(payload: Any, topic: str) -> set[str]:
             stack.extend(item)
         elif isinstance(item, str) and item.startswith("gid://shopify/Order/"):
             named.add(gid_number(item))
+        elif isinstance(item, str) and item.lstrip()[:1] in ("{", "["):
+            stack.append(_parse(item))  # a supplier's body kept as text inside our JSON
     named.discard(None)
     return named
+
+
+def _scalar_texts(payload: Any):
+    """Every scalar of a payload as text, JSON inside strings included."""
+    stack = [payload]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif item is not None:
+            parsed = _parse(item) if isinstance(item, str) and item.lstrip()[:1] in ("{", "[") else None
+            if isinstance(parsed, (dict, list)):
+                stack.append(parsed)
+            else:
+                yield str(item)
 
 
 def _mentions_orders(payload: Any, topic: str, shopify_ids: set[str]) -> bool:
@@ -232,10 +251,12 @@ def customer_footprint(session: Session, ref: CustomerRef) -> Footprint:
     inbox_hints = tuple(sorted(shopify_ids | delivery_refs | {c for c in customer_ids if c}))
 
     def inbox_is_theirs(row: dict) -> bool:
-        body = row.get("body") or ""
-        if any(ref_ in body for ref_ in delivery_refs):
-            return True
-        return _mentions_orders(_parse(body), row.get("topic") or "", shopify_ids)
+        payload = _parse(row.get("body"))
+        named = orders_named(payload, row.get("topic") or "")
+        if named:
+            return bool(named & shopify_ids)
+        # A supplier's event names our delivery (its key or the supplier's order id) as a whole value.
+        return bool(delivery_refs) and any(text in delivery_refs for text in _scalar_texts(payload))
 
     def inbox_is_another_order(row: dict) -> bool:
         named = orders_named(_parse(row.get("body")), row.get("topic") or "")
