@@ -47,7 +47,7 @@ WEBHOOK_TOPICS = ("orders/create", "orders/paid", "orders/updated")  # fallback 
 APP_ENV = (
     "SHOPIFY_API_KEY", "SHOPIFY_API_SECRET", "SHOPIFY_API_SECRET_OLD", "ENCRYPTION_KEYS", "DATABASE_URL",
     "RUN_SCHEDULER", "APP_URL", "PORT", "SANDBOX_SHOPIFY_URL", "WEBHOOK_MAX_BYTES", "WEBHOOK_MAX_ATTEMPTS",
-    "GUNICORN_CMD_ARGS", "SHOPIFY_SCOPES", "SHOPIFY_API_VERSION", "JOB_ENGINE",
+    "GUNICORN_CMD_ARGS", "SHOPIFY_SCOPES", "SHOPIFY_API_VERSION", "JOB_ENGINE", "EGRESS_ALLOW",
 )
 
 
@@ -386,6 +386,7 @@ class World:
             "SHOPIFY_API_KEY": API_KEY, "SHOPIFY_API_SECRET": secret, "ENCRYPTION_KEYS": fernet,
             "DATABASE_URL": database_url, "APP_URL": app_url, "PORT": str(port),
             "SANDBOX_SHOPIFY_URL": self.shopify.base_url, "RUN_SCHEDULER": "1",
+            "EGRESS_ALLOW": "127.0.0.1/32",  # real mode, with the sandbox supplier on loopback
         }
         if self.engine == "procrastinate":
             # Web processes only take requests and defer drains; the workers run jobs and pumps.
