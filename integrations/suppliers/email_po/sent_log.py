@@ -10,9 +10,9 @@ the PO again, with the same PO number and Message-ID, which the supplier can rec
 
 The log holds PO numbers, line references, SKUs and quantities: no addresses.
 
-Two implementations: `InMemorySentLog` (tests, demos) and `JsonFileSentLog` (one JSON file
-per supplier, e.g. instance/email-po/<supplier>.json, safe for several processes on one host).
-An app running on several hosts should implement `SentLog` over its database instead.
+Implementations: `InMemorySentLog` (tests, demos), `JsonFileSentLog` (one JSON file, for
+tools and tests; never at a path a tenant chose) and, in the app,
+shopify_app/suppliers/email_po_log.DatabaseSentLog (table email_po_sent_log, per shop and supplier).
 """
 from __future__ import annotations
 
