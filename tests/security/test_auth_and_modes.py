@@ -79,8 +79,8 @@ def test_gunicorn_stops_instead_of_serving_or_respawning(tmp_path):
     env = _clean_env(SHOPIFY_API_KEY=API_KEY, ENCRYPTION_KEYS=FERNET_KEY, DATABASE_URL=f"sqlite:///{tmp_path}/app.db")
     gunicorn = [sys.executable, "-m", "gunicorn", "--bind", "127.0.0.1:0", "--workers", "1", "shopify_app.factory:create_app()"]
     done = subprocess.run(gunicorn, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode != 0
-    assert "configuration error: SHOPIFY_API_SECRET is not set" in done.stderr
+    assert done.returncode != 0, done.stderr[-2000:]
+    assert "configuration error: SHOPIFY_API_SECRET is not set" in done.stderr, done.stderr[-2000:]
 
 
 def test_a_token_signed_with_the_public_sandbox_secret_is_refused_in_real_mode(app_factory, sqlite_url):
