@@ -67,12 +67,12 @@ RESPONSES: dict[str, dict[int, str | None]] = {
 }
 
 # Query parameters a route reads: {endpoint: {name: schema}}.
+# Free text filters: any value is accepted (unknown ones match nothing or fall back to the default).
 QUERY: dict[str, dict[str, dict]] = {
-    "returns_api.list_returns": {"queue": {"type": "string", "maxLength": 16, "description": "Any value: only requests waiting for the merchant."}},
+    "returns_api.list_returns": {"queue": {"type": "string", "description": "Any non-empty value: only requests waiting for the merchant."}},
     "admin_api.export_csv": {
-        "q": {"type": "string", "maxLength": 200}, "state": {"type": "string", "maxLength": 64},
-        "supplier": {"type": "string", "maxLength": 255}, "problem": {"type": "string", "maxLength": 64},
-        "bucket": {"type": "string", "enum": ["day", "week", "month"]},
+        "q": {"type": "string", "description": "Orders: search text."}, "state": {"type": "string"}, "supplier": {"type": "string"},
+        "problem": {"type": "string"}, "bucket": {"type": "string", "description": "KPIs: day (default), week or month."},
     },
 }
 PUBLIC = {"api.openapi_document"}  # no session token needed
