@@ -186,3 +186,14 @@ def test_the_guard_reports_an_outbound_call_inside_a_write_transaction(sqlite_ur
     httpx.get(hanging_supplier.url, timeout=5)  # outside: fine
     assert len(guard.violations) == 1
     guard.violations.clear()  # this test's own violation is the subject, not a failure
+
+
+def test_every_outbound_path_we_call_from_jobs_and_handlers_has_a_finite_timeout(app_factory, sqlite_url):
+    """Shopify (gateway and token refresh share this client) and SMTP never wait forever."""
+    from shopify_app.notify.email import SmtpSettings
+
+    services = app_factory(sqlite_url).extensions["services"]
+    timeout = services.http_client.timeout
+    assert all(value is not None and 0 < value <= 30 for value in (timeout.connect, timeout.read, timeout.write, timeout.pool))
+    assert services.tokens.http_client is services.http_client
+    assert 0 < SmtpSettings(host="127.0.0.1").timeout <= 30
