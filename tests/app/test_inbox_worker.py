@@ -155,3 +155,40 @@ def test_retry_delay_grows_and_is_capped():
     assert all(0 <= retry_delay(1, rng) <= 4 for _ in range(50))
     assert max(retry_delay(20, rng) for _ in range(200)) <= 3600
     assert max(retry_delay(8, rng) for _ in range(200)) > 100
+
+
+def test_prefetch_and_after_commit_calls_run_with_no_write_transaction_and_a_failed_call_retries_the_delivery(app):
+    """Rule 6 in the inbox: network reads go in prefetch, calls after writing in after_commit; neither holds the write lock."""
+    from shopify_app.write_transactions import holds_write_transaction
+
+    seen = {"prefetch": [], "handler": [], "call": []}
+    failures = {"left": 1}
+
+    def prefetch(ctx):
+        seen["prefetch"].append(holds_write_transaction())
+        return {"fetched": ctx.payload["n"]}
+
+    def call():
+        seen["call"].append(holds_write_transaction())
+        if failures["left"]:
+            failures["left"] -= 1
+            raise RuntimeError("supplier down")
+
+    def handler(ctx):
+        seen["handler"].append((holds_write_transaction(), ctx.prefetched))
+        ctx.after_commit(call)
+
+    registry.load_handlers()
+    registry.HANDLERS["test/phases"], registry.PREFETCHES["test/phases"] = handler, prefetch
+    try:
+        post(app, "test/phases", json.dumps({"n": 7}).encode())
+        first = worker_for(app).drain()
+        assert (first.retried, statuses(app)) == (1, [InboxStatus.PENDING.value])  # the failed call retries the whole delivery
+        make_due(app)
+        assert worker_for(app).drain().done == 1 and statuses(app) == [InboxStatus.DONE.value]
+    finally:
+        registry.HANDLERS.pop("test/phases", None)
+        registry.PREFETCHES.pop("test/phases", None)
+    assert seen["prefetch"] == [False, False] and seen["call"] == [False, False]
+    on_sqlite = app.extensions["services"].settings.is_sqlite
+    assert seen["handler"] == [(on_sqlite, {"fetched": 7})] * 2  # the handler itself runs in the write transaction
