@@ -14,7 +14,8 @@ from typing import Any, Callable, Iterator
 
 from flask import Blueprint, g, jsonify, request
 from jsonschema import Draft202012Validator
-from werkzeug.routing import BaseConverter, ValidationError
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import BaseConverter
 
 # Database ids are 64-bit signed: anything outside 1..2**63-1 cannot name a row (and would
 # overflow SQLite/PostgreSQL parameters), so such paths answer 404 before any query.
@@ -22,16 +23,11 @@ MAX_ID = 2**63 - 1
 MAX_FIELDS_REPORTED = 20
 MAX_MESSAGE = 200
 
-# Bounds shared with the domain validators (inventory/terms.py, returns/policy.py, kpis/targets.py);
-# these are the same or stricter, so a value the schema lets through never overflows a job.
+# Domain bounds (inventory terms, return windows, KPI targets) are imported from the domain
+# validators in request_schemas(), so the schema and the save-time checks cannot disagree.
 MAX_UNITS = 1_000_000
 MAX_PRIORITY = 10_000
 SLA_HOURS = (1, 24 * 60)
-MAX_PULL_MINUTES = 7 * 24 * 60
-MAX_STALE_MINUTES = 30 * 24 * 60
-LEGAL_MINIMUM_DAYS = 14
-MAX_RETURN_DAYS = 365
-MAX_TARGET_HOURS = 365 * 24
 MAX_MAPPINGS = 1000
 MAX_RECEIPT_LINES = 500
 MAX_LIST = 500
@@ -52,7 +48,9 @@ class IdConverter(BaseConverter):
     def to_python(self, value: str) -> int:
         number = int(value)
         if not 1 <= number <= MAX_ID:
-            raise ValidationError()
+            # NotFound, not ValidationError: the matcher would go on to the same path's rules for
+            # other methods and answer 405 for an id that simply names nothing.
+            raise NotFound()
         return number
 
     def to_url(self, value: Any) -> str:
@@ -103,10 +101,10 @@ def request_schemas() -> dict[str, dict]:
     """Every request body schema by name (the OpenAPI document's components use the same dicts)."""
     from integrations.suppliers.registry import known_kinds
 
-    from ..inventory.terms import OUT_OF_STOCK_POLICIES
-    from ..kpis.targets import DEFAULT_TARGETS, RATE_KEYS
+    from ..inventory.terms import OUT_OF_STOCK_POLICIES, WHOLE_NUMBER_BOUNDS
+    from ..kpis.targets import DEFAULT_TARGETS, MAX_TARGET_HOURS, RATE_KEYS
     from ..notify.alert_channels import MAX_EMAILS, SEVERITIES
-    from ..returns.policy import RETURN_REASONS
+    from ..returns.policy import LEGAL_MINIMUM_DAYS, MAX_RETURN_DAYS, RETURN_REASONS
     from ..suppliers.models import FulfillmentModel
 
     days = whole(1, MAX_RETURN_DAYS)
@@ -150,13 +148,9 @@ def request_schemas() -> dict[str, dict]:
         "InventorySettings": obj({
             "location_gid": text(255, nullable=True, pattern=LOCATION_GID),
             "terms": obj({
-                "safety_buffer": whole(0, MAX_UNITS),
+                **{name: whole(low, high) for name, (low, high) in WHOLE_NUMBER_BOUNDS.items()},
                 "out_of_stock_policy": {"type": "string", "enum": list(OUT_OF_STOCK_POLICIES)},
-                "pull_every_minutes": whole(0, MAX_PULL_MINUTES, description="0: never pull."),
-                "stale_after_minutes": whole(0, MAX_STALE_MINUTES),
-                "in_stock_quantity": whole(0, MAX_UNITS),
                 "guard_share": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-                "guard_min_skus": whole(0, MAX_UNITS),
             }),
         }),
         "InventorySync": obj({"refresh_catalog": {"type": "boolean"}}),

@@ -90,7 +90,7 @@ def test_nan_and_infinity_literals_are_malformed_json(client):
 
 @pytest.mark.parametrize("number", [str(2**63), str(2**64), "9" * 40, "9" * 5000, "0"])
 def test_path_ids_outside_64_bits_are_404_not_500(client, number):
-    for method, path in (("GET", f"/api/orders/{number}"), ("DELETE", f"/api/suppliers/{number}"), ("POST", f"/api/returns/{number}/receive"),
+    for method, path in (("GET", f"/api/orders/{number}"), ("DELETE", f"/api/suppliers/{number}"), ("PATCH", f"/api/suppliers/{number}"), ("POST", f"/api/returns/{number}/receive"),
                          ("POST", f"/api/dead-letters/{number}/retry"), ("PUT", f"/api/suppliers/{number}/return-terms")):
         response = send(client, method, path, {"lines": [{"line_id": 1, "received": 1}]} if path.endswith("receive") else {})
         assert (response.status_code, response.get_json()) == (404, {"error": "not found"}), (method, path)
