@@ -39,6 +39,9 @@ def settings_or_exit() -> Settings:
         raise SystemExit(CONFIG_ERROR_EXIT_CODE) from None
 
 
+REQUEST_MAX_BYTES = 16 * 1024 * 1024  # a 100,000-row stock feed fits well within it
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None, start_scheduler: bool | None = None) -> Flask:
     """Build the app; the embedded scheduler starts unless disabled (RUN_SCHEDULER=0)."""
     settings = settings or (services.settings if services else settings_or_exit())
@@ -47,6 +50,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     configure_shopify_api(settings)
     load_handlers()
     app = Flask(__name__)
+    # One cap on every request body (API JSON, feed uploads, callbacks); /webhooks keeps its
+    # own smaller WEBHOOK_MAX_BYTES. Werkzeug answers 413 before the body is read.
+    app.config["MAX_CONTENT_LENGTH"] = max(REQUEST_MAX_BYTES, settings.webhook_max_bytes + 1)
     app.extensions["services"] = services
     for bp in (webhooks_bp, supplier_webhooks_bp, fulfillment_service_bp, pages_bp, alerts_api_bp, api_bp, admin_api_bp, suppliers_api_bp, inventory_api_bp, returns_api_bp, health_bp, install_bp):
         app.register_blueprint(bp)

@@ -15,9 +15,11 @@ from ..auth.session_tokens import PATCH_ID_TOKEN_PATH, request_input, sdk_respon
 from ..auth.install import sanitized_shop
 from ..auth.tokens import TokenUnavailable
 from . import page_data
+from .api_schemas import bounded_ids
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("pages", __name__)
+bounded_ids(blueprint)  # ids beyond 64 bits are a 404, never an overflow in the query
 
 NAV = (
     ("dashboard", "Dashboard"), ("orders", "Orders"), ("suppliers", "Suppliers"), ("inventory", "Inventory"),
@@ -89,7 +91,7 @@ def orders():
         return render_page("orders.html", "orders", filters=filters, **page_data.orders(session, g.shop_domain, **filters))
 
 
-@blueprint.get("/orders/<int:order_id>")
+@blueprint.get("/orders/<id:order_id>")
 @admin_page
 def order_detail(order_id: int):
     """One order's timeline and supplier orders."""

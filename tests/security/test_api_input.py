@@ -184,3 +184,17 @@ def test_every_api_route_of_the_app_is_documented_with_the_schema_it_enforces(sa
             if spec is not None and spec.applies_to(method):
                 assert operation["requestBody"]["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{spec.schema}"}
     assert seen == documented
+
+
+def test_a_body_over_the_request_cap_answers_413_before_it_is_read(client, supplier_id):
+    from shopify_app.factory import REQUEST_MAX_BYTES
+
+    response = send(client, "POST", f"/api/suppliers/{supplier_id}/stock-feed", raw=b"x" * (REQUEST_MAX_BYTES + 1), content_type="text/csv")
+    assert response.status_code == 413
+
+
+def test_the_order_page_answers_404_for_ids_beyond_64_bits(sandboxed_app, sandbox_shopify):
+    install_shop(sandboxed_app, SHOP)
+    token = sandbox_shopify.mint_session_token(SHOP, API_KEY)
+    response = sandboxed_app.test_client().get(f"/orders/{2**64}?shop={SHOP}&id_token={token}")
+    assert response.status_code == 404
