@@ -45,3 +45,35 @@ def test_upgrading_a_database_that_holds_orders_and_suppliers_keeps_them(tmp_pat
         assert conn.execute(text("SELECT name, inventory_terms, return_terms FROM suppliers")).one() == ("Acme", "{}", "{}")
         assert conn.execute(text("SELECT sku, stock_as_of, safety_buffer FROM product_mappings")).one() == ("A", None, None)
     engine.dispose()
+
+
+def test_supplier_events_recorded_before_0007_keep_only_their_signature_headers(database_url):
+    """Rows from before the fix held every request header (cookies, basic auth): 0007 scrubs them."""
+    import json
+
+    from alembic import command
+
+    from shopify_app.migrate import alembic_config, upgrade_to_head
+    from shopify_app.models import WebhookDelivery, utcnow
+    from shopify_app.suppliers.models import Supplier
+    from shopify_app.db import make_session_factory
+
+    command.downgrade(alembic_config(database_url), "0006")
+    factory = make_session_factory(make_engine(database_url))
+    leaked = {"Cookie": "session=s3cret", "Authorization": "Basic YWRtaW46cGFzcw=="}
+    with factory.begin() as session:
+        printful = Supplier(shop_domain="s.myshopify.com", name="P", kind="printful", settings={})
+        rest = Supplier(shop_domain="s.myshopify.com", name="R", kind="rest", settings={"webhook": {"signature_header": "X-Signature"}})
+        session.add_all([printful, rest])
+        session.flush()
+        for n, (supplier, signature) in enumerate([(printful, {"X-Pf-Webhook-Signature": "ab12"}), (rest, {"X-Signature": "cd34"})]):
+            session.add(WebhookDelivery(webhook_id=f"supplier-{n}", shop_domain="s.myshopify.com", topic="supplier/event", received_at=utcnow(),
+                                        body=json.dumps({"supplier_id": supplier.id, "headers": {**leaked, **signature}, "body": "{}"})))
+        session.add(WebhookDelivery(webhook_id="shopify-1", shop_domain="s.myshopify.com", topic="orders/create", received_at=utcnow(), body='{"id": 1}'))
+    upgrade_to_head(database_url)
+    with factory() as session:
+        kept = {row.webhook_id: json.loads(row.body) for row in session.query(WebhookDelivery)}
+    factory.kw["bind"].dispose()
+    assert kept["supplier-0"]["headers"] == {"X-Pf-Webhook-Signature": "ab12"}
+    assert kept["supplier-1"]["headers"] == {"X-Signature": "cd34"}
+    assert kept["supplier-1"]["body"] == "{}" and kept["shopify-1"] == {"id": 1}
