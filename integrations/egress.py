@@ -38,7 +38,11 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEFAULT_TOTAL_SECONDS = 30.0
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 MAX_URL_LENGTH = 2048
-NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# IPv6 forms whose last 32 bits are an IPv4 address that the packet may end up at:
+# NAT64 (well-known and local-use prefixes), IPv4-compatible (::a.b.c.d, deprecated but
+# still routed by some stacks) and IPv4-translated (::ffff:0:a.b.c.d, SIIT).
+EMBEDDING_LAST_32_BITS = tuple(ipaddress.ip_network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48", "::/96", "::ffff:0:0:0/96"))
+SITE_LOCAL = ipaddress.ip_network("fec0::/10")  # deprecated, but routed inside some networks
 
 # The whole-request deadline of the request running in this thread (None: no cap).
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("egress_deadline", default=None)
@@ -115,6 +119,8 @@ class EgressPolicy:
             return "a multicast address"
         if address.is_unspecified:
             return "an unspecified address"
+        if isinstance(address, ipaddress.IPv6Address) and address in SITE_LOCAL:
+            return "a site-local address"
         if not address.is_global:
             return "a private or reserved address"
         return None
@@ -202,7 +208,7 @@ def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             return address.ipv4_mapped
-        if address in NAT64:
+        if any(address in network for network in EMBEDDING_LAST_32_BITS):
             return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if address.sixtofour is not None:
             return address.sixtofour

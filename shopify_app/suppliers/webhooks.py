@@ -15,6 +15,7 @@ from integrations.suppliers.base import InvalidSupplierSignature, SupplierError
 from integrations.suppliers.printful import webhooks as printful_webhooks
 
 from ..auth.signature_headers import NonAsciiSignatureHeader, signature_headers
+from ..web.api_schemas import bounded_ids
 from ..webhooks.inbox import IncomingWebhook
 from ..webhooks.registry import WebhookContext, handles
 from .events import apply_event
@@ -23,6 +24,7 @@ from .models import Supplier
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("supplier_webhooks", __name__)
+bounded_ids(blueprint)  # an id beyond 64 bits is a 404, not an overflow in the lookup
 
 SUPPLIER_EVENT_TOPIC = "supplier/event"
 
@@ -42,7 +44,7 @@ def _supplier(session, supplier_id: int) -> Supplier | None:
     return supplier if supplier is not None and supplier.deleted_at is None else None
 
 
-@blueprint.post("/suppliers/<int:supplier_id>/webhooks")
+@blueprint.post("/suppliers/<id:supplier_id>/webhooks")
 def receive_supplier_webhook(supplier_id: int) -> Response:
     """401 for a bad signature; otherwise recorded before the 200."""
     services = current_app.extensions["services"]
@@ -53,7 +55,13 @@ def receive_supplier_webhook(supplier_id: int) -> Response:
         supplier = _supplier(session, supplier_id)
         if supplier is None:
             return Response("Unknown supplier", 404)
-        adapter = adapter_from_record(supplier, services.box)
+        try:
+            adapter = adapter_from_record(supplier, services.box)
+        except (SupplierError, ValueError, TypeError, KeyError) as exc:
+            # A supplier whose credentials or settings are incomplete cannot verify anything:
+            # the sender learns only that, the merchant sees the supplier's configuration error.
+            log.warning("supplier %s webhook: adapter unavailable (%s)", supplier_id, type(exc).__name__)
+            return Response("This supplier is not set up to receive webhooks", 404)
         shop_domain = supplier.shop_domain
         kind = supplier.kind
     # Verify with, and store, only the headers the signature needs: the inbox row must

@@ -103,10 +103,12 @@ def orders(session: Session, shop: str, *, q: str = "", state: str = "", supplie
 
 
 def _int(value: str) -> int:
+    """A filter's id, or -1 (matches nothing) when it is not one a 64-bit column can hold."""
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         return -1
+    return number if 0 < number < 2**63 else -1
 
 
 def order_detail(session: Session, shop: str, order_id: int) -> dict | None:

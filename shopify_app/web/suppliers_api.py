@@ -93,6 +93,10 @@ def adapter_config_problem(kind: str, settings: dict, credentials: dict) -> tupl
             from integrations.suppliers.email_po.config import parse_settings as parse_email_settings
 
             parse_email_settings(settings, credentials)
+        elif kind == "printful":
+            from integrations.suppliers.printful.factory import check_printful_config
+
+            check_printful_config(credentials, settings)
         from integrations.suppliers.registry import check_supplier_settings
 
         # The egress policy on base URLs (resolves names: before any transaction), the timeout cap, no server hosts or paths.

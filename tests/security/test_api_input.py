@@ -198,3 +198,33 @@ def test_the_order_page_answers_404_for_ids_beyond_64_bits(sandboxed_app, sandbo
     token = sandbox_shopify.mint_session_token(SHOP, API_KEY)
     response = sandboxed_app.test_client().get(f"/orders/{2**64}?shop={SHOP}&id_token={token}")
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize(("credentials", "settings", "field"), [
+    ({}, {}, "credentials.token"),
+    ({"webhook_secret_key": "ab"}, {}, "credentials.token"),
+    ({"token": 5}, {}, "credentials.token"),
+    ({"token": "pf"}, {"products": "x"}, "settings.products"),
+    ({"token": "pf"}, {"products": {"TEE": {"id": 1}}}, "settings.products"),
+    ({"token": "pf"}, {"store_id": {"a": 1}}, "settings.store_id"),
+])
+def test_a_printful_supplier_without_what_its_adapter_needs_is_refused(client, credentials, settings, field):
+    """Found in review: such a supplier was saved (201) and every webhook to it answered 500."""
+    message = refused(send(client, "POST", "/api/suppliers", {"name": "PF", "kind": "printful", "credentials": credentials, "settings": settings}), "credentials" if field.startswith("credentials") else "settings")
+    assert field in message
+
+
+def test_the_supplier_webhook_route_answers_4xx_for_huge_ids_and_suppliers_that_cannot_verify(sandboxed_app, supplier_id):
+    """A public route: ids beyond 64 bits and a supplier saved without credentials (before the check) are 404, never 500."""
+    anonymous = sandboxed_app.test_client()
+    for huge in (str(2**63), "9" * 20):
+        assert anonymous.post(f"/suppliers/{huge}/webhooks", data=b"{}").status_code == 404
+    assert anonymous.post(f"/suppliers/{supplier_id}/webhooks", data=b"{}", headers={"X-Pf-Webhook-Signature": "ab"}).status_code == 404
+
+
+def test_an_out_of_range_supplier_filter_matches_nothing(client, sandboxed_app, sandbox_shopify):
+    """Found in review: ?supplier=9223372036854775808 overflowed the query (500) on the orders page and CSV."""
+    for value in (str(2**63), "-" + str(2**63 + 1), "9" * 30):
+        assert send(client, "GET", f"/api/export/orders.csv?supplier={value}").status_code == 200
+        token = sandbox_shopify.mint_session_token(SHOP, API_KEY)
+        assert sandboxed_app.test_client().get(f"/orders?shop={SHOP}&id_token={token}&supplier={value}").status_code == 200

@@ -95,6 +95,8 @@ def odd_spellings(port: int) -> list[str]:
         f"https://2130706433:{port}/secret.csv", f"https://0177.0.0.1:{port}/secret.csv", f"https://127.1:{port}/secret.csv",
         f"https://localhost:{port}/secret.csv", f"https://[::1]:{port}/secret.csv", f"https://[::ffff:127.0.0.1]:{port}/secret.csv",
         f"https://[::ffff:7f00:1]:{port}/secret.csv", f"https://0.0.0.0:{port}/secret.csv",
+        # IPv4-compatible and IPv4-translated IPv6 forms (found in review: they passed as global)
+        f"https://[::7f00:1]:{port}/secret.csv", f"https://[::ffff:0:7f00:1]:{port}/secret.csv", f"https://[2002:7f00:1::]:{port}/secret.csv",
     ]
 
 
@@ -110,7 +112,7 @@ def test_every_spelling_of_loopback_is_refused_when_saved_and_at_connect_time(in
 @pytest.mark.parametrize("url", [
     "https://169.254.169.254/latest/meta-data/", "http://169.254.169.254/latest/meta-data/", "https://10.0.0.5/", "https://192.168.1.1/",
     "https://172.16.0.1/", "https://100.64.0.1/", "https://[fd00::1]/", "https://[fe80::1]/", "https://224.0.0.1/", "https://240.0.0.1/",
-    "https://[64:ff9b::a9fe:a9fe]/", "ftp://example.com/", "file:///etc/passwd", "gopher://127.0.0.1:6379/", "https://user:pw@example.com/",
+    "https://[64:ff9b::a9fe:a9fe]/", "https://[64:ff9b:1::a9fe:a9fe]/", "https://[::a9fe:a9fe]/", "https://[fec0::1]/", "ftp://example.com/", "file:///etc/passwd", "gopher://127.0.0.1:6379/", "https://user:pw@example.com/",
 ])
 def test_private_link_local_metadata_reserved_and_non_http_targets_are_refused(url):
     with pytest.raises(InvalidTargetUrl):

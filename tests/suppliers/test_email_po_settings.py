@@ -29,6 +29,10 @@ def test_the_smtp_server_and_sender_are_the_operators():
         ({"subject_template": "Purchase order"}, "must contain {po_number}"),
         ({"subject_template": "PO {po_number} for {shop}"}, "no other placeholder"),
         ({"subject_template": "PO {po_number}\nBcc: x"}, "one line"),
+        # A width in the format spec would make the rendering worker build a string of any size.
+        ({"subject_template": "PO {po_number:>2000000000}"}, "with no format"),
+        ({"subject_template": "PO {po_number!r}"}, "with no format"),
+        ({"subject_template": "PO {po_number} " + "x" * 300}, "at most 200 characters"),
         ({"known_skus": "RED"}, "known_skus must be a list"),
         ({"smtp_hots": "typo"}, "unknown key(s) 'smtp_hots'"),
     ],

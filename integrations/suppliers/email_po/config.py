@@ -129,15 +129,20 @@ def _addresses(where: str, value: Any, *, required: bool) -> tuple[str, ...]:
     return tuple(_address(f"{where}[{index}]", item) for index, item in enumerate(value))
 
 
+MAX_TEMPLATE_LENGTH = 200
+
+
 def _template(where: str, value: Any) -> str:
-    if not isinstance(value, str) or "\n" in value or "\r" in value:
-        raise InvalidEmailSettings(f"{where} must be one line of text")
+    if not isinstance(value, str) or "\n" in value or "\r" in value or len(value) > MAX_TEMPLATE_LENGTH:
+        raise InvalidEmailSettings(f"{where} must be one line of text of at most {MAX_TEMPLATE_LENGTH} characters")
     try:
-        names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(value) if name is not None]
     except ValueError:
         raise InvalidEmailSettings(f"{where} is not a valid template") from None
-    if names != {"po_number"}:
-        raise InvalidEmailSettings(f"{where} must contain {{po_number}} and no other placeholder")
+    # Only a bare {po_number}: a format spec such as {po_number:>2000000000} would make the
+    # worker that renders it build a string of any size the tenant asks for.
+    if not fields or any(field != ("po_number", "", None) for field in fields):
+        raise InvalidEmailSettings(f"{where} must contain {{po_number}} (with no format) and no other placeholder")
     return value
 
 
