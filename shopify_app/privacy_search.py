@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import unicodedata
+from urllib.parse import quote, quote_plus
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -25,34 +27,101 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 REDACTED = "[redacted]"
-# Keys whose scalar value is personal wherever it appears in a dict about the customer.
+# Keys whose scalar value is personal wherever it appears in a dict about the customer (keys are
+# compared normalised: `postalCode`, `postal-code` and `postal_code` are one key; see _norm_key).
+# Shopify's names, Printful v2's recipient (name, company, address1/2, city, state_code/name, zip,
+# phone, email, tax_number) and the REST presets' (ship_to.street1/2, postcode, region...).
 ALWAYS_PERSONAL_KEYS = frozenset(
     {
-        "email", "contact_email", "phone", "first_name", "last_name", "address1", "address2", "zip",
+        "email", "contact_email", "email_address", "mail", "phone", "phone_number", "telephone", "tel", "mobile",
+        "first_name", "last_name", "full_name", "fullname", "recipient_name", "customer_name",
+        "address1", "address2", "address_1", "address_2", "address_line1", "address_line2", "address_line_1", "address_line_2",
+        "street", "street1", "street2", "street_1", "street_2", "street_address", "house_number",
+        "city", "zip", "zip_code", "zipcode", "postcode", "post_code", "postal_code", "postalcode", "tax_number",
         "latitude", "longitude", "browser_ip", "note", "customer_note", "reason_note", "customer_locale",
         "accepts_marketing",
     }
 )
-# Sub-objects about the person as a whole: every scalar inside is personal (ids excepted).
+# Sub-objects about the person as a whole: every scalar inside is personal (ids and country codes excepted).
 PERSONAL_OBJECTS = frozenset(
     {
         "customer", "billing_address", "shipping_address", "default_address", "addresses", "client_details",
-        "destination", "recipient", "note_attributes",
+        "destination", "recipient", "note_attributes", "ship_to", "shipto", "bill_to", "sold_to", "deliver_to",
+        "delivery_address", "consignee", "receiver", "buyer",
     }
 )
 # A dict with any of these keys is an address or a person, whatever its key.
-ADDRESS_MARKERS = frozenset({"address1", "address2", "first_name", "last_name", "zip"})
+ADDRESS_MARKERS = frozenset(
+    {
+        "address1", "address2", "first_name", "last_name", "zip", "full_name", "fullname", "street", "street1", "street2",
+        "postcode", "postal_code", "zip_code", "address_line1", "address_line_1",
+    }
+)
 # Never personal: what keeps the books correct.
 ID_KEYS = frozenset({"id", "admin_graphql_api_id", "customer_id", "order_id", "sku", "quantity"})
+# Kept inside a person or address object too: country codes, amounts, SKUs, quantities, references.
+KEPT_KEYS = ID_KEYS | frozenset(
+    {
+        "country_code", "country_iso", "currency", "price", "retail_price", "amount", "total", "total_price", "cost",
+        "supplier_sku", "qty", "external_id", "line_ref", "variant_id", "product_id",
+    }
+)
 # Tables that are not the app's (job queues of procrastinate, Alembic's version).
 FOREIGN_TABLE_PREFIXES = ("procrastinate", "alembic_")
 MIN_STRONG = 5  # shorter values identify nobody and would hit unrelated text
 MIN_WEAK = 3
+_PHONE_SEP = r"(?:[\s().-]|%20|%2[dD]|%28|%29|\+)*"  # written or percent-encoded separators
+
+
+def _norm_key(key: Any) -> str:
+    """`postalCode`, `Postal-Code`, `postal code` -> `postal_code`."""
+    text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", str(key))
+    return re.sub(r"[\s-]+", "_", text).lower()
+
+
+def _is_kept(key: str, value: Any) -> bool:
+    """Ids, amounts, SKUs, and a country given as a code, stay."""
+    if key in KEPT_KEYS:
+        return True
+    return key in ("country", "country_name") and isinstance(value, str) and len(value.strip()) <= 3
+
+
+def _strip_accents(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def spellings(value: str) -> set[str]:
+    """The ways one value is written elsewhere: as given, accents stripped, without spaces, percent-encoded (of each)."""
+    base = {value, unicodedata.normalize("NFC", value), _strip_accents(value)}
+    base |= {re.sub(r"\s+", "", v) for v in base}
+    encoded = set()
+    for v in base:
+        encoded |= {quote(v, safe=""), quote_plus(v, safe=""), quote(v), quote_plus(v)}
+    return base | encoded
+
+
+def sql_lower(text: Any) -> Any:
+    """Unicode lower case for SQLite (its own lower() folds ASCII only; PostgreSQL's folds Unicode)."""
+    return text.lower() if isinstance(text, str) else text
+
+
+SQL_LOWER = "privacy_lower"
+
+
+def text_lower(session: Session):
+    """A lower() for the pre-filter that folds Unicode on both databases: on SQLite a Python function on this connection."""
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return func.lower
+    raw = connection.connection.dbapi_connection
+    raw.create_function(SQL_LOWER, 1, sql_lower, deterministic=True)
+    return getattr(func, SQL_LOWER)
 
 
 def _phone_pattern(digits: str) -> str:
     core = digits[-10:]
-    return r"(?<!\d)(?:\+?\d{1,3}[\s().-]*)?" + r"[\s().-]*".join(core) + r"(?!\d)"
+    before = r"(?:(?<!\d)|(?<=%20)|(?<=%2[bB]))"  # `%20613...` is an encoded space, not a digit before the number
+    return before + rf"(?:(?:\+|%2[bB])?\d{{1,3}}{_PHONE_SEP})?" + _PHONE_SEP.join(core) + r"(?!\d)"
 
 
 @dataclass(frozen=True)
@@ -70,8 +139,8 @@ class Needles:
         def clean(values, minimum):
             out = set()
             for value in values:
-                if isinstance(value, str) and len(value.strip()) >= minimum and REDACTED not in value:
-                    out.add(value.strip())
+                if isinstance(value, str) and REDACTED not in value:
+                    out |= {v for v in spellings(value.strip()) if len(v) >= minimum}
             return out
 
         digits = {re.sub(r"\D", "", p) for p in phones if isinstance(p, str)}
@@ -102,11 +171,16 @@ class Needles:
         return bool(self.strong_re and self.strong_re.search(text))
 
     def like_terms(self) -> set[str]:
-        """Lower-case substrings to look for in SQL: each value as written, JSON-escaped, and escaped twice (JSON in a JSON string)."""
+        """Lower-case substrings to look for in SQL: each value as written, JSON-escaped, and escaped twice (JSON in a JSON string).
+
+        JSON escapes (`\\u00cb`) survive lower(), so the escaped forms are of the value in each case it is likely written in.
+        """
         terms = set()
         for value in self.strong | self.phones:
-            once = json.dumps(value)[1:-1]
-            terms |= {value.lower(), once.lower(), json.dumps(once)[1:-1].lower()}
+            terms.add(value.lower())
+            for cased in {value, value.lower(), value.upper(), value.title()}:
+                once = json.dumps(cased)[1:-1]
+                terms |= {once.lower(), json.dumps(once)[1:-1].lower()}
         return terms
 
 
@@ -129,15 +203,19 @@ class Redactor:
         return value
 
     def _dict(self, data: dict, path: str, about: bool, personal: bool) -> dict:
-        personal = personal or bool(ADDRESS_MARKERS & data.keys())
+        keys = {key: _norm_key(key) for key in data}
+        personal = personal or bool(ADDRESS_MARKERS & set(keys.values()))
         about = about or self._names_customer(data)
         out = {}
         for key, item in data.items():
             item_path = f"{path}.{key}" if path else str(key)
+            norm = keys[key]
             if isinstance(item, (dict, list)):
-                child_about = about or (key == "customer" and isinstance(item, dict) and self._is_customer(item.get("id")))
-                out[key] = self.value(item, item_path, child_about, personal or key in PERSONAL_OBJECTS)
-            elif about and item is not None and key not in ID_KEYS and (key in ALWAYS_PERSONAL_KEYS or personal) and not _is_redacted(item):
+                child_about = about or (norm == "customer" and isinstance(item, dict) and self._is_customer(item.get("id")))
+                out[key] = self.value(item, item_path, child_about, personal or norm in PERSONAL_OBJECTS)
+            elif (about and item is not None and not _is_kept(norm, item)
+                  and (norm in ALWAYS_PERSONAL_KEYS or personal or (norm in PERSONAL_OBJECTS and isinstance(item, str)))
+                  and not _is_redacted(item)):
                 self.found.append((item_path, item))
                 out[key] = self.marker
             else:
@@ -302,6 +380,7 @@ def sweep(
     """Look through every per-shop table for the customer's data; redact it when `write`."""
     result = SweepResult()
     session.flush()
+    lower = text_lower(session)
     for table in app_tables(session):
         if only_tables is not None and table.name not in only_tables:
             continue
@@ -311,7 +390,7 @@ def sweep(
             continue
         link = links.get(table.name) or TableLinks()
         terms = needles.like_terms() | {h.lower() for h in link.hints}
-        matches = [func.lower(cast(column, Text)).contains(term, autoescape=True) for column in columns for term in sorted(terms)]
+        matches = [lower(cast(column, Text)).contains(term, autoescape=True) for column in columns for term in sorted(terms)]
         linked_sql = link.sql if link.sql is not None else false()
         if not matches and link.sql is None:
             continue
