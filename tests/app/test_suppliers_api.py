@@ -32,7 +32,7 @@ def test_create_list_map_and_delete_a_supplier(sandboxed_app, sandbox_shopify):
     with sandboxed_app.extensions["services"].session_factory() as session:
         stored = session.get(Supplier, supplier_id)
         assert b"pf-secret-token" not in stored.credentials_enc
-    assert client.post("/api/suppliers", json={"name": "Printful", "kind": "printful"}, headers=auth(sandbox_shopify)).status_code == 409
+    assert client.post("/api/suppliers", json={"name": "Printful", "kind": "printful", "credentials": {"token": "pf-other"}}, headers=auth(sandbox_shopify)).status_code == 409
     assert client.post("/api/suppliers", json={"name": "X", "kind": "carrier-pigeon"}, headers=auth(sandbox_shopify)).status_code == 400
     bad_rows = client.post(f"/api/suppliers/{supplier_id}/mappings", json={"mappings": [{"sku": "A"}]}, headers=auth(sandbox_shopify))
     assert bad_rows.status_code == 400 and bad_rows.get_json() == {"error": "invalid request", "fields": [{"field": "mappings[0].supplier_sku", "message": "is required"}]}

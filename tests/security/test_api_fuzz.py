@@ -64,7 +64,7 @@ def _seed(app, sandbox, shop: str) -> None:
     from shopify_app.webhooks.worker import InboxWorker
 
     client, headers = app.test_client(), _auth(sandbox, shop)
-    supplier = client.post("/api/suppliers", json={"name": "Acme", "kind": "printful", "priority": 3}, headers=headers).get_json()["supplier"]
+    supplier = client.post("/api/suppliers", json={"name": "Acme", "kind": "printful", "priority": 3, "credentials": {"token": "pf-fuzz"}}, headers=headers).get_json()["supplier"]
     for method, path, body in (
         ("post", f"/api/suppliers/{supplier['id']}/mappings", {"mappings": [{"sku": "MUG-WHT", "supplier_sku": "A-1", "cost": "4.00"}]}),
         ("put", f"/api/suppliers/{supplier['id']}/inventory", {"terms": {"pull_every_minutes": 0}}),
