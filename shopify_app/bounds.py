@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import math
 
+# Database ids are 64-bit signed: a number outside 1..MAX_ID cannot name a row, and
+# handing it to a query overflows the driver (SQLite) or the column type (PostgreSQL).
+MAX_ID = 2**63 - 1
+
 
 def bounded_number(value, low: float, high: float, default: float) -> float:
     """`value` as a float clamped to [low, high]; `default` when it is missing, not a number, or not finite."""

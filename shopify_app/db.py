@@ -14,7 +14,15 @@ from sqlalchemy.orm import sessionmaker
 from .write_transactions import track_write_transactions
 
 
+UNICODE_LOWER = "unicode_lower"  # SQLite's own lower() folds ASCII only; PostgreSQL's folds Unicode
+
+
+def _unicode_lower(text):
+    return text.lower() if isinstance(text, str) else text
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    dbapi_connection.create_function(UNICODE_LOWER, 1, _unicode_lower, deterministic=True)
     cursor = dbapi_connection.cursor()
     # WAL lets readers run beside the writer; FULL fsyncs each commit, which the
     # webhook 200 depends on (NORMAL can lose the last commits on power loss).

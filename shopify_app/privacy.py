@@ -4,7 +4,7 @@ A compliance request reaches every table without a hand-kept list: `privacy_sear
 every per-shop table (text and JSON columns, nested payloads, JSON inside strings) for the
 customer's rows and values, and `privacy_files` the shop's files under the instance folder.
 Parts of the app may still register a CustomerDataSource, for a readable summary in exports
-(orders, returns) or to clear whole columns; and a shop eraser for anything that is not a table.
+(orders, returns) or to clear whole columns.
 """
 from __future__ import annotations
 
@@ -23,11 +23,13 @@ from .privacy_search import (
     Needles,
     TableLinks,
     app_tables,
+    rows_under,
     shop_mention,
     shop_rows,
     sweep,
     text_columns,
 )
+from .webhooks.registry import COMPLIANCE_TOPICS
 
 # Kept for callers that scrub a payload by its keys alone (e.g. an order's shipping address).
 PERSONAL_KEYS = frozenset(
@@ -37,7 +39,6 @@ PERSONAL_KEYS = frozenset(
         "longitude", "browser_ip", "note", "customer_locale", "accepts_marketing",
     }
 )
-COMPLIANCE_TOPICS = ("customers/data_request", "customers/redact", "shop/redact")
 # Not re-exported: an export is *of* the data, the log holds counts only.
 NOT_EXPORTED_TABLES = frozenset({"compliance_exports", "compliance_log"})
 
@@ -63,25 +64,12 @@ class CustomerDataSource:
 
 
 CUSTOMER_DATA_SOURCES: list[CustomerDataSource] = []
-# An eraser gets (session, shop_domain, keep_delivery_id), for stores that are not tables
-# (every table is erased by erase_shop itself).
-SHOP_ERASERS: list[tuple[str, Callable[[Session, str, int | None], int]]] = []
 
 
 def customer_data_source(source: CustomerDataSource) -> CustomerDataSource:
     """Register a place that holds customer data."""
     CUSTOMER_DATA_SOURCES[:] = [s for s in CUSTOMER_DATA_SOURCES if s.name != source.name] + [source]
     return source
-
-
-def shop_eraser(name: str) -> Callable:
-    """Register a function that erases one shop's data from a store that is not a table."""
-
-    def register(fn: Callable[[Session, str, int | None], int]):
-        SHOP_ERASERS[:] = [(n, f) for n, f in SHOP_ERASERS if n != name] + [(name, fn)]
-        return fn
-
-    return register
 
 
 def gid_number(value: Any) -> str | None:
@@ -118,7 +106,6 @@ class Footprint:
 
     needles: Needles
     order_ids: set[int]
-    shopify_order_ids: set[str]
     links: dict[str, TableLinks]
 
 
@@ -192,11 +179,6 @@ def _scalar_texts(payload: Any):
                 yield str(item)
 
 
-def _mentions_orders(payload: Any, topic: str, shopify_ids: set[str]) -> bool:
-    """Whether a payload names one of these orders."""
-    return bool(orders_named(payload, topic) & shopify_ids)
-
-
 def _parse(body: Any) -> Any:
     if not isinstance(body, str):
         return None
@@ -226,19 +208,19 @@ def customer_footprint(session: Session, ref: CustomerRef) -> Footprint:
     shopify_ids = {order.shopify_id for order in orders} | set(ref.order_ids)
     names = {order.name for order in orders if order.name}
     # The orders' own webhooks carry what the order row does not keep: names, billing and default addresses.
-    for shopify_id in sorted(shopify_ids):
-        rows = session.execute(
-            select(WebhookDelivery.topic, WebhookDelivery.body).where(
-                WebhookDelivery.shop_domain == ref.shop_domain, WebhookDelivery.topic.like("orders/%"), WebhookDelivery.body.contains(shopify_id, autoescape=True)
-            )
+    rows = session.execute(
+        select(WebhookDelivery.topic, WebhookDelivery.body).where(
+            WebhookDelivery.shop_domain == ref.shop_domain, WebhookDelivery.topic.like("orders/%"),
+            or_(*[WebhookDelivery.body.contains(shopify_id, autoescape=True) for shopify_id in sorted(shopify_ids)]),
         )
-        for topic, body in rows:
-            payload = _parse(body)
-            if _mentions_orders(payload, topic, {shopify_id}):
-                _collect_person(payload, strong, weak, phones)
-                customer = payload.get("customer") if isinstance(payload, dict) else None
-                if isinstance(customer, dict):
-                    customer_ids.add(gid_number(customer.get("admin_graphql_api_id") or customer.get("id")))
+    ) if shopify_ids else []
+    for topic, body in rows:
+        payload = _parse(body)
+        if orders_named(payload, topic) & shopify_ids:
+            _collect_person(payload, strong, weak, phones)
+            customer = payload.get("customer") if isinstance(payload, dict) else None
+            if isinstance(customer, dict):
+                customer_ids.add(gid_number(customer.get("admin_graphql_api_id") or customer.get("id")))
     needles = Needles.build(strong, weak, phones, customer_ids)
 
     deliveries = session.execute(select(SupplierOrder.id, SupplierOrder.idempotency_key, SupplierOrder.supplier_order_id).where(SupplierOrder.order_id.in_(order_ids))).all() if order_ids else []
@@ -267,15 +249,13 @@ def customer_footprint(session: Session, ref: CustomerRef) -> Footprint:
         "desyncs": TableLinks(sql=Desync.__table__.c.ref.in_(sorted(refs)) if refs else None),
         "alerts": TableLinks(sql=Alert.__table__.c.subject.in_(sorted(names)) if names else None),
     }
-    return Footprint(needles, order_ids, shopify_ids, links)
+    return Footprint(needles, order_ids, links)
 
 
-def _links_for_all_tables(session: Session, footprint: Footprint) -> dict[str, TableLinks]:
+def _links_for_all_tables(tables: list, footprint: Footprint) -> dict[str, TableLinks]:
     """Registered links, plus every table that is or hangs by foreign keys from orders (the customer's, and others' left alone)."""
-    from .privacy_search import rows_under
-
     links = dict(footprint.links)
-    for table in app_tables(session):
+    for table in tables:
         if table.name in links:
             continue
         theirs = rows_under(table, "orders", footprint.order_ids)
@@ -288,12 +268,13 @@ def _not_exported(table: str, row: dict) -> bool:
     return table in NOT_EXPORTED_TABLES or (table == "webhook_inbox" and row.get("topic") in COMPLIANCE_TOPICS)
 
 
-def export_customer(session: Session, ref: CustomerRef, settings=None) -> dict:
+def export_customer(session: Session, ref: CustomerRef, settings=None, footprint: Footprint | None = None) -> dict:
     """Everything we hold on the customer: summaries by source, then what was found per table and per file."""
     from .privacy_files import sweep_shop_files
 
-    footprint = customer_footprint(session, ref)
-    found = sweep(session, ref.shop_domain, footprint.needles, _links_for_all_tables(session, footprint), write=False, skip_row=_not_exported)
+    footprint = footprint or customer_footprint(session, ref)
+    tables = app_tables(session)
+    found = sweep(session, ref.shop_domain, footprint.needles, _links_for_all_tables(tables, footprint), write=False, skip_row=_not_exported, tables=tables)
     return {
         "sources": {source.name: source.export(session, ref) for source in CUSTOMER_DATA_SOURCES},
         "tables": found.found,
@@ -307,14 +288,15 @@ def redact_customer(session: Session, ref: CustomerRef, settings=None) -> dict:
 
     footprint = customer_footprint(session, ref)  # before anything changes: the values come from the rows redacted below
     sources = {source.name: source.redact(session, ref) for source in CUSTOMER_DATA_SOURCES}
-    result = sweep(session, ref.shop_domain, footprint.needles, _links_for_all_tables(session, footprint), write=True)
+    tables = app_tables(session)
+    result = sweep(session, ref.shop_domain, footprint.needles, _links_for_all_tables(tables, footprint), write=True, tables=tables)
     files = sweep_shop_files(session, ref.shop_domain, settings, footprint.needles, write=True) if settings is not None else {}
     return {"sources": sources, "tables": result.changed, "files": len(files)}
 
 
-def forget_request_bodies(session: Session, ref: CustomerRef) -> int:
+def forget_request_bodies(session: Session, ref: CustomerRef, footprint: Footprint | None = None) -> int:
     """Redact the customer's values from the compliance requests in the inbox (once handled they are only a record)."""
-    footprint = customer_footprint(session, ref)
+    footprint = footprint or customer_footprint(session, ref)
     only_requests = lambda table, row: row.get("topic") not in COMPLIANCE_TOPICS  # noqa: E731
     return sweep(session, ref.shop_domain, footprint.needles, {}, write=True, skip_row=only_requests, only_tables={"webhook_inbox"}).changed.get("webhook_inbox", 0)
 
@@ -344,8 +326,9 @@ def erase_shop(session: Session, shop_domain: str, keep_delivery_id: int | None 
         counts["files"] = erase_shop_files(session, shop_domain, settings)  # first: the supplier rows name the files
     ours = {table.name for table in all_models.Base.metadata.tables.values()}
     tables = app_tables(session)
-    # Children before parents: the tables only the live database knows (they may reference ours), then ours.
-    ordered = [t for t in reversed(tables) if t.name not in ours] + [t for t in reversed(tables) if t.name in ours]
+    # Children before parents: app_tables lists ours (parents first), then the tables only the
+    # live database knows (which may reference ours), so the reverse deletes those first.
+    ordered = list(reversed(tables))
     mention = shop_mention(shop_domain)
     for table in ordered:
         scope = shop_rows(table, shop_domain)
@@ -359,8 +342,6 @@ def erase_shop(session: Session, shop_domain: str, keep_delivery_id: int | None 
             deleted = 0
         if deleted:
             counts[table.name] = deleted
-    for name, fn in SHOP_ERASERS:
-        counts[name] = fn(session, shop_domain, keep_delivery_id)
     session.expire_all()
     return counts
 

@@ -23,18 +23,17 @@ from .privacy_search import Needles, Redactor
 MAX_FILE_BYTES = 64 * 1024 * 1024  # a legacy log larger than this is not read into memory: it is erased with the shop
 
 
-def instance_dir(settings) -> Path:
-    """The app's instance folder (INSTANCE_DIR in config unless the settings name one)."""
+def instance_dir() -> Path:
+    """The app's instance folder (config.INSTANCE_DIR, read at call time: tests point it elsewhere)."""
     from . import config
 
-    return Path(getattr(settings, "instance_dir", None) or config.INSTANCE_DIR).resolve()
+    return config.INSTANCE_DIR.resolve()
 
 
 def _database_files(settings) -> set[Path]:
-    url = getattr(settings, "database_url", "") or ""
-    if not url.startswith("sqlite"):
+    if not settings.is_sqlite:
         return set()
-    database = make_url(url).database
+    database = make_url(settings.database_url).database
     if not database or database == ":memory:":
         return set()
     path = Path(database).resolve()
@@ -64,7 +63,7 @@ def shop_paths(session: Session, shop_domain: str, settings) -> list[Path]:
     """The shop's files and folders under the instance folder (resolved, never the database)."""
     from .suppliers.models import Supplier
 
-    folder = instance_dir(settings)
+    folder = instance_dir()
     if not folder.is_dir():
         return []
     shop_domain = shop_domain.lower()
@@ -114,7 +113,7 @@ def _files_in(paths: list[Path]):
 def sweep_shop_files(session: Session, shop_domain: str, settings, needles: Needles, *, write: bool) -> dict[str, list[dict]]:
     """Find (and when `write`, redact in place) the customer's data in the shop's files; {file: [{path, value}]}."""
     found: dict[str, list[dict]] = {}
-    folder = instance_dir(settings)
+    folder = instance_dir()
     for path in _files_in(shop_paths(session, shop_domain, settings)):
         if path.stat().st_size > MAX_FILE_BYTES:
             continue

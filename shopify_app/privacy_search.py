@@ -24,6 +24,8 @@ from typing import Any, Callable, Iterable
 
 from sqlalchemy import JSON, MetaData, String, Table, Text, and_, case, cast, false, func, inspect, or_, select, true
 from sqlalchemy.orm import Session
+
+from .db import UNICODE_LOWER
 from sqlalchemy.sql.elements import ColumnElement
 
 REDACTED = "[redacted]"
@@ -100,22 +102,9 @@ def spellings(value: str) -> set[str]:
     return base | encoded
 
 
-def sql_lower(text: Any) -> Any:
-    """Unicode lower case for SQLite (its own lower() folds ASCII only; PostgreSQL's folds Unicode)."""
-    return text.lower() if isinstance(text, str) else text
-
-
-SQL_LOWER = "privacy_lower"
-
-
 def text_lower(session: Session):
-    """A lower() for the pre-filter that folds Unicode on both databases: on SQLite a Python function on this connection."""
-    connection = session.connection()
-    if connection.dialect.name != "sqlite":
-        return func.lower
-    raw = connection.connection.dbapi_connection
-    raw.create_function(SQL_LOWER, 1, sql_lower, deterministic=True)
-    return getattr(func, SQL_LOWER)
+    """A lower() for the pre-filter that folds Unicode on both databases (on SQLite, db.py's function on every connection)."""
+    return getattr(func, UNICODE_LOWER) if session.get_bind().dialect.name == "sqlite" else func.lower
 
 
 def _phone_pattern(digits: str) -> str:
@@ -376,12 +365,14 @@ def sweep(
     write: bool,
     skip_row: Callable[[str, dict], bool] | None = None,
     only_tables: set[str] | None = None,
+    tables: list[Table] | None = None,
 ) -> SweepResult:
-    """Look through every per-shop table for the customer's data; redact it when `write`."""
+    """Look through every per-shop table (`tables`, default app_tables) for the customer's data; redact it when `write`."""
     result = SweepResult()
     session.flush()
     lower = text_lower(session)
-    for table in app_tables(session):
+    base_terms = needles.like_terms()
+    for table in tables if tables is not None else app_tables(session):
         if only_tables is not None and table.name not in only_tables:
             continue
         scope = shop_rows(table, shop_domain)
@@ -389,8 +380,8 @@ def sweep(
         if scope is None or not columns or not table.primary_key.columns:
             continue
         link = links.get(table.name) or TableLinks()
-        terms = needles.like_terms() | {h.lower() for h in link.hints}
-        matches = [lower(cast(column, Text)).contains(term, autoescape=True) for column in columns for term in sorted(terms)]
+        terms = sorted(base_terms | {h.lower() for h in link.hints})
+        matches = [lower(cast(column, Text)).contains(term, autoescape=True) for column in columns for term in terms]
         linked_sql = link.sql if link.sql is not None else false()
         if not matches and link.sql is None:
             continue

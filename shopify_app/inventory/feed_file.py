@@ -63,36 +63,29 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def fetch_feed(url: str, *, policy: egress.EgressPolicy | None = None, timeout: float = 30.0, client: httpx.Client | None = None) -> tuple[bytes, str | None]:
+def fetch_feed(url: str, *, policy: egress.EgressPolicy | None = None, timeout: float = 30.0) -> tuple[bytes, str | None]:
     """Download a feed through the egress policy (public https hosts only, no redirects, bounded time and size); FeedUnreadable on any failure.
 
     The messages say what went wrong (status, "could not connect", too large) and never what
-    the URL answered. `client` replaces the policy's client (tests only).
+    the URL answered.
     """
     policy = policy or egress.current()
     try:
         policy.check_url(url, what="the feed URL")
     except egress.InvalidTargetUrl as exc:
         raise FeedUnreadable(str(exc)) from None
-    owned = client is None
-    client = client or policy.client(total_seconds=timeout, max_bytes=MAX_FEED_BYTES, timeout=timeout)
+    # The policy's client caps the answer at MAX_FEED_BYTES while it streams (ResponseTooLarge).
+    client = policy.client(total_seconds=timeout, max_bytes=MAX_FEED_BYTES, timeout=timeout)
     try:
         with client.stream("GET", url, timeout=timeout, follow_redirects=False) as response:
             if response.is_redirect:
                 raise FeedUnreadable(f"the feed URL redirected (HTTP {response.status_code}); give the final URL")
             if response.status_code != 200:
                 raise FeedUnreadable(f"the feed URL answered HTTP {response.status_code}")
-            chunks, size = [], 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > MAX_FEED_BYTES:
-                    raise FeedUnreadable(f"the feed is larger than {MAX_FEED_BYTES // (1024 * 1024)} MB")
-                chunks.append(chunk)
-            return b"".join(chunks), response.headers.get("content-type")
+            return response.read(), response.headers.get("content-type")
     except egress.ResponseTooLarge:
         raise FeedUnreadable(f"the feed is larger than {MAX_FEED_BYTES // (1024 * 1024)} MB") from None
     except httpx.HTTPError as exc:
         raise FeedUnreadable(f"the feed URL could not be read ({egress.short_reason(exc)})") from None
     finally:
-        if owned:
-            client.close()
+        client.close()

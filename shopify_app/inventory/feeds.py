@@ -198,25 +198,38 @@ def feeding_suppliers(session: Session, shop_domain: str | None = None) -> list[
     return list(session.scalars(query.order_by(Supplier.id)))
 
 
-def check_stale_feeds(session: Session, now: dt.datetime | None = None, supplier_ids: list[int] | None = None) -> list[int]:
-    """Alert (once) for each supplier (of `supplier_ids`, or all) whose last good feed is older than its terms allow; ids of the stale ones."""
+def check_stale_feeds(session: Session, now: dt.datetime | None = None, on_error=None) -> list[int]:
+    """Alert (once) for each supplier whose last good feed is older than its terms allow; ids of the stale ones.
+
+    With `on_error(supplier, exc)`, each supplier is checked in a savepoint of its own and a
+    failure is handed to it instead of ending the check for everyone.
+    """
     now = now or utcnow()
     stale: list[int] = []
     for supplier in feeding_suppliers(session):
-        if supplier_ids is not None and supplier.id not in supplier_ids:
+        if on_error is None:
+            _check_stale_feed(session, supplier, now, stale)
             continue
-        terms = inventory_terms(supplier.inventory_terms)
-        last = last_good_feed(session, supplier.id)
-        since = last.created_at if last else supplier.created_at
-        if now - since > terms.stale_after:
-            stale.append(supplier.id)
-            when = f"since {last.created_at:%Y-%m-%d %H:%M} UTC" if last else "ever"
-            raise_alert(session, supplier.shop_domain, "stock_feed_stale", stale_alert_key(supplier.id),
-                        f"No stock feed from {supplier.name} {when}: Shopify may be showing stock the supplier no longer has.",
-                        severity="warning", subject=supplier.name)
-        else:
-            resolve_alert(session, stale_alert_key(supplier.id))
+        try:
+            with session.begin_nested():
+                _check_stale_feed(session, supplier, now, stale)
+        except Exception as exc:  # noqa: BLE001 - reported by the caller
+            on_error(supplier, exc)
     return stale
+
+
+def _check_stale_feed(session: Session, supplier: Supplier, now: dt.datetime, stale: list[int]) -> None:
+    terms = inventory_terms(supplier.inventory_terms)
+    last = last_good_feed(session, supplier.id)
+    since = last.created_at if last else supplier.created_at
+    if now - since > terms.stale_after:
+        stale.append(supplier.id)
+        when = f"since {last.created_at:%Y-%m-%d %H:%M} UTC" if last else "ever"
+        raise_alert(session, supplier.shop_domain, "stock_feed_stale", stale_alert_key(supplier.id),
+                    f"No stock feed from {supplier.name} {when}: Shopify may be showing stock the supplier no longer has.",
+                    severity="warning", subject=supplier.name)
+    else:
+        resolve_alert(session, stale_alert_key(supplier.id))
 
 
 def pull_due(session: Session, supplier: Supplier, now: dt.datetime | None = None) -> bool:

@@ -21,26 +21,27 @@ def pull_due_stock_feeds(services) -> int:
     Each supplier is its own unit: one that fails (bad terms, a broken adapter, an error
     while applying its feed) is recorded and alerted for its shop, and the others go on.
     """
+    failures: list[tuple[str, Supplier, BaseException]] = []
+    due = []
     with services.session_factory() as session:
-        suppliers = [(s.id, s.shop_domain, s.name) for s in feeding_suppliers(session)]
+        for supplier in feeding_suppliers(session):
+            try:
+                if pull_due(session, supplier):
+                    due.append((supplier, adapter_from_record(supplier, services.box)))
+            except Exception as exc:  # noqa: BLE001 - a misconfigured supplier must not stop the others
+                failures.append(("stock-feeds", supplier, exc))
     pulled = 0
-    for supplier_id, shop_domain, name in suppliers:
+    for supplier, adapter in due:  # each pull calls the supplier with no transaction open
         try:
-            with services.session_factory() as session:
-                supplier = session.get(Supplier, supplier_id)
-                if not pull_due(session, supplier):
-                    continue
-                adapter = adapter_from_record(supplier, services.box)
-            pull_supplier_stock(services.session_factory, supplier_id, adapter)
+            pull_supplier_stock(services.session_factory, supplier.id, adapter)
             pulled += 1
-        except Exception as exc:  # noqa: BLE001 - one supplier must not stop the others
-            alert_job_failure(services.session_factory, "stock-feeds", shop_domain, exc, unit=f"supplier:{supplier_id}", subject=name)
-    for supplier_id, shop_domain, name in suppliers:
-        try:
-            with services.session_factory.begin() as session:
-                check_stale_feeds(session, supplier_ids=[supplier_id])
         except Exception as exc:  # noqa: BLE001
-            alert_job_failure(services.session_factory, "stale-feed-check", shop_domain, exc, unit=f"supplier:{supplier_id}", subject=name)
+            failures.append(("stock-feeds", supplier, exc))
+    with services.session_factory.begin() as session:
+        check_stale_feeds(session, on_error=lambda supplier, exc: failures.append(("stale-feed-check", supplier, exc)))
+    # Alerts after the transactions above: each is a write of its own.
+    for job, supplier, exc in failures:
+        alert_job_failure(services.session_factory, job, supplier.shop_domain, exc, unit=f"supplier:{supplier.id}", subject=supplier.name)
     return pulled
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ..bounds import MAX_ID
 from ..privacy import gid_number
 
 
@@ -55,7 +56,6 @@ class PayloadError(ValueError):
 MAX_QUANTITY = 1_000_000
 MAX_AMOUNT = Decimal(10) ** 12
 ID_PATTERN = re.compile(r"[0-9]{1,19}")
-MAX_ID = 2**63 - 1
 
 
 def checked_id(value: Any, what: str) -> str | None:

@@ -17,17 +17,16 @@ from jsonschema import Draft202012Validator
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import BaseConverter
 
-# Database ids are 64-bit signed: anything outside 1..2**63-1 cannot name a row (and would
-# overflow SQLite/PostgreSQL parameters), so such paths answer 404 before any query.
-MAX_ID = 2**63 - 1
+from ..bounds import MAX_ID  # paths naming ids outside 1..MAX_ID answer 404 before any query
+from ..inventory.terms import MAX_UNITS
+from ..reconcile.checks import SLA_HOURS_BOUNDS as SLA_HOURS
+
 MAX_FIELDS_REPORTED = 20
 MAX_MESSAGE = 200
 
 # Domain bounds (inventory terms, return windows, KPI targets) are imported from the domain
 # validators in request_schemas(), so the schema and the save-time checks cannot disagree.
-MAX_UNITS = 1_000_000
 MAX_PRIORITY = 10_000
-SLA_HOURS = (1, 24 * 60)
 MAX_MAPPINGS = 1000
 MAX_RECEIPT_LINES = 500
 MAX_LIST = 500

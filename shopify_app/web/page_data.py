@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from integrations.suppliers.links import http_link
 
+from ..bounds import MAX_ID
 from ..models import InboxStatus, WebhookDelivery
 from ..orders.models import Order, OrderState
 from ..reconcile.models import Desync, ReconcileRun
@@ -108,7 +109,7 @@ def _int(value: str) -> int:
         number = int(value)
     except ValueError:
         return -1
-    return number if 0 < number < 2**63 else -1
+    return number if 0 < number <= MAX_ID else -1
 
 
 def order_detail(session: Session, shop: str, order_id: int) -> dict | None:

@@ -64,26 +64,26 @@ class InboxWorker:
         """Process due deliveries until none are left (or the batch budget is spent)."""
         report = DrainReport()
         for _ in range(max_batches):
-            ids = self._claim(batch_size)
-            if not ids:
+            claimed = self._claim(batch_size)
+            if not claimed:
                 break
-            for delivery_id in ids:
-                self._process(delivery_id, report)
+            for delivery_id, topic in claimed:
+                self._process(delivery_id, topic, report)
         return report
 
-    def _claim(self, batch_size: int) -> list[int]:
+    def _claim(self, batch_size: int) -> list[tuple[int, str]]:
         now = utcnow()
         due = and_(
             WebhookDelivery.status == InboxStatus.PENDING.value,
             WebhookDelivery.next_attempt_at <= now,
             or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
         )
-        claimed: list[int] = []
+        claimed: list[tuple[int, str]] = []
         with self.session_factory.begin() as session:
-            candidates = session.scalars(
-                select(WebhookDelivery.id).where(due).order_by(WebhookDelivery.id).limit(batch_size)
+            candidates = session.execute(
+                select(WebhookDelivery.id, WebhookDelivery.topic).where(due).order_by(WebhookDelivery.id).limit(batch_size)
             ).all()
-            for delivery_id in candidates:
+            for delivery_id, topic in candidates:
                 # The conditional UPDATE is the claim: another worker that raced us
                 # to this row matches zero rows and moves on (works on SQLite and PG).
                 result = session.execute(
@@ -92,20 +92,23 @@ class InboxWorker:
                     .values(lease_owner=self.owner, lease_until=now + dt.timedelta(seconds=LEASE_SECONDS))
                 )
                 if result.rowcount == 1:
-                    claimed.append(delivery_id)
+                    claimed.append((delivery_id, topic))
         return claimed
 
-    def _process(self, delivery_id: int, report: DrainReport) -> None:
+    def _process(self, delivery_id: int, topic: str, report: DrainReport) -> None:
         try:
-            prefetched = self._prefetch(delivery_id)
-            if prefetched is _NOT_OURS:
-                return
+            payload = prefetched = None
+            if prefetch_for(topic) is not None:  # only these topics read anything before the write transaction
+                fetched = self._prefetch(delivery_id)
+                if fetched is _NOT_OURS:
+                    return
+                payload, prefetched = fetched
             follow_ups: list = []
             with self.session_factory.begin() as session:
                 row = session.get(WebhookDelivery, delivery_id)
                 if row is None or row.lease_owner != self.owner:
                     return
-                outcome = self._run_handler(session, row, prefetched, follow_ups)
+                outcome = self._run_handler(session, row, payload, prefetched, follow_ups)
                 if not follow_ups:
                     _finish(row, outcome)
                 else:  # keep the row ours while the calls run (they have bounded timeouts)
@@ -130,17 +133,15 @@ class InboxWorker:
             self._record_failure(delivery_id, exc, report, poison=False)
 
     def _prefetch(self, delivery_id: int):
-        """Run the topic's prefetch (Shopify/supplier reads) on a read-only session, before any write lock."""
+        """(payload, what the topic's prefetch read from Shopify/a supplier), on a read-only session before any write lock."""
         with self.read_session_factory() as session:
             row = session.get(WebhookDelivery, delivery_id)
             if row is None or row.lease_owner != self.owner:
                 return _NOT_OURS
-            prefetch = prefetch_for(row.topic)
-            if prefetch is None or handler_for(row.topic) is None:
-                return None
-            if row.topic not in COMPLIANCE_TOPICS and not _shop_is_installed(session, row.shop_domain):
-                return None  # the write phase ignores the delivery
-            return prefetch(self._context(session, row, _parse(row.body)))
+            if handler_for(row.topic) is None or (row.topic not in COMPLIANCE_TOPICS and not _shop_is_installed(session, row.shop_domain)):
+                return None, None  # the write phase ignores the delivery
+            payload = _parse(row.body)
+            return payload, prefetch_for(row.topic)(self._context(session, row, payload))
 
     def _context(self, session, row: WebhookDelivery, payload, prefetched=None, follow_ups=None) -> WebhookContext:
         return WebhookContext(
@@ -157,7 +158,7 @@ class InboxWorker:
             follow_ups=follow_ups if follow_ups is not None else [],
         )
 
-    def _run_handler(self, session, row: WebhookDelivery, prefetched=None, follow_ups=None) -> InboxStatus:
+    def _run_handler(self, session, row: WebhookDelivery, payload=None, prefetched=None, follow_ups=None) -> InboxStatus:
         handler = handler_for(row.topic)
         if handler is None:
             row.last_error = "no handler for topic"
@@ -165,7 +166,7 @@ class InboxWorker:
         if row.topic not in COMPLIANCE_TOPICS and not _shop_is_installed(session, row.shop_domain):
             row.last_error = "shop not installed"
             return InboxStatus.IGNORED
-        handler(self._context(session, row, _parse(row.body), prefetched, follow_ups))
+        handler(self._context(session, row, _parse(row.body) if payload is None else payload, prefetched, follow_ups))
         return InboxStatus.DONE
 
     def _record_failure(self, delivery_id: int, exc: Exception, report: DrainReport, poison: bool) -> None:

@@ -34,7 +34,7 @@ def _variant_id(value: Any) -> bool:
     """A catalog variant id: a positive whole number, or its decimal digits."""
     if isinstance(value, str):
         return value.isascii() and value.isdigit() and 0 < len(value) <= 19 and int(value) > 0
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63  # a 64-bit id, as Printful stores them
 
 
 @adapter_kind("printful")

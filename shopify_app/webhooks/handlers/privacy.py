@@ -4,9 +4,9 @@ from __future__ import annotations
 import logging
 
 from ...models import ComplianceExport, ComplianceLog
-from ...privacy import CustomerRef, erase_shop, export_customer, forget_request_bodies, gid_number, redact_customer
+from ...privacy import CustomerRef, customer_footprint, erase_shop, export_customer, forget_request_bodies, gid_number, redact_customer
 from ...orders import privacy as _orders_privacy  # noqa: F401 - registers order data
-from ...returns import privacy as _returns_privacy  # noqa: F401 - registers return notes, inventory
+from ...returns import privacy as _returns_privacy  # noqa: F401 - registers return notes
 from ..registry import WebhookContext, handles
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,8 @@ def _customer_ref(ctx: WebhookContext) -> CustomerRef:
 def customer_data_request(ctx: WebhookContext) -> None:
     """Assemble everything we hold on the customer into an export the merchant can send; the request keeps no email or phone."""
     ref = _customer_ref(ctx)
-    export = export_customer(ctx.session, ref, ctx.settings)
+    footprint = customer_footprint(ctx.session, ref)  # once: the export and the request bodies' redaction share it
+    export = export_customer(ctx.session, ref, ctx.settings, footprint)
     request_id = (ctx.payload.get("data_request") or {}).get("id")
     ctx.session.add(
         ComplianceExport(
@@ -38,7 +39,7 @@ def customer_data_request(ctx: WebhookContext) -> None:
             export={"customer_id": ref.customer_id, "shop": ctx.shop_domain, **export},
         )
     )
-    forget_request_bodies(ctx.session, ref)
+    forget_request_bodies(ctx.session, ref, footprint)
     counts = {
         "sources": {name: len(items) for name, items in export["sources"].items()},
         "tables": {name: len(rows) for name, rows in export["tables"].items()},
