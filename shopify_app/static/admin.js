@@ -9,15 +9,34 @@ async function api(method, path, body) {
   const text = await res.text();
   let data = {};
   try { data = text ? JSON.parse(text) : {}; } catch (e) { data = { raw: text }; }
-  if (!res.ok) throw new Error(data.error || `HTTP ${res.status}`);
+  if (!res.ok) {
+    const err = new Error(data.error || `HTTP ${res.status}`);
+    err.fields = Array.isArray(data.fields) ? data.fields : [];  // 400: [{field, message}] from the API's schemas
+    err.problems = Array.isArray(data.problems) ? data.problems : [];  // 400 from the alert-channel checks
+    throw err;
+  }
   return data;
+}
+
+// What the merchant reads for a refused request: each failing field by its label, and why.
+function refusal(err, form) {
+  for (const el of form ? form.querySelectorAll('[aria-invalid]') : []) el.removeAttribute('aria-invalid');
+  const reasons = err.fields.map(({ field, message }) => {
+    const input = form && form.querySelector(`[name="${CSS.escape(field.split(/[.[]/)[0])}"]`);
+    if (input) input.setAttribute('aria-invalid', 'true');
+    const label = input && input.closest('label') ? input.closest('label').firstChild.textContent.trim() : field;
+    return `${label}: ${message}`;
+  });
+  const all = reasons.concat(err.problems);
+  return all.length ? all.join('; ') : err.message;
 }
 
 function toast(message, isError) {
   const el = document.getElementById('toast');
   el.textContent = message;
   el.className = `toast show${isError ? ' error' : ''}`;
-  setTimeout(() => { el.className = 'toast'; }, 4000);
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { el.className = 'toast'; }, isError ? 10000 : 4000);  // time to read what to fix
 }
 
 // <form data-no-submit>: fields read by a data-action button, never submitted themselves
@@ -42,7 +61,7 @@ document.addEventListener('click', async (event) => {
     toast(button.dataset.done || 'Done');
     setTimeout(() => window.location.reload(), 600);
   } catch (err) {
-    toast(err.message, true);
+    toast(refusal(err, formId ? document.getElementById(formId) : null), true);
     button.disabled = false;
   }
 });

@@ -114,6 +114,12 @@ def test_main_actions_work_in_the_browser(shop, browser_page) -> None:
     page.fill("#policy input[name=window_days]", "7")  # below the legal minimum: refused, nothing saved
     page.click("#policy >> text=Save policy")
     page.wait_for_selector("#toast.error")
+    # The merchant reads which field and why (not just "invalid request"), and the field is marked.
+    assert page.text_content("#toast") == "Return window (days from delivery, at least 14): must be at least 14"
+    assert page.get_attribute("#policy input[name=window_days]", "aria-invalid") == "true"
+    page.fill("#channels input[name=slack_webhook_url]", "not a url")  # the alert-channel checks answer with `problems`
+    page.click("#channels >> text=Save channels")
+    page.wait_for_selector("#toast.error >> text=slack_webhook_url must be an https:// URL")
     with shop.services.session_factory() as session:
         assert session.scalar(select(ShopSetting.value).where(ShopSetting.key == "return_policy"))["window_days"] == 21
     assert errors == []
