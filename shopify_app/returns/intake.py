@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..alerts import raise_alert
+from ..alerts import raise_alert, resolve_alert
 from ..models import ShopSetting, utcnow
 from ..orders.payloads import parse_time
 from ..privacy import gid_number
@@ -182,8 +182,10 @@ def open_case_for_supplier(session: Session, case: ReturnCase) -> None:
 
 
 def mark_decided(session: Session, case: ReturnCase, decision: str, by: str, note: str, decline_reason: str | None = None) -> None:
-    """Record a decision and its timeline step and customer email."""
+    """Record a decision and its timeline step and customer email; a decision ends the "needs your decision" alert."""
     case.decision, case.decided_by, case.decision_note, case.decided_at = decision, by, note, utcnow()
+    if decision in (Decision.APPROVE, Decision.DECLINE):
+        resolve_alert(session, f"return_review:{case.id}")
     if decision == Decision.APPROVE:
         case.status = "open"
         timeline(session, case, "return_approved", "app" if by == "policy" else "merchant", note=note)

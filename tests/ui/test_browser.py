@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from shopify_app.models import ShopSetting, WebhookDelivery
 from shopify_app.returns.models import ReturnCase
+from shopify_app.suppliers.models import Alert
 from ui.ui_world import SHOP, serve
 
 CHROMIUM = "/usr/bin/chromium"
@@ -88,6 +89,8 @@ def test_main_actions_work_in_the_browser(shop, browser_page) -> None:
     with shop.services.session_factory() as session:
         case = session.scalar(select(ReturnCase).where(ReturnCase.id == shop.review.id))
         assert (case.decision, case.decided_by) == ("approve", "merchant")
+        # Decided: the "needs your decision" alert is over (it stayed open before).
+        assert session.scalar(select(Alert.resolved_at).where(Alert.dedupe_key == f"return_review:{case.id}")) is not None
     assert shop.store.require_shop(SHOP).get(shop.review.return_gid)["status"] == "OPEN"  # approved in Shopify too
 
     open_page(page, "Problems")
