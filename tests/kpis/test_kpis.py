@@ -335,3 +335,12 @@ def test_the_scheduler_runs_the_check_daily() -> None:
 
     jobs = {job_id: (every, fn) for job_id, every, fn in PERIODIC_JOBS}
     assert jobs["kpi-check"] == (dt.timedelta(days=1), check_installed_shops)
+
+
+def test_the_shipping_time_chart_keeps_its_bins_in_order(services) -> None:
+    from shopify_app.web.kpi_view import kpi_periods
+
+    with services.session_factory() as session:
+        chart = kpi_periods(session, SHOP, "week")["charts"][3]
+    positions = [chart.index(f">{label}<") for label in ("0-2", "3-5", "6-9", "10+")]
+    assert positions == sorted(positions)
