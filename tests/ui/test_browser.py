@@ -123,6 +123,17 @@ def test_main_actions_work_in_the_browser(shop, browser_page) -> None:
     page.fill("#channels input[name=slack_webhook_url]", "not a url")  # the alert-channel checks answer with `problems`
     page.click("#channels >> text=Save channels")
     page.wait_for_selector("#toast.error >> text=slack_webhook_url must be an https:// URL")
+    # A saved webhook can be removed from the page (the field only replaces it).
+    page.fill("#channels input[name=slack_webhook_url]", "http://127.0.0.1:9/hook")  # loopback: the tests' EGRESS_ALLOW
+    with page.expect_navigation():
+        page.click("#channels >> text=Save channels")
+    page.on("dialog", lambda dialog: dialog.accept())
+    with page.expect_navigation():
+        page.click("#channels >> text=Remove Slack webhook")
+    page.wait_for_selector("h1:text-is('Settings')")
+    assert page.locator("#channels >> text=Remove Slack webhook").count() == 0
+    with shop.services.session_factory() as session:
+        assert not (session.scalar(select(ShopSetting.value).where(ShopSetting.key == "alert_channels")) or {}).get("slack_webhook_enc")
     with shop.services.session_factory() as session:
         assert session.scalar(select(ShopSetting.value).where(ShopSetting.key == "return_policy"))["window_days"] == 21
     assert errors == []
