@@ -28,6 +28,8 @@ class CatalogVariant(Base):
     tracked: Mapped[bool] = mapped_column(Boolean, default=True)
     inventory_policy: Mapped[str | None] = mapped_column(String(16))  # CONTINUE | DENY
     seen_in: Mapped[str | None] = mapped_column(String(128))  # the export that last listed it
+    # The product's updated_at of the products/update that last changed it: older deliveries are ignored.
+    shopify_updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class InventoryLevel(Base):
