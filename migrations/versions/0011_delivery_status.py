@@ -51,12 +51,14 @@ def upgrade() -> None:
         batch_op.create_index('ix_fulfillment_deliveries_order', ['order_id'], unique=False)
         batch_op.create_index('ix_fulfillment_deliveries_delivered', ['shop_domain', 'delivered_at'], unique=False)
     # Plain ADD COLUMN: a batch rebuild of a table other rows may point at is refused with data in it.
-    op.add_column('catalog_variants', sa.Column('shopify_updated_at', sa.DateTime(timezone=True), nullable=True))
+    op.add_column('catalog_variants', sa.Column('product_updated_at', sa.DateTime(timezone=True), nullable=True))
+    op.add_column('catalog_variants', sa.Column('item_updated_at', sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('catalog_variants', schema=None) as batch_op:
-        batch_op.drop_column('shopify_updated_at')
+        batch_op.drop_column('item_updated_at')
+        batch_op.drop_column('product_updated_at')
     with op.batch_alter_table('fulfillment_deliveries', schema=None) as batch_op:
         batch_op.drop_index('ix_fulfillment_deliveries_delivered')
         batch_op.drop_index('ix_fulfillment_deliveries_order')

@@ -2,8 +2,9 @@
 
 A bulk export has no cost per item (only the starting mutation is charged) and scales to
 any catalog: Shopify writes a JSONL file, which is streamed here line by line and upserted
-a thousand rows at a time, so memory stays flat at 100,000 variants. The
-`inventory_levels/update` webhook keeps the mirror current between exports.
+a thousand rows at a time, so memory stays flat at 100,000 variants. Between exports the
+webhooks keep the mirror current: `inventory_levels/update` the levels, `products/update|delete`
+and `inventory_items/update|delete` the variants (SKU, policy, tracked flag, deletions).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 import httpx
-from sqlalchemy import delete
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import sessionmaker
 
 from integrations.shopify import documents
@@ -121,7 +122,8 @@ def apply_export(session_factory: sessionmaker, shop_domain: str, export_id: str
     _flush(session_factory, variants, levels, stats)
     with session_factory.begin() as session:
         stats.removed = session.execute(
-            delete(CatalogVariant).where(CatalogVariant.shop_domain == shop_domain, CatalogVariant.seen_in != export_id)
+            # Rows a webhook added carry no export (NULL): they too go when this export lacks them.
+            delete(CatalogVariant).where(CatalogVariant.shop_domain == shop_domain, or_(CatalogVariant.seen_in.is_(None), CatalogVariant.seen_in != export_id))
         ).rowcount
     return stats
 
@@ -136,3 +138,121 @@ def _flush(session_factory: sessionmaker, variants: list[dict], levels: list[dic
                ("stocked", "available", "available_seen_at"))
     stats.variants += len(variants)
     stats.levels += len(levels)
+
+
+# --- between exports: products/update|delete and inventory_items/update|delete -----------------
+#
+# Each payload is the product (or inventory item) as of its updated_at; one older than what
+# the row last took from the same source is a late delivery and changes nothing. A deleted
+# variant, product or item leaves the mirror together with its inventory levels, so the
+# next plan has nothing to feed and no push ever names an item Shopify no longer has.
+
+
+@dataclass
+class CatalogChange:
+    """What one catalog webhook changed in the mirror."""
+
+    variants_updated: int = 0
+    variants_added: int = 0
+    variants_removed: int = 0
+    levels_removed: int = 0
+    levels_released: int = 0
+    stale: bool = False
+
+
+def _gid(kind: str, number: str) -> str:
+    return f"gid://shopify/{kind}/{number}"
+
+
+def apply_product_update(session, shop_domain: str, product_number: str, updated_at, variants: list[dict], variant_numbers: list[str] | None) -> CatalogChange:
+    """products/update: SKUs, policies and items of the product's variants; variants no longer listed are removed.
+
+    `variants`: [{"number", "sku", "inventory_item_number", "inventory_policy"}] (checked by the
+    handler); `variant_numbers`: every variant the product has (the payload's `variant_gids`),
+    or None to take `variants` as the whole list.
+    """
+    change = CatalogChange()
+    product_gid = _gid("Product", product_number)
+    held = {row.variant_gid: row for row in session.scalars(select(CatalogVariant).where(CatalogVariant.shop_domain == shop_domain, CatalogVariant.product_gid == product_gid))}
+    if updated_at is not None and any(row.product_updated_at and row.product_updated_at > updated_at for row in held.values()):
+        change.stale = True
+        return change
+    for variant in variants:
+        gid = _gid("ProductVariant", variant["number"])
+        row = held.get(gid) or session.scalar(select(CatalogVariant).where(CatalogVariant.shop_domain == shop_domain, CatalogVariant.variant_gid == gid))
+        item_gid = _gid("InventoryItem", variant["inventory_item_number"]) if variant.get("inventory_item_number") else None
+        if row is None:
+            if item_gid is None:
+                continue  # nothing to mirror it by yet; the next export brings it
+            session.add(CatalogVariant(shop_domain=shop_domain, variant_gid=gid, product_gid=product_gid, sku=variant.get("sku"), inventory_item_gid=item_gid,
+                                       tracked=True, inventory_policy=variant.get("inventory_policy"), product_updated_at=updated_at))
+            change.variants_added += 1
+            continue
+        row.product_gid, row.sku, row.product_updated_at = product_gid, variant.get("sku"), updated_at or row.product_updated_at
+        row.inventory_policy = variant.get("inventory_policy") or row.inventory_policy
+        row.inventory_item_gid = item_gid or row.inventory_item_gid
+        change.variants_updated += 1
+    listed = {_gid("ProductVariant", n) for n in (variant_numbers if variant_numbers is not None else [v["number"] for v in variants])}
+    gone = [row for gid, row in held.items() if gid not in listed]
+    _remove_variants(session, shop_domain, gone, change)
+    session.flush()
+    return change
+
+
+def remove_product(session, shop_domain: str, product_number: str) -> CatalogChange:
+    """products/delete: the product's variants and their levels leave the mirror."""
+    change = CatalogChange()
+    rows = list(session.scalars(select(CatalogVariant).where(CatalogVariant.shop_domain == shop_domain, CatalogVariant.product_gid == _gid("Product", product_number))))
+    _remove_variants(session, shop_domain, rows, change)
+    return change
+
+
+def apply_item_update(session, shop_domain: str, item_number: str, updated_at, sku: str | None, tracked: bool | None) -> CatalogChange:
+    """inventory_items/update: the item's tracked flag and SKU; an untracked item is no longer ours to set."""
+    change = CatalogChange()
+    item_gid = _gid("InventoryItem", item_number)
+    for row in session.scalars(select(CatalogVariant).where(CatalogVariant.shop_domain == shop_domain, CatalogVariant.inventory_item_gid == item_gid)):
+        if updated_at is not None and row.item_updated_at and row.item_updated_at > updated_at:
+            change.stale = True
+            continue
+        if tracked is not None:
+            row.tracked = tracked
+        if updated_at is None or row.product_updated_at is None or updated_at >= row.product_updated_at:
+            row.sku = sku  # the item's SKU is the variant's; a newer products/update already said it otherwise
+        row.item_updated_at = updated_at or row.item_updated_at
+        change.variants_updated += 1
+    if tracked is False:
+        # Shopify ignores quantities of untracked items: stop managing the levels now, not at the next plan.
+        change.levels_released = session.execute(
+            update(InventoryLevel).where(InventoryLevel.shop_domain == shop_domain, InventoryLevel.inventory_item_gid == item_gid, InventoryLevel.desired.is_not(None))
+            .values(desired=None, supply=None).execution_options(synchronize_session=False)
+        ).rowcount
+    session.flush()
+    return change
+
+
+def remove_item(session, shop_domain: str, item_number: str) -> CatalogChange:
+    """inventory_items/delete: the item's variant and levels leave the mirror."""
+    change = CatalogChange()
+    item_gid = _gid("InventoryItem", item_number)
+    rows = list(session.scalars(select(CatalogVariant).where(CatalogVariant.shop_domain == shop_domain, CatalogVariant.inventory_item_gid == item_gid)))
+    _remove_variants(session, shop_domain, rows, change)
+    change.levels_removed += _remove_levels(session, shop_domain, [item_gid])
+    return change
+
+
+def _remove_variants(session, shop_domain: str, rows: list[CatalogVariant], change: CatalogChange) -> None:
+    items = sorted({row.inventory_item_gid for row in rows})
+    for row in rows:
+        session.delete(row)
+    session.flush()
+    change.variants_removed += len(rows)
+    # An item belongs to one variant: with the variant gone, Shopify deleted the item and its levels.
+    still_listed = set(session.scalars(select(CatalogVariant.inventory_item_gid).where(CatalogVariant.shop_domain == shop_domain, CatalogVariant.inventory_item_gid.in_(items)))) if items else set()
+    change.levels_removed += _remove_levels(session, shop_domain, [i for i in items if i not in still_listed])
+
+
+def _remove_levels(session, shop_domain: str, item_gids: list[str]) -> int:
+    if not item_gids:
+        return 0
+    return session.execute(delete(InventoryLevel).where(InventoryLevel.shop_domain == shop_domain, InventoryLevel.inventory_item_gid.in_(item_gids))).rowcount

@@ -28,8 +28,10 @@ class CatalogVariant(Base):
     tracked: Mapped[bool] = mapped_column(Boolean, default=True)
     inventory_policy: Mapped[str | None] = mapped_column(String(16))  # CONTINUE | DENY
     seen_in: Mapped[str | None] = mapped_column(String(128))  # the export that last listed it
-    # The product's updated_at of the products/update that last changed it: older deliveries are ignored.
-    shopify_updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # updated_at of the products/update and inventory_items/update that last changed the row:
+    # an older delivery of either arriving late is ignored.
+    product_updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    item_updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class InventoryLevel(Base):

@@ -81,6 +81,6 @@ def prefetch_for(topic: str) -> Prefetch | None:
 def load_handlers() -> dict[str, Handler]:
     """Import the handler modules so that their @handles decorators run."""
     from ..suppliers import fulfillment_service, webhooks as supplier_webhooks  # noqa: F401
-    from .handlers import fulfillment_orders, inventory, lifecycle, orders, privacy, returns  # noqa: F401
+    from .handlers import app_scopes, catalog, fulfillment_orders, fulfillments, inventory, lifecycle, orders, privacy, returns  # noqa: F401
 
     return HANDLERS
