@@ -181,7 +181,7 @@ def fulfillment_payload(shop: ShopState, fulfillment: Mapping[str, Any]) -> dict
         "origin_address": None,
         "receipt": {},
         "service": service,
-        "shipment_status": None,
+        "shipment_status": fulfillment.get("_shipmentStatus"),  # the newest fulfillment event's status
         "status": fulfillment["status"].lower(),
         "tracking_company": tracking[0]["company"] if tracking else None,
         "tracking_number": tracking[0]["number"] if tracking else None,

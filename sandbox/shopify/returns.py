@@ -256,12 +256,11 @@ class ReturnsMixin:
     # -- delivery -----------------------------------------------------------------------------
 
     def mark_delivered(self, shop, fulfillment_gid: str, delivered_at: str) -> dict[str, Any]:
-        """The carrier delivered a fulfillment at `delivered_at` (ISO 8601): deliveredAt and DELIVERED."""
+        """The carrier delivered a fulfillment at `delivered_at` (ISO 8601): a DELIVERED fulfillment event, as Shopify records it."""
         with self.lock:
             state = self.require_shop(shop)
-            fulfillment = state.get(fulfillment_gid)
-            fulfillment["deliveredAt"], fulfillment["displayStatus"] = delivered_at, "DELIVERED"
-            return fulfillment
+            self.create_fulfillment_event(state, fulfillment_gid, "DELIVERED", happened_at=delivered_at)
+            return state.get(fulfillment_gid)
 
     def return_payload(self, state, ret: dict[str, Any]) -> dict[str, Any]:
         """returns/request and returns/approve payload (REST shape)."""

@@ -1,0 +1,75 @@
+"""Fulfillment events in the sandbox, as Shopify records them: fulfillmentEventCreate, the fulfillment's
+summary fields, and the fulfillments/update it sends (REST shipment_status)."""
+from __future__ import annotations
+
+import json
+
+from graphql import parse
+
+from integrations.shopify.documents import get_document
+from sandbox_testkit import CLIENT_ID, CLIENT_SECRET, SHOP, assert_conforms
+from sandbox_testkit import client, clock, gql, receiver, sandbox, token, wall  # noqa: F401 (fixtures)
+from test_sandbox_fulfillment import fulfil, fulfillment_orders, run
+
+EVENT_CREATE = """
+mutation Event($event: FulfillmentEventInput!) {
+  fulfillmentEventCreate(fulfillmentEvent: $event) {
+    fulfillmentEvent { id status happenedAt estimatedDeliveryAt message }
+    userErrors { field message }
+  }
+}
+"""
+
+
+def shipped(sandbox, gql) -> dict:
+    order = sandbox.store.create_order(SHOP, [{"sku": "MUG-WHT", "quantity": 1}])
+    [fo] = fulfillment_orders(gql, order["id"])["fulfillmentOrders"]["nodes"]
+    return fulfil(gql, fo["id"], tracking={"company": "UPS", "number": "1ZEVENTS"})["fulfillment"]
+
+
+def event(gql, fulfillment_id: str, status: str, **fields) -> dict:
+    body = gql(EVENT_CREATE, {"event": {"fulfillmentId": fulfillment_id, "status": status, **fields}}).json()
+    assert "errors" not in body, body
+    return body["data"]["fulfillmentEventCreate"]
+
+
+def status_of(gql, fulfillment_id: str) -> dict:
+    data = run(gql, "FulfillmentDeliveryStatus", {"id": fulfillment_id})
+    return data["fulfillment"]
+
+
+def test_events_move_the_fulfillment_and_send_fulfillments_update(sandbox, gql, receiver):
+    sandbox.register_app(CLIENT_ID, CLIENT_SECRET, app_url=receiver.url, webhook_topics=["fulfillments/update"])
+    fulfillment = shipped(sandbox, gql)
+    assert status_of(gql, fulfillment["id"])["displayStatus"] == "FULFILLED"
+
+    created = event(gql, fulfillment["id"], "IN_TRANSIT", happenedAt="2026-11-20T08:00:00+02:00", estimatedDeliveryAt="2026-11-24T18:00:00Z")
+    assert created["userErrors"] == [] and created["fulfillmentEvent"]["happenedAt"] == "2026-11-20T06:00:00Z"
+    event(gql, fulfillment["id"], "OUT_FOR_DELIVERY", happenedAt="2026-11-23T07:00:00Z")
+    event(gql, fulfillment["id"], "DELIVERED", happenedAt="2026-11-23T15:30:00Z")
+    # An older event recorded late is history, not the current status.
+    event(gql, fulfillment["id"], "CONFIRMED", happenedAt="2026-11-19T17:00:00Z")
+
+    now = status_of(gql, fulfillment["id"])
+    assert_conforms(sandbox.schema, parse(get_document("FulfillmentDeliveryStatus")), {"fulfillment": now})
+    assert (now["displayStatus"], now["inTransitAt"], now["deliveredAt"], now["estimatedDeliveryAt"]) == (
+        "DELIVERED", "2026-11-20T06:00:00Z", "2026-11-23T15:30:00Z", "2026-11-24T18:00:00Z")
+    assert [e["status"] for e in now["events"]["nodes"]] == ["DELIVERED", "OUT_FOR_DELIVERY", "IN_TRANSIT", "CONFIRMED"]
+
+    got = receiver.wait_for(4)
+    payloads = [json.loads(r.body) for r in got]
+    assert {r.headers["X-Shopify-Topic"] for r in got} == {"fulfillments/update"}
+    assert {p["admin_graphql_api_id"] for p in payloads} == {fulfillment["id"]}
+    # REST's shipment_status is the newest event's, in lower case.
+    assert sorted(p["shipment_status"] for p in payloads) == ["delivered", "delivered", "in_transit", "out_for_delivery"]
+
+
+def test_an_unknown_fulfillment_is_a_user_error_and_the_scope_is_required(sandbox, gql):
+    refused = event(gql, "gid://shopify/Fulfillment/999999", "DELIVERED")
+    assert refused["fulfillmentEvent"] is None and refused["userErrors"][0]["field"] == ["fulfillmentEvent", "fulfillmentId"]
+    limited = sandbox.store.register_app("reader", "reader-secret", None, ["read_orders"])
+    token = sandbox.issue_access_token(SHOP, limited.client_id)["access_token"]
+    fulfillment = shipped(sandbox, gql)
+    body = gql(EVENT_CREATE, {"event": {"fulfillmentId": fulfillment["id"], "status": "DELIVERED"}}, token=token).json()
+    assert body["errors"][0]["extensions"]["code"] == "ACCESS_DENIED"
+    assert status_of(gql, fulfillment["id"])["deliveredAt"] is None
