@@ -120,4 +120,4 @@ class MerchantActionsMixin:
                 else:
                     self.notifier.send(message, app.client_secret)
             else:
-                self.emit(normalize_domain(message.shop_domain), message.topic, message.payload)
+                self.emit(normalize_domain(message.shop_domain), message.topic, message.payload, client_id=message.client_id)

@@ -19,6 +19,7 @@ class WebhookEvent:
     shop_domain: str
     topic: str
     payload: Any
+    client_id: str | None = None  # only this app's subscriptions (app/scopes_update is about one app); None: every app
 
 
 @dataclass(frozen=True)

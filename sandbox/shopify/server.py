@@ -281,10 +281,11 @@ class SandboxShopify(MerchantActionsMixin):
 
     # -- webhooks -------------------------------------------------------------------------
 
-    def emit(self, shop_domain: str, topic: str, payload: Any, *, api_version: str = "2025-01", background: bool = False) -> list[WebhookDelivery]:
+    def emit(self, shop_domain: str, topic: str, payload: Any, *, api_version: str = "2025-01", background: bool = False, client_id: str | None = None) -> list[WebhookDelivery]:
         """Send an event to the app-level webhook URL of each registered app and to matching shop subscriptions.
 
         Every delivery of the event shares one X-Shopify-Event-Id and has its own webhook id.
+        With `client_id`, only that app's subscriptions get it (an event about one app).
         """
         shop_domain = normalize_domain(shop_domain)
         header_topic = normalize_topic(topic)
@@ -294,12 +295,12 @@ class SandboxShopify(MerchantActionsMixin):
         targets: list[tuple[str, str, str]] = []  # (url, secret, api version)
         with self.store.lock:
             for app in self.store.apps.values():
-                if app.webhook_url and app.wants(header_topic):
+                if app.webhook_url and app.wants(header_topic) and client_id in (None, app.client_id):
                     targets.append((app.webhook_url, app.client_secret, api_version))
             if enum_topic and self.store.shop(shop_domain) is not None:
                 for sub in self.store.webhook_subscriptions(shop_domain, topic=enum_topic):
                     app = self.store.apps.get(sub["_clientId"])
-                    if app is not None:
+                    if app is not None and client_id in (None, app.client_id):
                         targets.append((sub["callbackUrl"], app.client_secret, sub["apiVersion"]["handle"]))
         seen: set[tuple[str, str]] = set()
         deliveries = []

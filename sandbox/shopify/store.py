@@ -16,6 +16,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 from . import records
 from .cost import LeakyBucket, Plan, plan_named
+from .access_scopes import AccessScopesMixin
+from .catalog_changes import CatalogChangesMixin
 from .fulfillment_events import FulfillmentEventMixin
 from .fulfillment_requests import FulfillmentRequestMixin
 from .fulfillment_services import FulfillmentServiceMixin
@@ -145,7 +147,7 @@ class ShopState:
         return value
 
 
-class Store(OrderMixin, FulfillmentMixin, FulfillmentEventMixin, FulfillmentRequestMixin, FulfillmentServiceMixin, OrderCancellationMixin, ReturnsMixin):
+class Store(OrderMixin, FulfillmentMixin, FulfillmentEventMixin, FulfillmentRequestMixin, FulfillmentServiceMixin, OrderCancellationMixin, ReturnsMixin, CatalogChangesMixin, AccessScopesMixin):
     """Shops, apps and their data, safe to share between the server's threads.
 
     Orders and fulfillment live in the mixins (orders.py, fulfillments.py,

@@ -8,7 +8,9 @@ from ..connections import Listing
 from ..records import money
 from ..registry import resolver
 from ..search import filter_records, sort_key_function
-from .common import count, object_of_type
+from ..ids import check_gid
+from ..user_errors import ShopifyUserError
+from .common import count, mutation_payload, object_of_type
 
 READ_PRODUCTS = ("read_products",)
 
@@ -130,9 +132,28 @@ def product_variants_bulk_update(root: Any, info, productId: str, variants: list
         if spec["id"] not in own:
             return error(["variants", str(index), "id"], "Product variant does not belong to this product", "MUST_BE_FOR_THIS_PRODUCT")
         updated.append((variant, spec))
-    for variant, spec in updated:
-        for name in ("inventoryPolicy", "sku", "price", "barcode"):
-            if spec.get(name) is not None:
-                variant[name] = spec[name]
-        info.context.store.touch(variant)
+    # Shopify announces the change: products/update (and inventory_items/update for a new SKU).
+    info.context.store.apply_variant_changes(shop, updated)
     return {"__typename": "ProductVariantsBulkUpdatePayload", "product": product, "productVariants": [v for v, _ in updated], "userErrors": []}
+
+
+@resolver("Mutation", "productDelete", scopes=("write_products",))
+def product_delete(root: Any, info, input: dict, synchronous: bool | None = True, **_: Any) -> dict:
+    """Delete a product with its variants, items and levels (run synchronously: no operation to poll)."""
+    ctx = info.context
+    try:
+        deleted = ctx.store.delete_product(ctx.shop, check_gid(input["id"]))
+    except ShopifyUserError as error:
+        return mutation_payload("ProductDeletePayload", error, deletedProductId=None, productDeleteOperation=None) | {"shop": ctx.shop.record}
+    return mutation_payload("ProductDeletePayload", deletedProductId=deleted, productDeleteOperation=None) | {"shop": ctx.shop.record}
+
+
+@resolver("Mutation", "inventoryItemUpdate", scopes=("write_inventory",))
+def inventory_item_update(root: Any, info, id: str, input: dict) -> dict:
+    """Change an inventory item's tracked flag, SKU or shipping requirement."""
+    ctx = info.context
+    try:
+        item = ctx.store.update_inventory_item(ctx.shop, check_gid(id), tracked=input.get("tracked"), sku=input.get("sku"), requires_shipping=input.get("requiresShipping"))
+    except ShopifyUserError as error:
+        return mutation_payload("InventoryItemUpdatePayload", error, inventoryItem=None)
+    return mutation_payload("InventoryItemUpdatePayload", inventoryItem=item)
