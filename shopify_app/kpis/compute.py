@@ -15,6 +15,9 @@ returns.analytics.return_analytics, which has no period: they are all-time ("ret
 
 On-time delivery: a parcel delivered in the period is on time when delivered_at <=
 estimated_delivery (a bare date means the end of that day, as the delay detector reads it).
+delivered_at is the carrier's, from Shopify's fulfillment events (deliveries/), when known, else
+the supplier's; estimated_delivery is the supplier's ETA, else the carrier's first estimate.
+Fulfillments the app did not create count for the store and for no supplier.
 Parcels delivered without an ETA are left out and counted as "no_eta"; parcels whose ETA passed
 in the period and that are still not delivered are left out and counted as "overdue_undelivered".
 
@@ -60,9 +63,10 @@ from collections import defaultdict
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from ..deliveries.models import FulfillmentDelivery
 from ..models import utcnow
 from ..orders.delays import shipment_time
 from ..orders.models import CustomerNotice, Order, OrderEvent, OrderLine
@@ -199,16 +203,32 @@ def _units_facts(session: Session, shop: str, start: dt.datetime, end: dt.dateti
 
 
 def _parcel_facts(session: Session, shop: str, start: dt.datetime, end: dt.datetime, now: dt.datetime) -> list[ParcelFact]:
-    """Parcels delivered in the period (on time, late, no ETA) and parcels overdue with an ETA in it."""
+    """Parcels delivered in the period (on time, late, no ETA) and parcels overdue with an ETA in it.
+
+    Delivered is the carrier's date from Shopify's fulfillment events when known, else the
+    supplier's; the promise is the supplier's ETA, else the carrier's first estimate.
+    Fulfillments the app did not create count for the store (supplier None), never for a supplier.
+    """
+    carrier = FulfillmentDelivery
     rows = session.execute(
-        select(SupplierOrder.supplier_id, SupplierShipment.shipped_at, SupplierShipment.estimated_delivery, SupplierShipment.delivered_at)
+        select(SupplierOrder.supplier_id, SupplierShipment.shipped_at, SupplierShipment.estimated_delivery, SupplierShipment.delivered_at,
+               carrier.delivered_at, carrier.first_estimated_delivery_at)
         .join(SupplierOrder, SupplierOrder.id == SupplierShipment.supplier_order_id)
+        .outerjoin(carrier, and_(carrier.shop_domain == SupplierOrder.shop_domain, carrier.fulfillment_gid == SupplierShipment.shopify_fulfillment_id))
         .where(SupplierOrder.shop_domain == shop, SupplierShipment.created_at >= start - LOOKBACK)
-    )
+    ).all()
+    ours = select(SupplierShipment.id).join(SupplierOrder, SupplierOrder.id == SupplierShipment.supplier_order_id).where(
+        SupplierOrder.shop_domain == carrier.shop_domain, SupplierShipment.shopify_fulfillment_id == carrier.fulfillment_gid)
+    not_ours = session.execute(
+        select(carrier.in_transit_at, carrier.first_estimated_delivery_at, carrier.delivered_at)
+        .where(carrier.shop_domain == shop, carrier.created_at >= start - LOOKBACK, or_(carrier.fulfillment_status.is_(None), carrier.fulfillment_status != "cancelled"), ~exists(ours))
+    ).all()
     facts = []
-    for supplier_id, shipped_text, eta_text, delivered_text in rows:
-        # The columns are the supplier's ISO strings: filtered here, not in SQL.
-        shipped, eta, delivered = shipment_time(shipped_text), shipment_time(eta_text), shipment_time(delivered_text)
+    measured = [(supplier_id, shipment_time(shipped_text), shipment_time(eta_text) or carrier_eta, carrier_delivered or shipment_time(delivered_text))
+                for supplier_id, shipped_text, eta_text, delivered_text, carrier_delivered, carrier_eta in rows]
+    measured += [(None, in_transit, eta, delivered) for in_transit, eta, delivered in not_ours]
+    for supplier_id, shipped, eta, delivered in measured:
+        # The supplier columns are ISO strings: filtered here, not in SQL.
         if delivered is not None and start <= delivered < end:
             status = "no_eta" if eta is None else "on_time" if delivered <= eta else "late"
             transit = max(0, math.floor((delivered - shipped).total_seconds() / 86400)) if shipped else None
@@ -427,7 +447,7 @@ def _hours_stats(hours: list[float], target: float | None = None) -> dict:
 
 def _suppliers(facts: dict[str, list], targets: dict, names: dict[int, str]) -> list[dict]:
     """Per supplier: order-to-forward, acknowledgement and ship hours, on-time delivery."""
-    ids = {f.supplier_id for name in ("forward", "ack", "ship", "parcels") for f in facts[name]}
+    ids = {f.supplier_id for name in ("forward", "ack", "ship", "parcels") for f in facts[name]} - {None}  # None: not the app's parcel
     return [
         {
             "supplier_id": sid,

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..alerts import raise_alert, resolve_alert
+from ..deliveries.models import FulfillmentDelivery
 from ..models import ShopSetting, utcnow
 from ..orders.payloads import parse_time
 from ..privacy import gid_number
@@ -77,6 +78,13 @@ def _supplier_delivery(session: Session, delivery_id: int, supplier_line_id: int
     return None
 
 
+def _carrier_delivery(session: Session, shop_domain: str, fulfillment_gid: str | None) -> dt.datetime | None:
+    """When the carrier delivered a fulfillment, from its delivery status we recorded (deliveries/)."""
+    if not fulfillment_gid:
+        return None
+    return session.scalar(select(FulfillmentDelivery.delivered_at).where(FulfillmentDelivery.shop_domain == shop_domain, FulfillmentDelivery.fulfillment_gid == fulfillment_gid))
+
+
 def record_return(session: Session, shop_domain: str, snapshot: dict) -> ReturnCase:
     """Create or refresh our ReturnCase from Shopify's return (ReturnForReview's `return`)."""
     case = session.scalar(select(ReturnCase).where(ReturnCase.shop_domain == shop_domain, ReturnCase.return_gid == snapshot["id"]))
@@ -94,7 +102,8 @@ def record_return(session: Session, shop_domain: str, snapshot: dict) -> ReturnC
         case.outcome = "exchange"  # the customer chose another item instead of money back
     delivered = {}
     for fulfillment in (snapshot.get("order") or {}).get("fulfillments") or []:
-        when = parse_time(fulfillment.get("deliveredAt"))
+        # The window starts at delivery: Shopify's date, else the carrier's as fulfillments/update told us.
+        when = parse_time(fulfillment.get("deliveredAt")) or _carrier_delivery(session, shop_domain, fulfillment.get("id"))
         for node in (fulfillment.get("fulfillmentLineItems") or {}).get("nodes") or []:
             delivered[node["id"]] = when
     rfo_lines = {}
