@@ -96,22 +96,31 @@ class CatalogChangesMixin:
             return variant
 
     def apply_variant_changes(self, state: ShopState, changes: Iterable[tuple[dict[str, Any], dict[str, Any]]]) -> None:
-        """Set variant fields; a new SKU moves to the item too; one products/update per product."""
+        """Set variant fields (ProductVariantsBulkInput: the SKU and tracked flag come in `inventoryItem`);
+        a changed item sends inventory_items/update; one products/update per product."""
         products: dict[str, dict[str, Any]] = {}
         for variant, fields in changes:
             sku_before = variant.get("sku")
+            item_input = fields.get("inventoryItem") or {}
             for name in ("inventoryPolicy", "sku", "price", "barcode"):
                 if fields.get(name) is not None:
                     variant[name] = fields[name]
+            if item_input.get("sku") is not None:
+                variant["sku"] = item_input["sku"]
             self.touch(variant)
             product = state.deref(variant["product"])
             products[product["id"]] = product
+            item = state.deref(variant["inventoryItem"])
+            item_changed = False
             if variant.get("sku") != sku_before:
                 if sku_before in product["_skus"]:
                     product["_skus"].remove(sku_before)
                 product["_skus"].append(variant["sku"])
-                item = state.deref(variant["inventoryItem"])
-                item["sku"] = variant["sku"]
+                item["sku"], item_changed = variant["sku"], True
+            for name in ("tracked", "requiresShipping"):
+                if item_input.get(name) is not None and item.get(name) != item_input[name]:
+                    item[name], item_changed = item_input[name], True
+            if item_changed:
                 self.item_changed(state, item)
         for product in products.values():
             self.product_changed(state, product)

@@ -16,6 +16,7 @@ from sandbox.supplier.rest_supplier import RestSandboxSupplier
 from shopify_app.deliveries.models import FulfillmentDelivery
 from shopify_app.deliveries.status import failure_alert_key
 from shopify_app.kpis.compute import kpis
+from shopify_app.models import WebhookDelivery
 from shopify_app.suppliers.models import Alert, SupplierShipment
 
 
@@ -137,7 +138,5 @@ def test_a_fulfillment_shopify_no_longer_has_is_kept_from_its_payload_and_bad_pa
         "in_transit", dt.datetime(2026, 11, 20, 15, tzinfo=dt.timezone.utc), "gid://shopify/Order/99", None)
     outcome = deliver(world.app, "fulfillments/update", {"id": "not an id"})
     with world.services.session_factory() as session:
-        from shopify_app.models import WebhookDelivery
-
         dead = session.scalar(select(WebhookDelivery).where(WebhookDelivery.topic == "fulfillments/update").order_by(WebhookDelivery.id.desc()))
         assert dead.status == "dead" and "id" in (dead.last_error or ""), outcome
