@@ -41,6 +41,7 @@ def upgrade() -> None:
     sa.Column('failure_message', sa.Text(), nullable=True),
     sa.Column('events_seen', sa.Integer(), nullable=False),
     sa.Column('shopify_updated_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('reconciled_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_fulfillment_deliveries_order_id_orders'), ondelete='CASCADE'),

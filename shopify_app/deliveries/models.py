@@ -44,5 +44,6 @@ class FulfillmentDelivery(Base):
     failure_message: Mapped[str | None] = mapped_column(Text)
     events_seen: Mapped[int] = mapped_column(Integer, default=0)
     shopify_updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    reconciled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # last re-read by the reconciliation
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

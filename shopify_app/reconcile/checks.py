@@ -324,6 +324,13 @@ def order_catchup(services, shop: str, now: dt.datetime) -> CheckResult:
     return result
 
 
+def _delivery_status(services, shop: str, now: dt.datetime) -> CheckResult:
+    """Undelivered fulfillments re-read from Shopify (deliveries/reconcile.py; imported late: it builds on this module)."""
+    from ..deliveries.reconcile import delivery_status
+
+    return delivery_status(services, shop, now)
+
+
 CHECKS: dict[str, Callable[[object, str, dt.datetime], CheckResult]] = {
     "order_catchup": order_catchup,
     "never_forwarded": never_forwarded,
@@ -336,6 +343,7 @@ CHECKS: dict[str, Callable[[object, str, dt.datetime], CheckResult]] = {
     "webhook_health": webhook_health,
     "webhook_subscriptions": webhook_subscriptions,
     "refunds_without_return": refunds_without_return,
+    "delivery_status": _delivery_status,
 }
 
 # ReturnLine is imported for the relationship loader used by ReturnCase.lines.

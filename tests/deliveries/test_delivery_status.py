@@ -140,3 +140,24 @@ def test_a_fulfillment_shopify_no_longer_has_is_kept_from_its_payload_and_bad_pa
     with world.services.session_factory() as session:
         dead = session.scalar(select(WebhookDelivery).where(WebhookDelivery.topic == "fulfillments/update").order_by(WebhookDelivery.id.desc()))
         assert dead.status == "dead" and "id" in (dead.last_error or ""), outcome
+
+
+def test_the_reconciliation_reads_what_lost_webhooks_did_not_bring(world):
+    from shopify_app.reconcile.runner import run_reconciliation
+
+    order, fulfillment = world.shipped_order()
+    world.shopify.webhooks.configure(drop_rate=1.0)  # Shopify's deliveries never arrive
+    delivered = days_ago(1)
+    world.carrier_event(fulfillment, "IN_TRANSIT", days_ago(3))
+    world.carrier_event(fulfillment, "DELIVERED", delivered)
+    world.drain()
+    assert delivery(world, fulfillment).shipment_status is None
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    run = run_reconciliation(world.services, SHOP, only=("delivery_status",), now=later)
+    assert run.report["delivery_status"] == {"checked": 1, "found": 1, "repaired": 1, "open": 0}
+    row = delivery(world, fulfillment)
+    assert (row.shipment_status, row.delivered_at, row.reconciled_at) == ("delivered", delivered, later)
+    assert [kind for kind, _ in world.timeline(order)] == ["delivery_in_transit", "delivered"]
+    # Delivered now: the next pass has nothing left to read.
+    again = run_reconciliation(world.services, SHOP, only=("delivery_status",), now=later + dt.timedelta(days=1))
+    assert again.report["delivery_status"] == {"checked": 0, "found": 0, "repaired": 0, "open": 0}
