@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from integrations.suppliers.links import http_link
 
 from ..bounds import MAX_ID
+from ..deliveries.views import order_fulfillments
 from ..models import InboxStatus, WebhookDelivery
 from ..orders.models import Order, OrderState
 from ..reconcile.models import Desync, ReconcileRun
@@ -129,6 +130,7 @@ def order_detail(session: Session, shop: str, order_id: int) -> dict | None:
                   "total": order.total_price, "created_at": _iso(order.shopify_created_at or order.created_at), "cancelled_at": _iso(order.cancelled_at)},
         "lines": [{"sku": l.sku, "quantity": l.quantity, "price": l.price, "shippable": l.shippable} for l in order.lines],
         "deliveries": deliveries,
+        "shopify_fulfillments": order_fulfillments(session, order),
         "timeline": [{"kind": e.kind, "actor": e.actor, "detail": e.detail, "at": _iso(e.created_at)} for e in order.events],
     }
 

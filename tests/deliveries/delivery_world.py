@@ -53,6 +53,15 @@ class DeliveryWorld(World):
         body = answer.json()
         assert "errors" not in body and body["data"]["fulfillmentEventCreate"]["userErrors"] == [], body
 
+    def order_page(self, order: dict) -> str:
+        """The order's admin page, loaded as the embedded admin loads it."""
+        with self.services.session_factory() as session:
+            ours = session.scalar(select(Order).where(Order.shopify_id == order["id"].rsplit("/", 1)[-1]))
+        token = self.shopify.mint_session_token(SHOP, API_KEY)
+        response = self.app.test_client().get(f"/orders/{ours.id}?shop={SHOP}&host=abc&embedded=1&id_token={token}")
+        assert response.status_code == 200
+        return response.get_data(as_text=True)
+
     def timeline(self, order: dict, actor: str = "carrier") -> list[tuple[str, str]]:
         """(kind, status time) of the order's timeline events by `actor`, oldest first."""
         with self.services.session_factory() as session:

@@ -78,6 +78,8 @@ def test_a_failed_delivery_raises_an_alert_that_delivery_resolves(world):
         assert "Address not found" in alert.message and order["name"] in alert.message
     row = delivery(world, fulfillment)
     assert (row.shipment_status, row.failure_message) == ("failure", "Address not found")
+    page = world.order_page(order)
+    assert "Delivery (from Shopify)" in page and 'class="badge failure"' in page and "Address not found" in page
     world.carrier_event(fulfillment, "DELIVERED", days_ago(0.5))
     world.drain()
     with world.services.session_factory() as session:
