@@ -171,6 +171,22 @@ def create_app(sandbox: "SandboxShopify") -> Flask:
             return jsonify(error=str(exc)), 400
         return jsonify(id=order["id"], name=order["name"]), 201
 
+    @app.post("/admin/sandbox/fulfillment_events")
+    def sandbox_carrier_event():
+        """Demo carrier: {"fulfillment_id", "status": IN_TRANSIT|OUT_FOR_DELIVERY|DELIVERED|FAILURE..., "happened_at"?, "message"?}
+        -> the fulfillment event Shopify records (as fulfillmentEventCreate would), fulfillments/update sent."""
+        shop = sandbox.store.shop(_shop_param_or_host() or "")
+        body = request.get_json(silent=True) or {}
+        if shop is None or not body.get("fulfillment_id") or not body.get("status"):
+            return jsonify(error="pass ?shop=<domain> and a JSON body with fulfillment_id and status"), 400
+        try:
+            event = sandbox.store.create_fulfillment_event(shop, str(body["fulfillment_id"]), str(body["status"]).upper(),
+                                                           happened_at=body.get("happened_at"), message=body.get("message"))
+        except Exception as exc:  # noqa: BLE001 - a demo endpoint: say what went wrong
+            return jsonify(error=str(exc)), 400
+        sandbox.deliver_pending(background=True)
+        return jsonify(id=event["id"], status=event["status"], happened_at=event["happenedAt"]), 201
+
     @app.get("/")
     def index():
         """What this sandbox holds."""

@@ -73,3 +73,15 @@ def test_an_unknown_fulfillment_is_a_user_error_and_the_scope_is_required(sandbo
     body = gql(EVENT_CREATE, {"event": {"fulfillmentId": fulfillment["id"], "status": "DELIVERED"}}, token=token).json()
     assert body["errors"][0]["extensions"]["code"] == "ACCESS_DENIED"
     assert status_of(gql, fulfillment["id"])["deliveredAt"] is None
+
+
+def test_the_demo_carrier_endpoint_records_an_event(sandbox, gql):
+    import httpx
+
+    fulfillment = shipped(sandbox, gql)
+    url = f"{sandbox.base_url}/admin/sandbox/fulfillment_events?shop={SHOP}"
+    answer = httpx.post(url, json={"fulfillment_id": fulfillment["id"], "status": "out_for_delivery"})
+    assert answer.status_code == 201 and answer.json()["status"] == "OUT_FOR_DELIVERY"
+    assert status_of(gql, fulfillment["id"])["displayStatus"] == "OUT_FOR_DELIVERY"
+    assert httpx.post(url, json={"fulfillment_id": "gid://shopify/Fulfillment/1", "status": "DELIVERED"}).status_code == 400
+    assert httpx.post(url, json={"status": "DELIVERED"}).status_code == 400
