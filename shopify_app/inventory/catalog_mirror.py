@@ -172,6 +172,9 @@ def apply_product_update(session, shop_domain: str, product_number: str, updated
     or None to take `variants` as the whole list.
     """
     change = CatalogChange()
+    exported = session.scalar(select(CatalogVariant.id).where(CatalogVariant.shop_domain == shop_domain, CatalogVariant.seen_in.is_not(None)).limit(1))
+    if exported is None:
+        return change  # no export yet: a partial mirror would make the first sync skip the full one
     product_gid = _gid("Product", product_number)
     held = {row.variant_gid: row for row in session.scalars(select(CatalogVariant).where(CatalogVariant.shop_domain == shop_domain, CatalogVariant.product_gid == product_gid))}
     if updated_at is not None and any(row.product_updated_at and row.product_updated_at > updated_at for row in held.values()):

@@ -143,3 +143,13 @@ def test_a_missing_scope_alerts_until_it_is_granted_again(world):
     with world.services.session_factory() as session:
         assert session.scalar(select(Alert.resolved_at).where(Alert.dedupe_key == missing_alert_key(SHOP))) is not None
         assert session.scalar(select(Shop.scopes).where(Shop.domain == SHOP)) == ",".join(DEFAULT_APP_SCOPES)
+
+
+def test_a_product_update_before_the_first_export_leaves_the_full_mirror_to_it(world):
+    tee = world.store.variant_by_sku(SHOP, "TEE-S")
+    with world.store.lock:
+        payload = product_payload(world.store.require_shop(SHOP), world.store.require_shop(SHOP).get(tee["product"].gid))
+    deliver(world.app, "products/update", payload)
+    assert variants(world) == {}  # a partial mirror would make the first sync skip the export
+    sync_inventory(world.services, SHOP)
+    assert len(variants(world)) == len(world.store.require_shop(SHOP).all("ProductVariant"))
