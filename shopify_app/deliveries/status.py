@@ -218,5 +218,7 @@ def _update_our_parcel(session: Session, shop_domain: str, row: FulfillmentDeliv
         return
     if row.delivered_at and not parcel.delivered_at:
         parcel.delivered_at = row.delivered_at.isoformat()
+    if row.delivered_at:
+        resolve_alert(session, f"delay:{parcel.id}")  # orders/delays.py's "past its ETA": it arrived
     if row.first_estimated_delivery_at and not parcel.estimated_delivery:
         parcel.estimated_delivery = row.first_estimated_delivery_at.isoformat()

@@ -163,3 +163,21 @@ def test_the_reconciliation_reads_what_lost_webhooks_did_not_bring(world):
     # Delivered now: the next pass has nothing left to read.
     again = run_reconciliation(world.services, SHOP, only=("delivery_status",), now=later + dt.timedelta(days=1))
     assert again.report["delivery_status"] == {"checked": 0, "found": 0, "repaired": 0, "open": 0}
+
+
+def test_the_carriers_estimate_drives_the_delay_alert_and_delivery_closes_it(world):
+    from shopify_app.orders.delays import detect_delays
+
+    order, fulfillment = world.shipped_order()
+    world.carrier_event(fulfillment, "IN_TRANSIT", days_ago(4), estimatedDeliveryAt=days_ago(1))
+    world.drain()
+    assert parcel(world, fulfillment).estimated_delivery is not None  # the supplier gave none: the carrier's promise
+    with world.services.session_factory.begin() as session:
+        assert detect_delays(session) == 1
+    key = f"delay:{parcel(world, fulfillment).id}"
+    world.carrier_event(fulfillment, "DELIVERED", days_ago(0.1))
+    world.drain()
+    with world.services.session_factory() as session:
+        assert session.scalar(select(Alert.resolved_at).where(Alert.dedupe_key == key)) is not None
+    with world.services.session_factory.begin() as session:
+        assert detect_delays(session) == 0
