@@ -156,8 +156,11 @@ def _first(events: list[CarrierEvent], status: str) -> dt.datetime | None:
 
 
 def _on_event(session: Session, row: FulfillmentDelivery, order: Order | None, event: CarrierEvent) -> None:
-    """One status change, in order: the row's status, the order's timeline, the failure alert."""
+    """One new event, in order: the row's status; on a change of status the order's timeline and the failure alert."""
+    changed = event.status != row.shipment_status
     row.shipment_status, row.status_at = event.status, event.happened_at
+    if not changed:
+        return  # the carrier repeating itself (e.g. in transit again, with a new estimate)
     if order is not None:
         kind = DELIVERED if event.status == DELIVERED else f"delivery_{event.status}"
         record_event(session, order, kind, "carrier", fulfillment=row.name or row.fulfillment_gid, status=event.status, at=event.happened_at.isoformat())

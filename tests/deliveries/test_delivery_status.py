@@ -92,7 +92,7 @@ def test_delivered_dates_feed_the_on_time_kpi(world):
     _, early = world.shipped_order()
     world.carrier_event(early, "IN_TRANSIT", days_ago(6), estimatedDeliveryAt=promised)
     world.carrier_event(early, "DELIVERED", days_ago(4))
-    _, late = world.shipped_order("TEE-S")
+    late_order, late = world.shipped_order("TEE-S")
     world.carrier_event(late, "IN_TRANSIT", days_ago(6), estimatedDeliveryAt=promised)
     world.carrier_event(late, "IN_TRANSIT", days_ago(4), estimatedDeliveryAt=days_ago(1))  # the carrier moves its estimate
     world.carrier_event(late, "DELIVERED", days_ago(1))
@@ -114,6 +114,8 @@ def test_delivered_dates_feed_the_on_time_kpi(world):
     [supplier] = report["overall"]["suppliers"]
     assert (supplier["on_time"]["on_time"], supplier["on_time"]["late"], supplier["on_time"]["no_eta"]) == (1, 1, 0)
     assert report["overall"]["shipping_days"]["count"] == 2  # the merchant's parcel has no shipping date
+    # The second in-transit event moved the estimate, not the status: one timeline entry.
+    assert [kind for kind, _ in world.timeline(late_order)] == ["delivery_in_transit", "delivered"]
 
 
 def test_the_return_window_starts_at_the_carriers_delivery(world):
