@@ -14,6 +14,7 @@ from shopify_app.suppliers.polling import poll_shipments
 
 DELIVERY_TOPICS = TOPICS + ["fulfillments/create", "fulfillments/update", "products/update", "products/delete",
                             "inventory_items/update", "inventory_items/delete", "app/scopes_update"]
+CARRIER_APP, ADMIN_APP = "carrier-integration", "merchant-admin"
 EVENT_CREATE = """
 mutation CarrierEvent($event: FulfillmentEventInput!) {
   fulfillmentEventCreate(fulfillmentEvent: $event) { fulfillmentEvent { id status } userErrors { field message } }
@@ -27,6 +28,13 @@ class DeliveryWorld(World):
     def __init__(self, *args):
         super().__init__(*args)
         self.shopify.register_app(API_KEY, API_SECRET, self.app_url, webhook_topics=DELIVERY_TOPICS)
+        # Who else writes to the store, with its own grant: a carrier integration, the merchant's admin.
+        self.shopify.register_app(CARRIER_APP, "carrier-secret", None, ["read_orders", "write_fulfillments"])
+        self.shopify.register_app(ADMIN_APP, "admin-secret", None, ["write_products", "write_inventory"])
+
+    def token_of(self, client_id: str) -> str:
+        """An offline token of one of the other apps."""
+        return self.shopify.issue_access_token(SHOP, client_id)["access_token"]
 
     def shipped_order(self, sku: str = "MUG-WHT", quantity: int = 1) -> tuple[dict, str]:
         """An order forwarded, shipped by the supplier and fulfilled in Shopify: (order, fulfillment GID)."""
@@ -44,7 +52,7 @@ class DeliveryWorld(World):
 
     def carrier_event(self, fulfillment_gid: str, status: str, happened_at: dt.datetime, **fields) -> None:
         """The carrier's event, posted to the Admin API as a carrier integration does (fulfillmentEventCreate)."""
-        token = self.shopify.issue_access_token(SHOP, API_KEY)["access_token"]
+        token = self.token_of(CARRIER_APP)
         event = {"fulfillmentId": fulfillment_gid, "status": status, "happenedAt": iso(happened_at)}
         event.update({k: iso(v) if isinstance(v, dt.datetime) else v for k, v in fields.items()})
         with self.shopify.http_client() as client:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from conftest import API_KEY, sample_json
-from deliveries.delivery_world import SHOP, DeliveryWorld
+from deliveries.delivery_world import ADMIN_APP, SHOP, DeliveryWorld
 from orders.forwarding_kit import deliver
 from sandbox.shopify.catalog_changes import product_payload
 from sandbox.shopify.server import DEFAULT_APP_SCOPES
@@ -44,7 +44,7 @@ def world(sandboxed_app, sandbox_shopify):
 
 def admin(world, query: str, variables: dict) -> dict:
     """A mutation as the merchant's admin (or another app) sends it; Shopify's webhooks follow."""
-    token = world.shopify.issue_access_token(SHOP, API_KEY)["access_token"]
+    token = world.token_of(ADMIN_APP)
     with world.shopify.http_client() as client:
         body = client.post(world.shopify.graphql_url(SHOP), json={"query": query, "variables": variables}, headers={"X-Shopify-Access-Token": token}).json()
     assert "errors" not in body, body

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from graphql import parse
 
 from integrations.shopify.documents import get_document
@@ -27,8 +29,16 @@ def shipped(sandbox, gql) -> dict:
     return fulfil(gql, fo["id"], tracking={"company": "UPS", "number": "1ZEVENTS"})["fulfillment"]
 
 
-def event(gql, fulfillment_id: str, status: str, **fields) -> dict:
-    body = gql(EVENT_CREATE, {"event": {"fulfillmentId": fulfillment_id, "status": status, **fields}}).json()
+@pytest.fixture
+def carrier(sandbox, gql):
+    """fulfillmentEventCreate as a carrier integration with its own grant posts it."""
+    sandbox.store.register_app("carrier", "carrier-secret", None, ["read_orders", "write_fulfillments"])
+    token = sandbox.issue_access_token(SHOP, "carrier")["access_token"]
+    return lambda query, variables: gql(query, variables, token=token)
+
+
+def event(post, fulfillment_id: str, status: str, **fields) -> dict:
+    body = post(EVENT_CREATE, {"event": {"fulfillmentId": fulfillment_id, "status": status, **fields}}).json()
     assert "errors" not in body, body
     return body["data"]["fulfillmentEventCreate"]
 
@@ -38,17 +48,17 @@ def status_of(gql, fulfillment_id: str) -> dict:
     return data["fulfillment"]
 
 
-def test_events_move_the_fulfillment_and_send_fulfillments_update(sandbox, gql, receiver):
+def test_events_move_the_fulfillment_and_send_fulfillments_update(sandbox, gql, carrier, receiver):
     sandbox.register_app(CLIENT_ID, CLIENT_SECRET, app_url=receiver.url, webhook_topics=["fulfillments/update"])
     fulfillment = shipped(sandbox, gql)
     assert status_of(gql, fulfillment["id"])["displayStatus"] == "FULFILLED"
 
-    created = event(gql, fulfillment["id"], "IN_TRANSIT", happenedAt="2026-11-20T08:00:00+02:00", estimatedDeliveryAt="2026-11-24T18:00:00Z")
+    created = event(carrier, fulfillment["id"], "IN_TRANSIT", happenedAt="2026-11-20T08:00:00+02:00", estimatedDeliveryAt="2026-11-24T18:00:00Z")
     assert created["userErrors"] == [] and created["fulfillmentEvent"]["happenedAt"] == "2026-11-20T06:00:00Z"
-    event(gql, fulfillment["id"], "OUT_FOR_DELIVERY", happenedAt="2026-11-23T07:00:00Z")
-    event(gql, fulfillment["id"], "DELIVERED", happenedAt="2026-11-23T15:30:00Z")
+    event(carrier, fulfillment["id"], "OUT_FOR_DELIVERY", happenedAt="2026-11-23T07:00:00Z")
+    event(carrier, fulfillment["id"], "DELIVERED", happenedAt="2026-11-23T15:30:00Z")
     # An older event recorded late is history, not the current status.
-    event(gql, fulfillment["id"], "CONFIRMED", happenedAt="2026-11-19T17:00:00Z")
+    event(carrier, fulfillment["id"], "CONFIRMED", happenedAt="2026-11-19T17:00:00Z")
 
     now = status_of(gql, fulfillment["id"])
     assert_conforms(sandbox.schema, parse(get_document("FulfillmentDeliveryStatus")), {"fulfillment": now})
@@ -64,8 +74,8 @@ def test_events_move_the_fulfillment_and_send_fulfillments_update(sandbox, gql, 
     assert sorted(p["shipment_status"] for p in payloads) == ["delivered", "delivered", "in_transit", "out_for_delivery"]
 
 
-def test_an_unknown_fulfillment_is_a_user_error_and_the_scope_is_required(sandbox, gql):
-    refused = event(gql, "gid://shopify/Fulfillment/999999", "DELIVERED")
+def test_an_unknown_fulfillment_is_a_user_error_and_the_scope_is_required(sandbox, gql, carrier):
+    refused = event(carrier, "gid://shopify/Fulfillment/999999", "DELIVERED")
     assert refused["fulfillmentEvent"] is None and refused["userErrors"][0]["field"] == ["fulfillmentEvent", "fulfillmentId"]
     limited = sandbox.store.register_app("reader", "reader-secret", None, ["read_orders"])
     token = sandbox.issue_access_token(SHOP, limited.client_id)["access_token"]
