@@ -183,3 +183,24 @@ def test_the_carriers_estimate_drives_the_delay_alert_and_delivery_closes_it(wor
         assert session.scalar(select(Alert.resolved_at).where(Alert.dedupe_key == key)) is not None
     with world.services.session_factory.begin() as session:
         assert detect_delays(session) == 0
+
+
+def test_an_older_snapshot_read_late_changes_nothing(world):
+    """Two workers read the fulfillment at different moments; the earlier read commits last."""
+    from shopify_app.deliveries.status import apply_fulfillment_state, state_from_graphql
+
+    def node(updated_at: str, events: list[tuple[str, str]]) -> dict:
+        return {"id": "gid://shopify/Fulfillment/77", "name": "#1.1", "status": "SUCCESS", "displayStatus": events[-1][0], "updatedAt": updated_at,
+                "deliveredAt": next((at for status, at in events if status == "DELIVERED"), None), "inTransitAt": events[0][1], "estimatedDeliveryAt": None,
+                "order": {"id": "gid://shopify/Order/1"},
+                "events": {"nodes": [{"id": f"gid://shopify/FulfillmentEvent/{i}", "status": s, "happenedAt": at, "estimatedDeliveryAt": None, "message": None}
+                                     for i, (s, at) in enumerate(reversed(events))]}}
+
+    newer = node("2026-11-22T10:00:00Z", [("IN_TRANSIT", "2026-11-20T10:00:00Z"), ("DELIVERED", "2026-11-22T09:00:00Z")])
+    older = node("2026-11-20T10:00:01Z", [("IN_TRANSIT", "2026-11-20T10:00:00Z")])
+    for snapshot in (newer, older):
+        with world.services.session_factory.begin() as session:
+            apply_fulfillment_state(session, SHOP, state_from_graphql(snapshot))
+    row = delivery(world, "gid://shopify/Fulfillment/77")
+    assert (row.shipment_status, row.delivered_at, row.shopify_updated_at) == (
+        "delivered", dt.datetime(2026, 11, 22, 9, tzinfo=dt.timezone.utc), dt.datetime(2026, 11, 22, 10, tzinfo=dt.timezone.utc))
