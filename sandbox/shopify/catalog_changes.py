@@ -174,6 +174,10 @@ class CatalogChangesMixin:
         item_gid = variant["inventoryItem"].gid
         for level in [lvl for lvl in state.all("InventoryLevel") if lvl["item"].gid == item_gid]:
             state.remove(level["id"])
+        for fo_line in state.all("FulfillmentOrderLineItem"):
+            if fo_line.get("inventoryItemId") == item_gid:
+                # The reservation lived on the deleted level: open orders still ship, with no stock to move.
+                fo_line["_committed"] = 0
         state.remove(item_gid)
         state.remove(variant["id"])
         product = state.deref(variant["product"])

@@ -95,3 +95,4 @@ def test_the_demo_carrier_endpoint_records_an_event(sandbox, gql):
     assert status_of(gql, fulfillment["id"])["displayStatus"] == "OUT_FOR_DELIVERY"
     assert httpx.post(url, json={"fulfillment_id": "gid://shopify/Fulfillment/1", "status": "DELIVERED"}).status_code == 400
     assert httpx.post(url, json={"status": "DELIVERED"}).status_code == 400
+
