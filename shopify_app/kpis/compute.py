@@ -36,7 +36,8 @@ Complaints, each raised at one moment and reacted to at another:
   order); raised at first_seen, reacted to at the first of: the alert resolved, the order
   cancelled, the line rerouted to a backup supplier; target out_of_stock_hours.
 - delivery problem: a stuck_at_supplier desync (no parcel past the supplier's SLA), reacted to
-  when it closed; and a delivery_problem alert (a parcel past its ETA, orders/delays.py), reacted
+  when it closed; and a delivery_problem alert (a parcel past its ETA, orders/delays.py) or a
+  delivery_failed alert (the carrier reported a failure through Shopify, deliveries/), reacted
   to at the first of: the delay notice sent to the customer, the alert resolved; target
   delivery_problem_hours.
 A complaint is "within" or "missed" once reacted to, and "missed" as well when still open past its
@@ -80,6 +81,7 @@ from .targets import get_targets
 BUCKETS = ("day", "week", "month")
 SHIPPING_DAY_BINS = (("0-2", 0, 2), ("3-5", 3, 5), ("6-9", 6, 9), ("10+", 10, None))
 COMPLAINT_KINDS = ("damaged", "out_of_stock", "delivery_problem")
+DELIVERY_PROBLEM_ALERTS = ("delivery_problem", "delivery_failed")  # past its ETA (orders/delays.py); the carrier's failure (deliveries/)
 OUT_OF_STOCK_ALERTS = ("supplier_out_of_stock", "unroutable_line", "supplier_rejected", "supplier_failed")
 NO_COST_STATES = (DeliveryState.CANCELLED.value, DeliveryState.FAILED.value)  # the supplier charges nothing
 UNCHARGED_YET = (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value)  # no cost known before placement
@@ -341,7 +343,7 @@ def _delivery_problem_facts(session: Session, shop: str, start: dt.datetime, end
     late = session.execute(
         select(Alert.first_seen, Alert.resolved_at, CustomerNotice.sent_at)
         .outerjoin(CustomerNotice, CustomerNotice.dedupe_key == Alert.dedupe_key)  # the delay notice shares the alert's key
-        .where(Alert.shop_domain == shop, Alert.kind == "delivery_problem", Alert.first_seen >= start, Alert.first_seen < end)
+        .where(Alert.shop_domain == shop, Alert.kind.in_(DELIVERY_PROBLEM_ALERTS), Alert.first_seen >= start, Alert.first_seen < end)
     )
     for seen, resolved, notified in late:
         reacted = [max(t, seen) for t in (resolved, notified) if t is not None]

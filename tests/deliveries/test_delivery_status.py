@@ -85,6 +85,10 @@ def test_a_failed_delivery_raises_an_alert_that_delivery_resolves(world):
     with world.services.session_factory() as session:
         assert session.scalar(select(Alert.resolved_at).where(Alert.dedupe_key == failure_alert_key(SHOP, fulfillment))) is not None
     assert [kind for kind, _ in world.timeline(order)] == ["delivery_failure", "delivered"]
+    # A delivery problem for the KPIs, reacted to when it was resolved.
+    with world.services.session_factory() as session:
+        problems = kpis(session, SHOP, days_ago(2), days_ago(-1))["overall"]["complaints"]["delivery_problem"]
+    assert (problems["count"], problems["within"]) == (1, 1)
 
 
 def test_delivered_dates_feed_the_on_time_kpi(world):
