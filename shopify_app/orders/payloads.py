@@ -274,7 +274,10 @@ def _amounts(payload: dict, lines: tuple[LineSnapshot, ...]) -> OrderAmounts:
     if tip_presentment is None and tip[0] is not None:
         # REST has no set for the tip: its tip lines carry the presentment amount.
         tip_lines = [line for line in lines if line.is_tip]
-        tip_presentment = _sum([_times(line.price_presentment, line.quantity) for line in tip_lines]) if tip_lines else None
+        if tip_lines:
+            tip_presentment = _sum([_times(line.price_presentment, line.quantity) for line in tip_lines])
+        elif Decimal(tip[0]) == 0:
+            tip_presentment = tip[0]  # no tip: nothing in either currency
     taxes_included = payload.get("taxes_included")
     return OrderAmounts(
         presentment_currency=checked_text(payload.get("presentment_currency"), "presentment_currency", 8),
