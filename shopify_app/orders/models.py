@@ -7,7 +7,20 @@ import enum
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from sqlalchemy.types import TypeDecorator
+
 from ..models import Base, BigId, UTCDateTime, utcnow
+
+
+class Amount(TypeDecorator):
+    """A money amount as exact decimal text (never a float: SQLite has no decimal type).
+
+    Its own type, not a plain String, so that privacy sweeps (which search every text column
+    for a customer's data) skip it: an amount is checked to be a decimal and can hold nothing personal.
+    """
+
+    impl = String(32)
+    cache_ok = True
 
 
 class OrderState(str, enum.Enum):
@@ -40,18 +53,18 @@ class Order(Base):
     currency: Mapped[str | None] = mapped_column(String(8))
     presentment_currency: Mapped[str | None] = mapped_column(String(8))
     total_price: Mapped[str | None] = mapped_column(String(32))
-    subtotal_price: Mapped[str | None] = mapped_column(String(32))  # after discounts; before shipping, taxes, tips
-    total_discounts: Mapped[str | None] = mapped_column(String(32))  # line and order discounts
-    total_shipping: Mapped[str | None] = mapped_column(String(32))  # shipping charged, after shipping discounts
-    total_tax: Mapped[str | None] = mapped_column(String(32))
-    total_tip: Mapped[str | None] = mapped_column(String(32))
+    subtotal_price: Mapped[str | None] = mapped_column(Amount)  # after discounts; before shipping, taxes, tips
+    total_discounts: Mapped[str | None] = mapped_column(Amount)  # line and order discounts
+    total_shipping: Mapped[str | None] = mapped_column(Amount)  # shipping charged, after shipping discounts
+    total_tax: Mapped[str | None] = mapped_column(Amount)
+    total_tip: Mapped[str | None] = mapped_column(Amount)
     taxes_included: Mapped[bool | None] = mapped_column(Boolean)  # prices include tax (EU-style shops)
-    total_price_presentment: Mapped[str | None] = mapped_column(String(32))
-    subtotal_price_presentment: Mapped[str | None] = mapped_column(String(32))
-    total_discounts_presentment: Mapped[str | None] = mapped_column(String(32))
-    total_shipping_presentment: Mapped[str | None] = mapped_column(String(32))
-    total_tax_presentment: Mapped[str | None] = mapped_column(String(32))
-    total_tip_presentment: Mapped[str | None] = mapped_column(String(32))
+    total_price_presentment: Mapped[str | None] = mapped_column(Amount)
+    subtotal_price_presentment: Mapped[str | None] = mapped_column(Amount)
+    total_discounts_presentment: Mapped[str | None] = mapped_column(Amount)
+    total_shipping_presentment: Mapped[str | None] = mapped_column(Amount)
+    total_tax_presentment: Mapped[str | None] = mapped_column(Amount)
+    total_tip_presentment: Mapped[str | None] = mapped_column(Amount)
     # What discounted the order: [{"type", "code" or "title", "value", "value_type", "target_type", "allocation_method"}].
     discount_applications: Mapped[list | None] = mapped_column(JSON)
     financial_status: Mapped[str | None] = mapped_column(String(32))
@@ -84,11 +97,11 @@ class OrderLine(Base):
     quantity: Mapped[int] = mapped_column(Integer)  # current: after edits and refund-cancels
     original_quantity: Mapped[int | None] = mapped_column(Integer)  # as ordered (what discount and tax were allocated over)
     price: Mapped[str | None] = mapped_column(String(32))  # unit price before discounts, shop currency
-    discount: Mapped[str | None] = mapped_column(String(32))  # the line's discount allocations (line and order discounts), all units
-    tax: Mapped[str | None] = mapped_column(String(32))  # the line's tax lines, all units
-    price_presentment: Mapped[str | None] = mapped_column(String(32))
-    discount_presentment: Mapped[str | None] = mapped_column(String(32))
-    tax_presentment: Mapped[str | None] = mapped_column(String(32))
+    discount: Mapped[str | None] = mapped_column(Amount)  # the line's discount allocations (line and order discounts), all units
+    tax: Mapped[str | None] = mapped_column(Amount)  # the line's tax lines, all units
+    price_presentment: Mapped[str | None] = mapped_column(Amount)
+    discount_presentment: Mapped[str | None] = mapped_column(Amount)
+    tax_presentment: Mapped[str | None] = mapped_column(Amount)
     is_tip: Mapped[bool] = mapped_column(Boolean, default=False)  # a tip is a line item in Shopify: never revenue
     requires_shipping: Mapped[bool] = mapped_column(Boolean, default=True)
     gift_card: Mapped[bool] = mapped_column(Boolean, default=False)
