@@ -170,9 +170,8 @@ def _money_set(value: Any, what: str) -> tuple[str | None, str | None]:
 def _money(obj: dict, key: str, where: str, set_key: str | None = None) -> tuple[str | None, str | None]:
     """An amount and its presentment twin: from `<key>_set` when present (exact, both currencies), else the plain field."""
     shop, presentment = _money_set(obj.get(set_key or f"{key}_set"), f"{where}{set_key or key + '_set'}")
-    if shop is None:
-        shop = checked_amount(obj.get(key), f"{where}{key}")
-    return shop, presentment
+    plain = checked_amount(obj.get(key), f"{where}{key}")  # checked even when the set is there: a broken one is a broken payload
+    return (plain if shop is None else shop), presentment
 
 
 def _sum(amounts: list[str | None]) -> str | None:
