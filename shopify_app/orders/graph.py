@@ -1,6 +1,10 @@
 """Turning a GraphQL `Order` (OrderSyncFields, or a bulk export's joined lines) into the REST webhook shape that sync reads."""
 from __future__ import annotations
 
+import json
+import os
+import sqlite3
+import tempfile
 from decimal import Decimal
 from typing import Any, Iterable, Iterator
 
@@ -142,18 +146,39 @@ def orders_from_bulk_lines(objects: Iterable[dict]) -> Iterator[dict]:
     """Whole orders from an OrdersBulkExport JSONL stream.
 
     Since 2026-01 the file is ungrouped: a line item or discount application may come before
-    or after its order, so children are joined to their parent by `__parentId`. Orders are
-    yielded once the whole file is read (children of the last order may be at the end).
+    or after its order, so children are joined to their parent by `__parentId`. The objects
+    are spooled into a temporary SQLite file first (memory stays flat however large the
+    shop), then each order is yielded with its children, in file order.
     """
-    orders: dict[str, dict] = {}
-    children: dict[str, dict[str, list]] = {}
-    for obj in objects:
-        parent = obj.get("__parentId")
-        if parent is None:
-            orders[obj["id"]] = obj
-            continue
-        kind = "lineItems" if str(obj.get("id", "")).startswith("gid://shopify/LineItem/") else "discountApplications"
-        children.setdefault(parent, {"lineItems": [], "discountApplications": []})[kind].append(obj)
-    for order_id, order in orders.items():
-        joined = children.pop(order_id, {"lineItems": [], "discountApplications": []})
-        yield dict(order, lineItems={"nodes": joined["lineItems"]}, discountApplications={"nodes": joined["discountApplications"]})
+    with tempfile.TemporaryDirectory(prefix="orders-bulk-") as folder:
+        db = sqlite3.connect(os.path.join(folder, "spool.db"))
+        try:
+            db.execute("CREATE TABLE parents (id TEXT PRIMARY KEY, body TEXT NOT NULL)")
+            db.execute("CREATE TABLE children (seq INTEGER PRIMARY KEY, parent TEXT NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL)")
+            for obj in objects:
+                parent = obj.get("__parentId")
+                if parent is None:
+                    db.execute("INSERT OR REPLACE INTO parents (id, body) VALUES (?, ?)", (obj["id"], json.dumps(obj)))
+                else:
+                    kind = "lineItems" if str(obj.get("id", "")).startswith("gid://shopify/LineItem/") else "discountApplications"
+                    db.execute("INSERT INTO children (parent, kind, body) VALUES (?, ?, ?)", (parent, kind, json.dumps(obj)))
+            db.execute("CREATE INDEX children_parent ON children (parent, seq)")
+            for order_id, body in _rows(db):
+                joined: dict[str, list] = {"lineItems": [], "discountApplications": []}
+                for kind, child in db.execute("SELECT kind, body FROM children WHERE parent = ? ORDER BY seq", (order_id,)):
+                    joined[kind].append(json.loads(child))
+                yield dict(json.loads(body), lineItems={"nodes": joined["lineItems"]}, discountApplications={"nodes": joined["discountApplications"]})
+        finally:
+            db.close()
+
+
+def _rows(db) -> Iterator[tuple[str, str]]:
+    """The spooled orders in file order, 500 at a time (never the whole file in memory)."""
+    last = 0
+    while True:
+        batch = db.execute("SELECT rowid, id, body FROM parents WHERE rowid > ? ORDER BY rowid LIMIT 500", (last,)).fetchall()
+        if not batch:
+            return
+        for rowid, order_id, body in batch:
+            yield order_id, body
+        last = batch[-1][0]
