@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
-from ..models import InboxStatus, Shop, ShopStatus, WebhookDelivery, utcnow
+from ..models import InboxStatus, WebhookDelivery, utcnow
 
 INBOX = WebhookDelivery.__table__
 
@@ -106,14 +106,21 @@ def _bump_replay(conn: Connection, webhook_id: str) -> bool:
 MAX_WAITING_PER_SHOP = 500
 WAITING_TTL = dt.timedelta(days=7)
 DROPPED_BODY = ""
+UNINSTALLED_TOPIC = "app/uninstalled"
 
 
 def wait_for_install(session, row: WebhookDelivery) -> InboxStatus:
-    """Park a delivery of a shop that is not installed: WAITING, or IGNORED (body dropped) past the shop's bound."""
-    installed_before = session.scalar(select(Shop.status).where(Shop.domain == row.shop_domain))
-    if installed_before == ShopStatus.UNINSTALLED.value:
-        # Uninstalled on purpose: Shopify stops sending after app/uninstalled; stragglers are not kept.
-        row.last_error = "shop uninstalled"
+    """Park a delivery of a shop that is not installed: WAITING, or IGNORED (body dropped) past the shop's bound.
+
+    A shop that uninstalled is treated alike: Shopify stops sending after app/uninstalled, so a
+    new delivery means the app is being installed again.
+    """
+    if row.topic == UNINSTALLED_TOPIC:
+        # The install that was under way is gone: what waited for it must not be replayed by a
+        # later install (least of all this uninstall, which would undo it).
+        dropped = _drop_waiting(session, row.shop_domain, "the app was uninstalled before its install completed: dropped")
+        row.body = DROPPED_BODY
+        row.last_error = f"shop not installed: nothing to uninstall ({dropped} waiting deliveries dropped)"
         return InboxStatus.IGNORED
     waiting = session.scalar(
         select(func.count()).select_from(WebhookDelivery).where(
@@ -126,6 +133,15 @@ def wait_for_install(session, row: WebhookDelivery) -> InboxStatus:
         return InboxStatus.IGNORED
     row.last_error = "waiting for the shop's install to complete"
     return InboxStatus.WAITING
+
+
+def _drop_waiting(session, shop_domain: str, reason: str) -> int:
+    result = session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.shop_domain == shop_domain, WebhookDelivery.status == InboxStatus.WAITING.value)
+        .values(status=InboxStatus.IGNORED.value, body=DROPPED_BODY, processed_at=utcnow(), last_error=reason)
+    )
+    return result.rowcount
 
 
 def release_waiting_deliveries(session, shop_domain: str) -> int:

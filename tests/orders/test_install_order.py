@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from werkzeug.serving import make_server
 
 from conftest import API_KEY, API_SECRET, webhook_headers
-from shopify_app.models import InboxStatus, WebhookDelivery
+from shopify_app.models import InboxStatus, Shop, WebhookDelivery
 from shopify_app.orders import backfill as backfill_module
 from shopify_app.orders.backfill import run_install_backfills
 from shopify_app.orders.models import InstallBackfill, Order
@@ -106,17 +106,32 @@ def test_a_strangers_flood_is_bounded_per_shop_and_dropped_after_a_while(app_fac
     assert statuses(app, "other.myshopify.com") == ["waiting"]
 
 
-def test_a_delivery_for_an_uninstalled_shop_is_not_kept(app_factory, database_url):
-    app = app_factory(database_url)
+def test_an_uninstall_before_the_install_completed_drops_what_waited_for_it(world):
+    app, shopify = world
     services = app.extensions["services"]
-    services.tokens.save(SHOP, "shpat_x", None, None, None, "read_orders")
-    body = b"{}"
-    app.test_client().post("/webhooks", data=body, headers=webhook_headers("app/uninstalled", body, shop=SHOP))
+    shopify.place_order(SHOP, [{"sku": "TEE-S", "quantity": 1}])
     drain(app)
-    body = json.dumps({"id": 1}).encode()
-    app.test_client().post("/webhooks", data=body, headers=webhook_headers("orders/updated", body, shop=SHOP))
+    body = json.dumps({"id": 1, "domain": SHOP}).encode()
+    app.test_client().post("/webhooks", data=body, headers=webhook_headers("app/uninstalled", body, shop=SHOP))
     assert drain(app).ignored == 1
-    assert statuses(app)[-1] == "ignored"
+    assert statuses(app) == ["ignored"] * 3  # the orders' deliveries too: a later install must not replay them (nor the uninstall)
+    open_app_home(app, shopify)  # the merchant installs again and opens the app
+    assert drain(app).handled == 0
+    with services.session_factory() as session:
+        assert session.scalar(select(Shop.status).where(Shop.domain == SHOP)) == "installed"
+
+
+def test_after_an_uninstall_new_deliveries_wait_for_the_reinstall(world):
+    app, shopify = world
+    services = app.extensions["services"]
+    open_app_home(app, shopify)
+    body = json.dumps({"id": 1, "domain": SHOP}).encode()
+    app.test_client().post("/webhooks", data=body, headers=webhook_headers("app/uninstalled", body, shop=SHOP))
+    assert drain(app).done == 1
+    order = shopify.place_order(SHOP, [{"sku": "TEE-S", "quantity": 1}])  # Shopify sends again: the app is being reinstalled
+    assert drain(app).waiting == 2
+    open_app_home(app, shopify)
+    assert drain(app).done == 2 and order["name"] in orders_of(app)
 
 
 def _install(app, shopify, *, scope=None):
