@@ -256,3 +256,23 @@ def test_bulk_lines_are_joined_to_their_order_whatever_their_order_in_the_file()
     assert [n["id"] for n in joined["gid://shopify/Order/1"]["lineItems"]["nodes"]] == ["gid://shopify/LineItem/11", "gid://shopify/LineItem/12"]
     assert [n["id"] for n in joined["gid://shopify/Order/2"]["lineItems"]["nodes"]] == ["gid://shopify/LineItem/21"]
     assert [d["code"] for d in joined["gid://shopify/Order/2"]["discountApplications"]["nodes"]] == ["X"]
+
+
+@pytest.mark.parametrize("name", ["OrderForSync", "OrdersForSync", "OrdersBulkExport"])
+def test_order_documents_validate_against_the_2026_10_schema_without_deprecated_fields(name):
+    import gzip
+
+    from graphql import build_client_schema, parse, validate
+    from graphql.validation import NoDeprecatedCustomRule
+
+    from integrations.shopify.documents import get_document
+    from integrations.shopify.schema import REPO_ROOT
+    from shopify_app.orders.backfill import bulk_query_text
+
+    path = REPO_ROOT.parent / "shared" / "shopify" / "admin_schema_2026-10.json.gz"
+    schema = build_client_schema(json.loads(gzip.decompress(path.read_bytes()))["data"], assume_valid=True)
+    text = bulk_query_text("created_at:>='2026-11-03T00:00:00Z'") if name == "OrdersBulkExport" else get_document(name)
+    errors = validate(schema, parse(text)) + validate(schema, parse(text), [NoDeprecatedCustomRule])
+    assert errors == [], [e.message for e in errors]
+    if name == "OrdersBulkExport":
+        assert "created_at:>='2026-11-03T00:00:00Z'" in text  # the window reached the query
