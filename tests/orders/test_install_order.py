@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from werkzeug.serving import make_server
 
 from conftest import API_KEY, API_SECRET, webhook_headers
-from shopify_app.models import InboxStatus, Shop, WebhookDelivery
+from shopify_app.models import Shop, WebhookDelivery
 from shopify_app.orders import backfill as backfill_module
 from shopify_app.orders.backfill import run_install_backfills
 from shopify_app.orders.models import InstallBackfill, Order
