@@ -27,7 +27,7 @@ from integrations.shopify import documents
 from ..alerts import raise_alert, resolve_alert
 from ..config import PROTECTED_ORDER_DAYS as PROTECTED_WINDOW_DAYS, READ_ALL_ORDERS
 from ..models import Shop, utcnow
-from .graph import order_payload_from_graphql, orders_from_bulk_lines
+from .graph import order_payload_from_graphql, orders_from_bulk_lines, with_every_line_item
 from .models import InstallBackfill
 from .payloads import PayloadError, parse_order
 
@@ -85,6 +85,8 @@ def backfill_orders(services, shop_domain: str, since: dt.datetime, progress: Pr
     else:
         nodes = gateway.paginate("OrdersForSync", {"first": PAGE_SIZE, "query": query}, ("orders",))
     for node in nodes:
+        if not use_bulk:  # a bulk export has every line already; a page holds the first 50
+            node = with_every_line_item(gateway, node)
         _import(services, shop_domain, node, report)
         if progress:
             progress(report.seen, max(report.total, report.seen))

@@ -182,3 +182,24 @@ def _rows(db) -> Iterator[tuple[str, str]]:
         for rowid, order_id, body in batch:
             yield order_id, body
         last = batch[-1][0]
+
+
+def with_every_line_item(gateway, order: dict | None) -> dict | None:
+    """The order (OrderSyncFields) with all its line items: the pages after the first 50 read with OrderLineItems."""
+    if not order:
+        return order
+    connection = order.get("lineItems") or {}
+    page = connection.get("pageInfo") or {}
+    nodes = list(_nodes(connection))
+    while page.get("hasNextPage"):
+        data = gateway.query("OrderLineItems", {"id": order["id"], "after": page.get("endCursor")})
+        more = ((data.get("order") or {}).get("lineItems")) or {}
+        nodes.extend(_nodes(more))
+        page = more.get("pageInfo") or {}
+    return dict(order, lineItems={"nodes": nodes, "pageInfo": {"hasNextPage": False}})
+
+
+def read_order(gateway, gid: str) -> dict:
+    """OrderForSync's answer ({"order": ...}) with every line item of the order."""
+    data = gateway.query("OrderForSync", {"id": gid})
+    return dict(data, order=with_every_line_item(gateway, data.get("order")))

@@ -276,3 +276,22 @@ def test_order_documents_validate_against_the_2026_10_schema_without_deprecated_
     assert errors == [], [e.message for e in errors]
     if name == "OrdersBulkExport":
         assert "created_at:>='2026-11-03T00:00:00Z'" in text  # the window reached the query
+
+
+def test_an_order_of_more_than_50_lines_is_read_whole_through_graphql(world):
+    app, shopify = world
+    lines = [{"sku": f"PART-{n:02}", "quantity": 1, "price": "1.00"} for n in range(55)]
+    order = shopify.store.create_order(SHOP, lines)
+    payload = shopify.order_webhook_payload(order["id"], SHOP)
+    del payload["line_items"][0]["id"], payload["line_items"][0]["admin_graphql_api_id"]
+    shopify.emit(SHOP, "orders/paid", payload)
+    assert drain(app).done == 1
+    kept = stored(app, number(order["id"]))
+    assert sorted(line.sku for line in kept.lines) == sorted(line["sku"] for line in lines)  # the 5 past the first page too
+
+    from shopify_app.orders.backfill import backfill_orders
+
+    with app.extensions["services"].session_factory.begin() as session:
+        session.delete(session.get(Order, kept.id))
+    report = backfill_orders(app.extensions["services"], SHOP, dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc), method="paged")
+    assert report.method == "paged" and len(stored(app, number(order["id"])).lines) == 55

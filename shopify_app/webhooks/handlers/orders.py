@@ -5,7 +5,7 @@ import logging
 
 from sqlalchemy import select
 
-from ...orders.graph import order_payload_from_graphql
+from ...orders.graph import order_payload_from_graphql, read_order
 from ...alerts import raise_alert, resolve_alert
 from ...orders.models import OrderState
 from ...orders.payloads import LinesWithoutIds, PayloadError, checked_id, line_is_identified, parse_order
@@ -33,7 +33,7 @@ def reread_when_lines_lack_ids(ctx: WebhookContext):
     if order_id is None:
         raise PoisonPayload("order payload has no id")
     gid = f"gid://shopify/Order/{order_id}"
-    return ctx.services.gateway(ctx.shop_domain).query("OrderForSync", {"id": gid})
+    return read_order(ctx.services.gateway(ctx.shop_domain), gid)
 
 
 @handles("orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled", "orders/partially_fulfilled", prefetch=reread_when_lines_lack_ids)
@@ -65,7 +65,7 @@ def fetch_edited_order(ctx: WebhookContext) -> tuple[str, dict]:
     if order_id is None:
         raise PoisonPayload("orders/edited payload without order_edit.order_id")
     gid = f"gid://shopify/Order/{order_id}"
-    return gid, ctx.services.gateway(ctx.shop_domain).query("OrderForSync", {"id": gid})
+    return gid, read_order(ctx.services.gateway(ctx.shop_domain), gid)
 
 
 @handles("orders/edited", prefetch=fetch_edited_order)
