@@ -28,7 +28,8 @@ from ..alerts import raise_alert, resolve_alert
 from ..config import PROTECTED_ORDER_DAYS as PROTECTED_WINDOW_DAYS, READ_ALL_ORDERS
 from ..models import Shop, utcnow
 from .graph import order_payload_from_graphql, orders_from_bulk_lines, with_every_line_item
-from .models import InstallBackfill
+from .models import InstallBackfill, OrderState
+from .sync import upsert_order
 from .payloads import PayloadError, parse_order
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ BULK_SEARCH_PLACEHOLDER = "\"created_at:>='2000-01-01T00:00:00Z'\""
 LEASE = dt.timedelta(minutes=30)
 RETRY_AFTER = dt.timedelta(minutes=5)
 MAX_ATTEMPTS = 6
+ALREADY_FULFILLED = frozenset({"fulfilled", "restocked"})
 
 Progress = Callable[[int, int], None]
 
@@ -106,6 +108,14 @@ def _import(services, shop_domain: str, node: dict, report: BackfillReport) -> N
         log.warning("backfill shop=%s: order %s not imported: %s", shop_domain, node.get("id"), exc)
         return
     with services.session_factory.begin() as session:
+        if snapshot.fulfillment_status in ALREADY_FULFILLED and snapshot.cancelled_at is None:
+            # Fulfilled in Shopify before we knew it: kept as history, never sent to a supplier
+            # (routing it would ship the customer's order a second time).
+            order, applied = upsert_order(session, shop_domain, snapshot)
+            if applied and order.state == OrderState.RECEIVED.value:
+                order.state = OrderState.FULFILLED_BEFORE_INSTALL.value
+            report.applied += applied
+            return
         report.applied += sync_snapshot(session, services, shop_domain, snapshot) is not None
 
 

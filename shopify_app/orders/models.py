@@ -32,6 +32,7 @@ class OrderState(str, enum.Enum):
     SHIPPED = "shipped"
     CANCELLED = "cancelled"
     NOTHING_TO_SHIP = "nothing_to_ship"  # digital goods, gift cards, tips only
+    FULFILLED_BEFORE_INSTALL = "fulfilled_before_install"  # imported by a backfill, already fulfilled in Shopify: history only
 
 
 class Order(Base):

@@ -244,3 +244,26 @@ def test_a_failing_backfill_is_retried_then_alerted(world, monkeypatch):
         row = session.scalar(select(InstallBackfill))
         assert (row.status, row.attempts) == ("failed", backfill_module.MAX_ATTEMPTS) and "unreachable" in row.last_error
         assert session.scalar(select(Alert.kind).where(Alert.resolved_at.is_(None))) == "install_backfill_failed"
+
+
+def test_an_order_fulfilled_before_the_install_is_imported_as_history_and_never_sent_to_a_supplier(world):
+    from forwarding_kit import deliveries
+    from shopify_app.orders.models import OrderState
+    from shopify_app.suppliers.models import ProductMapping, Supplier
+
+    app, shopify = world
+    services = app.extensions["services"]
+    with services.session_factory.begin() as session:
+        supplier = Supplier(shop_domain=SHOP, name="Main", kind="rest")
+        session.add(supplier)
+        session.flush()
+        session.add_all([ProductMapping(shop_domain=SHOP, sku=sku, supplier_id=supplier.id, supplier_sku=sku) for sku in ("TEE-S", "MUG-WHT", "TEE-M")])
+    shipped = shopify.store.create_order(SHOP, [{"sku": "TEE-S", "quantity": 1}])
+    shopify.store.update_order(SHOP, shipped["id"], displayFulfillmentStatus="FULFILLED")
+    waiting = shopify.store.create_order(SHOP, [{"sku": "TEE-S", "quantity": 1}])
+    _install(app, shopify)
+    run_install_backfills(services)
+    kept = orders_of(app)
+    assert kept[shipped["name"]].state == OrderState.FULFILLED_BEFORE_INSTALL.value
+    assert kept[waiting["name"]].state == OrderState.ROUTED.value  # paid and unfulfilled: handled as its webhook would be
+    assert kept[shipped["name"]].id not in {d.order_id for d in deliveries(app)}
