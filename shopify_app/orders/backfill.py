@@ -172,7 +172,8 @@ def run_install_backfills(services, *, poll_every: float = 1.0, bulk_threshold: 
         backfill_id, shop_domain = claimed
         try:
             since, days = _allowed_window(services, backfill_id, shop_domain)
-            report = backfill_orders(services, shop_domain, since, field="created_at", bulk_threshold=bulk_threshold, poll_every=poll_every)
+            report = backfill_orders(services, shop_domain, since, _row_progress(services, backfill_id), field="created_at",
+                                     bulk_threshold=bulk_threshold, poll_every=poll_every)
         except Exception as exc:  # noqa: BLE001 - recorded on the row and retried; one shop never stops the others
             _failed(services, backfill_id, shop_domain, exc)
             continue
@@ -184,6 +185,19 @@ def run_install_backfills(services, *, poll_every: float = 1.0, bulk_threshold: 
         log.info("install backfill shop=%s: %d orders (%s) over %d days", shop_domain, report.seen, report.method, days)
         done += 1
     return done
+
+
+def _row_progress(services, backfill_id: int, every: int = 50) -> Progress:
+    """Progress written to the backfill's row every `every` orders (and its lease renewed), so it can be watched."""
+
+    def record(done: int, total: int) -> None:
+        if done % every and done != total:
+            return
+        with services.session_factory.begin() as session:
+            session.execute(update(InstallBackfill).where(InstallBackfill.id == backfill_id)
+                            .values(seen=done, total=total, lease_until=utcnow() + LEASE))
+
+    return record
 
 
 def _claim(services) -> tuple[int, str] | None:
