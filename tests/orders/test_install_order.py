@@ -159,6 +159,9 @@ def test_install_backfills_the_orders_of_the_window_and_not_older(world):
         row = session.scalar(select(InstallBackfill))
         assert (row.status, row.method, row.seen, row.total) == ("done", "paged", len(kept), len(kept))
     assert run_install_backfills(app.extensions["services"]) == 0  # done once
+    # The merchant's app sees it.
+    status = app.test_client().get("/api/shop", headers={"Authorization": f"Bearer {shopify.mint_session_token(SHOP, API_KEY)}"}).get_json()
+    assert {k: status["backfill"][k] for k in ("status", "window_days", "method", "seen")} == {"status": "done", "window_days": 30, "method": "paged", "seen": len(kept)}
 
 
 def test_a_window_past_60_days_without_read_all_orders_is_cut_with_an_alert(world):
