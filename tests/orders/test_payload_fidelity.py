@@ -203,6 +203,10 @@ def test_tip_and_discount_code_are_stored_and_the_tip_is_neither_shipped_nor_rev
     assert [(line.title, line.price, line.shippable) for line in tip] == [("Tip", "3.00", False)]
     assert (kept.total_tip, kept.total_discounts, kept.subtotal_price, kept.total_price) == ("3.00", "5.00", "45.00", "52.90")
     assert [a["code"] for a in kept.discount_applications] == ["SAVE10"]
+    page = app.test_client().get(f"/orders/{kept.id}?shop={SHOP}&host=abc&embedded=1&id_token={shopify.mint_session_token(SHOP, API_KEY)}")
+    assert page.status_code == 200
+    amounts = page.get_data(as_text=True).split('id="order-amounts">')[1].split("</p>")[0]
+    assert "discounts 5.00 (SAVE10)" in amounts and "shipping 4.90" in amounts and "tip 3.00" in amounts
 
     with app.extensions["services"].session_factory() as session:
         now = dt.datetime.now(dt.timezone.utc)
