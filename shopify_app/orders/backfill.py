@@ -9,7 +9,8 @@ exports every order to a JSONL file at the cost of one mutation, and the file is
 At install (`request_install_backfill`) the shop's orders of the last `BACKFILL_DAYS` (30 by
 default) are imported by the `install-backfills` job, outside the request that installed the
 shop. Orders older than 60 days need the `read_all_orders` scope: a longer window is cut to 60
-days, with an alert, when the shop did not grant it.
+days, with an alert, when the shop did not grant it. An order already fulfilled in Shopify is
+kept as history (FULFILLED_BEFORE_INSTALL), never routed: a supplier would ship it twice.
 """
 from __future__ import annotations
 
