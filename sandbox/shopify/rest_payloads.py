@@ -253,7 +253,11 @@ def order_webhook_payload(shop: ShopState, order: Mapping[str, Any]) -> dict[str
     lines = [line_item_payload(shop, order, line) for line in shop.deref(order["lineItems"])]
     fulfillments = [fulfillment_payload(shop, f) for f in shop.deref(order.get("fulfillments") or [])]
     zero = {"shopMoney": {"amount": "0.00", "currencyCode": order["currencyCode"]}, "presentmentMoney": {"amount": "0.00", "currencyCode": order["currencyCode"]}}
-    line_total = order["subtotalPriceSet"]
+    # The lines' prices before discounts (the tip line is not one of them).
+    products = [line for line in shop.deref(order["lineItems"]) if not line.get("_tip")]
+    line_total = {side: {"amount": str(sum((Decimal(l["originalUnitPriceSet"][side]["amount"]) * l["quantity"] for l in products), Decimal("0.00"))),
+                         "currencyCode": order["currencyCode"] if side == "shopMoney" else order["presentmentCurrencyCode"]}
+                  for side in ("shopMoney", "presentmentMoney")}
     weight = sum(line["grams"] * line["quantity"] for line in lines)
     token = hashlib.sha256(order["id"].encode()).hexdigest()[:32]  # stable per order, like Shopify's
     return {

@@ -129,6 +129,8 @@ def test_a_line_without_any_id_makes_the_order_be_re_read_through_graphql(world)
     assert sorted(line.shopify_line_id for line in kept.lines) == sorted(number(ref.gid) for ref in order["lineItems"])
     assert {line.sku: (line.quantity, line.discount) for line in kept.lines} == {"TEE-S": (2, "4.00"), "MUG-WHT": (1, "1.00")}
     assert kept.state != OrderState.NOTHING_TO_SHIP.value
+    with app.extensions["services"].session_factory() as session:
+        assert "re_read" in [e.kind for e in session.get(Order, kept.id).events]  # on the order's timeline
 
 
 def test_a_line_without_any_id_of_an_order_shopify_cannot_return_is_dead_lettered_not_dropped(world):

@@ -52,7 +52,9 @@ def order_changed(ctx: WebhookContext) -> None:
         raise PoisonPayload(str(exc)) from None
     except PayloadError as exc:
         raise PoisonPayload(str(exc)) from None
-    sync_snapshot(ctx.session, ctx.services, ctx.shop_domain, snapshot)
+    order = sync_snapshot(ctx.session, ctx.services, ctx.shop_domain, snapshot)
+    if order is not None and ctx.prefetched is not None:
+        record_event(ctx.session, order, "re_read", "app", reason="the webhook's line items had no ids", topic=ctx.topic)
 
 
 def fetch_edited_order(ctx: WebhookContext) -> tuple[str, dict]:
