@@ -37,9 +37,11 @@ RECONCILE_EVERY = dt.timedelta(minutes=15)
 
 def purge_inbox(services) -> None:
     """Delete handled webhook deliveries past retention (they carry personal data), and old job runs."""
+    from shopify_app.webhooks.inbox import expire_waiting_deliveries
     from shopify_app.webhooks.retention import purge_handled_deliveries
 
     with services.session_factory.begin() as session:
+        expire_waiting_deliveries(session)  # shops that never completed their install
         purge_handled_deliveries(session)
     purge_old_runs(services.session_factory)
 
@@ -58,6 +60,13 @@ def request_return_authorizations(services) -> None:
     from shopify_app.returns.rma import request_due_rmas
 
     request_due_rmas(services.session_factory, services.box)
+
+
+def backfill_installed_shops(services) -> None:
+    """Import the recent orders of shops that just completed their install (BACKFILL_DAYS)."""
+    from shopify_app.orders.backfill import run_install_backfills
+
+    run_install_backfills(services)
 
 
 def shop_job_id(kind: str, shop_domain: str) -> str:
@@ -86,6 +95,7 @@ PERIODIC_JOBS = (
     ("reconcile", RECONCILE_EVERY, reconcile_installed_shops),
     ("alert-notifications", dt.timedelta(minutes=1), deliver_alert_notifications),
     ("kpi-check", dt.timedelta(days=1), check_kpis_of_installed_shops),
+    ("install-backfills", dt.timedelta(minutes=1), backfill_installed_shops),
 )
 
 

@@ -60,8 +60,8 @@ def cmd_drain_inbox(args) -> int:
     return 0
 
 
-def cmd_backfill_orders(args) -> int:
-    """Import a shop's orders updated since a date (YYYY-MM-DD) through the Admin API."""
+def cmd_backfill(args) -> int:
+    """Import a shop's orders (created in the last --days, or updated since --since) through the Admin API, with a progress bar."""
     import datetime as dt
 
     from .auth.tokens import shop_domain_of
@@ -70,13 +70,20 @@ def cmd_backfill_orders(args) -> int:
     from .webhooks.registry import load_handlers
 
     load_handlers()
-    since = dt.datetime.fromisoformat(args.since).replace(tzinfo=dt.timezone.utc)
-    services = build_services(load_settings())
+    settings = load_settings()
+    if args.since:
+        since, field = dt.datetime.fromisoformat(args.since).replace(tzinfo=dt.timezone.utc), "updated_at"
+    else:
+        days = settings.backfill_days if args.days is None else args.days
+        since, field = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days), "created_at"
+    method = "bulk" if args.bulk else "paged" if args.paged else "auto"
+    services = build_services(settings)
     try:
-        report = backfill_orders(services, shop_domain_of(args.shop), since, text_progress_bar())
+        report = backfill_orders(services, shop_domain_of(args.shop), since, text_progress_bar(), field=field, method=method)
     finally:
         services.close()
-    print(f"backfill: {report.seen} orders read, {report.applied} applied (newer than what we held), of {report.total}")
+    print(f"backfill ({report.method}): {report.seen} orders read, {report.applied} applied (newer than what we held), "
+          f"{report.skipped} unreadable, of {report.total}")
     return 0
 
 
@@ -119,10 +126,16 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("generate-key", help=cmd_generate_key.__doc__).set_defaults(fn=cmd_generate_key)
     sub.add_parser("drain-inbox", help=cmd_drain_inbox.__doc__).set_defaults(fn=cmd_drain_inbox)
     sub.add_parser("openapi", help=cmd_openapi.__doc__).set_defaults(fn=cmd_openapi)
-    backfill = sub.add_parser("backfill-orders", help=cmd_backfill_orders.__doc__)
-    backfill.add_argument("--shop", required=True)
-    backfill.add_argument("--since", required=True, help="YYYY-MM-DD (UTC)")
-    backfill.set_defaults(fn=cmd_backfill_orders)
+    for name in ("backfill", "backfill-orders"):  # backfill-orders: the older name
+        backfill = sub.add_parser(name, help=cmd_backfill.__doc__)
+        backfill.add_argument("--shop", required=True)
+        window = backfill.add_mutually_exclusive_group()
+        window.add_argument("--days", type=int, help="orders created in the last N days (default BACKFILL_DAYS)")
+        window.add_argument("--since", help="orders updated since YYYY-MM-DD (UTC)")
+        how = backfill.add_mutually_exclusive_group()
+        how.add_argument("--bulk", action="store_true", help="always one bulk operation")
+        how.add_argument("--paged", action="store_true", help="never a bulk operation")
+        backfill.set_defaults(fn=cmd_backfill)
     worker = sub.add_parser("worker", help=cmd_worker.__doc__)
     worker.add_argument("--concurrency", type=int, default=4)
     worker.set_defaults(fn=cmd_worker)

@@ -33,6 +33,30 @@ DEFAULT_SCOPES = (
 )
 
 
+# Shopify shows orders older than 60 days only to apps granted read_all_orders (a scope it
+# reviews): asked for only when the install backfill reaches further back (BACKFILL_DAYS).
+READ_ALL_ORDERS = "read_all_orders"
+PROTECTED_ORDER_DAYS = 60
+
+
+def scopes_for_backfill(scopes: str, backfill_days: int) -> str:
+    """The scopes to request: read_all_orders added only when BACKFILL_DAYS exceeds 60."""
+    wanted = [s.strip() for s in scopes.split(",") if s.strip() and s.strip() != READ_ALL_ORDERS]
+    if backfill_days > PROTECTED_ORDER_DAYS:
+        wanted.append(READ_ALL_ORDERS)
+    return ",".join(wanted)
+
+
+def _backfill_days(value: str) -> int:
+    try:
+        days = int(value)
+    except ValueError:
+        days = -1
+    if not 0 <= days <= 3650:
+        raise ConfigError("BACKFILL_DAYS must be a whole number of days from 0 to 3650 (default 30; 0: no backfill at install)")
+    return days
+
+
 def _csv(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
@@ -66,6 +90,7 @@ class Settings:
     smtp_starttls: bool = False
     egress_allow: tuple[str, ...] = ()  # EGRESS_ALLOW: hosts/CIDRs tenant-chosen targets may reach besides the public internet
     supplier_timeout_max_seconds: float = 30.0  # SUPPLIER_TIMEOUT_MAX_SECONDS: cap on any supplier call (1..120)
+    backfill_days: int = 30  # BACKFILL_DAYS: orders of the last N days imported at install (0: none)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -141,6 +166,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides) -> Settings:
     sandbox = env.get("SANDBOX", "").strip().lower() in TRUTHY
     api_key, api_secret, api_secret_old, keys = credentials_for_mode(env, sandbox)
     port = int(env.get("PORT", "8000"))
+    backfill_days = _backfill_days(env.get("BACKFILL_DAYS", "30"))
     values = dict(
         api_key=api_key,
         api_secret=api_secret,
@@ -150,7 +176,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides) -> Settings:
         encryption_keys=keys,
         port=port,
         api_version=env.get("SHOPIFY_API_VERSION", "2025-01"),
-        scopes=env.get("SHOPIFY_SCOPES", DEFAULT_SCOPES),
+        scopes=scopes_for_backfill(env.get("SHOPIFY_SCOPES", DEFAULT_SCOPES), backfill_days),
         sandbox=sandbox,
         sandbox_shopify_url=env.get("SANDBOX_SHOPIFY_URL") or None,
         webhook_max_bytes=int(env.get("WEBHOOK_MAX_BYTES", "1048576")),
@@ -166,6 +192,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides) -> Settings:
         smtp_starttls=env.get("SMTP_STARTTLS", "0") in ("1", "true", "yes"),
         egress_allow=_csv(env.get("EGRESS_ALLOW")),
         supplier_timeout_max_seconds=_supplier_timeout_max(env.get("SUPPLIER_TIMEOUT_MAX_SECONDS", "30")),
+        backfill_days=backfill_days,
     )
     values.update(overrides)
     return Settings(**values)

@@ -121,6 +121,7 @@ class InboxStatus(str, enum.Enum):
     IGNORED = "ignored"  # no handler for the topic, recorded and left alone
     DUPLICATE = "duplicate"  # another delivery of an event already in the inbox
     DEAD = "dead"  # gave up: poison input or too many failures; retryable by hand
+    WAITING = "waiting"  # for a shop whose install has not completed: processed when it does
 
 
 class WebhookDelivery(Base):

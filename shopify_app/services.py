@@ -107,6 +107,14 @@ def _configure_egress(settings: Settings, session_factory: sessionmaker) -> None
     ))
 
 
+def _wire_install_completion(services: Services) -> None:
+    """When a shop's install completes: its waiting webhooks are queued and its backfill armed (same transaction), then the workers woken."""
+    from . import lifecycle
+
+    services.tokens.on_install = lambda session, shop: lifecycle.complete_install(session, shop, services.settings.backfill_days)
+    services.tokens.after_install = lambda shop: services.wake_inbox_worker()
+
+
 def build_services(settings: Settings, engine: Engine | None = None) -> Services:
     """Wire everything from settings."""
     from integrations.shopify.transport import http_client_for
@@ -118,6 +126,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
     http_client = http_client_for(settings.sandbox_shopify_url)
     tokens = OfflineTokenStore(session_factory, box, shopify, http_client, settings.token_refresh_margin_seconds)
     services = Services(settings, engine, session_factory, box, shopify, http_client, tokens, tokens.read_session_factory)
+    _wire_install_completion(services)
     _configure_egress(settings, session_factory)
     if settings.is_sqlite:
         services.inbox_writer = GroupCommitWriter(engine)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from . import records
+from . import order_money, records
 from .ids import gid_number, make_gid
 from .records import Ref
 
@@ -25,8 +25,12 @@ class OrderMixin:
     def create_order(self, shop: str | ShopState, line_items: Iterable[Mapping[str, Any]], *, email: str | None = "customer@example.com", financial_status: str = "PAID", location_gid: str | None = None, created_at: str | None = None, commit_inventory: bool = True, **fields: Any) -> dict[str, Any]:
         """Create an order from line items {sku or variant_id, quantity, price?, location_gid?, requires_shipping?, gift_card?}.
 
+        Money options (order_money.py): discount_code, tax_rate, taxes_included, shipping, tip,
+        presentment_currency and presentment_rate.
+
         Queues no webhooks: SandboxShopify.place_order creates an order and sends them.
         """
+        money_options = {key: fields.pop(key) for key in order_money.OPTIONS if key in fields}
         with self.lock:
             state = self.require_shop(shop)
             now = created_at or self.now_iso()
@@ -47,6 +51,11 @@ class OrderMixin:
             order["requiresShipping"] = any(line["requiresShipping"] for line, _ in lines)
             order.update(fields)
             self._assign_fulfillment_orders(state, order, lines, location_gid, commit_inventory)
+            if money_options:
+                every_line = [line for line, _ in lines]
+                if money_options.get("tip"):
+                    every_line.append(order_money.tip_line(self, state, order, money_options["tip"]))
+                order_money.apply_order_money(self, state, order, every_line, money_options)
             return order
 
     def _order_record(self, state: ShopState, gid: str, name: str, email: str | None, financial_status: str, currency: str, now: str) -> dict[str, Any]:

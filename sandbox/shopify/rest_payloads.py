@@ -152,10 +152,52 @@ def line_item_payload(shop: ShopState, order: Mapping[str, Any], line: Mapping[s
         "variant_inventory_management": "shopify" if item and item.get("tracked") else None,
         "variant_title": line.get("variantTitle"),
         "vendor": line.get("vendor"),
-        "tax_lines": [],
+        "tax_lines": [tax_line_payload(tax) for tax in line.get("taxLines") or []],
         "duties": [],
-        "discount_allocations": [],
+        "discount_allocations": [
+            {"amount": _amount(a["allocatedAmountSet"]), "amount_set": money_set(a["allocatedAmountSet"]), "discount_application_index": 0}
+            for a in line.get("discountAllocations") or []
+        ],
         "sales_line_item_group_id": None,
+        **({"tip_payment_gateway": "shopify_payments", "tip_payment_method": "card"} if line.get("_tip") else {}),
+    }
+
+
+def tax_line_payload(tax: Mapping[str, Any]) -> dict[str, Any]:
+    """A TaxLine as REST's tax line."""
+    return {"channel_liable": bool(tax.get("channelLiable")), "price": _amount(tax["priceSet"]), "price_set": money_set(tax["priceSet"]),
+            "rate": tax.get("rate"), "title": tax.get("title")}
+
+
+def discount_application_payload(application: Mapping[str, Any]) -> dict[str, Any]:
+    """A DiscountApplication as REST's discount application."""
+    value = application.get("value") or {}
+    percentage = value.get("__typename") == "PricingPercentageValue"
+    payload = {
+        "target_type": application["targetType"].lower(),
+        "type": {"DiscountCodeApplication": "discount_code", "AutomaticDiscountApplication": "automatic",
+                 "ManualDiscountApplication": "manual", "ScriptDiscountApplication": "script"}[application["__typename"]],
+        "value": str(value["percentage"]) if percentage else value.get("amount"),
+        "value_type": "percentage" if percentage else "fixed_amount",
+        "allocation_method": application["allocationMethod"].lower(),
+        "target_selection": application["targetSelection"].lower(),
+    }
+    if "code" in application:
+        payload["code"] = application["code"]
+    else:
+        payload["title"] = application.get("title")
+        payload["description"] = application.get("description")
+    return payload
+
+
+def shipping_line_payload(line: Mapping[str, Any]) -> dict[str, Any]:
+    """A ShippingLine as REST's shipping line."""
+    return {
+        "id": gid_number(line["id"]), "carrier_identifier": line.get("carrierIdentifier"), "code": line.get("code"),
+        "discounted_price": _amount(line["discountedPriceSet"]), "discounted_price_set": money_set(line["discountedPriceSet"]),
+        "is_removed": bool(line.get("isRemoved")), "phone": line.get("phone"), "price": _amount(line["originalPriceSet"]),
+        "price_set": money_set(line["originalPriceSet"]), "requested_fulfillment_service_id": None, "source": line.get("source"),
+        "title": line.get("title"), "tax_lines": [tax_line_payload(tax) for tax in line.get("taxLines") or []], "discount_allocations": [],
     }
 
 
@@ -197,6 +239,13 @@ def order_fulfillment_status(order: Mapping[str, Any]) -> str | None:
     return {"FULFILLED": "fulfilled", "PARTIALLY_FULFILLED": "partial", "RESTOCKED": "restocked"}.get(order["displayFulfillmentStatus"])
 
 
+def _code_type(order: Mapping[str, Any], code: str) -> str:
+    for application in order.get("discountApplications") or []:
+        if application.get("code") == code:
+            return "percentage" if (application.get("value") or {}).get("__typename") == "PricingPercentageValue" else "fixed_amount"
+    return "fixed_amount"
+
+
 def order_webhook_payload(shop: ShopState, order: Mapping[str, Any]) -> dict[str, Any]:
     """An Order as the orders/* webhooks carry it (orders/create, /paid, /updated, /cancelled, /fulfilled...)."""
     number = gid_number(order["id"])
@@ -204,7 +253,11 @@ def order_webhook_payload(shop: ShopState, order: Mapping[str, Any]) -> dict[str
     lines = [line_item_payload(shop, order, line) for line in shop.deref(order["lineItems"])]
     fulfillments = [fulfillment_payload(shop, f) for f in shop.deref(order.get("fulfillments") or [])]
     zero = {"shopMoney": {"amount": "0.00", "currencyCode": order["currencyCode"]}, "presentmentMoney": {"amount": "0.00", "currencyCode": order["currencyCode"]}}
-    line_total = order["subtotalPriceSet"]
+    # The lines' prices before discounts (the tip line is not one of them).
+    products = [line for line in shop.deref(order["lineItems"]) if not line.get("_tip")]
+    line_total = {side: {"amount": str(sum((Decimal(l["originalUnitPriceSet"][side]["amount"]) * l["quantity"] for l in products), Decimal("0.00"))),
+                         "currencyCode": order["currencyCode"] if side == "shopMoney" else order["presentmentCurrencyCode"]}
+                  for side in ("shopMoney", "presentmentMoney")}
     weight = sum(line["grams"] * line["quantity"] for line in lines)
     token = hashlib.sha256(order["id"].encode()).hexdigest()[:32]  # stable per order, like Shopify's
     return {
@@ -240,8 +293,10 @@ def order_webhook_payload(shop: ShopState, order: Mapping[str, Any]) -> dict[str
         "customer": customer_payload(shop, shop.deref(order.get("customer"))),
         "customer_locale": "en",
         "device_id": None,
-        "discount_applications": [],
-        "discount_codes": [],
+        "discount_applications": [discount_application_payload(a) for a in order.get("discountApplications") or []],
+        "discount_codes": [
+            {"code": code, "amount": _amount(order["totalDiscountsSet"]), "type": _code_type(order, code)} for code in order.get("discountCodes") or []
+        ],
         "duties_included": bool(order.get("dutiesIncluded")),
         "email": order.get("email"),
         "estimated_taxes": bool(order.get("estimatedTaxes")),
@@ -273,7 +328,7 @@ def order_webhook_payload(shop: ShopState, order: Mapping[str, Any]) -> dict[str
         "refunds": [],
         "returns": [],
         "shipping_address": address_payload(order.get("shippingAddress")),
-        "shipping_lines": [],
+        "shipping_lines": [shipping_line_payload(line) for line in order.get("shippingLines") or []],
         "source_identifier": order.get("sourceIdentifier"),
         "source_name": order.get("sourceName", "web"),
         "source_url": None,
@@ -281,7 +336,7 @@ def order_webhook_payload(shop: ShopState, order: Mapping[str, Any]) -> dict[str
         "subtotal_price_set": money_set(order["subtotalPriceSet"]),
         "tags": ", ".join(order.get("tags") or []),
         "tax_exempt": bool(order.get("taxExempt")),
-        "tax_lines": [],
+        "tax_lines": [tax_line_payload(tax) for tax in order.get("taxLines") or []],
         "taxes_included": bool(order.get("taxesIncluded")),
         "test": bool(order.get("test")),
         "token": token,

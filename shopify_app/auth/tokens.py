@@ -13,10 +13,11 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Callable
 
 import httpx
 from sqlalchemy import or_, select, update
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from ..crypto import SecretBox
 from ..models import Shop, ShopStatus, ShopToken, utcnow
@@ -82,6 +83,10 @@ class OfflineTokenStore:
         self.margin = dt.timedelta(seconds=refresh_margin_seconds)
         self.sleep = sleep
         self.owner = uuid.uuid4().hex
+        # Install completion (lifecycle.complete_install): run in the transaction that stores a
+        # shop's first token (or its token after a reinstall), then once it is committed.
+        self.on_install: Callable[[Session, str], None] | None = None
+        self.after_install: Callable[[str], None] | None = None
 
     def source(self, shop_domain: str) -> ShopTokenSource:
         """A token source for the gateway."""
@@ -106,6 +111,7 @@ class OfflineTokenStore:
                 shop = Shop(domain=shop_domain)
                 session.add(shop)
                 session.flush()
+            installing = shop.status != ShopStatus.INSTALLED.value or session.scalar(select(ShopToken.id).where(ShopToken.shop_id == shop.id)) is None
             shop.status = ShopStatus.INSTALLED.value
             shop.uninstalled_at = None
             shop.scopes = scope
@@ -120,6 +126,10 @@ class OfflineTokenStore:
             row.scope = scope
             row.generation = (row.generation or 0) + 1
             row.refresh_lease_owner = row.refresh_lease_until = None
+            if installing and self.on_install is not None:
+                self.on_install(session, shop_domain)
+        if installing and self.after_install is not None:
+            self.after_install(shop_domain)
 
     def is_installed(self, shop_domain: str) -> bool:
         """True if the shop installed the app (a token is stored) and has not uninstalled it since."""

@@ -47,9 +47,12 @@ class MirrorStats:
     seconds: float = 0.0
 
 
-def run_bulk_export(gateway: ShopifyGateway, query_name: str, *, poll_every: float = 1.0, timeout: float = 3600.0, sleep: Callable[[float], None] = time.sleep) -> dict:
-    """Start a bulk query (waiting out one already running) and poll until it finishes; its BulkOperation."""
-    query = documents.get_document(query_name)
+def run_bulk_export(gateway: ShopifyGateway, query_name: str, *, poll_every: float = 1.0, timeout: float = 3600.0, sleep: Callable[[float], None] = time.sleep, query_text: str | None = None) -> dict:
+    """Start a bulk query (waiting out one already running) and poll until it finishes; its BulkOperation.
+
+    `query_text`: the document's text with its literals filled in (bulk queries take no variables).
+    """
+    query = query_text or documents.get_document(query_name)
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -43,12 +43,22 @@ Complaints, each raised at one moment and reacted to at another:
 A complaint is "within" or "missed" once reacted to, and "missed" as well when still open past its
 target at `now`; open and younger than its target it is "pending" and counts in neither share.
 
-Gross margin after refunds and returns: revenue (price x quantity of the lines of orders not
-cancelled) - supplier cost (SupplierOrder.cost of those orders' supplier orders, except cancelled
-or failed ones) - shipping - refunds (price x quantity of the returned lines of return cases
-refunded in the period). Shipping is not recorded apart from the supplier's cost, so it is 0
-(Printful's cost, for one, is its total with shipping). Refunds made without a return are not
-recorded either and are not subtracted. All money is Decimal, in the shop's currency.
+Gross margin after refunds and returns: revenue + shipping charged - supplier cost - shipping -
+refunds, all in the shop's currency (Shopify's shop_money; never the customer's presentment
+currency), as exact Decimals.
+- Revenue is net sales, as Shopify's reports count them: per line of the orders not cancelled,
+  price x the units still ordered (after edits and refund-cancels), less the line's discount
+  allocations (line-level and order-level discounts, e.g. a code) for those units, and less
+  their tax where the shop's prices include tax (taxes_included; where tax is charged on top it
+  was never in the price). Tips are lines in Shopify (a tip line): never revenue.
+- Shipping charged: what the customer paid for shipping after shipping discounts, net of its
+  tax where prices include tax. It is counted because the supplier's cost includes shipping.
+- Supplier cost: SupplierOrder.cost of those orders' supplier orders, except cancelled or failed ones.
+- Shipping (as a cost apart from the supplier's) is not recorded: 0 (Printful's cost, for one, is
+  its total with shipping).
+- Refunds: the net unit price (as revenue counts it) x quantity of the returned lines of return
+  cases refunded in the period. Refunds made without a return are not subtracted; a
+  refund-cancel lowers the line's current quantity and so the revenue itself.
 
 Shipping days: whole days from shipped_at to delivered_at of parcels delivered in the period,
 counted in bins 0-2, 3-5, 6-9 and 10+.
@@ -93,7 +103,8 @@ ORDER_TIME = func.coalesce(Order.shopify_created_at, Order.created_at)
 NOTES = (
     "Buckets are UTC days, ISO weeks (Monday to Sunday) and calendar months; start is included, end is not.",
     "returns_all_time (per product, per supplier, reasons) covers all time: returns.analytics has no period.",
-    "Shipping cost is not recorded apart from the supplier's cost: counted as 0.",
+    "Shipping cost is not recorded apart from the supplier's cost: counted as 0; shipping charged to customers is added to the margin.",
+    "Revenue is net of discounts and of tax where prices include it; tips are left out.",
     "Refunds made without a return are not recorded: not subtracted from the margin.",
     "Customer reply time is not computed: customer questions are not recorded.",
 )
@@ -126,7 +137,7 @@ class ComplaintFact(NamedTuple):
 
 class MoneyFact(NamedTuple):
     at: dt.datetime
-    field: str  # revenue | supplier_cost | refunds | cost_missing | refund_unpriced
+    field: str  # revenue | shipping_charged | supplier_cost | refunds | cost_missing | refund_unpriced
     amount: Decimal
 
 
@@ -352,12 +363,71 @@ def _delivery_problem_facts(session: Session, shop: str, start: dt.datetime, end
 
 
 def _sales_facts(session: Session, shop: str, start: dt.datetime, end: dt.datetime) -> list[MoneyFact]:
-    """Price x quantity of the lines of orders not cancelled, by order time."""
+    """Net sales of the lines of orders not cancelled (tips left out), and the shipping they charged, by order time."""
     rows = session.execute(
-        select(ORDER_TIME, OrderLine.price, OrderLine.quantity).join(OrderLine, OrderLine.order_id == Order.id)
+        select(ORDER_TIME, Order.id, Order.taxes_included, Order.total_shipping, Order.total_tax,
+               OrderLine.price, OrderLine.quantity, OrderLine.original_quantity, OrderLine.discount, OrderLine.tax, OrderLine.is_tip)
+        .join(OrderLine, OrderLine.order_id == Order.id, isouter=True)
         .where(Order.shop_domain == shop, Order.cancelled_at.is_(None), ORDER_TIME >= start, ORDER_TIME < end)
+        .order_by(Order.id)
     )
-    return [MoneyFact(at, "revenue", (_money(price) or Decimal(0)) * quantity) for at, price, quantity in rows]
+    facts = []
+    orders: dict[int, list] = {}  # id -> [time, shipping charged, order tax, taxes included, lines' tax]
+    for at, order_id, taxes_included, shipping, total_tax, price, quantity, original, discount, tax, is_tip in rows:
+        order = orders.setdefault(order_id, [at, shipping, total_tax, taxes_included, Decimal(0)])
+        order[4] += _money(tax) or Decimal(0)
+        if quantity is None or is_tip:
+            continue  # no line, or a tip: the staff's, not a sale
+        facts.append(MoneyFact(at, "revenue", line_net(price, quantity, original, discount, tax, taxes_included)))
+    for at, shipping, total_tax, taxes_included, lines_tax in orders.values():
+        if shipping is not None:
+            facts.append(MoneyFact(at, "shipping_charged", shipping_net(shipping, total_tax, lines_tax, taxes_included)))
+    return facts
+
+
+def line_net(price, quantity: int, original: int | None, discount, tax, taxes_included: bool | None) -> Decimal:
+    """What a line sold for, net: price x units still ordered, less their share of the discounts and, when prices include it, of the tax.
+
+    Discount allocations and tax lines cover the units as ordered; after an edit or a refund-cancel
+    only `quantity` of `original` units remain, so only their share counts.
+    """
+    units = Decimal(quantity or 0)
+    ordered = Decimal(original if original else quantity or 0)
+    gross = (_money(price) or Decimal(0)) * units
+    if not ordered:
+        return gross
+    share = units / ordered
+    net = gross - (_money(discount) or Decimal(0)) * share
+    if taxes_included:
+        net -= (_money(tax) or Decimal(0)) * share
+    return _to_places_of(net, price)
+
+
+def unit_net(price, original: int | None, discount, tax, taxes_included: bool | None) -> Decimal | None:
+    """One unit's net price (for refunds of returned units); None when the price is unknown."""
+    amount = _money(price)
+    if amount is None:
+        return None
+    ordered = Decimal(original or 1)
+    amount -= (_money(discount) or Decimal(0)) / ordered
+    if taxes_included:
+        amount -= (_money(tax) or Decimal(0)) / ordered
+    return _to_places_of(amount, price)
+
+
+def shipping_net(charged, total_tax, lines_tax, taxes_included: bool | None) -> Decimal:
+    """Shipping the customer paid, net of its tax where prices include tax (its tax: the order's tax less its lines')."""
+    amount = _money(charged) or Decimal(0)
+    if taxes_included and amount:
+        shipping_tax = (_money(total_tax) or Decimal(0)) - (lines_tax or Decimal(0))
+        amount -= max(Decimal(0), min(shipping_tax, amount))
+    return amount
+
+
+def _to_places_of(amount: Decimal, like) -> Decimal:
+    """`amount` rounded to as many decimal places as the price it came from (a share of a discount can have more)."""
+    exponent = min(-2, _money(like).as_tuple().exponent) if _money(like) is not None else -2
+    return amount.quantize(Decimal(1).scaleb(exponent))
 
 
 def _cost_facts(session: Session, shop: str, start: dt.datetime, end: dt.datetime) -> list[MoneyFact]:
@@ -378,16 +448,17 @@ def _cost_facts(session: Session, shop: str, start: dt.datetime, end: dt.datetim
 
 
 def _refund_facts(session: Session, shop: str, start: dt.datetime, end: dt.datetime) -> list[MoneyFact]:
-    """Price x quantity of the returned lines of refunded returns, by refund time."""
+    """Net unit price x quantity of the returned lines of refunded returns, by refund time."""
     rows = session.execute(
-        select(ReturnCase.refunded_at, ReturnLine.quantity, OrderLine.price)
+        select(ReturnCase.refunded_at, ReturnLine.quantity, OrderLine.price, OrderLine.original_quantity, OrderLine.discount, OrderLine.tax, Order.taxes_included)
         .join(ReturnLine, ReturnLine.return_case_id == ReturnCase.id)
         .outerjoin(OrderLine, OrderLine.id == ReturnLine.order_line_id)
+        .outerjoin(Order, Order.id == OrderLine.order_id)
         .where(ReturnCase.shop_domain == shop, ReturnCase.refunded_at >= start, ReturnCase.refunded_at < end)
     )
     facts = []
-    for at, quantity, price in rows:
-        amount = _money(price)
+    for at, quantity, price, original, discount, tax, taxes_included in rows:
+        amount = unit_net(price, original, discount, tax, taxes_included)
         facts.append(MoneyFact(at, "refunds", amount * quantity) if amount is not None else MoneyFact(at, "refund_unpriced", Decimal(quantity)))
     return facts
 
@@ -486,9 +557,11 @@ def _margin(facts: list[MoneyFact]) -> dict:
     for f in facts:
         total[f.field] += f.amount
     revenue, cost, refunds, shipping = total["revenue"], total["supplier_cost"], total["refunds"], Decimal(0)
-    margin = revenue - cost - shipping - refunds
+    charged = total["shipping_charged"]
+    margin = revenue + charged - cost - shipping - refunds
     return {
         "revenue": revenue,
+        "shipping_charged": charged,
         "supplier_cost": cost,
         "shipping": shipping,
         "shipping_recorded": False,

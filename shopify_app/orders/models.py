@@ -7,7 +7,20 @@ import enum
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from sqlalchemy.types import TypeDecorator
+
 from ..models import Base, BigId, UTCDateTime, utcnow
+
+
+class Amount(TypeDecorator):
+    """A money amount as exact decimal text (never a float: SQLite has no decimal type).
+
+    Its own type, not a plain String, so that privacy sweeps (which search every text column
+    for a customer's data) skip it: an amount is checked to be a decimal and can hold nothing personal.
+    """
+
+    impl = String(32)
+    cache_ok = True
 
 
 class OrderState(str, enum.Enum):
@@ -19,6 +32,7 @@ class OrderState(str, enum.Enum):
     SHIPPED = "shipped"
     CANCELLED = "cancelled"
     NOTHING_TO_SHIP = "nothing_to_ship"  # digital goods, gift cards, tips only
+    FULFILLED_BEFORE_INSTALL = "fulfilled_before_install"  # imported by a backfill, already fulfilled in Shopify: history only
 
 
 class Order(Base):
@@ -35,8 +49,25 @@ class Order(Base):
     shipping_address: Mapped[dict | None] = mapped_column(JSON)  # personal data
     customer_id: Mapped[str | None] = mapped_column(String(32))
     customer_email: Mapped[str | None] = mapped_column(String(255))  # personal data
+    # Money is exact decimal text. Plain amounts are in the shop's currency (`currency`, REST's
+    # shop_money); the *_presentment ones in the customer's (`presentment_currency`).
     currency: Mapped[str | None] = mapped_column(String(8))
+    presentment_currency: Mapped[str | None] = mapped_column(String(8))
     total_price: Mapped[str | None] = mapped_column(String(32))
+    subtotal_price: Mapped[str | None] = mapped_column(Amount)  # after discounts; before shipping, taxes, tips
+    total_discounts: Mapped[str | None] = mapped_column(Amount)  # line and order discounts
+    total_shipping: Mapped[str | None] = mapped_column(Amount)  # shipping charged, after shipping discounts
+    total_tax: Mapped[str | None] = mapped_column(Amount)
+    total_tip: Mapped[str | None] = mapped_column(Amount)
+    taxes_included: Mapped[bool | None] = mapped_column(Boolean)  # prices include tax (EU-style shops)
+    total_price_presentment: Mapped[str | None] = mapped_column(Amount)
+    subtotal_price_presentment: Mapped[str | None] = mapped_column(Amount)
+    total_discounts_presentment: Mapped[str | None] = mapped_column(Amount)
+    total_shipping_presentment: Mapped[str | None] = mapped_column(Amount)
+    total_tax_presentment: Mapped[str | None] = mapped_column(Amount)
+    total_tip_presentment: Mapped[str | None] = mapped_column(Amount)
+    # What discounted the order: [{"type", "code" or "title", "value", "value_type", "target_type", "allocation_method"}].
+    discount_applications: Mapped[list | None] = mapped_column(JSON)
     financial_status: Mapped[str | None] = mapped_column(String(32))
     fulfillment_status: Mapped[str | None] = mapped_column(String(32))
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -64,8 +95,15 @@ class OrderLine(Base):
     product_id: Mapped[str | None] = mapped_column(String(32))
     vendor: Mapped[str | None] = mapped_column(String(255))
     title: Mapped[str | None] = mapped_column(Text)
-    quantity: Mapped[int] = mapped_column(Integer)
-    price: Mapped[str | None] = mapped_column(String(32))
+    quantity: Mapped[int] = mapped_column(Integer)  # current: after edits and refund-cancels
+    original_quantity: Mapped[int | None] = mapped_column(Integer)  # as ordered (what discount and tax were allocated over)
+    price: Mapped[str | None] = mapped_column(String(32))  # unit price before discounts, shop currency
+    discount: Mapped[str | None] = mapped_column(Amount)  # the line's discount allocations (line and order discounts), all units
+    tax: Mapped[str | None] = mapped_column(Amount)  # the line's tax lines, all units
+    price_presentment: Mapped[str | None] = mapped_column(Amount)
+    discount_presentment: Mapped[str | None] = mapped_column(Amount)
+    tax_presentment: Mapped[str | None] = mapped_column(Amount)
+    is_tip: Mapped[bool] = mapped_column(Boolean, default=False)  # a tip is a line item in Shopify: never revenue
     requires_shipping: Mapped[bool] = mapped_column(Boolean, default=True)
     gift_card: Mapped[bool] = mapped_column(Boolean, default=False)
 
@@ -107,3 +145,25 @@ class CustomerNotice(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class InstallBackfill(Base):
+    """The recent orders a shop's install brings in (one per shop; re-armed on reinstall), worked by the backfill job."""
+
+    __tablename__ = "install_backfills"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_domain: Mapped[str] = mapped_column(String(255), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | running | done | failed
+    since: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # orders created at or after this
+    window_days: Mapped[int] = mapped_column(Integer)
+    method: Mapped[str | None] = mapped_column(String(16))  # paged | bulk
+    total: Mapped[int | None] = mapped_column(Integer)
+    seen: Mapped[int] = mapped_column(Integer, default=0)
+    applied: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -14,6 +14,11 @@ from .timeline import record_event
 log = logging.getLogger(__name__)
 
 FORWARDABLE_FINANCIAL_STATUSES = frozenset({"paid", "partially_paid", "partially_refunded"})
+ORDER_AMOUNT_FIELDS = (
+    "presentment_currency", "subtotal_price", "total_discounts", "total_shipping", "total_tax", "total_tip", "taxes_included",
+    "total_price_presentment", "subtotal_price_presentment", "total_discounts_presentment", "total_shipping_presentment",
+    "total_tax_presentment", "total_tip_presentment",
+)
 
 
 def _find(session: Session, shop_domain: str, shopify_id: str) -> Order | None:
@@ -61,6 +66,11 @@ def _apply(order: Order, snap: OrderSnapshot) -> None:
     order.shipping_address = snap.shipping_address
     order.currency = snap.currency
     order.total_price = snap.total_price
+    amounts = snap.amounts
+    if amounts is not None:
+        for name in ORDER_AMOUNT_FIELDS:
+            setattr(order, name, getattr(amounts, name))
+        order.discount_applications = list(amounts.discount_applications)
     order.financial_status = snap.financial_status
     order.fulfillment_status = snap.fulfillment_status
     order.cancelled_at = snap.cancelled_at
@@ -81,6 +91,9 @@ def _apply_lines(session: Session, order: Order, snap: OrderSnapshot) -> None:
         line.vendor, line.title, line.price = item.vendor, item.title, item.price
         line.quantity = item.quantity
         line.requires_shipping, line.gift_card = item.requires_shipping, item.gift_card
+        line.original_quantity, line.is_tip = item.original_quantity, item.is_tip
+        line.discount, line.tax = item.discount, item.tax
+        line.price_presentment, line.discount_presentment, line.tax_presentment = item.price_presentment, item.discount_presentment, item.tax_presentment
     session.flush()
 
 

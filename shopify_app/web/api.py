@@ -45,9 +45,12 @@ def _session():
 @blueprint.get("/shop")
 @require_session_token
 def shop_status():
-    """The shop's install state and webhook inbox counts."""
+    """The shop's install state, webhook inbox counts and the install's order backfill."""
+    from ..orders.models import InstallBackfill
+
     with _session()() as session:
         shop = session.scalar(select(Shop).where(Shop.domain == g.shop_domain))
+        backfill = session.scalar(select(InstallBackfill).where(InstallBackfill.shop_domain == g.shop_domain))
         counts = dict(
             session.execute(
                 select(WebhookDelivery.status, func.count())
@@ -60,6 +63,10 @@ def shop_status():
         installed=bool(shop and shop.status == "installed"),
         installed_at=shop.installed_at.isoformat() if shop else None,
         webhooks=counts,
+        backfill=None if backfill is None else {
+            "status": backfill.status, "window_days": backfill.window_days, "method": backfill.method,
+            "seen": backfill.seen, "total": backfill.total, "finished_at": backfill.finished_at.isoformat() if backfill.finished_at else None,
+        },
     )
 
 

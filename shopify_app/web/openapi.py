@@ -105,7 +105,10 @@ def response_schemas() -> dict[str, dict]:
     """Schemas of the answers (loose where the content is a report; strict on the envelope)."""
     return {
         "Error": _obj({"error": STR, "fields": {"type": "array", "items": _obj({"field": STR, "message": STR})}}, ("error",)),
-        "ShopStatus": _obj({"shop": STR, "installed": BOOL, "installed_at": NSTR, "webhooks": ANY_OBJECT}),
+        "ShopStatus": _obj({
+            "shop": STR, "installed": BOOL, "installed_at": NSTR, "webhooks": ANY_OBJECT,
+            "backfill": {"oneOf": [{"type": "null"}, _obj({"status": STR, "window_days": INT, "method": NSTR, "seen": INT, "total": NINT, "finished_at": NSTR})]},
+        }),
         "OrderList": _obj({"orders": {"type": "array", "items": _obj({"id": INT, "name": NSTR, "state": STR, "supplier_orders": {"type": "array"}}, ("id", "state"))}}),
         "OrderTimeline": _obj({"id": INT, "name": NSTR, "state": STR, "timeline": {"type": "array"}}),
         "DeadLetterList": _obj({"dead_letters": {"type": "array", "items": ANY_OBJECT}}),

@@ -113,6 +113,17 @@ def _int(value: str) -> int:
     return number if 0 < number <= MAX_ID else -1
 
 
+def _order_amounts(order: Order) -> dict:
+    """The order's money as Shopify sent it: shop currency, and the customer's when it differs."""
+    codes = [a.get("code") or a.get("title") for a in order.discount_applications or [] if a.get("code") or a.get("title")]
+    return {
+        "currency": order.currency, "subtotal": order.subtotal_price, "discounts": order.total_discounts, "discount_codes": codes,
+        "shipping": order.total_shipping, "tax": order.total_tax, "taxes_included": order.taxes_included, "tip": order.total_tip,
+        "presentment": {"currency": order.presentment_currency, "total": order.total_price_presentment}
+        if order.presentment_currency and order.presentment_currency != order.currency else None,
+    }
+
+
 def order_detail(session: Session, shop: str, order_id: int) -> dict | None:
     """One order: lines, supplier orders with their parcels, the timeline."""
     order = session.get(Order, order_id)
@@ -127,8 +138,10 @@ def order_detail(session: Session, shop: str, order_id: int) -> dict | None:
                                         "eta": p.estimated_delivery, "delivered_at": p.delivered_at, "state": p.state} for p in parcels]})
     return {
         "order": {"id": order.id, "name": order.name, "state": order.state, "financial_status": order.financial_status, "fulfillment_status": order.fulfillment_status,
-                  "total": order.total_price, "created_at": _iso(order.shopify_created_at or order.created_at), "cancelled_at": _iso(order.cancelled_at)},
-        "lines": [{"sku": l.sku, "quantity": l.quantity, "price": l.price, "shippable": l.shippable} for l in order.lines],
+                  "total": order.total_price, "created_at": _iso(order.shopify_created_at or order.created_at), "cancelled_at": _iso(order.cancelled_at),
+                  "amounts": _order_amounts(order)},
+        "lines": [{"sku": l.sku, "quantity": l.quantity, "price": l.price, "shippable": l.shippable, "discount": l.discount, "tax": l.tax,
+                   "tip": l.is_tip, "title": l.title} for l in order.lines],
         "deliveries": deliveries,
         "shopify_fulfillments": order_fulfillments(session, order),
         "timeline": [{"kind": e.kind, "actor": e.actor, "detail": e.detail, "at": _iso(e.created_at)} for e in order.events],

@@ -14,6 +14,7 @@ from sqlalchemy.orm import sessionmaker
 from ..config import Settings
 from ..models import InboxStatus, Shop, ShopStatus, WebhookDelivery, utcnow
 from ..db import read_only
+from .inbox import wait_for_install
 from .registry import COMPLIANCE_TOPICS, WebhookContext, handler_for, prefetch_for
 
 log = logging.getLogger(__name__)
@@ -41,12 +42,13 @@ class DrainReport:
     ignored: int = 0
     retried: int = 0
     dead: int = 0
+    waiting: int = 0  # kept for a shop whose install has not completed
     errors: list[str] = field(default_factory=list)
 
     @property
     def handled(self) -> int:
         """Rows this pass took to a decision or a retry."""
-        return self.done + self.ignored + self.retried + self.dead
+        return self.done + self.ignored + self.retried + self.dead + self.waiting
 
 
 class InboxWorker:
@@ -125,6 +127,8 @@ class InboxWorker:
                     _finish(row, outcome)
             if outcome is InboxStatus.DONE:
                 report.done += 1
+            elif outcome is InboxStatus.WAITING:
+                report.waiting += 1
             else:
                 report.ignored += 1
         except PoisonPayload as exc:
@@ -164,8 +168,7 @@ class InboxWorker:
             row.last_error = "no handler for topic"
             return InboxStatus.IGNORED
         if row.topic not in COMPLIANCE_TOPICS and not _shop_is_installed(session, row.shop_domain):
-            row.last_error = "shop not installed"
-            return InboxStatus.IGNORED
+            return wait_for_install(session, row)
         handler(self._context(session, row, _parse(row.body) if payload is None else payload, prefetched, follow_ups))
         return InboxStatus.DONE
 
@@ -203,6 +206,9 @@ def _parse(body: str):
 
 def _finish(row: WebhookDelivery, outcome: InboxStatus) -> None:
     row.status = outcome.value
+    if outcome is InboxStatus.WAITING:  # not handled yet: no attempt spent, nothing processed
+        row.lease_owner = row.lease_until = None
+        return
     row.processed_at = utcnow()
     row.lease_owner = row.lease_until = None
     row.attempts += 1

@@ -135,8 +135,8 @@ def test_app_uninstalled_deletes_tokens_and_stops_shop_jobs(app_factory, databas
         assert session.scalar(select(WebhookDelivery.status)) == "done"
     assert services.scheduler.shop_job_ids(SHOP) == []
     assert services.tokens.has_usable_token(SHOP) is False
-    # Later order webhooks for the uninstalled shop are recorded but not acted on.
+    # Later order webhooks for the uninstalled shop are recorded but not acted on: they wait for a reinstall.
     deliver(app, "orders/create", sample("orders_create"))
     wait_until_handled(services, "orders/create")
     with services.session_factory() as session:
-        assert session.scalar(select(WebhookDelivery.status).where(WebhookDelivery.topic == "orders/create")) == "ignored"
+        assert session.scalar(select(WebhookDelivery.status).where(WebhookDelivery.topic == "orders/create")) == "waiting"

@@ -130,10 +130,11 @@ def test_unknown_topic_is_recorded_acked_and_ignored(app):
     assert statuses(app) == ["ignored"]
 
 
-def test_unknown_shop_is_recorded_and_ignored_for_normal_topics(app, test_topic):
+def test_unknown_shop_is_recorded_and_waits_for_its_install_for_normal_topics(app, test_topic):
     calls, _ = test_topic
     assert post(app, "test/topic", b"{}", shop="stranger.myshopify.com").status_code == 200
-    assert worker_for(app).drain().ignored == 1 and calls == []
+    assert worker_for(app).drain().waiting == 1 and calls == []
+    assert statuses(app) == ["waiting"]
 
 
 def test_two_workers_racing_process_each_row_once(app, test_topic):

@@ -183,7 +183,7 @@ def test_the_hand_computed_week(services) -> None:
     assert overall["forward_hours"] == {"count": 9, "median": 2.0, "p90": 8.0, "target_hours": 4.0, "within_target": 7, "share_within": 0.7778}
     assert overall["shipping_days"] == {"count": 6, "bins": {"0-2": 3, "3-5": 1, "6-9": 1, "10+": 1}}
     assert overall["margin"] == {
-        "revenue": Decimal("169.15"), "supplier_cost": Decimal("58.00"), "shipping": Decimal("0"), "shipping_recorded": False,
+        "revenue": Decimal("169.15"), "shipping_charged": Decimal("0"), "supplier_cost": Decimal("58.00"), "shipping": Decimal("0"), "shipping_recorded": False,
         "refunds": Decimal("9.95"), "gross_margin": Decimal("101.20"), "margin_rate": 0.5983,
         "supplier_orders_without_cost": 1, "refunded_units_without_price": 0,
     }

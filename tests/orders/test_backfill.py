@@ -28,10 +28,11 @@ def test_backfill_imports_every_order_since_the_date_and_routes_paid_ones(sandbo
     with services.session_factory() as session:
         orders = session.scalars(select(Order)).all()
         routed = session.scalars(select(SupplierOrder)).all()
-    # The demo shop is seeded with 2 orders; we created 23 more, across 9 pages.
+    # The demo shop is seeded with 2 orders; we created 23 more, one page each (an order costs ~690 points).
     assert report.total == report.seen == len(orders) == 25
     assert report.applied == 25
-    assert len(routed) == 23 and "25/25 orders" in out.getvalue()
+    assert len(routed) == 23 and "100%" in out.getvalue() and "25/25 [" in out.getvalue()
+    assert report.method == "paged"
     again = backfill_orders(services, SHOP, dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc))
     assert again.applied == 25  # same updated_at: re-applied, harmlessly
     with services.session_factory() as session:

@@ -227,7 +227,7 @@ def test_app_documents_run_cleanly_when_present(sandbox, gql):
         "LocationsList": {},
         "WebhookSubscriptions": {},
         "ProductsPage": {"first": 2},
-        "OrdersForSync": {"first": 3, "query": "updated_at:>'2000-01-01T00:00:00Z'"},
+        "OrdersForSync": {"first": 1, "query": "updated_at:>'2000-01-01T00:00:00Z'"},
         "OrderForSync": {"id": shop.all("Order")[0]["id"]},
         "InventoryLevelsByItem": {"id": shop.all("InventoryItem")[0]["id"]},
     }

@@ -347,6 +347,7 @@ def test_shop_redact_leaves_nothing_of_the_shop_and_the_other_shop_intact(app, a
     [shop_a_id] = [row["id"] for row in shop_b_rows["shops"] if row["domain"] == SHOP_A]
     shop_b_rows["shops"] = [row for row in shop_b_rows["shops"] if row["id"] != shop_a_id]
     shop_b_rows["shop_tokens"] = [row for row in shop_b_rows["shop_tokens"] if row["shop_id"] != shop_a_id]
+    shop_b_rows["install_backfills"] = [row for row in shop_b_rows["install_backfills"] if row["shop_domain"] != SHOP_A]  # armed by the install
     b_files = {path: path.read_bytes() for path in (files["b_log"], files["b_folder_csv"], files["outside"])}
 
     with services.session_factory.begin() as session:

@@ -1,6 +1,7 @@
 """Orders, their line items and fulfillment orders; cancelling orders."""
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from ..connections import Listing
@@ -18,16 +19,33 @@ READ_FULFILLMENT_ORDERS = (
 )
 
 
+# Shopify shows an app only the last 60 days of orders unless it holds read_all_orders.
+RECENT_ORDERS = dt.timedelta(days=60)
+
+
+def _visible(info, order_: dict | None) -> bool:
+    if order_ is None or info.context.has_any_scope(("read_all_orders",)):
+        return True
+    now = dt.datetime.fromtimestamp(info.context.store.wall_clock(), dt.timezone.utc)
+    created = dt.datetime.fromisoformat(order_["createdAt"].replace("Z", "+00:00"))
+    return created >= now - RECENT_ORDERS
+
+
+def _visible_orders(info, query: str | None, sort_key: str | None) -> Listing:
+    listing = searched(info, "Order", query, sort_key)
+    return Listing([o for o in listing.items if _visible(info, o)], listing.key)
+
+
 @resolver("Query", "orders", scopes=READ_ORDERS)
 def orders(root: Any, info, query: str | None = None, sortKey: str | None = None, **_: Any) -> Listing:
-    """Orders matching `query` (e.g. `updated_at:>'2025-01-01T00:00:00Z'`), in `sortKey` order."""
-    return searched(info, "Order", query, sortKey)
+    """Orders matching `query` (e.g. `updated_at:>'2025-01-01T00:00:00Z'`), in `sortKey` order; the last 60 days without read_all_orders."""
+    return _visible_orders(info, query, sortKey)
 
 
 @resolver("Query", "ordersCount", scopes=READ_ORDERS)
 def orders_count(root: Any, info, query: str | None = None, limit: int | None = 10000, **_: Any) -> dict:
     """How many orders match `query` (Shopify caps the count at `limit`, default 10,000)."""
-    n = len(searched(info, "Order", query, None).items)
+    n = len(_visible_orders(info, query, None).items)
     if limit is not None and n > limit:
         return {"__typename": "Count", "count": limit, "precision": "AT_LEAST"}
     return count(n)
@@ -35,8 +53,9 @@ def orders_count(root: Any, info, query: str | None = None, limit: int | None = 
 
 @resolver("Query", "order", scopes=READ_ORDERS)
 def order(root: Any, info, id: str) -> dict | None:
-    """One order by GID."""
-    return object_of_type(info, id, "Order")
+    """One order by GID (null when older than 60 days and the app lacks read_all_orders)."""
+    found = object_of_type(info, id, "Order")
+    return found if _visible(info, found) else None
 
 
 @resolver("Query", "fulfillmentOrder", scopes=READ_FULFILLMENT_ORDERS)

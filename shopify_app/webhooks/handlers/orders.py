@@ -5,8 +5,11 @@ import logging
 
 from sqlalchemy import select
 
-from ...orders.graph import order_payload_from_graphql
-from ...orders.payloads import PayloadError, checked_id, parse_order
+from ...orders.graph import order_payload_from_graphql, read_order
+from ...alerts import raise_alert, resolve_alert
+from ...orders.models import OrderState
+from ...orders.payloads import LinesWithoutIds, PayloadError, checked_id, line_is_identified, parse_order
+from ...orders.timeline import record_event
 from ...orders.routing import route_order
 from ...orders.sync import ready_to_forward, upsert_order
 from ...models import utcnow
@@ -17,14 +20,41 @@ from ..worker import PoisonPayload
 log = logging.getLogger(__name__)
 
 
-@handles("orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled", "orders/partially_fulfilled")
-def order_changed(ctx: WebhookContext) -> None:
-    """Sync the order from the payload, then act on what changed."""
+def reread_when_lines_lack_ids(ctx: WebhookContext):
+    """Real payloads can carry a line without `id` or GID: then read the order through GraphQL (before the write transaction)."""
+    payload = ctx.payload
+    items = payload.get("line_items") if isinstance(payload, dict) else None
+    if not isinstance(items, list) or all(line_is_identified(item) for item in items):
+        return None  # the payload is enough (or is refused in the handler with its reason)
     try:
-        snapshot = parse_order(ctx.payload)
+        order_id = checked_id(payload.get("admin_graphql_api_id"), "admin_graphql_api_id") or checked_id(payload.get("id"), "id")
     except PayloadError as exc:
         raise PoisonPayload(str(exc)) from None
-    sync_snapshot(ctx.session, ctx.services, ctx.shop_domain, snapshot)
+    if order_id is None:
+        raise PoisonPayload("order payload has no id")
+    gid = f"gid://shopify/Order/{order_id}"
+    return read_order(ctx.services.gateway(ctx.shop_domain), gid)
+
+
+@handles("orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled", "orders/partially_fulfilled", prefetch=reread_when_lines_lack_ids)
+def order_changed(ctx: WebhookContext) -> None:
+    """Sync the order from the payload (or from Shopify when its lines cannot be keyed), then act on what changed."""
+    payload = ctx.payload
+    if ctx.prefetched is not None:
+        order = ctx.prefetched.get("order")
+        if order is None:  # gone from Shopify: keep the delivery visible rather than store an order without its lines
+            raise PoisonPayload("order has line items without ids and Shopify no longer returns the order to re-read")
+        log.info("order %s re-read through GraphQL: its payload had line items without ids", order.get("id"))
+        payload = order_payload_from_graphql(order)
+    try:
+        snapshot = parse_order(payload)
+    except LinesWithoutIds as exc:  # the prefetch saw ids, the payload did not: never drop the lines
+        raise PoisonPayload(str(exc)) from None
+    except PayloadError as exc:
+        raise PoisonPayload(str(exc)) from None
+    order = sync_snapshot(ctx.session, ctx.services, ctx.shop_domain, snapshot)
+    if order is not None and ctx.prefetched is not None:
+        record_event(ctx.session, order, "re_read", "app", reason="the webhook's line items had no ids", topic=ctx.topic)
 
 
 def fetch_edited_order(ctx: WebhookContext) -> tuple[str, dict]:
@@ -37,7 +67,7 @@ def fetch_edited_order(ctx: WebhookContext) -> tuple[str, dict]:
     if order_id is None:
         raise PoisonPayload("orders/edited payload without order_edit.order_id")
     gid = f"gid://shopify/Order/{order_id}"
-    return gid, ctx.services.gateway(ctx.shop_domain).query("OrderForSync", {"id": gid})
+    return gid, read_order(ctx.services.gateway(ctx.shop_domain), gid)
 
 
 @handles("orders/edited", prefetch=fetch_edited_order)
@@ -55,6 +85,11 @@ def sync_snapshot(session, services, shop_domain: str, snapshot):
     order, applied = upsert_order(session, shop_domain, snapshot)
     if not applied:
         return None
+    if not snapshot.lines and order.cancelled_at is None:
+        hold_order_without_lines(session, order)
+        return order
+    if snapshot.lines:
+        resolve_alert(session, f"order_without_lines:{order.shop_domain}:{order.shopify_id}")
     if order.cancelled_at is not None:
         request_supplier_cancellation(session, order)
     elif ready_to_forward(order):
@@ -62,6 +97,17 @@ def sync_snapshot(session, services, shop_domain: str, snapshot):
     if services is not None:
         services.wake_forwarding()
     return order
+
+
+def hold_order_without_lines(session, order) -> None:
+    """An order always has lines in Shopify: one read without any is held with an alert, never 'nothing to ship'."""
+    order.state = OrderState.HELD.value
+    raise_alert(
+        session, order.shop_domain, "order_without_lines", f"order_without_lines:{order.shop_domain}:{order.shopify_id}",
+        f"Order {order.name or order.shopify_id} arrived without line items; it is held until Shopify sends it again (or check it in the admin).",
+        severity="critical", subject=order.name,
+    )
+    record_event(session, order, "problem", "app", problem="no_lines")
 
 
 def request_supplier_cancellation(session, order) -> None:
