@@ -275,13 +275,13 @@ class SandboxShopify(MerchantActionsMixin):
         return httpx.Client(transport=SandboxRoutingTransport(self.base_url), timeout=timeout)
 
     @staticmethod
-    def graphql_url(shop_domain: str, api_version: str = "2025-01") -> str:
+    def graphql_url(shop_domain: str, api_version: str = "2026-10") -> str:
         """The shop's real Admin GraphQL URL (use it with http_client())."""
         return f"https://{normalize_domain(shop_domain)}/admin/api/{api_version}/graphql.json"
 
     # -- webhooks -------------------------------------------------------------------------
 
-    def emit(self, shop_domain: str, topic: str, payload: Any, *, api_version: str = "2025-01", background: bool = False) -> list[WebhookDelivery]:
+    def emit(self, shop_domain: str, topic: str, payload: Any, *, api_version: str = "2026-10", background: bool = False) -> list[WebhookDelivery]:
         """Send an event to the app-level webhook URL of each registered app and to matching shop subscriptions.
 
         Every delivery of the event shares one X-Shopify-Event-Id and has its own webhook id.
@@ -300,13 +300,16 @@ class SandboxShopify(MerchantActionsMixin):
                 for sub in self.store.webhook_subscriptions(shop_domain, topic=enum_topic):
                     app = self.store.apps.get(sub["_clientId"])
                     if app is not None:
-                        targets.append((sub["callbackUrl"], app.client_secret, sub["apiVersion"]["handle"]))
+                        targets.append((sub["uri"], app.client_secret, sub["apiVersion"]["handle"]))
         seen: set[tuple[str, str]] = set()
         deliveries = []
         for url, secret, version in targets:
             if (url, secret) in seen:
                 continue  # one address subscribed twice gets the event once
             seen.add((url, secret))
+            # A subscription on a retired version gets payloads of the oldest supported one.
+            served = self.graphql.version(version)
+            version = served.served if served is not None else version
             deliveries.append(WebhookDelivery(header_topic, shop_domain, url, secret, body, event_id=event_id, api_version=version, triggered_at=triggered_at))
         self.webhooks.submit(deliveries, background=background)
         return deliveries

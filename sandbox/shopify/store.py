@@ -101,7 +101,7 @@ class ShopState:
     installations: dict[str, dict[str, Any]] = field(default_factory=dict)  # client_id -> AppInstallation
     refresh_count: int = 0
     order_number: int = 1000
-    idempotent_results: dict[str, Any] = field(default_factory=dict)  # @idempotent key -> (arguments, payload)
+    idempotent_results: dict[tuple, Any] = field(default_factory=dict)  # (app, @idempotent key) -> (mutation and arguments, answer)
 
     @property
     def name(self) -> str:
@@ -379,7 +379,7 @@ class Store(OrderMixin, FulfillmentMixin, FulfillmentRequestMixin, FulfillmentSe
             subs = self.require_shop(shop).all("WebhookSubscription")
             return [s for s in subs if (topic is None or s["topic"] == topic) and (client_id is None or s["_clientId"] == client_id)]
 
-    def add_webhook_subscription(self, shop: str | ShopState, client_id: str, topic: str, callback_url: str, *, api_version: str = "2025-01", include_fields: Iterable[str] = (), filter: str | None = None, metafield_namespaces: Iterable[str] = ()) -> dict[str, Any]:
+    def add_webhook_subscription(self, shop: str | ShopState, client_id: str, topic: str, callback_url: str, *, api_version: str = "2026-10", include_fields: Iterable[str] = (), filter: str | None = None, metafield_namespaces: Iterable[str] = ()) -> dict[str, Any]:
         """Create a shop-level webhook subscription (topic in enum form)."""
         with self.lock:
             state = self.require_shop(shop)
@@ -395,6 +395,7 @@ class Store(OrderMixin, FulfillmentMixin, FulfillmentRequestMixin, FulfillmentSe
                 "metafieldNamespaces": list(metafield_namespaces),
                 "endpoint": {"__typename": "WebhookHttpEndpoint", "callbackUrl": callback_url},
                 "callbackUrl": callback_url,
+                "uri": callback_url,
                 "apiVersion": {"__typename": "ApiVersion", "handle": api_version, "displayName": api_version, "supported": True},
                 "createdAt": now,
                 "updatedAt": now,

@@ -51,7 +51,7 @@ class FakeClock:
 def graphql(client: httpx.Client, token: str, query: str, variables: dict | None = None, shop: str = SHOP) -> httpx.Response:
     """POST a document to the shop's Admin GraphQL endpoint (through the routed client)."""
     return client.post(
-        f"https://{shop}/admin/api/2025-01/graphql.json",
+        f"https://{shop}/admin/api/2026-10/graphql.json",
         json={"query": query, "variables": variables},
         headers={"X-Shopify-Access-Token": token},
     )

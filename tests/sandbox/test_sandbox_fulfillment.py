@@ -18,9 +18,13 @@ SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "shopify" / "webhook-
 FO_TOPICS = ["fulfillment_orders/fulfillment_request_submitted", "fulfillment_orders/cancellation_request_submitted"]
 
 
+TEST_DOCUMENTS = Path(__file__).parent / "documents"
+
+
 def run(gql, name: str, variables: dict) -> dict:
-    """POST one of the app's documents; fail on top-level errors."""
-    body = gql(get_document(name), variables).json()
+    """POST one of the app's documents (or a test-only one); fail on top-level errors."""
+    local = TEST_DOCUMENTS / f"{name}.graphql"
+    body = gql(local.read_text() if local.exists() else get_document(name), variables).json()
     assert "errors" not in body, body
     return body["data"]
 
@@ -125,13 +129,13 @@ def test_fulfillment_user_errors(sandbox, gql):
     assert unknown["fulfillment"] is None
     assert unknown["userErrors"] == [{"field": ["fulfillment", "lineItemsByFulfillmentOrder", "0", "fulfillmentOrderId"], "message": "Fulfillment order does not exist."}]
 
-    cancel = run(gql, "OrderCancel", {"orderId": order["id"], "reason": "CUSTOMER", "refund": True, "restock": True})["orderCancel"]
+    cancel = run(gql, "OrderCancel", {"orderId": order["id"], "reason": "CUSTOMER", "refundMethod": {"originalPaymentMethodsRefund": True}, "restock": True})["orderCancel"]
     assert cancel["orderCancelUserErrors"] == [] and cancel["job"]["id"].startswith("gid://shopify/Job/")
     after_cancel = fulfil(gql, fo["id"])
     assert after_cancel["userErrors"] == [{"field": ["fulfillment"], "message": f"Fulfillment order {fo['id'].rsplit('/', 1)[1]} has an unfulfillable status= cancelled."}]
     cancelled = fulfillment_orders(gql, order["id"])
     assert cancelled["cancelledAt"] is not None and cancelled["fulfillmentOrders"]["nodes"][0]["status"] == "CANCELLED"
-    again = run(gql, "OrderCancel", {"orderId": order["id"], "reason": "CUSTOMER", "refund": True, "restock": True})["orderCancel"]
+    again = run(gql, "OrderCancel", {"orderId": order["id"], "reason": "CUSTOMER", "refundMethod": {"originalPaymentMethodsRefund": True}, "restock": True})["orderCancel"]
     assert again["job"] is None and again["orderCancelUserErrors"][0]["code"] == "INVALID"
     # Restocked: the sale's committed units are available again.
     item = sandbox.store.variant_by_sku(SHOP, "MUG-BLK")["inventoryItem"].gid
@@ -203,7 +207,7 @@ def test_order_cancel_asks_the_service_that_accepted(sandbox, gql, receiver):
     run(gql, "FulfillmentOrderAcceptRequest", {"id": fo["id"]})
     receiver.wait_for(1)
 
-    cancel = run(gql, "OrderCancel", {"orderId": order["id"], "reason": "CUSTOMER", "refund": True, "restock": True, "staffNote": "asked by phone"})["orderCancel"]
+    cancel = run(gql, "OrderCancel", {"orderId": order["id"], "reason": "CUSTOMER", "refundMethod": {"originalPaymentMethodsRefund": True}, "restock": True, "staffNote": "asked by phone"})["orderCancel"]
     assert cancel["orderCancelUserErrors"] == [] and cancel["job"]["done"] is False
     state = fulfillment_orders(gql, order["id"])
     assert state["cancelledAt"] is not None
