@@ -4,7 +4,8 @@ Sends the named documents from `integrations.shopify.documents` through Shopify'
 (`admin_graphql_request`, with its own retries switched off) and adds what the SDK does
 not do: pacing against the shop's cost bucket, retrying THROTTLED answers (HTTP 200),
 429s, 5xx and network failures with backoff, one token refresh on 401, userErrors as
-exceptions, and cursor pagination.
+exceptions, cursor pagination, and the idempotency key of `@idempotent` mutations: one
+fresh key (uuid4) per logical call, reused only by that call's own retries.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import json
 import logging
 import random
 import time
+import uuid
 from typing import Any, Callable, Iterator, Mapping, Protocol
 
 import httpx
@@ -40,7 +42,7 @@ from shopify_app.types import GQLResult
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_API_VERSION = "2025-01"
+DEFAULT_API_VERSION = "2026-10"
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 30.0
 # A Retry-After beyond this is more likely a misconfigured proxy than Shopify's intent.
@@ -113,11 +115,22 @@ class ShopifyGateway:
         `payload_key` names the root field whose `userErrors` to check (default: every
         root field). Pass `idempotent=False` for mutations that must not run twice
         (e.g. fulfillmentCreate): a 5xx or network failure then raises at once with
-        `outcome_unknown=True` instead of being retried blindly.
+        `outcome_unknown=True` instead of being retried blindly. A document with
+        `@idempotent(key: $var)` gets a fresh key in `$var` (unless the caller passes one)
+        and is retried like an idempotent call, since Shopify deduplicates by the key.
         """
         if not documents.is_mutation(name):
             raise ValueError(f"{name} is a query: send it with query()")
-        data = self._execute(name, variables, retry_ambiguous=idempotent)
+        variables = dict(variables or {})
+        key_variable = documents.idempotency_key_variable(name)
+        if key_variable is not None:
+            # One key per logical call: every retry inside _execute resends these exact
+            # variables, so Shopify applies the call once; the next call gets a new key even
+            # when its content is identical (a second, intended adjustment). Never derived
+            # from the content.
+            variables.setdefault(key_variable, str(uuid.uuid4()))
+        # With a key, a call whose answer was lost is safe to repeat: Shopify replays it.
+        data = self._execute(name, variables, retry_ambiguous=idempotent or key_variable is not None)
         keys = [payload_key] if payload_key else list(data)
         user_errors: list[Mapping[str, Any]] = []
         for key in keys:
@@ -169,7 +182,7 @@ class ShopifyGateway:
     # -- the request loop -------------------------------------------------------------
 
     def _execute(self, name: str, variables: Mapping[str, Any] | None, *, retry_ambiguous: bool) -> dict[str, Any]:
-        document = documents.get_document(name, self.api_version)
+        document = documents.get_document(name)
         is_mutation = documents.is_mutation(name)
         variables = dict(variables) if variables else None
         token_refreshed = False

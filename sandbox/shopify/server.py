@@ -35,15 +35,18 @@ from .topics import header_to_enum, normalize_topic
 from .webhooks import WebhookDelivery, WebhookSender, encode_payload, triggered_at_now
 
 DEFAULT_SHOP = "demo.myshopify.com"
-# What a registered app gets when it does not say: everything the dropshipping app uses.
-DEFAULT_APP_SCOPES = (
-    "read_products", "write_products", "read_inventory", "write_inventory", "read_locations",
-    "read_orders", "write_orders", "read_customers", "read_fulfillments", "write_fulfillments",
-    "read_assigned_fulfillment_orders", "write_assigned_fulfillment_orders",
-    "read_merchant_managed_fulfillment_orders", "write_merchant_managed_fulfillment_orders",
-    "read_third_party_fulfillment_orders", "write_third_party_fulfillment_orders",
-    "read_returns", "write_returns",
-)
+def _deployed_app_scopes() -> tuple[str, ...]:
+    """The scopes of the repository's shopify.app.toml: what `shopify app deploy` would give the app."""
+    import tomllib
+    from pathlib import Path
+
+    toml = Path(__file__).resolve().parents[2] / "shopify.app.toml"
+    return tuple(s.strip() for s in tomllib.loads(toml.read_text())["access_scopes"]["scopes"].split(",") if s.strip())
+
+
+# What a registered app gets when it does not say: the app's declared scopes, nothing more,
+# so a document needing a scope the app does not ask for fails here as it would on Shopify.
+DEFAULT_APP_SCOPES = _deployed_app_scopes()
 
 
 def _shop_from_host() -> str | None:

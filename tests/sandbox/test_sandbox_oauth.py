@@ -203,7 +203,7 @@ def test_shopifys_own_sdk_accepts_the_sandbox(sandbox, client):
     assert exchanged.ok, exchanged.log
     token = exchanged.access_token
     assert token.refresh_token and token.expires
-    answer = sdk.admin_graphql_request("{ shop { myshopifyDomain } }", shop="demo", access_token=token.token, api_version="2025-01", http_client=client)
+    answer = sdk.admin_graphql_request("{ shop { myshopifyDomain } }", shop="demo", access_token=token.token, api_version="2026-10", http_client=client)
     assert answer.ok and answer.data == {"shop": {"myshopifyDomain": SHOP}}
     assert answer.extensions["cost"]["requestedQueryCost"] == 1
     # "expires" now: the SDK only refreshes tokens within a minute of expiry.

@@ -38,7 +38,7 @@ def test_delivery_is_signed_and_labelled_like_shopify(receiver):
     assert got.headers["X-Shopify-Hmac-Sha256"] != expected_hmac(got.body, "another-secret")
     assert got.headers["X-Shopify-Topic"] == "orders/create"
     assert got.headers["X-Shopify-Shop-Domain"] == SHOP
-    assert got.headers["X-Shopify-API-Version"] == "2025-01"
+    assert got.headers["X-Shopify-API-Version"] == "2026-10"
     assert (got.headers["X-Shopify-Webhook-Id"], got.headers["X-Shopify-Event-Id"]) == ("wh-1", "ev-1")
     assert got.headers["X-Shopify-Triggered-At"].endswith("Z")
     assert got.headers["Content-Type"] == "application/json"

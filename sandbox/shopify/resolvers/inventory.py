@@ -68,7 +68,7 @@ def item_levels(item: dict, info, **_: Any) -> Listing:
 
 
 @resolver("InventoryItem", "inventoryLevel")
-def item_level(item: dict, info, locationId: str) -> dict | None:
+def item_level(item: dict, info, locationId: str, includeInactive: bool | None = None) -> dict | None:
     """The item's level at one location (null if not stocked there)."""
     return info.context.shop.get(inventory_level_gid(item["id"], check_gid(locationId)))
 
@@ -86,7 +86,7 @@ def location_levels(location_: dict, info, **_: Any) -> Listing:
 
 
 @resolver("Location", "inventoryLevel")
-def location_level(location_: dict, info, inventoryItemId: str) -> dict | None:
+def location_level(location_: dict, info, inventoryItemId: str, includeInactive: bool | None = None) -> dict | None:
     """One item's level at this location."""
     return info.context.shop.get(inventory_level_gid(check_gid(inventoryItemId), location_["id"]))
 
