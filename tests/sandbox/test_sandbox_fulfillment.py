@@ -11,7 +11,7 @@ from graphql import parse
 
 from integrations.shopify.documents import get_document
 from sandbox.shopify.store import add_non_shipping_products
-from sandbox_testkit import CLIENT_ID, CLIENT_SECRET, SHOP, assert_conforms, graphql
+from sandbox_testkit import CLIENT_ID, CLIENT_SECRET, SHOP, TEST_APP_SCOPES, assert_conforms, graphql
 from sandbox_testkit import client, clock, gql, receiver, sandbox, token, wall  # noqa: F401 (fixtures)
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "shopify" / "webhook-samples-2025-01"
@@ -62,7 +62,7 @@ def order_at_service(sandbox, service: dict, sku: str = "MUG-WHT", quantity: int
 
 
 def test_partial_then_full_fulfillment_updates_quantities_and_statuses(sandbox, gql, receiver):
-    sandbox.register_app(CLIENT_ID, CLIENT_SECRET, app_url=receiver.url, webhook_topics=["fulfillments/create", "orders/partially_fulfilled", "orders/fulfilled"])
+    sandbox.register_app(CLIENT_ID, CLIENT_SECRET, app_url=receiver.url, webhook_topics=["fulfillments/create", "orders/partially_fulfilled", "orders/fulfilled"], scopes=TEST_APP_SCOPES)
     order = sandbox.store.create_order(SHOP, [{"sku": "MUG-WHT", "quantity": 3}, {"sku": "TEE-M", "quantity": 1}])
     before = fulfillment_orders(gql, order["id"])
     assert_conforms(sandbox.schema, parse(get_document("FulfillmentOrdersForOrder")), {"order": before})
@@ -144,7 +144,7 @@ def test_fulfillment_user_errors(sandbox, gql):
 
 
 def test_fulfillment_service_request_reaches_the_callback_and_webhooks(sandbox, gql, receiver):
-    sandbox.register_app(CLIENT_ID, CLIENT_SECRET, app_url=receiver.url, webhook_topics=FO_TOPICS)
+    sandbox.register_app(CLIENT_ID, CLIENT_SECRET, app_url=receiver.url, webhook_topics=FO_TOPICS, scopes=TEST_APP_SCOPES)
     service = create_service(gql, f"{receiver.url}/fulfillment")
     assert service["location"]["id"].startswith("gid://shopify/Location/") and service["callbackUrl"] == f"{receiver.url}/fulfillment"
     order = order_at_service(sandbox, service)
@@ -200,7 +200,7 @@ def test_reject_request_and_access_rules(sandbox, gql, client):
 
 
 def test_order_cancel_asks_the_service_that_accepted(sandbox, gql, receiver):
-    sandbox.register_app(CLIENT_ID, CLIENT_SECRET, app_url=receiver.url, webhook_topics=["orders/cancelled"])
+    sandbox.register_app(CLIENT_ID, CLIENT_SECRET, app_url=receiver.url, webhook_topics=["orders/cancelled"], scopes=TEST_APP_SCOPES)
     service = create_service(gql, f"{receiver.url}/fs")
     order = order_at_service(sandbox, service, quantity=1)
     [fo] = sandbox.request_fulfillment(SHOP, order["id"])
@@ -238,7 +238,7 @@ def test_rejected_cancellation_keeps_the_service_working(sandbox, gql):
 
 
 def test_place_order_emits_orders_create_and_paid_in_the_rest_shape(sandbox, receiver):
-    sandbox.register_app(CLIENT_ID, CLIENT_SECRET, app_url=receiver.url)
+    sandbox.register_app(CLIENT_ID, CLIENT_SECRET, app_url=receiver.url, scopes=TEST_APP_SCOPES)
     add_non_shipping_products(sandbox.store, SHOP)
     order = sandbox.place_order(SHOP, [{"sku": "MUG-BLK", "quantity": 2}, {"sku": "EBOOK-GUIDE", "quantity": 1}, {"sku": "GIFT-25", "quantity": 1}], email="buyer@example.com")
     got = receiver.wait_for(3)
@@ -265,7 +265,7 @@ def test_place_order_emits_orders_create_and_paid_in_the_rest_shape(sandbox, rec
 
 
 def test_place_order_goes_through_the_senders_faults(sandbox, receiver):
-    sandbox.register_app(CLIENT_ID, CLIENT_SECRET, app_url=receiver.url)
+    sandbox.register_app(CLIENT_ID, CLIENT_SECRET, app_url=receiver.url, scopes=TEST_APP_SCOPES)
     sandbox.webhooks.configure(drop_rate=1.0)
     sandbox.place_order(SHOP, [{"sku": "TEE-S", "quantity": 1}])
     assert receiver.received() == []
