@@ -66,6 +66,13 @@ def _json(answer: Answer) -> Response:
     return response
 
 
+def _fault_response(fault) -> Response:
+    response = jsonify(fault.body())
+    response.status_code = fault.status
+    response.headers.update(fault.headers())
+    return response
+
+
 def create_app(sandbox: "SandboxShopify") -> Flask:
     """The Flask app serving the Admin API, OAuth and admin pages of the sandbox."""
     app = Flask("sandbox_shopify")
@@ -89,6 +96,9 @@ def create_app(sandbox: "SandboxShopify") -> Flask:
         answer.headers.setdefault("X-Request-Id", str(uuid.uuid4()))
         # Webhooks and callbacks the mutation caused, sent once the document let go of the store.
         sandbox.deliver_pending(background=sandbox.deliver_in_background)
+        lost = sandbox.faults.take("graphql", after_processing=True)
+        if lost is not None:
+            return _fault_response(lost)
         return _json(answer)
 
     @app.get("/bulk/<token>.jsonl")
@@ -113,9 +123,11 @@ def create_app(sandbox: "SandboxShopify") -> Flask:
             return jsonify(errors="Not Found"), 404
         body = request.get_json(silent=True) if request.is_json else request.form.to_dict()
         try:
-            return jsonify(sandbox.oauth.token_endpoint(shop, body or {}))
+            answer = jsonify(sandbox.oauth.token_endpoint(shop, body or {}))
         except OAuthError as exc:
             return jsonify(exc.body()), exc.status
+        lost = sandbox.faults.take("oauth", after_processing=True)
+        return _fault_response(lost) if lost is not None else answer
 
     @app.get("/admin/oauth/authorize")
     def authorize():
