@@ -49,6 +49,8 @@ BACKOFF_CAP_SECONDS = 30.0
 RETRY_AFTER_CAP_SECONDS = 60.0
 DEFAULT_RETRY_AFTER_SECONDS = 1.0
 THROTTLED_CODE = "THROTTLED"
+# Shopify paginates a connection through its first 25,000 objects only (since 2026-01).
+CONNECTION_CAP = 25_000
 
 
 class TokenSource(Protocol):
@@ -80,6 +82,7 @@ class ShopifyGateway:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        connection_cap: int | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -93,6 +96,7 @@ class ShopifyGateway:
         self._clock = clock
         self._rng = rng or random.Random()
         self._bucket = bucket_for(self.shop_name)
+        self.connection_cap = connection_cap or CONNECTION_CAP
 
     # -- public API -------------------------------------------------------------------
 
@@ -150,14 +154,24 @@ class ShopifyGateway:
         name: str,
         variables: Mapping[str, Any] | None,
         connection_path: tuple[str, ...],
+        *,
+        next_window: Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, Any]] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Yield every node of the connection at `connection_path`, page after page.
 
         The document must take an `$after: String` variable and select
         `pageInfo { hasNextPage endCursor }` and `nodes` (or `edges { node }`).
+
+        Shopify stops a connection at 25,000 objects (hasNextPage false). When a run of
+        pages reaches that many, `next_window(variables, last_node)` gives the variables
+        of the next window (a narrower query, e.g. `updated_at:>=` the last node's) and
+        pagination goes on there, skipping nodes already yielded. Without `next_window`
+        reaching the cap raises instead of silently stopping.
         """
         page_variables = dict(variables or {})
         seen_cursors: set[str] = set()
+        yielded: set[Any] = set()
+        in_window, new_in_window, last_node = 0, 0, None
         while True:
             data = self.query(name, page_variables)
             connection: Any = data
@@ -165,13 +179,30 @@ class ShopifyGateway:
                 connection = connection.get(key) if isinstance(connection, Mapping) else None
             if not isinstance(connection, Mapping):
                 return  # e.g. the parent object does not exist (inventoryItem: null)
-            if "nodes" in connection:
-                yield from connection["nodes"] or []
-            else:
-                yield from (edge["node"] for edge in connection.get("edges") or [])
+            nodes = connection["nodes"] or [] if "nodes" in connection else [edge["node"] for edge in connection.get("edges") or []]
+            for node in nodes:
+                in_window += 1
+                last_node = node
+                node_id = node.get("id") if isinstance(node, Mapping) else None
+                if node_id is not None:
+                    if node_id in yielded:
+                        continue  # already yielded by the previous window (they overlap on purpose)
+                    yielded.add(node_id)
+                new_in_window += 1
+                yield node
             page_info = connection.get("pageInfo") or {}
             if not page_info.get("hasNextPage"):
-                return
+                if in_window < self.connection_cap:
+                    return
+                if next_window is None:
+                    raise ShopifyError(f"connection stopped at Shopify's {self.connection_cap} objects; narrow the query", operation=name)
+                if not new_in_window:
+                    raise ShopifyError("a whole window held nothing new: the query cannot be narrowed further", operation=name)
+                logger.info("shopify connection cap reached shop=%s operation=%s objects=%d: next window",
+                            self.shop_domain, name, in_window)
+                page_variables = {k: v for k, v in next_window(variables or {}, last_node).items() if k != "after"}
+                in_window, new_in_window = 0, 0
+                continue
             cursor = page_info.get("endCursor")
             if not cursor or cursor in seen_cursors:
                 # Guard against an endless loop if the server keeps answering the same page.
@@ -359,3 +390,14 @@ def _retry_after_seconds(result: GQLResult) -> float:
                 continue
         return min(RETRY_AFTER_CAP_SECONDS, max(0.0, seconds))
     return DEFAULT_RETRY_AFTER_SECONDS
+
+
+def updated_at_window(variables: Mapping[str, Any], last_node: Mapping[str, Any]) -> dict[str, Any]:
+    """The next window of a listing sorted by UPDATED_AT: the same query from the last node's updatedAt on.
+
+    `>=` rather than `>`: objects sharing that second would otherwise be lost; the overlap is
+    skipped by id in `paginate`.
+    """
+    query = (variables.get("query") or "").strip()
+    bound = f"updated_at:>='{last_node['updatedAt']}'"
+    return {**variables, "query": f"{query} AND {bound}" if query else bound}

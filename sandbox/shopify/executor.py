@@ -161,6 +161,7 @@ def field_resolver(source: Any, info, **args: Any) -> Any:
             after=args.get("after"),
             before=args.get("before"),
             reverse=bool(args.get("reverse")),
+            max_objects=ctx.store.max_paginated_objects,
         )
     return value
 

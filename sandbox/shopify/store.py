@@ -19,6 +19,7 @@ from .cost import LeakyBucket, Plan, plan_named
 from .fulfillment_requests import FulfillmentRequestMixin
 from .fulfillment_services import FulfillmentServiceMixin
 from .fulfillments import FulfillmentMixin
+from .connections import MAX_PAGINATED_OBJECTS
 from .ids import gid_number, make_gid
 from .order_cancellation import OrderCancellationMixin
 from .orders import OrderMixin
@@ -153,6 +154,8 @@ class Store(OrderMixin, FulfillmentMixin, FulfillmentRequestMixin, FulfillmentSe
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time):
+        # Shopify's pagination cap per connection (25,000); tests may lower it to reach it cheaply.
+        self.max_paginated_objects = MAX_PAGINATED_OBJECTS
         self.lock = threading.RLock()
         self.clock = clock  # monotonic: cost buckets
         self.wall_clock = wall_clock  # epoch seconds: timestamps and token expiry
