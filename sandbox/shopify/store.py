@@ -67,13 +67,14 @@ class AccessToken:
 
 @dataclass
 class RefreshToken:
-    """A refresh token; single use."""
+    """A refresh token; used once, but a retry is answered until its replacement is used."""
 
     token: str
     client_id: str
     access_token: str
     expires_at: float
     used: bool = False
+    replaced_by: str | None = None  # the refresh token its refresh issued
 
 
 @dataclass
@@ -101,6 +102,7 @@ class ShopState:
     authorization_codes: dict[str, AuthorizationCode] = field(default_factory=dict)
     installations: dict[str, dict[str, Any]] = field(default_factory=dict)  # client_id -> AppInstallation
     refresh_count: int = 0
+    refresh_retries: int = 0  # retried refreshes answered with the pair already issued
     order_number: int = 1000
     idempotent_results: dict[tuple, Any] = field(default_factory=dict)  # (app, @idempotent key) -> (mutation and arguments, answer)
 
