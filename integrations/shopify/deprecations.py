@@ -28,18 +28,26 @@ class _DeprecationCollector(Visitor):
         super().__init__()
         self.type_info = type_info
         self.found: list[str] = []
+        self._field_names: list[str] = []
 
-    def enter_field(self, node: FieldNode, *_args) -> None:
+    def _check_field(self, node: FieldNode) -> None:
         field = self.type_info.get_field_def()
         parent = self.type_info.get_parent_type()
         if field is not None and field.deprecation_reason:
             self.found.append(f"field {parent.name}.{node.name.value}: {field.deprecation_reason}")
 
+    def enter_field(self, node: FieldNode, *_args) -> None:
+        self._field_names.append(node.name.value)
+        self._check_field(node)
+
+    def leave_field(self, node: FieldNode, *_args) -> None:
+        self._field_names.pop()
+
     def enter_argument(self, node: ArgumentNode, *_args) -> None:
         argument = self.type_info.get_argument()
-        field = self.type_info.get_field_def()
         if argument is not None and getattr(argument, "deprecation_reason", None):
-            owner = f"{self.type_info.get_parent_type().name}.{field and [n for n, f in self.type_info.get_parent_type().fields.items() if f is field][0]}"
+            directive = self.type_info.get_directive()
+            owner = f"@{directive.name}" if directive is not None else (self._field_names[-1] if self._field_names else "?")
             self.found.append(f"argument {owner}({node.name.value}:): {argument.deprecation_reason}")
 
     def enter_object_field(self, node: ObjectFieldNode, *_args) -> None:

@@ -107,3 +107,21 @@ def test_schema_check_rejects_a_wrong_argument_type() -> None:
 def test_unknown_document_name_is_a_clear_error() -> None:
     with pytest.raises(KeyError, match="NoSuchQuery"):
         get_document("NoSuchQuery")
+
+
+def test_variables_the_app_builds_use_no_deprecated_input_fields() -> None:
+    # Input objects sent as variables are not in the documents: check what the app builds.
+    from integrations.shopify.deprecations import deprecated_variable_types
+    from shopify_app.webhooks.subscriptions import create_subscription
+
+    class Recorder:
+        def mutate(self, name, variables, payload_key=None, **kw):
+            self.variables = variables
+            return {}
+
+    recorder = Recorder()
+    create_subscription(recorder, "ORDERS_CREATE", "https://app.example.com/webhooks")
+    deprecated = deprecated_variable_types(load_admin_schema(), "WebhookSubscriptionInput")
+    assert "callbackUrl" in deprecated  # what the app used to send
+    assert not set(recorder.variables["webhookSubscription"]) & set(deprecated)
+    assert not set(deprecated_variable_types(load_admin_schema(), "InventoryQuantityInput"))  # compareQuantity is gone, not deprecated
