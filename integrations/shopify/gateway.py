@@ -97,6 +97,7 @@ class ShopifyGateway:
         self._rng = rng or random.Random()
         self._bucket = bucket_for(self.shop_name)
         self.connection_cap = connection_cap or CONNECTION_CAP
+        self.served_version: str | None = None  # X-Shopify-API-Version of the last answer
 
     # -- public API -------------------------------------------------------------------
 
@@ -226,6 +227,7 @@ class ShopifyGateway:
 
             if result.ok and result.data is not None:
                 self._observe(name, variables, result.extensions)
+                self._notice_served_version(result)
                 logger.info(
                     "shopify graphql ok shop=%s operation=%s cost=%s attempt=%d",
                     self.shop_domain, name, _actual_cost(result.extensions), attempt,
@@ -255,6 +257,17 @@ class ShopifyGateway:
                 raise ShopifyHTTPError(status, operation=name)
             if delay > 0:
                 self._sleep(delay)
+
+    def _notice_served_version(self, result: GQLResult) -> None:
+        """Warn (once per gateway) when Shopify answers with another version than asked: ours was retired and fell forward."""
+        headers = {k.lower(): v for k, v in (result.response.headers or {}).items()}
+        served = headers.get("x-shopify-api-version")
+        if served and served != self.api_version and served != self.served_version:
+            logger.warning("shopify served API version %s instead of %s shop=%s: the configured version is retired; "
+                           "validate the documents against a supported version and move SHOPIFY_API_VERSION",
+                           served, self.api_version, self.shop_domain)
+        if served:
+            self.served_version = served
 
     def _pace(self, name: str, variables: Mapping[str, Any] | None, attempt: int) -> None:
         """Wait until the shop's bucket holds this request's expected cost."""

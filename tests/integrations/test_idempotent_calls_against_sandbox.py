@@ -104,3 +104,14 @@ def test_a_mutation_without_a_key_is_still_not_retried_blindly(world) -> None:
         gateway.mutate("FulfillmentServiceCreate", {"name": "Idem test", "callbackUrl": "https://app.example.com/fs"},
                        "fulfillmentServiceCreate", idempotent=False)
     assert failure.value.outcome_unknown and len(sent) == 1
+
+
+def test_the_gateway_notices_when_its_version_is_retired_and_falls_forward(world, caplog) -> None:
+    sandbox, gateway, sent, item, location = world
+    gateway.query("ShopInfo")
+    assert gateway.served_version == "2026-10"
+    old = ShopifyGateway(SHOP, gateway._token_source, api_version="2025-01", http_client=gateway._http_client, sleep=lambda s: None)
+    with caplog.at_level("WARNING", logger="integrations.shopify.gateway"):
+        old.query("ShopInfo")
+    assert old.served_version != "2025-01"  # 2026-01 until 2027, then 2026-04
+    assert any("instead of 2025-01" in r.getMessage() for r in caplog.records)
