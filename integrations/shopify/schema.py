@@ -61,7 +61,11 @@ def required_scopes_index(api_version: str | None = None) -> dict[tuple[str, str
 
 def mutations_requiring_idempotency(schema: GraphQLSchema | None = None) -> frozenset[str]:
     """Mutations whose description says the @idempotent key is required (a runtime error without it)."""
-    schema = schema or load_admin_schema()
+    return _requiring_idempotency(schema or load_admin_schema())
+
+
+@functools.lru_cache(maxsize=8)
+def _requiring_idempotency(schema: GraphQLSchema) -> frozenset[str]:
     return frozenset(name for name, field in schema.mutation_type.fields.items() if IDEMPOTENCY_REQUIRED.search(field.description or ""))
 
 
