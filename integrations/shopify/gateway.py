@@ -184,7 +184,7 @@ class ShopifyGateway:
             for node in nodes:
                 in_window += 1
                 last_node = node
-                node_id = node.get("id") if isinstance(node, Mapping) else None
+                node_id = node.get("id") if next_window is not None and isinstance(node, Mapping) else None
                 if node_id is not None:
                     if node_id in yielded:
                         continue  # already yielded by the previous window (they overlap on purpose)
@@ -409,7 +409,7 @@ def updated_at_window(variables: Mapping[str, Any], last_node: Mapping[str, Any]
     """The next window of a listing sorted by UPDATED_AT: the same query from the last node's updatedAt on.
 
     `>=` rather than `>`: objects sharing that second would otherwise be lost; the overlap is
-    skipped by id in `paginate`.
+    skipped by id in `paginate`. The base query is joined with AND, so it must not use OR.
     """
     query = (variables.get("query") or "").strip()
     bound = f"updated_at:>='{last_node['updatedAt']}'"
