@@ -35,7 +35,10 @@ def backfill_orders(services, shop_domain: str, since: dt.datetime, progress: Ca
     gateway = services.gateway(shop_domain, max_attempts=max_attempts)
     query = shopify_search_since(since)
     report = BackfillReport(total=gateway.query("OrdersCount", {"query": query})["ordersCount"]["count"])
-    for node in gateway.paginate("OrdersForSync", {"first": PAGE_SIZE, "query": query}, ("orders",)):
+    from integrations.shopify.gateway import updated_at_window
+
+    # Sorted by updatedAt: past Shopify's 25,000-object cap the listing goes on from the last one seen.
+    for node in gateway.paginate("OrdersForSync", {"first": PAGE_SIZE, "query": query}, ("orders",), next_window=updated_at_window):
         snapshot = parse_order(order_payload_from_graphql(node))
         with services.session_factory.begin() as session:
             report.applied += sync_snapshot(session, services, shop_domain, snapshot) is not None

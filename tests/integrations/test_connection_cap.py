@@ -97,3 +97,15 @@ def test_the_order_catchup_reads_past_the_cap(capped, sandboxed_app) -> None:
     assert run.report["order_catchup"]["checked"] == all_orders(sandbox)
     with services.session_factory() as session:
         assert len(session.scalars(select(Order)).all()) == all_orders(sandbox)
+
+
+def test_the_backfill_reads_past_the_cap(capped, sandboxed_app) -> None:
+    from shopify_app.orders.backfill import backfill_orders
+
+    sandbox, client, token = capped
+    services = sandboxed_app.extensions["services"]
+    services.tokens.save(SHOP, token, None, None, None, "read_orders")
+    report = backfill_orders(services, SHOP, dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc))
+    assert report.seen == all_orders(sandbox) > CAP
+    with services.session_factory() as session:
+        assert len(session.scalars(select(Order)).all()) == all_orders(sandbox)
