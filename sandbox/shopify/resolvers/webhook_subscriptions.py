@@ -12,26 +12,6 @@ from ..search import filter_records, sort_key_function
 from ..topics import enum_to_header
 from .common import user_error
 
-# Topic resource -> scopes of which the app needs one to subscribe (read_x or write_x).
-TOPIC_SCOPES: dict[str, tuple[str, ...]] = {
-    "orders": ("read_orders",),
-    "order_transactions": ("read_orders",),
-    "refunds": ("read_orders",),
-    "fulfillments": ("read_fulfillments", "read_orders"),
-    "fulfillment_events": ("read_fulfillments", "read_orders"),
-    "products": ("read_products",),
-    "variants": ("read_products",),
-    "collections": ("read_products",),
-    "inventory_items": ("read_inventory", "read_products"),
-    "inventory_levels": ("read_inventory",),
-    "locations": ("read_locations",),
-    "fulfillment_orders": ("read_assigned_fulfillment_orders", "read_merchant_managed_fulfillment_orders", "read_third_party_fulfillment_orders"),
-    "returns": ("read_returns",),
-    "reverse_deliveries": ("read_returns",),
-    "reverse_fulfillment_orders": ("read_returns",),
-    "customers": ("read_customers",),
-    "draft_orders": ("read_draft_orders",),
-}
 LOOPBACK_HOSTS = {"localhost"}
 
 
@@ -93,9 +73,12 @@ def callback_url_errors(url: str | None, input_field: str = "callbackUrl") -> li
 
 
 def topic_scope_errors(info, topic: str) -> list[dict]:
-    """An error if the app's scopes do not cover the topic's resource."""
+    """An error if the app's scopes do not cover the topic (the scopes its schema description names)."""
+    from integrations.shopify.scopes import topic_requirement
+
     header = enum_to_header(topic)
-    needed = TOPIC_SCOPES.get(header.split("/")[0].split(".")[0])
+    requirement = topic_requirement(header, info.schema)
+    needed = requirement.scopes if requirement else ()
     if needed and not info.context.has_any_scope(needed):
         return [user_error(["topic"], f"You do not have permission to create or update webhooks with {header} topic. Required access: {' or '.join(needed)}.")]
     return []
