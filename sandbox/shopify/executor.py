@@ -18,6 +18,8 @@ from graphql.validation import specified_rules
 
 from .connections import Listing, build_connection, full_connection
 from .cost import is_connection_type
+from integrations.shopify.schema import required_scopes_index
+
 from .idempotency import run_mutation
 from .registry import load_resolvers, lookup
 from .store import ShopState, Store
@@ -135,8 +137,10 @@ def field_resolver(source: Any, info, **args: Any) -> Any:
     type_name = "Query" if parent is info.schema.query_type else "Mutation" if parent is info.schema.mutation_type else parent.name
     registered = lookup(type_name, info.field_name, tuple(i.name for i in parent.interfaces))
     if registered is not None:
-        if registered.scopes and not ctx.has_any_scope(registered.scopes):
-            raise access_denied(info.field_name, registered.scopes)
+        # Shopify's own note on the field (the schema's offline_scopes) where it has one.
+        needed = required_scopes_index().get((parent.name, info.field_name)) or registered.scopes
+        if needed and not ctx.has_any_scope(needed):
+            raise access_denied(info.field_name, needed)
         if type_name == "Mutation":
             value = run_mutation(info, args, lambda: registered.fn(source, info, **args))
         else:
