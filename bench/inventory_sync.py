@@ -230,7 +230,7 @@ def run_one_size(variants: int, plan: str, naive_sample: int) -> SizeResult:
         began_naive = time.perf_counter()
         for level_id, item_gid, available in sample:
             write = QuantityWrite(level_id, item_gid, location, available + 1, available, 0)
-            gateway.mutate("InventorySetQuantities", set_quantities_variables(gateway.api_version, shop, [write], run_id), "inventorySetQuantities")
+            gateway.mutate("InventorySetQuantities", set_quantities_variables([write], run_id), "inventorySetQuantities")
         naive_s = time.perf_counter() - began_naive
         naive_points = meter.points.get("InventorySetQuantities", 0.0) / max(1, len(sample))
         client.close()

@@ -20,16 +20,13 @@ TRUTHY = ("1", "true", "yes", "on")
 class ConfigError(RuntimeError):
     """The environment does not describe a safe way to start (the message says what to set)."""
 
-# Scopes for the whole product (orders, fulfillment, inventory, returns): keep in step
-# with shopify.app.toml.
+# Exactly the scopes the app's GraphQL documents and webhook topics need, computed from the
+# 2026-10 schema (tests/integrations/test_scopes.py recomputes it and compares with this and
+# shopify.app.toml). A write_x scope grants read_x too, so read_x is not listed beside it.
 DEFAULT_SCOPES = (
-    "read_products,write_products,read_inventory,write_inventory,read_locations,"
-    "read_orders,write_orders,read_customers,"
-    "read_fulfillments,write_fulfillments,"
-    "read_assigned_fulfillment_orders,write_assigned_fulfillment_orders,"
-    "read_merchant_managed_fulfillment_orders,write_merchant_managed_fulfillment_orders,"
-    "read_third_party_fulfillment_orders,write_third_party_fulfillment_orders,"
-    "read_returns,write_returns"
+    "read_customers,read_locations,read_orders,"
+    "write_assigned_fulfillment_orders,write_fulfillments,write_inventory,"
+    "write_merchant_managed_fulfillment_orders,write_products,write_returns"
 )
 
 
@@ -72,7 +69,7 @@ class Settings:
     database_url: str
     encryption_keys: tuple[str, ...]
     port: int
-    api_version: str = "2025-01"
+    api_version: str = "2026-10"
     scopes: str = DEFAULT_SCOPES
     sandbox: bool = False
     sandbox_shopify_url: str | None = None
@@ -175,7 +172,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides) -> Settings:
         database_url=env.get("DATABASE_URL") or default_database_url(),
         encryption_keys=keys,
         port=port,
-        api_version=env.get("SHOPIFY_API_VERSION", "2025-01"),
+        api_version=env.get("SHOPIFY_API_VERSION", "2026-10"),
         scopes=scopes_for_backfill(env.get("SHOPIFY_SCOPES", DEFAULT_SCOPES), backfill_days),
         sandbox=sandbox,
         sandbox_shopify_url=env.get("SANDBOX_SHOPIFY_URL") or None,

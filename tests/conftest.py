@@ -136,7 +136,7 @@ def webhook_headers(topic: str, body: bytes, shop: str = "demo.myshopify.com", w
         "X-Shopify-Topic": topic,
         "X-Shopify-Hmac-Sha256": sign(body, secret),
         "X-Shopify-Shop-Domain": shop,
-        "X-Shopify-API-Version": "2025-01",
+        "X-Shopify-API-Version": "2026-10",
         "X-Shopify-Webhook-Id": webhook_id or str(uuid.uuid4()),
         "X-Shopify-Event-Id": event_id or str(uuid.uuid4()),
         "X-Shopify-Triggered-At": "2026-11-22T10:00:00.000Z",

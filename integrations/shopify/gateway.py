@@ -4,7 +4,8 @@ Sends the named documents from `integrations.shopify.documents` through Shopify'
 (`admin_graphql_request`, with its own retries switched off) and adds what the SDK does
 not do: pacing against the shop's cost bucket, retrying THROTTLED answers (HTTP 200),
 429s, 5xx and network failures with backoff, one token refresh on 401, userErrors as
-exceptions, and cursor pagination.
+exceptions, cursor pagination, and the idempotency key of `@idempotent` mutations: one
+fresh key (uuid4) per logical call, reused only by that call's own retries.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import json
 import logging
 import random
 import time
+import uuid
 from typing import Any, Callable, Iterator, Mapping, Protocol
 
 import httpx
@@ -40,13 +42,15 @@ from shopify_app.types import GQLResult
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_API_VERSION = "2025-01"
+DEFAULT_API_VERSION = "2026-10"
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 30.0
 # A Retry-After beyond this is more likely a misconfigured proxy than Shopify's intent.
 RETRY_AFTER_CAP_SECONDS = 60.0
 DEFAULT_RETRY_AFTER_SECONDS = 1.0
 THROTTLED_CODE = "THROTTLED"
+# Shopify paginates a connection through its first 25,000 objects only (since 2026-01).
+CONNECTION_CAP = 25_000
 
 
 class TokenSource(Protocol):
@@ -78,6 +82,7 @@ class ShopifyGateway:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        connection_cap: int | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -91,6 +96,8 @@ class ShopifyGateway:
         self._clock = clock
         self._rng = rng or random.Random()
         self._bucket = bucket_for(self.shop_name)
+        self.connection_cap = connection_cap or CONNECTION_CAP
+        self.served_version: str | None = None  # X-Shopify-API-Version of the last answer
 
     # -- public API -------------------------------------------------------------------
 
@@ -113,11 +120,22 @@ class ShopifyGateway:
         `payload_key` names the root field whose `userErrors` to check (default: every
         root field). Pass `idempotent=False` for mutations that must not run twice
         (e.g. fulfillmentCreate): a 5xx or network failure then raises at once with
-        `outcome_unknown=True` instead of being retried blindly.
+        `outcome_unknown=True` instead of being retried blindly. A document with
+        `@idempotent(key: $var)` gets a fresh key in `$var` (unless the caller passes one)
+        and is retried like an idempotent call, since Shopify deduplicates by the key.
         """
         if not documents.is_mutation(name):
             raise ValueError(f"{name} is a query: send it with query()")
-        data = self._execute(name, variables, retry_ambiguous=idempotent)
+        variables = dict(variables or {})
+        key_variable = documents.idempotency_key_variable(name)
+        if key_variable is not None:
+            # One key per logical call: every retry inside _execute resends these exact
+            # variables, so Shopify applies the call once; the next call gets a new key even
+            # when its content is identical (a second, intended adjustment). Never derived
+            # from the content.
+            variables.setdefault(key_variable, str(uuid.uuid4()))
+        # With a key, a call whose answer was lost is safe to repeat: Shopify replays it.
+        data = self._execute(name, variables, retry_ambiguous=idempotent or key_variable is not None)
         keys = [payload_key] if payload_key else list(data)
         user_errors: list[Mapping[str, Any]] = []
         for key in keys:
@@ -137,14 +155,24 @@ class ShopifyGateway:
         name: str,
         variables: Mapping[str, Any] | None,
         connection_path: tuple[str, ...],
+        *,
+        next_window: Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, Any]] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Yield every node of the connection at `connection_path`, page after page.
 
         The document must take an `$after: String` variable and select
         `pageInfo { hasNextPage endCursor }` and `nodes` (or `edges { node }`).
+
+        Shopify stops a connection at 25,000 objects (hasNextPage false). When a run of
+        pages reaches that many, `next_window(variables, last_node)` gives the variables
+        of the next window (a narrower query, e.g. `updated_at:>=` the last node's) and
+        pagination goes on there, skipping nodes already yielded. Without `next_window`
+        reaching the cap raises instead of silently stopping.
         """
         page_variables = dict(variables or {})
         seen_cursors: set[str] = set()
+        yielded: set[Any] = set()
+        in_window, new_in_window, last_node = 0, 0, None
         while True:
             data = self.query(name, page_variables)
             connection: Any = data
@@ -152,13 +180,30 @@ class ShopifyGateway:
                 connection = connection.get(key) if isinstance(connection, Mapping) else None
             if not isinstance(connection, Mapping):
                 return  # e.g. the parent object does not exist (inventoryItem: null)
-            if "nodes" in connection:
-                yield from connection["nodes"] or []
-            else:
-                yield from (edge["node"] for edge in connection.get("edges") or [])
+            nodes = connection["nodes"] or [] if "nodes" in connection else [edge["node"] for edge in connection.get("edges") or []]
+            for node in nodes:
+                in_window += 1
+                last_node = node
+                node_id = node.get("id") if next_window is not None and isinstance(node, Mapping) else None
+                if node_id is not None:
+                    if node_id in yielded:
+                        continue  # already yielded by the previous window (they overlap on purpose)
+                    yielded.add(node_id)
+                new_in_window += 1
+                yield node
             page_info = connection.get("pageInfo") or {}
             if not page_info.get("hasNextPage"):
-                return
+                if in_window < self.connection_cap:
+                    return
+                if next_window is None:
+                    raise ShopifyError(f"connection stopped at Shopify's {self.connection_cap} objects; narrow the query", operation=name)
+                if not new_in_window:
+                    raise ShopifyError("a whole window held nothing new: the query cannot be narrowed further", operation=name)
+                logger.info("shopify connection cap reached shop=%s operation=%s objects=%d: next window",
+                            self.shop_domain, name, in_window)
+                page_variables = {k: v for k, v in next_window(variables or {}, last_node).items() if k != "after"}
+                in_window, new_in_window = 0, 0
+                continue
             cursor = page_info.get("endCursor")
             if not cursor or cursor in seen_cursors:
                 # Guard against an endless loop if the server keeps answering the same page.
@@ -169,7 +214,7 @@ class ShopifyGateway:
     # -- the request loop -------------------------------------------------------------
 
     def _execute(self, name: str, variables: Mapping[str, Any] | None, *, retry_ambiguous: bool) -> dict[str, Any]:
-        document = documents.get_document(name, self.api_version)
+        document = documents.get_document(name)
         is_mutation = documents.is_mutation(name)
         variables = dict(variables) if variables else None
         token_refreshed = False
@@ -182,6 +227,7 @@ class ShopifyGateway:
 
             if result.ok and result.data is not None:
                 self._observe(name, variables, result.extensions)
+                self._notice_served_version(result)
                 logger.info(
                     "shopify graphql ok shop=%s operation=%s cost=%s attempt=%d",
                     self.shop_domain, name, _actual_cost(result.extensions), attempt,
@@ -211,6 +257,17 @@ class ShopifyGateway:
                 raise ShopifyHTTPError(status, operation=name)
             if delay > 0:
                 self._sleep(delay)
+
+    def _notice_served_version(self, result: GQLResult) -> None:
+        """Warn (once per gateway) when Shopify answers with another version than asked: ours was retired and fell forward."""
+        headers = {k.lower(): v for k, v in (result.response.headers or {}).items()}
+        served = headers.get("x-shopify-api-version")
+        if served and served != self.api_version and served != self.served_version:
+            logger.warning("shopify served API version %s instead of %s shop=%s: the configured version is retired; "
+                           "validate the documents against a supported version and move SHOPIFY_API_VERSION",
+                           served, self.api_version, self.shop_domain)
+        if served:
+            self.served_version = served
 
     def _pace(self, name: str, variables: Mapping[str, Any] | None, attempt: int) -> None:
         """Wait until the shop's bucket holds this request's expected cost."""
@@ -346,3 +403,14 @@ def _retry_after_seconds(result: GQLResult) -> float:
                 continue
         return min(RETRY_AFTER_CAP_SECONDS, max(0.0, seconds))
     return DEFAULT_RETRY_AFTER_SECONDS
+
+
+def updated_at_window(variables: Mapping[str, Any], last_node: Mapping[str, Any]) -> dict[str, Any]:
+    """The next window of a listing sorted by UPDATED_AT: the same query from the last node's updatedAt on.
+
+    `>=` rather than `>`: objects sharing that second would otherwise be lost; the overlap is
+    skipped by id in `paginate`. The base query is joined with AND, so it must not use OR.
+    """
+    query = (variables.get("query") or "").strip()
+    bound = f"updated_at:>='{last_node['updatedAt']}'"
+    return {**variables, "query": f"{query} AND {bound}" if query else bound}

@@ -1,4 +1,4 @@
-"""A local sandbox Shopify: Admin GraphQL (real 2025-01 schema), OAuth, session tokens, webhooks,
+"""A local sandbox Shopify: Admin GraphQL (real 2026-10 schema), OAuth, session tokens, webhooks,
 orders with fulfillment orders, fulfillments and fulfillment services.
 
 Start one with `SandboxShopify().start()` or `python -m sandbox.shopify`.

@@ -4,7 +4,10 @@
 runs it on a thread (RUNNING): every connection returns all of its items, whatever
 `first` says. The result is flattened like Shopify's file: one line per node of every
 connection; the nodes of a nested connection are lines of their own with `__parentId`
-(the id of the enclosing connection node) and leave the parent's line. The file is served
+(the id of the enclosing connection node) and leave the parent's line. Since 2026-01 the
+file is ungrouped unless `groupObjects: true`: Shopify then promises no order between a
+child and its parent, and the sandbox writes each parent's children BEFORE it, so a
+reader that relies on position fails here as it would on Shopify. The file is served
 at `<sandbox>/bulk/<token>.jsonl`; when it is ready the operation is COMPLETED and the
 `bulk_operations/finish` webhook is published. Bulk runs cost nothing against the bucket.
 One query operation runs per shop and app at a time.
@@ -51,29 +54,34 @@ def _split(obj: Any, parent_id: str | None, nested: list[tuple[list, str | None]
     return obj
 
 
-def _emit(out, node: Any, parent_id: str | None) -> int:
-    """Write a node's line, then its nested connections' nodes after it (children follow parents)."""
+def _emit(out, node: Any, parent_id: str | None, grouped: bool) -> int:
+    """Write a node's line and its nested connections' nodes: after it when grouped, before it when not."""
     nested: list[tuple[list, str | None]] = []
     # Nested connections' nodes point at this connection node, however deep inside it they sit.
     line = _split(node, node.get("id") if isinstance(node, dict) else None, nested)
     if parent_id is not None:
         line["__parentId"] = parent_id
-    out.write(json.dumps(line, separators=(",", ":")) + "\n")
-    written = 1
+    written = 0
+    if grouped:
+        out.write(json.dumps(line, separators=(",", ":")) + "\n")
+        written += 1
     for children, owner in nested:
         for child in children:
-            written += _emit(out, child, owner)
+            written += _emit(out, child, owner, grouped)
+    if not grouped:
+        out.write(json.dumps(line, separators=(",", ":")) + "\n")
+        written += 1
     return written
 
 
-def write_jsonl(data: dict, path: str) -> tuple[int, int]:
+def write_jsonl(data: dict, path: str, *, grouped: bool = False) -> tuple[int, int]:
     """Flatten query data into Shopify's JSONL layout; (objects, root objects) written."""
     objects = roots = 0
     with open(path, "w", encoding="utf-8") as out:
         for value in data.values():
             if _is_connection(value):
                 for node in _nodes(value):
-                    objects += _emit(out, node, None)
+                    objects += _emit(out, node, None, grouped)
                     roots += 1
     return objects, roots
 
@@ -88,7 +96,7 @@ class BulkRunner:
         self.base_url = ""
         self.files: dict[str, str] = {}  # token -> path
 
-    def start(self, shop, client_id: str | None, query: str, api_version: str) -> dict:
+    def start(self, shop, client_id: str | None, query: str, api_version: str, *, grouped: bool = False) -> dict:
         """Record a CREATED operation and run it on a thread; ShopifyUserError-like dict errors are raised as ValueError."""
         with self.store.lock:
             running = [op for op in shop.all("BulkOperation") if op["_clientId"] == client_id and op["status"] in RUNNING]
@@ -99,10 +107,10 @@ class BulkRunner:
                 "errorCode": None, "createdAt": self.store.now_iso(), "completedAt": None, "objectCount": "0", "rootObjectCount": "0",
                 "fileSize": None, "url": None, "partialDataUrl": None, "query": query, "_clientId": client_id,
             })
-        threading.Thread(target=self._run, args=(shop, operation, client_id, query, api_version), name="sandbox-bulk", daemon=True).start()
+        threading.Thread(target=self._run, args=(shop, operation, client_id, query, api_version, grouped), name="sandbox-bulk", daemon=True).start()
         return operation
 
-    def _run(self, shop, operation: dict, client_id: str | None, query: str, api_version: str) -> None:
+    def _run(self, shop, operation: dict, client_id: str | None, query: str, api_version: str, grouped: bool) -> None:
         from .executor import RequestContext, execute_document
 
         operation["status"] = "RUNNING"
@@ -116,7 +124,7 @@ class BulkRunner:
         if result.errors or result.data is None:
             status, error_code, objects, roots, url = "FAILED", "INTERNAL_SERVER_ERROR", 0, 0, None
         else:
-            objects, roots = write_jsonl(result.data, path)
+            objects, roots = write_jsonl(result.data, path, grouped=grouped)
             self.files[token] = path
             status, error_code, url = "COMPLETED", None, (f"{self.base_url}/bulk/{token}.jsonl" if objects else None)
         with self.store.lock:

@@ -16,6 +16,11 @@ from typing import Any, Callable, Sequence
 from graphql import GraphQLError, GraphQLObjectType, get_named_type
 
 MAX_PAGE_SIZE = 250
+# Since 2026-01 a connection paginates through at most the first 25,000 objects of its
+# (filtered, sorted) list; the page holding the 25,000th answers hasNextPage false. Beyond
+# that the caller narrows the query (e.g. by updated_at) and paginates again. Shopify's
+# documented form of this limit (Storefront API, changelog of 2025-06-17) is 25,000 items.
+MAX_PAGINATED_OBJECTS = 25_000
 
 
 @dataclass
@@ -65,8 +70,9 @@ def build_connection(
     after: str | None = None,
     before: str | None = None,
     reverse: bool = False,
+    max_objects: int = MAX_PAGINATED_OBJECTS,
 ) -> dict[str, Any]:
-    """A connection object (edges, nodes, pageInfo) for one page of `value`."""
+    """A connection object (edges, nodes, pageInfo) for one page of `value` (within its first `max_objects`)."""
     connection_type = get_named_type(connection_type)
     first, last = _page_size("first", first), _page_size("last", last)
     if first is None and last is None:
@@ -75,6 +81,7 @@ def build_connection(
     keyed = [((listing.key(item) if listing.key else (i,)), item) for i, item in enumerate(listing.items)]
     if reverse:
         keyed.reverse()
+    del keyed[max_objects:]  # pagination stops here: nothing past the cap is reachable
     start, end = 0, len(keyed)
     if after is not None:
         bound = decode_cursor(after)

@@ -18,6 +18,9 @@ from graphql.validation import specified_rules
 
 from .connections import Listing, build_connection, full_connection
 from .cost import is_connection_type
+from integrations.shopify.schema import required_scopes_index
+
+from .idempotency import run_mutation
 from .registry import load_resolvers, lookup
 from .store import ShopState, Store
 
@@ -62,8 +65,9 @@ class RequestContext:
     shop: ShopState
     client_id: str | None = None
     scopes: tuple[str, ...] = ()
-    api_version: str = "2025-01"
+    api_version: str = "2026-10"  # the version served (after falling forward)
     bulk: bool = False  # a bulk operation: connections return every item, unpaginated
+    version: Any = None  # api_versions.ServedVersion: the rules of the served version
 
     def has_any_scope(self, needed: tuple[str, ...]) -> bool:
         """True if the token holds one of `needed` (write_x also grants read_x)."""
@@ -133,9 +137,14 @@ def field_resolver(source: Any, info, **args: Any) -> Any:
     type_name = "Query" if parent is info.schema.query_type else "Mutation" if parent is info.schema.mutation_type else parent.name
     registered = lookup(type_name, info.field_name, tuple(i.name for i in parent.interfaces))
     if registered is not None:
-        if registered.scopes and not ctx.has_any_scope(registered.scopes):
-            raise access_denied(info.field_name, registered.scopes)
-        value = registered.fn(source, info, **args)
+        # Shopify's own note on the field (the schema's offline_scopes) where it has one.
+        needed = required_scopes_index().get((parent.name, info.field_name)) or registered.scopes
+        if needed and not ctx.has_any_scope(needed):
+            raise access_denied(info.field_name, needed)
+        if type_name == "Mutation":
+            value = run_mutation(info, args, lambda: registered.fn(source, info, **args))
+        else:
+            value = registered.fn(source, info, **args)
     elif type_name in ("Query", "Mutation"):
         # An honest error beats a silent null: the app would take null for "not found".
         raise GraphQLError(
@@ -156,6 +165,7 @@ def field_resolver(source: Any, info, **args: Any) -> Any:
             after=args.get("after"),
             before=args.get("before"),
             reverse=bool(args.get("reverse")),
+            max_objects=ctx.store.max_paginated_objects,
         )
     return value
 

@@ -19,6 +19,7 @@ class Fault:
 
     status: int
     retry_after: float | None = None
+    after_processing: bool = False  # the request is carried out, then its answer is lost
 
     def body(self) -> dict:
         """A JSON body like the one Shopify (or its edge) sends with this status."""
@@ -46,15 +47,20 @@ class Faults:
         with self._lock:
             self._queues.setdefault(route, []).extend(Fault(status, retry_after) for _ in range(count))
 
+    def lose_answer_next(self, count: int = 1, status: int = 502, *, route: str = "graphql") -> None:
+        """Carry out the next `count` calls to `route`, then answer `status` instead (a proxy timing out after Shopify acted)."""
+        with self._lock:
+            self._queues.setdefault(route, []).extend(Fault(status, None, after_processing=True) for _ in range(count))
+
     def throttle_next(self, count: int = 1, retry_after: float = 1.0) -> None:
         """Shorthand: the next `count` GraphQL calls answer 429 with Retry-After."""
         self.fail_next(count, 429, retry_after=retry_after)
 
-    def take(self, route: str) -> Fault | None:
-        """The fault for this request, if one is queued."""
+    def take(self, route: str, *, after_processing: bool = False) -> Fault | None:
+        """The fault queued for this request at this stage (before it is carried out, or after), if any."""
         with self._lock:
             queue = self._queues.get(route)
-            if not queue:
+            if not queue or queue[0].after_processing != after_processing:
                 return None
             self.served[route] = self.served.get(route, 0) + 1
             return queue.pop(0)

@@ -10,7 +10,9 @@ from typing import Any, Mapping
 
 from graphql import GraphQLSchema, GraphQLSyntaxError, parse
 
-from .api_versions import schema_for
+import datetime as dt
+
+from .api_versions import resolve_version
 from .cost import MAX_QUERY_COST, THROTTLE_DOCUMENTATION, actual_query_cost, requested_query_cost
 from .executor import RequestContext, execute_document, format_execution_errors, validation_errors
 from .oauth import OAuthAuthority
@@ -43,15 +45,22 @@ class GraphQLEndpoint:
         self.oauth = oauth
         self.schema = schema
 
-    def handle(self, shop_domain: str, access_token: str | None, body: Any, api_version: str = "2025-01") -> Answer:
+    def version(self, api_version: str):
+        """What a request to `api_version` is served as today (the store's wall clock); None: 404."""
+        today = dt.datetime.fromtimestamp(self.store.wall_clock(), dt.timezone.utc).date()
+        return resolve_version(self.schema, api_version, today)
+
+    def handle(self, shop_domain: str, access_token: str | None, body: Any, api_version: str = "2026-10") -> Answer:
         """One POST /admin/api/<version>/graphql.json."""
         shop = self.store.shop(shop_domain)
-        if shop is None:
+        version = self.version(api_version)
+        if shop is None or version is None:
             return Answer(404, {"errors": "Not Found"})
         token = self.oauth.authenticate(shop, access_token)
         if token is None:
             return Answer(401, {"errors": INVALID_TOKEN_MESSAGE})
-        headers = {"X-Shopify-API-Version": api_version}
+        # The version actually used: a retired one falls forward to the oldest supported.
+        headers = {"X-Shopify-API-Version": version.served}
         if not isinstance(body, Mapping) or not isinstance(body.get("query"), str) or not body["query"].strip():
             return Answer(400, {"errors": {"query": "Required parameter missing or invalid"}}, headers)
         variables = body.get("variables")
@@ -69,7 +78,7 @@ class GraphQLEndpoint:
         except GraphQLSyntaxError as exc:
             error = {"message": exc.message, "locations": [{"line": loc.line, "column": loc.column} for loc in exc.locations or ()], "extensions": {"code": "parseError"}}
             return Answer(200, {"errors": [error]}, headers)
-        schema = schema_for(self.schema, api_version)
+        schema = version.schema
         errors = validation_errors(schema, document)
         if errors:
             return Answer(200, {"errors": errors}, headers)
@@ -86,7 +95,7 @@ class GraphQLEndpoint:
             error = {"message": "Throttled", "extensions": {"code": "THROTTLED", "documentation": THROTTLE_DOCUMENTATION}}
             return Answer(200, {"errors": [error], "extensions": {"cost": _cost(requested, None, bucket.status())}}, headers)
 
-        context = RequestContext(self.store, shop, token.client_id, token.scopes, api_version)
+        context = RequestContext(self.store, shop, token.client_id, token.scopes, version.served, version=version)
         result = execute_document(schema, document, context, variables, operation_name)
         actual = actual_query_cost(schema, document, result.data, operation_name, variables) if requested is not None else 0
         if requested is not None:

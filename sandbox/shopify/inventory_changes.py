@@ -3,8 +3,10 @@
 Every quantity is validated first; if any has a user error nothing is applied (a stale
 compare/changeFrom quantity fails the whole call). Applied changes become one
 InventoryAdjustmentGroup and an `inventory_levels/update` webhook per level whose
-`available` changed. In API 2026-04 `changeFromQuantity` replaces `compareQuantity` and
-must be present on every quantity.
+`available` changed. From API 2026-04 `changeFromQuantity` replaces `compareQuantity` and
+must be present on every quantity and change (null skips the check); without it Shopify
+refuses the whole field with a top-level error (INVALID_FIELD_ARGUMENTS). In 2026-01 it is
+optional and `compareQuantity` still works.
 """
 from __future__ import annotations
 
@@ -23,7 +25,13 @@ REASONS = frozenset({
     "reservation_deleted", "reservation_updated", "restock", "safety_stock", "shrinkage",
 })
 SETTABLE_NAMES = ("available", "on_hand")
-CHANGE_FROM_VERSION = "2026-04"
+
+
+class ChangeFromMissing(Exception):
+    """A quantity without changeFromQuantity where the version requires it (a top-level error)."""
+
+    def __init__(self, input_type: str):
+        super().__init__(f"{input_type} must include the following argument: changeFromQuantity.")
 
 
 class InputTooLarge(Exception):
@@ -60,14 +68,15 @@ def _check_level(store, shop, field: list[str], item_gid: str, location_gid: str
     return level, None
 
 
-def set_quantities(store, shop, data: dict, *, api_version: str, client_id: str | None) -> tuple[dict | None, list[dict]]:
+def set_quantities(store, shop, data: dict, *, change_from_required: bool, client_id: str | None) -> tuple[dict | None, list[dict]]:
     """Apply an InventorySetQuantitiesInput; (adjustment group, []) or (None, user errors)."""
     quantities = data.get("quantities") or []
     if len(quantities) > MAX_INPUT_ITEMS:
         raise InputTooLarge(len(quantities))
+    if change_from_required and any("changeFromQuantity" not in entry for entry in quantities):
+        raise ChangeFromMissing("InventoryQuantityInput")
     errors = _check_common(store, shop, data, quantity_names=SETTABLE_NAMES)
     name = data.get("name")
-    change_from = api_version >= CHANGE_FROM_VERSION
     seen: set[tuple[str, str]] = set()
     planned: list[tuple[dict, int]] = []
     for index, entry in enumerate(quantities):
@@ -89,10 +98,7 @@ def set_quantities(store, shop, data: dict, *, api_version: str, client_id: str 
             errors.append(_error(field + ["quantity"], "The total quantity can't be higher than 1,000,000,000.", "INVALID_QUANTITY_TOO_HIGH"))
             continue
         current = level["_quantities"][name] if name in SETTABLE_NAMES else 0
-        if change_from:
-            if "changeFromQuantity" not in entry:
-                errors.append(_error(field + ["changeFromQuantity"], "The changeFromQuantity argument must be given to each quantity.", "CHANGE_FROM_QUANTITY_STALE"))
-                continue
+        if "changeFromQuantity" in entry:
             expected = entry["changeFromQuantity"]
             if expected is not None and expected != current:
                 errors.append(_error(field + ["changeFromQuantity"], "The changeFromQuantity value does not match persisted value.", "CHANGE_FROM_QUANTITY_STALE"))
@@ -110,11 +116,13 @@ def set_quantities(store, shop, data: dict, *, api_version: str, client_id: str 
     return _apply(store, shop, name, data, planned, client_id), []
 
 
-def adjust_quantities(store, shop, data: dict, *, api_version: str, client_id: str | None) -> tuple[dict | None, list[dict]]:
+def adjust_quantities(store, shop, data: dict, *, change_from_required: bool, client_id: str | None) -> tuple[dict | None, list[dict]]:
     """Apply an InventoryAdjustQuantitiesInput (deltas); (group, []) or (None, user errors)."""
     changes = data.get("changes") or []
     if len(changes) > MAX_INPUT_ITEMS:
         raise InputTooLarge(len(changes))
+    if change_from_required and any("changeFromQuantity" not in change for change in changes):
+        raise ChangeFromMissing("InventoryChangeInput")
     adjustable = tuple(n for n in QUANTITY_NAMES if n not in ("on_hand", "committed"))
     errors = _check_common(store, shop, data, quantity_names=adjustable)
     planned = []
@@ -123,6 +131,10 @@ def adjust_quantities(store, shop, data: dict, *, api_version: str, client_id: s
         level, error = _check_level(store, shop, field, change["inventoryItemId"], change["locationId"])
         if error:
             errors.append(error)
+            continue
+        expected = change.get("changeFromQuantity")
+        if expected is not None and data.get("name") in level["_quantities"] and expected != level["_quantities"][data["name"]]:
+            errors.append(_error(field + ["changeFromQuantity"], "The changeFromQuantity argument no longer matches the persisted quantity.", "CHANGE_FROM_QUANTITY_STALE"))
             continue
         planned.append((level, change["delta"]))
     if errors:

@@ -1,7 +1,8 @@
 """Shopify's OAuth side: token exchange, refresh, authorization codes, session tokens, query HMACs.
 
 All checks Shopify makes are made here (client credentials, the ID token's signature,
-audience, destination and expiry, single-use refresh tokens and codes), with wall-clock
+audience, destination and expiry, single-use codes, refresh tokens used once but retried
+until their replacement is used), with wall-clock
 time from the store so tests can move time instead of sleeping.
 """
 from __future__ import annotations
@@ -176,14 +177,24 @@ class OAuthAuthority:
         with self.store.lock:
             now = self.store.wall_clock()
             record = shop.refresh_tokens.get(presented)
-            if record is None or record.used or record.client_id != app.client_id or record.expires_at <= now:
+            if record is None or record.client_id != app.client_id or record.expires_at <= now:
                 raise OAuthError("invalid_grant", "The refresh token is invalid, expired, or has already been used.")
-            # Single use: the old refresh token and the access token it came with die now.
+            if record.used:
+                # A retried refresh (its answer was lost): Shopify accepts the previous refresh
+                # token until its replacement has been used once, and answers with that pair.
+                replacement = shop.refresh_tokens.get(record.replaced_by or "")
+                access = shop.access_tokens.get(replacement.access_token) if replacement else None
+                if replacement is None or replacement.used or access is None or access.revoked:
+                    raise OAuthError("invalid_grant", "The refresh token is invalid, expired, or has already been used.")
+                shop.refresh_retries += 1
+                return IssuedToken(access, replacement).response(now)
+            # Used once: the old refresh token and the access token it came with are replaced now.
             record.used = True
             old = shop.access_tokens.get(record.access_token)
             if old is not None:
                 old.revoked = True
             issued = self._issue(shop, app, old.scopes if old else app.scopes, now, expires_in=ACCESS_TOKEN_TTL, with_refresh=True)
+            record.replaced_by = issued.refresh.token
             shop.refresh_count += 1
             return issued.response(now)
 

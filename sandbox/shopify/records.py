@@ -85,7 +85,7 @@ def shop_record(gid: str, domain: str, name: str, currency: str, plan, now: str)
 
 def plan_record(plan) -> dict[str, Any]:
     """Shop.plan for a cost.Plan."""
-    return {"__typename": "ShopPlan", "displayName": plan.display_name, "partnerDevelopment": False, "shopifyPlus": plan.shopify_plus}
+    return {"__typename": "ShopPlan", "displayName": plan.display_name, "publicDisplayName": plan.display_name, "partnerDevelopment": False, "shopifyPlus": plan.shopify_plus}
 
 
 def location_record(gid: str, name: str, now: str, **fields: Any) -> dict[str, Any]:

@@ -8,7 +8,8 @@ A resolver receives (source, info, **arguments) like any graphql-core resolver;
 `info.context` is the RequestContext (store, shop, app, scopes). Registering on an
 interface name (e.g. "LegacyInteroperability") applies to every type implementing it.
 Holding `scopes` makes the field answer ACCESS_DENIED unless the token has one of them
-(a `write_x` scope implies `read_x`, as on Shopify). The root types are registered as
+(a `write_x` scope implies `read_x`, as on Shopify); where the schema file names the
+field's scopes (`offline_scopes`), those are checked instead. The root types are registered as
 "Query" and "Mutation" (the Admin schema names its query root QueryRoot).
 """
 from __future__ import annotations

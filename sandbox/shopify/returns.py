@@ -15,6 +15,14 @@ from .ids import gid_number, is_gid, make_gid
 from .records import Ref
 from .user_errors import ShopifyUserError
 
+def reason_definition(reason: str) -> dict[str, Any]:
+    """The ReturnReasonDefinition (2026-10) standing for a legacy ReturnReason value: handle `size-too-small` etc."""
+    handle = reason.lower().replace("_", "-")
+    number = RETURN_REASONS.index(reason) + 1 if reason in RETURN_REASONS else 0
+    return {"__typename": "ReturnReasonDefinition", "id": f"gid://shopify/ReturnReasonDefinition/{number}", "handle": handle,
+            "name": reason.replace("_", " ").capitalize(), "deleted": False}
+
+
 RETURN_REASONS = ("SIZE_TOO_SMALL", "SIZE_TOO_LARGE", "UNWANTED", "NOT_AS_DESCRIBED", "WRONG_ITEM", "DEFECTIVE", "STYLE", "COLOR", "OTHER", "UNKNOWN")
 DISPOSITIONS = ("RESTOCKED", "PROCESSING_REQUIRED", "NOT_RESTOCKED", "MISSING")
 
@@ -69,7 +77,7 @@ class ReturnsMixin:
                     raise ShopifyUserError(field + ["returnReason"], "Return reason is invalid.", "INCLUSION")
                 items.append(state.index({
                     "__typename": "ReturnLineItem", "id": make_gid("ReturnLineItem", self.next_number()), "quantity": quantity,
-                    "returnReason": reason, "returnReasonNote": spec.get("reason_note") or "", "customerNote": spec.get("customer_note"),
+                    "returnReason": reason, "returnReasonDefinition": reason_definition(reason), "returnReasonNote": spec.get("reason_note") or "", "customerNote": spec.get("customer_note"),
                     "fulfillmentLineItem": Ref(fli["id"]), "refundableQuantity": quantity, "refundedQuantity": 0, "restockingFee": None,
                     "totalWeight": None, "withCodeDiscountedTotalPriceSet": fli["discountedTotalSet"],
                 }))

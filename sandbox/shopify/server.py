@@ -35,15 +35,18 @@ from .topics import header_to_enum, normalize_topic
 from .webhooks import WebhookDelivery, WebhookSender, encode_payload, triggered_at_now
 
 DEFAULT_SHOP = "demo.myshopify.com"
-# What a registered app gets when it does not say: everything the dropshipping app uses.
-DEFAULT_APP_SCOPES = (
-    "read_products", "write_products", "read_inventory", "write_inventory", "read_locations",
-    "read_orders", "write_orders", "read_customers", "read_fulfillments", "write_fulfillments",
-    "read_assigned_fulfillment_orders", "write_assigned_fulfillment_orders",
-    "read_merchant_managed_fulfillment_orders", "write_merchant_managed_fulfillment_orders",
-    "read_third_party_fulfillment_orders", "write_third_party_fulfillment_orders",
-    "read_returns", "write_returns",
-)
+def _deployed_app_scopes() -> tuple[str, ...]:
+    """The scopes of the repository's shopify.app.toml: what `shopify app deploy` would give the app."""
+    import tomllib
+    from pathlib import Path
+
+    toml = Path(__file__).resolve().parents[2] / "shopify.app.toml"
+    return tuple(s.strip() for s in tomllib.loads(toml.read_text())["access_scopes"]["scopes"].split(",") if s.strip())
+
+
+# What a registered app gets when it does not say: the app's declared scopes, nothing more,
+# so a document needing a scope the app does not ask for fails here as it would on Shopify.
+DEFAULT_APP_SCOPES = _deployed_app_scopes()
 
 
 def _shop_from_host() -> str | None:
@@ -60,6 +63,13 @@ def _json(answer: Answer) -> Response:
     response = jsonify(answer.body)
     response.status_code = answer.status
     response.headers.update(answer.headers)
+    return response
+
+
+def _fault_response(fault) -> Response:
+    response = jsonify(fault.body())
+    response.status_code = fault.status
+    response.headers.update(fault.headers())
     return response
 
 
@@ -86,6 +96,9 @@ def create_app(sandbox: "SandboxShopify") -> Flask:
         answer.headers.setdefault("X-Request-Id", str(uuid.uuid4()))
         # Webhooks and callbacks the mutation caused, sent once the document let go of the store.
         sandbox.deliver_pending(background=sandbox.deliver_in_background)
+        lost = sandbox.faults.take("graphql", after_processing=True)
+        if lost is not None:
+            return _fault_response(lost)
         return _json(answer)
 
     @app.get("/bulk/<token>.jsonl")
@@ -110,9 +123,11 @@ def create_app(sandbox: "SandboxShopify") -> Flask:
             return jsonify(errors="Not Found"), 404
         body = request.get_json(silent=True) if request.is_json else request.form.to_dict()
         try:
-            return jsonify(sandbox.oauth.token_endpoint(shop, body or {}))
+            answer = jsonify(sandbox.oauth.token_endpoint(shop, body or {}))
         except OAuthError as exc:
             return jsonify(exc.body()), exc.status
+        lost = sandbox.faults.take("oauth", after_processing=True)
+        return _fault_response(lost) if lost is not None else answer
 
     @app.get("/admin/oauth/authorize")
     def authorize():
@@ -291,13 +306,13 @@ class SandboxShopify(MerchantActionsMixin):
         return httpx.Client(transport=SandboxRoutingTransport(self.base_url), timeout=timeout)
 
     @staticmethod
-    def graphql_url(shop_domain: str, api_version: str = "2025-01") -> str:
+    def graphql_url(shop_domain: str, api_version: str = "2026-10") -> str:
         """The shop's real Admin GraphQL URL (use it with http_client())."""
         return f"https://{normalize_domain(shop_domain)}/admin/api/{api_version}/graphql.json"
 
     # -- webhooks -------------------------------------------------------------------------
 
-    def emit(self, shop_domain: str, topic: str, payload: Any, *, api_version: str = "2025-01", background: bool = False, client_id: str | None = None) -> list[WebhookDelivery]:
+    def emit(self, shop_domain: str, topic: str, payload: Any, *, api_version: str = "2026-10", background: bool = False, client_id: str | None = None) -> list[WebhookDelivery]:
         """Send an event to the app-level webhook URL of each registered app and to matching shop subscriptions.
 
         Every delivery of the event shares one X-Shopify-Event-Id and has its own webhook id.
@@ -317,13 +332,16 @@ class SandboxShopify(MerchantActionsMixin):
                 for sub in self.store.webhook_subscriptions(shop_domain, topic=enum_topic):
                     app = self.store.apps.get(sub["_clientId"])
                     if app is not None and client_id in (None, app.client_id):
-                        targets.append((sub["callbackUrl"], app.client_secret, sub["apiVersion"]["handle"]))
+                        targets.append((sub["uri"], app.client_secret, sub["apiVersion"]["handle"]))
         seen: set[tuple[str, str]] = set()
         deliveries = []
         for url, secret, version in targets:
             if (url, secret) in seen:
                 continue  # one address subscribed twice gets the event once
             seen.add((url, secret))
+            # A subscription on a retired version gets payloads of the oldest supported one.
+            served = self.graphql.version(version)
+            version = served.served if served is not None else version
             deliveries.append(WebhookDelivery(header_topic, shop_domain, url, secret, body, event_id=event_id, api_version=version, triggered_at=triggered_at))
         self.webhooks.submit(deliveries, background=background)
         return deliveries

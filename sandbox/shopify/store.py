@@ -22,6 +22,7 @@ from .fulfillment_events import FulfillmentEventMixin
 from .fulfillment_requests import FulfillmentRequestMixin
 from .fulfillment_services import FulfillmentServiceMixin
 from .fulfillments import FulfillmentMixin
+from .connections import MAX_PAGINATED_OBJECTS
 from .ids import gid_number, make_gid
 from .order_cancellation import OrderCancellationMixin
 from .orders import OrderMixin
@@ -69,13 +70,14 @@ class AccessToken:
 
 @dataclass
 class RefreshToken:
-    """A refresh token; single use."""
+    """A refresh token; used once, but a retry is answered until its replacement is used."""
 
     token: str
     client_id: str
     access_token: str
     expires_at: float
     used: bool = False
+    replaced_by: str | None = None  # the refresh token its refresh issued
 
 
 @dataclass
@@ -103,8 +105,9 @@ class ShopState:
     authorization_codes: dict[str, AuthorizationCode] = field(default_factory=dict)
     installations: dict[str, dict[str, Any]] = field(default_factory=dict)  # client_id -> AppInstallation
     refresh_count: int = 0
+    refresh_retries: int = 0  # retried refreshes answered with the pair already issued
     order_number: int = 1000
-    idempotent_results: dict[str, Any] = field(default_factory=dict)  # @idempotent key -> (arguments, payload)
+    idempotent_results: dict[tuple, Any] = field(default_factory=dict)  # (app, @idempotent key) -> (mutation and arguments, answer)
 
     @property
     def name(self) -> str:
@@ -156,6 +159,8 @@ class Store(OrderMixin, FulfillmentMixin, FulfillmentEventMixin, FulfillmentRequ
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time):
+        # Shopify's pagination cap per connection (25,000); tests may lower it to reach it cheaply.
+        self.max_paginated_objects = MAX_PAGINATED_OBJECTS
         self.lock = threading.RLock()
         self.clock = clock  # monotonic: cost buckets
         self.wall_clock = wall_clock  # epoch seconds: timestamps and token expiry
@@ -382,7 +387,7 @@ class Store(OrderMixin, FulfillmentMixin, FulfillmentEventMixin, FulfillmentRequ
             subs = self.require_shop(shop).all("WebhookSubscription")
             return [s for s in subs if (topic is None or s["topic"] == topic) and (client_id is None or s["_clientId"] == client_id)]
 
-    def add_webhook_subscription(self, shop: str | ShopState, client_id: str, topic: str, callback_url: str, *, api_version: str = "2025-01", include_fields: Iterable[str] = (), filter: str | None = None, metafield_namespaces: Iterable[str] = ()) -> dict[str, Any]:
+    def add_webhook_subscription(self, shop: str | ShopState, client_id: str, topic: str, callback_url: str, *, api_version: str = "2026-10", include_fields: Iterable[str] = (), filter: str | None = None, metafield_namespaces: Iterable[str] = ()) -> dict[str, Any]:
         """Create a shop-level webhook subscription (topic in enum form)."""
         with self.lock:
             state = self.require_shop(shop)
@@ -398,6 +403,7 @@ class Store(OrderMixin, FulfillmentMixin, FulfillmentEventMixin, FulfillmentRequ
                 "metafieldNamespaces": list(metafield_namespaces),
                 "endpoint": {"__typename": "WebhookHttpEndpoint", "callbackUrl": callback_url},
                 "callbackUrl": callback_url,
+                "uri": callback_url,
                 "apiVersion": {"__typename": "ApiVersion", "handle": api_version, "displayName": api_version, "supported": True},
                 "createdAt": now,
                 "updatedAt": now,

@@ -53,7 +53,7 @@ def header_to_enum(topic: str) -> str | None:
 
 
 def all_enum_topics() -> list[str]:
-    """Every WebhookSubscriptionTopic value in the 2025-01 schema."""
+    """Every WebhookSubscriptionTopic value in the Admin schema (2026-10)."""
     return list(_header_to_enum_map().values())
 
 

@@ -61,7 +61,7 @@ class WebhookDelivery:
     body: bytes
     webhook_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    api_version: str = "2025-01"
+    api_version: str = "2026-10"
     triggered_at: str = field(default_factory=triggered_at_now)
 
     def headers(self) -> dict[str, str]:
@@ -153,7 +153,7 @@ class WebhookSender:
         url: str,
         webhook_id: str | None = None,
         event_id: str | None = None,
-        api_version: str = "2025-01",
+        api_version: str = "2026-10",
     ) -> httpx.Response:
         """Send one webhook now (retrying non-2xx), no faults; raise if it never got an answer."""
         delivery = WebhookDelivery(topic, shop_domain, url, secret, encode_payload(payload), api_version=api_version)

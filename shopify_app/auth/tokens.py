@@ -25,6 +25,13 @@ from ..models import Shop, ShopStatus, ShopToken, utcnow
 log = logging.getLogger(__name__)
 
 REFRESH_LEASE_SECONDS = 30
+# A refresh whose answer was lost (5xx after Shopify acted, or a broken connection) is sent
+# again with the same refresh token: Shopify accepts the previous refresh token until its
+# replacement has been used, and answers with the pair it issued. The SDK already repeats
+# 5xx twice at once; these are further attempts with a pause, all inside the lease.
+REFRESH_ATTEMPTS = 3
+REFRESH_RETRY_PAUSE_SECONDS = 0.5
+TRANSIENT_REFRESH_CODES = frozenset({"server_error", "network_error"})
 
 
 class TokenUnavailable(Exception):
@@ -222,19 +229,27 @@ class OfflineTokenStore:
         if not refresh_token:
             self._release(token_id)
             raise TokenUnavailable("token expired and no refresh token stored")
-        # We already decided to refresh; "expires now" makes the SDK do it rather than
-        # apply its own 60-second rule.
-        result = self.shopify.refresh_token_exchanged_access_token(
-            {
-                "shop": shop_name(shop_domain),
-                "refresh_token": refresh_token,
-                "expires": _iso(utcnow()),
-                "refresh_token_expires": _iso(refresh_expires),
-                "access_mode": "offline",
-            },
-            http_client=self.http_client,
-        )
+        for attempt in range(1, REFRESH_ATTEMPTS + 1):
+            # We already decided to refresh; "expires now" makes the SDK do it rather than
+            # apply its own 60-second rule. The same refresh token every time: never drop
+            # it until the new pair is stored.
+            result = self.shopify.refresh_token_exchanged_access_token(
+                {
+                    "shop": shop_name(shop_domain),
+                    "refresh_token": refresh_token,
+                    "expires": _iso(utcnow()),
+                    "refresh_token_expires": _iso(refresh_expires),
+                    "access_mode": "offline",
+                },
+                http_client=self.http_client,
+            )
+            if result.ok or result.log.code not in TRANSIENT_REFRESH_CODES or attempt == REFRESH_ATTEMPTS:
+                break
+            log.warning("token refresh for shop=%s lost its answer (%s), retrying with the same refresh token (attempt %d)",
+                        shop_domain, result.log.code, attempt)
+            self.sleep(REFRESH_RETRY_PAUSE_SECONDS * attempt)
         if not result.ok or result.access_token is None:
+            # The stored refresh token is kept: a later try repeats this refresh safely.
             self._release(token_id)
             log.warning("token refresh failed for shop=%s: %s", shop_domain, result.log.code)
             raise TokenUnavailable(result.log.code)

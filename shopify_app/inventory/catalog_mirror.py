@@ -19,6 +19,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import sessionmaker
 
 from integrations.shopify import documents
+from integrations.shopify.bulk_jsonl import join_by_parent
 from integrations.shopify.errors import ShopifyError, ShopifyUserError
 from integrations.shopify.gateway import ShopifyGateway
 
@@ -66,13 +67,13 @@ def run_bulk_export(gateway: ShopifyGateway, query_name: str, *, poll_every: flo
                 raise BulkExportFailed("another bulk operation kept running", operation="BulkOperationRunQuery") from None
             sleep(poll_every)  # Shopify runs one bulk query per shop and app at a time
     while True:
-        current = gateway.query("CurrentBulkOperation").get("currentBulkOperation") or {}
-        if current.get("id") == operation_id and current.get("status") in FINISHED:
+        current = gateway.query("BulkOperation", {"id": operation_id}).get("bulkOperation") or {}
+        if current.get("status") in FINISHED:
             if current["status"] != "COMPLETED":
-                raise BulkExportFailed(f"bulk operation {current['status']} ({current.get('errorCode')})", operation="CurrentBulkOperation")
+                raise BulkExportFailed(f"bulk operation {current['status']} ({current.get('errorCode')})", operation="BulkOperation")
             return current
         if time.monotonic() > deadline:
-            raise BulkExportFailed("bulk operation did not finish in time", operation="CurrentBulkOperation")
+            raise BulkExportFailed("bulk operation did not finish in time", operation="BulkOperation")
         sleep(poll_every)
 
 
@@ -97,14 +98,19 @@ def mirror_catalog(session_factory: sessionmaker, gateway: ShopifyGateway, clien
     return stats
 
 
+def _item_of(variant_line: dict) -> str | None:
+    return (variant_line.get("inventoryItem") or {}).get("id")
+
+
 def apply_export(session_factory: sessionmaker, shop_domain: str, export_id: str, objects: Iterable[dict]) -> MirrorStats:
-    """Upsert the variant and level lines of a CatalogInventoryExport."""
+    """Upsert the variant and level lines of a CatalogInventoryExport (ungrouped: levels may precede their variant)."""
     stats = MirrorStats(operation_id=export_id)
     variants: list[dict] = []
     levels: list[dict] = []
     now = utcnow()
-    for obj in objects:
-        if "__parentId" not in obj:
+    for line in join_by_parent(objects, _item_of):
+        obj = line.obj
+        if line.parent_id is None:
             item = obj.get("inventoryItem") or {}
             if not item.get("id"):
                 continue
@@ -114,9 +120,13 @@ def apply_export(session_factory: sessionmaker, shop_domain: str, export_id: str
                 "inventory_policy": obj.get("inventoryPolicy"), "seen_in": export_id,
             })
         else:
+            # The level names its item; else its parent variant's item (joined by __parentId).
+            item_gid = (obj.get("item") or {}).get("id") or line.parent
+            if not item_gid or not (obj.get("location") or {}).get("id"):
+                continue
             available = next((q.get("quantity") for q in obj.get("quantities") or [] if q.get("name") == "available"), None)
             levels.append({
-                "shop_domain": shop_domain, "inventory_item_gid": obj["item"]["id"], "location_gid": obj["location"]["id"],
+                "shop_domain": shop_domain, "inventory_item_gid": item_gid, "location_gid": obj["location"]["id"],
                 "stocked": True, "available": available, "available_seen_at": now,
             })
         if len(variants) >= UPSERT_CHUNK or len(levels) >= UPSERT_CHUNK:

@@ -109,7 +109,7 @@ class InventoryPusher:
         for _ in range(MAX_STALE_ROUNDS):
             if not writes:
                 return
-            variables = set_quantities_variables(self.gateway.api_version, self.shop_domain, writes, self.run_id)
+            variables = set_quantities_variables(writes, self.run_id)
             self.stats.calls += 1
             try:
                 self.gateway.mutate("InventorySetQuantities", variables, "inventorySetQuantities")

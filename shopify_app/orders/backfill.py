@@ -24,6 +24,7 @@ from typing import Callable
 from sqlalchemy import or_, select, update
 
 from integrations.shopify import documents
+from integrations.shopify.gateway import updated_at_window
 
 from ..alerts import raise_alert, resolve_alert
 from ..config import PROTECTED_ORDER_DAYS as PROTECTED_WINDOW_DAYS, READ_ALL_ORDERS
@@ -86,7 +87,8 @@ def backfill_orders(services, shop_domain: str, since: dt.datetime, progress: Pr
         operation = run_bulk_export(gateway, "OrdersBulkExport", query_text=bulk_query_text(query), poll_every=poll_every)
         nodes = orders_from_bulk_lines(stream_jsonl(services.http_client, operation.get("url")))
     else:
-        nodes = gateway.paginate("OrdersForSync", {"first": PAGE_SIZE, "query": query}, ("orders",))
+        # Sorted by updatedAt: past Shopify's 25,000-object cap the listing goes on from the last one seen.
+        nodes = gateway.paginate("OrdersForSync", {"first": PAGE_SIZE, "query": query}, ("orders",), next_window=updated_at_window)
     for node in nodes:
         if not use_bulk:  # a bulk export has every line already; a page holds the first 50
             node = with_every_line_item(gateway, node)

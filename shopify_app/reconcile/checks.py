@@ -287,6 +287,8 @@ def order_catchup(services, shop: str, now: dt.datetime) -> CheckResult:
     A slim listing (id, updatedAt: about a point per order) finds them; only those are read
     in full, so the catch-up stays cheap while the app's own traffic shares the bucket.
     """
+    from integrations.shopify.gateway import updated_at_window
+
     from ..orders.backfill import shopify_search_since
     from ..orders.graph import order_payload_from_graphql
     from ..orders.payloads import parse_order
@@ -298,7 +300,8 @@ def order_catchup(services, shop: str, now: dt.datetime) -> CheckResult:
     since = (dt.datetime.fromisoformat(mark) if mark else now - dt.timedelta(days=7)) - CATCHUP_OVERLAP
     gateway = services.gateway(shop, max_attempts=CATCHUP_ATTEMPTS)
     result, applied = CheckResult(), 0
-    for node in gateway.paginate("OrdersChangedSince", {"first": 100, "query": shopify_search_since(since)}, ("orders",)):
+    # Sorted by updatedAt: past Shopify's 25,000-object cap the listing goes on from the last one seen.
+    for node in gateway.paginate("OrdersChangedSince", {"first": 100, "query": shopify_search_since(since)}, ("orders",), next_window=updated_at_window):
         result.checked += 1
         number = node["id"].rsplit("/", 1)[-1]
         with services.session_factory() as session:

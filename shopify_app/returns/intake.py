@@ -125,7 +125,7 @@ def record_return(session: Session, shop_domain: str, snapshot: dict) -> ReturnC
         line.product_gid = (line_item.get("product") or {}).get("id")
         line.supplier_id = context.supplier.id if context.supplier else None
         line.quantity = int(node.get("quantity") or line.quantity)
-        line.reason = node.get("returnReason") or "UNKNOWN"
+        line.reason = reason_of(node)
         line.reason_note, line.customer_note = node.get("returnReasonNote"), node.get("customerNote")
         line.rfo_line_item_gid = rfo_lines.get(fli.get("id")) or line.rfo_line_item_gid
         line._facts = LineFacts(  # kept on the instance for decide_return, not stored
@@ -207,3 +207,17 @@ def mark_decided(session: Session, case: ReturnCase, decision: str, by: str, not
     else:
         timeline(session, case, "return_review", "app", note=note)
         raise_alert(session, case.shop_domain, "return_review", f"return_review:{case.id}", f"Return {case.name or case.return_gid} needs your decision: {note}", subject=case.name)
+
+
+# Shopify's reason library (2026-10) names reasons by handle; the policy and analytics speak
+# the legacy ReturnReason values, so handles map onto them (unknown handles keep their own name).
+REASON_HANDLE_ALIASES = {"damaged": "DEFECTIVE", "broken": "DEFECTIVE", "too-small": "SIZE_TOO_SMALL", "too-large": "SIZE_TOO_LARGE",
+                         "too-tight": "SIZE_TOO_SMALL", "too-loose": "SIZE_TOO_LARGE", "not-as-pictured": "NOT_AS_DESCRIBED"}
+
+
+def reason_of(node: dict) -> str:
+    """A return line's reason from its returnReasonDefinition handle (e.g. `size-too-small` -> SIZE_TOO_SMALL)."""
+    handle = ((node.get("returnReasonDefinition") or {}).get("handle") or "").strip().lower()
+    if not handle:
+        return "UNKNOWN"
+    return REASON_HANDLE_ALIASES.get(handle) or handle.upper().replace("-", "_")[:32]

@@ -219,7 +219,8 @@ def reconcile_refund(session: Session, shop_domain: str, refund: dict, inventory
                 location = item.get("location_id")
                 item_gid = inventory_items.get(line_item_gid) or _inventory_item_of(session, shop_domain, line)
                 if location and item_gid:
-                    undo.append({"inventoryItemId": item_gid, "locationId": f"gid://shopify/Location/{location}", "delta": -quantity})
+                    # changeFromQuantity null: a delta that undoes Shopify's own restock, whatever the level is now.
+                    undo.append({"inventoryItemId": item_gid, "locationId": f"gid://shopify/Location/{location}", "delta": -quantity, "changeFromQuantity": None})
                     done.append(f"undid a second restock of {quantity} x {line.sku}")
             else:
                 line.refund_restocked_quantity += quantity
@@ -244,9 +245,10 @@ def undo_second_restock(services, shop_domain: str, adjustment: dict) -> None:
     from ..alerts import raise_alert
 
     try:
-        services.gateway(shop_domain).mutate("InventoryAdjustQuantities", adjustment, "inventoryAdjustQuantities", idempotent=False)
+        # @idempotent: the gateway's retries of this one call carry one key, so Shopify applies it once.
+        services.gateway(shop_domain).mutate("InventoryAdjustQuantities", adjustment, "inventoryAdjustQuantities")
     except ShopifyError as exc:
-        # Not retried: the refund is already marked reconciled, and a retry could restock-undo twice.
+        # Not sent again later: the refund is already marked reconciled, and a new call (new key) could undo twice.
         with services.session_factory.begin() as session:
             raise_alert(session, shop_domain, "refund_restock_undo_failed", f"refund_restock_undo:{adjustment['input']['referenceDocumentUri']}",
                         f"A refund restocked returned units a second time and undoing it failed ({type(exc).__name__}); adjust the inventory by hand.")

@@ -60,7 +60,7 @@ def plan_subscriptions(existing: list[dict], *, app_url: str, mode: str) -> Subs
     kept: set[str] = set()
     delete = []
     for sub in existing:
-        url = (sub.get("endpoint") or {}).get("callbackUrl") or ""
+        url = sub.get("uri") or ""
         if not url.startswith(app_url.rstrip("/") + "/"):
             continue  # not ours: another address, another integration
         if url == callback and sub["topic"] in wanted and sub["topic"] not in kept:
@@ -78,7 +78,7 @@ def shop_subscriptions(gateway) -> list[dict]:
 def create_subscription(gateway, topic: str, callback_url: str) -> str:
     """Subscribe `topic` (enum form) at `callback_url`; an existing identical one counts as done."""
     try:
-        gateway.mutate("WebhookSubscriptionCreate", {"topic": topic, "webhookSubscription": {"callbackUrl": callback_url, "format": "JSON"}},
+        gateway.mutate("WebhookSubscriptionCreate", {"topic": topic, "webhookSubscription": {"uri": callback_url, "format": "JSON"}},
                        "webhookSubscriptionCreate")
     except ShopifyUserError as exc:
         if any("already been taken" in (e.get("message") or "") for e in exc.user_errors):

@@ -17,7 +17,7 @@ def test_toml_has_what_shopify_cli_requires():
     for key in ("name", "client_id", "application_url", "embedded"):
         assert key in conf
     assert conf["embedded"] is True
-    assert conf["webhooks"]["api_version"] == "2025-01"
+    assert conf["webhooks"]["api_version"] == "2026-10"
     assert all(url.endswith("/auth/callback") for url in conf["auth"]["redirect_urls"])
 
 

@@ -219,7 +219,7 @@ def test_query_returns_data_and_request_crosses_http_like_the_sdk_sends_it(shopi
 
     assert data == SHOP_DATA
     [request] = shopify.requests
-    assert request.path == "/admin/api/2025-01/graphql.json"
+    assert request.path == "/admin/api/2026-10/graphql.json"
     assert request.host == "demo-store.myshopify.com"
     assert request.token == TOKEN
     assert request.query == get_document("ShopInfo")

@@ -62,7 +62,7 @@ def gateway(token, client, time):
 def spend_directly(client, token) -> dict:
     """Another process spending the shop's bucket (plain HTTP, no pacing); returns the cost block."""
     response = client.post(
-        f"https://{SHOP}/admin/api/2025-01/graphql.json",
+        f"https://{SHOP}/admin/api/2026-10/graphql.json",
         json={"query": get_document("ProductsPage"), "variables": PAGE},
         headers={"X-Shopify-Access-Token": token},
     )

@@ -156,7 +156,7 @@ def test_inventory_level_webhooks_update_the_mirror_and_late_ones_are_ignored(wo
         assert level.available == 11
 
 
-def test_api_version_2026_04_is_a_switch(sandbox_shopify, app_factory, database_url, rest_supplier_server) -> None:
+def test_the_app_runs_on_2026_04_the_oldest_version_supported_from_2027(sandbox_shopify, app_factory, database_url, rest_supplier_server) -> None:
     app = app_factory(database_url, sandbox_shopify_url=sandbox_shopify.base_url, api_version="2026-04")
     world = World(app, sandbox_shopify, rest_supplier_server)
     world.pull()

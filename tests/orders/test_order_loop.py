@@ -105,7 +105,7 @@ def test_order_reaches_the_supplier_once_and_comes_back_fulfilled_with_tracking(
 def _shopify_order(client, shopify, order_gid):
     query = """query($id: ID!) { order(id: $id) { displayFulfillmentStatus fulfillments { trackingInfo { number company } } } }"""
     token = shopify.issue_access_token(SHOP, API_KEY)["access_token"]
-    response = client.post(f"https://{SHOP}/admin/api/2025-01/graphql.json", json={"query": query, "variables": {"id": order_gid}}, headers={"X-Shopify-Access-Token": token})
+    response = client.post(f"https://{SHOP}/admin/api/2026-10/graphql.json", json={"query": query, "variables": {"id": order_gid}}, headers={"X-Shopify-Access-Token": token})
     return response.json()["data"]["order"]
 
 

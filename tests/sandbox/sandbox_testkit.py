@@ -35,6 +35,16 @@ CLIENT_ID = "sandbox-test-client"
 CLIENT_SECRET = "sandbox-test-secret-0123456789abcdef"
 
 
+def _test_app_scopes() -> tuple[str, ...]:
+    from sandbox.shopify.server import DEFAULT_APP_SCOPES
+
+    return DEFAULT_APP_SCOPES + ("write_orders",)
+
+
+# The generic test app: our app's scopes, plus write_orders for the merchant-side order cancels the tests drive.
+TEST_APP_SCOPES = _test_app_scopes()
+
+
 class FakeClock:
     """A clock that only moves when told to."""
 
@@ -51,7 +61,7 @@ class FakeClock:
 def graphql(client: httpx.Client, token: str, query: str, variables: dict | None = None, shop: str = SHOP) -> httpx.Response:
     """POST a document to the shop's Admin GraphQL endpoint (through the routed client)."""
     return client.post(
-        f"https://{shop}/admin/api/2025-01/graphql.json",
+        f"https://{shop}/admin/api/2026-10/graphql.json",
         json={"query": query, "variables": variables},
         headers={"X-Shopify-Access-Token": token},
     )
@@ -208,7 +218,7 @@ def sandbox(clock: FakeClock, wall: FakeClock):
     from sandbox.shopify import SandboxShopify
 
     sb = SandboxShopify(clock=clock, wall_clock=wall, webhook_retry_delay=0.01)
-    sb.register_app(CLIENT_ID, CLIENT_SECRET, app_url=None)
+    sb.register_app(CLIENT_ID, CLIENT_SECRET, app_url=None, scopes=TEST_APP_SCOPES)
     sb.start()
     yield sb
     sb.stop()

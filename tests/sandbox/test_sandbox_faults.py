@@ -37,7 +37,7 @@ def test_faults_do_not_spend_the_cost_bucket(sandbox, gql):
 
 
 def test_shop_is_chosen_by_host_header(sandbox, token):
-    url = f"{sandbox.base_url}/admin/api/2025-01/graphql.json"
+    url = f"{sandbox.base_url}/admin/api/2026-10/graphql.json"
     headers = {"X-Shopify-Access-Token": token, "Host": f"{SHOP}:443"}
     answer = httpx.post(url, json={"query": "{ shop { myshopifyDomain } }"}, headers=headers)
     assert answer.json()["data"]["shop"]["myshopifyDomain"] == SHOP

@@ -11,16 +11,20 @@ from graphql import parse
 
 from integrations.shopify.documents import get_document
 from sandbox.shopify.store import add_non_shipping_products
-from sandbox_testkit import CLIENT_ID, CLIENT_SECRET, SHOP, assert_conforms, graphql
+from sandbox_testkit import CLIENT_ID, CLIENT_SECRET, SHOP, TEST_APP_SCOPES, assert_conforms, graphql
 from sandbox_testkit import client, clock, gql, receiver, sandbox, token, wall  # noqa: F401 (fixtures)
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "shopify" / "webhook-samples-2025-01"
 FO_TOPICS = ["fulfillment_orders/fulfillment_request_submitted", "fulfillment_orders/cancellation_request_submitted"]
 
 
+TEST_DOCUMENTS = Path(__file__).parent / "documents"
+
+
 def run(gql, name: str, variables: dict) -> dict:
-    """POST one of the app's documents; fail on top-level errors."""
-    body = gql(get_document(name), variables).json()
+    """POST one of the app's documents (or a test-only one); fail on top-level errors."""
+    local = TEST_DOCUMENTS / f"{name}.graphql"
+    body = gql(local.read_text() if local.exists() else get_document(name), variables).json()
     assert "errors" not in body, body
     return body["data"]
 
@@ -58,7 +62,7 @@ def order_at_service(sandbox, service: dict, sku: str = "MUG-WHT", quantity: int
 
 
 def test_partial_then_full_fulfillment_updates_quantities_and_statuses(sandbox, gql, receiver):
-    sandbox.register_app(CLIENT_ID, CLIENT_SECRET, app_url=receiver.url, webhook_topics=["fulfillments/create", "orders/partially_fulfilled", "orders/fulfilled"])
+    sandbox.register_app(CLIENT_ID, CLIENT_SECRET, app_url=receiver.url, webhook_topics=["fulfillments/create", "orders/partially_fulfilled", "orders/fulfilled"], scopes=TEST_APP_SCOPES)
     order = sandbox.store.create_order(SHOP, [{"sku": "MUG-WHT", "quantity": 3}, {"sku": "TEE-M", "quantity": 1}])
     before = fulfillment_orders(gql, order["id"])
     assert_conforms(sandbox.schema, parse(get_document("FulfillmentOrdersForOrder")), {"order": before})
@@ -125,13 +129,13 @@ def test_fulfillment_user_errors(sandbox, gql):
     assert unknown["fulfillment"] is None
     assert unknown["userErrors"] == [{"field": ["fulfillment", "lineItemsByFulfillmentOrder", "0", "fulfillmentOrderId"], "message": "Fulfillment order does not exist."}]
 
-    cancel = run(gql, "OrderCancel", {"orderId": order["id"], "reason": "CUSTOMER", "refund": True, "restock": True})["orderCancel"]
+    cancel = run(gql, "OrderCancel", {"orderId": order["id"], "reason": "CUSTOMER", "refundMethod": {"originalPaymentMethodsRefund": True}, "restock": True})["orderCancel"]
     assert cancel["orderCancelUserErrors"] == [] and cancel["job"]["id"].startswith("gid://shopify/Job/")
     after_cancel = fulfil(gql, fo["id"])
     assert after_cancel["userErrors"] == [{"field": ["fulfillment"], "message": f"Fulfillment order {fo['id'].rsplit('/', 1)[1]} has an unfulfillable status= cancelled."}]
     cancelled = fulfillment_orders(gql, order["id"])
     assert cancelled["cancelledAt"] is not None and cancelled["fulfillmentOrders"]["nodes"][0]["status"] == "CANCELLED"
-    again = run(gql, "OrderCancel", {"orderId": order["id"], "reason": "CUSTOMER", "refund": True, "restock": True})["orderCancel"]
+    again = run(gql, "OrderCancel", {"orderId": order["id"], "reason": "CUSTOMER", "refundMethod": {"originalPaymentMethodsRefund": True}, "restock": True})["orderCancel"]
     assert again["job"] is None and again["orderCancelUserErrors"][0]["code"] == "INVALID"
     # Restocked: the sale's committed units are available again.
     item = sandbox.store.variant_by_sku(SHOP, "MUG-BLK")["inventoryItem"].gid
@@ -140,7 +144,7 @@ def test_fulfillment_user_errors(sandbox, gql):
 
 
 def test_fulfillment_service_request_reaches_the_callback_and_webhooks(sandbox, gql, receiver):
-    sandbox.register_app(CLIENT_ID, CLIENT_SECRET, app_url=receiver.url, webhook_topics=FO_TOPICS)
+    sandbox.register_app(CLIENT_ID, CLIENT_SECRET, app_url=receiver.url, webhook_topics=FO_TOPICS, scopes=TEST_APP_SCOPES)
     service = create_service(gql, f"{receiver.url}/fulfillment")
     assert service["location"]["id"].startswith("gid://shopify/Location/") and service["callbackUrl"] == f"{receiver.url}/fulfillment"
     order = order_at_service(sandbox, service)
@@ -196,14 +200,14 @@ def test_reject_request_and_access_rules(sandbox, gql, client):
 
 
 def test_order_cancel_asks_the_service_that_accepted(sandbox, gql, receiver):
-    sandbox.register_app(CLIENT_ID, CLIENT_SECRET, app_url=receiver.url, webhook_topics=["orders/cancelled"])
+    sandbox.register_app(CLIENT_ID, CLIENT_SECRET, app_url=receiver.url, webhook_topics=["orders/cancelled"], scopes=TEST_APP_SCOPES)
     service = create_service(gql, f"{receiver.url}/fs")
     order = order_at_service(sandbox, service, quantity=1)
     [fo] = sandbox.request_fulfillment(SHOP, order["id"])
     run(gql, "FulfillmentOrderAcceptRequest", {"id": fo["id"]})
     receiver.wait_for(1)
 
-    cancel = run(gql, "OrderCancel", {"orderId": order["id"], "reason": "CUSTOMER", "refund": True, "restock": True, "staffNote": "asked by phone"})["orderCancel"]
+    cancel = run(gql, "OrderCancel", {"orderId": order["id"], "reason": "CUSTOMER", "refundMethod": {"originalPaymentMethodsRefund": True}, "restock": True, "staffNote": "asked by phone"})["orderCancel"]
     assert cancel["orderCancelUserErrors"] == [] and cancel["job"]["done"] is False
     state = fulfillment_orders(gql, order["id"])
     assert state["cancelledAt"] is not None
@@ -234,7 +238,7 @@ def test_rejected_cancellation_keeps_the_service_working(sandbox, gql):
 
 
 def test_place_order_emits_orders_create_and_paid_in_the_rest_shape(sandbox, receiver):
-    sandbox.register_app(CLIENT_ID, CLIENT_SECRET, app_url=receiver.url)
+    sandbox.register_app(CLIENT_ID, CLIENT_SECRET, app_url=receiver.url, scopes=TEST_APP_SCOPES)
     add_non_shipping_products(sandbox.store, SHOP)
     order = sandbox.place_order(SHOP, [{"sku": "MUG-BLK", "quantity": 2}, {"sku": "EBOOK-GUIDE", "quantity": 1}, {"sku": "GIFT-25", "quantity": 1}], email="buyer@example.com")
     got = receiver.wait_for(3)
@@ -261,7 +265,7 @@ def test_place_order_emits_orders_create_and_paid_in_the_rest_shape(sandbox, rec
 
 
 def test_place_order_goes_through_the_senders_faults(sandbox, receiver):
-    sandbox.register_app(CLIENT_ID, CLIENT_SECRET, app_url=receiver.url)
+    sandbox.register_app(CLIENT_ID, CLIENT_SECRET, app_url=receiver.url, scopes=TEST_APP_SCOPES)
     sandbox.webhooks.configure(drop_rate=1.0)
     sandbox.place_order(SHOP, [{"sku": "TEE-S", "quantity": 1}])
     assert receiver.received() == []

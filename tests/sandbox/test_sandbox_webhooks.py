@@ -38,7 +38,7 @@ def test_delivery_is_signed_and_labelled_like_shopify(receiver):
     assert got.headers["X-Shopify-Hmac-Sha256"] != expected_hmac(got.body, "another-secret")
     assert got.headers["X-Shopify-Topic"] == "orders/create"
     assert got.headers["X-Shopify-Shop-Domain"] == SHOP
-    assert got.headers["X-Shopify-API-Version"] == "2025-01"
+    assert got.headers["X-Shopify-API-Version"] == "2026-10"
     assert (got.headers["X-Shopify-Webhook-Id"], got.headers["X-Shopify-Event-Id"]) == ("wh-1", "ev-1")
     assert got.headers["X-Shopify-Triggered-At"].endswith("Z")
     assert got.headers["Content-Type"] == "application/json"
@@ -192,3 +192,16 @@ def test_topic_names_map_both_ways(enum, header):
     assert header_to_enum(header) == enum
     assert normalize_topic(enum) == normalize_topic(header) == header
 
+
+
+def test_webhooks_for_a_retired_version_fall_forward_like_api_calls(sandbox, receiver, wall):
+    import datetime as dt
+
+    sandbox.register_app(CLIENT_ID, CLIENT_SECRET, app_url=receiver.url, webhook_topics=["orders/create"])
+    wall.now = dt.datetime(2026, 12, 3, tzinfo=dt.timezone.utc).timestamp()
+    sandbox.emit(SHOP, "orders/create", {"id": 1}, api_version="2025-01")
+    wall.now = dt.datetime(2027, 2, 1, tzinfo=dt.timezone.utc).timestamp()
+    sandbox.emit(SHOP, "orders/create", {"id": 2}, api_version="2025-01")
+    sandbox.emit(SHOP, "orders/create", {"id": 3}, api_version="2026-10")
+    got = sorted(receiver.wait_for(3), key=lambda r: json.loads(r.body)["id"])
+    assert [r.headers["X-Shopify-API-Version"] for r in got] == ["2026-01", "2026-04", "2026-10"]

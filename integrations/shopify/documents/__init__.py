@@ -11,7 +11,7 @@ import functools
 import re
 from pathlib import Path
 
-from graphql import DocumentNode, OperationDefinitionNode, OperationType, parse
+from graphql import DocumentNode, FieldNode, OperationDefinitionNode, OperationType, VariableNode, parse
 
 DOCUMENTS_DIR = Path(__file__).resolve().parent
 
@@ -46,25 +46,8 @@ def _load_documents() -> dict[str, str]:
 DOCUMENTS: dict[str, str] = _load_documents()
 
 
-def _load_versioned_documents() -> dict[str, dict[str, str]]:
-    """Documents that differ in a later API version, in a folder named after it (e.g. 2026-04/)."""
-    fragments = _load_fragments()
-    return {
-        folder.name: {path.stem: _with_fragments(path.read_text(encoding="utf-8"), fragments) for path in sorted(folder.glob("*.graphql"))}
-        for folder in sorted(DOCUMENTS_DIR.iterdir())
-        if folder.is_dir() and re.fullmatch(r"\d{4}-\d{2}", folder.name)
-    }
-
-
-VERSIONED_DOCUMENTS: dict[str, dict[str, str]] = _load_versioned_documents()
-
-
-def get_document(name: str, api_version: str | None = None) -> str:
-    """The text of the document `name`; the newest variant at or below `api_version` if one exists."""
-    if api_version:
-        for version in sorted(VERSIONED_DOCUMENTS, reverse=True):
-            if version <= api_version and name in VERSIONED_DOCUMENTS[version]:
-                return VERSIONED_DOCUMENTS[version][name]
+def get_document(name: str) -> str:
+    """The text of the document `name` (with the fragments it spreads)."""
     try:
         return DOCUMENTS[name]
     except KeyError:
@@ -88,3 +71,17 @@ def operation_of(name: str) -> OperationDefinitionNode:
 def is_mutation(name: str) -> bool:
     """True when the document `name` is a mutation (its failures may leave side effects)."""
     return operation_of(name).operation is OperationType.MUTATION
+
+
+def idempotency_key_variable(name: str) -> str | None:
+    """The variable a mutation passes to `@idempotent(key: $var)` on its root field, if it uses the directive."""
+    for selection in operation_of(name).selection_set.selections:
+        if not isinstance(selection, FieldNode):
+            continue
+        for directive in selection.directives or ():
+            if directive.name.value != "idempotent":
+                continue
+            for argument in directive.arguments or ():
+                if argument.name.value == "key" and isinstance(argument.value, VariableNode):
+                    return argument.value.name.value
+    return None

@@ -18,7 +18,7 @@ def _error(message: str, code: str, field: list[str] | None = None) -> dict:
 
 
 @resolver("Mutation", "bulkOperationRunQuery", scopes=BULK_SCOPES)
-def bulk_operation_run_query(root: Any, info, query: str) -> dict:
+def bulk_operation_run_query(root: Any, info, query: str, groupObjects: bool = False) -> dict:
     """Validate the inner query and start it in the background."""
     ctx = info.context
     try:
@@ -29,10 +29,17 @@ def bulk_operation_run_query(root: Any, info, query: str) -> dict:
     if problems:
         return {"__typename": "BulkOperationRunQueryPayload", "bulkOperation": None, "userErrors": [_error(f"Invalid bulk query: {problems[0]['message']}", "INVALID", ["query"])]}
     try:
-        operation = ctx.store.bulk.start(ctx.shop, ctx.client_id, query, ctx.api_version)
+        operation = ctx.store.bulk.start(ctx.shop, ctx.client_id, query, ctx.api_version, grouped=bool(groupObjects))
     except BulkRefused as refused:
         return {"__typename": "BulkOperationRunQueryPayload", "bulkOperation": None, "userErrors": [_error(refused.message, refused.code)]}
     return {"__typename": "BulkOperationRunQueryPayload", "bulkOperation": operation, "userErrors": []}
+
+
+@resolver("Query", "bulkOperation", scopes=BULK_SCOPES)
+def bulk_operation(root: Any, info, id: str) -> dict | None:
+    """One of the app's bulk operations by id (another app's is not found)."""
+    operation = object_of_type(info, id, "BulkOperation")
+    return operation if operation is not None and operation["_clientId"] == info.context.client_id else None
 
 
 @resolver("Query", "currentBulkOperation", scopes=BULK_SCOPES)

@@ -117,7 +117,7 @@ def fulfillment_tracking_info(fulfillment: dict, info, first: int | None = None)
 
 
 @resolver("Order", "fulfillments")
-def order_fulfillments(order: dict, info, first: int | None = None) -> list[dict]:
+def order_fulfillments(order: dict, info, first: int | None = None, query: str | None = None) -> list[dict]:
     """The order's fulfillments, oldest first (the first `first`)."""
     fulfillments = info.context.shop.deref(order.get("fulfillments") or [])
     return fulfillments[:first] if first is not None else fulfillments

@@ -39,7 +39,7 @@ def submit_fulfillment_request(root: Any, info, id: str, message: str | None = N
 
 
 @resolver("Mutation", "fulfillmentOrderAcceptFulfillmentRequest", scopes=WRITE_ASSIGNED)
-def accept_fulfillment_request(root: Any, info, id: str, message: str | None = None) -> dict:
+def accept_fulfillment_request(root: Any, info, id: str, message: str | None = None, estimatedShippedAt: str | None = None) -> dict:
     """The calling fulfillment service accepts a submitted request."""
     ctx = info.context
     return _fulfillment_order_payload("FulfillmentOrderAcceptFulfillmentRequestPayload", lambda: ctx.store.accept_fulfillment_request(ctx.shop, check_gid(id), client_id=ctx.client_id, message=message))

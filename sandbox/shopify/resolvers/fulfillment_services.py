@@ -13,7 +13,7 @@ READ_FULFILLMENTS = ("read_fulfillments",)
 
 
 @resolver("Mutation", "fulfillmentServiceCreate", scopes=WRITE_FULFILLMENTS)
-def fulfillment_service_create(root: Any, info, name: str, callbackUrl: str, trackingSupport: bool | None = None, inventoryManagement: bool | None = None) -> dict:
+def fulfillment_service_create(root: Any, info, name: str, callbackUrl: str, trackingSupport: bool | None = None, inventoryManagement: bool | None = None, fulfillmentOrdersOptIn: bool | None = None, requiresShippingMethod: bool | None = None) -> dict:
     """Register the calling app as a fulfillment service (and give it a location)."""
     ctx = info.context
     try:
@@ -24,7 +24,7 @@ def fulfillment_service_create(root: Any, info, name: str, callbackUrl: str, tra
 
 
 @resolver("Mutation", "fulfillmentServiceUpdate", scopes=WRITE_FULFILLMENTS)
-def fulfillment_service_update(root: Any, info, id: str, name: str | None = None, callbackUrl: str | None = None, trackingSupport: bool | None = None, inventoryManagement: bool | None = None) -> dict:
+def fulfillment_service_update(root: Any, info, id: str, name: str | None = None, callbackUrl: str | None = None, trackingSupport: bool | None = None, inventoryManagement: bool | None = None, fulfillmentOrdersOptIn: bool | None = None, requiresShippingMethod: bool | None = None) -> dict:
     """Change one of the calling app's fulfillment services."""
     ctx = info.context
     try:

@@ -68,7 +68,7 @@ def item_levels(item: dict, info, **_: Any) -> Listing:
 
 
 @resolver("InventoryItem", "inventoryLevel")
-def item_level(item: dict, info, locationId: str) -> dict | None:
+def item_level(item: dict, info, locationId: str, includeInactive: bool | None = None) -> dict | None:
     """The item's level at one location (null if not stocked there)."""
     return info.context.shop.get(inventory_level_gid(item["id"], check_gid(locationId)))
 
@@ -86,7 +86,7 @@ def location_levels(location_: dict, info, **_: Any) -> Listing:
 
 
 @resolver("Location", "inventoryLevel")
-def location_level(location_: dict, info, inventoryItemId: str) -> dict | None:
+def location_level(location_: dict, info, inventoryItemId: str, includeInactive: bool | None = None) -> dict | None:
     """One item's level at this location."""
     return info.context.shop.get(inventory_level_gid(check_gid(inventoryItemId), location_["id"]))
 
@@ -123,47 +123,24 @@ def duplicate_sku_count(item: dict, info) -> int:
 WRITE_INVENTORY = ("write_inventory",)
 
 
-def _idempotency_key(info) -> str | None:
-    """The key of an `@idempotent(key:)` directive on this field (API 2026-04), if any."""
-    from graphql.execution.values import get_directive_values
-
-    directive = info.schema.get_directive("idempotent")
-    if directive is None:
-        return None
-    values = get_directive_values(directive, info.field_nodes[0], info.variable_values)
-    return values.get("key") if values else None
-
-
 def _inventory_mutation(info, payload_type: str, apply, data: dict) -> dict:
-    from graphql import GraphQLError
-
-    from ..inventory_changes import InputTooLarge
+    from ..inventory_changes import ChangeFromMissing, InputTooLarge
 
     ctx = info.context
-    key = _idempotency_key(info)
-    fingerprint = (info.field_name, repr(sorted(data.items(), key=lambda kv: kv[0])))
-    replays = ctx.shop.idempotent_results
-    if key is not None and key in replays:
-        seen_fingerprint, payload = replays[key]
-        if seen_fingerprint != fingerprint:
-            error = {"__typename": "InventorySetQuantitiesUserError" if payload_type.startswith("InventorySet") else "InventoryAdjustQuantitiesUserError",
-                     "field": None, "message": "The same idempotency key cannot be used with different operation parameters.", "code": "IDEMPOTENCY_KEY_PARAMETER_MISMATCH"}
-            return {"__typename": payload_type, "inventoryAdjustmentGroup": None, "userErrors": [error]}
-        return payload  # the first answer again, nothing applied twice
+    version = ctx.version
     try:
-        group, errors = apply(ctx.store, ctx.shop, data, api_version=ctx.api_version, client_id=ctx.client_id)
+        group, errors = apply(ctx.store, ctx.shop, data, change_from_required=bool(version and version.change_from_required), client_id=ctx.client_id)
     except InputTooLarge as exc:
         raise GraphQLError(str(exc), extensions={"code": "MAX_INPUT_SIZE_EXCEEDED"}) from None
+    except ChangeFromMissing as exc:
+        raise GraphQLError(str(exc), extensions={"code": "INVALID_FIELD_ARGUMENTS"}) from None
     error_type = "InventorySetQuantitiesUserError" if payload_type.startswith("InventorySet") else "InventoryAdjustQuantitiesUserError"
-    payload = {"__typename": payload_type, "inventoryAdjustmentGroup": group, "userErrors": [{"__typename": error_type, **e} for e in errors]}
-    if key is not None:
-        replays[key] = (fingerprint, payload)
-    return payload
+    return {"__typename": payload_type, "inventoryAdjustmentGroup": group, "userErrors": [{"__typename": error_type, **e} for e in errors]}
 
 
 @resolver("Mutation", "inventorySetQuantities", scopes=WRITE_INVENTORY)
 def inventory_set_quantities(root: Any, info, input: dict) -> dict:
-    """Set absolute quantities, all or nothing, guarded by compareQuantity (changeFromQuantity in 2026-04)."""
+    """Set absolute quantities, all or nothing, guarded by changeFromQuantity (compareQuantity before 2026-04)."""
     from ..inventory_changes import set_quantities
 
     return _inventory_mutation(info, "InventorySetQuantitiesPayload", set_quantities, input)

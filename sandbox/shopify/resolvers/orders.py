@@ -71,11 +71,12 @@ def fulfillments_count(order_: dict, info) -> dict:
 
 
 @resolver("Mutation", "orderCancel", scopes=("write_orders",))
-def order_cancel(root: Any, info, orderId: str, reason: str, refund: bool, restock: bool, notifyCustomer: bool | None = None, staffNote: str | None = None) -> dict:
-    """Cancel an order; answers with the job doing it."""
+def order_cancel(root: Any, info, orderId: str, reason: str, restock: bool, refund: bool | None = None, refundMethod: dict | None = None, notifyCustomer: bool | None = None, staffNote: str | None = None) -> dict:
+    """Cancel an order; answers with the job doing it (`refundMethod`, or the deprecated `refund`, says whether to refund)."""
     ctx = info.context
+    refunds = bool(refund) or bool(refundMethod and (refundMethod.get("originalPaymentMethodsRefund") or refundMethod.get("storeCreditRefund")))
     try:
-        job = ctx.store.cancel_order(ctx.shop, check_gid(orderId), reason=reason, refund=refund, restock=restock, notify_customer=bool(notifyCustomer), staff_note=staffNote)
+        job = ctx.store.cancel_order(ctx.shop, check_gid(orderId), reason=reason, refund=refunds, restock=restock, notify_customer=bool(notifyCustomer), staff_note=staffNote)
     except ShopifyUserError as error:
         # The deprecated `userErrors` still lists the same errors, untyped.
         payload = mutation_payload("OrderCancelPayload", error, errors_field="orderCancelUserErrors", error_type="OrderCancelUserError", job=None)

@@ -12,26 +12,6 @@ from ..search import filter_records, sort_key_function
 from ..topics import enum_to_header
 from .common import user_error
 
-# Topic resource -> scopes of which the app needs one to subscribe (read_x or write_x).
-TOPIC_SCOPES: dict[str, tuple[str, ...]] = {
-    "orders": ("read_orders",),
-    "order_transactions": ("read_orders",),
-    "refunds": ("read_orders",),
-    "fulfillments": ("read_fulfillments", "read_orders"),
-    "fulfillment_events": ("read_fulfillments", "read_orders"),
-    "products": ("read_products",),
-    "variants": ("read_products",),
-    "collections": ("read_products",),
-    "inventory_items": ("read_inventory", "read_products"),
-    "inventory_levels": ("read_inventory",),
-    "locations": ("read_locations",),
-    "fulfillment_orders": ("read_assigned_fulfillment_orders", "read_merchant_managed_fulfillment_orders", "read_third_party_fulfillment_orders"),
-    "returns": ("read_returns",),
-    "reverse_deliveries": ("read_returns",),
-    "reverse_fulfillment_orders": ("read_returns",),
-    "customers": ("read_customers",),
-    "draft_orders": ("read_draft_orders",),
-}
 LOOPBACK_HOSTS = {"localhost"}
 
 
@@ -43,13 +23,13 @@ def _subscription_for_app(info, gid: str) -> dict | None:
 
 
 @resolver("Query", "webhookSubscriptions")
-def webhook_subscriptions(root: Any, info, topics: list[str] | None = None, callbackUrl: str | None = None, format: str | None = None, query: str | None = None, sortKey: str | None = None, **_: Any) -> Listing:
+def webhook_subscriptions(root: Any, info, topics: list[str] | None = None, callbackUrl: str | None = None, uri: str | None = None, format: str | None = None, query: str | None = None, sortKey: str | None = None, **_: Any) -> Listing:
     """The calling app's subscriptions on this shop."""
     ctx = info.context
     subs = ctx.store.webhook_subscriptions(ctx.shop, client_id=ctx.client_id)
     subs = [
         s for s in filter_records(subs, query, "WebhookSubscription")
-        if (not topics or s["topic"] in topics) and (callbackUrl is None or s["callbackUrl"] == callbackUrl) and (format is None or s["format"] == format)
+        if (not topics or s["topic"] in topics) and (callbackUrl is None or s["uri"] == callbackUrl) and (uri is None or s["uri"] == uri) and (format is None or s["format"] == format)
     ]
     key = sort_key_function(sortKey)
     return Listing(sorted(subs, key=key), key)
@@ -70,9 +50,16 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def callback_url_errors(url: str | None) -> list[dict]:
+def address_of(webhook_subscription: dict) -> tuple[str | None, str]:
+    """The address given (`uri`, or the deprecated `callbackUrl`) and the input field that held it."""
+    if webhook_subscription.get("uri") is not None:
+        return webhook_subscription["uri"], "uri"
+    return webhook_subscription.get("callbackUrl"), "callbackUrl"
+
+
+def callback_url_errors(url: str | None, input_field: str = "callbackUrl") -> list[dict]:
     """Shopify's userErrors for a bad address (http is allowed only to loopback, for local receivers)."""
-    field = ["webhookSubscription", "callbackUrl"]
+    field = ["webhookSubscription", input_field]
     if not url or not url.strip():
         return [user_error(field, "Address can't be blank")]
     parts = urlsplit(url.strip())
@@ -86,9 +73,12 @@ def callback_url_errors(url: str | None) -> list[dict]:
 
 
 def topic_scope_errors(info, topic: str) -> list[dict]:
-    """An error if the app's scopes do not cover the topic's resource."""
+    """An error if the app's scopes do not cover the topic (the scopes its schema description names)."""
+    from integrations.shopify.scopes import topic_requirement
+
     header = enum_to_header(topic)
-    needed = TOPIC_SCOPES.get(header.split("/")[0].split(".")[0])
+    requirement = topic_requirement(header, info.schema)
+    needed = requirement.scopes if requirement else ()
     if needed and not info.context.has_any_scope(needed):
         return [user_error(["topic"], f"You do not have permission to create or update webhooks with {header} topic. Required access: {' or '.join(needed)}.")]
     return []
@@ -102,10 +92,10 @@ def _payload(typename: str, subscription: dict | None, errors: list[dict]) -> di
 def webhook_subscription_create(root: Any, info, topic: str, webhookSubscription: dict) -> dict:
     """Subscribe the calling app to a topic at an address."""
     ctx = info.context
-    url = webhookSubscription.get("callbackUrl")
-    errors = topic_scope_errors(info, topic) or callback_url_errors(url)
-    if not errors and any(s["callbackUrl"] == url.strip() for s in ctx.store.webhook_subscriptions(ctx.shop, topic=topic, client_id=ctx.client_id)):
-        errors = [user_error(["webhookSubscription", "callbackUrl"], "Address for this topic has already been taken")]
+    url, input_field = address_of(webhookSubscription)
+    errors = topic_scope_errors(info, topic) or callback_url_errors(url, input_field)
+    if not errors and any(s["uri"] == url.strip() for s in ctx.store.webhook_subscriptions(ctx.shop, topic=topic, client_id=ctx.client_id)):
+        errors = [user_error(["webhookSubscription", input_field], "Address for this topic has already been taken")]
     if errors:
         return _payload("WebhookSubscriptionCreatePayload", None, errors)
     subscription = ctx.store.add_webhook_subscription(
@@ -130,14 +120,14 @@ def webhook_subscription_update(root: Any, info, id: str, webhookSubscription: d
     subscription = _subscription_for_app(info, id)
     if subscription is None:
         return _payload("WebhookSubscriptionUpdatePayload", None, [user_error(["id"], "Webhook subscription does not exist")])
-    url = webhookSubscription.get("callbackUrl")
+    url, input_field = address_of(webhookSubscription)
     if url is not None:
-        errors = callback_url_errors(url)
-        if not errors and any(s["id"] != subscription["id"] and s["callbackUrl"] == url.strip() for s in ctx.store.webhook_subscriptions(ctx.shop, topic=subscription["topic"], client_id=ctx.client_id)):
-            errors = [user_error(["webhookSubscription", "callbackUrl"], "Address for this topic has already been taken")]
+        errors = callback_url_errors(url, input_field)
+        if not errors and any(s["id"] != subscription["id"] and s["uri"] == url.strip() for s in ctx.store.webhook_subscriptions(ctx.shop, topic=subscription["topic"], client_id=ctx.client_id)):
+            errors = [user_error(["webhookSubscription", input_field], "Address for this topic has already been taken")]
         if errors:
             return _payload("WebhookSubscriptionUpdatePayload", None, errors)
-        subscription["callbackUrl"] = url.strip()
+        subscription["callbackUrl"] = subscription["uri"] = url.strip()
         subscription["endpoint"] = {"__typename": "WebhookHttpEndpoint", "callbackUrl": url.strip()}
     for key in ("format", "filter", "includeFields", "metafieldNamespaces"):
         if key in webhookSubscription and webhookSubscription[key] is not None:
