@@ -11,5 +11,6 @@ from .reconcile import models as reconcile_models  # noqa: F401
 from .returns import models as return_models  # noqa: F401
 from .suppliers import models as supplier_models  # noqa: F401
 from .suppliers import email_po_log as email_po_log_models  # noqa: F401
+from .suppliers import amendment_models  # noqa: F401
 
 Base = models.Base

@@ -61,6 +61,21 @@ class PlaceOrder:
 
 
 @dataclass(frozen=True)
+class Amendment:
+    """What a placed order must become: every line as it should be now (quantity 0 = remove) and the address.
+
+    A desired state, not a delta, so applying it twice changes nothing the second time.
+    `reference` names this change (our idempotency key + amendment number) for suppliers
+    that number their messages (the email supplier's change notice).
+    """
+
+    reference: str
+    lines: tuple[OrderLine, ...]
+    shipping_address: Address | None = None  # None: the address is unchanged
+    changes: tuple[str, ...] = ()  # what changed, in words, for suppliers read by people
+
+
+@dataclass(frozen=True)
 class SupplierOrder:
     """The supplier's view of an order."""
 
@@ -179,14 +194,28 @@ class CancellationRefused(SupplierError):
     """The supplier cannot cancel (already in production or shipped)."""
 
 
+class AmendmentRefused(SupplierError):
+    """The supplier cannot change this order (in production, shipped, or not offered by its API)."""
+
+
 class InvalidSupplierSignature(SupplierError):
     """A supplier webhook whose signature does not verify."""
 
 
 class SupplierAdapter(abc.ABC):
-    """What the app needs from any supplier."""
+    """What the app needs from any supplier.
+
+    Capabilities for order changes (see shopify_app/suppliers/amendments.py): an adapter
+    that can change a placed order says which parts; everything else is cancelled and
+    placed again while `can_cancel_when` allows, or reported to the merchant.
+    """
 
     kind: str = "abstract"
+    can_update_address: bool = False  # amend_order accepts a new shipping address
+    can_update_lines: bool = False  # amend_order accepts changed, removed and added lines
+    # Our statuses in which the supplier takes a change or a cancellation (it may still refuse
+    # one: a status can lag behind, so AmendmentRefused / CancellationRefused are the last word).
+    can_cancel_when: frozenset[SupplierOrderStatus] = frozenset({SupplierOrderStatus.PENDING, SupplierOrderStatus.ACKNOWLEDGED, SupplierOrderStatus.ON_HOLD})
 
     @abc.abstractmethod
     def place_order(self, order: PlaceOrder) -> SupplierOrder:
@@ -215,6 +244,10 @@ class SupplierAdapter(abc.ABC):
     @abc.abstractmethod
     def create_return_authorization(self, supplier_order_id: str, lines: list[ReturnLine]) -> ReturnAuthorization:
         """Ask the supplier to accept a return."""
+
+    def amend_order(self, supplier_order_id: str, amendment: Amendment) -> SupplierOrder:
+        """Make a placed order match `amendment`; AmendmentRefused when too late or not offered."""
+        raise AmendmentRefused(f"{self.kind} orders cannot be changed through the adapter")
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[SupplierEvent]:
         """Verify and translate a webhook from this supplier (suppliers without webhooks: none)."""

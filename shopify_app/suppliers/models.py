@@ -100,6 +100,9 @@ class SupplierOrder(Base):
     lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     placed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Digest of the ship-to address last sent (placed or amended): an address change in
+    # Shopify is compared against it (a digest, so no second copy of personal data).
+    sent_address_digest: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     lines: Mapped[list[SupplierOrderLine]] = relationship(back_populates="supplier_order", cascade="all, delete-orphan", order_by="SupplierOrderLine.id")
@@ -116,8 +119,9 @@ class SupplierOrderLine(Base):
     supplier_order_id: Mapped[int] = mapped_column(ForeignKey("supplier_orders.id", ondelete="CASCADE"))
     order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id", ondelete="CASCADE"))
     supplier_sku: Mapped[str] = mapped_column(String(255))
-    quantity: Mapped[int] = mapped_column(Integer)
+    quantity: Mapped[int] = mapped_column(Integer)  # what the supplier should ship now (0: removed)
     shipped_quantity: Mapped[int] = mapped_column(Integer, default=0)
+    sent_quantity: Mapped[int | None] = mapped_column(Integer)  # what the supplier was last sent (None: never)
 
     supplier_order: Mapped[SupplierOrder] = relationship(back_populates="lines")
 
