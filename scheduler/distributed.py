@@ -43,6 +43,7 @@ def cron_for(interval: dt.timedelta) -> str:
 def build_app(services) -> procrastinate.App:
     """A procrastinate App whose tasks run the app's periodic jobs and drains with these services."""
     from scheduler.embedded import PERIODIC_JOBS
+    from shopify_app.suppliers.amendments import AmendmentWorker
     from shopify_app.suppliers.forwarding import ForwardingWorker
     from shopify_app.webhooks.worker import InboxWorker
 
@@ -57,6 +58,7 @@ def build_app(services) -> procrastinate.App:
 
     inbox = InboxWorker(services.session_factory, services.settings, services)
     forwarding = ForwardingWorker(services.session_factory, services.box)
+    amendments = AmendmentWorker(services.session_factory, services.box, wake_forwarding=services.wake_forwarding)
 
     @app.periodic(cron="* * * * *", periodic_id="drain-inbox")
     @app.task(name="drain-inbox", queue=WORK_QUEUE, queueing_lock="drain-inbox")
@@ -67,6 +69,7 @@ def build_app(services) -> procrastinate.App:
     @app.task(name="drain-forwarding", queue=WORK_QUEUE, queueing_lock="drain-forwarding")
     def drain_forwarding(timestamp: int | None = None) -> None:
         forwarding.drain()
+        amendments.drain()  # order changes for suppliers that already have the order
 
     return app
 

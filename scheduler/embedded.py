@@ -12,6 +12,7 @@ from shopify_app.auth.tokens import TokenUnavailable
 from shopify_app.inventory.jobs import pull_due_stock_feeds, refresh_catalogs, sync_installed_shops
 from shopify_app.models import Shop, ShopStatus
 
+from shopify_app.suppliers.amendments import AmendmentWorker
 from shopify_app.suppliers.forwarding import ForwardingWorker
 from shopify_app.suppliers.polling import poll_shipments
 from shopify_app.webhooks.worker import InboxWorker
@@ -108,8 +109,14 @@ class EmbeddedScheduler:
         self.inbox_worker = InboxWorker(services.session_factory, services.settings, services)
         self.pump = Pump("inbox-pump", self.inbox_worker.drain, services.inbox_wakeup)
         self.forwarding_worker = ForwardingWorker(services.session_factory, services.box)
-        self.forwarding_pump = Pump("forwarding-pump", self.forwarding_worker.drain, services.forwarding_wakeup)
+        self.amendment_worker = AmendmentWorker(services.session_factory, services.box, wake_forwarding=services.wake_forwarding)
+        self.forwarding_pump = Pump("forwarding-pump", self.drain_supplier_work, services.forwarding_wakeup)
         lifecycle.on_shop_uninstalled(self.remove_shop_jobs)
+
+    def drain_supplier_work(self) -> None:
+        """Place and cancel due supplier orders, then pass order changes on to suppliers."""
+        self.forwarding_worker.drain()
+        self.amendment_worker.drain()
 
     def start(self) -> None:
         """Start the clock and add the jobs of every installed shop."""

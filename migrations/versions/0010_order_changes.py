@@ -39,6 +39,7 @@ def upgrade() -> None:
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('method', sa.String(length=16), nullable=True),
     sa.Column('changes', sa.JSON(), nullable=False),
+    sa.Column('address_digest', sa.String(length=64), nullable=True),
     sa.Column('replaced_supplier_order_id', sa.String(length=128), nullable=True),
     sa.Column('replaced_idempotency_key', sa.String(length=128), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),

@@ -44,6 +44,7 @@ class SupplierOrderAmendment(Base):
     state: Mapped[str] = mapped_column(String(16), default=AmendmentState.PENDING.value)
     method: Mapped[str | None] = mapped_column(String(16))  # update | replace | alert
     changes: Mapped[list] = mapped_column(JSON, default=list)  # what changed, in words (no personal data)
+    address_digest: Mapped[str | None] = mapped_column(String(64))  # the address this change asks for (a digest)
     replaced_supplier_order_id: Mapped[str | None] = mapped_column(String(128))  # the cancelled order, when replaced
     replaced_idempotency_key: Mapped[str | None] = mapped_column(String(128))
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -44,6 +44,7 @@ from ..models import utcnow
 from ..orders.models import Order, OrderLine as OurLine, OrderState
 from ..orders.routing import reroute_to_backup
 from ..orders.timeline import record_event
+from .amendments import lines_to_place, remember_sent
 from .models import DeliveryAttempt, DeliveryState, Supplier, SupplierOrder
 
 log = logging.getLogger(__name__)
@@ -225,7 +226,7 @@ class ForwardingWorker:
         order = session.get(Order, delivery.order_id)
         address = order.shipping_address or {}
         lines = []
-        for sol in delivery.lines:
+        for sol in lines_to_place(delivery.lines):
             line = session.get(OurLine, sol.order_line_id)
             lines.append(OrderLine(line_ref=str(sol.id), supplier_sku=sol.supplier_sku, quantity=sol.quantity, name=line.title, retail_price=line.price))
         return PlaceOrder(
@@ -253,6 +254,7 @@ class ForwardingWorker:
             delivery.state = DeliveryState.UNKNOWN.value
             delivery.attempts += 1
             attempts = delivery.attempts
+            remember_sent(session, delivery, request)  # what the supplier gets: order changes are compared with it
         started = time.monotonic()
         summary = {"external_id": request.external_id, "lines": [[l.supplier_sku, l.quantity] for l in request.lines]}
         try:

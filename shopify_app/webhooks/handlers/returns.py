@@ -11,7 +11,7 @@ import re
 
 from integrations.shopify.errors import ShopifyUserError
 
-from ...orders.payloads import PayloadError, check_refund
+from ...orders.payloads import PayloadError, check_refund, checked_id
 from ...returns.intake import decide_return, mark_decided, record_return, timeline
 from ...returns.models import Decision, ReturnCase, RmaState
 from ..registry import WebhookContext, handles
@@ -132,12 +132,38 @@ def fetch_refund_inventory_items(ctx: WebhookContext) -> dict[str, str]:
     return refund_inventory_items(ctx.session, ctx.shop_domain, refund, ctx.services.gateway(ctx.shop_domain) if ctx.services else None)
 
 
-@handles("refunds/create", prefetch=fetch_refund_inventory_items)
-def on_refund(ctx: WebhookContext) -> None:
-    """A refund: mark its return refunded; units it restocked are not restocked again (or are undone)."""
-    from ...returns.restock import reconcile_refund, undo_second_restock
+def fetch_refund(ctx: WebhookContext) -> dict:
+    """Before the write transaction: the inventory items (see above) and, when the refund took
+    lines off an order that suppliers have, the order as Shopify holds it now (its current
+    quantities are what the suppliers should still ship)."""
+    from ...orders.changes import order_with_supplier_work
 
-    _, adjustment = reconcile_refund(ctx.session, ctx.shop_domain, _refund_payload(ctx), ctx.prefetched or {})
+    refund = _refund_payload(ctx)
+    fetched = {"inventory_items": fetch_refund_inventory_items(ctx), "order": None}
+    order_id = refund.get("order_id")
+    if refund.get("refund_line_items") and order_id is not None and ctx.services is not None:
+        try:
+            number = checked_id(order_id, "order_id")
+        except PayloadError as exc:
+            raise PoisonPayload(f"refunds/create payload is not a refund: {exc}") from None
+        if order_with_supplier_work(ctx.session, ctx.shop_domain, number):
+            fetched["order"] = ctx.services.gateway(ctx.shop_domain).query("OrderForSync", {"id": f"gid://shopify/Order/{number}"}).get("order")
+    return fetched
+
+
+@handles("refunds/create", prefetch=fetch_refund)
+def on_refund(ctx: WebhookContext) -> None:
+    """A refund: mark its return refunded; units it restocked are not restocked again (or are undone);
+    lines it cancelled are taken off the supplier orders (refund-cancel)."""
+    from ...orders.graph import order_payload_from_graphql
+    from ...orders.payloads import parse_order
+    from ...returns.restock import reconcile_refund, undo_second_restock
+    from .orders import sync_snapshot
+
+    fetched = ctx.prefetched or {}
+    _, adjustment = reconcile_refund(ctx.session, ctx.shop_domain, _refund_payload(ctx), fetched.get("inventory_items") or {})
+    if fetched.get("order") is not None:
+        sync_snapshot(ctx.session, ctx.services, ctx.shop_domain, parse_order(order_payload_from_graphql(fetched["order"])))
     if adjustment is not None and ctx.services is not None:
         # After the commit that marks the refund reconciled: at most once, never twice.
         services, shop_domain = ctx.services, ctx.shop_domain
