@@ -138,6 +138,11 @@ def build_app(supplier: "SandboxSupplier") -> Flask:
         orders.cancel(orders.get(order_ref))
         return Answer(204, None, "/v2/orders/{order_id}")
 
+    def patch_order(order_ref: str) -> Answer:
+        body = json_body("patch", "/v2/orders/{order_id}")
+        order = orders.update(orders.get(order_ref), body)
+        return Answer(200, {"data": rep.order_json(order, base_url())}, "/v2/orders/{order_id}")
+
     def confirm_order(order_ref: str) -> Answer:
         order = orders.confirm(orders.get(order_ref))
         body = {"data": rep.order_json(order, base_url()), "_links": rep.order_links_for_confirmation(order, base_url())}
@@ -166,13 +171,13 @@ def build_app(supplier: "SandboxSupplier") -> Flask:
     def list_orders_route() -> Response:
         return serve(list_orders)
 
-    @app.route("/v2/orders/<path:rest>", methods=["GET", "POST", "DELETE"])
+    @app.route("/v2/orders/<path:rest>", methods=["GET", "POST", "PATCH", "DELETE"])
     def order_routes(rest: str) -> Response:
         # Routed by hand on the raw path so an `@external_id` holding an encoded "/" stays one segment.
         raw = (request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.full_path).split("?", 1)[0]
         segments = [unquote(segment) for segment in raw[len("/v2/orders/"):].split("/")]
         routes = {
-            ("GET", 1): get_order, ("DELETE", 1): delete_order,
+            ("GET", 1): get_order, ("DELETE", 1): delete_order, ("PATCH", 1): patch_order,
             ("POST", 2, "confirmation"): confirm_order, ("GET", 2, "shipments"): list_shipments,
         }
         key = (request.method, len(segments)) if len(segments) == 1 else (request.method, len(segments), segments[-1])

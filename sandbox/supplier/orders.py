@@ -17,6 +17,9 @@ from .catalog import CatalogVariant
 
 # DELETE cancels until production starts (the choices are listed in printful.py's docstring).
 CANCELLABLE = {"draft", "pending", "onhold", "failed", "canceled"}
+# PATCH: Printful's life cycle says a draft "can be freely edited" and an inprocess order "can no
+# longer be canceled or modified": like DELETE, changes are taken until production starts.
+MODIFIABLE = {"draft", "pending", "onhold", "failed"}
 SHIPPABLE = {"pending", "inprocess", "partial", "onhold"}
 FLAT_SHIPPING = Decimal("4.75")
 
@@ -195,6 +198,28 @@ class OrderBook:
         if was not in ("draft", "canceled"):  # Printful: order_canceled is for confirmed orders
             self._emit("order_canceled", order, {"reason": reason})
             self._emit("order_updated", order)
+        return order
+
+    def update(self, order: SandboxOrder, body: Mapping[str, Any]) -> SandboxOrder:
+        """PATCH: a partial update (recipient, shipping, order_items replaced as a whole) until production starts (409 after)."""
+        items = [self._item_from(index, spec) for index, spec in enumerate(body["order_items"])] if "order_items" in body else None
+        if "recipient" in body:
+            self._check_recipient(body["recipient"])
+        with self._lock:
+            if order.status not in MODIFIABLE:
+                raise Conflict(f"Order can not be modified: its status is {order.status}")
+            if items is not None:
+                if not items and order.status != "draft":
+                    raise BadRequest("order_items: a confirmed order needs at least one item")
+                order.items = items
+            if "recipient" in body:
+                order.recipient = dict(body["recipient"])
+            if body.get("shipping"):
+                order.shipping = body["shipping"]
+            if body.get("retail_costs"):
+                order.retail_costs = dict(body["retail_costs"])
+            order.updated_at = self.now()
+        self._emit("order_updated", order)
         return order
 
     # -- what happens at the supplier (driven by tests and demos) --------------------------

@@ -8,7 +8,7 @@
     supplier.stop()
 
 Endpoints (shapes from ../shared/suppliers/printful-v2/openapi.json): POST/GET /v2/orders,
-GET/DELETE /v2/orders/{order_id} (numeric id or `@external_id`), POST .../confirmation,
+GET/PATCH/DELETE /v2/orders/{order_id} (numeric id or `@external_id`), POST .../confirmation,
 GET .../shipments, GET /v2/catalog-variants/{id}[/availability], GET/POST/DELETE /v2/webhooks.
 
 Choices where the spec is silent (what a client must be ready for):
@@ -18,6 +18,9 @@ Choices where the spec is silent (what a client must be ready for):
   - DELETE cancels (Printful v2 says "deletes"; v1 cancelled) any order not yet in
     production: draft, pending, onhold, failed, canceled -> status `canceled`, kept
     readable. inprocess, partial and fulfilled orders get 409 Conflict.
+  - PATCH takes changes (recipient, shipping, order_items replacing the item list) while
+    DELETE would cancel: draft, pending, onhold, failed; once in production it is 409
+    Conflict (the life cycle: inprocess "can no longer be canceled or modified").
   - Confirming anything but a draft is 409 Conflict.
   - Shipments carry `tracking_number`, which the spec's Shipment schema lacks but its
     webhook shipment data has (extra properties are allowed by the schema).

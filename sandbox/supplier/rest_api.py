@@ -86,6 +86,10 @@ def build_rest_app(supplier: "RestSandboxSupplier") -> Flask:
     def get_order(order_id: int) -> Response:
         return serve(lambda: (200, {"order": book.get(order_id).json()}))
 
+    @app.patch(f"{API}/orders/<int:order_id>")
+    def update_order(order_id: int) -> Response:
+        return serve(lambda: (200, {"order": book.update(book.get(order_id), request.get_json(silent=True)).json()}))
+
     @app.post(f"{API}/orders/<int:order_id>/cancel")
     def cancel_order(order_id: int) -> Response:
         return serve(lambda: (200, {"order": book.cancel(book.get(order_id)).json()}))

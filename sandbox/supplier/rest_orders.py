@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any, Callable, Mapping
 
 CANCELLABLE = {"received", "on_hold", "failed", "cancelled"}
+MODIFIABLE = {"received", "on_hold", "failed"}  # PATCH: like cancelling, until processing starts
 SHIPPABLE = {"received", "processing", "on_hold", "partially_shipped"}
 FLAT_SHIPPING = Decimal("4.50")
 MAX_REFERENCE = 100
@@ -215,6 +216,22 @@ class RestOrderBook:
                 return order
             self._set_status(order, "cancelled")
         self._announce("order.cancelled", order, {"reason": "Cancelled at the customer's request"})
+        return order
+
+    def update(self, order: Order, body: Any) -> Order:
+        """PATCH: a new ship_to and/or the whole item list, until processing starts (409); reports order.updated."""
+        if not isinstance(body, dict) or not ({"ship_to", "items"} & set(body)):
+            raise RestRefusal(422, "invalid", "send ship_to and/or items")
+        _, ship_to, items = self._validated({"reference": order.reference, "ship_to": body.get("ship_to", order.ship_to),
+                                             "items": body["items"] if "items" in body else [{"sku": i.sku, "qty": i.qty, "line_ref": i.line_ref} for i in order.items]})
+        with self._lock:
+            if order.status not in MODIFIABLE:
+                raise RestRefusal(409, "not_modifiable", f"order is {order.status} and can no longer be changed")
+            order.ship_to = ship_to
+            if "items" in body:
+                order.items = items
+            self._set_status(order, order.status)
+        self._announce("order.updated", order, {})
         return order
 
     def _validated(self, body: Any) -> tuple[str, dict[str, Any], list[Item]]:

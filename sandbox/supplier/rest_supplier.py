@@ -26,6 +26,10 @@ API (JSON in and out; every request needs `X-Api-Key: <api_key>`, else 401):
   GET  /api/v1/orders/{id}                    {"order": Order} or 404
   POST /api/v1/orders/{id}/cancel             {"order": Order}; 409 "not_cancellable" once
                                               processing or shipped; cancelled again is a no-op
+  PATCH /api/v1/orders/{id}                   {"ship_to"?, "items"?} as in the create body: the new
+                                              address and/or the whole item list (replacing it);
+                                              {"order": Order}; 409 "not_modifiable" once processing,
+                                              shipped or cancelled; reports order.updated
   GET  /api/v1/orders/{id}/shipments          {"shipments": [Shipment]}
   GET  /api/v1/stock?skus=A,B                 {"stock": [{"sku", "available", "in_stock"}]}, unknown SKUs left out
   GET  /api/v1/stock/{sku}                    {"sku", "available", "in_stock"} or 404

@@ -265,6 +265,22 @@ class EmailPoController:
         result = self.adapter.import_tracking_csv(tracking_csv(rows))
         assert result.errors == [], result.errors
 
+    def supplier_has(self, supplier_order_id: str) -> tuple[dict[str, int], str]:
+        """What the supplier was last told: the lines as logged, the city of the latest CSV mailed for the PO."""
+        import csv
+        import io
+
+        record = self.adapter.sent_log.get(supplier_order_id)
+        with_csv = [mail for mail in self.server.mail if mail.po_number == supplier_order_id and list(mail.message.iter_attachments())]
+        _, text = with_csv[-1].attachment()
+        city = next(csv.DictReader(io.StringIO(text)))["ship_to_city"]
+        return {line.line_ref: line.quantity for line in record.lines}, city
+
+    def start_production(self, supplier_order_id: str) -> None:
+        """A person cannot be put into production: the nearest is a first parcel on record."""
+        record = self.adapter.sent_log.get(supplier_order_id)
+        self.ship(supplier_order_id, {record.lines[0].line_ref: 1})
+
     def set_stock(self, supplier_sku: str, in_stock: bool) -> None:
         """The supplier mails a stock CSV, and we import it."""
         result = self.adapter.import_stock_csv(f"sku,in_stock\n{supplier_sku},{'yes' if in_stock else 'no'}\n")

@@ -93,6 +93,15 @@ class PrintfulSandboxController:
         """Orders created with this external_id."""
         return self.sandbox.orders_created(external_id)
 
+    def supplier_has(self, supplier_order_id: str) -> tuple[dict[str, int], str]:
+        """({item external_id: quantity}, recipient city) of the order as Printful holds it."""
+        order = self.sandbox.order(int(supplier_order_id))
+        return {item.external_id: item.quantity for item in order.items}, order.recipient.get("city")
+
+    def start_production(self, supplier_order_id: str) -> None:
+        """The order goes into production (inprocess)."""
+        self.sandbox.start_production(int(supplier_order_id))
+
     def fail_order(self, supplier_order_id: str, reason: str) -> None:
         """Printful fails the order (order_failed webhook)."""
         self.sandbox.fail(int(supplier_order_id), reason)

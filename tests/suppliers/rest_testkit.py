@@ -31,6 +31,15 @@ class RestSandboxController:
         self.sandbox = sandbox
         self.receiver = receiver
 
+    def supplier_has(self, supplier_order_id: str) -> tuple[dict[str, int], str]:
+        """({line_ref: qty}, ship-to city) of the order as the supplier holds it."""
+        order = self.sandbox.order(supplier_order_id)
+        return {item.line_ref: item.qty for item in order.items}, order.ship_to.get("city")
+
+    def start_production(self, supplier_order_id: str) -> None:
+        """The supplier starts processing the order."""
+        self.sandbox.orders.set_status(self.sandbox.order(supplier_order_id), "processing")
+
     def ship(self, supplier_order_id: str, lines: Mapping[str, int] | None = None) -> None:
         """Ship {line_ref: quantity} (None: the rest)."""
         self.sandbox.ship(supplier_order_id, lines)

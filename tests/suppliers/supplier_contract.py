@@ -24,6 +24,8 @@ import pytest
 
 from integrations.suppliers.base import (
     Address,
+    Amendment,
+    AmendmentRefused,
     CancellationRefused,
     InvalidSupplierSignature,
     OrderLine,
@@ -79,6 +81,12 @@ class SupplierController(Protocol):
     def fail_order(self, supplier_order_id: str, reason: str) -> None:
         """The supplier gives up on the order (and tells us, if it sends webhooks)."""
 
+    def supplier_has(self, supplier_order_id: str) -> tuple[dict[str, int], str]:
+        """What the supplier holds (or was last told): ({line_ref: quantity}, ship-to city)."""
+
+    def start_production(self, supplier_order_id: str) -> None:
+        """The order goes past the point where the supplier takes changes (production, or a first parcel)."""
+
     def take_webhooks(self) -> list[WebhookMessage]:
         """Webhooks sent since the last call (waits for pending deliveries)."""
 
@@ -98,6 +106,19 @@ def order_request(controller: SupplierController, external_id: str | None = None
             OrderLine(line_ref=LINE_A, supplier_sku=sku_a, quantity=quantity_a, name="Line A", retail_price="19.00"),
             OrderLine(line_ref=LINE_B, supplier_sku=sku_b, quantity=quantity_b, name="Line B", retail_price="12.00"),
         ),
+    )
+
+
+def change_request(controller: SupplierController, external_id: str, *, quantity_a: int, quantity_b: int, city: str | None, number: int = 1) -> Amendment:
+    """The two lines of order_request() at new quantities (0: removed), and a new city (None: address unchanged)."""
+    sku_a, sku_b = controller.in_stock_skus
+    address = Address(name="Ada Lovelace", address1="1 Difference Row", city=city, country_code="GB", zip="LS1 1AA") if city else None
+    return Amendment(
+        reference=f"{external_id}-A{number}",
+        lines=(OrderLine(line_ref=LINE_A, supplier_sku=sku_a, quantity=quantity_a, name="Line A", retail_price="19.00"),
+               OrderLine(line_ref=LINE_B, supplier_sku=sku_b, quantity=quantity_b, name="Line B", retail_price="12.00")),
+        shipping_address=address,
+        changes=(f"{sku_a}: 2 -> {quantity_a}",),
     )
 
 
@@ -241,6 +262,55 @@ class SupplierContract:
         with pytest.raises(CancellationRefused):
             adapter.cancel_order(placed.supplier_order_id)
         assert adapter.get_order(placed.supplier_order_id).status == SupplierOrderStatus.SHIPPED
+
+    # -- order changes (what each adapter declares it can do) -------------------------------
+
+    def test_capabilities_are_declared(self, supplier):
+        adapter, _ = supplier
+        assert isinstance(adapter.can_update_address, bool) and isinstance(adapter.can_update_lines, bool)
+        assert adapter.can_cancel_when <= set(SupplierOrderStatus)
+        assert SupplierOrderStatus.SHIPPED not in adapter.can_cancel_when and SupplierOrderStatus.CANCELLED not in adapter.can_cancel_when
+
+    def test_a_freshly_placed_order_is_in_a_status_it_can_be_cancelled_in(self, supplier):
+        adapter, controller = supplier
+        placed = adapter.place_order(order_request(controller))
+        assert adapter.get_order(placed.supplier_order_id).status in adapter.can_cancel_when
+
+    def test_a_change_before_production_is_made_as_declared_or_refused(self, supplier):
+        adapter, controller = supplier
+        placed = adapter.place_order(order_request(controller, quantity_a=2, quantity_b=1))
+        request = change_request(controller, placed.external_id, quantity_a=1, quantity_b=0, city="Leeds")
+        if not adapter.can_update_lines:
+            with pytest.raises(AmendmentRefused):
+                adapter.amend_order(placed.supplier_order_id, request)
+            return
+        if not adapter.can_update_address:
+            request = change_request(controller, placed.external_id, quantity_a=1, quantity_b=0, city=None)
+        result = adapter.amend_order(placed.supplier_order_id, request)
+        assert result.supplier_order_id == placed.supplier_order_id
+        lines, city = controller.supplier_has(placed.supplier_order_id)
+        assert lines == {LINE_A: 1}
+        assert city == ("Leeds" if adapter.can_update_address else "London")
+        assert controller.orders_created(placed.external_id) == 1  # changed, not placed again
+
+    def test_the_same_change_sent_twice_leaves_the_order_as_after_the_first(self, supplier):
+        adapter, controller = supplier
+        if not adapter.can_update_lines:
+            pytest.skip("this adapter takes no line changes")
+        placed = adapter.place_order(order_request(controller, quantity_a=2, quantity_b=1))
+        request = change_request(controller, placed.external_id, quantity_a=3, quantity_b=1, city=None)
+        adapter.amend_order(placed.supplier_order_id, request)
+        adapter.amend_order(placed.supplier_order_id, request)
+        assert controller.supplier_has(placed.supplier_order_id)[0] == {LINE_A: 3, LINE_B: 1}
+
+    def test_a_change_after_production_started_is_refused_and_changes_nothing(self, supplier):
+        adapter, controller = supplier
+        placed = adapter.place_order(order_request(controller, quantity_a=2, quantity_b=1))
+        controller.start_production(placed.supplier_order_id)
+        before = controller.supplier_has(placed.supplier_order_id)
+        with pytest.raises(AmendmentRefused):
+            adapter.amend_order(placed.supplier_order_id, change_request(controller, placed.external_id, quantity_a=1, quantity_b=1, city=None))
+        assert controller.supplier_has(placed.supplier_order_id) == before
 
     # -- stock -----------------------------------------------------------------------------
 

@@ -17,6 +17,11 @@ tracking, which then shows as shipped. It refuses (CancellationRefused) once the
 any parcel of the PO. Asking twice sends one email; a cancellation whose SMTP answer was
 lost (OutcomeUnknown) is not recorded, so the retry may mail it twice, which is harmless.
 
+amend_order mails a change notice under the PO (same PO number, threaded under it, numbered
+by the change reference) with every line as it stands now, and the new address when it
+changed; the log's lines follow, so tracking is matched against what was asked last. Each
+reference is mailed once; refused (AmendmentRefused) once a parcel or a cancellation is logged.
+
 Not offered: webhooks (parse_webhook raises NotImplementedError), return authorizations.
 Stock: from an imported stock CSV when a feed is configured, else [].
 """
@@ -29,6 +34,8 @@ from dataclasses import replace
 from typing import Callable
 
 from ..base import (
+    Amendment,
+    AmendmentRefused,
     CancellationRefused,
     OutcomeUnknown,
     PermanentSupplierError,
@@ -42,7 +49,7 @@ from ..base import (
     SupplierOrderNotFound,
 )
 from .config import EmailPoSettings
-from .messages import cancellation_message, purchase_order_message, return_request_message
+from .messages import cancellation_message, change_notice_message, purchase_order_message, return_request_message
 from .sent_log import UNCONFIRMED, SentLine, SentLog, SentPurchaseOrder
 from .smtp_sender import send_message
 from .stock_feed import StockFeed, StockImport, import_stock_csv
@@ -81,6 +88,8 @@ class EmailPoAdapter(SupplierAdapter):
     """A supplier that takes purchase orders by email."""
 
     kind = "email"
+    can_update_address = True  # a change notice: a person at the supplier applies it
+    can_update_lines = True
 
     def __init__(self, settings: EmailPoSettings, sent_log: SentLog, *, stock_feed: StockFeed | None = None, clock: Callable[[], str] = utc_now):
         """`sent_log` is the durable memory of sent POs (see sent_log.py for the choices)."""
@@ -131,6 +140,19 @@ class EmailPoAdapter(SupplierAdapter):
         send_message(self.settings, cancellation_message(record.po_number, self.settings))
         requested_at = self._clock()
         updated = self.sent_log.update(record.po_number, lambda current: current if current.cancel_requested_at else replace(current, cancel_requested_at=requested_at))
+        return updated.as_supplier_order()
+
+    def amend_order(self, supplier_order_id: str, amendment: Amendment) -> SupplierOrder:
+        """Mail a change notice under the PO (once per reference) and keep the log's lines as changed."""
+        record = self._record(supplier_order_id)
+        if amendment.reference in record.amendments:
+            return record.as_supplier_order()
+        if record.shipments or record.cancel_requested_at:
+            raise AmendmentRefused(f"PO {record.po_number} has {'shipped parcels' if record.shipments else 'a cancellation'} on record")
+        send_message(self.settings, change_notice_message(record.po_number, amendment, self.settings))
+        lines = tuple(SentLine(line.line_ref, line.supplier_sku, line.quantity, line.name) for line in amendment.lines if line.quantity > 0)
+        updated = self.sent_log.update(record.po_number, lambda current: current if amendment.reference in current.amendments
+                                       else replace(current, lines=lines, amendments=(*current.amendments, amendment.reference)))
         return updated.as_supplier_order()
 
     def get_shipments(self, supplier_order_id: str) -> list[Shipment]:

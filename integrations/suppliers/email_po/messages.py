@@ -11,12 +11,12 @@ import hashlib
 import re
 from email.message import EmailMessage
 
-from ..base import PlaceOrder
+from ..base import Amendment, PlaceOrder
 from .config import EmailPoSettings
 from .purchase_order_csv import purchase_order_csv
 
 PO_HEADER = "X-PO-Number"
-KIND_HEADER = "X-PO-Message"  # "purchase-order" | "cancellation"
+KIND_HEADER = "X-PO-Message"  # "purchase-order" | "cancellation" | "change" | "return-request"
 
 
 def attachment_name(po_number: str) -> str:
@@ -74,6 +74,29 @@ def cancellation_message(po_number: str, settings: EmailPoSettings) -> EmailMess
         f"If it has already left, reply with its tracking so we can tell the customer.\n\n"
         f"Thank you,\n{settings.shop_name}\n"
     )
+    return message
+
+
+def change_notice_message(po_number: str, amendment: Amendment, settings: EmailPoSettings) -> EmailMessage:
+    """A change to a PO, threaded under it: what changed, every line as it stands now, and the new ship-to as CSV when it changed."""
+    message = _envelope(settings, f"Change {amendment.reference.rpartition('-')[2]} to purchase order {po_number}", po_number, "change")
+    message.replace_header("Message-ID", message_id(po_number, f"change-{amendment.reference}", settings.from_address))
+    original = message_id(po_number, "purchase-order", settings.from_address)
+    message["In-Reply-To"] = original
+    message["References"] = original
+    changed = "\n".join(f"  - {change}" for change in amendment.changes) or "  - see the lines below"
+    lines = "\n".join(f"  {line.quantity} x {line.supplier_sku}" + (f"  ({line.name})" if line.name else "") + ("  REMOVED" if line.quantity == 0 else "")
+                      for line in amendment.lines)
+    address_note = (f"The ship-to address has CHANGED: the attached {attachment_name(po_number)} has the new address on every line.\n"
+                    if amendment.shipping_address is not None else "The ship-to address is unchanged.\n")
+    message.set_content(
+        f"Hello,\n\nplease change purchase order {po_number} before it ships (our change reference {amendment.reference}):\n{changed}\n\n"
+        f"The order now is:\n{lines}\n\n{address_note}"
+        f"If it has already left, reply with its tracking and tell us what you shipped.\n\nThank you,\n{settings.shop_name}\n"
+    )
+    if amendment.shipping_address is not None:
+        current = PlaceOrder(external_id=po_number, shipping_address=amendment.shipping_address, lines=tuple(l for l in amendment.lines if l.quantity > 0))
+        message.add_attachment(purchase_order_csv(current).encode(), maintype="text", subtype="csv", filename=attachment_name(po_number))
     return message
 
 

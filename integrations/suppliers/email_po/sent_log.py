@@ -50,6 +50,7 @@ class SentPurchaseOrder:
     delivery: str = ACCEPTED  # "accepted" (250) | "unconfirmed" (answer lost after the message went through)
     cancel_requested_at: str | None = None
     shipments: tuple[Shipment, ...] = field(default=())
+    amendments: tuple[str, ...] = ()  # references of the change notices sent under this PO (each once)
 
     def shipped_quantity(self, line_ref: str, *, except_shipment: str | None = None) -> int:
         """How many of a line the recorded shipments carry (optionally not counting one shipment)."""
@@ -90,7 +91,7 @@ class SentPurchaseOrder:
         return cls(
             po_number=data["po_number"], lines=tuple(SentLine(**line) for line in data["lines"]), sent_at=data["sent_at"],
             message_id=data["message_id"], delivery=data.get("delivery", ACCEPTED),
-            cancel_requested_at=data.get("cancel_requested_at"), shipments=shipments,
+            cancel_requested_at=data.get("cancel_requested_at"), shipments=shipments, amendments=tuple(data.get("amendments", ())),
         )
 
 

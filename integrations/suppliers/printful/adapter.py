@@ -8,6 +8,11 @@ carry on with that order, confirming it if it is still a draft. So after Outcome
 safe: it never makes a second order. `find_order` may return PENDING for an order whose
 create landed but whose confirmation did not; `place_order` again confirms it.
 
+Order changes: Printful's life cycle says an order "can be freely edited" as a draft and
+"can no longer be canceled or modified" once in process, so `amend_order` PATCHes the
+order (its whole item list and, when changed, the recipient) and a 400/409 from Printful
+is AmendmentRefused; the app then cancels and places again, or alerts.
+
 Not offered by Printful v2 and therefore refused here: return authorizations (see
 `create_return_authorization`).
 """
@@ -19,6 +24,8 @@ from urllib.parse import quote
 import httpx
 
 from ..base import (
+    Amendment,
+    AmendmentRefused,
     CancellationRefused,
     PermanentSupplierError,
     PlaceOrder,
@@ -55,6 +62,10 @@ class PrintfulAdapter(SupplierAdapter):
     """Printful v2 behind the SupplierAdapter interface."""
 
     kind = "printful"
+    can_update_address = True  # PATCH /v2/orders/{id} recipient, before production
+    can_update_lines = True  # PATCH /v2/orders/{id} order_items, before production
+    # "inprocess" reads as ACKNOWLEDGED too: Printful's 409 on DELETE/PATCH is the last word.
+    can_cancel_when = frozenset({SupplierOrderStatus.PENDING, SupplierOrderStatus.ACKNOWLEDGED, SupplierOrderStatus.ON_HOLD, SupplierOrderStatus.FAILED})
 
     def __init__(
         self,
@@ -135,6 +146,18 @@ class PrintfulAdapter(SupplierAdapter):
             # v2 DELETE may remove a draft outright: gone is cancelled, as far as we are concerned.
             return SupplierOrder(supplier_order_id=supplier_order_id, external_id=None, status=SupplierOrderStatus.CANCELLED)
         return mapping.supplier_order(data)
+
+    def amend_order(self, supplier_order_id: str, amendment: Amendment) -> SupplierOrder:
+        """PATCH /v2/orders/{id} to the amendment's items and recipient; AmendmentRefused once Printful will not (400/409)."""
+        products = self._products_for([line.supplier_sku for line in amendment.lines if line.quantity > 0])
+        path = self._order_path(supplier_order_id)
+        try:
+            payload = self._client.call("PATCH", path, json=mapping.update_order_body(amendment, products), changes_state=True)
+        except PrintfulRejected as rejection:
+            if rejection.status in (400, 409):
+                raise AmendmentRefused(f"Printful will not change order {supplier_order_id} (HTTP {rejection.status}: {rejection.detail})") from None
+            raise
+        return mapping.supplier_order(self._parse(mapping.order_data, payload, f"PATCH {path}", changes_state=True))
 
     def get_shipments(self, supplier_order_id: str) -> list[Shipment]:
         """Every shipment that has left, across all pages of GET /v2/orders/{id}/shipments."""

@@ -5,7 +5,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from ..base import PlaceOrder, Shipment, ShipmentLine, SupplierOrder, SupplierOrderStatus
+from ..base import Address, Amendment, PlaceOrder, Shipment, ShipmentLine, SupplierOrder, SupplierOrderStatus
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +67,19 @@ def supplier_order(data: Mapping[str, Any]) -> SupplierOrder:
     )
 
 
-def create_order_body(order: PlaceOrder, products: Mapping[str, PrintfulProduct]) -> dict[str, Any]:
-    """POST /v2/orders body; each item carries our line_ref as its external_id to match shipments."""
-    address = order.shipping_address
-    recipient = {
+def recipient_body(address: Address) -> dict[str, Any]:
+    """A Printful `Address` (recipient) for our ship-to address."""
+    return _without_none({
         "name": address.name, "company": address.company, "address1": address.address1, "address2": address.address2,
         "city": address.city, "state_code": address.province_code, "country_code": address.country_code,
         "zip": address.zip, "phone": address.phone, "email": address.email,
-    }
+    })
+
+
+def order_items_body(lines, products: Mapping[str, PrintfulProduct]) -> list[dict[str, Any]]:
+    """Catalog items for our lines; each carries our line_ref as its external_id to match shipments."""
     items = []
-    for line in order.lines:
+    for line in lines:
         product = products[line.supplier_sku]
         item = {
             "source": "catalog", "catalog_variant_id": product.catalog_variant_id, "quantity": line.quantity,
@@ -84,14 +87,27 @@ def create_order_body(order: PlaceOrder, products: Mapping[str, PrintfulProduct]
             "placements": [dict(placement) for placement in product.placements],
         }
         items.append(_without_none(item))
+    return items
+
+
+def create_order_body(order: PlaceOrder, products: Mapping[str, PrintfulProduct]) -> dict[str, Any]:
+    """POST /v2/orders body."""
     body: dict[str, Any] = {
         "external_id": order.external_id,
         "shipping": order.shipping_method or "STANDARD",
-        "recipient": _without_none(recipient),
-        "order_items": items,
+        "recipient": recipient_body(order.shipping_address),
+        "order_items": order_items_body(order.lines, products),
     }
     if any(line.retail_price for line in order.lines):
         body["retail_costs"] = {"currency": order.currency}
+    return body
+
+
+def update_order_body(amendment: Amendment, products: Mapping[str, PrintfulProduct]) -> dict[str, Any]:
+    """PATCH /v2/orders/{id} body: the whole item list as it should be (removed lines left out), and the new recipient."""
+    body: dict[str, Any] = {"order_items": order_items_body([line for line in amendment.lines if line.quantity > 0], products)}
+    if amendment.shipping_address is not None:
+        body["recipient"] = recipient_body(amendment.shipping_address)
     return body
 
 

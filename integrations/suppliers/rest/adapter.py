@@ -11,6 +11,11 @@ same reference twice cannot be made safe by any client: check that before onboar
 Lines are checked before anything is sent (at least one, whole quantities of at least 1,
 a SKU on each): a supplier that silently accepts a zero quantity should not decide that.
 
+Order changes: with an `update_order` endpoint the adapter sends the create body's address
+and/or lines (what `update_accepts` names) as they should be now; a status in
+`update_refused_statuses` is AmendmentRefused (too late), and the app cancels and places
+again or alerts. Without the endpoint, every change is a cancel and place again.
+
 Not offered: return authorizations (no generic shape exists; PermanentSupplierError).
 """
 from __future__ import annotations
@@ -21,6 +26,8 @@ from typing import Any, Callable, Mapping, TypeVar
 import httpx
 
 from ..base import (
+    Amendment,
+    AmendmentRefused,
     CancellationRefused,
     PermanentSupplierError,
     PlaceOrder,
@@ -48,6 +55,7 @@ from .mapping import (
     stock_entries,
     stock_level,
     supplier_order,
+    update_order_body,
 )
 from .webhooks import decode_event, translate_event, verify_signature
 
@@ -78,6 +86,8 @@ class RestAdapter(SupplierAdapter):
     def __init__(self, settings: RestSettings, credentials: Mapping[str, Any], *, transport: httpx.BaseTransport | None = None, policy: Any = None):
         """`settings` from config.parse_settings; `credentials` fill the auth template and hold `webhook_secret`; `policy`: egress (default: the process's)."""
         self.settings = settings
+        self.can_update_address = "address" in settings.update_accepts
+        self.can_update_lines = "lines" in settings.update_accepts
         self._webhook_secret = credentials.get("webhook_secret") if isinstance(credentials, Mapping) else None
         self._client = RestClient(settings, credentials, transport=transport, policy=policy)
 
@@ -154,6 +164,24 @@ class RestAdapter(SupplierAdapter):
             return supplier_order(order_object(payload, self.settings), self.settings)
         except MalformedResponse:
             return self.get_order(supplier_order_id)  # the answer carries no order: ask for it
+
+    def amend_order(self, supplier_order_id: str, amendment: Amendment) -> SupplierOrder:
+        """Call update_order with the lines and/or address as they should be; AmendmentRefused when too late or not configured."""
+        endpoint = self.settings.endpoints.get("update_order")
+        if endpoint is None:
+            raise AmendmentRefused("this supplier's settings have no update_order endpoint")
+        if amendment.shipping_address is not None and not self.can_update_address:
+            raise AmendmentRefused("this supplier's update_order does not take an address (settings.update_accepts)")
+        try:
+            payload = self._client.call(endpoint, {"supplier_order_id": supplier_order_id}, json=update_order_body(amendment, self.settings), changes_state=True)
+        except RestRejected as rejection:
+            if rejection.status in self.settings.update_refused_statuses:
+                raise AmendmentRefused(f"the supplier will not change order {supplier_order_id} (HTTP {rejection.status})") from None
+            raise
+        try:
+            return supplier_order(order_object(payload, self.settings), self.settings)
+        except MalformedResponse:
+            return self.get_order(supplier_order_id)
 
     def get_shipments(self, supplier_order_id: str) -> list[Shipment]:
         """Shipments from the shipments endpoint, or from the order when there is none."""

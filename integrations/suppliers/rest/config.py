@@ -12,6 +12,8 @@ example and the README-style schema in adapter.py's docstring):
   status_map  their order status -> ours (SupplierOrderStatus value)
   static_body constant JSON merged into every create-order body
   duplicate_statuses, duplicate_message_contains, cancel_refused_statuses
+  update_accepts   what endpoints.update_order takes: ["address", "lines"] (default both)
+  update_refused_statuses   statuses meaning "too late to change" (default 409, 422)
   webhook     signature and event layout (see WebhookSettings)
 
 A typo in a key is an error, not silently ignored: a supplier record that cannot work
@@ -35,6 +37,7 @@ ENDPOINT_PLACEHOLDERS: dict[str, frozenset[str]] = {
     "get_order": frozenset({"supplier_order_id"}),
     "find_order": frozenset({"external_id"}),
     "cancel_order": frozenset({"supplier_order_id"}),
+    "update_order": frozenset({"supplier_order_id"}),  # optional: the create body's address and/or lines
     "get_shipments": frozenset({"supplier_order_id"}),
     "get_stock": frozenset({"sku", "skus"}),
     "create_return": frozenset({"supplier_order_id"}),
@@ -63,6 +66,7 @@ REQUIRED_RESPONSE_FIELDS = ("order.id", "order.status")
 TOP_LEVEL_KEYS = frozenset({
     "base_url", "timeout_seconds", "connect_timeout_seconds", "auth", "headers", "endpoints", "request", "response",
     "status_map", "static_body", "duplicate_statuses", "duplicate_message_contains", "cancel_refused_statuses", "webhook",
+    "update_accepts", "update_refused_statuses",
     "preset",  # consumed by presets.with_preset; tolerated here so a resolved dict still parses
 })
 WEBHOOK_KEYS = frozenset({"signature_header", "signature_encoding", "signature_prefix", "event_type", "event_id", "order", "shipment", "reason", "stock", "return", "events"})
@@ -134,6 +138,8 @@ class RestSettings:
     duplicate_message_contains: tuple[str, ...] = ()
     cancel_refused_statuses: frozenset[int] = frozenset({409, 422})
     webhook: WebhookSettings | None = None
+    update_accepts: frozenset[str] = frozenset()  # of "address", "lines"; empty without an update_order endpoint
+    update_refused_statuses: frozenset[int] = frozenset({409, 422})
 
     def response_path(self, name: str) -> str | None:
         """The configured path for a response field (None when not mapped)."""
@@ -164,7 +170,17 @@ def parse_settings(settings: Mapping[str, Any]) -> RestSettings:
         duplicate_message_contains=tuple(s.lower() for s in _strings("settings.duplicate_message_contains", settings.get("duplicate_message_contains", []))),
         cancel_refused_statuses=_statuses("settings.cancel_refused_statuses", settings.get("cancel_refused_statuses", [409, 422])),
         webhook=_webhook(settings.get("webhook")),
+        update_accepts=_update_accepts(endpoints, settings.get("update_accepts", ["address", "lines"])),
+        update_refused_statuses=_statuses("settings.update_refused_statuses", settings.get("update_refused_statuses", [409, 422])),
     )
+
+
+def _update_accepts(endpoints: Mapping[str, Endpoint], value: Any) -> frozenset[str]:
+    accepts = _strings("settings.update_accepts", value)
+    unknown = set(accepts) - {"address", "lines"}
+    if unknown:
+        raise InvalidRestSettings(f"settings.update_accepts may hold only 'address' and 'lines', not {', '.join(sorted(unknown))}")
+    return frozenset(accepts) if "update_order" in endpoints else frozenset()
 
 
 def check_credentials(settings: RestSettings, credentials: Mapping[str, Any]) -> None:

@@ -6,7 +6,7 @@ import logging
 from decimal import Decimal
 from typing import Any, Mapping
 
-from ..base import Address, PlaceOrder, ReturnAuthorization, Shipment, ShipmentLine, StockLevel, SupplierOrder, SupplierOrderStatus
+from ..base import Address, Amendment, PlaceOrder, ReturnAuthorization, Shipment, ShipmentLine, StockLevel, SupplierOrder, SupplierOrderStatus
 from .config import ADDRESS_FIELDS, RestSettings
 from .paths import get_path, set_path
 
@@ -32,6 +32,25 @@ def create_order_body(order: PlaceOrder, settings: RestSettings) -> dict[str, An
             _put(item, request.get(f"line.{name}"), getattr(line, name))
         lines.append(item)
     set_path(body, request["lines"], lines)
+    return body
+
+
+def update_order_body(amendment: Amendment, settings: RestSettings) -> dict[str, Any]:
+    """The update-order JSON: the lines as they should be now (removed ones left out) and the new address, when each changed and is accepted."""
+    request = settings.request
+    body: dict[str, Any] = {}
+    if amendment.shipping_address is not None:
+        for name in ADDRESS_FIELDS:
+            _put(body, request.get(f"address.{name}"), getattr(amendment.shipping_address, name))
+    if "lines" in settings.update_accepts:
+        lines = []
+        for line in amendment.lines:
+            if line.quantity > 0:
+                item: dict[str, Any] = {}
+                for name in ("line_ref", "supplier_sku", "quantity", "name", "retail_price"):
+                    _put(item, request.get(f"line.{name}"), getattr(line, name))
+                lines.append(item)
+        set_path(body, request["lines"], lines)
     return body
 
 

@@ -20,6 +20,7 @@ SANDBOX_REST: dict[str, Any] = {
         "get_order": "GET /api/v1/orders/{supplier_order_id}",
         "find_order": {"method": "GET", "path": "/api/v1/orders", "query": {"reference": "{external_id}"}, "returns": "list"},
         "cancel_order": "POST /api/v1/orders/{supplier_order_id}/cancel",
+        "update_order": "PATCH /api/v1/orders/{supplier_order_id}",
         "get_shipments": "GET /api/v1/orders/{supplier_order_id}/shipments",
         "get_stock": {"method": "GET", "path": "/api/v1/stock", "query": {"skus": "{skus}"}},
         "create_return": "POST /api/v1/orders/{supplier_order_id}/returns",
@@ -86,6 +87,8 @@ SANDBOX_REST: dict[str, Any] = {
     },
     "duplicate_statuses": [409],
     "cancel_refused_statuses": [409],
+    "update_accepts": ["address", "lines"],
+    "update_refused_statuses": [409],
     "webhook": {
         "signature_header": "X-Signature",
         "signature_encoding": "hex",
