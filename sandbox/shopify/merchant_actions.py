@@ -1,7 +1,7 @@
 """What happens in the Shopify admin or at checkout, for tests and demos, with the messages Shopify sends.
 
 `MerchantActionsMixin` is mixed into SandboxShopify: place an order (orders/create and
-orders/paid webhooks), request fulfillment or cancellation from a fulfillment service
+orders/paid webhooks), edit it, change its address or refund lines, request fulfillment or cancellation from a fulfillment service
 (callback POST + fulfillment_orders/* webhooks), and deliver what store operations
 queued (`deliver_pending`, also run after every GraphQL request).
 """
@@ -68,6 +68,24 @@ class MerchantActionsMixin:
                 self.store.submit_cancellation_request(shop, fo["id"], message=message)
         self.deliver_pending()
         return fos
+
+    def edit_order(self, shop_domain: str, order_gid: str, **edit: Any) -> dict[str, Any]:
+        """The merchant commits an order edit (see order_edits.py): orders/edited and orders/updated go out."""
+        result = self.store.edit_order(shop_domain, order_gid, **edit)
+        self.deliver_pending()
+        return result
+
+    def change_shipping_address(self, shop_domain: str, order_gid: str, **fields: Any) -> dict[str, Any]:
+        """The merchant edits the order's shipping address: orders/updated goes out."""
+        order = self.store.change_shipping_address(shop_domain, order_gid, **fields)
+        self.deliver_pending()
+        return order
+
+    def refund_lines(self, shop_domain: str, order_gid: str, lines: Iterable[Mapping[str, Any]], *, note: str | None = None) -> dict[str, Any]:
+        """The merchant refunds line items in the admin ({lineItemId, quantity, restockType, locationId}): refunds/create and orders/updated go out."""
+        refund = self.store.create_refund(shop_domain, order_gid, lines, note=note)
+        self.deliver_pending()
+        return refund
 
     @staticmethod
     def _fulfillment_orders_of(shop: ShopState, gid: str) -> list[dict[str, Any]]:

@@ -238,27 +238,35 @@ class ReturnsMixin:
                     raise ShopifyUserError(["refundLineItems", str(index), "quantity"], "Quantity cannot refund more items than were purchased.")
                 restock = spec.get("restockType", "NO_RESTOCK")
                 location = spec.get("locationId")
-                if restock in ("RETURN", "CANCEL") and location:
+                # Refunded units not yet fulfilled leave the fulfillment orders (order_edits.py):
+                # a refund-cancel; CANCEL gives their committed stock back to available.
+                line["currentQuantity"] = max(0, line["currentQuantity"] - quantity)
+                line["refundableQuantity"] = max(0, line["refundableQuantity"] - quantity)
+                released = self.remove_unfulfilled_units(state, line, min(quantity, line["unfulfilledQuantity"]), release_stock=restock == "CANCEL")
+                if restock in ("RETURN", "CANCEL") and location and quantity > released:
                     variant = state.deref(line.get("variant")) if line.get("variant") else None
                     if variant is not None:
                         item_gid = variant["inventoryItem"].gid
-                        self.adjust_quantity(state, item_gid, location, "available", quantity)
+                        self.adjust_quantity(state, item_gid, location, "available", quantity - released)
                 price = Decimal(line["originalUnitPriceSet"]["shopMoney"]["amount"])
                 items.append({"__typename": "RefundLineItem", "id": make_gid("RefundLineItem", self.next_number()), "lineItem": Ref(line["id"]),
                               "quantity": quantity, "restockType": restock, "restocked": restock != "NO_RESTOCK", "location": Ref(location) if location else None})
                 payload_lines.append({
                     "id": gid_number(items[-1]["id"]), "line_item_id": gid_number(line["id"]), "quantity": quantity, "restock_type": restock.lower(),
                     "location_id": gid_number(location) if location else None, "subtotal": float(price * quantity),
-                    "line_item": {"id": gid_number(line["id"]), "admin_graphql_api_id": line["id"], "sku": line.get("sku"), "quantity": line["quantity"]},
+                    "line_item": {"id": gid_number(line["id"]), "admin_graphql_api_id": line["id"], "sku": line.get("sku"), "quantity": line["quantity"],
+                                  "current_quantity": line["currentQuantity"]},
                 })
             refund = state.index({"__typename": "Refund", "id": make_gid("Refund", self.next_number()), "order": Ref(order["id"]), "note": note,
                                   "refundLineItems": items, "createdAt": self.now_iso(), "updatedAt": self.now_iso()})
             order.setdefault("refunds", []).append(Ref(refund["id"]))
+            self.touch(order)
             self.publish(state, "refunds/create", {
                 "admin_graphql_api_id": refund["id"], "id": gid_number(refund["id"]), "order_id": gid_number(order["id"]), "note": note,
                 "created_at": refund["createdAt"], "processed_at": refund["createdAt"], "refund_line_items": payload_lines,
                 "transactions": [], "order_adjustments": [], "duties": [],
             })
+            self.publish_order(state, order, "orders/updated")  # Shopify announces the order's new state too
             return refund
 
     # -- delivery -----------------------------------------------------------------------------

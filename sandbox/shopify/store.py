@@ -25,6 +25,7 @@ from .fulfillments import FulfillmentMixin
 from .connections import MAX_PAGINATED_OBJECTS
 from .ids import gid_number, make_gid
 from .order_cancellation import OrderCancellationMixin
+from .order_edits import OrderEditMixin
 from .orders import OrderMixin
 from .outbox import Outbox, WebhookEvent
 from .records import QUANTITY_NAMES, UNAVAILABLE_NAMES, Ref
@@ -150,7 +151,8 @@ class ShopState:
         return value
 
 
-class Store(OrderMixin, FulfillmentMixin, FulfillmentEventMixin, FulfillmentRequestMixin, FulfillmentServiceMixin, OrderCancellationMixin, ReturnsMixin, CatalogChangesMixin, AccessScopesMixin):
+class Store(OrderMixin, FulfillmentMixin, FulfillmentEventMixin, FulfillmentRequestMixin, FulfillmentServiceMixin, OrderCancellationMixin, ReturnsMixin, OrderEditMixin,
+            CatalogChangesMixin, AccessScopesMixin):
     """Shops, apps and their data, safe to share between the server's threads.
 
     Orders and fulfillment live in the mixins (orders.py, fulfillments.py,

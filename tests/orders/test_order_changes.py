@@ -1,0 +1,236 @@
+"""Order changes reach the supplier, end to end over real HTTP: sandbox Shopify -> app -> supplier sandbox.
+
+An edit lowering a quantity, removing and adding lines updates the Printful order; a
+refund-cancel after production started raises an alert naming what Printful still has; an
+address change at a supplier whose API cannot change orders cancels the order and places it
+again under a new key, once, even when the worker dies between the cancel and its record.
+"""
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from sqlalchemy import select, update
+from werkzeug.serving import make_server
+
+from conftest import API_KEY, API_SECRET
+from forwarding_kit import SHOP, add_printful_supplier, deliveries, make_due
+from sandbox.supplier.printful import SandboxSupplier
+from sandbox.supplier.rest_supplier import RestSandboxSupplier
+from shopify_app.orders.models import Order, OrderEvent
+from shopify_app.suppliers.amendment_models import SupplierOrderAmendment
+from shopify_app.suppliers.amendments import AmendmentWorker, replacement_key
+from shopify_app.suppliers.forwarding import ForwardingWorker
+from shopify_app.suppliers.models import Alert, ProductMapping, Supplier
+from shopify_app.webhooks.worker import InboxWorker
+
+TOPICS = ["orders/create", "orders/paid", "orders/updated", "orders/edited", "refunds/create"]
+
+
+@pytest.fixture
+def world(sandboxed_app, sandbox_shopify):
+    server = make_server("127.0.0.1", 0, sandboxed_app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sandbox_shopify.register_app(API_KEY, API_SECRET, f"http://127.0.0.1:{server.server_port}", webhook_topics=TOPICS)
+    services = sandboxed_app.extensions["services"]
+    services.tokens.save(SHOP, sandbox_shopify.issue_access_token(SHOP, API_KEY)["access_token"], None, None, None, "read_orders")
+    yield sandboxed_app, sandbox_shopify
+    server.shutdown()
+
+
+@pytest.fixture
+def printful(world):
+    app, _ = world
+    supplier = SandboxSupplier()
+    supplier.start()
+    add_printful_supplier(app, supplier, skus=("TEE-S", "MUG-WHT", "MUG-BLK"))
+    yield supplier
+    supplier.stop()
+
+
+@pytest.fixture
+def rest_without_updates(world):
+    """The REST sandbox as a supplier whose settings declare no order updates: changes cancel and place again."""
+    app, _ = world
+    sandbox = RestSandboxSupplier()
+    sandbox.start()
+    services = app.extensions["services"]
+    with services.session_factory.begin() as session:
+        supplier = Supplier(shop_domain=SHOP, name="Acme REST", kind="rest", credentials_enc=services.box.encrypt(json.dumps(sandbox.adapter_credentials())),
+                            settings={**sandbox.adapter_settings(), "update_accepts": []})
+        session.add(supplier)
+        session.flush()
+        session.add(ProductMapping(shop_domain=SHOP, sku="TEE-S", supplier_id=supplier.id, supplier_sku="TEE-S", cost="4.00"))
+    yield sandbox
+    sandbox.stop()
+
+
+def drain_inbox(app):
+    services = app.extensions["services"]
+    return InboxWorker(services.session_factory, services.settings, services).drain()
+
+
+def forward(app):
+    services = app.extensions["services"]
+    return ForwardingWorker(services.session_factory, services.box).drain()
+
+
+def amend(app, **kw):
+    services = app.extensions["services"]
+    return AmendmentWorker(services.session_factory, services.box, **kw).drain()
+
+
+def placed_order(app, shopify, lines):
+    order = shopify.place_order(SHOP, lines, email="buyer@example.com")
+    drain_inbox(app)
+    assert forward(app).placed == 1
+    [delivery] = deliveries(app)
+    assert delivery.state == "placed"
+    return order, delivery
+
+
+def line_gid(order, sku):
+    return next(ref.gid for ref in order["lineItems"] if ref.gid and _sku_of(order, ref.gid) == sku)
+
+
+def _sku_of(order, gid):
+    return next(sku for sku, line in zip(order["_skus"], order["lineItems"]) if line.gid == gid)
+
+
+def timeline(app) -> list[tuple[str, dict]]:
+    with app.extensions["services"].session_factory() as session:
+        return [(e.kind, e.detail) for e in session.scalars(select(OrderEvent).order_by(OrderEvent.id))]
+
+
+def open_alerts(app) -> list[Alert]:
+    with app.extensions["services"].session_factory() as session:
+        return session.scalars(select(Alert).where(Alert.resolved_at.is_(None))).all()
+
+
+def test_an_edit_lowering_a_quantity_removing_and_adding_lines_updates_the_printful_order(world, printful):
+    app, shopify = world
+    order, delivery = placed_order(app, shopify, [{"sku": "TEE-S", "quantity": 2}, {"sku": "MUG-WHT", "quantity": 1}])
+
+    shopify.edit_order(SHOP, order["id"], quantities={line_gid(order, "TEE-S"): 1, line_gid(order, "MUG-WHT"): 0}, add=[{"sku": "MUG-BLK", "quantity": 3}])
+    drain_inbox(app)
+    report = amend(app)
+
+    assert report.updated == 1
+    at_printful = printful.order(delivery.supplier_order_id)
+    assert sorted((printful.catalog[item.catalog_variant_id].sku, item.quantity) for item in at_printful.items) == [("MUG-BLK", 3), ("TEE-S", 1)]
+    assert at_printful.status == "pending" and printful.orders_created(delivery.idempotency_key) == 1
+    [delivery] = deliveries(app)
+    assert {line.supplier_sku: (line.quantity, line.sent_quantity) for line in delivery.lines} == {"TEE-S": (1, 1), "MUG-WHT": (0, 0), "MUG-BLK": (3, 3)}
+    kinds = [kind for kind, _ in timeline(app)]
+    assert {"line_changed", "line_added", "supplier_updated"} <= set(kinds)
+    # The same webhooks again change nothing: no second amendment, no second request.
+    sent = len(printful.received)
+    shopify.emit(SHOP, "orders/updated", shopify.order_webhook_payload(order["id"], SHOP))
+    drain_inbox(app)
+    assert amend(app).updated == 0 and len(printful.received) == sent
+
+
+def test_an_edit_before_the_order_went_out_changes_what_is_sent_and_needs_no_amendment(world, printful):
+    app, shopify = world
+    order = shopify.place_order(SHOP, [{"sku": "TEE-S", "quantity": 2}, {"sku": "MUG-WHT", "quantity": 1}], email="buyer@example.com")
+    drain_inbox(app)
+    shopify.edit_order(SHOP, order["id"], quantities={line_gid(order, "TEE-S"): 1})
+    drain_inbox(app)
+    forward(app)
+
+    [delivery] = deliveries(app)
+    items = printful.order(delivery.supplier_order_id).items
+    assert sorted((printful.catalog[i.catalog_variant_id].sku, i.quantity) for i in items) == [("MUG-WHT", 1), ("TEE-S", 1)]
+    with app.extensions["services"].session_factory() as session:
+        assert session.scalars(select(SupplierOrderAmendment)).all() == []
+
+
+def test_a_refund_cancel_after_production_started_alerts_with_what_printful_still_has(world, printful):
+    app, shopify = world
+    order, delivery = placed_order(app, shopify, [{"sku": "TEE-S", "quantity": 2}, {"sku": "MUG-WHT", "quantity": 1}])
+    printful.start_production(delivery.supplier_order_id)
+    location = shopify.store.require_shop(SHOP).all("Location")[0]["id"]
+
+    shopify.refund_lines(SHOP, order["id"], [{"lineItemId": line_gid(order, "TEE-S"), "quantity": 1, "restockType": "CANCEL", "locationId": location}])
+    drain_inbox(app)
+    report = amend(app)
+
+    assert report.refused == 1
+    [alert] = [a for a in open_alerts(app) if a.kind == "supplier_change_refused"]
+    assert "Printful still has 1 x TEE-S that the order no longer has" in alert.message
+    assert alert.severity == "critical"
+    items = printful.order(delivery.supplier_order_id).items
+    assert sorted((printful.catalog[i.catalog_variant_id].sku, i.quantity) for i in items) == [("MUG-WHT", 1), ("TEE-S", 2)]
+    assert ("problem", "change_refused") in [(kind, detail.get("problem")) for kind, detail in timeline(app)]
+    # Seen again (orders/updated after the refund), it is not asked or alerted twice.
+    shopify.emit(SHOP, "orders/updated", shopify.order_webhook_payload(order["id"], SHOP))
+    drain_inbox(app)
+    assert amend(app).refused == 0
+    assert [a.count for a in open_alerts(app) if a.kind == "supplier_change_refused"] == [1]
+
+
+def test_refunding_every_unit_before_production_cancels_the_printful_order(world, printful):
+    app, shopify = world
+    order, delivery = placed_order(app, shopify, [{"sku": "TEE-S", "quantity": 2}])
+
+    shopify.refund_lines(SHOP, order["id"], [{"lineItemId": line_gid(order, "TEE-S"), "quantity": 2, "restockType": "NO_RESTOCK"}])
+    drain_inbox(app)
+    forward(app)
+
+    [delivery] = deliveries(app)
+    assert delivery.state == "cancelled"
+    assert printful.order(delivery.supplier_order_id).status == "canceled"
+
+
+def test_an_address_change_cancels_and_places_again_once_under_a_derived_key_even_across_a_crash(world, rest_without_updates):
+    app, shopify = world
+    supplier = rest_without_updates
+    order, delivery = placed_order(app, shopify, [{"sku": "TEE-S", "quantity": 2}])
+    old_key, old_id = delivery.idempotency_key, delivery.supplier_order_id
+    assert supplier.order(old_id).ship_to["city"] == "Toronto"
+
+    shopify.change_shipping_address(SHOP, order["id"], address1="1 Harbour Road", city="Halifax", provinceCode="NS", province="Nova Scotia", zip="B3H 1A1")
+    drain_inbox(app)
+    events = [kind for kind, _ in timeline(app)]
+    assert "address_changed" in events
+
+    # The worker dies after the supplier cancelled, before it recorded the replacement.
+    services = app.extensions["services"]
+    dying = AmendmentWorker(services.session_factory, services.box)
+    real = dying.adapter_for
+
+    class DiesAfterCancel:
+        def __init__(self, record):
+            self.inner = real(record)
+
+        def cancel_order(self, supplier_order_id):
+            self.inner.cancel_order(supplier_order_id)
+            raise RuntimeError("SIGKILL")
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    dying.adapter_for = DiesAfterCancel
+    dying.drain()
+    assert supplier.order(old_id).status == "cancelled"
+    with services.session_factory.begin() as session:
+        [amendment] = session.scalars(select(SupplierOrderAmendment)).all()
+        assert amendment.state == "replacing"
+        session.execute(update(SupplierOrderAmendment).values(lease_until=None))
+
+    assert amend(app).replaced == 1  # resumed: the cancel is seen as done, the replacement recorded
+    make_due(app)
+    forward(app)
+    forward(app)
+
+    [delivery] = deliveries(app)
+    new_key = replacement_key(old_key, 1)
+    assert delivery.idempotency_key == new_key and delivery.state == "placed" and delivery.supplier_order_id != old_id
+    assert supplier.orders_created(new_key) == 1 and supplier.orders_created(old_key) == 1
+    assert supplier.order(delivery.supplier_order_id).ship_to["city"] == "Halifax"
+    assert [item.qty for item in supplier.order(delivery.supplier_order_id).items] == [2]
+    replaced = [detail for kind, detail in timeline(app) if kind == "supplier_replaced"]
+    assert replaced and replaced[0]["cancelled_supplier_order_id"] == old_id
+    with services.session_factory() as session:
+        assert session.scalar(select(Order.state)) == "forwarded"
