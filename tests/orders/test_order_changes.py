@@ -33,6 +33,7 @@ def world(sandboxed_app, sandbox_shopify):
     server = make_server("127.0.0.1", 0, sandboxed_app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     sandbox_shopify.register_app(API_KEY, API_SECRET, f"http://127.0.0.1:{server.server_port}", webhook_topics=TOPICS)
+    sandboxed_app.config["TEST_APP_URL"] = f"http://127.0.0.1:{server.server_port}"
     services = sandboxed_app.extensions["services"]
     services.tokens.save(SHOP, sandbox_shopify.issue_access_token(SHOP, API_KEY)["access_token"], None, None, None, "read_orders")
     yield sandboxed_app, sandbox_shopify
@@ -170,9 +171,11 @@ def test_a_refund_cancel_after_production_started_alerts_with_what_printful_stil
     assert [a.count for a in open_alerts(app) if a.kind == "supplier_change_refused"] == [1]
 
 
-def test_refunding_every_unit_before_production_cancels_the_printful_order(world, printful):
+def test_refunding_every_unit_before_production_cancels_the_printful_order_from_refunds_create_alone(world, printful):
     app, shopify = world
     order, delivery = placed_order(app, shopify, [{"sku": "TEE-S", "quantity": 2}])
+    # Only refunds/create carries the news (orders/updated is not subscribed): the refund handler re-reads the order.
+    shopify.register_app(API_KEY, API_SECRET, app.config["TEST_APP_URL"], webhook_topics=["refunds/create"])
 
     shopify.refund_lines(SHOP, order["id"], [{"lineItemId": line_gid(order, "TEE-S"), "quantity": 2, "restockType": "NO_RESTOCK"}])
     drain_inbox(app)
@@ -234,3 +237,23 @@ def test_an_address_change_cancels_and_places_again_once_under_a_derived_key_eve
     assert replaced and replaced[0]["cancelled_supplier_order_id"] == old_id
     with services.session_factory() as session:
         assert session.scalar(select(Order.state)) == "forwarded"
+
+
+def test_an_update_whose_answer_was_lost_is_sent_again_and_lands_once(world, printful):
+    app, shopify = world
+    order, delivery = placed_order(app, shopify, [{"sku": "TEE-S", "quantity": 3}])
+    shopify.edit_order(SHOP, order["id"], quantities={line_gid(order, "TEE-S"): 1})
+    drain_inbox(app)
+
+    printful.garble_next()  # Printful applies the PATCH; its answer is lost
+    assert amend(app).retrying == 1
+    with app.extensions["services"].session_factory.begin() as session:
+        [amendment] = session.scalars(select(SupplierOrderAmendment)).all()
+        assert amendment.state == "updating"
+        amendment.next_attempt_at = amendment.created_at
+    assert amend(app).updated == 1
+
+    patches = [body for method, _, body in printful.received if method == "PATCH"]
+    assert len(patches) == 2 and patches[0] == patches[1]  # the same desired state twice: applied once
+    assert [item.quantity for item in printful.order(delivery.supplier_order_id).items] == [1]
+    assert printful.orders_created(delivery.idempotency_key) == 1

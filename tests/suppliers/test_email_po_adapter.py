@@ -11,6 +11,7 @@ import pytest
 from email_testkit import EmailPoController, email_settings, make_email_adapter, operator_smtp, smtp, smtp_server  # noqa: F401 (fixtures)
 from integrations.suppliers.base import (
     Address,
+    AmendmentRefused,
     CancellationRefused,
     OrderLine,
     OutcomeUnknown,
@@ -25,7 +26,7 @@ from integrations.suppliers.email_po import EmailPoAdapter, InMemorySentLog
 from integrations.suppliers.email_po.messages import message_id
 from integrations.suppliers.email_po.purchase_order_csv import COLUMNS
 from integrations.suppliers.registry import build_adapter
-from supplier_contract import order_request
+from supplier_contract import change_request, order_request
 
 
 def request(po_number: str = "PO-1001", **address) -> PlaceOrder:
@@ -110,6 +111,33 @@ def test_cancelling_mails_one_cancellation_threaded_under_the_po(smtp):
     assert cancellation.kind == "cancellation" and "CANCELLATION" in cancellation.message["Subject"] and "PO-1001" in cancellation.message["Subject"]
     assert cancellation.message["In-Reply-To"] == po.message["Message-ID"]
     assert list(cancellation.message.iter_attachments()) == []
+
+
+def test_a_change_notice_is_mailed_once_under_the_po_with_every_line_and_the_new_address(smtp):
+    adapter = make_email_adapter(smtp)
+    adapter.place_order(request())
+    change = change_request(EmailPoController, "PO-1001", quantity_a=1, quantity_b=0, city="Leeds")
+    adapter.amend_order("PO-1001", change)
+    adapter.amend_order("PO-1001", change)  # a retry of the same change mails nothing more
+    [po, notice] = smtp.mail
+    assert notice.kind == "change" and notice.po_number == "PO-1001" and "PO-1001" in notice.message["Subject"]
+    assert notice.message["In-Reply-To"] == po.message["Message-ID"] and notice.message["Message-ID"] != po.message["Message-ID"]
+    body = notice.message.get_body(("plain",)).get_content()
+    assert "1 x WIDGET-RED" in body and "0 x WIDGET-BLUE" in body and "REMOVED" in body and "CHANGED" in body
+    _, text = notice.attachment()
+    assert [(r["po_number"], r["sku"], r["quantity"], r["ship_to_city"]) for r in csv_rows(text)] == [("PO-1001", "WIDGET-RED", "1", "Leeds")]
+    # Tracking is now matched against the changed PO: one unit of line A ships it all.
+    EmailPoController(adapter, smtp).ship("PO-1001", {"line-a": 1})
+    assert adapter.get_order("PO-1001").status == SupplierOrderStatus.SHIPPED
+
+
+def test_a_change_after_a_parcel_is_refused_and_mails_nothing(smtp):
+    adapter = make_email_adapter(smtp)
+    adapter.place_order(request())
+    EmailPoController(adapter, smtp).ship("PO-1001", {"line-a": 1})
+    with pytest.raises(AmendmentRefused):
+        adapter.amend_order("PO-1001", change_request(EmailPoController, "PO-1001", quantity_a=2, quantity_b=0, city=None))
+    assert len(smtp.mail) == 1
 
 
 def test_tracking_after_a_cancellation_request_shows_the_goods_left(smtp):

@@ -97,3 +97,17 @@ def test_the_shorthand_and_the_full_endpoint_forms_mean_the_same():
     short = parse_settings(changed("endpoints/get_order", "get /api/v1/orders/{supplier_order_id}")).endpoints["get_order"]
     full = parse_settings(changed("endpoints/get_order", {"method": "GET", "path": "/api/v1/orders/{supplier_order_id}"})).endpoints["get_order"]
     assert short == full
+
+
+def test_order_updates_are_what_the_settings_declare():
+    credentials = {"api_key": "k", "webhook_secret": "s"}
+    both = build_adapter("rest", credentials, valid())
+    assert (both.can_update_address, both.can_update_lines) == (True, True)
+    address_only = build_adapter("rest", credentials, changed("update_accepts", ["address"]))
+    assert (address_only.can_update_address, address_only.can_update_lines) == (True, False)
+    no_endpoint = build_adapter("rest", credentials, changed("endpoints/update_order", None))
+    assert (no_endpoint.can_update_address, no_endpoint.can_update_lines) == (False, False)
+    with pytest.raises(InvalidRestSettings, match="update_accepts"):
+        parse_settings(changed("update_accepts", ["address", "colour"]))
+    with pytest.raises(InvalidRestSettings, match="update_order"):
+        parse_settings(changed("endpoints/update_order", "PATCH /api/v1/orders/{external_id}"))
