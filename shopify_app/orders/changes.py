@@ -96,10 +96,15 @@ def pass_on_changes(session: Session, order: Order, route_added_lines=None) -> l
         if all(sol.quantity == 0 for sol in delivery.lines):
             _withdraw(session, order, delivery)
             continue
-        if delivery.state == DeliveryState.PENDING.value:
+        if delivery.state == DeliveryState.PENDING.value and not being_worked(delivery):
             continue  # nothing at the supplier yet: the placement sends the order as it is now
         touched.append(_open_amendment(session, delivery, changes, digest))
     return touched
+
+
+def being_worked(delivery: SupplierOrder) -> bool:
+    """Whether a forwarding worker holds the delivery's lease (it may be sending what it read before this change)."""
+    return delivery.lease_owner is not None and delivery.lease_until is not None and delivery.lease_until > utcnow()
 
 
 def _has_unrouted_lines(session: Session, order: Order) -> bool:

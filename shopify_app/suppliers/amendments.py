@@ -47,7 +47,7 @@ from integrations.suppliers.base import (
 from ..alerts import raise_alert, resolve_alert
 from ..crypto import SecretBox
 from ..models import utcnow
-from ..orders.changes import address_digest
+from ..orders.changes import address_digest, being_worked
 from ..orders.models import Order, OrderLine as OurLine
 from ..orders.timeline import record_event
 from .amendment_models import OPEN_AMENDMENT_STATES, AmendmentState, SupplierOrderAmendment
@@ -75,6 +75,13 @@ def remember_sent(session, delivery: SupplierOrder, request: PlaceOrder) -> None
         sol.sent_quantity = sent.get(str(sol.id), 0)
     order = session.get(Order, delivery.order_id)
     delivery.sent_address_digest = address_digest(order.shipping_address)
+
+
+def being_replaced(session, delivery: SupplierOrder, supplier_order_id: str | None) -> bool:
+    """Whether `supplier_order_id` is the delivery's order that we are cancelling to place it again (its cancellation is ours)."""
+    return supplier_order_id is not None and session.scalar(select(SupplierOrderAmendment.id).where(
+        SupplierOrderAmendment.supplier_order_id == delivery.id, SupplierOrderAmendment.state == AmendmentState.REPLACING.value,
+        SupplierOrderAmendment.replaced_supplier_order_id == supplier_order_id).limit(1)) is not None
 
 
 def lines_to_place(lines):
@@ -112,6 +119,7 @@ class _Plan:
     address_changed: bool
     digest: str
     changes: list[str]
+    delivery_leased: bool = False
 
     @property
     def lines_changed(self) -> bool:
@@ -172,8 +180,9 @@ class AmendmentWorker:
             self._finish(amendment_id, AmendmentState.SUPERSEDED, note="the supplier order was cancelled, shipped or failed first")
             report.superseded += 1
             return
-        if plan.delivery_state == DeliveryState.UNKNOWN.value:
-            self._wait(amendment_id, WAIT_FOR_PLACEMENT_SECONDS)  # ask the supplier first (forwarding worker)
+        if plan.delivery_state == DeliveryState.UNKNOWN.value or (plan.delivery_state == DeliveryState.PENDING.value and plan.delivery_leased):
+            # In flight: the forwarding worker resolves it first, then what it sent is compared.
+            self._wait(amendment_id, WAIT_FOR_PLACEMENT_SECONDS)
             report.waiting += 1
             return
         if plan.delivery_state == DeliveryState.PENDING.value and plan.state != AmendmentState.REPLACING.value:
@@ -209,7 +218,7 @@ class AmendmentWorker:
                 delivery_state=delivery.state, supplier=delivery.supplier, supplier_order_id=delivery.supplier_order_id,
                 idempotency_key=delivery.idempotency_key, order_name=order.name or order.shopify_id, lines=lines,
                 address=_address(order), address_changed=delivery.sent_address_digest not in (None, digest), digest=digest,
-                changes=list(amendment.changes or []),
+                changes=list(amendment.changes or []), delivery_leased=being_worked(delivery),
             )
             session.expunge_all()
         return plan

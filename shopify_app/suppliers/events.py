@@ -12,6 +12,7 @@ from ..alerts import raise_alert
 from ..db import read_only
 from ..orders.models import Order
 from ..orders.timeline import record_event
+from .amendments import being_replaced
 from .forwarding import adapter_from_record
 from .models import DeliveryState, Supplier, SupplierOrder
 from .tracking import push_shipment, record_shipment
@@ -77,6 +78,8 @@ def apply_event(session: Session, supplier: Supplier, event: SupplierEvent, serv
         record_event(session, order, "problem", "supplier", problem="failed", reason=event.reason)
         raise_alert(session, order.shop_domain, "supplier_failed", f"supplier_failed:{delivery.id}", f"Order {order.name}: {supplier.name} could not fulfil it ({event.reason or 'no reason given'}).", severity="critical", subject=order.name)
     elif event.kind is SupplierEventKind.ORDER_CANCELLED:
+        if being_replaced(session, delivery, event.supplier_order_id or delivery.supplier_order_id):
+            return  # our own cancel, to place the order again as changed (amendments.py)
         delivery.state = DeliveryState.CANCELLED.value
         record_event(session, order, "supplier_cancelled", "supplier", supplier=supplier.name, reason=event.reason)
         if order.cancelled_at is None:

@@ -257,3 +257,26 @@ def test_an_update_whose_answer_was_lost_is_sent_again_and_lands_once(world, pri
     assert len(patches) == 2 and patches[0] == patches[1]  # the same desired state twice: applied once
     assert [item.quantity for item in printful.order(delivery.supplier_order_id).items] == [1]
     assert printful.orders_created(delivery.idempotency_key) == 1
+
+
+def test_an_edit_landing_while_the_order_is_being_placed_reaches_printful_after_the_placement(world, printful):
+    app, shopify = world
+    order = shopify.place_order(SHOP, [{"sku": "TEE-S", "quantity": 3}], email="buyer@example.com")
+    drain_inbox(app)
+    services = app.extensions["services"]
+    worker = ForwardingWorker(services.session_factory, services.box)
+    place = worker._place
+
+    def edit_arrives_after_the_request_was_read(adapter, supplier, delivery_id, request, report):
+        # The worker holds the lease and has read 3 units; the merchant's edit is synced now.
+        shopify.edit_order(SHOP, order["id"], quantities={line_gid(order, "TEE-S"): 2})
+        drain_inbox(app)
+        return place(adapter, supplier, delivery_id, request, report)
+
+    worker._place = edit_arrives_after_the_request_was_read
+    worker.drain()
+    [delivery] = deliveries(app)
+    assert [item.quantity for item in printful.order(delivery.supplier_order_id).items] == [3]  # sent as read
+
+    assert amend(app).updated == 1
+    assert [item.quantity for item in printful.order(delivery.supplier_order_id).items] == [2]
