@@ -42,27 +42,34 @@ def wanted_quantity(line: OrderLine, sol: SupplierOrderLine) -> int:
     return max(line.quantity if line.shippable else 0, sol.shipped_quantity or 0)
 
 
-def pass_on_changes(session: Session, order: Order, route_added_lines=None) -> list[SupplierOrderAmendment]:
+def routed_lines(session: Session, order: Order) -> set[int]:
+    """Ids of the order's supplier order lines (taken before routing, to tell lines an edit added)."""
+    return set(session.scalars(select(SupplierOrderLine.id).join(SupplierOrder).where(SupplierOrder.order_id == order.id)))
+
+
+def pass_on_changes(session: Session, order: Order, *, routed_before: set[int] | None = None, route_added_lines=None) -> list[SupplierOrderAmendment]:
     """Bring the order's supplier orders up to the order as synced; the amendments opened or extended.
 
-    `route_added_lines(session, order)` routes lines the edit added (the routing service):
-    they join an existing supplier order (and become part of its amendment) or get a new one.
+    `routed_before`: the supplier order lines that existed before this sync's routing; lines
+    routed since onto a supplier order already sent are additions to pass on. When routing
+    did not run, `route_added_lines(session, order)` (the routing service) routes what an
+    edit added: onto an existing supplier order (part of its amendment) or a new one.
     """
     if order.cancelled_at is not None:
         return []  # the cancellation path handles it
     deliveries = session.scalars(select(SupplierOrder).where(SupplierOrder.order_id == order.id).order_by(SupplierOrder.id)).all()
     if not deliveries:
         return []  # not routed yet: routing will send the order as it is now
-    added: set[int] = set()
+    before = routed_before if routed_before is not None else {sol.id for delivery in deliveries for sol in delivery.lines}
     if route_added_lines is not None and _has_unrouted_lines(session, order):
-        before = {sol.id for delivery in deliveries for sol in delivery.lines}
         state = order.state
         route_added_lines(session, order)
-        if state in ROUTED_STATES and order.state == OrderState.ROUTED.value:
+        if state in ROUTED_STATES and order.state == OrderState.ROUTED.value and not any(
+                d.state == DeliveryState.PENDING.value for d in session.scalars(select(SupplierOrder).where(SupplierOrder.order_id == order.id))):
             order.state = state  # what was already forwarded stays forwarded
         session.expire_all()
         deliveries = session.scalars(select(SupplierOrder).where(SupplierOrder.order_id == order.id).order_by(SupplierOrder.id)).all()
-        added = {sol.id for delivery in deliveries for sol in delivery.lines} - before
+    added = {sol.id for delivery in deliveries for sol in delivery.lines} - before
     lines = {line.id: line for line in order.lines}
     digest = address_digest(order.shipping_address)
     touched: list[SupplierOrderAmendment] = []
@@ -81,7 +88,7 @@ def pass_on_changes(session: Session, order: Order, route_added_lines=None) -> l
                 record_event(session, order, "line_changed", "store", line=line.shopify_line_id, sku=sol.supplier_sku,
                              supplier=delivery.supplier.name, from_quantity=sol.quantity, to_quantity=want)
                 sol.quantity = want
-            elif sol.id in added:
+            elif sol.id in added and delivery.state != DeliveryState.PENDING.value:  # joined an order already sent
                 changes.append(f"{sol.supplier_sku}: added, {want}")
                 record_event(session, order, "line_added", "store", line=line.shopify_line_id, sku=sol.supplier_sku, supplier=delivery.supplier.name, quantity=want)
         address_changed = delivery.sent_address_digest is not None and delivery.sent_address_digest != digest

@@ -145,6 +145,8 @@ def test_an_edit_before_the_order_went_out_changes_what_is_sent_and_needs_no_ame
     assert sorted((printful.catalog[i.catalog_variant_id].sku, i.quantity) for i in items) == [("MUG-WHT", 1), ("TEE-S", 1)]
     with app.extensions["services"].session_factory() as session:
         assert session.scalars(select(SupplierOrderAmendment)).all() == []
+    kinds = [kind for kind, _ in timeline(app)]
+    assert kinds.count("line_changed") == 1 and "line_added" not in kinds and "supplier_updated" not in kinds
 
 
 def test_a_refund_cancel_after_production_started_alerts_with_what_printful_still_has(world, printful):

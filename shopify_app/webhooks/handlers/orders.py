@@ -5,7 +5,7 @@ import logging
 
 from sqlalchemy import select
 
-from ...orders.changes import pass_on_changes
+from ...orders.changes import pass_on_changes, routed_lines
 from ...orders.graph import order_payload_from_graphql, read_order
 from ...alerts import raise_alert, resolve_alert
 from ...orders.models import OrderState
@@ -91,12 +91,14 @@ def sync_snapshot(session, services, shop_domain: str, snapshot):
         return order
     if snapshot.lines:
         resolve_alert(session, f"order_without_lines:{order.shop_domain}:{order.shopify_id}")
+    routed_before = routed_lines(session, order)
     if order.cancelled_at is not None:
         request_supplier_cancellation(session, order)
     else:
         if ready_to_forward(order):
             route_order(session, order)
-        pass_on_changes(session, order, route_added_lines=route_order)  # edits, refunds, address: to the suppliers
+        # Edits, refund-cancels and address changes: to the suppliers that have the order.
+        pass_on_changes(session, order, routed_before=routed_before, route_added_lines=route_order)
     if services is not None:
         services.wake_forwarding()
     return order
