@@ -63,6 +63,7 @@ def rest_without_updates(world):
         session.add(supplier)
         session.flush()
         session.add(ProductMapping(shop_domain=SHOP, sku="TEE-S", supplier_id=supplier.id, supplier_sku="TEE-S", cost="4.00"))
+    sandbox.configure_webhooks(f"{app.config['TEST_APP_URL']}/suppliers/{supplier.id}/webhooks")
     yield sandbox
     sandbox.stop()
 
@@ -219,6 +220,11 @@ def test_an_address_change_cancels_and_places_again_once_under_a_derived_key_eve
     dying.adapter_for = DiesAfterCancel
     dying.drain()
     assert supplier.order(old_id).status == "cancelled"
+    # The supplier's order.cancelled webhook for the order being replaced is ours: no "supplier cancelled" alarm.
+    supplier.flush_webhooks()
+    drain_inbox(app)
+    assert [d.state for d in deliveries(app)] == ["placed"]
+    assert not [a for a in open_alerts(app) if a.kind == "supplier_cancelled"]
     with services.session_factory.begin() as session:
         [amendment] = session.scalars(select(SupplierOrderAmendment)).all()
         assert amendment.state == "replacing"
