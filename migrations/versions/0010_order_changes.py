@@ -9,6 +9,8 @@ supplier_order_lines.sent_quantity and supplier_orders.sent_address_digest (what
 supplier was last sent), and supplier_order_amendments (one row per change passed on).
 Columns are added in place (no table rebuild), so referenced tables keep their rows.
 """
+import hashlib
+import json
 from typing import Sequence, Union
 
 from alembic import op
@@ -22,15 +24,28 @@ depends_on: Union[str, Sequence[str], None] = None
 
 
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
+ADDRESS_FIELDS = ("name", "first_name", "last_name", "company", "address1", "address2", "city", "province_code", "country_code", "zip", "phone")
+
+
+def _address_digest(address) -> str:
+    """shopify_app.orders.changes.address_digest as of this revision (frozen here: migrations never import app code that may change)."""
+    fields = {name: ((address or {}).get(name) or "").strip() for name in ADDRESS_FIELDS}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
 def upgrade() -> None:
     """Upgrade schema."""
     op.add_column('supplier_order_lines', sa.Column('sent_quantity', sa.Integer(), nullable=True))
     op.add_column('supplier_orders', sa.Column('sent_address_digest', sa.String(length=64), nullable=True))
-    # Orders placed before this revision were sent exactly what their lines say.
-    op.execute("UPDATE supplier_order_lines SET sent_quantity = quantity WHERE supplier_order_id IN "
-               "(SELECT id FROM supplier_orders WHERE supplier_order_id IS NOT NULL)")
+    # Supplier orders sent (or in flight) before this revision were sent what their lines say,
+    # to the order's address as it is now: a later change is compared with that.
+    sent = "SELECT id FROM supplier_orders WHERE supplier_order_id IS NOT NULL OR state IN ('unknown', 'placed', 'partially_shipped', 'shipped', 'cancel_requested')"
+    op.execute(f"UPDATE supplier_order_lines SET sent_quantity = quantity WHERE supplier_order_id IN ({sent})")
+    bind = op.get_bind()
+    rows = bind.execute(sa.text(f"SELECT s.id, o.shipping_address FROM supplier_orders s JOIN orders o ON o.id = s.order_id WHERE s.id IN ({sent})")).all()
+    for delivery_id, address in rows:
+        bind.execute(sa.text("UPDATE supplier_orders SET sent_address_digest = :digest WHERE id = :id"),
+                     {"digest": _address_digest(json.loads(address) if isinstance(address, str) else address), "id": delivery_id})
     op.create_table('supplier_order_amendments',
     sa.Column('id', BIG_ID, nullable=False),
     sa.Column('shop_domain', sa.String(length=255), nullable=False),

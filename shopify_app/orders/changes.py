@@ -105,7 +105,7 @@ def pass_on_changes(session: Session, order: Order, *, routed_before: set[int] |
             continue
         if delivery.state == DeliveryState.PENDING.value and not being_worked(delivery):
             continue  # nothing at the supplier yet: the placement sends the order as it is now
-        touched.append(_open_amendment(session, delivery, changes, digest))
+        touched.append(open_amendment(session, delivery, changes, digest))
     return touched
 
 
@@ -140,7 +140,7 @@ def _withdraw(session: Session, order: Order, delivery: SupplierOrder) -> None:
         amendment.state, amendment.finished_at = "superseded", utcnow()
 
 
-def _open_amendment(session: Session, delivery: SupplierOrder, changes: list[str], digest: str) -> SupplierOrderAmendment:
+def open_amendment(session: Session, delivery: SupplierOrder, changes: list[str], digest: str) -> SupplierOrderAmendment:
     """The delivery's open amendment, extended with `changes`, or a new one numbered after the last."""
     amendment = session.scalar(select(SupplierOrderAmendment).where(
         SupplierOrderAmendment.supplier_order_id == delivery.id, SupplierOrderAmendment.state.in_(OPEN_AMENDMENT_STATES)))

@@ -47,11 +47,11 @@ from integrations.suppliers.base import (
 from ..alerts import raise_alert, resolve_alert
 from ..crypto import SecretBox
 from ..models import utcnow
-from ..orders.changes import address_digest, being_worked
+from ..orders.changes import address_digest, being_worked, open_amendment
 from ..orders.models import Order, OrderLine as OurLine
 from ..orders.timeline import record_event
 from .amendment_models import OPEN_AMENDMENT_STATES, AmendmentState, SupplierOrderAmendment
-from .models import DeliveryAttempt, DeliveryState, Supplier, SupplierOrder
+from .models import DeliveryAttempt, DeliveryState, Supplier, SupplierOrder, SupplierOrderLine
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +145,7 @@ class AmendmentWorker:
     def drain(self, batch_size: int = 50, max_batches: int = 20) -> AmendmentReport:
         """Work every due amendment once."""
         report = AmendmentReport()
+        self._sweep_unsent_lines()
         for _ in range(max_batches):
             ids = self._claim(batch_size)
             if not ids:
@@ -155,6 +156,26 @@ class AmendmentWorker:
                 except Exception:  # noqa: BLE001 - the lease expires and the row is worked again
                     log.exception("amendment %s crashed", amendment_id)
         return report
+
+    def _sweep_unsent_lines(self) -> None:
+        """Lines routed onto a supplier order already sent, by any path (an edit, a fulfillment order
+        accepted later), with no amendment to carry them yet: open one. A line counts as sent once
+        an amendment closes (applied: what was sent; refused: 0), so this never repeats itself."""
+        with self.session_factory.begin() as session:
+            open_for = select(SupplierOrderAmendment.id).where(SupplierOrderAmendment.supplier_order_id == SupplierOrder.id,
+                                                              SupplierOrderAmendment.state.in_(OPEN_AMENDMENT_STATES)).exists()
+            rows = session.execute(select(SupplierOrder, SupplierOrderLine).join(SupplierOrderLine, SupplierOrderLine.supplier_order_id == SupplierOrder.id).where(
+                SupplierOrderLine.sent_quantity.is_(None), SupplierOrderLine.quantity > 0, SupplierOrder.sent_address_digest.is_not(None),
+                SupplierOrder.state.in_(SENT + (DeliveryState.UNKNOWN.value,)), ~open_for).limit(200)).all()
+            by_delivery: dict[int, tuple[SupplierOrder, list[SupplierOrderLine]]] = {}
+            for delivery, sol in rows:
+                by_delivery.setdefault(delivery.id, (delivery, []))[1].append(sol)
+            for delivery, sols in by_delivery.values():
+                order = session.get(Order, delivery.order_id)
+                for sol in sols:
+                    line = session.get(OurLine, sol.order_line_id)
+                    record_event(session, order, "line_added", "app", line=line.shopify_line_id, sku=sol.supplier_sku, supplier=delivery.supplier.name, quantity=sol.quantity)
+                open_amendment(session, delivery, [f"{sol.supplier_sku}: added, {sol.quantity}" for sol in sols], address_digest(order.shipping_address))
 
     def _claim(self, batch_size: int) -> list[int]:
         now = utcnow()
@@ -259,7 +280,10 @@ class AmendmentWorker:
             delivery.supplier_status = result.status.value
             if result.cost is not None:
                 delivery.cost = result.cost
-            self._close(session, amendment, AmendmentState.APPLIED)
+            if len(amendment.changes or []) != len(plan.changes):
+                self._reopen(amendment)  # more changes arrived while this one was out: send the order as it is now
+            else:
+                self._close(session, amendment, AmendmentState.APPLIED)
             order = session.get(Order, delivery.order_id)
             record_event(session, order, "supplier_updated", "app", supplier=delivery.supplier.name, supplier_order_id=plan.supplier_order_id,
                          amendment=plan.number, changes=plan.changes)
@@ -351,7 +375,10 @@ class AmendmentWorker:
             amendment = session.get(SupplierOrderAmendment, plan.amendment_id)
             amendment.method = "alert"
             amendment.last_error = why[:2000]
-            self._close(session, amendment, AmendmentState.REFUSED)
+            if len(amendment.changes or []) != len(plan.changes):
+                self._reopen(amendment)  # changed again meanwhile: ask again with the order as it is now
+            else:
+                self._close(session, amendment, AmendmentState.REFUSED)
             delivery = amendment.delivery
             order = session.get(Order, delivery.order_id)
             raise_alert(session, delivery.shop_domain, "supplier_change_refused", _alert_key(delivery.id), message, severity="critical", subject=order.name)
@@ -378,8 +405,17 @@ class AmendmentWorker:
 
     @staticmethod
     def _close(session, amendment: SupplierOrderAmendment, state: AmendmentState) -> None:
+        for sol in amendment.delivery.lines:
+            if sol.sent_quantity is None:
+                sol.sent_quantity = 0  # not sent with this change (refused, or nothing to send): the supplier has none
         amendment.state = state.value
         amendment.finished_at = utcnow()
+        amendment.lease_owner = amendment.lease_until = None
+
+    @staticmethod
+    def _reopen(amendment: SupplierOrderAmendment) -> None:
+        amendment.state = AmendmentState.PENDING.value
+        amendment.next_attempt_at = utcnow()
         amendment.lease_owner = amendment.lease_until = None
 
     def _wait(self, amendment_id: int, seconds: float) -> None:

@@ -77,3 +77,37 @@ def test_supplier_events_recorded_before_0007_keep_only_their_signature_headers(
     assert kept["supplier-0"]["headers"] == {"X-Pf-Webhook-Signature": "ab12"}
     assert kept["supplier-1"]["headers"] == {"X-Signature": "cd34"}
     assert kept["supplier-1"]["body"] == "{}" and kept["shopify-1"] == {"id": 1}
+
+
+def test_supplier_orders_sent_before_0010_count_as_sent_to_the_current_address(database_url):
+    """0010 marks what was already sent, so a later edit or address change is compared with it."""
+    import json
+
+    from alembic import command
+
+    from shopify_app.migrate import alembic_config, upgrade_to_head
+    from shopify_app.orders.changes import address_digest
+
+    command.downgrade(alembic_config(database_url), "0009")
+    engine = make_engine(database_url)
+    address = {"name": "Ada Lovelace", "address1": "12 Analytical Way", "city": "London", "country_code": "GB"}
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO suppliers (id, shop_domain, name, kind, settings, inventory_terms, return_terms, priority, fulfillment_model, active, created_at) "
+                          "VALUES (1, 's.myshopify.com', 'Acme', 'rest', '{}', '{}', '{}', 100, 'merchant_managed', true, '2026-01-01 00:00:00'), "
+                          "(2, 's.myshopify.com', 'Bolt', 'rest', '{}', '{}', '{}', 100, 'merchant_managed', true, '2026-01-01 00:00:00')"))
+        conn.execute(text("INSERT INTO orders (id, shop_domain, shopify_id, shipping_address, state, created_at, updated_at) "
+                          "VALUES (1, 's.myshopify.com', '1', :address, 'forwarded', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"), {"address": json.dumps(address)})
+        conn.execute(text("INSERT INTO order_lines (id, order_id, shopify_line_id, quantity, requires_shipping, gift_card) VALUES (1, 1, '11', 2, true, false), (2, 1, '12', 1, true, false)"))
+        for n, (state, supplier_order_id) in enumerate([("placed", "'PF-1'"), ("pending", "NULL")], start=1):
+            conn.execute(text(f"INSERT INTO supplier_orders (id, shop_domain, order_id, supplier_id, idempotency_key, state, supplier_order_id, attempts, next_attempt_at, created_at) "
+                              f"VALUES ({n}, 's.myshopify.com', 1, {n}, 'key-{n}', '{state}', {supplier_order_id}, 0, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
+            conn.execute(text(f"INSERT INTO supplier_order_lines (id, supplier_order_id, order_line_id, supplier_sku, quantity, shipped_quantity) VALUES ({n}, {n}, {n}, 'SKU-{n}', {3 - n}, 0)"))
+    engine.dispose()
+    upgrade_to_head(database_url)
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        lines = dict(conn.execute(text("SELECT id, sent_quantity FROM supplier_order_lines")).all())
+        digests = dict(conn.execute(text("SELECT id, sent_address_digest FROM supplier_orders")).all())
+    engine.dispose()
+    assert lines == {1: 2, 2: None}
+    assert digests == {1: address_digest(address), 2: None}
