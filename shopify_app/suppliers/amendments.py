@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from integrations.suppliers.base import (
@@ -145,7 +146,10 @@ class AmendmentWorker:
     def drain(self, batch_size: int = 50, max_batches: int = 20) -> AmendmentReport:
         """Work every due amendment once."""
         report = AmendmentReport()
-        self._sweep_unsent_lines()
+        try:
+            self._sweep_unsent_lines()
+        except IntegrityError:  # another worker opened the same amendment first: theirs carries the lines
+            log.info("amendment sweep lost a race; the other worker's amendment stands")
         for _ in range(max_batches):
             ids = self._claim(batch_size)
             if not ids:
