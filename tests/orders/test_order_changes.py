@@ -19,11 +19,10 @@ from forwarding_kit import SHOP, add_printful_supplier, deliveries, make_due
 from sandbox.supplier.printful import SandboxSupplier
 from sandbox.supplier.rest_supplier import RestSandboxSupplier
 from shopify_app.orders.models import Order, OrderEvent
-from shopify_app.orders.routing import route_order
 from shopify_app.suppliers.amendment_models import SupplierOrderAmendment
 from shopify_app.suppliers.amendments import AmendmentWorker, replacement_key
 from shopify_app.suppliers.forwarding import ForwardingWorker
-from shopify_app.suppliers.models import Alert, ProductMapping, Supplier
+from shopify_app.suppliers.models import Alert, ProductMapping, Supplier, SupplierOrderLine
 from shopify_app.webhooks.worker import InboxWorker
 
 TOPICS = ["orders/create", "orders/paid", "orders/updated", "orders/edited", "refunds/create"]
@@ -291,29 +290,25 @@ def test_an_edit_landing_while_the_order_is_being_placed_reaches_printful_after_
     assert [item.quantity for item in printful.order(delivery.supplier_order_id).items] == [2]
 
 
-def test_a_line_routed_later_onto_a_placed_order_by_any_path_is_passed_on(world):
+def test_a_line_routed_later_onto_a_placed_order_by_any_path_is_passed_on(world, printful):
     """Routing can add a line to a supplier order already sent outside an order sync (a fulfillment order
     accepted later, a mapping added for a held line): the amendment worker's sweep carries it."""
     app, shopify = world
-    printful = SandboxSupplier()
-    printful.start()
-    try:
-        supplier_id = add_printful_supplier(app, printful, skus=("TEE-S",))  # no mapping for MUG-WHT yet: held
-        shopify.place_order(SHOP, [{"sku": "TEE-S", "quantity": 2}, {"sku": "MUG-WHT", "quantity": 1}], email="buyer@example.com")
-        drain_inbox(app)
-        forward(app)
-        [delivery] = deliveries(app)
-        assert delivery.state == "placed" and [line.supplier_sku for line in delivery.lines] == ["TEE-S"]
+    services = app.extensions["services"]
+    shopify.place_order(SHOP, [{"sku": "TEE-S", "quantity": 2}, {"sku": "MUG-WHT", "quantity": 1}], email="buyer@example.com")
+    drain_inbox(app)
+    with services.session_factory.begin() as session:  # the mug's line is routed only later
+        mug = session.scalar(select(SupplierOrderLine).where(SupplierOrderLine.supplier_sku == "MUG-WHT"))
+        later = {"supplier_order_id": mug.supplier_order_id, "order_line_id": mug.order_line_id, "supplier_sku": "MUG-WHT", "quantity": 1}
+        session.delete(mug)
+    forward(app)
+    [delivery] = deliveries(app)
+    assert delivery.state == "placed" and [line.supplier_sku for line in delivery.lines] == ["TEE-S"]
 
-        services = app.extensions["services"]
-        with services.session_factory.begin() as session:
-            session.add(ProductMapping(shop_domain=SHOP, sku="MUG-WHT", supplier_id=supplier_id, supplier_sku="MUG-WHT", cost="3.00"))
-            session.flush()
-            route_order(session, session.scalar(select(Order)))
-        assert amend(app).updated == 1
-        items = printful.order(delivery.supplier_order_id).items
-        assert sorted((printful.catalog[i.catalog_variant_id].sku, i.quantity) for i in items) == [("MUG-WHT", 1), ("TEE-S", 2)]
-        assert amend(app).updated == 0  # swept once
-        assert "line_added" in [kind for kind, _ in timeline(app)]
-    finally:
-        printful.stop()
+    with services.session_factory.begin() as session:  # ...by whichever path (as routing adds lines)
+        session.add(SupplierOrderLine(**later))
+    assert amend(app).updated == 1
+    items = printful.order(delivery.supplier_order_id).items
+    assert sorted((printful.catalog[i.catalog_variant_id].sku, i.quantity) for i in items) == [("MUG-WHT", 1), ("TEE-S", 2)]
+    assert amend(app).updated == 0  # swept once
+    assert "line_added" in [kind for kind, _ in timeline(app)]
