@@ -19,9 +19,10 @@ import json
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ..alerts import raise_alert, resolve_alert
 from ..models import utcnow
 from ..suppliers.amendment_models import OPEN_AMENDMENT_STATES, SupplierOrderAmendment
-from ..suppliers.models import DeliveryState, SupplierOrder, SupplierOrderLine
+from ..suppliers.models import Alert, DeliveryState, SupplierOrder, SupplierOrderLine
 from .models import Order, OrderLine, OrderState
 from .timeline import record_event
 
@@ -92,6 +93,17 @@ def pass_on_changes(session: Session, order: Order, *, routed_before: set[int] |
                 changes.append(f"{sol.supplier_sku}: added, {want}")
                 record_event(session, order, "line_added", "store", line=line.shopify_line_id, sku=sol.supplier_sku, supplier=delivery.supplier.name, quantity=want)
         address_changed = delivery.sent_address_digest is not None and delivery.sent_address_digest != digest
+        if address_changed and not address_complete(order.shipping_address):
+            # Never replace a good address with a broken (or redacted) one: the merchant fixes it first.
+            key = f"address_change_incomplete:{delivery.id}"
+            if session.scalar(select(Alert.id).where(Alert.dedupe_key == key, Alert.resolved_at.is_(None))) is None:
+                raise_alert(session, order.shop_domain, "address_change_incomplete", key,
+                            f"Order {order.name or order.shopify_id}: the new shipping address is incomplete, so {delivery.supplier.name} still has the old one. "
+                            f"Complete the address in Shopify to pass it on.", severity="critical", subject=order.name)
+                record_event(session, order, "problem", "app", problem="address_change_incomplete", supplier=delivery.supplier.name)
+            address_changed = False
+        else:
+            resolve_alert(session, f"address_change_incomplete:{delivery.id}")
         if address_changed and not _asked_for(session, delivery, digest):
             changes.append("shipping address")
             if not address_noted:
@@ -107,6 +119,13 @@ def pass_on_changes(session: Session, order: Order, *, routed_before: set[int] |
             continue  # nothing at the supplier yet: the placement sends the order as it is now
         touched.append(open_amendment(session, delivery, changes, digest))
     return touched
+
+
+def address_complete(address: dict | None) -> bool:
+    """Whether an address has what any supplier needs to ship (a name, a street, a city, a country)."""
+    address = address or {}
+    name = (address.get("name") or " ".join(filter(None, [address.get("first_name"), address.get("last_name")]))).strip()
+    return bool(name) and all((address.get(key) or "").strip() for key in ("address1", "city", "country_code"))
 
 
 def being_worked(delivery: SupplierOrder) -> bool:

@@ -48,7 +48,7 @@ from integrations.suppliers.base import (
 from ..alerts import raise_alert, resolve_alert
 from ..crypto import SecretBox
 from ..models import utcnow
-from ..orders.changes import address_digest, being_worked, open_amendment
+from ..orders.changes import address_complete, address_digest, being_worked, open_amendment
 from ..orders.models import Order, OrderLine as OurLine
 from ..orders.timeline import record_event
 from .amendment_models import OPEN_AMENDMENT_STATES, AmendmentState, SupplierOrderAmendment
@@ -242,7 +242,7 @@ class AmendmentWorker:
                 amendment_id=amendment.id, number=amendment.number, state=amendment.state, delivery_id=delivery.id,
                 delivery_state=delivery.state, supplier=delivery.supplier, supplier_order_id=delivery.supplier_order_id,
                 idempotency_key=delivery.idempotency_key, order_name=order.name or order.shopify_id, lines=lines,
-                address=_address(order), address_changed=delivery.sent_address_digest not in (None, digest), digest=digest,
+                address=_address(order), address_changed=delivery.sent_address_digest not in (None, digest) and address_complete(order.shipping_address), digest=digest,
                 changes=list(amendment.changes or []), delivery_leased=being_worked(delivery),
             )
             session.expunge_all()

@@ -312,3 +312,25 @@ def test_a_line_routed_later_onto_a_placed_order_by_any_path_is_passed_on(world,
     assert sorted((printful.catalog[i.catalog_variant_id].sku, i.quantity) for i in items) == [("MUG-WHT", 1), ("TEE-S", 2)]
     assert amend(app).updated == 0  # swept once
     assert "line_added" in [kind for kind, _ in timeline(app)]
+
+
+def test_an_incomplete_new_address_is_not_passed_on_and_the_merchant_is_told_once(world, printful):
+    app, shopify = world
+    order, delivery = placed_order(app, shopify, [{"sku": "TEE-S", "quantity": 1}])
+    sent = len(printful.received)
+
+    shopify.change_shipping_address(SHOP, order["id"], address1="", city="")
+    drain_inbox(app)
+    shopify.emit(SHOP, "orders/updated", shopify.order_webhook_payload(order["id"], SHOP))  # seen again
+    drain_inbox(app)
+    amend(app)
+
+    assert len(printful.received) == sent and printful.order(delivery.supplier_order_id).recipient["city"] == "Toronto"
+    [alert] = [a for a in open_alerts(app) if a.kind == "address_change_incomplete"]
+    assert "Printful still has the old one" in alert.message and alert.count == 1
+    # Completed in Shopify: passed on, and the alert resolves.
+    shopify.change_shipping_address(SHOP, order["id"], address1="1 Harbour Road", city="Halifax")
+    drain_inbox(app)
+    assert amend(app).updated == 1
+    assert printful.order(delivery.supplier_order_id).recipient["city"] == "Halifax"
+    assert not [a for a in open_alerts(app) if a.kind == "address_change_incomplete"]
