@@ -137,6 +137,7 @@ def fetch_refund(ctx: WebhookContext) -> dict:
     lines off an order that suppliers have, the order as Shopify holds it now (its current
     quantities are what the suppliers should still ship)."""
     from ...orders.changes import order_with_supplier_work
+    from ...orders.graph import read_order
 
     refund = _refund_payload(ctx)
     fetched = {"inventory_items": fetch_refund_inventory_items(ctx), "order": None}
@@ -147,7 +148,7 @@ def fetch_refund(ctx: WebhookContext) -> dict:
         except PayloadError as exc:
             raise PoisonPayload(f"refunds/create payload is not a refund: {exc}") from None
         if order_with_supplier_work(ctx.session, ctx.shop_domain, number):
-            fetched["order"] = ctx.services.gateway(ctx.shop_domain).query("OrderForSync", {"id": f"gid://shopify/Order/{number}"}).get("order")
+            fetched["order"] = read_order(ctx.services.gateway(ctx.shop_domain), f"gid://shopify/Order/{number}").get("order")
     return fetched
 
 
