@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from . import models  # noqa: F401
 from .deliveries import models as delivery_models  # noqa: F401
+from .fulfillment import models as fulfillment_models  # noqa: F401
 from .inventory import models as inventory_models  # noqa: F401
 from .jobs import models as job_models  # noqa: F401
 from .notify import models as notify_models  # noqa: F401

@@ -61,7 +61,8 @@ class FulfillmentRequestMixin:
             self.touch(fo)
             request = self._add_merchant_request(state, fo, "FULFILLMENT_REQUEST", message, {"notify_customer": notify_customer})
             self.refresh_fulfillment_status(state, state.deref(fo["order"]))
-            self.outbox.put(FulfillmentServiceCallback(state.domain, service["callbackUrl"], service["_clientId"], "FULFILLMENT_REQUEST"))
+            if service["callbackUrl"]:  # no callback URL: the service learns of it from the webhook alone
+                self.outbox.put(FulfillmentServiceCallback(state.domain, service["callbackUrl"], service["_clientId"], "FULFILLMENT_REQUEST"))
             self.publish(state, "fulfillment_orders/fulfillment_request_submitted", {
                 "original_fulfillment_order": original,
                 "submitted_fulfillment_order": fulfillment_order_summary(fo),
@@ -86,7 +87,8 @@ class FulfillmentRequestMixin:
         fo["requestStatus"] = "CANCELLATION_REQUESTED"
         self.touch(fo)
         request = self._add_merchant_request(state, fo, "CANCELLATION_REQUEST", message, {})
-        self.outbox.put(FulfillmentServiceCallback(state.domain, service["callbackUrl"], service["_clientId"], "CANCELLATION_REQUEST"))
+        if service["callbackUrl"]:
+            self.outbox.put(FulfillmentServiceCallback(state.domain, service["callbackUrl"], service["_clientId"], "CANCELLATION_REQUEST"))
         self.publish(state, "fulfillment_orders/cancellation_request_submitted", {
             "fulfillment_order": fulfillment_order_summary(fo),
             "fulfillment_order_merchant_request": merchant_request_summary(request),
@@ -216,7 +218,9 @@ class FulfillmentRequestMixin:
             if fo["status"] not in OPEN_STATUSES + ("ON_HOLD",):
                 raise ShopifyUserError(["id"], f"Fulfillment order {gid_number(fo['id'])} cannot be placed on hold: its status is {fo['status'].lower()}.")
             holds = fo.setdefault("fulfillmentHolds", [])
-            if handle and any(h.get("handle") == handle and h["_clientId"] == client_id for h in holds):
+            # The handle defaults to "": an app's second hold on one fulfillment order needs another handle.
+            handle = handle or ""
+            if client_id is not None and any((h.get("handle") or "") == handle and h["_clientId"] == client_id for h in holds):
                 raise ShopifyUserError(["fulfillmentHold", "handle"], "The handle provided for the fulfillment hold is already in use by this app for another hold on this fulfillment order.", "DUPLICATE_FULFILLMENT_HOLD_HANDLE")
             hold = {
                 "__typename": "FulfillmentHold",

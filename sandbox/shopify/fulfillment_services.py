@@ -42,7 +42,7 @@ def callback_url_error(url: str | None) -> ShopifyUserError | None:
 class FulfillmentServiceMixin:
     """Registering, changing and removing fulfillment services (part of Store)."""
 
-    def create_fulfillment_service(self, shop: str | ShopState, client_id: str | None, name: str, callback_url: str, *, tracking_support: bool = False, inventory_management: bool = False) -> dict[str, Any]:
+    def create_fulfillment_service(self, shop: str | ShopState, client_id: str | None, name: str, callback_url: str | None, *, tracking_support: bool = False, inventory_management: bool = False) -> dict[str, Any]:
         """fulfillmentServiceCreate: the service and its new location, owned by the calling app."""
         with self.lock:
             state = self.require_shop(shop)
@@ -51,7 +51,8 @@ class FulfillmentServiceMixin:
                 raise ShopifyUserError(["name"], "Name can't be blank")
             if any(s["serviceName"].lower() == name.lower() for s in state.all("FulfillmentService")):
                 raise ShopifyUserError(["name"], "Name has already been taken")
-            error = callback_url_error(callback_url)
+            # Optional since 2026-01: a service without one gets no requests posted, only webhooks.
+            error = callback_url_error(callback_url) if callback_url is not None else None
             if error:
                 raise error
             # Shopify's fulfillment service ids carry an `?id=true` tail.
@@ -62,7 +63,7 @@ class FulfillmentServiceMixin:
                 "id": service_gid,
                 "serviceName": name,
                 "handle": records.handleize(name),
-                "callbackUrl": callback_url.strip().rstrip("/"),
+                "callbackUrl": callback_url.strip().rstrip("/") if callback_url is not None else None,
                 "trackingSupport": bool(tracking_support),
                 "inventoryManagement": bool(inventory_management),
                 "permitsSkuSharing": True,

@@ -101,6 +101,7 @@ def backfill_orders(services, shop_domain: str, since: dt.datetime, progress: Pr
 
 
 def _import(services, shop_domain: str, node: dict, report: BackfillReport) -> None:
+    from ..fulfillment.sync import fulfillment_orders_if_forwardable
     from ..webhooks.handlers.orders import sync_snapshot
 
     report.seen += 1
@@ -110,6 +111,10 @@ def _import(services, shop_domain: str, node: dict, report: BackfillReport) -> N
         report.skipped += 1
         log.warning("backfill shop=%s: order %s not imported: %s", shop_domain, node.get("id"), exc)
         return
+    fulfillment_orders = None
+    if not (snapshot.fulfillment_status in ALREADY_FULFILLED and snapshot.cancelled_at is None):
+        # Routing follows Shopify's assignment: read a paid order's fulfillment orders first (no transaction open).
+        fulfillment_orders = fulfillment_orders_if_forwardable(services.gateway(shop_domain), snapshot)
     with services.session_factory.begin() as session:
         if snapshot.fulfillment_status in ALREADY_FULFILLED and snapshot.cancelled_at is None:
             # Fulfilled in Shopify before we knew it: kept as history, never sent to a supplier
@@ -119,7 +124,7 @@ def _import(services, shop_domain: str, node: dict, report: BackfillReport) -> N
                 order.state = OrderState.FULFILLED_BEFORE_INSTALL.value
             report.applied += applied
             return
-        report.applied += sync_snapshot(session, services, shop_domain, snapshot) is not None
+        report.applied += sync_snapshot(session, services, shop_domain, snapshot, fulfillment_orders=fulfillment_orders) is not None
 
 
 def text_progress_bar(stream=None, width: int = 40) -> Progress:

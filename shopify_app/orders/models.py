@@ -33,6 +33,7 @@ class OrderState(str, enum.Enum):
     CANCELLED = "cancelled"
     NOTHING_TO_SHIP = "nothing_to_ship"  # digital goods, gift cards, tips only
     FULFILLED_BEFORE_INSTALL = "fulfilled_before_install"  # imported by a backfill, already fulfilled in Shopify: history only
+    NOT_OURS = "not_ours"  # Shopify assigned its fulfillment orders to locations the app does not manage
 
 
 class Order(Base):

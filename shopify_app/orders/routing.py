@@ -8,15 +8,21 @@ by supplier priority, then by cost. The first is used; the others are its backup
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ..alerts import raise_alert, resolve_alert
-from ..suppliers.models import ProductMapping, Supplier, SupplierOrder, SupplierOrderLine
+from ..fulfillment.holds import postpone_deliveries, resume_deliveries
+from ..fulfillment.locations import manager_of
+from ..fulfillment.models import FulfillmentOrderRecord, ManagedBy
+from ..fulfillment.problems import Problem, address_problem, unroutable_problem
+from ..fulfillment.sync import ACCEPTED_REQUESTS, FINISHED, WORKABLE, foreign_holds, fulfillment_orders_of
+from ..suppliers.models import FulfillmentModel, ProductMapping, Supplier, SupplierOrder, SupplierOrderLine
 from .models import Order, OrderLine, OrderState
+from .sync import FORWARDABLE_FINANCIAL_STATUSES
 from .timeline import record_event
 
 
@@ -80,61 +86,172 @@ class RoutingResult:
 
     supplier_orders: list[SupplierOrder]
     unroutable: list[OrderLine]
+    waiting: list[OrderLine] = field(default_factory=list)  # ours, but not to forward yet (request not accepted, on hold)
+    not_ours: list[OrderLine] = field(default_factory=list)  # at a location the app does not manage
+
+
+# States routing may set; later ones (forwarded, shipped, cancelled) are the forwarding's and tracking's.
+ROUTING_STATES = (OrderState.RECEIVED.value, OrderState.HELD.value, OrderState.ROUTED.value, OrderState.NOT_OURS.value)
+
+
+def may_route(order: Order) -> bool:
+    """Paid and not cancelled: routing may run (it is idempotent; it only adds lines not routed yet)."""
+    return (
+        order.cancelled_at is None
+        and (order.financial_status or "") in FORWARDABLE_FINANCIAL_STATUSES
+        and order.state not in (OrderState.CANCELLED.value, OrderState.SHIPPED.value, OrderState.FULFILLED_BEFORE_INSTALL.value)
+    )
+
+
+def _allowed(candidate: Candidate, fo: FulfillmentOrderRecord, manager) -> bool:
+    if fo.managed_by == ManagedBy.SERVICE:
+        return candidate.supplier.id == fo.supplier_id
+    if candidate.supplier.fulfillment_model != FulfillmentModel.MERCHANT.value:
+        return False  # a service supplier works only its own location's fulfillment orders
+    return manager.allowed is None or candidate.supplier.id in manager.allowed
+
+
+def _forward_now(fo: FulfillmentOrderRecord) -> bool:
+    """Shopify says go: a service's request accepted, or a merchant location's order open; nobody else's hold."""
+    if foreign_holds(fo) or fo.app_hold_id or fo.status not in WORKABLE:
+        return False
+    if fo.managed_by == ManagedBy.SERVICE:
+        return fo.request_status in ACCEPTED_REQUESTS
+    return True
 
 
 def route_order(session: Session, order: Order) -> RoutingResult:
-    """Give every shippable, not yet routed line a supplier order; hold the order if any line can't go."""
+    """Route the lines of the order's fulfillment orders that are ours and due; hold (in Shopify too) what cannot go.
+
+    Works from our copy of the fulfillment orders (see fulfillment.sync): lines at locations
+    the app does not manage are left alone ("not ours"); a fulfillment order with a line no
+    allowed supplier takes, or an order whose address is redacted or incomplete, gets an app
+    hold wish (the hold pump places it in Shopify) and none of its lines go out.
+    """
     routed_line_ids = set(
         session.scalars(select(SupplierOrderLine.order_line_id).join(OrderLine).where(OrderLine.order_id == order.id))
     )
     by_supplier: dict[int, SupplierOrder] = {
         so.supplier_id: so for so in session.scalars(select(SupplierOrder).where(SupplierOrder.order_id == order.id))
     }
-    unroutable: list[OrderLine] = []
+    result = RoutingResult([], [])
+    lines_by_id = {line.shopify_line_id: line for line in order.lines}
     shippable = [line for line in order.lines if line.shippable]
-    for line in shippable:
-        if line.id in routed_line_ids:
+    order_problem = address_problem(order.shipping_address)
+    held_by_us: list[tuple[FulfillmentOrderRecord, Problem]] = []
+    routed_now = 0
+    for fo in fulfillment_orders_of(session, order):
+        if fo.status in FINISHED:
             continue
-        options = candidates_for(session, order, line)
-        if not options:
-            unroutable.append(line)
+        manager = manager_of(session, order.shop_domain, fo.location_gid, fo.location_primary)
+        fo.managed_by, fo.supplier_id = manager.managed_by, manager.supplier_id
+        fo_lines = [lines_by_id[item["line"]] for item in fo.lines if item["remaining"] > 0 and item["line"] in lines_by_id]
+        fo_lines = [line for line in dict.fromkeys(fo_lines) if line.shippable]
+        lines = [line for line in fo_lines if line.id not in routed_line_ids]
+        if fo.managed_by == ManagedBy.NOT_OURS:
+            result.not_ours += lines
+            fo.app_hold_reason = fo.app_hold_note = None
+            # Moved (or unmapped) away after routing: what has not gone out stays with us, postponed.
+            placed_at = postpone_deliveries(session, order, fo, "its fulfillment order is at a location the app does not manage")
+            if placed_at:
+                raise_alert(session, order.shop_domain, "not_ours_after_placement", f"not_ours_after_placement:{order.shop_domain}:{fo.shopify_id}",
+                            f"Order {order.name or order.shopify_id}: Shopify now fulfils it from a location the app does not manage, but "
+                            f"{', '.join(placed_at)} already has it: cancel it there or move it back.", severity="critical", subject=order.name)
             continue
-        best = options[0]
-        delivery = by_supplier.get(best.supplier.id)
-        if delivery is None:
-            delivery = SupplierOrder(
-                shop_domain=order.shop_domain,
-                order_id=order.id,
-                supplier_id=best.supplier.id,
-                idempotency_key=idempotency_key(order, best.supplier.id),
-            )
-            session.add(delivery)
-            session.flush()
-            by_supplier[best.supplier.id] = delivery
-        session.add(SupplierOrderLine(supplier_order_id=delivery.id, order_line_id=line.id, supplier_sku=best.supplier_sku, quantity=line.quantity))
-        record_event(session, order, "routed", "app", line=line.shopify_line_id, supplier=best.supplier.name, backups=[c.supplier.name for c in options[1:]])
+        if foreign_holds(fo) or (fo.managed_by == ManagedBy.SERVICE and fo.request_status not in ACCEPTED_REQUESTS):
+            result.waiting += lines  # Shopify's or the merchant's word first; nothing of ours to judge yet
+            continue
+        plan, unroutable = [], []
+        for line in lines:
+            options = [c for c in candidates_for(session, order, line) if _allowed(c, fo, manager)]
+            (plan.append((line, options)) if options else unroutable.append(line))
+        # The address is judged for every line still to ship, routed ones too: an address that became
+        # redacted or incomplete before the supplier order went out stops it as well.
+        problem = order_problem if fo_lines and order_problem else (unroutable_problem([l.sku or "(none)" for l in unroutable]) if unroutable else None)
+        if problem is not None:
+            fo.app_hold_reason, fo.app_hold_note = problem.reason, problem.note
+            held_by_us.append((fo, problem))
+            result.unroutable += unroutable
+            result.waiting += [line for line, _ in plan]
+            postpone_deliveries(session, order, fo, problem.note)
+            continue
+        fo.app_hold_reason = fo.app_hold_note = None  # nothing wrong (any more): the hold pump releases ours
+        if not _forward_now(fo):
+            result.waiting += [line for line, _ in plan]
+            continue
+        resume_deliveries(session, order, fo)  # what a problem of ours postponed may go now
+        for line, options in plan:
+            best = options[0]
+            delivery = by_supplier.get(best.supplier.id)
+            if delivery is None:
+                delivery = SupplierOrder(
+                    shop_domain=order.shop_domain,
+                    order_id=order.id,
+                    supplier_id=best.supplier.id,
+                    idempotency_key=idempotency_key(order, best.supplier.id),
+                )
+                session.add(delivery)
+                session.flush()
+                by_supplier[best.supplier.id] = delivery
+            session.add(SupplierOrderLine(supplier_order_id=delivery.id, order_line_id=line.id, supplier_sku=best.supplier_sku, quantity=line.quantity))
+            routed_line_ids.add(line.id)
+            routed_now += 1
+            record_event(session, order, "routed", "app", line=line.shopify_line_id, supplier=best.supplier.name, backups=[c.supplier.name for c in options[1:]],
+                         fulfillment_order=fo.shopify_id)
+            # A fulfillment order released or accepted after the supplier order went out adds lines to a
+            # sent order (one per order x supplier): the order-changes sweep passes them on.
     session.flush()
-    for line in unroutable:
+    _alert_problems(session, order, result, held_by_us, shippable)
+    for line in result.not_ours:
+        if not _noted_not_ours(order, line):
+            record_event(session, order, "not_ours", "app", line=line.shopify_line_id, sku=line.sku)
+    result.supplier_orders = list(by_supplier.values())
+    _set_state(order, result, shippable, routed_line_ids, routed_now, held=bool(held_by_us))
+    return result
+
+
+def _noted_not_ours(order: Order, line: OrderLine) -> bool:
+    return any(e.kind == "not_ours" and (e.detail or {}).get("line") == line.shopify_line_id for e in order.events)
+
+
+def _alert_problems(session: Session, order: Order, result: RoutingResult, held_by_us, shippable: list[OrderLine]) -> None:
+    for line in result.unroutable:
         raise_alert(
             session,
             order.shop_domain,
             "unroutable_line",
             f"unroutable:{order.shop_domain}:{order.shopify_id}:{line.shopify_line_id}",
-            f"Order {order.name or order.shopify_id}: no supplier for SKU {line.sku or '(none)'}; the line is held.",
+            f"Order {order.name or order.shopify_id}: no supplier for SKU {line.sku or '(none)'}; the line is held (in Shopify too).",
             severity="critical",
             subject=order.name,
         )
         record_event(session, order, "problem", "app", problem="unroutable", line=line.shopify_line_id, sku=line.sku)
     for line in shippable:
-        if line not in unroutable:
+        if line not in result.unroutable:
             resolve_alert(session, f"unroutable:{order.shop_domain}:{order.shopify_id}:{line.shopify_line_id}")
+    order_problems = {problem.alert_kind: problem for _, problem in held_by_us if problem.alert_kind != "unroutable_line"}
+    for kind in ("customer_data_redacted", "address_incomplete"):
+        key = f"{kind}:{order.shop_domain}:{order.shopify_id}"
+        if kind in order_problems:
+            raise_alert(session, order.shop_domain, kind, key, f"Order {order.name or order.shopify_id}: {order_problems[kind].note}", severity="critical", subject=order.name)
+            record_event(session, order, "problem", "app", problem=kind)
+        else:
+            resolve_alert(session, key)
+
+
+def _set_state(order: Order, result: RoutingResult, shippable: list[OrderLine], routed_line_ids: set[int], routed_now: int, *, held: bool) -> None:
+    if order.state not in ROUTING_STATES and not routed_now:
+        return
     if not shippable:
         order.state = OrderState.NOTHING_TO_SHIP.value
-    elif unroutable:
+    elif held:
         order.state = OrderState.HELD.value
-    else:
+    elif not routed_line_ids and result.not_ours and not result.waiting:
+        order.state = OrderState.NOT_OURS.value
+    elif routed_line_ids:
         order.state = OrderState.ROUTED.value
-    return RoutingResult(list(by_supplier.values()), unroutable)
+    else:
+        order.state = OrderState.RECEIVED.value  # waiting for Shopify (request, hold) or for its fulfillment orders
 
 
 def reroute_to_backup(session: Session, delivery: SupplierOrder) -> list[str]:

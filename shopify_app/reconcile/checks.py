@@ -13,10 +13,10 @@ from typing import Callable
 from sqlalchemy import func, select, update
 
 from ..bounds import bounded_number
+from ..fulfillment.models import FulfillmentOrderRecord
 from ..inventory.models import InventoryLevel
 from ..models import InboxStatus, ShopSetting, WebhookDelivery, utcnow
 from ..orders.models import Order, OrderState
-from ..orders.routing import route_order
 from ..orders.sync import FORWARDABLE_FINANCIAL_STATUSES
 from ..returns.models import ReturnCase, ReturnLine, RmaState
 from ..suppliers.models import DeliveryState, Supplier, SupplierOrder, SupplierShipment
@@ -60,9 +60,10 @@ def never_forwarded(services, shop: str, now: dt.datetime) -> CheckResult:
             Order.financial_status.in_(tuple(FORWARDABLE_FINANCIAL_STATUSES)), Order.created_at < now - IN_FLIGHT,
         )).all()
         result.checked = len(orders)
+        known = set(session.scalars(select(FulfillmentOrderRecord.order_id).where(FulfillmentOrderRecord.order_id.in_([o.id for o in orders]))))
         for order in orders:
-            if not any(line.shippable for line in order.lines):
-                continue
+            if not any(line.shippable for line in order.lines) or order.id in known:
+                continue  # with its fulfillment orders known, routing decided (not ours, or waiting for Shopify)
             result.findings.append(Finding("never_forwarded", f"order:{order.id}", order.name, {"created_at": order.created_at.isoformat(), "financial_status": order.financial_status},
                                            severity="critical", repair=_route(services, order.id)))
     return result
@@ -70,15 +71,25 @@ def never_forwarded(services, shop: str, now: dt.datetime) -> CheckResult:
 
 def _route(services, order_id: int) -> Callable[[], str]:
     def repair() -> str:
-        with services.session_factory.begin() as session:
+        from ..fulfillment.refresh import refresh_order
+
+        with services.session_factory() as session:
             order = session.get(Order, order_id)
             if order.state != OrderState.RECEIVED.value:
                 return "already routed"
-            routed = route_order(session, order)
-        services.wake_forwarding()
-        if routed.unroutable:
-            raise RuntimeError(f"{len(routed.unroutable)} line(s) have no supplier (order held, alert raised)")
-        return f"routed to {len(routed.supplier_orders)} supplier order(s)"
+            shop, order_gid = order.shop_domain, f"gid://shopify/Order/{order.shopify_id}"
+        # Routing follows Shopify's fulfillment orders: read them (no transaction open), then route.
+        if not refresh_order(services, shop, order_gid):
+            raise RuntimeError("Shopify does not know this order")
+        with services.session_factory() as session:
+            order = session.get(Order, order_id)
+            routed = len(session.scalars(select(SupplierOrder.id).where(SupplierOrder.order_id == order_id)).all())
+            state = order.state
+        if state == OrderState.HELD.value:
+            raise RuntimeError("some line cannot be sent (order held in Shopify, alert raised)")
+        if state == OrderState.NOT_OURS.value:
+            return "not ours: Shopify assigned it to a location the app does not manage"
+        return f"routed to {routed} supplier order(s)"
     return repair
 
 
@@ -292,6 +303,7 @@ def order_catchup(services, shop: str, now: dt.datetime) -> CheckResult:
     from ..orders.backfill import shopify_search_since
     from ..orders.graph import order_payload_from_graphql
     from ..orders.payloads import parse_order
+    from ..fulfillment.sync import read_fulfillment_orders
     from ..webhooks.handlers.orders import sync_snapshot
 
     with services.session_factory() as session:
@@ -312,8 +324,12 @@ def order_catchup(services, shop: str, now: dt.datetime) -> CheckResult:
         data = gateway.query("OrderForSync", {"id": node["id"]})
         if data.get("order") is None:
             continue
+        fulfillment_orders = read_fulfillment_orders(gateway, node["id"])
         with services.session_factory.begin() as session:
-            applied += sync_snapshot(session, services, shop, parse_order(order_payload_from_graphql(data["order"]))) is not None
+            applied += sync_snapshot(session, services, shop, parse_order(order_payload_from_graphql(data["order"])), fulfillment_orders=fulfillment_orders) is not None
+    from ..fulfillment.holds import reevaluate_held_orders
+
+    reevaluate_held_orders(services, shop)  # mappings may have changed: release what can go now, hold what cannot
     with services.session_factory.begin() as session:
         row = session.scalar(select(ShopSetting).where(ShopSetting.shop_domain == shop, ShopSetting.key == WATERMARK_KEY))
         if row is None:

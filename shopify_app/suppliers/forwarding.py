@@ -251,6 +251,11 @@ class ForwardingWorker:
         # Commit "we may have sent it" before sending: a crash from here on leaves UNKNOWN.
         with self.session_factory.begin() as session:
             delivery = session.get(SupplierOrder, delivery_id)
+            if delivery.state not in (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value):
+                # Held in Shopify (or cancelled) since we read it: that word wins, nothing is sent.
+                delivery.lease_owner = delivery.lease_until = None
+                report.postponed += 1
+                return
             delivery.state = DeliveryState.UNKNOWN.value
             delivery.attempts += 1
             attempts = delivery.attempts

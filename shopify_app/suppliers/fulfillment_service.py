@@ -19,6 +19,8 @@ from integrations.suppliers.base import CancellationRefused, SupplierError
 
 from ..auth.signature_headers import NonAsciiSignatureHeader, signature_headers
 from ..db import read_only
+from ..models import ShopSetting
+from ..fulfillment.refresh import refresh_order
 from ..orders.graph import order_payload_from_graphql
 from ..orders.models import Order
 from ..orders.payloads import parse_order
@@ -39,19 +41,46 @@ CALLBACK_PATH = "/fulfillment_service"
 
 
 def register_fulfillment_service(services, shop_domain: str, supplier_id: int) -> str:
-    """Create the supplier's fulfillment service in Shopify; returns its location GID."""
+    """Create the supplier's fulfillment service in Shopify (or bring ours in line); returns its location GID.
+
+    trackingSupport and inventoryManagement are off: with them on, Shopify calls
+    `<callbackUrl>/fetch_tracking_numbers` and `/fetch_stock`, which the app does not serve
+    (tracking goes to Shopify with fulfillmentCreate, stock with inventorySetQuantities).
+    The callback URL stays: fulfillment and cancellation requests arrive there.
+    """
     with services.session_factory() as session:
-        name = session.get(Supplier, supplier_id).name
-    data = services.gateway(shop_domain).mutate(
-        "FulfillmentServiceCreate",
-        {"name": f"{name} (Dropship Ops)", "callbackUrl": services.settings.app_url + CALLBACK_PATH, "trackingSupport": True, "inventoryManagement": True},
-    )
-    location = data["fulfillmentServiceCreate"]["fulfillmentService"]["location"]["id"]
+        supplier = session.get(Supplier, supplier_id)
+        name, location_gid = supplier.name, supplier.location_gid
+        setting = session.scalar(select(ShopSetting).where(ShopSetting.shop_domain == shop_domain, ShopSetting.key == _service_key(supplier_id)))
+        existing = (setting.value or {}).get("id") if setting else None
+    gateway = services.gateway(shop_domain)
+    if not existing and location_gid:  # registered before the app kept the service's id: find it by its location
+        listed = gateway.query("FulfillmentServicesList", {})["shop"]["fulfillmentServices"]
+        existing = next((fs["id"] for fs in listed if (fs.get("location") or {}).get("id") == location_gid), None)
+    if existing:
+        data = gateway.mutate("FulfillmentServiceUpdate", {"id": existing, "trackingSupport": False, "inventoryManagement": False})
+        service = data["fulfillmentServiceUpdate"]["fulfillmentService"]
+    else:
+        data = gateway.mutate(
+            "FulfillmentServiceCreate",
+            {"name": f"{name} (Dropship Ops)", "callbackUrl": services.settings.app_url + CALLBACK_PATH, "trackingSupport": False, "inventoryManagement": False},
+        )
+        service = data["fulfillmentServiceCreate"]["fulfillmentService"]
+    location = service["location"]["id"]
     with services.session_factory.begin() as session:
         supplier = session.get(Supplier, supplier_id)
         supplier.fulfillment_model = FulfillmentModel.SERVICE.value
         supplier.location_gid = location
+        setting = session.scalar(select(ShopSetting).where(ShopSetting.shop_domain == shop_domain, ShopSetting.key == _service_key(supplier_id)))
+        if setting is None:
+            setting = ShopSetting(shop_domain=shop_domain, key=_service_key(supplier_id), value={})
+            session.add(setting)
+        setting.value = {"id": service["id"], "tracking_support": service["trackingSupport"], "inventory_management": service["inventoryManagement"]}
     return location
+
+
+def _service_key(supplier_id: int) -> str:
+    return f"fulfillment_service:{supplier_id}"  # the FulfillmentService we registered for the supplier
 
 
 @dataclass
@@ -140,6 +169,8 @@ def _answer_fulfillment_request(services, gateway, shop_domain, supplier_id, fo,
     gateway.mutate("FulfillmentOrderAcceptRequest", {"id": fo["id"], "message": f"Forwarding to {supplier_name}"})
     report.accepted += 1
     _note(services, order_id, "fulfillment_request_accepted", "app", supplier=supplier_name)
+    # Accepted: now the supplier gets it (routing reads the accepted fulfillment order back).
+    refresh_order(services, shop_domain, fo["orderId"])
 
 
 def _answer_cancellation_request(services, gateway, fo, report: RequestReport) -> None:

@@ -67,6 +67,7 @@ class ProductMapping(Base):
 
 class DeliveryState(str, enum.Enum):
     PENDING = "pending"  # waiting for (another) attempt
+    ON_HOLD = "on_hold"  # its fulfillment order is on hold in Shopify: postponed until released
     UNKNOWN = "unknown"  # a try may have reached the supplier: ask before sending again
     PLACED = "placed"  # the supplier has it
     CANCEL_REQUESTED = "cancel_requested"  # Shopify cancelled: pass it on
@@ -183,7 +184,8 @@ class SupplierShipment(Base):
     delivered_at: Mapped[str | None] = mapped_column(String(40))
     lines: Mapped[list] = mapped_column(JSON, default=list)  # [[supplier_order_line_id, quantity], ...]
     state: Mapped[str] = mapped_column(String(16), default=ShipmentState.PENDING.value)
-    shopify_fulfillment_id: Mapped[str | None] = mapped_column(String(128))
+    shopify_fulfillment_id: Mapped[str | None] = mapped_column(String(128))  # the first (or only) one
+    shopify_fulfillment_ids: Mapped[list | None] = mapped_column(JSON)  # one per location the parcel spanned
     tracking_synced: Mapped[bool] = mapped_column(Boolean, default=False)  # Shopify has the current tracking
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -19,6 +19,7 @@ from integrations.suppliers.links import http_link
 
 from ..alerts import raise_alert
 from ..db import read_only
+from ..fulfillment.carriers import shopify_carrier
 from ..orders.models import Order, OrderLine, OrderState
 from ..orders.timeline import record_event
 from ..privacy import gid_number
@@ -68,6 +69,8 @@ class _PushPlan:
 
     order_gid: str
     fulfillment_id: str | None
+    fulfillment_ids: tuple[str, ...]  # one per location the parcel spanned
+    fulfilled: bool  # every fulfillment of the parcel exists in Shopify
     tracking_synced: bool
     tracking: dict
     wanted: dict[str, int]  # order line (Shopify id) -> units in this parcel
@@ -79,13 +82,15 @@ def _plan_push(session: Session, shipment_id: int) -> _PushPlan | None:
         return None
     delivery = session.get(SupplierOrder, row.supplier_order_id)
     order = session.get(Order, delivery.order_id)
-    tracking = {"company": row.carrier, "number": row.tracking_number, "url": row.tracking_url}
+    company, _ = shopify_carrier(row.carrier)  # Shopify's spelling, or the supplier's name (the URL then carries the link)
+    tracking = {"company": company, "number": row.tracking_number, "url": row.tracking_url}
     wanted: dict[str, int] = {}
     for line_id, quantity in row.lines:
         sol = session.get(SupplierOrderLine, line_id)
         our_line = session.get(OrderLine, sol.order_line_id)
         wanted[our_line.shopify_line_id] = wanted.get(our_line.shopify_line_id, 0) + quantity
-    return _PushPlan(f"gid://shopify/Order/{order.shopify_id}", row.shopify_fulfillment_id, row.tracking_synced, {k: v for k, v in tracking.items() if v}, wanted)
+    ids = tuple(row.shopify_fulfillment_ids or ([row.shopify_fulfillment_id] if row.shopify_fulfillment_id else []))
+    return _PushPlan(f"gid://shopify/Order/{order.shopify_id}", row.shopify_fulfillment_id, ids, row.state == ShipmentState.FULFILLED.value, row.tracking_synced, {k: v for k, v in tracking.items() if v}, wanted)
 
 
 def push_shipment(session_factory, gateway, shipment_id: int, notify_customer: bool = True) -> None:
@@ -100,36 +105,46 @@ def push_shipment(session_factory, gateway, shipment_id: int, notify_customer: b
     if plan is None:
         return
     try:
-        if plan.fulfillment_id:
+        if plan.fulfilled and plan.fulfillment_ids:
             if plan.tracking_synced:
                 return
-            gateway.mutate(
-                "FulfillmentTrackingInfoUpdate",
-                {"fulfillmentId": plan.fulfillment_id, "trackingInfoInput": plan.tracking, "notifyCustomer": notify_customer},
-            )
+            for fulfillment_id in plan.fulfillment_ids:
+                gateway.mutate(
+                    "FulfillmentTrackingInfoUpdate",
+                    {"fulfillmentId": fulfillment_id, "trackingInfoInput": plan.tracking, "notifyCustomer": notify_customer},
+                )
             with session_factory.begin() as session:
                 row, order = _row_and_order(session, shipment_id)
                 row.tracking_synced = True
                 record_event(session, order, "tracking_updated", "supplier", carrier=row.carrier, number=row.tracking_number)
             return
-        by_fulfillment_order = _allocate(gateway, plan)
-        if not by_fulfillment_order:
+        by_location = _allocate(gateway, plan)
+        if not by_location:
             with session_factory.begin() as session:
                 row, _ = _row_and_order(session, shipment_id)
                 row.state = ShipmentState.FULFILLED.value  # already fulfilled in Shopify (e.g. a retry after a crash)
                 row.tracking_synced = True
             return
-        data = gateway.mutate(
-            "FulfillmentCreate",
-            {"fulfillment": {"lineItemsByFulfillmentOrder": by_fulfillment_order, "trackingInfo": plan.tracking, "notifyCustomer": notify_customer}},
-        )
+        # Shopify fulfils the fulfillment orders of one location per call: a parcel spanning
+        # locations becomes one fulfillment per location, each recorded as soon as it exists
+        # (a retry re-reads what remains, so a group already fulfilled is not sent again).
+        for location_gid, groups in by_location.items():
+            data = gateway.mutate(
+                "FulfillmentCreate",
+                {"fulfillment": {"lineItemsByFulfillmentOrder": groups, "trackingInfo": plan.tracking, "notifyCustomer": notify_customer}},
+            )
+            with session_factory.begin() as session:
+                row, _ = _row_and_order(session, shipment_id)
+                created = data["fulfillmentCreate"]["fulfillment"]["id"]
+                row.shopify_fulfillment_id = row.shopify_fulfillment_id or created
+                row.shopify_fulfillment_ids = [*(row.shopify_fulfillment_ids or []), created]
         with session_factory.begin() as session:
             row, order = _row_and_order(session, shipment_id)
-            row.shopify_fulfillment_id = data["fulfillmentCreate"]["fulfillment"]["id"]
             row.state = ShipmentState.FULFILLED.value
             row.tracking_synced = True
             _count_shipped(session, session.get(SupplierOrder, row.supplier_order_id), row)
-            record_event(session, order, "shipped", "supplier", carrier=row.carrier, number=row.tracking_number, url=row.tracking_url, eta=row.estimated_delivery)
+            record_event(session, order, "shipped", "supplier", carrier=row.carrier, number=row.tracking_number, url=row.tracking_url, eta=row.estimated_delivery,
+                         fulfillments=len(by_location), shopify_carrier=plan.tracking.get("company"))
     except ShopifyUserError as exc:
         with session_factory.begin() as session:
             row, order = _row_and_order(session, shipment_id)
@@ -148,11 +163,11 @@ def _row_and_order(session: Session, shipment_id: int) -> tuple[SupplierShipment
     return row, session.get(Order, session.get(SupplierOrder, row.supplier_order_id).order_id)
 
 
-def _allocate(gateway, plan: _PushPlan) -> list[dict]:
-    """Spread the shipment's quantities over the order's open fulfillment order lines."""
+def _allocate(gateway, plan: _PushPlan) -> dict[str, list[dict]]:
+    """Spread the shipment's quantities over the order's open fulfillment order lines, grouped by location."""
     data = gateway.query("FulfillmentOrdersForOrder", {"id": plan.order_gid})
     wanted = dict(plan.wanted)
-    result = []
+    result: dict[str, list[dict]] = {}
     for fo in ((data.get("order") or {}).get("fulfillmentOrders") or {}).get("nodes", []):
         if fo["status"] not in ("OPEN", "IN_PROGRESS"):
             continue
@@ -164,7 +179,8 @@ def _allocate(gateway, plan: _PushPlan) -> list[dict]:
                 items.append({"id": fo_line["id"], "quantity": take})
                 wanted[line_id] -= take
         if items:
-            result.append({"fulfillmentOrderId": fo["id"], "fulfillmentOrderLineItems": items})
+            location = ((fo.get("assignedLocation") or {}).get("location") or {}).get("id") or ""
+            result.setdefault(location, []).append({"fulfillmentOrderId": fo["id"], "fulfillmentOrderLineItems": items})
     return result
 
 

@@ -153,6 +153,14 @@ def request_schemas() -> dict[str, dict]:
             }),
         }),
         "InventorySync": obj({"refresh_catalog": {"type": "boolean"}}),
+        "ManagedLocations": obj({
+            "locations": {"type": "array", "maxItems": MAX_LIST, "items": obj({
+                "location_gid": text(255, pattern=LOCATION_GID),
+                "name": text(255, nullable=True),
+                "supplier_ids": {"type": "array", "maxItems": MAX_LIST, "items": whole(1, MAX_ID),
+                                 "description": "Merchant-managed suppliers allowed here; empty or absent: all of them."},
+            }, required=("location_gid",))},
+        }, required=("locations",)),
         "ReturnDecision": obj({
             "reason": {"type": "string", "enum": ["RETURN_PERIOD_ENDED", "FINAL_SALE", "OTHER"], "description": "Decline only."},
             "note": text(300, nullable=True),

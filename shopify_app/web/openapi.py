@@ -49,7 +49,10 @@ RESPONSES: dict[str, dict[int, str | None]] = {
     "suppliers_api.create_supplier": {201: "SupplierEnvelope", 409: "Error"},
     "suppliers_api.delete_supplier": {200: "Deleted"},
     "suppliers_api.add_mappings": {200: "Mapped"},
+    "suppliers_api.register_as_fulfillment_service": {200: "SupplierEnvelope", 502: "Error"},
     "suppliers_api.update_supplier": {200: "SupplierEnvelope"},
+    "locations_api.managed_locations": {200: "ManagedLocationsView"},
+    "locations_api.set_managed_locations": {200: "ManagedLocationsView"},
     "inventory_api.overview": {200: "InventoryOverview"},
     "inventory_api.feed_run": {200: "FeedEnvelope"},
     "inventory_api.upload_feed": {201: "FeedEnvelope", 422: "Error"},
@@ -126,6 +129,8 @@ def response_schemas() -> dict[str, dict]:
         "SupplierEnvelope": _obj({"supplier": _ref("Supplier")}),
         "Deleted": _obj({"deleted": INT}),
         "Mapped": _obj({"mapped": INT}),
+        "ManagedLocationsView": _obj({"locations": {"type": "array", "items": _obj({"location_gid": STR, "name": NSTR, "supplier_ids": {"type": "array", "items": INT}})},
+                                      "primary_location_default": BOOL}),
         "InventoryOverview": _obj({"suppliers": {"type": "array"}, "last_sync": {"type": ["object", "null"]}, "levels": ANY_OBJECT, "drift": {"type": "array"}, "failures": {"type": "array"}}),
         "Feed": _obj({"id": INT, "supplier_id": INT, "source": STR, "full": BOOL, "status": STR, "rows_total": NINT, "rows_refused": NINT}, ("id", "status")),
         "FeedEnvelope": _obj({"feed": _ref("Feed")}),
@@ -146,11 +151,12 @@ def api_app() -> Flask:
     from .alerts_api import blueprint as alerts_api
     from .api import blueprint as api
     from .inventory_api import blueprint as inventory_api
+    from .locations_api import blueprint as locations_api
     from .returns_api import blueprint as returns_api
     from .suppliers_api import blueprint as suppliers_api
 
     app = Flask("openapi")
-    for blueprint in (api, alerts_api, admin_api, suppliers_api, inventory_api, returns_api):
+    for blueprint in (api, alerts_api, admin_api, suppliers_api, locations_api, inventory_api, returns_api):
         app.register_blueprint(blueprint)
     return app
 

@@ -143,9 +143,21 @@ def order_detail(session: Session, shop: str, order_id: int) -> dict | None:
         "lines": [{"sku": l.sku, "quantity": l.quantity, "price": l.price, "shippable": l.shippable, "discount": l.discount, "tax": l.tax,
                    "tip": l.is_tip, "title": l.title} for l in order.lines],
         "deliveries": deliveries,
+        "fulfillment_orders": _fulfillment_orders(session, order),
         "shopify_fulfillments": order_fulfillments(session, order),
         "timeline": [{"kind": e.kind, "actor": e.actor, "detail": e.detail, "at": _iso(e.created_at)} for e in order.events],
     }
+
+
+def _fulfillment_orders(session: Session, order: Order) -> list[dict]:
+    """Shopify's fulfillment orders of the order as we hold them: where, who works them ("not ours" included), holds."""
+    from ..fulfillment.models import FulfillmentOrderRecord
+
+    suppliers_by_id = {s.id: s.name for s in session.scalars(select(Supplier).where(Supplier.shop_domain == order.shop_domain))}
+    rows = session.scalars(select(FulfillmentOrderRecord).where(FulfillmentOrderRecord.order_id == order.id).order_by(FulfillmentOrderRecord.id))
+    return [{"id": r.shopify_id, "status": r.status, "request_status": r.request_status, "managed_by": r.managed_by, "location": r.location_gid,
+             "supplier": suppliers_by_id.get(r.supplier_id), "holds": [(h.get("reason") or "").lower() + (" (ours)" if h.get("ours") else "") for h in r.holds or []],
+             "app_hold_note": r.app_hold_note} for r in rows]
 
 
 def suppliers(session: Session, shop: str) -> dict:

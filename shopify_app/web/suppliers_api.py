@@ -112,6 +112,29 @@ def _own_supplier(session, supplier_id: int) -> Supplier | None:
     return supplier if supplier is not None and supplier.shop_domain == g.shop_domain and supplier.deleted_at is None else None
 
 
+@blueprint.post("/<id:supplier_id>/fulfillment-service")
+@require_session_token
+@validated_body("Empty", optional=True)
+def register_as_fulfillment_service(supplier_id: int):
+    """Register the supplier as a fulfillment service in Shopify (a location of its own; tracking and stock callbacks off), or bring an earlier registration in line."""
+    from integrations.shopify.errors import ShopifyError, ShopifyUserError
+
+    from ..suppliers.fulfillment_service import register_fulfillment_service
+
+    services = _services()
+    with services.session_factory() as session:
+        if _own_supplier(session, supplier_id) is None:
+            return _bad("not found", 404)
+    try:  # no transaction is open while Shopify answers
+        register_fulfillment_service(services, g.shop_domain, supplier_id)
+    except ShopifyUserError as exc:
+        return jsonify(error=f"Shopify refused: {exc}"), 502
+    except ShopifyError as exc:
+        return jsonify(error=f"Shopify could not be reached ({type(exc).__name__})"), 502
+    with services.session_factory() as session:
+        return jsonify(supplier=_public(session.get(Supplier, supplier_id)))
+
+
 @blueprint.delete("/<id:supplier_id>")
 @require_session_token
 def delete_supplier(supplier_id: int):
@@ -140,6 +163,9 @@ def add_mappings(supplier_id: int):
             mapping.supplier_sku, mapping.variant_id, mapping.cost = item["supplier_sku"], _text_or_none(item.get("variant_id")), _text_or_none(item.get("cost"))
             mapping.safety_buffer = item.get("safety_buffer")  # per product; None: the supplier's buffer
             session.add(mapping)
+    from .locations_api import release_what_can_go
+
+    release_what_can_go(_services(), g.shop_domain)  # orders held for want of a supplier may go now
     return jsonify(mapped=len(items))
 
 

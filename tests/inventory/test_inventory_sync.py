@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from conftest import API_KEY, install_shop, sample_json
-from orders.forwarding_kit import deliver, paid_order_payload
+from orders.forwarding_kit import deliver, paid_sandbox_order
 from sandbox.supplier.rest_supplier import RestSandboxSupplier
 from shopify_app.inventory.catalog_mirror import mirror_catalog
 from shopify_app.inventory.feeds import pull_supplier_stock
@@ -97,8 +97,8 @@ def test_a_burst_of_orders_never_takes_available_below_zero(world) -> None:
     world.pull()
     world.sync()
     assert world.shopify_available("MUG-WHT") == 4
-    for number in range(1, 8):  # seven orders against four units, before the supplier's next feed
-        deliver(world.app, "orders/paid", paid_order_payload(skus=("MUG-WHT",), order_number=5000 + number))
+    for _ in range(1, 8):  # seven orders against four units, before the supplier's next feed
+        paid_sandbox_order(world.app, world.shopify, skus=("MUG-WHT",))
     run = world.sync()
     assert run.status == "done"
     assert world.shopify_available("MUG-WHT") == 0

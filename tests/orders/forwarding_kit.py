@@ -49,6 +49,8 @@ def paid_order_payload(skus=("TSHIRT-BLK-S", "MUG-WHT-11"), order_number: int = 
 
 def deliver(app, topic, payload, **kw):
     """POST a signed Shopify webhook and drain the inbox."""
+    if "fake_shopify" in app.extensions:
+        app.extensions["fake_shopify"].remember(payload)
     body = json.dumps(payload).encode()
     response = app.test_client().post("/webhooks", data=body, headers=webhook_headers(topic, body, shop=SHOP, **kw))
     assert response.status_code == 200
@@ -70,3 +72,71 @@ def make_due(app) -> None:
     past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
     with app.extensions["services"].session_factory.begin() as session:
         session.execute(update(SupplierOrder).values(next_attempt_at=past, lease_until=None))
+
+
+class PrimaryLocationShopify:
+    """Shopify's fulfillment orders for tests that run without the sandbox Shopify (routing and forwarding units).
+
+    Every order delivered through `deliver` is, as Shopify does for a one-location shop,
+    one OPEN fulfillment order at the shop's primary location holding all its lines. The
+    end-to-end tests (test_fulfillment_orders.py) use the sandbox Shopify instead.
+    """
+
+    LOCATION = "gid://shopify/Location/1"
+
+    def __init__(self):
+        self.orders: dict[str, list[tuple[str, int]]] = {}
+        self.holds: dict[str, dict] = {}  # fulfillment order GID -> the app's hold
+
+    def remember(self, payload: dict) -> None:
+        from shopify_app.orders.payloads import PayloadError, parse_order
+
+        try:
+            snapshot = parse_order(payload)
+        except PayloadError:
+            return
+        self.orders[f"gid://shopify/Order/{snapshot.shopify_id}"] = [(line.shopify_line_id, line.quantity) for line in snapshot.lines]
+
+    def gateway(self, shop_domain, **_):
+        return self
+
+    def query(self, name, variables):
+        assert name == "FulfillmentOrdersForOrder", f"no Shopify in this test for {name}"
+        lines = self.orders.get(variables["id"])
+        if lines is None:
+            return {"order": None}
+        number = variables["id"].rsplit("/", 1)[1]
+        fo_gid = f"gid://shopify/FulfillmentOrder/{number}"
+        hold = self.holds.get(fo_gid)
+        return {"order": {"id": variables["id"], "fulfillmentOrders": {"nodes": [{
+            "id": fo_gid, "status": "ON_HOLD" if hold else "OPEN", "requestStatus": "UNSUBMITTED", "updatedAt": None,
+            "assignedLocation": {"location": {"id": self.LOCATION}}, "fulfillmentHolds": [hold] if hold else [],
+            "lineItems": {"nodes": [{"id": f"gid://shopify/FulfillmentOrderLineItem/{line}", "remainingQuantity": quantity, "totalQuantity": quantity,
+                                     "lineItem": {"id": f"gid://shopify/LineItem/{line}"}} for line, quantity in lines]},
+        }]}}, "primaryLocation": {"id": self.LOCATION}}
+
+
+    def mutate(self, name, variables):
+        fo_gid = variables["id"]
+        if name == "FulfillmentOrderHold":
+            self.holds[fo_gid] = {"id": f"gid://shopify/FulfillmentHold/{len(self.holds) + 1}", "handle": variables["fulfillmentHold"]["handle"],
+                                  "reason": variables["fulfillmentHold"]["reason"], "heldByRequestingApp": True}
+            return {"fulfillmentOrderHold": {"fulfillmentHold": self.holds[fo_gid], "fulfillmentOrder": {"id": fo_gid, "status": "ON_HOLD"}, "userErrors": []}}
+        assert name == "FulfillmentOrderReleaseHold", f"no Shopify in this test for {name}"
+        self.holds.pop(fo_gid, None)
+        return {"fulfillmentOrderReleaseHold": {"fulfillmentOrder": {"id": fo_gid, "status": "OPEN", "fulfillmentHolds": []}, "userErrors": []}}
+
+
+def with_primary_location_shopify(app):
+    """Answer the app's fulfillment-order reads with PrimaryLocationShopify (no Shopify in the test)."""
+    fake = PrimaryLocationShopify()
+    app.extensions["services"].gateway = fake.gateway
+    app.extensions["fake_shopify"] = fake
+    return app
+
+
+def paid_sandbox_order(app, shopify, skus=("TSHIRT-BLK-S", "MUG-WHT-11"), **order_fields) -> dict:
+    """A paid order in the sandbox Shopify (assigned like Shopify does: the primary location), its orders/paid delivered."""
+    order = shopify.store.create_order(SHOP, [{"sku": sku, "quantity": 1} for sku in skus], **order_fields)
+    deliver(app, "orders/paid", shopify.order_webhook_payload(order["id"], SHOP))
+    return order

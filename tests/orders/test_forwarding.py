@@ -6,7 +6,7 @@ import random
 import pytest
 from sqlalchemy import select
 
-from forwarding_kit import SHOP, add_printful_supplier, deliver, deliveries, make_due, paid_order_payload
+from forwarding_kit import SHOP, add_printful_supplier, deliver, deliveries, make_due, paid_order_payload, with_primary_location_shopify
 from sandbox.supplier.printful import SandboxSupplier
 from shopify_app.suppliers.forwarding import CircuitBreaker, ForwardingWorker
 from shopify_app.suppliers.models import Alert, DeliveryAttempt, Supplier
@@ -30,7 +30,7 @@ def sandbox(supplier_sandbox):
 def app(app_factory, database_url):
     app = app_factory(database_url)
     app.extensions["services"].tokens.save(SHOP, "shpat_x", None, None, None, "read_orders")
-    return app
+    return with_primary_location_shopify(app)
 
 
 def worker(app, **kw):

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from conftest import sample_json, webhook_headers
+from forwarding_kit import with_primary_location_shopify
 from shopify_app.orders.models import Order, OrderEvent
 from shopify_app.suppliers.models import Alert, DeliveryState, ProductMapping, Supplier, SupplierOrder
 from shopify_app.webhooks.worker import InboxWorker
@@ -20,10 +21,12 @@ ORDER_GID = "gid://shopify/Order/820982911946154508"
 def app(app_factory, database_url):
     app = app_factory(database_url)
     app.extensions["services"].tokens.save(SHOP, "shpat_x", None, None, None, "read_orders")
-    return app
+    return with_primary_location_shopify(app)
 
 
 def deliver(app, topic, payload):
+    if "fake_shopify" in app.extensions:
+        app.extensions["fake_shopify"].remember(payload)
     body = json.dumps(payload).encode()
     assert app.test_client().post("/webhooks", data=body, headers=webhook_headers(topic, body, shop=SHOP)).status_code == 200
     services = app.extensions["services"]
@@ -100,7 +103,10 @@ def test_lines_without_sku_tips_gift_cards_and_digital_items_do_not_crash(app):
     assert shippable == {"1", "5"}
     assert found.state == "held"  # line 1 has no SKU: held with an alert, never dropped
     assert [a.kind for a in alerts] == ["unroutable_line"] and "(none)" in alerts[0].message
-    assert len(deliveries) == 1 and [l.supplier_sku for l in deliveries[0].lines] == ["PF-OLD"]
+    # The fulfillment order holding both lines is held whole, in Shopify too: OLD-API waits with it.
+    assert deliveries == []
+    [hold] = app.extensions["fake_shopify"].holds.values()
+    assert hold["reason"] == "OTHER" and hold["handle"] == "dropship-ops"
 
 
 def test_paid_order_is_split_per_supplier_by_mapping_priority_stock_and_country(app):
@@ -158,7 +164,7 @@ def test_order_payload_without_id_is_dead_lettered(app):
 def test_unroutable_alert_is_visible_to_the_merchant_through_the_api(app_factory, sqlite_url, sandbox_shopify):
     from conftest import API_KEY
 
-    app = app_factory(sqlite_url, sandbox_shopify_url=sandbox_shopify.base_url)
+    app = with_primary_location_shopify(app_factory(sqlite_url, sandbox_shopify_url=sandbox_shopify.base_url))
     app.extensions["services"].tokens.save(SHOP, "shpat_x", None, None, None, "read_orders")
     deliver(app, "orders/paid", paid_order())
     token = sandbox_shopify.mint_session_token(SHOP, API_KEY)

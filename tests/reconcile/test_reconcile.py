@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select, update
 
 from conftest import API_KEY
-from orders.forwarding_kit import SHOP, add_printful_supplier, deliver, deliveries, paid_order_payload
+from orders.forwarding_kit import SHOP, add_printful_supplier, deliver, deliveries, paid_sandbox_order
 from sandbox.supplier.printful import SandboxSupplier
 from shopify_app.models import WebhookDelivery
 from shopify_app.orders.models import Order, OrderLine
@@ -26,7 +26,7 @@ def world(sandboxed_app, sandbox_shopify):
     services = sandboxed_app.extensions["services"]
     services.tokens.save(SHOP, sandbox_shopify.issue_access_token(SHOP, API_KEY)["access_token"], None, None, None, "write_orders")
     add_printful_supplier(sandboxed_app, supplier, skus=("TSHIRT-BLK-S", "MUG-WHT-11", "MUG-WHT"))
-    yield sandboxed_app, services
+    yield sandboxed_app, services, sandbox_shopify
     supplier.stop()
 
 
@@ -41,10 +41,12 @@ def alerts(services, kind):
 
 
 def test_a_paid_order_never_routed_is_routed(world) -> None:
-    app, services = world
+    app, services, shopify = world
+    placed = shopify.store.create_order(SHOP, [{"sku": "TSHIRT-BLK-S", "quantity": 1}])  # its webhooks were lost
+    line_number = shopify.store.require_shop(SHOP).deref(placed["lineItems"])[0]["id"].rsplit("/", 1)[1]
     with services.session_factory.begin() as session:
-        order = Order(shop_domain=SHOP, shopify_id="777", name="#777", financial_status="paid", state="received")
-        order.lines.append(OrderLine(shopify_line_id="1", sku="TSHIRT-BLK-S", quantity=1))
+        order = Order(shop_domain=SHOP, shopify_id=placed["id"].rsplit("/", 1)[1], name=placed["name"], financial_status="paid", state="received")
+        order.lines.append(OrderLine(shopify_line_id=line_number, sku="TSHIRT-BLK-S", quantity=1))
         session.add(order)
     run = run_reconciliation(services, SHOP, only=("never_forwarded",), now=LATER)
     assert run.report["never_forwarded"] == {"checked": 1, "found": 1, "repaired": 1, "open": 0}
@@ -55,8 +57,8 @@ def test_a_paid_order_never_routed_is_routed(world) -> None:
 
 
 def test_a_cancelled_order_still_open_at_the_supplier_is_cancelled_there(world) -> None:
-    app, services = world
-    deliver(app, "orders/paid", paid_order_payload())
+    app, services, shopify = world
+    paid_sandbox_order(app, shopify)
     with services.session_factory.begin() as session:
         session.execute(update(SupplierOrder).values(state=DeliveryState.PLACED.value, placed_at=dt.datetime.now(dt.timezone.utc)))
         session.execute(update(Order).values(cancelled_at=dt.datetime.now(dt.timezone.utc)))  # the cancel webhook was lost
@@ -66,8 +68,8 @@ def test_a_cancelled_order_still_open_at_the_supplier_is_cancelled_there(world) 
 
 
 def test_a_supplier_order_past_its_sla_is_an_alert_and_resolves_when_it_ships(world) -> None:
-    app, services = world
-    deliver(app, "orders/paid", paid_order_payload())
+    app, services, shopify = world
+    paid_sandbox_order(app, shopify)
     with services.session_factory.begin() as session:
         session.execute(update(SupplierOrder).values(state=DeliveryState.PLACED.value, placed_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=100)))
     run = run_reconciliation(services, SHOP, only=("stuck_at_supplier",), now=LATER)
@@ -82,8 +84,8 @@ def test_a_supplier_order_past_its_sla_is_an_alert_and_resolves_when_it_ships(wo
 
 
 def test_fulfilled_in_shopify_but_never_placed_is_an_alert(world) -> None:
-    app, services = world
-    deliver(app, "orders/paid", paid_order_payload())
+    app, services, shopify = world
+    paid_sandbox_order(app, shopify)
     with services.session_factory.begin() as session:
         session.execute(update(SupplierOrder).values(state=DeliveryState.FAILED.value))
         session.execute(update(Order).values(fulfillment_status="fulfilled"))
@@ -93,7 +95,7 @@ def test_fulfilled_in_shopify_but_never_placed_is_an_alert(world) -> None:
 
 
 def test_a_return_received_but_never_disposed_is_an_alert(world) -> None:
-    _, services = world
+    _, services, _ = world
     with services.session_factory.begin() as session:
         case = ReturnCase(shop_domain=SHOP, return_gid="gid://shopify/Return/1", name="#1001-R1", status="open", received_at=dt.datetime.now(dt.timezone.utc))
         case.lines.append(ReturnLine(return_line_item_gid="gid://shopify/ReturnLineItem/1", quantity=1, received_quantity=1))
@@ -103,7 +105,7 @@ def test_a_return_received_but_never_disposed_is_an_alert(world) -> None:
 
 
 def test_dead_letters_are_reported(world) -> None:
-    app, services = world
+    app, services, shopify = world
     app.test_client()  # the app is built
     with services.session_factory.begin() as session:
         session.add(WebhookDelivery(shop_domain=SHOP, topic="orders/paid", webhook_id="w-dead", event_key="e-dead", api_version="2025-01", body="{}", status="dead", last_error="boom"))
@@ -112,7 +114,7 @@ def test_dead_letters_are_reported(world) -> None:
 
 
 def test_orders_whose_webhooks_were_lost_are_caught_up(world) -> None:
-    _, services = world
+    _, services, _ = world
     with services.session_factory() as session:
         assert session.scalar(select(Order.id).limit(1)) is None  # the sandbox's seeded orders never reached us
     run = run_reconciliation(services, SHOP, only=("order_catchup",))
@@ -126,7 +128,7 @@ def test_orders_whose_webhooks_were_lost_are_caught_up(world) -> None:
 def test_a_parcel_the_supplier_shipped_but_shopify_never_heard_of_becomes_a_fulfillment(world, sandbox_shopify) -> None:
     from shopify_app.suppliers.models import SupplierOrderLine, SupplierShipment
 
-    app, services = world
+    app, services, shopify = world
     placed = sandbox_shopify.place_order(SHOP, [{"sku": "MUG-WHT", "quantity": 1}])
     deliver(app, "orders/paid", sandbox_shopify.order_webhook_payload(placed["id"], SHOP))
     with services.session_factory.begin() as session:
@@ -144,8 +146,8 @@ def test_a_parcel_the_supplier_shipped_but_shopify_never_heard_of_becomes_a_fulf
 
 
 def test_an_order_refunded_without_a_return_is_an_alert_critical_while_the_supplier_still_has_it(world) -> None:
-    app, services = world
-    deliver(app, "orders/paid", paid_order_payload())
+    app, services, shopify = world
+    paid_sandbox_order(app, shopify)
     with services.session_factory.begin() as session:
         session.execute(update(SupplierOrder).values(state=DeliveryState.PLACED.value))
         session.execute(update(Order).values(financial_status="refunded"))  # the refunds/create webhook was lost; the catch-up saw the status
@@ -202,7 +204,7 @@ def test_in_app_mode_our_shop_level_duplicates_of_toml_topics_are_removed(sandbo
 
 
 def test_a_return_approved_long_ago_and_never_received_is_an_alert(world) -> None:
-    _, services = world
+    _, services, _ = world
     approved = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=31)
     with services.session_factory.begin() as session:
         case = ReturnCase(shop_domain=SHOP, return_gid="gid://shopify/Return/2", name="#1002-R1", status="open", decided_at=approved, rma_state="approved")

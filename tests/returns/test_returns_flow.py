@@ -121,8 +121,9 @@ def test_the_merchant_decides_queued_returns_and_edits_the_policy(world) -> None
 
 
 def test_a_return_for_an_order_we_never_forwarded_is_decided_and_handed_to_the_merchant(world) -> None:
-    # BTL-500 has no supplier: the merchant ships it, and its return has no supplier side.
-    order = world.shopify.place_order(SHOP, [{"sku": "BTL-500", "quantity": 1}], email="buyer@example.com")
+    # BTL-500 has no supplier: the merchant ships it from a shelf the app does not manage, and its return has no supplier side.
+    shelf = world.store.add_location(SHOP, "Merchant's own shelf")["id"]
+    order = world.shopify.place_order(SHOP, [{"sku": "BTL-500", "quantity": 1, "location_gid": shelf}], email="buyer@example.com")
     world.drain()
     shop = world.store.require_shop(SHOP)
     fo = next(f for f in shop.all("FulfillmentOrder") if f["order"].gid == order["id"])

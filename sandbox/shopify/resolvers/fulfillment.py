@@ -121,3 +121,9 @@ def order_fulfillments(order: dict, info, first: int | None = None, query: str |
     """The order's fulfillments, oldest first (the first `first`)."""
     fulfillments = info.context.shop.deref(order.get("fulfillments") or [])
     return fulfillments[:first] if first is not None else fulfillments
+
+
+@resolver("FulfillmentHold", "heldByRequestingApp")
+def fulfillment_hold_held_by_requesting_app(hold: dict, info) -> bool:
+    """True when the calling app placed the hold (the merchant's and other apps' holds are not)."""
+    return hold.get("_clientId") is not None and hold.get("_clientId") == info.context.client_id

@@ -13,7 +13,7 @@ READ_FULFILLMENTS = ("read_fulfillments",)
 
 
 @resolver("Mutation", "fulfillmentServiceCreate", scopes=WRITE_FULFILLMENTS)
-def fulfillment_service_create(root: Any, info, name: str, callbackUrl: str, trackingSupport: bool | None = None, inventoryManagement: bool | None = None, fulfillmentOrdersOptIn: bool | None = None, requiresShippingMethod: bool | None = None) -> dict:
+def fulfillment_service_create(root: Any, info, name: str, callbackUrl: str | None = None, trackingSupport: bool | None = None, inventoryManagement: bool | None = None, fulfillmentOrdersOptIn: bool | None = None, requiresShippingMethod: bool | None = None) -> dict:
     """Register the calling app as a fulfillment service (and give it a location)."""
     ctx = info.context
     try:

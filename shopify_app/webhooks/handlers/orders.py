@@ -2,47 +2,77 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from sqlalchemy import select
 
 from ...orders.changes import pass_on_changes, routed_lines
-from ...orders.graph import order_payload_from_graphql, read_order
 from ...alerts import raise_alert, resolve_alert
-from ...orders.models import OrderState
-from ...orders.payloads import LinesWithoutIds, PayloadError, checked_id, line_is_identified, parse_order
-from ...orders.timeline import record_event
-from ...orders.routing import route_order
-from ...orders.sync import ready_to_forward, upsert_order
+from ...fulfillment.holds import apply_shopify_holds, sync_app_holds
+from ...fulfillment.sync import read_fulfillment_orders, store_fulfillment_orders
 from ...models import utcnow
+from ...orders.graph import order_payload_from_graphql, read_order
+from ...orders.models import Order, OrderState
+from ...orders.payloads import LinesWithoutIds, PayloadError, checked_id, line_is_identified, parse_order
+from ...orders.routing import may_route, route_order
+from ...orders.sync import FORWARDABLE_FINANCIAL_STATUSES, upsert_order
+from ...orders.timeline import record_event
 from ...suppliers.models import DeliveryState, SupplierOrder
 from ..registry import WebhookContext, handles
 from ..worker import PoisonPayload
 
 log = logging.getLogger(__name__)
+SETTLED_STATES = (OrderState.FORWARDED.value, OrderState.SHIPPED.value, OrderState.PARTIALLY_SHIPPED.value, OrderState.NOTHING_TO_SHIP.value,
+                  OrderState.FULFILLED_BEFORE_INSTALL.value)
 
 
-def reread_when_lines_lack_ids(ctx: WebhookContext):
-    """Real payloads can carry a line without `id` or GID: then read the order through GraphQL (before the write transaction)."""
-    payload = ctx.payload
-    items = payload.get("line_items") if isinstance(payload, dict) else None
-    if not isinstance(items, list) or all(line_is_identified(item) for item in items):
-        return None  # the payload is enough (or is refused in the handler with its reason)
+@dataclass(frozen=True)
+class OrderReads:
+    """What an order webhook's prefetch read from Shopify (before the write transaction)."""
+
+    reread: dict | None  # the order through GraphQL, when the payload's lines cannot be keyed
+    fulfillment_orders: list[dict] | None  # a paid, live order's fulfillment orders: what routing follows
+
+
+def _order_number(payload: dict) -> str:
     try:
         order_id = checked_id(payload.get("admin_graphql_api_id"), "admin_graphql_api_id") or checked_id(payload.get("id"), "id")
     except PayloadError as exc:
         raise PoisonPayload(str(exc)) from None
     if order_id is None:
         raise PoisonPayload("order payload has no id")
-    gid = f"gid://shopify/Order/{order_id}"
-    return read_order(ctx.services.gateway(ctx.shop_domain), gid)
+    return order_id
 
 
-@handles("orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled", "orders/partially_fulfilled", prefetch=reread_when_lines_lack_ids)
+def read_for_order_webhook(ctx: WebhookContext) -> OrderReads:
+    """Re-read the order when a line lacks `id` and GID; read a paid, live order's fulfillment orders."""
+    payload = ctx.payload if isinstance(ctx.payload, dict) else {}
+    items = payload.get("line_items")
+    gateway = None
+    reread = None
+    if isinstance(items, list) and not all(line_is_identified(item) for item in items):
+        gateway = ctx.services.gateway(ctx.shop_domain)
+        reread = read_order(gateway, f"gid://shopify/Order/{_order_number(payload)}")
+    return OrderReads(reread, _fulfillment_orders_if_due(ctx, payload, gateway))
+
+
+def _fulfillment_orders_if_due(ctx: WebhookContext, payload: dict, gateway) -> list[dict] | None:
+    if payload.get("cancelled_at") or (payload.get("financial_status") or "") not in FORWARDABLE_FINANCIAL_STATUSES:
+        return None
+    order_id = _order_number(payload)
+    state = ctx.session.scalar(select(Order.state).where(Order.shop_domain == ctx.shop_domain, Order.shopify_id == order_id))
+    if state in SETTLED_STATES:
+        return None  # fully sent (or nothing to send): fulfillment_orders/* webhooks carry any later change
+    return read_fulfillment_orders(gateway or ctx.services.gateway(ctx.shop_domain), f"gid://shopify/Order/{order_id}")
+
+
+@handles("orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled", "orders/partially_fulfilled", prefetch=read_for_order_webhook)
 def order_changed(ctx: WebhookContext) -> None:
     """Sync the order from the payload (or from Shopify when its lines cannot be keyed), then act on what changed."""
     payload = ctx.payload
-    if ctx.prefetched is not None:
-        order = ctx.prefetched.get("order")
+    reads = ctx.prefetched or OrderReads(None, None)
+    if reads.reread is not None:
+        order = reads.reread.get("order")
         if order is None:  # gone from Shopify: keep the delivery visible rather than store an order without its lines
             raise PoisonPayload("order has line items without ids and Shopify no longer returns the order to re-read")
         log.info("order %s re-read through GraphQL: its payload had line items without ids", order.get("id"))
@@ -53,13 +83,20 @@ def order_changed(ctx: WebhookContext) -> None:
         raise PoisonPayload(str(exc)) from None
     except PayloadError as exc:
         raise PoisonPayload(str(exc)) from None
-    order = sync_snapshot(ctx.session, ctx.services, ctx.shop_domain, snapshot)
-    if order is not None and ctx.prefetched is not None:
+    order = sync_snapshot(ctx.session, ctx.services, ctx.shop_domain, snapshot, fulfillment_orders=reads.fulfillment_orders)
+    if order is not None and reads.reread is not None:
         record_event(ctx.session, order, "re_read", "app", reason="the webhook's line items had no ids", topic=ctx.topic)
+    _sync_holds_after(ctx)
 
 
-def fetch_edited_order(ctx: WebhookContext) -> tuple[str, dict]:
-    """The edit payload lists deltas only: re-read the whole order (before the write transaction)."""
+def _sync_holds_after(ctx: WebhookContext) -> None:
+    services, shop_domain = ctx.services, ctx.shop_domain
+    if services is not None:
+        ctx.after_commit(lambda: sync_app_holds(services, shop_domain))
+
+
+def fetch_edited_order(ctx: WebhookContext) -> tuple[str, dict, list[dict] | None]:
+    """The edit payload lists deltas only: re-read the whole order and its fulfillment orders (before the write transaction)."""
     edit = ctx.payload.get("order_edit") if isinstance(ctx.payload, dict) else None
     try:
         order_id = checked_id(edit.get("order_id"), "order_edit.order_id") if isinstance(edit, dict) else None
@@ -68,21 +105,28 @@ def fetch_edited_order(ctx: WebhookContext) -> tuple[str, dict]:
     if order_id is None:
         raise PoisonPayload("orders/edited payload without order_edit.order_id")
     gid = f"gid://shopify/Order/{order_id}"
-    return gid, read_order(ctx.services.gateway(ctx.shop_domain), gid)
+    gateway = ctx.services.gateway(ctx.shop_domain)
+    return gid, read_order(gateway, gid), read_fulfillment_orders(gateway, gid)
 
 
 @handles("orders/edited", prefetch=fetch_edited_order)
 def order_edited(ctx: WebhookContext) -> None:
     """Sync the order as Shopify holds it after the edit."""
-    gid, data = ctx.prefetched
+    gid, data, fulfillment_orders = ctx.prefetched
     if data.get("order") is None:
         log.warning("edited order %s not found in shop=%s", gid, ctx.shop_domain)
         return
-    sync_snapshot(ctx.session, ctx.services, ctx.shop_domain, parse_order(order_payload_from_graphql(data["order"])))
+    sync_snapshot(ctx.session, ctx.services, ctx.shop_domain, parse_order(order_payload_from_graphql(data["order"])), fulfillment_orders=fulfillment_orders)
+    _sync_holds_after(ctx)
 
 
-def sync_snapshot(session, services, shop_domain: str, snapshot):
-    """Upsert, then route a paid order or request cancellation at suppliers; the order, or None if stale."""
+def sync_snapshot(session, services, shop_domain: str, snapshot, fulfillment_orders: list[dict] | None = None):
+    """Upsert, then act: request cancellation at suppliers, or (with the order's fulfillment orders read
+    from Shopify) store them, apply Shopify's holds and route what is ours and due. The order, or None if stale.
+
+    Without fulfillment orders nothing is routed: Shopify decides where an order is fulfilled,
+    and only its fulfillment orders say whether that is a location the app manages.
+    """
     order, applied = upsert_order(session, shop_domain, snapshot)
     if not applied:
         return None
@@ -92,16 +136,24 @@ def sync_snapshot(session, services, shop_domain: str, snapshot):
     if snapshot.lines:
         resolve_alert(session, f"order_without_lines:{order.shop_domain}:{order.shopify_id}")
     routed_before = routed_lines(session, order)
-    if order.cancelled_at is not None:
-        request_supplier_cancellation(session, order)
-    else:
-        if ready_to_forward(order):
-            route_order(session, order)
+    apply_fulfillment_orders(session, order, fulfillment_orders)
+    if order.cancelled_at is None:
         # Edits, refund-cancels and address changes: to the suppliers that have the order.
         pass_on_changes(session, order, routed_before=routed_before, route_added_lines=route_order)
     if services is not None:
         services.wake_forwarding()
     return order
+
+
+def apply_fulfillment_orders(session, order, fulfillment_orders: list[dict] | None) -> None:
+    """Cancel, or store the fulfillment orders read from Shopify and route (see sync_snapshot)."""
+    if order.cancelled_at is not None:
+        request_supplier_cancellation(session, order)
+        return
+    if fulfillment_orders is not None:
+        apply_shopify_holds(session, order, store_fulfillment_orders(session, order, fulfillment_orders))
+    if fulfillment_orders is not None and may_route(order):
+        route_order(session, order)
 
 
 def hold_order_without_lines(session, order) -> None:
@@ -118,6 +170,6 @@ def hold_order_without_lines(session, order) -> None:
 def request_supplier_cancellation(session, order) -> None:
     """Mark the order's live deliveries for cancellation at their suppliers."""
     for delivery in session.scalars(select(SupplierOrder).where(SupplierOrder.order_id == order.id)):
-        if delivery.state in (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value, DeliveryState.PLACED.value):
+        if delivery.state in (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value, DeliveryState.PLACED.value, DeliveryState.ON_HOLD.value):
             delivery.state = DeliveryState.CANCEL_REQUESTED.value
             delivery.next_attempt_at = utcnow()

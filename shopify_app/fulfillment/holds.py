@@ -1,0 +1,202 @@
+"""Holds both ways: Shopify's holds stop our supplier orders; our holds show in Shopify.
+
+- A hold by someone else (the merchant, Shopify's fraud analysis, another app) on a
+  fulfillment order postpones the supplier orders holding its lines while they are not
+  placed (state `on_hold`: the forwarding pump skips them), and raises a critical alert
+  when the supplier already has the order. Its release resumes them (through `unknown`, so
+  a supplier that did get the order is asked before anything is sent again).
+- What the app cannot send (routing's wish on the fulfillment order: no supplier, address
+  incomplete, customer data redacted) is held in Shopify with `fulfillmentOrderHold`
+  (reason + note, our handle) and released with `fulfillmentOrderReleaseHold` once solved.
+  `sync_app_holds` makes Shopify agree with the wishes: it reads, calls Shopify with no
+  transaction open, then records the answer in a short transaction.
+"""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from integrations.shopify.errors import ShopifyUserError
+
+from ..alerts import raise_alert, resolve_alert
+from ..db import read_only
+from ..models import utcnow
+from ..orders.models import Order, OrderLine
+from ..orders.timeline import record_event
+from ..suppliers.models import DeliveryState, SupplierOrder, SupplierOrderLine
+from .models import FulfillmentOrderRecord
+from .sync import HoldChanges, foreign_holds, read_fulfillment_orders, store_fulfillment_orders
+
+log = logging.getLogger(__name__)
+
+HOLD_HANDLE = "dropship-ops"  # one hold of ours per fulfillment order (Shopify refuses a second with the same handle)
+NOT_PLACED = (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value)
+AT_SUPPLIER = (DeliveryState.PLACED.value, DeliveryState.PARTIALLY_SHIPPED.value)
+
+
+def _deliveries_for(session: Session, fo: FulfillmentOrderRecord) -> list[SupplierOrder]:
+    line_numbers = [item["line"] for item in fo.lines or []]
+    if not line_numbers:
+        return []
+    return list(session.scalars(
+        select(SupplierOrder).join(SupplierOrderLine, SupplierOrderLine.supplier_order_id == SupplierOrder.id)
+        .join(OrderLine, OrderLine.id == SupplierOrderLine.order_line_id)
+        .where(OrderLine.order_id == fo.order_id, OrderLine.shopify_line_id.in_(line_numbers)).distinct()
+    ))
+
+
+def postpone_deliveries(session: Session, order: Order, fo: FulfillmentOrderRecord, because: str) -> list[str]:
+    """Hold the not-yet-placed supplier orders with lines of this fulfillment order; returns the suppliers that already have it."""
+    placed_at = []
+    for delivery in _deliveries_for(session, fo):
+        if delivery.state in NOT_PLACED:
+            delivery.state = DeliveryState.ON_HOLD.value
+            delivery.lease_owner = delivery.lease_until = None
+            record_event(session, order, "supplier_order_postponed", "app", supplier=delivery.supplier.name, because=because)
+        elif delivery.state in AT_SUPPLIER:
+            placed_at.append(delivery.supplier.name)
+    return placed_at
+
+
+def resume_deliveries(session: Session, order: Order, fo: FulfillmentOrderRecord) -> None:
+    """Let the postponed supplier orders of this fulfillment order go again."""
+    for delivery in _deliveries_for(session, fo):
+        if delivery.state == DeliveryState.ON_HOLD.value:
+            # Resume through UNKNOWN once tried: the pump asks the supplier first, so nothing is ever sent twice.
+            delivery.state = DeliveryState.UNKNOWN.value if delivery.attempts else DeliveryState.PENDING.value
+            delivery.next_attempt_at = utcnow()
+            record_event(session, order, "supplier_order_resumed", "app", supplier=delivery.supplier.name)
+
+
+def apply_shopify_holds(session: Session, order: Order, changes: HoldChanges) -> None:
+    """Postpone or alert for fulfillment orders someone put on hold; resume the released ones."""
+    for fo in changes.placed:
+        reasons = ", ".join(sorted({(h.get("reason") or "OTHER").lower() for h in foreign_holds(fo)}))
+        placed_at = postpone_deliveries(session, order, fo, f"on hold in Shopify ({reasons})")
+        key = f"fulfillment_on_hold:{order.shop_domain}:{fo.shopify_id}"
+        if placed_at:
+            raise_alert(session, order.shop_domain, "hold_after_placement", key,
+                        f"Order {order.name}: Shopify put it on hold ({reasons}) but {', '.join(placed_at)} already has it: stop it at the supplier.",
+                        severity="critical", subject=order.name)
+        else:
+            raise_alert(session, order.shop_domain, "fulfillment_on_hold", key,
+                        f"Order {order.name}: on hold in Shopify ({reasons}); not forwarded until the hold is released.", severity="warning", subject=order.name)
+    for fo in changes.released:
+        if not fo.app_hold_reason:
+            resume_deliveries(session, order, fo)
+        resolve_alert(session, f"fulfillment_on_hold:{order.shop_domain}:{fo.shopify_id}")
+
+
+def _pending_wishes(session: Session, shop_domain: str) -> list[tuple[int, str, str | None, str | None, str | None]]:
+    rows = session.scalars(select(FulfillmentOrderRecord).where(
+        FulfillmentOrderRecord.shop_domain == shop_domain,
+        FulfillmentOrderRecord.status.not_in(("CLOSED", "CANCELLED")),
+        or_(and_(FulfillmentOrderRecord.app_hold_reason.is_not(None), FulfillmentOrderRecord.app_hold_id.is_(None)),
+            and_(FulfillmentOrderRecord.app_hold_reason.is_(None), FulfillmentOrderRecord.app_hold_id.is_not(None))),
+    ).order_by(FulfillmentOrderRecord.id)).all()
+    return [(r.id, f"gid://shopify/FulfillmentOrder/{r.shopify_id}", r.app_hold_reason, r.app_hold_note, r.app_hold_id) for r in rows]
+
+
+def sync_app_holds(services, shop_domain: str) -> int:
+    """Place or release the app's holds in Shopify where our wish differs; returns how many calls changed something.
+
+    Call with no transaction open. Safe to repeat or race: a second hold with our handle is
+    refused by Shopify (then we re-read to learn our hold's id), and a release of a hold
+    that is gone is taken as done.
+    """
+    with read_only(services.session_factory)() as session:
+        wishes = _pending_wishes(session, shop_domain)
+    if not wishes:
+        return 0
+    gateway = services.gateway(shop_domain)
+    changed = 0
+    for record_id, fo_gid, reason, note, hold_id in wishes:
+        if reason is not None:
+            changed += _hold(services, gateway, record_id, fo_gid, reason, note)
+        else:
+            changed += _release(services, gateway, record_id, fo_gid, hold_id)
+    if changed:
+        services.wake_forwarding()
+    return changed
+
+
+def _hold(services, gateway, record_id: int, fo_gid: str, reason: str, note: str | None) -> int:
+    variables = {"id": fo_gid, "fulfillmentHold": {"reason": reason, "reasonNotes": (note or "")[:255], "handle": HOLD_HANDLE, "notifyMerchant": False}}
+    try:
+        data = gateway.mutate("FulfillmentOrderHold", variables)["fulfillmentOrderHold"]
+        hold_id, status = data["fulfillmentHold"]["id"], data["fulfillmentOrder"]["status"]
+    except ShopifyUserError as exc:
+        if "DUPLICATE_FULFILLMENT_HOLD_HANDLE" in exc.codes:
+            return _refresh(services, gateway, record_id)  # ours is already there: learn its id
+        log.warning("hold refused for %s: %s", fo_gid, exc)
+        with services.session_factory.begin() as session:
+            record = session.get(FulfillmentOrderRecord, record_id)
+            order = session.get(Order, record.order_id)
+            record_event(session, order, "hold_refused", "store", fulfillment_order=record.shopify_id, error=str(exc)[:300])
+            record.app_hold_reason = None  # Shopify will not hold it (closed, moved...): the alert stays
+        return 0
+    with services.session_factory.begin() as session:
+        record = session.get(FulfillmentOrderRecord, record_id)
+        record.app_hold_id, record.status = hold_id, status
+        record.holds = [h for h in record.holds or [] if h.get("id") != hold_id] + [{"id": hold_id, "handle": HOLD_HANDLE, "reason": reason, "ours": True}]
+        record_event(session, session.get(Order, record.order_id), "held_in_shopify", "app", fulfillment_order=record.shopify_id, reason=reason, note=note)
+    return 1
+
+
+def _release(services, gateway, record_id: int, fo_gid: str, hold_id: str) -> int:
+    try:
+        data = gateway.mutate("FulfillmentOrderReleaseHold", {"id": fo_gid, "holdIds": [hold_id]})["fulfillmentOrderReleaseHold"]
+        fo = data["fulfillmentOrder"]
+    except ShopifyUserError as exc:
+        log.info("release of %s answered %s: reading it again", fo_gid, exc)
+        return _refresh(services, gateway, record_id)
+    from ..orders.routing import route_order
+
+    with services.session_factory.begin() as session:
+        record = session.get(FulfillmentOrderRecord, record_id)
+        record.app_hold_id, record.status = None, fo["status"]
+        record.holds = [h for h in record.holds or [] if h.get("id") != hold_id]
+        order = session.get(Order, record.order_id)
+        record_event(session, order, "hold_released_in_shopify", "app", fulfillment_order=record.shopify_id)
+        if _may_route(order):
+            route_order(session, order)
+    return 1
+
+
+def _refresh(services, gateway, record_id: int) -> int:
+    with read_only(services.session_factory)() as session:
+        record = session.get(FulfillmentOrderRecord, record_id)
+        order_gid = f"gid://shopify/Order/{session.get(Order, record.order_id).shopify_id}"
+    fos = read_fulfillment_orders(gateway, order_gid)
+    if fos is None:
+        return 0
+    from ..orders.routing import route_order
+
+    with services.session_factory.begin() as session:
+        order = session.get(Order, session.get(FulfillmentOrderRecord, record_id).order_id)
+        apply_shopify_holds(session, order, store_fulfillment_orders(session, order, fos))
+        if _may_route(order):
+            route_order(session, order)
+    return 1
+
+
+def _may_route(order: Order) -> bool:
+    from ..orders.routing import may_route
+
+    return may_route(order)
+
+
+def reevaluate_held_orders(services, shop_domain: str) -> int:
+    """Route the shop's held orders again (a mapping or location may have been added), then sync our holds with Shopify.
+
+    Call with no transaction open; returns how many holds were placed or released.
+    """
+    from ..orders.routing import route_order
+
+    with services.session_factory.begin() as session:
+        for order in session.scalars(select(Order).where(Order.shop_domain == shop_domain, Order.state == "held")):
+            if _may_route(order):
+                route_order(session, order)
+    return sync_app_holds(services, shop_domain)
