@@ -18,6 +18,7 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from conftest import API_KEY, API_SECRET, sample_json, webhook_headers
+from forwarding_kit import with_primary_location_shopify
 from shopify_app.kpis import kpis
 from shopify_app.models import InboxStatus, WebhookDelivery
 from shopify_app.orders.graph import order_payload_from_graphql, orders_from_bulk_lines
@@ -59,6 +60,8 @@ def number(gid: str) -> str:
 
 
 def send(app, topic: str, payload: dict) -> None:
+    if "fake_shopify" in app.extensions:
+        app.extensions["fake_shopify"].remember(payload)
     body = json.dumps(payload).encode()
     assert app.test_client().post("/webhooks", data=body, headers=webhook_headers(topic, body, shop=SHOP)).status_code == 200
 
@@ -76,7 +79,7 @@ def dec(value) -> Decimal:
 
 @pytest.mark.parametrize("name", ["orders_create", "orders_paid", "orders_updated", "orders_cancelled"])
 def test_shopify_samples_are_stored_with_every_line_and_amount(app_factory, database_url, name):
-    app = app_factory(database_url)
+    app = with_primary_location_shopify(app_factory(database_url))  # no Shopify: fulfillment orders from the stand-in
     app.extensions["services"].tokens.save(SHOP, "shpat_x", None, None, None, "read_orders")
     payload = sample_json(name)
     send(app, name.replace("_", "/", 1), payload)
@@ -103,7 +106,7 @@ def test_shopify_samples_are_stored_with_every_line_and_amount(app_factory, data
 
 
 def test_a_line_without_id_is_keyed_on_its_gid(app_factory, database_url):
-    app = app_factory(database_url)
+    app = with_primary_location_shopify(app_factory(database_url))  # no Shopify: fulfillment orders from the stand-in
     app.extensions["services"].tokens.save(SHOP, "shpat_x", None, None, None, "read_orders")
     payload = sample_json("orders_paid")
     for item in payload["line_items"]:
@@ -147,7 +150,7 @@ def test_a_line_without_any_id_of_an_order_shopify_cannot_return_is_dead_lettere
 
 
 def test_an_order_read_without_lines_is_held_with_an_alert_not_nothing_to_ship(app_factory, database_url):
-    app = app_factory(database_url)
+    app = with_primary_location_shopify(app_factory(database_url))  # no Shopify: fulfillment orders from the stand-in
     app.extensions["services"].tokens.save(SHOP, "shpat_x", None, None, None, "read_orders")
     payload = sample_json("orders_paid") | {"cancelled_at": None, "financial_status": "paid"}
     lines = payload.pop("line_items")

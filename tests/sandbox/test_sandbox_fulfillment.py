@@ -64,8 +64,10 @@ def order_at_service(sandbox, service: dict, sku: str = "MUG-WHT", quantity: int
 def test_partial_then_full_fulfillment_updates_quantities_and_statuses(sandbox, gql, receiver):
     sandbox.register_app(CLIENT_ID, CLIENT_SECRET, app_url=receiver.url, webhook_topics=["fulfillments/create", "orders/partially_fulfilled", "orders/fulfilled"], scopes=TEST_APP_SCOPES)
     order = sandbox.store.create_order(SHOP, [{"sku": "MUG-WHT", "quantity": 3}, {"sku": "TEE-M", "quantity": 1}])
-    before = fulfillment_orders(gql, order["id"])
-    assert_conforms(sandbox.schema, parse(get_document("FulfillmentOrdersForOrder")), {"order": before})
+    answer = run(gql, "FulfillmentOrdersForOrder", {"id": order["id"]})
+    assert_conforms(sandbox.schema, parse(get_document("FulfillmentOrdersForOrder")), answer)
+    before = answer["order"]
+    assert answer["primaryLocation"]["id"] == sandbox.store.require_shop(SHOP).all("Location")[0]["id"]
     [fo] = before["fulfillmentOrders"]["nodes"]
     assert (fo["status"], fo["requestStatus"], before["displayFulfillmentStatus"]) == ("OPEN", "UNSUBMITTED", "UNFULFILLED")
     mug, tee = fo["lineItems"]["nodes"]
