@@ -301,7 +301,7 @@ def order_catchup(services, shop: str, now: dt.datetime) -> CheckResult:
     from integrations.shopify.gateway import updated_at_window
 
     from ..orders.backfill import shopify_search_since
-    from ..orders.graph import order_payload_from_graphql
+    from ..orders.graph import order_payload_from_graphql, read_order
     from ..orders.payloads import parse_order
     from ..fulfillment.sync import read_fulfillment_orders
     from ..webhooks.handlers.orders import sync_snapshot
@@ -321,7 +321,7 @@ def order_catchup(services, shop: str, now: dt.datetime) -> CheckResult:
         changed = dt.datetime.fromisoformat(node["updatedAt"].replace("Z", "+00:00"))
         if held is not None and held >= changed:
             continue
-        data = gateway.query("OrderForSync", {"id": node["id"]})
+        data = read_order(gateway, node["id"])  # every line, not only the first page
         if data.get("order") is None:
             continue
         fulfillment_orders = read_fulfillment_orders(gateway, node["id"])

@@ -21,7 +21,7 @@ from ..auth.signature_headers import NonAsciiSignatureHeader, signature_headers
 from ..db import read_only
 from ..models import ShopSetting
 from ..fulfillment.refresh import refresh_order
-from ..orders.graph import order_payload_from_graphql
+from ..orders.graph import order_payload_from_graphql, read_order
 from ..orders.models import Order
 from ..orders.payloads import parse_order
 from ..orders.routing import candidates_for
@@ -118,7 +118,7 @@ def _local_order_id(services, gateway, shop_domain: str, order_gid: str) -> int 
     with read_only(services.session_factory)() as session:
         order_id = session.scalar(select(Order.id).where(Order.shop_domain == shop_domain, Order.shopify_id == gid_number(order_gid)))
     if order_id is None:  # the request can arrive before the order's own webhook
-        data = gateway.query("OrderForSync", {"id": order_gid})
+        data = read_order(gateway, order_gid)  # every line, not only the first page
         if data.get("order"):
             with services.session_factory.begin() as session:
                 order, _ = upsert_order(session, shop_domain, parse_order(order_payload_from_graphql(data["order"])))
