@@ -408,3 +408,18 @@ def test_an_unpaid_order_waits_and_goes_once_paid(world):
     world.drain()
     assert len(deliveries(world.app)) == 1
     assert world.ours(order).state == "routed" and world.forward().placed == 1
+
+
+@pytest.mark.parametrize("topic", ["fulfillment_orders/order_routing_complete", "fulfillment_orders/scheduled_fulfillment_order_ready"])
+def test_a_fulfillment_order_ready_webhook_alone_brings_the_order_to_its_supplier(world, topic):
+    """orders/paid lost (or sent before Shopify finished routing): the FO's own webhook is enough."""
+    from conftest import webhook_headers
+
+    order = world.shopify.store.create_order(SHOP, [{"sku": "TEE-S", "quantity": 1}], email="buyer@example.com")  # no orders/* webhook
+    fo_gid = world.fulfillment_orders(order)[0]["id"]
+    body = json.dumps({"fulfillment_order": {"id": fo_gid, "status": "open"}}).encode()
+    assert world.app.test_client().post("/webhooks", data=body, headers=webhook_headers(topic, body, shop=SHOP)).status_code == 200
+    world.drain()
+    assert world.ours(order).state == "routed"
+    world.forward()
+    assert [(d.state, [l.supplier_sku for l in d.lines]) for d in deliveries(world.app)] == [("placed", ["TEE-S"])]

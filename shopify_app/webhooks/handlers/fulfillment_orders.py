@@ -63,6 +63,11 @@ def fetch_fulfillment_order(ctx: WebhookContext) -> tuple[list[str], dict | None
     "fulfillment_orders/fulfillment_request_rejected",
     "fulfillment_orders/fulfillment_service_failed_to_complete",
     "fulfillment_orders/cancellation_request_accepted",
+    # Shopify has assigned (or re-assigned) the order's fulfillment orders: the moment a
+    # merchant-managed one can go, when orders/paid arrived before routing finished.
+    "fulfillment_orders/order_routing_complete",
+    "fulfillment_orders/merged",
+    "fulfillment_orders/scheduled_fulfillment_order_ready",
     prefetch=fetch_fulfillment_order,
 )
 def fulfillment_order_changed(ctx: WebhookContext) -> None:
@@ -80,6 +85,8 @@ def fulfillment_order_changed(ctx: WebhookContext) -> None:
             return
         apply_fulfillment_orders(ctx.session, order, fulfillment_orders)
     kind = ctx.topic.split("/", 1)[1]
+    # Event kinds are at most 50 characters: this topic's would be 51.
+    kind = "scheduled_ready" if kind == "scheduled_fulfillment_order_ready" else kind
     message = ctx.payload.get("message") if isinstance(ctx.payload, dict) else None
     record_event(ctx.session, order, f"fulfillment_order_{kind}", "store", fulfillment_order=ids[0], message=message)
     if ctx.topic in ALERTING:
