@@ -334,3 +334,59 @@ def test_an_incomplete_new_address_is_not_passed_on_and_the_merchant_is_told_onc
     assert amend(app).updated == 1
     assert printful.order(delivery.supplier_order_id).recipient["city"] == "Halifax"
     assert not [a for a in open_alerts(app) if a.kind == "address_change_incomplete"]
+
+
+
+def _set_delivery(app, **values):
+    from shopify_app.suppliers.models import SupplierOrder
+
+    with app.extensions["services"].session_factory.begin() as session:
+        session.execute(update(SupplierOrder).values(**values))
+
+
+def _shopify_holds(app, shopify, order):
+    """The merchant holds the order's fulfillment order in Shopify; the app learns it from the order webhook's re-read."""
+    store = shopify.store
+    with store.lock:
+        [fo_gid] = [ref.gid for ref in store.require_shop(SHOP).get(order["id"])["fulfillmentOrders"]]
+    store.hold_fulfillment_order(SHOP, fo_gid, reason="HIGH_RISK_OF_FRAUD", reason_notes="Checking the payment")
+    shopify.emit(SHOP, "orders/updated", shopify.order_webhook_payload(order["id"], SHOP))
+    drain_inbox(app)
+    return fo_gid
+
+
+def test_an_edit_while_shopify_holds_the_unsent_order_changes_what_is_sent_on_release(world, printful):
+    app, shopify = world
+    order = shopify.place_order(SHOP, [{"sku": "TEE-S", "quantity": 2}], email="buyer@example.com")
+    drain_inbox(app)
+    fo_gid = _shopify_holds(app, shopify, order)
+    assert [d.state for d in deliveries(app)] == ["on_hold"]
+    shopify.edit_order(SHOP, order["id"], quantities={line_gid(order, "TEE-S"): 1})
+    drain_inbox(app)
+    [delivery] = deliveries(app)
+    assert delivery.state == "on_hold" and [line.quantity for line in delivery.lines] == [1]
+    with app.extensions["services"].session_factory() as session:
+        assert session.scalars(select(SupplierOrderAmendment)).all() == []  # nothing at the supplier to amend
+    shopify.store.release_fulfillment_hold(SHOP, fo_gid)
+    shopify.emit(SHOP, "orders/updated", shopify.order_webhook_payload(order["id"], SHOP))
+    drain_inbox(app)
+    forward(app)
+    [delivery] = deliveries(app)
+    assert [item.quantity for item in printful.order(delivery.supplier_order_id).items] == [1]
+
+
+def test_an_amendment_of_an_order_held_while_in_flight_waits_for_the_placement(world, printful):
+    app, shopify = world
+    order = shopify.place_order(SHOP, [{"sku": "TEE-S", "quantity": 2}], email="buyer@example.com")
+    drain_inbox(app)
+    _set_delivery(app, state="unknown", attempts=1)  # a placement whose answer was lost
+    shopify.edit_order(SHOP, order["id"], quantities={line_gid(order, "TEE-S"): 1})
+    drain_inbox(app)
+    _shopify_holds(app, shopify, order)
+    assert [d.state for d in deliveries(app)] == ["on_hold"]
+    report = amend(app)
+    assert report.waiting == 1 and report.refused == report.retrying == 0
+    with app.extensions["services"].session_factory() as session:
+        [amendment] = session.scalars(select(SupplierOrderAmendment)).all()
+        assert amendment.state == "pending"
+    assert [a.kind for a in open_alerts(app) if a.severity == "critical"] == []
