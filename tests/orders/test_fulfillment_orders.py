@@ -520,3 +520,24 @@ def test_a_supplier_order_shared_by_two_fulfillment_orders_waits_for_both(world)
     world.release_as_merchant(fo_north["id"])
     world.forward()
     assert world.supplier.orders_created(delivery.idempotency_key) == 1
+
+
+def test_a_backup_supplier_not_allowed_at_the_location_is_not_used(world):
+    with world.services.session_factory.begin() as session:
+        session.get(Supplier, world.supplier_id).name = "Printful primary"
+    backup_id = add_printful_supplier(world.app, world.supplier, skus=("TEE-S",))
+    with world.services.session_factory.begin() as session:
+        session.get(Supplier, backup_id).priority = 200
+    hub = world.shopify.store.add_location(SHOP, "Dropship hub")["id"]
+    assert world.api("PUT", "/api/locations", {"locations": [{"location_gid": hub, "supplier_ids": [world.supplier_id]}]}).status_code == 200
+    world.place([{"sku": "TEE-S", "quantity": 1, "location_gid": hub}])
+
+    def rejected(real, request):
+        raise PermanentSupplierError("variant discontinued")
+
+    world.forward_through(rejected)
+    [failed] = deliveries(world.app)  # no backup order at a supplier the hub does not allow
+    assert failed.state == "failed" and failed.lines
+    [alert] = world.open_alerts("backup_not_allowed")
+    assert "Printful" in alert.message and "TEE-S" in alert.message
+    assert world.open_alerts("supplier_rejected")[0].severity == "critical"
