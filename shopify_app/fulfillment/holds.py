@@ -26,8 +26,8 @@ from ..models import utcnow
 from ..orders.models import Order, OrderLine
 from ..orders.timeline import record_event
 from ..suppliers.models import DeliveryState, SupplierOrder, SupplierOrderLine
-from .models import FulfillmentOrderRecord
-from .sync import HoldChanges, foreign_holds, read_fulfillment_orders, store_fulfillment_orders
+from .models import FulfillmentOrderRecord, ManagedBy
+from .sync import ACCEPTED_REQUESTS, FINISHED, WORKABLE, HoldChanges, foreign_holds, read_fulfillment_orders, store_fulfillment_orders
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +60,34 @@ def postpone_deliveries(session: Session, order: Order, fo: FulfillmentOrderReco
     return placed_at
 
 
+def blocking_fulfillment_order(session: Session, delivery: SupplierOrder) -> FulfillmentOrderRecord | None:
+    """An unfinished fulfillment order with lines of this delivery that Shopify does not let us send now, if any."""
+    line_numbers = set(session.scalars(
+        select(OrderLine.shopify_line_id).join(SupplierOrderLine, SupplierOrderLine.order_line_id == OrderLine.id)
+        .where(SupplierOrderLine.supplier_order_id == delivery.id)
+    ))
+    fos = session.scalars(select(FulfillmentOrderRecord).where(
+        FulfillmentOrderRecord.shop_domain == delivery.shop_domain, FulfillmentOrderRecord.order_id == delivery.order_id,
+        FulfillmentOrderRecord.status.not_in(FINISHED),
+    ).order_by(FulfillmentOrderRecord.id))
+    for fo in fos:
+        if not any(item["line"] in line_numbers and item["remaining"] > 0 for item in fo.lines or []):
+            continue
+        # One supplier order per order x supplier can carry lines of several fulfillment orders:
+        # any of them held, moved away or not yet accepted stops the whole supplier order.
+        if foreign_holds(fo) or fo.app_hold_reason or fo.app_hold_id or fo.managed_by == ManagedBy.NOT_OURS or fo.status not in WORKABLE:
+            return fo
+        if fo.managed_by == ManagedBy.SERVICE and fo.request_status not in ACCEPTED_REQUESTS:
+            return fo
+    return None
+
+
 def resume_deliveries(session: Session, order: Order, fo: FulfillmentOrderRecord) -> None:
     """Let the postponed supplier orders of this fulfillment order go again."""
     for delivery in _deliveries_for(session, fo):
         if delivery.state == DeliveryState.ON_HOLD.value:
+            if blocking_fulfillment_order(session, delivery) is not None:
+                continue  # another fulfillment order sharing this supplier order still stops it
             # Resume through UNKNOWN once tried: the pump asks the supplier first, so nothing is ever sent twice.
             delivery.state = DeliveryState.UNKNOWN.value if delivery.attempts else DeliveryState.PENDING.value
             delivery.next_attempt_at = utcnow()

@@ -26,8 +26,9 @@ from ..suppliers.models import Alert, DeliveryState, SupplierOrder, SupplierOrde
 from .models import Order, OrderLine, OrderState
 from .timeline import record_event
 
-# Deliveries whose supplier may still be told about a change.
-CHANGEABLE = (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value, DeliveryState.PLACED.value, DeliveryState.PARTIALLY_SHIPPED.value)
+# Deliveries whose supplier may still be told about a change (on hold: postponed before placement, sent on release).
+CHANGEABLE = (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value, DeliveryState.PLACED.value, DeliveryState.PARTIALLY_SHIPPED.value,
+              DeliveryState.ON_HOLD.value)
 ROUTED_STATES = (OrderState.ROUTED.value, OrderState.FORWARDED.value, OrderState.PARTIALLY_SHIPPED.value)
 ADDRESS_FIELDS = ("name", "first_name", "last_name", "company", "address1", "address2", "city", "province_code", "country_code", "zip", "phone")
 
@@ -89,7 +90,7 @@ def pass_on_changes(session: Session, order: Order, *, routed_before: set[int] |
                 record_event(session, order, "line_changed", "store", line=line.shopify_line_id, sku=sol.supplier_sku,
                              supplier=delivery.supplier.name, from_quantity=sol.quantity, to_quantity=want)
                 sol.quantity = want
-            elif sol.id in added and delivery.state != DeliveryState.PENDING.value:  # joined an order already sent
+            elif sol.id in added and not _never_sent(delivery):  # joined an order already sent
                 changes.append(f"{sol.supplier_sku}: added, {want}")
                 record_event(session, order, "line_added", "store", line=line.shopify_line_id, sku=sol.supplier_sku, supplier=delivery.supplier.name, quantity=want)
         address_changed = delivery.sent_address_digest is not None and delivery.sent_address_digest != digest
@@ -115,7 +116,7 @@ def pass_on_changes(session: Session, order: Order, *, routed_before: set[int] |
         if all(sol.quantity == 0 for sol in delivery.lines):
             _withdraw(session, order, delivery)
             continue
-        if delivery.state == DeliveryState.PENDING.value and not being_worked(delivery):
+        if _never_sent(delivery) and not being_worked(delivery):
             continue  # nothing at the supplier yet: the placement sends the order as it is now
         touched.append(open_amendment(session, delivery, changes, digest))
     return touched
@@ -126,6 +127,11 @@ def address_complete(address: dict | None) -> bool:
     address = address or {}
     name = (address.get("name") or " ".join(filter(None, [address.get("first_name"), address.get("last_name")]))).strip()
     return bool(name) and all((address.get(key) or "").strip() for key in ("address1", "city", "country_code"))
+
+
+def _never_sent(delivery: SupplierOrder) -> bool:
+    """Pending, or postponed by a hold before any attempt (one that was tried may be at the supplier: it gets an amendment, which waits)."""
+    return delivery.state == DeliveryState.PENDING.value or (delivery.state == DeliveryState.ON_HOLD.value and not delivery.attempts)
 
 
 def being_worked(delivery: SupplierOrder) -> bool:
@@ -147,7 +153,7 @@ def _asked_for(session: Session, delivery: SupplierOrder, digest: str) -> bool:
 
 def _withdraw(session: Session, order: Order, delivery: SupplierOrder) -> None:
     """Every line of the delivery is gone: never sent -> cancelled here; maybe sent -> cancel at the supplier."""
-    if delivery.state == DeliveryState.PENDING.value:
+    if _never_sent(delivery):
         delivery.state = DeliveryState.CANCELLED.value
         record_event(session, order, "supplier_cancelled", "app", supplier=delivery.supplier.name, note="every line was removed before it was sent")
     else:

@@ -268,9 +268,21 @@ def reroute_to_backup(session: Session, delivery: SupplierOrder) -> list[str]:
         so.supplier_id: so for so in session.scalars(select(SupplierOrder).where(SupplierOrder.order_id == order.id)) if so.supplier_id not in failed_here
     }
     used: list[str] = []
+    open_fos = [fo for fo in fulfillment_orders_of(session, order) if fo.status not in FINISHED]
     for sol in list(delivery.lines):
         line = session.get(OrderLine, sol.order_line_id)
         backups = [c for c in candidates_for(session, order, line) if c.supplier.id not in failed_here]
+        fo = next((fo for fo in open_fos if any(item["line"] == line.shopify_line_id and item["remaining"] > 0 for item in fo.lines or [])), None)
+        if fo is not None and backups:
+            # The same rule as routing: only a supplier allowed at the line's location may take it.
+            manager = manager_of(session, order.shop_domain, fo.location_gid, fo.location_primary)
+            allowed = [c for c in backups if manager.managed_by != ManagedBy.NOT_OURS and _allowed(c, fo, manager)]
+            if not allowed:
+                raise_alert(session, order.shop_domain, "backup_not_allowed", f"backup_not_allowed:{delivery.id}:{line.shopify_line_id}",
+                            f"Order {order.name or order.shopify_id}: {', '.join(c.supplier.name for c in backups)} could take SKU {line.sku or '(none)'} instead, "
+                            f"but may not fulfil from the location Shopify assigned it to; allow it there to use it as a backup.",
+                            severity="warning", subject=order.name)
+            backups = allowed
         if not backups:
             continue
         best = backups[0]

@@ -205,8 +205,9 @@ class AmendmentWorker:
             self._finish(amendment_id, AmendmentState.SUPERSEDED, note="the supplier order was cancelled, shipped or failed first")
             report.superseded += 1
             return
-        if plan.delivery_state == DeliveryState.UNKNOWN.value or (plan.delivery_state == DeliveryState.PENDING.value and plan.delivery_leased):
-            # In flight: the forwarding worker resolves it first, then what it sent is compared.
+        if plan.delivery_state in (DeliveryState.UNKNOWN.value, DeliveryState.ON_HOLD.value) or (plan.delivery_state == DeliveryState.PENDING.value and plan.delivery_leased):
+            # In flight, or postponed by a hold in Shopify: the forwarding worker resolves it first
+            # (after the release), then what it sent is compared. Nothing is changed at the supplier while Shopify holds it.
             self._wait(amendment_id, WAIT_FOR_PLACEMENT_SECONDS)
             report.waiting += 1
             return

@@ -40,6 +40,7 @@ from integrations.suppliers.runtime import SupplierRef
 
 from ..alerts import raise_alert
 from ..crypto import SecretBox
+from ..fulfillment.holds import blocking_fulfillment_order
 from ..models import utcnow
 from ..orders.models import Order, OrderLine as OurLine, OrderState
 from ..orders.routing import reroute_to_backup
@@ -256,6 +257,17 @@ class ForwardingWorker:
                 delivery.lease_owner = delivery.lease_until = None
                 report.postponed += 1
                 return
+            blocked = blocking_fulfillment_order(session, delivery)
+            if blocked is not None:
+                # Every path that sets PENDING/UNKNOWN (retries, backups, replacements, a resume by a
+                # sibling fulfillment order) ends here: Shopify's current word on each fulfillment
+                # order holding these lines is checked once, right before anything is sent.
+                delivery.state = DeliveryState.ON_HOLD.value
+                delivery.lease_owner = delivery.lease_until = None
+                record_event(session, session.get(Order, delivery.order_id), "supplier_order_postponed", "app", supplier=delivery.supplier.name,
+                             because=f"fulfillment order {blocked.shopify_id} is held, not ours or not ready")
+                report.postponed += 1
+                return
             delivery.state = DeliveryState.UNKNOWN.value
             delivery.attempts += 1
             attempts = delivery.attempts
@@ -338,9 +350,12 @@ class ForwardingWorker:
             # A cancellation that arrived while we were placing wins: keep it queued (now
             # with the supplier's order id) so the next pass cancels what we just placed.
             # A shipment that was handled before this commit must not be undone either.
+            held_raced = delivery.state == DeliveryState.ON_HOLD.value
             if cancel_raced:
                 delivery.next_attempt_at = utcnow()
-            elif delivery.state in (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value):
+            elif delivery.state in (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value, DeliveryState.ON_HOLD.value):
+                # Held (or moved away) in Shopify while we were sending: the supplier has it all the
+                # same, so it is placed, and someone must stop it there.
                 delivery.state = DeliveryState.PLACED.value
             delivery.supplier_order_id = result.supplier_order_id
             delivery.supplier_status = result.status.value
@@ -350,6 +365,10 @@ class ForwardingWorker:
             delivery.lease_owner = delivery.lease_until = None
             order = session.get(Order, delivery.order_id)
             record_event(session, order, "forwarded", "app", supplier=delivery.supplier.name, supplier_order_id=result.supplier_order_id, recovered_after_unknown=after_unknown)
+            if held_raced:
+                raise_alert(session, delivery.shop_domain, "hold_after_placement", f"hold_after_placement:{delivery.id}",
+                            f"Order {order.name}: Shopify held it (or moved it away) while it was being sent, but {delivery.supplier.name} already has it: stop it at the supplier.",
+                            severity="critical", subject=order.name)
             session.flush()
             _update_order_state(session, order)
         if after_unknown:
@@ -369,6 +388,12 @@ class ForwardingWorker:
         with self.session_factory.begin() as session:
             delivery = session.get(SupplierOrder, delivery_id)
             attempts = attempts if attempts is not None else delivery.attempts
+            if delivery.state == DeliveryState.ON_HOLD.value:
+                # Held in Shopify meanwhile: the hold's release resumes it (through UNKNOWN, so the
+                # supplier is asked first); writing UNKNOWN here would send it while held.
+                delivery.lease_owner = delivery.lease_until = None
+                report.postponed += 1
+                return
             if delivery.state != DeliveryState.CANCEL_REQUESTED.value:
                 delivery.state = DeliveryState.UNKNOWN.value if unknown else DeliveryState.PENDING.value
             delivery.lease_owner = delivery.lease_until = None

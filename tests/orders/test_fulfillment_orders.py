@@ -16,7 +16,8 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from conftest import API_KEY, API_SECRET
-from forwarding_kit import SHOP, add_printful_supplier, deliveries
+from forwarding_kit import SHOP, add_printful_supplier, deliveries, make_due
+from integrations.suppliers.base import OutcomeUnknown, PermanentSupplierError
 from sandbox.shopify import records
 from sandbox.shopify.ids import make_gid
 from sandbox.shopify.user_errors import ShopifyUserError as SandboxUserError
@@ -24,7 +25,7 @@ from sandbox.supplier.printful import SandboxSupplier
 from shopify_app.fulfillment.carriers import shopify_carrier
 from shopify_app.fulfillment.models import FulfillmentOrderRecord, ManagedLocation
 from shopify_app.orders.models import Order
-from shopify_app.suppliers.forwarding import ForwardingWorker
+from shopify_app.suppliers.forwarding import ForwardingWorker, adapter_from_record
 from shopify_app.suppliers.fulfillment_service import register_fulfillment_service
 from shopify_app.suppliers.models import Alert, Supplier
 from shopify_app.webhooks.worker import InboxWorker
@@ -61,6 +62,23 @@ class World:
 
     def forward(self):
         return ForwardingWorker(self.services.session_factory, self.services.box, rng=random.Random(0)).drain()
+
+    def forward_through(self, place_order):
+        """Forward with the supplier's place_order replaced by place_order(real_adapter, request)."""
+        services = self.services
+
+        class Midway:
+            def __init__(self, real):
+                self.real = real
+
+            def __getattr__(self, name):
+                return getattr(self.real, name)
+
+            def place_order(self, request):
+                return place_order(self.real, request)
+
+        return ForwardingWorker(services.session_factory, services.box, rng=random.Random(0),
+                                adapter_for=lambda supplier: Midway(adapter_from_record(supplier, services.box))).drain()
 
     def place(self, lines, **fields):
         order = self.shopify.place_order(SHOP, lines, email="buyer@example.com", **fields)
@@ -423,3 +441,103 @@ def test_a_fulfillment_order_ready_webhook_alone_brings_the_order_to_its_supplie
     assert world.ours(order).state == "routed"
     world.forward()
     assert [(d.state, [l.supplier_sku for l in d.lines]) for d in deliveries(world.app)] == [("placed", ["TEE-S"])]
+
+
+def test_a_hold_arriving_while_the_supplier_times_out_is_not_sent_until_released(world):
+    order = world.place([{"sku": "TEE-S", "quantity": 1}])
+    [fo] = world.fulfillment_orders(order)
+
+    def held_then_timed_out(real, request):
+        world.hold_as_merchant(fo["id"])  # Shopify's fraud hold lands while we wait for the supplier
+        raise OutcomeUnknown("read timed out")
+
+    world.forward_through(held_then_timed_out)
+    [delivery] = deliveries(world.app)
+    assert delivery.state == "on_hold"
+    make_due(world.app)
+    assert world.forward().placed == 0 and world.supplier.orders_created(delivery.idempotency_key) == 0
+    world.release_as_merchant(fo["id"])
+    assert [d.state for d in deliveries(world.app)] == ["unknown"]  # asked before sending: the timeout may have landed
+    world.forward()
+    assert world.supplier.orders_created(delivery.idempotency_key) == 1 and [d.state for d in deliveries(world.app)] == ["placed"]
+
+
+def test_a_hold_arriving_while_the_supplier_accepts_records_it_and_raises_a_critical_alert(world):
+    order = world.place([{"sku": "TEE-S", "quantity": 1}])
+    [fo] = world.fulfillment_orders(order)
+
+    def held_then_placed(real, request):
+        world.hold_as_merchant(fo["id"])
+        return real.place_order(request)
+
+    world.forward_through(held_then_placed)
+    [delivery] = deliveries(world.app)
+    assert delivery.state == "placed" and delivery.supplier_order_id
+    [alert] = world.open_alerts("hold_after_placement")
+    assert alert.severity == "critical" and "Printful already has it" in alert.message
+
+
+def test_a_backup_made_while_shopify_holds_the_order_is_not_sent(world):
+    with world.services.session_factory.begin() as session:
+        session.get(Supplier, world.supplier_id).name = "Printful primary"
+    backup_id = add_printful_supplier(world.app, world.supplier, skus=("TEE-S",))
+    with world.services.session_factory.begin() as session:
+        session.get(Supplier, backup_id).priority = 200  # behind the primary
+    order = world.place([{"sku": "TEE-S", "quantity": 1}])
+    [fo] = world.fulfillment_orders(order)
+
+    def held_then_rejected(real, request):
+        world.hold_as_merchant(fo["id"])
+        raise PermanentSupplierError("variant discontinued")
+
+    world.forward_through(held_then_rejected)
+    failed, backup = deliveries(world.app)
+    assert (failed.state, backup.supplier_id) == ("failed", backup_id)
+    world.forward()
+    assert world.supplier.orders_created(backup.idempotency_key) == 0
+    assert [d.state for d in deliveries(world.app)] == ["failed", "on_hold"]
+    world.release_as_merchant(fo["id"])
+    world.forward()
+    assert world.supplier.orders_created(backup.idempotency_key) == 1
+
+
+def test_a_supplier_order_shared_by_two_fulfillment_orders_waits_for_both(world):
+    north = world.shopify.store.add_location(SHOP, "Hub north")["id"]
+    south = world.shopify.store.add_location(SHOP, "Hub south")["id"]
+    assert world.api("PUT", "/api/locations", {"locations": [{"location_gid": north, "supplier_ids": [world.supplier_id]},
+                                                             {"location_gid": south, "supplier_ids": [world.supplier_id]}]}).status_code == 200
+    order = world.place([{"sku": "TEE-S", "quantity": 1, "location_gid": north}, {"sku": "MUG-WHT", "quantity": 1, "location_gid": south}])
+    fo_north, fo_south = world.fulfillment_orders(order)
+    [delivery] = deliveries(world.app)
+    assert len(delivery.lines) == 2
+    world.hold_as_merchant(fo_north["id"])
+    # Something about the other fulfillment order routes the order again (here: an order edit webhook).
+    world.shopify.emit(SHOP, "orders/updated", world.shopify.order_webhook_payload(order["id"], SHOP))
+    world.drain()
+    world.forward()
+    assert world.supplier.orders_created(delivery.idempotency_key) == 0
+    assert [d.state for d in deliveries(world.app)] == ["on_hold"]
+    world.release_as_merchant(fo_north["id"])
+    world.forward()
+    assert world.supplier.orders_created(delivery.idempotency_key) == 1
+
+
+def test_a_backup_supplier_not_allowed_at_the_location_is_not_used(world):
+    with world.services.session_factory.begin() as session:
+        session.get(Supplier, world.supplier_id).name = "Printful primary"
+    backup_id = add_printful_supplier(world.app, world.supplier, skus=("TEE-S",))
+    with world.services.session_factory.begin() as session:
+        session.get(Supplier, backup_id).priority = 200
+    hub = world.shopify.store.add_location(SHOP, "Dropship hub")["id"]
+    assert world.api("PUT", "/api/locations", {"locations": [{"location_gid": hub, "supplier_ids": [world.supplier_id]}]}).status_code == 200
+    world.place([{"sku": "TEE-S", "quantity": 1, "location_gid": hub}])
+
+    def rejected(real, request):
+        raise PermanentSupplierError("variant discontinued")
+
+    world.forward_through(rejected)
+    [failed] = deliveries(world.app)  # no backup order at a supplier the hub does not allow
+    assert failed.state == "failed" and failed.lines
+    [alert] = world.open_alerts("backup_not_allowed")
+    assert "Printful" in alert.message and "TEE-S" in alert.message
+    assert world.open_alerts("supplier_rejected")[0].severity == "critical"

@@ -18,6 +18,7 @@ from conftest import API_KEY, API_SECRET
 from forwarding_kit import SHOP, add_printful_supplier, deliveries, make_due
 from sandbox.supplier.printful import SandboxSupplier
 from sandbox.supplier.rest_supplier import RestSandboxSupplier
+from shopify_app.fulfillment.refresh import refresh_order
 from shopify_app.orders.models import Order, OrderEvent
 from shopify_app.suppliers.amendment_models import SupplierOrderAmendment
 from shopify_app.suppliers.amendments import AmendmentWorker, replacement_key
@@ -334,3 +335,81 @@ def test_an_incomplete_new_address_is_not_passed_on_and_the_merchant_is_told_onc
     assert amend(app).updated == 1
     assert printful.order(delivery.supplier_order_id).recipient["city"] == "Halifax"
     assert not [a for a in open_alerts(app) if a.kind == "address_change_incomplete"]
+
+
+
+def _set_delivery(app, **values):
+    from shopify_app.suppliers.models import SupplierOrder
+
+    with app.extensions["services"].session_factory.begin() as session:
+        session.execute(update(SupplierOrder).values(**values))
+
+
+def _shopify_holds(app, shopify, order):
+    """The merchant holds the order's fulfillment order in Shopify; the app learns it from the order webhook's re-read."""
+    store = shopify.store
+    with store.lock:
+        [fo_gid] = [ref.gid for ref in store.require_shop(SHOP).get(order["id"])["fulfillmentOrders"]]
+    store.hold_fulfillment_order(SHOP, fo_gid, reason="HIGH_RISK_OF_FRAUD", reason_notes="Checking the payment")
+    refresh_order(app.extensions["services"], SHOP, order["id"])  # what the fulfillment_orders/placed_on_hold webhook does
+    return fo_gid
+
+
+def _shopify_releases(app, shopify, order, fo_gid):
+    shopify.store.release_fulfillment_hold(SHOP, fo_gid)
+    refresh_order(app.extensions["services"], SHOP, order["id"])  # what the fulfillment_orders/hold_released webhook does
+
+
+def test_an_edit_while_shopify_holds_the_unsent_order_changes_what_is_sent_on_release(world, printful):
+    app, shopify = world
+    order = shopify.place_order(SHOP, [{"sku": "TEE-S", "quantity": 2}], email="buyer@example.com")
+    drain_inbox(app)
+    fo_gid = _shopify_holds(app, shopify, order)
+    assert [d.state for d in deliveries(app)] == ["on_hold"]
+    shopify.edit_order(SHOP, order["id"], quantities={line_gid(order, "TEE-S"): 1})
+    drain_inbox(app)
+    [delivery] = deliveries(app)
+    assert delivery.state == "on_hold" and [line.quantity for line in delivery.lines] == [1]
+    with app.extensions["services"].session_factory() as session:
+        assert session.scalars(select(SupplierOrderAmendment)).all() == []  # nothing at the supplier to amend
+    _shopify_releases(app, shopify, order, fo_gid)
+    forward(app)
+    [delivery] = deliveries(app)
+    assert [item.quantity for item in printful.order(delivery.supplier_order_id).items] == [1]
+
+
+def test_an_amendment_of_an_order_held_while_in_flight_waits_for_the_placement(world, printful):
+    app, shopify = world
+    order = shopify.place_order(SHOP, [{"sku": "TEE-S", "quantity": 2}], email="buyer@example.com")
+    drain_inbox(app)
+    _set_delivery(app, state="unknown", attempts=1)  # a placement whose answer was lost
+    shopify.edit_order(SHOP, order["id"], quantities={line_gid(order, "TEE-S"): 1})
+    drain_inbox(app)
+    _shopify_holds(app, shopify, order)
+    assert [d.state for d in deliveries(app)] == ["on_hold"]
+    report = amend(app)
+    assert report.waiting == 1 and report.refused == report.retrying == 0
+    with app.extensions["services"].session_factory() as session:
+        [amendment] = session.scalars(select(SupplierOrderAmendment)).all()
+        assert amendment.state == "pending"
+    assert [a.kind for a in open_alerts(app) if a.severity == "critical"] == []
+
+
+def test_a_replacement_for_an_order_shopify_holds_is_not_sent_until_released(world, rest_without_updates):
+    app, shopify = world
+    supplier = rest_without_updates
+    order, delivery = placed_order(app, shopify, [{"sku": "TEE-S", "quantity": 2}])
+    old_key = delivery.idempotency_key
+    fo_gid = _shopify_holds(app, shopify, order)  # held after placement: only an alert, the supplier has it
+    assert [d.state for d in deliveries(app)] == ["placed"] and [a.kind for a in open_alerts(app)] == ["hold_after_placement"]
+    shopify.change_shipping_address(SHOP, order["id"], address1="1 Harbour Road", city="Halifax", provinceCode="NS", province="Nova Scotia", zip="B3H 1A1")
+    drain_inbox(app)
+    assert amend(app).replaced == 1  # the old order is cancelled at the supplier ...
+    make_due(app)
+    forward(app)
+    new_key = replacement_key(old_key, 1)
+    assert supplier.orders_created(new_key) == 0  # ... but the replacement waits for Shopify's hold
+    assert [d.state for d in deliveries(app)] == ["on_hold"]
+    _shopify_releases(app, shopify, order, fo_gid)
+    forward(app)
+    assert supplier.orders_created(new_key) == 1 and [d.state for d in deliveries(app)] == ["placed"]
