@@ -18,7 +18,7 @@ import logging
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from integrations.shopify.errors import ShopifyUserError
+from integrations.shopify.errors import ShopifyError, ShopifyGraphQLError, ShopifyHTTPError, ShopifyUserError
 
 from ..alerts import raise_alert, resolve_alert
 from ..db import read_only
@@ -113,13 +113,28 @@ def sync_app_holds(services, shop_domain: str) -> int:
     gateway = services.gateway(shop_domain)
     changed = 0
     for record_id, fo_gid, reason, note, hold_id in wishes:
-        if reason is not None:
-            changed += _hold(services, gateway, record_id, fo_gid, reason, note)
-        else:
-            changed += _release(services, gateway, record_id, fo_gid, hold_id)
+        # One fulfillment order Shopify will not let us touch must not stop every other hold of the shop.
+        try:
+            if reason is not None:
+                changed += _hold(services, gateway, record_id, fo_gid, reason, note)
+            else:
+                changed += _release(services, gateway, record_id, fo_gid, hold_id)
+        except (ShopifyGraphQLError, ShopifyHTTPError) as exc:
+            log.warning("%s of %s refused: %s", "hold" if reason else "release", fo_gid, exc)
+            if reason is not None:  # a hold refused for good (access denied...): retrying cannot help
+                _give_up(services, record_id, exc)
+        except ShopifyError as exc:  # transient (or a release): the wish stays, the next sync (reconcile) tries again
+            log.warning("%s of %s failed, kept for the next sync: %s", "hold" if reason else "release", fo_gid, exc)
     if changed:
         services.wake_forwarding()
     return changed
+
+
+def _give_up(services, record_id: int, exc: ShopifyError) -> None:
+    with services.session_factory.begin() as session:
+        record = session.get(FulfillmentOrderRecord, record_id)
+        record_event(session, session.get(Order, record.order_id), "hold_refused", "store", fulfillment_order=record.shopify_id, error=str(exc)[:300])
+        record.app_hold_reason = None  # as for a refusal in userErrors: the alert stays
 
 
 def _hold(services, gateway, record_id: int, fo_gid: str, reason: str, note: str | None) -> int:

@@ -169,7 +169,12 @@ def route_order(session: Session, order: Order) -> RoutingResult:
         # redacted or incomplete before the supplier order went out stops it as well.
         problem = order_problem if fo_lines and order_problem else (unroutable_problem([l.sku or "(none)" for l in unroutable]) if unroutable else None)
         if problem is not None:
-            fo.app_hold_reason, fo.app_hold_note = problem.reason, problem.note
+            if fo.managed_by == ManagedBy.SERVICE:
+                # Shopify denies an app holds on its own service's fulfillment orders: the alert and
+                # the postponed supplier order stand in for the hold.
+                fo.app_hold_reason = fo.app_hold_note = None
+            else:
+                fo.app_hold_reason, fo.app_hold_note = problem.reason, problem.note
             held_by_us.append((fo, problem))
             result.unroutable += unroutable
             result.waiting += [line for line, _ in plan]

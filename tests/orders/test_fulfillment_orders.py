@@ -389,15 +389,67 @@ def test_addresses_are_judged_before_anything_is_sent(address, kind):
         assert problem.reason == "INCORRECT_ADDRESS"
 
 
-def test_a_service_request_with_redacted_data_is_accepted_then_held_never_sent(world):
+def test_a_service_request_with_redacted_data_is_rejected_with_an_alert_never_sent(world):
     location = register_fulfillment_service(world.services, SHOP, world.supplier_id)
     redacted = records.mailing_address(make_gid("MailingAddress", 990003), firstName=None, lastName=None, name=None, address1=None)
     order = world.place([{"sku": "TEE-S", "quantity": 1, "location_gid": location}], shippingAddress=redacted)
     world.shopify.request_fulfillment(SHOP, order["id"])
     world.drain()
     [fo] = world.fulfillment_orders(order)
-    assert (fo["requestStatus"], fo["status"]) == ("ACCEPTED", "ON_HOLD")
+    # Never accepted then held: Shopify refuses an app's hold on its own service's fulfillment orders.
+    assert (fo["requestStatus"], fo["status"], fo.get("fulfillmentHolds") or []) == ("REJECTED", "OPEN", [])
+    assert "redacted" in fo["_rejection"]["message"]
     assert deliveries(world.app) == [] and world.open_alerts("customer_data_redacted")
+    assert "fulfillment_request_rejected" in [e.kind for e in world.ours(order).events]
+
+
+def test_the_sandbox_denies_holding_the_apps_own_service_fulfillment_orders(world):
+    from integrations.shopify.errors import ShopifyGraphQLError
+
+    location = register_fulfillment_service(world.services, SHOP, world.supplier_id)
+    order = world.shopify.store.create_order(SHOP, [{"sku": "TEE-S", "quantity": 1, "location_gid": location}])
+    [fo] = world.fulfillment_orders(order)
+    hold = {"reason": "OTHER", "reasonNotes": "checking", "handle": "dropship-ops"}
+    with pytest.raises(ShopifyGraphQLError) as denied:  # needs merchant-managed or third-party scope: ours is neither
+        world.services.gateway(SHOP).mutate("FulfillmentOrderHold", {"id": fo["id"], "fulfillmentHold": hold})
+    assert denied.value.codes == ["ACCESS_DENIED"]
+    assert world.fulfillment_orders(order)[0]["status"] == "OPEN"
+
+
+def test_an_accepted_service_order_whose_address_turns_redacted_is_alerted_not_held(world):
+    location = register_fulfillment_service(world.services, SHOP, world.supplier_id)
+    order = world.place([{"sku": "TEE-S", "quantity": 1, "location_gid": location}])
+    world.shopify.request_fulfillment(SHOP, order["id"])
+    world.drain()
+    assert [d.state for d in deliveries(world.app)] == ["pending"]
+    good = dict(world.shop.get(order["id"])["shippingAddress"])
+    world.shopify.store.update_order(SHOP, order["id"], shippingAddress=dict(good, name="***", firstName="***", lastName="***", address1="***"))
+    world.shopify.emit(SHOP, "orders/updated", world.shopify.order_webhook_payload(order["id"], SHOP))
+    world.drain()
+    assert [d.state for d in deliveries(world.app)] == ["on_hold"] and world.forward().placed == 0
+    [fo] = world.fulfillment_orders(order)
+    assert fo["status"] == "IN_PROGRESS" and world.open_alerts("customer_data_redacted")
+    with world.services.session_factory() as session:
+        [record] = session.scalars(select(FulfillmentOrderRecord)).all()
+        assert record.app_hold_reason is None  # no wish Shopify would refuse
+
+
+def test_one_hold_shopify_refuses_does_not_block_the_shops_other_holds(world):
+    from shopify_app.fulfillment.holds import sync_app_holds
+
+    location = register_fulfillment_service(world.services, SHOP, world.supplier_id)
+    service_order = world.place([{"sku": "TEE-S", "quantity": 1, "location_gid": location}])
+    with world.services.session_factory.begin() as session:  # a wish stored before service orders were never held
+        [record] = session.scalars(select(FulfillmentOrderRecord)).all()
+        record.app_hold_reason, record.app_hold_note = "OTHER", "left over"
+    # Then an order with a line no supplier takes: its hold is wished after the refused one.
+    held = world.shopify.store.create_order(SHOP, [{"sku": "BTL-500", "quantity": 1}], email="buyer@example.com")
+    world.shopify.emit(SHOP, "orders/paid", world.shopify.order_webhook_payload(held["id"], SHOP))
+    world.drain()
+    assert sync_app_holds(world.services, SHOP) >= 0  # no exception for the whole shop
+    assert world.fulfillment_orders(held)[0]["status"] == "ON_HOLD"
+    assert world.fulfillment_orders(service_order)[0]["status"] == "OPEN"
+    assert "hold_refused" in [e.kind for e in world.ours(service_order).events]
 
 
 def test_an_unpaid_order_waits_and_goes_once_paid(world):
