@@ -475,3 +475,53 @@ def test_a_fulfillment_order_ready_webhook_alone_brings_the_order_to_its_supplie
     assert world.ours(order).state == "routed"
     world.forward()
     assert [(d.state, [l.supplier_sku for l in d.lines]) for d in deliveries(world.app)] == [("placed", ["TEE-S"])]
+
+
+def _split_line(world, order, location, units):
+    """Move `units` of the order's first line from its fulfillment order to a new one at `location` (a merchant split)."""
+    with world.shopify.store.lock:
+        state = world.shop
+        shop_order = state.get(order["id"])
+        [fo] = [state.get(ref.gid) for ref in shop_order["fulfillmentOrders"]]
+        [fo_line] = state.deref(fo["lineItems"])
+        fo_line["remainingQuantity"] -= units
+        fo_line["totalQuantity"] -= units
+        line = state.get(fo_line["lineItem"].gid)
+        world.shopify.store.add_fulfillment_order_line(state, world.shopify.store.add_fulfillment_order(state, shop_order, state.get(location), []), line, units)
+
+
+def test_a_line_split_between_locations_sends_the_supplier_only_its_units_and_fulfils_only_ours(world):
+    other = world.shopify.store.add_location(SHOP, "The merchant's own warehouse")["id"]
+    primary = world.shop.all("Location")[0]["id"]
+    # Three units: Shopify first assigns them to the merchant's own warehouse, the merchant moves two to our location.
+    order = world.shopify.store.create_order(SHOP, [{"sku": "TEE-S", "quantity": 3, "location_gid": other}], email="buyer@example.com")
+    _split_line(world, order, primary, 2)
+    world.shopify.emit(SHOP, "orders/paid", world.shopify.order_webhook_payload(order["id"], SHOP))
+    world.drain()
+    [delivery] = deliveries(world.app)
+    assert [l.quantity for l in delivery.lines] == [2]  # the warehouse ships the third
+    world.shopify.emit(SHOP, "orders/updated", world.shopify.order_webhook_payload(order["id"], SHOP))
+    world.drain()  # an unrelated update changes nothing for the supplier
+    [delivery] = deliveries(world.app)
+    assert [l.quantity for l in delivery.lines] == [2] and "line_changed" not in [e.kind for e in world.ours(order).events]
+    assert world.forward().placed == 1
+    [delivery] = deliveries(world.app)
+    assert [item.quantity for item in world.supplier.order(delivery.supplier_order_id).items] == [2]
+    world.supplier.ship(delivery.supplier_order_id, tracking_number="1ZSPLIT", carrier="UPS")
+    world.supplier.flush_webhooks()
+    world.drain()
+    theirs, ours = world.fulfillment_orders(order)
+    # The parcel fulfils our location's units, never the warehouse's.
+    assert [l["remainingQuantity"] for l in world.shop.deref(theirs["lineItems"])] == [1]
+    assert [l["remainingQuantity"] for l in world.shop.deref(ours["lineItems"])] == [0]
+
+
+def test_units_the_merchant_shipped_before_the_app_saw_the_order_are_not_sent_again(world):
+    order = world.shopify.store.create_order(SHOP, [{"sku": "TEE-S", "quantity": 3}], email="buyer@example.com")
+    [fo] = world.fulfillment_orders(order)
+    [fo_line] = world.shop.deref(fo["lineItems"])
+    world.shopify.store.create_fulfillment(SHOP, [{"fulfillmentOrderId": fo["id"], "fulfillmentOrderLineItems": [{"id": fo_line["id"], "quantity": 1}]}])
+    world.shopify.emit(SHOP, "orders/paid", world.shopify.order_webhook_payload(order["id"], SHOP))
+    world.drain()
+    [delivery] = deliveries(world.app)
+    assert [l.quantity for l in delivery.lines] == [2]
