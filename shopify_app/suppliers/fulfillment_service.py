@@ -23,6 +23,7 @@ from ..db import read_only
 from ..fulfillment.problems import address_problem
 from ..models import ShopSetting
 from ..fulfillment.refresh import refresh_order
+from ..fulfillment.sync import with_every_line
 from ..orders.graph import order_payload_from_graphql, read_order
 from ..orders.models import Order
 from ..orders.payloads import parse_order
@@ -166,6 +167,7 @@ def _note(services, order_id: int | None, kind: str, actor: str, **detail) -> No
 
 def _answer_fulfillment_request(services, gateway, shop_domain, supplier_id, fo, report: RequestReport) -> None:
     order_id = _local_order_id(services, gateway, shop_domain, fo["orderId"])
+    fo = with_every_line(gateway, fo)  # a line past the first page must be judged too before accepting
     with read_only(services.session_factory)() as session:
         problem, reason, supplier_name = _fulfillment_problem(session, supplier_id, order_id, fo)
     if problem:

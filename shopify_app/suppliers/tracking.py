@@ -22,6 +22,7 @@ from ..db import read_only
 from ..fulfillment.carriers import shopify_carrier
 from ..fulfillment.locations import manager_of
 from ..fulfillment.models import ManagedBy
+from ..fulfillment.sync import read_every_fulfillment_order
 from ..orders.models import Order, OrderLine, OrderState
 from ..orders.timeline import record_event
 from ..privacy import gid_number
@@ -170,7 +171,7 @@ def _row_and_order(session: Session, shipment_id: int) -> tuple[SupplierShipment
 
 def _allocate(session_factory, gateway, plan: _PushPlan) -> dict[str, list[dict]]:
     """Spread the shipment's quantities over the open fulfillment order lines of our locations, grouped by location."""
-    data = gateway.query("FulfillmentOrdersForOrder", {"id": plan.order_gid})
+    data = read_every_fulfillment_order(gateway, plan.order_gid)  # a parcel's lines may sit past the first page
     primary = (data.get("primaryLocation") or {}).get("id")
     wanted = dict(plan.wanted)
     result: dict[str, list[dict]] = {}

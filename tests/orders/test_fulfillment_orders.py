@@ -525,3 +525,20 @@ def test_units_the_merchant_shipped_before_the_app_saw_the_order_are_not_sent_ag
     world.drain()
     [delivery] = deliveries(world.app)
     assert [l.quantity for l in delivery.lines] == [2]
+
+
+def test_every_line_and_every_fulfillment_order_of_a_big_order_is_routed(world):
+    # 55 lines (past the first page of 50) at our location, and our fulfillment order after five others.
+    others = [world.shopify.store.add_location(SHOP, f"Shop floor {n}")["id"] for n in range(5)]
+    lines = [{"sku": "MUG-WHT", "quantity": 1, "location_gid": location} for location in others] + [{"sku": "TEE-S", "quantity": 1}] * 55
+    order = world.place(lines)
+    assert len(world.fulfillment_orders(order)) == 6
+    [delivery] = deliveries(world.app)
+    assert len(delivery.lines) == 55 and world.ours(order).state == "routed"
+    assert world.forward().placed == 1
+    [delivery] = deliveries(world.app)
+    world.supplier.ship(delivery.supplier_order_id, tracking_number="1ZBIG", carrier="UPS")
+    world.supplier.flush_webhooks()
+    world.drain()
+    ours = world.fulfillment_orders(order)[-1]
+    assert ours["status"] == "CLOSED"  # the parcel fulfilled all 55 lines, the last five included
