@@ -204,14 +204,19 @@ def _may_route(order: Order) -> bool:
 
 
 def reevaluate_held_orders(services, shop_domain: str) -> int:
-    """Route the shop's held orders again (a mapping or location may have been added), then sync our holds with Shopify.
+    """Route the shop's unfinished orders again (a mapping or location may have been added), then sync our holds with Shopify.
 
-    Call with no transaction open; returns how many holds were placed or released.
+    Not only held ones: an order "not ours" (or waiting) at a location mapped since becomes ours
+    now, with no fulfillment-order webhook to bring it. Call with no transaction open; returns
+    how many holds were placed or released.
     """
+    from ..orders.models import OrderState
     from ..orders.routing import route_order
 
+    states = (OrderState.HELD.value, OrderState.NOT_OURS.value, OrderState.RECEIVED.value, OrderState.ROUTED.value)
+    unfinished = select(FulfillmentOrderRecord.order_id).where(FulfillmentOrderRecord.shop_domain == shop_domain, FulfillmentOrderRecord.status.not_in(("CLOSED", "CANCELLED")))
     with services.session_factory.begin() as session:
-        for order in session.scalars(select(Order).where(Order.shop_domain == shop_domain, Order.state == "held")):
+        for order in session.scalars(select(Order).where(Order.shop_domain == shop_domain, Order.state.in_(states), Order.id.in_(unfinished))):
             if _may_route(order):
                 route_order(session, order)
     return sync_app_holds(services, shop_domain)

@@ -542,3 +542,33 @@ def test_every_line_and_every_fulfillment_order_of_a_big_order_is_routed(world):
     world.drain()
     ours = world.fulfillment_orders(order)[-1]
     assert ours["status"] == "CLOSED"  # the parcel fulfilled all 55 lines, the last five included
+
+
+def test_an_order_at_a_location_mapped_later_is_routed_then(world):
+    other = world.shopify.store.add_location(SHOP, "Dropship hub, mapped later")["id"]
+    order = world.place([{"sku": "TEE-S", "quantity": 1, "location_gid": other}])
+    assert world.ours(order).state == "not_ours" and deliveries(world.app) == []
+    assert world.api("PUT", "/api/locations", {"locations": [{"location_gid": other}]}).status_code == 200
+    [delivery] = deliveries(world.app)  # no fulfillment-order webhook needed
+    assert [l.supplier_sku for l in delivery.lines] == ["TEE-S"] and world.ours(order).state == "routed"
+
+
+def test_an_accepted_request_whose_refresh_was_lost_is_caught_by_reconciliation(world):
+    import datetime as dt
+
+    from shopify_app.reconcile.checks import never_forwarded
+
+    location = register_fulfillment_service(world.services, SHOP, world.supplier_id)
+    order = world.place([{"sku": "TEE-S", "quantity": 1, "location_gid": location}])
+    assert world.ours(order).state == "received"
+    [fo] = world.fulfillment_orders(order)
+    # Shopify has the request accepted, but the app's re-read after accepting failed: our copy still says submitted.
+    world.shopify.store.submit_fulfillment_request(SHOP, fo["id"])
+    world.shopify.store.accept_fulfillment_request(SHOP, fo["id"], client_id=API_KEY)
+    with world.services.session_factory.begin() as session:
+        [record] = session.scalars(select(FulfillmentOrderRecord)).all()
+        record.request_status = "SUBMITTED"
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    [finding] = never_forwarded(world.services, SHOP, later).findings
+    assert finding.repair().startswith("routed to 1")
+    assert [d.state for d in deliveries(world.app)] == ["pending"]
