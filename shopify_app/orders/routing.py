@@ -220,8 +220,8 @@ def route_order(session: Session, order: Order) -> RoutingResult:
 
 
 def _units_for(line: OrderLine, supplier: Candidate, live: list[FulfillmentOrderRecord], managers: dict) -> int:
-    """Units of the line still to fulfil at our locations this supplier may ship from (not the whole line:
-    another location's units, or units shipped before the app saw the order, are not the supplier's)."""
+    """Units of the line still to fulfil at our locations this supplier may ship from."""
+    # Not the whole line: another location's units, or units shipped before the app saw the order, are not the supplier's.
     return sum(item["remaining"] for fo in live for item in fo.lines or []
                if item["line"] == line.shopify_line_id and fo.managed_by != ManagedBy.NOT_OURS and _allowed(supplier, fo, managers[fo.id]))
 
