@@ -18,7 +18,7 @@ import logging
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from integrations.shopify.errors import ShopifyUserError
+from integrations.shopify.errors import ShopifyError, ShopifyGraphQLError, ShopifyHTTPError, ShopifyUserError
 
 from ..alerts import raise_alert, resolve_alert
 from ..db import read_only
@@ -137,13 +137,28 @@ def sync_app_holds(services, shop_domain: str) -> int:
     gateway = services.gateway(shop_domain)
     changed = 0
     for record_id, fo_gid, reason, note, hold_id in wishes:
-        if reason is not None:
-            changed += _hold(services, gateway, record_id, fo_gid, reason, note)
-        else:
-            changed += _release(services, gateway, record_id, fo_gid, hold_id)
+        # One fulfillment order Shopify will not let us touch must not stop every other hold of the shop.
+        try:
+            if reason is not None:
+                changed += _hold(services, gateway, record_id, fo_gid, reason, note)
+            else:
+                changed += _release(services, gateway, record_id, fo_gid, hold_id)
+        except (ShopifyGraphQLError, ShopifyHTTPError) as exc:
+            log.warning("%s of %s refused: %s", "hold" if reason else "release", fo_gid, exc)
+            if reason is not None:  # a hold refused for good (access denied...): retrying cannot help
+                _give_up(services, record_id, exc)
+        except ShopifyError as exc:  # transient (or a release): the wish stays, the next sync (reconcile) tries again
+            log.warning("%s of %s failed, kept for the next sync: %s", "hold" if reason else "release", fo_gid, exc)
     if changed:
         services.wake_forwarding()
     return changed
+
+
+def _give_up(services, record_id: int, exc: ShopifyError) -> None:
+    with services.session_factory.begin() as session:
+        record = session.get(FulfillmentOrderRecord, record_id)
+        record_event(session, session.get(Order, record.order_id), "hold_refused", "store", fulfillment_order=record.shopify_id, error=str(exc)[:300])
+        record.app_hold_reason = None  # as for a refusal in userErrors: the alert stays
 
 
 def _hold(services, gateway, record_id: int, fo_gid: str, reason: str, note: str | None) -> int:
@@ -213,14 +228,19 @@ def _may_route(order: Order) -> bool:
 
 
 def reevaluate_held_orders(services, shop_domain: str) -> int:
-    """Route the shop's held orders again (a mapping or location may have been added), then sync our holds with Shopify.
+    """Route the shop's unfinished orders again (a mapping or location may have been added), then sync our holds with Shopify.
 
-    Call with no transaction open; returns how many holds were placed or released.
+    Not only held ones: an order "not ours" (or waiting) at a location mapped since becomes ours
+    now, with no fulfillment-order webhook to bring it. Call with no transaction open; returns
+    how many holds were placed or released.
     """
+    from ..orders.models import OrderState
     from ..orders.routing import route_order
 
+    states = (OrderState.HELD.value, OrderState.NOT_OURS.value, OrderState.RECEIVED.value, OrderState.ROUTED.value)
+    unfinished = select(FulfillmentOrderRecord.order_id).where(FulfillmentOrderRecord.shop_domain == shop_domain, FulfillmentOrderRecord.status.not_in(("CLOSED", "CANCELLED")))
     with services.session_factory.begin() as session:
-        for order in session.scalars(select(Order).where(Order.shop_domain == shop_domain, Order.state == "held")):
+        for order in session.scalars(select(Order).where(Order.shop_domain == shop_domain, Order.state.in_(states), Order.id.in_(unfinished))):
             if _may_route(order):
                 route_order(session, order)
     return sync_app_holds(services, shop_domain)

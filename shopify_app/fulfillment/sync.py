@@ -22,9 +22,37 @@ WORKABLE = ("OPEN", "IN_PROGRESS")
 ACCEPTED_REQUESTS = ("ACCEPTED", "CANCELLATION_REJECTED")
 
 
+def read_every_fulfillment_order(gateway, order_gid: str) -> dict:
+    """FulfillmentOrdersForOrder's answer with every fulfillment order and every line of each (all pages). Network."""
+    data = gateway.query("FulfillmentOrdersForOrder", {"id": order_gid})
+    order = data.get("order")
+    if not order:
+        return data
+    connection = order.get("fulfillmentOrders") or {}
+    nodes = list(connection.get("nodes") or [])
+    page = connection.get("pageInfo") or {}
+    while page.get("hasNextPage"):  # split, moved or merged orders: the first page can be all closed ones
+        more = (gateway.query("FulfillmentOrdersForOrder", {"id": order_gid, "after": page.get("endCursor")}).get("order") or {}).get("fulfillmentOrders") or {}
+        nodes.extend(more.get("nodes") or [])
+        page = more.get("pageInfo") or {}
+    return dict(data, order=dict(order, fulfillmentOrders={"nodes": [with_every_line(gateway, node) for node in nodes], "pageInfo": {"hasNextPage": False}}))
+
+
+def with_every_line(gateway, node: dict) -> dict:
+    """A fulfillment order node with all its line items: the pages after the first read with FulfillmentOrderLineItems. Network."""
+    connection = node.get("lineItems") or {}
+    lines = list(connection.get("nodes") or [])
+    page = connection.get("pageInfo") or {}
+    while page.get("hasNextPage"):
+        more = (gateway.query("FulfillmentOrderLineItems", {"id": node["id"], "after": page.get("endCursor")}).get("fulfillmentOrder") or {}).get("lineItems") or {}
+        lines.extend(more.get("nodes") or [])
+        page = more.get("pageInfo") or {}
+    return dict(node, lineItems={"nodes": lines, "pageInfo": {"hasNextPage": False}})
+
+
 def read_fulfillment_orders(gateway, order_gid: str) -> list[dict] | None:
     """The order's fulfillment orders as plain dicts (None when Shopify does not know the order). Network: call outside transactions."""
-    data = gateway.query("FulfillmentOrdersForOrder", {"id": order_gid})
+    data = read_every_fulfillment_order(gateway, order_gid)
     order = data.get("order")
     if order is None:
         return None

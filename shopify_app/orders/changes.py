@@ -40,8 +40,8 @@ def address_digest(address: dict | None) -> str:
 
 
 def wanted_quantity(line: OrderLine, sol: SupplierOrderLine) -> int:
-    """What the supplier should ship of this line now: the order's current quantity, never less than what left."""
-    return max(line.quantity if line.shippable else 0, sol.shipped_quantity or 0)
+    """What the supplier should ship of this line now: the order's current quantity less the units not its own, never less than what left."""
+    return max((line.quantity - (sol.other_quantity or 0)) if line.shippable else 0, 0, sol.shipped_quantity or 0)
 
 
 def routed_lines(session: Session, order: Order) -> set[int]:

@@ -140,11 +140,13 @@ def route_order(session: Session, order: Order) -> RoutingResult:
     order_problem = address_problem(order.shipping_address)
     held_by_us: list[tuple[FulfillmentOrderRecord, Problem]] = []
     routed_now = 0
-    for fo in fulfillment_orders_of(session, order):
-        if fo.status in FINISHED:
-            continue
-        manager = manager_of(session, order.shop_domain, fo.location_gid, fo.location_primary)
-        fo.managed_by, fo.supplier_id = manager.managed_by, manager.supplier_id
+    live = [fo for fo in fulfillment_orders_of(session, order) if fo.status not in FINISHED]
+    managers = {}
+    for fo in live:  # all classified first: a line's units for a supplier are summed over every fulfillment order
+        managers[fo.id] = manager_of(session, order.shop_domain, fo.location_gid, fo.location_primary)
+        fo.managed_by, fo.supplier_id = managers[fo.id].managed_by, managers[fo.id].supplier_id
+    for fo in live:
+        manager = managers[fo.id]
         fo_lines = [lines_by_id[item["line"]] for item in fo.lines if item["remaining"] > 0 and item["line"] in lines_by_id]
         fo_lines = [line for line in dict.fromkeys(fo_lines) if line.shippable]
         lines = [line for line in fo_lines if line.id not in routed_line_ids]
@@ -169,7 +171,12 @@ def route_order(session: Session, order: Order) -> RoutingResult:
         # redacted or incomplete before the supplier order went out stops it as well.
         problem = order_problem if fo_lines and order_problem else (unroutable_problem([l.sku or "(none)" for l in unroutable]) if unroutable else None)
         if problem is not None:
-            fo.app_hold_reason, fo.app_hold_note = problem.reason, problem.note
+            if fo.managed_by == ManagedBy.SERVICE:
+                # Shopify denies an app holds on its own service's fulfillment orders: the alert and
+                # the postponed supplier order stand in for the hold.
+                fo.app_hold_reason = fo.app_hold_note = None
+            else:
+                fo.app_hold_reason, fo.app_hold_note = problem.reason, problem.note
             held_by_us.append((fo, problem))
             result.unroutable += unroutable
             result.waiting += [line for line, _ in plan]
@@ -193,7 +200,9 @@ def route_order(session: Session, order: Order) -> RoutingResult:
                 session.add(delivery)
                 session.flush()
                 by_supplier[best.supplier.id] = delivery
-            session.add(SupplierOrderLine(supplier_order_id=delivery.id, order_line_id=line.id, supplier_sku=best.supplier_sku, quantity=line.quantity))
+            units = _units_for(line, best, live, managers)
+            session.add(SupplierOrderLine(supplier_order_id=delivery.id, order_line_id=line.id, supplier_sku=best.supplier_sku, quantity=units,
+                                          other_quantity=max(line.quantity - units, 0)))
             routed_line_ids.add(line.id)
             routed_now += 1
             record_event(session, order, "routed", "app", line=line.shopify_line_id, supplier=best.supplier.name, backups=[c.supplier.name for c in options[1:]],
@@ -208,6 +217,13 @@ def route_order(session: Session, order: Order) -> RoutingResult:
     result.supplier_orders = list(by_supplier.values())
     _set_state(order, result, shippable, routed_line_ids, routed_now, held=bool(held_by_us))
     return result
+
+
+def _units_for(line: OrderLine, supplier: Candidate, live: list[FulfillmentOrderRecord], managers: dict) -> int:
+    """Units of the line still to fulfil at our locations this supplier may ship from."""
+    # Not the whole line: another location's units, or units shipped before the app saw the order, are not the supplier's.
+    return sum(item["remaining"] for fo in live for item in fo.lines or []
+               if item["line"] == line.shopify_line_id and fo.managed_by != ManagedBy.NOT_OURS and _allowed(supplier, fo, managers[fo.id]))
 
 
 def _noted_not_ours(order: Order, line: OrderLine) -> bool:

@@ -13,7 +13,8 @@ from typing import Callable
 from sqlalchemy import func, select, update
 
 from ..bounds import bounded_number
-from ..fulfillment.models import FulfillmentOrderRecord
+from ..fulfillment.models import FulfillmentOrderRecord, ManagedBy
+from ..fulfillment.sync import FINISHED, WORKABLE, foreign_holds
 from ..inventory.models import InventoryLevel
 from ..models import InboxStatus, ShopSetting, WebhookDelivery, utcnow
 from ..orders.models import Order, OrderState
@@ -60,13 +61,29 @@ def never_forwarded(services, shop: str, now: dt.datetime) -> CheckResult:
             Order.financial_status.in_(tuple(FORWARDABLE_FINANCIAL_STATUSES)), Order.created_at < now - IN_FLIGHT,
         )).all()
         result.checked = len(orders)
-        known = set(session.scalars(select(FulfillmentOrderRecord.order_id).where(FulfillmentOrderRecord.order_id.in_([o.id for o in orders]))))
+        stored: dict[int, list[FulfillmentOrderRecord]] = {}
+        for record in session.scalars(select(FulfillmentOrderRecord).where(FulfillmentOrderRecord.shop_domain == shop,
+                                                                          FulfillmentOrderRecord.order_id.in_([o.id for o in orders]))):
+            stored.setdefault(record.order_id, []).append(record)
         for order in orders:
-            if not any(line.shippable for line in order.lines) or order.id in known:
-                continue  # with its fulfillment orders known, routing decided (not ours, or waiting for Shopify)
+            if not any(line.shippable for line in order.lines):
+                continue
+            if order.id in stored and not any(_due(record) for record in stored[order.id]):
+                continue  # routing decided from its fulfillment orders: not ours, or waiting for Shopify
             result.findings.append(Finding("never_forwarded", f"order:{order.id}", order.name, {"created_at": order.created_at.isoformat(), "financial_status": order.financial_status},
                                            severity="critical", repair=_route(services, order.id)))
     return result
+
+
+def _due(record: FulfillmentOrderRecord) -> bool:
+    """Ours and, by our copy, ready to go: a RECEIVED order with one is stuck (a lost re-read), so it is read again."""
+    if record.status in FINISHED or record.managed_by == ManagedBy.NOT_OURS:
+        return False
+    if foreign_holds(record) or record.status not in WORKABLE:
+        return False  # Shopify's hold or schedule: its release or readiness webhook brings it
+    # A service's request the merchant never sent (or we declined) is not due; a submitted one is
+    # (we answer it, or answered it and our copy was not refreshed).
+    return record.managed_by != ManagedBy.SERVICE or record.request_status not in ("UNSUBMITTED", "REJECTED", None)
 
 
 def _route(services, order_id: int) -> Callable[[], str]:

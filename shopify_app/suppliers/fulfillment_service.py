@@ -17,10 +17,13 @@ from sqlalchemy import select
 
 from integrations.suppliers.base import CancellationRefused, SupplierError
 
+from ..alerts import raise_alert, resolve_alert
 from ..auth.signature_headers import NonAsciiSignatureHeader, signature_headers
 from ..db import read_only
+from ..fulfillment.problems import address_problem
 from ..models import ShopSetting
 from ..fulfillment.refresh import refresh_order
+from ..fulfillment.sync import with_every_line
 from ..orders.graph import order_payload_from_graphql, read_order
 from ..orders.models import Order
 from ..orders.payloads import parse_order
@@ -136,6 +139,11 @@ def _fulfillment_problem(session, supplier_id: int | None, order_id: int | None,
         return "no active supplier at this location", "OTHER", None
     if order is None:
         return "order not found", "OTHER", supplier.name
+    # Judged before accepting: once accepted, the app could not hold it (Shopify denies an app holds on
+    # its own service's fulfillment orders), so a redacted or incomplete address is refused here.
+    address = address_problem(order.shipping_address)
+    if address is not None:
+        return address.note, address.reason, supplier.name
     lines = {l.shopify_line_id: l for l in order.lines}
     missing = []
     for item in fo["lineItems"]["nodes"]:
@@ -159,18 +167,41 @@ def _note(services, order_id: int | None, kind: str, actor: str, **detail) -> No
 
 def _answer_fulfillment_request(services, gateway, shop_domain, supplier_id, fo, report: RequestReport) -> None:
     order_id = _local_order_id(services, gateway, shop_domain, fo["orderId"])
+    fo = with_every_line(gateway, fo)  # a line past the first page must be judged too before accepting
     with read_only(services.session_factory)() as session:
         problem, reason, supplier_name = _fulfillment_problem(session, supplier_id, order_id, fo)
     if problem:
         gateway.mutate("FulfillmentOrderRejectRequest", {"id": fo["id"], "reason": reason, "message": problem[:250]})
         report.rejected += 1
         _note(services, order_id, "fulfillment_request_rejected", "app", reason=reason, detail=problem)
+        _alert_address_rejection(services, shop_domain, order_id, fo)
         return
     gateway.mutate("FulfillmentOrderAcceptRequest", {"id": fo["id"], "message": f"Forwarding to {supplier_name}"})
     report.accepted += 1
     _note(services, order_id, "fulfillment_request_accepted", "app", supplier=supplier_name)
+    with services.session_factory.begin() as session:  # accepted after all (address fixed, resubmitted)
+        for kind in ("customer_data_redacted", "address_incomplete"):
+            resolve_alert(session, _rejection_key(kind, shop_domain, fo))
     # Accepted: now the supplier gets it (routing reads the accepted fulfillment order back).
     refresh_order(services, shop_domain, fo["orderId"])
+
+
+def _rejection_key(kind: str, shop_domain: str, fo) -> str:
+    # Its own key: routing resolves the order-level address alert when nothing of ours is held,
+    # and a rejected request is not held by us, yet the merchant still has to act.
+    return f"{kind}:{shop_domain}:request:{gid_number(fo['id'])}"
+
+
+def _alert_address_rejection(services, shop_domain: str, order_id: int | None, fo) -> None:
+    if order_id is None:
+        return
+    with services.session_factory.begin() as session:
+        order = session.get(Order, order_id)
+        problem = address_problem(order.shipping_address)
+        if problem is None:
+            return  # rejected for stock or supplier: Shopify shows the reason to the merchant
+        raise_alert(session, shop_domain, problem.alert_kind, _rejection_key(problem.alert_kind, shop_domain, fo),
+                    f"Order {order.name or order.shopify_id}: fulfillment request rejected. {problem.note}", severity="critical", subject=order.name)
 
 
 def _answer_cancellation_request(services, gateway, fo, report: RequestReport) -> None:

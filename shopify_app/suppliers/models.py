@@ -123,6 +123,8 @@ class SupplierOrderLine(Base):
     quantity: Mapped[int] = mapped_column(Integer)  # what the supplier should ship now (0: removed)
     shipped_quantity: Mapped[int] = mapped_column(Integer, default=0)
     sent_quantity: Mapped[int | None] = mapped_column(Integer)  # what the supplier was last sent (None: never)
+    # Units of the order line that are not this supplier's (another location, shipped before install): an edit keeps them out.
+    other_quantity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     supplier_order: Mapped[SupplierOrder] = relationship(back_populates="lines")
 

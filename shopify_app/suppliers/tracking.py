@@ -20,6 +20,9 @@ from integrations.suppliers.links import http_link
 from ..alerts import raise_alert
 from ..db import read_only
 from ..fulfillment.carriers import shopify_carrier
+from ..fulfillment.locations import manager_of
+from ..fulfillment.models import ManagedBy
+from ..fulfillment.sync import read_every_fulfillment_order
 from ..orders.models import Order, OrderLine, OrderState
 from ..orders.timeline import record_event
 from ..privacy import gid_number
@@ -74,6 +77,8 @@ class _PushPlan:
     tracking_synced: bool
     tracking: dict
     wanted: dict[str, int]  # order line (Shopify id) -> units in this parcel
+    shop_domain: str = ""
+    supplier_id: int | None = None
 
 
 def _plan_push(session: Session, shipment_id: int) -> _PushPlan | None:
@@ -90,7 +95,8 @@ def _plan_push(session: Session, shipment_id: int) -> _PushPlan | None:
         our_line = session.get(OrderLine, sol.order_line_id)
         wanted[our_line.shopify_line_id] = wanted.get(our_line.shopify_line_id, 0) + quantity
     ids = tuple(row.shopify_fulfillment_ids or ([row.shopify_fulfillment_id] if row.shopify_fulfillment_id else []))
-    return _PushPlan(f"gid://shopify/Order/{order.shopify_id}", row.shopify_fulfillment_id, ids, row.state == ShipmentState.FULFILLED.value, row.tracking_synced, {k: v for k, v in tracking.items() if v}, wanted)
+    return _PushPlan(f"gid://shopify/Order/{order.shopify_id}", row.shopify_fulfillment_id, ids, row.state == ShipmentState.FULFILLED.value, row.tracking_synced, {k: v for k, v in tracking.items() if v}, wanted,
+                     order.shop_domain, delivery.supplier_id)
 
 
 def push_shipment(session_factory, gateway, shipment_id: int, notify_customer: bool = True) -> None:
@@ -118,7 +124,7 @@ def push_shipment(session_factory, gateway, shipment_id: int, notify_customer: b
                 row.tracking_synced = True
                 record_event(session, order, "tracking_updated", "supplier", carrier=row.carrier, number=row.tracking_number)
             return
-        by_location = _allocate(gateway, plan)
+        by_location = _allocate(session_factory, gateway, plan)
         if not by_location:
             with session_factory.begin() as session:
                 row, _ = _row_and_order(session, shipment_id)
@@ -163,14 +169,16 @@ def _row_and_order(session: Session, shipment_id: int) -> tuple[SupplierShipment
     return row, session.get(Order, session.get(SupplierOrder, row.supplier_order_id).order_id)
 
 
-def _allocate(gateway, plan: _PushPlan) -> dict[str, list[dict]]:
-    """Spread the shipment's quantities over the order's open fulfillment order lines, grouped by location."""
-    data = gateway.query("FulfillmentOrdersForOrder", {"id": plan.order_gid})
+def _allocate(session_factory, gateway, plan: _PushPlan) -> dict[str, list[dict]]:
+    """Spread the shipment's quantities over the open fulfillment order lines of our locations, grouped by location."""
+    data = read_every_fulfillment_order(gateway, plan.order_gid)  # a parcel's lines may sit past the first page
+    primary = (data.get("primaryLocation") or {}).get("id")
     wanted = dict(plan.wanted)
     result: dict[str, list[dict]] = {}
-    for fo in ((data.get("order") or {}).get("fulfillmentOrders") or {}).get("nodes", []):
-        if fo["status"] not in ("OPEN", "IN_PROGRESS"):
-            continue
+    with read_only(session_factory)() as session:
+        fos = [fo for fo in ((data.get("order") or {}).get("fulfillmentOrders") or {}).get("nodes", [])
+               if fo["status"] in ("OPEN", "IN_PROGRESS") and _ours(session, plan, fo, primary)]
+    for fo in fos:
         items = []
         for fo_line in fo["lineItems"]["nodes"]:
             line_id = gid_number(fo_line["lineItem"]["id"])
@@ -182,6 +190,15 @@ def _allocate(gateway, plan: _PushPlan) -> dict[str, list[dict]]:
             location = ((fo.get("assignedLocation") or {}).get("location") or {}).get("id") or ""
             result.setdefault(location, []).append({"fulfillmentOrderId": fo["id"], "fulfillmentOrderLineItems": items})
     return result
+
+
+def _ours(session: Session, plan: _PushPlan, fo: dict, primary: str | None) -> bool:
+    # Another location's units of the same line are that location's to ship: the supplier's parcel never fulfils them.
+    location = ((fo.get("assignedLocation") or {}).get("location") or {}).get("id")
+    manager = manager_of(session, plan.shop_domain, location, location is not None and location == primary)
+    if manager.managed_by == ManagedBy.NOT_OURS:
+        return False
+    return manager.managed_by != ManagedBy.SERVICE or manager.supplier_id == plan.supplier_id
 
 
 def _count_shipped(session: Session, delivery: SupplierOrder, row: SupplierShipment) -> None:

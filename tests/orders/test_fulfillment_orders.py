@@ -407,15 +407,67 @@ def test_addresses_are_judged_before_anything_is_sent(address, kind):
         assert problem.reason == "INCORRECT_ADDRESS"
 
 
-def test_a_service_request_with_redacted_data_is_accepted_then_held_never_sent(world):
+def test_a_service_request_with_redacted_data_is_rejected_with_an_alert_never_sent(world):
     location = register_fulfillment_service(world.services, SHOP, world.supplier_id)
     redacted = records.mailing_address(make_gid("MailingAddress", 990003), firstName=None, lastName=None, name=None, address1=None)
     order = world.place([{"sku": "TEE-S", "quantity": 1, "location_gid": location}], shippingAddress=redacted)
     world.shopify.request_fulfillment(SHOP, order["id"])
     world.drain()
     [fo] = world.fulfillment_orders(order)
-    assert (fo["requestStatus"], fo["status"]) == ("ACCEPTED", "ON_HOLD")
+    # Never accepted then held: Shopify refuses an app's hold on its own service's fulfillment orders.
+    assert (fo["requestStatus"], fo["status"], fo.get("fulfillmentHolds") or []) == ("REJECTED", "OPEN", [])
+    assert "redacted" in fo["_rejection"]["message"]
     assert deliveries(world.app) == [] and world.open_alerts("customer_data_redacted")
+    assert "fulfillment_request_rejected" in [e.kind for e in world.ours(order).events]
+
+
+def test_the_sandbox_denies_holding_the_apps_own_service_fulfillment_orders(world):
+    from integrations.shopify.errors import ShopifyGraphQLError
+
+    location = register_fulfillment_service(world.services, SHOP, world.supplier_id)
+    order = world.shopify.store.create_order(SHOP, [{"sku": "TEE-S", "quantity": 1, "location_gid": location}])
+    [fo] = world.fulfillment_orders(order)
+    hold = {"reason": "OTHER", "reasonNotes": "checking", "handle": "dropship-ops"}
+    with pytest.raises(ShopifyGraphQLError) as denied:  # needs merchant-managed or third-party scope: ours is neither
+        world.services.gateway(SHOP).mutate("FulfillmentOrderHold", {"id": fo["id"], "fulfillmentHold": hold})
+    assert denied.value.codes == ["ACCESS_DENIED"]
+    assert world.fulfillment_orders(order)[0]["status"] == "OPEN"
+
+
+def test_an_accepted_service_order_whose_address_turns_redacted_is_alerted_not_held(world):
+    location = register_fulfillment_service(world.services, SHOP, world.supplier_id)
+    order = world.place([{"sku": "TEE-S", "quantity": 1, "location_gid": location}])
+    world.shopify.request_fulfillment(SHOP, order["id"])
+    world.drain()
+    assert [d.state for d in deliveries(world.app)] == ["pending"]
+    good = dict(world.shop.get(order["id"])["shippingAddress"])
+    world.shopify.store.update_order(SHOP, order["id"], shippingAddress=dict(good, name="***", firstName="***", lastName="***", address1="***"))
+    world.shopify.emit(SHOP, "orders/updated", world.shopify.order_webhook_payload(order["id"], SHOP))
+    world.drain()
+    assert [d.state for d in deliveries(world.app)] == ["on_hold"] and world.forward().placed == 0
+    [fo] = world.fulfillment_orders(order)
+    assert fo["status"] == "IN_PROGRESS" and world.open_alerts("customer_data_redacted")
+    with world.services.session_factory() as session:
+        [record] = session.scalars(select(FulfillmentOrderRecord)).all()
+        assert record.app_hold_reason is None  # no wish Shopify would refuse
+
+
+def test_one_hold_shopify_refuses_does_not_block_the_shops_other_holds(world):
+    from shopify_app.fulfillment.holds import sync_app_holds
+
+    location = register_fulfillment_service(world.services, SHOP, world.supplier_id)
+    service_order = world.place([{"sku": "TEE-S", "quantity": 1, "location_gid": location}])
+    with world.services.session_factory.begin() as session:  # a wish stored before service orders were never held
+        [record] = session.scalars(select(FulfillmentOrderRecord)).all()
+        record.app_hold_reason, record.app_hold_note = "OTHER", "left over"
+    # Then an order with a line no supplier takes: its hold is wished after the refused one.
+    held = world.shopify.store.create_order(SHOP, [{"sku": "BTL-500", "quantity": 1}], email="buyer@example.com")
+    world.shopify.emit(SHOP, "orders/paid", world.shopify.order_webhook_payload(held["id"], SHOP))
+    world.drain()
+    assert sync_app_holds(world.services, SHOP) >= 0  # no exception for the whole shop
+    assert world.fulfillment_orders(held)[0]["status"] == "ON_HOLD"
+    assert world.fulfillment_orders(service_order)[0]["status"] == "OPEN"
+    assert "hold_refused" in [e.kind for e in world.ours(service_order).events]
 
 
 def test_an_unpaid_order_waits_and_goes_once_paid(world):
@@ -541,3 +593,100 @@ def test_a_backup_supplier_not_allowed_at_the_location_is_not_used(world):
     [alert] = world.open_alerts("backup_not_allowed")
     assert "Printful" in alert.message and "TEE-S" in alert.message
     assert world.open_alerts("supplier_rejected")[0].severity == "critical"
+
+
+def _split_line(world, order, location, units):
+    """Move `units` of the order's first line from its fulfillment order to a new one at `location` (a merchant split)."""
+    with world.shopify.store.lock:
+        state = world.shop
+        shop_order = state.get(order["id"])
+        [fo] = [state.get(ref.gid) for ref in shop_order["fulfillmentOrders"]]
+        [fo_line] = state.deref(fo["lineItems"])
+        fo_line["remainingQuantity"] -= units
+        fo_line["totalQuantity"] -= units
+        line = state.get(fo_line["lineItem"].gid)
+        world.shopify.store.add_fulfillment_order_line(state, world.shopify.store.add_fulfillment_order(state, shop_order, state.get(location), []), line, units)
+
+
+def test_a_line_split_between_locations_sends_the_supplier_only_its_units_and_fulfils_only_ours(world):
+    other = world.shopify.store.add_location(SHOP, "The merchant's own warehouse")["id"]
+    primary = world.shop.all("Location")[0]["id"]
+    # Three units: Shopify first assigns them to the merchant's own warehouse, the merchant moves two to our location.
+    order = world.shopify.store.create_order(SHOP, [{"sku": "TEE-S", "quantity": 3, "location_gid": other}], email="buyer@example.com")
+    _split_line(world, order, primary, 2)
+    world.shopify.emit(SHOP, "orders/paid", world.shopify.order_webhook_payload(order["id"], SHOP))
+    world.drain()
+    [delivery] = deliveries(world.app)
+    assert [l.quantity for l in delivery.lines] == [2]  # the warehouse ships the third
+    world.shopify.emit(SHOP, "orders/updated", world.shopify.order_webhook_payload(order["id"], SHOP))
+    world.drain()  # an unrelated update changes nothing for the supplier
+    [delivery] = deliveries(world.app)
+    assert [l.quantity for l in delivery.lines] == [2] and "line_changed" not in [e.kind for e in world.ours(order).events]
+    assert world.forward().placed == 1
+    [delivery] = deliveries(world.app)
+    assert [item.quantity for item in world.supplier.order(delivery.supplier_order_id).items] == [2]
+    world.supplier.ship(delivery.supplier_order_id, tracking_number="1ZSPLIT", carrier="UPS")
+    world.supplier.flush_webhooks()
+    world.drain()
+    theirs, ours = world.fulfillment_orders(order)
+    # The parcel fulfils our location's units, never the warehouse's.
+    assert [l["remainingQuantity"] for l in world.shop.deref(theirs["lineItems"])] == [1]
+    assert [l["remainingQuantity"] for l in world.shop.deref(ours["lineItems"])] == [0]
+
+
+def test_units_the_merchant_shipped_before_the_app_saw_the_order_are_not_sent_again(world):
+    order = world.shopify.store.create_order(SHOP, [{"sku": "TEE-S", "quantity": 3}], email="buyer@example.com")
+    [fo] = world.fulfillment_orders(order)
+    [fo_line] = world.shop.deref(fo["lineItems"])
+    world.shopify.store.create_fulfillment(SHOP, [{"fulfillmentOrderId": fo["id"], "fulfillmentOrderLineItems": [{"id": fo_line["id"], "quantity": 1}]}])
+    world.shopify.emit(SHOP, "orders/paid", world.shopify.order_webhook_payload(order["id"], SHOP))
+    world.drain()
+    [delivery] = deliveries(world.app)
+    assert [l.quantity for l in delivery.lines] == [2]
+
+
+def test_every_line_and_every_fulfillment_order_of_a_big_order_is_routed(world):
+    # 55 lines (past the first page of 50) at our location, and our fulfillment order after five others.
+    others = [world.shopify.store.add_location(SHOP, f"Shop floor {n}")["id"] for n in range(5)]
+    lines = [{"sku": "MUG-WHT", "quantity": 1, "location_gid": location} for location in others] + [{"sku": "TEE-S", "quantity": 1}] * 55
+    order = world.place(lines)
+    assert len(world.fulfillment_orders(order)) == 6
+    [delivery] = deliveries(world.app)
+    assert len(delivery.lines) == 55 and world.ours(order).state == "routed"
+    assert world.forward().placed == 1
+    [delivery] = deliveries(world.app)
+    world.supplier.ship(delivery.supplier_order_id, tracking_number="1ZBIG", carrier="UPS")
+    world.supplier.flush_webhooks()
+    world.drain()
+    ours = world.fulfillment_orders(order)[-1]
+    assert ours["status"] == "CLOSED"  # the parcel fulfilled all 55 lines, the last five included
+
+
+def test_an_order_at_a_location_mapped_later_is_routed_then(world):
+    other = world.shopify.store.add_location(SHOP, "Dropship hub, mapped later")["id"]
+    order = world.place([{"sku": "TEE-S", "quantity": 1, "location_gid": other}])
+    assert world.ours(order).state == "not_ours" and deliveries(world.app) == []
+    assert world.api("PUT", "/api/locations", {"locations": [{"location_gid": other}]}).status_code == 200
+    [delivery] = deliveries(world.app)  # no fulfillment-order webhook needed
+    assert [l.supplier_sku for l in delivery.lines] == ["TEE-S"] and world.ours(order).state == "routed"
+
+
+def test_an_accepted_request_whose_refresh_was_lost_is_caught_by_reconciliation(world):
+    import datetime as dt
+
+    from shopify_app.reconcile.checks import never_forwarded
+
+    location = register_fulfillment_service(world.services, SHOP, world.supplier_id)
+    order = world.place([{"sku": "TEE-S", "quantity": 1, "location_gid": location}])
+    assert world.ours(order).state == "received"
+    [fo] = world.fulfillment_orders(order)
+    # Shopify has the request accepted, but the app's re-read after accepting failed: our copy still says submitted.
+    world.shopify.store.submit_fulfillment_request(SHOP, fo["id"])
+    world.shopify.store.accept_fulfillment_request(SHOP, fo["id"], client_id=API_KEY)
+    with world.services.session_factory.begin() as session:
+        [record] = session.scalars(select(FulfillmentOrderRecord)).all()
+        record.request_status = "SUBMITTED"
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    [finding] = never_forwarded(world.services, SHOP, later).findings
+    assert finding.repair().startswith("routed to 1")
+    assert [d.state for d in deliveries(world.app)] == ["pending"]

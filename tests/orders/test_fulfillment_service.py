@@ -71,6 +71,15 @@ def test_request_is_rejected_as_out_of_stock(world):
     assert request_statuses(shopify, order) == ["REJECTED"]
 
 
+def test_a_line_past_the_first_fifty_is_checked_before_accepting(world):
+    app, shopify, _, location = world
+    with app.extensions["services"].session_factory.begin() as session:
+        session.query(ProductMapping).filter_by(sku="MUG-WHT").update({"in_stock": False})
+    order = place_at(shopify, location, ["TEE-S"] * 52 + ["MUG-WHT"])
+    drain(app)
+    assert request_statuses(shopify, order) == ["REJECTED"]
+
+
 def test_forged_callback_is_refused(world):
     import httpx
 

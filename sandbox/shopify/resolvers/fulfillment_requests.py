@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from ..executor import access_denied
+from ..fulfillment_state import service_of
 from ..ids import check_gid
 from ..registry import resolver
 from ..user_errors import ShopifyUserError
@@ -10,6 +12,25 @@ from .common import mutation_payload
 from .fulfillment import WRITE_FULFILLMENT_ORDERS
 
 WRITE_ASSIGNED = ("write_assigned_fulfillment_orders",)
+HOLD_SCOPES = ("write_merchant_managed_fulfillment_orders", "write_third_party_fulfillment_orders")
+
+
+def _require_scope_for_fulfillment_order(info, gid: str, field: str, accepted: tuple[str, ...]) -> None:
+    """Shopify checks the scope of the fulfillment order's type: merchant-managed, third-party, or assigned to the caller."""
+    ctx = info.context
+    with ctx.store.lock:
+        fo = ctx.shop.get(gid)
+        if fo is None or fo.get("__typename") != "FulfillmentOrder":
+            return  # the mutation answers "does not exist" itself
+        service = service_of(ctx.shop, fo)
+    if service is None:
+        needed = "write_merchant_managed_fulfillment_orders"
+    elif service["_clientId"] == ctx.client_id:
+        needed = "write_assigned_fulfillment_orders"  # the caller's own service: not a scope holds accept
+    else:
+        needed = "write_third_party_fulfillment_orders"
+    if needed not in accepted or not ctx.has_any_scope((needed,)):
+        raise access_denied(field, accepted)
 
 
 def _fulfillment_order_payload(typename: str, action: Callable[[], dict]) -> dict:
@@ -81,6 +102,7 @@ def fulfillment_order_hold(root: Any, info, id: str, fulfillmentHold: dict) -> d
     """Put a whole fulfillment order on hold."""
     ctx = info.context
     typename, error_type = "FulfillmentOrderHoldPayload", "FulfillmentOrderHoldUserError"
+    _require_scope_for_fulfillment_order(info, check_gid(id), "fulfillmentOrderHold", HOLD_SCOPES)
     try:
         if fulfillmentHold.get("fulfillmentOrderLineItems"):
             raise ShopifyUserError(["fulfillmentHold", "fulfillmentOrderLineItems"], "The sandbox only holds whole fulfillment orders (omit fulfillmentOrderLineItems).", "FULFILLMENT_ORDER_NOT_SPLITTABLE")
