@@ -70,12 +70,17 @@ def blocking_fulfillment_order(session: Session, delivery: SupplierOrder) -> Ful
         FulfillmentOrderRecord.shop_domain == delivery.shop_domain, FulfillmentOrderRecord.order_id == delivery.order_id,
         FulfillmentOrderRecord.status.not_in(FINISHED),
     ).order_by(FulfillmentOrderRecord.id))
-    for fo in fos:
-        if not any(item["line"] in line_numbers and item["remaining"] > 0 for item in fo.lines or []):
-            continue
+    relevant = [fo for fo in fos if any(item["line"] in line_numbers and item["remaining"] > 0 for item in fo.lines or [])]
+    # A line split between our location and someone else's (a warehouse, another app, another
+    # supplier's service) is sent only for our units: the other fulfillment order does not stop it.
+    ours = [fo for fo in relevant if fo.managed_by != ManagedBy.NOT_OURS
+            and not (fo.managed_by == ManagedBy.SERVICE and fo.supplier_id not in (None, delivery.supplier_id))]
+    if relevant and not ours:
+        return relevant[0]  # every unit left our locations (moved away): nothing of it is ours to send
+    for fo in ours:
         # One supplier order per order x supplier can carry lines of several fulfillment orders:
-        # any of them held, moved away or not yet accepted stops the whole supplier order.
-        if foreign_holds(fo) or fo.app_hold_reason or fo.app_hold_id or fo.managed_by == ManagedBy.NOT_OURS or fo.status not in WORKABLE:
+        # any of ours held or not yet accepted stops the whole supplier order.
+        if foreign_holds(fo) or fo.app_hold_reason or fo.app_hold_id or fo.status not in WORKABLE:
             return fo
         if fo.managed_by == ManagedBy.SERVICE and fo.request_status not in ACCEPTED_REQUESTS:
             return fo
