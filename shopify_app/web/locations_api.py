@@ -51,7 +51,7 @@ def set_managed_locations():
     with services.session_factory.begin() as session:
         merchant_suppliers = set(session.scalars(select(Supplier.id).where(
             Supplier.shop_domain == g.shop_domain, Supplier.deleted_at.is_(None), Supplier.fulfillment_model == FulfillmentModel.MERCHANT.value)))
-        problems = [(f"locations.{i}.supplier_ids", "not a merchant-managed supplier of this shop")
+        problems = [(f"locations[{i}].supplier_ids", "not a merchant-managed supplier of this shop")
                     for i, item in enumerate(items) if set(item.get("supplier_ids") or []) - merchant_suppliers]
         gids = [item["location_gid"] for item in items]
         if len(set(gids)) != len(gids):

@@ -164,7 +164,7 @@ def test_a_mapped_location_replaces_the_primary_default_and_limits_the_suppliers
     [delivery] = deliveries(world.app)
     assert [l.supplier_sku for l in delivery.lines] == ["MUG-WHT"]
     refused = world.api("PUT", "/api/locations", {"locations": [{"location_gid": warehouse, "supplier_ids": [999]}]})
-    assert refused.status_code == 400 and refused.get_json()["fields"][0]["field"] == "locations.0.supplier_ids"
+    assert refused.status_code == 400 and refused.get_json()["fields"][0]["field"] == "locations[0].supplier_ids"
 
 
 def test_a_fulfillment_service_supplier_is_forwarded_only_once_it_accepts_the_request(world):

@@ -228,3 +228,31 @@ def test_an_out_of_range_supplier_filter_matches_nothing(client, sandboxed_app, 
         assert send(client, "GET", f"/api/export/orders.csv?supplier={value}").status_code == 200
         token = sandbox_shopify.mint_session_token(SHOP, API_KEY)
         assert sandboxed_app.test_client().get(f"/orders?shop={SHOP}&id_token={token}&supplier={value}").status_code == 200
+
+
+def test_managed_locations_refuse_another_shops_supplier_huge_ids_and_foreign_gids(client, sandboxed_app):
+    """Issue 13's location mapping, as an attacker with a merchant account would send it."""
+    with sandboxed_app.extensions["services"].session_factory.begin() as session:
+        other = Supplier(shop_domain="other.myshopify.com", name="Theirs", kind="printful", settings={})
+        session.add(other)
+        session.flush()
+        other_id = other.id
+    location = "gid://shopify/Location/1"
+    refused(send(client, "PUT", "/api/locations", {"locations": [{"location_gid": location, "supplier_ids": [other_id]}]}), "locations[0].supplier_ids")
+    refused(send(client, "PUT", "/api/locations", {"locations": [{"location_gid": location, "supplier_ids": [HUGE]}]}), "locations[0].supplier_ids[0]")
+    for gid in ("../../etc/passwd", "gid://shopify/Order/1", "http://169.254.169.254/", "gid://shopify/Location/" + "9" * 300):
+        refused(send(client, "PUT", "/api/locations", {"locations": [{"location_gid": gid}]}), "locations[0].location_gid")
+    refused(send(client, "PUT", "/api/locations", {"locations": [{"location_gid": location}] * 2}), "locations")
+    assert send(client, "GET", "/api/locations").get_json() == {"locations": [], "primary_location_default": True}  # nothing was saved
+
+
+def test_registering_another_shops_or_a_huge_supplier_as_a_fulfillment_service_is_404(client, sandboxed_app):
+    with sandboxed_app.extensions["services"].session_factory.begin() as session:
+        other = Supplier(shop_domain="other.myshopify.com", name="Theirs", kind="printful", settings={})
+        session.add(other)
+        session.flush()
+        other_id = other.id
+    for supplier in (other_id, HUGE, 2**63):
+        assert send(client, "POST", f"/api/suppliers/{supplier}/fulfillment-service").status_code == 404
+    with sandboxed_app.extensions["services"].session_factory() as session:
+        assert session.get(Supplier, other_id).location_gid is None
