@@ -1,0 +1,26 @@
+"""production operation (issue 21, part A)
+
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-12-03 17:40:00
+
+Placeholder in the chain so parallel work never fights over the Alembic head; filled by its part.
+"""
+from typing import Sequence, Union
+
+from alembic import op
+import sqlalchemy as sa
+
+
+revision: str = '0013'
+down_revision: Union[str, Sequence[str], None] = '0012'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    """Upgrade schema."""
+
+
+def downgrade() -> None:
+    """Downgrade schema."""

@@ -1,0 +1,26 @@
+"""supplier resilience (issue 20, part C)
+
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-12-03 17:40:00
+
+Placeholder in the chain so parallel work never fights over the Alembic head; filled by its part.
+"""
+from typing import Sequence, Union
+
+from alembic import op
+import sqlalchemy as sa
+
+
+revision: str = '0014'
+down_revision: Union[str, Sequence[str], None] = '0013'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    """Upgrade schema."""
+
+
+def downgrade() -> None:
+    """Downgrade schema."""
