@@ -13,5 +13,6 @@ from .returns import models as return_models  # noqa: F401
 from .suppliers import models as supplier_models  # noqa: F401
 from .suppliers import email_po_log as email_po_log_models  # noqa: F401
 from .suppliers import amendment_models  # noqa: F401
+from .suppliers import audit as supplier_audit_models  # noqa: F401  (issue 14 part E)
 
 Base = models.Base

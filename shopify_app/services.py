@@ -128,6 +128,9 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
     services = Services(settings, engine, session_factory, box, shopify, http_client, tokens, tokens.read_session_factory)
     _wire_install_completion(services)
     _configure_egress(settings, session_factory)
+    from .suppliers import credentials as supplier_credentials
+
+    supplier_credentials.configure(session_factory, box)  # where adapters' refreshed tokens are stored
     if settings.is_sqlite:
         services.inbox_writer = GroupCommitWriter(engine)
     return services

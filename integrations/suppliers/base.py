@@ -186,6 +186,15 @@ class OutcomeUnknown(TransientSupplierError):
     """The request may have reached the supplier (timeout, garbage answer): ask before retrying."""
 
 
+class CredentialsRejected(PermanentSupplierError):
+    """The supplier refused our credentials (HTTP 401): refreshed once when the adapter can, else the merchant must update them."""
+
+    def __init__(self, message: str, detail: str = ""):
+        super().__init__(message)
+        self.status = 401
+        self.detail = detail
+
+
 class SupplierOrderNotFound(SupplierError):
     """No such order at the supplier."""
 
@@ -248,6 +257,36 @@ class SupplierAdapter(abc.ABC):
     def amend_order(self, supplier_order_id: str, amendment: Amendment) -> SupplierOrder:
         """Make a placed order match `amendment`; AmendmentRefused when too late or not offered."""
         raise AmendmentRefused(f"{self.kind} orders cannot be changed through the adapter")
+
+    # -- credentials that expire ------------------------------------------------------------
+    # The app (shopify_app/suppliers/credentials.py) calls refresh_credentials before
+    # `credentials_expire_at` and once after a CredentialsRejected, stores the answer encrypted
+    # on the supplier record (compare-and-swap, audited), and builds a new adapter from it.
+    # An adapter whose tokens never expire keeps both defaults.
+
+    def credentials_expire_at(self, credentials: Mapping[str, Any]) -> float | None:
+        """When these credentials stop working (Unix seconds), or None when they do not expire or it is unknown.
+
+        Default: the `expires_at` key that refresh_credentials is expected to store.
+        """
+        value = credentials.get("expires_at") if isinstance(credentials, Mapping) else None
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    def refresh_credentials(self, credentials: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The whole new credentials dict to store (keep what did not change; set `expires_at`), or None when this adapter cannot refresh.
+
+        Makes network calls; raise CredentialsRejected when the refresh itself is refused
+        (the merchant must reconnect) and TransientSupplierError when it may work later.
+        """
+        return None
+
+    def check_connection(self) -> str:
+        """One harmless read call proving the base URL and credentials work; a short description of what was checked, or an adapter error.
+
+        Default: look up an order by an external id that cannot exist (not found is success).
+        """
+        self.find_order("connection-test-0000000000")
+        return "looked up an order by reference"
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[SupplierEvent]:
         """Verify and translate a webhook from this supplier (suppliers without webhooks: none)."""

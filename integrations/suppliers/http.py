@@ -22,7 +22,7 @@ from typing import Any, Callable
 import httpx
 
 from ..egress import EgressRefused, ResponseTooLarge
-from .base import OutcomeUnknown, PermanentSupplierError, SupplierOrderNotFound, TransientSupplierError
+from .base import CredentialsRejected, OutcomeUnknown, PermanentSupplierError, SupplierOrderNotFound, TransientSupplierError
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,9 @@ def decode(
             raise unreadable(who, what, changes_state) from None
     if status == 429 or status >= 500:
         raise TransientSupplierError(f"{who} answered {status} to {what}", retry_after=retry_after(response))
+    if status == 401:
+        # Refreshable: the app refreshes an expiring token once and repeats the call (shopify_app/suppliers/credentials.py).
+        raise CredentialsRejected(f"{who} refused our credentials for {what} (HTTP 401)", detail=detail(response))
     if status == 404:
         raise SupplierOrderNotFound(f"{who}: not found ({what})")
     if 300 <= status < 400:

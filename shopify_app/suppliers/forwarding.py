@@ -45,6 +45,7 @@ from ..models import utcnow
 from ..orders.models import Order, OrderLine as OurLine, OrderState
 from ..orders.routing import reroute_to_backup
 from ..orders.timeline import record_event
+from .credentials import RefreshingAdapter, can_refresh
 from .amendments import lines_to_place, remember_sent
 from .models import DeliveryAttempt, DeliveryState, Supplier, SupplierOrder
 
@@ -139,7 +140,10 @@ def adapter_from_record(supplier: Supplier, box: SecretBox) -> SupplierAdapter:
                 _adapters.pop(stale)  # credentials or settings changed
             credentials = json.loads(box.decrypt(supplier.credentials_enc)) if supplier.credentials_enc else {}
             owner = SupplierRef(supplier.shop_domain, supplier.id)  # scopes what the adapter keeps (the email sent log)
-            adapter = _adapters[key] = build_adapter(supplier.kind, credentials, dict(supplier.settings or {}), owner)
+            adapter = build_adapter(supplier.kind, credentials, dict(supplier.settings or {}), owner)
+            if can_refresh(adapter):  # tokens that expire: refreshed before expiry and once after a 401
+                adapter = RefreshingAdapter(adapter, owner, supplier.kind, dict(supplier.settings or {}), credentials, supplier.credentials_enc)
+            _adapters[key] = adapter
         return adapter
 
 
