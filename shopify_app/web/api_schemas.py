@@ -120,11 +120,18 @@ def request_schemas() -> dict[str, dict]:
             "fulfillment_model": {"type": "string", "enum": [m.value for m in FulfillmentModel]},
         }, required=("name", "kind")),
         "SupplierUpdate": obj({
+            "name": text(255, non_blank=True),
             "sla_hours": {"type": "number", "minimum": SLA_HOURS[0], "maximum": SLA_HOURS[1]},
             "priority": whole(0, MAX_PRIORITY),
             "active": {"type": "boolean"},
             "vendor": text(255, nullable=True),
+            "settings": free_object(description="A JSON merge patch (RFC 7396) on the saved settings: keys given replace, null removes; checked as on create."),
+            "credentials": free_object(50, description="A JSON merge patch on the saved credentials (write-only): rotate one key, null removes one; checked as on create."),
         }, min_properties=1),
+        "SupplierConnectionTest": obj({
+            "settings": free_object(description="Unsaved changes to test (a merge patch on the saved settings)."),
+            "credentials": free_object(50, description="Unsaved credentials to test (a merge patch on the saved ones)."),
+        }),
         "Mappings": obj({
             "mappings": {"type": "array", "minItems": 1, "maxItems": MAX_MAPPINGS, "items": obj({
                 "sku": text(255, non_blank=True),

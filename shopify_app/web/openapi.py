@@ -25,7 +25,7 @@ ERROR_STATUSES = {
     404: "No such object in this shop (ids outside 1..2^63-1 never match).",
     409: "The object is not in a state that allows this.",
     415: "The body is not JSON (or a type this route accepts).",
-    422: "The feed could not be read.",
+    422: "The feed could not be read, or a connection test before saving failed (nothing was saved).",
     502: "Shopify refused the change.",
 }
 
@@ -50,7 +50,9 @@ RESPONSES: dict[str, dict[int, str | None]] = {
     "suppliers_api.delete_supplier": {200: "Deleted"},
     "suppliers_api.add_mappings": {200: "Mapped"},
     "suppliers_api.register_as_fulfillment_service": {200: "SupplierEnvelope", 502: "Error"},
-    "suppliers_api.update_supplier": {200: "SupplierEnvelope"},
+    "suppliers_api.update_supplier": {200: "SupplierEnvelope", 409: "Error", 422: "ConnectionTestFailed"},
+    "suppliers_api.test_connection": {200: "ConnectionTestEnvelope"},
+    "suppliers_api.audit_trail": {200: "SupplierAudit"},
     "locations_api.managed_locations": {200: "ManagedLocationsView"},
     "locations_api.set_managed_locations": {200: "ManagedLocationsView"},
     "inventory_api.overview": {200: "InventoryOverview"},
@@ -72,6 +74,7 @@ RESPONSES: dict[str, dict[int, str | None]] = {
 # Query parameters a route reads: {endpoint: {name: schema}}.
 # Free text filters: any value is accepted (unknown ones match nothing or fall back to the default).
 QUERY: dict[str, dict[str, dict]] = {
+    "suppliers_api.update_supplier": {"test": {"type": "string", "enum": ["0", "1"], "description": "1: save only if a test connection with the new settings and credentials succeeds."}},
     "returns_api.list_returns": {"queue": {"type": "string", "description": "Any non-empty value: only requests waiting for the merchant."}},
     "admin_api.export_csv": {
         "q": {"type": "string", "description": "Orders: search text."}, "state": {"type": "string"}, "supplier": {"type": "string"},
@@ -124,7 +127,12 @@ def response_schemas() -> dict[str, dict]:
         "ReconcileReport": _obj({"report": {"type": ["object", "null"]}}),
         "KpiTargetsView": _obj({"targets": {"type": "object", "additionalProperties": {"type": "number"}}}),
         "Supplier": _obj({"id": INT, "name": STR, "kind": STR, "vendor": NSTR, "priority": INT, "fulfillment_model": STR, "active": BOOL,
-                          "settings": ANY_OBJECT, "location_gid": NSTR, "inventory_terms": ANY_OBJECT, "return_terms": ANY_OBJECT, "has_credentials": BOOL}),
+                          "settings": ANY_OBJECT, "location_gid": NSTR, "inventory_terms": ANY_OBJECT, "return_terms": ANY_OBJECT, "has_credentials": BOOL,
+                          "credentials": {"type": "object", "additionalProperties": STR, "description": "Masked: at most the last 4 characters of each."}}),
+        "ConnectionTest": _obj({"ok": BOOL, "checked": NSTR, "error": NSTR, "error_kind": {"enum": [None, "credentials", "permanent", "transient", "configuration"]}, "duration_ms": INT}, ("ok",)),
+        "ConnectionTestEnvelope": _obj({"test": _ref("ConnectionTest")}),
+        "ConnectionTestFailed": _obj({"error": STR, "test": _ref("ConnectionTest"), "unsaved": ANY_OBJECT}, ("error", "test")),
+        "SupplierAudit": _obj({"audit": {"type": "array", "items": _obj({"at": STR, "actor": STR, "action": STR, "fields": {"type": "array", "items": STR}, "detail": ANY_OBJECT})}}),
         "SupplierList": _list_of("suppliers", "Supplier"),
         "SupplierEnvelope": _obj({"supplier": _ref("Supplier")}),
         "Deleted": _obj({"deleted": INT}),

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, current_app, g, jsonify
+from flask import Blueprint, current_app, g, jsonify, request
 from sqlalchemy import select
 
 from ..auth.session_tokens import require_session_token
 from ..models import utcnow
 from ..suppliers.models import FulfillmentModel, ProductMapping, Supplier
+from ..suppliers.connection import connection_test, masked
 from .api_schemas import bounded_ids, invalid, validated_body
 
 blueprint = Blueprint("suppliers_api", __name__, url_prefix="/api/suppliers")
@@ -36,7 +37,12 @@ def _public(supplier: Supplier) -> dict:
         "inventory_terms": supplier.inventory_terms or {},
         "return_terms": supplier.return_terms or {},
         "has_credentials": supplier.credentials_enc is not None,
+        "credentials": masked(_credentials(supplier)),
     }
+
+
+def _credentials(supplier: Supplier) -> dict:
+    return json.loads(_services().box.decrypt(supplier.credentials_enc)) if supplier.credentials_enc else {}
 
 
 def _bad(message: str, status: int = 400):
@@ -78,6 +84,9 @@ def create_supplier():
         )
         session.add(supplier)
         session.flush()
+        from ..suppliers.audit import record_change
+
+        record_change(session, g.shop_domain, supplier.id, _actor(), "created", [f"settings.{k}" for k in supplier.settings] + [f"credentials.{k}" for k in body.get("credentials") or {}])
         return jsonify(supplier=_public(supplier)), 201
 
 
@@ -144,6 +153,9 @@ def delete_supplier(supplier_id: int):
         if supplier is None:
             return _bad("not found", 404)
         supplier.deleted_at, supplier.active = utcnow(), False
+        from ..suppliers.audit import record_change
+
+        record_change(session, g.shop_domain, supplier_id, _actor(), "deleted", ["deleted_at", "active"])
     return jsonify(deleted=supplier_id)
 
 
@@ -178,15 +190,77 @@ def _text_or_none(value) -> str | None:
 @require_session_token
 @validated_body("SupplierUpdate")
 def update_supplier(supplier_id: int):
-    """Change a supplier's SLA hours, priority, active flag or vendor: {sla_hours?, priority?, active?, vendor?}."""
-    body = g.body
-    with _services().session_factory.begin() as session:
+    """Change a supplier: name, SLA hours, priority, active, vendor, and settings or credentials as merge patches; `?test=1` saves only after a successful test connection."""
+    from ..suppliers.supplier_changes import SupplierChangeRefused, apply_update, prepare_update
+
+    services = _services()
+    try:
+        with services.session_factory() as session:  # read only: checks and tests run with no transaction open
+            supplier = _own_supplier(session, supplier_id)
+            if supplier is None:
+                return _bad("not found", 404)
+            change = prepare_update(services.box, supplier, g.body, adapter_config_problem)
+    except SupplierChangeRefused as refused:
+        return invalid([refused.problem])
+    if request.args.get("test") == "1" and change.touches_connection:
+        result = connection_test(change.kind, change.settings, change.credentials)
+        if not result["ok"]:
+            # Nothing is saved, so the supplier keeps working with what it had; the form keeps
+            # what the merchant typed (the settings are echoed back, credentials only masked).
+            _audit_test(supplier_id, result, tested="unsaved changes")
+            return jsonify(error="the test connection failed; nothing was saved", test=result, unsaved={"settings": change.settings, "credentials": masked(change.credentials)}), 422
+    with services.session_factory.begin() as session:
         supplier = _own_supplier(session, supplier_id)
         if supplier is None:
             return _bad("not found", 404)
-        if "sla_hours" in body:
-            supplier.settings = {**(supplier.settings or {}), "sla_hours": body["sla_hours"]}  # a new dict: JSON columns track assignment
-        for name in ("priority", "active", "vendor"):
-            if name in body:
-                setattr(supplier, name, body[name])
+        if "name" in change.simple and session.scalar(select(Supplier.id).where(Supplier.shop_domain == g.shop_domain, Supplier.name == change.simple["name"], Supplier.id != supplier.id)):
+            return _bad("a supplier with this name exists", 409)
+        if not apply_update(session, services.box, supplier, change, actor=_actor()):
+            return _bad("the supplier changed while this request was checked; load it again", 409)
         return jsonify(supplier=_public(supplier))
+
+
+@blueprint.post("/<id:supplier_id>/test-connection")
+@require_session_token
+@validated_body("SupplierConnectionTest", optional=True)
+def test_connection(supplier_id: int):
+    """One harmless read call through the supplier's adapter, with its saved settings and credentials (or unsaved changes in the body)."""
+    from ..suppliers.supplier_changes import SupplierChangeRefused, prepare_update
+
+    services = _services()
+    body = g.body or {}
+    try:
+        with services.session_factory() as session:
+            supplier = _own_supplier(session, supplier_id)
+            if supplier is None:
+                return _bad("not found", 404)
+            change = prepare_update(services.box, supplier, body, adapter_config_problem)
+    except SupplierChangeRefused as refused:
+        return invalid([refused.problem])
+    result = connection_test(change.kind, change.settings, change.credentials)
+    _audit_test(supplier_id, result, tested="unsaved changes" if body else "saved settings")
+    return jsonify(test=result)
+
+
+@blueprint.get("/<id:supplier_id>/audit")
+@require_session_token
+def audit_trail(supplier_id: int):
+    """The supplier's audit trail, newest first: who changed which fields when (never secret values)."""
+    from ..suppliers.audit import trail
+
+    with _services().session_factory() as session:
+        if _own_supplier(session, supplier_id) is None:
+            return _bad("not found", 404)
+        return jsonify(audit=trail(session, g.shop_domain, supplier_id))
+
+
+def _actor() -> str:
+    # The session token's `sub`: the Shopify staff member's id (session tokens carry no email).
+    return f"user:{g.user_id}" if getattr(g, "user_id", None) else "user:unknown"
+
+
+def _audit_test(supplier_id: int, result: dict, *, tested: str) -> None:
+    from ..suppliers.audit import record_change
+
+    with _services().session_factory.begin() as session:
+        record_change(session, g.shop_domain, supplier_id, _actor(), "connection_tested", ok=result["ok"], error_kind=result.get("error_kind"), tested=tested)
