@@ -8,6 +8,8 @@ from typing import Any, Mapping
 from integrations.suppliers.base import CredentialsRejected, PermanentSupplierError, SupplierError, TransientSupplierError
 from integrations.suppliers.registry import build_adapter
 
+from .credentials import REFRESH_MARGIN_SECONDS
+
 log = logging.getLogger(__name__)
 
 SHOWN_TAIL = 4  # characters of a secret shown, at most
@@ -30,7 +32,17 @@ def connection_test(kind: str, settings: dict[str, Any], credentials: dict[str, 
     adapter = None
     try:
         adapter = build_adapter(kind, credentials, settings)
-        result["checked"] = adapter.check_connection()
+        checked = []
+        expires = adapter.credentials_expire_at(credentials)
+        if expires is not None and expires - time.time() <= REFRESH_MARGIN_SECONDS:
+            # A token flow with no (or an expiring) token: get one first, in memory only (these may be unsaved credentials).
+            fresh = adapter.refresh_credentials(credentials)
+            if fresh is not None:
+                _close(adapter)
+                adapter = build_adapter(kind, fresh, settings)
+                checked.append("obtained an access token")
+        checked.append(adapter.check_connection())
+        result["checked"] = "; ".join(checked)
         result["ok"] = True
     except CredentialsRejected as exc:
         result.update(error=str(exc), error_kind="credentials")
@@ -41,8 +53,12 @@ def connection_test(kind: str, settings: dict[str, Any], credentials: dict[str, 
     except (ValueError, TypeError, KeyError) as exc:  # settings the adapter cannot be built from (messages name keys, not values)
         result.update(error=str(exc)[:200], error_kind="configuration")
     finally:
-        close = getattr(adapter, "close", None)
-        if callable(close):
-            close()
+        _close(adapter)
     result["duration_ms"] = int((time.monotonic() - started) * 1000)
     return result
+
+
+def _close(adapter: Any) -> None:
+    close = getattr(adapter, "close", None)
+    if callable(close):
+        close()

@@ -16,11 +16,21 @@ and/or lines (what `update_accepts` names) as they should be now; a status in
 `update_refused_statuses` is AmendmentRefused (too late), and the app cancels and places
 again or alerts. Without the endpoint, every change is a cancel and place again.
 
-Not offered: return authorizations (no generic shape exists; PermanentSupplierError).
+Not offered without a create_return endpoint: return authorizations (PermanentSupplierError).
+
+Tokens that expire (settings.token): the adapter says when its `access_token` credential
+expires (`expires_at`; a missing token counts as expired) and fetches a new one with the
+refresh token, or the first grant when there is none or it was refused. The app stores the
+answer and rebuilds the adapter (shopify_app/suppliers/credentials.py).
+
+Stock given per warehouse is summed over the rows of warehouses that ship to the supplier's
+countries (settings.stock_warehouses), never "the last row wins".
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import time
 from typing import Any, Callable, Mapping, TypeVar
 
 import httpx
@@ -29,6 +39,7 @@ from ..base import (
     Amendment,
     AmendmentRefused,
     CancellationRefused,
+    CredentialsRejected,
     PermanentSupplierError,
     PlaceOrder,
     ReturnAuthorization,
@@ -54,9 +65,12 @@ from .mapping import (
     shipment_list,
     stock_entries,
     stock_level,
+    summed_stock,
     supplier_order,
     update_order_body,
+    warehouse_counts,
 )
+from .paths import get_path
 from .webhooks import decode_event, translate_event, verify_signature
 
 log = logging.getLogger(__name__)
@@ -90,6 +104,7 @@ class RestAdapter(SupplierAdapter):
         self.can_update_lines = "lines" in settings.update_accepts
         self._webhook_secret = credentials.get("webhook_secret") if isinstance(credentials, Mapping) else None
         self._client = RestClient(settings, credentials, transport=transport, policy=policy)
+        self._clock: Callable[[], float] = time.time
 
     def close(self) -> None:
         """Release HTTP connections."""
@@ -157,7 +172,7 @@ class RestAdapter(SupplierAdapter):
         try:
             payload = self._client.call(endpoint, {"supplier_order_id": supplier_order_id}, changes_state=True)
         except RestRejected as rejection:
-            if rejection.status in self.settings.cancel_refused_statuses:
+            if rejection.kind == "too_late" or (rejection.kind is None and rejection.status in self.settings.cancel_refused_statuses):
                 raise CancellationRefused(f"the supplier will not cancel order {supplier_order_id} (HTTP {rejection.status})") from None
             raise
         try:
@@ -175,7 +190,7 @@ class RestAdapter(SupplierAdapter):
         try:
             payload = self._client.call(endpoint, {"supplier_order_id": supplier_order_id}, json=update_order_body(amendment, self.settings), changes_state=True)
         except RestRejected as rejection:
-            if rejection.status in self.settings.update_refused_statuses:
+            if rejection.kind == "too_late" or (rejection.kind is None and rejection.status in self.settings.update_refused_statuses):
                 raise AmendmentRefused(f"the supplier will not change order {supplier_order_id} (HTTP {rejection.status})") from None
             raise
         try:
@@ -199,21 +214,99 @@ class RestAdapter(SupplierAdapter):
         skus = list(dict.fromkeys(supplier_skus))
         if endpoint is None or not skus:
             return []
-        found: dict[str, StockLevel] = {}
+        rows: dict[str, list[StockLevel]] = {}
+
+        def keep(payload: Any) -> None:
+            entries = self._parse(lambda p: stock_entries(p, self.settings), payload, "get_stock")
+            for entry in entries:
+                level = self._parse(lambda e: stock_level(e, self.settings), entry, "get_stock")
+                if warehouse_counts(entry, self.settings):
+                    rows.setdefault(level.supplier_sku, []).append(level)
+                else:
+                    rows.setdefault(level.supplier_sku, [])  # known, but nowhere that ships here
+
         if "skus" in endpoint.placeholders():
             for start in range(0, len(skus), STOCK_BATCH):
-                payload = self._client.call(endpoint, {"skus": ",".join(skus[start:start + STOCK_BATCH])})
-                for level in self._parse(lambda p: [stock_level(e, self.settings) for e in stock_entries(p, self.settings)], payload, "get_stock"):
-                    found[level.supplier_sku] = level
+                keep(self._client.call(endpoint, {"skus": ",".join(skus[start:start + STOCK_BATCH])}))
         else:
             for sku in skus:
                 try:
                     payload = self._client.call(endpoint, {"sku": sku})
                 except SupplierOrderNotFound:  # the supplier does not know this SKU
                     continue
-                for level in self._parse(lambda p: [stock_level(e, self.settings) for e in stock_entries(p, self.settings)], payload, "get_stock"):
-                    found[level.supplier_sku] = level
+                keep(payload)
+        found = {sku: summed_stock(levels) if levels else StockLevel(sku, in_stock=False, available=0) for sku, levels in rows.items()}
         return [found[sku] for sku in skus if sku in found]
+
+    # -- credentials -------------------------------------------------------------------------
+
+    def credentials_expire_at(self, credentials: Mapping[str, Any]) -> float | None:
+        """With a token endpoint: when `access_token` expires (0 when there is none yet); else never."""
+        if self.settings.token is None:
+            return None
+        if not credentials.get("access_token"):
+            return 0.0
+        return super().credentials_expire_at(credentials) or 0.0
+
+    def refresh_credentials(self, credentials: Mapping[str, Any]) -> dict[str, Any] | None:
+        """A new access token: by the refresh token when there is one (falling back to the first grant), else the first grant."""
+        token = self.settings.token
+        if token is None:
+            return None
+        answer = None
+        if token.refresh_endpoint is not None and credentials.get("refresh_token"):
+            try:
+                answer = self._client.request_token(token, credentials, refresh=True)
+            except (CredentialsRejected, RestRejected, SupplierOrderNotFound):
+                log.info("rest supplier: the refresh token was refused; asking for a new grant")
+        if answer is None:
+            try:
+                answer = self._client.request_token(token, credentials, refresh=False)
+            except (RestRejected, SupplierOrderNotFound) as exc:
+                raise CredentialsRejected(f"the supplier's token endpoint refused our credentials ({exc})") from None
+        access = get_path(answer, token.access_token)
+        if not isinstance(access, str) or not access:
+            raise TransientSupplierError("the supplier's token answer has no access token where settings.token.access_token points")
+        fresh = {key: value for key, value in credentials.items() if key not in ("access_token", "expires_at")}
+        fresh["access_token"] = access
+        refresh = get_path(answer, token.refresh_token) if token.refresh_token else None
+        if isinstance(refresh, str) and refresh:
+            fresh["refresh_token"] = refresh
+        fresh["expires_at"] = self._expiry(answer, token)
+        return fresh
+
+    def _expiry(self, answer: Any, token: Any) -> float:
+        now = self._clock()
+        if token.expires_in:
+            seconds = get_path(answer, token.expires_in)
+            if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
+                return now + float(seconds)
+        if token.expires_at:
+            value = get_path(answer, token.expires_at)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value) / 1000 if value > 10**11 else float(value)  # epoch milliseconds or seconds
+            if isinstance(value, str):
+                try:
+                    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+                    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)).timestamp()
+                except ValueError:
+                    pass
+        return now + token.lifetime_seconds
+
+    def check_connection(self) -> str:
+        """Look an order up by a reference that cannot exist: "not found" means the address and credentials work.
+
+        With a path-per-order find endpoint a 404 is the expected answer; with a list endpoint
+        a 404 means the path itself is wrong, which is reported.
+        """
+        endpoint = self._endpoint("find_order")
+        probe = "connection-test-0000000000"
+        try:
+            self._client.call(endpoint, {"external_id": probe})
+        except SupplierOrderNotFound:
+            if endpoint.returns == "list" and "external_id" not in set(_path_placeholders(endpoint.path)):
+                raise PermanentSupplierError("the supplier answered 404 to the find_order path: check base_url and endpoints.find_order") from None
+        return f"{endpoint.method} {endpoint.path} answered"
 
     # -- returns ---------------------------------------------------------------------------
 
@@ -253,7 +346,7 @@ class RestAdapter(SupplierAdapter):
         return self.settings.endpoints[name]
 
     def _is_duplicate(self, rejection: RestRejected) -> bool:
-        if rejection.status in self.settings.duplicate_statuses:
+        if rejection.kind == "duplicate" or (rejection.kind is None and rejection.status in self.settings.duplicate_statuses):
             return True
         detail = rejection.detail.lower()
         return any(fragment in detail for fragment in self.settings.duplicate_message_contains)
@@ -264,3 +357,9 @@ class RestAdapter(SupplierAdapter):
             return parser(payload)
         except (MalformedResponse, KeyError, TypeError, ValueError, AttributeError):
             raise _unreadable("the supplier", what, changes_state) from None
+
+
+def _path_placeholders(path: str) -> list[str]:
+    import string
+
+    return [name for _, name, _, _ in string.Formatter().parse(path) if name]

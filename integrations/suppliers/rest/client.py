@@ -7,8 +7,13 @@ The same sorting as the Printful client, because the reasoning is the same:
     change something (`changes_state=True`) the change may have happened, so
     OutcomeUnknown; for reads TransientSupplierError;
   - 429 and 5xx: TransientSupplierError with Retry-After (seconds or HTTP date) when given;
+  - 401: CredentialsRejected (the app refreshes an expiring token once);
   - 404: SupplierOrderNotFound; any other 4xx: RestRejected (a PermanentSupplierError that
-    keeps the status and the supplier's message, so the adapter can read 409s by context).
+    keeps the status and the supplier's message, so the adapter can read 409s by context);
+  - a 2xx whose envelope (settings.envelope) says it failed: sorted by the supplier's code
+    into the same classes (an HTTP 200 with `result: false` is never "outcome unknown": the
+    supplier answered, and said no). The supplier's message is kept, shortened, in the error.
+Every call waits its turn under settings.rate_limit (pacing.py).
 Logs carry the endpoint name, status and duration only: never credentials, bodies or addresses.
 """
 from __future__ import annotations
@@ -21,8 +26,9 @@ import httpx
 
 from ... import egress
 from .. import http, runtime
-from ..base import PermanentSupplierError
-from .config import Endpoint, RestSettings, check_credentials
+from ..base import CredentialsRejected, PermanentSupplierError, SupplierOrderNotFound, TransientSupplierError
+from .config import Endpoint, EnvelopeSettings, RestSettings, TokenSettings, check_credentials
+from .pacing import pacer_for
 from .paths import get_path
 
 log = logging.getLogger(__name__)
@@ -34,10 +40,33 @@ COMMON_MESSAGE_PATHS = ("error.message", "message", "error", "detail", "title", 
 class RestRejected(PermanentSupplierError):
     """The supplier answered 4xx (not 404, not 429): the request as sent will never succeed."""
 
-    def __init__(self, message: str, status: int, detail: str):
+    def __init__(self, message: str, status: int, detail: str, kind: str | None = None):
         super().__init__(message)
         self.status = status
         self.detail = detail
+        self.kind = kind  # the envelope's kind (duplicate, too_late, permanent) when the refusal came inside a 2xx
+
+
+def check_envelope(payload: Any, envelope: EnvelopeSettings, what: str, status: int = 200) -> None:
+    """Raise the adapter error a 2xx body's envelope reports; nothing when it says the call worked."""
+    if not isinstance(payload, Mapping):
+        raise TransientSupplierError(f"the supplier's answer to {what} has no envelope")
+    code = get_path(payload, envelope.code) if envelope.code else None
+    flag_ok = get_path(payload, envelope.success) is True if envelope.success else True
+    code_ok = str(code) in envelope.ok_codes if envelope.code and envelope.ok_codes else True
+    if flag_ok and code_ok:
+        return
+    message = get_path(payload, envelope.message) if envelope.message else None
+    detail = " ".join(message.split())[:MAX_MESSAGE] if isinstance(message, str) else ""
+    said = f" (code {code}: {detail})" if code is not None else (f" ({detail})" if detail else "")
+    kind = envelope.codes.get(str(code), envelope.otherwise) if code is not None else envelope.otherwise
+    if kind == "not_found":
+        raise SupplierOrderNotFound(f"the supplier: not found ({what}){said}")
+    if kind == "credentials":
+        raise CredentialsRejected(f"the supplier refused our credentials for {what}{said}", detail=detail)
+    if kind == "transient":
+        raise TransientSupplierError(f"the supplier could not do {what} now{said}")
+    raise RestRejected(f"the supplier refused {what}{said}", status, detail, kind)
 
 
 def error_detail(response: httpx.Response, message_path: str | None) -> str:
@@ -64,18 +93,24 @@ def render_query(endpoint: Endpoint, values: Mapping[str, str]) -> dict[str, str
 
 
 class RestClient:
-    """A thin httpx client: base URL, auth header from credentials, JSON in and out."""
+    """A thin httpx client: base URL, auth header from credentials, JSON in and out, envelope checked, paced."""
 
     def __init__(self, settings: RestSettings, credentials: Mapping[str, Any], *, transport: httpx.BaseTransport | None = None, policy: egress.EgressPolicy | None = None):
         """Every request goes through the egress policy (the process-wide one unless `policy`); `transport` is for tests."""
         check_credentials(settings, credentials)
+        self._settings = settings
         headers = {"Accept": "application/json", "User-Agent": "dropship-app/rest-adapter", **settings.headers}
+        # Sent per request, so token calls go without it; absent until a token endpoint fills it.
+        self._auth: dict[str, str] = {}
         if settings.auth is not None:
-            headers[settings.auth.header] = settings.auth.template.format_map({k: str(v) for k, v in credentials.items()})
+            values = {k: str(v) for k, v in credentials.items() if v is not None}
+            if settings.auth.credential_names() <= set(values):
+                self._auth[settings.auth.header] = settings.auth.template.format_map(values)
         # The tenant's timeout, never above the operator's cap; it also bounds the whole request.
         total = runtime.current().clamp_timeout(settings.timeout_seconds)
         timeout = httpx.Timeout(total, connect=min(settings.connect_timeout_seconds, total))
         self._message_path = settings.response_path("error_message")
+        self._pacer = pacer_for(settings.base_url, credentials, settings.requests_per_second) if settings.requests_per_second else None
         policy = policy or egress.current()
         self._http = policy.client(base_url=settings.base_url, headers=headers, timeout=timeout, transport=transport, total_seconds=total)
 
@@ -86,6 +121,22 @@ class RestClient:
     def call(self, endpoint: Endpoint, values: Mapping[str, str] | None = None, *, json: Any = None, changes_state: bool = False) -> Any:
         """Send one request to `endpoint`; the decoded JSON body (None when empty), or an adapter error."""
         values = values or {}
+        return self._send(endpoint, render_path(endpoint, values), render_query(endpoint, values) or None, changes_state, headers=self._auth, json=json)
+
+    def request_token(self, token: TokenSettings, credentials: Mapping[str, Any], *, refresh: bool) -> Any:
+        """Call the token (or refresh) endpoint with credentials filled into its body; the decoded answer."""
+        endpoint = token.refresh_endpoint if refresh and token.refresh_endpoint is not None else token.endpoint
+        templates = token.refresh_body if endpoint is token.refresh_endpoint else token.body
+        filled = {name: template.format_map({k: str(v) for k, v in credentials.items() if v is not None}) for name, template in templates.items()}
+        body = {"data": filled} if token.form else {"json": filled}
+        return self._send(endpoint, endpoint.path, None, False, headers={}, **body)
+
+    def _send(self, endpoint: Endpoint, path: str, params: Any, changes_state: bool, **kwargs: Any) -> Any:
         what = endpoint.name
-        response = http.send(self._http, "the supplier", what, changes_state, endpoint.method, render_path(endpoint, values), params=render_query(endpoint, values) or None, json=json)
-        return http.decode(response, "the supplier", what, changes_state, RestRejected, lambda r: error_detail(r, self._message_path))
+        if self._pacer is not None:
+            self._pacer.wait()
+        response = http.send(self._http, "the supplier", what, changes_state, endpoint.method, path, params=params, **kwargs)
+        payload = http.decode(response, "the supplier", what, changes_state, RestRejected, lambda r: error_detail(r, self._message_path))
+        if self._settings.envelope is not None and payload is not None:
+            check_envelope(payload, self._settings.envelope, what, response.status_code)
+        return payload

@@ -15,6 +15,19 @@ example and the README-style schema in adapter.py's docstring):
   update_accepts   what endpoints.update_order takes: ["address", "lines"] (default both)
   update_refused_statuses   statuses meaning "too late to change" (default 409, 422)
   webhook     signature and event layout (see WebhookSettings)
+  envelope    success inside a 2xx body: {"success": "result", "code": "code", "ok_codes": [200],
+              "message": "message", "codes": {"1603001": "not_found", ...}, "otherwise": "permanent"}
+              (kinds: not_found, credentials, duplicate, too_late, transient, permanent)
+  token       a token endpoint whose answer fills {access_token} (see tokens.py): {"endpoint", "body",
+              "form", "refresh_endpoint", "refresh_body", "access_token", "refresh_token",
+              "expires_at" | "expires_in", "lifetime_seconds"}
+  compose, compose_line   their path -> {"format": "{address.city}, {address.zip}"} | {"join": [...],
+              "separator": " "} | {"map": "address.country_code", "values": {...}} |
+              {"country_name": "address.country_code"} (see transforms.py)
+  rate_limit  {"requests_per_second": 1}: every call for this account waits its turn
+  stock_warehouses   {"ships_to": {"US": ["US"], "CN": ["*"]}, "countries": ["US"]}: stock is
+              summed over the rows of warehouses that ship to `countries` (default the
+              supplier's ship_to_countries; "*" = anywhere)
 
 A typo in a key is an error, not silently ignored: a supplier record that cannot work
 should fail when it is saved, not on the first order.
@@ -41,6 +54,8 @@ ENDPOINT_PLACEHOLDERS: dict[str, frozenset[str]] = {
     "get_shipments": frozenset({"supplier_order_id"}),
     "get_stock": frozenset({"sku", "skus"}),
     "create_return": frozenset({"supplier_order_id"}),
+    "token": frozenset(),  # settings.token.endpoint / refresh_endpoint
+    "refresh_token": frozenset(),
 }
 REQUIRED_ENDPOINTS = ("create_order", "get_order", "find_order")
 
@@ -56,7 +71,7 @@ REQUIRED_REQUEST_FIELDS = ("external_id", "lines", "line.supplier_sku", "line.qu
 SHIPMENT_FIELDS = ("id", "carrier", "tracking_number", "tracking_url", "shipped_at", "estimated_delivery", "delivered_at", "lines")
 RESPONSE_FIELDS = frozenset(
     {"order", "order_list", "order.id", "order.external_id", "order.status", "order.cost", "shipments", "stock",
-     "stock.sku", "stock.available", "stock.in_stock", "error_message",
+     "stock.sku", "stock.available", "stock.in_stock", "stock.warehouse_country", "error_message",
      "return", "return.rma_number", "return.status", "return.label_url", "return.address", "return.note"}
     | {f"shipment.{name}" for name in SHIPMENT_FIELDS}
     | {"shipment.line.line_ref", "shipment.line.supplier_sku", "shipment.line.quantity"}
@@ -67,8 +82,12 @@ TOP_LEVEL_KEYS = frozenset({
     "base_url", "timeout_seconds", "connect_timeout_seconds", "auth", "headers", "endpoints", "request", "response",
     "status_map", "static_body", "duplicate_statuses", "duplicate_message_contains", "cancel_refused_statuses", "webhook",
     "update_accepts", "update_refused_statuses",
+    "envelope", "token", "compose", "compose_line", "rate_limit", "stock_warehouses",
     "preset",  # consumed by presets.with_preset; tolerated here so a resolved dict still parses
+    "sla_hours", "ship_to_countries",  # the app's own per-supplier settings (reconcile, routing), not the API's
 })
+ENVELOPE_KINDS = ("not_found", "credentials", "duplicate", "too_late", "transient", "permanent")
+MAX_RATE = 100.0
 WEBHOOK_KEYS = frozenset({"signature_header", "signature_encoding", "signature_prefix", "event_type", "event_id", "order", "shipment", "reason", "stock", "return", "events"})
 
 
@@ -121,6 +140,46 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True)
+class EnvelopeSettings:
+    """How a 2xx body says whether the call worked: a true flag and/or an ok code; other codes sorted by `codes`."""
+
+    success: str | None  # path to a boolean that must be true
+    code: str | None  # path to the supplier's code
+    ok_codes: frozenset[str]
+    message: str | None
+    codes: Mapping[str, str]  # their code (as text) -> one of ENVELOPE_KINDS
+    otherwise: str  # the kind of a failure whose code is not listed
+
+
+@dataclass(frozen=True)
+class TokenSettings:
+    """A token endpoint: its answer fills the `access_token` credential (and `refresh_token`, `expires_at`)."""
+
+    endpoint: Endpoint
+    body: Mapping[str, str]  # field -> template over credentials
+    form: bool  # form-encoded (OAuth2) instead of JSON
+    access_token: str  # path in the answer
+    refresh_token: str | None = None
+    expires_at: str | None = None  # path to an ISO 8601 time or epoch seconds
+    expires_in: str | None = None  # path to seconds from now
+    lifetime_seconds: float = 3600.0  # when the answer says nothing about expiry
+    refresh_endpoint: Endpoint | None = None
+    refresh_body: Mapping[str, str] = field(default_factory=dict)
+
+    def credential_names(self) -> set[str]:
+        """The credentials the token request needs (the first one: refresh_token is optional)."""
+        return {name for template in self.body.values() for name in _placeholders(template)}
+
+
+@dataclass(frozen=True)
+class StockWarehouses:
+    """Which warehouses' rows count: their country -> where they ship; summed for `countries`."""
+
+    ships_to: Mapping[str, frozenset[str]]
+    countries: frozenset[str]  # empty: every warehouse counts
+
+
+@dataclass(frozen=True)
 class RestSettings:
     """A parsed, checked description of one supplier's REST API."""
 
@@ -140,6 +199,12 @@ class RestSettings:
     webhook: WebhookSettings | None = None
     update_accepts: frozenset[str] = frozenset()  # of "address", "lines"; empty without an update_order endpoint
     update_refused_statuses: frozenset[int] = frozenset({409, 422})
+    envelope: EnvelopeSettings | None = None
+    token: TokenSettings | None = None
+    compose: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    compose_line: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    requests_per_second: float | None = None
+    stock_warehouses: StockWarehouses | None = None
 
     def response_path(self, name: str) -> str | None:
         """The configured path for a response field (None when not mapped)."""
@@ -155,6 +220,8 @@ def parse_settings(settings: Mapping[str, Any]) -> RestSettings:
     request = _field_map("settings.request", settings.get("request"), REQUEST_FIELDS, REQUIRED_REQUEST_FIELDS)
     response = _field_map("settings.response", settings.get("response"), RESPONSE_FIELDS, REQUIRED_RESPONSE_FIELDS)
     _check_response_covers_endpoints(endpoints, response)
+    if settings.get("stock_warehouses") is not None and "stock.warehouse_country" not in response:
+        raise InvalidRestSettings("settings.stock_warehouses needs settings.response.stock.warehouse_country (where a stock row names its warehouse's country)")
     return RestSettings(
         base_url=_base_url(settings.get("base_url")),
         endpoints=endpoints,
@@ -172,6 +239,12 @@ def parse_settings(settings: Mapping[str, Any]) -> RestSettings:
         webhook=_webhook(settings.get("webhook")),
         update_accepts=_update_accepts(endpoints, settings.get("update_accepts", ["address", "lines"])),
         update_refused_statuses=_statuses("settings.update_refused_statuses", settings.get("update_refused_statuses", [409, 422])),
+        envelope=_envelope(settings.get("envelope")),
+        token=_token(settings.get("token")),
+        compose=_compose("settings.compose", settings.get("compose"), line=False),
+        compose_line=_compose("settings.compose_line", settings.get("compose_line"), line=True),
+        requests_per_second=_rate(settings.get("rate_limit")),
+        stock_warehouses=_stock_warehouses(settings.get("stock_warehouses"), settings.get("ship_to_countries")),
     )
 
 
@@ -188,9 +261,12 @@ def check_credentials(settings: RestSettings, credentials: Mapping[str, Any]) ->
     if not isinstance(credentials, Mapping):
         raise InvalidRestSettings("credentials must be a JSON object")
     needed = settings.auth.credential_names() if settings.auth else set()
+    if settings.token is not None:
+        # The token endpoint supplies these; what it needs must be there instead.
+        needed = (needed - {"access_token", "refresh_token", "expires_at"}) | settings.token.credential_names()
     missing = sorted(name for name in needed if not isinstance(credentials.get(name), str) or not credentials.get(name))
     if missing:
-        raise InvalidRestSettings(f"credentials lack {', '.join(missing)} (used by settings.auth.template)")
+        raise InvalidRestSettings(f"credentials lack {', '.join(missing)} (used by settings.auth.template or settings.token.body)")
 
 
 # -- pieces ----------------------------------------------------------------------------------
@@ -391,3 +467,106 @@ def _strings(where: str, value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise InvalidRestSettings(f"{where} must be a list of non-empty strings")
     return value
+
+
+def _envelope(value: Any) -> EnvelopeSettings | None:
+    if value is None:
+        return None
+    where = "settings.envelope"
+    if not isinstance(value, Mapping):
+        raise InvalidRestSettings(f"{where} must be an object")
+    _no_unknown_keys(where, value, frozenset({"success", "code", "ok_codes", "message", "codes", "otherwise"}))
+    for key in ("success", "code", "message"):
+        if value.get(key) is not None and not isinstance(value.get(key), str):
+            raise InvalidRestSettings(f"{where}.{key} must be a dotted path")
+    if not value.get("success") and not value.get("code"):
+        raise InvalidRestSettings(f"{where} needs success (a true/false field) or code (with ok_codes)")
+    ok_codes = value.get("ok_codes", [])
+    if not isinstance(ok_codes, list) or not all(isinstance(c, (str, int)) and not isinstance(c, bool) for c in ok_codes):
+        raise InvalidRestSettings(f"{where}.ok_codes must be a list of codes")
+    if value.get("code") and not value.get("success") and not ok_codes:
+        raise InvalidRestSettings(f"{where}.ok_codes is required when only code says whether a call worked")
+    codes = value.get("codes") or {}
+    if not isinstance(codes, Mapping) or any(kind not in ENVELOPE_KINDS for kind in codes.values()):
+        raise InvalidRestSettings(f"{where}.codes maps their codes to one of {', '.join(ENVELOPE_KINDS)}")
+    otherwise = value.get("otherwise", "permanent")
+    if otherwise not in ("permanent", "transient"):
+        raise InvalidRestSettings(f'{where}.otherwise must be "permanent" or "transient"')
+    return EnvelopeSettings(value.get("success"), value.get("code"), frozenset(str(c) for c in ok_codes), value.get("message"), {str(k): v for k, v in codes.items()}, otherwise)
+
+
+def _token(value: Any) -> TokenSettings | None:
+    if value is None:
+        return None
+    where = "settings.token"
+    if not isinstance(value, Mapping):
+        raise InvalidRestSettings(f"{where} must be an object")
+    _no_unknown_keys(where, value, frozenset({"endpoint", "body", "form", "access_token", "refresh_token", "expires_at", "expires_in", "lifetime_seconds", "refresh_endpoint", "refresh_body"}))
+    if "endpoint" not in value or not isinstance(value.get("access_token"), str):
+        raise InvalidRestSettings(f"{where} needs endpoint and access_token (where the token is in the answer)")
+    if value.get("expires_at") is not None and value.get("expires_in") is not None:
+        raise InvalidRestSettings(f"{where}: give expires_at or expires_in, not both")
+    for key in ("refresh_token", "expires_at", "expires_in"):
+        if value.get(key) is not None and not isinstance(value.get(key), str):
+            raise InvalidRestSettings(f"{where}.{key} must be a dotted path")
+    refresh = _endpoint("refresh_token", value["refresh_endpoint"]) if value.get("refresh_endpoint") is not None else None
+    refresh_body = _string_map(f"{where}.refresh_body", value.get("refresh_body") or {})
+    if refresh is not None and "refresh_token" not in {n for t in refresh_body.values() for n in _placeholders(t)}:
+        raise InvalidRestSettings(f"{where}.refresh_body must use {{refresh_token}}")
+    return TokenSettings(
+        endpoint=_endpoint("token", value["endpoint"]),
+        body=_string_map(f"{where}.body", value.get("body") or {}),
+        form=bool(value.get("form", False)),
+        access_token=value["access_token"],
+        refresh_token=value.get("refresh_token"),
+        expires_at=value.get("expires_at"),
+        expires_in=value.get("expires_in"),
+        lifetime_seconds=_positive_number(f"{where}.lifetime_seconds", value.get("lifetime_seconds", 3600)),
+        refresh_endpoint=refresh,
+        refresh_body=refresh_body,
+    )
+
+
+def _compose(where: str, value: Any, *, line: bool) -> dict[str, dict[str, Any]]:
+    from .transforms import check_rule
+
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidRestSettings(f"{where} must map their paths to rules")
+    rules = {}
+    for path, rule in value.items():
+        try:
+            segments(path)
+            check_rule(rule, line=line)
+        except ValueError as exc:
+            raise InvalidRestSettings(f"{where}.{path}: {exc}") from None
+        rules[path] = dict(rule)
+    return rules
+
+
+def _rate(value: Any) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or set(value) != {"requests_per_second"}:
+        raise InvalidRestSettings('settings.rate_limit must be {"requests_per_second": n}')
+    rate = value["requests_per_second"]
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= MAX_RATE:
+        raise InvalidRestSettings(f"settings.rate_limit.requests_per_second must be above 0 and at most {MAX_RATE:g}")
+    return float(rate)
+
+
+def _stock_warehouses(value: Any, ship_to_countries: Any) -> StockWarehouses | None:
+    if value is None:
+        return None
+    where = "settings.stock_warehouses"
+    if not isinstance(value, Mapping):
+        raise InvalidRestSettings(f"{where} must be an object")
+    _no_unknown_keys(where, value, frozenset({"ships_to", "countries"}))
+    ships_to = value.get("ships_to")
+    if not isinstance(ships_to, Mapping) or not all(isinstance(v, list) and all(isinstance(c, str) for c in v) for v in ships_to.values()):
+        raise InvalidRestSettings(f'{where}.ships_to maps a warehouse country to the countries it ships to (["*"]: anywhere)')
+    countries = value.get("countries", ship_to_countries or [])
+    if not isinstance(countries, list) or not all(isinstance(c, str) for c in countries):
+        raise InvalidRestSettings(f"{where}.countries must be a list of country codes")
+    return StockWarehouses({k.upper(): frozenset(c.upper() for c in v) for k, v in ships_to.items()}, frozenset(c.upper() for c in countries))

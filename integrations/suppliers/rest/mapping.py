@@ -9,6 +9,7 @@ from typing import Any, Mapping
 from ..base import Address, Amendment, PlaceOrder, ReturnAuthorization, Shipment, ShipmentLine, StockLevel, SupplierOrder, SupplierOrderStatus
 from .config import ADDRESS_FIELDS, RestSettings
 from .paths import get_path, set_path
+from .transforms import address_values, apply_rule, line_values, order_values
 
 log = logging.getLogger(__name__)
 
@@ -25,23 +26,41 @@ def create_order_body(order: PlaceOrder, settings: RestSettings) -> dict[str, An
         _put(body, request.get(name), getattr(order, name))
     for name in ADDRESS_FIELDS:
         _put(body, request.get(f"address.{name}"), getattr(order.shipping_address, name))
+    ours = order_values(order)
+    _compose(body, settings.compose, ours)
     lines = []
     for line in order.lines:
         item: dict[str, Any] = {}
         for name in ("line_ref", "supplier_sku", "quantity", "name", "retail_price"):
             _put(item, request.get(f"line.{name}"), getattr(line, name))
+        _compose(item, settings.compose_line, line_values(line, ours))
         lines.append(item)
     set_path(body, request["lines"], lines)
     return body
+
+
+def _compose(target: dict[str, Any], rules: Mapping[str, Mapping[str, Any]], values: Mapping[str, Any]) -> None:
+    # Built fields come after the plain ones, so a rule can replace a mapped field.
+    for path, rule in rules.items():
+        _put(target, path, apply_rule(rule, values))
+
+
+def _rules_over(rules: Mapping[str, Mapping[str, Any]], values: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The rules whose every source is among `values` (an update carries only the address and lines)."""
+    from .transforms import rule_sources
+
+    return {path: rule for path, rule in rules.items() if set(rule_sources(rule)) <= set(values)}
 
 
 def update_order_body(amendment: Amendment, settings: RestSettings) -> dict[str, Any]:
     """The update-order JSON: the lines as they should be now (removed ones left out) and the new address, when each changed and is accepted."""
     request = settings.request
     body: dict[str, Any] = {}
+    address = address_values(amendment.shipping_address)
     if amendment.shipping_address is not None:
         for name in ADDRESS_FIELDS:
             _put(body, request.get(f"address.{name}"), getattr(amendment.shipping_address, name))
+        _compose(body, _rules_over(settings.compose, address), address)
     if "lines" in settings.update_accepts:
         lines = []
         for line in amendment.lines:
@@ -49,6 +68,8 @@ def update_order_body(amendment: Amendment, settings: RestSettings) -> dict[str,
                 item: dict[str, Any] = {}
                 for name in ("line_ref", "supplier_sku", "quantity", "name", "retail_price"):
                     _put(item, request.get(f"line.{name}"), getattr(line, name))
+                values = line_values(line, address)
+                _compose(item, _rules_over(settings.compose_line, values), values)
                 lines.append(item)
         set_path(body, request["lines"], lines)
     return body
@@ -121,6 +142,10 @@ def shipment_list(body: Any, settings: RestSettings) -> list[Any]:
     shipments = get_path(body, settings.response.get("shipments", ""))
     if shipments is None:
         return []
+    if isinstance(shipments, Mapping):
+        # One parcel as an object (CJ keeps trackNumber on the order): none until it has an id or a tracking number.
+        has = [get_path(shipments, settings.response[name]) for name in ("shipment.id", "shipment.tracking_number") if name in settings.response]
+        return [shipments] if any(value not in (None, "") for value in has) else []
     if not isinstance(shipments, list):
         raise MalformedResponse("no list where settings.response.shipments points")
     return shipments
@@ -187,6 +212,26 @@ def stock_level(entry: Any, settings: RestSettings) -> StockLevel:
         raise MalformedResponse("a stock entry with neither available nor in_stock")
     in_stock = flag if flag is not None else available > 0
     return StockLevel(supplier_sku=str(sku), in_stock=in_stock, available=max(0, int(available)) if available is not None else None)
+
+
+def warehouse_counts(entry: Any, settings: RestSettings) -> bool:
+    """Whether a stock row's warehouse ships to the countries this supplier serves (settings.stock_warehouses)."""
+    rule = settings.stock_warehouses
+    if rule is None or not rule.countries:
+        return True
+    country = get_path(entry, settings.response["stock.warehouse_country"]) if "stock.warehouse_country" in settings.response else None
+    if not isinstance(country, str) or not country:
+        return False  # a row that does not say where it is cannot be promised anywhere
+    reach = rule.ships_to.get(country.upper(), frozenset({country.upper()}))  # unlisted: ships within its own country
+    return "*" in reach or bool(reach & rule.countries)
+
+
+def summed_stock(levels: list[StockLevel]) -> StockLevel:
+    """One SKU's stock over several warehouse rows: counts added, in stock when any row is."""
+    counts = [level.available for level in levels if level.available is not None]
+    available = sum(counts) if counts else None
+    in_stock = available > 0 if available is not None else any(level.in_stock for level in levels)
+    return StockLevel(supplier_sku=levels[0].supplier_sku, in_stock=in_stock, available=available)
 
 
 RETURN_STATUSES = ("approved", "pending", "refused")
