@@ -65,6 +65,11 @@ def configure(session_factory: sessionmaker, box: SecretBox) -> None:
     _store = CredentialStore(session_factory, box)
 
 
+def current_store() -> CredentialStore | None:
+    """The process's store (None before build_services)."""
+    return _store
+
+
 def can_refresh(adapter: SupplierAdapter) -> bool:
     """Whether the adapter's class offers a credentials refresh."""
     return type(adapter).refresh_credentials is not SupplierAdapter.refresh_credentials
@@ -73,8 +78,10 @@ def can_refresh(adapter: SupplierAdapter) -> bool:
 class RefreshingAdapter:
     """Delegates to the supplier's adapter, refreshing its credentials before expiry and once after a 401."""
 
-    def __init__(self, inner: SupplierAdapter, ref: SupplierRef, kind: str, settings: dict[str, Any], credentials: dict[str, Any], credentials_enc: bytes | None, *, clock: Callable[[], float] = time.time):
-        self._inner, self._ref, self._kind, self._settings = inner, ref, kind, settings
+    def __init__(self, inner: SupplierAdapter, ref: SupplierRef, kind: str, settings: dict[str, Any], credentials: dict[str, Any], credentials_enc: bytes | None,
+                 *, store: CredentialStore | None = None, clock: Callable[[], float] = time.time):
+        """`store`: where refreshed credentials go (None: kept in memory only, e.g. for a connection test)."""
+        self._inner, self._ref, self._kind, self._settings, self._store = inner, ref, kind, settings, store
         self._credentials, self._enc = credentials, credentials_enc
         self._generation = 0  # bumped by each refresh: a 401 seen before it is not refreshed twice
         self._clock = clock
@@ -114,10 +121,8 @@ class RefreshingAdapter:
             if new is None:
                 raise CredentialsRejected("the supplier refused our credentials and they cannot be refreshed: update them in the supplier's settings")
             enc = self._enc
-            if _store is not None:
-                enc, new = _store.swap(self._ref, self._enc, new, old)
-            else:
-                log.warning("supplier %s: refreshed credentials are not stored (no credential store configured)", self._ref.supplier_id)
+            if self._store is not None:
+                enc, new = self._store.swap(self._ref, self._enc, new, old)
             previous = self._inner
             self._inner, self._credentials, self._enc = build_adapter(self._kind, new, self._settings, self._ref), new, enc
             self._generation += 1

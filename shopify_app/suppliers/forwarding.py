@@ -45,7 +45,7 @@ from ..models import utcnow
 from ..orders.models import Order, OrderLine as OurLine, OrderState
 from ..orders.routing import reroute_to_backup
 from ..orders.timeline import record_event
-from .credentials import RefreshingAdapter, can_refresh
+from .credentials import RefreshingAdapter, can_refresh, current_store
 from .amendments import lines_to_place, remember_sent
 from .models import DeliveryAttempt, DeliveryState, Supplier, SupplierOrder
 
@@ -142,7 +142,7 @@ def adapter_from_record(supplier: Supplier, box: SecretBox) -> SupplierAdapter:
             owner = SupplierRef(supplier.shop_domain, supplier.id)  # scopes what the adapter keeps (the email sent log)
             adapter = build_adapter(supplier.kind, credentials, dict(supplier.settings or {}), owner)
             if can_refresh(adapter):  # tokens that expire: refreshed before expiry and once after a 401
-                adapter = RefreshingAdapter(adapter, owner, supplier.kind, dict(supplier.settings or {}), credentials, supplier.credentials_enc)
+                adapter = RefreshingAdapter(adapter, owner, supplier.kind, dict(supplier.settings or {}), credentials, supplier.credentials_enc, store=current_store())
             _adapters[key] = adapter
         return adapter
 

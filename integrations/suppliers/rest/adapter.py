@@ -124,6 +124,9 @@ class RestAdapter(SupplierAdapter):
         body = create_order_body(order, self.settings)
         try:
             payload = self._client.call(self._endpoint("create_order"), {"external_id": order.external_id}, json=body, changes_state=True)
+        except SupplierOrderNotFound as missing:
+            # "Not found" to a create names what the order refers to (a variant, a path): never retried.
+            raise PermanentSupplierError(str(missing)) from None
         except RestRejected as rejection:
             if not self._is_duplicate(rejection):
                 raise

@@ -111,7 +111,93 @@ SANDBOX_REST: dict[str, Any] = {
     },
 }
 
-PRESETS: dict[str, Mapping[str, Any]] = {"sandbox-rest": SANDBOX_REST}
+CJ_API = "/api2.0/v1"
+
+CJDROPSHIPPING: dict[str, Any] = {
+    # CJdropshipping API 2.0, from its published documentation (the shapes, with sources, are in
+    # sandbox/supplier/cj_spec.py; the local copy is sandbox/supplier/cj.py):
+    #   https://developers.cjdropshipping.com/en/api/api2/standard/definition.html  envelope
+    #   https://developers.cjdropshipping.com/en/api/api2/api/auth.html             tokens (15 days; refresh 180)
+    #   https://developers.cjdropshipping.com/en/api/api2/api/shopping.html         createOrderV2, getOrderDetail, deleteOrder
+    #   https://developers.cjdropshipping.com/en/api/api2/api/product.html          product/stock/queryByVid
+    #   https://developers.cjdropshipping.com/en/api/api2/standard/limit.html       1 request/s at the free level
+    # Credentials: {"api_key": "<CJ API key>"}; the token fields are filled in by the app.
+    # base_url: https://developers.cjdropshipping.com. Override static_body.logisticName and
+    # fromCountryCode for your shipping method and warehouse; rate_limit for your CJ level.
+    "timeout_seconds": 30,
+    "connect_timeout_seconds": 5,
+    "auth": {"header": "CJ-Access-Token", "template": "{access_token}"},
+    "token": {
+        "endpoint": f"POST {CJ_API}/authentication/getAccessToken",
+        "body": {"apiKey": "{api_key}"},
+        "refresh_endpoint": f"POST {CJ_API}/authentication/refreshAccessToken",
+        "refresh_body": {"refreshToken": "{refresh_token}"},
+        "access_token": "data.accessToken",
+        "refresh_token": "data.refreshToken",
+        "expires_at": "data.accessTokenExpiryDate",
+    },
+    # Every answer is HTTP 200 {code, result, message, data}: result false is a refusal, sorted by code.
+    "envelope": {
+        "success": "result", "code": "code", "ok_codes": [200], "message": "message", "otherwise": "permanent",
+        "codes": {"1600001": "credentials", "1600200": "transient", "1603001": "not_found", "1603002": "duplicate",
+                  "1603101": "too_late", "1604001": "not_found"},
+    },
+    "rate_limit": {"requests_per_second": 1},
+    "endpoints": {
+        "create_order": f"POST {CJ_API}/shopping/order/createOrderV2",
+        "get_order": {"method": "GET", "path": f"{CJ_API}/shopping/order/getOrderDetail", "query": {"orderId": "{supplier_order_id}"}},
+        "find_order": {"method": "GET", "path": f"{CJ_API}/shopping/order/getOrderDetail", "query": {"orderId": "{external_id}"}},
+        "cancel_order": {"method": "DELETE", "path": f"{CJ_API}/shopping/order/deleteOrder", "query": {"orderId": "{supplier_order_id}"}},
+        "get_shipments": {"method": "GET", "path": f"{CJ_API}/shopping/order/getOrderDetail", "query": {"orderId": "{supplier_order_id}"}},
+        "get_stock": {"method": "GET", "path": f"{CJ_API}/product/stock/queryByVid", "query": {"vid": "{sku}"}},
+    },
+    "static_body": {"logisticName": "CJPacket Ordinary", "fromCountryCode": "CN", "payType": 2, "platform": "shopify"},
+    "request": {
+        "external_id": "orderNumber",
+        "shipping_method": "logisticName",
+        "address.name": "shippingCustomerName",
+        "address.address1": "shippingAddress",
+        "address.address2": "shippingAddress2",
+        "address.city": "shippingCity",
+        "address.zip": "shippingZip",
+        "address.country_code": "shippingCountryCode",
+        "address.phone": "shippingPhone",
+        "address.email": "email",
+        "lines": "products",
+        "line.supplier_sku": "vid",
+        "line.quantity": "quantity",
+        "line.line_ref": "storeLineItemId",
+    },
+    "compose": {
+        "shippingCountry": {"country_name": "address.country_code"},  # CJ wants the name as well as the code
+        "shippingProvince": {"format": "{address.province_code}"},  # required, may be empty
+        "remark": {"join": ["external_id", "note"], "separator": " | ", "max_length": 500},  # our reference for CJ's agents
+    },
+    "response": {
+        "order": "data",
+        "order.id": "orderId",
+        "order.external_id": "orderNum",
+        "order.status": "orderStatus",
+        "order.cost": "orderAmount",
+        "shipments": "data",  # one parcel per order, on the order itself
+        "shipment.id": "trackNumber",
+        "shipment.tracking_number": "trackNumber",
+        "shipment.carrier": "logisticName",
+        "stock": "data",
+        "stock.sku": "vid",
+        "stock.available": "storageNum",
+        "stock.warehouse_country": "countryCode",
+        "error_message": "message",
+    },
+    "status_map": {
+        "CREATED": "pending", "IN_CART": "pending", "UNPAID": "pending", "UNSHIPPED": "acknowledged",
+        "SHIPPED": "shipped", "DELIVERED": "shipped", "CANCELLED": "cancelled",
+    },
+    # CN ships anywhere; a warehouse not listed ships within its own country.
+    "stock_warehouses": {"ships_to": {"CN": ["*"]}},
+}
+
+PRESETS: dict[str, Mapping[str, Any]] = {"sandbox-rest": SANDBOX_REST, "cjdropshipping": CJDROPSHIPPING}
 
 
 def with_preset(settings: Mapping[str, Any]) -> dict[str, Any]:
