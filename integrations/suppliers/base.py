@@ -211,6 +211,10 @@ class InvalidSupplierSignature(SupplierError):
     """A supplier webhook whose signature does not verify."""
 
 
+# Credentials keys an adapter's refresh_credentials fills in (never typed by the merchant).
+REFRESHED_CREDENTIAL_KEYS = ("access_token", "refresh_token", "expires_at")
+
+
 class SupplierAdapter(abc.ABC):
     """What the app needs from any supplier.
 

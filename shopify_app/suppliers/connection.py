@@ -7,8 +7,9 @@ from typing import Any, Mapping
 
 from integrations.suppliers.base import CredentialsRejected, PermanentSupplierError, SupplierError, TransientSupplierError
 from integrations.suppliers.registry import build_adapter
+from integrations.suppliers.runtime import SupplierRef
 
-from .credentials import REFRESH_MARGIN_SECONDS
+from .credentials import CredentialStore, RefreshingAdapter, can_refresh
 
 log = logging.getLogger(__name__)
 
@@ -25,25 +26,25 @@ def masked(credentials: Mapping[str, Any]) -> dict[str, str]:
     return shown
 
 
-def connection_test(kind: str, settings: dict[str, Any], credentials: dict[str, Any]) -> dict[str, Any]:
-    """{ok, checked, error, error_kind, duration_ms} for one read call with these settings and credentials (network: no transaction open)."""
+def connection_test(kind: str, settings: dict[str, Any], credentials: dict[str, Any], *, ref: SupplierRef | None = None,
+                    credentials_enc: bytes | None = None, store: CredentialStore | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """({ok, checked, error, error_kind, duration_ms}, the credentials in force afterwards) for one read call (network: no transaction open).
+
+    An adapter whose tokens expire gets a token first, as in service; `store` (with `ref` and
+    the ciphertext read) keeps it, else it is only returned, for the caller to save with the
+    change it tested (a supplier such as CJ grants a token only once per 5 minutes).
+    """
     started = time.monotonic()
     result: dict[str, Any] = {"ok": False, "checked": None, "error": None, "error_kind": None}
-    adapter = None
+    adapter: Any = None
+    after = credentials
     try:
         adapter = build_adapter(kind, credentials, settings)
-        checked = []
-        expires = adapter.credentials_expire_at(credentials)
-        if expires is not None and expires - time.time() <= REFRESH_MARGIN_SECONDS:
-            # A token flow with no (or an expiring) token: get one first, in memory only (these may be unsaved credentials).
-            fresh = adapter.refresh_credentials(credentials)
-            if fresh is not None:
-                _close(adapter)
-                adapter = build_adapter(kind, fresh, settings)
-                checked.append("obtained an access token")
-        checked.append(adapter.check_connection())
-        result["checked"] = "; ".join(checked)
+        if can_refresh(adapter):
+            adapter = RefreshingAdapter(adapter, ref or SupplierRef("", 0), kind, settings, credentials, credentials_enc, store=store)
+        result["checked"] = adapter.check_connection()
         result["ok"] = True
+        after = adapter.credentials if isinstance(adapter, RefreshingAdapter) else credentials
     except CredentialsRejected as exc:
         result.update(error=str(exc), error_kind="credentials")
     except TransientSupplierError as exc:
@@ -53,12 +54,8 @@ def connection_test(kind: str, settings: dict[str, Any], credentials: dict[str, 
     except (ValueError, TypeError, KeyError) as exc:  # settings the adapter cannot be built from (messages name keys, not values)
         result.update(error=str(exc)[:200], error_kind="configuration")
     finally:
-        _close(adapter)
+        close = getattr(adapter, "close", None)
+        if callable(close):
+            close()
     result["duration_ms"] = int((time.monotonic() - started) * 1000)
-    return result
-
-
-def _close(adapter: Any) -> None:
-    close = getattr(adapter, "close", None)
-    if callable(close):
-        close()
+    return result, after

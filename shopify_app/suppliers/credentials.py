@@ -92,9 +92,20 @@ class RefreshingAdapter:
         """The adapter currently in use."""
         return self._inner
 
+    @property
+    def credentials(self) -> dict[str, Any]:
+        """The credentials in force (after any refresh)."""
+        return dict(self._credentials)
+
+    def close(self) -> None:
+        """Release the adapter's connections."""
+        close = getattr(self._inner, "close", None)
+        if callable(close):
+            close()
+
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._inner, name)
-        if not callable(value) or name.startswith("_") or name in ("credentials_expire_at", "refresh_credentials", "close"):
+        if not callable(value) or name.startswith("_") or name in ("credentials_expire_at", "refresh_credentials"):
             return value
         return lambda *args, **kwargs: self._call(name, args, kwargs)
 
@@ -104,7 +115,8 @@ class RefreshingAdapter:
         try:
             return getattr(self._inner, name)(*args, **kwargs)
         except CredentialsRejected:
-            self._refresh(generation)
+            if not self._refresh(generation):
+                raise  # nothing to refresh: the merchant must update the credentials
             return getattr(self._inner, name)(*args, **kwargs)  # once: a second 401 goes to the caller
 
     def _refresh_if_expiring(self) -> None:
@@ -112,20 +124,22 @@ class RefreshingAdapter:
         if expires is not None and expires - self._clock() <= REFRESH_MARGIN_SECONDS:
             self._refresh(self._generation)
 
-    def _refresh(self, seen_generation: int) -> None:
+    def _refresh(self, seen_generation: int) -> bool:
+        """Refresh unless another thread did since `seen_generation`; False when the adapter cannot refresh."""
         with self._lock:
             if self._generation != seen_generation:
-                return  # another thread refreshed while we waited
+                return True  # another thread refreshed while we waited
             old = self._credentials
             new = self._inner.refresh_credentials(old)
             if new is None:
-                raise CredentialsRejected("the supplier refused our credentials and they cannot be refreshed: update them in the supplier's settings")
+                return False
             enc = self._enc
             if self._store is not None:
                 enc, new = self._store.swap(self._ref, self._enc, new, old)
             previous = self._inner
             self._inner, self._credentials, self._enc = build_adapter(self._kind, new, self._settings, self._ref), new, enc
             self._generation += 1
+            return True
             close = getattr(previous, "close", None)
             if callable(close):
                 close()

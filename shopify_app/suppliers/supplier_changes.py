@@ -8,6 +8,8 @@ from typing import Any, Callable, Mapping
 
 from sqlalchemy.orm import Session
 
+from integrations.suppliers.base import REFRESHED_CREDENTIAL_KEYS as TOKEN_KEYS
+
 from ..crypto import SecretBox
 from .audit import changed_fields, record_change
 from .models import Supplier
@@ -59,7 +61,11 @@ def prepare_update(box: SecretBox, supplier: Supplier, body: Mapping[str, Any], 
     settings = merge_patch(saved_settings, body.get("settings") or {})
     if "sla_hours" in body:
         settings["sla_hours"] = body["sla_hours"]
-    credentials = merge_patch(saved_credentials, body.get("credentials") or {})
+    patch = body.get("credentials") or {}
+    credentials = merge_patch(saved_credentials, patch)
+    if any(key not in TOKEN_KEYS for key in patch):
+        # New keys make tokens obtained with the old ones meaningless: drop them (unless given).
+        credentials = {key: value for key, value in credentials.items() if key not in TOKEN_KEYS or key in patch}
     touches = "settings" in body or "credentials" in body
     if touches:
         problem = config_problem(supplier.kind, settings, credentials)

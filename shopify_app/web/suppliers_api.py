@@ -203,7 +203,8 @@ def update_supplier(supplier_id: int):
     except SupplierChangeRefused as refused:
         return invalid([refused.problem])
     if request.args.get("test") == "1" and change.touches_connection:
-        result = connection_test(change.kind, change.settings, change.credentials)
+        result, tested_credentials = connection_test(change.kind, change.settings, change.credentials)
+        change.credentials = tested_credentials  # keep a token the test obtained (CJ grants one per 5 minutes)
         if not result["ok"]:
             # Nothing is saved, so the supplier keeps working with what it had; the form keeps
             # what the merchant typed (the settings are echoed back, credentials only masked).
@@ -237,7 +238,13 @@ def test_connection(supplier_id: int):
             change = prepare_update(services.box, supplier, body, adapter_config_problem)
     except SupplierChangeRefused as refused:
         return invalid([refused.problem])
-    result = connection_test(change.kind, change.settings, change.credentials)
+    if body:  # unsaved changes: nothing is stored
+        result, _ = connection_test(change.kind, change.settings, change.credentials)
+    else:  # the saved supplier: a token it obtains is stored, as in service
+        from ..suppliers.credentials import current_store
+        from integrations.suppliers.runtime import SupplierRef
+
+        result, _ = connection_test(change.kind, change.settings, change.credentials, ref=SupplierRef(g.shop_domain, supplier_id), credentials_enc=change.read_credentials_enc, store=current_store())
     _audit_test(supplier_id, result, tested="unsaved changes" if body else "saved settings")
     return jsonify(test=result)
 

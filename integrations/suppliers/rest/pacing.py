@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any, Callable, Mapping
 
-TOKEN_KEYS = ("access_token", "refresh_token", "expires_at")  # change on refresh; not the account
+from ..base import REFRESHED_CREDENTIAL_KEYS as TOKEN_KEYS  # change on refresh; not the account
 
 
 class Pacer:
