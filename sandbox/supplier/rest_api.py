@@ -38,8 +38,10 @@ def build_rest_app(supplier: "RestSandboxSupplier") -> Flask:
 
     @app.before_request
     def authenticate_and_maybe_refuse() -> Response | None:
-        if request.headers.get("X-Api-Key") != supplier.api_key:
-            return error_response(401, "unauthorized", "missing or wrong X-Api-Key")
+        if request.path == "/oauth/token":
+            return None
+        if not supplier.oauth.accepts(request.headers.get("Authorization", "")) and request.headers.get("X-Api-Key") != supplier.api_key:
+            return error_response(401, "unauthorized", "missing or wrong X-Api-Key (or OAuth2 bearer token)")
         supplier.received.append((request.method, request.path, request.get_json(silent=True)))
         if supplier.faults.latency:
             time.sleep(supplier.faults.latency)
@@ -123,6 +125,11 @@ def build_rest_app(supplier: "RestSandboxSupplier") -> Flask:
                 raise RestRefusal(404, "not_found", "unknown sku")
             return 200, book.products[sku].json()
         return serve(answer)
+
+    @app.post("/oauth/token")
+    def oauth_token() -> Response:
+        status, body = supplier.oauth.token(request.form)
+        return json_response(status, body, {"Cache-Control": "no-store", "Pragma": "no-cache"})
 
     @app.errorhandler(404)
     def not_found(_error: Any) -> Response:

@@ -11,7 +11,8 @@ The generic REST adapter maps onto it with the `sandbox-rest` preset
 (integrations/suppliers/rest/presets.py): settings {"preset": "sandbox-rest", "base_url":
 supplier.base_url}, credentials supplier.adapter_credentials().
 
-API (JSON in and out; every request needs `X-Api-Key: <api_key>`, else 401):
+API (JSON in and out; every request needs `X-Api-Key: <api_key>` or an OAuth 2.0 bearer token
+from POST /oauth/token (rest_oauth.py), else 401):
 
   POST /api/v1/orders                         create -> 201 {"order": Order}
        {"reference": str (unique, <= 100 chars), "currency": str, "shipping_method": str,
@@ -63,6 +64,7 @@ from ..serving import BackgroundServer
 
 from .faults import FaultControls, SupplierFaults
 from .rest_api import build_rest_app
+from .rest_oauth import OAuthServer
 from .rest_returns import ReturnsDesk
 from .rest_orders import RESTOCK_QUANTITY, Order, Parcel, Product, RestOrderBook, demo_products, utc_now
 from .rest_webhooks import RestWebhookDispatcher
@@ -84,6 +86,7 @@ class RestSandboxSupplier(FaultControls):
         self.faults = SupplierFaults()
         self.returns = ReturnsDesk()
         self.webhooks = RestWebhookDispatcher()
+        self.oauth = OAuthServer()  # POST /oauth/token; a live bearer token is accepted instead of X-Api-Key
         # Every authenticated request as (method, path, JSON body or None): in memory only, for tests.
         self.received: collections.deque[tuple[str, str, Any]] = collections.deque(maxlen=1000)
         self.base_url = ""
@@ -109,6 +112,7 @@ class RestSandboxSupplier(FaultControls):
         self.faults.clear()
         self.received.clear()
         self.returns.clear()
+        self.oauth.reset()
 
     def adapter_settings(self) -> dict[str, Any]:
         """Settings for the REST adapter: the sandbox-rest preset at this server's URL."""
