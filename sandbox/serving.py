@@ -37,11 +37,11 @@ class BackgroundServer:
             raise RuntimeError("server is not running; call start()")
         return f"http://{self.host}:{self._server.server_port}"
 
-    def start(self, app, *, host: str = "127.0.0.1", port: int = 0, name: str = "sandbox") -> str:
+    def start(self, app, *, host: str = "127.0.0.1", port: int = 0, name: str = "sandbox", request_handler: type[WSGIRequestHandler] = QuietRequestHandler) -> str:
         """Serve `app` (port 0: any free port); returns the base URL. Idempotent."""
         if self._server is None:
             self.host = host
-            self._server = make_server(host, port, app, threaded=True, request_handler=QuietRequestHandler)
+            self._server = make_server(host, port, app, threaded=True, request_handler=request_handler)
             # A short poll interval makes stop() quick (shutdown waits for the next poll).
             self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True)
             self._thread.start()

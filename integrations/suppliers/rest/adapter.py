@@ -207,7 +207,12 @@ class RestAdapter(SupplierAdapter):
         payload = self._client.call(endpoint, {"supplier_order_id": supplier_order_id})
         if "shipments" not in self.settings.response and endpoint.name == "get_order":
             return []  # this supplier reports shipments only by webhook
-        return self._parse(lambda p: [shipment(s, self.settings) for s in shipment_list(p, self.settings)], payload, endpoint.name)
+        return self._parse(lambda p: [shipment(s, self.settings) for s in shipment_list(p, self.settings) if self._has_left(s)], payload, endpoint.name)
+
+    def _has_left(self, data: Any) -> bool:
+        # A supplier that lists parcels before they leave (ShipBob: "Processing") names the statuses that have.
+        path, statuses = self.settings.response.get("shipment.status"), self.settings.shipped_statuses
+        return not (path and statuses) or str(get_path(data, path)) in statuses
 
     # -- stock -----------------------------------------------------------------------------
 

@@ -79,6 +79,11 @@ def error_detail(response: httpx.Response, message_path: str | None) -> str:
         value = get_path(body, path)
         if isinstance(value, str) and value:
             return value[:MAX_MESSAGE]
+    if isinstance(body, dict):  # validation style, {"field": ["message", ...]} (ShipBob, ASP.NET)
+        for value in body.values():
+            first = value[0] if isinstance(value, list) and value else value
+            if isinstance(first, str) and first:
+                return first[:MAX_MESSAGE]
     return ""
 
 

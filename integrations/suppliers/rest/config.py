@@ -24,6 +24,7 @@ example and the README-style schema in adapter.py's docstring):
   compose, compose_line   their path -> {"format": "{address.city}, {address.zip}"} | {"join": [...],
               "separator": " "} | {"map": "address.country_code", "values": {...}} |
               {"country_name": "address.country_code"} (see transforms.py)
+  shipped_statuses  with response shipment.status: the parcel statuses that mean "it has left"
   rate_limit  {"requests_per_second": 1}: every call for this account waits its turn
   stock_warehouses   {"ships_to": {"US": ["US"], "CN": ["*"]}, "countries": ["US"]}: stock is
               summed over the rows of warehouses that ship to `countries` (default the
@@ -68,7 +69,7 @@ REQUEST_FIELDS = frozenset(
 )
 REQUIRED_REQUEST_FIELDS = ("external_id", "lines", "line.supplier_sku", "line.quantity", "address.name", "address.address1", "address.city", "address.country_code")
 
-SHIPMENT_FIELDS = ("id", "carrier", "tracking_number", "tracking_url", "shipped_at", "estimated_delivery", "delivered_at", "lines")
+SHIPMENT_FIELDS = ("id", "status", "carrier", "tracking_number", "tracking_url", "shipped_at", "estimated_delivery", "delivered_at", "lines")
 RESPONSE_FIELDS = frozenset(
     {"order", "order_list", "order.id", "order.external_id", "order.status", "order.cost", "shipments", "stock",
      "stock.sku", "stock.available", "stock.in_stock", "stock.warehouse_country", "error_message",
@@ -82,7 +83,7 @@ TOP_LEVEL_KEYS = frozenset({
     "base_url", "timeout_seconds", "connect_timeout_seconds", "auth", "headers", "endpoints", "request", "response",
     "status_map", "static_body", "duplicate_statuses", "duplicate_message_contains", "cancel_refused_statuses", "webhook",
     "update_accepts", "update_refused_statuses",
-    "envelope", "token", "compose", "compose_line", "rate_limit", "stock_warehouses",
+    "envelope", "token", "compose", "compose_line", "rate_limit", "stock_warehouses", "shipped_statuses",
     "preset",  # consumed by presets.with_preset; tolerated here so a resolved dict still parses
     "sla_hours", "ship_to_countries",  # the app's own per-supplier settings (reconcile, routing), not the API's
 })
@@ -205,6 +206,7 @@ class RestSettings:
     compose_line: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     requests_per_second: float | None = None
     stock_warehouses: StockWarehouses | None = None
+    shipped_statuses: frozenset[str] = frozenset()  # with response shipment.status: only these parcels have left
 
     def response_path(self, name: str) -> str | None:
         """The configured path for a response field (None when not mapped)."""
@@ -245,6 +247,7 @@ def parse_settings(settings: Mapping[str, Any]) -> RestSettings:
         compose_line=_compose("settings.compose_line", settings.get("compose_line"), line=True),
         requests_per_second=_rate(settings.get("rate_limit")),
         stock_warehouses=_stock_warehouses(settings.get("stock_warehouses"), settings.get("ship_to_countries")),
+        shipped_statuses=frozenset(_strings("settings.shipped_statuses", settings.get("shipped_statuses", []))),
     )
 
 

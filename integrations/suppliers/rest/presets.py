@@ -197,7 +197,79 @@ CJDROPSHIPPING: dict[str, Any] = {
     "stock_warehouses": {"ships_to": {"CN": ["*"]}},
 }
 
-PRESETS: dict[str, Mapping[str, Any]] = {"sandbox-rest": SANDBOX_REST, "cjdropshipping": CJDROPSHIPPING}
+SHIPBOB: dict[str, Any] = {
+    # ShipBob API 1.0 (a fulfilment network holding the merchant's stock), from its published reference
+    # (the shapes, with sources, are in sandbox/supplier/shipbob_spec.py; the local copy is sandbox/supplier/shipbob.py):
+    #   https://developer.shipbob.com/v1.0/api/orders/create-order    POST /1.0/order (reference_id unique per account)
+    #   https://developer.shipbob.com/v1.0/api/orders/get-orders      GET /1.0/order?ReferenceIds=
+    #   https://developer.shipbob.com/v1.0/api/orders/get-order       GET /1.0/order/{orderId}
+    #   https://developer.shipbob.com/v1.0/api/orders/get-all-shipments-for-order
+    #   https://developer.shipbob.com/v1.0/api/orders/cancel-single-order-by-order-id
+    #   https://developer.shipbob.com/guides/tracking  (tracking exists once a shipment is LabeledCreated/Completed)
+    # Credentials: {"api_token": "<Personal Access Token>"}. Settings: base_url https://api.shipbob.com
+    # (or https://sandbox-api.shipbob.com) and headers.shipbob_channel_id, your channel with write scope.
+    "timeout_seconds": 30,
+    "connect_timeout_seconds": 5,
+    "auth": {"header": "Authorization", "template": "Bearer {api_token}"},
+    "rate_limit": {"requests_per_second": 2},  # ShipBob allows 150 requests a minute
+    "endpoints": {
+        "create_order": "POST /1.0/order",
+        "get_order": "GET /1.0/order/{supplier_order_id}",
+        "find_order": {"method": "GET", "path": "/1.0/order", "query": {"ReferenceIds": "{external_id}"}, "returns": "list"},
+        "cancel_order": "POST /1.0/order/{supplier_order_id}/cancel",
+        "get_shipments": "GET /1.0/order/{supplier_order_id}/shipment",
+    },
+    "static_body": {"type": "DTC", "shipping_method": "Standard"},
+    "request": {
+        "external_id": "reference_id",
+        "shipping_method": "shipping_method",
+        "address.name": "recipient.name",
+        "address.company": "recipient.address.company_name",
+        "address.address1": "recipient.address.address1",
+        "address.address2": "recipient.address.address2",
+        "address.city": "recipient.address.city",
+        "address.province_code": "recipient.address.state",
+        "address.zip": "recipient.address.zip_code",
+        "address.country_code": "recipient.address.country",
+        "address.phone": "recipient.phone_number",
+        "address.email": "recipient.email",
+        "lines": "products",
+        "line.supplier_sku": "reference_id",
+        "line.quantity": "quantity",
+        "line.name": "name",
+    },
+    "compose": {"order_number": {"format": "{external_id}", "max_length": 400}},
+    "compose_line": {"name": {"join": ["line.name", "line.supplier_sku"], "separator": " / "}},  # ShipBob creates unknown products by name
+    "response": {
+        "order": "",
+        "order_list": "",
+        "order.id": "id",
+        "order.external_id": "reference_id",
+        "order.status": "status",
+        "shipments": "",
+        "shipment.id": "id",
+        "shipment.status": "status",
+        "shipment.carrier": "tracking.carrier",
+        "shipment.tracking_number": "tracking.tracking_number",
+        "shipment.tracking_url": "tracking.tracking_url",
+        "shipment.shipped_at": "actual_fulfillment_date",
+        "shipment.delivered_at": "delivery_date",
+        "shipment.lines": "products",
+        "shipment.line.supplier_sku": "reference_id",
+        "shipment.line.quantity": "inventory_items.0.quantity",
+        "error_message": "message",
+    },
+    "shipped_statuses": ["LabeledCreated", "Completed"],
+    "status_map": {
+        "Processing": "acknowledged", "ImportReview": "pending", "Exception": "on_hold", "PartiallyFulfilled": "partially_shipped",
+        "Fulfilled": "shipped", "Cancelled": "cancelled",
+    },
+    "duplicate_statuses": [409],
+    "duplicate_message_contains": ["already exists"],
+    "cancel_refused_statuses": [400, 409, 422],
+}
+
+PRESETS: dict[str, Mapping[str, Any]] = {"sandbox-rest": SANDBOX_REST, "cjdropshipping": CJDROPSHIPPING, "shipbob": SHIPBOB}
 
 
 def with_preset(settings: Mapping[str, Any]) -> dict[str, Any]:
