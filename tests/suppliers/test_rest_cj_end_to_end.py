@@ -4,31 +4,26 @@ CJ sandbox; SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from cj_testkit import CJ_KEY
-from returns.returns_world import SHOP, World
+from preset_world import forwarded, served_world, tracking_numbers
 from sandbox.supplier.cj import CjSandbox
 from shopify_app.inventory.feeds import pull_supplier_stock
-from shopify_app.orders.models import Order
-from shopify_app.suppliers.forwarding import ForwardingWorker, adapter_from_record
-from shopify_app.suppliers.models import ProductMapping, Supplier, SupplierOrder
+from shopify_app.suppliers.forwarding import adapter_from_record
+from shopify_app.suppliers.models import ProductMapping, Supplier
 from shopify_app.suppliers.polling import poll_shipments
 
 
 @pytest.fixture
 def world(sandboxed_app, sandbox_shopify):
-    server = make_server("127.0.0.1", 0, sandboxed_app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     cj = CjSandbox(api_key=CJ_KEY)
     cj.start()
-    yield World(sandboxed_app, sandbox_shopify, cj, f"http://127.0.0.1:{server.server_port}")
+    with served_world(sandboxed_app, sandbox_shopify, cj) as world:
+        yield world
     cj.stop()
-    server.shutdown()
 
 
 def stored_credentials(world) -> dict:
@@ -45,23 +40,16 @@ def test_cj_places_tracks_and_reads_stock_from_preset_and_settings_alone(world):
     assert tested["ok"] is True, tested
     assert set(stored_credentials(world)) == {"api_key", "access_token", "refresh_token", "expires_at"}  # the token is kept, encrypted
 
-    order = world.shopify.place_order(SHOP, [{"sku": "MUG-WHT", "quantity": 2}], email="buyer@example.com")
-    world.drain()
-    ForwardingWorker(world.services.session_factory, world.services.box).drain()
-    with world.services.session_factory() as session:
-        ours = session.scalar(select(Order).where(Order.shopify_id == order["id"].rsplit("/", 1)[-1]))
-        delivery = session.scalar(select(SupplierOrder).where(SupplierOrder.order_id == ours.id))
-        assert delivery.state == "placed" and delivery.supplier_order_id, (delivery.state, delivery.last_error)
-        key = delivery.idempotency_key
+    order, delivery = forwarded(world, "MUG-WHT", 2)
+    assert delivery.state == "placed" and delivery.supplier_order_id, (delivery.state, delivery.last_error)
     at_cj = cj.order(delivery.supplier_order_id)
-    assert at_cj.order_number == key and [(p["vid"], p["quantity"]) for p in at_cj.body["products"]] == [("MUG-WHT", 2)]
+    assert at_cj.order_number == delivery.idempotency_key and [(p["vid"], p["quantity"]) for p in at_cj.body["products"]] == [("MUG-WHT", 2)]
     assert cj.calls_to("getAccessToken") == 1  # the connection test's token served the order too
 
     cj.expire_tokens()  # fifteen days later: CJ refuses the token; the app refreshes it once and stores the new one
     number = cj.ship(delivery.supplier_order_id)
     poll_shipments(world.services)
-    [fulfillment] = [f for f in world.store.require_shop(SHOP).all("Fulfillment") if f["order"].gid == order["id"]]
-    assert [entry["number"] for entry in fulfillment["trackingInfo"]] == [number]
+    assert tracking_numbers(world, order) == [number]
     assert cj.calls_to("refreshAccessToken") == 1 and cj.calls_to("getAccessToken") == 1
     trail = world.api("get", f"/api/suppliers/{world.supplier_id}/audit").get_json()["audit"]
     assert [e["actor"] for e in trail if e["action"] == "credentials_refreshed"] == ["system", "system"]

@@ -4,22 +4,15 @@ The sandbox's answers are validated with jsonschema against shipbob_spec.py (wri
 """
 from __future__ import annotations
 
-import threading
-
 import httpx
 import pytest
 from jsonschema import Draft202012Validator
-from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from integrations.suppliers.base import Address, CancellationRefused, OrderLine, PlaceOrder, SupplierOrderStatus
 from integrations.suppliers.registry import build_adapter
-from returns.returns_world import SHOP, World
+from preset_world import forwarded, served_world, tracking_numbers
 from sandbox.supplier.shipbob import ShipBobSandbox
 from sandbox.supplier.shipbob_spec import CREATE_ORDER, RESPONSES
-from shopify_app.orders.models import Order
-from shopify_app.suppliers.forwarding import ForwardingWorker
-from shopify_app.suppliers.models import SupplierOrder
 from shopify_app.suppliers.polling import poll_shipments
 
 
@@ -78,24 +71,17 @@ def test_a_parcel_counts_once_it_has_left_and_a_labelled_order_cannot_be_cancell
 
 @pytest.fixture
 def world(sandboxed_app, sandbox_shopify, shipbob_server):
-    server = make_server("127.0.0.1", 0, sandboxed_app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     shipbob_server.reset()
-    yield World(sandboxed_app, sandbox_shopify, shipbob_server, f"http://127.0.0.1:{server.server_port}")
-    server.shutdown()
+    with served_world(sandboxed_app, sandbox_shopify, shipbob_server) as world:
+        yield world
 
 
 def test_shipbob_places_and_tracks_from_preset_and_settings_alone(world):
     shipbob = world.supplier_server
     assert world.api("post", f"/api/suppliers/{world.supplier_id}/test-connection").get_json()["test"]["ok"] is True
-    order = world.shopify.place_order(SHOP, [{"sku": "TEE-S", "quantity": 1}], email="buyer@example.com")
-    world.drain()
-    ForwardingWorker(world.services.session_factory, world.services.box).drain()
-    with world.services.session_factory() as session:
-        ours = session.scalar(select(Order).where(Order.shopify_id == order["id"].rsplit("/", 1)[-1]))
-        delivery = session.scalar(select(SupplierOrder).where(SupplierOrder.order_id == ours.id))
-        assert delivery.state == "placed", delivery.last_error
+    order, delivery = forwarded(world, "TEE-S", 1)
+    assert delivery.state == "placed", delivery.last_error
+    assert [(p["reference_id"], p["quantity"]) for p in shipbob.orders[int(delivery.supplier_order_id)]["products"]] == [("TEE-S", 1)]
     number = shipbob.ship(delivery.supplier_order_id)
     poll_shipments(world.services)
-    [fulfillment] = [f for f in world.store.require_shop(SHOP).all("Fulfillment") if f["order"].gid == order["id"]]
-    assert [entry["number"] for entry in fulfillment["trackingInfo"]] == [number]
+    assert tracking_numbers(world, order) == [number]
