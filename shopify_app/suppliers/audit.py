@@ -24,9 +24,21 @@ class SupplierAuditEntry(Base):
     supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id", ondelete="CASCADE"))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     actor: Mapped[str] = mapped_column(String(255))  # "user:<Shopify staff id>" or "system"
-    action: Mapped[str] = mapped_column(String(64))  # created | updated | credentials_refreshed | connection_tested | deleted
+    action: Mapped[str] = mapped_column(String(64))  # created | updated | mappings_changed | credentials_refreshed | connection_tested | deleted
     fields: Mapped[list] = mapped_column(JSON, default=list)  # dotted names: settings.base_url, credentials.api_key
     detail: Mapped[dict] = mapped_column(JSON, default=dict)  # e.g. a connection test's outcome; never a secret
+
+
+def merchant_actor(user_id: str | None) -> str:
+    """The audit actor for a merchant's request: the session token's `sub` (Shopify staff user id; session tokens carry no email)."""
+    return f"user:{user_id}" if user_id else "user:unknown"
+
+
+def record_update(session: Session, shop_domain: str, supplier_id: int, actor: str, prefix: str, before: dict[str, Any], after: dict[str, Any]) -> None:
+    """An `updated` entry naming the keys under `prefix` that changed (none changed: no entry)."""
+    fields = changed_fields(prefix, before or {}, after or {})
+    if fields:
+        record_change(session, shop_domain, supplier_id, actor, "updated", fields)
 
 
 def record_change(session: Session, shop_domain: str, supplier_id: int, actor: str, action: str, fields: Iterable[str] = (), **detail: Any) -> SupplierAuditEntry:

@@ -174,9 +174,13 @@ def set_inventory_terms(supplier_id: int):
         supplier = _own_supplier(session, supplier_id)
         if supplier is None:
             return jsonify(error="not found"), 404
+        before = {**(supplier.inventory_terms or {}), "location_gid": supplier.location_gid}
         supplier.inventory_terms = {**(supplier.inventory_terms or {}), **terms}
         if "location_gid" in body:
             supplier.location_gid = location
+        from ..suppliers.audit import merchant_actor, record_update
+
+        record_update(session, g.shop_domain, supplier.id, merchant_actor(g.user_id), "inventory_terms", before, {**supplier.inventory_terms, "location_gid": supplier.location_gid})
         return jsonify(location_gid=supplier.location_gid, terms=inventory_terms(supplier.inventory_terms).as_dict())
 
 

@@ -191,6 +191,9 @@ def supplier_return_terms(supplier_id: int):
         supplier = session.get(Supplier, supplier_id)
         if supplier is None or supplier.shop_domain != g.shop_domain or supplier.deleted_at is not None:
             return jsonify(error="not found"), 404
+        from ..suppliers.audit import merchant_actor, record_update
+
+        record_update(session, g.shop_domain, supplier.id, merchant_actor(g.user_id), "return_terms", supplier.return_terms or {}, clean)
         supplier.return_terms = clean
         terms = supplier_terms_from(clean)
         return jsonify(terms=terms.as_dict(), warnings=window_warnings(store_policy(session, g.shop_domain), supplier.name, terms))

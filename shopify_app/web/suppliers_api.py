@@ -175,6 +175,9 @@ def add_mappings(supplier_id: int):
             mapping.supplier_sku, mapping.variant_id, mapping.cost = item["supplier_sku"], _text_or_none(item.get("variant_id")), _text_or_none(item.get("cost"))
             mapping.safety_buffer = item.get("safety_buffer")  # per product; None: the supplier's buffer
             session.add(mapping)
+        from ..suppliers.audit import record_change
+
+        record_change(session, g.shop_domain, supplier.id, _actor(), "mappings_changed", [f"mappings.{item['sku']}" for item in items[:50]], count=len(items))
     from .locations_api import release_what_can_go
 
     release_what_can_go(_services(), g.shop_domain)  # orders held for want of a supplier may go now
@@ -262,8 +265,9 @@ def audit_trail(supplier_id: int):
 
 
 def _actor() -> str:
-    # The session token's `sub`: the Shopify staff member's id (session tokens carry no email).
-    return f"user:{g.user_id}" if getattr(g, "user_id", None) else "user:unknown"
+    from ..suppliers.audit import merchant_actor
+
+    return merchant_actor(getattr(g, "user_id", None))
 
 
 def _audit_test(supplier_id: int, result: dict, *, tested: str) -> None:

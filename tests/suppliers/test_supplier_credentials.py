@@ -136,3 +136,18 @@ def test_another_shop_cannot_patch_test_or_read_the_audit(sandboxed_app, sandbox
     assert client.patch(f"/api/suppliers/{supplier['id']}", json={"credentials": {"api_key": "x" * 20}}, headers=other).status_code == 404
     assert client.post(f"/api/suppliers/{supplier['id']}/test-connection", headers=other).status_code == 404
     assert client.get(f"/api/suppliers/{supplier['id']}/audit", headers=other).status_code == 404
+
+
+def test_terms_and_mappings_changes_are_on_the_trail_too(sandboxed_app, sandbox_shopify, rest_sandbox):
+    install_shop(sandboxed_app, SHOP)
+    client, headers = sandboxed_app.test_client(), auth(sandbox_shopify)
+    supplier = create_rest_supplier(client, headers, rest_sandbox)
+    assert client.post(f"/api/suppliers/{supplier['id']}/mappings", json={"mappings": [{"sku": "TEE-S", "supplier_sku": "WIDGET-RED"}]}, headers=headers).status_code == 200
+    assert client.put(f"/api/suppliers/{supplier['id']}/return-terms", json={"window_days": 30, "destination": "supplier"}, headers=headers).status_code == 200
+    assert client.put(f"/api/suppliers/{supplier['id']}/inventory", json={"terms": {"safety_buffer": 2}}, headers=headers).status_code == 200
+    trail = client.get(f"/api/suppliers/{supplier['id']}/audit", headers=headers).get_json()["audit"]
+    assert [(e["action"], e["fields"]) for e in trail][:3] == [
+        ("updated", ["inventory_terms.safety_buffer"]),
+        ("updated", ["return_terms.destination", "return_terms.window_days"]),
+        ("mappings_changed", ["mappings.TEE-S"]),
+    ]
