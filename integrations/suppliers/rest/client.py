@@ -19,6 +19,7 @@ Logs carry the endpoint name, status and duration only: never credentials, bodie
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Mapping
 from urllib.parse import quote
 
@@ -34,6 +35,8 @@ from .paths import get_path
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE = 200
+READ_RETRIES = 2  # a read refused for the moment is asked again this many times
+MAX_READ_WAIT = 5.0  # seconds, whatever Retry-After says (longer waits belong to the caller's backoff)
 COMMON_MESSAGE_PATHS = ("error.message", "message", "error", "detail", "title", "errors.0.message")
 
 
@@ -45,6 +48,10 @@ class RestRejected(PermanentSupplierError):
         self.status = status
         self.detail = detail
         self.kind = kind  # the envelope's kind (duplicate, too_late, permanent) when the refusal came inside a 2xx
+
+
+class RefusedForNow(TransientSupplierError):
+    """The envelope says "not now" (a rate limit, a busy supplier): the request was not applied."""
 
 
 def check_envelope(payload: Any, envelope: EnvelopeSettings, what: str, status: int = 200) -> None:
@@ -65,7 +72,7 @@ def check_envelope(payload: Any, envelope: EnvelopeSettings, what: str, status: 
     if kind == "credentials":
         raise CredentialsRejected(f"the supplier refused our credentials for {what}{said}", detail=detail)
     if kind == "transient":
-        raise TransientSupplierError(f"the supplier could not do {what} now{said}")
+        raise RefusedForNow(f"the supplier could not do {what} now{said}")
     raise RestRejected(f"the supplier refused {what}{said}", status, detail, kind)
 
 
@@ -138,10 +145,23 @@ class RestClient:
 
     def _send(self, endpoint: Endpoint, path: str, params: Any, changes_state: bool, **kwargs: Any) -> Any:
         what = endpoint.name
-        if self._pacer is not None:
-            self._pacer.wait()
-        response = http.send(self._http, "the supplier", what, changes_state, endpoint.method, path, params=params, **kwargs)
-        payload = http.decode(response, "the supplier", what, changes_state, RestRejected, lambda r: error_detail(r, self._message_path))
-        if self._settings.envelope is not None and payload is not None:
-            check_envelope(payload, self._settings.envelope, what, response.status_code)
-        return payload
+        for attempt in range(1 + (0 if changes_state else READ_RETRIES)):
+            if self._pacer is not None:
+                self._pacer.wait()
+            response = http.send(self._http, "the supplier", what, changes_state, endpoint.method, path, params=params, **kwargs)
+            try:
+                payload = http.decode(response, "the supplier", what, changes_state, RestRejected, lambda r: error_detail(r, self._message_path))
+                if self._settings.envelope is not None and payload is not None:
+                    check_envelope(payload, self._settings.envelope, what, response.status_code)
+                return payload
+            except TransientSupplierError as exc:
+                # A read refused for the moment (429, or the envelope's "try later") is asked again after a short
+                # wait, so one refusal does not fail a whole stock pull; a change is left to the caller's backoff.
+                refused_for_now = response.status_code == 429 or isinstance(exc, RefusedForNow)
+                if changes_state or attempt == READ_RETRIES or not refused_for_now:
+                    raise
+                time.sleep(min(exc.retry_after or self._retry_wait(), MAX_READ_WAIT))
+        raise AssertionError("unreachable")
+
+    def _retry_wait(self) -> float:
+        return self._pacer.interval * 2 if self._pacer is not None else 1.0

@@ -17,11 +17,14 @@ from typing import Any, Callable, Mapping
 from ..base import REFRESHED_CREDENTIAL_KEYS as TOKEN_KEYS  # change on refresh; not the account
 
 
+HEADROOM = 1.05  # spacing 5% wider than the limit: requests sent evenly do not arrive evenly
+
+
 class Pacer:
     """Hands out evenly spaced start times, `interval` seconds apart."""
 
     def __init__(self, requests_per_second: float, *, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
-        self.interval = 1.0 / requests_per_second
+        self.interval = HEADROOM / requests_per_second
         self._next = 0.0
         self._lock = threading.Lock()
         self._clock, self._sleep = clock, sleep
