@@ -97,6 +97,7 @@ def test_cancel_before_payment_works_and_after_payment_is_refused(cj):
     from integrations.suppliers.base import CancellationRefused
 
     paying = cj_adapter(cj)
+    assert paying.can_cancel_when == {SupplierOrderStatus.PENDING}  # the app knows a paid CJ order is past cancelling
     paid = paying.place_order(order("so-cj-paid"))
     with pytest.raises(CancellationRefused):
         paying.cancel_order(paid.supplier_order_id)

@@ -102,6 +102,8 @@ class RestAdapter(SupplierAdapter):
         self.settings = settings
         self.can_update_address = "address" in settings.update_accepts
         self.can_update_lines = "lines" in settings.update_accepts
+        if settings.cancellable_when is not None:
+            self.can_cancel_when = settings.cancellable_when
         self._webhook_secret = credentials.get("webhook_secret") if isinstance(credentials, Mapping) else None
         self._client = RestClient(settings, credentials, transport=transport, policy=policy)
         self._clock: Callable[[], float] = time.time

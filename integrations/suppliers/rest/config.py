@@ -25,6 +25,7 @@ example and the README-style schema in adapter.py's docstring):
               "separator": " "} | {"map": "address.country_code", "values": {...}} |
               {"country_name": "address.country_code"} (see transforms.py)
   shipped_statuses  with response shipment.status: the parcel statuses that mean "it has left"
+  cancellable_when  our statuses in which the supplier still cancels (CJ: only before payment)
   rate_limit  {"requests_per_second": 1}: every call for this account waits its turn
   stock_warehouses   {"ships_to": {"US": ["US"], "CN": ["*"]}, "countries": ["US"]}: stock is
               summed over the rows of warehouses that ship to `countries` (default the
@@ -83,7 +84,7 @@ TOP_LEVEL_KEYS = frozenset({
     "base_url", "timeout_seconds", "connect_timeout_seconds", "auth", "headers", "endpoints", "request", "response",
     "status_map", "static_body", "duplicate_statuses", "duplicate_message_contains", "cancel_refused_statuses", "webhook",
     "update_accepts", "update_refused_statuses",
-    "envelope", "token", "compose", "compose_line", "rate_limit", "stock_warehouses", "shipped_statuses",
+    "envelope", "token", "compose", "compose_line", "rate_limit", "stock_warehouses", "shipped_statuses", "cancellable_when",
     "preset",  # consumed by presets.with_preset; tolerated here so a resolved dict still parses
     "sla_hours", "ship_to_countries",  # the app's own per-supplier settings (reconcile, routing), not the API's
 })
@@ -207,6 +208,7 @@ class RestSettings:
     requests_per_second: float | None = None
     stock_warehouses: StockWarehouses | None = None
     shipped_statuses: frozenset[str] = frozenset()  # with response shipment.status: only these parcels have left
+    cancellable_when: frozenset[SupplierOrderStatus] | None = None  # our statuses the supplier still cancels in (None: the adapter's default)
 
     def response_path(self, name: str) -> str | None:
         """The configured path for a response field (None when not mapped)."""
@@ -248,6 +250,7 @@ def parse_settings(settings: Mapping[str, Any]) -> RestSettings:
         requests_per_second=_rate(settings.get("rate_limit")),
         stock_warehouses=_stock_warehouses(settings.get("stock_warehouses"), settings.get("ship_to_countries")),
         shipped_statuses=frozenset(_strings("settings.shipped_statuses", settings.get("shipped_statuses", []))),
+        cancellable_when=_our_statuses("settings.cancellable_when", settings.get("cancellable_when")),
     )
 
 
@@ -573,3 +576,15 @@ def _stock_warehouses(value: Any, ship_to_countries: Any) -> StockWarehouses | N
     if not isinstance(countries, list) or not all(isinstance(c, str) for c in countries):
         raise InvalidRestSettings(f"{where}.countries must be a list of country codes")
     return StockWarehouses({k.upper(): frozenset(c.upper() for c in v) for k, v in ships_to.items()}, frozenset(c.upper() for c in countries))
+
+
+def _our_statuses(where: str, value: Any) -> frozenset[SupplierOrderStatus] | None:
+    if value is None:
+        return None
+    try:
+        statuses = frozenset(SupplierOrderStatus(v) for v in _strings(where, value))
+    except ValueError:
+        raise InvalidRestSettings(f"{where} must list our statuses ({', '.join(s.value for s in SupplierOrderStatus)})") from None
+    if statuses & {SupplierOrderStatus.SHIPPED, SupplierOrderStatus.CANCELLED}:
+        raise InvalidRestSettings(f"{where} cannot hold shipped or cancelled")
+    return statuses

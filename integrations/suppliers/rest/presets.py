@@ -195,6 +195,9 @@ CJDROPSHIPPING: dict[str, Any] = {
     },
     # CN ships anywhere; a warehouse not listed ships within its own country.
     "stock_warehouses": {"ships_to": {"CN": ["*"]}},
+    # deleteOrder works only before payment; with payType 2 (balance) an order is paid at once, so a
+    # change is reported to the merchant (cancel it in CJ's dashboard or open a dispute) instead of tried.
+    "cancellable_when": ["pending"],
 }
 
 SHIPBOB: dict[str, Any] = {
