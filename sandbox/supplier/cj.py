@@ -44,11 +44,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from jsonschema import Draft202012Validator
 
 from ..serving import BackgroundServer
 from .cj_spec import REQUESTS
+from .faults import GARBAGE_BODY, FaultControls, SupplierFaults
 
 API = "/api2.0/v1"
 CODES = {"credentials": 1600001, "param": 1600100, "rate": 1600200, "order_not_found": 1603001, "duplicate": 1603002,
@@ -106,8 +107,8 @@ def demo_stock() -> dict[str, dict[str, int]]:
     }
 
 
-class CjSandbox:
-    """The CJ sandbox in a background thread."""
+class CjSandbox(FaultControls):
+    """The CJ sandbox in a background thread (fault controls as every sandbox supplier: faults.py; never on authentication)."""
 
     def __init__(self, api_key: str = "CJ0000000@api@" + "0" * 32, *, token_call_window: float = 300.0):
         self.api_key = api_key
@@ -117,6 +118,7 @@ class CjSandbox:
         self.per_second: float | None = None
         self.received: collections.deque[tuple[str, str, Any]] = collections.deque(maxlen=2000)
         self.refused_for_rate = 0
+        self.faults = SupplierFaults()
         self.base_url = ""
         self._server = BackgroundServer()
 
@@ -138,6 +140,7 @@ class CjSandbox:
             self.per_second = None
             self.received.clear()
             self.refused_for_rate = 0
+        self.faults.clear()
 
     def adapter_settings(self, requests_per_second: float = 50) -> dict[str, Any]:
         """Settings for the REST adapter: the cjdropshipping preset at this server's URL (paced faster than CJ's free level, for tests)."""
@@ -244,7 +247,22 @@ def build_cj_app(cj: CjSandbox) -> Flask:
                     cj.refused_for_rate += 1
                     return _envelope(code=CODES["rate"], message="Too Many Requests")
                 recent.append(now)
+        fault = cj.faults.take(f"{request.method} {request.path}")
+        g.fault = fault
+        if fault is not None and not fault.processes_request:
+            headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else None
+            return Response(json.dumps({"code": fault.status, "result": False, "message": "sandbox fault", "data": None, "requestId": str(uuid.uuid4())}),
+                            status=fault.status, headers=headers, content_type="application/json")
         return None
+
+    @app.after_request
+    def lose_the_answer(response: Response) -> Response:
+        fault = g.get("fault")
+        if fault is not None and fault.kind == "timeout":
+            time.sleep(fault.hold_seconds)  # the work is done; the answer comes after the client gave up
+        if fault is not None and fault.kind == "garbage":
+            return Response(GARBAGE_BODY, status=200, content_type="application/json")
+        return response
 
     @app.errorhandler(CjRefusal)
     def refused(refusal: CjRefusal) -> Response:

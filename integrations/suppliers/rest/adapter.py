@@ -28,6 +28,7 @@ countries (settings.stock_warehouses), never "the last row wins".
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -142,7 +143,9 @@ class RestAdapter(SupplierAdapter):
             if found is None:
                 raise _unreadable("the supplier", "create_order", changes_state=True)
             return found
-        return self._parse(lambda p: supplier_order(order_object(p, self.settings), self.settings), payload, "create_order", changes_state=True)
+        placed = self._parse(lambda p: supplier_order(order_object(p, self.settings), self.settings), payload, "create_order", changes_state=True)
+        # Some answers to a create name our reference differently from later reads (CJ: orderNumber, then orderNum).
+        return placed if placed.external_id is not None else dataclasses.replace(placed, external_id=order.external_id)
 
     def find_order(self, external_id: str) -> SupplierOrder | None:
         """Look the order up by our key, by path or by query; None when the supplier has none."""
