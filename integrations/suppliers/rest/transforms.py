@@ -40,21 +40,15 @@ def check_rule(rule: Any, *, line: bool) -> None:
     if unknown:
         raise ValueError(f"unknown key(s) {', '.join(sorted(unknown))}")
     kind = kinds[0]
-    if kind == "format":
-        if not isinstance(rule["format"], str):
-            raise ValueError("format must be a string")
-        names = _template_names(rule["format"])
-    elif kind == "join":
-        names = rule["join"]
-        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-            raise ValueError("join must be a list of our field names")
-        if not isinstance(rule.get("separator", " "), str):
-            raise ValueError("separator must be a string")
-    else:
-        names = [rule[kind]]
-        if kind == "map" and not isinstance(rule.get("values"), Mapping):
-            raise ValueError("map needs values (theirs for ours)")
-    bad = [name for name in names if name not in sources]
+    if kind == "format" and not isinstance(rule["format"], str):
+        raise ValueError("format must be a string")
+    if kind == "join" and (not isinstance(rule["join"], list) or not rule["join"] or not all(isinstance(n, str) for n in rule["join"])):
+        raise ValueError("join must be a list of our field names")
+    if not isinstance(rule.get("separator", " "), str):
+        raise ValueError("separator must be a string")
+    if kind == "map" and not isinstance(rule.get("values"), Mapping):
+        raise ValueError("map needs values (theirs for ours)")
+    bad = [name for name in rule_sources(rule) if not isinstance(name, str) or name not in sources]
     if bad:
         raise ValueError(f"{', '.join(map(repr, bad))} is not one of our fields here ({', '.join(sorted(sources))})")
     if rule.get("then") is not None and rule["then"] not in AFTER:
