@@ -1,0 +1,1 @@
+"""Production serving: gunicorn with the embedded scheduler in one worker, logging, error reporting, its hooks."""

@@ -1,0 +1,40 @@
+"""gunicorn server hooks of the production server (shopify_app/server/gunicorn_app.py wires every one of them).
+
+`on_starting` and `child_exit` are the hook points for the metrics part (issue 21 part B):
+prometheus_client's multiprocess mode prepares PROMETHEUS_MULTIPROC_DIR in the arbiter
+before any worker forks, and marks a worker's files dead when it exits. Keep those two
+functions for that; the app's own lifecycle is in `post_worker_init` and `worker_exit`.
+"""
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def on_starting(server) -> None:
+    """The arbiter is starting, before any worker forks (metrics: prepare PROMETHEUS_MULTIPROC_DIR here)."""
+
+
+def child_exit(server, worker) -> None:
+    """In the arbiter, after a worker exited (metrics: multiprocess.mark_process_dead(worker.pid) here)."""
+
+
+def when_ready(server) -> None:
+    """The arbiter listens: say where (the URL without anything secret)."""
+    log.info("production server listening on %s", ",".join(str(listener) for listener in server.LISTENERS))
+
+
+def post_worker_init(worker) -> None:
+    """In the worker, after the app loaded (and its scheduler started): log which process owns the clock."""
+    services = worker.wsgi.extensions["services"]
+    log.info("worker pid=%s ready (scheduler %s)", worker.pid, "running here" if services.scheduler is not None else "not in this process")
+
+
+def worker_exit(server, worker) -> None:
+    """In the worker, after in-flight requests finished (SIGTERM): stop pumps between rows, release leases, stop the clock."""
+    from .lifecycle import stop_services
+
+    app = getattr(worker, "wsgi", None)
+    if app is not None and hasattr(app, "extensions"):
+        stop_services(app.extensions["services"])
