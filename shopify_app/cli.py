@@ -98,10 +98,32 @@ def cmd_openapi(args) -> int:
 
 
 def cmd_run(args) -> int:
-    """Serve the app (and, with SANDBOX=1, the local sandbox store and supplier)."""
-    from .devserver import run_dev
+    """Serve the app: the production server (gunicorn) in real mode; with SANDBOX=1 the dev server and the local sandbox store and supplier."""
+    settings = load_settings()
+    if settings.sandbox:
+        from .devserver import run_dev
 
-    return run_dev(host=args.host)
+        return run_dev(host=args.host)
+    from .server.gunicorn_app import serve
+
+    return serve(settings, host=args.host)
+
+
+def cmd_web(args) -> int:
+    """The web role: the production server (gunicorn), whatever the mode (containers: --host 0.0.0.0)."""
+    from .server.gunicorn_app import serve
+
+    return serve(load_settings(), host=args.host)
+
+
+def cmd_backup_sqlite(args) -> int:
+    """Copy the SQLite database to DEST while the app runs (SQLite's online backup API: a consistent snapshot)."""
+    from .backup import backup_sqlite
+
+    settings = load_settings()
+    pages = backup_sqlite(settings.database_url, args.dest)
+    print(f"backed up {pages} pages to {args.dest}")
+    return 0
 
 
 def cmd_worker(args) -> int:
@@ -111,17 +133,28 @@ def cmd_worker(args) -> int:
     from .config import load_settings
     from .services import build_services
 
-    services = build_services(load_settings())
-    run_worker(services, concurrency=args.concurrency)
+    from .server.errors import init_error_reporting
+    from .server.lifecycle import stop_services
+
+    settings = load_settings()
+    init_error_reporting(settings)
+    services = build_services(settings)
+    try:
+        run_worker(services, concurrency=args.concurrency)  # procrastinate stops on SIGTERM after the jobs in hand
+    finally:
+        stop_services(services)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .server.logs import configure_logging
+
+    configure_logging()  # JSON lines unless SANDBOX=1 (LOG_FORMAT=json|text overrides)
     parser = argparse.ArgumentParser(prog="python -m shopify_app.cli", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("db-upgrade", help=cmd_db_upgrade.__doc__).set_defaults(fn=cmd_db_upgrade)
+    for name in ("db-upgrade", "migrate"):  # migrate: the deployment's one-shot role
+        sub.add_parser(name, help=cmd_db_upgrade.__doc__).set_defaults(fn=cmd_db_upgrade)
     sub.add_parser("rotate-keys", help=cmd_rotate_keys.__doc__).set_defaults(fn=cmd_rotate_keys)
     sub.add_parser("generate-key", help=cmd_generate_key.__doc__).set_defaults(fn=cmd_generate_key)
     sub.add_parser("drain-inbox", help=cmd_drain_inbox.__doc__).set_defaults(fn=cmd_drain_inbox)
@@ -139,6 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     worker = sub.add_parser("worker", help=cmd_worker.__doc__)
     worker.add_argument("--concurrency", type=int, default=4)
     worker.set_defaults(fn=cmd_worker)
+    web = sub.add_parser("web", help=cmd_web.__doc__)
+    web.add_argument("--host", default="0.0.0.0")
+    web.set_defaults(fn=cmd_web)
+    backup = sub.add_parser("backup-sqlite", help=cmd_backup_sqlite.__doc__)
+    backup.add_argument("dest", help="the backup file to write (replaced atomically)")
+    backup.set_defaults(fn=cmd_backup_sqlite)
     run = sub.add_parser("run", help=cmd_run.__doc__)
     run.add_argument("--host", default="127.0.0.1")
     run.set_defaults(fn=cmd_run)

@@ -1,7 +1,6 @@
 """The Flask app factory."""
 from __future__ import annotations
 
-import logging
 import sys
 
 from flask import Flask
@@ -9,6 +8,9 @@ from flask import Flask
 from .auth.install import blueprint as install_bp
 from .auth.install import configure_shopify_api
 from .config import ConfigError, Settings, load_settings
+from .server.errors import init_error_reporting
+from .server.logs import configure_logging
+from .server.request_context import install_request_context
 from .services import Services, build_services
 from .suppliers.fulfillment_service import blueprint as fulfillment_service_bp
 from .suppliers.webhooks import blueprint as supplier_webhooks_bp
@@ -47,7 +49,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     """Build the app; the embedded scheduler starts unless disabled (RUN_SCHEDULER=0)."""
     settings = settings or (services.settings if services else settings_or_exit())
     services = services or build_services(settings)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)  # JSON lines in real mode, text in sandbox mode (LOG_FORMAT overrides)
+    init_error_reporting(settings)  # only when SENTRY_DSN is set
     configure_shopify_api(settings)
     load_handlers()
     app = Flask(__name__)
@@ -58,6 +61,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for bp in (webhooks_bp, supplier_webhooks_bp, fulfillment_service_bp, pages_bp, alerts_api_bp, api_bp, admin_api_bp, suppliers_api_bp, locations_api_bp, inventory_api_bp, returns_api_bp, health_bp, install_bp):
         app.register_blueprint(bp)
     app.after_request(add_content_security_policy)
+    install_request_context(app)
     if settings.job_engine == "procrastinate":
         # Web processes defer drains to the workers (python -m shopify_app.cli worker).
         from scheduler.distributed import attach

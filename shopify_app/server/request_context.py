@@ -1,0 +1,47 @@
+"""Per-request log context: a request id (echoed as X-Request-Id), and the shop and topic of webhook deliveries."""
+from __future__ import annotations
+
+import re
+import uuid
+
+from flask import Flask, g, request
+
+from .logs import bind, unbind
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
+_SHOP = re.compile(r"[a-z0-9][a-z0-9-]{0,60}\.myshopify\.com")
+_TOPIC = re.compile(r"[a-z_]{1,40}/[a-z_]{1,40}")
+
+
+def _header(name: str, pattern: re.Pattern) -> str | None:
+    # Only well-formed values reach the log context: a header is whatever the caller typed.
+    value = request.headers.get(name, "")
+    return value if pattern.fullmatch(value) else None
+
+
+def install_request_context(app: Flask) -> None:
+    """Bind request_id (the proxy's X-Request-Id when well-formed, else a new one), shop and topic for every request."""
+
+    @app.before_request
+    def _bind_request_context():
+        g.request_id = _header("X-Request-Id", _REQUEST_ID) or uuid.uuid4().hex
+        g.log_context_token = bind(
+            request_id=g.request_id,
+            shop=_header("X-Shopify-Shop-Domain", _SHOP) or (request.args.get("shop") if _SHOP.fullmatch(request.args.get("shop", "")) else None),
+            topic=_header("X-Shopify-Topic", _TOPIC),
+        )
+
+    @app.after_request
+    def _echo_request_id(response):
+        if "request_id" in g:
+            response.headers["X-Request-Id"] = g.request_id
+        return response
+
+    @app.teardown_request
+    def _unbind_request_context(exc=None):
+        token = g.pop("log_context_token", None)
+        if token is not None:
+            try:
+                unbind(token)
+            except ValueError:  # reset from another context (streamed responses): nothing left to undo here
+                pass
