@@ -131,12 +131,15 @@ class EmbeddedScheduler:
             self.add_shop_jobs(shop)
 
     def shutdown(self) -> None:
-        """Stop the clock and the pump."""
+        """Stop the clock and the pumps (between rows)."""
         lifecycle.forget_listener(self.remove_shop_jobs)
+        # Drains stop between rows and give back the leases of rows they claimed but did not start.
+        for worker in (self.inbox_worker, self.forwarding_worker, self.amendment_worker):
+            worker.stopping.set()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)  # no new firings; a running job finishes its own unit (slots are claimed)
         self.pump.stop()
         self.forwarding_pump.stop()
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
 
     def every(self, job_id: str, interval: dt.timedelta, fn, *args) -> None:
         """Schedule `fn(*args)` every `interval`; each firing runs only if it claims its slot (one clock across processes)."""

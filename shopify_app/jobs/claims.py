@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from ..models import utcnow
+from ..server.logs import bound
 from .models import JobRun
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,8 @@ def run_claimed(session_factory: sessionmaker, job: str, interval: dt.timedelta,
         return False
     status, error = "done", None
     try:
-        fn(*args)
+        with bound(job=job):
+            fn(*args)
     except Exception as exc:  # recorded and logged; the next slot runs it again
         status, error = "failed", f"{type(exc).__name__}: {exc}"[:500]
         log.exception("job %s failed", job)

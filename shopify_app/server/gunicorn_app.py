@@ -48,6 +48,7 @@ def server_options(settings: Settings, host: str, env: dict | None = None) -> di
         "logconfig_dict": gunicorn_logconfig(settings),
         "forwarded_allow_ips": env.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1"),
         "proc_name": "dropship-web",
+        "control_socket_disable": True,  # one fixed path per user: two servers on a host would fight over it
         "on_starting": hooks.on_starting,
         "when_ready": hooks.when_ready,
         "post_worker_init": hooks.post_worker_init,

@@ -16,7 +16,7 @@ import os
 import re
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-CONTEXT_KEYS = ("request_id", "shop", "topic", "delivery_id", "supplier_id", "supplier_order_id", "order_id", "job")
+CONTEXT_KEYS = ("request_id", "shop", "topic", "delivery_id", "supplier_id", "supplier_order_id", "amendment_id", "order_id", "job")
 
 _context: contextvars.ContextVar[dict] = contextvars.ContextVar("log_context", default={})
 

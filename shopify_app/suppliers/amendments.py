@@ -22,6 +22,7 @@ import datetime as dt
 import hashlib
 import logging
 import random
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -47,7 +48,9 @@ from integrations.suppliers.base import (
 
 from ..alerts import raise_alert, resolve_alert
 from ..crypto import SecretBox
+from ..jobs.stopping import release_unstarted
 from ..models import utcnow
+from ..server.logs import bound
 from ..orders.changes import address_complete, address_digest, being_worked, open_amendment
 from ..orders.models import Order, OrderLine as OurLine
 from ..orders.timeline import record_event
@@ -142,6 +145,7 @@ class AmendmentWorker:
         self.max_attempts = max_attempts
         self.wake_forwarding = wake_forwarding or (lambda: None)
         self.owner = uuid.uuid4().hex
+        self.stopping = threading.Event()  # set at shutdown: the drain stops between rows
 
     def drain(self, batch_size: int = 50, max_batches: int = 20) -> AmendmentReport:
         """Work every due amendment once."""
@@ -151,12 +155,16 @@ class AmendmentWorker:
         except IntegrityError:  # another worker opened the same amendment first: theirs carries the lines
             log.info("amendment sweep lost a race; the other worker's amendment stands")
         for _ in range(max_batches):
-            ids = self._claim(batch_size)
+            ids = [] if self.stopping.is_set() else self._claim(batch_size)
             if not ids:
                 break
-            for amendment_id in ids:
+            for n, amendment_id in enumerate(ids):
+                if self.stopping.is_set():
+                    release_unstarted(self.session_factory, SupplierOrderAmendment, ids[n:], self.owner)
+                    return report
                 try:
-                    self._process(amendment_id, report)
+                    with bound(amendment_id=amendment_id):
+                        self._process(amendment_id, report)
                 except Exception:  # noqa: BLE001 - the lease expires and the row is worked again
                     log.exception("amendment %s crashed", amendment_id)
         return report

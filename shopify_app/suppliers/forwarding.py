@@ -41,7 +41,9 @@ from integrations.suppliers.runtime import SupplierRef
 from ..alerts import raise_alert
 from ..crypto import SecretBox
 from ..fulfillment.holds import blocking_fulfillment_order
+from ..jobs.stopping import release_unstarted
 from ..models import utcnow
+from ..server.logs import bound
 from ..orders.models import Order, OrderLine as OurLine, OrderState
 from ..orders.routing import reroute_to_backup
 from ..orders.timeline import record_event
@@ -160,17 +162,22 @@ class ForwardingWorker:
         self.rng = rng or random.Random()
         self.max_attempts = max_attempts
         self.owner = uuid.uuid4().hex
+        self.stopping = threading.Event()  # set at shutdown: the drain stops between rows
 
     def drain(self, batch_size: int = 50, max_batches: int = 20) -> ForwardReport:
         """Work every due delivery once."""
         report = ForwardReport()
         for _ in range(max_batches):
-            ids = self._claim(batch_size)
+            ids = [] if self.stopping.is_set() else self._claim(batch_size)
             if not ids:
                 break
-            for delivery_id in ids:
+            for n, delivery_id in enumerate(ids):
+                if self.stopping.is_set():
+                    release_unstarted(self.session_factory, SupplierOrder, ids[n:], self.owner)
+                    return report
                 try:
-                    self._process(delivery_id, report)
+                    with bound(supplier_order_id=delivery_id):
+                        self._process(delivery_id, report)
                 except Exception:  # noqa: BLE001 - the lease expires and the row is retried
                     log.exception("forwarding delivery %s crashed", delivery_id)
         return report

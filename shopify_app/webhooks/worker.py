@@ -5,6 +5,7 @@ import datetime as dt
 import json
 import logging
 import random
+import threading
 import uuid
 from dataclasses import dataclass, field
 
@@ -14,6 +15,8 @@ from sqlalchemy.orm import sessionmaker
 from ..config import Settings
 from ..models import InboxStatus, Shop, ShopStatus, WebhookDelivery, utcnow
 from ..db import read_only
+from ..jobs.stopping import release_unstarted
+from ..server.logs import bound
 from .inbox import wait_for_install
 from .registry import COMPLIANCE_TOPICS, WebhookContext, handler_for, prefetch_for
 
@@ -61,16 +64,21 @@ class InboxWorker:
         self.services = services
         self.owner = uuid.uuid4().hex
         self.rng = rng or random.Random()
+        self.stopping = threading.Event()  # set at shutdown: the drain stops between rows
 
     def drain(self, batch_size: int = 100, max_batches: int = 100) -> DrainReport:
         """Process due deliveries until none are left (or the batch budget is spent)."""
         report = DrainReport()
         for _ in range(max_batches):
-            claimed = self._claim(batch_size)
+            claimed = [] if self.stopping.is_set() else self._claim(batch_size)
             if not claimed:
                 break
-            for delivery_id, topic in claimed:
-                self._process(delivery_id, topic, report)
+            for n, (delivery_id, topic) in enumerate(claimed):
+                if self.stopping.is_set():
+                    release_unstarted(self.session_factory, WebhookDelivery, [row_id for row_id, _ in claimed[n:]], self.owner)
+                    return report
+                with bound(delivery_id=delivery_id, topic=topic):
+                    self._process(delivery_id, topic, report)
         return report
 
     def _claim(self, batch_size: int) -> list[tuple[int, str]]:
