@@ -163,6 +163,10 @@ class EmbeddedScheduler:
         """Ids of the jobs scheduled for a shop."""
         return [job.id for job in self.scheduler.get_jobs() if job.id.endswith(":" + shop_domain)]
 
+    def silent_seconds(self) -> float:
+        """How long the quieter pump has gone without a beat (for /readyz)."""
+        return max(self.pump.silent_seconds, self.forwarding_pump.silent_seconds)
+
     def status(self) -> dict:
         """For /healthz."""
         return {

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Callable
 
 log = logging.getLogger(__name__)
@@ -18,6 +19,7 @@ class Pump:
         self.poll_seconds = poll_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.last_beat = time.monotonic()  # the loop's heartbeat, for /readyz
 
     def start(self) -> None:
         """Start the thread."""
@@ -36,8 +38,14 @@ class Pump:
         """Whether the thread is running."""
         return bool(self._thread and self._thread.is_alive())
 
+    @property
+    def silent_seconds(self) -> float:
+        """Seconds since the loop last beat (a pass that never returns makes this grow)."""
+        return time.monotonic() - self.last_beat
+
     def _run(self) -> None:
         while not self._stop.is_set():
+            self.last_beat = time.monotonic()
             self.wakeup.wait(self.poll_seconds)
             self.wakeup.clear()
             try:

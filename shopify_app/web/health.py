@@ -1,39 +1,125 @@
-"""GET /healthz: database and scheduler status as JSON."""
+"""GET /healthz (process alive, no database) and GET /readyz (database, migrations at head, the clock seen recently)."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
-from sqlalchemy import func, select, text
+import datetime as dt
+import functools
+import os
+from pathlib import Path
 
-from ..models import InboxStatus, WebhookDelivery
+from flask import Blueprint, current_app, jsonify
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 blueprint = Blueprint("health", __name__)
+
+# The embedded pumps beat every poll (1 s) and after each pass; a pass is bounded by its
+# batches, so a pump silent this long is stuck, not busy.
+PUMP_SILENT_SECONDS = 300
+# procrastinate workers update their heartbeat every 10 s (its default) and delete their row on a clean stop.
+WORKER_HEARTBEAT_SECONDS = 60
+# With the clock in another process (RUN_SCHEDULER=0 on SQLite): a job claims a slot every minute.
+JOB_RUN_SECONDS = 300
 
 
 @blueprint.get("/healthz")
 def healthz():
-    """200 when the database answers; 503 otherwise."""
+    """200 while the process serves requests (no database touched: liveness must not flap with the database)."""
     services = current_app.extensions["services"]
-    database = {"ok": False, "dialect": services.engine.dialect.name}
-    inbox = {}
-    try:
-        with services.session_factory() as session:
-            session.execute(text("SELECT 1"))
-            inbox = dict(
-                session.execute(
-                    select(WebhookDelivery.status, func.count())
-                    .where(WebhookDelivery.status.in_([InboxStatus.PENDING.value, InboxStatus.DEAD.value]))
-                    .group_by(WebhookDelivery.status)
-                ).all()
-            )
-        database["ok"] = True
-    except Exception as exc:  # noqa: BLE001 - health reports, never raises
-        database["error"] = type(exc).__name__
     scheduler = services.scheduler.status() if services.scheduler is not None else {"running": False, "enabled": False}
-    body = {
-        "status": "ok" if database["ok"] else "degraded",
-        "database": database,
-        "scheduler": scheduler,
-        "inbox": {"pending": inbox.get("pending", 0), "dead": inbox.get("dead", 0)},
-        "sandbox": services.settings.sandbox,
-    }
-    return jsonify(body), 200 if database["ok"] else 503
+    return jsonify({"status": "ok", "pid": os.getpid(), "scheduler": scheduler, "sandbox": services.settings.sandbox})
+
+
+@blueprint.get("/readyz")
+def readyz():
+    """200 when this process can do its job: database reachable, schema at Alembic head, scheduler or workers seen recently; else 503 with the reason."""
+    services = current_app.extensions["services"]
+    checks: dict[str, dict] = {}
+    checks["database"] = database_check(services)
+    if checks["database"]["ok"]:
+        checks["migrations"] = migrations_check(services)
+        checks["clock"] = clock_check(services)
+    failed = [name for name, check in checks.items() if not check["ok"]]
+    body = {"status": "ready" if not failed else "not ready", "checks": checks}
+    if failed:
+        body["reason"] = "; ".join(f"{name}: {checks[name]['reason']}" for name in failed)
+    return jsonify(body), 503 if failed else 200
+
+
+def database_check(services) -> dict:
+    """SELECT 1 on a fresh connection; a SQLite file that is gone counts as unreachable (connecting would create an empty one)."""
+    url = make_url(services.settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" and not Path(url.database).exists():
+        return {"ok": False, "reason": "database file is missing"}
+    try:
+        with services.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - readiness reports, never raises
+        return {"ok": False, "reason": f"database unreachable ({type(exc).__name__})"}
+    return {"ok": True, "dialect": services.engine.dialect.name}
+
+
+@functools.lru_cache(maxsize=1)
+def alembic_heads() -> tuple[str, ...]:
+    """The head revision(s) of migrations/ (read once per process: the code does not change under it)."""
+    from alembic.script import ScriptDirectory
+
+    from ..migrate import alembic_config
+
+    return tuple(sorted(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()))
+
+
+def migrations_check(services) -> dict:
+    """The database's alembic_version equals the code's head (behind: run the migrate role; ahead: deploy the newer code)."""
+    from alembic.runtime.migration import MigrationContext
+
+    try:
+        with services.engine.connect() as conn:
+            current = tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
+    except Exception as exc:  # noqa: BLE001
+        return {"ok": False, "reason": f"cannot read the schema version ({type(exc).__name__})"}
+    heads = alembic_heads()
+    if current != heads:
+        return {"ok": False, "reason": f"schema at {','.join(current) or 'nothing'}, code expects {','.join(heads)}: run the migrate role", "current": list(current), "head": list(heads)}
+    return {"ok": True, "current": list(current)}
+
+
+def clock_check(services) -> dict:
+    """Whoever runs the jobs was seen recently: this process's scheduler and pumps, procrastinate workers, or another process's job runs."""
+    scheduler = services.scheduler
+    if scheduler is not None:
+        status = scheduler.status()
+        silent = scheduler.silent_seconds()
+        if not (status["running"] and status["inbox_pump"] and status["forwarding_pump"]):
+            return {"ok": False, "reason": "embedded scheduler or a pump is not running", "engine": "embedded", **status}
+        if silent > PUMP_SILENT_SECONDS:
+            return {"ok": False, "reason": f"a pump has not finished a pass in {int(silent)} s", "engine": "embedded"}
+        return {"ok": True, "engine": "embedded"}
+    if services.settings.job_engine == "procrastinate":
+        return _procrastinate_workers_check(services)
+    return _job_runs_check(services)
+
+
+def _procrastinate_workers_check(services) -> dict:
+    try:
+        with services.engine.connect() as conn:
+            alive = conn.execute(
+                text("SELECT count(*) FROM procrastinate_workers WHERE last_heartbeat > now() - make_interval(secs => :secs)"), {"secs": WORKER_HEARTBEAT_SECONDS}
+            ).scalar_one()
+    except Exception as exc:  # noqa: BLE001
+        return {"ok": False, "reason": f"cannot read procrastinate's workers ({type(exc).__name__}): run the migrate role", "engine": "procrastinate"}
+    if not alive:
+        return {"ok": False, "reason": f"no procrastinate worker heartbeat in the last {WORKER_HEARTBEAT_SECONDS} s", "engine": "procrastinate", "workers": 0}
+    return {"ok": True, "engine": "procrastinate", "workers": alive}
+
+
+def _job_runs_check(services) -> dict:
+    from sqlalchemy import func, select
+
+    from ..jobs.models import JobRun
+    from ..models import utcnow
+
+    with services.session_factory() as session:
+        newest = session.scalar(select(func.max(JobRun.started_at)))
+    if newest is None or newest < utcnow() - dt.timedelta(seconds=JOB_RUN_SECONDS):
+        return {"ok": False, "reason": f"no job ran in the last {JOB_RUN_SECONDS} s (RUN_SCHEDULER=0 here: is the process with the clock up?)", "engine": "embedded-elsewhere"}
+    return {"ok": True, "engine": "embedded-elsewhere"}

@@ -96,7 +96,9 @@ def test_make_run_in_sandbox_mode_serves_health_and_app_home(tmp_path):
         match = re.search(r"Open the app as the merchant: (\S+)", output)
         assert match, output
         health = httpx.get(f"http://127.0.0.1:{port}/healthz").json()
-        assert health["database"]["ok"] is True and health["sandbox"] is True
+        assert health["sandbox"] is True
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz")
+        assert ready.status_code == 200 and ready.json()["checks"]["database"]["ok"] is True, ready.text
         assert health["scheduler"]["running"] is True and health["scheduler"]["inbox_pump"] is True
         # every periodic job, and the demo shop's token refresh
         from scheduler.embedded import PERIODIC_JOBS

@@ -1,0 +1,132 @@
+"""/healthz is liveness without the database; /readyz fails when the database is gone, migrations are behind, or nobody runs the jobs."""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+
+from pg_server import PostgresUnavailable, start_postgres
+from shopify_app.jobs.claims import run_claimed
+from shopify_app.migrate import alembic_config, upgrade_to_head
+from shopify_app.web import health
+
+
+def ready(app):
+    answer = app.test_client().get("/readyz")
+    return answer.status_code, answer.get_json()
+
+
+def test_ready_with_the_embedded_scheduler_then_not_when_the_sqlite_file_is_gone(app_factory, sqlite_url):
+    app = app_factory(sqlite_url, run_scheduler=True)
+    status, body = ready(app)
+    assert status == 200 and body["status"] == "ready", body
+    assert body["checks"]["clock"]["engine"] == "embedded" and body["checks"]["migrations"]["ok"]
+    Path(sqlite_url.split("///", 1)[1]).unlink()
+    status, body = ready(app)
+    assert status == 503 and body["status"] == "not ready"
+    assert "database" in body["reason"] and "missing" in body["reason"]
+    # Liveness does not touch the database: the process is alive and says so.
+    live = app.test_client().get("/healthz")
+    assert live.status_code == 200 and live.get_json()["scheduler"]["running"] is True
+
+
+def test_not_ready_while_migrations_are_behind(app_factory, sqlite_url):
+    app = app_factory(sqlite_url, run_scheduler=True)
+    command.downgrade(alembic_config(sqlite_url), "-1")
+    status, body = ready(app)
+    assert status == 503 and body["reason"].startswith("migrations: schema at"), body
+    assert body["checks"]["migrations"]["head"] == list(health.alembic_heads())
+    upgrade_to_head(sqlite_url)  # the migrate role ran
+    assert ready(app)[0] == 200
+
+
+def test_a_stuck_pump_makes_the_process_not_ready(app_factory, sqlite_url, monkeypatch):
+    app = app_factory(sqlite_url, run_scheduler=True)
+    pump = app.extensions["services"].scheduler.forwarding_pump
+    release = threading.Event()
+    entered = threading.Event()
+    real_work = pump.work
+
+    def stuck():
+        entered.set()
+        release.wait(30)
+
+    pump.work = stuck
+    try:
+        pump.wakeup.set()
+        assert entered.wait(10)
+        monkeypatch.setattr(health, "PUMP_SILENT_SECONDS", 0.2)
+        deadline = time.monotonic() + 10
+        while ready(app)[0] == 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        status, body = ready(app)
+        assert status == 503 and "has not finished a pass" in body["reason"], body
+    finally:
+        pump.work = real_work
+        release.set()
+
+
+def test_with_the_clock_in_another_process_ready_only_after_a_job_ran(app_factory, sqlite_url):
+    import datetime as dt
+
+    app = app_factory(sqlite_url)  # RUN_SCHEDULER=0 (the tests' default)
+    status, body = ready(app)
+    assert status == 503 and "no job ran" in body["reason"], body
+    run_claimed(app.extensions["services"].session_factory, "alert-notifications", dt.timedelta(minutes=1), lambda: None)
+    assert ready(app)[0] == 200
+
+
+@pytest.fixture
+def own_postgres():
+    """A PostgreSQL server of this test's own (the test stops it)."""
+    try:
+        server = start_postgres()
+    except PostgresUnavailable as exc:
+        pytest.fail(str(exc))
+    yield server
+    server.stop()
+
+
+def fresh_database(server) -> str:
+    name = "t_" + uuid.uuid4().hex[:12]
+    engine = sa.create_engine(server.url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    url = server.database_url(name)
+    upgrade_to_head(url)
+    return url
+
+
+@pytest.mark.postgres
+def test_postgresql_stopped_makes_it_not_ready(app_factory, own_postgres):
+    app = app_factory(fresh_database(own_postgres), run_scheduler=True)
+    assert ready(app)[0] == 200
+    own_postgres.stop()
+    status, body = ready(app)
+    assert status == 503 and body["reason"].startswith("database: database unreachable (OperationalError)"), body
+    assert app.test_client().get("/healthz").status_code == 200
+
+
+@pytest.mark.postgres
+def test_scaled_out_web_is_ready_only_while_a_procrastinate_worker_beats(app_factory, postgres_server):
+    from scheduler.distributed import conninfo, ensure_schema
+
+    url = fresh_database(postgres_server)
+    ensure_schema(url)
+    app = app_factory(url, job_engine="procrastinate")
+    status, body = ready(app)
+    assert status == 503 and "no procrastinate worker heartbeat" in body["reason"], body
+    import psycopg
+
+    with psycopg.connect(conninfo(url), autocommit=True) as conn:
+        conn.execute("INSERT INTO procrastinate_workers DEFAULT VALUES")  # what a starting worker registers
+        status, body = ready(app)
+        assert status == 200 and body["checks"]["clock"] == {"ok": True, "engine": "procrastinate", "workers": 1}, body
+        conn.execute("UPDATE procrastinate_workers SET last_heartbeat = now() - interval '5 minutes'")  # a worker that died without deregistering
+    assert ready(app)[0] == 503

@@ -1,0 +1,80 @@
+"""Shutdown stops the drains between rows and gives back the leases of rows claimed but not started."""
+from __future__ import annotations
+
+import random
+
+import pytest
+from sqlalchemy import select
+
+from conftest import webhook_headers
+from shopify_app.models import Shop, WebhookDelivery
+from shopify_app.server.lifecycle import stop_services
+from shopify_app.suppliers.amendments import AmendmentWorker
+from shopify_app.suppliers.forwarding import ForwardingWorker
+from shopify_app.webhooks import registry
+from shopify_app.webhooks.worker import InboxWorker
+
+SHOP = "demo.myshopify.com"
+
+
+@pytest.fixture
+def app(app_factory, database_url):
+    app = app_factory(database_url)
+    with app.extensions["services"].session_factory.begin() as session:
+        session.add(Shop(domain=SHOP))
+    return app
+
+
+def deliveries(app) -> list[WebhookDelivery]:
+    with app.extensions["services"].session_factory() as session:
+        found = session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
+        session.expunge_all()
+        return found
+
+
+def test_inbox_drain_stops_after_the_row_in_hand_and_releases_the_rest(app):
+    services = app.extensions["services"]
+    worker = InboxWorker(services.session_factory, services.settings, services, rng=random.Random(1))
+    calls = []
+
+    def handler(ctx):
+        calls.append(ctx.payload["n"])
+        worker.stopping.set()  # SIGTERM arrives while the first row is being handled
+
+    registry.load_handlers()
+    registry.HANDLERS["test/stop"] = handler
+    try:
+        client = app.test_client()
+        for n in range(3):
+            body = f'{{"n": {n}}}'.encode()
+            assert client.post("/webhooks", data=body, headers=webhook_headers("test/stop", body, shop=SHOP)).status_code == 200
+        worker.drain()
+        assert calls == [0]  # the row in hand finished; the others were not started
+        rows = deliveries(app)
+        assert [r.status for r in rows] == ["done", "pending", "pending"]
+        assert all(r.lease_owner is None and r.lease_until is None for r in rows)  # released, not left to expire
+        # The next process takes them at once (a held lease would keep them for LEASE_SECONDS).
+        InboxWorker(services.session_factory, services.settings, services, rng=random.Random(2)).drain()
+        assert calls == [0, 1, 2] and [r.status for r in deliveries(app)] == ["done"] * 3
+    finally:
+        registry.HANDLERS.pop("test/stop", None)
+
+
+@pytest.mark.parametrize("worker_class", [ForwardingWorker, AmendmentWorker])
+def test_a_stopping_supplier_drain_claims_nothing(app, worker_class, monkeypatch):
+    services = app.extensions["services"]
+    worker = worker_class(services.session_factory, services.box)
+    worker.stopping.set()
+    monkeypatch.setattr(worker, "_claim", lambda batch_size: pytest.fail("claimed rows while stopping"))
+    worker.drain()
+
+
+def test_stop_services_stops_the_clock_and_every_pump(app_factory, database_url):
+    app = app_factory(database_url, run_scheduler=True)
+    services = app.extensions["services"]
+    scheduler = services.scheduler
+    assert scheduler.status()["running"] and scheduler.pump.alive and scheduler.forwarding_pump.alive
+    stop_services(services)
+    assert services.scheduler is None
+    assert not scheduler.scheduler.running and not scheduler.pump.alive and not scheduler.forwarding_pump.alive
+    assert all(w.stopping.is_set() for w in (scheduler.inbox_worker, scheduler.forwarding_worker, scheduler.amendment_worker))
