@@ -53,7 +53,8 @@ def init_error_reporting(settings, env: dict | None = None) -> bool:
 
     sentry_sdk.init(
         dsn=dsn,
-        send_default_pii=False,
+        # send_default_pii stays unset, i.e. False: sentry-sdk 2.75 deprecates passing it (data_collection
+        # replaces it) and derives the same no-PII collection from its default.
         include_local_variables=False,  # frames' locals hold tokens and customers' orders
         max_request_body_size="never",
         before_send=scrub_event,

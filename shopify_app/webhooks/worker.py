@@ -73,27 +73,27 @@ class InboxWorker:
             claimed = [] if self.stopping.is_set() else self._claim(batch_size)
             if not claimed:
                 break
-            for n, (delivery_id, topic) in enumerate(claimed):
+            for n, (delivery_id, topic, shop_domain) in enumerate(claimed):
                 if self.stopping.is_set():
-                    release_unstarted(self.session_factory, WebhookDelivery, [row_id for row_id, _ in claimed[n:]], self.owner)
+                    release_unstarted(self.session_factory, WebhookDelivery, [row[0] for row in claimed[n:]], self.owner)
                     return report
-                with bound(delivery_id=delivery_id, topic=topic):
+                with bound(delivery_id=delivery_id, topic=topic, shop=shop_domain):
                     self._process(delivery_id, topic, report)
         return report
 
-    def _claim(self, batch_size: int) -> list[tuple[int, str]]:
+    def _claim(self, batch_size: int) -> list[tuple[int, str, str]]:
         now = utcnow()
         due = and_(
             WebhookDelivery.status == InboxStatus.PENDING.value,
             WebhookDelivery.next_attempt_at <= now,
             or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
         )
-        claimed: list[tuple[int, str]] = []
+        claimed: list[tuple[int, str, str]] = []
         with self.session_factory.begin() as session:
             candidates = session.execute(
-                select(WebhookDelivery.id, WebhookDelivery.topic).where(due).order_by(WebhookDelivery.id).limit(batch_size)
+                select(WebhookDelivery.id, WebhookDelivery.topic, WebhookDelivery.shop_domain).where(due).order_by(WebhookDelivery.id).limit(batch_size)
             ).all()
-            for delivery_id, topic in candidates:
+            for delivery_id, topic, shop_domain in candidates:
                 # The conditional UPDATE is the claim: another worker that raced us
                 # to this row matches zero rows and moves on (works on SQLite and PG).
                 result = session.execute(
@@ -102,7 +102,7 @@ class InboxWorker:
                     .values(lease_owner=self.owner, lease_until=now + dt.timedelta(seconds=LEASE_SECONDS))
                 )
                 if result.rowcount == 1:
-                    claimed.append((delivery_id, topic))
+                    claimed.append((delivery_id, topic, shop_domain))
         return claimed
 
     def _process(self, delivery_id: int, topic: str, report: DrainReport) -> None:
