@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from cryptography.fernet import Fernet
@@ -151,6 +152,16 @@ def main(argv: list[str] | None = None) -> int:
     from .server.logs import configure_logging
 
     configure_logging()  # JSON lines unless SANDBOX=1 (LOG_FORMAT=json|text overrides)
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except ConfigError as exc:  # one clear line, not a traceback: the operator has to fix the environment
+        print(f"configuration error: {exc}", file=sys.stderr, flush=True)
+        return CONFIG_ERROR_EXIT_CODE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser (the deployment's roles are its subcommands: web, worker, migrate)."""
     parser = argparse.ArgumentParser(prog="python -m shopify_app.cli", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("db-upgrade", "migrate"):  # migrate: the deployment's one-shot role
@@ -173,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     worker.add_argument("--concurrency", type=int, default=4)
     worker.set_defaults(fn=cmd_worker)
     web = sub.add_parser("web", help=cmd_web.__doc__)
-    web.add_argument("--host", default="0.0.0.0")
+    web.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"), help="address to bind (default HOST, else all interfaces: the container's port)")
     web.set_defaults(fn=cmd_web)
     backup = sub.add_parser("backup-sqlite", help=cmd_backup_sqlite.__doc__)
     backup.add_argument("dest", help="the backup file to write (replaced atomically)")
@@ -181,12 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help=cmd_run.__doc__)
     run.add_argument("--host", default="127.0.0.1")
     run.set_defaults(fn=cmd_run)
-    args = parser.parse_args(argv)
-    try:
-        return args.fn(args)
-    except ConfigError as exc:  # one clear line, not a traceback: the operator has to fix the environment
-        print(f"configuration error: {exc}", file=sys.stderr, flush=True)
-        return CONFIG_ERROR_EXIT_CODE
+    return parser
 
 
 if __name__ == "__main__":

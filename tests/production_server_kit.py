@@ -13,7 +13,7 @@ import httpx
 
 from conftest import API_KEY, API_SECRET, FERNET_KEY, LOOPBACK_ALLOW
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
