@@ -119,10 +119,14 @@ def cmd_web(args) -> int:
 
 def cmd_backup_sqlite(args) -> int:
     """Copy the SQLite database to DEST while the app runs (SQLite's online backup API: a consistent snapshot)."""
-    from .backup import backup_sqlite
+    from .backup import BackupError, backup_sqlite
 
     settings = load_settings()
-    pages = backup_sqlite(settings.database_url, args.dest)
+    try:
+        pages = backup_sqlite(settings.database_url, args.dest)
+    except BackupError as exc:
+        print(f"backup failed: {exc}", file=sys.stderr, flush=True)
+        return 2
     print(f"backed up {pages} pages to {args.dest}")
     return 0
 
