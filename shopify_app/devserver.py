@@ -141,10 +141,10 @@ def run_dev(host: str = "127.0.0.1") -> int:
         demo_orders(app.extensions["services"], *sandboxes)
     print(banner(settings, sandboxes), flush=True)
     stop.wait()
-    server.shutdown()
-    services = app.extensions["services"]
-    if services.scheduler is not None:
-        services.scheduler.shutdown()
+    server.shutdown()  # in-flight requests finish first
+    from .server.lifecycle import stop_services
+
+    stop_services(app.extensions["services"])  # pumps stop between rows, the clock stops
     for s in sandboxes:
         s.stop()
     return 0

@@ -11,7 +11,8 @@ from .logs import gunicorn_logconfig
 
 # Access log without the query string (%(U)s is the path only): App Home URLs carry session
 # tokens (id_token=...), and the install callback carries codes.
-ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+# The request id (our X-Request-Id response header) ties the line to the app's own log lines.
+ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s'
 
 
 def _positive_int(env: dict, name: str, default: int) -> int:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -169,7 +170,7 @@ def test_access_log_has_paths_without_query_strings(tmp_path, installed_db, sand
         assert server.terminate() == 0
     lines = [json.loads(line) for line in server.output().splitlines() if line.startswith("{")]
     access = [line for line in lines if line.get("logger") == "gunicorn.access"]
-    assert any('"GET /healthz HTTP/1.1" 200' in line["message"] for line in access), lines
+    assert any('"GET /healthz HTTP/1.1" 200' in line["message"] and re.search(r"rid=[0-9a-f]{32}$", line["message"]) for line in access), lines
     assert secret not in server.output() and "id_token" not in server.output()
 
 
