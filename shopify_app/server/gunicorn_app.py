@@ -37,7 +37,7 @@ def server_options(settings: Settings, host: str, env: dict | None = None) -> di
     return {
         "bind": f"{host}:{settings.port}",
         "workers": workers,
-        "worker_class": "gthread",
+        "worker_class": "shopify_app.server.worker.GracefulThreadWorker",  # gthread that stops the pumps at SIGTERM
         "threads": _positive_int(env, "WEB_THREADS", 8),
         "graceful_timeout": _positive_int(env, "GRACEFUL_TIMEOUT", 30),
         "timeout": _positive_int(env, "WORKER_TIMEOUT", 60),

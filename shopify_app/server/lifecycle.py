@@ -2,14 +2,23 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 log = logging.getLogger(__name__)
+_stopping = threading.Lock()
+
+
+def stop_background_work(services) -> None:
+    """Stop the embedded scheduler: pumps stop between rows (unstarted claims released), no new job firings (idempotent)."""
+    with _stopping:
+        scheduler, services.scheduler = services.scheduler, None
+    if scheduler is not None:
+        scheduler.shutdown()
+        log.info("scheduler and pumps stopped")
 
 
 def stop_services(services) -> None:
-    """Stop the embedded scheduler (pumps stop between rows, unstarted claims released) and release connections."""
-    if services.scheduler is not None:
-        services.scheduler.shutdown()
-        services.scheduler = None
+    """Stop background work, then release connections."""
+    stop_background_work(services)
     services.close()
     log.info("services stopped")

@@ -93,7 +93,9 @@ def reporting_app(app_factory, sqlite_url, ingest, monkeypatch):
     app.add_url_rule("/boom", "boom", boom, methods=["POST"])
     yield app
     sentry_sdk.get_client().close()
+    monkeypatch.delenv("SENTRY_DSN")  # sentry_sdk.init() would read it
     sentry_sdk.init()  # no DSN: later tests report nothing
+    assert sentry_sdk.get_client().dsn is None
 
 
 def test_an_unhandled_error_reaches_the_dsn_scrubbed(reporting_app, ingest):

@@ -131,7 +131,7 @@ def test_sigterm_mid_delivery_then_restart_processes_it_exactly_once(tmp_path, i
     finally:
         server.kill()
     first_output = server.output()
-    assert "services stopped" in first_output, first_output  # worker_exit ran: pumps and clock stopped
+    assert "scheduler and pumps stopped" in first_output, first_output  # at SIGTERM, while requests drained
     acknowledged = status == 200
     stored = rows(installed_db, "wh-sigterm")
     # Rule 1: acknowledged exactly when committed.
