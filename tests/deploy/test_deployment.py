@@ -6,15 +6,14 @@ import json
 import re
 import signal
 import time
-import uuid
 
 import httpx
 import jsonschema
 import pytest
 import sqlalchemy as sa
 
-from compose_kit import REPO, compose_schema, dockerfile_instructions, exec_form, interpolate, load_compose, service_environment, MissingVariable
-from conftest import API_KEY, API_SECRET, FERNET_KEY, LOOPBACK_ALLOW, make_settings, sample_json, webhook_headers
+from compose_kit import REPO, MissingVariable, compose_schema, dockerfile_instructions, exec_form, load_compose, service_environment
+from conftest import _fresh_postgres_db, API_KEY, API_SECRET, FERNET_KEY, LOOPBACK_ALLOW, make_settings, sample_json, webhook_headers
 from production_server_kit import ServerProcess, free_port
 from shopify_app.cli import build_parser, cmd_db_upgrade, cmd_web, cmd_worker
 
@@ -123,12 +122,7 @@ def test_dockerfile_follows_hadolint_rules():
 
 @pytest.fixture
 def pg_database(postgres_server) -> str:
-    name = "t_" + uuid.uuid4().hex[:12]
-    engine = sa.create_engine(postgres_server.url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return postgres_server.database_url(name)
+    return _fresh_postgres_db(postgres_server)
 
 
 def role_env(service: str, database_url: str, port: int, sandbox_url: str) -> dict[str, str]:

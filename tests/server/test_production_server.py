@@ -10,7 +10,7 @@ import time
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from conftest import API_KEY, make_settings, sample_json, webhook_headers
 from production_server_kit import ServerProcess, free_port, real_mode_env

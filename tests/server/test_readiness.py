@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from alembic import command
 
+from conftest import _fresh_postgres_db
 from pg_server import PostgresUnavailable, start_postgres
 from shopify_app.jobs.claims import run_claimed
 from shopify_app.migrate import alembic_config, upgrade_to_head
@@ -93,12 +92,7 @@ def own_postgres():
 
 
 def fresh_database(server) -> str:
-    name = "t_" + uuid.uuid4().hex[:12]
-    engine = sa.create_engine(server.url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    url = server.database_url(name)
+    url = _fresh_postgres_db(server)
     upgrade_to_head(url)
     return url
 
