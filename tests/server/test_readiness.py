@@ -124,3 +124,9 @@ def test_scaled_out_web_is_ready_only_while_a_procrastinate_worker_beats(app_fac
         assert status == 200 and body["checks"]["clock"] == {"ok": True, "engine": "procrastinate", "workers": 1}, body
         conn.execute("UPDATE procrastinate_workers SET last_heartbeat = now() - interval '5 minutes'")  # a worker that died without deregistering
     assert ready(app)[0] == 503
+
+
+def test_a_database_never_migrated_is_not_ready(app_factory, tmp_path):
+    app = app_factory(f"sqlite:///{tmp_path / 'empty.db'}")
+    status, body = ready(app)
+    assert status == 503 and "cannot read the schema version" in body["reason"] and "migrate" in body["reason"], body
