@@ -127,6 +127,9 @@ def test_scaled_out_web_is_ready_only_while_a_procrastinate_worker_beats(app_fac
 
 
 def test_a_database_never_migrated_is_not_ready(app_factory, tmp_path):
+    import sqlite3
+
+    sqlite3.connect(tmp_path / "empty.db").close()  # the file exists, with no tables
     app = app_factory(f"sqlite:///{tmp_path / 'empty.db'}")
     status, body = ready(app)
     assert status == 503 and "cannot read the schema version" in body["reason"] and "migrate" in body["reason"], body
