@@ -34,15 +34,23 @@ def readyz():
     """200 when this process can do its job: database reachable, schema at Alembic head, scheduler or workers seen recently; else 503 with the reason."""
     services = current_app.extensions["services"]
     checks: dict[str, dict] = {}
-    checks["database"] = database_check(services)
+    checks["database"] = _guarded(database_check, services)
     if checks["database"]["ok"]:
-        checks["migrations"] = migrations_check(services)
-        checks["clock"] = clock_check(services)
+        checks["migrations"] = _guarded(migrations_check, services)
+        checks["clock"] = _guarded(clock_check, services)
     failed = [name for name, check in checks.items() if not check["ok"]]
     body = {"status": "ready" if not failed else "not ready", "checks": checks}
     if failed:
         body["reason"] = "; ".join(f"{name}: {checks[name]['reason']}" for name in failed)
     return jsonify(body), 503 if failed else 200
+
+
+def _guarded(check, services) -> dict:
+    """A check's result, or not-ok with the error's type: readiness answers 503, never 500."""
+    try:
+        return check(services)
+    except Exception as exc:  # noqa: BLE001
+        return {"ok": False, "reason": f"{check.__name__} failed ({type(exc).__name__})"}
 
 
 def database_check(services) -> dict:
