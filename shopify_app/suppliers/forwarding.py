@@ -43,7 +43,7 @@ from ..crypto import SecretBox
 from ..fulfillment.holds import blocking_fulfillment_order
 from ..jobs.stopping import release_unstarted
 from ..models import utcnow
-from ..server.logs import bound
+from ..server.logs import bind, bound
 from ..orders.models import Order, OrderLine as OurLine, OrderState
 from ..orders.routing import reroute_to_backup
 from ..orders.timeline import record_event
@@ -210,6 +210,7 @@ class ForwardingWorker:
             state = delivery.state
             request = self._place_request(session, delivery)
             supplier_order_id = delivery.supplier_order_id
+            bind(shop=delivery.shop_domain, supplier_id=delivery.supplier_id, order_id=delivery.order_id)  # log context (reset by the drain loop)
             session.expunge_all()
         if supplier.deleted_at is not None or not supplier.active:
             self._fail(delivery_id, "supplier was deleted or deactivated", report, kind="supplier_gone")

@@ -90,7 +90,7 @@ def test_full_real_mode_run_logs_json_without_planted_secrets_or_pii(tmp_path, s
     assert any(r.get("logger") == "gunicorn.access" for r in records_)
     assert any(r.get("request_id") and r.get("shop") == SHOP and r.get("topic") for r in records_), "webhook intake lines carry request id, shop and topic"
     assert any(r.get("delivery_id") and r.get("shop") == SHOP and r.get("topic") for r in records_), "inbox worker lines carry the delivery, shop and topic"
-    assert any(r.get("supplier_order_id") for r in records_), "forwarding lines carry the supplier order id"
+    assert any(r.get("supplier_order_id") and r.get("supplier_id") and r.get("order_id") and r.get("shop") == SHOP for r in records_), "forwarding lines carry supplier order, supplier, order and shop"
     planted = {
         "API secret": API_SECRET, "old API secret": OLD_SECRET, "encryption key": FERNET_KEY, "supplier token": SUPPLIER_TOKEN,
         "shop access token": access_token, "bad bearer": "not-a-jwt-planted-bearer",
