@@ -25,8 +25,9 @@ JOB_RUN_SECONDS = 300
 def healthz():
     """200 while the process serves requests (no database touched: liveness must not flap with the database)."""
     services = current_app.extensions["services"]
-    scheduler = services.scheduler.status() if services.scheduler is not None else {"running": False, "enabled": False}
-    return jsonify({"status": "ok", "pid": os.getpid(), "scheduler": scheduler, "sandbox": services.settings.sandbox})
+    scheduler = services.scheduler  # read once: shutdown clears it from another thread
+    status = scheduler.status() if scheduler is not None else {"running": False, "enabled": False}
+    return jsonify({"status": "ok", "pid": os.getpid(), "scheduler": status, "sandbox": services.settings.sandbox})
 
 
 @blueprint.get("/readyz")
