@@ -9,8 +9,10 @@ as a safety net; both drains claim rows with leases, so any number of workers is
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import threading
 
 import procrastinate
 import procrastinate.schema
@@ -40,6 +42,42 @@ def cron_for(interval: dt.timedelta) -> str:
     return f"0 */{hours} * * *" if hours < 24 else "0 0 * * *"
 
 
+class AbortRequested:
+    """A drain's `stopping` flag (threading.Event-shaped) that is set while any job running the drain was asked to abort.
+
+    procrastinate asks running jobs to abort when the worker shuts down (SIGTERM, see
+    run_worker's shutdown_graceful_timeout); a synchronous job must check for it itself.
+    The drains check `stopping.is_set()` between rows, so they stop after the row in hand
+    and give back the leases of the rest, exactly like the embedded pumps.
+    """
+
+    def __init__(self):
+        self._contexts: dict[int, object] = {}  # by id(): procrastinate's JobContext is not hashable
+        self._lock = threading.Lock()
+        self._set = False
+
+    @contextlib.contextmanager
+    def watching(self, context):
+        """Count this job's abort request while the block runs."""
+        with self._lock:
+            self._contexts[id(context)] = context
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._contexts.pop(id(context), None)
+
+    def is_set(self) -> bool:
+        """True when stopped explicitly or a watched job should abort."""
+        with self._lock:
+            contexts = list(self._contexts.values())
+        return self._set or any(context.should_abort() for context in contexts)
+
+    def set(self) -> None:
+        """Stop every drain of this worker (as threading.Event.set)."""
+        self._set = True
+
+
 def build_app(services) -> procrastinate.App:
     """A procrastinate App whose tasks run the app's periodic jobs and drains with these services."""
     from scheduler.embedded import PERIODIC_JOBS
@@ -59,17 +97,21 @@ def build_app(services) -> procrastinate.App:
     inbox = InboxWorker(services.session_factory, services.settings, services)
     forwarding = ForwardingWorker(services.session_factory, services.box)
     amendments = AmendmentWorker(services.session_factory, services.box, wake_forwarding=services.wake_forwarding)
+    for drain in (inbox, forwarding, amendments):
+        drain.stopping = AbortRequested()
 
     @app.periodic(cron="* * * * *", periodic_id="drain-inbox")
-    @app.task(name="drain-inbox", queue=WORK_QUEUE, queueing_lock="drain-inbox")
-    def drain_inbox(timestamp: int | None = None) -> None:
-        inbox.drain()
+    @app.task(name="drain-inbox", queue=WORK_QUEUE, queueing_lock="drain-inbox", pass_context=True)
+    def drain_inbox(context, timestamp: int | None = None) -> None:
+        with inbox.stopping.watching(context):
+            inbox.drain()
 
     @app.periodic(cron="* * * * *", periodic_id="drain-forwarding")
-    @app.task(name="drain-forwarding", queue=WORK_QUEUE, queueing_lock="drain-forwarding")
-    def drain_forwarding(timestamp: int | None = None) -> None:
-        forwarding.drain()
-        amendments.drain()  # order changes for suppliers that already have the order
+    @app.task(name="drain-forwarding", queue=WORK_QUEUE, queueing_lock="drain-forwarding", pass_context=True)
+    def drain_forwarding(context, timestamp: int | None = None) -> None:
+        with forwarding.stopping.watching(context), amendments.stopping.watching(context):
+            forwarding.drain()
+            amendments.drain()  # order changes for suppliers that already have the order
 
     return app
 
@@ -110,4 +152,7 @@ def run_worker(services, *, concurrency: int = 4) -> None:
     """Serve the jobs and work queues until stopped (the `worker` role)."""
     app = build_app(services)
     ensure_schema(services.settings.database_url)
-    app.run_worker(queues=[JOBS_QUEUE, WORK_QUEUE], concurrency=concurrency, name="dropship-worker")
+    # On SIGTERM procrastinate stops fetching and, after shutdown_graceful_timeout, asks the running
+    # jobs to abort: at 0 the drains stop between rows at once (the row in hand finishes, the
+    # rest are released); other jobs finish their unit, and the worker waits for them.
+    app.run_worker(queues=[JOBS_QUEUE, WORK_QUEUE], concurrency=concurrency, name="dropship-worker", shutdown_graceful_timeout=0)

@@ -78,3 +78,50 @@ def test_stop_services_stops_the_clock_and_every_pump(app_factory, database_url)
     assert services.scheduler is None
     assert not scheduler.scheduler.running and not scheduler.pump.alive and not scheduler.forwarding_pump.alive
     assert all(w.stopping.is_set() for w in (scheduler.inbox_worker, scheduler.forwarding_worker, scheduler.amendment_worker))
+
+
+@pytest.mark.postgres
+def test_a_worker_shutdown_stops_the_procrastinate_inbox_drain_between_rows(postgres_server, app_factory):
+    """The worker role: procrastinate asks running jobs to abort at shutdown; the drain job stops after the row in hand."""
+    import time
+
+    from procrastinate.job_context import AbortReason, JobContext
+    from procrastinate.jobs import Job
+
+    from conftest import _fresh_postgres_db
+    from scheduler.distributed import build_app
+    from shopify_app.migrate import upgrade_to_head
+
+    url = _fresh_postgres_db(postgres_server)
+    upgrade_to_head(url)
+    app = app_factory(url)
+    with app.extensions["services"].session_factory.begin() as session:
+        session.add(Shop(domain=SHOP))
+    engine = build_app(app.extensions["services"])
+    abort = {"reason": None}
+    context = JobContext(app=engine, job=Job(id=1, queue="work", lock=None, queueing_lock="drain-inbox", task_name="drain-inbox"),
+                         start_timestamp=time.time(), abort_reason=lambda: abort["reason"])
+    calls = []
+
+    def handler(ctx):
+        calls.append(ctx.payload["n"])
+        if ctx.payload["n"] == 0:
+            abort["reason"] = AbortReason.SHUTDOWN  # the worker got SIGTERM while this row was handled
+
+    registry.load_handlers()
+    registry.HANDLERS["test/stop"] = handler
+    try:
+        client = app.test_client()
+        for n in range(3):
+            body = f'{{"n": {n}}}'.encode()
+            assert client.post("/webhooks", data=body, headers=webhook_headers("test/stop", body, shop=SHOP)).status_code == 200
+        engine.tasks["drain-inbox"].func(context)
+        assert calls == [0]
+        rows = deliveries(app)
+        assert [r.status for r in rows] == ["done", "pending", "pending"] and all(r.lease_owner is None for r in rows)
+        # The flag belongs to the job: the next job's drain (after the restart) takes the rest.
+        abort["reason"] = None
+        engine.tasks["drain-inbox"].func(context)
+        assert calls == [0, 1, 2]
+    finally:
+        registry.HANDLERS.pop("test/stop", None)
