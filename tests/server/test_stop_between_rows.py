@@ -25,6 +25,29 @@ def app(app_factory, database_url):
     return app
 
 
+@pytest.fixture
+def stop_topic():
+    """A throwaway topic whose handler records each payload's n, then calls state["when_handled"](n) (where a test sends its SIGTERM)."""
+    state = {"calls": [], "when_handled": lambda n: None}
+
+    def handler(ctx):
+        state["calls"].append(ctx.payload["n"])
+        state["when_handled"](ctx.payload["n"])
+
+    registry.load_handlers()
+    registry.HANDLERS["test/stop"] = handler
+    yield state
+    registry.HANDLERS.pop("test/stop", None)
+
+
+def post_deliveries(app, count: int = 3) -> None:
+    """`count` signed deliveries of the throwaway topic, committed to the inbox."""
+    client = app.test_client()
+    for n in range(count):
+        body = f'{{"n": {n}}}'.encode()
+        assert client.post("/webhooks", data=body, headers=webhook_headers("test/stop", body, shop=SHOP)).status_code == 200
+
+
 def deliveries(app) -> list[WebhookDelivery]:
     with app.extensions["services"].session_factory() as session:
         found = session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
@@ -32,32 +55,19 @@ def deliveries(app) -> list[WebhookDelivery]:
         return found
 
 
-def test_inbox_drain_stops_after_the_row_in_hand_and_releases_the_rest(app):
+def test_inbox_drain_stops_after_the_row_in_hand_and_releases_the_rest(app, stop_topic):
     services = app.extensions["services"]
     worker = InboxWorker(services.session_factory, services.settings, services, rng=random.Random(1))
-    calls = []
-
-    def handler(ctx):
-        calls.append(ctx.payload["n"])
-        worker.stopping.set()  # SIGTERM arrives while the first row is being handled
-
-    registry.load_handlers()
-    registry.HANDLERS["test/stop"] = handler
-    try:
-        client = app.test_client()
-        for n in range(3):
-            body = f'{{"n": {n}}}'.encode()
-            assert client.post("/webhooks", data=body, headers=webhook_headers("test/stop", body, shop=SHOP)).status_code == 200
-        worker.drain()
-        assert calls == [0]  # the row in hand finished; the others were not started
-        rows = deliveries(app)
-        assert [r.status for r in rows] == ["done", "pending", "pending"]
-        assert all(r.lease_owner is None and r.lease_until is None for r in rows)  # released, not left to expire
-        # The next process takes them at once (a held lease would keep them for LEASE_SECONDS).
-        InboxWorker(services.session_factory, services.settings, services, rng=random.Random(2)).drain()
-        assert calls == [0, 1, 2] and [r.status for r in deliveries(app)] == ["done"] * 3
-    finally:
-        registry.HANDLERS.pop("test/stop", None)
+    stop_topic["when_handled"] = lambda n: worker.stopping.set()  # SIGTERM arrives while the first row is being handled
+    post_deliveries(app)
+    worker.drain()
+    assert stop_topic["calls"] == [0]  # the row in hand finished; the others were not started
+    rows = deliveries(app)
+    assert [r.status for r in rows] == ["done", "pending", "pending"]
+    assert all(r.lease_owner is None and r.lease_until is None for r in rows)  # released, not left to expire
+    # The next process takes them at once (a held lease would keep them for LEASE_SECONDS).
+    InboxWorker(services.session_factory, services.settings, services, rng=random.Random(2)).drain()
+    assert stop_topic["calls"] == [0, 1, 2] and [r.status for r in deliveries(app)] == ["done"] * 3
 
 
 @pytest.mark.parametrize("worker_class", [ForwardingWorker, AmendmentWorker])
@@ -81,7 +91,7 @@ def test_stop_services_stops_the_clock_and_every_pump(app_factory, database_url)
 
 
 @pytest.mark.postgres
-def test_a_worker_shutdown_stops_the_procrastinate_inbox_drain_between_rows(postgres_server, app_factory):
+def test_a_worker_shutdown_stops_the_procrastinate_inbox_drain_between_rows(postgres_server, app_factory, stop_topic):
     """The worker role: procrastinate asks running jobs to abort at shutdown; the drain job stops after the row in hand."""
     import time
 
@@ -101,27 +111,14 @@ def test_a_worker_shutdown_stops_the_procrastinate_inbox_drain_between_rows(post
     abort = {"reason": None}
     context = JobContext(app=engine, job=Job(id=1, queue="work", lock=None, queueing_lock="drain-inbox", task_name="drain-inbox"),
                          start_timestamp=time.time(), abort_reason=lambda: abort["reason"])
-    calls = []
-
-    def handler(ctx):
-        calls.append(ctx.payload["n"])
-        if ctx.payload["n"] == 0:
-            abort["reason"] = AbortReason.SHUTDOWN  # the worker got SIGTERM while this row was handled
-
-    registry.load_handlers()
-    registry.HANDLERS["test/stop"] = handler
-    try:
-        client = app.test_client()
-        for n in range(3):
-            body = f'{{"n": {n}}}'.encode()
-            assert client.post("/webhooks", data=body, headers=webhook_headers("test/stop", body, shop=SHOP)).status_code == 200
-        engine.tasks["drain-inbox"].func(context)
-        assert calls == [0]
-        rows = deliveries(app)
-        assert [r.status for r in rows] == ["done", "pending", "pending"] and all(r.lease_owner is None for r in rows)
-        # The flag belongs to the job: the next job's drain (after the restart) takes the rest.
-        abort["reason"] = None
-        engine.tasks["drain-inbox"].func(context)
-        assert calls == [0, 1, 2]
-    finally:
-        registry.HANDLERS.pop("test/stop", None)
+    # The worker gets SIGTERM while the first row is handled: procrastinate flags its running jobs.
+    stop_topic["when_handled"] = lambda n: abort.update(reason=AbortReason.SHUTDOWN) if n == 0 else None
+    post_deliveries(app)
+    engine.tasks["drain-inbox"].func(context)
+    assert stop_topic["calls"] == [0]
+    rows = deliveries(app)
+    assert [r.status for r in rows] == ["done", "pending", "pending"] and all(r.lease_owner is None for r in rows)
+    # The flag belongs to the job: the next job's drain (after the restart) takes the rest.
+    abort["reason"] = None
+    engine.tasks["drain-inbox"].func(context)
+    assert stop_topic["calls"] == [0, 1, 2]
