@@ -4,17 +4,22 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
+import sqlite3
 from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from ..db import read_only, reading
+
 blueprint = Blueprint("health", __name__)
 
 # The embedded pumps beat every poll (1 s) and after each pass; a pass is bounded by its
 # batches, so a pump silent this long is stuck, not busy.
 PUMP_SILENT_SECONDS = 300
+# A writer holding SQLite's lock longer than this makes the process not ready (webhooks could not commit).
+SQLITE_WRITE_PROBE_SECONDS = 2.0
 # procrastinate workers update their heartbeat every 10 s (its default) and delete their row on a clean stop.
 WORKER_HEARTBEAT_SECONDS = 60
 # With the clock in another process (RUN_SCHEDULER=0 on SQLite): a job claims a slot every minute.
@@ -55,16 +60,42 @@ def _guarded(check, services) -> dict:
 
 
 def database_check(services) -> dict:
-    """SELECT 1 on a fresh connection; a SQLite file that is gone counts as unreachable (connecting would create an empty one)."""
+    """SELECT 1 on a pooled read connection; for SQLite also that the file exists (connecting would create an empty one) and the write lock can be had."""
     url = make_url(services.settings.database_url)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" and not Path(url.database).exists():
+    sqlite_file = url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:"
+    if sqlite_file and not Path(url.database).exists():
         return {"ok": False, "reason": "database file is missing"}
     try:
-        with services.engine.connect() as conn:
+        with reading(services.engine).connect() as conn:  # SQLite: deferred BEGIN, never the write lock
             conn.execute(text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001 - readiness reports, never raises
         return {"ok": False, "reason": f"database unreachable ({type(exc).__name__})"}
+    if sqlite_file:
+        locked = _sqlite_write_lock_problem(url.database)
+        if locked:
+            return {"ok": False, "reason": locked}
     return {"ok": True, "dialect": services.engine.dialect.name}
+
+
+def _sqlite_write_lock_problem(path: str) -> str | None:
+    """None when the write lock can be taken within SQLITE_WRITE_PROBE_SECONDS, else why not.
+
+    SELECT 1 never touches SQLite's locks: a writer stuck holding the lock would leave every
+    webhook unable to commit while reads look fine. BEGIN IMMEDIATE + ROLLBACK on a connection
+    of its own (outside the pool, whose busy timeout is longer) writes nothing.
+    """
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=SQLITE_WRITE_PROBE_SECONDS, isolation_level=None)
+    except sqlite3.Error as exc:
+        return f"database cannot be opened for writing ({type(exc).__name__})"
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+    except sqlite3.OperationalError as exc:
+        return f"database is locked for writing ({exc})"
+    finally:
+        conn.close()
+    return None
 
 
 @functools.lru_cache(maxsize=1)
@@ -81,7 +112,7 @@ def migrations_check(services) -> dict:
     """The database's alembic_version equals the code's head (behind: run the migrate role; ahead: deploy the newer code)."""
     try:
         # Read the version table directly: Alembic's MigrationContext logs two INFO lines per probe.
-        with services.engine.connect() as conn:
+        with reading(services.engine).connect() as conn:  # SQLite: deferred BEGIN, never the write lock
             current = tuple(sorted(conn.execute(text("SELECT version_num FROM alembic_version")).scalars()))
     except Exception as exc:  # noqa: BLE001 - no table yet: never migrated
         return {"ok": False, "reason": f"cannot read the schema version ({type(exc).__name__}): run the migrate role"}
@@ -109,7 +140,7 @@ def clock_check(services) -> dict:
 
 def _procrastinate_workers_check(services) -> dict:
     try:
-        with services.engine.connect() as conn:
+        with reading(services.engine).connect() as conn:  # SQLite: deferred BEGIN, never the write lock
             alive = conn.execute(
                 text("SELECT count(*) FROM procrastinate_workers WHERE last_heartbeat > now() - make_interval(secs => :secs)"), {"secs": WORKER_HEARTBEAT_SECONDS}
             ).scalar_one()
@@ -126,7 +157,7 @@ def _job_runs_check(services) -> dict:
     from ..jobs.models import JobRun
     from ..models import utcnow
 
-    with services.session_factory() as session:
+    with read_only(services.session_factory)() as session:
         newest = session.scalar(select(func.max(JobRun.started_at)))
     if newest is None or newest < utcnow() - dt.timedelta(seconds=JOB_RUN_SECONDS):
         return {"ok": False, "reason": f"no job ran in the last {JOB_RUN_SECONDS} s (RUN_SCHEDULER=0 here: is the process with the clock up?)", "engine": "embedded-elsewhere"}

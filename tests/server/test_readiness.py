@@ -133,3 +133,20 @@ def test_a_database_never_migrated_is_not_ready(app_factory, tmp_path):
     app = app_factory(f"sqlite:///{tmp_path / 'empty.db'}")
     status, body = ready(app)
     assert status == 503 and "cannot read the schema version" in body["reason"] and "migrate" in body["reason"], body
+
+
+def test_a_sqlite_write_lock_held_elsewhere_makes_it_not_ready(app_factory, sqlite_url, monkeypatch):
+    import sqlite3
+
+    app = app_factory(sqlite_url, run_scheduler=True)
+    assert ready(app)[0] == 200
+    monkeypatch.setattr(health, "SQLITE_WRITE_PROBE_SECONDS", 0.2)
+    holder = sqlite3.connect(sqlite_url.split("///", 1)[1], isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process stuck in a write transaction
+    try:
+        status, body = ready(app)
+        assert status == 503 and body["reason"].startswith("database: database is locked for writing"), body
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert ready(app)[0] == 200
