@@ -53,10 +53,17 @@ def init_error_reporting(settings, env: dict | None = None) -> bool:
 
     sentry_sdk.init(
         dsn=dsn,
-        # send_default_pii stays unset, i.e. False: sentry-sdk 2.75 deprecates passing it (data_collection
-        # replaces it) and derives the same no-PII collection from its default.
-        include_local_variables=False,  # frames' locals hold tokens and customers' orders
-        max_request_body_size="never",
+        # No PII, stated explicitly: sentry-sdk 2.75 replaces send_default_pii=False (deprecated) with
+        # data_collection; nothing of the user, cookies, bodies, query strings, SQL values or frame locals.
+        data_collection={
+            "user_info": False,
+            "cookies": {"mode": "off"},
+            "http_headers": {"request": {"mode": "allowlist", "terms": sorted(_KEEP_HEADERS)}},
+            "http_bodies": [],
+            "url_query_params": {"mode": "off"},
+            "database_query_data": False,
+            "stack_frame_variables": False,
+        },
         before_send=scrub_event,
         before_breadcrumb=scrub_breadcrumb,
         traces_sample_rate=0.0,
