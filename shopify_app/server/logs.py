@@ -14,7 +14,7 @@ import logging
 import logging.config
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 CONTEXT_KEYS = ("request_id", "shop", "topic", "delivery_id", "supplier_id", "supplier_order_id", "amendment_id", "order_id", "job")
@@ -65,40 +65,40 @@ _STREET_WORDS = ("Street", "St", "Avenue", "Ave", "Road", "Rd", "Boulevard", "Bl
 
 @dataclass(frozen=True)
 class Redaction:
-    """A pattern and its marker; `triggers` (lowercase substrings) let most lines skip the regex: it runs only when one occurs."""
+    """A pattern, its marker, and `gate`: a regex (on the lowercased line) that must match somewhere for the pattern to run."""
 
     pattern: re.Pattern
     replacement: str
-    triggers: tuple[str, ...] = ()
-    gate: re.Pattern | None = field(init=False, default=None)
+    gate: str
 
-    def __post_init__(self):
-        # One C-level search over the lowercased line instead of a Python loop over the triggers.
-        if self.triggers:
-            object.__setattr__(self, "gate", re.compile("|".join(map(re.escape, self.triggers))))
+
+def _words(*words: str) -> str:
+    return "|".join(map(re.escape, words))
 
 
 REDACTIONS: tuple[Redaction, ...] = (
-    Redaction(re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), "[jwt]", ("eyj",)),  # session tokens
-    Redaction(re.compile(r"\b(?:Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{6,}", re.IGNORECASE), "[authorization]", ("bearer", "basic", "token")),
-    Redaction(re.compile(r"\bshp(?:at|ua|ca|pa|ss|rt)_[A-Za-z0-9]{6,}"), "[shopify-token]", ("shp",)),
-    Redaction(re.compile(r"\bgAAAAA[A-Za-z0-9_=-]{20,}"), "[fernet]", ("gaaaaa",)),  # our ciphertexts
-    Redaction(re.compile(rf"(?i)([\"']?\b(?:{_SECRET_NAMES})\b[\"']?\s*[=:]\s*[\"']?)(?!\[)([^\s&\"',;}}\]]+)"), r"\1[redacted]", tuple(_SECRET_NAMES.split("|"))),
-    Redaction(re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"), "[email]", ("@",)),
-    Redaction(re.compile(r"\+\d[\d\s().-]{6,}\d"), "[phone]", ("+",)),  # E.164 and international forms (Shopify's)
-    Redaction(re.compile(r"\(?\b\d{3}\)?[-.\s]\d{3}[-.\s]\d{4}\b"), "[phone]"),  # NANP 555-123-4567 / (555) 123-4567
-    Redaction(re.compile(rf"\b\d{{1,5}}[A-Za-z]?\s+(?:[A-Z][\w'-]*\.?\s+){{1,4}}(?:{'|'.join(_STREET_WORDS)})\b\.?"), "[address]", tuple(f" {w.lower()}" for w in _STREET_WORDS)),
-    Redaction(re.compile(r"\b(?:ul\.|ulica|al\.|aleja)\s+[\w .'-]{2,40}?\s\d{1,5}[A-Za-z]?(?:/\d+)?", re.IGNORECASE), "[address]", ("ul.", "ulica", "al.", "aleja")),  # Polish addresses
+    Redaction(re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), "[jwt]", "eyj"),  # session tokens
+    Redaction(re.compile(r"\b(?:Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{6,}", re.IGNORECASE), "[authorization]", _words("bearer", "basic", "token")),
+    Redaction(re.compile(r"\bshp(?:at|ua|ca|pa|ss|rt)_[A-Za-z0-9]{6,}"), "[shopify-token]", "shp"),
+    Redaction(re.compile(r"\bgAAAAA[A-Za-z0-9_=-]{20,}"), "[fernet]", "gaaaaa"),  # our ciphertexts
+    Redaction(re.compile(rf"(?i)([\"']?\b(?:{_SECRET_NAMES})\b[\"']?\s*[=:]\s*[\"']?)(?!\[)([^\s&\"',;}}\]]+)"), r"\1[redacted]", _SECRET_NAMES),
+    Redaction(re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"), "[email]", "@"),
+    Redaction(re.compile(r"\+\d[\d\s().-]{6,}\d"), "[phone]", r"\+\d"),  # E.164 and international forms (Shopify's)
+    Redaction(re.compile(r"\(?\b\d{3}\)?[-.\s]\d{3}[-.\s]\d{4}\b"), "[phone]", r"\d{3}\)?[-.\s]\d{3}[-.\s]\d{4}"),  # NANP 555-123-4567 / (555) 123-4567
+    Redaction(re.compile(rf"\b\d{{1,5}}[A-Za-z]?\s+(?:[A-Z][\w'-]*\.?\s+){{1,4}}(?:{'|'.join(_STREET_WORDS)})\b\.?"), "[address]",
+              r"\s(?:" + _words(*(w.lower() for w in _STREET_WORDS)) + r")\b"),
+    Redaction(re.compile(r"\b(?:ul\.|ulica|al\.|aleja)\s+[\w .'-]{2,40}?\s\d{1,5}[A-Za-z]?(?:/\d+)?", re.IGNORECASE), "[address]", _words("ul.", "ulica", "al.", "aleja")),  # Polish addresses
 )
+# Gates are separate searches: one alternation would report only one gate per position (token=... is two).
+_GATES = tuple(re.compile(redaction.gate) for redaction in REDACTIONS)
 
 
 def redact(text: str) -> str:
     """`text` with secrets and personal data replaced by [kind] markers."""
     lower = text.lower()
-    for redaction in REDACTIONS:
-        if redaction.gate is not None and not redaction.gate.search(lower):
-            continue
-        text = redaction.pattern.sub(redaction.replacement, text)
+    for redaction, gate in zip(REDACTIONS, _GATES):
+        if gate.search(lower):
+            text = redaction.pattern.sub(redaction.replacement, text)
     return text
 
 

@@ -49,3 +49,32 @@ def test_text_lines_are_human_readable_with_the_context_at_the_end():
     line = emit("text", "inbox pass done", shop="a.myshopify.com", topic="orders/create")
     assert not line.startswith("{")
     assert "WARNING test.logformat.text: inbox pass done [shop=a.myshopify.com topic=orders/create]" in line
+
+
+@pytest.mark.parametrize("line, secret, marker", [
+    ("GET /?shop=a.myshopify.com&id_token=abc.def.ghi&host=x", "abc.def.ghi", "[redacted]"),
+    ("token=abc123def&x=1", "abc123def", "[redacted]"),
+    ('{"access_token": "xyz123"}', "xyz123", "[redacted]"),
+    ("password: hunter22", "hunter22", "[redacted]"),
+    ("Authorization: Bearer shpat_abcdef123456", "shpat_abcdef123456", "[authorization]"),
+    ("offline token for the shop: shpua_0123456789", "shpua_0123456789", "[shopify-token]"),
+    ("session eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln", "eyJhbGciOiJIUzI1NiJ9", "[jwt]"),
+    ("stored gAAAAABpZ2FhYWFhYWFhYWFhYWFhYWFh", "gAAAAABpZ2Fh", "[fernet]"),
+    ("customer jane.doe+shop@example.co.uk", "jane.doe", "[email]"),
+    ("call +48 601 555 019 now", "601 555 019", "[phone]"),
+    ("call (613) 555-0111", "555-0111", "[phone]"),
+    ("ship to 742 Evergreen Terrace, Springfield", "Evergreen", "[address]"),
+    ("dostawa: ul. Marszałkowska 12/3, Warszawa", "Marszałkowska", "[address]"),
+])
+def test_redaction_masks_each_kind(line, secret, marker):
+    from shopify_app.server.logs import redact
+
+    masked = redact(line)
+    assert secret not in masked and marker in masked, masked
+
+
+def test_redaction_leaves_ordinary_lines_alone():
+    from shopify_app.server.logs import redact
+
+    line = "webhook 9b430378-b9be-4733 topic=orders/create shop=demo.myshopify.com outcome=new at 2026-12-03 17:40:00 order 820982911946154508"
+    assert redact(line) == line
