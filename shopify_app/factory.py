@@ -9,6 +9,7 @@ from flask import Flask
 from .auth.install import blueprint as install_bp
 from .auth.install import configure_shopify_api
 from .config import ConfigError, Settings, load_settings
+from .metrics import init_app as init_metrics
 from .services import Services, build_services
 from .suppliers.fulfillment_service import blueprint as fulfillment_service_bp
 from .suppliers.webhooks import blueprint as supplier_webhooks_bp
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for bp in (webhooks_bp, supplier_webhooks_bp, fulfillment_service_bp, pages_bp, alerts_api_bp, api_bp, admin_api_bp, suppliers_api_bp, locations_api_bp, inventory_api_bp, returns_api_bp, health_bp, install_bp):
         app.register_blueprint(bp)
     app.after_request(add_content_security_policy)
+    init_metrics(app)
     if settings.job_engine == "procrastinate":
         # Web processes defer drains to the workers (python -m shopify_app.cli worker).
         from scheduler.distributed import attach
