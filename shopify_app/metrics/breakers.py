@@ -16,7 +16,8 @@ from .instruments import SUPPLIER_BREAKER_STATE
 STATES = ("closed", "open", "half_open")
 SEVERITY = {"closed": 0, "half_open": 1, "open": 2}
 
-_watched: "weakref.WeakSet" = weakref.WeakSet()
+# Keyed by id(): breakers are dataclasses (unhashable); a forgotten worker's breaker drops out.
+_watched: "weakref.WeakValueDictionary[int, object]" = weakref.WeakValueDictionary()
 _ever_tripped: set[int] = set()  # suppliers with series: they stay, at closed=1, after recovering
 _lock = threading.Lock()
 
@@ -45,7 +46,7 @@ def watch_breaker(breaker):
     """Watch `breaker` (a forwarding CircuitBreaker): its states show in dropship_supplier_breaker_state."""
     if isinstance(breaker, WatchedBreaker):
         return breaker
-    _watched.add(breaker)
+    _watched[id(breaker)] = breaker
     return WatchedBreaker(breaker)
 
 
@@ -60,7 +61,7 @@ def states_of(breaker) -> dict[int, str]:
 def breaker_states() -> dict[int, str]:
     """{supplier_id: "closed"|"open"|"half_open"} for every supplier a breaker in this process has seen trip."""
     current: dict[int, str] = {}
-    for breaker in list(_watched):
+    for breaker in list(_watched.values()):
         for sid, state in states_of(breaker).items():
             # Two breakers for one supplier (two workers in one process): the worse one counts.
             if SEVERITY[state] > SEVERITY[current.get(sid, "closed")]:
