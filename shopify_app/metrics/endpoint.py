@@ -11,7 +11,8 @@ from __future__ import annotations
 import hmac
 
 from flask import Blueprint, Response, current_app, request
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.exposition import choose_encoder
 
 from .breakers import publish_breaker_states
 from .multiprocess import multiprocess_dir
@@ -62,5 +63,7 @@ def metrics() -> Response:
         return Response("Unauthorized", status=401, mimetype="text/plain", headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     publish_breaker_states()
     state = DatabaseStateCollector(services.read_session_factory or services.session_factory)
-    body = generate_latest(ScrapeView(event_metrics(), state))
-    return Response(body, status=200, headers={"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"})
+    # The format Prometheus asks for in Accept (text 0.0.4 by default, OpenMetrics when offered).
+    encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+    body = encode(ScrapeView(event_metrics(), state))
+    return Response(body, status=200, headers={"Content-Type": content_type, "Cache-Control": "no-store"})

@@ -120,3 +120,8 @@ def test_every_figure_moves_with_real_traffic(served, sandbox_shopify):
     assert value(later, "dropship_job_last_success_timestamp_seconds", job="purge-inbox") > value(failing, "dropship_job_last_success_timestamp_seconds", job="purge-inbox")
     assert value(later, "dropship_job_interval_seconds", job="purge-inbox") == 6 * 3600
     assert value(later, "dropship_alerts_open", kind="supplier_unreachable", severity="critical") == value(failing, "dropship_alerts_open", kind="supplier_unreachable", severity="critical") + 1
+
+    # Nothing personal or secret reaches a label: the buyer, the supplier's name and tokens, the shop's token.
+    text = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text
+    for secret in ["buyer@example.com", supplier.token, '"Printful"', services.tokens.access_token(SHOP), TOKEN, "metrics-test", "Supplier unreachable"]:
+        assert secret not in text
