@@ -111,6 +111,9 @@ def cmd_worker(args) -> int:
     from .config import load_settings
     from .services import build_services
 
+    from .metrics.multiprocess import mark_dead_at_exit
+
+    mark_dead_at_exit()  # its breaker gauges leave the shared metrics directory with it
     services = build_services(load_settings())
     run_worker(services, concurrency=args.concurrency)
     return 0
