@@ -37,3 +37,15 @@ def family_names(text: str) -> set[str]:
         names.add(family.name)
         names.update(s.name for s in family.samples)
     return names
+
+
+SAMPLE_SUFFIXES = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_count", "_sum", "_created"), "summary": ("_count", "_sum", "_created"), "gauge": ("",), "info": ("_info",)}
+
+
+def exported_names(text: str) -> set[str]:
+    """Every series name a scraper can query, from the families (with or without samples yet) of an exposition text."""
+    names = set()
+    for family in text_string_to_metric_families(text):
+        names.update(family.name + suffix for suffix in SAMPLE_SUFFIXES.get(family.type, ("",)))
+        names.update(s.name for s in family.samples)
+    return names
