@@ -14,6 +14,8 @@ def init_app(app: Flask) -> None:
     """Serve /metrics and measure webhook intake in this app."""
     from .endpoint import blueprint
     from .intake import measure_intake
+    from .multiprocess import ensure_multiprocess_dir
 
+    ensure_multiprocess_dir()
     app.register_blueprint(blueprint)
     measure_intake(app)

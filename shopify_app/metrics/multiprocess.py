@@ -19,6 +19,13 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(ENV) or os.environ.get(ENV.lower()) or None
 
 
+def ensure_multiprocess_dir() -> None:
+    """Create the shared directory if it is missing (prometheus_client fails the first metric write otherwise)."""
+    path = multiprocess_dir()
+    if path is not None:
+        Path(path).mkdir(parents=True, exist_ok=True)
+
+
 def prepare_multiprocess_dir() -> None:
     """Empty the directory before any process forks (gunicorn on_starting): last run's files would count twice."""
     path = multiprocess_dir()
@@ -45,4 +52,5 @@ def mark_process_dead(pid: int) -> None:
 def mark_dead_at_exit() -> None:
     """For processes no arbiter watches (procrastinate workers, CLI jobs): drop their live gauges when they exit."""
     if multiprocess_dir() is not None:
+        ensure_multiprocess_dir()
         atexit.register(mark_process_dead, os.getpid())
