@@ -7,7 +7,11 @@ nothing a merchant or customer types ever becomes a label value.
 """
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+
+# No *_created series: they double what a scrape renders (1,000 shops' GraphQL counters) and
+# Prometheus detects counter resets without them.
+disable_created_metrics()
 
 # Webhook intake is a commit to the inbox: a few ms normally, seconds when SQLite's writer is busy.
 INTAKE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
