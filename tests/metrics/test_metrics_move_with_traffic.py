@@ -35,6 +35,7 @@ def served(app_factory, database_url, sandbox_shopify):
     # Supplier ids restart at 1 in each database: forget breakers an earlier test left in this process.
     breakers._watched.clear()
     breakers._ever_tripped.clear()
+    breakers.SUPPLIER_BREAKER_STATE.clear()
     app = app_factory(database_url, sandbox_shopify_url=sandbox_shopify.base_url, metrics_token=TOKEN)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
