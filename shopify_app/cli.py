@@ -112,9 +112,12 @@ def cmd_worker(args) -> int:
     from .services import build_services
 
     from .metrics.multiprocess import mark_dead_at_exit
+    from .metrics.worker_server import serve_worker_metrics
 
-    mark_dead_at_exit()  # its breaker gauges leave the shared metrics directory with it
-    services = build_services(load_settings())
+    mark_dead_at_exit()  # on a host shared with the web: its live gauges leave the metrics directory with it
+    settings = load_settings()
+    serve_worker_metrics(settings)  # METRICS_PORT: its own /metrics (workers in their own containers)
+    services = build_services(settings)
     run_worker(services, concurrency=args.concurrency)
     return 0
 

@@ -97,9 +97,11 @@ def test_every_alert_rule_uses_only_exported_metrics_and_says_what_to_do(exporte
 
 def test_the_scrape_config_sends_the_token_from_a_file_and_loads_the_rules():
     config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
-    [job] = config["scrape_configs"]
-    assert job["metrics_path"] == "/metrics" and job["authorization"]["credentials_file"]
-    assert "credentials" not in job["authorization"]  # the token never sits in the committed file
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert set(jobs) == {"dropship", "dropship-worker"}  # the web (database gauges too) and each worker's own port
+    for job in jobs.values():
+        assert job["metrics_path"] == "/metrics" and job["authorization"]["credentials_file"]
+        assert "credentials" not in job["authorization"]  # the token never sits in the committed file
     assert config["rule_files"] == ["alerts.yml"]
 
 
