@@ -18,61 +18,13 @@ from shopify_app.metrics.breakers import breaker_states, watch_breaker
 from shopify_app.metrics.supplier_calls import MeteredAdapter, call_outcome, metered
 from shopify_app.suppliers.forwarding import CircuitBreaker
 
-from integrations.shopify.documents import get_document
-from integrations.shopify.gateway import ShopifyGateway
-from integrations.shopify.pacing import reset_pacing
-from sandbox.shopify.server import SandboxShopify
-
-SHOP = "demo.myshopify.com"
-PAGE = {"first": 9, "variantsFirst": 10}
-
-
-class SimulatedTime:
-    """One clock for the gateway and the sandbox's cost bucket: sleeping moves both."""
-
-    def __init__(self):
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-class StaticToken:
-    def __init__(self, token):
-        self.token = token
-
-    def access_token(self):
-        return self.token
-
-    def invalidate(self):
-        pass
+from gateway_kit import PAGE, SHOP, simulated_gateway, simulated_sandbox, spend_directly
 
 
 @pytest.fixture
 def world():
-    reset_pacing()
-    time = SimulatedTime()
-    sandbox = SandboxShopify(clock=time.clock)
-    sandbox.start()
-    sandbox.register_app("metrics-client", "metrics-secret-0123456789abcdef0123")
-    token = sandbox.issue_access_token(SHOP, "metrics-client")["access_token"]
-    client = sandbox.http_client()
-    yield sandbox, time, token, client
-    client.close()
-    sandbox.stop()
-    reset_pacing()
-
-
-def spend_directly(client, token) -> dict:
-    """Another process spending the shop's bucket (plain HTTP, no pacing): the cost block."""
-    response = client.post(f"https://{SHOP}/admin/api/2026-10/graphql.json", json={"query": get_document("ProductsPage"), "variables": PAGE},
-                           headers={"X-Shopify-Access-Token": token})
-    return response.json()["extensions"]["cost"]
+    with simulated_sandbox("metrics-client", "metrics-secret-0123456789abcdef0123") as world:
+        yield world
 
 
 def sample(name: str, **labels) -> float:
@@ -94,7 +46,7 @@ def test_graphql_cost_throttles_and_pacing_are_counted_per_shop(world):
         "paced": sample("dropship_shopify_graphql_pacing_wait_seconds_total", shop=SHOP),
         "timed": sample("dropship_shopify_graphql_seconds_count", operation="ProductsPage"),
     }
-    gw = ShopifyGateway(SHOP, StaticToken(token), http_client=client, sleep=time.sleep, clock=time.clock)
+    gw = simulated_gateway(token, client, time)
     gw.query("ProductsPage", PAGE)  # sent blind: THROTTLED once, then paced until the bucket holds it
     assert sample("dropship_shopify_graphql_throttles_total", shop=SHOP, reason="throttled") == before["throttled"] + 1
     assert sample("dropship_shopify_graphql_requests_total", operation="ProductsPage", outcome="throttled") == before["throttled_requests"] + 1
