@@ -9,7 +9,13 @@ from ..webhooks.inbox import Recorded
 from ..webhooks.registry import COMPLIANCE_TOPICS, INTERNAL_TOPICS, load_handlers
 from .instruments import WEBHOOK_INTAKE_SECONDS, WEBHOOKS_RECEIVED
 
-INTAKE_ENDPOINT = "webhooks.receive_webhook"
+SHOPIFY_WEBHOOKS = "webhooks.receive_webhook"
+# The other doors into the inbox, each with its own (internal) topic: their path says what they are.
+INBOX_DOORS = {
+    SHOPIFY_WEBHOOKS: None,  # the topic is the X-Shopify-Topic header, trusted once the HMAC holds
+    "supplier_webhooks.receive_supplier_webhook": "supplier/event",
+    "fulfillment_service.fulfillment_order_notification": "fulfillment_service/notification",
+}
 RECORDED = frozenset(r.value for r in Recorded)
 UNVERIFIED = "unverified"  # a refused delivery's headers are not Shopify's word: its topic is not a label
 
@@ -23,7 +29,7 @@ def topic_label(topic: str | None) -> str:
 
 
 def _started() -> None:
-    if request.endpoint == INTAKE_ENDPOINT:
+    if request.endpoint in INBOX_DOORS:
         g.metrics_intake_started = time.perf_counter()
 
 
@@ -31,7 +37,10 @@ def _answered(response: Response) -> Response:
     started = g.pop("metrics_intake_started", None)
     if started is None:
         return response
-    if response.status_code == 200:
+    door_topic = INBOX_DOORS.get(request.endpoint)
+    if door_topic is not None:
+        topic, outcome = door_topic, "recorded" if response.status_code == 200 else str(response.status_code)
+    elif response.status_code == 200:
         topic = topic_label(request.headers.get("X-Shopify-Topic"))
         answer = response.get_data(as_text=True)  # the view answers new | replay | duplicate_event
         outcome = answer if answer in RECORDED else "other"
@@ -43,6 +52,6 @@ def _answered(response: Response) -> Response:
 
 
 def measure_intake(app: Flask) -> None:
-    """Count and time every answer of /webhooks by topic and outcome."""
+    """Count and time every answer of /webhooks (and of the suppliers' and fulfillment-service callbacks) by topic and outcome."""
     app.before_request(_started)
     app.after_request(_answered)

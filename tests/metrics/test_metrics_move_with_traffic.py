@@ -1,12 +1,13 @@
 """Real traffic moves every figure on /metrics: webhooks from the sandbox Shopify into the app over
-HTTP, orders forwarded to the Printful sandbox (ok and 5xx), GraphQL through the real gateway, a
-job run, dead letters, alerts and a breaker that opens. Scrapes before and after, parsed with
+HTTP, orders forwarded to the Printful sandbox (ok and 5xx) and its shipping webhook back, GraphQL
+through the real gateway, a job run, dead letters, alerts and a breaker that opens. Scrapes before and after, parsed with
 prometheus_client's parser.
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import random
 import threading
 
@@ -15,12 +16,13 @@ import pytest
 from werkzeug.serving import make_server
 
 from conftest import API_KEY, API_SECRET, webhook_headers
-from orders.forwarding_kit import SHOP, add_printful_supplier, make_due
+from orders.forwarding_kit import SHOP, add_printful_supplier, deliveries, make_due
 from metrics_kit import TOKEN, scrape, total, value
 from sandbox.supplier.printful import SandboxSupplier
 from shopify_app.alerts import raise_alert
 from shopify_app.jobs.claims import run_claimed
 from shopify_app.suppliers.forwarding import CircuitBreaker, ForwardingWorker
+from shopify_app.suppliers.models import Supplier
 from shopify_app.webhooks.worker import InboxWorker
 
 TOPICS = ["orders/create", "orders/paid", "orders/updated"]
@@ -58,6 +60,9 @@ def test_every_figure_moves_with_real_traffic(served, sandbox_shopify):
     app, url, supplier = served
     services = app.extensions["services"]
     supplier_id = str(add_printful_supplier(app, supplier, skus=("TEE-S", "MUG-WHT")))
+    secret = supplier.configure_webhooks(f"{url}/suppliers/{supplier_id}/webhooks").secret_key
+    with services.session_factory.begin() as session:
+        session.get(Supplier, int(supplier_id)).credentials_enc = services.box.encrypt(json.dumps({"token": supplier.token, "webhook_secret_key": secret}))
     before = scrape(url)
     assert value(before, "dropship_database_up") == 1
 
@@ -98,6 +103,14 @@ def test_every_figure_moves_with_real_traffic(served, sandbox_shopify):
     assert value(forwarded, "dropship_supplier_call_seconds_count", kind="printful", operation="place_order") > value(routed, "dropship_supplier_call_seconds_count", kind="printful", operation="place_order")
     assert value(forwarded, "dropship_supplier_orders_waiting", state="pending") == 0
     assert value(forwarded, "dropship_supplier_orders_due") == 0
+
+    # The supplier ships: its signed webhook comes in through the suppliers' door into the inbox.
+    [placed] = deliveries(app)
+    supplier.ship(placed.supplier_order_id, tracking_number="1ZMETRICS", carrier="UPS")
+    assert supplier.flush_webhooks()
+    shipped = scrape(url)
+    assert value(shipped, "dropship_webhooks_received_total", topic="supplier/event", outcome="recorded") > value(forwarded, "dropship_webhooks_received_total", topic="supplier/event", outcome="recorded")
+    assert value(shipped, "dropship_webhook_intake_seconds_count", topic="supplier/event") > value(forwarded, "dropship_webhook_intake_seconds_count", topic="supplier/event")
 
     # A flaky supplier: 5xx are transient outcomes, and two failures out of two open this breaker.
     sandbox_shopify.place_order(SHOP, [{"sku": "MUG-WHT", "quantity": 1}], email="buyer@example.com")
