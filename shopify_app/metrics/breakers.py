@@ -46,7 +46,8 @@ def watch_breaker(breaker):
     """Watch `breaker` (a forwarding CircuitBreaker): its states show in dropship_supplier_breaker_state."""
     if isinstance(breaker, WatchedBreaker):
         return breaker
-    _watched[id(breaker)] = breaker
+    with _lock:
+        _watched[id(breaker)] = breaker
     return WatchedBreaker(breaker)
 
 
@@ -61,7 +62,9 @@ def states_of(breaker) -> dict[int, str]:
 def breaker_states() -> dict[int, str]:
     """{supplier_id: "closed"|"open"|"half_open"} for every supplier a breaker in this process has seen trip."""
     current: dict[int, str] = {}
-    for breaker in list(_watched.values()):
+    with _lock:
+        watched = list(_watched.values())  # a snapshot: workers may start while a scrape reads
+    for breaker in watched:
         for sid, state in states_of(breaker).items():
             # Two breakers for one supplier (two workers in one process): the worse one counts.
             if SEVERITY[state] > SEVERITY[current.get(sid, "closed")]:
