@@ -12,6 +12,7 @@ import threading
 import weakref
 
 from .instruments import SUPPLIER_BREAKER_STATE
+from .safety import never_raises
 
 STATES = ("closed", "open", "half_open")
 SEVERITY = {"closed": 0, "half_open": 1, "open": 2}
@@ -74,6 +75,7 @@ def breaker_states() -> dict[int, str]:
         return {sid: current.get(sid, "closed") for sid in _ever_tripped}
 
 
+@never_raises
 def publish_breaker_states() -> None:
     """Write this process's breaker states into the gauge (1 for the state each supplier is in, 0 for the others)."""
     for sid, state in breaker_states().items():

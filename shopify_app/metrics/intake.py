@@ -8,6 +8,7 @@ from flask import Flask, Response, g, request
 from ..webhooks.inbox import Recorded
 from ..webhooks.registry import COMPLIANCE_TOPICS, INTERNAL_TOPICS, load_handlers
 from .instruments import WEBHOOK_INTAKE_SECONDS, WEBHOOKS_RECEIVED
+from .safety import never_raises
 
 SHOPIFY_WEBHOOKS = "webhooks.receive_webhook"
 # The other doors into the inbox, each with its own (internal) topic: their path says what they are.
@@ -35,8 +36,13 @@ def _started() -> None:
 
 def _answered(response: Response) -> Response:
     started = g.pop("metrics_intake_started", None)
-    if started is None:
-        return response
+    if started is not None:
+        _record_intake(response, time.perf_counter() - started)
+    return response
+
+
+@never_raises
+def _record_intake(response: Response, seconds: float) -> None:
     door_topic = INBOX_DOORS.get(request.endpoint)
     if door_topic is not None:
         topic, outcome = door_topic, "recorded" if response.status_code == 200 else str(response.status_code)
@@ -46,9 +52,8 @@ def _answered(response: Response) -> Response:
         outcome = answer if answer in RECORDED else "other"
     else:
         topic, outcome = UNVERIFIED, str(response.status_code)
-    WEBHOOK_INTAKE_SECONDS.labels(topic).observe(time.perf_counter() - started)
+    WEBHOOK_INTAKE_SECONDS.labels(topic).observe(seconds)
     WEBHOOKS_RECEIVED.labels(topic, outcome).inc()
-    return response
 
 
 def measure_intake(app: Flask) -> None:

@@ -5,11 +5,13 @@ import json
 from typing import Any, Mapping
 
 from .instruments import GRAPHQL_COST, GRAPHQL_PACING_SECONDS, GRAPHQL_REQUESTS, GRAPHQL_SECONDS, GRAPHQL_THROTTLES
+from .safety import never_raises
 
 
 THROTTLED_CODE = "THROTTLED"
 
 
+@never_raises
 def graphql_answer(shop: str, operation: str, result: Any, seconds: float) -> None:
     """Record one HTTP request of a GraphQL document (a GQLResult): its outcome, duration, cost and any throttling."""
     status = result.response.status
@@ -44,6 +46,7 @@ def _json(text: str | None) -> dict:
     return body if isinstance(body, dict) else {}
 
 
+@never_raises
 def graphql_cost(shop: str, extensions: Mapping[str, Any] | None) -> None:
     """Add the requested and actual query cost Shopify reported (extensions.cost) to the shop's counters."""
     cost = (extensions or {}).get("cost") if isinstance(extensions, Mapping) else None
@@ -55,11 +58,13 @@ def graphql_cost(shop: str, extensions: Mapping[str, Any] | None) -> None:
             GRAPHQL_COST.labels(shop, kind).inc(value)
 
 
+@never_raises
 def graphql_throttled(shop: str, reason: str) -> None:
     """Shopify throttled a request of the shop: reason "throttled" (HTTP 200 THROTTLED) or "http_429"."""
     GRAPHQL_THROTTLES.labels(shop, reason).inc()
 
 
+@never_raises
 def graphql_paced(shop: str, seconds: float) -> None:
     """The gateway waited for the shop's cost bucket before sending."""
     if seconds > 0:

@@ -15,6 +15,7 @@ from sqlalchemy import func, select, text
 from ..jobs.models import JobRun
 from ..models import InboxStatus, WebhookDelivery, utcnow
 from ..suppliers.models import Alert, DeliveryState, SupplierOrder
+from .jobs import job_kind
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +27,6 @@ DELIVERY_DUE_STATES = (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value,
 JOB_LOOKBACK = dt.timedelta(days=2)
 RECENT_RUNS = dt.timedelta(hours=1)
 PER_SHOP_JOBS = frozenset({"token-refresh"})  # scheduler/embedded.py names them <kind>:<shop>
-
-
-def job_kind(job: str) -> str:
-    """The job's kind for a label: per-shop jobs are '<kind>:<shop>' and share one series."""
-    return job.split(":", 1)[0]
 
 
 def job_intervals() -> dict[str, float]:

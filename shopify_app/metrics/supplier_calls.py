@@ -15,6 +15,7 @@ from integrations.suppliers.base import (
 )
 
 from .instruments import SUPPLIER_CALL_SECONDS, SUPPLIER_CALLS
+from .safety import never_raises
 
 # The adapter interface's network calls (integrations/suppliers/base.py); parse_webhook and
 # the capability flags are local and pass through untouched.
@@ -61,8 +62,13 @@ class MeteredAdapter:
             error = exc
             raise
         finally:
-            SUPPLIER_CALL_SECONDS.labels(self.metrics_kind, operation).observe(time.perf_counter() - started)
-            SUPPLIER_CALLS.labels(self.metrics_kind, operation, call_outcome(error)).inc()
+            _record_call(self.metrics_kind, operation, error, time.perf_counter() - started)
+
+
+@never_raises
+def _record_call(kind: str, operation: str, error: BaseException | None, seconds: float) -> None:
+    SUPPLIER_CALL_SECONDS.labels(kind, operation).observe(seconds)
+    SUPPLIER_CALLS.labels(kind, operation, call_outcome(error)).inc()
 
 
 def metered(adapter, kind: str):

@@ -151,3 +151,28 @@ def test_a_breaker_that_reports_its_own_states_is_read_through_breaker_states():
     watched.breaker_states()  # any call on the watched breaker republishes
     assert sample("dropship_supplier_breaker_state", supplier_id="900002", state="half_open") == 0
     assert sample("dropship_supplier_breaker_state", supplier_id="900002", state="closed") == 1
+
+
+class BrokenMetric:
+    """A metric whose every write fails, as on a full PROMETHEUS_MULTIPROC_DIR disk."""
+
+    def labels(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+
+def test_a_failing_metric_changes_nothing_the_app_does(monkeypatch, app_factory, sqlite_url):
+    import json as jsonlib
+
+    from conftest import install_shop, webhook_headers
+    from shopify_app.metrics import intake, supplier_calls
+
+    for module, name in ((supplier_calls, "SUPPLIER_CALLS"), (supplier_calls, "SUPPLIER_CALL_SECONDS"), (intake, "WEBHOOKS_RECEIVED"), (intake, "WEBHOOK_INTAKE_SECONDS")):
+        monkeypatch.setattr(module, name, BrokenMetric())
+    assert metered(ScriptedAdapter(), "test-kind").place_order("order-3") == "placed"
+    with pytest.raises(PermanentSupplierError):  # the adapter's own error, not the metric's
+        metered(ScriptedAdapter(PermanentSupplierError("no such SKU")), "test-kind").place_order("order-4")
+    app = app_factory(sqlite_url)
+    install_shop(app, SHOP)
+    body = jsonlib.dumps({"id": 5}).encode()
+    response = app.test_client().post("/webhooks", data=body, headers=webhook_headers("orders/paid", body, shop=SHOP))
+    assert response.status_code == 200 and response.get_data(as_text=True) == "new"
