@@ -7,9 +7,12 @@ files there, and a scrape of any web process aggregates all of them.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import shutil
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -26,11 +29,18 @@ def ensure_multiprocess_dir() -> None:
         Path(path).mkdir(parents=True, exist_ok=True)
 
 
-def prepare_multiprocess_dir() -> None:
+def prepare_multiprocess_dir(workers: int = 1) -> None:
     """Empty the directory before any process forks (gunicorn on_starting): last run's files would count twice."""
     path = multiprocess_dir()
     if path is None:
+        if workers > 1:
+            log.warning("%d web workers without %s: each scrape shows one worker's counts; set it to a directory the workers share", workers, ENV)
         return
+    from prometheus_client import values
+
+    if values.ValueClass is values.MutexValue:
+        # prometheus_client chose its value store when first imported, before the variable was set.
+        log.error("%s was set after prometheus_client was imported: metrics stay per process; set it in the environment that starts the server", ENV)
     directory = Path(path)
     directory.mkdir(parents=True, exist_ok=True)
     for entry in directory.iterdir():

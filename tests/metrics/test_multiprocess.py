@@ -82,3 +82,19 @@ def test_two_processes_write_and_one_scrape_aggregates_them(tmp_path, sqlite_url
     figures = samples(run(SCRAPER, sqlite_url, TOKEN, metrics_dir=metrics_dir))
     assert ("dropship_supplier_breaker_state", (("state", "open"), ("supplier_id", "22"))) not in figures
     assert value(figures, "dropship_job_runs_total", job="purge-inbox", status="done") == 7  # counters of exited processes still count
+
+
+def test_a_server_with_several_workers_and_no_metrics_directory_is_told(monkeypatch, caplog):
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    monkeypatch.delenv("prometheus_multiproc_dir", raising=False)
+    prepare_multiprocess_dir(workers=1)
+    assert not caplog.records
+    prepare_multiprocess_dir(workers=2)
+    assert "PROMETHEUS_MULTIPROC_DIR" in caplog.text
+
+
+def test_a_directory_set_after_prometheus_client_was_imported_is_reported(monkeypatch, tmp_path, caplog):
+    # This test process imported prometheus_client without the variable: exactly the mistake.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    prepare_multiprocess_dir(workers=2)
+    assert "set after prometheus_client was imported" in caplog.text
