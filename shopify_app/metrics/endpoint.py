@@ -16,6 +16,7 @@ from prometheus_client.exposition import choose_encoder
 
 from .breakers import publish_breaker_states
 from .multiprocess import multiprocess_dir
+from .scheduler import EmbeddedSchedulerCollector
 from .state import DatabaseStateCollector
 
 blueprint = Blueprint("metrics", __name__)
@@ -65,5 +66,5 @@ def metrics() -> Response:
     state = DatabaseStateCollector(services.read_session_factory or services.session_factory)
     # The format Prometheus asks for in Accept (text 0.0.4 by default, OpenMetrics when offered).
     encode, content_type = choose_encoder(request.headers.get("Accept", ""))
-    body = encode(ScrapeView(event_metrics(), state))
+    body = encode(ScrapeView(event_metrics(), state, EmbeddedSchedulerCollector(services)))
     return Response(body, status=200, headers={"Content-Type": content_type, "Cache-Control": "no-store"})

@@ -23,6 +23,7 @@ KEYWORDS = {"and", "or", "unless", "offset", "bool", "inf", "nan"}
 REQUIRED_ALERTS = {
     "DropshipWebhookIntakeStalled", "DropshipInboxLag", "DropshipDeadLettersRising", "DropshipSupplierErrorRate",
     "DropshipSupplierBreakerOpen", "DropshipShopifyThrottling", "DropshipJobLagging", "DropshipDown", "DropshipDatabaseUnreachable",
+    "DropshipEmbeddedSchedulerDown",
 }
 
 
@@ -38,17 +39,18 @@ def metric_names(expr: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """What a fresh app's /metrics exports (families are listed before any event gave them samples)."""
+    """What a fresh embedded-mode app's /metrics exports (families are listed before any event gave them samples)."""
     from conftest import make_settings
     from shopify_app.factory import create_app
     from shopify_app.migrate import upgrade_to_head
 
     url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'app.db'}"
     upgrade_to_head(url)
-    app = create_app(make_settings(url, metrics_token=TOKEN))
+    app = create_app(make_settings(url, metrics_token=TOKEN), start_scheduler=True)  # embedded mode: its clock and pumps too
     try:
         response = app.test_client().get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     finally:
+        app.extensions["services"].scheduler.shutdown()
         app.extensions["services"].close()
     assert response.status_code == 200
     return exported_names(response.get_data(as_text=True))

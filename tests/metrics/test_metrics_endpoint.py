@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from conftest import FERNET_KEY, install_shop
+from conftest import FERNET_KEY, install_shop, make_settings
 from metrics_kit import TOKEN, family_names, samples, value
 from shopify_app.config import ConfigError, load_settings
 from shopify_app.metrics.endpoint import authorized
@@ -94,3 +94,27 @@ def test_openmetrics_is_served_when_the_scraper_asks_for_it(app_factory, sqlite_
     assert response.headers["Content-Type"].startswith("application/openmetrics-text")
     names = {family.name for family in parse_openmetrics(response.get_data(as_text=True))}  # the strict parser: fails on a bad exposition
     assert "dropship_inbox_dead_letters" in names
+
+
+def test_the_embedded_clock_and_pumps_are_reported_where_they_run(sqlite_url):
+    from shopify_app.factory import create_app
+
+    app = create_app(make_settings(sqlite_url, metrics_token=TOKEN), start_scheduler=True)
+    services = app.extensions["services"]
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    try:
+        running = samples(app.test_client().get("/metrics", headers=headers).get_data(as_text=True))
+        assert [value(running, "dropship_embedded_scheduler_up", part=p) for p in ("clock", "inbox_pump", "forwarding_pump")] == [1, 1, 1]
+        services.scheduler.pump.stop()
+        stopped = samples(app.test_client().get("/metrics", headers=headers).get_data(as_text=True))
+        assert value(stopped, "dropship_embedded_scheduler_up", part="inbox_pump") == 0
+        assert value(stopped, "dropship_embedded_scheduler_up", part="forwarding_pump") == 1
+    finally:
+        services.scheduler.shutdown()
+        services.close()
+
+
+def test_no_embedded_scheduler_series_where_none_runs(app_factory, sqlite_url):
+    app = app_factory(sqlite_url, metrics_token=TOKEN)  # RUN_SCHEDULER=0: web processes beside workers
+    figures = samples(app.test_client().get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).get_data(as_text=True))
+    assert not any(name == "dropship_embedded_scheduler_up" for name, _ in figures)
