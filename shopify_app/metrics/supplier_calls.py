@@ -7,6 +7,7 @@ import time
 from integrations.suppliers.base import (
     AmendmentRefused,
     CancellationRefused,
+    CredentialsRejected,
     OutcomeUnknown,
     PermanentSupplierError,
     SupplierError,
@@ -21,16 +22,18 @@ from .safety import never_raises
 # the capability flags are local and pass through untouched.
 METERED_OPERATIONS = frozenset({
     "place_order", "find_order", "get_order", "cancel_order", "get_shipments", "get_stock",
-    "create_return_authorization", "amend_order",
+    "create_return_authorization", "amend_order", "check_connection",
 })
 
 
 def call_outcome(error: BaseException | None) -> str:
-    """The outcome label of a supplier call: ok, not_found, permanent, unknown, transient or error."""
+    """The outcome label of a supplier call: ok, not_found, credentials_rejected, permanent, unknown, transient or error."""
     if error is None:
         return "ok"
     if isinstance(error, SupplierOrderNotFound):
         return "not_found"
+    if isinstance(error, CredentialsRejected):  # a key rotated or a token refused even after a refresh: the merchant must act
+        return "credentials_rejected"
     if isinstance(error, (PermanentSupplierError, CancellationRefused, AmendmentRefused)):
         return "permanent"
     if isinstance(error, OutcomeUnknown):

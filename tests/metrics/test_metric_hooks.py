@@ -8,6 +8,7 @@ from prometheus_client import REGISTRY
 from integrations.suppliers.base import (
     AmendmentRefused,
     CancellationRefused,
+    CredentialsRejected,
     OutcomeUnknown,
     PermanentSupplierError,
     SupplierError,
@@ -63,7 +64,7 @@ def test_graphql_cost_throttles_and_pacing_are_counted_per_shop(world):
 
 
 @pytest.mark.parametrize(("error", "outcome"), [
-    (None, "ok"), (SupplierOrderNotFound("x"), "not_found"), (PermanentSupplierError("x"), "permanent"),
+    (None, "ok"), (SupplierOrderNotFound("x"), "not_found"), (PermanentSupplierError("x"), "permanent"), (CredentialsRejected("x"), "credentials_rejected"),
     (CancellationRefused("x"), "permanent"), (AmendmentRefused("x"), "permanent"), (OutcomeUnknown("x"), "unknown"),
     (TransientSupplierError("x", retry_after=3), "transient"), (SupplierError("x"), "transient"), (KeyError("x"), "error"),
 ])
