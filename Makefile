@@ -17,12 +17,14 @@ $(STAMP): requirements.txt
 
 venv: $(STAMP)
 
-# Debian packages the tests need: PostgreSQL (a throwaway server is started by the tests)
-# and Chromium (the browser tests drive it headless through Playwright).
+# Debian packages the tests need: PostgreSQL (a throwaway server is started by the tests),
+# Chromium (the browser tests drive it headless through Playwright) and Prometheus's promtool
+# (checks and unit-tests deploy/prometheus; the Prometheus server itself is never started).
 system-deps:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	if [ -n "$$missing" ]; then \
 		$(SUDO) apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \

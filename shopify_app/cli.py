@@ -138,11 +138,15 @@ def cmd_worker(args) -> int:
     from .config import load_settings
     from .services import build_services
 
+    from .metrics.multiprocess import mark_dead_at_exit
+    from .metrics.worker_server import serve_worker_metrics
     from .server.errors import init_error_reporting
     from .server.lifecycle import stop_services
 
+    mark_dead_at_exit()  # on a host shared with the web: its live gauges leave the metrics directory with it
     settings = load_settings()
     init_error_reporting(settings)
+    serve_worker_metrics(settings)  # METRICS_PORT: its own /metrics (workers in their own containers)
     services = build_services(settings)
     try:
         run_worker(services, concurrency=args.concurrency)  # procrastinate stops on SIGTERM after the jobs in hand

@@ -88,6 +88,7 @@ class Settings:
     egress_allow: tuple[str, ...] = ()  # EGRESS_ALLOW: hosts/CIDRs tenant-chosen targets may reach besides the public internet
     supplier_timeout_max_seconds: float = 30.0  # SUPPLIER_TIMEOUT_MAX_SECONDS: cap on any supplier call (1..120)
     backfill_days: int = 30  # BACKFILL_DAYS: orders of the last N days imported at install (0: none)
+    metrics_token: str | None = None  # METRICS_TOKEN: bearer token for /metrics (unset: 404 in real mode)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -157,6 +158,13 @@ def _supplier_timeout_max(value: str) -> float:
     return seconds
 
 
+def _metrics_token(value: str) -> str | None:
+    token = value.strip()
+    if token and len(token) < 16:
+        raise ConfigError("METRICS_TOKEN must be at least 16 characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`), or unset to keep /metrics closed")
+    return token or None
+
+
 def load_settings(env: dict[str, str] | None = None, **overrides) -> Settings:
     """Build Settings from the environment; raises ConfigError unless it is a complete real or an explicit sandbox setup."""
     env = dict(os.environ if env is None else env)
@@ -190,6 +198,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides) -> Settings:
         egress_allow=_csv(env.get("EGRESS_ALLOW")),
         supplier_timeout_max_seconds=_supplier_timeout_max(env.get("SUPPLIER_TIMEOUT_MAX_SECONDS", "30")),
         backfill_days=backfill_days,
+        metrics_token=_metrics_token(env.get("METRICS_TOKEN", "")),
     )
     values.update(overrides)
     return Settings(**values)

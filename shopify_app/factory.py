@@ -11,6 +11,7 @@ from .config import ConfigError, Settings, load_settings
 from .server.errors import init_error_reporting
 from .server.logs import configure_logging
 from .server.request_context import install_request_context
+from .metrics import init_app as init_metrics
 from .services import Services, build_services
 from .suppliers.fulfillment_service import blueprint as fulfillment_service_bp
 from .suppliers.webhooks import blueprint as supplier_webhooks_bp
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.register_blueprint(bp)
     app.after_request(add_content_security_policy)
     install_request_context(app)
+    init_metrics(app)
     if settings.job_engine == "procrastinate":
         # Web processes defer drains to the workers (python -m shopify_app.cli worker).
         from scheduler.distributed import attach

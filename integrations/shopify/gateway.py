@@ -37,6 +37,7 @@ from integrations.shopify.pacing import (
     query_costs,
     requested_cost,
 )
+from shopify_app.metrics.shopify import graphql_answer, graphql_paced
 from shopify_app.sdk import admin_graphql_request
 from shopify_app.types import GQLResult
 
@@ -222,8 +223,10 @@ class ShopifyGateway:
         while True:
             attempt += 1
             self._pace(name, variables, attempt)
+            sent = time.perf_counter()
             result = self._send(document, variables, name)
             status = result.response.status
+            graphql_answer(self.shop_domain, name, result, time.perf_counter() - sent)
 
             if result.ok and result.data is not None:
                 self._observe(name, variables, result.extensions)
@@ -277,6 +280,7 @@ class ShopifyGateway:
             logger.info("shopify pacing shop=%s operation=%s cost=%s wait=%.2fs attempt=%d",
                         self.shop_domain, name, cost, wait, attempt)
             self._sleep(wait)
+            graphql_paced(self.shop_domain, wait)
 
     def _send(self, document: str, variables: Mapping[str, Any] | None, name: str) -> GQLResult:
         token = self._token_source.access_token()

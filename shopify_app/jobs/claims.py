@@ -13,12 +13,14 @@ import datetime as dt
 import logging
 import os
 import socket
+import time
 from typing import Callable
 
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
+from ..metrics.jobs import job_finished, job_started
 from ..models import utcnow
 from ..server.logs import bound
 from .models import JobRun
@@ -53,10 +55,13 @@ def claim(session_factory: sessionmaker, job: str, slot: dt.datetime, owner: str
 
 def run_claimed(session_factory: sessionmaker, job: str, interval: dt.timedelta, fn: Callable[..., object], *args, now: Callable[[], dt.datetime] = utcnow, owner: str = OWNER) -> bool:
     """Run `fn(*args)` if this process claims the current slot of `job`; True when it ran."""
-    run_id = claim(session_factory, job, slot_for(now(), interval), owner)
+    slot = slot_for(now(), interval)
+    run_id = claim(session_factory, job, slot, owner)
     if run_id is None:
         log.debug("job %s: slot already claimed by another scheduler", job)
         return False
+    job_started(job, slot, utcnow())
+    started = time.monotonic()
     status, error = "done", None
     try:
         with bound(job=job):
@@ -66,6 +71,7 @@ def run_claimed(session_factory: sessionmaker, job: str, interval: dt.timedelta,
         log.exception("job %s failed", job)
     with session_factory.begin() as session:
         session.execute(update(JobRun).where(JobRun.id == run_id).values(status=status, error=error, finished_at=utcnow()))
+    job_finished(job, status, time.monotonic() - started)
     return True
 
 

@@ -1,9 +1,9 @@
 """gunicorn server hooks of the production server (shopify_app/server/gunicorn_app.py wires every one of them).
 
-`on_starting` and `child_exit` are the hook points for the metrics part (issue 21 part B):
+`on_starting` and `child_exit` serve the metrics (shopify_app/metrics/multiprocess.py):
 prometheus_client's multiprocess mode prepares PROMETHEUS_MULTIPROC_DIR in the arbiter
-before any worker forks, and marks a worker's files dead when it exits. Keep those two
-functions for that; the app's own lifecycle is in `post_worker_init` and `worker_exit`.
+before any worker forks, and marks a worker's files dead when it exits; the app's own
+lifecycle is in `post_worker_init` and `worker_exit`.
 """
 from __future__ import annotations
 
@@ -13,11 +13,17 @@ log = logging.getLogger(__name__)
 
 
 def on_starting(server) -> None:
-    """The arbiter is starting, before any worker forks (metrics: prepare PROMETHEUS_MULTIPROC_DIR here)."""
+    """The arbiter is starting, before any worker forks: empty PROMETHEUS_MULTIPROC_DIR (last run's files would count twice)."""
+    from ..metrics.multiprocess import prepare_multiprocess_dir
+
+    prepare_multiprocess_dir(server.cfg.workers)
 
 
 def child_exit(server, worker) -> None:
-    """In the arbiter, after a worker exited (metrics: multiprocess.mark_process_dead(worker.pid) here)."""
+    """In the arbiter, after a worker exited: forget its live gauges (its counters stay counted)."""
+    from ..metrics.multiprocess import mark_process_dead
+
+    mark_process_dead(worker.pid)
 
 
 def when_ready(server) -> None:

@@ -42,6 +42,7 @@ from ..alerts import raise_alert
 from ..crypto import SecretBox
 from ..fulfillment.holds import blocking_fulfillment_order
 from ..jobs.stopping import release_unstarted
+from ..metrics.hooks import metered, watch_breaker
 from ..models import utcnow
 from ..server.logs import bind, bound
 from ..orders.models import Order, OrderLine as OurLine, OrderState
@@ -145,7 +146,7 @@ def adapter_from_record(supplier: Supplier, box: SecretBox) -> SupplierAdapter:
             adapter = build_adapter(supplier.kind, credentials, dict(supplier.settings or {}), owner)
             if can_refresh(adapter):  # tokens that expire: refreshed before expiry and once after a 401
                 adapter = RefreshingAdapter(adapter, owner, supplier.kind, dict(supplier.settings or {}), credentials, supplier.credentials_enc, store=current_store())
-            _adapters[key] = adapter
+            adapter = _adapters[key] = metered(adapter, supplier.kind)
         return adapter
 
 
@@ -158,7 +159,7 @@ class ForwardingWorker:
         self.session_factory = session_factory
         self.read_session_factory = read_only(session_factory)
         self.adapter_for = adapter_for or (lambda supplier: adapter_from_record(supplier, box))
-        self.breaker = breaker or CircuitBreaker()
+        self.breaker = watch_breaker(breaker or CircuitBreaker())
         self.rng = rng or random.Random()
         self.max_attempts = max_attempts
         self.owner = uuid.uuid4().hex

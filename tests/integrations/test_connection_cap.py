@@ -14,6 +14,7 @@ from sqlalchemy import select
 import integrations.shopify.gateway as gateway_module
 from conftest import API_KEY
 from integrations.shopify.errors import ShopifyError
+from gateway_kit import StaticToken
 from integrations.shopify.gateway import ShopifyGateway, updated_at_window
 from integrations.shopify.pacing import reset_pacing
 from shopify_app.orders.models import Order
@@ -22,17 +23,6 @@ from shopify_app.reconcile.runner import run_reconciliation
 SHOP = "demo.myshopify.com"
 CAP = 20
 EXTRA_ORDERS = 45
-
-
-class StaticToken:
-    def __init__(self, token):
-        self.token = token
-
-    def access_token(self):
-        return self.token
-
-    def invalidate(self):
-        pass
 
 
 def add_orders(sandbox, count: int) -> None:

@@ -5,68 +5,16 @@ import logging
 
 import pytest
 
-from integrations.shopify.documents import get_document
-from integrations.shopify.gateway import ShopifyGateway
-from integrations.shopify.pacing import reset_pacing
-from sandbox.shopify.server import SandboxShopify
-
-SHOP = "demo.myshopify.com"
-PAGE = {"first": 9, "variantsFirst": 10}
-
-
-class SimulatedTime:
-    """One clock for both sides: the gateway's sleeps move Shopify's bucket clock."""
-
-    def __init__(self):
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-class StaticToken:
-    def __init__(self, token):
-        self.token = token
-
-    def access_token(self):
-        return self.token
-
-    def invalidate(self):
-        pass
+from gateway_kit import PAGE, SHOP, simulated_gateway, simulated_sandbox, spend_directly
 
 
 @pytest.fixture
 def world():
-    reset_pacing()
-    time = SimulatedTime()
-    sandbox = SandboxShopify(clock=time.clock)
-    sandbox.start()
-    sandbox.register_app("gw-client", "gw-secret-0123456789abcdef0123456789")
-    token = sandbox.issue_access_token(SHOP, "gw-client")["access_token"]
-    client = sandbox.http_client()
-    yield sandbox, time, token, client
-    client.close()
-    sandbox.stop()
-    reset_pacing()
+    with simulated_sandbox("gw-client", "gw-secret-0123456789abcdef0123456789") as world:
+        yield world
 
 
-def gateway(token, client, time):
-    return ShopifyGateway(SHOP, StaticToken(token), http_client=client, sleep=time.sleep, clock=time.clock)
-
-
-def spend_directly(client, token) -> dict:
-    """Another process spending the shop's bucket (plain HTTP, no pacing); returns the cost block."""
-    response = client.post(
-        f"https://{SHOP}/admin/api/2026-10/graphql.json",
-        json={"query": get_document("ProductsPage"), "variables": PAGE},
-        headers={"X-Shopify-Access-Token": token},
-    )
-    return response.json()["extensions"]["cost"]
+gateway = simulated_gateway
 
 
 def throttled_records(caplog):

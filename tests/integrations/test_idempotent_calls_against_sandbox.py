@@ -12,22 +12,12 @@ import uuid
 import pytest
 
 from integrations.shopify.errors import ShopifyTransientError
+from gateway_kit import StaticToken
 from integrations.shopify.gateway import ShopifyGateway
 from integrations.shopify.pacing import reset_pacing
 from sandbox.shopify.server import SandboxShopify
 
 SHOP = "demo.myshopify.com"
-
-
-class StaticToken:
-    def __init__(self, token):
-        self.token = token
-
-    def access_token(self):
-        return self.token
-
-    def invalidate(self):
-        pass
 
 
 @pytest.fixture
