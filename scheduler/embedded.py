@@ -7,6 +7,7 @@ import logging
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 
+from integrations.shopify.pacing import background_calls
 from shopify_app import lifecycle
 from shopify_app.auth.tokens import TokenUnavailable
 from shopify_app.inventory.jobs import pull_due_stock_feeds, refresh_catalogs, sync_installed_shops
@@ -15,6 +16,7 @@ from shopify_app.models import Shop, ShopStatus
 from shopify_app.suppliers.amendments import AmendmentWorker
 from shopify_app.suppliers.forwarding import ForwardingWorker
 from shopify_app.suppliers.polling import poll_shipments
+from shopify_app.suppliers.webhooks import SUPPLIER_EVENT_TOPIC
 from shopify_app.webhooks.worker import InboxWorker
 
 from shopify_app.jobs.claims import purge_old_runs, run_claimed
@@ -23,6 +25,8 @@ from shopify_app.notify.alert_channels import deliver_alert_notifications
 from shopify_app.kpis.evaluate import check_installed_shops as check_kpis_of_installed_shops
 
 from .pump import Pump
+
+SUPPLIER_EVENT_TOPICS = (SUPPLIER_EVENT_TOPIC,)
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +110,22 @@ class EmbeddedScheduler:
     def __init__(self, services):
         self.services = services
         self.scheduler = BackgroundScheduler(timezone=dt.timezone.utc, job_defaults={"coalesce": True, "max_instances": 1})
-        self.inbox_worker = InboxWorker(services.session_factory, services.settings, services)
+        # Two lanes over the inbox: supplier events push fulfillments to Shopify and wait on its
+        # rate limit; on their own thread they never hold up new orders (which are routed and
+        # forwarded from the other lane). Each lane keeps its own events in arrival order.
+        self.inbox_worker = InboxWorker(services.session_factory, services.settings, services, topics=SUPPLIER_EVENT_TOPICS, other_topics=True)
+        self.supplier_events_worker = InboxWorker(services.session_factory, services.settings, services, topics=SUPPLIER_EVENT_TOPICS, other_topics=False)
         self.pump = Pump("inbox-pump", self.inbox_worker.drain, services.inbox_wakeup)
+        self.supplier_events_pump = Pump("supplier-events-pump", self.drain_supplier_events, services.supplier_events_wakeup)
         self.forwarding_worker = ForwardingWorker(services.session_factory, services.box)
         self.amendment_worker = AmendmentWorker(services.session_factory, services.box, wake_forwarding=services.wake_forwarding)
-        self.forwarding_pump = Pump("forwarding-pump", self.drain_supplier_work, services.forwarding_wakeup)
+        self.forwarding_pump = Pump("forwarding-pump", self.drain_supplier_work, services.forwarding_wakeup, next_due=self.forwarding_worker.next_due_in)
         lifecycle.on_shop_uninstalled(self.remove_shop_jobs)
+
+    def drain_supplier_events(self) -> None:
+        """Apply suppliers' events; their calls to Shopify leave headroom in its rate limit for new orders."""
+        with background_calls():
+            self.supplier_events_worker.drain()
 
     def drain_supplier_work(self) -> None:
         """Place and cancel due supplier orders, then pass order changes on to suppliers."""
@@ -124,6 +138,7 @@ class EmbeddedScheduler:
             self.every(job_id, every, fn, self.services)
         self.scheduler.start()
         self.pump.start()
+        self.supplier_events_pump.start()
         self.forwarding_pump.start()
         with self.services.session_factory() as session:
             shops = session.scalars(select(Shop.domain).where(Shop.status == ShopStatus.INSTALLED.value)).all()
@@ -134,7 +149,9 @@ class EmbeddedScheduler:
         """Stop the clock and the pump."""
         lifecycle.forget_listener(self.remove_shop_jobs)
         self.pump.stop()
+        self.supplier_events_pump.stop()
         self.forwarding_pump.stop()
+        self.forwarding_worker.close()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
 
@@ -164,7 +181,7 @@ class EmbeddedScheduler:
         """For /healthz."""
         return {
             "running": bool(self.scheduler.running),
-            "inbox_pump": self.pump.alive,
+            "inbox_pump": self.pump.alive and self.supplier_events_pump.alive,
             "forwarding_pump": self.forwarding_pump.alive,
             "jobs": len(self.scheduler.get_jobs()),
         }

@@ -54,8 +54,11 @@ class DrainReport:
 class InboxWorker:
     """Drains the webhook inbox through the topic -> handler registry."""
 
-    def __init__(self, session_factory: sessionmaker, settings: Settings, services=None, rng=None):
+    def __init__(self, session_factory: sessionmaker, settings: Settings, services=None, rng=None, *, topics: tuple[str, ...] = (), other_topics: bool = True):
+        """`topics` with `other_topics=False`: only those topics (a lane); with True: all but those."""
         self.session_factory = session_factory
+        self.topics = tuple(topics)
+        self.other_topics = other_topics
         self.read_session_factory = read_only(session_factory)  # prefetches never wait for (or hold) the writer
         self.settings = settings
         self.services = services
@@ -80,6 +83,9 @@ class InboxWorker:
             WebhookDelivery.next_attempt_at <= now,
             or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
         )
+        if self.topics:
+            lane = WebhookDelivery.topic.not_in(self.topics) if self.other_topics else WebhookDelivery.topic.in_(self.topics)
+            due = and_(due, lane)
         claimed: list[tuple[int, str]] = []
         with self.session_factory.begin() as session:
             candidates = session.execute(

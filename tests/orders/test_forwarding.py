@@ -203,21 +203,6 @@ def test_cancellation_arriving_while_the_forward_is_in_flight_cancels_what_was_p
     assert sandbox.orders_created(delivery.idempotency_key) == 1
 
 
-def test_breaker_opens_on_a_failure_rate_not_on_a_slow_supplier():
-    now = [0.0]
-    breaker = CircuitBreaker(window=10, open_ratio=0.8, cooldown=15, clock=lambda: now[0])
-    for n in range(30):  # one call in three fails: degraded, not down
-        (breaker.failure if n % 3 == 0 else breaker.success)(1)
-    assert breaker.is_open(1) == 0
-    for _ in range(8):
-        breaker.failure(1)
-    assert breaker.is_open(1) == 15
-    now[0] = 16
-    assert breaker.is_open(1) == 0
-    breaker.failure(1)  # a fresh window: one failure does not reopen it
-    assert breaker.is_open(1) == 0
-
-
 def test_lines_go_to_the_backup_supplier_when_the_primary_rejects_the_order(app, sandbox):
     from shopify_app.suppliers.models import ProductMapping
 
