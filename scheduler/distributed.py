@@ -20,6 +20,7 @@ from shopify_app.jobs.claims import run_claimed
 log = logging.getLogger(__name__)
 
 JOBS_QUEUE = "jobs"
+SCHEDULED_JOBS_POLL = 0.5  # seconds
 WORK_QUEUE = "work"
 
 
@@ -70,6 +71,7 @@ def build_app(services) -> procrastinate.App:
     def drain_forwarding(timestamp: int | None = None) -> None:
         forwarding.drain()
         amendments.drain()  # order changes for suppliers that already have the order
+        schedule_forwarding_at(app, forwarding.next_due_in())  # the earliest retry, not the next minute
 
     return app
 
@@ -91,6 +93,24 @@ def wake(app: procrastinate.App, task_name: str) -> None:
         log.warning("could not defer %s: %s", task_name, type(exc).__name__)
 
 
+def schedule_forwarding_at(app: procrastinate.App, seconds: float | None) -> None:
+    """Defer a forwarding drain for when the earliest waiting delivery is due (None: nothing waits).
+
+    One job per due second (its queueing lock names the second), so every retry time gets
+    its drain and a burst of retries due in the same second shares one.
+    """
+    if seconds is None:
+        return
+    due = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=max(0.0, seconds))
+    lock = f"drain-forwarding-at-{int(due.timestamp())}"
+    try:
+        app.tasks["drain-forwarding"].configure(queueing_lock=lock, schedule_at=due).defer()
+    except procrastinate.exceptions.AlreadyEnqueued:
+        pass  # a drain for that second is already waiting
+    except Exception as exc:  # the every-minute drain still finds the row
+        log.warning("could not schedule a forwarding drain: %s", type(exc).__name__)
+
+
 SCHEMA_LOCK = 0x70726F63  # advisory lock id: workers starting together create procrastinate's schema once
 
 
@@ -110,4 +130,6 @@ def run_worker(services, *, concurrency: int = 4) -> None:
     """Serve the jobs and work queues until stopped (the `worker` role)."""
     app = build_app(services)
     ensure_schema(services.settings.database_url)
-    app.run_worker(queues=[JOBS_QUEUE, WORK_QUEUE], concurrency=concurrency, name="dropship-worker")
+    # Retries are scheduled jobs, which a worker finds by polling (new jobs come by LISTEN/NOTIFY):
+    # poll often enough that a retry due in half a second is not run five seconds late.
+    app.run_worker(queues=[JOBS_QUEUE, WORK_QUEUE], concurrency=concurrency, name="dropship-worker", fetch_job_polling_interval=SCHEDULED_JOBS_POLL)

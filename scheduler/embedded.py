@@ -26,7 +26,7 @@ from shopify_app.kpis.evaluate import check_installed_shops as check_kpis_of_ins
 
 from .pump import Pump
 
-SUPPLIER_EVENT_TOPICS = (SUPPLIER_EVENT_TOPIC,)
+WAY_BACK_TOPICS = (SUPPLIER_EVENT_TOPIC, "fulfillments/create", "fulfillments/update")
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +110,12 @@ class EmbeddedScheduler:
     def __init__(self, services):
         self.services = services
         self.scheduler = BackgroundScheduler(timezone=dt.timezone.utc, job_defaults={"coalesce": True, "max_instances": 1})
-        # Two lanes over the inbox: supplier events push fulfillments to Shopify and wait on its
-        # rate limit; on their own thread they never hold up new orders (which are routed and
-        # forwarded from the other lane). Each lane keeps its own events in arrival order.
-        self.inbox_worker = InboxWorker(services.session_factory, services.settings, services, topics=SUPPLIER_EVENT_TOPICS, other_topics=True)
-        self.supplier_events_worker = InboxWorker(services.session_factory, services.settings, services, topics=SUPPLIER_EVENT_TOPICS, other_topics=False)
+        # Two lanes over the inbox: the way back (supplier events pushing fulfillments to Shopify,
+        # and Shopify's fulfillment webhooks) waits on Shopify's rate limit; on its own thread it
+        # never holds up new orders, which are routed and forwarded from the other lane. Each
+        # lane keeps its own deliveries in arrival order.
+        self.inbox_worker = InboxWorker(services.session_factory, services.settings, services, topics=WAY_BACK_TOPICS, other_topics=True)
+        self.supplier_events_worker = InboxWorker(services.session_factory, services.settings, services, topics=WAY_BACK_TOPICS, other_topics=False)
         self.pump = Pump("inbox-pump", self.inbox_worker.drain, services.inbox_wakeup)
         self.supplier_events_pump = Pump("supplier-events-pump", self.drain_supplier_events, services.supplier_events_wakeup)
         self.forwarding_worker = ForwardingWorker(services.session_factory, services.box)
@@ -123,7 +124,7 @@ class EmbeddedScheduler:
         lifecycle.on_shop_uninstalled(self.remove_shop_jobs)
 
     def drain_supplier_events(self) -> None:
-        """Apply suppliers' events; their calls to Shopify leave headroom in its rate limit for new orders."""
+        """Apply suppliers' events and Shopify's fulfillment webhooks; their Shopify calls leave rate-limit headroom for new orders."""
         with background_calls():
             self.supplier_events_worker.drain()
 

@@ -19,6 +19,8 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
+from integrations.shopify.pacing import background_calls
+
 from ..models import utcnow
 from .models import JobRun
 
@@ -58,7 +60,8 @@ def run_claimed(session_factory: sessionmaker, job: str, interval: dt.timedelta,
         return False
     status, error = "done", None
     try:
-        fn(*args)
+        with background_calls():  # periodic work leaves Shopify's rate-limit headroom to new orders
+            fn(*args)
     except Exception as exc:  # recorded and logged; the next slot runs it again
         status, error = "failed", f"{type(exc).__name__}: {exc}"[:500]
         log.exception("job %s failed", job)
