@@ -128,6 +128,11 @@ def _pending_wishes(session: Session, shop_domain: str) -> list[tuple[int, str, 
     return [(r.id, f"gid://shopify/FulfillmentOrder/{r.shopify_id}", r.app_hold_reason, r.app_hold_note, r.app_hold_id) for r in rows]
 
 
+def has_pending_holds(session: Session, shop_domain: str) -> bool:
+    """Whether some fulfillment order of the shop has a hold of ours to place or release (what sync_app_holds would do)."""
+    return bool(_pending_wishes(session, shop_domain))
+
+
 def sync_app_holds(services, shop_domain: str) -> int:
     """Place or release the app's holds in Shopify where our wish differs; returns how many calls changed something.
 

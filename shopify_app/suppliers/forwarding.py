@@ -215,6 +215,8 @@ class ForwardingWorker:
         # Asked before the transaction: a state change is recorded in a transaction of its own.
         parked = {supplier_id: wait_for for supplier_id, wait_for in blocked.items() if self.breaker.state(supplier_id) == OPEN}
         claimed = []
+        if not chosen and not parked:
+            return claimed
         with self.session_factory.begin() as session:
             if chosen:
                 won = session.scalars(
@@ -332,24 +334,25 @@ class ForwardingWorker:
         summary = {"external_id": request.external_id, "lines": [[l.supplier_sku, l.quantity] for l in request.lines]}
         try:
             result = adapter.place_order(request)
+        # Each attempt's record is written with the state change it leads to: one commit, not two.
         except PermanentSupplierError as exc:
-            self._attempt(delivery_id, "place", "permanent", summary, started, error=exc)
-            self._fail(delivery_id, f"supplier rejected the order: {exc}", report, kind="supplier_rejected")
+            attempt = _attempt_row(delivery_id, "place", "permanent", summary, started, error=exc)
+            self._fail(delivery_id, f"supplier rejected the order: {exc}", report, kind="supplier_rejected", attempt=attempt)
             return
         except OutcomeUnknown as exc:
-            self._attempt(delivery_id, "place", "unknown", summary, started, error=exc)
+            attempt = _attempt_row(delivery_id, "place", "unknown", summary, started, error=exc)
             self._supplier_failed(supplier.id, exc)
-            self._retry_later(delivery_id, report, unknown=True, attempts=attempts, retry_after=exc.retry_after)
+            self._retry_later(delivery_id, report, unknown=True, attempts=attempts, retry_after=exc.retry_after, attempt=attempt)
             return
         except (TransientSupplierError, SupplierError) as exc:
-            self._attempt(delivery_id, "place", "transient", summary, started, error=exc)
+            attempt = _attempt_row(delivery_id, "place", "transient", summary, started, error=exc)
             self._supplier_failed(supplier.id, exc)
             # 5xx after a POST may still have created it: stay UNKNOWN, look up first.
-            self._retry_later(delivery_id, report, unknown=True, attempts=attempts, retry_after=getattr(exc, "retry_after", None))
+            self._retry_later(delivery_id, report, unknown=True, attempts=attempts, retry_after=getattr(exc, "retry_after", None), attempt=attempt)
             return
         self.breaker.success(supplier.id)
-        self._attempt(delivery_id, "place", "ok", summary, started, response={"supplier_order_id": result.supplier_order_id, "status": result.status.value})
-        self._placed(delivery_id, result, report)
+        self._placed(delivery_id, result, report, attempt=_attempt_row(delivery_id, "place", "ok", summary, started,
+                                                                         response={"supplier_order_id": result.supplier_order_id, "status": result.status.value}))
 
     def _lookup(self, adapter, supplier, delivery_id: int, external_id: str):
         started = time.monotonic()
@@ -399,8 +402,10 @@ class ForwardingWorker:
 
     # -- state writes -----------------------------------------------------------------------
 
-    def _placed(self, delivery_id: int, result: SupplierView, report: ForwardReport, after_unknown: bool = False) -> None:
+    def _placed(self, delivery_id: int, result: SupplierView, report: ForwardReport, after_unknown: bool = False, attempt: DeliveryAttempt | None = None) -> None:
         with self.session_factory.begin() as session:
+            if attempt is not None:
+                session.add(attempt)
             delivery = session.get(SupplierOrder, delivery_id)
             cancel_raced = delivery.state == DeliveryState.CANCEL_REQUESTED.value
             # A cancellation that arrived while we were placing wins: keep it queued (now
@@ -440,8 +445,11 @@ class ForwardingWorker:
             record_event(session, session.get(Order, delivery.order_id), "supplier_cancelled", "app", supplier=delivery.supplier.name, note=note)
         report.cancelled += 1
 
-    def _retry_later(self, delivery_id: int, report: ForwardReport, *, unknown: bool, attempts: int | None = None, retry_after: float | None = None) -> None:
+    def _retry_later(self, delivery_id: int, report: ForwardReport, *, unknown: bool, attempts: int | None = None, retry_after: float | None = None,
+                     attempt: DeliveryAttempt | None = None) -> None:
         with self.session_factory.begin() as session:
+            if attempt is not None:
+                session.add(attempt)
             delivery = session.get(SupplierOrder, delivery_id)
             if attempts is None:  # a failed lookup or cancel: a try too, so its retries back off as well
                 delivery.attempts += 1
@@ -473,8 +481,10 @@ class ForwardingWorker:
         if retry_after:
             self.breaker.pause(supplier_id, retry_after)
 
-    def _fail(self, delivery_id: int, reason: str, report: ForwardReport, kind: str) -> None:
+    def _fail(self, delivery_id: int, reason: str, report: ForwardReport, kind: str, attempt: DeliveryAttempt | None = None) -> None:
         with self.session_factory.begin() as session:
+            if attempt is not None:
+                session.add(attempt)
             self._fail_in(session, session.get(SupplierOrder, delivery_id), reason, kind)
         report.failed += 1
 
@@ -494,17 +504,20 @@ class ForwardingWorker:
 
     def _attempt(self, delivery_id: int, action: str, outcome: str, request: dict, started: float, *, response: dict | None = None, error: Exception | None = None) -> None:
         with self.session_factory.begin() as session:
-            session.add(
-                DeliveryAttempt(
-                    supplier_order_id=delivery_id,
-                    action=action,
-                    outcome=outcome,
-                    request=request,
-                    response=response or {},
-                    error=f"{type(error).__name__}: {error}"[:1000] if error else None,
-                    duration_ms=int((time.monotonic() - started) * 1000),
-                )
-            )
+            session.add(_attempt_row(delivery_id, action, outcome, request, started, response=response, error=error))
+
+
+def _attempt_row(delivery_id: int, action: str, outcome: str, request: dict, started: float, *, response: dict | None = None, error: Exception | None = None) -> DeliveryAttempt:
+    """One try's record: what was asked (no personal data), what came back, how long."""
+    return DeliveryAttempt(
+        supplier_order_id=delivery_id,
+        action=action,
+        outcome=outcome,
+        request=request,
+        response=response or {},
+        error=f"{type(error).__name__}: {error}"[:1000] if error else None,
+        duration_ms=int((time.monotonic() - started) * 1000),
+    )
 
 
 @dataclass(frozen=True)

@@ -87,10 +87,14 @@ class InboxWorker:
             lane = WebhookDelivery.topic.not_in(self.topics) if self.other_topics else WebhookDelivery.topic.in_(self.topics)
             due = and_(due, lane)
         claimed: list[tuple[int, str]] = []
-        with self.session_factory.begin() as session:
+        # Looked for without the write lock: an idle pass (most of them) never queues behind writers.
+        with self.read_session_factory() as session:
             candidates = session.execute(
                 select(WebhookDelivery.id, WebhookDelivery.topic).where(due).order_by(WebhookDelivery.id).limit(batch_size)
             ).all()
+        if not candidates:
+            return claimed
+        with self.session_factory.begin() as session:
             for delivery_id, topic in candidates:
                 # The conditional UPDATE is the claim: another worker that raced us
                 # to this row matches zero rows and moves on (works on SQLite and PG).

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from ...orders.changes import pass_on_changes, routed_lines
 from ...alerts import raise_alert, resolve_alert
-from ...fulfillment.holds import apply_shopify_holds, sync_app_holds
+from ...fulfillment.holds import apply_shopify_holds, has_pending_holds, sync_app_holds
 from ...fulfillment.sync import read_fulfillment_orders, store_fulfillment_orders
 from ...models import utcnow
 from ...orders.graph import order_payload_from_graphql, read_order
@@ -106,7 +106,9 @@ def order_changed(ctx: WebhookContext) -> None:
 
 def _sync_holds_after(ctx: WebhookContext) -> None:
     services, shop_domain = ctx.services, ctx.shop_domain
-    if services is not None:
+    # Asked inside the handler's transaction (it sees this delivery's own wishes): with nothing to
+    # place or release, the delivery is done in this transaction, without a second one after the calls.
+    if services is not None and has_pending_holds(ctx.session, shop_domain):
         ctx.after_commit(lambda: sync_app_holds(services, shop_domain))
 
 
