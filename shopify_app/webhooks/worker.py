@@ -86,26 +86,23 @@ class InboxWorker:
         if self.topics:
             lane = WebhookDelivery.topic.not_in(self.topics) if self.other_topics else WebhookDelivery.topic.in_(self.topics)
             due = and_(due, lane)
-        claimed: list[tuple[int, str]] = []
         # Looked for without the write lock: an idle pass (most of them) never queues behind writers.
         with self.read_session_factory() as session:
             candidates = session.execute(
                 select(WebhookDelivery.id, WebhookDelivery.topic).where(due).order_by(WebhookDelivery.id).limit(batch_size)
             ).all()
         if not candidates:
-            return claimed
+            return []
         with self.session_factory.begin() as session:
-            for delivery_id, topic in candidates:
-                # The conditional UPDATE is the claim: another worker that raced us
-                # to this row matches zero rows and moves on (works on SQLite and PG).
-                result = session.execute(
-                    update(WebhookDelivery)
-                    .where(WebhookDelivery.id == delivery_id, due)
-                    .values(lease_owner=self.owner, lease_until=now + dt.timedelta(seconds=LEASE_SECONDS))
-                )
-                if result.rowcount == 1:
-                    claimed.append((delivery_id, topic))
-        return claimed
+            # One conditional UPDATE is the claim: rows another worker took meanwhile no longer
+            # match and are not returned (RETURNING: SQLite >= 3.35 and PostgreSQL).
+            won = set(session.scalars(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id.in_([delivery_id for delivery_id, _ in candidates]), due)
+                .values(lease_owner=self.owner, lease_until=now + dt.timedelta(seconds=LEASE_SECONDS))
+                .returning(WebhookDelivery.id)
+            ).all())
+        return [(delivery_id, topic) for delivery_id, topic in candidates if delivery_id in won]
 
     def _process(self, delivery_id: int, topic: str, report: DrainReport) -> None:
         try:
