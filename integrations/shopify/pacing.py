@@ -89,7 +89,7 @@ WAIT_MARGIN_POINTS = 1.0
 
 # Share of the bucket that background calls (pushing fulfillments back) leave untouched, so
 # a new order's reads go at once even while a backlog of shipments drains the bucket.
-BACKGROUND_HEADROOM = 0.5
+BACKGROUND_HEADROOM = 0.25
 _background = contextvars.ContextVar("shopify_background_calls", default=False)
 
 
