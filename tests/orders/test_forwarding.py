@@ -1,41 +1,13 @@
 """Forwarding to the Printful sandbox through the real adapter: exactly once through every fault."""
 from __future__ import annotations
 
-import random
-
-import pytest
 from sqlalchemy import select
 
-from forwarding_kit import SHOP, add_printful_supplier, deliver, deliveries, make_due, paid_order_payload, with_primary_location_shopify
-from sandbox.supplier.printful import SandboxSupplier
-from shopify_app.suppliers.forwarding import CircuitBreaker, ForwardingWorker
+from forwarding_kit import (  # noqa: F401 - app, sandbox, supplier_sandbox: fixtures
+    SHOP, add_printful_supplier, app, deliver, deliveries, make_due, paid_order_payload, sandbox, supplier_sandbox, worker,
+)
+from shopify_app.suppliers.forwarding import CircuitBreaker
 from shopify_app.suppliers.models import Alert, DeliveryAttempt, Supplier
-
-
-@pytest.fixture(scope="module")
-def supplier_sandbox():
-    sandbox = SandboxSupplier()
-    sandbox.start()
-    yield sandbox
-    sandbox.stop()
-
-
-@pytest.fixture
-def sandbox(supplier_sandbox):
-    supplier_sandbox.reset()
-    return supplier_sandbox
-
-
-@pytest.fixture
-def app(app_factory, database_url):
-    app = app_factory(database_url)
-    app.extensions["services"].tokens.save(SHOP, "shpat_x", None, None, None, "read_orders")
-    return with_primary_location_shopify(app)
-
-
-def worker(app, **kw):
-    services = app.extensions["services"]
-    return ForwardingWorker(services.session_factory, services.box, rng=random.Random(3), **kw)
 
 
 def routed_order(app, sandbox, **kw):

@@ -9,11 +9,13 @@ import threading
 import pytest
 from sqlalchemy import select, update
 
-from forwarding_kit import SHOP, add_printful_supplier, deliver, deliveries, make_due, paid_order_payload, with_primary_location_shopify
+from forwarding_kit import (  # noqa: F401 - app, sandbox, supplier_sandbox: fixtures
+    SHOP, add_printful_supplier, app, deliver, deliveries, make_due, paid_order_payload, sandbox, supplier_sandbox, worker,
+)
 from sandbox.supplier.printful import SandboxSupplier
 from scheduler.pump import Pump
 from shopify_app.models import utcnow
-from shopify_app.suppliers.forwarding import ForwardingWorker, adapter_from_record
+from shopify_app.suppliers.forwarding import adapter_from_record
 from shopify_app.suppliers.models import BreakerEvent, DeliveryAttempt, Supplier, SupplierOrder
 from shopify_app.suppliers.resilience import CircuitBreaker, SupplierSlots, retry_delay
 
@@ -159,34 +161,6 @@ def test_pump_without_due_work_waits_for_its_poll_or_a_wakeup():
 
 
 # -- the worker against the Printful sandbox ---------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def supplier_sandbox():
-    sandbox = SandboxSupplier()
-    sandbox.start()
-    yield sandbox
-    sandbox.stop()
-
-
-@pytest.fixture
-def sandbox(supplier_sandbox):
-    supplier_sandbox.reset()
-    yield supplier_sandbox
-    supplier_sandbox.set_latency(0)
-    supplier_sandbox.set_failure_rate(0)
-
-
-@pytest.fixture
-def app(app_factory, database_url):
-    app = app_factory(database_url)
-    app.extensions["services"].tokens.save(SHOP, "shpat_x", None, None, None, "read_orders")
-    return with_primary_location_shopify(app)
-
-
-def worker(app, **kw):
-    services = app.extensions["services"]
-    return ForwardingWorker(services.session_factory, services.box, rng=random.Random(3), **kw)
 
 
 def test_a_5xx_is_retried_within_a_second_and_the_worker_says_when(app, sandbox):
