@@ -48,6 +48,12 @@ def resolve_alert(session: Session, dedupe_key: str) -> None:
     session.execute(update(Alert).where(Alert.dedupe_key == dedupe_key, Alert.resolved_at.is_(None)).values(resolved_at=utcnow()))
 
 
+def resolve_alerts(session: Session, dedupe_keys: list[str]) -> None:
+    """Close the alerts of these keys whose problems went away (one statement)."""
+    if dedupe_keys:
+        session.execute(update(Alert).where(Alert.dedupe_key.in_(dedupe_keys), Alert.resolved_at.is_(None)).values(resolved_at=utcnow()))
+
+
 def open_alerts(session: Session, shop_domain: str) -> list[Alert]:
     """The shop's unresolved alerts, newest first."""
     return list(session.scalars(select(Alert).where(Alert.shop_domain == shop_domain, Alert.resolved_at.is_(None)).order_by(Alert.id.desc())))
