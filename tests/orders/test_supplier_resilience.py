@@ -301,3 +301,22 @@ def test_breaker_events_are_kept_under_the_suppliers_shop(app, sandbox):
     with app.extensions["services"].session_factory() as session:
         [event] = session.scalars(select(BreakerEvent)).all()
         assert (event.shop_domain, event.supplier_id, event.old_state, event.state) == (SHOP, supplier_id, "closed", "open")
+
+
+def test_a_429_without_retry_after_waits_for_the_rate_limit_reset():
+    import time
+
+    import httpx
+
+    from integrations.suppliers.http import retry_after_seconds
+
+    def answer(status, **headers):
+        return httpx.Response(status, headers=headers, request=httpx.Request("POST", "http://supplier.test/orders"))
+
+    assert retry_after_seconds(answer(429, **{"Retry-After": "4"})) == 4.0  # Retry-After wins
+    assert retry_after_seconds(answer(429, **{"X-RateLimit-Reset": "12"})) == 12.0  # a delta
+    assert retry_after_seconds(answer(429, **{"RateLimit-Reset": "3", "X-RateLimit-Reset": "50"})) == 3.0  # the IETF header first
+    at = retry_after_seconds(answer(429, **{"X-RateLimit-Reset": str(int(time.time()) + 30)}))  # a Unix time
+    assert 25 <= at <= 30
+    assert retry_after_seconds(answer(503, **{"X-RateLimit-Reset": "12"})) is None  # not a rate limit
+    assert retry_after_seconds(answer(429, **{"X-RateLimit-Reset": "soon"})) is None  # unreadable: the fast schedule
