@@ -107,7 +107,7 @@ PERIODIC_JOBS = (
 
 
 class EmbeddedScheduler:
-    """APScheduler for periodic jobs and the inbox pump, in the web process."""
+    """APScheduler for periodic jobs, the inbox's two lanes and the forwarding pump, in the web process."""
 
     def __init__(self, services):
         self.services = services
@@ -116,6 +116,7 @@ class EmbeddedScheduler:
         # and Shopify's fulfillment webhooks) waits on Shopify's rate limit; on its own thread it
         # never holds up new orders, which are routed and forwarded from the other lane. Each
         # lane keeps its own deliveries in arrival order.
+        #
         # The orders lane runs on a few threads: a delivery spends most of its time waiting (on
         # Shopify's answer, the write lock, fsync), so one thread left new orders queued for
         # seconds at 10 orders/s. Rows are claimed with leases, as by several workers, and
