@@ -514,6 +514,10 @@ def app_db_stats(db_path: Path) -> dict:
             "inbox_retried": q("SELECT count(*) FROM webhook_inbox WHERE attempts > 1")[0][0],
             "alerts": dict(q("SELECT kind, count(*) FROM alerts GROUP BY kind")),
             "shipments": dict(q("SELECT state, count(*) FROM supplier_shipments GROUP BY state")),
+            # Issue 20's visibility: the breaker over time, retries per order, waits by cause.
+            "breaker_events": q("SELECT at, old_state, state, reason FROM supplier_breaker_events ORDER BY at, id"),
+            "retries_per_order": sorted(max(0, n - 1) for (n,) in q("SELECT attempts FROM supplier_orders")),
+            "waits_ms": q("SELECT backoff_wait_ms, breaker_wait_ms FROM supplier_orders"),
         }
     finally:
         conn.close()

@@ -22,6 +22,7 @@ from shopify_app.jobs.claims import run_claimed
 log = logging.getLogger(__name__)
 
 JOBS_QUEUE = "jobs"
+SCHEDULED_JOBS_POLL = 0.5  # seconds
 WORK_QUEUE = "work"
 
 
@@ -112,6 +113,7 @@ def build_app(services) -> procrastinate.App:
         with forwarding.stopping.watching(context), amendments.stopping.watching(context):
             forwarding.drain()
             amendments.drain()  # order changes for suppliers that already have the order
+        schedule_forwarding_at(app, forwarding.next_due_in())  # the earliest retry, not the next minute
 
     return app
 
@@ -131,6 +133,24 @@ def wake(app: procrastinate.App, task_name: str) -> None:
         pass  # one is already waiting: it will see the new rows
     except Exception as exc:  # the rows are committed: the every-minute drain still finds them
         log.warning("could not defer %s: %s", task_name, type(exc).__name__)
+
+
+def schedule_forwarding_at(app: procrastinate.App, seconds: float | None) -> None:
+    """Defer a forwarding drain for when the earliest waiting delivery is due (None: nothing waits).
+
+    One job per due second (its queueing lock names the second), so every retry time gets
+    its drain and a burst of retries due in the same second shares one.
+    """
+    if seconds is None:
+        return
+    due = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=max(0.0, seconds))
+    lock = f"drain-forwarding-at-{int(due.timestamp())}"
+    try:
+        app.tasks["drain-forwarding"].configure(queueing_lock=lock, schedule_at=due).defer()
+    except procrastinate.exceptions.AlreadyEnqueued:
+        pass  # a drain for that second is already waiting
+    except Exception as exc:  # the every-minute drain still finds the row
+        log.warning("could not schedule a forwarding drain: %s", type(exc).__name__)
 
 
 SCHEMA_LOCK = 0x70726F63  # advisory lock id: workers starting together create procrastinate's schema once
@@ -155,4 +175,12 @@ def run_worker(services, *, concurrency: int = 4) -> None:
     # On SIGTERM procrastinate stops fetching and, after shutdown_graceful_timeout, asks the running
     # jobs to abort: at 0 the drains stop between rows at once (the row in hand finishes, the
     # rest are released); other jobs finish their unit, and the worker waits for them.
-    app.run_worker(queues=[JOBS_QUEUE, WORK_QUEUE], concurrency=concurrency, name="dropship-worker", shutdown_graceful_timeout=0)
+    # Retries are scheduled jobs, which a worker finds by polling (new jobs come by LISTEN/NOTIFY):
+    # poll often enough that a retry due in half a second is not run five seconds late.
+    app.run_worker(
+        queues=[JOBS_QUEUE, WORK_QUEUE],
+        concurrency=concurrency,
+        name="dropship-worker",
+        shutdown_graceful_timeout=0,
+        fetch_job_polling_interval=SCHEDULED_JOBS_POLL,
+    )

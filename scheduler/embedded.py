@@ -7,6 +7,7 @@ import logging
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 
+from integrations.shopify.pacing import background_calls
 from shopify_app import lifecycle
 from shopify_app.auth.tokens import TokenUnavailable
 from shopify_app.inventory.jobs import pull_due_stock_feeds, refresh_catalogs, sync_installed_shops
@@ -15,6 +16,7 @@ from shopify_app.models import Shop, ShopStatus
 from shopify_app.suppliers.amendments import AmendmentWorker
 from shopify_app.suppliers.forwarding import ForwardingWorker
 from shopify_app.suppliers.polling import poll_shipments
+from shopify_app.suppliers.webhooks import SUPPLIER_EVENT_TOPIC
 from shopify_app.webhooks.worker import InboxWorker
 
 from shopify_app.jobs.claims import purge_old_runs, run_claimed
@@ -23,6 +25,10 @@ from shopify_app.notify.alert_channels import deliver_alert_notifications
 from shopify_app.kpis.evaluate import check_installed_shops as check_kpis_of_installed_shops
 
 from .pump import Pump
+
+ORDERS_LANE_THREADS = 3
+ORDERS_LANE_BATCH = 10
+WAY_BACK_TOPICS = (SUPPLIER_EVENT_TOPIC, "fulfillments/create", "fulfillments/update")
 
 log = logging.getLogger(__name__)
 
@@ -101,17 +107,38 @@ PERIODIC_JOBS = (
 
 
 class EmbeddedScheduler:
-    """APScheduler for periodic jobs and the inbox pump, in the web process."""
+    """APScheduler for periodic jobs, the inbox's two lanes and the forwarding pump, in the web process."""
 
     def __init__(self, services):
         self.services = services
         self.scheduler = BackgroundScheduler(timezone=dt.timezone.utc, job_defaults={"coalesce": True, "max_instances": 1})
-        self.inbox_worker = InboxWorker(services.session_factory, services.settings, services)
-        self.pump = Pump("inbox-pump", self.inbox_worker.drain, services.inbox_wakeup)
+        # Two lanes over the inbox: the way back (supplier events pushing fulfillments to Shopify,
+        # and Shopify's fulfillment webhooks) waits on Shopify's rate limit; on its own thread it
+        # never holds up new orders, which are routed and forwarded from the other lane. Each
+        # lane keeps its own deliveries in arrival order.
+        #
+        # The orders lane runs on a few threads: a delivery spends most of its time waiting (on
+        # Shopify's answer, the write lock, fsync), so one thread left new orders queued for
+        # seconds at 10 orders/s. Rows are claimed with leases, as by several workers, and
+        # every handler is safe against concurrent and out-of-order deliveries (Shopify's own).
+        self.inbox_worker = InboxWorker(services.session_factory, services.settings, services, topics=WAY_BACK_TOPICS, other_topics=True)
+        self.supplier_events_worker = InboxWorker(services.session_factory, services.settings, services, topics=WAY_BACK_TOPICS, other_topics=False)
+        self.pump = Pump("inbox-pump", self.drain_orders_lane, services.inbox_wakeup)
+        self.more_inbox_pumps = [Pump(f"inbox-pump-{n}", self.drain_orders_lane, services.inbox_wakeup) for n in range(2, ORDERS_LANE_THREADS + 1)]
+        self.supplier_events_pump = Pump("supplier-events-pump", self.drain_supplier_events, services.supplier_events_wakeup)
         self.forwarding_worker = ForwardingWorker(services.session_factory, services.box)
         self.amendment_worker = AmendmentWorker(services.session_factory, services.box, wake_forwarding=services.wake_forwarding)
-        self.forwarding_pump = Pump("forwarding-pump", self.drain_supplier_work, services.forwarding_wakeup)
+        self.forwarding_pump = Pump("forwarding-pump", self.drain_supplier_work, services.forwarding_wakeup, next_due=self.forwarding_worker.next_due_in)
         lifecycle.on_shop_uninstalled(self.remove_shop_jobs)
+
+    def drain_orders_lane(self) -> None:
+        """Handle due Shopify deliveries (all but the way back), a small batch per claim so the lane's threads share them."""
+        self.inbox_worker.drain(batch_size=ORDERS_LANE_BATCH)
+
+    def drain_supplier_events(self) -> None:
+        """Apply suppliers' events and Shopify's fulfillment webhooks; their Shopify calls leave rate-limit headroom for new orders."""
+        with background_calls():
+            self.supplier_events_worker.drain()
 
     def drain_supplier_work(self) -> None:
         """Place and cancel due supplier orders, then pass order changes on to suppliers."""
@@ -124,6 +151,9 @@ class EmbeddedScheduler:
             self.every(job_id, every, fn, self.services)
         self.scheduler.start()
         self.pump.start()
+        for pump in self.more_inbox_pumps:
+            pump.start()
+        self.supplier_events_pump.start()
         self.forwarding_pump.start()
         with self.services.session_factory() as session:
             shops = session.scalars(select(Shop.domain).where(Shop.status == ShopStatus.INSTALLED.value)).all()
@@ -134,12 +164,16 @@ class EmbeddedScheduler:
         """Stop the clock and the pumps (between rows)."""
         lifecycle.forget_listener(self.remove_shop_jobs)
         # Drains stop between rows and give back the leases of rows they claimed but did not start.
-        for worker in (self.inbox_worker, self.forwarding_worker, self.amendment_worker):
+        for worker in (self.inbox_worker, self.supplier_events_worker, self.forwarding_worker, self.amendment_worker):
             worker.stopping.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)  # no new firings; a running job finishes its own unit (slots are claimed)
         self.pump.stop()
+        for pump in self.more_inbox_pumps:
+            pump.stop()
+        self.supplier_events_pump.stop()
         self.forwarding_pump.stop()
+        self.forwarding_worker.close()
 
     def every(self, job_id: str, interval: dt.timedelta, fn, *args) -> None:
         """Schedule `fn(*args)` every `interval`; each firing runs only if it claims its slot (one clock across processes)."""
@@ -165,13 +199,13 @@ class EmbeddedScheduler:
 
     def silent_seconds(self) -> float:
         """How long the quieter pump has gone without a beat (for /readyz)."""
-        return max(self.pump.silent_seconds, self.forwarding_pump.silent_seconds)
+        return max(pump.silent_seconds for pump in (self.pump, *self.more_inbox_pumps, self.supplier_events_pump, self.forwarding_pump))
 
     def status(self) -> dict:
         """For /healthz."""
         return {
             "running": bool(self.scheduler.running),
-            "inbox_pump": self.pump.alive,
+            "inbox_pump": self.pump.alive and self.supplier_events_pump.alive and all(p.alive for p in self.more_inbox_pumps),
             "forwarding_pump": self.forwarding_pump.alive,
             "jobs": len(self.scheduler.get_jobs()),
         }

@@ -1,4 +1,4 @@
-"""A background thread that runs one worker pass whenever woken, and at least every poll interval."""
+"""A background thread that runs one worker pass whenever woken, when its next work is due, and at least every poll interval."""
 from __future__ import annotations
 
 import logging
@@ -9,14 +9,23 @@ from typing import Callable
 log = logging.getLogger(__name__)
 
 
-class Pump:
-    """Calls `work()` when `wakeup` is set (new rows) or every `poll_seconds` (due retries)."""
+MIN_WAIT = 0.02  # seconds: a pass that says "due now" again is not run in a tight loop
 
-    def __init__(self, name: str, work: Callable[[], object], wakeup: threading.Event, poll_seconds: float = 1.0):
+
+class Pump:
+    """Calls `work()` when `wakeup` is set (new rows), when `next_due()` says work is due, or every `poll_seconds`.
+
+    `next_due()` returns the seconds until the earliest scheduled work (None: none), so a
+    retry due in 300 ms runs in 300 ms, not at the next poll.
+    """
+
+    def __init__(self, name: str, work: Callable[[], object], wakeup: threading.Event, poll_seconds: float = 1.0,
+                 next_due: Callable[[], float | None] | None = None):
         self.name = name
         self.work = work
         self.wakeup = wakeup
         self.poll_seconds = poll_seconds
+        self.next_due = next_due
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_beat = time.monotonic()  # the loop's heartbeat, for /readyz
@@ -44,11 +53,23 @@ class Pump:
         return time.monotonic() - self.last_beat
 
     def _run(self) -> None:
+        timeout = self.poll_seconds
         while not self._stop.is_set():
             self.last_beat = time.monotonic()
-            self.wakeup.wait(self.poll_seconds)
+            self.wakeup.wait(timeout)
             self.wakeup.clear()
             try:
                 self.work()
             except Exception:  # noqa: BLE001 - keep pumping; the rows stay in their tables
                 log.exception("%s pass failed", self.name)
+            timeout = self._until_due()
+
+    def _until_due(self) -> float:
+        if self.next_due is None:
+            return self.poll_seconds
+        try:
+            due = self.next_due()
+        except Exception:  # noqa: BLE001 - the poll interval still brings it back
+            log.exception("%s: reading when work is due failed", self.name)
+            return self.poll_seconds
+        return self.poll_seconds if due is None else min(self.poll_seconds, max(MIN_WAIT, due))

@@ -45,7 +45,18 @@ def _count_reopen(session: Session, alert_id: int) -> None:
 
 def resolve_alert(session: Session, dedupe_key: str) -> None:
     """Close an alert whose problem went away."""
-    session.execute(update(Alert).where(Alert.dedupe_key == dedupe_key, Alert.resolved_at.is_(None)).values(resolved_at=utcnow()))
+    resolve_alerts(session, [dedupe_key])
+
+
+def resolve_alerts(session: Session, dedupe_keys: list[str]) -> None:
+    """Close the open alerts of these keys (their problems went away)."""
+    if not dedupe_keys:
+        return
+    # Nearly always none is open: a plain read is far cheaper than an ORM bulk UPDATE (which
+    # also reconciles the session's objects), and routing resolves on every order webhook.
+    open_ids = session.scalars(select(Alert.id).where(Alert.dedupe_key.in_(dedupe_keys), Alert.resolved_at.is_(None))).all()
+    if open_ids:
+        session.execute(update(Alert).where(Alert.id.in_(open_ids)).values(resolved_at=utcnow()))
 
 
 def open_alerts(session: Session, shop_domain: str) -> list[Alert]:

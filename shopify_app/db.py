@@ -5,6 +5,7 @@ import contextlib
 import fcntl
 import os
 import threading
+import time
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
@@ -52,11 +53,117 @@ def make_engine(database_url: str, **kwargs) -> Engine:
         # never waits for the writer, so a handler holding the write lock can still read
         # (e.g. the shop's token) on another connection without deadlocking itself.
         event.listen(engine, "connect", lambda conn, _r: setattr(conn, "isolation_level", None))
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', 'IMMEDIATE')}"))
+        queue_sqlite_writers(engine)
     else:
         engine = create_engine(database_url, pool_pre_ping=True, **kwargs)
     track_write_transactions(engine)  # rule 6 is checked against this (tests/conftest.py)
     return engine
+
+
+WRITER_QUEUE_TIMEOUT = 10.0  # seconds, like busy_timeout: then BEGIN waits in SQLite's own busy handler
+
+
+class WriterQueue:
+    """One writer at a time in this process; urgent writers (webhook intake, whose 200 waits) go first."""
+
+    def __init__(self):
+        self._cond = threading.Condition(threading.Lock())
+        self._held = False
+        self._urgent_waiting = 0
+
+    def acquire(self, urgent: bool, timeout: float) -> bool:
+        """Wait for the turn (urgent ones before any other); False after `timeout`."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._urgent_waiting += urgent
+            try:
+                while self._held or (not urgent and self._urgent_waiting):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self._cond.wait(left)
+                self._held = True
+                return True
+            finally:
+                self._urgent_waiting -= urgent
+
+    @property
+    def held(self) -> bool:
+        """Whether a writer has the turn."""
+        return self._held
+
+    def release(self) -> None:
+        """Hand the turn on."""
+        with self._cond:
+            self._held = False
+            self._cond.notify_all()
+
+
+class _Urgency(threading.local):
+    urgent = False
+
+
+_urgency = _Urgency()
+
+
+@contextlib.contextmanager
+def urgent_writes():
+    """Write transactions begun in this block (this thread) go before the background workers' ones."""
+    before, _urgency.urgent = _urgency.urgent, True
+    try:
+        yield
+    finally:
+        _urgency.urgent = before
+
+
+def queue_sqlite_writers(engine: Engine) -> None:
+    """BEGIN each transaction (IMMEDIATE unless `sqlite_begin` says DEFERRED); this process's writers queue on a WriterQueue.
+
+    SQLite's busy handler makes a waiting writer sleep and poll (naps of up to 100 ms), so
+    threads of one process waiting for the write lock wake long after it is free: the
+    benchmark's pumps and webhook threads spent a third of their time there. Waiting in a
+    queue instead hands the write lock over the moment the last writer commits, and lets
+    webhook intake (a sender waits for its 200) go before background work. The turn is
+    held from BEGIN IMMEDIATE until that connection's COMMIT or ROLLBACK has returned (or
+    the connection is closed). Other processes still meet in SQLite's busy handler (or the
+    group-commit writer's ProcessWriteLock).
+    """
+    writer = engine.writer_queue = WriterQueue()  # (the tests look at it)
+    holders: set[int] = set()  # ids of the DBAPI connections holding the turn
+    dialect = engine.dialect
+
+    def begin(conn) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        dbapi_connection = conn.connection.dbapi_connection
+        queued = mode != "DEFERRED" and id(dbapi_connection) not in holders and writer.acquire(_urgency.urgent, WRITER_QUEUE_TIMEOUT)
+        if queued:
+            holders.add(id(dbapi_connection))
+        try:
+            conn.exec_driver_sql(f"BEGIN {mode}")
+        except BaseException:
+            release(dbapi_connection)
+            raise
+
+    def release(connection) -> None:
+        key = id(getattr(connection, "dbapi_connection", connection))  # a pool proxy or the sqlite3 connection
+        if key in holders:
+            holders.discard(key)
+            writer.release()
+
+    def after(original):
+        def call(dbapi_connection, *args, **kwargs):
+            try:
+                return original(dbapi_connection, *args, **kwargs)
+            finally:
+                release(dbapi_connection)
+        return call
+
+    # The dialect's own commit/rollback/close are the last step of every path that ends a
+    # transaction (ORM, Core, pool reset on check-in, invalidation), so the turn is always handed on.
+    dialect.do_commit = after(dialect.do_commit)
+    dialect.do_rollback = after(dialect.do_rollback)
+    dialect.do_close = after(dialect.do_close)
+    event.listen(engine, "begin", begin)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker:

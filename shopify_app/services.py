@@ -32,6 +32,7 @@ class Services:
     tokens: OfflineTokenStore
     read_session_factory: sessionmaker | None = None  # SQLite: BEGIN DEFERRED (never waits for the writer)
     inbox_wakeup: threading.Event = field(default_factory=threading.Event)
+    supplier_events_wakeup: threading.Event = field(default_factory=threading.Event)  # the inbox's supplier-event lane
     # SQLite: this process's single inbox writer with group commit (see group_commit.py).
     inbox_writer: GroupCommitWriter | None = None
     scheduler: object | None = None
@@ -55,6 +56,7 @@ class Services:
     def wake_inbox_worker(self) -> None:
         """Tell the inbox pump (or a procrastinate worker) there is new work (they also poll)."""
         self.inbox_wakeup.set()
+        self.supplier_events_wakeup.set()
         self._wake_engine("drain-inbox")
 
     def _wake_engine(self, task_name: str) -> None:

@@ -11,6 +11,8 @@ process shares one `CostBucket` from `bucket_for(shop)`.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import threading
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -85,6 +87,21 @@ class ThrottleStatus:
 
 WAIT_MARGIN_POINTS = 1.0
 
+# Share of the bucket that background calls (pushing fulfillments back) leave untouched, so
+# a new order's reads go at once even while a backlog of shipments drains the bucket.
+BACKGROUND_HEADROOM = 0.25
+_background = contextvars.ContextVar("shopify_background_calls", default=False)
+
+
+@contextlib.contextmanager
+def background_calls():
+    """Within this block (this thread), Shopify calls wait until the bucket keeps its headroom for others."""
+    token = _background.set(True)
+    try:
+        yield
+    finally:
+        _background.reset(token)
+
 
 class CostBucket:
     """Thread-safe view of one shop's bucket, shared by all gateways for that shop."""
@@ -127,7 +144,8 @@ class CostBucket:
             status = self._status
             if status is None:
                 return 0.0
-            wait = status.wait_before(cost, now)
+            keep = status.maximum_available * BACKGROUND_HEADROOM if _background.get() else 0.0
+            wait = status.wait_before(min(cost, status.maximum_available) + keep, now)
             start = now + wait
             spent = min(cost, status.maximum_available)
             self._status = ThrottleStatus(

@@ -27,11 +27,15 @@ from .base import CredentialsRejected, OutcomeUnknown, PermanentSupplierError, S
 log = logging.getLogger(__name__)
 
 
+RATE_LIMIT_RESET_HEADERS = ("RateLimit-Reset", "X-RateLimit-Reset")  # IETF draft; the common X- form (Printful's too)
+EPOCH_SECONDS = 10**9  # a reset value this large is a Unix time, not a delta
+
+
 def retry_after_seconds(response: httpx.Response) -> float | None:
-    """Retry-After as seconds, from a delta or an HTTP date."""
+    """Retry-After as seconds, from a delta or an HTTP date; on a 429 without it, the rate limit's reset."""
     value = response.headers.get("Retry-After")
     if not value:
-        return None
+        return rate_limit_reset_seconds(response) if response.status_code == 429 else None
     try:
         return max(0.0, float(value))
     except ValueError:
@@ -41,6 +45,22 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, parsed.timestamp() - time.time())
+
+
+def rate_limit_reset_seconds(response: httpx.Response) -> float | None:
+    """Seconds until the rate limit resets, from RateLimit-Reset / X-RateLimit-Reset (a delta or a Unix time)."""
+    for name in RATE_LIMIT_RESET_HEADERS:
+        value = response.headers.get(name)
+        if not value:
+            continue
+        try:
+            seconds = float(value.split(",")[0].strip())
+        except ValueError:
+            continue
+        if seconds >= EPOCH_SECONDS:
+            seconds -= time.time()
+        return max(0.0, seconds)
+    return None
 
 
 def unreadable(who: str, what: str, changes_state: bool) -> TransientSupplierError:

@@ -118,14 +118,24 @@ def apply_shopify_holds(session: Session, order: Order, changes: HoldChanges) ->
         resolve_alert(session, f"fulfillment_on_hold:{order.shop_domain}:{fo.shopify_id}")
 
 
-def _pending_wishes(session: Session, shop_domain: str) -> list[tuple[int, str, str | None, str | None, str | None]]:
-    rows = session.scalars(select(FulfillmentOrderRecord).where(
+def _wished(shop_domain: str):
+    """Fulfillment orders of the shop whose hold by us differs from our wish (to place or to release)."""
+    return and_(
         FulfillmentOrderRecord.shop_domain == shop_domain,
         FulfillmentOrderRecord.status.not_in(("CLOSED", "CANCELLED")),
         or_(and_(FulfillmentOrderRecord.app_hold_reason.is_not(None), FulfillmentOrderRecord.app_hold_id.is_(None)),
             and_(FulfillmentOrderRecord.app_hold_reason.is_(None), FulfillmentOrderRecord.app_hold_id.is_not(None))),
-    ).order_by(FulfillmentOrderRecord.id)).all()
+    )
+
+
+def _pending_wishes(session: Session, shop_domain: str) -> list[tuple[int, str, str | None, str | None, str | None]]:
+    rows = session.scalars(select(FulfillmentOrderRecord).where(_wished(shop_domain)).order_by(FulfillmentOrderRecord.id)).all()
     return [(r.id, f"gid://shopify/FulfillmentOrder/{r.shopify_id}", r.app_hold_reason, r.app_hold_note, r.app_hold_id) for r in rows]
+
+
+def has_pending_holds(session: Session, shop_domain: str) -> bool:
+    """Whether some fulfillment order of the shop has a hold of ours to place or release (what sync_app_holds would do)."""
+    return session.scalar(select(FulfillmentOrderRecord.id).where(_wished(shop_domain)).limit(1)) is not None
 
 
 def sync_app_holds(services, shop_domain: str) -> int:

@@ -20,6 +20,8 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
+from integrations.shopify.pacing import background_calls
+
 from ..metrics.jobs import job_finished, job_started
 from ..models import utcnow
 from ..server.logs import bound
@@ -64,7 +66,7 @@ def run_claimed(session_factory: sessionmaker, job: str, interval: dt.timedelta,
     started = time.monotonic()
     status, error = "done", None
     try:
-        with bound(job=job):
+        with bound(job=job), background_calls():  # periodic work leaves Shopify's rate-limit headroom to new orders
             fn(*args)
     except Exception as exc:  # recorded and logged; the next slot runs it again
         status, error = "failed", f"{type(exc).__name__}: {exc}"[:500]

@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from ..alerts import raise_alert, resolve_alert
+from ..alerts import raise_alert, resolve_alerts
 from ..fulfillment.holds import postpone_deliveries, resume_deliveries
 from ..fulfillment.locations import manager_of
 from ..fulfillment.models import FulfillmentOrderRecord, ManagedBy
@@ -242,9 +242,7 @@ def _alert_problems(session: Session, order: Order, result: RoutingResult, held_
             subject=order.name,
         )
         record_event(session, order, "problem", "app", problem="unroutable", line=line.shopify_line_id, sku=line.sku)
-    for line in shippable:
-        if line not in result.unroutable:
-            resolve_alert(session, f"unroutable:{order.shop_domain}:{order.shopify_id}:{line.shopify_line_id}")
+    solved = [f"unroutable:{order.shop_domain}:{order.shopify_id}:{line.shopify_line_id}" for line in shippable if line not in result.unroutable]
     order_problems = {problem.alert_kind: problem for _, problem in held_by_us if problem.alert_kind != "unroutable_line"}
     for kind in ("customer_data_redacted", "address_incomplete"):
         key = f"{kind}:{order.shop_domain}:{order.shopify_id}"
@@ -252,7 +250,8 @@ def _alert_problems(session: Session, order: Order, result: RoutingResult, held_
             raise_alert(session, order.shop_domain, kind, key, f"Order {order.name or order.shopify_id}: {order_problems[kind].note}", severity="critical", subject=order.name)
             record_event(session, order, "problem", "app", problem=kind)
         else:
-            resolve_alert(session, key)
+            solved.append(key)
+    resolve_alerts(session, solved)  # one statement for every problem that went away
 
 
 def _set_state(order: Order, result: RoutingResult, shippable: list[OrderLine], routed_line_ids: set[int], routed_now: int, *, held: bool) -> None:

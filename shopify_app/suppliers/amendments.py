@@ -173,12 +173,16 @@ class AmendmentWorker:
         """Lines routed onto a supplier order already sent, by any path (an edit, a fulfillment order
         accepted later), with no amendment to carry them yet: open one. A line counts as sent once
         an amendment closes (applied: what was sent; refused: 0), so this never repeats itself."""
+        open_for = select(SupplierOrderAmendment.id).where(SupplierOrderAmendment.supplier_order_id == SupplierOrder.id,
+                                                          SupplierOrderAmendment.state.in_(OPEN_AMENDMENT_STATES)).exists()
+        unsent = and_(SupplierOrderLine.sent_quantity.is_(None), SupplierOrderLine.quantity > 0, SupplierOrder.sent_address_digest.is_not(None),
+                      SupplierOrder.state.in_(SENT + (DeliveryState.UNKNOWN.value,)), ~open_for)
+        with self.read_session_factory() as session:  # nearly always nothing: then no write lock is taken
+            if session.scalar(select(SupplierOrderLine.id).join(SupplierOrder, SupplierOrderLine.supplier_order_id == SupplierOrder.id).where(unsent).limit(1)) is None:
+                return
         with self.session_factory.begin() as session:
-            open_for = select(SupplierOrderAmendment.id).where(SupplierOrderAmendment.supplier_order_id == SupplierOrder.id,
-                                                              SupplierOrderAmendment.state.in_(OPEN_AMENDMENT_STATES)).exists()
             rows = session.execute(select(SupplierOrder, SupplierOrderLine).join(SupplierOrderLine, SupplierOrderLine.supplier_order_id == SupplierOrder.id).where(
-                SupplierOrderLine.sent_quantity.is_(None), SupplierOrderLine.quantity > 0, SupplierOrder.sent_address_digest.is_not(None),
-                SupplierOrder.state.in_(SENT + (DeliveryState.UNKNOWN.value,)), ~open_for).limit(200)).all()
+                unsent).limit(200)).all()
             by_delivery: dict[int, tuple[SupplierOrder, list[SupplierOrderLine]]] = {}
             for delivery, sol in rows:
                 by_delivery.setdefault(delivery.id, (delivery, []))[1].append(sol)
@@ -197,8 +201,12 @@ class AmendmentWorker:
             or_(SupplierOrderAmendment.lease_until.is_(None), SupplierOrderAmendment.lease_until < now),
         )
         claimed = []
+        with self.read_session_factory() as session:
+            candidates = session.scalars(select(SupplierOrderAmendment.id).where(due).order_by(SupplierOrderAmendment.id).limit(batch_size)).all()
+        if not candidates:
+            return claimed
         with self.session_factory.begin() as session:
-            for amendment_id in session.scalars(select(SupplierOrderAmendment.id).where(due).order_by(SupplierOrderAmendment.id).limit(batch_size)).all():
+            for amendment_id in candidates:
                 won = session.execute(update(SupplierOrderAmendment).where(SupplierOrderAmendment.id == amendment_id, due)
                                       .values(lease_owner=self.owner, lease_until=now + dt.timedelta(seconds=LEASE_SECONDS))).rowcount
                 if won:

@@ -4,21 +4,24 @@ Every place attempt first commits the delivery as UNKNOWN, then calls the suppli
 crash (or time out) between the supplier's answer and our commit, the row is still
 UNKNOWN, and the next attempt asks the supplier for our idempotency key before it would
 ever send the order again. Permanent rejections are not retried; everything else backs
-off exponentially with full jitter behind a per-supplier circuit breaker.
+fast, with jitter, then exponentially (Retry-After is obeyed exactly) behind a per-supplier
+circuit breaker that probes a supplier back (half-open) rather than waiting a fixed time.
+Calls run on a few threads with a cap per supplier, so a slow supplier never holds them all.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 import logging
 import random
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Callable
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from integrations.suppliers.base import (
@@ -50,67 +53,21 @@ from ..orders.routing import reroute_to_backup
 from ..orders.timeline import record_event
 from .credentials import RefreshingAdapter, can_refresh, current_store
 from .amendments import lines_to_place, remember_sent
-from .models import DeliveryAttempt, DeliveryState, Supplier, SupplierOrder
+from .models import BreakerEvent, DeliveryAttempt, DeliveryState, Supplier, SupplierOrder
+from .resilience import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, SupplierSlots, Transition, retry_delay
 
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 120
-MAX_ATTEMPTS = 10
-BACKOFF_BASE = 2.0
-BACKOFF_CAP = 1800.0
+MAX_ATTEMPTS = 12  # with retry_delay's schedule: about 13 minutes of failures before giving up
+PER_SUPPLIER_CALLS = 4  # calls in flight per supplier (SupplierSlots)
+THREADS = 8  # forwarding threads per worker: two slow suppliers still leave threads for the rest
+IN_FLIGHT_POLL = 0.25  # seconds: while calls are in flight, how often newly due rows are looked for
 
 
 def backoff(attempts: int, rng: random.Random) -> float:
-    """Exponential backoff with full jitter."""
-    return rng.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempts))
-
-
-@dataclass
-class CircuitBreaker:
-    """Per supplier: when most of the recent calls failed, stop calling it for `cooldown` seconds.
-
-    It looks at the failure *rate* over the last `window` calls rather than a run of
-    failures: a supplier failing one call in three is slow, not down, and must keep
-    getting orders. After the cooldown the window starts afresh.
-    """
-
-    window: int = 10
-    open_ratio: float = 0.8
-    cooldown: float = 15.0
-    clock: Callable[[], float] = time.monotonic
-    _recent: dict[int, list[bool]] = field(default_factory=dict)
-    _open_until: dict[int, float] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def is_open(self, supplier_id: int) -> float:
-        """Seconds until the breaker closes again (0 when closed)."""
-        with self._lock:
-            until = self._open_until.get(supplier_id)
-            if until is None:
-                return 0.0
-            left = until - self.clock()
-            if left <= 0:
-                del self._open_until[supplier_id]
-                self._recent.pop(supplier_id, None)
-                return 0.0
-            return left
-
-    def success(self, supplier_id: int) -> None:
-        """The supplier answered."""
-        self._record(supplier_id, True)
-
-    def failure(self, supplier_id: int) -> None:
-        """The supplier failed (transiently)."""
-        self._record(supplier_id, False)
-
-    def _record(self, supplier_id: int, ok: bool) -> None:
-        with self._lock:
-            recent = self._recent.setdefault(supplier_id, [])
-            recent.append(ok)
-            del recent[: -self.window]
-            failures = recent.count(False)
-            if len(recent) == self.window and failures >= self.open_ratio * self.window:
-                self._open_until[supplier_id] = self.clock() + self.cooldown
+    """The delay before the next try after `attempts` failed ones (see resilience.retry_delay)."""
+    return retry_delay(attempts, rng)
 
 
 @dataclass
@@ -123,6 +80,15 @@ class ForwardReport:
     failed: int = 0
     cancelled: int = 0
     postponed: int = 0
+    retried_ids: set = field(default_factory=set)  # scheduled for a retry: not claimed again in this drain
+
+    def add(self, other: "ForwardReport") -> None:
+        """Fold one delivery's report into this one."""
+        for f in fields(self):
+            if f.name == "retried_ids":
+                self.retried_ids |= other.retried_ids
+            else:
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
 _adapters: dict[tuple, SupplierAdapter] = {}
@@ -153,54 +119,156 @@ def adapter_from_record(supplier: Supplier, box: SecretBox) -> SupplierAdapter:
 class ForwardingWorker:
     """Places, confirms and cancels supplier orders from the supplier_orders table."""
 
-    def __init__(self, session_factory: sessionmaker, box: SecretBox, *, adapter_for: Callable[[Supplier], SupplierAdapter] | None = None, breaker: CircuitBreaker | None = None, rng: random.Random | None = None, max_attempts: int = MAX_ATTEMPTS):
+    def __init__(self, session_factory: sessionmaker, box: SecretBox, *, adapter_for: Callable[[Supplier], SupplierAdapter] | None = None, breaker: CircuitBreaker | None = None, rng: random.Random | None = None, max_attempts: int = MAX_ATTEMPTS, slots: SupplierSlots | None = None, threads: int = THREADS):
         from ..db import read_only
 
         self.session_factory = session_factory
         self.read_session_factory = read_only(session_factory)
         self.adapter_for = adapter_for or (lambda supplier: adapter_from_record(supplier, box))
-        self.breaker = watch_breaker(breaker or CircuitBreaker())
+        breaker = breaker or CircuitBreaker()
+        if breaker.on_transition is None:
+            breaker.on_transition = self._record_transition
+        self.breaker = watch_breaker(breaker)  # its states show in /metrics
+        self.slots = slots or SupplierSlots(PER_SUPPLIER_CALLS)
+        self.threads = threads
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         self.rng = rng or random.Random()
         self.max_attempts = max_attempts
         self.owner = uuid.uuid4().hex
         self.stopping = threading.Event()  # set at shutdown: the drain stops between rows
 
     def drain(self, batch_size: int = 50, max_batches: int = 20) -> ForwardReport:
-        """Work every due delivery once."""
+        """Work every due delivery, a few at a time per supplier; return when nothing is due or in flight.
+
+        While calls are in flight it keeps claiming what became due for suppliers with a free
+        slot, so a slow supplier delays only its own orders. A delivery scheduled for a retry
+        is not taken again in the same drain (the pump comes back when it is due).
+        """
         report = ForwardReport()
-        for _ in range(max_batches):
-            ids = [] if self.stopping.is_set() else self._claim(batch_size)
-            if not ids:
-                break
-            for n, delivery_id in enumerate(ids):
-                if self.stopping.is_set():
-                    release_unstarted(self.session_factory, SupplierOrder, ids[n:], self.owner)
-                    return report
-                try:
-                    with bound(supplier_order_id=delivery_id):
-                        self._process(delivery_id, report)
-                except Exception:  # noqa: BLE001 - the lease expires and the row is retried
-                    log.exception("forwarding delivery %s crashed", delivery_id)
+        running: dict = {}
+        budget = batch_size * max_batches
+        pool = self._executor()
+        while True:
+            claimed = self._claim(min(batch_size, budget), report) if budget > 0 and not self.stopping.is_set() else []
+            budget -= len(claimed)
+            for delivery_id, supplier_id in claimed:
+                running[pool.submit(self._process_one, delivery_id)] = (delivery_id, supplier_id)
+            if self.stopping.is_set():
+                self._release_queued(running)
+            if not running:
+                return report
+            done, _ = wait(running, timeout=IN_FLIGHT_POLL, return_when=FIRST_COMPLETED)
+            for future in done:
+                self.slots.give_back(running.pop(future)[1])
+                report.add(future.result())
+
+    def _release_queued(self, running: dict) -> None:
+        """At shutdown: deliveries claimed but not started go back (their leases released); calls in flight finish."""
+        queued = [future for future in running if future.cancel()]
+        ids = []
+        for future in queued:
+            delivery_id, supplier_id = running.pop(future)
+            self.slots.give_back(supplier_id)
+            ids.append(delivery_id)
+        release_unstarted(self.session_factory, SupplierOrder, ids, self.owner)
+
+    def next_due_in(self) -> float | None:
+        """Seconds until the earliest waiting delivery is due (0 if one is due now), None when none waits."""
+        with self.read_session_factory() as session:
+            earliest = session.scalar(select(func.min(SupplierOrder.next_attempt_at)).where(_WAITING, SupplierOrder.lease_until.is_(None)))
+        if earliest is None:
+            return None
+        return max(0.0, (earliest - utcnow()).total_seconds())
+
+    def close(self) -> None:
+        """Stop the threads (after the calls in flight)."""
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="forwarding")
+            return self._pool
+
+    def _process_one(self, delivery_id: int) -> ForwardReport:
+        report = ForwardReport()
+        try:
+            with bound(supplier_order_id=delivery_id):
+                self._process(delivery_id, report)
+        except Exception:  # noqa: BLE001 - the lease expires and the row is retried
+            log.exception("forwarding delivery %s crashed", delivery_id)
         return report
 
     # -- claiming -------------------------------------------------------------------------
 
-    def _claim(self, batch_size: int) -> list[int]:
+    def _claim(self, limit: int, report: ForwardReport) -> list[tuple[int, int]]:
+        """Lease up to `limit` due deliveries whose supplier has a free slot and a breaker that lets calls through.
+
+        Deliveries of a supplier whose breaker is open are moved to when it will probe again
+        (counted as time waited because of the breaker); half-open, only the probes are taken.
+        """
         now = utcnow()
-        due = and_(
-            SupplierOrder.state.in_([DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value, DeliveryState.CANCEL_REQUESTED.value]),
-            SupplierOrder.next_attempt_at <= now,
-            or_(SupplierOrder.lease_until.is_(None), SupplierOrder.lease_until < now),
-        )
+        due = and_(_WAITING, SupplierOrder.next_attempt_at <= now, or_(SupplierOrder.lease_until.is_(None), SupplierOrder.lease_until < now))
+        with self.read_session_factory() as session:
+            query = select(SupplierOrder.id, SupplierOrder.supplier_id).where(due)
+            if report.retried_ids:
+                query = query.where(SupplierOrder.id.not_in(report.retried_ids))
+            rows = session.execute(query.order_by(SupplierOrder.next_attempt_at, SupplierOrder.id).limit(limit)).all()
+        if not rows:
+            return []
+        chosen, blocked = [], {}
+        for delivery_id, supplier_id in rows:
+            if supplier_id in blocked or not self.slots.free(supplier_id):
+                continue
+            wait_for = self.breaker.acquire(supplier_id)
+            if wait_for:
+                blocked[supplier_id] = wait_for
+                continue
+            if self.slots.take(supplier_id):
+                chosen.append((delivery_id, supplier_id))
+        # Asked before the transaction: a state change is recorded in a transaction of its own.
+        parked = {supplier_id: wait_for for supplier_id, wait_for in blocked.items() if self.breaker.state(supplier_id) == OPEN}
         claimed = []
+        if not chosen and not parked:
+            return claimed
         with self.session_factory.begin() as session:
-            for delivery_id in session.scalars(select(SupplierOrder.id).where(due).order_by(SupplierOrder.id).limit(batch_size)).all():
-                won = session.execute(
-                    update(SupplierOrder).where(SupplierOrder.id == delivery_id, due).values(lease_owner=self.owner, lease_until=now + dt.timedelta(seconds=LEASE_SECONDS))
+            if chosen:
+                won = session.scalars(
+                    update(SupplierOrder).where(SupplierOrder.id.in_([d for d, _ in chosen]), due)
+                    .values(lease_owner=self.owner, lease_until=now + dt.timedelta(seconds=LEASE_SECONDS))
+                    .returning(SupplierOrder.id)
+                ).all()
+                won = set(won)
+                for delivery_id, supplier_id in chosen:
+                    if delivery_id in won:
+                        claimed.append((delivery_id, supplier_id))
+                    else:
+                        self.slots.give_back(supplier_id)  # another worker took it
+            for supplier_id, wait_for in parked.items():
+                # Nothing goes before the breaker probes again: park them until then.
+                report.postponed += session.execute(
+                    update(SupplierOrder).where(due, SupplierOrder.supplier_id == supplier_id)
+                    .values(next_attempt_at=now + dt.timedelta(seconds=wait_for), breaker_wait_ms=SupplierOrder.breaker_wait_ms + int(wait_for * 1000))
                 ).rowcount
-                if won:
-                    claimed.append(delivery_id)
         return claimed
+
+    def _record_transition(self, change: Transition) -> None:
+        """Keep the breaker's change for the supplier page (its own short transaction, no call inside)."""
+        with self.session_factory.begin() as session:
+            shop = session.scalar(select(Supplier.shop_domain).where(Supplier.id == change.supplier_id))
+            if shop is None:
+                return
+            session.add(BreakerEvent(shop_domain=shop, supplier_id=change.supplier_id, old_state=change.old, state=change.new,
+                                     reason=change.reason[:255], at=dt.datetime.fromtimestamp(change.wall, dt.timezone.utc)))
+            if change.old == HALF_OPEN and change.new == CLOSED:
+                # The supplier answers again: what waited for it (timeouts to look up first) goes now.
+                now = utcnow()
+                session.execute(update(SupplierOrder).where(_WAITING, SupplierOrder.supplier_id == change.supplier_id, SupplierOrder.next_attempt_at > now,
+                                                            SupplierOrder.lease_until.is_(None)).values(next_attempt_at=now))
 
     # -- one delivery -----------------------------------------------------------------------
 
@@ -216,18 +284,14 @@ class ForwardingWorker:
         if supplier.deleted_at is not None or not supplier.active:
             self._fail(delivery_id, "supplier was deleted or deactivated", report, kind="supplier_gone")
             return
-        wait = self.breaker.is_open(supplier.id)
-        if wait:
-            self._postpone(delivery_id, wait, report)
-            return
         adapter = self.adapter_for(supplier)
         if state == DeliveryState.CANCEL_REQUESTED.value:
             self._cancel(adapter, supplier, delivery_id, supplier_order_id, request.external_id, report)
             return
         if state == DeliveryState.UNKNOWN.value:
             found = self._lookup(adapter, supplier, delivery_id, request.external_id)
-            if found is _LOOKUP_FAILED:
-                self._retry_later(delivery_id, report, unknown=True)
+            if isinstance(found, _LookupFailed):
+                self._retry_later(delivery_id, report, unknown=True, retry_after=found.retry_after)
                 return
             # A draft (PENDING) means the create landed but the confirmation did not: placing
             # again is safe (same external_id) and confirms it without a second order.
@@ -289,24 +353,25 @@ class ForwardingWorker:
         summary = {"external_id": request.external_id, "lines": [[l.supplier_sku, l.quantity] for l in request.lines]}
         try:
             result = adapter.place_order(request)
+        # Each attempt's record is written with the state change it leads to: one commit, not two.
         except PermanentSupplierError as exc:
-            self._attempt(delivery_id, "place", "permanent", summary, started, error=exc)
-            self._fail(delivery_id, f"supplier rejected the order: {exc}", report, kind="supplier_rejected")
+            attempt = _attempt_row(delivery_id, "place", "permanent", summary, started, error=exc)
+            self._fail(delivery_id, f"supplier rejected the order: {exc}", report, kind="supplier_rejected", attempt=attempt)
             return
         except OutcomeUnknown as exc:
-            self._attempt(delivery_id, "place", "unknown", summary, started, error=exc)
-            self.breaker.failure(supplier.id)
-            self._retry_later(delivery_id, report, unknown=True, attempts=attempts, retry_after=exc.retry_after)
+            attempt = _attempt_row(delivery_id, "place", "unknown", summary, started, error=exc)
+            self._supplier_failed(supplier.id, exc)
+            self._retry_later(delivery_id, report, unknown=True, attempts=attempts, retry_after=exc.retry_after, attempt=attempt)
             return
         except (TransientSupplierError, SupplierError) as exc:
-            self._attempt(delivery_id, "place", "transient", summary, started, error=exc)
-            self.breaker.failure(supplier.id)
+            attempt = _attempt_row(delivery_id, "place", "transient", summary, started, error=exc)
+            self._supplier_failed(supplier.id, exc)
             # 5xx after a POST may still have created it: stay UNKNOWN, look up first.
-            self._retry_later(delivery_id, report, unknown=True, attempts=attempts, retry_after=getattr(exc, "retry_after", None))
+            self._retry_later(delivery_id, report, unknown=True, attempts=attempts, retry_after=getattr(exc, "retry_after", None), attempt=attempt)
             return
         self.breaker.success(supplier.id)
-        self._attempt(delivery_id, "place", "ok", summary, started, response={"supplier_order_id": result.supplier_order_id, "status": result.status.value})
-        self._placed(delivery_id, result, report)
+        self._placed(delivery_id, result, report, attempt=_attempt_row(delivery_id, "place", "ok", summary, started,
+                                                                         response={"supplier_order_id": result.supplier_order_id, "status": result.status.value}))
 
     def _lookup(self, adapter, supplier, delivery_id: int, external_id: str):
         started = time.monotonic()
@@ -314,8 +379,8 @@ class ForwardingWorker:
             found = adapter.find_order(external_id)
         except SupplierError as exc:
             self._attempt(delivery_id, "lookup", "transient", {"external_id": external_id}, started, error=exc)
-            self.breaker.failure(supplier.id)
-            return _LOOKUP_FAILED
+            self._supplier_failed(supplier.id, exc)
+            return _LookupFailed(getattr(exc, "retry_after", None))
         self.breaker.success(supplier.id)
         outcome = "ok" if found else "not_found"
         self._attempt(delivery_id, "lookup", outcome, {"external_id": external_id}, started, response={"supplier_order_id": found.supplier_order_id} if found else {})
@@ -324,8 +389,8 @@ class ForwardingWorker:
     def _cancel(self, adapter, supplier, delivery_id: int, supplier_order_id: str | None, external_id: str, report: ForwardReport) -> None:
         if supplier_order_id is None:
             found = self._lookup(adapter, supplier, delivery_id, external_id)
-            if found is _LOOKUP_FAILED:
-                self._retry_later(delivery_id, report, unknown=False)
+            if isinstance(found, _LookupFailed):
+                self._retry_later(delivery_id, report, unknown=False, retry_after=found.retry_after)
                 return
             if found is None:
                 self._mark_cancelled(delivery_id, report, note="never reached the supplier")
@@ -348,16 +413,18 @@ class ForwardingWorker:
             return
         except SupplierError as exc:
             self._attempt(delivery_id, "cancel", "transient", {"supplier_order_id": supplier_order_id}, started, error=exc)
-            self.breaker.failure(supplier.id)
-            self._retry_later(delivery_id, report, unknown=False)
+            self._supplier_failed(supplier.id, exc)
+            self._retry_later(delivery_id, report, unknown=False, retry_after=getattr(exc, "retry_after", None))
             return
         self._attempt(delivery_id, "cancel", "ok", {"supplier_order_id": supplier_order_id}, started)
         self._mark_cancelled(delivery_id, report, note="cancelled at supplier")
 
     # -- state writes -----------------------------------------------------------------------
 
-    def _placed(self, delivery_id: int, result: SupplierView, report: ForwardReport, after_unknown: bool = False) -> None:
+    def _placed(self, delivery_id: int, result: SupplierView, report: ForwardReport, after_unknown: bool = False, attempt: DeliveryAttempt | None = None) -> None:
         with self.session_factory.begin() as session:
+            if attempt is not None:
+                session.add(attempt)
             delivery = session.get(SupplierOrder, delivery_id)
             cancel_raced = delivery.state == DeliveryState.CANCEL_REQUESTED.value
             # A cancellation that arrived while we were placing wins: keep it queued (now
@@ -397,10 +464,15 @@ class ForwardingWorker:
             record_event(session, session.get(Order, delivery.order_id), "supplier_cancelled", "app", supplier=delivery.supplier.name, note=note)
         report.cancelled += 1
 
-    def _retry_later(self, delivery_id: int, report: ForwardReport, *, unknown: bool, attempts: int | None = None, retry_after: float | None = None) -> None:
+    def _retry_later(self, delivery_id: int, report: ForwardReport, *, unknown: bool, attempts: int | None = None, retry_after: float | None = None,
+                     attempt: DeliveryAttempt | None = None) -> None:
         with self.session_factory.begin() as session:
+            if attempt is not None:
+                session.add(attempt)
             delivery = session.get(SupplierOrder, delivery_id)
-            attempts = attempts if attempts is not None else delivery.attempts
+            if attempts is None:  # a failed lookup or cancel: a try too, so its retries back off as well
+                delivery.attempts += 1
+                attempts = delivery.attempts
             if delivery.state == DeliveryState.ON_HOLD.value:
                 # Held in Shopify meanwhile: the hold's release resumes it (through UNKNOWN, so the
                 # supplier is asked first); writing UNKNOWN here would send it while held.
@@ -415,20 +487,23 @@ class ForwardingWorker:
                 self._fail_in(session, delivery, f"gave up after {attempts} attempts", kind="supplier_unreachable")
                 report.failed += 1
                 return
-            delay = max(retry_after or 0.0, backoff(attempts, self.rng))
+            delay = retry_delay(attempts, self.rng, retry_after)
             delivery.next_attempt_at = utcnow() + dt.timedelta(seconds=delay)
+            delivery.backoff_wait_ms = (delivery.backoff_wait_ms or 0) + int(delay * 1000)
         report.retrying += 1
+        report.retried_ids.add(delivery_id)
 
-    def _postpone(self, delivery_id: int, seconds: float, report: ForwardReport) -> None:
-        with self.session_factory.begin() as session:
-            delivery = session.get(SupplierOrder, delivery_id)
-            # Spread the queue over the next cooldown instead of stampeding the first second.
-            delivery.next_attempt_at = utcnow() + dt.timedelta(seconds=seconds + self.rng.uniform(0, self.breaker.cooldown))
-            delivery.lease_owner = delivery.lease_until = None
-        report.postponed += 1
+    def _supplier_failed(self, supplier_id: int, exc: Exception) -> None:
+        """A transient failure for the breaker; a Retry-After holds every call to that supplier until then."""
+        self.breaker.failure(supplier_id)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after:
+            self.breaker.pause(supplier_id, retry_after)
 
-    def _fail(self, delivery_id: int, reason: str, report: ForwardReport, kind: str) -> None:
+    def _fail(self, delivery_id: int, reason: str, report: ForwardReport, kind: str, attempt: DeliveryAttempt | None = None) -> None:
         with self.session_factory.begin() as session:
+            if attempt is not None:
+                session.add(attempt)
             self._fail_in(session, session.get(SupplierOrder, delivery_id), reason, kind)
         report.failed += 1
 
@@ -448,20 +523,26 @@ class ForwardingWorker:
 
     def _attempt(self, delivery_id: int, action: str, outcome: str, request: dict, started: float, *, response: dict | None = None, error: Exception | None = None) -> None:
         with self.session_factory.begin() as session:
-            session.add(
-                DeliveryAttempt(
-                    supplier_order_id=delivery_id,
-                    action=action,
-                    outcome=outcome,
-                    request=request,
-                    response=response or {},
-                    error=f"{type(error).__name__}: {error}"[:1000] if error else None,
-                    duration_ms=int((time.monotonic() - started) * 1000),
-                )
-            )
+            session.add(_attempt_row(delivery_id, action, outcome, request, started, response=response, error=error))
 
 
-_LOOKUP_FAILED = object()
+def _attempt_row(delivery_id: int, action: str, outcome: str, request: dict, started: float, *, response: dict | None = None, error: Exception | None = None) -> DeliveryAttempt:
+    """One try's record: what was asked (no personal data), what came back, how long."""
+    return DeliveryAttempt(
+        supplier_order_id=delivery_id,
+        action=action,
+        outcome=outcome,
+        request=request,
+        response=response or {},
+        error=f"{type(error).__name__}: {error}"[:1000] if error else None,
+        duration_ms=int((time.monotonic() - started) * 1000),
+    )
+
+
+@dataclass(frozen=True)
+class _LookupFailed:
+    retry_after: float | None
+_WAITING = SupplierOrder.state.in_([DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value, DeliveryState.CANCEL_REQUESTED.value])
 
 
 def _update_order_state(session: Session, order: Order) -> None:

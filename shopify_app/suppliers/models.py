@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..models import Base, BigId, UTCDateTime, utcnow
@@ -104,6 +104,10 @@ class SupplierOrder(Base):
     # Digest of the ship-to address last sent (placed or amended): an address change in
     # Shopify is compared against it (a digest, so no second copy of personal data).
     sent_address_digest: Mapped[str | None] = mapped_column(String(64))
+    # Time scheduled to wait before a try, by cause: its own retries (backoff, Retry-After)
+    # or the supplier's breaker being open (parked with the supplier's other orders).
+    backoff_wait_ms: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    breaker_wait_ms: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     lines: Mapped[list[SupplierOrderLine]] = relationship(back_populates="supplier_order", cascade="all, delete-orphan", order_by="SupplierOrderLine.id")
@@ -143,6 +147,21 @@ class DeliveryAttempt(Base):
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BreakerEvent(Base):
+    """A supplier's circuit breaker changing state (closed, open, half_open), for the supplier page."""
+
+    __tablename__ = "supplier_breaker_events"
+    __table_args__ = (Index("ix_supplier_breaker_events_supplier_at", "supplier_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_domain: Mapped[str] = mapped_column(String(255))
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id", ondelete="CASCADE"))
+    old_state: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(255))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Alert(Base):

@@ -53,6 +53,7 @@ RESPONSES: dict[str, dict[int, str | None]] = {
     "suppliers_api.update_supplier": {200: "SupplierEnvelope", 409: "Error", 422: "ConnectionTestFailed"},
     "suppliers_api.test_connection": {200: "ConnectionTestEnvelope"},
     "suppliers_api.audit_trail": {200: "SupplierAudit"},
+    "suppliers_api.supplier_reliability": {200: "SupplierReliability"},
     "locations_api.managed_locations": {200: "ManagedLocationsView"},
     "locations_api.set_managed_locations": {200: "ManagedLocationsView"},
     "inventory_api.overview": {200: "InventoryOverview"},
@@ -150,6 +151,15 @@ def response_schemas() -> dict[str, dict]:
         "ReturnPolicyView": _obj({"policy": ANY_OBJECT, "warnings": {"type": "array", "items": STR}}),
         "SupplierReturnTermsView": _obj({"terms": ANY_OBJECT, "warnings": {"type": "array", "items": STR}}),
         "ReturnAnalytics": ANY_OBJECT,
+        "SupplierReliability": _obj({
+            "breaker": _obj({"state": {"enum": ["closed", "open", "half_open"]}, "since": NSTR, "opened_last_24h": INT,
+                             "changes": {"type": "array", "items": _obj({"at": STR, "from": STR, "to": STR, "reason": STR})}}),
+            "orders": _obj({"count": INT, "retried": INT, "retries_p50": INT, "retries_p90": INT, "retries_max": INT,
+                            "backoff_wait_seconds": {"type": "number"}, "breaker_wait_seconds": {"type": "number"},
+                            "mean_backoff_wait_seconds": {"type": "number"}, "mean_breaker_wait_seconds": {"type": "number"}}),
+            "waited_longest": {"type": "array", "items": _obj({"order_id": INT, "order": NSTR, "state": STR, "retries": INT,
+                                                               "backoff_wait_seconds": {"type": "number"}, "breaker_wait_seconds": {"type": "number"}})},
+        }),
     }
 
 

@@ -163,6 +163,7 @@ def _fulfillment_orders(session: Session, order: Order) -> list[dict]:
 def suppliers(session: Session, shop: str) -> dict:
     """Every supplier: settings, whether credentials are set, mappings, return terms, SLA and a scorecard."""
     from ..returns.analytics import return_analytics
+    from ..suppliers.reliability import reliability
 
     returns_by_supplier = {row["supplier_id"]: row for row in return_analytics(session, shop)["by_supplier"]}
     out = []
@@ -175,6 +176,7 @@ def suppliers(session: Session, shop: str) -> dict:
             "return_terms": s.return_terms or {}, "inventory_terms": s.inventory_terms or {},
             "mappings": [{"sku": m.sku, "supplier_sku": m.supplier_sku, "cost": m.cost} for m in mappings],
             "scorecard": scorecard(session, s.id, returns_by_supplier.get(s.id)),
+            "reliability": reliability(session, shop, s.id),
         })
     return {"suppliers": out}
 

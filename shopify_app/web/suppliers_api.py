@@ -121,6 +121,18 @@ def _own_supplier(session, supplier_id: int) -> Supplier | None:
     return supplier if supplier is not None and supplier.shop_domain == g.shop_domain and supplier.deleted_at is None else None
 
 
+@blueprint.get("/<id:supplier_id>/reliability")
+@require_session_token
+def supplier_reliability(supplier_id: int):
+    """The supplier's breaker (state now and its changes), retries per order, time orders waited for the breaker vs backoff."""
+    from ..suppliers.reliability import reliability
+
+    with _services().session_factory() as session:
+        if _own_supplier(session, supplier_id) is None:
+            return _bad("no such supplier", 404)
+        return jsonify(reliability(session, g.shop_domain, supplier_id))
+
+
 @blueprint.post("/<id:supplier_id>/fulfillment-service")
 @require_session_token
 @validated_body("Empty", optional=True)

@@ -52,6 +52,12 @@ class GroupCommitWriter:
                 self._thread.start()
 
     def _run(self) -> None:
+        from ..db import urgent_writes
+
+        with urgent_writes():  # a sender waits for each 200: intake goes before the background workers
+            self._loop()
+
+    def _loop(self) -> None:
         while True:
             batch = [self._queue.get()]
             while len(batch) < self.max_batch:

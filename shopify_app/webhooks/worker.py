@@ -57,8 +57,11 @@ class DrainReport:
 class InboxWorker:
     """Drains the webhook inbox through the topic -> handler registry."""
 
-    def __init__(self, session_factory: sessionmaker, settings: Settings, services=None, rng=None):
+    def __init__(self, session_factory: sessionmaker, settings: Settings, services=None, rng=None, *, topics: tuple[str, ...] = (), other_topics: bool = True):
+        """`topics` with `other_topics=False`: only those topics (a lane); with True: all but those."""
         self.session_factory = session_factory
+        self.topics = tuple(topics)
+        self.other_topics = other_topics
         self.read_session_factory = read_only(session_factory)  # prefetches never wait for (or hold) the writer
         self.settings = settings
         self.services = services
@@ -88,22 +91,26 @@ class InboxWorker:
             WebhookDelivery.next_attempt_at <= now,
             or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
         )
-        claimed: list[tuple[int, str, str]] = []
-        with self.session_factory.begin() as session:
+        if self.topics:
+            lane = WebhookDelivery.topic.not_in(self.topics) if self.other_topics else WebhookDelivery.topic.in_(self.topics)
+            due = and_(due, lane)
+        # Looked for without the write lock: an idle pass (most of them) never queues behind writers.
+        with self.read_session_factory() as session:
             candidates = session.execute(
                 select(WebhookDelivery.id, WebhookDelivery.topic, WebhookDelivery.shop_domain).where(due).order_by(WebhookDelivery.id).limit(batch_size)
             ).all()
-            for delivery_id, topic, shop_domain in candidates:
-                # The conditional UPDATE is the claim: another worker that raced us
-                # to this row matches zero rows and moves on (works on SQLite and PG).
-                result = session.execute(
-                    update(WebhookDelivery)
-                    .where(WebhookDelivery.id == delivery_id, due)
-                    .values(lease_owner=self.owner, lease_until=now + dt.timedelta(seconds=LEASE_SECONDS))
-                )
-                if result.rowcount == 1:
-                    claimed.append((delivery_id, topic, shop_domain))
-        return claimed
+        if not candidates:
+            return []
+        with self.session_factory.begin() as session:
+            # One conditional UPDATE is the claim: rows another worker took meanwhile no longer
+            # match and are not returned (RETURNING: SQLite >= 3.35 and PostgreSQL).
+            won = set(session.scalars(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id.in_([delivery_id for delivery_id, _, _ in candidates]), due)
+                .values(lease_owner=self.owner, lease_until=now + dt.timedelta(seconds=LEASE_SECONDS))
+                .returning(WebhookDelivery.id)
+            ).all())
+        return [(delivery_id, topic, shop_domain) for delivery_id, topic, shop_domain in candidates if delivery_id in won]
 
     def _process(self, delivery_id: int, topic: str, report: DrainReport) -> None:
         try:

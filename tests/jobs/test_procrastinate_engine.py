@@ -130,3 +130,19 @@ def test_two_worker_processes_started_together_share_one_schema_and_drain_the_in
     assert alive == [True, True], output[-3000:]
     assert status == "waiting", output[-3000:]
     assert "Traceback" not in output, output[-3000:]
+
+
+def test_a_forwarding_retry_gets_a_drain_scheduled_for_when_it_is_due(postgres_app) -> None:
+    from sqlalchemy import text
+
+    from scheduler.distributed import schedule_forwarding_at
+
+    _, services, engine = postgres_app
+    before = dt.datetime.now(dt.timezone.utc)
+    schedule_forwarding_at(engine, 12.0)
+    schedule_forwarding_at(engine, 12.0)  # the same second: one drain serves both
+    schedule_forwarding_at(engine, 40.0)
+    schedule_forwarding_at(engine, None)  # nothing waits: nothing scheduled
+    with services.engine.connect() as conn:
+        jobs = conn.execute(text("SELECT scheduled_at FROM procrastinate_jobs WHERE task_name = 'drain-forwarding' AND status = 'todo' ORDER BY scheduled_at")).scalars().all()
+    assert [round((at - before).total_seconds()) for at in jobs] == [12, 40]  # at the retries' due times, not the next minute

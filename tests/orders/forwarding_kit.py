@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
+
+import pytest
 
 from sqlalchemy import select, update
 
 from conftest import sample_json, webhook_headers
 from sandbox.supplier.printful import SandboxSupplier
+from shopify_app.suppliers.forwarding import ForwardingWorker
 from shopify_app.suppliers.models import ProductMapping, Supplier, SupplierOrder
 from shopify_app.webhooks.worker import InboxWorker
 
@@ -140,3 +144,36 @@ def paid_sandbox_order(app, shopify, skus=("TSHIRT-BLK-S", "MUG-WHT-11"), **orde
     order = shopify.store.create_order(SHOP, [{"sku": sku, "quantity": 1} for sku in skus], **order_fields)
     deliver(app, "orders/paid", shopify.order_webhook_payload(order["id"], SHOP))
     return order
+
+
+# Fixtures for forwarding tests (import them by name into the test module).
+
+
+@pytest.fixture(scope="module")
+def supplier_sandbox():
+    """The Printful sandbox on a loopback port, for the module."""
+    sandbox = SandboxSupplier()
+    sandbox.start()
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.fixture
+def sandbox(supplier_sandbox):
+    """The sandbox with no orders and no faults."""
+    supplier_sandbox.reset()
+    return supplier_sandbox
+
+
+@pytest.fixture
+def app(app_factory, database_url):
+    """The app with the demo shop's token, fulfillment orders answered by PrimaryLocationShopify."""
+    app = app_factory(database_url)
+    app.extensions["services"].tokens.save(SHOP, "shpat_x", None, None, None, "read_orders")
+    return with_primary_location_shopify(app)
+
+
+def worker(app, **kw) -> ForwardingWorker:
+    """A forwarding worker on the app's database (seeded jitter)."""
+    services = app.extensions["services"]
+    return ForwardingWorker(services.session_factory, services.box, rng=random.Random(3), **kw)

@@ -1,41 +1,13 @@
 """Forwarding to the Printful sandbox through the real adapter: exactly once through every fault."""
 from __future__ import annotations
 
-import random
-
-import pytest
 from sqlalchemy import select
 
-from forwarding_kit import SHOP, add_printful_supplier, deliver, deliveries, make_due, paid_order_payload, with_primary_location_shopify
-from sandbox.supplier.printful import SandboxSupplier
-from shopify_app.suppliers.forwarding import CircuitBreaker, ForwardingWorker
+from forwarding_kit import (  # noqa: F401 - app, sandbox, supplier_sandbox: fixtures
+    SHOP, add_printful_supplier, app, deliver, deliveries, make_due, paid_order_payload, sandbox, supplier_sandbox, worker,
+)
+from shopify_app.suppliers.forwarding import CircuitBreaker
 from shopify_app.suppliers.models import Alert, DeliveryAttempt, Supplier
-
-
-@pytest.fixture(scope="module")
-def supplier_sandbox():
-    sandbox = SandboxSupplier()
-    sandbox.start()
-    yield sandbox
-    sandbox.stop()
-
-
-@pytest.fixture
-def sandbox(supplier_sandbox):
-    supplier_sandbox.reset()
-    return supplier_sandbox
-
-
-@pytest.fixture
-def app(app_factory, database_url):
-    app = app_factory(database_url)
-    app.extensions["services"].tokens.save(SHOP, "shpat_x", None, None, None, "read_orders")
-    return with_primary_location_shopify(app)
-
-
-def worker(app, **kw):
-    services = app.extensions["services"]
-    return ForwardingWorker(services.session_factory, services.box, rng=random.Random(3), **kw)
 
 
 def routed_order(app, sandbox, **kw):
@@ -201,21 +173,6 @@ def test_cancellation_arriving_while_the_forward_is_in_flight_cancels_what_was_p
     assert delivery.state == "cancelled" and delivery.supplier_order_id
     assert sandbox.order(delivery.supplier_order_id).status in ("canceled", "cancelled")
     assert sandbox.orders_created(delivery.idempotency_key) == 1
-
-
-def test_breaker_opens_on_a_failure_rate_not_on_a_slow_supplier():
-    now = [0.0]
-    breaker = CircuitBreaker(window=10, open_ratio=0.8, cooldown=15, clock=lambda: now[0])
-    for n in range(30):  # one call in three fails: degraded, not down
-        (breaker.failure if n % 3 == 0 else breaker.success)(1)
-    assert breaker.is_open(1) == 0
-    for _ in range(8):
-        breaker.failure(1)
-    assert breaker.is_open(1) == 15
-    now[0] = 16
-    assert breaker.is_open(1) == 0
-    breaker.failure(1)  # a fresh window: one failure does not reopen it
-    assert breaker.is_open(1) == 0
 
 
 def test_lines_go_to_the_backup_supplier_when_the_primary_rejects_the_order(app, sandbox):

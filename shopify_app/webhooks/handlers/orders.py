@@ -8,12 +8,12 @@ from sqlalchemy import select
 
 from ...orders.changes import pass_on_changes, routed_lines
 from ...alerts import raise_alert, resolve_alert
-from ...fulfillment.holds import apply_shopify_holds, sync_app_holds
+from ...fulfillment.holds import apply_shopify_holds, has_pending_holds, sync_app_holds
 from ...fulfillment.sync import read_fulfillment_orders, store_fulfillment_orders
 from ...models import utcnow
 from ...orders.graph import order_payload_from_graphql, read_order
 from ...orders.models import Order, OrderState
-from ...orders.payloads import LinesWithoutIds, PayloadError, checked_id, line_is_identified, parse_order
+from ...orders.payloads import LinesWithoutIds, PayloadError, checked_id, line_is_identified, parse_order, parse_time
 from ...orders.routing import may_route, route_order
 from ...orders.sync import FORWARDABLE_FINANCIAL_STATUSES, upsert_order
 from ...orders.timeline import record_event
@@ -56,13 +56,28 @@ def read_for_order_webhook(ctx: WebhookContext) -> OrderReads:
     return OrderReads(reread, _fulfillment_orders_if_due(ctx, payload, gateway))
 
 
+def _same_version(payload: dict, routed_version) -> bool:
+    try:
+        version = parse_time(payload.get("updated_at"))
+    except (TypeError, ValueError):
+        return False
+    return version is not None and routed_version is not None and version <= routed_version
+
+
 def _fulfillment_orders_if_due(ctx: WebhookContext, payload: dict, gateway) -> list[dict] | None:
     if payload.get("cancelled_at") or (payload.get("financial_status") or "") not in FORWARDABLE_FINANCIAL_STATUSES:
         return None
     order_id = _order_number(payload)
-    state = ctx.session.scalar(select(Order.state).where(Order.shop_domain == ctx.shop_domain, Order.shopify_id == order_id))
+    known = ctx.session.execute(select(Order.state, Order.shopify_updated_at).where(Order.shop_domain == ctx.shop_domain, Order.shopify_id == order_id)).first()
+    state, routed_version = known if known is not None else (None, None)
     if state in SETTLED_STATES:
         return None  # fully sent (or nothing to send): fulfillment_orders/* webhooks carry any later change
+    if ctx.topic == "orders/paid" and state == OrderState.ROUTED.value and _same_version(payload, routed_version):
+        # An order created paid was routed from this very version (orders/create carries it too):
+        # its fulfillment orders were read then, and fulfillment_orders/* webhooks carry their
+        # changes. Reading again would spend Shopify's rate limit for nothing. (Only orders/paid:
+        # updated_at has whole seconds, so an edit in the same second as the create looks equal.)
+        return None
     return read_fulfillment_orders(gateway or ctx.services.gateway(ctx.shop_domain), f"gid://shopify/Order/{order_id}")
 
 
@@ -91,7 +106,9 @@ def order_changed(ctx: WebhookContext) -> None:
 
 def _sync_holds_after(ctx: WebhookContext) -> None:
     services, shop_domain = ctx.services, ctx.shop_domain
-    if services is not None:
+    # Asked inside the handler's transaction (it sees this delivery's own wishes): with nothing to
+    # place or release, the delivery is done in this transaction, without a second one after the calls.
+    if services is not None and has_pending_holds(ctx.session, shop_domain):
         ctx.after_commit(lambda: sync_app_holds(services, shop_domain))
 
 

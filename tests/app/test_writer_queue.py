@@ -1,0 +1,81 @@
+"""This process's SQLite writers take turns in a queue (webhook intake first) instead of SQLite's sleeping busy handler."""
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import text
+
+from shopify_app.db import WriterQueue, make_engine, make_session_factory, read_only, urgent_writes
+
+
+def test_an_urgent_writer_goes_before_writers_that_waited_longer():
+    queue, order = WriterQueue(), []
+    assert queue.acquire(False, 5)
+    waiting = threading.Barrier(4)
+
+    def writer(name: str, urgent: bool) -> None:
+        waiting.wait()
+        assert queue.acquire(urgent, 30)
+        order.append(name)
+        queue.release()
+
+    threads = [threading.Thread(target=writer, args=(f"background-{n}", False)) for n in range(2)]
+    threads.append(threading.Thread(target=writer, args=("intake", True)))
+    for t in threads:
+        t.start()
+    waiting.wait()  # all three are about to queue behind the holder
+    while queue._urgent_waiting == 0 or len(queue._cond._waiters) < 3:  # noqa: SLF001 - wait until they really queue
+        threading.Event().wait(0.005)
+    queue.release()
+    for t in threads:
+        t.join()
+    assert order[0] == "intake" and sorted(order[1:]) == ["background-0", "background-1"]
+
+
+def test_a_writer_gives_up_waiting_after_its_timeout():
+    queue = WriterQueue()
+    assert queue.acquire(False, 1)
+    assert queue.acquire(True, 0.05) is False  # then BEGIN waits in SQLite's own busy handler
+    queue.release()
+    assert queue.acquire(False, 0.05)
+
+
+def test_every_way_a_write_transaction_ends_hands_the_turn_on(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'q.db'}")
+    sessions = make_session_factory(engine)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (n INTEGER)"))
+    queue = engine.writer_queue
+    with sessions.begin() as session:  # commit
+        session.execute(text("INSERT INTO t VALUES (1)"))
+        assert queue.held
+    assert not queue.held
+    try:
+        with sessions.begin() as session:  # rollback on an error
+            session.execute(text("INSERT INTO t VALUES (2)"))
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    assert not queue.held
+    session = sessions()  # a session closed without commit or rollback
+    session.execute(text("INSERT INTO t VALUES (3)"))
+    assert queue.held
+    session.close()
+    assert not queue.held
+    with read_only(sessions)() as reader:  # readers never queue
+        assert reader.scalar(text("SELECT count(*) FROM t")) == 1
+        assert not queue.held
+    done = threading.Event()
+
+    def other_thread() -> None:
+        with urgent_writes(), sessions.begin() as s:
+            s.execute(text("INSERT INTO t VALUES (4)"))
+        done.set()
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    thread.join(timeout=30)
+    assert done.is_set() and not queue.held
+    with sessions() as s:
+        assert s.scalar(text("SELECT count(*) FROM t")) == 2
+    engine.dispose()
