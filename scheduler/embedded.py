@@ -17,6 +17,7 @@ from shopify_app.suppliers.amendments import AmendmentWorker
 from shopify_app.suppliers.forwarding import ForwardingWorker
 from shopify_app.suppliers.polling import poll_shipments
 from shopify_app.suppliers.webhooks import SUPPLIER_EVENT_TOPIC
+from shopify_app.suppliers.printful_connect import maintain_printful_connections
 from shopify_app.webhooks.worker import InboxWorker
 
 from shopify_app.jobs.claims import purge_old_runs, run_claimed
@@ -40,6 +41,7 @@ INVENTORY_SYNC_EVERY = dt.timedelta(minutes=2)
 CATALOG_REFRESH_EVERY = dt.timedelta(hours=6)
 RMA_REQUESTS_EVERY = dt.timedelta(seconds=30)
 RECONCILE_EVERY = dt.timedelta(minutes=15)
+PRINTFUL_CONNECTIONS_EVERY = dt.timedelta(minutes=15)  # registers new connections, renews days ahead, refreshes OAuth an hour ahead
 
 
 def purge_inbox(services) -> None:
@@ -103,6 +105,7 @@ PERIODIC_JOBS = (
     ("alert-notifications", dt.timedelta(minutes=1), deliver_alert_notifications),
     ("kpi-check", dt.timedelta(days=1), check_kpis_of_installed_shops),
     ("install-backfills", dt.timedelta(minutes=1), backfill_installed_shops),
+    ("printful-connections", PRINTFUL_CONNECTIONS_EVERY, maintain_printful_connections),
 )
 
 
@@ -181,6 +184,10 @@ class EmbeddedScheduler:
             run_claimed, "interval", seconds=interval.total_seconds(),
             args=(self.services.session_factory, job_id, interval, fn, *args), id=job_id, replace_existing=True,
         )
+
+    def soon(self, job_id: str, fn, *args) -> None:
+        """Run `fn(*args)` once, now, on the scheduler's threads (a later `soon` with the same id replaces a pending one)."""
+        self.scheduler.add_job(fn, "date", run_date=dt.datetime.now(dt.timezone.utc), args=args, id=job_id, replace_existing=True)
 
     def add_shop_jobs(self, shop_domain: str) -> None:
         """Schedule the per-shop jobs (idempotent)."""

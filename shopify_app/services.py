@@ -117,6 +117,15 @@ def _wire_install_completion(services: Services) -> None:
     services.tokens.after_install = lambda shop: services.wake_inbox_worker()
 
 
+def _wire_printful_credentials(services: Services) -> None:
+    """Refreshed Printful OAuth tokens are stored (encrypted) on their supplier."""
+    from integrations.suppliers.printful.factory import set_credentials_writer
+
+    from .suppliers.printful_connect import save_refreshed_credentials
+
+    set_credentials_writer(save_refreshed_credentials(services))
+
+
 def build_services(settings: Settings, engine: Engine | None = None) -> Services:
     """Wire everything from settings."""
     from integrations.shopify.transport import http_client_for
@@ -133,6 +142,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
     from .suppliers import credentials as supplier_credentials
 
     supplier_credentials.configure(session_factory, box)  # where adapters' refreshed tokens are stored
+    _wire_printful_credentials(services)
     if settings.is_sqlite:
         services.inbox_writer = GroupCommitWriter(engine)
     return services

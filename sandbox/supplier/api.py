@@ -1,9 +1,12 @@
 """The sandbox supplier's HTTP API: the Printful v2 endpoints a dropshipping integration uses.
 
 Every request: Bearer token (401), optional `X-PF-Store-Id` (403 if it is not this store),
-then faults (see faults.py), then the handler. Request bodies are validated against the
-spec (400 with Printful's `{code, result, error}` body); responses are checked against it
-too when `check_responses` is on, and any mismatch is recorded in `schema_violations`.
+then the token's leaky bucket (429 with Retry-After when empty; X-Ratelimit-* headers on
+every answer, see rate_limit.py), then the whole request (path, query, headers, body) is
+validated against the spec by openapi-core (400 with Printful's `{code, result, error}`
+body, see request_validation.py), then faults (see faults.py), then the handler.
+Responses are checked against the spec too when `check_responses` is on, and any mismatch
+is recorded in `schema_violations`.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from flask import Flask, Response, g, request
 from . import representations as rep
 from .faults import GARBAGE_BODY, Fault
 from .orders import BadRequest, NotFound, SupplierRefusal
+from .request_validation import request_problems
 
 if TYPE_CHECKING:
     from .printful import SandboxSupplier
@@ -41,10 +45,12 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     return Response(payload, status=status, headers=headers, content_type="application/json" if body is not None else None)
 
 
-def error_response(status: int, message: str, retry_after: float | None = None) -> Response:
+def error_response(status: int, message: str, retry_after: float | None = None, headers: dict[str, str] | None = None) -> Response:
     """A Printful-style error."""
-    headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
-    return json_response(status, rep.error_json(status, message), headers)
+    headers = dict(headers or {})
+    if retry_after is not None:
+        headers["Retry-After"] = f"{retry_after:g}"
+    return json_response(status, rep.error_json(status, message), headers or None)
 
 
 def build_app(supplier: "SandboxSupplier") -> Flask:
@@ -66,25 +72,53 @@ def build_app(supplier: "SandboxSupplier") -> Flask:
         return limit, offset
 
     def json_body(spec_method: str, spec_path: str) -> dict[str, Any]:
+        # Its shape was checked against the spec by openapi-core before the handler ran.
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
             raise BadRequest("Request body must be a JSON object")
-        if supplier.spec is not None:
-            errors = supplier.spec.request_errors(spec_method, spec_path, body)
-            if errors:
-                raise BadRequest("Invalid request: " + "; ".join(errors[:5]))
         return body
 
     # -- the pipeline around every handler ------------------------------------------------
 
+    def raw_path() -> str:
+        # The path as sent, so an `@external_id` holding an encoded "/" stays one segment.
+        return (request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.full_path).split("?", 1)[0]
+
+    @app.after_request
+    def rate_limit_headers(response: Response) -> Response:
+        for name, value in (g.get("rate_headers") or {}).items():
+            response.headers.setdefault(name, value)
+        return response
+
+    @app.post("/oauth/token")
+    def oauth_token() -> Response:
+        # Printful's token URL (spec: securitySchemes.OAuth); the refresh-token grant of RFC 6749 section 6.
+        form = request.form
+        answer = supplier.oauth.refresh(form.get("grant_type"), form.get("refresh_token"), form.get("client_id"), form.get("client_secret"))
+        if answer is None:
+            return json_response(400, {"error": "invalid_grant"})
+        return json_response(200, answer)
+
     @app.before_request
     def authenticate_and_maybe_refuse() -> Response | None:
-        if request.headers.get("Authorization") != f"Bearer {supplier.token}":
+        if request.path == "/oauth/token":
+            return None
+        presented = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
+        if presented != supplier.token and not supplier.oauth.valid(presented):
             return error_response(401, "Malformed Authorization header." if "Authorization" not in request.headers else "Invalid access token")
         store = request.headers.get("X-PF-Store-Id")
         if store is not None and store != str(supplier.store_id):
             return error_response(403, "You don't have access to this store")
+        allowed, g.rate_headers = supplier.rate_limiter.take(supplier.oauth.connection_of(presented) or presented)
+        if not allowed:
+            return error_response(429, "Too Many Requests", headers=g.rate_headers)
         supplier.received.append((request.method, request.path, request.get_json(silent=True)))
+        if supplier.validate_requests:
+            problems = request_problems(request.method, raw_path(), request.args.items(multi=True), request.headers,
+                                        request.get_data(cache=True) or None, request.content_type)
+            if problems:
+                supplier.refused_requests.append((f"{request.method} {request.path}", problems))
+                return error_response(400, "Invalid request: " + "; ".join(problems[:5]))
         if supplier.faults.latency:
             time.sleep(supplier.faults.latency)
         fault = supplier.faults.take(f"{request.method} {request.path}")
@@ -135,7 +169,7 @@ def build_app(supplier: "SandboxSupplier") -> Flask:
         return Answer(200, {"data": rep.order_json(order, base_url())}, "/v2/orders/{order_id}")
 
     def delete_order(order_ref: str) -> Answer:
-        orders.cancel(orders.get(order_ref))
+        orders.delete(orders.get(order_ref))
         return Answer(204, None, "/v2/orders/{order_id}")
 
     def patch_order(order_ref: str) -> Answer:
@@ -174,7 +208,7 @@ def build_app(supplier: "SandboxSupplier") -> Flask:
     @app.route("/v2/orders/<path:rest>", methods=["GET", "POST", "PATCH", "DELETE"])
     def order_routes(rest: str) -> Response:
         # Routed by hand on the raw path so an `@external_id` holding an encoded "/" stays one segment.
-        raw = (request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.full_path).split("?", 1)[0]
+        raw = raw_path()
         segments = [unquote(segment) for segment in raw[len("/v2/orders/"):].split("/")]
         routes = {
             ("GET", 1): get_order, ("DELETE", 1): delete_order, ("PATCH", 1): patch_order,
@@ -204,6 +238,17 @@ def build_app(supplier: "SandboxSupplier") -> Flask:
             region = request.args.get("selling_region_name")
             body = rep.availability_json(variant_or_404(variant_id), base_url(), region)
             return Answer(200, body, "/v2/catalog-variants/{id}/availability")
+        return serve(answer)
+
+    @app.get("/v2/catalog-products/<int:product_id>/availability")
+    def get_product_availability(product_id: int) -> Response:
+        def answer() -> Answer:
+            variants = sorted((v for v in supplier.catalog.values() if v.product_id == product_id), key=lambda v: v.id)
+            if not variants:
+                raise NotFound("Catalog product not found")
+            limit, offset = paging()
+            body = rep.product_availability_json(product_id, variants, base_url(), request.args.get("selling_region_name"), limit, offset)
+            return Answer(200, body, "/v2/catalog-products/{id}/availability")
         return serve(answer)
 
     # -- webhooks --------------------------------------------------------------------------

@@ -46,3 +46,14 @@ def demo_catalog() -> dict[int, CatalogVariant]:
         CatalogVariant(10457, 367, "Eco Tote Bag | Oyster", "TOTE-NAT", "11.25", stock={"worldwide": OUT_OF_STOCK}),
     ]
     return {variant.id: variant for variant in variants}
+
+
+def generated_catalog(products: int, variants_per_product: int, *, out_of_stock_every: int = 3, first_id: int = 1_000_000) -> dict[int, CatalogVariant]:
+    """A large catalog for load tests: `products` x `variants_per_product` variants (SKU `PF-<p>-<v>`), every nth out of stock."""
+    made = {}
+    for p in range(products):
+        for v in range(variants_per_product):
+            variant_id = first_id + p * 1000 + v
+            made[variant_id] = CatalogVariant(id=variant_id, product_id=50_000 + p, name=f"Tee {p} | Black / {v}", sku=f"PF-{p}-{v}", price="9.25",
+                                              stock={"worldwide": OUT_OF_STOCK if variant_id % out_of_stock_every == 0 else IN_STOCK})
+    return made

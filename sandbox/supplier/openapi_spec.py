@@ -1,4 +1,4 @@
-"""Printful's API v2 OpenAPI 3.0 description as JSON Schema validators (requests, responses, webhooks).
+"""Printful's API v2 OpenAPI 3.0 description as JSON Schema validators (responses, webhooks; requests: request_validation.py).
 
 OpenAPI 3.0 schemas are almost JSON Schema; the differences that matter here are rewritten
 once at load time:
@@ -23,8 +23,11 @@ from jsonschema.exceptions import best_match
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SPEC_PATH = REPO_ROOT.parent / "shared" / "suppliers" / "printful-v2" / "openapi.json"
 
-# Statuses an operation does not list still have a shape in the spec's shared responses.
-SHARED_RESPONSES = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict"}
+# API-wide statuses any operation may answer although it does not list them: a request the
+# spec refuses (400), authentication (401, 403), a path naming nothing (404). 409 is NOT one:
+# only the operations that list it may answer it. 429 is documented in "Rate Limiting".
+SHARED_RESPONSES = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound"}
+RATE_LIMITED = 429
 
 
 def spec_path() -> Path:
@@ -130,11 +133,7 @@ class PrintfulSpec:
     @functools.lru_cache(maxsize=128)
     def _validator(self, key: str) -> Draft7Validator | None:
         kind, _, rest = key.partition(" ")
-        if kind == "request":
-            method, path_template = rest.split(" ", 1)
-            body = self._operation(method, path_template).get("requestBody")
-            schema = self._json_schema_of(body) if body else None
-        elif kind == "response":
+        if kind == "response":
             method, status, path_template = rest.split(" ", 2)
             response = self.response_spec(method, path_template, int(status))
             schema = self._json_schema_of(response) if response else None
@@ -146,13 +145,10 @@ class PrintfulSpec:
         # Components ride along so "#/components/..." references resolve inside one document.
         return Draft7Validator({"allOf": [schema], "components": self._components})
 
-    def request_errors(self, method: str, path_template: str, body: Any) -> list[str]:
-        """What is wrong with a request body for this operation ([] when it is valid)."""
-        validator = self._validator(f"request {method.lower()} {path_template}")
-        return [] if validator is None else describe_errors(validator.iter_errors(body))
-
     def response_errors(self, method: str, path_template: str, status: int, body: Any) -> list[str]:
         """What is wrong with a response body for this operation and status ([] when it fits)."""
+        if status == RATE_LIMITED:  # documented in prose only: Printful's error envelope
+            return [] if isinstance(body, dict) and body.get("code") == RATE_LIMITED else ["a 429 without Printful's error body"]
         response = self.response_spec(method, path_template, status)
         if response is None:
             return [f"{method.upper()} {path_template} does not document status {status}"]

@@ -15,8 +15,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 from .catalog import CatalogVariant
 
-# DELETE cancels until production starts (the choices are listed in printful.py's docstring).
-CANCELLABLE = {"draft", "pending", "onhold", "failed", "canceled"}
+# DELETE deletes only these (the spec: "draft, failed or cancelled"); the choices are in printful.py's docstring.
+DELETABLE = {"draft", "failed", "canceled"}
 # PATCH: Printful's life cycle says a draft "can be freely edited" and an inprocess order "can no
 # longer be canceled or modified": like DELETE, changes are taken until production starts.
 MODIFIABLE = {"draft", "pending", "onhold", "failed"}
@@ -158,13 +158,13 @@ class OrderBook:
     # -- the API's operations -------------------------------------------------------------
 
     def create(self, body: Mapping[str, Any]) -> SandboxOrder:
-        """A draft order from a schema-valid create body; a taken external_id is a 409 Conflict."""
+        """A draft order from a schema-valid create body; a taken external_id is a 400 (create lists no 409)."""
         items = [self._item_from(index, spec) for index, spec in enumerate(body["order_items"])]
         self._check_recipient(body["recipient"])
         external_id = body.get("external_id")
         with self._lock:
             if external_id is not None and external_id in self._by_external_id:
-                raise Conflict(f"Order with external ID {external_id} already exists")
+                raise BadRequest(f"Order with external ID {external_id} already exists")
             now = self.now()
             order = SandboxOrder(
                 id=next(self._order_ids), external_id=external_id, store_id=self.store_id,
@@ -179,26 +179,22 @@ class OrderBook:
         return order
 
     def confirm(self, order: SandboxOrder) -> SandboxOrder:
-        """Submit a draft for fulfilment (draft -> pending); anything else is a 409."""
+        """Submit a draft for fulfilment (draft -> pending); any other order is returned unchanged (the spec lists only 200)."""
         with self._lock:
             if order.status != "draft":
-                raise Conflict(f"Only draft orders can be confirmed; this order is {order.status}")
+                return order
             self._set_status(order, "pending")
         self._emit("order_updated", order)
         return order
 
-    def cancel(self, order: SandboxOrder, reason: str = "Canceled through the API") -> SandboxOrder:
-        """Cancel before production starts; once in production or shipped it is a 409."""
+    def delete(self, order: SandboxOrder) -> None:
+        """DELETE: remove a draft, failed or canceled order (its external_id is free again); any other is a 409."""
         with self._lock:
-            if order.status not in CANCELLABLE:
-                raise Conflict(f"Order can not be canceled: its status is {order.status}")
-            was = order.status
-            if was != "canceled":
-                self._set_status(order, "canceled")
-        if was not in ("draft", "canceled"):  # Printful: order_canceled is for confirmed orders
-            self._emit("order_canceled", order, {"reason": reason})
-            self._emit("order_updated", order)
-        return order
+            if order.status not in DELETABLE:
+                raise Conflict(f"Order can not be deleted: its status is {order.status}")
+            self._orders.pop(order.id, None)
+            if order.external_id is not None and self._by_external_id.get(order.external_id) is order:
+                del self._by_external_id[order.external_id]
 
     def update(self, order: SandboxOrder, body: Mapping[str, Any]) -> SandboxOrder:
         """PATCH: a partial update (recipient, shipping, order_items replaced as a whole) until production starts (409 after)."""
@@ -207,7 +203,7 @@ class OrderBook:
             self._check_recipient(body["recipient"])
         with self._lock:
             if order.status not in MODIFIABLE:
-                raise Conflict(f"Order can not be modified: its status is {order.status}")
+                raise BadRequest(f"Order can not be modified: its status is {order.status}")
             if items is not None:
                 if not items and order.status != "draft":
                     raise BadRequest("order_items: a confirmed order needs at least one item")

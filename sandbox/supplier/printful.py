@@ -11,19 +11,24 @@ Endpoints (shapes from ../shared/suppliers/printful-v2/openapi.json): POST/GET /
 GET/PATCH/DELETE /v2/orders/{order_id} (numeric id or `@external_id`), POST .../confirmation,
 GET .../shipments, GET /v2/catalog-variants/{id}[/availability], GET/POST/DELETE /v2/webhooks.
 
+To the letter of the spec: every request is validated (path, query, headers, body) by
+openapi-core; the token's leaky bucket answers 429 with Retry-After and X-Ratelimit-*
+headers as the "Rate Limiting" section documents; an operation answers only the statuses
+the spec lists for it, plus the API-wide ones (400 for a request the spec refuses, 401,
+403, 404 for a path naming nothing, 429).
+
 Choices where the spec is silent (what a client must be ready for):
   - `external_id` is unique per store: creating a second order with a taken external_id is
-    refused with 409 and the spec's `Conflict` body; the first order is untouched. (Printful
-    documents external_id as the way to find an order again, not as a create-or-return key.)
-  - DELETE cancels (Printful v2 says "deletes"; v1 cancelled) any order not yet in
-    production: draft, pending, onhold, failed, canceled -> status `canceled`, kept
-    readable. inprocess, partial and fulfilled orders get 409 Conflict.
-  - PATCH takes changes (recipient, shipping, order_items replacing the item list) while
-    DELETE would cancel: draft, pending, onhold, failed; once in production it is 409
-    Conflict (the life cycle: inprocess "can no longer be canceled or modified").
-  - Confirming anything but a draft is 409 Conflict.
-  - Shipments carry `tracking_number`, which the spec's Shipment schema lacks but its
-    webhook shipment data has (extra properties are allowed by the schema).
+    refused with 400 (create lists only 200 and 400) naming the external ID; the first
+    order is untouched.
+  - DELETE deletes, as v2 documents, only a draft, failed or canceled order (the order is
+    gone: GET is then 404); any other status is 409 Conflict (DELETE's only listed refusal).
+  - PATCH takes changes (recipient, shipping, order_items replacing the item list) until
+    production starts: draft, pending, onhold, failed; after that it is 400 (PATCH lists
+    only 200 and 400).
+  - Confirmation lists only 200: confirming an order that is no longer a draft changes
+    nothing and answers 200 with the order as it is.
+  - Shipments are the spec's `Shipment`: no `tracking_number` (only webhooks carry it).
   - Order items need no print files (`placements: []` is accepted).
 """
 from __future__ import annotations
@@ -44,6 +49,8 @@ from .catalog import CatalogVariant, demo_catalog
 from .faults import FaultControls, SupplierFaults
 from .openapi_spec import PrintfulSpec, load_spec
 from .orders import OrderBook, SandboxOrder, ShipmentRecord, utc_now
+from .oauth import SandboxOAuth
+from .rate_limit import RateLimiter
 from .webhooks import DEFAULT_EVENTS, Delivery, WebhookConfig, WebhookDispatcher
 
 log = logging.getLogger(__name__)
@@ -63,7 +70,10 @@ class SandboxSupplier(FaultControls):
         spec: PrintfulSpec | None = None,
         check_responses: bool = False,
         now: Callable[[], dt.datetime] = utc_now,
+        rate_limiter: RateLimiter | None = None,
+        validate_requests: bool = True,
     ):
+        """`rate_limiter`: Printful's documented bucket (120 burst, 2/s) unless given; `validate_requests`: openapi-core on every request."""
         self.token = token
         self.store_id = store_id
         self.catalog = catalog if catalog is not None else demo_catalog()
@@ -76,6 +86,11 @@ class SandboxSupplier(FaultControls):
         self.spec = spec if spec is not None else self._load_spec()
         self.check_responses = check_responses
         self.schema_violations: list[tuple[str, list[str]]] = []
+        self.rate_limiter = rate_limiter if rate_limiter is not None else RateLimiter()
+        self.oauth = SandboxOAuth()  # OAuth connections (issue() one), refreshed at POST /oauth/token
+        self.validate_requests = validate_requests and self.spec is not None  # no spec file: nothing to validate against
+        # Requests refused by the spec validator as ("METHOD /path", problems): a test can assert there were none.
+        self.refused_requests: list[tuple[str, list[str]]] = []
         # Every authenticated request as (method, path, JSON body or None): in memory only, for tests.
         self.received: collections.deque[tuple[str, str, Any]] = collections.deque(maxlen=1000)
         self.base_url = ""
@@ -110,7 +125,10 @@ class SandboxSupplier(FaultControls):
         self.catalog.clear()
         self.catalog.update(copy.deepcopy(self._seed_catalog))
         self.schema_violations.clear()
+        self.refused_requests.clear()
         self.received.clear()
+        self.rate_limiter.reset()
+        self.oauth.clear()
 
     # -- catalog and stock -----------------------------------------------------------------
 

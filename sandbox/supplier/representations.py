@@ -102,7 +102,7 @@ def order_links_for_confirmation(order: SandboxOrder, base_url: str) -> dict[str
 
 
 def shipment_json(order: SandboxOrder, shipment: ShipmentRecord, base_url: str) -> dict[str, Any]:
-    """The `Shipment` schema, plus `tracking_number`, which the schema lacks (the webhook's has it)."""
+    """The `Shipment` schema, exactly: no `tracking_number` (only the webhook's shipment data has one)."""
     eta_from = (shipment.shipped_at + dt.timedelta(days=3)).date().isoformat()
     eta_to = (shipment.shipped_at + dt.timedelta(days=7)).date().isoformat()
     order_path = f"/v2/orders/{order.id}"
@@ -119,7 +119,6 @@ def shipment_json(order: SandboxOrder, shipment: ShipmentRecord, base_url: str) 
         "departure_address": {"country_name": "United States", "country_code": "US", "state_code": "NC"},
         "is_reshipment": shipment.is_reshipment,
         "tracking_url": shipment.tracking_url,
-        "tracking_number": shipment.tracking_number,
         "tracking_events": [{"triggered_at": timestamp(shipment.shipped_at)}],
         "estimated_delivery": {"from_date": eta_from, "to_date": eta_to, "calculated_at": timestamp(shipment.created_at)},
         "shipment_items": [
@@ -137,20 +136,41 @@ def shipment_json(order: SandboxOrder, shipment: ShipmentRecord, base_url: str) 
 # -- catalog -----------------------------------------------------------------------------
 
 
-def availability_json(variant: CatalogVariant, base_url: str, region: str | None) -> dict[str, Any]:
-    """GetVariantStockAvailabilityById: stock per technique and selling region."""
+def variant_availability(variant: CatalogVariant, base_url: str, region: str | None) -> dict[str, Any]:
+    """The `VariantStockAvailability` schema: stock per technique and selling region."""
     regions = [
         {"name": name, "availability": availability, "placement_option_availability": []}
         for name, availability in variant.stock.items()
         if region in (None, "all", name)
     ]
+    return {
+        "catalog_variant_id": variant.id,
+        "techniques": [{"technique": variant.technique, "selling_regions": regions}],
+        "_links": {"variant": link(base_url, f"/v2/catalog-variants/{variant.id}")},
+    }
+
+
+def product_availability_json(product_id: int, variants: list[CatalogVariant], base_url: str, region: str | None,
+                              limit: int, offset: int) -> dict[str, Any]:
+    """GetProductStockAvailabilityById: one page of the product's variants' stock."""
+    path = f"/v2/catalog-products/{product_id}/availability"
+    links: dict[str, Any] = {"self": link(base_url, f"{path}?limit={limit}&offset={offset}"),
+                             "product": link(base_url, f"/v2/catalog-products/{product_id}")}
+    if offset + limit < len(variants):
+        links["next"] = link(base_url, f"{path}?limit={limit}&offset={offset + limit}")
+    return {
+        "data": [variant_availability(variant, base_url, region) for variant in variants[offset:offset + limit]],
+        "paging": {"total": len(variants), "offset": offset, "limit": limit},
+        "filter_settings": [{"name": "selling_region_name", "value": region or "worldwide"}],
+        "_links": links,
+    }
+
+
+def availability_json(variant: CatalogVariant, base_url: str, region: str | None) -> dict[str, Any]:
+    """GetVariantStockAvailabilityById: stock per technique and selling region."""
     variant_link = link(base_url, f"/v2/catalog-variants/{variant.id}")
     return {
-        "data": {
-            "catalog_variant_id": variant.id,
-            "techniques": [{"technique": variant.technique, "selling_regions": regions}],
-            "_links": {"variant": variant_link},
-        },
+        "data": variant_availability(variant, base_url, region),
         "filter_settings": [{"name": "selling_region_name", "value": region or "worldwide"}],
         "_links": {"self": link(base_url, f"/v2/catalog-variants/{variant.id}/availability"), "variant": variant_link},
     }

@@ -12,6 +12,7 @@ each, logged in `deliveries`); `flush()` waits until every queued event has been
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import collections
 import hashlib
 import hmac
@@ -51,10 +52,16 @@ class WebhookConfig:
     public_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     secret_key: str = field(default_factory=lambda: secrets.token_hex(64))
 
+    def expired(self) -> bool:
+        """Past its `expires_at` (Printful then sends nothing more to it)."""
+        if not self.expires_at:
+            return False
+        return dt.datetime.fromisoformat(self.expires_at.replace("Z", "+00:00")) <= dt.datetime.now(dt.timezone.utc)
+
     def url_for(self, event_type: str) -> str | None:
-        """Where an event of this type goes (None: not subscribed)."""
+        """Where an event of this type goes (None: not subscribed, or the configuration expired)."""
         event = self.events.get(event_type)
-        if event is None:
+        if event is None or self.expired():
             return None
         return event.get("url") or self.default_url
 

@@ -1,12 +1,13 @@
 """Applying supplier events (from their webhooks or our polling) to deliveries and orders."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from integrations.suppliers.base import SupplierEvent, SupplierEventKind, SupplierOrderStatus
+from integrations.suppliers.base import Shipment, SupplierEvent, SupplierEventKind, SupplierOrderStatus
 
 from ..alerts import raise_alert
 from ..db import read_only
@@ -58,8 +59,8 @@ def apply_event(session: Session, supplier: Supplier, event: SupplierEvent, serv
         shipments = [event.shipment] if event.shipment is not None and event.shipment.lines else []
         if not shipments and adapter is not None and delivery.supplier_order_id:
             # Some suppliers (Printful) do not itemise parcels in the webhook: ask for them.
-            delivery_id = delivery.id
-            after_commit(lambda: refresh_shipments(services, delivery_id, adapter))
+            delivery_id, announced = delivery.id, event.shipment
+            after_commit(lambda: refresh_shipments(services, delivery_id, adapter, announced=announced))
             return
         if not shipments and event.shipment is not None:
             shipments = [event.shipment]
@@ -106,13 +107,25 @@ def push_shipments(services, shop_domain: str, shipment_ids: list[int]) -> None:
         push_shipment(services.session_factory, gateway, shipment_id)
 
 
-def refresh_shipments(services, delivery_id: int, adapter=None) -> None:
-    """Ask the supplier for a delivery's parcels, record them, then tell Shopify (no transaction held while calling)."""
+def with_announced(shipment: Shipment, announced: Shipment | None) -> Shipment:
+    """A polled parcel completed from the webhook that announced it (Printful's polled Shipment has no tracking number)."""
+    if announced is None or announced.shipment_id != shipment.shipment_id:
+        return shipment
+    missing = {name: getattr(announced, name) for name in ("carrier", "tracking_number", "tracking_url", "shipped_at")
+               if getattr(shipment, name) in (None, "") and getattr(announced, name) not in (None, "")}
+    return dataclasses.replace(shipment, **missing) if missing else shipment
+
+
+def refresh_shipments(services, delivery_id: int, adapter=None, announced: Shipment | None = None) -> None:
+    """Ask the supplier for a delivery's parcels, record them, then tell Shopify (no transaction held while calling).
+
+    `announced`: the shipment a webhook just reported; what the poll lacks of it is kept.
+    """
     with read_only(services.session_factory)() as session:
         delivery = session.get(SupplierOrder, delivery_id)
         adapter = adapter or adapter_from_record(delivery.supplier, services.box)
         supplier_order_id, shop_domain = delivery.supplier_order_id, delivery.shop_domain
-    shipments = adapter.get_shipments(supplier_order_id)
+    shipments = [with_announced(shipment, announced) for shipment in adapter.get_shipments(supplier_order_id)]
     with services.session_factory.begin() as session:
         to_push = record_shipments(session, session.get(SupplierOrder, delivery_id), shipments)
     push_shipments(services, shop_domain, to_push)

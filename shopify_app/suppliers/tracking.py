@@ -42,15 +42,25 @@ def record_shipment(session: Session, delivery: SupplierOrder, shipment: Shipmen
     if row is None:
         row = SupplierShipment(supplier_order_id=delivery.id, shipment_id=shipment.shipment_id, lines=lines)
         session.add(row)
-    elif (row.tracking_number, row.carrier, row.tracking_url) != (shipment.tracking_number, shipment.carrier, tracking_url):
+    # A report that lacks a field keeps what is stored: Printful's polled Shipment has no tracking
+    # number, so a poll after the shipment_sent webhook must not blank the number the webhook brought.
+    carrier, number, url = (_kept(row.carrier, shipment.carrier), _kept(row.tracking_number, shipment.tracking_number),
+                            _kept(row.tracking_url, tracking_url))
+    if row.id is not None and (row.tracking_number, row.carrier, row.tracking_url) != (number, carrier, url):
         row.tracking_synced = False  # a correction: Shopify must be told
-    row.carrier, row.tracking_number, row.tracking_url = shipment.carrier, shipment.tracking_number, tracking_url
-    row.shipped_at, row.estimated_delivery = shipment.shipped_at, shipment.estimated_delivery
+    row.carrier, row.tracking_number, row.tracking_url = carrier, number, url
+    row.shipped_at = _kept(row.shipped_at, shipment.shipped_at)
+    row.estimated_delivery = _kept(row.estimated_delivery, shipment.estimated_delivery)
     if shipment.delivered_at and not row.delivered_at:
         row.delivered_at = shipment.delivered_at
         record_event(session, session.get(Order, delivery.order_id), "delivered", "supplier", shipment=shipment.shipment_id, at=shipment.delivered_at)
     session.flush()
     return row
+
+
+def _kept(stored, reported):
+    """The reported value, or the stored one when the report has none (a report never erases)."""
+    return reported if reported not in (None, "") else stored
 
 
 def _resolve_lines(session: Session, delivery: SupplierOrder, shipment: Shipment) -> list[list[int]]:

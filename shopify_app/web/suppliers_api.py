@@ -87,7 +87,13 @@ def create_supplier():
         from ..suppliers.audit import record_change
 
         record_change(session, g.shop_domain, supplier.id, _actor(), "created", [f"settings.{k}" for k in supplier.settings] + [f"credentials.{k}" for k in body.get("credentials") or {}])
-        return jsonify(supplier=_public(supplier)), 201
+        created = _public(supplier)
+    if body["kind"] == "printful" and services.scheduler is not None:
+        # Connect: register its webhooks with Printful right away, in the background (committed first, no request held).
+        from ..suppliers.printful_connect import register_webhooks_soon
+
+        register_webhooks_soon(services, created["id"])
+    return jsonify(supplier=created), 201
 
 
 def adapter_config_problem(kind: str, settings: dict, credentials: dict) -> tuple[str, str] | None:
@@ -287,3 +293,19 @@ def _audit_test(supplier_id: int, result: dict, *, tested: str) -> None:
 
     with _services().session_factory.begin() as session:
         record_change(session, g.shop_domain, supplier_id, _actor(), "connection_tested", ok=result["ok"], error_kind=result.get("error_kind"), tested=tested)
+
+
+@blueprint.post("/<id:supplier_id>/printful-webhooks")
+@require_session_token
+@validated_body("Empty", optional=True)
+def register_printful_webhooks(supplier_id: int):
+    """Point this Printful supplier's webhooks at us now (POST /v2/webhooks); the keys are stored encrypted. The job does the same within minutes of connecting."""
+    from ..suppliers.printful_connect import register_webhooks
+
+    services = _services()
+    with services.session_factory() as session:
+        supplier = _own_supplier(session, supplier_id)
+        if supplier is None or supplier.kind != "printful":
+            return _bad("not found", 404)
+    outcome = register_webhooks(services, supplier_id)  # no transaction is open while Printful answers
+    return jsonify(webhooks=outcome), 200 if outcome["registered"] else 502

@@ -1,12 +1,14 @@
 """Forwarding to the Printful sandbox through the real adapter: exactly once through every fault."""
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from forwarding_kit import (  # noqa: F401 - app, sandbox, supplier_sandbox: fixtures
     SHOP, add_printful_supplier, app, deliver, deliveries, make_due, paid_order_payload, sandbox, supplier_sandbox, worker,
 )
 from shopify_app.suppliers.forwarding import CircuitBreaker
+from sandbox.supplier.orders import NotFound
 from shopify_app.suppliers.models import Alert, DeliveryAttempt, Supplier
 
 
@@ -123,11 +125,27 @@ def test_deleted_supplier_fails_with_an_alert_instead_of_silently_dropping(app, 
 def test_cancellation_in_shopify_cancels_at_the_supplier(app, sandbox):
     routed_order(app, sandbox)
     worker(app).drain()
+    # Printful v2 deletes only draft, failed or canceled orders (the next test has a confirmed one): this one failed there.
+    sandbox.fail(deliveries(app)[0].supplier_order_id, "Payment failed")
     deliver(app, "orders/cancelled", paid_order_payload() | {"cancelled_at": "2022-03-01T00:00:00Z", "updated_at": "2022-03-01T00:00:00Z"})
     assert worker(app).drain().cancelled == 1
     [delivery] = deliveries(app)
     assert delivery.state == "cancelled"
-    assert sandbox.order(delivery.supplier_order_id).status in ("canceled", "cancelled")
+    with pytest.raises(NotFound):  # v2 DELETE deletes the order
+        sandbox.order(delivery.supplier_order_id)
+
+
+def test_cancelling_a_confirmed_printful_order_is_refused_with_an_alert_saying_what_to_do(app, sandbox):
+    routed_order(app, sandbox)
+    worker(app).drain()
+    deliver(app, "orders/cancelled", paid_order_payload() | {"cancelled_at": "2022-03-01T00:00:00Z", "updated_at": "2022-03-01T00:00:00Z"})
+    assert worker(app).drain().failed == 1
+    [delivery] = deliveries(app)
+    assert delivery.state == "placed" and sandbox.order(delivery.supplier_order_id).status == "pending"
+    assert not [path for method, path, _ in sandbox.received if method == "DELETE"]  # refused before any DELETE
+    with app.extensions["services"].session_factory() as session:
+        [alert] = session.scalars(select(Alert)).all()
+    assert alert.kind == "cancel_refused" and "Printful dashboard" in alert.message and alert.severity == "critical"
 
 
 def test_cancellation_after_shipping_is_refused_and_alerted(app, sandbox):
@@ -160,6 +178,7 @@ def test_cancellation_arriving_while_the_forward_is_in_flight_cancels_what_was_p
 
         def place_order(self, request):
             result = self.inner.place_order(request)
+            sandbox.fail(result.supplier_order_id)  # deletable at Printful (a confirmed order is not: see above)
             # Shopify's orders/cancelled lands while the supplier's answer is on its way.
             deliver(app, "orders/cancelled", paid_order_payload() | {"cancelled_at": "2022-03-01T00:00:00Z", "updated_at": "2022-03-01T00:00:00Z"})
             return result
@@ -171,7 +190,8 @@ def test_cancellation_arriving_while_the_forward_is_in_flight_cancels_what_was_p
     racing.drain()
     [delivery] = deliveries(app)
     assert delivery.state == "cancelled" and delivery.supplier_order_id
-    assert sandbox.order(delivery.supplier_order_id).status in ("canceled", "cancelled")
+    with pytest.raises(NotFound):  # what was placed is deleted at Printful
+        sandbox.order(delivery.supplier_order_id)
     assert sandbox.orders_created(delivery.idempotency_key) == 1
 
 

@@ -10,6 +10,7 @@ from werkzeug.serving import make_server
 
 from conftest import API_KEY, API_SECRET
 from forwarding_kit import SHOP, add_printful_supplier, deliveries
+from sandbox.supplier.orders import NotFound
 from sandbox.supplier.printful import SandboxSupplier
 from shopify_app.orders.models import Order
 from shopify_app.suppliers.forwarding import ForwardingWorker
@@ -89,8 +90,8 @@ def test_forged_callback_is_refused(world):
     assert response.status_code == 401
 
 
-def test_cancellation_request_cancels_at_the_supplier_then_accepts(world):
-    app, shopify, supplier, location = world
+def placed_through_the_service(app, shopify, location):
+    """A paid order at the supplier's location, forwarded: (Shopify order, our delivery)."""
     order = place_at(shopify, location, ["TEE-S"])
     drain(app)
     services = app.extensions["services"]
@@ -102,10 +103,28 @@ def test_cancellation_request_cancels_at_the_supplier_then_accepts(world):
         route_order(session, ours)
     ForwardingWorker(services.session_factory, services.box, rng=random.Random(0)).drain()
     [delivery] = deliveries(app)
+    return order, delivery
+
+
+def test_cancellation_request_cancels_at_the_supplier_then_accepts(world):
+    app, shopify, supplier, location = world
+    order, delivery = placed_through_the_service(app, shopify, location)
     assert delivery.state == "placed"
+    # Printful v2 deletes only draft, failed or canceled orders: this one failed there (a confirmed one: the next test).
+    supplier.fail(delivery.supplier_order_id, "Payment failed")
     shopify.request_cancellation(SHOP, order["id"])
     drain(app)
     # The cancelled work is closed; Shopify opens a new fulfillment order for the units left.
     assert request_statuses(shopify, order) == ["CANCELLATION_ACCEPTED", "UNSUBMITTED"]
     assert deliveries(app)[0].state == "cancelled"
-    assert supplier.order(delivery.supplier_order_id).status in ("canceled", "cancelled")
+    with pytest.raises(NotFound):  # v2 DELETE deletes the order
+        supplier.order(delivery.supplier_order_id)
+
+
+def test_a_cancellation_request_for_a_confirmed_printful_order_is_rejected_saying_what_to_do(world):
+    app, shopify, supplier, location = world
+    order, delivery = placed_through_the_service(app, shopify, location)
+    shopify.request_cancellation(SHOP, order["id"])
+    drain(app)
+    assert request_statuses(shopify, order)[0] == "CANCELLATION_REJECTED"
+    assert deliveries(app)[0].state == "placed" and supplier.order(delivery.supplier_order_id).status == "pending"

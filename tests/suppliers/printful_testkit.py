@@ -64,6 +64,7 @@ class PrintfulSandboxController:
     out_of_stock_sku = "TSHIRT-BLK-L"
     unknown_sku = "NO-SUCH-SKU-1"
     supports_webhooks = True
+    cancels_placed_orders = False  # v2 DELETE deletes only draft, failed or canceled orders
 
     def __init__(self, sandbox: SandboxSupplier, receiver: WebhookReceiver):
         self.sandbox = sandbox

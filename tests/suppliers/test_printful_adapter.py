@@ -177,13 +177,19 @@ def test_unknown_skus_are_refused_before_any_request():
 
 
 def test_a_deleted_draft_counts_as_cancelled():
+    deleted = []
+
     def printful(req: httpx.Request) -> httpx.Response:
         if req.method == "DELETE":
+            deleted.append(req.url.path)
             return httpx.Response(204)
-        return httpx.Response(404, json={"code": 404, "result": "Not found", "error": {"reason": "NotFound", "message": "Not found"}})
+        if deleted:
+            return httpx.Response(404, json={"code": 404, "result": "Not found", "error": {"reason": "NotFound", "message": "Not found"}})
+        return httpx.Response(200, json=order_body(status="draft"))
 
     cancelled = mock_adapter(printful).cancel_order("11")
     assert (cancelled.supplier_order_id, cancelled.status) == ("11", SupplierOrderStatus.CANCELLED)
+    assert deleted == ["/v2/orders/11"]
 
 
 def test_cancelling_an_unknown_order_is_not_found():

@@ -1,12 +1,26 @@
 """Builds a PrintfulAdapter from a supplier record (credentials are decrypted by the caller), and checks settings before they are saved."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
-from ..registry import adapter_kind, settings_check
+from ..registry import InvalidSupplierSettings, adapter_kind, settings_check
 from ..runtime import SupplierRef
 from ..settings_checks import check_base_url, check_timeouts
 from .adapter import PrintfulAdapter
+from .mapping import PrintfulProduct
+from .oauth import OAuthTokens
+
+OAUTH_KEYS = ("access_token", "refresh_token", "client_id", "client_secret")
+# Where refreshed OAuth credentials go (the app stores them encrypted on the supplier); None: kept in memory only.
+CredentialsWriter = Callable[[SupplierRef, dict[str, Any]], None]
+_credentials_writer: CredentialsWriter | None = None
+
+
+def set_credentials_writer(writer: CredentialsWriter | None) -> CredentialsWriter | None:
+    """Install the function that saves a supplier's refreshed credentials; returns the previous one."""
+    global _credentials_writer
+    previous, _credentials_writer = _credentials_writer, writer
+    return previous
 
 
 class InvalidPrintfulConfig(ValueError):
@@ -15,19 +29,47 @@ class InvalidPrintfulConfig(ValueError):
 
 def check_printful_config(credentials: Any, settings: Any) -> None:
     """The keys the adapter needs, with the types it needs; InvalidPrintfulConfig naming the first that is wrong."""
-    if not isinstance(credentials, dict) or not isinstance(credentials.get("token"), str) or not credentials["token"].strip():
-        raise InvalidPrintfulConfig("credentials.token is required (the Printful API token)")
-    if credentials.get("webhook_secret_key") is not None and not isinstance(credentials["webhook_secret_key"], str):
-        raise InvalidPrintfulConfig("credentials.webhook_secret_key must be a string")
+    if not isinstance(credentials, dict):
+        raise InvalidPrintfulConfig("credentials must be an object")
+    oauth = [key for key in OAUTH_KEYS if credentials.get(key) is not None]
+    if oauth:
+        missing = [key for key in OAUTH_KEYS if not isinstance(credentials.get(key), str) or not credentials[key].strip()]
+        if missing:
+            raise InvalidPrintfulConfig(f"credentials.{missing[0]} is required for an OAuth connection ({', '.join(OAUTH_KEYS)})")
+        expires_at = credentials.get("expires_at")
+        if expires_at is not None and (isinstance(expires_at, bool) or not isinstance(expires_at, (int, float))):
+            raise InvalidPrintfulConfig("credentials.expires_at must be a Unix time in seconds")
+    elif not isinstance(credentials.get("token"), str) or not credentials["token"].strip():
+        raise InvalidPrintfulConfig("credentials.token is required (the Printful API token), or access_token, refresh_token, client_id and client_secret for OAuth")
+    for key in ("webhook_secret_key", "webhook_public_key", "webhook_expires_at"):
+        if credentials.get(key) is not None and not isinstance(credentials[key], str):
+            raise InvalidPrintfulConfig(f"credentials.{key} must be a string")
     if not isinstance(settings, dict):
         raise InvalidPrintfulConfig("settings must be an object")
     products = settings.get("products")
     if products is not None and (not isinstance(products, dict) or not all(
-            isinstance(sku, str) and _variant_id(variant) for sku, variant in products.items())):
-        raise InvalidPrintfulConfig("settings.products must map SKUs to Printful catalog variant ids (positive whole numbers)")
+            isinstance(sku, str) and _product_entry(variant) for sku, variant in products.items())):
+        raise InvalidPrintfulConfig("settings.products must map SKUs to Printful catalog variant ids (positive whole numbers), "
+                                    "or to {catalog_variant_id, catalog_product_id}")
     store_id = settings.get("store_id")
     if store_id is not None and (isinstance(store_id, bool) or not isinstance(store_id, (str, int))):
         raise InvalidPrintfulConfig("settings.store_id must be a string or a whole number")
+
+
+def _product_entry(value: Any) -> bool:
+    """A variant id, or {catalog_variant_id, catalog_product_id (optional)} with ids."""
+    if isinstance(value, dict):
+        return set(value) <= {"catalog_variant_id", "catalog_product_id"} and _variant_id(value.get("catalog_variant_id")) and (
+            value.get("catalog_product_id") is None or _variant_id(value["catalog_product_id"]))
+    return _variant_id(value)
+
+
+def product_from_setting(value: Any) -> PrintfulProduct:
+    """A checked settings.products entry as a PrintfulProduct."""
+    if isinstance(value, dict):
+        product_id = value.get("catalog_product_id")
+        return PrintfulProduct(int(value["catalog_variant_id"]), catalog_product_id=int(product_id) if product_id is not None else None)
+    return PrintfulProduct(int(value))
 
 
 def _variant_id(value: Any) -> bool:
@@ -39,22 +81,32 @@ def _variant_id(value: Any) -> bool:
 
 @adapter_kind("printful")
 def printful_from_record(credentials: dict[str, Any], settings: dict[str, Any], owner: SupplierRef | None = None) -> PrintfulAdapter:
-    """credentials: token, webhook_secret_key; settings: base_url, store_id, products {sku: variant id}, timeout_seconds (capped)."""
+    """credentials: token (or OAuth tokens), webhook keys; settings: base_url, store_id, products, timeout_seconds (capped)."""
     check_printful_config(credentials, settings)  # a record saved before the check existed fails with a clear error, not a KeyError
     options: dict[str, Any] = {
-        "products": settings.get("products") or {},
+        "products": {sku: product_from_setting(value) for sku, value in (settings.get("products") or {}).items()},
         "store_id": settings.get("store_id"),
         "webhook_secret_key": credentials.get("webhook_secret_key"),
+        "webhook_public_key": credentials.get("webhook_public_key"),
     }
+    if credentials.get("refresh_token"):
+        def save(new_credentials: dict[str, Any]) -> None:
+            if _credentials_writer is not None and owner is not None:
+                _credentials_writer(owner, {**credentials, **new_credentials})
+        options["oauth"] = OAuthTokens(credentials, on_refresh=save, **({"token_url": settings["token_url"]} if settings.get("token_url") else {}))
     if settings.get("base_url"):
         options["base_url"] = settings["base_url"]
     if settings.get("timeout_seconds"):
         options["timeout"] = float(settings["timeout_seconds"])  # the client caps it at the operator's maximum
-    return PrintfulAdapter(credentials["token"], **options)
+    return PrintfulAdapter(credentials.get("token") or credentials["access_token"], **options)
 
 
 @settings_check("printful")
 def check_printful_settings(settings: dict[str, Any], policy: Any, timeout_max_seconds: float) -> None:
-    """A base_url (when given) passes the egress policy; timeout_seconds is within the operator's cap."""
+    """A base_url and token_url (when given) pass the egress policy; timeout_seconds is within the operator's cap."""
     check_base_url(settings, policy, required=False)
+    if settings.get("token_url") is not None:
+        if not isinstance(settings["token_url"], str):
+            raise InvalidSupplierSettings("settings.token_url must be an https:// URL")
+        policy.check_url(settings["token_url"], what="settings.token_url")
     check_timeouts(settings, ("timeout_seconds",), timeout_max_seconds)

@@ -36,6 +36,8 @@ class PrintfulProduct:
 
     catalog_variant_id: int
     placements: tuple[Mapping[str, Any], ...] = ()
+    # Its catalog product, when known: stock is then read for up to 100 variants per request.
+    catalog_product_id: int | None = None
 
 
 def order_status(printful_status: Any) -> SupplierOrderStatus:
@@ -115,9 +117,14 @@ def shipments_page(payload: Any) -> tuple[list[dict[str, Any]], int]:
     """The shipments on one page of GetShipments and the total count."""
     if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
         raise MalformedResponse("shipments body without a data list")
+    return payload["data"], _total(payload)
+
+
+def _total(payload: Mapping[str, Any]) -> int:
+    # `paging.total` of a list body; without one, this page is all there is.
     paging = payload.get("paging") if isinstance(payload.get("paging"), dict) else {}
     total = paging.get("total")
-    return payload["data"], total if isinstance(total, int) else len(payload["data"])
+    return total if isinstance(total, int) and not isinstance(total, bool) else len(payload["data"])
 
 
 def has_left(shipment: Mapping[str, Any]) -> bool:
@@ -149,13 +156,44 @@ def shipment(data: Mapping[str, Any]) -> Shipment:
 def variant_in_stock(payload: Any, region: str) -> bool:
     """From GetVariantStockAvailabilityById: in stock in `region` (any region if it is not listed)."""
     data = payload.get("data") if isinstance(payload, dict) else None
-    if not isinstance(data, dict) or not isinstance(data.get("techniques"), list):
-        raise MalformedResponse("availability body without data.techniques")
-    regions = [region_entry for technique in data["techniques"] for region_entry in technique.get("selling_regions") or ()]
+    if not isinstance(data, dict):
+        raise MalformedResponse("availability body without data")
+    return techniques_in_stock(data, region)
+
+
+def techniques_in_stock(availability: Mapping[str, Any], region: str) -> bool:
+    """One `VariantStockAvailability`: in stock with some technique in `region` (any region if it is not listed)."""
+    if not isinstance(availability.get("techniques"), list):
+        raise MalformedResponse("availability without techniques")
+    regions = [region_entry for technique in availability["techniques"] for region_entry in technique.get("selling_regions") or ()]
     chosen = [entry for entry in regions if entry.get("name") == region] or regions
     return any(entry.get("availability") in IN_STOCK_AVAILABILITIES for entry in chosen)
+
+
+def product_availability_page(payload: Any) -> tuple[list[dict[str, Any]], int]:
+    """The variants on one page of GetProductStockAvailabilityById and the total count."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), list) or not all(
+            isinstance(entry, dict) and isinstance(entry.get("catalog_variant_id"), int) for entry in payload["data"]):
+        raise MalformedResponse("product availability body without a data list of variants")
+    return payload["data"], _total(payload)
 
 
 def _without_none(values: dict[str, Any]) -> dict[str, Any]:
     # The schema's strings are not nullable: leave unknown fields out rather than send null.
     return {key: value for key, value in values.items() if value is not None}
+
+
+def webhook_created(payload: Any) -> dict[str, Any]:
+    """`result` of POST /v2/webhooks (`WebhookCreated`): the configuration and its keys."""
+    result = payload.get("result") if isinstance(payload, dict) else None
+    if not isinstance(result, dict) or not isinstance(result.get("secret_key"), str) or not result["secret_key"]:
+        raise MalformedResponse("webhook answer without result.secret_key")
+    return result
+
+
+def webhook_info(payload: Any) -> dict[str, Any]:
+    """`result` of GET /v2/webhooks (`WebhookInfoResponse`)."""
+    result = payload.get("result") if isinstance(payload, dict) else None
+    if not isinstance(result, dict) or not isinstance(result.get("events"), list):
+        raise MalformedResponse("webhook answer without result.events")
+    return result
