@@ -24,11 +24,29 @@ def attachment_name(po_number: str) -> str:
     return f"PO-{re.sub(r'[^A-Za-z0-9._-]+', '_', po_number)}.csv"
 
 
+def po_digest(po_number: str) -> str:
+    """The PO's part of every Message-ID we send about it (a reply's In-Reply-To names the PO by it)."""
+    return hashlib.sha256(po_number.encode()).hexdigest()[:24]
+
+
 def message_id(po_number: str, kind: str, from_address: str) -> str:
     """A Message-ID that is the same every time this PO (or its cancellation) is sent."""
     domain = email.utils.parseaddr(from_address)[1].rpartition("@")[2] or "localhost"
-    digest = hashlib.sha256(po_number.encode()).hexdigest()[:24]
-    return f"<{kind}.{digest}@{domain}>"
+    return f"<{kind}.{po_digest(po_number)}@{domain}>"
+
+
+# Our Message-IDs: <kind.digest@domain>; the kind may carry a change or return reference.
+OUR_MESSAGE_ID = re.compile(r"<[^<>@\s]*\.([0-9a-f]{24})@[^<>\s]+>")
+
+
+def referenced_digests(*headers: str | None) -> list[str]:
+    """PO digests of our Message-IDs named in In-Reply-To / References headers, nearest first."""
+    found: list[str] = []
+    for header in headers:
+        for match in OUR_MESSAGE_ID.finditer(header or ""):
+            if match.group(1) not in found:
+                found.append(match.group(1))
+    return found
 
 
 def _envelope(settings: EmailPoSettings, subject: str, po_number: str, kind: str) -> EmailMessage:
