@@ -20,6 +20,7 @@ class RowError:
 
     row: int
     message: str
+    outcome: str = "unreadable"  # how a tracking import reports the row: unreadable | unknown_po | duplicate
 
     def __str__(self) -> str:
         return f"row {self.row}: {self.message}"

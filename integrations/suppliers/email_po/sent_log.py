@@ -120,6 +120,13 @@ class InMemorySentLog:
         with self._lock:
             return self._records.get(po_number)
 
+    def po_for_digests(self, digests: list[str]) -> str | None:
+        """The PO number one of these Message-ID digests belongs to (messages.po_digest)."""
+        from .messages import po_digest
+
+        with self._lock:
+            return next((po for po in self._records if po_digest(po) in digests), None)
+
     def add(self, record: SentPurchaseOrder) -> SentPurchaseOrder:
         """Record a sent PO unless one with this number exists."""
         with self._lock:
