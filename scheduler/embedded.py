@@ -14,6 +14,7 @@ from shopify_app.models import Shop, ShopStatus
 
 from shopify_app.suppliers.amendments import AmendmentWorker
 from shopify_app.suppliers.forwarding import ForwardingWorker
+from shopify_app.suppliers.email_inbox import poll_mailboxes
 from shopify_app.suppliers.polling import poll_shipments
 from shopify_app.webhooks.worker import InboxWorker
 
@@ -34,6 +35,7 @@ INVENTORY_SYNC_EVERY = dt.timedelta(minutes=2)
 CATALOG_REFRESH_EVERY = dt.timedelta(hours=6)
 RMA_REQUESTS_EVERY = dt.timedelta(seconds=30)
 RECONCILE_EVERY = dt.timedelta(minutes=15)
+EMAIL_REPLIES_EVERY = dt.timedelta(minutes=1)
 
 
 def purge_inbox(services) -> None:
@@ -97,6 +99,7 @@ PERIODIC_JOBS = (
     ("alert-notifications", dt.timedelta(minutes=1), deliver_alert_notifications),
     ("kpi-check", dt.timedelta(days=1), check_kpis_of_installed_shops),
     ("install-backfills", dt.timedelta(minutes=1), backfill_installed_shops),
+    ("email-replies", EMAIL_REPLIES_EVERY, poll_mailboxes),  # each mailbox is polled on its own interval
 )
 
 
