@@ -12,7 +12,7 @@ import io
 import zipfile
 from typing import Any, Iterable
 
-from .csv_rows import CsvRows, RowError
+from .csv_rows import CsvRows, RowError, column_name
 
 MAX_UNPACKED_BYTES = 100 * 1024 * 1024
 MAX_ROWS = 20_000
@@ -47,7 +47,7 @@ def read_xlsx_rows(data: bytes, required: Iterable[str], one_of: Iterable[Iterab
             if not any(texts):
                 continue
             if names is None:
-                names, header_row = [text.lower() for text in texts], number
+                names, header_row = [column_name(text) for text in texts], number
                 continue
             if len(rows) >= MAX_ROWS:
                 return CsvRows((), frozenset(), RowError(number, f"the sheet has more than {MAX_ROWS} rows; split it"))
