@@ -103,7 +103,8 @@ class ImapServer:
         """UID -> flags of every message in the folder."""
         client = self.login(name)
         try:
-            client.select(folder, readonly=True)
+            typ, data = client.select(folder, readonly=True)
+            assert typ == "OK", data
             typ, data = client.uid("FETCH", "1:*", "(FLAGS)")
             result = {}
             for item in data:

@@ -128,7 +128,7 @@ class Mailbox:
         self._client = self._connect()
         try:
             self._client.login(self.config.username, self.config.password)
-            selected = self._client.select_folder(self.config.folder)
+            selected = self._client.select_folder(self._server_name(self.config.folder))
         except IMAPClientError as exc:
             self.close()
             raise MailboxError(_reason(exc)) from None
@@ -171,6 +171,16 @@ class Mailbox:
                 last = exc
         raise MailboxError(_reason(last) if last else f"could not connect to {config.host}")
 
+    def _server_name(self, folder: str) -> str:
+        """A folder written with "/" (as merchants and Gmail write them) in the server's own hierarchy delimiter."""
+        assert self._client is not None
+        if "/" not in folder:
+            return folder
+        listed = self._client.list_folders(directory="", pattern="")  # RFC 3501: answers with the delimiter
+        delimiter = listed[0][1] if listed and listed[0][1] else b"/"
+        delimiter = delimiter.decode() if isinstance(delimiter, bytes) else str(delimiter)
+        return folder.replace("/", delimiter)
+
     def new_messages(self, uidvalidity: int | None, last_uid: int | None, limit: int = MAX_MESSAGES_PER_POLL) -> list[int]:
         """UIDs of the messages not taken yet (see the module docstring), oldest first, at most `limit`."""
         assert self._client is not None
@@ -204,7 +214,7 @@ class Mailbox:
         assert self._client is not None
         try:
             self._client.add_flags([uid], [b"\\Seen"])
-            target = self.config.processed_folder
+            target = self._server_name(self.config.processed_folder) if self.config.processed_folder else None
             if target:
                 if not self._client.folder_exists(target):
                     self._client.create_folder(target)
