@@ -105,19 +105,23 @@ def find_tracking(text: str) -> list[FoundTracking]:
     return found
 
 
-# PO numbers: our own (do- + 32 hex, routing.idempotency_key), or whatever follows "PO" / "purchase order".
+# PO numbers: our own (do- + 32 hex, routing.idempotency_key), whatever follows "PO" / "purchase order", then words with digits.
 _OUR_PO = re.compile(r"\bdo-[0-9a-f]{32}\b")
 _NAMED_PO = re.compile(r"(?i)\b(?:p\.?o\.?|purchase\s+order|order)\s*(?:number|no\.?|nr\.?|#)?\s*[:#]?\s*([A-Za-z0-9][A-Za-z0-9._/-]{2,99})")
-MAX_CANDIDATES = 20
+# Any word with a digit in it ("PO-7788", "A1001"): a merchant's own PO numbering, looked up last.
+_TOKEN = re.compile(r"(?<![\w.-])([A-Za-z0-9][A-Za-z0-9._/-]{2,99}?)(?=[.,;:!?)\]]*(?:\s|$))")
+MAX_CANDIDATES = 30
 
 
 def po_candidates(*texts: str) -> list[str]:
     """Strings that may be PO numbers, most likely first (ours, then named ones), each once, at most MAX_CANDIDATES."""
     found: list[str] = []
-    for pattern in (_OUR_PO, _NAMED_PO):
+    for pattern in (_OUR_PO, _NAMED_PO, _TOKEN):
         for text in texts:
             for match in pattern.finditer((text or "")[:MAX_TEXT]):
                 value = match.group(match.lastindex or 0).rstrip(".")
+                if pattern is _TOKEN and not any(ch.isdigit() for ch in value):
+                    continue
                 if value not in found:
                     found.append(value)
                 if len(found) >= MAX_CANDIDATES:
