@@ -214,7 +214,7 @@ def request_schemas() -> dict[str, dict]:
             "folder": text(255, non_blank=True), "processed_folder": text(255, nullable=True), "poll_minutes": whole(1, 24 * 60),
             "enabled": {"type": "boolean"},
         }, required=("host", "username")),
-        "TrackingFile": {"not": {}, "description": "The CSV or XLSX file itself as the body (or a multipart form's \"file\" field), not JSON."},
+        "TrackingFile": obj({}, description="Send the CSV or XLSX file itself as the body (or a multipart form's \"file\" field); JSON is answered 415."),
         "AlertChannels": obj({
             "emails": {"type": "array", "maxItems": MAX_EMAILS, "items": text(254)},
             "slack_webhook_url": text(2048, nullable=True, description="https only; write-only, null removes it."),

@@ -12,7 +12,7 @@ from ..suppliers.email_inbox import mailbox_json, parse_mailbox_settings, poll_m
 from ..suppliers.email_inbox_models import EmailMailbox, TrackingImportRun
 from ..suppliers.models import Supplier
 from ..suppliers.tracking_imports import MAX_UPLOAD_BYTES, import_upload, run_json
-from .api_schemas import bounded_ids, validated_body
+from .api_schemas import bounded_ids, is_json, validated_body
 
 blueprint = Blueprint("email_suppliers_api", __name__, url_prefix="/api")
 bounded_ids(blueprint)
@@ -124,6 +124,8 @@ def upload_tracking(supplier_id: int):
         if refused:
             return refused
     filename = (request.args.get("filename") or "")[:200] or None
+    if is_json(request.mimetype):
+        return jsonify(error="send the CSV or XLSX file itself (text/csv, the XLSX type, or a form's \"file\" field), not JSON"), 415
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None:

@@ -245,9 +245,27 @@ def test_tracking_uploads_are_checked_and_reported_row_by_row(shop_app):
     assert client.post(url, data=b"a" * (5 * 1024 * 1024 + 1), headers={**bearer(), "Content-Type": "text/csv"}).status_code == 413
     assert client.post(url, data=b"%PDF-1.7\x00\x01\x02", headers={**bearer(), "Content-Type": "application/octet-stream"}).status_code == 415
     assert client.post(url, json={"rows": []}, headers=bearer()).status_code == 400
+    assert client.post(url, json={}, headers=bearer()).status_code == 415
     assert client.post(url, data=b"", headers={**bearer(), "Content-Type": "text/csv"}).status_code == 400
     assert client.post(f"/api/suppliers/{foreign_id}/tracking-imports", data=csv_file, headers={**bearer(), "Content-Type": "text/csv"}).status_code == 404
     assert client.post(f"/api/suppliers/{rest_id}/tracking-imports", data=csv_file, headers={**bearer(), "Content-Type": "text/csv"}).status_code == 409
     listed = client.get(url, headers=bearer()).get_json()["tracking_imports"]
     assert [run["source"] for run in listed] == ["upload"] * 3 and "rows" not in listed[0]
     assert client.get(f"/api/tracking-imports/{listed[0]['id']}", headers=bearer(OTHER_SHOP)).status_code == 404
+
+
+def test_rotating_keys_reencrypts_mailbox_passwords(shop_app, imap_server, mailbox_user):
+    from cryptography.fernet import Fernet
+
+    from shopify_app.crypto import SecretBox, rotate_all_tokens
+
+    app, (supplier_id, _, _) = shop_app
+    services = app.extensions["services"]
+    add_mailbox(app, supplier_id, imap_server, mailbox_user)
+    new_key = Fernet.generate_key().decode()
+    rotated = SecretBox([new_key, *services.settings.encryption_keys])
+    with services.session_factory.begin() as session:
+        assert rotate_all_tokens(session, rotated) >= 1
+    with services.session_factory() as session:
+        stored = session.scalar(select(EmailMailbox.password_enc))
+    assert SecretBox([new_key]).decrypt(stored) == imap_server.password  # readable with the new key alone
