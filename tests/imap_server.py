@@ -38,7 +38,7 @@ state_dir = {root}/state
 log_path = {root}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = {user}
@@ -60,7 +60,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps_port}
   }}
   chroot =
 }}
@@ -79,6 +80,7 @@ class ImapServer:
     process: subprocess.Popen
     password: str
     host: str = "127.0.0.1"
+    imaps_port: int = 0  # implicit TLS (0: started without TLS)
 
     def login(self, name: str) -> imaplib.IMAP4:
         """An IMAP session as this user (the test's own view of the mailbox)."""
@@ -128,8 +130,11 @@ class ImapServer:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_imap_server() -> ImapServer:
-    """dovecot -F with a throwaway config on a free loopback port; waits until it greets."""
+def start_imap_server(tls_files: tuple[str, str] | None = None) -> ImapServer:
+    """dovecot -F with a throwaway config on a free loopback port; waits until it greets.
+
+    tls_files: (certificate, key) PEM paths: STARTTLS on the IMAP port, implicit TLS on `imaps_port`.
+    """
     if not os.access(DOVECOT, os.X_OK):
         raise ImapUnavailable(f"no {DOVECOT}: install Debian's dovecot-imapd package (make system-deps)")
     root = tempfile.mkdtemp(prefix="imap-test-")
@@ -144,11 +149,13 @@ def start_imap_server() -> ImapServer:
     for sub in ("run", "state", "mail"):
         os.makedirs(os.path.join(root, sub))
     os.chown(os.path.join(root, "mail"), uid, gid)
-    port = _free_port()
+    port, imaps_port = _free_port(), (_free_port() if tls_files else 0)
+    ssl = f"ssl = yes\nssl_cert = <{tls_files[0]}\nssl_key = <{tls_files[1]}" if tls_files else "ssl = no"
     config = os.path.join(root, "dovecot.conf")
     with open(config, "w") as handle:
-        handle.write(CONFIG.format(root=root, user=user, group=group, uid=uid, gid=gid, port=port, password=password))
-    server = ImapServer(root, port, subprocess.Popen([DOVECOT, "-F", "-c", config], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE), password)
+        handle.write(CONFIG.format(root=root, user=user, group=group, uid=uid, gid=gid, port=port, password=password, ssl=ssl, imaps_port=imaps_port))
+    server = ImapServer(root, port, subprocess.Popen([DOVECOT, "-F", "-c", config], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE), password,
+                        imaps_port=imaps_port)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if server.process.poll() is not None:

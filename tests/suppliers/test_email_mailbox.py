@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from conftest import API_KEY, API_SECRET, install_shop
+from email_testkit import tls_files  # noqa: F401 - fixture
 from imap_testkit import imap_server, mailbox_user, reply_email, xlsx_bytes  # noqa: F401 - fixtures
 from integrations import egress
 from integrations.suppliers.email_po.imap_mailbox import InvalidMailboxSettings, check_target
@@ -269,3 +270,42 @@ def test_rotating_keys_reencrypts_mailbox_passwords(shop_app, imap_server, mailb
     with services.session_factory() as session:
         stored = session.scalar(select(EmailMailbox.password_enc))
     assert SecretBox([new_key]).decrypt(stored) == imap_server.password  # readable with the new key alone
+
+
+@pytest.fixture(scope="module")
+def imap_tls_server(tls_files):
+    """A dovecot speaking TLS (implicit and STARTTLS) with a certificate for 127.0.0.1 only."""
+    from imap_server import ImapUnavailable, start_imap_server
+
+    try:
+        server = start_imap_server(tls_files=(str(tls_files[0]), str(tls_files[1])))
+    except ImapUnavailable as exc:
+        pytest.skip(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("security", ["ssl", "starttls"])
+def test_tls_mailboxes_verify_the_certificate_against_the_name_given(imap_tls_server, tls_files, security):
+    import ssl
+
+    from integrations.suppliers.email_po.imap_mailbox import Mailbox, MailboxConfig, MailboxError
+
+    trusted = ssl.create_default_context(cafile=str(tls_files[0]))
+    port = imap_tls_server.imaps_port if security == "ssl" else imap_tls_server.port
+    user = f"tls-{uuid.uuid4().hex[:8]}"
+    imap_tls_server.deliver(user, reply_email(body="hello"))
+
+    def config(host):
+        return MailboxConfig(host, port, security, user, imap_tls_server.password)
+
+    with Mailbox(config("127.0.0.1"), ssl_context=trusted) as box:  # the name on the certificate
+        assert len(box.new_messages(None, None)) == 1
+    # "localhost" is checked and connected to the same 127.0.0.1, but the certificate does not name it: refused.
+    with pytest.raises(MailboxError, match="TLS failed"):
+        with Mailbox(config("localhost"), ssl_context=trusted):
+            pass
+    # A certificate nobody vouched for: refused with the default trust store.
+    with pytest.raises(MailboxError, match="TLS failed"):
+        with Mailbox(config("127.0.0.1")):
+            pass
