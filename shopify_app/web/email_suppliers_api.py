@@ -37,6 +37,11 @@ def _email_supplier(session, supplier_id: int):
     return supplier, None
 
 
+def _mailbox_where(supplier_id: int) -> tuple:
+    """The supplier's mailbox row, in this shop."""
+    return (EmailMailbox.supplier_id == supplier_id, EmailMailbox.shop_domain == g.shop_domain)
+
+
 def _field_error(message: str):
     field = message.split(" ", 1)[0]
     return jsonify(error="invalid request", fields=[{"field": field, "message": message}]), 400
@@ -50,7 +55,7 @@ def get_mailbox(supplier_id: int):
         _, refused = _email_supplier(session, supplier_id)
         if refused:
             return refused
-        mailbox = session.scalar(select(EmailMailbox).where(EmailMailbox.supplier_id == supplier_id, EmailMailbox.shop_domain == g.shop_domain))
+        mailbox = session.scalar(select(EmailMailbox).where(*_mailbox_where(supplier_id)))
         return jsonify(mailbox=mailbox_json(mailbox))
 
 
@@ -64,7 +69,7 @@ def put_mailbox(supplier_id: int):
         _, refused = _email_supplier(session, supplier_id)
         if refused:
             return refused
-        existing = session.scalar(select(EmailMailbox).where(EmailMailbox.supplier_id == supplier_id, EmailMailbox.shop_domain == g.shop_domain))
+        existing = session.scalar(select(EmailMailbox).where(*_mailbox_where(supplier_id)))
         stored_password = services.box.decrypt(existing.password_enc) if existing is not None else None
         same_target = existing is not None and (existing.host, existing.username) == (g.body.get("host"), g.body.get("username"))
     try:
@@ -90,7 +95,7 @@ def delete_mailbox(supplier_id: int):
         _, refused = _email_supplier(session, supplier_id)
         if refused:
             return refused
-        deleted = session.execute(delete(EmailMailbox).where(EmailMailbox.supplier_id == supplier_id, EmailMailbox.shop_domain == g.shop_domain)).rowcount
+        deleted = session.execute(delete(EmailMailbox).where(*_mailbox_where(supplier_id))).rowcount
         return jsonify(deleted=deleted)
 
 
@@ -104,7 +109,7 @@ def poll_now(supplier_id: int):
         _, refused = _email_supplier(session, supplier_id)
         if refused:
             return refused
-        mailbox_id = session.scalar(select(EmailMailbox.id).where(EmailMailbox.supplier_id == supplier_id, EmailMailbox.shop_domain == g.shop_domain))
+        mailbox_id = session.scalar(select(EmailMailbox.id).where(*_mailbox_where(supplier_id)))
     if mailbox_id is None:
         return jsonify(error="this supplier has no mailbox: PUT its settings first"), 409
     result = poll_mailbox(services, mailbox_id)

@@ -71,6 +71,16 @@ def deliveries(app) -> list[SupplierOrder]:
         return rows
 
 
+def order_forwarded(app, shopify):
+    """A paid order in Shopify, taken in by the app and mailed to the supplier as a PO: (order, delivery)."""
+    services = app.extensions["services"]
+    order = shopify.place_order(SHOP, [{"sku": "TEE-S", "quantity": 2}, {"sku": "MUG-WHT", "quantity": 1}], email="buyer@example.com")
+    InboxWorker(services.session_factory, services.settings, services).drain()
+    ForwardingWorker(services.session_factory, services.box).drain()
+    [delivery] = deliveries(app)
+    return order, delivery
+
+
 def run_job(app, name):
     [job] = [fn for job_id, _, fn in PERIODIC_JOBS if job_id == name]
     return job(app.extensions["services"])
@@ -96,10 +106,7 @@ def test_a_reply_with_tracking_in_its_text_becomes_a_shopify_fulfillment_with_no
 
     app, shopify, smtp, imap, user, supplier_id, headers = world
     services = app.extensions["services"]
-    order = shopify.place_order(SHOP, [{"sku": "TEE-S", "quantity": 2}, {"sku": "MUG-WHT", "quantity": 1}], email="buyer@example.com")
-    InboxWorker(services.session_factory, services.settings, services).drain()
-    ForwardingWorker(services.session_factory, services.box).drain()
-    [delivery] = deliveries(app)
+    order, delivery = order_forwarded(app, shopify)
     assert delivery.state == "placed"
     [po_mail] = smtp.mail
     po_number = po_mail.po_number
@@ -151,10 +158,7 @@ def test_a_reply_with_tracking_in_its_text_becomes_a_shopify_fulfillment_with_no
 def test_a_tracking_file_by_email_ships_part_and_an_uploaded_xlsx_ships_the_rest(world):
     app, shopify, smtp, imap, user, supplier_id, headers = world
     services = app.extensions["services"]
-    order = shopify.place_order(SHOP, [{"sku": "TEE-S", "quantity": 2}, {"sku": "MUG-WHT", "quantity": 1}], email="buyer@example.com")
-    InboxWorker(services.session_factory, services.settings, services).drain()
-    ForwardingWorker(services.session_factory, services.box).drain()
-    [delivery] = deliveries(app)
+    order, delivery = order_forwarded(app, shopify)
     [po_mail] = smtp.mail
     tee_line = next(str(line.id) for line in delivery.lines if line.supplier_sku == "W-TEE-S")
     po_number = po_mail.po_number
