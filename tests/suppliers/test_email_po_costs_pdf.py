@@ -24,8 +24,9 @@ def pdf_text(data: bytes) -> str:
 
 def test_costs_totals_and_currency_go_in_the_csv_the_text_and_the_pdf(smtp):
     adapter = make_email_adapter(smtp, known_skus=None)
-    adapter.place_order(order(OrderLine("1", "WIDGET-RED", 3, "=HYPERLINK(\"http://x\")", unit_cost="2.10"),
+    placed = adapter.place_order(order(OrderLine("1", "WIDGET-RED", 3, "=HYPERLINK(\"http://x\")", unit_cost="2.10"),
                               OrderLine("2", "GADGET-XL", 1, "Gadget", unit_cost="19.999")))
+    assert placed.cost == "26.30"  # the delivery's cost, in the order's currency
     [mail] = smtp.mail
     rows = list(csv.DictReader(io.StringIO(mail.attachment()[1])))
     assert [(r["unit_cost"], r["line_total"], r["currency"]) for r in rows] == [("2.10", "6.30", "PLN"), ("20.00", "20.00", "PLN")]
@@ -41,10 +42,11 @@ def test_costs_totals_and_currency_go_in_the_csv_the_text_and_the_pdf(smtp):
 
 def test_a_line_without_a_cost_is_shown_as_such_and_left_out_of_the_total(smtp):
     adapter = make_email_adapter(smtp, known_skus=None, currency="EUR")
-    adapter.place_order(order(OrderLine("1", "A-1", 2, "A", unit_cost="1.50"), OrderLine("2", "B-2", 1, "B")))
+    placed = adapter.place_order(order(OrderLine("1", "A-1", 2, "A", unit_cost="1.50"), OrderLine("2", "B-2", 1, "B")))
     [mail] = smtp.mail
     rows = list(csv.DictReader(io.StringIO(mail.attachment()[1])))
     assert [(r["unit_cost"], r["currency"]) for r in rows] == [("1.50", "EUR"), ("", "")]
+    assert placed.cost is None  # incomplete, and in the supplier's currency rather than the order's
     assert "Total: 3.00 EUR (lines without a cost not included)" in pdf_text(mail.pdf_attachment()[1])
 
 
