@@ -203,7 +203,11 @@ def _take_message(services, box: Mailbox, mailbox_id: int, shop: str, supplier_i
     with read_only(services.session_factory)() as session:
         seen = session.scalar(select(EmailProcessedMessage.id).where(
             EmailProcessedMessage.mailbox_id == mailbox_id, EmailProcessedMessage.uidvalidity == box.uidvalidity, EmailProcessedMessage.uid == message.uid))
-    reply = read_reply(message.raw) if message.raw is not None else None
+    unparsable = False
+    try:
+        reply = read_reply(message.raw) if message.raw is not None else None
+    except Exception:  # noqa: BLE001 - a message the email package cannot take apart is reported, not retried forever
+        reply, unparsable = None, True
     message_id = (reply.message_id if reply else "")[:255] or None
     if seen is None and message_id is not None:
         with read_only(services.session_factory)() as session:
@@ -213,7 +217,9 @@ def _take_message(services, box: Mailbox, mailbox_id: int, shop: str, supplier_i
         result.skipped += 1
         _advance(services, mailbox_id, box.uidvalidity, message.uid)
         return True
-    if reply is None:
+    if unparsable:
+        rows, note = [], "the message could not be read as email; upload its tracking file instead"
+    elif reply is None:
         rows, note = [], f"the message is larger than the {message.size // (1024 * 1024)} MB we read; forward the tracking file alone or upload it"
     else:
         imported = import_reply(reply, sent_log)  # sent log writes, no network
@@ -226,7 +232,7 @@ def _take_message(services, box: Mailbox, mailbox_id: int, shop: str, supplier_i
             session.add(EmailProcessedMessage(shop_domain=shop, mailbox_id=mailbox_id, uidvalidity=box.uidvalidity, uid=message.uid, message_id=message_id, import_id=run.id))
             mailbox = session.get(EmailMailbox, mailbox_id)
             _move_mark(mailbox, box.uidvalidity, message.uid)
-            if rows and all(row["outcome"] == "unknown_po" for row in rows) or (reply is not None and not rows):
+            if not rows or all(row["outcome"] == "unknown_po" for row in rows):
                 raise_alert(session, shop, "email_reply_unmatched", f"email_reply_unmatched:{run.id}",
                             f"A reply in the supplier's mailbox brought no tracking we could apply ({note or 'no PO of ours matched'}): see tracking import {run.id}.", severity="info")
             result.import_ids.append(run.id)

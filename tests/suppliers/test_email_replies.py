@@ -106,3 +106,14 @@ def test_broken_and_oversized_workbooks_are_reported_not_raised(sent_log):
         archive.writestr("xl/worksheets/sheet1.xml", b"0" * (MAX_UNPACKED_BYTES + 1))
     result = parse_tracking_file(bomb.getvalue(), sent_log.get)
     assert "unpacks to more than" in result.report[0].message
+
+
+@pytest.mark.parametrize("raw", [
+    b"",
+    b"\x00\xff\xfe garbage with no headers",
+    b"Subject: =?unknown-8bit?Q?=FF?=\r\nContent-Type: multipart/mixed; boundary=\"x\"\r\n\r\n--x\r\nContent-Type: text/plain; charset=no-such-charset\r\n\r\nUPS 1Z999AA10123456784\r\n",
+    b"Content-Type: text/csv; name=t.csv\r\nContent-Disposition: attachment; filename=t.csv\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!not base64!!!\r\n",
+])
+def test_malformed_messages_are_read_as_far_as_they_go(sent_log, raw):
+    result = import_reply(read_reply(raw), sent_log)
+    assert all(row["outcome"] in ("applied", "duplicate", "unknown_po", "unreadable") for row in result.report)

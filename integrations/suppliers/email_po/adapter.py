@@ -1,4 +1,4 @@
-"""The email purchase-order adapter: for suppliers without an API, a PO email with a CSV, tracking back by CSV.
+"""The email purchase-order adapter: for suppliers without an API, a PO email with a CSV and a PDF, tracking back by reply or file.
 
 place_order mails a PO (subject and X-PO-Number carry the PO number = our external_id, the
 idempotency key) and records it in the sent log once the SMTP server took it; placing the
