@@ -18,13 +18,17 @@ $(STAMP): requirements.txt
 venv: $(STAMP)
 
 # Debian packages the tests need: PostgreSQL (a throwaway server is started by the tests),
-# Chromium (the browser tests drive it headless through Playwright) and Prometheus's promtool
-# (checks and unit-tests deploy/prometheus; the Prometheus server itself is never started).
+# Chromium (the browser tests drive it headless through Playwright), Prometheus's promtool
+# (checks and unit-tests deploy/prometheus; the Prometheus server itself is never started),
+# Dovecot's IMAP server (tests/imap_server.py starts one for the email suppliers' mailbox)
+# and the DejaVu fonts the purchase-order PDFs are set in.
 system-deps:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	test -x /usr/sbin/dovecot || missing="$$missing dovecot-imapd"; \
+	test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || missing="$$missing fonts-dejavu-core"; \
 	if [ -n "$$missing" ]; then \
 		$(SUDO) apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \

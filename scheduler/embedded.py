@@ -15,6 +15,7 @@ from shopify_app.models import Shop, ShopStatus
 
 from shopify_app.suppliers.amendments import AmendmentWorker
 from shopify_app.suppliers.forwarding import ForwardingWorker
+from shopify_app.suppliers.email_inbox import poll_mailboxes
 from shopify_app.suppliers.polling import poll_shipments
 from shopify_app.suppliers.webhooks import SUPPLIER_EVENT_TOPIC
 from shopify_app.suppliers.printful_connect import maintain_printful_connections
@@ -42,6 +43,7 @@ CATALOG_REFRESH_EVERY = dt.timedelta(hours=6)
 RMA_REQUESTS_EVERY = dt.timedelta(seconds=30)
 RECONCILE_EVERY = dt.timedelta(minutes=15)
 PRINTFUL_CONNECTIONS_EVERY = dt.timedelta(minutes=15)  # registers new connections, renews days ahead, refreshes OAuth an hour ahead
+EMAIL_REPLIES_EVERY = dt.timedelta(minutes=1)
 
 
 def purge_inbox(services) -> None:
@@ -106,6 +108,7 @@ PERIODIC_JOBS = (
     ("kpi-check", dt.timedelta(days=1), check_kpis_of_installed_shops),
     ("install-backfills", dt.timedelta(minutes=1), backfill_installed_shops),
     ("printful-connections", PRINTFUL_CONNECTIONS_EVERY, maintain_printful_connections),
+    ("email-replies", EMAIL_REPLIES_EVERY, poll_mailboxes),  # each mailbox is polled on its own interval
 )
 
 

@@ -28,8 +28,9 @@ class SecretBox:
 
 
 def rotate_all_tokens(session: Session, box: SecretBox) -> int:
-    """Re-encrypt every stored secret under the newest key (shop tokens, supplier credentials, alert webhook URLs); returns the rows rewritten."""
+    """Re-encrypt every stored secret under the newest key (shop tokens, supplier credentials and mailboxes, alert webhook URLs); returns the rows rewritten."""
     from .models import ShopSetting, ShopToken
+    from .suppliers.email_inbox_models import EmailMailbox
     from .suppliers.models import Supplier
 
     count = 0
@@ -40,6 +41,9 @@ def rotate_all_tokens(session: Session, box: SecretBox) -> int:
         count += 1
     for supplier in session.scalars(select(Supplier).where(Supplier.credentials_enc.is_not(None)).with_for_update()):
         supplier.credentials_enc = box.rotate(supplier.credentials_enc)
+        count += 1
+    for mailbox in session.scalars(select(EmailMailbox).with_for_update()):
+        mailbox.password_enc = box.rotate(mailbox.password_enc)
         count += 1
     for row in session.scalars(select(ShopSetting).where(ShopSetting.key == "alert_channels").with_for_update()):
         if (row.value or {}).get("slack_webhook_enc"):

@@ -46,6 +46,7 @@ class OrderLine:
     quantity: int
     name: str | None = None
     retail_price: str | None = None  # for customs/packing slips, as a decimal string
+    unit_cost: str | None = None  # what the supplier charges per unit (the product mapping's cost), decimal string
 
 
 @dataclass(frozen=True)

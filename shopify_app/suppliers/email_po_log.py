@@ -15,6 +15,7 @@ from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint, sele
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
+from integrations.suppliers.email_po.messages import po_digest
 from integrations.suppliers.email_po.sent_log import SentPurchaseOrder
 from integrations.suppliers.runtime import SupplierRef
 
@@ -34,6 +35,9 @@ class EmailPoSentRecord(Base):
     supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id", ondelete="CASCADE"))
     po_number: Mapped[str] = mapped_column(String(100))
     record: Mapped[dict] = mapped_column(JSON)
+    # The PO's part of every Message-ID we send about it (messages.po_digest): a reply's
+    # In-Reply-To/References find the PO with it.
+    po_digest: Mapped[str | None] = mapped_column(String(24), index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -55,11 +59,21 @@ class DatabaseSentLog:
             data = session.scalar(select(EmailPoSentRecord.record).where(*self._where(po_number)))
         return SentPurchaseOrder.from_json(data) if data is not None else None
 
+    def po_for_digests(self, digests: list[str]) -> str | None:
+        """The PO number one of these Message-ID digests belongs to (None: none of ours)."""
+        if not digests:
+            return None
+        with self._sessions() as session:
+            return session.scalar(select(EmailPoSentRecord.po_number).where(
+                EmailPoSentRecord.supplier_id == self._owner.supplier_id, EmailPoSentRecord.shop_domain == self._owner.shop_domain,
+                EmailPoSentRecord.po_digest.in_(digests[:50])).limit(1))
+
     def add(self, record: SentPurchaseOrder) -> SentPurchaseOrder:
         """Record a sent PO; if one with this number exists already, keep and return that one."""
         try:
             with self._sessions.begin() as session:
-                session.add(EmailPoSentRecord(shop_domain=self._owner.shop_domain, supplier_id=self._owner.supplier_id, po_number=record.po_number, record=record.to_json()))
+                session.add(EmailPoSentRecord(shop_domain=self._owner.shop_domain, supplier_id=self._owner.supplier_id, po_number=record.po_number,
+                                               record=record.to_json(), po_digest=po_digest(record.po_number)))
             return record
         except IntegrityError:  # logged already (or concurrently): the first record stands
             existing = self.get(record.po_number)

@@ -53,7 +53,7 @@ from ..orders.routing import reroute_to_backup
 from ..orders.timeline import record_event
 from .credentials import RefreshingAdapter, can_refresh, current_store
 from .amendments import lines_to_place, remember_sent
-from .models import BreakerEvent, DeliveryAttempt, DeliveryState, Supplier, SupplierOrder
+from .models import BreakerEvent, DeliveryAttempt, DeliveryState, ProductMapping, Supplier, SupplierOrder
 from .resilience import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, SupplierSlots, Transition, retry_delay
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,15 @@ def adapter_from_record(supplier: Supplier, box: SecretBox) -> SupplierAdapter:
                 adapter = RefreshingAdapter(adapter, owner, supplier.kind, dict(supplier.settings or {}), credentials, supplier.credentials_enc, store=current_store())
             adapter = _adapters[key] = metered(adapter, supplier.kind)
         return adapter
+
+
+def mapped_costs(session: Session, delivery: SupplierOrder) -> dict[str, str]:
+    """Supplier SKU -> the cost the merchant mapped for it at this supplier (purchase orders show unit costs)."""
+    skus = {line.supplier_sku for line in delivery.lines}
+    rows = session.execute(select(ProductMapping.supplier_sku, ProductMapping.cost).where(
+        ProductMapping.shop_domain == delivery.shop_domain, ProductMapping.supplier_id == delivery.supplier_id,
+        ProductMapping.supplier_sku.in_(skus), ProductMapping.cost.is_not(None)))
+    return {sku: cost for sku, cost in rows}
 
 
 class ForwardingWorker:
@@ -304,9 +313,11 @@ class ForwardingWorker:
         order = session.get(Order, delivery.order_id)
         address = order.shipping_address or {}
         lines = []
+        costs = mapped_costs(session, delivery)
         for sol in lines_to_place(delivery.lines):
             line = session.get(OurLine, sol.order_line_id)
-            lines.append(OrderLine(line_ref=str(sol.id), supplier_sku=sol.supplier_sku, quantity=sol.quantity, name=line.title, retail_price=line.price))
+            lines.append(OrderLine(line_ref=str(sol.id), supplier_sku=sol.supplier_sku, quantity=sol.quantity, name=line.title, retail_price=line.price,
+                                   unit_cost=costs.get(sol.supplier_sku)))
         return PlaceOrder(
             external_id=delivery.idempotency_key,
             shipping_address=Address(

@@ -207,6 +207,14 @@ def request_schemas() -> dict[str, dict]:
                   else {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_TARGET_HOURS, "description": "Hours."})
             for key in DEFAULT_TARGETS
         }, min_properties=1),
+        "Mailbox": obj({
+            "host": text(253, non_blank=True), "port": whole(1, 65535),
+            "security": {"type": "string", "enum": ["ssl", "starttls", "none"], "description": "none: only to hosts the operator allowed."},
+            "username": text(255, non_blank=True), "password": text(1024, min_length=1, description="Write-only; leave out to keep the stored one (same host and user)."),
+            "folder": text(255, non_blank=True), "processed_folder": text(255, nullable=True), "poll_minutes": whole(1, 24 * 60),
+            "enabled": {"type": "boolean"},
+        }, required=("host", "username")),
+        "TrackingFile": obj({}, description="Send the CSV or XLSX file itself as the body (or a multipart form's \"file\" field); JSON is answered 415."),
         "AlertChannels": obj({
             "emails": {"type": "array", "maxItems": MAX_EMAILS, "items": text(254)},
             "slack_webhook_url": text(2048, nullable=True, description="https only; write-only, null removes it."),

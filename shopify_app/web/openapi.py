@@ -63,6 +63,13 @@ RESPONSES: dict[str, dict[int, str | None]] = {
     "inventory_api.decide_held_feed": {200: "FeedEnvelope", 409: "Error"},
     "inventory_api.set_inventory_terms": {200: "InventorySettingsView"},
     "inventory_api.sync_now": {200: "SyncEnvelope"},
+    "email_suppliers_api.get_mailbox": {200: "MailboxView", 409: "Error"},
+    "email_suppliers_api.put_mailbox": {200: "MailboxView", 409: "Error", 422: "Error"},
+    "email_suppliers_api.delete_mailbox": {200: "Deleted", 409: "Error"},
+    "email_suppliers_api.poll_now": {200: "MailboxPoll", 409: "Error"},
+    "email_suppliers_api.upload_tracking": {201: "TrackingImportEnvelope", 409: "Error", 413: "Error", 422: "Error"},
+    "email_suppliers_api.list_tracking_imports": {200: "TrackingImportList", 409: "Error"},
+    "email_suppliers_api.get_tracking_import": {200: "TrackingImportEnvelope"},
     "returns_api.list_returns": {200: "ReturnList"},
     "returns_api.get_return": {200: "ReturnEnvelope"},
     "returns_api.decide": {200: "ReturnEnvelope", 409: "Error", 502: "Error"},
@@ -78,6 +85,7 @@ RESPONSES: dict[str, dict[int, str | None]] = {
 QUERY: dict[str, dict[str, dict]] = {
     "suppliers_api.update_supplier": {"test": {"type": "string", "enum": ["0", "1"], "description": "1: save only if a test connection with the new settings and credentials succeeds."}},
     "returns_api.list_returns": {"queue": {"type": "string", "description": "Any non-empty value: only requests waiting for the merchant."}},
+    "email_suppliers_api.upload_tracking": {"filename": {"type": "string", "description": "The file's name, for the report (form uploads carry their own)."}},
     "admin_api.export_csv": {
         "q": {"type": "string", "description": "Orders: search text."}, "state": {"type": "string"}, "supplier": {"type": "string"},
         "problem": {"type": "string"}, "bucket": {"type": "string", "description": "KPIs: day (default), week or month."},
@@ -162,6 +170,17 @@ def response_schemas() -> dict[str, dict]:
             "waited_longest": {"type": "array", "items": _obj({"order_id": INT, "order": NSTR, "state": STR, "retries": INT,
                                                                "backoff_wait_seconds": {"type": "number"}, "breaker_wait_seconds": {"type": "number"}})},
         }),
+        "Mailbox": _obj({"supplier_id": INT, "host": STR, "port": INT, "security": STR, "username": STR, "password_set": BOOL, "folder": STR,
+                         "processed_folder": NSTR, "poll_minutes": INT, "enabled": BOOL, "last_polled_at": NSTR, "last_error": NSTR, "failures": INT}),
+        "MailboxView": _obj({"mailbox": {"oneOf": [{"type": "null"}, _ref("Mailbox")]}}),
+        "TrackingImport": _obj({"id": INT, "supplier_id": INT, "source": STR, "reference": NSTR, "message": NSTR, "created_at": STR,
+                                "counts": _obj({"applied": INT, "duplicate": INT, "unknown_po": INT, "unreadable": INT}),
+                                "rows": {"type": "array", "items": _obj({"source": STR, "row": INT, "outcome": {"enum": ["applied", "duplicate", "unknown_po", "unreadable"]},
+                                                                           "message": STR, "po_number": STR, "carrier": STR, "tracking_number": STR})}},
+                               ("id", "supplier_id", "source", "counts", "created_at")),
+        "TrackingImportEnvelope": _obj({"tracking_import": _ref("TrackingImport")}),
+        "TrackingImportList": _list_of("tracking_imports", "TrackingImport"),
+        "MailboxPoll": _obj({"poll": _obj({"messages": INT, "skipped": INT, "error": NSTR, "imports": {"type": "array", "items": _ref("TrackingImport")}})}),
     }
 
 
@@ -170,13 +189,14 @@ def api_app() -> Flask:
     from .admin_api import blueprint as admin_api
     from .alerts_api import blueprint as alerts_api
     from .api import blueprint as api
+    from .email_suppliers_api import blueprint as email_suppliers_api
     from .inventory_api import blueprint as inventory_api
     from .locations_api import blueprint as locations_api
     from .returns_api import blueprint as returns_api
     from .suppliers_api import blueprint as suppliers_api
 
     app = Flask("openapi")
-    for blueprint in (api, alerts_api, admin_api, suppliers_api, locations_api, inventory_api, returns_api):
+    for blueprint in (api, alerts_api, admin_api, suppliers_api, email_suppliers_api, locations_api, inventory_api, returns_api):
         app.register_blueprint(blueprint)
     return app
 

@@ -65,9 +65,14 @@ class CapturedMail:
         return self.message[KIND_HEADER]
 
     def attachment(self) -> tuple[str, str]:
-        """(file name, text) of the one attachment."""
-        [part] = list(self.message.iter_attachments())
+        """(file name, text) of the one CSV attachment."""
+        [part] = [part for part in self.message.iter_attachments() if part.get_content_type() == "text/csv"]
         return part.get_filename(), part.get_content() if isinstance(part.get_content(), str) else part.get_content().decode()
+
+    def pdf_attachment(self) -> tuple[str, bytes] | None:
+        """(file name, bytes) of the PDF copy, if the message has one."""
+        parts = [part for part in self.message.iter_attachments() if part.get_content_type() == "application/pdf"]
+        return (parts[0].get_filename(), parts[0].get_content()) if parts else None
 
 
 class _CapturingHandler:

@@ -1,4 +1,4 @@
-"""Email purchase orders: a PO email with a CSV for suppliers without an API; tracking comes back as CSV."""
+"""Email purchase orders: a PO email with a CSV (and PDF) for suppliers without an API; tracking comes back by reply (text or CSV/XLSX) or upload."""
 from .adapter import EmailPoAdapter
 from .config import EmailPoSettings, InvalidEmailSettings, parse_settings
 from .sent_log import InMemorySentLog, JsonFileSentLog, SentLog, SentPurchaseOrder

@@ -1,4 +1,4 @@
-"""The email purchase-order adapter: for suppliers without an API, a PO email with a CSV, tracking back by CSV.
+"""The email purchase-order adapter: for suppliers without an API, a PO email with a CSV and a PDF, tracking back by reply or file.
 
 place_order mails a PO (subject and X-PO-Number carry the PO number = our external_id, the
 idempotency key) and records it in the sent log once the SMTP server took it; placing the
@@ -50,6 +50,7 @@ from ..base import (
 )
 from .config import EmailPoSettings
 from .messages import cancellation_message, change_notice_message, purchase_order_message, return_request_message
+from .po_amounts import po_amounts
 from .sent_log import UNCONFIRMED, SentLine, SentLog, SentPurchaseOrder
 from .smtp_sender import send_message
 from .stock_feed import StockFeed, StockImport, import_stock_csv
@@ -107,11 +108,15 @@ class EmailPoAdapter(SupplierAdapter):
         if existing is not None:
             return existing.as_supplier_order()
         message = purchase_order_message(order, self.settings)
+        amounts = po_amounts(order, self.settings.currency)
+        # The delivery's cost is in the order's currency (KPIs add it up): only a complete total in it counts.
+        in_order_currency = amounts.currency == (order.currency or "").upper()
         record = SentPurchaseOrder(
             po_number=order.external_id,
             lines=tuple(SentLine(line.line_ref, line.supplier_sku, line.quantity, line.name) for line in order.lines),
             sent_at=self._clock(),
             message_id=str(message["Message-ID"]),
+            total=amounts.total if amounts.any_cost and not amounts.incomplete and in_order_currency else None,
         )
         try:
             send_message(self.settings, message)

@@ -6,7 +6,9 @@ settings (JSON, the tenant's):
   to_addresses [..], cc_addresses [..] (optional), reply_to (optional),
   subject_template (default "Purchase order {po_number}"; must contain {po_number}),
   cancel_subject_template (default "CANCELLATION of purchase order {po_number}"),
-  shop_name (signs the email body), known_skus [..] (optional: refuse other SKUs before sending).
+  shop_name (signs the email body), known_skus [..] (optional: refuse other SKUs before sending),
+  currency (optional ISO 4217: the supplier's invoicing currency; default the order's),
+  attach_pdf (default true: a PDF copy of the PO is attached next to the CSV).
 The sent log lives in the database (one per supplier); stock arrives by feed upload or URL.
 Keys that once named SMTP servers or server files (OPERATOR_KEYS) are refused when saved and
 ignored when found in settings stored by an older version.
@@ -14,6 +16,7 @@ ignored when found in settings stored by an older version.
 from __future__ import annotations
 
 import email.utils
+import re
 import string
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -21,7 +24,7 @@ from typing import Any, Mapping
 from ..runtime import OperatorSmtp
 
 SECURITY_MODES = ("starttls", "ssl", "none")
-KNOWN_KEYS = frozenset({"to_addresses", "cc_addresses", "reply_to", "subject_template", "cancel_subject_template", "shop_name", "known_skus"})
+KNOWN_KEYS = frozenset({"to_addresses", "cc_addresses", "reply_to", "subject_template", "cancel_subject_template", "shop_name", "known_skus", "currency", "attach_pdf"})
 # Once tenant settings; now the operator's (SMTP) or the app's (sent log in the database, feeds by upload/URL).
 OPERATOR_KEYS = frozenset({"smtp_host", "smtp_port", "smtp_security", "smtp_timeout_seconds", "smtp_ca_file", "from_address", "sent_log_path", "stock_feed_path"})
 
@@ -49,6 +52,8 @@ class EmailPoSettings:
     cancel_subject_template: str = "CANCELLATION of purchase order {po_number}"
     shop_name: str = "our shop"
     known_skus: frozenset[str] | None = None
+    currency: str | None = None  # the supplier's invoicing currency (ISO 4217) when not the order's
+    attach_pdf: bool = True  # a PDF copy of the PO next to the CSV
 
     def __repr__(self) -> str:
         # Addresses and the password stay out of reprs, which end up in logs and tracebacks.
@@ -106,7 +111,23 @@ def parse_settings(settings: Mapping[str, Any], credentials: Mapping[str, Any] |
         cancel_subject_template=_template("settings.cancel_subject_template", tenant.get("cancel_subject_template", EmailPoSettings.cancel_subject_template)),
         shop_name=_optional_text("settings.shop_name", tenant.get("shop_name")) or EmailPoSettings.shop_name,
         known_skus=frozenset(known_skus) if known_skus is not None else None,
+        currency=_currency(tenant.get("currency")),
+        attach_pdf=_flag("settings.attach_pdf", tenant.get("attach_pdf", True)),
     )
+
+
+def _currency(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Z]{3}", value):
+        raise InvalidEmailSettings("settings.currency must be a three-letter ISO 4217 code such as EUR")
+    return value
+
+
+def _flag(where: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidEmailSettings(f"{where} must be true or false")
+    return value
 
 
 def _address(where: str, value: Any) -> str:

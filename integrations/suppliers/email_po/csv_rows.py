@@ -8,10 +8,23 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from typing import Iterable
 
 DELIMITERS = (",", ";", "\t")
+# Headers as spreadsheets write them ("PO Number", "Tracking #", "Qty") -> our column names.
+HEADER_ALIASES = {
+    "po": "po_number", "po_no": "po_number", "purchase_order": "po_number", "purchase_order_number": "po_number",
+    "qty": "quantity", "tracking": "tracking_number", "tracking_no": "tracking_number", "tracking_code": "tracking_number",
+    "courier": "carrier", "tracking_link": "tracking_url", "ship_date": "shipped_at", "date_shipped": "shipped_at", "shipped_on": "shipped_at",
+}
+
+
+def column_name(header: str) -> str:
+    """A header cell as our column name: case, spaces, dashes and # do not matter; common spellings are aliases."""
+    name = re.sub(r"[\s\-.#/]+", "_", header.strip().lower()).strip("_")
+    return HEADER_ALIASES.get(name, name)
 
 
 @dataclass(frozen=True)
@@ -20,6 +33,7 @@ class RowError:
 
     row: int
     message: str
+    outcome: str = "unreadable"  # how a tracking import reports the row: unreadable | unknown_po | duplicate
 
     def __str__(self) -> str:
         return f"row {self.row}: {self.message}"
@@ -49,7 +63,7 @@ def read_rows(text: str | bytes, required: Iterable[str], one_of: Iterable[Itera
         header = next(reader, None)
         if not header or not any(cell.strip() for cell in header):
             return CsvRows((), frozenset(), RowError(1, "the file is empty; the first row must name the columns"))
-        names = [cell.strip().lower() for cell in header]
+        names = [column_name(cell) for cell in header]
         columns = frozenset(name for name in names if name)
         missing = [name for name in required if name not in columns]
         missing += [" or ".join(group) for group in map(tuple, one_of) if not columns.intersection(group)]

@@ -13,22 +13,42 @@ from email.message import EmailMessage
 
 from ..base import Amendment, PlaceOrder
 from .config import EmailPoSettings
+from .po_amounts import po_amounts
 from .purchase_order_csv import purchase_order_csv
+from .purchase_order_pdf import purchase_order_pdf
 
 PO_HEADER = "X-PO-Number"
 KIND_HEADER = "X-PO-Message"  # "purchase-order" | "cancellation" | "change" | "return-request"
 
 
-def attachment_name(po_number: str) -> str:
-    """A safe file name for the PO's CSV."""
-    return f"PO-{re.sub(r'[^A-Za-z0-9._-]+', '_', po_number)}.csv"
+def attachment_name(po_number: str, extension: str = "csv") -> str:
+    """A safe file name for the PO's CSV (or its PDF copy)."""
+    return f"PO-{re.sub(r'[^A-Za-z0-9._-]+', '_', po_number)}.{extension}"
+
+
+def po_digest(po_number: str) -> str:
+    """The PO's part of every Message-ID we send about it (a reply's In-Reply-To names the PO by it)."""
+    return hashlib.sha256(po_number.encode()).hexdigest()[:24]
 
 
 def message_id(po_number: str, kind: str, from_address: str) -> str:
     """A Message-ID that is the same every time this PO (or its cancellation) is sent."""
     domain = email.utils.parseaddr(from_address)[1].rpartition("@")[2] or "localhost"
-    digest = hashlib.sha256(po_number.encode()).hexdigest()[:24]
-    return f"<{kind}.{digest}@{domain}>"
+    return f"<{kind}.{po_digest(po_number)}@{domain}>"
+
+
+# Our Message-IDs: <kind.digest@domain>; the kind may carry a change or return reference.
+OUR_MESSAGE_ID = re.compile(r"<[^<>@\s]*\.([0-9a-f]{24})@[^<>\s]+>")
+
+
+def referenced_digests(*headers: str | None) -> list[str]:
+    """PO digests of our Message-IDs named in In-Reply-To / References headers, nearest first."""
+    found: list[str] = []
+    for header in headers:
+        for match in OUR_MESSAGE_ID.finditer(header or ""):
+            if match.group(1) not in found:
+                found.append(match.group(1))
+    return found
 
 
 def _envelope(settings: EmailPoSettings, subject: str, po_number: str, kind: str) -> EmailMessage:
@@ -51,15 +71,26 @@ def purchase_order_message(order: PlaceOrder, settings: EmailPoSettings) -> Emai
     """The PO email: a short plain-text summary and the CSV with every line and the ship-to address."""
     po_number = order.external_id
     message = _envelope(settings, settings.subject_template.format(po_number=po_number), po_number, "purchase-order")
-    summary = "\n".join(f"  {line.quantity} x {line.supplier_sku}" + (f"  ({line.name})" if line.name else "") for line in order.lines)
+    amounts = po_amounts(order, settings.currency)
+    summary = "\n".join(
+        f"  {priced.line.quantity} x {priced.line.supplier_sku}" + (f"  ({priced.line.name})" if priced.line.name else "")
+        + (f"  at {priced.unit_cost} = {priced.line_total} {amounts.currency}" if priced.unit_cost else "")
+        for priced in amounts.lines
+    )
+    if amounts.any_cost:
+        summary += f"\n\n  Total: {amounts.total} {amounts.currency}" + (" (lines without a cost not included)" if amounts.incomplete else "")
+    copies = f"{attachment_name(po_number)}" + (f" (and its PDF copy {attachment_name(po_number, 'pdf')})" if settings.attach_pdf else "")
     message.set_content(
         f"Hello,\n\nplease ship purchase order {po_number}:\n\n{summary}\n\n"
-        f"The attached {attachment_name(po_number)} lists every line with the ship-to address.\n"
+        f"The attached {copies} lists every line with the ship-to address.\n"
         f"Please send tracking back as a CSV with the columns po_number, line_ref (or sku), quantity, "
         f"carrier, tracking_number, tracking_url, shipped_at, and quote {po_number} in any reply.\n\n"
         f"Thank you,\n{settings.shop_name}\n"
     )
-    message.add_attachment(purchase_order_csv(order).encode(), maintype="text", subtype="csv", filename=attachment_name(po_number))
+    message.add_attachment(purchase_order_csv(order, settings.currency).encode(), maintype="text", subtype="csv", filename=attachment_name(po_number))
+    if settings.attach_pdf:
+        pdf = purchase_order_pdf(order, shop_name=settings.shop_name, currency=settings.currency)
+        message.add_attachment(pdf, maintype="application", subtype="pdf", filename=attachment_name(po_number, "pdf"))
     return message
 
 

@@ -51,6 +51,7 @@ class SentPurchaseOrder:
     cancel_requested_at: str | None = None
     shipments: tuple[Shipment, ...] = field(default=())
     amendments: tuple[str, ...] = ()  # references of the change notices sent under this PO (each once)
+    total: str | None = None  # the PO's total in the order's currency, when every line had a cost
 
     def shipped_quantity(self, line_ref: str, *, except_shipment: str | None = None) -> int:
         """How many of a line the recorded shipments carry (optionally not counting one shipment)."""
@@ -76,7 +77,7 @@ class SentPurchaseOrder:
             "po_number": self.po_number, "delivery": self.delivery, "sent_at": self.sent_at,
             "cancellation": "requested" if self.cancel_requested_at else None, "cancel_requested_at": self.cancel_requested_at,
         }
-        return SupplierOrder(supplier_order_id=self.po_number, external_id=self.po_number, status=self.status, raw=raw)
+        return SupplierOrder(supplier_order_id=self.po_number, external_id=self.po_number, status=self.status, cost=self.total, raw=raw)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict."""
@@ -92,6 +93,7 @@ class SentPurchaseOrder:
             po_number=data["po_number"], lines=tuple(SentLine(**line) for line in data["lines"]), sent_at=data["sent_at"],
             message_id=data["message_id"], delivery=data.get("delivery", ACCEPTED),
             cancel_requested_at=data.get("cancel_requested_at"), shipments=shipments, amendments=tuple(data.get("amendments", ())),
+            total=data.get("total"),
         )
 
 
@@ -119,6 +121,13 @@ class InMemorySentLog:
         """The PO with this number, if it was sent."""
         with self._lock:
             return self._records.get(po_number)
+
+    def po_for_digests(self, digests: list[str]) -> str | None:
+        """The PO number one of these Message-ID digests belongs to (messages.po_digest)."""
+        from .messages import po_digest
+
+        with self._lock:
+            return next((po for po in self._records if po_digest(po) in digests), None)
 
     def add(self, record: SentPurchaseOrder) -> SentPurchaseOrder:
         """Record a sent PO unless one with this number exists."""

@@ -6,6 +6,11 @@ number (or link) are one parcel. A parcel with any bad row is left out whole, so
 never recorded with half its contents; the other parcels go in. Each refused row gets an
 error with its row number (the header is row 1) and what to fix. A parcel that is already in
 the sent log (same PO and tracking) is skipped, so importing the same file twice is harmless.
+
+XLSX workbooks are read into the same rows (xlsx_rows.py). Every data row gets one outcome in
+`report`: applied, duplicate (already imported, or repeated in the file), unknown_po (not a
+PO we sent this supplier) or unreadable (with what to fix). A reply that quotes its PO only
+in the email (no po_number column) passes `default_po`, which fills the column.
 """
 from __future__ import annotations
 
@@ -15,10 +20,31 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..base import Shipment, ShipmentLine
-from .csv_rows import RowError, read_rows
+from .csv_rows import CsvRows, RowError, read_rows
+from .xlsx_rows import looks_like_xlsx, read_xlsx_rows
 from .sent_log import SentLine, SentLog, SentPurchaseOrder, with_shipments
 
 PurchaseOrderLookup = Callable[[str], SentPurchaseOrder | None]
+OUTCOMES = ("applied", "duplicate", "unknown_po", "unreadable")
+REQUIRED = ("po_number", "quantity")
+ONE_OF = (("line_ref", "sku"), ("tracking_number", "tracking_url"))
+
+
+@dataclass(frozen=True)
+class RowReport:
+    """What became of one row of a tracking import."""
+
+    row: int
+    outcome: str  # one of OUTCOMES
+    message: str = ""
+    po_number: str = ""
+    carrier: str = ""
+    tracking_number: str = ""
+
+    def as_json(self) -> dict:
+        """The row as the API shows it."""
+        return {"row": self.row, "outcome": self.outcome, "message": self.message, "po_number": self.po_number,
+                "carrier": self.carrier, "tracking_number": self.tracking_number}
 
 
 @dataclass(frozen=True)
@@ -28,6 +54,7 @@ class TrackingImport:
     shipments: dict[str, list[Shipment]]
     errors: list[RowError]
     already_imported: list[str] = field(default_factory=list)
+    report: tuple[RowReport, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -48,11 +75,29 @@ class _Row:
     shipped_at: str | None
 
 
-def parse_tracking_csv(text: str | bytes, find_po: PurchaseOrderLookup) -> TrackingImport:
+def parse_tracking_csv(text: str | bytes, find_po: PurchaseOrderLookup, *, default_po: str | None = None) -> TrackingImport:
     """Check a tracking CSV against the POs `find_po` knows; nothing is recorded."""
-    table = read_rows(text, required=("po_number", "quantity"), one_of=(("line_ref", "sku"), ("tracking_number", "tracking_url")))
+    return parse_tracking_table(read_rows(text, required=_required(default_po), one_of=ONE_OF), find_po, default_po=default_po)
+
+
+def parse_tracking_file(data: bytes, find_po: PurchaseOrderLookup, *, default_po: str | None = None) -> TrackingImport:
+    """Check a tracking file, XLSX (recognised by its bytes) or CSV; nothing is recorded."""
+    if looks_like_xlsx(data):
+        return parse_tracking_table(read_xlsx_rows(data, required=_required(default_po), one_of=ONE_OF), find_po, default_po=default_po)
+    return parse_tracking_csv(data, find_po, default_po=default_po)
+
+
+def _required(default_po: str | None) -> tuple[str, ...]:
+    return tuple(name for name in REQUIRED if not (default_po and name == "po_number"))
+
+
+def parse_tracking_table(table: CsvRows, find_po: PurchaseOrderLookup, *, default_po: str | None = None) -> TrackingImport:
+    """Check rows read from any tracking file against the POs `find_po` knows; nothing is recorded."""
     if table.header_error is not None:
-        return TrackingImport({}, [table.header_error])
+        error = table.header_error
+        return TrackingImport({}, [error], report=(RowReport(error.row, "unreadable", error.message),))
+    if default_po:
+        table = CsvRows(tuple((number, {**values, "po_number": values.get("po_number") or default_po}) for number, values in table.rows), table.columns)
     orders: dict[str, SentPurchaseOrder | None] = {}
     errors: list[RowError] = []
     bad_parcels: set[tuple[str, str]] = set()
@@ -64,24 +109,50 @@ def parse_tracking_csv(text: str | bytes, find_po: PurchaseOrderLookup) -> Track
         if po_number not in orders and po_number:
             orders[po_number] = find_po(po_number)
         row, problem = _checked_row(number, values, orders.get(po_number))
+        outcome = "unknown_po" if po_number and orders.get(po_number) is None else "unreadable"
         if row is not None:
             duplicate_of = seen.get((row.po_number, row.parcel, row.line.line_ref))
             if duplicate_of is not None:
-                row, problem = None, f"duplicate of row {duplicate_of} (same PO, tracking and line)"
+                row, problem, outcome = None, f"duplicate of row {duplicate_of} (same PO, tracking and line)", "duplicate"
             else:
                 seen[(row.po_number, row.parcel, row.line.line_ref)] = number
         if row is None:
-            errors.append(RowError(number, problem))
+            errors.append(RowError(number, problem, outcome))
             bad_parcels.add((po_number, parcel))
         else:
             rows.append(row)
     shipments, already = _parcels(rows, orders, bad_parcels, errors)
-    return TrackingImport(shipments, sorted(errors, key=lambda error: error.row), already)
+    errors.sort(key=lambda error: error.row)
+    return TrackingImport(shipments, errors, already, _report(table, rows, errors, already))
+
+
+def _report(table: CsvRows, rows: list[_Row], errors: list[RowError], already: list[str]) -> tuple[RowReport, ...]:
+    """One outcome per data row: its (first) error, else duplicate when its parcel was imported before, else applied."""
+    first_error: dict[int, RowError] = {}
+    for error in errors:
+        first_error.setdefault(error.row, error)
+    taken = {row.number: row for row in rows}
+    report = []
+    for number, values in table.rows:
+        po_number, carrier = values.get("po_number", ""), values.get("carrier", "")
+        tracking = values.get("tracking_number") or values.get("tracking_url") or ""
+        if number in first_error:
+            error = first_error[number]
+            report.append(RowReport(number, error.outcome, error.message, po_number, carrier, tracking))
+        elif number in taken and f"{po_number}:{taken[number].parcel}" in already:
+            report.append(RowReport(number, "duplicate", "this parcel was imported before", po_number, carrier, tracking))
+        else:
+            report.append(RowReport(number, "applied", "", po_number, carrier, tracking))
+    return tuple(report)
 
 
 def import_tracking_csv(sent_log: SentLog, text: str | bytes) -> TrackingImport:
     """Check a tracking CSV against the sent log and record the parcels that pass."""
-    result = parse_tracking_csv(text, sent_log.get)
+    return record_import(sent_log, parse_tracking_csv(text, sent_log.get))
+
+
+def record_import(sent_log: SentLog, result: TrackingImport) -> TrackingImport:
+    """Record the parcels of a checked import in the sent log (a parcel already there is kept as it is)."""
     for po_number, shipments in result.shipments.items():
         sent_log.update(po_number, lambda record, new=shipments: with_shipments(record, new))
     return result
