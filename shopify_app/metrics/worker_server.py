@@ -49,7 +49,11 @@ def serve_worker_metrics(settings, port: int | None = None, addr: str | None = N
             return None
         port = int(raw)
     addr = addr or os.environ.get("METRICS_ADDR", "0.0.0.0")
-    server = make_server(addr, port, protected(make_wsgi_app(event_metrics()), settings.metrics_token, settings.sandbox), WSGIServer, handler_class=_QuietHandler)
+    try:
+        server = make_server(addr, port, protected(make_wsgi_app(event_metrics()), settings.metrics_token, settings.sandbox), WSGIServer, handler_class=_QuietHandler)
+    except OSError as exc:  # a taken port must not stop the worker: orders matter more than its figures
+        log.error("worker metrics not served: %s:%s: %s (give each worker on one host its own METRICS_PORT)", addr, port, exc.strerror or exc)
+        return None
     threading.Thread(target=server.serve_forever, name="worker-metrics", daemon=True).start()
     log.info("worker metrics on %s:%s/metrics", addr, server.server_port)
     return server

@@ -162,7 +162,8 @@ def test_the_roles_run_as_plain_processes_migrate_then_web_and_two_workers(tmp_p
     finally:
         services.close()
     web = ServerProcess(compose["services"]["web"]["command"], role_env("web", pg_database, port, sandbox_shopify.base_url), tmp_path / "web.log", port)
-    workers = [ServerProcess(compose["services"]["worker"]["command"], role_env("worker", pg_database, port, sandbox_shopify.base_url), tmp_path / f"worker{n}.log")
+    # Containers each have their own network; as plain processes on one host each worker needs its own metrics port.
+    workers = [ServerProcess(compose["services"]["worker"]["command"], role_env("worker", pg_database, port, sandbox_shopify.base_url) | {"METRICS_PORT": str(free_port())}, tmp_path / f"worker{n}.log")
                for n in range(compose["services"]["worker"]["deploy"]["replicas"])]
     processes = [web, *workers]
     try:

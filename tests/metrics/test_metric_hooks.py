@@ -127,7 +127,10 @@ def test_breaker_states_follow_the_breaker_and_are_published():
     assert breaker_states()[supplier] == "open"
     assert sample("dropship_supplier_breaker_state", supplier_id=str(supplier), state="open") == 1
     clock.now += 31
-    assert breaker.is_open(supplier) == 0  # the worker's own check after the cooldown
+    assert breaker.acquire(supplier) == 0  # after the cooldown a probe goes through: half-open
+    assert breaker_states()[supplier] == "half_open"
+    assert sample("dropship_supplier_breaker_state", supplier_id=str(supplier), state="half_open") == 1
+    breaker.success(supplier)  # the probe got an answer: closed
     assert breaker_states()[supplier] == "closed"
     assert sample("dropship_supplier_breaker_state", supplier_id=str(supplier), state="open") == 0
     assert sample("dropship_supplier_breaker_state", supplier_id=str(supplier), state="closed") == 1
