@@ -181,3 +181,13 @@ def no_network_in_write_transactions(monkeypatch):
     yield guard
     if guard.violations:
         pytest.fail(guard.report(), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def fresh_printful_rate_limits():
+    """Each test is a new Printful account: a sandbox reused across tests (same URL and token) must not carry the last test's 429 lockout."""
+    from integrations.suppliers.printful import pacing
+
+    with pacing._buckets_lock:
+        pacing._buckets.clear()
+    yield
