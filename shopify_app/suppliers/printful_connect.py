@@ -28,7 +28,7 @@ from sqlalchemy import select
 from integrations.suppliers.base import SupplierError
 from integrations.suppliers.runtime import SupplierRef
 
-from ..alerts import raise_alert, resolve_alert
+from ..alerts import alert_job_failure, raise_alert, resolve_alert
 from ..models import Shop, ShopStatus
 from .forwarding import adapter_from_record
 from .models import Supplier
@@ -132,17 +132,20 @@ def maintain_printful_connections(services, limit: int = 200) -> int:
     """The job: renew webhook registrations that expire soon or are no longer ours, refresh expiring OAuth tokens; returns suppliers checked."""
     with services.read_session_factory() as session:
         rows = session.execute(
-            select(Supplier.id, Supplier.credentials_enc, Supplier.settings)
+            select(Supplier.id, Supplier.shop_domain, Supplier.name, Supplier.credentials_enc, Supplier.settings)
             .join(Shop, Shop.domain == Supplier.shop_domain)
             .where(Supplier.kind == "printful", Supplier.deleted_at.is_(None), Supplier.active.is_(True), Shop.status == ShopStatus.INSTALLED.value)
             .order_by(Supplier.id).limit(limit)
         ).all()
     now = dt.datetime.now(dt.timezone.utc)
-    for supplier_id, credentials_enc, settings in rows:
-        credentials = json.loads(services.box.decrypt(credentials_enc)) if credentials_enc else {}
+    for supplier_id, shop_domain, name, credentials_enc, settings in rows:
         try:
+            credentials = json.loads(services.box.decrypt(credentials_enc)) if credentials_enc else {}
             with services.read_session_factory() as session:
-                adapter = adapter_from_record(session.get(Supplier, supplier_id), services.box)
+                supplier = session.get(Supplier, supplier_id)
+                if supplier is None:  # deleted since the list was read
+                    continue
+                adapter = adapter_from_record(supplier, services.box)
             oauth = adapter.oauth
             if oauth is not None and (oauth.expires_at() or float("inf")) - now.timestamp() < TOKEN_REFRESH_AHEAD.total_seconds():
                 oauth.refresh()  # stored through save_refreshed_credentials
@@ -150,4 +153,6 @@ def maintain_printful_connections(services, limit: int = 200) -> int:
                 register_webhooks(services, supplier_id)
         except SupplierError as exc:
             log.warning("printful connection check for supplier %s failed: %s", supplier_id, type(exc).__name__)
+        except Exception as exc:  # noqa: BLE001 - one shop's broken supplier must not stop the others
+            alert_job_failure(services.session_factory, "printful-connections", shop_domain, exc, unit=f"supplier:{supplier_id}", subject=name)
     return len(rows)

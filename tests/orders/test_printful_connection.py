@@ -154,6 +154,21 @@ def test_a_failed_registration_is_alerted_then_cleared_when_it_works(app, sandbo
     assert credentials_of(app, supplier_id)["webhook_secret_key"] == sandbox.webhooks.config.secret_key
 
 
+def test_a_broken_supplier_is_alerted_and_does_not_stop_the_job_for_the_others(app, sandbox):
+    services = app.extensions["services"]
+    broken = add_printful_supplier(app, sandbox)
+    with services.session_factory.begin() as session:  # saved before check_printful_config existed
+        row = session.get(Supplier, broken)
+        row.credentials_enc = services.box.encrypt(json.dumps({"token": ""}))
+        row.name = "Printful (old)"
+    healthy = add_printful_supplier(app, sandbox)
+    assert maintain_printful_connections(services) == 2
+    assert credentials_of(app, healthy)["webhook_secret_key"] == sandbox.webhooks.config.secret_key
+    with services.session_factory() as session:
+        [alert] = session.scalars(select(Alert).where(Alert.kind == "job_failed")).all()
+        assert alert.shop_domain == SHOP and alert.dedupe_key.endswith(f":supplier:{broken}")
+
+
 # -- OAuth ------------------------------------------------------------------------------------------
 
 
