@@ -44,15 +44,16 @@ class CredentialStore:
         self.session_factory = session_factory
         self.box = box
 
-    def swap(self, ref: SupplierRef, expected_enc: bytes | None, new: dict[str, Any], old: dict[str, Any]) -> tuple[bytes | None, dict[str, Any]]:
-        """Store `new` if the record still holds `expected_enc`; (stored ciphertext, credentials now in force)."""
+    def swap(self, ref: SupplierRef, expected_enc: bytes | None, new: dict[str, Any], old: dict[str, Any],
+             action: str = "credentials_refreshed") -> tuple[bytes | None, dict[str, Any]]:
+        """Store `new` if the record still holds `expected_enc`, audited as `action`; (stored ciphertext, credentials now in force)."""
         new_enc = self.box.encrypt(json.dumps(new))
         with self.session_factory.begin() as session:
             swapped = session.execute(
                 update(Supplier).where(Supplier.id == ref.supplier_id, Supplier.shop_domain == ref.shop_domain, Supplier.credentials_enc == expected_enc).values(credentials_enc=new_enc)
             ).rowcount
             if swapped:
-                record_change(session, ref.shop_domain, ref.supplier_id, SYSTEM_ACTOR, "credentials_refreshed", changed_fields("credentials", old, new))
+                record_change(session, ref.shop_domain, ref.supplier_id, SYSTEM_ACTOR, action, changed_fields("credentials", old, new))
                 return new_enc, new
             current = session.scalar(select(Supplier.credentials_enc).where(Supplier.id == ref.supplier_id, Supplier.shop_domain == ref.shop_domain))
         # Someone else refreshed or the merchant rotated: theirs wins.
