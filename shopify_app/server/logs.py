@@ -59,7 +59,9 @@ class ContextFilter(logging.Filter):
         return True
 
 
-_SECRET_NAMES = r"access_token|refresh_token|id_token|session_token|client_secret|api_secret|api_key|apikey|password|passwd|secret|token|authorization|x-shopify-access-token|x-shopify-hmac-sha256|hmac|signature|code"
+_PLAIN_SECRET_NAMES = r"access_token|refresh_token|id_token|session_token|client_secret|api_secret|api_key|apikey|password|passwd|secret|token|authorization|x-shopify-access-token|x-shopify-hmac-sha256|hmac|signature|code"
+# Compound identifiers too (webhook_secret_key, secret_key, imap_password): `_` is a word character, so \b alone misses them.
+_SECRET_NAMES = r"(?:[A-Za-z0-9]+_)*(?:secret(?:_key)?|password|passwd|token)|" + _PLAIN_SECRET_NAMES
 _STREET_WORDS = ("Street", "St", "Avenue", "Ave", "Road", "Rd", "Boulevard", "Blvd", "Lane", "Ln", "Drive", "Dr", "Court", "Ct", "Terrace", "Way", "Place", "Pl", "Square", "Sq", "Highway", "Hwy")
 
 
@@ -81,7 +83,7 @@ REDACTIONS: tuple[Redaction, ...] = (
     Redaction(re.compile(r"\b(?:Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{6,}", re.IGNORECASE), "[authorization]", _words("bearer", "basic", "token")),
     Redaction(re.compile(r"\bshp(?:at|ua|ca|pa|ss|rt)_[A-Za-z0-9]{6,}"), "[shopify-token]", "shp"),
     Redaction(re.compile(r"\bgAAAAA[A-Za-z0-9_=-]{20,}"), "[fernet]", "gaaaaa"),  # our ciphertexts
-    Redaction(re.compile(rf"(?i)([\"']?\b(?:{_SECRET_NAMES})\b[\"']?\s*[=:]\s*[\"']?)(?!\[)([^\s&\"',;}}\]]+)"), r"\1[redacted]", _SECRET_NAMES),
+    Redaction(re.compile(rf"(?i)([\"']?\b(?:{_SECRET_NAMES})\b[\"']?\s*[=:]\s*[\"']?)(?!\[)([^\s&\"',;}}\]]+)"), r"\1[redacted]", _PLAIN_SECRET_NAMES),  # the gate: every compound contains a plain name; no prefix keeps the search linear
     Redaction(re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"), "[email]", "@"),
     Redaction(re.compile(r"\+\d[\d\s().-]{6,}\d"), "[phone]", r"\+\d"),  # E.164 and international forms (Shopify's)
     Redaction(re.compile(r"\(?\b\d{3}\)?[-.\s]\d{3}[-.\s]\d{4}\b"), "[phone]", r"\d{3}\)?[-.\s]\d{3}[-.\s]\d{4}"),  # NANP 555-123-4567 / (555) 123-4567

@@ -44,15 +44,16 @@ class CredentialStore:
         self.session_factory = session_factory
         self.box = box
 
-    def swap(self, ref: SupplierRef, expected_enc: bytes | None, new: dict[str, Any], old: dict[str, Any]) -> tuple[bytes | None, dict[str, Any]]:
-        """Store `new` if the record still holds `expected_enc`; (stored ciphertext, credentials now in force)."""
+    def swap(self, ref: SupplierRef, expected_enc: bytes | None, new: dict[str, Any], old: dict[str, Any],
+             action: str = "credentials_refreshed") -> tuple[bytes | None, dict[str, Any]]:
+        """Store `new` if the record still holds `expected_enc`, audited as `action`; (stored ciphertext, credentials now in force)."""
         new_enc = self.box.encrypt(json.dumps(new))
         with self.session_factory.begin() as session:
             swapped = session.execute(
                 update(Supplier).where(Supplier.id == ref.supplier_id, Supplier.shop_domain == ref.shop_domain, Supplier.credentials_enc == expected_enc).values(credentials_enc=new_enc)
             ).rowcount
             if swapped:
-                record_change(session, ref.shop_domain, ref.supplier_id, SYSTEM_ACTOR, "credentials_refreshed", changed_fields("credentials", old, new))
+                record_change(session, ref.shop_domain, ref.supplier_id, SYSTEM_ACTOR, action, changed_fields("credentials", old, new))
                 return new_enc, new
             current = session.scalar(select(Supplier.credentials_enc).where(Supplier.id == ref.supplier_id, Supplier.shop_domain == ref.shop_domain))
         # Someone else refreshed or the merchant rotated: theirs wins.
@@ -86,6 +87,10 @@ class RefreshingAdapter:
         self._generation = 0  # bumped by each refresh: a 401 seen before it is not refreshed twice
         self._clock = clock
         self._lock = threading.Lock()
+        # Adapters a refresh replaced, closed when no call is in flight (a call may still be using one).
+        self._calls_lock = threading.Lock()
+        self._in_flight = 0
+        self._retired: list[SupplierAdapter] = []
 
     @property
     def inner(self) -> SupplierAdapter:
@@ -99,9 +104,10 @@ class RefreshingAdapter:
 
     def close(self) -> None:
         """Release the adapter's connections."""
-        close = getattr(self._inner, "close", None)
-        if callable(close):
-            close()
+        with self._calls_lock:
+            retired, self._retired = self._retired, []
+        for adapter in [*retired, self._inner]:
+            _close(adapter)
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._inner, name)
@@ -110,14 +116,29 @@ class RefreshingAdapter:
         return lambda *args, **kwargs: self._call(name, args, kwargs)
 
     def _call(self, name: str, args: tuple, kwargs: dict) -> Any:
-        self._refresh_if_expiring()
-        generation = self._generation
+        with self._calls_lock:
+            self._in_flight += 1
         try:
-            return getattr(self._inner, name)(*args, **kwargs)
-        except CredentialsRejected:
-            if not self._refresh(generation):
-                raise  # nothing to refresh: the merchant must update the credentials
-            return getattr(self._inner, name)(*args, **kwargs)  # once: a second 401 goes to the caller
+            self._refresh_if_expiring()
+            generation = self._generation
+            try:
+                return getattr(self._inner, name)(*args, **kwargs)
+            except CredentialsRejected:
+                if not self._refresh(generation):
+                    raise  # nothing to refresh: the merchant must update the credentials
+                return getattr(self._inner, name)(*args, **kwargs)  # once: a second 401 goes to the caller
+        finally:
+            self._call_done()
+
+    def _call_done(self) -> None:
+        """The last call in flight closes the adapters refreshes replaced (their pooled connections)."""
+        with self._calls_lock:
+            self._in_flight -= 1
+            retired = self._retired if self._in_flight == 0 else []
+            if retired:
+                self._retired = []
+        for adapter in retired:
+            _close(adapter)
 
     def _refresh_if_expiring(self) -> None:
         expires = self._inner.credentials_expire_at(self._credentials)
@@ -139,7 +160,12 @@ class RefreshingAdapter:
             previous = self._inner
             self._inner, self._credentials, self._enc = build_adapter(self._kind, new, self._settings, self._ref), new, enc
             self._generation += 1
-            return True
-            close = getattr(previous, "close", None)
-            if callable(close):
-                close()
+        with self._calls_lock:
+            self._retired.append(previous)  # closed by the last call in flight, never under a call still using it
+        return True
+
+
+def _close(adapter: Any) -> None:
+    close = getattr(adapter, "close", None)
+    if callable(close):
+        close()

@@ -28,8 +28,9 @@ from sqlalchemy import select
 from integrations.suppliers.base import SupplierError
 from integrations.suppliers.runtime import SupplierRef
 
-from ..alerts import raise_alert, resolve_alert
+from ..alerts import alert_job_failure, raise_alert, resolve_alert
 from ..models import Shop, ShopStatus
+from .credentials import CredentialStore
 from .forwarding import adapter_from_record
 from .models import Supplier
 
@@ -60,15 +61,28 @@ def _alert_key(supplier_id: int) -> str:
     return f"printful_webhooks:{supplier_id}"
 
 
-def _update_credentials(services, supplier_id: int, shop_domain: str, changes: dict[str, Any]) -> None:
-    """Merge `changes` into the supplier's encrypted credentials (one short transaction)."""
-    with services.session_factory.begin() as session:
-        supplier = session.get(Supplier, supplier_id)
-        if supplier is None or supplier.shop_domain != shop_domain:
+CAS_ATTEMPTS = 5
+
+
+def _update_credentials(services, supplier_id: int, shop_domain: str, changes: dict[str, Any], action: str,
+                        replaced_refresh_token: str | None = None) -> None:
+    """Merge `changes` over the supplier's CURRENT credentials by compare-and-swap, audited as `action` (system).
+
+    With `replaced_refresh_token`: written only while the record still holds that refresh token (a merchant's
+    new credentials, or a refresh stored by another process, win).
+    """
+    store = CredentialStore(services.session_factory, services.box)
+    ref = SupplierRef(shop_domain, supplier_id)
+    for _ in range(CAS_ATTEMPTS):  # a change that lands between the read and the swap: read again and merge again
+        with services.read_session_factory() as session:
+            current_enc = session.scalar(select(Supplier.credentials_enc).where(Supplier.id == supplier_id, Supplier.shop_domain == shop_domain))
+        current = json.loads(services.box.decrypt(current_enc)) if current_enc else {}
+        if replaced_refresh_token is not None and current.get("refresh_token") != replaced_refresh_token:
             return
-        credentials = json.loads(services.box.decrypt(supplier.credentials_enc)) if supplier.credentials_enc else {}
-        credentials.update(changes)
-        supplier.credentials_enc = services.box.encrypt(json.dumps(credentials))
+        new = {**current, **changes}
+        if current_enc is None or store.swap(ref, current_enc, new, current, action=action)[1] is new:
+            return
+    log.warning("credentials of supplier %s changed %s times while storing %s; not stored", supplier_id, CAS_ATTEMPTS, action)
 
 
 def register_webhooks(services, supplier_id: int) -> dict[str, Any]:
@@ -91,7 +105,7 @@ def register_webhooks(services, supplier_id: int) -> dict[str, Any]:
     _update_credentials(services, supplier_id, shop_domain, {
         "webhook_secret_key": result["secret_key"], "webhook_public_key": result.get("public_key"),
         "webhook_expires_at": result.get("expires_at") or expires_at,
-    })
+    }, "webhooks_registered")
     with services.session_factory.begin() as session:
         resolve_alert(session, _alert_key(supplier_id))
     return {"registered": True, "expires_at": result.get("expires_at") or expires_at}
@@ -115,8 +129,8 @@ def maintain_needed(services, supplier_id: int) -> bool:
 
 def save_refreshed_credentials(services):
     """The credentials writer for refreshed OAuth tokens (installed by build_services)."""
-    def write(owner: SupplierRef, credentials: dict[str, Any]) -> None:
-        _update_credentials(services, owner.supplier_id, owner.shop_domain, credentials)
+    def write(owner: SupplierRef, tokens: dict[str, Any], replaced_refresh_token: str) -> None:
+        _update_credentials(services, owner.supplier_id, owner.shop_domain, tokens, "credentials_refreshed", replaced_refresh_token)
     return write
 
 
@@ -132,17 +146,20 @@ def maintain_printful_connections(services, limit: int = 200) -> int:
     """The job: renew webhook registrations that expire soon or are no longer ours, refresh expiring OAuth tokens; returns suppliers checked."""
     with services.read_session_factory() as session:
         rows = session.execute(
-            select(Supplier.id, Supplier.credentials_enc, Supplier.settings)
+            select(Supplier.id, Supplier.shop_domain, Supplier.name, Supplier.credentials_enc, Supplier.settings)
             .join(Shop, Shop.domain == Supplier.shop_domain)
             .where(Supplier.kind == "printful", Supplier.deleted_at.is_(None), Supplier.active.is_(True), Shop.status == ShopStatus.INSTALLED.value)
             .order_by(Supplier.id).limit(limit)
         ).all()
     now = dt.datetime.now(dt.timezone.utc)
-    for supplier_id, credentials_enc, settings in rows:
-        credentials = json.loads(services.box.decrypt(credentials_enc)) if credentials_enc else {}
+    for supplier_id, shop_domain, name, credentials_enc, settings in rows:
         try:
+            credentials = json.loads(services.box.decrypt(credentials_enc)) if credentials_enc else {}
             with services.read_session_factory() as session:
-                adapter = adapter_from_record(session.get(Supplier, supplier_id), services.box)
+                supplier = session.get(Supplier, supplier_id)
+                if supplier is None:  # deleted since the list was read
+                    continue
+                adapter = adapter_from_record(supplier, services.box)
             oauth = adapter.oauth
             if oauth is not None and (oauth.expires_at() or float("inf")) - now.timestamp() < TOKEN_REFRESH_AHEAD.total_seconds():
                 oauth.refresh()  # stored through save_refreshed_credentials
@@ -150,4 +167,6 @@ def maintain_printful_connections(services, limit: int = 200) -> int:
                 register_webhooks(services, supplier_id)
         except SupplierError as exc:
             log.warning("printful connection check for supplier %s failed: %s", supplier_id, type(exc).__name__)
+        except Exception as exc:  # noqa: BLE001 - one shop's broken supplier must not stop the others
+            alert_job_failure(services.session_factory, "printful-connections", shop_domain, exc, unit=f"supplier:{supplier_id}", subject=name)
     return len(rows)

@@ -8,6 +8,7 @@ from integrations.suppliers.email_po.imap_mailbox import InvalidMailboxSettings,
 from integrations.suppliers.email_po.xlsx_rows import looks_like_xlsx
 
 from ..auth.session_tokens import require_session_token
+from ..suppliers.audit import changed_fields, merchant_actor, record_change
 from ..suppliers.email_inbox import mailbox_json, parse_mailbox_settings, poll_mailbox, save_mailbox, test_login
 from ..suppliers.email_inbox_models import EmailMailbox, TrackingImportRun
 from ..suppliers.models import Supplier
@@ -40,6 +41,18 @@ def _email_supplier(session, supplier_id: int):
 def _mailbox_where(supplier_id: int) -> tuple:
     """The supplier's mailbox row, in this shop."""
     return (EmailMailbox.supplier_id == supplier_id, EmailMailbox.shop_domain == g.shop_domain)
+
+
+# The mailbox's audited columns (the password is audited by name only, when one is given).
+_MAILBOX_FIELDS = ("host", "port", "security", "username", "folder", "processed_folder", "poll_minutes", "enabled")
+
+
+def _mailbox_fields(mailbox) -> dict:
+    return {name: getattr(mailbox, name) for name in _MAILBOX_FIELDS} if mailbox is not None else {}
+
+
+def _actor() -> str:
+    return merchant_actor(getattr(g, "user_id", None))
 
 
 def _field_error(message: str):
@@ -84,7 +97,13 @@ def put_mailbox(supplier_id: int):
         supplier, refused = _email_supplier(session, supplier_id)
         if refused:
             return refused
-        return jsonify(mailbox=mailbox_json(save_mailbox(session, services.box, g.shop_domain, supplier_id, settings)))
+        before = _mailbox_fields(session.scalar(select(EmailMailbox).where(*_mailbox_where(supplier_id))))
+        mailbox = save_mailbox(session, services.box, g.shop_domain, supplier_id, settings)
+        # A supplier credential: audited like the supplier's own (field names only, never values).
+        fields = changed_fields("mailbox", before, _mailbox_fields(mailbox)) + (["mailbox.password"] if settings.password is not None else [])
+        if fields:
+            record_change(session, g.shop_domain, supplier_id, _actor(), "mailbox_updated", fields)
+        return jsonify(mailbox=mailbox_json(mailbox))
 
 
 @blueprint.delete("/suppliers/<id:supplier_id>/mailbox")
@@ -96,6 +115,8 @@ def delete_mailbox(supplier_id: int):
         if refused:
             return refused
         deleted = session.execute(delete(EmailMailbox).where(*_mailbox_where(supplier_id))).rowcount
+        if deleted:
+            record_change(session, g.shop_domain, supplier_id, _actor(), "mailbox_deleted", [f"mailbox.{name}" for name in ("password", *_MAILBOX_FIELDS)])
         return jsonify(deleted=deleted)
 
 

@@ -154,6 +154,21 @@ def test_a_failed_registration_is_alerted_then_cleared_when_it_works(app, sandbo
     assert credentials_of(app, supplier_id)["webhook_secret_key"] == sandbox.webhooks.config.secret_key
 
 
+def test_a_broken_supplier_is_alerted_and_does_not_stop_the_job_for_the_others(app, sandbox):
+    services = app.extensions["services"]
+    broken = add_printful_supplier(app, sandbox)
+    with services.session_factory.begin() as session:  # saved before check_printful_config existed
+        row = session.get(Supplier, broken)
+        row.credentials_enc = services.box.encrypt(json.dumps({"token": ""}))
+        row.name = "Printful (old)"
+    healthy = add_printful_supplier(app, sandbox)
+    assert maintain_printful_connections(services) == 2
+    assert credentials_of(app, healthy)["webhook_secret_key"] == sandbox.webhooks.config.secret_key
+    with services.session_factory() as session:
+        [alert] = session.scalars(select(Alert).where(Alert.kind == "job_failed")).all()
+        assert alert.shop_domain == SHOP and alert.dedupe_key.endswith(f":supplier:{broken}")
+
+
 # -- OAuth ------------------------------------------------------------------------------------------
 
 
@@ -201,6 +216,75 @@ def test_refreshed_oauth_tokens_are_stored_encrypted_on_the_supplier(app, sandbo
     stored = credentials_of(app, supplier_id)
     assert (stored["access_token"], stored["refresh_token"]) == (connection.access_token, connection.refresh_token)
     assert connection.refresh_token.encode() not in raw_credentials(app, supplier_id)
+
+
+def _oauth_supplier(app, sandbox, connection, **extra) -> int:
+    services = app.extensions["services"]
+    supplier_id = add_printful_supplier(app, sandbox)
+    with services.session_factory.begin() as session:
+        supplier = session.get(Supplier, supplier_id)
+        supplier.credentials_enc = services.box.encrypt(json.dumps({
+            "access_token": connection.access_token, "refresh_token": connection.refresh_token, "client_id": connection.client_id,
+            "client_secret": connection.client_secret, "expires_at": connection.expires_at, **extra}))
+        supplier.settings = {**supplier.settings, "token_url": f"{sandbox.base_url}/oauth/token", "register_webhooks": False}
+    return supplier_id
+
+
+def audit_actions(app, supplier_id: int) -> list[str]:
+    from shopify_app.suppliers.audit import SupplierAuditEntry
+    with app.extensions["services"].session_factory() as session:
+        return list(session.scalars(select(SupplierAuditEntry.action).where(SupplierAuditEntry.supplier_id == supplier_id)))
+
+
+def test_a_refresh_keeps_webhook_keys_stored_since_the_adapter_was_built_and_is_audited(app, sandbox):
+    connection = sandbox.oauth.issue(lifetime=60)
+    services = app.extensions["services"]
+    supplier_id = _oauth_supplier(app, sandbox, connection, webhook_secret_key="OLDSECRET")
+    with services.session_factory() as session:
+        adapter = adapter_from_record(session.get(Supplier, supplier_id), services.box)  # e.g. cached in another process
+    with services.session_factory.begin() as session:  # meanwhile: new webhook keys (or a merchant's rotation)
+        supplier = session.get(Supplier, supplier_id)
+        supplier.credentials_enc = services.box.encrypt(json.dumps(json.loads(services.box.decrypt(supplier.credentials_enc)) | {"webhook_secret_key": "NEWSECRET"}))
+    adapter.get_stock(["TSHIRT-BLK-S"])  # the old adapter refreshes its expiring token
+    stored = credentials_of(app, supplier_id)
+    assert stored["webhook_secret_key"] == "NEWSECRET" and stored["access_token"] == connection.access_token
+    assert "credentials_refreshed" in audit_actions(app, supplier_id)
+
+
+def test_a_refresh_does_not_overwrite_tokens_the_merchant_replaced_meanwhile(app, sandbox):
+    connection = sandbox.oauth.issue(lifetime=60)
+    services = app.extensions["services"]
+    supplier_id = _oauth_supplier(app, sandbox, connection)
+    with services.session_factory() as session:
+        adapter = adapter_from_record(session.get(Supplier, supplier_id), services.box)
+    with services.session_factory.begin() as session:  # the merchant switched to an API token
+        session.get(Supplier, supplier_id).credentials_enc = services.box.encrypt(json.dumps({"token": "merchant-token"}))
+    adapter.get_stock(["TSHIRT-BLK-S"])
+    assert credentials_of(app, supplier_id) == {"token": "merchant-token"}
+
+
+def test_storing_webhook_keys_keeps_a_rotation_saved_meanwhile_and_is_audited(app, sandbox):
+    from shopify_app.suppliers import printful_connect
+
+    services = app.extensions["services"]
+    supplier_id = add_printful_supplier(app, sandbox)
+    real = printful_connect.adapter_from_record
+
+    def build_then_rotate(record, box):
+        adapter = real(record, box)
+        with services.session_factory.begin() as session:  # the merchant rotates while Printful answers
+            supplier = session.get(Supplier, supplier_id)
+            supplier.credentials_enc = box.encrypt(json.dumps(json.loads(box.decrypt(supplier.credentials_enc)) | {"token": "rotated"}))
+        return adapter
+
+    printful_connect.adapter_from_record = build_then_rotate
+    try:
+        assert printful_connect.register_webhooks(services, supplier_id)["registered"] is True
+    finally:
+        printful_connect.adapter_from_record = real
+    stored = credentials_of(app, supplier_id)
+    assert stored["token"] == "rotated" and stored["webhook_secret_key"] == sandbox.webhooks.config.secret_key
+    assert "webhooks_registered" in audit_actions(app, supplier_id)
 
 
 # -- polls never erase what a webhook brought ----------------------------------------------------------

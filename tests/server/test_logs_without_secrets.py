@@ -114,3 +114,23 @@ def test_redaction_filter_masks_what_slips_through(caplog):
         assert value not in message, message
     assert "[email]" in message and "[address]" in message and "[phone]" in message
     assert record.shop == SHOP and record.supplier_order_id == 7
+
+
+SECRET_KEY_NAMES = ("webhook_secret_key", "secret_key", "imap_password", "access_token", "refresh_token", "client_secret", "password")
+
+
+@pytest.mark.parametrize("name", SECRET_KEY_NAMES)
+def test_secret_names_inside_identifiers_are_redacted_in_lines_json_and_sentry_values(name):
+    from shopify_app.server.logs import redact, redact_value
+
+    value = "s3cr3tV4lue99"
+    for line in (f"{name}={value}", f'{{"{name}": "{value}"}}', f"saving {name}: {value} now"):
+        assert value not in redact(line), line
+    assert redact_value({name: value, "nested": {name.upper(): value}}) == {name: "[redacted]", "nested": {name.upper(): "[redacted]"}}
+
+
+def test_names_that_only_contain_a_secret_word_are_left_alone():
+    from shopify_app.server.logs import redact, redact_value
+
+    assert redact("status_code=502 token_count=3") == "status_code=502 token_count=3"
+    assert redact_value({"token_count": 3}) == {"token_count": 3}

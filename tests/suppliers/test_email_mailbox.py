@@ -309,3 +309,23 @@ def test_tls_mailboxes_verify_the_certificate_against_the_name_given(imap_tls_se
     with pytest.raises(MailboxError, match="TLS failed"):
         with Mailbox(config("127.0.0.1")):
             pass
+
+
+def test_mailbox_changes_are_audited_by_field_name_never_by_value(shop_app, imap_server, mailbox_user):
+    from shopify_app.suppliers.audit import SupplierAuditEntry
+
+    app, (supplier_id, _, _) = shop_app
+    client = app.test_client()
+    url = f"/api/suppliers/{supplier_id}/mailbox"
+    body = {"host": "127.0.0.1", "port": imap_server.port, "security": "none", "username": mailbox_user, "password": imap_server.password}
+    assert client.put(url, headers=bearer(), json=body).status_code == 200
+    assert client.put(url, headers=bearer(), json={**{k: v for k, v in body.items() if k != "password"}, "poll_minutes": 15}).status_code == 200
+    assert client.delete(url, headers=bearer()).get_json() == {"deleted": 1}
+    with app.extensions["services"].session_factory() as session:
+        entries = session.scalars(select(SupplierAuditEntry).where(SupplierAuditEntry.supplier_id == supplier_id).order_by(SupplierAuditEntry.id)).all()
+        trail = [(entry.actor, entry.action, entry.fields, entry.detail) for entry in entries]
+    assert [action for _, action, _, _ in trail] == ["mailbox_updated", "mailbox_updated", "mailbox_deleted"]
+    assert {"mailbox.host", "mailbox.username", "mailbox.password"} <= set(trail[0][2])
+    assert trail[1][2] == ["mailbox.poll_minutes"]  # the stored password was kept, not changed
+    assert "mailbox.password" in trail[2][2] and all(actor == "user:1" for actor, _, _, _ in trail)
+    assert imap_server.password not in repr(trail) and mailbox_user not in repr(trail)

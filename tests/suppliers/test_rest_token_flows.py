@@ -59,6 +59,53 @@ def test_a_spent_refresh_token_falls_back_to_the_first_grant_and_a_wrong_secret_
         oauth_adapter(rest_sandbox, {**CLIENT, "client_secret": "wrong-secret-value"}).find_order("nope")
 
 
+class _Tracked:
+    """An inner adapter whose old generation answers 401 and whose close() is recorded."""
+
+    def __init__(self, name: str, closed: list, release=None):
+        self.name, self.closed, self.release = name, closed, release
+
+    def credentials_expire_at(self, credentials):
+        return None
+
+    def refresh_credentials(self, old):
+        return {"access_token": "new"}
+
+    def get_stock(self, skus):
+        if self.name == "old":
+            raise CredentialsRejected("401")
+        return ["ok"]
+
+    def slow_call(self):
+        self.release.wait(10)
+        return self.name
+
+    def close(self):
+        self.closed.append(self.name)
+
+
+def test_the_adapter_a_refresh_replaced_is_closed_once_no_call_uses_it(monkeypatch):
+    import threading
+
+    from shopify_app.suppliers import credentials as credentials_module
+
+    closed, release, started = [], threading.Event(), threading.Event()
+    monkeypatch.setattr(credentials_module, "build_adapter", lambda kind, new, settings, ref: _Tracked("new", closed))
+    old = _Tracked("old", closed, release)
+    adapter = RefreshingAdapter(old, SupplierRef("demo.myshopify.com", 1), "rest", {}, {"access_token": "old"}, None)
+    slow_result = []
+    original_slow = old.slow_call
+    old.slow_call = lambda: (started.set(), slow_result.append(original_slow()))
+    worker = threading.Thread(target=adapter.slow_call)
+    worker.start()
+    assert started.wait(10)
+    assert adapter.get_stock(["X"]) == ["ok"]  # 401 on the old adapter, refreshed, repeated on the new one
+    assert closed == []  # another call is still on the old adapter
+    release.set()
+    worker.join(10)
+    assert slow_result == ["old"] and closed == ["old"]
+
+
 def test_composed_fields_join_map_format_and_country_names():
     values = {"address.address1": "Hauptstr. 1", "address.address2": None, "address.company": "ACME", "address.country_code": "DE", "external_id": "so-1", "note": None}
     assert apply_rule({"join": ["address.address1", "address.address2", "address.company"], "separator": ", "}, values) == "Hauptstr. 1, ACME"

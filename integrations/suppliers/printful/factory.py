@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from ..base import REFRESHED_CREDENTIAL_KEYS
 from ..registry import InvalidSupplierSettings, adapter_kind, settings_check
 from ..runtime import SupplierRef
 from ..settings_checks import check_base_url, check_timeouts
@@ -12,7 +13,9 @@ from .oauth import OAuthTokens
 
 OAUTH_KEYS = ("access_token", "refresh_token", "client_id", "client_secret")
 # Where refreshed OAuth credentials go (the app stores them encrypted on the supplier); None: kept in memory only.
-CredentialsWriter = Callable[[SupplierRef, dict[str, Any]], None]
+# Called with the refreshed token fields only and the refresh token they replace (the writer merges them over the
+# current record, so keys stored or rotated since this adapter was built are kept).
+CredentialsWriter = Callable[[SupplierRef, dict[str, Any], str], None]
 _credentials_writer: CredentialsWriter | None = None
 
 
@@ -90,9 +93,12 @@ def printful_from_record(credentials: dict[str, Any], settings: dict[str, Any], 
         "webhook_public_key": credentials.get("webhook_public_key"),
     }
     if credentials.get("refresh_token"):
+        replaced = {"refresh_token": credentials["refresh_token"]}  # the token this adapter's next refresh trades in
+
         def save(new_credentials: dict[str, Any]) -> None:
+            previous, replaced["refresh_token"] = replaced["refresh_token"], new_credentials["refresh_token"]
             if _credentials_writer is not None and owner is not None:
-                _credentials_writer(owner, {**credentials, **new_credentials})
+                _credentials_writer(owner, {key: new_credentials[key] for key in REFRESHED_CREDENTIAL_KEYS if key in new_credentials}, previous)
         options["oauth"] = OAuthTokens(credentials, on_refresh=save, **({"token_url": settings["token_url"]} if settings.get("token_url") else {}))
     if settings.get("base_url"):
         options["base_url"] = settings["base_url"]
