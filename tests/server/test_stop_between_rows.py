@@ -12,7 +12,7 @@ from shopify_app.server.lifecycle import stop_services
 from shopify_app.suppliers.amendments import AmendmentWorker
 from shopify_app.suppliers.forwarding import ForwardingWorker
 from shopify_app.webhooks import registry
-from shopify_app.webhooks.worker import InboxWorker
+from shopify_app.webhooks.worker import DrainReport, InboxWorker
 
 SHOP = "demo.myshopify.com"
 
@@ -88,6 +88,31 @@ def test_stop_services_stops_the_clock_and_every_pump(app_factory, database_url)
     assert services.scheduler is None
     assert not scheduler.scheduler.running and not scheduler.pump.alive and not scheduler.forwarding_pump.alive
     assert all(w.stopping.is_set() for w in (scheduler.inbox_worker, scheduler.forwarding_worker, scheduler.amendment_worker))
+
+
+def test_each_orders_lane_thread_claims_under_its_own_lease_owner(app, stop_topic):
+    """A row whose lease ran out in one lane thread's batch and was re-claimed by a sibling is handled by the sibling only."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from scheduler.embedded import ORDERS_LANE_THREADS, EmbeddedScheduler
+
+    scheduler = EmbeddedScheduler(app.extensions["services"])  # not started: no pump runs
+    try:
+        workers = scheduler.orders_lane_workers
+        assert len(workers) == ORDERS_LANE_THREADS and len({w.owner for w in workers}) == ORDERS_LANE_THREADS
+        post_deliveries(app, count=1)
+        first = workers[0]._claim(10)  # thread A's batch; A is still busy with earlier rows...
+        with app.extensions["services"].session_factory.begin() as session:  # ...when the lease runs out
+            session.execute(update(WebhookDelivery).values(lease_until=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)))
+        assert workers[1]._claim(10) == first  # thread B takes it
+        workers[1]._process(first[0][0], "test/stop", DrainReport())
+        workers[0]._process(first[0][0], "test/stop", DrainReport())  # A reaches it in its batch: no longer A's
+        assert stop_topic["calls"] == [0]
+    finally:
+        scheduler.shutdown()
+    assert all(w.stopping.is_set() for w in workers)
 
 
 @pytest.mark.postgres
