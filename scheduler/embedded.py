@@ -140,6 +140,11 @@ class EmbeddedScheduler:
         self.forwarding_worker = ForwardingWorker(services.session_factory, services.box)
         self.amendment_worker = AmendmentWorker(services.session_factory, services.box, wake_forwarding=services.wake_forwarding)
         self.forwarding_pump = Pump("forwarding-pump", self.drain_supplier_work, services.forwarding_wakeup, next_due=self.forwarding_worker.next_due_in)
+        # The drains beat their pump as they make progress: /readyz tells a busy pass from a stuck one.
+        for worker, pump in zip(self.orders_lane_workers, (self.pump, *self.more_inbox_pumps)):
+            worker.beat = pump.beat
+        self.supplier_events_worker.beat = self.supplier_events_pump.beat
+        self.forwarding_worker.beat = self.forwarding_pump.beat
         lifecycle.on_shop_uninstalled(self.remove_shop_jobs)
 
     def drain_orders_lane(self, worker: InboxWorker | None = None) -> None:

@@ -146,6 +146,7 @@ class ForwardingWorker:
         self.max_attempts = max_attempts
         self.owner = uuid.uuid4().hex
         self.stopping = threading.Event()  # set at shutdown: the drain stops between rows
+        self.beat: Callable[[], None] = lambda: None  # the pump's heartbeat: called on progress, so a long busy pass is not "stuck"
 
     def drain(self, batch_size: int = 50, max_batches: int = 20) -> ForwardReport:
         """Work every due delivery, a few at a time per supplier; return when nothing is due or in flight.
@@ -172,6 +173,7 @@ class ForwardingWorker:
             for future in done:
                 self.slots.give_back(running.pop(future)[1])
                 report.add(future.result())
+                self.beat()
 
     def _release_queued(self, running: dict) -> None:
         """At shutdown: deliveries claimed but not started go back (their leases released); calls in flight finish."""

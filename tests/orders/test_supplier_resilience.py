@@ -378,3 +378,15 @@ def test_a_delivery_whose_lease_ran_out_in_the_pool_queue_is_placed_once(app, sa
     assert [key for _, key in sent].count(queued.idempotency_key) == 1
     assert sandbox.orders_created(queued.idempotency_key) == 1
     assert [d.state for d in deliveries(app)] == ["placed", "placed"]
+
+
+def test_the_forwarding_drain_beats_its_pump_per_finished_delivery(app, sandbox):
+    """A long pass that keeps placing orders tells /readyz it is busy, not stuck."""
+    add_printful_supplier(app, sandbox)
+    for number in (1001, 1002, 1003):
+        deliver(app, "orders/paid", paid_order_payload(order_number=number))
+    beats = []
+    w = worker(app)
+    w.beat = lambda: beats.append(1)
+    assert w.drain().placed == 3
+    assert len(beats) == 3

@@ -70,6 +70,18 @@ def test_inbox_drain_stops_after_the_row_in_hand_and_releases_the_rest(app, stop
     assert stop_topic["calls"] == [0, 1, 2] and [r.status for r in deliveries(app)] == ["done"] * 3
 
 
+def test_the_inbox_drain_beats_its_pump_per_row(app, stop_topic):
+    """A long pass that keeps handling rows tells /readyz it is busy, not stuck."""
+    services = app.extensions["services"]
+    worker = InboxWorker(services.session_factory, services.settings, services)
+    beats = []
+    stop_topic["when_handled"] = lambda n: beats.append(("handled", n))
+    worker.beat = lambda: beats.append("beat")
+    post_deliveries(app)
+    worker.drain()
+    assert beats == [("handled", 0), "beat", ("handled", 1), "beat", ("handled", 2), "beat"]
+
+
 @pytest.mark.parametrize("worker_class", [ForwardingWorker, AmendmentWorker])
 def test_a_stopping_supplier_drain_claims_nothing(app, worker_class, monkeypatch):
     services = app.extensions["services"]
