@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -127,19 +128,28 @@ class EmbeddedScheduler:
         # Shopify's answer, the write lock, fsync), so one thread left new orders queued for
         # seconds at 10 orders/s. Rows are claimed with leases, as by several workers, and
         # every handler is safe against concurrent and out-of-order deliveries (Shopify's own).
-        self.inbox_worker = InboxWorker(services.session_factory, services.settings, services, topics=WAY_BACK_TOPICS, other_topics=True)
+        # One InboxWorker (one lease owner) per thread: a row re-claimed by a sibling after its
+        # lease ran out in another thread's batch then fails that thread's ownership check.
+        self.orders_lane_workers = [InboxWorker(services.session_factory, services.settings, services, topics=WAY_BACK_TOPICS, other_topics=True)
+                                    for _ in range(ORDERS_LANE_THREADS)]
+        self.inbox_worker = self.orders_lane_workers[0]
         self.supplier_events_worker = InboxWorker(services.session_factory, services.settings, services, topics=WAY_BACK_TOPICS, other_topics=False)
-        self.pump = Pump("inbox-pump", self.drain_orders_lane, services.inbox_wakeup)
-        self.more_inbox_pumps = [Pump(f"inbox-pump-{n}", self.drain_orders_lane, services.inbox_wakeup) for n in range(2, ORDERS_LANE_THREADS + 1)]
+        self.pump, *self.more_inbox_pumps = [Pump("inbox-pump" if n == 1 else f"inbox-pump-{n}", functools.partial(self.drain_orders_lane, worker), services.inbox_wakeup)
+                                             for n, worker in enumerate(self.orders_lane_workers, start=1)]
         self.supplier_events_pump = Pump("supplier-events-pump", self.drain_supplier_events, services.supplier_events_wakeup)
         self.forwarding_worker = ForwardingWorker(services.session_factory, services.box)
         self.amendment_worker = AmendmentWorker(services.session_factory, services.box, wake_forwarding=services.wake_forwarding)
         self.forwarding_pump = Pump("forwarding-pump", self.drain_supplier_work, services.forwarding_wakeup, next_due=self.forwarding_worker.next_due_in)
+        # The drains beat their pump as they make progress: /readyz tells a busy pass from a stuck one.
+        for worker, pump in zip(self.orders_lane_workers, (self.pump, *self.more_inbox_pumps)):
+            worker.beat = pump.beat
+        self.supplier_events_worker.beat = self.supplier_events_pump.beat
+        self.forwarding_worker.beat = self.forwarding_pump.beat
         lifecycle.on_shop_uninstalled(self.remove_shop_jobs)
 
-    def drain_orders_lane(self) -> None:
+    def drain_orders_lane(self, worker: InboxWorker | None = None) -> None:
         """Handle due Shopify deliveries (all but the way back), a small batch per claim so the lane's threads share them."""
-        self.inbox_worker.drain(batch_size=ORDERS_LANE_BATCH)
+        (worker or self.inbox_worker).drain(batch_size=ORDERS_LANE_BATCH)
 
     def drain_supplier_events(self) -> None:
         """Apply suppliers' events and Shopify's fulfillment webhooks; their Shopify calls leave rate-limit headroom for new orders."""
@@ -170,7 +180,7 @@ class EmbeddedScheduler:
         """Stop the clock and the pumps (between rows)."""
         lifecycle.forget_listener(self.remove_shop_jobs)
         # Drains stop between rows and give back the leases of rows they claimed but did not start.
-        for worker in (self.inbox_worker, self.supplier_events_worker, self.forwarding_worker, self.amendment_worker):
+        for worker in (*self.orders_lane_workers, self.supplier_events_worker, self.forwarding_worker, self.amendment_worker):
             worker.stopping.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)  # no new firings; a running job finishes its own unit (slots are claimed)

@@ -47,6 +47,10 @@ class Pump:
         """Whether the thread is running."""
         return bool(self._thread and self._thread.is_alive())
 
+    def beat(self) -> None:
+        """Say the loop is alive: a pass that keeps making progress calls this, so it is busy, not stuck."""
+        self.last_beat = time.monotonic()
+
     @property
     def silent_seconds(self) -> float:
         """Seconds since the loop last beat (a pass that never returns makes this grow)."""
@@ -55,7 +59,7 @@ class Pump:
     def _run(self) -> None:
         timeout = self.poll_seconds
         while not self._stop.is_set():
-            self.last_beat = time.monotonic()
+            self.beat()
             self.wakeup.wait(timeout)
             self.wakeup.clear()
             try:

@@ -146,6 +146,7 @@ class ForwardingWorker:
         self.max_attempts = max_attempts
         self.owner = uuid.uuid4().hex
         self.stopping = threading.Event()  # set at shutdown: the drain stops between rows
+        self.beat: Callable[[], None] = lambda: None  # the pump's heartbeat: called on progress, so a long busy pass is not "stuck"
 
     def drain(self, batch_size: int = 50, max_batches: int = 20) -> ForwardReport:
         """Work every due delivery, a few at a time per supplier; return when nothing is due or in flight.
@@ -159,7 +160,8 @@ class ForwardingWorker:
         budget = batch_size * max_batches
         pool = self._executor()
         while True:
-            claimed = self._claim(min(batch_size, budget), report) if budget > 0 and not self.stopping.is_set() else []
+            room = self.threads - len(running)  # claimed rows do not wait in the queue while their lease runs
+            claimed = self._claim(min(batch_size, budget), report, room, {d for d, _ in running.values()}) if budget > 0 and room > 0 and not self.stopping.is_set() else []
             budget -= len(claimed)
             for delivery_id, supplier_id in claimed:
                 running[pool.submit(self._process_one, delivery_id)] = (delivery_id, supplier_id)
@@ -171,6 +173,7 @@ class ForwardingWorker:
             for future in done:
                 self.slots.give_back(running.pop(future)[1])
                 report.add(future.result())
+                self.beat()
 
     def _release_queued(self, running: dict) -> None:
         """At shutdown: deliveries claimed but not started go back (their leases released); calls in flight finish."""
@@ -205,6 +208,8 @@ class ForwardingWorker:
 
     def _process_one(self, delivery_id: int) -> ForwardReport:
         report = ForwardReport()
+        if not self._renew_lease(delivery_id):
+            return report  # its lease ran out before a thread was free, and another worker took it
         try:
             with bound(supplier_order_id=delivery_id):
                 self._process(delivery_id, report)
@@ -212,9 +217,17 @@ class ForwardingWorker:
             log.exception("forwarding delivery %s crashed", delivery_id)
         return report
 
+    def _renew_lease(self, delivery_id: int) -> bool:
+        """A full lease from the moment a thread starts the delivery; False when it is no longer ours."""
+        with self.session_factory.begin() as session:
+            return session.execute(
+                update(SupplierOrder).where(SupplierOrder.id == delivery_id, SupplierOrder.lease_owner == self.owner)
+                .values(lease_until=utcnow() + dt.timedelta(seconds=LEASE_SECONDS))
+            ).rowcount == 1
+
     # -- claiming -------------------------------------------------------------------------
 
-    def _claim(self, limit: int, report: ForwardReport) -> list[tuple[int, int]]:
+    def _claim(self, limit: int, report: ForwardReport, room: int | None = None, running: set = frozenset()) -> list[tuple[int, int]]:
         """Lease up to `limit` due deliveries whose supplier has a free slot and a breaker that lets calls through.
 
         Deliveries of a supplier whose breaker is open are moved to when it will probe again
@@ -224,13 +237,15 @@ class ForwardingWorker:
         due = and_(_WAITING, SupplierOrder.next_attempt_at <= now, or_(SupplierOrder.lease_until.is_(None), SupplierOrder.lease_until < now))
         with self.read_session_factory() as session:
             query = select(SupplierOrder.id, SupplierOrder.supplier_id).where(due)
-            if report.retried_ids:
-                query = query.where(SupplierOrder.id.not_in(report.retried_ids))
+            if report.retried_ids or running:  # in flight or queued here: never claimed twice by one drain
+                query = query.where(SupplierOrder.id.not_in(report.retried_ids | running))
             rows = session.execute(query.order_by(SupplierOrder.next_attempt_at, SupplierOrder.id).limit(limit)).all()
         if not rows:
             return []
         chosen, blocked = [], {}
         for delivery_id, supplier_id in rows:
+            if room is not None and len(chosen) >= room:
+                break
             if supplier_id in blocked or not self.slots.free(supplier_id):
                 continue
             wait_for = self.breaker.acquire(supplier_id)
@@ -340,6 +355,8 @@ class ForwardingWorker:
         # Commit "we may have sent it" before sending: a crash from here on leaves UNKNOWN.
         with self.session_factory.begin() as session:
             delivery = session.get(SupplierOrder, delivery_id)
+            if delivery.lease_owner != self.owner:
+                return  # the lease ran out during a slow lookup and another worker has it: it sends, not us
             if delivery.state not in (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value):
                 # Held in Shopify (or cancelled) since we read it: that word wins, nothing is sent.
                 delivery.lease_owner = delivery.lease_until = None

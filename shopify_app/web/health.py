@@ -15,8 +15,8 @@ from ..db import read_only, reading
 
 blueprint = Blueprint("health", __name__)
 
-# The embedded pumps beat every poll (1 s) and after each pass; a pass is bounded by its
-# batches, so a pump silent this long is stuck, not busy.
+# The embedded pumps beat every poll (1 s), and their drains beat per finished row, so a
+# pump silent this long is stuck (no row finished), not busy.
 PUMP_SILENT_SECONDS = 300
 # A writer holding SQLite's lock longer than this makes the process not ready (webhooks could not commit).
 SQLITE_WRITE_PROBE_SECONDS = 2.0

@@ -68,6 +68,7 @@ class InboxWorker:
         self.owner = uuid.uuid4().hex
         self.rng = rng or random.Random()
         self.stopping = threading.Event()  # set at shutdown: the drain stops between rows
+        self.beat = lambda: None  # the pump's heartbeat: called per row, so a long busy pass is not "stuck"
 
     def drain(self, batch_size: int = 100, max_batches: int = 100) -> DrainReport:
         """Process due deliveries until none are left (or the batch budget is spent)."""
@@ -82,6 +83,7 @@ class InboxWorker:
                     return report
                 with bound(delivery_id=delivery_id, topic=topic, shop=shop_domain):
                     self._process(delivery_id, topic, report)
+                self.beat()
         return report
 
     def _claim(self, batch_size: int) -> list[tuple[int, str, str]]:

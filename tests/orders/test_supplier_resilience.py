@@ -320,3 +320,73 @@ def test_a_429_without_retry_after_waits_for_the_rate_limit_reset():
     assert 25 <= at <= 30
     assert retry_after_seconds(answer(503, **{"X-RateLimit-Reset": "12"})) is None  # not a rate limit
     assert retry_after_seconds(answer(429, **{"X-RateLimit-Reset": "soon"})) is None  # unreadable: the fast schedule
+
+
+def test_a_delivery_whose_lease_ran_out_in_the_pool_queue_is_placed_once(app, sandbox):
+    """A claim waiting behind a slow call may lose its lease to another worker: then only that worker sends it."""
+    add_printful_supplier(app, sandbox)
+    for number in (1001, 1002):
+        deliver(app, "orders/paid", paid_order_payload(order_number=number))
+    first, queued = deliveries(app)
+    services = app.extensions["services"]
+    sent, entered, release_first, release_other = [], {}, threading.Event(), threading.Event()
+    lock = threading.Lock()
+
+    def counted(tag):
+        class Counted:
+            """The real adapter; records each place_order and holds it until the test says so."""
+
+            def __init__(self, supplier):
+                self.inner = adapter_from_record(supplier, services.box)
+
+            def place_order(self, request):
+                with lock:
+                    sent.append((tag, request.external_id))
+                    entered.setdefault((tag, request.external_id), threading.Event()).set()
+                if tag == "one" and request.external_id == first.idempotency_key:
+                    release_first.wait(10)
+                if tag == "two":
+                    release_other.wait(10)
+                return self.inner.place_order(request)
+
+            def __getattr__(self, name):
+                return getattr(self.inner, name)
+        return Counted
+
+    def started(key):
+        with lock:
+            return entered.setdefault(key, threading.Event())
+
+    one = worker(app, adapter_for=counted("one"), slots=SupplierSlots(2), threads=1)
+    two = worker(app, adapter_for=counted("two"))
+    drains = [threading.Thread(target=one.drain)]
+    drains[0].start()
+    try:
+        assert started(("one", first.idempotency_key)).wait(10)  # the second delivery waits in one's queue
+        with services.session_factory.begin() as session:  # ...until its lease runs out
+            session.execute(update(SupplierOrder).where(SupplierOrder.id == queued.id).values(lease_until=utcnow() - dt.timedelta(seconds=1)))
+        drains.append(threading.Thread(target=two.drain))
+        drains[1].start()
+        assert started(("two", queued.idempotency_key)).wait(10)  # another worker claimed it and is sending it
+        release_first.set()
+        drains[0].join(10)  # one's thread reaches the queued row while two's call is in flight
+    finally:
+        release_first.set()
+        release_other.set()
+        for thread in drains:
+            thread.join(10)
+    assert [key for _, key in sent].count(queued.idempotency_key) == 1
+    assert sandbox.orders_created(queued.idempotency_key) == 1
+    assert [d.state for d in deliveries(app)] == ["placed", "placed"]
+
+
+def test_the_forwarding_drain_beats_its_pump_per_finished_delivery(app, sandbox):
+    """A long pass that keeps placing orders tells /readyz it is busy, not stuck."""
+    add_printful_supplier(app, sandbox)
+    for number in (1001, 1002, 1003):
+        deliver(app, "orders/paid", paid_order_payload(order_number=number))
+    beats = []
+    w = worker(app)
+    w.beat = lambda: beats.append(1)
+    assert w.drain().placed == 3
+    assert len(beats) == 3

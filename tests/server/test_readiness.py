@@ -70,6 +70,35 @@ def test_a_stuck_pump_makes_the_process_not_ready(app_factory, sqlite_url, monke
         release.set()
 
 
+def test_a_busy_pump_whose_drain_finishes_rows_stays_ready(app_factory, sqlite_url, monkeypatch):
+    """A pass longer than the silence limit is busy, not stuck, while its drain keeps finishing rows."""
+    app = app_factory(sqlite_url, run_scheduler=True)
+    scheduler = app.extensions["services"].scheduler
+    pump, worker = scheduler.forwarding_pump, scheduler.forwarding_worker
+    entered, finished, statuses = threading.Event(), threading.Event(), []
+    real_work = pump.work
+
+    def busy():  # each row takes a while; all together longer than PUMP_SILENT_SECONDS
+        entered.set()
+        for _ in range(30):
+            time.sleep(0.1)
+            worker.beat()  # what the drain does per finished row
+        finished.set()
+
+    monkeypatch.setattr(health, "PUMP_SILENT_SECONDS", 1.5)  # idle pumps beat every 1 s poll
+    pump.work = busy
+    try:
+        pump.wakeup.set()
+        assert entered.wait(10)
+        while not finished.wait(0.05) and entered.is_set() and len(statuses) < 200:
+            statuses.append(ready(app)[0])
+    finally:
+        pump.work = real_work
+    assert finished.is_set() and statuses and set(statuses) == {200}
+    assert all(w.beat == p.beat for w, p in zip(scheduler.orders_lane_workers, (scheduler.pump, *scheduler.more_inbox_pumps)))
+    assert scheduler.supplier_events_worker.beat == scheduler.supplier_events_pump.beat
+
+
 def test_with_the_clock_in_another_process_ready_only_after_a_job_ran(app_factory, sqlite_url):
     import datetime as dt
 

@@ -12,7 +12,7 @@ from shopify_app.server.lifecycle import stop_services
 from shopify_app.suppliers.amendments import AmendmentWorker
 from shopify_app.suppliers.forwarding import ForwardingWorker
 from shopify_app.webhooks import registry
-from shopify_app.webhooks.worker import InboxWorker
+from shopify_app.webhooks.worker import DrainReport, InboxWorker
 
 SHOP = "demo.myshopify.com"
 
@@ -70,6 +70,18 @@ def test_inbox_drain_stops_after_the_row_in_hand_and_releases_the_rest(app, stop
     assert stop_topic["calls"] == [0, 1, 2] and [r.status for r in deliveries(app)] == ["done"] * 3
 
 
+def test_the_inbox_drain_beats_its_pump_per_row(app, stop_topic):
+    """A long pass that keeps handling rows tells /readyz it is busy, not stuck."""
+    services = app.extensions["services"]
+    worker = InboxWorker(services.session_factory, services.settings, services)
+    beats = []
+    stop_topic["when_handled"] = lambda n: beats.append(("handled", n))
+    worker.beat = lambda: beats.append("beat")
+    post_deliveries(app)
+    worker.drain()
+    assert beats == [("handled", 0), "beat", ("handled", 1), "beat", ("handled", 2), "beat"]
+
+
 @pytest.mark.parametrize("worker_class", [ForwardingWorker, AmendmentWorker])
 def test_a_stopping_supplier_drain_claims_nothing(app, worker_class, monkeypatch):
     services = app.extensions["services"]
@@ -88,6 +100,31 @@ def test_stop_services_stops_the_clock_and_every_pump(app_factory, database_url)
     assert services.scheduler is None
     assert not scheduler.scheduler.running and not scheduler.pump.alive and not scheduler.forwarding_pump.alive
     assert all(w.stopping.is_set() for w in (scheduler.inbox_worker, scheduler.forwarding_worker, scheduler.amendment_worker))
+
+
+def test_each_orders_lane_thread_claims_under_its_own_lease_owner(app, stop_topic):
+    """A row whose lease ran out in one lane thread's batch and was re-claimed by a sibling is handled by the sibling only."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from scheduler.embedded import ORDERS_LANE_THREADS, EmbeddedScheduler
+
+    scheduler = EmbeddedScheduler(app.extensions["services"])  # not started: no pump runs
+    try:
+        workers = scheduler.orders_lane_workers
+        assert len(workers) == ORDERS_LANE_THREADS and len({w.owner for w in workers}) == ORDERS_LANE_THREADS
+        post_deliveries(app, count=1)
+        first = workers[0]._claim(10)  # thread A's batch; A is still busy with earlier rows...
+        with app.extensions["services"].session_factory.begin() as session:  # ...when the lease runs out
+            session.execute(update(WebhookDelivery).values(lease_until=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)))
+        assert workers[1]._claim(10) == first  # thread B takes it
+        workers[1]._process(first[0][0], "test/stop", DrainReport())
+        workers[0]._process(first[0][0], "test/stop", DrainReport())  # A reaches it in its batch: no longer A's
+        assert stop_topic["calls"] == [0]
+    finally:
+        scheduler.shutdown()
+    assert all(w.stopping.is_set() for w in workers)
 
 
 @pytest.mark.postgres
