@@ -1,7 +1,7 @@
 """supplier resilience (issue 20, part C)
 
 Revision ID: 0014
-Revises: 0013
+Revises: 0012
 Create Date: 2026-12-03 17:40:00
 
 supplier_orders.backoff_wait_ms / breaker_wait_ms: how long each order was scheduled to wait
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 
 revision: str = '0014'
-down_revision: Union[str, Sequence[str], None] = '0013'
+down_revision: Union[str, Sequence[str], None] = '0012'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -1,7 +1,7 @@
 """supplier credentials and rest presets (issue 14, part E)
 
 Revision ID: 0016
-Revises: 0015
+Revises: 0014
 Create Date: 2026-12-03 17:40:00
 
 supplier_audit: every change to a supplier record (created, settings or credentials updated,
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 
 revision: str = '0016'
-down_revision: Union[str, Sequence[str], None] = '0015'
+down_revision: Union[str, Sequence[str], None] = '0014'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
