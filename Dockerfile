@@ -22,6 +22,7 @@ COPY requirements.txt ./
 RUN pip install --no-cache-dir -r requirements.txt
 
 COPY --chown=app:app . .
+RUN python -m shopify_app.i18n
 RUN install -d -o app -g app /app/instance
 
 USER 10001:10001

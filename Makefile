@@ -7,7 +7,7 @@ REQ_HASH := $(shell sha1sum requirements.txt | cut -c1-12)
 STAMP := $(VENV)/.installed-$(REQ_HASH)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench venv system-deps clean
+.PHONY: run test bench venv system-deps translations clean
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ $(STAMP): requirements.txt
 	@rm -f $(VENV)/.installed-*; touch $@
 
 venv: $(STAMP)
+
+# The gettext catalogs (shopify_app/translations/*/messages.po) compiled to .mo for Flask-Babel.
+translations: venv
+	$(PY) -m shopify_app.i18n
 
 # Debian packages the tests need: PostgreSQL (a throwaway server is started by the tests),
 # Chromium (the browser tests drive it headless through Playwright), Prometheus's promtool
@@ -36,11 +40,11 @@ system-deps:
 
 # Sandbox mode only when no credentials are given; half-set credentials make the app refuse to start.
 run: RUN_MODE = $(if $(strip $(SHOPIFY_API_KEY)$(SHOPIFY_API_SECRET)),,SANDBOX=1)
-run: venv
+run: venv translations
 	$(RUN_MODE) $(PY) -m shopify_app.cli db-upgrade
 	$(RUN_MODE) $(PY) -m shopify_app.cli run
 
-test: venv system-deps
+test: venv system-deps translations
 	$(PY) -m pytest
 
 bench: venv

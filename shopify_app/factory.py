@@ -11,6 +11,7 @@ from .config import ConfigError, Settings, load_settings
 from .server.errors import init_error_reporting
 from .server.logs import configure_logging
 from .server.request_context import install_request_context
+from .i18n import init_i18n
 from .metrics import init_app as init_metrics
 from .services import Services, build_services
 from .suppliers.fulfillment_service import blueprint as fulfillment_service_bp
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # own smaller WEBHOOK_MAX_BYTES. Werkzeug answers 413 before the body is read.
     app.config["MAX_CONTENT_LENGTH"] = max(REQUEST_MAX_BYTES, settings.webhook_max_bytes + 1)
     app.extensions["services"] = services
+    init_i18n(app)
     for bp in (webhooks_bp, supplier_webhooks_bp, fulfillment_service_bp, pages_bp, alerts_api_bp, api_bp, admin_api_bp, suppliers_api_bp, email_suppliers_api_bp, locations_api_bp, inventory_api_bp, returns_api_bp, health_bp, install_bp):
         app.register_blueprint(bp)
     app.after_request(add_content_security_policy)

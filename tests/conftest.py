@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from shopify_app.config import load_settings
+from shopify_app.i18n import compile_catalogs
 from shopify_app.migrate import upgrade_to_head
 
 from pg_server import PostgresUnavailable, start_postgres
@@ -27,6 +28,7 @@ FERNET_KEY = "G288qCh8r_PF3al5SKgDBddzlgaVneMTTDALrQCAKns="
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "postgres: needs the throwaway PostgreSQL server")
+    compile_catalogs()  # `python -m pytest` without make still gets current translations
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,73 @@
+"""Languages: one set of gettext catalogs (Flask-Babel) for the admin and the customer-facing text.
+
+The admin's language comes from the `locale` Shopify puts on every App Home URL
+(`locale=pl-PL`), carried on links between pages; the customer's from the order's
+customer locale (see `force_locale`). Unknown languages fall back to English.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, g, has_request_context, request
+from flask_babel import Babel, force_locale, get_locale, gettext, lazy_gettext, ngettext  # noqa: F401 (re-exported)
+
+LANGUAGES = ("en", "pl", "he")
+DEFAULT_LANGUAGE = "en"
+RTL_LANGUAGES = frozenset({"he", "ar", "fa", "ur"})
+TRANSLATIONS_DIR = Path(__file__).parent / "translations"
+
+
+def language_of(tag: str | None) -> str:
+    """The supported language for a locale tag ('pl-PL', 'he_IL', 'iw'), English when unsupported."""
+    lang = (tag or "").replace("_", "-").split("-", 1)[0].strip().lower()
+    lang = {"iw": "he"}.get(lang, lang)  # Java's and old Android's code for Hebrew
+    return lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def text_direction(lang: str | None = None) -> str:
+    """'rtl' for right-to-left languages, else 'ltr' (for <html dir=...>)."""
+    return "rtl" if language_of(lang or str(get_locale() or DEFAULT_LANGUAGE)) in RTL_LANGUAGES else "ltr"
+
+
+def select_locale() -> str:
+    """A request's language: an explicit g.locale, then Shopify's `locale` parameter, then English."""
+    if "locale" in g:
+        return language_of(g.locale)
+    if has_request_context():
+        return language_of(request.args.get("locale"))
+    return DEFAULT_LANGUAGE
+
+
+def select_timezone() -> str:
+    """The shop's IANA time zone when a view has set g.shop_timezone, else UTC."""
+    return g.get("shop_timezone") or "UTC"
+
+
+def init_i18n(app: Flask) -> None:
+    """Install Flask-Babel: `_`, `gettext`, `ngettext` in templates, catalogs from shopify_app/translations."""
+    Babel(app, locale_selector=select_locale, timezone_selector=select_timezone,
+          default_translation_directories=str(TRANSLATIONS_DIR))
+    app.jinja_env.globals["text_direction"] = text_direction
+
+
+def compile_catalogs(directory: Path = TRANSLATIONS_DIR) -> list[Path]:
+    """Compile every messages.po newer than its .mo (make, the Dockerfile and the tests call this); returns what it wrote."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    written = []
+    for po in sorted(directory.glob("*/LC_MESSAGES/messages.po")):
+        mo = po.with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        with po.open("rb") as source:
+            catalog = read_po(source, locale=po.parent.parent.name)
+        with mo.open("wb") as target:
+            write_mo(target, catalog)  # fuzzy entries stay untranslated, as gettext expects
+        written.append(mo)
+    return written
+
+
+if __name__ == "__main__":
+    for path in compile_catalogs():
+        print(f"compiled {path}")
