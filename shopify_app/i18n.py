@@ -9,7 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask, g, has_request_context, request
-from flask_babel import Babel, force_locale, get_locale, gettext, lazy_gettext, ngettext  # noqa: F401 (re-exported)
+from decimal import Decimal, InvalidOperation
+
+from babel.numbers import format_currency
+from flask_babel import Babel, force_locale, format_datetime, get_locale, gettext, lazy_gettext, ngettext  # noqa: F401 (re-exported)
 
 LANGUAGES = ("en", "pl", "he")
 DEFAULT_LANGUAGE = "en"
@@ -43,11 +46,49 @@ def select_timezone() -> str:
     return g.get("shop_timezone") or "UTC"
 
 
+def format_money(amount, currency: str | None) -> str:
+    """An amount in its currency for the current language ('1 234,50 zł', '₪120.00', '$5.00'); '–' when unknown."""
+    if amount is None or amount == "":
+        return "–"
+    try:
+        value = Decimal(str(amount))
+    except (InvalidOperation, ValueError):
+        return str(amount)
+    if not currency:
+        return format_decimal_plain(value)
+    return format_currency(value, currency.upper(), locale=str(get_locale() or DEFAULT_LANGUAGE))
+
+
+def format_decimal_plain(value: Decimal) -> str:
+    """A number without a currency in the current language's format."""
+    from babel.numbers import format_decimal
+
+    return format_decimal(value, locale=str(get_locale() or DEFAULT_LANGUAGE))
+
+
+def format_when(value, fmt: str = "medium") -> str:
+    """A date-time (datetime or ISO string) in the shop's time zone and the current language; '–' when missing."""
+    import datetime as dt
+
+    if value in (None, ""):
+        return "–"
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)  # the database stores UTC
+    return format_datetime(value, fmt)
+
+
 def init_i18n(app: Flask) -> None:
     """Install Flask-Babel: `_`, `gettext`, `ngettext` in templates, catalogs from shopify_app/translations."""
     Babel(app, locale_selector=select_locale, timezone_selector=select_timezone,
           default_translation_directories=str(TRANSLATIONS_DIR))
     app.jinja_env.globals["text_direction"] = text_direction
+    app.jinja_env.filters["money"] = format_money  # {{ amount|money(currency) }}
+    app.jinja_env.filters["when"] = format_when  # {{ created_at|when }} in the shop's time zone
 
 
 def compile_catalogs(directory: Path = TRANSLATIONS_DIR) -> list[Path]:

@@ -42,3 +42,21 @@ def test_repository_catalogs_compile(tmp_path):
     copy = shutil.copytree(i18n.TRANSLATIONS_DIR, tmp_path / "t", ignore=shutil.ignore_patterns("*.mo"))
     langs = {p.parent.parent.name for p in i18n.compile_catalogs(copy)}
     assert {"pl", "he"} <= langs
+
+
+def test_money_and_dates_follow_the_language_and_the_shop_time_zone():
+    import datetime as dt
+
+    from flask import g
+
+    app = Flask(__name__)
+    i18n.init_i18n(app)
+    with app.test_request_context("/?locale=pl"):
+        assert i18n.format_money("12345.5", "PLN") == "12\xa0345,50\xa0zł"
+        assert i18n.format_money(None, "PLN") == "–"
+        g.shop_timezone = "Asia/Jerusalem"
+        assert "23:30" in i18n.format_when(dt.datetime(2026, 12, 3, 21, 30, tzinfo=dt.timezone.utc))
+    with app.test_request_context("/?locale=he"):
+        assert "₪" in i18n.format_money("120", "ILS")
+    with app.test_request_context("/?locale=en"):
+        assert render_template_string("{{ 5|money('USD') }}") == "$5.00"
