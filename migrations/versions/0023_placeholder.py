@@ -1,0 +1,26 @@
+"""placeholder: issue 20 part C (CPU per order, throughput)
+
+Revision ID: 0023
+Revises: 0022
+Create Date: 2026-12-03 21:30:00
+
+Empty until its part fills it (rename the file to say what it does); dropped if it stays empty.
+"""
+from typing import Sequence, Union
+
+from alembic import op  # noqa: F401
+import sqlalchemy as sa  # noqa: F401
+
+
+revision: str = '0023'
+down_revision: Union[str, Sequence[str], None] = '0022'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    """Upgrade schema."""
+
+
+def downgrade() -> None:
+    """Downgrade schema."""
