@@ -28,7 +28,8 @@ FERNET_KEY = "G288qCh8r_PF3al5SKgDBddzlgaVneMTTDALrQCAKns="
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "postgres: needs the throwaway PostgreSQL server")
-    compile_catalogs()  # `python -m pytest` without make still gets current translations
+    if not hasattr(config, "workerinput"):  # xdist: the controller compiles once, before its workers start
+        compile_catalogs()  # `python -m pytest` without make still gets current translations
 
 
 @pytest.fixture(scope="session")
