@@ -27,12 +27,27 @@ class Inbox:
         return "250 OK"
 
 
+class LoopbackController(Controller):
+    """aiosmtpd's Controller listening on 127.0.0.1 at a port the kernel picks when it binds.
+
+    Probing for a free port and binding it later races with other test processes (pytest-xdist
+    workers, other runs) that probe at the same moment; binding port 0 cannot collide.
+    """
+
+    def __init__(self, handler, **options):
+        super().__init__(handler, hostname="127.0.0.1", port=0, **options)
+
+    def _trigger_server(self):
+        # aiosmtpd connects once to its own port to finish starting: learn which port the bind got first.
+        self.port = self.server.sockets[0].getsockname()[1]
+        super()._trigger_server()
+
+
 def start_smtp(inbox: Inbox) -> tuple[Controller, int]:
     """An SMTP server on a free loopback port delivering into `inbox`; stop the controller after."""
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller = LoopbackController(inbox)
     controller.start()
-    return controller, port
+    return controller, controller.port
 
 
 class SlackReceiver:

@@ -14,7 +14,6 @@ import datetime as dt
 import email
 import email.policy
 import ipaddress
-import socket
 import tempfile
 import threading
 import uuid
@@ -24,26 +23,19 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from integrations.suppliers.email_po import EmailPoAdapter, InMemorySentLog, InMemoryStockFeed, parse_settings
 from integrations.suppliers.email_po.config import OPERATOR_KEYS
 from integrations.suppliers.email_po.messages import KIND_HEADER, PO_HEADER
 from integrations.suppliers.runtime import OperatorSmtp
+from channels_kit import LoopbackController, free_port  # noqa: F401 (free_port: for tests wanting a port nobody listens on)
 from supplier_contract import WebhookMessage
 
 SMTP_TIMEOUT = 0.75  # the adapter's, in these tests
 HOLD_SECONDS = SMTP_TIMEOUT + 0.5  # a stalled answer arrives this late
 SUPPLIER_SKUS = ("WIDGET-RED", "WIDGET-BLUE", "GADGET-XL")
 SEED_STOCK = "sku,available\r\nWIDGET-RED,25\r\nWIDGET-BLUE,10\r\nGADGET-XL,0\r\n"
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (aiosmtpd's Controller needs a fixed one)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -115,13 +107,17 @@ class CapturingSmtpServer:
 
     def __init__(self, *, tls_context: Any = None, logins: Mapping[str, str] | None = None):
         self.handler = _CapturingHandler()
-        self.port = free_port()
         options: dict[str, Any] = {}
         if tls_context is not None:
             options.update(tls_context=tls_context, require_starttls=True)
         if logins is not None:
             options.update(authenticator=_authenticator(dict(logins)), auth_require_tls=tls_context is not None)
-        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **options)
+        self._controller = LoopbackController(self.handler, **options)
+
+    @property
+    def port(self) -> int:
+        """Where it listens (known once started)."""
+        return self._controller.port
 
     def start(self) -> None:
         """Listen."""
