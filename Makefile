@@ -44,8 +44,11 @@ run: venv translations
 	$(RUN_MODE) $(PY) -m shopify_app.cli db-upgrade
 	$(RUN_MODE) $(PY) -m shopify_app.cli run
 
+# The suite over TEST_WORKERS processes (pytest-xdist); `make test TEST_WORKERS=0` runs it in one process.
+# loadgroup: tests go to whichever worker is free, except those marked xdist_group (kept on one worker).
+TEST_WORKERS ?= 2
 test: venv system-deps translations
-	$(PY) -m pytest
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
 
 bench: venv
 	$(PY) bench/webhook_intake.py
