@@ -10,6 +10,7 @@ from .notify import models as notify_models  # noqa: F401
 from .orders import models as order_models  # noqa: F401
 from .reconcile import models as reconcile_models  # noqa: F401
 from .returns import models as return_models  # noqa: F401
+from .returns import outcome_models as return_outcome_models  # noqa: F401  (issue 16 part O)
 from .suppliers import models as supplier_models  # noqa: F401
 from .suppliers import email_po_log as email_po_log_models  # noqa: F401
 from .suppliers import email_inbox_models  # noqa: F401

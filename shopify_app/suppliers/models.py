@@ -82,7 +82,8 @@ class SupplierOrder(Base):
 
     __tablename__ = "supplier_orders"
     __table_args__ = (
-        UniqueConstraint("order_id", "supplier_id", name="uq_supplier_orders_order_supplier"),
+        # One delivery per order x supplier, plus one per exchange (its replacement ships on its own).
+        UniqueConstraint("order_id", "supplier_id", "exchange_key", name="uq_supplier_orders_order_supplier_exchange"),
         Index("ix_supplier_orders_due", "state", "next_attempt_at"),
     )
 
@@ -91,6 +92,8 @@ class SupplierOrder(Base):
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
     supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id"))
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    # "" for the order's own lines; the return's GID for an exchange's replacement (issue 16 part O).
+    exchange_key: Mapped[str] = mapped_column(String(128), default="", server_default="")
     state: Mapped[str] = mapped_column(String(32), default=DeliveryState.PENDING.value)
     supplier_order_id: Mapped[str | None] = mapped_column(String(128))
     supplier_status: Mapped[str | None] = mapped_column(String(32))
