@@ -74,6 +74,13 @@ def request_return_authorizations(services) -> None:
     request_due_rmas(services.session_factory, services.box)
 
 
+def carry_out_return_outcomes(services) -> None:
+    """Refunds, store credit and exchanges of returns through Shopify (once; unknown outcomes asked about first)."""
+    from shopify_app.returns.outcomes import carry_out_due
+
+    carry_out_due(services)
+
+
 def backfill_installed_shops(services) -> None:
     """Import the recent orders of shops that just completed their install (BACKFILL_DAYS)."""
     from shopify_app.orders.backfill import run_install_backfills
@@ -103,6 +110,7 @@ PERIODIC_JOBS = (
     ("stock-feeds", STOCK_FEEDS_EVERY, pull_due_stock_feeds),
     ("inventory-sync", INVENTORY_SYNC_EVERY, sync_installed_shops),
     ("return-authorizations", RMA_REQUESTS_EVERY, request_return_authorizations),
+    ("return-outcomes", RMA_REQUESTS_EVERY, carry_out_return_outcomes),
     ("catalog-refresh", CATALOG_REFRESH_EVERY, refresh_catalogs),
     ("reconcile", RECONCILE_EVERY, reconcile_installed_shops),
     ("alert-notifications", dt.timedelta(minutes=1), deliver_alert_notifications),

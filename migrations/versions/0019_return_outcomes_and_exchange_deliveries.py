@@ -75,6 +75,7 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('routed_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['return_case_id'], ['return_cases.id'], name=op.f('fk_return_outcomes_return_case_id_return_cases'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_return_outcomes')),
     sa.UniqueConstraint('idempotency_key', name=op.f('uq_return_outcomes_idempotency_key')),

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
 from .ids import gid_number, is_gid, make_gid
-from .records import Ref
+from .records import Ref, money_bag
 from .user_errors import ShopifyUserError
 
 def reason_definition(reason: str) -> dict[str, Any]:
@@ -55,8 +55,10 @@ class ReturnsMixin:
 
     # -- requests and approvals -------------------------------------------------------------
 
-    def request_return(self, shop, order_gid: str, lines: Iterable[Mapping[str, Any]], *, status: str = "REQUESTED") -> dict[str, Any]:
-        """A customer asks to return units (lines: sku or fulfillment_line_item_id, quantity, reason, customer_note)."""
+    def request_return(self, shop, order_gid: str, lines: Iterable[Mapping[str, Any]], *, status: str = "REQUESTED",
+                       exchange_lines: Iterable[Mapping[str, Any]] = (), return_shipping_fee: str | None = None) -> dict[str, Any]:
+        """A customer asks to return units (lines: sku or fulfillment_line_item_id, quantity, reason, customer_note),
+        maybe for other items in exchange (exchange_lines: sku or variant_id, quantity) and with a return shipping fee."""
         with self.lock:
             state = self.require_shop(shop)
             order = state.get(order_gid)
@@ -78,7 +80,7 @@ class ReturnsMixin:
                 items.append(state.index({
                     "__typename": "ReturnLineItem", "id": make_gid("ReturnLineItem", self.next_number()), "quantity": quantity,
                     "returnReason": reason, "returnReasonDefinition": reason_definition(reason), "returnReasonNote": spec.get("reason_note") or "", "customerNote": spec.get("customer_note"),
-                    "fulfillmentLineItem": Ref(fli["id"]), "refundableQuantity": quantity, "refundedQuantity": 0, "restockingFee": None,
+                    "fulfillmentLineItem": Ref(fli["id"]), "refundableQuantity": quantity, "refundedQuantity": 0, "processedQuantity": 0, "restockingFee": None,
                     "totalWeight": None, "withCodeDiscountedTotalPriceSet": fli["discountedTotalSet"],
                 }))
             if not items:
@@ -87,7 +89,10 @@ class ReturnsMixin:
             ret = state.index({
                 "__typename": "Return", "id": make_gid("Return", self.next_number()), "name": f"{order['name']}-R{order['_returnCount']}",
                 "status": status, "order": Ref(order["id"]), "returnLineItems": items, "reverseFulfillmentOrders": [],
-                "decline": None, "exchangeLineItems": [], "returnShippingFees": [], "refunds": [],
+                "decline": None, "exchangeLineItems": [self.exchange_line_record(state, spec) for spec in exchange_lines],
+                "returnShippingFees": [{"__typename": "ReturnShippingFee", "id": make_gid("ReturnShippingFee", self.next_number()),
+                                        "amountSet": money_bag(return_shipping_fee, order["presentmentCurrencyCode"])}] if return_shipping_fee else [],
+                "refunds": [],
                 "totalQuantity": sum(i["quantity"] for i in items), "createdAt": self.now_iso(),
             })
             order.setdefault("_returns", []).append(Ref(ret["id"]))
@@ -98,9 +103,9 @@ class ReturnsMixin:
                 self.publish(state, "returns/request", self.return_payload(state, ret))
             return ret
 
-    def create_return(self, shop, order_gid: str, lines: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    def create_return(self, shop, order_gid: str, lines: Iterable[Mapping[str, Any]], exchange_lines: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
         """A return the merchant creates in the admin: OPEN at once (returns/approve)."""
-        return self.request_return(shop, order_gid, lines, status="OPEN")
+        return self.request_return(shop, order_gid, lines, status="OPEN", exchange_lines=exchange_lines)
 
     def _return(self, state, gid: str) -> dict[str, Any]:
         ret = state.get(gid) if is_gid(gid) else None
@@ -289,5 +294,7 @@ class ReturnsMixin:
                 "return_reason_note": rli["returnReasonNote"], "customer_note": rli["customerNote"],
                 "fulfillment_line_item": {"admin_graphql_api_id": _ref_gid(rli["fulfillmentLineItem"]), "id": gid_number(_ref_gid(rli["fulfillmentLineItem"]))},
             } for rli in ret["returnLineItems"]],
-            "exchange_line_items": [], "return_shipping_fees": [], "total_return_line_items": len(ret["returnLineItems"]), "total_exchange_line_items": 0,
+            "exchange_line_items": [{"admin_graphql_api_id": eli["id"], "id": gid_number(eli["id"]), "quantity": eli["quantity"],
+                                     "variant_id": gid_number(eli["variantId"])} for eli in ret["exchangeLineItems"]],
+            "return_shipping_fees": [], "total_return_line_items": len(ret["returnLineItems"]), "total_exchange_line_items": len(ret["exchangeLineItems"]),
         }

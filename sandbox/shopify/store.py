@@ -29,6 +29,7 @@ from .order_edits import OrderEditMixin
 from .orders import OrderMixin
 from .outbox import Outbox, WebhookEvent
 from .records import QUANTITY_NAMES, UNAVAILABLE_NAMES, Ref
+from .return_processing import ReturnProcessingMixin
 from .returns import ReturnsMixin
 from .rest_payloads import order_webhook_payload
 
@@ -152,7 +153,7 @@ class ShopState:
 
 
 class Store(OrderMixin, FulfillmentMixin, FulfillmentEventMixin, FulfillmentRequestMixin, FulfillmentServiceMixin, OrderCancellationMixin, ReturnsMixin, OrderEditMixin,
-            CatalogChangesMixin, AccessScopesMixin):
+            CatalogChangesMixin, AccessScopesMixin, ReturnProcessingMixin):
     """Shops, apps and their data, safe to share between the server's threads.
 
     Orders and fulfillment live in the mixins (orders.py, fulfillments.py,

@@ -7,6 +7,8 @@ from email.message import EmailMessage
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from .. import i18n
+
 
 @dataclass(frozen=True)
 class SmtpSettings:
@@ -26,7 +28,10 @@ _templates = Environment(
     autoescape=select_autoescape(enabled_extensions=("html",)),
     undefined=StrictUndefined,
     keep_trailing_newline=True,
+    extensions=["jinja2.ext.i18n"],
 )
+# `_()` in email templates: the shared gettext catalogs (untranslated outside a language context).
+_templates.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
 
 
 def render(template: str, **context) -> tuple[str, str]:

@@ -74,10 +74,27 @@ def candidates_for(session: Session, order: Order, line: OrderLine) -> list[Cand
     return sorted(found.values(), key=lambda c: (not c.in_stock, c.rank, c.supplier.priority, _cost(c.cost)))
 
 
-def idempotency_key(order: Order, supplier_id: int) -> str:
-    """Deterministic per order x supplier: the same on every retry, crash or replay."""
-    raw = f"{order.shop_domain}:{order.shopify_id}:{supplier_id}"
+def idempotency_key(order: Order, supplier_id: int, exchange_key: str = "") -> str:
+    """Deterministic per order x supplier (x exchange, for a replacement): the same on every retry, crash or replay."""
+    raw = f"{order.shop_domain}:{order.shopify_id}:{supplier_id}" + (f":exchange:{exchange_key}" if exchange_key else "")
     return "do-" + hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def exchange_lines(session: Session, order: Order) -> tuple[dict[str, str], bool]:
+    """({order line's Shopify id: the exchange's key (its return)} for lines an exchange added, whether an exchange is in flight).
+
+    While an exchange's returnProcess may be under way, its new lines are not known yet: lines
+    not routed then wait (the exchange routes them itself), so a replacement never joins a
+    delivery the supplier shipped long ago.
+    """
+    from ..returns.models import ReturnCase
+    from ..returns.outcome_models import OPEN_STATES, OutcomeKind, ReturnOutcome
+
+    rows = session.execute(select(ReturnOutcome.state, ReturnOutcome.exchange_line_gids, ReturnCase.return_gid).join(ReturnCase, ReturnCase.id == ReturnOutcome.return_case_id)
+                           .where(ReturnCase.order_id == order.id, ReturnOutcome.kind == OutcomeKind.EXCHANGE)).all()
+    keys = {gid.rsplit("/", 1)[-1]: return_gid for state, gids, return_gid in rows for gid in gids or []}
+    in_flight = any(state in OPEN_STATES[1:] for state, _, _ in rows)  # sent or unknown
+    return keys, in_flight
 
 
 @dataclass
@@ -131,9 +148,10 @@ def route_order(session: Session, order: Order) -> RoutingResult:
     routed_line_ids = set(
         session.scalars(select(SupplierOrderLine.order_line_id).join(OrderLine).where(OrderLine.order_id == order.id))
     )
-    by_supplier: dict[int, SupplierOrder] = {
-        so.supplier_id: so for so in session.scalars(select(SupplierOrder).where(SupplierOrder.order_id == order.id))
+    by_supplier: dict[tuple[int, str], SupplierOrder] = {
+        (so.supplier_id, so.exchange_key): so for so in session.scalars(select(SupplierOrder).where(SupplierOrder.order_id == order.id))
     }
+    exchanged, exchange_in_flight = exchange_lines(session, order)
     result = RoutingResult([], [])
     lines_by_id = {line.shopify_line_id: line for line in order.lines}
     shippable = [line for line in order.lines if line.shippable]
@@ -150,6 +168,9 @@ def route_order(session: Session, order: Order) -> RoutingResult:
         fo_lines = [lines_by_id[item["line"]] for item in fo.lines if item["remaining"] > 0 and item["line"] in lines_by_id]
         fo_lines = [line for line in dict.fromkeys(fo_lines) if line.shippable]
         lines = [line for line in fo_lines if line.id not in routed_line_ids]
+        if exchange_in_flight:
+            result.waiting += [line for line in lines if line.shopify_line_id not in exchanged]
+            lines = [line for line in lines if line.shopify_line_id in exchanged]
         if fo.managed_by == ManagedBy.NOT_OURS:
             result.not_ours += lines
             fo.app_hold_reason = fo.app_hold_note = None
@@ -189,17 +210,19 @@ def route_order(session: Session, order: Order) -> RoutingResult:
         resume_deliveries(session, order, fo)  # what a problem of ours postponed may go now
         for line, options in plan:
             best = options[0]
-            delivery = by_supplier.get(best.supplier.id)
+            exchange_key = exchanged.get(line.shopify_line_id, "")  # an exchange's replacement ships as its own delivery
+            delivery = by_supplier.get((best.supplier.id, exchange_key))
             if delivery is None:
                 delivery = SupplierOrder(
                     shop_domain=order.shop_domain,
                     order_id=order.id,
                     supplier_id=best.supplier.id,
-                    idempotency_key=idempotency_key(order, best.supplier.id),
+                    exchange_key=exchange_key,
+                    idempotency_key=idempotency_key(order, best.supplier.id, exchange_key),
                 )
                 session.add(delivery)
                 session.flush()
-                by_supplier[best.supplier.id] = delivery
+                by_supplier[(best.supplier.id, exchange_key)] = delivery
             units = _units_for(line, best, live, managers)
             session.add(SupplierOrderLine(supplier_order_id=delivery.id, order_line_id=line.id, supplier_sku=best.supplier_sku, quantity=units,
                                           other_quantity=max(line.quantity - units, 0)))
@@ -280,7 +303,8 @@ def reroute_to_backup(session: Session, delivery: SupplierOrder) -> list[str]:
         session.scalars(select(SupplierOrder.supplier_id).where(SupplierOrder.order_id == order.id, SupplierOrder.state == "failed"))
     ) | {delivery.supplier_id}
     targets: dict[int, SupplierOrder] = {
-        so.supplier_id: so for so in session.scalars(select(SupplierOrder).where(SupplierOrder.order_id == order.id)) if so.supplier_id not in failed_here
+        so.supplier_id: so for so in session.scalars(select(SupplierOrder).where(SupplierOrder.order_id == order.id, SupplierOrder.exchange_key == delivery.exchange_key))
+        if so.supplier_id not in failed_here
     }
     used: list[str] = []
     open_fos = [fo for fo in fulfillment_orders_of(session, order) if fo.status not in FINISHED]
@@ -303,7 +327,8 @@ def reroute_to_backup(session: Session, delivery: SupplierOrder) -> list[str]:
         best = backups[0]
         target = targets.get(best.supplier.id)
         if target is None:
-            target = SupplierOrder(shop_domain=order.shop_domain, order_id=order.id, supplier_id=best.supplier.id, idempotency_key=idempotency_key(order, best.supplier.id))
+            target = SupplierOrder(shop_domain=order.shop_domain, order_id=order.id, supplier_id=best.supplier.id, exchange_key=delivery.exchange_key,
+                                   idempotency_key=idempotency_key(order, best.supplier.id, delivery.exchange_key))
             session.add(target)
             session.flush()
             targets[best.supplier.id] = target

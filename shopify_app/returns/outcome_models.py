@@ -58,3 +58,4 @@ class ReturnOutcome(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    routed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # an exchange's replacement routed to its supplier

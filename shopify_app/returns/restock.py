@@ -153,6 +153,9 @@ def _after_receipt(session: Session, case: ReturnCase, actor: str, restocked_now
     if restocked_now:
         case.restocked_at = utcnow()
         timeline(session, case, "return_restocked", actor, items=restocked_now)
+    from .outcomes import request_when_received
+
+    request_when_received(session, case)  # everything is back: the refund, credit or exchange is due
 
 
 def _credit_supplier_stock(session: Session, line: ReturnLine, quantity: int) -> None:
@@ -225,10 +228,14 @@ def reconcile_refund(session: Session, shop_domain: str, refund: dict, inventory
             else:
                 line.refund_restocked_quantity += quantity
                 done.append(f"Shopify restocked {quantity} x {line.sku} in the refund")
+    from .outcome_models import ReturnOutcome
+
     for case in cases.values():
         if refund_gid not in (case.refund_gids or []):
             case.refund_gids = [*(case.refund_gids or []), refund_gid]
             case.refunded_at = case.refunded_at or utcnow()
+            if session.scalar(select(ReturnOutcome.id).where(ReturnOutcome.return_case_id == case.id)) is not None:
+                continue  # our own outcome (returnProcess): it records its timeline step and notice itself
             case.outcome = case.outcome or refund_outcome(refund)
             timeline(session, case, "return_refunded", "store")
             notify_customer(session, case, "return_refunded")

@@ -179,6 +179,10 @@ def request_schemas() -> dict[str, dict]:
                 "damaged": whole(0, MAX_UNITS),
             }, required=("line_id", "received"))},
         }, required=("lines",)),
+        "ReturnOutcome": obj({
+            "kind": {"type": "string", "enum": ["refund", "store_credit", "exchange"],
+                     "description": "Default: the decision's outcome (exchange when the customer chose items), else refund."},
+        }),
         "ReturnRma": obj({
             "rma_number": text(128, non_blank=True),
             "label_url": text(2048, nullable=True, pattern=HTTP_URL),

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from integrations.shopify.errors import ShopifyError
 
 from ..auth.session_tokens import require_session_token
+from ..i18n import gettext as _
 from ..models import ShopSetting
 from ..returns.analytics import return_analytics
 from ..returns.intake import POLICY_KEY, mark_decided, notify_customer, store_policy, timeline
@@ -128,6 +129,42 @@ def receive_items(case_id: int):
     except ShopifyError as exc:
         return jsonify(error=f"Shopify refused: {exc}"), 502
     return jsonify(return_=case_json(case))
+
+
+@blueprint.post("/returns/<id:case_id>/outcome")
+@require_session_token
+@validated_body("ReturnOutcome", optional=True)
+def carry_out_outcome(case_id: int):
+    """Carry out an approved return's outcome now: {kind?: refund | store_credit | exchange}; done once however often asked."""
+    from ..returns.outcome_models import ReturnOutcome
+    from ..returns.outcomes import carry_out, request_outcome
+
+    body = request.get_json(silent=True) or {}
+    services = _services()
+    with services.session_factory.begin() as session:
+        case = _own_case(session, case_id)
+        if case is None:
+            return jsonify(error="not found"), 404
+        if case.decision != Decision.APPROVE or case.status not in ("open", "closed"):
+            return jsonify(error=_("only an approved return can be refunded, credited or exchanged"), field="kind"), 409
+        existing = session.scalar(select(ReturnOutcome).where(ReturnOutcome.return_case_id == case.id))
+        if existing is not None and body.get("kind") and existing.kind != body["kind"]:
+            return jsonify(error=_("this return's outcome is already %(kind)s", kind=existing.kind), field="kind"), 409
+        outcome_id = request_outcome(session, case, body.get("kind"), by="merchant").id
+    try:  # Shopify with no transaction open; the row makes a second click (or a crash) safe
+        state = carry_out(services, outcome_id)
+    except ShopifyError as exc:
+        return jsonify(error=_("Shopify could not be reached: %(error)s", error=type(exc).__name__)), 502
+    with services.session_factory() as session:
+        row = session.get(ReturnOutcome, outcome_id)
+        return jsonify(outcome=outcome_json(row), return_=case_json(session.get(ReturnCase, case_id))), (200 if state != "failed" else 422)
+
+
+def outcome_json(row) -> dict:
+    """A return's outcome as the admin shows it."""
+    return {"kind": row.kind, "state": row.state, "amount": row.amount, "currency": row.currency, "goods": row.goods_amount,
+            "restocking_fee": row.restocking_fee, "return_shipping_fee": row.return_shipping_fee, "fee_notes": row.fee_notes,
+            "legal_profile": row.legal_profile, "refund_gid": row.refund_gid, "error": row.last_error}
 
 
 @blueprint.post("/returns/<id:case_id>/rma")

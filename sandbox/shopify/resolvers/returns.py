@@ -61,7 +61,8 @@ def return_request(root: Any, info, input: dict) -> dict:
 def return_create(root: Any, info, returnInput: dict) -> dict:
     """A merchant-created return: OPEN at once."""
     lines = [{"fulfillment_line_item_id": li["fulfillmentLineItemId"], "quantity": li["quantity"], "reason": li["returnReason"], "reason_note": li.get("returnReasonNote")} for li in returnInput["returnLineItems"]]
-    return _payload("ReturnCreatePayload", lambda: info.context.store.create_return(info.context.shop, returnInput["orderId"], lines))
+    exchanges = [{"variant_id": li.get("variantId"), "quantity": li["quantity"]} for li in returnInput.get("exchangeLineItems") or []]
+    return _payload("ReturnCreatePayload", lambda: info.context.store.create_return(info.context.shop, returnInput["orderId"], lines, exchanges))
 
 
 @resolver("Mutation", "returnApproveRequest", scopes=WRITE_RETURNS)
@@ -109,3 +110,30 @@ def refund_create(root: Any, info, input: dict) -> dict:
     except ShopifyUserError as error:
         return mutation_payload("RefundCreatePayload", error, refund=None, order=None)
     return mutation_payload("RefundCreatePayload", refund=refund, order=ctx.shop.get(input["orderId"]))
+
+
+@resolver("Mutation", "returnProcess", scopes=WRITE_RETURNS)
+def return_process(root: Any, info, input: dict) -> dict:
+    """Confirm returned and exchanged quantities; refund to the payment or to store credit."""
+    return _payload("ReturnProcessPayload", lambda: info.context.store.process_return(info.context.shop, input))
+
+
+def _unprocessed(line: dict, info, **_: Any) -> int:
+    return line["quantity"] - line.get("processedQuantity", 0)
+
+
+for _type in ("ReturnLineItem", "ExchangeLineItem"):
+    resolver(_type, "processableQuantity")(_unprocessed)
+    resolver(_type, "unprocessedQuantity")(_unprocessed)
+
+
+@resolver("Order", "transactions")
+def order_transactions(order: dict, info, **_: Any) -> list:
+    """The order's payments and refunds (a paid order's SALE appears on first sight)."""
+    return info.context.store.order_transactions(info.context.shop, order)
+
+
+@resolver("Refund", "transactions")
+def refund_transactions(refund: dict, info, **_: Any) -> list:
+    """A refund's transactions (refunds made with refundCreate here carry none)."""
+    return refund.get("transactions") or []

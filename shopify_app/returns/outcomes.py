@@ -1,0 +1,374 @@
+"""Carrying out a return's outcome in Shopify (refund, store credit or exchange), once, across crashes.
+
+One ReturnOutcome row per return with a deterministic idempotency key. Each try reads
+Shopify's copy of the return (no transaction open), marks the row sent in a short
+transaction, calls returnProcess with no transaction open, then records the answer in a
+short transaction. returnProcess has no @idempotent in 2026-10, so a lost answer or a
+crash between the call and the record leaves the row `sent` or `unknown`; before anything
+is sent again Shopify is asked (the lines' processed quantities and the return's refunds)
+whether the call landed. Processed lines cannot be processed twice, so the worst case is
+a second call that Shopify refuses, never a second refund.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from decimal import Decimal
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from integrations.shopify.errors import ShopifyError, ShopifyUserError
+
+from ..alerts import alert_job_failure, raise_alert, resolve_alert
+from ..db import read_only
+from ..models import utcnow
+from ..orders.models import Order
+from ..suppliers.models import Supplier
+from .fees import FeeLine, FeeResult, money, return_fees
+from .intake import notify_customer, timeline
+from .legal_profiles import profile_for_country
+from .models import Decision, ReturnCase
+from .outcome_models import OPEN_STATES, OutcomeKind, OutcomeState, ReturnOutcome
+from .policy import supplier_terms_from
+
+log = logging.getLogger(__name__)
+
+SENT_LEASE = dt.timedelta(minutes=2)  # a row sent longer ago than this, whose worker died, is asked about
+RETRY_AFTER = dt.timedelta(minutes=1)
+MAX_ATTEMPTS = 6
+KINDS = (OutcomeKind.REFUND, OutcomeKind.STORE_CREDIT, OutcomeKind.EXCHANGE)
+TIMELINE_KIND = {OutcomeKind.REFUND: "return_refunded", OutcomeKind.STORE_CREDIT: "return_store_credited", OutcomeKind.EXCHANGE: "return_exchanged"}
+NOTICE_KIND = {OutcomeKind.REFUND: "return_refunded", OutcomeKind.STORE_CREDIT: "return_store_credit", OutcomeKind.EXCHANGE: "return_exchanged"}
+
+
+class NothingToProcess(Exception):
+    """Every unit of the return is processed already (by us earlier, or by the merchant in Shopify)."""
+
+
+def outcome_key(shop_domain: str, return_gid: str) -> str:
+    """Deterministic per return: the same on every retry, crash or replay."""
+    return "ro-" + hashlib.sha256(f"{shop_domain}:{return_gid}".encode()).hexdigest()[:32]
+
+
+def default_kind(case: ReturnCase) -> str:
+    """The outcome the decision recorded (exchange when the customer chose items), else a refund."""
+    return case.outcome if case.outcome in KINDS else OutcomeKind.REFUND
+
+
+def request_outcome(session: Session, case: ReturnCase, kind: str | None = None, *, by: str = "app") -> ReturnOutcome:
+    """The case's outcome row, created once (pending: the pump or the caller carries it out)."""
+    existing = session.scalar(select(ReturnOutcome).where(ReturnOutcome.return_case_id == case.id))
+    if existing is not None:
+        return existing
+    kind = kind or default_kind(case)
+    if kind not in KINDS:
+        raise ValueError(f"outcome must be one of {', '.join(KINDS)}")
+    row = ReturnOutcome(shop_domain=case.shop_domain, return_case_id=case.id, kind=kind, idempotency_key=outcome_key(case.shop_domain, case.return_gid),
+                        state=OutcomeState.PENDING, requested_by=by, next_attempt_at=utcnow(), fee_notes=[], request={}, exchange_line_gids=[])
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:  # another worker asked first
+        return session.scalar(select(ReturnOutcome).where(ReturnOutcome.return_case_id == case.id))
+    case.outcome = kind
+    return row
+
+
+def request_when_received(session: Session, case: ReturnCase) -> None:
+    """Every unit of an approved return is back: its outcome is due (the law lets the refund wait until then)."""
+    if case.decision == Decision.APPROVE and case.lines and all(line.received_quantity >= line.quantity for line in case.lines):
+        request_outcome(session, case)
+
+
+# -- the pump ------------------------------------------------------------------------------------
+
+
+def due_outcomes(session: Session, now: dt.datetime) -> list[tuple[int, str]]:
+    """(outcome id, shop) of rows to send or to ask Shopify about, oldest first."""
+    return session.execute(select(ReturnOutcome.id, ReturnOutcome.shop_domain).where(or_(
+        ReturnOutcome.state.in_((OutcomeState.PENDING, OutcomeState.UNKNOWN)) & (ReturnOutcome.next_attempt_at <= now),
+        (ReturnOutcome.state == OutcomeState.SENT) & (ReturnOutcome.sent_at <= now - SENT_LEASE),
+        (ReturnOutcome.state == OutcomeState.DONE) & (ReturnOutcome.kind == OutcomeKind.EXCHANGE) & ReturnOutcome.routed_at.is_(None),
+    )).order_by(ReturnOutcome.id)).all()
+
+
+def carry_out_due(services, now: dt.datetime | None = None) -> int:
+    """Carry out every due outcome, one shop's failure never stopping another's; how many were worked."""
+    now = now or utcnow()
+    with services.session_factory() as session:
+        due = due_outcomes(session, now)
+    for outcome_id, shop_domain in due:
+        try:
+            carry_out(services, outcome_id)
+        except Exception as exc:  # noqa: BLE001 - the row stays sent/pending and is asked about next time
+            alert_job_failure(services.session_factory, "return-outcomes", shop_domain, exc, unit=f"return-outcome:{outcome_id}")
+    return len(due)
+
+
+def carry_out(services, outcome_id: int, gateway=None) -> str:
+    """Bring one outcome to done in Shopify (asking first when an earlier try may have landed); its state."""
+    factory = services.session_factory
+    with read_only(factory)() as session:
+        row = session.get(ReturnOutcome, outcome_id)
+        case = session.get(ReturnCase, row.return_case_id)
+        state, kind, shop_domain, return_gid, routed = row.state, row.kind, row.shop_domain, case.return_gid, row.routed_at is not None
+        sent_request = dict(row.request or {})
+    gateway = gateway or services.gateway(shop_domain)
+    if state == OutcomeState.DONE:
+        if kind == OutcomeKind.EXCHANGE and not routed:
+            route_exchange(services, outcome_id, gateway)
+        return state
+    if state == OutcomeState.FAILED:
+        return state
+    snapshot = gateway.query("ReturnOutcomeState", {"id": return_gid}).get("return")
+    if snapshot is None:
+        return _fail(factory, outcome_id, "Shopify no longer has this return.")
+    if state in (OutcomeState.SENT, OutcomeState.UNKNOWN):
+        if _landed(sent_request, snapshot):
+            _record_done(factory, outcome_id, snapshot, sent_request.get("known_refunds") or [], asked=True)
+            return _finish_exchange(services, outcome_id, gateway)
+        with factory.begin() as session:  # it never reached Shopify: send it again
+            again = session.get(ReturnOutcome, outcome_id)
+            if again.state != state:
+                return again.state
+            again.state = OutcomeState.PENDING
+    with read_only(factory)() as session:
+        try:
+            plan = plan_outcome(session, session.get(ReturnOutcome, outcome_id), snapshot)
+        except NothingToProcess:
+            plan = None
+    if plan is None:
+        _record_done(factory, outcome_id, snapshot, [r["id"] for r in _nodes(snapshot, "refunds")], asked=True, note="processed in Shopify already")
+        return _finish_exchange(services, outcome_id, gateway)
+    if isinstance(plan, str):
+        return _fail(factory, outcome_id, plan)
+    process_input, fees, request = plan
+    with factory.begin() as session:  # the claim: only one worker moves pending -> sent
+        row = session.get(ReturnOutcome, outcome_id)
+        if row.state != OutcomeState.PENDING:
+            return row.state
+        row.state, row.sent_at, row.attempts, row.request = OutcomeState.SENT, utcnow(), row.attempts + 1, request
+        _store_amounts(row, fees, request)
+    try:
+        data = gateway.mutate("ReturnProcess", {"input": process_input}, "returnProcess", idempotent=False)
+    except ShopifyUserError as exc:
+        return _fail(factory, outcome_id, f"Shopify refused it: {'; '.join(e.get('message', '') for e in exc.user_errors)[:300]}")
+    except ShopifyError as exc:
+        return _retry_later(factory, outcome_id, exc)
+    returned = (data.get("returnProcess") or {}).get("return") or {}
+    _record_done(factory, outcome_id, returned, request["known_refunds"])
+    return _finish_exchange(services, outcome_id, gateway)
+
+
+# -- planning ------------------------------------------------------------------------------------
+
+
+def _nodes(snapshot: dict, field: str) -> list[dict]:
+    return ((snapshot or {}).get(field) or {}).get("nodes") or []
+
+
+def _amount(money_bag: dict | None) -> Decimal:
+    return Decimal(str(((money_bag or {}).get("presentmentMoney") or {}).get("amount") or "0"))
+
+
+def plan_outcome(session: Session, row: ReturnOutcome, snapshot: dict):
+    """(returnProcess input, fees, what to remember) for what is still processable; a string when it cannot be done."""
+    case = session.get(ReturnCase, row.return_case_id)
+    order = session.get(Order, case.order_id) if case.order_id else None
+    currency = (snapshot.get("order") or {}).get("presentmentCurrencyCode") or "USD"
+    ours = {line.return_line_item_gid: line for line in case.lines}
+    returned, fee_lines, baseline = [], [], {}
+    for node in _nodes(snapshot, "returnLineItems"):
+        baseline[node["id"]] = node["processedQuantity"]
+        quantity = node["processableQuantity"]
+        if quantity <= 0:
+            continue
+        returned.append({"id": node["id"], "quantity": quantity})
+        line = ours.get(node["id"])
+        supplier = session.get(Supplier, line.supplier_id) if line is not None and line.supplier_id else None
+        value = _amount(node.get("withCodeDiscountedTotalPriceSet")) * quantity / max(node["quantity"], 1)
+        fee_lines.append(FeeLine(value=money(value), reason=line.reason if line is not None else "UNKNOWN", terms=supplier_terms_from(supplier.return_terms if supplier else None)))
+    exchanged = []
+    if row.kind == OutcomeKind.EXCHANGE:
+        for node in _nodes(snapshot, "exchangeLineItems"):
+            baseline[node["id"]] = node["processedQuantity"]
+            if node["processableQuantity"] > 0:
+                exchanged.append({"id": node["id"], "quantity": node["processableQuantity"]})
+        if not exchanged and not returned:
+            raise NothingToProcess
+        if not exchanged:
+            return "The return lists no items to exchange: choose a refund or store credit instead."
+    elif not returned:
+        raise NothingToProcess
+    profile = profile_for_country((order.shipping_address or {}).get("country_code") if order else None)
+    shipping_cost = sum((_amount(fee.get("amountSet")) for fee in snapshot.get("returnShippingFees") or []), Decimal("0"))
+    fees = return_fees(profile, fee_lines, currency, shipping_cost)
+    process_input: dict = {"returnId": case.return_gid, "returnLineItems": returned, "notifyCustomer": False,
+                           "note": f"{row.kind.replace('_', ' ')} carried out by the dropshipping app ({row.idempotency_key})"}
+    if exchanged:
+        process_input["exchangeLineItems"] = exchanged
+    elif fees.amount > 0:
+        refund: dict = {"orderTransactions": [], "refundMethods": []}
+        if row.kind == OutcomeKind.STORE_CREDIT:
+            refund["refundMethods"] = [{"storeCreditRefund": {"amount": {"amount": str(fees.amount), "currencyCode": currency}}}]
+        else:
+            allocation = allocate_refund(snapshot, fees.amount, currency)
+            if allocation is None:
+                return f"The order's payments have less than {fees.amount} {currency} left to refund: refund it by hand in Shopify."
+            refund["orderTransactions"] = allocation
+        process_input["financialTransfer"] = {"issueRefund": refund}
+    request = {"input": process_input, "baseline": baseline, "known_refunds": [r["id"] for r in _nodes(snapshot, "refunds")],
+               "currency": currency, "legal_profile": profile.key}
+    return process_input, fees, request
+
+
+def allocate_refund(snapshot: dict, amount: Decimal, currency: str) -> list[dict] | None:
+    """The refund taken from the order's successful payments, first payment first; None when they hold too little."""
+    transactions = (snapshot.get("order") or {}).get("transactions") or []
+    refunded: dict[str, Decimal] = {}
+    for t in transactions:
+        if t["kind"] == "REFUND" and t.get("parentTransaction"):
+            parent = t["parentTransaction"]["id"]
+            refunded[parent] = refunded.get(parent, Decimal("0")) + _amount(t["amountSet"])
+    allocation, left = [], amount
+    for t in transactions:
+        if left <= 0:
+            break
+        if t["kind"] not in ("SALE", "CAPTURE") or t["status"] != "SUCCESS":
+            continue
+        available = _amount(t["amountSet"]) - refunded.get(t["id"], Decimal("0"))
+        take = min(available, left)
+        if take > 0:
+            allocation.append({"parentId": t["id"], "transactionAmount": {"amount": str(take), "currencyCode": currency}})
+            left -= take
+    return allocation if left <= 0 else None
+
+
+def _store_amounts(row: ReturnOutcome, fees: FeeResult, request: dict) -> None:
+    row.currency, row.legal_profile = request["currency"], request["legal_profile"]
+    row.goods_amount, row.restocking_fee, row.return_shipping_fee = str(fees.goods), str(fees.restocking_fee), str(fees.return_shipping_fee)
+    row.amount = "0.00" if row.kind == OutcomeKind.EXCHANGE else str(fees.amount)
+    row.fee_notes = list(fees.notes)
+
+
+# -- recording -----------------------------------------------------------------------------------
+
+
+def _landed(request: dict, snapshot: dict) -> bool:
+    """Whether the call we may have sent was applied: each of its lines processed by at least what it asked."""
+    baseline = request.get("baseline") or {}
+    asked = [*(request.get("input") or {}).get("returnLineItems", []), *(request.get("input") or {}).get("exchangeLineItems", [])]
+    if not asked:
+        return False
+    now = {node["id"]: node["processedQuantity"] for field in ("returnLineItems", "exchangeLineItems") for node in _nodes(snapshot, field)}
+    return all(now.get(item["id"], 0) >= baseline.get(item["id"], 0) + item["quantity"] for item in asked)
+
+
+def _record_done(factory, outcome_id: int, returned: dict, known_refunds: list[str], *, asked: bool = False, note: str | None = None) -> None:
+    """Record the outcome as carried out: the refund it made, the order lines an exchange added, the timeline, the notice."""
+    new_refunds = [r["id"] for r in _nodes(returned, "refunds") if r["id"] not in known_refunds]
+    with factory.begin() as session:
+        row = session.get(ReturnOutcome, outcome_id)
+        if row.state == OutcomeState.DONE:
+            return
+        asked_ids = {item["id"] for item in (row.request.get("input") or {}).get("exchangeLineItems", [])}
+        row.state, row.finished_at, row.last_error = OutcomeState.DONE, utcnow(), note
+        row.refund_gid = new_refunds[-1] if new_refunds else None
+        row.exchange_line_gids = [li["id"] for node in _nodes(returned, "exchangeLineItems") if node["id"] in asked_ids for li in node.get("lineItems") or []]
+        case = session.get(ReturnCase, row.return_case_id)
+        if row.refund_gid and row.refund_gid not in (case.refund_gids or []):
+            case.refund_gids = [*(case.refund_gids or []), row.refund_gid]
+        if row.refund_gid:
+            case.refunded_at = case.refunded_at or utcnow()
+        case.outcome = row.kind
+        detail = {"amount": row.amount, "currency": row.currency, "restocking_fee": row.restocking_fee, "return_shipping_fee": row.return_shipping_fee,
+                  "legal_profile": row.legal_profile, "confirmed_by_reading_shopify": asked}
+        if note:
+            detail["note"] = note
+        timeline(session, case, TIMELINE_KIND[row.kind], "app", **detail)
+        notify_customer(session, case, NOTICE_KIND[row.kind])
+        resolve_alert(session, f"return_outcome:{case.id}")
+
+
+def _retry_later(factory, outcome_id: int, exc: ShopifyError) -> str:
+    """A failed call: unknown when it may have landed (asked about next time), else pending with backoff."""
+    with factory.begin() as session:
+        row = session.get(ReturnOutcome, outcome_id)
+        row.last_error = f"{type(exc).__name__}"[:200]
+        if getattr(exc, "outcome_unknown", False):
+            row.state, row.next_attempt_at = OutcomeState.UNKNOWN, utcnow()
+        elif row.attempts >= MAX_ATTEMPTS:
+            row.state = OutcomeState.FAILED
+            _alert(session, row, f"Shopify did not take it after {row.attempts} tries.")
+        else:
+            row.state, row.next_attempt_at = OutcomeState.PENDING, utcnow() + RETRY_AFTER * 2 ** (row.attempts - 1)
+        return row.state
+
+
+def _fail(factory, outcome_id: int, why: str) -> str:
+    with factory.begin() as session:
+        row = session.get(ReturnOutcome, outcome_id)
+        row.state, row.last_error = OutcomeState.FAILED, why[:500]
+        _alert(session, row, why)
+        return row.state
+
+
+def _alert(session: Session, row: ReturnOutcome, why: str) -> None:
+    case = session.get(ReturnCase, row.return_case_id)
+    label = case.name or case.return_gid
+    raise_alert(session, row.shop_domain, "return_outcome_failed", f"return_outcome:{case.id}",
+                f"Return {label}: the {row.kind.replace('_', ' ')} could not be carried out ({why}). Do it in Shopify.", severity="critical", subject=case.name)
+    timeline(session, case, "return_outcome_failed", "app", outcome=row.kind, reason=why[:200])
+
+
+# -- exchanges -----------------------------------------------------------------------------------
+
+
+def _finish_exchange(services, outcome_id: int, gateway) -> str:
+    with services.session_factory() as session:
+        row = session.get(ReturnOutcome, outcome_id)
+        kind, state = row.kind, row.state
+    if kind == OutcomeKind.EXCHANGE and state == OutcomeState.DONE:
+        route_exchange(services, outcome_id, gateway)
+    return state
+
+
+def route_exchange(services, outcome_id: int, gateway) -> None:
+    """The replacement an exchange added to the order: read the order and its fulfillment orders, then route it like a new order.
+
+    Routing puts the exchange's lines on a delivery of their own (exchange_key = the return),
+    placed with the supplier under its own deterministic idempotency key by the forwarding worker.
+    """
+    from ..fulfillment.holds import apply_shopify_holds
+    from ..fulfillment.sync import read_fulfillment_orders, store_fulfillment_orders
+    from ..orders.graph import order_payload_from_graphql, read_order
+    from ..orders.payloads import parse_order
+    from ..orders.routing import route_order
+    from ..webhooks.handlers.orders import sync_snapshot
+
+    with services.session_factory() as session:
+        row = session.get(ReturnOutcome, outcome_id)
+        order_gid = session.get(ReturnCase, row.return_case_id).order_gid
+        shop_domain = row.shop_domain
+    if order_gid is None:
+        return
+    data = read_order(gateway, order_gid).get("order")
+    fulfillment_orders = read_fulfillment_orders(gateway, order_gid)
+    with services.session_factory.begin() as session:
+        row = session.get(ReturnOutcome, outcome_id)
+        if row.routed_at is not None or data is None:
+            return
+        order = sync_snapshot(session, services, shop_domain, parse_order(order_payload_from_graphql(data)), fulfillment_orders=fulfillment_orders)
+        if order is None:  # this version was synced already (its webhook came first): store what Shopify holds now
+            order = session.scalar(select(Order).where(Order.shop_domain == shop_domain, Order.shopify_id == order_gid.rsplit("/", 1)[-1]))
+            if order is None:
+                return
+            if fulfillment_orders is not None:
+                apply_shopify_holds(session, order, store_fulfillment_orders(session, order, fulfillment_orders))
+        if order.cancelled_at is None:
+            route_order(session, order)  # an order shipped long ago is routed again for the replacement only
+        row.routed_at = utcnow()
+    services.wake_forwarding()
