@@ -81,7 +81,7 @@ class ReturnsMixin:
                     "__typename": "ReturnLineItem", "id": make_gid("ReturnLineItem", self.next_number()), "quantity": quantity,
                     "returnReason": reason, "returnReasonDefinition": reason_definition(reason), "returnReasonNote": spec.get("reason_note") or "", "customerNote": spec.get("customer_note"),
                     "fulfillmentLineItem": Ref(fli["id"]), "refundableQuantity": quantity, "refundedQuantity": 0, "processedQuantity": 0, "restockingFee": None,
-                    "totalWeight": None, "withCodeDiscountedTotalPriceSet": fli["discountedTotalSet"],
+                    "totalWeight": None, "withCodeDiscountedTotalPriceSet": self._returned_value(state, fli, quantity),
                 }))
             if not items:
                 raise ShopifyUserError(["input", "returnLineItems"], "Return must have at least one line item.", "BLANK")
@@ -106,6 +106,15 @@ class ReturnsMixin:
     def create_return(self, shop, order_gid: str, lines: Iterable[Mapping[str, Any]], exchange_lines: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
         """A return the merchant creates in the admin: OPEN at once (returns/approve)."""
         return self.request_return(shop, order_gid, lines, status="OPEN", exchange_lines=exchange_lines)
+
+    def _returned_value(self, state, fli: Mapping[str, Any], quantity: int) -> dict[str, Any]:
+        """withCodeDiscountedTotalPriceSet: what the customer paid for the units coming back (after every discount)."""
+        line = state.deref(fli["lineItem"])
+        unit = line.get("discountedUnitPriceAfterAllDiscountsSet") or line["discountedUnitPriceSet"]
+        bag = {"__typename": "MoneyBag"}
+        for side in ("shopMoney", "presentmentMoney"):
+            bag[side] = dict(unit[side], amount=str((Decimal(str(unit[side]["amount"])) * quantity).quantize(Decimal("0.01"))))
+        return bag
 
     def _return(self, state, gid: str) -> dict[str, Any]:
         ret = state.get(gid) if is_gid(gid) else None

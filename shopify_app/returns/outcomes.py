@@ -213,7 +213,7 @@ def plan_outcome(session: Session, row: ReturnOutcome, snapshot: dict):
     elif fees.amount > 0:
         refund: dict = {"orderTransactions": [], "refundMethods": []}
         if row.kind == OutcomeKind.STORE_CREDIT:
-            refund["refundMethods"] = [{"storeCreditRefund": {"amount": {"amount": str(fees.amount), "currencyCode": currency}}}]
+            refund["refundMethods"] = [{"storeCreditRefund": {"amount": {"amount": str(money(fees.amount)), "currencyCode": currency}}}]
         else:
             allocation = allocate_refund(snapshot, fees.amount, currency)
             if allocation is None:
@@ -249,8 +249,8 @@ def allocate_refund(snapshot: dict, amount: Decimal, currency: str) -> list[dict
 
 def _store_amounts(row: ReturnOutcome, fees: FeeResult, request: dict) -> None:
     row.currency, row.legal_profile = request["currency"], request["legal_profile"]
-    row.goods_amount, row.restocking_fee, row.return_shipping_fee = str(fees.goods), str(fees.restocking_fee), str(fees.return_shipping_fee)
-    row.amount = "0.00" if row.kind == OutcomeKind.EXCHANGE else str(fees.amount)
+    row.goods_amount, row.restocking_fee, row.return_shipping_fee = str(money(fees.goods)), str(money(fees.restocking_fee)), str(money(fees.return_shipping_fee))
+    row.amount = "0.00" if row.kind == OutcomeKind.EXCHANGE else str(money(fees.amount))
     row.fee_notes = list(fees.notes)
 
 

@@ -1,0 +1,216 @@
+"""Return outcomes carried out end to end over real HTTP: sandbox Shopify (returnProcess) -> app -> REST sandbox supplier.
+
+Refunds keep only the fees the customer's law allows, store credit survives a crash between
+Shopify's answer and our commit without being issued twice, and an exchange's replacement
+reaches the supplier once.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from sandbox.supplier.rest_supplier import RestSandboxSupplier
+from shopify_app.orders.models import CustomerNotice, Order, OrderEvent
+from shopify_app.returns.outcome_models import ReturnOutcome
+from shopify_app.returns.outcomes import carry_out, carry_out_due
+from shopify_app.suppliers.forwarding import ForwardingWorker
+from shopify_app.suppliers.models import Supplier, SupplierOrder
+
+from returns.returns_world import SHOP, World
+
+
+@pytest.fixture
+def world(sandboxed_app, sandbox_shopify):
+    server = make_server("127.0.0.1", 0, sandboxed_app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    supplier_server = RestSandboxSupplier()
+    supplier_server.start()
+    yield World(sandboxed_app, sandbox_shopify, supplier_server, f"http://127.0.0.1:{server.server_port}")
+    supplier_server.stop()
+    server.shutdown()
+
+
+def supplier_terms(world: World, **terms) -> None:
+    with world.services.session_factory.begin() as session:
+        supplier = session.get(Supplier, world.supplier_id)
+        supplier.return_terms = {**supplier.return_terms, **terms}
+
+
+def ship_to(world: World, order: dict, country: str) -> None:
+    """The customer's shipping country, which picks the legal profile."""
+    with world.services.session_factory.begin() as session:
+        ours = session.scalar(select(Order).where(Order.shopify_id == order["id"].rsplit("/", 1)[-1]))
+        ours.shipping_address = {**(ours.shipping_address or {}), "country_code": country}
+
+
+def returned_and_received(world: World, order: dict, sku: str, reason: str = "UNWANTED", **request) -> int:
+    """A return approved by the policy whose units all came back; the case id."""
+    if request:
+        ret = world.store.request_return(SHOP, order["id"], [{"sku": sku, "quantity": 1, "reason": reason}], **request)
+        world.shopify.deliver_pending()
+        world.drain()
+        world.drain()
+        case = world.case(ret["id"])
+    else:
+        case = world.request_return(order, sku, reason=reason)
+    assert case.decision == "approve", case.decision_note
+    answer = world.api("post", f"/api/returns/{case.id}/receive", json={"lines": [{"line_id": case.lines[0].id, "received": 1}]})
+    assert answer.status_code == 200, answer.get_json()
+    world.drain()
+    return case.id
+
+
+def case_gid(world: World, case_id: int) -> str:
+    from shopify_app.returns.models import ReturnCase
+
+    with world.services.session_factory() as session:
+        return session.get(ReturnCase, case_id).return_gid
+
+
+def outcome_of(world: World, case_id: int) -> ReturnOutcome:
+    with world.services.session_factory() as session:
+        return session.scalar(select(ReturnOutcome).where(ReturnOutcome.return_case_id == case_id))
+
+
+def shopify_refunds(world: World, order: dict) -> list[dict]:
+    shop = world.store.require_shop(SHOP)
+    return [shop.get(ref.gid) for ref in shop.get(order["id"]).get("refunds") or []]
+
+
+def refunded_total(world: World, order: dict) -> Decimal:
+    shop = world.store.require_shop(SHOP)
+    return sum((Decimal(str(t["amountSet"]["presentmentMoney"]["amount"])) for r in shopify_refunds(world, order) for t in shop.deref(r.get("transactions") or [])),
+               Decimal("0"))
+
+
+def test_a_polish_withdrawal_is_refunded_once_in_full_despite_the_suppliers_restocking_fee(world) -> None:
+    supplier_terms(world, restocking_fee_percent=10, return_shipping_paid_by="merchant")
+    order = world.delivered_order("MUG-WHT", 2, delivered_days_ago=13)
+    ship_to(world, order, "PL")
+    case_id = returned_and_received(world, order, "MUG-WHT")
+    outcome = outcome_of(world, case_id)
+    assert (outcome.kind, outcome.state) == ("refund", "pending")  # due once everything is back
+    assert carry_out_due(world.services) == 1
+    world.shopify.deliver_pending()
+    world.drain()  # Shopify's refunds/create for our own refund: nothing more
+    outcome = outcome_of(world, case_id)
+    assert (outcome.state, outcome.legal_profile, outcome.amount, outcome.restocking_fee) == ("done", "PL", "12.00", "0.00")
+    assert any("forbids" in note for note in outcome.fee_notes)
+    [refund] = shopify_refunds(world, order)
+    assert outcome.refund_gid == refund["id"] and refunded_total(world, order) == Decimal("12.00")
+    # The pump again, and the merchant's button: nothing is refunded twice.
+    assert carry_out_due(world.services) == 0
+    answer = world.api("post", f"/api/returns/{case_id}/outcome", json={})
+    assert answer.status_code == 200 and answer.get_json()["outcome"]["state"] == "done"
+    assert len(shopify_refunds(world, order)) == 1
+    case = world.case(refund["return"].gid)
+    assert case.refunded_at is not None and case.refund_gids == [refund["id"]]
+    with world.services.session_factory() as session:
+        kinds = [e.kind for e in session.scalars(select(OrderEvent).where(OrderEvent.order_id == case.order_id))]
+        notices = [n.kind for n in session.scalars(select(CustomerNotice).where(CustomerNotice.order_id == case.order_id))]
+    assert kinds.count("return_refunded") == 1 and notices.count("return_refunded") == 1
+
+
+def test_a_us_return_is_charged_the_suppliers_ten_percent_restocking_fee(world) -> None:
+    supplier_terms(world, restocking_fee_percent=10, return_shipping_paid_by="merchant")
+    order = world.delivered_order("TEE-S", 1, delivered_days_ago=3)
+    ship_to(world, order, "US")
+    case_id = returned_and_received(world, order, "TEE-S")
+    assert carry_out_due(world.services) == 1
+    outcome = outcome_of(world, case_id)
+    assert (outcome.state, outcome.legal_profile, outcome.goods_amount, outcome.restocking_fee, outcome.amount) == ("done", "NONE", "18.00", "1.80", "16.20")
+    assert refunded_total(world, order) == Decimal("16.20")
+
+
+def test_an_israeli_cancellation_keeps_at_most_the_lawful_fee_and_none_for_a_defect(world) -> None:
+    supplier_terms(world, restocking_fee_percent=10, return_shipping_paid_by="customer")
+    order = world.delivered_order("MUG-WHT", 2, delivered_days_ago=2)
+    ship_to(world, order, "IL")
+    withdrawal = returned_and_received(world, order, "MUG-WHT", return_shipping_fee="4.00")
+    assert carry_out_due(world.services) == 1
+    outcome = outcome_of(world, withdrawal)
+    # 10 % wanted, 5 % lawful (the 100 NIS cap is in ILS; this order is in USD); no return shipping in Israel.
+    assert (outcome.legal_profile, outcome.restocking_fee, outcome.return_shipping_fee, outcome.amount) == ("IL", "0.60", "0.00", "11.40")
+    defect = returned_and_received(world, order, "MUG-WHT", reason="DEFECTIVE")
+    assert carry_out_due(world.services) == 1
+    outcome = outcome_of(world, defect)
+    assert (outcome.restocking_fee, outcome.return_shipping_fee, outcome.amount) == ("0.00", "0.00", "12.00")
+    assert refunded_total(world, order) == Decimal("23.40")
+
+
+class CrashAfterAnswer:
+    """The gateway whose process dies right after Shopify answered returnProcess (before our commit)."""
+
+    def __init__(self, gateway):
+        self.gateway = gateway
+
+    def query(self, *args, **kwargs):
+        return self.gateway.query(*args, **kwargs)
+
+    def mutate(self, name, *args, **kwargs):
+        data = self.gateway.mutate(name, *args, **kwargs)
+        if name == "ReturnProcess":
+            raise RuntimeError("killed between Shopify's answer and our commit")
+        return data
+
+
+def test_store_credit_is_issued_once_across_a_crash_between_the_call_and_the_commit(world) -> None:
+    order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=4)
+    ship_to(world, order, "PL")
+    case = world.request_return(order, "MUG-WHT")
+    with world.services.session_factory.begin() as session:
+        from shopify_app.returns.models import ReturnCase
+        from shopify_app.returns.outcomes import request_outcome
+
+        outcome_id = request_outcome(session, session.get(ReturnCase, case.id), "store_credit", by="merchant").id
+    with pytest.raises(RuntimeError):
+        carry_out(world.services, outcome_id, gateway=CrashAfterAnswer(world.services.gateway(SHOP)))
+    assert outcome_of(world, case.id).state == "sent"  # Shopify credited; we never recorded it
+    assert carry_out_due(world.services) == 0  # still leased: the worker may be alive
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=3)
+    assert carry_out_due(world.services, now=later) == 1  # asked Shopify: it landed
+    outcome = outcome_of(world, case.id)
+    assert (outcome.state, outcome.amount) == ("done", "12.00") and outcome.refund_gid
+    customer = world.store.require_shop(SHOP).deref(world.store.require_shop(SHOP).get(order["id"])["customer"])
+    assert customer["_storeCredit"] == [{"amount": "12.00", "currency": "USD", "expiresAt": None}]
+    [refund] = shopify_refunds(world, order)
+    assert [t["gateway"] for t in world.store.require_shop(SHOP).deref(refund["transactions"])] == ["shopify_store_credit"]
+    assert carry_out_due(world.services, now=later) == 0
+    with world.services.session_factory() as session:
+        events = [e for e in session.scalars(select(OrderEvent).where(OrderEvent.order_id == case.order_id)) if e.kind == "return_store_credited"]
+    assert len(events) == 1 and events[0].detail["confirmed_by_reading_shopify"] is True
+
+
+def test_an_exchange_reaches_the_supplier_once_even_when_the_process_step_runs_again(world) -> None:
+    order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=4)
+    case_id = returned_and_received(world, order, "MUG-WHT", reason="SIZE_TOO_SMALL", exchange_lines=[{"sku": "TEE-S", "quantity": 1}])
+    outcome = outcome_of(world, case_id)
+    assert outcome.kind == "exchange"
+    assert carry_out_due(world.services) == 1
+    outcome = outcome_of(world, case_id)
+    assert outcome.state == "done" and len(outcome.exchange_line_gids) == 1 and outcome.routed_at is not None
+    assert shopify_refunds(world, order) == []  # an even exchange moves no money
+    world.shopify.deliver_pending()
+    world.drain()  # orders/updated for the new line: routed once, not onto the shipped delivery
+    ForwardingWorker(world.services.session_factory, world.services.box).drain()
+    return_gid = case_gid(world, case_id)
+    with world.services.session_factory() as session:
+        deliveries = session.scalars(select(SupplierOrder).join(Order).where(Order.shopify_id == order["id"].rsplit("/", 1)[-1]).order_by(SupplierOrder.id)).all()
+        assert [(d.exchange_key == "", d.state) for d in deliveries] == [(True, "shipped"), (False, "placed")]
+        replacement = deliveries[1]
+        assert replacement.exchange_key == return_gid
+        assert [(line.supplier_sku, line.quantity) for line in replacement.lines] == [("TEE-S", 1)]
+        key = replacement.idempotency_key
+    # The step again (pump, the merchant's button, forwarding): no second Shopify line, no second supplier order.
+    assert carry_out_due(world.services) == 0
+    answer = world.api("post", f"/api/returns/{case_id}/outcome", json={"kind": "exchange"})
+    assert answer.status_code == 200, answer.get_json()
+    ForwardingWorker(world.services.session_factory, world.services.box).drain()
+    assert world.supplier_server.orders_created(key) == 1
+    shop = world.store.require_shop(SHOP)
+    assert [li["sku"] for li in shop.deref(shop.get(order["id"])["lineItems"])] == ["MUG-WHT", "TEE-S"]
