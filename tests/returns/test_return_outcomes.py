@@ -214,3 +214,41 @@ def test_an_exchange_reaches_the_supplier_once_even_when_the_process_step_runs_a
     assert world.supplier_server.orders_created(key) == 1
     shop = world.store.require_shop(SHOP)
     assert [li["sku"] for li in shop.deref(shop.get(order["id"])["lineItems"])] == ["MUG-WHT", "TEE-S"]
+
+
+def test_the_sandbox_refuses_what_shopify_refuses_in_return_process(world) -> None:
+    from integrations.shopify.errors import ShopifyUserError
+
+    order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=4)
+    case = world.request_return(order, "MUG-WHT")
+    gateway = world.services.gateway(SHOP)
+    state = gateway.query("ReturnOutcomeState", {"id": case.return_gid})["return"]
+    [line] = state["returnLineItems"]["nodes"]
+    [sale] = [t for t in state["order"]["transactions"] if t["kind"] == "SALE"]
+
+    def process(**overrides):
+        spec = {"returnId": case.return_gid, "returnLineItems": [{"id": line["id"], "quantity": 1}], **overrides}
+        return gateway.mutate("ReturnProcess", {"input": spec}, "returnProcess", idempotent=False)
+
+    def refund(amount: str, parent: str | None = None):
+        return {"issueRefund": {"orderTransactions": [{"parentId": parent or sale["id"], "transactionAmount": {"amount": amount, "currencyCode": "USD"}}]}}
+
+    with pytest.raises(ShopifyUserError) as refused:
+        gateway.mutate("ReturnProcess", {"input": {"returnId": "gid://shopify/Return/999999", "returnLineItems": []}}, "returnProcess", idempotent=False)
+    assert refused.value.codes == ["NOT_FOUND"]
+    with pytest.raises(ShopifyUserError) as refused:
+        process(financialTransfer=refund("12.01"))  # more than the payment holds
+    assert refused.value.codes == ["INVALID"]
+    with pytest.raises(ShopifyUserError) as refused:
+        process(returnLineItems=[{"id": line["id"], "quantity": 2}])
+    assert refused.value.codes == ["LESS_THAN_OR_EQUAL_TO"]
+    process(financialTransfer=refund("12.00"))
+    with pytest.raises(ShopifyUserError) as refused:
+        process()  # processing the same units twice
+    assert refused.value.codes == ["LESS_THAN_OR_EQUAL_TO"]
+    after = gateway.query("ReturnOutcomeState", {"id": case.return_gid})["return"]
+    assert after["returnLineItems"]["nodes"][0]["processedQuantity"] == 1
+    assert [r["totalRefundedSet"]["presentmentMoney"]["amount"] for r in after["refunds"]["nodes"]] == ["12.00"]
+    world.shopify.deliver_pending()
+    world.drain()  # Shopify's refunds/create reached the app and was matched to the return
+    assert world.case(case.return_gid).refund_gids == [after["refunds"]["nodes"][0]["id"]]
