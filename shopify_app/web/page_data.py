@@ -212,7 +212,17 @@ def returns(session: Session, shop: str) -> dict:
     queue = session.scalars(select(ReturnCase).where(ReturnCase.shop_domain == shop, ReturnCase.decision == Decision.REVIEW, ReturnCase.status == "requested")
                             .order_by(ReturnCase.id)).all()
     latest = session.scalars(select(ReturnCase).where(ReturnCase.shop_domain == shop).order_by(ReturnCase.id.desc()).limit(PAGE_SIZE)).all()
-    return {"queue": [case_json(c) for c in queue], "returns": [case_json(c) for c in latest]}
+    return {"queue": [case_json(c) for c in queue], "returns": [case_json(c) for c in latest], "outcomes": _outcomes(session, [c.id for c in latest])}
+
+
+def _outcomes(session: Session, case_ids: list[int]) -> dict[int, dict]:
+    """{case id: its outcome as the admin shows it} (issue 16 part O)."""
+    from ..returns.outcome_models import ReturnOutcome
+    from .returns_api import outcome_json
+
+    if not case_ids:
+        return {}
+    return {row.return_case_id: outcome_json(row) for row in session.scalars(select(ReturnOutcome).where(ReturnOutcome.return_case_id.in_(case_ids)))}
 
 
 def problems(session: Session, shop: str) -> dict:

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from conftest import API_KEY
 from sandbox.supplier.rest_supplier import RestSandboxSupplier
 from shopify_app.orders.models import CustomerNotice, Order, OrderEvent
 from shopify_app.returns.outcome_models import ReturnOutcome
@@ -125,6 +126,9 @@ def test_a_us_return_is_charged_the_suppliers_ten_percent_restocking_fee(world) 
     outcome = outcome_of(world, case_id)
     assert (outcome.state, outcome.legal_profile, outcome.goods_amount, outcome.restocking_fee, outcome.amount) == ("done", "NONE", "18.00", "1.80", "16.20")
     assert refunded_total(world, order) == Decimal("16.20")
+    token = world.shopify.mint_session_token(SHOP, API_KEY)
+    page = world.app.test_client().get(f"/returns?shop={SHOP}&host=abc&embedded=1&id_token={token}").get_data(as_text=True)
+    assert "$16.20" in page and "Fee kept: $1.80" in page  # the returns page shows what was refunded and kept
 
 
 def test_an_israeli_cancellation_keeps_at_most_the_lawful_fee_and_none_for_a_defect(world) -> None:
