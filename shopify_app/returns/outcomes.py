@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from integrations.shopify.errors import ShopifyError, ShopifyUserError
 
 from ..alerts import alert_job_failure, raise_alert, resolve_alert
+from ..i18n import gettext as _
 from ..db import read_only
 from ..models import utcnow
 from ..orders.models import Order
@@ -125,7 +126,7 @@ def carry_out(services, outcome_id: int, gateway=None) -> str:
         return state
     snapshot = gateway.query("ReturnOutcomeState", {"id": return_gid}).get("return")
     if snapshot is None:
-        return _fail(factory, outcome_id, "Shopify no longer has this return.")
+        return _fail(factory, outcome_id, _("Shopify no longer has this return."))
     if state in (OutcomeState.SENT, OutcomeState.UNKNOWN):
         if _landed(sent_request, snapshot):
             _record_done(factory, outcome_id, snapshot, sent_request.get("known_refunds") or [], asked=True)
@@ -155,7 +156,7 @@ def carry_out(services, outcome_id: int, gateway=None) -> str:
     try:
         data = gateway.mutate("ReturnProcess", {"input": process_input}, "returnProcess", idempotent=False)
     except ShopifyUserError as exc:
-        return _fail(factory, outcome_id, f"Shopify refused it: {'; '.join(e.get('message', '') for e in exc.user_errors)[:300]}")
+        return _fail(factory, outcome_id, _("Shopify refused it: %(errors)s", errors="; ".join(e.get("message", "") for e in exc.user_errors)[:300]))
     except ShopifyError as exc:
         return _retry_later(factory, outcome_id, exc)
     returned = (data.get("returnProcess") or {}).get("return") or {}
@@ -200,7 +201,7 @@ def plan_outcome(session: Session, row: ReturnOutcome, snapshot: dict):
         if not exchanged and not returned:
             raise NothingToProcess
         if not exchanged:
-            return "The return lists no items to exchange: choose a refund or store credit instead."
+            return _("The return lists no items to exchange: choose a refund or store credit instead.")
     elif not returned:
         raise NothingToProcess
     profile = profile_for_country((order.shipping_address or {}).get("country_code") if order else None)
@@ -217,7 +218,7 @@ def plan_outcome(session: Session, row: ReturnOutcome, snapshot: dict):
         else:
             allocation = allocate_refund(snapshot, fees.amount, currency)
             if allocation is None:
-                return f"The order's payments have less than {fees.amount} {currency} left to refund: refund it by hand in Shopify."
+                return _("The order's payments have less than %(amount)s %(currency)s left to refund: refund it by hand in Shopify.", amount=fees.amount, currency=currency)
             refund["orderTransactions"] = allocation
         process_input["financialTransfer"] = {"issueRefund": refund}
     request = {"input": process_input, "baseline": baseline, "known_refunds": [r["id"] for r in _nodes(snapshot, "refunds")],
@@ -302,7 +303,7 @@ def _retry_later(factory, outcome_id: int, exc: ShopifyError) -> str:
             row.state, row.next_attempt_at = OutcomeState.UNKNOWN, utcnow()
         elif row.attempts >= MAX_ATTEMPTS:
             row.state = OutcomeState.FAILED
-            _alert(session, row, f"Shopify did not take it after {row.attempts} tries.")
+            _alert(session, row, _("Shopify did not take it after %(n)s tries.", n=row.attempts))
         else:
             row.state, row.next_attempt_at = OutcomeState.PENDING, utcnow() + RETRY_AFTER * 2 ** (row.attempts - 1)
         return row.state
@@ -320,7 +321,8 @@ def _alert(session: Session, row: ReturnOutcome, why: str) -> None:
     case = session.get(ReturnCase, row.return_case_id)
     label = case.name or case.return_gid
     raise_alert(session, row.shop_domain, "return_outcome_failed", f"return_outcome:{case.id}",
-                f"Return {label}: the {row.kind.replace('_', ' ')} could not be carried out ({why}). Do it in Shopify.", severity="critical", subject=case.name)
+                _("Return %(label)s: the %(kind)s could not be carried out (%(why)s). Do it in Shopify.", label=label, kind=row.kind.replace("_", " "), why=why),
+                severity="critical", subject=case.name)
     timeline(session, case, "return_outcome_failed", "app", outcome=row.kind, reason=why[:200])
 
 

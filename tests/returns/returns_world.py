@@ -87,3 +87,20 @@ class World:
     def api(self, method: str, path: str, **kw):
         headers = {"Authorization": f"Bearer {self.shopify.mint_session_token(SHOP, API_KEY)}"}
         return getattr(self.app.test_client(), method)(path, headers=headers, **kw)
+
+
+def serve_world(sandboxed_app, sandbox_shopify):
+    """The World served on loopback ports (a fixture body: yields it, stops the servers after)."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, sandboxed_app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    supplier_server = RestSandboxSupplier()
+    supplier_server.start()
+    try:
+        yield World(sandboxed_app, sandbox_shopify, supplier_server, f"http://127.0.0.1:{server.server_port}")
+    finally:
+        supplier_server.stop()
+        server.shutdown()

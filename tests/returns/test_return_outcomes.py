@@ -7,33 +7,24 @@ reaches the supplier once.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from conftest import API_KEY
-from sandbox.supplier.rest_supplier import RestSandboxSupplier
 from shopify_app.orders.models import CustomerNotice, Order, OrderEvent
 from shopify_app.returns.outcome_models import ReturnOutcome
 from shopify_app.returns.outcomes import carry_out, carry_out_due
 from shopify_app.suppliers.forwarding import ForwardingWorker
 from shopify_app.suppliers.models import Supplier, SupplierOrder
 
-from returns.returns_world import SHOP, World
+from returns.returns_world import SHOP, World, serve_world
 
 
 @pytest.fixture
 def world(sandboxed_app, sandbox_shopify):
-    server = make_server("127.0.0.1", 0, sandboxed_app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    supplier_server = RestSandboxSupplier()
-    supplier_server.start()
-    yield World(sandboxed_app, sandbox_shopify, supplier_server, f"http://127.0.0.1:{server.server_port}")
-    supplier_server.stop()
-    server.shutdown()
+    yield from serve_world(sandboxed_app, sandbox_shopify)
 
 
 def supplier_terms(world: World, **terms) -> None:
@@ -71,6 +62,15 @@ def case_gid(world: World, case_id: int) -> str:
 
     with world.services.session_factory() as session:
         return session.get(ReturnCase, case_id).return_gid
+
+
+def outcome_asked_for(world: World, case_id: int, kind: str) -> int:
+    """The merchant asks for this outcome (its row, pending); its id."""
+    from shopify_app.returns.models import ReturnCase
+    from shopify_app.returns.outcomes import request_outcome
+
+    with world.services.session_factory.begin() as session:
+        return request_outcome(session, session.get(ReturnCase, case_id), kind, by="merchant").id
 
 
 def outcome_of(world: World, case_id: int) -> ReturnOutcome:
@@ -147,11 +147,11 @@ def test_an_israeli_cancellation_keeps_at_most_the_lawful_fee_and_none_for_a_def
     assert refunded_total(world, order) == Decimal("23.40")
 
 
-class CrashAfterAnswer:
-    """The gateway whose process dies right after Shopify answered returnProcess (before our commit)."""
+class AfterProcess:
+    """The real gateway; `then()` runs right after Shopify answered returnProcess, before our commit."""
 
-    def __init__(self, gateway):
-        self.gateway = gateway
+    def __init__(self, gateway, then):
+        self.gateway, self.then = gateway, then
 
     def query(self, *args, **kwargs):
         return self.gateway.query(*args, **kwargs)
@@ -159,21 +159,21 @@ class CrashAfterAnswer:
     def mutate(self, name, *args, **kwargs):
         data = self.gateway.mutate(name, *args, **kwargs)
         if name == "ReturnProcess":
-            raise RuntimeError("killed between Shopify's answer and our commit")
+            self.then()
         return data
+
+
+def crash() -> None:
+    raise RuntimeError("killed between Shopify's answer and our commit")
 
 
 def test_store_credit_is_issued_once_across_a_crash_between_the_call_and_the_commit(world) -> None:
     order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=4)
     ship_to(world, order, "PL")
     case = world.request_return(order, "MUG-WHT")
-    with world.services.session_factory.begin() as session:
-        from shopify_app.returns.models import ReturnCase
-        from shopify_app.returns.outcomes import request_outcome
-
-        outcome_id = request_outcome(session, session.get(ReturnCase, case.id), "store_credit", by="merchant").id
+    outcome_id = outcome_asked_for(world, case.id, "store_credit")
     with pytest.raises(RuntimeError):
-        carry_out(world.services, outcome_id, gateway=CrashAfterAnswer(world.services.gateway(SHOP)))
+        carry_out(world.services, outcome_id, gateway=AfterProcess(world.services.gateway(SHOP), crash))
     assert outcome_of(world, case.id).state == "sent"  # Shopify credited; we never recorded it
     assert carry_out_due(world.services) == 0  # still leased: the worker may be alive
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=3)
@@ -256,3 +256,50 @@ def test_the_sandbox_refuses_what_shopify_refuses_in_return_process(world) -> No
     world.shopify.deliver_pending()
     world.drain()  # Shopify's refunds/create reached the app and was matched to the return
     assert world.case(case.return_gid).refund_gids == [after["refunds"]["nodes"][0]["id"]]
+
+
+class LoseTheProcessAnswer:
+    """The real gateway; Shopify carries out the next returnProcess, then its answer is lost (a 502 from a proxy)."""
+
+    def __init__(self, gateway, faults):
+        self.gateway, self.faults = gateway, faults
+
+    def query(self, *args, **kwargs):
+        return self.gateway.query(*args, **kwargs)
+
+    def mutate(self, name, *args, **kwargs):
+        if name == "ReturnProcess":
+            self.faults.lose_answer_next(1, 502)
+        return self.gateway.mutate(name, *args, **kwargs)
+
+
+def test_a_lost_answer_is_unknown_and_settled_by_asking_shopify_never_by_refunding_again(world) -> None:
+    order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=4)
+    ship_to(world, order, "PL")
+    case = world.request_return(order, "MUG-WHT")
+    outcome_id = outcome_asked_for(world, case.id, "refund")
+    assert carry_out(world.services, outcome_id, gateway=LoseTheProcessAnswer(world.services.gateway(SHOP), world.shopify.faults)) == "unknown"
+    assert len(shopify_refunds(world, order)) == 1  # Shopify did refund; we could not know
+    assert carry_out_due(world.services) == 1  # asks first: it landed
+    outcome = outcome_of(world, case.id)
+    assert outcome.state == "done" and outcome.refund_gid == shopify_refunds(world, order)[0]["id"] and outcome.attempts == 1
+    assert refunded_total(world, order) == Decimal("12.00")
+
+
+def test_an_exchange_whose_webhook_races_our_commit_still_ships_as_its_own_delivery(world) -> None:
+    order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=4)
+    case_id = returned_and_received(world, order, "MUG-WHT", reason="SIZE_TOO_LARGE", exchange_lines=[{"sku": "TEE-S", "quantity": 1}])
+    with world.services.session_factory() as session:
+        outcome_id = session.scalar(select(ReturnOutcome.id).where(ReturnOutcome.return_case_id == case_id))
+
+    def webhooks_first() -> None:  # orders/updated with the new line handled while our row still says "sent"
+        world.shopify.deliver_pending()
+        world.drain()
+
+    assert carry_out(world.services, outcome_id, gateway=AfterProcess(world.services.gateway(SHOP), webhooks_first)) == "done"
+    ForwardingWorker(world.services.session_factory, world.services.box).drain()
+    with world.services.session_factory() as session:
+        deliveries = session.scalars(select(SupplierOrder).join(Order).where(Order.shopify_id == order["id"].rsplit("/", 1)[-1]).order_by(SupplierOrder.id)).all()
+        assert [(d.exchange_key == "", d.state, [l.supplier_sku for l in d.lines]) for d in deliveries] == [(True, "shipped", ["MUG-WHT"]), (False, "placed", ["TEE-S"])]
+        key = deliveries[1].idempotency_key
+    assert world.supplier_server.orders_created(key) == 1
