@@ -80,8 +80,11 @@ def request_outcome(session: Session, case: ReturnCase, kind: str | None = None,
 
 def request_when_received(session: Session, case: ReturnCase) -> None:
     """Every unit of an approved return is back: its outcome is due (the law lets the refund wait until then)."""
-    if case.decision == Decision.APPROVE and case.lines and all(line.received_quantity >= line.quantity for line in case.lines):
-        request_outcome(session, case)
+    if case.decision != Decision.APPROVE or not case.lines or not all(line.received_quantity >= line.quantity for line in case.lines):
+        return
+    if case.refund_gids and default_kind(case) != OutcomeKind.EXCHANGE:
+        return  # the merchant refunded it by hand in Shopify already (refunds/create): nothing more to pay
+    request_outcome(session, case)
 
 
 # -- the pump ------------------------------------------------------------------------------------
@@ -211,6 +214,11 @@ def plan_outcome(session: Session, row: ReturnOutcome, snapshot: dict):
                            "note": f"{row.kind.replace('_', ' ')} carried out by the dropshipping app ({row.idempotency_key})"}
     if exchanged:
         process_input["exchangeLineItems"] = exchanged
+    elif case.refund_gids:
+        # Refunded by hand in Shopify already (refunds/create matched it): confirm the units, pay nothing twice.
+        fees.notes.append("refunded in Shopify by hand already: nothing more paid")
+        fees.restocking_fee = fees.return_shipping_fee = Decimal("0")
+        fees.goods = Decimal("0")
     elif fees.amount > 0:
         refund: dict = {"orderTransactions": [], "refundMethods": []}
         if row.kind == OutcomeKind.STORE_CREDIT:

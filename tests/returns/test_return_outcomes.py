@@ -303,3 +303,18 @@ def test_an_exchange_whose_webhook_races_our_commit_still_ships_as_its_own_deliv
         assert [(d.exchange_key == "", d.state, [l.supplier_sku for l in d.lines]) for d in deliveries] == [(True, "shipped", ["MUG-WHT"]), (False, "placed", ["TEE-S"])]
         key = deliveries[1].idempotency_key
     assert world.supplier_server.orders_created(key) == 1
+
+
+def test_a_return_refunded_by_hand_in_shopify_is_never_paid_again(world) -> None:
+    order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=4)
+    case = world.request_return(order, "MUG-WHT")
+    world.store.create_refund(SHOP, order["id"], [{"lineItemId": case.lines[0].line_item_gid, "quantity": 1, "restockType": "NO_RESTOCK"}])
+    world.shopify.deliver_pending()
+    world.drain()  # refunds/create: the merchant refunded it in the admin
+    answer = world.api("post", f"/api/returns/{case.id}/receive", json={"lines": [{"line_id": case.lines[0].id, "received": 1}]})
+    assert answer.status_code == 200
+    assert outcome_of(world, case.id) is None  # nothing due: it is paid
+    answer = world.api("post", f"/api/returns/{case.id}/outcome", json={"kind": "refund"})  # the merchant clicks anyway
+    assert answer.status_code == 200, answer.get_json()
+    assert (answer.get_json()["outcome"]["state"], answer.get_json()["outcome"]["amount"]) == ("done", "0.00")
+    assert len(shopify_refunds(world, order)) == 1
