@@ -363,13 +363,15 @@ def route_exchange(services, outcome_id: int, gateway) -> None:
         row = session.get(ReturnOutcome, outcome_id)
         order_gid = session.get(ReturnCase, row.return_case_id).order_gid
         shop_domain = row.shop_domain
-    if order_gid is None:
-        return
-    data = read_order(gateway, order_gid).get("order")
-    fulfillment_orders = read_fulfillment_orders(gateway, order_gid)
+    data = read_order(gateway, order_gid).get("order") if order_gid else None
+    fulfillment_orders = read_fulfillment_orders(gateway, order_gid) if data is not None else None
     with services.session_factory.begin() as session:
         row = session.get(ReturnOutcome, outcome_id)
-        if row.routed_at is not None or data is None:
+        if row.routed_at is not None:
+            return
+        if data is None:  # no order to route onto (gone from Shopify): the merchant sends the replacement
+            row.routed_at, row.last_error = utcnow(), "the order is gone from Shopify: send the replacement by hand"
+            _alert(session, row, _("the order is gone from Shopify: send the replacement by hand"))
             return
         order = sync_snapshot(session, services, shop_domain, parse_order(order_payload_from_graphql(data)), fulfillment_orders=fulfillment_orders)
         if order is None:  # this version was synced already (its webhook came first): store what Shopify holds now
