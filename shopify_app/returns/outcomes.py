@@ -16,7 +16,7 @@ import hashlib
 import logging
 from decimal import Decimal
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -134,11 +134,9 @@ def carry_out(services, outcome_id: int, gateway=None) -> str:
         if _landed(sent_request, snapshot):
             _record_done(factory, outcome_id, snapshot, sent_request.get("known_refunds") or [], asked=True)
             return _finish_exchange(services, outcome_id, gateway)
-        with factory.begin() as session:  # it never reached Shopify: send it again
-            again = session.get(ReturnOutcome, outcome_id)
-            if again.state != state:
-                return again.state
-            again.state = OutcomeState.PENDING
+        with factory.begin() as session:  # it never reached Shopify: send it again (unless another worker moved it)
+            if not _move(session, outcome_id, state, state=OutcomeState.PENDING):
+                return session.get(ReturnOutcome, outcome_id).state
     with read_only(factory)() as session:
         try:
             plan = plan_outcome(session, session.get(ReturnOutcome, outcome_id), snapshot)
@@ -150,12 +148,10 @@ def carry_out(services, outcome_id: int, gateway=None) -> str:
     if isinstance(plan, str):
         return _fail(factory, outcome_id, plan)
     process_input, fees, request = plan
-    with factory.begin() as session:  # the claim: only one worker moves pending -> sent
-        row = session.get(ReturnOutcome, outcome_id)
-        if row.state != OutcomeState.PENDING:
-            return row.state
-        row.state, row.sent_at, row.attempts, row.request = OutcomeState.SENT, utcnow(), row.attempts + 1, request
-        _store_amounts(row, fees, request)
+    with factory.begin() as session:  # the claim: one conditional UPDATE, so only one worker moves pending -> sent
+        if not _move(session, outcome_id, OutcomeState.PENDING, state=OutcomeState.SENT, sent_at=utcnow(), attempts=ReturnOutcome.attempts + 1, request=request):
+            return session.get(ReturnOutcome, outcome_id).state
+        _store_amounts(session.get(ReturnOutcome, outcome_id), fees, request)
     try:
         data = gateway.mutate("ReturnProcess", {"input": process_input}, "returnProcess", idempotent=False)
     except ShopifyUserError as exc:
@@ -165,6 +161,13 @@ def carry_out(services, outcome_id: int, gateway=None) -> str:
     returned = (data.get("returnProcess") or {}).get("return") or {}
     _record_done(factory, outcome_id, returned, request["known_refunds"])
     return _finish_exchange(services, outcome_id, gateway)
+
+
+def _move(session: Session, outcome_id: int, from_state: str, **values) -> bool:
+    """Change the row only if it is still in `from_state` (an atomic compare-and-set on every database)."""
+    result = session.execute(update(ReturnOutcome).where(ReturnOutcome.id == outcome_id, ReturnOutcome.state == from_state).values(**values)
+                             .execution_options(synchronize_session=False))
+    return result.rowcount == 1
 
 
 # -- planning ------------------------------------------------------------------------------------
