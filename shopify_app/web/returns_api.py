@@ -146,10 +146,12 @@ def carry_out_outcome(case_id: int):
         if case is None:
             return jsonify(error="not found"), 404
         if case.decision != Decision.APPROVE or case.status not in ("open", "closed"):
-            return jsonify(error=_("only an approved return can be refunded, credited or exchanged"), field="kind"), 409
+            why = _("only an approved return can be refunded, credited or exchanged")
+            return jsonify(error=why, fields=[{"field": "kind", "message": why}]), 409
         existing = session.scalar(select(ReturnOutcome).where(ReturnOutcome.return_case_id == case.id))
         if existing is not None and body.get("kind") and existing.kind != body["kind"]:
-            return jsonify(error=_("this return's outcome is already %(kind)s", kind=existing.kind), field="kind"), 409
+            why = _("this return's outcome is already %(kind)s", kind=existing.kind)
+            return jsonify(error=why, fields=[{"field": "kind", "message": why}]), 409
         outcome_id = request_outcome(session, case, body.get("kind"), by="merchant").id
     try:  # Shopify with no transaction open; the row makes a second click (or a crash) safe
         state = carry_out(services, outcome_id)
