@@ -46,9 +46,16 @@ class World:
         self.shopify.webhooks.wait(timeout=5)
         InboxWorker(self.services.session_factory, self.services.settings, self.services).drain()
 
-    def delivered_order(self, sku: str, quantity: int, delivered_days_ago: float) -> dict:
-        """An order forwarded to the supplier, shipped, fulfilled in Shopify and delivered so many days ago."""
-        order = self.shopify.place_order(SHOP, [{"sku": sku, "quantity": quantity}], email="buyer@example.com")
+    def delivered_order(self, sku: str, quantity: int, delivered_days_ago: float, country: str | None = None) -> dict:
+        """An order forwarded to the supplier, shipped, fulfilled in Shopify and delivered so many days ago (shipped to `country`)."""
+        extra = {}
+        if country:  # the sandbox's default customer lives in Canada
+            from sandbox.shopify.records import mailing_address
+            from sandbox.shopify.ids import make_gid
+
+            extra["shippingAddress"] = mailing_address(make_gid("MailingAddress", self.store.next_number()), countryCodeV2=country, country=country,
+                                                       province=None, provinceCode=None)
+        order = self.shopify.place_order(SHOP, [{"sku": sku, "quantity": quantity}], email="buyer@example.com", **extra)
         self.drain()
         ForwardingWorker(self.services.session_factory, self.services.box).drain()
         with self.services.session_factory() as session:

@@ -1,0 +1,112 @@
+"""Statutory rights end to end over real HTTP: sandbox Shopify -> app, by the customer's shipping country.
+
+A Polish defect claim past every store window is a complaint the merchant answers (or the
+law accepts after 14 days of silence); a Polish withdrawal inside 14 days is approved and its
+refund clock alerts before the deadline; a policy below the law is refused field by field; a
+US order follows the store's policy alone.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from sandbox.supplier.rest_supplier import RestSandboxSupplier
+from shopify_app.orders.models import CustomerNotice, OrderEvent
+from shopify_app.returns.complaints import ComplaintRefused, answer_complaint
+from shopify_app.returns.deadlines import ALERT_AHEAD, check_deadlines
+from shopify_app.suppliers.models import Alert
+
+from returns.returns_world import SHOP, World
+
+
+@pytest.fixture
+def world(sandboxed_app, sandbox_shopify):
+    server = make_server("127.0.0.1", 0, sandboxed_app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    supplier_server = RestSandboxSupplier()
+    supplier_server.start()
+    yield World(sandboxed_app, sandbox_shopify, supplier_server, f"http://127.0.0.1:{server.server_port}")
+    supplier_server.stop()
+    server.shutdown()
+
+
+def events(world, case) -> list[str]:
+    with world.services.session_factory() as session:
+        return [e.kind for e in session.scalars(select(OrderEvent).where(OrderEvent.order_id == case.order_id).order_by(OrderEvent.id))]
+
+
+def notices(world, case) -> list[str]:
+    with world.services.session_factory() as session:
+        return sorted(n.kind for n in session.scalars(select(CustomerNotice).where(CustomerNotice.order_id == case.order_id)))
+
+
+def open_alerts(world, kind: str) -> list[Alert]:
+    with world.services.session_factory() as session:
+        return session.scalars(select(Alert).where(Alert.kind == kind, Alert.resolved_at.is_(None))).all()
+
+
+def shopify_status(world, case) -> str:
+    return world.store.require_shop(SHOP).get(case.return_gid)["status"]
+
+
+def test_a_polish_defect_claim_on_day_20_is_a_complaint_the_merchant_answers(world) -> None:
+    order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=20, country="PL")
+    case = world.request_return(order, "MUG-WHT", reason="DEFECTIVE")
+    # Past the store's 3-business-day promise and the 14-day withdrawal, inside the 2-year guarantee.
+    assert (case.kind, case.legal_profile, case.country_code, case.decision, case.status) == ("complaint", "PL", "PL", "review", "requested")
+    assert case.complaint_state == "open" and case.complaint_due_at - case.requested_at == dt.timedelta(days=14)
+    assert shopify_status(world, case) == "REQUESTED"  # never declined for time
+    queue = world.api("get", "/api/returns?complaints=1").get_json()["returns"]
+    assert [c["id"] for c in queue] == [case.id]
+    [clock] = queue[0]["clocks"]
+    assert clock["kind"] == "complaint_answer" and clock["state"] == "running" and 13 * 24 < clock["hours_left"] <= 14 * 24
+    assert "complaint_opened" in events(world, case) and "return_complaint_received" in notices(world, case)
+    assert [a.dedupe_key for a in open_alerts(world, "return_complaint")] == [f"return_review:{case.id}"]
+
+    refused = world.api("post", f"/api/returns/{case.id}/complaint", json={"answer": "reject"})
+    assert refused.status_code == 400 and refused.get_json()["fields"][0]["field"] == "note"
+    assert world.api("post", f"/api/returns/{case.id}/complaint", json={"answer": "accept"}).get_json()["fields"][0]["field"] == "remedy"
+    answered = world.api("post", f"/api/returns/{case.id}/complaint", json={"answer": "accept", "remedy": "refund"})
+    assert answered.status_code == 200, answered.get_json()
+    body = answered.get_json()["return_"]
+    assert body["complaint"]["state"] == "accepted" and body["complaint"]["remedy"] == "refund" and body["decision"] == "approve"
+    assert shopify_status(world, case) == "OPEN"
+    assert [c["kind"] for c in body["clocks"]] == ["refund", "complaint_answer"] and body["clocks"][1]["state"] == "done"
+    assert "complaint_accepted" in events(world, case) and "return_complaint_accepted" in notices(world, case)
+    assert "return_approved" not in notices(world, case)  # the customer hears about the complaint, once
+    assert open_alerts(world, "return_complaint") == []
+    assert world.api("post", f"/api/returns/{case.id}/complaint", json={"answer": "reject", "note": "late"}).status_code == 409
+    world.drain()  # Shopify's returns/approve for our approval changes nothing more
+    assert world.case(case.return_gid).complaint_state == "accepted"
+
+
+def test_an_unanswered_polish_complaint_is_accepted_by_law_on_day_14_of_the_claim(world) -> None:
+    order = world.delivered_order("TEE-S", 1, delivered_days_ago=20, country="PL")
+    case = world.request_return(order, "TEE-S", reason="DEFECTIVE")
+    claimed = case.requested_at
+    services = world.services
+
+    assert check_deadlines(services, now=claimed + dt.timedelta(days=10)).alerts_raised == 0
+    report = check_deadlines(services, now=claimed + dt.timedelta(days=13))  # inside the 48 h before the deadline
+    assert report.alerts_raised == 1 and report.accepted_by_law == 0
+    [alert] = open_alerts(world, "complaint_due")
+    assert alert.severity == "warning" and alert.dedupe_key == f"complaint_due:{case.id}"
+    assert world.case(case.return_gid).complaint_state == "open"
+
+    after = claimed + dt.timedelta(days=14, minutes=1)
+    with pytest.raises(ComplaintRefused, match="accepted") as refused:  # too late to reject: the law decided
+        answer_complaint(services, SHOP, case.id, "reject", None, "No defect found.", now=after)
+    assert refused.value.status == 409 and shopify_status(world, case) == "REQUESTED"
+    report = check_deadlines(services, now=after)
+    case = world.case(case.return_gid)
+    assert report.accepted_by_law == 1
+    assert (case.complaint_state, case.decision, case.decided_by) == ("accepted_by_law", "approve", "law")
+    assert shopify_status(world, case) == "OPEN"
+    assert "complaint_accepted_by_law" in events(world, case) and "return_complaint_accepted_by_law" in notices(world, case)
+    assert open_alerts(world, "complaint_due") == [] and open_alerts(world, "return_complaint") == []
+    assert check_deadlines(services, now=after + dt.timedelta(days=1)).accepted_by_law == 0  # once
+    assert world.api("post", f"/api/returns/{case.id}/complaint", json={"answer": "reject", "note": "No defect found."}).status_code == 409
