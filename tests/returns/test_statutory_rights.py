@@ -110,3 +110,69 @@ def test_an_unanswered_polish_complaint_is_accepted_by_law_on_day_14_of_the_clai
     assert open_alerts(world, "complaint_due") == [] and open_alerts(world, "return_complaint") == []
     assert check_deadlines(services, now=after + dt.timedelta(days=1)).accepted_by_law == 0  # once
     assert world.api("post", f"/api/returns/{case.id}/complaint", json={"answer": "reject", "note": "No defect found."}).status_code == 409
+
+
+def test_a_polish_withdrawal_on_day_13_is_approved_and_its_refund_clock_alerts_before_the_deadline(world) -> None:
+    # A store policy stored before the floor existed: {"UNWANTED": 3} reads as the legal 14 days.
+    with world.services.session_factory.begin() as session:
+        from shopify_app.models import ShopSetting
+
+        session.add(ShopSetting(shop_domain=SHOP, key="return_policy", value={"reason_windows": {"UNWANTED": 3}}))
+    order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=13, country="PL")
+    case = world.request_return(order, "MUG-WHT", reason="UNWANTED")
+    assert (case.decision, case.kind, case.status) == ("approve", "return", "open") and shopify_status(world, case) == "OPEN"
+    assert case.refund_due_at - case.requested_at == dt.timedelta(days=14)
+    [clock] = world.api("get", f"/api/returns/{case.id}").get_json()["return_"]["clocks"]
+    assert clock["kind"] == "refund" and clock["state"] == "waiting_for_goods"  # the refund may wait for the goods
+    services, due = world.services, case.refund_due_at
+    assert check_deadlines(services, now=due - ALERT_AHEAD - dt.timedelta(hours=1)).alerts_raised == 0
+
+    received = world.api("post", f"/api/returns/{case.id}/receive", json={"lines": [{"line_id": case.lines[0].id, "received": 1}]})
+    assert received.status_code == 200 and received.get_json()["return_"]["clocks"][0]["state"] == "running"
+    world.drain()
+    assert check_deadlines(services, now=due - ALERT_AHEAD - dt.timedelta(hours=1)).alerts_raised == 0
+    assert check_deadlines(services, now=due - dt.timedelta(hours=47)).alerts_raised == 1
+    [alert] = open_alerts(world, "refund_due")
+    assert alert.severity == "warning" and alert.dedupe_key == f"refund_due:{case.id}"
+
+    world.store.create_refund(SHOP, order["id"], [{"lineItemId": case.lines[0].line_item_gid, "quantity": 1, "restockType": "NO_RESTOCK"}])
+    world.shopify.deliver_pending()
+    world.drain()
+    assert world.case(case.return_gid).refunded_at is not None
+    assert check_deadlines(services, now=due - dt.timedelta(hours=46)).alerts_resolved == 1
+    assert open_alerts(world, "refund_due") == []
+    assert check_deadlines(services, now=due + dt.timedelta(days=1)).alerts_raised == 0  # not after resolution
+    assert open_alerts(world, "refund_due") == []
+    assert world.api("get", f"/api/returns/{case.id}").get_json()["return_"]["clocks"][0]["state"] == "done"
+
+
+def test_a_policy_below_the_minimum_is_refused_field_by_field_and_raises_are_kept(world) -> None:
+    below = {"reason_windows": {"UNWANTED": 3, "DEFECTIVE": 2},
+             "legal_overrides": {"PL": {"withdrawal_days": 10, "complaint_answer_days": 30, "guarantee_days": 1095}}}
+    answer = world.api("put", "/api/settings/return-policy", json=below)
+    assert answer.status_code == 400
+    fields = {f["field"]: f["message"] for f in answer.get_json()["fields"]}
+    assert set(fields) == {"reason_windows.UNWANTED", "legal_overrides.PL.withdrawal_days", "legal_overrides.PL.complaint_answer_days"}
+    assert "14" in fields["reason_windows.UNWANTED"] and "at most 14" in fields["legal_overrides.PL.complaint_answer_days"]
+    stored = world.api("get", "/api/settings/return-policy").get_json()["policy"]
+    assert "UNWANTED" not in stored["reason_windows"] and stored["legal_overrides"] == {}  # nothing stored
+    upward = {"reason_windows": {"DEFECTIVE": 2}, "legal_overrides": {"PL": {"withdrawal_days": 30, "complaint_answer_days": 7}}}
+    saved = world.api("put", "/api/settings/return-policy", json=upward)
+    assert saved.status_code == 200, saved.get_json()
+    assert saved.get_json()["policy"]["legal_overrides"] == {"PL": {"withdrawal_days": 30, "complaint_answer_days": 7}}
+    # The raised figures apply: a Polish withdrawal on day 20 is inside the store's 30 days.
+    order = world.delivered_order("TEE-S", 1, delivered_days_ago=20, country="PL")
+    case = world.request_return(order, "TEE-S", reason="UNWANTED")
+    assert case.decision == "approve" and "30-day legal withdrawal" in case.decision_note
+
+
+def test_a_us_order_follows_the_store_policy_alone(world) -> None:
+    late_defect = world.delivered_order("MUG-WHT", 1, delivered_days_ago=20, country="US")
+    case = world.request_return(late_defect, "MUG-WHT", reason="DEFECTIVE")
+    assert (case.legal_profile, case.kind, case.decision, case.decline_reason) == ("NONE", "return", "decline", "RETURN_PERIOD_ENDED")
+    assert "3 business days" in case.decision_note and shopify_status(world, case) == "DECLINED"
+    in_window = world.delivered_order("TEE-S", 1, delivered_days_ago=13, country="US")
+    case = world.request_return(in_window, "TEE-S", reason="UNWANTED")
+    assert case.decision == "approve" and case.refund_due_at is None  # no statutory refund clock
+    late = world.delivered_order("TEE-S", 1, delivered_days_ago=15, country="US")
+    assert world.request_return(late, "TEE-S", reason="UNWANTED").decision == "decline"
