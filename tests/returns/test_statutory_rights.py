@@ -20,6 +20,7 @@ from shopify_app.returns.complaints import ComplaintRefused, answer_complaint
 from shopify_app.returns.deadlines import ALERT_AHEAD, check_deadlines
 from shopify_app.suppliers.models import Alert
 
+from conftest import API_KEY
 from returns.returns_world import SHOP, World
 
 
@@ -176,3 +177,31 @@ def test_a_us_order_follows_the_store_policy_alone(world) -> None:
     assert case.decision == "approve" and case.refund_due_at is None  # no statutory refund clock
     late = world.delivered_order("TEE-S", 1, delivered_days_ago=15, country="US")
     assert world.request_return(late, "TEE-S", reason="UNWANTED").decision == "decline"
+
+
+def test_analytics_separate_withdrawals_complaints_and_exchanges_per_product_and_supplier(world) -> None:
+    mugs = world.delivered_order("MUG-WHT", 2, delivered_days_ago=20, country="PL")
+    complaint = world.request_return(mugs, "MUG-WHT", reason="DEFECTIVE")
+    assert complaint.kind == "complaint"
+    tees = world.delivered_order("TEE-S", 2, delivered_days_ago=2, country="PL")
+    world.request_return(tees, "TEE-S", reason="UNWANTED")
+    swapped = world.request_return(tees, "TEE-S", reason="SIZE_TOO_SMALL")
+    with world.services.session_factory.begin() as session:
+        from shopify_app.returns.models import ReturnCase
+
+        session.get(ReturnCase, swapped.id).outcome = "exchange"  # as recorded from Shopify's exchangeLineItems
+    analytics = world.api("get", "/api/returns/analytics").get_json()
+    by_sku = {row["sku"]: row for row in analytics["by_product"]}
+    assert by_sku["MUG-WHT"]["kinds"] == {"withdrawal": 0, "complaint": 1, "exchange": 0} and by_sku["MUG-WHT"]["defect_rate"] == 0.5
+    assert by_sku["TEE-S"]["kinds"] == {"withdrawal": 1, "complaint": 0, "exchange": 1} and by_sku["TEE-S"]["defect_rate"] == 0
+    [supplier] = analytics["by_supplier"]
+    assert supplier["supplier_id"] == world.supplier_id and supplier["kinds"] == {"withdrawal": 1, "complaint": 1, "exchange": 1}
+    assert analytics["store"]["kinds"] == {"withdrawal": 1, "complaint": 1, "exchange": 1} and analytics["store"]["defect_rate"] == 0.25
+    token = world.shopify.mint_session_token(SHOP, API_KEY)
+    page = world.app.test_client().get(f"/returns?shop={SHOP}&id_token={token}").get_data(as_text=True)
+    complaints = page.split('id="complaints"')[1].split("</table>")[0]
+    assert f'data-complaint="{complaint.name}"' in complaints and 'data-clock="complaint_answer" data-state="running"' in complaints
+    mug_row = page.split('id="return-kinds"')[1].split('data-sku="MUG-WHT"')[1].split("</tr>")[0]
+    assert "<td>2</td><td>0</td><td>1</td><td>0</td>" in mug_row and "50.0 %" in mug_row
+    queue = page.split('id="queue"')[1].split("</table>")[0]
+    assert complaint.name not in queue  # complaints have their own queue with the clock
