@@ -152,7 +152,8 @@ def _return_context(session: Session, notice: CustomerNotice) -> dict:
         return {}
     address = ", ".join(str(v) for v in (case.rma_address or {}).values() if v)
     items = sum(line.received_quantity for line in case.lines)
-    return {"rma_number": case.rma_number, "label_url": http_link(case.rma_label_url), "return_address": address or None, "decision_note": case.decision_note, "items": items}
+    return {"rma_number": case.rma_number, "label_url": http_link(case.rma_label_url), "return_address": address or None, "decision_note": case.decision_note, "items": items,
+            "answer_by": f"{case.complaint_due_at:%Y-%m-%d}" if case.complaint_due_at else None}  # a complaint's legal answer deadline
 
 
 def _shipment_for(session: Session, notice: CustomerNotice) -> SupplierShipment | None:

@@ -8,6 +8,8 @@ US order follows the store's policy alone.
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.policy
 import threading
 
 import pytest
@@ -20,8 +22,27 @@ from shopify_app.returns.complaints import ComplaintRefused, answer_complaint
 from shopify_app.returns.deadlines import ALERT_AHEAD, check_deadlines
 from shopify_app.suppliers.models import Alert
 
+from channels_kit import Inbox, start_smtp
 from conftest import API_KEY
+from shopify_app.notify.email import SmtpSettings
+from shopify_app.orders.delays import send_pending_notices
 from returns.returns_world import SHOP, World
+
+
+@pytest.fixture
+def smtp():
+    inbox = Inbox()
+    controller, port = start_smtp(inbox)
+    yield inbox, SmtpSettings("127.0.0.1", port, sender="shop@example.com")
+    controller.stop()
+
+
+def emails(world, smtp) -> dict[str, str]:
+    """Send the pending customer notices over real SMTP: {subject: body}."""
+    inbox, settings = smtp
+    send_pending_notices(world.services.session_factory, settings, shop_name="Demo Shop")
+    messages = [email.message_from_string(raw, policy=email.policy.default) for _, raw in inbox.messages]
+    return {str(m["Subject"]): m.get_content() for m in messages}
 
 
 @pytest.fixture
@@ -85,7 +106,7 @@ def test_a_polish_defect_claim_on_day_20_is_a_complaint_the_merchant_answers(wor
     assert world.case(case.return_gid).complaint_state == "accepted"
 
 
-def test_an_unanswered_polish_complaint_is_accepted_by_law_on_day_14_of_the_claim(world) -> None:
+def test_an_unanswered_polish_complaint_is_accepted_by_law_on_day_14_of_the_claim(world, smtp) -> None:
     order = world.delivered_order("TEE-S", 1, delivered_days_ago=20, country="PL")
     case = world.request_return(order, "TEE-S", reason="DEFECTIVE")
     claimed = case.requested_at
@@ -111,6 +132,25 @@ def test_an_unanswered_polish_complaint_is_accepted_by_law_on_day_14_of_the_clai
     assert open_alerts(world, "complaint_due") == [] and open_alerts(world, "return_complaint") == []
     assert check_deadlines(services, now=after + dt.timedelta(days=1)).accepted_by_law == 0  # once
     assert world.api("post", f"/api/returns/{case.id}/complaint", json={"answer": "reject", "note": "No defect found."}).status_code == 409
+    sent = emails(world, smtp)
+    received = next(body for subject, body in sent.items() if subject.startswith("We received your complaint"))
+    assert f"by {case.complaint_due_at:%Y-%m-%d}" in received
+    assert any("within the legal deadline" in body for subject, body in sent.items() if subject.endswith("is accepted"))
+
+
+def test_a_rejected_complaint_is_declined_in_shopify_with_the_reason_the_customer_reads(world, smtp) -> None:
+    order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=40, country="DE")
+    case = world.request_return(order, "MUG-WHT", reason="NOT_AS_DESCRIBED")
+    assert (case.kind, case.legal_profile, case.complaint_due_at) == ("complaint", "EU", None)  # EU law sets no answer deadline
+    assert world.api("get", f"/api/returns/{case.id}").get_json()["return_"]["clocks"] == []
+    answer = world.api("post", f"/api/returns/{case.id}/complaint", json={"answer": "reject", "note": "The photos show the item as described."})
+    assert answer.status_code == 200 and answer.get_json()["return_"]["complaint"]["state"] == "rejected"
+    declined = world.store.require_shop(SHOP).get(case.return_gid)
+    assert declined["status"] == "DECLINED"
+    assert (declined["decline"]["reason"], declined["decline"]["note"]) == ("OTHER", "The photos show the item as described.")
+    assert "complaint_rejected" in events(world, case)
+    rejected = next(body for subject, body in emails(world, smtp).items() if subject.startswith("Our answer to your complaint"))
+    assert "The photos show the item as described." in rejected and "statutory rights" in rejected
 
 
 def test_a_polish_withdrawal_on_day_13_is_approved_and_its_refund_clock_alerts_before_the_deadline(world) -> None:
