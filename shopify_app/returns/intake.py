@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..alerts import raise_alert, resolve_alert
+from ..i18n import gettext as _
 from ..deliveries.models import FulfillmentDelivery
 from ..models import ShopSetting, utcnow
 from ..orders.payloads import parse_time
@@ -255,8 +256,14 @@ def open_complaint(session: Session, case: ReturnCase, note: str) -> None:
         case.complaint_due_at = case.requested_at + dt.timedelta(days=profile.complaint_answer_days)
     timeline(session, case, "complaint_opened", "app", profile=profile.key, due=case.complaint_due_at.isoformat() if case.complaint_due_at else None, note=note)
     notify_customer(session, case, "return_complaint_received")
-    due = f" Answer by {case.complaint_due_at:%Y-%m-%d %H:%M} UTC" + (": unanswered, it counts as accepted by law." if profile.complaint_silence_accepts else ".") if case.complaint_due_at else ""
-    raise_alert(session, case.shop_domain, "return_complaint", f"return_review:{case.id}", f"Complaint {case.name or case.return_gid} needs your answer.{due}", subject=case.name)
+    name = case.name or case.return_gid
+    if case.complaint_due_at is None:
+        message = _("Complaint %(name)s needs your answer.", name=name)
+    elif profile.complaint_silence_accepts:
+        message = _("Complaint %(name)s needs your answer by %(due)s UTC: unanswered, it counts as accepted by law.", name=name, due=f"{case.complaint_due_at:%Y-%m-%d %H:%M}")
+    else:
+        message = _("Complaint %(name)s needs your answer by %(due)s UTC.", name=name, due=f"{case.complaint_due_at:%Y-%m-%d %H:%M}")
+    raise_alert(session, case.shop_domain, "return_complaint", f"return_review:{case.id}", message, subject=case.name)
 
 
 def start_refund_clock(session: Session, case: ReturnCase) -> None:

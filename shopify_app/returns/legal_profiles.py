@@ -23,6 +23,8 @@ from dataclasses import dataclass, replace
 from decimal import ROUND_DOWN, Decimal
 from typing import Any, Mapping
 
+from ..i18n import gettext as _
+
 EU_EEA = frozenset(
     "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO".split()
 )
@@ -96,21 +98,21 @@ def override_errors(key: str, overrides: Any) -> list[tuple[str, str]]:
     """(field, reason) for each override that is not a whole number of days or would lower the profile's figure."""
     profile = PROFILES.get(key)
     if profile is None:
-        return [(key, f"unknown legal profile; use one of {', '.join(PROFILES)}")]
+        return [(key, _("unknown legal profile; use one of %(keys)s", keys=", ".join(PROFILES)))]
     if not isinstance(overrides, Mapping):
-        return [(key, "must map a profile field to days")]
+        return [(key, _("must map a profile field to days"))]
     errors = []
     for name, value in overrides.items():
         field = f"{key}.{name}"
         if name not in OVERRIDABLE:
-            errors.append((field, f"cannot be changed; use one of {', '.join(OVERRIDABLE)}"))
+            errors.append((field, _("cannot be changed; use one of %(names)s", names=", ".join(OVERRIDABLE))))
         elif isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_OVERRIDE_DAYS:
-            errors.append((field, f"must be a whole number of days from 1 to {MAX_OVERRIDE_DAYS}"))
+            errors.append((field, _("must be a whole number of days from 1 to %(maximum)s", maximum=MAX_OVERRIDE_DAYS)))
         elif (floor := getattr(profile, name)) is not None:
             if name in LONGER_IS_BETTER and value < floor:
-                errors.append((field, f"must be at least {floor} days: the law gives the customer {floor}"))
+                errors.append((field, _("must be at least %(days)s days: the law gives the customer %(days)s", days=floor)))
             elif name in SHORTER_IS_BETTER and value > floor:
-                errors.append((field, f"must be at most {floor} days: the law requires {floor} or sooner"))
+                errors.append((field, _("must be at most %(days)s days: the law requires %(days)s or sooner", days=floor)))
     return errors
 
 

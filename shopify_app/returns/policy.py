@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Iterable, Mapping
 
 from ..bounds import bounded_int, bounded_number
+from ..i18n import gettext as _
 from .business_days import within_business_days
 from .legal_profiles import CONFORMITY_REASONS, NONE, PROFILES, LegalProfile, override_errors
 from .models import Decision
@@ -136,30 +137,30 @@ def _whole(value: Any, name: str, minimum: int = 0, maximum: int = MAX_RETURN_DA
 def validate_policy(raw: Any) -> dict[str, Any]:
     """Check a policy sent by the merchant; PolicyError lists each refused field with its reason."""
     if not isinstance(raw, Mapping):
-        raise PolicyError([("(body)", "the return policy must be an object")])
-    errors: list[tuple[str, str]] = [(name, "unknown policy field") for name in sorted(set(raw) - {f.name for f in fields(ReturnPolicy)})]
+        raise PolicyError([("(body)", _("the return policy must be an object"))])
+    errors: list[tuple[str, str]] = [(name, _("unknown policy field")) for name in sorted(set(raw) - {f.name for f in fields(ReturnPolicy)})]
     if "window_days" in raw:
-        errors += _whole_error(raw["window_days"], "window_days", LEGAL_MINIMUM_DAYS, why="customers keep their 14-day legal right to withdraw")
+        errors += _whole_error(raw["window_days"], "window_days", LEGAL_MINIMUM_DAYS, why=_("customers keep their 14-day legal right to withdraw"))
     if "reason_windows" in raw:
         if not isinstance(raw["reason_windows"], Mapping):
-            errors.append(("reason_windows", "must map a return reason to days"))
+            errors.append(("reason_windows", _("must map a return reason to days")))
         else:
             for reason, days in raw["reason_windows"].items():
                 if reason not in RETURN_REASONS:
-                    errors.append((f"reason_windows.{reason}", f"unknown return reason {reason!r}; use one of {', '.join(RETURN_REASONS)}"))
+                    errors.append((f"reason_windows.{reason}", _("unknown return reason %(reason)r; use one of %(reasons)s", reason=reason, reasons=", ".join(RETURN_REASONS))))
                 else:
                     errors += _whole_error(days, f"reason_windows.{reason}", reason_floor(reason),
-                                           why="a withdrawal needs no reason, so every reason keeps the 14-day legal minimum")
+                                           why=_("a withdrawal needs no reason, so every reason keeps the 14-day legal minimum"))
     for name in LIST_FIELDS:
         if name in raw and (not isinstance(raw[name], list) or not all(isinstance(v, str) for v in raw[name])):
-            errors.append((name, "must be a list of strings"))
+            errors.append((name, _("must be a list of strings")))
         elif name in ("review_reasons", "business_day_reasons") and name in raw and set(raw[name]) - set(RETURN_REASONS):
-            errors.append((name, "must be return reasons"))
+            errors.append((name, _("must be return reasons")))
     if "auto_decide" in raw and not isinstance(raw["auto_decide"], bool):
-        errors.append(("auto_decide", "must be true or false"))
+        errors.append(("auto_decide", _("must be true or false")))
     if "legal_overrides" in raw:
         if not isinstance(raw["legal_overrides"], Mapping):
-            errors.append(("legal_overrides", "must map a legal profile (EU, PL, IL, NONE) to the figures you raise"))
+            errors.append(("legal_overrides", _("must map a legal profile (EU, PL, IL, NONE) to the figures you raise")))
         else:
             errors += [(f"legal_overrides.{field}", message) for key, overrides in raw["legal_overrides"].items() for field, message in override_errors(key, overrides)]
     if errors:
@@ -169,7 +170,8 @@ def validate_policy(raw: Any) -> dict[str, Any]:
 
 def _whole_error(value: Any, name: str, minimum: int, maximum: int = MAX_RETURN_DAYS, why: str = "") -> list[tuple[str, str]]:
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-        return [(name, f"must be a whole number from {minimum} to {maximum}" + (f" ({why})" if why and isinstance(value, int) and value < minimum else ""))]
+        message = _("must be a whole number from %(minimum)s to %(maximum)s", minimum=minimum, maximum=maximum)
+        return [(name, message + (f" ({why})" if why and isinstance(value, int) and value < minimum else ""))]
     return []
 
 
@@ -238,7 +240,7 @@ def _within_policy(line: LineFacts, policy: ReturnPolicy, days: float, now: dt.d
     """Inside the store's own window for the reason, and how to say it."""
     window = policy.window_for(line.reason)
     if line.reason in policy.business_day_reasons:
-        return within_business_days(line.delivered_at, window, line.country, now), f"{window} business days"
+        return within_business_days(line.delivered_at, window, line.country, now), _("%(n)s business days", n=window)
     return days <= window, f"{window} days"
 
 
@@ -259,16 +261,16 @@ def judge_line(line: LineFacts, policy: ReturnPolicy, now: dt.datetime) -> Verdi
     in_withdrawal = profile.withdrawal_days is not None and days <= profile.withdrawal_days and not final_sale
     if not (in_policy or in_withdrawal):
         if guarantee and days <= profile.guarantee_days:
-            return Verdict(Decision.REVIEW, f"A complaint under the legal guarantee ({profile.guarantee_days} days from delivery): "
-                                            "answer it before its deadline.", complaint=True)
+            return Verdict(Decision.REVIEW, _("A complaint under the legal guarantee (%(days)s days from delivery): answer it before its deadline.",
+                                              days=profile.guarantee_days), complaint=True)
         if guarantee:
-            return Verdict(Decision.DECLINE, f"The legal guarantee has ended: it covers {profile.guarantee_days} days from delivery.", "RETURN_PERIOD_ENDED")
+            return Verdict(Decision.DECLINE, _("The legal guarantee has ended: it covers %(days)s days from delivery.", days=profile.guarantee_days), "RETURN_PERIOD_ENDED")
         what = "damage must be reported" if line.reason in DAMAGE_REASONS else "returns are accepted"
         return Verdict(Decision.DECLINE, f"The return window has ended: for this reason {what} within {window_text} of delivery.", "RETURN_PERIOD_ENDED")
     if line.reason in policy.review_reasons:
         return Verdict(Decision.REVIEW, f"Returns for {line.reason.lower().replace('_', ' ')} are reviewed by the merchant.")
     supplier_passed = bool(line.supplier_terms and (not line.supplier_terms.accepts_returns or (line.supplier_terms.window_days is not None and days > line.supplier_terms.window_days)))
-    note = "Within the return window." if in_policy else f"Within the {profile.withdrawal_days}-day legal withdrawal period."
+    note = "Within the return window." if in_policy else _("Within the %(days)s-day legal withdrawal period.", days=profile.withdrawal_days)
     if not line.supplier_known:
         note += " The supplier is no longer connected: arrange its side by hand."
     elif supplier_passed:
