@@ -120,7 +120,7 @@ def with_overrides(profile: LegalProfile, overrides: Mapping[str, Any] | None) -
     """The profile with the store's promises applied, only where they favour the consumer (stored values are re-checked)."""
     if not isinstance(overrides, Mapping) or not overrides:
         return profile
-    refused = {field.partition(".")[2] for field, _ in override_errors(profile.key, overrides)}
+    refused = {field.partition(".")[2] for field, _reason in override_errors(profile.key, overrides)}
     return replace(profile, **{name: overrides[name] for name in OVERRIDABLE if name in overrides and name not in refused})
 
 

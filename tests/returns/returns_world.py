@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+from typing import Iterator
 
 from sqlalchemy import select
+from werkzeug.serving import make_server
 
 from conftest import API_KEY, API_SECRET
 from sandbox.supplier.rest_supplier import RestSandboxSupplier
@@ -94,3 +97,16 @@ class World:
     def api(self, method: str, path: str, **kw):
         headers = {"Authorization": f"Bearer {self.shopify.mint_session_token(SHOP, API_KEY)}"}
         return getattr(self.app.test_client(), method)(path, headers=headers, **kw)
+
+
+def serve_world(app, shopify) -> Iterator[World]:
+    """A World with the app served on a loopback port and the REST sandbox supplier running; both stopped after (a fixture's body)."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    supplier_server = RestSandboxSupplier()
+    supplier_server.start()
+    try:
+        yield World(app, shopify, supplier_server, f"http://127.0.0.1:{server.server_port}")
+    finally:
+        supplier_server.stop()
+        server.shutdown()

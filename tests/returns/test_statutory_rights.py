@@ -10,23 +10,21 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
-import threading
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from sandbox.supplier.rest_supplier import RestSandboxSupplier
 from shopify_app.orders.models import CustomerNotice, OrderEvent
 from shopify_app.returns.complaints import ComplaintRefused, answer_complaint
 from shopify_app.returns.deadlines import ALERT_AHEAD, check_deadlines
 from shopify_app.suppliers.models import Alert
 
 from channels_kit import Inbox, start_smtp
+from scheduler.embedded import PERIODIC_JOBS
 from conftest import API_KEY
 from shopify_app.notify.email import SmtpSettings
 from shopify_app.orders.delays import send_pending_notices
-from returns.returns_world import SHOP, World
+from returns.returns_world import SHOP, serve_world
 
 
 @pytest.fixture
@@ -47,13 +45,7 @@ def emails(world, smtp) -> dict[str, str]:
 
 @pytest.fixture
 def world(sandboxed_app, sandbox_shopify):
-    server = make_server("127.0.0.1", 0, sandboxed_app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    supplier_server = RestSandboxSupplier()
-    supplier_server.start()
-    yield World(sandboxed_app, sandbox_shopify, supplier_server, f"http://127.0.0.1:{server.server_port}")
-    supplier_server.stop()
-    server.shutdown()
+    yield from serve_world(sandboxed_app, sandbox_shopify)
 
 
 def events(world, case) -> list[str]:
@@ -88,6 +80,9 @@ def test_a_polish_defect_claim_on_day_20_is_a_complaint_the_merchant_answers(wor
     assert clock["kind"] == "complaint_answer" and clock["state"] == "running" and 13 * 24 < clock["hours_left"] <= 14 * 24
     assert "complaint_opened" in events(world, case) and "return_complaint_received" in notices(world, case)
     assert [a.dedupe_key for a in open_alerts(world, "return_complaint")] == [f"return_review:{case.id}"]
+    [watch] = [fn for job_id, _, fn in PERIODIC_JOBS if job_id == "return-deadlines"]
+    watch(world.services)  # the scheduled check, today: 14 days ahead is no alert yet, and nothing is accepted
+    assert open_alerts(world, "complaint_due") == [] and world.case(case.return_gid).complaint_state == "open"
 
     refused = world.api("post", f"/api/returns/{case.id}/complaint", json={"answer": "reject"})
     assert refused.status_code == 400 and refused.get_json()["fields"][0]["field"] == "note"
