@@ -165,7 +165,8 @@ def response_schemas() -> dict[str, dict]:
                                                                    "hours_left": {"type": ["number", "null"]}})}}),
         "ReturnList": _list_of("returns", "Return"),
         "ReturnEnvelope": _obj({"return_": _ref("Return")}),
-        "ReturnPolicyView": _obj({"policy": ANY_OBJECT, "warnings": {"type": "array", "items": STR}}),
+        "ReturnPolicyView": _obj({"policy": ANY_OBJECT, "warnings": {"type": "array", "items": STR},
+                                  "legal_profiles": {"type": "object", "description": "Per profile key: name, the law's figures (the floor) and the figures applied."}}),
         "SupplierReturnTermsView": _obj({"terms": ANY_OBJECT, "warnings": {"type": "array", "items": STR}}),
         "ReturnAnalytics": ANY_OBJECT,
         "SupplierReliability": _obj({

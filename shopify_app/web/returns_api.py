@@ -7,12 +7,14 @@ from sqlalchemy import select
 from integrations.shopify.errors import ShopifyError
 
 from ..auth.session_tokens import require_session_token
+from ..i18n import gettext as _
 from ..models import ShopSetting
 from ..returns.analytics import return_analytics
 from ..returns.complaints import ComplaintRefused, answer_complaint
 from ..returns.deadlines import clocks
 from ..returns.intake import POLICY_KEY, mark_decided, notify_customer, store_policy, timeline
-from ..returns.models import ComplaintState, Decision, ReturnCase, RmaState
+from ..returns.legal_profiles import PROFILES, with_overrides
+from ..returns.models import CaseKind, ComplaintState, Decision, ReturnCase, RmaState
 from ..returns.policy import PolicyError, supplier_terms_from, validate_policy, validate_supplier_terms, window_warnings
 from ..returns.restock import Receipt, receive
 from ..suppliers.models import Supplier
@@ -94,6 +96,9 @@ def decide(case_id: int, action: str):
             return jsonify(error="not found"), 404
         if case.status != "requested":
             return jsonify(error=f"this return is {case.status}; only requested returns can be decided"), 409
+        if action == "decline" and case.kind == CaseKind.COMPLAINT:
+            # A complaint inside the legal guarantee is never declined for time: it is answered, with a reason.
+            return jsonify(error=_("this is a complaint: answer it with POST /api/returns/%(id)s/complaint and the reason", id=case.id)), 409
         return_gid = case.return_gid
     # Shopify first, with no transaction open; then the record. A second click (or a crash
     # before the record) is safe: Shopify refuses a second decision, and the returns/*
@@ -205,7 +210,16 @@ def return_policy():
         policy = store_policy(session, g.shop_domain)
         suppliers = session.scalars(select(Supplier).where(Supplier.shop_domain == g.shop_domain, Supplier.deleted_at.is_(None)))
         warnings = [w for s in suppliers for w in window_warnings(policy, s.name, supplier_terms_from(s.return_terms))]
-        return jsonify(policy=policy.as_dict(), warnings=warnings)
+        return jsonify(policy=policy.as_dict(), warnings=warnings, legal_profiles=legal_profiles_view(policy))
+
+
+def legal_profiles_view(policy) -> dict:
+    """Per profile: the law's figures (the floor the editor enforces) and what applies with the store's raises."""
+    def figures(profile) -> dict:
+        return {name: getattr(profile, name) for name in ("withdrawal_days", "refund_deadline_days", "guarantee_days", "complaint_answer_days", "complaint_silence_accepts")}
+
+    return {key: {"name": profile.name, "law": figures(profile), "applied": figures(with_overrides(profile, policy.legal_overrides.get(key)))}
+            for key, profile in PROFILES.items()}
 
 
 @blueprint.put("/suppliers/<id:supplier_id>/return-terms")

@@ -84,6 +84,8 @@ def test_a_polish_defect_claim_on_day_20_is_a_complaint_the_merchant_answers(wor
     watch(world.services)  # the scheduled check, today: 14 days ahead is no alert yet, and nothing is accepted
     assert open_alerts(world, "complaint_due") == [] and world.case(case.return_gid).complaint_state == "open"
 
+    declined = world.api("post", f"/api/returns/{case.id}/decline", json={"reason": "RETURN_PERIOD_ENDED"})
+    assert declined.status_code == 409 and shopify_status(world, case) == "REQUESTED"  # a complaint is answered, never declined for time
     refused = world.api("post", f"/api/returns/{case.id}/complaint", json={"answer": "reject"})
     assert refused.status_code == 400 and refused.get_json()["fields"][0]["field"] == "note"
     assert world.api("post", f"/api/returns/{case.id}/complaint", json={"answer": "accept"}).get_json()["fields"][0]["field"] == "remedy"
@@ -196,6 +198,8 @@ def test_a_policy_below_the_minimum_is_refused_field_by_field_and_raises_are_kep
     saved = world.api("put", "/api/settings/return-policy", json=upward)
     assert saved.status_code == 200, saved.get_json()
     assert saved.get_json()["policy"]["legal_overrides"] == {"PL": {"withdrawal_days": 30, "complaint_answer_days": 7}}
+    poland = saved.get_json()["legal_profiles"]["PL"]
+    assert (poland["law"]["withdrawal_days"], poland["applied"]["withdrawal_days"], poland["applied"]["complaint_answer_days"]) == (14, 30, 7)
     # The raised figures apply: a Polish withdrawal on day 20 is inside the store's 30 days.
     order = world.delivered_order("TEE-S", 1, delivered_days_ago=20, country="PL")
     case = world.request_return(order, "TEE-S", reason="UNWANTED")
