@@ -43,6 +43,7 @@ INVENTORY_SYNC_EVERY = dt.timedelta(minutes=2)
 CATALOG_REFRESH_EVERY = dt.timedelta(hours=6)
 RMA_REQUESTS_EVERY = dt.timedelta(seconds=30)
 RECONCILE_EVERY = dt.timedelta(minutes=15)
+RETURN_DEADLINES_EVERY = dt.timedelta(minutes=15)  # far inside the 48 h an alert comes ahead of a deadline
 PRINTFUL_CONNECTIONS_EVERY = dt.timedelta(minutes=15)  # registers new connections, renews days ahead, refreshes OAuth an hour ahead
 EMAIL_REPLIES_EVERY = dt.timedelta(minutes=1)
 
@@ -81,6 +82,13 @@ def carry_out_return_outcomes(services) -> None:
     carry_out_due(services)
 
 
+def watch_return_deadlines(services) -> None:
+    """Alert before statutory refund and complaint deadlines pass; accept unanswered Polish complaints."""
+    from shopify_app.returns.deadlines import check_deadlines
+
+    check_deadlines(services)
+
+
 def backfill_installed_shops(services) -> None:
     """Import the recent orders of shops that just completed their install (BACKFILL_DAYS)."""
     from shopify_app.orders.backfill import run_install_backfills
@@ -111,6 +119,7 @@ PERIODIC_JOBS = (
     ("inventory-sync", INVENTORY_SYNC_EVERY, sync_installed_shops),
     ("return-authorizations", RMA_REQUESTS_EVERY, request_return_authorizations),
     ("return-outcomes", RMA_REQUESTS_EVERY, carry_out_return_outcomes),
+    ("return-deadlines", RETURN_DEADLINES_EVERY, watch_return_deadlines),
     ("catalog-refresh", CATALOG_REFRESH_EVERY, refresh_catalogs),
     ("reconcile", RECONCILE_EVERY, reconcile_installed_shops),
     ("alert-notifications", dt.timedelta(minutes=1), deliver_alert_notifications),

@@ -161,6 +161,7 @@ def _return_context(session: Session, notice: CustomerNotice) -> dict:
                    "restocking_fee": outcome.restocking_fee if outcome.restocking_fee not in (None, "0", "0.00") else None,
                    "return_shipping_fee": outcome.return_shipping_fee if outcome.return_shipping_fee not in (None, "0", "0.00") else None}
     return {"rma_number": case.rma_number, "label_url": http_link(case.rma_label_url), "return_address": address or None, "decision_note": case.decision_note, "items": items,
+            "answer_by": f"{case.complaint_due_at:%Y-%m-%d}" if case.complaint_due_at else None,  # a complaint's legal answer deadline
             **amounts}
 
 

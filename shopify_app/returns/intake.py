@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..alerts import raise_alert, resolve_alert
+from ..i18n import gettext as _
 from ..deliveries.models import FulfillmentDelivery
 from ..models import ShopSetting, utcnow
 from ..orders.payloads import parse_time
@@ -23,7 +24,8 @@ from ..privacy import gid_number
 from ..orders.models import CustomerNotice, Order, OrderLine
 from ..orders.timeline import record_event
 from ..suppliers.models import Supplier, SupplierOrder, SupplierOrderLine, SupplierShipment
-from .models import Decision, ReturnCase, ReturnLine, RmaState
+from .legal_profiles import LegalProfile, profile_for_country, with_overrides
+from .models import CaseKind, ComplaintState, Decision, ReturnCase, ReturnLine, RmaState
 from .policy import LineFacts, ReturnPolicy, decide, policy_from, supplier_terms_from
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,13 @@ def store_policy(session: Session, shop_domain: str) -> ReturnPolicy:
     """The shop's return policy (defaults until the merchant edits it)."""
     row = session.scalar(select(ShopSetting).where(ShopSetting.shop_domain == shop_domain, ShopSetting.key == POLICY_KEY))
     return policy_from(row.value if row else None)
+
+
+def case_profile(session: Session, case: ReturnCase, policy: ReturnPolicy | None = None) -> LegalProfile:
+    """The customer's statutory rights for this case (its shipping country), with the store's raises applied."""
+    profile = profile_for_country(case.country_code)
+    policy = policy or store_policy(session, case.shop_domain)
+    return with_overrides(profile, policy.legal_overrides.get(profile.key))
 
 
 @dataclass
@@ -110,6 +119,12 @@ def record_return(session: Session, shop_domain: str, snapshot: dict) -> ReturnC
     for rfo in (snapshot.get("reverseFulfillmentOrders") or {}).get("nodes") or []:
         for node in (rfo.get("lineItems") or {}).get("nodes") or []:
             rfo_lines[(node.get("fulfillmentLineItem") or {}).get("id")] = node["id"]
+    if order is not None and isinstance(order.shipping_address, dict):
+        country = str(order.shipping_address.get("country_code") or "").strip().upper()[:2]
+        case.country_code = country or case.country_code
+    policy = store_policy(session, shop_domain)
+    profile = case_profile(session, case, policy)
+    case.legal_profile = profile.key
     known = {line.return_line_item_gid: line for line in case.lines}
     for node in (snapshot.get("returnLineItems") or {}).get("nodes") or []:
         fli = node.get("fulfillmentLineItem") or {}
@@ -133,6 +148,7 @@ def record_return(session: Session, shop_domain: str, snapshot: dict) -> ReturnC
             product_id=line.product_gid, product_tags=tuple((line_item.get("product") or {}).get("tags") or ()),
             supplier_terms=supplier_terms_from(context.supplier.return_terms) if context.supplier and not context.supplier_gone else None,
             supplier_known=context.supplier is None or not context.supplier_gone,
+            profile=profile, country=case.country_code,
         )
         if context.delivered_at and (case.delivered_at is None or context.delivered_at > case.delivered_at):
             case.delivered_at = context.delivered_at
@@ -149,6 +165,8 @@ def decide_return(session: Session, case: ReturnCase, now: dt.datetime | None = 
     verdict, per_line = decide(facts, store_policy(session, case.shop_domain), now or utcnow())
     for line, line_verdict in zip(case.lines, per_line):
         line.verdict, line.verdict_note = line_verdict.decision, line_verdict.note
+    if verdict.complaint:
+        case.kind = CaseKind.COMPLAINT
     return verdict, per_line
 
 
@@ -191,22 +209,74 @@ def open_case_for_supplier(session: Session, case: ReturnCase) -> None:
 
 
 def mark_decided(session: Session, case: ReturnCase, decision: str, by: str, note: str, decline_reason: str | None = None) -> None:
-    """Record a decision and its timeline step and customer email; a decision ends the "needs your decision" alert."""
+    """Record a decision and its timeline step and customer email; a decision ends the "needs your decision" alert.
+
+    A complaint's decision is its answer (accepted or rejected; "law" when silence accepted it),
+    told to the customer as such; an approved withdrawal starts the statutory refund clock.
+    """
     case.decision, case.decided_by, case.decision_note, case.decided_at = decision, by, note, utcnow()
+    complaint = case.kind == CaseKind.COMPLAINT
+    actor = {"policy": "app", "law": "app"}.get(by, "merchant")
     if decision in (Decision.APPROVE, Decision.DECLINE):
         resolve_alert(session, f"return_review:{case.id}")
+        resolve_alert(session, f"complaint_due:{case.id}")
+        if complaint and case.complaint_state in (None, ComplaintState.OPEN):
+            case.complaint_answered_at = case.decided_at
+            case.complaint_state = (ComplaintState.ACCEPTED_BY_LAW if by == "law" else ComplaintState.ACCEPTED) if decision == Decision.APPROVE else ComplaintState.REJECTED
     if decision == Decision.APPROVE:
         case.status = "open"
-        timeline(session, case, "return_approved", "app" if by == "policy" else "merchant", note=note)
-        notify_customer(session, case, "return_approved")
+        if complaint:
+            timeline(session, case, f"complaint_{case.complaint_state}", actor, remedy=case.complaint_remedy, note=note)
+            notify_customer(session, case, f"return_complaint_{case.complaint_state}")
+        else:
+            timeline(session, case, "return_approved", actor, note=note)
+            notify_customer(session, case, "return_approved")
+        start_refund_clock(session, case)
         open_case_for_supplier(session, case)
     elif decision == Decision.DECLINE:
         case.status, case.decline_reason = "declined", decline_reason
-        timeline(session, case, "return_declined", "app" if by == "policy" else "merchant", reason=decline_reason, note=note)
-        notify_customer(session, case, "return_declined")
+        if complaint:
+            timeline(session, case, "complaint_rejected", actor, note=note)
+            notify_customer(session, case, "return_complaint_rejected")
+        else:
+            timeline(session, case, "return_declined", actor, reason=decline_reason, note=note)
+            notify_customer(session, case, "return_declined")
+    elif complaint:
+        open_complaint(session, case, note)
     else:
         timeline(session, case, "return_review", "app", note=note)
         raise_alert(session, case.shop_domain, "return_review", f"return_review:{case.id}", f"Return {case.name or case.return_gid} needs your decision: {note}", subject=case.name)
+
+
+def open_complaint(session: Session, case: ReturnCase, note: str) -> None:
+    """A claim under the legal guarantee enters the queue with its answer deadline counting from the claim."""
+    profile = case_profile(session, case)
+    case.complaint_state = ComplaintState.OPEN
+    if profile.complaint_answer_days is not None:
+        case.complaint_due_at = case.requested_at + dt.timedelta(days=profile.complaint_answer_days)
+    timeline(session, case, "complaint_opened", "app", profile=profile.key, due=case.complaint_due_at.isoformat() if case.complaint_due_at else None, note=note)
+    notify_customer(session, case, "return_complaint_received")
+    name = case.name or case.return_gid
+    if case.complaint_due_at is None:
+        message = _("Complaint %(name)s needs your answer.", name=name)
+    elif profile.complaint_silence_accepts:
+        message = _("Complaint %(name)s needs your answer by %(due)s UTC: unanswered, it counts as accepted by law.", name=name, due=f"{case.complaint_due_at:%Y-%m-%d %H:%M}")
+    else:
+        message = _("Complaint %(name)s needs your answer by %(due)s UTC.", name=name, due=f"{case.complaint_due_at:%Y-%m-%d %H:%M}")
+    raise_alert(session, case.shop_domain, "return_complaint", f"return_review:{case.id}", message, subject=case.name)
+
+
+def start_refund_clock(session: Session, case: ReturnCase) -> None:
+    """An approved withdrawal (or a complaint accepted with a refund) must be refunded within the profile's deadline."""
+    if case.refund_due_at is not None or case.refunded_at is not None or case.outcome == "exchange":
+        return
+    if case.kind == CaseKind.COMPLAINT and case.complaint_remedy != "refund":
+        return  # a replacement or repair is not a refund (and silence accepts the customer's demand, whatever it was)
+    days = case_profile(session, case).refund_deadline_days
+    if days is not None:
+        # A withdrawal counts from the customer's statement (the request); an accepted complaint from the answer.
+        start = case.complaint_answered_at if case.kind == CaseKind.COMPLAINT else case.requested_at
+        case.refund_due_at = (start or utcnow()) + dt.timedelta(days=days)
 
 
 # Shopify's reason library (2026-10) names reasons by handle; the policy and analytics speak

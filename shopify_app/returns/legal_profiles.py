@@ -19,8 +19,11 @@ Sources (the README's returns section repeats them):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_DOWN, Decimal
+from typing import Any, Mapping
+
+from ..i18n import gettext as _
 
 EU_EEA = frozenset(
     "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO".split()
@@ -76,6 +79,49 @@ NONE = LegalProfile(
     cancellation_fee_percent=None, cancellation_fee_cap=None, fees_on_defect=True,
 )
 PROFILES = {p.key: p for p in (EU, PL, IL, NONE)}
+
+# Reasons that claim the goods do not conform to the contract: inside the guarantee period
+# they are complaints under the legal guarantee, never "returns" a window can end.
+CONFORMITY_REASONS = frozenset({"DEFECTIVE", "NOT_AS_DESCRIBED", "WRONG_ITEM"})
+
+# What a store's policy may change per profile, and which way is better for the consumer:
+# "longer" fields may only grow, "shorter" ones only shrink. None means "the law gives no
+# right" for a longer field (any figure is an improvement) and "no time limit" for a
+# shorter one (any figure is a promise the law did not require).
+LONGER_IS_BETTER = ("withdrawal_days", "guarantee_days")
+SHORTER_IS_BETTER = ("refund_deadline_days", "complaint_answer_days")
+OVERRIDABLE = LONGER_IS_BETTER + SHORTER_IS_BETTER
+MAX_OVERRIDE_DAYS = 3650
+
+
+def override_errors(key: str, overrides: Any) -> list[tuple[str, str]]:
+    """(field, reason) for each override that is not a whole number of days or would lower the profile's figure."""
+    profile = PROFILES.get(key)
+    if profile is None:
+        return [(key, _("unknown legal profile; use one of %(keys)s", keys=", ".join(PROFILES)))]
+    if not isinstance(overrides, Mapping):
+        return [(key, _("must map a profile field to days"))]
+    errors = []
+    for name, value in overrides.items():
+        field = f"{key}.{name}"
+        if name not in OVERRIDABLE:
+            errors.append((field, _("cannot be changed; use one of %(names)s", names=", ".join(OVERRIDABLE))))
+        elif isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_OVERRIDE_DAYS:
+            errors.append((field, _("must be a whole number of days from 1 to %(maximum)s", maximum=MAX_OVERRIDE_DAYS)))
+        elif (floor := getattr(profile, name)) is not None:
+            if name in LONGER_IS_BETTER and value < floor:
+                errors.append((field, _("must be at least %(days)s days: the law gives the customer %(days)s", days=floor)))
+            elif name in SHORTER_IS_BETTER and value > floor:
+                errors.append((field, _("must be at most %(days)s days: the law requires %(days)s or sooner", days=floor)))
+    return errors
+
+
+def with_overrides(profile: LegalProfile, overrides: Mapping[str, Any] | None) -> LegalProfile:
+    """The profile with the store's promises applied, only where they favour the consumer (stored values are re-checked)."""
+    if not isinstance(overrides, Mapping) or not overrides:
+        return profile
+    refused = {field.partition(".")[2] for field, _reason in override_errors(profile.key, overrides)}
+    return replace(profile, **{name: overrides[name] for name in OVERRIDABLE if name in overrides and name not in refused})
 
 
 def profile_for_country(country_code: str | None) -> LegalProfile:

@@ -16,6 +16,18 @@ class Decision:
     REVIEW = "review"  # the merchant decides (queue)
 
 
+class CaseKind:
+    RETURN = "return"  # a return or a withdrawal (no reason needed inside the statutory window)
+    COMPLAINT = "complaint"  # a claim under the legal guarantee: the merchant answers by a deadline
+
+
+class ComplaintState:
+    OPEN = "open"  # waiting for the merchant's answer
+    ACCEPTED = "accepted"  # by the merchant: refund, replacement or repair follows
+    REJECTED = "rejected"  # by the merchant, with a reason the customer is told
+    ACCEPTED_BY_LAW = "accepted_by_law"  # unanswered by the deadline where silence accepts (Poland)
+
+
 class RmaState:
     NONE = "none"  # nothing to ask (not approved yet, or no supplier)
     PENDING = "pending"  # to be requested from the supplier
@@ -32,6 +44,8 @@ class ReturnCase(Base):
     __table_args__ = (
         UniqueConstraint("shop_domain", "return_gid", name="uq_return_cases_shop_return"),
         Index("ix_return_cases_rma_due", "rma_state", "next_attempt_at"),
+        Index("ix_return_cases_complaint_due", "complaint_state", "complaint_due_at"),
+        Index("ix_return_cases_refund_due", "refund_due_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -61,6 +75,15 @@ class ReturnCase(Base):
     restocked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     refunded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     refund_gids: Mapped[list] = mapped_column(JSON, default=list)  # refunds already reconciled with this return
+    kind: Mapped[str] = mapped_column(String(16), default=CaseKind.RETURN, server_default=CaseKind.RETURN)
+    country_code: Mapped[str | None] = mapped_column(String(2))  # the order's shipping country (not personal on its own)
+    legal_profile: Mapped[str | None] = mapped_column(String(8))  # legal_profiles key the case was decided under
+    refund_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # statutory refund deadline (withdrawal + N days)
+    complaint_state: Mapped[str | None] = mapped_column(String(16))  # ComplaintState, complaints only
+    complaint_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # the answer deadline (None: the law sets none)
+    complaint_answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    complaint_remedy: Mapped[str | None] = mapped_column(String(16))  # refund | replace | repair, when accepted
+    complaint_answer: Mapped[str | None] = mapped_column(Text)  # the merchant's words to the customer
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -1,10 +1,14 @@
 """The store's return policy, each supplier's return terms, and the decision for a return request.
 
 Windows count whole days from delivery (../shared/PRODUCT.md): 14 by default, the legal
-minimum in the EU and Israel; per reason, a damaged item must be reported within 3 days,
-a wrong size within 14, "not as described" within 30. Final-sale products (by tag or id)
-are declined. Anything the rules cannot settle (delivery date unknown, a reason the
-merchant wants to see, lines with different verdicts) goes to the merchant's review queue.
+minimum in the EU and Israel; per reason, a wrong size within 14, "not as described" within
+30, and "damaged: report within 3 business days" (a service promise for fast replacement).
+The customer's legal profile (legal_profiles.py, by shipping country) is a floor under all
+of it: a withdrawal inside the statutory window is never declined for time, and a defect,
+mismatch or wrong item inside the legal guarantee goes to the merchant as a complaint
+instead of being declined. Final-sale products (by tag or id) are declined. Anything the
+rules cannot settle (delivery date unknown, a reason the merchant wants to see, lines with
+different verdicts) goes to the merchant's review queue.
 """
 from __future__ import annotations
 
@@ -13,12 +17,15 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Iterable, Mapping
 
 from ..bounds import bounded_int, bounded_number
+from ..i18n import gettext as _
+from .business_days import within_business_days
+from .legal_profiles import CONFORMITY_REASONS, NONE, PROFILES, LegalProfile, override_errors
 from .models import Decision
 
 LEGAL_MINIMUM_DAYS = 14
 MAX_RETURN_DAYS = 365  # every return window (store, per reason, supplier) is at most a year
 DEFAULT_REASON_WINDOWS = {
-    "DEFECTIVE": 3,  # damaged: report within 1-3 business days
+    "DEFECTIVE": 3,  # damaged: report within 3 business days for a fast replacement (a promise, not the legal limit)
     "SIZE_TOO_SMALL": 14,
     "SIZE_TOO_LARGE": 14,
     "NOT_AS_DESCRIBED": 30,
@@ -26,6 +33,15 @@ DEFAULT_REASON_WINDOWS = {
 }
 RETURN_REASONS = ("SIZE_TOO_SMALL", "SIZE_TOO_LARGE", "UNWANTED", "NOT_AS_DESCRIBED", "WRONG_ITEM", "DEFECTIVE", "STYLE", "COLOR", "OTHER", "UNKNOWN")
 DAMAGE_REASONS = frozenset({"DEFECTIVE"})  # units that come back unsellable
+DEFAULT_BUSINESS_DAY_REASONS = ("DEFECTIVE",)
+
+
+class PolicyError(ValueError):
+    """A policy the merchant sent, refused: `fields` lists (field, reason) for each problem."""
+
+    def __init__(self, fields: list[tuple[str, str]]):
+        super().__init__("; ".join(f"{field}: {message}" for field, message in fields))
+        self.fields = fields
 
 
 @dataclass(frozen=True)
@@ -38,16 +54,28 @@ class ReturnPolicy:
     final_sale_product_ids: tuple[str, ...] = ()
     review_reasons: tuple[str, ...] = ()  # always shown to the merchant first
     auto_decide: bool = True  # False: every request waits for the merchant
+    business_day_reasons: tuple[str, ...] = DEFAULT_BUSINESS_DAY_REASONS  # their windows count business days
+    legal_overrides: dict[str, dict[str, int]] = field(default_factory=dict)  # per profile key: figures raised for the consumer
 
     def window_for(self, reason: str) -> int:
-        """Days from delivery within which a return for `reason` is accepted."""
+        """Days from delivery within which a return for `reason` is accepted (business days for business_day_reasons)."""
         return self.reason_windows.get(reason, self.window_days)
 
     def as_dict(self) -> dict[str, Any]:
         """For JSON."""
         out = asdict(self)
-        out["final_sale_tags"], out["final_sale_product_ids"], out["review_reasons"] = list(self.final_sale_tags), list(self.final_sale_product_ids), list(self.review_reasons)
+        for name in LIST_FIELDS:
+            out[name] = list(getattr(self, name))
         return out
+
+
+LIST_FIELDS = ("final_sale_tags", "final_sale_product_ids", "review_reasons", "business_day_reasons")
+
+
+def reason_floor(reason: str) -> int:
+    """The shortest window the policy may set for a reason: a withdrawal needs no reason, so every
+    reason but a conformity claim (whose legal path is the guarantee) keeps the statutory 14 days."""
+    return 1 if reason in CONFORMITY_REASONS else LEGAL_MINIMUM_DAYS
 
 
 @dataclass(frozen=True)
@@ -77,11 +105,15 @@ def policy_from(raw: Mapping[str, Any] | None) -> ReturnPolicy:
         values["window_days"] = bounded_int(values["window_days"], LEGAL_MINIMUM_DAYS, MAX_RETURN_DAYS, LEGAL_MINIMUM_DAYS)
     if "reason_windows" in values:
         stored = values["reason_windows"] if isinstance(values["reason_windows"], Mapping) else {}
-        values["reason_windows"] = {**DEFAULT_REASON_WINDOWS, **{reason: bounded_int(days, 1, MAX_RETURN_DAYS, DEFAULT_REASON_WINDOWS.get(reason, LEGAL_MINIMUM_DAYS))
+        # Stored before the floor existed (e.g. {"UNWANTED": 3}): read as the floor, never below it.
+        values["reason_windows"] = {**DEFAULT_REASON_WINDOWS, **{reason: bounded_int(days, reason_floor(reason), MAX_RETURN_DAYS, DEFAULT_REASON_WINDOWS.get(reason, LEGAL_MINIMUM_DAYS))
                                                               for reason, days in stored.items()}}
-    for name in ("final_sale_tags", "final_sale_product_ids", "review_reasons"):
+    for name in LIST_FIELDS:
         if name in values:
             values[name] = tuple(values[name])
+    if "legal_overrides" in values:
+        stored = values["legal_overrides"] if isinstance(values["legal_overrides"], Mapping) else {}
+        values["legal_overrides"] = {key: dict(v) for key, v in stored.items() if key in PROFILES and isinstance(v, Mapping)}
     return ReturnPolicy(**values)
 
 
@@ -103,30 +135,44 @@ def _whole(value: Any, name: str, minimum: int = 0, maximum: int = MAX_RETURN_DA
 
 
 def validate_policy(raw: Any) -> dict[str, Any]:
-    """Check a policy sent by the merchant; ValueError with a clear message."""
+    """Check a policy sent by the merchant; PolicyError lists each refused field with its reason."""
     if not isinstance(raw, Mapping):
-        raise ValueError("the return policy must be an object")
-    unknown = sorted(set(raw) - {f.name for f in fields(ReturnPolicy)})
-    if unknown:
-        raise ValueError(f"unknown policy field(s): {', '.join(unknown)}")
-    clean = dict(raw)
+        raise PolicyError([("(body)", _("the return policy must be an object"))])
+    errors: list[tuple[str, str]] = [(name, _("unknown policy field")) for name in sorted(set(raw) - {f.name for f in fields(ReturnPolicy)})]
     if "window_days" in raw:
-        _whole(raw["window_days"], "window_days", LEGAL_MINIMUM_DAYS)  # customers keep their legal right
+        errors += _whole_error(raw["window_days"], "window_days", LEGAL_MINIMUM_DAYS, why=_("customers keep their 14-day legal right to withdraw"))
     if "reason_windows" in raw:
         if not isinstance(raw["reason_windows"], Mapping):
-            raise ValueError("reason_windows must map a return reason to days")
-        for reason, days in raw["reason_windows"].items():
-            if reason not in RETURN_REASONS:
-                raise ValueError(f"unknown return reason {reason!r}; use one of {', '.join(RETURN_REASONS)}")
-            _whole(days, f"reason_windows.{reason}", 1)
-    for name in ("final_sale_tags", "final_sale_product_ids", "review_reasons"):
+            errors.append(("reason_windows", _("must map a return reason to days")))
+        else:
+            for reason, days in raw["reason_windows"].items():
+                if reason not in RETURN_REASONS:
+                    errors.append((f"reason_windows.{reason}", _("unknown return reason %(reason)r; use one of %(reasons)s", reason=reason, reasons=", ".join(RETURN_REASONS))))
+                else:
+                    errors += _whole_error(days, f"reason_windows.{reason}", reason_floor(reason),
+                                           why=_("a withdrawal needs no reason, so every reason keeps the 14-day legal minimum"))
+    for name in LIST_FIELDS:
         if name in raw and (not isinstance(raw[name], list) or not all(isinstance(v, str) for v in raw[name])):
-            raise ValueError(f"{name} must be a list of strings")
-    if "review_reasons" in raw and set(raw["review_reasons"]) - set(RETURN_REASONS):
-        raise ValueError("review_reasons must be return reasons")
+            errors.append((name, _("must be a list of strings")))
+        elif name in ("review_reasons", "business_day_reasons") and name in raw and set(raw[name]) - set(RETURN_REASONS):
+            errors.append((name, _("must be return reasons")))
     if "auto_decide" in raw and not isinstance(raw["auto_decide"], bool):
-        raise ValueError("auto_decide must be true or false")
-    return clean
+        errors.append(("auto_decide", _("must be true or false")))
+    if "legal_overrides" in raw:
+        if not isinstance(raw["legal_overrides"], Mapping):
+            errors.append(("legal_overrides", _("must map a legal profile (EU, PL, IL, NONE) to the figures you raise")))
+        else:
+            errors += [(f"legal_overrides.{field}", message) for key, overrides in raw["legal_overrides"].items() for field, message in override_errors(key, overrides)]
+    if errors:
+        raise PolicyError(errors)
+    return dict(raw)
+
+
+def _whole_error(value: Any, name: str, minimum: int, maximum: int = MAX_RETURN_DAYS, why: str = "") -> list[tuple[str, str]]:
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        message = _("must be a whole number from %(minimum)s to %(maximum)s", minimum=minimum, maximum=maximum)
+        return [(name, message + (f" ({why})" if why and isinstance(value, int) and value < minimum else ""))]
+    return []
 
 
 def validate_supplier_terms(raw: Any) -> dict[str, Any]:
@@ -175,6 +221,8 @@ class LineFacts:
     product_tags: tuple[str, ...] = ()
     supplier_terms: SupplierReturnTerms | None = None
     supplier_known: bool = True
+    profile: LegalProfile = NONE  # the customer's statutory rights (shipping country), the store's raises applied
+    country: str | None = None  # the shipping country, for business days
 
 
 @dataclass(frozen=True)
@@ -185,26 +233,44 @@ class Verdict:
     note: str
     decline_reason: str | None = None
     supplier_window_passed: bool = False
+    complaint: bool = False  # a claim under the legal guarantee: the merchant answers it by a deadline
+
+
+def _within_policy(line: LineFacts, policy: ReturnPolicy, days: float, now: dt.datetime) -> tuple[bool, str]:
+    """Inside the store's own window for the reason, and how to say it."""
+    window = policy.window_for(line.reason)
+    if line.reason in policy.business_day_reasons:
+        return within_business_days(line.delivered_at, window, line.country, now), _("%(n)s business days", n=window)
+    return days <= window, f"{window} days"
 
 
 def judge_line(line: LineFacts, policy: ReturnPolicy, now: dt.datetime) -> Verdict:
-    """Approve, decline or send to review one line."""
+    """Approve, decline, send to review, or open a complaint for one line."""
+    profile = line.profile
+    guarantee = line.reason in CONFORMITY_REASONS and profile.guarantee_days is not None
     tags = {t.strip().lower() for t in line.product_tags}
-    if tags & {t.lower() for t in policy.final_sale_tags} or (line.product_id and line.product_id in policy.final_sale_product_ids):
+    final_sale = tags & {t.lower() for t in policy.final_sale_tags} or (line.product_id and line.product_id in policy.final_sale_product_ids)
+    if final_sale and not guarantee:  # final sale never takes away the legal guarantee for a defect
         return Verdict(Decision.DECLINE, "This item was sold as final sale and cannot be returned.", "FINAL_SALE")
     if line.returnable_quantity is not None and line.quantity > line.returnable_quantity:
         return Verdict(Decision.REVIEW, f"{line.quantity} requested but only {line.returnable_quantity} delivered and not yet returned.")
     if line.delivered_at is None:
         return Verdict(Decision.REVIEW, "The delivery date is unknown, so the return window cannot be checked.")
-    window = policy.window_for(line.reason)
     days = (now - line.delivered_at).total_seconds() / 86400
-    if days > window:
+    in_policy, window_text = _within_policy(line, policy, days, now)
+    in_withdrawal = profile.withdrawal_days is not None and days <= profile.withdrawal_days and not final_sale
+    if not (in_policy or in_withdrawal):
+        if guarantee and days <= profile.guarantee_days:
+            return Verdict(Decision.REVIEW, _("A complaint under the legal guarantee (%(days)s days from delivery): answer it before its deadline.",
+                                              days=profile.guarantee_days), complaint=True)
+        if guarantee:
+            return Verdict(Decision.DECLINE, _("The legal guarantee has ended: it covers %(days)s days from delivery.", days=profile.guarantee_days), "RETURN_PERIOD_ENDED")
         what = "damage must be reported" if line.reason in DAMAGE_REASONS else "returns are accepted"
-        return Verdict(Decision.DECLINE, f"The return window has ended: for this reason {what} within {window} days of delivery.", "RETURN_PERIOD_ENDED")
+        return Verdict(Decision.DECLINE, f"The return window has ended: for this reason {what} within {window_text} of delivery.", "RETURN_PERIOD_ENDED")
     if line.reason in policy.review_reasons:
         return Verdict(Decision.REVIEW, f"Returns for {line.reason.lower().replace('_', ' ')} are reviewed by the merchant.")
     supplier_passed = bool(line.supplier_terms and (not line.supplier_terms.accepts_returns or (line.supplier_terms.window_days is not None and days > line.supplier_terms.window_days)))
-    note = "Within the return window."
+    note = "Within the return window." if in_policy else _("Within the %(days)s-day legal withdrawal period.", days=profile.withdrawal_days)
     if not line.supplier_known:
         note += " The supplier is no longer connected: arrange its side by hand."
     elif supplier_passed:
@@ -218,6 +284,8 @@ def decide(lines: Iterable[LineFacts], policy: ReturnPolicy, now: dt.datetime) -
     if not verdicts:
         return Verdict(Decision.REVIEW, "The return lists no items."), verdicts
     kinds = {v.decision for v in verdicts}
+    if any(v.complaint for v in verdicts):  # the merchant answers the whole request, by the complaint's deadline
+        return Verdict(Decision.REVIEW, " ".join(dict.fromkeys(v.note for v in verdicts if v.decision != Decision.APPROVE)), complaint=True), verdicts
     if not policy.auto_decide:
         return Verdict(Decision.REVIEW, "The store reviews every return request."), verdicts
     if kinds == {Decision.APPROVE}:

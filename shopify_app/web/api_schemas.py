@@ -103,6 +103,8 @@ def request_schemas() -> dict[str, dict]:
     from ..inventory.terms import OUT_OF_STOCK_POLICIES, WHOLE_NUMBER_BOUNDS
     from ..kpis.targets import DEFAULT_TARGETS, MAX_TARGET_HOURS, RATE_KEYS
     from ..notify.alert_channels import MAX_EMAILS, SEVERITIES
+    from ..returns.complaints import REMEDIES
+    from ..returns.legal_profiles import MAX_OVERRIDE_DAYS, OVERRIDABLE, PROFILES as LEGAL_PROFILES
     from ..returns.policy import LEGAL_MINIMUM_DAYS, MAX_RETURN_DAYS, RETURN_REASONS
     from ..suppliers.models import FulfillmentModel
 
@@ -195,7 +197,17 @@ def request_schemas() -> dict[str, dict]:
             "final_sale_product_ids": {"type": "array", "maxItems": MAX_LIST, "items": text(64)},
             "review_reasons": {"type": "array", "maxItems": len(RETURN_REASONS), "items": {"type": "string", "enum": list(RETURN_REASONS)}},
             "auto_decide": {"type": "boolean"},
+            "business_day_reasons": {"type": "array", "maxItems": len(RETURN_REASONS), "items": {"type": "string", "enum": list(RETURN_REASONS)},
+                                     "description": "Reasons whose window counts business days in the customer's country."},
+            "legal_overrides": {"type": "object", "propertyNames": {"enum": list(LEGAL_PROFILES)}, "additionalProperties": {
+                "type": "object", "propertyNames": {"enum": list(OVERRIDABLE)}, "additionalProperties": whole(1, MAX_OVERRIDE_DAYS)},
+                "description": "Per legal profile, figures the store improves for the customer (never below the law)."},
         }),
+        "ComplaintAnswer": obj({
+            "answer": {"type": "string", "enum": ["accept", "reject"]},
+            "remedy": {"type": "string", "enum": list(REMEDIES), "description": "Accept only."},
+            "note": text(300, nullable=True, description="Reject: the reason the customer reads."),
+        }, required=("answer",)),
         "SupplierReturnTerms": obj({
             "window_days": whole(0, MAX_RETURN_DAYS, nullable=True),
             "accepts_returns": {"type": "boolean"},

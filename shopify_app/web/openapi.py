@@ -76,6 +76,7 @@ RESPONSES: dict[str, dict[int, str | None]] = {
     "returns_api.receive_items": {200: "ReturnEnvelope", 502: "Error"},
     "returns_api.record_rma": {200: "ReturnEnvelope", 409: "Error"},
     "returns_api.carry_out_outcome": {200: "ReturnOutcomeEnvelope", 409: "Error", 422: "ReturnOutcomeEnvelope", 502: "Error"},
+    "returns_api.complaint_answer": {200: "ReturnEnvelope", 404: "Error", 409: "Error", 502: "Error"},
     "returns_api.return_policy": {200: "ReturnPolicyView"},
     "returns_api.supplier_return_terms": {200: "SupplierReturnTermsView"},
     "returns_api.analytics": {200: "ReturnAnalytics"},
@@ -85,7 +86,8 @@ RESPONSES: dict[str, dict[int, str | None]] = {
 # Free text filters: any value is accepted (unknown ones match nothing or fall back to the default).
 QUERY: dict[str, dict[str, dict]] = {
     "suppliers_api.update_supplier": {"test": {"type": "string", "enum": ["0", "1"], "description": "1: save only if a test connection with the new settings and credentials succeeds."}},
-    "returns_api.list_returns": {"queue": {"type": "string", "description": "Any non-empty value: only requests waiting for the merchant."}},
+    "returns_api.list_returns": {"queue": {"type": "string", "description": "Any non-empty value: only requests waiting for the merchant."},
+                                 "complaints": {"type": "string", "description": "Any non-empty value: only open complaints, soonest answer deadline first."}},
     "email_suppliers_api.upload_tracking": {"filename": {"type": "string", "description": "The file's name, for the report (form uploads carry their own)."}},
     "admin_api.export_csv": {
         "q": {"type": "string", "description": "Orders: search text."}, "state": {"type": "string"}, "supplier": {"type": "string"},
@@ -156,7 +158,12 @@ def response_schemas() -> dict[str, dict]:
         "FeedEnvelope": _obj({"feed": _ref("Feed")}),
         "InventorySettingsView": _obj({"location_gid": NSTR, "terms": ANY_OBJECT}),
         "SyncEnvelope": _obj({"sync": {"type": ["object", "null"]}}),
-        "Return": _obj({"id": INT, "return_gid": STR, "status": STR, "decision": STR, "rma": ANY_OBJECT, "lines": {"type": "array"}}),
+        "Return": _obj({"id": INT, "return_gid": STR, "status": STR, "decision": STR, "rma": ANY_OBJECT, "lines": {"type": "array"},
+                        "kind": {"enum": ["return", "complaint"]}, "legal_profile": NSTR, "country_code": NSTR, "refund_due_at": NSTR,
+                        "complaint": {"oneOf": [{"type": "null"}, ANY_OBJECT]},
+                        "clocks": {"type": "array", "items": _obj({"kind": {"enum": ["refund", "complaint_answer"]}, "due_at": STR,
+                                                                   "state": {"enum": ["running", "due_soon", "overdue", "waiting_for_goods", "done"]},
+                                                                   "hours_left": {"type": ["number", "null"]}})}}),
         "ReturnList": _list_of("returns", "Return"),
         "ReturnEnvelope": _obj({"return_": _ref("Return")}),
         "ReturnOutcomeEnvelope": _obj({"outcome": _obj({
@@ -164,7 +171,8 @@ def response_schemas() -> dict[str, dict]:
             "amount": NSTR, "currency": NSTR, "goods": NSTR, "restocking_fee": NSTR, "return_shipping_fee": NSTR,
             "fee_notes": {"type": "array", "items": STR}, "legal_profile": NSTR, "refund_gid": NSTR, "error": NSTR}, ("kind", "state")),
             "return_": _ref("Return")}, ("outcome", "return_")),
-        "ReturnPolicyView": _obj({"policy": ANY_OBJECT, "warnings": {"type": "array", "items": STR}}),
+        "ReturnPolicyView": _obj({"policy": ANY_OBJECT, "warnings": {"type": "array", "items": STR},
+                                  "legal_profiles": {"type": "object", "description": "Per profile key: name, the law's figures (the floor) and the figures applied."}}),
         "SupplierReturnTermsView": _obj({"terms": ANY_OBJECT, "warnings": {"type": "array", "items": STR}}),
         "ReturnAnalytics": ANY_OBJECT,
         "SupplierReliability": _obj({

@@ -206,13 +206,21 @@ def inventory(session: Session, shop: str) -> dict:
 
 
 def returns(session: Session, shop: str) -> dict:
-    """The queue waiting for the merchant, and the latest returns."""
+    """The queue waiting for the merchant, open complaints and running deadlines (soonest first), the latest returns, and what comes back by kind."""
+    from ..returns.analytics import return_analytics
+    from ..returns.models import CaseKind, ComplaintState
     from .returns_api import case_json
 
-    queue = session.scalars(select(ReturnCase).where(ReturnCase.shop_domain == shop, ReturnCase.decision == Decision.REVIEW, ReturnCase.status == "requested")
-                            .order_by(ReturnCase.id)).all()
+    waiting = select(ReturnCase).where(ReturnCase.shop_domain == shop, ReturnCase.decision == Decision.REVIEW, ReturnCase.status == "requested")
+    queue = session.scalars(waiting.where(ReturnCase.kind != CaseKind.COMPLAINT).order_by(ReturnCase.id)).all()
+    complaints = session.scalars(waiting.where(ReturnCase.complaint_state == ComplaintState.OPEN)
+                                 .order_by(ReturnCase.complaint_due_at.is_(None), ReturnCase.complaint_due_at, ReturnCase.id)).all()
+    refunds = session.scalars(select(ReturnCase).where(ReturnCase.shop_domain == shop, ReturnCase.refund_due_at.is_not(None), ReturnCase.refunded_at.is_(None),
+                                                       ReturnCase.status.not_in(("declined", "canceled"))).order_by(ReturnCase.refund_due_at).limit(PAGE_SIZE)).all()
     latest = session.scalars(select(ReturnCase).where(ReturnCase.shop_domain == shop).order_by(ReturnCase.id.desc()).limit(PAGE_SIZE)).all()
-    return {"queue": [case_json(c) for c in queue], "returns": [case_json(c) for c in latest], "outcomes": _outcomes(session, [c.id for c in latest])}
+    analytics = return_analytics(session, shop)
+    return {"queue": [case_json(c) for c in queue], "complaints": [case_json(c) for c in complaints], "refunds": [case_json(c) for c in refunds],
+            "returns": [case_json(c) for c in latest], "outcomes": _outcomes(session, [c.id for c in latest]), "kinds": {"store": analytics["store"], "by_product": analytics["by_product"], "by_supplier": analytics["by_supplier"]}}
 
 
 def _outcomes(session: Session, case_ids: list[int]) -> dict[int, dict]:

@@ -10,12 +10,15 @@ from ..auth.session_tokens import require_session_token
 from ..i18n import gettext as _
 from ..models import ShopSetting
 from ..returns.analytics import return_analytics
+from ..returns.complaints import ComplaintRefused, answer_complaint
+from ..returns.deadlines import clocks
 from ..returns.intake import POLICY_KEY, mark_decided, notify_customer, store_policy, timeline
-from ..returns.models import Decision, ReturnCase, RmaState
-from ..returns.policy import supplier_terms_from, validate_policy, validate_supplier_terms, window_warnings
+from ..returns.legal_profiles import PROFILES, with_overrides
+from ..returns.models import CaseKind, ComplaintState, Decision, ReturnCase, RmaState
+from ..returns.policy import PolicyError, supplier_terms_from, validate_policy, validate_supplier_terms, window_warnings
 from ..returns.restock import Receipt, receive
 from ..suppliers.models import Supplier
-from .api_schemas import bounded_ids, validated_body
+from .api_schemas import bounded_ids, invalid, validated_body
 
 blueprint = Blueprint("returns_api", __name__, url_prefix="/api")
 bounded_ids(blueprint)
@@ -36,6 +39,12 @@ def case_json(case: ReturnCase) -> dict:
         "requested_at": case.requested_at.isoformat(), "delivered_at": case.delivered_at.isoformat() if case.delivered_at else None,
         "received_at": case.received_at.isoformat() if case.received_at else None, "restocked_at": case.restocked_at.isoformat() if case.restocked_at else None,
         "refunded_at": case.refunded_at.isoformat() if case.refunded_at else None,
+        "kind": case.kind, "legal_profile": case.legal_profile, "country_code": case.country_code,
+        "complaint": {"state": case.complaint_state, "due_at": case.complaint_due_at.isoformat() if case.complaint_due_at else None,
+                      "answered_at": case.complaint_answered_at.isoformat() if case.complaint_answered_at else None,
+                      "remedy": case.complaint_remedy, "answer": case.complaint_answer} if case.complaint_state else None,
+        "refund_due_at": case.refund_due_at.isoformat() if case.refund_due_at else None,
+        "clocks": clocks(case),
         "lines": [{"id": l.id, "sku": l.sku, "quantity": l.quantity, "reason": l.reason, "verdict": l.verdict, "verdict_note": l.verdict_note,
                    "received": l.received_quantity, "restocked": l.restocked_quantity, "not_restocked": l.not_restocked_quantity} for l in case.lines],
     }
@@ -49,11 +58,14 @@ def _own_case(session, case_id: int) -> ReturnCase | None:
 @blueprint.get("/returns")
 @require_session_token
 def list_returns():
-    """Returns, newest first; ?queue=1 for the ones waiting for the merchant."""
+    """Returns, newest first; ?queue=1 for the ones waiting for the merchant, ?complaints=1 for open complaints (soonest deadline first)."""
     with _services().session_factory() as session:
         query = select(ReturnCase).where(ReturnCase.shop_domain == g.shop_domain)
         if request.args.get("queue"):
             query = query.where(ReturnCase.decision == Decision.REVIEW, ReturnCase.status == "requested")
+        if request.args.get("complaints"):
+            query = query.where(ReturnCase.complaint_state == ComplaintState.OPEN, ReturnCase.status == "requested")
+            query = query.order_by(ReturnCase.complaint_due_at.is_(None), ReturnCase.complaint_due_at)
         cases = session.scalars(query.order_by(ReturnCase.id.desc()).limit(200)).all()
         return jsonify(returns=[case_json(c) for c in cases])
 
@@ -84,6 +96,9 @@ def decide(case_id: int, action: str):
             return jsonify(error="not found"), 404
         if case.status != "requested":
             return jsonify(error=f"this return is {case.status}; only requested returns can be decided"), 409
+        if action == "decline" and case.kind == CaseKind.COMPLAINT:
+            # A complaint inside the legal guarantee is never declined for time: it is answered, with a reason.
+            return jsonify(error=_("this is a complaint: answer it with POST /api/returns/%(id)s/complaint and the reason", id=case.id)), 409
         return_gid = case.return_gid
     # Shopify first, with no transaction open; then the record. A second click (or a crash
     # before the record) is safe: Shopify refuses a second decision, and the returns/*
@@ -104,6 +119,25 @@ def decide(case_id: int, action: str):
             else:
                 mark_decided(session, case, Decision.DECLINE, "merchant", note, reason)
         return jsonify(return_=case_json(case))
+
+
+@blueprint.post("/returns/<id:case_id>/complaint")
+@require_session_token
+@validated_body("ComplaintAnswer")
+def complaint_answer(case_id: int):
+    """The merchant's answer to a complaint: {answer: accept, remedy: refund|replace|repair, note?} or {answer: reject, note}."""
+    body = request.get_json(silent=True) or {}
+    services = _services()
+    try:
+        answer_complaint(services, g.shop_domain, case_id, body.get("answer"), body.get("remedy"), body.get("note"))
+    except ComplaintRefused as refused:
+        if refused.status == 400:
+            return invalid([(refused.field or "(body)", str(refused))])
+        return jsonify(error=str(refused)), refused.status
+    except ShopifyError as exc:
+        return jsonify(error=f"Shopify refused: {exc}"), 502
+    with services.session_factory() as session:
+        return jsonify(return_=case_json(session.get(ReturnCase, case_id)))
 
 
 @blueprint.post("/returns/<id:case_id>/receive")
@@ -203,8 +237,8 @@ def return_policy():
         if request.method == "PUT":
             try:
                 clean = validate_policy(request.get_json(silent=True))
-            except ValueError as exc:
-                return jsonify(error=str(exc)), 400
+            except PolicyError as exc:
+                return invalid(exc.fields)  # each refused field with its reason, like the schema's own refusals
             row = session.scalar(select(ShopSetting).where(ShopSetting.shop_domain == g.shop_domain, ShopSetting.key == POLICY_KEY))
             if row is None:
                 row = ShopSetting(shop_domain=g.shop_domain, key=POLICY_KEY, value={})
@@ -214,7 +248,16 @@ def return_policy():
         policy = store_policy(session, g.shop_domain)
         suppliers = session.scalars(select(Supplier).where(Supplier.shop_domain == g.shop_domain, Supplier.deleted_at.is_(None)))
         warnings = [w for s in suppliers for w in window_warnings(policy, s.name, supplier_terms_from(s.return_terms))]
-        return jsonify(policy=policy.as_dict(), warnings=warnings)
+        return jsonify(policy=policy.as_dict(), warnings=warnings, legal_profiles=legal_profiles_view(policy))
+
+
+def legal_profiles_view(policy) -> dict:
+    """Per profile: the law's figures (the floor the editor enforces) and what applies with the store's raises."""
+    def figures(profile) -> dict:
+        return {name: getattr(profile, name) for name in ("withdrawal_days", "refund_deadline_days", "guarantee_days", "complaint_answer_days", "complaint_silence_accepts")}
+
+    return {key: {"name": profile.name, "law": figures(profile), "applied": figures(with_overrides(profile, policy.legal_overrides.get(key)))}
+            for key, profile in PROFILES.items()}
 
 
 @blueprint.put("/suppliers/<id:supplier_id>/return-terms")

@@ -212,7 +212,8 @@ def test_returns_per_product_and_supplier_come_from_return_analytics(services) -
     report, ids = _week(services)
     returns = report["returns_all_time"]
     # All time: the mug sold before the week counts (8 mugs).
-    assert returns["store"] == {"units_sold": 13, "units_returned": 3, "return_rate": 0.2308}
+    assert returns["store"] == {"units_sold": 13, "units_returned": 3, "return_rate": 0.2308,
+                                "kinds": {"withdrawal": 1, "complaint": 2, "exchange": 0}, "defect_rate": 0.1538}  # the damaged mugs are complaints
     assert [(r["sku"], r["units_sold"], r["units_returned"], r["return_rate"]) for r in returns["by_product"]] == [("MUG", 8, 2, 0.25), ("TEE", 5, 1, 0.2)]
     assert returns["reasons_by_product"] == {"MUG": {"DEFECTIVE": 2}, "TEE": {"SIZE_TOO_SMALL": 1}}
     assert [(r["name"], r["units_sold"], r["units_returned"]) for r in returns["by_supplier"]] == [("Alpha", 8, 2), ("Beta", 5, 1)]

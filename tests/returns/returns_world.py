@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+from typing import Iterator
 
 from sqlalchemy import select
+from werkzeug.serving import make_server
 
 from conftest import API_KEY, API_SECRET
 from sandbox.supplier.rest_supplier import RestSandboxSupplier
@@ -46,9 +49,16 @@ class World:
         self.shopify.webhooks.wait(timeout=5)
         InboxWorker(self.services.session_factory, self.services.settings, self.services).drain()
 
-    def delivered_order(self, sku: str, quantity: int, delivered_days_ago: float) -> dict:
-        """An order forwarded to the supplier, shipped, fulfilled in Shopify and delivered so many days ago."""
-        order = self.shopify.place_order(SHOP, [{"sku": sku, "quantity": quantity}], email="buyer@example.com")
+    def delivered_order(self, sku: str, quantity: int, delivered_days_ago: float, country: str | None = None) -> dict:
+        """An order forwarded to the supplier, shipped, fulfilled in Shopify and delivered so many days ago (shipped to `country`)."""
+        extra = {}
+        if country:  # the sandbox's default customer lives in Canada
+            from sandbox.shopify.records import mailing_address
+            from sandbox.shopify.ids import make_gid
+
+            extra["shippingAddress"] = mailing_address(make_gid("MailingAddress", self.store.next_number()), countryCodeV2=country, country=country,
+                                                       province=None, provinceCode=None)
+        order = self.shopify.place_order(SHOP, [{"sku": sku, "quantity": quantity}], email="buyer@example.com", **extra)
         self.drain()
         ForwardingWorker(self.services.session_factory, self.services.box).drain()
         with self.services.session_factory() as session:
@@ -89,18 +99,14 @@ class World:
         return getattr(self.app.test_client(), method)(path, headers=headers, **kw)
 
 
-def serve_world(sandboxed_app, sandbox_shopify):
-    """The World served on loopback ports (a fixture body: yields it, stops the servers after)."""
-    import threading
-
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, sandboxed_app, threaded=True)
+def serve_world(app, shopify) -> Iterator[World]:
+    """A World with the app served on a loopback port and the REST sandbox supplier running; both stopped after (a fixture's body)."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     supplier_server = RestSandboxSupplier()
     supplier_server.start()
     try:
-        yield World(sandboxed_app, sandbox_shopify, supplier_server, f"http://127.0.0.1:{server.server_port}")
+        yield World(app, shopify, supplier_server, f"http://127.0.0.1:{server.server_port}")
     finally:
         supplier_server.stop()
         server.shutdown()

@@ -33,8 +33,8 @@ def line(reason="UNWANTED", delivered=days_ago(5), **kw) -> LineFacts:
     [
         ("UNWANTED", 13.9, Decision.APPROVE),
         ("UNWANTED", 14.1, Decision.DECLINE),  # the 14-day default
-        ("DEFECTIVE", 2.9, Decision.APPROVE),
-        ("DEFECTIVE", 3.1, Decision.DECLINE),  # damage reported within 3 days
+        ("DEFECTIVE", 3.1, Decision.APPROVE),  # delivered Thursday: 3 business days run to Tuesday (NOW is a Sunday)
+        ("DEFECTIVE", 6, Decision.DECLINE),  # delivered Monday: the 3 business days ended on Thursday
         ("SIZE_TOO_SMALL", 14.1, Decision.DECLINE),
         ("NOT_AS_DESCRIBED", 29, Decision.APPROVE),  # 30 days for "not as described"
         ("NOT_AS_DESCRIBED", 31, Decision.DECLINE),

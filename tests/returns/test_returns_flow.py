@@ -2,29 +2,20 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from sandbox.supplier.rest_supplier import RestSandboxSupplier
 from shopify_app.orders.models import CustomerNotice, OrderEvent
 from shopify_app.returns.rma import request_due_rmas
 from shopify_app.suppliers.models import Alert, Supplier
 
-from returns.returns_world import SHOP, World
+from returns.returns_world import SHOP, serve_world
 
 
 @pytest.fixture
 def world(sandboxed_app, sandbox_shopify):
-    server = make_server("127.0.0.1", 0, sandboxed_app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    supplier_server = RestSandboxSupplier()
-    supplier_server.start()
-    yield World(sandboxed_app, sandbox_shopify, supplier_server, f"http://127.0.0.1:{server.server_port}")
-    supplier_server.stop()
-    server.shutdown()
+    yield from serve_world(sandboxed_app, sandbox_shopify)
 
 
 def test_a_return_in_the_window_is_approved_gets_an_rma_and_restocks_once(world) -> None:

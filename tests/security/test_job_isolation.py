@@ -154,7 +154,7 @@ def test_stored_numbers_are_clamped_when_read():
             terms.out_of_stock_policy) == (10080, 180, 0, 100, 0.3, 1_000_000, "zero")
     assert terms.stale_after == dt.timedelta(minutes=180)
     policy = policy_from({"window_days": HUGE, "reason_windows": {"DEFECTIVE": HUGE, "OTHER": -3}})
-    assert (policy.window_days, policy.reason_windows["DEFECTIVE"], policy.reason_windows["OTHER"]) == (365, 365, 1)
+    assert (policy.window_days, policy.reason_windows["DEFECTIVE"], policy.reason_windows["OTHER"]) == (365, 365, 14)  # a withdrawal reason never below the legal 14 days
     assert supplier_terms_from({"window_days": HUGE, "restocking_fee_percent": 1e400}).window_days == 365
 
 

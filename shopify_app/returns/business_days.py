@@ -1,0 +1,32 @@
+"""Business days in the customer's country: weekends and public holidays from the `holidays` library.
+
+A merchant's promise in business days ("report damage within 3 business days") counts the
+working days of the country the goods were delivered to (Israel rests on Friday and
+Saturday, Poland on Saturday and Sunday and its public holidays). A country the library does
+not know counts Monday to Friday.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+
+import holidays
+
+
+@lru_cache(maxsize=64)
+def _calendar(country: str | None, year: int) -> holidays.HolidayBase:
+    code = (country or "").strip().upper()
+    if code in holidays.list_supported_countries():
+        # Neighbouring years too: a count that starts in late December ends in January.
+        return holidays.country_holidays(code, years=range(year - 1, year + 2))
+    return holidays.HolidayBase(years=range(year - 1, year + 2))  # weekends only
+
+
+def last_business_day(start: dt.date, business_days: int, country: str | None) -> dt.date:
+    """The date `business_days` working days after `start` in `country` (start itself not counted)."""
+    return _calendar(country, start.year).get_nth_working_day(start, business_days)
+
+
+def within_business_days(start: dt.datetime, business_days: int, country: str | None, now: dt.datetime) -> bool:
+    """True while `now` is on or before the last of `business_days` working days after `start` (whole days, UTC)."""
+    return now.date() <= last_business_day(start.date(), business_days, country)

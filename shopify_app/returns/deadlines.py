@@ -1,0 +1,105 @@
+"""The statutory clocks on returns: the refund deadline and the complaint answer deadline.
+
+Each clock shows in the returns queue (clocks()); the scheduled check (check_deadlines)
+raises an alert ALERT_AHEAD before a deadline passes, makes it critical once it has passed,
+resolves it when the refund is made or the complaint answered, and lets Poland's silence
+accept a complaint nobody answered in time. A refund may wait for the goods where the
+profile allows: the clock then shows "waiting for goods" and raises nothing until they arrive.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from ..alerts import raise_alert, resolve_alerts
+from ..i18n import gettext as _
+from ..models import utcnow
+from ..suppliers.models import Alert
+from .complaints import accept_silent_complaints
+from .legal_profiles import profile_for_country
+from .models import ComplaintState, ReturnCase
+
+ALERT_AHEAD = dt.timedelta(hours=48)
+DONE_STATUSES = ("declined", "canceled")
+CLOCK_KINDS = ("refund_due", "complaint_due")
+
+
+def refund_due(case: ReturnCase) -> dt.datetime | None:
+    """When the refund must be made now: None when no clock runs (done, none due, or lawfully waiting for the goods)."""
+    if case.refund_due_at is None or case.refunded_at is not None or case.status in DONE_STATUSES:
+        return None
+    if case.received_at is None and profile_for_country(case.country_code).refund_may_wait_for_goods:
+        return None
+    return max(case.refund_due_at, case.received_at) if case.received_at else case.refund_due_at
+
+
+def complaint_due(case: ReturnCase) -> dt.datetime | None:
+    """The open complaint's answer deadline (None: answered, or the law sets none)."""
+    return case.complaint_due_at if case.complaint_state == ComplaintState.OPEN and case.status == "requested" else None
+
+
+def _state(due: dt.datetime, now: dt.datetime) -> str:
+    return "overdue" if now > due else "due_soon" if now >= due - ALERT_AHEAD else "running"
+
+
+def clocks(case: ReturnCase, now: dt.datetime | None = None) -> list[dict]:
+    """The case's deadlines for the queue: kind, due_at, state (running | due_soon | overdue | waiting_for_goods | done), hours_left."""
+    now = now or utcnow()
+    out = []
+    if case.refund_due_at is not None:
+        due = refund_due(case)
+        state = ("done" if case.refunded_at or case.status in DONE_STATUSES else "waiting_for_goods") if due is None else _state(due, now)
+        shown = due or case.refund_due_at
+        out.append({"kind": "refund", "due_at": shown.isoformat(), "state": state,
+                    "hours_left": round((shown - now).total_seconds() / 3600, 1) if due else None})
+    if case.complaint_due_at is not None:
+        due = complaint_due(case)
+        out.append({"kind": "complaint_answer", "due_at": case.complaint_due_at.isoformat(), "state": "done" if due is None else _state(due, now),
+                    "hours_left": round((due - now).total_seconds() / 3600, 1) if due else None})
+    return out
+
+
+@dataclass
+class DeadlineReport:
+    accepted_by_law: int = 0
+    alerts_raised: int = 0
+    alerts_resolved: int = 0
+
+
+def check_deadlines(services, now: dt.datetime | None = None) -> DeadlineReport:
+    """Alert before refund and complaint deadlines pass; resolve what is done; accept silent Polish complaints."""
+    now = now or utcnow()
+    report = DeadlineReport(accepted_by_law=accept_silent_complaints(services, now))
+    horizon = now + ALERT_AHEAD
+    with services.session_factory.begin() as session:
+        complaints = session.scalars(select(ReturnCase).where(
+            ReturnCase.complaint_state == ComplaintState.OPEN, ReturnCase.complaint_due_at <= horizon, ReturnCase.status == "requested"))
+        for case in complaints:
+            passed = now > case.complaint_due_at
+            message = (_("Complaint %(name)s: the answer deadline passed on %(due)s UTC.", name=case.name, due=f"{case.complaint_due_at:%Y-%m-%d %H:%M}") if passed
+                       else _("Complaint %(name)s must be answered by %(due)s UTC.", name=case.name, due=f"{case.complaint_due_at:%Y-%m-%d %H:%M}"))
+            report.alerts_raised += raise_alert(session, case.shop_domain, "complaint_due", f"complaint_due:{case.id}", message,
+                                                severity="critical" if passed else "warning", subject=case.name)
+        refunds = session.scalars(select(ReturnCase).where(
+            ReturnCase.refund_due_at.is_not(None), ReturnCase.refunded_at.is_(None), ReturnCase.status.not_in(DONE_STATUSES)))
+        for case in refunds:
+            due = refund_due(case)
+            if due is None or due > horizon:
+                continue
+            passed = now > due
+            message = (_("Return %(name)s: the legal refund deadline passed on %(due)s UTC.", name=case.name, due=f"{due:%Y-%m-%d %H:%M}") if passed
+                       else _("Return %(name)s must be refunded by %(due)s UTC (legal deadline).", name=case.name, due=f"{due:%Y-%m-%d %H:%M}"))
+            report.alerts_raised += raise_alert(session, case.shop_domain, "refund_due", f"refund_due:{case.id}", message,
+                                                severity="critical" if passed else "warning", subject=case.name)
+        # Resolve clocks that stopped: refunded, answered, declined or cancelled (or waiting for goods again).
+        done = []
+        for key in session.scalars(select(Alert.dedupe_key).where(Alert.kind.in_(CLOCK_KINDS), Alert.resolved_at.is_(None))):
+            kind, _sep, ref = key.partition(":")
+            case = session.get(ReturnCase, int(ref)) if ref.isdigit() else None
+            if case is None or (refund_due(case) if kind == "refund_due" else complaint_due(case)) is None:
+                done.append(key)
+        resolve_alerts(session, done)
+        report.alerts_resolved = len(done)
+    return report
