@@ -14,7 +14,7 @@ function setPath(target, dotted, value) {
 function collect(root) {
   const out = {};
   for (const el of root.querySelectorAll('[name]')) {
-    if (el.disabled || (el.type === 'radio' && !el.checked)) continue;
+    if (el.matches(':disabled') || (el.type === 'radio' && !el.checked)) continue;
     const type = el.dataset.type;
     let value = el.type === 'checkbox' ? el.checked : el.value.trim();
     if (type === 'number') value = value === '' ? null : Number(value);
@@ -38,6 +38,11 @@ function fieldOf(field, message) {
   return field.replace(/^mappings\[\d+\]\./, '').replace(/^mappings\.\d+\./, '').replace(/\[\d+\]$/, '');
 }
 
+// The first match outside the other kinds' (disabled) forms: several kinds name a field alike.
+function visible(root, selector) {
+  return Array.from(root.querySelectorAll(selector)).find((el) => !el.closest('fieldset[disabled]')) || null;
+}
+
 function clearErrors(root) {
   for (const el of root.querySelectorAll('[data-error-for]')) el.textContent = '';
   for (const el of root.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
@@ -48,8 +53,8 @@ function showErrors(root, err) {
   let placed = 0;
   for (const { field, message } of err.fields) {
     const name = fieldOf(field, message);
-    const slot = root.querySelector(`[data-error-for="${CSS.escape(name)}"]`);
-    const input = root.querySelector(`[name="${CSS.escape(name)}"]`);
+    const slot = visible(root, `[data-error-for="${CSS.escape(name)}"]`);
+    const input = visible(root, `[name="${CSS.escape(name)}"]`);
     if (input) input.setAttribute('aria-invalid', 'true');
     if (slot) { slot.textContent = message; placed += 1; }
   }

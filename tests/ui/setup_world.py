@@ -8,14 +8,14 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from conftest import API_KEY, API_SECRET
-from returns.returns_world import SHOP, TOPICS
+from returns.returns_world import SHOP
 from sandbox.supplier.rest_supplier import RestSandboxSupplier
+from shopify_app.devserver import app_config_topics
 from shopify_app.orders.models import Order
 from shopify_app.suppliers.forwarding import ForwardingWorker
 from shopify_app.suppliers.models import SupplierOrder
 from shopify_app.webhooks.worker import InboxWorker
 
-SETUP_TOPICS = sorted(set(TOPICS) | {"fulfillments/create", "fulfillments/update", "orders/updated", "orders/cancelled"})
 
 
 class FreshShop:
@@ -25,7 +25,7 @@ class FreshShop:
         self.app, self.shopify, self.supplier_server, self.app_url = app, shopify, supplier_server, app_url
         self.services = app.extensions["services"]
         self.store = shopify.store
-        shopify.register_app(API_KEY, API_SECRET, app_url, webhook_topics=SETUP_TOPICS)
+        shopify.register_app(API_KEY, API_SECRET, app_url, webhook_topics=app_config_topics())  # what Shopify sends the deployed app
 
     def install(self) -> None:
         """Store the offline token, as the first admin visit's token exchange does (API tests skip the page)."""
