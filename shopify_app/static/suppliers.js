@@ -56,7 +56,9 @@ function showErrors(root, err) {
     const slot = visible(root, `[data-error-for="${CSS.escape(name)}"]`);
     const input = visible(root, `[name="${CSS.escape(name)}"]`);
     if (input) input.setAttribute('aria-invalid', 'true');
-    if (slot) { slot.textContent = message; placed += 1; }
+    // "credentials lack api_key (used by ...)": the merchant only needs to know the field is required.
+    const required = /^credentials lack /.test(message || '') && root.dataset.requiredMessage;
+    if (slot) { slot.textContent = required || message; placed += 1; }
   }
   if (placed) {
     const first = root.querySelector('[aria-invalid="true"]');

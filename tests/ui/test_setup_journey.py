@@ -44,7 +44,7 @@ def add_supplier(page, fresh) -> None:
     page.fill(f"{form} input[name='settings.base_url']", fresh.supplier_server.base_url)
     page.fill(f"{form} input[name='settings.ship_to_countries']", "US, CA")
     page.click("button[data-sup-create]")  # the API key is missing: refused, the message sits next to its field
-    page.wait_for_selector(f"{form} [data-error-for='credentials.api_key']:has-text('credentials lack api_key')")
+    page.wait_for_selector(f"{form} [data-error-for='credentials.api_key']:has-text('This field is required.')")
     assert page.get_attribute(f"{form} input[name='credentials.api_key']", "aria-invalid") == "true"
     shot(page, "02-add-supplier-refused")
     page.fill(f"{form} input[name='credentials.api_key']", fresh.supplier_server.api_key)
