@@ -199,11 +199,13 @@ def api_app() -> Flask:
     from .email_suppliers_api import blueprint as email_suppliers_api
     from .inventory_api import blueprint as inventory_api
     from .locations_api import blueprint as locations_api
+    from .onboarding import blueprint as onboarding
     from .returns_api import blueprint as returns_api
+    from .supplier_pages import blueprint as supplier_pages
     from .suppliers_api import blueprint as suppliers_api
 
     app = Flask("openapi")
-    for blueprint in (api, alerts_api, admin_api, suppliers_api, email_suppliers_api, locations_api, inventory_api, returns_api):
+    for blueprint in (api, alerts_api, admin_api, suppliers_api, email_suppliers_api, locations_api, inventory_api, returns_api, supplier_pages, onboarding):
         app.register_blueprint(blueprint)
     return app
 
