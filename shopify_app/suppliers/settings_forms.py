@@ -101,7 +101,7 @@ def supplier_forms(*, sandbox: bool) -> list[SupplierForm]:
             "printful", "printful", _l("Printful"), _l("Print-on-demand: orders go to your Printful store through its API."),
             _with_common(_object({
                 "store_id": {"type": "string", "title": _l("Store id"), "description": _l("Your Printful store's id (needed when the token can reach several stores).")},
-                "base_url": _url(_l("API address"), _l("Leave empty for Printful's own API."), None),
+                "base_url": _url(_l("API address"), _l("Leave empty for Printful's own API (in sandbox mode: the sandbox supplier's address the app printed when it started)."), None),
             })),
             _object({"token": _secret(_l("API token"), _l("A private token from Printful's developer portal; stored encrypted."))}, ("token",)),
             {},
@@ -138,7 +138,7 @@ def supplier_forms(*, sandbox: bool) -> list[SupplierForm]:
     if sandbox:
         forms.append(SupplierForm(
             "rest:sandbox-rest", "rest", _l("Sandbox supplier (testing)"), _l("The local test supplier of sandbox mode: try everything without a real supplier."),
-            _with_common(_object({"base_url": _url(_l("API address"), _l("The sandbox supplier's address, printed when the app starts."))}, ("base_url",))),
+            _with_common(_object({"base_url": _url(_l("API address"), _l("The address of the local REST test supplier (sandbox/supplier/rest_supplier.py)."))}, ("base_url",))),
             _rest_credentials("sandbox-rest"), {"preset": "sandbox-rest"}, sandbox_only=True,
         ))
     return forms

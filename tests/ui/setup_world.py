@@ -1,11 +1,7 @@
 """A freshly installed shop with nothing set up: the app on loopback, the sandbox Shopify sending it webhooks, the REST sandbox supplier waiting to be added."""
 from __future__ import annotations
 
-import dataclasses
-import threading
-
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from conftest import API_KEY, API_SECRET
 from returns.returns_world import SHOP
@@ -15,7 +11,7 @@ from shopify_app.orders.models import Order
 from shopify_app.suppliers.forwarding import ForwardingWorker
 from shopify_app.suppliers.models import SupplierOrder
 from shopify_app.webhooks.worker import InboxWorker
-
+from ui.ui_world import served
 
 
 class FreshShop:
@@ -78,15 +74,5 @@ class FreshShop:
 
 def serve_fresh(app, shopify):
     """The app on a loopback port and the REST sandbox supplier; yields a FreshShop and stops everything after."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    services = app.extensions["services"]
-    services.settings = dataclasses.replace(services.settings, app_url=f"http://127.0.0.1:{server.server_port}")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    supplier_server = RestSandboxSupplier()
-    supplier_server.start()
-    try:
-        yield FreshShop(app, shopify, supplier_server, f"http://127.0.0.1:{server.server_port}")
-    finally:
-        supplier_server.stop()
-        server.shutdown()
+    with served(app) as (app_url, supplier_server):
+        yield FreshShop(app, shopify, supplier_server, app_url)
