@@ -272,3 +272,14 @@ def test_a_connection_test_is_audited_with_its_outcome(shop) -> None:
     assert shop.api("post", f"/api/suppliers/{supplier_id}/test-connection").get_json()["test"]["ok"] is True
     with shop.services.session_factory() as session:
         assert session.scalar(select(SupplierAuditEntry.detail).where(SupplierAuditEntry.action == "connection_tested"))["ok"] is True
+
+
+@pytest.mark.parametrize("locale", ["pl-PL", "he-IL"])
+def test_the_setup_pages_render_in_the_merchants_language_and_direction(shop, locale) -> None:
+    supplier_id = shop.api("post", "/api/suppliers", json=shop.rest_supplier_body(fulfillment_model="fulfillment_service")).get_json()["supplier"]["id"]
+    for path in ("/", "/suppliers", "/suppliers/new", f"/suppliers/{supplier_id}"):
+        answer = shop.page(f"{path}?locale={locale}")
+        assert answer.status_code == 200, (path, locale)
+        html = answer.get_data(as_text=True)
+        # Links between the pages keep the language (and never the session token).
+        assert f"locale={locale}" in html.split("<main>", 1)[-1] and "id_token=" not in html.split("<main>", 1)[-1], path
