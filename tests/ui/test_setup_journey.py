@@ -62,6 +62,19 @@ def check_connection(page) -> None:
     shot(page, "03-connection-tested")
 
 
+def edit_terms(page) -> None:
+    """A refused term is explained next to its field; a good one is saved."""
+    page.fill("#terms-form input[name=sla_hours]", "0")
+    page.click("#terms-form >> text=Save terms")
+    page.wait_for_selector("#terms-form [data-error-for=sla_hours]:not(:empty)")
+    assert page.get_attribute("#terms-form input[name=sla_hours]", "aria-invalid") == "true"
+    page.fill("#terms-form input[name=sla_hours]", "48")
+    with page.expect_navigation():
+        page.click("#terms-form >> text=Save terms")
+    arrive(page, "Acme Mugs")
+    assert page.input_value("#terms-form input[name=sla_hours]") == "48"
+
+
 def map_products(page, fresh) -> None:
     """Map the store's product to the supplier's SKU on the supplier's page (the catalog-wide mappings page and its XLSX import extend this step)."""
     page.fill("#mapping-form input[name=sku]", SKU)
@@ -112,6 +125,7 @@ def test_from_a_fresh_install_the_merchant_sets_up_everything_by_clicking(fresh,
 
     add_supplier(page, fresh)
     check_connection(page)
+    edit_terms(page)
     map_products(page, fresh)
     set_return_policy(page)
     place_test_order(page)
@@ -138,7 +152,8 @@ def test_from_a_fresh_install_the_merchant_sets_up_everything_by_clicking(fresh,
     # What the clicks stored, and what Shopify holds.
     with fresh.services.session_factory() as session:
         supplier = session.scalar(select(Supplier).where(Supplier.shop_domain == SHOP))
-        assert (supplier.name, supplier.kind, supplier.settings["preset"], supplier.settings["ship_to_countries"]) == ("Acme Mugs", "rest", "sandbox-rest", ["US", "CA"])
+        assert (supplier.name, supplier.kind, supplier.settings["preset"], supplier.settings["ship_to_countries"], supplier.settings["sla_hours"]) == (
+            "Acme Mugs", "rest", "sandbox-rest", ["US", "CA"], 48)
         assert session.scalar(select(ProductMapping.cost).where(ProductMapping.supplier_id == supplier.id, ProductMapping.sku == SKU)) == "4.50"
         assert session.scalar(select(ShopSetting.value).where(ShopSetting.shop_domain == SHOP, ShopSetting.key == "return_policy"))["window_days"] == 30
         delivery = session.scalar(select(SupplierOrder).where(SupplierOrder.order_id == order.id))
