@@ -82,6 +82,40 @@ def register_fulfillment_service(services, shop_domain: str, supplier_id: int) -
     return location
 
 
+def deregister_fulfillment_service(services, shop_domain: str, supplier_id: int) -> str | None:
+    """Delete the supplier's fulfillment service in Shopify (its open work moves to another location); returns the location it had.
+
+    Call with no transaction open. The supplier becomes merchant-managed; a service Shopify
+    no longer knows counts as removed.
+    """
+    from integrations.shopify.errors import ShopifyUserError
+
+    with services.session_factory() as session:
+        supplier = session.get(Supplier, supplier_id)
+        location_gid = supplier.location_gid
+        setting = session.scalar(select(ShopSetting).where(ShopSetting.shop_domain == shop_domain, ShopSetting.key == _service_key(supplier_id)))
+        service_id = (setting.value or {}).get("id") if setting else None
+    gateway = services.gateway(shop_domain)
+    if not service_id and location_gid:  # registered before the app kept the service's id
+        listed = gateway.query("FulfillmentServicesList", {})["shop"]["fulfillmentServices"]
+        service_id = next((fs["id"] for fs in listed if (fs.get("location") or {}).get("id") == location_gid), None)
+    if service_id:
+        try:
+            gateway.mutate("FulfillmentServiceDelete", {"id": service_id})
+        except ShopifyUserError as exc:
+            if "not found" not in str(exc).lower() and "could not be found" not in str(exc).lower():
+                raise
+    with services.session_factory.begin() as session:
+        supplier = session.get(Supplier, supplier_id)
+        if supplier.fulfillment_model == FulfillmentModel.SERVICE.value:
+            # The service's location is gone with it (a merchant-managed supplier's own warehouse stays).
+            supplier.fulfillment_model, supplier.location_gid = FulfillmentModel.MERCHANT.value, None
+        setting = session.scalar(select(ShopSetting).where(ShopSetting.shop_domain == shop_domain, ShopSetting.key == _service_key(supplier_id)))
+        if setting is not None:
+            session.delete(setting)
+    return location_gid
+
+
 def _service_key(supplier_id: int) -> str:
     return f"fulfillment_service:{supplier_id}"  # the FulfillmentService we registered for the supplier
 

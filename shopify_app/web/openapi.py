@@ -50,6 +50,9 @@ RESPONSES: dict[str, dict[int, str | None]] = {
     "suppliers_api.delete_supplier": {200: "Deleted"},
     "suppliers_api.add_mappings": {200: "Mapped"},
     "suppliers_api.register_as_fulfillment_service": {200: "SupplierEnvelope", 502: "Error"},
+    "suppliers_api.deregister_as_fulfillment_service": {200: "SupplierEnvelope", 502: "Error"},
+    "supplier_pages.supplier_kinds": {200: "SupplierKinds"},
+    "onboarding.place_test_order": {201: "TestOrder", 409: "Error", 502: "Error"},
     "suppliers_api.update_supplier": {200: "SupplierEnvelope", 409: "Error", 422: "ConnectionTestFailed"},
     "suppliers_api.test_connection": {200: "ConnectionTestEnvelope"},
     "suppliers_api.audit_trail": {200: "SupplierAudit"},
@@ -149,6 +152,10 @@ def response_schemas() -> dict[str, dict]:
         "SupplierList": _list_of("suppliers", "Supplier"),
         "SupplierEnvelope": _obj({"supplier": _ref("Supplier")}),
         "Deleted": _obj({"deleted": INT}),
+        "SupplierKinds": _obj({"kinds": {"type": "array", "items": _obj({"id": STR, "kind": STR, "label": STR, "help": STR, "settings": ANY_OBJECT,
+                                                                        "credentials": ANY_OBJECT, "fixed_settings": ANY_OBJECT})},
+                               "fulfillment_models": {"type": "array", "items": _obj({"value": STR, "label": STR, "help": STR})}}),
+        "TestOrder": _obj({"order": _obj({"id": STR, "name": STR, "sku": STR})}),
         "Mapped": _obj({"mapped": INT}),
         "PrintfulWebhooks": _obj({"webhooks": _obj({"registered": BOOL, "expires_at": STR, "error": STR}, ("registered",))}),
         "ManagedLocationsView": _obj({"locations": {"type": "array", "items": _obj({"location_gid": STR, "name": NSTR, "supplier_ids": {"type": "array", "items": INT}})},
@@ -206,11 +213,13 @@ def api_app() -> Flask:
     from .email_suppliers_api import blueprint as email_suppliers_api
     from .inventory_api import blueprint as inventory_api
     from .locations_api import blueprint as locations_api
+    from .onboarding import blueprint as onboarding
     from .returns_api import blueprint as returns_api
+    from .supplier_pages import blueprint as supplier_pages
     from .suppliers_api import blueprint as suppliers_api
 
     app = Flask("openapi")
-    for blueprint in (api, alerts_api, admin_api, suppliers_api, email_suppliers_api, locations_api, inventory_api, returns_api):
+    for blueprint in (api, alerts_api, admin_api, suppliers_api, email_suppliers_api, locations_api, inventory_api, returns_api, supplier_pages, onboarding):
         app.register_blueprint(blueprint)
     return app
 

@@ -93,7 +93,27 @@ def create_supplier():
         from ..suppliers.printful_connect import register_webhooks_soon
 
         register_webhooks_soon(services, created["id"])
+    if model == FulfillmentModel.SERVICE.value:
+        # The model means a location of its own in Shopify: register it now (committed first, no transaction open).
+        # A refusal keeps the supplier (the merchant retries from its page) and says why.
+        registration = _register(services, created["id"])
+        with services.session_factory() as session:
+            return jsonify(supplier=_public(session.get(Supplier, created["id"])), registration=registration), 201
     return jsonify(supplier=created), 201
+
+
+def _register(services, supplier_id: int) -> dict:
+    """{ok, location_gid} or {ok: false, error} for registering the supplier as a fulfillment service."""
+    from integrations.shopify.errors import ShopifyError, ShopifyUserError
+
+    from ..suppliers.fulfillment_service import register_fulfillment_service
+
+    try:
+        return {"ok": True, "location_gid": register_fulfillment_service(services, g.shop_domain, supplier_id)}
+    except ShopifyUserError as exc:
+        return {"ok": False, "error": f"Shopify refused: {exc}"}
+    except ShopifyError as exc:
+        return {"ok": False, "error": f"Shopify could not be reached ({type(exc).__name__})"}
 
 
 def adapter_config_problem(kind: str, settings: dict, credentials: dict) -> tuple[str, str] | None:
@@ -113,6 +133,10 @@ def adapter_config_problem(kind: str, settings: dict, credentials: dict) -> tupl
 
             check_printful_config(credentials, settings)
         from integrations.suppliers.registry import check_supplier_settings
+
+        from ..suppliers.settings_forms import check_common_settings
+
+        check_common_settings(settings)
 
         # The egress policy on base URLs (resolves names: before any transaction), the timeout cap, no server hosts or paths.
         check_supplier_settings(kind, settings)
@@ -144,29 +168,64 @@ def supplier_reliability(supplier_id: int):
 @validated_body("Empty", optional=True)
 def register_as_fulfillment_service(supplier_id: int):
     """Register the supplier as a fulfillment service in Shopify (a location of its own; tracking and stock callbacks off), or bring an earlier registration in line."""
-    from integrations.shopify.errors import ShopifyError, ShopifyUserError
-
-    from ..suppliers.fulfillment_service import register_fulfillment_service
-
     services = _services()
     with services.session_factory() as session:
         if _own_supplier(session, supplier_id) is None:
             return _bad("not found", 404)
-    try:  # no transaction is open while Shopify answers
-        register_fulfillment_service(services, g.shop_domain, supplier_id)
-    except ShopifyUserError as exc:
-        return jsonify(error=f"Shopify refused: {exc}"), 502
-    except ShopifyError as exc:
-        return jsonify(error=f"Shopify could not be reached ({type(exc).__name__})"), 502
+    registration = _register(services, supplier_id)  # no transaction is open while Shopify answers
+    if not registration["ok"]:
+        return jsonify(error=registration["error"]), 502
     with services.session_factory() as session:
         return jsonify(supplier=_public(session.get(Supplier, supplier_id)))
+
+
+@blueprint.delete("/<id:supplier_id>/fulfillment-service")
+@require_session_token
+def deregister_as_fulfillment_service(supplier_id: int):
+    """Delete the supplier's fulfillment service in Shopify (its open fulfillment orders move to another location); the supplier becomes merchant-managed."""
+    services = _services()
+    with services.session_factory() as session:
+        if _own_supplier(session, supplier_id) is None:
+            return _bad("not found", 404)
+    problem = _deregister(services, supplier_id)
+    if problem is not None:
+        return jsonify(error=problem), 502
+    with services.session_factory() as session:
+        return jsonify(supplier=_public(session.get(Supplier, supplier_id)))
+
+
+def _deregister(services, supplier_id: int) -> str | None:
+    """None once the supplier has no fulfillment service in Shopify, else why not (no transaction may be open)."""
+    from integrations.shopify.errors import ShopifyError, ShopifyUserError
+
+    from ..suppliers.fulfillment_service import deregister_fulfillment_service
+
+    try:
+        deregister_fulfillment_service(services, g.shop_domain, supplier_id)
+    except ShopifyUserError as exc:
+        return f"Shopify refused: {exc}"
+    except ShopifyError as exc:
+        return f"Shopify could not be reached ({type(exc).__name__})"
+    return None
 
 
 @blueprint.delete("/<id:supplier_id>")
 @require_session_token
 def delete_supplier(supplier_id: int):
-    """Soft-delete: routing stops using it; its open orders raise alerts instead of vanishing."""
-    with _services().session_factory.begin() as session:
+    """Soft-delete: routing stops using it; orders still waiting to be sent fail with an alert, placed ones keep their tracking; its fulfillment service is deregistered first."""
+    from ..suppliers.open_orders import open_order_counts
+
+    services = _services()
+    with services.session_factory() as session:
+        supplier = _own_supplier(session, supplier_id)
+        if supplier is None:
+            return _bad("not found", 404)
+        registered = supplier.fulfillment_model == FulfillmentModel.SERVICE.value
+    if registered:  # Shopify first, outside any transaction: a supplier is never deleted with its location left behind
+        problem = _deregister(services, supplier_id)
+        if problem is not None:
+            return jsonify(error=f"{problem}; nothing was deleted"), 502
+    with services.session_factory.begin() as session:
         supplier = _own_supplier(session, supplier_id)
         if supplier is None:
             return _bad("not found", 404)
@@ -174,7 +233,8 @@ def delete_supplier(supplier_id: int):
         from ..suppliers.audit import record_change
 
         record_change(session, g.shop_domain, supplier_id, _actor(), "deleted", ["deleted_at", "active"])
-    return jsonify(deleted=supplier_id)
+        counts = open_order_counts(session, supplier_id)
+    return jsonify(deleted=supplier_id, open_orders=counts)
 
 
 @blueprint.post("/<id:supplier_id>/mappings")

@@ -1,6 +1,7 @@
 """A shop with real history for the admin pages: orders shipped and stuck, a return waiting for review, a dead letter, a desync."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -52,20 +53,27 @@ class SeededShop(World):
         return self.app.test_client().get(f"{path}{joiner}shop={SHOP}&host=abc&embedded=1&id_token={token}")
 
 
-def serve(sandboxed_app, sandbox_shopify):
-    """The seeded shop, the app on a loopback port; yields it and stops everything after."""
-    server = make_server("127.0.0.1", 0, sandboxed_app, threaded=True)
+@contextlib.contextmanager
+def served(app):
+    """The app on a loopback port (its APP_URL pointing there) and the REST sandbox supplier; yields (app_url, supplier_server)."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
     # The app builds its redirects (the session-token bounce) from APP_URL: where it is served.
-    services = sandboxed_app.extensions["services"]
+    services = app.extensions["services"]
     services.settings = dataclasses.replace(services.settings, app_url=f"http://127.0.0.1:{server.server_port}")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     supplier_server = RestSandboxSupplier()
     supplier_server.start()
-    shop = SeededShop(sandboxed_app, sandbox_shopify, supplier_server, f"http://127.0.0.1:{server.server_port}")
     try:
-        shop.seed()
-        yield shop
+        yield f"http://127.0.0.1:{server.server_port}", supplier_server
     finally:
         supplier_server.stop()
         server.shutdown()
+
+
+def serve(sandboxed_app, sandbox_shopify):
+    """The seeded shop, the app on a loopback port; yields it and stops everything after."""
+    with served(sandboxed_app) as (app_url, supplier_server):
+        shop = SeededShop(sandboxed_app, sandbox_shopify, supplier_server, app_url)
+        shop.seed()
+        yield shop

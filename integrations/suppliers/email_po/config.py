@@ -24,7 +24,8 @@ from typing import Any, Mapping
 from ..runtime import OperatorSmtp
 
 SECURITY_MODES = ("starttls", "ssl", "none")
-KNOWN_KEYS = frozenset({"to_addresses", "cc_addresses", "reply_to", "subject_template", "cancel_subject_template", "shop_name", "known_skus", "currency", "attach_pdf"})
+KNOWN_KEYS = frozenset({"to_addresses", "cc_addresses", "reply_to", "subject_template", "cancel_subject_template", "shop_name", "known_skus", "currency", "attach_pdf",
+                        "sla_hours", "ship_to_countries"})  # the last two: the app's own per-supplier settings (SLA check, routing), as for every kind
 # Once tenant settings; now the operator's (SMTP) or the app's (sent log in the database, feeds by upload/URL).
 OPERATOR_KEYS = frozenset({"smtp_host", "smtp_port", "smtp_security", "smtp_timeout_seconds", "smtp_ca_file", "from_address", "sent_log_path", "stock_feed_path"})
 

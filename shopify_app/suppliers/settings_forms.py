@@ -1,0 +1,209 @@
+"""What the merchant fills in to add a supplier of each kind: JSON Schemas of its settings and credentials, per adapter kind and REST preset.
+
+The adapters' own config checks (adapter_config_problem) stay the judge of what is saved;
+these schemas describe the same keys for the admin's forms (types, required, enums, help
+text) and are tested against those checks. Credentials are marked `writeOnly` (shown masked).
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from ..i18n import lazy_gettext as _l
+from ..reconcile.checks import SLA_HOURS_BOUNDS
+
+COUNTRY_CODE = r"^[A-Z]{2}$"
+CURRENCY_CODE = r"^[A-Z]{3}$"
+
+
+@dataclass(frozen=True)
+class SupplierForm:
+    """One choice in "Add supplier": an adapter kind (and REST preset) with the fields it needs."""
+
+    id: str
+    kind: str
+    label: Any
+    help: Any
+    settings: dict[str, Any]
+    credentials: dict[str, Any]
+    fixed_settings: Mapping[str, Any]  # sent as they are (the preset's name), never shown as fields
+    sandbox_only: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        """The form with every text resolved in the current language."""
+        return _resolved({"id": self.id, "kind": self.kind, "label": self.label, "help": self.help, "settings": self.settings,
+                          "credentials": self.credentials, "fixed_settings": dict(self.fixed_settings)})
+
+
+def _resolved(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _resolved(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_resolved(item) for item in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)  # a lazy translation
+
+
+def _object(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": list(required)}
+
+
+def _secret(title, help_text) -> dict[str, Any]:
+    return {"type": "string", "minLength": 1, "writeOnly": True, "title": title, "description": help_text}
+
+
+def _url(title, help_text, default: str | None = None) -> dict[str, Any]:
+    schema = {"type": "string", "format": "uri", "pattern": r"^https?://\S+$", "title": title, "description": help_text}
+    if default:
+        schema["default"] = default
+    return schema
+
+
+def common_settings() -> dict[str, Any]:
+    """The app's own per-supplier settings, the same for every kind (routing and the SLA check read them)."""
+    return {
+        "ship_to_countries": {"type": "array", "items": {"type": "string", "pattern": COUNTRY_CODE}, "title": _l("Ships to countries"),
+                              "description": _l("Two-letter country codes separated by commas (e.g. US, CA). Empty: ships everywhere.")},
+        "sla_hours": {"type": "number", "minimum": SLA_HOURS_BOUNDS[0], "maximum": SLA_HOURS_BOUNDS[1], "default": 72,
+                      "title": _l("Ships within (hours)"), "description": _l("Orders not shipped by then are reported as late.")},
+    }
+
+
+def _with_common(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "properties": {**schema["properties"], **common_settings()}}
+
+
+def _rest_credentials(preset: str) -> dict[str, Any]:
+    """The credentials a REST preset needs, read from the preset itself (its auth template and token request)."""
+    from integrations.suppliers.rest.config import parse_settings
+    from integrations.suppliers.rest.presets import with_preset
+
+    parsed = parse_settings(with_preset({"preset": preset, "base_url": "https://supplier.example"}))
+    needed = parsed.auth.credential_names() if parsed.auth else set()
+    if parsed.token is not None:
+        needed = (needed - {"access_token", "refresh_token", "expires_at"}) | parsed.token.credential_names()
+    properties = {name: _secret(CREDENTIAL_TITLES.get(name, name.replace("_", " ").capitalize()), _l("Given to you by the supplier; stored encrypted."))
+                  for name in sorted(needed)}
+    if parsed.webhook is not None:
+        properties["webhook_secret"] = _secret(_l("Webhook secret"), _l("Optional: the secret that signs the supplier's webhooks (without it, updates are polled)."))
+    return _object(properties, tuple(sorted(needed)))
+
+
+CREDENTIAL_TITLES = {"api_key": _l("API key"), "api_token": _l("API token"), "token": _l("API token")}
+
+
+def supplier_forms(*, sandbox: bool) -> list[SupplierForm]:
+    """Every kind the merchant may add (the sandbox supplier only in sandbox mode)."""
+    forms = [
+        SupplierForm(
+            "printful", "printful", _l("Printful"), _l("Print-on-demand: orders go to your Printful store through its API."),
+            _with_common(_object({
+                "store_id": {"type": "string", "title": _l("Store id"), "description": _l("Your Printful store's id (needed when the token can reach several stores).")},
+                "base_url": _url(_l("API address"), _l("Leave empty for Printful's own API (in sandbox mode: the sandbox supplier's address the app printed when it started)."), None),
+            })),
+            _object({"token": _secret(_l("API token"), _l("A private token from Printful's developer portal; stored encrypted."))}, ("token",)),
+            {},
+        ),
+        SupplierForm(
+            "rest:cjdropshipping", "rest", _l("CJdropshipping"), _l("CJdropshipping's API 2.0 (orders, tracking, stock)."),
+            _with_common(_object({"base_url": _url(_l("API address"), _l("CJdropshipping's API address."), "https://developers.cjdropshipping.com")}, ("base_url",))),
+            _rest_credentials("cjdropshipping"), {"preset": "cjdropshipping"},
+        ),
+        SupplierForm(
+            "rest:shipbob", "rest", _l("ShipBob"), _l("ShipBob's API 1.0 (orders, shipments)."),
+            _with_common(_object({
+                "base_url": _url(_l("API address"), _l("https://api.shipbob.com, or https://sandbox-api.shipbob.com to try it out."), "https://api.shipbob.com"),
+                "headers": _object({"shipbob_channel_id": {"type": "string", "minLength": 1, "title": _l("Channel id"),
+                                                           "description": _l("Your ShipBob channel with write access.")}}, ("shipbob_channel_id",)),
+            }, ("base_url", "headers"))),
+            _rest_credentials("shipbob"), {"preset": "shipbob"},
+        ),
+        SupplierForm(
+            "email", "email", _l("Email purchase orders"), _l("Any supplier that takes orders by email: each order is mailed as a purchase order (CSV and PDF)."),
+            _with_common(_object({
+                "to_addresses": {"type": "array", "minItems": 1, "items": {"type": "string", "format": "email"}, "title": _l("Send orders to"),
+                                 "description": _l("Email addresses separated by commas.")},
+                "cc_addresses": {"type": "array", "items": {"type": "string", "format": "email"}, "title": _l("Copy to"), "description": _l("Optional.")},
+                "reply_to": {"type": "string", "format": "email", "title": _l("Replies go to"), "description": _l("Where the supplier's answers should go.")},
+                "shop_name": {"type": "string", "title": _l("Shop name"), "description": _l("Signs the purchase orders.")},
+                "currency": {"type": "string", "pattern": CURRENCY_CODE, "title": _l("Invoicing currency"),
+                             "description": _l("Three letters, e.g. EUR. Empty: the order's currency.")},
+                "attach_pdf": {"type": "boolean", "default": True, "title": _l("Attach a PDF copy")},
+            }, ("to_addresses",))),
+            _object({}), {},
+        ),
+    ]
+    if sandbox:
+        forms.append(SupplierForm(
+            "rest:sandbox-rest", "rest", _l("Sandbox supplier (testing)"), _l("The local test supplier of sandbox mode: try everything without a real supplier."),
+            _with_common(_object({"base_url": _url(_l("API address"), _l("The address of the local REST test supplier (sandbox/supplier/rest_supplier.py)."))}, ("base_url",))),
+            _rest_credentials("sandbox-rest"), {"preset": "sandbox-rest"}, sandbox_only=True,
+        ))
+    return forms
+
+
+def form_for(form_id: str, *, sandbox: bool) -> SupplierForm | None:
+    """The form with this id, or None."""
+    return next((form for form in supplier_forms(sandbox=sandbox) if form.id == form_id), None)
+
+
+def form_of(kind: str, settings: Mapping[str, Any], *, sandbox: bool) -> SupplierForm | None:
+    """The form a saved supplier was made with (its kind and preset), or None for hand-made REST settings."""
+    preset = settings.get("preset")
+    return form_for(f"rest:{preset}" if kind == "rest" else kind, sandbox=sandbox or preset == "sandbox-rest")
+
+
+def flat_fields(schema: Mapping[str, Any], prefix: str = "") -> list[dict[str, Any]]:
+    """The schema's leaf fields as [{name: dotted path, schema, required}] in order, for rendering one input each."""
+    fields = []
+    required = set(schema.get("required") or ())
+    for name, prop in (schema.get("properties") or {}).items():
+        path = f"{prefix}{name}"
+        if prop.get("type") == "object":
+            fields.extend(flat_fields(prop, f"{path}."))
+        else:
+            fields.append({"name": path, "schema": prop, "required": name in required})
+    return fields
+
+
+def value_at(data: Mapping[str, Any], dotted: str) -> Any:
+    """data['a']['b'] for 'a.b' (None when absent)."""
+    value: Any = data
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def example_settings(form: SupplierForm) -> dict[str, Any]:
+    """Settings with every field at its default (used by tests and as the form's starting values)."""
+    settings = copy.deepcopy(dict(form.fixed_settings))
+    for field in flat_fields(form.settings):
+        if "default" in field["schema"]:
+            target = settings
+            *parents, leaf = field["name"].split(".")
+            for parent in parents:
+                target = target.setdefault(parent, {})
+            target[leaf] = field["schema"]["default"]
+    return settings
+
+
+def check_common_settings(settings: Any) -> None:
+    """ValueError naming the key when the app's own per-supplier settings (countries, SLA) do not match their schema."""
+    from jsonschema import Draft202012Validator
+
+    if not isinstance(settings, Mapping):
+        raise ValueError("settings must be a JSON object")
+    schema = {"type": "object", "properties": _resolved(common_settings())}
+    for error in Draft202012Validator(schema).iter_errors(dict(settings)):
+        key = str(error.path[0]) if error.path else ""
+        raise ValueError(COMMON_MESSAGES.get(key, f"settings.{key} is invalid"))
+
+
+COMMON_MESSAGES = {
+    "ship_to_countries": "settings.ship_to_countries must be a list of two-letter country codes such as US",
+    "sla_hours": f"settings.sla_hours must be a number of hours from {SLA_HOURS_BOUNDS[0]} to {SLA_HOURS_BOUNDS[1]}",
+}
