@@ -22,7 +22,7 @@ blueprint = Blueprint("pages", __name__)
 bounded_ids(blueprint)  # ids beyond 64 bits are a 404, never an overflow in the query
 
 NAV = (
-    ("dashboard", "Dashboard"), ("orders", "Orders"), ("suppliers", "Suppliers"), ("inventory", "Inventory"),
+    ("dashboard", "Dashboard"), ("orders", "Orders"), ("suppliers", "Suppliers"), ("mappings", "Mappings"), ("inventory", "Inventory"),
     ("returns", "Returns"), ("problems", "Problems"), ("settings", "Settings"),
 )
 CARRIED_PARAMS = ("shop", "host", "embedded")  # kept on links between pages; never the id_token
@@ -155,3 +155,6 @@ def patch_id_token():
         # The SDK copies ?shop= into a header as it is: a newline there would be a 500.
         abort(400, "invalid shop domain")
     return sdk_response(services.shopify.app_home_patch_id_token(request_input()).response)
+
+
+from . import mapping_pages  # noqa: E402,F401  (issue 18 part M: registers /mappings on this blueprint)
