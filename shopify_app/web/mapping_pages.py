@@ -30,6 +30,6 @@ def mappings():
         pending = count_pending(session, g.shop_domain)
     filters = {"q": query.q, "filter": query.filter, "supplier": str(query.supplier_id or "")}
     carried = {k: request.args[k] for k in (*CARRIED_PARAMS, "locale") if k in request.args}
-    return render_page("mappings.html", "mappings", page=page, suppliers=suppliers, proposals=proposals, pending=pending,
+    return render_page("mappings.html", "mappings", table=page, suppliers=suppliers, proposals=proposals, pending=pending,
                        filters=filters, link_filters={k: v for k, v in filters.items() if v}, filter_names=FILTERS, carried=carried,
                        export_query=urlencode({k: v for k, v in filters.items() if v}))
