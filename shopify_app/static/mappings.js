@@ -1,64 +1,8 @@
 // The product mappings page: catalog upload, auto-match review, bulk edits, import preview and apply.
-// Uses api(), refusal() and toast() from admin.js; files go as the request body with a fresh session token.
-
-// A message from the page (translated server-side) with {name} placeholders filled in.
-function msg(name, values = {}) {
-  const template = document.getElementById('messages').dataset[name] || name;
-  return template.replace(/\{(\w+)\}/g, (_, key) => String(values[key] ?? ''));
-}
-
-function refused(message) { return Object.assign(new Error(message), { fields: [], problems: [] }); }
-
-const XLSX_TYPE = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
-
-async function uploadFile(path, file) {
-  const token = await window.shopify.idToken();
-  const type = file.name.toLowerCase().endsWith('.xlsx') ? XLSX_TYPE : 'text/csv';
-  const res = await fetch(path, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': type }, body: file });
-  const data = await res.json().catch(() => ({}));
-  if (!res.ok) {
-    const err = new Error(data.error || `HTTP ${res.status}`);
-    err.fields = Array.isArray(data.fields) ? data.fields : [];
-    err.problems = [];
-    throw err;
-  }
-  return data;
-}
+// Uses actions.js (msg, uploadFile, on, fillRows) and admin.js (api, refusal, toast).
 
 function checkedValues(name) {
   return [...document.querySelectorAll(`input[name="${name}"]:checked`)].map((el) => Number(el.value));
-}
-
-function cell(text) {
-  const td = document.createElement('td');
-  td.textContent = text === null || text === undefined || text === '' ? '–' : String(text);
-  return td;
-}
-
-function fillRows(tbody, rows, columns) {
-  tbody.replaceChildren(...rows.map((row) => {
-    const tr = document.createElement('tr');
-    tr.append(...columns.map((c) => cell(row[c])));
-    return tr;
-  }));
-}
-
-function reloadSoon() { setTimeout(() => window.location.reload(), 600); }
-
-function on(id, handler) {
-  const el = document.getElementById(id);
-  if (!el) return;
-  el.addEventListener('click', async (event) => {
-    event.preventDefault();
-    el.disabled = true;
-    try {
-      await handler(el);
-    } catch (err) {
-      toast(refusal(err, el.closest('form')), true);
-    } finally {
-      el.disabled = false;
-    }
-  });
 }
 
 function selectAll(boxId, name) {
@@ -80,8 +24,7 @@ if (countEl) countEl.dataset.empty = countEl.textContent;
 
 // Supplier catalog and auto-match.
 on('catalog-upload', async () => {
-  const file = document.getElementById('catalog-file').files[0];
-  if (!file) throw refused(msg('chooseFile'));
+  const file = chosenFile('catalog-file');
   const supplier = document.getElementById('match-supplier').value;
   const { catalog } = await uploadFile(`/api/suppliers/${supplier}/catalog`, file);
   const report = document.getElementById('catalog-report');
@@ -143,15 +86,14 @@ function showImport(report) {
 }
 
 on('import-preview-button', async () => {
-  const file = document.getElementById('import-file').files[0];
-  if (!file) throw refused(msg('chooseFile'));
+  const file = chosenFile('import-file');
   const { import_: report } = await uploadFile(importPath(false), file);
   showImport(report);
   document.getElementById('import-apply').disabled = report.accepted === 0;
 });
 
 on('import-apply', async (button) => {
-  const file = document.getElementById('import-file').files[0];
+  const file = chosenFile('import-file');
   const { import_: report } = await uploadFile(importPath(true), file);
   showImport(report);
   toast(msg('imported', { n: report.applied.written }));

@@ -14,7 +14,7 @@ from flask import Blueprint, Response, abort, current_app, g, render_template, r
 from ..auth.session_tokens import PATCH_ID_TOKEN_PATH, request_input, sdk_response, verified_shop
 from ..auth.install import sanitized_shop
 from ..auth.tokens import TokenUnavailable
-from . import page_data
+from . import action_data, page_data
 from .api_schemas import bounded_ids
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ def suppliers():
 def inventory():
     """Sync status per supplier, drift, last feed."""
     with _session() as session:
-        return render_page("inventory.html", "inventory", **page_data.inventory(session, g.shop_domain))
+        return render_page("inventory.html", "inventory", **page_data.inventory(session, g.shop_domain), **action_data.upload_targets(session, g.shop_domain))
 
 
 @blueprint.get("/returns")
@@ -139,7 +139,8 @@ def problems():
 def settings():
     """Return policy, KPI targets, alert channels."""
     with _session() as session:
-        return render_page("settings.html", "settings", **page_data.settings(session, g.shop_domain, current_app.extensions["services"].box))
+        data = page_data.settings(session, g.shop_domain, current_app.extensions["services"].box)
+        return render_page("settings.html", "settings", **data, **action_data.settings_extras(data["targets"]))
 
 
 @blueprint.get(PATCH_ID_TOKEN_PATH)
