@@ -84,8 +84,8 @@ function on(id, handler) {
       await handler(el);
       if (form) showFieldErrors({ fields: [] }, form);
     } catch (err) {
+      toast(refusal(err, form), true);  // first: refusal() resets the form's marks
       showFieldErrors(err, form);
-      toast(refusal(err, form), true);
     } finally {
       el.disabled = false;
     }
@@ -148,8 +148,8 @@ document.addEventListener('click', async (event) => {
     toast(msg('received'));
     reloadSoon();
   } catch (err) {
-    showFieldErrors(err, form);
     toast(refusal(err, form), true);
+    showFieldErrors(err, form);
     button.disabled = false;
   }
 });
