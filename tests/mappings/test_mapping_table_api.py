@@ -140,3 +140,21 @@ def test_bulk_edit_refuses_another_shops_variant_or_supplier_and_changes_nothing
     assert world.call("post", "/api/mappings/bulk", json={"variant_ids": [theirs["TEE-M"]], "unmap": True}).status_code == 404
     with world.app.extensions["services"].session_factory() as session:
         assert sorted((m.shop_domain, m.sku, m.supplier_id, m.cost) for m in session.scalars(select(ProductMapping))) == before
+
+
+def test_a_products_update_webhook_brings_the_new_barcode_and_title_into_the_mirror(world):
+    from orders.forwarding_kit import deliver
+    from sandbox.shopify.catalog_changes import product_payload
+
+    store = world.shopify.store
+    tee = store.variant_by_sku(SHOP, "TEE-S")
+    state = store.require_shop(SHOP)
+    product = state.get(tee["product"].gid)
+    with store.lock:
+        tee["barcode"] = "0012345678905"
+        product["title"] = "Organic T-Shirt"
+        payload = product_payload(state, product) | {"updated_at": "2099-01-01T00:00:00+00:00"}
+    deliver(world.app, "products/update", payload)
+    assert all_skus(world, q="0012345678905") == ["TEE-S"]
+    assert page(world, q="TEE-S")["rows"][0]["title"] == "Organic T-Shirt - Small"
+    assert all_skus(world, q=TEE_S_BARCODE) == []
