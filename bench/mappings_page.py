@@ -12,7 +12,7 @@ connection pool, timed the same way.
 
     .venv/bin/python bench/mappings_page.py                # about a minute on 2 CPUs
     .venv/bin/python bench/mappings_page.py --variants 20000 --repeat 10
-    .venv/bin/python bench/mappings_page.py --database-url postgresql+psycopg://user@127.0.0.1:5432/bench
+    .venv/bin/python bench/mappings_page.py --postgres     # a throwaway PostgreSQL on a free loopback port
 """
 from __future__ import annotations
 
@@ -80,7 +80,14 @@ def main() -> int:
     parser.add_argument("--variants", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--postgres", action="store_true", help="run on a throwaway PostgreSQL (Debian's package, as the tests use)")
     args = parser.parse_args()
+    postgres = None
+    if args.postgres:
+        from pg_server import start_postgres
+
+        postgres = start_postgres()
+        args.database_url = postgres.database_url("postgres")
 
     from conftest import API_KEY, make_settings
     from sandbox.shopify.server import SandboxShopify
@@ -158,6 +165,8 @@ def main() -> int:
     finally:
         sandbox.stop()
         workdir.cleanup()
+        if postgres is not None:
+            postgres.stop()
     return 0
 
 
