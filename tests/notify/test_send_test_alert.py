@@ -1,25 +1,15 @@
 """'Send test alert': one message to every configured channel right away, the outcome per channel, nothing stored."""
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import func, select
 
-from channels_kit import Inbox, SlackReceiver, free_port, start_smtp
+from channels_kit import free_port
 from conftest import API_KEY, install_shop
 from shopify_app.notify.models import AlertNotification
 from shopify_app.suppliers.models import Alert
+from ui.test_kpi_alerts import mail_and_slack  # noqa: F401 (fixture: a real SMTP server and Slack receiver)
 
 SHOP = "demo.myshopify.com"
-
-
-@pytest.fixture
-def mail_and_slack():
-    inbox, slack = Inbox(), SlackReceiver()
-    controller, port = start_smtp(inbox)
-    slack.thread.start()
-    yield inbox, port, slack
-    controller.stop()
-    slack.server.shutdown()
 
 
 def headers(sandbox, shop=SHOP):
