@@ -28,7 +28,9 @@ def insert_ignoring(session: Session, table, rows: list[dict], keys: list[str]) 
         from sqlalchemy.dialects.sqlite import insert
     added = 0
     for start in range(0, len(rows), WRITE_CHUNK):
-        added += session.execute(insert(table).on_conflict_do_nothing(index_elements=keys), rows[start:start + WRITE_CHUNK]).rowcount or 0
+        # RETURNING counts what was inserted: an executemany's rowcount is -1 on psycopg.
+        statement = insert(table).on_conflict_do_nothing(index_elements=keys).returning(table.c.id)
+        added += len(session.execute(statement, rows[start:start + WRITE_CHUNK]).all())
     return added
 
 

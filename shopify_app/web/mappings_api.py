@@ -71,7 +71,7 @@ def list_mappings():
         return jsonify(rows=page.rows, next_after=page.next_after, prev_before=page.prev_before)
 
 
-@blueprint.get("/mappings/export.csv")
+@blueprint.get("/mappings.csv")
 @require_session_token
 def export_mappings():
     """Every row the filters select as CSV (one line per mapping; unmapped variants once), in the import's columns."""

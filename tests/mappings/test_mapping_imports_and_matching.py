@@ -10,8 +10,8 @@ from shopify_app.suppliers.models import ProductMapping
 
 
 @pytest.fixture
-def world(sandbox_shopify, app_factory, sqlite_url):
-    return build_world(app_factory(sqlite_url, sandbox_shopify_url=sandbox_shopify.base_url), sandbox_shopify)
+def world(sandboxed_app, sandbox_shopify):
+    return build_world(sandboxed_app, sandbox_shopify)
 
 
 def mappings(world, shop=SHOP) -> set[tuple]:
