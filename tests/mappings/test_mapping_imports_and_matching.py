@@ -103,12 +103,14 @@ def test_auto_match_proposes_by_sku_then_barcode_and_the_merchant_accepts_or_rej
                "STK-02,,Sticker,0.20,100\n"
                "STK-02,,dup,0.20,100\n"
                "UNKNOWN,,Nothing,1,abc\n" % TEE_S_BARCODE).encode()
+    assert world.upload(f"/api/suppliers/{acme}/catalog", catalog, shop=OTHER).status_code == 404  # not their supplier
     uploaded = world.upload(f"/api/suppliers/{acme}/catalog", catalog)
     assert uploaded.status_code == 200, uploaded.get_json()
     body = uploaded.get_json()["catalog"]
     assert (body["accepted"], body["refused"], body["catalog_size"]) == (5, 2, 5)
     found = world.call("post", "/api/mappings/auto-match", json={"supplier_id": acme}).get_json()
     assert found == {"found": {"by_sku": 3, "by_barcode": 1}, "pending": 4}
+    assert world.call("get", "/api/mappings/proposals", OTHER).get_json() == {"proposals": [], "pending": 0}
     proposals = world.call("get", "/api/mappings/proposals").get_json()["proposals"]
     by_sku = {p["sku"]: p for p in proposals}
     assert set(by_sku) == {"TEE-M", "TEE-S", "STK-01", "STK-02"}

@@ -158,3 +158,21 @@ def test_a_products_update_webhook_brings_the_new_barcode_and_title_into_the_mir
     assert all_skus(world, q="0012345678905") == ["TEE-S"]
     assert page(world, q="TEE-S")["rows"][0]["title"] == "Organic T-Shirt - Small"
     assert all_skus(world, q=TEE_S_BARCODE) == []
+
+
+def test_the_page_renders_a_filtered_page_with_links_that_keep_the_filters_and_never_the_token(world):
+    from conftest import API_KEY
+
+    token = world.shopify.mint_session_token(SHOP, API_KEY)
+    response = world.client.get(f"/mappings?shop={SHOP}&host=abc&embedded=1&id_token={token}&filter=unmapped&q=STK-&limit=10")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert html.count('name="variant"') == 10 and 'data-sku="STK-00"' in html and 'data-sku="TEE-S"' not in html
+    next_link = html.split('id="next-page" href="')[1].split('"')[0].replace("&amp;", "&")
+    assert "after=" in next_link and "filter=unmapped" in next_link and "q=STK-" in next_link and "id_token" not in next_link
+    assert 'id="prev-page"' not in html
+    # Another shop's page never shows this shop's mappings.
+    map_skus(world, "Acme", [{"sku": "TEE-S", "supplier_sku": "MINE-ONLY"}])
+    mine = world.client.get(f"/mappings?shop={SHOP}&host=abc&q=TEE-S&id_token={world.shopify.mint_session_token(SHOP, API_KEY)}").get_data(as_text=True)
+    other = world.client.get(f"/mappings?shop={OTHER}&host=abc&q=TEE-S&id_token={world.shopify.mint_session_token(OTHER, API_KEY)}").get_data(as_text=True)
+    assert "MINE-ONLY" in mine and "MINE-ONLY" not in other and 'data-sku="TEE-S"' in other
