@@ -116,7 +116,8 @@ def apply_export(session_factory: sessionmaker, shop_domain: str, export_id: str
                 continue
             variants.append({
                 "shop_domain": shop_domain, "variant_gid": obj["id"], "product_gid": (obj.get("product") or {}).get("id"),
-                "sku": obj.get("sku") or None, "inventory_item_gid": item["id"], "tracked": bool(item.get("tracked", True)),
+                "sku": obj.get("sku") or None, "title": (obj.get("displayName") or "")[:512] or None,
+                "barcode": (obj.get("barcode") or "").strip()[:64] or None, "inventory_item_gid": item["id"], "tracked": bool(item.get("tracked", True)),
                 "inventory_policy": obj.get("inventoryPolicy"), "seen_in": export_id,
             })
         else:
@@ -146,7 +147,7 @@ def _flush(session_factory: sessionmaker, variants: list[dict], levels: list[dic
         return
     with session_factory.begin() as session:
         upsert(session, CatalogVariant, variants, ("shop_domain", "variant_gid"),
-               ("product_gid", "sku", "inventory_item_gid", "tracked", "inventory_policy", "seen_in"))
+               ("product_gid", "sku", "title", "barcode", "inventory_item_gid", "tracked", "inventory_policy", "seen_in"))
         upsert(session, InventoryLevel, levels, ("shop_domain", "inventory_item_gid", "location_gid"),
                ("stocked", "available", "available_seen_at"))
     stats.variants += len(variants)
@@ -180,7 +181,7 @@ def _gid(kind: str, number: str) -> str:
 def apply_product_update(session, shop_domain: str, product_number: str, updated_at, variants: list[dict], variant_numbers: list[str] | None) -> CatalogChange:
     """products/update: SKUs, policies and items of the product's variants; variants no longer listed are removed.
 
-    `variants`: [{"number", "sku", "inventory_item_number", "inventory_policy"}] (checked by the
+    `variants`: [{"number", "sku", "inventory_item_number", "inventory_policy", "barcode"?, "title"?}] (checked by the
     handler); `variant_numbers`: every variant the product has (the payload's `variant_gids`),
     or None to take `variants` as the whole list.
     """
@@ -201,11 +202,15 @@ def apply_product_update(session, shop_domain: str, product_number: str, updated
             if item_gid is None:
                 continue  # nothing to mirror it by yet; the next export brings it
             session.add(CatalogVariant(shop_domain=shop_domain, variant_gid=gid, product_gid=product_gid, sku=variant.get("sku"), inventory_item_gid=item_gid,
-                                       tracked=True, inventory_policy=variant.get("inventory_policy"), product_updated_at=updated_at))
+                                       tracked=True, inventory_policy=variant.get("inventory_policy"), product_updated_at=updated_at,
+                                       title=variant.get("title"), barcode=variant.get("barcode")))
             change.variants_added += 1
             continue
         row.product_gid, row.sku, row.product_updated_at = product_gid, variant.get("sku"), updated_at or row.product_updated_at
         row.inventory_policy = variant.get("inventory_policy") or row.inventory_policy
+        row.title = variant.get("title") or row.title
+        if "barcode" in variant:
+            row.barcode = variant["barcode"]
         row.inventory_item_gid = item_gid or row.inventory_item_gid
         change.variants_updated += 1
     listed = {_gid("ProductVariant", n) for n in (variant_numbers if variant_numbers is not None else [v["number"] for v in variants])}

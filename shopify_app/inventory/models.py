@@ -17,6 +17,9 @@ class CatalogVariant(Base):
         UniqueConstraint("shop_domain", "variant_gid", name="uq_catalog_variants_variant"),
         Index("ix_catalog_variants_sku", "shop_domain", "sku"),
         Index("ix_catalog_variants_item", "shop_domain", "inventory_item_gid"),
+        # The mappings table pages by id within a shop, and auto-matching looks variants up by barcode.
+        Index("ix_catalog_variants_shop_id", "shop_domain", "id"),
+        Index("ix_catalog_variants_barcode", "shop_domain", "barcode"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -24,6 +27,8 @@ class CatalogVariant(Base):
     variant_gid: Mapped[str] = mapped_column(String(128))
     product_gid: Mapped[str | None] = mapped_column(String(128))
     sku: Mapped[str | None] = mapped_column(String(255))
+    title: Mapped[str | None] = mapped_column(String(512))  # the variant's displayName: "Tee - S"
+    barcode: Mapped[str | None] = mapped_column(String(64))  # GTIN/EAN/UPC, for matching supplier catalogs
     inventory_item_gid: Mapped[str] = mapped_column(String(128))
     tracked: Mapped[bool] = mapped_column(Boolean, default=True)
     inventory_policy: Mapped[str | None] = mapped_column(String(16))  # CONTINUE | DENY

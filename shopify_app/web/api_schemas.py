@@ -32,6 +32,7 @@ MAX_RECEIPT_LINES = 500
 MAX_LIST = 500
 MAX_OBJECT_KEYS = 100
 MAX_FEED_ROWS = 100_000
+MAX_BULK_IDS = 5000
 
 LOCATION_GID = r"^gid://shopify/Location/[0-9]{1,19}$"
 HTTP_URL = r"^https?://[^\s]+$"
@@ -231,6 +232,24 @@ def request_schemas() -> dict[str, dict]:
             "enabled": {"type": "boolean"},
         }, required=("host", "username")),
         "TrackingFile": obj({}, description="Send the CSV or XLSX file itself as the body (or a multipart form's \"file\" field); JSON is answered 415."),
+        # issue 18 part M: mappings at catalog scale, Settings in human units
+        "MappingBulkEdit": obj({
+            "variant_ids": {"type": "array", "minItems": 1, "maxItems": MAX_BULK_IDS, "items": whole(1, MAX_ID), "description": "Ids of rows of GET /api/mappings."},
+            "supplier_id": whole(1, MAX_ID, description="Each variant is then supplied by this supplier alone (supplier SKU and cost carry over)."),
+            "cost": text(32, nullable=True, description="Unit cost of the variants' mappings (decimal comma allowed); null clears it."),
+            "unmap": {"type": "boolean", "description": "Remove the variants' mappings."},
+        }, required=("variant_ids",)),
+        "AutoMatch": obj({"supplier_id": whole(1, MAX_ID)}, required=("supplier_id",)),
+        "ProposalDecision": obj({
+            "ids": {"type": "array", "minItems": 1, "maxItems": MAX_BULK_IDS, "items": whole(1, MAX_ID)},
+            "all": {"type": "boolean", "description": "true: every pending proposal."},
+        }),
+        "SpreadsheetFile": obj({}, description="Send the CSV or XLSX file itself as the body (or a multipart form's \"file\" field); JSON is answered 415."),
+        "KpiTargetsHuman": obj({
+            key: ({"type": "number", "minimum": 0, "maximum": 100, "description": "Percent: 95 for 95 %."} if key in RATE_KEYS
+                  else {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_TARGET_HOURS, "description": "Hours."})
+            for key in DEFAULT_TARGETS
+        }, min_properties=1),
         "AlertChannels": obj({
             "emails": {"type": "array", "maxItems": MAX_EMAILS, "items": text(254)},
             "slack_webhook_url": text(2048, nullable=True, description="https only; write-only, null removes it."),

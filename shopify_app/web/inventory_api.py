@@ -10,6 +10,7 @@ from ..inventory.feeds import apply_feed, confirm_held_feed, discard_held_feed, 
 from ..inventory.models import FeedStatus, InventoryLevel, InventorySyncRun, StockFeedRun
 from ..inventory.sync import sync_inventory
 from ..inventory.terms import inventory_terms, validate_inventory_terms
+from ..mappings.supplier_catalog import record_feed_items
 from ..models import utcnow
 from ..suppliers.models import Supplier
 from .api_schemas import bounded_ids, validated_body
@@ -133,6 +134,7 @@ def upload_feed(supplier_id: int):
         if supplier is None:
             return jsonify(error="not found"), 404
         run = apply_feed(session, supplier, parsed.levels, source=source, full=True, refused=parsed.errors)
+        record_feed_items(session, supplier, parsed.levels)  # what the supplier sells, for auto-matching (issue 18)
         return jsonify(feed=_feed_json(run, with_errors=True)), 201
 
 

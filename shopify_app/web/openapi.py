@@ -83,6 +83,16 @@ RESPONSES: dict[str, dict[int, str | None]] = {
     "returns_api.return_policy": {200: "ReturnPolicyView"},
     "returns_api.supplier_return_terms": {200: "SupplierReturnTermsView"},
     "returns_api.analytics": {200: "ReturnAnalytics"},
+    "mappings_api.list_mappings": {200: "MappingPage"},
+    "mappings_api.export_mappings": {200: "csv"},
+    "mappings_api.bulk_edit_mappings": {200: "MappingEdit", 404: "Error"},
+    "mappings_api.auto_match": {200: "AutoMatchResult", 404: "Error"},
+    "mappings_api.list_proposals": {200: "ProposalList"},
+    "mappings_api.decide": {200: "ProposalDecisionResult", 404: "Error"},
+    "mappings_api.import_mappings": {200: "MappingImport", 404: "Error", 413: "Error", 422: "Error"},
+    "mappings_api.upload_catalog": {200: "SupplierCatalogUpload", 413: "Error", 422: "Error"},
+    "settings_actions_api.put_human_targets": {200: "KpiTargetsHumanView"},
+    "settings_actions_api.send_test_alert": {200: "AlertTestResult", 409: "Error"},
 }
 
 # Query parameters a route reads: {endpoint: {name: schema}}.
@@ -92,6 +102,18 @@ QUERY: dict[str, dict[str, dict]] = {
     "returns_api.list_returns": {"queue": {"type": "string", "description": "Any non-empty value: only requests waiting for the merchant."},
                                  "complaints": {"type": "string", "description": "Any non-empty value: only open complaints, soonest answer deadline first."}},
     "email_suppliers_api.upload_tracking": {"filename": {"type": "string", "description": "The file's name, for the report (form uploads carry their own)."}},
+    **{endpoint: {
+        "q": {"type": "string", "description": "Search: SKU prefix, barcode, or words of the title."},
+        "filter": {"type": "string", "description": "unmapped, out_of_stock or no_cost (others: no filter)."},
+        "supplier": {"type": "string", "description": "A supplier's id: its mappings only."},
+        "after": {"type": "string", "description": "The page after this row id (next_after)."},
+        "before": {"type": "string", "description": "The page before this row id (prev_before)."},
+        "limit": {"type": "string", "description": "Rows per page, at most 200 (default 50)."},
+    } for endpoint in ("mappings_api.list_mappings", "mappings_api.export_mappings", "mappings_api.list_proposals")},
+    "mappings_api.import_mappings": {
+        "supplier": {"type": "string", "description": "The supplier of rows that name none (a file without a supplier column)."},
+        "apply": {"type": "string", "enum": ["0", "1"], "description": "1: write the accepted rows; otherwise only the preview."},
+    },
     "admin_api.export_csv": {
         "q": {"type": "string", "description": "Orders: search text."}, "state": {"type": "string"}, "supplier": {"type": "string"},
         "problem": {"type": "string"}, "bucket": {"type": "string", "description": "KPIs: day (default), week or month."},
@@ -201,6 +223,24 @@ def response_schemas() -> dict[str, dict]:
                                ("id", "supplier_id", "source", "counts", "created_at")),
         "TrackingImportEnvelope": _obj({"tracking_import": _ref("TrackingImport")}),
         "TrackingImportList": _list_of("tracking_imports", "TrackingImport"),
+        "MappingPage": _obj({"rows": {"type": "array", "items": _obj({"id": INT, "variant_gid": STR, "sku": NSTR, "title": NSTR, "barcode": NSTR,
+                                                                        "mappings": {"type": "array", "items": _obj({"id": INT, "supplier_id": INT, "supplier": STR, "supplier_sku": STR,
+                                                                                                                     "cost": NSTR, "stock": NINT, "in_stock": BOOL})}})},
+                             "next_after": NINT, "prev_before": NINT}),
+        "MappingEdit": _obj({"edit": _obj({"variants": INT, "without_sku": INT, "created": INT, "changed": INT, "removed": INT})}),
+        "AutoMatchResult": _obj({"found": _obj({"by_sku": INT, "by_barcode": INT}), "pending": INT}),
+        "ProposalList": _obj({"proposals": {"type": "array", "items": _obj({"id": INT, "supplier_id": INT, "supplier": STR, "sku": STR, "title": NSTR, "barcode": NSTR,
+                                                                             "supplier_sku": STR, "matched_by": {"enum": ["sku", "barcode"]}, "cost": NSTR})},
+                              "pending": INT}),
+        "ProposalDecisionResult": _obj({"decision": _obj({"decided": INT, "mapped": INT, "pending": INT})}),
+        "SpreadsheetCheck": _obj({"rows_total": INT, "accepted": INT, "refused": INT, "preview": {"type": "array", "items": ANY_OBJECT},
+                                  "refused_rows": {"type": "array", "items": _obj({"row": INT, "sku": STR, "reason": STR})}}),
+        "MappingImport": _obj({"import_": {"allOf": [_ref("SpreadsheetCheck")], "properties": {"applied": _obj({"written": INT, "created": INT, "updated": INT})}}}),
+        "SupplierCatalogUpload": _obj({"catalog": {"allOf": [_ref("SpreadsheetCheck")], "properties": {"catalog_size": INT}, "required": ["catalog_size"]}}),
+        "KpiTargetsHumanView": _obj({"targets": {"type": "object", "additionalProperties": {"type": "number"}},
+                                     "human": {"type": "array", "items": _obj({"key": STR, "label": STR, "unit": {"enum": ["%", "h"]}, "value": {"type": "number"},
+                                                                               "default": {"type": "number"}, "max": {"type": "number"}})}}),
+        "AlertTestResult": _obj({"results": {"type": "array", "items": _obj({"channel": STR, "ok": BOOL, "detail": STR})}}),
         "MailboxPoll": _obj({"poll": _obj({"messages": INT, "skipped": INT, "error": NSTR, "imports": {"type": "array", "items": _ref("TrackingImport")}})}),
     }
 
@@ -213,13 +253,15 @@ def api_app() -> Flask:
     from .email_suppliers_api import blueprint as email_suppliers_api
     from .inventory_api import blueprint as inventory_api
     from .locations_api import blueprint as locations_api
+    from .mappings_api import blueprint as mappings_api
     from .onboarding import blueprint as onboarding
     from .returns_api import blueprint as returns_api
+    from .settings_actions_api import blueprint as settings_actions_api
     from .supplier_pages import blueprint as supplier_pages
     from .suppliers_api import blueprint as suppliers_api
 
     app = Flask("openapi")
-    for blueprint in (api, alerts_api, admin_api, suppliers_api, email_suppliers_api, locations_api, inventory_api, returns_api, supplier_pages, onboarding):
+    for blueprint in (api, alerts_api, admin_api, suppliers_api, email_suppliers_api, locations_api, inventory_api, returns_api, supplier_pages, onboarding, mappings_api, settings_actions_api):
         app.register_blueprint(blueprint)
     return app
 

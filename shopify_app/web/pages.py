@@ -14,7 +14,7 @@ from flask import Blueprint, Response, abort, current_app, g, render_template, r
 from ..auth.session_tokens import PATCH_ID_TOKEN_PATH, request_input, sdk_response, verified_shop
 from ..auth.install import sanitized_shop
 from ..auth.tokens import TokenUnavailable
-from . import page_data
+from . import action_data, page_data
 from .api_schemas import bounded_ids
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ blueprint = Blueprint("pages", __name__)
 bounded_ids(blueprint)  # ids beyond 64 bits are a 404, never an overflow in the query
 
 NAV = (
-    ("dashboard", "Dashboard"), ("orders", "Orders"), ("suppliers", "Suppliers"), ("inventory", "Inventory"),
+    ("dashboard", "Dashboard"), ("orders", "Orders"), ("suppliers", "Suppliers"), ("mappings", "Mappings"), ("inventory", "Inventory"),
     ("returns", "Returns"), ("problems", "Problems"), ("settings", "Settings"),
 )
 CARRIED_PARAMS = ("shop", "host", "embedded")  # kept on links between pages; never the id_token
@@ -115,7 +115,7 @@ def suppliers():
 def inventory():
     """Sync status per supplier, drift, last feed."""
     with _session() as session:
-        return render_page("inventory.html", "inventory", **page_data.inventory(session, g.shop_domain))
+        return render_page("inventory.html", "inventory", **page_data.inventory(session, g.shop_domain), **action_data.upload_targets(session, g.shop_domain))
 
 
 @blueprint.get("/returns")
@@ -139,7 +139,8 @@ def problems():
 def settings():
     """Return policy, KPI targets, alert channels."""
     with _session() as session:
-        return render_page("settings.html", "settings", **page_data.settings(session, g.shop_domain, current_app.extensions["services"].box))
+        data = page_data.settings(session, g.shop_domain, current_app.extensions["services"].box)
+        return render_page("settings.html", "settings", **data, **action_data.settings_extras(data["targets"]))
 
 
 @blueprint.get(PATCH_ID_TOKEN_PATH)
@@ -155,3 +156,6 @@ def patch_id_token():
         # The SDK copies ?shop= into a header as it is: a newline there would be a 500.
         abort(400, "invalid shop domain")
     return sdk_response(services.shopify.app_home_patch_id_token(request_input()).response)
+
+
+from . import mapping_pages  # noqa: E402,F401  (issue 18 part M: registers /mappings on this blueprint)

@@ -24,7 +24,7 @@ def looks_like_xlsx(data: bytes) -> bool:
     return data[:4] == XLSX_MAGIC
 
 
-def read_xlsx_rows(data: bytes, required: Iterable[str], one_of: Iterable[Iterable[str]] = ()) -> CsvRows:
+def read_xlsx_rows(data: bytes, required: Iterable[str], one_of: Iterable[Iterable[str]] = (), *, max_rows: int = MAX_ROWS) -> CsvRows:
     """Parse the first sheet; the header must name every `required` column and one of each `one_of` group."""
     import openpyxl  # imported here: only workbook imports pay for it
 
@@ -49,8 +49,8 @@ def read_xlsx_rows(data: bytes, required: Iterable[str], one_of: Iterable[Iterab
             if names is None:
                 names, header_row = [column_name(text) for text in texts], number
                 continue
-            if len(rows) >= MAX_ROWS:
-                return CsvRows((), frozenset(), RowError(number, f"the sheet has more than {MAX_ROWS} rows; split it"))
+            if len(rows) >= max_rows:
+                return CsvRows((), frozenset(), RowError(number, f"the sheet has more than {max_rows} rows; split it"))
             rows.append((number, {name: (texts[index] if index < len(texts) else "") for index, name in enumerate(names) if name}))
     finally:
         workbook.close()

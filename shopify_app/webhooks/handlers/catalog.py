@@ -39,7 +39,7 @@ def _time(obj: dict):
         raise BadCatalogPayload("updated_at is not an ISO 8601 time") from None
 
 
-def _variant(item: Any, index: int) -> dict:
+def _variant(item: Any, index: int, product_title: str | None = None) -> dict:
     if not isinstance(item, dict):
         raise BadCatalogPayload(f"variants[{index}] is not an object")
     try:
@@ -48,9 +48,18 @@ def _variant(item: Any, index: int) -> dict:
             "sku": checked_text(item.get("sku"), f"variants[{index}].sku", 255) or None,
             "inventory_item_number": checked_id(item.get("inventory_item_id"), f"variants[{index}].inventory_item_id"),
             "inventory_policy": POLICIES.get(str(item.get("inventory_policy") or "").lower()),
+            # For the mappings table and barcode matching (the export reads displayName: "Product - Variant").
+            "barcode": (checked_text(item.get("barcode"), f"variants[{index}].barcode", 255) or "").strip()[:64] or None,
+            "title": _display_name(product_title, checked_text(item.get("title"), f"variants[{index}].title", 255)),
         }
     except PayloadError as exc:
         raise BadCatalogPayload(str(exc)) from None
+
+
+def _display_name(product_title: str | None, variant_title: str | None) -> str | None:
+    if not product_title:
+        return variant_title or None
+    return product_title if not variant_title or variant_title == "Default Title" else f"{product_title} - {variant_title}"[:512]
 
 
 @handles("products/update")
@@ -62,7 +71,12 @@ def product_updated(ctx: WebhookContext) -> None:
         raise BadCatalogPayload("variants is not a list of at most 2048")
     listed = payload.get("variant_gids")
     numbers = [_id(v if isinstance(v, dict) else {}, f"variant_gids[{i}]") for i, v in enumerate(listed)] if isinstance(listed, list) else None
-    apply_product_update(ctx.session, ctx.shop_domain, _id(payload, "product id"), _time(payload), [_variant(v, i) for i, v in enumerate(variants)], numbers)
+    apply_product_update(ctx.session, ctx.shop_domain, _id(payload, "product id"), _time(payload), [_variant(v, i, _product_title(payload)) for i, v in enumerate(variants)], numbers)
+
+
+def _product_title(payload: dict) -> str | None:
+    title = payload.get("title")
+    return title[:255] if isinstance(title, str) else None
 
 
 @handles("products/delete")

@@ -1,0 +1,137 @@
+"""Mapping imports (CSV and XLSX) with a preview and every refused row; supplier catalogs; auto-match proposals accepted or rejected in bulk."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from mappings.mapping_kit import OTHER, SHOP, TEE_S_BARCODE, build_world, xlsx
+from shopify_app.mappings.files import parse_cost
+from shopify_app.suppliers.models import ProductMapping
+
+
+@pytest.fixture
+def world(sandboxed_app, sandbox_shopify):
+    return build_world(sandboxed_app, sandbox_shopify)
+
+
+def mappings(world, shop=SHOP) -> set[tuple]:
+    with world.app.extensions["services"].session_factory() as session:
+        return {(m.sku, m.supplier.name, m.supplier_sku, m.cost) for m in session.scalars(select(ProductMapping).where(ProductMapping.shop_domain == shop))}
+
+
+# A spreadsheet export as Excel writes it in Poland: a byte-order mark, semicolons, decimal commas.
+MESSY_CSV = ("\ufeffSKU;Supplier;Supplier SKU;Unit cost\r\n"
+             "TEE-S;Acme;AC-TEE-S;4,50\r\n"
+             "TEE-M;acme ;AC-TEE-M;1.234,5\r\n"
+             "NOPE-1;Acme;AC-X;1\r\n"
+             "TEE-S;Acme;AC-TEE-S-2;4,60\r\n"
+             "TEE-L;Acme;AC-TEE-L;cheap\r\n"
+             "MUG-WHT;Initech;IN-MUG;2\r\n"
+             "MUG-BLK;Acme;;2\r\n"
+             "\r\n"
+             "BTL-500;Globex;GX-BTL;\r\n").encode("utf-8")
+
+
+def test_preview_lists_the_first_rows_and_every_refused_row_with_its_reason_and_writes_nothing(world):
+    response = world.upload("/api/mappings/import", MESSY_CSV)
+    assert response.status_code == 200, response.get_json()
+    report = response.get_json()["import_"]
+    assert (report["rows_total"], report["accepted"], report["refused"]) == (8, 3, 5)
+    assert [(r["row"], r["sku"], r["supplier"], r["supplier_sku"], r["cost"]) for r in report["preview"]] == [
+        (2, "TEE-S", "Acme", "AC-TEE-S", "4.50"), (3, "TEE-M", "Acme", "AC-TEE-M", "1234.5"), (10, "BTL-500", "Globex", "GX-BTL", None)]
+    reasons = {r["row"]: r["reason"] for r in report["refused_rows"]}
+    assert reasons == {
+        4: "unknown SKU: no variant of this shop has it",
+        5: "duplicate of row 2 (same SKU and supplier)",
+        6: "cost is not a number",
+        7: "unknown supplier Initech",
+        8: "the supplier SKU is empty",
+    }
+    assert mappings(world) == set()
+
+
+def test_apply_writes_exactly_the_previewed_rows_and_keeps_a_stored_cost_when_the_cell_is_empty(world):
+    world.call("post", f"/api/suppliers/{world.suppliers[(SHOP, 'Globex')]}/mappings", json={"mappings": [{"sku": "BTL-500", "supplier_sku": "OLD", "cost": "7.00"}]})
+    applied = world.upload("/api/mappings/import?apply=1", MESSY_CSV)
+    assert applied.status_code == 200
+    assert applied.get_json()["import_"]["applied"] == {"written": 3, "created": 2, "updated": 1}
+    assert mappings(world) == {("TEE-S", "Acme", "AC-TEE-S", "4.50"), ("TEE-M", "Acme", "AC-TEE-M", "1234.5"), ("BTL-500", "Globex", "GX-BTL", "7.00")}
+    assert mappings(world, OTHER) == set()
+
+
+def test_an_xlsx_file_with_a_default_supplier_is_read_like_the_csv(world):
+    data = xlsx([["sku", "supplier_sku", "cost"], ["TEE-S", "X-1", 4.5], ["MUG-WHT", "X-2", 3], ["GHOST", "X-3", 1], ["TEE-M", "X-4", -2]])
+    acme = world.suppliers[(SHOP, "Acme")]
+    report = world.upload(f"/api/mappings/import?supplier={acme}&apply=1", data, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet").get_json()["import_"]
+    assert [r["row"] for r in report["refused_rows"]] == [4, 5]
+    assert "cost must be a number from 0" in report["refused_rows"][1]["reason"]
+    assert mappings(world) == {("TEE-S", "Acme", "X-1", "4.5"), ("MUG-WHT", "Acme", "X-2", "3")}
+
+
+def test_unusable_files_and_other_shops_suppliers_are_refused_with_the_reason(world):
+    no_header = world.upload("/api/mappings/import", b"sku,cost\nTEE-S,1\n")
+    assert no_header.status_code == 422 and "supplier_sku" in no_header.get_json()["fields"][0]["message"]
+    assert world.upload("/api/mappings/import", b"\x00\x01\x02binary").status_code == 422
+    assert world.call("post", "/api/mappings/import", json={"sku": "TEE-S"}).status_code == 400  # the schema takes no JSON fields
+    assert world.call("post", "/api/mappings/import", json={}).status_code == 415
+    theirs = world.suppliers[(OTHER, "Acme")]
+    assert world.upload(f"/api/mappings/import?supplier={theirs}", b"sku,supplier_sku\nTEE-S,A\n").status_code == 404
+    # Another shop's supplier named in the file is simply unknown here.
+    report = world.upload("/api/mappings/import", b"sku,supplier,supplier_sku\nTEE-S,Nobody,A\n").get_json()["import_"]
+    assert report["refused_rows"] == [{"row": 2, "sku": "TEE-S", "reason": "unknown supplier Nobody"}]
+
+
+@pytest.mark.parametrize(("text", "expected"), [("4,50", "4.50"), ("1.234,50", "1234.50"), ("1,234.50", "1234.50"), ("12", "12"), (" 3.5 zł", "3.5"), ("", None)])
+def test_costs_are_read_as_spreadsheets_write_them(text, expected):
+    assert parse_cost(text) == expected
+
+
+@pytest.mark.parametrize("text", ["abc", "-1", "1.23456", "NaN", "1e400"])
+def test_a_bad_cost_is_refused(text):
+    with pytest.raises(ValueError):
+        parse_cost(text)
+
+
+def test_auto_match_proposes_by_sku_then_barcode_and_the_merchant_accepts_or_rejects_in_bulk(world):
+    acme = world.suppliers[(SHOP, "Acme")]
+    world.call("post", f"/api/suppliers/{acme}/mappings", json={"mappings": [{"sku": "MUG-BLK", "supplier_sku": "MINE"}]})
+    catalog = ("supplier_sku,barcode,title,cost,stock\n"
+               "TEE-M,,Tee M,4.00,10\n"          # SKU match
+               "AC-99,%s,Tee S,3.90,4\n"          # barcode match with TEE-S
+               "MUG-BLK,,Mug,1,1\n"               # already mapped: no proposal
+               "STK-01,,Sticker,0.20,100\n"
+               "STK-02,,Sticker,0.20,100\n"
+               "STK-02,,dup,0.20,100\n"
+               "UNKNOWN,,Nothing,1,abc\n" % TEE_S_BARCODE).encode()
+    assert world.upload(f"/api/suppliers/{acme}/catalog", catalog, shop=OTHER).status_code == 404  # not their supplier
+    uploaded = world.upload(f"/api/suppliers/{acme}/catalog", catalog)
+    assert uploaded.status_code == 200, uploaded.get_json()
+    body = uploaded.get_json()["catalog"]
+    assert (body["accepted"], body["refused"], body["catalog_size"]) == (5, 2, 5)
+    found = world.call("post", "/api/mappings/auto-match", json={"supplier_id": acme}).get_json()
+    assert found == {"found": {"by_sku": 3, "by_barcode": 1}, "pending": 4}
+    assert world.call("get", "/api/mappings/proposals", OTHER).get_json() == {"proposals": [], "pending": 0}
+    proposals = world.call("get", "/api/mappings/proposals").get_json()["proposals"]
+    by_sku = {p["sku"]: p for p in proposals}
+    assert set(by_sku) == {"TEE-M", "TEE-S", "STK-01", "STK-02"}
+    assert (by_sku["TEE-S"]["matched_by"], by_sku["TEE-S"]["supplier_sku"], by_sku["TEE-S"]["cost"]) == ("barcode", "AC-99", "3.90")
+    assert mappings(world) == {("MUG-BLK", "Acme", "MINE", None)}  # nothing mapped before the merchant says so
+    # Another shop cannot decide these, and a mixed list changes nothing.
+    foreign = world.call("post", "/api/mappings/proposals/accept", OTHER, json={"ids": [by_sku["TEE-M"]["id"]]})
+    assert foreign.status_code == 404
+    rejected = world.call("post", "/api/mappings/proposals/reject", json={"ids": [by_sku["STK-01"]["id"], by_sku["STK-02"]["id"]]})
+    assert rejected.get_json()["decision"] == {"decided": 2, "mapped": 0, "pending": 2}
+    accepted = world.call("post", "/api/mappings/proposals/accept", json={"all": True})
+    assert accepted.get_json()["decision"] == {"decided": 2, "mapped": 2, "pending": 0}
+    assert mappings(world) == {("MUG-BLK", "Acme", "MINE", None), ("TEE-M", "Acme", "TEE-M", "4.00"), ("TEE-S", "Acme", "AC-99", "3.90")}
+    # Rejected matches are not proposed again.
+    assert world.call("post", "/api/mappings/auto-match", json={"supplier_id": acme}).get_json()["found"] == {"by_sku": 0, "by_barcode": 0}
+    assert world.call("post", "/api/mappings/proposals/accept", json={}).status_code == 400
+
+
+def test_a_stock_feed_fills_the_supplier_catalog_for_matching(world):
+    globex = world.suppliers[(SHOP, "Globex")]
+    assert world.upload(f"/api/suppliers/{globex}/stock-feed", b"sku,available\nBTL-500,3\nZZZ,1\n").status_code == 201
+    found = world.call("post", "/api/mappings/auto-match", json={"supplier_id": globex}).get_json()["found"]
+    assert found == {"by_sku": 1, "by_barcode": 0}
+    assert world.call("post", "/api/mappings/auto-match", OTHER, json={"supplier_id": globex}).status_code == 404
