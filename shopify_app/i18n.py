@@ -33,11 +33,17 @@ def text_direction(lang: str | None = None) -> str:
 
 
 def select_locale() -> str:
-    """A request's language: an explicit g.locale, then Shopify's `locale` parameter, then English."""
+    """A request's language: an explicit g.locale, then Shopify's `locale` parameter, then Accept-Language, then English.
+
+    Pages get `locale` from Shopify (and carry it on links); the admin's fetch() calls send the
+    page's language as Accept-Language, so the API's messages come back in it.
+    """
     if "locale" in g:
         return language_of(g.locale)
     if has_request_context():
-        return language_of(request.args.get("locale"))
+        if request.args.get("locale"):
+            return language_of(request.args.get("locale"))
+        return language_of(request.accept_languages.best_match(LANGUAGES))
     return DEFAULT_LANGUAGE
 
 
