@@ -8,7 +8,9 @@ from __future__ import annotations
 import math
 from xml.sax.saxutils import escape, quoteattr
 
-from ..i18n import gettext as _
+from babel.numbers import format_decimal
+
+from ..i18n import DEFAULT_LANGUAGE, get_locale, gettext as _
 
 Series = list[tuple[str, float | None]]
 
@@ -117,6 +119,8 @@ def _misses(value: float, target: float | None, higher_is_better: bool | None) -
 
 
 def _format(value: float, percent: bool) -> str:
+    # In the page's language ("10,0 %" in Polish); English outside a request.
+    locale = str(get_locale() or DEFAULT_LANGUAGE)
     if percent:
-        return f"{value * 100:.1f} %"
-    return f"{round(value, 2):g}"
+        return f"{format_decimal(value * 100, format='#,##0.0', locale=locale)} %"
+    return format_decimal(round(value, 2), format="#,##0.##", locale=locale)
