@@ -49,6 +49,16 @@ EVENT_LABELS = {
 ACTOR_LABELS = {"store": _l("Shopify"), "app": _l("the app"), "supplier": _l("supplier"), "merchant": _l("you"), "carrier": _l("carrier"),
                 "customer": _l("customer")}
 
+# The keys of a timeline event's details (the values are data: names, numbers, codes).
+DETAIL_LABELS = {
+    "supplier": _l("supplier"), "supplier_order_id": _l("supplier order"), "sku": _l("SKU"), "line": _l("line"), "reason": _l("reason"),
+    "because": _l("because"), "problem": _l("problem"), "carrier": _l("carrier"), "number": _l("tracking number"), "url": _l("tracking link"),
+    "eta": _l("expected delivery"), "shipment": _l("shipment"), "fulfillment_order": _l("fulfillment order"), "fulfillment": _l("fulfillment"),
+    "status": _l("status"), "message": _l("message"), "error": _l("error"), "note": _l("note"), "notice": _l("notice"), "name": _l("name"),
+    "topic": _l("topic"), "return": _l("return"), "cancelled_supplier_order_id": _l("cancelled supplier order"), "quantity": _l("quantity"),
+    "amendment": _l("change"),
+}
+
 DESYNC_LABELS = {
     "stuck_at_supplier": _l("Stuck at the supplier"), "never_forwarded": _l("Never sent to a supplier"),
     "shipped_not_fulfilled": _l("Shipped but not fulfilled in Shopify"), "fulfilled_unknown_to_supplier": _l("Fulfilled, unknown to the supplier"),

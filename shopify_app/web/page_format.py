@@ -70,5 +70,6 @@ def install_filters(app: Flask) -> None:
         "event_label": lambda code: admin_strings.label(code, admin_strings.EVENT_LABELS),
         "actor_label": lambda code: admin_strings.label(code, admin_strings.ACTOR_LABELS),
         "desync_label": lambda code: admin_strings.label(code, admin_strings.DESYNC_LABELS),
+        "detail_label": lambda code: admin_strings.label(code, admin_strings.DETAIL_LABELS),
         "number": number, "percent": percent, "hours": hours, "country": country, "age": age,
     })
