@@ -72,19 +72,25 @@ def format_decimal_plain(value: Decimal) -> str:
     return format_decimal(value, locale=str(get_locale() or DEFAULT_LANGUAGE))
 
 
-def format_when(value, fmt: str = "medium") -> str:
-    """A date-time (datetime or ISO string) in the shop's time zone and the current language; '–' when missing."""
+def as_datetime(value):
+    """A datetime or ISO string as an aware datetime (naive means UTC: the database stores UTC); None when missing, the text when unreadable."""
     import datetime as dt
 
     if value in (None, ""):
-        return "–"
+        return None
     if isinstance(value, str):
         try:
             value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return value
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)  # the database stores UTC
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
+
+
+def format_when(value, fmt: str = "medium") -> str:
+    """A date-time (datetime or ISO string) in the shop's time zone and the current language; '–' when missing."""
+    value = as_datetime(value)
+    if value is None or isinstance(value, str):
+        return value or "–"
     return format_datetime(value, fmt)
 
 

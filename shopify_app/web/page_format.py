@@ -9,7 +9,7 @@ from babel.dates import format_timedelta
 from babel.numbers import format_decimal
 from flask import Flask
 
-from ..i18n import DEFAULT_LANGUAGE, get_locale
+from ..i18n import DEFAULT_LANGUAGE, as_datetime, get_locale
 from . import admin_strings
 
 
@@ -50,15 +50,9 @@ def country(code) -> str:
 
 def age(value, now: dt.datetime | None = None) -> str:
     """How long ago, in words ('3 days', '3 dni', '3 ימים'); '–' when missing."""
-    if value in (None, ""):
-        return "–"
-    if isinstance(value, str):
-        try:
-            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return value
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
+    value = as_datetime(value)
+    if value is None or isinstance(value, str):
+        return value or "–"
     delta = max((now or dt.datetime.now(dt.timezone.utc)) - value, dt.timedelta(0))
     return format_timedelta(delta, threshold=1, locale=_locale())
 
