@@ -68,6 +68,11 @@ def page_url(key: str, **params) -> str:
     return url_for(f"pages.{key}", **carried, **params)
 
 
+def isolated(text: str) -> str:
+    """Text set apart from the surrounding direction in a right-to-left page ("#1005" stays "#1005" in Hebrew)."""
+    return f"\u2068{text}\u2069" if text_direction() == "rtl" else text
+
+
 def render_page(template: str, page: str, **context) -> str:
     """Render a page in the admin frame: in the merchant's language, with the shop's currency and time zone."""
     settings = current_app.extensions["services"].settings
@@ -113,7 +118,7 @@ def order_detail(order_id: int):
         data = page_data.order_detail(session, g.shop_domain, order_id)
         if data is None:
             abort(404)
-        return render_page("order.html", "orders", title=_("Order %(name)s", name=data["order"]["name"]),
+        return render_page("order.html", "orders", title=_("Order %(name)s", name=isolated(data["order"]["name"])),
                            back={"href": page_url("orders"), "label": _("Orders")}, **data)
 
 
