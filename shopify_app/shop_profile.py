@@ -37,7 +37,8 @@ def _valid_timezone(name: str | None) -> str | None:
 
 def refresh_shop_profile(services, shop_domain: str) -> dict:
     """Read Shopify's shop query (outside any transaction), then store the profile; returns it."""
-    data = services.gateway(shop_domain).query("ShopInfo")["shop"]
+    # One attempt: a page waits for this, and a failed read is simply tried again on a later page.
+    data = services.gateway(shop_domain, max_attempts=1).query("ShopInfo")["shop"]
     currency = (data.get("currencyCode") or "").upper()[:3] or None
     values = {"name": (data.get("name") or "")[:255] or None, "currency_code": currency,
               "iana_timezone": _valid_timezone(data.get("ianaTimezone")),

@@ -5,6 +5,7 @@ so a string wrapped anywhere but not translated fails here, whoever added it.
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
@@ -144,3 +145,14 @@ def test_the_shop_profile_is_read_from_shopify_and_dates_follow_its_time_zone(wo
     html = world.page("/problems?locale=en").get_data(as_text=True)
     warsaw = first_seen.astimezone(ZoneInfo("Europe/Warsaw"))
     assert warsaw.strftime("%-I:%M") in html  # shown at Warsaw's wall-clock time, not UTC's
+    # Read again once a day: the merchant moved the shop to Jerusalem in Shopify.
+    world.shopify.store.require_shop(SHOP).record["ianaTimezone"] = "Asia/Jerusalem"
+    world.page("/?locale=en")
+    with world.services.session_factory() as session:
+        assert session.scalar(select(Shop.iana_timezone).where(Shop.domain == SHOP)) == "Europe/Warsaw"  # still fresh: not read again
+    with world.services.session_factory.begin() as session:
+        session.scalar(select(Shop).where(Shop.domain == SHOP)).profile_refreshed_at -= dt.timedelta(days=2)
+    html = world.page("/problems?locale=en").get_data(as_text=True)
+    with world.services.session_factory() as session:
+        assert session.scalar(select(Shop.iana_timezone).where(Shop.domain == SHOP)) == "Asia/Jerusalem"
+    assert first_seen.astimezone(ZoneInfo("Asia/Jerusalem")).strftime("%-I:%M") in html
