@@ -24,6 +24,10 @@ STATE_LABELS = {
     "paid": _l("Paid"), "partially_paid": _l("Partially paid"), "authorized": _l("Authorized"), "refunded": _l("Refunded"),
     "partially_refunded": _l("Partially refunded"), "voided": _l("Voided"), "expired": _l("Expired"), "unfulfilled": _l("Unfulfilled"),
     "partially_fulfilled": _l("Partially fulfilled"),
+    # Why a fulfillment order is on hold (Shopify's FulfillmentHoldReason).
+    "awaiting_payment": _l("Awaiting payment"), "high_risk_of_fraud": _l("High risk of fraud"), "incorrect_address": _l("Incorrect address"),
+    "inventory_out_of_stock": _l("Out of stock"), "unknown_delivery_date": _l("Unknown delivery date"), "awaiting_return_items": _l("Awaiting returned items"),
+    "other": _l("Other"),
 }
 
 # Polaris badge tones: what a state means for the merchant (critical, warning, success, info, attention; none = neutral).

@@ -175,8 +175,17 @@ def _fulfillment_orders(session: Session, order: Order) -> list[dict]:
     suppliers_by_id = {s.id: s.name for s in session.scalars(select(Supplier).where(Supplier.shop_domain == order.shop_domain))}
     rows = session.scalars(select(FulfillmentOrderRecord).where(FulfillmentOrderRecord.order_id == order.id).order_by(FulfillmentOrderRecord.id))
     return [{"id": r.shopify_id, "status": r.status, "request_status": r.request_status, "managed_by": r.managed_by, "location": r.location_gid,
-             "supplier": suppliers_by_id.get(r.supplier_id), "holds": [(h.get("reason") or "").lower() + (" (ours)" if h.get("ours") else "") for h in r.holds or []],
+             "supplier": suppliers_by_id.get(r.supplier_id), "holds": [_hold_label(h) for h in r.holds or []],
              "app_hold_note": r.app_hold_note} for r in rows]
+
+
+def _hold_label(hold: dict) -> str:
+    """A hold on a fulfillment order as the page shows it: its reason in words, and whether the app placed it."""
+    from ..i18n import gettext as _
+    from .admin_strings import label
+
+    reason = label(hold.get("reason"))
+    return _("%(reason)s (ours)", reason=reason) if hold.get("ours") else reason
 
 
 def suppliers(session: Session, shop: str) -> dict:
