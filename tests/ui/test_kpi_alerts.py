@@ -33,7 +33,7 @@ def test_a_missed_return_rate_shows_on_the_dashboard_and_is_sent_once(shop, mail
     # Hand-computed: 2 orders x 2 mugs + 1 tee = 5 units sold this week, 1 mug asked back: 1/5 = 20.0 %, target below 10 %.
     dashboard = shop.page("/").get_data(as_text=True)
     row = dashboard.split('data-kpi="return_rate"')[1].split("</tr>")[0]
-    assert "20.0 %" in row and "below 10 %" in row and 'class="badge missed' in row
+    assert "20.0 %" in row and "below 10 %" in row and 'class="badge missed"' in row
     headers = {"Authorization": f"Bearer {shop.shopify.mint_session_token(SHOP, API_KEY)}"}
     saved = shop.app.test_client().put("/api/settings/alert-channels", json={"emails": ["ops@example.com"], "slack_webhook_url": slack.url, "min_severity": "warning"}, headers=headers)
     assert saved.status_code == 200 and slack.url not in saved.get_data(as_text=True)
