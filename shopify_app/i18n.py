@@ -33,11 +33,17 @@ def text_direction(lang: str | None = None) -> str:
 
 
 def select_locale() -> str:
-    """A request's language: an explicit g.locale, then Shopify's `locale` parameter, then English."""
+    """A request's language: an explicit g.locale, then Shopify's `locale` parameter, then Accept-Language, then English.
+
+    Pages get `locale` from Shopify (and carry it on links); the admin's fetch() calls send the
+    page's language as Accept-Language, so the API's messages come back in it.
+    """
     if "locale" in g:
         return language_of(g.locale)
     if has_request_context():
-        return language_of(request.args.get("locale"))
+        if request.args.get("locale"):
+            return language_of(request.args.get("locale"))
+        return language_of(request.accept_languages.best_match(LANGUAGES))
     return DEFAULT_LANGUAGE
 
 
@@ -66,19 +72,25 @@ def format_decimal_plain(value: Decimal) -> str:
     return format_decimal(value, locale=str(get_locale() or DEFAULT_LANGUAGE))
 
 
-def format_when(value, fmt: str = "medium") -> str:
-    """A date-time (datetime or ISO string) in the shop's time zone and the current language; '–' when missing."""
+def as_datetime(value):
+    """A datetime or ISO string as an aware datetime (naive means UTC: the database stores UTC); None when missing, the text when unreadable."""
     import datetime as dt
 
     if value in (None, ""):
-        return "–"
+        return None
     if isinstance(value, str):
         try:
             value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return value
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)  # the database stores UTC
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
+
+
+def format_when(value, fmt: str = "medium") -> str:
+    """A date-time (datetime or ISO string) in the shop's time zone and the current language; '–' when missing."""
+    value = as_datetime(value)
+    if value is None or isinstance(value, str):
+        return value or "–"
     return format_datetime(value, fmt)
 
 

@@ -77,6 +77,13 @@ class Shop(Base):
     installed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     uninstalled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     scopes: Mapped[str | None] = mapped_column(Text)
+    # The shop's profile from Shopify's `shop` query (shop_profile.py): the admin shows money in
+    # the shop's currency and times in its time zone. Null until first read.
+    name: Mapped[str | None] = mapped_column(String(255))
+    currency_code: Mapped[str | None] = mapped_column(String(3))
+    iana_timezone: Mapped[str | None] = mapped_column(String(64))
+    primary_domain: Mapped[str | None] = mapped_column(String(255))
+    profile_refreshed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     token: Mapped[ShopToken | None] = relationship(back_populates="shop", cascade="all, delete-orphan", uselist=False)
 

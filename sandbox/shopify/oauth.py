@@ -286,8 +286,8 @@ class OAuthAuthority:
         query["hmac"] = query_hmac(query, app.client_secret)
         return _append_query(redirect_uri, query)
 
-    def app_home_url(self, shop: ShopState, client_id: str) -> str:
-        """Where the admin sends the browser to open an embedded app: its URL with an id_token."""
+    def app_home_url(self, shop: ShopState, client_id: str, locale: str = "en") -> str:
+        """Where the admin sends the browser to open an embedded app: its URL with an id_token and the admin user's locale."""
         app = self._app_or_raise(client_id)
         if not app.app_url:
             raise OAuthError("invalid_request", f"App {client_id} has no app_url registered.")
@@ -296,7 +296,7 @@ class OAuthAuthority:
             "embedded": "1",
             "host": admin_host_param(shop.domain),
             "id_token": self.mint_session_token(shop.domain, client_id),
-            "locale": "en",
+            "locale": locale,
             "session": secrets.token_hex(32),
             "shop": shop.domain,
             "timestamp": str(now),

@@ -12,6 +12,7 @@ Pages a developer opens in a plain browser (`/admin/apps/<client_id>`) take `?sh
 """
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from typing import Any, Callable, Iterable
@@ -150,7 +151,11 @@ def create_app(sandbox: "SandboxShopify") -> Flask:
         if sandbox.store.app(client_id) is None:
             return Response(f"App {client_id} is not registered with the sandbox", status=404, mimetype="text/plain")
         try:
-            return redirect(sandbox.oauth.app_home_url(shop, client_id), code=302)
+            # ?locale= plays the admin user's language setting (Shopify passes it to the app as `locale`).
+            locale = request.args.get("locale", "en")
+            if not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?", locale):
+                return Response("locale must be a language tag such as pl or pt-BR", status=400, mimetype="text/plain")
+            return redirect(sandbox.oauth.app_home_url(shop, client_id, locale), code=302)
         except OAuthError as exc:
             return Response(exc.description, status=400, mimetype="text/plain")
 

@@ -8,6 +8,10 @@ from __future__ import annotations
 import math
 from xml.sax.saxutils import escape, quoteattr
 
+from babel.numbers import format_decimal
+
+from ..i18n import DEFAULT_LANGUAGE, get_locale, gettext as _
+
 Series = list[tuple[str, float | None]]
 
 WIDTH, HEIGHT = 640, 240
@@ -78,7 +82,8 @@ def _svg(title: str, plot: _Plot, parts: list[str], series: Series, slot: float,
         f'<text class="tick" x="{plot.left - 6}" y="{plot.top + 4}" text-anchor="end">{escape(_format(plot.top_value, percent))}</text>',
     ]
     if not series:
-        head.append(f'<text class="empty" x="{plot.width / 2:.1f}" y="{(plot.top + plot.bottom) / 2:.1f}" text-anchor="middle">No data</text>')
+        no_data = _("No data")
+        head.append(f'<text class="empty" x="{plot.width / 2:.1f}" y="{(plot.top + plot.bottom) / 2:.1f}" text-anchor="middle">{escape(no_data)}</text>')
     every = math.ceil(len(series) / MAX_LABELS) if series else 1
     labels = [
         f'<text class="label" x="{plot.left + (i + 0.5) * slot:.1f}" y="{plot.bottom + 16}" text-anchor="middle">{escape(label)}</text>'
@@ -91,9 +96,10 @@ def _target_line(plot: _Plot, percent: bool) -> list[str]:
     if plot.target is None:
         return []
     y = plot.y(plot.target)
+    caption = _("target %(value)s", value=_format(plot.target, percent))  # outside the f-string: the catalog extractor reads calls only
     return [
         f'<line class="target" x1="{plot.left}" y1="{y:.1f}" x2="{plot.width - RIGHT}" y2="{y:.1f}" stroke="{TARGET_STROKE}" stroke-dasharray="6 4"/>',
-        f'<text class="target-label" x="{plot.width - RIGHT}" y="{y - 4:.1f}" text-anchor="end" fill="{TARGET_STROKE}">target {escape(_format(plot.target, percent))}</text>',
+        f'<text class="target-label" x="{plot.width - RIGHT}" y="{y - 4:.1f}" text-anchor="end" fill="{TARGET_STROKE}">{escape(caption)}</text>',
     ]
 
 
@@ -113,6 +119,8 @@ def _misses(value: float, target: float | None, higher_is_better: bool | None) -
 
 
 def _format(value: float, percent: bool) -> str:
+    # In the page's language ("10,0 %" in Polish); English outside a request.
+    locale = str(get_locale() or DEFAULT_LANGUAGE)
     if percent:
-        return f"{value * 100:.1f} %"
-    return f"{round(value, 2):g}"
+        return f"{format_decimal(value * 100, format='#,##0.0', locale=locale)} %"
+    return format_decimal(round(value, 2), format="#,##0.##", locale=locale)

@@ -1,16 +1,29 @@
-// Actions and CSV downloads: every call carries a fresh session token (App Bridge, or the sandbox stand-in).
+// What this file may say, in the page's language (a JSON blob the page renders; see web/admin_strings.py).
+const MESSAGES = JSON.parse(document.getElementById('admin-messages').textContent);
+const LANG = document.documentElement.lang || 'en';
+const say = (key, values = {}) => MESSAGES[key].replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ''));
+
+// Actions and CSV downloads: every call carries a fresh session token (App Bridge, or the sandbox stand-in)
+// and the page's language (Accept-Language), so refusals come back in it.
 async function api(method, path, body) {
   const token = await window.shopify.idToken();
-  const res = await fetch(path, {
-    method,
-    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  let res;
+  try {
+    res = await fetch(path, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', 'Accept-Language': LANG },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {
+    const err = new Error(say('network'));
+    err.fields = []; err.problems = [];
+    throw err;
+  }
   const text = await res.text();
   let data = {};
   try { data = text ? JSON.parse(text) : {}; } catch (e) { data = { raw: text }; }
   if (!res.ok) {
-    const err = new Error(data.error || `HTTP ${res.status}`);
+    const err = new Error(data.error || say('error', { status: res.status }));
     err.fields = Array.isArray(data.fields) ? data.fields : [];  // 400: [{field, message}] from the API's schemas
     err.problems = Array.isArray(data.problems) ? data.problems : [];  // 400 from the alert-channel checks
     throw err;
@@ -58,7 +71,7 @@ document.addEventListener('click', async (event) => {
   button.disabled = true;
   try {
     await api(method, path, body);
-    toast(button.dataset.done || 'Done');
+    toast(button.dataset.done || say('done'));
     setTimeout(() => window.location.reload(), 600);
   } catch (err) {
     toast(refusal(err, formId ? document.getElementById(formId) : null), true);
@@ -88,8 +101,8 @@ document.addEventListener('click', async (event) => {
   event.preventDefault();
   try {
     const token = await window.shopify.idToken();
-    const res = await fetch(link.dataset.csv, { headers: { Authorization: `Bearer ${token}` } });
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    const res = await fetch(link.dataset.csv, { headers: { Authorization: `Bearer ${token}`, 'Accept-Language': LANG } });
+    if (!res.ok) throw new Error(say('download', { status: res.status }));
     const blob = await res.blob();
     const a = document.createElement('a');
     a.href = URL.createObjectURL(blob);

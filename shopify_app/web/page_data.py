@@ -97,11 +97,30 @@ def orders(session: Session, shop: str, *, q: str = "", state: str = "", supplie
                                             .where(SupplierOrder.order_id.in_([o.id for o in rows]))):
         deliveries.setdefault(d.order_id, []).append({"supplier": supplier_name, "state": d.state, "supplier_order_id": d.supplier_order_id, "error": d.last_error})
     suppliers = session.execute(select(Supplier.id, Supplier.name).where(Supplier.shop_domain == shop, Supplier.deleted_at.is_(None)).order_by(Supplier.name)).all()
+    with_desync = set(session.scalars(select(Desync.subject).where(Desync.shop_domain == shop, Desync.status == "open",
+                                                                  Desync.subject.in_([o.name for o in rows if o.name]))))
     return {
         "orders": [{"id": o.id, "name": o.name, "state": o.state, "financial_status": o.financial_status, "fulfillment_status": o.fulfillment_status,
-                    "total": o.total_price, "created_at": _iso(o.shopify_created_at or o.created_at), "deliveries": deliveries.get(o.id, [])} for o in rows],
+                    "total": o.total_price, "currency": o.currency, "created_at": _iso(o.shopify_created_at or o.created_at),
+                    "customer": customer_name(o), "country": (o.shipping_address or {}).get("country_code"),
+                    "deliveries": deliveries.get(o.id, []), "problems": order_problems(o, deliveries.get(o.id, []), o.name in with_desync)} for o in rows],
         "states": [s.value for s in OrderState], "supplier_choices": [(str(i), n) for i, n in suppliers],
     }
+
+
+def customer_name(order: Order) -> str | None:
+    """Who the order ships to, by name (the shipping address's name, else first and last name)."""
+    address = order.shipping_address or {}
+    name = address.get("name") or " ".join(filter(None, (address.get("first_name"), address.get("last_name"))))
+    return name or None
+
+
+def order_problems(order: Order, deliveries: list[dict], has_desync: bool) -> list[str]:
+    """The order's open problems as the orders list's filter names them: delivery, held, desync."""
+    problems = ["delivery"] if any(d["state"] in PROBLEM_DELIVERY_STATES for d in deliveries) else []
+    if order.state == OrderState.HELD.value:
+        problems.append("held")
+    return problems + (["desync"] if has_desync else [])
 
 
 def _int(value: str) -> int:
@@ -156,8 +175,17 @@ def _fulfillment_orders(session: Session, order: Order) -> list[dict]:
     suppliers_by_id = {s.id: s.name for s in session.scalars(select(Supplier).where(Supplier.shop_domain == order.shop_domain))}
     rows = session.scalars(select(FulfillmentOrderRecord).where(FulfillmentOrderRecord.order_id == order.id).order_by(FulfillmentOrderRecord.id))
     return [{"id": r.shopify_id, "status": r.status, "request_status": r.request_status, "managed_by": r.managed_by, "location": r.location_gid,
-             "supplier": suppliers_by_id.get(r.supplier_id), "holds": [(h.get("reason") or "").lower() + (" (ours)" if h.get("ours") else "") for h in r.holds or []],
+             "supplier": suppliers_by_id.get(r.supplier_id), "holds": [_hold_label(h) for h in r.holds or []],
              "app_hold_note": r.app_hold_note} for r in rows]
+
+
+def _hold_label(hold: dict) -> str:
+    """A hold on a fulfillment order as the page shows it: its reason in words, and whether the app placed it."""
+    from ..i18n import gettext as _
+    from .admin_strings import label
+
+    reason = label(hold.get("reason"))
+    return _("%(reason)s (ours)", reason=reason) if hold.get("ours") else reason
 
 
 def suppliers(session: Session, shop: str) -> dict:

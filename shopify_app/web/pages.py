@@ -8,24 +8,31 @@ from __future__ import annotations
 
 import functools
 import logging
+from urllib.parse import parse_qs, urlsplit
 
 from flask import Blueprint, Response, abort, current_app, g, render_template, request, url_for
 
 from ..auth.session_tokens import PATCH_ID_TOKEN_PATH, request_input, sdk_response, verified_shop
 from ..auth.install import sanitized_shop
 from ..auth.tokens import TokenUnavailable
+from ..i18n import gettext as _, get_locale, lazy_gettext as _l, text_direction
+from ..shop_profile import ensure_fresh_profile
 from . import action_data, page_data
+from .admin_strings import js_messages
+from .page_format import install_filters
 from .api_schemas import bounded_ids
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("pages", __name__)
 bounded_ids(blueprint)  # ids beyond 64 bits are a 404, never an overflow in the query
+blueprint.record_once(lambda state: install_filters(state.app))  # state labels, numbers, countries, ages
 
 NAV = (
-    ("dashboard", "Dashboard"), ("orders", "Orders"), ("suppliers", "Suppliers"), ("mappings", "Mappings"), ("inventory", "Inventory"),
-    ("returns", "Returns"), ("problems", "Problems"), ("settings", "Settings"),
+    ("dashboard", _l("Dashboard")), ("orders", _l("Orders")), ("suppliers", _l("Suppliers")), ("mappings", _l("Mappings")), ("inventory", _l("Inventory")),
+    ("returns", _l("Returns")), ("problems", _l("Problems")), ("settings", _l("Settings")),
 )
-CARRIED_PARAMS = ("shop", "host", "embedded")  # kept on links between pages; never the id_token
+# Kept on links between pages (Shopify's `locale` too: the next page stays in the merchant's language); never the id_token.
+CARRIED_PARAMS = ("shop", "host", "embedded", "locale")
 
 
 def admin_page(view):
@@ -48,6 +55,8 @@ def admin_page(view):
                 return sdk_response(result.invalid_token_response)
             if services.scheduler is not None:
                 services.scheduler.add_shop_jobs(shop)
+        # The shop's currency and time zone for the page (a read unless a day old), before the view opens its session.
+        g.shop_profile = ensure_fresh_profile(services, shop)
         return view(*args, **kwargs)
 
     return guarded
@@ -59,14 +68,24 @@ def page_url(key: str, **params) -> str:
     return url_for(f"pages.{key}", **carried, **params)
 
 
+def isolated(text: str) -> str:
+    """Text set apart from the surrounding direction in a right-to-left page ("#1005" stays "#1005" in Hebrew)."""
+    return f"\u2068{text}\u2069" if text_direction() == "rtl" else text
+
+
 def render_page(template: str, page: str, **context) -> str:
-    """Render a page in the admin frame."""
+    """Render a page in the admin frame: in the merchant's language, with the shop's currency and time zone."""
     settings = current_app.extensions["services"].settings
+    profile = g.get("shop_profile") or {}  # read by admin_page (a second session here would wait on the view's)
+    g.shop_timezone = profile.get("iana_timezone")  # the `when` filter's time zone (UTC until known)
     title = context.pop("title", dict(NAV).get(page, page))
+    context.setdefault("back", None)  # {"href", "label"}: the title bar's breadcrumb
+    lang = str(get_locale() or "en")
     return render_template(
         f"admin/{template}", page=page, title=title, nav=NAV, page_url=page_url, shop=g.shop_domain,
         api_key=settings.api_key, sandbox=settings.sandbox or bool(settings.sandbox_shopify_url),
-        sandbox_shopify_url=settings.sandbox_shopify_url, **context,
+        sandbox_shopify_url=settings.sandbox_shopify_url, lang=lang, dir=text_direction(lang),
+        shop_currency=profile.get("currency_code"), js_messages=js_messages(), **context,
     )
 
 
@@ -99,7 +118,8 @@ def order_detail(order_id: int):
         data = page_data.order_detail(session, g.shop_domain, order_id)
         if data is None:
             abort(404)
-        return render_page("order.html", "orders", title=f"Order {data['order']['name']}", **data)
+        return render_page("order.html", "orders", title=_("Order %(name)s", name=isolated(data["order"]["name"])),
+                           back={"href": page_url("orders"), "label": _("Orders")}, **data)
 
 
 @blueprint.get("/suppliers")
@@ -150,7 +170,12 @@ def patch_id_token():
     settings = services.settings
     if settings.sandbox or settings.sandbox_shopify_url:
         shop = sanitized_shop(request.args.get("shop")) or ""
-        return render_template("admin/bounce.html", api_key=settings.api_key, shop=shop, sandbox_shopify_url=settings.sandbox_shopify_url)
+        reload_query = parse_qs(urlsplit(request.args.get("shopify-reload", "")).query)
+        if reload_query.get("locale"):  # the page being reloaded carries Shopify's locale: the bounce speaks it too
+            g.locale = reload_query["locale"][0]
+        lang = str(get_locale() or "en")
+        return render_template("admin/bounce.html", api_key=settings.api_key, shop=shop, sandbox_shopify_url=settings.sandbox_shopify_url,
+                               lang=lang, dir=text_direction(lang), js_messages=js_messages())
     raw_shop = request.args.get("shop", "")
     if sanitized_shop(raw_shop) != raw_shop.lower():
         # The SDK copies ?shop= into a header as it is: a newline there would be a 500.

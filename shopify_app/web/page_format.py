@@ -1,0 +1,69 @@
+"""Jinja filters of the admin pages: codes as translated words, numbers, percentages, countries and ages in the merchant's language."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+
+from babel import Locale
+from babel.dates import format_timedelta
+from babel.numbers import format_decimal
+from flask import Flask
+
+from ..i18n import DEFAULT_LANGUAGE, as_datetime, get_locale
+from . import admin_strings
+
+
+def _locale() -> str:
+    return str(get_locale() or DEFAULT_LANGUAGE)
+
+
+def number(value, digits: int | None = None) -> str:
+    """A number in the locale's format ('1,234.5', '1 234,5'); digits fixes the decimals; '–' when missing."""
+    if value is None or value == "":
+        return "–"
+    try:
+        value = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return str(value)
+    pattern = "#,##0" + ("." + "0" * digits if digits else "") if digits is not None else None
+    return format_decimal(value, format=pattern, locale=_locale())
+
+
+def percent(fraction, digits: int = 1) -> str:
+    """A fraction as a percentage with the locale's digits ('20.0 %', '20,0 %'); '–' when missing."""
+    if fraction is None:
+        return "–"
+    return f"{number(Decimal(str(fraction)) * 100, digits)} %"
+
+
+def hours(value) -> str:
+    """A number of hours ('36 h')."""
+    return "–" if value is None else f"{number(value)} h"
+
+
+def country(code) -> str:
+    """A country's name in the merchant's language from its ISO code ('PL' -> 'Polska'); the code when unknown."""
+    if not code:
+        return "–"
+    return Locale.parse(_locale()).territories.get(str(code).upper(), str(code))
+
+
+def age(value, now: dt.datetime | None = None) -> str:
+    """How long ago, in words ('3 days', '3 dni', '3 ימים'); '–' when missing."""
+    value = as_datetime(value)
+    if value is None or isinstance(value, str):
+        return value or "–"
+    delta = max((now or dt.datetime.now(dt.timezone.utc)) - value, dt.timedelta(0))
+    return format_timedelta(delta, threshold=1, locale=_locale())
+
+
+def install_filters(app: Flask) -> None:
+    """Make the admin's filters available to every template."""
+    app.jinja_env.filters.update({
+        "state_label": admin_strings.label, "tone": admin_strings.tone,
+        "event_label": lambda code: admin_strings.label(code, admin_strings.EVENT_LABELS),
+        "actor_label": lambda code: admin_strings.label(code, admin_strings.ACTOR_LABELS),
+        "desync_label": lambda code: admin_strings.label(code, admin_strings.DESYNC_LABELS),
+        "detail_label": lambda code: admin_strings.label(code, admin_strings.DETAIL_LABELS),
+        "number": number, "percent": percent, "hours": hours, "country": country, "age": age,
+    })
