@@ -146,7 +146,7 @@ def test_an_order_assigned_to_a_location_the_app_does_not_manage_is_left_alone(w
     assert ours.state == "not_ours" and "not_ours" in [e.kind for e in ours.events]
     assert world.open_alerts() == []  # nothing wrong: simply not ours
     page = world.page(f"/orders/{ours.id}")
-    assert page.status_code == 200 and "not ours" in page.get_data(as_text=True) and other in page.get_data(as_text=True)
+    assert page.status_code == 200 and 'class="badge not_ours"' in page.get_data(as_text=True) and other in page.get_data(as_text=True)
     # The same SKU at the primary location (managed by default) is forwarded.
     home = world.place([{"sku": "TEE-S", "quantity": 1}])
     [delivery] = deliveries(world.app)
