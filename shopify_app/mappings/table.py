@@ -7,6 +7,7 @@ words of the title.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -127,7 +128,8 @@ def parse_query(args, *, limit: int = PAGE_SIZE) -> TableQuery:
     """A TableQuery from request arguments; unknown filters and ids that are not numbers are ignored."""
     def number(name: str) -> int | None:
         value = (args.get(name) or "").strip()
-        return int(value) if value.isdigit() and 0 < int(value) < 2 ** 63 else None
+        # ASCII digits only: str.isdigit() also takes '²', which int() refuses.
+        return int(value) if re.fullmatch(r"[0-9]{1,19}", value) and 0 < int(value) < 2 ** 63 else None
 
     wanted = (args.get("filter") or "").strip()
     size = number("limit")

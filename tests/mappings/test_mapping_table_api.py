@@ -176,3 +176,10 @@ def test_the_page_renders_a_filtered_page_with_links_that_keep_the_filters_and_n
     mine = world.client.get(f"/mappings?shop={SHOP}&host=abc&q=TEE-S&id_token={world.shopify.mint_session_token(SHOP, API_KEY)}").get_data(as_text=True)
     other = world.client.get(f"/mappings?shop={OTHER}&host=abc&q=TEE-S&id_token={world.shopify.mint_session_token(OTHER, API_KEY)}").get_data(as_text=True)
     assert "MINE-ONLY" in mine and "MINE-ONLY" not in other and 'data-sku="TEE-S"' in other
+
+
+def test_query_ids_that_are_not_ascii_numbers_are_ignored():
+    from shopify_app.mappings.table import parse_query
+
+    query = parse_query({"after": "²", "before": "٣", "supplier": "1e3", "limit": "99999999999999999999", "filter": "unmapped"})
+    assert (query.after, query.before, query.supplier_id, query.limit, query.filter) == (None, None, None, 50, "unmapped")
