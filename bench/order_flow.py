@@ -80,6 +80,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--duplicate-rate", type=float, default=0.1, help="faults phase: Shopify duplicate_rate")
     p.add_argument("--failure-rate", type=float, default=0.2, help="faults phase: supplier failure_rate")
     p.add_argument("--threads", type=int, default=8, help="gunicorn threads of the app's single worker")
+    p.add_argument("--supplier-rate-limit", type=int, default=6000,
+                   help="the Printful sandbox's rate limit, requests per minute (Printful documents 120: at most one order a second)")
     p.add_argument("--seed", type=int, default=1, help="seed for order contents and the Shopify sender's faults")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (databases, app logs)")
     p.add_argument("--tmp", default=None, help="parent directory of the temporary directory")
@@ -226,7 +228,8 @@ def place_orders(world: World, n: int, rate: float, rng: random.Random, progress
 
 
 def run_phase(args, spec: PhaseSpec, workdir: Path, progress) -> PhaseResult:
-    world = World(workdir / spec.name, threads=args.threads, ship_delay=args.ship_delay, seed=args.seed)
+    world = World(workdir / spec.name, threads=args.threads, ship_delay=args.ship_delay, seed=args.seed,
+                  supplier_requests_per_minute=args.supplier_rate_limit)
     progress(f"[{spec.name}] starting sandboxes and the app")
     world.start(progress)
     try:
@@ -395,7 +398,8 @@ def report(args, results: list[PhaseResult], workdir: Path, elapsed: float) -> N
     w(f"sandboxes  sandbox Shopify + Printful sandbox + this driver share one process; {os.cpu_count()} CPUs shared with the app")
     w(f"orders     {args.n} per phase, placed at {args.rate:g}/s (open loop, {PLACERS} placer threads), 1-3 lines of")
     w(f"           {', '.join(SKUS)} (qty 1-2), all mapped to Printful; seed {args.seed}")
-    w(f"supplier   ships each order in one parcel {args.ship_delay:g} s after it is confirmed; its webhooks go back to the app")
+    w(f"supplier   ships each order in one parcel {args.ship_delay:g} s after it is confirmed; its webhooks go back to the app;")
+    w(f"           rate limit {args.supplier_rate_limit} requests/min (Printful documents 120/min, one order a second)")
     for r in results:
         w(f"phase      {r.spec.name}: {r.spec.describe()}; waits up to {r.spec.drain:.0f} s after the last order")
     w()

@@ -352,6 +352,11 @@ class World:
     database_url: str | None = None  # default: a SQLite file in workdir
     engine: str = "embedded"  # embedded | procrastinate (needs a PostgreSQL database_url)
     worker_procs: list = field(default_factory=list)  # procrastinate worker processes (python -m shopify_app.cli worker)
+    # The Printful sandbox's rate limit (requests per minute per token). Printful documents 120
+    # (2/s): a hard cap of one order a second (create + confirmation), whatever the app does.
+    # The benchmarks measure the app, so by default the sandbox allows far more; its headers
+    # say so (X-Ratelimit-Policy), and the app's client-side bucket follows them.
+    supplier_requests_per_minute: int = 6000
 
     def start(self, progress) -> None:
         from cryptography.fernet import Fernet
@@ -359,6 +364,7 @@ class World:
         from sandbox.shopify.server import SandboxShopify
         from sandbox.shopify.webhooks import WebhookSender
         from sandbox.supplier.printful import SandboxSupplier
+        from sandbox.supplier.rate_limit import RateLimiter
         from shopify_app.migrate import upgrade_to_head
 
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -375,7 +381,7 @@ class World:
         self.shopify.start()
         self.topics = app_topics()
         self.shopify.register_app(API_KEY, secret, app_url, webhook_topics=list(self.topics))
-        self.supplier = SandboxSupplier()
+        self.supplier = SandboxSupplier(rate_limiter=RateLimiter(limit=self.supplier_requests_per_minute, window_seconds=60.0))
         self.supplier.start()
         ids = self.supplier.variant_ids_by_sku()
         self.supplier_probe = SupplierProbe(self.supplier, self.ship_delay, frozenset(ids[s] for s in self.never_ship_skus))

@@ -1,9 +1,12 @@
 """Tracking back: supplier shipments become Shopify fulfillments with tracking, once.
 
 A shipment is first recorded (unique per supplier order + shipment id), then pushed to
-Shopify. Before creating a fulfillment we re-read the order's fulfillment orders, so a
-crash after Shopify created it but before we stored its id cannot fulfil twice: the
-remaining quantities are already zero and we only attach the fulfillment we find.
+Shopify. The parcel is spread over our stored copy of the order's fulfillment orders (read
+when the order was routed); Shopify checks every quantity against what really remains, so
+a copy gone stale (a crash after Shopify created the fulfillment but before we stored its
+id, a fulfillment order moved or held meanwhile) is refused, never fulfilled twice. Then,
+and whenever the copy does not cover the parcel, we re-read the fulfillment orders and
+spread it over what remains: what is already fulfilled is found and only attached.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from ..db import read_only
 from ..fulfillment.carriers import shopify_carrier
 from ..fulfillment.locations import manager_of
 from ..fulfillment.models import ManagedBy
-from ..fulfillment.sync import read_every_fulfillment_order
+from ..fulfillment.sync import fulfillment_orders_of, read_every_fulfillment_order
 from ..orders.models import Order, OrderLine, OrderState
 from ..orders.timeline import record_event
 from ..privacy import gid_number
@@ -89,6 +92,7 @@ class _PushPlan:
     wanted: dict[str, int]  # order line (Shopify id) -> units in this parcel
     shop_domain: str = ""
     supplier_id: int | None = None
+    stored: dict[str, list[dict]] | None = None  # the parcel over our stored fulfillment orders (None: read Shopify's)
 
 
 def _plan_push(session: Session, shipment_id: int) -> _PushPlan | None:
@@ -105,8 +109,10 @@ def _plan_push(session: Session, shipment_id: int) -> _PushPlan | None:
         our_line = session.get(OrderLine, sol.order_line_id)
         wanted[our_line.shopify_line_id] = wanted.get(our_line.shopify_line_id, 0) + quantity
     ids = tuple(row.shopify_fulfillment_ids or ([row.shopify_fulfillment_id] if row.shopify_fulfillment_id else []))
-    return _PushPlan(f"gid://shopify/Order/{order.shopify_id}", row.shopify_fulfillment_id, ids, row.state == ShipmentState.FULFILLED.value, row.tracking_synced, {k: v for k, v in tracking.items() if v}, wanted,
-                     order.shop_domain, delivery.supplier_id)
+    fulfilled = row.state == ShipmentState.FULFILLED.value
+    stored = None if fulfilled or ids else _allocate_stored(session, order, delivery.supplier_id, wanted)
+    return _PushPlan(f"gid://shopify/Order/{order.shopify_id}", row.shopify_fulfillment_id, ids, fulfilled, row.tracking_synced, {k: v for k, v in tracking.items() if v}, wanted,
+                     order.shop_domain, delivery.supplier_id, stored)
 
 
 def push_shipment(session_factory, gateway, shipment_id: int, notify_customer: bool = True) -> None:
@@ -134,26 +140,24 @@ def push_shipment(session_factory, gateway, shipment_id: int, notify_customer: b
                 row.tracking_synced = True
                 record_event(session, order, "tracking_updated", "supplier", carrier=row.carrier, number=row.tracking_number)
             return
-        by_location = _allocate(session_factory, gateway, plan)
+        by_location = plan.stored
+        if by_location is not None:
+            try:
+                data = gateway.mutate("FulfillmentCreate", _fulfillment_input(plan, *by_location.values(), notify_customer))
+            except ShopifyUserError as exc:
+                # Our copy is out of date (fulfilled, moved or held since): Shopify's current word decides below.
+                log.info("fulfillment from the stored fulfillment orders refused (%s): reading them from Shopify", exc.codes)
+                by_location = None
+            else:
+                _record_created(session_factory, shipment_id, data)
+        if by_location is None:
+            by_location = _push_over_live_fulfillment_orders(session_factory, gateway, shipment_id, plan, notify_customer)
         if not by_location:
             with session_factory.begin() as session:
                 row, _ = _row_and_order(session, shipment_id)
                 row.state = ShipmentState.FULFILLED.value  # already fulfilled in Shopify (e.g. a retry after a crash)
                 row.tracking_synced = True
             return
-        # Shopify fulfils the fulfillment orders of one location per call: a parcel spanning
-        # locations becomes one fulfillment per location, each recorded as soon as it exists
-        # (a retry re-reads what remains, so a group already fulfilled is not sent again).
-        for location_gid, groups in by_location.items():
-            data = gateway.mutate(
-                "FulfillmentCreate",
-                {"fulfillment": {"lineItemsByFulfillmentOrder": groups, "trackingInfo": plan.tracking, "notifyCustomer": notify_customer}},
-            )
-            with session_factory.begin() as session:
-                row, _ = _row_and_order(session, shipment_id)
-                created = data["fulfillmentCreate"]["fulfillment"]["id"]
-                row.shopify_fulfillment_id = row.shopify_fulfillment_id or created
-                row.shopify_fulfillment_ids = [*(row.shopify_fulfillment_ids or []), created]
         with session_factory.begin() as session:
             row, order = _row_and_order(session, shipment_id)
             row.state = ShipmentState.FULFILLED.value
@@ -172,6 +176,70 @@ def push_shipment(session_factory, gateway, shipment_id: int, notify_customer: b
             row, _ = _row_and_order(session, shipment_id)
             row.last_error = type(exc).__name__
         raise  # transient: the caller's retry machinery tries again
+
+
+def _fulfillment_input(plan: _PushPlan, groups: list[dict], notify_customer: bool) -> dict:
+    return {"fulfillment": {"lineItemsByFulfillmentOrder": groups, "trackingInfo": plan.tracking, "notifyCustomer": notify_customer}}
+
+
+def _record_created(session_factory, shipment_id: int, data: dict) -> None:
+    """Keep the id of a fulfillment Shopify just created (its own short transaction)."""
+    with session_factory.begin() as session:
+        row, _ = _row_and_order(session, shipment_id)
+        created = data["fulfillmentCreate"]["fulfillment"]["id"]
+        row.shopify_fulfillment_id = row.shopify_fulfillment_id or created
+        row.shopify_fulfillment_ids = [*(row.shopify_fulfillment_ids or []), created]
+
+
+def _push_over_live_fulfillment_orders(session_factory, gateway, shipment_id: int, plan: _PushPlan, notify_customer: bool) -> dict[str, list[dict]]:
+    """Spread the parcel over the fulfillment orders as Shopify has them now and fulfil each location's part."""
+    by_location = _allocate(session_factory, gateway, plan)
+    # Shopify fulfils the fulfillment orders of one location per call: a parcel spanning
+    # locations becomes one fulfillment per location, each recorded as soon as it exists
+    # (a retry re-reads what remains, so a group already fulfilled is not sent again).
+    for groups in by_location.values():
+        _record_created(session_factory, shipment_id, gateway.mutate("FulfillmentCreate", _fulfillment_input(plan, groups, notify_customer)))
+    return by_location
+
+
+def _allocate_stored(session: Session, order: Order, supplier_id: int, wanted: dict[str, int]) -> dict[str, list[dict]] | None:
+    """The parcel over our stored copy of the order's fulfillment orders, when it fits at one location; else None.
+
+    Saves a read of every fulfillment order per parcel (Shopify's cost bucket is what bounds
+    the way back). Shopify refuses any quantity beyond what really remains, so a stale copy
+    costs one refused call, then the live read, never a second fulfillment.
+    """
+    left = dict(wanted)
+    by_location: dict[str, list[dict]] = {}
+    managers: dict[str, bool] = {}
+    for fo in fulfillment_orders_of(session, order):
+        if fo.status not in ("OPEN", "IN_PROGRESS") or not fo.location_gid:
+            continue
+        if fo.location_gid not in managers:
+            managers[fo.location_gid] = _location_is_ours(session, order.shop_domain, fo.location_gid, fo.location_primary, supplier_id)
+        if not managers[fo.location_gid]:
+            continue
+        items = []
+        for line in fo.lines or ():
+            take = min(left.get(str(line.get("line")), 0), int(line.get("remaining") or 0))
+            if take > 0 and line.get("id"):
+                items.append({"id": line["id"], "quantity": take})
+                left[str(line["line"])] -= take
+        if items:
+            by_location.setdefault(fo.location_gid, []).append({"fulfillmentOrderId": f"gid://shopify/FulfillmentOrder/{fo.shopify_id}", "fulfillmentOrderLineItems": items})
+    # One location and every unit placed; a parcel over several locations (one call each) or one
+    # the copy cannot place goes the careful way, over what Shopify says remains.
+    if len(by_location) != 1 or any(n > 0 for n in left.values()):
+        return None
+    return by_location
+
+
+def _location_is_ours(session: Session, shop_domain: str, location_gid: str | None, primary: bool, supplier_id: int | None) -> bool:
+    # Another location's units of the same line are that location's to ship: the supplier's parcel never fulfils them.
+    manager = manager_of(session, shop_domain, location_gid, primary)
+    if manager.managed_by == ManagedBy.NOT_OURS:
+        return False
+    return manager.managed_by != ManagedBy.SERVICE or manager.supplier_id == supplier_id
 
 
 def _row_and_order(session: Session, shipment_id: int) -> tuple[SupplierShipment, Order]:
@@ -203,12 +271,8 @@ def _allocate(session_factory, gateway, plan: _PushPlan) -> dict[str, list[dict]
 
 
 def _ours(session: Session, plan: _PushPlan, fo: dict, primary: str | None) -> bool:
-    # Another location's units of the same line are that location's to ship: the supplier's parcel never fulfils them.
     location = ((fo.get("assignedLocation") or {}).get("location") or {}).get("id")
-    manager = manager_of(session, plan.shop_domain, location, location is not None and location == primary)
-    if manager.managed_by == ManagedBy.NOT_OURS:
-        return False
-    return manager.managed_by != ManagedBy.SERVICE or manager.supplier_id == plan.supplier_id
+    return _location_is_ours(session, plan.shop_domain, location, location is not None and location == primary, plan.supplier_id)
 
 
 def _count_shipped(session: Session, delivery: SupplierOrder, row: SupplierShipment) -> None:
