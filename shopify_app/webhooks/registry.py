@@ -43,6 +43,7 @@ Prefetch = Callable[[WebhookContext], Any]
 
 HANDLERS: dict[str, Handler] = {}
 PREFETCHES: dict[str, Prefetch] = {}
+SERIAL_KEYS: dict[str, Callable[[Any], Any]] = {}
 
 # Our own topics (not Shopify's): events from suppliers go through the same inbox.
 INTERNAL_TOPICS = frozenset({"supplier/event", "fulfillment_service/notification"})
@@ -51,8 +52,13 @@ INTERNAL_TOPICS = frozenset({"supplier/event", "fulfillment_service/notification
 COMPLIANCE_TOPICS = frozenset({"customers/data_request", "customers/redact", "shop/redact"})
 
 
-def handles(*topics: str, prefetch: Prefetch | None = None) -> Callable[[Handler], Handler]:
-    """Register the decorated function as the handler of the given topics (and their network-reading prefetch)."""
+def handles(*topics: str, prefetch: Prefetch | None = None, one_at_a_time: Callable[[Any], Any] | None = None) -> Callable[[Handler], Handler]:
+    """Register the decorated function as the handler of the given topics (and their network-reading prefetch).
+
+    `one_at_a_time(payload)`: a key (e.g. the order's id); deliveries with the same key are
+    handled one after another within a process (prefetch and write), so the second sees
+    what the first committed. An optimisation only: handlers stay safe when run concurrently.
+    """
 
     def register(fn: Handler) -> Handler:
         for topic in topics:
@@ -61,6 +67,8 @@ def handles(*topics: str, prefetch: Prefetch | None = None) -> Callable[[Handler
             HANDLERS[topic] = fn
             if prefetch is not None:
                 PREFETCHES[topic] = prefetch
+            if one_at_a_time is not None:
+                SERIAL_KEYS[topic] = one_at_a_time
         return fn
 
     return register
@@ -76,6 +84,12 @@ def prefetch_for(topic: str) -> Prefetch | None:
     """The topic's prefetch (network reads before the write transaction), if any."""
     load_handlers()
     return PREFETCHES.get(topic)
+
+
+def serial_key_for(topic: str) -> Callable[[Any], Any] | None:
+    """The topic's `one_at_a_time` key function, if any."""
+    load_handlers()
+    return SERIAL_KEYS.get(topic)
 
 
 def load_handlers() -> dict[str, Handler]:

@@ -1,6 +1,7 @@
 """The inbox worker: claims due deliveries with a lease, runs their handler, retries, dead-letters."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -18,7 +19,7 @@ from ..db import read_only
 from ..jobs.stopping import release_unstarted
 from ..server.logs import bound
 from .inbox import wait_for_install
-from .registry import COMPLIANCE_TOPICS, WebhookContext, handler_for, prefetch_for
+from .registry import COMPLIANCE_TOPICS, WebhookContext, handler_for, prefetch_for, serial_key_for
 
 log = logging.getLogger(__name__)
 
@@ -117,21 +118,22 @@ class InboxWorker:
     def _process(self, delivery_id: int, topic: str, report: DrainReport) -> None:
         try:
             payload = prefetched = None
-            if prefetch_for(topic) is not None:  # only these topics read anything before the write transaction
-                fetched = self._prefetch(delivery_id)
-                if fetched is _NOT_OURS:
-                    return
-                payload, prefetched = fetched
             follow_ups: list = []
-            with self.session_factory.begin() as session:
-                row = session.get(WebhookDelivery, delivery_id)
-                if row is None or row.lease_owner != self.owner:
-                    return
-                outcome = self._run_handler(session, row, payload, prefetched, follow_ups)
-                if not follow_ups:
-                    _finish(row, outcome)
-                else:  # keep the row ours while the calls run (they have bounded timeouts)
-                    row.lease_until = utcnow() + dt.timedelta(seconds=FOLLOW_UP_LEASE_SECONDS)
+            with contextlib.ExitStack() as turn:  # a one-at-a-time key's lock, held until the write committed
+                if prefetch_for(topic) is not None:  # only these topics read anything before the write transaction
+                    fetched = self._prefetch(delivery_id, turn)
+                    if fetched is _NOT_OURS:
+                        return
+                    payload, prefetched = fetched
+                with self.session_factory.begin() as session:
+                    row = session.get(WebhookDelivery, delivery_id)
+                    if row is None or row.lease_owner != self.owner:
+                        return
+                    outcome = self._run_handler(session, row, payload, prefetched, follow_ups)
+                    if not follow_ups:
+                        _finish(row, outcome)
+                    else:  # keep the row ours while the calls run (they have bounded timeouts)
+                        row.lease_until = utcnow() + dt.timedelta(seconds=FOLLOW_UP_LEASE_SECONDS)
             if follow_ups:
                 # Network calls the handler asked for, now that its writes are committed and
                 # no lock is held; the delivery is done only once they all succeeded.
@@ -153,8 +155,12 @@ class InboxWorker:
         except Exception as exc:  # noqa: BLE001 - any handler failure is retried, never lost
             self._record_failure(delivery_id, exc, report, poison=False)
 
-    def _prefetch(self, delivery_id: int):
-        """(payload, what the topic's prefetch read from Shopify/a supplier), on a read-only session before any write lock."""
+    def _prefetch(self, delivery_id: int, turn: contextlib.ExitStack):
+        """(payload, what the topic's prefetch read from Shopify/a supplier), on a read-only session before any write lock.
+
+        A topic handled one at a time per key waits here (in `turn`) for this process's other
+        delivery with that key: then its prefetch sees what that one committed.
+        """
         with self.read_session_factory() as session:
             row = session.get(WebhookDelivery, delivery_id)
             if row is None or row.lease_owner != self.owner:
@@ -162,6 +168,11 @@ class InboxWorker:
             if handler_for(row.topic) is None or (row.topic not in COMPLIANCE_TOPICS and not _shop_is_installed(session, row.shop_domain)):
                 return None, None  # the write phase ignores the delivery
             payload = _parse(row.body)
+            key_of = serial_key_for(row.topic)
+            key = key_of(payload) if key_of is not None else None
+            if key is not None:
+                # No read snapshot kept while waiting: the prefetch then sees what the other delivery committed.
+                turn.enter_context(_ONE_AT_A_TIME.hold((row.shop_domain, key), before_waiting=session.rollback))
             return payload, prefetch_for(row.topic)(self._context(session, row, payload))
 
     def _context(self, session, row: WebhookDelivery, payload, prefetched=None, follow_ups=None) -> WebhookContext:
@@ -212,6 +223,41 @@ class InboxWorker:
 
 
 _NOT_OURS = object()  # the row is gone or another worker holds its lease
+
+
+class KeyedLocks:
+    """One lock per key, made on first use and dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._locks: dict = {}  # key -> [lock, holders and waiters]
+
+    @contextlib.contextmanager
+    def hold(self, key, before_waiting=lambda: None):
+        """Hold the key's lock for the block; `before_waiting()` runs first when someone else holds it."""
+        with self._lock:
+            entry = self._locks.setdefault(key, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            if not entry[0].acquire(blocking=False):
+                before_waiting()
+                entry[0].acquire()
+            try:
+                yield
+            finally:
+                entry[0].release()
+        finally:
+            with self._lock:
+                entry[1] -= 1
+                if not entry[1]:
+                    del self._locks[key]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._locks)
+
+
+_ONE_AT_A_TIME = KeyedLocks()  # process-wide: every lane thread and worker of this process
 
 
 def _parse(body: str):

@@ -110,3 +110,43 @@ def test_a_crash_after_shopify_fulfilled_but_before_we_recorded_it_does_not_fulf
     assert len(status["fulfillments"]) == 1
     [shipment] = _shipments(app)
     assert shipment.state == "fulfilled"
+
+
+def test_one_orders_webhooks_are_handled_one_at_a_time_so_orders_paid_reads_nothing_again(world, monkeypatch):  # noqa: F811
+    """Two lane threads take orders/create and orders/paid of one order: paid waits for create, then sees it routed."""
+    import threading
+
+    from shopify_app.webhooks.worker import InboxWorker
+
+    app, shopify, supplier, _ = world
+    services = app.extensions["services"]
+    reads, first_read, second_read = [], threading.Event(), threading.Event()
+    real = ShopifyGateway._execute
+
+    def slow_first_read(self, name, variables, **kwargs):
+        if name == "FulfillmentOrdersForOrder":
+            reads.append(threading.current_thread().name)
+            if len(reads) == 1:
+                first_read.set()
+                second_read.wait(1.5)  # without one-at-a-time, the other thread reads meanwhile and wakes us
+            else:
+                second_read.set()
+        return real(self, name, variables, **kwargs)
+
+    monkeypatch.setattr(ShopifyGateway, "_execute", slow_first_read)
+    order = shopify.place_order(SHOP, [{"sku": "TEE-S", "quantity": 1}], email="buyer@example.com")  # orders/create + orders/paid
+    with services.session_factory() as session:
+        assert sorted(session.scalars(select(WebhookDelivery.topic)).all()) == ["orders/create", "orders/paid"]
+    workers = [InboxWorker(services.session_factory, services.settings, services) for _ in range(2)]
+    threads = [threading.Thread(target=w.drain, kwargs={"batch_size": 1}, name=f"lane-{n}") for n, w in enumerate(workers)]
+    threads[0].start()
+    assert first_read.wait(10)  # orders/create is being prefetched: the other thread takes orders/paid now
+    threads[1].start()
+    for t in threads:
+        t.join(30)
+    with services.session_factory() as session:
+        assert set(session.scalars(select(WebhookDelivery.status)).all()) == {"done"}
+    assert len(reads) == 1, reads  # orders/paid found the order routed from the same version
+    [delivery] = deliveries(app)
+    assert [(l.supplier_sku, l.quantity) for l in delivery.lines] == [("TEE-S", 1)]
+    del order

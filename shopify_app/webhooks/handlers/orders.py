@@ -81,7 +81,17 @@ def _fulfillment_orders_if_due(ctx: WebhookContext, payload: dict, gateway) -> l
     return read_fulfillment_orders(gateway or ctx.services.gateway(ctx.shop_domain), f"gid://shopify/Order/{order_id}")
 
 
-@handles("orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled", "orders/partially_fulfilled", prefetch=read_for_order_webhook)
+def order_key(payload) -> str | None:
+    """The order a webhook is about, to handle one order's webhooks one at a time (orders/paid then sees
+    that orders/create routed it and reads no fulfillment orders again)."""
+    if not isinstance(payload, dict):
+        return None
+    key = payload.get("admin_graphql_api_id") or payload.get("id")
+    return str(key)[:100] if key is not None else None
+
+
+@handles("orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled", "orders/partially_fulfilled", prefetch=read_for_order_webhook,
+         one_at_a_time=order_key)
 def order_changed(ctx: WebhookContext) -> None:
     """Sync the order from the payload (or from Shopify when its lines cannot be keyed), then act on what changed."""
     payload = ctx.payload
