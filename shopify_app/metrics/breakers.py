@@ -3,8 +3,8 @@
 Breakers live in the memory of the process that forwards (the embedded scheduler's
 process, or each procrastinate worker), so that process publishes their states into a
 gauge (multiprocess mode "livemax": the web process's scrape sees the worker's value, and a
-dead worker's breaker disappears with it). It publishes after every call on a breaker and
-on every scrape it answers.
+dead worker's breaker disappears with it). It publishes on every state change of a breaker
+(its `on_transition`) and on every scrape it answers.
 """
 from __future__ import annotations
 
@@ -44,12 +44,30 @@ class WatchedBreaker:
 
 
 def watch_breaker(breaker):
-    """Watch `breaker` (a forwarding CircuitBreaker): its states show in dropship_supplier_breaker_state."""
-    if isinstance(breaker, WatchedBreaker):
+    """Watch `breaker` (a forwarding CircuitBreaker): its states show in dropship_supplier_breaker_state.
+
+    A breaker that announces its changes (`on_transition`, as CircuitBreaker does) is returned
+    as it is, publishing after each change: wrapping it would publish on every call, several
+    per order. Any other is wrapped so that every call on it republishes.
+    """
+    if isinstance(breaker, WatchedBreaker) or getattr(breaker, "_published_on_transition", False):
         return breaker
     with _lock:
         _watched[id(breaker)] = breaker
-    return WatchedBreaker(breaker)
+    if not hasattr(breaker, "on_transition"):
+        return WatchedBreaker(breaker)
+    listener = breaker.on_transition
+
+    def record_then_publish(change) -> None:
+        try:
+            if listener is not None:
+                listener(change)
+        finally:
+            publish_breaker_states()
+
+    breaker.on_transition = record_then_publish
+    breaker._published_on_transition = True
+    return breaker
 
 
 def states_of(breaker) -> dict[int, str]:

@@ -63,6 +63,7 @@ MAX_ATTEMPTS = 12  # with retry_delay's schedule: about 13 minutes of failures b
 PER_SUPPLIER_CALLS = 4  # calls in flight per supplier (SupplierSlots)
 THREADS = 8  # forwarding threads per worker: two slow suppliers still leave threads for the rest
 IN_FLIGHT_POLL = 0.25  # seconds: while calls are in flight, how often newly due rows are looked for
+CLOSE_TIMEOUT = 10.0  # seconds: at shutdown, how long calls in flight are waited for (gunicorn's grace is 30)
 
 
 def backoff(attempts: int, rng: random.Random) -> float:
@@ -137,11 +138,12 @@ class ForwardingWorker:
         breaker = breaker or CircuitBreaker()
         if breaker.on_transition is None:
             breaker.on_transition = self._record_transition
-        self.breaker = watch_breaker(breaker)  # its states show in /metrics
+        self.breaker = watch_breaker(breaker)  # its states show in /metrics (published on each transition)
         self.slots = slots or SupplierSlots(PER_SUPPLIER_CALLS)
         self.threads = threads
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        self._in_flight: set = set()  # submitted deliveries not finished yet (close waits for them, bounded)
         self.rng = rng or random.Random()
         self.max_attempts = max_attempts
         self.owner = uuid.uuid4().hex
@@ -164,7 +166,11 @@ class ForwardingWorker:
             claimed = self._claim(min(batch_size, budget), report, room, {d for d, _ in running.values()}) if budget > 0 and room > 0 and not self.stopping.is_set() else []
             budget -= len(claimed)
             for delivery_id, supplier_id in claimed:
-                running[pool.submit(self._process_one, delivery_id)] = (delivery_id, supplier_id)
+                future = pool.submit(self._process_one, delivery_id)
+                running[future] = (delivery_id, supplier_id)
+                with self._pool_lock:
+                    self._in_flight.add(future)
+                future.add_done_callback(self._forget)
             if self.stopping.is_set():
                 self._release_queued(running)
             if not running:
@@ -193,12 +199,26 @@ class ForwardingWorker:
             return None
         return max(0.0, (earliest - utcnow()).total_seconds())
 
-    def close(self) -> None:
-        """Stop the threads (after the calls in flight)."""
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> bool:
+        """Stop the threads: wait up to `timeout` s for the calls in flight; True when none was left running.
+
+        A call still running then is not waited for (a supplier may hang up to its own time
+        cap): its delivery stays UNKNOWN under its lease and is looked up before any resend.
+        """
         with self._pool_lock:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-                self._pool = None
+            pool, self._pool = self._pool, None
+            in_flight = list(self._in_flight)
+        if pool is None:
+            return True
+        _, still_running = wait(in_flight, timeout=timeout)
+        pool.shutdown(wait=False, cancel_futures=True)
+        if still_running:
+            log.warning("forwarding stopped with %d supplier call(s) still in flight", len(still_running))
+        return not still_running
+
+    def _forget(self, future) -> None:
+        with self._pool_lock:
+            self._in_flight.discard(future)
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._pool_lock:
@@ -242,18 +262,23 @@ class ForwardingWorker:
             rows = session.execute(query.order_by(SupplierOrder.next_attempt_at, SupplierOrder.id).limit(limit)).all()
         if not rows:
             return []
-        chosen, blocked = [], {}
+        chosen, blocked, probes = [], {}, set()
         for delivery_id, supplier_id in rows:
             if room is not None and len(chosen) >= room:
                 break
             if supplier_id in blocked or not self.slots.free(supplier_id):
                 continue
+            probing = self.breaker.state(supplier_id) != CLOSED
             wait_for = self.breaker.acquire(supplier_id)
             if wait_for:
                 blocked[supplier_id] = wait_for
                 continue
             if self.slots.take(supplier_id):
                 chosen.append((delivery_id, supplier_id))
+                if probing:
+                    probes.add(delivery_id)
+            elif probing:
+                self.breaker.give_back_probe(supplier_id)
         # Asked before the transaction: a state change is recorded in a transaction of its own.
         parked = {supplier_id: wait_for for supplier_id, wait_for in blocked.items() if self.breaker.state(supplier_id) == OPEN}
         claimed = []
@@ -272,6 +297,8 @@ class ForwardingWorker:
                         claimed.append((delivery_id, supplier_id))
                     else:
                         self.slots.give_back(supplier_id)  # another worker took it
+                        if delivery_id in probes:
+                            self.breaker.give_back_probe(supplier_id)  # its probe never went: another may
             for supplier_id, wait_for in parked.items():
                 # Nothing goes before the breaker probes again: park them until then.
                 report.postponed += session.execute(

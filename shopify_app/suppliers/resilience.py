@@ -122,15 +122,22 @@ class CircuitBreaker:
         return self.breaker_states().get(supplier_id, CLOSED)
 
     def breaker_states(self) -> dict[int, str]:
-        """{supplier_id: "closed" | "open" | "half_open"} for every supplier called so far."""
-        changes: list[Transition] = []
+        """{supplier_id: "closed" | "open" | "half_open"} for every supplier called so far.
+
+        A pure read (a metrics scrape asks it): an open breaker whose cooldown is over reads
+        half-open, but it moves there, and the move is recorded, only when forwarding asks to call.
+        """
         with self._lock:
             now = self.clock()
-            for supplier_id, circuit in self._circuits.items():
-                self._ripen(supplier_id, circuit, now, changes)
-            states = {supplier_id: circuit.state for supplier_id, circuit in self._circuits.items()}
-        self._announce(changes)
-        return states
+            return {supplier_id: HALF_OPEN if circuit.state == OPEN and now >= circuit.until else circuit.state
+                    for supplier_id, circuit in self._circuits.items()}
+
+    def give_back_probe(self, supplier_id: int) -> None:
+        """A probe slot taken with `acquire` whose call never went (its row was claimed by another worker)."""
+        with self._lock:
+            circuit = self._circuits.get(supplier_id)
+            if circuit is not None and circuit.state == HALF_OPEN and circuit.probes_started:
+                circuit.probes_started.pop()
 
     # -- results ------------------------------------------------------------------------
 

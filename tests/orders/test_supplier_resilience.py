@@ -15,7 +15,7 @@ from forwarding_kit import (  # noqa: F401 - app, sandbox, supplier_sandbox: fix
 from sandbox.supplier.printful import SandboxSupplier
 from scheduler.pump import Pump
 from shopify_app.models import utcnow
-from shopify_app.suppliers.forwarding import adapter_from_record
+from shopify_app.suppliers.forwarding import ForwardReport, adapter_from_record
 from shopify_app.suppliers.models import BreakerEvent, DeliveryAttempt, Supplier, SupplierOrder
 from shopify_app.suppliers.resilience import CircuitBreaker, SupplierSlots, retry_delay
 
@@ -393,3 +393,94 @@ def test_the_forwarding_drain_beats_its_pump_per_finished_delivery(app, sandbox)
     w.beat = lambda: beats.append(1)
     assert w.drain().placed == 3
     assert len(beats) == 3
+
+
+# -- left alone last time: a lost claim's probe, a scrape that wrote, an unbounded close, a wrapper per call ---------
+
+
+def test_a_probe_taken_for_a_row_another_worker_claimed_is_given_back(app, sandbox):
+    supplier_id = add_printful_supplier(app, sandbox)
+    deliver(app, "orders/paid", paid_order_payload())
+    clock = FakeClock()
+    breaker = CircuitBreaker(window=1, open_ratio=1.0, cooldown=1.0, probes=1, clock=clock)
+    w = worker(app, breaker=breaker)
+    breaker.failure(supplier_id)  # open
+    clock.now += 2  # cooldown over: the next call is the one probe
+    rival = worker(app)
+
+    class RivalClaimsFirst:
+        """Between our choice (the probe taken) and our conditional UPDATE, another worker claims the row."""
+
+        def __init__(self, inner):
+            self.inner, self.done = inner, False
+
+        def begin(self):
+            if not self.done:
+                self.done = True
+                assert rival._claim(10, ForwardReport())
+            return self.inner.begin()
+
+    w.session_factory = RivalClaimsFirst(w.session_factory)
+    assert w._claim(10, ForwardReport()) == []
+    assert breaker.state(supplier_id) == "half_open"
+    assert breaker.acquire(supplier_id) == 0  # the probe slot is free again: the next due order may probe
+
+
+def test_reading_the_breakers_states_for_a_scrape_records_no_transition():
+    from shopify_app.metrics.breakers import publish_breaker_states, watch_breaker
+
+    clock, seen = FakeClock(), []
+    breaker = watch_breaker(CircuitBreaker(window=1, open_ratio=1.0, cooldown=5.0, clock=clock, on_transition=seen.append))
+    breaker.failure(424242)
+    assert [(c.old, c.new) for c in seen] == [("closed", "open")]
+    clock.now += 6
+    publish_breaker_states()  # what /metrics does on every scrape
+    assert breaker.breaker_states()[424242] == "half_open"  # it reads as half-open...
+    assert [(c.old, c.new) for c in seen] == [("closed", "open")]  # ...but nothing moved, nothing was written
+    assert breaker.acquire(424242) == 0  # forwarding asks: now it moves, and the move is recorded
+    assert [(c.old, c.new) for c in seen] == [("closed", "open"), ("open", "half_open")]
+
+
+def test_the_breaker_is_not_wrapped_and_its_metric_follows_its_transitions():
+    from prometheus_client import REGISTRY
+
+    from shopify_app.metrics.breakers import watch_breaker
+
+    clock = FakeClock()
+    raw = CircuitBreaker(window=1, open_ratio=1.0, cooldown=5.0, clock=clock)
+    assert watch_breaker(raw) is raw  # no proxy in front of every acquire/success/failure
+    raw.failure(434343)
+    assert REGISTRY.get_sample_value("dropship_supplier_breaker_state", {"supplier_id": "434343", "state": "open"}) == 1
+
+
+def test_closing_the_forwarding_pool_waits_a_bounded_time_for_a_hung_call(app, sandbox):
+    add_printful_supplier(app, sandbox)
+    deliver(app, "orders/paid", paid_order_payload())
+    entered, release = threading.Event(), threading.Event()
+    services = app.extensions["services"]
+
+    class Hung:
+        def __init__(self, supplier):
+            self.inner = adapter_from_record(supplier, services.box)
+
+        def place_order(self, request):
+            entered.set()
+            release.wait(30)  # a supplier that never answers (until the test lets it)
+            return self.inner.place_order(request)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    w = worker(app, adapter_for=Hung)
+    drain = threading.Thread(target=w.drain)
+    drain.start()
+    try:
+        assert entered.wait(10)
+        w.stopping.set()
+        assert w.close(timeout=0.2) is False  # returned with the call still in flight, instead of waiting for it
+        assert drain.is_alive()
+    finally:
+        release.set()
+        drain.join(30)
+    [delivery] = deliveries(app)
+    assert delivery.state == "placed"  # the call in flight finished on its own
