@@ -165,8 +165,15 @@ class ForwardingWorker:
             room = self.threads - len(running)  # claimed rows do not wait in the queue while their lease runs
             claimed = self._claim(min(batch_size, budget), report, room, {d for d, _ in running.values()}) if budget > 0 and room > 0 and not self.stopping.is_set() else []
             budget -= len(claimed)
-            for delivery_id, supplier_id in claimed:
-                future = pool.submit(self._process_one, delivery_id)
+            for n, (delivery_id, supplier_id) in enumerate(claimed):
+                try:
+                    future = pool.submit(self._process_one, delivery_id)
+                except RuntimeError:  # closed at shutdown while this pass claimed: give back what did not start
+                    for _, unstarted in claimed[n:]:
+                        self.slots.give_back(unstarted)
+                    release_unstarted(self.session_factory, SupplierOrder, [d for d, _ in claimed[n:]], self.owner)
+                    self.stopping.set()
+                    break
                 running[future] = (delivery_id, supplier_id)
                 with self._pool_lock:
                     self._in_flight.add(future)
