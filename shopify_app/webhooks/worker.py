@@ -75,8 +75,8 @@ class InboxWorker:
         """Process due deliveries until none are left (or the batch budget is spent)."""
         report = DrainReport()
         for _ in range(max_batches):
-            claimed = [] if self.stopping.is_set() else self._claim(batch_size)
-            if not claimed:
+            claimed, seen = ([], 0) if self.stopping.is_set() else self._claim(batch_size)
+            if not seen:
                 break
             for n, (delivery_id, topic, shop_domain) in enumerate(claimed):
                 if self.stopping.is_set():
@@ -85,9 +85,14 @@ class InboxWorker:
                 with bound(delivery_id=delivery_id, topic=topic, shop=shop_domain):
                     self._process(delivery_id, topic, report)
                 self.beat()
+            if seen < batch_size:
+                # Fewer were due than a batch: no query just to find nothing. A delivery stored
+                # since is not missed: its intake wakes the pump after its commit.
+                break
         return report
 
-    def _claim(self, batch_size: int) -> list[tuple[int, str, str]]:
+    def _claim(self, batch_size: int) -> tuple[list[tuple[int, str, str]], int]:
+        """(the due deliveries this worker won, how many were due when it looked)."""
         now = utcnow()
         due = and_(
             WebhookDelivery.status == InboxStatus.PENDING.value,
@@ -103,7 +108,7 @@ class InboxWorker:
                 select(WebhookDelivery.id, WebhookDelivery.topic, WebhookDelivery.shop_domain).where(due).order_by(WebhookDelivery.id).limit(batch_size)
             ).all()
         if not candidates:
-            return []
+            return [], 0
         with self.session_factory.begin() as session:
             # One conditional UPDATE is the claim: rows another worker took meanwhile no longer
             # match and are not returned (RETURNING: SQLite >= 3.35 and PostgreSQL).
@@ -113,7 +118,7 @@ class InboxWorker:
                 .values(lease_owner=self.owner, lease_until=now + dt.timedelta(seconds=LEASE_SECONDS))
                 .returning(WebhookDelivery.id)
             ).all())
-        return [(delivery_id, topic, shop_domain) for delivery_id, topic, shop_domain in candidates if delivery_id in won]
+        return [(delivery_id, topic, shop_domain) for delivery_id, topic, shop_domain in candidates if delivery_id in won], len(candidates)
 
     def _process(self, delivery_id: int, topic: str, report: DrainReport) -> None:
         try:

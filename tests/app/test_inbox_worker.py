@@ -193,3 +193,23 @@ def test_prefetch_and_after_commit_calls_run_with_no_write_transaction_and_a_fai
     assert seen["prefetch"] == [False, False] and seen["call"] == [False, False]
     on_sqlite = app.extensions["services"].settings.is_sqlite
     assert seen["handler"] == [(on_sqlite, {"fetched": 7})] * 2  # the handler itself runs in the write transaction
+
+
+def test_a_pass_that_found_less_than_a_batch_does_not_look_again_just_to_find_nothing(app, test_topic, monkeypatch):
+    """Issue 20 (CPU per order): every pump wake-up ended with one more claim query that found nothing."""
+    calls, _ = test_topic
+    for n in range(3):
+        assert post(app, "test/topic", json.dumps({"n": n}).encode(), webhook_id=f"w-{n}").status_code == 200
+    w = worker_for(app)
+    looks = []
+    real = w._claim
+    monkeypatch.setattr(w, "_claim", lambda batch_size: looks.append(batch_size) or real(batch_size))
+    assert w.drain(batch_size=10).done == 3
+    assert looks == [10]  # one look: three were due, fewer than a batch
+    assert w.drain(batch_size=2).done == 0 and looks == [10, 2]  # an idle pass: one look
+    for n in range(3, 8):
+        post(app, "test/topic", json.dumps({"n": n}).encode(), webhook_id=f"w-{n}")
+    looks.clear()
+    assert w.drain(batch_size=2).done == 5
+    assert looks == [2, 2, 2]  # full batches, then the last one with 1: no fourth look
+    assert sorted(c["n"] for c in calls) == list(range(8))
