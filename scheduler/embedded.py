@@ -31,6 +31,8 @@ from .pump import Pump
 
 ORDERS_LANE_THREADS = 3
 ORDERS_LANE_BATCH = 10
+WAY_BACK_THREADS = 2  # one thread left the way back (4 rows per order, each with a supplier or Shopify call) behind at 10 orders/s
+WAY_BACK_BATCH = 10
 WAY_BACK_TOPICS = (SUPPLIER_EVENT_TOPIC, "fulfillments/create", "fulfillments/update")
 
 log = logging.getLogger(__name__)
@@ -133,17 +135,25 @@ class EmbeddedScheduler:
         self.orders_lane_workers = [InboxWorker(services.session_factory, services.settings, services, topics=WAY_BACK_TOPICS, other_topics=True)
                                     for _ in range(ORDERS_LANE_THREADS)]
         self.inbox_worker = self.orders_lane_workers[0]
-        self.supplier_events_worker = InboxWorker(services.session_factory, services.settings, services, topics=WAY_BACK_TOPICS, other_topics=False)
+        # The way back runs on a few threads too, for the same reason (its deliveries wait on the
+        # supplier's and Shopify's answers); its handlers are safe against concurrent deliveries
+        # (unique shipments, Shopify refusing quantities beyond what remains, statuses never moving back).
+        self.way_back_workers = [InboxWorker(services.session_factory, services.settings, services, topics=WAY_BACK_TOPICS, other_topics=False)
+                                 for _ in range(WAY_BACK_THREADS)]
+        self.supplier_events_worker = self.way_back_workers[0]
         self.pump, *self.more_inbox_pumps = [Pump("inbox-pump" if n == 1 else f"inbox-pump-{n}", functools.partial(self.drain_orders_lane, worker), services.inbox_wakeup)
                                              for n, worker in enumerate(self.orders_lane_workers, start=1)]
-        self.supplier_events_pump = Pump("supplier-events-pump", self.drain_supplier_events, services.supplier_events_wakeup)
+        self.supplier_events_pump, *self.more_way_back_pumps = [
+            Pump("supplier-events-pump" if n == 1 else f"supplier-events-pump-{n}", functools.partial(self.drain_supplier_events, worker), services.supplier_events_wakeup)
+            for n, worker in enumerate(self.way_back_workers, start=1)]
         self.forwarding_worker = ForwardingWorker(services.session_factory, services.box)
         self.amendment_worker = AmendmentWorker(services.session_factory, services.box, wake_forwarding=services.wake_forwarding)
         self.forwarding_pump = Pump("forwarding-pump", self.drain_supplier_work, services.forwarding_wakeup, next_due=self.forwarding_worker.next_due_in)
         # The drains beat their pump as they make progress: /readyz tells a busy pass from a stuck one.
         for worker, pump in zip(self.orders_lane_workers, (self.pump, *self.more_inbox_pumps)):
             worker.beat = pump.beat
-        self.supplier_events_worker.beat = self.supplier_events_pump.beat
+        for worker, pump in zip(self.way_back_workers, (self.supplier_events_pump, *self.more_way_back_pumps)):
+            worker.beat = pump.beat
         self.forwarding_worker.beat = self.forwarding_pump.beat
         lifecycle.on_shop_uninstalled(self.remove_shop_jobs)
 
@@ -151,10 +161,10 @@ class EmbeddedScheduler:
         """Handle due Shopify deliveries (all but the way back), a small batch per claim so the lane's threads share them."""
         (worker or self.inbox_worker).drain(batch_size=ORDERS_LANE_BATCH)
 
-    def drain_supplier_events(self) -> None:
+    def drain_supplier_events(self, worker: InboxWorker | None = None) -> None:
         """Apply suppliers' events and Shopify's fulfillment webhooks; their Shopify calls leave rate-limit headroom for new orders."""
         with background_calls():
-            self.supplier_events_worker.drain()
+            (worker or self.supplier_events_worker).drain(batch_size=WAY_BACK_BATCH)
 
     def drain_supplier_work(self) -> None:
         """Place and cancel due supplier orders, then pass order changes on to suppliers."""
@@ -169,7 +179,8 @@ class EmbeddedScheduler:
         self.pump.start()
         for pump in self.more_inbox_pumps:
             pump.start()
-        self.supplier_events_pump.start()
+        for pump in (self.supplier_events_pump, *self.more_way_back_pumps):
+            pump.start()
         self.forwarding_pump.start()
         with self.services.session_factory() as session:
             shops = session.scalars(select(Shop.domain).where(Shop.status == ShopStatus.INSTALLED.value)).all()
@@ -180,14 +191,15 @@ class EmbeddedScheduler:
         """Stop the clock and the pumps (between rows)."""
         lifecycle.forget_listener(self.remove_shop_jobs)
         # Drains stop between rows and give back the leases of rows they claimed but did not start.
-        for worker in (*self.orders_lane_workers, self.supplier_events_worker, self.forwarding_worker, self.amendment_worker):
+        for worker in (*self.orders_lane_workers, *self.way_back_workers, self.forwarding_worker, self.amendment_worker):
             worker.stopping.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)  # no new firings; a running job finishes its own unit (slots are claimed)
         self.pump.stop()
         for pump in self.more_inbox_pumps:
             pump.stop()
-        self.supplier_events_pump.stop()
+        for pump in (self.supplier_events_pump, *self.more_way_back_pumps):
+            pump.stop()
         self.forwarding_pump.stop()
         self.forwarding_worker.close()
 
@@ -219,13 +231,13 @@ class EmbeddedScheduler:
 
     def silent_seconds(self) -> float:
         """How long the quieter pump has gone without a beat (for /readyz)."""
-        return max(pump.silent_seconds for pump in (self.pump, *self.more_inbox_pumps, self.supplier_events_pump, self.forwarding_pump))
+        return max(pump.silent_seconds for pump in (self.pump, *self.more_inbox_pumps, self.supplier_events_pump, *self.more_way_back_pumps, self.forwarding_pump))
 
     def status(self) -> dict:
         """For /healthz."""
         return {
             "running": bool(self.scheduler.running),
-            "inbox_pump": self.pump.alive and self.supplier_events_pump.alive and all(p.alive for p in self.more_inbox_pumps),
+            "inbox_pump": self.pump.alive and all(p.alive for p in (*self.more_inbox_pumps, self.supplier_events_pump, *self.more_way_back_pumps)),
             "forwarding_pump": self.forwarding_pump.alive,
             "jobs": len(self.scheduler.get_jobs()),
         }

@@ -159,3 +159,55 @@ def test_a_worker_shutdown_stops_the_procrastinate_inbox_drain_between_rows(post
     abort["reason"] = None
     engine.tasks["drain-inbox"].func(context)
     assert stop_topic["calls"] == [0, 1, 2]
+
+
+def test_the_way_back_runs_on_threads_of_its_own_so_one_slow_delivery_does_not_hold_the_others(app, monkeypatch):
+    """Issue 20: one way-back thread left fulfillments queued behind each slow supplier or Shopify call."""
+    import threading
+
+    from scheduler.embedded import WAY_BACK_THREADS, EmbeddedScheduler
+
+    assert WAY_BACK_THREADS >= 2
+    entered, release, handled = threading.Event(), threading.Event(), []
+
+    def slow_then_fast(ctx):
+        n = ctx.payload["n"]
+
+        def call_out():  # after the commit, as the way back's supplier and Shopify calls run
+            if n == 0:
+                entered.set()
+                release.wait(30)  # an answer that takes its time
+            handled.append(n)
+
+        ctx.after_commit(call_out)
+
+    registry.load_handlers()
+    monkeypatch.setitem(registry.HANDLERS, "fulfillments/update", slow_then_fast)
+    monkeypatch.delitem(registry.PREFETCHES, "fulfillments/update", raising=False)
+    client = app.test_client()
+    for n in range(2):
+        body = f'{{"n": {n}}}'.encode()
+        assert client.post("/webhooks", data=body, headers=webhook_headers("fulfillments/update", body, shop=SHOP)).status_code == 200
+    scheduler = EmbeddedScheduler(app.extensions["services"])  # not started: the test runs the lane's drains
+    try:
+        workers = scheduler.way_back_workers
+        assert len({w.owner for w in workers}) == WAY_BACK_THREADS  # each thread its own lease owner
+        slow = threading.Thread(target=scheduler.drain_supplier_events, args=(workers[0],))
+        monkeypatch.setattr("shopify_app.webhooks.worker.InboxWorker._claim", _one_row_claims(InboxWorker._claim))
+        slow.start()
+        assert entered.wait(10)
+        scheduler.drain_supplier_events(workers[1])  # the other thread, while the first one waits
+        assert handled == [1]
+        release.set()
+        slow.join(30)
+        assert sorted(handled) == [0, 1]
+    finally:
+        release.set()
+        scheduler.shutdown()
+
+
+def _one_row_claims(real):
+    """A lane thread's claim that takes one row at a time (so the first thread's batch is the slow row alone)."""
+    def claim(self, batch_size):
+        return real(self, 1)
+    return claim
