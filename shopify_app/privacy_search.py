@@ -269,7 +269,7 @@ def app_tables(session: Session) -> list[Table]:
 
 def text_columns(table: Table) -> list:
     """Columns that can hold personal text: strings, text, JSON (encrypted blobs cannot)."""
-    return [column for column in table.columns if isinstance(column.type, (String, Text, JSON))]
+    return [column for column in table.columns if isinstance(column.type, (String, Text, JSON)) and not column.info.get("codes_only")]
 
 
 def unique_columns(table: Table) -> set[str]:

@@ -16,6 +16,9 @@ class Decision:
     REVIEW = "review"  # the merchant decides (queue)
 
 
+CODES_ONLY = {"codes_only": True}  # short codes, never personal data: the privacy sweep skips them
+
+
 class CaseKind:
     RETURN = "return"  # a return or a withdrawal (no reason needed inside the statutory window)
     COMPLAINT = "complaint"  # a claim under the legal guarantee: the merchant answers by a deadline
@@ -75,14 +78,14 @@ class ReturnCase(Base):
     restocked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     refunded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     refund_gids: Mapped[list] = mapped_column(JSON, default=list)  # refunds already reconciled with this return
-    kind: Mapped[str] = mapped_column(String(16), default=CaseKind.RETURN, server_default=CaseKind.RETURN)
-    country_code: Mapped[str | None] = mapped_column(String(2))  # the order's shipping country (not personal on its own)
-    legal_profile: Mapped[str | None] = mapped_column(String(8))  # legal_profiles key the case was decided under
+    kind: Mapped[str] = mapped_column(String(16), default=CaseKind.RETURN, server_default=CaseKind.RETURN, info=CODES_ONLY)
+    country_code: Mapped[str | None] = mapped_column(String(2), info=CODES_ONLY)  # the order's shipping country (not personal on its own)
+    legal_profile: Mapped[str | None] = mapped_column(String(8), info=CODES_ONLY)  # legal_profiles key the case was decided under
     refund_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # statutory refund deadline (withdrawal + N days)
-    complaint_state: Mapped[str | None] = mapped_column(String(16))  # ComplaintState, complaints only
+    complaint_state: Mapped[str | None] = mapped_column(String(16), info=CODES_ONLY)  # ComplaintState, complaints only
     complaint_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # the answer deadline (None: the law sets none)
     complaint_answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    complaint_remedy: Mapped[str | None] = mapped_column(String(16))  # refund | replace | repair, when accepted
+    complaint_remedy: Mapped[str | None] = mapped_column(String(16), info=CODES_ONLY)  # refund | replace | repair, when accepted
     complaint_answer: Mapped[str | None] = mapped_column(Text)  # the merchant's words to the customer
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
