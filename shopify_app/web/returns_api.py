@@ -46,6 +46,7 @@ def case_json(case: ReturnCase) -> dict:
                       "remedy": case.complaint_remedy, "answer": case.complaint_answer} if case.complaint_state else None,
         "refund_due_at": case.refund_due_at.isoformat() if case.refund_due_at else None,
         "remedy_due": remedy_due(case),
+        "statutory": bool(case.legal_profile in PROFILES and PROFILES[case.legal_profile].statutory),  # store credit needs the customer's consent
         "clocks": clocks(case),
         "lines": [{"id": l.id, "sku": l.sku, "quantity": l.quantity, "reason": l.reason, "verdict": l.verdict, "verdict_note": l.verdict_note,
                    "received": l.received_quantity, "restocked": l.restocked_quantity, "not_restocked": l.not_restocked_quantity} for l in case.lines],

@@ -20,6 +20,7 @@ from shopify_app.returns.outcome_models import ReturnOutcome
 from shopify_app.returns.outcomes import _record_done, carry_out_due, request_outcome
 from shopify_app.suppliers.models import Alert
 
+from conftest import API_KEY
 from returns.returns_world import SHOP, serve_world
 
 
@@ -41,6 +42,11 @@ def open_alerts(world, kind: str) -> list[Alert]:
 def events(world, case) -> list[str]:
     with world.services.session_factory() as session:
         return [e.kind for e in session.scalars(select(OrderEvent).where(OrderEvent.order_id == case.order_id).order_by(OrderEvent.id))]
+
+
+def returns_page(world) -> str:
+    token = world.shopify.mint_session_token(SHOP, API_KEY)
+    return world.app.test_client().get(f"/returns?shop={SHOP}&host=abc&embedded=1&id_token={token}").get_data(as_text=True)
 
 
 def receive_all(world, case) -> None:
@@ -66,6 +72,8 @@ def test_a_complaint_accepted_with_a_replacement_is_a_task_never_a_refund(world)
         refused = world.api("post", f"/api/returns/{case.id}/outcome", json={"kind": kind})
         assert refused.status_code == 409 and refused.get_json()["fields"][0]["field"] == "kind", refused.get_json()
     assert outcomes(world, case.id) == []
+    page = returns_page(world)
+    assert "Replacement to send (no refund)" in page and f'/api/returns/{case.id}/outcome" data-body' not in page  # no money buttons
 
 
 def test_a_complaint_accepted_by_law_waits_for_the_merchants_choice_of_remedy(world) -> None:
@@ -97,6 +105,7 @@ def test_store_credit_on_a_polish_withdrawal_needs_the_customers_recorded_agreem
     refused = world.api("post", f"/api/returns/{case.id}/outcome", json={"kind": "store_credit"})
     body = refused.get_json()
     assert refused.status_code == 409 and body["fields"][0]["field"] == "customer_agreed" and "2011/83/EU" in body["error"]
+    assert """data-body='{"kind": "store_credit", "customer_agreed": true}'""" in returns_page(world)  # the page asks for the consent
     assert outcomes(world, case.id) == []
     agreed = world.api("post", f"/api/returns/{case.id}/outcome", json={"kind": "store_credit", "customer_agreed": True})
     assert agreed.status_code == 200, agreed.get_json()
