@@ -20,8 +20,10 @@ from ..suppliers.models import Alert
 from .complaints import accept_silent_complaints
 from .legal_profiles import profile_for_country
 from .models import ComplaintState, ReturnCase
+from .outcome_models import OPEN_STATES, ReturnOutcome
 
 ALERT_AHEAD = dt.timedelta(hours=48)
+RECEIPT_GRACE = dt.timedelta(days=1)  # after goods received past the refund deadline
 DONE_STATUSES = ("declined", "canceled")
 CLOCK_KINDS = ("refund_due", "complaint_due")
 
@@ -32,7 +34,10 @@ def refund_due(case: ReturnCase) -> dt.datetime | None:
         return None
     if case.received_at is None and profile_for_country(case.country_code).refund_may_wait_for_goods:
         return None
-    return max(case.refund_due_at, case.received_at) if case.received_at else case.refund_due_at
+    if case.received_at is None:
+        return case.refund_due_at
+    # Goods that came back late leave a working day to inspect and refund them before the alarm.
+    return max(case.refund_due_at, case.received_at + RECEIPT_GRACE)
 
 
 def complaint_due(case: ReturnCase) -> dt.datetime | None:
@@ -82,12 +87,13 @@ def check_deadlines(services, now: dt.datetime | None = None) -> DeadlineReport:
                        else _("Complaint %(name)s must be answered by %(due)s UTC.", name=case.name, due=f"{case.complaint_due_at:%Y-%m-%d %H:%M}"))
             report.alerts_raised += raise_alert(session, case.shop_domain, "complaint_due", f"complaint_due:{case.id}", message,
                                                 severity="critical" if passed else "warning", subject=case.name)
+        in_flight = set(session.scalars(select(ReturnOutcome.return_case_id).where(ReturnOutcome.state.in_(OPEN_STATES))))
         refunds = session.scalars(select(ReturnCase).where(
             ReturnCase.refund_due_at.is_not(None), ReturnCase.refunded_at.is_(None), ReturnCase.status.not_in(DONE_STATUSES)))
         for case in refunds:
             due = refund_due(case)
-            if due is None or due > horizon:
-                continue
+            if due is None or due > horizon or case.id in in_flight:
+                continue  # an outcome pending or sent is the refund under way: its own alert covers a failure
             passed = now > due
             message = (_("Return %(name)s: the legal refund deadline passed on %(due)s UTC.", name=case.name, due=f"{due:%Y-%m-%d %H:%M}") if passed
                        else _("Return %(name)s must be refunded by %(due)s UTC (legal deadline).", name=case.name, due=f"{due:%Y-%m-%d %H:%M}"))

@@ -106,6 +106,8 @@ def record_return(session: Session, shop_domain: str, snapshot: dict) -> ReturnC
                 session.add(case)
         except IntegrityError:  # another worker recorded it first
             case = session.scalar(select(ReturnCase).where(ReturnCase.shop_domain == shop_domain, ReturnCase.return_gid == snapshot["id"]))
+    if order is not None and case.order_id != order.id:
+        case.order_id = order.id  # the order was mirrored after the case: the outcome's fees read its country
     case.status = str(snapshot.get("status") or case.status).lower()
     if (snapshot.get("exchangeLineItems") or {}).get("nodes"):
         case.outcome = "exchange"  # the customer chose another item instead of money back
@@ -232,6 +234,10 @@ def mark_decided(session: Session, case: ReturnCase, decision: str, by: str, not
             timeline(session, case, "return_approved", actor, note=note)
             notify_customer(session, case, "return_approved")
         start_refund_clock(session, case)
+        if complaint:
+            from .remedies import raise_remedy_task
+
+            raise_remedy_task(session, case)  # a replacement, repair or the merchant's choice: a task, never cash
         open_case_for_supplier(session, case)
     elif decision == Decision.DECLINE:
         case.status, case.decline_reason = "declined", decline_reason

@@ -30,10 +30,11 @@ from ..orders.models import Order
 from ..suppliers.models import Supplier
 from .fees import FeeLine, FeeResult, money, return_fees
 from .intake import notify_customer, timeline
-from .legal_profiles import profile_for_country
+from .intake import case_profile
 from .models import Decision, ReturnCase
 from .outcome_models import OPEN_STATES, OutcomeKind, OutcomeState, ReturnOutcome
 from .policy import supplier_terms_from
+from .remedies import raise_remedy_task, remedy_due, settle_remedy_task
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def default_kind(case: ReturnCase) -> str:
     return case.outcome if case.outcome in KINDS else OutcomeKind.REFUND
 
 
-def request_outcome(session: Session, case: ReturnCase, kind: str | None = None, *, by: str = "app") -> ReturnOutcome:
+def request_outcome(session: Session, case: ReturnCase, kind: str | None = None, *, by: str = "app", customer_agreed: bool = False) -> ReturnOutcome:
     """The case's outcome row, created once (pending: the pump or the caller carries it out)."""
     existing = session.scalar(select(ReturnOutcome).where(ReturnOutcome.return_case_id == case.id))
     if existing is not None:
@@ -68,7 +69,8 @@ def request_outcome(session: Session, case: ReturnCase, kind: str | None = None,
     if kind not in KINDS:
         raise ValueError(f"outcome must be one of {', '.join(KINDS)}")
     row = ReturnOutcome(shop_domain=case.shop_domain, return_case_id=case.id, kind=kind, idempotency_key=outcome_key(case.shop_domain, case.return_gid),
-                        state=OutcomeState.PENDING, requested_by=by, next_attempt_at=utcnow(), fee_notes=[], request={}, exchange_line_gids=[])
+                        state=OutcomeState.PENDING, requested_by=by, next_attempt_at=utcnow(), fee_notes=[], exchange_line_gids=[],
+                        request={"customer_agreed": True} if customer_agreed else {})
     try:
         with session.begin_nested():
             session.add(row)
@@ -84,6 +86,9 @@ def request_when_received(session: Session, case: ReturnCase) -> None:
         return
     if case.refund_gids and default_kind(case) != OutcomeKind.EXCHANGE:
         return  # the merchant refunded it by hand in Shopify already (refunds/create): nothing more to pay
+    if remedy_due(case) is not None:
+        raise_remedy_task(session, case)  # a replacement, repair or a remedy to choose: the merchant's task, never cash
+        return
     request_outcome(session, case)
 
 
@@ -184,7 +189,6 @@ def _amount(money_bag: dict | None) -> Decimal:
 def plan_outcome(session: Session, row: ReturnOutcome, snapshot: dict):
     """(returnProcess input, fees, what to remember) for what is still processable; a string when it cannot be done."""
     case = session.get(ReturnCase, row.return_case_id)
-    order = session.get(Order, case.order_id) if case.order_id else None
     currency = (snapshot.get("order") or {}).get("presentmentCurrencyCode") or "USD"
     ours = {line.return_line_item_gid: line for line in case.lines}
     returned, fee_lines, baseline = [], [], {}
@@ -210,7 +214,7 @@ def plan_outcome(session: Session, row: ReturnOutcome, snapshot: dict):
             return _("The return lists no items to exchange: choose a refund or store credit instead.")
     elif not returned:
         raise NothingToProcess
-    profile = profile_for_country((order.shipping_address or {}).get("country_code") if order else None)
+    profile = case_profile(session, case)  # the same source (and store raises) as the case's legal clocks
     shipping_cost = sum((_amount(fee.get("amountSet")) for fee in snapshot.get("returnShippingFees") or []), Decimal("0"))
     fees = return_fees(profile, fee_lines, currency, shipping_cost)
     process_input: dict = {"returnId": case.return_gid, "returnLineItems": returned, "notifyCustomer": False,
@@ -234,6 +238,8 @@ def plan_outcome(session: Session, row: ReturnOutcome, snapshot: dict):
         process_input["financialTransfer"] = {"issueRefund": refund}
     request = {"input": process_input, "baseline": baseline, "known_refunds": [r["id"] for r in _nodes(snapshot, "refunds")],
                "currency": currency, "legal_profile": profile.key}
+    if (row.request or {}).get("customer_agreed"):
+        request["customer_agreed"] = True  # the customer's recorded consent to store credit stays with what was sent
     return process_input, fees, request
 
 
@@ -293,8 +299,12 @@ def _record_done(factory, outcome_id: int, returned: dict, known_refunds: list[s
         case = session.get(ReturnCase, row.return_case_id)
         if row.refund_gid and row.refund_gid not in (case.refund_gids or []):
             case.refund_gids = [*(case.refund_gids or []), row.refund_gid]
-        if row.refund_gid:
+        if row.kind in (OutcomeKind.REFUND, OutcomeKind.STORE_CREDIT):
+            # Settled whatever the amount (a zero refund moves no money and makes no Shopify refund): the clock stops.
             case.refunded_at = case.refunded_at or utcnow()
+            settle_remedy_task(session, case)
+        elif case.refunded_at is None:
+            case.refund_due_at = None  # an exchange owes no refund: its clock stops
         case.outcome = row.kind
         detail = {"amount": row.amount, "currency": row.currency, "restocking_fee": row.restocking_fee, "return_shipping_fee": row.return_shipping_fee,
                   "legal_profile": row.legal_profile, "confirmed_by_reading_shopify": asked}

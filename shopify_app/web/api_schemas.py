@@ -185,6 +185,8 @@ def request_schemas() -> dict[str, dict]:
         "ReturnOutcome": obj({
             "kind": {"type": "string", "enum": ["refund", "store_credit", "exchange"],
                      "description": "Default: the decision's outcome (exchange when the customer chose items), else refund."},
+            "customer_agreed": {"type": "boolean",
+                                "description": "The customer expressly agreed to store credit instead of a refund (needed on a statutory withdrawal)."},
         }),
         "ReturnRma": obj({
             "rma_number": text(128, non_blank=True),

@@ -15,6 +15,7 @@ from ..returns.deadlines import clocks
 from ..returns.intake import POLICY_KEY, mark_decided, notify_customer, store_policy, timeline
 from ..returns.legal_profiles import PROFILES, with_overrides
 from ..returns.models import CaseKind, ComplaintState, Decision, ReturnCase, RmaState
+from ..returns.remedies import remedy_due
 from ..returns.policy import PolicyError, supplier_terms_from, validate_policy, validate_supplier_terms, window_warnings
 from ..returns.restock import Receipt, receive
 from ..suppliers.models import Supplier
@@ -44,6 +45,8 @@ def case_json(case: ReturnCase) -> dict:
                       "answered_at": case.complaint_answered_at.isoformat() if case.complaint_answered_at else None,
                       "remedy": case.complaint_remedy, "answer": case.complaint_answer} if case.complaint_state else None,
         "refund_due_at": case.refund_due_at.isoformat() if case.refund_due_at else None,
+        "remedy_due": remedy_due(case),
+        "statutory": bool(case.legal_profile in PROFILES and PROFILES[case.legal_profile].statutory),  # store credit needs the customer's consent
         "clocks": clocks(case),
         "lines": [{"id": l.id, "sku": l.sku, "quantity": l.quantity, "reason": l.reason, "verdict": l.verdict, "verdict_note": l.verdict_note,
                    "received": l.received_quantity, "restocked": l.restocked_quantity, "not_restocked": l.not_restocked_quantity} for l in case.lines],
@@ -171,7 +174,9 @@ def receive_items(case_id: int):
 def carry_out_outcome(case_id: int):
     """Carry out an approved return's outcome now: {kind?: refund | store_credit | exchange}; done once however often asked."""
     from ..returns.outcome_models import ReturnOutcome
-    from ..returns.outcomes import carry_out, request_outcome
+    from ..returns.intake import start_refund_clock
+    from ..returns.outcomes import carry_out, default_kind, request_outcome
+    from ..returns.remedies import STORE_CREDIT_CONSENT_SOURCE, money_refusal, store_credit_refusal
 
     body = request.get_json(silent=True) or {}
     services = _services()
@@ -186,7 +191,22 @@ def carry_out_outcome(case_id: int):
         if existing is not None and body.get("kind") and existing.kind != body["kind"]:
             why = _("this return's outcome is already %(kind)s", kind=existing.kind)
             return jsonify(error=why, fields=[{"field": "kind", "message": why}]), 409
-        outcome_id = request_outcome(session, case, body.get("kind"), by="merchant").id
+        if existing is None:
+            kind = body.get("kind") or default_kind(case)
+            agreed = body.get("customer_agreed") is True
+            refused = money_refusal(case, kind)
+            field = "kind"
+            if refused is None:
+                refused, field = store_credit_refusal(session, case, kind, agreed), "customer_agreed"
+            if refused is not None:
+                return jsonify(error=refused, fields=[{"field": field, "message": refused}]), 409
+            if kind == "refund" and remedy_due(case) == "choose":
+                case.complaint_remedy = "refund"  # the merchant chose the remedy the law accepted
+                timeline(session, case, "complaint_remedy_chosen", "merchant", remedy="refund")
+                start_refund_clock(session, case)
+            if kind == "store_credit" and agreed:
+                timeline(session, case, "return_store_credit_agreed", "merchant", legal_source=STORE_CREDIT_CONSENT_SOURCE)
+        outcome_id = request_outcome(session, case, body.get("kind"), by="merchant", customer_agreed=body.get("customer_agreed") is True).id
     try:  # Shopify with no transaction open; the row makes a second click (or a crash) safe
         state = carry_out(services, outcome_id)
     except ShopifyError as exc:

@@ -169,6 +169,13 @@ def test_a_polish_withdrawal_on_day_13_is_approved_and_its_refund_clock_alerts_b
     assert received.status_code == 200 and received.get_json()["return_"]["clocks"][0]["state"] == "running"
     world.drain()
     assert check_deadlines(services, now=due - ALERT_AHEAD - dt.timedelta(hours=1)).alerts_raised == 0
+    # The receipt asked for the refund: while it is under way the clock raises nothing ...
+    assert check_deadlines(services, now=due - dt.timedelta(hours=47)).alerts_raised == 0
+    with services.session_factory.begin() as session:
+        from shopify_app.returns.outcome_models import ReturnOutcome
+
+        session.scalar(select(ReturnOutcome).where(ReturnOutcome.return_case_id == case.id)).state = "failed"
+    # ... once it failed (Shopify refused it), the clock alerts before the deadline.
     assert check_deadlines(services, now=due - dt.timedelta(hours=47)).alerts_raised == 1
     [alert] = open_alerts(world, "refund_due")
     assert alert.severity == "warning" and alert.dedupe_key == f"refund_due:{case.id}"

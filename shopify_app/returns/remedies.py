@@ -1,0 +1,75 @@
+"""An accepted complaint's remedy decides what the customer gets: money only for a refund remedy.
+
+A replacement or a repair is the merchant's task (an alert naming the order, and the case's
+`remedy_due` state on the returns page), never cash. Poland's silence accepts whatever the
+consumer demanded, which the app does not know: the merchant must choose the remedy.
+"""
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from ..alerts import raise_alert, resolve_alert
+from ..i18n import gettext as _
+from .intake import case_profile, timeline
+from .models import CaseKind, ComplaintState, Decision, ReturnCase
+
+MONEY_KINDS = ("refund", "store_credit")
+# Directive 2011/83/EU art. 13(1): the refund uses the consumer's means of payment unless they expressly agreed otherwise.
+STORE_CREDIT_CONSENT_SOURCE = "Directive 2011/83/EU art. 13(1)"
+
+
+def remedy_due(case: ReturnCase) -> str | None:
+    """What an accepted complaint still needs instead of money: replacement | repair | choose (None: nothing, or a refund)."""
+    if case.kind != CaseKind.COMPLAINT or case.decision != Decision.APPROVE:
+        return None
+    if case.complaint_remedy == "replace":
+        return "replacement"
+    if case.complaint_remedy == "repair":
+        return "repair"
+    if case.complaint_remedy is None and case.complaint_state in (ComplaintState.ACCEPTED_BY_LAW, ComplaintState.ACCEPTED):
+        return "choose"
+    return None
+
+
+def money_refusal(case: ReturnCase, kind: str | None) -> str | None:
+    """Why a refund or store credit may not be the outcome of this complaint (None: it may)."""
+    due = remedy_due(case)
+    if kind not in MONEY_KINDS or due is None:
+        return None
+    if due == "choose":
+        # The law accepted the customer's demand: the merchant records it as a refund, or sends the replacement/repair.
+        return None if kind == "refund" else _("store credit is not a remedy under the legal guarantee: refund, replace or repair")
+    return (_("the complaint was accepted with a replacement: send the replacement, do not refund it") if due == "replacement"
+            else _("the complaint was accepted with a repair: arrange the repair, do not refund it"))
+
+
+def store_credit_refusal(session: Session, case: ReturnCase, kind: str | None, customer_agreed: bool) -> str | None:
+    """Store credit on a statutory withdrawal needs the customer's express agreement (art. 13(1) of Directive 2011/83/EU)."""
+    if kind != "store_credit" or case.kind == CaseKind.COMPLAINT or customer_agreed:
+        return None
+    if not case_profile(session, case).statutory:
+        return None
+    return _("the law requires a refund to the customer's original payment unless the customer expressly agreed to store credit "
+             "(%(source)s): confirm their agreement (customer_agreed)", source=STORE_CREDIT_CONSENT_SOURCE)
+
+
+def raise_remedy_task(session: Session, case: ReturnCase) -> None:
+    """An accepted complaint that needs a replacement, a repair or the merchant's choice: one alert (the task) and a timeline step."""
+    due = remedy_due(case)
+    if due is None:
+        return
+    label = case.name or case.return_gid
+    order = case.order_gid or ""
+    message = {
+        "replacement": _("Complaint %(name)s was accepted with a replacement: send the customer a replacement for order %(order)s (no refund).", name=label, order=order),
+        "repair": _("Complaint %(name)s was accepted with a repair: arrange the repair for order %(order)s (no refund).", name=label, order=order),
+        "choose": _("Complaint %(name)s was accepted by law: give the customer the remedy they asked for (refund, replacement or repair) for order %(order)s.",
+                    name=label, order=order),
+    }[due]
+    if raise_alert(session, case.shop_domain, "return_remedy_due", f"return_remedy:{case.id}", message, subject=case.name):
+        timeline(session, case, "complaint_remedy_due", "app", remedy=due)
+
+
+def settle_remedy_task(session: Session, case: ReturnCase) -> None:
+    """The remedy was given (a refund carried out): the task is done."""
+    resolve_alert(session, f"return_remedy:{case.id}")
