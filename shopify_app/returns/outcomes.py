@@ -286,10 +286,10 @@ def _record_done(factory, outcome_id: int, returned: dict, known_refunds: list[s
         row = session.get(ReturnOutcome, outcome_id)
         if row.state == OutcomeState.DONE:
             return
-        asked_ids = {item["id"] for item in (row.request.get("input") or {}).get("exchangeLineItems", [])}
         row.state, row.finished_at, row.last_error = OutcomeState.DONE, utcnow(), note
         row.refund_gid = new_refunds[-1] if new_refunds else None
-        row.exchange_line_gids = [li["id"] for node in _nodes(returned, "exchangeLineItems") if node["id"] in asked_ids for li in node.get("lineItems") or []]
+        # Every processed exchange line of the return, whoever processed it (we, or the merchant in Shopify's admin).
+        row.exchange_line_gids = [li["id"] for node in _nodes(returned, "exchangeLineItems") if (node.get("processedQuantity") or 0) > 0 for li in node.get("lineItems") or []]
         case = session.get(ReturnCase, row.return_case_id)
         if row.refund_gid and row.refund_gid not in (case.refund_gids or []):
             case.refund_gids = [*(case.refund_gids or []), row.refund_gid]

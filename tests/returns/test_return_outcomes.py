@@ -318,3 +318,44 @@ def test_a_return_refunded_by_hand_in_shopify_is_never_paid_again(world) -> None
     assert answer.status_code == 200, answer.get_json()
     assert (answer.get_json()["outcome"]["state"], answer.get_json()["outcome"]["amount"]) == ("done", "0.00")
     assert len(shopify_refunds(world, order)) == 1
+
+
+# -- review finding 2: an exchange the merchant processed in Shopify's admin --------------------
+
+
+def _merchant_processes_in_admin(world: World, return_gid: str) -> None:
+    """The merchant processes every line of the return in Shopify's admin (through the gateway, as the admin would)."""
+    gateway = world.services.gateway(SHOP)
+    snap = gateway.query("ReturnOutcomeState", {"id": return_gid})["return"]
+    gateway.mutate("ReturnProcess", {"input": {"returnId": return_gid, "notifyCustomer": False,
+                   "returnLineItems": [{"id": n["id"], "quantity": n["processableQuantity"]} for n in snap["returnLineItems"]["nodes"]],
+                   "exchangeLineItems": [{"id": n["id"], "quantity": n["processableQuantity"]} for n in snap["exchangeLineItems"]["nodes"]]}},
+                   "returnProcess", idempotent=False)
+
+
+def _deliveries(world: World, order: dict) -> list[tuple[bool, str, list[str]]]:
+    with world.services.session_factory() as session:
+        deliveries = session.scalars(select(SupplierOrder).join(Order).where(Order.shopify_id == order["id"].rsplit("/", 1)[-1]).order_by(SupplierOrder.id)).all()
+        return [(d.exchange_key == "", d.state, sorted(line.supplier_sku for line in d.lines)) for d in deliveries]
+
+
+def test_an_exchange_processed_in_shopify_by_hand_ships_its_replacement_once_on_its_own(world: World) -> None:
+    order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=4)
+    ret = world.store.request_return(SHOP, order["id"], [{"sku": "MUG-WHT", "quantity": 1, "reason": "SIZE_TOO_LARGE"}], exchange_lines=[{"sku": "TEE-S", "quantity": 1}])
+    world.shopify.deliver_pending(); world.drain(); world.drain()
+    case = world.case(ret["id"])
+    assert case.decision == "approve" and case.outcome == "exchange"
+    _merchant_processes_in_admin(world, ret["id"])
+    world.shopify.deliver_pending(); world.drain(); world.drain()  # orders/updated: the replacement line waits for the exchange
+    assert _deliveries(world, order) == [(True, "shipped", ["MUG-WHT"])]
+    answer = world.api("post", f"/api/returns/{case.id}/receive", json={"lines": [{"line_id": case.lines[0].id, "received": 1}]})
+    assert answer.status_code == 200, answer.get_json()
+    world.drain()
+    carry_out_due(world.services); carry_out_due(world.services)
+    ForwardingWorker(world.services.session_factory, world.services.box).drain()
+    world.shopify.deliver_pending(); world.drain(); world.drain()
+    carry_out_due(world.services)  # a replay routes nothing twice
+    ForwardingWorker(world.services.session_factory, world.services.box).drain()
+    assert _deliveries(world, order) == [(True, "shipped", ["MUG-WHT"]), (False, "placed", ["TEE-S"])]
+    outcome = outcome_of(world, case.id)
+    assert outcome.state == "done" and len(outcome.exchange_line_gids) == 1
