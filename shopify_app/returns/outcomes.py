@@ -78,6 +78,31 @@ def request_outcome(session: Session, case: ReturnCase, kind: str | None = None,
     return row
 
 
+def exchange_possible(snapshot: dict | None) -> bool:
+    """Whether Shopify's return (ReturnOutcomeState) still lists exchange items to process."""
+    return any(node["processableQuantity"] > 0 for node in _nodes(snapshot, "exchangeLineItems"))
+
+
+def retry_failed(session: Session, row: ReturnOutcome, kind: str | None) -> bool:
+    """The merchant's retry (or change of kind) of a failed outcome: failed -> pending once, as a compare-and-set.
+
+    A failed row's call never landed (Shopify refused it, or it was never sent), and every try
+    reads Shopify's return first and processes only what is still processable, so nothing is
+    paid or exchanged twice; whether it may go again is the merchant's word.
+    """
+    kind = kind or row.kind
+    if kind not in KINDS:
+        raise ValueError(f"outcome must be one of {', '.join(KINDS)}")
+    if not _move(session, row.id, OutcomeState.FAILED, state=OutcomeState.PENDING, kind=kind, requested_by="merchant", attempts=0,
+                 next_attempt_at=utcnow(), last_error=None, request={}, exchange_line_gids=[]):
+        return False  # another click moved it first
+    session.expire(row)
+    case = session.get(ReturnCase, row.return_case_id)
+    case.outcome = kind
+    timeline(session, case, "return_outcome_retried", "merchant", outcome=kind)
+    return True
+
+
 def request_when_received(session: Session, case: ReturnCase) -> None:
     """Every unit of an approved return is back: its outcome is due (the law lets the refund wait until then)."""
     if case.decision != Decision.APPROVE or not case.lines or not all(line.received_quantity >= line.quantity for line in case.lines):

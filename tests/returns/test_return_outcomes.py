@@ -359,3 +359,35 @@ def test_an_exchange_processed_in_shopify_by_hand_ships_its_replacement_once_on_
     assert _deliveries(world, order) == [(True, "shipped", ["MUG-WHT"]), (False, "placed", ["TEE-S"])]
     outcome = outcome_of(world, case.id)
     assert outcome.state == "done" and len(outcome.exchange_line_gids) == 1
+
+
+# -- review finding 7: a failed or mistaken outcome never locks the case --------------------------
+
+
+def test_an_exchange_asked_for_a_return_without_exchange_items_is_refused_before_any_row(world: World) -> None:
+    order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=4)
+    case_id = world.request_return(order, "MUG-WHT").id  # approved, nothing asked for yet
+    answer = world.api("post", f"/api/returns/{case_id}/outcome", json={"kind": "exchange"})
+    assert answer.status_code == 409, answer.get_json()
+    assert [f["field"] for f in answer.get_json()["fields"]] == ["kind"]
+    assert outcome_of(world, case_id) is None  # nothing recorded, nothing alerted: the merchant picks again
+    answer = world.api("post", f"/api/returns/{case_id}/outcome", json={"kind": "refund"})
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["outcome"]["state"] == "done"
+    assert refunded_total(world, order) == Decimal("12.00")
+
+
+def test_a_failed_outcome_can_be_retried_as_another_kind_by_the_merchant_and_pays_once(world: World) -> None:
+    order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=4)
+    case_id = world.request_return(order, "MUG-WHT").id  # approved, nothing asked for yet
+    outcome_id = outcome_asked_for(world, case_id, "exchange")  # the kind Shopify cannot do for this return
+    assert carry_out(world.services, outcome_id) == "failed"
+    answer = world.api("post", f"/api/returns/{case_id}/outcome", json={})
+    assert answer.status_code == 422  # the same failed kind, asked again: Shopify still cannot
+    answer = world.api("post", f"/api/returns/{case_id}/outcome", json={"kind": "refund"})
+    assert answer.status_code == 200, answer.get_json()
+    row = outcome_of(world, case_id)
+    assert (row.id, row.kind, row.state) == (outcome_id, "refund", "done")
+    answer = world.api("post", f"/api/returns/{case_id}/outcome", json={"kind": "refund"})  # a second click
+    assert answer.status_code == 200 and refunded_total(world, order) == Decimal("12.00")
+    assert len(shopify_refunds(world, order)) == 1
