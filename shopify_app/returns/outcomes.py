@@ -380,6 +380,24 @@ def route_exchange(services, outcome_id: int, gateway) -> None:
     Routing puts the exchange's lines on a delivery of their own (exchange_key = the return),
     placed with the supplier under its own deterministic idempotency key by the forwarding worker.
     """
+    from ..webhooks.worker import one_order_at_a_time
+
+    with services.session_factory() as session:
+        row = session.get(ReturnOutcome, outcome_id)
+        order_gid = session.get(ReturnCase, row.return_case_id).order_gid
+        shop_domain = row.shop_domain
+    if not order_gid:
+        return _route_exchange(services, outcome_id, gateway, shop_domain, order_gid)
+    # The same per-order turn as the order's webhooks (C's routing path), so the two never route
+    # this order at once; another process may still, and then its unique keys win (see below).
+    with one_order_at_a_time(shop_domain, order_gid):
+        try:
+            _route_exchange(services, outcome_id, gateway, shop_domain, order_gid)
+        except IntegrityError:  # another process routed this order meanwhile: the next pump pass re-reads, routes nothing twice
+            log.info("exchange outcome %s: the order was routed concurrently; routed again next pass", outcome_id)
+
+
+def _route_exchange(services, outcome_id: int, gateway, shop_domain: str, order_gid: str | None) -> None:
     from ..fulfillment.holds import apply_shopify_holds
     from ..fulfillment.sync import read_fulfillment_orders, store_fulfillment_orders
     from ..orders.graph import order_payload_from_graphql, read_order
@@ -387,10 +405,6 @@ def route_exchange(services, outcome_id: int, gateway) -> None:
     from ..orders.routing import route_order
     from ..webhooks.handlers.orders import sync_snapshot
 
-    with services.session_factory() as session:
-        row = session.get(ReturnOutcome, outcome_id)
-        order_gid = session.get(ReturnCase, row.return_case_id).order_gid
-        shop_domain = row.shop_domain
     data = read_order(gateway, order_gid).get("order") if order_gid else None
     fulfillment_orders = read_fulfillment_orders(gateway, order_gid) if data is not None else None
     with services.session_factory.begin() as session:

@@ -391,3 +391,46 @@ def test_a_failed_outcome_can_be_retried_as_another_kind_by_the_merchant_and_pay
     answer = world.api("post", f"/api/returns/{case_id}/outcome", json={"kind": "refund"})  # a second click
     assert answer.status_code == 200 and refunded_total(world, order) == Decimal("12.00")
     assert len(shopify_refunds(world, order)) == 1
+
+
+# -- review finding 13: the exchange's routing takes the order's turn --------------------------------
+
+
+def test_an_exchange_routes_its_order_in_the_orders_webhook_turn_and_a_concurrent_router_is_no_failure(world: World, monkeypatch) -> None:
+    import threading
+
+    from shopify_app.suppliers.models import Alert
+    from shopify_app.orders import routing
+    from shopify_app.webhooks.handlers.orders import order_key
+    from shopify_app.webhooks.worker import one_order_at_a_time
+    from sqlalchemy.exc import IntegrityError
+
+    order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=4)
+    case_id = returned_and_received(world, order, "MUG-WHT", reason="SIZE_TOO_LARGE", exchange_lines=[{"sku": "TEE-S", "quantity": 1}])
+    # Another process routed the order at the same moment: our insert loses on the unique keys.
+    real_route_order, raced = routing.route_order, []
+
+    def loses_the_race(session, order):
+        if not raced:
+            raced.append(True)
+            raise IntegrityError("INSERT INTO supplier_order_lines", {}, Exception("UNIQUE constraint failed"))
+        return real_route_order(session, order)
+
+    monkeypatch.setattr(routing, "route_order", loses_the_race)
+    assert carry_out_due(world.services) == 1
+    assert raced and outcome_of(world, case_id).state == "done"
+    assert outcome_of(world, case_id).routed_at is None  # not marked routed: the next pass routes
+    with world.services.session_factory() as session:
+        assert session.scalars(select(Alert.kind).where(Alert.kind == "job_failed")).all() == []
+    # An orders/* webhook of this order is being handled (its turn held): the exchange waits for it.
+    turn = one_order_at_a_time(SHOP, order_key({"admin_graphql_api_id": order["id"]}))
+    turn.__enter__()
+    runner = threading.Thread(target=carry_out_due, args=(world.services,))
+    runner.start()
+    runner.join(timeout=1)
+    waited = runner.is_alive() and outcome_of(world, case_id).routed_at is None
+    turn.__exit__(None, None, None)
+    runner.join()
+    assert waited
+    ForwardingWorker(world.services.session_factory, world.services.box).drain()
+    assert _deliveries(world, order) == [(True, "shipped", ["MUG-WHT"]), (False, "placed", ["TEE-S"])]
