@@ -83,17 +83,25 @@ def idempotency_key(order: Order, supplier_id: int, exchange_key: str = "") -> s
 def exchange_lines(session: Session, order: Order) -> tuple[dict[str, str], bool]:
     """({order line's Shopify id: the exchange's key (its return)} for lines an exchange added, whether an exchange is in flight).
 
-    While an exchange's returnProcess may be under way, its new lines are not known yet: lines
-    not routed then wait (the exchange routes them itself), so a replacement never joins a
-    delivery the supplier shipped long ago.
+    An exchange is in flight from the moment the customer asks for it until its outcome is
+    recorded done: the merchant may process it in Shopify's admin at any time (no outcome row
+    of ours, or one still pending), and its new lines are known only once we have read the
+    processed return. Lines not routed meanwhile wait (the exchange routes them itself once
+    recorded), so a replacement never joins a delivery the supplier shipped long ago.
     """
-    from ..returns.models import ReturnCase
-    from ..returns.outcome_models import OPEN_STATES, OutcomeKind, ReturnOutcome
+    from ..returns.models import Decision, ReturnCase
+    from ..returns.outcome_models import OutcomeKind, OutcomeState, ReturnOutcome
 
-    rows = session.execute(select(ReturnOutcome.state, ReturnOutcome.exchange_line_gids, ReturnCase.return_gid).join(ReturnCase, ReturnCase.id == ReturnOutcome.return_case_id)
-                           .where(ReturnCase.order_id == order.id, ReturnOutcome.kind == OutcomeKind.EXCHANGE)).all()
-    keys = {gid.rsplit("/", 1)[-1]: return_gid for state, gids, return_gid in rows for gid in gids or []}
-    in_flight = any(state in OPEN_STATES[1:] for state, _, _ in rows)  # sent or unknown
+    rows = session.execute(select(ReturnCase.return_gid, ReturnCase.decision, ReturnCase.status, ReturnOutcome.kind, ReturnOutcome.state, ReturnOutcome.exchange_line_gids)
+                           .outerjoin(ReturnOutcome, ReturnOutcome.return_case_id == ReturnCase.id)
+                           .where(ReturnCase.order_id == order.id, or_(ReturnCase.outcome == OutcomeKind.EXCHANGE, ReturnOutcome.kind == OutcomeKind.EXCHANGE))).all()
+    keys: dict[str, str] = {}
+    in_flight = False
+    for return_gid, decision, status, kind, state, gids in rows:
+        if kind == OutcomeKind.EXCHANGE and state == OutcomeState.DONE:
+            keys.update({gid.rsplit("/", 1)[-1]: return_gid for gid in gids or []})
+        elif kind in (None, OutcomeKind.EXCHANGE) and decision != Decision.DECLINE and (status or "") not in ("canceled", "declined"):
+            in_flight = True  # asked for, not recorded done yet (a failed row waits for the merchant)
     return keys, in_flight
 
 

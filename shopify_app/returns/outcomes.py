@@ -80,6 +80,31 @@ def request_outcome(session: Session, case: ReturnCase, kind: str | None = None,
     return row
 
 
+def exchange_possible(snapshot: dict | None) -> bool:
+    """Whether Shopify's return (ReturnOutcomeState) still lists exchange items to process."""
+    return any(node["processableQuantity"] > 0 for node in _nodes(snapshot, "exchangeLineItems"))
+
+
+def retry_failed(session: Session, row: ReturnOutcome, kind: str | None) -> bool:
+    """The merchant's retry (or change of kind) of a failed outcome: failed -> pending once, as a compare-and-set.
+
+    A failed row's call never landed (Shopify refused it, or it was never sent), and every try
+    reads Shopify's return first and processes only what is still processable, so nothing is
+    paid or exchanged twice; whether it may go again is the merchant's word.
+    """
+    kind = kind or row.kind
+    if kind not in KINDS:
+        raise ValueError(f"outcome must be one of {', '.join(KINDS)}")
+    if not _move(session, row.id, OutcomeState.FAILED, state=OutcomeState.PENDING, kind=kind, requested_by="merchant", attempts=0,
+                 next_attempt_at=utcnow(), last_error=None, request={}, exchange_line_gids=[]):
+        return False  # another click moved it first
+    session.expire(row)
+    case = session.get(ReturnCase, row.return_case_id)
+    case.outcome = kind
+    timeline(session, case, "return_outcome_retried", "merchant", outcome=kind)
+    return True
+
+
 def request_when_received(session: Session, case: ReturnCase) -> None:
     """Every unit of an approved return is back: its outcome is due (the law lets the refund wait until then)."""
     if case.decision != Decision.APPROVE or not case.lines or not all(line.received_quantity >= line.quantity for line in case.lines):
@@ -292,10 +317,10 @@ def _record_done(factory, outcome_id: int, returned: dict, known_refunds: list[s
         row = session.get(ReturnOutcome, outcome_id)
         if row.state == OutcomeState.DONE:
             return
-        asked_ids = {item["id"] for item in (row.request.get("input") or {}).get("exchangeLineItems", [])}
         row.state, row.finished_at, row.last_error = OutcomeState.DONE, utcnow(), note
         row.refund_gid = new_refunds[-1] if new_refunds else None
-        row.exchange_line_gids = [li["id"] for node in _nodes(returned, "exchangeLineItems") if node["id"] in asked_ids for li in node.get("lineItems") or []]
+        # Every processed exchange line of the return, whoever processed it (we, or the merchant in Shopify's admin).
+        row.exchange_line_gids = [li["id"] for node in _nodes(returned, "exchangeLineItems") if (node.get("processedQuantity") or 0) > 0 for li in node.get("lineItems") or []]
         case = session.get(ReturnCase, row.return_case_id)
         if row.refund_gid and row.refund_gid not in (case.refund_gids or []):
             case.refund_gids = [*(case.refund_gids or []), row.refund_gid]
@@ -365,6 +390,24 @@ def route_exchange(services, outcome_id: int, gateway) -> None:
     Routing puts the exchange's lines on a delivery of their own (exchange_key = the return),
     placed with the supplier under its own deterministic idempotency key by the forwarding worker.
     """
+    from ..webhooks.worker import one_order_at_a_time
+
+    with services.session_factory() as session:
+        row = session.get(ReturnOutcome, outcome_id)
+        order_gid = session.get(ReturnCase, row.return_case_id).order_gid
+        shop_domain = row.shop_domain
+    if not order_gid:
+        return _route_exchange(services, outcome_id, gateway, shop_domain, order_gid)
+    # The same per-order turn as the order's webhooks (C's routing path), so the two never route
+    # this order at once; another process may still, and then its unique keys win (see below).
+    with one_order_at_a_time(shop_domain, order_gid):
+        try:
+            _route_exchange(services, outcome_id, gateway, shop_domain, order_gid)
+        except IntegrityError:  # another process routed this order meanwhile: the next pump pass re-reads, routes nothing twice
+            log.info("exchange outcome %s: the order was routed concurrently; routed again next pass", outcome_id)
+
+
+def _route_exchange(services, outcome_id: int, gateway, shop_domain: str, order_gid: str | None) -> None:
     from ..fulfillment.holds import apply_shopify_holds
     from ..fulfillment.sync import read_fulfillment_orders, store_fulfillment_orders
     from ..orders.graph import order_payload_from_graphql, read_order
@@ -372,10 +415,6 @@ def route_exchange(services, outcome_id: int, gateway) -> None:
     from ..orders.routing import route_order
     from ..webhooks.handlers.orders import sync_snapshot
 
-    with services.session_factory() as session:
-        row = session.get(ReturnOutcome, outcome_id)
-        order_gid = session.get(ReturnCase, row.return_case_id).order_gid
-        shop_domain = row.shop_domain
     data = read_order(gateway, order_gid).get("order") if order_gid else None
     fulfillment_orders = read_fulfillment_orders(gateway, order_gid) if data is not None else None
     with services.session_factory.begin() as session:

@@ -173,13 +173,31 @@ def receive_items(case_id: int):
 @validated_body("ReturnOutcome", optional=True)
 def carry_out_outcome(case_id: int):
     """Carry out an approved return's outcome now: {kind?: refund | store_credit | exchange}; done once however often asked."""
-    from ..returns.outcome_models import ReturnOutcome
+    from ..returns.outcome_models import OutcomeKind, OutcomeState, ReturnOutcome
     from ..returns.intake import start_refund_clock
-    from ..returns.outcomes import carry_out, default_kind, request_outcome
+    from ..returns.outcomes import carry_out, default_kind, exchange_possible, request_outcome, retry_failed
     from ..returns.remedies import STORE_CREDIT_CONSENT_SOURCE, money_refusal, store_credit_refusal
 
     body = request.get_json(silent=True) or {}
+    kind = body.get("kind")
     services = _services()
+    with services.read_session_factory() as session:
+        case = _own_case(session, case_id)
+        if case is None:
+            return jsonify(error="not found"), 404
+        return_gid = case.return_gid
+        existing = session.scalar(select(ReturnOutcome).where(ReturnOutcome.return_case_id == case.id))
+        open_exchange = existing is not None and existing.kind == OutcomeKind.EXCHANGE and existing.state != OutcomeState.FAILED
+    if kind == OutcomeKind.EXCHANGE and not open_exchange:
+        # Checked against Shopify's return before any row exists (no transaction open): an
+        # impossible kind is refused here instead of becoming a failed row that locks the case.
+        try:
+            snapshot = services.gateway(g.shop_domain).query("ReturnOutcomeState", {"id": return_gid}).get("return")
+        except ShopifyError as exc:
+            return jsonify(error=_("Shopify could not be reached: %(error)s", error=type(exc).__name__)), 502
+        if not exchange_possible(snapshot):
+            why = _("The return lists no items to exchange: choose a refund or store credit instead.")
+            return jsonify(error=why, fields=[{"field": "kind", "message": why}]), 409
     with services.session_factory.begin() as session:
         case = _own_case(session, case_id)
         if case is None:
@@ -188,11 +206,12 @@ def carry_out_outcome(case_id: int):
             why = _("only an approved return can be refunded, credited or exchanged")
             return jsonify(error=why, fields=[{"field": "kind", "message": why}]), 409
         existing = session.scalar(select(ReturnOutcome).where(ReturnOutcome.return_case_id == case.id))
-        if existing is not None and body.get("kind") and existing.kind != body["kind"]:
+        if existing is not None and existing.state != OutcomeState.FAILED and kind and existing.kind != kind:
             why = _("this return's outcome is already %(kind)s", kind=existing.kind)
             return jsonify(error=why, fields=[{"field": "kind", "message": why}]), 409
-        if existing is None:
-            kind = body.get("kind") or default_kind(case)
+        if existing is None or existing.state == OutcomeState.FAILED:
+            # A new outcome, or the merchant retrying / changing one that failed: the same legal checks apply.
+            kind = kind or (existing.kind if existing is not None else default_kind(case))
             agreed = body.get("customer_agreed") is True
             refused = money_refusal(case, kind)
             field = "kind"
@@ -206,7 +225,9 @@ def carry_out_outcome(case_id: int):
                 start_refund_clock(session, case)
             if kind == "store_credit" and agreed:
                 timeline(session, case, "return_store_credit_agreed", "merchant", legal_source=STORE_CREDIT_CONSENT_SOURCE)
-        outcome_id = request_outcome(session, case, body.get("kind"), by="merchant", customer_agreed=body.get("customer_agreed") is True).id
+            if existing is not None:
+                retry_failed(session, existing, kind)  # the merchant retries, or changes the kind of, what failed
+        outcome_id = request_outcome(session, case, kind, by="merchant", customer_agreed=body.get("customer_agreed") is True).id
     try:  # Shopify with no transaction open; the row makes a second click (or a crash) safe
         state = carry_out(services, outcome_id)
     except ShopifyError as exc:

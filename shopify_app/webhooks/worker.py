@@ -265,6 +265,11 @@ class KeyedLocks:
 _ONE_AT_A_TIME = KeyedLocks()  # process-wide: every lane thread and worker of this process
 
 
+def one_order_at_a_time(shop_domain: str, order_gid: str):
+    """Hold the lock the orders/* webhooks of this order take (see handlers.orders.order_key), for work outside the worker."""
+    return _ONE_AT_A_TIME.hold((shop_domain, str(order_gid)[:100]))
+
+
 def _parse(body: str):
     try:
         return json.loads(body)

@@ -318,3 +318,119 @@ def test_a_return_refunded_by_hand_in_shopify_is_never_paid_again(world) -> None
     assert answer.status_code == 200, answer.get_json()
     assert (answer.get_json()["outcome"]["state"], answer.get_json()["outcome"]["amount"]) == ("done", "0.00")
     assert len(shopify_refunds(world, order)) == 1
+
+
+# -- review finding 2: an exchange the merchant processed in Shopify's admin --------------------
+
+
+def _merchant_processes_in_admin(world: World, return_gid: str) -> None:
+    """The merchant processes every line of the return in Shopify's admin (through the gateway, as the admin would)."""
+    gateway = world.services.gateway(SHOP)
+    snap = gateway.query("ReturnOutcomeState", {"id": return_gid})["return"]
+    gateway.mutate("ReturnProcess", {"input": {"returnId": return_gid, "notifyCustomer": False,
+                   "returnLineItems": [{"id": n["id"], "quantity": n["processableQuantity"]} for n in snap["returnLineItems"]["nodes"]],
+                   "exchangeLineItems": [{"id": n["id"], "quantity": n["processableQuantity"]} for n in snap["exchangeLineItems"]["nodes"]]}},
+                   "returnProcess", idempotent=False)
+
+
+def _deliveries(world: World, order: dict) -> list[tuple[bool, str, list[str]]]:
+    with world.services.session_factory() as session:
+        deliveries = session.scalars(select(SupplierOrder).join(Order).where(Order.shopify_id == order["id"].rsplit("/", 1)[-1]).order_by(SupplierOrder.id)).all()
+        return [(d.exchange_key == "", d.state, sorted(line.supplier_sku for line in d.lines)) for d in deliveries]
+
+
+def test_an_exchange_processed_in_shopify_by_hand_ships_its_replacement_once_on_its_own(world: World) -> None:
+    order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=4)
+    ret = world.store.request_return(SHOP, order["id"], [{"sku": "MUG-WHT", "quantity": 1, "reason": "SIZE_TOO_LARGE"}], exchange_lines=[{"sku": "TEE-S", "quantity": 1}])
+    world.shopify.deliver_pending(); world.drain(); world.drain()
+    case = world.case(ret["id"])
+    assert case.decision == "approve" and case.outcome == "exchange"
+    _merchant_processes_in_admin(world, ret["id"])
+    world.shopify.deliver_pending(); world.drain(); world.drain()  # orders/updated: the replacement line waits for the exchange
+    assert _deliveries(world, order) == [(True, "shipped", ["MUG-WHT"])]
+    answer = world.api("post", f"/api/returns/{case.id}/receive", json={"lines": [{"line_id": case.lines[0].id, "received": 1}]})
+    assert answer.status_code == 200, answer.get_json()
+    world.drain()
+    carry_out_due(world.services); carry_out_due(world.services)
+    ForwardingWorker(world.services.session_factory, world.services.box).drain()
+    world.shopify.deliver_pending(); world.drain(); world.drain()
+    carry_out_due(world.services)  # a replay routes nothing twice
+    ForwardingWorker(world.services.session_factory, world.services.box).drain()
+    assert _deliveries(world, order) == [(True, "shipped", ["MUG-WHT"]), (False, "placed", ["TEE-S"])]
+    outcome = outcome_of(world, case.id)
+    assert outcome.state == "done" and len(outcome.exchange_line_gids) == 1
+
+
+# -- review finding 7: a failed or mistaken outcome never locks the case --------------------------
+
+
+def test_an_exchange_asked_for_a_return_without_exchange_items_is_refused_before_any_row(world: World) -> None:
+    order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=4)
+    case_id = world.request_return(order, "MUG-WHT").id  # approved, nothing asked for yet
+    answer = world.api("post", f"/api/returns/{case_id}/outcome", json={"kind": "exchange"})
+    assert answer.status_code == 409, answer.get_json()
+    assert [f["field"] for f in answer.get_json()["fields"]] == ["kind"]
+    assert outcome_of(world, case_id) is None  # nothing recorded, nothing alerted: the merchant picks again
+    answer = world.api("post", f"/api/returns/{case_id}/outcome", json={"kind": "refund"})
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["outcome"]["state"] == "done"
+    assert refunded_total(world, order) == Decimal("12.00")
+
+
+def test_a_failed_outcome_can_be_retried_as_another_kind_by_the_merchant_and_pays_once(world: World) -> None:
+    order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=4)
+    case_id = world.request_return(order, "MUG-WHT").id  # approved, nothing asked for yet
+    outcome_id = outcome_asked_for(world, case_id, "exchange")  # the kind Shopify cannot do for this return
+    assert carry_out(world.services, outcome_id) == "failed"
+    answer = world.api("post", f"/api/returns/{case_id}/outcome", json={})
+    assert answer.status_code == 422  # the same failed kind, asked again: Shopify still cannot
+    answer = world.api("post", f"/api/returns/{case_id}/outcome", json={"kind": "refund"})
+    assert answer.status_code == 200, answer.get_json()
+    row = outcome_of(world, case_id)
+    assert (row.id, row.kind, row.state) == (outcome_id, "refund", "done")
+    answer = world.api("post", f"/api/returns/{case_id}/outcome", json={"kind": "refund"})  # a second click
+    assert answer.status_code == 200 and refunded_total(world, order) == Decimal("12.00")
+    assert len(shopify_refunds(world, order)) == 1
+
+
+# -- review finding 13: the exchange's routing takes the order's turn --------------------------------
+
+
+def test_an_exchange_routes_its_order_in_the_orders_webhook_turn_and_a_concurrent_router_is_no_failure(world: World, monkeypatch) -> None:
+    import threading
+
+    from shopify_app.suppliers.models import Alert
+    from shopify_app.orders import routing
+    from shopify_app.webhooks.handlers.orders import order_key
+    from shopify_app.webhooks.worker import one_order_at_a_time
+    from sqlalchemy.exc import IntegrityError
+
+    order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=4)
+    case_id = returned_and_received(world, order, "MUG-WHT", reason="SIZE_TOO_LARGE", exchange_lines=[{"sku": "TEE-S", "quantity": 1}])
+    # Another process routed the order at the same moment: our insert loses on the unique keys.
+    real_route_order, raced = routing.route_order, []
+
+    def loses_the_race(session, order):
+        if not raced:
+            raced.append(True)
+            raise IntegrityError("INSERT INTO supplier_order_lines", {}, Exception("UNIQUE constraint failed"))
+        return real_route_order(session, order)
+
+    monkeypatch.setattr(routing, "route_order", loses_the_race)
+    assert carry_out_due(world.services) == 1
+    assert raced and outcome_of(world, case_id).state == "done"
+    assert outcome_of(world, case_id).routed_at is None  # not marked routed: the next pass routes
+    with world.services.session_factory() as session:
+        assert session.scalars(select(Alert.kind).where(Alert.kind == "job_failed")).all() == []
+    # An orders/* webhook of this order is being handled (its turn held): the exchange waits for it.
+    turn = one_order_at_a_time(SHOP, order_key({"admin_graphql_api_id": order["id"]}))
+    turn.__enter__()
+    runner = threading.Thread(target=carry_out_due, args=(world.services,))
+    runner.start()
+    runner.join(timeout=1)
+    waited = runner.is_alive() and outcome_of(world, case_id).routed_at is None
+    turn.__exit__(None, None, None)
+    runner.join()
+    assert waited
+    ForwardingWorker(world.services.session_factory, world.services.box).drain()
+    assert _deliveries(world, order) == [(True, "shipped", ["MUG-WHT"]), (False, "placed", ["TEE-S"])]
