@@ -83,8 +83,8 @@ def check_deadlines(services, now: dt.datetime | None = None) -> DeadlineReport:
             ReturnCase.complaint_state == ComplaintState.OPEN, ReturnCase.complaint_due_at <= horizon, ReturnCase.status == "requested"))
         for case in complaints:
             passed = now > case.complaint_due_at
-            message = (_("Complaint %(name)s: the answer deadline passed on %(due)s UTC.", name=case.name, due=f"{case.complaint_due_at:%Y-%m-%d %H:%M}") if passed
-                       else _("Complaint %(name)s must be answered by %(due)s UTC.", name=case.name, due=f"{case.complaint_due_at:%Y-%m-%d %H:%M}"))
+            message = (_("Complaint %(name)s: the answer deadline passed on %(due)s UTC.", name=case.name, due=case.complaint_due_at.strftime("%Y-%m-%d %H:%M")) if passed
+                       else _("Complaint %(name)s must be answered by %(due)s UTC.", name=case.name, due=case.complaint_due_at.strftime("%Y-%m-%d %H:%M")))
             report.alerts_raised += raise_alert(session, case.shop_domain, "complaint_due", f"complaint_due:{case.id}", message,
                                                 severity="critical" if passed else "warning", subject=case.name)
         in_flight = set(session.scalars(select(ReturnOutcome.return_case_id).where(ReturnOutcome.state.in_(OPEN_STATES))))
@@ -95,8 +95,8 @@ def check_deadlines(services, now: dt.datetime | None = None) -> DeadlineReport:
             if due is None or due > horizon or case.id in in_flight:
                 continue  # an outcome pending or sent is the refund under way: its own alert covers a failure
             passed = now > due
-            message = (_("Return %(name)s: the legal refund deadline passed on %(due)s UTC.", name=case.name, due=f"{due:%Y-%m-%d %H:%M}") if passed
-                       else _("Return %(name)s must be refunded by %(due)s UTC (legal deadline).", name=case.name, due=f"{due:%Y-%m-%d %H:%M}"))
+            message = (_("Return %(name)s: the legal refund deadline passed on %(due)s UTC.", name=case.name, due=due.strftime("%Y-%m-%d %H:%M")) if passed
+                       else _("Return %(name)s must be refunded by %(due)s UTC (legal deadline).", name=case.name, due=due.strftime("%Y-%m-%d %H:%M")))
             report.alerts_raised += raise_alert(session, case.shop_domain, "refund_due", f"refund_due:{case.id}", message,
                                                 severity="critical" if passed else "warning", subject=case.name)
         # Resolve clocks that stopped: refunded, answered, declined or cancelled (or waiting for goods again).

@@ -266,9 +266,9 @@ def open_complaint(session: Session, case: ReturnCase, note: str) -> None:
     if case.complaint_due_at is None:
         message = _("Complaint %(name)s needs your answer.", name=name)
     elif profile.complaint_silence_accepts:
-        message = _("Complaint %(name)s needs your answer by %(due)s UTC: unanswered, it counts as accepted by law.", name=name, due=f"{case.complaint_due_at:%Y-%m-%d %H:%M}")
+        message = _("Complaint %(name)s needs your answer by %(due)s UTC: unanswered, it counts as accepted by law.", name=name, due=case.complaint_due_at.strftime("%Y-%m-%d %H:%M"))
     else:
-        message = _("Complaint %(name)s needs your answer by %(due)s UTC.", name=name, due=f"{case.complaint_due_at:%Y-%m-%d %H:%M}")
+        message = _("Complaint %(name)s needs your answer by %(due)s UTC.", name=name, due=case.complaint_due_at.strftime("%Y-%m-%d %H:%M"))
     raise_alert(session, case.shop_domain, "return_complaint", f"return_review:{case.id}", message, subject=case.name)
 
 

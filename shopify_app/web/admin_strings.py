@@ -28,6 +28,19 @@ STATE_LABELS = {
     "awaiting_payment": _l("Awaiting payment"), "high_risk_of_fraud": _l("High risk of fraud"), "incorrect_address": _l("Incorrect address"),
     "inventory_out_of_stock": _l("Out of stock"), "unknown_delivery_date": _l("Unknown delivery date"), "awaiting_return_items": _l("Awaiting returned items"),
     "other": _l("Other"),
+    # Returns: our decision, Shopify's return status, the supplier's RMA, the outcome and its kind, a complaint's answer.
+    "approve": _l("Approved"), "decline": _l("Declined"), "review": _l("In review"), "requested": _l("Requested"),
+    "declined": _l("Declined"), "canceled": _l("Canceled"), "approved": _l("Approved"), "refused": _l("Refused"),
+    "manual": _l("Handled by you"), "none": _l("Not needed"), "sent": _l("Sent"), "done": _l("Done"),
+    "refund": _l("Refund"), "store_credit": _l("Store credit"), "exchange": _l("Exchange"),
+    "accepted": _l("Accepted"), "rejected": _l("Rejected"), "accepted_by_law": _l("Accepted by law"),
+}
+
+# Why a customer returns an item (Shopify's ReturnReason).
+RETURN_REASON_LABELS = {
+    "size_too_small": _l("Size too small"), "size_too_large": _l("Size too large"), "unwanted": _l("Unwanted"),
+    "not_as_described": _l("Not as described"), "wrong_item": _l("Wrong item"), "defective": _l("Damaged or defective"),
+    "style": _l("Style"), "color": _l("Color"), "other": _l("Other"), "unknown": _l("Unknown"),
 }
 
 # Polaris badge tones: what a state means for the merchant (critical, warning, success, info, attention; none = neutral).
@@ -87,6 +100,11 @@ def label(code, table: dict = STATE_LABELS) -> str:
     """The translated label of a code, or the code humanized."""
     key = str(code or "").lower()
     return str(table[key]) if key in table else humanize(code)
+
+
+def return_reason(code) -> str:
+    """The translated label of a return reason code ('NOT_AS_DESCRIBED' -> 'Not as described')."""
+    return label(code, RETURN_REASON_LABELS)
 
 
 def tone(code) -> str:

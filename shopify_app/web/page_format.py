@@ -60,7 +60,7 @@ def age(value, now: dt.datetime | None = None) -> str:
 def install_filters(app: Flask) -> None:
     """Make the admin's filters available to every template."""
     app.jinja_env.filters.update({
-        "state_label": admin_strings.label, "tone": admin_strings.tone,
+        "state_label": admin_strings.label, "return_reason": admin_strings.return_reason, "tone": admin_strings.tone,
         "event_label": lambda code: admin_strings.label(code, admin_strings.EVENT_LABELS),
         "actor_label": lambda code: admin_strings.label(code, admin_strings.ACTOR_LABELS),
         "desync_label": lambda code: admin_strings.label(code, admin_strings.DESYNC_LABELS),

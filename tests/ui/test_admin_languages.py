@@ -14,8 +14,8 @@ from shopify_app.orders.models import Order
 from ui.test_browser import ARTIFACTS, browser_page, shop  # noqa: F401 (fixtures: the seeded shop served on loopback, Chromium)
 
 LANGS = ("en", "pl", "he")
-PAGES = ("dashboard", "orders", "suppliers", "inventory", "returns", "problems", "settings")
-PATHS = {"dashboard": "/", "orders": "/orders", "suppliers": "/suppliers", "inventory": "/inventory", "returns": "/returns",
+PAGES = ("dashboard", "orders", "suppliers", "mappings", "inventory", "returns", "problems", "settings")
+PATHS = {"dashboard": "/", "orders": "/orders", "suppliers": "/suppliers", "mappings": "/mappings", "inventory": "/inventory", "returns": "/returns",
          "problems": "/problems", "settings": "/settings"}
 SERIOUS = ("serious", "critical")
 
@@ -53,6 +53,19 @@ def test_every_page_in_each_language_is_accessible_mirrored_in_hebrew_and_screen
     page.wait_for_selector("#timeline li", timeout=15_000)
     found["order"] = serious_violations(page)
     page.screenshot(path=str(ARTIFACTS / f"admin-{lang}-order.png"), full_page=True)
+    # The pages reached from the suppliers page: add a supplier, and a supplier's own page.
+    for name, link, ready in (("supplier-new", "#add-supplier", "#new-supplier"), ("supplier", "tr[data-supplier] a", "#connection-form")):
+        open_nav(page, "suppliers")
+        page.click(link)
+        page.wait_for_selector(ready, timeout=15_000)
+        page.wait_for_load_state("load")
+        assert page.evaluate("[document.documentElement.lang, document.documentElement.dir]") == [lang, "rtl" if lang == "he" else "ltr"]
+        assert f"locale={lang}" in page.url
+        found[name] = serious_violations(page)
+        page.screenshot(path=str(ARTIFACTS / f"admin-{lang}-{name}.png"), full_page=True)
+    open_nav(page, "orders")
+    page.click(f"a[href^='/orders/{order_id}?']")
+    page.wait_for_selector("#timeline li", timeout=15_000)
     assert found == {name: [] for name in found}
 
     # Mirrored in Hebrew: the nav starts at the right edge, the timeline's line runs on the right of its entries.
@@ -67,7 +80,7 @@ def test_every_page_in_each_language_is_accessible_mirrored_in_hebrew_and_screen
     page.evaluate("document.querySelector('main').append(Object.assign(document.createElement('input'), {name: 'unlabelled'}))")
     assert any(v.startswith("label (critical)") for v in serious_violations(page))
     assert errors == []
-    assert all((ARTIFACTS / f"admin-{lang}-{name}.png").stat().st_size > 10_000 for name in (*PAGES, "order"))
+    assert all((ARTIFACTS / f"admin-{lang}-{name}.png").stat().st_size > 10_000 for name in (*PAGES, "order", "supplier-new", "supplier"))
 
 
 def test_a_refused_action_is_explained_in_the_page_language(shop, browser_page) -> None:  # noqa: F811
