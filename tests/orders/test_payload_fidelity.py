@@ -210,8 +210,10 @@ def test_tip_and_discount_code_are_stored_and_the_tip_is_neither_shipped_nor_rev
     assert [a["code"] for a in kept.discount_applications] == ["SAVE10"]
     page = app.test_client().get(f"/orders/{kept.id}?shop={SHOP}&host=abc&embedded=1&id_token={shopify.mint_session_token(SHOP, API_KEY)}")
     assert page.status_code == 200
-    amounts = page.get_data(as_text=True).split('id="order-amounts">')[1].split("</p>")[0]
-    assert "discounts 5.00 (SAVE10)" in amounts and "shipping 4.90" in amounts and "tip 3.00" in amounts
+    amounts = page.get_data(as_text=True).split('id="order-amounts">')[1].split("</dl>")[0]
+    # Money in the order's currency (USD here), each amount under its own label.
+    assert "<dt>Discounts</dt><dd>$5.00 (SAVE10)</dd>" in amounts
+    assert "<dt>Shipping</dt><dd>$4.90</dd>" in amounts and "<dt>Tip</dt><dd>$3.00</dd>" in amounts
 
     with app.extensions["services"].session_factory() as session:
         now = dt.datetime.now(dt.timezone.utc)
