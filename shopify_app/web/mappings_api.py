@@ -188,7 +188,9 @@ def import_mappings():
     services = _services()
     supplier_id = parse_query(request.args).supplier_id
     apply = request.args.get("apply") == "1"
-    with (services.session_factory.begin() if apply else services.read_session_factory()) as session:
+    # Parse and check with no write transaction open (a 200,000-row XLSX takes many seconds);
+    # the preview and the apply run this same check. The apply then writes in short chunks.
+    with services.read_session_factory() as session:
         supplier = _own_supplier(session, supplier_id) if supplier_id else None
         if supplier_id and supplier is None:
             return jsonify(error=_("not found")), 404
@@ -196,11 +198,12 @@ def import_mappings():
             check = check_import(session, g.shop_domain, data, supplier)
         except UnreadableFile as exc:
             return _field_error("file", str(exc), 422)
-        report = check.as_dict()
-        if apply:
-            report["applied"] = apply_import(session, g.shop_domain, check)
-    if apply:
-        _release(services)
+    if not apply:
+        return jsonify(import_=check.as_dict())
+    applied = apply_import(services.session_factory, g.shop_domain, check)
+    report = check.as_dict()
+    report["applied"] = applied
+    _release(services)
     return jsonify(import_=report)
 
 

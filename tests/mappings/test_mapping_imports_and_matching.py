@@ -135,3 +135,52 @@ def test_a_stock_feed_fills_the_supplier_catalog_for_matching(world):
     found = world.call("post", "/api/mappings/auto-match", json={"supplier_id": globex}).get_json()["found"]
     assert found == {"by_sku": 1, "by_barcode": 0}
     assert world.call("post", "/api/mappings/auto-match", OTHER, json={"supplier_id": globex}).status_code == 404
+
+
+def test_an_applied_import_parses_the_file_with_no_write_transaction_open(world, monkeypatch):
+    # Review finding 3: a 200,000-row XLSX takes many seconds to parse; parsing it while holding
+    # SQLite's only write lock starves webhook intake. The spy records what held during the read.
+    from shopify_app.mappings import imports
+    from shopify_app.write_transactions import holds_write_transaction
+
+    engine = world.app.extensions["services"].engine
+    seen = []
+    real_read_table = imports.read_table
+
+    def spy(*args, **kwargs):
+        seen.append((holds_write_transaction(), getattr(getattr(engine, "writer_queue", None), "held", False)))
+        return real_read_table(*args, **kwargs)
+
+    monkeypatch.setattr(imports, "read_table", spy)
+    # With a default supplier the endpoint reads the database before the file, so a write
+    # transaction begun for the request would already hold the lock here.
+    applied = world.upload(f"/api/mappings/import?apply=1&supplier={world.suppliers[(SHOP, 'Acme')]}", MESSY_CSV)
+    assert applied.status_code == 200, applied.get_json()
+    assert seen == [(False, False)]
+    assert applied.get_json()["import_"]["applied"]["written"] == 3
+
+
+def test_an_applied_import_writes_in_chunks_that_recheck_the_supplier(world, monkeypatch):
+    # Each chunk is its own short write transaction; a supplier deleted between the check and a
+    # chunk's write gets its rows refused, not written.
+    from shopify_app.mappings import imports
+
+    monkeypatch.setattr(imports, "APPLY_CHUNK", 1)
+    globex = world.suppliers[(SHOP, "Globex")]
+    real_known = imports._known_skus
+    calls = []
+
+    def delete_globex_after_first_chunk(session, shop, skus):
+        calls.append(skus)
+        if len(calls) == 2:  # the second chunk's transaction: the merchant deleted Globex meanwhile
+            from shopify_app.suppliers.models import Supplier
+            from datetime import datetime, timezone
+            session.get(Supplier, globex).deleted_at = datetime.now(timezone.utc)
+        return real_known(session, shop, skus)
+
+    data = b"sku,supplier,supplier_sku\nTEE-S,Acme,A1\nTEE-M,Acme,A2\nMUG-WHT,Globex,G1\n"
+    monkeypatch.setattr(imports, "_known_skus", delete_globex_after_first_chunk)
+    report = world.upload("/api/mappings/import?apply=1", data).get_json()["import_"]
+    assert report["applied"] == {"written": 2, "created": 2, "updated": 0}
+    assert [(r["row"], r["sku"]) for r in report["refused_rows"]] == [(4, "MUG-WHT")]
+    assert mappings(world) == {("TEE-S", "Acme", "A1", None), ("TEE-M", "Acme", "A2", None)}
