@@ -46,7 +46,7 @@ def _not_this_shops(exc: NotThisShops):
 
 def _uploaded_file():
     """(bytes, None) of the uploaded spreadsheet, or (None, error response)."""
-    from ..mappings.files import MAX_FILE_BYTES
+    from ..mappings.files import MAX_FILE_BYTES, too_large_message
 
     if is_json(request.mimetype):
         return None, (jsonify(error=_("send the CSV or XLSX file itself, not JSON")), 415)
@@ -58,7 +58,7 @@ def _uploaded_file():
     else:
         data = request.get_data(cache=True)
     if len(data) > MAX_FILE_BYTES:
-        return None, (jsonify(error=_("the file is larger than %(mb)s MB; split it", mb=MAX_FILE_BYTES // (1024 * 1024))), 413)
+        return None, _field_error("file", too_large_message(), 413)
     return data, None
 
 
