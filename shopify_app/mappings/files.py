@@ -16,6 +16,7 @@ from integrations.suppliers.email_po.csv_rows import HEADER_ALIASES, CsvRows, Ro
 from integrations.suppliers.email_po.xlsx_rows import looks_like_xlsx, read_xlsx_rows
 
 from ..i18n import gettext as _
+from ..spreadsheet_cells import restore
 
 # The one upload limit: the app's request cap (factory.REQUEST_MAX_BYTES) is this plus room for
 # a multipart form's headers, so every file this limit accepts reaches the handler.
@@ -55,7 +56,8 @@ def read_table(data: bytes, required: Iterable[str] = (), one_of: Iterable[Itera
         table = read_rows(data, ())
     if table.header_error is not None:
         raise UnreadableFile(str(table.header_error))
-    rows = tuple((number, {ALIASES.get(k, k): v for k, v in values.items()}) for number, values in table.rows)
+    # restore(): a cell our own export neutralised ("'-ABC") reads back as it was.
+    rows = tuple((number, {ALIASES.get(k, k): restore(v) if isinstance(v, str) else v for k, v in values.items()}) for number, values in table.rows)
     columns = frozenset(ALIASES.get(c, c) for c in table.columns)
     if len(rows) > MAX_ROWS:
         raise UnreadableFile(_("the file has more than %(n)s rows; split it", n=MAX_ROWS))

@@ -14,6 +14,7 @@ from ..mappings.imports import apply_import, check_import
 from ..mappings.matching import NotThisShops, count_pending, decide_proposals, find_matches, pending_proposals
 from ..mappings.supplier_catalog import check_catalog_file, store_catalog
 from ..mappings.table import iter_rows, parse_query, table_page
+from ..spreadsheet_cells import neutralised_row
 from ..suppliers.models import Supplier
 from .api_schemas import bounded_ids, is_json, validated_body
 
@@ -86,8 +87,7 @@ def export_mappings():
                 for m in row["mappings"] or [None]:
                     cells = [row["sku"], row["title"], row["barcode"], m and m["supplier"], m and m["supplier_sku"], m and m["cost"], m and m["stock"],
                              m and m["in_stock"]]
-                    # Cells starting with = + - @ would run as formulas in a spreadsheet: neutralise them.
-                    writer.writerow(["'" + c if isinstance(c, str) and c[:1] in ("=", "+", "-", "@") else c for c in cells])
+                    writer.writerow(neutralised_row(cells))  # no cell runs as a formula in a spreadsheet
                 if out.tell() > 64 * 1024:
                     yield out.getvalue()
                     out.seek(0)
