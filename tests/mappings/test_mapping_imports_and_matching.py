@@ -225,3 +225,15 @@ def test_a_sku_starting_with_a_minus_round_trips_through_export_and_import(world
     assert "-ABC" not in {r["sku"] for r in report["refused_rows"]} and "'-ABC" not in {r["sku"] for r in report["refused_rows"]}
     assert report["applied"]["written"] == 1
     assert ("-ABC", "Acme", "@AC-1", "4.50") in mappings(world)
+
+
+def test_the_supplier_pages_mapping_form_reads_costs_with_the_same_parser(world):
+    # Review finding 8: '4,50' was refused by the supplier page's form (a schema pattern) while the mappings page took it.
+    acme = world.suppliers[(SHOP, "Acme")]
+    ok = world.call("post", f"/api/suppliers/{acme}/mappings", json={"mappings": [{"sku": "TEE-S", "supplier_sku": "A1", "cost": "4,50"},
+                                                                                 {"sku": "TEE-M", "supplier_sku": "A2", "cost": 3}]})
+    assert ok.status_code == 200, ok.get_json()
+    assert mappings(world) == {("TEE-S", "Acme", "A1", "4.50"), ("TEE-M", "Acme", "A2", "3")}
+    refused = world.call("post", f"/api/suppliers/{acme}/mappings", json={"mappings": [{"sku": "TEE-L", "supplier_sku": "A3", "cost": "cheap"}]})
+    assert refused.status_code == 400
+    assert refused.get_json()["fields"] == [{"field": "mappings[0].cost", "message": "cost is not a number"}]
