@@ -13,6 +13,7 @@ from shopify_app import lifecycle
 from shopify_app.auth.tokens import TokenUnavailable
 from shopify_app.inventory.jobs import pull_due_stock_feeds, refresh_catalogs, sync_installed_shops
 from shopify_app.models import Shop, ShopStatus
+from shopify_app.shop_profile import MAX_AGE as PROFILE_MAX_AGE, refresh_if_stale
 
 from shopify_app.suppliers.amendments import AmendmentWorker
 from shopify_app.suppliers.forwarding import ForwardingWorker
@@ -220,11 +221,12 @@ class EmbeddedScheduler:
         self.forwarding_pump.stop()
         self.forwarding_worker.close()
 
-    def every(self, job_id: str, interval: dt.timedelta, fn, *args) -> None:
-        """Schedule `fn(*args)` every `interval`; each firing runs only if it claims its slot (one clock across processes)."""
+    def every(self, job_id: str, interval: dt.timedelta, fn, *args, first_run_now: bool = False) -> None:
+        """Schedule `fn(*args)` every `interval` (first right away when `first_run_now`); each firing runs only if it claims its slot (one clock across processes)."""
+        first = {"next_run_time": dt.datetime.now(dt.timezone.utc)} if first_run_now else {}
         self.scheduler.add_job(
             run_claimed, "interval", seconds=interval.total_seconds(),
-            args=(self.services.session_factory, job_id, interval, fn, *args), id=job_id, replace_existing=True,
+            args=(self.services.session_factory, job_id, interval, fn, *args), id=job_id, replace_existing=True, **first,
         )
 
     def soon(self, job_id: str, fn, *args) -> None:
@@ -234,6 +236,8 @@ class EmbeddedScheduler:
     def add_shop_jobs(self, shop_domain: str) -> None:
         """Schedule the per-shop jobs (idempotent)."""
         self.every(shop_job_id("token-refresh", shop_domain), TOKEN_REFRESH_EVERY, keep_token_fresh, self.services, shop_domain)
+        # The shop's currency and time zone: read at install (and start-up) when missing or stale, then daily; pages only read the stored one.
+        self.every(shop_job_id("shop-profile", shop_domain), PROFILE_MAX_AGE, refresh_if_stale, self.services, shop_domain, first_run_now=True)
 
     def remove_shop_jobs(self, shop_domain: str) -> None:
         """Stop every job of a shop (on uninstall)."""

@@ -14,6 +14,7 @@ from .server.request_context import install_request_context
 from .i18n import init_i18n
 from .metrics import init_app as init_metrics
 from .services import Services, build_services
+from .mappings.files import MAX_FILE_BYTES, MULTIPART_ALLOWANCE
 from .suppliers.fulfillment_service import blueprint as fulfillment_service_bp
 from .suppliers.webhooks import blueprint as supplier_webhooks_bp
 from .web.api import blueprint as api_bp
@@ -49,7 +50,8 @@ def settings_or_exit() -> Settings:
         raise SystemExit(CONFIG_ERROR_EXIT_CODE) from None
 
 
-REQUEST_MAX_BYTES = 16 * 1024 * 1024  # a 100,000-row stock feed fits well within it
+# A spreadsheet upload at its own limit plus its multipart headers (a 100,000-row stock feed fits well within it).
+REQUEST_MAX_BYTES = MAX_FILE_BYTES + MULTIPART_ALLOWANCE
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None, start_scheduler: bool | None = None) -> Flask:

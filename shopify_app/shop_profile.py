@@ -1,8 +1,10 @@
 """The shop's profile from Shopify (name, currency, IANA time zone, primary domain), stored per shop.
 
 The admin shows money in the shop's currency and times in the shop's time zone. Shopify's
-`shop` query is read when a page finds the profile missing or older than a day; the call
-happens before the write transaction that stores it (no network inside a write).
+`shop` query is read by a per-shop scheduler job: at install (and when the scheduler starts)
+and then daily, only when the stored profile is missing or older than a day. Pages read only
+the stored profile: a page render never waits on Shopify. The call happens before the write
+transaction that stores it (no network inside a write).
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ def _valid_timezone(name: str | None) -> str | None:
 
 def refresh_shop_profile(services, shop_domain: str) -> dict:
     """Read Shopify's shop query (outside any transaction), then store the profile; returns it."""
-    # One attempt: a page waits for this, and a failed read is simply tried again on a later page.
+    # One attempt: a failed read is simply tried again on the job's next run.
     data = services.gateway(shop_domain, max_attempts=1).query("ShopInfo")["shop"]
     currency = (data.get("currencyCode") or "").upper()[:3] or None
     values = {"name": (data.get("name") or "")[:255] or None, "currency_code": currency,
@@ -52,14 +54,19 @@ def refresh_shop_profile(services, shop_domain: str) -> dict:
     return values
 
 
-def ensure_fresh_profile(services, shop_domain: str) -> dict:
-    """The stored profile, refreshed first when missing or stale; a failed refresh keeps the old one (pages fall back to UTC)."""
-    with services.session_factory() as session:
-        profile = shop_profile(session, shop_domain)
+def stored_profile(services, shop_domain: str) -> dict:
+    """The profile as stored (no Shopify call): what a page shows; UTC and no currency until the job has read it."""
+    with (services.read_session_factory or services.session_factory)() as session:
+        return shop_profile(session, shop_domain)
+
+
+def refresh_if_stale(services, shop_domain: str) -> dict:
+    """The scheduler's job: read Shopify's profile when the stored one is missing or a day old; a failed read keeps the old one."""
+    profile = stored_profile(services, shop_domain)
     if profile["refreshed_at"] is not None and utcnow() - profile["refreshed_at"] <= MAX_AGE:
         return profile
     try:
         return {**refresh_shop_profile(services, shop_domain), "refreshed_at": utcnow()}
-    except Exception:  # the page still renders: with the stored profile, or UTC and no shop currency
+    except Exception:  # tried again on the next run; pages keep the stored profile (or UTC)
         log.warning("could not read the shop profile of %s", shop_domain, exc_info=True)
         return profile

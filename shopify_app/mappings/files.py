@@ -16,8 +16,18 @@ from integrations.suppliers.email_po.csv_rows import HEADER_ALIASES, CsvRows, Ro
 from integrations.suppliers.email_po.xlsx_rows import looks_like_xlsx, read_xlsx_rows
 
 from ..i18n import gettext as _
+from ..spreadsheet_cells import restore
 
-MAX_FILE_BYTES = 20 * 1024 * 1024
+# The one upload limit: the app's request cap (factory.REQUEST_MAX_BYTES) is this plus room for
+# a multipart form's headers, so every file this limit accepts reaches the handler.
+MAX_FILE_BYTES = 16 * 1024 * 1024
+MULTIPART_ALLOWANCE = 64 * 1024
+
+
+def too_large_message() -> str:
+    """The refusal for a file over MAX_FILE_BYTES (in the merchant's language)."""
+    return _("the file is larger than %(mb)s MB; split it", mb=MAX_FILE_BYTES // (1024 * 1024))
+
 MAX_ROWS = 200_000
 MAX_COST = Decimal("1000000000")
 # Header spellings merchants and suppliers use, besides the CSV reader's own aliases.
@@ -35,7 +45,7 @@ class UnreadableFile(Exception):
 def read_table(data: bytes, required: Iterable[str] = (), one_of: Iterable[Iterable[str]] = ()) -> CsvRows:
     """The rows of a CSV or XLSX file with our column names; UnreadableFile when the file or its header is not usable."""
     if len(data) > MAX_FILE_BYTES:
-        raise UnreadableFile(_("the file is larger than %(mb)s MB; split it", mb=MAX_FILE_BYTES // (1024 * 1024)))
+        raise UnreadableFile(too_large_message())
     if not data.strip():
         raise UnreadableFile(_("the file is empty"))
     if looks_like_xlsx(data):
@@ -46,7 +56,8 @@ def read_table(data: bytes, required: Iterable[str] = (), one_of: Iterable[Itera
         table = read_rows(data, ())
     if table.header_error is not None:
         raise UnreadableFile(str(table.header_error))
-    rows = tuple((number, {ALIASES.get(k, k): v for k, v in values.items()}) for number, values in table.rows)
+    # restore(): a cell our own export neutralised ("'-ABC") reads back as it was.
+    rows = tuple((number, {ALIASES.get(k, k): restore(v) if isinstance(v, str) else v for k, v in values.items()}) for number, values in table.rows)
     columns = frozenset(ALIASES.get(c, c) for c in table.columns)
     if len(rows) > MAX_ROWS:
         raise UnreadableFile(_("the file has more than %(n)s rows; split it", n=MAX_ROWS))

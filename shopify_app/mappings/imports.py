@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db import upsert
@@ -19,7 +19,7 @@ from .files import parse_cost, read_table
 PREVIEW_ROWS = 20
 MAX_LISTED_REFUSALS = 1000
 LOOKUP_CHUNK = 500
-WRITE_CHUNK = 1000
+APPLY_CHUNK = 500  # rows per write transaction (the SQLite write lock is held for one chunk only)
 
 
 @dataclass
@@ -94,15 +94,34 @@ def _known_skus(session: Session, shop: str, skus: set[str]) -> set[str]:
     return found
 
 
-def apply_import(session: Session, shop: str, check: ImportCheck) -> dict:
-    """Write the accepted rows: a mapping per (SKU, supplier), created or updated; a cost left empty keeps the one stored."""
-    before = session.scalar(select(func.count()).select_from(ProductMapping).where(ProductMapping.shop_domain == shop)) or 0
-    with_cost = [r for r in check.accepted if r["cost_given"]]
-    without_cost = [r for r in check.accepted if not r["cost_given"]]
-    for rows, columns in ((with_cost, ("supplier_sku", "cost")), (without_cost, ("supplier_sku",))):
-        for start in range(0, len(rows), WRITE_CHUNK):
-            upsert(session, ProductMapping, [{"shop_domain": shop, "sku": r["sku"], "supplier_id": r["supplier_id"], "supplier_sku": r["supplier_sku"],
-                                              "cost": r["cost"], "in_stock": True} for r in rows[start:start + WRITE_CHUNK]],
-                   ("shop_domain", "sku", "supplier_id"), columns)
-    after = session.scalar(select(func.count()).select_from(ProductMapping).where(ProductMapping.shop_domain == shop)) or 0
-    return {"written": len(check.accepted), "created": after - before, "updated": len(check.accepted) - (after - before)}
+def apply_import(session_factory, shop: str, check: ImportCheck) -> dict:
+    """Write the accepted rows in short write transactions of APPLY_CHUNK rows; each re-checks that the rows' suppliers and SKUs are still this shop's.
+
+    The file was parsed and checked before, with no transaction open: on SQLite the write
+    lock is held only for one chunk's upserts at a time, so webhook intake is never starved
+    by a large import. A row whose supplier was deleted (or SKU left the catalog) meanwhile
+    is refused, not written.
+    """
+    written = created = 0
+    for start in range(0, len(check.accepted), APPLY_CHUNK):
+        chunk = check.accepted[start:start + APPLY_CHUNK]
+        with session_factory.begin() as session:
+            live = set(session.scalars(select(Supplier.id).where(Supplier.shop_domain == shop, Supplier.deleted_at.is_(None),
+                                                                 Supplier.id.in_({r["supplier_id"] for r in chunk}))))
+            known = _known_skus(session, shop, {r["sku"] for r in chunk})
+            rows = []
+            for r in chunk:
+                if r["supplier_id"] in live and r["sku"] in known:
+                    rows.append(r)
+                else:
+                    check.refuse(r["row"], r["sku"], _("the supplier or the SKU was removed during the import"))
+            existing = set(session.execute(select(ProductMapping.sku, ProductMapping.supplier_id).where(
+                ProductMapping.shop_domain == shop, ProductMapping.sku.in_({r["sku"] for r in rows}))).tuples())
+            for cost_given, columns in ((True, ("supplier_sku", "cost")), (False, ("supplier_sku",))):
+                batch = [r for r in rows if r["cost_given"] == cost_given]
+                if batch:
+                    upsert(session, ProductMapping, [{"shop_domain": shop, "sku": r["sku"], "supplier_id": r["supplier_id"], "supplier_sku": r["supplier_sku"],
+                                                      "cost": r["cost"], "in_stock": True} for r in batch], ("shop_domain", "sku", "supplier_id"), columns)
+            written += len(rows)
+            created += sum((r["sku"], r["supplier_id"]) not in existing for r in rows)
+    return {"written": written, "created": created, "updated": written - created}

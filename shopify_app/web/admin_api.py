@@ -9,6 +9,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from ..alerts import resolve_alert
 from ..auth.session_tokens import require_session_token
+from ..spreadsheet_cells import neutralised_row
 from ..models import utcnow
 from ..reconcile.models import Desync
 from ..reconcile.runner import alert_key, run_reconciliation
@@ -111,6 +112,5 @@ def export_csv(name: str):
     writer = csv.writer(out)
     writer.writerow(header)
     for row in rows:
-        # Cells starting with = + - @ would run as formulas in a spreadsheet: neutralise them.
-        writer.writerow(["'" + c if isinstance(c, str) and c[:1] in ("=", "+", "-", "@") else c for c in row])
+        writer.writerow(neutralised_row(row))  # no cell runs as a formula in a spreadsheet
     return Response(out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})

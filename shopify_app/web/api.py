@@ -25,6 +25,18 @@ def api_routing_error(error: HTTPException):
     return jsonify(error="not found" if error.code == 404 else "method not allowed"), error.code
 
 
+@blueprint.app_errorhandler(413)
+def api_body_too_large(error: HTTPException):
+    """A body over the request cap on /api/ answers JSON naming the file field, like the handlers' own size check."""
+    if not request.path.startswith("/api/"):
+        return error
+    from ..i18n import gettext as _
+    from ..mappings.files import too_large_message
+
+    message = too_large_message() if request.mimetype != "application/json" else _("the request body is too large")
+    return jsonify(error=message, fields=[{"field": "file" if request.mimetype != "application/json" else "body", "message": message}]), 413
+
+
 @functools.cache
 def _document() -> dict:
     from .openapi import build_document

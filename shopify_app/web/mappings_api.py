@@ -14,6 +14,7 @@ from ..mappings.imports import apply_import, check_import
 from ..mappings.matching import NotThisShops, count_pending, decide_proposals, find_matches, pending_proposals
 from ..mappings.supplier_catalog import check_catalog_file, store_catalog
 from ..mappings.table import iter_rows, parse_query, table_page
+from ..spreadsheet_cells import neutralised_row
 from ..suppliers.models import Supplier
 from .api_schemas import bounded_ids, is_json, validated_body
 
@@ -46,7 +47,7 @@ def _not_this_shops(exc: NotThisShops):
 
 def _uploaded_file():
     """(bytes, None) of the uploaded spreadsheet, or (None, error response)."""
-    from ..mappings.files import MAX_FILE_BYTES
+    from ..mappings.files import MAX_FILE_BYTES, too_large_message
 
     if is_json(request.mimetype):
         return None, (jsonify(error=_("send the CSV or XLSX file itself, not JSON")), 415)
@@ -58,7 +59,7 @@ def _uploaded_file():
     else:
         data = request.get_data(cache=True)
     if len(data) > MAX_FILE_BYTES:
-        return None, (jsonify(error=_("the file is larger than %(mb)s MB; split it", mb=MAX_FILE_BYTES // (1024 * 1024))), 413)
+        return None, _field_error("file", too_large_message(), 413)
     return data, None
 
 
@@ -86,8 +87,7 @@ def export_mappings():
                 for m in row["mappings"] or [None]:
                     cells = [row["sku"], row["title"], row["barcode"], m and m["supplier"], m and m["supplier_sku"], m and m["cost"], m and m["stock"],
                              m and m["in_stock"]]
-                    # Cells starting with = + - @ would run as formulas in a spreadsheet: neutralise them.
-                    writer.writerow(["'" + c if isinstance(c, str) and c[:1] in ("=", "+", "-", "@") else c for c in cells])
+                    writer.writerow(neutralised_row(cells))  # no cell runs as a formula in a spreadsheet
                 if out.tell() > 64 * 1024:
                     yield out.getvalue()
                     out.seek(0)
@@ -188,7 +188,9 @@ def import_mappings():
     services = _services()
     supplier_id = parse_query(request.args).supplier_id
     apply = request.args.get("apply") == "1"
-    with (services.session_factory.begin() if apply else services.read_session_factory()) as session:
+    # Parse and check with no write transaction open (a 200,000-row XLSX takes many seconds);
+    # the preview and the apply run this same check. The apply then writes in short chunks.
+    with services.read_session_factory() as session:
         supplier = _own_supplier(session, supplier_id) if supplier_id else None
         if supplier_id and supplier is None:
             return jsonify(error=_("not found")), 404
@@ -196,11 +198,12 @@ def import_mappings():
             check = check_import(session, g.shop_domain, data, supplier)
         except UnreadableFile as exc:
             return _field_error("file", str(exc), 422)
-        report = check.as_dict()
-        if apply:
-            report["applied"] = apply_import(session, g.shop_domain, check)
-    if apply:
-        _release(services)
+    if not apply:
+        return jsonify(import_=check.as_dict())
+    applied = apply_import(services.session_factory, g.shop_domain, check)
+    report = check.as_dict()
+    report["applied"] = applied
+    _release(services)
     return jsonify(import_=report)
 
 

@@ -85,10 +85,10 @@ def checklist(session: Session, shop: str, *, sandbox: bool, url_for_page) -> di
 
 
 def mapping_link(url_for_page, supplier_id: int | None) -> str:
-    """Where products are mapped: the supplier's page (its mapping form) until the catalog-wide mappings page exists."""
+    """Where products are mapped: the mappings page (search, auto-match, import), filtered to the first supplier; adding a supplier comes first."""
     if supplier_id is None:
         return url_for_page("supplier_pages.new_supplier")
-    return url_for_page("supplier_pages.supplier_detail", supplier_id=supplier_id) + "#mappings"
+    return url_for_page("pages.mappings", supplier=supplier_id)
 
 
 def sandbox_mode() -> bool:

@@ -92,7 +92,7 @@ RESPONSES: dict[str, dict[int, str | None]] = {
     "mappings_api.import_mappings": {200: "MappingImport", 404: "Error", 413: "Error", 422: "Error"},
     "mappings_api.upload_catalog": {200: "SupplierCatalogUpload", 413: "Error", 422: "Error"},
     "settings_actions_api.put_human_targets": {200: "KpiTargetsHumanView"},
-    "settings_actions_api.send_test_alert": {200: "AlertTestResult", 409: "Error"},
+    "settings_actions_api.send_test_alert": {200: "AlertTestResult", 409: "Error", 429: "Error"},
 }
 
 # Query parameters a route reads: {endpoint: {name: schema}}.

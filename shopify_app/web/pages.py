@@ -16,7 +16,7 @@ from ..auth.session_tokens import PATCH_ID_TOKEN_PATH, request_input, sdk_respon
 from ..auth.install import sanitized_shop
 from ..auth.tokens import TokenUnavailable
 from ..i18n import gettext as _, get_locale, lazy_gettext as _l, text_direction
-from ..shop_profile import ensure_fresh_profile
+from ..shop_profile import stored_profile
 from . import action_data, page_data
 from .admin_strings import js_messages
 from .page_format import install_filters
@@ -55,8 +55,8 @@ def admin_page(view):
                 return sdk_response(result.invalid_token_response)
             if services.scheduler is not None:
                 services.scheduler.add_shop_jobs(shop)
-        # The shop's currency and time zone for the page (a read unless a day old), before the view opens its session.
-        g.shop_profile = ensure_fresh_profile(services, shop)
+        # The shop's currency and time zone as stored (the scheduler reads them from Shopify), before the view opens its session.
+        g.shop_profile = stored_profile(services, shop)
         return view(*args, **kwargs)
 
     return guarded

@@ -1,6 +1,10 @@
 """JSON API behind the Settings page's own actions: KPI targets in human units, and a test alert on every channel."""
 from __future__ import annotations
 
+import math
+import threading
+import time
+
 from flask import Blueprint, current_app, g, jsonify
 
 from ..auth.session_tokens import require_session_token
@@ -12,6 +16,26 @@ from ..notify.models import Channel
 from .api_schemas import validated_body
 
 blueprint = Blueprint("settings_actions_api", __name__, url_prefix="/api")
+TEST_ALERT_COOLDOWN = 30.0  # seconds between a shop's test alerts: each click emails every address and posts to Slack
+
+
+class ShopCooldown:
+    """At most one action per shop every `seconds` (in this process): the seconds left to wait, or 0 and the turn is taken."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+
+    def take(self, shop: str) -> float:
+        """0.0 and the shop's turn is recorded, or the seconds until its next turn."""
+        now = time.monotonic()
+        with self._lock:
+            left = self._last.get(shop, -math.inf) + self.seconds - now
+            if left > 0:
+                return left
+            self._last[shop] = now
+            return 0.0
 
 
 def _services():
@@ -43,6 +67,11 @@ def send_test_alert():
         channels = load_channels(session, g.shop_domain, services.box)
     if not channels.configured():
         return jsonify(error=_("no alert channel is set up yet: add an email address or a Slack webhook first")), 409
+    wait = current_app.extensions.setdefault("test_alert_cooldown", ShopCooldown(TEST_ALERT_COOLDOWN)).take(g.shop_domain)
+    if wait:
+        seconds = math.ceil(wait)
+        response = jsonify(error=_("a test alert was just sent; try again in %(n)s seconds", n=seconds))
+        return response, 429, {"Retry-After": str(seconds)}
     link = services.app_home_in_admin_url(g.shop_domain)
     subject = _("[Dropship Ops] test alert")
     text = _("This is a test alert from Dropship Ops for %(shop)s. Real alerts arrive here like this one.", shop=g.shop_domain)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from ..auth.session_tokens import require_session_token
 from ..models import utcnow
+from ..mappings.files import parse_cost
 from ..suppliers.models import FulfillmentModel, ProductMapping, Supplier
 from ..suppliers.connection import connection_test, masked
 from .api_schemas import bounded_ids, invalid, validated_body
@@ -243,14 +244,22 @@ def delete_supplier(supplier_id: int):
 def add_mappings(supplier_id: int):
     """Map Shopify SKUs (or variant ids) to the supplier's SKUs: {mappings: [{sku, supplier_sku, variant_id?, cost?, safety_buffer?}]}."""
     items = g.body["mappings"]
+    costs, refused = [], []
+    for index, item in enumerate(items):  # one cost parser for every mapping form and file ('4,50' too)
+        try:
+            costs.append(parse_cost(str(item["cost"])) if item.get("cost") is not None else None)
+        except ValueError as exc:
+            refused.append((f"mappings[{index}].cost", str(exc)))
+    if refused:
+        return invalid(refused)
     with _services().session_factory.begin() as session:
         supplier = _own_supplier(session, supplier_id)
         if supplier is None:
             return _bad("not found", 404)
         existing = {m.sku: m for m in session.scalars(select(ProductMapping).where(ProductMapping.supplier_id == supplier.id))}
-        for item in items:
+        for item, cost in zip(items, costs):
             mapping = existing.get(item["sku"]) or ProductMapping(shop_domain=g.shop_domain, sku=item["sku"], supplier_id=supplier.id, supplier_sku=item["supplier_sku"])
-            mapping.supplier_sku, mapping.variant_id, mapping.cost = item["supplier_sku"], _text_or_none(item.get("variant_id")), _text_or_none(item.get("cost"))
+            mapping.supplier_sku, mapping.variant_id, mapping.cost = item["supplier_sku"], _text_or_none(item.get("variant_id")), cost
             mapping.safety_buffer = item.get("safety_buffer")  # per product; None: the supplier's buffer
             session.add(mapping)
         from ..suppliers.audit import record_change

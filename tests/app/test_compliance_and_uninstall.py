@@ -7,7 +7,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from conftest import sample, sample_json, webhook_headers
+from conftest import API_KEY, sample, sample_json, webhook_headers
 from shopify_app.models import ComplianceExport, ComplianceLog, Shop, ShopToken, WebhookDelivery
 from shopify_app.webhooks.worker import InboxWorker
 
@@ -125,7 +125,7 @@ def test_app_uninstalled_deletes_tokens_and_stops_shop_jobs(app_factory, databas
     services.tokens.save(SHOP, "shpat_x", None, None, None, "read_orders")
     services.scheduler = EmbeddedScheduler(services)
     services.scheduler.start()
-    assert services.scheduler.shop_job_ids(SHOP) == [f"token-refresh:{SHOP}"]
+    assert sorted(services.scheduler.shop_job_ids(SHOP)) == [f"shop-profile:{SHOP}", f"token-refresh:{SHOP}"]
     deliver(app, "app/uninstalled", sample("app_uninstalled"))
     wait_until_handled(services, "app/uninstalled")  # the scheduler's inbox pump does it
     with services.session_factory() as session:
@@ -140,3 +140,32 @@ def test_app_uninstalled_deletes_tokens_and_stops_shop_jobs(app_factory, databas
     wait_until_handled(services, "orders/create")
     with services.session_factory() as session:
         assert session.scalar(select(WebhookDelivery.status).where(WebhookDelivery.topic == "orders/create")) == "waiting"
+
+
+def test_the_shop_profile_job_runs_at_install_then_daily(app_factory, sqlite_url, sandbox_shopify):
+    # Pages read only the stored profile; the scheduler reads it from Shopify right after install.
+    import datetime as dt
+
+    from scheduler.embedded import EmbeddedScheduler
+    from shopify_app.shop_profile import MAX_AGE
+
+    app = app_factory(sqlite_url, sandbox_shopify_url=sandbox_shopify.base_url)
+    services = app.extensions["services"]
+    token = sandbox_shopify.issue_access_token(SHOP, API_KEY)  # installed with a token the sandbox Shopify accepts
+    services.tokens.save(SHOP, token["access_token"], None, None, None, token.get("scope"))
+    services.scheduler = EmbeddedScheduler(services)
+    services.scheduler.start()
+    try:
+        job = services.scheduler.scheduler.get_job(f"shop-profile:{SHOP}")
+        assert job.trigger.interval == MAX_AGE
+        deadline = dt.datetime.now() + dt.timedelta(seconds=20)
+        while dt.datetime.now() < deadline:
+            with services.session_factory() as session:
+                if session.scalar(select(Shop.profile_refreshed_at).where(Shop.domain == SHOP)) is not None:
+                    break
+            time.sleep(0.05)
+        with services.session_factory() as session:
+            shop = session.scalar(select(Shop).where(Shop.domain == SHOP))
+            assert shop.profile_refreshed_at is not None and shop.currency_code == "USD"
+    finally:
+        services.scheduler.shutdown()

@@ -139,8 +139,16 @@ def test_links_keep_the_language_and_the_orders_list_speaks_it(world):
     assert re.search(r'<td class="numeric total">[0-9 \xa0]+,[0-9]{2}\xa0USD</td>', row)  # total with its currency, Polish number format
 
 
-def test_the_shop_profile_is_read_from_shopify_and_dates_follow_its_time_zone(world):
+def test_the_shop_profile_is_read_from_shopify_by_the_job_and_dates_follow_its_time_zone(world):
+    from shopify_app.shop_profile import refresh_if_stale
+
+    with world.services.session_factory.begin() as session:  # as before the install's job ran
+        shop = session.scalar(select(Shop).where(Shop.domain == SHOP))
+        shop.iana_timezone = shop.currency_code = shop.profile_refreshed_at = None
     world.page("/problems?locale=en")
+    with world.services.session_factory() as session:  # a page render never waits on Shopify: it reads only what is stored
+        assert session.scalar(select(Shop.profile_refreshed_at).where(Shop.domain == SHOP)) is None
+    refresh_if_stale(world.services, SHOP)  # the per-shop job, run at install and then daily
     with world.services.session_factory() as session:
         shop = session.scalar(select(Shop).where(Shop.domain == SHOP))
         assert (shop.currency_code, shop.iana_timezone, shop.primary_domain) == ("USD", "Europe/Warsaw", SHOP)
@@ -151,11 +159,15 @@ def test_the_shop_profile_is_read_from_shopify_and_dates_follow_its_time_zone(wo
     assert warsaw.strftime("%-I:%M") in html  # shown at Warsaw's wall-clock time, not UTC's
     # Read again once a day: the merchant moved the shop to Jerusalem in Shopify.
     world.shopify.store.require_shop(SHOP).record["ianaTimezone"] = "Asia/Jerusalem"
-    world.page("/?locale=en")
+    refresh_if_stale(world.services, SHOP)
     with world.services.session_factory() as session:
         assert session.scalar(select(Shop.iana_timezone).where(Shop.domain == SHOP)) == "Europe/Warsaw"  # still fresh: not read again
     with world.services.session_factory.begin() as session:
         session.scalar(select(Shop).where(Shop.domain == SHOP)).profile_refreshed_at -= dt.timedelta(days=2)
+    world.page("/problems?locale=en")
+    with world.services.session_factory() as session:  # stale, but the page still does not read Shopify
+        assert session.scalar(select(Shop.iana_timezone).where(Shop.domain == SHOP)) == "Europe/Warsaw"
+    refresh_if_stale(world.services, SHOP)
     html = world.page("/problems?locale=en").get_data(as_text=True)
     with world.services.session_factory() as session:
         assert session.scalar(select(Shop.iana_timezone).where(Shop.domain == SHOP)) == "Asia/Jerusalem"

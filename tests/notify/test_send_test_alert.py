@@ -47,3 +47,21 @@ def test_a_failing_channel_is_reported_with_its_reason(app_factory, sqlite_url, 
     results = client.post("/api/settings/alert-channels/test", headers=headers(sandbox_shopify)).get_json()["results"]
     assert [(r["channel"], r["ok"]) for r in results] == [("email", False), ("slack", False)]
     assert results[1]["detail"] == "HTTP 404" and results[0]["detail"]  # the error class, never the webhook URL
+
+
+def test_test_alerts_are_limited_to_one_per_shop_every_30_seconds(app_factory, sqlite_url, sandbox_shopify, mail_and_slack):
+    # Review finding 14: every click emails all addresses and posts to Slack.
+    _, _, slack = mail_and_slack
+    app = app_factory(sqlite_url, sandbox_shopify_url=sandbox_shopify.base_url)
+    sandbox_shopify.add_shop("other.myshopify.com")
+    install_shop(app, SHOP, "other.myshopify.com")
+    client = app.test_client()
+    for shop in (SHOP, "other.myshopify.com"):
+        client.put("/api/settings/alert-channels", json={"slack_webhook_url": slack.url}, headers=headers(sandbox_shopify, shop))
+    assert client.post("/api/settings/alert-channels/test", headers=headers(sandbox_shopify)).status_code == 200
+    again = client.post("/api/settings/alert-channels/test", headers=headers(sandbox_shopify))
+    assert again.status_code == 429
+    assert 0 < int(again.headers["Retry-After"]) <= 30
+    assert f"try again in {again.headers['Retry-After']} seconds" in again.get_json()["error"]
+    assert client.post("/api/settings/alert-channels/test", headers=headers(sandbox_shopify, "other.myshopify.com")).status_code == 200  # per shop
+    assert len(slack.posts) == 2

@@ -47,6 +47,10 @@ def test_the_steps_follow_the_data_until_the_checklist_is_gone(shop) -> None:
     html = shop.page("/").get_data(as_text=True)
     assert checklist(html)["connect_supplier"] is False  # added, not yet shown to work
     assert f'href="/suppliers/{supplier_id}?shop=' in step_html(html, "connect_supplier")
+    # "Map products" goes to the mappings page (search, auto-match, import), filtered to that supplier, keeping the language.
+    assert f'href="/mappings?shop=demo.myshopify.com&amp;host=abc&amp;embedded=1&amp;supplier={supplier_id}"' in step_html(html, "map_products")
+    in_polish = shop.page("/?locale=pl").get_data(as_text=True)
+    assert "locale=pl" in step_html(in_polish, "map_products") and f"supplier={supplier_id}" in step_html(in_polish, "map_products")
     # A failed test does not count; a passing one does.
     shop.supplier_server.api_key = "changed-by-the-supplier"
     assert shop.api("post", f"/api/suppliers/{supplier_id}/test-connection").get_json()["test"]["ok"] is False

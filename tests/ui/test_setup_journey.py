@@ -9,9 +9,11 @@ import re
 import pytest
 from sqlalchemy import select
 
+from shopify_app.inventory.sync import sync_inventory
 from shopify_app.models import ShopSetting
 from shopify_app.orders.models import Order
 from shopify_app.suppliers.models import ProductMapping, Supplier, SupplierOrder
+from mappings.mapping_kit import xlsx
 from ui.setup_world import SHOP, serve_fresh
 from ui.test_browser import ARTIFACTS, browser_page  # noqa: F401 (the Chromium fixture)
 
@@ -77,15 +79,31 @@ def edit_terms(page) -> None:
     assert page.input_value("#terms-form input[name=sla_hours]") == "48"
 
 
-def map_products(page, fresh) -> None:
-    """Map the store's product to the supplier's SKU on the supplier's page (the catalog-wide mappings page and its XLSX import extend this step)."""
-    page.fill("#mapping-form input[name=sku]", SKU)
-    page.fill("#mapping-form input[name=supplier_sku]", SKU)
-    page.fill("#mapping-form input[name=cost]", "4.50")
+def map_products(page, fresh, tmp_path) -> None:
+    """The checklist's "Map products" opens the mappings page filtered to the new supplier; an XLSX file (decimal-comma cost, as
+    a Polish Excel writes it) is previewed, then applied, by clicking."""
+    supplier_link = page.get_attribute("#all-mappings", "href")  # the supplier page links to its mappings too
+    assert "/mappings?" in supplier_link and "supplier=" in supplier_link
+    page.click("nav.app-nav >> text=Dashboard")
+    arrive(page, "Dashboard")
+    page.click("#onboarding li[data-step=map_products] >> text=Product mappings")
+    arrive(page, "Mappings")
+    with fresh.services.session_factory() as session:
+        supplier_id = session.scalar(select(Supplier.id).where(Supplier.shop_domain == SHOP))
+    assert page.input_value("#table-filters select[name=supplier]") == str(supplier_id)  # filtered to the supplier
+    # Time passes: the scheduler's inventory sync mirrors the shop's catalog (the import matches SKUs against it).
+    assert sync_inventory(fresh.services, SHOP).status == "done"
+    workbook = tmp_path / "mappings.xlsx"
+    workbook.write_bytes(xlsx([["SKU", "Supplier", "Supplier SKU", "Cost"], [SKU, "Acme Mugs", SKU, "4,50"], ["NO-SUCH-SKU", "Acme Mugs", "X", "1"]]))
+    page.set_input_files("#import-file", str(workbook))
+    page.click("#import-preview-button")
+    page.wait_for_selector("#import-summary[data-accepted='1'][data-refused='1']")
+    assert "NO-SUCH-SKU" in page.inner_text("#import-refused")
+    shot(page, "04-mappings-import-preview")
     with page.expect_navigation():
-        page.click("#mapping-form >> text=Map product")
-    arrive(page, "Acme Mugs")
-    page.wait_for_selector(f"#mapping-table tr[data-sku='{SKU}']")
+        page.click("#import-apply")
+    arrive(page, "Mappings")
+    page.wait_for_selector(f"#variants tr[data-sku='{SKU}']")
     shot(page, "04-products-mapped")
 
 
@@ -118,7 +136,7 @@ def let_time_pass(fresh) -> None:
     fresh.drain()  # Shopify's fulfillments/create for the app's own fulfillment
 
 
-def test_from_a_fresh_install_the_merchant_sets_up_everything_by_clicking(fresh, browser_page) -> None:  # noqa: F811
+def test_from_a_fresh_install_the_merchant_sets_up_everything_by_clicking(fresh, browser_page, tmp_path) -> None:  # noqa: F811
     page, errors = browser_page
     page.goto(fresh.admin_url())  # the first visit: the token exchange installs the app
     arrive(page, "Dashboard")
@@ -128,7 +146,7 @@ def test_from_a_fresh_install_the_merchant_sets_up_everything_by_clicking(fresh,
     add_supplier(page, fresh)
     check_connection(page)
     edit_terms(page)
-    map_products(page, fresh)
+    map_products(page, fresh, tmp_path)
     set_return_policy(page)
     place_test_order(page)
     let_time_pass(fresh)
