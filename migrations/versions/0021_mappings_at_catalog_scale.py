@@ -1,7 +1,7 @@
 """product mappings at catalog scale (issue 18, part M)
 
 Revision ID: 0021
-Revises: 0020
+Revises: 0019
 Create Date: 2026-12-03 21:30:00
 
 catalog_variants.title and .barcode (the variant's displayName and GTIN, for the mappings
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 
 revision: str = '0021'
-down_revision: Union[str, Sequence[str], None] = '0020'
+down_revision: Union[str, Sequence[str], None] = '0019'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
