@@ -43,7 +43,9 @@ class World:
     def __init__(self, app, shopify, supplier, app_url):
         self.app, self.shopify, self.supplier, self.app_url = app, shopify, supplier, app_url
         self.services = app.extensions["services"]
-        self.supplier_id = add_printful_supplier(app, supplier, skus=("TEE-S", "MUG-WHT"))
+        # No test here is about supplier timeouts: a generous one keeps a loaded machine (two
+        # test workers on two cores) from turning a slow sandbox answer into an unknown outcome.
+        self.supplier_id = add_printful_supplier(app, supplier, skus=("TEE-S", "MUG-WHT"), timeout=15.0)
         secret = supplier.configure_webhooks(f"{app_url}/suppliers/{self.supplier_id}/webhooks").secret_key
         with self.services.session_factory.begin() as session:
             row = session.get(Supplier, self.supplier_id)
