@@ -11,7 +11,7 @@ from pathlib import Path
 from flask import Flask, g, has_request_context, request
 from decimal import Decimal, InvalidOperation
 
-from babel.numbers import format_currency
+from babel.numbers import format_currency, format_decimal
 from flask_babel import Babel, force_locale, format_datetime, get_locale, gettext, lazy_gettext, ngettext  # noqa: F401 (re-exported)
 
 LANGUAGES = ("en", "pl", "he")
@@ -52,6 +52,23 @@ def select_timezone() -> str:
     return g.get("shop_timezone") or "UTC"
 
 
+def current_language() -> str:
+    """The language of the current request or force_locale block ('en' outside both)."""
+    return str(get_locale() or DEFAULT_LANGUAGE)
+
+
+def format_number(value, digits: int | None = None) -> str:
+    """A number in the locale's format ('1,234.5', '1 234,5'); digits fixes the decimals; '–' when missing."""
+    if value is None or value == "":
+        return "–"
+    try:
+        value = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return str(value)
+    pattern = "#,##0" + ("." + "0" * digits if digits else "") if digits is not None else None
+    return format_decimal(value, format=pattern, locale=current_language())
+
+
 def format_money(amount, currency: str | None) -> str:
     """An amount in its currency for the current language ('1 234,50 zł', '₪120.00', '$5.00'); '–' when unknown."""
     if amount is None or amount == "":
@@ -61,15 +78,8 @@ def format_money(amount, currency: str | None) -> str:
     except (InvalidOperation, ValueError):
         return str(amount)
     if not currency:
-        return format_decimal_plain(value)
-    return format_currency(value, currency.upper(), locale=str(get_locale() or DEFAULT_LANGUAGE))
-
-
-def format_decimal_plain(value: Decimal) -> str:
-    """A number without a currency in the current language's format."""
-    from babel.numbers import format_decimal
-
-    return format_decimal(value, locale=str(get_locale() or DEFAULT_LANGUAGE))
+        return format_number(value)
+    return format_currency(value, currency.upper(), locale=current_language())
 
 
 def as_datetime(value):

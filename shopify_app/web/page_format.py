@@ -2,31 +2,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from babel import Locale
 from babel.dates import format_timedelta
-from babel.numbers import format_decimal
 from flask import Flask
 
-from ..i18n import DEFAULT_LANGUAGE, as_datetime, get_locale
+from ..i18n import as_datetime, current_language, format_number
 from . import admin_strings
 
 
-def _locale() -> str:
-    return str(get_locale() or DEFAULT_LANGUAGE)
-
-
-def number(value, digits: int | None = None) -> str:
-    """A number in the locale's format ('1,234.5', '1 234,5'); digits fixes the decimals; '–' when missing."""
-    if value is None or value == "":
-        return "–"
-    try:
-        value = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return str(value)
-    pattern = "#,##0" + ("." + "0" * digits if digits else "") if digits is not None else None
-    return format_decimal(value, format=pattern, locale=_locale())
+_locale = current_language
+number = format_number  # {{ value|number }}: one implementation, shared with money() without a currency
 
 
 def percent(fraction, digits: int = 1) -> str:
