@@ -16,6 +16,7 @@ from ..alerts import raise_alert
 from ..db import read_only
 from ..models import utcnow
 from ..notify.email import SmtpSettings, render, send_email
+from ..notify.notice_contexts import context_for
 from ..suppliers.models import SupplierOrder, SupplierShipment
 from .models import CustomerNotice, Order
 from .timeline import record_event
@@ -113,7 +114,7 @@ def _send_notice(session_factory, smtp: SmtpSettings, shop_name: str, notice_id:
                 tracking_url=http_link(shipment.tracking_url) if shipment else None,  # rows stored before the check may hold any scheme
                 expected=shipment.estimated_delivery if shipment else None,
                 shop_name=shop_name,
-                **_return_context(session, notice),
+                **context_for(session, notice),
             )
     error = "no customer email"
     if to:
@@ -138,31 +139,6 @@ def _send_notice(session_factory, smtp: SmtpSettings, shop_name: str, notice_id:
         notice.status, notice.sent_at = "sent", utcnow()
         record_event(session, session.get(Order, order_id), "customer_notified", "app", notice=notice.kind)
         report.sent += 1
-
-
-def _return_context(session: Session, notice: CustomerNotice) -> dict:
-    """The return's RMA details for return_* notices (their dedupe key is '<kind>:<case id>')."""
-    if not notice.kind.startswith("return_"):
-        return {}
-    from ..returns.models import ReturnCase
-
-    ref = notice.dedupe_key.rpartition(":")[2]
-    case = session.get(ReturnCase, int(ref)) if ref.isdigit() else None
-    if case is None:
-        return {}
-    address = ", ".join(str(v) for v in (case.rma_address or {}).values() if v)
-    items = sum(line.received_quantity for line in case.lines)
-    from ..returns.outcome_models import ReturnOutcome
-
-    outcome = session.scalar(select(ReturnOutcome).where(ReturnOutcome.return_case_id == case.id))
-    amounts = {"amount": None, "restocking_fee": None, "return_shipping_fee": None, "currency": None}
-    if outcome is not None:
-        amounts = {"amount": outcome.amount, "currency": outcome.currency,
-                   "restocking_fee": outcome.restocking_fee if outcome.restocking_fee not in (None, "0", "0.00") else None,
-                   "return_shipping_fee": outcome.return_shipping_fee if outcome.return_shipping_fee not in (None, "0", "0.00") else None}
-    return {"rma_number": case.rma_number, "label_url": http_link(case.rma_label_url), "return_address": address or None, "decision_note": case.decision_note, "items": items,
-            "answer_by": f"{case.complaint_due_at:%Y-%m-%d}" if case.complaint_due_at else None,  # a complaint's legal answer deadline
-            **amounts}
 
 
 def _shipment_for(session: Session, notice: CustomerNotice) -> SupplierShipment | None:
