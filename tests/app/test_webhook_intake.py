@@ -161,3 +161,23 @@ def test_group_commit_batch_classifies_replays_and_duplicates_inside_one_batch(s
         stored = conn.execute(select(WebhookDelivery.webhook_id, WebhookDelivery.status, WebhookDelivery.delivery_count).order_by(WebhookDelivery.id)).all()
     engine.dispose()
     assert stored == [("old", "pending", 2), ("a", "pending", 2), ("c", "pending", 1), ("b", "duplicate", 1)]
+
+
+def test_group_commit_writer_fails_only_the_batch_it_could_not_commit_and_goes_on(sqlite_url):
+    """A batch that cannot commit acks nobody in it; the writer's next batch commits on a fresh connection."""
+    from shopify_app.db import make_engine
+    from shopify_app.webhooks.group_commit import GroupCommitWriter
+    from shopify_app.webhooks.inbox import IncomingWebhook, Recorded
+
+    engine = make_engine(sqlite_url)
+    writer = GroupCommitWriter(engine)
+    assert writer.record(IncomingWebhook("first", "demo.myshopify.com", "orders/create", "{}", "e1")) is Recorded.NEW
+    broken = IncomingWebhook("broken", "demo.myshopify.com", "orders/create", None, "e2")  # body is NOT NULL
+    with pytest.raises(Exception):
+        writer.record(broken)
+    assert writer.record(IncomingWebhook("after", "demo.myshopify.com", "orders/create", "{}", "e3")) is Recorded.NEW
+    assert writer.record(IncomingWebhook("after", "demo.myshopify.com", "orders/create", "{}", "e3")) is Recorded.REPLAY
+    with engine.connect() as conn:
+        stored = conn.execute(select(WebhookDelivery.webhook_id).order_by(WebhookDelivery.id)).scalars().all()
+    engine.dispose()
+    assert stored == ["first", "after"]
