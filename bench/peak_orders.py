@@ -1,0 +1,504 @@
+"""Benchmark: the highest sustained rate of orders carried from `orders/paid` to a placed supplier order.
+
+    sandbox Shopify (many shops) --orders/create, orders/paid--> app --POST /v2/orders + confirmation-->
+    Printful sandbox (100-500 ms per request, a per-token rate limit)
+
+For each mode it builds one world (bench/order_flow_world.py: the sandboxes in this
+process, the app in its own gunicorn process) with --shops installed shops, each with its
+own token, Printful supplier row and SKU mappings. Then it steps the offered order rate up
+(open loop, --step-seconds per step): (1 - --burst-share) of the orders spread at random
+over all shops, --burst-share of them on one shop (its checkout burst). After each step it
+waits up to --drain seconds for every order of the step to reach the supplier. A step
+holds when p99 (orders/paid first sent -> order created at the supplier) < 5 s and no
+order is lost (not at the supplier after the drain) or duplicated (created twice); the
+first step that breaks ends the mode. The mode's figure is the highest holding rate.
+
+Modes: `embedded` (SQLite, one gunicorn worker running the scheduler and pumps) and
+`pg1`, `pg2`, `pg4` (PostgreSQL + procrastinate: two web workers, 1/2/4 worker
+processes; a throwaway PostgreSQL server like the tests').
+
+    .venv/bin/python bench/peak_orders.py                       # every mode, about 10 minutes
+    .venv/bin/python bench/peak_orders.py --quick               # smoke run
+    .venv/bin/python bench/peak_orders.py --modes embedded --rates 10,25,50
+
+`run(options) -> [(target, figure, met)]` runs it from Python (bench/peak.py calls it).
+Exit status: 0 when the run completed (whatever the figures), 2 when it broke.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench.order_flow_world import SHOP, SKUS, World, now  # noqa: E402
+
+P99_LIMIT = 5.0  # seconds, orders/paid sent -> order created at the supplier
+EMBEDDED_TARGET = 50.0  # orders/s
+SCALED_TARGET = 100.0  # orders/s with 4 procrastinate workers
+MODES = {"embedded": ("embedded", 1), "pg1": ("procrastinate", 1), "pg2": ("procrastinate", 2), "pg4": ("procrastinate", 4)}
+PLACERS = 32  # threads placing orders (each place_order waits for its two webhooks' answers)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--modes", default="embedded,pg1,pg2,pg4", help="comma-separated: " + ", ".join(MODES))
+    p.add_argument("--rates", default="10,25,50,75,100,150", help="offered order rates to step through, orders/s")
+    p.add_argument("--step-seconds", type=float, default=8.0, help="seconds of orders per step")
+    p.add_argument("--drain", type=float, default=15.0, help="after a step: most seconds to wait for its orders to reach the supplier")
+    p.add_argument("--shops", type=int, default=20, help="installed shops (bench/peak.py runs 1,000)")
+    p.add_argument("--burst-share", type=float, default=0.3, help="share of each step's orders placed on one shop")
+    p.add_argument("--latency", default="0.1,0.5", help="supplier latency per request, seconds: min,max (uniform)")
+    p.add_argument("--supplier-rate-limit", type=int, default=24000, help="supplier requests per minute per token (the sandbox answers 429 beyond)")
+    p.add_argument("--threads", type=int, default=16, help="gunicorn threads per web worker")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--quick", action="store_true", help="smoke run: embedded only, rates 5,10, 4 s steps, 3 shops")
+    p.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    p.add_argument("--tmp", default=None, help="parent directory of the temporary directory")
+    args = p.parse_args(argv)
+    return finish_options(args, p.error)
+
+
+def finish_options(args, error) -> argparse.Namespace:
+    if args.quick:
+        args.modes, args.rates, args.step_seconds, args.shops, args.drain = "embedded", "5,10", 4.0, 3, 10.0
+    args.mode_list = [m.strip() for m in str(args.modes).split(",") if m.strip()]
+    if not args.mode_list or any(m not in MODES for m in args.mode_list):
+        error(f"--modes: pick from {', '.join(MODES)}")
+    args.rate_list = sorted(float(r) for r in str(args.rates).split(",") if r.strip())
+    low, _, high = str(args.latency).partition(",")
+    args.latency_range = (float(low), float(high or low))
+    if not args.rate_list or args.rate_list[0] <= 0 or args.shops < 1 or args.step_seconds <= 0 or not 0 <= args.burst_share < 1:
+        error("--rates, --shops and --step-seconds must be positive, --burst-share in [0, 1)")
+    return args
+
+
+# ---------------------------------------------------------------- the world
+
+
+def jittered_faults(low: float, high: float, seed: int):
+    """The sandbox supplier's faults, with a fresh uniform latency for every request."""
+    from sandbox.supplier.faults import SupplierFaults
+
+    class JitteredLatency(SupplierFaults):
+        _rng = random.Random(seed)
+
+        @property
+        def latency(self) -> float:
+            return self._rng.uniform(low, high)
+
+        @latency.setter
+        def latency(self, _value) -> None:  # SupplierFaults.__init__/clear set a steady latency: ours stays
+            pass
+
+    return JitteredLatency(seed=seed)
+
+
+def shop_domain(n: int) -> str:
+    return SHOP if n == 0 else f"peak-{n:04d}.myshopify.com"
+
+
+def seed_shops(world: World, count: int, progress) -> dict[str, int]:
+    """Shops 1..count-1 next to the world's demo shop: installed, each with its own Printful supplier and mappings."""
+    from shopify_app.config import load_settings
+    from shopify_app.services import build_services
+    from shopify_app.suppliers.models import ProductMapping, Supplier
+
+    suppliers = {SHOP: world.supplier_id}
+    settings = load_settings(world.env, run_scheduler=False)
+    services = build_services(settings)
+    credentials = services.box.encrypt(json.dumps({"token": world.supplier.token}))
+    products = world.supplier.variant_ids_by_sku()
+    try:
+        for n in range(1, count):
+            shop = shop_domain(n)
+            world.shopify.add_shop(shop)
+            token = world.shopify.issue_access_token(shop, settings.api_key)
+            services.tokens.save(shop, token["access_token"], None, None, None, token.get("scope"))
+            with services.session_factory.begin() as session:
+                record = Supplier(shop_domain=shop, name="Printful", kind="printful", credentials_enc=credentials,
+                                  settings={"base_url": world.supplier.base_url, "products": products})
+                session.add(record)
+                session.flush()
+                for sku in SKUS:
+                    session.add(ProductMapping(shop_domain=shop, sku=sku, supplier_id=record.id, supplier_sku=sku, cost="4.00"))
+                suppliers[shop] = record.id
+            if n % 50 == 0:
+                progress(f"  {n}/{count} shops installed")
+    finally:
+        services.close()
+    return suppliers
+
+
+def external_id(shop: str, order_gid: str, supplier_id: int) -> str:
+    """The idempotency key the app sends as external_id (its routing rule)."""
+    from shopify_app.orders.routing import idempotency_key
+
+    return idempotency_key(SimpleNamespace(shop_domain=shop, shopify_id=order_gid.rsplit("/", 1)[-1]), supplier_id)
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def percentile(values: list[float], p: float) -> float:
+    s = sorted(values)
+    if not s:
+        return math.nan
+    return s[max(0, math.ceil(p / 100 * len(s)) - 1)]
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return math.nan
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = text[text.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of all CPUs from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+def database_bytes(world: World) -> int:
+    """The app database's size on disk (SQLite file + WAL; PostgreSQL: pg_database_size)."""
+    if world.engine == "procrastinate":
+        import psycopg
+
+        from scheduler.distributed import conninfo
+
+        with psycopg.connect(conninfo(world.database_url)) as conn:
+            return conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+    import sqlite3
+
+    # The logical size (pages in use, WAL included): the WAL file itself only shrinks at checkpoints.
+    conn = sqlite3.connect(f"file:{world.db_path}?mode=ro", uri=True, timeout=30)
+    try:
+        return conn.execute("PRAGMA page_count").fetchone()[0] * conn.execute("PRAGMA page_size").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def inbox_backlog(world: World) -> int:
+    """Shopify deliveries not yet processed (pending or retrying) in the app's inbox."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(world.database_url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM webhook_inbox WHERE status IN ('pending', 'retry')")).scalar()
+    finally:
+        engine.dispose()
+
+
+@dataclass
+class Step:
+    mode: str
+    rate: float
+    placed: int = 0
+    carried: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    p50: float = math.nan
+    p99: float = math.nan
+    achieved: float = math.nan  # orders created at the supplier per second, first paid -> last created
+    lateness_p99: float = math.nan  # the placer's own lateness (a late generator makes the figures suspect)
+    machine_cpu: float = math.nan  # share of all CPUs busy during the step (everything on the box)
+    app_cpu: float = math.nan  # CPUs used by the app's processes (web + workers)
+    refused_429: int = 0
+    inbox_backlog: int = 0
+
+    @property
+    def holds(self) -> bool:
+        return self.placed > 0 and self.lost == 0 and self.duplicated == 0 and self.p99 < P99_LIMIT
+
+
+@dataclass
+class ModeResult:
+    mode: str
+    workers: int
+    steps: list[Step] = field(default_factory=list)
+    rss_mb: dict[str, float] = field(default_factory=dict)
+    db_bytes_per_1000: float = math.nan
+    error: str | None = None
+
+    @property
+    def best(self) -> Step | None:
+        held = [s for s in self.steps if s.holds]
+        return max(held, key=lambda s: s.rate) if held else None
+
+
+def app_pids(world: World) -> dict[str, int]:
+    pids = {"web master": world.server.proc.pid}
+    for n, pid in enumerate(world.server.worker_pids()):
+        pids[f"web worker {n}"] = pid
+    for n, proc in enumerate(world.worker_procs):
+        pids[f"procrastinate worker {n}"] = proc.pid
+    return pids
+
+
+def run_step(world: World, mode: str, rate: float, args, suppliers: dict[str, int], rng: random.Random, progress) -> Step:
+    """Place orders at `rate` for step_seconds (open loop), wait for them at the supplier, and measure."""
+    shops = list(suppliers)
+    burst_shop = shops[-1]
+    n = max(1, int(rate * args.step_seconds))
+    plans = []
+    for _ in range(n):
+        shop = burst_shop if rng.random() < args.burst_share else rng.choice(shops)
+        lines = [{"sku": sku, "quantity": rng.randint(1, 2)} for sku in rng.sample(SKUS, rng.randint(1, 3))]
+        plans.append((shop, lines))
+    placed: list[tuple[str, str, float, float] | None] = [None] * n  # (shop, gid, scheduled, started)
+    pids = list(app_pids(world).values())
+    cpu0 = sum(cpu_seconds(p) for p in pids)
+    busy0, total0 = machine_busy()
+    refused0 = world.supplier.rate_limiter.refused
+    started = now()
+
+    def place(i: int, scheduled: float) -> None:
+        shop, lines = plans[i]
+        t = now()
+        order = world.shopify.place_order(shop, lines, email=f"buyer{i}@example.com")
+        placed[i] = (shop, order["id"], scheduled, t)
+
+    t0 = now() + 0.05
+    with ThreadPoolExecutor(max_workers=PLACERS, thread_name_prefix="peak-placer") as pool:
+        futures = []
+        for i in range(n):
+            scheduled = t0 + i / rate
+            delay = scheduled - now()
+            if delay > 0:
+                time.sleep(delay)
+            futures.append(pool.submit(place, i, scheduled))
+        for f in futures:
+            f.result()
+    orders = [p for p in placed if p is not None]
+    keys = {external_id(shop, gid, suppliers[shop]): gid for shop, gid, _, _ in orders}
+    created = world.supplier_probe.created_at
+    deadline = now() + args.drain
+    while now() < deadline and any(k not in created for k in keys):
+        time.sleep(0.1)
+    ended = now()
+    busy1, total1 = machine_busy()
+    cpu1 = sum(cpu_seconds(p) for p in list(app_pids(world).values()))
+    paid_sent = world.webhooks.first_sent("orders/paid")
+    latencies = [created[k] - paid_sent[gid] for k, gid in keys.items() if k in created and gid in paid_sent]
+    created_times = [created[k] for k in keys if k in created]
+    first_paid = min((paid_sent[g] for g in keys.values() if g in paid_sent), default=started)
+    step = Step(mode, rate, placed=len(orders))
+    step.carried = len(created_times)
+    step.lost = len(keys) - step.carried
+    step.duplicated = sum(1 for k in keys if world.supplier.orders_created(k) > 1)
+    step.p50, step.p99 = percentile(latencies, 50), percentile(latencies, 99)
+    if step.lost:
+        step.p99 = max(step.p99 if not math.isnan(step.p99) else 0.0, ended - started)  # censored: at least this long
+    span = (max(created_times) - first_paid) if created_times else math.nan
+    step.achieved = step.carried / span if span and span > 0 else math.nan
+    step.lateness_p99 = percentile([(st - sc) * 1000 for _, _, sc, st in orders], 99)
+    step.machine_cpu = (busy1 - busy0) / max(1, total1 - total0)
+    step.app_cpu = (cpu1 - cpu0) / max(1e-9, ended - started)
+    step.refused_429 = world.supplier.rate_limiter.refused - refused0
+    step.inbox_backlog = inbox_backlog(world)
+    progress(f"  [{mode}] {rate:g}/s: placed {step.placed}, carried {step.carried}, lost {step.lost}, dup {step.duplicated}, "
+             f"p50 {step.p50:.2f} s, p99 {step.p99:.2f} s, machine CPU {step.machine_cpu * 100:.0f} %, 429s {step.refused_429}")
+    return step
+
+
+def run_mode(mode: str, args, workdir: Path, postgres, progress) -> ModeResult:
+    engine, workers = MODES[mode]
+    result = ModeResult(mode, workers)
+    database_url = None
+    if engine == "procrastinate":
+        name = f"peak_{mode}_{os.getpid()}"
+        import psycopg
+
+        with psycopg.connect(f"host=127.0.0.1 port={postgres.port} user=postgres dbname=postgres", autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        database_url = postgres.database_url(name)
+    world = World(workdir / mode, threads=args.threads, ship_delay=3600.0, seed=args.seed, workers=workers,
+                  never_ship_skus=SKUS, database_url=database_url, engine=engine,
+                  supplier_requests_per_minute=args.supplier_rate_limit)
+    progress(f"[{mode}] starting sandboxes and the app ({engine}, {workers} worker process(es))")
+    world.start(progress)
+    try:
+        # Realistic supplier: 100-500 ms per request; the per-request OpenAPI validation is the
+        # sandbox's own CPU (in this process), not the app's, so it is off here.
+        world.supplier.faults = jittered_faults(*args.latency_range, args.seed)
+        world.supplier.validate_requests = False
+        progress(f"[{mode}] seeding {args.shops} shops")
+        suppliers = seed_shops(world, args.shops, progress)
+        time.sleep(2.0)  # the install backfill of the demo shop's own orders settles
+        db0, orders_before = database_bytes(world), 0
+        rng = random.Random(f"{args.seed}-{mode}")
+        for rate in args.rate_list:
+            step = run_step(world, mode, rate, args, suppliers, rng, progress)
+            result.steps.append(step)
+            orders_before += step.placed
+            if not step.holds:
+                break
+        result.rss_mb = {name: rss_mb(pid) for name, pid in app_pids(world).items()}
+        result.db_bytes_per_1000 = (database_bytes(world) - db0) / max(1, orders_before) * 1000
+    except Exception as exc:  # noqa: BLE001 - one mode breaking must not lose the others' figures
+        traceback.print_exc()
+        result.error = f"{type(exc).__name__}: {exc}"
+        if world.server is not None:
+            print(world.server.log_tail(30), file=sys.stderr)
+    finally:
+        world.stop()
+    return result
+
+
+# ---------------------------------------------------------------- report
+
+
+def bottleneck(result: ModeResult) -> str:
+    """The first bottleneck, read from the step that broke (or the last one) and its figures."""
+    if not result.steps:
+        return "no figures"
+    step = next((s for s in result.steps if not s.holds), result.steps[-1])
+    if step.refused_429:
+        return f"supplier rate limit ({step.refused_429} requests answered 429 at {step.rate:g}/s)"
+    if step.lateness_p99 > 1000:
+        return f"load generator (placing orders ran {step.lateness_p99:.0f} ms late at p99: the box, not the app, is saturated)"
+    if step.machine_cpu >= 0.85:
+        return f"CPU (all cores {step.machine_cpu * 100:.0f} % busy at {step.rate:g}/s; the app's processes used {step.app_cpu:.2f} CPUs)"
+    if step.holds:
+        return f"none reached: the highest offered rate ({step.rate:g}/s) held"
+    if result.mode == "embedded":
+        return (f"database write lock (SQLite's single writer: CPU only {step.machine_cpu * 100:.0f} % busy, "
+                f"{step.inbox_backlog} deliveries waiting in the inbox at {step.rate:g}/s)")
+    return (f"worker pool (CPU {step.machine_cpu * 100:.0f} % busy, no 429s, {step.inbox_backlog} deliveries waiting "
+            f"at {step.rate:g}/s: {result.workers} worker(s) x their concurrency cannot keep more supplier calls in flight)")
+
+
+def targets(results: dict[str, ModeResult]) -> list[tuple[str, str, bool]]:
+    out = []
+
+    def best(mode: str) -> float:
+        r = results.get(mode)
+        return r.best.rate if r is not None and r.best is not None else 0.0
+
+    if "embedded" in results:
+        out.append(("embedded: orders/s sustained, p99 < 5 s, 0 lost or duplicated", f"{best('embedded'):g} orders/s (target >= {EMBEDDED_TARGET:g})", best("embedded") >= EMBEDDED_TARGET))
+    if "pg4" in results:
+        out.append(("scaled out, 4 workers: orders/s sustained, p99 < 5 s", f"{best('pg4'):g} orders/s (target >= {SCALED_TARGET:g})", best("pg4") >= SCALED_TARGET))
+    if "pg4" in results and "pg1" in results:
+        ratio = best("pg4") / best("pg1") if best("pg1") else math.nan
+        out.append(("scaled out: throughput 4 workers / 1 worker", f"{ratio:.2f} (printed; I/O-bound suppliers should let it exceed 1)", not math.isnan(ratio) and ratio > 1.0))
+    lost = sum(s.lost for r in results.values() for s in r.steps if s.holds or s is r.steps[-1])
+    dups = sum(s.duplicated for r in results.values() for s in r.steps)
+    out.append(("orders duplicated at the supplier (every step)", str(dups), dups == 0))
+    out.append(("runs that broke", str(sum(1 for r in results.values() if r.error)) + "", not any(r.error for r in results.values())))
+    del lost
+    return out
+
+
+def report(args, results: dict[str, ModeResult], elapsed: float, load: str) -> list[tuple[str, str, bool]]:
+    print()
+    print(f"peak order throughput: orders/paid sent -> order created at the supplier; {args.shops} shops, "
+          f"{args.burst_share * 100:.0f} % of orders on one shop; supplier {args.latency_range[0] * 1000:.0f}-{args.latency_range[1] * 1000:.0f} ms "
+          f"per request, {args.supplier_rate_limit}/min per token; steps of {args.step_seconds:g} s, drain {args.drain:g} s")
+    print(f"machine: {os.cpu_count()} CPUs; load before the run: {load}")
+    print()
+    print("mode      offered/s  placed  carried  lost  dup  achieved/s   p50 s   p99 s  gen p99 ms  CPU busy  app CPUs  429s  inbox  holds")
+    for r in results.values():
+        for s in r.steps:
+            print(f"{r.mode:<9} {s.rate:>9g} {s.placed:>7} {s.carried:>8} {s.lost:>5} {s.duplicated:>4} {s.achieved:>11.1f} "
+                  f"{s.p50:>7.2f} {s.p99:>7.2f} {s.lateness_p99:>11.0f} {s.machine_cpu * 100:>8.0f}% {s.app_cpu:>9.2f} {s.refused_429:>5} {s.inbox_backlog:>6}  {'yes' if s.holds else 'NO'}")
+        if r.error:
+            print(f"{r.mode:<9} broke: {r.error}")
+    print()
+    print("mode      highest holding rate   memory per process (RSS MB)                          DB growth per 1,000 orders   first bottleneck")
+    for r in results.values():
+        best = f"{r.best.rate:g}/s" if r.best else "none"
+        mem = ", ".join(f"{k} {v:.0f}" for k, v in r.rss_mb.items())
+        print(f"{r.mode:<9} {best:<22} {mem:<52} {r.db_bytes_per_1000 / 1e6:>8.2f} MB                  {bottleneck(r)}")
+    out = targets(results)
+    print()
+    print("Targets")
+    for name, figure, met in out:
+        print(f"  {name}: {figure}   {'MET' if met else 'MISSED'}")
+    print(f"(run took {elapsed:.0f} s)")
+    return out
+
+
+def run(options=None) -> list[tuple[str, str, bool]]:
+    """Run the benchmark with `options` (an argparse.Namespace, a dict of option names, or None for defaults); print the report; return the targets."""
+    if options is None or isinstance(options, dict):
+        args = parse_args([])
+        for key, value in (options or {}).items():
+            setattr(args, key.replace("-", "_"), value)
+        args = finish_options(args, lambda msg: (_ for _ in ()).throw(ValueError(msg)))
+    else:
+        args = options
+    started = time.monotonic()
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    workdir = Path(tempfile.mkdtemp(prefix="peak-orders-", dir=args.tmp))
+
+    def progress(msg: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    postgres = None
+    results: dict[str, ModeResult] = {}
+    try:
+        if any(MODES[m][0] == "procrastinate" for m in args.mode_list):
+            from tests.pg_server import start_postgres
+
+            postgres = start_postgres()
+            progress(f"PostgreSQL on port {postgres.port}")
+        for mode in args.mode_list:
+            results[mode] = run_mode(mode, args, workdir, postgres, progress)
+    finally:
+        if postgres is not None:
+            postgres.stop()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return report(args, results, time.monotonic() - started, " ".join(load))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 2
+    except Exception:  # noqa: BLE001
+        traceback.print_exc()
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "peak-orders"
+    sys.exit(main())
