@@ -91,16 +91,48 @@ def finish_options(args, error) -> argparse.Namespace:
 # ---------------------------------------------------------------- the world
 
 
-def jittered_faults(low: float, high: float, seed: int):
-    """The sandbox supplier's faults, with a fresh uniform latency for every request."""
+class InFlight:
+    """Supplier requests being served right now, and the most at once since the last reset."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.now = 0
+        self.peak = 0
+
+    def enter(self) -> None:
+        with self._lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+
+    def leave(self) -> None:
+        with self._lock:
+            self.now -= 1
+
+    def reset_peak(self) -> None:
+        with self._lock:
+            self.peak = self.now
+
+
+def jittered_faults(low: float, high: float, seed: int, in_flight: InFlight):
+    """The sandbox supplier's faults with a fresh uniform latency per request, counting requests in flight."""
     from sandbox.supplier.faults import SupplierFaults
 
-    class JitteredLatency(SupplierFaults):
-        _rng = random.Random(seed)
+    rng, lock = random.Random(seed), threading.Lock()
 
+    class JitteredLatency(SupplierFaults):
+        # The sandbox's API does `if faults.latency: time.sleep(faults.latency)`: reading the
+        # attribute serves the whole wait here (so the requests in flight can be counted) and
+        # answers 0, so the sandbox does not wait a second time.
         @property
         def latency(self) -> float:
-            return self._rng.uniform(low, high)
+            with lock:
+                wait = rng.uniform(low, high)
+            in_flight.enter()
+            try:
+                time.sleep(wait)
+            finally:
+                in_flight.leave()
+            return 0.0
 
         @latency.setter
         def latency(self, _value) -> None:  # SupplierFaults.__init__/clear set a steady latency: ours stays
@@ -235,6 +267,7 @@ class Step:
     app_cpu: float = math.nan  # CPUs used by the app's processes (web + workers)
     refused_429: int = 0
     inbox_backlog: int = 0
+    supplier_in_flight_peak: int = 0  # most supplier requests served at once during the step
 
     @property
     def holds(self) -> bool:
@@ -248,6 +281,7 @@ class ModeResult:
     steps: list[Step] = field(default_factory=list)
     rss_mb: dict[str, float] = field(default_factory=dict)
     db_bytes_per_1000: float = math.nan
+    mean_latency: float = 0.3  # seconds per supplier request (the middle of --latency)
     error: str | None = None
 
     @property
@@ -280,6 +314,7 @@ def run_step(world: World, mode: str, rate: float, args, suppliers: dict[str, in
     cpu0 = sum(cpu_seconds(p) for p in pids)
     busy0, total0 = machine_busy()
     refused0 = world.supplier.rate_limiter.refused
+    world.in_flight.reset_peak()
     started = now()
 
     def place(i: int, scheduled: float) -> None:
@@ -326,14 +361,16 @@ def run_step(world: World, mode: str, rate: float, args, suppliers: dict[str, in
     step.app_cpu = (cpu1 - cpu0) / max(1e-9, ended - started)
     step.refused_429 = world.supplier.rate_limiter.refused - refused0
     step.inbox_backlog = inbox_backlog(world)
+    step.supplier_in_flight_peak = world.in_flight.peak
     progress(f"  [{mode}] {rate:g}/s: placed {step.placed}, carried {step.carried}, lost {step.lost}, dup {step.duplicated}, "
-             f"p50 {step.p50:.2f} s, p99 {step.p99:.2f} s, machine CPU {step.machine_cpu * 100:.0f} %, 429s {step.refused_429}")
+             f"p50 {step.p50:.2f} s, p99 {step.p99:.2f} s, machine CPU {step.machine_cpu * 100:.0f} %, app CPUs {step.app_cpu:.2f}, "
+             f"supplier calls in flight at most {step.supplier_in_flight_peak}, 429s {step.refused_429}, inbox backlog {step.inbox_backlog}")
     return step
 
 
 def run_mode(mode: str, args, workdir: Path, postgres, progress) -> ModeResult:
     engine, workers = MODES[mode]
-    result = ModeResult(mode, workers)
+    result = ModeResult(mode, workers, mean_latency=sum(args.latency_range) / 2)
     database_url = None
     if engine == "procrastinate":
         name = f"peak_{mode}_{os.getpid()}"
@@ -350,7 +387,8 @@ def run_mode(mode: str, args, workdir: Path, postgres, progress) -> ModeResult:
     try:
         # Realistic supplier: 100-500 ms per request; the per-request OpenAPI validation is the
         # sandbox's own CPU (in this process), not the app's, so it is off here.
-        world.supplier.faults = jittered_faults(*args.latency_range, args.seed)
+        world.in_flight = InFlight()
+        world.supplier.faults = jittered_faults(*args.latency_range, args.seed, world.in_flight)
         world.supplier.validate_requests = False
         progress(f"[{mode}] seeding {args.shops} shops")
         suppliers = seed_shops(world, args.shops, progress)
@@ -387,6 +425,15 @@ def bottleneck(result: ModeResult) -> str:
         return f"supplier rate limit ({step.refused_429} requests answered 429 at {step.rate:g}/s)"
     if step.lateness_p99 > 1000:
         return f"load generator (placing orders ran {step.lateness_p99:.0f} ms late at p99: the box, not the app, is saturated)"
+    # Each order is two supplier calls (create + confirmation) at the mean latency: the calls in
+    # flight bound the orders per second the app can carry, whatever the CPU does.
+    capacity = step.supplier_in_flight_peak / (2 * result.mean_latency) if result.mean_latency else math.inf
+    if not step.holds and step.rate >= 0.9 * capacity:
+        from shopify_app.suppliers.forwarding import PER_SUPPLIER_CALLS, THREADS
+
+        return (f"forwarding pool: at most {step.supplier_in_flight_peak} supplier calls in flight at {step.rate:g}/s "
+                f"(forwarding THREADS={THREADS} per process, PER_SUPPLIER_CALLS={PER_SUPPLIER_CALLS} per supplier); at "
+                f"{result.mean_latency * 1000:.0f} ms a call and 2 calls an order that carries at most {capacity:.1f} orders/s")
     if step.machine_cpu >= 0.85:
         return f"CPU (all cores {step.machine_cpu * 100:.0f} % busy at {step.rate:g}/s; the app's processes used {step.app_cpu:.2f} CPUs)"
     if step.holds:
@@ -427,11 +474,11 @@ def report(args, results: dict[str, ModeResult], elapsed: float, load: str) -> l
           f"per request, {args.supplier_rate_limit}/min per token; steps of {args.step_seconds:g} s, drain {args.drain:g} s")
     print(f"machine: {os.cpu_count()} CPUs; load before the run: {load}")
     print()
-    print("mode      offered/s  placed  carried  lost  dup  achieved/s   p50 s   p99 s  gen p99 ms  CPU busy  app CPUs  429s  inbox  holds")
+    print("mode      offered/s  placed  carried  lost  dup  achieved/s   p50 s   p99 s  gen p99 ms  CPU busy  app CPUs  429s  inbox  in flight  holds")
     for r in results.values():
         for s in r.steps:
             print(f"{r.mode:<9} {s.rate:>9g} {s.placed:>7} {s.carried:>8} {s.lost:>5} {s.duplicated:>4} {s.achieved:>11.1f} "
-                  f"{s.p50:>7.2f} {s.p99:>7.2f} {s.lateness_p99:>11.0f} {s.machine_cpu * 100:>8.0f}% {s.app_cpu:>9.2f} {s.refused_429:>5} {s.inbox_backlog:>6}  {'yes' if s.holds else 'NO'}")
+                  f"{s.p50:>7.2f} {s.p99:>7.2f} {s.lateness_p99:>11.0f} {s.machine_cpu * 100:>8.0f}% {s.app_cpu:>9.2f} {s.refused_429:>5} {s.inbox_backlog:>6} {s.supplier_in_flight_peak:>10}  {'yes' if s.holds else 'NO'}")
         if r.error:
             print(f"{r.mode:<9} broke: {r.error}")
     print()

@@ -146,3 +146,26 @@ def test_a_forwarding_retry_gets_a_drain_scheduled_for_when_it_is_due(postgres_a
     with services.engine.connect() as conn:
         jobs = conn.execute(text("SELECT scheduled_at FROM procrastinate_jobs WHERE task_name = 'drain-forwarding' AND status = 'todo' ORDER BY scheduled_at")).scalars().all()
     assert [round((at - before).total_seconds()) for at in jobs] == [12, 40]  # at the retries' due times, not the next minute
+
+
+def test_a_worker_process_defers_the_forwarding_drain_its_own_inbox_drain_asks_for(postgres_server, app_factory, monkeypatch) -> None:
+    """An order routed inside a worker is forwarded at once, not at the next minute's drain."""
+    from sqlalchemy import text
+
+    from scheduler.distributed import run_worker
+
+    url = _fresh_postgres_db(postgres_server)
+    upgrade_to_head(url)
+    services = app_factory(url).extensions["services"]
+    monkeypatch.setattr(procrastinate.App, "run_worker", lambda self, **kwargs: None)  # set up as `cli worker` does, serve nothing
+    assert services.job_engine is None
+    try:
+        run_worker(services)
+        services.wake_forwarding()  # what the orders handler does, here inside the worker
+        with services.engine.connect() as conn:
+            waiting = conn.execute(text("SELECT task_name, status FROM procrastinate_jobs WHERE task_name = 'drain-forwarding'")).all()
+    finally:
+        if services.job_engine is not None:
+            services.job_engine.close()
+            services.job_engine = None
+    assert waiting == [("drain-forwarding", "todo")]
