@@ -66,6 +66,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--latency", default="0.1,0.5", help="supplier latency per request, seconds: min,max (uniform)")
     p.add_argument("--supplier-rate-limit", type=int, default=24000, help="supplier requests per minute per token (the sandbox answers 429 beyond)")
     p.add_argument("--threads", type=int, default=16, help="gunicorn threads per web worker")
+    p.add_argument("--forwarding-threads", type=int, default=None,
+                   help="FORWARDING_THREADS for the app's processes (supplier calls in flight per process; app default 8)")
+    p.add_argument("--calls-per-supplier", type=int, default=None,
+                   help="FORWARDING_CALLS_PER_SUPPLIER (calls in flight per supplier and process; app default 4)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--quick", action="store_true", help="smoke run: embedded only, rates 5,10, 4 s steps, 3 shops")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
@@ -379,6 +383,13 @@ def run_mode(mode: str, args, workdir: Path, postgres, progress) -> ModeResult:
         with psycopg.connect(f"host=127.0.0.1 port={postgres.port} user=postgres dbname=postgres", autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         database_url = postgres.database_url(name)
+    # The app's processes inherit this process's environment (World keeps only its own variables apart).
+    sizing = {"FORWARDING_THREADS": args.forwarding_threads, "FORWARDING_CALLS_PER_SUPPLIER": args.calls_per_supplier}
+    for name, value in sizing.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = str(value)
     world = World(workdir / mode, threads=args.threads, ship_delay=3600.0, seed=args.seed, workers=workers,
                   never_ship_skus=SKUS, database_url=database_url, engine=engine,
                   supplier_requests_per_minute=args.supplier_rate_limit)
@@ -429,11 +440,15 @@ def bottleneck(result: ModeResult) -> str:
     # flight bound the orders per second the app can carry, whatever the CPU does.
     capacity = step.supplier_in_flight_peak / (2 * result.mean_latency) if result.mean_latency else math.inf
     if not step.holds and step.rate >= 0.9 * capacity:
-        from shopify_app.suppliers.forwarding import PER_SUPPLIER_CALLS, THREADS
+        from scheduler.forwarding_capacity import forwarding_capacity
 
+        threads, per_supplier = forwarding_capacity()
         return (f"forwarding pool: at most {step.supplier_in_flight_peak} supplier calls in flight at {step.rate:g}/s "
-                f"(forwarding THREADS={THREADS} per process, PER_SUPPLIER_CALLS={PER_SUPPLIER_CALLS} per supplier); at "
+                f"(FORWARDING_THREADS={threads} per process, FORWARDING_CALLS_PER_SUPPLIER={per_supplier}); at "
                 f"{result.mean_latency * 1000:.0f} ms a call and 2 calls an order that carries at most {capacity:.1f} orders/s")
+    if not step.holds and step.inbox_backlog > step.rate:
+        return (f"inbox drain: {step.inbox_backlog} deliveries still waiting after the step at {step.rate:g}/s "
+                f"(app CPUs {step.app_cpu:.2f}, machine {step.machine_cpu * 100:.0f} % busy)")
     if step.machine_cpu >= 0.85:
         return f"CPU (all cores {step.machine_cpu * 100:.0f} % busy at {step.rate:g}/s; the app's processes used {step.app_cpu:.2f} CPUs)"
     if step.holds:
@@ -472,7 +487,11 @@ def report(args, results: dict[str, ModeResult], elapsed: float, load: str) -> l
     print(f"peak order throughput: orders/paid sent -> order created at the supplier; {args.shops} shops, "
           f"{args.burst_share * 100:.0f} % of orders on one shop; supplier {args.latency_range[0] * 1000:.0f}-{args.latency_range[1] * 1000:.0f} ms "
           f"per request, {args.supplier_rate_limit}/min per token; steps of {args.step_seconds:g} s, drain {args.drain:g} s")
-    print(f"machine: {os.cpu_count()} CPUs; load before the run: {load}")
+    from scheduler.forwarding_capacity import forwarding_capacity
+
+    threads, per_supplier = forwarding_capacity()
+    print(f"machine: {os.cpu_count()} CPUs; load before the run: {load}; app forwarding: {threads} threads per process, "
+          f"{per_supplier} calls per supplier (FORWARDING_THREADS, FORWARDING_CALLS_PER_SUPPLIER)")
     print()
     print("mode      offered/s  placed  carried  lost  dup  achieved/s   p50 s   p99 s  gen p99 ms  CPU busy  app CPUs  429s  inbox  in flight  holds")
     for r in results.values():

@@ -83,7 +83,7 @@ def build_app(services) -> procrastinate.App:
     """A procrastinate App whose tasks run the app's periodic jobs and drains with these services."""
     from scheduler.embedded import PERIODIC_JOBS
     from shopify_app.suppliers.amendments import AmendmentWorker
-    from shopify_app.suppliers.forwarding import ForwardingWorker
+    from scheduler.forwarding_capacity import forwarding_worker
     from shopify_app.webhooks.worker import InboxWorker
 
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(services.settings.database_url)))
@@ -96,7 +96,7 @@ def build_app(services) -> procrastinate.App:
         app.periodic(cron=cron_for(interval), periodic_id=job_id)(task)
 
     inbox = InboxWorker(services.session_factory, services.settings, services)
-    forwarding = ForwardingWorker(services.session_factory, services.box)
+    forwarding = forwarding_worker(services)  # FORWARDING_THREADS / FORWARDING_CALLS_PER_SUPPLIER
     amendments = AmendmentWorker(services.session_factory, services.box, wake_forwarding=services.wake_forwarding)
     for drain in (inbox, forwarding, amendments):
         drain.stopping = AbortRequested()

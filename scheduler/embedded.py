@@ -16,7 +16,7 @@ from shopify_app.models import Shop, ShopStatus
 from shopify_app.shop_profile import MAX_AGE as PROFILE_MAX_AGE, refresh_if_stale
 
 from shopify_app.suppliers.amendments import AmendmentWorker
-from shopify_app.suppliers.forwarding import ForwardingWorker
+from scheduler.forwarding_capacity import forwarding_worker
 from shopify_app.suppliers.email_inbox import poll_mailboxes
 from shopify_app.suppliers.polling import poll_shipments
 from shopify_app.suppliers.webhooks import SUPPLIER_EVENT_TOPIC
@@ -164,7 +164,7 @@ class EmbeddedScheduler:
         self.supplier_events_pump, *self.more_way_back_pumps = [
             Pump("supplier-events-pump" if n == 1 else f"supplier-events-pump-{n}", functools.partial(self.drain_supplier_events, worker), services.supplier_events_wakeup)
             for n, worker in enumerate(self.way_back_workers, start=1)]
-        self.forwarding_worker = ForwardingWorker(services.session_factory, services.box)
+        self.forwarding_worker = forwarding_worker(services)  # FORWARDING_THREADS / FORWARDING_CALLS_PER_SUPPLIER
         self.amendment_worker = AmendmentWorker(services.session_factory, services.box, wake_forwarding=services.wake_forwarding)
         self.forwarding_pump = Pump("forwarding-pump", self.drain_supplier_work, services.forwarding_wakeup, next_due=self.forwarding_worker.next_due_in)
         # The drains beat their pump as they make progress: /readyz tells a busy pass from a stuck one.
