@@ -475,8 +475,13 @@ def targets(results: dict[str, ModeResult]) -> list[tuple[str, str, bool]]:
     if "pg4" in results:
         out.append(("scaled out, 4 workers: orders/s sustained, p99 < 5 s", f"{best('pg4'):g} orders/s (target >= {SCALED_TARGET:g})", best("pg4") >= SCALED_TARGET))
     if "pg4" in results and "pg1" in results:
-        ratio = best("pg4") / best("pg1") if best("pg1") else math.nan
-        out.append(("scaled out: throughput 4 workers / 1 worker", f"{ratio:.2f} (printed; I/O-bound suppliers should let it exceed 1)", not math.isnan(ratio) and ratio > 1.0))
+        # Carried orders/s at the highest offered rate both ran: a ratio even when neither held.
+        one = {s.rate: s.achieved for s in results["pg1"].steps}
+        four = {s.rate: s.achieved for s in results["pg4"].steps}
+        common = sorted(set(one) & set(four))
+        ratio = four[common[-1]] / one[common[-1]] if common and one[common[-1]] else math.nan
+        at = f" at {common[-1]:g}/s offered" if common else ""
+        out.append(("scaled out: carried orders/s, 4 workers / 1 worker", f"{ratio:.2f}{at} (I/O-bound suppliers: above 1)", not math.isnan(ratio) and ratio > 1.0))
     lost = sum(s.lost for r in results.values() for s in r.steps if s.holds or s is r.steps[-1])
     dups = sum(s.duplicated for r in results.values() for s in r.steps)
     out.append(("orders duplicated at the supplier (every step)", str(dups), dups == 0))
