@@ -171,11 +171,12 @@ def test_a_worker_process_defers_the_forwarding_drain_its_own_inbox_drain_asks_f
     assert waiting == [("drain-forwarding", "todo")]
 
 
-def test_an_inbox_drain_claims_a_small_batch_so_drains_side_by_side_share_a_burst(postgres_server, app_factory, monkeypatch) -> None:
+def test_an_inbox_drain_claims_a_small_batch_so_drains_side_by_side_share_a_burst(postgres_app, monkeypatch) -> None:
     """Each drain-inbox job leases at most INBOX_DRAIN_BATCH rows at a time, not the whole burst."""
     from shopify_app.webhooks.worker import InboxWorker
     from scheduler.distributed import INBOX_DRAIN_BATCH
 
+    app, services, engine = postgres_app
     asked: list[int] = []
     original = InboxWorker.drain
 
@@ -184,19 +185,12 @@ def test_an_inbox_drain_claims_a_small_batch_so_drains_side_by_side_share_a_burs
         return original(self, batch_size=batch_size, max_batches=max_batches)
 
     monkeypatch.setattr(InboxWorker, "drain", drain)
-    url = _fresh_postgres_db(postgres_server)
-    upgrade_to_head(url)
-    app = app_factory(url)
-    services = app.extensions["services"]
-    engine = build_app(services)
-    with engine.open():
-        engine.schema_manager.apply_schema()
-        body = sample("orders_create")
-        for n in range(3):
-            headers = webhook_headers("orders/create", body, webhook_id=f"burst-{n}")
-            assert app.test_client().post("/webhooks", data=body, headers=headers).status_code == 200
-        wake(engine, "drain-inbox")
-        engine.run_worker(queues=["work"], wait=False, install_signal_handlers=False)
+    body = sample("orders_create")
+    for n in range(3):
+        headers = webhook_headers("orders/create", body, webhook_id=f"burst-{n}")
+        assert app.test_client().post("/webhooks", data=body, headers=headers).status_code == 200
+    wake(engine, "drain-inbox")
+    engine.run_worker(queues=["work"], wait=False, install_signal_handlers=False)
     with services.session_factory() as session:
         statuses = [row.status for row in session.scalars(select(WebhookDelivery))]
     assert asked and set(asked) == {INBOX_DRAIN_BATCH} and INBOX_DRAIN_BATCH <= 10
