@@ -452,10 +452,10 @@ def bottleneck(result: ModeResult) -> str:
     if not step.holds and step.inbox_backlog > step.rate:
         return (f"inbox drain: {step.inbox_backlog} deliveries still waiting after the step at {step.rate:g}/s "
                 f"(app CPUs {step.app_cpu:.2f}, machine {step.machine_cpu * 100:.0f} % busy)")
-    if step.machine_cpu >= 0.85:
-        return f"CPU (all cores {step.machine_cpu * 100:.0f} % busy at {step.rate:g}/s; the app's processes used {step.app_cpu:.2f} CPUs)"
     if step.holds:
         return f"none reached: the highest offered rate ({step.rate:g}/s) held"
+    if step.machine_cpu >= 0.85:
+        return f"CPU (all cores {step.machine_cpu * 100:.0f} % busy at {step.rate:g}/s; the app's processes used {step.app_cpu:.2f} CPUs)"
     if result.mode == "embedded":
         return (f"database write lock (SQLite's single writer: CPU only {step.machine_cpu * 100:.0f} % busy, "
                 f"{step.inbox_backlog} deliveries waiting in the inbox at {step.rate:g}/s)")
