@@ -78,7 +78,7 @@ def poll_partner(services, supplier_id: int) -> PollRun:
         supplier = session.get(Supplier, supplier_id)
         adapter = adapter_from_record(supplier, services.box)
         shop_domain = supplier.shop_domain
-    if not isinstance(adapter, EdiX12Adapter):
+    if not isinstance(getattr(adapter, "wrapped_adapter", adapter), EdiX12Adapter):
         raise TypeError("not an EDI partner")
     run = adapter.poll_inbound()
     overdue = adapter.awaiting_acknowledgement()
