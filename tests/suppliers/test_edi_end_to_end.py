@@ -127,3 +127,32 @@ def test_an_order_goes_out_once_as_an_850_and_its_856_becomes_a_shopify_fulfillm
     assert len(shopify_order(shopify, order["id"])["fulfillments"]) == 1
     with services.session_factory() as session:
         assert session.query(EdiInterchange).order_by(EdiInterchange.id.desc()).first().outcome == "duplicate"
+
+    # The merchant sees every file's run: through the API and on the supplier page.
+    token = shopify.mint_session_token(SHOP, API_KEY, ttl=600)
+    listed = app.test_client().get(f"/api/suppliers/{supplier_id}/edi-runs", headers={"Authorization": f"Bearer {token}"}).get_json()["edi_runs"]
+    assert [run["outcome"] for run in listed] == ["duplicate", "applied", "applied", "applied", "applied"]
+    assert "was applied already" in listed[0]["reasons"][0]
+    html = app.test_client().get(f"/suppliers/{supplier_id}?shop={SHOP}&host=abc&embedded=1&id_token={token}").get_data(as_text=True)
+    section = html.split('id="edi-runs"', 1)[1].split('<div class="card"', 1)[0]
+    assert section.count('data-outcome="applied"') == 4 and section.count('data-outcome="duplicate"') == 1 and "856_again.x12" in section
+
+
+def test_a_refused_file_is_reported_with_its_reason_and_other_kinds_have_no_edi_runs(world):
+    app, shopify, partner, folder, supplier_id = world
+    (folder / "from_partner").mkdir(parents=True, exist_ok=True)
+    (folder / "from_partner" / "stock.csv").write_bytes(b"sku,qty\nW-MUG,3\n")
+    run_job(app, "edi-partners")
+    token = shopify.mint_session_token(SHOP, API_KEY, ttl=600)
+    headers = {"Authorization": f"Bearer {token}"}
+    [run] = app.test_client().get(f"/api/suppliers/{supplier_id}/edi-runs", headers=headers).get_json()["edi_runs"]
+    assert (run["outcome"], run["reasons"]) == ("unreadable", ["the file does not start with an ISA segment"])
+    assert (folder / "rejected" / "stock.csv").exists()
+    services = app.extensions["services"]
+    with services.session_factory.begin() as session:
+        other = Supplier(shop_domain=SHOP, name="Mail", kind="email", settings={"to_addresses": ["po@example.com"]})
+        session.add(other)
+        session.flush()
+        other_id = other.id
+    assert app.test_client().get(f"/api/suppliers/{other_id}/edi-runs", headers=headers).status_code == 409
+    assert app.test_client().get("/api/suppliers/999999/edi-runs", headers=headers).status_code == 404
