@@ -42,6 +42,7 @@ class EdiPartner:
         self.orders: dict[str, ReceivedOrder] = {}
         self.acks_received: list[tuple[str, str]] = []  # (group control acknowledged, AK9 status) from our 997s
         self.refused_files: list[str] = []
+        self.ta1_received: list[tuple[str, str]] = []  # (ISA13 refused, TA105 note code) from our TA1s
         self.malformed_next = False
         self.wrong_count_next = False
         self.duplicate_next = False
@@ -72,6 +73,10 @@ class EdiPartner:
             self.refused_files.append(name)
             return
         isa13 = segments[0][13]
+        ta1 = next((s for s in segments if s[0] == "TA1"), None)
+        if ta1 is not None:  # our interchange acknowledgement: it refused one of ours
+            self.ta1_received.append((ta1[1], ta1[5] if len(ta1) > 5 else ""))
+            return
         gs = next(s for s in segments if s[0] == "GS")
         st = next(s for s in segments if s[0] == "ST")
         if st[1] == "997":

@@ -176,6 +176,15 @@ def test_an_isa_of_another_partner_is_refused_whole(edi_world):
     assert file_run.outcome == "wrong_partner" and "01/987654321" in file_run.reasons[0]
     assert edi_world.adapter.get_shipments(placed.supplier_order_id) == []
     assert (edi_world.folder / "rejected" / file_run.name).exists()
+    # No group of ours answers it, so the refusal goes back as a TA1 (interchange acknowledgement): 006 = invalid sender ID.
+    [ta1_file] = (edi_world.folder / "to_partner").glob("TA1_*.x12")
+    segments, errors = independent_segments(ta1_file.read_bytes())
+    assert errors == [] and [s[0] for s in segments] == ["ISA", "TA1", "IEA"]
+    refused = edi_world.partner  # the refused interchange's own control number is echoed in TA101
+    assert segments[1][4:6] == ["R", "006"] and segments[1][1] == f"{refused._control:09d}"
+    assert segments[0][8].strip() == "123456789" and segments[2][1] == "0"
+    edi_world.partner.run_once()
+    assert edi_world.partner.ta1_received == [(f"{refused._control:09d}", "006")]
 
 
 def test_a_file_cut_short_waits_and_is_never_half_read(edi_world):

@@ -44,7 +44,7 @@ from . import documents
 from .config import EdiSettings
 from .documents import DocumentRefused, SetVerdict
 from .store import Build, ControlNumbers, EdiStore, InboundRecord, OutboundDocument, Rendered, StateChange
-from .x12 import InterchangeIn, NotAnInterchange, SetError, TransactionSetOut, parse_interchange, render_interchange
+from .x12 import InterchangeIn, NotAnInterchange, SetError, TransactionSetOut, parse_interchange, render_interchange, render_ta1
 
 log = logging.getLogger(__name__)
 
@@ -283,6 +283,10 @@ class EdiX12Adapter(SupplierAdapter):
         if (interchange.sender_qualifier, interchange.sender_id) != (partner.qualifier, partner.isa_id) or (interchange.receiver_qualifier, interchange.receiver_id) != (us.qualifier, us.isa_id):
             reason = f"the ISA is from {sender} to {interchange.receiver_qualifier}/{interchange.receiver_id}, not from this partner ({partner.qualifier}/{partner.isa_id}) to us ({us.qualifier}/{us.isa_id})"
             self._refuse_whole(transport, remote.name, checksum, sender, None, "wrong_partner", [reason], run)
+            # TA105: 005/006 the sender's qualifier/ID, 007/008 the receiver's is not the agreed one.
+            note = ("005" if interchange.sender_qualifier != partner.qualifier else "006") if (interchange.sender_qualifier, interchange.sender_id) != (partner.qualifier, partner.isa_id) \
+                else ("007" if interchange.receiver_qualifier != us.qualifier else "008")
+            self._send_ta1(transport, f"{sender}:{interchange.control}:{remote.name}"[:120], (interchange.control, interchange.date, interchange.time), note)
             return
         if self.store.seen(sender, interchange.control):
             self.store.record_run(InboundRecord(remote.name, checksum, sender, None, "duplicate", reasons=(f"interchange {interchange.control} was applied already; nothing applied again",)))
@@ -295,6 +299,19 @@ class EdiX12Adapter(SupplierAdapter):
         self.store.record_run(InboundRecord(name, checksum, sender, control, outcome, reasons=tuple(reasons)))
         run.files.append(FileRun(name, outcome, list(reasons)))
         self._move(transport, name, self.settings.rejected_folder)
+
+    def _send_ta1(self, transport: FileTransport, reference: str, answers: tuple[str, str, str], note_code: str) -> None:
+        """Tell the configured partner its interchange was refused at the envelope (a TA1: there is no group to answer with a 997)."""
+
+        def build(controls: ControlNumbers) -> Rendered:
+            body = render_ta1(self.settings.us, self.settings.partner, self.settings.separators, interchange_control=controls.interchange, answers=answers,
+                              note_code=note_code, when=self._clock(), version=self.settings.version[:5], usage=self.settings.usage)
+            return Rendered(f"TA1_{controls.interchange:09d}.x12", body, {"answers": reference})
+
+        document = self.store.outbound("TA1", reference) or self.store.record_outbound("TA1", reference, build)
+        if document.delivered_at is None:
+            transport.write_atomic(self.settings.outbound_folder, document.file_name, document.body)
+            self.store.mark_delivered("TA1", document.reference)
 
     def _move(self, transport: FileTransport, name: str, folder: str) -> None:
         try:

@@ -110,6 +110,18 @@ def render_interchange(
     return "".join(render_segment(segment, separators) for segment in segments).encode("ascii")
 
 
+def render_ta1(sender: Party, receiver: Party, separators: Separators, *, interchange_control: int, answers: tuple[str, str, str], note_code: str,
+               when: dt.datetime, version: str = "00401", usage: str = "P") -> bytes:
+    """An interchange acknowledgement refusing the interchange `answers` = (ISA13, ISA09, ISA10) with TA105 `note_code` (no functional groups)."""
+    separators.check()
+    segments: list[Segment] = [
+        isa_segment(sender, receiver, interchange_control, when, separators, version=version, usage=usage),
+        ("TA1", answers[0], answers[1], answers[2], "R", note_code),
+        ("IEA", "0", f"{interchange_control:09d}"),
+    ]
+    return "".join(render_segment(segment, separators) for segment in segments).encode("ascii")
+
+
 # -- reading -------------------------------------------------------------------------------
 
 
@@ -163,6 +175,8 @@ class InterchangeIn:
     receiver_id: str = ""
     control: str = ""
     usage: str = ""
+    date: str = ""  # ISA09 YYMMDD
+    time: str = ""  # ISA10 HHMM
     separators: Separators | None = None
     groups: list[GroupIn] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -202,6 +216,7 @@ def parse_interchange(data: bytes) -> InterchangeIn:
                 interchange.sender_qualifier, interchange.sender_id = values[5].strip(), values[6].strip()
                 interchange.receiver_qualifier, interchange.receiver_id = values[7].strip(), values[8].strip()
                 interchange.control, interchange.usage = values[13].strip(), values[15].strip()
+                interchange.date, interchange.time = values[9].strip(), values[10].strip()
                 interchange.separators = Separators(element=text[3], sub_element=text[104], segment=text[105], repetition=values[11] if values[12] >= "00402" else "^", newline=False)
             elif seg_id == "GS":
                 group = GroupIn(functional_id=values[1], sender_code=values[2], receiver_code=values[3], control=values[6], version=values[8] if len(values) > 8 else "")
