@@ -1,4 +1,4 @@
-"""Polling EDI partners: read their folder, pass shipments to tracking and 846 stock to the inventory plan, alert on outages and missing 997s.
+"""Polling EDI partners: read their folder, pass 855/856/997 news on as supplier events and 846 stock to the inventory plan, alert on outages and missing 997s.
 
 A partner whose folder cannot be reached is tried again with a growing pause (1, 2, 4 ...
 up to 60 minutes) and alerted after three failures in a row, like any supplier outage; the
@@ -18,9 +18,9 @@ from integrations.suppliers.edi_x12.adapter import EdiX12Adapter, PollRun
 from ..alerts import raise_alert, resolve_alert
 from ..i18n import gettext as _
 from ..models import Shop, ShopStatus, utcnow
-from .events import refresh_shipments
+from .events import apply_event
 from .forwarding import adapter_from_record
-from .models import Supplier, SupplierOrder
+from .models import Supplier
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +82,13 @@ def poll_partner(services, supplier_id: int) -> PollRun:
         raise TypeError("not an EDI partner")
     run = adapter.poll_inbound()
     overdue = adapter.awaiting_acknowledgement()
+    after_commit: list = []
     with services.session_factory.begin() as session:
         supplier = session.get(Supplier, supplier_id)
         if run.stock:
             apply_feed(session, supplier, run.stock, source="edi_846", full=False)  # an 846 lists what it lists: a delta
+        for event in run.events:  # 855 answers, 997 rejections and 856 parcels, as any supplier's events
+            apply_event(session, supplier, event, services, after_commit.append, adapter)
         for po_number, line_ref in run.rejected_lines:
             raise_alert(session, shop_domain, "supplier_failed", f"edi_line_rejected:{supplier_id}:{po_number}:{line_ref}",
                         _("The EDI partner rejected line %(line)s of PO %(po)s (855): source it elsewhere or refund it.", line=line_ref, po=po_number))
@@ -94,10 +97,6 @@ def poll_partner(services, supplier_id: int) -> PollRun:
                         _("PO %(po)s went to the EDI partner but no 997 acknowledged it within the agreed window.", po=po_number))
         for po_number in run.acknowledged:
             resolve_alert(session, f"edi_997_overdue:{supplier_id}:{po_number}")
-        deliveries = dict(session.execute(select(SupplierOrder.supplier_order_id, SupplierOrder.id).where(
-            SupplierOrder.supplier_id == supplier_id, SupplierOrder.shop_domain == shop_domain,
-            SupplierOrder.supplier_order_id.in_({po for po, _shipment in run.shipments} or {""}))).all())
-    for po_number in {po for po, _shipment in run.shipments}:
-        if po_number in deliveries:
-            refresh_shipments(services, deliveries[po_number], adapter)  # records the parcel and pushes it to Shopify
+    for call in after_commit:  # tell Shopify about the parcels, with no transaction open
+        call()
     return run

@@ -156,3 +156,21 @@ def test_a_refused_file_is_reported_with_its_reason_and_other_kinds_have_no_edi_
         other_id = other.id
     assert app.test_client().get(f"/api/suppliers/{other_id}/edi-runs", headers=headers).status_code == 409
     assert app.test_client().get("/api/suppliers/999999/edi-runs", headers=headers).status_code == 404
+
+
+def test_an_855_rejecting_every_line_fails_the_delivery_with_an_alert(world):
+    from shopify_app.suppliers.models import Alert
+
+    app, shopify, partner, folder, supplier_id = world
+    services = app.extensions["services"]
+    partner.stock.clear()  # the partner no longer carries either SKU: its 855 rejects both lines
+    shopify.place_order(SHOP, [{"sku": "TEE-S", "quantity": 1}, {"sku": "MUG-WHT", "quantity": 1}], email="buyer@example.com")
+    InboxWorker(services.session_factory, services.settings, services).drain()
+    ForwardingWorker(services.session_factory, services.box).drain()
+    partner.run_once()
+    run_job(app, "edi-partners")
+    with services.session_factory() as session:
+        [delivery] = session.query(SupplierOrder).all()
+        assert delivery.state == "failed"
+        kinds = sorted(alert.dedupe_key.split(":")[0] for alert in session.query(Alert).filter(Alert.resolved_at.is_(None)))
+        assert kinds == ["edi_line_rejected", "edi_line_rejected", "supplier_failed"]

@@ -33,6 +33,8 @@ from ..base import (
     ShipmentLine,
     StockLevel,
     SupplierAdapter,
+    SupplierEvent,
+    SupplierEventKind,
     SupplierOrder,
     SupplierOrderNotFound,
     SupplierOrderStatus,
@@ -91,6 +93,7 @@ class PollRun:
     stock: list[StockLevel] = field(default_factory=list)
     rejected_lines: list[tuple[str, str]] = field(default_factory=list)  # (PO number, line ref) the partner rejected
     acknowledged: list[str] = field(default_factory=list)  # PO numbers a 997 acknowledged
+    events: list[SupplierEvent] = field(default_factory=list)  # what the 855s and 997s say about orders, for the app
 
 
 def order_status(state: dict[str, Any]) -> SupplierOrderStatus:
@@ -359,6 +362,7 @@ class EdiX12Adapter(SupplierAdapter):
         run.stock.extend(applied.stock)
         run.rejected_lines.extend(applied.rejected_lines)
         run.acknowledged.extend(applied.acknowledged)
+        run.events.extend(applied.events)
         for document in self.store.undelivered("997"):
             transport.write_atomic(self.settings.outbound_folder, document.file_name, document.body)
             self.store.mark_delivered("997", document.reference)
@@ -387,6 +391,17 @@ class EdiX12Adapter(SupplierAdapter):
 
             changes.setdefault(ack.po_number, []).append(acknowledge)
             applied.rejected_lines.extend((ack.po_number, ref) for ref, status, _ in ack.lines if status in documents.LINE_REJECTED)
+            statuses = [status for _, status, _ in ack.lines]
+            backordered = [ref for ref, status, _ in ack.lines if status in documents.LINE_BACKORDERED]
+            if ack.order_status == "RJ" or (statuses and all(status in documents.LINE_REJECTED for status in statuses)):
+                event = SupplierEvent(SupplierEventKind.ORDER_FAILED, supplier_order_id=ack.po_number, status=SupplierOrderStatus.FAILED,
+                                      reason="the partner rejected the purchase order (855)")
+            elif backordered:
+                event = SupplierEvent(SupplierEventKind.ORDER_UPDATED, supplier_order_id=ack.po_number, status=SupplierOrderStatus.ON_HOLD,
+                                      reason=f"backordered lines: {', '.join(backordered)} (855)")
+            else:
+                event = SupplierEvent(SupplierEventKind.ORDER_UPDATED, supplier_order_id=ack.po_number, status=SupplierOrderStatus.ACKNOWLEDGED)
+            applied.events.append(event)
         elif kind == "856":
             notice = documents.read_856(transaction)
             for po_number, shipment in notice.shipments.items():
@@ -405,6 +420,7 @@ class EdiX12Adapter(SupplierAdapter):
 
                 changes.setdefault(po_number, []).append(ship)
                 applied.shipments.append((po_number, shipment))
+                applied.events.append(SupplierEvent(SupplierEventKind.SHIPMENT, event_id=shipment.shipment_id, supplier_order_id=po_number, shipment=shipment))
         elif kind == "846":
             levels = documents.read_846(transaction)
             stock.extend(levels)
@@ -432,5 +448,8 @@ class EdiX12Adapter(SupplierAdapter):
             for po_number in pos:
                 changes.setdefault(po_number, []).append(acknowledged)
                 applied.acknowledged.append(po_number)
+                if status == "R":
+                    applied.events.append(SupplierEvent(SupplierEventKind.ORDER_FAILED, supplier_order_id=po_number, status=SupplierOrderStatus.FAILED,
+                                                        reason="the partner's EDI translator rejected the 850 (997)"))
         else:
             raise DocumentRefused(SetError(f"transaction set {kind} is not one this app takes (855, 856, 846, 810, 997)", set_code="5"))
