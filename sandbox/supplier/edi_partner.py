@@ -47,6 +47,7 @@ class EdiPartner:
         self.wrong_count_next = False
         self.duplicate_next = False
         self.slow_seconds = 0.0
+        self.usage = "P"  # ISA15 of what it drops ("T": test interchanges)
         self._control = 0
         self._lock = threading.Lock()
 
@@ -111,7 +112,7 @@ class EdiPartner:
             control = self._control
         functional = {"997": "FA", "855": "PR", "856": "SH", "846": "IB", "810": "IN"}[set_id]
         data = render_interchange(self.partner, self.us, self.separators, functional_id=functional, interchange_control=control, group_control=control,
-                                  sets=[TransactionSetOut(set_id, f"{control:04d}", tuple(body))], when=dt.datetime.now(dt.timezone.utc))
+                                  sets=[TransactionSetOut(set_id, f"{control:04d}", tuple(body))], when=dt.datetime.now(dt.timezone.utc), usage=self.usage)
         if self.malformed_next:
             self.malformed_next = False
             data = data.replace(f"{self.separators.segment}".encode() + (b"\n" if self.separators.newline else b"") + body[0][0].encode(), f"{self.separators.segment}".encode() + (b"\n" if self.separators.newline else b"") + b"B@D", 1)

@@ -228,3 +228,15 @@ def test_separators_that_cannot_work_are_refused(bad):
 
     with pytest.raises(InvalidEdiSettings, match="separators"):
         parse_settings(edi_settings(separators=bad))
+
+
+def test_a_test_interchange_to_a_production_partner_is_refused_with_a_ta1(edi_world):
+    placed = place(edi_world)
+    edi_world.poll()
+    edi_world.partner.usage = "T"
+    edi_world.partner.ship(placed.supplier_order_id)
+    [file_run] = edi_world.adapter.poll_inbound().files
+    assert file_run.outcome == "refused" and "ISA15 is 'T'" in file_run.reasons[0]
+    assert edi_world.adapter.get_shipments(placed.supplier_order_id) == []
+    edi_world.partner.run_once()
+    assert [code for _, code in edi_world.partner.ta1_received] == ["020"]

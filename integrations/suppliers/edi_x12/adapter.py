@@ -291,6 +291,11 @@ class EdiX12Adapter(SupplierAdapter):
                 else ("007" if interchange.receiver_qualifier != us.qualifier else "008")
             self._send_ta1(transport, f"{sender}:{interchange.control}:{remote.name}"[:120], (interchange.control, interchange.date, interchange.time), note)
             return
+        if interchange.usage != self.settings.usage:
+            reason = f"ISA15 is {interchange.usage!r} but this partner is set up for {self.settings.usage!r} ({'test' if self.settings.usage == 'T' else 'production'}) interchanges"
+            self._refuse_whole(transport, remote.name, checksum, sender, None, "refused", [reason], run)
+            self._send_ta1(transport, f"{sender}:{interchange.control}:{remote.name}"[:120], (interchange.control, interchange.date, interchange.time), "020")
+            return
         if self.store.seen(sender, interchange.control):
             self.store.record_run(InboundRecord(remote.name, checksum, sender, None, "duplicate", reasons=(f"interchange {interchange.control} was applied already; nothing applied again",)))
             run.files.append(FileRun(remote.name, "duplicate", [f"interchange {interchange.control} was applied already"]))
