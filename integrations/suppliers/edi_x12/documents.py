@@ -42,6 +42,11 @@ def _element(segment: list[str], index: int) -> str:
     return segment[index].strip() if len(segment) > index else ""
 
 
+def _supplier_sku(lin: list[str]) -> str | None:
+    """The SKU in a LIN's qualifier/ID pairs (LIN02/03, 04/05, ...): vendor part (VP), SKU (SK) or buyer's part (BP)."""
+    return next((_element(lin, i + 1) for i in range(2, len(lin) - 1, 2) if _element(lin, i) in ("VP", "SK", "BP")), None)
+
+
 def _quantity(segment: list[str], index: int, position: int) -> int:
     raw = _element(segment, index)
     try:
@@ -211,7 +216,7 @@ def read_856(transaction: TransactionSetIn) -> ShipNotice:
             per_po.setdefault(po, [])
         elif kind == "LIN":
             line_ref = _element(segment, 1) or None
-            sku = next((_element(segment, i + 1) for i in range(2, len(segment) - 1, 2) if _element(segment, i) in ("VP", "SK", "BP")), None)
+            sku = _supplier_sku(segment)
         elif kind == "SN1":
             if po is None:
                 raise refuse("an SN1 line before any order level (PRF)", "SN1", position, 1)
@@ -238,7 +243,7 @@ def read_846(transaction: TransactionSetIn) -> list[StockLevel]:
     sku = None
     for position, segment in enumerate(transaction.segments, start=1):
         if segment[0] == "LIN":
-            sku = next((_element(segment, i + 1) for i in range(2, len(segment) - 1, 2) if _element(segment, i) in ("VP", "SK", "BP")), None)
+            sku = _supplier_sku(segment)
             if not sku:
                 raise refuse("LIN names no supplier SKU (VP, SK or BP)", "LIN", position, 3, "1")
         elif segment[0] == "QTY" and _element(segment, 1) in ("33", "17") and sku:
