@@ -12,7 +12,7 @@ import threading
 
 from sqlalchemy import select
 
-from integrations.suppliers.base import SupplierError
+from integrations.suppliers.base import SupplierError, TransientSupplierError
 from integrations.suppliers.edi_x12.adapter import EdiX12Adapter, PollRun
 
 from ..alerts import raise_alert, resolve_alert
@@ -99,4 +99,6 @@ def poll_partner(services, supplier_id: int) -> PollRun:
             resolve_alert(session, f"edi_997_overdue:{supplier_id}:{po_number}")
     for call in after_commit:  # tell Shopify about the parcels, with no transaction open
         call()
+    if run.error:
+        raise TransientSupplierError(run.error)
     return run

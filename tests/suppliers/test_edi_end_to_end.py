@@ -174,3 +174,37 @@ def test_an_855_rejecting_every_line_fails_the_delivery_with_an_alert(world):
         assert delivery.state == "failed"
         kinds = sorted(alert.dedupe_key.split(":")[0] for alert in session.query(Alert).filter(Alert.resolved_at.is_(None)))
         assert kinds == ["edi_line_rejected", "edi_line_rejected", "supplier_failed"]
+
+
+def test_an_unreachable_folder_backs_off_then_alerts_and_the_alert_closes_when_it_is_back(world, monkeypatch):
+    import datetime as dt
+
+    import shopify_app.suppliers.edi_polling as polling
+    from shopify_app.suppliers.models import Alert
+
+    app, shopify, partner, folder, supplier_id = world
+    services = app.extensions["services"]
+    polling._backoff.pop(supplier_id, None)
+    (folder / "from_partner").mkdir(parents=True, exist_ok=True)
+
+    def refused(self, folder_name):
+        raise TransportError("connection refused")
+
+    patch = monkeypatch.context()
+    patch.__enter__().setattr(transport_module.LocalFolderTransport, "list", refused)
+    start = dt.datetime.now(dt.timezone.utc)
+    assert polling.poll_edi_partners(services, now=start) == 1
+    assert polling.poll_edi_partners(services, now=start + dt.timedelta(seconds=30)) == 0  # backing off (1 minute)
+    assert polling.poll_edi_partners(services, now=start + dt.timedelta(minutes=1, seconds=1)) == 1
+    assert polling.poll_edi_partners(services, now=start + dt.timedelta(minutes=2)) == 0  # 2 minutes now
+
+    def open_alerts():
+        with services.session_factory() as session:
+            return [a.dedupe_key for a in session.query(Alert).filter(Alert.resolved_at.is_(None))]
+
+    assert open_alerts() == []
+    assert polling.poll_edi_partners(services, now=start + dt.timedelta(minutes=3, seconds=2)) == 1
+    assert open_alerts() == [polling.outage_key(supplier_id)]
+    patch.__exit__(None, None, None)
+    assert polling.poll_edi_partners(services, now=start + dt.timedelta(minutes=8)) == 1
+    assert open_alerts() == []

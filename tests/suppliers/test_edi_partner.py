@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from edi_testkit import IN_STOCK, edi_settings, edi_world, independent_segments, make_world  # noqa: F401 (fixture)
-from integrations.suppliers.base import Address, OrderLine, OutcomeUnknown, PlaceOrder, SupplierOrderStatus, TransientSupplierError
+from integrations.suppliers.base import Address, OrderLine, OutcomeUnknown, PlaceOrder, SupplierOrderStatus
 from integrations.suppliers.edi_x12.x12 import Separators
 
 
@@ -203,8 +203,8 @@ def test_a_partner_down_is_a_transient_error_and_nothing_is_lost(edi_world):
     placed = place(edi_world)
     edi_world.partner.run_once()
     edi_world.transport.down = True
-    with pytest.raises(TransientSupplierError):
-        edi_world.adapter.poll_inbound()
+    failed = edi_world.adapter.poll_inbound()
+    assert "sandbox partner down" in failed.error and failed.files == []
     edi_world.transport.down = False
     run = edi_world.adapter.poll_inbound()
     assert sorted(f.name[:3] for f in run.files) == ["855", "997"]
@@ -240,3 +240,27 @@ def test_a_test_interchange_to_a_production_partner_is_refused_with_a_ta1(edi_wo
     assert edi_world.adapter.get_shipments(placed.supplier_order_id) == []
     edi_world.partner.run_once()
     assert [code for _, code in edi_world.partner.ta1_received] == ["020"]
+
+
+def test_a_folder_failing_part_way_keeps_what_was_applied_for_the_app(edi_world):
+    from integrations.suppliers.base import SupplierEventKind
+    from integrations.suppliers.files.transport import TransportError
+
+    placed = place(edi_world)
+    edi_world.partner.run_once()  # drops a 997 and an 855
+    real_download, calls = edi_world.transport.download, []
+
+    def failing_second(folder, name, sink):
+        calls.append(name)
+        if len(calls) == 2:
+            raise TransportError("connection reset mid-poll")
+        return real_download(folder, name, sink)
+
+    edi_world.transport.download = failing_second
+    run = edi_world.adapter.poll_inbound()
+    assert run.error and "connection reset" in run.error and [f.outcome for f in run.files] == ["applied"]
+    edi_world.transport.download = real_download
+    rest = edi_world.adapter.poll_inbound()
+    assert rest.error is None and [f.outcome for f in rest.files] == ["applied"]
+    events = [event.kind for event in run.events + rest.events]
+    assert events == [SupplierEventKind.ORDER_UPDATED] and edi_world.adapter.get_order(placed.supplier_order_id).raw["functional_ack"] == "A"

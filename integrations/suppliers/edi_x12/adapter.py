@@ -94,6 +94,7 @@ class PollRun:
     rejected_lines: list[tuple[str, str]] = field(default_factory=list)  # (PO number, line ref) the partner rejected
     acknowledged: list[str] = field(default_factory=list)  # PO numbers a 997 acknowledged
     events: list[SupplierEvent] = field(default_factory=list)  # what the 855s and 997s say about orders, for the app
+    error: str | None = None  # the folder failed part-way (or at once): poll again later, with backoff
 
 
 def order_status(state: dict[str, Any]) -> SupplierOrderStatus:
@@ -249,7 +250,11 @@ class EdiX12Adapter(SupplierAdapter):
     # -- reading ---------------------------------------------------------------------------
 
     def poll_inbound(self) -> PollRun:
-        """Read every complete file in the partner's folder once; send 997s; move files to the archive (or rejected)."""
+        """Read every complete file in the partner's folder once; send 997s; move files to the archive (or rejected).
+
+        A folder that fails does not raise: `run.error` says why, and whatever was applied
+        before it failed is in the run all the same.
+        """
         run = PollRun()
         transport = self._open()
         try:
@@ -259,7 +264,8 @@ class EdiX12Adapter(SupplierAdapter):
             for remote in transport.list(self.settings.inbound_folder):
                 self._read_file(transport, remote, run)
         except TransportError as exc:
-            raise TransientSupplierError(f"the partner's folder: {exc}") from exc
+            # What was applied before the folder failed stays in `run` for the app to pass on.
+            run.error = f"the partner's folder: {exc}"
         finally:
             transport.close()
         return run
