@@ -264,3 +264,30 @@ def test_a_folder_failing_part_way_keeps_what_was_applied_for_the_app(edi_world)
     assert rest.error is None and [f.outcome for f in rest.files] == ["applied"]
     events = [event.kind for event in run.events + rest.events]
     assert events == [SupplierEventKind.ORDER_UPDATED] and edi_world.adapter.get_order(placed.supplier_order_id).raw["functional_ack"] == "A"
+
+
+def test_two_pollers_applying_the_same_interchange_apply_it_once(edi_world):
+    """The unique (supplier, sender, ISA13) is the last word when both passed the `seen` check."""
+    from integrations.suppliers.edi_x12.store import InboundRecord
+
+    placed = place(edi_world)
+    record = InboundRecord("856_x.x12", "0" * 64, "01/123456789", "000000777", "applied", 1, 0)
+
+    def add_parcel(state):
+        return {**state, "shipments": [*state.get("shipments", []), {"shipment_id": "S1", "carrier": None, "tracking_number": "T", "tracking_url": None,
+                                                                      "lines": [{"quantity": 1, "line_ref": "L1", "supplier_sku": None}],
+                                                                      "shipped_at": None, "estimated_delivery": None, "delivered_at": None}]}
+
+    changes = {placed.supplier_order_id: [add_parcel]}
+    assert edi_world.store.apply_inbound(record, changes, [], []) is True
+    assert edi_world.store.apply_inbound(record, changes, [], []) is False
+    assert len(edi_world.adapter.get_shipments(placed.supplier_order_id)) == 1
+
+
+def test_a_line_reference_too_long_for_po101_is_refused_before_anything_is_written(edi_world):
+    from integrations.suppliers.base import PermanentSupplierError
+
+    order = PlaceOrder("order-long-ref", Address(name="Ada", address1="1 Way", city="London", country_code="GB"), (OrderLine("L" * 21, IN_STOCK[0], 1),))
+    with pytest.raises(PermanentSupplierError, match="PO101"):
+        edi_world.adapter.place_order(order)
+    assert written(edi_world) == [] and edi_world.adapter.find_order("order-long-ref") is None

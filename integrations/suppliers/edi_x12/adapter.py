@@ -26,6 +26,7 @@ from typing import Any, Callable
 from ..base import (
     CancellationRefused,
     OutcomeUnknown,
+    PermanentSupplierError,
     PlaceOrder,
     ReturnAuthorization,
     ReturnLine,
@@ -169,6 +170,8 @@ class EdiX12Adapter(SupplierAdapter):
     def place_order(self, order: PlaceOrder) -> SupplierOrder:
         """Record the 850 (control numbers taken once), write its file; a retry writes the same bytes again."""
         check_order(order, self.settings.known_skus)
+        if any(len(line.line_ref) > 20 for line in order.lines):
+            raise PermanentSupplierError("a line reference is longer than PO101's 20 characters: shipments could not be matched to it")
         po_number = po_number_for(order.external_id)
 
         def build(controls: ControlNumbers) -> Rendered:
