@@ -160,6 +160,52 @@ class EdiPartner:
         body += [("TDS", str(total_cents)), ("CTT", str(len(order.lines)))]
         self._drop("810", body)
 
+    # -- running on its own (sandbox mode) -----------------------------------------------------
+
+    def start(self, interval: float = 2.0, ship_after: float = 5.0) -> "EdiPartner":
+        """Poll the inbox every `interval` seconds in a thread; ship each PO's accepted lines `ship_after` seconds after it came."""
+        self._stop = threading.Event()
+        self._received_at: dict[str, float] = {}
+        self._shipped: set[str] = set()
+
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.step(ship_after)
+                except (TransportError, OSError):  # the folder is briefly unavailable: next round
+                    continue
+
+        self._thread = threading.Thread(target=loop, name="sandbox-edi-partner", daemon=True)
+        self._thread.start()
+        return self
+
+    def step(self, ship_after: float = 5.0, now: float | None = None) -> list[str]:
+        """One round of the partner on its own: read the inbox, then ship what is due; returns the POs shipped."""
+        now = time.monotonic() if now is None else now
+        received_at = getattr(self, "_received_at", None)
+        if received_at is None:
+            received_at = self._received_at = {}
+            self._shipped = set()
+        self.run_once()
+        shipped = []
+        for po_number, order in self.orders.items():
+            received_at.setdefault(po_number, now)
+            if po_number in self._shipped or now - received_at[po_number] < ship_after:
+                continue
+            lines = {ref: quantity for ref, quantity in order.lines.items() if order.skus[ref] in self.stock}
+            if lines:
+                self.ship(po_number, lines)
+            self._shipped.add(po_number)
+            shipped.append(po_number)
+        return shipped
+
+    def stop(self) -> None:
+        """Stop the thread started by start()."""
+        if getattr(self, "_thread", None) is not None:
+            self._stop.set()
+            self._thread.join(timeout=10)
+            self._thread = None
+
     def interchanges_for(self, po_number: str) -> int:
         """How many distinct interchanges carried this PO (1 = exactly once)."""
         order = self.orders.get(po_number)

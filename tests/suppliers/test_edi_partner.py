@@ -291,3 +291,13 @@ def test_a_line_reference_too_long_for_po101_is_refused_before_anything_is_writt
     with pytest.raises(PermanentSupplierError, match="PO101"):
         edi_world.adapter.place_order(order)
     assert written(edi_world) == [] and edi_world.adapter.find_order("order-long-ref") is None
+
+
+def test_the_sandbox_partner_on_its_own_ships_accepted_lines_once_they_are_due(edi_world):
+    placed = place(edi_world)
+    assert edi_world.partner.step(ship_after=5.0, now=100.0) == []  # received: 997 + 855, not due yet
+    assert edi_world.partner.step(ship_after=5.0, now=104.0) == []
+    assert edi_world.partner.step(ship_after=5.0, now=105.5) == [placed.supplier_order_id]
+    assert edi_world.partner.step(ship_after=5.0, now=200.0) == []  # shipped once
+    edi_world.adapter.poll_inbound()
+    assert edi_world.adapter.get_order(placed.supplier_order_id).status == SupplierOrderStatus.SHIPPED
