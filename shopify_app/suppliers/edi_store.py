@@ -155,10 +155,3 @@ class DatabaseEdiStore:
             rows = session.scalars(select(EdiDocument).where(*self._mine(EdiDocument), EdiDocument.kind == "850", EdiDocument.acknowledged.is_(None),
                                                              EdiDocument.delivered_at.is_not(None), EdiDocument.delivered_at < sent_before).order_by(EdiDocument.id))
             return [_document(row) for row in rows]
-
-    def runs(self, limit: int = 20) -> list[EdiInterchange]:
-        """The newest inbound runs, for the admin."""
-        with self._sessions() as session:
-            rows = list(session.scalars(select(EdiInterchange).where(*self._mine(EdiInterchange)).order_by(EdiInterchange.id.desc()).limit(limit)))
-            session.expunge_all()
-            return rows

@@ -256,6 +256,7 @@ def api_app() -> Flask:
     from .admin_api import blueprint as admin_api
     from .alerts_api import blueprint as alerts_api
     from .api import blueprint as api
+    from .edi_suppliers_api import blueprint as edi_suppliers_api
     from .email_suppliers_api import blueprint as email_suppliers_api
     from .inventory_api import blueprint as inventory_api
     from .locations_api import blueprint as locations_api
@@ -267,7 +268,7 @@ def api_app() -> Flask:
     from .suppliers_api import blueprint as suppliers_api
 
     app = Flask("openapi")
-    for blueprint in (api, alerts_api, admin_api, suppliers_api, email_suppliers_api, locations_api, inventory_api, returns_api, supplier_pages, onboarding, mappings_api, settings_actions_api):
+    for blueprint in (api, alerts_api, admin_api, suppliers_api, email_suppliers_api, edi_suppliers_api, locations_api, inventory_api, returns_api, supplier_pages, onboarding, mappings_api, settings_actions_api):
         app.register_blueprint(blueprint)
     return app
 
