@@ -208,3 +208,34 @@ def test_an_unreachable_folder_backs_off_then_alerts_and_the_alert_closes_when_i
     patch.__exit__(None, None, None)
     assert polling.poll_edi_partners(services, now=start + dt.timedelta(minutes=8)) == 1
     assert open_alerts() == []
+
+
+def test_an_850_without_a_997_in_the_window_raises_an_alert_that_the_997_closes(world):
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    import shopify_app.suppliers.edi_polling as polling
+    from shopify_app.suppliers.models import Alert
+
+    app, shopify, partner, folder, supplier_id = world
+    services = app.extensions["services"]
+    polling._backoff.pop(supplier_id, None)
+    (folder / "from_partner").mkdir(parents=True, exist_ok=True)
+    shopify.place_order(SHOP, [{"sku": "TEE-S", "quantity": 1}], email="buyer@example.com")
+    InboxWorker(services.session_factory, services.settings, services).drain()
+    ForwardingWorker(services.session_factory, services.box).drain()
+
+    def open_alerts():
+        with services.session_factory() as session:
+            return [a.dedupe_key.rsplit(":", 1)[0] for a in session.query(Alert).filter(Alert.resolved_at.is_(None))]
+
+    run_job(app, "edi-partners")
+    assert open_alerts() == []  # still inside the 60-minute window
+    with services.session_factory.begin() as session:
+        session.execute(update(EdiDocument).values(delivered_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=61)))
+    run_job(app, "edi-partners")
+    assert open_alerts() == [f"edi_997_overdue:{supplier_id}"]
+    partner.run_once()  # the partner's 997 (and 855) arrive late
+    run_job(app, "edi-partners")
+    assert open_alerts() == []
