@@ -301,3 +301,14 @@ def test_the_sandbox_partner_on_its_own_ships_accepted_lines_once_they_are_due(e
     assert edi_world.partner.step(ship_after=5.0, now=200.0) == []  # shipped once
     edi_world.adapter.poll_inbound()
     assert edi_world.adapter.get_order(placed.supplier_order_id).status == SupplierOrderStatus.SHIPPED
+
+
+def test_version_005010_writes_the_repetition_separator_and_trades_both_ways(tmp_path):
+    world = make_world(tmp_path, edi_settings(version="005010", known_skus=list(IN_STOCK)))
+    placed = place(world)
+    [path] = written(world)
+    segments, errors = independent_segments(path.read_bytes())
+    assert errors == [] and segments[0][11:13] == ["^", "00501"] and segments[1][8] == "005010"
+    world.poll()
+    world.partner.ship(placed.supplier_order_id)
+    assert [f.outcome for f in world.adapter.poll_inbound().files] == ["applied"]
