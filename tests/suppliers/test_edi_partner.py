@@ -199,7 +199,7 @@ def test_a_file_cut_short_waits_and_is_never_half_read(edi_world):
     assert [f.outcome for f in edi_world.adapter.poll_inbound().files] == ["applied"]
 
 
-def test_a_partner_down_is_a_transient_error_and_nothing_is_lost(edi_world):
+def test_a_partner_folder_down_is_reported_as_the_runs_error_and_nothing_is_lost(edi_world):
     placed = place(edi_world)
     edi_world.partner.run_once()
     edi_world.transport.down = True
