@@ -17,6 +17,7 @@ from shopify_app.shop_profile import MAX_AGE as PROFILE_MAX_AGE, refresh_if_stal
 
 from shopify_app.suppliers.amendments import AmendmentWorker
 from scheduler.forwarding_capacity import forwarding_worker
+from shopify_app.suppliers.edi_polling import poll_edi_partners
 from shopify_app.suppliers.email_inbox import poll_mailboxes
 from shopify_app.suppliers.polling import poll_shipments
 from shopify_app.suppliers.webhooks import SUPPLIER_EVENT_TOPIC
@@ -130,6 +131,7 @@ PERIODIC_JOBS = (
     ("install-backfills", dt.timedelta(minutes=1), backfill_installed_shops),
     ("printful-connections", PRINTFUL_CONNECTIONS_EVERY, maintain_printful_connections),
     ("email-replies", EMAIL_REPLIES_EVERY, poll_mailboxes),  # each mailbox is polled on its own interval
+    ("edi-partners", dt.timedelta(minutes=1), poll_edi_partners),  # each partner backs off on its own when unreachable
 )
 
 

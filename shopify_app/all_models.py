@@ -13,6 +13,7 @@ from .returns import models as return_models  # noqa: F401
 from .returns import outcome_models as return_outcome_models  # noqa: F401  (issue 16 part O)
 from .suppliers import models as supplier_models  # noqa: F401
 from .suppliers import email_po_log as email_po_log_models  # noqa: F401
+from .suppliers import edi_models  # noqa: F401
 from .suppliers import email_inbox_models  # noqa: F401
 from .suppliers import amendment_models  # noqa: F401
 from .suppliers import audit as supplier_audit_models  # noqa: F401  (issue 14 part E)

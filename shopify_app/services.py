@@ -101,11 +101,13 @@ def _configure_egress(settings: Settings, session_factory: sessionmaker) -> None
     from integrations import egress
     from integrations.suppliers import runtime
 
+    from .suppliers.edi_store import DatabaseEdiStore
     from .suppliers.email_po_log import sent_log_factory
 
     egress.configure(egress.EgressPolicy.from_settings(settings))
     runtime.configure(runtime.SupplierRuntime(
         timeout_max_seconds=settings.supplier_timeout_max_seconds, smtp=runtime.operator_smtp_from(settings), sent_log_for=sent_log_factory(session_factory),
+        edi_store_for=lambda owner: DatabaseEdiStore(session_factory, owner),
     ))
 
 

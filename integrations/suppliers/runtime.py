@@ -47,6 +47,7 @@ class SupplierRuntime:
     timeout_max_seconds: float = DEFAULT_TIMEOUT_MAX_SECONDS
     smtp: OperatorSmtp | None = None
     sent_log_for: Callable[[SupplierRef], "SentLog"] | None = None
+    edi_store_for: Callable[[SupplierRef], Any] | None = None  # EDI partners' store (issue 15 part E)
 
     def clamp_timeout(self, seconds: float) -> float:
         """A tenant's timeout, never above the operator's cap."""

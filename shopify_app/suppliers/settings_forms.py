@@ -134,6 +134,40 @@ def supplier_forms(*, sandbox: bool) -> list[SupplierForm]:
             }, ("to_addresses",))),
             _object({}), {},
         ),
+        SupplierForm(
+            "edi_x12", "edi_x12", _l("EDI X12 trading partner"),
+            _l("Wholesalers and distributors that trade EDI: 850 purchase orders out; 855, 856, 846 and 810 back, with 997 acknowledgements, over SFTP."),
+            _with_common(_object({
+                "our_qualifier": {"type": "string", "pattern": r"^[A-Z0-9]{2}$", "default": "ZZ", "title": _l("Our ISA qualifier"), "description": _l("ZZ (mutually defined), 01 (DUNS), 12 (phone): as agreed with the partner.")},
+                "our_id": {"type": "string", "minLength": 1, "maxLength": 15, "examples": ["DROPSHIPAPP"], "title": _l("Our ISA ID")},
+                "our_application_code": {"type": "string", "minLength": 2, "maxLength": 15, "examples": ["DROPSHIPAPP"], "title": _l("Our GS application code"), "description": _l("Empty: our ISA ID.")},
+                "partner_qualifier": {"type": "string", "pattern": r"^[A-Z0-9]{2}$", "default": "ZZ", "title": _l("Partner's ISA qualifier")},
+                "partner_id": {"type": "string", "minLength": 1, "maxLength": 15, "examples": ["123456789"], "title": _l("Partner's ISA ID")},
+                "partner_application_code": {"type": "string", "minLength": 2, "maxLength": 15, "examples": ["WHOLESALE"], "title": _l("Partner's GS application code"), "description": _l("Empty: the partner's ISA ID.")},
+                "version": {"type": "string", "enum": ["004010", "005010"], "default": "004010", "title": _l("X12 version")},
+                "usage": {"type": "string", "enum": ["P", "T"], "default": "P", "title": _l("Usage"), "description": _l("P production, T test.")},
+                "separators": _object({
+                    "element": {"type": "string", "minLength": 1, "maxLength": 1, "default": "*", "title": _l("Element separator")},
+                    "sub_element": {"type": "string", "minLength": 1, "maxLength": 1, "default": ">", "title": _l("Sub-element separator")},
+                    "segment": {"type": "string", "minLength": 1, "maxLength": 2, "default": "~", "title": _l("Segment terminator"), "description": _l("~ usually; \\n for a line break.")},
+                }),
+                "outbound_folder": {"type": "string", "default": "to_partner", "title": _l("Folder for our purchase orders")},
+                "inbound_folder": {"type": "string", "default": "from_partner", "title": _l("Folder the partner writes to")},
+                "archive_folder": {"type": "string", "default": "archive", "title": _l("Archive folder for files read")},
+                "ack_window_minutes": {"type": "integer", "minimum": 5, "maximum": 10080, "default": 240, "title": _l("997 window (minutes)"),
+                                       "description": _l("An order without the partner's 997 after this raises an alert.")},
+                "transport": _object({
+                    "kind": {"type": "string", "enum": ["sftp"], "default": "sftp", "title": _l("Connection")},
+                    "host": {"type": "string", "minLength": 1, "examples": ["sftp.partner.example"], "title": _l("SFTP host")},
+                    "port": {"type": "integer", "minimum": 1, "maximum": 65535, "default": 22, "title": _l("SFTP port")},
+                    "username": {"type": "string", "minLength": 1, "examples": ["dropship"], "title": _l("SFTP user")},
+                    "host_key_fingerprint": {"type": "string", "pattern": r"^SHA256:\S+$", "examples": ["SHA256:2hV0dS6Cw9Xq1kQ0pL8mZ4yT7uR3nB5vE1aF6gH9jKo"], "title": _l("Host key fingerprint"), "description": _l("SHA256:... as the partner gave it; the connection is refused if the server shows another key.")},
+                }, ("kind", "host", "username", "host_key_fingerprint")),
+            }, ("our_id", "partner_id", "transport"))),
+            _object({"password": _secret(_l("SFTP password"), _l("Stored encrypted; or give a private key.")),
+                     "private_key": _secret(_l("SFTP private key"), _l("OpenSSH private key; stored encrypted."))}),
+            {},
+        ),
     ]
     if sandbox:
         forms.append(SupplierForm(

@@ -73,6 +73,7 @@ RESPONSES: dict[str, dict[int, str | None]] = {
     "email_suppliers_api.upload_tracking": {201: "TrackingImportEnvelope", 409: "Error", 413: "Error", 422: "Error"},
     "email_suppliers_api.list_tracking_imports": {200: "TrackingImportList", 409: "Error"},
     "email_suppliers_api.get_tracking_import": {200: "TrackingImportEnvelope"},
+    "edi_suppliers_api.list_edi_runs": {200: "EdiRunList", 409: "Error"},
     "returns_api.list_returns": {200: "ReturnList"},
     "returns_api.get_return": {200: "ReturnEnvelope"},
     "returns_api.decide": {200: "ReturnEnvelope", 409: "Error", 502: "Error"},
@@ -223,6 +224,11 @@ def response_schemas() -> dict[str, dict]:
                                ("id", "supplier_id", "source", "counts", "created_at")),
         "TrackingImportEnvelope": _obj({"tracking_import": _ref("TrackingImport")}),
         "TrackingImportList": _list_of("tracking_imports", "TrackingImport"),
+        "EdiRun": _obj({"id": INT, "file_name": STR, "interchange": NSTR, "sender": NSTR,
+                        "outcome": {"enum": ["applied", "partly_applied", "refused", "duplicate", "wrong_partner", "unreadable"]},
+                        "sets_accepted": INT, "sets_rejected": INT, "reasons": {"type": "array", "items": STR}, "received_at": STR},
+                       ("id", "file_name", "outcome", "sets_accepted", "sets_rejected", "reasons", "received_at")),
+        "EdiRunList": _list_of("edi_runs", "EdiRun"),
         "MappingPage": _obj({"rows": {"type": "array", "items": _obj({"id": INT, "variant_gid": STR, "sku": NSTR, "title": NSTR, "barcode": NSTR,
                                                                         "mappings": {"type": "array", "items": _obj({"id": INT, "supplier_id": INT, "supplier": STR, "supplier_sku": STR,
                                                                                                                      "cost": NSTR, "stock": NINT, "in_stock": BOOL})}})},
@@ -250,6 +256,7 @@ def api_app() -> Flask:
     from .admin_api import blueprint as admin_api
     from .alerts_api import blueprint as alerts_api
     from .api import blueprint as api
+    from .edi_suppliers_api import blueprint as edi_suppliers_api
     from .email_suppliers_api import blueprint as email_suppliers_api
     from .inventory_api import blueprint as inventory_api
     from .locations_api import blueprint as locations_api
@@ -261,7 +268,7 @@ def api_app() -> Flask:
     from .suppliers_api import blueprint as suppliers_api
 
     app = Flask("openapi")
-    for blueprint in (api, alerts_api, admin_api, suppliers_api, email_suppliers_api, locations_api, inventory_api, returns_api, supplier_pages, onboarding, mappings_api, settings_actions_api):
+    for blueprint in (api, alerts_api, admin_api, suppliers_api, email_suppliers_api, edi_suppliers_api, locations_api, inventory_api, returns_api, supplier_pages, onboarding, mappings_api, settings_actions_api):
         app.register_blueprint(blueprint)
     return app
 

@@ -77,6 +77,7 @@ def supplier_detail(supplier_id: int):
     """One supplier: connection (settings, masked credentials, test), fulfillment model and location, terms, mappings, deactivate and delete."""
     from ..returns.intake import store_policy
     from ..returns.policy import supplier_terms_from, window_warnings
+    from .edi_suppliers_api import edi_runs
     from .suppliers_api import _public
 
     with reader()() as session:
@@ -104,5 +105,6 @@ def supplier_detail(supplier_id: int):
             "open_orders": open_order_counts(session, supplier.id), "models": fulfillment_models(),
             "return_terms": supplier.return_terms or {}, "inventory_terms": supplier.inventory_terms or {},
             "warnings": window_warnings(store_policy(session, g.shop_domain), supplier.name, terms),
+            "edi_runs": edi_runs(session, g.shop_domain, supplier.id, limit=20) if supplier.kind == "edi_x12" else None,
         }
     return render_page("supplier.html", "suppliers", title=public["name"], **context)

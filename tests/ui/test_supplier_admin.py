@@ -36,6 +36,8 @@ def _sample(schema: dict):
         return True
     if schema.get("type") in ("number", "integer"):
         return schema.get("default", 24)
+    if schema.get("examples"):  # the form's own example (EDI IDs have fixed lengths and patterns)
+        return schema["examples"][0]
     if schema.get("format") in SAMPLE:  # no DNS here: every address is the loopback one
         return SAMPLE[schema["format"]]
     if "default" in schema:

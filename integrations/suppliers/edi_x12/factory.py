@@ -1,0 +1,75 @@
+"""Builds an EdiX12Adapter from a supplier record: the partner's settings, the app's EDI store, and the exchange folder's transport.
+
+The exchange folder is the partner's SFTP server (host, port, user, pinned host key; the
+password or key in the encrypted credentials) or, on premise, a local folder under the
+operator's SUPPLIER_FILES_ROOT (one sub-folder per shop and supplier; never a path a tenant types).
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Callable
+
+from .. import runtime
+from ..files.transport import FileTransport, LocalFolderTransport
+from ..registry import adapter_kind, settings_check
+from ..runtime import SupplierRef
+from .adapter import EdiX12Adapter
+from .config import InvalidEdiSettings, parse_settings
+
+_HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$")
+
+
+def _transport_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    transport = settings.get("transport") or {"kind": "sftp"}
+    if not isinstance(transport, dict) or transport.get("kind") not in ("sftp", "local"):
+        raise InvalidEdiSettings("transport.kind: sftp, or local (a folder the operator shares)")
+    if transport["kind"] == "sftp":
+        host, port = transport.get("host"), transport.get("port", 22)
+        if not isinstance(host, str) or not _HOST.match(host):
+            raise InvalidEdiSettings("transport.host: the partner's SFTP host name")
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            raise InvalidEdiSettings("transport.port: 1-65535")
+        if not isinstance(transport.get("username"), str) or not transport["username"]:
+            raise InvalidEdiSettings("transport.username: required")
+        if not isinstance(transport.get("host_key_fingerprint"), str):
+            raise InvalidEdiSettings("transport.host_key_fingerprint: the server's SHA256 host key fingerprint (pinned)")
+    return transport
+
+
+def transport_opener(settings: dict[str, Any], credentials: dict[str, Any], owner: SupplierRef | None) -> Callable[[], FileTransport]:
+    """A function opening the exchange folder for this partner."""
+    transport = _transport_settings(settings)
+    if transport["kind"] == "local":
+        root = os.environ.get("SUPPLIER_FILES_ROOT")
+        if not root or owner is None:
+            raise InvalidEdiSettings("transport.kind local needs the operator's SUPPLIER_FILES_ROOT")
+        folder = os.path.join(root, re.sub(r"[^A-Za-z0-9.-]", "_", owner.shop_domain), str(int(owner.supplier_id)))
+        os.makedirs(folder, exist_ok=True)
+        return lambda: LocalFolderTransport(folder)
+
+    def open_sftp() -> FileTransport:
+        from ..files.sftp import SftpTransport  # issue 15 part F
+
+        return SftpTransport(transport["host"], transport.get("port", 22), transport["username"], host_key_fingerprint=transport["host_key_fingerprint"],
+                             password=credentials.get("password"), private_key=credentials.get("private_key"), root=str(transport.get("root", "")),
+                             timeout=runtime.current().clamp_timeout(float(transport.get("timeout_seconds", 30))))
+
+    return open_sftp
+
+
+@adapter_kind("edi_x12")
+def edi_from_record(credentials: dict[str, Any], settings: dict[str, Any], owner: SupplierRef | None = None) -> EdiX12Adapter:
+    """settings: config.py's keys plus `transport`; the store is the owner's, in the app's database."""
+    parsed = parse_settings(settings)
+    store_for = getattr(runtime.current(), "edi_store_for", None)
+    if owner is None or store_for is None:
+        raise InvalidEdiSettings("EDI suppliers need the app's EDI store (build the adapter with its shop and supplier)")
+    return EdiX12Adapter(parsed, store_for(owner), transport_opener(settings, credentials, owner))
+
+
+@settings_check("edi_x12")
+def check_edi_settings(settings: dict[str, Any], policy: Any, timeout_max_seconds: float) -> None:
+    """The partner's IDs, separators and folders must make valid interchanges; the transport must name a host, user and pinned key."""
+    parse_settings(settings)
+    _transport_settings(settings)
