@@ -78,7 +78,8 @@ def known_kinds() -> list[str]:
 def _load_builtin_adapters() -> None:
     import importlib
 
-    for module in ("integrations.suppliers.printful.factory", "integrations.suppliers.rest.factory", "integrations.suppliers.email_po.factory"):
+    for module in ("integrations.suppliers.printful.factory", "integrations.suppliers.rest.factory", "integrations.suppliers.email_po.factory",
+                   "integrations.suppliers.files.factory"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

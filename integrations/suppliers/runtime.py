@@ -47,6 +47,8 @@ class SupplierRuntime:
     timeout_max_seconds: float = DEFAULT_TIMEOUT_MAX_SECONDS
     smtp: OperatorSmtp | None = None
     sent_log_for: Callable[[SupplierRef], "SentLog"] | None = None
+    # File suppliers: the operator's folder that "local" file suppliers live under (None: no local folders for tenants).
+    file_root: str | None = None
 
     def clamp_timeout(self, seconds: float) -> float:
         """A tenant's timeout, never above the operator's cap."""

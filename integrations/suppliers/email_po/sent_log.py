@@ -52,6 +52,8 @@ class SentPurchaseOrder:
     shipments: tuple[Shipment, ...] = field(default=())
     amendments: tuple[str, ...] = ()  # references of the change notices sent under this PO (each once)
     total: str | None = None  # the PO's total in the order's currency, when every line had a cost
+    acknowledgement: str | None = None  # file suppliers' acknowledgement files: "accepted" | "rejected" (None: none yet)
+    acknowledgement_note: str | None = None  # the supplier's reason, with a rejection
 
     def shipped_quantity(self, line_ref: str, *, except_shipment: str | None = None) -> int:
         """How many of a line the recorded shipments carry (optionally not counting one shipment)."""
@@ -68,6 +70,10 @@ class SentPurchaseOrder:
             return SupplierOrderStatus.SHIPPED if done else SupplierOrderStatus.PARTIALLY_SHIPPED
         if self.cancel_requested_at:
             return SupplierOrderStatus.CANCELLED
+        if self.acknowledgement == "rejected":
+            return SupplierOrderStatus.FAILED
+        if self.acknowledgement == "accepted":
+            return SupplierOrderStatus.ACKNOWLEDGED
         # Sent, not acknowledged: a person at the supplier has yet to read it.
         return SupplierOrderStatus.PENDING
 
@@ -93,7 +99,7 @@ class SentPurchaseOrder:
             po_number=data["po_number"], lines=tuple(SentLine(**line) for line in data["lines"]), sent_at=data["sent_at"],
             message_id=data["message_id"], delivery=data.get("delivery", ACCEPTED),
             cancel_requested_at=data.get("cancel_requested_at"), shipments=shipments, amendments=tuple(data.get("amendments", ())),
-            total=data.get("total"),
+            total=data.get("total"), acknowledgement=data.get("acknowledgement"), acknowledgement_note=data.get("acknowledgement_note"),
         )
 
 
