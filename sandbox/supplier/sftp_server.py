@@ -6,7 +6,9 @@ is what a supplier's settings pin. The server runs its own event loop in a daemo
 
 Faults (set on the object while it runs):
   - `down = True`: every new connection is dropped before the SSH handshake (an outage);
-  - `slow_seconds = s`: every file open and directory listing waits `s` seconds first.
+  - `slow_seconds = s`: every file open and directory listing waits `s` seconds first;
+  - `queue_fault("refuse_write" | "hold_answer" | "drop_connection")`: the next upload is
+    refused, or the next write completes and its answer is lost (held / connection dropped).
 
     server = SandboxSftpServer(tmp_path, {"acme": "secret"}).start()
     server.host, server.port, server.fingerprint   # -> pin the fingerprint in the settings
@@ -37,7 +39,19 @@ class _Sftp(asyncssh.SFTPServer):
 
     async def open(self, path, pflags, attrs):  # noqa: D401 - asyncssh hook
         await self._slow()
+        if pflags & asyncssh.FXF_WRITE and self._sandbox.take_fault("refuse_write"):
+            raise asyncssh.SFTPFailure("sandbox: the server refused the upload (try again later)")
         return super().open(path, pflags, attrs)
+
+    async def posix_rename(self, oldpath, newpath):
+        super().posix_rename(oldpath, newpath)
+        self._sandbox.renamed.append(newpath.decode() if isinstance(newpath, bytes) else newpath)
+        # Lost answers: the file is in place, but the client never hears so.
+        if self._sandbox.take_fault("hold_answer"):
+            await asyncio.sleep(self._sandbox.hold_seconds)
+        elif self._sandbox.take_fault("drop_connection"):
+            self.channel.get_connection().abort()
+            await asyncio.sleep(1)
 
     async def scandir(self, path):  # asyncssh >= 2.14 lists directories through scandir
         await self._slow()
@@ -86,10 +100,30 @@ class SandboxSftpServer:
         self.host_key = host_key or asyncssh.generate_private_key("ssh-ed25519")
         self.down = False
         self.slow_seconds = 0.0
+        self.hold_seconds = 30.0
+        self.renamed: list[str] = []  # every file put in place by a rename (a write), as the client named it
+        self._faults: list[str] = []
+        self._fault_lock = threading.Lock()
         self.connections = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listener = None
         self._thread: threading.Thread | None = None
+
+    def queue_fault(self, kind: str, count: int = 1) -> None:
+        """refuse_write: the next upload is refused before anything is written; hold_answer / drop_connection:
+        the next rename (the end of a write) happens, then its answer is held past the client's timeout / the connection drops."""
+        if kind not in ("refuse_write", "hold_answer", "drop_connection"):
+            raise ValueError(kind)
+        with self._fault_lock:
+            self._faults.extend([kind] * count)
+
+    def take_fault(self, kind: str) -> bool:
+        """Consume one queued fault of this kind, if any."""
+        with self._fault_lock:
+            if kind in self._faults:
+                self._faults.remove(kind)
+                return True
+        return False
 
     @property
     def fingerprint(self) -> str:

@@ -95,7 +95,7 @@ class FileChannelAdapter(SupplierAdapter):
 
     def place_order(self, order: PlaceOrder) -> SupplierOrder:
         """Log the PO as being written, write its file unless the supplier's folders have it, then log it as dropped."""
-        check_order(order, None)
+        check_order(order, self.settings.known_skus)
         existing = self.sent_log.get(order.external_id)
         if existing is not None and existing.delivery != WRITING:
             return existing.as_supplier_order()

@@ -29,7 +29,7 @@ DEFAULT_FOLDERS = {
 DEFAULT_TEMP_SUFFIXES = (".tmp", ".part", ".filepart", ".partial", ".uploading")
 _HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]+\]?$")
 KEYS = {"transport", "host", "port", "username", "host_key_fingerprint", "root", "folders", "po_format", "po_delimiter", "poll_minutes",
-        "temp_suffixes", "timeout_seconds", "mappings", "ship_to_countries", "sla_hours", "local_folder"}
+        "temp_suffixes", "timeout_seconds", "mappings", "ship_to_countries", "sla_hours", "local_folder", "known_skus"}
 
 
 class InvalidFileSettings(ValueError):
@@ -54,6 +54,7 @@ class FileChannelSettings:
     temp_suffixes: tuple[str, ...] = DEFAULT_TEMP_SUFFIXES
     timeout_seconds: float = 30.0
     mappings: Mapping[str, FileMapping] = field(default_factory=dict)
+    known_skus: frozenset[str] | None = None  # when set, POs with other SKUs are refused before a file is written
 
     def mapping(self, kind: str) -> FileMapping:
         """The mapping of one file kind (defaults: header row 1, columns found by name)."""
@@ -146,8 +147,12 @@ def parse_settings(settings: Mapping[str, Any], *, local_allowed: bool = False) 
         mappings = {kind: parse_mapping(kind, value) for kind, value in mappings_raw.items()}
     except InvalidMapping as exc:
         raise InvalidFileSettings(f"settings.{exc}") from None
+    known_skus = settings.get("known_skus")
+    if known_skus is not None and (not isinstance(known_skus, list) or len(known_skus) > 100_000 or not all(isinstance(s, str) and 0 < len(s) <= 255 for s in known_skus)):
+        raise InvalidFileSettings("settings.known_skus must be a list of the supplier's SKUs")
     return FileChannelSettings(transport, host, port, username, fingerprint, root, local_folder, folders, po_format, po_delimiter,
-                               poll_minutes, tuple(s.lower() for s in suffixes), float(timeout), mappings)
+                               poll_minutes, tuple(s.lower() for s in suffixes), float(timeout), mappings,
+                               frozenset(known_skus) if known_skus is not None else None)
 
 
 def check_credentials(settings: FileChannelSettings, credentials: Mapping[str, Any]) -> None:
