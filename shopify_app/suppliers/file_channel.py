@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from integrations import egress
 from integrations.suppliers.email_po.tracking_import import record_import
 from integrations.suppliers.files.adapter import FileChannelAdapter
-from integrations.suppliers.files.config import FileChannelSettings, InvalidFileSettings, check_credentials, parse_settings
+from integrations.suppliers.files.config import InvalidFileSettings, check_credentials, parse_settings
 from integrations.suppliers.files.factory import transport_factory
 from integrations.suppliers.files.inbound import FileChanged, fetch, read_acknowledgements, read_stock, read_tracking, ready_candidates
 from integrations.suppliers.files.sftp import HostKeyMismatch
@@ -210,7 +210,7 @@ def _process(services, adapter: FileChannelAdapter, shop: str, supplier_id: int,
                        message=f"same content as {earlier_name}, processed before: not applied again")
     mapping = adapter.settings.mapping(kind)
     if kind == "stock":
-        return _apply_stock(services, shop, supplier_id, seen, checksum, read_stock(stream, mapping), result)
+        return _apply_stock(services, shop, supplier_id, seen, checksum, read_stock(stream, mapping), result, mapping.header_row)
     sent_log = adapter.sent_log
     if kind == "tracking":
         checked = read_tracking(stream, mapping, sent_log.get)
@@ -237,9 +237,9 @@ def _header_refused(errors: list, applied: int, header_row: int) -> bool:
     return not applied and len(errors) == 1 and errors[0].row <= max(header_row, 1)
 
 
-def _apply_stock(services, shop: str, supplier_id: int, seen: RemoteFile, checksum: str, checked, result: PollResult) -> int | None:
+def _apply_stock(services, shop: str, supplier_id: int, seen: RemoteFile, checksum: str, checked, result: PollResult, header_row: int) -> int | None:
     refused = [{"row": e.row, "reason": e.message} for e in checked.errors]
-    whole = not checked.levels and bool(checked.errors) and _header_refused(checked.errors, 0, mapping_header_row(checked))
+    whole = not checked.levels and bool(checked.errors) and _header_refused(checked.errors, 0, header_row)
     try:
         with services.session_factory.begin() as session:
             row = _claim(session, shop, supplier_id, "stock", seen)
@@ -247,7 +247,7 @@ def _apply_stock(services, shop: str, supplier_id: int, seen: RemoteFile, checks
                 _fill(row, checksum, FileStatus.REFUSED, 0, refused, checked.errors[0].message, applied_checksum=True)
             else:
                 supplier = session.get(Supplier, supplier_id)
-                run = apply_feed(session, supplier, checked.levels, source=f"file {seen.name}"[:64], full=True, refused=checked.errors)
+                run = apply_feed(session, supplier, checked.levels, source="file", full=True, refused=checked.errors)
                 status = FileStatus.HELD if run.status == FeedStatus.NEEDS_CONFIRMATION else FileStatus.APPLIED
                 message = run.message if run.status != FeedStatus.APPLIED else None
                 _fill(row, checksum, status, len(checked.levels), refused, message, applied_checksum=True)

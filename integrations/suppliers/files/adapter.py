@@ -29,7 +29,6 @@ from typing import Callable, Iterator
 from ..base import (
     CancellationRefused,
     OutcomeUnknown,
-    PermanentSupplierError,
     PlaceOrder,
     ReturnAuthorization,
     ReturnLine,

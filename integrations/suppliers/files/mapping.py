@@ -15,7 +15,6 @@ refuses that row only; a header that lacks a required column refuses the file.
 """
 from __future__ import annotations
 
-import codecs
 import csv
 import datetime as dt
 import io
