@@ -67,8 +67,12 @@ class _Auth(asyncssh.SSHServer):
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
         self._sandbox.connections += 1
+        self._sandbox.open_connections.add(conn)
         if self._sandbox.down:
             asyncio.get_running_loop().call_soon(conn.abort)  # an outage: the connection drops before any answer
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._sandbox.open_connections.discard(self._conn)
 
     def begin_auth(self, username: str) -> bool:
         key = self._sandbox.authorized_keys.get(username)
@@ -105,6 +109,7 @@ class SandboxSftpServer:
         self._faults: list[str] = []
         self._fault_lock = threading.Lock()
         self.connections = 0
+        self.open_connections: set = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listener = None
         self._thread: threading.Thread | None = None
@@ -176,6 +181,13 @@ class SandboxSftpServer:
             if listener is not None:
                 listener.close()
                 await listener.wait_closed()
+            for conn in list(self.open_connections):
+                conn.abort()
+            await asyncio.sleep(0.05)
+            tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
