@@ -170,7 +170,7 @@ def _csv_rows(stream: BinaryIO, mapping: FileMapping) -> MappedRows:
         return _empty("the file starts with a UTF-8 byte-order mark: set the mapping's encoding to utf-8")
     first = first.lstrip("\ufeff")
     delimiter = DELIMITERS[mapping.delimiter] or max((",", ";", "\t", "|"), key=first.count)
-    reader = csv.reader(itertools.chain([first], text), delimiter=delimiter)
+    reader = csv.reader(itertools.chain([first], text), delimiter=delimiter, strict=True)
     return _mapped(_numbered(reader), mapping, decoding_errors=True)
 
 
