@@ -250,7 +250,9 @@ def _apply_stock(services, shop: str, supplier_id: int, seen: RemoteFile, checks
                 run = apply_feed(session, supplier, checked.levels, source="file", full=True, refused=checked.errors)
                 status = FileStatus.HELD if run.status == FeedStatus.NEEDS_CONFIRMATION else FileStatus.APPLIED
                 message = run.message if run.status != FeedStatus.APPLIED else None
-                _fill(row, checksum, status, len(checked.levels), refused, message, applied_checksum=True)
+                # The feed's own refusals too (a SKU no product is mapped to), named by SKU.
+                unknown = [{"row": None, "sku": e.get("sku"), "reason": e["error"]} for e in run.errors or [] if e.get("row") is None]
+                _fill(row, checksum, status, len(checked.levels) - len(unknown), refused + unknown, message, applied_checksum=True)
             session.flush()
             file_id = row.id
     except IntegrityError:
