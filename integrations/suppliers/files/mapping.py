@@ -103,6 +103,8 @@ def parse_mapping(kind: str, raw: Any) -> FileMapping:
             raise InvalidMapping(f"{where}.columns: {key!r} is not a field of a {kind} file (fields: {', '.join(FIELDS[kind])})")
         if value in (None, ""):
             continue
+        if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 3:
+            value = int(value.strip())  # "3" typed in the editor: the third column
         if isinstance(value, bool) or not isinstance(value, (int, str)):
             raise InvalidMapping(f"{where}.columns.{key} must be a column's header text or its position (1 = first column)")
         if isinstance(value, int) and not 1 <= value <= 500:
