@@ -179,6 +179,41 @@ class SandboxFileSupplier:
             rows = [[sku, f"Item {sku}", qty] for sku, qty in sorted(self.stock.items())]
         return self._drop("stock", rows)
 
+    # -- the supplier's own process (make run) ------------------------------------------------
+
+    def run_in_background(self, *, every: float = 2.0, ship_after: float = 5.0, stock_every: float = 300.0) -> threading.Event:
+        """Like a wholesaler's batch job: take new POs every `every` s, ship each after `ship_after` s, publish stock every `stock_every` s.
+
+        Returns the event that stops it.
+        """
+        stop = threading.Event()
+        taken_at: dict[str, float] = {}
+
+        def loop() -> None:
+            import time
+
+            last_stock = 0.0
+            while not stop.wait(every):
+                try:
+                    now = time.monotonic()
+                    for po in self.take_orders():
+                        taken_at[po] = now
+                    for po, when in list(taken_at.items()):
+                        if now - when >= ship_after:
+                            del taken_at[po]
+                            if not self.orders[po].cancelled:
+                                self.ship(po)
+                    if now - last_stock >= stock_every:
+                        last_stock = now
+                        self.publish_stock()
+                except Exception:  # noqa: BLE001 - a sandbox must keep running; the next round tries again
+                    import logging
+
+                    logging.getLogger(__name__).exception("sandbox file supplier round failed")
+
+        threading.Thread(target=loop, name="sandbox-file-supplier", daemon=True).start()
+        return stop
+
     # -- writing files -----------------------------------------------------------------------
 
     def _drop(self, kind: str, rows: list[list]) -> Path:
