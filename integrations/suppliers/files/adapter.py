@@ -21,13 +21,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
-import hashlib
 import io
 from dataclasses import replace
 from typing import Callable, Iterator
 
 from ..base import (
-    CancellationRefused,
     OutcomeUnknown,
     PlaceOrder,
     ReturnAuthorization,
@@ -41,7 +39,7 @@ from ..base import (
     TransientSupplierError,
 )
 from ..email_po.adapter import check_order
-from ..email_po.sent_log import ACCEPTED, SentLine, SentLog, SentPurchaseOrder
+from ..email_po.sent_log import ACCEPTED, SentLine, SentLog, SentPurchaseOrder, request_cancellation, return_reference, return_refusal
 from .config import FileChannelSettings
 from .po_file import po_file_name, purchase_order_file
 from .transport import FileTransport, TransportError
@@ -77,10 +75,11 @@ class FileChannelAdapter(SupplierAdapter):
             transport = self.open_transport()
             yield transport
         except TransportError as exc:
-            if exc.permanent and not placing:
+            if exc.permanent or not placing:
+                # Refused logins, host keys, egress and permissions: refused before anything was put in place.
                 raise TransientSupplierError(f"file supplier: {exc}") from None
-            # A failed write may have renamed the file into place before the answer was lost.
-            raise (OutcomeUnknown if placing else TransientSupplierError)(f"file supplier: {exc}") from None
+            # A write whose answer was lost may have renamed the file into place: look before writing again.
+            raise OutcomeUnknown(f"file supplier: {exc}") from None
         finally:
             if transport is not None:
                 with contextlib.suppress(TransportError, OSError):
@@ -139,15 +138,13 @@ class FileChannelAdapter(SupplierAdapter):
     def cancel_order(self, supplier_order_id: str) -> SupplierOrder:
         """Drop a cancellation file (once) and report CANCELLED = requested; refused once a parcel is logged."""
         record = self._record(supplier_order_id)
-        if record.shipments:
-            raise CancellationRefused(f"PO {record.po_number} has shipped parcels on record; ask the supplier to recall them instead")
-        if record.cancel_requested_at:
-            return record.as_supplier_order()
-        rows = [["po_number", "action", "requested_at"], [record.po_number, "cancel", self._clock()]]
-        with self.connection() as transport:
-            transport.write_atomic(self.settings.folders["orders"], "CANCEL-" + self.po_name(record.po_number)[3:].rsplit(".", 1)[0] + ".csv", _csv(rows))
-        requested_at = self._clock()
-        return self.sent_log.update(record.po_number, lambda current: current if current.cancel_requested_at else replace(current, cancel_requested_at=requested_at)).as_supplier_order()
+
+        def send() -> None:
+            rows = [["po_number", "action", "requested_at"], [record.po_number, "cancel", self._clock()]]
+            with self.connection() as transport:
+                transport.write_atomic(self.settings.folders["orders"], "CANCEL-" + self.po_name(record.po_number)[3:].rsplit(".", 1)[0] + ".csv", _csv(rows))
+
+        return request_cancellation(self.sent_log, record, send, self._clock).as_supplier_order()
 
     def get_shipments(self, supplier_order_id: str) -> list[Shipment]:
         """Parcels read from the supplier's tracking files, in the order they were read."""
@@ -167,8 +164,10 @@ class FileChannelAdapter(SupplierAdapter):
     def create_return_authorization(self, supplier_order_id: str, lines: list[ReturnLine]) -> ReturnAuthorization:
         """Drop a return request file under the PO; "pending" with our own reference until the supplier answers."""
         record = self._record(supplier_order_id)
-        digest = hashlib.sha256(repr(sorted((l.supplier_sku, l.quantity, l.line_ref or "") for l in lines)).encode()).hexdigest()[:6].upper()
-        reference = f"RET-{record.po_number}-{digest}"
+        refused = return_refusal(record, lines)
+        if refused is not None:
+            return refused
+        reference = return_reference(record.po_number, lines)
         rows = [["po_number", "rma_reference", "sku", "quantity", "reason"]] + [[record.po_number, reference, l.supplier_sku, l.quantity, l.reason or ""] for l in lines]
         with self.connection() as transport:
             transport.write_atomic(self.settings.folders["orders"], po_file_name(reference, "csv").replace("PO-", "RETURN-", 1), _csv(rows))
