@@ -248,7 +248,7 @@ def _apply_stock(services, shop: str, supplier_id: int, seen: RemoteFile, checks
             else:
                 supplier = session.get(Supplier, supplier_id)
                 run = apply_feed(session, supplier, checked.levels, source="file", full=True, refused=checked.errors)
-                status = FileStatus.HELD if run.status == FeedStatus.NEEDS_CONFIRMATION else FileStatus.APPLIED
+                status = {FeedStatus.NEEDS_CONFIRMATION: FileStatus.HELD, FeedStatus.FAILED: FileStatus.REFUSED}.get(run.status, FileStatus.APPLIED)
                 message = run.message if run.status != FeedStatus.APPLIED else None
                 # The feed's own refusals too (a SKU no product is mapped to), named by SKU.
                 unknown = [{"row": None, "sku": e.get("sku"), "reason": e["error"]} for e in run.errors or [] if e.get("row") is None]

@@ -236,3 +236,34 @@ def test_an_unreachable_server_is_retried_later_and_alerted_and_a_changed_host_k
         assert poll_file_supplier(services, good_id).error is None
         with services.session_factory() as session:
             assert "file_supplier_unreachable" not in {alert.kind for alert in open_alerts(session, SHOP)}
+
+
+def test_the_sandbox_suppliers_malformed_and_half_written_files(world):
+    from sandbox.supplier.file_supplier import LAYOUT_CSV, MAPPINGS, SandboxFileSupplier
+
+    app, (supplier_id, _), folder = world
+    with app.extensions["services"].session_factory.begin() as session:
+        supplier = session.get(Supplier, supplier_id)
+        supplier.settings = {**supplier.settings, "mappings": MAPPINGS[LAYOUT_CSV]}
+    wholesaler = SandboxFileSupplier(folder, LAYOUT_CSV, stock={"W-TEE": 12})
+    wholesaler.orders[PO] = __import__("sandbox.supplier.file_supplier", fromlist=["SupplierPo"]).SupplierPo(PO, {"11": ("W-TEE", 2), "12": ("W-MUG", 1)}, "London")
+    wholesaler.malformed_next()
+    wholesaler.ship(PO)  # a copy of the first row with "zwei" as its quantity goes first
+    wholesaler.partial_next()
+    wholesaler.publish_stock()  # half-written under its final name: the first look sees it
+    polls(app, supplier_id, times=1)
+    wholesaler.finish_partial()  # the upload goes on: the second look sees another size
+    polls(app, supplier_id, times=1)
+    assert [(name.split("_")[0], status, applied, refused) for name, status, applied, refused in files(app)] == [
+        ("tracking", "applied", 0, 3), ("stock", "waiting", 0, 0)]  # the stock file grew between the looks: not read yet
+    polls(app, supplier_id, times=1)
+    assert [(name.split("_")[0], status, applied, refused) for name, status, applied, refused in files(app)] == [
+        ("tracking", "applied", 0, 3), ("stock", "applied", 1, 0)]
+    with app.extensions["services"].session_factory() as session:
+        [tracking] = session.query(FileChannelFile).filter_by(kind="tracking").all()
+        reasons = [r["reason"] for r in tracking.report]
+    assert reasons[0] == "quantity 'zwei' is not a whole number"  # the malformed row, and its parcel's other rows left out with it
+    assert all("left out with parcel" in reason for reason in reasons[1:])
+    assert parcels(app, supplier_id) == ()
+    with app.extensions["services"].session_factory() as session:
+        assert session.query(ProductMapping).one().stock == 12
