@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import datetime as dt
 import io
 from dataclasses import replace
 from typing import Callable, Iterator
@@ -38,7 +37,7 @@ from ..base import (
     SupplierOrderStatus,
     TransientSupplierError,
 )
-from ..email_po.adapter import check_order
+from ..email_po.adapter import check_order, utc_now
 from ..email_po.sent_log import ACCEPTED, SentLine, SentLog, SentPurchaseOrder, request_cancellation, return_reference, return_refusal
 from .config import FileChannelSettings
 from .po_file import po_file_name, purchase_order_file
@@ -46,11 +45,6 @@ from .transport import FileTransport, TransportError
 
 TransportFactory = Callable[[], FileTransport]
 WRITING = "writing"  # logged, the file not (known to be) written yet
-
-
-def utc_now() -> str:
-    """Now, UTC, ISO 8601."""
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
 class FileChannelAdapter(SupplierAdapter):
