@@ -373,3 +373,31 @@ def short_reason(exc: BaseException) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return "timed out"
     return "could not connect"
+
+
+# -- non-HTTP targets (SFTP, FTP) --------------------------------------------------------
+
+
+def connect_tcp(host: str, port: int, *, timeout: float, policy: EgressPolicy | None = None) -> socket.socket:
+    """A TCP socket to host:port through the policy: resolved once, every address checked, connected to a checked address.
+
+    For protocols httpx does not speak (SFTP, FTP): the caller hands the connected socket to
+    its client library, so no second lookup can land somewhere else. EgressRefused when the
+    policy refuses the target, httpx.ConnectError when nothing answers.
+    """
+    policy = policy or current()
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        raise EgressRefused("a port outside 1-65535")
+    last_error: OSError | None = None
+    for address in policy.resolve(host, port):
+        family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect((str(address), port))
+        except OSError as exc:
+            sock.close()
+            last_error = exc
+            continue
+        return sock
+    raise httpx.ConnectError(f"could not connect to {host}:{port} ({type(last_error).__name__ if last_error else 'no address'})")

@@ -19,6 +19,7 @@ from shopify_app.suppliers.amendments import AmendmentWorker
 from scheduler.forwarding_capacity import forwarding_worker
 from shopify_app.suppliers.edi_polling import poll_edi_partners
 from shopify_app.suppliers.email_inbox import poll_mailboxes
+from shopify_app.suppliers.file_channel import poll_file_suppliers
 from shopify_app.suppliers.polling import poll_shipments
 from shopify_app.suppliers.webhooks import SUPPLIER_EVENT_TOPIC
 from shopify_app.suppliers.printful_connect import maintain_printful_connections
@@ -50,6 +51,7 @@ RECONCILE_EVERY = dt.timedelta(minutes=15)
 RETURN_DEADLINES_EVERY = dt.timedelta(minutes=15)  # far inside the 48 h an alert comes ahead of a deadline
 PRINTFUL_CONNECTIONS_EVERY = dt.timedelta(minutes=15)  # registers new connections, renews days ahead, refreshes OAuth an hour ahead
 EMAIL_REPLIES_EVERY = dt.timedelta(minutes=1)
+FILE_SUPPLIERS_EVERY = dt.timedelta(minutes=1)
 
 
 def purge_inbox(services) -> None:
@@ -132,6 +134,7 @@ PERIODIC_JOBS = (
     ("printful-connections", PRINTFUL_CONNECTIONS_EVERY, maintain_printful_connections),
     ("email-replies", EMAIL_REPLIES_EVERY, poll_mailboxes),  # each mailbox is polled on its own interval
     ("edi-partners", dt.timedelta(minutes=1), poll_edi_partners),  # each partner backs off on its own when unreachable
+    ("file-suppliers", FILE_SUPPLIERS_EVERY, poll_file_suppliers),  # each file supplier is polled on its own interval
 )
 
 

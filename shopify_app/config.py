@@ -87,6 +87,7 @@ class Settings:
     smtp_starttls: bool = False
     egress_allow: tuple[str, ...] = ()  # EGRESS_ALLOW: hosts/CIDRs tenant-chosen targets may reach besides the public internet
     supplier_timeout_max_seconds: float = 30.0  # SUPPLIER_TIMEOUT_MAX_SECONDS: cap on any supplier call (1..120)
+    file_supplier_root: str | None = None  # FILE_SUPPLIER_ROOT: folder "local" file suppliers live under (on-premise); unset: none
     backfill_days: int = 30  # BACKFILL_DAYS: orders of the last N days imported at install (0: none)
     metrics_token: str | None = None  # METRICS_TOKEN: bearer token for /metrics (unset: 404 in real mode)
     extra: dict = field(default_factory=dict)
@@ -197,6 +198,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides) -> Settings:
         smtp_starttls=env.get("SMTP_STARTTLS", "0") in ("1", "true", "yes"),
         egress_allow=_csv(env.get("EGRESS_ALLOW")),
         supplier_timeout_max_seconds=_supplier_timeout_max(env.get("SUPPLIER_TIMEOUT_MAX_SECONDS", "30")),
+        file_supplier_root=env.get("FILE_SUPPLIER_ROOT") or None,
         backfill_days=backfill_days,
         metrics_token=_metrics_token(env.get("METRICS_TOKEN", "")),
     )

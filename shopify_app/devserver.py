@@ -90,6 +90,46 @@ def seed_sandbox_install(services, shopify, supplier, shop: str = "demo.myshopif
     return supplier_id
 
 
+SANDBOX_FILE_USER, SANDBOX_FILE_PASSWORD = "demo-shop", "sandbox-sftp-password"
+
+
+def start_file_supplier(settings):
+    """The sandbox file supplier: a real SFTP server (asyncssh) and the wholesaler's batch job in its CSV layout."""
+    from pathlib import Path
+
+    from sandbox.supplier.file_supplier import LAYOUT_CSV, SandboxFileSupplier
+    from sandbox.supplier.sftp_server import SandboxSftpServer
+
+    root = Path(os.environ.get("SANDBOX_SFTP_ROOT", REPO_ROOT / "instance" / "sandbox-sftp"))
+    server = SandboxSftpServer(root, {SANDBOX_FILE_USER: SANDBOX_FILE_PASSWORD}, port=int(os.environ.get("SANDBOX_SFTP_PORT", settings.port + 3))).start()
+    supplier = SandboxFileSupplier(server.home(SANDBOX_FILE_USER), LAYOUT_CSV, stock={"TEE-S": 120, "TEE-M": 80, "MUG-WHT": 1234})
+    server.supplier_stop = supplier.run_in_background()
+    return server
+
+
+def seed_file_supplier(services, server, shop: str = "demo.myshopify.com") -> int:
+    """The file supplier's record on the demo shop (its server's fingerprint pinned; no products mapped: map some in the admin)."""
+    import json
+
+    from sqlalchemy import select
+
+    from sandbox.supplier.file_supplier import FOLDERS, LAYOUT_CSV, MAPPINGS
+
+    from .suppliers.models import Supplier
+
+    with services.session_factory.begin() as session:
+        record = session.scalar(select(Supplier).where(Supplier.shop_domain == shop, Supplier.name == "Wholesale files (sandbox)"))
+        if record is None:
+            record = Supplier(shop_domain=shop, name="Wholesale files (sandbox)", kind="files", priority=200)
+            session.add(record)
+            session.flush()
+        # A new host key each start: the sandbox pins the new one (a real supplier's key changing raises an alert instead).
+        record.settings = {"transport": "sftp", "host": server.host, "port": server.port, "username": SANDBOX_FILE_USER,
+                           "host_key_fingerprint": server.fingerprint, "folders": dict(FOLDERS), "mappings": MAPPINGS[LAYOUT_CSV], "poll_minutes": 1}
+        record.credentials_enc = services.box.encrypt(json.dumps({"password": SANDBOX_FILE_PASSWORD}))
+        return record.id
+
+
 def first_inventory_sync(services) -> None:
     """Pull the sandbox supplier's stock and push it to the demo shop now, not at the first scheduled run."""
     from .inventory.jobs import pull_due_stock_feeds, sync_installed_shops
@@ -124,13 +164,16 @@ def run_dev(host: str = "127.0.0.1") -> int:
     """Serve until SIGINT/SIGTERM."""
     settings = load_settings()
     sandboxes = ()
+    file_server = None
     if settings.sandbox:
         shopify, supplier = start_sandboxes(settings)
         sandboxes = (shopify, supplier)
+        file_server = start_file_supplier(settings)
         settings = dataclasses.replace(settings, sandbox_shopify_url=shopify.base_url)
     app = create_app(settings)
     if sandboxes:
         seed_sandbox_install(app.extensions["services"], *sandboxes)
+        seed_file_supplier(app.extensions["services"], file_server)
         threading.Thread(target=first_inventory_sync, args=(app.extensions["services"],), name="first-inventory-sync", daemon=True).start()
     server = make_server(host, settings.port, app, threaded=True, request_handler=PathOnlyRequestHandler)
     stop = threading.Event()
@@ -139,7 +182,7 @@ def run_dev(host: str = "127.0.0.1") -> int:
     threading.Thread(target=server.serve_forever, name="app-http", daemon=True).start()
     if sandboxes:
         demo_orders(app.extensions["services"], *sandboxes)
-    print(banner(settings, sandboxes), flush=True)
+    print(banner(settings, sandboxes, file_server), flush=True)
     stop.wait()
     server.shutdown()  # in-flight requests finish first
     from .server.lifecycle import stop_services
@@ -147,10 +190,13 @@ def run_dev(host: str = "127.0.0.1") -> int:
     stop_services(app.extensions["services"])  # pumps stop between rows, the clock stops
     for s in sandboxes:
         s.stop()
+    if file_server is not None:
+        file_server.supplier_stop.set()
+        file_server.stop()
     return 0
 
 
-def banner(settings, sandboxes) -> str:
+def banner(settings, sandboxes, file_server=None) -> str:
     """What to open, and the dev credentials."""
     lines = [f"App listening on {settings.app_url} (health: {settings.app_url}/healthz)"]
     if sandboxes:
@@ -166,5 +212,11 @@ def banner(settings, sandboxes) -> str:
             "  Place a demo order (it goes to the sandbox supplier, ships after ~5 s, and comes back as a fulfillment):",
             f"    curl -X POST '{shopify.base_url}/admin/sandbox/orders?shop={shop}' -H 'Content-Type: application/json' \\",
             """      -d '{"lines": [{"sku": "TEE-S", "quantity": 1}, {"sku": "MUG-WHT", "quantity": 1}]}'""",
+        ]
+    if file_server is not None:
+        lines += [
+            f"  Sandbox file supplier: sftp://{SANDBOX_FILE_USER}@{file_server.host}:{file_server.port} (password {SANDBOX_FILE_PASSWORD},"
+            f" host key {file_server.fingerprint}; files in {file_server.home(SANDBOX_FILE_USER)})",
+            "    as the supplier \"Wholesale files (sandbox)\": map a product to it (supplier SKU TEE-S, TEE-M or MUG-WHT) to send its orders as PO files",
         ]
     return "\n".join(lines)

@@ -22,6 +22,7 @@ from .web.alerts_api import blueprint as alerts_api_bp
 from .web.suppliers_api import blueprint as suppliers_api_bp
 from .web.edi_suppliers_api import blueprint as edi_suppliers_api_bp
 from .web.email_suppliers_api import blueprint as email_suppliers_api_bp
+from .web.file_suppliers_api import blueprint as file_suppliers_api_bp
 from .web.locations_api import blueprint as locations_api_bp
 from .web.inventory_api import blueprint as inventory_api_bp
 from .web.returns_api import blueprint as returns_api_bp
@@ -69,7 +70,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.config["MAX_CONTENT_LENGTH"] = max(REQUEST_MAX_BYTES, settings.webhook_max_bytes + 1)
     app.extensions["services"] = services
     init_i18n(app)
-    for bp in (webhooks_bp, supplier_webhooks_bp, fulfillment_service_bp, pages_bp, alerts_api_bp, api_bp, admin_api_bp, suppliers_api_bp, email_suppliers_api_bp, edi_suppliers_api_bp, locations_api_bp, inventory_api_bp, returns_api_bp, health_bp, install_bp,
+    for bp in (webhooks_bp, supplier_webhooks_bp, fulfillment_service_bp, pages_bp, alerts_api_bp, api_bp, admin_api_bp, suppliers_api_bp, email_suppliers_api_bp, edi_suppliers_api_bp, file_suppliers_api_bp, locations_api_bp, inventory_api_bp, returns_api_bp, health_bp, install_bp,
                supplier_pages_bp, onboarding_bp, mappings_api_bp, settings_actions_api_bp):
         app.register_blueprint(bp)
     app.after_request(add_content_security_policy)

@@ -108,6 +108,7 @@ def _configure_egress(settings: Settings, session_factory: sessionmaker) -> None
     runtime.configure(runtime.SupplierRuntime(
         timeout_max_seconds=settings.supplier_timeout_max_seconds, smtp=runtime.operator_smtp_from(settings), sent_log_for=sent_log_factory(session_factory),
         edi_store_for=lambda owner: DatabaseEdiStore(session_factory, owner),
+        file_root=getattr(settings, "file_supplier_root", None),
     ))
 
 

@@ -79,7 +79,8 @@ def _load_builtin_adapters() -> None:
     import importlib
 
     for module in ("integrations.suppliers.printful.factory", "integrations.suppliers.rest.factory", "integrations.suppliers.email_po.factory",
-                   "integrations.suppliers.edi_x12.factory"):
+                   "integrations.suppliers.edi_x12.factory",
+                   "integrations.suppliers.files.factory"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -48,6 +48,8 @@ class SupplierRuntime:
     smtp: OperatorSmtp | None = None
     sent_log_for: Callable[[SupplierRef], "SentLog"] | None = None
     edi_store_for: Callable[[SupplierRef], Any] | None = None  # EDI partners' store (issue 15 part E)
+    # File suppliers: the operator's folder that "local" file suppliers live under (None: no local folders for tenants).
+    file_root: str | None = None
 
     def clamp_timeout(self, seconds: float) -> float:
         """A tenant's timeout, never above the operator's cap."""

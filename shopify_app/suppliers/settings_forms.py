@@ -168,6 +168,8 @@ def supplier_forms(*, sandbox: bool) -> list[SupplierForm]:
                      "private_key": _secret(_l("SFTP private key"), _l("OpenSSH private key; stored encrypted."))}),
             {},
         ),
+        _file_form("sftp"),
+        _file_form("ftp"),
     ]
     if sandbox:
         forms.append(SupplierForm(
@@ -178,6 +180,55 @@ def supplier_forms(*, sandbox: bool) -> list[SupplierForm]:
     return forms
 
 
+def _file_settings(transport: str) -> dict[str, Any]:
+    sftp = transport == "sftp"
+    properties: dict[str, Any] = {
+        "host": {"type": "string", "format": "hostname", "minLength": 1, "maxLength": 253, "title": _l("Server"),
+                 "description": _l("The supplier's server name, without sftp:// or a path.")},
+        "port": {"type": "integer", "minimum": 1, "maximum": 65535, "default": 22 if sftp else 21, "title": _l("Port")},
+        "username": {"type": "string", "minLength": 1, "maxLength": 255, "title": _l("User name")},
+    }
+    if sftp:
+        properties["host_key_fingerprint"] = {
+            "type": "string", "pattern": r"^(SHA256:)?[A-Za-z0-9+/]{43}=?$", "examples": ["SHA256:" + "q" * 43], "title": _l("Host key fingerprint"),
+            "description": _l("The SHA256 fingerprint of the supplier's SSH host key (ask them for it). A server showing another key is refused.")}
+    else:
+        properties["transport"] = {"type": "string", "enum": ["ftps", "ftp"], "default": "ftps", "title": _l("Connection"),
+                                   "description": _l("FTP over TLS, or plain FTP (only where the supplier has nothing better).")}
+    properties.update({
+        "root": {"type": "string", "maxLength": 200, "title": _l("Base folder"), "description": _l("Optional: the folder all others are in.")},
+        "folders": _object({
+            "orders": {"type": "string", "default": "to_supplier", "title": _l("Purchase orders go to")},
+            "orders_taken": {"type": "string", "default": "to_supplier/processed", "title": _l("The supplier moves taken orders to")},
+            "acknowledgements": {"type": "string", "default": "from_supplier/acknowledgements", "title": _l("Acknowledgements come in")},
+            "tracking": {"type": "string", "default": "from_supplier/tracking", "title": _l("Tracking comes in")},
+            "stock": {"type": "string", "default": "from_supplier/stock", "title": _l("Stock comes in")},
+            "archive": {"type": "string", "default": "from_supplier/archive", "title": _l("Processed files are moved to")},
+        }),
+        "po_format": {"type": "string", "enum": ["csv", "xlsx"], "default": "csv", "title": _l("Purchase order format")},
+        "poll_minutes": {"type": "integer", "minimum": 1, "maximum": 1440, "default": 5, "title": _l("Read the supplier's files every (minutes)")},
+    })
+    return _with_common(_object(properties, ("host", "username", "host_key_fingerprint") if sftp else ("transport", "host", "username")))
+
+
+def _file_form(transport: str) -> SupplierForm:
+    """A file supplier over SFTP, or over FTP/FTPS (the column mappings are edited on the supplier's page)."""
+    if transport == "sftp":
+        return SupplierForm(
+            "files:sftp", "files", _l("File drops over SFTP"),
+            _l("Suppliers without an API: each order is dropped as a purchase-order file (CSV or XLSX) on their SFTP server; their acknowledgement, tracking and stock files are read back through your column mapping."),
+            _file_settings("sftp"),
+            _object({"password": _secret(_l("Password"), _l("A password or a private key; stored encrypted.")),
+                     "private_key": _secret(_l("Private key"), _l("Optional: an OpenSSH private key instead of a password; stored encrypted."))}),
+            {"transport": "sftp"},
+        )
+    return SupplierForm(
+        "files:ftp", "files", _l("File drops over FTP"),
+        _l("The same file exchange on an FTP server (with TLS where the supplier offers it)."),
+        _file_settings("ftp"), _object({"password": _secret(_l("Password"), _l("Stored encrypted."))}, ("password",)), {},
+    )
+
+
 def form_for(form_id: str, *, sandbox: bool) -> SupplierForm | None:
     """The form with this id, or None."""
     return next((form for form in supplier_forms(sandbox=sandbox) if form.id == form_id), None)
@@ -186,6 +237,8 @@ def form_for(form_id: str, *, sandbox: bool) -> SupplierForm | None:
 def form_of(kind: str, settings: Mapping[str, Any], *, sandbox: bool) -> SupplierForm | None:
     """The form a saved supplier was made with (its kind and preset), or None for hand-made REST settings."""
     preset = settings.get("preset")
+    if kind == "files":
+        return form_for("files:sftp" if settings.get("transport", "sftp") == "sftp" else "files:ftp", sandbox=sandbox)
     return form_for(f"rest:{preset}" if kind == "rest" else kind, sandbox=sandbox or preset == "sandbox-rest")
 
 

@@ -234,6 +234,16 @@ def request_schemas() -> dict[str, dict]:
             "enabled": {"type": "boolean"},
         }, required=("host", "username")),
         "TrackingFile": obj({}, description="Send the CSV or XLSX file itself as the body (or a multipart form's \"file\" field); JSON is answered 415."),
+        # issue 15 part F: file suppliers (the mapping is checked field by field by integrations/suppliers/files/mapping.py)
+        "FileMapping": obj({
+            "format": {"type": "string", "enum": ["auto", "csv", "xlsx"]}, "header_row": whole(0, 50, description="0: no header (columns by position)."),
+            "columns": {"type": "object", "maxProperties": 20, "additionalProperties": {"type": ["string", "integer"]},
+                        "description": "Our field -> the column's header text, or its position (1 = first column)."},
+            "delimiter": {"type": "string", "enum": ["auto", ",", ";", "tab", "|"]}, "encoding": text(20, non_blank=True),
+            "decimal_comma": {"type": "boolean"}, "date_formats": {"type": "array", "maxItems": 5, "items": text(40, non_blank=True)},
+            "sheet": text(31, nullable=True),
+        }),
+        "FileSample": obj({}, description="A sample file (CSV or XLSX) as the body, or a multipart form with \"file\" and optionally \"mapping\" (JSON text, else the saved mapping)."),
         # issue 18 part M: mappings at catalog scale, Settings in human units
         "MappingBulkEdit": obj({
             "variant_ids": {"type": "array", "minItems": 1, "maxItems": MAX_BULK_IDS, "items": whole(1, MAX_ID), "description": "Ids of rows of GET /api/mappings."},

@@ -72,6 +72,10 @@ RESPONSES: dict[str, dict[int, str | None]] = {
     "email_suppliers_api.poll_now": {200: "MailboxPoll", 409: "Error"},
     "email_suppliers_api.upload_tracking": {201: "TrackingImportEnvelope", 409: "Error", 413: "Error", 422: "Error"},
     "email_suppliers_api.list_tracking_imports": {200: "TrackingImportList", 409: "Error"},
+    "file_suppliers_api.put_file_mapping": {200: "FileMappingView", 409: "Error"},
+    "file_suppliers_api.preview_file": {200: "FilePreview", 409: "Error", 413: "Error"},
+    "file_suppliers_api.list_files": {200: "SupplierFileList", 409: "Error"},
+    "file_suppliers_api.poll_files_now": {200: "SupplierFilePoll", 409: "Error"},
     "email_suppliers_api.get_tracking_import": {200: "TrackingImportEnvelope"},
     "edi_suppliers_api.list_edi_runs": {200: "EdiRunList", 409: "Error"},
     "returns_api.list_returns": {200: "ReturnList"},
@@ -247,6 +251,14 @@ def response_schemas() -> dict[str, dict]:
                                      "human": {"type": "array", "items": _obj({"key": STR, "label": STR, "unit": {"enum": ["%", "h"]}, "value": {"type": "number"},
                                                                                "default": {"type": "number"}, "max": {"type": "number"}})}}),
         "AlertTestResult": _obj({"results": {"type": "array", "items": _obj({"channel": STR, "ok": BOOL, "detail": STR})}}),
+        "FileMappingView": _obj({"kind": STR, "mapping": ANY_OBJECT}),
+        "FilePreview": _obj({"preview": _obj({"kind": STR, "mapping": ANY_OBJECT, "fields": {"type": "array", "items": STR}, "rows_read": INT, "file_refused": BOOL,
+                                               "rows": {"type": "array", "items": _obj({"row": INT, "values": ANY_OBJECT})},
+                                               "refused": {"type": "array", "items": _obj({"row": INT, "reason": STR})}})}),
+        "SupplierFile": _obj({"id": INT, "supplier_id": INT, "kind": STR, "name": STR, "status": STR, "size": INT, "rows_applied": INT, "rows_refused": INT,
+                              "message": NSTR, "checksum": NSTR, "first_seen_at": NSTR, "processed_at": NSTR, "refused": {"type": "array", "items": ANY_OBJECT}}),
+        "SupplierFileList": _obj({"files": {"type": "array", "items": _ref("SupplierFile")}, "poll": {"type": ["object", "null"]}}),
+        "SupplierFilePoll": _obj({"poll": _obj({"seen": INT, "duplicates": INT, "changed": INT, "error": NSTR, "files": {"type": "array", "items": _ref("SupplierFile")}})}),
         "MailboxPoll": _obj({"poll": _obj({"messages": INT, "skipped": INT, "error": NSTR, "imports": {"type": "array", "items": _ref("TrackingImport")}})}),
     }
 
@@ -258,6 +270,7 @@ def api_app() -> Flask:
     from .api import blueprint as api
     from .edi_suppliers_api import blueprint as edi_suppliers_api
     from .email_suppliers_api import blueprint as email_suppliers_api
+    from .file_suppliers_api import blueprint as file_suppliers_api
     from .inventory_api import blueprint as inventory_api
     from .locations_api import blueprint as locations_api
     from .mappings_api import blueprint as mappings_api
@@ -268,7 +281,7 @@ def api_app() -> Flask:
     from .suppliers_api import blueprint as suppliers_api
 
     app = Flask("openapi")
-    for blueprint in (api, alerts_api, admin_api, suppliers_api, email_suppliers_api, edi_suppliers_api, locations_api, inventory_api, returns_api, supplier_pages, onboarding, mappings_api, settings_actions_api):
+    for blueprint in (api, alerts_api, admin_api, suppliers_api, email_suppliers_api, edi_suppliers_api, file_suppliers_api, locations_api, inventory_api, returns_api, supplier_pages, onboarding, mappings_api, settings_actions_api):
         app.register_blueprint(blueprint)
     return app
 

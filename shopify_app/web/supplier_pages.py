@@ -106,5 +106,30 @@ def supplier_detail(supplier_id: int):
             "return_terms": supplier.return_terms or {}, "inventory_terms": supplier.inventory_terms or {},
             "warnings": window_warnings(store_policy(session, g.shop_domain), supplier.name, terms),
             "edi_runs": edi_runs(session, g.shop_domain, supplier.id, limit=20) if supplier.kind == "edi_x12" else None,
+            "file_channel": file_channel_context(session, supplier) if supplier.kind == "files" else None,
         }
     return render_page("supplier.html", "suppliers", title=public["name"], **context)
+
+
+def file_channel_context(session, supplier: Supplier) -> dict:
+    """A file supplier's mapping editor (one form per file kind) and its latest files."""
+    from integrations.suppliers.files.mapping import DELIMITERS, ENCODINGS, FIELDS, KINDS, FileMapping
+
+    from ..suppliers.file_channel_models import FileChannelFile, FileChannelPoll
+
+    saved = (supplier.settings or {}).get("mappings") or {}
+    labels = {"po_number": _("Order reference (PO number)"), "line_ref": _("Line reference"), "sku": _("SKU"), "quantity": _("Quantity"),
+              "available": _("Quantity in stock"), "in_stock": _("In stock (yes/no)"), "tracking_number": _("Tracking number"), "carrier": _("Carrier"),
+              "tracking_url": _("Tracking link"), "shipped_at": _("Ship date"), "status": _("Status (accepted/rejected)"), "reason": _("Reason")}
+    kinds = {"tracking": _("Tracking files"), "stock": _("Stock files"), "acknowledgements": _("Acknowledgement files")}
+    files = session.scalars(select(FileChannelFile).where(FileChannelFile.supplier_id == supplier.id, FileChannelFile.shop_domain == supplier.shop_domain)
+                            .order_by(FileChannelFile.id.desc()).limit(50)).all()
+    poll = session.scalar(select(FileChannelPoll).where(FileChannelPoll.supplier_id == supplier.id, FileChannelPoll.shop_domain == supplier.shop_domain))
+    return {
+        "kinds": [{"kind": kind, "label": kinds[kind], "mapping": {**FileMapping(kind).as_json(), **(saved.get(kind) or {})},
+                   "fields": [{"name": name, "label": labels[name]} for name in FIELDS[kind]]} for kind in KINDS],
+        "delimiters": [d for d in DELIMITERS if d != "\t"], "encodings": ENCODINGS,
+        "files": [{"kind": f.kind, "name": f.name, "status": f.status, "applied": f.rows_applied, "refused": f.rows_refused, "message": f.message,
+                   "report": (f.report or [])[:20], "at": f.processed_at or f.first_seen_at} for f in files],
+        "poll": poll,
+    }

@@ -133,6 +133,11 @@ def adapter_config_problem(kind: str, settings: dict, credentials: dict) -> tupl
             from integrations.suppliers.printful.factory import check_printful_config
 
             check_printful_config(credentials, settings)
+        elif kind == "files":
+            from integrations.suppliers import runtime
+            from integrations.suppliers.files.config import check_credentials as check_file_credentials, parse_settings as parse_file_settings
+
+            check_file_credentials(parse_file_settings(settings, local_allowed=bool(runtime.current().file_root)), credentials)
         from integrations.suppliers.registry import check_supplier_settings
 
         from ..suppliers.settings_forms import check_common_settings

@@ -81,20 +81,22 @@ def test_make_run_in_sandbox_mode_serves_health_and_app_home(tmp_path):
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPIFY_")}
-    env.update(SANDBOX="1", PORT=str(port), DATABASE_URL=f"sqlite:///{tmp_path}/run.db", SANDBOX_SHOPIFY_PORT=str(free_port()), SANDBOX_SUPPLIER_PORT=str(free_port()), PYTHONUNBUFFERED="1")
+    env.update(SANDBOX="1", PORT=str(port), DATABASE_URL=f"sqlite:///{tmp_path}/run.db", SANDBOX_SHOPIFY_PORT=str(free_port()), SANDBOX_SUPPLIER_PORT=str(free_port()), PYTHONUNBUFFERED="1",
+               SANDBOX_SFTP_PORT=str(free_port()), SANDBOX_SFTP_ROOT=str(tmp_path / "sftp"))
     env.pop("ENCRYPTION_KEYS", None)
     subprocess.run([sys.executable, "-m", "shopify_app.cli", "db-upgrade"], cwd=REPO, env=env, check=True, capture_output=True)
     proc = subprocess.Popen([sys.executable, "-m", "shopify_app.cli", "run"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         output = ""
         deadline = time.time() + 30
-        while "Non-embedded install flow" not in output and time.time() < deadline:
+        while "Sandbox file supplier" not in output and time.time() < deadline:  # the last lines of the banner
             line = proc.stdout.readline()
             if not line and proc.poll() is not None:
                 break
             output += line
         match = re.search(r"Open the app as the merchant: (\S+)", output)
         assert match, output
+        assert re.search(r"Sandbox file supplier: sftp://demo-shop@127\.0\.0\.1:\d+ .*host key SHA256:", output), output  # issue 15
         health = httpx.get(f"http://127.0.0.1:{port}/healthz").json()
         assert health["sandbox"] is True
         ready = httpx.get(f"http://127.0.0.1:{port}/readyz")

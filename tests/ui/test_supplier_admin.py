@@ -19,7 +19,7 @@ from shopify_app.web.suppliers_api import adapter_config_problem
 from ui.setup_world import SHOP, serve_fresh
 
 OTHER = "other.myshopify.com"
-SAMPLE = {"uri": "http://127.0.0.1:9/api", "email": "orders@example.com"}  # loopback: the tests' egress allow-list
+SAMPLE = {"uri": "http://127.0.0.1:9/api", "email": "orders@example.com", "hostname": "127.0.0.1"}  # loopback: the tests' egress allow-list
 
 
 @pytest.fixture
@@ -34,6 +34,8 @@ def _sample(schema: dict):
         return [_sample(schema["items"])] if schema["items"].get("format") else ["US"]
     if schema.get("type") == "boolean":
         return True
+    if schema.get("examples"):
+        return schema["examples"][0]
     if schema.get("type") in ("number", "integer"):
         return schema.get("default", 24)
     if schema.get("examples"):  # the form's own example (EDI IDs have fixed lengths and patterns)

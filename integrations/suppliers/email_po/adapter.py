@@ -28,7 +28,6 @@ Stock: from an imported stock CSV when a feed is configured, else [].
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 from dataclasses import replace
 from typing import Callable
@@ -36,7 +35,6 @@ from typing import Callable
 from ..base import (
     Amendment,
     AmendmentRefused,
-    CancellationRefused,
     OutcomeUnknown,
     PermanentSupplierError,
     PlaceOrder,
@@ -51,7 +49,7 @@ from ..base import (
 from .config import EmailPoSettings
 from .messages import cancellation_message, change_notice_message, purchase_order_message, return_request_message
 from .po_amounts import po_amounts
-from .sent_log import UNCONFIRMED, SentLine, SentLog, SentPurchaseOrder
+from .sent_log import UNCONFIRMED, SentLine, SentLog, SentPurchaseOrder, request_cancellation, return_reference, return_refusal
 from .smtp_sender import send_message
 from .stock_feed import StockFeed, StockImport, import_stock_csv
 from .tracking_import import TrackingImport, import_tracking_csv
@@ -138,14 +136,8 @@ class EmailPoAdapter(SupplierAdapter):
     def cancel_order(self, supplier_order_id: str) -> SupplierOrder:
         """Mail a cancellation (once) and report CANCELLED = requested; refused once a parcel is logged."""
         record = self._record(supplier_order_id)
-        if record.shipments:
-            raise CancellationRefused(f"PO {record.po_number} has shipped parcels on record; ask the supplier to recall them instead")
-        if record.cancel_requested_at:
-            return record.as_supplier_order()
-        send_message(self.settings, cancellation_message(record.po_number, self.settings))
-        requested_at = self._clock()
-        updated = self.sent_log.update(record.po_number, lambda current: current if current.cancel_requested_at else replace(current, cancel_requested_at=requested_at))
-        return updated.as_supplier_order()
+        send = lambda: send_message(self.settings, cancellation_message(record.po_number, self.settings))  # noqa: E731
+        return request_cancellation(self.sent_log, record, send, self._clock).as_supplier_order()
 
     def amend_order(self, supplier_order_id: str, amendment: Amendment) -> SupplierOrder:
         """Mail a change notice under the PO (once per reference) and keep the log's lines as changed."""
@@ -189,14 +181,10 @@ class EmailPoAdapter(SupplierAdapter):
         return names the same request (the supplier sees one reference, possibly twice).
         """
         record = self._record(supplier_order_id)
-        shipped: dict[str, int] = {}
-        for sent in record.lines:
-            shipped[sent.sku] = shipped.get(sent.sku, 0) + record.shipped_quantity(sent.line_ref)
-        for line in lines:
-            if line.quantity > shipped.get(line.supplier_sku, 0):
-                return ReturnAuthorization(rma_number="", status="refused", note=f"only {shipped.get(line.supplier_sku, 0)} of {line.supplier_sku} shipped on PO {record.po_number}")
-        digest = hashlib.sha256(repr(sorted((l.supplier_sku, l.quantity, l.line_ref or "") for l in lines)).encode()).hexdigest()[:6].upper()
-        reference = f"RET-{record.po_number}-{digest}"
+        refused = return_refusal(record, lines)
+        if refused is not None:
+            return refused
+        reference = return_reference(record.po_number, lines)
         send_message(self.settings, return_request_message(record.po_number, reference, lines, self.settings))
         return ReturnAuthorization(rma_number=reference, status="pending", note="awaiting the supplier's reply by email")
 

@@ -17,12 +17,13 @@ shopify_app/suppliers/email_po_log.DatabaseSentLog (table email_po_sent_log, per
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import threading
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable, Protocol
 
-from ..base import Shipment, ShipmentLine, SupplierOrder, SupplierOrderStatus
+from ..base import CancellationRefused, ReturnAuthorization, ReturnLine, Shipment, ShipmentLine, SupplierOrder, SupplierOrderStatus
 from .json_file import JsonFile
 
 ACCEPTED = "accepted"
@@ -52,6 +53,8 @@ class SentPurchaseOrder:
     shipments: tuple[Shipment, ...] = field(default=())
     amendments: tuple[str, ...] = ()  # references of the change notices sent under this PO (each once)
     total: str | None = None  # the PO's total in the order's currency, when every line had a cost
+    acknowledgement: str | None = None  # file suppliers' acknowledgement files: "accepted" | "rejected" (None: none yet)
+    acknowledgement_note: str | None = None  # the supplier's reason, with a rejection
 
     def shipped_quantity(self, line_ref: str, *, except_shipment: str | None = None) -> int:
         """How many of a line the recorded shipments carry (optionally not counting one shipment)."""
@@ -68,6 +71,10 @@ class SentPurchaseOrder:
             return SupplierOrderStatus.SHIPPED if done else SupplierOrderStatus.PARTIALLY_SHIPPED
         if self.cancel_requested_at:
             return SupplierOrderStatus.CANCELLED
+        if self.acknowledgement == "rejected":
+            return SupplierOrderStatus.FAILED
+        if self.acknowledgement == "accepted":
+            return SupplierOrderStatus.ACKNOWLEDGED
         # Sent, not acknowledged: a person at the supplier has yet to read it.
         return SupplierOrderStatus.PENDING
 
@@ -93,7 +100,7 @@ class SentPurchaseOrder:
             po_number=data["po_number"], lines=tuple(SentLine(**line) for line in data["lines"]), sent_at=data["sent_at"],
             message_id=data["message_id"], delivery=data.get("delivery", ACCEPTED),
             cancel_requested_at=data.get("cancel_requested_at"), shipments=shipments, amendments=tuple(data.get("amendments", ())),
-            total=data.get("total"),
+            total=data.get("total"), acknowledgement=data.get("acknowledgement"), acknowledgement_note=data.get("acknowledgement_note"),
         )
 
 
@@ -175,3 +182,34 @@ def with_shipments(record: SentPurchaseOrder, shipments: list[Shipment]) -> Sent
     """The record with these shipments added (ones already recorded, by id, are skipped)."""
     known = {shipment.shipment_id for shipment in record.shipments}
     return replace(record, shipments=record.shipments + tuple(s for s in shipments if s.shipment_id not in known))
+
+
+# -- what suppliers without an API share (email and file channels) -------------------------------
+
+
+def request_cancellation(sent_log: SentLog, record: SentPurchaseOrder, send: Callable[[], None], clock: Callable[[], str]) -> SentPurchaseOrder:
+    """Send the PO's cancellation once and log it as requested; CancellationRefused once a parcel is logged."""
+    if record.shipments:
+        raise CancellationRefused(f"PO {record.po_number} has shipped parcels on record; ask the supplier to recall them instead")
+    if record.cancel_requested_at:
+        return record
+    send()
+    requested_at = clock()
+    return sent_log.update(record.po_number, lambda current: current if current.cancel_requested_at else replace(current, cancel_requested_at=requested_at))
+
+
+def return_refusal(record: SentPurchaseOrder, lines: list[ReturnLine]) -> ReturnAuthorization | None:
+    """A refused return when it asks back more of a SKU than the PO's parcels carried, else None."""
+    shipped: dict[str, int] = {}
+    for sent in record.lines:
+        shipped[sent.sku] = shipped.get(sent.sku, 0) + record.shipped_quantity(sent.line_ref)
+    for line in lines:
+        if line.quantity > shipped.get(line.supplier_sku, 0):
+            return ReturnAuthorization(rma_number="", status="refused", note=f"only {shipped.get(line.supplier_sku, 0)} of {line.supplier_sku} shipped on PO {record.po_number}")
+    return None
+
+
+def return_reference(po_number: str, lines: list[ReturnLine]) -> str:
+    """Our reference of a return request, derived from the PO and the lines: asking twice names the same request."""
+    digest = hashlib.sha256(repr(sorted((l.supplier_sku, l.quantity, l.line_ref or "") for l in lines)).encode()).hexdigest()[:6].upper()
+    return f"RET-{po_number}-{digest}"
