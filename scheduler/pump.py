@@ -38,7 +38,7 @@ class Pump:
     def stop(self) -> None:
         """Stop after the current pass."""
         self._stop.set()
-        self.wakeup.set()
+        getattr(self.wakeup, "wake_all", self.wakeup.set)()  # a Doorbell wakes one thread per ring: wake this one too
         if self._thread:
             self._thread.join(timeout=10)
 

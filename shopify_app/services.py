@@ -15,6 +15,7 @@ from .auth.tokens import OfflineTokenStore, shop_name
 from .config import Settings
 from .crypto import SecretBox
 from .db import make_engine, make_session_factory
+from .jobs.doorbell import Doorbell
 from .webhooks.group_commit import GroupCommitWriter
 from .webhooks.inbox import IncomingWebhook, Recorded, record_delivery
 
@@ -31,8 +32,9 @@ class Services:
     http_client: httpx.Client
     tokens: OfflineTokenStore
     read_session_factory: sessionmaker | None = None  # SQLite: BEGIN DEFERRED (never waits for the writer)
-    inbox_wakeup: threading.Event = field(default_factory=threading.Event)
-    supplier_events_wakeup: threading.Event = field(default_factory=threading.Event)  # the inbox's supplier-event lane
+    # Each lane's pump threads share a Doorbell: one new delivery wakes one thread, not the whole lane.
+    inbox_wakeup: threading.Event | Doorbell = field(default_factory=Doorbell)
+    supplier_events_wakeup: threading.Event | Doorbell = field(default_factory=Doorbell)  # the inbox's supplier-event lane (the way back)
     # SQLite: this process's single inbox writer with group commit (see group_commit.py).
     inbox_writer: GroupCommitWriter | None = None
     scheduler: object | None = None
@@ -56,6 +58,11 @@ class Services:
     def wake_inbox_worker(self) -> None:
         """Tell the inbox pump (or a procrastinate worker) there is new work (they also poll)."""
         self.inbox_wakeup.set()
+        self.supplier_events_wakeup.set()
+        self._wake_engine("drain-inbox")
+
+    def wake_way_back(self) -> None:
+        """Like wake_inbox_worker, for a delivery only the way-back lane handles (a supplier's event): the orders lane sleeps on."""
         self.supplier_events_wakeup.set()
         self._wake_engine("drain-inbox")
 

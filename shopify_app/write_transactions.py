@@ -10,6 +10,7 @@ in which an outbound connection starts while it is true (tests/conftest.py).
 """
 from __future__ import annotations
 
+import functools
 import re
 import threading
 
@@ -49,8 +50,14 @@ def _on_begin(conn) -> None:
         _mark_writing(conn.info)
 
 
+@functools.lru_cache(maxsize=4096)
+def _writes(statement: str) -> bool:
+    # The app runs a few hundred distinct statements over and over: scan each text once.
+    return _WRITE_STATEMENT.search(statement) is not None
+
+
 def _on_execute(conn, _cursor, statement, _parameters, _context, _executemany) -> None:
-    if conn.in_transaction() and _WRITE_STATEMENT.search(statement):
+    if conn.in_transaction() and _writes(statement):
         _mark_writing(conn.info)
 
 

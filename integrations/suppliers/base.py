@@ -239,6 +239,15 @@ class SupplierAdapter(abc.ABC):
     def find_order(self, external_id: str) -> SupplierOrder | None:
         """Look an order up by our idempotency key (resolves an OutcomeUnknown)."""
 
+    def resume_order(self, found: SupplierOrder, order: PlaceOrder) -> SupplierOrder:
+        """Finish an order `find_order` found not yet confirmed (PENDING): its create landed, its confirmation did not.
+
+        Default: `place_order` again (safe by contract: the same external_id never makes a
+        second order). An adapter that can confirm the found order directly overrides this,
+        so a flaky supplier is asked one call instead of the whole placement again.
+        """
+        return self.place_order(order)
+
     @abc.abstractmethod
     def get_order(self, supplier_order_id: str) -> SupplierOrder:
         """The supplier's current view of an order."""

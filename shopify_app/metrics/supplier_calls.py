@@ -21,7 +21,7 @@ from .safety import never_raises
 # The adapter interface's network calls (integrations/suppliers/base.py); parse_webhook and
 # the capability flags are local and pass through untouched.
 METERED_OPERATIONS = frozenset({
-    "place_order", "find_order", "get_order", "cancel_order", "get_shipments", "get_stock",
+    "place_order", "resume_order", "find_order", "get_order", "cancel_order", "get_shipments", "get_stock",
     "create_return_authorization", "amend_order", "check_connection",
 })
 

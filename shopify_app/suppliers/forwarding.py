@@ -351,11 +351,13 @@ class ForwardingWorker:
             if isinstance(found, _LookupFailed):
                 self._retry_later(delivery_id, report, unknown=True, retry_after=found.retry_after)
                 return
-            # A draft (PENDING) means the create landed but the confirmation did not: placing
-            # again is safe (same external_id) and confirms it without a second order.
+            # A draft (PENDING) means the create landed but the confirmation did not: the
+            # adapter finishes that order (Printful: one confirmation call) without a second one.
             if found is not None and found.status is not SupplierOrderStatus.PENDING:
                 self._placed(delivery_id, found, report, after_unknown=True)
                 return
+            self._place(adapter, supplier, delivery_id, request, report, draft=found)
+            return
         self._place(adapter, supplier, delivery_id, request, report)
 
     def _place_request(self, session: Session, delivery: SupplierOrder) -> PlaceOrder:
@@ -385,7 +387,7 @@ class ForwardingWorker:
             currency=order.currency or "USD",
         )
 
-    def _place(self, adapter, supplier, delivery_id: int, request: PlaceOrder, report: ForwardReport) -> None:
+    def _place(self, adapter, supplier, delivery_id: int, request: PlaceOrder, report: ForwardReport, draft: SupplierView | None = None) -> None:
         # Commit "we may have sent it" before sending: a crash from here on leaves UNKNOWN.
         with self.session_factory.begin() as session:
             delivery = session.get(SupplierOrder, delivery_id)
@@ -413,8 +415,10 @@ class ForwardingWorker:
             remember_sent(session, delivery, request)  # what the supplier gets: order changes are compared with it
         started = time.monotonic()
         summary = {"external_id": request.external_id, "lines": [[l.supplier_sku, l.quantity] for l in request.lines]}
+        if draft is not None:
+            summary["resumed_draft"] = draft.supplier_order_id
         try:
-            result = adapter.place_order(request)
+            result = adapter.resume_order(draft, request) if draft is not None else adapter.place_order(request)
         # Each attempt's record is written with the state change it leads to: one commit, not two.
         except PermanentSupplierError as exc:
             attempt = _attempt_row(delivery_id, "place", "permanent", summary, started, error=exc)

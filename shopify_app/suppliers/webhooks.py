@@ -86,7 +86,7 @@ def receive_supplier_webhook(supplier_id: int) -> Response:
     key = hashlib.sha256(raw).hexdigest()[:40]
     body = json.dumps({"supplier_id": supplier_id, "headers": headers, "body": raw.decode("utf-8", errors="replace")})
     services.record_webhook(IncomingWebhook(webhook_id=f"supplier-{supplier_id}-{key}", shop_domain=shop_domain, topic=SUPPLIER_EVENT_TOPIC, body=body))
-    services.wake_inbox_worker()
+    services.wake_way_back()
     return Response("ok", 200)
 
 

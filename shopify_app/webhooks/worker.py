@@ -10,7 +10,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import sessionmaker
 
 from ..config import Settings
@@ -27,6 +27,26 @@ LEASE_SECONDS = 60
 FOLLOW_UP_LEASE_SECONDS = 600  # a handler's after-commit calls: gateway retries and supplier calls, each time-capped
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 3600.0
+
+
+# The inbox bookkeeping of every delivery (claim, read, finish) as Core statements built once:
+# building an expression, its cache key and an ORM load/flush per row cost more CPU than the SQL.
+INBOX = WebhookDelivery.__table__
+_DUE = and_(
+    INBOX.c.status == InboxStatus.PENDING.value,
+    INBOX.c.next_attempt_at <= bindparam("now"),
+    or_(INBOX.c.lease_until.is_(None), INBOX.c.lease_until < bindparam("now")),
+)
+_ROW_COLUMNS = (INBOX.c.id, INBOX.c.topic, INBOX.c.shop_domain, INBOX.c.webhook_id, INBOX.c.api_version, INBOX.c.lease_owner)
+_ROW = select(*_ROW_COLUMNS).where(INBOX.c.id == bindparam("delivery_id"))
+_ROW_WITH_BODY = select(*_ROW_COLUMNS, INBOX.c.body).where(INBOX.c.id == bindparam("delivery_id"))
+_LEASE_OWNER = select(INBOX.c.lease_owner).where(INBOX.c.id == bindparam("delivery_id"))
+_EXTEND_LEASE = update(INBOX).where(INBOX.c.id == bindparam("delivery_id")).values(lease_until=bindparam("until"))
+_FINISH = update(INBOX).where(INBOX.c.id == bindparam("delivery_id")).values(
+    status=bindparam("new_status"), processed_at=bindparam("at"), lease_owner=None, lease_until=None, attempts=INBOX.c.attempts + 1)
+_FINISH_WAITING = update(INBOX).where(INBOX.c.id == bindparam("delivery_id")).values(status=InboxStatus.WAITING.value, lease_owner=None, lease_until=None)
+_NOTE = update(INBOX).where(INBOX.c.id == bindparam("delivery_id")).values(last_error=bindparam("note"))
+_SHOP_STATUS = select(Shop.__table__.c.status).where(Shop.__table__.c.domain == bindparam("shop"))
 
 
 class PoisonPayload(Exception):
@@ -70,6 +90,14 @@ class InboxWorker:
         self.rng = rng or random.Random()
         self.stopping = threading.Event()  # set at shutdown: the drain stops between rows
         self.beat = lambda: None  # the pump's heartbeat: called per row, so a long busy pass is not "stuck"
+        due = _DUE
+        if self.topics:
+            due = and_(due, INBOX.c.topic.not_in(self.topics) if self.other_topics else INBOX.c.topic.in_(self.topics))
+        self._candidates = select(INBOX.c.id, INBOX.c.topic, INBOX.c.shop_domain).where(due).order_by(INBOX.c.id).limit(bindparam("batch"))
+        # One conditional UPDATE is the claim: rows another worker took meanwhile no longer
+        # match and are not returned (RETURNING: SQLite >= 3.35 and PostgreSQL).
+        self._take = (update(INBOX).where(INBOX.c.id.in_(bindparam("ids", expanding=True)), due)
+                      .values(lease_owner=bindparam("owner"), lease_until=bindparam("until")).returning(INBOX.c.id))
 
     def drain(self, batch_size: int = 100, max_batches: int = 100) -> DrainReport:
         """Process due deliveries until none are left (or the batch budget is spent)."""
@@ -94,30 +122,15 @@ class InboxWorker:
     def _claim(self, batch_size: int) -> tuple[list[tuple[int, str, str]], int]:
         """(the due deliveries this worker won, how many were due when it looked)."""
         now = utcnow()
-        due = and_(
-            WebhookDelivery.status == InboxStatus.PENDING.value,
-            WebhookDelivery.next_attempt_at <= now,
-            or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
-        )
-        if self.topics:
-            lane = WebhookDelivery.topic.not_in(self.topics) if self.other_topics else WebhookDelivery.topic.in_(self.topics)
-            due = and_(due, lane)
         # Looked for without the write lock: an idle pass (most of them) never queues behind writers.
         with self.read_session_factory() as session:
-            candidates = session.execute(
-                select(WebhookDelivery.id, WebhookDelivery.topic, WebhookDelivery.shop_domain).where(due).order_by(WebhookDelivery.id).limit(batch_size)
-            ).all()
+            candidates = session.connection().execute(self._candidates, {"now": now, "batch": batch_size}).all()
         if not candidates:
             return [], 0
         with self.session_factory.begin() as session:
-            # One conditional UPDATE is the claim: rows another worker took meanwhile no longer
-            # match and are not returned (RETURNING: SQLite >= 3.35 and PostgreSQL).
-            won = set(session.scalars(
-                update(WebhookDelivery)
-                .where(WebhookDelivery.id.in_([delivery_id for delivery_id, _, _ in candidates]), due)
-                .values(lease_owner=self.owner, lease_until=now + dt.timedelta(seconds=LEASE_SECONDS))
-                .returning(WebhookDelivery.id)
-            ).all())
+            won = set(session.connection().execute(self._take, {
+                "ids": [delivery_id for delivery_id, _, _ in candidates], "now": now,
+                "owner": self.owner, "until": now + dt.timedelta(seconds=LEASE_SECONDS)}).scalars().all())
         return [(delivery_id, topic, shop_domain) for delivery_id, topic, shop_domain in candidates if delivery_id in won], len(candidates)
 
     def _process(self, delivery_id: int, topic: str, report: DrainReport) -> None:
@@ -131,24 +144,24 @@ class InboxWorker:
                         return
                     payload, prefetched = fetched
                 with self.session_factory.begin() as session:
-                    row = session.get(WebhookDelivery, delivery_id)
+                    # The body is read only when the prefetch did not already parse it.
+                    row = session.connection().execute(_ROW_WITH_BODY if payload is None else _ROW, {"delivery_id": delivery_id}).first()
                     if row is None or row.lease_owner != self.owner:
                         return
                     outcome = self._run_handler(session, row, payload, prefetched, follow_ups)
                     if not follow_ups:
-                        _finish(row, outcome)
+                        _finish(session, delivery_id, outcome)
                     else:  # keep the row ours while the calls run (they have bounded timeouts)
-                        row.lease_until = utcnow() + dt.timedelta(seconds=FOLLOW_UP_LEASE_SECONDS)
+                        session.connection().execute(_EXTEND_LEASE, {"delivery_id": delivery_id, "until": utcnow() + dt.timedelta(seconds=FOLLOW_UP_LEASE_SECONDS)})
             if follow_ups:
                 # Network calls the handler asked for, now that its writes are committed and
                 # no lock is held; the delivery is done only once they all succeeded.
                 for call in follow_ups:
                     call()
                 with self.session_factory.begin() as session:
-                    row = session.get(WebhookDelivery, delivery_id)
-                    if row is None or row.lease_owner != self.owner:
+                    if session.connection().execute(_LEASE_OWNER, {"delivery_id": delivery_id}).scalar() != self.owner:
                         return
-                    _finish(row, outcome)
+                    _finish(session, delivery_id, outcome)
             if outcome is InboxStatus.DONE:
                 report.done += 1
             elif outcome is InboxStatus.WAITING:
@@ -167,7 +180,7 @@ class InboxWorker:
         delivery with that key: then its prefetch sees what that one committed.
         """
         with self.read_session_factory() as session:
-            row = session.get(WebhookDelivery, delivery_id)
+            row = session.connection().execute(_ROW_WITH_BODY, {"delivery_id": delivery_id}).first()
             if row is None or row.lease_owner != self.owner:
                 return _NOT_OURS
             if handler_for(row.topic) is None or (row.topic not in COMPLIANCE_TOPICS and not _shop_is_installed(session, row.shop_domain)):
@@ -180,7 +193,7 @@ class InboxWorker:
                 turn.enter_context(_ONE_AT_A_TIME.hold((row.shop_domain, key), before_waiting=session.rollback))
             return payload, prefetch_for(row.topic)(self._context(session, row, payload))
 
-    def _context(self, session, row: WebhookDelivery, payload, prefetched=None, follow_ups=None) -> WebhookContext:
+    def _context(self, session, row, payload, prefetched=None, follow_ups=None) -> WebhookContext:
         return WebhookContext(
             session=session,
             settings=self.settings,
@@ -195,13 +208,15 @@ class InboxWorker:
             follow_ups=follow_ups if follow_ups is not None else [],
         )
 
-    def _run_handler(self, session, row: WebhookDelivery, payload=None, prefetched=None, follow_ups=None) -> InboxStatus:
+    def _run_handler(self, session, row, payload=None, prefetched=None, follow_ups=None) -> InboxStatus:
+        """Run the topic's handler on the delivery (`row`: its inbox columns, the body too when `payload` is None)."""
         handler = handler_for(row.topic)
         if handler is None:
-            row.last_error = "no handler for topic"
+            session.connection().execute(_NOTE, {"delivery_id": row.id, "note": "no handler for topic"})
             return InboxStatus.IGNORED
         if row.topic not in COMPLIANCE_TOPICS and not _shop_is_installed(session, row.shop_domain):
-            return wait_for_install(session, row)
+            # Rare (an install under way): the ORM row, whose body and note the parking may change.
+            return wait_for_install(session, session.get(WebhookDelivery, row.id))
         handler(self._context(session, row, _parse(row.body) if payload is None else payload, prefetched, follow_ups))
         return InboxStatus.DONE
 
@@ -277,18 +292,17 @@ def _parse(body: str):
         raise PoisonPayload(f"body is not valid JSON: {exc.msg} at char {exc.pos}") from None
 
 
-def _finish(row: WebhookDelivery, outcome: InboxStatus) -> None:
-    row.status = outcome.value
+def _finish(session, delivery_id: int, outcome: InboxStatus) -> None:
+    """Record the delivery's outcome and give its lease up (in the caller's transaction)."""
+    session.flush()  # the handler's own changes first (a parked row's ORM changes among them)
     if outcome is InboxStatus.WAITING:  # not handled yet: no attempt spent, nothing processed
-        row.lease_owner = row.lease_until = None
+        session.connection().execute(_FINISH_WAITING, {"delivery_id": delivery_id})
         return
-    row.processed_at = utcnow()
-    row.lease_owner = row.lease_until = None
-    row.attempts += 1
+    session.connection().execute(_FINISH, {"delivery_id": delivery_id, "new_status": outcome.value, "at": utcnow()})
 
 
 def _shop_is_installed(session, shop_domain: str) -> bool:
-    status = session.scalar(select(Shop.status).where(Shop.domain == shop_domain))
+    status = session.connection().execute(_SHOP_STATUS, {"shop": shop_domain}).scalar()
     return status == ShopStatus.INSTALLED.value
 
 

@@ -24,12 +24,43 @@ def test_an_urgent_writer_goes_before_writers_that_waited_longer():
     for t in threads:
         t.start()
     waiting.wait()  # all three are about to queue behind the holder
-    while queue._urgent_waiting == 0 or len(queue._cond._waiters) < 3:  # noqa: SLF001 - wait until they really queue
+    while queue._urgent_waiting == 0 or queue.waiting() < 3:  # noqa: SLF001 - wait until they really queue
         threading.Event().wait(0.005)
     queue.release()
     for t in threads:
         t.join()
     assert order[0] == "intake" and sorted(order[1:]) == ["background-0", "background-1"]
+
+
+def test_the_turn_is_handed_to_one_waiting_writer_not_every_one():
+    queue, done = WriterQueue(), []
+    assert queue.acquire(False, 5)
+    waits, original_wait = [], queue._cond.wait  # noqa: SLF001 - counting how often a writer is woken
+
+    def counted_wait(timeout=None):
+        waits.append(threading.current_thread().name)
+        return original_wait(timeout)
+
+    queue._cond.wait = counted_wait  # noqa: SLF001
+
+    def writer() -> None:
+        assert queue.acquire(False, 30)
+        done.append(threading.current_thread().name)
+        threading.Event().wait(0.02)  # a short transaction: the others are awake while it runs, if woken
+        queue.release()
+
+    threads = [threading.Thread(target=writer, name=f"writer-{n}") for n in range(6)]
+    for t in threads:
+        t.start()
+    while queue.waiting() < 6:
+        threading.Event().wait(0.005)
+    queue.release()
+    for t in threads:
+        t.join()
+    assert sorted(done) == sorted(t.name for t in threads)
+    # Each waited once: a release woke only the writer that then took the turn (waking them
+    # all made every other one wake, find the turn taken and wait again: 6 + 5 + ... + 1).
+    assert len(waits) == 6
 
 
 def test_a_writer_gives_up_waiting_after_its_timeout():

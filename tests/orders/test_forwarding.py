@@ -86,6 +86,27 @@ def test_supplier_5xx_is_retried_with_backoff_and_recorded_per_attempt(app, sand
     assert sandbox.orders_created(delivery.idempotency_key) == 1
 
 
+def test_an_order_created_but_not_confirmed_is_finished_with_one_confirmation_not_placed_again(app, sandbox):
+    # A flaky supplier's lost confirmation: the create landed (a draft), the confirmation got a 5xx.
+    delivery = routed_order(app, sandbox, timeout=15)
+    sandbox.fail_next(503, count=1, route="POST /v2/orders/")  # the confirmation (not the create: its path is exactly /v2/orders)
+    assert worker(app).drain().retrying == 1
+    assert deliveries(app)[0].state == "unknown"
+    sandbox.received.clear()
+    make_due(app)
+    worker(app).drain()
+    [placed] = deliveries(app)
+    assert placed.state == "placed" and sandbox.order(placed.supplier_order_id).status == "pending"
+    # One lookup and one confirmation: no second create to be refused and read back (each call
+    # is another chance for a flaky supplier to fail, and the backoff grows with every failure).
+    assert [(method, path) for method, path, _ in sandbox.received] == [
+        ("GET", f"/v2/orders/@{delivery.idempotency_key}"), ("POST", f"/v2/orders/{placed.supplier_order_id}/confirmation")]
+    assert sandbox.orders_created(delivery.idempotency_key) == 1
+    with app.extensions["services"].session_factory() as session:
+        attempts = [(a.action, a.outcome, a.request.get("resumed_draft")) for a in session.scalars(select(DeliveryAttempt).order_by(DeliveryAttempt.id))]
+    assert attempts == [("place", "transient", None), ("lookup", "ok", None), ("place", "ok", placed.supplier_order_id)]
+
+
 def test_permanent_rejection_is_not_retried_and_raises_an_alert(app, sandbox):
     add_printful_supplier(app, sandbox, skus=("NO-SUCH-SKU",))
     deliver(app, "orders/paid", paid_order_payload(skus=("NO-SUCH-SKU",)))

@@ -118,3 +118,19 @@ def test_supplier_webhook_with_a_bad_signature_is_rejected(world):
     response = httpx.post(f"{app_url}/suppliers/{supplier_id}/webhooks", content=b'{"type":"shipment_sent"}', headers={"x-pf-webhook-signature": "00" * 32})
     assert response.status_code == 401
     assert httpx.post(f"{app_url}/suppliers/999/webhooks", content=b"{}").status_code == 404
+
+
+def test_a_suppliers_webhook_wakes_the_way_back_lane_only(world):
+    app, shopify, supplier, _ = world
+    services = app.extensions["services"]
+    shopify.place_order(SHOP, [{"sku": "TEE-S", "quantity": 1}], email="buyer@example.com")
+    drain_inbox(app)
+    ForwardingWorker(services.session_factory, services.box).drain()
+    [delivery] = deliveries(app)
+    supplier.flush_webhooks()
+    services.inbox_wakeup.wait(0), services.supplier_events_wakeup.wait(0)  # take the rings of what came so far
+    supplier.ship(delivery.supplier_order_id, tracking_number="1ZLANE", carrier="UPS")
+    supplier.flush_webhooks()
+    # The event is the way back's work: the orders lane's threads sleep on (no claim query for nothing).
+    assert services.supplier_events_wakeup.is_set()
+    assert not services.inbox_wakeup.is_set()

@@ -6,7 +6,7 @@ key is refused (409, or a 400 naming the external ID); we then read `@{external_
 carry on with that order, confirming it if it is still a draft. So after OutcomeUnknown,
 `find_order` tells whether the order exists, and calling `place_order` again is always
 safe: it never makes a second order. `find_order` may return PENDING for an order whose
-create landed but whose confirmation did not; `place_order` again confirms it.
+create landed but whose confirmation did not; `resume_order` confirms it (one call).
 
 Order changes: Printful's life cycle says an order "can be freely edited" as a draft and
 "can no longer be canceled or modified" once in process, so `amend_order` PATCHes the
@@ -168,6 +168,12 @@ class PrintfulAdapter(SupplierAdapter):
         if data["status"] == "draft":
             data = self._confirm(data)
         return mapping.supplier_order(data)
+
+    def resume_order(self, found: SupplierOrder, order: PlaceOrder) -> SupplierOrder:
+        """Confirm a draft `find_order` found (one call), instead of creating it again to be refused and read back."""
+        if found.status is not SupplierOrderStatus.PENDING or not found.supplier_order_id:
+            return self.place_order(order)
+        return mapping.supplier_order(self._confirm({"id": found.supplier_order_id}))
 
     def find_order(self, external_id: str) -> SupplierOrder | None:
         """GET /v2/orders/@{external_id}; None when Printful has no such order."""
