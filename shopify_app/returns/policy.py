@@ -223,6 +223,7 @@ class LineFacts:
     supplier_known: bool = True
     profile: LegalProfile = NONE  # the customer's statutory rights (shipping country), the store's raises applied
     country: str | None = None  # the shipping country, for business days
+    timezone: str | None = None  # the shop's IANA time zone: business days are its calendar dates
 
 
 @dataclass(frozen=True)
@@ -240,7 +241,7 @@ def _within_policy(line: LineFacts, policy: ReturnPolicy, days: float, now: dt.d
     """Inside the store's own window for the reason, and how to say it."""
     window = policy.window_for(line.reason)
     if line.reason in policy.business_day_reasons:
-        return within_business_days(line.delivered_at, window, line.country, now), _("%(n)s business days", n=window)
+        return within_business_days(line.delivered_at, window, line.country, now, line.timezone), _("%(n)s business days", n=window)
     return days <= window, f"{window} days"
 
 
