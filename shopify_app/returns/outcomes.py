@@ -29,12 +29,11 @@ from ..models import utcnow
 from ..orders.models import Order
 from ..suppliers.models import Supplier
 from .fees import FeeLine, FeeResult, money, return_fees
-from .intake import notify_customer, timeline
-from .intake import case_profile
+from .intake import case_profile, notify_customer, start_refund_clock, timeline
 from .models import Decision, ReturnCase
 from .outcome_models import OPEN_STATES, OutcomeKind, OutcomeState, ReturnOutcome
 from .policy import supplier_terms_from
-from .remedies import raise_remedy_task, remedy_due, settle_remedy_task
+from .remedies import STORE_CREDIT_CONSENT_SOURCE, money_refusal, raise_remedy_task, remedy_due, settle_remedy_task, store_credit_refusal
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +59,47 @@ def default_kind(case: ReturnCase) -> str:
     return case.outcome if case.outcome in KINDS else OutcomeKind.REFUND
 
 
+class OutcomeRefused(Exception):
+    """The outcome may not be asked for (the law, the complaint's remedy, or the case's state): `field` names what is wrong."""
+
+    def __init__(self, message: str, field: str = "kind"):
+        super().__init__(message)
+        self.field = field
+
+
 def request_outcome(session: Session, case: ReturnCase, kind: str | None = None, *, by: str = "app", customer_agreed: bool = False) -> ReturnOutcome:
-    """The case's outcome row, created once (pending: the pump or the caller carries it out)."""
+    """The case's outcome row, created once (pending: the pump or the caller carries it out), after the legal checks.
+
+    Every caller (the admin's API, the receipt that makes a refund due, jobs) gets the same checks:
+    only an approved return; no money where an accepted complaint's remedy is a replacement or a
+    repair; store credit on a statutory withdrawal only with the customer's recorded agreement.
+    A failed row is the merchant's retry (or change of kind), checked the same way. Raises OutcomeRefused.
+    """
+    if case.decision != Decision.APPROVE or case.status not in ("open", "closed"):
+        raise OutcomeRefused(_("only an approved return can be refunded, credited or exchanged"))
     existing = session.scalar(select(ReturnOutcome).where(ReturnOutcome.return_case_id == case.id))
-    if existing is not None:
+    if existing is not None and existing.state != OutcomeState.FAILED:
+        if kind and existing.kind != kind:
+            raise OutcomeRefused(_("this return's outcome is already %(kind)s", kind=existing.kind))
         return existing
-    kind = kind or default_kind(case)
+    kind = kind or (existing.kind if existing is not None else default_kind(case))
     if kind not in KINDS:
-        raise ValueError(f"outcome must be one of {', '.join(KINDS)}")
+        raise OutcomeRefused(_("outcome must be one of %(kinds)s", kinds=", ".join(KINDS)))
+    refused = money_refusal(case, kind)
+    if refused is not None:
+        raise OutcomeRefused(refused)
+    refused = store_credit_refusal(session, case, kind, customer_agreed)
+    if refused is not None:
+        raise OutcomeRefused(refused, "customer_agreed")
+    if kind == OutcomeKind.REFUND and remedy_due(case) == "choose":
+        case.complaint_remedy = "refund"  # the merchant chose the remedy the law accepted
+        timeline(session, case, "complaint_remedy_chosen", by, remedy="refund")
+        start_refund_clock(session, case)
+    if kind == OutcomeKind.STORE_CREDIT and customer_agreed:
+        timeline(session, case, "return_store_credit_agreed", by, legal_source=STORE_CREDIT_CONSENT_SOURCE)
+    if existing is not None:
+        retry_failed(session, existing, kind)  # the merchant retries, or changes the kind of, what failed
+        return existing
     row = ReturnOutcome(shop_domain=case.shop_domain, return_case_id=case.id, kind=kind, idempotency_key=outcome_key(case.shop_domain, case.return_gid),
                         state=OutcomeState.PENDING, requested_by=by, next_attempt_at=utcnow(), fee_notes=[], exchange_line_gids=[],
                         request={"customer_agreed": True} if customer_agreed else {})
@@ -114,7 +146,11 @@ def request_when_received(session: Session, case: ReturnCase) -> None:
     if remedy_due(case) is not None:
         raise_remedy_task(session, case)  # a replacement, repair or a remedy to choose: the merchant's task, never cash
         return
-    request_outcome(session, case)
+    try:
+        request_outcome(session, case)
+    except OutcomeRefused as refused:  # the law stops the default outcome: the merchant chooses another
+        raise_alert(session, case.shop_domain, "return_outcome_failed", f"return_outcome:{case.id}",
+                    _("Return %(label)s: %(why)s", label=case.name or case.return_gid, why=str(refused)), subject=case.name)
 
 
 # -- the pump ------------------------------------------------------------------------------------

@@ -174,9 +174,7 @@ def receive_items(case_id: int):
 def carry_out_outcome(case_id: int):
     """Carry out an approved return's outcome now: {kind?: refund | store_credit | exchange}; done once however often asked."""
     from ..returns.outcome_models import OutcomeKind, OutcomeState, ReturnOutcome
-    from ..returns.intake import start_refund_clock
-    from ..returns.outcomes import carry_out, default_kind, exchange_possible, request_outcome, retry_failed
-    from ..returns.remedies import STORE_CREDIT_CONSENT_SOURCE, money_refusal, store_credit_refusal
+    from ..returns.outcomes import OutcomeRefused, carry_out, exchange_possible, request_outcome
 
     body = request.get_json(silent=True) or {}
     kind = body.get("kind")
@@ -198,36 +196,15 @@ def carry_out_outcome(case_id: int):
         if not exchange_possible(snapshot):
             why = _("The return lists no items to exchange: choose a refund or store credit instead.")
             return jsonify(error=why, fields=[{"field": "kind", "message": why}]), 409
-    with services.session_factory.begin() as session:
-        case = _own_case(session, case_id)
-        if case is None:
-            return jsonify(error="not found"), 404
-        if case.decision != Decision.APPROVE or case.status not in ("open", "closed"):
-            why = _("only an approved return can be refunded, credited or exchanged")
-            return jsonify(error=why, fields=[{"field": "kind", "message": why}]), 409
-        existing = session.scalar(select(ReturnOutcome).where(ReturnOutcome.return_case_id == case.id))
-        if existing is not None and existing.state != OutcomeState.FAILED and kind and existing.kind != kind:
-            why = _("this return's outcome is already %(kind)s", kind=existing.kind)
-            return jsonify(error=why, fields=[{"field": "kind", "message": why}]), 409
-        if existing is None or existing.state == OutcomeState.FAILED:
-            # A new outcome, or the merchant retrying / changing one that failed: the same legal checks apply.
-            kind = kind or (existing.kind if existing is not None else default_kind(case))
-            agreed = body.get("customer_agreed") is True
-            refused = money_refusal(case, kind)
-            field = "kind"
-            if refused is None:
-                refused, field = store_credit_refusal(session, case, kind, agreed), "customer_agreed"
-            if refused is not None:
-                return jsonify(error=refused, fields=[{"field": field, "message": refused}]), 409
-            if kind == "refund" and remedy_due(case) == "choose":
-                case.complaint_remedy = "refund"  # the merchant chose the remedy the law accepted
-                timeline(session, case, "complaint_remedy_chosen", "merchant", remedy="refund")
-                start_refund_clock(session, case)
-            if kind == "store_credit" and agreed:
-                timeline(session, case, "return_store_credit_agreed", "merchant", legal_source=STORE_CREDIT_CONSENT_SOURCE)
-            if existing is not None:
-                retry_failed(session, existing, kind)  # the merchant retries, or changes the kind of, what failed
-        outcome_id = request_outcome(session, case, kind, by="merchant", customer_agreed=body.get("customer_agreed") is True).id
+    try:
+        with services.session_factory.begin() as session:
+            case = _own_case(session, case_id)
+            if case is None:
+                return jsonify(error="not found"), 404
+            # The legal checks live with the request (every caller gets them); a refusal rolls back.
+            outcome_id = request_outcome(session, case, kind, by="merchant", customer_agreed=body.get("customer_agreed") is True).id
+    except OutcomeRefused as refused:
+        return jsonify(error=str(refused), fields=[{"field": refused.field, "message": str(refused)}]), 409
     try:  # Shopify with no transaction open; the row makes a second click (or a crash) safe
         state = carry_out(services, outcome_id)
     except ShopifyError as exc:

@@ -64,13 +64,13 @@ def case_gid(world: World, case_id: int) -> str:
         return session.get(ReturnCase, case_id).return_gid
 
 
-def outcome_asked_for(world: World, case_id: int, kind: str) -> int:
+def outcome_asked_for(world: World, case_id: int, kind: str, customer_agreed: bool = False) -> int:
     """The merchant asks for this outcome (its row, pending); its id."""
     from shopify_app.returns.models import ReturnCase
     from shopify_app.returns.outcomes import request_outcome
 
     with world.services.session_factory.begin() as session:
-        return request_outcome(session, session.get(ReturnCase, case_id), kind, by="merchant").id
+        return request_outcome(session, session.get(ReturnCase, case_id), kind, by="merchant", customer_agreed=customer_agreed).id
 
 
 def outcome_of(world: World, case_id: int) -> ReturnOutcome:
@@ -171,7 +171,7 @@ def test_store_credit_is_issued_once_across_a_crash_between_the_call_and_the_com
     order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=4)
     ship_to(world, order, "PL")
     case = world.request_return(order, "MUG-WHT")
-    outcome_id = outcome_asked_for(world, case.id, "store_credit")
+    outcome_id = outcome_asked_for(world, case.id, "store_credit", customer_agreed=True)  # a Polish withdrawal: the customer agreed
     with pytest.raises(RuntimeError):
         carry_out(world.services, outcome_id, gateway=AfterProcess(world.services.gateway(SHOP), crash))
     assert outcome_of(world, case.id).state == "sent"  # Shopify credited; we never recorded it
