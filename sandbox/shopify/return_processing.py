@@ -4,7 +4,9 @@ What Shopify refuses is refused here with a ReturnUserError: an unknown return o
 return that is not OPEN, more units than are still processable (so processing twice is
 refused), a refund parent that is not a successful SALE or CAPTURE of the order, more than
 a payment or the order has left to refund, store credit for an order without a customer,
-a currency other than the order's presentment currency. What it does is recorded so it can
+a currency other than the order's presentment currency, more delivery cost (refundShipping)
+than the order's shipping has left to refund, or delivery cost the refund's money does not
+cover. What it does is recorded so it can
 be asked about later: each line's processed quantity, a Refund on the order and on the
 return with its OrderTransactions (REFUND from the payment, or through the store credit
 gateway), the customer's store credit balance, and for exchanges a new order line on a new
@@ -76,13 +78,14 @@ class ReturnProcessingMixin:
             if not returned and not exchanged:
                 raise ShopifyUserError(["input"], "At least one return line item or exchange line item must be processed.", "BLANK")
             transfer = self._check_refund(state, order, (spec.get("financialTransfer") or {}).get("issueRefund"))
+            shipping = self._check_refund_shipping(order, spec.get("refundShipping"), transfer)
             for line, quantity in returned:
                 line["processedQuantity"] += quantity
             for line, quantity in exchanged:
                 line["processedQuantity"] += quantity
                 self._add_exchange_line(state, order, line, quantity)
             if transfer is not None:
-                self._issue_refund(state, order, ret, returned, transfer, spec.get("note"))
+                self._issue_refund(state, order, ret, returned, transfer, spec.get("note"), shipping)
             self.touch(order)
             self.publish(state, "returns/process", {"admin_graphql_api_id": ret["id"], "id": gid_number(ret["id"]), "status": ret["status"].lower(),
                                                     "order_id": gid_number(order["id"])})
@@ -140,6 +143,31 @@ class ReturnProcessingMixin:
             raise ShopifyUserError(["input", "financialTransfer", "issueRefund"], f"Refund amount exceeds the refundable amount ({self.order_refundable(state, order)}).", "INVALID")
         return {"transactions": transactions, "credits": credits, "currency": currency, "total": total}
 
+    def shipping_refundable(self, order: dict[str, Any]) -> Decimal:
+        """The order's delivery cost not refunded yet."""
+        return _amount(order["totalShippingPriceSet"]["presentmentMoney"]) - _amount(order["totalRefundedShippingSet"]["presentmentMoney"])
+
+    def _check_refund_shipping(self, order: dict[str, Any], spec: Mapping[str, Any] | None, transfer: dict[str, Any] | None) -> Decimal:
+        """refundShipping (RefundShippingInput): shippingRefundAmount overrides fullRefund; at most what is left; backed by the refund's money."""
+        if not spec:
+            return Decimal("0")
+        field = ["input", "refundShipping"]
+        left = self.shipping_refundable(order)
+        if spec.get("shippingRefundAmount") is not None:
+            money = spec["shippingRefundAmount"]
+            if money["currencyCode"] != order["presentmentCurrencyCode"]:
+                raise ShopifyUserError(field + ["shippingRefundAmount", "currencyCode"], f"Currency must be the order's presentment currency ({order['presentmentCurrencyCode']}).", "INVALID")
+            amount = Decimal(str(money["amount"]))
+            if amount < 0:
+                raise ShopifyUserError(field + ["shippingRefundAmount", "amount"], "Amount must be greater than or equal to zero.", "GREATER_THAN_OR_EQUAL_TO")
+        else:
+            amount = left if spec.get("fullRefund") else Decimal("0")
+        if amount > left:
+            raise ShopifyUserError(field + ["shippingRefundAmount"], f"Shipping refund amount exceeds the refundable shipping amount ({left}).", "INVALID")
+        if amount > 0 and (transfer is None or transfer["total"] < amount):
+            raise ShopifyUserError(field, "The refund's transactions must cover the shipping refund.", "INVALID")
+        return amount
+
     @staticmethod
     def _money_in(money: Mapping[str, Any], currency: str, field: list[str]) -> Decimal:
         amount = Decimal(str(money["amount"]))
@@ -149,7 +177,8 @@ class ReturnProcessingMixin:
             raise ShopifyUserError(field + ["amount"], "Amount must be greater than zero.", "GREATER_THAN")
         return amount
 
-    def _issue_refund(self, state, order: dict[str, Any], ret: dict[str, Any], returned: list[tuple[dict, int]], transfer: dict[str, Any], note: str | None) -> dict[str, Any]:
+    def _issue_refund(self, state, order: dict[str, Any], ret: dict[str, Any], returned: list[tuple[dict, int]], transfer: dict[str, Any], note: str | None,
+                      shipping: Decimal = Decimal("0")) -> dict[str, Any]:
         currency = transfer["currency"]
         created = []
         for parent, amount in transfer["transactions"]:
@@ -173,10 +202,18 @@ class ReturnProcessingMixin:
                                   "location_id": None, "line_item": {"id": gid_number(line["id"]), "admin_graphql_api_id": line["id"], "sku": line.get("sku"),
                                                                      "quantity": line["quantity"], "current_quantity": line["currentQuantity"]}})
         now = self.now_iso()
+        shipping_lines = []
+        if shipping > 0:
+            line = order.get("shippingLine") or {}
+            shipping_lines.append({"__typename": "RefundShippingLine", "id": make_gid("RefundShippingLine", self.next_number()), "shippingLine": line,
+                                   "subtotalAmountSet": records.money_bag(shipping, currency), "taxAmountSet": records.money_bag(Decimal("0"), currency)})
+            refunded_shipping = _amount(order["totalRefundedShippingSet"]["presentmentMoney"]) + shipping
+            order["totalRefundedShippingSet"] = records.money_bag(refunded_shipping, currency)
+            order["currentShippingPriceSet"] = records.money_bag(_amount(order["totalShippingPriceSet"]["presentmentMoney"]) - refunded_shipping, currency)
         refund = state.index({"__typename": "Refund", "id": make_gid("Refund", self.next_number()), "order": Ref(order["id"]), "return": Ref(ret["id"]), "note": note,
                               "refundLineItems": items, "transactions": [Ref(t["id"]) for t in created], "totalRefundedSet": records.money_bag(transfer["total"], currency),
                               "createdAt": now, "updatedAt": now, "processedAt": now, "legacyResourceId": str(self.next_number()), "duties": [],
-                              "orderAdjustments": [], "refundShippingLines": []})
+                              "orderAdjustments": [], "refundShippingLines": shipping_lines})
         order.setdefault("refunds", []).append(Ref(refund["id"]))
         ret["refunds"].append(Ref(refund["id"]))
         refunded = _amount(order["totalRefundedSet"]["presentmentMoney"]) + transfer["total"]

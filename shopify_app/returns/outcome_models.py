@@ -23,6 +23,12 @@ class OutcomeState:
     FAILED = "failed"  # Shopify refused it: alert raised, the merchant acts
 
 
+class BalanceState:
+    AWAITING_PAYMENT = "awaiting_payment"  # the replacement waits for the customer's payment
+    PAID = "paid"  # Shopify's order owes nothing any more
+    FORWARD_UNPAID = "forward_unpaid"  # the merchant sends the replacement before payment
+
+
 OPEN_STATES = (OutcomeState.PENDING, OutcomeState.SENT, OutcomeState.UNKNOWN)
 
 
@@ -45,7 +51,12 @@ class ReturnOutcome(Base):
     goods_amount: Mapped[str | None] = mapped_column(String(32))  # value of the returned units (decimal string)
     restocking_fee: Mapped[str | None] = mapped_column(String(32))  # kept back: restocking or (IL) cancellation fee
     return_shipping_fee: Mapped[str | None] = mapped_column(String(32))
-    amount: Mapped[str | None] = mapped_column(String(32))  # what the customer gets back
+    amount: Mapped[str | None] = mapped_column(String(32))  # what the customer gets back (the delivery refund included)
+    delivery_refund: Mapped[str | None] = mapped_column(String(32))  # delivery cost refunded (a withdrawal from the whole order)
+    difference_refunded: Mapped[str | None] = mapped_column(String(32))  # an exchange whose replacement costs less: the difference paid back
+    balance_due: Mapped[str | None] = mapped_column(String(32))  # an exchange whose replacement costs more: what the customer owes
+    balance_state: Mapped[str | None] = mapped_column(String(16))  # BalanceState, when a balance is due
+    invoice_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # Shopify's invoice for the balance (orderInvoiceSend)
     fee_notes: Mapped[list] = mapped_column(JSON, default=list)  # why each fee was or was not kept (no personal data)
     legal_profile: Mapped[str | None] = mapped_column(String(8))
     request: Mapped[dict] = mapped_column(JSON, default=dict)  # the last returnProcess input sent

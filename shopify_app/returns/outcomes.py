@@ -28,11 +28,12 @@ from ..db import read_only
 from ..models import utcnow
 from ..orders.models import Order
 from ..suppliers.models import Supplier
-from .fees import FeeLine, FeeResult, money, return_fees
-from .intake import case_profile, notify_customer, start_refund_clock, timeline
-from .models import Decision, ReturnCase
+from .delivery_refund import delivery_refund
+from .fees import FeeLine, FeeResult, is_defect, money, return_fees
+from .intake import case_profile, notify_customer, start_refund_clock, store_policy, timeline
+from .models import CaseKind, Decision, ReturnCase
 from .outcome_models import OPEN_STATES, OutcomeKind, OutcomeState, ReturnOutcome
-from .policy import supplier_terms_from
+from .policy import standard_delivery_cap, supplier_terms_from
 from .remedies import STORE_CREDIT_CONSENT_SOURCE, money_refusal, raise_remedy_task, remedy_due, settle_remedy_task, store_credit_refusal
 
 log = logging.getLogger(__name__)
@@ -280,6 +281,7 @@ def plan_outcome(session: Session, row: ReturnOutcome, snapshot: dict):
     fees = return_fees(profile, fee_lines, currency, shipping_cost)
     process_input: dict = {"returnId": case.return_gid, "returnLineItems": returned, "notifyCustomer": False,
                            "note": f"{row.kind.replace('_', ' ')} carried out by the dropshipping app ({row.idempotency_key})"}
+    delivery = Decimal("0")
     if exchanged:
         process_input["exchangeLineItems"] = exchanged
     elif case.refund_gids:
@@ -287,21 +289,40 @@ def plan_outcome(session: Session, row: ReturnOutcome, snapshot: dict):
         fees.notes.append("refunded in Shopify by hand already: nothing more paid")
         fees.restocking_fee = fees.return_shipping_fee = Decimal("0")
         fees.goods = Decimal("0")
-    elif fees.amount > 0:
-        refund: dict = {"orderTransactions": [], "refundMethods": []}
-        if row.kind == OutcomeKind.STORE_CREDIT:
-            refund["refundMethods"] = [{"storeCreditRefund": {"amount": {"amount": str(money(fees.amount)), "currencyCode": currency}}}]
-        else:
-            allocation = allocate_refund(snapshot, fees.amount, currency)
-            if allocation is None:
-                return _("The order's payments have less than %(amount)s %(currency)s left to refund: refund it by hand in Shopify.", amount=fees.amount, currency=currency)
-            refund["orderTransactions"] = allocation
-        process_input["financialTransfer"] = {"issueRefund": refund}
+    else:
+        delivery = _delivery_due(session, case, profile, snapshot, returned, fee_lines, fees.notes)
+        total = money(fees.amount + delivery)
+        if total > 0:
+            refund: dict = {"orderTransactions": [], "refundMethods": []}
+            if row.kind == OutcomeKind.STORE_CREDIT:
+                refund["refundMethods"] = [{"storeCreditRefund": {"amount": {"amount": str(total), "currencyCode": currency}}}]
+            else:
+                allocation = allocate_refund(snapshot, total, currency)
+                if allocation is None:
+                    return _("The order's payments have less than %(amount)s %(currency)s left to refund: refund it by hand in Shopify.", amount=total, currency=currency)
+                refund["orderTransactions"] = allocation
+            process_input["financialTransfer"] = {"issueRefund": refund}
+        if delivery > 0:  # Shopify records it as the order's refunded delivery (refundShippingLines)
+            process_input["refundShipping"] = {"shippingRefundAmount": {"amount": str(delivery), "currencyCode": currency}}
     request = {"input": process_input, "baseline": baseline, "known_refunds": [r["id"] for r in _nodes(snapshot, "refunds")],
-               "currency": currency, "legal_profile": profile.key}
+               "currency": currency, "legal_profile": profile.key, "delivery_refund": str(delivery)}
     if (row.request or {}).get("customer_agreed"):
         request["customer_agreed"] = True  # the customer's recorded consent to store credit stays with what was sent
     return process_input, fees, request
+
+
+def _delivery_due(session: Session, case: ReturnCase, profile, snapshot: dict, returned: list[dict], fee_lines: list[FeeLine], notes: list[str]) -> Decimal:
+    """The delivery cost this refund carries (a withdrawal from, or a defect ending, the whole order), with its note."""
+    order = snapshot.get("order") or {}
+    left = sum(node.get("refundableQuantity") or 0 for node in _nodes(order, "lineItems") if node.get("requiresShipping", True))
+    whole = left > 0 and sum(item["quantity"] for item in returned) >= left  # nothing of the order stays with the customer
+    refundable = _amount(order.get("totalShippingPriceSet")) - _amount(order.get("totalRefundedShippingSet"))
+    defect = case.kind == CaseKind.COMPLAINT or (bool(fee_lines) and all(is_defect(line.reason) for line in fee_lines))
+    due = delivery_refund(profile, defect=defect, whole_order=whole, refundable=refundable,
+                          standard_price=standard_delivery_cap(store_policy(session, case.shop_domain)))
+    if due.note:
+        notes.append(due.note)
+    return due.amount
 
 
 def allocate_refund(snapshot: dict, amount: Decimal, currency: str) -> list[dict] | None:
@@ -329,7 +350,8 @@ def allocate_refund(snapshot: dict, amount: Decimal, currency: str) -> list[dict
 def _store_amounts(row: ReturnOutcome, fees: FeeResult, request: dict) -> None:
     row.currency, row.legal_profile = request["currency"], request["legal_profile"]
     row.goods_amount, row.restocking_fee, row.return_shipping_fee = str(money(fees.goods)), str(money(fees.restocking_fee)), str(money(fees.return_shipping_fee))
-    row.amount = "0.00" if row.kind == OutcomeKind.EXCHANGE else str(money(fees.amount))
+    row.delivery_refund = request.get("delivery_refund") if Decimal(request.get("delivery_refund") or "0") > 0 else None
+    row.amount = "0.00" if row.kind == OutcomeKind.EXCHANGE else str(money(fees.amount + Decimal(request.get("delivery_refund") or "0")))
     row.fee_notes = list(fees.notes)
 
 
@@ -368,6 +390,7 @@ def _record_done(factory, outcome_id: int, returned: dict, known_refunds: list[s
             case.refund_due_at = None  # an exchange owes no refund: its clock stops
         case.outcome = row.kind
         detail = {"amount": row.amount, "currency": row.currency, "restocking_fee": row.restocking_fee, "return_shipping_fee": row.return_shipping_fee,
+                  "delivery_refunded": row.delivery_refund,
                   "legal_profile": row.legal_profile, "confirmed_by_reading_shopify": asked}
         if note:
             detail["note"] = note

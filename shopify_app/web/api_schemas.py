@@ -205,6 +205,8 @@ def request_schemas() -> dict[str, dict]:
             "legal_overrides": {"type": "object", "propertyNames": {"enum": list(LEGAL_PROFILES)}, "additionalProperties": {
                 "type": "object", "propertyNames": {"enum": list(OVERRIDABLE)}, "additionalProperties": whole(1, MAX_OVERRIDE_DAYS)},
                 "description": "Per legal profile, figures the store improves for the customer (never below the law)."},
+            "standard_delivery_price": {"type": ["string", "number", "null"], "pattern": r"^\d{1,6}(\.\d{1,2})?$", "minimum": 0, "maximum": 100000,
+                                        "description": "The least expensive standard delivery: the most a withdrawal from the whole order refunds of the delivery cost."},
         }),
         "ComplaintAnswer": obj({
             "answer": {"type": "string", "enum": ["accept", "reject"]},
