@@ -13,6 +13,7 @@ class OutcomeKind:
     REFUND = "refund"  # money back to the original payment
     STORE_CREDIT = "store_credit"  # Shopify store credit for the customer
     EXCHANGE = "exchange"  # the exchange line items processed; the replacement goes to the supplier
+    REPLACEMENT = "replacement"  # an accepted complaint's replacement: an order of its own at no charge (replacements.py)
 
 
 class OutcomeState:
@@ -44,7 +45,7 @@ class ReturnOutcome(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     shop_domain: Mapped[str] = mapped_column(String(255))
     return_case_id: Mapped[int] = mapped_column(ForeignKey("return_cases.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))  # OutcomeKind
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)  # deterministic per return
     state: Mapped[str] = mapped_column(String(16), default=OutcomeState.PENDING)
     currency: Mapped[str | None] = mapped_column(String(3))

@@ -187,6 +187,10 @@ def carry_out(services, outcome_id: int, gateway=None) -> str:
         case = session.get(ReturnCase, row.return_case_id)
         state, kind, shop_domain, return_gid, routed = row.state, row.kind, row.shop_domain, case.return_gid, row.routed_at is not None
         sent_request = dict(row.request or {})
+    if kind == OutcomeKind.REPLACEMENT:  # an order of its own in Shopify, not a returnProcess
+        from .replacements import carry_out_replacement
+
+        return carry_out_replacement(services, outcome_id, gateway)
     gateway = gateway or services.gateway(shop_domain)
     if state == OutcomeState.DONE:
         if kind == OutcomeKind.EXCHANGE and not routed:

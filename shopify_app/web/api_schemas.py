@@ -188,6 +188,10 @@ def request_schemas() -> dict[str, dict]:
             "customer_agreed": {"type": "boolean",
                                 "description": "The customer expressly agreed to store credit instead of a refund (needed on a statutory withdrawal)."},
         }),
+        "ReturnRemedy": obj({
+            "action": {"type": "string", "enum": ["replace", "repair", "done"],
+                       "description": "replace / repair: the remedy for a complaint the law accepted; done: the replacement or repair was given."},
+        }, required=("action",)),
         "ReturnRma": obj({
             "rma_number": text(128, non_blank=True),
             "label_url": text(2048, nullable=True, pattern=HTTP_URL),

@@ -80,6 +80,7 @@ RESPONSES: dict[str, dict[int, str | None]] = {
     "returns_api.record_rma": {200: "ReturnEnvelope", 409: "Error"},
     "returns_api.carry_out_outcome": {200: "ReturnOutcomeEnvelope", 409: "Error", 422: "ReturnOutcomeEnvelope", 502: "Error"},
     "returns_api.complaint_answer": {200: "ReturnEnvelope", 404: "Error", 409: "Error", 502: "Error"},
+    "returns_api.remedy_action": {200: "ReturnEnvelope", 404: "Error", 409: "Error"},
     "returns_api.return_policy": {200: "ReturnPolicyView"},
     "returns_api.supplier_return_terms": {200: "SupplierReturnTermsView"},
     "returns_api.analytics": {200: "ReturnAnalytics"},
@@ -196,7 +197,7 @@ def response_schemas() -> dict[str, dict]:
         "ReturnList": _list_of("returns", "Return"),
         "ReturnEnvelope": _obj({"return_": _ref("Return")}),
         "ReturnOutcomeEnvelope": _obj({"outcome": _obj({
-            "kind": {"enum": ["refund", "store_credit", "exchange"]}, "state": {"enum": ["pending", "sent", "unknown", "done", "failed"]},
+            "kind": {"enum": ["refund", "store_credit", "exchange", "replacement"]}, "state": {"enum": ["pending", "sent", "unknown", "done", "failed"]},
             "amount": NSTR, "currency": NSTR, "goods": NSTR, "restocking_fee": NSTR, "return_shipping_fee": NSTR,
             "fee_notes": {"type": "array", "items": STR}, "legal_profile": NSTR, "refund_gid": NSTR, "error": NSTR}, ("kind", "state")),
             "return_": _ref("Return")}, ("outcome", "return_")),

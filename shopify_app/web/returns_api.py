@@ -8,7 +8,7 @@ from integrations.shopify.errors import ShopifyError
 
 from ..auth.session_tokens import require_session_token
 from ..i18n import gettext as _
-from ..models import ShopSetting
+from ..models import ShopSetting, utcnow
 from ..returns.analytics import return_analytics
 from ..returns.complaints import ComplaintRefused, answer_complaint
 from ..returns.deadlines import clocks
@@ -46,6 +46,7 @@ def case_json(case: ReturnCase) -> dict:
                       "remedy": case.complaint_remedy, "answer": case.complaint_answer} if case.complaint_state else None,
         "refund_due_at": case.refund_due_at.isoformat() if case.refund_due_at else None,
         "remedy_due": remedy_due(case),
+        "remedy_done_at": case.remedy_done_at.isoformat() if case.remedy_done_at else None,
         "statutory": bool(case.legal_profile in PROFILES and PROFILES[case.legal_profile].statutory),  # store credit needs the customer's consent
         "clocks": clocks(case),
         "lines": [{"id": l.id, "sku": l.sku, "quantity": l.quantity, "reason": l.reason, "verdict": l.verdict, "verdict_note": l.verdict_note,
@@ -212,6 +213,46 @@ def carry_out_outcome(case_id: int):
     with services.session_factory() as session:
         row = session.get(ReturnOutcome, outcome_id)
         return jsonify(outcome=outcome_json(row), return_=case_json(session.get(ReturnCase, case_id))), (200 if state != "failed" else 422)
+
+
+@blueprint.post("/returns/<id:case_id>/remedy")
+@require_session_token
+@validated_body("ReturnRemedy")
+def remedy_action(case_id: int):
+    """An accepted complaint's remedy: {action: replace | repair} chooses it (accepted by law), {action: done} marks it given."""
+    from ..returns.complaints import send_now
+    from ..returns.outcome_models import OutcomeKind, OutcomeState, ReturnOutcome
+    from ..returns.remedies import RemedyRefused, choose_remedy, mark_remedy_done
+    from ..returns.replacements import request_replacement
+
+    action = (request.get_json(silent=True) or {}).get("action")
+    services = _services()
+    try:
+        with services.session_factory.begin() as session:
+            case = _own_case(session, case_id)
+            if case is None:
+                return jsonify(error="not found"), 404
+            replacement = session.scalar(select(ReturnOutcome).where(ReturnOutcome.return_case_id == case.id, ReturnOutcome.kind == OutcomeKind.REPLACEMENT))
+            if action == "done":
+                if remedy_due(case) == "replacement" and (replacement is None or replacement.state != OutcomeState.DONE):
+                    raise RemedyRefused(_("the replacement order is not created yet: it cannot be done"))
+                mark_remedy_done(session, case, "merchant")
+                outcome_id = None
+            elif action == "replace" and replacement is not None and replacement.state == OutcomeState.FAILED:
+                replacement.state, replacement.attempts, replacement.last_error = OutcomeState.PENDING, 0, None  # the merchant retries it
+                replacement.next_attempt_at = utcnow()
+                timeline(session, case, "return_outcome_retried", "merchant", outcome=OutcomeKind.REPLACEMENT)
+                outcome_id = replacement.id
+            else:
+                choose_remedy(session, case, action, "merchant")
+                row = request_replacement(session, case, "merchant")
+                outcome_id = row.id if row is not None else None
+    except RemedyRefused as refused:
+        return jsonify(error=str(refused), fields=[{"field": refused.field, "message": str(refused)}]), 409
+    if outcome_id is not None:
+        send_now(services, outcome_id)  # Shopify with no transaction open; the pump retries a failure
+    with services.session_factory() as session:
+        return jsonify(return_=case_json(session.get(ReturnCase, case_id)))
 
 
 def outcome_json(row) -> dict:

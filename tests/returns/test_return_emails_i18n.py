@@ -14,7 +14,7 @@ TEMPLATES = sorted((Path(__file__).parents[2] / "shopify_app" / "templates" / "e
 TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
 VALUES = dict(order_name="#1001", customer_name="Ana", shop_name="Shop", rma_number="RMA-1", label_url="https://l.example/x", return_address="Street 1",
               decision_note="note", items=2, answer_by="2026-12-18", amount="1234.50", currency="PLN", restocking_fee="5.00", return_shipping_fee="3.00",
-              delivery_refunded="15.00", balance_due=None, difference_refunded=None)
+              delivery_refunded="15.00", balance_due="4.00", difference_refunded="2.00", replacement_order="#1002")
 
 
 def test_there_are_return_templates() -> None:

@@ -98,3 +98,14 @@ def job(root: Any, info, id: str) -> dict | None:
 def customer(root: Any, info, id: str) -> dict | None:
     """One customer by GID."""
     return object_of_type(info, id, "Customer")
+
+
+@resolver("Mutation", "orderCreate", scopes=("write_orders",))
+def order_create(root: Any, info, order: dict, options: dict | None = None) -> dict:
+    """Create an order outside a checkout (sandbox/shopify/order_create.py)."""
+    from ..order_create import create_order_from_input
+
+    try:
+        return mutation_payload("OrderCreatePayload", error_type="OrderCreateUserError", order=create_order_from_input(info.context.store, info.context.shop, order))
+    except ShopifyUserError as error:
+        return mutation_payload("OrderCreatePayload", error, error_type="OrderCreateUserError", order=None)
