@@ -199,7 +199,9 @@ def response_schemas() -> dict[str, dict]:
         "ReturnOutcomeEnvelope": _obj({"outcome": _obj({
             "kind": {"enum": ["refund", "store_credit", "exchange", "replacement"]}, "state": {"enum": ["pending", "sent", "unknown", "done", "failed"]},
             "amount": NSTR, "currency": NSTR, "goods": NSTR, "restocking_fee": NSTR, "return_shipping_fee": NSTR,
-            "fee_notes": {"type": "array", "items": STR}, "legal_profile": NSTR, "refund_gid": NSTR, "error": NSTR}, ("kind", "state")),
+            "fee_notes": {"type": "array", "items": STR}, "legal_profile": NSTR, "refund_gid": NSTR, "error": NSTR,
+            "delivery_refund": NSTR, "difference_refunded": NSTR, "balance_due": NSTR,
+            "balance_state": {"enum": [None, "awaiting_payment", "paid", "forward_unpaid"]}, "replacement_order": NSTR}, ("kind", "state")),
             "return_": _ref("Return")}, ("outcome", "return_")),
         "ReturnPolicyView": _obj({"policy": ANY_OBJECT, "warnings": {"type": "array", "items": STR},
                                   "legal_profiles": {"type": "object", "description": "Per profile key: name, the law's figures (the floor) and the figures applied."}}),

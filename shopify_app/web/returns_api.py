@@ -259,7 +259,9 @@ def outcome_json(row) -> dict:
     """A return's outcome as the admin shows it."""
     return {"kind": row.kind, "state": row.state, "amount": row.amount, "currency": row.currency, "goods": row.goods_amount,
             "restocking_fee": row.restocking_fee, "return_shipping_fee": row.return_shipping_fee, "fee_notes": row.fee_notes,
-            "legal_profile": row.legal_profile, "refund_gid": row.refund_gid, "error": row.last_error}
+            "legal_profile": row.legal_profile, "refund_gid": row.refund_gid, "error": row.last_error,
+            "delivery_refund": row.delivery_refund, "difference_refunded": row.difference_refunded, "balance_due": row.balance_due,
+            "balance_state": row.balance_state, "replacement_order": (row.request or {}).get("replacement_order_name")}
 
 
 @blueprint.post("/returns/<id:case_id>/rma")
