@@ -10,7 +10,12 @@ cover. What it does is recorded so it can
 be asked about later: each line's processed quantity, a Refund on the order and on the
 return with its OrderTransactions (REFUND from the payment, or through the store credit
 gateway), the customer's store credit balance, and for exchanges a new order line on a new
-fulfillment order. It sends refunds/create, returns/process and orders/updated.
+fulfillment order. An exchange moves the order's balance as Shopify's does: the new items'
+price less the returned items' value, less what this call refunded, is added to the order's
+totalOutstandingSet (positive: the customer owes it, the order is PARTIALLY_PAID until the
+invoice is paid; negative: the merchant owes it). It sends refunds/create, returns/process
+and orders/updated. orderInvoiceSend emails the order's invoice (recorded on the order);
+pay_outstanding is the customer paying it (a SALE, orders/paid).
 """
 from __future__ import annotations
 
@@ -81,11 +86,15 @@ class ReturnProcessingMixin:
             shipping = self._check_refund_shipping(order, spec.get("refundShipping"), transfer)
             for line, quantity in returned:
                 line["processedQuantity"] += quantity
+            added = Decimal("0")
             for line, quantity in exchanged:
                 line["processedQuantity"] += quantity
-                self._add_exchange_line(state, order, line, quantity)
+                added += self._add_exchange_line(state, order, line, quantity)
             if transfer is not None:
                 self._issue_refund(state, order, ret, returned, transfer, spec.get("note"), shipping)
+            if exchanged:
+                credit = sum((self._processed_value(rli, quantity) for rli, quantity in returned), Decimal("0"))
+                self._move_balance(order, added - credit + (transfer["total"] if transfer is not None else Decimal("0")))
             self.touch(order)
             self.publish(state, "returns/process", {"admin_graphql_api_id": ret["id"], "id": gid_number(ret["id"]), "status": ret["status"].lower(),
                                                     "order_id": gid_number(order["id"])})
@@ -228,14 +237,62 @@ class ReturnProcessingMixin:
         })
         return refund
 
-    def _add_exchange_line(self, state, order: dict[str, Any], exchange_line: dict[str, Any], quantity: int) -> None:
-        """The replacement joins the order as a new line on a new fulfillment order at the location that stocks it."""
+    @staticmethod
+    def _processed_value(rli: dict[str, Any], quantity: int) -> Decimal:
+        """What the customer paid for `quantity` units of a return line (its discounted total, prorated)."""
+        total = _amount(rli["withCodeDiscountedTotalPriceSet"]["presentmentMoney"]) if rli.get("withCodeDiscountedTotalPriceSet") else Decimal("0")
+        return (total * quantity / max(rli["quantity"], 1)).quantize(Decimal("0.01"))
+
+    def _move_balance(self, order: dict[str, Any], delta: Decimal) -> None:
+        """An exchange's balance joins the order's outstanding amount; an order owed money is partially paid."""
+        currency = order["presentmentCurrencyCode"]
+        outstanding = _amount(order["totalOutstandingSet"]["presentmentMoney"]) + delta
+        order["totalOutstandingSet"] = records.money_bag(outstanding, currency)
+        if outstanding > 0:
+            order["displayFinancialStatus"] = "PARTIALLY_PAID"
+
+    def send_order_invoice(self, shop, order_gid: str, email: Mapping[str, Any] | None) -> dict[str, Any]:
+        """orderInvoiceSend: the invoice emailed (recorded on the order); refused for an unknown order or no recipient."""
+        with self.lock:
+            state = self.require_shop(shop)
+            order = state.get(order_gid) if is_gid(order_gid) else None
+            if order is None or order["__typename"] != "Order":
+                raise ShopifyUserError(["id"], "Order does not exist.", "ORDER_INVOICE_SEND_UNSUCCESSFUL")
+            to = (email or {}).get("to") or order.get("email")
+            if not to:
+                raise ShopifyUserError(["email", "to"], "The order has no email address to send the invoice to.", "ORDER_INVOICE_SEND_UNSUCCESSFUL")
+            order.setdefault("_invoices", []).append({"to": to, "subject": (email or {}).get("subject"), "outstanding": order["totalOutstandingSet"]["presentmentMoney"]["amount"],
+                                                      "sentAt": self.now_iso()})
+            return order
+
+    def pay_outstanding(self, shop, order_gid: str) -> dict[str, Any]:
+        """The customer pays the order's outstanding balance (the invoice's checkout): a SALE, PAID, orders/paid and orders/updated."""
+        with self.lock:
+            state = self.require_shop(shop)
+            order = state.get(order_gid)
+            currency = order["presentmentCurrencyCode"]
+            due = _amount(order["totalOutstandingSet"]["presentmentMoney"])
+            if due <= 0:
+                raise ValueError("the order owes nothing")
+            self.order_transactions(state, order)
+            sale = self._transaction(state, order, "SALE", due, currency, gateway="shopify_payments")
+            order["_transactions"].append(Ref(sale["id"]))
+            order["totalReceivedSet"] = records.money_bag(_amount(order["totalReceivedSet"]["presentmentMoney"]) + due, currency)
+            order["totalOutstandingSet"] = records.money_bag(Decimal("0"), currency)
+            order["displayFinancialStatus"] = "PAID"
+            self.touch(order)
+            self.publish_order(state, order, "orders/paid", "orders/updated")
+            return order
+
+    def _add_exchange_line(self, state, order: dict[str, Any], exchange_line: dict[str, Any], quantity: int) -> Decimal:
+        """The replacement joins the order as a new line on a new fulfillment order at the location that stocks it; its price."""
         line = self._add_line_item(state, order, {"variant_id": exchange_line["variantId"], "quantity": quantity})
         exchange_line.setdefault("lineItems", []).append(Ref(line["id"]))
         location = self.route_line(state, line)
         if location is not None:
             self.add_fulfillment_order(state, order, location, [line])
         order["displayFulfillmentStatus"] = "PARTIALLY_FULFILLED"
+        return _amount(line["originalUnitPriceSet"]["presentmentMoney"]) * quantity
 
     # -- exchange lines on returns -------------------------------------------------------------
 

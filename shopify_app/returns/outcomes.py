@@ -32,7 +32,8 @@ from .delivery_refund import delivery_refund
 from .fees import FeeLine, FeeResult, is_defect, money, return_fees
 from .intake import case_profile, notify_customer, start_refund_clock, store_policy, timeline
 from .models import CaseKind, Decision, ReturnCase
-from .outcome_models import OPEN_STATES, OutcomeKind, OutcomeState, ReturnOutcome
+from .exchange_balance import may_route, price_difference, variant_prices
+from .outcome_models import OPEN_STATES, BalanceState, OutcomeKind, OutcomeState, ReturnOutcome
 from .policy import standard_delivery_cap, supplier_terms_from
 from .remedies import STORE_CREDIT_CONSENT_SOURCE, money_refusal, raise_remedy_task, remedy_due, settle_remedy_task, store_credit_refusal
 
@@ -162,7 +163,8 @@ def due_outcomes(session: Session, now: dt.datetime) -> list[tuple[int, str]]:
     return session.execute(select(ReturnOutcome.id, ReturnOutcome.shop_domain).where(or_(
         ReturnOutcome.state.in_((OutcomeState.PENDING, OutcomeState.UNKNOWN)) & (ReturnOutcome.next_attempt_at <= now),
         (ReturnOutcome.state == OutcomeState.SENT) & (ReturnOutcome.sent_at <= now - SENT_LEASE),
-        (ReturnOutcome.state == OutcomeState.DONE) & (ReturnOutcome.kind == OutcomeKind.EXCHANGE) & ReturnOutcome.routed_at.is_(None),
+        (ReturnOutcome.state == OutcomeState.DONE) & (ReturnOutcome.kind == OutcomeKind.EXCHANGE) & ReturnOutcome.routed_at.is_(None)
+        & (ReturnOutcome.next_attempt_at <= now),  # an unpaid balance is re-read every PAYMENT_CHECK_EVERY
     )).order_by(ReturnOutcome.id)).all()
 
 
@@ -194,7 +196,7 @@ def carry_out(services, outcome_id: int, gateway=None) -> str:
     gateway = gateway or services.gateway(shop_domain)
     if state == OutcomeState.DONE:
         if kind == OutcomeKind.EXCHANGE and not routed:
-            route_exchange(services, outcome_id, gateway)
+            return _finish_exchange(services, outcome_id, gateway)
         return state
     if state == OutcomeState.FAILED:
         return state
@@ -208,9 +210,10 @@ def carry_out(services, outcome_id: int, gateway=None) -> str:
         with factory.begin() as session:  # it never reached Shopify: send it again (unless another worker moved it)
             if not _move(session, outcome_id, state, state=OutcomeState.PENDING):
                 return session.get(ReturnOutcome, outcome_id).state
+    prices = variant_prices(gateway, snapshot) if kind == OutcomeKind.EXCHANGE else {}  # no transaction open
     with read_only(factory)() as session:
         try:
-            plan = plan_outcome(session, session.get(ReturnOutcome, outcome_id), snapshot)
+            plan = plan_outcome(session, session.get(ReturnOutcome, outcome_id), snapshot, prices)
         except NothingToProcess:
             plan = None
     if plan is None:
@@ -252,7 +255,7 @@ def _amount(money_bag: dict | None) -> Decimal:
     return Decimal(str(((money_bag or {}).get("presentmentMoney") or {}).get("amount") or "0"))
 
 
-def plan_outcome(session: Session, row: ReturnOutcome, snapshot: dict):
+def plan_outcome(session: Session, row: ReturnOutcome, snapshot: dict, prices: dict | None = None):
     """(returnProcess input, fees, what to remember) for what is still processable; a string when it cannot be done."""
     case = session.get(ReturnCase, row.return_case_id)
     currency = (snapshot.get("order") or {}).get("presentmentCurrencyCode") or "USD"
@@ -285,9 +288,17 @@ def plan_outcome(session: Session, row: ReturnOutcome, snapshot: dict):
     fees = return_fees(profile, fee_lines, currency, shipping_cost)
     process_input: dict = {"returnId": case.return_gid, "returnLineItems": returned, "notifyCustomer": False,
                            "note": f"{row.kind.replace('_', ' ')} carried out by the dropshipping app ({row.idempotency_key})"}
-    delivery = Decimal("0")
+    delivery, difference = Decimal("0"), None
     if exchanged:
         process_input["exchangeLineItems"] = exchanged
+        difference = price_difference(exchanged, snapshot, prices or {}, fees.goods)
+        if difference is None:
+            return _("The price of an item the customer exchanges for is unknown: process the exchange in Shopify.")
+        if difference < 0 and not case.refund_gids:  # a cheaper replacement: the difference back to the original payment
+            allocation = allocate_refund(snapshot, -difference, currency)
+            if allocation is None:
+                return _("The order's payments have less than %(amount)s %(currency)s left to refund: refund it by hand in Shopify.", amount=-difference, currency=currency)
+            process_input["financialTransfer"] = {"issueRefund": {"orderTransactions": allocation, "refundMethods": []}}
     elif case.refund_gids:
         # Refunded by hand in Shopify already (refunds/create matched it): confirm the units, pay nothing twice.
         fees.notes.append("refunded in Shopify by hand already: nothing more paid")
@@ -309,7 +320,8 @@ def plan_outcome(session: Session, row: ReturnOutcome, snapshot: dict):
         if delivery > 0:  # Shopify records it as the order's refunded delivery (refundShippingLines)
             process_input["refundShipping"] = {"shippingRefundAmount": {"amount": str(delivery), "currencyCode": currency}}
     request = {"input": process_input, "baseline": baseline, "known_refunds": [r["id"] for r in _nodes(snapshot, "refunds")],
-               "currency": currency, "legal_profile": profile.key, "delivery_refund": str(delivery)}
+               "currency": currency, "legal_profile": profile.key, "delivery_refund": str(delivery),
+               "price_difference": str(difference) if difference is not None else None}
     if (row.request or {}).get("customer_agreed"):
         request["customer_agreed"] = True  # the customer's recorded consent to store credit stays with what was sent
     return process_input, fees, request
@@ -355,6 +367,10 @@ def _store_amounts(row: ReturnOutcome, fees: FeeResult, request: dict) -> None:
     row.currency, row.legal_profile = request["currency"], request["legal_profile"]
     row.goods_amount, row.restocking_fee, row.return_shipping_fee = str(money(fees.goods)), str(money(fees.restocking_fee)), str(money(fees.return_shipping_fee))
     row.delivery_refund = request.get("delivery_refund") if Decimal(request.get("delivery_refund") or "0") > 0 else None
+    difference = Decimal(request.get("price_difference") or "0")
+    row.difference_refunded = str(-difference) if difference < 0 else None
+    row.balance_due = str(difference) if difference > 0 else None
+    row.balance_state = BalanceState.AWAITING_PAYMENT if difference > 0 else None
     row.amount = "0.00" if row.kind == OutcomeKind.EXCHANGE else str(money(fees.amount + Decimal(request.get("delivery_refund") or "0")))
     row.fee_notes = list(fees.notes)
 
@@ -380,6 +396,7 @@ def _record_done(factory, outcome_id: int, returned: dict, known_refunds: list[s
         if row.state == OutcomeState.DONE:
             return
         row.state, row.finished_at, row.last_error = OutcomeState.DONE, utcnow(), note
+        row.next_attempt_at = utcnow()  # an exchange's routing (or payment check) is due now
         row.refund_gid = new_refunds[-1] if new_refunds else None
         # Every processed exchange line of the return, whoever processed it (we, or the merchant in Shopify's admin).
         row.exchange_line_gids = [li["id"] for node in _nodes(returned, "exchangeLineItems") if (node.get("processedQuantity") or 0) > 0 for li in node.get("lineItems") or []]
@@ -394,7 +411,7 @@ def _record_done(factory, outcome_id: int, returned: dict, known_refunds: list[s
             case.refund_due_at = None  # an exchange owes no refund: its clock stops
         case.outcome = row.kind
         detail = {"amount": row.amount, "currency": row.currency, "restocking_fee": row.restocking_fee, "return_shipping_fee": row.return_shipping_fee,
-                  "delivery_refunded": row.delivery_refund,
+                  "delivery_refunded": row.delivery_refund, "difference_refunded": row.difference_refunded, "balance_due": row.balance_due,
                   "legal_profile": row.legal_profile, "confirmed_by_reading_shopify": asked}
         if note:
             detail["note"] = note
@@ -442,8 +459,8 @@ def _finish_exchange(services, outcome_id: int, gateway) -> str:
     with services.session_factory() as session:
         row = session.get(ReturnOutcome, outcome_id)
         kind, state = row.kind, row.state
-    if kind == OutcomeKind.EXCHANGE and state == OutcomeState.DONE:
-        route_exchange(services, outcome_id, gateway)
+    if kind == OutcomeKind.EXCHANGE and state == OutcomeState.DONE and may_route(services, outcome_id, gateway):
+        route_exchange(services, outcome_id, gateway)  # a balance owed waits for payment (or the merchant's word)
     return state
 
 

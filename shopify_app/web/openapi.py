@@ -81,6 +81,7 @@ RESPONSES: dict[str, dict[int, str | None]] = {
     "returns_api.carry_out_outcome": {200: "ReturnOutcomeEnvelope", 409: "Error", 422: "ReturnOutcomeEnvelope", 502: "Error"},
     "returns_api.complaint_answer": {200: "ReturnEnvelope", 404: "Error", 409: "Error", 502: "Error"},
     "returns_api.remedy_action": {200: "ReturnEnvelope", 404: "Error", 409: "Error"},
+    "returns_api.exchange_forward_unpaid": {200: "ReturnOutcomeEnvelope", 404: "Error", 409: "Error"},
     "returns_api.return_policy": {200: "ReturnPolicyView"},
     "returns_api.supplier_return_terms": {200: "SupplierReturnTermsView"},
     "returns_api.analytics": {200: "ReturnAnalytics"},

@@ -255,6 +255,33 @@ def remedy_action(case_id: int):
         return jsonify(return_=case_json(session.get(ReturnCase, case_id)))
 
 
+@blueprint.post("/returns/<id:case_id>/exchange/forward-unpaid")
+@require_session_token
+def exchange_forward_unpaid(case_id: int):
+    """Send an exchange's replacement to the supplier before the customer has paid the difference (the merchant's word)."""
+    from ..returns.exchange_balance import forward_unpaid
+    from ..returns.outcome_models import OutcomeKind, ReturnOutcome
+    from ..returns.outcomes import carry_out
+
+    services = _services()
+    with services.session_factory.begin() as session:
+        case = _own_case(session, case_id)
+        if case is None:
+            return jsonify(error="not found"), 404
+        row = session.scalar(select(ReturnOutcome).where(ReturnOutcome.return_case_id == case.id, ReturnOutcome.kind == OutcomeKind.EXCHANGE))
+        if row is None or not forward_unpaid(session, row, "merchant"):
+            why = _("no exchange of this return waits for the customer's payment")
+            return jsonify(error=why, fields=[{"field": "(path)", "message": why}]), 409
+        outcome_id = row.id
+    try:  # routed with no transaction open; the pump routes it if this fails
+        carry_out(services, outcome_id)
+    except ShopifyError:
+        pass
+    with services.session_factory() as session:
+        row = session.get(ReturnOutcome, outcome_id)
+        return jsonify(outcome=outcome_json(row), return_=case_json(session.get(ReturnCase, case_id)))
+
+
 def outcome_json(row) -> dict:
     """A return's outcome as the admin shows it."""
     return {"kind": row.kind, "state": row.state, "amount": row.amount, "currency": row.currency, "goods": row.goods_amount,
