@@ -222,19 +222,30 @@ def carry_out(services, outcome_id: int, gateway=None) -> str:
     if isinstance(plan, str):
         return _fail(factory, outcome_id, plan)
     process_input, fees, request = plan
-    with factory.begin() as session:  # the claim: one conditional UPDATE, so only one worker moves pending -> sent
-        if not _move(session, outcome_id, OutcomeState.PENDING, state=OutcomeState.SENT, sent_at=utcnow(), attempts=ReturnOutcome.attempts + 1, request=request):
-            return session.get(ReturnOutcome, outcome_id).state
-        _store_amounts(session.get(ReturnOutcome, outcome_id), fees, request)
-    try:
-        data = gateway.mutate("ReturnProcess", {"input": process_input}, "returnProcess", idempotent=False)
-    except ShopifyUserError as exc:
-        return _fail(factory, outcome_id, _("Shopify refused it: %(errors)s", errors="; ".join(e.get("message", "") for e in exc.user_errors)[:300]))
-    except ShopifyError as exc:
-        return _retry_later(factory, outcome_id, exc)
-    returned = (data.get("returnProcess") or {}).get("return") or {}
-    _record_done(factory, outcome_id, returned, request["known_refunds"])
+    payload, state = send_once(factory, outcome_id, gateway, "ReturnProcess", {"input": process_input}, "returnProcess", request,
+                               on_claim=lambda row: _store_amounts(row, fees, request))
+    if payload is None:
+        return state
+    _record_done(factory, outcome_id, payload.get("return") or {}, request["known_refunds"])
     return _finish_exchange(services, outcome_id, gateway)
+
+
+def send_once(factory, outcome_id: int, gateway, document: str, variables: dict, root: str, request: dict, on_claim=None) -> tuple[dict | None, str | None]:
+    """Claim the row (pending -> sent, one conditional UPDATE: only one worker wins), then call a mutation
+    that is not @idempotent with no transaction open: (its payload, None), or (None, the row's state) when
+    another worker had it, Shopify refused (failed) or the answer was lost (unknown / pending again)."""
+    with factory.begin() as session:
+        if not _move(session, outcome_id, OutcomeState.PENDING, state=OutcomeState.SENT, sent_at=utcnow(), attempts=ReturnOutcome.attempts + 1, request=request):
+            return None, session.get(ReturnOutcome, outcome_id).state
+        if on_claim is not None:
+            on_claim(session.get(ReturnOutcome, outcome_id))
+    try:
+        data = gateway.mutate(document, variables, root, idempotent=False)
+    except ShopifyUserError as exc:
+        return None, _fail(factory, outcome_id, _("Shopify refused it: %(errors)s", errors="; ".join(e.get("message", "") for e in exc.user_errors)[:300]))
+    except ShopifyError as exc:
+        return None, _retry_later(factory, outcome_id, exc)
+    return data.get(root) or {}, None
 
 
 def _move(session: Session, outcome_id: int, from_state: str, **values) -> bool:

@@ -13,13 +13,9 @@ settled by looking the order up by its tag before anything is sent again.
 """
 from __future__ import annotations
 
-import datetime as dt
-
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-
-from integrations.shopify.errors import ShopifyError, ShopifyUserError
 
 from ..db import read_only
 from ..i18n import gettext as _
@@ -28,8 +24,6 @@ from .intake import notify_customer, timeline
 from .models import ReturnCase
 from .outcome_models import OutcomeKind, OutcomeState, ReturnOutcome
 from .remedies import remedy_due
-
-SENT_LEASE = dt.timedelta(minutes=2)
 
 
 def request_replacement(session: Session, case: ReturnCase, by: str) -> ReturnOutcome | None:
@@ -60,7 +54,7 @@ def replacement_tag(key: str) -> str:
 
 def carry_out_replacement(services, outcome_id: int, gateway=None) -> str:
     """Create the replacement order in Shopify once (asking first when an earlier try may have landed); the row's state."""
-    from .outcomes import _fail, _move, _retry_later
+    from .outcomes import _fail, _move, send_once
 
     factory = services.session_factory
     with read_only(factory)() as session:
@@ -84,17 +78,10 @@ def carry_out_replacement(services, outcome_id: int, gateway=None) -> str:
     order_input = replacement_input(source, wanted, key, name)
     if isinstance(order_input, str):
         return _fail(factory, outcome_id, order_input)
-    with factory.begin() as session:  # the claim: only one worker moves pending -> sent
-        if not _move(session, outcome_id, OutcomeState.PENDING, state=OutcomeState.SENT, sent_at=utcnow(), attempts=ReturnOutcome.attempts + 1,
-                     request={"tag": replacement_tag(key)}):
-            return session.get(ReturnOutcome, outcome_id).state
-    try:
-        data = gateway.mutate("ReplacementOrderCreate", {"order": order_input}, "orderCreate", idempotent=False)
-    except ShopifyUserError as exc:
-        return _fail(factory, outcome_id, _("Shopify refused it: %(errors)s", errors="; ".join(e.get("message", "") for e in exc.user_errors)[:300]))
-    except ShopifyError as exc:
-        return _retry_later(factory, outcome_id, exc)
-    return _record_done(factory, outcome_id, (data.get("orderCreate") or {}).get("order") or {})
+    payload, state = send_once(factory, outcome_id, gateway, "ReplacementOrderCreate", {"order": order_input}, "orderCreate", {"tag": replacement_tag(key)})
+    if payload is None:
+        return state
+    return _record_done(factory, outcome_id, payload.get("order") or {})
 
 
 def replacement_input(source: dict, wanted: dict[str, int], key: str, name: str) -> dict | str:
