@@ -188,6 +188,7 @@ def request_schemas() -> dict[str, dict]:
             "customer_agreed": {"type": "boolean",
                                 "description": "The customer expressly agreed to store credit instead of a refund (needed on a statutory withdrawal)."},
         }),
+        "ExchangeForwardUnpaid": obj({}, description="No fields: the merchant's word to send the replacement before payment."),
         "ReturnRemedy": obj({
             "action": {"type": "string", "enum": ["replace", "repair", "done"],
                        "description": "replace / repair: the remedy for a complaint the law accepted; done: the replacement or repair was given."},

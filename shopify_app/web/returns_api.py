@@ -257,6 +257,7 @@ def remedy_action(case_id: int):
 
 @blueprint.post("/returns/<id:case_id>/exchange/forward-unpaid")
 @require_session_token
+@validated_body("ExchangeForwardUnpaid", optional=True)
 def exchange_forward_unpaid(case_id: int):
     """Send an exchange's replacement to the supplier before the customer has paid the difference (the merchant's word)."""
     from ..returns.exchange_balance import forward_unpaid
