@@ -24,9 +24,9 @@ class ConfigError(RuntimeError):
 # 2026-10 schema (tests/integrations/test_scopes.py recomputes it and compares with this and
 # shopify.app.toml). A write_x scope grants read_x too, so read_x is not listed beside it.
 DEFAULT_SCOPES = (
-    "read_customers,read_locations,read_orders,"
+    "read_customers,read_locations,"
     "write_assigned_fulfillment_orders,write_fulfillments,write_inventory,"
-    "write_merchant_managed_fulfillment_orders,write_products,write_returns"
+    "write_merchant_managed_fulfillment_orders,write_orders,write_products,write_returns"
 )
 
 

@@ -4,11 +4,18 @@ What Shopify refuses is refused here with a ReturnUserError: an unknown return o
 return that is not OPEN, more units than are still processable (so processing twice is
 refused), a refund parent that is not a successful SALE or CAPTURE of the order, more than
 a payment or the order has left to refund, store credit for an order without a customer,
-a currency other than the order's presentment currency. What it does is recorded so it can
+a currency other than the order's presentment currency, more delivery cost (refundShipping)
+than the order's shipping has left to refund, or delivery cost the refund's money does not
+cover. What it does is recorded so it can
 be asked about later: each line's processed quantity, a Refund on the order and on the
 return with its OrderTransactions (REFUND from the payment, or through the store credit
 gateway), the customer's store credit balance, and for exchanges a new order line on a new
-fulfillment order. It sends refunds/create, returns/process and orders/updated.
+fulfillment order. An exchange moves the order's balance as Shopify's does: the new items'
+price less the returned items' value, less what this call refunded, is added to the order's
+totalOutstandingSet (positive: the customer owes it, the order is PARTIALLY_PAID until the
+invoice is paid; negative: the merchant owes it). It sends refunds/create, returns/process
+and orders/updated. orderInvoiceSend emails the order's invoice (recorded on the order);
+pay_outstanding is the customer paying it (a SALE, orders/paid).
 """
 from __future__ import annotations
 
@@ -76,13 +83,18 @@ class ReturnProcessingMixin:
             if not returned and not exchanged:
                 raise ShopifyUserError(["input"], "At least one return line item or exchange line item must be processed.", "BLANK")
             transfer = self._check_refund(state, order, (spec.get("financialTransfer") or {}).get("issueRefund"))
+            shipping = self._check_refund_shipping(order, spec.get("refundShipping"), transfer)
             for line, quantity in returned:
                 line["processedQuantity"] += quantity
+            added = Decimal("0")
             for line, quantity in exchanged:
                 line["processedQuantity"] += quantity
-                self._add_exchange_line(state, order, line, quantity)
+                added += self._add_exchange_line(state, order, line, quantity)
             if transfer is not None:
-                self._issue_refund(state, order, ret, returned, transfer, spec.get("note"))
+                self._issue_refund(state, order, ret, returned, transfer, spec.get("note"), shipping)
+            if exchanged:
+                credit = sum((self._processed_value(rli, quantity) for rli, quantity in returned), Decimal("0"))
+                self._move_balance(order, added - credit + (transfer["total"] if transfer is not None else Decimal("0")))
             self.touch(order)
             self.publish(state, "returns/process", {"admin_graphql_api_id": ret["id"], "id": gid_number(ret["id"]), "status": ret["status"].lower(),
                                                     "order_id": gid_number(order["id"])})
@@ -140,6 +152,31 @@ class ReturnProcessingMixin:
             raise ShopifyUserError(["input", "financialTransfer", "issueRefund"], f"Refund amount exceeds the refundable amount ({self.order_refundable(state, order)}).", "INVALID")
         return {"transactions": transactions, "credits": credits, "currency": currency, "total": total}
 
+    def shipping_refundable(self, order: dict[str, Any]) -> Decimal:
+        """The order's delivery cost not refunded yet."""
+        return _amount(order["totalShippingPriceSet"]["presentmentMoney"]) - _amount(order["totalRefundedShippingSet"]["presentmentMoney"])
+
+    def _check_refund_shipping(self, order: dict[str, Any], spec: Mapping[str, Any] | None, transfer: dict[str, Any] | None) -> Decimal:
+        """refundShipping (RefundShippingInput): shippingRefundAmount overrides fullRefund; at most what is left; backed by the refund's money."""
+        if not spec:
+            return Decimal("0")
+        field = ["input", "refundShipping"]
+        left = self.shipping_refundable(order)
+        if spec.get("shippingRefundAmount") is not None:
+            money = spec["shippingRefundAmount"]
+            if money["currencyCode"] != order["presentmentCurrencyCode"]:
+                raise ShopifyUserError(field + ["shippingRefundAmount", "currencyCode"], f"Currency must be the order's presentment currency ({order['presentmentCurrencyCode']}).", "INVALID")
+            amount = Decimal(str(money["amount"]))
+            if amount < 0:
+                raise ShopifyUserError(field + ["shippingRefundAmount", "amount"], "Amount must be greater than or equal to zero.", "GREATER_THAN_OR_EQUAL_TO")
+        else:
+            amount = left if spec.get("fullRefund") else Decimal("0")
+        if amount > left:
+            raise ShopifyUserError(field + ["shippingRefundAmount"], f"Shipping refund amount exceeds the refundable shipping amount ({left}).", "INVALID")
+        if amount > 0 and (transfer is None or transfer["total"] < amount):
+            raise ShopifyUserError(field, "The refund's transactions must cover the shipping refund.", "INVALID")
+        return amount
+
     @staticmethod
     def _money_in(money: Mapping[str, Any], currency: str, field: list[str]) -> Decimal:
         amount = Decimal(str(money["amount"]))
@@ -149,7 +186,8 @@ class ReturnProcessingMixin:
             raise ShopifyUserError(field + ["amount"], "Amount must be greater than zero.", "GREATER_THAN")
         return amount
 
-    def _issue_refund(self, state, order: dict[str, Any], ret: dict[str, Any], returned: list[tuple[dict, int]], transfer: dict[str, Any], note: str | None) -> dict[str, Any]:
+    def _issue_refund(self, state, order: dict[str, Any], ret: dict[str, Any], returned: list[tuple[dict, int]], transfer: dict[str, Any], note: str | None,
+                      shipping: Decimal = Decimal("0")) -> dict[str, Any]:
         currency = transfer["currency"]
         created = []
         for parent, amount in transfer["transactions"]:
@@ -173,10 +211,18 @@ class ReturnProcessingMixin:
                                   "location_id": None, "line_item": {"id": gid_number(line["id"]), "admin_graphql_api_id": line["id"], "sku": line.get("sku"),
                                                                      "quantity": line["quantity"], "current_quantity": line["currentQuantity"]}})
         now = self.now_iso()
+        shipping_lines = []
+        if shipping > 0:
+            line = order.get("shippingLine") or {}
+            shipping_lines.append({"__typename": "RefundShippingLine", "id": make_gid("RefundShippingLine", self.next_number()), "shippingLine": line,
+                                   "subtotalAmountSet": records.money_bag(shipping, currency), "taxAmountSet": records.money_bag(Decimal("0"), currency)})
+            refunded_shipping = _amount(order["totalRefundedShippingSet"]["presentmentMoney"]) + shipping
+            order["totalRefundedShippingSet"] = records.money_bag(refunded_shipping, currency)
+            order["currentShippingPriceSet"] = records.money_bag(_amount(order["totalShippingPriceSet"]["presentmentMoney"]) - refunded_shipping, currency)
         refund = state.index({"__typename": "Refund", "id": make_gid("Refund", self.next_number()), "order": Ref(order["id"]), "return": Ref(ret["id"]), "note": note,
                               "refundLineItems": items, "transactions": [Ref(t["id"]) for t in created], "totalRefundedSet": records.money_bag(transfer["total"], currency),
                               "createdAt": now, "updatedAt": now, "processedAt": now, "legacyResourceId": str(self.next_number()), "duties": [],
-                              "orderAdjustments": [], "refundShippingLines": []})
+                              "orderAdjustments": [], "refundShippingLines": shipping_lines})
         order.setdefault("refunds", []).append(Ref(refund["id"]))
         ret["refunds"].append(Ref(refund["id"]))
         refunded = _amount(order["totalRefundedSet"]["presentmentMoney"]) + transfer["total"]
@@ -191,14 +237,62 @@ class ReturnProcessingMixin:
         })
         return refund
 
-    def _add_exchange_line(self, state, order: dict[str, Any], exchange_line: dict[str, Any], quantity: int) -> None:
-        """The replacement joins the order as a new line on a new fulfillment order at the location that stocks it."""
+    @staticmethod
+    def _processed_value(rli: dict[str, Any], quantity: int) -> Decimal:
+        """What the customer paid for `quantity` units of a return line (its discounted total, prorated)."""
+        total = _amount(rli["withCodeDiscountedTotalPriceSet"]["presentmentMoney"]) if rli.get("withCodeDiscountedTotalPriceSet") else Decimal("0")
+        return (total * quantity / max(rli["quantity"], 1)).quantize(Decimal("0.01"))
+
+    def _move_balance(self, order: dict[str, Any], delta: Decimal) -> None:
+        """An exchange's balance joins the order's outstanding amount; an order owed money is partially paid."""
+        currency = order["presentmentCurrencyCode"]
+        outstanding = _amount(order["totalOutstandingSet"]["presentmentMoney"]) + delta
+        order["totalOutstandingSet"] = records.money_bag(outstanding, currency)
+        if outstanding > 0:
+            order["displayFinancialStatus"] = "PARTIALLY_PAID"
+
+    def send_order_invoice(self, shop, order_gid: str, email: Mapping[str, Any] | None) -> dict[str, Any]:
+        """orderInvoiceSend: the invoice emailed (recorded on the order); refused for an unknown order or no recipient."""
+        with self.lock:
+            state = self.require_shop(shop)
+            order = state.get(order_gid) if is_gid(order_gid) else None
+            if order is None or order["__typename"] != "Order":
+                raise ShopifyUserError(["id"], "Order does not exist.", "ORDER_INVOICE_SEND_UNSUCCESSFUL")
+            to = (email or {}).get("to") or order.get("email")
+            if not to:
+                raise ShopifyUserError(["email", "to"], "The order has no email address to send the invoice to.", "ORDER_INVOICE_SEND_UNSUCCESSFUL")
+            order.setdefault("_invoices", []).append({"to": to, "subject": (email or {}).get("subject"), "outstanding": order["totalOutstandingSet"]["presentmentMoney"]["amount"],
+                                                      "sentAt": self.now_iso()})
+            return order
+
+    def pay_outstanding(self, shop, order_gid: str) -> dict[str, Any]:
+        """The customer pays the order's outstanding balance (the invoice's checkout): a SALE, PAID, orders/paid and orders/updated."""
+        with self.lock:
+            state = self.require_shop(shop)
+            order = state.get(order_gid)
+            currency = order["presentmentCurrencyCode"]
+            due = _amount(order["totalOutstandingSet"]["presentmentMoney"])
+            if due <= 0:
+                raise ValueError("the order owes nothing")
+            self.order_transactions(state, order)
+            sale = self._transaction(state, order, "SALE", due, currency, gateway="shopify_payments")
+            order["_transactions"].append(Ref(sale["id"]))
+            order["totalReceivedSet"] = records.money_bag(_amount(order["totalReceivedSet"]["presentmentMoney"]) + due, currency)
+            order["totalOutstandingSet"] = records.money_bag(Decimal("0"), currency)
+            order["displayFinancialStatus"] = "PAID"
+            self.touch(order)
+            self.publish_order(state, order, "orders/paid", "orders/updated")
+            return order
+
+    def _add_exchange_line(self, state, order: dict[str, Any], exchange_line: dict[str, Any], quantity: int) -> Decimal:
+        """The replacement joins the order as a new line on a new fulfillment order at the location that stocks it; its price."""
         line = self._add_line_item(state, order, {"variant_id": exchange_line["variantId"], "quantity": quantity})
         exchange_line.setdefault("lineItems", []).append(Ref(line["id"]))
         location = self.route_line(state, line)
         if location is not None:
             self.add_fulfillment_order(state, order, location, [line])
         order["displayFulfillmentStatus"] = "PARTIALLY_FULFILLED"
+        return _amount(line["originalUnitPriceSet"]["presentmentMoney"]) * quantity
 
     # -- exchange lines on returns -------------------------------------------------------------
 

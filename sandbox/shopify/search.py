@@ -85,6 +85,7 @@ FIELDS_BY_TYPE: dict[str, dict[str, FieldSpec]] = {
         "status": ("order_status", "closed"),
         "email": ("text", "email"),
         "sku": ("skus", "_skus"),
+        "tag": ("skus", "tags"),  # membership, case-insensitive, as Shopify matches a tag
     },
     "WebhookSubscription": {"topic": ("enum", "topic")},
 }

@@ -32,6 +32,8 @@ _templates = Environment(
 )
 # `_()` in email templates: the shared gettext catalogs (untranslated outside a language context).
 _templates.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
+# Amounts in the rendering language's format with their currency ('12,00 zł', '₪45.00').
+_templates.globals["format_money"] = i18n.format_money
 
 
 def render(template: str, **context) -> tuple[str, str]:

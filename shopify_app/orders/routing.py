@@ -90,15 +90,18 @@ def exchange_lines(session: Session, order: Order) -> tuple[dict[str, str], bool
     recorded), so a replacement never joins a delivery the supplier shipped long ago.
     """
     from ..returns.models import Decision, ReturnCase
-    from ..returns.outcome_models import OutcomeKind, OutcomeState, ReturnOutcome
+    from ..returns.outcome_models import BalanceState, OutcomeKind, OutcomeState, ReturnOutcome
 
-    rows = session.execute(select(ReturnCase.return_gid, ReturnCase.decision, ReturnCase.status, ReturnOutcome.kind, ReturnOutcome.state, ReturnOutcome.exchange_line_gids)
+    rows = session.execute(select(ReturnCase.return_gid, ReturnCase.decision, ReturnCase.status, ReturnOutcome.kind, ReturnOutcome.state, ReturnOutcome.exchange_line_gids,
+                                  ReturnOutcome.balance_state)
                            .outerjoin(ReturnOutcome, ReturnOutcome.return_case_id == ReturnCase.id)
                            .where(ReturnCase.order_id == order.id, or_(ReturnCase.outcome == OutcomeKind.EXCHANGE, ReturnOutcome.kind == OutcomeKind.EXCHANGE))).all()
     keys: dict[str, str] = {}
     in_flight = False
-    for return_gid, decision, status, kind, state, gids in rows:
-        if kind == OutcomeKind.EXCHANGE and state == OutcomeState.DONE:
+    for return_gid, decision, status, kind, state, gids, balance_state in rows:
+        if kind == OutcomeKind.EXCHANGE and state == OutcomeState.DONE and balance_state == BalanceState.AWAITING_PAYMENT:
+            in_flight = True  # the customer owes the replacement's extra price: it waits for payment (returns/exchange_balance.py)
+        elif kind == OutcomeKind.EXCHANGE and state == OutcomeState.DONE:
             keys.update({gid.rsplit("/", 1)[-1]: return_gid for gid in gids or []})
         elif kind in (None, OutcomeKind.EXCHANGE) and decision != Decision.DECLINE and (status or "") not in ("canceled", "declined"):
             in_flight = True  # asked for, not recorded done yet (a failed row waits for the merchant)

@@ -3,11 +3,14 @@
 A merchant's promise in business days ("report damage within 3 business days") counts the
 working days of the country the goods were delivered to (Israel rests on Friday and
 Saturday, Poland on Saturday and Sunday and its public holidays). A country the library does
-not know counts Monday to Friday.
+not know counts Monday to Friday. Days are the shop's calendar days (its IANA time zone from
+the shop profile), not UTC dates: a parcel delivered at 00:30 in Warsaw arrived on that
+Warsaw date, although it is still the day before in UTC.
 """
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from functools import lru_cache
 
 import holidays
@@ -27,6 +30,17 @@ def last_business_day(start: dt.date, business_days: int, country: str | None) -
     return _calendar(country, start.year).get_nth_working_day(start, business_days)
 
 
-def within_business_days(start: dt.datetime, business_days: int, country: str | None, now: dt.datetime) -> bool:
-    """True while `now` is on or before the last of `business_days` working days after `start` (whole days, UTC)."""
-    return now.date() <= last_business_day(start.date(), business_days, country)
+def local_date(moment: dt.datetime, timezone: str | None) -> dt.date:
+    """The calendar date of `moment` in the IANA zone `timezone` (UTC when unknown or not a zone)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)  # stored datetimes are UTC
+    try:
+        zone = zoneinfo.ZoneInfo(timezone) if timezone else dt.timezone.utc
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        zone = dt.timezone.utc
+    return moment.astimezone(zone).date()
+
+
+def within_business_days(start: dt.datetime, business_days: int, country: str | None, now: dt.datetime, timezone: str | None = None) -> bool:
+    """True while `now` is on or before the last of `business_days` working days after `start`, in the shop's dates."""
+    return local_date(now, timezone) <= last_business_day(local_date(start, timezone), business_days, country)

@@ -12,13 +12,15 @@ import logging
 
 from sqlalchemy import select
 
-from integrations.shopify.errors import ShopifyUserError
+from integrations.shopify.errors import ShopifyError, ShopifyUserError
 
 from ..i18n import gettext as _
 from ..models import utcnow
 from .intake import case_profile, mark_decided
 from .legal_profiles import PROFILES
 from .models import CaseKind, ComplaintState, Decision, ReturnCase
+from .remedies import raise_remedy_task
+from .replacements import request_replacement
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +67,31 @@ def answer_complaint(services, shop_domain: str, case_id: int, answer: str, reme
     if answer == "accept":
         note = note or _("Your complaint is accepted: we will %(remedy)s.", remedy={"refund": _("refund you"), "replace": _("replace the item"), "repair": _("repair the item")}[remedy])
     push_decision(services.gateway(shop_domain), return_gid, answer == "accept", note)
+    replacement = None
     with services.session_factory.begin() as session:
         case = session.get(ReturnCase, case_id)
         if case.complaint_state == ComplaintState.OPEN:
             case.complaint_remedy, case.complaint_answer = (remedy if answer == "accept" else None), note
             if answer == "accept":
                 mark_decided(session, case, Decision.APPROVE, "merchant", note)
+                raise_remedy_task(session, case)  # a replacement or repair: the merchant marks it done
+                row = request_replacement(session, case, "merchant")
+                replacement = row.id if row is not None else None
             else:
                 mark_decided(session, case, Decision.DECLINE, "merchant", note, "OTHER")
+    if replacement is not None:
+        send_now(services, replacement)
     return case_id
+
+
+def send_now(services, outcome_id: int) -> None:
+    """Try the outcome at once (no transaction open); a failure leaves it to the outcomes pump."""
+    from .outcomes import carry_out
+
+    try:
+        carry_out(services, outcome_id)
+    except ShopifyError as exc:  # pending/unknown: the pump asks Shopify and tries again
+        log.warning("outcome %s: not carried out now (%s); the pump retries", outcome_id, type(exc).__name__)
 
 
 def accept_silent_complaints(services, now: dt.datetime | None = None) -> int:

@@ -21,6 +21,7 @@ from ..deliveries.models import FulfillmentDelivery
 from ..models import ShopSetting, utcnow
 from ..orders.payloads import parse_time
 from ..privacy import gid_number
+from ..shop_profile import shop_profile
 from ..orders.models import CustomerNotice, Order, OrderLine
 from ..orders.timeline import record_event
 from ..suppliers.models import Supplier, SupplierOrder, SupplierOrderLine, SupplierShipment
@@ -127,6 +128,7 @@ def record_return(session: Session, shop_domain: str, snapshot: dict) -> ReturnC
     policy = store_policy(session, shop_domain)
     profile = case_profile(session, case, policy)
     case.legal_profile = profile.key
+    timezone = shop_profile(session, shop_domain)["iana_timezone"]
     known = {line.return_line_item_gid: line for line in case.lines}
     for node in (snapshot.get("returnLineItems") or {}).get("nodes") or []:
         fli = node.get("fulfillmentLineItem") or {}
@@ -150,7 +152,7 @@ def record_return(session: Session, shop_domain: str, snapshot: dict) -> ReturnC
             product_id=line.product_gid, product_tags=tuple((line_item.get("product") or {}).get("tags") or ()),
             supplier_terms=supplier_terms_from(context.supplier.return_terms) if context.supplier and not context.supplier_gone else None,
             supplier_known=context.supplier is None or not context.supplier_gone,
-            profile=profile, country=case.country_code,
+            profile=profile, country=case.country_code, timezone=timezone,
         )
         if context.delivered_at and (case.delivered_at is None or context.delivered_at > case.delivered_at):
             case.delivered_at = context.delivered_at

@@ -4,7 +4,9 @@ Sources (the README's returns section repeats them):
 - EU/EEA: Directive 2011/83/EU (consumer rights) art. 9 (14 days to withdraw from a distance
   sale, counted from delivery, no reason needed), art. 13 (refund within 14 days of the
   withdrawal; it may wait until the goods are back), art. 14 (the consumer bears only the
-  direct cost of sending the goods back, and only when told beforehand: no restocking fee);
+  direct cost of sending the goods back, and only when told beforehand: no restocking fee),
+  art. 13(1)-(2) (a withdrawal from the whole contract refunds the delivery cost too, but
+  not the extra for a delivery more expensive than the least expensive standard one);
   Directive (EU) 2019/771 art. 10 (legal guarantee: 2 years from delivery for a lack of conformity).
 - Poland: Ustawa o prawach konsumenta (Dz.U. 2014 poz. 827) art. 27 ff. (withdrawal) and
   art. 7a (a complaint the seller does not answer within 14 days counts as accepted).
@@ -12,6 +14,10 @@ Sources (the README's returns section repeats them):
   of receiving the goods) and the Consumer Protection (Cancellation of Transaction)
   Regulations 5771-2010 (a cancellation fee of at most 5 % of the price or 100 NIS, whichever
   is lower; none when the cancellation is due to a defect or a mismatch with what was sold);
+  s. 14E: a cancellation for a defect, a mismatch, a late delivery or another breach returns
+  everything the consumer paid (the delivery cost included) with no fee, whereas a
+  cancellation for no reason returns the price of the goods less the fee: the delivery the
+  consumer received is not refunded;
   Consumer Protection (Warranty and Service after Sale) Regulations 5766-2006 (at least one
   year of warranty for the goods they list).
 - Anywhere else (e.g. the US): no statutory right to return a distance purchase; the store
@@ -47,6 +53,8 @@ class LegalProfile:
     cancellation_fee_percent: Decimal | None  # a statutory cancellation fee cap as % of the price
     cancellation_fee_cap: tuple[Decimal, str] | None  # ... and as an absolute amount, currency
     fees_on_defect: bool = False  # a defect or mismatch never costs the consumer a fee
+    delivery_refund_on_withdrawal: bool = False  # a withdrawal from the whole order refunds the standard delivery cost
+    delivery_refund_on_defect: bool = False  # a defect cancelling the whole order refunds the delivery cost paid
 
     @property
     def statutory(self) -> bool:
@@ -58,19 +66,19 @@ EU = LegalProfile(
     key="EU", name="EU/EEA consumer law", withdrawal_days=14, refund_deadline_days=14, refund_may_wait_for_goods=True,
     guarantee_days=730, complaint_answer_days=None, complaint_silence_accepts=False,
     restocking_fee_on_withdrawal=False, return_shipping_on_withdrawal=True,
-    cancellation_fee_percent=None, cancellation_fee_cap=None,
+    cancellation_fee_percent=None, cancellation_fee_cap=None, delivery_refund_on_withdrawal=True, delivery_refund_on_defect=True,
 )
 PL = LegalProfile(
     key="PL", name="Poland (EU law and the consumer rights act)", withdrawal_days=14, refund_deadline_days=14,
     refund_may_wait_for_goods=True, guarantee_days=730, complaint_answer_days=14, complaint_silence_accepts=True,
     restocking_fee_on_withdrawal=False, return_shipping_on_withdrawal=True,
-    cancellation_fee_percent=None, cancellation_fee_cap=None,
+    cancellation_fee_percent=None, cancellation_fee_cap=None, delivery_refund_on_withdrawal=True, delivery_refund_on_defect=True,
 )
 IL = LegalProfile(
     key="IL", name="Israel (Consumer Protection Law)", withdrawal_days=14, refund_deadline_days=14,
     refund_may_wait_for_goods=True, guarantee_days=365, complaint_answer_days=None, complaint_silence_accepts=False,
     restocking_fee_on_withdrawal=False, return_shipping_on_withdrawal=False,
-    cancellation_fee_percent=Decimal("5"), cancellation_fee_cap=(Decimal("100"), "ILS"),
+    cancellation_fee_percent=Decimal("5"), cancellation_fee_cap=(Decimal("100"), "ILS"), delivery_refund_on_defect=True,
 )
 NONE = LegalProfile(
     key="NONE", name="No statutory right (store policy only)", withdrawal_days=None, refund_deadline_days=None,

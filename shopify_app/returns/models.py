@@ -87,6 +87,7 @@ class ReturnCase(Base):
     complaint_answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     complaint_remedy: Mapped[str | None] = mapped_column(String(16), info=CODES_ONLY)  # refund | replace | repair, when accepted
     complaint_answer: Mapped[str | None] = mapped_column(Text)  # the merchant's words to the customer
+    remedy_done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # the replacement or repair marked done by the merchant
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

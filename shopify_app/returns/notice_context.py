@@ -21,9 +21,12 @@ def return_notice_context(session: Session, notice) -> dict:
     address = ", ".join(str(v) for v in (case.rma_address or {}).values() if v)
     items = sum(line.received_quantity for line in case.lines)
     outcome = session.scalar(select(ReturnOutcome).where(ReturnOutcome.return_case_id == case.id))
-    amounts = {"amount": None, "restocking_fee": None, "return_shipping_fee": None, "currency": None}
+    amounts = {"amount": None, "restocking_fee": None, "return_shipping_fee": None, "currency": None, "delivery_refunded": None,
+               "difference_refunded": None, "balance_due": None, "replacement_order": None}
     if outcome is not None:
-        amounts = {"amount": outcome.amount, "currency": outcome.currency,
+        amounts = {"amount": outcome.amount, "currency": outcome.currency, "delivery_refunded": outcome.delivery_refund,
+                   "difference_refunded": outcome.difference_refunded, "balance_due": outcome.balance_due,
+                   "replacement_order": (outcome.request or {}).get("replacement_order_name"),
                    "restocking_fee": outcome.restocking_fee if outcome.restocking_fee not in (None, "0", "0.00") else None,
                    "return_shipping_fee": outcome.return_shipping_fee if outcome.return_shipping_fee not in (None, "0", "0.00") else None}
     return {"rma_number": case.rma_number, "label_url": http_link(case.rma_label_url), "return_address": address or None, "decision_note": case.decision_note, "items": items,

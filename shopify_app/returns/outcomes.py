@@ -28,13 +28,14 @@ from ..db import read_only
 from ..models import utcnow
 from ..orders.models import Order
 from ..suppliers.models import Supplier
-from .fees import FeeLine, FeeResult, money, return_fees
-from .intake import notify_customer, timeline
-from .intake import case_profile
-from .models import Decision, ReturnCase
-from .outcome_models import OPEN_STATES, OutcomeKind, OutcomeState, ReturnOutcome
-from .policy import supplier_terms_from
-from .remedies import raise_remedy_task, remedy_due, settle_remedy_task
+from .delivery_refund import delivery_refund
+from .fees import FeeLine, FeeResult, is_defect, money, return_fees
+from .intake import case_profile, notify_customer, start_refund_clock, store_policy, timeline
+from .models import CaseKind, Decision, ReturnCase
+from .exchange_balance import may_route, price_difference, variant_prices
+from .outcome_models import OPEN_STATES, BalanceState, OutcomeKind, OutcomeState, ReturnOutcome
+from .policy import standard_delivery_cap, supplier_terms_from
+from .remedies import STORE_CREDIT_CONSENT_SOURCE, money_refusal, raise_remedy_task, remedy_due, settle_remedy_task, store_credit_refusal
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +61,47 @@ def default_kind(case: ReturnCase) -> str:
     return case.outcome if case.outcome in KINDS else OutcomeKind.REFUND
 
 
+class OutcomeRefused(Exception):
+    """The outcome may not be asked for (the law, the complaint's remedy, or the case's state): `field` names what is wrong."""
+
+    def __init__(self, message: str, field: str = "kind"):
+        super().__init__(message)
+        self.field = field
+
+
 def request_outcome(session: Session, case: ReturnCase, kind: str | None = None, *, by: str = "app", customer_agreed: bool = False) -> ReturnOutcome:
-    """The case's outcome row, created once (pending: the pump or the caller carries it out)."""
+    """The case's outcome row, created once (pending: the pump or the caller carries it out), after the legal checks.
+
+    Every caller (the admin's API, the receipt that makes a refund due, jobs) gets the same checks:
+    only an approved return; no money where an accepted complaint's remedy is a replacement or a
+    repair; store credit on a statutory withdrawal only with the customer's recorded agreement.
+    A failed row is the merchant's retry (or change of kind), checked the same way. Raises OutcomeRefused.
+    """
+    if case.decision != Decision.APPROVE or case.status not in ("open", "closed"):
+        raise OutcomeRefused(_("only an approved return can be refunded, credited or exchanged"))
     existing = session.scalar(select(ReturnOutcome).where(ReturnOutcome.return_case_id == case.id))
-    if existing is not None:
+    if existing is not None and existing.state != OutcomeState.FAILED:
+        if kind and existing.kind != kind:
+            raise OutcomeRefused(_("this return's outcome is already %(kind)s", kind=existing.kind))
         return existing
-    kind = kind or default_kind(case)
+    kind = kind or (existing.kind if existing is not None else default_kind(case))
     if kind not in KINDS:
-        raise ValueError(f"outcome must be one of {', '.join(KINDS)}")
+        raise OutcomeRefused(_("outcome must be one of %(kinds)s", kinds=", ".join(KINDS)))
+    refused = money_refusal(case, kind)
+    if refused is not None:
+        raise OutcomeRefused(refused)
+    refused = store_credit_refusal(session, case, kind, customer_agreed)
+    if refused is not None:
+        raise OutcomeRefused(refused, "customer_agreed")
+    if kind == OutcomeKind.REFUND and remedy_due(case) == "choose":
+        case.complaint_remedy = "refund"  # the merchant chose the remedy the law accepted
+        timeline(session, case, "complaint_remedy_chosen", by, remedy="refund")
+        start_refund_clock(session, case)
+    if kind == OutcomeKind.STORE_CREDIT and customer_agreed:
+        timeline(session, case, "return_store_credit_agreed", by, legal_source=STORE_CREDIT_CONSENT_SOURCE)
+    if existing is not None:
+        retry_failed(session, existing, kind)  # the merchant retries, or changes the kind of, what failed
+        return existing
     row = ReturnOutcome(shop_domain=case.shop_domain, return_case_id=case.id, kind=kind, idempotency_key=outcome_key(case.shop_domain, case.return_gid),
                         state=OutcomeState.PENDING, requested_by=by, next_attempt_at=utcnow(), fee_notes=[], exchange_line_gids=[],
                         request={"customer_agreed": True} if customer_agreed else {})
@@ -114,7 +148,11 @@ def request_when_received(session: Session, case: ReturnCase) -> None:
     if remedy_due(case) is not None:
         raise_remedy_task(session, case)  # a replacement, repair or a remedy to choose: the merchant's task, never cash
         return
-    request_outcome(session, case)
+    try:
+        request_outcome(session, case)
+    except OutcomeRefused as refused:  # the law stops the default outcome: the merchant chooses another
+        raise_alert(session, case.shop_domain, "return_outcome_failed", f"return_outcome:{case.id}",
+                    _("Return %(label)s: %(why)s", label=case.name or case.return_gid, why=str(refused)), subject=case.name)
 
 
 # -- the pump ------------------------------------------------------------------------------------
@@ -125,7 +163,8 @@ def due_outcomes(session: Session, now: dt.datetime) -> list[tuple[int, str]]:
     return session.execute(select(ReturnOutcome.id, ReturnOutcome.shop_domain).where(or_(
         ReturnOutcome.state.in_((OutcomeState.PENDING, OutcomeState.UNKNOWN)) & (ReturnOutcome.next_attempt_at <= now),
         (ReturnOutcome.state == OutcomeState.SENT) & (ReturnOutcome.sent_at <= now - SENT_LEASE),
-        (ReturnOutcome.state == OutcomeState.DONE) & (ReturnOutcome.kind == OutcomeKind.EXCHANGE) & ReturnOutcome.routed_at.is_(None),
+        (ReturnOutcome.state == OutcomeState.DONE) & (ReturnOutcome.kind == OutcomeKind.EXCHANGE) & ReturnOutcome.routed_at.is_(None)
+        & (ReturnOutcome.next_attempt_at <= now),  # an unpaid balance is re-read every PAYMENT_CHECK_EVERY
     )).order_by(ReturnOutcome.id)).all()
 
 
@@ -150,10 +189,14 @@ def carry_out(services, outcome_id: int, gateway=None) -> str:
         case = session.get(ReturnCase, row.return_case_id)
         state, kind, shop_domain, return_gid, routed = row.state, row.kind, row.shop_domain, case.return_gid, row.routed_at is not None
         sent_request = dict(row.request or {})
+    if kind == OutcomeKind.REPLACEMENT:  # an order of its own in Shopify, not a returnProcess
+        from .replacements import carry_out_replacement
+
+        return carry_out_replacement(services, outcome_id, gateway)
     gateway = gateway or services.gateway(shop_domain)
     if state == OutcomeState.DONE:
         if kind == OutcomeKind.EXCHANGE and not routed:
-            route_exchange(services, outcome_id, gateway)
+            return _finish_exchange(services, outcome_id, gateway)
         return state
     if state == OutcomeState.FAILED:
         return state
@@ -167,9 +210,10 @@ def carry_out(services, outcome_id: int, gateway=None) -> str:
         with factory.begin() as session:  # it never reached Shopify: send it again (unless another worker moved it)
             if not _move(session, outcome_id, state, state=OutcomeState.PENDING):
                 return session.get(ReturnOutcome, outcome_id).state
+    prices = variant_prices(gateway, snapshot) if kind == OutcomeKind.EXCHANGE else {}  # no transaction open
     with read_only(factory)() as session:
         try:
-            plan = plan_outcome(session, session.get(ReturnOutcome, outcome_id), snapshot)
+            plan = plan_outcome(session, session.get(ReturnOutcome, outcome_id), snapshot, prices)
         except NothingToProcess:
             plan = None
     if plan is None:
@@ -178,19 +222,30 @@ def carry_out(services, outcome_id: int, gateway=None) -> str:
     if isinstance(plan, str):
         return _fail(factory, outcome_id, plan)
     process_input, fees, request = plan
-    with factory.begin() as session:  # the claim: one conditional UPDATE, so only one worker moves pending -> sent
-        if not _move(session, outcome_id, OutcomeState.PENDING, state=OutcomeState.SENT, sent_at=utcnow(), attempts=ReturnOutcome.attempts + 1, request=request):
-            return session.get(ReturnOutcome, outcome_id).state
-        _store_amounts(session.get(ReturnOutcome, outcome_id), fees, request)
-    try:
-        data = gateway.mutate("ReturnProcess", {"input": process_input}, "returnProcess", idempotent=False)
-    except ShopifyUserError as exc:
-        return _fail(factory, outcome_id, _("Shopify refused it: %(errors)s", errors="; ".join(e.get("message", "") for e in exc.user_errors)[:300]))
-    except ShopifyError as exc:
-        return _retry_later(factory, outcome_id, exc)
-    returned = (data.get("returnProcess") or {}).get("return") or {}
-    _record_done(factory, outcome_id, returned, request["known_refunds"])
+    payload, state = send_once(factory, outcome_id, gateway, "ReturnProcess", {"input": process_input}, "returnProcess", request,
+                               on_claim=lambda row: _store_amounts(row, fees, request))
+    if payload is None:
+        return state
+    _record_done(factory, outcome_id, payload.get("return") or {}, request["known_refunds"])
     return _finish_exchange(services, outcome_id, gateway)
+
+
+def send_once(factory, outcome_id: int, gateway, document: str, variables: dict, root: str, request: dict, on_claim=None) -> tuple[dict | None, str | None]:
+    """Claim the row (pending -> sent, one conditional UPDATE: only one worker wins), then call a mutation
+    that is not @idempotent with no transaction open: (its payload, None), or (None, the row's state) when
+    another worker had it, Shopify refused (failed) or the answer was lost (unknown / pending again)."""
+    with factory.begin() as session:
+        if not _move(session, outcome_id, OutcomeState.PENDING, state=OutcomeState.SENT, sent_at=utcnow(), attempts=ReturnOutcome.attempts + 1, request=request):
+            return None, session.get(ReturnOutcome, outcome_id).state
+        if on_claim is not None:
+            on_claim(session.get(ReturnOutcome, outcome_id))
+    try:
+        data = gateway.mutate(document, variables, root, idempotent=False)
+    except ShopifyUserError as exc:
+        return None, _fail(factory, outcome_id, _("Shopify refused it: %(errors)s", errors="; ".join(e.get("message", "") for e in exc.user_errors)[:300]))
+    except ShopifyError as exc:
+        return None, _retry_later(factory, outcome_id, exc)
+    return data.get(root) or {}, None
 
 
 def _move(session: Session, outcome_id: int, from_state: str, **values) -> bool:
@@ -211,7 +266,7 @@ def _amount(money_bag: dict | None) -> Decimal:
     return Decimal(str(((money_bag or {}).get("presentmentMoney") or {}).get("amount") or "0"))
 
 
-def plan_outcome(session: Session, row: ReturnOutcome, snapshot: dict):
+def plan_outcome(session: Session, row: ReturnOutcome, snapshot: dict, prices: dict | None = None):
     """(returnProcess input, fees, what to remember) for what is still processable; a string when it cannot be done."""
     case = session.get(ReturnCase, row.return_case_id)
     currency = (snapshot.get("order") or {}).get("presentmentCurrencyCode") or "USD"
@@ -244,28 +299,57 @@ def plan_outcome(session: Session, row: ReturnOutcome, snapshot: dict):
     fees = return_fees(profile, fee_lines, currency, shipping_cost)
     process_input: dict = {"returnId": case.return_gid, "returnLineItems": returned, "notifyCustomer": False,
                            "note": f"{row.kind.replace('_', ' ')} carried out by the dropshipping app ({row.idempotency_key})"}
+    delivery, difference = Decimal("0"), None
     if exchanged:
         process_input["exchangeLineItems"] = exchanged
+        difference = price_difference(exchanged, snapshot, prices or {}, fees.goods)
+        if difference is None:
+            return _("The price of an item the customer exchanges for is unknown: process the exchange in Shopify.")
+        if difference < 0 and not case.refund_gids:  # a cheaper replacement: the difference back to the original payment
+            allocation = allocate_refund(snapshot, -difference, currency)
+            if allocation is None:
+                return _("The order's payments have less than %(amount)s %(currency)s left to refund: refund it by hand in Shopify.", amount=-difference, currency=currency)
+            process_input["financialTransfer"] = {"issueRefund": {"orderTransactions": allocation, "refundMethods": []}}
     elif case.refund_gids:
         # Refunded by hand in Shopify already (refunds/create matched it): confirm the units, pay nothing twice.
         fees.notes.append("refunded in Shopify by hand already: nothing more paid")
         fees.restocking_fee = fees.return_shipping_fee = Decimal("0")
         fees.goods = Decimal("0")
-    elif fees.amount > 0:
-        refund: dict = {"orderTransactions": [], "refundMethods": []}
-        if row.kind == OutcomeKind.STORE_CREDIT:
-            refund["refundMethods"] = [{"storeCreditRefund": {"amount": {"amount": str(money(fees.amount)), "currencyCode": currency}}}]
-        else:
-            allocation = allocate_refund(snapshot, fees.amount, currency)
-            if allocation is None:
-                return _("The order's payments have less than %(amount)s %(currency)s left to refund: refund it by hand in Shopify.", amount=fees.amount, currency=currency)
-            refund["orderTransactions"] = allocation
-        process_input["financialTransfer"] = {"issueRefund": refund}
+    else:
+        delivery = _delivery_due(session, case, profile, snapshot, returned, fee_lines, fees.notes)
+        total = money(fees.amount + delivery)
+        if total > 0:
+            refund: dict = {"orderTransactions": [], "refundMethods": []}
+            if row.kind == OutcomeKind.STORE_CREDIT:
+                refund["refundMethods"] = [{"storeCreditRefund": {"amount": {"amount": str(total), "currencyCode": currency}}}]
+            else:
+                allocation = allocate_refund(snapshot, total, currency)
+                if allocation is None:
+                    return _("The order's payments have less than %(amount)s %(currency)s left to refund: refund it by hand in Shopify.", amount=total, currency=currency)
+                refund["orderTransactions"] = allocation
+            process_input["financialTransfer"] = {"issueRefund": refund}
+        if delivery > 0:  # Shopify records it as the order's refunded delivery (refundShippingLines)
+            process_input["refundShipping"] = {"shippingRefundAmount": {"amount": str(delivery), "currencyCode": currency}}
     request = {"input": process_input, "baseline": baseline, "known_refunds": [r["id"] for r in _nodes(snapshot, "refunds")],
-               "currency": currency, "legal_profile": profile.key}
+               "currency": currency, "legal_profile": profile.key, "delivery_refund": str(delivery),
+               "price_difference": str(difference) if difference is not None else None}
     if (row.request or {}).get("customer_agreed"):
         request["customer_agreed"] = True  # the customer's recorded consent to store credit stays with what was sent
     return process_input, fees, request
+
+
+def _delivery_due(session: Session, case: ReturnCase, profile, snapshot: dict, returned: list[dict], fee_lines: list[FeeLine], notes: list[str]) -> Decimal:
+    """The delivery cost this refund carries (a withdrawal from, or a defect ending, the whole order), with its note."""
+    order = snapshot.get("order") or {}
+    left = sum(node.get("refundableQuantity") or 0 for node in _nodes(order, "lineItems") if node.get("requiresShipping", True))
+    whole = left > 0 and sum(item["quantity"] for item in returned) >= left  # nothing of the order stays with the customer
+    refundable = _amount(order.get("totalShippingPriceSet")) - _amount(order.get("totalRefundedShippingSet"))
+    defect = case.kind == CaseKind.COMPLAINT or (bool(fee_lines) and all(is_defect(line.reason) for line in fee_lines))
+    due = delivery_refund(profile, defect=defect, whole_order=whole, refundable=refundable,
+                          standard_price=standard_delivery_cap(store_policy(session, case.shop_domain)))
+    if due.note:
+        notes.append(due.note)
+    return due.amount
 
 
 def allocate_refund(snapshot: dict, amount: Decimal, currency: str) -> list[dict] | None:
@@ -293,7 +377,12 @@ def allocate_refund(snapshot: dict, amount: Decimal, currency: str) -> list[dict
 def _store_amounts(row: ReturnOutcome, fees: FeeResult, request: dict) -> None:
     row.currency, row.legal_profile = request["currency"], request["legal_profile"]
     row.goods_amount, row.restocking_fee, row.return_shipping_fee = str(money(fees.goods)), str(money(fees.restocking_fee)), str(money(fees.return_shipping_fee))
-    row.amount = "0.00" if row.kind == OutcomeKind.EXCHANGE else str(money(fees.amount))
+    row.delivery_refund = request.get("delivery_refund") if Decimal(request.get("delivery_refund") or "0") > 0 else None
+    difference = Decimal(request.get("price_difference") or "0")
+    row.difference_refunded = str(-difference) if difference < 0 else None
+    row.balance_due = str(difference) if difference > 0 else None
+    row.balance_state = BalanceState.AWAITING_PAYMENT if difference > 0 else None
+    row.amount = "0.00" if row.kind == OutcomeKind.EXCHANGE else str(money(fees.amount + Decimal(request.get("delivery_refund") or "0")))
     row.fee_notes = list(fees.notes)
 
 
@@ -318,6 +407,7 @@ def _record_done(factory, outcome_id: int, returned: dict, known_refunds: list[s
         if row.state == OutcomeState.DONE:
             return
         row.state, row.finished_at, row.last_error = OutcomeState.DONE, utcnow(), note
+        row.next_attempt_at = utcnow()  # an exchange's routing (or payment check) is due now
         row.refund_gid = new_refunds[-1] if new_refunds else None
         # Every processed exchange line of the return, whoever processed it (we, or the merchant in Shopify's admin).
         row.exchange_line_gids = [li["id"] for node in _nodes(returned, "exchangeLineItems") if (node.get("processedQuantity") or 0) > 0 for li in node.get("lineItems") or []]
@@ -332,6 +422,7 @@ def _record_done(factory, outcome_id: int, returned: dict, known_refunds: list[s
             case.refund_due_at = None  # an exchange owes no refund: its clock stops
         case.outcome = row.kind
         detail = {"amount": row.amount, "currency": row.currency, "restocking_fee": row.restocking_fee, "return_shipping_fee": row.return_shipping_fee,
+                  "delivery_refunded": row.delivery_refund, "difference_refunded": row.difference_refunded, "balance_due": row.balance_due,
                   "legal_profile": row.legal_profile, "confirmed_by_reading_shopify": asked}
         if note:
             detail["note"] = note
@@ -379,8 +470,8 @@ def _finish_exchange(services, outcome_id: int, gateway) -> str:
     with services.session_factory() as session:
         row = session.get(ReturnOutcome, outcome_id)
         kind, state = row.kind, row.state
-    if kind == OutcomeKind.EXCHANGE and state == OutcomeState.DONE:
-        route_exchange(services, outcome_id, gateway)
+    if kind == OutcomeKind.EXCHANGE and state == OutcomeState.DONE and may_route(services, outcome_id, gateway):
+        route_exchange(services, outcome_id, gateway)  # a balance owed waits for payment (or the merchant's word)
     return state
 
 

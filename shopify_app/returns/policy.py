@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict, dataclass, field, fields
+from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Mapping
 
 from ..bounds import bounded_int, bounded_number
@@ -56,6 +57,7 @@ class ReturnPolicy:
     auto_decide: bool = True  # False: every request waits for the merchant
     business_day_reasons: tuple[str, ...] = DEFAULT_BUSINESS_DAY_REASONS  # their windows count business days
     legal_overrides: dict[str, dict[str, int]] = field(default_factory=dict)  # per profile key: figures raised for the consumer
+    standard_delivery_price: str | None = None  # the least expensive standard delivery (decimal, order currency): the most a withdrawal refunds of delivery
 
     def window_for(self, reason: str) -> int:
         """Days from delivery within which a return for `reason` is accepted (business days for business_day_reasons)."""
@@ -163,9 +165,30 @@ def validate_policy(raw: Any) -> dict[str, Any]:
             errors.append(("legal_overrides", _("must map a legal profile (EU, PL, IL, NONE) to the figures you raise")))
         else:
             errors += [(f"legal_overrides.{field}", message) for key, overrides in raw["legal_overrides"].items() for field, message in override_errors(key, overrides)]
+    if raw.get("standard_delivery_price") is not None:
+        errors += _price_error(raw["standard_delivery_price"], "standard_delivery_price")
     if errors:
         raise PolicyError(errors)
-    return dict(raw)
+    clean = dict(raw)
+    if clean.get("standard_delivery_price") is not None:
+        clean["standard_delivery_price"] = str(Decimal(str(clean["standard_delivery_price"])).quantize(Decimal("0.01")))
+    return clean
+
+
+def _price_error(value: Any, name: str) -> list[tuple[str, str]]:
+    try:
+        ok = not isinstance(value, bool) and isinstance(value, (int, float, str)) and Decimal(str(value)).is_finite() and 0 <= Decimal(str(value)) <= 100000
+    except (InvalidOperation, ValueError):
+        ok = False
+    return [] if ok else [(name, _("must be an amount from 0 to 100000"))]
+
+
+def standard_delivery_cap(policy: ReturnPolicy) -> Decimal | None:
+    """The stored standard delivery price as a Decimal (None: not set or unreadable)."""
+    try:
+        return Decimal(str(policy.standard_delivery_price)) if policy.standard_delivery_price is not None else None
+    except (InvalidOperation, ValueError):
+        return None
 
 
 def _whole_error(value: Any, name: str, minimum: int, maximum: int = MAX_RETURN_DAYS, why: str = "") -> list[tuple[str, str]]:
@@ -223,6 +246,7 @@ class LineFacts:
     supplier_known: bool = True
     profile: LegalProfile = NONE  # the customer's statutory rights (shipping country), the store's raises applied
     country: str | None = None  # the shipping country, for business days
+    timezone: str | None = None  # the shop's IANA time zone: business days are its calendar dates
 
 
 @dataclass(frozen=True)
@@ -240,7 +264,7 @@ def _within_policy(line: LineFacts, policy: ReturnPolicy, days: float, now: dt.d
     """Inside the store's own window for the reason, and how to say it."""
     window = policy.window_for(line.reason)
     if line.reason in policy.business_day_reasons:
-        return within_business_days(line.delivered_at, window, line.country, now), _("%(n)s business days", n=window)
+        return within_business_days(line.delivered_at, window, line.country, now, line.timezone), _("%(n)s business days", n=window)
     return days <= window, f"{window} days"
 
 

@@ -1,7 +1,9 @@
 """An accepted complaint's remedy decides what the customer gets: money only for a refund remedy.
 
-A replacement or a repair is the merchant's task (an alert naming the order, and the case's
-`remedy_due` state on the returns page), never cash. Poland's silence accepts whatever the
+A replacement is an order of its own at no charge, created once and forwarded like any order
+(replacements.py); a repair is the merchant's task (an alert naming the order, and the case's
+`remedy_due` state on the returns page); neither is ever cash. The merchant marks either done
+(mark_remedy_done), which tells the customer and closes the task. Poland's silence accepts whatever the
 consumer demanded, which the app does not know: the merchant must choose the remedy.
 """
 from __future__ import annotations
@@ -10,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from ..alerts import raise_alert, resolve_alert
 from ..i18n import gettext as _
-from .intake import case_profile, timeline
+from ..models import utcnow
+from .intake import case_profile, notify_customer, timeline
 from .models import CaseKind, ComplaintState, Decision, ReturnCase
 
 MONEY_KINDS = ("refund", "store_credit")
@@ -68,6 +71,39 @@ def raise_remedy_task(session: Session, case: ReturnCase) -> None:
     }[due]
     if raise_alert(session, case.shop_domain, "return_remedy_due", f"return_remedy:{case.id}", message, subject=case.name):
         timeline(session, case, "complaint_remedy_due", "app", remedy=due)
+
+
+class RemedyRefused(Exception):
+    """The remedy action cannot be taken: `field` names what is wrong."""
+
+    def __init__(self, message: str, field: str = "action"):
+        super().__init__(message)
+        self.field = field
+
+
+def choose_remedy(session: Session, case: ReturnCase, remedy: str, by: str) -> None:
+    """The merchant's remedy for a complaint the law accepted (replace or repair; a refund goes through the outcome)."""
+    if remedy not in ("replace", "repair"):
+        raise RemedyRefused(_("choose replace or repair here; a refund is asked for as the return's outcome"))
+    if remedy_due(case) != "choose":
+        raise RemedyRefused(_("this complaint's remedy is already chosen"))
+    case.complaint_remedy = remedy
+    timeline(session, case, "complaint_remedy_chosen", by, remedy=remedy)
+    resolve_alert(session, f"return_remedy:{case.id}")
+    raise_remedy_task(session, case)  # the task now names the replacement or the repair
+
+
+def mark_remedy_done(session: Session, case: ReturnCase, by: str) -> None:
+    """The merchant marks the replacement or repair done: once, on the timeline, told to the customer, the task closed."""
+    due = remedy_due(case)
+    if due not in ("replacement", "repair"):
+        raise RemedyRefused(_("only an accepted complaint's replacement or repair can be marked done"))
+    if case.remedy_done_at is not None:
+        raise RemedyRefused(_("the %(remedy)s is marked done already", remedy=_("replacement") if due == "replacement" else _("repair")))
+    case.remedy_done_at = utcnow()
+    timeline(session, case, "complaint_remedy_done", by, remedy=due)
+    notify_customer(session, case, f"return_{due}_done")
+    settle_remedy_task(session, case)
 
 
 def settle_remedy_task(session: Session, case: ReturnCase) -> None:

@@ -188,6 +188,11 @@ def request_schemas() -> dict[str, dict]:
             "customer_agreed": {"type": "boolean",
                                 "description": "The customer expressly agreed to store credit instead of a refund (needed on a statutory withdrawal)."},
         }),
+        "ExchangeForwardUnpaid": obj({}, description="No fields: the merchant's word to send the replacement before payment."),
+        "ReturnRemedy": obj({
+            "action": {"type": "string", "enum": ["replace", "repair", "done"],
+                       "description": "replace / repair: the remedy for a complaint the law accepted; done: the replacement or repair was given."},
+        }, required=("action",)),
         "ReturnRma": obj({
             "rma_number": text(128, non_blank=True),
             "label_url": text(2048, nullable=True, pattern=HTTP_URL),
@@ -205,6 +210,8 @@ def request_schemas() -> dict[str, dict]:
             "legal_overrides": {"type": "object", "propertyNames": {"enum": list(LEGAL_PROFILES)}, "additionalProperties": {
                 "type": "object", "propertyNames": {"enum": list(OVERRIDABLE)}, "additionalProperties": whole(1, MAX_OVERRIDE_DAYS)},
                 "description": "Per legal profile, figures the store improves for the customer (never below the law)."},
+            "standard_delivery_price": {"type": ["string", "number", "null"], "pattern": r"^\d{1,6}(\.\d{1,2})?$", "minimum": 0, "maximum": 100000,
+                                        "description": "The least expensive standard delivery: the most a withdrawal from the whole order refunds of the delivery cost."},
         }),
         "ComplaintAnswer": obj({
             "answer": {"type": "string", "enum": ["accept", "reject"]},

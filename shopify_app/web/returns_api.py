@@ -8,7 +8,7 @@ from integrations.shopify.errors import ShopifyError
 
 from ..auth.session_tokens import require_session_token
 from ..i18n import gettext as _
-from ..models import ShopSetting
+from ..models import ShopSetting, utcnow
 from ..returns.analytics import return_analytics
 from ..returns.complaints import ComplaintRefused, answer_complaint
 from ..returns.deadlines import clocks
@@ -46,6 +46,7 @@ def case_json(case: ReturnCase) -> dict:
                       "remedy": case.complaint_remedy, "answer": case.complaint_answer} if case.complaint_state else None,
         "refund_due_at": case.refund_due_at.isoformat() if case.refund_due_at else None,
         "remedy_due": remedy_due(case),
+        "remedy_done_at": case.remedy_done_at.isoformat() if case.remedy_done_at else None,
         "statutory": bool(case.legal_profile in PROFILES and PROFILES[case.legal_profile].statutory),  # store credit needs the customer's consent
         "clocks": clocks(case),
         "lines": [{"id": l.id, "sku": l.sku, "quantity": l.quantity, "reason": l.reason, "verdict": l.verdict, "verdict_note": l.verdict_note,
@@ -174,9 +175,7 @@ def receive_items(case_id: int):
 def carry_out_outcome(case_id: int):
     """Carry out an approved return's outcome now: {kind?: refund | store_credit | exchange}; done once however often asked."""
     from ..returns.outcome_models import OutcomeKind, OutcomeState, ReturnOutcome
-    from ..returns.intake import start_refund_clock
-    from ..returns.outcomes import carry_out, default_kind, exchange_possible, request_outcome, retry_failed
-    from ..returns.remedies import STORE_CREDIT_CONSENT_SOURCE, money_refusal, store_credit_refusal
+    from ..returns.outcomes import OutcomeRefused, carry_out, exchange_possible, request_outcome
 
     body = request.get_json(silent=True) or {}
     kind = body.get("kind")
@@ -198,36 +197,15 @@ def carry_out_outcome(case_id: int):
         if not exchange_possible(snapshot):
             why = _("The return lists no items to exchange: choose a refund or store credit instead.")
             return jsonify(error=why, fields=[{"field": "kind", "message": why}]), 409
-    with services.session_factory.begin() as session:
-        case = _own_case(session, case_id)
-        if case is None:
-            return jsonify(error="not found"), 404
-        if case.decision != Decision.APPROVE or case.status not in ("open", "closed"):
-            why = _("only an approved return can be refunded, credited or exchanged")
-            return jsonify(error=why, fields=[{"field": "kind", "message": why}]), 409
-        existing = session.scalar(select(ReturnOutcome).where(ReturnOutcome.return_case_id == case.id))
-        if existing is not None and existing.state != OutcomeState.FAILED and kind and existing.kind != kind:
-            why = _("this return's outcome is already %(kind)s", kind=existing.kind)
-            return jsonify(error=why, fields=[{"field": "kind", "message": why}]), 409
-        if existing is None or existing.state == OutcomeState.FAILED:
-            # A new outcome, or the merchant retrying / changing one that failed: the same legal checks apply.
-            kind = kind or (existing.kind if existing is not None else default_kind(case))
-            agreed = body.get("customer_agreed") is True
-            refused = money_refusal(case, kind)
-            field = "kind"
-            if refused is None:
-                refused, field = store_credit_refusal(session, case, kind, agreed), "customer_agreed"
-            if refused is not None:
-                return jsonify(error=refused, fields=[{"field": field, "message": refused}]), 409
-            if kind == "refund" and remedy_due(case) == "choose":
-                case.complaint_remedy = "refund"  # the merchant chose the remedy the law accepted
-                timeline(session, case, "complaint_remedy_chosen", "merchant", remedy="refund")
-                start_refund_clock(session, case)
-            if kind == "store_credit" and agreed:
-                timeline(session, case, "return_store_credit_agreed", "merchant", legal_source=STORE_CREDIT_CONSENT_SOURCE)
-            if existing is not None:
-                retry_failed(session, existing, kind)  # the merchant retries, or changes the kind of, what failed
-        outcome_id = request_outcome(session, case, kind, by="merchant", customer_agreed=body.get("customer_agreed") is True).id
+    try:
+        with services.session_factory.begin() as session:
+            case = _own_case(session, case_id)
+            if case is None:
+                return jsonify(error="not found"), 404
+            # The legal checks live with the request (every caller gets them); a refusal rolls back.
+            outcome_id = request_outcome(session, case, kind, by="merchant", customer_agreed=body.get("customer_agreed") is True).id
+    except OutcomeRefused as refused:
+        return jsonify(error=str(refused), fields=[{"field": refused.field, "message": str(refused)}]), 409
     try:  # Shopify with no transaction open; the row makes a second click (or a crash) safe
         state = carry_out(services, outcome_id)
     except ShopifyError as exc:
@@ -237,11 +215,81 @@ def carry_out_outcome(case_id: int):
         return jsonify(outcome=outcome_json(row), return_=case_json(session.get(ReturnCase, case_id))), (200 if state != "failed" else 422)
 
 
+@blueprint.post("/returns/<id:case_id>/remedy")
+@require_session_token
+@validated_body("ReturnRemedy")
+def remedy_action(case_id: int):
+    """An accepted complaint's remedy: {action: replace | repair} chooses it (accepted by law), {action: done} marks it given."""
+    from ..returns.complaints import send_now
+    from ..returns.outcome_models import OutcomeKind, OutcomeState, ReturnOutcome
+    from ..returns.remedies import RemedyRefused, choose_remedy, mark_remedy_done
+    from ..returns.replacements import request_replacement
+
+    action = (request.get_json(silent=True) or {}).get("action")
+    services = _services()
+    try:
+        with services.session_factory.begin() as session:
+            case = _own_case(session, case_id)
+            if case is None:
+                return jsonify(error="not found"), 404
+            replacement = session.scalar(select(ReturnOutcome).where(ReturnOutcome.return_case_id == case.id, ReturnOutcome.kind == OutcomeKind.REPLACEMENT))
+            if action == "done":
+                if remedy_due(case) == "replacement" and (replacement is None or replacement.state != OutcomeState.DONE):
+                    raise RemedyRefused(_("the replacement order is not created yet: it cannot be done"))
+                mark_remedy_done(session, case, "merchant")
+                outcome_id = None
+            elif action == "replace" and replacement is not None and replacement.state == OutcomeState.FAILED:
+                replacement.state, replacement.attempts, replacement.last_error = OutcomeState.PENDING, 0, None  # the merchant retries it
+                replacement.next_attempt_at = utcnow()
+                timeline(session, case, "return_outcome_retried", "merchant", outcome=OutcomeKind.REPLACEMENT)
+                outcome_id = replacement.id
+            else:
+                choose_remedy(session, case, action, "merchant")
+                row = request_replacement(session, case, "merchant")
+                outcome_id = row.id if row is not None else None
+    except RemedyRefused as refused:
+        return jsonify(error=str(refused), fields=[{"field": refused.field, "message": str(refused)}]), 409
+    if outcome_id is not None:
+        send_now(services, outcome_id)  # Shopify with no transaction open; the pump retries a failure
+    with services.session_factory() as session:
+        return jsonify(return_=case_json(session.get(ReturnCase, case_id)))
+
+
+@blueprint.post("/returns/<id:case_id>/exchange/forward-unpaid")
+@require_session_token
+@validated_body("ExchangeForwardUnpaid", optional=True)
+def exchange_forward_unpaid(case_id: int):
+    """Send an exchange's replacement to the supplier before the customer has paid the difference (the merchant's word)."""
+    from ..returns.exchange_balance import forward_unpaid
+    from ..returns.outcome_models import OutcomeKind, ReturnOutcome
+    from ..returns.outcomes import carry_out
+
+    services = _services()
+    with services.session_factory.begin() as session:
+        case = _own_case(session, case_id)
+        if case is None:
+            return jsonify(error="not found"), 404
+        row = session.scalar(select(ReturnOutcome).where(ReturnOutcome.return_case_id == case.id, ReturnOutcome.kind == OutcomeKind.EXCHANGE))
+        if row is None or not forward_unpaid(session, row, "merchant"):
+            why = _("no exchange of this return waits for the customer's payment")
+            return jsonify(error=why, fields=[{"field": "(path)", "message": why}]), 409
+        outcome_id = row.id
+    try:  # routed with no transaction open; the pump routes it if this fails
+        carry_out(services, outcome_id)
+    except ShopifyError:
+        pass
+    with services.session_factory() as session:
+        row = session.get(ReturnOutcome, outcome_id)
+        return jsonify(outcome=outcome_json(row), return_=case_json(session.get(ReturnCase, case_id)))
+
+
 def outcome_json(row) -> dict:
     """A return's outcome as the admin shows it."""
     return {"kind": row.kind, "state": row.state, "amount": row.amount, "currency": row.currency, "goods": row.goods_amount,
             "restocking_fee": row.restocking_fee, "return_shipping_fee": row.return_shipping_fee, "fee_notes": row.fee_notes,
-            "legal_profile": row.legal_profile, "refund_gid": row.refund_gid, "error": row.last_error}
+            "legal_profile": row.legal_profile, "refund_gid": row.refund_gid, "error": row.last_error,
+            "delivery_refund": row.delivery_refund, "difference_refunded": row.difference_refunded, "balance_due": row.balance_due,
+            "balance_state": row.balance_state, "replacement_order": (row.request or {}).get("replacement_order_name")}
 
 
 @blueprint.post("/returns/<id:case_id>/rma")

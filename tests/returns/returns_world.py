@@ -41,7 +41,7 @@ class World:
             )
             session.add(supplier)
             session.flush()
-            for sku in ("MUG-WHT", "TEE-S"):
+            for sku in ("MUG-WHT", "TEE-S", "TEE-M"):
                 session.add(ProductMapping(shop_domain=SHOP, sku=sku, supplier_id=supplier.id, supplier_sku=sku, cost="4.00"))
             self.supplier_id = supplier.id
 
@@ -49,9 +49,11 @@ class World:
         self.shopify.webhooks.wait(timeout=5)
         InboxWorker(self.services.session_factory, self.services.settings, self.services).drain()
 
-    def delivered_order(self, sku: str, quantity: int, delivered_days_ago: float, country: str | None = None) -> dict:
-        """An order forwarded to the supplier, shipped, fulfilled in Shopify and delivered so many days ago (shipped to `country`)."""
-        extra = {}
+    def delivered_order(self, sku: str, quantity: int, delivered_days_ago: float, country: str | None = None, **order_fields) -> dict:
+        """An order forwarded to the supplier, shipped, fulfilled in Shopify and delivered so many days ago (shipped to `country`).
+
+        `order_fields` go to the sandbox's checkout (e.g. shipping="15.00" for a delivery cost)."""
+        extra = dict(order_fields)
         if country:  # the sandbox's default customer lives in Canada
             from sandbox.shopify.records import mailing_address
             from sandbox.shopify.ids import make_gid

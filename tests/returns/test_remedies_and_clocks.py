@@ -64,16 +64,16 @@ def test_a_complaint_accepted_with_a_replacement_is_a_task_never_a_refund(world)
     case = world.case(case.return_gid)
     receive_all(world, case)
     carry_out_due(world.services)
-    assert outcomes(world, case.id) == []  # the customer was promised a replacement: no money goes back
+    assert outcomes(world, case.id) == [("replacement", "done", None)]  # a replacement order, no money back (test_complaint_remedies.py)
     [task] = open_alerts(world, "return_remedy_due")
     assert task.dedupe_key == f"return_remedy:{case.id}" and order["id"] in task.message
     assert "complaint_remedy_due" in events(world, case)
     for kind in ("refund", "store_credit"):
         refused = world.api("post", f"/api/returns/{case.id}/outcome", json={"kind": kind})
         assert refused.status_code == 409 and refused.get_json()["fields"][0]["field"] == "kind", refused.get_json()
-    assert outcomes(world, case.id) == []
+    assert outcomes(world, case.id) == [("replacement", "done", None)]
     page = returns_page(world)
-    assert "Replacement to send (no refund)" in page and f'/api/returns/{case.id}/outcome" data-body' not in page  # no money buttons
+    assert "Mark replacement done" in page and f'/api/returns/{case.id}/outcome" data-body' not in page  # no money buttons
 
 
 def test_a_complaint_accepted_by_law_waits_for_the_merchants_choice_of_remedy(world) -> None:
@@ -162,3 +162,27 @@ def test_late_goods_get_a_grace_day_and_an_outcome_under_way_raises_no_deadline_
         session.get(ReturnOutcome, row_id).state = "failed"  # no longer under way: the clock alarms
     report = check_deadlines(world.services, now=late + RECEIPT_GRACE + dt.timedelta(hours=1))
     assert report.alerts_raised == 1 and open_alerts(world, "refund_due")[0].severity == "critical"
+
+
+def test_every_caller_of_the_outcome_request_gets_the_legal_checks_not_only_the_api(world) -> None:
+    from shopify_app.returns.outcomes import OutcomeRefused
+
+    order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=4, country="PL")
+    case = world.request_return(order, "MUG-WHT")
+    with pytest.raises(OutcomeRefused) as refused, world.services.session_factory.begin() as session:
+        request_outcome(session, session.get(ReturnCase, case.id), "store_credit", by="app")  # a job, no consent recorded
+    assert refused.value.field == "customer_agreed" and "2011/83/EU" in str(refused.value)
+    assert outcomes(world, case.id) == []
+    complaint_order = world.delivered_order("TEE-S", 1, delivered_days_ago=20, country="PL")
+    complaint = world.request_return(complaint_order, "TEE-S", reason="DEFECTIVE")
+    assert world.api("post", f"/api/returns/{complaint.id}/complaint", json={"answer": "accept", "remedy": "repair"}).status_code == 200
+    world.drain()
+    for kind in ("refund", "store_credit"):
+        with pytest.raises(OutcomeRefused) as refused, world.services.session_factory.begin() as session:
+            request_outcome(session, session.get(ReturnCase, complaint.id), kind, by="app")
+        assert refused.value.field == "kind"
+    assert outcomes(world, complaint.id) == []
+    with pytest.raises(OutcomeRefused), world.services.session_factory.begin() as session:
+        declined = session.get(ReturnCase, case.id)
+        declined.decision = "decline"
+        request_outcome(session, declined, "refund", by="app")  # only an approved return has an outcome

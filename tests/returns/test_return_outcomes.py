@@ -64,13 +64,13 @@ def case_gid(world: World, case_id: int) -> str:
         return session.get(ReturnCase, case_id).return_gid
 
 
-def outcome_asked_for(world: World, case_id: int, kind: str) -> int:
+def outcome_asked_for(world: World, case_id: int, kind: str, customer_agreed: bool = False) -> int:
     """The merchant asks for this outcome (its row, pending); its id."""
     from shopify_app.returns.models import ReturnCase
     from shopify_app.returns.outcomes import request_outcome
 
     with world.services.session_factory.begin() as session:
-        return request_outcome(session, session.get(ReturnCase, case_id), kind, by="merchant").id
+        return request_outcome(session, session.get(ReturnCase, case_id), kind, by="merchant", customer_agreed=customer_agreed).id
 
 
 def outcome_of(world: World, case_id: int) -> ReturnOutcome:
@@ -171,7 +171,7 @@ def test_store_credit_is_issued_once_across_a_crash_between_the_call_and_the_com
     order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=4)
     ship_to(world, order, "PL")
     case = world.request_return(order, "MUG-WHT")
-    outcome_id = outcome_asked_for(world, case.id, "store_credit")
+    outcome_id = outcome_asked_for(world, case.id, "store_credit", customer_agreed=True)  # a Polish withdrawal: the customer agreed
     with pytest.raises(RuntimeError):
         carry_out(world.services, outcome_id, gateway=AfterProcess(world.services.gateway(SHOP), crash))
     assert outcome_of(world, case.id).state == "sent"  # Shopify credited; we never recorded it
@@ -191,8 +191,9 @@ def test_store_credit_is_issued_once_across_a_crash_between_the_call_and_the_com
 
 
 def test_an_exchange_reaches_the_supplier_once_even_when_the_process_step_runs_again(world) -> None:
-    order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=4)
-    case_id = returned_and_received(world, order, "MUG-WHT", reason="SIZE_TOO_SMALL", exchange_lines=[{"sku": "TEE-S", "quantity": 1}])
+    # An even exchange (a tee for a tee of another size, both 18.00): no money moves, it ships at once.
+    order = world.delivered_order("TEE-M", 1, delivered_days_ago=4)
+    case_id = returned_and_received(world, order, "TEE-M", reason="SIZE_TOO_SMALL", exchange_lines=[{"sku": "TEE-S", "quantity": 1}])
     outcome = outcome_of(world, case_id)
     assert outcome.kind == "exchange"
     assert carry_out_due(world.services) == 1
@@ -217,7 +218,7 @@ def test_an_exchange_reaches_the_supplier_once_even_when_the_process_step_runs_a
     ForwardingWorker(world.services.session_factory, world.services.box).drain()
     assert world.supplier_server.orders_created(key) == 1
     shop = world.store.require_shop(SHOP)
-    assert [li["sku"] for li in shop.deref(shop.get(order["id"])["lineItems"])] == ["MUG-WHT", "TEE-S"]
+    assert [li["sku"] for li in shop.deref(shop.get(order["id"])["lineItems"])] == ["TEE-M", "TEE-S"]
 
 
 def test_the_sandbox_refuses_what_shopify_refuses_in_return_process(world) -> None:
@@ -287,8 +288,8 @@ def test_a_lost_answer_is_unknown_and_settled_by_asking_shopify_never_by_refundi
 
 
 def test_an_exchange_whose_webhook_races_our_commit_still_ships_as_its_own_delivery(world) -> None:
-    order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=4)
-    case_id = returned_and_received(world, order, "MUG-WHT", reason="SIZE_TOO_LARGE", exchange_lines=[{"sku": "TEE-S", "quantity": 1}])
+    order = world.delivered_order("TEE-M", 1, delivered_days_ago=4)
+    case_id = returned_and_received(world, order, "TEE-M", reason="SIZE_TOO_LARGE", exchange_lines=[{"sku": "TEE-S", "quantity": 1}])
     with world.services.session_factory() as session:
         outcome_id = session.scalar(select(ReturnOutcome.id).where(ReturnOutcome.return_case_id == case_id))
 
@@ -300,7 +301,7 @@ def test_an_exchange_whose_webhook_races_our_commit_still_ships_as_its_own_deliv
     ForwardingWorker(world.services.session_factory, world.services.box).drain()
     with world.services.session_factory() as session:
         deliveries = session.scalars(select(SupplierOrder).join(Order).where(Order.shopify_id == order["id"].rsplit("/", 1)[-1]).order_by(SupplierOrder.id)).all()
-        assert [(d.exchange_key == "", d.state, [l.supplier_sku for l in d.lines]) for d in deliveries] == [(True, "shipped", ["MUG-WHT"]), (False, "placed", ["TEE-S"])]
+        assert [(d.exchange_key == "", d.state, [l.supplier_sku for l in d.lines]) for d in deliveries] == [(True, "shipped", ["TEE-M"]), (False, "placed", ["TEE-S"])]
         key = deliveries[1].idempotency_key
     assert world.supplier_server.orders_created(key) == 1
 
@@ -340,14 +341,14 @@ def _deliveries(world: World, order: dict) -> list[tuple[bool, str, list[str]]]:
 
 
 def test_an_exchange_processed_in_shopify_by_hand_ships_its_replacement_once_on_its_own(world: World) -> None:
-    order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=4)
-    ret = world.store.request_return(SHOP, order["id"], [{"sku": "MUG-WHT", "quantity": 1, "reason": "SIZE_TOO_LARGE"}], exchange_lines=[{"sku": "TEE-S", "quantity": 1}])
+    order = world.delivered_order("TEE-M", 1, delivered_days_ago=4)
+    ret = world.store.request_return(SHOP, order["id"], [{"sku": "TEE-M", "quantity": 1, "reason": "SIZE_TOO_LARGE"}], exchange_lines=[{"sku": "TEE-S", "quantity": 1}])
     world.shopify.deliver_pending(); world.drain(); world.drain()
     case = world.case(ret["id"])
     assert case.decision == "approve" and case.outcome == "exchange"
     _merchant_processes_in_admin(world, ret["id"])
     world.shopify.deliver_pending(); world.drain(); world.drain()  # orders/updated: the replacement line waits for the exchange
-    assert _deliveries(world, order) == [(True, "shipped", ["MUG-WHT"])]
+    assert _deliveries(world, order) == [(True, "shipped", ["TEE-M"])]
     answer = world.api("post", f"/api/returns/{case.id}/receive", json={"lines": [{"line_id": case.lines[0].id, "received": 1}]})
     assert answer.status_code == 200, answer.get_json()
     world.drain()
@@ -356,7 +357,7 @@ def test_an_exchange_processed_in_shopify_by_hand_ships_its_replacement_once_on_
     world.shopify.deliver_pending(); world.drain(); world.drain()
     carry_out_due(world.services)  # a replay routes nothing twice
     ForwardingWorker(world.services.session_factory, world.services.box).drain()
-    assert _deliveries(world, order) == [(True, "shipped", ["MUG-WHT"]), (False, "placed", ["TEE-S"])]
+    assert _deliveries(world, order) == [(True, "shipped", ["TEE-M"]), (False, "placed", ["TEE-S"])]
     outcome = outcome_of(world, case.id)
     assert outcome.state == "done" and len(outcome.exchange_line_gids) == 1
 
@@ -405,8 +406,8 @@ def test_an_exchange_routes_its_order_in_the_orders_webhook_turn_and_a_concurren
     from shopify_app.webhooks.worker import one_order_at_a_time
     from sqlalchemy.exc import IntegrityError
 
-    order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=4)
-    case_id = returned_and_received(world, order, "MUG-WHT", reason="SIZE_TOO_LARGE", exchange_lines=[{"sku": "TEE-S", "quantity": 1}])
+    order = world.delivered_order("TEE-M", 1, delivered_days_ago=4)
+    case_id = returned_and_received(world, order, "TEE-M", reason="SIZE_TOO_LARGE", exchange_lines=[{"sku": "TEE-S", "quantity": 1}])
     # Another process routed the order at the same moment: our insert loses on the unique keys.
     real_route_order, raced = routing.route_order, []
 
@@ -433,4 +434,4 @@ def test_an_exchange_routes_its_order_in_the_orders_webhook_turn_and_a_concurren
     runner.join()
     assert waited
     ForwardingWorker(world.services.session_factory, world.services.box).drain()
-    assert _deliveries(world, order) == [(True, "shipped", ["MUG-WHT"]), (False, "placed", ["TEE-S"])]
+    assert _deliveries(world, order) == [(True, "shipped", ["TEE-M"]), (False, "placed", ["TEE-S"])]

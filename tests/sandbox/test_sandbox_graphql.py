@@ -166,7 +166,7 @@ def test_shop_and_current_app_installation(sandbox, gql):
     assert body["data"]["shop"]["myshopifyDomain"] == SHOP
     assert body["data"]["shop"]["plan"] == {"displayName": "Basic", "partnerDevelopment": False, "shopifyPlus": False}
     handles = {s["handle"] for s in body["data"]["currentAppInstallation"]["accessScopes"]}
-    assert {"write_products", "read_orders", "write_inventory"} <= handles
+    assert {"write_products", "write_orders", "write_inventory"} <= handles
     sandbox.set_plan(SHOP, "Plus")
     assert gql("{ shop { plan { shopifyPlus } } }").json()["data"]["shop"]["plan"]["shopifyPlus"] is True
 

@@ -53,7 +53,7 @@ def test_token_exchange_issues_an_expiring_offline_token_that_works(sandbox, cli
     assert set(body) == {"access_token", "scope", "expires_in", "refresh_token", "refresh_token_expires_in"}
     assert body["access_token"].startswith("shpat_") and body["refresh_token"].startswith("shprt_")
     assert (body["expires_in"], body["refresh_token_expires_in"]) == (3600, 7776000)
-    assert "read_orders" in body["scope"].split(",")
+    assert "write_orders" in body["scope"].split(",")  # the deployed scopes (write_orders grants read)
     assert works(client, body["access_token"]) == 200
 
 

@@ -98,3 +98,23 @@ def job(root: Any, info, id: str) -> dict | None:
 def customer(root: Any, info, id: str) -> dict | None:
     """One customer by GID."""
     return object_of_type(info, id, "Customer")
+
+
+@resolver("Mutation", "orderCreate", scopes=("write_orders",))
+def order_create(root: Any, info, order: dict, options: dict | None = None) -> dict:
+    """Create an order outside a checkout (sandbox/shopify/order_create.py)."""
+    from ..order_create import create_order_from_input
+
+    try:
+        return mutation_payload("OrderCreatePayload", error_type="OrderCreateUserError", order=create_order_from_input(info.context.store, info.context.shop, order))
+    except ShopifyUserError as error:
+        return mutation_payload("OrderCreatePayload", error, error_type="OrderCreateUserError", order=None)
+
+
+@resolver("Mutation", "orderInvoiceSend", scopes=("write_orders",))
+def order_invoice_send(root: Any, info, id: str, email: dict | None = None) -> dict:
+    """Email the order's invoice (for an outstanding balance, e.g. after an exchange for a dearer item)."""
+    try:
+        return mutation_payload("OrderInvoiceSendPayload", error_type="OrderInvoiceSendUserError", order=info.context.store.send_order_invoice(info.context.shop, id, email))
+    except ShopifyUserError as error:
+        return mutation_payload("OrderInvoiceSendPayload", error, error_type="OrderInvoiceSendUserError", order=None)
