@@ -24,9 +24,11 @@ def shop_profile(session, shop_domain: str) -> dict:
     """What we know of the shop: name, currency_code, iana_timezone, primary_domain (None where unknown)."""
     shop = session.scalar(select(Shop).where(Shop.domain == shop_domain))
     if shop is None:
-        return {"name": None, "currency_code": None, "iana_timezone": None, "primary_domain": None, "refreshed_at": None}
+        return {"name": None, "currency_code": None, "iana_timezone": None, "primary_domain": None, "primary_locale": None,
+                "contact_email": None, "refreshed_at": None}
     return {"name": shop.name, "currency_code": shop.currency_code, "iana_timezone": shop.iana_timezone,
-            "primary_domain": shop.primary_domain, "refreshed_at": shop.profile_refreshed_at}
+            "primary_domain": shop.primary_domain, "primary_locale": shop.primary_locale, "contact_email": shop.contact_email,
+            "refreshed_at": shop.profile_refreshed_at}
 
 
 def _valid_timezone(name: str | None) -> str | None:
@@ -37,14 +39,25 @@ def _valid_timezone(name: str | None) -> str | None:
         return None
 
 
+def _primary_locale(locales) -> str | None:
+    # The storefront's primary language: customer notices fall back to it when an order has no locale.
+    for entry in locales or []:
+        if isinstance(entry, dict) and entry.get("primary") and isinstance(entry.get("locale"), str):
+            return entry["locale"][:16] or None
+    return None
+
+
 def refresh_shop_profile(services, shop_domain: str) -> dict:
     """Read Shopify's shop query (outside any transaction), then store the profile; returns it."""
     # One attempt: a failed read is simply tried again on the job's next run.
-    data = services.gateway(shop_domain, max_attempts=1).query("ShopInfo")["shop"]
+    result = services.gateway(shop_domain, max_attempts=1).query("ShopInfo")
+    data = result["shop"]
     currency = (data.get("currencyCode") or "").upper()[:3] or None
     values = {"name": (data.get("name") or "")[:255] or None, "currency_code": currency,
               "iana_timezone": _valid_timezone(data.get("ianaTimezone")),
-              "primary_domain": ((data.get("primaryDomain") or {}).get("host") or "")[:255] or None}
+              "primary_domain": ((data.get("primaryDomain") or {}).get("host") or "")[:255] or None,
+              "primary_locale": _primary_locale(result.get("shopLocales")),
+              "contact_email": (data.get("contactEmail") or "")[:255] or None}
     with services.session_factory.begin() as session:
         shop = session.scalar(select(Shop).where(Shop.domain == shop_domain))
         if shop is not None:

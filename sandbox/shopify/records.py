@@ -48,6 +48,7 @@ def shop_record(gid: str, domain: str, name: str, currency: str, plan, now: str)
         "myshopifyDomain": domain,
         "email": f"owner@{domain}",
         "contactEmail": f"owner@{domain}",
+        "shopLocales": [{"__typename": "ShopLocale", "locale": "en", "name": "English", "primary": True, "published": True, "marketWebPresences": []}],
         "shopOwnerName": "Sandbox Owner",
         "currencyCode": currency,
         "enabledPresentmentCurrencies": [currency],

@@ -195,7 +195,8 @@ class SupplierShipment(Base):
     """A parcel a supplier shipped, and the Shopify fulfillment it became."""
 
     __tablename__ = "supplier_shipments"
-    __table_args__ = (UniqueConstraint("supplier_order_id", "shipment_id", name="uq_supplier_shipments_delivery_shipment"),)
+    __table_args__ = (UniqueConstraint("supplier_order_id", "shipment_id", name="uq_supplier_shipments_delivery_shipment"),
+                      Index("ix_supplier_shipments_created_at", "created_at"))  # the customer-notice job reads recent parcels
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     supplier_order_id: Mapped[int] = mapped_column(ForeignKey("supplier_orders.id", ondelete="CASCADE"))
