@@ -39,24 +39,22 @@ def _valid_timezone(name: str | None) -> str | None:
         return None
 
 
-def _primary_locale(locales) -> str | None:
-    # The storefront's primary language: customer notices fall back to it when an order has no locale.
-    for entry in locales or []:
-        if isinstance(entry, dict) and entry.get("primary") and isinstance(entry.get("locale"), str):
-            return entry["locale"][:16] or None
-    return None
+def _primary_locale(domain) -> str | None:
+    # The storefront's language on its primary domain: customer notices fall back to it when an
+    # order has no locale (read from the domain: Query.shopLocales would need one more scope, read_locales).
+    locale = ((domain or {}).get("localization") or {}).get("defaultLocale")
+    return locale[:16] if isinstance(locale, str) and locale else None
 
 
 def refresh_shop_profile(services, shop_domain: str) -> dict:
     """Read Shopify's shop query (outside any transaction), then store the profile; returns it."""
     # One attempt: a failed read is simply tried again on the job's next run.
-    result = services.gateway(shop_domain, max_attempts=1).query("ShopInfo")
-    data = result["shop"]
+    data = services.gateway(shop_domain, max_attempts=1).query("ShopInfo")["shop"]
     currency = (data.get("currencyCode") or "").upper()[:3] or None
     values = {"name": (data.get("name") or "")[:255] or None, "currency_code": currency,
               "iana_timezone": _valid_timezone(data.get("ianaTimezone")),
               "primary_domain": ((data.get("primaryDomain") or {}).get("host") or "")[:255] or None,
-              "primary_locale": _primary_locale(result.get("shopLocales")),
+              "primary_locale": _primary_locale(data.get("primaryDomain")),
               "contact_email": (data.get("contactEmail") or "")[:255] or None}
     with services.session_factory.begin() as session:
         shop = session.scalar(select(Shop).where(Shop.domain == shop_domain))
