@@ -23,7 +23,7 @@ from channels_kit import Inbox, start_smtp
 from scheduler.embedded import PERIODIC_JOBS
 from conftest import API_KEY
 from shopify_app.notify.email import SmtpSettings
-from shopify_app.orders.delays import send_pending_notices
+from shopify_app.notify.customer_notices import send_pending_notices
 from returns.returns_world import SHOP, serve_world
 
 
@@ -38,7 +38,7 @@ def smtp():
 def emails(world, smtp) -> dict[str, str]:
     """Send the pending customer notices over real SMTP: {subject: body}."""
     inbox, settings = smtp
-    send_pending_notices(world.services.session_factory, settings, shop_name="Demo Shop")
+    send_pending_notices(world.services.session_factory, settings, world.services.settings)
     messages = [email.message_from_string(raw, policy=email.policy.default) for _, raw in inbox.messages]
     return {str(m["Subject"]): m.get_content() for m in messages}
 
