@@ -77,9 +77,9 @@ def notice_language(lang: str, timezone: str | None):
             yield
 
 
-def customer_language(order: Order, profile: dict) -> str:
+def customer_language(customer_locale: str | None, profile: dict) -> str:
     """The order's customer locale, else the shop's primary locale, else English (as a supported language)."""
-    for tag in (order.customer_locale, profile.get("primary_locale")):
+    for tag in (customer_locale, profile.get("primary_locale")):
         if tag and language_of(tag) in LANGUAGES:
             if language_of(tag) != DEFAULT_LANGUAGE or tag.lower().startswith("en"):
                 return language_of(tag)  # the first language we support, in that order
@@ -143,7 +143,7 @@ def _render_notice(session: Session, smtp: SmtpSettings, app_settings, notice: C
         return rendered
     profile = shop_profile(session, shop)
     shop_name = shop_display_name(profile, shop)
-    lang = customer_language(order, profile)
+    lang = customer_language(order.customer_locale, profile)
     with notice_language(lang, profile.get("iana_timezone")):
         g.app_settings = app_settings  # for providers that sign links (follow-up answers, review link)
         context = {
@@ -152,7 +152,7 @@ def _render_notice(session: Session, smtp: SmtpSettings, app_settings, notice: C
             "order_total": order.total_price_presentment or order.total_price,
             "currency": order.presentment_currency or order.currency,
             "carrier": None, "tracking_number": None, "tracking_url": None, "expected": None,
-            "unsubscribe_url": unsubscribe_url(app_settings, shop, to) if marketing else None,
+            "unsubscribe_url": unsubscribe_url(app_settings, shop, to, lang) if marketing else None,
             "lang": lang, "direction": text_direction(lang),
         }
         context.update(context_for(session, notice))
@@ -162,9 +162,10 @@ def _render_notice(session: Session, smtp: SmtpSettings, app_settings, notice: C
     else:
         rendered.sender = formataddr((shop_name, smtp.sender))
         rendered.reply_to = profile.get("contact_email")
+    rendered.headers = {"Content-Language": lang}
     if marketing:
         # RFC 2369 / RFC 8058: mail clients offer their own unsubscribe button, which POSTs to the link.
-        rendered.headers = {"List-Unsubscribe": f"<{context['unsubscribe_url']}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+        rendered.headers.update({"List-Unsubscribe": f"<{context['unsubscribe_url']}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
     return rendered
 
 
@@ -205,12 +206,13 @@ def _send_notice(session_factory, smtp: SmtpSettings, app_settings, notice_id: i
         report.sent += 1
 
 
-def send_sender_verifications(session_factory, smtp: SmtpSettings | None, app_settings) -> int:
-    """Email the confirmation link to every sender address a merchant saved and has not yet been sent one; returns how many."""
+def send_sender_verifications(session_factory, smtp: SmtpSettings | None, app_settings, shop_domain: str | None = None) -> int:
+    """Email the confirmation link to every sender address a merchant saved and was not yet sent one (or only `shop_domain`'s); returns how many."""
     if smtp is None:
         return 0
     with session_factory() as session:
-        shops = session.scalars(select(NoticeSettings.shop_domain).where(NoticeSettings.verification_pending.is_(True))).all()
+        query = select(NoticeSettings.shop_domain).where(NoticeSettings.verification_pending.is_(True))
+        shops = session.scalars(query if shop_domain is None else query.where(NoticeSettings.shop_domain == shop_domain)).all()
     sent = 0
     for shop in shops:
         with read_only(session_factory)() as session:

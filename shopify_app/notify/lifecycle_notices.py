@@ -35,6 +35,7 @@ from .notice_settings import MARKETING_STEPS, is_unsubscribed, notice_settings, 
 RECENT = dt.timedelta(days=3)
 FOLLOW_UP_WINDOW = dt.timedelta(days=14)  # a follow-up the job could not send in time is dropped after this
 REVIEW_WINDOW = dt.timedelta(days=30)
+SHIPPED_ETA_WAIT = dt.timedelta(hours=12)  # a shipped notice waits this long for an ETA, then goes without
 DEFAULT_SLA_HOURS = 72
 # Orders that are ours to tell the customer about (not history from before the install, not someone else's).
 LIVE_STATES = (OrderState.ROUTED.value, OrderState.FORWARDED.value, OrderState.PARTIALLY_SHIPPED.value, OrderState.SHIPPED.value)
@@ -78,10 +79,13 @@ def queue_due_notices(session: Session, now: dt.datetime | None = None) -> int:
     since = now - RECENT
     for order in session.scalars(select(Order).where(Order.created_at >= since, Order.state.in_(LIVE_STATES))):
         queue.add(order, "order_received", order.id)
-    parcels = session.execute(select(SupplierShipment.id, SupplierOrder.order_id).join(SupplierOrder, SupplierOrder.id == SupplierShipment.supplier_order_id)
+    parcels = session.execute(select(SupplierShipment, SupplierOrder.order_id).join(SupplierOrder, SupplierOrder.id == SupplierShipment.supplier_order_id)
                               .where(SupplierShipment.created_at >= since))
-    for parcel_id, order_id in parcels:
-        queue.add(session.get(Order, order_id), "shipped", parcel_id)
+    for parcel, order_id in parcels:
+        # The estimated arrival is the point of this email: give the carrier's first scan a while to bring one.
+        if _aware(parcel.created_at) > now - SHIPPED_ETA_WAIT and _parcel_values(session, parcel, None)["eta"] is None:
+            continue
+        queue.add(session.get(Order, order_id), "shipped", parcel.id)
     statuses = select(FulfillmentDelivery).where(FulfillmentDelivery.status_at >= now - RECENT, FulfillmentDelivery.order_id.is_not(None))
     for fd in session.scalars(statuses):
         if fd.delivered_at is not None:

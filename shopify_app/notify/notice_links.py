@@ -62,9 +62,10 @@ def review_url(settings, order_id: int) -> str:
     return f"{settings.app_url}/notices/review/{sign(settings, REVIEW, {'o': order_id})}"
 
 
-def unsubscribe_url(settings, shop_domain: str, email: str) -> str:
-    """The unsubscribe page for this customer at this shop."""
-    return f"{settings.app_url}/notices/unsubscribe/{sign(settings, UNSUBSCRIBE, {'s': shop_domain, 'd': email_digest(shop_domain, email)})}"
+def unsubscribe_url(settings, shop_domain: str, email: str, lang: str) -> str:
+    """The unsubscribe page for this customer at this shop (in the language of the email it came in)."""
+    payload = {"s": shop_domain, "d": email_digest(shop_domain, email), "l": lang}
+    return f"{settings.app_url}/notices/unsubscribe/{sign(settings, UNSUBSCRIBE, payload)}"
 
 
 def verify_sender_url(settings, shop_domain: str, address: str) -> str:
