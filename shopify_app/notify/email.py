@@ -55,9 +55,9 @@ def send_email(settings: SmtpSettings, to: str, subject: str, body: str, *, send
     message["From"], message["To"], message["Subject"] = sender or settings.sender, to, subject
     if reply_to:
         message["Reply-To"] = reply_to
-    for name, value in (headers or {}).items():
-        message[name] = value
     message.set_content(body)
+    for name, value in (headers or {}).items():  # after set_content, which replaces every Content-* header
+        message[name] = value
     with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout) as smtp:
         if settings.starttls:
             smtp.starttls()
