@@ -32,7 +32,14 @@ _templates = Environment(
     extensions=["jinja2.ext.i18n"],
 )
 # `_()` in email templates: the shared gettext catalogs (untranslated outside a language context).
-_templates.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
+def _ngettext(singular: str, plural: str, num: int) -> str:
+    # Unformatted: Jinja's newstyle gettext fills the placeholders (Flask-Babel's ngettext would with `num` only).
+    from flask_babel import get_translations
+
+    return get_translations().ungettext(singular, plural, num)
+
+
+_templates.install_gettext_callables(i18n.gettext, _ngettext, newstyle=True)
 # Money in its currency and dates in the shop's time zone, in the language being rendered (customer notices).
 _templates.filters["money"] = i18n.format_money
 _templates.filters["when"] = i18n.format_when

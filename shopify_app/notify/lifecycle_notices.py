@@ -168,8 +168,8 @@ def _parcel_values(session: Session, parcel: SupplierShipment | None, fd: Fulfil
 def order_received_context(session: Session, notice) -> dict:
     """The order's items, total and the expected dispatch day."""
     order = session.get(Order, notice.order_id)
-    items = [(line.title or line.sku or "", line.quantity) for line in session.scalars(select(OrderLine).where(OrderLine.order_id == order.id)) if line.shippable]
-    return {"items": items, "expected_dispatch": expected_dispatch(session, order)}
+    lines = [(line.title or line.sku or "", line.quantity) for line in session.scalars(select(OrderLine).where(OrderLine.order_id == order.id)) if line.shippable]
+    return {"lines": lines, "expected_dispatch": expected_dispatch(session, order)}
 
 
 @notice_context("shipped")
