@@ -11,6 +11,7 @@ import datetime as dt
 import email
 import email.policy
 
+import babel.dates
 import pytest
 from sqlalchemy import select
 
@@ -131,7 +132,7 @@ def test_an_unanswered_polish_complaint_is_accepted_by_law_on_day_14_of_the_clai
     assert world.api("post", f"/api/returns/{case.id}/complaint", json={"answer": "reject", "note": "No defect found."}).status_code == 409
     sent = emails(world, smtp)
     received = next(body for subject, body in sent.items() if subject.startswith("We received your complaint"))
-    assert f"by {case.complaint_due_at:%Y-%m-%d}" in received
+    assert f"by {babel.dates.format_date(case.complaint_due_at.date(), 'long', locale='en')}" in received  # the deadline, written the customer's way
     assert any("within the legal deadline" in body for subject, body in sent.items() if subject.endswith("is accepted"))
 
 
