@@ -211,6 +211,20 @@ def test_the_merchants_sender_is_used_only_once_verified_by_the_link_sent_to_it(
     assert [m["From"].addresses[0].addr_spec for m in front.run() if "#3" in m["Subject"]] == ["notices@app.example.com"]
 
 
+def test_the_settings_answers_follow_the_openapi_document(front):
+    from openapi_schema_validator import OAS31Validator
+
+    from shopify_app.web.openapi import build_document
+
+    document = build_document()
+    schema = {**document["paths"]["/api/notice-settings"]["put"]["responses"]["200"]["content"]["application/json"]["schema"],
+              "components": document["components"]}
+    for answer in (front.client.get("/api/notice-settings", headers=bearer()), front.settings(follow_up_days=9, review_url=REVIEW_PAGE)):
+        assert answer.status_code == 200
+        OAS31Validator(schema).validate(answer.get_json())  # an independent validator, not our own code
+    assert front.client.get("/api/notice-settings", headers=bearer(OTHER)).get_json()["follow_up_days"] == 7  # the other shop's own settings
+
+
 @pytest.mark.parametrize("body, field", [
     ({"review_url": "javascript:alert(1)"}, "review_url"),
     ({"sender_address": "not an address"}, "sender_address"),
