@@ -35,7 +35,7 @@ def record_answer(session: Session, order: Order, answer: str, now: dt.datetime 
         elif row.answer != answer:
             row.answer, row.answered_at, row.changes = answer, now, row.changes + 1
     if previous != answer:
-        record_event(session, order, "customer_satisfaction", "store", answer=answer, previous=previous)
+        record_event(session, order, "customer_satisfaction", "customer", answer=answer, previous=previous)
     session.flush()
     return previous
 
