@@ -4,9 +4,6 @@ follow-up and the review request go out on schedule (time injected); answers and
 from __future__ import annotations
 
 import datetime as dt
-import email
-import email.policy
-import re
 import threading
 from urllib.parse import urlsplit
 
@@ -15,14 +12,11 @@ from babel.dates import format_date
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from channels_kit import Inbox, start_smtp
 from deliveries.delivery_world import SHOP, DeliveryWorld, days_ago
+from notify.notice_kit import APP_SENDER, NoticeRun, links, smtp  # noqa: F401 (fixture)
 from sandbox.supplier.rest_supplier import RestSandboxSupplier
 from shopify_app.models import utcnow
 from shopify_app.notify.customer_models import SatisfactionAnswer
-from shopify_app.notify.customer_notices import send_pending_notices
-from shopify_app.notify.email import SmtpSettings
-from shopify_app.notify.lifecycle_notices import queue_due_notices
 from shopify_app.orders.models import CustomerNotice
 from shopify_app.shop_profile import refresh_shop_profile
 
@@ -45,35 +39,6 @@ def world(sandboxed_app, sandbox_shopify):
     server.shutdown()
 
 
-@pytest.fixture
-def smtp():
-    inbox = Inbox()
-    controller, port = start_smtp(inbox)
-    yield inbox, SmtpSettings("127.0.0.1", port, sender="notices@app.example.com", timeout=15)
-    controller.stop()
-
-
-class Mailbox:
-    """Runs the notices job and the sender as the scheduler does, and reads what the SMTP server received."""
-
-    def __init__(self, world, smtp):
-        self.world, (self.inbox, self.settings) = world, smtp
-        self.read = 0
-
-    def run(self, now: dt.datetime | None = None) -> list[email.message.EmailMessage]:
-        """One pass of the job at `now` (injected), then send; the messages that arrived in this pass."""
-        with self.world.services.session_factory.begin() as session:
-            queue_due_notices(session, now)
-        send_pending_notices(self.world.services.session_factory, self.settings, self.world.services.settings)
-        new = [email.message_from_bytes(raw.encode(), policy=email.policy.default) for _, raw in self.inbox.messages[self.read:]]  # 8bit bodies: parse bytes
-        self.read = len(self.inbox.messages)
-        return new
-
-
-def links(body: str) -> list[str]:
-    return re.findall(r"https?://\S+", body)
-
-
 def path_of(url: str) -> str:
     return urlsplit(url).path
 
@@ -82,7 +47,7 @@ def path_of(url: str) -> str:
 def test_each_notice_of_a_lifecycle_arrives_once_in_the_customers_language_with_the_eta(world, smtp, locale, lang):
     answer = world.api("put", "/api/notice-settings", json={"steps": ALL_STEPS, "follow_up_days": 7, "review_url": REVIEW_PAGE})
     assert answer.status_code == 200, answer.get_json()
-    mailbox = Mailbox(world, smtp)
+    mailbox = NoticeRun(world.services, smtp)
     order = world.shopify.place_order(SHOP, [{"sku": "MUG-WHT", "quantity": 1}], email="buyer@example.com", customerLocale=locale)
     world.drain()
     from shopify_app.suppliers.forwarding import ForwardingWorker
@@ -91,7 +56,7 @@ def test_each_notice_of_a_lifecycle_arrives_once_in_the_customers_language_with_
     [received] = mailbox.run()
     assert received["Content-Language"] == lang and received["To"] == "buyer@example.com"
     [sender] = received["From"].addresses
-    assert (sender.display_name, sender.addr_spec) == (SHOP_NAME, "notices@app.example.com")
+    assert (sender.display_name, sender.addr_spec) == (SHOP_NAME, APP_SENDER)
     assert received["Reply-To"].addresses[0].addr_spec == f"owner@{SHOP}"  # the shop's contact email: its sender is not verified
     assert SHOP_NAME in received.get_content() and "Our shop" not in received.get_content()
 

@@ -3,8 +3,6 @@ requests, second clicks, forged links, the merchant's verified sender, and the s
 from __future__ import annotations
 
 import datetime as dt
-import email
-import email.policy
 import re
 import time
 import uuid
@@ -14,14 +12,12 @@ import jwt
 import pytest
 from sqlalchemy import select
 
-from channels_kit import Inbox, start_smtp
 from conftest import API_KEY, API_SECRET, install_shop
+from notify.notice_kit import APP_SENDER, NoticeRun, smtp  # noqa: F401 (fixture)
+from notify.notice_kit import links as kit_links
 from shopify_app.deliveries.models import FulfillmentDelivery
 from shopify_app.models import Shop, utcnow
 from shopify_app.notify.customer_models import NoticeUnsubscribe, SatisfactionAnswer
-from shopify_app.notify.customer_notices import send_pending_notices, send_sender_verifications
-from shopify_app.notify.email import SmtpSettings
-from shopify_app.notify.lifecycle_notices import queue_due_notices
 from shopify_app.orders.graph import order_payload_from_graphql
 from shopify_app.orders.models import CustomerNotice, Order, OrderState
 from shopify_app.orders.payloads import parse_order
@@ -38,21 +34,12 @@ def bearer(shop: str = SHOP) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
 
-@pytest.fixture
-def smtp():
-    inbox = Inbox()
-    controller, port = start_smtp(inbox)
-    yield inbox, SmtpSettings("127.0.0.1", port, sender="notices@app.example.com", timeout=15)
-    controller.stop()
-
-
 class Shopfront:
     """An app with two installed shops whose orders are delivered (rows as the delivery webhooks leave them)."""
 
     def __init__(self, app, smtp):
         self.app, self.services = app, app.extensions["services"]
-        self.inbox, self.smtp = smtp
-        self.read = 0
+        self.notices = NoticeRun(self.services, smtp)
         self.client = app.test_client()
         with self.services.session_factory.begin() as session:
             for domain, name in ((SHOP, "Notices Shop"), (OTHER, "Other Shop")):
@@ -75,13 +62,7 @@ class Shopfront:
             return order.id
 
     def run(self, now=None) -> list:
-        with self.services.session_factory.begin() as session:
-            queue_due_notices(session, now)
-        send_sender_verifications(self.services.session_factory, self.smtp, self.services.settings)  # as the scheduler's job does
-        send_pending_notices(self.services.session_factory, self.smtp, self.services.settings)
-        new = [email.message_from_bytes(raw.encode(), policy=email.policy.default) for _, raw in self.inbox.messages[self.read:]]
-        self.read = len(self.inbox.messages)
-        return new
+        return self.notices.run(now)
 
     def settings(self, shop=SHOP, **body):
         return self.client.put("/api/notice-settings", json=body, headers=bearer(shop))
@@ -101,7 +82,7 @@ def later(days: float) -> dt.datetime:
 
 
 def links(message) -> list[str]:
-    return re.findall(r"https?://\S+", message.get_content())
+    return kit_links(message.get_content())
 
 
 def path(url: str) -> str:
@@ -200,7 +181,7 @@ def test_the_merchants_sender_is_used_only_once_verified_by_the_link_sent_to_it(
     link = [u for u in links(verification) if "/notices/verify-sender/" in u][0]
     front.order(1)
     [before] = front.run()
-    assert before["From"].addresses[0].addr_spec == "notices@app.example.com" and before["Reply-To"] == f"hello@{SHOP}"
+    assert before["From"].addresses[0].addr_spec == APP_SENDER and before["Reply-To"] == f"hello@{SHOP}"
     assert front.client.get(path(link)).status_code == 200
     front.order(2)
     [after] = front.run()
@@ -208,7 +189,7 @@ def test_the_merchants_sender_is_used_only_once_verified_by_the_link_sent_to_it(
     front.settings(sender_address="other@notices-shop.example")  # a new address is unverified again; the old link no longer counts
     assert front.client.get(path(link)).status_code == 404
     front.order(3)
-    assert [m["From"].addresses[0].addr_spec for m in front.run() if "#3" in m["Subject"]] == ["notices@app.example.com"]
+    assert [m["From"].addresses[0].addr_spec for m in front.run() if "#3" in m["Subject"]] == [APP_SENDER]
 
 
 def test_the_settings_answers_follow_the_openapi_document(front):
