@@ -31,6 +31,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('primary_locale', sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column('contact_email', sa.String(length=255), nullable=True))
     op.create_index('ix_supplier_shipments_created_at', 'supplier_shipments', ['created_at'], unique=False)
+    op.create_index('ix_supplier_shipments_fulfillment', 'supplier_shipments', ['shopify_fulfillment_id'], unique=False)
     op.create_index('ix_fulfillment_deliveries_status_at', 'fulfillment_deliveries', ['status_at'], unique=False)
     op.create_table(
         'notice_settings',
@@ -82,6 +83,7 @@ def downgrade() -> None:
     op.drop_table('notice_unsubscribes')
     op.drop_table('notice_settings')
     op.drop_index('ix_fulfillment_deliveries_status_at', table_name='fulfillment_deliveries')
+    op.drop_index('ix_supplier_shipments_fulfillment', table_name='supplier_shipments')
     op.drop_index('ix_supplier_shipments_created_at', table_name='supplier_shipments')
     with op.batch_alter_table('shops', schema=None) as batch_op:
         batch_op.drop_column('contact_email')

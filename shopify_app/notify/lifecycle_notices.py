@@ -55,15 +55,19 @@ class _Queue:
             self.settings[shop] = notice_settings(self.session, shop)
         return self.settings[shop]
 
+    def seen(self, kind: str, ref: int) -> bool:
+        """Whether that notice is queued already (a lookup on the unique dedupe key)."""
+        return self.session.scalar(select(CustomerNotice.id).where(CustomerNotice.dedupe_key == f"{kind}:{ref}")) is not None
+
     def add(self, order: Order, kind: str, ref: int) -> None:
         settings = self.shop_settings(order.shop_domain)
         if not step_on(settings, kind) or order.cancelled_at is not None or order.state in NOT_OURS:
             return
         if kind in MARKETING_STEPS and is_unsubscribed(self.session, order.shop_domain, order.email or order.customer_email):
             return
-        key = f"{kind}:{ref}"
-        if self.session.scalar(select(CustomerNotice.id).where(CustomerNotice.dedupe_key == key)) is not None:
+        if self.seen(kind, ref):
             return
+        key = f"{kind}:{ref}"
         try:
             with self.session.begin_nested():
                 self.session.add(CustomerNotice(order_id=order.id, kind=kind, dedupe_key=key))
@@ -79,11 +83,13 @@ def queue_due_notices(session: Session, now: dt.datetime | None = None) -> int:
     since = now - RECENT
     for order in session.scalars(select(Order).where(Order.created_at >= since, Order.state.in_(LIVE_STATES))):
         queue.add(order, "order_received", order.id)
-    parcels = session.execute(select(SupplierShipment, SupplierOrder.order_id).join(SupplierOrder, SupplierOrder.id == SupplierShipment.supplier_order_id)
+    parcels = session.execute(select(SupplierShipment, SupplierOrder.order_id, SupplierOrder.shop_domain).join(SupplierOrder, SupplierOrder.id == SupplierShipment.supplier_order_id)
                               .where(SupplierShipment.created_at >= since))
-    for parcel, order_id in parcels:
+    for parcel, order_id, shop in parcels:
+        if queue.seen("shipped", parcel.id):
+            continue
         # The estimated arrival is the point of this email: give the carrier's first scan a while to bring one.
-        if _aware(parcel.created_at) > now - SHIPPED_ETA_WAIT and _parcel_values(session, parcel, None)["eta"] is None:
+        if _aware(parcel.created_at) > now - SHIPPED_ETA_WAIT and _parcel_values(session, shop, parcel, None)["eta"] is None:
             continue
         queue.add(session.get(Order, order_id), "shipped", parcel.id)
     statuses = select(FulfillmentDelivery).where(FulfillmentDelivery.status_at >= now - RECENT, FulfillmentDelivery.order_id.is_not(None))
@@ -145,15 +151,26 @@ def expected_dispatch(session: Session, order: Order) -> dt.date | None:
     return last_business_day(start.date(), max(1, math.ceil(max(float(h) for h in hours) / 24)), country)
 
 
+def _shop_of(session: Session, notice) -> str:
+    return session.get(Order, notice.order_id).shop_domain
+
+
 def _ref(notice) -> int | None:
     ref = notice.dedupe_key.rpartition(":")[2]
     return int(ref) if ref.isdigit() else None
 
 
-def _parcel_values(session: Session, parcel: SupplierShipment | None, fd: FulfillmentDelivery | None) -> dict:
+def _fulfillment_of(session: Session, shop: str, parcel: SupplierShipment | None) -> FulfillmentDelivery | None:
+    # By shop and GID: the unique index of fulfillment_deliveries (a GID alone would scan the table).
+    if parcel is None or not parcel.shopify_fulfillment_id:
+        return None
+    return session.scalar(select(FulfillmentDelivery).where(FulfillmentDelivery.shop_domain == shop, FulfillmentDelivery.fulfillment_gid == parcel.shopify_fulfillment_id))
+
+
+def _parcel_values(session: Session, shop: str, parcel: SupplierShipment | None, fd: FulfillmentDelivery | None) -> dict:
     """Carrier, tracking and the estimated arrival: the supplier's ETA, else the carrier's."""
-    if fd is None and parcel is not None and parcel.shopify_fulfillment_id:
-        fd = session.scalar(select(FulfillmentDelivery).where(FulfillmentDelivery.fulfillment_gid == parcel.shopify_fulfillment_id))
+    if fd is None:
+        fd = _fulfillment_of(session, shop, parcel)
     eta = None
     if parcel is not None and parcel.estimated_delivery:
         eta = parcel.estimated_delivery[:10] if len(parcel.estimated_delivery) <= 10 else shipment_time(parcel.estimated_delivery)
@@ -176,7 +193,7 @@ def order_received_context(session: Session, notice) -> dict:
 def shipped_context(session: Session, notice) -> dict:
     """The parcel's carrier, tracking and estimated arrival."""
     ref = _ref(notice)
-    return _parcel_values(session, session.get(SupplierShipment, ref) if ref else None, None)
+    return _parcel_values(session, _shop_of(session, notice), session.get(SupplierShipment, ref) if ref else None, None)
 
 
 @notice_context("delay")
@@ -184,8 +201,9 @@ def delay_context(session: Session, notice) -> dict:
     """The late parcel, and the new estimate (the carrier's latest, when it is still ahead)."""
     ref = _ref(notice)
     parcel = session.get(SupplierShipment, ref) if ref else None
-    values = _parcel_values(session, parcel, None)
-    fd = session.scalar(select(FulfillmentDelivery).where(FulfillmentDelivery.fulfillment_gid == parcel.shopify_fulfillment_id)) if parcel and parcel.shopify_fulfillment_id else None
+    shop = _shop_of(session, notice)
+    values = _parcel_values(session, shop, parcel, None)
+    fd = _fulfillment_of(session, shop, parcel)
     new_estimate = fd.estimated_delivery_at if fd is not None and fd.estimated_delivery_at and _aware(fd.estimated_delivery_at) > utcnow() else None
     return {**values, "expected": parcel.estimated_delivery if parcel else None, "new_estimate": new_estimate}
 
@@ -194,7 +212,7 @@ def _fulfillment_values(session: Session, notice) -> dict:
     ref = _ref(notice)
     fd = session.get(FulfillmentDelivery, ref) if ref else None
     parcel = session.scalar(select(SupplierShipment).where(SupplierShipment.shopify_fulfillment_id == fd.fulfillment_gid)) if fd is not None else None
-    return _parcel_values(session, parcel, fd)
+    return _parcel_values(session, fd.shop_domain if fd is not None else "", parcel, fd)
 
 
 notice_context("out_for_delivery")(_fulfillment_values)
