@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 TOKEN_REFRESH_EVERY = dt.timedelta(minutes=10)
 SHIPMENT_POLL_EVERY = dt.timedelta(minutes=10)
-DELAY_CHECK_EVERY = dt.timedelta(minutes=15)
+DELAY_CHECK_EVERY = dt.timedelta(minutes=5)  # also the customer notices' job: "out for delivery" must not wait long
 STOCK_FEEDS_EVERY = dt.timedelta(minutes=1)  # each supplier is pulled on its own interval
 INVENTORY_SYNC_EVERY = dt.timedelta(minutes=2)
 CATALOG_REFRESH_EVERY = dt.timedelta(hours=6)
@@ -66,12 +66,17 @@ def purge_inbox(services) -> None:
 
 
 def check_delays_and_notify(services) -> None:
-    """Turn passed ETAs into delay notices, then send what is pending."""
-    from shopify_app.orders.delays import detect_delays, send_pending_notices
+    """Turn passed ETAs into delay notices, queue the lifecycle notices that are due, then send what is pending."""
+    from shopify_app.notify.customer_notices import send_pending_notices, send_sender_verifications
+    from shopify_app.notify.lifecycle_notices import queue_due_notices
+    from shopify_app.orders.delays import detect_delays
 
     with services.session_factory.begin() as session:
         detect_delays(session)
-    send_pending_notices(services.session_factory, services.settings.smtp)
+    with services.session_factory.begin() as session:
+        queue_due_notices(session)
+    send_sender_verifications(services.session_factory, services.settings.smtp, services.settings)
+    send_pending_notices(services.session_factory, services.settings.smtp, services.settings)
 
 
 def request_return_authorizations(services) -> None:

@@ -19,5 +19,6 @@ from .suppliers import file_channel_models  # noqa: F401
 from .suppliers import amendment_models  # noqa: F401
 from .suppliers import audit as supplier_audit_models  # noqa: F401  (issue 14 part E)
 from .mappings import models as mapping_models  # noqa: F401  (issue 18 part M)
+from .notify import customer_models as customer_notice_models  # noqa: F401  (issue 17 part N)
 
 Base = models.Base

@@ -104,6 +104,24 @@ def format_when(value, fmt: str = "medium") -> str:
     return format_datetime(value, fmt)
 
 
+def format_day(value) -> str:
+    """A date (a date, a datetime in the shop's time zone, or ISO text) in the current language; '–' when missing."""
+    import datetime as dt
+
+    from flask_babel import format_date
+
+    if isinstance(value, str) and len(value) == 10:  # a bare date: no time zone to convert
+        try:
+            value = dt.date.fromisoformat(value)
+        except ValueError:
+            return value
+    if not isinstance(value, dt.date):
+        value = as_datetime(value)
+        if value is None or isinstance(value, str):
+            return value or "–"
+    return format_date(value, "long")
+
+
 def init_i18n(app: Flask) -> None:
     """Install Flask-Babel: `_`, `gettext`, `ngettext` in templates, catalogs from shopify_app/translations."""
     Babel(app, locale_selector=select_locale, timezone_selector=select_timezone,

@@ -84,6 +84,9 @@ class Shop(Base):
     iana_timezone: Mapped[str | None] = mapped_column(String(64))
     primary_domain: Mapped[str | None] = mapped_column(String(255))
     profile_refreshed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Customer notices (issue 17 part N): the language when the order has none, and where replies go.
+    primary_locale: Mapped[str | None] = mapped_column(String(16))
+    contact_email: Mapped[str | None] = mapped_column(String(255))
 
     token: Mapped[ShopToken | None] = relationship(back_populates="shop", cascade="all, delete-orphan", uselist=False)
 

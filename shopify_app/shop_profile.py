@@ -24,9 +24,11 @@ def shop_profile(session, shop_domain: str) -> dict:
     """What we know of the shop: name, currency_code, iana_timezone, primary_domain (None where unknown)."""
     shop = session.scalar(select(Shop).where(Shop.domain == shop_domain))
     if shop is None:
-        return {"name": None, "currency_code": None, "iana_timezone": None, "primary_domain": None, "refreshed_at": None}
+        return {"name": None, "currency_code": None, "iana_timezone": None, "primary_domain": None, "primary_locale": None,
+                "contact_email": None, "refreshed_at": None}
     return {"name": shop.name, "currency_code": shop.currency_code, "iana_timezone": shop.iana_timezone,
-            "primary_domain": shop.primary_domain, "refreshed_at": shop.profile_refreshed_at}
+            "primary_domain": shop.primary_domain, "primary_locale": shop.primary_locale, "contact_email": shop.contact_email,
+            "refreshed_at": shop.profile_refreshed_at}
 
 
 def _valid_timezone(name: str | None) -> str | None:
@@ -37,6 +39,13 @@ def _valid_timezone(name: str | None) -> str | None:
         return None
 
 
+def _primary_locale(domain) -> str | None:
+    # The storefront's language on its primary domain: customer notices fall back to it when an
+    # order has no locale (read from the domain: Query.shopLocales would need one more scope, read_locales).
+    locale = ((domain or {}).get("localization") or {}).get("defaultLocale")
+    return locale[:16] if isinstance(locale, str) and locale else None
+
+
 def refresh_shop_profile(services, shop_domain: str) -> dict:
     """Read Shopify's shop query (outside any transaction), then store the profile; returns it."""
     # One attempt: a failed read is simply tried again on the job's next run.
@@ -44,7 +53,9 @@ def refresh_shop_profile(services, shop_domain: str) -> dict:
     currency = (data.get("currencyCode") or "").upper()[:3] or None
     values = {"name": (data.get("name") or "")[:255] or None, "currency_code": currency,
               "iana_timezone": _valid_timezone(data.get("ianaTimezone")),
-              "primary_domain": ((data.get("primaryDomain") or {}).get("host") or "")[:255] or None}
+              "primary_domain": ((data.get("primaryDomain") or {}).get("host") or "")[:255] or None,
+              "primary_locale": _primary_locale(data.get("primaryDomain")),
+              "contact_email": (data.get("contactEmail") or "")[:255] or None}
     with services.session_factory.begin() as session:
         shop = session.scalar(select(Shop).where(Shop.domain == shop_domain))
         if shop is not None:

@@ -76,6 +76,7 @@ class OrderMixin:
             "cancellation": None,
             "currencyCode": currency,
             "presentmentCurrencyCode": currency,
+            "customerLocale": "en",
             "displayFinancialStatus": financial_status,
             "displayFulfillmentStatus": "UNFULFILLED",
             "fullyPaid": financial_status == "PAID",

@@ -56,7 +56,8 @@ def shop_record(gid: str, domain: str, name: str, currency: str, plan, now: str)
         "timezoneOffset": "+0000",
         "timezoneOffsetMinutes": 0,
         "url": f"https://{domain}",
-        "primaryDomain": {"__typename": "Domain", "id": gid.replace("/Shop/", "/Domain/"), "host": domain, "url": f"https://{domain}", "sslEnabled": True},
+        "primaryDomain": {"__typename": "Domain", "id": gid.replace("/Shop/", "/Domain/"), "host": domain, "url": f"https://{domain}", "sslEnabled": True,
+                          "localization": {"__typename": "DomainLocalization", "defaultLocale": "en", "alternateLocales": [], "country": None}},
         "plan": plan_record(plan),
         "billingAddress": {
             "__typename": "ShopAddress", "id": gid.replace("/Shop/", "/ShopAddress/"), "company": name,

@@ -291,7 +291,7 @@ def order_webhook_payload(shop: ShopState, order: Mapping[str, Any]) -> dict[str
         "current_total_tax": _amount(order["currentTotalTaxSet"]),
         "current_total_tax_set": money_set(order["currentTotalTaxSet"]),
         "customer": customer_payload(shop, shop.deref(order.get("customer"))),
-        "customer_locale": "en",
+        "customer_locale": order.get("customerLocale") or "en",
         "device_id": None,
         "discount_applications": [discount_application_payload(a) for a in order.get("discountApplications") or []],
         "discount_codes": [

@@ -22,6 +22,7 @@ class FulfillmentDelivery(Base):
         UniqueConstraint("shop_domain", "fulfillment_gid", name="uq_fulfillment_deliveries_fulfillment"),
         Index("ix_fulfillment_deliveries_order", "order_id"),
         Index("ix_fulfillment_deliveries_delivered", "shop_domain", "delivered_at"),
+        Index("ix_fulfillment_deliveries_status_at", "status_at"),  # the customer-notice job reads recent carrier statuses
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

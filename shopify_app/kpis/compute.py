@@ -63,6 +63,9 @@ currency), as exact Decimals.
 Shipping days: whole days from shipped_at to delivered_at of parcels delivered in the period,
 counted in bins 0-2, 3-5, 6-9 and 10+.
 
+Satisfaction (issue 17): the follow-up's one-click answers and the review requests' conversion,
+store-wide, per bucket, per supplier and per product (kpis/satisfaction.py has the definitions).
+
 Customer reply time (PRODUCT.md: within 24 h) cannot be computed: customer questions are not recorded.
 """
 from __future__ import annotations
@@ -86,6 +89,7 @@ from ..returns.analytics import COUNTED_STATUSES, return_analytics
 from ..returns.models import ReturnCase, ReturnLine
 from ..returns.policy import DAMAGE_REASONS
 from ..suppliers.models import Alert, DeliveryState, Supplier, SupplierOrder, SupplierShipment
+from .satisfaction import answer_facts, review_facts, summarise as summarise_satisfaction, supplier_satisfaction
 from .targets import get_targets
 
 BUCKETS = ("day", "week", "month")
@@ -165,6 +169,7 @@ def kpis(session: Session, shop_domain: str, start: dt.datetime | dt.date, end: 
             for key, b_start, b_end in bucket_ranges(start, end, bucket)
         ],
         "returns_all_time": _returns_all_time(session, shop_domain),
+        "satisfaction": summarise_satisfaction(facts["answers"], facts["reviews"], session, names),  # with per supplier and per product
         "notes": list(NOTES),
     }
 
@@ -199,6 +204,8 @@ def _facts(session: Session, shop: str, start: dt.datetime, end: dt.datetime, no
         "ship": _ship_facts(session, shop, start, end),
         "complaints": _damaged_facts(session, shop, start, end) + _out_of_stock_facts(session, shop, start, end) + _delivery_problem_facts(session, shop, start, end),
         "money": _sales_facts(session, shop, start, end) + _cost_facts(session, shop, start, end) + _refund_facts(session, shop, start, end),
+        "answers": answer_facts(session, shop, start, end),
+        "reviews": review_facts(session, shop, start, end),
     }
 
 
@@ -475,6 +482,7 @@ def _summarise(facts: dict[str, list], targets: dict, now: dt.datetime, names: d
         "complaints": {kind: _complaints([f for f in facts["complaints"] if f.kind == kind], targets[f"{kind}_hours"], now) for kind in COMPLAINT_KINDS},
         "margin": _margin(facts["money"]),
         "shipping_days": _shipping_days(facts["parcels"]),
+        "satisfaction": summarise_satisfaction(facts["answers"], facts["reviews"]),
     }
 
 
@@ -520,7 +528,7 @@ def _hours_stats(hours: list[float], target: float | None = None) -> dict:
 
 def _suppliers(facts: dict[str, list], targets: dict, names: dict[int, str]) -> list[dict]:
     """Per supplier: order-to-forward, acknowledgement and ship hours, on-time delivery."""
-    ids = {f.supplier_id for name in ("forward", "ack", "ship", "parcels") for f in facts[name]} - {None}  # None: not the app's parcel
+    ids = {f.supplier_id for name in ("forward", "ack", "ship", "parcels", "answers") for f in facts[name]} - {None}  # None: not the app's parcel
     return [
         {
             "supplier_id": sid,
@@ -529,6 +537,7 @@ def _suppliers(facts: dict[str, list], targets: dict, names: dict[int, str]) -> 
             "ack_hours": _hours_stats([f.hours for f in facts["ack"] if f.supplier_id == sid]),
             "ship_hours": _hours_stats([f.hours for f in facts["ship"] if f.supplier_id == sid]),
             "on_time": _on_time([f for f in facts["parcels"] if f.supplier_id == sid]),
+            "satisfaction": supplier_satisfaction(facts["answers"], facts["reviews"], sid),
         }
         for sid in sorted(ids, key=lambda i: (names.get(i) or "", i))
     ]

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 # Modules that register providers; imported on first use so that no import order can leave a kind without its values.
 PROVIDER_MODULES: tuple[str, ...] = (
     "shopify_app.returns.notice_context",
+    "shopify_app.notify.lifecycle_notices",  # issue 17 part N: order received, shipped, delivered, delay, follow-up, review
 )
 
 Provider = Callable[[Session, object], dict]

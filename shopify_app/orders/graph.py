@@ -125,6 +125,7 @@ def order_payload_from_graphql(order: dict[str, Any]) -> dict[str, Any]:
         "fulfillment_status": (order.get("displayFulfillmentStatus") or "").lower() or None,
         "currency": order.get("currencyCode"),
         "presentment_currency": order.get("presentmentCurrencyCode"),
+        "customer_locale": order.get("customerLocale"),
         "taxes_included": order.get("taxesIncluded"),
         "total_price": _amount(order.get("totalPriceSet")),
         "total_price_set": _money_set(order.get("totalPriceSet")),

@@ -40,7 +40,8 @@ class Order(Base):
     """A Shopify order (unique on shop + Shopify id)."""
 
     __tablename__ = "orders"
-    __table_args__ = (UniqueConstraint("shop_domain", "shopify_id", name="uq_orders_shop_shopify_id"),)
+    __table_args__ = (UniqueConstraint("shop_domain", "shopify_id", name="uq_orders_shop_shopify_id"),
+                      Index("ix_orders_created_at", "created_at"))  # the customer-notice job reads recent orders
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     shop_domain: Mapped[str] = mapped_column(String(255))
@@ -75,6 +76,7 @@ class Order(Base):
     shopify_created_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     shopify_updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     state: Mapped[str] = mapped_column(String(32), default=OrderState.RECEIVED.value)
+    customer_locale: Mapped[str | None] = mapped_column(String(16))  # the checkout's language ('pl', 'he-IL'): customer notices
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -53,6 +53,7 @@ class OrderSnapshot:
     updated_at: dt.datetime | None
     lines: tuple[LineSnapshot, ...]
     amounts: OrderAmounts = None  # type: ignore[assignment]  # always set by parse_order
+    customer_locale: str | None = None  # the checkout's language: customer notices are written in it
 
 
 @dataclass(frozen=True)
@@ -333,11 +334,17 @@ def parse_order(payload: Any) -> OrderSnapshot:
             updated_at=parse_time(payload.get("updated_at")),
             lines=lines,
             amounts=_amounts(payload, lines),
+            customer_locale=_locale_tag(payload.get("customer_locale")),
         )
     except PayloadError:
         raise
     except (ValueError, OverflowError, InvalidOperation) as exc:
         raise PayloadError(f"unreadable order field: {exc}") from None
+
+
+def _locale_tag(value: Any) -> str | None:
+    # Only the notices' language depends on it: an odd tag is dropped, never a dead-lettered order.
+    return value if isinstance(value, str) and 0 < len(value) <= 16 else None
 
 
 def check_refund(payload: Any) -> dict:

@@ -76,6 +76,7 @@ def _apply(order: Order, snap: OrderSnapshot) -> None:
     order.cancelled_at = snap.cancelled_at
     order.shopify_created_at = snap.created_at
     order.shopify_updated_at = snap.updated_at
+    order.customer_locale = snap.customer_locale or order.customer_locale
     if snap.cancelled_at:
         order.state = OrderState.CANCELLED.value
 

@@ -68,6 +68,7 @@ document.addEventListener('click', async (event) => {
   let body = button.dataset.body ? JSON.parse(button.dataset.body) : undefined;
   const formId = button.dataset.form;
   if (formId) body = formBody(document.getElementById(formId));
+  if (button.dataset.wrap) body = { [button.dataset.wrap]: body };  // data-wrap="steps": the form is one field of the body
   button.disabled = true;
   try {
     await api(method, path, body);

@@ -195,7 +195,9 @@ class SupplierShipment(Base):
     """A parcel a supplier shipped, and the Shopify fulfillment it became."""
 
     __tablename__ = "supplier_shipments"
-    __table_args__ = (UniqueConstraint("supplier_order_id", "shipment_id", name="uq_supplier_shipments_delivery_shipment"),)
+    __table_args__ = (UniqueConstraint("supplier_order_id", "shipment_id", name="uq_supplier_shipments_delivery_shipment"),
+                      Index("ix_supplier_shipments_created_at", "created_at"),  # the customer-notice job reads recent parcels
+                      Index("ix_supplier_shipments_fulfillment", "shopify_fulfillment_id"))  # a Shopify fulfillment's parcel (notices, KPIs)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     supplier_order_id: Mapped[int] = mapped_column(ForeignKey("supplier_orders.id", ondelete="CASCADE"))

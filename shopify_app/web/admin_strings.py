@@ -62,6 +62,7 @@ EVENT_LABELS = {
     "re_read": _l("Read again from Shopify"), "hold_refused": _l("Hold refused"), "held_in_shopify": _l("Held in Shopify"),
     "hold_released_in_shopify": _l("Hold released in Shopify"), "supplier_order_postponed": _l("Supplier order postponed"),
     "supplier_order_resumed": _l("Supplier order resumed"), "customer_notified": _l("Customer notified"),
+    "customer_satisfaction": _l("Customer answered the follow-up"),  # issue 17 part N
 }
 ACTOR_LABELS = {"store": _l("Shopify"), "app": _l("the app"), "supplier": _l("supplier"), "merchant": _l("you"), "carrier": _l("carrier"),
                 "customer": _l("customer")}
@@ -74,6 +75,7 @@ DETAIL_LABELS = {
     "status": _l("status"), "message": _l("message"), "error": _l("error"), "note": _l("note"), "notice": _l("notice"), "name": _l("name"),
     "topic": _l("topic"), "return": _l("return"), "cancelled_supplier_order_id": _l("cancelled supplier order"), "quantity": _l("quantity"),
     "amendment": _l("change"),
+    "answer": _l("answer"), "previous": _l("previous answer"),  # issue 17 part N
 }
 
 DESYNC_LABELS = {

@@ -104,6 +104,7 @@ def request_schemas() -> dict[str, dict]:
     from ..inventory.terms import OUT_OF_STOCK_POLICIES, WHOLE_NUMBER_BOUNDS
     from ..kpis.targets import DEFAULT_TARGETS, MAX_TARGET_HOURS, RATE_KEYS
     from ..notify.alert_channels import MAX_EMAILS, SEVERITIES
+    from ..notify.notice_settings import FOLLOW_UP_DAYS, STEPS as NOTICE_STEPS
     from ..returns.complaints import REMEDIES
     from ..returns.legal_profiles import MAX_OVERRIDE_DAYS, OVERRIDABLE, PROFILES as LEGAL_PROFILES
     from ..returns.policy import LEGAL_MINIMUM_DAYS, MAX_RETURN_DAYS, RETURN_REASONS
@@ -268,6 +269,14 @@ def request_schemas() -> dict[str, dict]:
             key: ({"type": "number", "minimum": 0, "maximum": 100, "description": "Percent: 95 for 95 %."} if key in RATE_KEYS
                   else {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_TARGET_HOURS, "description": "Hours."})
             for key in DEFAULT_TARGETS
+        }, min_properties=1),
+        "NoticeSettings": obj({  # issue 17 part N: customer notices
+            "steps": {"type": "object", "additionalProperties": False, "properties": {step: {"type": "boolean"} for step in NOTICE_STEPS},
+                      "description": "Which customer notices are sent; steps not given keep their setting."},
+            "follow_up_days": whole(*FOLLOW_UP_DAYS, description="Days after delivery before the follow-up asks how it went."),
+            "review_url": text(2048, nullable=True, description="The merchant's review page (absolute http(s)); null removes it."),
+            "sender_name": text(255, nullable=True),
+            "sender_address": text(254, nullable=True, description="Sent from once confirmed by the link emailed to it; null sends from the app's address."),
         }, min_properties=1),
         "AlertChannels": obj({
             "emails": {"type": "array", "maxItems": MAX_EMAILS, "items": text(254)},

@@ -61,7 +61,8 @@ def kpi_periods(session: Session, shop: str, bucket: str) -> dict:
         bar_chart(list(data["overall"]["shipping_days"]["bins"].items()), None, _("Shipping time (days, delivered parcels)")),  # the bins in their own order (sorted, "10+" came second)
     ]
     return {"bucket": bucket, "rows": rows, "charts": charts, "overall": _period_row({"key": "all", **data["overall"]}),
-            "reasons_by_product": data["returns_all_time"]["reasons_by_product"], "notes": [str(n) for n in DASHBOARD_NOTES]}
+            "reasons_by_product": data["returns_all_time"]["reasons_by_product"], "notes": [str(n) for n in DASHBOARD_NOTES],
+            "satisfaction": data["satisfaction"]}
 
 
 def _period_row(b: dict) -> dict:
@@ -73,6 +74,7 @@ def _period_row(b: dict) -> dict:
         "revenue": margin["revenue"], "shipping_charged": margin["shipping_charged"], "supplier_cost": margin["supplier_cost"], "refunds": margin["refunds"], "gross_margin": margin["gross_margin"],
         "damaged_in_time": b["complaints"]["damaged"]["share_within"], "out_of_stock_in_time": b["complaints"]["out_of_stock"]["share_within"],
         "delivery_problem_in_time": b["complaints"]["delivery_problem"]["share_within"],
+        "satisfaction": b["satisfaction"]["rate"], "review_conversion": b["satisfaction"]["review_conversion"],
     }
 
 

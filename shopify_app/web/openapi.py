@@ -100,6 +100,8 @@ RESPONSES: dict[str, dict[int, str | None]] = {
     "mappings_api.upload_catalog": {200: "SupplierCatalogUpload", 413: "Error", 422: "Error"},
     "settings_actions_api.put_human_targets": {200: "KpiTargetsHumanView"},
     "settings_actions_api.send_test_alert": {200: "AlertTestResult", 409: "Error", 429: "Error"},
+    "notice_settings_api.get_notice_settings": {200: "NoticeSettingsView"},  # issue 17 part N
+    "notice_settings_api.put_notice_settings": {200: "NoticeSettingsView"},
 }
 
 # Query parameters a route reads: {endpoint: {name: schema}}.
@@ -263,6 +265,8 @@ def response_schemas() -> dict[str, dict]:
                               "message": NSTR, "checksum": NSTR, "first_seen_at": NSTR, "processed_at": NSTR, "refused": {"type": "array", "items": ANY_OBJECT}}),
         "SupplierFileList": _obj({"files": {"type": "array", "items": _ref("SupplierFile")}, "poll": {"type": ["object", "null"]}}),
         "SupplierFilePoll": _obj({"poll": _obj({"seen": INT, "duplicates": INT, "changed": INT, "error": NSTR, "files": {"type": "array", "items": _ref("SupplierFile")}})}),
+        "NoticeSettingsView": _obj({"steps": {"type": "object", "additionalProperties": BOOL}, "follow_up_days": INT, "review_url": NSTR,
+                                    "sender_name": NSTR, "sender_address": NSTR, "sender_verified": BOOL}),
         "MailboxPoll": _obj({"poll": _obj({"messages": INT, "skipped": INT, "error": NSTR, "imports": {"type": "array", "items": _ref("TrackingImport")}})}),
     }
 
@@ -278,6 +282,7 @@ def api_app() -> Flask:
     from .inventory_api import blueprint as inventory_api
     from .locations_api import blueprint as locations_api
     from .mappings_api import blueprint as mappings_api
+    from .notice_settings_api import blueprint as notice_settings_api
     from .onboarding import blueprint as onboarding
     from .returns_api import blueprint as returns_api
     from .settings_actions_api import blueprint as settings_actions_api
@@ -287,6 +292,7 @@ def api_app() -> Flask:
     app = Flask("openapi")
     for blueprint in (api, alerts_api, admin_api, suppliers_api, email_suppliers_api, edi_suppliers_api, file_suppliers_api, locations_api, inventory_api, returns_api, supplier_pages, onboarding, mappings_api, settings_actions_api):
         app.register_blueprint(blueprint)
+    app.register_blueprint(notice_settings_api)  # issue 17 part N
     return app
 
 

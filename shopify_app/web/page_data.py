@@ -273,4 +273,7 @@ def settings(session: Session, shop: str, box) -> dict:
     from ..returns.intake import store_policy
 
     # The channels' public view: the Slack URL is a secret and never goes back to a browser.
-    return {"policy": store_policy(session, shop).as_dict(), "targets": get_targets(session, shop), "channels": load_channels(session, shop, box).public()}
+    from ..notify.notice_settings import notice_settings
+
+    return {"policy": store_policy(session, shop).as_dict(), "targets": get_targets(session, shop), "channels": load_channels(session, shop, box).public(),
+            "notices": notice_settings(session, shop)}  # issue 17 part N: customer emails

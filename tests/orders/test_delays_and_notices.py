@@ -9,7 +9,8 @@ from sqlalchemy import select
 from channels_kit import Inbox, free_port, start_smtp
 
 from shopify_app.notify.email import SmtpSettings
-from shopify_app.orders.delays import detect_delays, send_pending_notices
+from shopify_app.notify.customer_notices import send_pending_notices
+from shopify_app.orders.delays import detect_delays
 from shopify_app.orders.models import CustomerNotice, Order, OrderEvent
 from shopify_app.suppliers.models import Alert, Supplier, SupplierOrder, SupplierShipment
 
@@ -53,7 +54,7 @@ def test_late_parcel_is_noticed_once_and_the_customer_emailed_once(shipped_order
         assert detect_delays(session) == 1
     with factory.begin() as session:
         assert detect_delays(session) == 0  # the same late parcel is not noticed twice
-    assert send_pending_notices(factory, smtp, shop_name="Demo Shop").sent == 1
+    assert send_pending_notices(factory, smtp).sent == 1
     assert send_pending_notices(factory, smtp).sent == 0
     [(recipients, content)] = inbox.messages
     assert recipients == ["buyer@example.com"]

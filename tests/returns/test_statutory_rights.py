@@ -11,6 +11,7 @@ import datetime as dt
 import email
 import email.policy
 
+import babel.dates
 import pytest
 from sqlalchemy import select
 
@@ -23,7 +24,7 @@ from channels_kit import Inbox, start_smtp
 from scheduler.embedded import PERIODIC_JOBS
 from conftest import API_KEY
 from shopify_app.notify.email import SmtpSettings
-from shopify_app.orders.delays import send_pending_notices
+from shopify_app.notify.customer_notices import send_pending_notices
 from returns.returns_world import SHOP, serve_world
 
 
@@ -38,7 +39,7 @@ def smtp():
 def emails(world, smtp) -> dict[str, str]:
     """Send the pending customer notices over real SMTP: {subject: body}."""
     inbox, settings = smtp
-    send_pending_notices(world.services.session_factory, settings, shop_name="Demo Shop")
+    send_pending_notices(world.services.session_factory, settings, world.services.settings)
     messages = [email.message_from_string(raw, policy=email.policy.default) for _, raw in inbox.messages]
     return {str(m["Subject"]): m.get_content() for m in messages}
 
@@ -131,7 +132,7 @@ def test_an_unanswered_polish_complaint_is_accepted_by_law_on_day_14_of_the_clai
     assert world.api("post", f"/api/returns/{case.id}/complaint", json={"answer": "reject", "note": "No defect found."}).status_code == 409
     sent = emails(world, smtp)
     received = next(body for subject, body in sent.items() if subject.startswith("We received your complaint"))
-    assert f"by {case.complaint_due_at:%Y-%m-%d}" in received
+    assert f"by {babel.dates.format_date(case.complaint_due_at.date(), 'long', locale='en')}" in received  # the deadline, written the customer's way
     assert any("within the legal deadline" in body for subject, body in sent.items() if subject.endswith("is accepted"))
 
 
