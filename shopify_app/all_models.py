@@ -19,3 +19,4 @@ from .suppliers import audit as supplier_audit_models  # noqa: F401  (issue 14 p
 from .mappings import models as mapping_models  # noqa: F401  (issue 18 part M)
 
 Base = models.Base
+from .cases import models as case_models  # noqa: F401  (issue 17 part P)
