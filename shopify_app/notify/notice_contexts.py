@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 # Modules that register providers; imported on first use so that no import order can leave a kind without its values.
 PROVIDER_MODULES: tuple[str, ...] = (
     "shopify_app.returns.notice_context",
+    "shopify_app.cases.notice_context",  # issue 17 part P: case_reply, out_of_stock
 )
 
 Provider = Callable[[Session, object], dict]

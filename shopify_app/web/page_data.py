@@ -154,7 +154,8 @@ def order_detail(session: Session, shop: str, order_id: int) -> dict | None:
         deliveries.append({"supplier": d.supplier.name, "state": d.state, "supplier_order_id": d.supplier_order_id, "attempts": d.attempts,
                            "error": d.last_error, "placed_at": _iso(d.placed_at), "cost": d.cost,
                            "parcels": [{"carrier": p.carrier, "tracking_number": p.tracking_number, "tracking_url": http_link(p.tracking_url), "shipped_at": p.shipped_at,
-                                        "eta": p.estimated_delivery, "delivered_at": p.delivered_at, "state": p.state} for p in parcels]})
+                                        "eta": p.estimated_delivery, "delivered_at": p.delivered_at, "state": p.state,
+                                        "fulfillment_gid": p.shopify_fulfillment_id} for p in parcels]})
     return {
         "order": {"id": order.id, "name": order.name, "state": order.state, "financial_status": order.financial_status, "fulfillment_status": order.fulfillment_status,
                   "total": order.total_price, "created_at": _iso(order.shopify_created_at or order.created_at), "cancelled_at": _iso(order.cancelled_at),
