@@ -16,7 +16,7 @@ from ..auth.session_tokens import request_input
 from ..cases.models import Case, CasePhoto
 from ..cases.photos import MAX_PHOTO_BYTES, MAX_PHOTOS, PhotoRefused, clean_photos
 from ..cases.service import CUSTOMER_KINDS, CaseRefused, add_customer_message, clean_text, open_case
-from ..i18n import current_language, gettext as _, text_direction
+from ..i18n import as_datetime, current_language, gettext as _, text_direction
 from ..orders.models import Order
 from ..shop_profile import shop_profile
 from .customer_view import case_kinds, order_view
@@ -72,10 +72,25 @@ def _render(template: str, status: int = 200, **context) -> Response:
         profile = shop_profile(session, g.shop_domain)
     g.shop_timezone = profile.get("iana_timezone")
     lang = current_language()
-    html = render_template(f"proxy/{template}", lang=lang, dir=text_direction(lang), page_url=page_url, shop_name=profile.get("name"),
+    html = render_template(f"proxy/{template}", lang=lang, dir=text_direction(lang), page_url=page_url, day=day, shop_name=profile.get("name"),
                            kinds=[k for k in case_kinds() if k[0] in CUSTOMER_KINDS], max_photos=MAX_PHOTOS,
                            max_photo_mb=MAX_PHOTO_BYTES // (1024 * 1024), **context)
     return Response(liquid_inert(html), status=status, content_type=LIQUID)
+
+
+def day(value) -> str:
+    """A date alone, long form, in the customer's language: a bare date ('2026-12-10') as it is, a moment in the shop's time zone."""
+    import datetime as dt
+
+    from flask_babel import format_date
+
+    if isinstance(value, str) and len(value) <= 10:
+        try:
+            return format_date(dt.date.fromisoformat(value), "long")
+        except ValueError:
+            return value
+    moment = as_datetime(value)
+    return format_date(moment, "long") if isinstance(moment, dt.datetime) else (moment or "–")
 
 
 def liquid_inert(html: str) -> str:
