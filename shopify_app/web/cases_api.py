@@ -8,7 +8,7 @@ from ..auth.session_tokens import require_session_token
 from ..cases.models import Case, CaseKind, CaseStatus
 from ..cases.service import CaseRefused, case_settings, close_case, reply, set_case_settings
 from ..models import utcnow
-from .api_schemas import bounded_ids, invalid
+from .api_schemas import bounded_ids, invalid, validated_body
 
 blueprint = Blueprint("cases_api", __name__, url_prefix="/api")
 bounded_ids(blueprint)
@@ -67,14 +67,10 @@ def _own_case(session, case_id: int) -> Case | None:
 
 @blueprint.post("/cases/<id:case_id>/reply")
 @require_session_token
+@validated_body("CaseReply")
 def reply_to_case(case_id: int):
     """The merchant's answer: shown on the customer's page and emailed (once) as a case_reply notice."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("body"), str):
-        return invalid([("body", "the reply text is required")])
-    owner = body.get("owner")
-    if owner is not None and not isinstance(owner, str):
-        return invalid([("owner", "must be a string")])
+    body, owner = g.body, g.body.get("owner")
     with _services().session_factory.begin() as session:
         case = _own_case(session, case_id)
         if case is None:
@@ -88,6 +84,7 @@ def reply_to_case(case_id: int):
 
 @blueprint.post("/cases/<id:case_id>/close")
 @require_session_token
+@validated_body("Empty", optional=True)
 def close(case_id: int):
     """Close a case (its clock alert goes)."""
     with _services().session_factory.begin() as session:
@@ -108,10 +105,11 @@ def get_settings():
 
 @blueprint.put("/cases/settings")
 @require_session_token
+@validated_body("CaseSettings")
 def put_settings():
     """Choose what an out-of-stock notice offers: wait, substitute or refund."""
     with _services().session_factory.begin() as session:
         try:
-            return jsonify(set_case_settings(session, g.shop_domain, request.get_json(silent=True)))
+            return jsonify(set_case_settings(session, g.shop_domain, g.body))
         except CaseRefused as exc:
             return invalid([(exc.field, exc.reason)])

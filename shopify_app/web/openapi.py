@@ -93,6 +93,11 @@ RESPONSES: dict[str, dict[int, str | None]] = {
     "mappings_api.upload_catalog": {200: "SupplierCatalogUpload", 413: "Error", 422: "Error"},
     "settings_actions_api.put_human_targets": {200: "KpiTargetsHumanView"},
     "settings_actions_api.send_test_alert": {200: "AlertTestResult", 409: "Error", 429: "Error"},
+    "cases_api.list_cases": {200: "CaseList", 400: "Error"},
+    "cases_api.reply_to_case": {201: "CaseReplied"},
+    "cases_api.close": {200: "CaseEnvelope"},
+    "cases_api.get_settings": {200: "CaseSettingsView"},
+    "cases_api.put_settings": {200: "CaseSettingsView"},
 }
 
 # Query parameters a route reads: {endpoint: {name: schema}}.
@@ -114,6 +119,9 @@ QUERY: dict[str, dict[str, dict]] = {
         "supplier": {"type": "string", "description": "The supplier of rows that name none (a file without a supplier column)."},
         "apply": {"type": "string", "enum": ["0", "1"], "description": "1: write the accepted rows; otherwise only the preview."},
     },
+    "cases_api.list_cases": {"status": {"type": "string", "enum": ["", "open", "answered", "closed"], "description": "Empty: every status."},
+                             "kind": {"type": "string", "enum": ["", "damaged", "wrong_item", "not_arrived", "late", "question", "out_of_stock"],
+                                      "description": "Empty: every kind."}},
     "admin_api.export_csv": {
         "q": {"type": "string", "description": "Orders: search text."}, "state": {"type": "string"}, "supplier": {"type": "string"},
         "problem": {"type": "string"}, "bucket": {"type": "string", "description": "KPIs: day (default), week or month."},
@@ -241,6 +249,14 @@ def response_schemas() -> dict[str, dict]:
                                      "human": {"type": "array", "items": _obj({"key": STR, "label": STR, "unit": {"enum": ["%", "h"]}, "value": {"type": "number"},
                                                                                "default": {"type": "number"}, "max": {"type": "number"}})}}),
         "AlertTestResult": _obj({"results": {"type": "array", "items": _obj({"channel": STR, "ok": BOOL, "detail": STR})}}),
+        "Case": _obj({"id": INT, "order_id": INT, "kind": {"enum": ["damaged", "wrong_item", "not_arrived", "late", "question", "out_of_stock"]},
+                      "status": {"enum": ["open", "answered", "closed"]}, "source": {"enum": ["customer", "app"]}, "owner": NSTR,
+                      "opened_at": STR, "due_at": STR, "first_reply_at": NSTR, "closed_at": NSTR, "return_case_id": NINT, "replacement_order": NSTR},
+                     ("id", "order_id", "kind", "status", "opened_at", "due_at")),
+        "CaseList": _obj({"cases": {"type": "array", "items": _ref("Case")}, "as_of": STR}, ("cases",)),
+        "CaseEnvelope": _obj({"case": _ref("Case")}, ("case",)),
+        "CaseReplied": _obj({"case": _ref("Case"), "message_id": INT}, ("case", "message_id")),
+        "CaseSettingsView": _obj({"out_of_stock_choice": {"enum": ["wait", "substitute", "refund"]}}, ("out_of_stock_choice",)),
         "MailboxPoll": _obj({"poll": _obj({"messages": INT, "skipped": INT, "error": NSTR, "imports": {"type": "array", "items": _ref("TrackingImport")}})}),
     }
 
@@ -250,6 +266,7 @@ def api_app() -> Flask:
     from .admin_api import blueprint as admin_api
     from .alerts_api import blueprint as alerts_api
     from .api import blueprint as api
+    from .cases_api import blueprint as cases_api
     from .email_suppliers_api import blueprint as email_suppliers_api
     from .inventory_api import blueprint as inventory_api
     from .locations_api import blueprint as locations_api
@@ -261,7 +278,7 @@ def api_app() -> Flask:
     from .suppliers_api import blueprint as suppliers_api
 
     app = Flask("openapi")
-    for blueprint in (api, alerts_api, admin_api, suppliers_api, email_suppliers_api, locations_api, inventory_api, returns_api, supplier_pages, onboarding, mappings_api, settings_actions_api):
+    for blueprint in (api, alerts_api, admin_api, suppliers_api, email_suppliers_api, locations_api, inventory_api, returns_api, supplier_pages, onboarding, mappings_api, settings_actions_api, cases_api):
         app.register_blueprint(blueprint)
     return app
 
