@@ -8,7 +8,8 @@ from ..cases.models import Case, CaseMessage, CasePhoto
 from ..i18n import as_datetime, gettext as _
 from ..orders.models import Order
 from ..returns.models import ReturnCase
-from ..web.page_data import order_detail
+from ..deliveries.views import order_fulfillments
+from ..web.page_data import supplier_deliveries
 
 # The carrier's word (Shopify's shipment_status) -> how far the parcel got.
 CARRIER_PROGRESS = {"confirmed": 1, "label_printed": 1, "label_purchased": 1, "in_transit": 2, "attempted_delivery": 3, "ready_for_pickup": 3,
@@ -42,7 +43,8 @@ def case_kinds() -> list[tuple[str, str]]:
 
 def order_view(session: Session, order: Order) -> dict:
     """The order for its customer: summary, steps, parcels with tracking and arrival, returns, cases with their messages."""
-    detail = order_detail(session, order.shop_domain, order.id)
+    # What the admin's order page computes, without its merchant-only parts (fulfillment orders, events, per-parcel lookups).
+    detail = {"deliveries": supplier_deliveries(session, order), "shopify_fulfillments": order_fulfillments(session, order, with_ours=False)}
     placed = [as_datetime(d["placed_at"]) for d in detail["deliveries"] if d["placed_at"]]
     steps = [{"key": "received", "label": _("Order received"), "at": order.shopify_created_at or order.created_at, "done": True},
              {"key": "sent_to_supplier", "label": _("Being prepared for shipping"), "at": min(placed) if placed else None, "done": bool(placed)}]

@@ -45,7 +45,9 @@ def verify_proxy_signature():
 
 
 def _session():
-    return current_app.extensions["services"].session_factory()
+    """A read session: on SQLite BEGIN DEFERRED, so the store's busiest page never waits for (or takes) the write lock."""
+    services = current_app.extensions["services"]
+    return (services.read_session_factory or services.session_factory)()
 
 
 def _secret() -> str:
@@ -66,9 +68,12 @@ def _client_ip() -> str:
     return (forwarded.rsplit(",", 1)[-1].strip() or request.remote_addr or "unknown")[:64]
 
 
-def _render(template: str, status: int = 200, **context) -> Response:
+def _render(template: str, status: int = 200, session=None, **context) -> Response:
     """The page fragment in the customer's language and the shop's time zone, made Liquid-inert."""
-    with _session() as session:
+    if session is None:
+        with _session() as session:
+            profile = shop_profile(session, g.shop_domain)
+    else:
         profile = shop_profile(session, g.shop_domain)
     g.shop_timezone = profile.get("iana_timezone")
     lang = current_language()
@@ -148,7 +153,7 @@ def _order_page(order_id: int, status: int = 200, **context) -> Response:
         if order is None or order.shop_domain != g.shop_domain:
             abort(404)
         view = order_view(session, order)
-    return _render("order.html", status=status, order=view, token=view_token(_secret(), g.shop_domain, order_id), **context)
+        return _render("order.html", status=status, session=session, order=view, token=view_token(_secret(), g.shop_domain, order_id), **context)
 
 
 def _photos() -> list:
