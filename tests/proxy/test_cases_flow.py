@@ -152,3 +152,25 @@ def test_an_out_of_stock_line_opens_one_case_and_one_notice_with_the_shops_choic
     assert send_pending_notices(factory, smtp_settings).sent == 1
     (_, raw), = inbox.messages
     assert "out of stock" in raw and "We will refund this item" in raw and "https://demo.myshopify.com/apps/orders" in raw
+
+
+def test_a_customers_redaction_erases_their_case_texts_and_photos_and_the_export_lists_them(app) -> None:
+    from shopify_app.cases.models import CaseMessage, CasePhoto
+    from shopify_app.cases.photos import clean_photo
+    from shopify_app.privacy import CustomerRef, export_customer, redact_customer
+    from shopify_app.webhooks.handlers import privacy  # noqa: F401 - registers the sources
+
+    add_order(app, email="ana@example.com")
+    add_order(app, name="#1002", email="bob@example.com")
+    factory = app.extensions["services"].session_factory
+    with factory.begin() as session:
+        open_case(session, session.get(Order, 1), "damaged", "Ana's cracked mug, call me on 555-0101", [clean_photo("a.png", png_bytes())])
+        open_case(session, session.get(Order, 2), "question", "Bob asks")
+    ref = CustomerRef(SHOP, None, "ana@example.com", None)
+    with factory.begin() as session:
+        exported = export_customer(session, ref)
+        assert [m["text"] for m in exported["sources"]["cases"]] == ["Ana's cracked mug, call me on 555-0101"]
+        redact_customer(session, ref)
+    with factory() as session:
+        assert sorted(session.scalars(select(CaseMessage.body))) == ["Bob asks", "[redacted]"]
+        assert session.scalars(select(CasePhoto)).all() == []
