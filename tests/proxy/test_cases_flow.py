@@ -8,7 +8,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from channels_kit import Inbox, start_smtp
+from orders.test_delays_and_notices import smtp_server  # noqa: F401 (fixture: a real SMTP server)
 from conftest import API_KEY, install_shop
 from proxy_kit import SHOP, add_order, png_bytes, signed_query
 from shopify_app.alerts import open_alerts
@@ -19,7 +19,6 @@ from shopify_app.cases.service import open_case, reply
 from shopify_app.kpis.evaluate import judge_kpis
 from shopify_app.kpis.targets import set_targets
 from shopify_app.models import utcnow
-from shopify_app.notify.email import SmtpSettings
 from shopify_app.orders.delays import send_pending_notices
 from shopify_app.orders.models import CustomerNotice, Order
 
@@ -32,11 +31,9 @@ def app(app_factory, sqlite_url, sandbox_shopify):
 
 
 @pytest.fixture
-def smtp():
-    inbox = Inbox()
-    controller, port = start_smtp(inbox)
-    yield inbox, SmtpSettings("127.0.0.1", port, sender="shop@example.com")
-    controller.stop()
+def smtp(smtp_server):
+    """A real SMTP server on loopback (aiosmtpd): (inbox, settings)."""
+    return smtp_server
 
 
 def _open_page(app, number="#1001", email="ana@example.com"):
