@@ -52,6 +52,7 @@ RETURN_DEADLINES_EVERY = dt.timedelta(minutes=15)  # far inside the 48 h an aler
 PRINTFUL_CONNECTIONS_EVERY = dt.timedelta(minutes=15)  # registers new connections, renews days ahead, refreshes OAuth an hour ahead
 EMAIL_REPLIES_EVERY = dt.timedelta(minutes=1)
 FILE_SUPPLIERS_EVERY = dt.timedelta(minutes=1)
+CASE_CLOCKS_EVERY = dt.timedelta(minutes=5)  # far inside the 2 h warning before a case's target
 
 
 def purge_inbox(services) -> None:
@@ -100,6 +101,16 @@ def watch_return_deadlines(services) -> None:
     check_deadlines(services)
 
 
+def watch_case_clocks(services) -> None:
+    """Alert on customer cases about to miss (or past) their answer time; drop old lookup rate counters."""
+    from shopify_app.cases.clock import watch_case_clocks as watch
+    from shopify_app.proxy.rate_limit import purge_counters
+
+    watch(services)
+    with services.session_factory.begin() as session:
+        purge_counters(session)
+
+
 def backfill_installed_shops(services) -> None:
     """Import the recent orders of shops that just completed their install (BACKFILL_DAYS)."""
     from shopify_app.orders.backfill import run_install_backfills
@@ -140,6 +151,7 @@ PERIODIC_JOBS = (
     ("email-replies", EMAIL_REPLIES_EVERY, poll_mailboxes),  # each mailbox is polled on its own interval
     ("edi-partners", dt.timedelta(minutes=1), poll_edi_partners),  # each partner backs off on its own when unreachable
     ("file-suppliers", FILE_SUPPLIERS_EVERY, poll_file_suppliers),  # each file supplier is polled on its own interval
+    ("case-clocks", CASE_CLOCKS_EVERY, watch_case_clocks),  # issue 17 part P
 )
 
 

@@ -22,3 +22,4 @@ from .mappings import models as mapping_models  # noqa: F401  (issue 18 part M)
 from .notify import customer_models as customer_notice_models  # noqa: F401  (issue 17 part N)
 
 Base = models.Base
+from .cases import models as case_models  # noqa: F401  (issue 17 part P)

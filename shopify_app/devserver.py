@@ -31,6 +31,14 @@ def app_config_topics() -> list[str]:
     return declared_topics()
 
 
+def register_app_proxy(shopify, settings) -> None:
+    """The storefront's /apps/orders on the sandbox Shopify, forwarded to this app as shopify.app.toml's [app_proxy] says."""
+    from urllib.parse import urlsplit
+
+    proxy = tomllib.loads((REPO_ROOT / "shopify.app.toml").read_text())["app_proxy"]
+    shopify.register_app_proxy(settings.api_key, settings.app_url.rstrip("/") + urlsplit(proxy["url"]).path, subpath=proxy["subpath"], prefix=proxy["prefix"])
+
+
 def start_sandboxes(settings):
     """Start the sandbox Shopify (seeded demo shop, our app registered) and the sandbox supplier."""
     from sandbox.shopify.server import SandboxShopify
@@ -39,6 +47,7 @@ def start_sandboxes(settings):
     shopify = SandboxShopify(port=int(os.environ.get("SANDBOX_SHOPIFY_PORT", settings.port + 1)))
     shopify.start()
     shopify.register_app(settings.api_key, settings.api_secret, settings.app_url, settings.scopes, webhook_topics=app_config_topics())
+    register_app_proxy(shopify, settings)
     supplier = SandboxSupplier()
     supplier.start(port=int(os.environ.get("SANDBOX_SUPPLIER_PORT", settings.port + 2)))
     return shopify, supplier
@@ -209,6 +218,7 @@ def banner(settings, sandboxes, file_server=None) -> str:
             f"  Sandbox supplier: {supplier.base_url}  (Printful v2 API, Bearer {supplier.token})",
             f"  Dev credentials:  SHOPIFY_API_KEY={settings.api_key} SHOPIFY_API_SECRET={settings.api_secret}",
             f"  Non-embedded install flow: {settings.app_url}/auth/install?shop={shop}",
+            f"  The customer's order page in the store (app proxy): {shopify.base_url}/apps/orders?shop={shop}  (add &locale=pl or &locale=he)",
             "  Place a demo order (it goes to the sandbox supplier, ships after ~5 s, and comes back as a fulfillment):",
             f"    curl -X POST '{shopify.base_url}/admin/sandbox/orders?shop={shop}' -H 'Content-Type: application/json' \\",
             """      -d '{"lines": [{"sku": "TEE-S", "quantity": 1}, {"sku": "MUG-WHT", "quantity": 1}]}'""",

@@ -36,6 +36,8 @@ from .web.settings_actions_api import blueprint as settings_actions_api_bp
 from .web.customer_links import blueprint as customer_links_bp  # issue 17 part N
 from .web.notice_settings_api import blueprint as notice_settings_api_bp  # issue 17 part N
 from .web.security import add_content_security_policy
+from .web.cases_api import blueprint as cases_api_bp
+from .proxy.views import blueprint as proxy_bp  # issue 17 part P: the customer's page through the app proxy
 from .webhooks.intake import blueprint as webhooks_bp
 from .webhooks.registry import load_handlers
 
@@ -73,7 +75,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.extensions["services"] = services
     init_i18n(app)
     for bp in (webhooks_bp, supplier_webhooks_bp, fulfillment_service_bp, pages_bp, alerts_api_bp, api_bp, admin_api_bp, suppliers_api_bp, email_suppliers_api_bp, edi_suppliers_api_bp, file_suppliers_api_bp, locations_api_bp, inventory_api_bp, returns_api_bp, health_bp, install_bp,
-               supplier_pages_bp, onboarding_bp, mappings_api_bp, settings_actions_api_bp):
+               supplier_pages_bp, onboarding_bp, mappings_api_bp, settings_actions_api_bp, proxy_bp, cases_api_bp):
         app.register_blueprint(bp)
     for bp in (customer_links_bp, notice_settings_api_bp):  # issue 17 part N: customer notices
         app.register_blueprint(bp)

@@ -24,6 +24,7 @@ from integrations.shopify.schema import load_admin_schema
 from integrations.shopify.transport import SandboxRoutingTransport
 
 from ..serving import BackgroundServer
+from . import app_proxy
 from .faults import Faults
 from .graphql_api import Answer, GraphQLEndpoint
 from .merchant_actions import MerchantActionsMixin
@@ -207,6 +208,21 @@ def create_app(sandbox: "SandboxShopify") -> Flask:
         sandbox.deliver_pending(background=True)
         return jsonify(id=event["id"], status=event["status"], happened_at=event["happenedAt"]), 201
 
+    @app.route("/apps/<subpath>", methods=["GET", "POST"])
+    @app.route("/apps/<subpath>/<path:rest>", methods=["GET", "POST"])
+    def storefront_app_proxy(subpath: str, rest: str = ""):
+        """The storefront's app proxy (/apps/<subpath>/...): forwarded to the app, signed as Shopify signs it (app_proxy.py)."""
+        proxy = sandbox.app_proxies.get(("apps", subpath))
+        shop = sandbox.store.shop(_shop_param_or_host() or request.cookies.get("sandbox_shop") or "")
+        if proxy is None or shop is None:
+            return Response("Page not found", status=404, mimetype="text/plain")
+        customer = request.args.get("sandbox_customer", request.cookies.get("sandbox_customer", ""))
+        customer = customer if customer.isdigit() else ""
+        response = app_proxy.forward(proxy, request, shop.domain, shop.record.get("name") or shop.domain, rest, customer)
+        response.set_cookie("sandbox_shop", shop.domain, httponly=True, samesite="Lax")
+        response.set_cookie("sandbox_customer", customer, httponly=True, samesite="Lax")
+        return response
+
     @app.get("/")
     def index():
         """What this sandbox holds."""
@@ -245,6 +261,7 @@ class SandboxShopify(MerchantActionsMixin):
         self.schema = load_admin_schema()
         self.graphql = GraphQLEndpoint(self.store, self.oauth, self.schema)
         self.store.bulk = BulkRunner(self.store, lambda version: schema_for(self.schema, version), lambda: self.deliver_pending(background=True))
+        self.app_proxies: dict[tuple[str, str], app_proxy.AppProxy] = {}
         self.app = create_app(self)
         self.host, self.port = host, port
         self._server = BackgroundServer()
@@ -291,6 +308,11 @@ class SandboxShopify(MerchantActionsMixin):
     def register_app(self, client_id: str, client_secret: str, app_url: str | None = None, scopes: Iterable[str] | str | None = None, *, webhook_path: str = "/webhooks", webhook_topics: Iterable[str] | None = None) -> AppRegistration:
         """Make an app known: its secret signs tokens and webhooks; app_url receives webhooks and app loads."""
         return self.store.register_app(client_id, client_secret, app_url, DEFAULT_APP_SCOPES if scopes is None else scopes, webhook_path=webhook_path, webhook_topics=[normalize_topic(t) for t in webhook_topics] if webhook_topics is not None else None)
+
+    def register_app_proxy(self, client_id: str, url: str, *, subpath: str = "orders", prefix: str = "apps") -> None:
+        """Serve /<prefix>/<subpath> in the storefront from the app's proxy URL (shopify.app.toml [app_proxy])."""
+        app = self.store.app(client_id)
+        self.app_proxies[(prefix, subpath)] = app_proxy.AppProxy(client_id, app.client_secret, prefix, subpath, url)
 
     def mint_session_token(self, shop_domain: str, client_id: str, ttl: int = 60, user_id: str = "1") -> str:
         """An App Bridge session token (ID token) for the app on the shop."""

@@ -66,7 +66,13 @@ counted in bins 0-2, 3-5, 6-9 and 10+.
 Satisfaction (issue 17): the follow-up's one-click answers and the review requests' conversion,
 store-wide, per bucket, per supplier and per product (kpis/satisfaction.py has the definitions).
 
-Customer reply time (PRODUCT.md: within 24 h) cannot be computed: customer questions are not recorded.
+Customer cases (cases/, issue 17: reports and questions from the store page) count too, opened at
+opened_at and reacted to at the merchant's first reply (first_reply_at), else when closed:
+- damaged and wrong item: as damaged complaints (target damaged_hours);
+- not arrived and late: as delivery problems (target delivery_problem_hours);
+- out of stock cases are left out here: the alert that opened them is counted above.
+Reply time: a customer's question (case kind "question"), asked at opened_at, answered at the first
+reply (else when closed); target reply_hours, counted as the complaints are ("reply").
 """
 from __future__ import annotations
 
@@ -94,7 +100,7 @@ from .targets import get_targets
 
 BUCKETS = ("day", "week", "month")
 SHIPPING_DAY_BINS = (("0-2", 0, 2), ("3-5", 3, 5), ("6-9", 6, 9), ("10+", 10, None))
-COMPLAINT_KINDS = ("damaged", "out_of_stock", "delivery_problem")
+COMPLAINT_KINDS = ("damaged", "out_of_stock", "delivery_problem", "reply")
 DELIVERY_PROBLEM_ALERTS = ("delivery_problem", "delivery_failed")  # past its ETA (orders/delays.py); the carrier's failure (deliveries/)
 OUT_OF_STOCK_ALERTS = ("supplier_out_of_stock", "unroutable_line", "supplier_rejected", "supplier_failed")
 NO_COST_STATES = (DeliveryState.CANCELLED.value, DeliveryState.FAILED.value)  # the supplier charges nothing
@@ -110,7 +116,7 @@ NOTES = (
     "Shipping cost is not recorded apart from the supplier's cost: counted as 0; shipping charged to customers is added to the margin.",
     "Revenue is net of discounts and of tax where prices include it; tips are left out.",
     "Refunds made without a return are not recorded: not subtracted from the margin.",
-    "Customer reply time is not computed: customer questions are not recorded.",
+    "Reply time counts customer questions asked on the store page (cases of kind question), to the first reply.",
 )
 
 
@@ -202,7 +208,8 @@ def _facts(session: Session, shop: str, start: dt.datetime, end: dt.datetime, no
         "forward": _forward_facts(session, shop, start, end),
         "ack": _ack_facts(session, shop, start, end),
         "ship": _ship_facts(session, shop, start, end),
-        "complaints": _damaged_facts(session, shop, start, end) + _out_of_stock_facts(session, shop, start, end) + _delivery_problem_facts(session, shop, start, end),
+        "complaints": _damaged_facts(session, shop, start, end) + _out_of_stock_facts(session, shop, start, end) + _delivery_problem_facts(session, shop, start, end)
+        + _case_facts(session, shop, start, end),
         "money": _sales_facts(session, shop, start, end) + _cost_facts(session, shop, start, end) + _refund_facts(session, shop, start, end),
         "answers": answer_facts(session, shop, start, end),
         "reviews": review_facts(session, shop, start, end),
@@ -367,6 +374,16 @@ def _delivery_problem_facts(session: Session, shop: str, start: dt.datetime, end
         reacted = [max(t, seen) for t in (resolved, notified) if t is not None]
         facts.append(ComplaintFact(seen, "delivery_problem", min(reacted, default=None)))
     return facts
+
+
+def _case_facts(session: Session, shop: str, start: dt.datetime, end: dt.datetime) -> list[ComplaintFact]:
+    """Customer cases opened in the period, by the KPI their kind counts in, reacted to at the first reply (else closing)."""
+    from ..cases.clock import KPI_OF_KIND
+    from ..cases.models import Case
+
+    rows = session.execute(select(Case.kind, Case.opened_at, Case.first_reply_at, Case.closed_at)
+                           .where(Case.shop_domain == shop, Case.kind != "out_of_stock", Case.opened_at >= start, Case.opened_at < end))
+    return [ComplaintFact(opened, KPI_OF_KIND[kind], replied or closed) for kind, opened, replied, closed in rows if kind in KPI_OF_KIND]
 
 
 def _sales_facts(session: Session, shop: str, start: dt.datetime, end: dt.datetime) -> list[MoneyFact]:

@@ -110,4 +110,5 @@ JUDGES: dict[str, Callable[[dict, dict], dict]] = {
     "damaged_reaction": _complaint("damaged", "Damaged item complaints"),
     "out_of_stock_reaction": _complaint("out_of_stock", "Out-of-stock complaints"),
     "delivery_problem_reaction": _complaint("delivery_problem", "Delivery problem complaints"),
+    "reply_time": _complaint("reply", "Replies to customer questions"),  # issue 17 part P: from the store page's cases
 }

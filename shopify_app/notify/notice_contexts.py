@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 PROVIDER_MODULES: tuple[str, ...] = (
     "shopify_app.returns.notice_context",
     "shopify_app.notify.lifecycle_notices",  # issue 17 part N: order received, shipped, delivered, delay, follow-up, review
+    "shopify_app.cases.notice_context",  # issue 17 part P: case_reply, out_of_stock
 )
 
 Provider = Callable[[Session, object], dict]

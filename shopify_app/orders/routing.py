@@ -265,6 +265,8 @@ def _noted_not_ours(order: Order, line: OrderLine) -> bool:
 
 
 def _alert_problems(session: Session, order: Order, result: RoutingResult, held_by_us, shippable: list[OrderLine]) -> None:
+    from ..cases.out_of_stock import open_out_of_stock_case  # issue 17 part P: no supplier can take the line: the customer is told
+
     for line in result.unroutable:
         raise_alert(
             session,
@@ -276,6 +278,7 @@ def _alert_problems(session: Session, order: Order, result: RoutingResult, held_
             subject=order.name,
         )
         record_event(session, order, "problem", "app", problem="unroutable", line=line.shopify_line_id, sku=line.sku)
+        open_out_of_stock_case(session, order, f"unroutable:{order.shop_domain}:{order.shopify_id}:{line.shopify_line_id}", line.sku)
     solved = [f"unroutable:{order.shop_domain}:{order.shopify_id}:{line.shopify_line_id}" for line in shippable if line not in result.unroutable]
     order_problems = {problem.alert_kind: problem for _, problem in held_by_us if problem.alert_kind != "unroutable_line"}
     for kind in ("customer_data_redacted", "address_incomplete"):

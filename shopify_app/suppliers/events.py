@@ -88,6 +88,9 @@ def apply_event(session: Session, supplier: Supplier, event: SupplierEvent, serv
     elif event.kind is SupplierEventKind.OUT_OF_STOCK:
         record_event(session, order, "problem", "supplier", problem="out_of_stock", reason=event.reason)
         raise_alert(session, order.shop_domain, "supplier_out_of_stock", f"supplier_oos:{delivery.id}", f"Order {order.name}: {supplier.name} is out of stock (tell the customer within 12 hours).", severity="critical", subject=order.name)
+        from ..cases.out_of_stock import open_out_of_stock_case  # issue 17 part P: the customer is told, on a clock
+
+        open_out_of_stock_case(session, order, f"supplier_oos:{delivery.id}")
 
 
 def record_shipments(session: Session, delivery: SupplierOrder, shipments) -> list[int]:

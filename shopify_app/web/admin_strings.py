@@ -89,7 +89,7 @@ DESYNC_LABELS = {
 KPI_LABELS = {
     "return_rate": _l("Return rate"), "on_time": _l("On-time delivery"), "forward_hours": _l("Order to supplier"),
     "damaged_reaction": _l("Damaged item complaints"), "out_of_stock_reaction": _l("Out-of-stock complaints"),
-    "delivery_problem_reaction": _l("Delivery problem complaints"),
+    "delivery_problem_reaction": _l("Delivery problem complaints"), "reply_time": _l("Replies to customer questions"),
 }
 
 

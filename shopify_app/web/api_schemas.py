@@ -101,6 +101,7 @@ def request_schemas() -> dict[str, dict]:
     """Every request body schema by name (the OpenAPI document's components use the same dicts)."""
     from integrations.suppliers.registry import known_kinds
 
+    from ..cases.service import MAX_MESSAGE_CHARS as CASE_MAX_CHARS, OUT_OF_STOCK_CHOICES
     from ..inventory.terms import OUT_OF_STOCK_POLICIES, WHOLE_NUMBER_BOUNDS
     from ..kpis.targets import DEFAULT_TARGETS, MAX_TARGET_HOURS, RATE_KEYS
     from ..notify.alert_channels import MAX_EMAILS, SEVERITIES
@@ -283,6 +284,10 @@ def request_schemas() -> dict[str, dict]:
             "slack_webhook_url": text(2048, nullable=True, description="https only; write-only, null removes it."),
             "min_severity": {"type": "string", "enum": list(SEVERITIES)},
         }),
+        # issue 17 part P: the merchant's answer to a customer case, and what an out-of-stock notice offers.
+        "CaseReply": obj({"body": text(CASE_MAX_CHARS, non_blank=True, description="Shown on the customer's page and emailed."),
+                          "owner": text(255, nullable=True, description="Who handles the case (kept when first set).")}, required=("body",)),
+        "CaseSettings": obj({"out_of_stock_choice": {"type": "string", "enum": list(OUT_OF_STOCK_CHOICES)}}, required=("out_of_stock_choice",)),
     }
 
 

@@ -73,7 +73,7 @@ def _period_row(b: dict) -> dict:
         "forward_median_hours": b["forward_hours"]["median"], "forward_p90_hours": b["forward_hours"]["p90"],
         "revenue": margin["revenue"], "shipping_charged": margin["shipping_charged"], "supplier_cost": margin["supplier_cost"], "refunds": margin["refunds"], "gross_margin": margin["gross_margin"],
         "damaged_in_time": b["complaints"]["damaged"]["share_within"], "out_of_stock_in_time": b["complaints"]["out_of_stock"]["share_within"],
-        "delivery_problem_in_time": b["complaints"]["delivery_problem"]["share_within"],
+        "delivery_problem_in_time": b["complaints"]["delivery_problem"]["share_within"], "reply_in_time": b["complaints"]["reply"]["share_within"],
         "satisfaction": b["satisfaction"]["rate"], "review_conversion": b["satisfaction"]["review_conversion"],
     }
 

@@ -102,6 +102,11 @@ RESPONSES: dict[str, dict[int, str | None]] = {
     "settings_actions_api.send_test_alert": {200: "AlertTestResult", 409: "Error", 429: "Error"},
     "notice_settings_api.get_notice_settings": {200: "NoticeSettingsView"},  # issue 17 part N
     "notice_settings_api.put_notice_settings": {200: "NoticeSettingsView"},
+    "cases_api.list_cases": {200: "CaseList", 400: "Error"},
+    "cases_api.reply_to_case": {201: "CaseReplied"},
+    "cases_api.close": {200: "CaseEnvelope"},
+    "cases_api.get_settings": {200: "CaseSettingsView"},
+    "cases_api.put_settings": {200: "CaseSettingsView"},
 }
 
 # Query parameters a route reads: {endpoint: {name: schema}}.
@@ -123,6 +128,9 @@ QUERY: dict[str, dict[str, dict]] = {
         "supplier": {"type": "string", "description": "The supplier of rows that name none (a file without a supplier column)."},
         "apply": {"type": "string", "enum": ["0", "1"], "description": "1: write the accepted rows; otherwise only the preview."},
     },
+    "cases_api.list_cases": {"status": {"type": "string", "enum": ["", "open", "answered", "closed"], "description": "Empty: every status."},
+                             "kind": {"type": "string", "enum": ["", "damaged", "wrong_item", "not_arrived", "late", "question", "out_of_stock"],
+                                      "description": "Empty: every kind."}},
     "admin_api.export_csv": {
         "q": {"type": "string", "description": "Orders: search text."}, "state": {"type": "string"}, "supplier": {"type": "string"},
         "problem": {"type": "string"}, "bucket": {"type": "string", "description": "KPIs: day (default), week or month."},
@@ -267,6 +275,14 @@ def response_schemas() -> dict[str, dict]:
         "SupplierFilePoll": _obj({"poll": _obj({"seen": INT, "duplicates": INT, "changed": INT, "error": NSTR, "files": {"type": "array", "items": _ref("SupplierFile")}})}),
         "NoticeSettingsView": _obj({"steps": {"type": "object", "additionalProperties": BOOL}, "follow_up_days": INT, "review_url": NSTR,
                                     "sender_name": NSTR, "sender_address": NSTR, "sender_verified": BOOL}),
+        "Case": _obj({"id": INT, "order_id": INT, "kind": {"enum": ["damaged", "wrong_item", "not_arrived", "late", "question", "out_of_stock"]},
+                      "status": {"enum": ["open", "answered", "closed"]}, "source": {"enum": ["customer", "app"]}, "owner": NSTR,
+                      "opened_at": STR, "due_at": STR, "first_reply_at": NSTR, "closed_at": NSTR, "return_case_id": NINT, "replacement_order": NSTR},
+                     ("id", "order_id", "kind", "status", "opened_at", "due_at")),
+        "CaseList": _obj({"cases": {"type": "array", "items": _ref("Case")}, "as_of": STR}, ("cases",)),
+        "CaseEnvelope": _obj({"case": _ref("Case")}, ("case",)),
+        "CaseReplied": _obj({"case": _ref("Case"), "message_id": INT}, ("case", "message_id")),
+        "CaseSettingsView": _obj({"out_of_stock_choice": {"enum": ["wait", "substitute", "refund"]}}, ("out_of_stock_choice",)),
         "MailboxPoll": _obj({"poll": _obj({"messages": INT, "skipped": INT, "error": NSTR, "imports": {"type": "array", "items": _ref("TrackingImport")}})}),
     }
 
@@ -277,6 +293,7 @@ def api_app() -> Flask:
     from .alerts_api import blueprint as alerts_api
     from .api import blueprint as api
     from .edi_suppliers_api import blueprint as edi_suppliers_api
+    from .cases_api import blueprint as cases_api
     from .email_suppliers_api import blueprint as email_suppliers_api
     from .file_suppliers_api import blueprint as file_suppliers_api
     from .inventory_api import blueprint as inventory_api
@@ -290,7 +307,7 @@ def api_app() -> Flask:
     from .suppliers_api import blueprint as suppliers_api
 
     app = Flask("openapi")
-    for blueprint in (api, alerts_api, admin_api, suppliers_api, email_suppliers_api, edi_suppliers_api, file_suppliers_api, locations_api, inventory_api, returns_api, supplier_pages, onboarding, mappings_api, settings_actions_api):
+    for blueprint in (api, alerts_api, admin_api, suppliers_api, email_suppliers_api, edi_suppliers_api, file_suppliers_api, locations_api, inventory_api, returns_api, supplier_pages, onboarding, mappings_api, settings_actions_api, cases_api):
         app.register_blueprint(blueprint)
     app.register_blueprint(notice_settings_api)  # issue 17 part N
     return app

@@ -143,18 +143,30 @@ def _order_amounts(order: Order) -> dict:
     }
 
 
+def supplier_deliveries(session: Session, order: Order) -> list[dict]:
+    """The order's supplier orders with their parcels, in one query (the admin's order page and the customer's page)."""
+    rows = session.execute(
+        select(SupplierOrder, Supplier.name, SupplierShipment)
+        .join(Supplier, Supplier.id == SupplierOrder.supplier_id)
+        .outerjoin(SupplierShipment, SupplierShipment.supplier_order_id == SupplierOrder.id)
+        .where(SupplierOrder.order_id == order.id).order_by(SupplierOrder.id, SupplierShipment.id)
+    )
+    deliveries: dict[int, dict] = {}
+    for d, supplier_name, p in rows:
+        delivery = deliveries.setdefault(d.id, {"supplier": supplier_name, "state": d.state, "supplier_order_id": d.supplier_order_id, "attempts": d.attempts,
+                                                "error": d.last_error, "placed_at": _iso(d.placed_at), "cost": d.cost, "parcels": []})
+        if p is not None:
+            delivery["parcels"].append({"carrier": p.carrier, "tracking_number": p.tracking_number, "tracking_url": http_link(p.tracking_url), "shipped_at": p.shipped_at,
+                                        "eta": p.estimated_delivery, "delivered_at": p.delivered_at, "state": p.state, "fulfillment_gid": p.shopify_fulfillment_id})
+    return list(deliveries.values())
+
+
 def order_detail(session: Session, shop: str, order_id: int) -> dict | None:
     """One order: lines, supplier orders with their parcels, the timeline."""
     order = session.get(Order, order_id)
     if order is None or order.shop_domain != shop:
         return None
-    deliveries = []
-    for d in session.scalars(select(SupplierOrder).where(SupplierOrder.order_id == order.id)):
-        parcels = session.scalars(select(SupplierShipment).where(SupplierShipment.supplier_order_id == d.id)).all()
-        deliveries.append({"supplier": d.supplier.name, "state": d.state, "supplier_order_id": d.supplier_order_id, "attempts": d.attempts,
-                           "error": d.last_error, "placed_at": _iso(d.placed_at), "cost": d.cost,
-                           "parcels": [{"carrier": p.carrier, "tracking_number": p.tracking_number, "tracking_url": http_link(p.tracking_url), "shipped_at": p.shipped_at,
-                                        "eta": p.estimated_delivery, "delivered_at": p.delivered_at, "state": p.state} for p in parcels]})
+    deliveries = supplier_deliveries(session, order)
     return {
         "order": {"id": order.id, "name": order.name, "state": order.state, "financial_status": order.financial_status, "fulfillment_status": order.fulfillment_status,
                   "total": order.total_price, "created_at": _iso(order.shopify_created_at or order.created_at), "cancelled_at": _iso(order.cancelled_at),

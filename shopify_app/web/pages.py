@@ -29,7 +29,7 @@ blueprint.record_once(lambda state: install_filters(state.app))  # state labels,
 
 NAV = (
     ("dashboard", _l("Dashboard")), ("orders", _l("Orders")), ("suppliers", _l("Suppliers")), ("mappings", _l("Mappings")), ("inventory", _l("Inventory")),
-    ("returns", _l("Returns")), ("problems", _l("Problems")), ("settings", _l("Settings")),
+    ("returns", _l("Returns")), ("cases", _l("Cases")), ("problems", _l("Problems")), ("settings", _l("Settings")),
 )
 # Kept on links between pages (Shopify's `locale` too: the next page stays in the merchant's language); never the id_token.
 CARRIED_PARAMS = ("shop", "host", "embedded", "locale")
@@ -184,3 +184,4 @@ def patch_id_token():
 
 
 from . import mapping_pages  # noqa: E402,F401  (issue 18 part M: registers /mappings on this blueprint)
+from . import case_pages  # noqa: E402,F401  (issue 17 part P: registers /cases on this blueprint)

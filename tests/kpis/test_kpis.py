@@ -292,7 +292,7 @@ def test_a_missed_target_alerts_once_and_resolves_when_back_on_target(services) 
             found = check_kpis(session, SHOP, NOW)
     assert {name: v["status"] for name, v in found.items()} == {
         "return_rate": "missed", "on_time": "missed", "forward_hours": "met",
-        "damaged_reaction": "missed", "out_of_stock_reaction": "missed", "delivery_problem_reaction": "met",
+        "damaged_reaction": "missed", "out_of_stock_reaction": "missed", "delivery_problem_reaction": "met", "reply_time": "no_data",
     }
     assert found["return_rate"]["value"] == 0.25 and found["on_time"]["value"] == 0.6
     alerts = _kpi_alerts(services)

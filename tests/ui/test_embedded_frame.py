@@ -61,7 +61,7 @@ def test_embedded_pages_use_app_bridge_for_navigation_title_and_actions(app_fact
     found = tags(problems)
     assert not [t for t in found if t[0] == "nav"]  # no own nav inside the admin
     menu = [a for tag, a, parents in found if tag == "a" and "ui-nav-menu" in parents]
-    assert [a["href"].split("?")[0] for a in menu] == ["/", "/orders", "/suppliers", "/mappings", "/inventory", "/returns", "/problems", "/settings"]
+    assert [a["href"].split("?")[0] for a in menu] == ["/", "/orders", "/suppliers", "/mappings", "/inventory", "/returns", "/cases", "/problems", "/settings"]
     assert menu[0].get("rel") == "home" and all("locale=he" in a["href"] for a in menu)
     [bar] = [a for tag, a, _ in found if tag == "ui-title-bar"]
     assert bar["title"] == "בעיות"

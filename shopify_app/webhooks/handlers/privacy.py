@@ -7,6 +7,7 @@ from ...models import ComplianceExport, ComplianceLog
 from ...privacy import CustomerRef, customer_footprint, erase_shop, export_customer, forget_request_bodies, gid_number, redact_customer
 from ...orders import privacy as _orders_privacy  # noqa: F401 - registers order data
 from ...returns import privacy as _returns_privacy  # noqa: F401 - registers return notes
+from ...cases import privacy as _cases_privacy  # noqa: F401 - registers case messages and photos (issue 17 part P)
 from ..registry import WebhookContext, handles
 
 log = logging.getLogger(__name__)

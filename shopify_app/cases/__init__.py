@@ -1,0 +1,1 @@
+"""Customer cases with reaction clocks: problem reports and questions from the store page, out-of-stock lines."""
