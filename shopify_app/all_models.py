@@ -17,5 +17,6 @@ from .suppliers import email_inbox_models  # noqa: F401
 from .suppliers import amendment_models  # noqa: F401
 from .suppliers import audit as supplier_audit_models  # noqa: F401  (issue 14 part E)
 from .mappings import models as mapping_models  # noqa: F401  (issue 18 part M)
+from .kpis import models as kpi_models  # noqa: F401  (issue 19 part J)
 
 Base = models.Base

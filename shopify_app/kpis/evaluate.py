@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from ..alerts import alert_job_failure, raise_alert, resolve_alert
 from ..models import Shop, ShopStatus, utcnow
-from .compute import kpi_summary
+from .snapshots import summary_from_snapshots
 from .targets import get_targets
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def alert_key(shop_domain: str, name: str) -> str:
 def judge_kpis(session: Session, shop_domain: str, now: dt.datetime | None = None) -> dict[str, dict]:
     """The trailing 7 days against the targets, per KPI: label, value, target, status, message (no side effects)."""
     now = now or utcnow()
-    overall = kpi_summary(session, shop_domain, now - PERIOD, now, now=now)
+    overall = summary_from_snapshots(session, shop_domain, now - PERIOD, now, now=now)  # closed days from their snapshots
     targets = get_targets(session, shop_domain)
     return {name: judge(overall, targets) for name, judge in JUDGES.items()}
 
@@ -57,12 +57,17 @@ def check_installed_shops(services, now: dt.datetime | None = None) -> dict[str,
     found = {}
     for shop in shops:
         try:
-            with services.session_factory.begin() as session:
-                found[shop] = check_kpis(session, shop, now)
+            found[shop] = check_shop_kpis(services, shop, now)
         except Exception as exc:  # one shop's broken data must not stop the others
             alert_job_failure(services.session_factory, "kpi-check", shop, exc)
             found[shop] = {"error": type(exc).__name__}
     return found
+
+
+def check_shop_kpis(services, shop_domain: str, now: dt.datetime | None = None) -> dict[str, dict]:
+    """The per-shop unit of the daily check: check_kpis in a transaction of its own."""
+    with services.session_factory.begin() as session:
+        return check_kpis(session, shop_domain, now)
 
 
 def _verdict(label: str, value, target: float, missed: bool | None, message: str) -> dict:

@@ -1,0 +1,35 @@
+"""KPI snapshots: one row per shop per closed UTC day with that day's KPI facts, digested."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, Date, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..models import Base, BigId, UTCDateTime, utcnow
+
+
+class KpiSnapshot(Base):
+    """A shop's KPI facts of one UTC day, digested per fact family (kpis/snapshots.py), so views over past days read one row per day."""
+
+    __tablename__ = "kpi_snapshots"
+    __table_args__ = (UniqueConstraint("shop_domain", "day", name="uq_kpi_snapshots_shop_day"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_domain: Mapped[str] = mapped_column(String(255))
+    day: Mapped[dt.date] = mapped_column(Date)
+    version: Mapped[int] = mapped_column(Integer)  # snapshots of an older digest format are recomputed
+    digests: Mapped[dict] = mapped_column(JSON)
+    computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReturnAnalyticsSnapshot(Base):
+    """returns.analytics' all-time figures of a shop, as the kpi-snapshots job last computed them (it reads every order line)."""
+
+    __tablename__ = "return_analytics_snapshots"
+    __table_args__ = (UniqueConstraint("shop_domain", name="uq_return_analytics_snapshots_shop_domain"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_domain: Mapped[str] = mapped_column(String(255))
+    analytics: Mapped[dict] = mapped_column(JSON)
+    computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
