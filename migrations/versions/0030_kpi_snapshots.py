@@ -38,9 +38,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_return_analytics_snapshots")),
         sa.UniqueConstraint("shop_domain", name="uq_return_analytics_snapshots_shop_domain"),
     )
+    # The KPI reads at a million orders (shopify_app/kpis/models.py KPI_INDEXES).
+    op.create_index("ix_orders_shop_order_time", "orders", ["shop_domain", sa.text("coalesce(shopify_created_at, created_at)")])
+    op.create_index("ix_orders_shop_state", "orders", ["shop_domain", "state"])
+    op.create_index("ix_supplier_orders_shop_placed", "supplier_orders", ["shop_domain", "placed_at"])
+    op.create_index("ix_supplier_orders_shop_state", "supplier_orders", ["shop_domain", "state"])
+    op.create_index("ix_order_events_kind_created", "order_events", ["kind", "created_at"])
 
 
 def downgrade() -> None:
     """Downgrade schema."""
+    for name, table in (("ix_order_events_kind_created", "order_events"), ("ix_supplier_orders_shop_state", "supplier_orders"),
+                        ("ix_supplier_orders_shop_placed", "supplier_orders"), ("ix_orders_shop_state", "orders"), ("ix_orders_shop_order_time", "orders")):
+        op.drop_index(name, table_name=table)
     op.drop_table("return_analytics_snapshots")
     op.drop_table("kpi_snapshots")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Date, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Date, Index, Integer, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..models import Base, BigId, UTCDateTime, utcnow
@@ -33,3 +33,22 @@ class ReturnAnalyticsSnapshot(Base):
     shop_domain: Mapped[str] = mapped_column(String(255))
     analytics: Mapped[dict] = mapped_column(JSON)
     computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# Indexes the KPI reads need once a shop has a million orders: a day's facts (the snapshot job,
+# and today on every view) and the dashboard's pipeline counts must not scan the shop's history.
+# Declared here, beside the reads that need them (migration 0030); they attach to their tables.
+def _kpi_indexes() -> tuple[Index, ...]:
+    from ..orders.models import Order, OrderEvent
+    from ..suppliers.models import SupplierOrder
+
+    return (
+        Index("ix_orders_shop_order_time", Order.shop_domain, func.coalesce(Order.shopify_created_at, Order.created_at)),  # compute.ORDER_TIME
+        Index("ix_orders_shop_state", Order.shop_domain, Order.state),
+        Index("ix_supplier_orders_shop_placed", SupplierOrder.shop_domain, SupplierOrder.placed_at),
+        Index("ix_supplier_orders_shop_state", SupplierOrder.shop_domain, SupplierOrder.state),
+        Index("ix_order_events_kind_created", OrderEvent.kind, OrderEvent.created_at),
+    )
+
+
+KPI_INDEXES = _kpi_indexes()
