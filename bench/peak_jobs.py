@@ -486,7 +486,7 @@ def jobs_section(options, workdir: Path) -> list[tuple[str, str, bool]]:
         label = f"{r.mode} x{r.workers}"
         for f in r.jobs:
             if not f.expected and not f.runs:
-                print(f"  {label:<16} {f.job:<16} {f.interval:>8.0f}s {'-':>6} {'-':>6} {'-':>6} {'-':>8} {'-':>8} {'-':>5} {f.catch_up:>8.1f}s  no shop had work")
+                print(f"  {label:<16} {f.job:<16} {f.interval:>8.0f}s {'-':>6} {'-':>6} {'-':>6} {'-':>8} {'-':>8} {'-':>5} {f.catch_up:>8.1f}s  no whole slot after the first interval (or no shop with work)")
                 continue
             print(f"  {label:<16} {f.job:<16} {f.interval:>8.0f}s {f.runs:>6} {f.missed:>6} {f.failed:>6} {f.lag_max:>7.2f}s {f.lag_p99:>7.2f}s {f.late_finish:>5} {f.catch_up:>8.1f}s  {'yes' if f.within else 'NO'}")
         rss = ", ".join(f"{mb:.0f}" for mb in r.rss_mb)

@@ -201,3 +201,38 @@ def test_the_embedded_scheduler_runs_per_shop_jobs_for_installed_shops(app_facto
     assert unit_name("stock-feeds", "a-shop.myshopify.com") not in ids  # no supplier feeds its stock: nothing to do
     assert {job.name for job in SHOP_JOBS} == {job.name for job in services.scheduler.shop_jobs.jobs}
     assert services.scheduler.shop_job_ids("not-installed.myshopify.com") == []
+
+
+def test_the_pool_runs_the_earliest_deadline_first_and_never_queues_a_unit_twice(world) -> None:
+    app, services = world
+    domains = shops(3)
+    install_shop(app, *domains)
+    order: list[str] = []
+    gate = threading.Event()
+    lock = threading.Lock()
+
+    def recorder(kind: str):
+        def run(services, shop: str) -> None:
+            if kind == "gate":
+                assert gate.wait(30)
+            with lock:
+                order.append(f"{kind}:{shop}")
+        return run
+
+    blocker = ShopJob("gate", QUARTER, recorder("gate"), lambda services: {domains[0]})
+    slow = ShopJob("catalog-refresh", dt.timedelta(hours=6), recorder("catalog-refresh"))
+    quick = ShopJob("stock-feeds", dt.timedelta(minutes=1), recorder("stock-feeds"))
+    pool = ShopJobPool(services, [blocker], threads=1, now=lambda: T0)
+    try:
+        assert pool.dispatch() == 1  # the only thread is now held by the gate
+        pool.jobs = (slow, quick)
+        assert pool.dispatch() == 6
+        assert pool.dispatch() == 0  # all queued: not again
+        gate.set()
+        assert pool.wait_idle()
+    finally:
+        gate.set()
+        pool.shutdown()
+    assert order[0] == f"gate:{domains[0]}"
+    # Every stock feed (deadline within the minute) before any six-hourly catalog refresh.
+    assert [entry.split(":")[0] for entry in order[1:]] == ["stock-feeds"] * 3 + ["catalog-refresh"] * 3
