@@ -52,7 +52,7 @@ PRINTFUL_CONNECTIONS_EVERY = dt.timedelta(minutes=15)  # registers new connectio
 EMAIL_REPLIES_EVERY = dt.timedelta(minutes=1)
 SHOP_PROFILE_EVERY = dt.timedelta(hours=1)  # a shop is read only when its profile is missing or a day old: this is the retry after a failed read
 KPI_CHECK_EVERY = dt.timedelta(days=1)
-KPI_SNAPSHOTS_EVERY = dt.timedelta(hours=1)  # closes the days that ended (in the shop's time zone, too) soon after midnight
+KPI_SNAPSHOTS_EVERY = dt.timedelta(minutes=15)  # today's figures on the dashboard are at most this old (kpis/snapshots.py TODAY_MAX_AGE)
 
 
 def purge_inbox(services) -> None:

@@ -1,4 +1,4 @@
-"""The daily KPI check: the trailing 7 days against the shop's targets, one alert per missed KPI.
+"""The daily KPI check: the last 7 days (7 whole UTC days and today so far) against the shop's targets, one alert per missed KPI.
 
 A KPI without data in the period (no parcel delivered, nothing sold...) is neither missed nor
 met: its alert, if one is open, stays as it is until data says otherwise.
@@ -32,7 +32,9 @@ def alert_key(shop_domain: str, name: str) -> str:
 def judge_kpis(session: Session, shop_domain: str, now: dt.datetime | None = None) -> dict[str, dict]:
     """The trailing 7 days against the targets, per KPI: label, value, target, status, message (no side effects)."""
     now = now or utcnow()
-    overall = summary_from_snapshots(session, shop_domain, now - PERIOD, now, now=now)  # closed days from their snapshots
+    # Whole UTC days (7 before today, and today so far): closed days come from their snapshots.
+    start = (now - PERIOD).astimezone(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    overall = summary_from_snapshots(session, shop_domain, start, now, now=now)
     targets = get_targets(session, shop_domain)
     return {name: judge(overall, targets) for name, judge in JUDGES.items()}
 

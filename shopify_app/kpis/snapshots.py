@@ -1,11 +1,12 @@
-"""KPI snapshots: each closed UTC day's facts digested once per shop; views read them and compute only today.
+"""KPI snapshots: each UTC day's facts digested per shop by a job; views merge them instead of reading every record.
 
 A shop with a million orders cannot have its dashboard summarise every order on each view.
 The facts of compute.py (one per sold line, parcel, supplier order...) are digested per day
 into small mergeable forms: sums, and counts of distinct values where a median or a share
 is needed. A period's figures merge the digests of its days (closed days from the
-`kpi_snapshots` rows; today, and a day cut by the period's edge, live) and come out in the
-same shape as compute.kpis(). Complaints are always read live: they are few, and a complaint
+`kpi_snapshots` rows; today from its row as of the job's last run while that is under
+TODAY_MAX_AGE old, else live; a day cut by the period's edge live) and come out in the same
+shape as compute.kpis(). Complaints are always read live: they are few, and a complaint
 raised on a closed day is reacted to later.
 
 Adding a KPI (e.g. cases or satisfaction): give compute._facts a fact family, then register
@@ -13,9 +14,9 @@ a `Digester` here under the same name (how a day's facts digest, how digests mer
 the merged value in `summarise`. Raise VERSION when a digest's format changes: older
 snapshots are then recomputed.
 
-The per-shop job `kpi-snapshots` (hourly) writes the days that closed and rewrites the last
-RESNAPSHOT_DAYS closed days (late facts: a cost, a cancellation); and keeps the returns page's
-all-time analytics (returns.analytics, which reads every order line) as a snapshot too.
+The per-shop job `kpi-snapshots` (every 15 min) writes the days that closed, rewrites today and
+the last RESNAPSHOT_DAYS closed days (late facts: a cost, a cancellation); and keeps the
+all-time returns analytics (returns.analytics, which reads every order line) as a snapshot too.
 """
 from __future__ import annotations
 
@@ -42,6 +43,10 @@ DAY = dt.timedelta(days=1)
 HISTORY_DAYS = 400  # how far back the job snapshots (the month view reaches 365 days)
 RESNAPSHOT_DAYS = 2  # closed days rewritten each run: facts that arrive late (a cost, a cancellation)
 HOURS_PLACES = 4  # hours are kept to 0.36 s: medians shown to 2 places come out the same
+# Today is digested by each run of the job (every 15 min): a view uses that while it is this
+# fresh, else reads today's records. Today's live facts look back 180 days for parcels and
+# first shipments, which is what made a big shop's view slow.
+TODAY_MAX_AGE = dt.timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -125,11 +130,11 @@ def close_shop_days(services, shop: str, now: dt.datetime | None = None) -> int:
         oldest = _first_activity(session, shop)
     if oldest is None:
         return 0
-    days = [first + dt.timedelta(days=n) for n in range((today - first).days)]
+    days = [first + dt.timedelta(days=n) for n in range((today - first).days + 1)]  # today too: its figures so far
     wanted = [d for d in days if d >= oldest and (have.get(d) != VERSION or d >= today - dt.timedelta(days=RESNAPSHOT_DAYS))]
     for day in wanted:  # one transaction per day: a long history never holds the write lock for long
         with services.session_factory() as session:
-            digests = digest_day(session, shop, day, now)
+            digests = digest_day(session, shop, day, now)  # today: up to now (the facts after now do not exist yet)
         with services.session_factory.begin() as session:
             session.execute(delete(KpiSnapshot).where(KpiSnapshot.shop_domain == shop, KpiSnapshot.day == day))
             session.add(KpiSnapshot(shop_domain=shop, day=day, version=VERSION, digests=digests, computed_at=now))
@@ -198,17 +203,20 @@ def day_digests(session: Session, shop: str, start: dt.datetime, end: dt.datetim
     """Digests by day start: whole closed days from snapshots (computed when missing), cut days and today from live facts."""
     today = now.astimezone(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     first = start.replace(hour=0, minute=0, second=0, microsecond=0)
-    stored = {day: digests for day, digests in session.execute(
-        select(KpiSnapshot.day, KpiSnapshot.digests)
+    stored = {day: (digests, computed_at) for day, digests, computed_at in session.execute(
+        select(KpiSnapshot.day, KpiSnapshot.digests, KpiSnapshot.computed_at)
         .where(KpiSnapshot.shop_domain == shop, KpiSnapshot.version == VERSION, KpiSnapshot.day >= first.date(), KpiSnapshot.day < end.date() + DAY))}
     digests = {}
     day = first
     while day < end:
         following = day + DAY
         whole = start <= day and following <= end
-        if whole and following <= today and day.date() in stored:
-            digests[day] = stored[day.date()]
-        else:  # today, a day cut by the period, or a closed day the job has not reached yet
+        row = stored.get(day.date())
+        if whole and following <= today and row is not None and row[1] >= following:
+            digests[day] = row[0]
+        elif day == today and start <= day and row is not None and now - TODAY_MAX_AGE <= row[1] <= end:
+            digests[day] = row[0]  # today so far, as of the job's last run (a period up to now)
+        else:  # a day cut by the period, a day the job has not reached yet (or only saw in part), today when its row is stale
             digests[day] = digest_facts(compute._facts(session, shop, max(day, start), min(following, end), now))
         day = following
     return digests
