@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 import time
 from pathlib import Path
@@ -54,10 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                 except SystemExit:
                     orders_options = orders.parse_args(rest)
             targets += orders.run(orders_options)
-    print("\ntargets")
-    for name, figure, met in targets:
-        print(f"  {name:<78} {figure:>40}   {'MET' if met else 'MISSED'}")
-    print(f"(run took {time.monotonic() - started:.0f} s; machine: {os.cpu_count()} CPUs, load {peak_jobs.load_average()})")
+    peak_jobs.print_targets(targets, started)
     return 0
 
 

@@ -527,12 +527,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.role == "worker":
         return worker_main(args)
     started = time.monotonic()
-    targets = run(args)
+    print_targets(run(args), started)
+    return 0
+
+
+def print_targets(targets: list[tuple[str, str, bool]], started: float) -> None:
+    """The one targets block (bench/peak.py prints every module's through this)."""
     print("\ntargets")
     for name, figure, met in targets:
         print(f"  {name:<78} {figure:>40}   {'MET' if met else 'MISSED'}")
     print(f"(run took {time.monotonic() - started:.0f} s; machine: {os.cpu_count()} CPUs, load {load_average()})")
-    return 0
 
 
 if __name__ == "__main__":
