@@ -141,8 +141,8 @@ SHOP_JOBS = (
     ShopJob("reconcile", RECONCILE_EVERY, run_reconciliation),
     ShopJob("kpi-snapshots", KPI_SNAPSHOTS_EVERY, close_shop_days),
     ShopJob("kpi-check", KPI_CHECK_EVERY, check_shop_kpis),
-    ShopJob("token-refresh", TOKEN_REFRESH_EVERY, keep_token_fresh, tokens_due),
-    ShopJob("shop-profile", SHOP_PROFILE_EVERY, refresh_if_stale, stale_profiles),
+    ShopJob("token-refresh", TOKEN_REFRESH_EVERY, keep_token_fresh, tokens_due, first_run_now=True),
+    ShopJob("shop-profile", SHOP_PROFILE_EVERY, refresh_if_stale, stale_profiles, first_run_now=True),  # read at install
 )
 
 

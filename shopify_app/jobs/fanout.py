@@ -26,6 +26,8 @@ from .models import JobRun
 
 log = logging.getLogger(__name__)
 
+FIRST_SLOT_GRACE = dt.timedelta(seconds=30)  # > the embedded tick (5 s); procrastinate defers the next slot ahead anyway
+
 
 @dataclass(frozen=True)
 class ShopJob:
@@ -35,6 +37,7 @@ class ShopJob:
     interval: dt.timedelta
     run: Callable[..., object]
     with_work: Callable[..., Iterable[str]] | None = None
+    first_run_now: bool = False  # a shop's first unit runs at once (its profile at install), not at its first slot start
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,15 @@ def due_units(services, jobs: Iterable[ShopJob], now: dt.datetime, *, horizon: d
             if horizon and following <= now + horizon:
                 wanted.append(Unit(job, shop, following))
         claimed = _claimed(services, job, {u.name for u in wanted}, min(u.slot for u in wanted))
-        units.extend(u for u in wanted if (u.name, u.slot) not in claimed)
+        ever = None if job.first_run_now else _ever_claimed(services, {u.name for u in wanted})
+        for unit in wanted:
+            if (unit.name, unit.slot) in claimed:
+                continue
+            # A unit that never ran starts at a slot start seen while running, not at once: on a first
+            # start (or a new shop) the shops still spread over the interval instead of all running now.
+            if ever is not None and unit.name not in ever and unit.slot < now - FIRST_SLOT_GRACE:
+                continue
+            units.append(unit)
     return sorted(units, key=lambda u: (u.slot, u.job.name, u.shop))
 
 
@@ -107,6 +118,16 @@ def _claimed(services, job: ShopJob, names: set[str], since: dt.datetime) -> set
         for start in range(0, len(ordered), 500):  # SQLite caps bound parameters per statement
             rows = session.execute(select(JobRun.job, JobRun.slot).where(JobRun.job.in_(ordered[start:start + 500]), JobRun.slot >= since))
             found.update((name, slot.astimezone(dt.timezone.utc)) for name, slot in rows)
+    return found
+
+
+def _ever_claimed(services, names: set[str]) -> set[str]:
+    """The units among `names` with any claimed run (an index lookup per name)."""
+    found: set[str] = set()
+    ordered = sorted(names)
+    with services.session_factory() as session:
+        for start in range(0, len(ordered), 500):
+            found.update(session.scalars(select(JobRun.job).where(JobRun.job.in_(ordered[start:start + 500])).group_by(JobRun.job)))
     return found
 
 

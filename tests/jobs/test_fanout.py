@@ -11,7 +11,7 @@ from sqlalchemy import event, select
 from conftest import install_shop
 from scheduler.shop_jobs import ShopJobPool
 from shopify_app.jobs.claims import EPOCH
-from shopify_app.jobs.fanout import ShopJob, due_units, run_due, shop_offset, shop_slot, unit_name
+from shopify_app.jobs.fanout import FIRST_SLOT_GRACE, ShopJob, due_units, run_due, shop_offset, shop_slot, unit_name
 from shopify_app.jobs.models import JobRun
 from shopify_app.models import Shop, ShopStatus
 from shopify_app.suppliers.models import Alert
@@ -52,7 +52,7 @@ def world(app_factory, sqlite_url):
     return app, app.extensions["services"]
 
 
-def recording_job(calls: list, name: str = "reconcile", with_work=None, fail: set | None = None, interval: dt.timedelta = QUARTER) -> ShopJob:
+def recording_job(calls: list, name: str = "reconcile", with_work=None, fail: set | None = None, interval: dt.timedelta = QUARTER, first_run_now: bool = True) -> ShopJob:
     lock = threading.Lock()
 
     def run(services, shop: str) -> None:
@@ -61,7 +61,7 @@ def recording_job(calls: list, name: str = "reconcile", with_work=None, fail: se
         if fail and shop in fail:
             raise RuntimeError("this shop's Shopify answers 500")
 
-    return ShopJob(name, interval, run, with_work)
+    return ShopJob(name, interval, run, with_work, first_run_now)
 
 
 def test_only_installed_shops_with_work_are_due_found_by_one_query_per_job(world) -> None:
@@ -140,7 +140,7 @@ def test_one_slow_shop_does_not_delay_the_others(world) -> None:
         with lock:
             done.append(shop)
 
-    pool = ShopJobPool(services, [ShopJob("reconcile", QUARTER, run)], threads=3, now=lambda: T0)
+    pool = ShopJobPool(services, [ShopJob("reconcile", QUARTER, run, first_run_now=True)], threads=3, now=lambda: T0)
     try:
         assert pool.dispatch() == 12
         assert pool.dispatch() == 0  # in flight or claimed: not queued twice
@@ -219,9 +219,9 @@ def test_the_pool_runs_the_earliest_deadline_first_and_never_queues_a_unit_twice
                 order.append(f"{kind}:{shop}")
         return run
 
-    blocker = ShopJob("gate", QUARTER, recorder("gate"), lambda services: {domains[0]})
-    slow = ShopJob("catalog-refresh", dt.timedelta(hours=6), recorder("catalog-refresh"))
-    quick = ShopJob("stock-feeds", dt.timedelta(minutes=1), recorder("stock-feeds"))
+    blocker = ShopJob("gate", QUARTER, recorder("gate"), lambda services: {domains[0]}, first_run_now=True)
+    slow = ShopJob("catalog-refresh", dt.timedelta(hours=6), recorder("catalog-refresh"), first_run_now=True)
+    quick = ShopJob("stock-feeds", dt.timedelta(minutes=1), recorder("stock-feeds"), first_run_now=True)
     pool = ShopJobPool(services, [blocker], threads=1, now=lambda: T0)
     try:
         assert pool.dispatch() == 1  # the only thread is now held by the gate
@@ -236,3 +236,24 @@ def test_the_pool_runs_the_earliest_deadline_first_and_never_queues_a_unit_twice
     assert order[0] == f"gate:{domains[0]}"
     # Every stock feed (deadline within the minute) before any six-hourly catalog refresh.
     assert [entry.split(":")[0] for entry in order[1:]] == ["stock-feeds"] * 3 + ["catalog-refresh"] * 3
+
+
+def test_on_a_first_start_shops_begin_at_their_own_slot_not_all_at_once(world) -> None:
+    app, services = world
+    domains = shops(30)
+    install_shop(app, *domains)
+    calls: list[str] = []
+    job = recording_job(calls, first_run_now=False)
+    first = {}
+    for second in range(0, int(QUARTER.total_seconds()) + 1, 5):  # the embedded tick, through one interval
+        moment = T0 + dt.timedelta(seconds=second)
+        for unit in due_units(services, [job], moment):
+            first.setdefault(unit.shop, (moment, unit.slot))
+        run_due(services, [job], moment)
+    assert set(calls) == set(domains) and max(Counter(calls).values()) <= 2  # each shop in its first interval (twice only if its slot began at the grace's edge)
+    assert all(moment - slot <= FIRST_SLOT_GRACE for moment, slot in first.values())  # at its slot start (or just after, at start-up)
+    assert sum(moment - slot <= dt.timedelta(seconds=5) for moment, slot in first.values()) > 20
+    assert len({moment for moment, _ in first.values()}) > 20  # spread, not a burst at start-up
+    # A unit that ran before catches up a missed slot at once (not only at a slot start).
+    later = T0 + 3 * QUARTER
+    assert {u.shop for u in due_units(services, [job], later)} == set(domains)
