@@ -5,9 +5,10 @@ its own offline token) and in the app's database, each with its own Printful sup
 mappings (one Printful sandbox; its latency `--supplier-latency`, default 0.3 s, its rate limit
 per token as in bench/order_flow.py). The per-shop jobs (scheduler/embedded.py SHOP_JOBS, the
 real functions: stock feeds, inventory sync, catalog refresh, reconciliation, KPI snapshots and
-check, token refresh, shop profile) first catch up the cold start (on a first start every shop's
-current slot of every job is due at once; the time it takes is reported, up to
-`--warm-up-limit`), then run for a simulated `--minutes` (default 60) with the intervals
+check, token refresh, shop profile) first catch up the cold start (what is due at once on a first
+start: the shop profiles, and units whose slot began in the last 30 s; before 2026-12-04 01:30
+every shop's current slot of every job; the time it takes is reported, up to `--warm-up-limit`),
+then run for a simulated `--minutes` (default 60) with the intervals
 SHORTENED by `--speed` (default 4: an hour in 15 real minutes; reconciliation every 225 s
 instead of 15 min): the load on the app is `--speed` times a real hour's, so a target met here
 is met with that margin. Modes, each on a fresh database with fresh worker processes:
@@ -258,7 +259,7 @@ def run_mode(world: JobsWorld, mode: str, workers: int, options, database_url: s
     warm_limit = float(option(options, "warm_up_limit"))
     caught_up = None
     deadline = None
-    progress(f"{mode} x{workers}: cold start (every shop's current slot of every job is due at once), then a shortened {minutes:g} min ({window:.0f} s)")
+    progress(f"{mode} x{workers}: cold start, then a shortened {minutes:g} min ({window:.0f} s)")
     try:
         while deadline is None or time.time() < deadline:
             if deadline is None:
