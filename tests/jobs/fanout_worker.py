@@ -27,7 +27,7 @@ def main(database_url: str, log_path: str) -> None:
         with open(log_path, "a") as log:
             log.write(f"recorded|{shop}|{os.getpid()}\n")
 
-    embedded.SHOP_JOBS = (ShopJob("recorded", dt.timedelta(minutes=15), record),)
+    embedded.SHOP_JOBS = (ShopJob("recorded", dt.timedelta(minutes=15), record, first_run_now=True),)  # every shop at once: the test does not wait for slots
     embedded.PERIODIC_JOBS = ()  # only the per-shop fan-out is under test
 
     from scheduler.distributed import run_worker
