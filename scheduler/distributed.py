@@ -18,12 +18,15 @@ import procrastinate
 import procrastinate.schema
 
 from shopify_app.jobs.claims import run_claimed
+from shopify_app.jobs.fanout import ShopJob, Unit, due_units, run_unit
+from shopify_app.models import utcnow
 
 log = logging.getLogger(__name__)
 
 JOBS_QUEUE = "jobs"
 SCHEDULED_JOBS_POLL = 0.5  # seconds
 WORK_QUEUE = "work"
+FAN_OUT_AHEAD = dt.timedelta(minutes=1)  # the fan-out ticks each minute: it defers the units whose slot begins before the next tick
 
 
 def conninfo(database_url: str) -> str:
@@ -88,7 +91,7 @@ INBOX_DRAIN_BATCH = 10
 
 def build_app(services) -> procrastinate.App:
     """A procrastinate App whose tasks run the app's periodic jobs and drains with these services."""
-    from scheduler.embedded import PERIODIC_JOBS
+    from scheduler.embedded import PERIODIC_JOBS, SHOP_JOBS
     from shopify_app.suppliers.amendments import AmendmentWorker
     from scheduler.forwarding_capacity import forwarding_worker
     from shopify_app.webhooks.worker import InboxWorker
@@ -101,6 +104,20 @@ def build_app(services) -> procrastinate.App:
 
         task = app.task(name=job_id, queue=JOBS_QUEUE)(run)
         app.periodic(cron=cron_for(interval), periodic_id=job_id)(task)
+
+    shop_jobs = {job.name: job for job in SHOP_JOBS}
+
+    @app.task(name="shop-unit", queue=JOBS_QUEUE)
+    def shop_unit(job: str, shop: str, slot: int) -> None:
+        if job not in shop_jobs:  # deferred by an older release that had this job
+            log.warning("shop-unit: no per-shop job %s any more", job)
+            return
+        run_unit(services, Unit(shop_jobs[job], shop, dt.datetime.fromtimestamp(slot, dt.timezone.utc)))
+
+    @app.periodic(cron="* * * * *", periodic_id="fan-out")
+    @app.task(name="fan-out", queue=JOBS_QUEUE, queueing_lock="fan-out")
+    def fan_out(timestamp: int) -> None:
+        defer_due_units(app, services, SHOP_JOBS, utcnow())
 
     inbox = InboxWorker(services.session_factory, services.settings, services)
     forwarding = forwarding_worker(services)  # FORWARDING_THREADS / FORWARDING_CALLS_PER_SUPPLIER
@@ -123,6 +140,24 @@ def build_app(services) -> procrastinate.App:
         schedule_forwarding_at(app, forwarding.next_due_in())  # the earliest retry, not the next minute
 
     return app
+
+
+def defer_due_units(app: procrastinate.App, services, jobs: tuple[ShopJob, ...], now: dt.datetime) -> int:
+    """Defer one `shop-unit` job per unit due now or before the next tick, at its slot; how many were deferred.
+
+    The queueing lock names the unit and its slot: a unit still waiting from the last tick is
+    not deferred twice, and whichever worker takes it claims the slot (job_runs) before it
+    runs, so even a duplicate job cannot run a unit twice.
+    """
+    deferred = 0
+    for unit in due_units(services, jobs, now, horizon=FAN_OUT_AHEAD):
+        slot = int(unit.slot.timestamp())
+        try:
+            app.tasks["shop-unit"].configure(queueing_lock=f"{unit.name}@{slot}", schedule_at=max(unit.slot, now)).defer(job=unit.job.name, shop=unit.shop, slot=slot)
+            deferred += 1
+        except procrastinate.exceptions.AlreadyEnqueued:
+            pass
+    return deferred
 
 
 def attach(services) -> None:

@@ -6,14 +6,13 @@ import functools
 import logging
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import select
 
 from integrations.shopify.pacing import background_calls
 from shopify_app import lifecycle
 from shopify_app.auth.tokens import TokenUnavailable
-from shopify_app.inventory.jobs import pull_due_stock_feeds, refresh_catalogs, sync_installed_shops
-from shopify_app.models import Shop, ShopStatus
-from shopify_app.shop_profile import MAX_AGE as PROFILE_MAX_AGE, refresh_if_stale
+from shopify_app.inventory.jobs import pull_due_stock_feeds, refresh_shop_catalog, shops_with_stock_feeds_of, sync_shop_inventory
+from shopify_app.jobs.fanout import ShopJob, installed_shops, unit_name
+from shopify_app.shop_profile import refresh_if_stale, stale_profiles
 
 from shopify_app.suppliers.amendments import AmendmentWorker
 from scheduler.forwarding_capacity import forwarding_worker
@@ -26,11 +25,13 @@ from shopify_app.suppliers.printful_connect import maintain_printful_connections
 from shopify_app.webhooks.worker import InboxWorker
 
 from shopify_app.jobs.claims import purge_old_runs, run_claimed
-from shopify_app.reconcile.runner import reconcile_installed_shops
+from shopify_app.reconcile.runner import run_reconciliation
 from shopify_app.notify.alert_channels import deliver_alert_notifications
-from shopify_app.kpis.evaluate import check_installed_shops as check_kpis_of_installed_shops
+from shopify_app.kpis.evaluate import check_shop_kpis
+from shopify_app.kpis.snapshots import close_shop_days
 
 from .pump import Pump
+from .shop_jobs import DISPATCH_EVERY, ShopJobPool
 
 ORDERS_LANE_THREADS = 3
 ORDERS_LANE_BATCH = 10
@@ -53,6 +54,9 @@ PRINTFUL_CONNECTIONS_EVERY = dt.timedelta(minutes=15)  # registers new connectio
 EMAIL_REPLIES_EVERY = dt.timedelta(minutes=1)
 FILE_SUPPLIERS_EVERY = dt.timedelta(minutes=1)
 CASE_CLOCKS_EVERY = dt.timedelta(minutes=5)  # far inside the 2 h warning before a case's target
+SHOP_PROFILE_EVERY = dt.timedelta(hours=1)  # a shop is read only when its profile is missing or a day old: this is the retry after a failed read
+KPI_CHECK_EVERY = dt.timedelta(days=1)
+KPI_SNAPSHOTS_EVERY = dt.timedelta(minutes=15)  # today's figures on the dashboard are at most this old (kpis/snapshots.py TODAY_MAX_AGE)
 
 
 def purge_inbox(services) -> None:
@@ -118,11 +122,6 @@ def backfill_installed_shops(services) -> None:
     run_install_backfills(services)
 
 
-def shop_job_id(kind: str, shop_domain: str) -> str:
-    """Per-shop jobs are named '<kind>:<shop>' so they can all be found by shop."""
-    return f"{kind}:{shop_domain}"
-
-
 def keep_token_fresh(services, shop_domain: str) -> None:
     """Refresh the shop's offline token well ahead of expiry so requests never wait on it."""
     # Look further ahead than the job's interval: a token must never expire between runs.
@@ -132,26 +131,40 @@ def keep_token_fresh(services, shop_domain: str) -> None:
         log.warning("cannot refresh token for shop=%s: %s", shop_domain, exc)
 
 
-# (job id, interval, function of the services): the same plain functions any scheduler can run.
+def tokens_due(services) -> list[str]:
+    """Shops whose token expires within the refresh look-ahead (one query)."""
+    return services.tokens.refresh_due(TOKEN_REFRESH_EVERY * 2)
+
+
+# (job id, interval, function of the services): global jobs, one run per slot. Their work is
+# rows with claims of their own (notifications, RMAs, mailboxes...), not a loop over shops.
 PERIODIC_JOBS = (
     ("poll-shipments", SHIPMENT_POLL_EVERY, poll_shipments),
     ("delays-and-notices", DELAY_CHECK_EVERY, check_delays_and_notify),
     ("purge-inbox", dt.timedelta(hours=6), purge_inbox),
-    ("stock-feeds", STOCK_FEEDS_EVERY, pull_due_stock_feeds),
-    ("inventory-sync", INVENTORY_SYNC_EVERY, sync_installed_shops),
     ("return-authorizations", RMA_REQUESTS_EVERY, request_return_authorizations),
     ("return-outcomes", RMA_REQUESTS_EVERY, carry_out_return_outcomes),
     ("return-deadlines", RETURN_DEADLINES_EVERY, watch_return_deadlines),
-    ("catalog-refresh", CATALOG_REFRESH_EVERY, refresh_catalogs),
-    ("reconcile", RECONCILE_EVERY, reconcile_installed_shops),
     ("alert-notifications", dt.timedelta(minutes=1), deliver_alert_notifications),
-    ("kpi-check", dt.timedelta(days=1), check_kpis_of_installed_shops),
     ("install-backfills", dt.timedelta(minutes=1), backfill_installed_shops),
     ("printful-connections", PRINTFUL_CONNECTIONS_EVERY, maintain_printful_connections),
     ("email-replies", EMAIL_REPLIES_EVERY, poll_mailboxes),  # each mailbox is polled on its own interval
     ("edi-partners", dt.timedelta(minutes=1), poll_edi_partners),  # each partner backs off on its own when unreachable
     ("file-suppliers", FILE_SUPPLIERS_EVERY, poll_file_suppliers),  # each file supplier is polled on its own interval
     ("case-clocks", CASE_CLOCKS_EVERY, watch_case_clocks),  # issue 17 part P
+)
+
+# Per-shop jobs: each shop's run is its own claimed unit at its own offset in the interval
+# (shopify_app/jobs/fanout.py), for the shops the last function names (None: every installed shop).
+SHOP_JOBS = (
+    ShopJob("stock-feeds", STOCK_FEEDS_EVERY, pull_due_stock_feeds, shops_with_stock_feeds_of),  # each supplier is pulled on its own interval
+    ShopJob("inventory-sync", INVENTORY_SYNC_EVERY, sync_shop_inventory, shops_with_stock_feeds_of),
+    ShopJob("catalog-refresh", CATALOG_REFRESH_EVERY, refresh_shop_catalog, shops_with_stock_feeds_of),
+    ShopJob("reconcile", RECONCILE_EVERY, run_reconciliation),
+    ShopJob("kpi-snapshots", KPI_SNAPSHOTS_EVERY, close_shop_days),
+    ShopJob("kpi-check", KPI_CHECK_EVERY, check_shop_kpis),
+    ShopJob("token-refresh", TOKEN_REFRESH_EVERY, keep_token_fresh, tokens_due, first_run_now=True),
+    ShopJob("shop-profile", SHOP_PROFILE_EVERY, refresh_if_stale, stale_profiles, first_run_now=True),  # read at install
 )
 
 
@@ -195,6 +208,7 @@ class EmbeddedScheduler:
         for worker, pump in zip(self.way_back_workers, (self.supplier_events_pump, *self.more_way_back_pumps)):
             worker.beat = pump.beat
         self.forwarding_worker.beat = self.forwarding_pump.beat
+        self.shop_jobs = ShopJobPool(services, SHOP_JOBS)
         lifecycle.on_shop_uninstalled(self.remove_shop_jobs)
 
     def drain_orders_lane(self, worker: InboxWorker | None = None) -> None:
@@ -212,9 +226,12 @@ class EmbeddedScheduler:
         self.amendment_worker.drain()
 
     def start(self) -> None:
-        """Start the clock and add the jobs of every installed shop."""
+        """Start the clock: the global jobs, and the tick that hands every shop's due units to the pool."""
         for job_id, every, fn in PERIODIC_JOBS:
             self.every(job_id, every, fn, self.services)
+        # Not through run_claimed: the tick only finds units, each of which is claimed on its own.
+        self.scheduler.add_job(self.shop_jobs.dispatch, "interval", seconds=DISPATCH_EVERY.total_seconds(), id="shop-jobs",
+                               next_run_time=dt.datetime.now(dt.timezone.utc), replace_existing=True)
         self.scheduler.start()
         self.pump.start()
         for pump in self.more_inbox_pumps:
@@ -222,10 +239,6 @@ class EmbeddedScheduler:
         for pump in (self.supplier_events_pump, *self.more_way_back_pumps):
             pump.start()
         self.forwarding_pump.start()
-        with self.services.session_factory() as session:
-            shops = session.scalars(select(Shop.domain).where(Shop.status == ShopStatus.INSTALLED.value)).all()
-        for shop in shops:
-            self.add_shop_jobs(shop)
 
     def shutdown(self) -> None:
         """Stop the clock and the pumps (between rows)."""
@@ -235,6 +248,7 @@ class EmbeddedScheduler:
             worker.stopping.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)  # no new firings; a running job finishes its own unit (slots are claimed)
+        self.shop_jobs.shutdown()
         self.pump.stop()
         for pump in self.more_inbox_pumps:
             pump.stop()
@@ -256,21 +270,19 @@ class EmbeddedScheduler:
         self.scheduler.add_job(fn, "date", run_date=dt.datetime.now(dt.timezone.utc), args=args, id=job_id, replace_existing=True)
 
     def add_shop_jobs(self, shop_domain: str) -> None:
-        """Schedule the per-shop jobs (idempotent)."""
-        self.every(shop_job_id("token-refresh", shop_domain), TOKEN_REFRESH_EVERY, keep_token_fresh, self.services, shop_domain)
-        # The shop's currency and time zone: read at install (and start-up) when missing or stale, then daily; pages only read the stored one.
-        self.every(shop_job_id("shop-profile", shop_domain), PROFILE_MAX_AGE, refresh_if_stale, self.services, shop_domain, first_run_now=True)
+        """A shop was installed: dispatch now, so its token and profile are read at once (its current slots are unclaimed)."""
+        self.soon("shop-jobs-now", self.shop_jobs.dispatch)
 
     def remove_shop_jobs(self, shop_domain: str) -> None:
-        """Stop every job of a shop (on uninstall)."""
-        for job in self.scheduler.get_jobs():
-            if job.id.endswith(":" + shop_domain):
-                job.remove()
-        log.info("stopped jobs for shop=%s", shop_domain)
+        """A shop was uninstalled: nothing to remove, units are only found for installed shops."""
+        log.info("no more per-shop units for shop=%s", shop_domain)
 
     def shop_job_ids(self, shop_domain: str) -> list[str]:
-        """Ids of the jobs scheduled for a shop."""
-        return [job.id for job in self.scheduler.get_jobs() if job.id.endswith(":" + shop_domain)]
+        """Names of the per-shop units this shop takes part in now ('<job>:<shop>'); none once uninstalled."""
+        with self.services.session_factory() as session:
+            if shop_domain not in installed_shops(session):
+                return []
+        return [unit_name(job.name, shop_domain) for job in SHOP_JOBS if job.with_work is None or shop_domain in job.with_work(self.services)]
 
     def silent_seconds(self) -> float:
         """How long the quieter pump has gone without a beat (for /readyz)."""

@@ -20,6 +20,7 @@ from .suppliers import amendment_models  # noqa: F401
 from .suppliers import audit as supplier_audit_models  # noqa: F401  (issue 14 part E)
 from .mappings import models as mapping_models  # noqa: F401  (issue 18 part M)
 from .notify import customer_models as customer_notice_models  # noqa: F401  (issue 17 part N)
+from .kpis import models as kpi_models  # noqa: F401  (issue 19 part J)
 
 Base = models.Base
 from .cases import models as case_models  # noqa: F401  (issue 17 part P)

@@ -12,9 +12,9 @@ import datetime as dt
 import logging
 import zoneinfo
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
-from .models import Shop, utcnow
+from .models import Shop, ShopStatus, utcnow
 
 log = logging.getLogger(__name__)
 MAX_AGE = dt.timedelta(days=1)
@@ -69,6 +69,14 @@ def stored_profile(services, shop_domain: str) -> dict:
     """The profile as stored (no Shopify call): what a page shows; UTC and no currency until the job has read it."""
     with (services.read_session_factory or services.session_factory)() as session:
         return shop_profile(session, shop_domain)
+
+
+def stale_profiles(services) -> list[str]:
+    """Installed shops whose profile is missing or older than MAX_AGE (one query: the per-shop job skips the rest)."""
+    with services.session_factory() as session:
+        return list(session.scalars(select(Shop.domain).where(
+            Shop.status == ShopStatus.INSTALLED.value,
+            or_(Shop.profile_refreshed_at.is_(None), Shop.profile_refreshed_at < utcnow() - MAX_AGE))))
 
 
 def refresh_if_stale(services, shop_domain: str) -> dict:

@@ -198,7 +198,15 @@ def feeding_suppliers(session: Session, shop_domain: str | None = None) -> list[
     return list(session.scalars(query.order_by(Supplier.id)))
 
 
-def check_stale_feeds(session: Session, now: dt.datetime | None = None, on_error=None) -> list[int]:
+def shops_with_stock_feeds(session: Session) -> list[str]:
+    """Domains with at least one feeding supplier (one query: the per-shop stock jobs skip the rest)."""
+    return list(session.scalars(
+        select(Supplier.shop_domain).distinct()
+        .where(Supplier.active.is_(True), Supplier.deleted_at.is_(None), Supplier.id.in_(select(ProductMapping.supplier_id)))
+    ))
+
+
+def check_stale_feeds(session: Session, now: dt.datetime | None = None, on_error=None, shop_domain: str | None = None) -> list[int]:
     """Alert (once) for each supplier whose last good feed is older than its terms allow; ids of the stale ones.
 
     With `on_error(supplier, exc)`, each supplier is checked in a savepoint of its own and a
@@ -206,7 +214,7 @@ def check_stale_feeds(session: Session, now: dt.datetime | None = None, on_error
     """
     now = now or utcnow()
     stale: list[int] = []
-    for supplier in feeding_suppliers(session):
+    for supplier in feeding_suppliers(session, shop_domain):
         if on_error is None:
             _check_stale_feed(session, supplier, now, stale)
             continue

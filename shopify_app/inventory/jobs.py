@@ -9,14 +9,14 @@ from ..alerts import alert_job_failure
 from ..models import Shop, ShopStatus
 from ..suppliers.forwarding import adapter_from_record
 from ..suppliers.models import Supplier
-from .feeds import check_stale_feeds, feeding_suppliers, pull_due, pull_supplier_stock
+from .feeds import check_stale_feeds, feeding_suppliers, pull_due, pull_supplier_stock, shops_with_stock_feeds
 from .sync import sync_inventory
 
 log = logging.getLogger(__name__)
 
 
-def pull_due_stock_feeds(services) -> int:
-    """Pull stock from every supplier whose interval has passed, then alert on stale feeds; how many were pulled.
+def pull_due_stock_feeds(services, shop_domain: str | None = None) -> int:
+    """Pull stock from every supplier (of `shop_domain`, or of all shops) whose interval has passed, then alert on stale feeds; how many were pulled.
 
     Each supplier is its own unit: one that fails (bad terms, a broken adapter, an error
     while applying its feed) is recorded and alerted for its shop, and the others go on.
@@ -24,7 +24,7 @@ def pull_due_stock_feeds(services) -> int:
     failures: list[tuple[str, Supplier, BaseException]] = []
     due = []
     with services.session_factory() as session:
-        for supplier in feeding_suppliers(session):
+        for supplier in feeding_suppliers(session, shop_domain):
             try:
                 if pull_due(session, supplier):
                     due.append((supplier, adapter_from_record(supplier, services.box)))
@@ -38,7 +38,7 @@ def pull_due_stock_feeds(services) -> int:
         except Exception as exc:  # noqa: BLE001
             failures.append(("stock-feeds", supplier, exc))
     with services.session_factory.begin() as session:
-        check_stale_feeds(session, on_error=lambda supplier, exc: failures.append(("stale-feed-check", supplier, exc)))
+        check_stale_feeds(session, on_error=lambda supplier, exc: failures.append(("stale-feed-check", supplier, exc)), shop_domain=shop_domain)
     # Alerts after the transactions above: each is a write of its own.
     for job, supplier, exc in failures:
         alert_job_failure(services.session_factory, job, supplier.shop_domain, exc, unit=f"supplier:{supplier.id}", subject=supplier.name)
@@ -55,6 +55,22 @@ def sync_installed_shops(services, *, refresh_catalog: bool = False) -> None:
             sync_inventory(services, shop, refresh_catalog=refresh_catalog)
         except Exception as exc:  # noqa: BLE001 - one shop must not stop the others
             alert_job_failure(services.session_factory, "inventory-sync", shop, exc)
+
+
+def shops_with_stock_feeds_of(services) -> list[str]:
+    """Shops the per-shop stock jobs have work for: those with a feeding supplier."""
+    with services.session_factory() as session:
+        return shops_with_stock_feeds(session)
+
+
+def sync_shop_inventory(services, shop_domain: str) -> None:
+    """The per-shop inventory sync unit."""
+    sync_inventory(services, shop_domain)
+
+
+def refresh_shop_catalog(services, shop_domain: str) -> None:
+    """The per-shop catalog refresh unit: re-export the shop's catalog, then sync."""
+    sync_inventory(services, shop_domain, refresh_catalog=True)
 
 
 def refresh_catalogs(services) -> None:

@@ -57,7 +57,11 @@ def claim(session_factory: sessionmaker, job: str, slot: dt.datetime, owner: str
 
 def run_claimed(session_factory: sessionmaker, job: str, interval: dt.timedelta, fn: Callable[..., object], *args, now: Callable[[], dt.datetime] = utcnow, owner: str = OWNER) -> bool:
     """Run `fn(*args)` if this process claims the current slot of `job`; True when it ran."""
-    slot = slot_for(now(), interval)
+    return run_slot(session_factory, job, slot_for(now(), interval), fn, *args, owner=owner)
+
+
+def run_slot(session_factory: sessionmaker, job: str, slot: dt.datetime, fn: Callable[..., object], *args, owner: str = OWNER) -> bool:
+    """Run `fn(*args)` if this process claims `slot` of `job` (any slot start: per-shop units are offset); True when it ran."""
     run_id = claim(session_factory, job, slot, owner)
     if run_id is None:
         log.debug("job %s: slot already claimed by another scheduler", job)

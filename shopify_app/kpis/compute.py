@@ -208,12 +208,17 @@ def _facts(session: Session, shop: str, start: dt.datetime, end: dt.datetime, no
         "forward": _forward_facts(session, shop, start, end),
         "ack": _ack_facts(session, shop, start, end),
         "ship": _ship_facts(session, shop, start, end),
-        "complaints": _damaged_facts(session, shop, start, end) + _out_of_stock_facts(session, shop, start, end) + _delivery_problem_facts(session, shop, start, end)
-        + _case_facts(session, shop, start, end),
+        "complaints": complaint_facts(session, shop, start, end),
         "money": _sales_facts(session, shop, start, end) + _cost_facts(session, shop, start, end) + _refund_facts(session, shop, start, end),
         "answers": answer_facts(session, shop, start, end),
         "reviews": review_facts(session, shop, start, end),
     }
+
+
+def complaint_facts(session: Session, shop: str, start: dt.datetime, end: dt.datetime) -> list[ComplaintFact]:
+    """Complaints raised in [start, end): damaged, out of stock, delivery problems, and the customers' cases (reports and questions)."""
+    return (_damaged_facts(session, shop, start, end) + _out_of_stock_facts(session, shop, start, end) + _delivery_problem_facts(session, shop, start, end)
+            + _case_facts(session, shop, start, end))
 
 
 def _units_facts(session: Session, shop: str, start: dt.datetime, end: dt.datetime) -> list[UnitsFact]:
@@ -607,7 +612,11 @@ def _shipping_days(facts: list[ParcelFact]) -> dict:
 
 def _returns_all_time(session: Session, shop: str) -> dict:
     """Per product (with its reasons) and per supplier, from returns.analytics (all time)."""
-    analytics = return_analytics(session, shop)
+    return returns_all_time_from(return_analytics(session, shop))
+
+
+def returns_all_time_from(analytics: dict) -> dict:
+    """The all-time returns part of kpis() from returns.analytics' result (computed now or snapshotted)."""
     return {
         "store": analytics["store"],
         "by_product": analytics["by_product"],

@@ -1,4 +1,4 @@
-"""The daily KPI check: the trailing 7 days against the shop's targets, one alert per missed KPI.
+"""The daily KPI check: the last 7 days (7 whole UTC days and today so far) against the shop's targets, one alert per missed KPI.
 
 A KPI without data in the period (no parcel delivered, nothing sold...) is neither missed nor
 met: its alert, if one is open, stays as it is until data says otherwise.
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from ..alerts import alert_job_failure, raise_alert, resolve_alert
 from ..models import Shop, ShopStatus, utcnow
-from .compute import kpi_summary
+from .snapshots import summary_from_snapshots
 from .targets import get_targets
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,9 @@ def alert_key(shop_domain: str, name: str) -> str:
 def judge_kpis(session: Session, shop_domain: str, now: dt.datetime | None = None) -> dict[str, dict]:
     """The trailing 7 days against the targets, per KPI: label, value, target, status, message (no side effects)."""
     now = now or utcnow()
-    overall = kpi_summary(session, shop_domain, now - PERIOD, now, now=now)
+    # Whole UTC days (7 before today, and today so far): closed days come from their snapshots.
+    start = (now - PERIOD).astimezone(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    overall = summary_from_snapshots(session, shop_domain, start, now, now=now)
     targets = get_targets(session, shop_domain)
     return {name: judge(overall, targets) for name, judge in JUDGES.items()}
 
@@ -57,12 +59,17 @@ def check_installed_shops(services, now: dt.datetime | None = None) -> dict[str,
     found = {}
     for shop in shops:
         try:
-            with services.session_factory.begin() as session:
-                found[shop] = check_kpis(session, shop, now)
+            found[shop] = check_shop_kpis(services, shop, now)
         except Exception as exc:  # one shop's broken data must not stop the others
             alert_job_failure(services.session_factory, "kpi-check", shop, exc)
             found[shop] = {"error": type(exc).__name__}
     return found
+
+
+def check_shop_kpis(services, shop_domain: str, now: dt.datetime | None = None) -> dict[str, dict]:
+    """The per-shop unit of the daily check: check_kpis in a transaction of its own."""
+    with services.session_factory.begin() as session:
+        return check_kpis(session, shop_domain, now)
 
 
 def _verdict(label: str, value, target: float, missed: bool | None, message: str) -> dict:

@@ -26,15 +26,21 @@ DELIVERY_DUE_STATES = (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value,
 # Every job runs at least daily: two days of runs are enough to find each one's last success.
 JOB_LOOKBACK = dt.timedelta(days=2)
 RECENT_RUNS = dt.timedelta(hours=1)
-PER_SHOP_JOBS = frozenset({"token-refresh"})  # scheduler/embedded.py names them <kind>:<shop>
+def _per_shop_jobs() -> frozenset[str]:
+    """Kinds of the per-shop jobs (scheduler/embedded.py SHOP_JOBS; their runs are named <kind>:<shop>)."""
+    from scheduler.embedded import SHOP_JOBS
+
+    return frozenset(job.name for job in SHOP_JOBS)
 
 
 def job_intervals() -> dict[str, float]:
     """Seconds between runs per job kind, from the schedule itself (alert rules compare lag with it)."""
-    from scheduler.embedded import PERIODIC_JOBS, TOKEN_REFRESH_EVERY
+    from scheduler.embedded import PERIODIC_JOBS, SHOP_JOBS
 
     intervals = {job_id: every.total_seconds() for job_id, every, _ in PERIODIC_JOBS}
-    intervals["token-refresh"] = TOKEN_REFRESH_EVERY.total_seconds()
+    # Per-shop jobs that run only for shops with work (a token due, a supplier feeding stock) can rightly
+    # go quiet for longer than any interval: only those run for every installed shop carry the lag alert.
+    intervals.update({job.name: job.interval.total_seconds() for job in SHOP_JOBS if job.with_work is None})
     return intervals
 
 
@@ -131,7 +137,7 @@ class DatabaseStateCollector:
     @staticmethod
     def _last_success_query(kind: str, since: dt.datetime):
         done = select(JobRun.finished_at).where(JobRun.status == "done", JobRun.finished_at.is_not(None))
-        if kind in PER_SHOP_JOBS:
+        if kind in _per_shop_jobs():
             # Per-shop jobs share their kind's series: the latest run of any shop (a shop's own failures
             # raise job_failed alerts; an uninstalled shop must not look stuck). Newest first through
             # the started_at index, stopping at the first.

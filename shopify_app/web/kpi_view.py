@@ -6,7 +6,7 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from ..kpis.charts import bar_chart, line_chart
-from ..kpis.compute import kpis
+from ..kpis.snapshots import kpis_from_snapshots
 from ..kpis.evaluate import judge_kpis
 from ..i18n import gettext as _, lazy_gettext as _l
 from ..models import utcnow
@@ -51,7 +51,9 @@ def kpi_periods(session: Session, shop: str, bucket: str) -> dict:
     """KPIs per day, week or month over the view's reach, with charts (server-side SVG)."""
     bucket = bucket if bucket in BUCKETS else "day"
     end = utcnow() + dt.timedelta(seconds=1)
-    data = kpis(session, shop, end - dt.timedelta(days=BUCKETS[bucket]), end, bucket)
+    # Whole UTC days: the closed ones come from their snapshots, only today is summarised from records.
+    start = (end - dt.timedelta(days=BUCKETS[bucket])).replace(hour=0, minute=0, second=0, microsecond=0)
+    data = kpis_from_snapshots(session, shop, start, end, bucket)
     rows = [_period_row(b) for b in data["buckets"]]
     targets = data["targets"]
     charts = [

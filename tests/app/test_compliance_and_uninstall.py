@@ -125,7 +125,8 @@ def test_app_uninstalled_deletes_tokens_and_stops_shop_jobs(app_factory, databas
     services.tokens.save(SHOP, "shpat_x", None, None, None, "read_orders")
     services.scheduler = EmbeddedScheduler(services)
     services.scheduler.start()
-    assert sorted(services.scheduler.shop_job_ids(SHOP)) == [f"shop-profile:{SHOP}", f"token-refresh:{SHOP}"]
+    # Its per-shop units: those of every installed shop, and its profile (never read); no token due, no supplier feeding stock.
+    assert sorted(services.scheduler.shop_job_ids(SHOP)) == [f"kpi-check:{SHOP}", f"kpi-snapshots:{SHOP}", f"reconcile:{SHOP}", f"shop-profile:{SHOP}"]
     deliver(app, "app/uninstalled", sample("app_uninstalled"))
     wait_until_handled(services, "app/uninstalled")  # the scheduler's inbox pump does it
     with services.session_factory() as session:
@@ -156,8 +157,8 @@ def test_the_shop_profile_job_runs_at_install_then_daily(app_factory, sqlite_url
     services.scheduler = EmbeddedScheduler(services)
     services.scheduler.start()
     try:
-        job = services.scheduler.scheduler.get_job(f"shop-profile:{SHOP}")
-        assert job.trigger.interval == MAX_AGE
+        [job] = [job for job in services.scheduler.shop_jobs.jobs if job.name == "shop-profile"]
+        assert job.interval <= MAX_AGE  # retried within the day; read only when missing or a day old
         deadline = dt.datetime.now() + dt.timedelta(seconds=20)
         while dt.datetime.now() < deadline:
             with services.session_factory() as session:
@@ -167,5 +168,6 @@ def test_the_shop_profile_job_runs_at_install_then_daily(app_factory, sqlite_url
         with services.session_factory() as session:
             shop = session.scalar(select(Shop).where(Shop.domain == SHOP))
             assert shop.profile_refreshed_at is not None and shop.currency_code == "USD"
+        assert f"shop-profile:{SHOP}" not in services.scheduler.shop_job_ids(SHOP)  # fresh: no work until it is a day old
     finally:
         services.scheduler.shutdown()

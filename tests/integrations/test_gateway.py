@@ -483,3 +483,16 @@ def test_query_and_mutate_refuse_the_wrong_kind_of_document(shopify, make_gatewa
     with pytest.raises(ValueError, match="query"):
         gateway.mutate("ShopInfo")
     assert shopify.requests == []
+
+
+def test_one_shops_dry_bucket_never_delays_another_shop(shopify, make_gateway, http_client, tokens, clock) -> None:
+    # Issue 19: a shop's API budget is its own; per-shop jobs of 1,000 shops must not queue behind one busy shop.
+    shopify.reply(ok(SHOP_DATA, requested=100, available=0, rate=100), ok(SHOP_DATA, requested=100, available=900), ok(SHOP_DATA))
+    make_gateway().query("ShopInfo")  # demo-store's bucket is now dry
+    other = ShopifyGateway("other-store.myshopify.com", tokens, http_client=http_client, sleep=clock.sleep, clock=clock, rng=random.Random(7))
+
+    other.query("ShopInfo")
+    assert clock.sleeps == []  # another shop sends at once
+    make_gateway().query("ShopInfo")
+    assert clock.sleeps == [pytest.approx(1.0 + WAIT_MARGIN_POINTS / 100)]  # the dry shop waits for its own refill
+    assert bucket_for("other-store") is not bucket_for(SHOP)

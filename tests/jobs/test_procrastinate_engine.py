@@ -39,13 +39,13 @@ def test_two_workers_deferring_the_same_tick_run_the_job_once(postgres_app) -> N
     _, services, engine = postgres_app
     tick = int(dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.timezone.utc).timestamp())
     for _ in range(2):  # two workers' periodic deferrers, or a deferrer and an embedded clock
-        engine.tasks["stock-feeds"].defer(timestamp=tick)
+        engine.tasks["alert-notifications"].defer(timestamp=tick)  # a global job (stock feeds are per shop now: test_procrastinate_fanout.py)
     engine.run_worker(queues=["jobs"], wait=False, install_signal_handlers=False)
     slot = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.timezone.utc)
     with services.session_factory() as session:
-        runs = session.scalars(select(JobRun).where(JobRun.job == "stock-feeds", JobRun.slot == slot)).all()
+        runs = session.scalars(select(JobRun).where(JobRun.job == "alert-notifications", JobRun.slot == slot)).all()
         # The worker's own periodic deferrer also fired for the current minute: the real clock at work.
-        now_runs = session.scalars(select(JobRun).where(JobRun.job == "stock-feeds", JobRun.slot > slot)).all()
+        now_runs = session.scalars(select(JobRun).where(JobRun.job == "alert-notifications", JobRun.slot > slot)).all()
     assert len(runs) == 1 and runs[0].status == "done"
     assert len(now_runs) <= 1
 

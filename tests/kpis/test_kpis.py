@@ -332,10 +332,11 @@ def test_the_daily_job_checks_every_installed_shop(services) -> None:
 
 
 def test_the_scheduler_runs_the_check_daily() -> None:
-    from scheduler.embedded import PERIODIC_JOBS
+    from scheduler.embedded import SHOP_JOBS
+    from shopify_app.kpis.evaluate import check_shop_kpis
 
-    jobs = {job_id: (every, fn) for job_id, every, fn in PERIODIC_JOBS}
-    assert jobs["kpi-check"] == (dt.timedelta(days=1), check_installed_shops)
+    jobs = {job.name: (job.interval, job.run, job.with_work) for job in SHOP_JOBS}
+    assert jobs["kpi-check"] == (dt.timedelta(days=1), check_shop_kpis, None)  # per installed shop, each its own unit
 
 
 def test_the_shipping_time_chart_keeps_its_bins_in_order(services) -> None:
