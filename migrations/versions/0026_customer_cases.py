@@ -1,7 +1,7 @@
 """customer cases: problem reports and questions from the store page, their messages and photos; proxy rate counters (issue 17 part P)
 
 Revision ID: 0026
-Revises: 0025
+Revises: 0024
 Create Date: 2026-12-04 00:30:00
 
 Cases carry their clock (due_at from the kind's reaction target, first_reply_at); photos are
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 
 revision: str = '0026'
-down_revision: Union[str, Sequence[str], None] = '0025'
+down_revision: Union[str, Sequence[str], None] = '0024'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
