@@ -152,7 +152,7 @@ def request_when_received(session: Session, case: ReturnCase) -> None:
         request_outcome(session, case)
     except OutcomeRefused as refused:  # the law stops the default outcome: the merchant chooses another
         raise_alert(session, case.shop_domain, "return_outcome_failed", f"return_outcome:{case.id}",
-                    _("Return %(label)s: %(why)s", label=case.name or case.return_gid, why=str(refused)), subject=case.name)
+                    f"Return {case.name or case.return_gid}: {refused}", subject=case.name)  # stored alert text is English, as every alert's (read by the merchant's alert channels too)
 
 
 # -- the pump ------------------------------------------------------------------------------------

@@ -60,6 +60,6 @@ def test_a_flaky_supplier_shows_its_breaker_retries_and_waits(shop) -> None:
 
     page = shop.page("/suppliers").get_data(as_text=True)
     section = page.split(f'id="reliability-{supplier_id}"', 1)[1].split("</div>", 1)[0]
-    assert "<strong data-breaker-state>open</strong>" in section
+    assert '<strong data-breaker-state="open">open: sending paused</strong>' in section
     assert "2 of the last 2 calls failed" in section and order["name"] in section
     assert f'<span data-wait="backoff">{body["orders"]["backoff_wait_seconds"]}</span>' in section
