@@ -19,7 +19,7 @@ from shopify_app.cases.service import open_case, reply
 from shopify_app.kpis.evaluate import judge_kpis
 from shopify_app.kpis.targets import set_targets
 from shopify_app.models import utcnow
-from shopify_app.orders.delays import send_pending_notices
+from shopify_app.notify.customer_notices import send_pending_notices
 from shopify_app.orders.models import CustomerNotice, Order
 
 
