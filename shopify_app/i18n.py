@@ -27,6 +27,14 @@ def language_of(tag: str | None) -> str:
     return lang if lang in LANGUAGES else DEFAULT_LANGUAGE
 
 
+def supported_language(tag: str | None) -> str | None:
+    """The language we support for a locale tag, None when the tag is empty or names one we do not ('de-DE')."""
+    if not tag:
+        return None
+    lang = language_of(tag)
+    return lang if lang != DEFAULT_LANGUAGE or tag.strip().lower().startswith("en") else None
+
+
 def text_direction(lang: str | None = None) -> str:
     """'rtl' for right-to-left languages, else 'ltr' (for <html dir=...>)."""
     return "rtl" if language_of(lang or str(get_locale() or DEFAULT_LANGUAGE)) in RTL_LANGUAGES else "ltr"

@@ -9,7 +9,7 @@ Parts of the app may still register a CustomerDataSource, for a readable summary
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from sqlalchemy import Text, and_, cast, delete, func, or_, select
@@ -52,6 +52,7 @@ class CustomerRef:
     email: str | None
     phone: str | None
     order_ids: frozenset[str] = field(default_factory=frozenset)
+    emails: frozenset[str] = field(default_factory=frozenset)  # the addresses their orders had (filled by pinned_to_orders)
 
 
 @dataclass(frozen=True)
@@ -282,11 +283,21 @@ def export_customer(session: Session, ref: CustomerRef, settings=None, footprint
     }
 
 
+def pinned_to_orders(session: Session, ref: CustomerRef) -> CustomerRef:
+    """The request with the customer's orders and emails as found now, so each source finds the same ones whatever ran before it."""
+    from .orders.privacy import customer_orders
+
+    orders = customer_orders(session, ref)
+    emails = {ref.email, *ref.emails, *(o.email for o in orders), *(o.customer_email for o in orders)} - {None, ""}
+    return replace(ref, order_ids=ref.order_ids | {o.shopify_id for o in orders}, emails=frozenset(emails))
+
+
 def redact_customer(session: Session, ref: CustomerRef, settings=None) -> dict:
     """Erase the customer's personal data everywhere (the request's own body too); counts per source, table and file."""
     from .privacy_files import sweep_shop_files
 
     footprint = customer_footprint(session, ref)  # before anything changes: the values come from the rows redacted below
+    ref = pinned_to_orders(session, ref)  # the orders' source clears the emails the other sources find the orders by
     sources = {source.name: source.redact(session, ref) for source in CUSTOMER_DATA_SOURCES}
     tables = app_tables(session)
     result = sweep(session, ref.shop_domain, footprint.needles, _links_for_all_tables(tables, footprint), write=True, tables=tables)

@@ -5,7 +5,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ..orders.privacy import customer_orders
-from ..privacy import CUSTOMER_DATA_SOURCES, CustomerDataSource, CustomerRef, customer_data_source
+from ..privacy import CustomerDataSource, CustomerRef, customer_data_source
 from .models import Case, CaseMessage, CasePhoto
 
 REDACTED_TEXT = "[redacted]"
@@ -32,6 +32,5 @@ def _redact(session: Session, ref: CustomerRef) -> int:
     return len(messages)
 
 
-# Ahead of the orders' source: that one clears the orders' emails, by which this one finds the customer's cases.
+# redact_customer pins the request to the customer's orders first: this source finds them whatever ran before it.
 customer_data_source(CustomerDataSource("cases", _export, _redact))
-CUSTOMER_DATA_SOURCES.sort(key=lambda source: source.name != "cases")

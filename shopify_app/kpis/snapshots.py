@@ -6,8 +6,12 @@ into small mergeable forms: sums, and counts of distinct values where a median o
 is needed. A period's figures merge the digests of its days (closed days from the
 `kpi_snapshots` rows; today from its row as of the job's last run while that is under
 TODAY_MAX_AGE old, else live; a day cut by the period's edge live) and come out in the same
-shape as compute.kpis(). Complaints are always read live: they are few, and a complaint
-raised on a closed day is reacted to later.
+shape as compute.kpis(). Complaints (with the customers' cases, hence the reply-time KPI) and
+satisfaction (the follow-up's answers, the review requests and their clicks) are always read
+live: they are few next to the orders (at most one answer per order and supplier, one review
+request per order; both read through shop+time indexes), and each changes after its day has
+closed (a complaint is reacted to later, a customer changes an answer or opens the review link
+days after the request), which a day's digest would miss.
 
 Adding a KPI (e.g. cases or satisfaction): give compute._facts a fact family, then register
 a `Digester` here under the same name (how a day's facts digest, how digests merge) and read
@@ -35,6 +39,7 @@ from ..models import utcnow
 from ..returns.analytics import return_analytics
 from ..suppliers.models import Supplier
 from . import compute
+from .satisfaction import answer_facts, review_facts, summarise as summarise_satisfaction, supplier_satisfaction
 from .models import KpiSnapshot, ReturnAnalyticsSnapshot
 from .targets import get_targets
 
@@ -97,7 +102,17 @@ DIGESTERS: dict[str, Digester] = {
     "ship": _hours_digester,
     "money": Digester(_digest_money, _merge_money),
 }
-LIVE_FAMILIES = ("complaints",)  # read for the period on each view
+LIVE_FAMILIES = ("complaints", "answers", "reviews")  # read for the period on each view (see the module's docstring)
+
+
+def live_facts(session: Session, shop: str, start: dt.datetime, end: dt.datetime) -> dict[str, list]:
+    """The families read live for [start, end) on each view, by name."""
+    return {"complaints": compute.complaint_facts(session, shop, start, end),
+            "answers": answer_facts(session, shop, start, end), "reviews": review_facts(session, shop, start, end)}
+
+
+def _within(live: dict[str, list], start: dt.datetime, end: dt.datetime) -> dict[str, list]:
+    return {name: [f for f in facts if start <= f.at < end] for name, facts in live.items()}
 
 
 def digest_day(session: Session, shop: str, day: dt.date, now: dt.datetime) -> dict:
@@ -176,17 +191,18 @@ def kpis_from_snapshots(session: Session, shop: str, start: dt.datetime, end: dt
     targets = get_targets(session, shop)
     names = dict(session.execute(select(Supplier.id, Supplier.name).where(Supplier.shop_domain == shop)).all())
     days = day_digests(session, shop, start, end, now)
-    complaints = compute.complaint_facts(session, shop, start, end)
+    live = live_facts(session, shop, start, end)
     buckets = []
     for key, b_start, b_end in compute.bucket_ranges(start, end, bucket):
         inside = [d for day, d in days.items() if b_start <= day < b_end or (day < b_start < day + DAY)]
         buckets.append({"key": key, "start": b_start.isoformat(), "end": b_end.isoformat(),
-                        **summarise(merge(inside), [f for f in complaints if b_start <= f.at < b_end], targets, now, names)})
+                        **summarise(merge(inside), _within(live, b_start, b_end), targets, now, names)})
     return {
         "shop": shop, "start": start.isoformat(), "end": end.isoformat(), "bucket": bucket, "as_of": now.isoformat(), "targets": targets,
-        "overall": summarise(merge(list(days.values())), complaints, targets, now, names),
+        "overall": summarise(merge(list(days.values())), live, targets, now, names),
         "buckets": buckets,
         "returns_all_time": compute.returns_all_time_from(stored_return_analytics(session, shop)),
+        "satisfaction": summarise_satisfaction(live["answers"], live["reviews"], session, names),  # with per supplier and per product
         "notes": list(compute.NOTES),
     }
 
@@ -196,7 +212,7 @@ def summary_from_snapshots(session: Session, shop: str, start: dt.datetime, end:
     start, end, now = compute._aware(start), compute._aware(end), compute._aware(now) if now else utcnow()
     names = dict(session.execute(select(Supplier.id, Supplier.name).where(Supplier.shop_domain == shop)).all())
     days = day_digests(session, shop, start, end, now)
-    return summarise(merge(list(days.values())), compute.complaint_facts(session, shop, start, end), get_targets(session, shop), now, names)
+    return summarise(merge(list(days.values())), live_facts(session, shop, start, end), get_targets(session, shop), now, names)
 
 
 def day_digests(session: Session, shop: str, start: dt.datetime, end: dt.datetime, now: dt.datetime) -> dict[dt.datetime, dict]:
@@ -222,12 +238,13 @@ def day_digests(session: Session, shop: str, start: dt.datetime, end: dt.datetim
     return digests
 
 
-def summarise(merged: dict, complaints: list, targets: dict, now: dt.datetime, names: dict[int, str]) -> dict:
-    """compute._summarise's figures from merged digests (and the period's complaint facts)."""
+def summarise(merged: dict, live: dict[str, list], targets: dict, now: dt.datetime, names: dict[int, str]) -> dict:
+    """compute._summarise's figures from merged digests and the period's live facts (LIVE_FAMILIES)."""
+    complaints = live["complaints"]
     sold, returned = merged["units"]
     parcels: Counter = merged["parcels"]
     hours = {name: merged[name] for name in ("forward", "ack", "ship")}
-    suppliers = {k[0] for name in ("forward", "ack", "ship", "parcels") for k in merged[name]} - {None}
+    suppliers = ({k[0] for name in ("forward", "ack", "ship", "parcels") for k in merged[name]} | {f.supplier_id for f in live["answers"]}) - {None}
     return {
         "return_rate": compute._return_rate([compute.UnitsFact(None, sold, returned)]),
         "on_time": _on_time(parcels),
@@ -240,12 +257,14 @@ def summarise(merged: dict, complaints: list, targets: dict, now: dt.datetime, n
                 "ack_hours": _hours_stats(hours["ack"], None, sid),
                 "ship_hours": _hours_stats(hours["ship"], None, sid),
                 "on_time": _on_time(parcels, sid),
+                "satisfaction": supplier_satisfaction(live["answers"], live["reviews"], sid),
             }
             for sid in sorted(suppliers, key=lambda i: (names.get(i) or "", i))
         ],
         "complaints": {kind: compute._complaints([f for f in complaints if f.kind == kind], targets[f"{kind}_hours"], now) for kind in compute.COMPLAINT_KINDS},
         "margin": compute._margin([compute.MoneyFact(None, field, amount) for field, amount in merged["money"].items()]),
         "shipping_days": _shipping_days(parcels),
+        "satisfaction": summarise_satisfaction(live["answers"], live["reviews"]),
     }
 
 

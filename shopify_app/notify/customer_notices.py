@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db import read_only
-from ..i18n import DEFAULT_LANGUAGE, LANGUAGES, TRANSLATIONS_DIR, language_of, text_direction
+from ..i18n import DEFAULT_LANGUAGE, TRANSLATIONS_DIR, supported_language, text_direction
 from ..models import utcnow
 from ..orders.models import CustomerNotice, Order
 from ..orders.timeline import record_event
@@ -80,9 +80,8 @@ def notice_language(lang: str, timezone: str | None):
 def customer_language(customer_locale: str | None, profile: dict) -> str:
     """The order's customer locale, else the shop's primary locale, else English (as a supported language)."""
     for tag in (customer_locale, profile.get("primary_locale")):
-        if tag and language_of(tag) in LANGUAGES:
-            if language_of(tag) != DEFAULT_LANGUAGE or tag.lower().startswith("en"):
-                return language_of(tag)  # the first language we support, in that order
+        if lang := supported_language(tag):
+            return lang  # the first language we support, in that order
     return DEFAULT_LANGUAGE
 
 

@@ -16,7 +16,11 @@ from ..auth.session_tokens import request_input
 from ..cases.models import Case, CasePhoto
 from ..cases.photos import MAX_PHOTO_BYTES, MAX_PHOTOS, PhotoRefused, clean_photos
 from ..cases.service import CUSTOMER_KINDS, CaseRefused, add_customer_message, clean_text, open_case
-from ..i18n import as_datetime, current_language, gettext as _, text_direction
+from flask_babel import refresh as refresh_language
+from sqlalchemy import select
+
+from ..i18n import DEFAULT_LANGUAGE, LANGUAGES, as_datetime, current_language, gettext as _, supported_language, text_direction
+from ..models import Shop
 from ..orders.models import Order
 from ..shop_profile import shop_profile
 from .customer_view import case_kinds, order_view
@@ -42,6 +46,33 @@ def verify_proxy_signature():
     g.customer_id = result.logged_in_customer_id or None
     prefix = request.args.get("path_prefix", "")
     g.path_prefix = prefix if _PREFIX.fullmatch(prefix) else DEFAULT_PREFIX
+    g.locale = page_language()
+
+
+def page_language(order_locale: str | None = None) -> str:
+    """The page's language: Shopify's `locale` (the storefront's), the order's customer locale, Accept-Language, the shop's, English.
+
+    Each step counts only when it names a language we have (a German storefront falls through to
+    the customer's checkout language, then the browser's).
+    """
+    for tag in (request.args.get("locale"), order_locale):
+        if lang := supported_language(tag):
+            return lang
+    if browser := request.accept_languages.best_match(LANGUAGES):
+        return browser
+    with _session() as session:
+        primary = session.scalar(select(Shop.primary_locale).where(Shop.domain == g.shop_domain))
+    return supported_language(primary) or DEFAULT_LANGUAGE
+
+
+def _speak_the_orders_language(order_id: int) -> None:
+    """On an order's page, its customer's checkout language comes before the browser's (set before any text is worded)."""
+    with _session() as session:
+        order_locale = session.scalar(select(Order.customer_locale).where(Order.id == order_id, Order.shop_domain == g.shop_domain))
+    lang = page_language(order_locale)
+    if lang != g.locale:
+        g.locale = lang
+        refresh_language()
 
 
 def _session():
@@ -130,6 +161,7 @@ def lookup():
     if order is None:
         return _render("lookup.html", status=404, orders=[], error=_("We could not find an order with this number and email."),
                        fields={"order": request.form.get("order", "")[:40], "email": email})
+    _speak_the_orders_language(order.id)
     return _order_page(order.id)
 
 
@@ -144,6 +176,7 @@ def _token_order_id() -> int:
     if order_id is None:
         abort(Response(liquid_inert(render_template("proxy/expired.html", lang=current_language(), dir=text_direction(), page_url=page_url)),
                        status=403, content_type=LIQUID))
+    _speak_the_orders_language(order_id)
     return order_id
 
 

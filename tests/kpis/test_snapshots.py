@@ -6,11 +6,14 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
+from shopify_app.cases.models import Case
 from shopify_app.kpis import kpis, kpi_summary
 from shopify_app.kpis.models import KpiSnapshot, ReturnAnalyticsSnapshot
 from shopify_app.kpis.snapshots import RESNAPSHOT_DAYS, TODAY_MAX_AGE, close_shop_days, kpis_from_snapshots, summary_from_snapshots
-from shopify_app.orders.models import Order
-from test_kpis import MONDAY, NOW, SHOP, _order, at, seed
+from shopify_app.notify.customer_models import SatisfactionAnswer
+from shopify_app.orders.models import CustomerNotice, Order
+from test_kpis import MONDAY, NOW, SHOP, _order, at
+from test_kpis import seed as seed_week
 
 LATER = NOW + dt.timedelta(days=3, hours=12)  # Thursday: the seeded week is closed, three days since
 
@@ -19,8 +22,29 @@ LATER = NOW + dt.timedelta(days=3, hours=12)  # Thursday: the seeded week is clo
 def services(app_factory, database_url):
     services = app_factory(database_url).extensions["services"]
     with services.session_factory.begin() as session:
-        seed(session)
+        ids = seed_week(session)
+        seed_customer_side(session, ids)
     return services
+
+
+def seed_customer_side(session, ids: dict) -> None:
+    """Parts P and N's facts over the same days: cases (reply time), follow-up answers and review requests (satisfaction)."""
+    order = {o.shopify_id: o for o in session.scalars(select(Order).where(Order.shop_domain == SHOP))}
+    o1, o2, o3, o6, o9 = (order[str(1000 + n)] for n in (1, 2, 3, 6, 9))
+    session.add_all([
+        # Satisfaction: o1 good (Alpha), o2 bad (Beta), o6 good (Beta) and o9 answered today.
+        SatisfactionAnswer(shop_domain=SHOP, order_id=o1.id, supplier_id=ids["alpha"], answer="good", answered_at=at(2, 9), review_clicked_at=at(2, 10)),
+        SatisfactionAnswer(shop_domain=SHOP, order_id=o2.id, supplier_id=ids["beta"], answer="bad", answered_at=at(1, 10)),
+        SatisfactionAnswer(shop_domain=SHOP, order_id=o6.id, supplier_id=ids["beta"], answer="good", answered_at=at(4, 12)),
+        SatisfactionAnswer(shop_domain=SHOP, order_id=o9.id, supplier_id=ids["alpha"], answer="good", answered_at=LATER - dt.timedelta(hours=1)),
+        # Review requests: o1's opened, o6's not (yet).
+        CustomerNotice(order_id=o1.id, kind="review_request", dedupe_key=f"review_request:{o1.id}", status="sent", sent_at=at(2, 9.5)),
+        CustomerNotice(order_id=o6.id, kind="review_request", dedupe_key=f"review_request:{o6.id}", status="sent", sent_at=at(4, 13)),
+        # Cases: a question answered in 4 h, another still open today; a damaged-item report closed after 30 h.
+        Case(shop_domain=SHOP, order_id=o3.id, kind="question", opened_at=at(1, 10), due_at=at(2, 10), first_reply_at=at(1, 14)),
+        Case(shop_domain=SHOP, order_id=o9.id, kind="question", opened_at=LATER - dt.timedelta(hours=2), due_at=LATER + dt.timedelta(hours=22)),
+        Case(shop_domain=SHOP, order_id=o2.id, kind="damaged", opened_at=at(3, 8), due_at=at(4, 8), closed_at=at(4, 14), status="closed"),
+    ])
 
 
 def test_the_job_snapshots_each_closed_day_once_and_rewrites_only_the_last_few(services) -> None:
@@ -42,6 +66,27 @@ def test_snapshots_give_the_figures_computed_from_records(services, bucket) -> N
         for start, end in ((MONDAY, NOW), (at(-30), LATER), (at(1, 12), at(5, 7.5))):  # whole days, up to now, and cut mid-day
             assert kpis_from_snapshots(session, SHOP, start, end, bucket, now=LATER) == kpis(session, SHOP, start, end, bucket, now=LATER)
         assert summary_from_snapshots(session, SHOP, LATER - dt.timedelta(days=7), LATER, now=LATER) == kpi_summary(session, SHOP, LATER - dt.timedelta(days=7), LATER, now=LATER)
+        # Parts P and N's KPIs are in what was compared: satisfaction, review conversion and reply time.
+        report = kpis_from_snapshots(session, SHOP, at(-30), LATER, bucket, now=LATER)
+        assert {k: report["satisfaction"][k] for k in ("answered", "good", "review_requests", "review_clicks")} == {"answered": 4, "good": 3, "review_requests": 2, "review_clicks": 1}
+        assert report["overall"]["satisfaction"]["rate"] == 0.75 and report["overall"]["satisfaction"]["review_conversion"] == 0.5
+        assert (report["overall"]["complaints"]["reply"]["count"], report["overall"]["complaints"]["reply"]["pending"]) == (2, 1)
+        assert report["overall"]["complaints"]["damaged"]["count"] == 3  # two returns and the case
+
+
+def test_answers_and_clicks_that_come_after_a_day_closed_are_shown(services) -> None:
+    # A customer opens the review link, or changes an answer, days after the request: the snapshots still agree with the records.
+    close_shop_days(services, SHOP, now=LATER)
+    with services.session_factory.begin() as session:
+        for row in session.scalars(select(SatisfactionAnswer).where(SatisfactionAnswer.shop_domain == SHOP)):
+            if row.answered_at == at(4, 12):  # o6: its review request was sent on a closed day
+                row.review_clicked_at = LATER - dt.timedelta(minutes=5)
+            if row.answer == "bad":
+                row.answer, row.changes = "good", 1
+    with services.session_factory() as session:
+        snap, live = kpis_from_snapshots(session, SHOP, MONDAY, NOW, "day", now=LATER), kpis(session, SHOP, MONDAY, NOW, "day", now=LATER)
+        assert snap == live
+        assert (snap["satisfaction"]["review_clicks"], snap["satisfaction"]["good"]) == (2, 3)
 
 
 def test_closed_days_come_from_their_snapshot_and_today_from_the_last_run_while_fresh(services) -> None:
@@ -82,3 +127,4 @@ def test_bad_periods_are_refused(services) -> None:
             kpis_from_snapshots(session, SHOP, NOW, MONDAY, "day")
         with pytest.raises(ValueError):
             kpis_from_snapshots(session, SHOP, MONDAY, NOW, "year")
+

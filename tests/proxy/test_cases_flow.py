@@ -171,3 +171,30 @@ def test_a_customers_redaction_erases_their_case_texts_and_photos_and_the_export
     with factory() as session:
         assert sorted(session.scalars(select(CaseMessage.body))) == ["Bob asks", "[redacted]"]
         assert session.scalars(select(CasePhoto)).all() == []
+
+
+@pytest.mark.parametrize("kind", ["case_reply", "out_of_stock"])
+def test_case_emails_are_written_in_the_orders_customer_language(app, smtp, kind) -> None:
+    import email
+    import email.policy
+
+    from sqlalchemy import update
+
+    from shopify_app.models import Shop
+
+    inbox, smtp_settings = smtp
+    add_order(app)
+    factory = app.extensions["services"].session_factory
+    with factory.begin() as session:
+        session.execute(update(Order).where(Order.id == 1).values(customer_locale="pl-PL"))
+        session.execute(update(Shop).where(Shop.domain == SHOP).values(primary_locale="he"))  # the customer's language comes first
+        order = session.get(Order, 1)
+        if kind == "case_reply":
+            reply(session, open_case(session, order, "question", "Kiedy dotrze?"), "Jutro.")
+        else:
+            open_out_of_stock_case(session, order, "supplier_oos:9", "MUG-WHT")
+    assert send_pending_notices(factory, smtp_settings).sent == 1
+    (_, raw), = inbox.messages
+    received = email.message_from_bytes(raw.encode(), policy=email.policy.default)
+    assert received["Content-Language"] == "pl"
+    assert "Dzień dobry Ana," in received.get_content()  # the catalog's Polish greeting

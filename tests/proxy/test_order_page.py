@@ -81,3 +81,38 @@ def test_the_storefront_locale_parameter_wins_over_the_browser_language(app) -> 
     html = _page(app, "en", locale="pl")
     assert 'lang="pl"' in html
     assert 'action="/apps/orders/report?locale=pl"' in html  # and the page's forms keep it
+
+
+def _set(app, order_locale=None, shop_locale=None) -> None:
+    with app.extensions["services"].session_factory.begin() as session:
+        session.execute(update(Order).where(Order.shop_domain == SHOP).values(customer_locale=order_locale))
+        session.execute(update(Shop).where(Shop.domain == SHOP).values(primary_locale=shop_locale))
+
+
+@pytest.mark.parametrize("order_locale, browser, shop_locale, query, expected", [
+    ("pl-PL", "he,en;q=0.5", "en", {"locale": "he"}, "he"),  # Shopify's locale parameter first
+    ("pl-PL", "he,en;q=0.5", "en", {}, "pl"),  # then the order's checkout language, before the browser's
+    ("de-DE", "he", "pl", {}, "he"),  # a checkout language we do not have: the browser's
+    ("de", None, "pl-PL", {}, "pl"),  # no browser language either: the shop's
+    ("de", "fr-FR", "he", {"locale": "de"}, "he"),  # none we have until the shop's
+    (None, None, None, {}, "en"),
+])
+def test_the_order_page_speaks_the_storefront_then_the_orders_then_the_browsers_then_the_shops_language(app, order_locale, browser, shop_locale, query, expected) -> None:
+    _set(app, order_locale, shop_locale)
+    html = _page(app, browser, **query)
+    assert f'lang="{expected}"' in html
+    assert 'dir="rtl"' in html if expected == "he" else 'dir="ltr"' in html
+
+
+def test_the_order_pages_own_links_and_refusals_stay_in_the_orders_language(app) -> None:
+    _set(app, "pl-PL", None)
+    client = app.test_client()
+    headers = {"X-Forwarded-For": "192.0.2.1", "Accept-Language": "en"}
+    page = client.post(f"/proxy/lookup?{signed_query()}", data={"order": "1001", "email": "ana@example.com"}, headers=headers).get_data(as_text=True)
+    token = re.search(r'name="t" value="([^"]+)"', page).group(1)
+    opened = client.get(f"/proxy/order?{signed_query(t=token)}", headers=headers).get_data(as_text=True)
+    assert 'lang="pl"' in opened and "10 grudnia 2026" in opened
+    refused = client.post(f"/proxy/report?{signed_query()}", data={"t": token, "kind": "question", "message": ""}, headers=headers)
+    assert refused.status_code == 422 and 'lang="pl"' in refused.get_data(as_text=True)
+    # Not on the lookup form: no order yet, so the browser's language.
+    assert 'lang="en"' in client.get(f"/proxy/?{signed_query()}", headers=headers).get_data(as_text=True)
