@@ -91,6 +91,7 @@ def test_every_string_of_the_template_is_translated_with_the_same_placeholders(n
 def pseudo_rendered(name: str) -> str:
     """The template with every gettext string marked ⟦…⟧ (a pseudo-translation): whatever is left unmarked was never wrapped."""
     env = _templates.overlay(cache_size=0)  # its own (no) cache: a shared cache would hand the pseudo-translated template to every later render
+    env.globals = dict(_templates.globals)  # an overlay shares its parent's globals dict: gettext installed on it would stay for every later email
     env.install_gettext_callables(lambda s: f"⟦{s}⟧", lambda s, p, n: f"⟦{s if n == 1 else p}⟧", newstyle=True)
     with notice_language("en", None):
         return env.get_template(name).render(**context_for(name))
