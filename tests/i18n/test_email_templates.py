@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+from jinja2 import Environment
 from babel.messages.extract import extract_from_file
 from babel.messages.pofile import read_po
 from jinja2 import meta
@@ -90,8 +91,11 @@ def test_every_string_of_the_template_is_translated_with_the_same_placeholders(n
 
 def pseudo_rendered(name: str) -> str:
     """The template with every gettext string marked ⟦…⟧ (a pseudo-translation): whatever is left unmarked was never wrapped."""
-    env = _templates.overlay(cache_size=0)  # its own (no) cache: a shared cache would hand the pseudo-translated template to every later render
-    env.globals = dict(_templates.globals)  # an overlay shares its parent's globals dict: gettext installed on it would stay for every later email
+    # A separate environment, not an overlay: an overlay shares its parent's globals and the
+    # i18n extension's install method, so the pseudo-translation would stay for every later email.
+    env = Environment(loader=_templates.loader, undefined=_templates.undefined, keep_trailing_newline=True, extensions=["jinja2.ext.i18n"])
+    env.filters.update(_templates.filters)
+    env.globals.update({k: v for k, v in _templates.globals.items() if k not in ("gettext", "ngettext", "_")})
     env.install_gettext_callables(lambda s: f"⟦{s}⟧", lambda s, p, n: f"⟦{s if n == 1 else p}⟧", newstyle=True)
     with notice_language("en", None):
         return env.get_template(name).render(**context_for(name))
