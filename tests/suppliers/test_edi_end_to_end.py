@@ -24,9 +24,9 @@ SHOP = "demo.myshopify.com"
 
 
 @pytest.fixture
-def world(app_factory, database_url, sandbox_shopify, tmp_path, monkeypatch):
-    monkeypatch.setenv("SUPPLIER_FILES_ROOT", str(tmp_path / "files"))
-    app = app_factory(database_url, sandbox_shopify_url=sandbox_shopify.base_url)
+def world(app_factory, database_url, sandbox_shopify, tmp_path):
+    # The operator's FILE_SUPPLIER_ROOT: the same setting the file channel's local folders live under.
+    app = app_factory(database_url, sandbox_shopify_url=sandbox_shopify.base_url, file_supplier_root=str(tmp_path / "files"))
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     sandbox_shopify.register_app(API_KEY, API_SECRET, f"http://127.0.0.1:{server.server_port}", webhook_topics=["orders/create", "orders/paid", "orders/updated"])
