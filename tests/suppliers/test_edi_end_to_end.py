@@ -239,3 +239,50 @@ def test_an_850_without_a_997_in_the_window_raises_an_alert_that_the_997_closes(
     partner.run_once()  # the partner's 997 (and 855) arrive late
     run_job(app, "edi-partners")
     assert open_alerts() == []
+
+
+def test_make_runs_sandbox_edi_partner_takes_an_order_over_sftp_and_ships_it(app_factory, database_url, sandbox_shopify, tmp_path, monkeypatch):
+    """`make run`'s sandbox EDI partner and its demo supplier record (shopify_app/devserver.py), over the sandbox SFTP server."""
+    import time
+
+    from shopify_app import devserver
+
+    app = app_factory(database_url, sandbox_shopify_url=sandbox_shopify.base_url)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sandbox_shopify.register_app(API_KEY, API_SECRET, f"http://127.0.0.1:{server.server_port}", webhook_topics=["orders/create", "orders/paid", "orders/updated"])
+    services = app.extensions["services"]
+    services.tokens.save(SHOP, sandbox_shopify.issue_access_token(SHOP, API_KEY)["access_token"], None, None, None, "write_orders")
+    monkeypatch.setenv("SANDBOX_SFTP_PORT", "0")
+    monkeypatch.setenv("SANDBOX_SFTP_ROOT", str(tmp_path / "sftp"))
+    sftp = devserver.start_file_supplier(type("Settings", (), {"port": 0})())  # the SFTP server, the file supplier and the EDI partner
+    try:
+        supplier_id = devserver.seed_edi_supplier(services, sftp, SHOP)
+        assert devserver.seed_edi_supplier(services, sftp, SHOP) == supplier_id  # idempotent across restarts
+        with services.session_factory.begin() as session:
+            session.add(ProductMapping(shop_domain=SHOP, sku="TEE-S", supplier_id=supplier_id, supplier_sku="TEE-S", cost="4.50"))
+        banner = devserver.banner(type("S", (), {"app_url": "http://app"})(), (), sftp)
+        assert f"Sandbox EDI partner (X12 850/855/856/846 over the same SFTP server): sftp://demo-edi@127.0.0.1:{sftp.port}" in banner
+        order = sandbox_shopify.place_order(SHOP, [{"sku": "TEE-S", "quantity": 1}], email="buyer@example.com")
+        InboxWorker(services.session_factory, services.settings, services).drain()
+        ForwardingWorker(services.session_factory, services.box).drain()
+        with services.session_factory() as session:
+            [delivery] = session.query(SupplierOrder).all()
+            assert delivery.state == "placed" and delivery.supplier_id == supplier_id, delivery.state
+        # The 850 went over SFTP into the partner's folder on the server (its own user, not the file supplier's).
+        assert any(path.endswith(f"850_{delivery.supplier_order_id}.x12") for path in sftp.renamed)
+        import shopify_app.suppliers.edi_polling as polling
+
+        deadline = time.time() + 60
+        while shopify_order(sandbox_shopify, order["id"])["displayFulfillmentStatus"] != "FULFILLED" and time.time() < deadline:
+            polling._backoff.clear()
+            run_job(app, "edi-partners")
+            time.sleep(0.5)
+        status = shopify_order(sandbox_shopify, order["id"])
+        assert status["displayFulfillmentStatus"] == "FULFILLED"
+        assert sftp.edi_partner.interchanges_for(delivery.supplier_order_id) == 1
+    finally:
+        sftp.supplier_stop.set()
+        sftp.edi_partner.stop()
+        sftp.stop()
+        server.shutdown()
