@@ -104,9 +104,6 @@ def test_an_order_goes_out_once_as_an_850_and_its_856_becomes_a_shopify_fulfillm
     run_job(app, "edi-partners")
     tracking = partner.ship(delivery.supplier_order_id)
     partner.advise_stock({"W-TEE-S": 11, "W-MUG": 0})
-    import shopify_app.suppliers.edi_polling as polling
-
-    polling._backoff.clear()
     run_job(app, "edi-partners")
 
     status = shopify_order(shopify, order["id"])
@@ -184,7 +181,6 @@ def test_an_unreachable_folder_backs_off_then_alerts_and_the_alert_closes_when_i
 
     app, shopify, partner, folder, supplier_id = world
     services = app.extensions["services"]
-    polling._backoff.pop(supplier_id, None)
     (folder / "from_partner").mkdir(parents=True, exist_ok=True)
 
     def refused(self, folder_name):
@@ -220,7 +216,6 @@ def test_an_850_without_a_997_in_the_window_raises_an_alert_that_the_997_closes(
 
     app, shopify, partner, folder, supplier_id = world
     services = app.extensions["services"]
-    polling._backoff.pop(supplier_id, None)
     (folder / "from_partner").mkdir(parents=True, exist_ok=True)
     shopify.place_order(SHOP, [{"sku": "TEE-S", "quantity": 1}], email="buyer@example.com")
     InboxWorker(services.session_factory, services.settings, services).drain()
@@ -271,11 +266,8 @@ def test_make_runs_sandbox_edi_partner_takes_an_order_over_sftp_and_ships_it(app
             assert delivery.state == "placed" and delivery.supplier_id == supplier_id, delivery.state
         # The 850 went over SFTP into the partner's folder on the server (its own user, not the file supplier's).
         assert any(path.endswith(f"850_{delivery.supplier_order_id}.x12") for path in sftp.renamed)
-        import shopify_app.suppliers.edi_polling as polling
-
         deadline = time.time() + 60
         while shopify_order(sandbox_shopify, order["id"])["displayFulfillmentStatus"] != "FULFILLED" and time.time() < deadline:
-            polling._backoff.clear()
             run_job(app, "edi-partners")
             time.sleep(0.5)
         status = shopify_order(sandbox_shopify, order["id"])
@@ -286,3 +278,32 @@ def test_make_runs_sandbox_edi_partner_takes_an_order_over_sftp_and_ships_it(app
         sftp.edi_partner.stop()
         sftp.stop()
         server.shutdown()
+
+
+def test_an_edi_partner_whose_sftp_host_key_changed_alerts_at_once_and_backs_off_in_the_database(world, tmp_path):
+    """The file channel's poll state and alerts serve EDI partners too: a changed host key is critical at the first read."""
+    import datetime as dt
+    import json
+
+    import shopify_app.suppliers.edi_polling as polling
+    from sandbox.supplier.sftp_server import SandboxSftpServer
+    from shopify_app.suppliers.file_channel_models import FileChannelPoll
+    from shopify_app.suppliers.models import Alert
+
+    app, shopify, partner, folder, supplier_id = world
+    services = app.extensions["services"]
+    with SandboxSftpServer(tmp_path / "sftp", {"edi": "pw-edi"}) as server:
+        with services.session_factory.begin() as session:
+            supplier = session.get(Supplier, supplier_id)
+            supplier.settings = {**supplier.settings, "transport": {"kind": "sftp", "host": server.host, "port": server.port, "username": "edi",
+                                                                    "host_key_fingerprint": "SHA256:" + "q" * 43}}
+            supplier.credentials_enc = services.box.encrypt(json.dumps({"password": "pw-edi"}))
+        start = dt.datetime.now(dt.timezone.utc)
+        assert polling.poll_edi_partners(services, now=start) == 1
+        assert polling.poll_edi_partners(services, now=start + dt.timedelta(seconds=30)) == 0  # paused, and every process sees it
+        with services.session_factory() as session:
+            [alert] = session.query(Alert).filter(Alert.resolved_at.is_(None)).all()
+            state = session.query(FileChannelPoll).filter_by(supplier_id=supplier_id).one()
+        assert alert.kind == "file_supplier_host_key" and alert.severity == "critical" and server.fingerprint in alert.message
+        assert state.failures == 1 and state.next_poll_at > start and "host key" in state.last_error
+        assert server.renamed == []  # nothing was read or written

@@ -42,6 +42,7 @@ from ..base import (
     TransientSupplierError,
 )
 from ..email_po.adapter import check_order
+from ..files.sftp import HostKeyMismatch
 from ..files.transport import FileTransport, TransportError
 from . import documents
 from .config import EdiSettings
@@ -96,6 +97,7 @@ class PollRun:
     acknowledged: list[str] = field(default_factory=list)  # PO numbers a 997 acknowledged
     events: list[SupplierEvent] = field(default_factory=list)  # what the 855s and 997s say about orders, for the app
     error: str | None = None  # the folder failed part-way (or at once): poll again later, with backoff
+    host_key_presented: str | None = None  # the SFTP server showed another host key than the pinned one (fingerprint it showed)
 
 
 def order_status(state: dict[str, Any]) -> SupplierOrderStatus:
@@ -269,6 +271,7 @@ class EdiX12Adapter(SupplierAdapter):
         except TransportError as exc:
             # What was applied before the folder failed stays in `run` for the app to pass on.
             run.error = f"the partner's folder: {exc}"
+            run.host_key_presented = getattr(exc, "presented", None) if isinstance(exc, HostKeyMismatch) else None
         finally:
             transport.close()
         return run
