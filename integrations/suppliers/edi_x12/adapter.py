@@ -43,7 +43,7 @@ from ..base import (
 )
 from ..email_po.adapter import check_order
 from ..files.sftp import HostKeyMismatch
-from ..files.transport import FileTransport, TransportError
+from ..files.transport import FileTransport, TransportError, is_temporary
 from . import documents
 from .config import EdiSettings
 from .documents import DocumentRefused, SetVerdict
@@ -267,7 +267,8 @@ class EdiX12Adapter(SupplierAdapter):
                 transport.write_atomic(self.settings.outbound_folder, document.file_name, document.body)
                 self.store.mark_delivered("997", document.reference)
             for remote in transport.list(self.settings.inbound_folder):
-                self._read_file(transport, remote, run)
+                if not is_temporary(remote.name):  # the partner is still writing it under a temporary name (as the file channel skips them)
+                    self._read_file(transport, remote, run)
         except TransportError as exc:
             # What was applied before the folder failed stays in `run` for the app to pass on.
             run.error = f"the partner's folder: {exc}"
