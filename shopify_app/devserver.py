@@ -138,47 +138,40 @@ def start_edi_partner(server):
                       outbox=parsed.inbound_folder, known_skus=dict(SANDBOX_EDI_STOCK)).start()
 
 
-def seed_file_supplier(services, server, shop: str = "demo.myshopify.com") -> int:
-    """The file supplier's record on the demo shop (its server's fingerprint pinned; no products mapped: map some in the admin)."""
+def _seed_sftp_supplier(services, shop: str, name: str, kind: str, priority: int, settings: dict, password: str) -> int:
+    """Create or refresh a sandbox SFTP supplier's record by name (idempotent across restarts); returns its id."""
     import json
 
     from sqlalchemy import select
 
-    from sandbox.supplier.file_supplier import FOLDERS, LAYOUT_CSV, MAPPINGS
-
     from .suppliers.models import Supplier
 
     with services.session_factory.begin() as session:
-        record = session.scalar(select(Supplier).where(Supplier.shop_domain == shop, Supplier.name == "Wholesale files (sandbox)"))
+        record = session.scalar(select(Supplier).where(Supplier.shop_domain == shop, Supplier.name == name))
         if record is None:
-            record = Supplier(shop_domain=shop, name="Wholesale files (sandbox)", kind="files", priority=200)
+            record = Supplier(shop_domain=shop, name=name, kind=kind, priority=priority)
             session.add(record)
             session.flush()
         # A new host key each start: the sandbox pins the new one (a real supplier's key changing raises an alert instead).
-        record.settings = {"transport": "sftp", "host": server.host, "port": server.port, "username": SANDBOX_FILE_USER,
-                           "host_key_fingerprint": server.fingerprint, "folders": dict(FOLDERS), "mappings": MAPPINGS[LAYOUT_CSV], "poll_minutes": 1}
-        record.credentials_enc = services.box.encrypt(json.dumps({"password": SANDBOX_FILE_PASSWORD}))
+        record.settings = settings
+        record.credentials_enc = services.box.encrypt(json.dumps({"password": password}))
         return record.id
+
+
+def seed_file_supplier(services, server, shop: str = "demo.myshopify.com") -> int:
+    """The file supplier's record on the demo shop (its server's fingerprint pinned; no products mapped: map some in the admin)."""
+    from sandbox.supplier.file_supplier import FOLDERS, LAYOUT_CSV, MAPPINGS
+
+    settings = {"transport": "sftp", "host": server.host, "port": server.port, "username": SANDBOX_FILE_USER,
+                "host_key_fingerprint": server.fingerprint, "folders": dict(FOLDERS), "mappings": MAPPINGS[LAYOUT_CSV], "poll_minutes": 1}
+    return _seed_sftp_supplier(services, shop, "Wholesale files (sandbox)", "files", 200, settings, SANDBOX_FILE_PASSWORD)
 
 
 def seed_edi_supplier(services, server, shop: str = "demo.myshopify.com") -> int:
     """The EDI partner's record on the demo shop: over the sandbox SFTP server, its fingerprint pinned (map products to it in the admin)."""
-    import json
-
-    from sqlalchemy import select
-
-    from .suppliers.models import Supplier
-
-    with services.session_factory.begin() as session:
-        record = session.scalar(select(Supplier).where(Supplier.shop_domain == shop, Supplier.name == "EDI wholesaler (sandbox)"))
-        if record is None:
-            record = Supplier(shop_domain=shop, name="EDI wholesaler (sandbox)", kind="edi_x12", priority=300)
-            session.add(record)
-            session.flush()
-        record.settings = {**SANDBOX_EDI_SETTINGS, "transport": {"kind": "sftp", "host": server.host, "port": server.port, "username": SANDBOX_EDI_USER,
-                                                                 "host_key_fingerprint": server.fingerprint}}
-        record.credentials_enc = services.box.encrypt(json.dumps({"password": SANDBOX_EDI_PASSWORD}))
-        return record.id
+    settings = {**SANDBOX_EDI_SETTINGS, "transport": {"kind": "sftp", "host": server.host, "port": server.port, "username": SANDBOX_EDI_USER,
+                                                      "host_key_fingerprint": server.fingerprint}}
+    return _seed_sftp_supplier(services, shop, "EDI wholesaler (sandbox)", "edi_x12", 300, settings, SANDBOX_EDI_PASSWORD)
 
 
 def first_inventory_sync(services) -> None:
