@@ -100,6 +100,11 @@ def seed_sandbox_install(services, shopify, supplier, shop: str = "demo.myshopif
 
 
 SANDBOX_FILE_USER, SANDBOX_FILE_PASSWORD = "demo-shop", "sandbox-sftp-password"
+# The sandbox EDI partner exchanges files on the same SFTP server, as its own user (its own folder).
+SANDBOX_EDI_USER, SANDBOX_EDI_PASSWORD = "demo-edi", "sandbox-edi-password"
+SANDBOX_EDI_SETTINGS = {"our_qualifier": "ZZ", "our_id": "DROPSHIPAPP", "our_application_code": "DROPSHIPAPP",
+                        "partner_qualifier": "01", "partner_id": "123456789", "partner_application_code": "WHOLESALE", "ack_window_minutes": 60}
+SANDBOX_EDI_STOCK = {"TEE-S": 40, "TEE-M": 25, "MUG-WHT": 300}
 
 
 def start_file_supplier(settings):
@@ -110,33 +115,63 @@ def start_file_supplier(settings):
     from sandbox.supplier.sftp_server import SandboxSftpServer
 
     root = Path(os.environ.get("SANDBOX_SFTP_ROOT", REPO_ROOT / "instance" / "sandbox-sftp"))
-    server = SandboxSftpServer(root, {SANDBOX_FILE_USER: SANDBOX_FILE_PASSWORD}, port=int(os.environ.get("SANDBOX_SFTP_PORT", settings.port + 3))).start()
+    users = {SANDBOX_FILE_USER: SANDBOX_FILE_PASSWORD, SANDBOX_EDI_USER: SANDBOX_EDI_PASSWORD}
+    server = SandboxSftpServer(root, users, port=int(os.environ.get("SANDBOX_SFTP_PORT", settings.port + 3))).start()
     supplier = SandboxFileSupplier(server.home(SANDBOX_FILE_USER), LAYOUT_CSV, stock={"TEE-S": 120, "TEE-M": 80, "MUG-WHT": 1234})
     server.supplier_stop = supplier.run_in_background()
+    server.edi_partner = start_edi_partner(server)
     return server
 
 
-def seed_file_supplier(services, server, shop: str = "demo.myshopify.com") -> int:
-    """The file supplier's record on the demo shop (its server's fingerprint pinned; no products mapped: map some in the admin)."""
+def start_edi_partner(server):
+    """The sandbox EDI trading partner on the sandbox SFTP server: reads our 850s, answers 997 + 855, ships (856) a few seconds later."""
+    from integrations.suppliers.edi_x12.config import parse_settings
+    from integrations.suppliers.files.transport import LocalFolderTransport
+    from sandbox.supplier.edi_partner import EdiPartner
+
+    home = server.home(SANDBOX_EDI_USER)
+    parsed = parse_settings(SANDBOX_EDI_SETTINGS)
+    for folder in (parsed.outbound_folder, parsed.inbound_folder):
+        (home / folder).mkdir(parents=True, exist_ok=True)
+    # The partner's side of the exchange is the server's disk (it is the partner's own machine).
+    return EdiPartner(LocalFolderTransport(home), parsed.partner, parsed.us, separators=parsed.separators, inbox=parsed.outbound_folder,
+                      outbox=parsed.inbound_folder, known_skus=dict(SANDBOX_EDI_STOCK)).start()
+
+
+def _seed_sftp_supplier(services, shop: str, name: str, kind: str, priority: int, settings: dict, password: str) -> int:
+    """Create or refresh a sandbox SFTP supplier's record by name (idempotent across restarts); returns its id."""
     import json
 
     from sqlalchemy import select
 
-    from sandbox.supplier.file_supplier import FOLDERS, LAYOUT_CSV, MAPPINGS
-
     from .suppliers.models import Supplier
 
     with services.session_factory.begin() as session:
-        record = session.scalar(select(Supplier).where(Supplier.shop_domain == shop, Supplier.name == "Wholesale files (sandbox)"))
+        record = session.scalar(select(Supplier).where(Supplier.shop_domain == shop, Supplier.name == name))
         if record is None:
-            record = Supplier(shop_domain=shop, name="Wholesale files (sandbox)", kind="files", priority=200)
+            record = Supplier(shop_domain=shop, name=name, kind=kind, priority=priority)
             session.add(record)
             session.flush()
         # A new host key each start: the sandbox pins the new one (a real supplier's key changing raises an alert instead).
-        record.settings = {"transport": "sftp", "host": server.host, "port": server.port, "username": SANDBOX_FILE_USER,
-                           "host_key_fingerprint": server.fingerprint, "folders": dict(FOLDERS), "mappings": MAPPINGS[LAYOUT_CSV], "poll_minutes": 1}
-        record.credentials_enc = services.box.encrypt(json.dumps({"password": SANDBOX_FILE_PASSWORD}))
+        record.settings = settings
+        record.credentials_enc = services.box.encrypt(json.dumps({"password": password}))
         return record.id
+
+
+def seed_file_supplier(services, server, shop: str = "demo.myshopify.com") -> int:
+    """The file supplier's record on the demo shop (its server's fingerprint pinned; no products mapped: map some in the admin)."""
+    from sandbox.supplier.file_supplier import FOLDERS, LAYOUT_CSV, MAPPINGS
+
+    settings = {"transport": "sftp", "host": server.host, "port": server.port, "username": SANDBOX_FILE_USER,
+                "host_key_fingerprint": server.fingerprint, "folders": dict(FOLDERS), "mappings": MAPPINGS[LAYOUT_CSV], "poll_minutes": 1}
+    return _seed_sftp_supplier(services, shop, "Wholesale files (sandbox)", "files", 200, settings, SANDBOX_FILE_PASSWORD)
+
+
+def seed_edi_supplier(services, server, shop: str = "demo.myshopify.com") -> int:
+    """The EDI partner's record on the demo shop: over the sandbox SFTP server, its fingerprint pinned (map products to it in the admin)."""
+    settings = {**SANDBOX_EDI_SETTINGS, "transport": {"kind": "sftp", "host": server.host, "port": server.port, "username": SANDBOX_EDI_USER,
+                                                      "host_key_fingerprint": server.fingerprint}}
+    return _seed_sftp_supplier(services, shop, "EDI wholesaler (sandbox)", "edi_x12", 300, settings, SANDBOX_EDI_PASSWORD)
 
 
 def first_inventory_sync(services) -> None:
@@ -183,6 +218,7 @@ def run_dev(host: str = "127.0.0.1") -> int:
     if sandboxes:
         seed_sandbox_install(app.extensions["services"], *sandboxes)
         seed_file_supplier(app.extensions["services"], file_server)
+        seed_edi_supplier(app.extensions["services"], file_server)
         threading.Thread(target=first_inventory_sync, args=(app.extensions["services"],), name="first-inventory-sync", daemon=True).start()
     server = make_server(host, settings.port, app, threaded=True, request_handler=PathOnlyRequestHandler)
     stop = threading.Event()
@@ -201,6 +237,7 @@ def run_dev(host: str = "127.0.0.1") -> int:
         s.stop()
     if file_server is not None:
         file_server.supplier_stop.set()
+        file_server.edi_partner.stop()
         file_server.stop()
     return 0
 
@@ -228,5 +265,8 @@ def banner(settings, sandboxes, file_server=None) -> str:
             f"  Sandbox file supplier: sftp://{SANDBOX_FILE_USER}@{file_server.host}:{file_server.port} (password {SANDBOX_FILE_PASSWORD},"
             f" host key {file_server.fingerprint}; files in {file_server.home(SANDBOX_FILE_USER)})",
             "    as the supplier \"Wholesale files (sandbox)\": map a product to it (supplier SKU TEE-S, TEE-M or MUG-WHT) to send its orders as PO files",
+            f"  Sandbox EDI partner (X12 850/855/856/846 over the same SFTP server): sftp://{SANDBOX_EDI_USER}@{file_server.host}:{file_server.port}"
+            f" (password {SANDBOX_EDI_PASSWORD}; files in {file_server.home(SANDBOX_EDI_USER)})",
+            "    as the supplier \"EDI wholesaler (sandbox)\": map a product to it (supplier SKU TEE-S, TEE-M or MUG-WHT) to send its orders as 850s",
         ]
     return "\n".join(lines)

@@ -1,73 +1,58 @@
 """Polling EDI partners: read their folder, pass 855/856/997 news on as supplier events and 846 stock to the inventory plan, alert on outages and missing 997s.
 
 A partner whose folder cannot be reached is tried again with a growing pause (1, 2, 4 ...
-up to 60 minutes) and alerted after three failures in a row, like any supplier outage; the
-alert closes on the next good poll.
+up to 60 minutes) and alerted after three failures in a row, and at once when its SFTP
+server shows another host key: the file channel's poll state and alerts
+(`file_channel.record_folder_poll`), since an EDI partner's folder is a file supplier's folder.
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
-
-from sqlalchemy import select
 
 from integrations.suppliers.base import SupplierError, TransientSupplierError
 from integrations.suppliers.edi_x12.adapter import EdiX12Adapter, PollRun
 
-from ..alerts import raise_alert, resolve_alert
+from ..alerts import alert_job_failure, raise_alert, resolve_alert
+from ..db import read_only
 from ..i18n import gettext as _
-from ..models import Shop, ShopStatus, utcnow
+from ..models import utcnow
 from .events import apply_event
+from .file_channel import due_folder_suppliers, record_folder_poll, unreachable_alert_key
 from .forwarding import adapter_from_record
 from .models import Supplier
 
 log = logging.getLogger(__name__)
 
-ALERT_AFTER_FAILURES = 3
+POLL_MINUTES = 0  # a reachable partner is read at every run of the job (every minute)
 MAX_PAUSE = dt.timedelta(minutes=60)
-_backoff: dict[int, tuple[int, dt.datetime]] = {}  # supplier id -> (failures in a row, not before)
-_backoff_lock = threading.Lock()
 
 
 def outage_key(supplier_id: int) -> str:
-    """Dedupe key of a partner's unreachable-folder alert."""
-    return f"edi_unreachable:{supplier_id}"
+    """Dedupe key of a partner's unreachable-folder alert (the file channel's)."""
+    return unreachable_alert_key(supplier_id)
 
 
 def poll_edi_partners(services, now: dt.datetime | None = None) -> int:
     """Poll every active EDI partner of installed shops that is due; returns partners polled."""
     now = now or utcnow()
-    with services.session_factory() as session:
-        suppliers = list(session.execute(
-            select(Supplier.id, Supplier.shop_domain).join(Shop, Shop.domain == Supplier.shop_domain)
-            .where(Supplier.kind == "edi_x12", Supplier.active.is_(True), Supplier.deleted_at.is_(None), Shop.status == ShopStatus.INSTALLED.value)
-            .order_by(Supplier.id)))
-    polled = 0
+    with read_only(services.session_factory)() as session:
+        suppliers = due_folder_suppliers(session, "edi_x12", now)
     for supplier_id, shop_domain in suppliers:
-        with _backoff_lock:
-            failures, not_before = _backoff.get(supplier_id, (0, now))
-        if now < not_before:
-            continue
-        polled += 1
+        error = presented = None
         try:
             poll_partner(services, supplier_id)
-        except SupplierError as exc:
-            failures += 1
-            with _backoff_lock:
-                _backoff[supplier_id] = (failures, now + min(dt.timedelta(minutes=2 ** (failures - 1)), MAX_PAUSE))
-            log.warning("EDI poll failed supplier=%s failures=%s error=%s", supplier_id, failures, type(exc).__name__)
-            if failures >= ALERT_AFTER_FAILURES:
-                with services.session_factory.begin() as session:
-                    raise_alert(session, shop_domain, "supplier_unreachable", outage_key(supplier_id),
-                                _("The EDI partner's folder could not be read %(n)s times in a row: %(reason)s", n=failures, reason=str(exc)[:300]), severity="error")
+        except SupplierError as exc:  # the folder, or settings that no longer build an adapter: an outage for the merchant
+            error, presented = str(exc), getattr(exc, "host_key_presented", None)
+        except Exception as exc:  # noqa: BLE001 - one shop's broken partner must not stop the others
+            alert_job_failure(services.session_factory, "edi-partners", shop_domain, exc, unit=f"supplier:{supplier_id}")
             continue
-        with _backoff_lock:
-            _backoff.pop(supplier_id, None)
-        if failures:
-            with services.session_factory.begin() as session:
-                resolve_alert(session, outage_key(supplier_id))
-    return polled
+        if error is not None:
+            log.warning("EDI poll failed supplier=%s error=%s", supplier_id, error[:200])
+        with services.session_factory() as session:
+            name = session.get(Supplier, supplier_id).name
+        record_folder_poll(services, supplier_id, shop_domain, name, POLL_MINUTES, error, presented, now=now, max_backoff=MAX_PAUSE)
+    return len(suppliers)
 
 
 def poll_partner(services, supplier_id: int) -> PollRun:
@@ -100,5 +85,7 @@ def poll_partner(services, supplier_id: int) -> PollRun:
     for call in after_commit:  # tell Shopify about the parcels, with no transaction open
         call()
     if run.error:
-        raise TransientSupplierError(run.error)
+        failed = TransientSupplierError(run.error)
+        failed.host_key_presented = run.host_key_presented
+        raise failed
     return run

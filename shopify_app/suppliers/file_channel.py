@@ -95,13 +95,7 @@ def poll_file_suppliers(services, limit: int = 100) -> int:
     """The periodic job: poll every due file supplier of an installed shop; returns suppliers polled."""
     now = utcnow()
     with read_only(services.session_factory)() as session:
-        suppliers = session.execute(
-            select(Supplier.id, Supplier.shop_domain).join(Shop, Shop.domain == Supplier.shop_domain)
-            .outerjoin(FileChannelPoll, FileChannelPoll.supplier_id == Supplier.id)
-            .where(Supplier.kind == "files", Supplier.active.is_(True), Supplier.deleted_at.is_(None), Shop.status == ShopStatus.INSTALLED.value,
-                   (FileChannelPoll.id.is_(None)) | (FileChannelPoll.next_poll_at <= now))
-            .order_by(Supplier.id).limit(limit)
-        ).all()
+        suppliers = due_folder_suppliers(session, "files", now, limit)
     for supplier_id, shop_domain in suppliers:
         try:
             poll_file_supplier(services, supplier_id)
@@ -292,30 +286,54 @@ def _finish(services, shop: str, supplier_id: int, kind: str, seen: RemoteFile, 
 
 
 def _after_poll(services, supplier_id: int, shop: str, name: str, poll_minutes: int, result: PollResult, host_key: HostKeyMismatch | None) -> PollResult:
-    now = utcnow()
+    record_folder_poll(services, supplier_id, shop, name, poll_minutes, result.error, host_key.presented if host_key is not None else None)
+    return result
+
+
+def due_folder_suppliers(session, kind: str, now: dt.datetime, limit: int = 100) -> list[tuple[int, str]]:
+    """(id, shop) of the active suppliers of this kind, of installed shops, whose folders are due a read (never read, or next_poll_at passed)."""
+    return [tuple(row) for row in session.execute(
+        select(Supplier.id, Supplier.shop_domain).join(Shop, Shop.domain == Supplier.shop_domain)
+        .outerjoin(FileChannelPoll, FileChannelPoll.supplier_id == Supplier.id)
+        .where(Supplier.kind == kind, Supplier.active.is_(True), Supplier.deleted_at.is_(None), Shop.status == ShopStatus.INSTALLED.value,
+               (FileChannelPoll.id.is_(None)) | (FileChannelPoll.next_poll_at <= now))
+        .order_by(Supplier.id).limit(limit)
+    ).all()]
+
+
+def record_folder_poll(services, supplier_id: int, shop: str, name: str, poll_minutes: int, error: str | None, presented_host_key: str | None = None, *,
+                       now: dt.datetime | None = None, max_backoff: dt.timedelta = MAX_BACKOFF) -> FileChannelPoll:
+    """After a read of a supplier's folders (file channel or EDI partner): next read time, backoff, and the outage / host-key alerts.
+
+    A good read is next due poll_minutes later (0: at the job's next run). A failure doubles
+    the pause (poll_minutes or 1 minute, 2x, 4x ... up to max_backoff) and alerts after
+    ALERT_AFTER_FAILURES in a row; a changed host key alerts (critical) at once; a good read
+    resets the pause and closes both alerts. State in the database: every process agrees.
+    """
+    now = now or utcnow()
     with services.session_factory.begin() as session:
         state = session.scalar(select(FileChannelPoll).where(FileChannelPoll.supplier_id == supplier_id, FileChannelPoll.shop_domain == shop))
         if state is None:
             state = FileChannelPoll(shop_domain=shop, supplier_id=supplier_id, failures=0)
             session.add(state)
         state.last_polled_at = now
-        if result.error is None:
-            state.failures, state.last_error = 0, None
-            state.next_poll_at = now + dt.timedelta(minutes=poll_minutes)
+        if error is None:
             resolve_alert(session, unreachable_alert_key(supplier_id))
             resolve_alert(session, host_key_alert_key(supplier_id))
-            return result
+            state.failures, state.last_error = 0, None
+            state.next_poll_at = now + dt.timedelta(minutes=poll_minutes)
+            return state
         state.failures = (state.failures or 0) + 1
-        state.last_error = result.error[:1000]
-        state.next_poll_at = now + min(dt.timedelta(minutes=poll_minutes) * 2 ** min(state.failures - 1, 10), MAX_BACKOFF)
-        if host_key is not None:
+        state.last_error = error[:1000]
+        state.next_poll_at = now + min(dt.timedelta(minutes=max(poll_minutes, 1)) * 2 ** min(state.failures - 1, 10), max_backoff)
+        if presented_host_key is not None:
             raise_alert(session, shop, "file_supplier_host_key", host_key_alert_key(supplier_id),
-                        f"{name}: the file server's host key changed ({host_key.presented}); nothing is read or sent until you check it "
+                        f"{name}: the file server's host key changed ({presented_host_key}); nothing is read or sent until you check it "
                         "with the supplier and save the new fingerprint.", severity="critical", subject=name)
         elif state.failures >= ALERT_AFTER_FAILURES:
             raise_alert(session, shop, "file_supplier_unreachable", unreachable_alert_key(supplier_id),
-                        f"{name}: the file server could not be read {state.failures} times in a row ({result.error[:200]}).", severity="warning", subject=name)
-    return result
+                        f"{name}: the file server could not be read {state.failures} times in a row ({error[:200]}).", severity="warning", subject=name)
+        return state
 
 
 # -- what the admin shows ------------------------------------------------------------------------

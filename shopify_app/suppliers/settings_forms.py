@@ -158,7 +158,7 @@ def supplier_forms(*, sandbox: bool) -> list[SupplierForm]:
                                        "description": _l("An order without the partner's 997 after this raises an alert.")},
                 "transport": _object({
                     "kind": {"type": "string", "enum": ["sftp"], "default": "sftp", "title": _l("Connection")},
-                    "host": {"type": "string", "minLength": 1, "examples": ["sftp.partner.example"], "title": _l("SFTP host")},
+                    "host": {"type": "string", "format": "hostname", "minLength": 1, "maxLength": 253, "title": _l("SFTP host")},
                     "port": {"type": "integer", "minimum": 1, "maximum": 65535, "default": 22, "title": _l("SFTP port")},
                     "username": {"type": "string", "minLength": 1, "examples": ["dropship"], "title": _l("SFTP user")},
                     "host_key_fingerprint": {"type": "string", "pattern": r"^SHA256:\S+$", "examples": ["SHA256:2hV0dS6Cw9Xq1kQ0pL8mZ4yT7uR3nB5vE1aF6gH9jKo"], "title": _l("Host key fingerprint"), "description": _l("SHA256:... as the partner gave it; the connection is refused if the server shows another key.")},

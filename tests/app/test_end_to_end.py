@@ -89,7 +89,7 @@ def test_make_run_in_sandbox_mode_serves_health_and_app_home(tmp_path):
     try:
         output = ""
         deadline = time.time() + 30
-        while "Sandbox file supplier" not in output and time.time() < deadline:  # the last lines of the banner
+        while "Sandbox EDI partner" not in output and time.time() < deadline:  # the last lines of the banner
             line = proc.stdout.readline()
             if not line and proc.poll() is not None:
                 break
@@ -97,6 +97,7 @@ def test_make_run_in_sandbox_mode_serves_health_and_app_home(tmp_path):
         match = re.search(r"Open the app as the merchant: (\S+)", output)
         assert match, output
         assert re.search(r"Sandbox file supplier: sftp://demo-shop@127\.0\.0\.1:\d+ .*host key SHA256:", output), output  # issue 15
+        assert re.search(r"Sandbox EDI partner .*: sftp://demo-edi@127\.0\.0\.1:\d+ ", output), output  # issue 15: EDI on the same server
         health = httpx.get(f"http://127.0.0.1:{port}/healthz").json()
         assert health["sandbox"] is True
         ready = httpx.get(f"http://127.0.0.1:{port}/readyz")

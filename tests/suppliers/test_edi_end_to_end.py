@@ -24,9 +24,9 @@ SHOP = "demo.myshopify.com"
 
 
 @pytest.fixture
-def world(app_factory, database_url, sandbox_shopify, tmp_path, monkeypatch):
-    monkeypatch.setenv("SUPPLIER_FILES_ROOT", str(tmp_path / "files"))
-    app = app_factory(database_url, sandbox_shopify_url=sandbox_shopify.base_url)
+def world(app_factory, database_url, sandbox_shopify, tmp_path):
+    # The operator's FILE_SUPPLIER_ROOT: the same setting the file channel's local folders live under.
+    app = app_factory(database_url, sandbox_shopify_url=sandbox_shopify.base_url, file_supplier_root=str(tmp_path / "files"))
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     sandbox_shopify.register_app(API_KEY, API_SECRET, f"http://127.0.0.1:{server.server_port}", webhook_topics=["orders/create", "orders/paid", "orders/updated"])
@@ -104,9 +104,6 @@ def test_an_order_goes_out_once_as_an_850_and_its_856_becomes_a_shopify_fulfillm
     run_job(app, "edi-partners")
     tracking = partner.ship(delivery.supplier_order_id)
     partner.advise_stock({"W-TEE-S": 11, "W-MUG": 0})
-    import shopify_app.suppliers.edi_polling as polling
-
-    polling._backoff.clear()
     run_job(app, "edi-partners")
 
     status = shopify_order(shopify, order["id"])
@@ -184,7 +181,6 @@ def test_an_unreachable_folder_backs_off_then_alerts_and_the_alert_closes_when_i
 
     app, shopify, partner, folder, supplier_id = world
     services = app.extensions["services"]
-    polling._backoff.pop(supplier_id, None)
     (folder / "from_partner").mkdir(parents=True, exist_ok=True)
 
     def refused(self, folder_name):
@@ -220,7 +216,6 @@ def test_an_850_without_a_997_in_the_window_raises_an_alert_that_the_997_closes(
 
     app, shopify, partner, folder, supplier_id = world
     services = app.extensions["services"]
-    polling._backoff.pop(supplier_id, None)
     (folder / "from_partner").mkdir(parents=True, exist_ok=True)
     shopify.place_order(SHOP, [{"sku": "TEE-S", "quantity": 1}], email="buyer@example.com")
     InboxWorker(services.session_factory, services.settings, services).drain()
@@ -239,3 +234,76 @@ def test_an_850_without_a_997_in_the_window_raises_an_alert_that_the_997_closes(
     partner.run_once()  # the partner's 997 (and 855) arrive late
     run_job(app, "edi-partners")
     assert open_alerts() == []
+
+
+def test_make_runs_sandbox_edi_partner_takes_an_order_over_sftp_and_ships_it(app_factory, database_url, sandbox_shopify, tmp_path, monkeypatch):
+    """`make run`'s sandbox EDI partner and its demo supplier record (shopify_app/devserver.py), over the sandbox SFTP server."""
+    import time
+
+    from shopify_app import devserver
+
+    app = app_factory(database_url, sandbox_shopify_url=sandbox_shopify.base_url)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sandbox_shopify.register_app(API_KEY, API_SECRET, f"http://127.0.0.1:{server.server_port}", webhook_topics=["orders/create", "orders/paid", "orders/updated"])
+    services = app.extensions["services"]
+    services.tokens.save(SHOP, sandbox_shopify.issue_access_token(SHOP, API_KEY)["access_token"], None, None, None, "write_orders")
+    monkeypatch.setenv("SANDBOX_SFTP_PORT", "0")
+    monkeypatch.setenv("SANDBOX_SFTP_ROOT", str(tmp_path / "sftp"))
+    sftp = devserver.start_file_supplier(type("Settings", (), {"port": 0})())  # the SFTP server, the file supplier and the EDI partner
+    try:
+        supplier_id = devserver.seed_edi_supplier(services, sftp, SHOP)
+        assert devserver.seed_edi_supplier(services, sftp, SHOP) == supplier_id  # idempotent across restarts
+        with services.session_factory.begin() as session:
+            session.add(ProductMapping(shop_domain=SHOP, sku="TEE-S", supplier_id=supplier_id, supplier_sku="TEE-S", cost="4.50"))
+        banner = devserver.banner(type("S", (), {"app_url": "http://app"})(), (), sftp)
+        assert f"Sandbox EDI partner (X12 850/855/856/846 over the same SFTP server): sftp://demo-edi@127.0.0.1:{sftp.port}" in banner
+        order = sandbox_shopify.place_order(SHOP, [{"sku": "TEE-S", "quantity": 1}], email="buyer@example.com")
+        InboxWorker(services.session_factory, services.settings, services).drain()
+        ForwardingWorker(services.session_factory, services.box).drain()
+        with services.session_factory() as session:
+            [delivery] = session.query(SupplierOrder).all()
+            assert delivery.state == "placed" and delivery.supplier_id == supplier_id, delivery.state
+        # The 850 went over SFTP into the partner's folder on the server (its own user, not the file supplier's).
+        assert any(path.endswith(f"850_{delivery.supplier_order_id}.x12") for path in sftp.renamed)
+        deadline = time.time() + 60
+        while shopify_order(sandbox_shopify, order["id"])["displayFulfillmentStatus"] != "FULFILLED" and time.time() < deadline:
+            run_job(app, "edi-partners")
+            time.sleep(0.5)
+        status = shopify_order(sandbox_shopify, order["id"])
+        assert status["displayFulfillmentStatus"] == "FULFILLED"
+        assert sftp.edi_partner.interchanges_for(delivery.supplier_order_id) == 1
+    finally:
+        sftp.supplier_stop.set()
+        sftp.edi_partner.stop()
+        sftp.stop()
+        server.shutdown()
+
+
+def test_an_edi_partner_whose_sftp_host_key_changed_alerts_at_once_and_backs_off_in_the_database(world, tmp_path):
+    """The file channel's poll state and alerts serve EDI partners too: a changed host key is critical at the first read."""
+    import datetime as dt
+    import json
+
+    import shopify_app.suppliers.edi_polling as polling
+    from sandbox.supplier.sftp_server import SandboxSftpServer
+    from shopify_app.suppliers.file_channel_models import FileChannelPoll
+    from shopify_app.suppliers.models import Alert
+
+    app, shopify, partner, folder, supplier_id = world
+    services = app.extensions["services"]
+    with SandboxSftpServer(tmp_path / "sftp", {"edi": "pw-edi"}) as server:
+        with services.session_factory.begin() as session:
+            supplier = session.get(Supplier, supplier_id)
+            supplier.settings = {**supplier.settings, "transport": {"kind": "sftp", "host": server.host, "port": server.port, "username": "edi",
+                                                                    "host_key_fingerprint": "SHA256:" + "q" * 43}}
+            supplier.credentials_enc = services.box.encrypt(json.dumps({"password": "pw-edi"}))
+        start = dt.datetime.now(dt.timezone.utc)
+        assert polling.poll_edi_partners(services, now=start) == 1
+        assert polling.poll_edi_partners(services, now=start + dt.timedelta(seconds=30)) == 0  # paused, and every process sees it
+        with services.session_factory() as session:
+            [alert] = session.query(Alert).filter(Alert.resolved_at.is_(None)).all()
+            state = session.query(FileChannelPoll).filter_by(supplier_id=supplier_id).one()
+        assert alert.kind == "file_supplier_host_key" and alert.severity == "critical" and server.fingerprint in alert.message
+        assert state.failures == 1 and state.next_poll_at > start and "host key" in state.last_error
+        assert server.renamed == []  # nothing was read or written

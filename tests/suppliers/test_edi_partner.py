@@ -199,6 +199,21 @@ def test_a_file_cut_short_waits_and_is_never_half_read(edi_world):
     assert [f.outcome for f in edi_world.adapter.poll_inbound().files] == ["applied"]
 
 
+@pytest.mark.parametrize("temporary", [".part", ".tmp", ".filepart"])
+def test_a_whole_file_still_under_the_writers_temporary_name_is_not_read(edi_world, temporary):
+    """The file channel's rule for a writer's temporary names holds for EDI too: only the final name is read (once)."""
+    placed = place(edi_world)
+    edi_world.poll()
+    edi_world.partner.ship(placed.supplier_order_id)
+    [path] = [p for p in (edi_world.folder / "from_partner").iterdir()]
+    writing = path.rename(path.with_name(path.name + temporary))
+    run = edi_world.adapter.poll_inbound()
+    assert run.files == [] and run.error is None and edi_world.adapter.get_shipments(placed.supplier_order_id) == []
+    writing.rename(path)
+    assert [f.outcome for f in edi_world.adapter.poll_inbound().files] == ["applied"]
+    assert len(edi_world.adapter.get_shipments(placed.supplier_order_id)) == 1
+
+
 def test_a_partner_folder_down_is_reported_as_the_runs_error_and_nothing_is_lost(edi_world):
     placed = place(edi_world)
     edi_world.partner.run_once()

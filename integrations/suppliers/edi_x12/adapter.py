@@ -42,7 +42,8 @@ from ..base import (
     TransientSupplierError,
 )
 from ..email_po.adapter import check_order
-from ..files.transport import FileTransport, TransportError
+from ..files.sftp import HostKeyMismatch
+from ..files.transport import FileTransport, TransportError, is_temporary
 from . import documents
 from .config import EdiSettings
 from .documents import DocumentRefused, SetVerdict
@@ -96,6 +97,7 @@ class PollRun:
     acknowledged: list[str] = field(default_factory=list)  # PO numbers a 997 acknowledged
     events: list[SupplierEvent] = field(default_factory=list)  # what the 855s and 997s say about orders, for the app
     error: str | None = None  # the folder failed part-way (or at once): poll again later, with backoff
+    host_key_presented: str | None = None  # the SFTP server showed another host key than the pinned one (fingerprint it showed)
 
 
 def order_status(state: dict[str, Any]) -> SupplierOrderStatus:
@@ -265,10 +267,12 @@ class EdiX12Adapter(SupplierAdapter):
                 transport.write_atomic(self.settings.outbound_folder, document.file_name, document.body)
                 self.store.mark_delivered("997", document.reference)
             for remote in transport.list(self.settings.inbound_folder):
-                self._read_file(transport, remote, run)
+                if not is_temporary(remote.name):  # the partner is still writing it under a temporary name (as the file channel skips them)
+                    self._read_file(transport, remote, run)
         except TransportError as exc:
             # What was applied before the folder failed stays in `run` for the app to pass on.
             run.error = f"the partner's folder: {exc}"
+            run.host_key_presented = getattr(exc, "presented", None) if isinstance(exc, HostKeyMismatch) else None
         finally:
             transport.close()
         return run

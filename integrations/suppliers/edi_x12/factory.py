@@ -2,15 +2,18 @@
 
 The exchange folder is the partner's SFTP server (host, port, user, pinned host key; the
 password or key in the encrypted credentials) or, on premise, a local folder under the
-operator's SUPPLIER_FILES_ROOT (one sub-folder per shop and supplier; never a path a tenant types).
+operator's FILE_SUPPLIER_ROOT (the file channel's setting, `runtime.file_root`; one sub-folder
+per shop and supplier; never a path a tenant types). The SFTP connection, the local root and the
+save-time host check are the file channel's (`files/factory.py`): one transport for both.
 """
 from __future__ import annotations
 
-import os
 import re
 from typing import Any, Callable
 
 from .. import runtime
+from ..files.factory import check_host_allowed, local_folder, open_sftp
+from ..files.sftp import normalize_fingerprint
 from ..files.transport import FileTransport, LocalFolderTransport
 from ..registry import adapter_kind, settings_check
 from ..runtime import SupplierRef
@@ -32,8 +35,10 @@ def _transport_settings(settings: dict[str, Any]) -> dict[str, Any]:
             raise InvalidEdiSettings("transport.port: 1-65535")
         if not isinstance(transport.get("username"), str) or not transport["username"]:
             raise InvalidEdiSettings("transport.username: required")
-        if not isinstance(transport.get("host_key_fingerprint"), str):
-            raise InvalidEdiSettings("transport.host_key_fingerprint: the server's SHA256 host key fingerprint (pinned)")
+        try:
+            normalize_fingerprint(transport.get("host_key_fingerprint") if isinstance(transport.get("host_key_fingerprint"), str) else "")
+        except ValueError:
+            raise InvalidEdiSettings("transport.host_key_fingerprint: the server's SHA256 host key fingerprint (pinned)") from None
     return transport
 
 
@@ -41,21 +46,14 @@ def transport_opener(settings: dict[str, Any], credentials: dict[str, Any], owne
     """A function opening the exchange folder for this partner."""
     transport = _transport_settings(settings)
     if transport["kind"] == "local":
-        root = os.environ.get("SUPPLIER_FILES_ROOT")
-        if not root or owner is None:
-            raise InvalidEdiSettings("transport.kind local needs the operator's SUPPLIER_FILES_ROOT")
-        folder = os.path.join(root, re.sub(r"[^A-Za-z0-9.-]", "_", owner.shop_domain), str(int(owner.supplier_id)))
-        os.makedirs(folder, exist_ok=True)
+        if not runtime.current().file_root or owner is None:
+            raise InvalidEdiSettings("transport.kind local needs the operator's FILE_SUPPLIER_ROOT")
+        folder = local_folder(re.sub(r"[^A-Za-z0-9.-]", "_", owner.shop_domain), str(int(owner.supplier_id)))
+        folder.mkdir(parents=True, exist_ok=True)
         return lambda: LocalFolderTransport(folder)
-
-    def open_sftp() -> FileTransport:
-        from ..files.sftp import SftpTransport  # issue 15 part F
-
-        return SftpTransport(transport["host"], transport.get("port", 22), transport["username"], host_key_fingerprint=transport["host_key_fingerprint"],
-                             password=credentials.get("password"), private_key=credentials.get("private_key"), root=str(transport.get("root", "")),
-                             timeout=runtime.current().clamp_timeout(float(transport.get("timeout_seconds", 30))))
-
-    return open_sftp
+    timeout = runtime.current().clamp_timeout(float(transport.get("timeout_seconds", 30)))
+    return lambda: open_sftp(transport["host"], transport.get("port", 22), transport["username"], normalize_fingerprint(transport["host_key_fingerprint"]),
+                             credentials, root=str(transport.get("root", "")), timeout=timeout)
 
 
 @adapter_kind("edi_x12")
@@ -72,4 +70,6 @@ def edi_from_record(credentials: dict[str, Any], settings: dict[str, Any], owner
 def check_edi_settings(settings: dict[str, Any], policy: Any, timeout_max_seconds: float) -> None:
     """The partner's IDs, separators and folders must make valid interchanges; the transport must name a host, user and pinned key."""
     parse_settings(settings)
-    _transport_settings(settings)
+    transport = _transport_settings(settings)
+    if transport["kind"] == "sftp":
+        check_host_allowed(transport["host"], transport.get("port", 22), policy, InvalidEdiSettings, "transport.host")

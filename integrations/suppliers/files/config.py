@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from .mapping import KINDS, FileMapping, InvalidMapping, parse_mapping
 from .sftp import normalize_fingerprint
-from .transport import safe_folder
+from .transport import TEMP_SUFFIXES, safe_folder
 
 TRANSPORTS = ("sftp", "ftp", "ftps", "local")
 DEFAULT_PORTS = {"sftp": 22, "ftp": 21, "ftps": 21}
@@ -26,7 +26,7 @@ DEFAULT_FOLDERS = {
     "stock": "from_supplier/stock",
     "archive": "from_supplier/archive",  # files we processed, moved here (per kind: archive/<kind>)
 }
-DEFAULT_TEMP_SUFFIXES = (".tmp", ".part", ".filepart", ".partial", ".uploading")
+DEFAULT_TEMP_SUFFIXES = TEMP_SUFFIXES
 _HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]+\]?$")
 KEYS = {"transport", "host", "port", "username", "host_key_fingerprint", "root", "folders", "po_format", "po_delimiter", "poll_minutes",
         "temp_suffixes", "timeout_seconds", "mappings", "ship_to_countries", "sla_hours", "local_folder", "known_skus"}

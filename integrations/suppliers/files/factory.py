@@ -13,22 +13,46 @@ from .config import FileChannelSettings, InvalidFileSettings, check_credentials,
 from .transport import FileTransport, LocalFolderTransport
 
 
+def open_sftp(host: str, port: int, username: str, host_key_fingerprint: str, credentials: Mapping[str, Any], *, root: str = "",
+              timeout: float, policy: egress.EgressPolicy | None = None) -> FileTransport:
+    """An SFTP transport to a supplier's server: host key pinned, password or key from the credentials, connected through the egress policy.
+
+    The one place file suppliers and EDI partners build their SFTP connection.
+    """
+    from .sftp import SftpTransport
+
+    return SftpTransport(host, port, username, host_key_fingerprint=host_key_fingerprint, password=credentials.get("password") or None,
+                         private_key=credentials.get("private_key") or None, root=root, timeout=timeout, policy=policy)
+
+
+def local_folder(*parts: str) -> Path:
+    """A folder under the operator's FILE_SUPPLIER_ROOT (runtime.file_root); the parts are checked names, never a path a tenant typed raw."""
+    file_root = runtime.current().file_root
+    if not file_root:
+        raise InvalidFileSettings("local folders need the operator's FILE_SUPPLIER_ROOT")
+    return Path(file_root).joinpath(*(part for part in parts if part))
+
+
+def check_host_allowed(host: str, port: int, policy: Any, error: type[ValueError], key: str = "settings.host") -> None:
+    """Refuse, at save time, a host the egress policy would refuse (or that does not resolve); `error` names `key`."""
+    try:
+        policy.resolve(host, port)
+    except egress.EgressRefused as exc:
+        raise error(f"{key} is refused: {exc.reason} (only public internet hosts are allowed)") from None
+    except Exception:  # noqa: BLE001 - httpx.ConnectError: does not resolve
+        raise error(f"{key}: {host} does not resolve") from None
+
+
 def transport_factory(settings: FileChannelSettings, credentials: Mapping[str, Any], *, policy: egress.EgressPolicy | None = None):
     """A function opening a new transport to the supplier (one per batch of operations)."""
     timeout = runtime.current().clamp_timeout(settings.timeout_seconds)
 
     def open_transport() -> FileTransport:
         if settings.transport == "local":
-            file_root = runtime.current().file_root
-            if not file_root:
-                raise InvalidFileSettings("local folders need the operator's FILE_SUPPLIER_ROOT")
-            return LocalFolderTransport(Path(file_root) / settings.local_folder / settings.root if settings.root else Path(file_root) / settings.local_folder)
+            return LocalFolderTransport(local_folder(settings.local_folder, settings.root))
         if settings.transport == "sftp":
-            from .sftp import SftpTransport
-
-            return SftpTransport(settings.host, settings.port, settings.username, host_key_fingerprint=settings.host_key_fingerprint,
-                                 password=credentials.get("password") or None, private_key=credentials.get("private_key") or None,
-                                 root=settings.root, timeout=timeout, policy=policy)
+            return open_sftp(settings.host, settings.port, settings.username, settings.host_key_fingerprint, credentials, root=settings.root,
+                             timeout=timeout, policy=policy)
         from .ftp import FtpTransport
 
         return FtpTransport(settings.host, settings.port, settings.username, credentials.get("password") or "", tls=settings.transport == "ftps",
@@ -53,9 +77,4 @@ def check_file_settings(settings: dict[str, Any], policy: Any, timeout_max_secon
     """The settings must parse, and the host must be one the egress policy lets us reach."""
     parsed = parse_settings(settings, local_allowed=bool(runtime.current().file_root))
     if parsed.host:
-        try:
-            policy.resolve(parsed.host, parsed.port)
-        except egress.EgressRefused as exc:
-            raise InvalidFileSettings(f"settings.host is refused: {exc.reason} (only public internet hosts are allowed)") from None
-        except Exception:  # noqa: BLE001 - httpx.ConnectError: does not resolve
-            raise InvalidFileSettings(f"settings.host: {parsed.host} does not resolve") from None
+        check_host_allowed(parsed.host, parsed.port, policy, InvalidFileSettings)

@@ -20,7 +20,7 @@ from ..email_po.stock_feed import StockImport, check_stock_rows
 from ..email_po.tracking_import import PurchaseOrderLookup, RowReport, TrackingImport, parse_tracking_table
 from .config import FileChannelSettings
 from .mapping import FIELDS, FileMapping, read_mapped
-from .transport import FileTransport, RemoteFile
+from .transport import FileTransport, RemoteFile, is_temporary
 
 SPOOL_BYTES = 8 * 1024 * 1024  # larger downloads go to a temporary file on disk
 MAX_FILE_BYTES = 200 * 1024 * 1024
@@ -34,7 +34,7 @@ class FileChanged(Exception):
 
 def ready_candidates(files: Iterable[RemoteFile], settings: FileChannelSettings) -> list[RemoteFile]:
     """The files whose names are not a writer's temporary (dot-names never reach here: transports leave them out)."""
-    return [f for f in files if not f.name.lower().endswith(settings.temp_suffixes)]
+    return [f for f in files if not is_temporary(f.name, settings.temp_suffixes)]
 
 
 class _Hashing:

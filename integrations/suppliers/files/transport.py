@@ -42,6 +42,14 @@ def safe_name(name: str) -> str:
     return name
 
 
+TEMP_SUFFIXES = (".tmp", ".part", ".filepart", ".partial", ".uploading")  # names writers give a file still being written
+
+
+def is_temporary(name: str, suffixes: tuple[str, ...] = TEMP_SUFFIXES) -> bool:
+    """A writer's temporary name (a dot-name, or one of the temporary endings): never read, it is not complete yet."""
+    return name.startswith(".") or name.lower().endswith(suffixes)
+
+
 def safe_folder(folder: str) -> str:
     """A relative folder of plain names ('' is the root); ValueError for absolute paths, '..' or odd characters."""
     folder = (folder or "").strip().strip("/")
