@@ -41,7 +41,7 @@ class World:
             )
             session.add(supplier)
             session.flush()
-            for sku in ("MUG-WHT", "TEE-S", "TEE-M"):
+            for sku in ("MUG-WHT", "TEE-S"):
                 session.add(ProductMapping(shop_domain=SHOP, sku=sku, supplier_id=supplier.id, supplier_sku=sku, cost="4.00"))
             self.supplier_id = supplier.id
 

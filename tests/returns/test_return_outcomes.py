@@ -17,14 +17,17 @@ from shopify_app.orders.models import CustomerNotice, Order, OrderEvent
 from shopify_app.returns.outcome_models import ReturnOutcome
 from shopify_app.returns.outcomes import carry_out, carry_out_due
 from shopify_app.suppliers.forwarding import ForwardingWorker
-from shopify_app.suppliers.models import Supplier, SupplierOrder
+from shopify_app.suppliers.models import ProductMapping, Supplier, SupplierOrder
 
 from returns.returns_world import SHOP, World, serve_world
 
 
 @pytest.fixture
 def world(sandboxed_app, sandbox_shopify):
-    yield from serve_world(sandboxed_app, sandbox_shopify)
+    for served in serve_world(sandboxed_app, sandbox_shopify):
+        with served.services.session_factory.begin() as session:  # the exchanges swap TEE-M for TEE-S: both with the supplier
+            session.add(ProductMapping(shop_domain=SHOP, sku="TEE-M", supplier_id=served.supplier_id, supplier_sku="TEE-M", cost="4.00"))
+        yield served
 
 
 def supplier_terms(world: World, **terms) -> None:
