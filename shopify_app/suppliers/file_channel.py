@@ -85,7 +85,7 @@ def adapter_for(services, supplier: Supplier, *, policy: egress.EgressPolicy | N
     settings = parse_settings(supplier.settings or {}, local_allowed=bool(runtime.current().file_root))
     credentials = json.loads(services.box.decrypt(supplier.credentials_enc)) if supplier.credentials_enc else {}
     check_credentials(settings, credentials)
-    return FileChannelAdapter(settings, transport_factory(settings, credentials, policy=policy), sent_log_of(services.session_factory, supplier.shop_domain, supplier.id))
+    return FileChannelAdapter(settings, transport_factory(settings, credentials, policy=policy, shop_domain=supplier.shop_domain), sent_log_of(services.session_factory, supplier.shop_domain, supplier.id))
 
 
 # -- the job ---------------------------------------------------------------------------------

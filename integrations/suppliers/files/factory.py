@@ -1,7 +1,6 @@
 """Builds a FileChannelAdapter from a supplier record (credentials decrypted by the caller), and checks settings before they are saved."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Mapping
 
 from ... import egress
@@ -10,11 +9,12 @@ from ..registry import adapter_kind, settings_check
 from ..runtime import SupplierRef
 from .adapter import FileChannelAdapter
 from .config import FileChannelSettings, InvalidFileSettings, check_credentials, parse_settings
-from .transport import FileTransport, LocalFolderTransport
+from .transport import FileTransport, LocalFolderTransport, tenant_folder
 
 
-def transport_factory(settings: FileChannelSettings, credentials: Mapping[str, Any], *, policy: egress.EgressPolicy | None = None):
-    """A function opening a new transport to the supplier (one per batch of operations)."""
+def transport_factory(settings: FileChannelSettings, credentials: Mapping[str, Any], *, policy: egress.EgressPolicy | None = None,
+                      shop_domain: str | None = None):
+    """A function opening a new transport to the supplier (one per batch of operations); local folders live under the shop's own folder."""
     timeout = runtime.current().clamp_timeout(settings.timeout_seconds)
 
     def open_transport() -> FileTransport:
@@ -22,7 +22,11 @@ def transport_factory(settings: FileChannelSettings, credentials: Mapping[str, A
             file_root = runtime.current().file_root
             if not file_root:
                 raise InvalidFileSettings("local folders need the operator's FILE_SUPPLIER_ROOT")
-            return LocalFolderTransport(Path(file_root) / settings.local_folder / settings.root if settings.root else Path(file_root) / settings.local_folder)
+            if not shop_domain:
+                raise InvalidFileSettings("local folders need the supplier's shop (each shop has its own folder)")
+            # Confined per tenant: a merchant types only the part below FILE_SUPPLIER_ROOT/<shop>/.
+            folder = tenant_folder(file_root, shop_domain, settings.local_folder)
+            return LocalFolderTransport(folder / settings.root if settings.root else folder)
         if settings.transport == "sftp":
             from .sftp import SftpTransport
 
@@ -45,7 +49,7 @@ def files_from_record(credentials: dict[str, Any], settings: dict[str, Any], own
     sent_log_for = runtime.current().sent_log_for
     if owner is None or sent_log_for is None:
         raise InvalidFileSettings("file suppliers need the app's sent log (build the adapter with its shop and supplier)")
-    return FileChannelAdapter(parsed, transport_factory(parsed, credentials or {}), sent_log_for(owner))
+    return FileChannelAdapter(parsed, transport_factory(parsed, credentials or {}, shop_domain=owner.shop_domain), sent_log_for(owner))
 
 
 @settings_check("files")
