@@ -295,3 +295,23 @@ def test_local_folders_are_confined_to_the_shops_own_folder(world):
     for bad in ("", "..", "../" + SHOP + "/acme", "a/../.."):
         with pytest.raises(InvalidFileSettings):
             parse_settings({"transport": "local", "local_folder": bad}, local_allowed=True)
+
+
+def test_a_stock_snapshot_returning_to_an_earlier_content_is_applied_and_a_resend_is_not(world):
+    """3 -> 5 -> 3 must end at 3; the same snapshot sent again right after stays a duplicate (review item 9)."""
+    app, (supplier_id, _), folder = world
+    stock = folder / "from_supplier/stock"
+
+    def level():
+        with app.extensions["services"].session_factory() as session:
+            return session.query(ProductMapping).one().stock
+
+    for name, available in (("s1.csv", 3), ("s2.csv", 5), ("s3.csv", 3)):
+        (stock / name).write_text(f"sku,available\nW-TEE,{available}\n")
+        polls(app, supplier_id)
+        assert level() == available, name
+    (stock / "s4.csv").write_text("sku,available\nW-TEE,3\n")  # the same snapshot re-sent
+    polls(app, supplier_id)
+    assert [(name, status) for name, status, *_ in files(app, "stock")] == [
+        ("s1.csv", "applied"), ("s2.csv", "applied"), ("s3.csv", "applied"), ("s4.csv", "duplicate")]
+    assert level() == 3
