@@ -89,6 +89,9 @@ class Settings:
     supplier_timeout_max_seconds: float = 30.0  # SUPPLIER_TIMEOUT_MAX_SECONDS: cap on any supplier call (1..120)
     file_supplier_root: str | None = None  # FILE_SUPPLIER_ROOT: folder "local" file suppliers live under (on-premise); unset: none
     backfill_days: int = 30  # BACKFILL_DAYS: orders of the last N days imported at install (0: none)
+    # TRUSTED_PROXY_HOPS: proxies in front of the app whose X-Forwarded-For entry is believed (Shopify's app proxy is one;
+    # a load balancer another). 0: none, the peer address is the client (werkzeug ProxyFix's x_for semantics).
+    trusted_proxy_hops: int = 0
     metrics_token: str | None = None  # METRICS_TOKEN: bearer token for /metrics (unset: 404 in real mode)
     extra: dict = field(default_factory=dict)
 
@@ -149,6 +152,17 @@ def _check_fernet_keys(keys: tuple[str, ...]) -> None:
             raise ConfigError(f"ENCRYPTION_KEYS entry {position} is not a Fernet key (32 url-safe base64 bytes)") from None
 
 
+def _trusted_hops(raw: str) -> int:
+    """TRUSTED_PROXY_HOPS: a whole number 0-5."""
+    try:
+        hops = int(raw)
+    except ValueError:
+        raise ValueError("TRUSTED_PROXY_HOPS must be a whole number from 0 to 5") from None
+    if not 0 <= hops <= 5:
+        raise ValueError("TRUSTED_PROXY_HOPS must be a whole number from 0 to 5")
+    return hops
+
+
 def _supplier_timeout_max(value: str) -> float:
     try:
         seconds = float(value)
@@ -201,6 +215,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides) -> Settings:
         file_supplier_root=env.get("FILE_SUPPLIER_ROOT") or None,
         backfill_days=backfill_days,
         metrics_token=_metrics_token(env.get("METRICS_TOKEN", "")),
+        trusted_proxy_hops=_trusted_hops(env.get("TRUSTED_PROXY_HOPS", "0")),
     )
     values.update(overrides)
     return Settings(**values)

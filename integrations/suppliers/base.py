@@ -187,6 +187,10 @@ class OutcomeUnknown(TransientSupplierError):
     """The request may have reached the supplier (timeout, garbage answer): ask before retrying."""
 
 
+class OutcomeNeedsCheck(OutcomeUnknown):
+    """An outcome only the supplier can tell (a PO file gone from every folder we know): kept unknown, never re-sent blindly; the merchant is alerted."""
+
+
 class CredentialsRejected(PermanentSupplierError):
     """The supplier refused our credentials (HTTP 401): refreshed once when the adapter can, else the merchant must update them."""
 

@@ -9,7 +9,7 @@ from PIL import Image, UnidentifiedImageError
 
 MAX_PHOTOS = 3
 MAX_PHOTO_BYTES = 5 * 1024 * 1024  # as uploaded; phones' JPEGs are 2-4 MB
-MAX_PIXELS = 40_000_000  # a decompression bomb is refused before it is decoded
+MAX_PIXELS = 24_000_000  # 24 MP, a modern phone's photo (~96 MB RGBA decoded); a decompression bomb is refused before it is decoded
 MAX_SIDE = 2000  # stored at most this wide or high: enough to see a dent, small to serve
 ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "GIF"}
 

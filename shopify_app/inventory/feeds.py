@@ -185,6 +185,11 @@ def last_good_feed(session: Session, supplier_id: int) -> StockFeedRun | None:
     )
 
 
+# Suppliers whose stock messages are deltas (an EDI 846 advises the SKUs that changed): never
+# pulled as a full snapshot (every other mapped SKU would go to 0), and no pull, so no stale alert.
+DELTA_FEED_KINDS = frozenset({"edi_x12"})
+
+
 def stale_alert_key(supplier_id: int) -> str:
     """Dedupe key of a supplier's stale-feed alert."""
     return f"stock_stale:{supplier_id}"
@@ -227,6 +232,9 @@ def check_stale_feeds(session: Session, now: dt.datetime | None = None, on_error
 
 
 def _check_stale_feed(session: Session, supplier: Supplier, now: dt.datetime, stale: list[int]) -> None:
+    if supplier.kind in DELTA_FEED_KINDS:
+        resolve_alert(session, stale_alert_key(supplier.id))  # one raised before this rule settles
+        return
     terms = inventory_terms(supplier.inventory_terms)
     last = last_good_feed(session, supplier.id)
     since = last.created_at if last else supplier.created_at
@@ -241,7 +249,9 @@ def _check_stale_feed(session: Session, supplier: Supplier, now: dt.datetime, st
 
 
 def pull_due(session: Session, supplier: Supplier, now: dt.datetime | None = None) -> bool:
-    """True when the supplier's pull interval has passed since its last pull."""
+    """True when the supplier's pull interval has passed since its last pull (never for delta feeds such as EDI)."""
+    if supplier.kind in DELTA_FEED_KINDS:
+        return False
     terms = inventory_terms(supplier.inventory_terms)
     if terms.pull_every_minutes <= 0:
         return False

@@ -4,6 +4,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from integrations.suppliers.links import http_link
+
 from ..cases.models import Case, CaseMessage, CasePhoto
 from ..i18n import as_datetime, gettext as _
 from ..orders.models import Order
@@ -91,7 +93,7 @@ def _parcel(carrier, tracking_number, tracking_url, eta, shipped_at, delivered_a
         problem = _("The carrier reported a delivery problem: we are on it.")
     elif status == "attempted_delivery":
         problem = _("The carrier tried to deliver the parcel and will try again.")
-    return {"carrier": carrier, "tracking_number": tracking_number, "tracking_url": tracking_url, "eta": None if delivered_at else eta,
+    return {"carrier": carrier, "tracking_number": tracking_number, "tracking_url": http_link(tracking_url), "eta": None if delivered_at else eta,
             "delivered_at": delivered_at, "steps": steps, "problem": problem}
 
 

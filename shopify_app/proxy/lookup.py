@@ -15,6 +15,8 @@ from .rate_limit import count_attempt
 WINDOW = dt.timedelta(minutes=15)
 MAX_PER_IP = 20  # lookups per client IP per window (a shop's customers behind one NAT stay well under it)
 MAX_PER_ORDER = 5  # lookups per order number per window: guessing an email for a known number stops here
+MAX_CASE_POSTS_PER_ORDER = 5  # reports + messages per order per window: a real customer writes a few, not hundreds
+MAX_CASE_POSTS_PER_IP = 10  # reports + messages per client address per window (one household, a few orders)
 TOKEN_MAX_AGE = 2 * 3600  # seconds a view link stays valid
 MAX_LISTED_ORDERS = 20
 _DIGITS = re.compile(r"#?\s*([A-Za-z0-9-]{1,32})")
@@ -40,7 +42,8 @@ def _same_email(given: str, stored: str | None) -> bool:
 
 def find_order(session_factory, shop: str, number: str, email: str, client_ip: str) -> Order | None:
     """The order with this number whose email matches, or None (the caller answers the same for every None); raises RateLimited."""
-    ip_count = count_attempt(session_factory, f"lookup-ip:{client_ip}", WINDOW)
+    # Per shop: a busy store (or an abuser of one) never uses up another store's lookups.
+    ip_count = count_attempt(session_factory, f"lookup-ip:{shop}:{client_ip}", WINDOW)
     order_count = count_attempt(session_factory, f"lookup-order:{shop}:{number.lower()}", WINDOW)
     if ip_count > MAX_PER_IP or order_count > MAX_PER_ORDER:
         raise RateLimited()
@@ -57,6 +60,14 @@ def find_order(session_factory, shop: str, number: str, email: str, client_ip: s
         if match is not None:
             session.expunge(match)
         return match
+
+
+def count_case_post(session_factory, shop: str, order_id: int, client_ip: str) -> None:
+    """Count one report/message on an order; raises RateLimited beyond the per-order or per-address limit."""
+    ip_count = count_attempt(session_factory, f"case-ip:{shop}:{client_ip}", WINDOW)
+    order_count = count_attempt(session_factory, f"case-order:{shop}:{order_id}", WINDOW)
+    if ip_count > MAX_CASE_POSTS_PER_IP or order_count > MAX_CASE_POSTS_PER_ORDER:
+        raise RateLimited()
 
 
 def customer_orders(session: Session, shop: str, customer_id: str) -> list[Order]:

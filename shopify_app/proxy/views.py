@@ -24,7 +24,7 @@ from ..models import Shop
 from ..orders.models import Order
 from ..shop_profile import shop_profile
 from .customer_view import case_kinds, order_view
-from .lookup import RateLimited, customer_orders, find_order, normalized_number, order_id_from_token, view_token
+from .lookup import RateLimited, count_case_post, customer_orders, find_order, normalized_number, order_id_from_token, view_token
 
 blueprint = Blueprint("proxy", __name__, url_prefix="/proxy")
 DEFAULT_PREFIX = "/apps/orders"
@@ -94,9 +94,17 @@ def page_url(path: str = "", **params) -> str:
 
 
 def _client_ip() -> str:
-    # Shopify appends the shopper's address to X-Forwarded-For; anything before it is what the shopper sent.
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    return (forwarded.rsplit(",", 1)[-1].strip() or request.remote_addr or "unknown")[:64]
+    """The shopper's address: the X-Forwarded-For entry the last trusted proxy added, or the peer when none is trusted."""
+    return client_address(request.headers.get("X-Forwarded-For", ""), request.remote_addr,
+                          current_app.extensions["services"].settings.trusted_proxy_hops)
+
+
+def client_address(forwarded: str, peer: str | None, trusted_hops: int) -> str:
+    """ProxyFix's rule: each trusted proxy appended one entry, so the client is `trusted_hops` from the end; the rest is what the client sent."""
+    entries = [entry.strip() for entry in forwarded.split(",") if entry.strip()]
+    if trusted_hops <= 0 or len(entries) < trusted_hops:
+        return (peer or "unknown")[:64]  # fewer entries than trusted proxies: not the chain we expect, so believe none
+    return entries[-trusted_hops][:64]
 
 
 def _render(template: str, status: int = 200, session=None, **context) -> Response:
@@ -189,6 +197,15 @@ def _order_page(order_id: int, status: int = 200, **context) -> Response:
         return _render("order.html", status=status, session=session, order=view, token=view_token(_secret(), g.shop_domain, order_id), **context)
 
 
+def _limit_case_posts(order_id: int) -> Response | None:
+    """A 429 page once this order or this address posted too many reports/messages in the window (checked before any photo is read)."""
+    try:
+        count_case_post(current_app.extensions["services"].session_factory, g.shop_domain, order_id, _client_ip())
+    except RateLimited:
+        return _order_page(order_id, status=429, error=_("Too many messages. Please try again in a few minutes."))
+    return None
+
+
 def _photos() -> list:
     files = request.files.getlist("photos")
     if len([f for f in files if f.filename]) > MAX_PHOTOS:
@@ -212,6 +229,8 @@ def _refusal(exc: Exception) -> str:
 def report():
     """A problem report or a question: a case on the merchant's clock, photos checked and re-encoded."""
     order_id = _token_order_id()
+    if (refused := _limit_case_posts(order_id)) is not None:
+        return refused
     kind = request.form.get("kind", "")
     try:
         if kind not in CUSTOMER_KINDS:
@@ -232,6 +251,8 @@ def report():
 def message():
     """The customer writes again on one of the order's cases."""
     order_id = _token_order_id()
+    if (refused := _limit_case_posts(order_id)) is not None:
+        return refused
     case_id = request.form.get("case", "")
     try:
         body = clean_text(request.form.get("message"))

@@ -27,7 +27,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from integrations import egress
@@ -85,7 +85,7 @@ def adapter_for(services, supplier: Supplier, *, policy: egress.EgressPolicy | N
     settings = parse_settings(supplier.settings or {}, local_allowed=bool(runtime.current().file_root))
     credentials = json.loads(services.box.decrypt(supplier.credentials_enc)) if supplier.credentials_enc else {}
     check_credentials(settings, credentials)
-    return FileChannelAdapter(settings, transport_factory(settings, credentials, policy=policy), sent_log_of(services.session_factory, supplier.shop_domain, supplier.id))
+    return FileChannelAdapter(settings, transport_factory(settings, credentials, policy=policy, shop_domain=supplier.shop_domain), sent_log_of(services.session_factory, supplier.shop_domain, supplier.id))
 
 
 # -- the job ---------------------------------------------------------------------------------
@@ -194,9 +194,17 @@ def _forget_look(services, shop: str, supplier_id: int, kind: str, seen: RemoteF
 def _process(services, adapter: FileChannelAdapter, shop: str, supplier_id: int, kind: str, seen: RemoteFile, checksum: str, stream, result: PollResult) -> int | None:
     """Apply one complete file unless its content was processed before; the ledger row's id (None: lost a race, left in place)."""
     with read_only(services.session_factory)() as session:
-        earlier = session.scalar(select(FileChannelFile).where(
-            FileChannelFile.shop_domain == shop, FileChannelFile.supplier_id == supplier_id, FileChannelFile.kind == kind,
-            FileChannelFile.applied_checksum == checksum).limit(1))
+        if kind == "stock":
+            # A stock file is a full snapshot: only the last one processed says what is current, so a
+            # return to an earlier content (0 -> 5 -> 0) is applied; the same content again is not.
+            earlier = session.scalar(select(FileChannelFile).where(
+                FileChannelFile.shop_domain == shop, FileChannelFile.supplier_id == supplier_id, FileChannelFile.kind == kind,
+                FileChannelFile.applied_checksum.is_not(None)).order_by(FileChannelFile.id.desc()).limit(1))
+            earlier = earlier if earlier is not None and earlier.applied_checksum == checksum else None
+        else:
+            earlier = session.scalar(select(FileChannelFile).where(
+                FileChannelFile.shop_domain == shop, FileChannelFile.supplier_id == supplier_id, FileChannelFile.kind == kind,
+                FileChannelFile.applied_checksum == checksum).limit(1))
         earlier_name = earlier.name if earlier is not None else None
     if earlier_name is not None:
         result.duplicates += 1
@@ -237,6 +245,11 @@ def _apply_stock(services, shop: str, supplier_id: int, seen: RemoteFile, checks
     try:
         with services.session_factory.begin() as session:
             row = _claim(session, shop, supplier_id, "stock", seen)
+            # Earlier snapshots give up their claim on their content (a later return to it must apply);
+            # the same content keeps it, so two pollers of one file still meet on the unique key.
+            session.execute(update(FileChannelFile).where(
+                FileChannelFile.shop_domain == shop, FileChannelFile.supplier_id == supplier_id, FileChannelFile.kind == "stock",
+                FileChannelFile.applied_checksum.is_not(None), FileChannelFile.applied_checksum != checksum).values(applied_checksum=None))
             if whole:
                 _fill(row, checksum, FileStatus.REFUSED, 0, refused, checked.errors[0].message, applied_checksum=True)
             else:

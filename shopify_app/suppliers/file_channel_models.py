@@ -24,7 +24,9 @@ class FileChannelFile(Base):
 
     `applied_checksum` is set (to the SHA-256) only on the row that processed a content, and
     is unique per supplier and kind: two pollers, a crash after applying, the same file under
-    another name: the content is applied once, everything else is a duplicate.
+    another name: the content is applied once, everything else is a duplicate. Stock files are
+    full snapshots: only the last processed one keeps its `applied_checksum`, so an earlier
+    content coming back (0 -> 5 -> 0) is applied again.
     """
 
     __tablename__ = "file_channel_files"

@@ -28,6 +28,7 @@ from integrations.suppliers.base import (
     Address,
     CancellationRefused,
     OrderLine,
+    OutcomeNeedsCheck,
     OutcomeUnknown,
     PermanentSupplierError,
     PlaceOrder,
@@ -426,7 +427,13 @@ class ForwardingWorker:
             return
         except OutcomeUnknown as exc:
             attempt = _attempt_row(delivery_id, "place", "unknown", summary, started, error=exc)
-            self._supplier_failed(supplier.id, exc)
+            if isinstance(exc, OutcomeNeedsCheck):
+                # Only the supplier can tell, so the merchant asks them; the supplier did answer, so its breaker is left alone.
+                with self.session_factory.begin() as session:
+                    raise_alert(session, supplier.shop_domain, "supplier_outcome_unknown", f"supplier_outcome_unknown:{delivery_id}",
+                                f"{supplier.name}: {exc}", severity="critical", subject=supplier.name)
+            else:
+                self._supplier_failed(supplier.id, exc)
             self._retry_later(delivery_id, report, unknown=True, attempts=attempts, retry_after=exc.retry_after, attempt=attempt)
             return
         except (TransientSupplierError, SupplierError) as exc:

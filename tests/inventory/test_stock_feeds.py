@@ -145,3 +145,20 @@ def test_a_stale_feed_raises_one_alert_and_a_fresh_one_resolves_it(world) -> Non
     assert len(alerts) == 1 and alerts[0].count == 2 and alerts[0].shop_domain == SHOP
     _feed(factory, supplier_id, [StockLevel("SKU-0", True, 1)], source="webhook", full=False)
     assert _open_alerts(factory, "stock_feed_stale") == []
+
+
+def test_an_edi_partner_is_never_pulled_as_a_full_snapshot_nor_alerted_as_stale(database_url) -> None:
+    """An 846 is a delta: the hourly pull would zero every SKU it did not advise (review item 4)."""
+    from shopify_app.inventory.feeds import pull_due
+
+    factory = session_factory_for(database_url)
+    edi_id = add_supplier(factory, SKUS, name="EDI partner", kind="edi_x12")
+    rest_id = add_supplier(factory, ["R-1"], name="REST supplier")
+    _feed(factory, edi_id, [StockLevel("SKU-0", True, 3)], source="edi", full=False)
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=4)
+    with factory.begin() as session:
+        assert pull_due(session, session.get(Supplier, rest_id), now=later)  # the rule still pulls the others
+        assert not pull_due(session, session.get(Supplier, edi_id), now=later)
+        stale = check_stale_feeds(session, now=later)
+    assert rest_id in stale and edi_id not in stale
+    assert [a.dedupe_key for a in _open_alerts(factory, "stock_feed_stale")] == [f"stock_stale:{rest_id}"]

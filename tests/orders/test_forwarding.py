@@ -238,3 +238,29 @@ def test_lines_go_to_the_backup_supplier_when_the_primary_rejects_the_order(app,
     with app.extensions["services"].session_factory() as session:
         [alert] = session.scalars(select(Alert)).all()
     assert alert.severity == "warning" and "backup Backup" in alert.message
+
+
+def test_an_outcome_only_the_supplier_can_tell_stays_unknown_with_a_critical_alert(app, sandbox):
+    """The file adapter's old PO with no file anywhere (review item 11): not re-sent, not failed, the merchant asked to check."""
+    from integrations.suppliers.base import OutcomeNeedsCheck
+    from shopify_app.suppliers.forwarding import adapter_from_record
+
+    routed_order(app, sandbox)
+    services = app.extensions["services"]
+
+    class Unaccounted:
+        def __init__(self, real):
+            self.real = real
+
+        def __getattr__(self, name):
+            return getattr(self.real, name)
+
+        def place_order(self, request):
+            raise OutcomeNeedsCheck("PO x: its file is in no folder we know; check with the supplier")
+
+    report = worker(app, adapter_for=lambda supplier: Unaccounted(adapter_from_record(supplier, services.box))).drain()
+    assert report.retrying == 1 and report.failed == 0
+    assert deliveries(app)[0].state == "unknown"
+    with services.session_factory() as session:
+        [alert] = session.scalars(select(Alert)).all()
+    assert alert.kind == "supplier_outcome_unknown" and alert.severity == "critical" and "check with the supplier" in alert.message

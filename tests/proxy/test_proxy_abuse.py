@@ -15,7 +15,7 @@ from shopify_app.proxy import lookup as lookup_module
 
 @pytest.fixture
 def app(app_factory, sqlite_url):
-    app = app_factory(sqlite_url)
+    app = app_factory(sqlite_url, trusted_proxy_hops=1)  # Shopify's app proxy in front, nothing else
     install_shop(app, SHOP, OTHER_SHOP)
     return app
 
@@ -211,3 +211,90 @@ def test_a_logged_in_customer_sees_only_their_own_orders_without_a_lookup(app) -
     page = app.test_client().get(f"/proxy/order?{signed_query(t=token)}")
     assert page.status_code == 200 and "Order #4101" in page.get_data(as_text=True)
     assert "#4101" not in app.test_client().get(f"/proxy?{signed_query()}").get_data(as_text=True)  # signed out: nothing listed
+
+
+def test_the_client_address_is_taken_only_from_trusted_hops() -> None:
+    from shopify_app.proxy.views import client_address
+
+    chain = "6.6.6.6, 198.51.100.9, 203.0.113.4"  # typed by the client, added by Shopify, added by a load balancer
+    assert client_address(chain, "10.0.0.1", 0) == "10.0.0.1"  # trust none: the peer
+    assert client_address(chain, "10.0.0.1", 1) == "203.0.113.4"
+    assert client_address(chain, "10.0.0.1", 2) == "198.51.100.9"
+    assert client_address("198.51.100.9", "10.0.0.1", 2) == "10.0.0.1"  # fewer entries than trusted proxies: believe none
+
+
+def test_with_no_trusted_proxy_a_forged_forwarded_for_gets_no_fresh_bucket(app_factory, sqlite_url) -> None:
+    app = app_factory(sqlite_url)  # the default: TRUSTED_PROXY_HOPS=0
+    install_shop(app, SHOP)
+    client = app.test_client()
+    answers = [_lookup(client, str(2000 + n), "x@example.com", ip=f"203.0.113.{n}").status_code for n in range(lookup_module.MAX_PER_IP + 1)]
+    assert answers[-1] == 429  # every forged address counted against the real peer
+
+
+def test_a_customer_of_one_shop_cannot_exhaust_another_shops_lookups(app) -> None:
+    client = app.test_client()
+    answers = [_lookup(client, str(2000 + n), "x@example.com", ip="203.0.113.60").status_code for n in range(lookup_module.MAX_PER_IP + 1)]
+    assert answers[-1] == 429
+    # The same address (one proxy egress, one NAT) in another store still looks up.
+    assert _lookup(client, "3000", "x@example.com", ip="203.0.113.60", shop=OTHER_SHOP).status_code == 404
+
+
+def test_reports_and_messages_are_limited_per_order_before_any_photo_is_decoded(app, monkeypatch) -> None:
+    import io
+
+    from shopify_app.proxy import views
+
+    decoded = []
+    real_clean = views.clean_photos
+    monkeypatch.setattr(views, "clean_photos", lambda uploads: decoded.append(len(uploads)) or real_clean(uploads))
+    client, token = _open_order_page(app)
+    assert _report(client, token, kind="question").status_code == 200
+    with app.extensions["services"].session_factory() as session:
+        case_id = session.scalars(select(Case)).one().id
+    for n in range(lookup_module.MAX_CASE_POSTS_PER_ORDER - 1):
+        answer = client.post(f"/proxy/message?{signed_query()}", data={"t": token, "case": str(case_id), "message": f"again {n}"})
+        assert answer.status_code == 200
+    calls = len(decoded)
+    refused = _report(client, token, files=[(io.BytesIO(png_bytes()), "p.png")])
+    assert refused.status_code == 429 and "Too many messages" in refused.get_data(as_text=True)
+    again = client.post(f"/proxy/message?{signed_query()}", data={"t": token, "case": str(case_id), "message": "one more"})
+    assert again.status_code == 429
+    assert len(decoded) == calls  # refused before the photos were read
+    assert _cases(app) == 1
+    with app.extensions["services"].session_factory() as session:
+        assert session.scalar(select(func.count(CaseMessage.id))) == lookup_module.MAX_CASE_POSTS_PER_ORDER
+
+
+def test_reports_are_limited_per_address_across_orders(app) -> None:
+    tokens = []
+    for n in range(3):
+        add_order(app, name=f"#50{n}", email="eve@example.com")
+        client = app.test_client()
+        tokens.append(_token(_lookup(client, f"50{n}", "eve@example.com", ip="192.0.2.88").get_data(as_text=True)))
+    answers = []
+    for token in tokens:
+        for _ in range(lookup_module.MAX_CASE_POSTS_PER_ORDER):
+            answers.append(_report(client, token, kind="question").status_code)
+    assert answers.count(200) == lookup_module.MAX_CASE_POSTS_PER_IP and set(answers[lookup_module.MAX_CASE_POSTS_PER_IP:]) == {429}
+
+
+def test_a_photo_over_24_megapixels_is_refused_from_its_header() -> None:
+    import io
+
+    from PIL import Image
+
+    from shopify_app.cases.photos import PhotoRefused, clean_photo
+
+    out = io.BytesIO()
+    Image.new("1", (5000, 5000)).save(out, "PNG")  # 25 MP in a few kB: a decompression bomb's shape
+    with pytest.raises(PhotoRefused):
+        clean_photo("big.png", out.getvalue())
+
+
+def test_a_tracking_link_that_is_not_http_never_reaches_the_store_page(app) -> None:
+    from shopify_app.proxy.customer_view import _parcel
+
+    with app.test_request_context():
+        bad = _parcel("DPD", "X1", "javascript:alert(document.cookie)", None, None, None, {})
+        good = _parcel("DPD", "X1", "https://tracking.dpd.pl/X1", None, None, None, {})
+    assert bad["tracking_url"] is None and good["tracking_url"] == "https://tracking.dpd.pl/X1"

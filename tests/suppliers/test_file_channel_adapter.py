@@ -79,3 +79,25 @@ def test_hosts_the_egress_policy_refuses_are_refused_when_saved():
             check_file_settings({"transport": "ftp", "host": host, "username": "u"}, strict, 30)
         assert reason in str(refused.value)
     check_file_settings({"transport": "ftp", "host": "127.0.0.1", "username": "u"}, egress.EgressPolicy(sandbox=True), 30)
+
+
+def test_an_old_po_being_written_whose_file_is_in_no_known_folder_is_not_rewritten(file_world):
+    """A crash after the write, then the supplier moved the file elsewhere: ask, never write it again (review item 11)."""
+    import datetime as dt
+
+    from integrations.suppliers.base import OutcomeNeedsCheck
+    from integrations.suppliers.email_po.sent_log import SentLine, SentPurchaseOrder
+    from integrations.suppliers.files.adapter import WRITING
+
+    adapter = build_adapter(file_world.settings)
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    for po, age in (("do-old", dt.timedelta(minutes=30)), ("do-new", dt.timedelta(minutes=1))):
+        adapter.sent_log.add(SentPurchaseOrder(po_number=po, lines=(SentLine("1", IN_STOCK[0], 2),), sent_at=(now - age).isoformat(),
+                                               message_id=f"file:{po_file_name(po, 'csv')}", delivery=WRITING))
+    with pytest.raises(OutcomeNeedsCheck) as caught:
+        adapter.place_order(order("do-old"))
+    assert "Check with the supplier" in str(caught.value)
+    assert file_world.server.renamed == [] and adapter.find_order("do-old") is None  # nothing written, still unknown
+    # A fresh one (the crash came before the write) is written as before.
+    assert adapter.place_order(order("do-new")).supplier_order_id == "do-new"
+    assert len(file_world.server.renamed) == 1

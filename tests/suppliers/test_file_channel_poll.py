@@ -56,7 +56,7 @@ def world(app_factory, database_url, tmp_path):
         ids = supplier.id, foreign.id
     sent_log_of(services.session_factory, SHOP, ids[0]).add(
         SentPurchaseOrder(PO, (SentLine("11", "W-TEE", 2), SentLine("12", "W-MUG", 1)), "2026-12-01T10:00:00+00:00", f"file:PO-{PO}.csv"))
-    folder = root / "acme"
+    folder = root / SHOP / "acme"  # every shop's local folders live under FILE_SUPPLIER_ROOT/<shop>/
     for sub in ("from_supplier/tracking", "from_supplier/stock", "from_supplier/acknowledgements"):
         (folder / sub).mkdir(parents=True)
     return app, ids, folder
@@ -267,3 +267,51 @@ def test_the_sandbox_suppliers_malformed_and_half_written_files(world):
     assert parcels(app, supplier_id) == ()
     with app.extensions["services"].session_factory() as session:
         assert session.query(ProductMapping).one().stock == 12
+
+
+def test_local_folders_are_confined_to_the_shops_own_folder(world):
+    """Shop B naming shop A's folder (or the root, or '..') never reaches A's files (review item 7)."""
+    from integrations.suppliers.files.config import InvalidFileSettings, parse_settings
+    from integrations.suppliers.files.transport import TransportError
+
+    app, (supplier_id, foreign_id), folder = world
+    root = folder.parent.parent
+    (folder / "from_supplier/stock/a-secret.csv").write_text("sku,available\nW-TEE,4\n")
+    services = app.extensions["services"]
+    with services.session_factory.begin() as session:
+        foreign = session.get(Supplier, foreign_id)
+        foreign.settings = {"transport": "local", "local_folder": "acme"}  # the same name as shop A's folder
+    with services.session_factory() as session:
+        theirs = file_channel.adapter_for(services, session.get(Supplier, foreign_id))
+    transport = theirs.open_transport()
+    assert transport.root == (root / OTHER_SHOP / "acme").resolve()
+    with pytest.raises(TransportError):
+        transport.list("from_supplier/stock")  # B's own (empty) folder, not A's
+    transport.write_atomic("to_supplier", "PO-x.csv", b"po")
+    assert (root / OTHER_SHOP / "acme/to_supplier/PO-x.csv").read_bytes() == b"po"
+    assert not (folder / "to_supplier").exists()
+    with pytest.raises(ValueError):
+        transport.list("../../" + SHOP + "/acme/from_supplier/stock")
+    for bad in ("", "..", "../" + SHOP + "/acme", "a/../.."):
+        with pytest.raises(InvalidFileSettings):
+            parse_settings({"transport": "local", "local_folder": bad}, local_allowed=True)
+
+
+def test_a_stock_snapshot_returning_to_an_earlier_content_is_applied_and_a_resend_is_not(world):
+    """3 -> 5 -> 3 must end at 3; the same snapshot sent again right after stays a duplicate (review item 9)."""
+    app, (supplier_id, _), folder = world
+    stock = folder / "from_supplier/stock"
+
+    def level():
+        with app.extensions["services"].session_factory() as session:
+            return session.query(ProductMapping).one().stock
+
+    for name, available in (("s1.csv", 3), ("s2.csv", 5), ("s3.csv", 3)):
+        (stock / name).write_text(f"sku,available\nW-TEE,{available}\n")
+        polls(app, supplier_id)
+        assert level() == available, name
+    (stock / "s4.csv").write_text("sku,available\nW-TEE,3\n")  # the same snapshot re-sent
+    polls(app, supplier_id)
+    assert [(name, status) for name, status, *_ in files(app, "stock")] == [
+        ("s1.csv", "applied"), ("s2.csv", "applied"), ("s3.csv", "applied"), ("s4.csv", "duplicate")]
+    assert level() == 3

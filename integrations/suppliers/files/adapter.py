@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as dt
 import io
 from dataclasses import replace
 from typing import Callable, Iterator
 
 from ..base import (
+    OutcomeNeedsCheck,
     OutcomeUnknown,
     PlaceOrder,
     ReturnAuthorization,
@@ -45,6 +47,9 @@ from .transport import FileTransport, TransportError
 
 TransportFactory = Callable[[], FileTransport]
 WRITING = "writing"  # logged, the file not (known to be) written yet
+# A PO logged as being written longer ago than this, whose file is in no folder we know, may
+# have been written and taken away by the supplier (moved or deleted elsewhere): not rewritten.
+WRITING_GRACE = dt.timedelta(minutes=5)
 
 
 class FileChannelAdapter(SupplierAdapter):
@@ -101,8 +106,19 @@ class FileChannelAdapter(SupplierAdapter):
         folders = self.settings.folders
         with self.connection(placing=True) as transport:
             if not (transport.exists(folders["orders"], name) or transport.exists(folders["orders_taken"], name)):
+                if existing is not None and self._older_than_grace(existing.sent_at):
+                    raise OutcomeNeedsCheck(
+                        f"PO {order.external_id}: its file {name} was being written at {existing.sent_at} and is now in neither "
+                        f"{folders['orders']} nor {folders['orders_taken']}; the supplier may have taken it. Check with the supplier "
+                        "before it is sent again.")
                 transport.write_atomic(folders["orders"], name, purchase_order_file(order, self.settings.po_format, self.settings.po_delimiter))
         return self._dropped(order.external_id).as_supplier_order()
+
+    def _older_than_grace(self, sent_at: str) -> bool:
+        try:
+            return dt.datetime.fromisoformat(self._clock()) - dt.datetime.fromisoformat(sent_at) > WRITING_GRACE
+        except (TypeError, ValueError):
+            return True  # an unreadable time: the careful answer
 
     def _dropped(self, po_number: str) -> SentPurchaseOrder:
         return self.sent_log.update(po_number, lambda record: replace(record, delivery=ACCEPTED) if record.delivery == WRITING else record)

@@ -91,6 +91,8 @@ def parse_settings(settings: Mapping[str, Any], *, local_allowed: bool = False) 
             if not local_allowed:
                 raise InvalidFileSettings("settings.transport: local folders are only for on-premise setups the operator configured (FILE_SUPPLIER_ROOT)")
             local_folder = safe_folder(settings.get("local_folder") or "")
+            if not local_folder:  # "" would be the shop's whole folder; a supplier gets a sub-folder of its own
+                raise InvalidFileSettings("settings.local_folder: a folder name is required (it lives under your shop's own folder)")
         else:
             host = _text(settings, "host", 253)
             if not _HOST.match(host):

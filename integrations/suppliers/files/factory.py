@@ -10,7 +10,7 @@ from ..registry import adapter_kind, settings_check
 from ..runtime import SupplierRef
 from .adapter import FileChannelAdapter
 from .config import FileChannelSettings, InvalidFileSettings, check_credentials, parse_settings
-from .transport import FileTransport, LocalFolderTransport
+from .transport import FileTransport, LocalFolderTransport, tenant_folder
 
 
 def open_sftp(host: str, port: int, username: str, host_key_fingerprint: str, credentials: Mapping[str, Any], *, root: str = "",
@@ -43,13 +43,21 @@ def check_host_allowed(host: str, port: int, policy: Any, error: type[ValueError
         raise error(f"{key}: {host} does not resolve") from None
 
 
-def transport_factory(settings: FileChannelSettings, credentials: Mapping[str, Any], *, policy: egress.EgressPolicy | None = None):
-    """A function opening a new transport to the supplier (one per batch of operations)."""
+def transport_factory(settings: FileChannelSettings, credentials: Mapping[str, Any], *, policy: egress.EgressPolicy | None = None,
+                      shop_domain: str | None = None):
+    """A function opening a new transport to the supplier (one per batch of operations); local folders live under the shop's own folder."""
     timeout = runtime.current().clamp_timeout(settings.timeout_seconds)
 
     def open_transport() -> FileTransport:
         if settings.transport == "local":
-            return LocalFolderTransport(local_folder(settings.local_folder, settings.root))
+            file_root = runtime.current().file_root
+            if not file_root:
+                raise InvalidFileSettings("local folders need the operator's FILE_SUPPLIER_ROOT")
+            if not shop_domain:
+                raise InvalidFileSettings("local folders need the supplier's shop (each shop has its own folder)")
+            # Confined per tenant: a merchant types only the part below FILE_SUPPLIER_ROOT/<shop>/.
+            folder = tenant_folder(file_root, shop_domain, settings.local_folder)
+            return LocalFolderTransport(folder / settings.root if settings.root else folder)
         if settings.transport == "sftp":
             return open_sftp(settings.host, settings.port, settings.username, settings.host_key_fingerprint, credentials, root=settings.root,
                              timeout=timeout, policy=policy)
@@ -69,7 +77,7 @@ def files_from_record(credentials: dict[str, Any], settings: dict[str, Any], own
     sent_log_for = runtime.current().sent_log_for
     if owner is None or sent_log_for is None:
         raise InvalidFileSettings("file suppliers need the app's sent log (build the adapter with its shop and supplier)")
-    return FileChannelAdapter(parsed, transport_factory(parsed, credentials or {}), sent_log_for(owner))
+    return FileChannelAdapter(parsed, transport_factory(parsed, credentials or {}, shop_domain=owner.shop_domain), sent_log_for(owner))
 
 
 @settings_check("files")

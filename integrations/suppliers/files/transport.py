@@ -60,6 +60,15 @@ def safe_folder(folder: str) -> str:
     return folder
 
 
+def tenant_folder(file_root: str | os.PathLike, shop_domain: str, folder: str) -> Path:
+    """A shop's local folder: always under `file_root/<shop_domain>/`, so one tenant never reaches another's (or the whole root)."""
+    shop = safe_name(re.sub(r"[^A-Za-z0-9.-]", "_", shop_domain or ""))
+    folder = safe_folder(folder)
+    if not folder:
+        raise ValueError("a local folder is required (a folder name under the shop's own folder)")
+    return Path(file_root) / shop / folder
+
+
 class FileTransport(Protocol):
     """What the file channel needs from a place where files are exchanged."""
 
