@@ -303,6 +303,12 @@ def plan_outcome(session: Session, row: ReturnOutcome, snapshot: dict, prices: d
     delivery, difference = Decimal("0"), None
     if exchanged:
         process_input["exchangeLineItems"] = exchanged
+        shop_currency = (snapshot.get("order") or {}).get("currencyCode") or currency
+        if shop_currency != currency:
+            # Variant prices are in the shop's currency, the returned goods in the customer's: a difference
+            # across them (or converted at a rate, while Markets round or fix their own prices) moves wrong money.
+            return _("The order was paid in %(currency)s, not in the shop's currency (%(shop_currency)s): process the exchange in Shopify, "
+                     "which prices the new item in the customer's currency.", currency=currency, shop_currency=shop_currency)
         difference = price_difference(exchanged, snapshot, prices or {}, fees.goods)
         if difference is None:
             return _("The price of an item the customer exchanges for is unknown: process the exchange in Shopify.")
