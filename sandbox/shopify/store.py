@@ -110,6 +110,9 @@ class ShopState:
     refresh_retries: int = 0  # retried refreshes answered with the pair already issued
     order_number: int = 1000
     idempotent_results: dict[tuple, Any] = field(default_factory=dict)  # (app, @idempotent key) -> (mutation and arguments, answer)
+    # Shopify's order search is eventually consistent: an order appears in `orders(query:)` this many
+    # seconds after it was created (0: at once). Fetching it by ID is never delayed.
+    order_search_lag: float = 0.0
 
     @property
     def name(self) -> str:

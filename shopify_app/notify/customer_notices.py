@@ -21,7 +21,9 @@ from email.utils import formataddr
 
 from flask import Flask, g
 from flask_babel import Babel, force_locale
-from sqlalchemy import select
+import datetime as dt
+
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..db import read_only
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 
 MAX_SEND_ATTEMPTS = 5
 SKIPPED = "skipped"
+SENDING = "sending"  # claimed by one run; `sent_at` holds the claim time until it is sent
+SENDING_LEASE = dt.timedelta(minutes=15)  # a run that died mid-send gives its rows back after this
 
 
 @dataclass
@@ -91,19 +95,52 @@ def shop_display_name(profile: dict, shop_domain: str) -> str:
 
 
 def send_pending_notices(session_factory, smtp: SmtpSettings | None, app_settings=None) -> NoticeReport:
-    """Send every pending customer notice; SMTP failures are retried on the next pass, then given up."""
+    """Send every pending customer notice; SMTP failures are retried on the next pass, then given up.
+
+    Runs may overlap (a long run outlasts its slot; the distributed scheduler starts the next
+    one elsewhere), so each row is claimed (pending -> sending, a conditional UPDATE) before it
+    is sent: a row another run claimed is skipped, and no notice goes out twice.
+    """
     report = NoticeReport()
+    if smtp is not None:
+        release_stale_claims(session_factory)
     with session_factory() as session:
         ids = session.scalars(select(CustomerNotice.id).where(CustomerNotice.status == "pending").order_by(CustomerNotice.id)).all()
     if smtp is None:
         report.waiting = len(ids)
         return report
     for notice_id in ids:
+        if not _claim(session_factory, notice_id):
+            continue  # another run has it (or sent it already)
         try:
             _send_notice(session_factory, smtp, app_settings, notice_id, report)
         except Exception as exc:  # noqa: BLE001 - one broken notice must not stop the others
+            _unclaim(session_factory, notice_id)
             log.warning("notice %s could not be sent: %s", notice_id, type(exc).__name__, exc_info=True)
     return report
+
+
+def release_stale_claims(session_factory, now: dt.datetime | None = None) -> int:
+    """Give back the rows a run claimed and never finished (it died): pending again after SENDING_LEASE."""
+    cutoff = (now or utcnow()) - SENDING_LEASE
+    with session_factory.begin() as session:
+        result = session.execute(update(CustomerNotice).where(CustomerNotice.status == SENDING, CustomerNotice.sent_at < cutoff)
+                                 .values(status="pending", sent_at=None).execution_options(synchronize_session=False))
+        return result.rowcount
+
+
+def _claim(session_factory, notice_id: int) -> bool:
+    """pending -> sending for this run only (True), or False when another run claimed it first."""
+    with session_factory.begin() as session:
+        result = session.execute(update(CustomerNotice).where(CustomerNotice.id == notice_id, CustomerNotice.status == "pending")
+                                 .values(status=SENDING, sent_at=utcnow()).execution_options(synchronize_session=False))
+        return result.rowcount == 1
+
+
+def _unclaim(session_factory, notice_id: int) -> None:
+    with session_factory.begin() as session:
+        session.execute(update(CustomerNotice).where(CustomerNotice.id == notice_id, CustomerNotice.status == SENDING)
+                        .values(status="pending", sent_at=None).execution_options(synchronize_session=False))
 
 
 @dataclass
@@ -174,6 +211,7 @@ def _send_notice(session_factory, smtp: SmtpSettings, app_settings, notice_id: i
         notice = session.get(CustomerNotice, notice_id)
         rendered = _render_notice(session, smtp, app_settings, notice)
     if rendered.wait:
+        _unclaim(session_factory, notice_id)
         report.waiting += 1
         return
     error = rendered.skip or "no customer email"
@@ -196,6 +234,7 @@ def _send_notice(session_factory, smtp: SmtpSettings, app_settings, notice_id: i
         notice.attempts += 1
         if error is not None:
             notice.last_error = error
+            notice.status, notice.sent_at = "pending", None  # tried again on the next pass
             if notice.attempts >= MAX_SEND_ATTEMPTS:
                 notice.status = "failed"
                 report.failed += 1
@@ -217,8 +256,8 @@ def send_sender_verifications(session_factory, smtp: SmtpSettings | None, app_se
         with read_only(session_factory)() as session:
             row = settings_row(session, shop)
             address, name = row.sender_address, shop_display_name(shop_profile(session, shop), shop)
-        if not address:
-            continue
+        if not address or not _claim_verification(session_factory, shop, address):
+            continue  # nothing to confirm, or another run took it
         with notice_language(DEFAULT_LANGUAGE, None):
             subject, body = render("sender_verification.txt", shop_name=name, address=address,
                                    link=verify_sender_url(app_settings, shop, address))
@@ -226,10 +265,19 @@ def send_sender_verifications(session_factory, smtp: SmtpSettings | None, app_se
             send_email(smtp, address, subject, body)
         except (smtplib.SMTPException, OSError) as exc:
             log.warning("sender verification for %s not sent: %s", shop, type(exc).__name__)
+            with session_factory.begin() as session:
+                row = settings_row(session, shop)
+                if row is not None and row.sender_address == address:  # unchanged: the next pass tries again
+                    row.verification_pending, row.verification_sent_at = True, None
             continue
-        with session_factory.begin() as session:
-            row = settings_row(session, shop)
-            if row is not None and row.sender_address == address:  # unchanged while we sent
-                row.verification_pending, row.verification_sent_at = False, utcnow()
         sent += 1
     return sent
+
+
+def _claim_verification(session_factory, shop_domain: str, address: str) -> bool:
+    """Take the shop's pending confirmation email for this run (a conditional UPDATE): overlapping runs send it once."""
+    with session_factory.begin() as session:
+        result = session.execute(update(NoticeSettings).where(NoticeSettings.shop_domain == shop_domain, NoticeSettings.verification_pending.is_(True),
+                                                              NoticeSettings.sender_address == address)
+                                 .values(verification_pending=False, verification_sent_at=utcnow()).execution_options(synchronize_session=False))
+        return result.rowcount == 1

@@ -39,7 +39,8 @@ from .remedies import STORE_CREDIT_CONSENT_SOURCE, money_refusal, raise_remedy_t
 
 log = logging.getLogger(__name__)
 
-SENT_LEASE = dt.timedelta(minutes=2)  # a row sent longer ago than this, whose worker died, is asked about
+SENT_LEASE = dt.timedelta(minutes=2)
+SEARCH_SETTLE = dt.timedelta(minutes=10)  # Shopify's order search is eventually consistent: a new order may be missing from it this long  # a row sent longer ago than this, whose worker died, is asked about
 RETRY_AFTER = dt.timedelta(minutes=1)
 MAX_ATTEMPTS = 6
 KINDS = (OutcomeKind.REFUND, OutcomeKind.STORE_CREDIT, OutcomeKind.EXCHANGE)
@@ -175,13 +176,13 @@ def carry_out_due(services, now: dt.datetime | None = None) -> int:
         due = due_outcomes(session, now)
     for outcome_id, shop_domain in due:
         try:
-            carry_out(services, outcome_id)
+            carry_out(services, outcome_id, now=now)
         except Exception as exc:  # noqa: BLE001 - the row stays sent/pending and is asked about next time
             alert_job_failure(services.session_factory, "return-outcomes", shop_domain, exc, unit=f"return-outcome:{outcome_id}")
     return len(due)
 
 
-def carry_out(services, outcome_id: int, gateway=None) -> str:
+def carry_out(services, outcome_id: int, gateway=None, now: dt.datetime | None = None) -> str:
     """Bring one outcome to done in Shopify (asking first when an earlier try may have landed); its state."""
     factory = services.session_factory
     with read_only(factory)() as session:
@@ -192,7 +193,7 @@ def carry_out(services, outcome_id: int, gateway=None) -> str:
     if kind == OutcomeKind.REPLACEMENT:  # an order of its own in Shopify, not a returnProcess
         from .replacements import carry_out_replacement
 
-        return carry_out_replacement(services, outcome_id, gateway)
+        return carry_out_replacement(services, outcome_id, gateway, now=now)
     gateway = gateway or services.gateway(shop_domain)
     if state == OutcomeState.DONE:
         if kind == OutcomeKind.EXCHANGE and not routed:
@@ -302,6 +303,12 @@ def plan_outcome(session: Session, row: ReturnOutcome, snapshot: dict, prices: d
     delivery, difference = Decimal("0"), None
     if exchanged:
         process_input["exchangeLineItems"] = exchanged
+        shop_currency = (snapshot.get("order") or {}).get("currencyCode") or currency
+        if shop_currency != currency:
+            # Variant prices are in the shop's currency, the returned goods in the customer's: a difference
+            # across them (or converted at a rate, while Markets round or fix their own prices) moves wrong money.
+            return _("The order was paid in %(currency)s, not in the shop's currency (%(shop_currency)s): process the exchange in Shopify, "
+                     "which prices the new item in the customer's currency.", currency=currency, shop_currency=shop_currency)
         difference = price_difference(exchanged, snapshot, prices or {}, fees.goods)
         if difference is None:
             return _("The price of an item the customer exchanges for is unknown: process the exchange in Shopify.")
@@ -437,7 +444,9 @@ def _retry_later(factory, outcome_id: int, exc: ShopifyError) -> str:
         row = session.get(ReturnOutcome, outcome_id)
         row.last_error = f"{type(exc).__name__}"[:200]
         if getattr(exc, "outcome_unknown", False):
-            row.state, row.next_attempt_at = OutcomeState.UNKNOWN, utcnow()
+            # Asked about next time; an order search lags behind orderCreate, so a replacement is asked about only once it settled.
+            settle = SEARCH_SETTLE if row.kind == OutcomeKind.REPLACEMENT else dt.timedelta(0)
+            row.state, row.next_attempt_at = OutcomeState.UNKNOWN, utcnow() + settle
         elif row.attempts >= MAX_ATTEMPTS:
             row.state = OutcomeState.FAILED
             _alert(session, row, _("Shopify did not take it after %(n)s tries.", n=row.attempts))

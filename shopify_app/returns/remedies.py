@@ -56,10 +56,15 @@ def store_credit_refusal(session: Session, case: ReturnCase, kind: str | None, c
              "(%(source)s): confirm their agreement (customer_agreed)", source=STORE_CREDIT_CONSENT_SOURCE)
 
 
-def raise_remedy_task(session: Session, case: ReturnCase) -> None:
-    """An accepted complaint that needs a replacement, a repair or the merchant's choice: one alert (the task) and a timeline step."""
+def raise_remedy_task(session: Session, case: ReturnCase, *, replacement_by_hand: bool = False) -> None:
+    """An accepted complaint that needs a repair, the merchant's choice, or a replacement the app cannot create: one alert (the task) and a timeline step.
+
+    A replacement is created by the app itself (replacements.py), so no task tells the merchant to
+    send one: a merchant following it would ship a second. Only when the app cannot create it
+    (replacement_by_hand) does the task ask for it; a failed creation raises its own alert.
+    """
     due = remedy_due(case)
-    if due is None:
+    if due is None or (due == "replacement" and not replacement_by_hand):
         return
     label = case.name or case.return_gid
     order = case.order_gid or ""

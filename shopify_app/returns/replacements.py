@@ -9,9 +9,14 @@ supplier under that order's own deterministic key, like any new order: exactly o
 One ReturnOutcome row (kind "replacement") per case, with the same discipline as refunds:
 marked sent in a short transaction, orderCreate called with no transaction open (it is not
 @idempotent in 2026-10), the answer recorded in another; a row left sent or unknown is
-settled by looking the order up by its tag before anything is sent again.
+settled by looking the order up by its tag before anything is sent again. That search is
+eventually consistent (an order created seconds ago is often not found yet), so a miss only
+counts once SEARCH_SETTLE has passed since the send, and the order is created again only
+after two such misses SEARCH_SETTLE apart (orderCreate offers no idempotency key to ask by).
 """
 from __future__ import annotations
+
+import datetime as dt
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +28,7 @@ from ..models import utcnow
 from .intake import notify_customer, timeline
 from .models import ReturnCase
 from .outcome_models import OutcomeKind, OutcomeState, ReturnOutcome
-from .remedies import remedy_due
+from .remedies import raise_remedy_task, remedy_due, settle_remedy_task
 
 
 def request_replacement(session: Session, case: ReturnCase, by: str) -> ReturnOutcome | None:
@@ -34,7 +39,10 @@ def request_replacement(session: Session, case: ReturnCase, by: str) -> ReturnOu
         return None
     existing = session.scalar(select(ReturnOutcome).where(ReturnOutcome.return_case_id == case.id))
     if existing is not None:
-        return existing if existing.kind == OutcomeKind.REPLACEMENT else None
+        if existing.kind != OutcomeKind.REPLACEMENT:
+            raise_remedy_task(session, case, replacement_by_hand=True)  # the app cannot create it: the merchant's task
+            return None
+        return existing
     row = ReturnOutcome(shop_domain=case.shop_domain, return_case_id=case.id, kind=OutcomeKind.REPLACEMENT,
                         idempotency_key=outcome_key(case.shop_domain, case.return_gid), state=OutcomeState.PENDING, requested_by=by,
                         next_attempt_at=utcnow(), fee_notes=[], exchange_line_gids=[], request={})
@@ -52,7 +60,7 @@ def replacement_tag(key: str) -> str:
     return f"replacement-{key}"
 
 
-def carry_out_replacement(services, outcome_id: int, gateway=None) -> str:
+def carry_out_replacement(services, outcome_id: int, gateway=None, now: dt.datetime | None = None) -> str:
     """Create the replacement order in Shopify once (asking first when an earlier try may have landed); the row's state."""
     from .outcomes import _fail, _move, send_once
 
@@ -70,6 +78,8 @@ def carry_out_replacement(services, outcome_id: int, gateway=None) -> str:
         if found is not None:
             return _record_done(factory, outcome_id, found, asked=True)
         with factory.begin() as session:
+            if not _missed_twice(session, outcome_id, state, now or utcnow()):
+                return session.get(ReturnOutcome, outcome_id).state  # not yet sure it never landed: asked again later
             if not _move(session, outcome_id, state, state=OutcomeState.PENDING):
                 return session.get(ReturnOutcome, outcome_id).state
     source = gateway.query("ReplacementSource", {"id": order_gid}).get("order") if order_gid else None
@@ -107,6 +117,30 @@ def replacement_input(source: dict, wanted: dict[str, int], key: str, name: str)
     return order
 
 
+def _missed_twice(session: Session, outcome_id: int, state: str, now: dt.datetime) -> bool:
+    """A lookup found no order: True on the second miss at least SEARCH_SETTLE after the first (and after the send);
+    otherwise the miss is noted and the row waits as unknown (a compare-and-set: another worker's move wins)."""
+    from .outcomes import SEARCH_SETTLE, _move
+
+    row = session.get(ReturnOutcome, outcome_id)
+    request = dict(row.request or {})
+    first = request.get("lookup_missed_at")
+    if row.sent_at is not None and now < row.sent_at + SEARCH_SETTLE:
+        wait_until, request = row.sent_at + SEARCH_SETTLE, None  # too soon after the send for a miss to mean anything
+    elif first is None:
+        wait_until, request = now + SEARCH_SETTLE, {**request, "lookup_missed_at": now.isoformat()}
+    elif now >= dt.datetime.fromisoformat(first) + SEARCH_SETTLE:
+        row.request = {k: v for k, v in request.items() if k != "lookup_missed_at"}
+        return True
+    else:
+        wait_until, request = dt.datetime.fromisoformat(first) + SEARCH_SETTLE, None
+    values = {"state": OutcomeState.UNKNOWN, "next_attempt_at": wait_until}
+    if request is not None:
+        values["request"] = request
+    _move(session, outcome_id, state, **values)
+    return False
+
+
 def _existing_order(gateway, key: str) -> dict | None:
     nodes = gateway.query("ReplacementOrderLookup", {"query": f"tag:'{replacement_tag(key)}'"}).get("orders", {}).get("nodes") or []
     return next((node for node in nodes if replacement_tag(key) in (node.get("tags") or [])), None)
@@ -122,6 +156,7 @@ def _record_done(factory, outcome_id: int, order: dict, *, asked: bool = False) 
         case = session.get(ReturnCase, row.return_case_id)
         case.outcome = OutcomeKind.REPLACEMENT
         case.refund_due_at = None  # a replacement owes no refund
+        settle_remedy_task(session, case)  # an old "send a replacement" task, if any: the app has sent it
         timeline(session, case, "complaint_replacement_sent", "app", replacement_order=order.get("name") or order.get("id"), confirmed_by_reading_shopify=asked)
         notify_customer(session, case, "return_replacement")
         return row.state

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, redirect, render_template, url_for
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from ..i18n import gettext as _
 from ..i18n import language_of, text_direction
@@ -52,18 +53,62 @@ def _order_of(session, token: str, purpose: str) -> Order | None:
     return session.get(Order, order_id) if isinstance(order_id, int) else None
 
 
-@blueprint.get("/feedback/<token>/<answer>")
-def feedback(token: str, answer: str):
-    """Record the customer's one-click answer (a later click replaces it) and thank them in their language."""
+# Mail link scanners (Safe Links, Mimecast, ...) open every link of an email, so a GET records
+# nothing: it shows a one-button form, and only the POST (the customer's click) records, as
+# /unsubscribe does. The review link works the same way: a GET that counted would put the
+# scanner's visit in the review-click KPI.
+
+
+def _answer_context(token: str, answer: str):
+    """(order id, language, time zone, shop name, order name) of a valid answer link, else None."""
     if answer not in ANSWERS:
-        return _not_found()
-    with _services().session_factory.begin() as session:
+        return None
+    with _services().session_factory() as session:
         order = _order_of(session, token, FEEDBACK)
         if order is None:
-            return _not_found()
-        record_answer(session, order, answer)
+            return None
         profile = shop_profile(session, order.shop_domain)
-        lang, name, order_name, order_id = customer_language(order.customer_locale, profile), shop_display_name(profile, order.shop_domain), order.name or "", order.id
+        return (order.id, customer_language(order.customer_locale, profile), profile.get("iana_timezone"),
+                shop_display_name(profile, order.shop_domain), order.name or "")
+
+
+@blueprint.get("/feedback/<token>/<answer>")
+def feedback_page(token: str, answer: str):
+    """Ask the customer to confirm their answer with one click (a link scanner's visit records nothing)."""
+    found = _answer_context(token, answer)
+    if found is None:
+        return _not_found()
+    order_id, lang, timezone, name, order_name = found
+    if answer == "good":
+        title, label = (lambda: _("Did order %(order)s go well?", order=order_name)), (lambda: _("Yes, it went well"))
+    else:
+        title, label = (lambda: _("Did something go wrong with order %(order)s?", order=order_name)), (lambda: _("Yes, something is wrong"))
+    other = "bad" if answer == "good" else "good"
+    other_label = (lambda: _("No, something is wrong.")) if other == "bad" else (lambda: _("No, it went well."))
+    return _page(lang=lang, timezone=timezone, shop_name=name, title=title,
+                 form_action=url_for("customer_links.feedback", token=token, answer=answer), form_label=label,
+                 choices=lambda: [(other_label(), feedback_url(_services().settings, order_id, other))])
+
+
+@blueprint.post("/feedback/<token>/<answer>")
+def feedback(token: str, answer: str):
+    """Record the customer's answer (a later one replaces it) and thank them in their language."""
+    if answer not in ANSWERS:
+        return _not_found()
+    for attempt in (1, 2):
+        try:
+            with _services().session_factory.begin() as session:
+                order = _order_of(session, token, FEEDBACK)
+                if order is None:
+                    return _not_found()
+                record_answer(session, order, answer)
+                profile = shop_profile(session, order.shop_domain)
+                lang, name, order_name, order_id = (customer_language(order.customer_locale, profile), shop_display_name(profile, order.shop_domain),
+                                                    order.name or "", order.id)
+            break
+        except IntegrityError:  # two first answers at once: the other one inserted the row; replace it now
+            if attempt == 2:
+                raise
     other = "bad" if answer == "good" else "good"
     settings = _services().settings
     if answer == "good":
@@ -77,15 +122,30 @@ def feedback(token: str, answer: str):
 
 
 @blueprint.get("/review/<token>")
+def review_page(token: str):
+    """A one-button page to the review site; the click counts only when the customer presses it (a POST)."""
+    with _services().session_factory() as session:
+        order = _order_of(session, token, REVIEW)
+        target = notice_settings(session, order.shop_domain)["review_url"] if order is not None else None
+        if target is None:
+            return _not_found()
+        profile = shop_profile(session, order.shop_domain)
+        lang, name = customer_language(order.customer_locale, profile), shop_display_name(profile, order.shop_domain)
+    return _page(lang=lang, timezone=profile.get("iana_timezone"), shop_name=name, title=lambda: _("Review %(shop)s", shop=name),
+                 paragraphs=lambda: [_("Thank you for taking a moment to tell others about your order.")],
+                 form_action=url_for("customer_links.review", token=token), form_label=lambda: _("Write a review"))
+
+
+@blueprint.post("/review/<token>")
 def review(token: str):
-    """Count the click on the review link, then redirect to the review page the merchant saved (never to a URL from the link)."""
+    """Count the click on the review link (the first one per order), then redirect to the review page the merchant saved (never to a URL from the link)."""
     with _services().session_factory.begin() as session:
         order = _order_of(session, token, REVIEW)
         target = notice_settings(session, order.shop_domain)["review_url"] if order is not None else None
         if target is None:
             return _not_found()
-        record_review_click(session, order)
-    return redirect(target, code=302)
+        record_review_click(session, order)  # sets a time only where none is set: a second press changes nothing
+    return redirect(target, code=303)
 
 
 def _unsubscribe_target(token: str) -> tuple[str, str, str] | None:

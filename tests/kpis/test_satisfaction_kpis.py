@@ -43,7 +43,7 @@ def order(services, number: int, suppliers: list[int], products: list[str], shop
 
 def answer(app, services, order_id: int, value: str) -> None:
     url = feedback_url(services.settings, order_id, value)
-    assert app.test_client().get(url.removeprefix(services.settings.app_url)).status_code == 200
+    assert app.test_client().post(url.removeprefix(services.settings.app_url)).status_code == 200
 
 
 def review_sent(services, order_id: int, clicked: bool, app) -> None:
@@ -51,7 +51,7 @@ def review_sent(services, order_id: int, clicked: bool, app) -> None:
         session.add(CustomerNotice(order_id=order_id, kind="review_request", dedupe_key=f"review_request:{order_id}", status="sent", sent_at=utcnow()))
     if clicked:
         url = review_url(services.settings, order_id)
-        assert app.test_client().get(url.removeprefix(services.settings.app_url)).status_code == 302
+        assert app.test_client().post(url.removeprefix(services.settings.app_url)).status_code == 303
 
 
 def test_satisfaction_and_review_conversion_per_supplier_and_product(shop):

@@ -87,19 +87,21 @@ def test_each_notice_of_a_lifecycle_arrives_once_in_the_customers_language_with_
     good, bad, unsubscribe = links(follow_up.get_content())
     assert path_of(good).endswith("/good") and path_of(bad).endswith("/bad") and "/notices/unsubscribe/" in unsubscribe
 
-    # One click: the answer page is in the customer's language and right-to-left for Hebrew.
+    # The link opens a one-button page in the customer's language (right-to-left for Hebrew); the button records.
     page = world.app.test_client().get(path_of(good))
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert f'lang="{lang}"' in html and ('dir="rtl"' in html) == (lang == "he")
+    assert f'lang="{lang}"' in html and ('dir="rtl"' in html) == (lang == "he") and 'method="post"' in html
+    assert world.app.test_client().post(path_of(good)).status_code == 200
     with world.services.session_factory() as session:
         answers = session.scalars(select(SatisfactionAnswer)).all()
         assert [(a.answer, a.supplier_id) for a in answers] == [("good", world.supplier_id)]  # per order and supplier
 
     [review] = mailbox.run(utcnow() + dt.timedelta(days=7, hours=2))
     review_link = [link for link in links(review.get_content()) if "/notices/review/" in link][0]
-    redirect = world.app.test_client().get(path_of(review_link))
-    assert (redirect.status_code, redirect.headers["Location"]) == (302, REVIEW_PAGE)
+    assert world.app.test_client().get(path_of(review_link)).status_code == 200  # a page with the button: a scanner's visit counts nothing
+    redirect = world.app.test_client().post(path_of(review_link))
+    assert (redirect.status_code, redirect.headers["Location"]) == (303, REVIEW_PAGE)
     with world.services.session_factory() as session:
         assert session.scalars(select(SatisfactionAnswer.review_clicked_at)).one() is not None
         kinds = sorted(n.kind for n in session.scalars(select(CustomerNotice).where(CustomerNotice.status == "sent")))

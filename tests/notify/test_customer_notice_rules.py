@@ -146,17 +146,17 @@ def test_only_satisfied_customers_get_the_review_request_and_a_second_click_repl
     front.order(1, delivered_days_ago=8)
     [follow_up] = [m for m in front.run() if m["List-Unsubscribe"]]
     good, bad, _ = links(follow_up)
-    assert front.client.get(path(bad)).status_code == 200
+    assert front.client.post(path(bad)).status_code == 200
     assert [m for m in front.run() if "review" in m.get_content()] == []  # unhappy: no review request
-    page = front.client.get(path(good))  # the customer changes their mind
+    page = front.client.post(path(good))  # the customer changes their mind
     assert page.status_code == 200
     with front.services.session_factory() as session:
         [answer] = session.scalars(select(SatisfactionAnswer)).all()
         assert (answer.answer, answer.changes, answer.supplier_id) == ("good", 1, front.supplier_id)
     [review] = front.run()
     assert "/notices/review/" in review.get_content() and REVIEW_PAGE not in review.get_content()  # the click is counted through the app
-    front.client.get(path(bad))
-    front.client.get(path(good))
+    front.client.post(path(bad))
+    front.client.post(path(good))
     assert front.run() == []  # never a second review request
 
 
@@ -169,6 +169,8 @@ def test_forged_or_tampered_links_get_the_same_404_and_change_nothing(front):
     for url in (tampered, good.replace("/good", "/great"), f"/notices/review/{token}", "/notices/unsubscribe/x.y", "/notices/verify-sender/abc"):
         answer = front.client.get(url)
         assert answer.status_code == 404, url
+        if "/unsubscribe/" not in url and "/verify-sender/" not in url:
+            assert front.client.post(url).status_code == 404, url  # the recording POST too
     with front.services.session_factory() as session:
         assert session.scalars(select(SatisfactionAnswer)).all() == []
 

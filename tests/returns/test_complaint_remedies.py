@@ -12,6 +12,8 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+from integrations.shopify.errors import ShopifyTransientError
+
 from shopify_app.orders.models import CustomerNotice, Order, OrderEvent
 from shopify_app.returns.deadlines import check_deadlines
 from shopify_app.returns.outcome_models import ReturnOutcome
@@ -90,8 +92,37 @@ def test_a_replacement_is_one_free_order_forwarded_to_the_supplier_once(world) -
     assert done.status_code == 200 and done.get_json()["return_"]["remedy_done_at"]
     assert world.api("post", f"/api/returns/{case.id}/remedy", json={"action": "done"}).status_code == 409
     assert "complaint_remedy_done" in events(world, order["id"]) and "return_replacement_done" in notices(world)
+    assert open_remedy_tasks(world, case) == []
+
+
+def open_remedy_tasks(world: World, case) -> list[str]:
     with world.services.session_factory() as session:
-        assert session.scalar(select(Alert).where(Alert.dedupe_key == f"return_remedy:{case.id}")).resolved_at is not None
+        return [a.message for a in session.scalars(select(Alert).where(Alert.dedupe_key == f"return_remedy:{case.id}", Alert.resolved_at.is_(None)))]
+
+
+def test_no_task_asks_the_merchant_to_send_the_replacement_the_app_creates(world) -> None:
+    order = world.delivered_order("TEE-S", 1, delivered_days_ago=20, country="PL")
+    case = world.request_return(order, "TEE-S", reason="DEFECTIVE")
+    assert check_deadlines(world.services, now=case.requested_at + dt.timedelta(days=14, minutes=1)).accepted_by_law == 1
+    world.drain()
+    assert len(open_remedy_tasks(world, case)) == 1  # the law accepted it: the merchant chooses the remedy
+    assert world.api("post", f"/api/returns/{case.id}/remedy", json={"action": "replace"}).status_code == 200
+    assert len(replacement_orders(world)) == 1
+    assert open_remedy_tasks(world, case) == []  # the app sent it: nothing tells the merchant to send another
+
+
+def test_an_old_task_to_send_the_replacement_is_settled_when_the_app_records_it(world, monkeypatch) -> None:
+    from shopify_app.returns import complaints
+    from shopify_app.returns.models import ReturnCase
+    from shopify_app.returns.remedies import raise_remedy_task
+
+    monkeypatch.setattr(complaints, "send_now", lambda services, outcome_id: None)  # the pump does it
+    order, case = accepted_complaint(world, "replace")
+    with world.services.session_factory.begin() as session:  # a task raised before the app created replacements itself
+        raise_remedy_task(session, session.get(ReturnCase, case.id), replacement_by_hand=True)
+    assert len(open_remedy_tasks(world, case)) == 1
+    assert carry_out_due(world.services) == 1 and len(replacement_orders(world)) == 1
+    assert open_remedy_tasks(world, case) == []
 
 
 class AfterCreate:
@@ -155,3 +186,62 @@ def test_a_complaint_accepted_by_law_gets_the_remedy_the_merchant_chooses(world)
     forward(world)
     assert len(deliveries_of(world, replacement_orders(world)[0]["id"])) == 1
     assert "complaint_remedy_chosen" in events(world, order["id"])
+
+
+class AnswerLost:
+    """The real gateway; orderCreate's answer is lost (a timeout): `landed` says whether Shopify created the order first."""
+
+    def __init__(self, gateway, landed: bool):
+        self.gateway, self.landed = gateway, landed
+
+    def query(self, *args, **kwargs):
+        return self.gateway.query(*args, **kwargs)
+
+    def mutate(self, name, *args, **kwargs):
+        if name == "ReplacementOrderCreate":
+            if self.landed:
+                self.gateway.mutate(name, *args, **kwargs)
+            raise ShopifyTransientError("read timed out", operation="orderCreate", outcome_unknown=True)
+        return self.gateway.mutate(name, *args, **kwargs)
+
+
+def lost_replacement(world: World, monkeypatch, landed: bool) -> int:
+    from shopify_app.returns import complaints
+
+    monkeypatch.setattr(complaints, "send_now", lambda services, outcome_id: None)  # the pump does it
+    order, case = accepted_complaint(world, "replace")
+    with world.services.session_factory() as session:
+        row_id = session.scalar(select(ReturnOutcome.id).where(ReturnOutcome.return_case_id == case.id))
+    assert carry_out(world.services, row_id, gateway=AnswerLost(world.services.gateway(SHOP), landed)) == "unknown"
+    return row_id
+
+
+def test_the_order_search_lagging_behind_order_create_never_sends_a_second_replacement(world, monkeypatch) -> None:
+    shop = world.store.require_shop(SHOP)
+    shop.order_search_lag = 3600  # the new order is not in Shopify's search index yet
+    row_id = lost_replacement(world, monkeypatch, landed=True)
+    assert len(replacement_orders(world)) == 1
+    start = dt.datetime.now(dt.timezone.utc)
+    assert carry_out_due(world.services, now=start + dt.timedelta(seconds=40)) == 0  # asked only once the search settled
+    assert carry_out_due(world.services, now=start + dt.timedelta(minutes=11)) == 1  # one miss: not proof it never landed
+    assert carry_out_due(world.services, now=start + dt.timedelta(minutes=15)) == 0
+    assert len(replacement_orders(world)) == 1
+    shop.order_search_lag = 0  # the index caught up
+    assert carry_out_due(world.services, now=start + dt.timedelta(minutes=22)) == 1
+    with world.services.session_factory() as session:
+        row = session.get(ReturnOutcome, row_id)
+        assert (row.state, row.request["replacement_order"]) == ("done", replacement_orders(world)[0]["id"])
+    assert len(replacement_orders(world)) == 1
+
+
+def test_a_replacement_that_never_reached_shopify_is_sent_after_two_settled_misses(world, monkeypatch) -> None:
+    row_id = lost_replacement(world, monkeypatch, landed=False)
+    assert replacement_orders(world) == []
+    start = dt.datetime.now(dt.timezone.utc)
+    assert carry_out_due(world.services, now=start + dt.timedelta(minutes=11)) == 1  # first miss
+    assert replacement_orders(world) == []
+    assert carry_out_due(world.services, now=start + dt.timedelta(minutes=22)) == 1  # second miss, 10+ minutes later: send it
+    assert len(replacement_orders(world)) == 1
+    with world.services.session_factory() as session:
+        assert session.get(ReturnOutcome, row_id).state == "done"
+

@@ -104,3 +104,21 @@ def test_the_merchant_may_send_a_dearer_replacement_before_payment(world) -> Non
     assert "return_exchange_forwarded_unpaid" in timeline(world, order)
     settle(world, now=later(30))
     assert exchange_deliveries(world, order) == [("placed", ["TEE-S"])]
+
+
+def test_an_exchange_paid_in_another_currency_than_the_shops_moves_no_money_and_asks_for_shopify(world) -> None:
+    from shopify_app.suppliers.models import Alert
+
+    # Paid in EUR at 0.25 EUR per shop unit: the TEE-S cost the customer 4.50 EUR; the MUG-WHT lists at 12.00 in the shop's currency.
+    order = world.delivered_order("TEE-S", 1, delivered_days_ago=4, presentment_currency="EUR", presentment_rate="0.25")
+    assert world.store.require_shop(SHOP).get(order["id"])["presentmentCurrencyCode"] == "EUR"
+    case_id = returned_and_received(world, order, "TEE-S", reason="SIZE_TOO_SMALL", exchange_lines=[{"sku": "MUG-WHT", "quantity": 1}])
+    settle(world)
+    outcome = outcome_of(world, case_id)
+    # 12.00 (shop currency) less 4.50 EUR would have the customer owe "7.50": no such balance, no refund, no invoice.
+    assert (outcome.state, outcome.balance_due, outcome.difference_refunded) == ("failed", None, None)
+    assert shopify_refunds(world, order) == [] and not world.store.require_shop(SHOP).get(order["id"]).get("_invoices")
+    assert exchange_deliveries(world, order) == []
+    with world.services.session_factory() as session:
+        [alert] = session.scalars(select(Alert).where(Alert.kind == "return_outcome_failed", Alert.resolved_at.is_(None))).all()
+        assert "EUR" in alert.message and "process the exchange in Shopify" in alert.message

@@ -52,9 +52,13 @@ def test_the_answer_page_is_in_the_customers_language_and_right_to_left_in_hebre
     page.wait_for_selector("h1")
     assert page.evaluate("document.documentElement.dir") == "rtl" and page.evaluate("getComputedStyle(document.body).direction") == "rtl"
     assert page.evaluate("document.documentElement.lang") == "he"
+    page.click("button")  # the customer's click records the answer (the link alone records nothing)
+    page.wait_for_selector("a")
     page.screenshot(path=str(ARTIFACTS / "customer-answer-he.png"), full_page=True)
     page.click("a")  # changed their mind: the page offers the other answer
-    page.wait_for_selector("h1")
+    page.wait_for_selector("button")
+    page.click("button")
+    page.wait_for_selector("a")
     with shop.services.session_factory() as session:
         assert {a.answer for a in session.scalars(select(SatisfactionAnswer).where(SatisfactionAnswer.order_id == order_id))} == {"bad"}
     assert errors == []

@@ -31,9 +31,18 @@ def _visible(info, order_: dict | None) -> bool:
     return created >= now - RECENT_ORDERS
 
 
+def _indexed(info, order_: dict) -> bool:
+    """Whether the search index has caught up with the order (ShopState.order_search_lag)."""
+    lag = info.context.shop.order_search_lag
+    if not lag:
+        return True
+    created = dt.datetime.fromisoformat(order_["createdAt"].replace("Z", "+00:00")).timestamp()
+    return info.context.store.wall_clock() >= created + lag
+
+
 def _visible_orders(info, query: str | None, sort_key: str | None) -> Listing:
     listing = searched(info, "Order", query, sort_key)
-    return Listing([o for o in listing.items if _visible(info, o)], listing.key)
+    return Listing([o for o in listing.items if _visible(info, o) and (not query or _indexed(info, o))], listing.key)
 
 
 @resolver("Query", "orders", scopes=READ_ORDERS)
