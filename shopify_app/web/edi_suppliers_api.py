@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from ..auth.session_tokens import require_session_token
 from ..suppliers.edi_models import EdiInterchange
-from ..suppliers.models import Supplier
+from .own_supplier import supplier_of_kind
 
 blueprint = Blueprint("edi_suppliers_api", __name__, url_prefix="/api")
 
@@ -27,9 +27,7 @@ def edi_runs(session, shop_domain: str, supplier_id: int, limit: int = MAX_LISTE
 def list_edi_runs(supplier_id: int):
     """The EDI partner's latest inbound files: outcome (applied, partly_applied, refused, duplicate, wrong_partner, unreadable), sets accepted and refused, reasons."""
     with current_app.extensions["services"].session_factory() as session:
-        supplier = session.get(Supplier, supplier_id)
-        if supplier is None or supplier.shop_domain != g.shop_domain or supplier.deleted_at is not None:
-            return jsonify(error="not found"), 404
-        if supplier.kind != "edi_x12":
-            return jsonify(error="only EDI suppliers have EDI runs"), 409
+        supplier, refused = supplier_of_kind(session, supplier_id, "edi_x12", "only EDI suppliers have EDI runs")
+        if refused:
+            return refused
         return jsonify(edi_runs=edi_runs(session, g.shop_domain, supplier_id, as_json=True))

@@ -11,9 +11,9 @@ from ..auth.session_tokens import require_session_token
 from ..suppliers.audit import changed_fields, merchant_actor, record_change
 from ..suppliers.email_inbox import mailbox_json, parse_mailbox_settings, poll_mailbox, save_mailbox, test_login
 from ..suppliers.email_inbox_models import EmailMailbox, TrackingImportRun
-from ..suppliers.models import Supplier
 from ..suppliers.tracking_imports import MAX_UPLOAD_BYTES, import_upload, run_json
 from .api_schemas import bounded_ids, is_json, validated_body
+from .own_supplier import supplier_of_kind
 
 blueprint = Blueprint("email_suppliers_api", __name__, url_prefix="/api")
 bounded_ids(blueprint)
@@ -30,12 +30,7 @@ def _services():
 
 def _email_supplier(session, supplier_id: int):
     """(supplier, None) for this shop's email supplier, else (None, error response)."""
-    supplier = session.get(Supplier, supplier_id)
-    if supplier is None or supplier.shop_domain != g.shop_domain or supplier.deleted_at is not None:
-        return None, (jsonify(error="not found"), 404)
-    if supplier.kind != "email":
-        return None, (jsonify(error="only email suppliers read replies from a mailbox or take tracking files"), 409)
-    return supplier, None
+    return supplier_of_kind(session, supplier_id, "email", "only email suppliers read replies from a mailbox or take tracking files")
 
 
 def _mailbox_where(supplier_id: int) -> tuple:

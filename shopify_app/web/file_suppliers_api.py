@@ -14,8 +14,8 @@ from ..auth.session_tokens import require_session_token
 from ..suppliers.audit import merchant_actor, record_change
 from ..suppliers.file_channel import file_json, poll_file_supplier, poll_json
 from ..suppliers.file_channel_models import FileChannelFile, FileChannelPoll
-from ..suppliers.models import Supplier
 from .api_schemas import bounded_ids, is_json, validated_body
+from .own_supplier import supplier_of_kind
 
 blueprint = Blueprint("file_suppliers_api", __name__, url_prefix="/api")
 bounded_ids(blueprint)
@@ -31,12 +31,7 @@ def _services():
 
 def _file_supplier(session, supplier_id: int):
     """(supplier, None) for this shop's file supplier, else (None, error response)."""
-    supplier = session.get(Supplier, supplier_id)
-    if supplier is None or supplier.shop_domain != g.shop_domain or supplier.deleted_at is not None:
-        return None, (jsonify(error="not found"), 404)
-    if supplier.kind != "files":
-        return None, (jsonify(error="only file suppliers have file mappings and processed files"), 409)
-    return supplier, None
+    return supplier_of_kind(session, supplier_id, "files", "only file suppliers have file mappings and processed files")
 
 
 def _kind_or_error(kind: str):

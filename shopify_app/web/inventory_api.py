@@ -12,8 +12,8 @@ from ..inventory.sync import sync_inventory
 from ..inventory.terms import inventory_terms, validate_inventory_terms
 from ..mappings.supplier_catalog import record_feed_items
 from ..models import utcnow
-from ..suppliers.models import Supplier
 from .api_schemas import bounded_ids, validated_body
+from .own_supplier import own_supplier
 
 blueprint = Blueprint("inventory_api", __name__, url_prefix="/api")
 bounded_ids(blueprint)
@@ -50,9 +50,6 @@ def _sync_json(run: InventorySyncRun | None) -> dict | None:
     }
 
 
-def _own_supplier(session, supplier_id: int) -> Supplier | None:
-    supplier = session.get(Supplier, supplier_id)
-    return supplier if supplier is not None and supplier.shop_domain == g.shop_domain and supplier.deleted_at is None else None
 
 
 @blueprint.get("/inventory")
@@ -113,7 +110,7 @@ def upload_feed(supplier_id: int):
     services = _services()
     # Ownership first: nothing is fetched or parsed for a supplier that is not this shop's.
     with services.session_factory() as session:
-        if _own_supplier(session, supplier_id) is None:
+        if own_supplier(session, supplier_id) is None:
             return jsonify(error="not found"), 404
     source, body, content_type = "file", request.get_data(cache=False), request.content_type
     if content_type and content_type.startswith("application/json"):
@@ -130,7 +127,7 @@ def upload_feed(supplier_id: int):
     except FeedUnreadable as exc:
         return jsonify(error=str(exc)), 422
     with services.session_factory.begin() as session:
-        supplier = _own_supplier(session, supplier_id)
+        supplier = own_supplier(session, supplier_id)
         if supplier is None:
             return jsonify(error="not found"), 404
         run = apply_feed(session, supplier, parsed.levels, source=source, full=True, refused=parsed.errors)
@@ -173,7 +170,7 @@ def set_inventory_terms(supplier_id: int):
     if location is not None and not (isinstance(location, str) and location.startswith("gid://shopify/Location/")):
         return jsonify(error="location_gid must be a Location GID"), 400
     with _services().session_factory.begin() as session:
-        supplier = _own_supplier(session, supplier_id)
+        supplier = own_supplier(session, supplier_id)
         if supplier is None:
             return jsonify(error="not found"), 404
         before = {**(supplier.inventory_terms or {}), "location_gid": supplier.location_gid}

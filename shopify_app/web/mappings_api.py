@@ -15,8 +15,8 @@ from ..mappings.matching import NotThisShops, count_pending, decide_proposals, f
 from ..mappings.supplier_catalog import check_catalog_file, store_catalog
 from ..mappings.table import iter_rows, parse_query, table_page
 from ..spreadsheet_cells import neutralised_row
-from ..suppliers.models import Supplier
 from .api_schemas import bounded_ids, is_json, validated_body
+from .own_supplier import own_supplier
 
 blueprint = Blueprint("mappings_api", __name__, url_prefix="/api")
 bounded_ids(blueprint)
@@ -31,9 +31,6 @@ def _services():
     return current_app.extensions["services"]
 
 
-def _own_supplier(session, supplier_id) -> Supplier | None:
-    supplier = session.get(Supplier, supplier_id) if supplier_id else None
-    return supplier if supplier is not None and supplier.shop_domain == g.shop_domain and supplier.deleted_at is None else None
 
 
 def _field_error(field: str, message: str, status: int = 400):
@@ -116,7 +113,7 @@ def bulk_edit_mappings():
     with services.session_factory.begin() as session:
         supplier = None
         if "supplier_id" in body:
-            supplier = _own_supplier(session, body["supplier_id"])
+            supplier = own_supplier(session, body["supplier_id"])
             if supplier is None:
                 return jsonify(error=_("not found: supplier %(id)s", id=body["supplier_id"])), 404
         try:
@@ -139,7 +136,7 @@ def _release(services) -> None:
 def auto_match():
     """Match unmapped variants to a supplier's catalog by SKU, then barcode: new proposals to review (nothing is mapped yet)."""
     with _services().session_factory.begin() as session:
-        supplier = _own_supplier(session, g.body["supplier_id"])
+        supplier = own_supplier(session, g.body["supplier_id"])
         if supplier is None:
             return jsonify(error=_("not found")), 404
         found = find_matches(session, g.shop_domain, supplier)
@@ -191,7 +188,7 @@ def import_mappings():
     # Parse and check with no write transaction open (a 200,000-row XLSX takes many seconds);
     # the preview and the apply run this same check. The apply then writes in short chunks.
     with services.read_session_factory() as session:
-        supplier = _own_supplier(session, supplier_id) if supplier_id else None
+        supplier = own_supplier(session, supplier_id) if supplier_id else None
         if supplier_id and supplier is None:
             return jsonify(error=_("not found")), 404
         try:
@@ -214,7 +211,7 @@ def upload_catalog(supplier_id: int):
     """Store what a supplier sells from its catalog file (supplier_sku, barcode?, title?, cost?, stock?), for auto-matching."""
     services = _services()
     with services.read_session_factory() as session:
-        if _own_supplier(session, supplier_id) is None:
+        if own_supplier(session, supplier_id) is None:
             return jsonify(error=_("not found")), 404
     data, refused = _uploaded_file()
     if refused:
@@ -224,7 +221,7 @@ def upload_catalog(supplier_id: int):
     except UnreadableFile as exc:
         return _field_error("file", str(exc), 422)
     with services.session_factory.begin() as session:
-        supplier = _own_supplier(session, supplier_id)
+        supplier = own_supplier(session, supplier_id)
         if supplier is None:
             return jsonify(error=_("not found")), 404
         report = check.as_dict(preview=False)

@@ -15,6 +15,7 @@ from ..mappings.files import parse_cost
 from ..suppliers.models import FulfillmentModel, ProductMapping, Supplier
 from ..suppliers.connection import connection_test, masked
 from .api_schemas import bounded_ids, invalid, validated_body
+from .own_supplier import own_supplier
 
 blueprint = Blueprint("suppliers_api", __name__, url_prefix="/api/suppliers")
 bounded_ids(blueprint)
@@ -152,9 +153,6 @@ def adapter_config_problem(kind: str, settings: dict, credentials: dict) -> tupl
     return None
 
 
-def _own_supplier(session, supplier_id: int) -> Supplier | None:
-    supplier = session.get(Supplier, supplier_id)
-    return supplier if supplier is not None and supplier.shop_domain == g.shop_domain and supplier.deleted_at is None else None
 
 
 @blueprint.get("/<id:supplier_id>/reliability")
@@ -164,7 +162,7 @@ def supplier_reliability(supplier_id: int):
     from ..suppliers.reliability import reliability
 
     with _services().session_factory() as session:
-        if _own_supplier(session, supplier_id) is None:
+        if own_supplier(session, supplier_id) is None:
             return _bad("no such supplier", 404)
         return jsonify(reliability(session, g.shop_domain, supplier_id))
 
@@ -176,7 +174,7 @@ def register_as_fulfillment_service(supplier_id: int):
     """Register the supplier as a fulfillment service in Shopify (a location of its own; tracking and stock callbacks off), or bring an earlier registration in line."""
     services = _services()
     with services.session_factory() as session:
-        if _own_supplier(session, supplier_id) is None:
+        if own_supplier(session, supplier_id) is None:
             return _bad("not found", 404)
     registration = _register(services, supplier_id)  # no transaction is open while Shopify answers
     if not registration["ok"]:
@@ -191,7 +189,7 @@ def deregister_as_fulfillment_service(supplier_id: int):
     """Delete the supplier's fulfillment service in Shopify (its open fulfillment orders move to another location); the supplier becomes merchant-managed."""
     services = _services()
     with services.session_factory() as session:
-        if _own_supplier(session, supplier_id) is None:
+        if own_supplier(session, supplier_id) is None:
             return _bad("not found", 404)
     problem = _deregister(services, supplier_id)
     if problem is not None:
@@ -223,7 +221,7 @@ def delete_supplier(supplier_id: int):
 
     services = _services()
     with services.session_factory() as session:
-        supplier = _own_supplier(session, supplier_id)
+        supplier = own_supplier(session, supplier_id)
         if supplier is None:
             return _bad("not found", 404)
         registered = supplier.fulfillment_model == FulfillmentModel.SERVICE.value
@@ -232,7 +230,7 @@ def delete_supplier(supplier_id: int):
         if problem is not None:
             return jsonify(error=f"{problem}; nothing was deleted"), 502
     with services.session_factory.begin() as session:
-        supplier = _own_supplier(session, supplier_id)
+        supplier = own_supplier(session, supplier_id)
         if supplier is None:
             return _bad("not found", 404)
         supplier.deleted_at, supplier.active = utcnow(), False
@@ -258,7 +256,7 @@ def add_mappings(supplier_id: int):
     if refused:
         return invalid(refused)
     with _services().session_factory.begin() as session:
-        supplier = _own_supplier(session, supplier_id)
+        supplier = own_supplier(session, supplier_id)
         if supplier is None:
             return _bad("not found", 404)
         existing = {m.sku: m for m in session.scalars(select(ProductMapping).where(ProductMapping.supplier_id == supplier.id))}
@@ -291,7 +289,7 @@ def update_supplier(supplier_id: int):
     services = _services()
     try:
         with services.session_factory() as session:  # read only: checks and tests run with no transaction open
-            supplier = _own_supplier(session, supplier_id)
+            supplier = own_supplier(session, supplier_id)
             if supplier is None:
                 return _bad("not found", 404)
             change = prepare_update(services.box, supplier, g.body, adapter_config_problem)
@@ -306,7 +304,7 @@ def update_supplier(supplier_id: int):
             _audit_test(supplier_id, result, tested="unsaved changes")
             return jsonify(error="the test connection failed; nothing was saved", test=result, unsaved={"settings": change.settings, "credentials": masked(change.credentials)}), 422
     with services.session_factory.begin() as session:
-        supplier = _own_supplier(session, supplier_id)
+        supplier = own_supplier(session, supplier_id)
         if supplier is None:
             return _bad("not found", 404)
         if "name" in change.simple and session.scalar(select(Supplier.id).where(Supplier.shop_domain == g.shop_domain, Supplier.name == change.simple["name"], Supplier.id != supplier.id)):
@@ -327,7 +325,7 @@ def test_connection(supplier_id: int):
     body = g.body or {}
     try:
         with services.session_factory() as session:
-            supplier = _own_supplier(session, supplier_id)
+            supplier = own_supplier(session, supplier_id)
             if supplier is None:
                 return _bad("not found", 404)
             change = prepare_update(services.box, supplier, body, adapter_config_problem)
@@ -351,7 +349,7 @@ def audit_trail(supplier_id: int):
     from ..suppliers.audit import trail
 
     with _services().session_factory() as session:
-        if _own_supplier(session, supplier_id) is None:
+        if own_supplier(session, supplier_id) is None:
             return _bad("not found", 404)
         return jsonify(audit=trail(session, g.shop_domain, supplier_id))
 
@@ -378,7 +376,7 @@ def register_printful_webhooks(supplier_id: int):
 
     services = _services()
     with services.session_factory() as session:
-        supplier = _own_supplier(session, supplier_id)
+        supplier = own_supplier(session, supplier_id)
         if supplier is None or supplier.kind != "printful":
             return _bad("not found", 404)
     outcome = register_webhooks(services, supplier_id)  # no transaction is open while Printful answers
