@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..alerts import raise_alert, resolve_alert
+from ..cases.links import link_return
 from ..i18n import gettext as _
 from ..deliveries.models import FulfillmentDelivery
 from ..models import ShopSetting, utcnow
@@ -109,6 +110,8 @@ def record_return(session: Session, shop_domain: str, snapshot: dict) -> ReturnC
             case = session.scalar(select(ReturnCase).where(ReturnCase.shop_domain == shop_domain, ReturnCase.return_gid == snapshot["id"]))
     if order is not None and case.order_id != order.id:
         case.order_id = order.id  # the order was mirrored after the case: the outcome's fees read its country
+    if case.id is not None:
+        link_return(session, shop_domain, case.order_id, case.id)  # the customer's report on the store page follows its return
     case.status = str(snapshot.get("status") or case.status).lower()
     if (snapshot.get("exchangeLineItems") or {}).get("nodes"):
         case.outcome = "exchange"  # the customer chose another item instead of money back

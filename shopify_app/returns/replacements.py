@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..cases.links import link_replacement
 from ..db import read_only
 from ..i18n import gettext as _
 from ..models import utcnow
@@ -157,6 +158,7 @@ def _record_done(factory, outcome_id: int, order: dict, *, asked: bool = False) 
         case.outcome = OutcomeKind.REPLACEMENT
         case.refund_due_at = None  # a replacement owes no refund
         settle_remedy_task(session, case)  # an old "send a replacement" task, if any: the app has sent it
+        link_replacement(session, case.shop_domain, case.id, order.get("name") or order.get("id"))  # the customer's case shows it
         timeline(session, case, "complaint_replacement_sent", "app", replacement_order=order.get("name") or order.get("id"), confirmed_by_reading_shopify=asked)
         notify_customer(session, case, "return_replacement")
         return row.state

@@ -287,6 +287,9 @@ def request_schemas() -> dict[str, dict]:
         # issue 17 part P: the merchant's answer to a customer case, and what an out-of-stock notice offers.
         "CaseReply": obj({"body": text(CASE_MAX_CHARS, non_blank=True, description="Shown on the customer's page and emailed."),
                           "owner": text(255, nullable=True, description="Who handles the case (kept when first set).")}, required=("body",)),
+        "CaseLink": obj({"return_case_id": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ID, "description": "A return of the same order (null unlinks)."},
+                         "replacement_order": {"type": ["string", "null"], "pattern": r"^#?[A-Za-z0-9-]{1,40}$", "description": "The replacement order's name, e.g. #1042 (null clears)."}},
+                        min_properties=1),
         "CaseSettings": obj({"out_of_stock_choice": {"type": "string", "enum": list(OUT_OF_STOCK_CHOICES)}}, required=("out_of_stock_choice",)),
     }
 

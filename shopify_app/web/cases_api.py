@@ -8,6 +8,7 @@ from ..auth.session_tokens import require_session_token
 from ..cases.models import Case, CaseKind, CaseStatus
 from ..cases.service import CaseRefused, case_settings, close_case, reply, set_case_settings
 from ..models import utcnow
+from ..returns.models import ReturnCase
 from .api_schemas import bounded_ids, invalid, validated_body
 
 blueprint = Blueprint("cases_api", __name__, url_prefix="/api")
@@ -92,6 +93,28 @@ def close(case_id: int):
         if case is None:
             return jsonify(error="case not found"), 404
         close_case(session, case)
+        return jsonify(case=case_json(case))
+
+
+@blueprint.post("/cases/<id:case_id>/link")
+@require_session_token
+@validated_body("CaseLink")
+def link(case_id: int):
+    """Link a case to a return of the same order and/or name its replacement order (what the app did not link by itself)."""
+    body = g.body
+    with _services().session_factory.begin() as session:
+        case = _own_case(session, case_id)
+        if case is None:
+            return jsonify(error="case not found"), 404
+        if "return_case_id" in body:
+            return_case_id = body["return_case_id"]
+            if return_case_id is not None:
+                found = session.get(ReturnCase, return_case_id)
+                if found is None or found.shop_domain != g.shop_domain or found.order_id != case.order_id:
+                    return invalid([("return_case_id", "not a return of this case's order")])
+            case.return_case_id = return_case_id
+        if "replacement_order" in body:
+            case.replacement_order = body["replacement_order"]
         return jsonify(case=case_json(case))
 
 

@@ -105,6 +105,7 @@ RESPONSES: dict[str, dict[int, str | None]] = {
     "cases_api.list_cases": {200: "CaseList", 400: "Error"},
     "cases_api.reply_to_case": {201: "CaseReplied"},
     "cases_api.close": {200: "CaseEnvelope"},
+    "cases_api.link": {200: "CaseEnvelope"},
     "cases_api.get_settings": {200: "CaseSettingsView"},
     "cases_api.put_settings": {200: "CaseSettingsView"},
 }
