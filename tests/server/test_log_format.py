@@ -1,6 +1,7 @@
 """Log format by mode (JSON in real mode, text in sandbox mode, LOG_FORMAT overrides) and the bound context on each line."""
 from __future__ import annotations
 
+import contextvars
 import io
 import json
 import logging
@@ -29,9 +30,14 @@ def emit(fmt: str, message: str, *args, **context) -> str:
     logger = logging.getLogger(f"test.logformat.{fmt}")
     logger.addHandler(handler)
     logger.propagate = False
-    try:
+    def log_in_a_fresh_context():
         with bound(**context):
             logger.warning(message, *args)
+
+    try:
+        # A fresh context: a field another test left bound on this worker's thread (a streamed
+        # test-client response whose teardown ran elsewhere) must not show up in these lines.
+        contextvars.Context().run(log_in_a_fresh_context)
     finally:
         logger.removeHandler(handler)
     return handler.stream.getvalue()
