@@ -48,7 +48,7 @@ def transport_opener(settings: dict[str, Any], credentials: dict[str, Any], owne
     if transport["kind"] == "local":
         if not runtime.current().file_root or owner is None:
             raise InvalidEdiSettings("transport.kind local needs the operator's FILE_SUPPLIER_ROOT")
-        folder = local_folder(re.sub(r"[^A-Za-z0-9.-]", "_", owner.shop_domain), str(int(owner.supplier_id)))
+        folder = local_folder(owner.shop_domain, str(int(owner.supplier_id)))
         folder.mkdir(parents=True, exist_ok=True)
         return lambda: LocalFolderTransport(folder)
     timeout = runtime.current().clamp_timeout(float(transport.get("timeout_seconds", 30)))

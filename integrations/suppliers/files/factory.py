@@ -25,12 +25,14 @@ def open_sftp(host: str, port: int, username: str, host_key_fingerprint: str, cr
                          private_key=credentials.get("private_key") or None, root=root, timeout=timeout, policy=policy)
 
 
-def local_folder(*parts: str) -> Path:
-    """A folder under the operator's FILE_SUPPLIER_ROOT (runtime.file_root); the parts are checked names, never a path a tenant typed raw."""
+def local_folder(shop_domain: str | None, folder: str) -> Path:
+    """The shop's own folder under the operator's FILE_SUPPLIER_ROOT (runtime.file_root): `<root>/<shop>/<folder>`, never a path a tenant typed raw."""
     file_root = runtime.current().file_root
     if not file_root:
         raise InvalidFileSettings("local folders need the operator's FILE_SUPPLIER_ROOT")
-    return Path(file_root).joinpath(*(part for part in parts if part))
+    if not shop_domain:
+        raise InvalidFileSettings("local folders need the supplier's shop (each shop has its own folder)")
+    return tenant_folder(file_root, shop_domain, folder)
 
 
 def check_host_allowed(host: str, port: int, policy: Any, error: type[ValueError], key: str = "settings.host") -> None:
@@ -50,13 +52,7 @@ def transport_factory(settings: FileChannelSettings, credentials: Mapping[str, A
 
     def open_transport() -> FileTransport:
         if settings.transport == "local":
-            file_root = runtime.current().file_root
-            if not file_root:
-                raise InvalidFileSettings("local folders need the operator's FILE_SUPPLIER_ROOT")
-            if not shop_domain:
-                raise InvalidFileSettings("local folders need the supplier's shop (each shop has its own folder)")
-            # Confined per tenant: a merchant types only the part below FILE_SUPPLIER_ROOT/<shop>/.
-            folder = tenant_folder(file_root, shop_domain, settings.local_folder)
+            folder = local_folder(shop_domain, settings.local_folder)  # confined per tenant: a merchant types only the part below <root>/<shop>/
             return LocalFolderTransport(folder / settings.root if settings.root else folder)
         if settings.transport == "sftp":
             return open_sftp(settings.host, settings.port, settings.username, settings.host_key_fingerprint, credentials, root=settings.root,
