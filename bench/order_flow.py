@@ -385,7 +385,7 @@ def fmt(v: float, digits: int = 1) -> str:
 
 
 def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
+    return "MET" if ok else "MISSED"
 
 
 def report(args, results: list[PhaseResult], workdir: Path, elapsed: float) -> None:
