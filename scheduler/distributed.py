@@ -9,13 +9,18 @@ as a safety net; both drains claim rows with leases, so any number of workers is
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import procrastinate
 import procrastinate.schema
+import procrastinate.signals
+import procrastinate.worker
 
 from shopify_app.jobs.claims import run_claimed
 from shopify_app.jobs.fanout import ShopJob, Unit, due_units, run_unit
@@ -89,6 +94,66 @@ class AbortRequested:
 INBOX_DRAIN_BATCH = 10
 
 
+class CoalescedDrain:
+    """Runs a drain at most once at a time in this process; a call while it runs makes it go once more, and returns at once.
+
+    The forwarding drain keeps claiming while its supplier calls are in flight, up to the
+    process's FORWARDING_THREADS: a second drain beside it only queued more rows behind the
+    same threads (their leases running) and held a second worker slot waiting on them.
+    Every wake-up still counts: the running drain makes one more pass after it, so rows
+    committed while it was finishing are not left for the every-minute drain.
+    """
+
+    def __init__(self, drain):
+        self.drain = drain
+        self._lock = threading.Lock()
+        self._running = False
+        self._again = False
+
+    def __call__(self) -> bool:
+        """Drain (or hand the pass to the running drain); True when this call did the draining."""
+        with self._lock:
+            if self._running:
+                self._again = True
+                return False
+            self._running = True
+        try:
+            while True:
+                self.drain()
+                with self._lock:
+                    if not self._again:
+                        self._running = False
+                        return True
+                    self._again = False
+        except BaseException:
+            with self._lock:
+                self._running = self._again = False
+            raise
+
+
+class PerThread:
+    """One drain object per thread: drains running side by side in a process each lease rows as their own owner.
+
+    A row whose lease ran out in one drain's batch and was claimed again by a sibling then
+    fails the first drain's ownership check (as the embedded lane's threads each have their own).
+    """
+
+    def __init__(self, make):
+        self._make = make
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self.made: list = []
+
+    def get(self):
+        """This thread's drain object (made on first use)."""
+        drain = getattr(self._local, "drain", None)
+        if drain is None:
+            drain = self._local.drain = self._make()
+            with self._lock:
+                self.made.append(drain)
+        return drain
+
+
 def build_app(services) -> procrastinate.App:
     """A procrastinate App whose tasks run the app's periodic jobs and drains with these services."""
     from scheduler.embedded import PERIODIC_JOBS, SHOP_JOBS
@@ -119,25 +184,40 @@ def build_app(services) -> procrastinate.App:
     def fan_out(timestamp: int) -> None:
         defer_due_units(app, services, SHOP_JOBS, utcnow())
 
-    inbox = InboxWorker(services.session_factory, services.settings, services)
+    inbox_stopping = AbortRequested()  # shared: a worker's shutdown stops every thread's inbox drain
+
+    def new_inbox_worker() -> InboxWorker:
+        worker = InboxWorker(services.session_factory, services.settings, services)
+        worker.stopping = inbox_stopping
+        return worker
+
+    inboxes = PerThread(new_inbox_worker)
     forwarding = forwarding_worker(services)  # FORWARDING_THREADS / FORWARDING_CALLS_PER_SUPPLIER
     amendments = AmendmentWorker(services.session_factory, services.box, wake_forwarding=services.wake_forwarding)
-    for drain in (inbox, forwarding, amendments):
+    for drain in (forwarding, amendments):
         drain.stopping = AbortRequested()
 
     @app.periodic(cron="* * * * *", periodic_id="drain-inbox")
     @app.task(name="drain-inbox", queue=WORK_QUEUE, queueing_lock="drain-inbox", pass_context=True)
     def drain_inbox(context, timestamp: int | None = None) -> None:
-        with inbox.stopping.watching(context):
-            inbox.drain(batch_size=INBOX_DRAIN_BATCH)
+        with inbox_stopping.watching(context):
+            inboxes.get().drain(batch_size=INBOX_DRAIN_BATCH)
+
+    def forwarding_pass() -> None:
+        forwarding.drain()
+        amendments.drain()  # order changes for suppliers that already have the order
+        schedule_forwarding_at(app, forwarding.next_due_in())  # the earliest retry, not the next minute
+
+    forward = CoalescedDrain(forwarding_pass)
 
     @app.periodic(cron="* * * * *", periodic_id="drain-forwarding")
     @app.task(name="drain-forwarding", queue=WORK_QUEUE, queueing_lock="drain-forwarding", pass_context=True)
     def drain_forwarding(context, timestamp: int | None = None) -> None:
+        # While this process's drain runs, the job only asks it for one more pass: its slot is free at once.
         with forwarding.stopping.watching(context), amendments.stopping.watching(context):
-            forwarding.drain()
-            amendments.drain()  # order changes for suppliers that already have the order
-        schedule_forwarding_at(app, forwarding.next_due_in())  # the earliest retry, not the next minute
+            forward()
+
+    app.drains = SimpleNamespace(inboxes=inboxes, forwarding=forwarding, amendments=amendments, forward=forward)  # for tests and metrics
 
     return app
 
@@ -210,23 +290,57 @@ def ensure_schema(database_url: str) -> None:
             conn.execute(procrastinate.schema.SchemaManager.get_schema())
 
 
-def run_worker(services, *, concurrency: int = 4) -> None:
-    """Serve the jobs and work queues until stopped (the `worker` role)."""
+def run_worker(services, *, concurrency: int = 4, work_concurrency: int | None = None) -> None:
+    """Serve the jobs and work queues until stopped (the `worker` role).
+
+    `concurrency` slots serve the periodic jobs (queue "jobs"), `work_concurrency` slots
+    (WORKER_WORK_CONCURRENCY, default 8) the order work (queue "work": inbox and forwarding
+    drains), in two procrastinate workers of this process: a sale's orders never wait for a
+    slot held by a thousand shops' reconciliations, and those still run while orders pour in.
+    """
+    from scheduler.forwarding_capacity import work_concurrency as work_slots
+
+    work = work_slots() if work_concurrency is None else work_concurrency
     app = build_app(services)
     ensure_schema(services.settings.database_url)
     # The worker's own wake-ups must defer drains too: the inbox drain routes an order and calls
     # wake_forwarding(); without an engine here that only set an Event nobody waits on, and
     # the order waited for the every-minute drain (bench/peak_orders.py: p50 12 s at 10 orders/s).
     attach(services)
+    asyncio.run(serve(app, work_concurrency=work, jobs_concurrency=concurrency))
+
+
+async def serve(app: procrastinate.App, *, work_concurrency: int, jobs_concurrency: int, install_signal_handlers: bool = True, wait: bool = True) -> None:
+    """Run the work-queue and jobs-queue workers side by side on this loop until a signal (wait=False: until both queues are empty)."""
+    # procrastinate runs a synchronous task in the loop's default executor, which Python sizes
+    # min(32, CPUs + 4): 6 threads on 2 cores, so a worker never ran more than 6 of our (all
+    # synchronous) jobs at once whatever its concurrency. Size it to the slots.
+    loop = asyncio.get_running_loop()
+    executor = ThreadPoolExecutor(max_workers=work_concurrency + jobs_concurrency + 2, thread_name_prefix="procrastinate-job")
+    loop.set_default_executor(executor)
     # On SIGTERM procrastinate stops fetching and, after shutdown_graceful_timeout, asks the running
     # jobs to abort: at 0 the drains stop between rows at once (the row in hand finishes, the
     # rest are released); other jobs finish their unit, and the worker waits for them.
     # Retries are scheduled jobs, which a worker finds by polling (new jobs come by LISTEN/NOTIFY):
     # poll often enough that a retry due in half a second is not run five seconds late.
-    app.run_worker(
-        queues=[JOBS_QUEUE, WORK_QUEUE],
-        concurrency=concurrency,
-        name="dropship-worker",
-        shutdown_graceful_timeout=0,
-        fetch_job_polling_interval=SCHEDULED_JOBS_POLL,
-    )
+    common = dict(shutdown_graceful_timeout=0, fetch_job_polling_interval=SCHEDULED_JOBS_POLL, install_signal_handlers=False, wait=wait)
+    workers = [
+        procrastinate.worker.Worker(app=app, queues=[WORK_QUEUE], concurrency=work_concurrency, name="dropship-work", **common),
+        procrastinate.worker.Worker(app=app, queues=[JOBS_QUEUE], concurrency=jobs_concurrency, name="dropship-jobs", **common),
+    ]
+
+    def stop() -> None:
+        for worker in workers:
+            worker.stop()
+
+    stopping = procrastinate.signals.on_stop(stop) if install_signal_handlers else contextlib.nullcontext()
+    try:
+        async with app.open_async():
+            with stopping:
+                runs = [asyncio.create_task(worker.run()) for worker in workers]
+                if wait:  # one worker failing (its side tasks died) stops the other: the process exits and is restarted
+                    await asyncio.wait(runs, return_when=asyncio.FIRST_COMPLETED)
+                    stop()
+                await asyncio.gather(*runs)
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)

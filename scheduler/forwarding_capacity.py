@@ -1,41 +1,70 @@
-"""How many supplier calls one process keeps in flight: FORWARDING_THREADS, FORWARDING_CALLS_PER_SUPPLIER.
+"""How much order work one process keeps going: supplier calls in flight, worker slots, database connections.
 
 Supplier calls are I/O (100-500 ms each, two per order), so a process's order throughput is
-about calls-in-flight / (2 x latency): the defaults (8 threads, 4 per supplier) carry some
-13 orders/s in all and 6-7 for one shop's burst (bench/peak_orders.py). A deployment that
-expects a sale raises them; the per-supplier cap still keeps one slow supplier from holding
-every thread.
+about calls-in-flight / (2 x latency). The forwarding module's own sizes (8 threads, 4 per
+supplier) carried some 13 orders/s in all and 6-7 for one shop's burst (bench/peak_orders.py):
+a sale needs more, and a thread waiting on a supplier costs little memory and no CPU. So
+the defaults here are 48 threads (about 80 orders/s at 300 ms a call) and 16 calls per
+supplier (a burst of some 25 orders/s on one shop); the per-supplier cap still keeps one
+slow supplier from holding every thread, and the breaker still parks a failing one.
+
+    FORWARDING_THREADS              supplier calls in flight per process (default 48)
+    FORWARDING_CALLS_PER_SUPPLIER   of those, at most this many to one supplier (default 16)
+    WORKER_WORK_CONCURRENCY         procrastinate worker slots for order work, beside the
+                                    periodic jobs' own --concurrency (default 8)
+    DATABASE_POOL_SIZE              database connections kept open per process (default 10)
+    DATABASE_MAX_OVERFLOW           more opened under a burst, closed again after (default 20)
 """
 from __future__ import annotations
 
 import os
 
 from shopify_app.config import ConfigError
-from shopify_app.suppliers.forwarding import PER_SUPPLIER_CALLS, THREADS, ForwardingWorker
+from shopify_app.suppliers.forwarding import ForwardingWorker
 from shopify_app.suppliers.resilience import SupplierSlots
 
 MAX_THREADS = 256
+DEFAULT_THREADS = 48
+DEFAULT_CALLS_PER_SUPPLIER = 16
+DEFAULT_WORK_CONCURRENCY = 8
+# Connections: a forwarding thread holds one only for its short transactions (never during the
+# call), so 48 threads need a handful at once; SQLAlchemy's 5 + 10 made a burst open and close
+# connections over and over (a PostgreSQL backend per connect) or wait for one.
+DEFAULT_POOL_SIZE = 10
+DEFAULT_MAX_OVERFLOW = 20
 
 
-def _whole(env, name: str, default: int) -> int:
+def _whole(env, name: str, default: int, low: int = 1, high: int = MAX_THREADS) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
         value = int(raw)
     except ValueError:
-        value = 0
-    if not 1 <= value <= MAX_THREADS:
-        raise ConfigError(f"{name} must be a whole number from 1 to {MAX_THREADS} (default {default})")
+        value = low - 1
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be a whole number from {low} to {high} (default {default})")
     return value
 
 
 def forwarding_capacity(env=None) -> tuple[int, int]:
     """(threads per process, calls in flight per supplier) from the environment, else the defaults."""
     env = os.environ if env is None else env
-    threads = _whole(env, "FORWARDING_THREADS", THREADS)
-    per_supplier = _whole(env, "FORWARDING_CALLS_PER_SUPPLIER", PER_SUPPLIER_CALLS)
+    threads = _whole(env, "FORWARDING_THREADS", DEFAULT_THREADS)
+    per_supplier = _whole(env, "FORWARDING_CALLS_PER_SUPPLIER", DEFAULT_CALLS_PER_SUPPLIER)
     return threads, min(per_supplier, threads)
+
+
+def work_concurrency(env=None) -> int:
+    """Worker slots for the work queue (inbox and forwarding drains), from WORKER_WORK_CONCURRENCY."""
+    return _whole(os.environ if env is None else env, "WORKER_WORK_CONCURRENCY", DEFAULT_WORK_CONCURRENCY, high=64)
+
+
+def database_pool(env=None) -> dict[str, int]:
+    """The engine's pool_size and max_overflow, from DATABASE_POOL_SIZE and DATABASE_MAX_OVERFLOW."""
+    env = os.environ if env is None else env
+    return {"pool_size": _whole(env, "DATABASE_POOL_SIZE", DEFAULT_POOL_SIZE, high=200),
+            "max_overflow": _whole(env, "DATABASE_MAX_OVERFLOW", DEFAULT_MAX_OVERFLOW, low=0, high=200)}
 
 
 def forwarding_worker(services) -> ForwardingWorker:

@@ -140,7 +140,11 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
     """Wire everything from settings."""
     from integrations.shopify.transport import http_client_for
 
-    engine = engine or make_engine(settings.database_url)
+    if engine is None:
+        from scheduler.forwarding_capacity import database_pool
+
+        # A pool that fits the process's threads (DATABASE_POOL_SIZE / DATABASE_MAX_OVERFLOW); not for an in-memory SQLite.
+        engine = make_engine(settings.database_url, **({} if ":memory:" in settings.database_url else database_pool()))
     session_factory = make_session_factory(engine)
     box = SecretBox(settings.encryption_keys)
     shopify = ShopifyApp(settings.api_key, settings.api_secret, settings.api_secret_old)

@@ -5,11 +5,31 @@ import pytest
 
 from scheduler.forwarding_capacity import forwarding_capacity, forwarding_worker
 from shopify_app.config import ConfigError
-from shopify_app.suppliers.forwarding import PER_SUPPLIER_CALLS, THREADS
+from scheduler.forwarding_capacity import DEFAULT_CALLS_PER_SUPPLIER, DEFAULT_THREADS, database_pool, work_concurrency
 
 
-def test_defaults_are_the_forwarding_modules_own():
-    assert forwarding_capacity({}) == (THREADS, PER_SUPPLIER_CALLS)
+def test_defaults_fit_io_bound_suppliers():
+    """Two calls an order at 300 ms: the defaults keep enough in flight for 50 orders/s, 15 of them on one shop."""
+    threads, per_supplier = forwarding_capacity({})
+    assert (threads, per_supplier) == (DEFAULT_THREADS, DEFAULT_CALLS_PER_SUPPLIER)
+    assert threads / (2 * 0.3) >= 50 and per_supplier / (2 * 0.3) >= 15
+    assert per_supplier < threads  # one slow supplier never holds every thread
+
+
+def test_worker_slots_and_database_pool_are_settable_and_checked():
+    assert work_concurrency({}) == 8 and work_concurrency({"WORKER_WORK_CONCURRENCY": "12"}) == 12
+    assert database_pool({}) == {"pool_size": 10, "max_overflow": 20}
+    assert database_pool({"DATABASE_POOL_SIZE": "30", "DATABASE_MAX_OVERFLOW": "0"}) == {"pool_size": 30, "max_overflow": 0}
+    with pytest.raises(ConfigError, match="WORKER_WORK_CONCURRENCY"):
+        work_concurrency({"WORKER_WORK_CONCURRENCY": "0"})
+    with pytest.raises(ConfigError, match="DATABASE_POOL_SIZE"):
+        database_pool({"DATABASE_POOL_SIZE": "lots"})
+
+
+def test_a_process_engine_gets_the_pool(monkeypatch, app_factory, sqlite_url):
+    monkeypatch.setenv("DATABASE_POOL_SIZE", "17")
+    services = app_factory(sqlite_url).extensions["services"]
+    assert services.engine.pool.size() == 17
 
 
 def test_a_deployment_raises_both_and_the_per_supplier_cap_never_exceeds_the_threads():

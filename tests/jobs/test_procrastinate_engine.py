@@ -157,7 +157,10 @@ def test_a_worker_process_defers_the_forwarding_drain_its_own_inbox_drain_asks_f
     url = _fresh_postgres_db(postgres_server)
     upgrade_to_head(url)
     services = app_factory(url).extensions["services"]
-    monkeypatch.setattr(procrastinate.App, "run_worker", lambda self, **kwargs: None)  # set up as `cli worker` does, serve nothing
+    async def serve_nothing(app, **kwargs) -> None:
+        pass
+
+    monkeypatch.setattr("scheduler.distributed.serve", serve_nothing)  # set up as `cli worker` does, serve nothing
     assert services.job_engine is None
     try:
         run_worker(services)
