@@ -70,6 +70,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="FORWARDING_THREADS for the app's processes (supplier calls in flight per process; app default 8)")
     p.add_argument("--calls-per-supplier", type=int, default=None,
                    help="FORWARDING_CALLS_PER_SUPPLIER (calls in flight per supplier and process; app default 4)")
+    p.add_argument("--work-concurrency", type=int, default=None,
+                   help="WORKER_WORK_CONCURRENCY for the procrastinate workers (slots for order work; app default 8)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--settle", type=float, default=10.0, help="seconds after installing the shops before the first step")
     p.add_argument("--quick", action="store_true", help="smoke run: embedded only, rates 5,10, 4 s steps, 3 shops")
@@ -273,6 +275,18 @@ class Step:
     refused_429: int = 0
     inbox_backlog: int = 0
     supplier_in_flight_peak: int = 0  # most supplier requests served at once during the step
+    app_cpu_seconds: float = 0.0  # CPU time of the app's processes over the step and its drain
+    bench_cpu_seconds: float = 0.0  # this process's CPU (load generator + sandboxes) over the same time
+
+    @property
+    def cpu_ms_per_order(self) -> float:
+        """The app's CPU per order carried (forward path: webhooks in, routed, placed at the supplier)."""
+        return self.app_cpu_seconds / self.carried * 1000 if self.carried else math.nan
+
+    @property
+    def orders_per_cpu_second(self) -> float:
+        """Orders carried per second of the app's CPU: what one whole core would carry."""
+        return self.carried / self.app_cpu_seconds if self.app_cpu_seconds else math.nan
 
     @property
     def holds(self) -> bool:
@@ -317,6 +331,7 @@ def run_step(world: World, mode: str, rate: float, args, suppliers: dict[str, in
     placed: list[tuple[str, str, float, float] | None] = [None] * n  # (shop, gid, scheduled, started)
     pids = list(app_pids(world).values())
     cpu0 = sum(cpu_seconds(p) for p in pids)
+    bench0 = time.process_time()
     busy0, total0 = machine_busy()
     refused0 = world.supplier.rate_limiter.refused
     world.in_flight.reset_peak()
@@ -348,6 +363,7 @@ def run_step(world: World, mode: str, rate: float, args, suppliers: dict[str, in
     ended = now()
     busy1, total1 = machine_busy()
     cpu1 = sum(cpu_seconds(p) for p in list(app_pids(world).values()))
+    bench1 = time.process_time()
     paid_sent = world.webhooks.first_sent("orders/paid")
     latencies = [created[k] - paid_sent[gid] for k, gid in keys.items() if k in created and gid in paid_sent]
     created_times = [created[k] for k in keys if k in created]
@@ -364,12 +380,14 @@ def run_step(world: World, mode: str, rate: float, args, suppliers: dict[str, in
     step.lateness_p99 = percentile([(st - sc) * 1000 for _, _, sc, st in orders], 99)
     step.machine_cpu = (busy1 - busy0) / max(1, total1 - total0)
     step.app_cpu = (cpu1 - cpu0) / max(1e-9, ended - started)
+    step.app_cpu_seconds, step.bench_cpu_seconds = cpu1 - cpu0, bench1 - bench0
     step.refused_429 = world.supplier.rate_limiter.refused - refused0
     step.inbox_backlog = inbox_backlog(world)
     step.supplier_in_flight_peak = world.in_flight.peak
     progress(f"  [{mode}] {rate:g}/s: placed {step.placed}, carried {step.carried}, lost {step.lost}, dup {step.duplicated}, "
              f"p50 {step.p50:.2f} s, p99 {step.p99:.2f} s, machine CPU {step.machine_cpu * 100:.0f} %, app CPUs {step.app_cpu:.2f}, "
-             f"supplier calls in flight at most {step.supplier_in_flight_peak}, 429s {step.refused_429}, inbox backlog {step.inbox_backlog}")
+             f"supplier calls in flight at most {step.supplier_in_flight_peak}, 429s {step.refused_429}, inbox backlog {step.inbox_backlog}, "
+             f"app CPU {step.cpu_ms_per_order:.0f} ms/order")
     return step
 
 
@@ -387,7 +405,8 @@ def run_mode(mode: str, args, workdir: Path, postgres, progress) -> ModeResult:
     # The app's processes inherit this process's environment (World keeps only its own variables apart).
     # BACKFILL_DAYS=0: the shops are installed long before the sale, so no install backfill
     # (a Shopify bulk export per shop) competes with the orders being measured.
-    sizing = {"FORWARDING_THREADS": args.forwarding_threads, "FORWARDING_CALLS_PER_SUPPLIER": args.calls_per_supplier, "BACKFILL_DAYS": 0}
+    sizing = {"FORWARDING_THREADS": args.forwarding_threads, "FORWARDING_CALLS_PER_SUPPLIER": args.calls_per_supplier,
+              "WORKER_WORK_CONCURRENCY": getattr(args, "work_concurrency", None), "BACKFILL_DAYS": 0}
     for name, value in sizing.items():
         if value is None:
             os.environ.pop(name, None)
@@ -498,8 +517,11 @@ def report(args, results: dict[str, ModeResult], elapsed: float, load: str) -> l
     from scheduler.forwarding_capacity import forwarding_capacity
 
     threads, per_supplier = forwarding_capacity()
+    from scheduler.forwarding_capacity import work_concurrency
+
     print(f"machine: {os.cpu_count()} CPUs; load before the run: {load}; app forwarding: {threads} threads per process, "
-          f"{per_supplier} calls per supplier (FORWARDING_THREADS, FORWARDING_CALLS_PER_SUPPLIER)")
+          f"{per_supplier} calls per supplier (FORWARDING_THREADS, FORWARDING_CALLS_PER_SUPPLIER); "
+          f"procrastinate worker: {work_concurrency()} order-work slots + 4 job slots")
     print()
     print("mode      offered/s  placed  carried  lost  dup  achieved/s   p50 s   p99 s  gen p99 ms  CPU busy  app CPUs  429s  inbox  in flight  holds")
     for r in results.values():
@@ -514,6 +536,17 @@ def report(args, results: dict[str, ModeResult], elapsed: float, load: str) -> l
         best = f"{r.best.rate:g}/s" if r.best else "none"
         mem = ", ".join(f"{k} {v:.0f}" for k, v in r.rss_mb.items())
         print(f"{r.mode:<9} {best:<22} {mem:<52} {r.db_bytes_per_1000 / 1e6:>8.2f} MB                  {bottleneck(r)}")
+    print()
+    print("What the cores can carry at all (app CPU per order carried on the forward path, from the highest step each mode ran):")
+    print("mode      app CPU ms/order  orders per app CPU-s  bench's own CPU ms/order  orders/s if the app had all {0} cores".format(os.cpu_count()))
+    for r in results.values():
+        s = next((s for s in reversed(r.steps) if s.carried), None)
+        if s is None:
+            continue
+        bench_ms = s.bench_cpu_seconds / s.carried * 1000
+        print(f"{r.mode:<9} {s.cpu_ms_per_order:>16.1f} {s.orders_per_cpu_second:>21.1f} {bench_ms:>25.1f} {os.cpu_count() * s.orders_per_cpu_second:>38.1f}")
+    print("(the sandboxes and the load generator share the same cores: with both, a step of N orders/s needs "
+          "N x (app + bench ms/order) / 1000 cores)")
     out = targets(results)
     print()
     print("Targets")
