@@ -136,10 +136,26 @@ def _wire_printful_credentials(services: Services) -> None:
     set_credentials_writer(save_refreshed_credentials(services))
 
 
+def configure_all_models() -> None:
+    """Import every model and configure the mappers now, before any thread runs a query.
+
+    Models were imported on first use, inside jobs: a procrastinate worker starting a dozen
+    jobs at once configured the mappers in one thread while another was half-way through
+    importing a models module (Case before CaseMessage), and that failure poisons every later
+    query of the process (bench/peak_orders.py, PostgreSQL: a worker that carried nothing).
+    """
+    from sqlalchemy.orm import configure_mappers
+
+    from . import all_models  # noqa: F401 - every model registered
+
+    configure_mappers()
+
+
 def build_services(settings: Settings, engine: Engine | None = None) -> Services:
     """Wire everything from settings."""
     from integrations.shopify.transport import http_client_for
 
+    configure_all_models()
     if engine is None:
         from scheduler.forwarding_capacity import database_pool
 
