@@ -29,7 +29,8 @@ from shopify_app.models import utcnow
 log = logging.getLogger(__name__)
 
 JOBS_QUEUE = "jobs"
-SCHEDULED_JOBS_POLL = 0.5  # seconds
+SCHEDULED_JOBS_POLL = 0.5  # seconds: the work queue's scheduled jobs (forwarding retries) start at most this late
+JOBS_POLL = 5.0  # seconds: the same for the jobs queue (procrastinate's default)
 WORK_QUEUE = "work"
 FAN_OUT_AHEAD = dt.timedelta(minutes=1)  # the fan-out ticks each minute: it defers the units whose slot begins before the next tick
 
@@ -323,10 +324,14 @@ async def serve(app: procrastinate.App, *, work_concurrency: int, jobs_concurren
     # rest are released); other jobs finish their unit, and the worker waits for them.
     # Retries are scheduled jobs, which a worker finds by polling (new jobs come by LISTEN/NOTIFY):
     # poll often enough that a retry due in half a second is not run five seconds late.
-    common = dict(shutdown_graceful_timeout=0, fetch_job_polling_interval=SCHEDULED_JOBS_POLL, install_signal_handlers=False, wait=wait)
+    # The jobs queue polls less often: its scheduled jobs (shop units spread over their interval)
+    # may start a few seconds late, and each poll is a query from every worker process.
+    common = dict(shutdown_graceful_timeout=0, install_signal_handlers=False, wait=wait)
     workers = [
-        procrastinate.worker.Worker(app=app, queues=[WORK_QUEUE], concurrency=work_concurrency, name="dropship-work", **common),
-        procrastinate.worker.Worker(app=app, queues=[JOBS_QUEUE], concurrency=jobs_concurrency, name="dropship-jobs", **common),
+        procrastinate.worker.Worker(app=app, queues=[WORK_QUEUE], concurrency=work_concurrency, name="dropship-work",
+                                    fetch_job_polling_interval=SCHEDULED_JOBS_POLL, **common),
+        procrastinate.worker.Worker(app=app, queues=[JOBS_QUEUE], concurrency=jobs_concurrency, name="dropship-jobs",
+                                    fetch_job_polling_interval=JOBS_POLL, **common),
     ]
 
     def stop() -> None:
