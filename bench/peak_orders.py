@@ -458,13 +458,20 @@ def bottleneck(result: ModeResult) -> str:
         return f"supplier rate limit ({step.refused_429} requests answered 429 at {step.rate:g}/s)"
     if step.lateness_p99 > 1000:
         return f"load generator (placing orders ran {step.lateness_p99:.0f} ms late at p99: the box, not the app, is saturated)"
-    # Each order is two supplier calls (create + confirmation) at the mean latency: the calls in
-    # flight bound the orders per second the app can carry, whatever the CPU does.
-    capacity = step.supplier_in_flight_peak / (2 * result.mean_latency) if result.mean_latency else math.inf
-    if not step.holds and step.rate >= 0.9 * capacity:
-        from scheduler.forwarding_capacity import forwarding_capacity
+    # The app's CPU need at this rate (its own CPU per order, measured in the step) against the
+    # CPU its processes got: on a busy box the app is starved before any of its own limits.
+    needed = step.rate * step.cpu_ms_per_order / 1000 if not math.isnan(step.cpu_ms_per_order) else math.nan
+    if not step.holds and step.machine_cpu >= 0.85 and needed > 1.1 * step.app_cpu:
+        return (f"CPU: at {step.rate:g}/s the app needs {needed:.2f} CPUs ({step.cpu_ms_per_order:.0f} ms per order) and its processes "
+                f"got {step.app_cpu:.2f}, with all cores {step.machine_cpu * 100:.0f} % busy")
+    from scheduler.forwarding_capacity import forwarding_capacity
 
-        threads, per_supplier = forwarding_capacity()
+    threads, per_supplier = forwarding_capacity()
+    # Each order is two supplier calls (create + confirmation) at the mean latency: the calls in
+    # flight bound the orders per second the app can carry, whatever the CPU does; it is the
+    # limit only when the calls in flight reached the processes' threads.
+    capacity = step.supplier_in_flight_peak / (2 * result.mean_latency) if result.mean_latency else math.inf
+    if not step.holds and step.rate >= 0.9 * capacity and step.supplier_in_flight_peak >= 0.9 * threads * result.workers:
         return (f"forwarding pool: at most {step.supplier_in_flight_peak} supplier calls in flight at {step.rate:g}/s "
                 f"(FORWARDING_THREADS={threads} per process, FORWARDING_CALLS_PER_SUPPLIER={per_supplier}); at "
                 f"{result.mean_latency * 1000:.0f} ms a call and 2 calls an order that carries at most {capacity:.1f} orders/s")
