@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 JOBS_QUEUE = "jobs"
 SCHEDULED_JOBS_POLL = 0.5  # seconds: the work queue's scheduled jobs (forwarding retries) start at most this late
+WORKERS_PER_PROCESS = 2  # serve() runs one procrastinate worker for the work queue and one for the jobs queue
 JOBS_POLL = 5.0  # seconds: the same for the jobs queue (procrastinate's default)
 WORK_QUEUE = "work"
 FAN_OUT_AHEAD = dt.timedelta(minutes=1)  # the fan-out ticks each minute: it defers the units whose slot begins before the next tick

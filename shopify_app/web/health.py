@@ -148,7 +148,10 @@ def _procrastinate_workers_check(services) -> dict:
         return {"ok": False, "reason": f"cannot read procrastinate's workers ({type(exc).__name__}): run the migrate role", "engine": "procrastinate"}
     if not alive:
         return {"ok": False, "reason": f"no procrastinate worker heartbeat in the last {WORKER_HEARTBEAT_SECONDS} s", "engine": "procrastinate", "workers": 0}
-    return {"ok": True, "engine": "procrastinate", "workers": alive}
+    from scheduler.distributed import WORKERS_PER_PROCESS
+
+    # Each `cli worker` process registers one procrastinate worker per queue set (order work, jobs).
+    return {"ok": True, "engine": "procrastinate", "workers": -(-alive // WORKERS_PER_PROCESS)}
 
 
 def _job_runs_check(services) -> dict:
