@@ -258,6 +258,20 @@ def inbox_backlog(world: World) -> int:
         engine.dispose()
 
 
+def database_transactions(world: World) -> int | None:
+    """PostgreSQL: transactions committed or rolled back in the app's database so far (None on SQLite)."""
+    if not world.database_url.startswith("postgresql"):
+        return None
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(world.database_url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()")).scalar()
+    finally:
+        engine.dispose()
+
+
 @dataclass
 class Step:
     mode: str
@@ -277,6 +291,7 @@ class Step:
     supplier_in_flight_peak: int = 0  # most supplier requests served at once during the step
     app_cpu_seconds: float = 0.0  # CPU time of the app's processes over the step and its drain
     bench_cpu_seconds: float = 0.0  # this process's CPU (load generator + sandboxes) over the same time
+    transactions: int | None = None  # PostgreSQL: transactions in the app's database over the step and its drain (a load-independent figure)
 
     @property
     def cpu_ms_per_order(self) -> float:
@@ -332,6 +347,7 @@ def run_step(world: World, mode: str, rate: float, args, suppliers: dict[str, in
     pids = list(app_pids(world).values())
     cpu0 = sum(cpu_seconds(p) for p in pids)
     bench0 = time.process_time()
+    xacts0 = database_transactions(world)
     busy0, total0 = machine_busy()
     refused0 = world.supplier.rate_limiter.refused
     world.in_flight.reset_peak()
@@ -364,11 +380,14 @@ def run_step(world: World, mode: str, rate: float, args, suppliers: dict[str, in
     busy1, total1 = machine_busy()
     cpu1 = sum(cpu_seconds(p) for p in list(app_pids(world).values()))
     bench1 = time.process_time()
+    xacts1 = database_transactions(world)
     paid_sent = world.webhooks.first_sent("orders/paid")
     latencies = [created[k] - paid_sent[gid] for k, gid in keys.items() if k in created and gid in paid_sent]
     created_times = [created[k] for k in keys if k in created]
     first_paid = min((paid_sent[g] for g in keys.values() if g in paid_sent), default=started)
     step = Step(mode, rate, placed=len(orders))
+    if xacts0 is not None and xacts1 is not None:
+        step.transactions = xacts1 - xacts0
     step.carried = len(created_times)
     step.lost = len(keys) - step.carried
     step.duplicated = sum(1 for k in keys if world.supplier.orders_created(k) > 1)
@@ -551,7 +570,8 @@ def report(args, results: dict[str, ModeResult], elapsed: float, load: str) -> l
         if s is None:
             continue
         bench_ms = s.bench_cpu_seconds / s.carried * 1000
-        print(f"{r.mode:<9} {s.cpu_ms_per_order:>16.1f} {s.orders_per_cpu_second:>21.1f} {bench_ms:>25.1f} {os.cpu_count() * s.orders_per_cpu_second:>38.1f}")
+        xacts = f"   DB transactions per order: {s.transactions / s.carried:.1f}" if s.transactions is not None else ""
+        print(f"{r.mode:<9} {s.cpu_ms_per_order:>16.1f} {s.orders_per_cpu_second:>21.1f} {bench_ms:>25.1f} {os.cpu_count() * s.orders_per_cpu_second:>38.1f}{xacts}")
     print("(the sandboxes and the load generator share the same cores: with both, a step of N orders/s needs "
           "N x (app + bench ms/order) / 1000 cores)")
     out = targets(results)
