@@ -246,30 +246,28 @@ def database_bytes(world: World) -> int:
         conn.close()
 
 
-def inbox_backlog(world: World) -> int:
-    """Shopify deliveries not yet processed (pending or retrying) in the app's inbox."""
+def scalar(world: World, sql: str):
+    """One value from the app's database."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(world.database_url)
     try:
         with engine.connect() as conn:
-            return conn.execute(text("SELECT count(*) FROM webhook_inbox WHERE status IN ('pending', 'retry')")).scalar()
+            return conn.execute(text(sql)).scalar()
     finally:
         engine.dispose()
+
+
+def inbox_backlog(world: World) -> int:
+    """Shopify deliveries not yet processed (pending or retrying) in the app's inbox."""
+    return scalar(world, "SELECT count(*) FROM webhook_inbox WHERE status IN ('pending', 'retry')")
 
 
 def database_transactions(world: World) -> int | None:
     """PostgreSQL: transactions committed or rolled back in the app's database so far (None on SQLite)."""
     if not world.database_url.startswith("postgresql"):
         return None
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(world.database_url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(text("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()")).scalar()
-    finally:
-        engine.dispose()
+    return scalar(world, "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()")
 
 
 @dataclass
