@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -45,32 +46,59 @@ def postgres_server():
     server.stop()
 
 
-def _fresh_postgres_db(server) -> str:
+def _fresh_postgres_db(server, template: str | None = None) -> str:
+    """A new database: empty, or a copy of `template`."""
     name = "t_" + uuid.uuid4().hex[:12]
     engine = sa.create_engine(server.url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
     engine.dispose()
     return server.database_url(name)
+
+
+# Running every migration for each test cost 0.3-1 s a test; each worker migrates ONE template per
+# database kind and every test gets a copy of it (the same schema and alembic_version as upgrade_to_head).
+@pytest.fixture(scope="session")
+def migrated_sqlite_template(tmp_path_factory) -> Path:
+    """A SQLite file migrated to head once per worker (copied, never opened, by the tests)."""
+    path = tmp_path_factory.mktemp("migrated-template") / "template.db"
+    upgrade_to_head(f"sqlite:///{path}")
+    # The migration's engine is disposed, so the WAL was checkpointed into the file and removed.
+    assert not Path(f"{path}-wal").exists(), "template still has a WAL beside it: copying the file alone would lose data"
+    return path
+
+
+def migrated_sqlite_copy(template: Path, path: Path) -> str:
+    """A migrated SQLite database at `path`: a copy of the template."""
+    shutil.copyfile(template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres_template(postgres_server) -> str:
+    """A PostgreSQL database migrated to head once per worker, the TEMPLATE of each test's database."""
+    url = _fresh_postgres_db(postgres_server)
+    upgrade_to_head(url)
+    return url.rsplit("/", 1)[1]
+
+
+def _migrated_postgres_db(server, template: str) -> str:
+    """A new database cloned from the migrated template (nothing is connected to the template after its migration)."""
+    return _fresh_postgres_db(server, template=template)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request, tmp_path):
     """A migrated, empty database: SQLite file, then the same tests on PostgreSQL."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'app.db'}"
-    else:
-        url = _fresh_postgres_db(request.getfixturevalue("postgres_server"))
-    upgrade_to_head(url)
-    return url
+        return migrated_sqlite_copy(request.getfixturevalue("migrated_sqlite_template"), tmp_path / "app.db")
+    return _migrated_postgres_db(request.getfixturevalue("postgres_server"), request.getfixturevalue("migrated_postgres_template"))
 
 
 @pytest.fixture
-def sqlite_url(tmp_path):
+def sqlite_url(tmp_path, migrated_sqlite_template):
     """A migrated SQLite database only (for tests whose subject is not the database)."""
-    url = f"sqlite:///{tmp_path / 'app.db'}"
-    upgrade_to_head(url)
-    return url
+    return migrated_sqlite_copy(migrated_sqlite_template, tmp_path / "app.db")
 
 
 LOOPBACK_ALLOW = "127.0.0.1/32,::1/128,localhost"

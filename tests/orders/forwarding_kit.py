@@ -18,8 +18,10 @@ from shopify_app.webhooks.worker import InboxWorker
 SHOP = "demo.myshopify.com"
 
 
-def add_printful_supplier(app, sandbox: SandboxSupplier, *, skus=("TSHIRT-BLK-S", "MUG-WHT-11"), timeout=1.0, webhook_secret=None) -> int:
+def add_printful_supplier(app, sandbox: SandboxSupplier, *, skus=("TSHIRT-BLK-S", "MUG-WHT-11"), timeout=15.0, webhook_secret=None) -> int:
     """A supplier record (encrypted credentials) pointing at the sandbox, with SKU mappings."""
+    # 15 s by default: on a loaded 2-core machine a 1 s read timeout turned a slow sandbox answer into an
+    # unknown outcome (a flaky test); the tests about timeouts pass their own short `timeout`.
     services = app.extensions["services"]
     credentials = {"token": sandbox.token}
     if webhook_secret:

@@ -11,7 +11,7 @@ from axe_playwright_python.sync_playwright import Axe
 from sqlalchemy import select
 
 from shopify_app.orders.models import Order
-from ui.test_browser import ARTIFACTS, browser_page, shop  # noqa: F401 (fixtures: the seeded shop served on loopback, Chromium)
+from ui.test_browser import ARTIFACTS, browser_page, chromium_browser, shop  # noqa: F401 (fixtures: the seeded shop served on loopback, Chromium)
 
 LANGS = ("en", "pl", "he")
 PAGES = ("dashboard", "orders", "suppliers", "mappings", "inventory", "returns", "problems", "settings")

@@ -6,8 +6,6 @@ screenshot of each page is written under tests/artifacts/.
 """
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -32,24 +30,30 @@ def shop(app_factory, sqlite_url, sandbox_shopify):
     yield from serve(app, sandbox_shopify)
 
 
-@pytest.fixture
-def browser_page():
+@pytest.fixture(scope="module")
+def chromium_browser():
+    """One headless Chromium per test module (launching it cost about a second a test); each test gets its own context."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is not installed: `make test` installs it (make system-deps)")
     from playwright.sync_api import sync_playwright
 
-    profile = tempfile.mkdtemp(prefix="chromium-profile-")  # a fresh --user-data-dir
     with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-                                                               viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        # A resource or script the pages' Content-Security-Policy blocks is logged to the console.
-        page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
-        yield page, errors
-        context.close()
-    shutil.rmtree(profile, ignore_errors=True)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_page(chromium_browser):
+    # A new browser context is a fresh profile: no cookies, storage, cache or routes from the last test.
+    context = chromium_browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # A resource or script the pages' Content-Security-Policy blocks is logged to the console.
+    page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
+    yield page, errors
+    context.close()
 
 
 def open_page(page, label: str) -> None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from shopify_app.returns.models import ReturnCase
-from ui.test_browser import browser_page, open_page, shop  # noqa: F401 (fixtures)
+from ui.test_browser import browser_page, chromium_browser, open_page, shop  # noqa: F401 (fixtures)
 from ui.ui_world import SHOP
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from shopify_app.notify.customer_models import NoticeSettings, SatisfactionAnswer
 from shopify_app.notify.notice_links import feedback_url
 from shopify_app.orders.models import Order
-from ui.test_browser import ARTIFACTS, browser_page, open_page, shop  # noqa: F401 (fixtures)
+from ui.test_browser import ARTIFACTS, browser_page, chromium_browser, open_page, shop  # noqa: F401 (fixtures)
 
 
 def test_the_merchant_sets_the_customer_emails_in_settings(shop, browser_page) -> None:  # noqa: F811

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sandbox.supplier.sftp_server import SandboxSftpServer
 from shopify_app.suppliers.file_channel_models import FileChannelFile
 from shopify_app.suppliers.models import ProductMapping, Supplier
-from ui.test_browser import ARTIFACTS, browser_page, open_page  # noqa: F401 (fixture)
+from ui.test_browser import ARTIFACTS, browser_page, chromium_browser, open_page  # noqa: F401 (fixture)
 from ui.ui_world import SHOP, serve
 
 

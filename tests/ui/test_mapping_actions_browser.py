@@ -14,7 +14,7 @@ from shopify_app.kpis.targets import get_targets
 from shopify_app.models import ShopSetting
 from shopify_app.returns.models import ReturnCase
 from shopify_app.suppliers.models import ProductMapping, Supplier
-from ui.test_browser import ARTIFACTS, browser_page, open_page  # noqa: F401 (fixture)
+from ui.test_browser import ARTIFACTS, browser_page, chromium_browser, open_page  # noqa: F401 (fixture)
 from ui.ui_world import SHOP, serve
 
 TEE_M_BARCODE = "4006381333931"

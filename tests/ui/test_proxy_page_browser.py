@@ -13,7 +13,7 @@ from sqlalchemy import select
 from conftest import API_KEY
 from shopify_app.cases.models import Case, CasePhoto
 from shopify_app.orders.models import Order
-from ui.test_browser import ARTIFACTS, browser_page, open_page, shop  # noqa: F401 (fixtures)
+from ui.test_browser import ARTIFACTS, browser_page, chromium_browser, open_page, shop  # noqa: F401 (fixtures)
 from ui.ui_world import SHOP
 
 # What the page must show that does not depend on a translation pass: CLDR's month names and number formats.

@@ -15,7 +15,7 @@ from shopify_app.orders.models import Order
 from shopify_app.suppliers.models import ProductMapping, Supplier, SupplierOrder
 from mappings.mapping_kit import xlsx
 from ui.setup_world import SHOP, serve_fresh
-from ui.test_browser import ARTIFACTS, browser_page  # noqa: F401 (the Chromium fixture)
+from ui.test_browser import ARTIFACTS, browser_page, chromium_browser  # noqa: F401 (the Chromium fixture)
 
 SHOTS = ARTIFACTS / "setup-journey"
 SKU = "MUG-WHT"
