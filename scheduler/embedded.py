@@ -20,8 +20,8 @@ from shopify_app.suppliers.edi_polling import poll_edi_partners
 from shopify_app.suppliers.email_inbox import poll_mailboxes
 from shopify_app.suppliers.file_channel import poll_file_suppliers
 from shopify_app.suppliers.polling import poll_shipments
-from shopify_app.suppliers.webhooks import SUPPLIER_EVENT_TOPIC
 from shopify_app.suppliers.printful_connect import maintain_printful_connections
+from shopify_app.webhooks.lanes import WAY_BACK_TOPICS
 from shopify_app.webhooks.worker import InboxWorker
 
 from shopify_app.jobs.claims import purge_old_runs, run_claimed
@@ -37,7 +37,6 @@ ORDERS_LANE_THREADS = 3
 ORDERS_LANE_BATCH = 10
 WAY_BACK_THREADS = 2  # one thread left the way back (4 rows per order, each with a supplier or Shopify call) behind at 10 orders/s
 WAY_BACK_BATCH = 10
-WAY_BACK_TOPICS = (SUPPLIER_EVENT_TOPIC, "fulfillments/create", "fulfillments/update")
 
 log = logging.getLogger(__name__)
 

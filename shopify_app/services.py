@@ -61,6 +61,17 @@ class Services:
         self.supplier_events_wakeup.set()
         self._wake_engine("drain-inbox")
 
+    def wake_orders_lane(self) -> None:
+        """Like wake_inbox_worker, for a delivery only the orders lane handles: the way back sleeps on."""
+        self.inbox_wakeup.set()
+        self._wake_engine("drain-inbox")
+
+    def wake_lane_for(self, topic: str) -> None:
+        """Wake the one lane that handles a new delivery of `topic` (a Shopify webhook just committed)."""
+        from .webhooks.lanes import is_way_back
+
+        (self.wake_way_back if is_way_back(topic) else self.wake_orders_lane)()
+
     def wake_way_back(self) -> None:
         """Like wake_inbox_worker, for a delivery only the way-back lane handles (a supplier's event): the orders lane sleeps on."""
         self.supplier_events_wakeup.set()

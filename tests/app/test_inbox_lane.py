@@ -1,0 +1,159 @@
+"""The inbox lane's own cost and wake-ups (issue 20 part L): what a delivery costs around its handler, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from sqlalchemy import event, select, update
+
+from conftest import webhook_headers
+from shopify_app.models import InboxStatus, Shop, ShopStatus, WebhookDelivery
+from shopify_app.suppliers.webhooks import SUPPLIER_EVENT_TOPIC
+from shopify_app.webhooks import registry
+from shopify_app.webhooks.lanes import WAY_BACK_TOPICS, is_way_back
+from shopify_app.webhooks.worker import InboxWorker
+
+SHOP = "demo.myshopify.com"
+
+
+@pytest.fixture
+def app(app_factory, database_url):
+    app = app_factory(database_url)
+    with app.extensions["services"].session_factory.begin() as session:
+        session.add(Shop(domain=SHOP))
+    return app
+
+
+@pytest.fixture
+def lane_topics():
+    """Throwaway topics whose handler (and prefetch) the test controls; calls are recorded."""
+    calls = {"handled": [], "prefetched": [], "follow_up": None}
+
+    def handler(ctx):
+        calls["handled"].append(ctx.payload)
+        if calls["follow_up"] is not None:
+            ctx.after_commit(calls["follow_up"])
+
+    registry.load_handlers()
+    registry.HANDLERS["test/plain"] = handler
+    registry.HANDLERS["test/prefetched"] = handler
+    registry.PREFETCHES["test/prefetched"] = lambda ctx: calls["prefetched"].append(ctx.payload) or "read"
+    yield calls
+    registry.HANDLERS.pop("test/plain", None)
+    registry.HANDLERS.pop("test/prefetched", None)
+    registry.PREFETCHES.pop("test/prefetched", None)
+
+
+def post(app, topic, payload):
+    body = json.dumps(payload).encode()
+    response = app.test_client().post("/webhooks", data=body, headers=webhook_headers(topic, body, shop=SHOP))
+    assert response.status_code == 200
+    return response
+
+
+def worker_for(app):
+    services = app.extensions["services"]
+    return InboxWorker(services.session_factory, services.settings, services, rng=random.Random(1))
+
+
+class Statements:
+    """The SQL the engine runs (BEGIN apart), while recording."""
+
+    def __init__(self, engine):
+        self.engine, self.seen, self.begins = engine, [], 0
+
+    def _record(self, conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("BEGIN"):
+            self.begins += 1
+        else:
+            self.seen.append(" ".join(statement.split()))
+
+    def __enter__(self):
+        event.listen(self.engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *exc):
+        event.remove(self.engine, "before_cursor_execute", self._record)
+
+
+@pytest.mark.parametrize("topic", ["test/plain", "test/prefetched"])
+def test_a_delivery_costs_four_statements_around_its_handler_and_its_body_is_read_once(app, lane_topics, topic):
+    """Claim (look + conditional UPDATE returning the body), one read in the write transaction, finish: nothing read twice."""
+    post(app, topic, {"id": 7})
+    with Statements(app.extensions["services"].engine) as sql:
+        report = worker_for(app).drain(batch_size=10)  # one due: one look, no second look to find nothing
+    assert report.done == 1 and lane_topics["handled"] == [{"id": 7}]
+    if topic == "test/prefetched":
+        assert lane_topics["prefetched"] == [{"id": 7}]
+    # The handler and prefetch run no SQL here: everything seen is the lane's own.
+    assert len(sql.seen) == 4, sql.seen
+    assert sum("body" in statement.lower() for statement in sql.seen) == 1  # the claim's RETURNING only
+    assert sql.begins <= 3 or app.extensions["services"].engine.dialect.name != "sqlite"
+    with app.extensions["services"].session_factory() as session:
+        row = session.scalars(select(WebhookDelivery)).one()
+        assert (row.status, row.attempts, row.lease_owner) == (InboxStatus.DONE.value, 1, None)
+
+
+@pytest.mark.parametrize("topic", ["test/plain", "test/prefetched"])
+def test_a_shop_uninstalled_after_the_claim_is_checked_again_in_the_write_transaction(app, lane_topics, topic):
+    """The claim read the shop as installed; it uninstalled before the write: the delivery waits, its handler never runs."""
+    post(app, topic, {"id": 8})
+    worker = worker_for(app)
+    [claimed], _ = worker._claim(10)
+    assert claimed.shop_status == ShopStatus.INSTALLED.value and json.loads(claimed.body) == {"id": 8}
+    with app.extensions["services"].session_factory.begin() as session:
+        session.execute(update(Shop).values(status=ShopStatus.UNINSTALLED.value))
+    from shopify_app.webhooks.worker import DrainReport
+
+    report = DrainReport()
+    worker._process(claimed.id, claimed.topic, report, claimed)
+    assert report.waiting == 1 and lane_topics["handled"] == []
+    with app.extensions["services"].session_factory() as session:
+        assert session.scalars(select(WebhookDelivery.status)).one() == InboxStatus.WAITING.value
+
+
+def test_a_row_taken_by_another_worker_during_the_follow_up_calls_is_not_finished_by_this_one(app, lane_topics):
+    """The follow-up finish is conditional on the lease: the other worker's claim stands."""
+    post(app, "test/plain", {"id": 9})
+    services = app.extensions["services"]
+
+    def another_worker_takes_the_row():
+        with services.session_factory.begin() as session:
+            session.execute(update(WebhookDelivery).values(lease_owner="someone-else"))
+
+    lane_topics["follow_up"] = another_worker_takes_the_row
+    report = worker_for(app).drain(batch_size=1)
+    assert lane_topics["handled"] == [{"id": 9}] and report.done == 0
+    with services.session_factory() as session:
+        row = session.scalars(select(WebhookDelivery)).one()
+        assert (row.status, row.lease_owner, row.attempts) == (InboxStatus.PENDING.value, "someone-else", 0)
+
+
+def test_a_follow_up_delivery_is_finished_once_its_calls_succeeded(app, lane_topics):
+    calls = []
+    lane_topics["follow_up"] = lambda: calls.append("called")
+    post(app, "test/plain", {"id": 10})
+    report = worker_for(app).drain(batch_size=1)
+    assert report.done == 1 and calls == ["called"]
+    with app.extensions["services"].session_factory() as session:
+        row = session.scalars(select(WebhookDelivery)).one()
+        assert (row.status, row.lease_owner, row.attempts) == (InboxStatus.DONE.value, None, 1)
+
+
+@pytest.mark.parametrize(("topic", "lane"), [("orders/create", "orders"), ("orders/paid", "orders"), ("app/uninstalled", "orders"),
+                                             ("fulfillments/create", "way back"), ("fulfillments/update", "way back")])
+def test_a_shopify_webhook_wakes_only_the_lane_that_handles_its_topic(app, topic, lane):
+    """The other lane's threads sleep on: no claim query that can find nothing of theirs."""
+    services = app.extensions["services"]
+    services.inbox_wakeup.wait(0), services.supplier_events_wakeup.wait(0)  # no rings left over
+    post(app, topic, {"id": 11, "admin_graphql_api_id": "gid://shopify/Order/11"})
+    assert services.inbox_wakeup.is_set() is (lane == "orders")
+    assert services.supplier_events_wakeup.is_set() is (lane == "way back")
+
+
+def test_the_lanes_split_the_topics_the_way_the_embedded_clock_drains_them():
+    from scheduler.embedded import WAY_BACK_TOPICS as drained_by_the_way_back
+
+    assert drained_by_the_way_back == WAY_BACK_TOPICS
+    assert is_way_back(SUPPLIER_EVENT_TOPIC) and not is_way_back("orders/create")
