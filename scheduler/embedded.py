@@ -22,7 +22,7 @@ from shopify_app.suppliers.file_channel import poll_file_suppliers
 from shopify_app.suppliers.polling import poll_shipments
 from shopify_app.suppliers.printful_connect import maintain_printful_connections
 from shopify_app.webhooks.lanes import WAY_BACK_TOPICS
-from shopify_app.webhooks.worker import InboxWorker
+from shopify_app.webhooks.worker import InboxWorker, InHand
 
 from shopify_app.jobs.claims import purge_old_runs, run_claimed
 from shopify_app.reconcile.runner import run_reconciliation
@@ -184,13 +184,15 @@ class EmbeddedScheduler:
         # every handler is safe against concurrent and out-of-order deliveries (Shopify's own).
         # One InboxWorker (one lease owner) per thread: a row re-claimed by a sibling after its
         # lease ran out in another thread's batch then fails that thread's ownership check.
-        self.orders_lane_workers = [InboxWorker(services.session_factory, services.settings, services, topics=WAY_BACK_TOPICS, other_topics=True)
+        # A lane's threads share what they hold unleased (rows claimed in their write transaction).
+        orders_in_hand, way_back_in_hand = InHand(), InHand()
+        self.orders_lane_workers = [InboxWorker(services.session_factory, services.settings, services, topics=WAY_BACK_TOPICS, other_topics=True, in_hand=orders_in_hand)
                                     for _ in range(ORDERS_LANE_THREADS)]
         self.inbox_worker = self.orders_lane_workers[0]
         # The way back runs on a few threads too, for the same reason (its deliveries wait on the
         # supplier's and Shopify's answers); its handlers are safe against concurrent deliveries
         # (unique shipments, Shopify refusing quantities beyond what remains, statuses never moving back).
-        self.way_back_workers = [InboxWorker(services.session_factory, services.settings, services, topics=WAY_BACK_TOPICS, other_topics=False)
+        self.way_back_workers = [InboxWorker(services.session_factory, services.settings, services, topics=WAY_BACK_TOPICS, other_topics=False, in_hand=way_back_in_hand)
                                  for _ in range(WAY_BACK_THREADS)]
         self.supplier_events_worker = self.way_back_workers[0]
         self.pump, *self.more_inbox_pumps = [Pump("inbox-pump" if n == 1 else f"inbox-pump-{n}", functools.partial(self.drain_orders_lane, worker), services.inbox_wakeup)

@@ -7,6 +7,7 @@ import json
 import logging
 import random
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -45,6 +46,12 @@ _WITH_SHOP = INBOX.outerjoin(SHOPS, SHOPS.c.domain == INBOX.c.shop_domain)
 _ROW_WITH_BODY = select(*_ROW_COLUMNS, INBOX.c.body, SHOPS.c.status.label("shop_status")).select_from(_WITH_SHOP).where(INBOX.c.id == bindparam("delivery_id"))
 # The write transaction's only read: is the row still ours, and is its shop (still) installed.
 _OWNER_AND_SHOP = select(INBOX.c.lease_owner, SHOPS.c.status.label("shop_status")).select_from(_WITH_SHOP).where(INBOX.c.id == bindparam("delivery_id"))
+# A topic without a prefetch is claimed in its own write transaction: still due (not handled or
+# leased meanwhile), read with its body and shop status; on PostgreSQL the row is locked (and
+# re-checked once another transaction's lock is gone), SQLite's write transaction is exclusive.
+_TAKE_IN_WRITE = (select(*_ROW_COLUMNS, INBOX.c.body, SHOPS.c.status.label("shop_status")).select_from(_WITH_SHOP)
+                  .where(INBOX.c.id == bindparam("delivery_id"), _DUE).with_for_update(of=INBOX))
+_LEASE = update(INBOX).where(INBOX.c.id == bindparam("delivery_id")).values(lease_owner=bindparam("owner"), lease_until=bindparam("until"))
 _EXTEND_LEASE = update(INBOX).where(INBOX.c.id == bindparam("delivery_id")).values(lease_until=bindparam("until"))
 _FINISH = update(INBOX).where(INBOX.c.id == bindparam("delivery_id")).values(
     status=bindparam("new_status"), processed_at=bindparam("at"), lease_owner=None, lease_until=None, attempts=INBOX.c.attempts + 1)
@@ -57,14 +64,17 @@ _INSTALLED = ShopStatus.INSTALLED.value
 
 
 class Claimed(NamedTuple):
-    """A delivery this worker claimed: what its handler needs, read once by the claim itself (body included)."""
+    """A delivery this worker claimed: what its handler needs, read once by the claim itself (body included).
+
+    `body` None: a topic without a prefetch, not leased; it is claimed in its write transaction.
+    """
 
     id: int
     topic: str
     shop_domain: str
-    webhook_id: str
+    webhook_id: str | None
     api_version: str | None
-    body: str
+    body: str | None
     shop_status: str | None  # the shop's status when the row was claimed (None: a shop we do not know)
 
 
@@ -97,8 +107,10 @@ class DrainReport:
 class InboxWorker:
     """Drains the webhook inbox through the topic -> handler registry."""
 
-    def __init__(self, session_factory: sessionmaker, settings: Settings, services=None, rng=None, *, topics: tuple[str, ...] = (), other_topics: bool = True):
-        """`topics` with `other_topics=False`: only those topics (a lane); with True: all but those."""
+    def __init__(self, session_factory: sessionmaker, settings: Settings, services=None, rng=None, *, topics: tuple[str, ...] = (), other_topics: bool = True,
+                 in_hand: InHand | None = None):
+        """`topics` with `other_topics=False`: only those topics (a lane); with True: all but those. `in_hand`: shared by a lane's workers."""
+        self.in_hand = in_hand if in_hand is not None else InHand()
         self.session_factory = session_factory
         self.topics = tuple(topics)
         self.other_topics = other_topics
@@ -130,13 +142,17 @@ class InboxWorker:
             claimed, seen = ([], 0) if self.stopping.is_set() else self._claim(batch_size)
             if not seen:
                 break
-            for n, row in enumerate(claimed):
-                if self.stopping.is_set():
-                    release_unstarted(self.session_factory, WebhookDelivery, [row.id for row in claimed[n:]], self.owner)
-                    return report
-                with bound(delivery_id=row.id, topic=row.topic, shop=row.shop_domain):
-                    self._process(row.id, row.topic, report, row)
-                self.beat()
+            try:
+                for n, row in enumerate(claimed):
+                    if self.stopping.is_set():
+                        release_unstarted(self.session_factory, WebhookDelivery, [row.id for row in claimed[n:]], self.owner)
+                        return report
+                    with bound(delivery_id=row.id, topic=row.topic, shop=row.shop_domain):
+                        self._process(row.id, row.topic, report, row)
+                    self.in_hand.discard(row.id)
+                    self.beat()
+            finally:
+                self.in_hand.discard_all(row.id for row in claimed)
             if seen < batch_size:
                 # Fewer were due than a batch: no query just to find nothing. A delivery stored
                 # since is not missed: its intake wakes the pump after its commit.
@@ -144,23 +160,41 @@ class InboxWorker:
         return report
 
     def _claim(self, batch_size: int) -> tuple[list[Claimed], int]:
-        """(the due deliveries this worker won, how many were due when it looked)."""
+        """(the due deliveries this worker won, how many were due when it looked).
+
+        Only deliveries whose topic has a prefetch are leased here (their network reads run
+        outside any transaction); the others are claimed by their own write transaction, which
+        saves a committed write per delivery.
+        """
         now = utcnow()
         # Looked for without the write lock: an idle pass (most of them) never queues behind writers.
         with self.read_session_factory() as session:
             candidates = session.connection().execute(self._candidates, {"now": now, "batch": batch_size}).all()
         if not candidates:
             return [], 0
-        with self.session_factory.begin() as session:
-            won = {row.id: row for row in session.connection().execute(self._take, {
-                "ids": [candidate.id for candidate in candidates], "now": now,
-                "owner": self.owner, "until": now + dt.timedelta(seconds=LEASE_SECONDS)})}
-        return [Claimed(delivery_id, topic, shop_domain, won[delivery_id].webhook_id, won[delivery_id].api_version, won[delivery_id].body, shop_status)
-                for delivery_id, topic, shop_domain, shop_status in candidates if delivery_id in won], len(candidates)
+        to_lease = [candidate.id for candidate in candidates if prefetch_for(candidate.topic) is not None]
+        won = {}
+        if to_lease:
+            with self.session_factory.begin() as session:
+                won = {row.id: row for row in session.connection().execute(self._take, {
+                    "ids": to_lease, "now": now, "owner": self.owner, "until": now + dt.timedelta(seconds=LEASE_SECONDS)})}
+        # Unleased rows a sibling thread of this process already holds in its batch are left to
+        # it (as a lease would): no write transaction just to find them handled.
+        mine = self.in_hand.take([candidate.id for candidate in candidates if prefetch_for(candidate.topic) is None])
+        claimed = []
+        for delivery_id, topic, shop_domain, shop_status in candidates:
+            if delivery_id in won:
+                claimed.append(Claimed(delivery_id, topic, shop_domain, won[delivery_id].webhook_id, won[delivery_id].api_version, won[delivery_id].body, shop_status))
+            elif delivery_id in mine:
+                claimed.append(Claimed(delivery_id, topic, shop_domain, None, None, None, shop_status))
+        return claimed, len(candidates)
 
     def _process(self, delivery_id: int, topic: str, report: DrainReport, claimed: Claimed | None = None) -> None:
         """Prefetch, handle and finish one delivery (`claimed`: what the claim read; None: read the row here)."""
         try:
+            if prefetch_for(topic) is None:
+                self._process_in_one_write(delivery_id, report)
+                return
             if claimed is None:  # a delivery not from this worker's claim (tests, tools): read what the claim would have
                 claimed = self._read_claimed(delivery_id)
                 if claimed is None:
@@ -189,16 +223,31 @@ class InboxWorker:
                 with self.session_factory.begin() as session:
                     if not _finish(session, delivery_id, outcome, owner=self.owner):
                         return  # another worker holds the row now
-            if outcome is InboxStatus.DONE:
-                report.done += 1
-            elif outcome is InboxStatus.WAITING:
-                report.waiting += 1
-            else:
-                report.ignored += 1
+            _count(report, outcome)
         except PoisonPayload as exc:
             self._record_failure(delivery_id, exc, report, poison=True)
         except Exception as exc:  # noqa: BLE001 - any handler failure is retried, never lost
             self._record_failure(delivery_id, exc, report, poison=False)
+
+    def _process_in_one_write(self, delivery_id: int, report: DrainReport) -> None:
+        """A topic without a prefetch: claim, handle and finish in one write transaction (a lease only for follow-up calls)."""
+        follow_ups: list = []
+        with self.session_factory.begin() as session:
+            row = session.connection().execute(_TAKE_IN_WRITE, {"delivery_id": delivery_id, "now": utcnow()}).first()
+            if row is None:
+                return  # handled, leased or put off by another worker meanwhile
+            outcome = self._run_handler(session, row, row.shop_status, None, None, follow_ups)
+            if not follow_ups:
+                _finish(session, delivery_id, outcome)
+            else:  # the row is ours (leased) while the calls run
+                session.connection().execute(_LEASE, {"delivery_id": delivery_id, "owner": self.owner, "until": utcnow() + dt.timedelta(seconds=FOLLOW_UP_LEASE_SECONDS)})
+        if follow_ups:
+            for call in follow_ups:
+                call()
+            with self.session_factory.begin() as session:
+                if not _finish(session, delivery_id, outcome, owner=self.owner):
+                    return  # another worker holds the row now
+        _count(report, outcome)
 
     def _read_claimed(self, delivery_id: int) -> Claimed | None:
         """The row as a claim returns it, if this worker holds its lease."""
@@ -259,8 +308,8 @@ class InboxWorker:
         error = f"{type(exc).__name__}: {exc}"[:2000]
         with self.session_factory.begin() as session:
             row = session.get(WebhookDelivery, delivery_id)
-            if row is None:
-                return
+            if row is None or row.status != InboxStatus.PENDING.value or row.lease_owner not in (None, self.owner):
+                return  # another worker took (or finished) it since the rollback: its own outcome stands
             row.attempts += 1
             row.last_error = error
             row.lease_owner = row.lease_until = None
@@ -276,7 +325,50 @@ class InboxWorker:
         report.errors.append(error)
 
 
-_NOT_OURS = object()  # the row is gone or another worker holds its lease
+class InHand:
+    """Ids of unleased deliveries a lane's thread has in its batch: a lease kept in memory, shared by the lane's workers.
+
+    Like a lease it runs out (after LEASE_SECONDS), so a thread stuck on one row does not keep
+    the rest of its batch from its siblings; other processes meet in the write transaction.
+    """
+
+    def __init__(self, seconds: float = LEASE_SECONDS) -> None:
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._until: dict[int, float] = {}
+
+    def take(self, ids: list[int]) -> set[int]:
+        """The ids among `ids` no sibling holds (or whose hold ran out), now held by the caller."""
+        now = time.monotonic()
+        with self._lock:
+            free = {delivery_id for delivery_id in ids if self._until.get(delivery_id, 0.0) <= now}
+            self._until.update(dict.fromkeys(free, now + self.seconds))
+            return free
+
+    def discard(self, delivery_id: int) -> None:
+        """Give one id back."""
+        with self._lock:
+            self._until.pop(delivery_id, None)
+
+    def discard_all(self, ids) -> None:
+        """Give these ids back (those not given back already)."""
+        with self._lock:
+            for delivery_id in ids:
+                self._until.pop(delivery_id, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._until)
+
+
+def _count(report: DrainReport, outcome: InboxStatus) -> None:
+    if outcome is InboxStatus.DONE:
+        report.done += 1
+    elif outcome is InboxStatus.WAITING:
+        report.waiting += 1
+    else:
+        report.ignored += 1
+
 
 
 class KeyedLocks:
