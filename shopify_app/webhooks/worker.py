@@ -121,6 +121,7 @@ class InboxWorker:
         self.rng = rng or random.Random()
         self.stopping = threading.Event()  # set at shutdown: the drain stops between rows
         self.beat = lambda: None  # the pump's heartbeat: called per row, so a long busy pass is not "stuck"
+        self.on_backlog = lambda: None  # a look found a full batch: the lane rings a sibling thread to help
         due = _DUE
         if self.topics:
             due = and_(due, INBOX.c.topic.not_in(self.topics) if self.other_topics else INBOX.c.topic.in_(self.topics))
@@ -142,6 +143,8 @@ class InboxWorker:
             claimed, seen = ([], 0) if self.stopping.is_set() else self._claim(batch_size)
             if not seen:
                 break
+            if seen >= batch_size:
+                self.on_backlog()
             try:
                 for n, row in enumerate(claimed):
                     if self.stopping.is_set():
