@@ -185,3 +185,29 @@ def test_a_row_a_sibling_thread_holds_unleased_is_left_to_it_until_its_hold_runs
     shared.seconds = 0  # a thread stuck on a row: its hold runs out like a lease
     first._claim(10)
     assert second.drain(batch_size=10).done == 1 and lane_topics["handled"][-1] == {"id": 13}
+
+
+def test_a_pass_that_finds_a_full_batch_rings_a_sibling_thread_to_help(app, lane_topics):
+    """Siblings poll rarely: a backlog (a look that filled its batch) rings the lane once per full batch."""
+    for n in range(5):
+        post(app, "test/plain", {"id": 20 + n})
+    worker, rings = worker_for(app), []
+    worker.on_backlog = lambda: rings.append("ring")
+    report = worker.drain(batch_size=2)
+    assert report.done == 5 and rings == ["ring", "ring"]  # looks of 2, 2, then 1
+
+
+def test_the_embedded_lanes_poll_from_one_thread_and_a_waiting_pump_is_not_silent(app_factory, sqlite_url):
+    import time
+
+    from scheduler.embedded import SIBLING_POLL_SECONDS
+
+    app = app_factory(sqlite_url, run_scheduler=True)
+    scheduler = app.extensions["services"].scheduler
+    assert scheduler.pump.poll_seconds == scheduler.supplier_events_pump.poll_seconds == 1.0
+    assert {p.poll_seconds for p in (*scheduler.more_inbox_pumps, *scheduler.more_way_back_pumps)} == {SIBLING_POLL_SECONDS}
+    services = app.extensions["services"]
+    assert all(w.on_backlog == services.inbox_wakeup.set for w in scheduler.orders_lane_workers)
+    assert all(w.on_backlog == services.supplier_events_wakeup.set for w in scheduler.way_back_workers)
+    time.sleep(1.5)  # the siblings are waiting out their long poll: idle, not stuck
+    assert max(p.silent_seconds for p in scheduler.more_inbox_pumps) < 1.0
