@@ -211,3 +211,26 @@ def test_the_embedded_lanes_poll_from_one_thread_and_a_waiting_pump_is_not_silen
     assert all(w.on_backlog == services.supplier_events_wakeup.set for w in scheduler.way_back_workers)
     time.sleep(1.5)  # the siblings are waiting out their long poll: idle, not stuck
     assert max(p.silent_seconds for p in scheduler.more_inbox_pumps) < 1.0
+
+
+def test_the_gunicorn_worker_tells_the_arbiter_it_lives_at_most_once_a_second(monkeypatch):
+    """gthread notified on every event-loop turn (a syscall, several per request); the arbiter only needs it within WORKER_TIMEOUT."""
+    from shopify_app.server import worker as worker_module
+    from shopify_app.server.worker import GracefulThreadWorker
+
+    class Tmp:
+        calls = 0
+
+        def notify(self):
+            Tmp.calls += 1
+
+    clock = [100.0]
+    monkeypatch.setattr(worker_module.time, "monotonic", lambda: clock[0])
+    worker = GracefulThreadWorker.__new__(GracefulThreadWorker)  # no arbiter, sockets or config needed for this
+    worker.tmp = Tmp()
+    for _ in range(50):
+        worker.notify()
+    assert Tmp.calls == 1
+    clock[0] += GracefulThreadWorker.NOTIFY_EVERY
+    worker.notify()
+    assert Tmp.calls == 2 and GracefulThreadWorker.NOTIFY_EVERY * 10 <= 60
