@@ -52,7 +52,6 @@ _OWNER_AND_SHOP = select(INBOX.c.lease_owner, SHOPS.c.status.label("shop_status"
 _TAKE_IN_WRITE = (select(*_ROW_COLUMNS, INBOX.c.body, SHOPS.c.status.label("shop_status")).select_from(_WITH_SHOP)
                   .where(INBOX.c.id == bindparam("delivery_id"), _DUE).with_for_update(of=INBOX))
 _LEASE = update(INBOX).where(INBOX.c.id == bindparam("delivery_id")).values(lease_owner=bindparam("owner"), lease_until=bindparam("until"))
-_EXTEND_LEASE = update(INBOX).where(INBOX.c.id == bindparam("delivery_id")).values(lease_until=bindparam("until"))
 _FINISH = update(INBOX).where(INBOX.c.id == bindparam("delivery_id")).values(
     status=bindparam("new_status"), processed_at=bindparam("at"), lease_owner=None, lease_until=None, attempts=INBOX.c.attempts + 1)
 _FINISH_WAITING = update(INBOX).where(INBOX.c.id == bindparam("delivery_id")).values(status=InboxStatus.WAITING.value, lease_owner=None, lease_until=None)
@@ -202,31 +201,18 @@ class InboxWorker:
                 claimed = self._read_claimed(delivery_id)
                 if claimed is None:
                     return
-            payload = prefetched = None
             follow_ups: list = []
             with contextlib.ExitStack() as turn:  # a one-at-a-time key's lock, held until the write committed
-                if prefetch_for(topic) is not None:  # only these topics read anything before the write transaction
-                    payload, prefetched = self._prefetch(claimed, turn)
+                payload, prefetched = self._prefetch(claimed, turn)
                 with self.session_factory.begin() as session:
                     # One read: the lease is still ours and the shop's status now (it may have
                     # changed since the claim); the body came with the claim.
                     state = session.connection().execute(_OWNER_AND_SHOP, {"delivery_id": delivery_id}).first()
                     if state is None or state.lease_owner != self.owner:
                         return
-                    outcome = self._run_handler(session, claimed, state.shop_status, payload, prefetched, follow_ups)
-                    if not follow_ups:
-                        _finish(session, delivery_id, outcome)
-                    else:  # keep the row ours while the calls run (they have bounded timeouts)
-                        session.connection().execute(_EXTEND_LEASE, {"delivery_id": delivery_id, "until": utcnow() + dt.timedelta(seconds=FOLLOW_UP_LEASE_SECONDS)})
-            if follow_ups:
-                # Network calls the handler asked for, now that its writes are committed and
-                # no lock is held; the delivery is done only once they all succeeded.
-                for call in follow_ups:
-                    call()
-                with self.session_factory.begin() as session:
-                    if not _finish(session, delivery_id, outcome, owner=self.owner):
-                        return  # another worker holds the row now
-            _count(report, outcome)
+                    outcome = self._handle_and_finish(session, claimed, state.shop_status, payload, prefetched, follow_ups)
+            if self._follow_up(delivery_id, outcome, follow_ups):
+                _count(report, outcome)
         except PoisonPayload as exc:
             self._record_failure(delivery_id, exc, report, poison=True)
         except Exception as exc:  # noqa: BLE001 - any handler failure is retried, never lost
@@ -239,18 +225,30 @@ class InboxWorker:
             row = session.connection().execute(_TAKE_IN_WRITE, {"delivery_id": delivery_id, "now": utcnow()}).first()
             if row is None:
                 return  # handled, leased or put off by another worker meanwhile
-            outcome = self._run_handler(session, row, row.shop_status, None, None, follow_ups)
-            if not follow_ups:
-                _finish(session, delivery_id, outcome)
-            else:  # the row is ours (leased) while the calls run
-                session.connection().execute(_LEASE, {"delivery_id": delivery_id, "owner": self.owner, "until": utcnow() + dt.timedelta(seconds=FOLLOW_UP_LEASE_SECONDS)})
-        if follow_ups:
-            for call in follow_ups:
-                call()
-            with self.session_factory.begin() as session:
-                if not _finish(session, delivery_id, outcome, owner=self.owner):
-                    return  # another worker holds the row now
-        _count(report, outcome)
+            outcome = self._handle_and_finish(session, row, row.shop_status, None, None, follow_ups)
+        if self._follow_up(delivery_id, outcome, follow_ups):
+            _count(report, outcome)
+
+    def _handle_and_finish(self, session, row, shop_status: str | None, payload, prefetched, follow_ups: list) -> InboxStatus:
+        """Run the handler in the write transaction; finish the row there, or lease it while follow-up calls are to run."""
+        outcome = self._run_handler(session, row, shop_status, payload, prefetched, follow_ups)
+        if not follow_ups:
+            _finish(session, row.id, outcome)
+        else:  # the row is ours while the calls run (they have bounded timeouts)
+            session.connection().execute(_LEASE, {"delivery_id": row.id, "owner": self.owner, "until": utcnow() + dt.timedelta(seconds=FOLLOW_UP_LEASE_SECONDS)})
+        return outcome
+
+    def _follow_up(self, delivery_id: int, outcome: InboxStatus, follow_ups: list) -> bool:
+        """Network calls the handler asked for, now that its writes are committed and no lock is held; then finish the row.
+
+        The delivery is done only once they all succeeded (a failure raises: retried). False when another worker holds the row now.
+        """
+        if not follow_ups:
+            return True
+        for call in follow_ups:
+            call()
+        with self.session_factory.begin() as session:
+            return _finish(session, delivery_id, outcome, owner=self.owner)
 
     def _read_claimed(self, delivery_id: int) -> Claimed | None:
         """The row as a claim returns it, if this worker holds its lease."""

@@ -13,16 +13,9 @@ from shopify_app.suppliers.webhooks import SUPPLIER_EVENT_TOPIC
 from shopify_app.webhooks import registry
 from shopify_app.webhooks.lanes import WAY_BACK_TOPICS, is_way_back
 from shopify_app.webhooks.worker import InboxWorker
+from test_inbox_worker import app  # noqa: F401 - the same app: an empty database with SHOP known
 
 SHOP = "demo.myshopify.com"
-
-
-@pytest.fixture
-def app(app_factory, database_url):
-    app = app_factory(database_url)
-    with app.extensions["services"].session_factory.begin() as session:
-        session.add(Shop(domain=SHOP))
-    return app
 
 
 @pytest.fixture
