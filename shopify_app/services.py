@@ -18,6 +18,7 @@ from .db import make_engine, make_session_factory
 from .jobs.doorbell import Doorbell
 from .webhooks.group_commit import GroupCommitWriter
 from .webhooks.inbox import IncomingWebhook, Recorded, record_delivery
+from .webhooks.lanes import is_way_back
 
 
 @dataclass
@@ -68,8 +69,6 @@ class Services:
 
     def wake_lane_for(self, topic: str) -> None:
         """Wake the one lane that handles a new delivery of `topic` (a Shopify webhook just committed)."""
-        from .webhooks.lanes import is_way_back
-
         (self.wake_way_back if is_way_back(topic) else self.wake_orders_lane)()
 
     def wake_way_back(self) -> None:

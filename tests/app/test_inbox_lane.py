@@ -227,3 +227,41 @@ def test_the_gunicorn_worker_tells_the_arbiter_it_lives_at_most_once_a_second(mo
     clock[0] += GracefulThreadWorker.NOTIFY_EVERY
     worker.notify()
     assert Tmp.calls == 2 and GracefulThreadWorker.NOTIFY_EVERY * 10 <= 60
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_row_another_worker_is_handling_is_skipped_not_waited_for(postgres_server, app_factory, lane_topics):
+    """Drains side by side (procrastinate workers): one holding a row in its write transaction does not stall the other."""
+    import threading
+
+    from conftest import _fresh_postgres_db
+    from shopify_app.migrate import upgrade_to_head
+
+    url = _fresh_postgres_db(postgres_server)
+    upgrade_to_head(url)
+    app = app_factory(url)
+    services = app.extensions["services"]
+    with services.session_factory.begin() as session:
+        session.add(Shop(domain=SHOP))
+    post(app, "test/plain", {"id": 30})
+    post(app, "test/plain", {"id": 31})
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_handler(ctx):
+        if ctx.payload["id"] == 30:
+            inside.set()
+            assert release.wait(20)
+        lane_topics["handled"].append(ctx.payload)
+
+    registry.HANDLERS["test/plain"] = slow_handler
+    first, second = worker_for(app), worker_for(app)  # separate processes' workers: nothing shared in memory
+    holder = threading.Thread(target=first.drain, kwargs={"batch_size": 1, "max_batches": 1})
+    holder.start()
+    try:
+        assert inside.wait(20)
+        report = second.drain(batch_size=10, max_batches=1)  # sees both; row 30 is locked by the first: skipped at once
+        assert report.done == 1 and lane_topics["handled"] == [{"id": 31}]
+    finally:
+        release.set()
+        holder.join(20)
+    assert sorted(p["id"] for p in lane_topics["handled"]) == [30, 31]
