@@ -20,9 +20,9 @@ from shopify_app.suppliers.edi_polling import poll_edi_partners
 from shopify_app.suppliers.email_inbox import poll_mailboxes
 from shopify_app.suppliers.file_channel import poll_file_suppliers
 from shopify_app.suppliers.polling import poll_shipments
-from shopify_app.suppliers.webhooks import SUPPLIER_EVENT_TOPIC
 from shopify_app.suppliers.printful_connect import maintain_printful_connections
-from shopify_app.webhooks.worker import InboxWorker
+from shopify_app.webhooks.lanes import WAY_BACK_TOPICS
+from shopify_app.webhooks.worker import InboxWorker, InHand
 
 from shopify_app.jobs.claims import purge_old_runs, run_claimed
 from shopify_app.reconcile.runner import run_reconciliation
@@ -37,7 +37,7 @@ ORDERS_LANE_THREADS = 3
 ORDERS_LANE_BATCH = 10
 WAY_BACK_THREADS = 2  # one thread left the way back (4 rows per order, each with a supplier or Shopify call) behind at 10 orders/s
 WAY_BACK_BATCH = 10
-WAY_BACK_TOPICS = (SUPPLIER_EVENT_TOPIC, "fulfillments/create", "fulfillments/update")
+SIBLING_POLL_SECONDS = 10.0  # a lane's second and third threads: rung when there is work, the first thread polls every second
 
 log = logging.getLogger(__name__)
 
@@ -185,20 +185,31 @@ class EmbeddedScheduler:
         # every handler is safe against concurrent and out-of-order deliveries (Shopify's own).
         # One InboxWorker (one lease owner) per thread: a row re-claimed by a sibling after its
         # lease ran out in another thread's batch then fails that thread's ownership check.
-        self.orders_lane_workers = [InboxWorker(services.session_factory, services.settings, services, topics=WAY_BACK_TOPICS, other_topics=True)
+        # A lane's threads share what they hold unleased (rows claimed in their write transaction).
+        orders_in_hand, way_back_in_hand = InHand(), InHand()
+        self.orders_lane_workers = [InboxWorker(services.session_factory, services.settings, services, topics=WAY_BACK_TOPICS, other_topics=True, in_hand=orders_in_hand)
                                     for _ in range(ORDERS_LANE_THREADS)]
         self.inbox_worker = self.orders_lane_workers[0]
         # The way back runs on a few threads too, for the same reason (its deliveries wait on the
         # supplier's and Shopify's answers); its handlers are safe against concurrent deliveries
         # (unique shipments, Shopify refusing quantities beyond what remains, statuses never moving back).
-        self.way_back_workers = [InboxWorker(services.session_factory, services.settings, services, topics=WAY_BACK_TOPICS, other_topics=False)
+        self.way_back_workers = [InboxWorker(services.session_factory, services.settings, services, topics=WAY_BACK_TOPICS, other_topics=False, in_hand=way_back_in_hand)
                                  for _ in range(WAY_BACK_THREADS)]
         self.supplier_events_worker = self.way_back_workers[0]
-        self.pump, *self.more_inbox_pumps = [Pump("inbox-pump" if n == 1 else f"inbox-pump-{n}", functools.partial(self.drain_orders_lane, worker), services.inbox_wakeup)
+        # Only a lane's first thread polls every second (for retries coming due and deliveries
+        # another process stored); its siblings are rung by new deliveries and by a pass that
+        # found a full batch (a backlog), so an idle lane costs one look a second, not one per thread.
+        self.pump, *self.more_inbox_pumps = [Pump("inbox-pump" if n == 1 else f"inbox-pump-{n}", functools.partial(self.drain_orders_lane, worker), services.inbox_wakeup,
+                                                  poll_seconds=1.0 if n == 1 else SIBLING_POLL_SECONDS)
                                              for n, worker in enumerate(self.orders_lane_workers, start=1)]
         self.supplier_events_pump, *self.more_way_back_pumps = [
-            Pump("supplier-events-pump" if n == 1 else f"supplier-events-pump-{n}", functools.partial(self.drain_supplier_events, worker), services.supplier_events_wakeup)
+            Pump("supplier-events-pump" if n == 1 else f"supplier-events-pump-{n}", functools.partial(self.drain_supplier_events, worker), services.supplier_events_wakeup,
+                 poll_seconds=1.0 if n == 1 else SIBLING_POLL_SECONDS)
             for n, worker in enumerate(self.way_back_workers, start=1)]
+        for worker in self.orders_lane_workers:
+            worker.on_backlog = services.inbox_wakeup.set
+        for worker in self.way_back_workers:
+            worker.on_backlog = services.supplier_events_wakeup.set
         self.forwarding_worker = forwarding_worker(services)  # FORWARDING_THREADS / FORWARDING_CALLS_PER_SUPPLIER
         self.amendment_worker = AmendmentWorker(services.session_factory, services.box, wake_forwarding=services.wake_forwarding)
         self.forwarding_pump = Pump("forwarding-pump", self.drain_supplier_work, services.forwarding_wakeup, next_due=self.forwarding_worker.next_due_in)

@@ -29,6 +29,7 @@ class Pump:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_beat = time.monotonic()  # the loop's heartbeat, for /readyz
+        self._waiting = False  # between passes: idle is not stuck, however long the poll interval
 
     def start(self) -> None:
         """Start the thread."""
@@ -53,14 +54,19 @@ class Pump:
 
     @property
     def silent_seconds(self) -> float:
-        """Seconds since the loop last beat (a pass that never returns makes this grow)."""
-        return time.monotonic() - self.last_beat
+        """Seconds since the loop last beat in a pass (a pass that never returns makes this grow); 0 while it waits for work."""
+        return 0.0 if self._waiting else time.monotonic() - self.last_beat
 
     def _run(self) -> None:
         timeout = self.poll_seconds
         while not self._stop.is_set():
             self.beat()
-            self.wakeup.wait(timeout)
+            self._waiting = True
+            try:
+                self.wakeup.wait(timeout)
+            finally:
+                self._waiting = False
+                self.beat()
             self.wakeup.clear()
             try:
                 self.work()

@@ -18,6 +18,7 @@ from .db import make_engine, make_session_factory
 from .jobs.doorbell import Doorbell
 from .webhooks.group_commit import GroupCommitWriter
 from .webhooks.inbox import IncomingWebhook, Recorded, record_delivery
+from .webhooks.lanes import is_way_back
 
 
 @dataclass
@@ -60,6 +61,15 @@ class Services:
         self.inbox_wakeup.set()
         self.supplier_events_wakeup.set()
         self._wake_engine("drain-inbox")
+
+    def wake_orders_lane(self) -> None:
+        """Like wake_inbox_worker, for a delivery only the orders lane handles: the way back sleeps on."""
+        self.inbox_wakeup.set()
+        self._wake_engine("drain-inbox")
+
+    def wake_lane_for(self, topic: str) -> None:
+        """Wake the one lane that handles a new delivery of `topic` (a Shopify webhook just committed)."""
+        (self.wake_way_back if is_way_back(topic) else self.wake_orders_lane)()
 
     def wake_way_back(self) -> None:
         """Like wake_inbox_worker, for a delivery only the way-back lane handles (a supplier's event): the orders lane sleeps on."""

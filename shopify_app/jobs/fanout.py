@@ -72,6 +72,11 @@ def shop_slot(job: str, shop: str, interval: dt.timedelta, moment: dt.datetime) 
     return slot_for(moment - offset, interval) + offset
 
 
+def _reads(services):
+    """Sessions for the dispatch's reads: on SQLite they never take the writer's turn (it ran every 5 s, 3+ write transactions a time)."""
+    return getattr(services, "read_session_factory", None) or services.session_factory
+
+
 def installed_shops(session) -> list[str]:
     """Domains of installed shops (one query)."""
     return list(session.scalars(select(Shop.domain).where(Shop.status == ShopStatus.INSTALLED.value)))
@@ -84,7 +89,7 @@ def due_units(services, jobs: Iterable[ShopJob], now: dt.datetime, *, horizon: d
     list is intersected with the installed shops so an uninstalled shop's work stops at once.
     """
     units: list[Unit] = []
-    with services.session_factory() as session:
+    with _reads(services)() as session:
         installed = set(installed_shops(session))
     for job in jobs:
         shops = installed if job.with_work is None else installed.intersection(job.with_work(services))
@@ -114,7 +119,7 @@ def _claimed(services, job: ShopJob, names: set[str], since: dt.datetime) -> set
     """(unit name, slot) pairs already claimed from `since` on (the unique (job, slot) index answers it)."""
     found: set[tuple[str, dt.datetime]] = set()
     ordered = sorted(names)
-    with services.session_factory() as session:
+    with _reads(services)() as session:
         for start in range(0, len(ordered), 500):  # SQLite caps bound parameters per statement
             rows = session.execute(select(JobRun.job, JobRun.slot).where(JobRun.job.in_(ordered[start:start + 500]), JobRun.slot >= since))
             found.update((name, slot.astimezone(dt.timezone.utc)) for name, slot in rows)
@@ -125,7 +130,7 @@ def _ever_claimed(services, names: set[str]) -> set[str]:
     """The units among `names` with any claimed run (an index lookup per name)."""
     found: set[str] = set()
     ordered = sorted(names)
-    with services.session_factory() as session:
+    with _reads(services)() as session:
         for start in range(0, len(ordered), 500):
             found.update(session.scalars(select(JobRun.job).where(JobRun.job.in_(ordered[start:start + 500])).group_by(JobRun.job)))
     return found

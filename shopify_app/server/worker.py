@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from gunicorn.workers.gthread import ThreadWorker
 
@@ -16,6 +17,16 @@ class GracefulThreadWorker(ThreadWorker):
     client stalls. The drains stop between rows either way; requests still being answered
     commit their rows, which the next process picks up.
     """
+
+    NOTIFY_EVERY = 1.0  # seconds; the arbiter kills a worker silent for WORKER_TIMEOUT (60 s)
+    _notified_at = float("-inf")
+
+    def notify(self) -> None:
+        """Tell the arbiter we are alive at most once a second: gthread called it (a utime syscall) on every event-loop turn, i.e. several times per request."""
+        now = time.monotonic()
+        if now - self._notified_at >= self.NOTIFY_EVERY:
+            self._notified_at = now
+            super().notify()
 
     def handle_exit(self, sig, frame) -> None:
         """Begin the graceful stop (gunicorn's), and stop background work in a thread (no blocking in a signal handler)."""

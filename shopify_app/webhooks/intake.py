@@ -60,6 +60,6 @@ def receive_webhook() -> Response:
     outcome = services.record_webhook(hook)
     # The commit above happened (the context manager raised otherwise): now we may ack.
     if outcome is Recorded.NEW:
-        services.wake_inbox_worker()
+        services.wake_lane_for(hook.topic)  # only the lane that handles the topic runs a claim for it
     log.debug("webhook %s topic=%s shop=%s outcome=%s", hook.webhook_id, hook.topic, hook.shop_domain, outcome.value)
     return _plain(200, outcome.value)

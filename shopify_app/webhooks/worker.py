@@ -7,8 +7,10 @@ import json
 import logging
 import random
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import sessionmaker
@@ -37,16 +39,43 @@ _DUE = and_(
     INBOX.c.next_attempt_at <= bindparam("now"),
     or_(INBOX.c.lease_until.is_(None), INBOX.c.lease_until < bindparam("now")),
 )
+SHOPS = Shop.__table__
 _ROW_COLUMNS = (INBOX.c.id, INBOX.c.topic, INBOX.c.shop_domain, INBOX.c.webhook_id, INBOX.c.api_version, INBOX.c.lease_owner)
-_ROW = select(*_ROW_COLUMNS).where(INBOX.c.id == bindparam("delivery_id"))
-_ROW_WITH_BODY = select(*_ROW_COLUMNS, INBOX.c.body).where(INBOX.c.id == bindparam("delivery_id"))
-_LEASE_OWNER = select(INBOX.c.lease_owner).where(INBOX.c.id == bindparam("delivery_id"))
-_EXTEND_LEASE = update(INBOX).where(INBOX.c.id == bindparam("delivery_id")).values(lease_until=bindparam("until"))
+# A row read with its shop's status in one statement (outer join: compliance topics come for shops we do not know).
+_WITH_SHOP = INBOX.outerjoin(SHOPS, SHOPS.c.domain == INBOX.c.shop_domain)
+_ROW_WITH_BODY = select(*_ROW_COLUMNS, INBOX.c.body, SHOPS.c.status.label("shop_status")).select_from(_WITH_SHOP).where(INBOX.c.id == bindparam("delivery_id"))
+# The write transaction's only read: is the row still ours, and is its shop (still) installed.
+_OWNER_AND_SHOP = select(INBOX.c.lease_owner, SHOPS.c.status.label("shop_status")).select_from(_WITH_SHOP).where(INBOX.c.id == bindparam("delivery_id"))
+# A topic without a prefetch is claimed in its own write transaction: still due (not handled or
+# leased meanwhile), read with its body and shop status. On PostgreSQL the row is locked, and a
+# row another worker is handling right now is skipped (SKIP LOCKED: drains side by side spread
+# over a burst instead of queueing on each other's rows); SQLite's write transaction is exclusive.
+_TAKE_IN_WRITE = (select(*_ROW_COLUMNS, INBOX.c.body, SHOPS.c.status.label("shop_status")).select_from(_WITH_SHOP)
+                  .where(INBOX.c.id == bindparam("delivery_id"), _DUE).with_for_update(of=INBOX, skip_locked=True))
+_LEASE = update(INBOX).where(INBOX.c.id == bindparam("delivery_id")).values(lease_owner=bindparam("owner"), lease_until=bindparam("until"))
 _FINISH = update(INBOX).where(INBOX.c.id == bindparam("delivery_id")).values(
     status=bindparam("new_status"), processed_at=bindparam("at"), lease_owner=None, lease_until=None, attempts=INBOX.c.attempts + 1)
 _FINISH_WAITING = update(INBOX).where(INBOX.c.id == bindparam("delivery_id")).values(status=InboxStatus.WAITING.value, lease_owner=None, lease_until=None)
+# After the follow-up calls: finished only if the row is still ours (the ownership check is the UPDATE's own WHERE).
+_FINISH_IF_OURS = _FINISH.where(INBOX.c.lease_owner == bindparam("owner"))
+_FINISH_WAITING_IF_OURS = _FINISH_WAITING.where(INBOX.c.lease_owner == bindparam("owner"))
 _NOTE = update(INBOX).where(INBOX.c.id == bindparam("delivery_id")).values(last_error=bindparam("note"))
-_SHOP_STATUS = select(Shop.__table__.c.status).where(Shop.__table__.c.domain == bindparam("shop"))
+_INSTALLED = ShopStatus.INSTALLED.value
+
+
+class Claimed(NamedTuple):
+    """A delivery this worker claimed: what its handler needs, read once by the claim itself (body included).
+
+    `body` None: a topic without a prefetch, not leased; it is claimed in its write transaction.
+    """
+
+    id: int
+    topic: str
+    shop_domain: str
+    webhook_id: str | None
+    api_version: str | None
+    body: str | None
+    shop_status: str | None  # the shop's status when the row was claimed (None: a shop we do not know)
 
 
 class PoisonPayload(Exception):
@@ -78,8 +107,10 @@ class DrainReport:
 class InboxWorker:
     """Drains the webhook inbox through the topic -> handler registry."""
 
-    def __init__(self, session_factory: sessionmaker, settings: Settings, services=None, rng=None, *, topics: tuple[str, ...] = (), other_topics: bool = True):
-        """`topics` with `other_topics=False`: only those topics (a lane); with True: all but those."""
+    def __init__(self, session_factory: sessionmaker, settings: Settings, services=None, rng=None, *, topics: tuple[str, ...] = (), other_topics: bool = True,
+                 in_hand: InHand | None = None):
+        """`topics` with `other_topics=False`: only those topics (a lane); with True: all but those. `in_hand`: shared by a lane's workers."""
+        self.in_hand = in_hand if in_hand is not None else InHand()
         self.session_factory = session_factory
         self.topics = tuple(topics)
         self.other_topics = other_topics
@@ -90,14 +121,20 @@ class InboxWorker:
         self.rng = rng or random.Random()
         self.stopping = threading.Event()  # set at shutdown: the drain stops between rows
         self.beat = lambda: None  # the pump's heartbeat: called per row, so a long busy pass is not "stuck"
+        self.on_backlog = lambda: None  # a look found a full batch: the lane rings a sibling thread to help
         due = _DUE
         if self.topics:
             due = and_(due, INBOX.c.topic.not_in(self.topics) if self.other_topics else INBOX.c.topic.in_(self.topics))
-        self._candidates = select(INBOX.c.id, INBOX.c.topic, INBOX.c.shop_domain).where(due).order_by(INBOX.c.id).limit(bindparam("batch"))
+        # The look also reads each candidate's shop status (the prefetch's "is it installed", no
+        # statement of its own); the write transaction checks it again.
+        self._candidates = (select(INBOX.c.id, INBOX.c.topic, INBOX.c.shop_domain, SHOPS.c.status).select_from(_WITH_SHOP)
+                            .where(due).order_by(INBOX.c.id).limit(bindparam("batch")))
         # One conditional UPDATE is the claim: rows another worker took meanwhile no longer
-        # match and are not returned (RETURNING: SQLite >= 3.35 and PostgreSQL).
+        # match and are not returned (RETURNING: SQLite >= 3.35 and PostgreSQL). It returns what
+        # the handler needs, the body too, so the row is not read again before the write.
         self._take = (update(INBOX).where(INBOX.c.id.in_(bindparam("ids", expanding=True)), due)
-                      .values(lease_owner=bindparam("owner"), lease_until=bindparam("until")).returning(INBOX.c.id))
+                      .values(lease_owner=bindparam("owner"), lease_until=bindparam("until"))
+                      .returning(INBOX.c.id, INBOX.c.webhook_id, INBOX.c.api_version, INBOX.c.body))
 
     def drain(self, batch_size: int = 100, max_batches: int = 100) -> DrainReport:
         """Process due deliveries until none are left (or the batch budget is spent)."""
@@ -106,88 +143,136 @@ class InboxWorker:
             claimed, seen = ([], 0) if self.stopping.is_set() else self._claim(batch_size)
             if not seen:
                 break
-            for n, (delivery_id, topic, shop_domain) in enumerate(claimed):
-                if self.stopping.is_set():
-                    release_unstarted(self.session_factory, WebhookDelivery, [row[0] for row in claimed[n:]], self.owner)
-                    return report
-                with bound(delivery_id=delivery_id, topic=topic, shop=shop_domain):
-                    self._process(delivery_id, topic, report)
-                self.beat()
+            if seen >= batch_size:
+                self.on_backlog()
+            try:
+                for n, row in enumerate(claimed):
+                    if self.stopping.is_set():
+                        release_unstarted(self.session_factory, WebhookDelivery, [row.id for row in claimed[n:]], self.owner)
+                        return report
+                    with bound(delivery_id=row.id, topic=row.topic, shop=row.shop_domain):
+                        self._process(row.id, row.topic, report, row)
+                    self.in_hand.discard(row.id)
+                    self.beat()
+            finally:
+                self.in_hand.discard_all(row.id for row in claimed)
             if seen < batch_size:
                 # Fewer were due than a batch: no query just to find nothing. A delivery stored
                 # since is not missed: its intake wakes the pump after its commit.
                 break
         return report
 
-    def _claim(self, batch_size: int) -> tuple[list[tuple[int, str, str]], int]:
-        """(the due deliveries this worker won, how many were due when it looked)."""
+    def _claim(self, batch_size: int) -> tuple[list[Claimed], int]:
+        """(the due deliveries this worker won, how many were due when it looked).
+
+        Only deliveries whose topic has a prefetch are leased here (their network reads run
+        outside any transaction); the others are claimed by their own write transaction, which
+        saves a committed write per delivery.
+        """
         now = utcnow()
         # Looked for without the write lock: an idle pass (most of them) never queues behind writers.
         with self.read_session_factory() as session:
             candidates = session.connection().execute(self._candidates, {"now": now, "batch": batch_size}).all()
         if not candidates:
             return [], 0
-        with self.session_factory.begin() as session:
-            won = set(session.connection().execute(self._take, {
-                "ids": [delivery_id for delivery_id, _, _ in candidates], "now": now,
-                "owner": self.owner, "until": now + dt.timedelta(seconds=LEASE_SECONDS)}).scalars().all())
-        return [(delivery_id, topic, shop_domain) for delivery_id, topic, shop_domain in candidates if delivery_id in won], len(candidates)
+        to_lease = [candidate.id for candidate in candidates if prefetch_for(candidate.topic) is not None]
+        won = {}
+        if to_lease:
+            with self.session_factory.begin() as session:
+                won = {row.id: row for row in session.connection().execute(self._take, {
+                    "ids": to_lease, "now": now, "owner": self.owner, "until": now + dt.timedelta(seconds=LEASE_SECONDS)})}
+        # Unleased rows a sibling thread of this process already holds in its batch are left to
+        # it (as a lease would): no write transaction just to find them handled.
+        mine = self.in_hand.take([candidate.id for candidate in candidates if prefetch_for(candidate.topic) is None])
+        claimed = []
+        for delivery_id, topic, shop_domain, shop_status in candidates:
+            if delivery_id in won:
+                claimed.append(Claimed(delivery_id, topic, shop_domain, won[delivery_id].webhook_id, won[delivery_id].api_version, won[delivery_id].body, shop_status))
+            elif delivery_id in mine:
+                claimed.append(Claimed(delivery_id, topic, shop_domain, None, None, None, shop_status))
+        return claimed, len(candidates)
 
-    def _process(self, delivery_id: int, topic: str, report: DrainReport) -> None:
+    def _process(self, delivery_id: int, topic: str, report: DrainReport, claimed: Claimed | None = None) -> None:
+        """Prefetch, handle and finish one delivery (`claimed`: what the claim read; None: read the row here)."""
         try:
-            payload = prefetched = None
+            if prefetch_for(topic) is None:
+                self._process_in_one_write(delivery_id, report)
+                return
+            if claimed is None:  # a delivery not from this worker's claim (tests, tools): read what the claim would have
+                claimed = self._read_claimed(delivery_id)
+                if claimed is None:
+                    return
             follow_ups: list = []
             with contextlib.ExitStack() as turn:  # a one-at-a-time key's lock, held until the write committed
-                if prefetch_for(topic) is not None:  # only these topics read anything before the write transaction
-                    fetched = self._prefetch(delivery_id, turn)
-                    if fetched is _NOT_OURS:
-                        return
-                    payload, prefetched = fetched
+                payload, prefetched = self._prefetch(claimed, turn)
                 with self.session_factory.begin() as session:
-                    # The body is read only when the prefetch did not already parse it.
-                    row = session.connection().execute(_ROW_WITH_BODY if payload is None else _ROW, {"delivery_id": delivery_id}).first()
-                    if row is None or row.lease_owner != self.owner:
+                    # One read: the lease is still ours and the shop's status now (it may have
+                    # changed since the claim); the body came with the claim.
+                    state = session.connection().execute(_OWNER_AND_SHOP, {"delivery_id": delivery_id}).first()
+                    if state is None or state.lease_owner != self.owner:
                         return
-                    outcome = self._run_handler(session, row, payload, prefetched, follow_ups)
-                    if not follow_ups:
-                        _finish(session, delivery_id, outcome)
-                    else:  # keep the row ours while the calls run (they have bounded timeouts)
-                        session.connection().execute(_EXTEND_LEASE, {"delivery_id": delivery_id, "until": utcnow() + dt.timedelta(seconds=FOLLOW_UP_LEASE_SECONDS)})
-            if follow_ups:
-                # Network calls the handler asked for, now that its writes are committed and
-                # no lock is held; the delivery is done only once they all succeeded.
-                for call in follow_ups:
-                    call()
-                with self.session_factory.begin() as session:
-                    if session.connection().execute(_LEASE_OWNER, {"delivery_id": delivery_id}).scalar() != self.owner:
-                        return
-                    _finish(session, delivery_id, outcome)
-            if outcome is InboxStatus.DONE:
-                report.done += 1
-            elif outcome is InboxStatus.WAITING:
-                report.waiting += 1
-            else:
-                report.ignored += 1
+                    outcome = self._handle_and_finish(session, claimed, state.shop_status, payload, prefetched, follow_ups)
+            if self._follow_up(delivery_id, outcome, follow_ups):
+                _count(report, outcome)
         except PoisonPayload as exc:
             self._record_failure(delivery_id, exc, report, poison=True)
         except Exception as exc:  # noqa: BLE001 - any handler failure is retried, never lost
             self._record_failure(delivery_id, exc, report, poison=False)
 
-    def _prefetch(self, delivery_id: int, turn: contextlib.ExitStack):
-        """(payload, what the topic's prefetch read from Shopify/a supplier), on a read-only session before any write lock.
+    def _process_in_one_write(self, delivery_id: int, report: DrainReport) -> None:
+        """A topic without a prefetch: claim, handle and finish in one write transaction (a lease only for follow-up calls)."""
+        follow_ups: list = []
+        with self.session_factory.begin() as session:
+            row = session.connection().execute(_TAKE_IN_WRITE, {"delivery_id": delivery_id, "now": utcnow()}).first()
+            if row is None:
+                return  # handled, leased or put off by another worker meanwhile
+            outcome = self._handle_and_finish(session, row, row.shop_status, None, None, follow_ups)
+        if self._follow_up(delivery_id, outcome, follow_ups):
+            _count(report, outcome)
 
-        A topic handled one at a time per key waits here (in `turn`) for this process's other
-        delivery with that key: then its prefetch sees what that one committed.
+    def _handle_and_finish(self, session, row, shop_status: str | None, payload, prefetched, follow_ups: list) -> InboxStatus:
+        """Run the handler in the write transaction; finish the row there, or lease it while follow-up calls are to run."""
+        outcome = self._run_handler(session, row, shop_status, payload, prefetched, follow_ups)
+        if not follow_ups:
+            _finish(session, row.id, outcome)
+        else:  # the row is ours while the calls run (they have bounded timeouts)
+            session.connection().execute(_LEASE, {"delivery_id": row.id, "owner": self.owner, "until": utcnow() + dt.timedelta(seconds=FOLLOW_UP_LEASE_SECONDS)})
+        return outcome
+
+    def _follow_up(self, delivery_id: int, outcome: InboxStatus, follow_ups: list) -> bool:
+        """Network calls the handler asked for, now that its writes are committed and no lock is held; then finish the row.
+
+        The delivery is done only once they all succeeded (a failure raises: retried). False when another worker holds the row now.
         """
+        if not follow_ups:
+            return True
+        for call in follow_ups:
+            call()
+        with self.session_factory.begin() as session:
+            return _finish(session, delivery_id, outcome, owner=self.owner)
+
+    def _read_claimed(self, delivery_id: int) -> Claimed | None:
+        """The row as a claim returns it, if this worker holds its lease."""
         with self.read_session_factory() as session:
             row = session.connection().execute(_ROW_WITH_BODY, {"delivery_id": delivery_id}).first()
-            if row is None or row.lease_owner != self.owner:
-                return _NOT_OURS
-            if handler_for(row.topic) is None or (row.topic not in COMPLIANCE_TOPICS and not _shop_is_installed(session, row.shop_domain)):
-                return None, None  # the write phase ignores the delivery
-            payload = _parse(row.body)
-            key_of = serial_key_for(row.topic)
-            key = key_of(payload) if key_of is not None else None
+        if row is None or row.lease_owner != self.owner:
+            return None
+        return Claimed(row.id, row.topic, row.shop_domain, row.webhook_id, row.api_version, row.body, row.shop_status)
+
+    def _prefetch(self, row: Claimed, turn: contextlib.ExitStack):
+        """(payload, what the topic's prefetch read from Shopify/a supplier), on a read-only session before any write lock.
+
+        Nothing is read again for it: the claim returned the body and the shop's status (the
+        write transaction checks both the lease and the status again). A topic handled one at a
+        time per key waits here (in `turn`) for this process's other delivery with that key:
+        then its prefetch sees what that one committed.
+        """
+        if handler_for(row.topic) is None or (row.topic not in COMPLIANCE_TOPICS and row.shop_status != _INSTALLED):
+            return None, None  # the write phase ignores (or parks) the delivery
+        payload = _parse(row.body)
+        key_of = serial_key_for(row.topic)
+        key = key_of(payload) if key_of is not None else None
+        with self.read_session_factory() as session:  # begins only if the prefetch reads the database
             if key is not None:
                 # No read snapshot kept while waiting: the prefetch then sees what the other delivery committed.
                 turn.enter_context(_ONE_AT_A_TIME.hold((row.shop_domain, key), before_waiting=session.rollback))
@@ -208,13 +293,13 @@ class InboxWorker:
             follow_ups=follow_ups if follow_ups is not None else [],
         )
 
-    def _run_handler(self, session, row, payload=None, prefetched=None, follow_ups=None) -> InboxStatus:
-        """Run the topic's handler on the delivery (`row`: its inbox columns, the body too when `payload` is None)."""
+    def _run_handler(self, session, row: Claimed, shop_status: str | None, payload=None, prefetched=None, follow_ups=None) -> InboxStatus:
+        """Run the topic's handler on the delivery (`payload`: parsed by the prefetch, else parsed from `row.body`)."""
         handler = handler_for(row.topic)
         if handler is None:
             session.connection().execute(_NOTE, {"delivery_id": row.id, "note": "no handler for topic"})
             return InboxStatus.IGNORED
-        if row.topic not in COMPLIANCE_TOPICS and not _shop_is_installed(session, row.shop_domain):
+        if row.topic not in COMPLIANCE_TOPICS and shop_status != _INSTALLED:
             # Rare (an install under way): the ORM row, whose body and note the parking may change.
             return wait_for_install(session, session.get(WebhookDelivery, row.id))
         handler(self._context(session, row, _parse(row.body) if payload is None else payload, prefetched, follow_ups))
@@ -225,8 +310,8 @@ class InboxWorker:
         error = f"{type(exc).__name__}: {exc}"[:2000]
         with self.session_factory.begin() as session:
             row = session.get(WebhookDelivery, delivery_id)
-            if row is None:
-                return
+            if row is None or row.status != InboxStatus.PENDING.value or row.lease_owner not in (None, self.owner):
+                return  # another worker took (or finished) it since the rollback: its own outcome stands
             row.attempts += 1
             row.last_error = error
             row.lease_owner = row.lease_until = None
@@ -242,7 +327,50 @@ class InboxWorker:
         report.errors.append(error)
 
 
-_NOT_OURS = object()  # the row is gone or another worker holds its lease
+class InHand:
+    """Ids of unleased deliveries a lane's thread has in its batch: a lease kept in memory, shared by the lane's workers.
+
+    Like a lease it runs out (after LEASE_SECONDS), so a thread stuck on one row does not keep
+    the rest of its batch from its siblings; other processes meet in the write transaction.
+    """
+
+    def __init__(self, seconds: float = LEASE_SECONDS) -> None:
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._until: dict[int, float] = {}
+
+    def take(self, ids: list[int]) -> set[int]:
+        """The ids among `ids` no sibling holds (or whose hold ran out), now held by the caller."""
+        now = time.monotonic()
+        with self._lock:
+            free = {delivery_id for delivery_id in ids if self._until.get(delivery_id, 0.0) <= now}
+            self._until.update(dict.fromkeys(free, now + self.seconds))
+            return free
+
+    def discard(self, delivery_id: int) -> None:
+        """Give one id back."""
+        with self._lock:
+            self._until.pop(delivery_id, None)
+
+    def discard_all(self, ids) -> None:
+        """Give these ids back (those not given back already)."""
+        with self._lock:
+            for delivery_id in ids:
+                self._until.pop(delivery_id, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._until)
+
+
+def _count(report: DrainReport, outcome: InboxStatus) -> None:
+    if outcome is InboxStatus.DONE:
+        report.done += 1
+    elif outcome is InboxStatus.WAITING:
+        report.waiting += 1
+    else:
+        report.ignored += 1
+
 
 
 class KeyedLocks:
@@ -292,18 +420,16 @@ def _parse(body: str):
         raise PoisonPayload(f"body is not valid JSON: {exc.msg} at char {exc.pos}") from None
 
 
-def _finish(session, delivery_id: int, outcome: InboxStatus) -> None:
-    """Record the delivery's outcome and give its lease up (in the caller's transaction)."""
+def _finish(session, delivery_id: int, outcome: InboxStatus, owner: str | None = None) -> bool:
+    """Record the delivery's outcome and give its lease up (in the caller's transaction); with `owner`, only if it still holds the lease."""
     session.flush()  # the handler's own changes first (a parked row's ORM changes among them)
     if outcome is InboxStatus.WAITING:  # not handled yet: no attempt spent, nothing processed
-        session.connection().execute(_FINISH_WAITING, {"delivery_id": delivery_id})
-        return
-    session.connection().execute(_FINISH, {"delivery_id": delivery_id, "new_status": outcome.value, "at": utcnow()})
-
-
-def _shop_is_installed(session, shop_domain: str) -> bool:
-    status = session.connection().execute(_SHOP_STATUS, {"shop": shop_domain}).scalar()
-    return status == ShopStatus.INSTALLED.value
+        statement, values = (_FINISH_WAITING if owner is None else _FINISH_WAITING_IF_OURS), {"delivery_id": delivery_id}
+    else:
+        statement, values = (_FINISH if owner is None else _FINISH_IF_OURS), {"delivery_id": delivery_id, "new_status": outcome.value, "at": utcnow()}
+    if owner is not None:
+        values["owner"] = owner
+    return session.connection().execute(statement, values).rowcount == 1
 
 
 def retry_dead_letter(session, delivery_id: int, shop_domain: str) -> bool:

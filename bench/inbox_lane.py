@@ -1,0 +1,148 @@
+"""Benchmark: what the inbox lane itself costs per delivery (issue 20 part L), load-independent.
+
+The lane is everything the worker does around a handler: the claim, reading the row and its
+body, the shop's status, finishing the row, the follow-up lease. This script runs the real
+InboxWorker on a fresh SQLite file with two throwaway topics whose handler and prefetch do
+nothing (one with a prefetch, as `orders/*` and `fulfillments/*` have, one without), and
+counts per delivery: SQL statements, transactions (BEGIN) and ORM flushes, plus the CPU
+time of the lane (process time, noisy on a shared machine; the counts are not).
+
+    .venv/bin/python bench/inbox_lane.py            # 300 deliveries per case
+    .venv/bin/python bench/inbox_lane.py --n 100
+
+Each case is drained the way the lane's threads see a live stream: one delivery per claim
+(batch 1, each delivery is woken by its own intake) and a burst (batch 10).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+
+os.environ.setdefault("SHOPIFY_API_KEY", "bench-key")
+
+SHOP = "bench.myshopify.com"
+# Targets from issue 20 part L: the lane's bookkeeping cut by well over half.
+TARGET_STATEMENTS = {"prefetched, batch 1": 4, "plain, batch 1": 4}
+
+
+def build_app(path: str):
+    """An app on a fresh SQLite file with one installed shop (no scheduler)."""
+    from conftest import install_shop, make_settings
+    from shopify_app.factory import create_app
+    from shopify_app.migrate import upgrade_to_head
+
+    upgrade_to_head(f"sqlite:///{path}")
+    app = create_app(make_settings(f"sqlite:///{path}"))
+    install_shop(app, SHOP)
+    return app
+
+
+def register_topics():
+    """Two topics whose handler and prefetch do nothing: what is counted is the lane's own work."""
+    from shopify_app.webhooks import registry
+
+    registry.load_handlers()
+    registry.HANDLERS["bench/plain"] = lambda ctx: None
+    registry.HANDLERS["bench/prefetched"] = lambda ctx: None
+    registry.PREFETCHES["bench/prefetched"] = lambda ctx: None
+
+
+def store(app, topic: str, n: int) -> None:
+    """Record n deliveries of `topic` through the intake's own insert (a 13 KB body, like an order's)."""
+    from shopify_app.webhooks.inbox import IncomingWebhook
+
+    services = app.extensions["services"]
+    body = json.dumps({"id": 1, "note": "x" * 13_000})
+    for i in range(n):
+        services.record_webhook(IncomingWebhook(webhook_id=f"{topic}-{i}-{random.random()}", shop_domain=SHOP, topic=topic, body=body))
+
+
+class Counter:
+    """SQL statements, BEGINs and ORM flushes seen on the engine and sessions."""
+
+    def __init__(self, engine):
+        from sqlalchemy import event
+        from sqlalchemy.orm import Session
+
+        self.statements = self.begins = self.flushes = 0
+        self._listeners = [(engine, "before_cursor_execute", self._statement), (Session, "after_flush", self._flush)]
+        for target, name, fn in self._listeners:
+            event.listen(target, name, fn)
+
+    def _statement(self, conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("BEGIN"):
+            self.begins += 1
+        else:
+            self.statements += 1
+
+    def _flush(self, *args):
+        self.flushes += 1
+
+    def close(self):
+        from sqlalchemy import event
+
+        for target, name, fn in self._listeners:
+            event.remove(target, name, fn)
+
+
+def run_case(app, topic: str, n: int, batch: int) -> dict:
+    """Drain n deliveries of `topic`, `batch` per claim; counts per delivery."""
+    from shopify_app.webhooks.worker import InboxWorker
+
+    services = app.extensions["services"]
+    store(app, topic, n)
+    worker = InboxWorker(services.session_factory, services.settings, services, rng=random.Random(1))
+    counter = Counter(services.engine)
+    cpu = time.process_time()
+    handled = 0
+    try:
+        while handled < n:
+            report = worker.drain(batch_size=batch, max_batches=1)
+            if not report.handled:
+                break
+            handled += report.handled
+    finally:
+        cpu = time.process_time() - cpu
+        counter.close()
+    # The begins of SQLite's pysqlite driver are statements the engine emits itself (db.py).
+    return {"handled": handled, "statements": counter.statements / n, "transactions": counter.begins / n,
+            "flushes": counter.flushes / n, "cpu_ms": 1000 * cpu / n}
+
+
+def main(argv=None) -> int:
+    """Run both topics at batch 1 and 10; print the table and the targets."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=300)
+    options = parser.parse_args(argv)
+    register_topics()
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        app = build_app(os.path.join(tmp, "lane.db"))
+        try:
+            for label, topic in (("prefetched", "bench/prefetched"), ("plain", "bench/plain")):
+                for batch in (1, 10):
+                    results[f"{label}, batch {batch}"] = run_case(app, topic, options.n, batch)
+        finally:
+            app.extensions["services"].close()
+    print(f"load: {os.getloadavg()[0]:.1f}  deliveries per case: {options.n}")
+    print(f"{'case':<22} {'statements':>10} {'transactions':>12} {'flushes':>8} {'lane CPU ms':>12}")
+    for label, r in results.items():
+        print(f"{label:<22} {r['statements']:>10.2f} {r['transactions']:>12.2f} {r['flushes']:>8.2f} {r['cpu_ms']:>12.3f}")
+    print("targets")
+    for label, limit in TARGET_STATEMENTS.items():
+        figure = results[label]["statements"]
+        print(f"  lane statements per delivery, {label}: {figure:.2f} <= {limit}: {'MET' if figure <= limit else 'MISSED'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
