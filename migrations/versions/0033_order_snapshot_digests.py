@@ -19,13 +19,13 @@ depends_on: Union[str, Sequence[str], None] = None
 def upgrade() -> None:
     """Upgrade schema."""
     # Nullable, no backfill: an order without digests takes the full path once and gets them.
-    with op.batch_alter_table("orders") as batch:
-        batch.add_column(sa.Column("routing_digest", sa.String(length=32), nullable=True))
-        batch.add_column(sa.Column("details_digest", sa.String(length=32), nullable=True))
+    op.add_column("orders", sa.Column("routing_digest", sa.String(length=32), nullable=True))
+    op.add_column("orders", sa.Column("details_digest", sa.String(length=32), nullable=True))
 
 
 def downgrade() -> None:
     """Downgrade schema."""
-    with op.batch_alter_table("orders") as batch:
-        batch.drop_column("details_digest")
-        batch.drop_column("routing_digest")
+    # Not batch mode: recreating `orders` on SQLite would drop its expression index (0030). SQLite
+    # 3.35+ and PostgreSQL both drop a column in place.
+    op.drop_column("orders", "details_digest")
+    op.drop_column("orders", "routing_digest")
