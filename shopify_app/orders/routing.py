@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from ..alerts import raise_alert, resolve_alerts
 from ..fulfillment.holds import postpone_deliveries, resume_deliveries
@@ -51,23 +51,40 @@ def _cost(value: str | None) -> Decimal:
         return Decimal("Infinity")
 
 
+class CandidateSource:
+    """The mappings and vendor suppliers of several lines, read in one query each (routing an order reads them once, not per line)."""
+
+    def __init__(self, session: Session, order: Order, lines: list[OrderLine]):
+        variants = {line.variant_id for line in lines if line.variant_id}
+        skus = {line.sku for line in lines if line.sku}
+        vendors = {line.vendor for line in lines if line.vendor and line.sku}
+        conditions = ([ProductMapping.variant_id.in_(variants)] if variants else []) + ([ProductMapping.sku.in_(skus)] if skus else [])
+        self.mappings = list(session.scalars(select(ProductMapping).options(joinedload(ProductMapping.supplier)).where(
+            ProductMapping.shop_domain == order.shop_domain, or_(*conditions)).order_by(ProductMapping.id))) if conditions else []
+        self.by_vendor = list(session.scalars(select(Supplier).where(Supplier.shop_domain == order.shop_domain, Supplier.vendor.in_(vendors))
+                                              .order_by(Supplier.id))) if vendors else []
+
+    def for_line(self, order: Order, line: OrderLine) -> list[Candidate]:
+        """candidates_for(line), from what was read."""
+        mappings = [m for m in self.mappings if (line.variant_id and m.variant_id == line.variant_id) or (line.sku and m.sku == line.sku)]
+        vendors = [s for s in self.by_vendor if s.vendor == line.vendor] if line.vendor and line.sku else []
+        return _ranked(order, line, mappings, vendors)
+
+
 def candidates_for(session: Session, order: Order, line: OrderLine) -> list[Candidate]:
     """Every supplier that could ship this line, best first."""
+    return CandidateSource(session, order, [line]).for_line(order, line)
+
+
+def _ranked(order: Order, line: OrderLine, mappings: list[ProductMapping], by_vendor: list[Supplier]) -> list[Candidate]:
     country = (order.shipping_address or {}).get("country_code")
     found: dict[int, Candidate] = {}
-    conditions = []
-    if line.variant_id:
-        conditions.append(ProductMapping.variant_id == line.variant_id)
-    if line.sku:
-        conditions.append(ProductMapping.sku == line.sku)
-    if conditions:
-        mappings = session.scalars(select(ProductMapping).where(ProductMapping.shop_domain == order.shop_domain, or_(*conditions)))
+    if mappings:
         for m in mappings:
             rank = 0 if line.variant_id and m.variant_id == line.variant_id else 1
             if _usable(m.supplier, country) and (m.supplier_id not in found or rank < found[m.supplier_id].rank):
                 found[m.supplier_id] = Candidate(m.supplier, m.supplier_sku, m.cost, m.in_stock, rank)
     if line.vendor and line.sku:
-        by_vendor = session.scalars(select(Supplier).where(Supplier.shop_domain == order.shop_domain, Supplier.vendor == line.vendor))
         for supplier in by_vendor:
             if supplier.id not in found and _usable(supplier, country):
                 found[supplier.id] = Candidate(supplier, line.sku, None, True, 2)
@@ -148,21 +165,23 @@ def _forward_now(fo: FulfillmentOrderRecord) -> bool:
     return True
 
 
-def route_order(session: Session, order: Order) -> RoutingResult:
+def route_order(session: Session, order: Order, fresh: bool = False) -> RoutingResult:
     """Route the lines of the order's fulfillment orders that are ours and due; hold (in Shopify too) what cannot go.
 
     Works from our copy of the fulfillment orders (see fulfillment.sync): lines at locations
     the app does not manage are left alone ("not ours"); a fulfillment order with a line no
     allowed supplier takes, or an order whose address is redacted or incomplete, gets an app
     hold wish (the hold pump places it in Shopify) and none of its lines go out.
+    `fresh`: the order was inserted in this transaction, so it has no supplier orders and no returns to read.
     """
-    routed_line_ids = set(
-        session.scalars(select(SupplierOrderLine.order_line_id).join(OrderLine).where(OrderLine.order_id == order.id))
-    )
-    by_supplier: dict[tuple[int, str], SupplierOrder] = {
-        (so.supplier_id, so.exchange_key): so for so in session.scalars(select(SupplierOrder).where(SupplierOrder.order_id == order.id))
-    }
-    exchanged, exchange_in_flight = exchange_lines(session, order)
+    if fresh:
+        routed_line_ids: set[int] = set()
+        by_supplier: dict[tuple[int, str], SupplierOrder] = {}
+        exchanged, exchange_in_flight = {}, False
+    else:
+        routed_line_ids = set(session.scalars(select(SupplierOrderLine.order_line_id).join(OrderLine).where(OrderLine.order_id == order.id)))
+        by_supplier = {(so.supplier_id, so.exchange_key): so for so in session.scalars(select(SupplierOrder).where(SupplierOrder.order_id == order.id))}
+        exchanged, exchange_in_flight = exchange_lines(session, order)
     result = RoutingResult([], [])
     lines_by_id = {line.shopify_line_id: line for line in order.lines}
     shippable = [line for line in order.lines if line.shippable]
@@ -170,6 +189,7 @@ def route_order(session: Session, order: Order) -> RoutingResult:
     held_by_us: list[tuple[FulfillmentOrderRecord, Problem]] = []
     routed_now = 0
     live = [fo for fo in fulfillment_orders_of(session, order) if fo.status not in FINISHED]
+    sources = CandidateSource(session, order, [line for line in shippable if line.id not in routed_line_ids])
     managers = {}
     for fo in live:  # all classified first: a line's units for a supplier are summed over every fulfillment order
         managers[fo.id] = manager_of(session, order.shop_domain, fo.location_gid, fo.location_primary)
@@ -197,7 +217,7 @@ def route_order(session: Session, order: Order) -> RoutingResult:
             continue
         plan, unroutable = [], []
         for line in lines:
-            options = [c for c in candidates_for(session, order, line) if _allowed(c, fo, manager)]
+            options = [c for c in sources.for_line(order, line) if _allowed(c, fo, manager)]
             (plan.append((line, options)) if options else unroutable.append(line))
         # The address is judged for every line still to ship, routed ones too: an address that became
         # redacted or incomplete before the supplier order went out stops it as well.

@@ -5,10 +5,12 @@ import dataclasses
 import enum
 import hashlib
 import logging
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .models import Order, OrderLine, OrderState
 from .payloads import OrderSnapshot
@@ -96,8 +98,22 @@ def _find(session: Session, shop_domain: str, shopify_id: str) -> Order | None:
     return session.scalar(select(Order).where(Order.shop_domain == shop_domain, Order.shopify_id == shopify_id))
 
 
+class Upserted(NamedTuple):
+    """What upsert did: the order, whether the snapshot was applied (not stale), whether the order is new in this transaction."""
+
+    order: Order
+    applied: bool
+    inserted: bool
+
+
 def upsert_order(session: Session, shop_domain: str, snap: OrderSnapshot) -> tuple[Order, bool]:
     """Create or update the order from a snapshot; returns (order, applied). Stale snapshots are ignored."""
+    order, applied, _ = upsert(session, shop_domain, snap)
+    return order, applied
+
+
+def upsert(session: Session, shop_domain: str, snap: OrderSnapshot) -> Upserted:
+    """upsert_order, also saying whether the order was inserted (then nothing of it existed before: no lines, deliveries, returns)."""
     order = _find(session, shop_domain, snap.shopify_id)
     if order is None:
         try:
@@ -106,17 +122,17 @@ def upsert_order(session: Session, shop_domain: str, snap: OrderSnapshot) -> tup
                 _apply(order, snap)
                 session.add(order)
                 session.flush()
-                _apply_lines(session, order, snap)
+                _apply_lines(session, order, snap, new=True)
         except IntegrityError:
             # Another worker created it between our read and insert: update theirs.
             order = _find(session, shop_domain, snap.shopify_id)
-            return _update(session, order, snap), True
+            return Upserted(_update(session, order, snap), True, False)
         record_event(session, order, "received", "store", name=snap.name)
-        return order, True
+        return Upserted(order, True, True)
     if order.shopify_updated_at and snap.updated_at and snap.updated_at < order.shopify_updated_at:
         log.info("ignoring stale update of order %s (%s < %s)", order.shopify_id, snap.updated_at, order.shopify_updated_at)
-        return order, False
-    return _update(session, order, snap), True
+        return Upserted(order, False, False)
+    return Upserted(_update(session, order, snap), True, False)
 
 
 def _update(session: Session, order: Order, snap: OrderSnapshot) -> Order:
@@ -153,13 +169,16 @@ def _apply(order: Order, snap: OrderSnapshot) -> None:
         order.state = OrderState.CANCELLED.value
 
 
-def _apply_lines(session: Session, order: Order, snap: OrderSnapshot) -> None:
-    existing = {line.shopify_line_id: line for line in session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))}
+def _apply_lines(session: Session, order: Order, snap: OrderSnapshot, new: bool = False) -> None:
+    # A new order has no lines to read yet.
+    existing = {} if new else {line.shopify_line_id: line for line in session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))}
+    added = []
     for item in snap.lines:
         line = existing.get(item.shopify_line_id)
         if line is None:
             line = OrderLine(order_id=order.id, shopify_line_id=item.shopify_line_id)
             session.add(line)
+            added.append(line)
         line.sku, line.variant_id, line.product_id = item.sku, item.variant_id, item.product_id
         line.vendor, line.title, line.price = item.vendor, item.title, item.price
         line.quantity = item.quantity
@@ -168,6 +187,8 @@ def _apply_lines(session: Session, order: Order, snap: OrderSnapshot) -> None:
         line.discount, line.tax = item.discount, item.tax
         line.price_presentment, line.discount_presentment, line.tax_presentment = item.price_presentment, item.discount_presentment, item.tax_presentment
     session.flush()
+    if new:  # order.lines is then exactly these (ids ascending, as the relationship orders them): routing reads it without a query
+        set_committed_value(order, "lines", sorted(added, key=lambda line: line.id))
 
 
 def ready_to_forward(order: Order) -> bool:

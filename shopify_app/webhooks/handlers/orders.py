@@ -15,7 +15,7 @@ from ...orders.graph import order_payload_from_graphql, read_order
 from ...orders.models import Order, OrderState
 from ...orders.payloads import LinesWithoutIds, PayloadError, checked_id, line_is_identified, parse_order, parse_time
 from ...orders.routing import may_route, route_order
-from ...orders.sync import FORWARDABLE_FINANCIAL_STATUSES, apply_unless_routing_changed, upsert_order
+from ...orders.sync import FORWARDABLE_FINANCIAL_STATUSES, apply_unless_routing_changed, upsert
 from ...orders.timeline import record_event
 from ...suppliers.models import DeliveryState, SupplierOrder
 from ..registry import WebhookContext, handles
@@ -162,7 +162,7 @@ def sync_snapshot(session, services, shop_domain: str, snapshot, fulfillment_ord
     """
     if skip_unchanged and fulfillment_orders is None and apply_unless_routing_changed(session, shop_domain, snapshot) is not None:
         return None
-    order, applied = upsert_order(session, shop_domain, snapshot)
+    order, applied, inserted = upsert(session, shop_domain, snapshot)
     if not applied:
         return None
     if not snapshot.lines and order.cancelled_at is None:
@@ -170,25 +170,26 @@ def sync_snapshot(session, services, shop_domain: str, snapshot, fulfillment_ord
         return order
     if snapshot.lines:
         resolve_alert(session, f"order_without_lines:{order.shop_domain}:{order.shopify_id}")
-    routed_before = routed_lines(session, order)
-    apply_fulfillment_orders(session, order, fulfillment_orders)
-    if order.cancelled_at is None:
-        # Edits, refund-cancels and address changes: to the suppliers that have the order.
+    routed_before = set() if inserted else routed_lines(session, order)
+    apply_fulfillment_orders(session, order, fulfillment_orders, fresh=inserted)
+    if order.cancelled_at is None and not inserted:
+        # Edits, refund-cancels and address changes: to the suppliers that have the order. (A new
+        # order's supplier orders were made from this very snapshot and are unsent: nothing to pass on.)
         pass_on_changes(session, order, routed_before=routed_before, route_added_lines=route_order)
     if services is not None:
         services.wake_forwarding()
     return order
 
 
-def apply_fulfillment_orders(session, order, fulfillment_orders: list[dict] | None) -> None:
-    """Cancel, or store the fulfillment orders read from Shopify and route (see sync_snapshot)."""
+def apply_fulfillment_orders(session, order, fulfillment_orders: list[dict] | None, fresh: bool = False) -> None:
+    """Cancel, or store the fulfillment orders read from Shopify and route (see sync_snapshot); `fresh`: inserted in this transaction."""
     if order.cancelled_at is not None:
         request_supplier_cancellation(session, order)
         return
     if fulfillment_orders is not None:
         apply_shopify_holds(session, order, store_fulfillment_orders(session, order, fulfillment_orders))
     if fulfillment_orders is not None and may_route(order):
-        route_order(session, order)
+        route_order(session, order, fresh=fresh)
 
 
 def hold_order_without_lines(session, order) -> None:
