@@ -108,8 +108,13 @@ def order_changed(ctx: WebhookContext) -> None:
         raise PoisonPayload(str(exc)) from None
     except PayloadError as exc:
         raise PoisonPayload(str(exc)) from None
-    order = sync_snapshot(ctx.session, ctx.services, ctx.shop_domain, snapshot, fulfillment_orders=reads.fulfillment_orders,
-                          skip_unchanged=reads.reread is None)
+    if reads.reread is None and reads.fulfillment_orders is None and apply_unless_routing_changed(ctx.session, ctx.shop_domain, snapshot) is not None:
+        # Most of an order's webhooks (orders/paid after a paid orders/create, orders/updated and
+        # orders/fulfilled for one fulfillment) repeat what routing already acted on: settled by
+        # one indexed read and at most one UPDATE. Nothing changed, so this delivery has no holds
+        # of its own to sync (a pending one is its own delivery's follow-up, retried until done).
+        return
+    order = sync_snapshot(ctx.session, ctx.services, ctx.shop_domain, snapshot, fulfillment_orders=reads.fulfillment_orders)
     if order is not None and reads.reread is not None:
         record_event(ctx.session, order, "re_read", "app", reason="the webhook's line items had no ids", topic=ctx.topic)
     _sync_holds_after(ctx)
@@ -148,20 +153,13 @@ def order_edited(ctx: WebhookContext) -> None:
     _sync_holds_after(ctx)
 
 
-def sync_snapshot(session, services, shop_domain: str, snapshot, fulfillment_orders: list[dict] | None = None, skip_unchanged: bool = False):
+def sync_snapshot(session, services, shop_domain: str, snapshot, fulfillment_orders: list[dict] | None = None):
     """Upsert, then act: request cancellation at suppliers, or (with the order's fulfillment orders read
-    from Shopify) store them, apply Shopify's holds and route what is ours and due. The order, or None if
-    stale (or, with `skip_unchanged`, settled without loading it).
+    from Shopify) store them, apply Shopify's holds and route what is ours and due. The order, or None if stale.
 
     Without fulfillment orders nothing is routed: Shopify decides where an order is fulfilled,
     and only its fulfillment orders say whether that is a location the app manages.
-    `skip_unchanged` (the orders/* webhooks): most of an order's webhooks (orders/paid after a paid
-    orders/create, orders/updated and orders/fulfilled for the same fulfillment) repeat what
-    routing already acted on; with no fulfillment orders to store, such a snapshot is settled
-    by one indexed read and at most one UPDATE (orders/sync.py apply_unless_routing_changed).
     """
-    if skip_unchanged and fulfillment_orders is None and apply_unless_routing_changed(session, shop_domain, snapshot) is not None:
-        return None
     order, applied, inserted = upsert(session, shop_domain, snapshot)
     if not applied:
         return None
