@@ -19,7 +19,7 @@ from ..fulfillment.holds import postpone_deliveries, resume_deliveries
 from ..fulfillment.locations import manager_of
 from ..fulfillment.models import FulfillmentOrderRecord, ManagedBy
 from ..fulfillment.problems import Problem, address_problem, unroutable_problem
-from ..fulfillment.sync import ACCEPTED_REQUESTS, FINISHED, WORKABLE, foreign_holds, fulfillment_orders_of
+from ..fulfillment.sync import ACCEPTED_REQUESTS, FINISHED, WORKABLE, HoldChanges, foreign_holds, fulfillment_orders_of
 from ..suppliers.models import FulfillmentModel, ProductMapping, Supplier, SupplierOrder, SupplierOrderLine
 from .models import Order, OrderLine, OrderState
 from .sync import FORWARDABLE_FINANCIAL_STATUSES
@@ -165,7 +165,7 @@ def _forward_now(fo: FulfillmentOrderRecord) -> bool:
     return True
 
 
-def route_order(session: Session, order: Order, fresh: bool = False) -> RoutingResult:
+def route_order(session: Session, order: Order, fresh: bool = False, stored: HoldChanges | None = None) -> RoutingResult:
     """Route the lines of the order's fulfillment orders that are ours and due; hold (in Shopify too) what cannot go.
 
     Works from our copy of the fulfillment orders (see fulfillment.sync): lines at locations
@@ -173,6 +173,7 @@ def route_order(session: Session, order: Order, fresh: bool = False) -> RoutingR
     allowed supplier takes, or an order whose address is redacted or incomplete, gets an app
     hold wish (the hold pump places it in Shopify) and none of its lines go out.
     `fresh`: the order was inserted in this transaction, so it has no supplier orders and no returns to read.
+    `stored`: what store_fulfillment_orders just stored in this transaction (every record of the order, classified).
     """
     if fresh:
         routed_line_ids: set[int] = set()
@@ -188,11 +189,13 @@ def route_order(session: Session, order: Order, fresh: bool = False) -> RoutingR
     order_problem = address_problem(order.shipping_address)
     held_by_us: list[tuple[FulfillmentOrderRecord, Problem]] = []
     routed_now = 0
-    live = [fo for fo in fulfillment_orders_of(session, order) if fo.status not in FINISHED]
+    records = stored.records if stored is not None else fulfillment_orders_of(session, order)
+    live = [fo for fo in records if fo.status not in FINISHED]
     sources = CandidateSource(session, order, [line for line in shippable if line.id not in routed_line_ids])
     managers = {}
+    known = stored.managers if stored is not None else {}
     for fo in live:  # all classified first: a line's units for a supplier are summed over every fulfillment order
-        managers[fo.id] = manager_of(session, order.shop_domain, fo.location_gid, fo.location_primary)
+        managers[fo.id] = known.get(fo.id) or manager_of(session, order.shop_domain, fo.location_gid, fo.location_primary)
         fo.managed_by, fo.supplier_id = managers[fo.id].managed_by, managers[fo.id].supplier_id
     for fo in live:
         manager = managers[fo.id]
@@ -238,7 +241,8 @@ def route_order(session: Session, order: Order, fresh: bool = False) -> RoutingR
         if not _forward_now(fo):
             result.waiting += [line for line, _ in plan]
             continue
-        resume_deliveries(session, order, fo)  # what a problem of ours postponed may go now
+        if not fresh:  # a new order has no deliveries yet
+            resume_deliveries(session, order, fo)  # what a problem of ours postponed may go now
         for line, options in plan:
             best = options[0]
             exchange_key = exchanged.get(line.shopify_line_id, "")  # an exchange's replacement ships as its own delivery
@@ -252,11 +256,14 @@ def route_order(session: Session, order: Order, fresh: bool = False) -> RoutingR
                     idempotency_key=idempotency_key(order, best.supplier.id, exchange_key),
                 )
                 session.add(delivery)
-                session.flush()
                 by_supplier[(best.supplier.id, exchange_key)] = delivery
             units = _units_for(line, best, live, managers)
-            session.add(SupplierOrderLine(supplier_order_id=delivery.id, order_line_id=line.id, supplier_sku=best.supplier_sku, quantity=units,
-                                          other_quantity=max(line.quantity - units, 0)))
+            routed_line = SupplierOrderLine(order_line_id=line.id, supplier_sku=best.supplier_sku, quantity=units, other_quantity=max(line.quantity - units, 0))
+            if delivery.id is None:  # new in this call: inserted with its lines by the flush below (one flush, not one per delivery)
+                delivery.lines.append(routed_line)
+            else:
+                routed_line.supplier_order_id = delivery.id
+                session.add(routed_line)
             routed_line_ids.add(line.id)
             routed_now += 1
             record_event(session, order, "routed", "app", line=line.shopify_line_id, supplier=best.supplier.name, backups=[c.supplier.name for c in options[1:]],
@@ -264,7 +271,7 @@ def route_order(session: Session, order: Order, fresh: bool = False) -> RoutingR
             # A fulfillment order released or accepted after the supplier order went out adds lines to a
             # sent order (one per order x supplier): the order-changes sweep passes them on.
     session.flush()
-    _alert_problems(session, order, result, held_by_us, shippable)
+    _alert_problems(session, order, result, held_by_us, shippable, fresh=fresh)
     for line in result.not_ours:
         if not _noted_not_ours(order, line):
             record_event(session, order, "not_ours", "app", line=line.shopify_line_id, sku=line.sku)
@@ -284,7 +291,7 @@ def _noted_not_ours(order: Order, line: OrderLine) -> bool:
     return any(e.kind == "not_ours" and (e.detail or {}).get("line") == line.shopify_line_id for e in order.events)
 
 
-def _alert_problems(session: Session, order: Order, result: RoutingResult, held_by_us, shippable: list[OrderLine]) -> None:
+def _alert_problems(session: Session, order: Order, result: RoutingResult, held_by_us, shippable: list[OrderLine], fresh: bool = False) -> None:
     from ..cases.out_of_stock import open_out_of_stock_case  # issue 17 part P: no supplier can take the line: the customer is told
 
     for line in result.unroutable:
@@ -308,7 +315,8 @@ def _alert_problems(session: Session, order: Order, result: RoutingResult, held_
             record_event(session, order, "problem", "app", problem=kind)
         else:
             solved.append(key)
-    resolve_alerts(session, solved)  # one statement for every problem that went away
+    if not fresh:  # an order new to us has no alerts to resolve (their keys name it; orders are never deleted)
+        resolve_alerts(session, solved)  # one statement for every problem that went away
 
 
 def _set_state(order: Order, result: RoutingResult, shippable: list[OrderLine], routed_line_ids: set[int], routed_now: int, *, held: bool) -> None:

@@ -10,7 +10,6 @@ from typing import NamedTuple
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from .models import Order, OrderLine, OrderState
 from .payloads import OrderSnapshot
@@ -94,8 +93,11 @@ def apply_unless_routing_changed(session: Session, shop_domain: str, snap: Order
     return Quiet.DETAILS
 
 
+_FIND = select(Order).where(Order.shop_domain == bindparam("p_shop"), Order.shopify_id == bindparam("p_shopify_id"))
+
+
 def _find(session: Session, shop_domain: str, shopify_id: str) -> Order | None:
-    return session.scalar(select(Order).where(Order.shop_domain == shop_domain, Order.shopify_id == shopify_id))
+    return session.scalar(_FIND, {"p_shop": shop_domain, "p_shopify_id": shopify_id})
 
 
 class Upserted(NamedTuple):
@@ -120,9 +122,11 @@ def upsert(session: Session, shop_domain: str, snap: OrderSnapshot) -> Upserted:
             with session.begin_nested():
                 order = Order(shop_domain=shop_domain, shopify_id=snap.shopify_id)
                 _apply(order, snap)
+                # Given as the relationship: one flush inserts the order and its lines, and order.lines
+                # is then loaded (routing reads it without a query).
+                order.lines = [_line_fields(OrderLine(shopify_line_id=item.shopify_line_id), item) for item in snap.lines]
                 session.add(order)
                 session.flush()
-                _apply_lines(session, order, snap, new=True)
         except IntegrityError:
             # Another worker created it between our read and insert: update theirs.
             order = _find(session, shop_domain, snap.shopify_id)
@@ -169,26 +173,26 @@ def _apply(order: Order, snap: OrderSnapshot) -> None:
         order.state = OrderState.CANCELLED.value
 
 
-def _apply_lines(session: Session, order: Order, snap: OrderSnapshot, new: bool = False) -> None:
-    # A new order has no lines to read yet.
-    existing = {} if new else {line.shopify_line_id: line for line in session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))}
-    added = []
+def _apply_lines(session: Session, order: Order, snap: OrderSnapshot) -> None:
+    existing = {line.shopify_line_id: line for line in session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))}
     for item in snap.lines:
         line = existing.get(item.shopify_line_id)
         if line is None:
             line = OrderLine(order_id=order.id, shopify_line_id=item.shopify_line_id)
             session.add(line)
-            added.append(line)
-        line.sku, line.variant_id, line.product_id = item.sku, item.variant_id, item.product_id
-        line.vendor, line.title, line.price = item.vendor, item.title, item.price
-        line.quantity = item.quantity
-        line.requires_shipping, line.gift_card = item.requires_shipping, item.gift_card
-        line.original_quantity, line.is_tip = item.original_quantity, item.is_tip
-        line.discount, line.tax = item.discount, item.tax
-        line.price_presentment, line.discount_presentment, line.tax_presentment = item.price_presentment, item.discount_presentment, item.tax_presentment
+        _line_fields(line, item)
     session.flush()
-    if new:  # order.lines is then exactly these (ids ascending, as the relationship orders them): routing reads it without a query
-        set_committed_value(order, "lines", sorted(added, key=lambda line: line.id))
+
+
+def _line_fields(line: OrderLine, item) -> OrderLine:
+    line.sku, line.variant_id, line.product_id = item.sku, item.variant_id, item.product_id
+    line.vendor, line.title, line.price = item.vendor, item.title, item.price
+    line.quantity = item.quantity
+    line.requires_shipping, line.gift_card = item.requires_shipping, item.gift_card
+    line.original_quantity, line.is_tip = item.original_quantity, item.is_tip
+    line.discount, line.tax = item.discount, item.tax
+    line.price_presentment, line.discount_presentment, line.tax_presentment = item.price_presentment, item.discount_presentment, item.tax_presentment
+    return line
 
 
 def ready_to_forward(order: Order) -> bool:

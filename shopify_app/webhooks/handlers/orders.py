@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ...orders.changes import pass_on_changes, routed_lines
 from ...alerts import raise_alert, resolve_alert
@@ -64,11 +64,16 @@ def _same_version(payload: dict, routed_version) -> bool:
     return version is not None and routed_version is not None and version <= routed_version
 
 
+_orders = Order.__table__
+_STATE_AND_VERSION = select(_orders.c.state, _orders.c.shopify_updated_at).where(  # built once: the prefetch of every orders/* webhook
+    _orders.c.shop_domain == bindparam("p_shop"), _orders.c.shopify_id == bindparam("p_shopify_id"))
+
+
 def _fulfillment_orders_if_due(ctx: WebhookContext, payload: dict, gateway) -> list[dict] | None:
     if payload.get("cancelled_at") or (payload.get("financial_status") or "") not in FORWARDABLE_FINANCIAL_STATUSES:
         return None
     order_id = _order_number(payload)
-    known = ctx.session.execute(select(Order.state, Order.shopify_updated_at).where(Order.shop_domain == ctx.shop_domain, Order.shopify_id == order_id)).first()
+    known = ctx.session.connection().execute(_STATE_AND_VERSION, {"p_shop": ctx.shop_domain, "p_shopify_id": order_id}).first()
     state, routed_version = known if known is not None else (None, None)
     if state in SETTLED_STATES:
         return None  # fully sent (or nothing to send): fulfillment_orders/* webhooks carry any later change
@@ -166,7 +171,7 @@ def sync_snapshot(session, services, shop_domain: str, snapshot, fulfillment_ord
     if not snapshot.lines and order.cancelled_at is None:
         hold_order_without_lines(session, order)
         return order
-    if snapshot.lines:
+    if snapshot.lines and not inserted:  # an order new to us has no alerts yet (their keys name it; orders are never deleted)
         resolve_alert(session, f"order_without_lines:{order.shop_domain}:{order.shopify_id}")
     routed_before = set() if inserted else routed_lines(session, order)
     apply_fulfillment_orders(session, order, fulfillment_orders, fresh=inserted)
@@ -184,10 +189,12 @@ def apply_fulfillment_orders(session, order, fulfillment_orders: list[dict] | No
     if order.cancelled_at is not None:
         request_supplier_cancellation(session, order)
         return
-    if fulfillment_orders is not None:
-        apply_shopify_holds(session, order, store_fulfillment_orders(session, order, fulfillment_orders))
-    if fulfillment_orders is not None and may_route(order):
-        route_order(session, order, fresh=fresh)
+    if fulfillment_orders is None:
+        return
+    stored = store_fulfillment_orders(session, order, fulfillment_orders)
+    apply_shopify_holds(session, order, stored)
+    if may_route(order):  # from the records just stored and classified: not read or classified again
+        route_order(session, order, fresh=fresh, stored=stored)
 
 
 def hold_order_without_lines(session, order) -> None:
