@@ -270,13 +270,15 @@ def route_order(session: Session, order: Order, fresh: bool = False, stored: Hol
                          fulfillment_order=fo.shopify_id)
             # A fulfillment order released or accepted after the supplier order went out adds lines to a
             # sent order (one per order x supplier): the order-changes sweep passes them on.
-    session.flush()
     _alert_problems(session, order, result, held_by_us, shippable, fresh=fresh)
+    if result.not_ours:
+        session.flush()  # what was routed is in the database before the timeline is read
     for line in result.not_ours:
         if not _noted_not_ours(order, line):
             record_event(session, order, "not_ours", "app", line=line.shopify_line_id, sku=line.sku)
     result.supplier_orders = list(by_supplier.values())
     _set_state(order, result, shippable, routed_line_ids, routed_now, held=bool(held_by_us))
+    session.flush()  # one flush: supplier orders with their lines, events and the order's state
     return result
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .models import Order, OrderLine, OrderState
+from .models import Order, OrderEvent, OrderLine, OrderState
 from .payloads import OrderSnapshot
 from .timeline import record_event
 
@@ -125,13 +125,13 @@ def upsert(session: Session, shop_domain: str, snap: OrderSnapshot) -> Upserted:
                 # Given as the relationship: one flush inserts the order and its lines, and order.lines
                 # is then loaded (routing reads it without a query).
                 order.lines = [_line_fields(OrderLine(shopify_line_id=item.shopify_line_id), item) for item in snap.lines]
+                order.events = [OrderEvent(kind="received", actor="store", detail={"name": snap.name})]  # record_event's row, in the same flush
                 session.add(order)
                 session.flush()
         except IntegrityError:
             # Another worker created it between our read and insert: update theirs.
             order = _find(session, shop_domain, snap.shopify_id)
             return Upserted(_update(session, order, snap), True, False)
-        record_event(session, order, "received", "store", name=snap.name)
         return Upserted(order, True, True)
     if order.shopify_updated_at and snap.updated_at and snap.updated_at < order.shopify_updated_at:
         log.info("ignoring stale update of order %s (%s < %s)", order.shopify_id, snap.updated_at, order.shopify_updated_at)
