@@ -177,3 +177,19 @@ def test_only_an_order_we_hold_with_digests_and_the_same_routing_inputs_is_settl
         assert apply_unless_routing_changed(session, SHOP, parse_order(order_payload(4007, email="x@example.com"))) is Quiet.DETAILS
         session.execute(update(Order).where(Order.shopify_id == "4007").values(routing_digest=None))
         assert apply_unless_routing_changed(session, SHOP, same) is None, "stored before the digests existed"
+
+
+def test_a_new_order_is_routed_without_reading_what_it_cannot_have_yet(shop_app):
+    with Statements(shop_app) as seen:
+        deliver(shop_app, "orders/create", order_payload(4008))
+    _, lines, _, routed = stored(shop_app, 4008)
+    assert routed == [("TSHIRT-BLK-S", 1), ("MUG-WHT-11", 1)] and len(lines) == 2
+    reads = [s for s in seen.on("order_lines", "supplier_orders", "supplier_order_lines", "return_cases", "alerts", "product_mappings")
+             if s.startswith("SELECT")]
+    # Only the mappings, once for both lines; its lines, supplier orders, returns and alerts cannot exist yet.
+    assert len(reads) == 1 and " product_mappings " in reads[0] + " "
+    assert len([s for s in seen.on("fulfillment_orders") if s.startswith("SELECT fulfillment_orders.id, ")]) == 1, "its fulfillment orders read once"
+    with shop_app.extensions["services"].session_factory() as session:
+        order = session.scalar(select(Order).where(Order.shopify_id == "4008"))
+        assert order.state == "routed"
+        assert [e.kind for e in session.scalars(select(OrderEvent).where(OrderEvent.order_id == order.id).order_by(OrderEvent.id))] == ["received", "routed", "routed"]
