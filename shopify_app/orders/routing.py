@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import bindparam, or_, select
+from sqlalchemy.orm import Session
 
 from ..alerts import raise_alert, resolve_alerts
 from ..fulfillment.holds import postpone_deliveries, resume_deliveries
@@ -51,16 +52,37 @@ def _cost(value: str | None) -> Decimal:
         return Decimal("Infinity")
 
 
+class _Mapping(NamedTuple):
+    """A product mapping as routing reads it (plain values: no ORM instance to load per row)."""
+
+    supplier_id: int
+    variant_id: str | None
+    sku: str | None
+    supplier_sku: str
+    cost: str | None
+    in_stock: bool
+    supplier: Supplier
+
+
+_pm = ProductMapping.__table__
+# Built once; the IN lists expand per call (an empty list matches nothing).
+_MAPPINGS = select(_pm.c.supplier_id, _pm.c.variant_id, _pm.c.sku, _pm.c.supplier_sku, _pm.c.cost, _pm.c.in_stock).where(
+    _pm.c.shop_domain == bindparam("p_shop"),
+    or_(_pm.c.variant_id.in_(bindparam("p_variants", expanding=True)), _pm.c.sku.in_(bindparam("p_skus", expanding=True)))).order_by(_pm.c.id)
+_SUPPLIERS = select(Supplier).where(Supplier.id.in_(bindparam("p_ids", expanding=True)))
+
+
 class CandidateSource:
     """The mappings and vendor suppliers of several lines, read in one query each (routing an order reads them once, not per line)."""
 
     def __init__(self, session: Session, order: Order, lines: list[OrderLine]):
-        variants = {line.variant_id for line in lines if line.variant_id}
-        skus = {line.sku for line in lines if line.sku}
+        variants = sorted({line.variant_id for line in lines if line.variant_id})
+        skus = sorted({line.sku for line in lines if line.sku})
         vendors = {line.vendor for line in lines if line.vendor and line.sku}
-        conditions = ([ProductMapping.variant_id.in_(variants)] if variants else []) + ([ProductMapping.sku.in_(skus)] if skus else [])
-        self.mappings = list(session.scalars(select(ProductMapping).options(joinedload(ProductMapping.supplier)).where(
-            ProductMapping.shop_domain == order.shop_domain, or_(*conditions)).order_by(ProductMapping.id))) if conditions else []
+        rows = session.connection().execute(_MAPPINGS, {"p_shop": order.shop_domain, "p_variants": variants, "p_skus": skus}).all() if variants or skus else []
+        # The suppliers as ORM objects (Candidate hands them on), in one query; the identity map keeps those already loaded.
+        suppliers = {s.id: s for s in session.scalars(_SUPPLIERS, {"p_ids": sorted({row.supplier_id for row in rows})})} if rows else {}
+        self.mappings = [_Mapping(*row, supplier=suppliers[row.supplier_id]) for row in rows if row.supplier_id in suppliers]
         self.by_vendor = list(session.scalars(select(Supplier).where(Supplier.shop_domain == order.shop_domain, Supplier.vendor.in_(vendors))
                                               .order_by(Supplier.id))) if vendors else []
 
@@ -76,7 +98,7 @@ def candidates_for(session: Session, order: Order, line: OrderLine) -> list[Cand
     return CandidateSource(session, order, [line]).for_line(order, line)
 
 
-def _ranked(order: Order, line: OrderLine, mappings: list[ProductMapping], by_vendor: list[Supplier]) -> list[Candidate]:
+def _ranked(order: Order, line: OrderLine, mappings: list[_Mapping], by_vendor: list[Supplier]) -> list[Candidate]:
     country = (order.shipping_address or {}).get("country_code")
     found: dict[int, Candidate] = {}
     if mappings:
