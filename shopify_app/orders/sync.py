@@ -114,9 +114,13 @@ def upsert_order(session: Session, shop_domain: str, snap: OrderSnapshot) -> tup
     return order, applied
 
 
-def upsert(session: Session, shop_domain: str, snap: OrderSnapshot) -> Upserted:
-    """upsert_order, also saying whether the order was inserted (then nothing of it existed before: no lines, deliveries, returns)."""
-    order = _find(session, shop_domain, snap.shopify_id)
+def upsert(session: Session, shop_domain: str, snap: OrderSnapshot, absent: bool = False) -> Upserted:
+    """upsert_order, also saying whether the order was inserted (then nothing of it existed before: no lines, deliveries, returns).
+
+    `absent`: the caller just read that the order is not stored; it is inserted without looking
+    again (if another worker stored it since, the insert fails on the unique key and theirs is updated).
+    """
+    order = None if absent else _find(session, shop_domain, snap.shopify_id)
     if order is None:
         try:
             with session.begin_nested():
@@ -128,15 +132,20 @@ def upsert(session: Session, shop_domain: str, snap: OrderSnapshot) -> Upserted:
                 order.events = [OrderEvent(kind="received", actor="store", detail={"name": snap.name})]  # record_event's row, in the same flush
                 session.add(order)
                 session.flush()
+            return Upserted(order, True, True)
         except IntegrityError:
-            # Another worker created it between our read and insert: update theirs.
+            # Another worker created it between our read and insert: update theirs (unless theirs is newer).
             order = _find(session, shop_domain, snap.shopify_id)
-            return Upserted(_update(session, order, snap), True, False)
-        return Upserted(order, True, True)
-    if order.shopify_updated_at and snap.updated_at and snap.updated_at < order.shopify_updated_at:
-        log.info("ignoring stale update of order %s (%s < %s)", order.shopify_id, snap.updated_at, order.shopify_updated_at)
+    if _stale(order, snap):
         return Upserted(order, False, False)
     return Upserted(_update(session, order, snap), True, False)
+
+
+def _stale(order: Order, snap: OrderSnapshot) -> bool:
+    if order.shopify_updated_at and snap.updated_at and snap.updated_at < order.shopify_updated_at:
+        log.info("ignoring stale update of order %s (%s < %s)", order.shopify_id, snap.updated_at, order.shopify_updated_at)
+        return True
+    return False
 
 
 def _update(session: Session, order: Order, snap: OrderSnapshot) -> Order:

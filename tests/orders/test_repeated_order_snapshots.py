@@ -193,3 +193,17 @@ def test_a_new_order_is_routed_without_reading_what_it_cannot_have_yet(shop_app)
         order = session.scalar(select(Order).where(Order.shopify_id == "4008"))
         assert order.state == "routed"
         assert [e.kind for e in session.scalars(select(OrderEvent).where(OrderEvent.order_id == order.id).order_by(OrderEvent.id))] == ["received", "routed", "routed"]
+
+
+def test_an_order_stored_after_the_prefetch_looked_is_updated_not_duplicated_and_never_set_back(shop_app):
+    from shopify_app.webhooks.handlers.orders import sync_snapshot
+
+    services = shop_app.extensions["services"]
+    deliver(shop_app, "orders/create", order_payload(4009, T0 + dt.timedelta(seconds=5)))  # "another worker" stored it meanwhile
+    with services.session_factory.begin() as session:  # our prefetch had seen no such order, and our snapshot is older
+        assert sync_snapshot(session, services, SHOP, parse_order(order_payload(4009, email="older@example.com")), absent=True) is None
+    with services.session_factory.begin() as session:  # and a newer one is applied to the stored order
+        newer = parse_order(order_payload(4009, T0 + dt.timedelta(seconds=9), email="newer@example.com"))
+        assert sync_snapshot(session, services, SHOP, newer, absent=True) is not None
+    with services.session_factory() as session:
+        assert session.scalars(select(Order.email).where(Order.shopify_id == "4009")).all() == ["newer@example.com"]

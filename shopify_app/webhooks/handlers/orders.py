@@ -32,6 +32,9 @@ class OrderReads:
 
     reread: dict | None  # the order through GraphQL, when the payload's lines cannot be keyed
     fulfillment_orders: list[dict] | None  # a paid, live order's fulfillment orders: what routing follows
+    # The prefetch looked and the order was not stored yet: the write goes straight to its insert
+    # (an order stored meanwhile by another worker fails that insert and is updated instead).
+    absent: bool = False
 
 
 def _order_number(payload: dict) -> str:
@@ -53,7 +56,8 @@ def read_for_order_webhook(ctx: WebhookContext) -> OrderReads:
     if isinstance(items, list) and not all(line_is_identified(item) for item in items):
         gateway = ctx.services.gateway(ctx.shop_domain)
         reread = read_order(gateway, f"gid://shopify/Order/{_order_number(payload)}")
-    return OrderReads(reread, _fulfillment_orders_if_due(ctx, payload, gateway))
+    fulfillment_orders, absent = _fulfillment_orders_if_due(ctx, payload, gateway)
+    return OrderReads(reread, fulfillment_orders, absent)
 
 
 def _same_version(payload: dict, routed_version) -> bool:
@@ -69,21 +73,22 @@ _STATE_AND_VERSION = select(_orders.c.state, _orders.c.shopify_updated_at).where
     _orders.c.shop_domain == bindparam("p_shop"), _orders.c.shopify_id == bindparam("p_shopify_id"))
 
 
-def _fulfillment_orders_if_due(ctx: WebhookContext, payload: dict, gateway) -> list[dict] | None:
+def _fulfillment_orders_if_due(ctx: WebhookContext, payload: dict, gateway) -> tuple[list[dict] | None, bool]:
+    """(the fulfillment orders to route by, or None; whether the order is not stored yet, as far as this read saw)."""
     if payload.get("cancelled_at") or (payload.get("financial_status") or "") not in FORWARDABLE_FINANCIAL_STATUSES:
-        return None
+        return None, False
     order_id = _order_number(payload)
     known = ctx.session.connection().execute(_STATE_AND_VERSION, {"p_shop": ctx.shop_domain, "p_shopify_id": order_id}).first()
     state, routed_version = known if known is not None else (None, None)
     if state in SETTLED_STATES:
-        return None  # fully sent (or nothing to send): fulfillment_orders/* webhooks carry any later change
+        return None, False  # fully sent (or nothing to send): fulfillment_orders/* webhooks carry any later change
     if ctx.topic == "orders/paid" and state == OrderState.ROUTED.value and _same_version(payload, routed_version):
         # An order created paid was routed from this very version (orders/create carries it too):
         # its fulfillment orders were read then, and fulfillment_orders/* webhooks carry their
         # changes. Reading again would spend Shopify's rate limit for nothing. (Only orders/paid:
         # updated_at has whole seconds, so an edit in the same second as the create looks equal.)
-        return None
-    return read_fulfillment_orders(gateway or ctx.services.gateway(ctx.shop_domain), f"gid://shopify/Order/{order_id}")
+        return None, False
+    return read_fulfillment_orders(gateway or ctx.services.gateway(ctx.shop_domain), f"gid://shopify/Order/{order_id}"), known is None
 
 
 def order_key(payload) -> str | None:
@@ -119,7 +124,7 @@ def order_changed(ctx: WebhookContext) -> None:
         # one indexed read and at most one UPDATE. Nothing changed, so this delivery has no holds
         # of its own to sync (a pending one is its own delivery's follow-up, retried until done).
         return
-    order = sync_snapshot(ctx.session, ctx.services, ctx.shop_domain, snapshot, fulfillment_orders=reads.fulfillment_orders)
+    order = sync_snapshot(ctx.session, ctx.services, ctx.shop_domain, snapshot, fulfillment_orders=reads.fulfillment_orders, absent=reads.absent)
     if order is not None and reads.reread is not None:
         record_event(ctx.session, order, "re_read", "app", reason="the webhook's line items had no ids", topic=ctx.topic)
     _sync_holds_after(ctx)
@@ -158,14 +163,15 @@ def order_edited(ctx: WebhookContext) -> None:
     _sync_holds_after(ctx)
 
 
-def sync_snapshot(session, services, shop_domain: str, snapshot, fulfillment_orders: list[dict] | None = None):
+def sync_snapshot(session, services, shop_domain: str, snapshot, fulfillment_orders: list[dict] | None = None, absent: bool = False):
     """Upsert, then act: request cancellation at suppliers, or (with the order's fulfillment orders read
     from Shopify) store them, apply Shopify's holds and route what is ours and due. The order, or None if stale.
 
     Without fulfillment orders nothing is routed: Shopify decides where an order is fulfilled,
     and only its fulfillment orders say whether that is a location the app manages.
+    `absent`: a read just now found no such order (see upsert).
     """
-    order, applied, inserted = upsert(session, shop_domain, snapshot)
+    order, applied, inserted = upsert(session, shop_domain, snapshot, absent=absent)
     if not applied:
         return None
     if not snapshot.lines and order.cancelled_at is None:
