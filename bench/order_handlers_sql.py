@@ -12,7 +12,6 @@ Shopify's fulfillment-order reads are answered in process (tests/orders/forwardi
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import sys
