@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from integrations.shopify.errors import ShopifyError, ShopifyGraphQLError, ShopifyHTTPError, ShopifyUserError
@@ -133,9 +133,13 @@ def _pending_wishes(session: Session, shop_domain: str) -> list[tuple[int, str, 
     return [(r.id, f"gid://shopify/FulfillmentOrder/{r.shopify_id}", r.app_hold_reason, r.app_hold_note, r.app_hold_id) for r in rows]
 
 
+# Built once: asked by every orders/* webhook that changed something (building it cost more than running it).
+_HAS_WISH = select(FulfillmentOrderRecord.id).where(_wished(bindparam("p_shop"))).limit(1)
+
+
 def has_pending_holds(session: Session, shop_domain: str) -> bool:
     """Whether some fulfillment order of the shop has a hold of ours to place or release (what sync_app_holds would do)."""
-    return session.scalar(select(FulfillmentOrderRecord.id).where(_wished(shop_domain)).limit(1)) is not None
+    return session.scalar(_HAS_WISH, {"p_shop": shop_domain}) is not None
 
 
 def sync_app_holds(services, shop_domain: str) -> int:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from ..orders.models import Order
 from ..privacy import gid_number
-from .locations import manager_of
+from .locations import Manager, manager_of
 from .models import FulfillmentOrderRecord
 
 FINISHED = ("CLOSED", "CANCELLED")
@@ -90,6 +90,10 @@ class HoldChanges:
 
     placed: list[FulfillmentOrderRecord] = field(default_factory=list)
     released: list[FulfillmentOrderRecord] = field(default_factory=list)
+    # For routing in the same transaction (issue 20 part H): every record of the order, oldest
+    # first (what fulfillment_orders_of reads), and the location manager each was classified by.
+    records: list[FulfillmentOrderRecord] = field(default_factory=list)
+    managers: dict[int, Manager] = field(default_factory=dict)
 
 
 def foreign_holds(record: FulfillmentOrderRecord) -> list[dict]:
@@ -101,6 +105,7 @@ def store_fulfillment_orders(session: Session, order: Order, fulfillment_orders:
     """Upsert what Shopify said about the order's fulfillment orders; classify each by location."""
     changes = HoldChanges()
     existing = {r.shopify_id: r for r in session.scalars(select(FulfillmentOrderRecord).where(FulfillmentOrderRecord.order_id == order.id))}
+    classified = []
     for fo in fulfillment_orders:
         number = gid_number(fo["gid"])
         record = existing.get(number)
@@ -108,12 +113,16 @@ def store_fulfillment_orders(session: Session, order: Order, fulfillment_orders:
             continue  # an older read than what we hold
         manager = manager_of(session, order.shop_domain, fo["location_gid"], fo["location_primary"])
         if record is None:
-            record = FulfillmentOrderRecord(shop_domain=order.shop_domain, order_id=order.id, shopify_id=number, status=fo["status"], holds=[], lines=[])
+            # No hold wish yet, said explicitly: routing then clears it without an UPDATE (it compares with a known value).
+            record = FulfillmentOrderRecord(shop_domain=order.shop_domain, order_id=order.id, shopify_id=number, status=fo["status"], holds=[], lines=[],
+                                            app_hold_reason=None, app_hold_note=None)
             session.add(record)
         was_held = bool(foreign_holds(record))
         record.location_gid, record.location_primary = fo["location_gid"], fo["location_primary"]
         record.status, record.request_status, record.shopify_updated_at = fo["status"], fo["request_status"], fo.get("updated_at")
         record.managed_by, record.supplier_id = manager.managed_by, manager.supplier_id
+        existing[number] = record
+        classified.append((record, manager))
         record.lines, record.holds = fo["lines"], fo["holds"]
         ours = [h["id"] for h in fo["holds"] if h["ours"]]
         record.app_hold_id = ours[0] if ours else None  # Shopify's word on our own hold (also recovers a lost answer)
@@ -123,6 +132,8 @@ def store_fulfillment_orders(session: Session, order: Order, fulfillment_orders:
         elif was_held and not now_held:
             changes.released.append(record)
     session.flush()
+    changes.records = sorted(existing.values(), key=lambda record: record.id)
+    changes.managers = {record.id: manager for record, manager in classified}
     return changes
 
 

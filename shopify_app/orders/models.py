@@ -77,6 +77,10 @@ class Order(Base):
     shopify_updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     state: Mapped[str] = mapped_column(String(32), default=OrderState.RECEIVED.value)
     customer_locale: Mapped[str | None] = mapped_column(String(16))  # the checkout's language ('pl', 'he-IL'): customer notices
+    # Digests of the last snapshot applied (orders/sync.py snapshot_digests): what routing and changes
+    # read (lines, address, financial and cancel state), and the rest. A repeated snapshot is then a no-op.
+    routing_digest: Mapped[str | None] = mapped_column(String(32))
+    details_digest: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

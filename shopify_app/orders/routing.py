@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from ..alerts import raise_alert, resolve_alerts
@@ -19,7 +20,7 @@ from ..fulfillment.holds import postpone_deliveries, resume_deliveries
 from ..fulfillment.locations import manager_of
 from ..fulfillment.models import FulfillmentOrderRecord, ManagedBy
 from ..fulfillment.problems import Problem, address_problem, unroutable_problem
-from ..fulfillment.sync import ACCEPTED_REQUESTS, FINISHED, WORKABLE, foreign_holds, fulfillment_orders_of
+from ..fulfillment.sync import ACCEPTED_REQUESTS, FINISHED, WORKABLE, HoldChanges, foreign_holds, fulfillment_orders_of
 from ..suppliers.models import FulfillmentModel, ProductMapping, Supplier, SupplierOrder, SupplierOrderLine
 from .models import Order, OrderLine, OrderState
 from .sync import FORWARDABLE_FINANCIAL_STATUSES
@@ -51,23 +52,61 @@ def _cost(value: str | None) -> Decimal:
         return Decimal("Infinity")
 
 
+class _Mapping(NamedTuple):
+    """A product mapping as routing reads it (plain values: no ORM instance to load per row)."""
+
+    supplier_id: int
+    variant_id: str | None
+    sku: str | None
+    supplier_sku: str
+    cost: str | None
+    in_stock: bool
+    supplier: Supplier
+
+
+_pm = ProductMapping.__table__
+# Built once; the IN lists expand per call (an empty list matches nothing).
+_MAPPINGS = select(_pm.c.supplier_id, _pm.c.variant_id, _pm.c.sku, _pm.c.supplier_sku, _pm.c.cost, _pm.c.in_stock).where(
+    _pm.c.shop_domain == bindparam("p_shop"),
+    or_(_pm.c.variant_id.in_(bindparam("p_variants", expanding=True)), _pm.c.sku.in_(bindparam("p_skus", expanding=True)))).order_by(_pm.c.id)
+_SUPPLIERS = select(Supplier).where(Supplier.id.in_(bindparam("p_ids", expanding=True)))
+
+
+class CandidateSource:
+    """The mappings and vendor suppliers of several lines, read in one query each (routing an order reads them once, not per line)."""
+
+    def __init__(self, session: Session, order: Order, lines: list[OrderLine]):
+        variants = sorted({line.variant_id for line in lines if line.variant_id})
+        skus = sorted({line.sku for line in lines if line.sku})
+        vendors = {line.vendor for line in lines if line.vendor and line.sku}
+        rows = session.connection().execute(_MAPPINGS, {"p_shop": order.shop_domain, "p_variants": variants, "p_skus": skus}).all() if variants or skus else []
+        # The suppliers as ORM objects (Candidate hands them on), in one query; the identity map keeps those already loaded.
+        suppliers = {s.id: s for s in session.scalars(_SUPPLIERS, {"p_ids": sorted({row.supplier_id for row in rows})})} if rows else {}
+        self.mappings = [_Mapping(*row, supplier=suppliers[row.supplier_id]) for row in rows if row.supplier_id in suppliers]
+        self.by_vendor = list(session.scalars(select(Supplier).where(Supplier.shop_domain == order.shop_domain, Supplier.vendor.in_(vendors))
+                                              .order_by(Supplier.id))) if vendors else []
+
+    def for_line(self, order: Order, line: OrderLine) -> list[Candidate]:
+        """candidates_for(line), from what was read."""
+        mappings = [m for m in self.mappings if (line.variant_id and m.variant_id == line.variant_id) or (line.sku and m.sku == line.sku)]
+        vendors = [s for s in self.by_vendor if s.vendor == line.vendor] if line.vendor and line.sku else []
+        return _ranked(order, line, mappings, vendors)
+
+
 def candidates_for(session: Session, order: Order, line: OrderLine) -> list[Candidate]:
     """Every supplier that could ship this line, best first."""
+    return CandidateSource(session, order, [line]).for_line(order, line)
+
+
+def _ranked(order: Order, line: OrderLine, mappings: list[_Mapping], by_vendor: list[Supplier]) -> list[Candidate]:
     country = (order.shipping_address or {}).get("country_code")
     found: dict[int, Candidate] = {}
-    conditions = []
-    if line.variant_id:
-        conditions.append(ProductMapping.variant_id == line.variant_id)
-    if line.sku:
-        conditions.append(ProductMapping.sku == line.sku)
-    if conditions:
-        mappings = session.scalars(select(ProductMapping).where(ProductMapping.shop_domain == order.shop_domain, or_(*conditions)))
+    if mappings:
         for m in mappings:
             rank = 0 if line.variant_id and m.variant_id == line.variant_id else 1
             if _usable(m.supplier, country) and (m.supplier_id not in found or rank < found[m.supplier_id].rank):
                 found[m.supplier_id] = Candidate(m.supplier, m.supplier_sku, m.cost, m.in_stock, rank)
     if line.vendor and line.sku:
-        by_vendor = session.scalars(select(Supplier).where(Supplier.shop_domain == order.shop_domain, Supplier.vendor == line.vendor))
         for supplier in by_vendor:
             if supplier.id not in found and _usable(supplier, country):
                 found[supplier.id] = Candidate(supplier, line.sku, None, True, 2)
@@ -148,31 +187,37 @@ def _forward_now(fo: FulfillmentOrderRecord) -> bool:
     return True
 
 
-def route_order(session: Session, order: Order) -> RoutingResult:
+def route_order(session: Session, order: Order, fresh: bool = False, stored: HoldChanges | None = None) -> RoutingResult:
     """Route the lines of the order's fulfillment orders that are ours and due; hold (in Shopify too) what cannot go.
 
     Works from our copy of the fulfillment orders (see fulfillment.sync): lines at locations
     the app does not manage are left alone ("not ours"); a fulfillment order with a line no
     allowed supplier takes, or an order whose address is redacted or incomplete, gets an app
     hold wish (the hold pump places it in Shopify) and none of its lines go out.
+    `fresh`: the order was inserted in this transaction, so it has no supplier orders and no returns to read.
+    `stored`: what store_fulfillment_orders just stored in this transaction (every record of the order, classified).
     """
-    routed_line_ids = set(
-        session.scalars(select(SupplierOrderLine.order_line_id).join(OrderLine).where(OrderLine.order_id == order.id))
-    )
-    by_supplier: dict[tuple[int, str], SupplierOrder] = {
-        (so.supplier_id, so.exchange_key): so for so in session.scalars(select(SupplierOrder).where(SupplierOrder.order_id == order.id))
-    }
-    exchanged, exchange_in_flight = exchange_lines(session, order)
+    if fresh:
+        routed_line_ids: set[int] = set()
+        by_supplier: dict[tuple[int, str], SupplierOrder] = {}
+        exchanged, exchange_in_flight = {}, False
+    else:
+        routed_line_ids = set(session.scalars(select(SupplierOrderLine.order_line_id).join(OrderLine).where(OrderLine.order_id == order.id)))
+        by_supplier = {(so.supplier_id, so.exchange_key): so for so in session.scalars(select(SupplierOrder).where(SupplierOrder.order_id == order.id))}
+        exchanged, exchange_in_flight = exchange_lines(session, order)
     result = RoutingResult([], [])
     lines_by_id = {line.shopify_line_id: line for line in order.lines}
     shippable = [line for line in order.lines if line.shippable]
     order_problem = address_problem(order.shipping_address)
     held_by_us: list[tuple[FulfillmentOrderRecord, Problem]] = []
     routed_now = 0
-    live = [fo for fo in fulfillment_orders_of(session, order) if fo.status not in FINISHED]
+    records = stored.records if stored is not None else fulfillment_orders_of(session, order)
+    live = [fo for fo in records if fo.status not in FINISHED]
+    sources = CandidateSource(session, order, [line for line in shippable if line.id not in routed_line_ids])
     managers = {}
+    known = stored.managers if stored is not None else {}
     for fo in live:  # all classified first: a line's units for a supplier are summed over every fulfillment order
-        managers[fo.id] = manager_of(session, order.shop_domain, fo.location_gid, fo.location_primary)
+        managers[fo.id] = known.get(fo.id) or manager_of(session, order.shop_domain, fo.location_gid, fo.location_primary)
         fo.managed_by, fo.supplier_id = managers[fo.id].managed_by, managers[fo.id].supplier_id
     for fo in live:
         manager = managers[fo.id]
@@ -197,7 +242,7 @@ def route_order(session: Session, order: Order) -> RoutingResult:
             continue
         plan, unroutable = [], []
         for line in lines:
-            options = [c for c in candidates_for(session, order, line) if _allowed(c, fo, manager)]
+            options = [c for c in sources.for_line(order, line) if _allowed(c, fo, manager)]
             (plan.append((line, options)) if options else unroutable.append(line))
         # The address is judged for every line still to ship, routed ones too: an address that became
         # redacted or incomplete before the supplier order went out stops it as well.
@@ -218,7 +263,8 @@ def route_order(session: Session, order: Order) -> RoutingResult:
         if not _forward_now(fo):
             result.waiting += [line for line, _ in plan]
             continue
-        resume_deliveries(session, order, fo)  # what a problem of ours postponed may go now
+        if not fresh:  # a new order has no deliveries yet
+            resume_deliveries(session, order, fo)  # what a problem of ours postponed may go now
         for line, options in plan:
             best = options[0]
             exchange_key = exchanged.get(line.shopify_line_id, "")  # an exchange's replacement ships as its own delivery
@@ -232,24 +278,29 @@ def route_order(session: Session, order: Order) -> RoutingResult:
                     idempotency_key=idempotency_key(order, best.supplier.id, exchange_key),
                 )
                 session.add(delivery)
-                session.flush()
                 by_supplier[(best.supplier.id, exchange_key)] = delivery
             units = _units_for(line, best, live, managers)
-            session.add(SupplierOrderLine(supplier_order_id=delivery.id, order_line_id=line.id, supplier_sku=best.supplier_sku, quantity=units,
-                                          other_quantity=max(line.quantity - units, 0)))
+            routed_line = SupplierOrderLine(order_line_id=line.id, supplier_sku=best.supplier_sku, quantity=units, other_quantity=max(line.quantity - units, 0))
+            if delivery.id is None:  # new in this call: inserted with its lines by the flush below (one flush, not one per delivery)
+                delivery.lines.append(routed_line)
+            else:
+                routed_line.supplier_order_id = delivery.id
+                session.add(routed_line)
             routed_line_ids.add(line.id)
             routed_now += 1
             record_event(session, order, "routed", "app", line=line.shopify_line_id, supplier=best.supplier.name, backups=[c.supplier.name for c in options[1:]],
                          fulfillment_order=fo.shopify_id)
             # A fulfillment order released or accepted after the supplier order went out adds lines to a
             # sent order (one per order x supplier): the order-changes sweep passes them on.
-    session.flush()
-    _alert_problems(session, order, result, held_by_us, shippable)
+    _alert_problems(session, order, result, held_by_us, shippable, fresh=fresh)
+    if result.not_ours:
+        session.flush()  # what was routed is in the database before the timeline is read
     for line in result.not_ours:
         if not _noted_not_ours(order, line):
             record_event(session, order, "not_ours", "app", line=line.shopify_line_id, sku=line.sku)
     result.supplier_orders = list(by_supplier.values())
     _set_state(order, result, shippable, routed_line_ids, routed_now, held=bool(held_by_us))
+    session.flush()  # one flush: supplier orders with their lines, events and the order's state
     return result
 
 
@@ -264,7 +315,7 @@ def _noted_not_ours(order: Order, line: OrderLine) -> bool:
     return any(e.kind == "not_ours" and (e.detail or {}).get("line") == line.shopify_line_id for e in order.events)
 
 
-def _alert_problems(session: Session, order: Order, result: RoutingResult, held_by_us, shippable: list[OrderLine]) -> None:
+def _alert_problems(session: Session, order: Order, result: RoutingResult, held_by_us, shippable: list[OrderLine], fresh: bool = False) -> None:
     from ..cases.out_of_stock import open_out_of_stock_case  # issue 17 part P: no supplier can take the line: the customer is told
 
     for line in result.unroutable:
@@ -288,7 +339,8 @@ def _alert_problems(session: Session, order: Order, result: RoutingResult, held_
             record_event(session, order, "problem", "app", problem=kind)
         else:
             solved.append(key)
-    resolve_alerts(session, solved)  # one statement for every problem that went away
+    if not fresh:  # an order new to us has no alerts to resolve (their keys name it; orders are never deleted)
+        resolve_alerts(session, solved)  # one statement for every problem that went away
 
 
 def _set_state(order: Order, result: RoutingResult, shippable: list[OrderLine], routed_line_ids: set[int], routed_now: int, *, held: bool) -> None:

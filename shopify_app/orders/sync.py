@@ -1,13 +1,17 @@
 """Upserting orders from webhooks and API reads: newest update wins, out-of-order safe."""
 from __future__ import annotations
 
+import dataclasses
+import enum
+import hashlib
 import logging
+from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .models import Order, OrderLine, OrderState
+from .models import Order, OrderEvent, OrderLine, OrderState
 from .payloads import OrderSnapshot
 from .timeline import record_event
 
@@ -21,31 +25,127 @@ ORDER_AMOUNT_FIELDS = (
 )
 
 
+class Quiet(enum.Enum):
+    """How a snapshot was settled without the full sync (see apply_unless_routing_changed)."""
+
+    STALE = "stale"  # older than what we hold: ignored
+    SAME = "same"  # what we hold already (only its version may have moved on)
+    DETAILS = "details"  # only fields routing and changes never read differ: stored with one UPDATE
+
+
+def _digest(value) -> str:
+    # repr of the parsed snapshot: plain values, tuples, dicts in payload order. Two equal
+    # snapshots give the same text; a different key order only costs a full sync, never a skip.
+    return hashlib.blake2b(repr(value).encode(), digest_size=16).hexdigest()
+
+
+def snapshot_digests(snap: OrderSnapshot) -> tuple[str, str]:
+    """(routing digest, details digest): what routing and passing changes on read, and everything else but the version."""
+    routing = (snap.lines, snap.shipping_address, snap.financial_status, snap.cancelled_at)
+    details = dataclasses.replace(snap, lines=(), shipping_address=None, financial_status=None, cancelled_at=None, updated_at=None)
+    return _digest(routing), _digest(details)
+
+
+_orders = Order.__table__
+# Built once (statement building and its cache key cost more than running it on this path).
+_KNOWN = select(_orders.c.id, _orders.c.shopify_updated_at, _orders.c.routing_digest, _orders.c.details_digest, _orders.c.cancelled_at).where(
+    _orders.c.shop_domain == bindparam("p_shop"), _orders.c.shopify_id == bindparam("p_shopify_id"))
+_NEWER_VERSION = update(_orders).where(_orders.c.id == bindparam("p_id")).values(shopify_updated_at=bindparam("p_updated_at"))
+_DETAIL_VALUES = {name: bindparam(f"p_{name}") for name in (
+    "name", "email", "customer_id", "customer_email", "currency", "total_price", *ORDER_AMOUNT_FIELDS, "discount_applications", "fulfillment_status",
+    "shopify_created_at", "shopify_updated_at", "details_digest")}
+_NEW_DETAILS = update(_orders).where(_orders.c.id == bindparam("p_id")).values(
+    **_DETAIL_VALUES, customer_locale=func.coalesce(bindparam("p_customer_locale", type_=_orders.c.customer_locale.type), _orders.c.customer_locale))
+
+
+def apply_unless_routing_changed(session: Session, shop_domain: str, snap: OrderSnapshot) -> Quiet | None:
+    """Settle a snapshot whose lines, address, financial and cancel state are what we last applied, in one read and at most one UPDATE.
+
+    None: the full sync is needed (a new order, no digests yet, a cancelled one, or something routing reads changed).
+    Otherwise the stored order is exactly what upsert_order would have made of it, and
+    routing, changes and cancellation have nothing new to act on: they ran on these very
+    inputs when the earlier snapshot was applied.
+    """
+    if not snap.lines or snap.cancelled_at is not None or snap.amounts is None:
+        return None  # held without lines, or cancelled: the full path (rare, and its side effects must stay)
+    connection = session.connection()
+    known = connection.execute(_KNOWN, {"p_shop": shop_domain, "p_shopify_id": snap.shopify_id}).first()
+    if known is None or known.routing_digest is None or known.cancelled_at is not None:
+        return None
+    if known.shopify_updated_at and snap.updated_at and snap.updated_at < known.shopify_updated_at:
+        log.info("ignoring stale update of order %s (%s < %s)", snap.shopify_id, snap.updated_at, known.shopify_updated_at)
+        return Quiet.STALE
+    routing, details = snapshot_digests(snap)
+    if routing != known.routing_digest:
+        return None
+    version = snap.updated_at if snap.updated_at is not None and (known.shopify_updated_at is None or snap.updated_at > known.shopify_updated_at) \
+        else known.shopify_updated_at
+    if details == known.details_digest:
+        if version != known.shopify_updated_at:  # stale-update ignore compares against the newest version seen
+            connection.execute(_NEWER_VERSION, {"p_id": known.id, "p_updated_at": version})
+        return Quiet.SAME
+    values = {f"p_{name}": getattr(snap.amounts, name) for name in ORDER_AMOUNT_FIELDS}
+    values.update(p_id=known.id, p_name=snap.name, p_email=snap.email, p_customer_id=snap.customer_id, p_customer_email=snap.customer_email,
+                  p_currency=snap.currency, p_total_price=snap.total_price, p_discount_applications=list(snap.amounts.discount_applications),
+                  p_fulfillment_status=snap.fulfillment_status, p_shopify_created_at=snap.created_at, p_shopify_updated_at=version,
+                  p_details_digest=details, p_customer_locale=snap.customer_locale)
+    connection.execute(_NEW_DETAILS, values)
+    return Quiet.DETAILS
+
+
+_FIND = select(Order).where(Order.shop_domain == bindparam("p_shop"), Order.shopify_id == bindparam("p_shopify_id"))
+
+
 def _find(session: Session, shop_domain: str, shopify_id: str) -> Order | None:
-    return session.scalar(select(Order).where(Order.shop_domain == shop_domain, Order.shopify_id == shopify_id))
+    return session.scalar(_FIND, {"p_shop": shop_domain, "p_shopify_id": shopify_id})
+
+
+class Upserted(NamedTuple):
+    """What upsert did: the order, whether the snapshot was applied (not stale), whether the order is new in this transaction."""
+
+    order: Order
+    applied: bool
+    inserted: bool
 
 
 def upsert_order(session: Session, shop_domain: str, snap: OrderSnapshot) -> tuple[Order, bool]:
     """Create or update the order from a snapshot; returns (order, applied). Stale snapshots are ignored."""
-    order = _find(session, shop_domain, snap.shopify_id)
+    order, applied, _ = upsert(session, shop_domain, snap)
+    return order, applied
+
+
+def upsert(session: Session, shop_domain: str, snap: OrderSnapshot, absent: bool = False) -> Upserted:
+    """upsert_order, also saying whether the order was inserted (then nothing of it existed before: no lines, deliveries, returns).
+
+    `absent`: the caller just read that the order is not stored; it is inserted without looking
+    again (if another worker stored it since, the insert fails on the unique key and theirs is updated).
+    """
+    order = None if absent else _find(session, shop_domain, snap.shopify_id)
     if order is None:
         try:
             with session.begin_nested():
                 order = Order(shop_domain=shop_domain, shopify_id=snap.shopify_id)
                 _apply(order, snap)
+                # Given as the relationship: one flush inserts the order and its lines, and order.lines
+                # is then loaded (routing reads it without a query).
+                order.lines = [_line_fields(OrderLine(shopify_line_id=item.shopify_line_id), item) for item in snap.lines]
+                order.events = [OrderEvent(kind="received", actor="store", detail={"name": snap.name})]  # record_event's row, in the same flush
                 session.add(order)
                 session.flush()
-                _apply_lines(session, order, snap)
+            return Upserted(order, True, True)
         except IntegrityError:
-            # Another worker created it between our read and insert: update theirs.
+            # Another worker created it between our read and insert: update theirs (unless theirs is newer).
             order = _find(session, shop_domain, snap.shopify_id)
-            return _update(session, order, snap), True
-        record_event(session, order, "received", "store", name=snap.name)
-        return order, True
+    if _stale(order, snap):
+        return Upserted(order, False, False)
+    return Upserted(_update(session, order, snap), True, False)
+
+
+def _stale(order: Order, snap: OrderSnapshot) -> bool:
     if order.shopify_updated_at and snap.updated_at and snap.updated_at < order.shopify_updated_at:
         log.info("ignoring stale update of order %s (%s < %s)", order.shopify_id, snap.updated_at, order.shopify_updated_at)
-        return order, False
-    return _update(session, order, snap), True
+        return True
+    return False
 
 
 def _update(session: Session, order: Order, snap: OrderSnapshot) -> Order:
@@ -77,6 +177,7 @@ def _apply(order: Order, snap: OrderSnapshot) -> None:
     order.shopify_created_at = snap.created_at
     order.shopify_updated_at = snap.updated_at
     order.customer_locale = snap.customer_locale or order.customer_locale
+    order.routing_digest, order.details_digest = snapshot_digests(snap)
     if snap.cancelled_at:
         order.state = OrderState.CANCELLED.value
 
@@ -88,14 +189,19 @@ def _apply_lines(session: Session, order: Order, snap: OrderSnapshot) -> None:
         if line is None:
             line = OrderLine(order_id=order.id, shopify_line_id=item.shopify_line_id)
             session.add(line)
-        line.sku, line.variant_id, line.product_id = item.sku, item.variant_id, item.product_id
-        line.vendor, line.title, line.price = item.vendor, item.title, item.price
-        line.quantity = item.quantity
-        line.requires_shipping, line.gift_card = item.requires_shipping, item.gift_card
-        line.original_quantity, line.is_tip = item.original_quantity, item.is_tip
-        line.discount, line.tax = item.discount, item.tax
-        line.price_presentment, line.discount_presentment, line.tax_presentment = item.price_presentment, item.discount_presentment, item.tax_presentment
+        _line_fields(line, item)
     session.flush()
+
+
+def _line_fields(line: OrderLine, item) -> OrderLine:
+    line.sku, line.variant_id, line.product_id = item.sku, item.variant_id, item.product_id
+    line.vendor, line.title, line.price = item.vendor, item.title, item.price
+    line.quantity = item.quantity
+    line.requires_shipping, line.gift_card = item.requires_shipping, item.gift_card
+    line.original_quantity, line.is_tip = item.original_quantity, item.is_tip
+    line.discount, line.tax = item.discount, item.tax
+    line.price_presentment, line.discount_presentment, line.tax_presentment = item.price_presentment, item.discount_presentment, item.tax_presentment
+    return line
 
 
 def ready_to_forward(order: Order) -> bool:

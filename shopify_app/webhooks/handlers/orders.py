@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ...orders.changes import pass_on_changes, routed_lines
 from ...alerts import raise_alert, resolve_alert
@@ -15,7 +15,7 @@ from ...orders.graph import order_payload_from_graphql, read_order
 from ...orders.models import Order, OrderState
 from ...orders.payloads import LinesWithoutIds, PayloadError, checked_id, line_is_identified, parse_order, parse_time
 from ...orders.routing import may_route, route_order
-from ...orders.sync import FORWARDABLE_FINANCIAL_STATUSES, upsert_order
+from ...orders.sync import FORWARDABLE_FINANCIAL_STATUSES, apply_unless_routing_changed, upsert
 from ...orders.timeline import record_event
 from ...suppliers.models import DeliveryState, SupplierOrder
 from ..registry import WebhookContext, handles
@@ -32,6 +32,9 @@ class OrderReads:
 
     reread: dict | None  # the order through GraphQL, when the payload's lines cannot be keyed
     fulfillment_orders: list[dict] | None  # a paid, live order's fulfillment orders: what routing follows
+    # The prefetch looked and the order was not stored yet: the write goes straight to its insert
+    # (an order stored meanwhile by another worker fails that insert and is updated instead).
+    absent: bool = False
 
 
 def _order_number(payload: dict) -> str:
@@ -53,7 +56,8 @@ def read_for_order_webhook(ctx: WebhookContext) -> OrderReads:
     if isinstance(items, list) and not all(line_is_identified(item) for item in items):
         gateway = ctx.services.gateway(ctx.shop_domain)
         reread = read_order(gateway, f"gid://shopify/Order/{_order_number(payload)}")
-    return OrderReads(reread, _fulfillment_orders_if_due(ctx, payload, gateway))
+    fulfillment_orders, absent = _fulfillment_orders_if_due(ctx, payload, gateway)
+    return OrderReads(reread, fulfillment_orders, absent)
 
 
 def _same_version(payload: dict, routed_version) -> bool:
@@ -64,21 +68,27 @@ def _same_version(payload: dict, routed_version) -> bool:
     return version is not None and routed_version is not None and version <= routed_version
 
 
-def _fulfillment_orders_if_due(ctx: WebhookContext, payload: dict, gateway) -> list[dict] | None:
+_orders = Order.__table__
+_STATE_AND_VERSION = select(_orders.c.state, _orders.c.shopify_updated_at).where(  # built once: the prefetch of every orders/* webhook
+    _orders.c.shop_domain == bindparam("p_shop"), _orders.c.shopify_id == bindparam("p_shopify_id"))
+
+
+def _fulfillment_orders_if_due(ctx: WebhookContext, payload: dict, gateway) -> tuple[list[dict] | None, bool]:
+    """(the fulfillment orders to route by, or None; whether the order is not stored yet, as far as this read saw)."""
     if payload.get("cancelled_at") or (payload.get("financial_status") or "") not in FORWARDABLE_FINANCIAL_STATUSES:
-        return None
+        return None, False
     order_id = _order_number(payload)
-    known = ctx.session.execute(select(Order.state, Order.shopify_updated_at).where(Order.shop_domain == ctx.shop_domain, Order.shopify_id == order_id)).first()
+    known = ctx.session.connection().execute(_STATE_AND_VERSION, {"p_shop": ctx.shop_domain, "p_shopify_id": order_id}).first()
     state, routed_version = known if known is not None else (None, None)
     if state in SETTLED_STATES:
-        return None  # fully sent (or nothing to send): fulfillment_orders/* webhooks carry any later change
+        return None, False  # fully sent (or nothing to send): fulfillment_orders/* webhooks carry any later change
     if ctx.topic == "orders/paid" and state == OrderState.ROUTED.value and _same_version(payload, routed_version):
         # An order created paid was routed from this very version (orders/create carries it too):
         # its fulfillment orders were read then, and fulfillment_orders/* webhooks carry their
         # changes. Reading again would spend Shopify's rate limit for nothing. (Only orders/paid:
         # updated_at has whole seconds, so an edit in the same second as the create looks equal.)
-        return None
-    return read_fulfillment_orders(gateway or ctx.services.gateway(ctx.shop_domain), f"gid://shopify/Order/{order_id}")
+        return None, False
+    return read_fulfillment_orders(gateway or ctx.services.gateway(ctx.shop_domain), f"gid://shopify/Order/{order_id}"), known is None
 
 
 def order_key(payload) -> str | None:
@@ -108,7 +118,13 @@ def order_changed(ctx: WebhookContext) -> None:
         raise PoisonPayload(str(exc)) from None
     except PayloadError as exc:
         raise PoisonPayload(str(exc)) from None
-    order = sync_snapshot(ctx.session, ctx.services, ctx.shop_domain, snapshot, fulfillment_orders=reads.fulfillment_orders)
+    if reads.reread is None and reads.fulfillment_orders is None and apply_unless_routing_changed(ctx.session, ctx.shop_domain, snapshot) is not None:
+        # Most of an order's webhooks (orders/paid after a paid orders/create, orders/updated and
+        # orders/fulfilled for one fulfillment) repeat what routing already acted on: settled by
+        # one indexed read and at most one UPDATE. Nothing changed, so this delivery has no holds
+        # of its own to sync (a pending one is its own delivery's follow-up, retried until done).
+        return
+    order = sync_snapshot(ctx.session, ctx.services, ctx.shop_domain, snapshot, fulfillment_orders=reads.fulfillment_orders, absent=reads.absent)
     if order is not None and reads.reread is not None:
         record_event(ctx.session, order, "re_read", "app", reason="the webhook's line items had no ids", topic=ctx.topic)
     _sync_holds_after(ctx)
@@ -147,40 +163,44 @@ def order_edited(ctx: WebhookContext) -> None:
     _sync_holds_after(ctx)
 
 
-def sync_snapshot(session, services, shop_domain: str, snapshot, fulfillment_orders: list[dict] | None = None):
+def sync_snapshot(session, services, shop_domain: str, snapshot, fulfillment_orders: list[dict] | None = None, absent: bool = False):
     """Upsert, then act: request cancellation at suppliers, or (with the order's fulfillment orders read
     from Shopify) store them, apply Shopify's holds and route what is ours and due. The order, or None if stale.
 
     Without fulfillment orders nothing is routed: Shopify decides where an order is fulfilled,
     and only its fulfillment orders say whether that is a location the app manages.
+    `absent`: a read just now found no such order (see upsert).
     """
-    order, applied = upsert_order(session, shop_domain, snapshot)
+    order, applied, inserted = upsert(session, shop_domain, snapshot, absent=absent)
     if not applied:
         return None
     if not snapshot.lines and order.cancelled_at is None:
         hold_order_without_lines(session, order)
         return order
-    if snapshot.lines:
+    if snapshot.lines and not inserted:  # an order new to us has no alerts yet (their keys name it; orders are never deleted)
         resolve_alert(session, f"order_without_lines:{order.shop_domain}:{order.shopify_id}")
-    routed_before = routed_lines(session, order)
-    apply_fulfillment_orders(session, order, fulfillment_orders)
-    if order.cancelled_at is None:
-        # Edits, refund-cancels and address changes: to the suppliers that have the order.
+    routed_before = set() if inserted else routed_lines(session, order)
+    apply_fulfillment_orders(session, order, fulfillment_orders, fresh=inserted)
+    if order.cancelled_at is None and not inserted:
+        # Edits, refund-cancels and address changes: to the suppliers that have the order. (A new
+        # order's supplier orders were made from this very snapshot and are unsent: nothing to pass on.)
         pass_on_changes(session, order, routed_before=routed_before, route_added_lines=route_order)
     if services is not None:
         services.wake_forwarding()
     return order
 
 
-def apply_fulfillment_orders(session, order, fulfillment_orders: list[dict] | None) -> None:
-    """Cancel, or store the fulfillment orders read from Shopify and route (see sync_snapshot)."""
+def apply_fulfillment_orders(session, order, fulfillment_orders: list[dict] | None, fresh: bool = False) -> None:
+    """Cancel, or store the fulfillment orders read from Shopify and route (see sync_snapshot); `fresh`: inserted in this transaction."""
     if order.cancelled_at is not None:
         request_supplier_cancellation(session, order)
         return
-    if fulfillment_orders is not None:
-        apply_shopify_holds(session, order, store_fulfillment_orders(session, order, fulfillment_orders))
-    if fulfillment_orders is not None and may_route(order):
-        route_order(session, order)
+    if fulfillment_orders is None:
+        return
+    stored = store_fulfillment_orders(session, order, fulfillment_orders)
+    apply_shopify_holds(session, order, stored)
+    if may_route(order):  # from the records just stored and classified: not read or classified again
+        route_order(session, order, fresh=fresh, stored=stored)
 
 
 def hold_order_without_lines(session, order) -> None:
