@@ -16,9 +16,13 @@ from ..orders.timeline import record_event
 from .amendments import being_replaced
 from .forwarding import adapter_from_record
 from .models import DeliveryState, Supplier, SupplierOrder
-from .tracking import push_shipment, record_shipment
+from .tracking import OrderRef, push_shipment, record_shipment
 
 log = logging.getLogger(__name__)
+
+# Statuses whose every report is told on the timeline even when the stored status is the same:
+# placing already stores the supplier's first status, and its acknowledgement still belongs on the timeline.
+TOLD_EVERY_TIME = (SupplierOrderStatus.ACKNOWLEDGED, SupplierOrderStatus.ON_HOLD)
 
 
 def find_delivery(session: Session, supplier: Supplier, event: SupplierEvent) -> SupplierOrder | None:
@@ -52,9 +56,16 @@ def apply_event(session: Session, supplier: Supplier, event: SupplierEvent, serv
     if delivery is None:
         log.warning("supplier %s event %s for an order we do not know", supplier.id, event.kind.value)
         return
-    order = session.get(Order, delivery.order_id)
     if event.supplier_order_id and not delivery.supplier_order_id:
         delivery.supplier_order_id = event.supplier_order_id
+    if event.kind is SupplierEventKind.ORDER_UPDATED and event.status not in TOLD_EVERY_TIME and (
+            event.status is None or event.status.value == delivery.supplier_status):
+        return  # a status we already know (a redelivery, or what placing already recorded): nothing changes
+    if event.kind is SupplierEventKind.SHIPMENT or event.kind is SupplierEventKind.ORDER_UPDATED and event.status is not SupplierOrderStatus.ON_HOLD:
+        # Neither needs the order's row (a wide one: addresses, totals); the timeline needs only its id.
+        order = OrderRef(delivery.order_id)
+    else:
+        order = session.get(Order, delivery.order_id)
     if event.kind is SupplierEventKind.SHIPMENT:
         shipments = [event.shipment] if event.shipment is not None and event.shipment.lines else []
         if not shipments and adapter is not None and delivery.supplier_order_id:
