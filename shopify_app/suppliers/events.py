@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import NamedTuple
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -16,7 +17,7 @@ from ..orders.timeline import record_event
 from .amendments import being_replaced
 from .forwarding import adapter_from_record
 from .models import DeliveryState, Supplier, SupplierOrder
-from .tracking import OrderRef, push_shipment, record_shipment
+from .tracking import UNPLANNED, OrderRef, plan_push, push_shipment, record_shipment
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,10 @@ def apply_event(session: Session, supplier: Supplier, event: SupplierEvent, serv
         shipments = [event.shipment] if event.shipment is not None and event.shipment.lines else []
         if not shipments and adapter is not None and delivery.supplier_order_id:
             # Some suppliers (Printful) do not itemise parcels in the webhook: ask for them.
-            delivery_id, announced = delivery.id, event.shipment
-            after_commit(lambda: refresh_shipments(services, delivery_id, adapter, announced=announced))
+            # What the poll needs is known here: it starts without a read transaction of its own.
+            known = KnownDelivery(delivery.id, delivery.supplier_order_id, delivery.shop_domain)
+            announced = event.shipment
+            after_commit(lambda: refresh_shipments(services, known.id, adapter, announced=announced, known=known))
             return
         if not shipments and event.shipment is not None:
             shipments = [event.shipment]
@@ -114,11 +117,11 @@ def record_shipments(session: Session, delivery: SupplierOrder, shipments) -> li
     return to_push
 
 
-def push_shipments(services, shop_domain: str, shipment_ids: list[int]) -> None:
+def push_shipments(services, shop_domain: str, shipment_ids: list[int], plans: dict | None = None) -> None:
     """Bring Shopify's fulfillments up to date for recorded shipments (call with no transaction open)."""
     gateway = services.gateway(shop_domain)
     for shipment_id in shipment_ids:
-        push_shipment(services.session_factory, gateway, shipment_id)
+        push_shipment(services.session_factory, gateway, shipment_id, plan=(plans or {}).get(shipment_id, UNPLANNED))
 
 
 def with_announced(shipment: Shipment, announced: Shipment | None) -> Shipment:
@@ -130,19 +133,31 @@ def with_announced(shipment: Shipment, announced: Shipment | None) -> Shipment:
     return dataclasses.replace(shipment, **missing) if missing else shipment
 
 
-def refresh_shipments(services, delivery_id: int, adapter=None, announced: Shipment | None = None) -> None:
+class KnownDelivery(NamedTuple):
+    """What polling a delivery's parcels needs, when the caller has just read it."""
+
+    id: int
+    supplier_order_id: str
+    shop_domain: str
+
+
+def refresh_shipments(services, delivery_id: int, adapter=None, announced: Shipment | None = None, known: KnownDelivery | None = None) -> None:
     """Ask the supplier for a delivery's parcels, record them, then tell Shopify (no transaction held while calling).
 
     `announced`: the shipment a webhook just reported; what the poll lacks of it is kept.
+    `known` (with `adapter`): the delivery as the caller just read it, so nothing is read again before the call.
     """
-    with read_only(services.session_factory)() as session:
-        delivery = session.get(SupplierOrder, delivery_id)
-        adapter = adapter or adapter_from_record(delivery.supplier, services.box)
-        supplier_order_id, shop_domain = delivery.supplier_order_id, delivery.shop_domain
-    shipments = [with_announced(shipment, announced) for shipment in adapter.get_shipments(supplier_order_id)]
+    if known is None or adapter is None:
+        with read_only(services.session_factory)() as session:
+            delivery = session.get(SupplierOrder, delivery_id)
+            adapter = adapter or adapter_from_record(delivery.supplier, services.box)
+            known = KnownDelivery(delivery_id, delivery.supplier_order_id, delivery.shop_domain)
+    shipments = [with_announced(shipment, announced) for shipment in adapter.get_shipments(known.supplier_order_id)]
     with services.session_factory.begin() as session:
         to_push = record_shipments(session, session.get(SupplierOrder, delivery_id), shipments)
-    push_shipments(services, shop_domain, to_push)
+        # Planned in the transaction that recorded them (a read; the calls come after its commit).
+        plans = {shipment_id: plan_push(session, shipment_id) for shipment_id in to_push}
+    push_shipments(services, known.shop_domain, to_push, plans)
 
 
 def _apply_stock(session: Session, supplier: Supplier, event: SupplierEvent) -> None:

@@ -362,7 +362,7 @@ class ForwardingWorker:
             # A draft (PENDING) means the create landed but the confirmation did not: the
             # adapter finishes that order (Printful: one confirmation call) without a second one.
             if found is not None and found.status is not SupplierOrderStatus.PENDING:
-                self._placed(delivery_id, found, report, after_unknown=True)
+                self._placed(delivery_id, found, report, after_unknown=True, supplier_name=supplier.name)
                 return
             self._place(adapter, supplier, delivery_id, request, report, draft=found, sent_digest=sent_digest)
             return
@@ -455,7 +455,7 @@ class ForwardingWorker:
             self._retry_later(delivery_id, report, unknown=True, attempts=attempts, retry_after=getattr(exc, "retry_after", None), attempt=attempt)
             return
         self.breaker.success(supplier.id)
-        self._placed(delivery_id, result, report, attempt=_attempt_row(delivery_id, "place", "ok", summary, started,
+        self._placed(delivery_id, result, report, supplier_name=supplier.name, attempt=_attempt_row(delivery_id, "place", "ok", summary, started,
                                                                          response={"supplier_order_id": result.supplier_order_id, "status": result.status.value}))
 
     def _lookup(self, adapter, supplier, delivery_id: int, external_id: str):
@@ -506,7 +506,8 @@ class ForwardingWorker:
 
     # -- state writes -----------------------------------------------------------------------
 
-    def _placed(self, delivery_id: int, result: SupplierView, report: ForwardReport, after_unknown: bool = False, attempt: DeliveryAttempt | None = None) -> None:
+    def _placed(self, delivery_id: int, result: SupplierView, report: ForwardReport, after_unknown: bool = False, attempt: DeliveryAttempt | None = None,
+                supplier_name: str | None = None) -> None:
         with self.session_factory.begin() as session:
             if attempt is not None:
                 session.add(attempt)
@@ -528,12 +529,12 @@ class ForwardingWorker:
             delivery.placed_at = utcnow()
             delivery.last_error = None
             delivery.lease_owner = delivery.lease_until = None
-            supplier_name = delivery.supplier.name
+            supplier_name = supplier_name or delivery.supplier.name  # the caller's: no load of the supplier's row
             record_event(session, OrderRef(delivery.order_id), "forwarded", "app", supplier=supplier_name, supplier_order_id=result.supplier_order_id, recovered_after_unknown=after_unknown)
             if held_raced:
                 order = session.get(Order, delivery.order_id)
                 raise_alert(session, delivery.shop_domain, "hold_after_placement", f"hold_after_placement:{delivery.id}",
-                            f"Order {order.name}: Shopify held it (or moved it away) while it was being sent, but {delivery.supplier.name} already has it: stop it at the supplier.",
+                            f"Order {order.name}: Shopify held it (or moved it away) while it was being sent, but {supplier_name} already has it: stop it at the supplier.",
                             severity="critical", subject=order.name)
             session.flush()
             _update_order_state(session, delivery.order_id)

@@ -125,15 +125,25 @@ def _plan_push(session: Session, shipment_id: int) -> _PushPlan | None:
                      shop_domain, supplier_id, stored, order_id, row.supplier_order_id)
 
 
-def push_shipment(session_factory, gateway, shipment_id: int, notify_customer: bool = True) -> None:
+UNPLANNED = object()  # push_shipment's default: it reads the plan itself
+
+
+def plan_push(session: Session, shipment_id: int) -> "_PushPlan | None":
+    """What pushing a recorded shipment needs (None: nothing to push), read in the caller's transaction."""
+    session.flush()
+    return _plan_push(session, shipment_id)
+
+
+def push_shipment(session_factory, gateway, shipment_id: int, notify_customer: bool = True, plan=UNPLANNED) -> None:
     """Create the Shopify fulfillment for a recorded shipment, or update its tracking.
 
     Read, call Shopify with no transaction open, then record the answer in a short one.
     A crash after Shopify fulfilled but before we recorded it is safe: the retry re-reads
     the fulfillment orders, finds nothing left to fulfil and marks the shipment done.
     """
-    with read_only(session_factory)() as session:
-        plan = _plan_push(session, shipment_id)
+    if plan is UNPLANNED:
+        with read_only(session_factory)() as session:
+            plan = _plan_push(session, shipment_id)
     if plan is None:
         return
     try:
