@@ -1,0 +1,82 @@
+"""fulfillments/create for a fulfillment the app itself just created costs no Shopify read (issue 20).
+
+Our shipment push created it and stored its id: there is nothing for Shopify to tell yet
+(its carrier events come later, each as fulfillments/update, which still reads them all).
+A merchant's or another app's fulfillment is still read in full.
+"""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from deliveries.delivery_world import SHOP, DeliveryWorld, days_ago
+from integrations.shopify.gateway import ShopifyGateway
+from sandbox.supplier.rest_supplier import RestSandboxSupplier
+from shopify_app.deliveries.models import FulfillmentDelivery
+from shopify_app.orders.models import Order
+
+
+@pytest.fixture
+def world(sandboxed_app, sandbox_shopify):
+    server = make_server("127.0.0.1", 0, sandboxed_app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    supplier_server = RestSandboxSupplier()
+    supplier_server.start()
+    yield DeliveryWorld(sandboxed_app, sandbox_shopify, supplier_server, f"http://127.0.0.1:{server.server_port}")
+    supplier_server.stop()
+    server.shutdown()
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """The fulfillments the app read from Shopify (FulfillmentDeliveryStatus), in order."""
+    seen: list[str] = []
+    real = ShopifyGateway._execute
+
+    def spy(self, name, variables, **kwargs):
+        if name == "FulfillmentDeliveryStatus":
+            seen.append(variables["id"])
+        return real(self, name, variables, **kwargs)
+
+    monkeypatch.setattr(ShopifyGateway, "_execute", spy)
+    return seen
+
+
+def _delivery(world, gid):
+    with world.services.session_factory() as session:
+        return session.scalar(select(FulfillmentDelivery).where(FulfillmentDelivery.fulfillment_gid == gid))
+
+
+def _our_order_id(world, order):
+    with world.services.session_factory() as session:
+        return session.scalar(select(Order.id).where(Order.shopify_id == order["id"].rsplit("/", 1)[-1]))
+
+
+def test_the_create_webhook_of_a_fulfillment_we_made_is_recorded_without_reading_it(world, reads):
+    order, fulfillment = world.shipped_order()  # pushed by the app, its fulfillments/create handled
+    row = _delivery(world, fulfillment)
+    assert row is not None and row.order_id == _our_order_id(world, order)  # linked: later carrier events find the order
+    assert row.fulfillment_status == "success"
+    assert fulfillment not in reads
+    # Its carrier events still come through Shopify's word, read in full.
+    moving = days_ago(1)
+    world.carrier_event(fulfillment, "IN_TRANSIT", moving)
+    world.drain()
+    assert reads == [fulfillment]
+    row = _delivery(world, fulfillment)
+    assert (row.shipment_status, row.status_at, row.display_status) == ("in_transit", moving, "in_transit")
+
+
+def test_the_create_webhook_of_a_merchants_fulfillment_is_read_from_shopify(world, reads):
+    order = world.shopify.place_order(SHOP, [{"sku": "MUG-WHT", "quantity": 1}], email="buyer@example.com")
+    world.drain()
+    shop = world.store.require_shop(SHOP)
+    [fo] = shop.deref(shop.get(order["id"])["fulfillmentOrders"])
+    fulfillment = world.store.create_fulfillment(SHOP, [{"fulfillmentOrderId": fo["id"]}])  # the merchant ships it from the admin
+    world.shopify.deliver_pending()  # what Shopify sends for it (the Admin API sends it as the mutation returns)
+    world.drain()
+    assert reads == [fulfillment["id"]]
+    assert _delivery(world, fulfillment["id"]).order_id == _our_order_id(world, order)
