@@ -5,7 +5,7 @@ import dataclasses
 import logging
 from typing import NamedTuple
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from integrations.suppliers.base import Shipment, SupplierEvent, SupplierEventKind, SupplierOrderStatus
@@ -28,14 +28,20 @@ TOLD_EVERY_TIME = (SupplierOrderStatus.ACKNOWLEDGED, SupplierOrderStatus.ON_HOLD
 
 def find_delivery(session: Session, supplier: Supplier, event: SupplierEvent) -> SupplierOrder | None:
     """The delivery an event is about, by the supplier's order id or our idempotency key."""
-    conditions = []
-    if event.supplier_order_id:
-        conditions.append(SupplierOrder.supplier_order_id == event.supplier_order_id)
-    if event.external_id:
-        conditions.append(SupplierOrder.idempotency_key == event.external_id)
-    if not conditions:
+    statement = _FIND_DELIVERY.get((bool(event.supplier_order_id), bool(event.external_id)))
+    if statement is None:
         return None
-    return session.scalar(select(SupplierOrder).where(SupplierOrder.supplier_id == supplier.id, or_(*conditions)))
+    return session.scalar(statement, {"supplier": supplier.id, "order": event.supplier_order_id, "key": event.external_id})
+
+
+# Built once (every supplier event asks): by the supplier's order id, our key, or either.
+_BY_ORDER = SupplierOrder.supplier_order_id == bindparam("order")
+_BY_KEY = SupplierOrder.idempotency_key == bindparam("key")
+_FIND_DELIVERY = {
+    (True, False): select(SupplierOrder).where(SupplierOrder.supplier_id == bindparam("supplier"), _BY_ORDER),
+    (False, True): select(SupplierOrder).where(SupplierOrder.supplier_id == bindparam("supplier"), _BY_KEY),
+    (True, True): select(SupplierOrder).where(SupplierOrder.supplier_id == bindparam("supplier"), or_(_BY_ORDER, _BY_KEY)),
+}
 
 
 def apply_event(session: Session, supplier: Supplier, event: SupplierEvent, services, after_commit, adapter=None) -> None:
