@@ -6,28 +6,14 @@ A merchant's or another app's fulfillment is still read in full.
 """
 from __future__ import annotations
 
-import threading
-
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from deliveries.delivery_world import SHOP, DeliveryWorld, days_ago
+from deliveries.delivery_world import SHOP, days_ago
+from deliveries.test_delivery_status import world  # noqa: F401 - the delivery world fixture
 from integrations.shopify.gateway import ShopifyGateway
-from sandbox.supplier.rest_supplier import RestSandboxSupplier
 from shopify_app.deliveries.models import FulfillmentDelivery
 from shopify_app.orders.models import Order
-
-
-@pytest.fixture
-def world(sandboxed_app, sandbox_shopify):
-    server = make_server("127.0.0.1", 0, sandboxed_app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    supplier_server = RestSandboxSupplier()
-    supplier_server.start()
-    yield DeliveryWorld(sandboxed_app, sandbox_shopify, supplier_server, f"http://127.0.0.1:{server.server_port}")
-    supplier_server.stop()
-    server.shutdown()
 
 
 @pytest.fixture
@@ -45,17 +31,17 @@ def reads(monkeypatch):
     return seen
 
 
-def _delivery(world, gid):
+def _delivery(world, gid):  # noqa: F811
     with world.services.session_factory() as session:
         return session.scalar(select(FulfillmentDelivery).where(FulfillmentDelivery.fulfillment_gid == gid))
 
 
-def _our_order_id(world, order):
+def _our_order_id(world, order):  # noqa: F811
     with world.services.session_factory() as session:
         return session.scalar(select(Order.id).where(Order.shopify_id == order["id"].rsplit("/", 1)[-1]))
 
 
-def test_the_create_webhook_of_a_fulfillment_we_made_is_recorded_without_reading_it(world, reads):
+def test_the_create_webhook_of_a_fulfillment_we_made_is_recorded_without_reading_it(world, reads):  # noqa: F811
     order, fulfillment = world.shipped_order()  # pushed by the app, its fulfillments/create handled
     row = _delivery(world, fulfillment)
     assert row is not None and row.order_id == _our_order_id(world, order)  # linked: later carrier events find the order
@@ -70,7 +56,7 @@ def test_the_create_webhook_of_a_fulfillment_we_made_is_recorded_without_reading
     assert (row.shipment_status, row.status_at, row.display_status) == ("in_transit", moving, "in_transit")
 
 
-def test_the_create_webhook_of_a_merchants_fulfillment_is_read_from_shopify(world, reads):
+def test_the_create_webhook_of_a_merchants_fulfillment_is_read_from_shopify(world, reads):  # noqa: F811
     order = world.shopify.place_order(SHOP, [{"sku": "MUG-WHT", "quantity": 1}], email="buyer@example.com")
     world.drain()
     shop = world.store.require_shop(SHOP)
