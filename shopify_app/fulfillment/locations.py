@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..suppliers.models import FulfillmentModel, Supplier
@@ -31,26 +31,29 @@ class Manager:
     allowed: frozenset[int] | None = None  # merchant locations: supplier ids, None = every merchant-managed one
 
 
-def _live(shop_domain: str):
-    return (Supplier.shop_domain == shop_domain, Supplier.deleted_at.is_(None))
-
-
 def manager_of(session: Session, shop_domain: str, location_gid: str | None, is_primary: bool) -> Manager:
     """Classify a location for this shop (see the module docstring)."""
     if not location_gid:
         return Manager(ManagedBy.NOT_OURS)
-    service = session.scalar(select(Supplier.id).where(*_live(shop_domain), Supplier.location_gid == location_gid,
-                                                       Supplier.fulfillment_model == FulfillmentModel.SERVICE.value))
+    where = {"shop": shop_domain, "location": location_gid}
+    service = session.execute(_SERVICE_SUPPLIER, where).scalar()
     if service is not None:
         return Manager(ManagedBy.SERVICE, supplier_id=service)
-    mapped = session.scalar(select(ManagedLocation).where(ManagedLocation.shop_domain == shop_domain, ManagedLocation.location_gid == location_gid))
+    mapped = session.execute(_MAPPED_LOCATION, where).first()
     if mapped is not None:
-        return Manager(ManagedBy.MERCHANT, allowed=frozenset(int(i) for i in mapped.supplier_ids) or None)
-    any_mapped = session.scalar(select(ManagedLocation.id).where(ManagedLocation.shop_domain == shop_domain).limit(1))
+        return Manager(ManagedBy.MERCHANT, allowed=frozenset(int(i) for i in mapped.supplier_ids or ()) or None)
+    any_mapped = session.execute(_ANY_MAPPED, where).scalar()
     if is_primary and any_mapped is None:
         return Manager(ManagedBy.MERCHANT)
-    own = frozenset(session.scalars(select(Supplier.id).where(*_live(shop_domain), Supplier.location_gid == location_gid,
-                                                             Supplier.fulfillment_model == FulfillmentModel.MERCHANT.value)))
+    own = frozenset(session.execute(_OWN_SUPPLIERS, where).scalars())
     if own:
         return Manager(ManagedBy.MERCHANT, allowed=own)
     return Manager(ManagedBy.NOT_OURS)
+
+
+# Built once: every routed order and every pushed parcel asks (issue 20: building cost more than running).
+_LIVE = (Supplier.shop_domain == bindparam("shop"), Supplier.deleted_at.is_(None), Supplier.location_gid == bindparam("location"))
+_SERVICE_SUPPLIER = select(Supplier.id).where(*_LIVE, Supplier.fulfillment_model == FulfillmentModel.SERVICE.value)
+_MAPPED_LOCATION = select(ManagedLocation.supplier_ids).where(ManagedLocation.shop_domain == bindparam("shop"), ManagedLocation.location_gid == bindparam("location"))
+_ANY_MAPPED = select(ManagedLocation.id).where(ManagedLocation.shop_domain == bindparam("shop")).limit(1)
+_OWN_SUPPLIERS = select(Supplier.id).where(*_LIVE, Supplier.fulfillment_model == FulfillmentModel.MERCHANT.value)

@@ -72,13 +72,15 @@ def replacement_key(old_key: str, number: int) -> str:
     return "do-" + hashlib.sha256(f"{old_key}:amendment:{number}".encode()).hexdigest()[:32]
 
 
-def remember_sent(session, delivery: SupplierOrder, request: PlaceOrder) -> None:
-    """Record what a placement sends (lines and address digest), in the transaction that commits it as in flight."""
+def remember_sent(session, delivery: SupplierOrder, request: PlaceOrder, sent_digest: str | None = None) -> None:
+    """Record what a placement sends (lines and address digest), in the transaction that commits it as in flight.
+
+    `sent_digest`: the digest of the address the request was built from (saves reading the order again).
+    """
     sent = {line.line_ref: line.quantity for line in request.lines}
     for sol in delivery.lines:
         sol.sent_quantity = sent.get(str(sol.id), 0)
-    order = session.get(Order, delivery.order_id)
-    delivery.sent_address_digest = address_digest(order.shipping_address)
+    delivery.sent_address_digest = sent_digest or address_digest(session.get(Order, delivery.order_id).shipping_address)
 
 
 def being_replaced(session, delivery: SupplierOrder, supplier_order_id: str | None) -> bool:

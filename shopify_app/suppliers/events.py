@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import NamedTuple
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from integrations.suppliers.base import Shipment, SupplierEvent, SupplierEventKind, SupplierOrderStatus
@@ -16,21 +17,31 @@ from ..orders.timeline import record_event
 from .amendments import being_replaced
 from .forwarding import adapter_from_record
 from .models import DeliveryState, Supplier, SupplierOrder
-from .tracking import push_shipment, record_shipment
+from .tracking import UNPLANNED, OrderRef, plan_push, push_shipment, record_shipment
 
 log = logging.getLogger(__name__)
+
+# Statuses whose every report is told on the timeline even when the stored status is the same:
+# placing already stores the supplier's first status, and its acknowledgement still belongs on the timeline.
+TOLD_EVERY_TIME = (SupplierOrderStatus.ACKNOWLEDGED, SupplierOrderStatus.ON_HOLD)
 
 
 def find_delivery(session: Session, supplier: Supplier, event: SupplierEvent) -> SupplierOrder | None:
     """The delivery an event is about, by the supplier's order id or our idempotency key."""
-    conditions = []
-    if event.supplier_order_id:
-        conditions.append(SupplierOrder.supplier_order_id == event.supplier_order_id)
-    if event.external_id:
-        conditions.append(SupplierOrder.idempotency_key == event.external_id)
-    if not conditions:
+    statement = _FIND_DELIVERY.get((bool(event.supplier_order_id), bool(event.external_id)))
+    if statement is None:
         return None
-    return session.scalar(select(SupplierOrder).where(SupplierOrder.supplier_id == supplier.id, or_(*conditions)))
+    return session.scalar(statement, {"supplier": supplier.id, "order": event.supplier_order_id, "key": event.external_id})
+
+
+# Built once (every supplier event asks): by the supplier's order id, our key, or either.
+_BY_ORDER = SupplierOrder.supplier_order_id == bindparam("order")
+_BY_KEY = SupplierOrder.idempotency_key == bindparam("key")
+_FIND_DELIVERY = {
+    (True, False): select(SupplierOrder).where(SupplierOrder.supplier_id == bindparam("supplier"), _BY_ORDER),
+    (False, True): select(SupplierOrder).where(SupplierOrder.supplier_id == bindparam("supplier"), _BY_KEY),
+    (True, True): select(SupplierOrder).where(SupplierOrder.supplier_id == bindparam("supplier"), or_(_BY_ORDER, _BY_KEY)),
+}
 
 
 def apply_event(session: Session, supplier: Supplier, event: SupplierEvent, services, after_commit, adapter=None) -> None:
@@ -52,15 +63,24 @@ def apply_event(session: Session, supplier: Supplier, event: SupplierEvent, serv
     if delivery is None:
         log.warning("supplier %s event %s for an order we do not know", supplier.id, event.kind.value)
         return
-    order = session.get(Order, delivery.order_id)
     if event.supplier_order_id and not delivery.supplier_order_id:
         delivery.supplier_order_id = event.supplier_order_id
+    if event.kind is SupplierEventKind.ORDER_UPDATED and event.status not in TOLD_EVERY_TIME and (
+            event.status is None or event.status.value == delivery.supplier_status):
+        return  # a status we already know (a redelivery, or what placing already recorded): nothing changes
+    if event.kind is SupplierEventKind.SHIPMENT or event.kind is SupplierEventKind.ORDER_UPDATED and event.status is not SupplierOrderStatus.ON_HOLD:
+        # Neither needs the order's row (a wide one: addresses, totals); the timeline needs only its id.
+        order = OrderRef(delivery.order_id)
+    else:
+        order = session.get(Order, delivery.order_id)
     if event.kind is SupplierEventKind.SHIPMENT:
         shipments = [event.shipment] if event.shipment is not None and event.shipment.lines else []
         if not shipments and adapter is not None and delivery.supplier_order_id:
             # Some suppliers (Printful) do not itemise parcels in the webhook: ask for them.
-            delivery_id, announced = delivery.id, event.shipment
-            after_commit(lambda: refresh_shipments(services, delivery_id, adapter, announced=announced))
+            # What the poll needs is known here: it starts without a read transaction of its own.
+            known = KnownDelivery(delivery.id, delivery.supplier_order_id, delivery.shop_domain)
+            announced = event.shipment
+            after_commit(lambda: refresh_shipments(services, known.id, adapter, announced=announced, known=known))
             return
         if not shipments and event.shipment is not None:
             shipments = [event.shipment]
@@ -103,11 +123,11 @@ def record_shipments(session: Session, delivery: SupplierOrder, shipments) -> li
     return to_push
 
 
-def push_shipments(services, shop_domain: str, shipment_ids: list[int]) -> None:
+def push_shipments(services, shop_domain: str, shipment_ids: list[int], plans: dict | None = None) -> None:
     """Bring Shopify's fulfillments up to date for recorded shipments (call with no transaction open)."""
     gateway = services.gateway(shop_domain)
     for shipment_id in shipment_ids:
-        push_shipment(services.session_factory, gateway, shipment_id)
+        push_shipment(services.session_factory, gateway, shipment_id, plan=(plans or {}).get(shipment_id, UNPLANNED))
 
 
 def with_announced(shipment: Shipment, announced: Shipment | None) -> Shipment:
@@ -119,19 +139,31 @@ def with_announced(shipment: Shipment, announced: Shipment | None) -> Shipment:
     return dataclasses.replace(shipment, **missing) if missing else shipment
 
 
-def refresh_shipments(services, delivery_id: int, adapter=None, announced: Shipment | None = None) -> None:
+class KnownDelivery(NamedTuple):
+    """What polling a delivery's parcels needs, when the caller has just read it."""
+
+    id: int
+    supplier_order_id: str
+    shop_domain: str
+
+
+def refresh_shipments(services, delivery_id: int, adapter=None, announced: Shipment | None = None, known: KnownDelivery | None = None) -> None:
     """Ask the supplier for a delivery's parcels, record them, then tell Shopify (no transaction held while calling).
 
     `announced`: the shipment a webhook just reported; what the poll lacks of it is kept.
+    `known` (with `adapter`): the delivery as the caller just read it, so nothing is read again before the call.
     """
-    with read_only(services.session_factory)() as session:
-        delivery = session.get(SupplierOrder, delivery_id)
-        adapter = adapter or adapter_from_record(delivery.supplier, services.box)
-        supplier_order_id, shop_domain = delivery.supplier_order_id, delivery.shop_domain
-    shipments = [with_announced(shipment, announced) for shipment in adapter.get_shipments(supplier_order_id)]
+    if known is None or adapter is None:
+        with read_only(services.session_factory)() as session:
+            delivery = session.get(SupplierOrder, delivery_id)
+            adapter = adapter or adapter_from_record(delivery.supplier, services.box)
+            known = KnownDelivery(delivery_id, delivery.supplier_order_id, delivery.shop_domain)
+    shipments = [with_announced(shipment, announced) for shipment in adapter.get_shipments(known.supplier_order_id)]
     with services.session_factory.begin() as session:
         to_push = record_shipments(session, session.get(SupplierOrder, delivery_id), shipments)
-    push_shipments(services, shop_domain, to_push)
+        # Planned in the transaction that recorded them (a read; the calls come after its commit).
+        plans = {shipment_id: plan_push(session, shipment_id) for shipment_id in to_push}
+    push_shipments(services, known.shop_domain, to_push, plans)
 
 
 def _apply_stock(session: Session, supplier: Supplier, event: SupplierEvent) -> None:

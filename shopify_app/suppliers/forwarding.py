@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass, field, fields
 from typing import Callable
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from integrations.suppliers.base import (
@@ -49,6 +49,7 @@ from ..jobs.stopping import release_unstarted
 from ..metrics.hooks import metered, watch_breaker
 from ..models import utcnow
 from ..server.logs import bind, bound
+from ..orders.changes import address_digest
 from ..orders.models import Order, OrderLine as OurLine, OrderState
 from ..orders.routing import reroute_to_backup
 from ..orders.timeline import record_event
@@ -56,10 +57,12 @@ from .credentials import RefreshingAdapter, can_refresh, current_store
 from .amendments import lines_to_place, remember_sent
 from .models import BreakerEvent, DeliveryAttempt, DeliveryState, ProductMapping, Supplier, SupplierOrder
 from .resilience import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, SupplierSlots, Transition, retry_delay
+from .tracking import OrderRef
 
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 120
+FRESH_CLAIM_SECONDS = 5.0  # a claim this recent still has its lease nearly whole: no renewal before starting
 MAX_ATTEMPTS = 12  # with retry_delay's schedule: about 13 minutes of failures before giving up
 PER_SUPPLIER_CALLS = 4  # calls in flight per supplier (SupplierSlots)
 THREADS = 8  # forwarding threads per worker: two slow suppliers still leave threads for the rest
@@ -168,7 +171,7 @@ class ForwardingWorker:
             budget -= len(claimed)
             for n, (delivery_id, supplier_id) in enumerate(claimed):
                 try:
-                    future = pool.submit(self._process_one, delivery_id)
+                    future = pool.submit(self._process_one, delivery_id, time.monotonic())
                 except RuntimeError:  # closed at shutdown while this pass claimed: give back what did not start
                     for _, unstarted in claimed[n:]:
                         self.slots.give_back(unstarted)
@@ -234,9 +237,13 @@ class ForwardingWorker:
                 self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="forwarding")
             return self._pool
 
-    def _process_one(self, delivery_id: int) -> ForwardReport:
+    def _process_one(self, delivery_id: int, claimed_at: float | None = None) -> ForwardReport:
         report = ForwardReport()
-        if not self._renew_lease(delivery_id):
+        # A thread that starts right after the claim holds a lease that is still nearly whole:
+        # renewing it would be one more write transaction per order for nothing. (Sending is
+        # guarded by the lease owner check in `_place` either way.)
+        fresh = claimed_at is not None and time.monotonic() - claimed_at < FRESH_CLAIM_SECONDS
+        if not fresh and not self._renew_lease(delivery_id):
             return report  # its lease ran out before a thread was free, and another worker took it
         try:
             with bound(supplier_order_id=delivery_id):
@@ -336,7 +343,7 @@ class ForwardingWorker:
             delivery = session.get(SupplierOrder, delivery_id)
             supplier = delivery.supplier
             state = delivery.state
-            request = self._place_request(session, delivery)
+            request, sent_digest = self._place_request(session, delivery)
             supplier_order_id = delivery.supplier_order_id
             bind(shop=delivery.shop_domain, supplier_id=delivery.supplier_id, order_id=delivery.order_id)  # log context (reset by the drain loop)
             session.expunge_all()
@@ -355,22 +362,25 @@ class ForwardingWorker:
             # A draft (PENDING) means the create landed but the confirmation did not: the
             # adapter finishes that order (Printful: one confirmation call) without a second one.
             if found is not None and found.status is not SupplierOrderStatus.PENDING:
-                self._placed(delivery_id, found, report, after_unknown=True)
+                self._placed(delivery_id, found, report, after_unknown=True, supplier_name=supplier.name)
                 return
-            self._place(adapter, supplier, delivery_id, request, report, draft=found)
+            self._place(adapter, supplier, delivery_id, request, report, draft=found, sent_digest=sent_digest)
             return
-        self._place(adapter, supplier, delivery_id, request, report)
+        self._place(adapter, supplier, delivery_id, request, report, sent_digest=sent_digest)
 
-    def _place_request(self, session: Session, delivery: SupplierOrder) -> PlaceOrder:
-        order = session.get(Order, delivery.order_id)
+    def _place_request(self, session: Session, delivery: SupplierOrder) -> tuple[PlaceOrder, str]:
+        """What to send, and the digest of the address in it (what order changes are compared with)."""
+        order = session.execute(_ORDER_FOR_REQUEST, {"order": delivery.order_id}).one()
         address = order.shipping_address or {}
         lines = []
         costs = mapped_costs(session, delivery)
-        for sol in lines_to_place(delivery.lines):
-            line = session.get(OurLine, sol.order_line_id)
+        to_place = lines_to_place(delivery.lines)
+        ours = {row.id: row for row in session.execute(_LINES_FOR_REQUEST, {"ids": [sol.order_line_id for sol in to_place]})}
+        for sol in to_place:
+            line = ours[sol.order_line_id]
             lines.append(OrderLine(line_ref=str(sol.id), supplier_sku=sol.supplier_sku, quantity=sol.quantity, name=line.title, retail_price=line.price,
                                    unit_cost=costs.get(sol.supplier_sku)))
-        return PlaceOrder(
+        request = PlaceOrder(
             external_id=delivery.idempotency_key,
             shipping_address=Address(
                 name=address.get("name") or " ".join(filter(None, [address.get("first_name"), address.get("last_name")])) or "",
@@ -387,8 +397,10 @@ class ForwardingWorker:
             lines=tuple(lines),
             currency=order.currency or "USD",
         )
+        return request, address_digest(order.shipping_address)
 
-    def _place(self, adapter, supplier, delivery_id: int, request: PlaceOrder, report: ForwardReport, draft: SupplierView | None = None) -> None:
+    def _place(self, adapter, supplier, delivery_id: int, request: PlaceOrder, report: ForwardReport, draft: SupplierView | None = None,
+               sent_digest: str | None = None) -> None:
         # Commit "we may have sent it" before sending: a crash from here on leaves UNKNOWN.
         with self.session_factory.begin() as session:
             delivery = session.get(SupplierOrder, delivery_id)
@@ -413,7 +425,7 @@ class ForwardingWorker:
             delivery.state = DeliveryState.UNKNOWN.value
             delivery.attempts += 1
             attempts = delivery.attempts
-            remember_sent(session, delivery, request)  # what the supplier gets: order changes are compared with it
+            remember_sent(session, delivery, request, sent_digest)  # what the supplier gets: order changes are compared with it
         started = time.monotonic()
         summary = {"external_id": request.external_id, "lines": [[l.supplier_sku, l.quantity] for l in request.lines]}
         if draft is not None:
@@ -443,7 +455,7 @@ class ForwardingWorker:
             self._retry_later(delivery_id, report, unknown=True, attempts=attempts, retry_after=getattr(exc, "retry_after", None), attempt=attempt)
             return
         self.breaker.success(supplier.id)
-        self._placed(delivery_id, result, report, attempt=_attempt_row(delivery_id, "place", "ok", summary, started,
+        self._placed(delivery_id, result, report, supplier_name=supplier.name, attempt=_attempt_row(delivery_id, "place", "ok", summary, started,
                                                                          response={"supplier_order_id": result.supplier_order_id, "status": result.status.value}))
 
     def _lookup(self, adapter, supplier, delivery_id: int, external_id: str):
@@ -494,7 +506,8 @@ class ForwardingWorker:
 
     # -- state writes -----------------------------------------------------------------------
 
-    def _placed(self, delivery_id: int, result: SupplierView, report: ForwardReport, after_unknown: bool = False, attempt: DeliveryAttempt | None = None) -> None:
+    def _placed(self, delivery_id: int, result: SupplierView, report: ForwardReport, after_unknown: bool = False, attempt: DeliveryAttempt | None = None,
+                supplier_name: str | None = None) -> None:
         with self.session_factory.begin() as session:
             if attempt is not None:
                 session.add(attempt)
@@ -516,14 +529,15 @@ class ForwardingWorker:
             delivery.placed_at = utcnow()
             delivery.last_error = None
             delivery.lease_owner = delivery.lease_until = None
-            order = session.get(Order, delivery.order_id)
-            record_event(session, order, "forwarded", "app", supplier=delivery.supplier.name, supplier_order_id=result.supplier_order_id, recovered_after_unknown=after_unknown)
+            supplier_name = supplier_name or delivery.supplier.name  # the caller's: no load of the supplier's row
+            record_event(session, OrderRef(delivery.order_id), "forwarded", "app", supplier=supplier_name, supplier_order_id=result.supplier_order_id, recovered_after_unknown=after_unknown)
             if held_raced:
+                order = session.get(Order, delivery.order_id)
                 raise_alert(session, delivery.shop_domain, "hold_after_placement", f"hold_after_placement:{delivery.id}",
-                            f"Order {order.name}: Shopify held it (or moved it away) while it was being sent, but {delivery.supplier.name} already has it: stop it at the supplier.",
+                            f"Order {order.name}: Shopify held it (or moved it away) while it was being sent, but {supplier_name} already has it: stop it at the supplier.",
                             severity="critical", subject=order.name)
             session.flush()
-            _update_order_state(session, order)
+            _update_order_state(session, delivery.order_id)
         if after_unknown:
             report.found_after_unknown += 1
         else:
@@ -618,7 +632,18 @@ class _LookupFailed:
 _WAITING = SupplierOrder.state.in_([DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value, DeliveryState.CANCEL_REQUESTED.value])
 
 
-def _update_order_state(session: Session, order: Order) -> None:
-    states = {d.state for d in session.scalars(select(SupplierOrder).where(SupplierOrder.order_id == order.id))}
-    if order.state == OrderState.ROUTED.value and states and states <= {DeliveryState.PLACED.value, DeliveryState.SHIPPED.value, DeliveryState.PARTIALLY_SHIPPED.value}:
-        order.state = OrderState.FORWARDED.value
+def _update_order_state(session: Session, order_id: int) -> None:
+    """A routed order whose every supplier order is placed (or beyond) is forwarded (one conditional UPDATE)."""
+    session.execute(_FORWARDED, {"order": order_id, "now": utcnow()})
+
+
+# Statements of the placing path, built once (issue 20: building a statement cost more than running it).
+_ORDER_FOR_REQUEST = select(Order.shipping_address, Order.email, Order.currency).where(Order.id == bindparam("order"))
+_LINES_FOR_REQUEST = select(OurLine.id, OurLine.title, OurLine.price).where(OurLine.id.in_(bindparam("ids", expanding=True)))
+_PLACED_OR_BEYOND = (DeliveryState.PLACED.value, DeliveryState.SHIPPED.value, DeliveryState.PARTIALLY_SHIPPED.value)
+_orders = Order.__table__.c
+_FORWARDED = (update(Order.__table__)
+              .where(_orders.id == bindparam("order"), _orders.state == OrderState.ROUTED.value,
+                     exists().where(SupplierOrder.order_id == _orders.id),
+                     ~exists().where(SupplierOrder.order_id == _orders.id, SupplierOrder.state.not_in(_PLACED_OR_BEYOND)))
+              .values(state=OrderState.FORWARDED.value, updated_at=bindparam("now")))

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.orm import Session
 
 from integrations.shopify.errors import ShopifyError, ShopifyUserError
@@ -24,14 +25,21 @@ from ..alerts import raise_alert
 from ..db import read_only
 from ..fulfillment.carriers import shopify_carrier
 from ..fulfillment.locations import manager_of
-from ..fulfillment.models import ManagedBy
-from ..fulfillment.sync import fulfillment_orders_of, read_every_fulfillment_order
+from ..fulfillment.models import FulfillmentOrderRecord, ManagedBy
+from ..fulfillment.sync import read_every_fulfillment_order
+from ..models import utcnow
 from ..orders.models import Order, OrderLine, OrderState
 from ..orders.timeline import record_event
 from ..privacy import gid_number
 from .models import DeliveryState, ShipmentState, SupplierOrder, SupplierOrderLine, SupplierShipment
 
 log = logging.getLogger(__name__)
+
+
+class OrderRef(NamedTuple):
+    """An order known by its id only: what `record_event` needs, without loading the order's (wide) row."""
+
+    id: int
 
 
 def record_shipment(session: Session, delivery: SupplierOrder, shipment: Shipment) -> SupplierShipment:
@@ -56,7 +64,7 @@ def record_shipment(session: Session, delivery: SupplierOrder, shipment: Shipmen
     row.estimated_delivery = _kept(row.estimated_delivery, shipment.estimated_delivery)
     if shipment.delivered_at and not row.delivered_at:
         row.delivered_at = shipment.delivered_at
-        record_event(session, session.get(Order, delivery.order_id), "delivered", "supplier", shipment=shipment.shipment_id, at=shipment.delivered_at)
+        record_event(session, OrderRef(delivery.order_id), "delivered", "supplier", shipment=shipment.shipment_id, at=shipment.delivered_at)
     session.flush()
     return row
 
@@ -93,37 +101,49 @@ class _PushPlan:
     shop_domain: str = ""
     supplier_id: int | None = None
     stored: dict[str, list[dict]] | None = None  # the parcel over our stored fulfillment orders (None: read Shopify's)
+    order_id: int | None = None
+    delivery_id: int | None = None
 
 
 def _plan_push(session: Session, shipment_id: int) -> _PushPlan | None:
     row = session.get(SupplierShipment, shipment_id)
     if row is None or (row.state == ShipmentState.FULFILLED.value and row.tracking_synced):
         return None
-    delivery = session.get(SupplierOrder, row.supplier_order_id)
-    order = session.get(Order, delivery.order_id)
+    supplier_id, order_id, shop_domain, shopify_id = session.execute(_DELIVERY_AND_ORDER, {"delivery": row.supplier_order_id}).one()
     company, _ = shopify_carrier(row.carrier)  # Shopify's spelling, or the supplier's name (the URL then carries the link)
     tracking = {"company": company, "number": row.tracking_number, "url": row.tracking_url}
+    line_ids = {sol_id: line_id for sol_id, line_id in session.execute(
+        _SHOPIFY_LINE_IDS, {"delivery": row.supplier_order_id, "ids": [line_id for line_id, _ in row.lines]})}
     wanted: dict[str, int] = {}
     for line_id, quantity in row.lines:
-        sol = session.get(SupplierOrderLine, line_id)
-        our_line = session.get(OrderLine, sol.order_line_id)
-        wanted[our_line.shopify_line_id] = wanted.get(our_line.shopify_line_id, 0) + quantity
+        our_line = line_ids[line_id]
+        wanted[our_line] = wanted.get(our_line, 0) + quantity
     ids = tuple(row.shopify_fulfillment_ids or ([row.shopify_fulfillment_id] if row.shopify_fulfillment_id else []))
     fulfilled = row.state == ShipmentState.FULFILLED.value
-    stored = None if fulfilled or ids else _allocate_stored(session, order, delivery.supplier_id, wanted)
-    return _PushPlan(f"gid://shopify/Order/{order.shopify_id}", row.shopify_fulfillment_id, ids, fulfilled, row.tracking_synced, {k: v for k, v in tracking.items() if v}, wanted,
-                     order.shop_domain, delivery.supplier_id, stored)
+    stored = None if fulfilled or ids else _allocate_stored(session, order_id, shop_domain, supplier_id, wanted)
+    return _PushPlan(f"gid://shopify/Order/{shopify_id}", row.shopify_fulfillment_id, ids, fulfilled, row.tracking_synced, {k: v for k, v in tracking.items() if v}, wanted,
+                     shop_domain, supplier_id, stored, order_id, row.supplier_order_id)
 
 
-def push_shipment(session_factory, gateway, shipment_id: int, notify_customer: bool = True) -> None:
+UNPLANNED = object()  # push_shipment's default: it reads the plan itself
+
+
+def plan_push(session: Session, shipment_id: int) -> "_PushPlan | None":
+    """What pushing a recorded shipment needs (None: nothing to push), read in the caller's transaction."""
+    session.flush()
+    return _plan_push(session, shipment_id)
+
+
+def push_shipment(session_factory, gateway, shipment_id: int, notify_customer: bool = True, plan=UNPLANNED) -> None:
     """Create the Shopify fulfillment for a recorded shipment, or update its tracking.
 
     Read, call Shopify with no transaction open, then record the answer in a short one.
     A crash after Shopify fulfilled but before we recorded it is safe: the retry re-reads
     the fulfillment orders, finds nothing left to fulfil and marks the shipment done.
     """
-    with read_only(session_factory)() as session:
-        plan = _plan_push(session, shipment_id)
+    if plan is UNPLANNED:
+        with read_only(session_factory)() as session:
+            plan = _plan_push(session, shipment_id)
     if plan is None:
         return
     try:
@@ -149,7 +169,10 @@ def push_shipment(session_factory, gateway, shipment_id: int, notify_customer: b
                 log.info("fulfillment from the stored fulfillment orders refused (%s): reading them from Shopify", exc.codes)
                 by_location = None
             else:
-                _record_created(session_factory, shipment_id, data)
+                # The id and the shipped parcel in one transaction: a crash before it commits is the
+                # same case as a crash between the two (the retry's stored attempt is refused, see above).
+                _record_created(session_factory, shipment_id, data, plan)
+                return
         if by_location is None:
             by_location = _push_over_live_fulfillment_orders(session_factory, gateway, shipment_id, plan, notify_customer)
         if not by_location:
@@ -159,12 +182,7 @@ def push_shipment(session_factory, gateway, shipment_id: int, notify_customer: b
                 row.tracking_synced = True
             return
         with session_factory.begin() as session:
-            row, order = _row_and_order(session, shipment_id)
-            row.state = ShipmentState.FULFILLED.value
-            row.tracking_synced = True
-            _count_shipped(session, session.get(SupplierOrder, row.supplier_order_id), row)
-            record_event(session, order, "shipped", "supplier", carrier=row.carrier, number=row.tracking_number, url=row.tracking_url, eta=row.estimated_delivery,
-                         fulfillments=len(by_location), shopify_carrier=plan.tracking.get("company"))
+            _mark_shipped(session, session.get(SupplierShipment, shipment_id), plan, len(by_location))
     except ShopifyUserError as exc:
         with session_factory.begin() as session:
             row, order = _row_and_order(session, shipment_id)
@@ -182,13 +200,24 @@ def _fulfillment_input(plan: _PushPlan, groups: list[dict], notify_customer: boo
     return {"fulfillment": {"lineItemsByFulfillmentOrder": groups, "trackingInfo": plan.tracking, "notifyCustomer": notify_customer}}
 
 
-def _record_created(session_factory, shipment_id: int, data: dict) -> None:
-    """Keep the id of a fulfillment Shopify just created (its own short transaction)."""
+def _record_created(session_factory, shipment_id: int, data: dict, shipped: _PushPlan | None = None) -> None:
+    """Keep the id of a fulfillment Shopify just created (its own short transaction); with `shipped`, the parcel is done too."""
     with session_factory.begin() as session:
-        row, _ = _row_and_order(session, shipment_id)
+        row = session.get(SupplierShipment, shipment_id)
         created = data["fulfillmentCreate"]["fulfillment"]["id"]
         row.shopify_fulfillment_id = row.shopify_fulfillment_id or created
         row.shopify_fulfillment_ids = [*(row.shopify_fulfillment_ids or []), created]
+        if shipped is not None:
+            _mark_shipped(session, row, shipped, 1)
+
+
+def _mark_shipped(session: Session, row: SupplierShipment, plan: _PushPlan, fulfillments: int) -> None:
+    """The parcel is in Shopify: the shipment is done, its units count as shipped, the timeline says so."""
+    row.state = ShipmentState.FULFILLED.value
+    row.tracking_synced = True
+    _count_shipped(session, plan.delivery_id, plan.order_id, row)
+    record_event(session, OrderRef(plan.order_id), "shipped", "supplier", carrier=row.carrier, number=row.tracking_number, url=row.tracking_url, eta=row.estimated_delivery,
+                 fulfillments=fulfillments, shopify_carrier=plan.tracking.get("company"))
 
 
 def _push_over_live_fulfillment_orders(session_factory, gateway, shipment_id: int, plan: _PushPlan, notify_customer: bool) -> dict[str, list[dict]]:
@@ -202,7 +231,7 @@ def _push_over_live_fulfillment_orders(session_factory, gateway, shipment_id: in
     return by_location
 
 
-def _allocate_stored(session: Session, order: Order, supplier_id: int, wanted: dict[str, int]) -> dict[str, list[dict]] | None:
+def _allocate_stored(session: Session, order_id: int, shop_domain: str, supplier_id: int, wanted: dict[str, int]) -> dict[str, list[dict]] | None:
     """The parcel over our stored copy of the order's fulfillment orders, when it fits at one location; else None.
 
     Saves a read of every fulfillment order per parcel (Shopify's cost bucket is what bounds
@@ -212,11 +241,11 @@ def _allocate_stored(session: Session, order: Order, supplier_id: int, wanted: d
     left = dict(wanted)
     by_location: dict[str, list[dict]] = {}
     managers: dict[str, bool] = {}
-    for fo in fulfillment_orders_of(session, order):
+    for fo in session.execute(_STORED_FULFILLMENT_ORDERS, {"order": order_id}):
         if fo.status not in ("OPEN", "IN_PROGRESS") or not fo.location_gid:
             continue
         if fo.location_gid not in managers:
-            managers[fo.location_gid] = _location_is_ours(session, order.shop_domain, fo.location_gid, fo.location_primary, supplier_id)
+            managers[fo.location_gid] = _location_is_ours(session, shop_domain, fo.location_gid, fo.location_primary, supplier_id)
         if not managers[fo.location_gid]:
             continue
         items = []
@@ -275,13 +304,32 @@ def _ours(session: Session, plan: _PushPlan, fo: dict, primary: str | None) -> b
     return _location_is_ours(session, plan.shop_domain, location, location is not None and location == primary, plan.supplier_id)
 
 
-def _count_shipped(session: Session, delivery: SupplierOrder, row: SupplierShipment) -> None:
-    for line_id, quantity in row.lines:
-        sol = session.get(SupplierOrderLine, line_id)
-        sol.shipped_quantity = min(sol.quantity, sol.shipped_quantity + quantity)
-    session.flush()
-    all_shipped = all(l.shipped_quantity >= l.quantity for l in delivery.lines)
-    delivery.state = DeliveryState.SHIPPED.value if all_shipped else DeliveryState.PARTIALLY_SHIPPED.value
-    order = session.get(Order, delivery.order_id)
-    states = {d.state for d in session.scalars(select(SupplierOrder).where(SupplierOrder.order_id == order.id))}
-    order.state = OrderState.SHIPPED.value if states == {DeliveryState.SHIPPED.value} else OrderState.PARTIALLY_SHIPPED.value
+def _count_shipped(session: Session, delivery_id: int, order_id: int, row: SupplierShipment) -> None:
+    session.execute(_ADD_SHIPPED, [{"line": line_id, "delivery": delivery_id, "units": quantity} for line_id, quantity in row.lines])
+    all_shipped = session.execute(_ANY_LINE_LEFT, {"delivery": delivery_id}).scalar() is None
+    state = DeliveryState.SHIPPED.value if all_shipped else DeliveryState.PARTIALLY_SHIPPED.value
+    session.execute(_SET_DELIVERY_STATE, {"delivery": delivery_id, "state": state})
+    states = set(session.scalars(_DELIVERY_STATES, {"order": order_id}))
+    order_state = OrderState.SHIPPED.value if states == {DeliveryState.SHIPPED.value} else OrderState.PARTIALLY_SHIPPED.value
+    session.execute(_SET_ORDER_STATE, {"order": order_id, "state": order_state, "now": utcnow()})
+
+
+# Statements of the way back, built once (issue 20: building a statement cost more than running it).
+_DELIVERY_AND_ORDER = (select(SupplierOrder.supplier_id, SupplierOrder.order_id, Order.shop_domain, Order.shopify_id)
+                       .join(Order, Order.id == SupplierOrder.order_id).where(SupplierOrder.id == bindparam("delivery")))
+_SHOPIFY_LINE_IDS = (select(SupplierOrderLine.id, OrderLine.shopify_line_id).join(OrderLine, OrderLine.id == SupplierOrderLine.order_line_id)
+                     .where(SupplierOrderLine.supplier_order_id == bindparam("delivery"), SupplierOrderLine.id.in_(bindparam("ids", expanding=True))))
+_STORED_FULFILLMENT_ORDERS = (select(FulfillmentOrderRecord.shopify_id, FulfillmentOrderRecord.status, FulfillmentOrderRecord.location_gid,
+                                     FulfillmentOrderRecord.location_primary, FulfillmentOrderRecord.lines)
+                              .where(FulfillmentOrderRecord.order_id == bindparam("order")).order_by(FulfillmentOrderRecord.id))
+_sol = SupplierOrderLine.__table__.c
+_ADD_SHIPPED = (update(SupplierOrderLine.__table__)
+                .where(_sol.id == bindparam("line"), _sol.supplier_order_id == bindparam("delivery"))
+                .values(shipped_quantity=case((_sol.shipped_quantity + bindparam("units") > _sol.quantity, _sol.quantity),
+                                              else_=_sol.shipped_quantity + bindparam("units"))))
+_ANY_LINE_LEFT = (select(SupplierOrderLine.id).where(SupplierOrderLine.supplier_order_id == bindparam("delivery"),
+                                                     SupplierOrderLine.shipped_quantity < SupplierOrderLine.quantity).limit(1))
+_SET_DELIVERY_STATE = update(SupplierOrder.__table__).where(SupplierOrder.__table__.c.id == bindparam("delivery")).values(state=bindparam("state"))
+_DELIVERY_STATES = select(SupplierOrder.state).where(SupplierOrder.order_id == bindparam("order"))
+_SET_ORDER_STATE = (update(Order.__table__).where(Order.__table__.c.id == bindparam("order"))
+                    .values(state=bindparam("state"), updated_at=bindparam("now")))

@@ -280,11 +280,11 @@ def test_an_edit_landing_while_the_order_is_being_placed_reaches_printful_after_
     worker = ForwardingWorker(services.session_factory, services.box)
     place = worker._place
 
-    def edit_arrives_after_the_request_was_read(adapter, supplier, delivery_id, request, report):
+    def edit_arrives_after_the_request_was_read(adapter, supplier, delivery_id, request, report, **kw):
         # The worker holds the lease and has read 3 units; the merchant's edit is synced now.
         shopify.edit_order(SHOP, order["id"], quantities={line_gid(order, "TEE-S"): 2})
         drain_inbox(app)
-        return place(adapter, supplier, delivery_id, request, report)
+        return place(adapter, supplier, delivery_id, request, report, **kw)
 
     worker._place = edit_arrives_after_the_request_was_read
     worker.drain()

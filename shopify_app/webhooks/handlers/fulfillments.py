@@ -3,33 +3,57 @@
 The payload is only the fulfillment as it was when sent (and its `shipment_status` is
 the latest event's status at best), so the prefetch re-reads the fulfillment and its
 events through GraphQL; deliveries.status applies it without ever moving backwards.
+A `fulfillments/create` for a fulfillment the app itself just created (a supplier's
+parcel, its Shopify id stored) has nothing to read yet: its payload is recorded as is,
+without a Shopify call, and the `fulfillments/update` webhooks of its carrier events
+still read them in full.
 """
 from __future__ import annotations
 
 import logging
 
+from sqlalchemy import bindparam, exists, select
+
 from ...deliveries.status import apply_fulfillment_state, fulfillment_gid_of, state_from_graphql, state_from_payload
 from ...orders.payloads import PayloadError
+from ...suppliers.models import SupplierOrder, SupplierShipment
 from ..registry import WebhookContext, handles
 from ..worker import PoisonPayload
 
 log = logging.getLogger(__name__)
 
+OWN_FULFILLMENT = object()  # the prefetch's answer for a fulfillment our shipment push created
 
-def fetch_fulfillment(ctx: WebhookContext) -> dict | None:
+# Built once (issue 20: statement building cost more than running it). Scoped to the shop.
+_IS_OURS = select(exists().where(
+    SupplierShipment.shopify_fulfillment_id == bindparam("gid"),
+    SupplierOrder.id == SupplierShipment.supplier_order_id,
+    SupplierOrder.shop_domain == bindparam("shop"),
+))
+
+
+def created_by_us(session, shop_domain: str, gid: str) -> bool:
+    """True when the fulfillment is one our shipment push created in this shop."""
+    return bool(session.execute(_IS_OURS, {"gid": gid, "shop": shop_domain}).scalar())
+
+
+def fetch_fulfillment(ctx: WebhookContext) -> dict | object | None:
     """Read the fulfillment with its events (before the write transaction); None when Shopify has it no more."""
     try:
         gid = fulfillment_gid_of(ctx.payload)
     except PayloadError as exc:
         raise PoisonPayload(str(exc)) from None
+    if ctx.topic == "fulfillments/create" and created_by_us(ctx.session, ctx.shop_domain, gid):
+        return OWN_FULFILLMENT
     return ctx.services.gateway(ctx.shop_domain).query("FulfillmentDeliveryStatus", {"id": gid}).get("fulfillment")
 
 
 @handles("fulfillments/create", "fulfillments/update", prefetch=fetch_fulfillment)
 def fulfillment_changed(ctx: WebhookContext) -> None:
     """Store the fulfillment's delivery status; the order's timeline and alerts follow."""
+    own = ctx.prefetched is OWN_FULFILLMENT
     try:
-        state = state_from_graphql(ctx.prefetched) if ctx.prefetched else state_from_payload(ctx.payload)
+        state = state_from_graphql(ctx.prefetched) if ctx.prefetched and not own else state_from_payload(ctx.payload)
     except PayloadError as exc:
         raise PoisonPayload(str(exc)) from None
     if not ctx.prefetched:
