@@ -29,6 +29,7 @@ from shopify_app.reconcile.runner import run_reconciliation
 from shopify_app.notify.alert_channels import deliver_alert_notifications
 from shopify_app.kpis.evaluate import check_shop_kpis
 from shopify_app.kpis.snapshots import close_shop_days
+from shopify_app.kpis.state_counts import fold_state_counts, recount_shop_states
 
 from .pump import Pump
 from .shop_jobs import DISPATCH_EVERY, ShopJobPool
@@ -152,6 +153,7 @@ PERIODIC_JOBS = (
     ("edi-partners", dt.timedelta(minutes=1), poll_edi_partners),  # each partner backs off on its own when unreachable
     ("file-suppliers", FILE_SUPPLIERS_EVERY, poll_file_suppliers),  # each file supplier is polled on its own interval
     ("case-clocks", CASE_CLOCKS_EVERY, watch_case_clocks),  # issue 17 part P
+    ("state-counts", dt.timedelta(minutes=1), fold_state_counts),  # issue 19 part J: keeps the pipeline's sums a few rows
 )
 
 # Per-shop jobs: each shop's run is its own claimed unit at its own offset in the interval
@@ -165,6 +167,7 @@ SHOP_JOBS = (
     ShopJob("kpi-check", KPI_CHECK_EVERY, check_shop_kpis),
     ShopJob("token-refresh", TOKEN_REFRESH_EVERY, keep_token_fresh, tokens_due, first_run_now=True),
     ShopJob("shop-profile", SHOP_PROFILE_EVERY, refresh_if_stale, stale_profiles, first_run_now=True),  # read at install
+    ShopJob("state-recount", dt.timedelta(days=1), recount_shop_states),  # repairs drift of the kept pipeline counts
 )
 
 
