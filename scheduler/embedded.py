@@ -163,11 +163,11 @@ SHOP_JOBS = (
     ShopJob("inventory-sync", INVENTORY_SYNC_EVERY, sync_shop_inventory, shops_with_stock_feeds_of),
     ShopJob("catalog-refresh", CATALOG_REFRESH_EVERY, refresh_shop_catalog, shops_with_stock_feeds_of),
     ShopJob("reconcile", RECONCILE_EVERY, run_reconciliation),
-    ShopJob("kpi-snapshots", KPI_SNAPSHOTS_EVERY, close_shop_days),
+    ShopJob("kpi-snapshots", KPI_SNAPSHOTS_EVERY, close_shop_days, waits_on_network=False),
     ShopJob("kpi-check", KPI_CHECK_EVERY, check_shop_kpis),
     ShopJob("token-refresh", TOKEN_REFRESH_EVERY, keep_token_fresh, tokens_due, first_run_now=True),
     ShopJob("shop-profile", SHOP_PROFILE_EVERY, refresh_if_stale, stale_profiles, first_run_now=True),  # read at install
-    ShopJob("state-recount", dt.timedelta(days=1), recount_shop_states),  # repairs drift of the kept pipeline counts
+    ShopJob("state-recount", dt.timedelta(days=1), recount_shop_states, waits_on_network=False),  # repairs drift of the kept pipeline counts
 )
 
 

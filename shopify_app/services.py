@@ -140,7 +140,8 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
     """Wire everything from settings."""
     from integrations.shopify.transport import http_client_for
 
-    engine = engine or make_engine(settings.database_url)
+    # Room for the embedded per-shop network lane: its threads hold a connection only for short reads and writes.
+    engine = engine or make_engine(settings.database_url, max_overflow=10 + settings.shop_job_network_threads)
     session_factory = make_session_factory(engine)
     box = SecretBox(settings.encryption_keys)
     shopify = ShopifyApp(settings.api_key, settings.api_secret, settings.api_secret_old)

@@ -22,6 +22,10 @@ branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
 COUNTED = (("orders", "order"), ("supplier_orders", "delivery"))  # (table, kind in state_counts)
+# A delete counts only while the shop has counts: erasing a shop (privacy.py deletes table by
+# table, in no order that involves this one) must leave no -1 rows behind once its counts are gone.
+# While a row exists its shop's counts do (its +1 is there, or folded into a non-zero sum).
+SHOP_COUNTED = "EXISTS (SELECT 1 FROM state_counts WHERE shop_domain = {side}.shop_domain)"
 
 
 def _sqlite_triggers(table: str, kind: str) -> list[str]:
@@ -31,13 +35,16 @@ def _sqlite_triggers(table: str, kind: str) -> list[str]:
         f"CREATE TRIGGER trg_{table}_count_insert AFTER INSERT ON {table} BEGIN {plus} END",
         f"CREATE TRIGGER trg_{table}_count_update AFTER UPDATE OF state, shop_domain ON {table} "
         f"WHEN OLD.state IS NOT NEW.state OR OLD.shop_domain IS NOT NEW.shop_domain BEGIN {minus} {plus} END",
-        f"CREATE TRIGGER trg_{table}_count_delete AFTER DELETE ON {table} BEGIN {minus} END",
+        f"CREATE TRIGGER trg_{table}_count_delete AFTER DELETE ON {table} WHEN {SHOP_COUNTED.format(side='OLD')} BEGIN {minus} END",
     ]
 
 
 PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION count_state_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF TG_OP = 'DELETE' AND NOT EXISTS (SELECT 1 FROM state_counts WHERE shop_domain = OLD.shop_domain) THEN
+        RETURN NULL;  -- the shop's counts were erased before its rows (shop redact)
+    END IF;
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
         INSERT INTO state_counts (shop_domain, kind, state, delta) VALUES (OLD.shop_domain, TG_ARGV[0], OLD.state, -1);
     END IF;

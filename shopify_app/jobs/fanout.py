@@ -38,6 +38,7 @@ class ShopJob:
     run: Callable[..., object]
     with_work: Callable[..., Iterable[str]] | None = None
     first_run_now: bool = False  # a shop's first unit runs at once (its profile at install), not at its first slot start
+    waits_on_network: bool = True  # mostly waits on Shopify or a supplier: the embedded pool's many-thread lane (False: database only)
 
 
 @dataclass(frozen=True)
