@@ -11,7 +11,7 @@ from integrations.shopify.pacing import background_calls
 from shopify_app import lifecycle
 from shopify_app.auth.tokens import TokenUnavailable
 from shopify_app.inventory.jobs import pull_due_stock_feeds, refresh_shop_catalog, shops_with_stock_feeds_of, sync_shop_inventory
-from shopify_app.jobs.fanout import ShopJob, installed_shops, unit_name
+from shopify_app.jobs.fanout import ShopJob, installed_shops, purge_unit_runs, unit_name
 from shopify_app.shop_profile import refresh_if_stale, stale_profiles
 
 from shopify_app.suppliers.amendments import AmendmentWorker
@@ -69,6 +69,7 @@ def purge_inbox(services) -> None:
         expire_waiting_deliveries(session)  # shops that never completed their install
         purge_handled_deliveries(session)
     purge_old_runs(services.session_factory)
+    purge_unit_runs(services.session_factory, SHOP_JOBS)  # per-shop units keep two intervals, not a week (issue 19)
 
 
 def check_delays_and_notify(services) -> None:
