@@ -20,6 +20,7 @@ from typing import Callable, Iterable
 from sqlalchemy import delete, select
 
 from ..alerts import alert_job_failure
+from ..db import read_only
 from ..models import Shop, ShopStatus, utcnow
 from .claims import OWNER, run_slot, slot_for
 from .models import JobRun
@@ -87,7 +88,7 @@ def due_units(services, jobs: Iterable[ShopJob], now: dt.datetime, *, horizon: d
     list is intersected with the installed shops so an uninstalled shop's work stops at once.
     """
     units: list[Unit] = []
-    with services.session_factory() as session:
+    with read_sessions(services)() as session:
         installed = set(installed_shops(session))
     for job in jobs:
         shops = installed if job.with_work is None else installed.intersection(job.with_work(services))
@@ -113,11 +114,16 @@ def due_units(services, jobs: Iterable[ShopJob], now: dt.datetime, *, horizon: d
     return sorted(units, key=lambda u: (u.slot, u.job.name, u.shop))
 
 
+def read_sessions(services):
+    """The services' read-only session factory (SQLite: BEGIN DEFERRED; a plain session begins IMMEDIATE and would queue every tick's reads behind the writer)."""
+    return getattr(services, "read_session_factory", None) or read_only(services.session_factory)
+
+
 def _claimed(services, job: ShopJob, names: set[str], since: dt.datetime) -> set[tuple[str, dt.datetime]]:
     """(unit name, slot) pairs already claimed from `since` on (the unique (job, slot) index answers it)."""
     found: set[tuple[str, dt.datetime]] = set()
     ordered = sorted(names)
-    with services.session_factory() as session:
+    with read_sessions(services)() as session:
         for start in range(0, len(ordered), 500):  # SQLite caps bound parameters per statement
             rows = session.execute(select(JobRun.job, JobRun.slot).where(JobRun.job.in_(ordered[start:start + 500]), JobRun.slot >= since))
             found.update((name, slot.astimezone(dt.timezone.utc)) for name, slot in rows)
@@ -128,7 +134,7 @@ def _ever_claimed(services, names: set[str]) -> set[str]:
     """The units among `names` with any claimed run (an index lookup per name)."""
     found: set[str] = set()
     ordered = sorted(names)
-    with services.session_factory() as session:
+    with read_sessions(services)() as session:
         for start in range(0, len(ordered), 500):
             found.update(session.scalars(select(JobRun.job).where(JobRun.job.in_(ordered[start:start + 500])).group_by(JobRun.job)))
     return found
