@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Iterable
 
-from sqlalchemy import select, update
+from sqlalchemy import String, bindparam, cast, literal, select, update
 from sqlalchemy.orm import Session
 
 from integrations.suppliers.base import StockLevel, SupplierError
@@ -252,6 +252,46 @@ def stale_check_needed(session: Session, now: dt.datetime | None = None, shop_do
                 return True
     except Exception:  # noqa: BLE001 - bad terms and the like: the write path checks again and reports it
         return True
+    return False
+
+
+def _newest_run(*conditions):
+    return (select(StockFeedRun.created_at).where(StockFeedRun.supplier_id == Supplier.id, *conditions)
+            .order_by(StockFeedRun.id.desc()).limit(1).correlate(Supplier).scalar_subquery())
+
+
+# One statement, built once: per feeding supplier of a shop, what decides whether its minute
+# has work (its terms, its newest pull and good feed, an open stale alert). The stock-feeds unit
+# of 1,000 shops runs every minute and nearly always has nothing to do.
+_FEED_STATE = select(
+    Supplier.kind, Supplier.inventory_terms, Supplier.created_at,
+    _newest_run(StockFeedRun.source == "pull"), _newest_run(StockFeedRun.status.in_(GOOD_STATUSES)),
+    select(Alert.id).where(Alert.dedupe_key == literal("stock_stale:") + cast(Supplier.id, String), Alert.resolved_at.is_(None))
+    .correlate(Supplier).exists(),
+).where(Supplier.shop_domain == bindparam("shop"), Supplier.active.is_(True), Supplier.deleted_at.is_(None),
+        Supplier.id.in_(select(ProductMapping.supplier_id)))
+
+
+def feeds_have_work(session: Session, shop_domain: str, now: dt.datetime | None = None) -> bool:
+    """Whether the shop's stock-feeds minute has anything to do: a pull due, a feed stale, or a stale alert open (one read).
+
+    The same rules as `pull_due` and `check_stale_feeds`; when in doubt (terms that do not
+    read) it answers True and the full path decides and reports.
+    """
+    now = now or utcnow()
+    for kind, terms_json, created_at, last_pull, last_good, alerted in session.execute(_FEED_STATE, {"shop": shop_domain}):
+        if alerted:
+            return True
+        if kind in DELTA_FEED_KINDS:
+            continue
+        try:
+            terms = inventory_terms(terms_json)
+        except Exception:  # noqa: BLE001 - reported by the full path
+            return True
+        if terms.pull_every_minutes > 0 and (last_pull is None or now - last_pull >= dt.timedelta(minutes=terms.pull_every_minutes)):
+            return True
+        if now - (last_good or created_at) > terms.stale_after:
+            return True
     return False
 
 

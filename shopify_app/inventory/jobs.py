@@ -10,7 +10,7 @@ from ..jobs.fanout import read_sessions as reads_of
 from ..models import Shop, ShopStatus
 from ..suppliers.forwarding import adapter_from_record
 from ..suppliers.models import Supplier
-from .feeds import check_stale_feeds, feeding_suppliers, pull_due, pull_supplier_stock, shops_with_stock_feeds, stale_check_needed
+from .feeds import check_stale_feeds, feeding_suppliers, feeds_have_work, pull_due, pull_supplier_stock, shops_with_stock_feeds, stale_check_needed
 from .sync import sync_inventory
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,10 @@ def pull_due_stock_feeds(services, shop_domain: str | None = None) -> int:
     failures: list[tuple[str, Supplier, BaseException]] = []
     due = []
     reads = reads_of(services)  # SQLite: deferred, never waits for (or takes) the writer's turn
+    if shop_domain is not None:
+        with reads() as session:
+            if not feeds_have_work(session, shop_domain):
+                return 0  # nearly every minute of nearly every shop: one read, nothing else
     with reads() as session:
         for supplier in feeding_suppliers(session, shop_domain):
             try:
