@@ -11,7 +11,7 @@ from integrations.shopify.pacing import background_calls
 from shopify_app import lifecycle
 from shopify_app.auth.tokens import TokenUnavailable
 from shopify_app.inventory.jobs import pull_due_stock_feeds, refresh_shop_catalog, shops_with_stock_feeds_of, sync_shop_inventory
-from shopify_app.jobs.fanout import ShopJob, installed_shops, unit_name
+from shopify_app.jobs.fanout import ShopJob, installed_shops, purge_unit_runs, unit_name
 from shopify_app.shop_profile import refresh_if_stale, stale_profiles
 
 from shopify_app.suppliers.amendments import AmendmentWorker
@@ -29,6 +29,7 @@ from shopify_app.reconcile.runner import run_reconciliation
 from shopify_app.notify.alert_channels import deliver_alert_notifications
 from shopify_app.kpis.evaluate import check_shop_kpis
 from shopify_app.kpis.snapshots import close_shop_days
+from shopify_app.kpis.state_counts import fold_state_counts, recount_shop_states
 
 from .pump import Pump
 from .shop_jobs import DISPATCH_EVERY, ShopJobPool
@@ -68,6 +69,7 @@ def purge_inbox(services) -> None:
         expire_waiting_deliveries(session)  # shops that never completed their install
         purge_handled_deliveries(session)
     purge_old_runs(services.session_factory)
+    purge_unit_runs(services.session_factory, SHOP_JOBS)  # per-shop units keep two intervals, not a week (issue 19)
 
 
 def check_delays_and_notify(services) -> None:
@@ -152,6 +154,7 @@ PERIODIC_JOBS = (
     ("edi-partners", dt.timedelta(minutes=1), poll_edi_partners),  # each partner backs off on its own when unreachable
     ("file-suppliers", FILE_SUPPLIERS_EVERY, poll_file_suppliers),  # each file supplier is polled on its own interval
     ("case-clocks", CASE_CLOCKS_EVERY, watch_case_clocks),  # issue 17 part P
+    ("state-counts", dt.timedelta(minutes=1), fold_state_counts),  # issue 19 part J: keeps the pipeline's sums a few rows
 )
 
 # Per-shop jobs: each shop's run is its own claimed unit at its own offset in the interval
@@ -161,10 +164,11 @@ SHOP_JOBS = (
     ShopJob("inventory-sync", INVENTORY_SYNC_EVERY, sync_shop_inventory, shops_with_stock_feeds_of),
     ShopJob("catalog-refresh", CATALOG_REFRESH_EVERY, refresh_shop_catalog, shops_with_stock_feeds_of),
     ShopJob("reconcile", RECONCILE_EVERY, run_reconciliation),
-    ShopJob("kpi-snapshots", KPI_SNAPSHOTS_EVERY, close_shop_days),
+    ShopJob("kpi-snapshots", KPI_SNAPSHOTS_EVERY, close_shop_days, waits_on_network=False),
     ShopJob("kpi-check", KPI_CHECK_EVERY, check_shop_kpis),
     ShopJob("token-refresh", TOKEN_REFRESH_EVERY, keep_token_fresh, tokens_due, first_run_now=True),
     ShopJob("shop-profile", SHOP_PROFILE_EVERY, refresh_if_stale, stale_profiles, first_run_now=True),  # read at install
+    ShopJob("state-recount", dt.timedelta(days=1), recount_shop_states, waits_on_network=False),  # repairs drift of the kept pipeline counts
 )
 
 

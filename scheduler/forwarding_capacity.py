@@ -13,7 +13,8 @@ slow supplier from holding every thread, and the breaker still parks a failing o
     WORKER_WORK_CONCURRENCY         procrastinate worker slots for order work, beside the
                                     periodic jobs' own --concurrency (default 8)
     DATABASE_POOL_SIZE              database connections kept open per process (default 10)
-    DATABASE_MAX_OVERFLOW           more opened under a burst, closed again after (default 20)
+    DATABASE_MAX_OVERFLOW           more opened under a burst, closed again after (default 20,
+                                    or 10 + SHOP_JOB_NETWORK_THREADS when that is more)
 """
 from __future__ import annotations
 
@@ -60,11 +61,16 @@ def work_concurrency(env=None) -> int:
     return _whole(os.environ if env is None else env, "WORKER_WORK_CONCURRENCY", DEFAULT_WORK_CONCURRENCY, high=64)
 
 
-def database_pool(env=None) -> dict[str, int]:
-    """The engine's pool_size and max_overflow, from DATABASE_POOL_SIZE and DATABASE_MAX_OVERFLOW."""
+def database_pool(env=None, overflow_floor: int = 0) -> dict[str, int]:
+    """The engine's pool_size and max_overflow, from DATABASE_POOL_SIZE and DATABASE_MAX_OVERFLOW.
+
+    Unset, max_overflow is at least `overflow_floor` (the caller's other threads that hold a
+    connection briefly, such as the per-shop network lane); a value set is taken as it is.
+    """
     env = os.environ if env is None else env
+    default_overflow = max(DEFAULT_MAX_OVERFLOW, min(overflow_floor, 200))
     return {"pool_size": _whole(env, "DATABASE_POOL_SIZE", DEFAULT_POOL_SIZE, high=200),
-            "max_overflow": _whole(env, "DATABASE_MAX_OVERFLOW", DEFAULT_MAX_OVERFLOW, low=0, high=200)}
+            "max_overflow": _whole(env, "DATABASE_MAX_OVERFLOW", default_overflow, low=0, high=200)}
 
 
 def forwarding_worker(services) -> ForwardingWorker:

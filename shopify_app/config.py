@@ -92,6 +92,7 @@ class Settings:
     # TRUSTED_PROXY_HOPS: proxies in front of the app whose X-Forwarded-For entry is believed (Shopify's app proxy is one;
     # a load balancer another). 0: none, the peer address is the client (werkzeug ProxyFix's x_for semantics).
     trusted_proxy_hops: int = 0
+    shop_job_network_threads: int = 32  # SHOP_JOB_NETWORK_THREADS: embedded threads for per-shop units that wait on Shopify or a supplier (1..256)
     metrics_token: str | None = None  # METRICS_TOKEN: bearer token for /metrics (unset: 404 in real mode)
     extra: dict = field(default_factory=dict)
 
@@ -180,6 +181,17 @@ def _metrics_token(value: str) -> str | None:
     return token or None
 
 
+def _bounded_int(name: str, raw: str, low: int, high: int) -> int:
+    """An integer setting within [low, high], or ConfigError naming it."""
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
 def load_settings(env: dict[str, str] | None = None, **overrides) -> Settings:
     """Build Settings from the environment; raises ConfigError unless it is a complete real or an explicit sandbox setup."""
     env = dict(os.environ if env is None else env)
@@ -216,6 +228,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides) -> Settings:
         backfill_days=backfill_days,
         metrics_token=_metrics_token(env.get("METRICS_TOKEN", "")),
         trusted_proxy_hops=_trusted_hops(env.get("TRUSTED_PROXY_HOPS", "0")),
+        shop_job_network_threads=_bounded_int("SHOP_JOB_NETWORK_THREADS", env.get("SHOP_JOB_NETWORK_THREADS", "32"), 1, 256),
     )
     values.update(overrides)
     return Settings(**values)

@@ -170,7 +170,9 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         from scheduler.forwarding_capacity import database_pool
 
         # A pool that fits the process's threads (DATABASE_POOL_SIZE / DATABASE_MAX_OVERFLOW); not for an in-memory SQLite.
-        engine = make_engine(settings.database_url, **({} if ":memory:" in settings.database_url else database_pool()))
+        # The embedded per-shop network lane's threads also hold one for short reads and writes: room for them by default.
+        pool = database_pool(overflow_floor=10 + settings.shop_job_network_threads)
+        engine = make_engine(settings.database_url, **({} if ":memory:" in settings.database_url else pool))
     session_factory = make_session_factory(engine)
     box = SecretBox(settings.encryption_keys)
     shopify = ShopifyApp(settings.api_key, settings.api_secret, settings.api_secret_old)

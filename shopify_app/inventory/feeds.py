@@ -13,15 +13,16 @@ import logging
 from dataclasses import dataclass
 from typing import Iterable
 
-from sqlalchemy import select, update
+from sqlalchemy import String, bindparam, cast, literal, select, update
 from sqlalchemy.orm import Session
 
 from integrations.suppliers.base import StockLevel, SupplierError
 from integrations.suppliers.email_po.csv_rows import RowError
 
 from ..alerts import raise_alert, resolve_alert
+from ..db import read_only
 from ..models import utcnow
-from ..suppliers.models import ProductMapping, Supplier
+from ..suppliers.models import Alert, ProductMapping, Supplier
 from .models import FeedStatus, StockFeedRun
 from .terms import inventory_terms
 
@@ -156,7 +157,7 @@ def pull_supplier_stock(session_factory, supplier_id: int, adapter) -> StockFeed
     The supplier is called outside any transaction: on SQLite a write transaction held
     across a slow supplier would stop every other writer.
     """
-    with session_factory() as session:
+    with read_only(session_factory)() as session:  # SQLite: a deferred read, not a turn at the writer
         skus = list(session.scalars(select(ProductMapping.supplier_sku).where(ProductMapping.supplier_id == supplier_id).distinct()))
     as_of = utcnow()
     levels: list[StockLevel] = []
@@ -229,6 +230,69 @@ def check_stale_feeds(session: Session, now: dt.datetime | None = None, on_error
         except Exception as exc:  # noqa: BLE001 - reported by the caller
             on_error(supplier, exc)
     return stale
+
+
+def stale_check_needed(session: Session, now: dt.datetime | None = None, shop_domain: str | None = None) -> bool:
+    """Whether `check_stale_feeds` would change anything: a supplier is stale, or a stale alert is open (read only).
+
+    Nearly every minute every feed is fresh and no alert is open: the stock-feeds unit then
+    skips its write transaction (1,000 shops' units each minute would queue 1,000 writers).
+    """
+    now = now or utcnow()
+    suppliers = feeding_suppliers(session, shop_domain)
+    keys = [stale_alert_key(s.id) for s in suppliers]
+    if keys and session.scalar(select(Alert.id).where(Alert.dedupe_key.in_(keys), Alert.resolved_at.is_(None)).limit(1)) is not None:
+        return True
+    try:
+        for supplier in suppliers:
+            if supplier.kind in DELTA_FEED_KINDS:
+                continue
+            last = last_good_feed(session, supplier.id)
+            if now - (last.created_at if last else supplier.created_at) > inventory_terms(supplier.inventory_terms).stale_after:
+                return True
+    except Exception:  # noqa: BLE001 - bad terms and the like: the write path checks again and reports it
+        return True
+    return False
+
+
+def _newest_run(*conditions):
+    return (select(StockFeedRun.created_at).where(StockFeedRun.supplier_id == Supplier.id, *conditions)
+            .order_by(StockFeedRun.id.desc()).limit(1).correlate(Supplier).scalar_subquery())
+
+
+# One statement, built once: per feeding supplier of a shop, what decides whether its minute
+# has work (its terms, its newest pull and good feed, an open stale alert). The stock-feeds unit
+# of 1,000 shops runs every minute and nearly always has nothing to do.
+_FEED_STATE = select(
+    Supplier.kind, Supplier.inventory_terms, Supplier.created_at,
+    _newest_run(StockFeedRun.source == "pull"), _newest_run(StockFeedRun.status.in_(GOOD_STATUSES)),
+    select(Alert.id).where(Alert.dedupe_key == literal("stock_stale:") + cast(Supplier.id, String), Alert.resolved_at.is_(None))
+    .correlate(Supplier).exists(),
+).where(Supplier.shop_domain == bindparam("shop"), Supplier.active.is_(True), Supplier.deleted_at.is_(None),
+        Supplier.id.in_(select(ProductMapping.supplier_id)))
+
+
+def feeds_have_work(session: Session, shop_domain: str, now: dt.datetime | None = None) -> bool:
+    """Whether the shop's stock-feeds minute has anything to do: a pull due, a feed stale, or a stale alert open (one read).
+
+    The same rules as `pull_due` and `check_stale_feeds`; when in doubt (terms that do not
+    read) it answers True and the full path decides and reports.
+    """
+    now = now or utcnow()
+    for kind, terms_json, created_at, last_pull, last_good, alerted in session.execute(_FEED_STATE, {"shop": shop_domain}):
+        if alerted:
+            return True
+        if kind in DELTA_FEED_KINDS:
+            continue
+        try:
+            terms = inventory_terms(terms_json)
+        except Exception:  # noqa: BLE001 - reported by the full path
+            return True
+        if terms.pull_every_minutes > 0 and (last_pull is None or now - last_pull >= dt.timedelta(minutes=terms.pull_every_minutes)):
+            return True
+        if now - (last_good or created_at) > terms.stale_after:
+            return True
+    return False
 
 
 def _check_stale_feed(session: Session, supplier: Supplier, now: dt.datetime, stale: list[int]) -> None:

@@ -6,10 +6,11 @@ import logging
 from sqlalchemy import select
 
 from ..alerts import alert_job_failure
+from ..jobs.fanout import read_sessions as reads_of
 from ..models import Shop, ShopStatus
 from ..suppliers.forwarding import adapter_from_record
 from ..suppliers.models import Supplier
-from .feeds import check_stale_feeds, feeding_suppliers, pull_due, pull_supplier_stock, shops_with_stock_feeds
+from .feeds import check_stale_feeds, feeding_suppliers, feeds_have_work, pull_due, pull_supplier_stock, shops_with_stock_feeds, stale_check_needed
 from .sync import sync_inventory
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,12 @@ def pull_due_stock_feeds(services, shop_domain: str | None = None) -> int:
     """
     failures: list[tuple[str, Supplier, BaseException]] = []
     due = []
-    with services.session_factory() as session:
+    reads = reads_of(services)  # SQLite: deferred, never waits for (or takes) the writer's turn
+    if shop_domain is not None:
+        with reads() as session:
+            if not feeds_have_work(session, shop_domain):
+                return 0  # nearly every minute of nearly every shop: one read, nothing else
+    with reads() as session:
         for supplier in feeding_suppliers(session, shop_domain):
             try:
                 if pull_due(session, supplier):
@@ -37,8 +43,11 @@ def pull_due_stock_feeds(services, shop_domain: str | None = None) -> int:
             pulled += 1
         except Exception as exc:  # noqa: BLE001
             failures.append(("stock-feeds", supplier, exc))
-    with services.session_factory.begin() as session:
-        check_stale_feeds(session, on_error=lambda supplier, exc: failures.append(("stale-feed-check", supplier, exc)), shop_domain=shop_domain)
+    with reads() as session:
+        check_needed = stale_check_needed(session, shop_domain=shop_domain)  # a read: fresh feeds and no alert need no write
+    if check_needed:
+        with services.session_factory.begin() as session:
+            check_stale_feeds(session, on_error=lambda supplier, exc: failures.append(("stale-feed-check", supplier, exc)), shop_domain=shop_domain)
     # Alerts after the transactions above: each is a write of its own.
     for job, supplier, exc in failures:
         alert_job_failure(services.session_factory, job, supplier.shop_domain, exc, unit=f"supplier:{supplier.id}", subject=supplier.name)
@@ -59,7 +68,7 @@ def sync_installed_shops(services, *, refresh_catalog: bool = False) -> None:
 
 def shops_with_stock_feeds_of(services) -> list[str]:
     """Shops the per-shop stock jobs have work for: those with a feeding supplier."""
-    with services.session_factory() as session:
+    with reads_of(services)() as session:
         return shops_with_stock_feeds(session)
 
 

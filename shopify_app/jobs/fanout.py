@@ -15,17 +15,21 @@ import datetime as dt
 import hashlib
 import logging
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from typing import Callable, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from ..alerts import alert_job_failure
+from ..db import read_only
 from ..models import Shop, ShopStatus, utcnow
 from .claims import OWNER, run_slot, slot_for
 from .models import JobRun
 
 log = logging.getLogger(__name__)
 
+UNIT_RUNS_KEPT = 2  # intervals of a per-shop job's successful runs kept (at least UNIT_RUNS_MIN_KEEP); failures stay the week job_runs keeps
+UNIT_RUNS_MIN_KEEP = dt.timedelta(hours=1)
 FIRST_SLOT_GRACE = dt.timedelta(seconds=30)  # > the embedded tick (5 s); procrastinate defers the next slot ahead anyway
 
 
@@ -38,6 +42,7 @@ class ShopJob:
     run: Callable[..., object]
     with_work: Callable[..., Iterable[str]] | None = None
     first_run_now: bool = False  # a shop's first unit runs at once (its profile at install), not at its first slot start
+    waits_on_network: bool = True  # mostly waits on Shopify or a supplier: the embedded pool's many-thread lane (False: database only)
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ class Unit:
     shop: str
     slot: dt.datetime
 
-    @property
+    @cached_property
     def name(self) -> str:
         """The job_runs key: '<job>:<shop>' (metrics group them by the part before the colon)."""
         return unit_name(self.job.name, self.shop)
@@ -59,6 +64,7 @@ def unit_name(job: str, shop: str) -> str:
     return f"{job}:{shop}"
 
 
+@lru_cache(maxsize=65536)  # every tick asks again for every shop of every job: 9,000 hashes a tick at 1,000 shops
 def shop_offset(job: str, shop: str, interval: dt.timedelta) -> dt.timedelta:
     """Where in the interval this shop's unit starts: stable across processes and restarts (a hash, not Python's salted hash())."""
     seconds = int(interval.total_seconds())
@@ -70,11 +76,6 @@ def shop_slot(job: str, shop: str, interval: dt.timedelta, moment: dt.datetime) 
     """The start of this shop's slot holding `moment`: the epoch-aligned grid shifted by the shop's offset."""
     offset = shop_offset(job, shop, interval)
     return slot_for(moment - offset, interval) + offset
-
-
-def _reads(services):
-    """Sessions for the dispatch's reads: on SQLite they never take the writer's turn (it ran every 5 s, 3+ write transactions a time)."""
-    return getattr(services, "read_session_factory", None) or services.session_factory
 
 
 def installed_shops(session) -> list[str]:
@@ -89,7 +90,7 @@ def due_units(services, jobs: Iterable[ShopJob], now: dt.datetime, *, horizon: d
     list is intersected with the installed shops so an uninstalled shop's work stops at once.
     """
     units: list[Unit] = []
-    with _reads(services)() as session:
+    with read_sessions(services)() as session:
         installed = set(installed_shops(session))
     for job in jobs:
         shops = installed if job.with_work is None else installed.intersection(job.with_work(services))
@@ -115,11 +116,16 @@ def due_units(services, jobs: Iterable[ShopJob], now: dt.datetime, *, horizon: d
     return sorted(units, key=lambda u: (u.slot, u.job.name, u.shop))
 
 
+def read_sessions(services):
+    """The services' read-only session factory (SQLite: BEGIN DEFERRED; a plain session begins IMMEDIATE and would queue every tick's reads behind the writer)."""
+    return getattr(services, "read_session_factory", None) or read_only(services.session_factory)
+
+
 def _claimed(services, job: ShopJob, names: set[str], since: dt.datetime) -> set[tuple[str, dt.datetime]]:
     """(unit name, slot) pairs already claimed from `since` on (the unique (job, slot) index answers it)."""
     found: set[tuple[str, dt.datetime]] = set()
     ordered = sorted(names)
-    with _reads(services)() as session:
+    with read_sessions(services)() as session:
         for start in range(0, len(ordered), 500):  # SQLite caps bound parameters per statement
             rows = session.execute(select(JobRun.job, JobRun.slot).where(JobRun.job.in_(ordered[start:start + 500]), JobRun.slot >= since))
             found.update((name, slot.astimezone(dt.timezone.utc)) for name, slot in rows)
@@ -130,7 +136,7 @@ def _ever_claimed(services, names: set[str]) -> set[str]:
     """The units among `names` with any claimed run (an index lookup per name)."""
     found: set[str] = set()
     ordered = sorted(names)
-    with _reads(services)() as session:
+    with read_sessions(services)() as session:
         for start in range(0, len(ordered), 500):
             found.update(session.scalars(select(JobRun.job).where(JobRun.job.in_(ordered[start:start + 500])).group_by(JobRun.job)))
     return found
@@ -152,3 +158,20 @@ def run_unit(services, unit: Unit, owner: str = OWNER) -> bool:
 def run_due(services, jobs: Iterable[ShopJob], now: dt.datetime | None = None) -> int:
     """Run every due unit in this thread, one after the other (tests, the CLI); how many ran here."""
     return sum(run_unit(services, unit) for unit in due_units(services, jobs, now or utcnow()))
+
+
+def purge_unit_runs(session_factory, jobs: Iterable[ShopJob], now: dt.datetime | None = None) -> int:
+    """Forget per-shop units' successful runs older than two of their intervals (at least an hour); how many went.
+
+    1,000 shops' stock feeds each minute are 1.44 M job_runs rows a day: a week of them
+    (claims.KEEP_RUNS) would be 10 M rows for nothing. A unit's newest run is always younger
+    than that (so `_ever_claimed` still knows it ran), failures stay for the week.
+    """
+    now = now or utcnow()
+    deleted = 0
+    for job in jobs:
+        keep = max(job.interval * UNIT_RUNS_KEPT, UNIT_RUNS_MIN_KEEP)
+        with session_factory.begin() as session:
+            deleted += session.execute(delete(JobRun).where(JobRun.job.startswith(f"{job.name}:", autoescape=True), JobRun.status == "done",
+                                                            JobRun.started_at < now - keep)).rowcount
+    return deleted

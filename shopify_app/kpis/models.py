@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Date, Index, Integer, String, UniqueConstraint, func
+from sqlalchemy import JSON, BigInteger, Date, Index, Integer, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..models import Base, BigId, UTCDateTime, utcnow
@@ -33,6 +33,24 @@ class ReturnAnalyticsSnapshot(Base):
     shop_domain: Mapped[str] = mapped_column(String(255))
     analytics: Mapped[dict] = mapped_column(JSON)
     computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StateCount(Base):
+    """A signed count of a shop's orders or supplier orders in one state; the pipeline's figure is the sum of its rows (kpis/state_counts.py).
+
+    Rows are only inserted on the hot path (by database triggers on every insert, state change
+    and delete, migration 0032), never updated: no writer waits on another's counter row. The
+    state-counts job folds them into one row per (shop, kind, state) each minute.
+    """
+
+    __tablename__ = "state_counts"
+    __table_args__ = (Index("ix_state_counts_shop", "shop_domain", "kind", "state", "delta"),)  # covering: the pipeline reads only this index
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_domain: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))  # "order" | "delivery"
+    state: Mapped[str] = mapped_column(String(32))
+    delta: Mapped[int] = mapped_column(BigInteger)
 
 
 # Indexes the KPI reads need once a shop has a million orders: a day's facts (the snapshot job,

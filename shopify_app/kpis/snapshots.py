@@ -224,6 +224,7 @@ def day_digests(session: Session, shop: str, start: dt.datetime, end: dt.datetim
         .where(KpiSnapshot.shop_domain == shop, KpiSnapshot.version == VERSION, KpiSnapshot.day >= first.date(), KpiSnapshot.day < end.date() + DAY))}
     digests = {}
     day = first
+    oldest: list[dt.date | None] = []  # the shop's first order day, read once when a day would be computed live
     while day < end:
         following = day + DAY
         whole = start <= day and following <= end
@@ -232,10 +233,19 @@ def day_digests(session: Session, shop: str, start: dt.datetime, end: dt.datetim
             digests[day] = row[0]
         elif day == today and start <= day and row is not None and now - TODAY_MAX_AGE <= row[1] <= end:
             digests[day] = row[0]  # today so far, as of the job's last run (a period up to now)
+        elif _before_first_order(session, shop, following, oldest):
+            digests[day] = digest_facts({name: [] for name in DIGESTERS})  # a year's view of a young shop: no history to read
         else:  # a day cut by the period, a day the job has not reached yet (or only saw in part), today when its row is stale
             digests[day] = digest_facts(compute._facts(session, shop, max(day, start), min(following, end), now))
         day = following
     return digests
+
+
+def _before_first_order(session: Session, shop: str, day_end: dt.datetime, oldest: list) -> bool:
+    """Whether a day ending at `day_end` lies wholly before the shop's first order (no fact can fall in it); `oldest` caches the lookup."""
+    if not oldest:
+        oldest.append(_first_activity(session, shop))
+    return oldest[0] is None or day_end.date() <= oldest[0]
 
 
 def summarise(merged: dict, live: dict[str, list], targets: dict, now: dt.datetime, names: dict[int, str]) -> dict:

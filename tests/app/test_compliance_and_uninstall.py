@@ -126,7 +126,7 @@ def test_app_uninstalled_deletes_tokens_and_stops_shop_jobs(app_factory, databas
     services.scheduler = EmbeddedScheduler(services)
     services.scheduler.start()
     # Its per-shop units: those of every installed shop, and its profile (never read); no token due, no supplier feeding stock.
-    assert sorted(services.scheduler.shop_job_ids(SHOP)) == [f"kpi-check:{SHOP}", f"kpi-snapshots:{SHOP}", f"reconcile:{SHOP}", f"shop-profile:{SHOP}"]
+    assert sorted(services.scheduler.shop_job_ids(SHOP)) == [f"kpi-check:{SHOP}", f"kpi-snapshots:{SHOP}", f"reconcile:{SHOP}", f"shop-profile:{SHOP}", f"state-recount:{SHOP}"]
     deliver(app, "app/uninstalled", sample("app_uninstalled"))
     wait_until_handled(services, "app/uninstalled")  # the scheduler's inbox pump does it
     with services.session_factory() as session:

@@ -6,12 +6,12 @@ import threading
 from collections import Counter
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 
 from conftest import install_shop
 from scheduler.shop_jobs import ShopJobPool
 from shopify_app.jobs.claims import EPOCH
-from shopify_app.jobs.fanout import FIRST_SLOT_GRACE, ShopJob, due_units, run_due, shop_offset, shop_slot, unit_name
+from shopify_app.jobs.fanout import FIRST_SLOT_GRACE, ShopJob, due_units, purge_unit_runs, run_due, shop_offset, shop_slot, unit_name
 from shopify_app.jobs.models import JobRun
 from shopify_app.models import Shop, ShopStatus
 from shopify_app.suppliers.models import Alert
@@ -257,3 +257,48 @@ def test_on_a_first_start_shops_begin_at_their_own_slot_not_all_at_once(world) -
     # A unit that ran before catches up a missed slot at once (not only at a slot start).
     later = T0 + 3 * QUARTER
     assert {u.shop for u in due_units(services, [job], later)} == set(domains)
+
+
+def test_units_waiting_on_the_network_run_side_by_side_and_never_hold_up_database_units(world) -> None:
+    """The network lane has many threads (20 shops' units wait at once, not 8 at a time); the database lane has its own."""
+    app, services = world
+    domains = shops(20)
+    install_shop(app, *domains)
+    waiting = threading.Barrier(len(domains) + 1)  # passes only when every shop's network unit waits at the same time
+    released = threading.Event()
+    local_ran = threading.Event()
+
+    def on_network(services, shop: str) -> None:
+        waiting.wait(30)
+        assert released.wait(30)
+
+    network = ShopJob("stock-feeds", dt.timedelta(minutes=1), on_network, first_run_now=True)
+    local = ShopJob("kpi-snapshots", QUARTER, lambda services, shop: local_ran.set(), lambda services: {domains[0]}, first_run_now=True, waits_on_network=False)
+    pool = ShopJobPool(services, [network, local], threads=24, local_threads=1, now=lambda: T0)
+    try:
+        assert pool.dispatch() == len(domains) + 1
+        waiting.wait(30)  # raises BrokenBarrierError if the lane ran fewer at once
+        assert local_ran.wait(30)  # while all network threads are busy
+        released.set()
+        assert pool.wait_idle()
+    finally:
+        released.set()
+        pool.shutdown()
+    with services.session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(JobRun).where(JobRun.status == "done")) == len(domains) + 1
+
+
+def test_per_shop_runs_are_kept_two_intervals_and_failures_the_week(world) -> None:
+    _, services = world
+    feeds = ShopJob("stock-feeds", dt.timedelta(minutes=1), lambda services, shop: None)
+    daily = ShopJob("kpi-check", dt.timedelta(days=1), lambda services, shop: None)
+    now = T0 + dt.timedelta(days=3)
+    with services.session_factory.begin() as session:
+        for name, age, status in (("stock-feeds:a", dt.timedelta(minutes=90), "done"), ("stock-feeds:a", dt.timedelta(minutes=30), "done"),
+                                  ("stock-feeds:b", dt.timedelta(hours=5), "failed"), ("kpi-check:a", dt.timedelta(hours=30), "done"),
+                                  ("stock-feeds", dt.timedelta(hours=5), "done")):  # a global job of the same name prefix: not a unit
+            session.add(JobRun(job=name, slot=now - age, owner="t", status=status, started_at=now - age, finished_at=now - age))
+    assert purge_unit_runs(services.session_factory, [feeds, daily], now=now) == 1
+    with services.session_factory() as session:
+        left = sorted((job, status) for job, status in session.execute(select(JobRun.job, JobRun.status)))
+    assert left == [("kpi-check:a", "done"), ("stock-feeds", "done"), ("stock-feeds:a", "done"), ("stock-feeds:b", "failed")]

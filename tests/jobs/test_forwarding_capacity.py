@@ -20,6 +20,9 @@ def test_worker_slots_and_database_pool_are_settable_and_checked():
     assert work_concurrency({}) == 8 and work_concurrency({"WORKER_WORK_CONCURRENCY": "12"}) == 12
     assert database_pool({}) == {"pool_size": 10, "max_overflow": 20}
     assert database_pool({"DATABASE_POOL_SIZE": "30", "DATABASE_MAX_OVERFLOW": "0"}) == {"pool_size": 30, "max_overflow": 0}
+    # Unset, the overflow makes room for the caller's other threads; set, it is taken as it is.
+    assert database_pool({}, overflow_floor=42) == {"pool_size": 10, "max_overflow": 42}
+    assert database_pool({"DATABASE_MAX_OVERFLOW": "5"}, overflow_floor=42)["max_overflow"] == 5
     with pytest.raises(ConfigError, match="WORKER_WORK_CONCURRENCY"):
         work_concurrency({"WORKER_WORK_CONCURRENCY": "0"})
     with pytest.raises(ConfigError, match="DATABASE_POOL_SIZE"):
