@@ -59,7 +59,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_po_batch_waiting")),
         sa.UniqueConstraint("supplier_id", "po_number", name="uq_po_batch_waiting_po"),
     )
-    op.create_index("ix_po_batch_waiting_due", "po_batch_waiting", ["shop_domain", "slot_at"])
+    op.create_index("ix_po_batch_waiting_due", "po_batch_waiting", ["slot_at", "shop_domain"])
     op.create_index("ix_po_batch_waiting_order_id", "po_batch_waiting", ["order_id"])
     op.create_index("ix_po_batch_waiting_batch_id", "po_batch_waiting", ["batch_id"])
 

@@ -46,7 +46,7 @@ class PoBatchWaiting(Base):
 
     __tablename__ = "po_batch_waiting"
     __table_args__ = (UniqueConstraint("supplier_id", "po_number", name="uq_po_batch_waiting_po"),
-                      Index("ix_po_batch_waiting_due", "shop_domain", "slot_at"))
+                      Index("ix_po_batch_waiting_due", "slot_at", "shop_domain"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     shop_domain: Mapped[str] = mapped_column(String(255))
