@@ -299,6 +299,17 @@ def _mark_written(services, batch_id: int, shop: str, supplier_id: int, supplier
         resolve_alert(session, f"po_batch_unwritten:{batch_id}")
 
 
+def reslot_waiting(session, shop_domain: str, supplier_id: int, schedule: BatchSchedule | None) -> int:
+    """The schedule changed: the orders still waiting go out at the new schedule's next slot (per order: at the next run); how many moved."""
+    now = utcnow()
+    if schedule is not None:
+        timezone = session.scalar(select(Shop.iana_timezone).where(Shop.domain == shop_domain))
+        now = schedule.next_slot(now, timezone)
+    return session.execute(update(PoBatchWaiting).where(PoBatchWaiting.shop_domain == shop_domain, PoBatchWaiting.supplier_id == supplier_id,
+                                                        PoBatchWaiting.batch_id.is_(None)).values(slot_at=now)
+                           .execution_options(synchronize_session=False)).rowcount
+
+
 # -- the admin --------------------------------------------------------------------------------------
 
 

@@ -7,13 +7,16 @@ import tempfile
 from flask import Blueprint, current_app, g, jsonify, request
 from sqlalchemy import select
 
+from integrations.suppliers.files.batch_schedule import InvalidBatching, parse_batching
 from integrations.suppliers.files.inbound import preview
 from integrations.suppliers.files.mapping import KINDS, InvalidMapping, parse_mapping
 
 from ..auth.session_tokens import require_session_token
 from ..suppliers.audit import merchant_actor, record_change
 from ..suppliers.file_channel import file_json, poll_file_supplier, poll_json
+from ..models import Shop
 from ..suppliers.file_channel_models import FileChannelFile, FileChannelPoll
+from ..suppliers.po_batches import batching_status, reslot_waiting
 from .api_schemas import bounded_ids, is_json, validated_body
 from .own_supplier import supplier_of_kind
 
@@ -141,3 +144,45 @@ def poll_files_now(supplier_id: int):
     with services.session_factory() as session:
         files = [file_json(session.get(FileChannelFile, file_id)) for file_id in result.applied]
     return jsonify(poll={"seen": result.seen, "duplicates": result.duplicates, "changed": result.changed, "error": result.error, "files": files})
+
+
+def _batching_view(session, supplier, schedule):
+    timezone = session.scalar(select(Shop.iana_timezone).where(Shop.domain == supplier.shop_domain))
+    return jsonify(batching=batching_status(session, supplier.shop_domain, supplier.id, schedule, timezone))
+
+
+@blueprint.get("/suppliers/<id:supplier_id>/po-batching")
+@require_session_token
+def get_po_batching(supplier_id: int):
+    """When the supplier's POs go out (per order, or batched at slots in the shop's time zone), the next slot, the orders waiting, the last batches."""
+    with _services().session_factory() as session:
+        supplier, refused = _file_supplier(session, supplier_id)
+        if refused:
+            return refused
+        try:
+            schedule = parse_batching((supplier.settings or {}).get("po_batching"))
+        except InvalidBatching:
+            schedule = None
+        return _batching_view(session, supplier, schedule)
+
+
+@blueprint.put("/suppliers/<id:supplier_id>/po-batching")
+@require_session_token
+@validated_body("PoBatching")
+def put_po_batching(supplier_id: int):
+    """Choose one PO file per order, or batched POs at times of day / every N minutes on chosen weekdays (the shop's time zone)."""
+    try:
+        schedule = parse_batching(g.body)
+    except InvalidBatching as exc:
+        field = str(exc).split(" ", 1)[0].rstrip(":")
+        return jsonify(error="invalid request", fields=[{"field": field, "message": str(exc)}]), 400
+    with _services().session_factory.begin() as session:
+        supplier, refused = _file_supplier(session, supplier_id)
+        if refused:
+            return refused
+        settings = dict(supplier.settings or {})
+        settings["po_batching"] = schedule.as_json() if schedule else {"mode": "per_order"}
+        supplier.settings = settings
+        reslot_waiting(session, supplier.shop_domain, supplier.id, schedule)
+        record_change(session, g.shop_domain, supplier_id, merchant_actor(getattr(g, "user_id", None)), "po_batching_updated", ["settings.po_batching"])
+        return _batching_view(session, supplier, schedule)
