@@ -24,7 +24,7 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MODES = ("per_order", "batched")
 KEYS = {"mode", "times", "weekdays", "every_minutes"}
 MAX_TIMES = 24
-_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _SEARCH_DAYS = 8  # a week and a day always holds the next slot when at least one weekday is chosen
 
 
