@@ -37,6 +37,12 @@ def _file_supplier(session, supplier_id: int):
     return supplier_of_kind(session, supplier_id, "files", "only file suppliers have file mappings and processed files")
 
 
+def _refused_field(exc: ValueError):
+    """400 naming the field a settings check refused (its message starts with the field)."""
+    field = str(exc).split(" ", 1)[0].rstrip(":")
+    return jsonify(error="invalid request", fields=[{"field": field, "message": str(exc)}]), 400
+
+
 def _kind_or_error(kind: str):
     if kind not in KINDS:
         return jsonify(error="invalid request", fields=[{"field": "kind", "message": f"kind must be one of {', '.join(KINDS)}"}]), 400
@@ -54,8 +60,7 @@ def put_file_mapping(supplier_id: int, kind: str):
     try:
         mapping = parse_mapping(kind, g.body)
     except InvalidMapping as exc:
-        field = str(exc).split(" ", 1)[0].rstrip(":")
-        return jsonify(error="invalid request", fields=[{"field": field, "message": str(exc)}]), 400
+        return _refused_field(exc)
     with _services().session_factory.begin() as session:
         supplier, refused = _file_supplier(session, supplier_id)
         if refused:
@@ -174,8 +179,7 @@ def put_po_batching(supplier_id: int):
     try:
         schedule = parse_batching(g.body)
     except InvalidBatching as exc:
-        field = str(exc).split(" ", 1)[0].rstrip(":")
-        return jsonify(error="invalid request", fields=[{"field": field, "message": str(exc)}]), 400
+        return _refused_field(exc)
     with _services().session_factory.begin() as session:
         supplier, refused = _file_supplier(session, supplier_id)
         if refused:
