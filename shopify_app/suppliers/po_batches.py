@@ -106,6 +106,13 @@ class DatabaseBatchQueue:
                 continue
         raise RuntimeError(f"PO {order.external_id} could not be queued")
 
+    def withdraw(self, po_number: str) -> str | None:
+        """Take a PO out of the queue unless its batch is recorded: "withdrawn", "in_batch", or None when it was not queued."""
+        with self._sessions.begin() as session:
+            if session.execute(delete(PoBatchWaiting).where(*self._where(po_number), PoBatchWaiting.batch_id.is_(None))).rowcount:
+                return "withdrawn"
+            return "in_batch" if session.scalar(select(PoBatchWaiting.id).where(*self._where(po_number))) is not None else None
+
     def in_batch(self, po_number: str) -> bool:
         """Whether the PO is in a recorded batch whose file is not confirmed written yet."""
         with self._sessions() as session:
@@ -153,6 +160,7 @@ def record_due_batches(services, shop_domain: str, supplier_id: int, *, now: dt.
         supplier = session.get(Supplier, supplier_id)
         if supplier is None or supplier.shop_domain != shop_domain:
             return []
+        usable = supplier.active and supplier.deleted_at is None  # deactivated: the forwarding worker fails its orders, nothing is sent
         settings = supplier.settings or {}
         po_format = settings.get("po_format", "csv")
         rows = session.scalars(select(PoBatchWaiting).where(
@@ -162,8 +170,14 @@ def record_due_batches(services, shop_domain: str, supplier_id: int, *, now: dt.
         for row in rows:
             by_slot.setdefault(row.slot_at, []).append(row)
         for slot, waiting in by_slot.items():
-            batch = _new_batch(session, shop_domain, supplier_id, slot, po_format)
+            batch = _new_batch(session, shop_domain, supplier_id, slot, po_format) if usable else None
             for row in waiting:
+                if batch is None:
+                    gone = session.scalar(select(SupplierOrder.id).where(SupplierOrder.shop_domain == shop_domain, SupplierOrder.idempotency_key == row.po_number,
+                                                                         SupplierOrder.state.in_(STILL_TO_PLACE))) is None
+                    if gone:
+                        session.delete(row)
+                    continue
                 # Claims the supplier order (and, on PostgreSQL, locks it until commit): only one still to be placed joins.
                 claimed = session.execute(update(SupplierOrder).where(
                     SupplierOrder.shop_domain == shop_domain, SupplierOrder.supplier_id == supplier_id,
@@ -181,6 +195,8 @@ def record_due_batches(services, shop_domain: str, supplier_id: int, *, now: dt.
                 row.request_enc, row.batch_id, row.updated_at = encode_request(services.box, request), batch.id, utcnow()
                 _log_writing(session, shop_domain, supplier_id, request, batch.file_name)
                 batch.po_numbers = [*batch.po_numbers, row.po_number]
+            if batch is None:
+                continue
             if batch.po_numbers:
                 recorded.append(batch.id)
             else:

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from conftest import API_KEY, API_SECRET
+from integrations.suppliers.files.po_file import po_file_name
 from file_channel_testkit import PASSWORD, USER, file_settings
 from sandbox.supplier.file_supplier import LAYOUT_CSV, LAYOUT_XLSX, SandboxFileSupplier, _read_rows
 from sandbox.supplier.sftp_server import SandboxSftpServer
@@ -339,3 +340,19 @@ def test_the_job_runs_only_for_shops_with_due_work(world):
     assert job.with_work(services_of(app)) == [SHOP]
     assert job.run(services_of(app), SHOP) == 1
     assert job.with_work(services_of(app)) == [] and len(batch_files(sftp)) == 1 and slot
+
+
+def test_an_order_queued_before_the_merchant_went_back_to_per_order_goes_out_once_on_its_own(world):
+    app, shopify, sftp, supplier_side, supplier_id, headers = world
+    order_and_forward(app, shopify, [{"sku": "TEE-S", "quantity": 1}])
+    slot = after_slot(app)
+    with services_of(app).session_factory.begin() as session:  # the whole-settings path: no re-slotting of the queue
+        supplier = session.get(Supplier, supplier_id)
+        supplier.settings = {**supplier.settings, "po_batching": {"mode": "per_order"}}
+        for delivery in session.scalars(select(SupplierOrder)):
+            delivery.next_attempt_at = utcnow()
+    ForwardingWorker(services_of(app).session_factory, services_of(app).box).drain()
+    [delivery] = deliveries(app).values()
+    assert delivery.state == "placed" and batch_files(sftp) == [po_file_name(delivery.idempotency_key, "csv")]  # its own PO file
+    assert waiting(app) == []  # taken out of the queue: the batch job has nothing to write
+    assert close(app, slot) == 0 and len(batch_files(sftp)) == 1

@@ -72,7 +72,8 @@ class FileChannelAdapter(SupplierAdapter):
         self.open_transport = transport_factory
         self.sent_log = sent_log
         self._clock = clock
-        # Batched suppliers: stage(order, schedule) -> (slot, seconds until it), in_batch(po_number) -> bool.
+        # Batched suppliers: stage(order, schedule) -> (slot, seconds until it), in_batch(po_number) -> bool,
+        # withdraw(po_number) -> "in_batch" | "withdrawn" | None (placed on its own after the merchant went back to per order).
         self.batch_queue = batch_queue
 
     @contextlib.contextmanager
@@ -107,6 +108,9 @@ class FileChannelAdapter(SupplierAdapter):
             return existing.as_supplier_order()
         if self.settings.batching is not None:
             return self._wait_for_batch(order, existing)
+        if self.batch_queue is not None and self.batch_queue.withdraw(order.external_id) == "in_batch":
+            # Queued while the supplier batched, and its batch is being written: it goes out in that file, not in one of its own.
+            raise PlacementDeferred(f"PO {order.external_id} is in a batch file being written", retry_after=60.0)
         name = self.po_name(order.external_id)
         if existing is None:
             # Logged first (with its lines) so that a crash after the write still leaves the lines tracking is matched against.
@@ -159,7 +163,7 @@ class FileChannelAdapter(SupplierAdapter):
         record = self.sent_log.get(external_id)
         if record is not None and record.delivery != WRITING:
             return record.as_supplier_order()
-        if self.settings.batching is not None and self.batch_queue is not None and (record is not None or self.batch_queue.in_batch(external_id)):
+        if self.batch_queue is not None and ((self.settings.batching is not None and record is not None) or self.batch_queue.in_batch(external_id)):
             # Its batch is recorded: the batch job writes the file (or finds it) and places it; ask after that.
             raise TransientSupplierError(f"PO {external_id} is in a batch file being written; ask again shortly", retry_after=60.0)
         try:
