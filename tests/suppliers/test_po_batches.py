@@ -356,3 +356,19 @@ def test_an_order_queued_before_the_merchant_went_back_to_per_order_goes_out_onc
     assert delivery.state == "placed" and batch_files(sftp) == [po_file_name(delivery.idempotency_key, "csv")]  # its own PO file
     assert waiting(app) == []  # taken out of the queue: the batch job has nothing to write
     assert close(app, slot) == 0 and len(batch_files(sftp)) == 1
+
+
+def test_a_deactivated_suppliers_queue_is_not_written_and_its_orders_leave_it_once_failed(world):
+    app, shopify, sftp, supplier_side, supplier_id, _ = world
+    order_and_forward(app, shopify, [{"sku": "TEE-S", "quantity": 1}])
+    slot = after_slot(app)
+    with services_of(app).session_factory.begin() as session:
+        session.get(Supplier, supplier_id).active = False
+    assert close(app, slot) == 0 and batch_files(sftp) == []
+    assert len(waiting(app)) == 1  # still the forwarding worker's to decide
+    with services_of(app).session_factory.begin() as session:
+        for delivery in session.scalars(select(SupplierOrder)):
+            delivery.next_attempt_at = utcnow()
+    ForwardingWorker(services_of(app).session_factory, services_of(app).box).drain()
+    assert [d.state for d in deliveries(app).values()] == ["failed"]
+    assert close(app, slot + dt.timedelta(minutes=1)) == 0 and batch_files(sftp) == [] and waiting(app) == []
