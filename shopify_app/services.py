@@ -103,6 +103,16 @@ class Services:
         self.engine.dispose()
 
 
+def _batch_queues(session_factory: sessionmaker, box: SecretBox):
+    """runtime.po_batch_queue_for, importing the batch module only when a batched supplier is used (not while services are built)."""
+    def queue_for(owner):
+        from .suppliers.po_batches import DatabaseBatchQueue
+
+        return DatabaseBatchQueue(session_factory, box, owner)
+
+    return queue_for
+
+
 def _configure_egress(settings: Settings, session_factory: sessionmaker, box: SecretBox | None = None) -> None:
     """The process-wide egress policy and supplier runtime (timeout cap, operator SMTP, sent log) from settings."""
     from integrations import egress
@@ -110,14 +120,13 @@ def _configure_egress(settings: Settings, session_factory: sessionmaker, box: Se
 
     from .suppliers.edi_store import DatabaseEdiStore
     from .suppliers.email_po_log import sent_log_factory
-    from .suppliers.po_batches import batch_queue_factory
 
     egress.configure(egress.EgressPolicy.from_settings(settings))
     runtime.configure(runtime.SupplierRuntime(
         timeout_max_seconds=settings.supplier_timeout_max_seconds, smtp=runtime.operator_smtp_from(settings), sent_log_for=sent_log_factory(session_factory),
         edi_store_for=lambda owner: DatabaseEdiStore(session_factory, owner),
         file_root=getattr(settings, "file_supplier_root", None),
-        po_batch_queue_for=batch_queue_factory(session_factory, box) if box is not None else None,  # issue 15: batched POs
+        po_batch_queue_for=_batch_queues(session_factory, box) if box is not None else None,  # issue 15: batched POs
     ))
 
 

@@ -119,11 +119,6 @@ class DatabaseBatchQueue:
             return session.scalar(select(PoBatchWaiting.batch_id).where(*self._where(po_number))) is not None
 
 
-def batch_queue_factory(session_factory, box):
-    """runtime.po_batch_queue_for: each supplier's queue in this database."""
-    return lambda owner: DatabaseBatchQueue(session_factory, box, owner)
-
-
 # -- the per-shop job -----------------------------------------------------------------------------
 
 
