@@ -19,6 +19,7 @@ from scheduler.forwarding_capacity import forwarding_worker
 from shopify_app.suppliers.edi_polling import poll_edi_partners
 from shopify_app.suppliers.email_inbox import poll_mailboxes
 from shopify_app.suppliers.file_channel import poll_file_suppliers
+from shopify_app.suppliers.po_batches import close_due_batches, shops_with_due_batches
 from shopify_app.suppliers.polling import poll_shipments
 from shopify_app.suppliers.printful_connect import maintain_printful_connections
 from shopify_app.webhooks.lanes import WAY_BACK_TOPICS
@@ -54,6 +55,7 @@ RETURN_DEADLINES_EVERY = dt.timedelta(minutes=15)  # far inside the 48 h an aler
 PRINTFUL_CONNECTIONS_EVERY = dt.timedelta(minutes=15)  # registers new connections, renews days ahead, refreshes OAuth an hour ahead
 EMAIL_REPLIES_EVERY = dt.timedelta(minutes=1)
 FILE_SUPPLIERS_EVERY = dt.timedelta(minutes=1)
+PO_BATCHES_EVERY = dt.timedelta(minutes=1)  # a batch goes out at most this late after its slot (issue 15: batched POs)
 CASE_CLOCKS_EVERY = dt.timedelta(minutes=5)  # far inside the 2 h warning before a case's target
 SHOP_PROFILE_EVERY = dt.timedelta(hours=1)  # a shop is read only when its profile is missing or a day old: this is the retry after a failed read
 KPI_CHECK_EVERY = dt.timedelta(days=1)
@@ -169,6 +171,7 @@ SHOP_JOBS = (
     ShopJob("token-refresh", TOKEN_REFRESH_EVERY, keep_token_fresh, tokens_due, first_run_now=True),
     ShopJob("shop-profile", SHOP_PROFILE_EVERY, refresh_if_stale, stale_profiles, first_run_now=True),  # read at install
     ShopJob("state-recount", dt.timedelta(days=1), recount_shop_states, waits_on_network=False),  # repairs drift of the kept pipeline counts
+    ShopJob("po-batches", PO_BATCHES_EVERY, close_due_batches, shops_with_due_batches),  # file suppliers' batched POs at their slots
 )
 
 

@@ -16,6 +16,7 @@ from .suppliers import email_po_log as email_po_log_models  # noqa: F401
 from .suppliers import edi_models  # noqa: F401
 from .suppliers import email_inbox_models  # noqa: F401
 from .suppliers import file_channel_models  # noqa: F401
+from .suppliers import po_batch_models  # noqa: F401  (issue 15: batched POs)
 from .suppliers import amendment_models  # noqa: F401
 from .suppliers import audit as supplier_audit_models  # noqa: F401  (issue 14 part E)
 from .mappings import models as mapping_models  # noqa: F401  (issue 18 part M)

@@ -113,7 +113,17 @@ class Services:
         self.engine.dispose()
 
 
-def _configure_egress(settings: Settings, session_factory: sessionmaker) -> None:
+def _batch_queues(session_factory: sessionmaker, box: SecretBox):
+    """runtime.po_batch_queue_for, importing the batch module only when a batched supplier is used (not while services are built)."""
+    def queue_for(owner):
+        from .suppliers.po_batches import DatabaseBatchQueue
+
+        return DatabaseBatchQueue(session_factory, box, owner)
+
+    return queue_for
+
+
+def _configure_egress(settings: Settings, session_factory: sessionmaker, box: SecretBox | None = None) -> None:
     """The process-wide egress policy and supplier runtime (timeout cap, operator SMTP, sent log) from settings."""
     from integrations import egress
     from integrations.suppliers import runtime
@@ -126,6 +136,7 @@ def _configure_egress(settings: Settings, session_factory: sessionmaker) -> None
         timeout_max_seconds=settings.supplier_timeout_max_seconds, smtp=runtime.operator_smtp_from(settings), sent_log_for=sent_log_factory(session_factory),
         edi_store_for=lambda owner: DatabaseEdiStore(session_factory, owner),
         file_root=getattr(settings, "file_supplier_root", None),
+        po_batch_queue_for=_batch_queues(session_factory, box) if box is not None else None,  # issue 15: batched POs
     ))
 
 
@@ -180,7 +191,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
     tokens = OfflineTokenStore(session_factory, box, shopify, http_client, settings.token_refresh_margin_seconds)
     services = Services(settings, engine, session_factory, box, shopify, http_client, tokens, tokens.read_session_factory)
     _wire_install_completion(services)
-    _configure_egress(settings, session_factory)
+    _configure_egress(settings, session_factory, box)
     from .suppliers import credentials as supplier_credentials
 
     supplier_credentials.configure(session_factory, box)  # where adapters' refreshed tokens are stored

@@ -191,6 +191,13 @@ class OutcomeNeedsCheck(OutcomeUnknown):
     """An outcome only the supplier can tell (a PO file gone from every folder we know): kept unknown, never re-sent blindly; the merchant is alerted."""
 
 
+class PlacementDeferred(OutcomeUnknown):
+    """The order waits for the supplier's next batch (a PO file sent on the merchant's schedule): ask again after `retry_after` s.
+
+    Not a failure: no breaker, no attempt counted. The batch job places it when its file is written.
+    """
+
+
 class CredentialsRejected(PermanentSupplierError):
     """The supplier refused our credentials (HTTP 401): refreshed once when the adapter can, else the merchant must update them."""
 

@@ -50,6 +50,8 @@ class SupplierRuntime:
     edi_store_for: Callable[[SupplierRef], Any] | None = None  # EDI partners' store (issue 15 part E)
     # File suppliers: the operator's folder that "local" file suppliers live under (None: no local folders for tenants).
     file_root: str | None = None
+    # File suppliers that batch POs on a schedule: the store of orders waiting for their batch (issue 15, batched POs).
+    po_batch_queue_for: Callable[[SupplierRef], Any] | None = None
 
     def clamp_timeout(self, seconds: float) -> float:
         """A tenant's timeout, never above the operator's cap."""

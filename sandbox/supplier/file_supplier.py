@@ -129,10 +129,13 @@ class SandboxFileSupplier:
                         if row.get("po_number") in self.orders:
                             self.orders[row["po_number"]].cancelled = True
                 elif path.name.startswith("PO-"):
-                    rows = _read_rows(path)
-                    po = SupplierPo(rows[0]["po_number"], {r["line_ref"]: (r["sku"], int(r["quantity"])) for r in rows}, rows[0]["ship_to_city"])
-                    self.orders[po.po_number] = po
-                    taken.append(po.po_number)
+                    # One PO per file, or a batch file: the rows of several POs, each row naming its PO.
+                    by_po: dict[str, list[dict[str, str]]] = {}
+                    for row in _read_rows(path):
+                        by_po.setdefault(row["po_number"], []).append(row)
+                    for po_number, rows in by_po.items():
+                        self.orders[po_number] = SupplierPo(po_number, {r["line_ref"]: (r["sku"], int(r["quantity"])) for r in rows}, rows[0]["ship_to_city"])
+                        taken.append(po_number)
                 path.replace(self.home / FOLDERS["orders_taken"] / path.name)
             if taken:
                 self.acknowledge({po: True for po in taken})

@@ -87,3 +87,29 @@ document.addEventListener('click', async (event) => {
     button.disabled = false;
   }
 });
+
+// "When purchase orders go out": per order, or batched at times of day / every N minutes on the checked days.
+document.addEventListener('click', async (event) => {
+  const button = event.target.closest('[data-po-batching]');
+  if (!button) return;
+  event.preventDefault();
+  const form = button.closest('form');
+  const mode = form.elements.mode.value;
+  const body = { mode };
+  if (mode === 'batched') {
+    const times = form.elements.times.value.split(',').map((s) => s.trim()).filter(Boolean);
+    const every = form.elements.every_minutes.value.trim();
+    if (times.length) body.times = times;
+    if (every) body.every_minutes = Number(every);
+    body.weekdays = Array.from(form.querySelectorAll('[name="weekdays"]:checked')).map((el) => el.value);
+  }
+  button.disabled = true;
+  try {
+    await api('PUT', button.dataset.poBatching, body);
+    toast(button.dataset.done, false);
+    setTimeout(() => window.location.reload(), 600);
+  } catch (err) {
+    toast(refusal(err, form), true);
+    button.disabled = false;
+  }
+});

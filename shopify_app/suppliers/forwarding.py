@@ -30,6 +30,7 @@ from integrations.suppliers.base import (
     OrderLine,
     OutcomeNeedsCheck,
     OutcomeUnknown,
+    PlacementDeferred,
     PermanentSupplierError,
     PlaceOrder,
     SupplierAdapter,
@@ -65,6 +66,7 @@ LEASE_SECONDS = 120
 FRESH_CLAIM_SECONDS = 5.0  # a claim this recent still has its lease nearly whole: no renewal before starting
 MAX_ATTEMPTS = 12  # with retry_delay's schedule: about 13 minutes of failures before giving up
 PER_SUPPLIER_CALLS = 4  # calls in flight per supplier (SupplierSlots)
+BATCH_GRACE_SECONDS = 120  # a batched order is asked after its slot plus this: the batch job usually placed it by then
 THREADS = 8  # forwarding threads per worker: two slow suppliers still leave threads for the rest
 IN_FLIGHT_POLL = 0.25  # seconds: while calls are in flight, how often newly due rows are looked for
 CLOSE_TIMEOUT = 10.0  # seconds: at shutdown, how long calls in flight are waited for (gunicorn's grace is 30)
@@ -437,6 +439,9 @@ class ForwardingWorker:
             attempt = _attempt_row(delivery_id, "place", "permanent", summary, started, error=exc)
             self._fail(delivery_id, f"supplier rejected the order: {exc}", report, kind="supplier_rejected", attempt=attempt)
             return
+        except PlacementDeferred as exc:
+            self._deferred(delivery_id, report, exc, _attempt_row(delivery_id, "place", "batched", summary, started, error=exc))
+            return
         except OutcomeUnknown as exc:
             attempt = _attempt_row(delivery_id, "place", "unknown", summary, started, error=exc)
             if isinstance(exc, OutcomeNeedsCheck):
@@ -579,6 +584,17 @@ class ForwardingWorker:
             delivery.backoff_wait_ms = (delivery.backoff_wait_ms or 0) + int(delay * 1000)
         report.retrying += 1
         report.retried_ids.add(delivery_id)
+
+    def _deferred(self, delivery_id: int, report: ForwardReport, exc: PlacementDeferred, attempt: DeliveryAttempt) -> None:
+        """Queued for the supplier's next batch (issue 15): UNKNOWN until its batch file is written, asked again after its slot; not a failed try."""
+        with self.session_factory.begin() as session:
+            session.add(attempt)
+            delivery = session.get(SupplierOrder, delivery_id)
+            delivery.attempts = max(0, delivery.attempts - 1)  # waiting for a slot is not a try: hours of waiting never exhaust max_attempts
+            delivery.lease_owner = delivery.lease_until = None
+            if delivery.state == DeliveryState.UNKNOWN.value:  # a cancellation or hold meanwhile keeps its own timing
+                delivery.next_attempt_at = utcnow() + dt.timedelta(seconds=max(exc.retry_after or 0, 0) + BATCH_GRACE_SECONDS)
+        report.postponed += 1
 
     def _supplier_failed(self, supplier_id: int, exc: Exception) -> None:
         """A transient failure for the breaker; a Retry-After holds every call to that supplier until then."""

@@ -252,6 +252,14 @@ def request_schemas() -> dict[str, dict]:
             "decimal_comma": {"type": "boolean"}, "date_formats": {"type": "array", "maxItems": 5, "items": text(40, non_blank=True)},
             "sheet": text(31, nullable=True),
         }),
+        # issue 15: batched POs (checked field by field by integrations/suppliers/files/batch_schedule.py)
+        "PoBatching": obj({
+            "mode": {"type": "string", "enum": ["per_order", "batched"], "description": "per_order: one PO file per order at once; batched: one file per slot."},
+            "times": {"type": "array", "maxItems": 24, "items": text(5), "description": "Times of day HH:MM in the shop's time zone (batched, instead of every_minutes)."},
+            "every_minutes": whole(15, 1440, description="Every N minutes from local midnight; N divides a day (batched, instead of times)."),
+            "weekdays": {"type": "array", "maxItems": 7, "items": {"type": "string", "enum": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]},
+                         "description": "Days the slots are on (default: every day)."},
+        }, required=("mode",)),
         "FileSample": obj({}, description="A sample file (CSV or XLSX) as the body, or a multipart form with \"file\" and optionally \"mapping\" (JSON text, else the saved mapping)."),
         # issue 18 part M: mappings at catalog scale, Settings in human units
         "MappingBulkEdit": obj({

@@ -7,13 +7,16 @@ import tempfile
 from flask import Blueprint, current_app, g, jsonify, request
 from sqlalchemy import select
 
+from integrations.suppliers.files.batch_schedule import InvalidBatching, parse_batching
 from integrations.suppliers.files.inbound import preview
 from integrations.suppliers.files.mapping import KINDS, InvalidMapping, parse_mapping
 
 from ..auth.session_tokens import require_session_token
 from ..suppliers.audit import merchant_actor, record_change
 from ..suppliers.file_channel import file_json, poll_file_supplier, poll_json
+from ..models import Shop
 from ..suppliers.file_channel_models import FileChannelFile, FileChannelPoll
+from ..suppliers.po_batches import batching_status, reslot_waiting
 from .api_schemas import bounded_ids, is_json, validated_body
 from .own_supplier import supplier_of_kind
 
@@ -34,6 +37,12 @@ def _file_supplier(session, supplier_id: int):
     return supplier_of_kind(session, supplier_id, "files", "only file suppliers have file mappings and processed files")
 
 
+def _refused_field(exc: ValueError):
+    """400 naming the field a settings check refused (its message starts with the field)."""
+    field = str(exc).split(" ", 1)[0].rstrip(":")
+    return jsonify(error="invalid request", fields=[{"field": field, "message": str(exc)}]), 400
+
+
 def _kind_or_error(kind: str):
     if kind not in KINDS:
         return jsonify(error="invalid request", fields=[{"field": "kind", "message": f"kind must be one of {', '.join(KINDS)}"}]), 400
@@ -51,8 +60,7 @@ def put_file_mapping(supplier_id: int, kind: str):
     try:
         mapping = parse_mapping(kind, g.body)
     except InvalidMapping as exc:
-        field = str(exc).split(" ", 1)[0].rstrip(":")
-        return jsonify(error="invalid request", fields=[{"field": field, "message": str(exc)}]), 400
+        return _refused_field(exc)
     with _services().session_factory.begin() as session:
         supplier, refused = _file_supplier(session, supplier_id)
         if refused:
@@ -141,3 +149,44 @@ def poll_files_now(supplier_id: int):
     with services.session_factory() as session:
         files = [file_json(session.get(FileChannelFile, file_id)) for file_id in result.applied]
     return jsonify(poll={"seen": result.seen, "duplicates": result.duplicates, "changed": result.changed, "error": result.error, "files": files})
+
+
+def _batching_view(session, supplier, schedule):
+    timezone = session.scalar(select(Shop.iana_timezone).where(Shop.domain == supplier.shop_domain))
+    return jsonify(batching=batching_status(session, supplier.shop_domain, supplier.id, schedule, timezone))
+
+
+@blueprint.get("/suppliers/<id:supplier_id>/po-batching")
+@require_session_token
+def get_po_batching(supplier_id: int):
+    """When the supplier's POs go out (per order, or batched at slots in the shop's time zone), the next slot, the orders waiting, the last batches."""
+    with _services().session_factory() as session:
+        supplier, refused = _file_supplier(session, supplier_id)
+        if refused:
+            return refused
+        try:
+            schedule = parse_batching((supplier.settings or {}).get("po_batching"))
+        except InvalidBatching:
+            schedule = None
+        return _batching_view(session, supplier, schedule)
+
+
+@blueprint.put("/suppliers/<id:supplier_id>/po-batching")
+@require_session_token
+@validated_body("PoBatching")
+def put_po_batching(supplier_id: int):
+    """Choose one PO file per order, or batched POs at times of day / every N minutes on chosen weekdays (the shop's time zone)."""
+    try:
+        schedule = parse_batching(g.body)
+    except InvalidBatching as exc:
+        return _refused_field(exc)
+    with _services().session_factory.begin() as session:
+        supplier, refused = _file_supplier(session, supplier_id)
+        if refused:
+            return refused
+        settings = dict(supplier.settings or {})
+        settings["po_batching"] = schedule.as_json() if schedule else {"mode": "per_order"}
+        supplier.settings = settings
+        reslot_waiting(session, supplier.shop_domain, supplier.id, schedule)
+        record_change(session, g.shop_domain, supplier_id, merchant_actor(getattr(g, "user_id", None)), "po_batching_updated", ["settings.po_batching"])
+        return _batching_view(session, supplier, schedule)

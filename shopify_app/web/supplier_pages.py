@@ -126,6 +126,7 @@ def file_channel_context(session, supplier: Supplier) -> dict:
                             .order_by(FileChannelFile.id.desc()).limit(50)).all()
     poll = session.scalar(select(FileChannelPoll).where(FileChannelPoll.supplier_id == supplier.id, FileChannelPoll.shop_domain == supplier.shop_domain))
     return {
+        "batching": _batching_context(session, supplier),
         "kinds": [{"kind": kind, "label": kinds[kind], "mapping": {**FileMapping(kind).as_json(), **(saved.get(kind) or {})},
                    "fields": [{"name": name, "label": labels[name]} for name in FIELDS[kind]]} for kind in KINDS],
         "delimiters": [d for d in DELIMITERS if d != "\t"], "encodings": ENCODINGS,
@@ -133,3 +134,21 @@ def file_channel_context(session, supplier: Supplier) -> dict:
                    "report": (f.report or [])[:20], "at": f.processed_at or f.first_seen_at} for f in files],
         "poll": poll,
     }
+
+
+def _batching_context(session, supplier: Supplier) -> dict:
+    """When the supplier's POs go out (issue 15: batched POs): the saved schedule, the next slot, the orders waiting, the last batches."""
+    from integrations.suppliers.files.batch_schedule import WEEKDAYS, InvalidBatching, parse_batching
+
+    from ..models import Shop
+    from ..suppliers.po_batches import batching_status
+
+    try:
+        schedule = parse_batching((supplier.settings or {}).get("po_batching"))
+    except InvalidBatching:
+        schedule = None
+    timezone = session.scalar(select(Shop.iana_timezone).where(Shop.domain == supplier.shop_domain))
+    status = batching_status(session, supplier.shop_domain, supplier.id, schedule, timezone)
+    labels = [_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun")]
+    chosen = set(status["po_batching"].get("weekdays") or WEEKDAYS)
+    return {**status, "weekdays": [{"key": key, "label": label, "checked": key in chosen} for key, label in zip(WEEKDAYS, labels)]}

@@ -67,7 +67,7 @@ def test_data_request_exports_what_we_hold_on_that_customer_only(app):
     assert held[0]["found"]["body.customer.email"] == "john@example.com"
     assert "someone.else@example.org" not in json.dumps(export.export)
     assert [o["email"] for o in export.export["sources"]["orders"]] == ["jon@example.com"]
-    assert log.detail == {"sources": {"cases": 0, "compliance_exports": 0, "notices": 0, "orders": 1, "returns": 0}, "tables": {"orders": 1, "webhook_inbox": 1}, "files": 0}
+    assert log.detail == {"sources": {"cases": 0, "compliance_exports": 0, "notices": 0, "orders": 1, "po_batches_waiting": 0, "returns": 0}, "tables": {"orders": 1, "webhook_inbox": 1}, "files": 0}
     assert "john@example.com" not in json.dumps(log.detail)
     with app.extensions["services"].session_factory() as session:
         request_body = session.scalar(select(WebhookDelivery.body).where(WebhookDelivery.topic == "customers/data_request"))

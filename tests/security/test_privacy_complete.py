@@ -293,7 +293,7 @@ def test_customer_redact_leaves_nothing_of_the_customer_anywhere(app, world, ins
         log = session.scalars(select(ComplianceLog).where(ComplianceLog.action == "customer_redact")).one()
         expected = {"webhook_inbox", "order_events", "customer_notices", "delivery_attempts", "desyncs", "alerts", "email_po_sent_log"}
         assert expected <= set(log.detail["tables"]), log.detail
-        assert log.detail["sources"] == {"cases": 0, "compliance_exports": 1, "notices": 0, "orders": 1, "returns": 1}  # their columns cleared before the sweep
+        assert log.detail["sources"] == {"cases": 0, "compliance_exports": 1, "notices": 0, "orders": 1, "po_batches_waiting": 0, "returns": 1}  # their columns cleared before the sweep
         assert log.detail["files"] == 2
 
     # Then the other customer: her alert and notice keys were unique, and stay unique once redacted.

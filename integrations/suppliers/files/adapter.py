@@ -12,6 +12,11 @@ What the supplier drops back is read through the merchant's column mapping (mapp
 processed files and applies them: tracking into the sent log (then Shopify fulfillments),
 stock into the inventory plan, acknowledgements onto the PO's status.
 
+Batched (settings.po_batching, batch_schedule.py): place_order queues the PO for the next
+slot of the merchant's schedule (`batch_queue`, in the app: shopify_app/suppliers/po_batches.py)
+and answers PlacementDeferred; the app's batch job writes one file for the slot and places
+every order in it. find_order answers from the sent log once the batch file is written.
+
 cancel_order drops a cancellation file (CANCEL-<PO>.csv) once and reports CANCELLED, meaning
 "cancellation requested", as the email supplier does; refused once a parcel is on record.
 Order changes are not offered (a supplier reading PO files picks them up once).
@@ -23,12 +28,13 @@ import csv
 import datetime as dt
 import io
 from dataclasses import replace
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from ..base import (
     OutcomeNeedsCheck,
     OutcomeUnknown,
     PlaceOrder,
+    PlacementDeferred,
     ReturnAuthorization,
     ReturnLine,
     Shipment,
@@ -60,11 +66,15 @@ class FileChannelAdapter(SupplierAdapter):
     can_update_lines = False
     can_cancel_when = frozenset({SupplierOrderStatus.PENDING, SupplierOrderStatus.ACKNOWLEDGED})
 
-    def __init__(self, settings: FileChannelSettings, transport_factory: TransportFactory, sent_log: SentLog, *, clock: Callable[[], str] = utc_now):
+    def __init__(self, settings: FileChannelSettings, transport_factory: TransportFactory, sent_log: SentLog, *, clock: Callable[[], str] = utc_now,
+                 batch_queue: Any = None):
         self.settings = settings
         self.open_transport = transport_factory
         self.sent_log = sent_log
         self._clock = clock
+        # Batched suppliers: stage(order, schedule) -> (slot, seconds until it), in_batch(po_number) -> bool,
+        # withdraw(po_number) -> "in_batch" | "withdrawn" | None (placed on its own after the merchant went back to per order).
+        self.batch_queue = batch_queue
 
     @contextlib.contextmanager
     def connection(self, *, placing: bool = False) -> Iterator[FileTransport]:
@@ -96,6 +106,11 @@ class FileChannelAdapter(SupplierAdapter):
         existing = self.sent_log.get(order.external_id)
         if existing is not None and existing.delivery != WRITING:
             return existing.as_supplier_order()
+        if self.settings.batching is not None:
+            return self._wait_for_batch(order, existing)
+        if self.batch_queue is not None and self.batch_queue.withdraw(order.external_id) == "in_batch":
+            # Queued while the supplier batched, and its batch is being written: it goes out in that file, not in one of its own.
+            raise PlacementDeferred(f"PO {order.external_id} is in a batch file being written", retry_after=60.0)
         name = self.po_name(order.external_id)
         if existing is None:
             # Logged first (with its lines) so that a crash after the write still leaves the lines tracking is matched against.
@@ -103,16 +118,36 @@ class FileChannelAdapter(SupplierAdapter):
                 po_number=order.external_id, lines=tuple(SentLine(l.line_ref, l.supplier_sku, l.quantity, l.name) for l in order.lines),
                 sent_at=self._clock(), message_id=f"file:{name}", delivery=WRITING,
             ))
+        self.write_po_once(name, lambda: purchase_order_file(order, self.settings.po_format, self.settings.po_delimiter),
+                           logged_at=existing.sent_at if existing is not None else None, what=f"PO {order.external_id}")
+        return self._dropped(order.external_id).as_supplier_order()
+
+    def write_po_once(self, name: str, render: Callable[[], bytes], *, logged_at: str | None, what: str) -> bool:
+        """Write a PO file unless the orders folder or the supplier's taken folder has it already; True when written now.
+
+        `logged_at`: when the file was recorded as being written before (a retry). Such a file
+        found in neither folder after the grace period may have been taken away: OutcomeNeedsCheck.
+        """
         folders = self.settings.folders
         with self.connection(placing=True) as transport:
-            if not (transport.exists(folders["orders"], name) or transport.exists(folders["orders_taken"], name)):
-                if existing is not None and self._older_than_grace(existing.sent_at):
-                    raise OutcomeNeedsCheck(
-                        f"PO {order.external_id}: its file {name} was being written at {existing.sent_at} and is now in neither "
-                        f"{folders['orders']} nor {folders['orders_taken']}; the supplier may have taken it. Check with the supplier "
-                        "before it is sent again.")
-                transport.write_atomic(folders["orders"], name, purchase_order_file(order, self.settings.po_format, self.settings.po_delimiter))
-        return self._dropped(order.external_id).as_supplier_order()
+            if transport.exists(folders["orders"], name) or transport.exists(folders["orders_taken"], name):
+                return False
+            if logged_at is not None and self._older_than_grace(logged_at):
+                raise OutcomeNeedsCheck(
+                    f"{what}: its file {name} was being written at {logged_at} and is now in neither "
+                    f"{folders['orders']} nor {folders['orders_taken']}; the supplier may have taken it. Check with the supplier "
+                    "before it is sent again.")
+            transport.write_atomic(folders["orders"], name, render())
+        return True
+
+    def _wait_for_batch(self, order: PlaceOrder, existing: SentPurchaseOrder | None) -> SupplierOrder:
+        """Queue the PO for its slot (updated when it is queued already) and say when to ask again: the batch job places it."""
+        if self.batch_queue is None:
+            raise TransientSupplierError("file supplier: batched POs need the app's batch queue")
+        if existing is not None:  # its batch is recorded and being written
+            raise PlacementDeferred(f"PO {order.external_id} is in a batch file being written", retry_after=60.0)
+        slot, wait = self.batch_queue.stage(order, self.settings.batching)
+        raise PlacementDeferred(f"PO {order.external_id} waits for the batch at {slot:%Y-%m-%d %H:%M} UTC", retry_after=wait)
 
     def _older_than_grace(self, sent_at: str) -> bool:
         try:
@@ -128,6 +163,9 @@ class FileChannelAdapter(SupplierAdapter):
         record = self.sent_log.get(external_id)
         if record is not None and record.delivery != WRITING:
             return record.as_supplier_order()
+        if self.batch_queue is not None and ((self.settings.batching is not None and record is not None) or self.batch_queue.in_batch(external_id)):
+            # Its batch is recorded: the batch job writes the file (or finds it) and places it; ask after that.
+            raise TransientSupplierError(f"PO {external_id} is in a batch file being written; ask again shortly", retry_after=60.0)
         try:
             name = self.po_name(external_id)
         except ValueError:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from .batch_schedule import BatchSchedule, InvalidBatching, parse_batching
 from .mapping import KINDS, FileMapping, InvalidMapping, parse_mapping
 from .sftp import normalize_fingerprint
 from .transport import TEMP_SUFFIXES, safe_folder
@@ -29,7 +30,8 @@ DEFAULT_FOLDERS = {
 DEFAULT_TEMP_SUFFIXES = TEMP_SUFFIXES
 _HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]+\]?$")
 KEYS = {"transport", "host", "port", "username", "host_key_fingerprint", "root", "folders", "po_format", "po_delimiter", "poll_minutes",
-        "temp_suffixes", "timeout_seconds", "mappings", "ship_to_countries", "sla_hours", "local_folder", "known_skus"}
+        "temp_suffixes", "timeout_seconds", "mappings", "ship_to_countries", "sla_hours", "local_folder", "known_skus",
+        "po_batching"}
 
 
 class InvalidFileSettings(ValueError):
@@ -55,6 +57,7 @@ class FileChannelSettings:
     timeout_seconds: float = 30.0
     mappings: Mapping[str, FileMapping] = field(default_factory=dict)
     known_skus: frozenset[str] | None = None  # when set, POs with other SKUs are refused before a file is written
+    batching: BatchSchedule | None = None  # None: one PO file per order at once; else one file per slot of this schedule
 
     def mapping(self, kind: str) -> FileMapping:
         """The mapping of one file kind (defaults: header row 1, columns found by name)."""
@@ -152,9 +155,13 @@ def parse_settings(settings: Mapping[str, Any], *, local_allowed: bool = False) 
     known_skus = settings.get("known_skus")
     if known_skus is not None and (not isinstance(known_skus, list) or len(known_skus) > 100_000 or not all(isinstance(s, str) and 0 < len(s) <= 255 for s in known_skus)):
         raise InvalidFileSettings("settings.known_skus must be a list of the supplier's SKUs")
+    try:
+        batching = parse_batching(settings.get("po_batching"))
+    except InvalidBatching as exc:
+        raise InvalidFileSettings(f"settings.{exc}") from None
     return FileChannelSettings(transport, host, port, username, fingerprint, root, local_folder, folders, po_format, po_delimiter,
                                poll_minutes, tuple(s.lower() for s in suffixes), float(timeout), mappings,
-                               frozenset(known_skus) if known_skus is not None else None)
+                               frozenset(known_skus) if known_skus is not None else None, batching)
 
 
 def check_credentials(settings: FileChannelSettings, credentials: Mapping[str, Any]) -> None:

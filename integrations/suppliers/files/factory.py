@@ -73,7 +73,9 @@ def files_from_record(credentials: dict[str, Any], settings: dict[str, Any], own
     sent_log_for = runtime.current().sent_log_for
     if owner is None or sent_log_for is None:
         raise InvalidFileSettings("file suppliers need the app's sent log (build the adapter with its shop and supplier)")
-    return FileChannelAdapter(parsed, transport_factory(parsed, credentials or {}, shop_domain=owner.shop_domain), sent_log_for(owner))
+    queue_for = runtime.current().po_batch_queue_for
+    return FileChannelAdapter(parsed, transport_factory(parsed, credentials or {}, shop_domain=owner.shop_domain), sent_log_for(owner),
+                              batch_queue=queue_for(owner) if queue_for is not None else None)
 
 
 @settings_check("files")

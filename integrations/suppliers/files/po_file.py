@@ -9,6 +9,7 @@ import csv
 import hashlib
 import io
 import re
+from typing import Iterable
 
 from ..base import PlaceOrder
 from ..email_po.purchase_order_csv import purchase_order_csv
@@ -26,8 +27,20 @@ def po_file_name(po_number: str, po_format: str) -> str:
 
 def purchase_order_file(order: PlaceOrder, po_format: str, delimiter: str = ",") -> bytes:
     """The PO as file bytes: UTF-8 CSV (with a BOM, so spreadsheets read accents) or an XLSX workbook."""
-    text = purchase_order_csv(order)
-    rows = list(csv.reader(io.StringIO(text, newline="")))
+    return purchase_orders_file([order], po_format, delimiter)
+
+
+def batch_file_name(batch_key: str, po_format: str) -> str:
+    """PO-BATCH-<batch key>.<csv|xlsx>: the same name for the same batch on every retry."""
+    return po_file_name(f"BATCH-{batch_key}", po_format)
+
+
+def purchase_orders_file(orders: Iterable[PlaceOrder], po_format: str, delimiter: str = ",") -> bytes:
+    """Several POs in one file (a batch): one header, then every order's rows, each row with its own PO number."""
+    rows: list[list[str]] = []
+    for order in orders:
+        parsed = list(csv.reader(io.StringIO(purchase_order_csv(order), newline="")))
+        rows.extend(parsed if not rows else parsed[1:])
     if po_format == "xlsx":
         import openpyxl
 
@@ -38,8 +51,6 @@ def purchase_order_file(order: PlaceOrder, po_format: str, delimiter: str = ",")
         buffer = io.BytesIO()
         workbook.save(buffer)
         return buffer.getvalue()
-    if delimiter != ",":
-        out = io.StringIO()
-        csv.writer(out, delimiter=delimiter, lineterminator="\r\n").writerows(rows)
-        text = out.getvalue()
-    return ("\ufeff" + text).encode("utf-8")
+    out = io.StringIO()
+    csv.writer(out, delimiter=delimiter, lineterminator="\r\n").writerows(rows)
+    return ("\ufeff" + out.getvalue()).encode("utf-8")

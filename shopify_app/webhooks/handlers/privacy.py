@@ -9,6 +9,7 @@ from ...orders import privacy as _orders_privacy  # noqa: F401 - registers order
 from ...returns import privacy as _returns_privacy  # noqa: F401 - registers return notes
 from ...cases import privacy as _cases_privacy  # noqa: F401 - registers case messages and photos (issue 17 part P)
 from ...notify import privacy as _notify_privacy  # noqa: F401 - registers notices, follow-up answers, unsubscribes (issue 17 part N)
+from ...suppliers import po_batch_privacy as _po_batch_privacy  # noqa: F401 - registers POs waiting for their batch (issue 15)
 from ..registry import WebhookContext, handles
 
 log = logging.getLogger(__name__)
