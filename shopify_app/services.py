@@ -103,11 +103,12 @@ class Services:
         self.engine.dispose()
 
 
-def _configure_egress(settings: Settings, session_factory: sessionmaker) -> None:
+def _configure_egress(settings: Settings, session_factory: sessionmaker, box: SecretBox | None = None) -> None:
     """The process-wide egress policy and supplier runtime (timeout cap, operator SMTP, sent log) from settings."""
     from integrations import egress
     from integrations.suppliers import runtime
 
+    from .suppliers.as2_station import as2_station_factory
     from .suppliers.edi_store import DatabaseEdiStore
     from .suppliers.email_po_log import sent_log_factory
 
@@ -115,6 +116,7 @@ def _configure_egress(settings: Settings, session_factory: sessionmaker) -> None
     runtime.configure(runtime.SupplierRuntime(
         timeout_max_seconds=settings.supplier_timeout_max_seconds, smtp=runtime.operator_smtp_from(settings), sent_log_for=sent_log_factory(session_factory),
         edi_store_for=lambda owner: DatabaseEdiStore(session_factory, owner),
+        as2_station_for=as2_station_factory(session_factory, box, settings.app_url) if box is not None else None,
         file_root=getattr(settings, "file_supplier_root", None),
     ))
 
@@ -148,7 +150,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
     tokens = OfflineTokenStore(session_factory, box, shopify, http_client, settings.token_refresh_margin_seconds)
     services = Services(settings, engine, session_factory, box, shopify, http_client, tokens, tokens.read_session_factory)
     _wire_install_completion(services)
-    _configure_egress(settings, session_factory)
+    _configure_egress(settings, session_factory, box)
     from .suppliers import credentials as supplier_credentials
 
     supplier_credentials.configure(session_factory, box)  # where adapters' refreshed tokens are stored
