@@ -1,0 +1,81 @@
+"""AS2 for EDI partners over HTTP: the partners' inbound endpoint (/as2/<token>) and the merchant's view of the setup (our certificate to download, the URL to give the partner, recent messages)."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from sqlalchemy import select
+
+from integrations.suppliers import runtime
+from integrations.suppliers.edi_x12.as2 import MAX_MESSAGE_BYTES, check_certificate
+from integrations.suppliers.runtime import SupplierRef
+
+from ..auth.session_tokens import require_session_token
+from ..suppliers.as2_inbound import receive_as2
+from ..suppliers.as2_models import As2Message
+from .own_supplier import supplier_of_kind
+
+inbound = Blueprint("as2_inbound", __name__)
+blueprint = Blueprint("as2_api", __name__, url_prefix="/api")
+
+MAX_LISTED_MESSAGES = 50
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+@inbound.post("/as2/<token>")
+def receive_message(token: str) -> Response:
+    """A partner's AS2 message or asynchronous MDN (verified against that partner's certificate)."""
+    if not 20 <= len(token) <= 64 or not set(token) <= _TOKEN_CHARS:
+        return Response("unknown AS2 endpoint", 404)
+    if (request.content_length or 0) > MAX_MESSAGE_BYTES:
+        return Response(f"an AS2 message may be at most {MAX_MESSAGE_BYTES} bytes", 413)
+    body = request.get_data(cache=False)[: MAX_MESSAGE_BYTES + 1]
+    if len(body) > MAX_MESSAGE_BYTES:
+        return Response(f"an AS2 message may be at most {MAX_MESSAGE_BYTES} bytes", 413)
+    answer = receive_as2(current_app.extensions["services"], token, dict(request.headers), body)
+    response = Response(answer.body, answer.status, headers=answer.headers or None, content_type=None if answer.headers else "text/plain")
+    if answer.after is not None:
+        response.call_on_close(answer.after)
+    return response
+
+
+@blueprint.get("/suppliers/<id:supplier_id>/as2")
+@require_session_token
+def get_as2_setup(supplier_id: int):
+    """What to give the AS2 partner (our AS2 id, URL, certificate), the partner's certificate dates, and the latest messages both ways."""
+    services = current_app.extensions["services"]
+    with services.session_factory() as session:
+        supplier, refused = supplier_of_kind(session, supplier_id, "edi_x12", "only EDI suppliers trade over AS2")
+        if refused:
+            return refused
+        transport = dict((supplier.settings or {}).get("transport") or {})
+        if transport.get("kind") != "as2":
+            return jsonify(error="this EDI partner's transport is not AS2 (settings.transport.kind)"), 409
+        rows = session.scalars(select(As2Message).where(As2Message.shop_domain == g.shop_domain, As2Message.supplier_id == supplier_id)
+                               .order_by(As2Message.id.desc()).limit(MAX_LISTED_MESSAGES))
+        messages = [{"direction": row.direction, "message_id": row.message_id, "file_name": row.file_name, "status": row.status, "folder": row.folder,
+                     "attempts": row.attempts, "detail": row.detail, "updated_at": row.updated_at.isoformat()} for row in rows]
+    station = runtime.current().as2_station_for(SupplierRef(g.shop_domain, supplier_id))  # the key pair is made on first use: no session open
+    partner = check_certificate(transport.get("partner_certificate", ""), check_dates=False)
+    ours = check_certificate(station.identity.certificate_pem, check_dates=False)
+    return jsonify(as2={
+        "our_as2_id": transport.get("our_as2_id"), "partner_as2_id": transport.get("partner_as2_id"), "inbound_url": station.inbound_url,
+        "certificate_pem": station.identity.certificate_pem.decode(), "certificate_not_after": ours.not_after.isoformat(),
+        "partner_certificate_subject": partner.subject, "partner_certificate_not_after": partner.not_after.isoformat(), "messages": messages,
+    })
+
+
+@blueprint.get("/suppliers/<id:supplier_id>/as2/certificate.pem")
+@require_session_token
+def download_certificate(supplier_id: int):
+    """Our AS2 certificate (PEM) for the partner: it verifies our signatures and encrypts to us with it."""
+    services = current_app.extensions["services"]
+    with services.session_factory() as session:
+        supplier, refused = supplier_of_kind(session, supplier_id, "edi_x12", "only EDI suppliers trade over AS2")
+        if refused:
+            return refused
+        as2 = ((supplier.settings or {}).get("transport") or {}).get("kind") == "as2"
+    if not as2:
+        return jsonify(error="this EDI partner's transport is not AS2 (settings.transport.kind)"), 409
+    station = runtime.current().as2_station_for(SupplierRef(g.shop_domain, supplier_id))
+    name = "".join(c if c.isalnum() or c in ".-" else "-" for c in g.shop_domain)
+    return Response(station.identity.certificate_pem, 200, mimetype="application/x-pem-file",
+                    headers={"Content-Disposition": f'attachment; filename="{name}-as2.pem"'})
