@@ -215,7 +215,9 @@ def read_mdn(settings: As2Settings, identity: Identity, message_id: str, mic: st
     mdn = as2lib.Mdn()
     status, detail = mdn.parse(_raw(headers, body), find)
     status, detail = str(status or "failed/Failure"), str(detail or "")
-    return MdnResult(status == "processed", status, detail)
+    # A resend the partner already had is answered "processed/warning: duplicate-document" (RFC 4130 7.5.3): it has the document.
+    duplicate = status.lower() == "processed/warning" and detail.strip().lower() == "duplicate-document"
+    return MdnResult(status == "processed" or duplicate, status, detail)
 
 
 def mdn_original_id(headers: Mapping[str, str], body: bytes) -> str | None:
