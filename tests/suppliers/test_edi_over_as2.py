@@ -143,6 +143,7 @@ def test_a_crash_before_the_mdn_resends_the_same_message_id_and_the_partner_sees
         assert delivery.state == "placed"
         assert session.query(EdiDocument).filter_by(kind="850").count() == 1
     ids = {r.message_id for r in partner.received}
+    partner.edi.run_once()
     assert len(partner.received) == 2 and len(ids) == 1  # the resend carried the SAME Message-ID ...
     assert [r.status for r in partner.received] == ["processed", "processed/Warning"]  # ... which the partner's AS2 server deduped
     assert partner.purchase_orders() == {delivery.supplier_order_id: 1}
@@ -174,7 +175,9 @@ def test_a_negative_mdn_or_a_partner_down_is_retried_and_alerted_like_an_outage(
     with services.session_factory() as session:
         [delivery] = session.query(SupplierOrder).all()
         assert delivery.state == "placed"
+    partner.edi.run_once()
     assert partner.purchase_orders() == {delivery.supplier_order_id: 1}
+    assert [r.status for r in partner.received] == ["processed", "processed/Warning"]  # taken once (then a negative MDN), resent under the same id
 
 
 def test_a_duplicate_inbound_message_is_applied_once(world):
@@ -211,13 +214,16 @@ def test_a_tampered_or_wrongly_signed_message_is_refused_with_an_error_mdn_and_n
         assert session.query(EdiInterchange).count() == 1
 
 
-def test_unknown_endpoint_wrong_as2_to_and_oversized_bodies_are_refused(world):
+def test_unknown_endpoint_wrong_as2_to_and_oversized_bodies_are_refused(world, monkeypatch):
+    from shopify_app.web import as2_api
+
     app, shopify, partner, supplier_id, _ = world
     client = app.test_client()
     assert client.post("/as2/" + "x" * 43, data=b"hello", headers={"AS2-From": PARTNER_AS2_ID, "AS2-To": OUR_AS2_ID}).status_code == 404
     assert client.post("/as2/../etc", data=b"x").status_code == 404
     token = partner.app_url.rsplit("/", 1)[1]
-    too_big = client.post(f"/as2/{token}", data=b"x" * 10, headers={"Content-Length": str(50 << 20)})
+    monkeypatch.setattr(as2_api, "MAX_MESSAGE_BYTES", 1000)
+    too_big = client.post(f"/as2/{token}", data=b"x" * 1001, headers={"AS2-From": PARTNER_AS2_ID, "AS2-To": OUR_AS2_ID})
     assert too_big.status_code == 413
     # A message addressed to another AS2 id than ours: an error MDN, nothing kept.
     partner.app_as2_id = "SOMEONE-ELSE"
