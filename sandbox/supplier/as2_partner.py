@@ -97,6 +97,10 @@ class As2Partner:
         self.tamper_next = False
         self.duplicate_next = False
         self._seen: set[str] = set()
+        self._messages: dict[str, object] = {}  # our messages by Message-ID (their MDNs are checked against them)
+        self.async_mdns_posted: list[int] = []  # HTTP statuses the app answered our asynchronous MDNs with
+        self.async_mdns_received: list[tuple[str, str, str | None]] = []  # (our Message-ID, status, detail) of the app's asynchronous MDNs
+        self.async_mdn_url: str | None = None  # ask the app for asynchronous MDNs, posted here
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._sequence = 0
@@ -105,13 +109,14 @@ class As2Partner:
 
     def _organization(self, key_pem: bytes | None = None, certificate_pem: bytes | None = None):
         pair = (key_pem or self.key_pem) + b"\n" + (certificate_pem or self.certificate_pem)
-        return as2lib.Organization(as2_name=self.as2_id, sign_key=pair, decrypt_key=pair, domain="partner.sandbox")
+        return as2lib.Organization(as2_name=self.as2_id, sign_key=pair, decrypt_key=pair, domain="partner.sandbox", mdn_url=self.async_mdn_url)
 
     def _app(self):
         if self.app_certificate_pem is None:
             raise RuntimeError("give the partner the app's certificate first (app_certificate_pem)")
         return as2lib.Partner(as2_name=self.app_as2_id, verify_cert=self.app_certificate_pem, encrypt_cert=self.app_certificate_pem, sign=True,
-                              encrypt=self.encrypt, enc_alg="aes_256_cbc", digest_alg="sha256", mdn_mode="SYNC" if self.mdn_digest is not None else None,
+                              encrypt=self.encrypt, enc_alg="aes_256_cbc", digest_alg="sha256",
+                              mdn_mode=("ASYNC" if self.async_mdn_url else "SYNC") if self.mdn_digest is not None else None,
                               mdn_digest_alg=self.mdn_digest)
 
     # -- the server ---------------------------------------------------------------------------
@@ -162,6 +167,9 @@ class As2Partner:
             time.sleep(self.slow_seconds)
         if self.down:
             return 503, {"Content-Type": "text/plain"}, b"down for maintenance"
+        mdn_answer = self._mdn_for_us(headers, body)
+        if mdn_answer is not None:
+            return mdn_answer
         raw = b"".join(f"{k}: {v}\r\n".encode() for k, v in headers.items()) + b"\r\n" + body
         message = as2lib.Message()
         organization, app = self._organization(), self._app()
@@ -180,11 +188,35 @@ class As2Partner:
             return None, {}, b""
         if ok and self.negative_mdn_next:
             self.negative_mdn_next = False
-            mdn = as2lib.Mdn(mdn_mode="SYNC", digest_alg=mdn.digest_alg if mdn else None)
+            mdn = as2lib.Mdn(mdn_mode=mdn.mdn_mode if mdn else "SYNC", mdn_url=mdn.mdn_url if mdn else None, digest_alg=mdn.digest_alg if mdn else None)
             mdn.build(message=message, status="processed/Error", detailed_status="unexpected-processing-error")
         if mdn is None:
             return (200 if ok else 400), {"Content-Type": "text/plain"}, str(status).encode()
+        if mdn.mdn_mode == "ASYNC" and mdn.mdn_url:  # asynchronous: answer now, post the MDN to the URL the message named
+            threading.Thread(target=self._post_mdn, args=(mdn.mdn_url, dict(mdn.headers), mdn.content), daemon=True).start()
+            return 200, {"Content-Type": "text/plain"}, b"received; the MDN follows"
         return 200, dict(mdn.headers), mdn.content
+
+    def _post_mdn(self, url: str, headers: dict[str, str], body: bytes) -> None:
+        time.sleep(0.2)  # after the message's own answer
+        try:
+            response = httpx.post(url, content=body, headers=headers, timeout=30)
+            self.async_mdns_posted.append(response.status_code)
+        except httpx.HTTPError:
+            self.async_mdns_posted.append(0)
+
+    def _mdn_for_us(self, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes] | None:
+        """An asynchronous MDN the app posted for one of our messages, verified against the app's certificate."""
+        content_type = headers.get("Content-Type", "")
+        if "report" not in content_type and "signed" not in content_type:
+            return None
+        raw = b"".join(f"{k}: {v}\r\n".encode() for k, v in headers.items()) + b"\r\n" + body
+        mdn = as2lib.Mdn()
+        status, detail = mdn.parse(raw, lambda message_id, _r: self._messages.get(message_id))
+        if mdn.orig_message_id is None:
+            return None
+        self.async_mdns_received.append((mdn.orig_message_id, status, detail))
+        return 200, {"Content-Type": "text/plain"}, b"MDN received"
 
     # -- sending to the app -------------------------------------------------------------------
 
@@ -197,8 +229,8 @@ class As2Partner:
         message = as2lib.Message(organization, self._app())
         message.build(data, filename=file_name, content_type="application/edi-x12", message_id=f"sbx-{time.time_ns()}-{self._sequence}",
                       disposition_notification_to="edi@partner.sandbox")
-        self._last_mic = message.mic
         self._last_message = message
+        self._messages[message.message_id] = message
         body = message.content
         if self.tamper_next:
             self.tamper_next = False

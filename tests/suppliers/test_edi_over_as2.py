@@ -34,8 +34,10 @@ def as2_transport(partner: As2Partner, **overrides) -> dict:
 
 @pytest.fixture
 def world(app_factory, database_url, sandbox_shopify, tmp_path):
-    app = app_factory(database_url, sandbox_shopify_url=sandbox_shopify.base_url)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    built = {}
+    # The server first (port 0), then the app whose APP_URL is that server (our AS2 URL and MDN URL derive from it).
+    server = make_server("127.0.0.1", 0, lambda environ, start_response: built["app"](environ, start_response), threaded=True)
+    app = built["app"] = app_factory(database_url, sandbox_shopify_url=sandbox_shopify.base_url, app_url=f"http://127.0.0.1:{server.server_port}")
     threading.Thread(target=server.serve_forever, daemon=True).start()
     sandbox_shopify.register_app(API_KEY, API_SECRET, f"http://127.0.0.1:{server.server_port}", webhook_topics=["orders/create", "orders/paid", "orders/updated"])
     services = app.extensions["services"]
@@ -57,7 +59,8 @@ def world(app_factory, database_url, sandbox_shopify, tmp_path):
     pem = app.test_client().get(f"/api/suppliers/{supplier_id}/as2/certificate.pem", headers=headers)
     assert pem.status_code == 200 and pem.data.decode() == setup["certificate_pem"] and "attachment" in pem.headers["Content-Disposition"]
     partner.app_certificate_pem = pem.data
-    partner.app_url = f"http://127.0.0.1:{server.server_port}/as2/" + setup["inbound_url"].rsplit("/", 1)[1]
+    assert setup["inbound_url"].startswith(f"http://127.0.0.1:{server.server_port}/as2/")
+    partner.app_url = setup["inbound_url"]
     yield app, sandbox_shopify, partner, supplier_id, headers
     partner.stop()
     server.shutdown()
@@ -271,3 +274,50 @@ def test_a_private_address_as_the_partners_url_is_refused_at_save(world, monkeyp
     body = {"name": "AS2 partner", "kind": "edi_x12", "settings": {**edi_settings(), "transport": as2_transport(partner, url="http://169.254.169.254/as2")}}
     response = app.test_client().post("/api/suppliers", json=body, headers=headers)
     assert response.status_code in (400, 422) and "transport.url" in response.get_data(as_text=True)
+
+
+def wait_for(check, what: str):
+    """Poll `check` until it is true (an asynchronous MDN arrives on another thread); fail after 20 s."""
+    import time
+
+    deadline = time.monotonic() + 20
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_asynchronous_mdns_both_ways(world):
+    app, shopify, partner, supplier_id, _ = world
+    services = app.extensions["services"]
+    with services.session_factory.begin() as session:
+        supplier = session.get(Supplier, supplier_id)
+        supplier.settings = {**supplier.settings, "transport": {**supplier.settings["transport"], "mdn_mode": "async"}}
+    place(app, shopify, [{"sku": "TEE-S", "quantity": 1}])
+    ForwardingWorker(services.session_factory, services.box).drain()
+    # Our 850 asked for an asynchronous MDN at our /as2/<token> URL: taken at once, confirmed when the partner's MDN arrives.
+    wait_for(lambda: messages(app, "out") and messages(app, "out")[0][1] == "delivered", "the partner's asynchronous MDN")
+    wait_for(lambda: partner.async_mdns_posted == [200], "the app's answer to the MDN")
+    # The partner asks us for asynchronous MDNs too: we answer 200 at once and post a signed MDN to its URL.
+    partner.async_mdn_url = partner.url
+    partner.edi.run_once()
+    sent = partner.send_outbox()
+    assert [s.http_status for s in sent] == [200, 200] and all(s.mdn_status is None for s in sent)
+    wait_for(lambda: len(partner.async_mdns_received) == 2, "our asynchronous MDNs")
+    assert {status for _, status, _ in partner.async_mdns_received} == {"processed"}
+    assert {message_id for message_id, _, _ in partner.async_mdns_received} == {s.message_id for s in sent}
+    assert len(messages(app, "in")) == 2
+
+
+def test_a_negative_asynchronous_mdn_is_alerted(world):
+    app, shopify, partner, supplier_id, _ = world
+    services = app.extensions["services"]
+    with services.session_factory.begin() as session:
+        supplier = session.get(Supplier, supplier_id)
+        supplier.settings = {**supplier.settings, "transport": {**supplier.settings["transport"], "mdn_mode": "async"}}
+    place(app, shopify, [{"sku": "TEE-S", "quantity": 1}])
+    partner.negative_mdn_next = True
+    ForwardingWorker(services.session_factory, services.box).drain()
+    wait_for(lambda: messages(app, "out") and messages(app, "out")[0][1] == "failed", "the negative MDN")
+    with services.session_factory() as session:
+        [alert] = session.query(Alert).filter(Alert.resolved_at.is_(None)).all()
+        assert alert.dedupe_key.startswith(f"as2_mdn_failed:{supplier_id}:850_") and "processed/Error" in alert.message
