@@ -321,3 +321,21 @@ def test_a_negative_asynchronous_mdn_is_alerted(world):
     with services.session_factory() as session:
         [alert] = session.query(Alert).filter(Alert.resolved_at.is_(None)).all()
         assert alert.dedupe_key.startswith(f"as2_mdn_failed:{supplier_id}:850_") and "processed/Error" in alert.message
+
+
+def test_an_order_for_a_partner_whose_certificate_expired_since_fails_its_attempt_with_the_reason(world):
+    app, shopify, partner, supplier_id, _ = world
+    services = app.extensions["services"]
+    now = dt.datetime.now(dt.timezone.utc)
+    _, expired = make_certificate("old partner", not_before=now - dt.timedelta(days=400), not_after=now - dt.timedelta(days=1))
+    with services.session_factory.begin() as session:
+        supplier = session.get(Supplier, supplier_id)
+        supplier.settings = {**supplier.settings, "transport": {**supplier.settings["transport"], "partner_certificate": expired.decode()}}
+    place(app, shopify, [{"sku": "TEE-S", "quantity": 1}])
+    ForwardingWorker(services.session_factory, services.box).drain()
+    with services.session_factory() as session:
+        [delivery] = session.query(SupplierOrder).all()
+        assert delivery.state != "placed"
+        [message] = session.query(As2Message).all()
+        assert message.status == "failed" and "expired" in message.detail.lower()
+    assert partner.received == []

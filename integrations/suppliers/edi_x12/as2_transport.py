@@ -21,7 +21,7 @@ from typing import BinaryIO, Callable, Protocol
 import httpx
 
 from ..files.transport import RemoteFile, TransportError, safe_folder, safe_name
-from .as2 import As2Settings, Identity, build_message, message_id_for, read_mdn
+from .as2 import As2Settings, Identity, build_message, check_certificate, message_id_for, read_mdn
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,12 @@ class As2Transport:
         message_id = message_id_for(self.settings.our_id, self._scope, name)
         self.ledger.record_outbound(folder, name, message_id)  # committed before anything leaves
         asynchronous = self.settings.mdn_mode == "async"
-        outbound = build_message(self.settings, self.identity, data, name, message_id, self._mdn_url if asynchronous else None)
+        try:
+            check_certificate(self.settings.partner_certificate)  # pyas2lib would only say "Partner Certificate Invalid"
+            outbound = build_message(self.settings, self.identity, data, name, message_id, self._mdn_url if asynchronous else None)
+        except Exception as exc:  # noqa: BLE001 - the partner's certificate (expired since it was saved) or pyas2lib's own refusals: the setup's, shown as they are
+            self.ledger.note_attempt(message_id, "failed", None, f"cannot build the AS2 message: {exc}"[:500])
+            raise TransportError(f"cannot build the AS2 message for {name}: {exc}") from exc
         try:
             with self._client() as client:
                 response = client.post(self.settings.url, content=outbound.body, headers=outbound.headers)
