@@ -266,10 +266,26 @@ class As2Partner:
             mdn_status, mdn_detail = as2lib.Mdn().parse(raw, lambda mid, _r: original if mid == message_id else None)
         return Sent(message_id, file_name, response.status_code, mdn_status, mdn_detail)
 
-    def step(self) -> list[Sent]:
+    def step(self, ship_after: float = 5.0) -> list[Sent]:
         """One round on its own: read the POs that came in (997 + 855 out), ship what is due, send everything to the app."""
-        self.edi.step()
+        self.edi.step(ship_after)
         return self.send_outbox()
+
+    def run_in_background(self, interval: float = 2.0, ship_after: float = 5.0) -> threading.Event:
+        """Run step() every `interval` seconds once the app's URL and certificate are known (`make run`); set the event to stop."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(interval):
+                if self.app_url is None or self.app_certificate_pem is None:
+                    continue
+                try:
+                    self.step(ship_after)
+                except (httpx.HTTPError, OSError):  # the app is restarting: next round
+                    continue
+
+        threading.Thread(target=loop, name="sandbox-as2-partner-loop", daemon=True).start()
+        return stop
 
     def purchase_orders(self) -> dict[str, int]:
         """PO number -> how many distinct interchanges carried it (1 = exactly once)."""

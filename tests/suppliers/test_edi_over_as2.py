@@ -339,3 +339,37 @@ def test_an_order_for_a_partner_whose_certificate_expired_since_fails_its_attemp
         [message] = session.query(As2Message).all()
         assert message.status == "failed" and "expired" in message.detail.lower()
     assert partner.received == []
+
+
+def test_make_runs_sandbox_as2_partner_is_seeded_and_trades_an_order(app_factory, database_url, sandbox_shopify, tmp_path, monkeypatch):
+    """`make run`'s sandbox AS2 partner and its demo supplier record (shopify_app/devserver.py)."""
+    from shopify_app import devserver
+
+    built = {}
+    server = make_server("127.0.0.1", 0, lambda environ, start_response: built["app"](environ, start_response), threaded=True)
+    app = built["app"] = app_factory(database_url, sandbox_shopify_url=sandbox_shopify.base_url, app_url=f"http://127.0.0.1:{server.server_port}")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sandbox_shopify.register_app(API_KEY, API_SECRET, f"http://127.0.0.1:{server.server_port}", webhook_topics=["orders/create", "orders/paid", "orders/updated"])
+    services = app.extensions["services"]
+    services.tokens.save(SHOP, sandbox_shopify.issue_access_token(SHOP, API_KEY)["access_token"], None, None, None, "write_orders")
+    monkeypatch.setenv("SANDBOX_AS2_ROOT", str(tmp_path / "as2"))
+    partner = devserver.start_as2_partner()
+    partner.loop_stop.set()  # driven step by step here
+    try:
+        supplier_id = devserver.seed_as2_supplier(services, partner, SHOP)
+        assert devserver.seed_as2_supplier(services, partner, SHOP) == supplier_id  # idempotent across restarts
+        with services.session_factory.begin() as session:
+            session.add(ProductMapping(shop_domain=SHOP, sku="TEE-S", supplier_id=supplier_id, supplier_sku="TEE-S", cost="4.50"))
+        order = place(app, sandbox_shopify, [{"sku": "TEE-S", "quantity": 1}])
+        ForwardingWorker(services.session_factory, services.box).drain()
+        assert [r.status for r in partner.received] == ["processed"]
+        partner.step(ship_after=0)  # 997 + 855, and the 856 at once
+        partner.step(ship_after=0)
+        run_job(app, "edi-partners")
+        assert shopify_order(sandbox_shopify, order["id"])["displayFulfillmentStatus"] == "FULFILLED"
+        banner = devserver.banner(type("S", (), {"app_url": "http://app"})(), (), type("F", (), {"as2_partner": partner, "host": "h", "port": 1, "fingerprint": "f",
+                                                                                              "home": lambda self, user: user})())
+        assert f"Sandbox AS2 partner (the same X12 over AS2, signed + encrypted, signed MDNs): {partner.url}" in banner
+    finally:
+        partner.stop()
+        server.shutdown()
