@@ -249,19 +249,19 @@ def test_a_partner_certificate_expired_is_refused_at_save_and_alerted_when_it_ex
         assert response.status_code in (400, 422), response.get_data(as_text=True)
         assert "partner_certificate" in response.get_data(as_text=True) and reason in response.get_data(as_text=True)
     # A certificate that was valid when saved and has expired since: an error alert, closed once a new one is saved.
-    run_job(app, "as2-certificates")
+    run_job(app, "as2-partners")
     with services.session_factory.begin() as session:
         assert session.query(Alert).filter(Alert.resolved_at.is_(None)).count() == 0
         supplier = session.get(Supplier, supplier_id)
         supplier.settings = {**supplier.settings, "transport": {**supplier.settings["transport"], "partner_certificate": expired.decode()}}
-    run_job(app, "as2-certificates")
+    run_job(app, "as2-partners")
     with services.session_factory() as session:
         [alert] = session.query(Alert).filter(Alert.resolved_at.is_(None)).all()
         assert alert.severity == "error" and "expired" in alert.message
     with services.session_factory.begin() as session:
         supplier = session.get(Supplier, supplier_id)
         supplier.settings = {**supplier.settings, "transport": {**supplier.settings["transport"], "partner_certificate": partner.certificate_pem.decode()}}
-    run_job(app, "as2-certificates")
+    run_job(app, "as2-partners")
     with services.session_factory() as session:
         assert session.query(Alert).filter(Alert.resolved_at.is_(None)).count() == 0
 
@@ -373,3 +373,28 @@ def test_make_runs_sandbox_as2_partner_is_seeded_and_trades_an_order(app_factory
     finally:
         partner.stop()
         server.shutdown()
+
+
+def test_an_asynchronous_mdn_that_never_comes_is_alerted_and_the_alert_closes_when_it_does(world):
+    from shopify_app.suppliers.as2_watch import MDN_WAIT, missing_mdn_key
+
+    app, shopify, partner, supplier_id, _ = world
+    services = app.extensions["services"]
+    with services.session_factory.begin() as session:
+        supplier = session.get(Supplier, supplier_id)
+        supplier.settings = {**supplier.settings, "transport": {**supplier.settings["transport"], "mdn_mode": "async"}}
+    with services.session_factory.begin() as session:  # an 850 the partner took over an hour ago, its asynchronous MDN still awaited
+        session.add(As2Message(shop_domain=SHOP, supplier_id=supplier_id, direction="out", message_id="edi-x@dropshipapp-as2", folder="to_partner",
+                               file_name="850_LATE.x12", status="awaiting_mdn", attempts=1,
+                               updated_at=dt.datetime.now(dt.timezone.utc) - MDN_WAIT - dt.timedelta(minutes=1)))
+
+    def open_alerts():
+        with services.session_factory() as session:
+            return [a.dedupe_key for a in session.query(Alert).filter(Alert.resolved_at.is_(None))]
+
+    run_job(app, "as2-partners")
+    assert open_alerts() == [missing_mdn_key(supplier_id, "850_LATE.x12")]
+    with services.session_factory.begin() as session:
+        session.execute(update(As2Message).where(As2Message.file_name == "850_LATE.x12").values(status="delivered"))
+    run_job(app, "as2-partners")
+    assert open_alerts() == []
