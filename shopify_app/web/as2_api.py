@@ -5,7 +5,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import select
 
 from integrations.suppliers import runtime
-from integrations.suppliers.edi_x12.as2 import MAX_MESSAGE_BYTES, check_certificate
+from integrations.suppliers.edi_x12.as2 import MAX_MESSAGE_BYTES, CertificateRefused, check_certificate
 from integrations.suppliers.runtime import SupplierRef
 
 from ..auth.session_tokens import require_session_token
@@ -37,6 +37,33 @@ def receive_message(token: str) -> Response:
     return response
 
 
+def as2_setup(services, shop_domain: str, supplier_id: int, transport: dict, limit: int = MAX_LISTED_MESSAGES, *, as_json: bool = True) -> dict:
+    """What to give the partner (our AS2 id, URL, certificate), the partner's certificate dates, and the latest messages both ways (no session held while the shop's key pair is made)."""
+    with services.session_factory() as session:
+        rows = session.scalars(select(As2Message).where(As2Message.shop_domain == shop_domain, As2Message.supplier_id == supplier_id)
+                               .order_by(As2Message.id.desc()).limit(limit))
+        messages = [{"direction": row.direction, "message_id": row.message_id, "file_name": row.file_name, "status": row.status, "folder": row.folder,
+                     "attempts": row.attempts, "detail": row.detail, "updated_at": row.updated_at.isoformat() if as_json else row.updated_at} for row in rows]
+    station = runtime.current().as2_station_for(SupplierRef(shop_domain, supplier_id))
+    try:
+        partner = check_certificate(transport.get("partner_certificate", ""), check_dates=False)
+    except CertificateRefused:
+        partner = None
+    ours = check_certificate(station.identity.certificate_pem, check_dates=False)
+    return {
+        "our_as2_id": transport.get("our_as2_id"), "partner_as2_id": transport.get("partner_as2_id"), "inbound_url": station.inbound_url,
+        "certificate_pem": station.identity.certificate_pem.decode(), "certificate_not_after": ours.not_after.isoformat(),
+        "partner_certificate_subject": partner.subject if partner else None,
+        "partner_certificate_not_after": partner.not_after.isoformat() if partner else None, "messages": messages,
+    }
+
+
+def as2_transport_of(supplier) -> dict | None:
+    """The supplier's AS2 transport settings, or None when it does not trade over AS2."""
+    transport = (supplier.settings or {}).get("transport") if supplier.kind == "edi_x12" else None
+    return dict(transport) if isinstance(transport, dict) and transport.get("kind") == "as2" else None
+
+
 @blueprint.get("/suppliers/<id:supplier_id>/as2")
 @require_session_token
 def get_as2_setup(supplier_id: int):
@@ -46,21 +73,10 @@ def get_as2_setup(supplier_id: int):
         supplier, refused = supplier_of_kind(session, supplier_id, "edi_x12", "only EDI suppliers trade over AS2")
         if refused:
             return refused
-        transport = dict((supplier.settings or {}).get("transport") or {})
-        if transport.get("kind") != "as2":
-            return jsonify(error="this EDI partner's transport is not AS2 (settings.transport.kind)"), 409
-        rows = session.scalars(select(As2Message).where(As2Message.shop_domain == g.shop_domain, As2Message.supplier_id == supplier_id)
-                               .order_by(As2Message.id.desc()).limit(MAX_LISTED_MESSAGES))
-        messages = [{"direction": row.direction, "message_id": row.message_id, "file_name": row.file_name, "status": row.status, "folder": row.folder,
-                     "attempts": row.attempts, "detail": row.detail, "updated_at": row.updated_at.isoformat()} for row in rows]
-    station = runtime.current().as2_station_for(SupplierRef(g.shop_domain, supplier_id))  # the key pair is made on first use: no session open
-    partner = check_certificate(transport.get("partner_certificate", ""), check_dates=False)
-    ours = check_certificate(station.identity.certificate_pem, check_dates=False)
-    return jsonify(as2={
-        "our_as2_id": transport.get("our_as2_id"), "partner_as2_id": transport.get("partner_as2_id"), "inbound_url": station.inbound_url,
-        "certificate_pem": station.identity.certificate_pem.decode(), "certificate_not_after": ours.not_after.isoformat(),
-        "partner_certificate_subject": partner.subject, "partner_certificate_not_after": partner.not_after.isoformat(), "messages": messages,
-    })
+        transport = as2_transport_of(supplier)
+    if transport is None:
+        return jsonify(error="this EDI partner's transport is not AS2 (settings.transport.kind)"), 409
+    return jsonify(as2=as2_setup(services, g.shop_domain, supplier_id, transport))
 
 
 @blueprint.get("/suppliers/<id:supplier_id>/as2/certificate.pem")
@@ -72,7 +88,7 @@ def download_certificate(supplier_id: int):
         supplier, refused = supplier_of_kind(session, supplier_id, "edi_x12", "only EDI suppliers trade over AS2")
         if refused:
             return refused
-        as2 = ((supplier.settings or {}).get("transport") or {}).get("kind") == "as2"
+        as2 = as2_transport_of(supplier) is not None
     if not as2:
         return jsonify(error="this EDI partner's transport is not AS2 (settings.transport.kind)"), 409
     station = runtime.current().as2_station_for(SupplierRef(g.shop_domain, supplier_id))

@@ -251,7 +251,7 @@ def response_schemas() -> dict[str, dict]:
                        ("id", "file_name", "outcome", "sets_accepted", "sets_rejected", "reasons", "received_at")),
         "EdiRunList": _list_of("edi_runs", "EdiRun"),
         "As2Setup": _obj({"as2": _obj({"our_as2_id": STR, "partner_as2_id": STR, "inbound_url": STR, "certificate_pem": STR, "certificate_not_after": STR,
-                                       "partner_certificate_subject": STR, "partner_certificate_not_after": STR,
+                                       "partner_certificate_subject": NSTR, "partner_certificate_not_after": NSTR,
                                        "messages": {"type": "array", "items": _obj({"direction": {"enum": ["in", "out"]}, "message_id": STR, "file_name": STR,
                                                                                       "status": STR, "folder": STR, "attempts": INT, "detail": NSTR, "updated_at": STR},
                                                                                      ("direction", "message_id", "file_name", "status", "attempts", "updated_at"))}},

@@ -398,3 +398,16 @@ def test_an_asynchronous_mdn_that_never_comes_is_alerted_and_the_alert_closes_wh
         session.execute(update(As2Message).where(As2Message.file_name == "850_LATE.x12").values(status="delivered"))
     run_job(app, "as2-partners")
     assert open_alerts() == []
+
+
+def test_the_supplier_page_shows_what_to_give_the_partner_and_the_messages(world):
+    app, shopify, partner, supplier_id, headers = world
+    services = app.extensions["services"]
+    place(app, shopify, [{"sku": "TEE-S", "quantity": 1}])
+    ForwardingWorker(services.session_factory, services.box).drain()
+    token = shopify.mint_session_token(SHOP, API_KEY, ttl=600)
+    html = app.test_client().get(f"/suppliers/{supplier_id}?shop={SHOP}&host=abc&embedded=1&id_token={token}").get_data(as_text=True)
+    section = html.split('id="as2-setup"', 1)[1].split('<div class="card"', 1)[0]
+    assert partner.app_url in section and OUR_AS2_ID in section and PARTNER_AS2_ID in section
+    assert partner.app_certificate_pem.decode().strip() in section.replace("&#43;", "+").replace("&#x2B;", "+")
+    assert section.count('data-status="delivered"') == 1 and "850_" in section
