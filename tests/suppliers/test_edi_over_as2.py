@@ -248,6 +248,12 @@ def test_a_partner_certificate_expired_is_refused_at_save_and_alerted_when_it_ex
         response = app.test_client().post("/api/suppliers", json=body, headers=headers)
         assert response.status_code in (400, 422), response.get_data(as_text=True)
         assert "partner_certificate" in response.get_data(as_text=True) and reason in response.get_data(as_text=True)
+    saved = app.test_client().post("/api/suppliers", json={"name": "AS2 partner", "kind": "edi_x12", "settings": settings}, headers=headers)
+    assert saved.status_code == 201, saved.get_data(as_text=True)
+    # The edit page shows the AS2 form (the certificate in a text box), not the SFTP one.
+    token = shopify.mint_session_token(SHOP, API_KEY, ttl=600)
+    html = app.test_client().get(f"/suppliers/{saved.get_json()['supplier']['id']}?shop={SHOP}&host=abc&embedded=1&id_token={token}").get_data(as_text=True)
+    assert '<textarea id="f-settings-transport-partner_certificate"' in html and "settings.transport.host" not in html
     # A certificate that was valid when saved and has expired since: an error alert, closed once a new one is saved.
     run_job(app, "as2-partners")
     with services.session_factory.begin() as session:
