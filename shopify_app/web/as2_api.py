@@ -64,33 +64,35 @@ def as2_transport_of(supplier) -> dict | None:
     return dict(transport) if isinstance(transport, dict) and transport.get("kind") == "as2" else None
 
 
+def _own_as2_partner(supplier_id: int):
+    """(its AS2 transport settings, None) for this shop's EDI supplier trading over AS2, else (None, the 404 or 409 answer)."""
+    with current_app.extensions["services"].session_factory() as session:
+        supplier, refused = supplier_of_kind(session, supplier_id, "edi_x12", "only EDI suppliers trade over AS2")
+        if refused:
+            return None, refused
+        transport = as2_transport_of(supplier)
+    if transport is None:
+        return None, (jsonify(error="this EDI partner's transport is not AS2 (settings.transport.kind)"), 409)
+    return transport, None
+
+
 @blueprint.get("/suppliers/<id:supplier_id>/as2")
 @require_session_token
 def get_as2_setup(supplier_id: int):
     """What to give the AS2 partner (our AS2 id, URL, certificate), the partner's certificate dates, and the latest messages both ways."""
-    services = current_app.extensions["services"]
-    with services.session_factory() as session:
-        supplier, refused = supplier_of_kind(session, supplier_id, "edi_x12", "only EDI suppliers trade over AS2")
-        if refused:
-            return refused
-        transport = as2_transport_of(supplier)
-    if transport is None:
-        return jsonify(error="this EDI partner's transport is not AS2 (settings.transport.kind)"), 409
-    return jsonify(as2=as2_setup(services, g.shop_domain, supplier_id, transport))
+    transport, refused = _own_as2_partner(supplier_id)
+    if refused:
+        return refused
+    return jsonify(as2=as2_setup(current_app.extensions["services"], g.shop_domain, supplier_id, transport))
 
 
 @blueprint.get("/suppliers/<id:supplier_id>/as2/certificate.pem")
 @require_session_token
 def download_certificate(supplier_id: int):
     """Our AS2 certificate (PEM) for the partner: it verifies our signatures and encrypts to us with it."""
-    services = current_app.extensions["services"]
-    with services.session_factory() as session:
-        supplier, refused = supplier_of_kind(session, supplier_id, "edi_x12", "only EDI suppliers trade over AS2")
-        if refused:
-            return refused
-        as2 = as2_transport_of(supplier) is not None
-    if not as2:
-        return jsonify(error="this EDI partner's transport is not AS2 (settings.transport.kind)"), 409
+    _, refused = _own_as2_partner(supplier_id)
+    if refused:
+        return refused
     station = runtime.current().as2_station_for(SupplierRef(g.shop_domain, supplier_id))
     name = "".join(c if c.isalnum() or c in ".-" else "-" for c in g.shop_domain)
     return Response(station.identity.certificate_pem, 200, mimetype="application/x-pem-file",

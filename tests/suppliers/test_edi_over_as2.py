@@ -417,3 +417,21 @@ def test_the_supplier_page_shows_what_to_give_the_partner_and_the_messages(world
     assert partner.app_url in section and OUR_AS2_ID in section and PARTNER_AS2_ID in section
     assert partner.app_certificate_pem.decode().strip() in section.replace("&#43;", "+").replace("&#x2B;", "+")
     assert section.count('data-status="delivered"') == 1 and "850_" in section
+
+
+def test_the_as2_views_are_for_this_shops_as2_partners_only(world):
+    app, shopify, partner, supplier_id, headers = world
+    services = app.extensions["services"]
+    with services.session_factory.begin() as session:
+        sftp_partner = Supplier(shop_domain=SHOP, name="EDI over SFTP", kind="edi_x12", settings={**edi_settings(), "transport": {"kind": "local"}})
+        mail = Supplier(shop_domain=SHOP, name="Mail", kind="email", settings={"to_addresses": ["po@example.com"]})
+        other_shop = Supplier(shop_domain="other.myshopify.com", name="Theirs", kind="edi_x12", settings={"transport": as2_transport(partner)})
+        session.add_all([sftp_partner, mail, other_shop])
+        session.flush()
+        ids = sftp_partner.id, mail.id, other_shop.id
+    client = app.test_client()
+    for path in ("as2", "as2/certificate.pem"):
+        assert client.get(f"/api/suppliers/{ids[0]}/{path}", headers=headers).status_code == 409
+        assert client.get(f"/api/suppliers/{ids[1]}/{path}", headers=headers).status_code == 409
+        assert client.get(f"/api/suppliers/{ids[2]}/{path}", headers=headers).status_code == 404
+        assert client.get(f"/api/suppliers/{supplier_id}/{path}").status_code == 401
