@@ -17,7 +17,7 @@ from typing import Callable
 from integrations import egress
 from integrations.suppliers import runtime
 from integrations.suppliers.edi_x12.as2 import As2Settings, mdn_original_id, parse_as2_settings, read_mdn, receive
-from integrations.suppliers.edi_x12.as2_factory import MDN_MAX_BYTES, _url_shape
+from integrations.suppliers.edi_x12.as2_factory import MDN_MAX_BYTES, url_shape
 from integrations.suppliers.edi_x12.config import InvalidEdiSettings, parse_settings
 from integrations.suppliers.runtime import SupplierRef
 
@@ -55,7 +55,7 @@ def _partner(services, token: str) -> tuple[SupplierRef, As2Settings, str] | Ans
     if not isinstance(transport, dict) or transport.get("kind") != "as2":
         return Answer(404, b"this partner does not trade over AS2")
     try:
-        return owner, parse_as2_settings(transport, _url_shape, runtime.current().clamp_timeout, check_dates=False), parse_settings(settings).inbound_folder
+        return owner, parse_as2_settings(transport, url_shape, runtime.current().clamp_timeout, check_dates=False), parse_settings(settings).inbound_folder
     except InvalidEdiSettings as exc:
         return Answer(409, f"the partner's AS2 settings are incomplete: {exc}".encode())
 
@@ -86,7 +86,7 @@ def receive_as2(services, token: str, headers: dict[str, str], body: bytes) -> A
 
 def _send_async_mdn(url: str, headers: dict[str, str], body: bytes, settings: As2Settings) -> None:
     try:
-        _url_shape(url)
+        url_shape(url)
         with egress.current().client(total_seconds=settings.timeout_seconds, max_bytes=MDN_MAX_BYTES) as client:
             response = client.post(url, content=body, headers=headers)
         if response.status_code >= 300:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
@@ -74,7 +74,7 @@ class DatabaseAs2Ledger:
         with self._sessions.begin() as session:
             session.execute(update(As2Message).where(*self._mine("out"), As2Message.message_id == message_id).values(
                 attempts=As2Message.attempts + 1, updated_at=utcnow(), mic=mic, detail=detail,
-                status=status if status == "delivered" else _keep_delivered(status)))
+                status=_keep_delivered(status)))
 
     def mdn_received(self, message_id: str, delivered: bool, detail: str) -> str | None:
         """An asynchronous MDN for one of our messages: returns the file name it confirms (or fails), None when it is not ours."""
@@ -129,6 +129,4 @@ class DatabaseAs2Ledger:
 
 def _keep_delivered(status: str):
     """SQL: leave a delivered row delivered, else take `status`."""
-    from sqlalchemy import case
-
     return case((As2Message.status == "delivered", "delivered"), else_=status)

@@ -18,8 +18,8 @@ def check_as2_settings(transport: dict[str, Any], policy: egress.EgressPolicy) -
     return parse_as2_settings(transport, lambda url: policy.check_url(url, what="the partner's AS2 URL"), runtime.current().clamp_timeout)
 
 
-def _url_shape(url: str) -> str:
-    # At run time the egress transport checks the address at connect; here only the form.
+def url_shape(url: str) -> str:
+    """The URL's form only (at run time the egress transport checks the address when it connects)."""
     if not url.startswith(("https://", "http://")):
         raise ValueError("must be an https:// URL")
     return url
@@ -30,7 +30,7 @@ def as2_opener(transport: dict[str, Any], owner: SupplierRef | None) -> Callable
     station_for = getattr(runtime.current(), "as2_station_for", None)
     if owner is None or station_for is None:
         raise InvalidEdiSettings("AS2 partners need the app's AS2 station (build the adapter with its shop and supplier)")
-    settings = parse_as2_settings(transport, _url_shape, runtime.current().clamp_timeout, check_dates=False)
+    settings = parse_as2_settings(transport, url_shape, runtime.current().clamp_timeout, check_dates=False)
     scope = f"{owner.shop_domain}/{owner.supplier_id}"
 
     def open_transport() -> As2Transport:
