@@ -17,6 +17,7 @@ from shopify_app.shop_profile import refresh_if_stale, stale_profiles
 from shopify_app.suppliers.amendments import AmendmentWorker
 from scheduler.forwarding_capacity import forwarding_worker
 from shopify_app.suppliers.edi_polling import poll_edi_partners
+from shopify_app.suppliers.as2_watch import CHECK_EVERY as AS2_PARTNERS_EVERY, watch_as2_partners
 from shopify_app.suppliers.email_inbox import poll_mailboxes
 from shopify_app.suppliers.file_channel import poll_file_suppliers
 from shopify_app.suppliers.po_batches import close_due_batches, shops_with_due_batches
@@ -157,6 +158,7 @@ PERIODIC_JOBS = (
     ("file-suppliers", FILE_SUPPLIERS_EVERY, poll_file_suppliers),  # each file supplier is polled on its own interval
     ("case-clocks", CASE_CLOCKS_EVERY, watch_case_clocks),  # issue 17 part P
     ("state-counts", dt.timedelta(minutes=1), fold_state_counts),  # issue 19 part J: keeps the pipeline's sums a few rows
+    ("as2-partners", AS2_PARTNERS_EVERY, watch_as2_partners),  # issue 15: AS2 partners' certificates expiring, asynchronous MDNs overdue
 )
 
 # Per-shop jobs: each shop's run is its own claimed unit at its own offset in the interval

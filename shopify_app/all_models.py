@@ -14,6 +14,7 @@ from .returns import outcome_models as return_outcome_models  # noqa: F401  (iss
 from .suppliers import models as supplier_models  # noqa: F401
 from .suppliers import email_po_log as email_po_log_models  # noqa: F401
 from .suppliers import edi_models  # noqa: F401
+from .suppliers import as2_models  # noqa: F401
 from .suppliers import email_inbox_models  # noqa: F401
 from .suppliers import file_channel_models  # noqa: F401
 from .suppliers import po_batch_models  # noqa: F401  (issue 15: batched POs)

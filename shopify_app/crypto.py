@@ -28,8 +28,9 @@ class SecretBox:
 
 
 def rotate_all_tokens(session: Session, box: SecretBox) -> int:
-    """Re-encrypt every stored secret under the newest key (shop tokens, supplier credentials and mailboxes, alert webhook URLs); returns the rows rewritten."""
+    """Re-encrypt every stored secret under the newest key (shop tokens, supplier credentials and mailboxes, AS2 keys, alert webhook URLs); returns the rows rewritten."""
     from .models import ShopSetting, ShopToken
+    from .suppliers.as2_models import As2Identity
     from .suppliers.email_inbox_models import EmailMailbox
     from .suppliers.models import Supplier
 
@@ -44,6 +45,9 @@ def rotate_all_tokens(session: Session, box: SecretBox) -> int:
         count += 1
     for mailbox in session.scalars(select(EmailMailbox).with_for_update()):
         mailbox.password_enc = box.rotate(mailbox.password_enc)
+        count += 1
+    for identity in session.scalars(select(As2Identity).with_for_update()):  # shops' AS2 private keys
+        identity.private_key_enc = box.rotate(identity.private_key_enc)
         count += 1
     for row in session.scalars(select(ShopSetting).where(ShopSetting.key == "alert_channels").with_for_update()):
         if (row.value or {}).get("slack_webhook_enc"):

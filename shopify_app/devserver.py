@@ -138,7 +138,38 @@ def start_edi_partner(server):
                       outbox=parsed.inbound_folder, known_skus=dict(SANDBOX_EDI_STOCK)).start()
 
 
-def _seed_sftp_supplier(services, shop: str, name: str, kind: str, priority: int, settings: dict, password: str) -> int:
+def start_as2_partner():
+    """The sandbox AS2 trading partner (issue 15): an AS2 server on 127.0.0.1 around a sandbox EDI partner; it trades with the app once seeded."""
+    from pathlib import Path
+
+    from integrations.suppliers.edi_x12.config import parse_settings
+    from sandbox.supplier.as2_partner import As2Partner
+
+    parsed = parse_settings(SANDBOX_EDI_SETTINGS)
+    root = Path(os.environ.get("SANDBOX_AS2_ROOT", REPO_ROOT / "instance" / "sandbox-as2"))
+    partner = As2Partner(root, as2_id=SANDBOX_AS2_PARTNER_ID, app_as2_id=SANDBOX_AS2_OUR_ID, partner=parsed.partner, us=parsed.us,
+                         known_skus=dict(SANDBOX_EDI_STOCK)).start()
+    partner.loop_stop = partner.run_in_background()
+    return partner
+
+
+def seed_as2_supplier(services, partner, shop: str = "demo.myshopify.com") -> int:
+    """The AS2 partner's record on the demo shop; the partner gets our certificate and /as2/<token> URL, as a merchant would hand them over."""
+    from integrations.suppliers import runtime
+    from integrations.suppliers.runtime import SupplierRef
+
+    settings = {**SANDBOX_EDI_SETTINGS, "transport": {"kind": "as2", "our_as2_id": SANDBOX_AS2_OUR_ID, "partner_as2_id": SANDBOX_AS2_PARTNER_ID,
+                                                      "url": partner.url, "partner_certificate": partner.certificate_pem.decode(), "mdn_mode": "sync"}}
+    supplier_id = _seed_sftp_supplier(services, shop, "EDI wholesaler over AS2 (sandbox)", "edi_x12", 310, settings, None)
+    station = runtime.current().as2_station_for(SupplierRef(shop, supplier_id))
+    partner.app_certificate_pem, partner.app_url = station.identity.certificate_pem, station.inbound_url
+    return supplier_id
+
+
+SANDBOX_AS2_OUR_ID, SANDBOX_AS2_PARTNER_ID = "DROPSHIPAPP-AS2", "WHOLESALE-AS2"
+
+
+def _seed_sftp_supplier(services, shop: str, name: str, kind: str, priority: int, settings: dict, password: str | None) -> int:
     """Create or refresh a sandbox SFTP supplier's record by name (idempotent across restarts); returns its id."""
     import json
 
@@ -154,7 +185,8 @@ def _seed_sftp_supplier(services, shop: str, name: str, kind: str, priority: int
             session.flush()
         # A new host key each start: the sandbox pins the new one (a real supplier's key changing raises an alert instead).
         record.settings = settings
-        record.credentials_enc = services.box.encrypt(json.dumps({"password": password}))
+        if password is not None:  # (an AS2 partner has no password: its certificate is in the settings)
+            record.credentials_enc = services.box.encrypt(json.dumps({"password": password}))
         return record.id
 
 
@@ -213,12 +245,14 @@ def run_dev(host: str = "127.0.0.1") -> int:
         shopify, supplier = start_sandboxes(settings)
         sandboxes = (shopify, supplier)
         file_server = start_file_supplier(settings)
+        file_server.as2_partner = start_as2_partner()
         settings = dataclasses.replace(settings, sandbox_shopify_url=shopify.base_url)
     app = create_app(settings)
     if sandboxes:
         seed_sandbox_install(app.extensions["services"], *sandboxes)
         seed_file_supplier(app.extensions["services"], file_server)
         seed_edi_supplier(app.extensions["services"], file_server)
+        seed_as2_supplier(app.extensions["services"], file_server.as2_partner)
         threading.Thread(target=first_inventory_sync, args=(app.extensions["services"],), name="first-inventory-sync", daemon=True).start()
     server = make_server(host, settings.port, app, threaded=True, request_handler=PathOnlyRequestHandler)
     stop = threading.Event()
@@ -238,6 +272,8 @@ def run_dev(host: str = "127.0.0.1") -> int:
     if file_server is not None:
         file_server.supplier_stop.set()
         file_server.edi_partner.stop()
+        file_server.as2_partner.loop_stop.set()
+        file_server.as2_partner.stop()
         file_server.stop()
     return 0
 
@@ -269,4 +305,10 @@ def banner(settings, sandboxes, file_server=None) -> str:
             f" (password {SANDBOX_EDI_PASSWORD}; files in {file_server.home(SANDBOX_EDI_USER)})",
             "    as the supplier \"EDI wholesaler (sandbox)\": map a product to it (supplier SKU TEE-S, TEE-M or MUG-WHT) to send its orders as 850s",
         ]
+        as2_partner = getattr(file_server, "as2_partner", None)
+        if as2_partner is not None:
+            lines += [
+                f"  Sandbox AS2 partner (the same X12 over AS2, signed + encrypted, signed MDNs): {as2_partner.url} (AS2 id {SANDBOX_AS2_PARTNER_ID})",
+                "    as the supplier \"EDI wholesaler over AS2 (sandbox)\": map a product to it (supplier SKU TEE-S, TEE-M or MUG-WHT)",
+            ]
     return "\n".join(lines)

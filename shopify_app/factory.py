@@ -79,6 +79,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.register_blueprint(bp)
     for bp in (customer_links_bp, notice_settings_api_bp):  # issue 17 part N: customer notices
         app.register_blueprint(bp)
+    from .web.as2_api import blueprint as as2_api_bp, inbound as as2_inbound_bp  # issue 15: EDI partners over AS2 (session 27 part A)
+
+    app.register_blueprint(as2_inbound_bp)
+    app.register_blueprint(as2_api_bp)
     app.after_request(add_content_security_policy)
     install_request_context(app)
     init_metrics(app)

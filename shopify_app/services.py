@@ -128,6 +128,7 @@ def _configure_egress(settings: Settings, session_factory: sessionmaker, box: Se
     from integrations import egress
     from integrations.suppliers import runtime
 
+    from .suppliers.as2_station import as2_station_factory
     from .suppliers.edi_store import DatabaseEdiStore
     from .suppliers.email_po_log import sent_log_factory
 
@@ -135,6 +136,7 @@ def _configure_egress(settings: Settings, session_factory: sessionmaker, box: Se
     runtime.configure(runtime.SupplierRuntime(
         timeout_max_seconds=settings.supplier_timeout_max_seconds, smtp=runtime.operator_smtp_from(settings), sent_log_for=sent_log_factory(session_factory),
         edi_store_for=lambda owner: DatabaseEdiStore(session_factory, owner),
+        as2_station_for=as2_station_factory(session_factory, box, settings.app_url) if box is not None else None,
         file_root=getattr(settings, "file_supplier_root", None),
         po_batch_queue_for=_batch_queues(session_factory, box) if box is not None else None,  # issue 15: batched POs
     ))

@@ -48,6 +48,7 @@ class SupplierRuntime:
     smtp: OperatorSmtp | None = None
     sent_log_for: Callable[[SupplierRef], "SentLog"] | None = None
     edi_store_for: Callable[[SupplierRef], Any] | None = None  # EDI partners' store (issue 15 part E)
+    as2_station_for: Callable[[SupplierRef], Any] | None = None  # EDI over AS2: the shop's key pair, the AS2 ledger, our MDN URL (session 27 part A)
     # File suppliers: the operator's folder that "local" file suppliers live under (None: no local folders for tenants).
     file_root: str | None = None
     # File suppliers that batch POs on a schedule: the store of orders waiting for their batch (issue 15, batched POs).

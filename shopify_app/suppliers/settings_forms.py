@@ -171,6 +171,8 @@ def supplier_forms(*, sandbox: bool) -> list[SupplierForm]:
         _file_form("sftp"),
         _file_form("ftp"),
     ]
+    edi = next(index for index, form in enumerate(forms) if form.id == "edi_x12")
+    forms.insert(edi + 1, _edi_as2_form(forms[edi]))
     if sandbox:
         forms.append(SupplierForm(
             "rest:sandbox-rest", "rest", _l("Sandbox supplier (testing)"), _l("The local test supplier of sandbox mode: try everything without a real supplier."),
@@ -178,6 +180,29 @@ def supplier_forms(*, sandbox: bool) -> list[SupplierForm]:
             _rest_credentials("sandbox-rest"), {"preset": "sandbox-rest"}, sandbox_only=True,
         ))
     return forms
+
+
+def _edi_as2_form(edi: SupplierForm) -> SupplierForm:
+    """An EDI X12 partner over AS2 (issue 15): the EDI partner's fields (`edi`'s) with an AS2 connection instead of SFTP."""
+    properties = {name: field for name, field in edi.settings["properties"].items()
+                  if name not in ("transport", "outbound_folder", "inbound_folder", "archive_folder")}  # folders mean nothing over AS2
+    properties["transport"] = _object({
+        "kind": {"type": "string", "enum": ["as2"], "default": "as2", "title": _l("Connection")},
+        "our_as2_id": {"type": "string", "minLength": 1, "maxLength": 128, "examples": ["MYSHOP-AS2"], "title": _l("Our AS2 ID"),
+                       "description": _l("As agreed with the partner (AS2-From on what we send).")},
+        "partner_as2_id": {"type": "string", "minLength": 1, "maxLength": 128, "examples": ["WHOLESALER-AS2"], "title": _l("Partner's AS2 ID")},
+        "url": {"type": "string", "format": "uri", "title": _l("Partner's AS2 URL"), "description": _l("Where the partner receives AS2 messages (https).")},
+        "partner_certificate": {"type": "string", "minLength": 1, "contentMediaType": "application/x-pem-file", "title": _l("Partner's certificate (PEM)"),
+                                "description": _l("Paste the partner's certificate, from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----.")},
+        "encryption": {"type": "string", "enum": ["aes_256_cbc", "aes_128_cbc", "none"], "default": "aes_256_cbc", "title": _l("Encryption")},
+        "digest": {"type": "string", "enum": ["sha256", "sha384", "sha512"], "default": "sha256", "title": _l("Signature digest")},
+        "mdn_mode": {"type": "string", "enum": ["sync", "async"], "default": "sync", "title": _l("Receipts (MDN)"),
+                     "description": _l("sync: on the same connection; async: the partner posts them to our URL later.")},
+    }, ("kind", "our_as2_id", "partner_as2_id", "url", "partner_certificate"))
+    settings = {**edi.settings, "properties": properties}
+    return SupplierForm("edi_x12:as2", "edi_x12", _l("EDI X12 trading partner over AS2"),
+                        _l("The same EDI documents, exchanged over AS2: signed and encrypted messages with signed receipts, for partners that require AS2."),
+                        settings, _object({}), {})
 
 
 def _file_settings(transport: str) -> dict[str, Any]:
@@ -237,6 +262,8 @@ def form_for(form_id: str, *, sandbox: bool) -> SupplierForm | None:
 def form_of(kind: str, settings: Mapping[str, Any], *, sandbox: bool) -> SupplierForm | None:
     """The form a saved supplier was made with (its kind and preset), or None for hand-made REST settings."""
     preset = settings.get("preset")
+    if kind == "edi_x12" and isinstance(settings.get("transport"), Mapping) and settings["transport"].get("kind") == "as2":
+        return form_for("edi_x12:as2", sandbox=sandbox)
     if kind == "files":
         return form_for("files:sftp" if settings.get("transport", "sftp") == "sftp" else "files:ftp", sandbox=sandbox)
     return form_for(f"rest:{preset}" if kind == "rest" else kind, sandbox=sandbox or preset == "sandbox-rest")

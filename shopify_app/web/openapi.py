@@ -80,6 +80,8 @@ RESPONSES: dict[str, dict[int, str | None]] = {
     "file_suppliers_api.put_po_batching": {200: "PoBatchingView", 409: "Error"},
     "email_suppliers_api.get_tracking_import": {200: "TrackingImportEnvelope"},
     "edi_suppliers_api.list_edi_runs": {200: "EdiRunList", 409: "Error"},
+    "as2_api.get_as2_setup": {200: "As2Setup", 409: "Error"},
+    "as2_api.download_certificate": {200: "pem", 409: "Error"},
     "returns_api.list_returns": {200: "ReturnList"},
     "returns_api.get_return": {200: "ReturnEnvelope"},
     "returns_api.decide": {200: "ReturnEnvelope", 409: "Error", 502: "Error"},
@@ -250,6 +252,12 @@ def response_schemas() -> dict[str, dict]:
                         "sets_accepted": INT, "sets_rejected": INT, "reasons": {"type": "array", "items": STR}, "received_at": STR},
                        ("id", "file_name", "outcome", "sets_accepted", "sets_rejected", "reasons", "received_at")),
         "EdiRunList": _list_of("edi_runs", "EdiRun"),
+        "As2Setup": _obj({"as2": _obj({"our_as2_id": STR, "partner_as2_id": STR, "inbound_url": STR, "certificate_pem": STR, "certificate_not_after": STR,
+                                       "partner_certificate_subject": NSTR, "partner_certificate_not_after": NSTR,
+                                       "messages": {"type": "array", "items": _obj({"direction": {"enum": ["in", "out"]}, "message_id": STR, "file_name": STR,
+                                                                                      "status": STR, "folder": STR, "attempts": INT, "detail": NSTR, "updated_at": STR},
+                                                                                     ("direction", "message_id", "file_name", "status", "attempts", "updated_at"))}},
+                                      ("our_as2_id", "partner_as2_id", "inbound_url", "certificate_pem", "messages"))}),
         "MappingPage": _obj({"rows": {"type": "array", "items": _obj({"id": INT, "variant_gid": STR, "sku": NSTR, "title": NSTR, "barcode": NSTR,
                                                                         "mappings": {"type": "array", "items": _obj({"id": INT, "supplier_id": INT, "supplier": STR, "supplier_sku": STR,
                                                                                                                      "cost": NSTR, "stock": NINT, "in_stock": BOOL})}})},
@@ -317,6 +325,9 @@ def api_app() -> Flask:
     for blueprint in (api, alerts_api, admin_api, suppliers_api, email_suppliers_api, edi_suppliers_api, file_suppliers_api, locations_api, inventory_api, returns_api, supplier_pages, onboarding, mappings_api, settings_actions_api, cases_api):
         app.register_blueprint(blueprint)
     app.register_blueprint(notice_settings_api)  # issue 17 part N
+    from .as2_api import blueprint as as2_api
+
+    app.register_blueprint(as2_api)  # issue 15: EDI over AS2
     return app
 
 
@@ -345,6 +356,8 @@ def _content(name: str | None) -> dict:
         return {JSON: {"schema": ANY_OBJECT}}
     if name == "csv":
         return {"text/csv": {"schema": STR}}
+    if name == "pem":
+        return {"application/x-pem-file": {"schema": STR}}
     return {JSON: {"schema": _ref(name)}}
 
 

@@ -77,6 +77,7 @@ def supplier_detail(supplier_id: int):
     """One supplier: connection (settings, masked credentials, test), fulfillment model and location, terms, mappings, deactivate and delete."""
     from ..returns.intake import store_policy
     from ..returns.policy import supplier_terms_from, window_warnings
+    from .as2_api import as2_setup, as2_transport_of
     from .edi_suppliers_api import edi_runs
     from .suppliers_api import _public
 
@@ -108,6 +109,8 @@ def supplier_detail(supplier_id: int):
             "edi_runs": edi_runs(session, g.shop_domain, supplier.id, limit=20) if supplier.kind == "edi_x12" else None,
             "file_channel": file_channel_context(session, supplier) if supplier.kind == "files" else None,
         }
+    as2_transport = as2_transport_of(supplier)  # AS2 partners (issue 15): what to hand the partner; no session open while the shop's key pair is made
+    context["as2"] = as2_setup(current_app.extensions["services"], g.shop_domain, supplier_id, as2_transport, 20, as_json=False) if as2_transport else None
     return render_page("supplier.html", "suppliers", title=public["name"], **context)
 
 

@@ -30,6 +30,10 @@ def shop(sandboxed_app, sandbox_shopify):
 
 
 def _sample(schema: dict):
+    if schema.get("contentMediaType") == "application/x-pem-file":  # an AS2 partner's certificate: a real one, valid now
+        from sandbox.supplier.as2_partner import make_certificate
+
+        return make_certificate("form sample")[1].decode()
     if schema.get("type") == "array":
         return [_sample(schema["items"])] if schema["items"].get("format") else ["US"]
     if schema.get("type") == "boolean":

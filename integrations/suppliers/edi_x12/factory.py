@@ -18,6 +18,7 @@ from ..files.transport import FileTransport, LocalFolderTransport
 from ..registry import adapter_kind, settings_check
 from ..runtime import SupplierRef
 from .adapter import EdiX12Adapter
+from .as2_factory import as2_opener, check_as2_settings
 from .config import InvalidEdiSettings, parse_settings
 
 _HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$")
@@ -25,8 +26,8 @@ _HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$")
 
 def _transport_settings(settings: dict[str, Any]) -> dict[str, Any]:
     transport = settings.get("transport") or {"kind": "sftp"}
-    if not isinstance(transport, dict) or transport.get("kind") not in ("sftp", "local"):
-        raise InvalidEdiSettings("transport.kind: sftp, or local (a folder the operator shares)")
+    if not isinstance(transport, dict) or transport.get("kind") not in ("sftp", "local", "as2"):
+        raise InvalidEdiSettings("transport.kind: sftp, as2, or local (a folder the operator shares)")
     if transport["kind"] == "sftp":
         host, port = transport.get("host"), transport.get("port", 22)
         if not isinstance(host, str) or not _HOST.match(host):
@@ -45,6 +46,8 @@ def _transport_settings(settings: dict[str, Any]) -> dict[str, Any]:
 def transport_opener(settings: dict[str, Any], credentials: dict[str, Any], owner: SupplierRef | None) -> Callable[[], FileTransport]:
     """A function opening the exchange folder for this partner."""
     transport = _transport_settings(settings)
+    if transport["kind"] == "as2":
+        return as2_opener(transport, owner)
     if transport["kind"] == "local":
         if not runtime.current().file_root or owner is None:
             raise InvalidEdiSettings("transport.kind local needs the operator's FILE_SUPPLIER_ROOT")
@@ -71,5 +74,7 @@ def check_edi_settings(settings: dict[str, Any], policy: Any, timeout_max_second
     """The partner's IDs, separators and folders must make valid interchanges; the transport must name a host, user and pinned key."""
     parse_settings(settings)
     transport = _transport_settings(settings)
+    if transport["kind"] == "as2":
+        check_as2_settings(transport, policy)
     if transport["kind"] == "sftp":
         check_host_allowed(transport["host"], transport.get("port", 22), policy, InvalidEdiSettings, "transport.host")

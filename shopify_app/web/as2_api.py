@@ -1,0 +1,99 @@
+"""AS2 for EDI partners over HTTP: the partners' inbound endpoint (/as2/<token>) and the merchant's view of the setup (our certificate to download, the URL to give the partner, recent messages)."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from sqlalchemy import select
+
+from integrations.suppliers import runtime
+from integrations.suppliers.edi_x12.as2 import MAX_MESSAGE_BYTES, CertificateRefused, check_certificate
+from integrations.suppliers.runtime import SupplierRef
+
+from ..auth.session_tokens import require_session_token
+from ..suppliers.as2_inbound import receive_as2
+from ..suppliers.as2_models import As2Message
+from .own_supplier import supplier_of_kind
+
+inbound = Blueprint("as2_inbound", __name__)
+blueprint = Blueprint("as2_api", __name__, url_prefix="/api")
+
+MAX_LISTED_MESSAGES = 50
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+@inbound.post("/as2/<token>")
+def receive_message(token: str) -> Response:
+    """A partner's AS2 message or asynchronous MDN (verified against that partner's certificate)."""
+    if not 20 <= len(token) <= 64 or not set(token) <= _TOKEN_CHARS:
+        return Response("unknown AS2 endpoint", 404)
+    if (request.content_length or 0) > MAX_MESSAGE_BYTES:
+        return Response(f"an AS2 message may be at most {MAX_MESSAGE_BYTES} bytes", 413)
+    body = request.get_data(cache=False)[: MAX_MESSAGE_BYTES + 1]
+    if len(body) > MAX_MESSAGE_BYTES:
+        return Response(f"an AS2 message may be at most {MAX_MESSAGE_BYTES} bytes", 413)
+    answer = receive_as2(current_app.extensions["services"], token, dict(request.headers), body)
+    response = Response(answer.body, answer.status, headers=answer.headers or None, content_type=None if answer.headers else "text/plain")
+    if answer.after is not None:
+        response.call_on_close(answer.after)
+    return response
+
+
+def as2_setup(services, shop_domain: str, supplier_id: int, transport: dict, limit: int = MAX_LISTED_MESSAGES, *, as_json: bool = True) -> dict:
+    """What to give the partner (our AS2 id, URL, certificate), the partner's certificate dates, and the latest messages both ways (no session held while the shop's key pair is made)."""
+    with services.session_factory() as session:
+        rows = session.scalars(select(As2Message).where(As2Message.shop_domain == shop_domain, As2Message.supplier_id == supplier_id)
+                               .order_by(As2Message.id.desc()).limit(limit))
+        messages = [{"direction": row.direction, "message_id": row.message_id, "file_name": row.file_name, "status": row.status, "folder": row.folder,
+                     "attempts": row.attempts, "detail": row.detail, "updated_at": row.updated_at.isoformat() if as_json else row.updated_at} for row in rows]
+    station = runtime.current().as2_station_for(SupplierRef(shop_domain, supplier_id))
+    try:
+        partner = check_certificate(transport.get("partner_certificate", ""), check_dates=False)
+    except CertificateRefused:
+        partner = None
+    ours = check_certificate(station.identity.certificate_pem, check_dates=False)
+    return {
+        "our_as2_id": transport.get("our_as2_id"), "partner_as2_id": transport.get("partner_as2_id"), "inbound_url": station.inbound_url,
+        "certificate_pem": station.identity.certificate_pem.decode(), "certificate_not_after": ours.not_after.isoformat(),
+        "partner_certificate_subject": partner.subject if partner else None,
+        "partner_certificate_not_after": partner.not_after.isoformat() if partner else None, "messages": messages,
+    }
+
+
+def as2_transport_of(supplier) -> dict | None:
+    """The supplier's AS2 transport settings, or None when it does not trade over AS2."""
+    transport = (supplier.settings or {}).get("transport") if supplier.kind == "edi_x12" else None
+    return dict(transport) if isinstance(transport, dict) and transport.get("kind") == "as2" else None
+
+
+def _own_as2_partner(supplier_id: int):
+    """(its AS2 transport settings, None) for this shop's EDI supplier trading over AS2, else (None, the 404 or 409 answer)."""
+    with current_app.extensions["services"].session_factory() as session:
+        supplier, refused = supplier_of_kind(session, supplier_id, "edi_x12", "only EDI suppliers trade over AS2")
+        if refused:
+            return None, refused
+        transport = as2_transport_of(supplier)
+    if transport is None:
+        return None, (jsonify(error="this EDI partner's transport is not AS2 (settings.transport.kind)"), 409)
+    return transport, None
+
+
+@blueprint.get("/suppliers/<id:supplier_id>/as2")
+@require_session_token
+def get_as2_setup(supplier_id: int):
+    """What to give the AS2 partner (our AS2 id, URL, certificate), the partner's certificate dates, and the latest messages both ways."""
+    transport, refused = _own_as2_partner(supplier_id)
+    if refused:
+        return refused
+    return jsonify(as2=as2_setup(current_app.extensions["services"], g.shop_domain, supplier_id, transport))
+
+
+@blueprint.get("/suppliers/<id:supplier_id>/as2/certificate.pem")
+@require_session_token
+def download_certificate(supplier_id: int):
+    """Our AS2 certificate (PEM) for the partner: it verifies our signatures and encrypts to us with it."""
+    _, refused = _own_as2_partner(supplier_id)
+    if refused:
+        return refused
+    station = runtime.current().as2_station_for(SupplierRef(g.shop_domain, supplier_id))
+    name = "".join(c if c.isalnum() or c in ".-" else "-" for c in g.shop_domain)
+    return Response(station.identity.certificate_pem, 200, mimetype="application/x-pem-file",
+                    headers={"Content-Disposition": f'attachment; filename="{name}-as2.pem"'})
