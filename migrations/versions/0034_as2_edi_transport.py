@@ -1,7 +1,7 @@
 """AS2 for EDI partners: shop key pairs, partner endpoint tokens, AS2 messages (issue 15, session 27 part A)
 
-Revision ID: 0037
-Revises: 0036
+Revision ID: 0034
+Revises: 0033
 Create Date: 2026-12-04 05:40:00
 """
 from typing import Sequence, Union
@@ -10,8 +10,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision: str = '0037'
-down_revision: Union[str, Sequence[str], None] = '0036'
+revision: str = '0034'
+down_revision: Union[str, Sequence[str], None] = '0033'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
