@@ -132,6 +132,42 @@ def mapped_costs(session: Session, delivery: SupplierOrder) -> dict[str, str]:
     return {sku: cost for sku, cost in rows}
 
 
+_ORDER_FOR_REQUEST = select(Order.shipping_address, Order.email, Order.currency).where(Order.id == bindparam("order"))
+_LINES_FOR_REQUEST = select(OurLine.id, OurLine.title, OurLine.price).where(OurLine.id.in_(bindparam("ids", expanding=True)))
+
+
+def place_request(session: Session, delivery: SupplierOrder) -> tuple[PlaceOrder, str]:
+    """What to send, and the digest of the address in it (what order changes are compared with)."""
+    order = session.execute(_ORDER_FOR_REQUEST, {"order": delivery.order_id}).one()
+    address = order.shipping_address or {}
+    lines = []
+    costs = mapped_costs(session, delivery)
+    to_place = lines_to_place(delivery.lines)
+    ours = {row.id: row for row in session.execute(_LINES_FOR_REQUEST, {"ids": [sol.order_line_id for sol in to_place]})}
+    for sol in to_place:
+        line = ours[sol.order_line_id]
+        lines.append(OrderLine(line_ref=str(sol.id), supplier_sku=sol.supplier_sku, quantity=sol.quantity, name=line.title, retail_price=line.price,
+                               unit_cost=costs.get(sol.supplier_sku)))
+    request = PlaceOrder(
+        external_id=delivery.idempotency_key,
+        shipping_address=Address(
+            name=address.get("name") or " ".join(filter(None, [address.get("first_name"), address.get("last_name")])) or "",
+            address1=address.get("address1") or "",
+            address2=address.get("address2"),
+            city=address.get("city") or "",
+            province_code=address.get("province_code"),
+            country_code=address.get("country_code") or "",
+            zip=address.get("zip"),
+            phone=address.get("phone"),
+            email=order.email,
+            company=address.get("company"),
+        ),
+        lines=tuple(lines),
+        currency=order.currency or "USD",
+    )
+    return request, address_digest(order.shipping_address)
+
+
 class ForwardingWorker:
     """Places, confirms and cancels supplier orders from the supplier_orders table."""
 
@@ -345,7 +381,7 @@ class ForwardingWorker:
             delivery = session.get(SupplierOrder, delivery_id)
             supplier = delivery.supplier
             state = delivery.state
-            request, sent_digest = self._place_request(session, delivery)
+            request, sent_digest = place_request(session, delivery)
             supplier_order_id = delivery.supplier_order_id
             bind(shop=delivery.shop_domain, supplier_id=delivery.supplier_id, order_id=delivery.order_id)  # log context (reset by the drain loop)
             session.expunge_all()
@@ -369,37 +405,6 @@ class ForwardingWorker:
             self._place(adapter, supplier, delivery_id, request, report, draft=found, sent_digest=sent_digest)
             return
         self._place(adapter, supplier, delivery_id, request, report, sent_digest=sent_digest)
-
-    def _place_request(self, session: Session, delivery: SupplierOrder) -> tuple[PlaceOrder, str]:
-        """What to send, and the digest of the address in it (what order changes are compared with)."""
-        order = session.execute(_ORDER_FOR_REQUEST, {"order": delivery.order_id}).one()
-        address = order.shipping_address or {}
-        lines = []
-        costs = mapped_costs(session, delivery)
-        to_place = lines_to_place(delivery.lines)
-        ours = {row.id: row for row in session.execute(_LINES_FOR_REQUEST, {"ids": [sol.order_line_id for sol in to_place]})}
-        for sol in to_place:
-            line = ours[sol.order_line_id]
-            lines.append(OrderLine(line_ref=str(sol.id), supplier_sku=sol.supplier_sku, quantity=sol.quantity, name=line.title, retail_price=line.price,
-                                   unit_cost=costs.get(sol.supplier_sku)))
-        request = PlaceOrder(
-            external_id=delivery.idempotency_key,
-            shipping_address=Address(
-                name=address.get("name") or " ".join(filter(None, [address.get("first_name"), address.get("last_name")])) or "",
-                address1=address.get("address1") or "",
-                address2=address.get("address2"),
-                city=address.get("city") or "",
-                province_code=address.get("province_code"),
-                country_code=address.get("country_code") or "",
-                zip=address.get("zip"),
-                phone=address.get("phone"),
-                email=order.email,
-                company=address.get("company"),
-            ),
-            lines=tuple(lines),
-            currency=order.currency or "USD",
-        )
-        return request, address_digest(order.shipping_address)
 
     def _place(self, adapter, supplier, delivery_id: int, request: PlaceOrder, report: ForwardReport, draft: SupplierView | None = None,
                sent_digest: str | None = None) -> None:
@@ -654,8 +659,6 @@ def _update_order_state(session: Session, order_id: int) -> None:
 
 
 # Statements of the placing path, built once (issue 20: building a statement cost more than running it).
-_ORDER_FOR_REQUEST = select(Order.shipping_address, Order.email, Order.currency).where(Order.id == bindparam("order"))
-_LINES_FOR_REQUEST = select(OurLine.id, OurLine.title, OurLine.price).where(OurLine.id.in_(bindparam("ids", expanding=True)))
 _PLACED_OR_BEYOND = (DeliveryState.PLACED.value, DeliveryState.SHIPPED.value, DeliveryState.PARTIALLY_SHIPPED.value)
 _orders = Order.__table__.c
 _FORWARDED = (update(Order.__table__)

@@ -147,7 +147,7 @@ def close_due_batches(services, shop_domain: str, *, now: dt.datetime | None = N
 
 def record_due_batches(services, shop_domain: str, supplier_id: int, *, now: dt.datetime | None = None) -> list[int]:
     """Step 1: the due waiting POs of one supplier into the batch of their slot (one transaction, no network); the batch ids recorded."""
-    from .forwarding import ForwardingWorker
+    from .forwarding import place_request
 
     now = now or utcnow()
     recorded = []
@@ -182,11 +182,11 @@ def record_due_batches(services, shop_domain: str, supplier_id: int, *, now: dt.
                     session.delete(row)  # cancelled, held or failed before its slot: it leaves the batch (placing queues it again if it comes back)
                     continue
                 delivery = session.scalar(select(SupplierOrder).where(SupplierOrder.shop_domain == shop_domain, SupplierOrder.idempotency_key == row.po_number))
-                request = ForwardingWorker._place_request(None, session, delivery)  # the order as it is now (reads only the session)
+                request, sent_digest = place_request(session, delivery)  # the order as it is now (reads only the session)
                 if not request.lines:
                     session.delete(row)
                     continue
-                remember_sent(session, delivery, request)  # what the supplier gets: a later change is compared with this
+                remember_sent(session, delivery, request, sent_digest)  # what the supplier gets: a later change is compared with this
                 row.request_enc, row.batch_id, row.updated_at = encode_request(services.box, request), batch.id, utcnow()
                 _log_writing(session, shop_domain, supplier_id, request, batch.file_name)
                 batch.po_numbers = [*batch.po_numbers, row.po_number]
@@ -305,7 +305,7 @@ def _mark_written(services, batch_id: int, shop: str, supplier_id: int, supplier
             order = session.get(Order, delivery.order_id)
             record_event(session, order, "forwarded", "app", supplier=supplier_name, supplier_order_id=po_number, batch_file=batch.file_name)
             session.flush()
-            _update_order_state(session, order)
+            _update_order_state(session, order.id)
         session.execute(delete(PoBatchWaiting).where(PoBatchWaiting.batch_id == batch_id))
         resolve_alert(session, f"po_batch_unwritten:{batch_id}")
 

@@ -8,7 +8,7 @@ import pytest
 
 from sandbox.supplier.sftp_server import SandboxSftpServer
 from shopify_app.suppliers.models import Supplier
-from ui.test_browser import browser_page, open_page  # noqa: F401 (fixture)
+from ui.test_browser import browser_page, chromium_browser, open_page  # noqa: F401 (fixtures)
 from ui.ui_world import SHOP, serve
 
 
