@@ -33,7 +33,7 @@ def as2_transport(partner: As2Partner, **overrides) -> dict:
 
 
 def served_app(app_factory, database_url, sandbox_shopify):
-    """The app served on loopback, installed on SHOP: the server first (port 0), then the app whose APP_URL is that server
+    """(app, services, server): the app served on loopback, installed on SHOP; the server first (port 0), then the app whose APP_URL is that server
     (our AS2 URL and MDN URL derive from it)."""
     built = {}
     server = make_server("127.0.0.1", 0, lambda environ, start_response: built["app"](environ, start_response), threaded=True)
@@ -42,12 +42,12 @@ def served_app(app_factory, database_url, sandbox_shopify):
     sandbox_shopify.register_app(API_KEY, API_SECRET, f"http://127.0.0.1:{server.server_port}", webhook_topics=["orders/create", "orders/paid", "orders/updated"])
     services = app.extensions["services"]
     services.tokens.save(SHOP, sandbox_shopify.issue_access_token(SHOP, API_KEY)["access_token"], None, None, None, "write_orders")
-    return app, services
+    return app, services, server
 
 
 @pytest.fixture
 def world(app_factory, database_url, sandbox_shopify, tmp_path):
-    app, services = served_app(app_factory, database_url, sandbox_shopify)
+    app, services, server = served_app(app_factory, database_url, sandbox_shopify)
     code = f"APP{tmp_path.name[-10:]}".replace("_", "")[:15]  # adapters are cached per process by their settings: unique per test
     partner = As2Partner(tmp_path / "partner", as2_id=PARTNER_AS2_ID, app_as2_id=OUR_AS2_ID, partner=Party("01", "123456789", "WHOLESALE"),
                          us=Party("ZZ", "DROPSHIPAPP", code), known_skus={"W-TEE-S": 30, "W-MUG": 4}).start()
@@ -357,7 +357,7 @@ def test_make_runs_sandbox_as2_partner_is_seeded_and_trades_an_order(app_factory
     """`make run`'s sandbox AS2 partner and its demo supplier record (shopify_app/devserver.py)."""
     from shopify_app import devserver
 
-    app, services = served_app(app_factory, database_url, sandbox_shopify)
+    app, services, server = served_app(app_factory, database_url, sandbox_shopify)
     monkeypatch.setenv("SANDBOX_AS2_ROOT", str(tmp_path / "as2"))
     partner = devserver.start_as2_partner()
     partner.loop_stop.set()  # driven step by step here
