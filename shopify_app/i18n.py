@@ -130,6 +130,14 @@ def format_day(value) -> str:
     return format_date(value, "long")
 
 
+def weekday_names() -> list[str]:
+    """Monday to Sunday, abbreviated in the current language (CLDR's names through Babel, not our catalog)."""
+    from babel.dates import get_day_names
+
+    names = get_day_names("abbreviated", locale=get_locale() or "en")
+    return [names[day] for day in range(7)]
+
+
 def init_i18n(app: Flask) -> None:
     """Install Flask-Babel: `_`, `gettext`, `ngettext` in templates, catalogs from shopify_app/translations."""
     Babel(app, locale_selector=select_locale, timezone_selector=select_timezone,

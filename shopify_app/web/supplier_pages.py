@@ -144,6 +144,7 @@ def _batching_context(session, supplier: Supplier) -> dict:
     from integrations.suppliers.files.batch_schedule import WEEKDAYS, InvalidBatching, parse_batching
 
     from ..models import Shop
+    from ..i18n import weekday_names
     from ..suppliers.po_batches import batching_status
 
     try:
@@ -152,6 +153,6 @@ def _batching_context(session, supplier: Supplier) -> dict:
         schedule = None
     timezone = session.scalar(select(Shop.iana_timezone).where(Shop.domain == supplier.shop_domain))
     status = batching_status(session, supplier.shop_domain, supplier.id, schedule, timezone)
-    labels = [_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun")]
+    labels = weekday_names()
     chosen = set(status["po_batching"].get("weekdays") or WEEKDAYS)
     return {**status, "weekdays": [{"key": key, "label": label, "checked": key in chosen} for key, label in zip(WEEKDAYS, labels)]}
