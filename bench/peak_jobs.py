@@ -395,6 +395,54 @@ def seed_orders(services, shop: str, orders: int, first: dt.datetime, now: dt.da
     return time.monotonic() - t0 - fold_seconds, folded, fold_seconds
 
 
+def seed_customer_voice(services, shop: str, now: dt.datetime) -> tuple[int, int, int]:
+    """The shop's follow-ups, answers, review requests and clicks, as the notices job leaves them (when the database has none yet); (follow-ups, answers, review requests)."""
+    import sqlalchemy as sa
+
+    from shopify_app.notify.customer_models import SatisfactionAnswer
+    from shopify_app.orders.models import CustomerNotice, Order
+    from shopify_app.suppliers.models import Supplier
+
+    engine = services.session_factory.kw["bind"]
+    with engine.connect() as conn:
+        if conn.execute(sa.select(sa.func.count()).select_from(CustomerNotice.__table__).where(CustomerNotice.shop_domain == shop)).scalar():
+            return 0, 0, 0
+        supplier_id = conn.execute(sa.select(Supplier.id).where(Supplier.shop_domain == shop)).scalar()
+        orders = conn.execute(sa.select(Order.id, Order.created_at).where(Order.shop_domain == shop, Order.id % 5 == 0)).all()
+    progress(f"dashboard: seeding follow-ups, answers and review requests for {len(orders):,} orders")
+    # Every 5th order gets the follow-up 10 days after it was placed; half of those answer (1 in 7
+    # of them "bad"); a "good" answer gets a review request an hour later, a third of which are opened.
+    counts = [0, 0, 0]
+    for base in range(0, len(orders), 50_000):
+        notices, answers = [], []
+        for order_id, created in orders[base:base + 50_000]:
+            followed = created + dt.timedelta(days=10)
+            if followed >= now:
+                continue
+            notices.append({"order_id": order_id, "shop_domain": shop, "kind": "follow_up", "dedupe_key": f"follow_up:{order_id}", "status": "sent",
+                            "attempts": 1, "created_at": followed, "sent_at": followed})
+            answered = followed + dt.timedelta(hours=3)
+            if order_id % 10 or answered >= now:
+                continue
+            good = order_id % 70 != 0
+            sent = answered + dt.timedelta(hours=1)
+            clicked = sent + dt.timedelta(hours=2) if good and order_id % 30 == 0 and sent + dt.timedelta(hours=2) < now else None
+            answers.append({"shop_domain": shop, "order_id": order_id, "supplier_id": supplier_id, "answer": "good" if good else "bad",
+                            "answered_at": answered, "changes": 0, "review_clicked_at": clicked})
+            if good and sent < now:
+                notices.append({"order_id": order_id, "shop_domain": shop, "kind": "review_request", "dedupe_key": f"review_request:{order_id}",
+                                "status": "sent", "attempts": 1, "created_at": sent, "sent_at": sent})
+                counts[2] += 1
+        with engine.begin() as conn:
+            if notices:
+                conn.execute(sa.insert(CustomerNotice.__table__), notices)
+            if answers:
+                conn.execute(sa.insert(SatisfactionAnswer.__table__), answers)
+        counts[0] += sum(1 for n in notices if n["kind"] == "follow_up")
+        counts[1] += len(answers)
+    return counts[0], counts[1], counts[2]
+
+
 def dashboard_section(options, workdir: Path) -> dict:
     """1,000,000 orders in one shop; the dashboard's server time with snapshots vs computed on read."""
     from shopify_app.config import load_settings
@@ -421,6 +469,7 @@ def dashboard_section(options, workdir: Path) -> dict:
         inserted = folded = fold_seconds = 0
     else:
         inserted, folded, fold_seconds = seed_orders(services, shop, orders, first, now)
+    voice = seed_customer_voice(services, shop, now)
     progress(f"dashboard: inserted in {inserted:.0f} s; writing the KPI snapshots")
     t0 = time.monotonic()
     close_shop_days(services, shop, now=now)
@@ -464,7 +513,8 @@ def dashboard_section(options, workdir: Path) -> dict:
     size_mb = (workdir / "dashboard.db").stat().st_size / 1e6
     services.close()
     return {"orders": orders, "days": days, "insert_s": inserted, "folded": folded, "fold_s": fold_seconds, "counts_exact": counts_exact, "snapshot_s": snapshot_seconds, "fast_ms": fast * 1000,
-            "month_fast_ms": month_fast * 1000, "slow_ms": slow * 1000, "db_mb": size_mb}
+            "month_fast_ms": month_fast * 1000, "slow_ms": slow * 1000, "db_mb": size_mb,
+            "voice": voice}
 
 
 # --------------------------------------------------------------------------- run and report
@@ -482,6 +532,8 @@ def run(options) -> list[tuple[str, str, bool]]:
         d = dashboard_section(options, workdir)
         print(f"\nDashboard of one shop with {d['orders']:,} orders over {d['days']} days (SQLite {d['db_mb']:.0f} MB; load {load_average()})")
         print(f"  state counts: {d['folded']:,} trigger rows folded in {d['fold_s']:.1f} s (the pipeline then sums a few rows); equal to a recount: {'yes' if d['counts_exact'] else 'NO'}")
+        if any(d["voice"]):
+            print(f"  customer voice seeded: {d['voice'][0]:,} follow-ups, {d['voice'][1]:,} answers, {d['voice'][2]:,} review requests (read live on each view)")
         print(f"  bulk insert {d['insert_s']:.0f} s; KPI snapshots of every closed day written by the job in {d['snapshot_s']:.1f} s")
         print(f"  dashboard (day view, KPI cards)   with snapshots {d['fast_ms']:8.0f} ms   computed on read {d['slow_ms']:8.0f} ms   ratio {d['slow_ms'] / max(d['fast_ms'], 0.001):.1f}x")
         print(f"  dashboard (month view, a year)    with snapshots {d['month_fast_ms']:8.0f} ms")
