@@ -16,6 +16,7 @@ from ..jobs.models import JobRun
 from ..models import InboxStatus, WebhookDelivery, utcnow
 from ..suppliers.models import Alert, DeliveryState, SupplierOrder
 from .jobs import job_kind
+from .shop_job_lag import shop_job_lags
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,9 @@ def job_intervals() -> dict[str, float]:
 class DatabaseStateCollector:
     """A prometheus_client collector reading the current state from the database on each scrape."""
 
-    def __init__(self, session_factory):
+    def __init__(self, session_factory, services=None):
         self.session_factory = session_factory
+        self.services = services  # with them, the per-shop jobs' lag for the shops with work (their work probes take the services)
 
     def describe(self):
         """Nothing up front: registering must not query the database."""
@@ -75,6 +77,8 @@ class DatabaseStateCollector:
         yield from self._deliveries(session, now)
         yield self._alerts(session)
         yield from self._jobs(session)
+        if self.services is not None:
+            yield from self._shop_jobs(now)
 
     def _inbox(self, session, now):
         rows = {status: (count, oldest) for status, count, oldest in session.execute(
@@ -133,6 +137,23 @@ class DatabaseStateCollector:
             for kind, value in sorted(values.items()):
                 family.add_metric([kind], value)
         return interval, success, active
+
+    def _shop_jobs(self, now: dt.datetime):
+        from scheduler.embedded import SHOP_JOBS
+
+        lags = shop_job_lags(self.services, SHOP_JOBS, now)
+        work = GaugeMetricFamily("dropship_shop_jobs_with_work", "Installed shops a per-shop job has work for now (its work probe; every installed shop for jobs without one).", labels=["job"])
+        behind = GaugeMetricFamily("dropship_shop_jobs_behind", "Shops with work whose unit of a per-shop job is more than one interval late.", labels=["job"])
+        seconds = GaugeMetricFamily("dropship_shop_job_lag_seconds", "How late the latest shop with work is for a per-shop job (0: every such shop's current slot claimed).", labels=["job"])
+        intervals = GaugeMetricFamily("dropship_shop_job_lag_intervals", "dropship_shop_job_lag_seconds in the job's intervals (above 1: a slot missed while the shop had work).", labels=["job"])
+        for lag in lags:
+            work.add_metric([lag.job], lag.with_work)
+            behind.add_metric([lag.job], lag.behind)
+            seconds.add_metric([lag.job], lag.lag)
+            intervals.add_metric([lag.job], lag.lag / lag.interval)
+            if lag.behind:
+                log.info("metrics: per-shop job %s is %.0f s late for %s (%d shops with work behind)", lag.job, lag.lag, lag.shop, lag.behind)
+        return work, behind, seconds, intervals
 
     @staticmethod
     def _last_success_query(kind: str, since: dt.datetime):
