@@ -63,6 +63,8 @@ class DatabaseStateCollector:
             with self.session_factory() as session:
                 session.execute(text("SELECT 1"))
                 families = list(self._families(session, utcnow()))
+            if self.services is not None:  # after that session: the work probes open their own (some on the writer's factory)
+                families += self._shop_jobs(utcnow())
         except Exception as exc:  # noqa: BLE001 - a scrape reports, never raises
             log.warning("metrics: database state unavailable (%s)", type(exc).__name__)
             up.add_metric([], 0)
@@ -77,8 +79,6 @@ class DatabaseStateCollector:
         yield from self._deliveries(session, now)
         yield self._alerts(session)
         yield from self._jobs(session)
-        if self.services is not None:
-            yield from self._shop_jobs(now)
 
     def _inbox(self, session, now):
         rows = {status: (count, oldest) for status, count, oldest in session.execute(
@@ -153,7 +153,7 @@ class DatabaseStateCollector:
             intervals.add_metric([lag.job], lag.lag / lag.interval)
             if lag.behind:
                 log.info("metrics: per-shop job %s is %.0f s late for %s (%d shops with work behind)", lag.job, lag.lag, lag.shop, lag.behind)
-        return work, behind, seconds, intervals
+        return [work, behind, seconds, intervals]
 
     @staticmethod
     def _last_success_query(kind: str, since: dt.datetime):
