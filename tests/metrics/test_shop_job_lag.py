@@ -135,3 +135,5 @@ def test_metrics_export_every_per_shop_jobs_lag_from_its_own_work_probe(app_fact
     assert value(figures, "dropship_shop_job_lag_intervals", job="reconcile") > 1
     assert value(figures, "dropship_shop_jobs_with_work", job="token-refresh") == 0  # no token expiring: nobody due, nobody late
     assert value(figures, "dropship_shop_job_lag_seconds", job="token-refresh") == 0
+    # Per-shop jobs are judged per shop here, not by their kind's newest run of any shop (which hid BUSY behind OTHER).
+    assert ("dropship_job_last_success_timestamp_seconds", (("job", "reconcile"),)) not in figures
