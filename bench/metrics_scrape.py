@@ -54,7 +54,7 @@ def fill(database_url: str, args) -> dict[str, int]:
     from sqlalchemy import create_engine, insert
 
     from shopify_app.jobs.models import JobRun
-    from shopify_app.models import WebhookDelivery
+    from shopify_app.models import Shop, WebhookDelivery
     from shopify_app.suppliers.models import Alert, SupplierOrder
 
     now = dt.datetime.now(dt.timezone.utc)
@@ -62,6 +62,9 @@ def fill(database_url: str, args) -> dict[str, int]:
     counts = {}
     engine = create_engine(database_url)
     with engine.begin() as conn:
+        # Installed: the per-shop jobs' lag gauges read every installed shop's claims (session 27b, part D).
+        conn.execute(insert(Shop), [dict(domain=shop, status="installed", installed_at=now) for shop in shops])
+        counts["installed shops"] = len(shops)
         rows = []
         for n in range(args.handled + args.pending + 50):
             status = "done" if n < args.handled else "pending" if n < args.handled + args.pending else "dead"

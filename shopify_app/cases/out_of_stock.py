@@ -17,6 +17,6 @@ def open_out_of_stock_case(session: Session, order: Order, cause_key: str, sku: 
         return
     try:
         with session.begin_nested():
-            session.add(CustomerNotice(order_id=order.id, kind="out_of_stock", dedupe_key=f"out_of_stock:{case.id}"))
+            session.add(CustomerNotice(order_id=order.id, shop_domain=order.shop_domain, kind="out_of_stock", dedupe_key=f"out_of_stock:{case.id}"))
     except IntegrityError:
         pass  # queued already

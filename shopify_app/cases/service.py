@@ -86,7 +86,7 @@ def reply(session: Session, case: Case, body: str, *, owner: str | None = None, 
     case.status = CaseStatus.ANSWERED.value
     if owner and not case.owner:
         case.owner = owner[:255]
-    session.add(CustomerNotice(order_id=case.order_id, kind="case_reply", dedupe_key=f"case_reply:{message.id}"))
+    session.add(CustomerNotice(order_id=case.order_id, shop_domain=case.shop_domain, kind="case_reply", dedupe_key=f"case_reply:{message.id}"))
     resolve_case_alert(session, case.id)
     record_event(session, case.order, "case_replied", "merchant", case=case.id)
     return message

@@ -19,6 +19,7 @@ from functools import cached_property, lru_cache
 from typing import Callable, Iterable
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import aliased
 
 from ..alerts import alert_job_failure
 from ..db import read_only
@@ -103,8 +104,8 @@ def due_units(services, jobs: Iterable[ShopJob], now: dt.datetime, *, horizon: d
             following = current + job.interval
             if horizon and following <= now + horizon:
                 wanted.append(Unit(job, shop, following))
-        claimed = _claimed(services, job, {u.name for u in wanted}, min(u.slot for u in wanted))
-        ever = None if job.first_run_now else _ever_claimed(services, {u.name for u in wanted})
+        claimed = claimed_slots(services, {u.name for u in wanted}, min(u.slot for u in wanted))
+        ever = None if job.first_run_now else ever_claimed(services, {u.name for u in wanted})
         for unit in wanted:
             if (unit.name, unit.slot) in claimed:
                 continue
@@ -121,7 +122,7 @@ def read_sessions(services):
     return getattr(services, "read_session_factory", None) or read_only(services.session_factory)
 
 
-def _claimed(services, job: ShopJob, names: set[str], since: dt.datetime) -> set[tuple[str, dt.datetime]]:
+def claimed_slots(services, names: set[str], since: dt.datetime) -> set[tuple[str, dt.datetime]]:
     """(unit name, slot) pairs already claimed from `since` on (the unique (job, slot) index answers it)."""
     found: set[tuple[str, dt.datetime]] = set()
     ordered = sorted(names)
@@ -132,7 +133,7 @@ def _claimed(services, job: ShopJob, names: set[str], since: dt.datetime) -> set
     return found
 
 
-def _ever_claimed(services, names: set[str]) -> set[str]:
+def ever_claimed(services, names: set[str]) -> set[str]:
     """The units among `names` with any claimed run (an index lookup per name)."""
     found: set[str] = set()
     ordered = sorted(names)
@@ -165,13 +166,16 @@ def purge_unit_runs(session_factory, jobs: Iterable[ShopJob], now: dt.datetime |
 
     1,000 shops' stock feeds each minute are 1.44 M job_runs rows a day: a week of them
     (claims.KEEP_RUNS) would be 10 M rows for nothing. A unit's newest run is always younger
-    than that (so `_ever_claimed` still knows it ran), failures stay for the week.
+    than that, and a unit's newest run is kept however old (so `ever_claimed` still knows a unit
+    that ran, e.g. a shop whose work comes and goes); failures stay for the week.
     """
     now = now or utcnow()
     deleted = 0
+    newer = aliased(JobRun)
     for job in jobs:
         keep = max(job.interval * UNIT_RUNS_KEPT, UNIT_RUNS_MIN_KEEP)
         with session_factory.begin() as session:
             deleted += session.execute(delete(JobRun).where(JobRun.job.startswith(f"{job.name}:", autoescape=True), JobRun.status == "done",
-                                                            JobRun.started_at < now - keep)).rowcount
+                                                            JobRun.started_at < now - keep,
+                                                            select(newer.id).where(newer.job == JobRun.job, newer.slot > JobRun.slot).exists())).rowcount
     return deleted

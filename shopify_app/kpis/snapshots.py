@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
@@ -107,12 +108,18 @@ LIVE_FAMILIES = ("complaints", "answers", "reviews")  # read for the period on e
 
 def live_facts(session: Session, shop: str, start: dt.datetime, end: dt.datetime) -> dict[str, list]:
     """The families read live for [start, end) on each view, by name."""
-    return {"complaints": compute.complaint_facts(session, shop, start, end),
+    live = {"complaints": compute.complaint_facts(session, shop, start, end),
             "answers": answer_facts(session, shop, start, end), "reviews": review_facts(session, shop, start, end)}
+    return {name: sorted(facts, key=_at) for name, facts in live.items()}  # by time: each bucket's share is a slice (_within)
+
+
+def _at(fact) -> dt.datetime:
+    return fact.at
 
 
 def _within(live: dict[str, list], start: dt.datetime, end: dt.datetime) -> dict[str, list]:
-    return {name: [f for f in facts if start <= f.at < end] for name, facts in live.items()}
+    """The facts of [start, end) out of live_facts' time-ordered lists (a year's month buckets of 100k answers: a slice each, not a scan)."""
+    return {name: facts[bisect_left(facts, start, key=_at):bisect_left(facts, end, key=_at)] for name, facts in live.items()}
 
 
 def digest_day(session: Session, shop: str, day: dt.date, now: dt.datetime) -> dict:

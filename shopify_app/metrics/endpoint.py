@@ -63,7 +63,7 @@ def metrics() -> Response:
     if token is not None and not authorized(token, request.headers.get("Authorization")):
         return Response("Unauthorized", status=401, mimetype="text/plain", headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     publish_breaker_states()
-    state = DatabaseStateCollector(services.read_session_factory or services.session_factory)
+    state = DatabaseStateCollector(services.read_session_factory or services.session_factory, services)
     # The format Prometheus asks for in Accept (text 0.0.4 by default, OpenMetrics when offered).
     encode, content_type = choose_encoder(request.headers.get("Accept", ""))
     body = encode(ScrapeView(event_metrics(), state, EmbeddedSchedulerCollector(services)))

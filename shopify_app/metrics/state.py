@@ -16,6 +16,7 @@ from ..jobs.models import JobRun
 from ..models import InboxStatus, WebhookDelivery, utcnow
 from ..suppliers.models import Alert, DeliveryState, SupplierOrder
 from .jobs import job_kind
+from .shop_job_lag import shop_job_lags
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +24,6 @@ INBOX_STATES = (InboxStatus.PENDING.value, InboxStatus.WAITING.value, InboxStatu
 # Supplier orders still to be sent (or resolved) by the forwarding worker, and the failed ones.
 DELIVERY_WAITING_STATES = (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value, DeliveryState.ON_HOLD.value, DeliveryState.CANCEL_REQUESTED.value)
 DELIVERY_DUE_STATES = (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value, DeliveryState.CANCEL_REQUESTED.value)
-# Every job runs at least daily: two days of runs are enough to find each one's last success.
-JOB_LOOKBACK = dt.timedelta(days=2)
 RECENT_RUNS = dt.timedelta(hours=1)
 def _per_shop_jobs() -> frozenset[str]:
     """Kinds of the per-shop jobs (scheduler/embedded.py SHOP_JOBS; their runs are named <kind>:<shop>)."""
@@ -47,8 +46,9 @@ def job_intervals() -> dict[str, float]:
 class DatabaseStateCollector:
     """A prometheus_client collector reading the current state from the database on each scrape."""
 
-    def __init__(self, session_factory):
+    def __init__(self, session_factory, services=None):
         self.session_factory = session_factory
+        self.services = services  # with them, the per-shop jobs' lag for the shops with work (their work probes take the services)
 
     def describe(self):
         """Nothing up front: registering must not query the database."""
@@ -61,6 +61,8 @@ class DatabaseStateCollector:
             with self.session_factory() as session:
                 session.execute(text("SELECT 1"))
                 families = list(self._families(session, utcnow()))
+            if self.services is not None:  # after that session: the work probes open their own (some on the writer's factory)
+                families += self._shop_jobs(utcnow())
         except Exception as exc:  # noqa: BLE001 - a scrape reports, never raises
             log.warning("metrics: database state unavailable (%s)", type(exc).__name__)
             up.add_metric([], 0)
@@ -115,17 +117,20 @@ class DatabaseStateCollector:
         intervals = job_intervals()
         now = utcnow()
         last_success: dict[str, float] = {}
-        for kind in sorted(intervals):
-            # One indexed look backwards per job kind (a dozen), never a scan of the runs of
-            # 1,000 shops' per-shop jobs.
-            finished = session.scalar(self._last_success_query(kind, now - JOB_LOOKBACK))
+        per_shop = _per_shop_jobs()
+        for kind in sorted(set(intervals) - per_shop):
+            # One indexed look backwards per global job kind (a dozen). Per-shop jobs are judged per
+            # shop with work (dropship_shop_job_lag_*): their kind's newest run of any shop hid one
+            # stopped shop behind the others, and a kind without recent runs scanned every job's
+            # runs of two days (1.2 s a scrape next to 288,000 token-refresh runs).
+            finished = session.scalar(self._last_success_query(kind))
             if finished is not None:
                 last_success[kind] = finished.timestamp()
         running: dict[str, int] = {}
         for job in session.scalars(select(JobRun.job).where(JobRun.started_at > now - RECENT_RUNS, JobRun.status == "running")):
             running[job_kind(job)] = running.get(job_kind(job), 0) + 1
         interval = GaugeMetricFamily("dropship_job_interval_seconds", "Seconds between the runs of a periodic job (its schedule).", labels=["job"])
-        success = GaugeMetricFamily("dropship_job_last_success_timestamp_seconds", "When a job kind last finished well (per-shop jobs: any shop; looked back two days), Unix time.", labels=["job"])
+        success = GaugeMetricFamily("dropship_job_last_success_timestamp_seconds", "When a global job last finished well, Unix time (per-shop jobs: dropship_shop_job_lag_seconds, per shop with work).", labels=["job"])
         active = GaugeMetricFamily("dropship_job_runs_in_progress", "Job runs claimed in the last hour and not finished.", labels=["job"])
         for kind, seconds in sorted(intervals.items()):
             interval.add_metric([kind], seconds)
@@ -134,16 +139,27 @@ class DatabaseStateCollector:
                 family.add_metric([kind], value)
         return interval, success, active
 
+    def _shop_jobs(self, now: dt.datetime):
+        from scheduler.embedded import SHOP_JOBS
+
+        lags = shop_job_lags(self.services, SHOP_JOBS, now)
+        work = GaugeMetricFamily("dropship_shop_jobs_with_work", "Installed shops a per-shop job has work for now (its work probe; every installed shop for jobs without one).", labels=["job"])
+        behind = GaugeMetricFamily("dropship_shop_jobs_behind", "Shops with work whose unit of a per-shop job is more than one interval late.", labels=["job"])
+        seconds = GaugeMetricFamily("dropship_shop_job_lag_seconds", "How late the latest shop with work is for a per-shop job (0: every such shop's current slot claimed).", labels=["job"])
+        intervals = GaugeMetricFamily("dropship_shop_job_lag_intervals", "dropship_shop_job_lag_seconds in the job's intervals (above 1: a slot missed while the shop had work).", labels=["job"])
+        for lag in lags:
+            work.add_metric([lag.job], lag.with_work)
+            behind.add_metric([lag.job], lag.behind)
+            seconds.add_metric([lag.job], lag.lag)
+            intervals.add_metric([lag.job], lag.lag / lag.interval)
+            if lag.behind:
+                log.info("metrics: per-shop job %s is %.0f s late for %s (%d shops with work behind)", lag.job, lag.lag, lag.shop, lag.behind)
+        return [work, behind, seconds, intervals]
+
     @staticmethod
-    def _last_success_query(kind: str, since: dt.datetime):
-        done = select(JobRun.finished_at).where(JobRun.status == "done", JobRun.finished_at.is_not(None))
-        if kind in _per_shop_jobs():
-            # Per-shop jobs share their kind's series: the latest run of any shop (a shop's own failures
-            # raise job_failed alerts; an uninstalled shop must not look stuck). Newest first through
-            # the started_at index, stopping at the first.
-            return done.where(JobRun.job.startswith(kind + ":", autoescape=True), JobRun.started_at > since).order_by(JobRun.started_at.desc()).limit(1)
+    def _last_success_query(kind: str):
         # One row per slot of this job: the (job, slot) unique index, backwards.
-        return done.where(JobRun.job == kind).order_by(JobRun.slot.desc()).limit(1)
+        return select(JobRun.finished_at).where(JobRun.status == "done", JobRun.finished_at.is_not(None), JobRun.job == kind).order_by(JobRun.slot.desc()).limit(1)
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

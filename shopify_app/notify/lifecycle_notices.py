@@ -70,7 +70,7 @@ class _Queue:
         key = f"{kind}:{ref}"
         try:
             with self.session.begin_nested():
-                self.session.add(CustomerNotice(order_id=order.id, kind=kind, dedupe_key=key))
+                self.session.add(CustomerNotice(order_id=order.id, shop_domain=order.shop_domain, kind=kind, dedupe_key=key))
         except IntegrityError:
             return  # another pass queued it first
         self.queued += 1

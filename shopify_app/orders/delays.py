@@ -49,7 +49,7 @@ def detect_delays(session: Session, now: dt.datetime | None = None) -> int:
         key = f"delay:{shipment.id}"
         try:
             with session.begin_nested():
-                session.add(CustomerNotice(order_id=order.id, kind="delay", dedupe_key=key))
+                session.add(CustomerNotice(order_id=order.id, shop_domain=order.shop_domain, kind="delay", dedupe_key=key))
         except IntegrityError:
             continue  # already noticed
         found += 1

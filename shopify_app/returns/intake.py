@@ -195,7 +195,7 @@ def notify_customer(session: Session, case: ReturnCase, kind: str) -> None:
         return
     try:
         with session.begin_nested():
-            session.add(CustomerNotice(order_id=case.order_id, kind=kind, dedupe_key=f"{kind}:{case.id}"))
+            session.add(CustomerNotice(order_id=case.order_id, shop_domain=case.shop_domain, kind=kind, dedupe_key=f"{kind}:{case.id}"))
     except IntegrityError:
         pass  # already queued or sent
 

@@ -22,7 +22,7 @@ KEYWORDS = {"and", "or", "unless", "offset", "bool", "inf", "nan"}
 # errors, breaker open, GraphQL throttling, job lag, readiness down.
 REQUIRED_ALERTS = {
     "DropshipWebhookIntakeStalled", "DropshipInboxLag", "DropshipDeadLettersRising", "DropshipSupplierErrorRate",
-    "DropshipSupplierBreakerOpen", "DropshipShopifyThrottling", "DropshipJobLagging", "DropshipDown", "DropshipDatabaseUnreachable",
+    "DropshipSupplierBreakerOpen", "DropshipShopifyThrottling", "DropshipJobLagging", "DropshipShopJobLagging", "DropshipDown", "DropshipDatabaseUnreachable",
     "DropshipEmbeddedSchedulerDown",
 }
 
