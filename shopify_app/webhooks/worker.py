@@ -17,7 +17,7 @@ from sqlalchemy.orm import sessionmaker
 
 from ..config import Settings
 from ..models import InboxStatus, Shop, ShopStatus, WebhookDelivery, utcnow
-from ..db import read_only
+from ..db import read_only, reading
 from ..jobs.stopping import release_unstarted
 from ..server.logs import bound
 from .inbox import wait_for_install
@@ -115,6 +115,10 @@ class InboxWorker:
         self.topics = tuple(topics)
         self.other_topics = other_topics
         self.read_session_factory = read_only(session_factory)  # prefetches never wait for (or hold) the writer
+        # The lane's own statements run on plain connections: an ORM Session around one Core
+        # statement doubled its cost (about 35 us of session set-up and close per use).
+        self.engine = session_factory.kw["bind"]
+        self.read_engine = reading(self.engine)
         self.settings = settings
         self.services = services
         self.owner = uuid.uuid4().hex
@@ -171,15 +175,15 @@ class InboxWorker:
         """
         now = utcnow()
         # Looked for without the write lock: an idle pass (most of them) never queues behind writers.
-        with self.read_session_factory() as session:
-            candidates = session.connection().execute(self._candidates, {"now": now, "batch": batch_size}).all()
+        with self.read_engine.connect() as conn:
+            candidates = conn.execute(self._candidates, {"now": now, "batch": batch_size}).all()
         if not candidates:
             return [], 0
         to_lease = [candidate.id for candidate in candidates if prefetch_for(candidate.topic) is not None]
         won = {}
         if to_lease:
-            with self.session_factory.begin() as session:
-                won = {row.id: row for row in session.connection().execute(self._take, {
+            with self.engine.begin() as conn:
+                won = {row.id: row for row in conn.execute(self._take, {
                     "ids": to_lease, "now": now, "owner": self.owner, "until": now + dt.timedelta(seconds=LEASE_SECONDS)})}
         # Unleased rows a sibling thread of this process already holds in its batch are left to
         # it (as a lease would): no write transaction just to find them handled.
@@ -253,8 +257,8 @@ class InboxWorker:
 
     def _read_claimed(self, delivery_id: int) -> Claimed | None:
         """The row as a claim returns it, if this worker holds its lease."""
-        with self.read_session_factory() as session:
-            row = session.connection().execute(_ROW_WITH_BODY, {"delivery_id": delivery_id}).first()
+        with self.read_engine.connect() as conn:
+            row = conn.execute(_ROW_WITH_BODY, {"delivery_id": delivery_id}).first()
         if row is None or row.lease_owner != self.owner:
             return None
         return Claimed(row.id, row.topic, row.shop_domain, row.webhook_id, row.api_version, row.body, row.shop_status)
