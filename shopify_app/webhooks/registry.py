@@ -92,9 +92,16 @@ def serial_key_for(topic: str) -> Callable[[Any], Any] | None:
     return SERIAL_KEYS.get(topic)
 
 
+_loaded = False
+
+
 def load_handlers() -> dict[str, Handler]:
     """Import the handler modules so that their @handles decorators run."""
+    global _loaded
+    if _loaded:  # several calls per delivery: eleven import statements each cost more than the lookup they guard
+        return HANDLERS
     from ..suppliers import fulfillment_service, webhooks as supplier_webhooks  # noqa: F401
     from .handlers import app_scopes, catalog, fulfillment_orders, fulfillments, inventory, lifecycle, orders, privacy, returns  # noqa: F401
 
+    _loaded = True
     return HANDLERS
