@@ -268,12 +268,12 @@ class InboxWorker:
             leased.append(True)
 
         with contextlib.ExitStack() as turn:
-            with self.read_session_factory() as session:
+            with self.read_session_factory() as session:  # the row and the prefetch's own reads: one read transaction
                 row = session.connection().execute(_ROW_WITH_BODY, {"delivery_id": delivery_id}).first()
-            if row is None:
-                return
-            claimed = Claimed(row.id, row.topic, row.shop_domain, row.webhook_id, row.api_version, row.body, row.shop_status)
-            payload, prefetched = self._prefetch(claimed, turn, lease_before_calling_out)
+                if row is None:
+                    return
+                claimed = Claimed(row.id, row.topic, row.shop_domain, row.webhook_id, row.api_version, row.body, row.shop_status)
+                payload, prefetched = self._prefetch(claimed, turn, lease_before_calling_out, session)
             with self.session_factory.begin() as session:
                 if leased:
                     state = session.connection().execute(_OWNER_AND_SHOP, {"delivery_id": delivery_id}).first()
@@ -316,7 +316,7 @@ class InboxWorker:
             return None
         return Claimed(row.id, row.topic, row.shop_domain, row.webhook_id, row.api_version, row.body, row.shop_status)
 
-    def _prefetch(self, row: Claimed, turn: contextlib.ExitStack, calling_out=None):
+    def _prefetch(self, row: Claimed, turn: contextlib.ExitStack, calling_out=None, session=None):
         """(payload, what the topic's prefetch read from Shopify/a supplier), on a read-only session before any write lock.
 
         Nothing is read again for it: the claim returned the body and the shop's status (the
@@ -329,7 +329,8 @@ class InboxWorker:
         payload = _parse(row.body)
         key_of = serial_key_for(row.topic)
         key = key_of(payload) if key_of is not None else None
-        with self.read_session_factory() as session:  # begins only if the prefetch reads the database
+        # A read session that begins only if the prefetch reads the database (or the caller's, left open for it).
+        with self.read_session_factory() if session is None else contextlib.nullcontext(session) as session:
             if key is not None:
                 # No read snapshot kept while waiting: the prefetch then sees what the other delivery committed.
                 turn.enter_context(_ONE_AT_A_TIME.hold((row.shop_domain, key), before_waiting=session.rollback))
