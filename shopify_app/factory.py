@@ -39,6 +39,7 @@ from .web.security import add_content_security_policy
 from .web.cases_api import blueprint as cases_api_bp
 from .proxy.views import blueprint as proxy_bp  # issue 17 part P: the customer's page through the app proxy
 from .webhooks.intake import blueprint as webhooks_bp
+from .webhooks.intake import serve_webhooks_outside_flask
 from .webhooks.registry import load_handlers
 
 
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.after_request(add_content_security_policy)
     install_request_context(app)
     init_metrics(app)
+    serve_webhooks_outside_flask(app)  # issue 20 part P: POST /webhooks without Flask's per-request work
     if settings.job_engine == "procrastinate":
         # Web processes defer drains to the workers (python -m shopify_app.cli worker).
         from scheduler.distributed import attach

@@ -46,12 +46,19 @@ def _record_intake(response: Response, seconds: float) -> None:
     door_topic = INBOX_DOORS.get(request.endpoint)
     if door_topic is not None:
         topic, outcome = door_topic, "recorded" if response.status_code == 200 else str(response.status_code)
-    elif response.status_code == 200:
-        topic = topic_label(request.headers.get("X-Shopify-Topic"))
-        answer = response.get_data(as_text=True)  # the view answers new | replay | duplicate_event
-        outcome = answer if answer in RECORDED else "other"
+        WEBHOOK_INTAKE_SECONDS.labels(topic).observe(seconds)
+        WEBHOOKS_RECEIVED.labels(topic, outcome).inc()
+    else:  # the view answers new | replay | duplicate_event
+        record_shopify_intake(request.headers.get("X-Shopify-Topic"), response.status_code, response.get_data(as_text=True), seconds)
+
+
+@never_raises
+def record_shopify_intake(topic_header: str | None, status: int, answer: str, seconds: float) -> None:
+    """Count and time one answer of POST /webhooks (also called by its path outside Flask, webhooks/intake.py)."""
+    if status == 200:
+        topic, outcome = topic_label(topic_header), answer if answer in RECORDED else "other"
     else:
-        topic, outcome = UNVERIFIED, str(response.status_code)
+        topic, outcome = UNVERIFIED, str(status)
     WEBHOOK_INTAKE_SECONDS.labels(topic).observe(seconds)
     WEBHOOKS_RECEIVED.labels(topic, outcome).inc()
 

@@ -8,9 +8,9 @@ from flask import Flask, g, request
 
 from .logs import bind, unbind
 
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
-_SHOP = re.compile(r"[a-z0-9][a-z0-9-]{0,60}\.myshopify\.com")
-_TOPIC = re.compile(r"[a-z_]{1,40}/[a-z_]{1,40}")
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
+SHOP = re.compile(r"[a-z0-9][a-z0-9-]{0,60}\.myshopify\.com")
+TOPIC = re.compile(r"[a-z_]{1,40}/[a-z_]{1,40}")
 
 
 def _header(name: str, pattern: re.Pattern) -> str | None:
@@ -24,11 +24,11 @@ def install_request_context(app: Flask) -> None:
 
     @app.before_request
     def _bind_request_context():
-        g.request_id = _header("X-Request-Id", _REQUEST_ID) or uuid.uuid4().hex
+        g.request_id = _header("X-Request-Id", REQUEST_ID) or uuid.uuid4().hex
         g.log_context_token = bind(
             request_id=g.request_id,
-            shop=_header("X-Shopify-Shop-Domain", _SHOP) or (request.args.get("shop") if _SHOP.fullmatch(request.args.get("shop", "")) else None),
-            topic=_header("X-Shopify-Topic", _TOPIC),
+            shop=_header("X-Shopify-Shop-Domain", SHOP) or (request.args.get("shop") if SHOP.fullmatch(request.args.get("shop", "")) else None),
+            topic=_header("X-Shopify-Topic", TOPIC),
         )
 
     @app.after_request

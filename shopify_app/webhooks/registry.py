@@ -32,10 +32,15 @@ class WebhookContext:
     services: Any = None  # the app's service container (gateway factory, token store...)
     prefetched: Any = None  # what the topic's prefetch returned
     follow_ups: list[Callable[[], None]] = field(default_factory=list)
+    calling_out: Callable[[], None] = lambda: None  # see before_calling_out
 
     def after_commit(self, call: Callable[[], None]) -> None:
         """Run `call` (network I/O, its own short transactions) after this handler's transaction commits."""
         self.follow_ups.append(call)
+
+    def before_calling_out(self) -> None:
+        """A prefetch registered with `lease_when_calling_out` calls this before its first network call (the delivery is leased then)."""
+        self.calling_out()
 
 
 Handler = Callable[[WebhookContext], None]
@@ -44,6 +49,7 @@ Prefetch = Callable[[WebhookContext], Any]
 HANDLERS: dict[str, Handler] = {}
 PREFETCHES: dict[str, Prefetch] = {}
 SERIAL_KEYS: dict[str, Callable[[Any], Any]] = {}
+LAZY_LEASES: set[str] = set()
 
 # Our own topics (not Shopify's): events from suppliers go through the same inbox.
 INTERNAL_TOPICS = frozenset({"supplier/event", "fulfillment_service/notification"})
@@ -52,12 +58,18 @@ INTERNAL_TOPICS = frozenset({"supplier/event", "fulfillment_service/notification
 COMPLIANCE_TOPICS = frozenset({"customers/data_request", "customers/redact", "shop/redact"})
 
 
-def handles(*topics: str, prefetch: Prefetch | None = None, one_at_a_time: Callable[[Any], Any] | None = None) -> Callable[[Handler], Handler]:
+def handles(*topics: str, prefetch: Prefetch | None = None, one_at_a_time: Callable[[Any], Any] | None = None,
+            lease_when_calling_out: bool = False) -> Callable[[Handler], Handler]:
     """Register the decorated function as the handler of the given topics (and their network-reading prefetch).
 
     `one_at_a_time(payload)`: a key (e.g. the order's id); deliveries with the same key are
     handled one after another within a process (prefetch and write), so the second sees
     what the first committed. An optimisation only: handlers stay safe when run concurrently.
+
+    `lease_when_calling_out`: the prefetch often reads nothing from the network (a repeated
+    snapshot); it calls `ctx.before_calling_out()` before any network call. Its deliveries are
+    then claimed like topics without a prefetch (taken in their write transaction, no lease
+    written) and leased only when the prefetch is about to call out.
     """
 
     def register(fn: Handler) -> Handler:
@@ -69,6 +81,8 @@ def handles(*topics: str, prefetch: Prefetch | None = None, one_at_a_time: Calla
                 PREFETCHES[topic] = prefetch
             if one_at_a_time is not None:
                 SERIAL_KEYS[topic] = one_at_a_time
+            if lease_when_calling_out:
+                LAZY_LEASES.add(topic)
         return fn
 
     return register
@@ -92,9 +106,22 @@ def serial_key_for(topic: str) -> Callable[[Any], Any] | None:
     return SERIAL_KEYS.get(topic)
 
 
+_loaded = False
+
+
+def leases_when_calling_out(topic: str) -> bool:
+    """Whether the topic's prefetch calls `ctx.before_calling_out()` first (its deliveries are leased only then)."""
+    load_handlers()
+    return topic in LAZY_LEASES
+
+
 def load_handlers() -> dict[str, Handler]:
     """Import the handler modules so that their @handles decorators run."""
+    global _loaded
+    if _loaded:  # several calls per delivery: eleven import statements each cost more than the lookup they guard
+        return HANDLERS
     from ..suppliers import fulfillment_service, webhooks as supplier_webhooks  # noqa: F401
     from .handlers import app_scopes, catalog, fulfillment_orders, fulfillments, inventory, lifecycle, orders, privacy, returns  # noqa: F401
 
+    _loaded = True
     return HANDLERS

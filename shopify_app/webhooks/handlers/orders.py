@@ -54,6 +54,7 @@ def read_for_order_webhook(ctx: WebhookContext) -> OrderReads:
     gateway = None
     reread = None
     if isinstance(items, list) and not all(line_is_identified(item) for item in items):
+        ctx.before_calling_out()
         gateway = ctx.services.gateway(ctx.shop_domain)
         reread = read_order(gateway, f"gid://shopify/Order/{_order_number(payload)}")
     fulfillment_orders, absent = _fulfillment_orders_if_due(ctx, payload, gateway)
@@ -88,6 +89,7 @@ def _fulfillment_orders_if_due(ctx: WebhookContext, payload: dict, gateway) -> t
         # changes. Reading again would spend Shopify's rate limit for nothing. (Only orders/paid:
         # updated_at has whole seconds, so an edit in the same second as the create looks equal.)
         return None, False
+    ctx.before_calling_out()  # the delivery is leased now (most orders/* deliveries never get here: no lease written)
     return read_fulfillment_orders(gateway or ctx.services.gateway(ctx.shop_domain), f"gid://shopify/Order/{order_id}"), known is None
 
 
@@ -101,7 +103,7 @@ def order_key(payload) -> str | None:
 
 
 @handles("orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled", "orders/partially_fulfilled", prefetch=read_for_order_webhook,
-         one_at_a_time=order_key)
+         one_at_a_time=order_key, lease_when_calling_out=True)
 def order_changed(ctx: WebhookContext) -> None:
     """Sync the order from the payload (or from Shopify when its lines cannot be keyed), then act on what changed."""
     payload = ctx.payload
