@@ -51,13 +51,14 @@ from ..metrics.hooks import metered, watch_breaker
 from ..models import utcnow
 from ..server.logs import bind, bound
 from ..orders.changes import address_digest
-from ..orders.models import Order, OrderEvent, OrderLine as OurLine, OrderState
+from ..orders.models import Order, OrderLine as OurLine, OrderState
 from ..orders.routing import reroute_to_backup
 from ..orders.timeline import record_event
 from .credentials import RefreshingAdapter, can_refresh, current_store
 from .amendments import lines_to_place
 from .models import BreakerEvent, DeliveryAttempt, DeliveryState, ProductMapping, Supplier, SupplierOrder, SupplierOrderLine
 from .resilience import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, SupplierSlots, Transition, retry_delay
+from .tracking import insert_event
 
 log = logging.getLogger(__name__)
 
@@ -575,9 +576,8 @@ class ForwardingWorker:
             session.execute(_PLACED, {"delivery": delivery_id, "now": now, "b_supplier_order_id": result.supplier_order_id,
                                       "b_status": result.status.value, "b_cost": result.cost})
             supplier_name = supplier_name or session.scalar(select(Supplier.name).where(Supplier.id == delivery.supplier_id))
-            session.execute(_INSERT_EVENT, {"order_id": delivery.order_id, "kind": "forwarded", "actor": "app", "created_at": now,
-                                            "detail": {"supplier": supplier_name, "supplier_order_id": result.supplier_order_id,
-                                                       "recovered_after_unknown": after_unknown}})
+            insert_event(session, delivery.order_id, "forwarded", "app", supplier=supplier_name, supplier_order_id=result.supplier_order_id,
+                         recovered_after_unknown=after_unknown)
             if held_raced:
                 order = session.get(Order, delivery.order_id)
                 raise_alert(session, delivery.shop_domain, "hold_after_placement", f"hold_after_placement:{delivery_id}",
@@ -764,4 +764,3 @@ _PLACED = (update(SupplierOrder.__table__).where(_sos.id == bindparam("delivery"
                    supplier_order_id=bindparam("b_supplier_order_id"), supplier_status=bindparam("b_status"), cost=bindparam("b_cost"),
                    placed_at=bindparam("now"), last_error=None, lease_owner=None, lease_until=None))
 _INSERT_ATTEMPT = insert(DeliveryAttempt.__table__)
-_INSERT_EVENT = insert(OrderEvent.__table__)
