@@ -16,7 +16,7 @@ from ..orders.models import Order
 from ..orders.timeline import record_event
 from .amendments import being_replaced
 from .forwarding import adapter_from_record
-from .models import DeliveryState, Supplier, SupplierOrder
+from .models import DeliveryState, Supplier, SupplierOrder, SupplierOrderLine
 from .tracking import UNPLANNED, OrderRef, plan_push, push_shipment, record_shipment
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,19 @@ def with_announced(shipment: Shipment, announced: Shipment | None) -> Shipment:
     return dataclasses.replace(shipment, **missing) if missing else shipment
 
 
+class _DeliveryLines(NamedTuple):
+    """A delivery as `record_shipment` reads it (id, order_id, lines with id, supplier_sku and quantity), without its ORM row."""
+
+    id: int
+    order_id: int
+    lines: list
+
+
+_DELIVERY_ORDER = select(SupplierOrder.order_id).where(SupplierOrder.id == bindparam("delivery"))
+_DELIVERY_LINES = (select(SupplierOrderLine.id, SupplierOrderLine.supplier_sku, SupplierOrderLine.quantity)
+                   .where(SupplierOrderLine.supplier_order_id == bindparam("delivery")).order_by(SupplierOrderLine.id))
+
+
 class KnownDelivery(NamedTuple):
     """What polling a delivery's parcels needs, when the caller has just read it."""
 
@@ -160,7 +173,10 @@ def refresh_shipments(services, delivery_id: int, adapter=None, announced: Shipm
             known = KnownDelivery(delivery_id, delivery.supplier_order_id, delivery.shop_domain)
     shipments = [with_announced(shipment, announced) for shipment in adapter.get_shipments(known.supplier_order_id)]
     with services.session_factory.begin() as session:
-        to_push = record_shipments(session, session.get(SupplierOrder, delivery_id), shipments)
+        # What recording needs of the delivery (its id, order and lines), read with Core statements built once.
+        order_id = session.execute(_DELIVERY_ORDER, {"delivery": delivery_id}).scalar_one()
+        delivery = _DeliveryLines(delivery_id, order_id, session.execute(_DELIVERY_LINES, {"delivery": delivery_id}).all())
+        to_push = record_shipments(session, delivery, shipments)
         # Planned in the transaction that recorded them (a read; the calls come after its commit).
         plans = {shipment_id: plan_push(session, shipment_id) for shipment_id in to_push}
     push_shipments(services, known.shop_domain, to_push, plans)

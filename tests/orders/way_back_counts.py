@@ -42,6 +42,25 @@ def _app_cpu() -> float:
     return total
 
 
+class _GcTime:
+    """Seconds spent in the cyclic garbage collector (all threads), by generation."""
+
+    def __init__(self):
+        import gc
+        self.total = collections.Counter()
+        self._start = None
+        gc.callbacks.append(self._cb)
+
+    def _cb(self, phase, info):
+        if phase == "start":
+            self._start = time.perf_counter()
+        elif self._start is not None:
+            self.total[info["generation"]] += time.perf_counter() - self._start
+
+
+GC = _GcTime()
+
+
 class Counter:
     def __init__(self):
         self.c = collections.Counter()
@@ -78,10 +97,11 @@ class Counter:
         self.c.clear(); self.kinds.clear(); self.on = True
         cpu = time.process_time()  # the whole process, with the in-process sandboxes (Shopify's GraphQL execution is most of it)
         app = _app_cpu()
+        gc0 = dict(GC.total)
         profile = None
         if os.environ.get("PROFILE") and os.environ["PROFILE"] in label:
             import cProfile
-            profile = cProfile.Profile()
+            profile = cProfile.Profile(time.thread_time)  # CPU of this thread, not the wait for answers
             profile.enable()
         try:
             fn()
@@ -93,7 +113,7 @@ class Counter:
                 import pstats
                 pstats.Stats(profile).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(60)
             app = _app_cpu() - app
-        print(f"{label:<28} " + " ".join(f"{k}={v / ORDERS:.1f}" for k, v in sorted(self.c.items())) + f" cpu_ms={1000 * cpu / ORDERS:.2f} app_cpu_ms={1000 * app / ORDERS:.2f}"
+        print(f"{label:<28} " + " ".join(f"{k}={v / ORDERS:.1f}" for k, v in sorted(self.c.items())) + f" cpu_ms={1000 * cpu / ORDERS:.2f} app_cpu_ms={1000 * app / ORDERS:.2f} gc_ms=" + "/".join(f"{1000 * (GC.total[g] - gc0.get(g, 0)) / ORDERS:.2f}" for g in range(3))
               + "  | " + " ".join(f"{k}={v / ORDERS:.1f}" for k, v in sorted(self.kinds.items())))
 
 
