@@ -228,6 +228,7 @@ class EmbeddedScheduler:
         for worker, pump in zip(self.way_back_workers, (self.supplier_events_pump, *self.more_way_back_pumps)):
             worker.beat = pump.beat
         self.forwarding_worker.beat = self.forwarding_pump.beat
+        self.forwarding_worker.rung = services.forwarding_wakeup  # with calls in flight, the drain looks for new rows when rung
         self.shop_jobs = ShopJobPool(services, SHOP_JOBS)
         lifecycle.on_shop_uninstalled(self.remove_shop_jobs)
 

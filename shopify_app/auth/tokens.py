@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import httpx
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..crypto import SecretBox
@@ -163,7 +163,8 @@ class OfflineTokenStore:
         deadline = time.monotonic() + REFRESH_LEASE_SECONDS + 5
         while True:
             with self.read_session_factory() as session:
-                row = self._row(session, shop_domain)
+                # Every Shopify call asks: a Core statement built once, not an ORM load of the token's row.
+                row = session.execute(_CURRENT_TOKEN, {"shop": shop_domain, "installed": ShopStatus.INSTALLED.value}).first()
                 if row is None:
                     raise TokenUnavailable("no offline token stored")
                 now = utcnow()
@@ -293,3 +294,7 @@ class OfflineTokenStore:
                 .where(ShopToken.id == token_id, ShopToken.refresh_lease_owner == self.owner)
                 .values(refresh_lease_owner=None, refresh_lease_until=None)
             )
+
+
+_CURRENT_TOKEN = (select(ShopToken.id, ShopToken.generation, ShopToken.expires_at, ShopToken.access_token_enc).join(Shop)
+                  .where(Shop.domain == bindparam("shop"), Shop.status == bindparam("installed")))

@@ -60,16 +60,14 @@ def postpone_deliveries(session: Session, order: Order, fo: FulfillmentOrderReco
     return placed_at
 
 
-def blocking_fulfillment_order(session: Session, delivery: SupplierOrder) -> FulfillmentOrderRecord | None:
-    """An unfinished fulfillment order with lines of this delivery that Shopify does not let us send now, if any."""
-    line_numbers = set(session.scalars(
-        select(OrderLine.shopify_line_id).join(SupplierOrderLine, SupplierOrderLine.order_line_id == OrderLine.id)
-        .where(SupplierOrderLine.supplier_order_id == delivery.id)
-    ))
-    fos = session.scalars(select(FulfillmentOrderRecord).where(
-        FulfillmentOrderRecord.shop_domain == delivery.shop_domain, FulfillmentOrderRecord.order_id == delivery.order_id,
-        FulfillmentOrderRecord.status.not_in(FINISHED),
-    ).order_by(FulfillmentOrderRecord.id))
+def blocking_fulfillment_order(session: Session, delivery: SupplierOrder):
+    """An unfinished fulfillment order with lines of this delivery that Shopify does not let us send now, if any.
+
+    Returns the record's row (shopify_id, status, lines, holds...), not an ORM object: every
+    placement asks, right before it sends, so both reads are statements built once.
+    """
+    line_numbers = set(session.scalars(_DELIVERY_LINE_NUMBERS, {"delivery": delivery.id}))
+    fos = session.execute(_UNFINISHED_FULFILLMENT_ORDERS, {"shop": delivery.shop_domain, "order": delivery.order_id}).all()
     relevant = [fo for fo in fos if any(item["line"] in line_numbers and item["remaining"] > 0 for item in fo.lines or [])]
     # A line split between our location and someone else's (a warehouse, another app, another
     # supplier's service) is sent only for our units: the other fulfillment order does not stop it.
@@ -85,6 +83,18 @@ def blocking_fulfillment_order(session: Session, delivery: SupplierOrder) -> Ful
         if fo.managed_by == ManagedBy.SERVICE and fo.request_status not in ACCEPTED_REQUESTS:
             return fo
     return None
+
+
+# Built once (every placement asks, see blocking_fulfillment_order). ORM columns: the session autoflushes first.
+_DELIVERY_LINE_NUMBERS = (select(OrderLine.shopify_line_id).join(SupplierOrderLine, SupplierOrderLine.order_line_id == OrderLine.id)
+                          .where(SupplierOrderLine.supplier_order_id == bindparam("delivery")))
+_UNFINISHED_FULFILLMENT_ORDERS = (select(FulfillmentOrderRecord.id, FulfillmentOrderRecord.shopify_id, FulfillmentOrderRecord.status,
+                                         FulfillmentOrderRecord.request_status, FulfillmentOrderRecord.managed_by, FulfillmentOrderRecord.supplier_id,
+                                         FulfillmentOrderRecord.lines, FulfillmentOrderRecord.holds, FulfillmentOrderRecord.app_hold_reason,
+                                         FulfillmentOrderRecord.app_hold_id)
+                                  .where(FulfillmentOrderRecord.shop_domain == bindparam("shop"), FulfillmentOrderRecord.order_id == bindparam("order"),
+                                         FulfillmentOrderRecord.status.not_in(FINISHED))
+                                  .order_by(FulfillmentOrderRecord.id))
 
 
 def resume_deliveries(session: Session, order: Order, fo: FulfillmentOrderRecord) -> None:

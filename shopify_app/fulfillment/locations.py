@@ -36,14 +36,13 @@ def manager_of(session: Session, shop_domain: str, location_gid: str | None, is_
     if not location_gid:
         return Manager(ManagedBy.NOT_OURS)
     where = {"shop": shop_domain, "location": location_gid}
-    service = session.execute(_SERVICE_SUPPLIER, where).scalar()
+    # One round trip for the three looks every routed order and pushed parcel makes (each was its own statement).
+    service, mapped, supplier_ids, any_mapped = session.execute(_LOOKS, where).one()
     if service is not None:
         return Manager(ManagedBy.SERVICE, supplier_id=service)
-    mapped = session.execute(_MAPPED_LOCATION, where).first()
-    if mapped is not None:
-        return Manager(ManagedBy.MERCHANT, allowed=frozenset(int(i) for i in mapped.supplier_ids or ()) or None)
-    any_mapped = session.execute(_ANY_MAPPED, where).scalar()
-    if is_primary and any_mapped is None:
+    if mapped:
+        return Manager(ManagedBy.MERCHANT, allowed=frozenset(int(i) for i in supplier_ids or ()) or None)
+    if is_primary and not any_mapped:
         return Manager(ManagedBy.MERCHANT)
     own = frozenset(session.execute(_OWN_SUPPLIERS, where).scalars())
     if own:
@@ -57,3 +56,4 @@ _SERVICE_SUPPLIER = select(Supplier.id).where(*_LIVE, Supplier.fulfillment_model
 _MAPPED_LOCATION = select(ManagedLocation.supplier_ids).where(ManagedLocation.shop_domain == bindparam("shop"), ManagedLocation.location_gid == bindparam("location"))
 _ANY_MAPPED = select(ManagedLocation.id).where(ManagedLocation.shop_domain == bindparam("shop")).limit(1)
 _OWN_SUPPLIERS = select(Supplier.id).where(*_LIVE, Supplier.fulfillment_model == FulfillmentModel.MERCHANT.value)
+_LOOKS = select(_SERVICE_SUPPLIER.limit(1).scalar_subquery(), _MAPPED_LOCATION.exists(), _MAPPED_LOCATION.limit(1).scalar_subquery(), _ANY_MAPPED.exists())

@@ -28,7 +28,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
@@ -175,12 +175,9 @@ class AmendmentWorker:
         """Lines routed onto a supplier order already sent, by any path (an edit, a fulfillment order
         accepted later), with no amendment to carry them yet: open one. A line counts as sent once
         an amendment closes (applied: what was sent; refused: 0), so this never repeats itself."""
-        open_for = select(SupplierOrderAmendment.id).where(SupplierOrderAmendment.supplier_order_id == SupplierOrder.id,
-                                                          SupplierOrderAmendment.state.in_(OPEN_AMENDMENT_STATES)).exists()
-        unsent = and_(SupplierOrderLine.sent_quantity.is_(None), SupplierOrderLine.quantity > 0, SupplierOrder.sent_address_digest.is_not(None),
-                      SupplierOrder.state.in_(SENT + (DeliveryState.UNKNOWN.value,)), ~open_for)
+        unsent = _UNSENT
         with self.read_session_factory() as session:  # nearly always nothing: then no write lock is taken
-            if session.scalar(select(SupplierOrderLine.id).join(SupplierOrder, SupplierOrderLine.supplier_order_id == SupplierOrder.id).where(unsent).limit(1)) is None:
+            if session.scalar(_ANY_UNSENT) is None:
                 return
         with self.session_factory.begin() as session:
             rows = session.execute(select(SupplierOrder, SupplierOrderLine).join(SupplierOrderLine, SupplierOrderLine.supplier_order_id == SupplierOrder.id).where(
@@ -203,8 +200,8 @@ class AmendmentWorker:
             or_(SupplierOrderAmendment.lease_until.is_(None), SupplierOrderAmendment.lease_until < now),
         )
         claimed = []
-        with self.read_session_factory() as session:
-            candidates = session.scalars(select(SupplierOrderAmendment.id).where(due).order_by(SupplierOrderAmendment.id).limit(batch_size)).all()
+        with self.read_session_factory() as session:  # every forwarding pass asks, nearly always for nothing: built once
+            candidates = session.scalars(_DUE_AMENDMENTS, {"now": now, "limit": batch_size}).all()
         if not candidates:
             return claimed
         with self.session_factory.begin() as session:
@@ -484,3 +481,15 @@ def _address(order: Order) -> Address:
         province_code=address.get("province_code"), country_code=address.get("country_code") or "", zip=address.get("zip"),
         phone=address.get("phone"), email=order.email, company=address.get("company"),
     )
+
+
+# The forwarding pump's every pass asks these two (nearly always finding nothing): built once.
+_OPEN_FOR = select(SupplierOrderAmendment.id).where(SupplierOrderAmendment.supplier_order_id == SupplierOrder.id,
+                                                   SupplierOrderAmendment.state.in_(OPEN_AMENDMENT_STATES)).exists()
+_UNSENT = and_(SupplierOrderLine.sent_quantity.is_(None), SupplierOrderLine.quantity > 0, SupplierOrder.sent_address_digest.is_not(None),
+               SupplierOrder.state.in_(SENT + (DeliveryState.UNKNOWN.value,)), ~_OPEN_FOR)
+_ANY_UNSENT = select(SupplierOrderLine.id).join(SupplierOrder, SupplierOrderLine.supplier_order_id == SupplierOrder.id).where(_UNSENT).limit(1)
+_DUE_AMENDMENTS = (select(SupplierOrderAmendment.id)
+                   .where(SupplierOrderAmendment.state.in_(OPEN_AMENDMENT_STATES), SupplierOrderAmendment.next_attempt_at <= bindparam("now"),
+                          or_(SupplierOrderAmendment.lease_until.is_(None), SupplierOrderAmendment.lease_until < bindparam("now")))
+                   .order_by(SupplierOrderAmendment.id).limit(bindparam("limit")))

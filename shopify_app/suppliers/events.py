@@ -5,7 +5,7 @@ import dataclasses
 import logging
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from integrations.suppliers.base import Shipment, SupplierEvent, SupplierEventKind, SupplierOrderStatus
@@ -16,8 +16,8 @@ from ..orders.models import Order
 from ..orders.timeline import record_event
 from .amendments import being_replaced
 from .forwarding import adapter_from_record
-from .models import DeliveryState, Supplier, SupplierOrder
-from .tracking import UNPLANNED, OrderRef, plan_push, push_shipment, record_shipment
+from .models import DeliveryState, Supplier, SupplierOrder, SupplierOrderLine
+from .tracking import UNPLANNED, OrderRef, insert_event, plan_push, push_shipment, record_shipment
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +37,52 @@ def find_delivery(session: Session, supplier: Supplier, event: SupplierEvent) ->
 # Built once (every supplier event asks): by the supplier's order id, our key, or either.
 _BY_ORDER = SupplierOrder.supplier_order_id == bindparam("order")
 _BY_KEY = SupplierOrder.idempotency_key == bindparam("key")
+_DELIVERY_ROW = select(SupplierOrder.id, SupplierOrder.supplier_order_id, SupplierOrder.supplier_status, SupplierOrder.order_id, SupplierOrder.shop_domain)
+_FIND_DELIVERY_ROW = {
+    (True, False): _DELIVERY_ROW.where(SupplierOrder.supplier_id == bindparam("supplier"), _BY_ORDER),
+    (False, True): _DELIVERY_ROW.where(SupplierOrder.supplier_id == bindparam("supplier"), _BY_KEY),
+    (True, True): _DELIVERY_ROW.where(SupplierOrder.supplier_id == bindparam("supplier"), or_(_BY_ORDER, _BY_KEY)),
+}
+_SET_SUPPLIER_STATUS = (update(SupplierOrder.__table__).where(SupplierOrder.__table__.c.id == bindparam("delivery"))
+                        .values(supplier_status=bindparam("status")))
 _FIND_DELIVERY = {
     (True, False): select(SupplierOrder).where(SupplierOrder.supplier_id == bindparam("supplier"), _BY_ORDER),
     (False, True): select(SupplierOrder).where(SupplierOrder.supplier_id == bindparam("supplier"), _BY_KEY),
     (True, True): select(SupplierOrder).where(SupplierOrder.supplier_id == bindparam("supplier"), or_(_BY_ORDER, _BY_KEY)),
 }
+
+
+def _applied_from_row(session: Session, supplier: Supplier, event: SupplierEvent, services, after_commit, adapter) -> bool:
+    """The two events every order brings (a status report, a parcel announced without its lines), applied from the
+    delivery's row with Core statements built once: no ORM load of the delivery, no unit of work. True when done.
+
+    Everything else (and a delivery whose supplier order id we learn only now) goes the ORM way in apply_event.
+    """
+    statuses = event.kind is SupplierEventKind.ORDER_UPDATED and event.status is not SupplierOrderStatus.ON_HOLD
+    parcel_to_read = (event.kind is SupplierEventKind.SHIPMENT and adapter is not None
+                      and not (event.shipment is not None and event.shipment.lines))
+    if not (statuses or parcel_to_read):
+        return False
+    statement = _FIND_DELIVERY_ROW.get((bool(event.supplier_order_id), bool(event.external_id)))
+    row = session.execute(statement, {"supplier": supplier.id, "order": event.supplier_order_id, "key": event.external_id}).first() if statement is not None else None
+    if row is None or (event.supplier_order_id and not row.supplier_order_id):
+        return False  # unknown (apply_event says so) or its supplier order id is news: the ORM way stores it
+    if statuses:
+        if event.status not in TOLD_EVERY_TIME and (event.status is None or event.status.value == row.supplier_status):
+            return True  # a status we already know (a redelivery, or what placing already recorded): nothing changes
+        if event.status is not None and event.status.value != row.supplier_status:
+            session.execute(_SET_SUPPLIER_STATUS, {"delivery": row.id, "status": event.status.value})
+        if event.status is SupplierOrderStatus.ACKNOWLEDGED:
+            insert_event(session, row.order_id, "acknowledged", "supplier", supplier=supplier.name)
+        return True
+    if not row.supplier_order_id:
+        return False
+    # Some suppliers (Printful) do not itemise parcels in the webhook: ask for them. What the poll
+    # needs is known here: it starts without a read transaction of its own.
+    known = KnownDelivery(row.id, row.supplier_order_id, row.shop_domain)
+    announced = event.shipment
+    after_commit(lambda: refresh_shipments(services, known.id, adapter, announced=announced, known=known))
+    return True
 
 
 def apply_event(session: Session, supplier: Supplier, event: SupplierEvent, services, after_commit, adapter=None) -> None:
@@ -58,6 +99,8 @@ def apply_event(session: Session, supplier: Supplier, event: SupplierEvent, serv
         from ..returns.restock import supplier_received
 
         supplier_received(session, supplier, event, services, after_commit)
+        return
+    if _applied_from_row(session, supplier, event, services, after_commit, adapter):
         return
     delivery = find_delivery(session, supplier, event)
     if delivery is None:
@@ -139,6 +182,19 @@ def with_announced(shipment: Shipment, announced: Shipment | None) -> Shipment:
     return dataclasses.replace(shipment, **missing) if missing else shipment
 
 
+class _DeliveryLines(NamedTuple):
+    """A delivery as `record_shipment` reads it (id, order_id, lines with id, supplier_sku and quantity), without its ORM row."""
+
+    id: int
+    order_id: int
+    lines: list
+
+
+_DELIVERY_ORDER = select(SupplierOrder.order_id).where(SupplierOrder.id == bindparam("delivery"))
+_DELIVERY_LINES = (select(SupplierOrderLine.id, SupplierOrderLine.supplier_sku, SupplierOrderLine.quantity)
+                   .where(SupplierOrderLine.supplier_order_id == bindparam("delivery")).order_by(SupplierOrderLine.id))
+
+
 class KnownDelivery(NamedTuple):
     """What polling a delivery's parcels needs, when the caller has just read it."""
 
@@ -160,7 +216,10 @@ def refresh_shipments(services, delivery_id: int, adapter=None, announced: Shipm
             known = KnownDelivery(delivery_id, delivery.supplier_order_id, delivery.shop_domain)
     shipments = [with_announced(shipment, announced) for shipment in adapter.get_shipments(known.supplier_order_id)]
     with services.session_factory.begin() as session:
-        to_push = record_shipments(session, session.get(SupplierOrder, delivery_id), shipments)
+        # What recording needs of the delivery (its id, order and lines), read with Core statements built once.
+        order_id = session.execute(_DELIVERY_ORDER, {"delivery": delivery_id}).scalar_one()
+        delivery = _DeliveryLines(delivery_id, order_id, session.execute(_DELIVERY_LINES, {"delivery": delivery_id}).all())
+        to_push = record_shipments(session, delivery, shipments)
         # Planned in the transaction that recorded them (a read; the calls come after its commit).
         plans = {shipment_id: plan_push(session, shipment_id) for shipment_id in to_push}
     push_shipments(services, known.shop_domain, to_push, plans)

@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass, field, fields
 from typing import Callable
 
-from sqlalchemy import and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from integrations.suppliers.base import (
@@ -55,10 +55,10 @@ from ..orders.models import Order, OrderLine as OurLine, OrderState
 from ..orders.routing import reroute_to_backup
 from ..orders.timeline import record_event
 from .credentials import RefreshingAdapter, can_refresh, current_store
-from .amendments import lines_to_place, remember_sent
-from .models import BreakerEvent, DeliveryAttempt, DeliveryState, ProductMapping, Supplier, SupplierOrder
+from .amendments import lines_to_place
+from .models import BreakerEvent, DeliveryAttempt, DeliveryState, ProductMapping, Supplier, SupplierOrder, SupplierOrderLine
 from .resilience import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, SupplierSlots, Transition, retry_delay
-from .tracking import OrderRef
+from .tracking import insert_event
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,8 @@ MAX_ATTEMPTS = 12  # with retry_delay's schedule: about 13 minutes of failures b
 PER_SUPPLIER_CALLS = 4  # calls in flight per supplier (SupplierSlots)
 BATCH_GRACE_SECONDS = 120  # a batched order is asked after its slot plus this: the batch job usually placed it by then
 THREADS = 8  # forwarding threads per worker: two slow suppliers still leave threads for the rest
-IN_FLIGHT_POLL = 0.25  # seconds: while calls are in flight, how often newly due rows are looked for
+IN_FLIGHT_POLL = 0.25  # seconds: while calls are in flight, how often finished calls are collected (and, unrung, new rows looked for)
+IN_FLIGHT_RELOOK = 1.0  # seconds: with a doorbell, the look for rows nobody rang for (other processes', expired leases)
 CLOSE_TIMEOUT = 10.0  # seconds: at shutdown, how long calls in flight are waited for (gunicorn's grace is 30)
 
 
@@ -139,7 +140,6 @@ _LINES_FOR_REQUEST = select(OurLine.id, OurLine.title, OurLine.price).where(OurL
 def place_request(session: Session, delivery: SupplierOrder) -> tuple[PlaceOrder, str]:
     """What to send, and the digest of the address in it (what order changes are compared with)."""
     order = session.execute(_ORDER_FOR_REQUEST, {"order": delivery.order_id}).one()
-    address = order.shipping_address or {}
     lines = []
     costs = mapped_costs(session, delivery)
     to_place = lines_to_place(delivery.lines)
@@ -148,8 +148,14 @@ def place_request(session: Session, delivery: SupplierOrder) -> tuple[PlaceOrder
         line = ours[sol.order_line_id]
         lines.append(OrderLine(line_ref=str(sol.id), supplier_sku=sol.supplier_sku, quantity=sol.quantity, name=line.title, retail_price=line.price,
                                unit_cost=costs.get(sol.supplier_sku)))
-    request = PlaceOrder(
-        external_id=delivery.idempotency_key,
+    return _order_request(delivery.idempotency_key, order, tuple(lines)), address_digest(order.shipping_address)
+
+
+def _order_request(external_id: str, order, lines: tuple[OrderLine, ...]) -> PlaceOrder:
+    """The PlaceOrder of `order` (a row with shipping_address, email and currency) and its lines."""
+    address = order.shipping_address or {}
+    return PlaceOrder(
+        external_id=external_id,
         shipping_address=Address(
             name=address.get("name") or " ".join(filter(None, [address.get("first_name"), address.get("last_name")])) or "",
             address1=address.get("address1") or "",
@@ -162,10 +168,16 @@ def place_request(session: Session, delivery: SupplierOrder) -> tuple[PlaceOrder
             email=order.email,
             company=address.get("company"),
         ),
-        lines=tuple(lines),
+        lines=lines,
         currency=order.currency or "USD",
     )
-    return request, address_digest(order.shipping_address)
+
+
+def _request(external_id: str, order, lines, costs: dict[str, str]) -> PlaceOrder:
+    """The PlaceOrder from the Core rows of _process (_DELIVERY_TO_SEND, _LINES_TO_SEND with quantity > 0)."""
+    return _order_request(external_id, order, tuple(
+        OrderLine(line_ref=str(line.id), supplier_sku=line.supplier_sku, quantity=line.quantity, name=line.title, retail_price=line.price,
+                  unit_cost=costs.get(line.supplier_sku)) for line in lines))
 
 
 class ForwardingWorker:
@@ -191,6 +203,10 @@ class ForwardingWorker:
         self.owner = uuid.uuid4().hex
         self.stopping = threading.Event()  # set at shutdown: the drain stops between rows
         self.beat: Callable[[], None] = lambda: None  # the pump's heartbeat: called on progress, so a long busy pass is not "stuck"
+        # The pump's doorbell (set when this process makes a row due). With it, a drain with calls
+        # in flight looks for new rows when rung, not every IN_FLIGHT_POLL (a read per look).
+        self.rung: threading.Event | None = None
+        self._left_behind = False  # the last look saw due rows it could not take (no thread, slot or batch room)
 
     def drain(self, batch_size: int = 50, max_batches: int = 20) -> ForwardReport:
         """Work every due delivery, a few at a time per supplier; return when nothing is due or in flight.
@@ -203,9 +219,17 @@ class ForwardingWorker:
         running: dict = {}
         budget = batch_size * max_batches
         pool = self._executor()
+        look = True  # the first pass always looks
+        last_look = 0.0
         while True:
             room = self.threads - len(running)  # claimed rows do not wait in the queue while their lease runs
-            claimed = self._claim(min(batch_size, budget), report, room, {d for d, _ in running.values()}) if budget > 0 and room > 0 and not self.stopping.is_set() else []
+            claimed = []
+            if budget > 0 and room > 0 and not self.stopping.is_set() and (look or self._should_look(last_look)):
+                if self.rung is not None:
+                    self.rung.clear()  # cleared before the look: a ring after it is seen by the next one (or the pump's next pass)
+                claimed = self._claim(min(batch_size, budget), report, room, {d for d, _ in running.values()})
+                last_look = time.monotonic()
+            look = False
             budget -= len(claimed)
             for n, (delivery_id, supplier_id) in enumerate(claimed):
                 try:
@@ -229,6 +253,9 @@ class ForwardingWorker:
                 self.slots.give_back(running.pop(future)[1])
                 report.add(future.result())
                 self.beat()
+            # A finished call frees a thread and a supplier slot: only worth a look when the last
+            # look left due rows behind for want of one (or the lane was never told of new rows).
+            look = bool(done) and (self._left_behind or self.rung is None)
 
     def _release_queued(self, running: dict) -> None:
         """At shutdown: deliveries claimed but not started go back (their leases released); calls in flight finish."""
@@ -240,10 +267,20 @@ class ForwardingWorker:
             ids.append(delivery_id)
         release_unstarted(self.session_factory, SupplierOrder, ids, self.owner)
 
+    def _should_look(self, last_look: float) -> bool:
+        """While calls are in flight: look for due rows when rung (new rows in this process), else every IN_FLIGHT_RELOOK seconds.
+
+        Without a doorbell (a procrastinate worker) it looks every IN_FLIGHT_POLL, as rows of
+        other processes are only found by looking.
+        """
+        if self.rung is None or self.rung.is_set():
+            return True
+        return time.monotonic() - last_look >= IN_FLIGHT_RELOOK
+
     def next_due_in(self) -> float | None:
         """Seconds until the earliest waiting delivery is due (0 if one is due now), None when none waits."""
         with self.read_session_factory() as session:
-            earliest = session.scalar(select(func.min(SupplierOrder.next_attempt_at)).where(_WAITING, SupplierOrder.lease_until.is_(None)))
+            earliest = session.scalar(_EARLIEST_DUE)
         if earliest is None:
             return None
         return max(0.0, (earliest - utcnow()).total_seconds())
@@ -307,12 +344,10 @@ class ForwardingWorker:
         (counted as time waited because of the breaker); half-open, only the probes are taken.
         """
         now = utcnow()
-        due = and_(_WAITING, SupplierOrder.next_attempt_at <= now, or_(SupplierOrder.lease_until.is_(None), SupplierOrder.lease_until < now))
         with self.read_session_factory() as session:
-            query = select(SupplierOrder.id, SupplierOrder.supplier_id).where(due)
-            if report.retried_ids or running:  # in flight or queued here: never claimed twice by one drain
-                query = query.where(SupplierOrder.id.not_in(report.retried_ids | running))
-            rows = session.execute(query.order_by(SupplierOrder.next_attempt_at, SupplierOrder.id).limit(limit)).all()
+            skip = report.retried_ids | running  # in flight or queued here: never claimed twice by one drain
+            rows = session.execute(_DUE_SKIPPING if skip else _DUE, {"now": now, "limit": limit, "skip": list(skip)} if skip else {"now": now, "limit": limit}).all()
+        self._left_behind = len(rows) >= limit  # and below: any due row not taken (no thread, slot or probe free)
         if not rows:
             return []
         chosen, blocked, probes = [], {}, set()
@@ -332,6 +367,7 @@ class ForwardingWorker:
                     probes.add(delivery_id)
             elif probing:
                 self.breaker.give_back_probe(supplier_id)
+        self._left_behind = self._left_behind or len(chosen) < len(rows)
         # Asked before the transaction: a state change is recorded in a transaction of its own.
         parked = {supplier_id: wait_for for supplier_id, wait_for in blocked.items() if self.breaker.state(supplier_id) == OPEN}
         claimed = []
@@ -339,11 +375,8 @@ class ForwardingWorker:
             return claimed
         with self.session_factory.begin() as session:
             if chosen:
-                won = session.scalars(
-                    update(SupplierOrder).where(SupplierOrder.id.in_([d for d, _ in chosen]), due)
-                    .values(lease_owner=self.owner, lease_until=now + dt.timedelta(seconds=LEASE_SECONDS))
-                    .returning(SupplierOrder.id)
-                ).all()
+                won = session.scalars(_LEASE, {"ids": [d for d, _ in chosen], "now": now, "owner": self.owner,
+                                               "until": now + dt.timedelta(seconds=LEASE_SECONDS)}).all()
                 won = set(won)
                 for delivery_id, supplier_id in chosen:
                     if delivery_id in won:
@@ -354,6 +387,7 @@ class ForwardingWorker:
                             self.breaker.give_back_probe(supplier_id)  # its probe never went: another may
             for supplier_id, wait_for in parked.items():
                 # Nothing goes before the breaker probes again: park them until then.
+                due = and_(_WAITING, SupplierOrder.next_attempt_at <= now, or_(SupplierOrder.lease_until.is_(None), SupplierOrder.lease_until < now))
                 report.postponed += session.execute(
                     update(SupplierOrder).where(due, SupplierOrder.supplier_id == supplier_id)
                     .values(next_attempt_at=now + dt.timedelta(seconds=wait_for), breaker_wait_ms=SupplierOrder.breaker_wait_ms + int(wait_for * 1000))
@@ -378,13 +412,19 @@ class ForwardingWorker:
 
     def _process(self, delivery_id: int, report: ForwardReport) -> None:
         with self.read_session_factory() as session:
-            delivery = session.get(SupplierOrder, delivery_id)
-            supplier = delivery.supplier
+            # Core reads of what the send needs: no unit of work for the delivery, its lines and the order (issue 20).
+            delivery = session.execute(_DELIVERY_TO_SEND, {"id": delivery_id}).one()
+            supplier = session.get(Supplier, delivery.supplier_id)
             state = delivery.state
-            request, sent_digest = place_request(session, delivery)
+            lines = session.execute(_LINES_TO_SEND, {"delivery": delivery_id}).all()
+            skus = sorted({line.supplier_sku for line in lines})
+            costs = dict(session.execute(_MAPPED_COSTS, {"shop": delivery.shop_domain, "supplier": delivery.supplier_id, "skus": skus}).all()) if skus else {}
+            request = _request(delivery.idempotency_key, delivery, [line for line in lines if line.quantity > 0], costs)
+            sent_digest = address_digest(delivery.shipping_address)
             supplier_order_id = delivery.supplier_order_id
             bind(shop=delivery.shop_domain, supplier_id=delivery.supplier_id, order_id=delivery.order_id)  # log context (reset by the drain loop)
             session.expunge_all()
+        sent = _Sent(delivery_id, delivery.shop_domain, delivery.order_id, delivery.supplier_id, tuple(line.id for line in lines), sent_digest)
         if supplier.deleted_at is not None or not supplier.active:
             self._fail(delivery_id, "supplier was deleted or deactivated", report, kind="supplier_gone")
             return
@@ -402,37 +442,40 @@ class ForwardingWorker:
             if found is not None and found.status is not SupplierOrderStatus.PENDING:
                 self._placed(delivery_id, found, report, after_unknown=True, supplier_name=supplier.name)
                 return
-            self._place(adapter, supplier, delivery_id, request, report, draft=found, sent_digest=sent_digest)
+            self._place(adapter, supplier, sent, request, report, draft=found)
             return
-        self._place(adapter, supplier, delivery_id, request, report, sent_digest=sent_digest)
+        self._place(adapter, supplier, sent, request, report)
 
-    def _place(self, adapter, supplier, delivery_id: int, request: PlaceOrder, report: ForwardReport, draft: SupplierView | None = None,
-               sent_digest: str | None = None) -> None:
+    def _place(self, adapter, supplier, sent: "_Sent", request: PlaceOrder, report: ForwardReport, draft: SupplierView | None = None) -> None:
+        delivery_id = sent.delivery_id
         # Commit "we may have sent it" before sending: a crash from here on leaves UNKNOWN.
+        # Core statements built once (no unit of work): the row's lease and state, the holds, then one UPDATE.
         with self.session_factory.begin() as session:
-            delivery = session.get(SupplierOrder, delivery_id)
-            if delivery.lease_owner != self.owner:
+            held = session.execute(_LEASE_AND_STATE, {"id": delivery_id}).one()
+            if held.lease_owner != self.owner:
                 return  # the lease ran out during a slow lookup and another worker has it: it sends, not us
-            if delivery.state not in (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value):
+            if held.state not in (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value):
                 # Held in Shopify (or cancelled) since we read it: that word wins, nothing is sent.
-                delivery.lease_owner = delivery.lease_until = None
+                session.execute(_RELEASE_LEASE, {"delivery": delivery_id})
                 report.postponed += 1
                 return
-            blocked = blocking_fulfillment_order(session, delivery)
+            blocked = blocking_fulfillment_order(session, sent)
             if blocked is not None:
                 # Every path that sets PENDING/UNKNOWN (retries, backups, replacements, a resume by a
                 # sibling fulfillment order) ends here: Shopify's current word on each fulfillment
                 # order holding these lines is checked once, right before anything is sent.
+                delivery = session.get(SupplierOrder, delivery_id)
                 delivery.state = DeliveryState.ON_HOLD.value
                 delivery.lease_owner = delivery.lease_until = None
                 record_event(session, session.get(Order, delivery.order_id), "supplier_order_postponed", "app", supplier=delivery.supplier.name,
                              because=f"fulfillment order {blocked.shopify_id} is held, not ours or not ready")
                 report.postponed += 1
                 return
-            delivery.state = DeliveryState.UNKNOWN.value
-            delivery.attempts += 1
-            attempts = delivery.attempts
-            remember_sent(session, delivery, request, sent_digest)  # what the supplier gets: order changes are compared with it
+            # What the supplier gets (lines and address digest): order changes are compared with it.
+            attempts = session.execute(_SENDING, {"delivery": delivery_id, "digest": sent.address_digest}).scalar_one()
+            quantities = {line.line_ref: line.quantity for line in request.lines}
+            if sent.line_ids:
+                session.execute(_SENT_QUANTITY, [{"line": line_id, "sent": quantities.get(str(line_id), 0)} for line_id in sent.line_ids])
         started = time.monotonic()
         summary = {"external_id": request.external_id, "lines": [[l.supplier_sku, l.quantity] for l in request.lines]}
         if draft is not None:
@@ -465,8 +508,8 @@ class ForwardingWorker:
             self._retry_later(delivery_id, report, unknown=True, attempts=attempts, retry_after=getattr(exc, "retry_after", None), attempt=attempt)
             return
         self.breaker.success(supplier.id)
-        self._placed(delivery_id, result, report, supplier_name=supplier.name, attempt=_attempt_row(delivery_id, "place", "ok", summary, started,
-                                                                         response={"supplier_order_id": result.supplier_order_id, "status": result.status.value}))
+        self._placed(delivery_id, result, report, supplier_name=supplier.name, attempt=_attempt_values(delivery_id, "place", "ok", summary, started,
+                                                                            response={"supplier_order_id": result.supplier_order_id, "status": result.status.value}))
 
     def _lookup(self, adapter, supplier, delivery_id: int, external_id: str):
         started = time.monotonic()
@@ -516,37 +559,31 @@ class ForwardingWorker:
 
     # -- state writes -----------------------------------------------------------------------
 
-    def _placed(self, delivery_id: int, result: SupplierView, report: ForwardReport, after_unknown: bool = False, attempt: DeliveryAttempt | None = None,
+    def _placed(self, delivery_id: int, result: SupplierView, report: ForwardReport, after_unknown: bool = False, attempt: dict | None = None,
                 supplier_name: str | None = None) -> None:
+        # Core statements built once: one read of the row's state, the attempt, the row, the timeline, the order's state.
         with self.session_factory.begin() as session:
+            now = utcnow()
             if attempt is not None:
-                session.add(attempt)
-            delivery = session.get(SupplierOrder, delivery_id)
-            cancel_raced = delivery.state == DeliveryState.CANCEL_REQUESTED.value
-            # A cancellation that arrived while we were placing wins: keep it queued (now
-            # with the supplier's order id) so the next pass cancels what we just placed.
-            # A shipment that was handled before this commit must not be undone either.
+                session.execute(_INSERT_ATTEMPT, attempt)
+            delivery = session.execute(_PLACING_STATE, {"id": delivery_id}).one()
+            # A cancellation that arrived while we were placing wins: keep it queued (now with the
+            # supplier's order id) so the next pass cancels what we just placed (the UPDATE moves
+            # it due now). A shipment handled before this commit is not undone either. Held (or
+            # moved away) in Shopify while we were sending: the supplier has it all the same, so
+            # it is placed, and someone must stop it there.
             held_raced = delivery.state == DeliveryState.ON_HOLD.value
-            if cancel_raced:
-                delivery.next_attempt_at = utcnow()
-            elif delivery.state in (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value, DeliveryState.ON_HOLD.value):
-                # Held (or moved away) in Shopify while we were sending: the supplier has it all the
-                # same, so it is placed, and someone must stop it there.
-                delivery.state = DeliveryState.PLACED.value
-            delivery.supplier_order_id = result.supplier_order_id
-            delivery.supplier_status = result.status.value
-            delivery.cost = result.cost
-            delivery.placed_at = utcnow()
-            delivery.last_error = None
-            delivery.lease_owner = delivery.lease_until = None
-            supplier_name = supplier_name or delivery.supplier.name  # the caller's: no load of the supplier's row
-            record_event(session, OrderRef(delivery.order_id), "forwarded", "app", supplier=supplier_name, supplier_order_id=result.supplier_order_id, recovered_after_unknown=after_unknown)
+            session.execute(_PLACED, {"delivery": delivery_id, "now": now, "b_supplier_order_id": result.supplier_order_id,
+                                      "b_status": result.status.value, "b_cost": result.cost})
+            supplier_name = supplier_name or session.scalar(select(Supplier.name).where(Supplier.id == delivery.supplier_id))
+            insert_event(session, delivery.order_id, "forwarded", "app", supplier=supplier_name, supplier_order_id=result.supplier_order_id,
+                         recovered_after_unknown=after_unknown)
             if held_raced:
                 order = session.get(Order, delivery.order_id)
-                raise_alert(session, delivery.shop_domain, "hold_after_placement", f"hold_after_placement:{delivery.id}",
+                raise_alert(session, delivery.shop_domain, "hold_after_placement", f"hold_after_placement:{delivery_id}",
                             f"Order {order.name}: Shopify held it (or moved it away) while it was being sent, but {supplier_name} already has it: stop it at the supplier.",
                             severity="critical", subject=order.name)
-            session.flush()
+                session.flush()
             _update_order_state(session, delivery.order_id)
         if after_unknown:
             report.found_after_unknown += 1
@@ -634,17 +671,39 @@ class ForwardingWorker:
             session.add(_attempt_row(delivery_id, action, outcome, request, started, response=response, error=error))
 
 
-def _attempt_row(delivery_id: int, action: str, outcome: str, request: dict, started: float, *, response: dict | None = None, error: Exception | None = None) -> DeliveryAttempt:
+def _attempt_values(delivery_id: int, action: str, outcome: str, request: dict, started: float, *, response: dict | None = None, error: Exception | None = None) -> dict:
     """One try's record: what was asked (no personal data), what came back, how long."""
-    return DeliveryAttempt(
-        supplier_order_id=delivery_id,
-        action=action,
-        outcome=outcome,
-        request=request,
-        response=response or {},
-        error=f"{type(error).__name__}: {error}"[:1000] if error else None,
-        duration_ms=int((time.monotonic() - started) * 1000),
-    )
+    return {
+        "supplier_order_id": delivery_id,
+        "action": action,
+        "outcome": outcome,
+        "request": request,
+        "response": response or {},
+        "error": f"{type(error).__name__}: {error}"[:1000] if error else None,
+        "duration_ms": int((time.monotonic() - started) * 1000),
+        "started_at": utcnow(),
+    }
+
+
+def _attempt_row(delivery_id: int, action: str, outcome: str, request: dict, started: float, *, response: dict | None = None, error: Exception | None = None) -> DeliveryAttempt:
+    """One try's record as a row to add to a session."""
+    return DeliveryAttempt(**_attempt_values(delivery_id, action, outcome, request, started, response=response, error=error))
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """What _place needs of a delivery read before the call (duck-types the delivery for blocking_fulfillment_order)."""
+
+    id: int
+    shop_domain: str
+    order_id: int
+    supplier_id: int
+    line_ids: tuple[int, ...]
+    address_digest: str
+
+    @property
+    def delivery_id(self) -> int:
+        return self.id
 
 
 @dataclass(frozen=True)
@@ -666,3 +725,42 @@ _FORWARDED = (update(Order.__table__)
                      exists().where(SupplierOrder.order_id == _orders.id),
                      ~exists().where(SupplierOrder.order_id == _orders.id, SupplierOrder.state.not_in(_PLACED_OR_BEYOND)))
               .values(state=OrderState.FORWARDED.value, updated_at=bindparam("now")))
+
+
+# The drain's look for due rows, its lease and the pump's "when is the next one due", built once:
+# a drain with calls in flight looks several times a second.
+_DUE_NOW = and_(_WAITING, SupplierOrder.next_attempt_at <= bindparam("now"),
+                or_(SupplierOrder.lease_until.is_(None), SupplierOrder.lease_until < bindparam("now")))
+_DUE = (select(SupplierOrder.id, SupplierOrder.supplier_id).where(_DUE_NOW)
+        .order_by(SupplierOrder.next_attempt_at, SupplierOrder.id).limit(bindparam("limit")))
+_DUE_SKIPPING = (select(SupplierOrder.id, SupplierOrder.supplier_id).where(_DUE_NOW, SupplierOrder.id.not_in(bindparam("skip", expanding=True)))
+                 .order_by(SupplierOrder.next_attempt_at, SupplierOrder.id).limit(bindparam("limit")))
+_LEASE = (update(SupplierOrder).where(SupplierOrder.id.in_(bindparam("ids", expanding=True)), _DUE_NOW)
+          .values(lease_owner=bindparam("owner"), lease_until=bindparam("until")).returning(SupplierOrder.id))
+_EARLIEST_DUE = select(func.min(SupplierOrder.next_attempt_at)).where(_WAITING, SupplierOrder.lease_until.is_(None))
+
+# The placing path's statements, built once.
+_sol = SupplierOrderLine.__table__.c
+_sos = SupplierOrder.__table__.c
+_DELIVERY_TO_SEND = (select(_sos.state, _sos.supplier_order_id, _sos.idempotency_key, _sos.order_id, _sos.shop_domain, _sos.supplier_id,
+                            _orders.shipping_address, _orders.email, _orders.currency)
+                     .join_from(SupplierOrder.__table__, Order.__table__, _orders.id == _sos.order_id).where(_sos.id == bindparam("id")))
+_LINES_TO_SEND = (select(_sol.id, _sol.supplier_sku, _sol.quantity, OurLine.__table__.c.title, OurLine.__table__.c.price)
+                  .join_from(SupplierOrderLine.__table__, OurLine.__table__, OurLine.__table__.c.id == _sol.order_line_id)
+                  .where(_sol.supplier_order_id == bindparam("delivery")).order_by(_sol.id))
+_pm = ProductMapping.__table__.c
+_MAPPED_COSTS = select(_pm.supplier_sku, _pm.cost).where(_pm.shop_domain == bindparam("shop"), _pm.supplier_id == bindparam("supplier"),
+                                                         _pm.supplier_sku.in_(bindparam("skus", expanding=True)), _pm.cost.is_not(None))
+_LEASE_AND_STATE = select(_sos.lease_owner, _sos.state).where(_sos.id == bindparam("id"))
+_RELEASE_LEASE = update(SupplierOrder.__table__).where(_sos.id == bindparam("delivery")).values(lease_owner=None, lease_until=None)
+_SENDING = (update(SupplierOrder.__table__).where(_sos.id == bindparam("delivery"))
+            .values(state=DeliveryState.UNKNOWN.value, attempts=_sos.attempts + 1, sent_address_digest=bindparam("digest")).returning(_sos.attempts))
+_SENT_QUANTITY = update(SupplierOrderLine.__table__).where(_sol.id == bindparam("line")).values(sent_quantity=bindparam("sent"))
+_PLACING_STATE = select(_sos.state, _sos.order_id, _sos.shop_domain, _sos.supplier_id).where(_sos.id == bindparam("id"))
+_PLACED_FROM = (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value, DeliveryState.ON_HOLD.value)
+_PLACED = (update(SupplierOrder.__table__).where(_sos.id == bindparam("delivery"))
+           .values(state=case((_sos.state.in_(_PLACED_FROM), DeliveryState.PLACED.value), else_=_sos.state),
+                   next_attempt_at=case((_sos.state == DeliveryState.CANCEL_REQUESTED.value, bindparam("now")), else_=_sos.next_attempt_at),
+                   supplier_order_id=bindparam("b_supplier_order_id"), supplier_status=bindparam("b_status"), cost=bindparam("b_cost"),
+                   placed_at=bindparam("now"), last_error=None, lease_owner=None, lease_until=None))
+_INSERT_ATTEMPT = insert(DeliveryAttempt.__table__)

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, case, select, update
+from sqlalchemy import bindparam, case, insert, select, update
 from sqlalchemy.orm import Session
 
 from integrations.shopify.errors import ShopifyError, ShopifyUserError
@@ -28,7 +28,7 @@ from ..fulfillment.locations import manager_of
 from ..fulfillment.models import FulfillmentOrderRecord, ManagedBy
 from ..fulfillment.sync import read_every_fulfillment_order
 from ..models import utcnow
-from ..orders.models import Order, OrderLine, OrderState
+from ..orders.models import Order, OrderEvent, OrderLine, OrderState
 from ..orders.timeline import record_event
 from ..privacy import gid_number
 from .models import DeliveryState, ShipmentState, SupplierOrder, SupplierOrderLine, SupplierShipment
@@ -202,6 +202,9 @@ def _fulfillment_input(plan: _PushPlan, groups: list[dict], notify_customer: boo
 
 def _record_created(session_factory, shipment_id: int, data: dict, shipped: _PushPlan | None = None) -> None:
     """Keep the id of a fulfillment Shopify just created (its own short transaction); with `shipped`, the parcel is done too."""
+    if shipped is not None:
+        _record_created_and_shipped(session_factory, shipment_id, data["fulfillmentCreate"]["fulfillment"]["id"], shipped)
+        return
     with session_factory.begin() as session:
         row = session.get(SupplierShipment, shipment_id)
         created = data["fulfillmentCreate"]["fulfillment"]["id"]
@@ -209,6 +212,25 @@ def _record_created(session_factory, shipment_id: int, data: dict, shipped: _Pus
         row.shopify_fulfillment_ids = [*(row.shopify_fulfillment_ids or []), created]
         if shipped is not None:
             _mark_shipped(session, row, shipped, 1)
+
+
+def _record_created_and_shipped(session_factory, shipment_id: int, created: str, plan: _PushPlan) -> None:
+    """The hot path of the way back (a parcel over the stored fulfillment orders, one fulfillment): Core statements built once.
+
+    The same writes as `_record_created` + `_mark_shipped`, in one transaction, with no unit of work.
+    """
+    with session_factory.begin() as session:
+        row = session.execute(_SHIPMENT_TO_MARK, {"shipment": shipment_id}).one()
+        session.execute(_MARK_FULFILLED, {"shipment": shipment_id, "first": row.shopify_fulfillment_id or created,
+                                          "all": [*(row.shopify_fulfillment_ids or []), created], "now": utcnow()})
+        _count_shipped(session, plan.delivery_id, plan.order_id, row)
+        insert_event(session, plan.order_id, "shipped", "supplier", carrier=row.carrier, number=row.tracking_number, url=row.tracking_url,
+                     eta=row.estimated_delivery, fulfillments=1, shopify_carrier=plan.tracking.get("company"))
+
+
+def insert_event(session: Session, order_id: int, kind: str, actor: str, **detail) -> None:
+    """`record_event` as one Core INSERT built once (no unit of work): for the hot paths that write nothing else through the ORM."""
+    session.execute(_INSERT_EVENT, {"order_id": order_id, "kind": kind, "actor": actor, "detail": detail, "created_at": utcnow()})
 
 
 def _mark_shipped(session: Session, row: SupplierShipment, plan: _PushPlan, fulfillments: int) -> None:
@@ -333,3 +355,10 @@ _SET_DELIVERY_STATE = update(SupplierOrder.__table__).where(SupplierOrder.__tabl
 _DELIVERY_STATES = select(SupplierOrder.state).where(SupplierOrder.order_id == bindparam("order"))
 _SET_ORDER_STATE = (update(Order.__table__).where(Order.__table__.c.id == bindparam("order"))
                     .values(state=bindparam("state"), updated_at=bindparam("now")))
+_ssh = SupplierShipment.__table__.c
+_SHIPMENT_TO_MARK = select(_ssh.shopify_fulfillment_id, _ssh.shopify_fulfillment_ids, _ssh.lines, _ssh.carrier, _ssh.tracking_number,
+                           _ssh.tracking_url, _ssh.estimated_delivery).where(_ssh.id == bindparam("shipment"))
+_MARK_FULFILLED = (update(SupplierShipment.__table__).where(_ssh.id == bindparam("shipment"))
+                   .values(shopify_fulfillment_id=bindparam("first"), shopify_fulfillment_ids=bindparam("all"), state=ShipmentState.FULFILLED.value,
+                           tracking_synced=True, updated_at=bindparam("now")))
+_INSERT_EVENT = insert(OrderEvent.__table__)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import json
 import threading
+import time
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -23,6 +24,41 @@ from shopify_app.webhooks.worker import InboxWorker
 import os
 ORDERS = int(os.environ.get('ORDERS', 5))
 DUMP = os.environ.get('DUMP') == '1'
+
+
+def _app_cpu() -> float:
+    """CPU seconds of the app's own threads here: this one (the drains and their follow-ups) and the forwarding pool's."""
+    total = time.thread_time()
+    tick = os.sysconf("SC_CLK_TCK")
+    for thread in threading.enumerate():
+        if not thread.name.startswith("forwarding"):
+            continue
+        try:
+            with open(f"/proc/self/task/{thread.native_id}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        except OSError:
+            continue
+    return total
+
+
+class _GcTime:
+    """Seconds spent in the cyclic garbage collector (all threads), by generation."""
+
+    def __init__(self):
+        import gc
+        self.total = collections.Counter()
+        self._start = None
+        gc.callbacks.append(self._cb)
+
+    def _cb(self, phase, info):
+        if phase == "start":
+            self._start = time.perf_counter()
+        elif self._start is not None:
+            self.total[info["generation"]] += time.perf_counter() - self._start
+
+
+GC = _GcTime()
 
 
 class Counter:
@@ -59,11 +95,26 @@ class Counter:
 
     def run(self, label, fn):
         self.c.clear(); self.kinds.clear(); self.on = True
+        cpu = time.process_time()  # the whole process, with the in-process sandboxes (Shopify's GraphQL execution is most of it)
+        app = _app_cpu()
+        gc0 = dict(GC.total)
+        profile = None
+        if os.environ.get("PROFILE") and os.environ["PROFILE"] in label:
+            import cProfile
+            profile = cProfile.Profile(time.thread_time)  # CPU of this thread, not the wait for answers
+            profile.enable()
         try:
             fn()
         finally:
             self.on = False
-        print(f"{label:<28} " + " ".join(f"{k}={v / ORDERS:.1f}" for k, v in sorted(self.c.items())) + "  | " + " ".join(f"{k}={v / ORDERS:.1f}" for k, v in sorted(self.kinds.items())))
+            cpu = time.process_time() - cpu
+            if profile is not None:
+                profile.disable()
+                import pstats
+                pstats.Stats(profile).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(60)
+            app = _app_cpu() - app
+        print(f"{label:<28} " + " ".join(f"{k}={v / ORDERS:.1f}" for k, v in sorted(self.c.items())) + f" cpu_ms={1000 * cpu / ORDERS:.2f} app_cpu_ms={1000 * app / ORDERS:.2f} gc_ms=" + "/".join(f"{1000 * (GC.total[g] - gc0.get(g, 0)) / ORDERS:.2f}" for g in range(3))
+              + "  | " + " ".join(f"{k}={v / ORDERS:.1f}" for k, v in sorted(self.kinds.items())))
 
 
 def test_counts(sandboxed_app, sandbox_shopify):

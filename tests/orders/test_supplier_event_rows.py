@@ -1,0 +1,91 @@
+"""Issue 20 (CPU per order), supplier events: the two every order brings are applied from the delivery's row.
+
+A status report and a parcel announced without its lines (Printful's shipment webhook) no
+longer load the delivery through the ORM nor flush a unit of work; the tests prove the
+writes are the same (status stored, acknowledgement on the timeline, the parcel read from
+the supplier after the commit, not inside it), and that a report carrying a supplier order id we do not
+hold yet still goes the ORM way and stores it.
+"""
+from __future__ import annotations
+
+from sqlalchemy import event, select, update
+
+from forwarding_kit import (  # noqa: F401 - app, sandbox, supplier_sandbox: fixtures
+    add_printful_supplier, app, deliver, deliveries, paid_order_payload, sandbox, supplier_sandbox, worker,
+)
+from integrations.suppliers.base import Shipment, SupplierEvent, SupplierEventKind, SupplierOrderStatus
+from shopify_app.orders.models import OrderEvent
+from shopify_app.suppliers.events import apply_event
+from shopify_app.suppliers.forwarding import adapter_from_record
+from shopify_app.suppliers.models import Supplier, SupplierOrder, SupplierShipment
+
+
+def _placed(app, sandbox):
+    add_printful_supplier(app, sandbox, timeout=10)
+    deliver(app, "orders/paid", paid_order_payload())
+    assert worker(app).drain().placed == 1
+    [delivery] = deliveries(app)
+    return delivery
+
+
+def _apply(app, delivery, supplier_event, adapter=None):
+    """Apply in one write transaction as the lane does: (calls handed to after_commit, ORM flushes seen)."""
+    services = app.extensions["services"]
+    calls, flushes = [], []
+
+    def flushed(session, context):
+        flushes.append(1)
+
+    with services.session_factory.begin() as session:
+        supplier = session.get(Supplier, delivery.supplier_id)
+        event.listen(session, "after_flush", flushed)
+        apply_event(session, supplier, supplier_event, services, calls.append, adapter)
+        session.flush()  # what the lane's finish would write of the handler's ORM work
+    return calls, flushes
+
+
+def _timeline(app, delivery):
+    with app.extensions["services"].session_factory() as session:
+        return session.scalars(select(OrderEvent.kind).where(OrderEvent.order_id == delivery.order_id).order_by(OrderEvent.id)).all()
+
+
+def test_a_new_status_is_stored_and_an_acknowledgement_told_without_a_unit_of_work(app, sandbox):
+    delivery = _placed(app, sandbox)
+    report = SupplierEvent(SupplierEventKind.ORDER_UPDATED, supplier_order_id=delivery.supplier_order_id, status=SupplierOrderStatus.PARTIALLY_SHIPPED)
+    calls, flushes = _apply(app, delivery, report)
+    assert calls == [] and flushes == []
+    [after] = deliveries(app)
+    assert after.supplier_status == "partially_shipped"
+    before = len(_timeline(app, delivery))
+    ack = SupplierEvent(SupplierEventKind.ORDER_UPDATED, supplier_order_id=delivery.supplier_order_id, status=SupplierOrderStatus.ACKNOWLEDGED)
+    calls, flushes = _apply(app, delivery, ack)
+    assert flushes == []
+    assert _timeline(app, delivery)[before:] == ["acknowledged"]
+    [after] = deliveries(app)
+    assert after.supplier_status == "acknowledged"
+
+
+def test_a_parcel_announced_without_lines_is_read_from_the_supplier_after_the_commit(app, sandbox):
+    delivery = _placed(app, sandbox)
+    services = app.extensions["services"]
+    with services.session_factory() as session:
+        adapter = adapter_from_record(session.get(Supplier, delivery.supplier_id), services.box)
+    sandbox.ship(delivery.supplier_order_id, tracking_number="1ZROWS", carrier="UPS")
+    announced = SupplierEvent(SupplierEventKind.SHIPMENT, supplier_order_id=delivery.supplier_order_id,
+                              shipment=Shipment(shipment_id="announced", carrier="UPS", tracking_number="1ZROWS", tracking_url=None, lines=()))
+    calls, flushes = _apply(app, delivery, announced, adapter)
+    assert flushes == [] and len(calls) == 1  # the poll (a supplier call) is handed to after the commit
+    with services.session_factory() as session:  # nothing recorded inside the transaction: the poll records the parcel
+        assert session.scalars(select(SupplierShipment).where(SupplierShipment.supplier_order_id == delivery.id)).all() == []
+
+
+def test_a_report_with_a_supplier_order_id_we_do_not_hold_yet_goes_the_orm_way_and_stores_it(app, sandbox):
+    delivery = _placed(app, sandbox)
+    with app.extensions["services"].session_factory.begin() as session:
+        session.execute(update(SupplierOrder).where(SupplierOrder.id == delivery.id).values(supplier_order_id=None))
+    report = SupplierEvent(SupplierEventKind.ORDER_UPDATED, supplier_order_id=delivery.supplier_order_id, external_id=delivery.idempotency_key,
+                           status=SupplierOrderStatus.PARTIALLY_SHIPPED)
+    _apply(app, delivery, report)
+    [after] = deliveries(app)
+    assert after.supplier_order_id == delivery.supplier_order_id
+    assert after.supplier_status == "partially_shipped"
