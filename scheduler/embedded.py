@@ -170,7 +170,7 @@ SHOP_JOBS = (
     ShopJob("stock-feeds", STOCK_FEEDS_EVERY, pull_due_stock_feeds, shops_with_stock_feeds_of),  # each supplier is pulled on its own interval
     ShopJob("inventory-sync", INVENTORY_SYNC_EVERY, sync_shop_inventory, shops_to_sync_of),  # shops whose catalog is mirrored (issue 19 part E)
     ShopJob("catalog-mirror", FIRST_MIRROR_EVERY, mirror_shop_catalog, shops_to_mirror_of, lane="bulk", one_off=True),  # each shop's first mirror, spread
-    ShopJob("catalog-refresh", CATALOG_REFRESH_EVERY, refresh_shop_catalog, shops_with_stock_feeds_of, lane="bulk"),
+    ShopJob("catalog-refresh", CATALOG_REFRESH_EVERY, refresh_shop_catalog, shops_to_sync_of, lane="bulk"),  # re-exports mirrored shops; the first mirror is catalog-mirror's
     ShopJob("reconcile", RECONCILE_EVERY, run_reconciliation),
     ShopJob("kpi-snapshots", KPI_SNAPSHOTS_EVERY, close_shop_days, waits_on_network=False),
     ShopJob("kpi-check", KPI_CHECK_EVERY, check_shop_kpis),
