@@ -199,6 +199,9 @@ class JobsWorld:
         from shopify_app.config import load_settings
         from shopify_app.migrate import upgrade_to_head
         from shopify_app.services import build_services
+        from sqlalchemy import update
+
+        from shopify_app.models import Shop
         from shopify_app.suppliers.models import ProductMapping, Supplier
 
         upgrade_to_head(env["DATABASE_URL"])
@@ -210,6 +213,9 @@ class JobsWorld:
                 token = self.tokens[domain]
                 services.tokens.save(domain, token["access_token"], None, None, None, token.get("scope"))
             with services.session_factory.begin() as session:
+                # Shops installed a month ago (a deployment's restart, not 1,000 installs this minute): their
+                # never-run units start at their own slots (fanout.ShopJob.first_run_now_if_new).
+                session.execute(update(Shop).where(Shop.domain.in_(self.domains)).values(installed_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=30)))
                 for domain in self.domains:
                     supplier = Supplier(shop_domain=domain, name="Printful", kind="printful", credentials_enc=credentials,
                                         settings={"base_url": self.supplier.base_url, "products": products})

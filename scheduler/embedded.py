@@ -175,7 +175,7 @@ SHOP_JOBS = (
     ShopJob("kpi-snapshots", KPI_SNAPSHOTS_EVERY, close_shop_days, waits_on_network=False),
     ShopJob("kpi-check", KPI_CHECK_EVERY, check_shop_kpis),
     ShopJob("token-refresh", TOKEN_REFRESH_EVERY, keep_token_fresh, tokens_due, first_run_now=True),
-    ShopJob("shop-profile", SHOP_PROFILE_EVERY, refresh_if_stale, stale_profiles, first_run_now=True),  # read at install
+    ShopJob("shop-profile", SHOP_PROFILE_EVERY, refresh_if_stale, stale_profiles, first_run_now_if_new=True),  # read at install; 1,000 stale ones spread over the hour
     ShopJob("state-recount", dt.timedelta(days=1), recount_shop_states, waits_on_network=False),  # repairs drift of the kept pipeline counts
     ShopJob("po-batches", PO_BATCHES_EVERY, close_due_batches, shops_with_due_batches),  # file suppliers' batched POs at their slots
 )

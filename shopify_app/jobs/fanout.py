@@ -50,7 +50,8 @@ class ShopJob:
     interval: dt.timedelta
     run: Callable[..., object]
     with_work: Callable[..., Iterable[str]] | None = None
-    first_run_now: bool = False  # a shop's first unit runs at once (its profile at install), not at its first slot start
+    first_run_now: bool = False  # a shop's first unit runs at once (a token about to expire), not at its first slot start
+    first_run_now_if_new: bool = False  # ... only for a shop installed within the last interval (its profile at install); older shops' first units spread
     waits_on_network: bool = True  # mostly waits on Shopify or a supplier: the embedded pool's many-thread lane (False: database only)
     lane: str | None = None  # the embedded pool's lane by name (None: "network" or "local" from waits_on_network); "bulk": long units (catalog exports) that must never hold the short ones' threads
     one_off: bool = False  # a shop's unit runs until its work is done, then `with_work` leaves the shop out (e.g. the first catalog mirror)
@@ -125,6 +126,7 @@ class FanoutMemory:
     settled_upto: dict[str, int] = field(default_factory=dict)
     ran: set[str] = field(default_factory=set)  # units that ever ran (any claimed run)
     installed: frozenset[str] = frozenset()
+    installed_at: dict[str, dt.datetime] = field(default_factory=dict)
     fingerprint: tuple | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -174,9 +176,10 @@ def cached_installed_shops(services, session) -> frozenset[str]:
     memory = fanout_memory(services)
     fingerprint = tuple(session.execute(_SHOPS_FINGERPRINT).one())
     if fingerprint != memory.fingerprint:
-        installed = frozenset(installed_shops(session))
+        rows = session.execute(select(Shop.domain, Shop.installed_at).where(Shop.status == ShopStatus.INSTALLED.value)).all()
         with memory.lock:
-            memory.installed, memory.fingerprint = installed, fingerprint
+            memory.installed, memory.fingerprint = frozenset(domain for domain, _ in rows), fingerprint
+            memory.installed_at = {domain: at for domain, at in rows if at is not None}
     return memory.installed
 
 
@@ -220,8 +223,9 @@ def due_units(services, jobs: Iterable[ShopJob], now: dt.datetime, *, horizon: d
             continue
         for name, slot in _claimed(services, job, {u.name for u in wanted}, min(u.slot for u in wanted)):
             memory.saw_claimed(name, slot)
+        at_once = _first_runs_at_once(job, memory, now)
         if not job.first_run_now:
-            never_seen = {u.name for u in wanted if u.name not in memory.ran and u.slot < now - FIRST_SLOT_GRACE}
+            never_seen = {u.name for u in wanted if u.name not in memory.ran and u.slot < now - FIRST_SLOT_GRACE and not at_once(u.shop)}
             if never_seen:
                 ever = _ever_claimed(services, never_seen)
                 with memory.lock:
@@ -232,11 +236,22 @@ def due_units(services, jobs: Iterable[ShopJob], now: dt.datetime, *, horizon: d
                 continue
             # A unit that never ran starts at a slot start seen while running, not at once: on a first
             # start (or a new shop) the shops still spread over the interval instead of all running now.
-            if not job.first_run_now and unit.name not in memory.ran and unit.slot < now - FIRST_SLOT_GRACE:
+            if unit.name not in memory.ran and unit.slot < now - FIRST_SLOT_GRACE and not at_once(unit.shop):
                 memory.passed_over(unit.name, unit.slot)
                 continue
             units.append(unit)
     return sorted(units, key=lambda u: (u.slot, u.job.name, u.shop))
+
+
+def _first_runs_at_once(job: ShopJob, memory: FanoutMemory, now: dt.datetime) -> Callable[[str], bool]:
+    """Whether a shop's never-run unit of `job` runs at once rather than at its next slot start."""
+    if job.first_run_now:
+        return lambda shop: True
+    if not job.first_run_now_if_new:
+        return lambda shop: False
+    newer_than = now - job.interval
+    installed_at = memory.installed_at
+    return lambda shop: (installed_at.get(shop) or dt.datetime.min.replace(tzinfo=dt.timezone.utc)) > newer_than
 
 
 def read_sessions(services):

@@ -198,3 +198,20 @@ def test_a_shop_that_never_ran_waits_for_its_next_slot_and_is_not_asked_about_ag
     assert len(first) < 10  # only the shops whose slot began within the grace
     _, selects = selects_during(services, lambda: due_units(services, [job], T0 + TICK))
     assert len(selects) <= 2  # the fingerprint (and the claims of the few still due): the passed-over ones are remembered
+
+
+def test_a_new_shops_profile_is_read_at_once_and_old_shops_spread(world) -> None:
+    app, services = world
+    old = shops(60, "old")
+    install_shop(app, *old)
+    with services.session_factory.begin() as session:  # installed a month ago; their profile runs went stale together
+        for shop in session.scalars(select(Shop).where(Shop.domain.in_(old))):
+            shop.installed_at = T0 - dt.timedelta(days=30)
+    install_shop(app, "new.myshopify.com")
+    with services.session_factory.begin() as session:
+        session.scalar(select(Shop).where(Shop.domain == "new.myshopify.com")).installed_at = T0 - dt.timedelta(seconds=40)
+    profile = dataclasses.replace(the_job("shop-profile"), with_work=None)
+    assert profile.first_run_now_if_new and not profile.first_run_now
+    due = {u.shop for u in due_units(services, [profile], T0)}
+    assert "new.myshopify.com" in due  # read at install, not at its slot in the hour
+    assert len(due - {"new.myshopify.com"}) < 10  # the month-old shops at their own moments in the hour
