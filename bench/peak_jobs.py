@@ -336,7 +336,8 @@ def judge_runs(services, jobs, domains: list[str], measured_from: float, ended: 
             first_slots[shop] = min(first_slots.get(shop, slot), slot)
         if job.one_off:
             # A shop's one unit (its first catalog mirror): every shop ran it, within one interval of its slot.
-            f.expected, f.runs = len(domains), len(first_slots)
+            # Judged only when the run covered one whole window: in a shorter run the later shops' first slot had not come yet.
+            f.expected, f.runs = (len(domains) if ended - started >= seconds else len(first_slots)), len(first_slots)
             lags = sorted(max(0.0, start - slot) for _, slot, start, _, _ in runs)
             f.lag_max, f.lag_p99 = (lags[-1], lags[max(0, math.ceil(0.99 * len(lags)) - 1)]) if lags else (0.0, 0.0)
             f.late_finish = sum(1 for _, slot, _, finish, _ in runs if finish is None or finish - slot > seconds)
