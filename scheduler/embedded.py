@@ -10,8 +10,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from integrations.shopify.pacing import background_calls
 from shopify_app import lifecycle
 from shopify_app.auth.tokens import TokenUnavailable
-from shopify_app.inventory.jobs import pull_due_stock_feeds, refresh_shop_catalog, shops_with_stock_feeds_of, sync_shop_inventory
-from shopify_app.jobs.fanout import ShopJob, installed_shops, purge_unit_runs, unit_name
+from shopify_app.inventory.jobs import mirror_shop_catalog, pull_due_stock_feeds, refresh_shop_catalog, shops_to_mirror_of, shops_to_sync_of, shops_with_stock_feeds_of, sync_shop_inventory
+from shopify_app.jobs.fanout import ShopJob, forget_installed_shops, installed_shops, purge_unit_runs, unit_name
 from shopify_app.shop_profile import refresh_if_stale, stale_profiles
 
 from shopify_app.suppliers.amendments import AmendmentWorker
@@ -50,6 +50,9 @@ DELAY_CHECK_EVERY = dt.timedelta(minutes=5)  # also the customer notices' job: "
 STOCK_FEEDS_EVERY = dt.timedelta(minutes=1)  # each supplier is pulled on its own interval
 INVENTORY_SYNC_EVERY = dt.timedelta(minutes=2)
 CATALOG_REFRESH_EVERY = dt.timedelta(hours=6)
+# A shop's first catalog mirror (a bulk export) happens at its own moment in this window: on a
+# first start with 1,000 shops they spread over it instead of all exporting in the first minutes.
+FIRST_MIRROR_EVERY = dt.timedelta(minutes=15)
 RMA_REQUESTS_EVERY = dt.timedelta(seconds=30)
 RECONCILE_EVERY = dt.timedelta(minutes=15)
 RETURN_DEADLINES_EVERY = dt.timedelta(minutes=15)  # far inside the 48 h an alert comes ahead of a deadline
@@ -165,13 +168,15 @@ PERIODIC_JOBS = (
 # (shopify_app/jobs/fanout.py), for the shops the last function names (None: every installed shop).
 SHOP_JOBS = (
     ShopJob("stock-feeds", STOCK_FEEDS_EVERY, pull_due_stock_feeds, shops_with_stock_feeds_of),  # each supplier is pulled on its own interval
-    ShopJob("inventory-sync", INVENTORY_SYNC_EVERY, sync_shop_inventory, shops_with_stock_feeds_of),
-    ShopJob("catalog-refresh", CATALOG_REFRESH_EVERY, refresh_shop_catalog, shops_with_stock_feeds_of),
+    ShopJob("inventory-sync", INVENTORY_SYNC_EVERY, sync_shop_inventory, shops_to_sync_of),  # shops whose catalog is mirrored (issue 19 part E)
+    ShopJob("catalog-mirror", FIRST_MIRROR_EVERY, mirror_shop_catalog, shops_to_mirror_of, lane="bulk", one_off=True,
+           first_run_now_if_new=True),  # each shop's first mirror: at once for a shop just installed (onboarding), else spread
+    ShopJob("catalog-refresh", CATALOG_REFRESH_EVERY, refresh_shop_catalog, shops_to_sync_of, lane="bulk"),  # re-exports mirrored shops; the first mirror is catalog-mirror's
     ShopJob("reconcile", RECONCILE_EVERY, run_reconciliation),
     ShopJob("kpi-snapshots", KPI_SNAPSHOTS_EVERY, close_shop_days, waits_on_network=False),
     ShopJob("kpi-check", KPI_CHECK_EVERY, check_shop_kpis),
     ShopJob("token-refresh", TOKEN_REFRESH_EVERY, keep_token_fresh, tokens_due, first_run_now=True),
-    ShopJob("shop-profile", SHOP_PROFILE_EVERY, refresh_if_stale, stale_profiles, first_run_now=True),  # read at install
+    ShopJob("shop-profile", SHOP_PROFILE_EVERY, refresh_if_stale, stale_profiles, first_run_now_if_new=True),  # read at install; 1,000 stale ones spread over the hour
     ShopJob("state-recount", dt.timedelta(days=1), recount_shop_states, waits_on_network=False),  # repairs drift of the kept pipeline counts
     ShopJob("po-batches", PO_BATCHES_EVERY, close_due_batches, shops_with_due_batches),  # file suppliers' batched POs at their slots
 )
@@ -292,10 +297,12 @@ class EmbeddedScheduler:
 
     def add_shop_jobs(self, shop_domain: str) -> None:
         """A shop was installed: dispatch now, so its token and profile are read at once (its current slots are unclaimed)."""
+        forget_installed_shops(self.services)  # the tick's cached installed shops (other processes see the shops' fingerprint move)
         self.soon("shop-jobs-now", self.shop_jobs.dispatch)
 
     def remove_shop_jobs(self, shop_domain: str) -> None:
-        """A shop was uninstalled: nothing to remove, units are only found for installed shops."""
+        """A shop was uninstalled: nothing to remove, units are only found for installed shops (read again on the next tick)."""
+        forget_installed_shops(self.services)
         log.info("no more per-shop units for shop=%s", shop_domain)
 
     def shop_job_ids(self, shop_domain: str) -> list[str]:

@@ -7,7 +7,9 @@ paging orders): they go to the network lane, many threads (SHOP_JOB_NETWORK_THRE
 32), because a thread waiting on a socket costs no CPU and 8 of them left 1,000 shops' stock
 feeds minutes late. Units that only read and write our database (KPI snapshots, recounts) go
 to the local lane, a couple of threads: more would only queue on the CPU and SQLite's one
-writer. Database writes stay short and go through the process's writer queue (shopify_app/db.py)
+writer. Long units (a shop's catalog export: a bulk operation polled for seconds) go to the
+bulk lane, a few threads of their own, so however many shops export at once (a first start
+with 1,000 shops) the short units' threads are never all held by them. Database writes stay short and go through the process's writer queue (shopify_app/db.py)
 whichever lane makes them. A unit is claimed when its thread starts it, so the lag it records
 is the real wait from its slot; the in-flight set keeps the next tick from queueing it again.
 """
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 DISPATCH_EVERY = dt.timedelta(seconds=5)  # the resolution of the shops' offsets: a unit starts at most this late when a thread is free
 NETWORK_THREADS = 32  # default of SHOP_JOB_NETWORK_THREADS: units waiting on Shopify or a supplier
 LOCAL_THREADS = 2  # units that only compute from our database: about the cores there are
+BULK_THREADS = 4  # long units (catalog exports): they wait on Shopify's bulk operation, a few at a time is plenty
 
 
 class ShopJobPool:
@@ -41,20 +44,20 @@ class ShopJobPool:
     """
 
     def __init__(self, services, jobs: Iterable[ShopJob], *, threads: int | None = None, local_threads: int = LOCAL_THREADS,
-                 now: Callable[[], dt.datetime] = utcnow):
+                 bulk_threads: int = BULK_THREADS, now: Callable[[], dt.datetime] = utcnow):
         self.services = services
         self.jobs = tuple(jobs)
         self.now = now
         if threads is None:
             threads = getattr(services.settings, "shop_job_network_threads", NETWORK_THREADS)
-        self.queues: dict[bool, list[tuple[dt.datetime, int, Unit]]] = {True: [], False: []}  # heaps by deadline, per lane (waits on network?)
+        self.queues: dict[str, list[tuple[dt.datetime, int, Unit]]] = {"network": [], "local": [], "bulk": []}  # heaps by deadline, per lane (ShopJob.lane_name)
         self.in_flight: set[str] = set()  # unit names queued or running here
         self.counter = itertools.count()
         self.lock = threading.Condition()
         self.stopping = False
-        lanes = [(True, "shop-jobs", max(1, threads)), (False, "shop-jobs-local", max(1, local_threads))]
-        self.threads = [threading.Thread(target=self._serve, args=(network,), name=f"{name}-{n}", daemon=True)
-                        for network, name, count in lanes for n in range(count)]
+        lanes = [("network", "shop-jobs", max(1, threads)), ("local", "shop-jobs-local", max(1, local_threads)), ("bulk", "shop-jobs-bulk", max(1, bulk_threads))]
+        self.threads = [threading.Thread(target=self._serve, args=(lane,), name=f"{name}-{n}", daemon=True)
+                        for lane, name, count in lanes for n in range(count)]
         for thread in self.threads:
             thread.start()
 
@@ -68,13 +71,13 @@ class ShopJobPool:
                 if unit.name in self.in_flight:
                     continue
                 self.in_flight.add(unit.name)
-                heapq.heappush(self.queues[unit.job.waits_on_network], (unit.slot + unit.job.interval, next(self.counter), unit))
+                heapq.heappush(self.queues[unit.job.lane_name], (unit.slot + unit.job.interval, next(self.counter), unit))
                 self.lock.notify_all()
             queued += 1
         return queued
 
-    def _serve(self, network: bool) -> None:
-        queue = self.queues[network]
+    def _serve(self, lane: str) -> None:
+        queue = self.queues[lane]
         while True:
             with self.lock:
                 while not queue and not self.stopping:

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from ..alerts import alert_job_failure
 from ..jobs.fanout import read_sessions as reads_of
 from ..models import Shop, ShopStatus
 from ..suppliers.forwarding import adapter_from_record
 from ..suppliers.models import Supplier
+from .models import CatalogVariant
 from .feeds import check_stale_feeds, feeding_suppliers, feeds_have_work, pull_due, pull_supplier_stock, shops_with_stock_feeds, stale_check_needed
 from .sync import sync_inventory
 
@@ -70,6 +71,34 @@ def shops_with_stock_feeds_of(services) -> list[str]:
     """Shops the per-shop stock jobs have work for: those with a feeding supplier."""
     with reads_of(services)() as session:
         return shops_with_stock_feeds(session)
+
+
+def _stock_feed_shops_by_catalog(services) -> dict[str, bool]:
+    """Shops with a feeding supplier -> whether we hold a mirror of their catalog (one query)."""
+    with reads_of(services)() as session:
+        shops = shops_with_stock_feeds(session)
+        if not shops:
+            return {}
+        mirrored = set()
+        for start in range(0, len(shops), 500):  # SQLite caps bound parameters per statement
+            chunk = shops[start:start + 500]
+            mirrored.update(session.scalars(select(Shop.domain).where(Shop.domain.in_(chunk), exists().where(CatalogVariant.shop_domain == Shop.domain))))
+    return {shop: shop in mirrored for shop in shops}
+
+
+def shops_to_sync_of(services) -> list[str]:
+    """Shops the inventory sync has work for: a feeding supplier and a mirrored catalog (a shop without one waits for its first mirror)."""
+    return [shop for shop, mirrored in _stock_feed_shops_by_catalog(services).items() if mirrored]
+
+
+def shops_to_mirror_of(services) -> list[str]:
+    """Shops with a feeding supplier and no catalog mirror yet: the first-mirror job's work."""
+    return [shop for shop, mirrored in _stock_feed_shops_by_catalog(services).items() if not mirrored]
+
+
+def mirror_shop_catalog(services, shop_domain: str) -> None:
+    """The per-shop first-mirror unit: export the shop's catalog, then its first inventory sync."""
+    sync_inventory(services, shop_domain, refresh_catalog=True)
 
 
 def sync_shop_inventory(services, shop_domain: str) -> None:

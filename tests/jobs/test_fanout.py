@@ -81,7 +81,7 @@ def test_only_installed_shops_with_work_are_due_found_by_one_query_per_job(world
     finally:
         event.remove(engine, "before_cursor_execute", listener)
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-    assert len(selects) == 3  # installed shops, then the claimed slots of each job: not a query per shop
+    assert len(selects) == 4  # the shops' fingerprint, installed shops, then the claimed slots of each job: not a query per shop
     by_job = Counter(u.job.name for u in units)
     assert by_job == {"reconcile": 59, "stock-feeds": 9}  # the uninstalled shop is out of both
     assert {u.shop for u in units if u.job.name == "stock-feeds"} == busy - {domains[0]}
