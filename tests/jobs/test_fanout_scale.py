@@ -203,36 +203,21 @@ def test_a_shop_that_never_ran_waits_for_its_next_slot_and_is_not_asked_about_ag
     assert len(selects) <= 2  # the fingerprint (and the claims of the few still due): the passed-over ones are remembered
 
 
-def test_a_new_shops_profile_is_read_at_once_and_old_shops_spread(world) -> None:
+# The shop's profile (read at install) and its first catalog mirror (a merchant who just installed sees stock synced in
+# minutes) run at once for a shop installed within the interval; month-old shops keep their own moment in it.
+@pytest.mark.parametrize("job_name", ["shop-profile", "catalog-mirror"])
+def test_a_new_shops_first_unit_runs_at_once_and_old_shops_spread(world, job_name) -> None:
     app, services = world
     old = shops(60, "old")
     install_shop(app, *old)
-    with services.session_factory.begin() as session:  # installed a month ago; their profile runs went stale together
+    with services.session_factory.begin() as session:  # installed a month ago; their units went due together
         for shop in session.scalars(select(Shop).where(Shop.domain.in_(old))):
             shop.installed_at = T0 - dt.timedelta(days=30)
     install_shop(app, "new.myshopify.com")
     with services.session_factory.begin() as session:
         session.scalar(select(Shop).where(Shop.domain == "new.myshopify.com")).installed_at = T0 - dt.timedelta(seconds=40)
-    profile = dataclasses.replace(the_job("shop-profile"), with_work=None)
-    assert profile.first_run_now_if_new and not profile.first_run_now
-    due = {u.shop for u in due_units(services, [profile], T0)}
-    assert "new.myshopify.com" in due  # read at install, not at its slot in the hour
-    assert len(due - {"new.myshopify.com"}) < 10  # the month-old shops at their own moments in the hour
-
-
-def test_a_just_installed_shops_first_mirror_runs_at_once_and_old_shops_keep_their_moment(world) -> None:
-    """Onboarding: a merchant who just installed sees stock synced within minutes, not at the shop's moment in the 15-min window."""
-    app, services = world
-    old = shops(60, "old")
-    install_shop(app, *old)
-    with services.session_factory.begin() as session:
-        for shop in session.scalars(select(Shop).where(Shop.domain.in_(old))):
-            shop.installed_at = T0 - dt.timedelta(days=30)
-    install_shop(app, "new.myshopify.com")
-    with services.session_factory.begin() as session:
-        session.scalar(select(Shop).where(Shop.domain == "new.myshopify.com")).installed_at = T0 - dt.timedelta(seconds=40)
-    mirror = dataclasses.replace(the_job("catalog-mirror"), with_work=None)
-    assert mirror.first_run_now_if_new and not mirror.first_run_now
-    due = {u.shop for u in due_units(services, [mirror], T0)}
-    assert "new.myshopify.com" in due
-    assert len(due - {"new.myshopify.com"}) < 10
+    job = dataclasses.replace(the_job(job_name), with_work=None)
+    assert job.first_run_now_if_new and not job.first_run_now
+    due = {u.shop for u in due_units(services, [job], T0)}
+    assert "new.myshopify.com" in due  # at install, not at its slot in the interval
+    assert len(due - {"new.myshopify.com"}) < 10  # the month-old shops at their own moments in the interval
