@@ -45,6 +45,13 @@ def served_app(app_factory, database_url, sandbox_shopify):
     return app, services, server
 
 
+def change_transport(services, supplier_id: int, **changes) -> None:
+    """Change keys of the AS2 partner's transport settings (as the merchant's edit would)."""
+    with services.session_factory.begin() as session:
+        supplier = session.get(Supplier, supplier_id)
+        supplier.settings = {**supplier.settings, "transport": {**supplier.settings["transport"], **changes}}
+
+
 @pytest.fixture
 def world(app_factory, database_url, sandbox_shopify, tmp_path):
     app, services, server = served_app(app_factory, database_url, sandbox_shopify)
@@ -270,9 +277,7 @@ def test_a_partner_certificate_expired_is_refused_at_save_and_alerted_when_it_ex
     with services.session_factory() as session:
         [alert] = session.query(Alert).filter(Alert.resolved_at.is_(None)).all()
         assert alert.severity == "error" and "expired" in alert.message
-    with services.session_factory.begin() as session:
-        supplier = session.get(Supplier, supplier_id)
-        supplier.settings = {**supplier.settings, "transport": {**supplier.settings["transport"], "partner_certificate": partner.certificate_pem.decode()}}
+    change_transport(services, supplier_id, partner_certificate=partner.certificate_pem.decode())
     run_job(app, "as2-partners")
     with services.session_factory() as session:
         assert session.query(Alert).filter(Alert.resolved_at.is_(None)).count() == 0
@@ -301,9 +306,7 @@ def wait_for(check, what: str):
 def test_asynchronous_mdns_both_ways(world):
     app, shopify, partner, supplier_id, _ = world
     services = app.extensions["services"]
-    with services.session_factory.begin() as session:
-        supplier = session.get(Supplier, supplier_id)
-        supplier.settings = {**supplier.settings, "transport": {**supplier.settings["transport"], "mdn_mode": "async"}}
+    change_transport(services, supplier_id, mdn_mode="async")
     place(app, shopify, [{"sku": "TEE-S", "quantity": 1}])
     ForwardingWorker(services.session_factory, services.box).drain()
     # Our 850 asked for an asynchronous MDN at our /as2/<token> URL: taken at once, confirmed when the partner's MDN arrives.
@@ -323,9 +326,7 @@ def test_asynchronous_mdns_both_ways(world):
 def test_a_negative_asynchronous_mdn_is_alerted(world):
     app, shopify, partner, supplier_id, _ = world
     services = app.extensions["services"]
-    with services.session_factory.begin() as session:
-        supplier = session.get(Supplier, supplier_id)
-        supplier.settings = {**supplier.settings, "transport": {**supplier.settings["transport"], "mdn_mode": "async"}}
+    change_transport(services, supplier_id, mdn_mode="async")
     place(app, shopify, [{"sku": "TEE-S", "quantity": 1}])
     partner.negative_mdn_next = True
     ForwardingWorker(services.session_factory, services.box).drain()
@@ -340,9 +341,7 @@ def test_an_order_for_a_partner_whose_certificate_expired_since_fails_its_attemp
     services = app.extensions["services"]
     now = dt.datetime.now(dt.timezone.utc)
     _, expired = make_certificate("old partner", not_before=now - dt.timedelta(days=400), not_after=now - dt.timedelta(days=1))
-    with services.session_factory.begin() as session:
-        supplier = session.get(Supplier, supplier_id)
-        supplier.settings = {**supplier.settings, "transport": {**supplier.settings["transport"], "partner_certificate": expired.decode()}}
+    change_transport(services, supplier_id, partner_certificate=expired.decode())
     place(app, shopify, [{"sku": "TEE-S", "quantity": 1}])
     ForwardingWorker(services.session_factory, services.box).drain()
     with services.session_factory() as session:
@@ -386,9 +385,7 @@ def test_an_asynchronous_mdn_that_never_comes_is_alerted_and_the_alert_closes_wh
 
     app, shopify, partner, supplier_id, _ = world
     services = app.extensions["services"]
-    with services.session_factory.begin() as session:
-        supplier = session.get(Supplier, supplier_id)
-        supplier.settings = {**supplier.settings, "transport": {**supplier.settings["transport"], "mdn_mode": "async"}}
+    change_transport(services, supplier_id, mdn_mode="async")
     with services.session_factory.begin() as session:  # an 850 the partner took over an hour ago, its asynchronous MDN still awaited
         session.add(As2Message(shop_domain=SHOP, supplier_id=supplier_id, direction="out", message_id="edi-x@dropshipapp-as2", folder="to_partner",
                                file_name="850_LATE.x12", status="awaiting_mdn", attempts=1,
