@@ -15,7 +15,6 @@ import datetime as dt
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from types import SimpleNamespace
 
 import procrastinate
 import procrastinate.schema
@@ -143,16 +142,12 @@ class PerThread:
     def __init__(self, make):
         self._make = make
         self._local = threading.local()
-        self._lock = threading.Lock()
-        self.made: list = []
 
     def get(self):
         """This thread's drain object (made on first use)."""
         drain = getattr(self._local, "drain", None)
         if drain is None:
             drain = self._local.drain = self._make()
-            with self._lock:
-                self.made.append(drain)
         return drain
 
 
@@ -218,8 +213,6 @@ def build_app(services) -> procrastinate.App:
         # While this process's drain runs, the job only asks it for one more pass: its slot is free at once.
         with forwarding.stopping.watching(context), amendments.stopping.watching(context):
             forward()
-
-    app.drains = SimpleNamespace(inboxes=inboxes, forwarding=forwarding, amendments=amendments, forward=forward)  # for tests and metrics
 
     return app
 

@@ -172,6 +172,15 @@ def forget_installed_shops(services) -> None:
     fanout_memory(services).forget_installed()
 
 
+def shops_with_work(services, job: ShopJob, installed: frozenset[str], asked: dict[Callable, frozenset[str]]) -> frozenset[str]:
+    """The installed shops `job` has work for; jobs sharing a work probe ask it once per `asked` (one tick, one scrape)."""
+    if job.with_work is None:
+        return installed
+    if job.with_work not in asked:
+        asked[job.with_work] = frozenset(job.with_work(services))
+    return installed.intersection(asked[job.with_work])
+
+
 def cached_installed_shops(services, session) -> frozenset[str]:
     """The installed shops, read again only when the shops' fingerprint moved (one small row a tick instead of every domain)."""
     memory = fanout_memory(services)
@@ -199,12 +208,7 @@ def due_units(services, jobs: Iterable[ShopJob], now: dt.datetime, *, horizon: d
         installed = cached_installed_shops(services, session)
     asked: dict[Callable, frozenset[str]] = {}
     for job in jobs:
-        if job.with_work is None:
-            shops: Iterable[str] = installed
-        else:
-            if job.with_work not in asked:
-                asked[job.with_work] = frozenset(job.with_work(services))
-            shops = installed.intersection(asked[job.with_work])
+        shops = shops_with_work(services, job, installed, asked)
         if not shops:
             continue
         wanted: list[Unit] = []

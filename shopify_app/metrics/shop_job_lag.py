@@ -26,7 +26,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Iterable
 
-from ..jobs.fanout import ShopJob, claimed_slots, ever_claimed, installed_shops, read_sessions, shop_slot, unit_name
+from ..jobs.fanout import ShopJob, cached_installed_shops, claimed_slots, ever_claimed, read_sessions, shop_slot, shops_with_work, unit_name
 
 
 @dataclass(frozen=True)
@@ -44,12 +44,13 @@ class ShopJobLag:
 def shop_job_lags(services, jobs: Iterable[ShopJob], now: dt.datetime) -> list[ShopJobLag]:
     """Each job's lag for the installed shops its work probe names (every installed shop when it has none)."""
     with read_sessions(services)() as session:
-        installed = set(installed_shops(session))
-    return [_job_lag(services, job, installed, now) for job in jobs]
+        installed = cached_installed_shops(services, session)
+    asked: dict = {}
+    return [_job_lag(services, job, shops_with_work(services, job, installed, asked), now) for job in jobs]
 
 
-def _job_lag(services, job: ShopJob, installed: set[str], now: dt.datetime) -> ShopJobLag:
-    shops = sorted(installed if job.with_work is None else installed.intersection(job.with_work(services)))
+def _job_lag(services, job: ShopJob, with_work: frozenset[str], now: dt.datetime) -> ShopJobLag:
+    shops = sorted(with_work)
     interval = job.interval
     if not shops:
         return ShopJobLag(job.name, interval.total_seconds(), 0, 0, 0.0, None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from sqlalchemy import case, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
@@ -110,9 +110,10 @@ class DatabaseAs2Ledger:
     def inbox(self, folder: str) -> list[InboxFile]:
         """Inbound payloads in `folder`, oldest first."""
         with self._sessions() as session:
-            rows = session.execute(select(As2Message.file_name, As2Message.payload, As2Message.created_at).where(*self._mine("in"), As2Message.folder == folder)
+            size = func.coalesce(func.length(As2Message.payload), 0)  # the size from the database, not every payload read to measure it
+            rows = session.execute(select(As2Message.file_name, size, As2Message.created_at).where(*self._mine("in"), As2Message.folder == folder)
                                    .order_by(As2Message.id))
-            return [InboxFile(name, len(payload or b""), created) for name, payload, created in rows]
+            return [InboxFile(name, length, created) for name, length, created in rows]
 
     def payload(self, folder: str, file_name: str) -> bytes | None:
         """One inbound payload."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import select
+from sqlalchemy.orm import defer
 
 from integrations.suppliers import runtime
 from integrations.suppliers.edi_x12.as2 import MAX_MESSAGE_BYTES, CertificateRefused, check_certificate
@@ -40,7 +41,9 @@ def receive_message(token: str) -> Response:
 def as2_setup(services, shop_domain: str, supplier_id: int, transport: dict, limit: int = MAX_LISTED_MESSAGES, *, as_json: bool = True) -> dict:
     """What to give the partner (our AS2 id, URL, certificate), the partner's certificate dates, and the latest messages both ways (no session held while the shop's key pair is made)."""
     with services.session_factory() as session:
-        rows = session.scalars(select(As2Message).where(As2Message.shop_domain == shop_domain, As2Message.supplier_id == supplier_id)
+        # The list shows metadata only: the payloads (up to 20 MB each) stay in the database.
+        rows = session.scalars(select(As2Message).options(defer(As2Message.payload))
+                               .where(As2Message.shop_domain == shop_domain, As2Message.supplier_id == supplier_id)
                                .order_by(As2Message.id.desc()).limit(limit))
         messages = [{"direction": row.direction, "message_id": row.message_id, "file_name": row.file_name, "status": row.status, "folder": row.folder,
                      "attempts": row.attempts, "detail": row.detail, "updated_at": row.updated_at.isoformat() if as_json else row.updated_at} for row in rows]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -108,16 +109,18 @@ def check_certificate(pem: str | bytes, now: dt.datetime | None = None, *, check
         raise CertificateRefused("the certificate must be PEM text starting with -----BEGIN CERTIFICATE-----")
     try:
         cert = x509.load_pem_x509_certificate(data)
-    except ValueError:
+        # The key and extensions are parsed lazily: a malformed one fails here, not later in a job or a page.
+        key, extensions = cert.public_key(), cert.extensions
+    except (ValueError, UnsupportedAlgorithm):
         raise CertificateRefused("the certificate is not a readable X.509 certificate") from None
-    if not isinstance(cert.public_key(), rsa.RSAPublicKey):
+    if not isinstance(key, rsa.RSAPublicKey):
         raise CertificateRefused("the certificate's key must be RSA (AS2 partners sign and encrypt with RSA)")
     if check_dates and cert.not_valid_after_utc <= now:
         raise CertificateRefused(f"the certificate expired on {cert.not_valid_after_utc:%Y-%m-%d}")
     if check_dates and cert.not_valid_before_utc > now:
         raise CertificateRefused(f"the certificate is not valid before {cert.not_valid_before_utc:%Y-%m-%d}")
     try:
-        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+        usage = extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
         usage = None
     if usage is not None and not usage.digital_signature:
