@@ -419,7 +419,7 @@ class ForwardingWorker:
             lines = session.execute(_LINES_TO_SEND, {"delivery": delivery_id}).all()
             skus = sorted({line.supplier_sku for line in lines})
             costs = dict(session.execute(_MAPPED_COSTS, {"shop": delivery.shop_domain, "supplier": delivery.supplier_id, "skus": skus}).all()) if skus else {}
-            request = _request(delivery.idempotency_key, delivery, [line for line in lines if line.quantity > 0], costs)
+            request = _request(delivery.idempotency_key, delivery, lines_to_place(lines), costs)
             sent_digest = address_digest(delivery.shipping_address)
             supplier_order_id = delivery.supplier_order_id
             bind(shop=delivery.shop_domain, supplier_id=delivery.supplier_id, order_id=delivery.order_id)  # log context (reset by the drain loop)

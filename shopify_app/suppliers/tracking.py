@@ -210,8 +210,6 @@ def _record_created(session_factory, shipment_id: int, data: dict, shipped: _Pus
         created = data["fulfillmentCreate"]["fulfillment"]["id"]
         row.shopify_fulfillment_id = row.shopify_fulfillment_id or created
         row.shopify_fulfillment_ids = [*(row.shopify_fulfillment_ids or []), created]
-        if shipped is not None:
-            _mark_shipped(session, row, shipped, 1)
 
 
 def _record_created_and_shipped(session_factory, shipment_id: int, created: str, plan: _PushPlan) -> None:
