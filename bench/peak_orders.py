@@ -27,6 +27,7 @@ Exit status: 0 when the run completed (whatever the figures), 2 when it broke.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import math
 import os
@@ -263,6 +264,41 @@ def inbox_backlog(world: World) -> int:
     return scalar(world, "SELECT count(*) FROM webhook_inbox WHERE status IN ('pending', 'retry')")
 
 
+def stage_times(world: World, since: dt.datetime) -> dict[str, tuple[float, float]]:
+    """Where an order's time went, from the app's own timestamps: (p50, p99) seconds per stage.
+
+    inbox: an orders/paid delivery from stored to handled (waiting for a lane thread, then
+    routed); queued: a supplier order from created to its first placing attempt (waiting for a
+    forwarding thread or a wake-up); supplier: from that attempt to placed (the create and
+    confirm calls, with their recording).
+    """
+    from sqlalchemy import create_engine, func, select
+    from sqlalchemy.orm import Session
+
+    from shopify_app.models import WebhookDelivery
+    from shopify_app.suppliers.models import DeliveryAttempt, SupplierOrder
+
+    engine = create_engine(world.database_url)
+    try:
+        with Session(engine) as session:
+            inbox = session.execute(select(WebhookDelivery.received_at, WebhookDelivery.processed_at).where(
+                WebhookDelivery.topic == "orders/paid", WebhookDelivery.received_at >= since, WebhookDelivery.processed_at.is_not(None))).all()
+            first_try = (select(DeliveryAttempt.supplier_order_id, func.min(DeliveryAttempt.started_at).label("started"))
+                         .where(DeliveryAttempt.action == "place").group_by(DeliveryAttempt.supplier_order_id).subquery())
+            placed = session.execute(select(SupplierOrder.created_at, first_try.c.started, SupplierOrder.placed_at)
+                                     .join(first_try, first_try.c.supplier_order_id == SupplierOrder.id)
+                                     .where(SupplierOrder.created_at >= since, SupplierOrder.placed_at.is_not(None))).all()
+    finally:
+        engine.dispose()
+
+    def spread(values: list[float]) -> tuple[float, float]:
+        return percentile(values, 50), percentile(values, 99)
+
+    return {"inbox": spread([(done - got).total_seconds() for got, done in inbox]),
+            "queued": spread([(started - created).total_seconds() for created, started, _ in placed]),
+            "supplier": spread([(done - started).total_seconds() for _, started, done in placed])}
+
+
 def database_transactions(world: World) -> int | None:
     """PostgreSQL: transactions committed or rolled back in the app's database so far (None on SQLite)."""
     if not world.database_url.startswith("postgresql"):
@@ -289,6 +325,7 @@ class Step:
     supplier_in_flight_peak: int = 0  # most supplier requests served at once during the step
     app_cpu_seconds: float = 0.0  # CPU time of the app's processes over the step and its drain
     bench_cpu_seconds: float = 0.0  # this process's CPU (load generator + sandboxes) over the same time
+    stages: dict = field(default_factory=dict)  # stage -> (p50, p99) seconds, from the app's timestamps (stage_times)
     transactions: int | None = None  # PostgreSQL: transactions in the app's database over the step and its drain (a load-independent figure)
 
     @property
@@ -350,6 +387,7 @@ def run_step(world: World, mode: str, rate: float, args, suppliers: dict[str, in
     refused0 = world.supplier.rate_limiter.refused
     world.in_flight.reset_peak()
     started = now()
+    started_wall = dt.datetime.now(dt.timezone.utc)
 
     def place(i: int, scheduled: float) -> None:
         shop, lines = plans[i]
@@ -401,10 +439,12 @@ def run_step(world: World, mode: str, rate: float, args, suppliers: dict[str, in
     step.refused_429 = world.supplier.rate_limiter.refused - refused0
     step.inbox_backlog = inbox_backlog(world)
     step.supplier_in_flight_peak = world.in_flight.peak
+    step.stages = stage_times(world, started_wall)
     progress(f"  [{mode}] {rate:g}/s: placed {step.placed}, carried {step.carried}, lost {step.lost}, dup {step.duplicated}, "
              f"p50 {step.p50:.2f} s, p99 {step.p99:.2f} s, machine CPU {step.machine_cpu * 100:.0f} %, app CPUs {step.app_cpu:.2f}, "
              f"supplier calls in flight at most {step.supplier_in_flight_peak}, 429s {step.refused_429}, inbox backlog {step.inbox_backlog}, "
-             f"app CPU {step.cpu_ms_per_order:.0f} ms/order")
+             f"app CPU {step.cpu_ms_per_order:.0f} ms/order; stages p50/p99 s: "
+             + ", ".join(f"{name} {p50:.2f}/{p99:.2f}" for name, (p50, p99) in step.stages.items()))
     return step
 
 
