@@ -673,6 +673,7 @@ class ForwardingWorker:
 
 def _attempt_values(delivery_id: int, action: str, outcome: str, request: dict, started: float, *, response: dict | None = None, error: Exception | None = None) -> dict:
     """One try's record: what was asked (no personal data), what came back, how long."""
+    elapsed = time.monotonic() - started
     return {
         "supplier_order_id": delivery_id,
         "action": action,
@@ -680,8 +681,8 @@ def _attempt_values(delivery_id: int, action: str, outcome: str, request: dict, 
         "request": request,
         "response": response or {},
         "error": f"{type(error).__name__}: {error}"[:1000] if error else None,
-        "duration_ms": int((time.monotonic() - started) * 1000),
-        "started_at": utcnow(),
+        "duration_ms": int(elapsed * 1000),
+        "started_at": utcnow() - dt.timedelta(seconds=elapsed),  # recorded after the call: when it began
     }
 
 
