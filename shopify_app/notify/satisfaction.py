@@ -29,8 +29,8 @@ def record_answer(session: Session, order: Order, answer: str, now: dt.datetime 
     suppliers = sorted(set(session.scalars(select(SupplierOrder.supplier_id).where(SupplierOrder.order_id == order.id)))) or [None]
     existing = {row.supplier_id: row for row in session.scalars(select(SatisfactionAnswer).where(SatisfactionAnswer.order_id == order.id))}
     previous = next(iter(existing.values())).answer if existing else None
-    if existing and (previous != answer or set(suppliers) - set(existing)):
-        mark_order_days(session, order.shop_domain, order.id)  # the order leaves the day(s) it counted on (kpis/stale_days.py)
+    if previous != answer or set(suppliers) - set(existing):
+        mark_order_days(session, order.shop_domain, order.id)  # the order leaves the day(s) it counted on, its review request's day changes (kpis/stale_days.py)
     for supplier_id in suppliers:
         row = existing.get(supplier_id)
         if row is None:
