@@ -103,6 +103,34 @@ def test_answers_and_clicks_that_come_after_a_day_closed_are_shown(services) -> 
     assert compare(LATER + dt.timedelta(seconds=1)) == week  # the same from the re-digested snapshots, today included
 
 
+def test_a_change_committed_while_the_job_re_digests_keeps_its_mark(services, monkeypatch) -> None:
+    # The job takes the marks before reading facts and deletes only those: a customer changing an
+    # answer while it works leaves a mark behind, so views read that day live until the next run.
+    from shopify_app.kpis import snapshots
+
+    close_shop_days(services, SHOP, now=LATER)
+    with services.session_factory.begin() as session:
+        order = {o.shopify_id: o for o in session.scalars(select(Order).where(Order.shop_domain == SHOP))}
+        record_review_click(session, order["1006"], now=LATER - dt.timedelta(minutes=5))  # marks o6's request day (day 4)
+    o1 = order["1001"].id
+    real = snapshots.satisfaction_day
+
+    def meanwhile(session, shop, day):
+        if day.date() == at(4).date():
+            with services.session_factory.begin() as other:  # another request, committed while the job re-digests day 4
+                record_answer(other, other.get(Order, o1), "bad", now=LATER - dt.timedelta(minutes=2))  # o1 leaves day 2
+        return real(session, shop, day)
+
+    monkeypatch.setattr(snapshots, "satisfaction_day", meanwhile)
+    close_shop_days(services, SHOP, now=LATER)
+    monkeypatch.setattr(snapshots, "satisfaction_day", real)
+    with services.session_factory() as session:
+        assert sorted(stale_days(session, SHOP, at(-30).date(), LATER.date())) == [at(2).date()]  # day 4's mark taken, day 2's kept
+        week = kpis_from_snapshots(session, SHOP, MONDAY, NOW, "day", now=LATER)
+        assert week == kpis(session, SHOP, MONDAY, NOW, "day", now=LATER)
+        assert (week["satisfaction"]["answered"], week["satisfaction"]["review_clicks"]) == (2, 2)  # o2 and o6 (o1 moved to today)
+
+
 def test_closed_days_come_from_their_snapshot_and_today_from_the_last_run_while_fresh(services) -> None:
     close_shop_days(services, SHOP, now=LATER)
     with services.session_factory.begin() as session:
