@@ -2,7 +2,7 @@
 
 Each example is a fresh shop (and a neighbour shop with its own history): customers answer,
 change their answer, receive review requests and open them days later, at moments given in
-non-UTC time zones, while the kpi-snapshots job runs now and then. Whatever the order, the
+non-UTC time zones, while the kpi-snapshots job runs now and then (SQLite and PostgreSQL). Whatever the order, the
 figures read from snapshots (plus the stale marks) equal kpis() computed from the rows, for day,
 week and month buckets, and equal an independent count from the rows; a shop sees only its own.
 """
@@ -95,10 +95,10 @@ def _by_hand(session, shop: str, start: dt.datetime, end: dt.datetime) -> dict:
     return figures
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(mine=history, theirs=history)
-def test_snapshot_figures_equal_the_rows_over_random_histories(app_factory, sqlite_url, mine, theirs) -> None:
-    services = _services(app_factory, sqlite_url)
+def test_snapshot_figures_equal_the_rows_over_random_histories(app_factory, database_url, mine, theirs) -> None:
+    services = _services(app_factory, database_url)
     n = next(_shops)
     shop, neighbour = f"sat-{n}.myshopify.com", f"sat-{n}-other.myshopify.com"
     last = max(_play(services, shop, mine), _play(services, neighbour, theirs))
