@@ -30,8 +30,11 @@ time (web/page_data.dashboard, which the page and /api/dashboard render) with sn
 computing the KPIs from all records on each view, median of `--repeat` views. The shop's customers
 answer as a busy shop's do (every 5th order followed up, half of those answered, a good answer
 asked for a review, a third of those opened: ~97,000 answers and ~83,000 review requests a year),
-read live on each view; the 30-day review-request read is timed both ways (through the shop's
-orders as before migration 0035, by the notice's own shop) in the same run. `--reuse 1` with
+digested per day by the job like the other facts (before issue 19 part M they were read live on
+each view: the year's live read is timed in the same run beside the month view, which has its own
+target); the 30-day review-request read is timed both ways (through the shop's orders as before
+migration 0035, by the notice's own shop) in the same run. An idle state-counts fold is timed and
+its written rows counted (none: only keys with more than one row are folded). `--reuse 1` with
 `--workdir` reuses a seeded database (it is upgraded to the current migrations first).
 
     .venv/bin/python bench/peak_jobs.py                            # defaults: 1,000 shops, 4 modes x (cold start + 15 min), 1M orders
@@ -466,6 +469,33 @@ def seed_customer_voice(services, shop: str, now: dt.datetime) -> tuple[int, int
     return counts[0], counts[1], counts[2]
 
 
+def idle_fold_writes(services) -> tuple[int, float, int]:
+    """Fold the state counts twice: the second fold has nothing new; (rows it wrote, its ms, rows kept)."""
+    import sqlalchemy as sa
+
+    from shopify_app.kpis.models import StateCount
+    from shopify_app.kpis.state_counts import fold_state_counts
+
+    fold_state_counts(services)
+    engine = services.session_factory.kw["bind"]
+    written = [0]
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:
+        if statement.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE") and cursor.rowcount > 0:
+            written[0] += cursor.rowcount
+
+    sa.event.listen(engine, "after_cursor_execute", count)
+    try:
+        t = time.perf_counter()
+        fold_state_counts(services)
+        ms = (time.perf_counter() - t) * 1000
+    finally:
+        sa.event.remove(engine, "after_cursor_execute", count)
+    with services.session_factory() as session:
+        kept = session.scalar(sa.select(sa.func.count()).select_from(StateCount))
+    return written[0], ms, kept
+
+
 def dashboard_section(options, workdir: Path) -> dict:
     """1,000,000 orders in one shop; the dashboard's server time with snapshots vs computed on read."""
     from shopify_app.config import load_settings
@@ -543,10 +573,21 @@ def dashboard_section(options, workdir: Path) -> dict:
         end = dt.datetime.now(dt.timezone.utc)
         review_facts(session, shop, end - dt.timedelta(days=30), end)
 
+    def year_of_voice_live(session) -> None:
+        # What the month view read on each view before satisfaction had per-day digests (main before
+        # part M): the year's answers and review requests, their orders' products, summarised.
+        from shopify_app.kpis.satisfaction import answer_facts, review_facts, summarise
+
+        end = dt.datetime.now(dt.timezone.utc)
+        start = (end - dt.timedelta(days=365)).replace(hour=0, minute=0, second=0, microsecond=0)
+        summarise(answer_facts(session, shop, start, end), review_facts(session, shop, start, end), session, {})
+
     progress("dashboard: timing the views")
     reviews_old, reviews_new = timed(reviews_through_orders), timed(reviews_by_shop)
     fast = timed(with_snapshots)
     month_fast = timed(lambda session: page_data.dashboard(session, shop, "month"))
+    voice_live = timed(year_of_voice_live)
+    idle_fold = idle_fold_writes(services)
     slow = timed(on_read)
     with services.session_factory() as session:
         from shopify_app.kpis.state_counts import pipeline_counts, recounted
@@ -555,7 +596,7 @@ def dashboard_section(options, workdir: Path) -> dict:
     size_mb = (workdir / "dashboard.db").stat().st_size / 1e6
     services.close()
     return {"orders": orders, "days": days, "insert_s": inserted, "folded": folded, "fold_s": fold_seconds, "counts_exact": counts_exact, "snapshot_s": snapshot_seconds, "fast_ms": fast * 1000,
-            "month_fast_ms": month_fast * 1000, "slow_ms": slow * 1000, "db_mb": size_mb,
+            "month_fast_ms": month_fast * 1000, "slow_ms": slow * 1000, "db_mb": size_mb, "voice_live_ms": voice_live * 1000, "idle_fold": idle_fold,
             "voice": voice, "reviews_old_ms": reviews_old * 1000, "reviews_new_ms": reviews_new * 1000}
 
 
@@ -575,12 +616,15 @@ def run(options) -> list[tuple[str, str, bool]]:
         print(f"\nDashboard of one shop with {d['orders']:,} orders over {d['days']} days (SQLite {d['db_mb']:.0f} MB; load {load_average()})")
         print(f"  state counts: {d['folded']:,} trigger rows folded in {d['fold_s']:.1f} s (the pipeline then sums a few rows); equal to a recount: {'yes' if d['counts_exact'] else 'NO'}")
         if any(d["voice"]):
-            print(f"  customer voice seeded: {d['voice'][0]:,} follow-ups, {d['voice'][1]:,} answers, {d['voice'][2]:,} review requests (read live on each view)")
+            print(f"  customer voice seeded: {d['voice'][0]:,} follow-ups, {d['voice'][1]:,} answers, {d['voice'][2]:,} review requests (digested per day by the job)")
         print(f"  bulk insert {d['insert_s']:.0f} s; KPI snapshots of every closed day written by the job in {d['snapshot_s']:.1f} s")
         print(f"  review requests of 30 days: through the shop's orders (before 0035) {d['reviews_old_ms']:8.0f} ms   by the notice's shop {d['reviews_new_ms']:8.0f} ms")
         print(f"  dashboard (day view, KPI cards)   with snapshots {d['fast_ms']:8.0f} ms   computed on read {d['slow_ms']:8.0f} ms   ratio {d['slow_ms'] / max(d['fast_ms'], 0.001):.1f}x")
-        print(f"  dashboard (month view, a year)    with snapshots {d['month_fast_ms']:8.0f} ms")
+        print(f"  dashboard (month view, a year)    with snapshots {d['month_fast_ms']:8.0f} ms   (satisfaction digested per day; the year's answers and review requests through the on-read path alone: {d['voice_live_ms']:.0f} ms)")
+        print(f"  state counts: an idle fold wrote {d['idle_fold'][0]} rows in {d['idle_fold'][1]:.1f} ms ({d['idle_fold'][2]} rows kept)")
         targets.append((f"dashboard of a {d['orders']:,}-order shop < 500 ms server time (snapshots)", f"{d['fast_ms']:.0f} ms (on read {d['slow_ms']:.0f} ms)", d["fast_ms"] < 500))
+        targets.append((f"dashboard month view (a year) of a {d['orders']:,}-order shop < 500 ms server time", f"{d['month_fast_ms']:.0f} ms (the year's satisfaction read live alone {d['voice_live_ms']:.0f} ms)",
+                        d["month_fast_ms"] < 500))
     return targets
 
 

@@ -70,3 +70,18 @@ def _kpi_indexes() -> tuple[Index, ...]:
 
 
 KPI_INDEXES = _kpi_indexes()
+
+
+class KpiStaleDay(Base):
+    """A closed UTC day whose satisfaction figures changed after its snapshot (a changed answer, a late click): read live until re-digested.
+
+    Written in the changing transaction (kpis/stale_days.py); only inserted, so writers never
+    wait on each other; the kpi-snapshots job deletes exactly the marks it read before re-digesting.
+    """
+
+    __tablename__ = "kpi_stale_days"
+    __table_args__ = (Index("ix_kpi_stale_days_shop_day", "shop_domain", "day"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_domain: Mapped[str] = mapped_column(String(255))
+    day: Mapped[dt.date] = mapped_column(Date)

@@ -1,10 +1,16 @@
 """Customer satisfaction KPIs: the follow-up's answers and the review requests' conversion, per product and supplier.
 
 Satisfaction rate: orders whose customer answered "good" over orders answered, by the time of
-the (latest) answer; an order's answer counts for each of its suppliers (the answer is recorded
-per supplier) and each product it contained. Review-request conversion: review requests sent in
-the period whose customer opened the review link (through the app's redirect), over review
-requests sent, by the time sent.
+the order's latest answer (all its rows are counted at that moment: a changed answer moves the
+order to the day it was changed); an order's answer counts for each of its suppliers (the answer
+is recorded per supplier) and each product it contained. Review-request conversion: review
+requests sent in the period whose customer opened the review link (through the app's redirect),
+over review requests sent, by the time sent; a supplier's conversion counts the review requests
+sent in the period of the orders it has an answer for (a request is only sent after the answer).
+
+Each answer and each review request counts on exactly one UTC day, so a day's figures digest
+into counts (`digest`) that add up over any range of days (`merge_digests`, `from_digest`):
+kpis/snapshots.py keeps them per day; stale_days.py marks a day whose figures changed later.
 """
 from __future__ import annotations
 
@@ -30,13 +36,27 @@ class ReviewFact(NamedTuple):
     at: dt.datetime  # the review request sent
     order_id: int
     clicked: bool
+    suppliers: frozenset = frozenset()  # the suppliers the order's customer answered for
+
+
+_ANSWERS_OF_ORDERS_ANSWERED = (
+    select(SatisfactionAnswer.answered_at, SatisfactionAnswer.order_id, SatisfactionAnswer.supplier_id, SatisfactionAnswer.answer)
+    .where(SatisfactionAnswer.shop_domain == bindparam("shop"), SatisfactionAnswer.order_id.in_(
+        select(SatisfactionAnswer.order_id).where(SatisfactionAnswer.shop_domain == bindparam("shop"), SatisfactionAnswer.answered_at >= bindparam("start"),
+                                                  SatisfactionAnswer.answered_at < bindparam("end")))))
 
 
 def answer_facts(session: Session, shop: str, start: dt.datetime, end: dt.datetime) -> list[AnswerFact]:
-    """Every answer given in [start, end), one per order and supplier."""
-    rows = session.execute(select(SatisfactionAnswer.answered_at, SatisfactionAnswer.order_id, SatisfactionAnswer.supplier_id, SatisfactionAnswer.answer)
-                           .where(SatisfactionAnswer.shop_domain == shop, SatisfactionAnswer.answered_at >= start, SatisfactionAnswer.answered_at < end))
-    return [AnswerFact(_aware(at), order_id, supplier_id, answer == "good") for at, order_id, supplier_id, answer in rows]
+    """Every answer of the orders whose latest answer was given in [start, end), one per order and supplier, at that latest moment."""
+    by_order: dict[int, list] = defaultdict(list)
+    for at, order_id, supplier_id, answer in session.execute(_ANSWERS_OF_ORDERS_ANSWERED, {"shop": shop, "start": start, "end": end}):
+        by_order[order_id].append((_aware(at), supplier_id, answer == "good"))
+    facts = []
+    for order_id, rows in by_order.items():
+        latest = max(at for at, _sid, _good in rows)
+        if start <= latest < end:  # an order answered in the period and changed after it counts where it was changed
+            facts.extend(AnswerFact(latest, order_id, supplier_id, good) for _at, supplier_id, good in rows)
+    return facts
 
 
 # Through (shop, kind, status, sent_at) on the notices alone: joining the shop's orders made a big
@@ -49,53 +69,124 @@ _REVIEWS_SENT = (select(CustomerNotice.sent_at, CustomerNotice.order_id, _CLICKE
 
 
 def review_facts(session: Session, shop: str, start: dt.datetime, end: dt.datetime) -> list[ReviewFact]:
-    """Every review request sent in [start, end), and whether its link was opened."""
-    rows = session.execute(_REVIEWS_SENT, {"shop": shop, "start": start, "end": end})
-    return [ReviewFact(_aware(at), order_id, bool(clicked)) for at, order_id, clicked in rows]
+    """Every review request sent in [start, end), whether its link was opened, and the suppliers its order was answered for."""
+    rows = session.execute(_REVIEWS_SENT, {"shop": shop, "start": start, "end": end}).all()
+    suppliers: dict[int, set] = defaultdict(set)
+    order_ids = [order_id for _at, order_id, _clicked in rows]
+    for chunk in range(0, len(order_ids), 10_000):  # the order's answers by (order_id, supplier_id): the unique index
+        for order_id, supplier_id in session.execute(select(SatisfactionAnswer.order_id, SatisfactionAnswer.supplier_id)
+                                                     .where(SatisfactionAnswer.order_id.in_(order_ids[chunk:chunk + 10_000]))):
+            suppliers[order_id].add(supplier_id)
+    return [ReviewFact(_aware(at), order_id, bool(clicked), frozenset(suppliers[order_id]) - {None}) for at, order_id, clicked in rows]
 
 
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _summary(answers: list[AnswerFact], reviews: list[ReviewFact]) -> dict:
+def _counts(answers: list[AnswerFact], reviews: list[ReviewFact]) -> list[int]:
+    """[orders answered, of them good, review requests, of them opened]."""
     # Per order: an order answered for two suppliers is still one customer's answer.
-    by_order = {}
+    by_order: dict[int, bool] = {}
     for fact in answers:
         by_order[fact.order_id] = by_order.get(fact.order_id, True) and fact.good
-    good = sum(by_order.values())
-    clicks = sum(1 for r in reviews if r.clicked)
-    return {"answered": len(by_order), "good": good, "bad": len(by_order) - good, "rate": _rate(good, len(by_order)),
-            "review_requests": len(reviews), "review_clicks": clicks, "review_conversion": _rate(clicks, len(reviews))}
+    return [len(by_order), sum(by_order.values()), len(reviews), sum(1 for r in reviews if r.clicked)]
+
+
+def from_counts(counts: list[int]) -> dict:
+    """The figures of [orders answered, good, review requests, opened]."""
+    answered, good, requests, clicks = counts
+    return {"answered": answered, "good": good, "bad": answered - good, "rate": _rate(good, answered),
+            "review_requests": requests, "review_clicks": clicks, "review_conversion": _rate(clicks, requests)}
+
+
+def _summary(answers: list[AnswerFact], reviews: list[ReviewFact]) -> dict:
+    return from_counts(_counts(answers, reviews))
+
+
+def _of_supplier(answers: list[AnswerFact], reviews: list[ReviewFact], supplier_id: int) -> tuple[list, list]:
+    return [f for f in answers if f.supplier_id == supplier_id], [r for r in reviews if supplier_id in r.suppliers]
 
 
 def supplier_satisfaction(answers: list[AnswerFact], reviews: list[ReviewFact], supplier_id: int) -> dict:
-    """One supplier's satisfaction and the conversion of the review requests of its orders."""
-    orders = {f.order_id for f in answers if f.supplier_id == supplier_id}
-    return _summary([f for f in answers if f.supplier_id == supplier_id], [r for r in reviews if r.order_id in orders])
+    """One supplier's satisfaction and the conversion of the review requests of the orders answered for it."""
+    return _summary(*_of_supplier(answers, reviews, supplier_id))
+
+
+def product_lines(session: Session, order_ids) -> list[tuple]:
+    """(order_id, product key, line id, sku, title) of the orders' lines (tips left out), by line id; the key: product, else SKU, else title."""
+    ids = sorted(set(order_ids))
+    rows = []
+    for chunk in range(0, len(ids), 10_000):
+        rows += session.execute(select(OrderLine.order_id, OrderLine.product_id, OrderLine.sku, OrderLine.title, OrderLine.id)
+                                .where(OrderLine.order_id.in_(ids[chunk:chunk + 10_000]), OrderLine.is_tip.is_(False))).all()
+    return sorted(((order_id, product_id or sku or title or "?", line_id, sku, title) for order_id, product_id, sku, title, line_id in rows), key=lambda r: r[2])
+
+
+def _by_product(answers: list[AnswerFact], reviews: list[ReviewFact], lines: list[tuple]) -> dict:
+    """{product key: [first line id, sku, title, answered, good, requests, opened]} (the first line names the product)."""
+    orders, names = defaultdict(set), {}
+    for order_id, key, line_id, sku, title in lines:
+        orders[key].add(order_id)
+        names.setdefault(key, [line_id, sku, title])
+    return {key: [*names[key], *_counts([f for f in answers if f.order_id in ids], [r for r in reviews if r.order_id in ids])] for key, ids in orders.items()}
+
+
+def digest(answers: list[AnswerFact], reviews: list[ReviewFact], lines: list[tuple]) -> dict:
+    """A day's satisfaction as counts that add up over days: store-wide, per supplier, per product (JSON)."""
+    suppliers = {f.supplier_id for f in answers} | {s for r in reviews for s in r.suppliers}
+    return {"store": _counts(answers, reviews),
+            "suppliers": sorted([sid, *_counts(*_of_supplier(answers, reviews, sid))] for sid in suppliers - {None}),
+            "products": sorted(([key, *row] for key, row in _by_product(answers, reviews, lines).items()), key=lambda r: str(r[0]))}
+
+
+def merge_digests(digests: list[dict]) -> dict:
+    """Several days' digests as one (counts added; a product named by its first line)."""
+    store = [0, 0, 0, 0]
+    suppliers: dict[int, list[int]] = {}
+    products: dict = {}
+    for d in digests:
+        store = [a + b for a, b in zip(store, d["store"])]
+        for sid, *counts in d["suppliers"]:
+            suppliers[sid] = [a + b for a, b in zip(suppliers.get(sid, [0, 0, 0, 0]), counts)]
+        for key, line_id, sku, title, *counts in d["products"]:
+            seen = products.get(key)
+            if seen is None:
+                products[key] = [line_id, sku, title, *counts]
+            else:
+                products[key] = [*min(seen[:3], [line_id, sku, title], key=lambda n: n[0]), *(a + b for a, b in zip(seen[3:], counts))]
+    return {"store": store, "suppliers": suppliers, "products": products}
+
+
+def from_digest(merged: dict, names: dict[int, str] | None = None, *, detail: bool = False) -> dict:
+    """summarise()'s figures from merged digests; with detail, per supplier and per product too."""
+    summary = from_counts(merged["store"])
+    if not detail:
+        return summary
+    names = names or {}
+    answered = [sid for sid, counts in merged["suppliers"].items() if counts[0]]
+    by_supplier = [{"supplier_id": sid, "name": names.get(sid), **from_counts(merged["suppliers"][sid])} for sid in sorted(answered, key=lambda i: (names.get(i) or "", i))]
+    by_product = [{"product_id": key, "sku": sku, "title": title, **from_counts(counts)}
+                  for key, (_line, sku, title, *counts) in sorted(merged["products"].items(), key=lambda kv: str(kv[0]))]
+    return {**summary, "by_supplier": by_supplier, "by_product": [p for p in by_product if p["answered"] or p["review_requests"]]}
+
+
+def supplier_from_digest(merged: dict, supplier_id: int) -> dict:
+    """supplier_satisfaction() from merged digests."""
+    return from_counts(merged["suppliers"].get(supplier_id, [0, 0, 0, 0]))
+
+
+def answered_suppliers(merged: dict) -> set[int]:
+    """The suppliers with an answer in the merged digests."""
+    return {sid for sid, counts in merged["suppliers"].items() if counts[0]}
 
 
 def summarise(answers: list[AnswerFact], reviews: list[ReviewFact], session: Session | None = None, names: dict[int, str] | None = None) -> dict:
     """Store-wide satisfaction and review conversion; with a session, per supplier and per product too."""
-    summary = _summary(answers, reviews)
     if session is None:
-        return summary
-    names = names or {}
-    by_supplier = [{"supplier_id": sid, "name": names.get(sid), **supplier_satisfaction(answers, reviews, sid)}
-                   for sid in sorted({f.supplier_id for f in answers} - {None}, key=lambda i: (names.get(i) or "", i))]
-    order_ids = {f.order_id for f in answers} | {r.order_id for r in reviews}
-    products = defaultdict(set)
-    titles = {}
-    if order_ids:
-        for order_id, product_id, sku, title in session.execute(select(OrderLine.order_id, OrderLine.product_id, OrderLine.sku, OrderLine.title)
-                                                                  .where(OrderLine.order_id.in_(order_ids), OrderLine.is_tip.is_(False))):
-            key = product_id or sku or title or "?"
-            products[key].add(order_id)
-            titles.setdefault(key, (sku, title))
-    by_product = [{"product_id": key, "sku": titles[key][0], "title": titles[key][1],
-                   **_summary([f for f in answers if f.order_id in orders], [r for r in reviews if r.order_id in orders])}
-                  for key, orders in sorted(products.items(), key=lambda kv: str(kv[0]))]
-    return {**summary, "by_supplier": by_supplier, "by_product": [p for p in by_product if p["answered"] or p["review_requests"]]}
+        return _summary(answers, reviews)
+    lines = product_lines(session, {f.order_id for f in answers} | {r.order_id for r in reviews})
+    return from_digest(merge_digests([digest(answers, reviews, lines)]), names, detail=True)
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

@@ -6,12 +6,16 @@ into small mergeable forms: sums, and counts of distinct values where a median o
 is needed. A period's figures merge the digests of its days (closed days from the
 `kpi_snapshots` rows; today from its row as of the job's last run while that is under
 TODAY_MAX_AGE old, else live; a day cut by the period's edge live) and come out in the same
-shape as compute.kpis(). Complaints (with the customers' cases, hence the reply-time KPI) and
-satisfaction (the follow-up's answers, the review requests and their clicks) are always read
-live: they are few next to the orders (at most one answer per order and supplier, one review
-request per order; both read through shop+time indexes), and each changes after its day has
-closed (a complaint is reacted to later, a customer changes an answer or opens the review link
-days after the request), which a day's digest would miss.
+shape as compute.kpis(). Complaints (with the customers' cases, hence the reply-time KPI) are
+always read live: they are few next to the orders, and a complaint is reacted to after its day
+has closed, which a day's digest would miss.
+
+Satisfaction (the follow-up's answers, the review requests and their clicks: ~100,000 of each a
+year for a 1,000,000-order shop, which made the month view read a year of rows) is digested per
+day as counts (kpis/satisfaction.py: an answer counts on the day of the order's latest answer, a
+review request on the day it was sent). What changes such a day after it closed (a customer
+changing the answer, opening the review link days later) marks the day in the same transaction
+(kpis/stale_days.py); a view reads a marked day's satisfaction live until the job re-digests it.
 
 Adding a KPI (e.g. cases or satisfaction): give compute._facts a fact family, then register
 a `Digester` here under the same name (how a day's facts digest, how digests merge) and read
@@ -40,11 +44,14 @@ from ..models import utcnow
 from ..returns.analytics import return_analytics
 from ..suppliers.models import Supplier
 from . import compute
-from .satisfaction import answer_facts, review_facts, summarise as summarise_satisfaction, supplier_satisfaction
+from . import satisfaction
+from .satisfaction import answer_facts, review_facts
+from .stale_days import clear_marks, stale_days, taken_marks
 from .models import KpiSnapshot, ReturnAnalyticsSnapshot
 from .targets import get_targets
 
-VERSION = 1
+VERSION = 2  # 2: with the "satisfaction" digest (a version-1 row gets it added by the job, its other digests kept)
+UPGRADABLE = (1, 2)  # versions whose digests are kept (1 lacks satisfaction: added by the job, read live until then)
 DAY = dt.timedelta(days=1)
 HISTORY_DAYS = 400  # how far back the job snapshots (the month view reaches 365 days)
 RESNAPSHOT_DAYS = 2  # closed days rewritten each run: facts that arrive late (a cost, a cancellation)
@@ -103,13 +110,13 @@ DIGESTERS: dict[str, Digester] = {
     "ship": _hours_digester,
     "money": Digester(_digest_money, _merge_money),
 }
-LIVE_FAMILIES = ("complaints", "answers", "reviews")  # read for the period on each view (see the module's docstring)
+LIVE_FAMILIES = ("complaints",)  # read for the period on each view (see the module's docstring)
+SATISFACTION = "satisfaction"  # digested from a session (its products), beside DIGESTERS
 
 
 def live_facts(session: Session, shop: str, start: dt.datetime, end: dt.datetime) -> dict[str, list]:
     """The families read live for [start, end) on each view, by name."""
-    live = {"complaints": compute.complaint_facts(session, shop, start, end),
-            "answers": answer_facts(session, shop, start, end), "reviews": review_facts(session, shop, start, end)}
+    live = {"complaints": compute.complaint_facts(session, shop, start, end)}
     return {name: sorted(facts, key=_at) for name, facts in live.items()}  # by time: each bucket's share is a slice (_within)
 
 
@@ -125,7 +132,7 @@ def _within(live: dict[str, list], start: dt.datetime, end: dt.datetime) -> dict
 def digest_day(session: Session, shop: str, day: dt.date, now: dt.datetime) -> dict:
     """The digests of one UTC day's facts."""
     start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
-    return digest_facts(compute._facts(session, shop, start, start + DAY, now))
+    return digest_with_satisfaction(session, compute._facts(session, shop, start, start + DAY, now))
 
 
 def digest_facts(facts: dict[str, list]) -> dict:
@@ -133,9 +140,24 @@ def digest_facts(facts: dict[str, list]) -> dict:
     return {name: digester.digest(facts[name]) for name, digester in DIGESTERS.items()}
 
 
+def digest_with_satisfaction(session: Session, facts: dict[str, list]) -> dict:
+    """digest_facts() and the satisfaction digest of the same facts (its products read through the session)."""
+    return {**digest_facts(facts), SATISFACTION: _satisfaction_digest(session, facts["answers"], facts["reviews"])}
+
+
+def _satisfaction_digest(session: Session, answers: list, reviews: list) -> dict:
+    return satisfaction.digest(answers, reviews, satisfaction.product_lines(session, {f.order_id for f in answers} | {r.order_id for r in reviews}))
+
+
+def satisfaction_day(session: Session, shop: str, day: dt.datetime) -> dict:
+    """The satisfaction digest of one whole UTC day read from the rows (a marked day, a snapshot without it)."""
+    return _satisfaction_digest(session, answer_facts(session, shop, day, day + DAY), review_facts(session, shop, day, day + DAY))
+
+
 def merge(digests: list[dict]) -> dict:
     """One merged state per family from several days' digests."""
-    return {name: digester.merge([d[name] for d in digests]) for name, digester in DIGESTERS.items()}
+    return {**{name: digester.merge([d[name] for d in digests]) for name, digester in DIGESTERS.items()},
+            SATISFACTION: satisfaction.merge_digests([d[SATISFACTION] for d in digests])}
 
 
 # --- writing: the per-shop job ------------------------------------------------------------------
@@ -147,21 +169,35 @@ def close_shop_days(services, shop: str, now: dt.datetime | None = None) -> int:
     today = now.date()
     first = today - dt.timedelta(days=HISTORY_DAYS)
     with services.session_factory() as session:
+        marks = taken_marks(session, shop)  # before any fact is read: a change committed later keeps its mark (stale_days.py)
         have = {day: version for day, version in session.execute(
             select(KpiSnapshot.day, KpiSnapshot.version).where(KpiSnapshot.shop_domain == shop, KpiSnapshot.day >= first))}
         oldest = _first_activity(session, shop)
     if oldest is None:
         return 0
     days = [first + dt.timedelta(days=n) for n in range((today - first).days + 1)]  # today too: its figures so far
-    wanted = [d for d in days if d >= oldest and (have.get(d) != VERSION or d >= today - dt.timedelta(days=RESNAPSHOT_DAYS))]
+    wanted = [d for d in days if d >= oldest and (have.get(d) not in UPGRADABLE or d >= today - dt.timedelta(days=RESNAPSHOT_DAYS))]
     for day in wanted:  # one transaction per day: a long history never holds the write lock for long
         with services.session_factory() as session:
             digests = digest_day(session, shop, day, now)  # today: up to now (the facts after now do not exist yet)
         with services.session_factory.begin() as session:
             session.execute(delete(KpiSnapshot).where(KpiSnapshot.shop_domain == shop, KpiSnapshot.day == day))
             session.add(KpiSnapshot(shop_domain=shop, day=day, version=VERSION, digests=digests, computed_at=now))
+    # Only the satisfaction of a day marked stale, or of a snapshot from before it was digested: the rest stays.
+    redo = sorted(({d for d, v in have.items() if v != VERSION} | {d for d in marks.values() if d in have}) - set(wanted))
+    for day in redo:
+        start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
+        with services.session_factory() as session:
+            digest = satisfaction_day(session, shop, start)
+        with services.session_factory.begin() as session:
+            row = session.scalar(select(KpiSnapshot).where(KpiSnapshot.shop_domain == shop, KpiSnapshot.day == day))
+            if row is not None:
+                row.digests, row.version = {**row.digests, SATISFACTION: digest}, VERSION
+    if marks:
+        with services.session_factory.begin() as session:
+            clear_marks(session, marks)
     snapshot_return_analytics(services, shop, now)
-    return len(wanted)
+    return len(wanted) + len(redo)
 
 
 def _first_activity(session: Session, shop: str) -> dt.date | None:
@@ -199,6 +235,7 @@ def kpis_from_snapshots(session: Session, shop: str, start: dt.datetime, end: dt
     names = dict(session.execute(select(Supplier.id, Supplier.name).where(Supplier.shop_domain == shop)).all())
     days = day_digests(session, shop, start, end, now)
     live = live_facts(session, shop, start, end)
+    overall = merge(list(days.values()))
     buckets = []
     for key, b_start, b_end in compute.bucket_ranges(start, end, bucket):
         inside = [d for day, d in days.items() if b_start <= day < b_end or (day < b_start < day + DAY)]
@@ -206,10 +243,10 @@ def kpis_from_snapshots(session: Session, shop: str, start: dt.datetime, end: dt
                         **summarise(merge(inside), _within(live, b_start, b_end), targets, now, names)})
     return {
         "shop": shop, "start": start.isoformat(), "end": end.isoformat(), "bucket": bucket, "as_of": now.isoformat(), "targets": targets,
-        "overall": summarise(merge(list(days.values())), live, targets, now, names),
+        "overall": summarise(overall, live, targets, now, names),
         "buckets": buckets,
         "returns_all_time": compute.returns_all_time_from(stored_return_analytics(session, shop)),
-        "satisfaction": summarise_satisfaction(live["answers"], live["reviews"], session, names),  # with per supplier and per product
+        "satisfaction": satisfaction.from_digest(overall[SATISFACTION], names, detail=True),  # with per supplier and per product
         "notes": list(compute.NOTES),
     }
 
@@ -228,7 +265,8 @@ def day_digests(session: Session, shop: str, start: dt.datetime, end: dt.datetim
     first = start.replace(hour=0, minute=0, second=0, microsecond=0)
     stored = {day: (digests, computed_at) for day, digests, computed_at in session.execute(
         select(KpiSnapshot.day, KpiSnapshot.digests, KpiSnapshot.computed_at)
-        .where(KpiSnapshot.shop_domain == shop, KpiSnapshot.version == VERSION, KpiSnapshot.day >= first.date(), KpiSnapshot.day < end.date() + DAY))}
+        .where(KpiSnapshot.shop_domain == shop, KpiSnapshot.version.in_(UPGRADABLE), KpiSnapshot.day >= first.date(), KpiSnapshot.day < end.date() + DAY))}
+    stale = stale_days(session, shop, first.date(), end.date() + DAY)
     digests = {}
     day = first
     oldest: list[dt.date | None] = []  # the shop's first order day, read once when a day would be computed live
@@ -236,14 +274,15 @@ def day_digests(session: Session, shop: str, start: dt.datetime, end: dt.datetim
         following = day + DAY
         whole = start <= day and following <= end
         row = stored.get(day.date())
-        if whole and following <= today and row is not None and row[1] >= following:
+        if (whole and following <= today and row is not None and row[1] >= following) or (
+                day == today and start <= day and row is not None and now - TODAY_MAX_AGE <= row[1] <= end):  # today: as of the job's last run
             digests[day] = row[0]
-        elif day == today and start <= day and row is not None and now - TODAY_MAX_AGE <= row[1] <= end:
-            digests[day] = row[0]  # today so far, as of the job's last run (a period up to now)
+            if day.date() in stale or SATISFACTION not in row[0]:  # changed since (a new answer, a late click), or a row older than the digest
+                digests[day] = {**row[0], SATISFACTION: satisfaction_day(session, shop, day)}
         elif _before_first_order(session, shop, following, oldest):
-            digests[day] = digest_facts({name: [] for name in DIGESTERS})  # a year's view of a young shop: no history to read
+            digests[day] = digest_with_satisfaction(session, {name: [] for name in (*DIGESTERS, "answers", "reviews")})  # a young shop: no history
         else:  # a day cut by the period, a day the job has not reached yet (or only saw in part), today when its row is stale
-            digests[day] = digest_facts(compute._facts(session, shop, max(day, start), min(following, end), now))
+            digests[day] = digest_with_satisfaction(session, compute._facts(session, shop, max(day, start), min(following, end), now))
         day = following
     return digests
 
@@ -261,7 +300,8 @@ def summarise(merged: dict, live: dict[str, list], targets: dict, now: dt.dateti
     sold, returned = merged["units"]
     parcels: Counter = merged["parcels"]
     hours = {name: merged[name] for name in ("forward", "ack", "ship")}
-    suppliers = ({k[0] for name in ("forward", "ack", "ship", "parcels") for k in merged[name]} | {f.supplier_id for f in live["answers"]}) - {None}
+    voice = merged[SATISFACTION]
+    suppliers = ({k[0] for name in ("forward", "ack", "ship", "parcels") for k in merged[name]} | satisfaction.answered_suppliers(voice)) - {None}
     return {
         "return_rate": compute._return_rate([compute.UnitsFact(None, sold, returned)]),
         "on_time": _on_time(parcels),
@@ -274,14 +314,14 @@ def summarise(merged: dict, live: dict[str, list], targets: dict, now: dt.dateti
                 "ack_hours": _hours_stats(hours["ack"], None, sid),
                 "ship_hours": _hours_stats(hours["ship"], None, sid),
                 "on_time": _on_time(parcels, sid),
-                "satisfaction": supplier_satisfaction(live["answers"], live["reviews"], sid),
+                "satisfaction": satisfaction.supplier_from_digest(voice, sid),
             }
             for sid in sorted(suppliers, key=lambda i: (names.get(i) or "", i))
         ],
         "complaints": {kind: compute._complaints([f for f in complaints if f.kind == kind], targets[f"{kind}_hours"], now) for kind in compute.COMPLAINT_KINDS},
         "margin": compute._margin([compute.MoneyFact(None, field, amount) for field, amount in merged["money"].items()]),
         "shipping_days": _shipping_days(parcels),
-        "satisfaction": summarise_satisfaction(live["answers"], live["reviews"]),
+        "satisfaction": satisfaction.from_digest(voice),
     }
 
 

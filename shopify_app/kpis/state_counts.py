@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
-from sqlalchemy import delete, func, insert, literal, select, union_all
+from sqlalchemy import delete, func, insert, literal, select, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from ..orders.models import Order
@@ -45,14 +45,25 @@ def recounted(session: Session, shop: str) -> dict[str, Counter]:
     return counts
 
 
+# The (shop, kind, state) keys with more than one row: what a fold has to do. Read from the covering
+# index; a key with one row is folded already, and rewriting it each minute (10,000 rows for
+# 1,000 shops) was the whole cost of an idle fold.
+_UNFOLDED = select(StateCount.shop_domain, StateCount.kind, StateCount.state).group_by(
+    StateCount.shop_domain, StateCount.kind, StateCount.state).having(func.count() > 1)
+_TAKE = delete(StateCount).where(tuple_(StateCount.shop_domain, StateCount.kind, StateCount.state).in_(_UNFOLDED)).returning(
+    StateCount.shop_domain, StateCount.kind, StateCount.state, StateCount.delta)
+
+
 def fold_state_counts(services) -> int:
-    """Fold every shop's appended rows into one row per (shop, kind, state); how many rows were folded.
+    """Fold the appended rows into one row per (shop, kind, state), touching only keys with more than one row; how many rows were folded.
 
     DELETE ... RETURNING takes exactly the rows this statement saw, so a row committed
-    meanwhile (on PostgreSQL ids are not in commit order) stays for the next fold.
+    meanwhile (on PostgreSQL ids are not in commit order) stays for the next fold; the sums
+    are of what was returned, whichever keys the statement's subquery picked. Nothing to fold:
+    nothing is written.
     """
     with services.session_factory.begin() as session:
-        taken = session.execute(delete(StateCount).returning(StateCount.shop_domain, StateCount.kind, StateCount.state, StateCount.delta)).all()
+        taken = session.execute(_TAKE).all()
         sums: Counter = Counter()
         for shop, kind, state, delta in taken:
             sums[(shop, kind, state)] += delta

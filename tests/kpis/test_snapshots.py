@@ -8,9 +8,11 @@ from sqlalchemy import func, select
 
 from shopify_app.cases.models import Case
 from shopify_app.kpis import kpis, kpi_summary
-from shopify_app.kpis.models import KpiSnapshot, ReturnAnalyticsSnapshot
+from shopify_app.kpis.models import KpiSnapshot, KpiStaleDay, ReturnAnalyticsSnapshot
 from shopify_app.kpis.snapshots import RESNAPSHOT_DAYS, TODAY_MAX_AGE, close_shop_days, kpis_from_snapshots, summary_from_snapshots
+from shopify_app.kpis.stale_days import stale_days
 from shopify_app.notify.customer_models import SatisfactionAnswer
+from shopify_app.notify.satisfaction import record_answer, record_review_click
 from shopify_app.orders.models import CustomerNotice, Order
 from test_kpis import MONDAY, NOW, SHOP, _order, at
 from test_kpis import seed as seed_week
@@ -75,18 +77,58 @@ def test_snapshots_give_the_figures_computed_from_records(services, bucket) -> N
 
 
 def test_answers_and_clicks_that_come_after_a_day_closed_are_shown(services) -> None:
-    # A customer opens the review link, or changes an answer, days after the request: the snapshots still agree with the records.
+    # A customer opens the review link, or changes an answer, days after the request (through the app's own writers):
+    # the days they change are marked in the same transaction, read live until the job re-digests them.
     close_shop_days(services, SHOP, now=LATER)
     with services.session_factory.begin() as session:
-        for row in session.scalars(select(SatisfactionAnswer).where(SatisfactionAnswer.shop_domain == SHOP)):
-            if row.answered_at == at(4, 12):  # o6: its review request was sent on a closed day
-                row.review_clicked_at = LATER - dt.timedelta(minutes=5)
-            if row.answer == "bad":
-                row.answer, row.changes = "good", 1
+        order = {o.shopify_id: o for o in session.scalars(select(Order).where(Order.shop_domain == SHOP))}
+        record_review_click(session, order["1006"], now=LATER - dt.timedelta(minutes=5))  # o6: its review request was sent on a closed day
+        record_answer(session, order["1002"], "good", now=LATER - dt.timedelta(minutes=4))  # o2 was "bad" on a closed day: it moves to today
     with services.session_factory() as session:
-        snap, live = kpis_from_snapshots(session, SHOP, MONDAY, NOW, "day", now=LATER), kpis(session, SHOP, MONDAY, NOW, "day", now=LATER)
-        assert snap == live
-        assert (snap["satisfaction"]["review_clicks"], snap["satisfaction"]["good"]) == (2, 3)
+        assert sorted(stale_days(session, SHOP, at(-30).date(), LATER.date() + dt.timedelta(days=1))) == [at(1).date(), at(4).date()]
+
+    def compare(until: dt.datetime) -> dict:
+        with services.session_factory() as session:
+            for start, end in ((MONDAY, NOW), (at(-30), until)):
+                snap, live = kpis_from_snapshots(session, SHOP, start, end, "day", now=LATER), kpis(session, SHOP, start, end, "day", now=LATER)
+                assert snap == live
+            return kpis_from_snapshots(session, SHOP, MONDAY, NOW, "day", now=LATER)["satisfaction"]
+
+    today = LATER.replace(hour=0, minute=0)  # today's row is as of the job's run (as for every family), the changes came after it
+    week = compare(today)  # the marked days read live
+    assert (week["review_clicks"], week["answered"], week["good"]) == (2, 2, 2)  # o2 now counts on the day it was changed
+    close_shop_days(services, SHOP, now=LATER)  # re-digests the marked days and takes their marks
+    with services.session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(KpiStaleDay)) == 0
+    assert compare(LATER + dt.timedelta(seconds=1)) == week  # the same from the re-digested snapshots, today included
+
+
+def test_a_change_committed_while_the_job_re_digests_keeps_its_mark(services, monkeypatch) -> None:
+    # The job takes the marks before reading facts and deletes only those: a customer changing an
+    # answer while it works leaves a mark behind, so views read that day live until the next run.
+    from shopify_app.kpis import snapshots
+
+    close_shop_days(services, SHOP, now=LATER)
+    with services.session_factory.begin() as session:
+        order = {o.shopify_id: o for o in session.scalars(select(Order).where(Order.shop_domain == SHOP))}
+        record_review_click(session, order["1006"], now=LATER - dt.timedelta(minutes=5))  # marks o6's request day (day 4)
+    o1 = order["1001"].id
+    real = snapshots.satisfaction_day
+
+    def meanwhile(session, shop, day):
+        if day.date() == at(4).date():
+            with services.session_factory.begin() as other:  # another request, committed while the job re-digests day 4
+                record_answer(other, other.get(Order, o1), "bad", now=LATER - dt.timedelta(minutes=2))  # o1 leaves day 2
+        return real(session, shop, day)
+
+    monkeypatch.setattr(snapshots, "satisfaction_day", meanwhile)
+    close_shop_days(services, SHOP, now=LATER)
+    monkeypatch.setattr(snapshots, "satisfaction_day", real)
+    with services.session_factory() as session:
+        assert sorted(stale_days(session, SHOP, at(-30).date(), LATER.date())) == [at(2).date()]  # day 4's mark taken, day 2's kept
+        week = kpis_from_snapshots(session, SHOP, MONDAY, NOW, "day", now=LATER)
+        assert week == kpis(session, SHOP, MONDAY, NOW, "day", now=LATER)
+        assert (week["satisfaction"]["answered"], week["satisfaction"]["review_clicks"]) == (2, 2)  # o2 and o6 (o1 moved to today)
 
 
 def test_closed_days_come_from_their_snapshot_and_today_from_the_last_run_while_fresh(services) -> None:
