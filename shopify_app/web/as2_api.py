@@ -12,7 +12,8 @@ from integrations.suppliers.runtime import SupplierRef
 
 from ..auth.session_tokens import require_session_token
 from ..suppliers.as2_inbound import receive_as2
-from ..suppliers.as2_keys import shop_certificate
+from ..suppliers.as2_keys import roll_key_pair as make_new_key_pair, shop_certificate
+from ..suppliers.audit import merchant_actor, record_change
 from ..suppliers.as2_models import As2Message
 from .own_supplier import supplier_of_kind
 
@@ -59,9 +60,11 @@ def as2_setup(services, shop_domain: str, supplier_id: int, transport: dict, lim
     except CertificateRefused:
         partner = None
     ours = check_certificate(station.identity.certificate_pem, check_dates=False)
+    previous = check_certificate(station.identity.previous.certificate_pem, check_dates=False) if station.identity.previous else None
     return {
         "our_as2_id": transport.get("our_as2_id"), "partner_as2_id": transport.get("partner_as2_id"), "inbound_url": station.inbound_url,
         "certificate_pem": station.identity.certificate_pem.decode(), "certificate_not_after": ours.not_after.isoformat(),
+        "previous_certificate_not_after": previous.not_after.isoformat() if previous else None,  # still decrypts what partners send until then
         "partner_certificate_subject": partner.subject if partner else None,
         "partner_certificate_not_after": partner.not_after.isoformat() if partner else None, "messages": messages,
     }
@@ -109,3 +112,17 @@ def download_certificate(supplier_id: int):
     name = "".join(c if c.isalnum() or c in ".-" else "-" for c in g.shop_domain)
     return Response(certificate, 200, mimetype="application/x-pem-file",
                     headers={"Content-Disposition": f'attachment; filename="{name}-as2.pem"'})
+
+
+@blueprint.post("/suppliers/<id:supplier_id>/as2/key-pair")
+@require_session_token
+def roll_key_pair(supplier_id: int):
+    """Make the shop's new AS2 key pair (its certificate to send to every partner); the old pair still decrypts what partners send until it expires."""
+    transport, refused = _own_as2_partner(supplier_id)
+    if refused:
+        return refused
+    services = current_app.extensions["services"]
+    make_new_key_pair(services.session_factory, services.box, g.shop_domain)  # generated outside any transaction
+    with services.session_factory.begin() as session:
+        record_change(session, g.shop_domain, supplier_id, merchant_actor(getattr(g, "user_id", None)), "as2_key_pair_rolled", ["as2.certificate"])
+    return jsonify(as2=as2_setup(services, g.shop_domain, supplier_id, transport))

@@ -489,3 +489,60 @@ def test_the_as2_route_takes_messages_up_to_its_own_limit_above_the_app_wide_cap
         assert answer.status_code == 413 and answer.mimetype == "text/plain"
         assert answer.get_data(as_text=True) == "an AS2 message may be at most 1000 bytes"
     assert messages(app, "in") == []
+
+
+def test_a_new_key_pair_is_used_at_once_and_the_old_one_still_decrypts_until_the_partner_switches(world):
+    app, shopify, partner, supplier_id, headers = world
+    services = app.extensions["services"]
+    old_certificate = partner.app_certificate_pem
+    client = app.test_client()
+    rolled = client.post(f"/api/suppliers/{supplier_id}/as2/key-pair", headers=headers)
+    assert rolled.status_code == 200, rolled.get_json()
+    setup = rolled.get_json()["as2"]
+    assert setup["certificate_pem"].encode() != old_certificate and setup["previous_certificate_not_after"]
+    assert client.get(f"/api/suppliers/{supplier_id}/as2/certificate.pem", headers=headers).data.decode() == setup["certificate_pem"]
+    # The partner has not installed the new certificate yet: what it encrypts to the old one is still taken.
+    partner.edi.advise_stock({"W-TEE-S": 3})
+    [sent] = partner.send_outbox()
+    assert sent.mdn_status == "processed", (sent.mdn_status, sent.mdn_detail)
+    # Then it switches: our new signatures verify and what it encrypts to the new certificate is taken.
+    partner.app_certificate_pem = setup["certificate_pem"].encode()
+    partner.edi.advise_stock({"W-TEE-S": 4})
+    [sent] = partner.send_outbox()
+    assert sent.mdn_status == "processed", (sent.mdn_status, sent.mdn_detail)
+    assert len(messages(app, "in")) == 2
+    place(app, shopify, [{"sku": "TEE-S", "quantity": 1}])
+    ForwardingWorker(services.session_factory, services.box).drain()
+    assert [status for _, status, _ in messages(app, "out")] == ["delivered"]  # signed with the new key, the partner's MDN says processed
+    # Someone else's key: still refused.
+    partner.app_certificate_pem = make_certificate("STRANGER")[1]
+    partner.edi.advise_stock({"W-TEE-S": 5})
+    [sent] = partner.send_outbox()
+    assert sent.mdn_status != "processed" and len(messages(app, "in")) == 2
+
+
+def test_our_own_certificate_is_alerted_ahead_of_its_expiry_and_the_alert_closes_once_rolled(world):
+    from shopify_app.suppliers.as2_keys import roll_key_pair
+    from shopify_app.suppliers.as2_models import As2Identity
+    from shopify_app.suppliers.as2_watch import OWN_CERTIFICATE_WARNING, own_certificate_alert_key, watch_as2_partners
+
+    app, shopify, partner, supplier_id, headers = world
+    services = app.extensions["services"]
+    with services.session_factory() as session:
+        not_after = session.query(As2Identity).filter_by(shop_domain=SHOP).one().not_after
+
+    def alert():
+        with services.session_factory() as session:
+            return session.query(Alert).filter_by(dedupe_key=own_certificate_alert_key(SHOP), resolved_at=None).one_or_none()
+
+    watch_as2_partners(services, not_after - OWN_CERTIFICATE_WARNING - dt.timedelta(days=1))
+    assert alert() is None  # not yet
+    watch_as2_partners(services, not_after - dt.timedelta(days=59))
+    assert alert().severity == "warning" and f"{not_after:%Y-%m-%d}" in alert().message
+    watch_as2_partners(services, not_after + dt.timedelta(hours=1))
+    assert alert().severity == "error"
+    roll_key_pair(services.session_factory, services.box, SHOP, now=not_after)
+    watch_as2_partners(services, not_after + dt.timedelta(hours=2))
+    assert alert() is None  # the new certificate is valid for three years
+    with services.session_factory() as session:
+        assert session.query(Alert).filter_by(dedupe_key=own_certificate_alert_key("other.myshopify.com")).count() == 0
