@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 
-from shopify_app.config import ConfigError
+from shopify_app.config import whole_number
 from shopify_app.suppliers.forwarding import ForwardingWorker
 from shopify_app.suppliers.resilience import SupplierSlots
 
@@ -36,16 +36,7 @@ DEFAULT_MAX_OVERFLOW = 20
 
 
 def _whole(env, name: str, default: int, low: int = 1, high: int = MAX_THREADS) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be a whole number from {low} to {high} (default {default})")
-    return value
+    return whole_number(env, name, default, low, high)
 
 
 def forwarding_capacity(env=None) -> tuple[int, int]:

@@ -58,6 +58,11 @@ def _csv(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
 
+# Embedded threads for per-shop units that wait on Shopify or a supplier (SHOP_JOB_NETWORK_THREADS' default):
+# the one place the figure is written (scheduler/shop_jobs.py and the pool's overflow read it from the settings).
+SHOP_JOB_NETWORK_THREADS = 32
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the app reads from its environment."""
@@ -92,7 +97,7 @@ class Settings:
     # TRUSTED_PROXY_HOPS: proxies in front of the app whose X-Forwarded-For entry is believed (Shopify's app proxy is one;
     # a load balancer another). 0: none, the peer address is the client (werkzeug ProxyFix's x_for semantics).
     trusted_proxy_hops: int = 0
-    shop_job_network_threads: int = 32  # SHOP_JOB_NETWORK_THREADS: embedded threads for per-shop units that wait on Shopify or a supplier (1..256)
+    shop_job_network_threads: int = SHOP_JOB_NETWORK_THREADS  # SHOP_JOB_NETWORK_THREADS: embedded threads for per-shop units that wait on Shopify or a supplier (1..256)
     metrics_token: str | None = None  # METRICS_TOKEN: bearer token for /metrics (unset: 404 in real mode)
     extra: dict = field(default_factory=dict)
 
@@ -181,14 +186,17 @@ def _metrics_token(value: str) -> str | None:
     return token or None
 
 
-def _bounded_int(name: str, raw: str, low: int, high: int) -> int:
-    """An integer setting within [low, high], or ConfigError naming it."""
+def whole_number(env, name: str, default: int, low: int = 1, high: int = 256) -> int:
+    """The whole-number setting `name` of `env` within [low, high]; unset or blank: `default`; else ConfigError naming it."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
     try:
-        value = int(raw.strip())
+        value = int(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+        value = low - 1
     if not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+        raise ConfigError(f"{name} must be a whole number from {low} to {high} (default {default}), got {raw!r}")
     return value
 
 
@@ -228,7 +236,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides) -> Settings:
         backfill_days=backfill_days,
         metrics_token=_metrics_token(env.get("METRICS_TOKEN", "")),
         trusted_proxy_hops=_trusted_hops(env.get("TRUSTED_PROXY_HOPS", "0")),
-        shop_job_network_threads=_bounded_int("SHOP_JOB_NETWORK_THREADS", env.get("SHOP_JOB_NETWORK_THREADS", "32"), 1, 256),
+        shop_job_network_threads=whole_number(env, "SHOP_JOB_NETWORK_THREADS", SHOP_JOB_NETWORK_THREADS),
     )
     values.update(overrides)
     return Settings(**values)

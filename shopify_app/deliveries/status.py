@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -204,10 +204,19 @@ def _order(session: Session, shop_domain: str, order_gid: str | None) -> Order |
 
 def our_parcel(session: Session, shop_domain: str, fulfillment_gid: str) -> SupplierShipment | None:
     """The supplier parcel the app turned into this fulfillment, if it is ours."""
-    return session.scalar(
-        select(SupplierShipment).join(SupplierOrder, SupplierOrder.id == SupplierShipment.supplier_order_id)
-        .where(SupplierOrder.shop_domain == shop_domain, SupplierShipment.shopify_fulfillment_id == fulfillment_gid)
-    )
+    return session.scalar(_OUR_PARCEL, {"shop": shop_domain, "gid": fulfillment_gid})
+
+
+def is_our_parcel(session: Session, shop_domain: str, fulfillment_gid: str) -> bool:
+    """True when the fulfillment is one our shipment push created in this shop (no row loaded)."""
+    return bool(session.execute(_IS_OUR_PARCEL, {"shop": shop_domain, "gid": fulfillment_gid}).scalar())
+
+
+# Built once (issue 20: statement building cost more than running it). Scoped to the shop.
+_OURS = (SupplierOrder.id == SupplierShipment.supplier_order_id, SupplierOrder.shop_domain == bindparam("shop"),
+         SupplierShipment.shopify_fulfillment_id == bindparam("gid"))
+_OUR_PARCEL = select(SupplierShipment).join(SupplierOrder, _OURS[0]).where(*_OURS[1:])
+_IS_OUR_PARCEL = select(exists().where(*_OURS))
 
 
 def _update_our_parcel(session: Session, shop_domain: str, row: FulfillmentDelivery) -> None:

@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from ..orders.models import Order
 from .models import FulfillmentDelivery
-from .status import our_parcel
+from .status import is_our_parcel
 
 
 def order_fulfillments(session: Session, order: Order, *, with_ours: bool = True) -> list[dict]:
@@ -20,7 +20,7 @@ def order_fulfillments(session: Session, order: Order, *, with_ours: bool = True
         "name": row.name or row.fulfillment_gid, "fulfillment_gid": row.fulfillment_gid, "status": row.shipment_status or "confirmed", "status_at": _iso(row.status_at),
         "in_transit_at": _iso(row.in_transit_at), "delivered_at": _iso(row.delivered_at), "estimated_delivery_at": _iso(row.estimated_delivery_at),
         "failure": row.failure_message, "cancelled": row.fulfillment_status == "cancelled",
-        "ours": our_parcel(session, order.shop_domain, row.fulfillment_gid) is not None if with_ours else None,
+        "ours": is_our_parcel(session, order.shop_domain, row.fulfillment_gid) if with_ours else None,
     } for row in rows]
 
 

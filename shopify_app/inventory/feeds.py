@@ -232,44 +232,21 @@ def check_stale_feeds(session: Session, now: dt.datetime | None = None, on_error
     return stale
 
 
-def stale_check_needed(session: Session, now: dt.datetime | None = None, shop_domain: str | None = None) -> bool:
-    """Whether `check_stale_feeds` would change anything: a supplier is stale, or a stale alert is open (read only).
-
-    Nearly every minute every feed is fresh and no alert is open: the stock-feeds unit then
-    skips its write transaction (1,000 shops' units each minute would queue 1,000 writers).
-    """
-    now = now or utcnow()
-    suppliers = feeding_suppliers(session, shop_domain)
-    keys = [stale_alert_key(s.id) for s in suppliers]
-    if keys and session.scalar(select(Alert.id).where(Alert.dedupe_key.in_(keys), Alert.resolved_at.is_(None)).limit(1)) is not None:
-        return True
-    try:
-        for supplier in suppliers:
-            if supplier.kind in DELTA_FEED_KINDS:
-                continue
-            last = last_good_feed(session, supplier.id)
-            if now - (last.created_at if last else supplier.created_at) > inventory_terms(supplier.inventory_terms).stale_after:
-                return True
-    except Exception:  # noqa: BLE001 - bad terms and the like: the write path checks again and reports it
-        return True
-    return False
-
-
 def _newest_run(*conditions):
     return (select(StockFeedRun.created_at).where(StockFeedRun.supplier_id == Supplier.id, *conditions)
             .order_by(StockFeedRun.id.desc()).limit(1).correlate(Supplier).scalar_subquery())
 
 
-# One statement, built once: per feeding supplier of a shop, what decides whether its minute
-# has work (its terms, its newest pull and good feed, an open stale alert). The stock-feeds unit
-# of 1,000 shops runs every minute and nearly always has nothing to do.
-_FEED_STATE = select(
+# One statement, built once: per feeding supplier (of a shop, or of every shop), what decides
+# whether its minute has work (its terms, its newest pull and good feed, an open stale alert).
+# The stock-feeds unit of 1,000 shops runs every minute and nearly always has nothing to do.
+_EVERY_FEED_STATE = select(
     Supplier.kind, Supplier.inventory_terms, Supplier.created_at,
     _newest_run(StockFeedRun.source == "pull"), _newest_run(StockFeedRun.status.in_(GOOD_STATUSES)),
     select(Alert.id).where(Alert.dedupe_key == literal("stock_stale:") + cast(Supplier.id, String), Alert.resolved_at.is_(None))
     .correlate(Supplier).exists(),
-).where(Supplier.shop_domain == bindparam("shop"), Supplier.active.is_(True), Supplier.deleted_at.is_(None),
-        Supplier.id.in_(select(ProductMapping.supplier_id)))
+).where(Supplier.active.is_(True), Supplier.deleted_at.is_(None), Supplier.id.in_(select(ProductMapping.supplier_id)))
+_FEED_STATE = _EVERY_FEED_STATE.where(Supplier.shop_domain == bindparam("shop"))
 
 
 def feeds_have_work(session: Session, shop_domain: str, now: dt.datetime | None = None) -> bool:
@@ -278,8 +255,21 @@ def feeds_have_work(session: Session, shop_domain: str, now: dt.datetime | None 
     The same rules as `pull_due` and `check_stale_feeds`; when in doubt (terms that do not
     read) it answers True and the full path decides and reports.
     """
-    now = now or utcnow()
-    for kind, terms_json, created_at, last_pull, last_good, alerted in session.execute(_FEED_STATE, {"shop": shop_domain}):
+    return _feeds_need(session, shop_domain, now or utcnow(), pulls=True)
+
+
+def stale_check_needed(session: Session, now: dt.datetime | None = None, shop_domain: str | None = None) -> bool:
+    """Whether `check_stale_feeds` would change anything: a supplier is stale, or a stale alert is open (one read).
+
+    Nearly every minute every feed is fresh and no alert is open: the stock-feeds unit then
+    skips its write transaction (1,000 shops' units each minute would queue 1,000 writers).
+    """
+    return _feeds_need(session, shop_domain, now or utcnow(), pulls=False)
+
+
+def _feeds_need(session: Session, shop_domain: str | None, now: dt.datetime, pulls: bool) -> bool:
+    rows = session.execute(_FEED_STATE, {"shop": shop_domain}) if shop_domain else session.execute(_EVERY_FEED_STATE)
+    for kind, terms_json, created_at, last_pull, last_good, alerted in rows:
         if alerted:
             return True
         if kind in DELTA_FEED_KINDS:
@@ -288,7 +278,7 @@ def feeds_have_work(session: Session, shop_domain: str, now: dt.datetime | None 
             terms = inventory_terms(terms_json)
         except Exception:  # noqa: BLE001 - reported by the full path
             return True
-        if terms.pull_every_minutes > 0 and (last_pull is None or now - last_pull >= dt.timedelta(minutes=terms.pull_every_minutes)):
+        if pulls and terms.pull_every_minutes > 0 and (last_pull is None or now - last_pull >= dt.timedelta(minutes=terms.pull_every_minutes)):
             return True
         if now - (last_good or created_at) > terms.stale_after:
             return True

@@ -6,7 +6,7 @@ import logging
 from sqlalchemy import exists, select
 
 from ..alerts import alert_job_failure
-from ..jobs.fanout import read_sessions as reads_of
+from ..jobs.fanout import once_per_tick, read_sessions as reads_of
 from ..models import Shop, ShopStatus
 from ..suppliers.forwarding import adapter_from_record
 from ..suppliers.models import Supplier
@@ -73,6 +73,7 @@ def shops_with_stock_feeds_of(services) -> list[str]:
         return shops_with_stock_feeds(session)
 
 
+@once_per_tick  # inventory-sync, catalog-refresh and catalog-mirror each split this one read
 def _stock_feed_shops_by_catalog(services) -> dict[str, bool]:
     """Shops with a feeding supplier -> whether we hold a mirror of their catalog (one query)."""
     with reads_of(services)() as session:

@@ -19,10 +19,12 @@ undone, so a remembered answer is never wrong; another process's claims are stil
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import logging
 import threading
 import weakref
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Callable, Iterable
@@ -177,8 +179,30 @@ def shops_with_work(services, job: ShopJob, installed: frozenset[str], asked: di
     if job.with_work is None:
         return installed
     if job.with_work not in asked:
-        asked[job.with_work] = frozenset(job.with_work(services))
+        token = _TICK.set(asked)  # probes' shared reads (`once_per_tick`) are kept in the same memo
+        try:
+            asked[job.with_work] = frozenset(job.with_work(services))
+        finally:
+            _TICK.reset(token)
     return installed.intersection(asked[job.with_work])
+
+
+_TICK: ContextVar[dict | None] = ContextVar("fanout_tick", default=None)
+
+
+def once_per_tick(read: Callable):
+    """A read several work probes split (`read(services)`): run once per tick (`shops_with_work`'s memo), on every call outside one."""
+
+    @functools.wraps(read)
+    def shared(services):
+        memo = _TICK.get()
+        if memo is None:
+            return read(services)
+        if shared not in memo:
+            memo[shared] = read(services)
+        return memo[shared]
+
+    return shared
 
 
 def cached_installed_shops(services, session) -> frozenset[str]:

@@ -1,8 +1,10 @@
 """Order timeline events: every step, with who acted."""
 from __future__ import annotations
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from ..models import utcnow
 from .models import Order, OrderEvent
 
 
@@ -11,3 +13,11 @@ def record_event(session: Session, order: Order, kind: str, actor: str, **detail
     event = OrderEvent(order_id=order.id, kind=kind, actor=actor, detail=detail)
     session.add(event)
     return event
+
+
+def insert_event(session: Session, order_id: int, kind: str, actor: str, **detail) -> None:
+    """`record_event` as one Core INSERT built once (no unit of work): for the hot paths that write nothing else through the ORM."""
+    session.execute(_INSERT_EVENT, {"order_id": order_id, "kind": kind, "actor": actor, "detail": detail, "created_at": utcnow()})
+
+
+_INSERT_EVENT = insert(OrderEvent.__table__)

@@ -5,7 +5,7 @@ import os
 
 from gunicorn.app.base import BaseApplication
 
-from ..config import ConfigError, Settings
+from ..config import ConfigError, Settings, whole_number
 from . import hooks
 from .logs import gunicorn_logconfig
 
@@ -15,21 +15,10 @@ from .logs import gunicorn_logconfig
 ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s'
 
 
-def _positive_int(env: dict, name: str, default: int) -> int:
-    raw = env.get(name, str(default))
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ConfigError(f"{name} must be a whole number of at least 1 (default {default})")
-    return value
-
-
 def server_options(settings: Settings, host: str, env: dict | None = None) -> dict:
     """gunicorn settings for this app: one worker while it runs the embedded scheduler and pumps."""
     env = dict(os.environ if env is None else env)
-    workers = _positive_int(env, "WEB_WORKERS", 1)
+    workers = whole_number(env, "WEB_WORKERS", 1, high=1024)
     if workers > 1 and settings.run_scheduler:
         # Several workers would each start the clock and the pumps: the claims keep jobs
         # single, but every pump would poll the database, and shutdown order gets murky.
@@ -38,9 +27,9 @@ def server_options(settings: Settings, host: str, env: dict | None = None) -> di
         "bind": f"{host}:{settings.port}",
         "workers": workers,
         "worker_class": "shopify_app.server.worker.GracefulThreadWorker",  # gthread that stops the pumps at SIGTERM
-        "threads": _positive_int(env, "WEB_THREADS", 8),
-        "graceful_timeout": _positive_int(env, "GRACEFUL_TIMEOUT", 30),
-        "timeout": _positive_int(env, "WORKER_TIMEOUT", 60),
+        "threads": whole_number(env, "WEB_THREADS", 8, high=1024),
+        "graceful_timeout": whole_number(env, "GRACEFUL_TIMEOUT", 30, high=86400),
+        "timeout": whole_number(env, "WORKER_TIMEOUT", 60, high=86400),
         "keepalive": 5,
         "preload_app": False,  # the app (and its scheduler threads) is built in the worker, after fork
         "max_requests": 0,  # never recycle the worker that owns the clock

@@ -13,10 +13,14 @@ SHOP = re.compile(r"[a-z0-9][a-z0-9-]{0,60}\.myshopify\.com")
 TOPIC = re.compile(r"[a-z_]{1,40}/[a-z_]{1,40}")
 
 
-def _header(name: str, pattern: re.Pattern) -> str | None:
+def well_formed(value: str | None, pattern: re.Pattern) -> str | None:
+    """The value when the pattern matches it whole, else None."""
     # Only well-formed values reach the log context: a header is whatever the caller typed.
-    value = request.headers.get(name, "")
-    return value if pattern.fullmatch(value) else None
+    return value if value and pattern.fullmatch(value) else None
+
+
+def _header(name: str, pattern: re.Pattern) -> str | None:
+    return well_formed(request.headers.get(name), pattern)
 
 
 def install_request_context(app: Flask) -> None:

@@ -43,7 +43,7 @@ def shop_identity(session_factory, box: SecretBox, shop_domain: str) -> Identity
     with session_factory() as session:
         row = session.scalar(select(As2Identity).where(As2Identity.shop_domain == shop_domain))
         if row is not None:
-            return Identity(box.decrypt(row.private_key_enc).encode(), row.certificate_pem.encode())
+            return _identity(box, row)
     key_pem, cert_pem, not_after = generate_key_pair(f"{shop_domain} AS2")  # outside any transaction: it takes a moment
     try:
         with session_factory.begin() as session:
@@ -51,6 +51,27 @@ def shop_identity(session_factory, box: SecretBox, shop_domain: str) -> Identity
     except IntegrityError:  # another worker generated it first: use theirs
         return shop_identity(session_factory, box, shop_domain)
     return Identity(key_pem, cert_pem)
+
+
+def _identity(box: SecretBox, row: As2Identity, now: dt.datetime | None = None) -> Identity:
+    """The stored pair, with the previous one while it is still valid (it decrypts what partners encrypted to it)."""
+    previous = None
+    if row.previous_private_key_enc and row.previous_not_after and row.previous_not_after > (now or dt.datetime.now(dt.timezone.utc)):
+        previous = Identity(box.decrypt(row.previous_private_key_enc).encode(), row.previous_certificate_pem.encode())
+    return Identity(box.decrypt(row.private_key_enc).encode(), row.certificate_pem.encode(), previous)
+
+
+def roll_key_pair(session_factory, box: SecretBox, shop_domain: str, now: dt.datetime | None = None) -> str:
+    """A new key pair for the shop (its certificate PEM returned); the old pair stays as `previous` for incoming messages until it expires."""
+    key_pem, cert_pem, not_after = generate_key_pair(f"{shop_domain} AS2", now)  # outside any transaction: it takes a moment
+    with session_factory.begin() as session:
+        row = session.scalar(select(As2Identity).where(As2Identity.shop_domain == shop_domain).with_for_update())
+        if row is None:
+            session.add(As2Identity(shop_domain=shop_domain, certificate_pem=cert_pem.decode(), private_key_enc=box.encrypt(key_pem.decode()), not_after=not_after))
+            return cert_pem.decode()
+        row.previous_certificate_pem, row.previous_private_key_enc, row.previous_not_after = row.certificate_pem, row.private_key_enc, row.not_after
+        row.certificate_pem, row.private_key_enc, row.not_after = cert_pem.decode(), box.encrypt(key_pem.decode()), not_after
+    return cert_pem.decode()
 
 
 def shop_certificate(session, shop_domain: str) -> str | None:

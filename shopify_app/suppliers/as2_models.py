@@ -21,6 +21,10 @@ class As2Identity(Base):
     private_key_enc: Mapped[bytes] = mapped_column(LargeBinary)
     not_after: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The pair before the last roll: still decrypts what partners encrypt to its certificate until it expires.
+    previous_certificate_pem: Mapped[str | None] = mapped_column(Text)
+    previous_private_key_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    previous_not_after: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class As2Endpoint(Base):

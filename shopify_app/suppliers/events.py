@@ -17,21 +17,13 @@ from ..orders.timeline import record_event
 from .amendments import being_replaced
 from .forwarding import adapter_from_record
 from .models import DeliveryState, Supplier, SupplierOrder, SupplierOrderLine
-from .tracking import UNPLANNED, OrderRef, insert_event, plan_push, push_shipment, record_shipment
+from .tracking import UNPLANNED, insert_event, plan_push, push_shipment, record_shipment
 
 log = logging.getLogger(__name__)
 
 # Statuses whose every report is told on the timeline even when the stored status is the same:
 # placing already stores the supplier's first status, and its acknowledgement still belongs on the timeline.
 TOLD_EVERY_TIME = (SupplierOrderStatus.ACKNOWLEDGED, SupplierOrderStatus.ON_HOLD)
-
-
-def find_delivery(session: Session, supplier: Supplier, event: SupplierEvent) -> SupplierOrder | None:
-    """The delivery an event is about, by the supplier's order id or our idempotency key."""
-    statement = _FIND_DELIVERY.get((bool(event.supplier_order_id), bool(event.external_id)))
-    if statement is None:
-        return None
-    return session.scalar(statement, {"supplier": supplier.id, "order": event.supplier_order_id, "key": event.external_id})
 
 
 # Built once (every supplier event asks): by the supplier's order id, our key, or either.
@@ -45,44 +37,19 @@ _FIND_DELIVERY_ROW = {
 }
 _SET_SUPPLIER_STATUS = (update(SupplierOrder.__table__).where(SupplierOrder.__table__.c.id == bindparam("delivery"))
                         .values(supplier_status=bindparam("status")))
-_FIND_DELIVERY = {
-    (True, False): select(SupplierOrder).where(SupplierOrder.supplier_id == bindparam("supplier"), _BY_ORDER),
-    (False, True): select(SupplierOrder).where(SupplierOrder.supplier_id == bindparam("supplier"), _BY_KEY),
-    (True, True): select(SupplierOrder).where(SupplierOrder.supplier_id == bindparam("supplier"), or_(_BY_ORDER, _BY_KEY)),
-}
 
 
-def _applied_from_row(session: Session, supplier: Supplier, event: SupplierEvent, services, after_commit, adapter) -> bool:
-    """The two events every order brings (a status report, a parcel announced without its lines), applied from the
-    delivery's row with Core statements built once: no ORM load of the delivery, no unit of work. True when done.
-
-    Everything else (and a delivery whose supplier order id we learn only now) goes the ORM way in apply_event.
-    """
-    statuses = event.kind is SupplierEventKind.ORDER_UPDATED and event.status is not SupplierOrderStatus.ON_HOLD
-    parcel_to_read = (event.kind is SupplierEventKind.SHIPMENT and adapter is not None
-                      and not (event.shipment is not None and event.shipment.lines))
-    if not (statuses or parcel_to_read):
-        return False
+def _delivery_row(session: Session, supplier: Supplier, event: SupplierEvent):
+    """The delivery an event is about, as a row read with a Core statement built once (None: unknown)."""
     statement = _FIND_DELIVERY_ROW.get((bool(event.supplier_order_id), bool(event.external_id)))
-    row = session.execute(statement, {"supplier": supplier.id, "order": event.supplier_order_id, "key": event.external_id}).first() if statement is not None else None
-    if row is None or (event.supplier_order_id and not row.supplier_order_id):
-        return False  # unknown (apply_event says so) or its supplier order id is news: the ORM way stores it
-    if statuses:
-        if event.status not in TOLD_EVERY_TIME and (event.status is None or event.status.value == row.supplier_status):
-            return True  # a status we already know (a redelivery, or what placing already recorded): nothing changes
-        if event.status is not None and event.status.value != row.supplier_status:
-            session.execute(_SET_SUPPLIER_STATUS, {"delivery": row.id, "status": event.status.value})
-        if event.status is SupplierOrderStatus.ACKNOWLEDGED:
-            insert_event(session, row.order_id, "acknowledged", "supplier", supplier=supplier.name)
-        return True
-    if not row.supplier_order_id:
-        return False
-    # Some suppliers (Printful) do not itemise parcels in the webhook: ask for them. What the poll
-    # needs is known here: it starts without a read transaction of its own.
-    known = KnownDelivery(row.id, row.supplier_order_id, row.shop_domain)
-    announced = event.shipment
-    after_commit(lambda: refresh_shipments(services, known.id, adapter, announced=announced, known=known))
-    return True
+    if statement is None:
+        return None
+    return session.execute(statement, {"supplier": supplier.id, "order": event.supplier_order_id, "key": event.external_id}).first()
+
+
+def _status_known(event: SupplierEvent, stored: str | None) -> bool:
+    """A status report that changes nothing (a redelivery, or what placing already recorded)."""
+    return event.status not in TOLD_EVERY_TIME and (event.status is None or event.status.value == stored)
 
 
 def apply_event(session: Session, supplier: Supplier, event: SupplierEvent, services, after_commit, adapter=None) -> None:
@@ -90,6 +57,9 @@ def apply_event(session: Session, supplier: Supplier, event: SupplierEvent, serv
 
     Runs inside the caller's write transaction, so every call out (asking the supplier
     for parcels, telling Shopify) is handed to `after_commit`, which runs it afterwards.
+    The two events every order brings (a status report, a parcel announced without its lines) are
+    applied from the delivery's row with Core statements built once: no ORM load, no unit of work
+    (CPU per order); the rest loads the delivery through the ORM.
     """
     if event.kind is SupplierEventKind.STOCK_UPDATED or event.kind is SupplierEventKind.OUT_OF_STOCK and event.stock:
         _apply_stock(session, supplier, event)
@@ -100,43 +70,43 @@ def apply_event(session: Session, supplier: Supplier, event: SupplierEvent, serv
 
         supplier_received(session, supplier, event, services, after_commit)
         return
-    if _applied_from_row(session, supplier, event, services, after_commit, adapter):
-        return
-    delivery = find_delivery(session, supplier, event)
-    if delivery is None:
+    row = _delivery_row(session, supplier, event)
+    if row is None:
         log.warning("supplier %s event %s for an order we do not know", supplier.id, event.kind.value)
         return
-    if event.supplier_order_id and not delivery.supplier_order_id:
-        delivery.supplier_order_id = event.supplier_order_id
-    if event.kind is SupplierEventKind.ORDER_UPDATED and event.status not in TOLD_EVERY_TIME and (
-            event.status is None or event.status.value == delivery.supplier_status):
-        return  # a status we already know (a redelivery, or what placing already recorded): nothing changes
-    if event.kind is SupplierEventKind.SHIPMENT or event.kind is SupplierEventKind.ORDER_UPDATED and event.status is not SupplierOrderStatus.ON_HOLD:
-        # Neither needs the order's row (a wide one: addresses, totals); the timeline needs only its id.
-        order = OrderRef(delivery.order_id)
-    else:
-        order = session.get(Order, delivery.order_id)
-    if event.kind is SupplierEventKind.SHIPMENT:
-        shipments = [event.shipment] if event.shipment is not None and event.shipment.lines else []
-        if not shipments and adapter is not None and delivery.supplier_order_id:
-            # Some suppliers (Printful) do not itemise parcels in the webhook: ask for them.
-            # What the poll needs is known here: it starts without a read transaction of its own.
-            known = KnownDelivery(delivery.id, delivery.supplier_order_id, delivery.shop_domain)
-            announced = event.shipment
-            after_commit(lambda: refresh_shipments(services, known.id, adapter, announced=announced, known=known))
+    supplier_order_id = row.supplier_order_id
+    if event.supplier_order_id and not supplier_order_id:
+        # Learnt only now (rare): stored through the ORM so a delivery this session holds stays right.
+        session.get(SupplierOrder, row.id).supplier_order_id = supplier_order_id = event.supplier_order_id
+    if event.kind is SupplierEventKind.ORDER_UPDATED:
+        if _status_known(event, row.supplier_status):
+            return  # nothing changes
+        if event.status is not SupplierOrderStatus.ON_HOLD:
+            if event.status.value != row.supplier_status:
+                session.execute(_SET_SUPPLIER_STATUS, {"delivery": row.id, "status": event.status.value})
+            if event.status is SupplierOrderStatus.ACKNOWLEDGED:
+                insert_event(session, row.order_id, "acknowledged", "supplier", supplier=supplier.name)
             return
-        if not shipments and event.shipment is not None:
-            shipments = [event.shipment]
-        to_push, shop_domain = record_shipments(session, delivery, shipments), delivery.shop_domain
+    itemised = event.shipment is not None and event.shipment.lines
+    if event.kind is SupplierEventKind.SHIPMENT and not itemised and adapter is not None and supplier_order_id:
+        # Some suppliers (Printful) do not itemise parcels in the webhook: ask for them. What the poll
+        # needs is known here: it starts without a read transaction of its own.
+        known = KnownDelivery(row.id, supplier_order_id, row.shop_domain)
+        announced = event.shipment
+        after_commit(lambda: refresh_shipments(services, known.id, adapter, announced=announced, known=known))
+        return
+    delivery = session.get(SupplierOrder, row.id)
+    if event.kind is SupplierEventKind.SHIPMENT:
+        # Needs no order row (a wide one: addresses, totals); the parcel as announced, itemised or not.
+        to_push, shop_domain = record_shipments(session, delivery, [event.shipment] if event.shipment is not None else []), delivery.shop_domain
         if to_push:
             after_commit(lambda: push_shipments(services, shop_domain, to_push))
-    elif event.kind is SupplierEventKind.ORDER_UPDATED:
-        delivery.supplier_status = event.status.value if event.status else delivery.supplier_status
-        if event.status is SupplierOrderStatus.ACKNOWLEDGED:
-            record_event(session, order, "acknowledged", "supplier", supplier=supplier.name)
-        elif event.status is SupplierOrderStatus.ON_HOLD:
-            record_event(session, order, "problem", "supplier", problem="on_hold", reason=event.reason)
-            raise_alert(session, order.shop_domain, "supplier_hold", f"supplier_hold:{delivery.id}", f"Order {order.name}: {supplier.name} put it on hold ({event.reason or 'no reason given'}).", subject=order.name)
+        return
+    order = session.get(Order, delivery.order_id)
+    if event.kind is SupplierEventKind.ORDER_UPDATED:  # on hold (every other status was applied from the row above)
+        delivery.supplier_status = event.status.value
+        record_event(session, order, "problem", "supplier", problem="on_hold", reason=event.reason)
+        raise_alert(session, order.shop_domain, "supplier_hold", f"supplier_hold:{delivery.id}", f"Order {order.name}: {supplier.name} put it on hold ({event.reason or 'no reason given'}).", subject=order.name)
     elif event.kind is SupplierEventKind.ORDER_FAILED:
         delivery.state = DeliveryState.FAILED.value
         record_event(session, order, "problem", "supplier", problem="failed", reason=event.reason)

@@ -35,7 +35,7 @@ from integrations.suppliers.base import Address, OrderLine, OutcomeNeedsCheck, P
 from integrations.suppliers.email_po.messages import po_digest
 from integrations.suppliers.email_po.sent_log import ACCEPTED, SentLine, SentPurchaseOrder
 from integrations.suppliers.files.adapter import WRITING, FileChannelAdapter
-from integrations.suppliers.files.batch_schedule import BatchSchedule
+from integrations.suppliers.files.batch_schedule import BatchSchedule, InvalidBatching, parse_batching
 from integrations.suppliers.files.po_file import batch_file_name, purchase_orders_file
 from integrations.suppliers.runtime import SupplierRef
 
@@ -322,6 +322,17 @@ def reslot_waiting(session, shop_domain: str, supplier_id: int, schedule: BatchS
 
 
 # -- the admin --------------------------------------------------------------------------------------
+
+
+def supplier_batching(session, supplier: Supplier, profile: dict | None = None) -> dict[str, Any]:
+    """The supplier's batching status (the API's and the page's); `profile`: the shop profile a page has read already (else its time zone is read)."""
+    try:
+        schedule = parse_batching((supplier.settings or {}).get("po_batching"))
+    except InvalidBatching:
+        schedule = None
+    timezone = profile.get("iana_timezone") if profile is not None else session.scalar(
+        select(Shop.iana_timezone).where(Shop.domain == supplier.shop_domain))
+    return batching_status(session, supplier.shop_domain, supplier.id, schedule, timezone)
 
 
 def batching_status(session, shop_domain: str, supplier_id: int, schedule: BatchSchedule | None, timezone: str | None) -> dict[str, Any]:

@@ -59,6 +59,10 @@ def prepare_update(box: SecretBox, supplier: Supplier, body: Mapping[str, Any], 
     saved_settings = copy.deepcopy(dict(supplier.settings or {}))
     saved_credentials = json.loads(box.decrypt(supplier.credentials_enc)) if supplier.credentials_enc else {}
     settings = merge_patch(saved_settings, body.get("settings") or {})
+    if "po_batching" in saved_settings and settings.get("po_batching") is None:
+        # Batching removed by a patch is "per order", and stays written: a file supplier that ever batched keeps
+        # withdrawing queued POs before placing one on its own (files/factory.py gives only such a one the queue).
+        settings["po_batching"] = {"mode": "per_order"}
     if "sla_hours" in body:
         settings["sla_hours"] = body["sla_hours"]
     patch = body.get("credentials") or {}

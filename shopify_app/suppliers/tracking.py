@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, case, insert, select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.orm import Session
 
 from integrations.shopify.errors import ShopifyError, ShopifyUserError
@@ -28,8 +28,8 @@ from ..fulfillment.locations import manager_of
 from ..fulfillment.models import FulfillmentOrderRecord, ManagedBy
 from ..fulfillment.sync import read_every_fulfillment_order
 from ..models import utcnow
-from ..orders.models import Order, OrderEvent, OrderLine, OrderState
-from ..orders.timeline import record_event
+from ..orders.models import Order, OrderLine, OrderState
+from ..orders.timeline import insert_event, record_event  # insert_event: forwarding imports it from here too
 from ..privacy import gid_number
 from .models import DeliveryState, ShipmentState, SupplierOrder, SupplierOrderLine, SupplierShipment
 
@@ -182,7 +182,7 @@ def push_shipment(session_factory, gateway, shipment_id: int, notify_customer: b
                 row.tracking_synced = True
             return
         with session_factory.begin() as session:
-            _mark_shipped(session, session.get(SupplierShipment, shipment_id), plan, len(by_location))
+            _mark_shipped(session, shipment_id, plan, len(by_location))
     except ShopifyUserError as exc:
         with session_factory.begin() as session:
             row, order = _row_and_order(session, shipment_id)
@@ -203,7 +203,8 @@ def _fulfillment_input(plan: _PushPlan, groups: list[dict], notify_customer: boo
 def _record_created(session_factory, shipment_id: int, data: dict, shipped: _PushPlan | None = None) -> None:
     """Keep the id of a fulfillment Shopify just created (its own short transaction); with `shipped`, the parcel is done too."""
     if shipped is not None:
-        _record_created_and_shipped(session_factory, shipment_id, data["fulfillmentCreate"]["fulfillment"]["id"], shipped)
+        with session_factory.begin() as session:
+            _mark_shipped(session, shipment_id, shipped, 1, created=data["fulfillmentCreate"]["fulfillment"]["id"])
         return
     with session_factory.begin() as session:
         row = session.get(SupplierShipment, shipment_id)
@@ -212,32 +213,17 @@ def _record_created(session_factory, shipment_id: int, data: dict, shipped: _Pus
         row.shopify_fulfillment_ids = [*(row.shopify_fulfillment_ids or []), created]
 
 
-def _record_created_and_shipped(session_factory, shipment_id: int, created: str, plan: _PushPlan) -> None:
-    """The hot path of the way back (a parcel over the stored fulfillment orders, one fulfillment): Core statements built once.
-
-    The same writes as `_record_created` + `_mark_shipped`, in one transaction, with no unit of work.
-    """
-    with session_factory.begin() as session:
-        row = session.execute(_SHIPMENT_TO_MARK, {"shipment": shipment_id}).one()
-        session.execute(_MARK_FULFILLED, {"shipment": shipment_id, "first": row.shopify_fulfillment_id or created,
-                                          "all": [*(row.shopify_fulfillment_ids or []), created], "now": utcnow()})
-        _count_shipped(session, plan.delivery_id, plan.order_id, row)
-        insert_event(session, plan.order_id, "shipped", "supplier", carrier=row.carrier, number=row.tracking_number, url=row.tracking_url,
-                     eta=row.estimated_delivery, fulfillments=1, shopify_carrier=plan.tracking.get("company"))
-
-
-def insert_event(session: Session, order_id: int, kind: str, actor: str, **detail) -> None:
-    """`record_event` as one Core INSERT built once (no unit of work): for the hot paths that write nothing else through the ORM."""
-    session.execute(_INSERT_EVENT, {"order_id": order_id, "kind": kind, "actor": actor, "detail": detail, "created_at": utcnow()})
-
-
-def _mark_shipped(session: Session, row: SupplierShipment, plan: _PushPlan, fulfillments: int) -> None:
-    """The parcel is in Shopify: the shipment is done, its units count as shipped, the timeline says so."""
-    row.state = ShipmentState.FULFILLED.value
-    row.tracking_synced = True
+def _mark_shipped(session: Session, shipment_id: int, plan: _PushPlan, fulfillments: int, created: str | None = None) -> None:
+    """The parcel is in Shopify: the shipment is done (with `created`, the fulfillment just made is kept too), its units
+    count as shipped, the timeline says so. Core statements built once, no unit of work: the way back's hot path."""
+    row = session.execute(_SHIPMENT_TO_MARK, {"shipment": shipment_id}).one()
+    first, every = row.shopify_fulfillment_id, row.shopify_fulfillment_ids
+    if created is not None:
+        first, every = first or created, [*(every or []), created]
+    session.execute(_MARK_FULFILLED, {"shipment": shipment_id, "first": first, "all": every, "now": utcnow()})
     _count_shipped(session, plan.delivery_id, plan.order_id, row)
-    record_event(session, OrderRef(plan.order_id), "shipped", "supplier", carrier=row.carrier, number=row.tracking_number, url=row.tracking_url, eta=row.estimated_delivery,
-                 fulfillments=fulfillments, shopify_carrier=plan.tracking.get("company"))
+    insert_event(session, plan.order_id, "shipped", "supplier", carrier=row.carrier, number=row.tracking_number, url=row.tracking_url,
+                 eta=row.estimated_delivery, fulfillments=fulfillments, shopify_carrier=plan.tracking.get("company"))
 
 
 def _push_over_live_fulfillment_orders(session_factory, gateway, shipment_id: int, plan: _PushPlan, notify_customer: bool) -> dict[str, list[dict]]:
@@ -359,4 +345,3 @@ _SHIPMENT_TO_MARK = select(_ssh.shopify_fulfillment_id, _ssh.shopify_fulfillment
 _MARK_FULFILLED = (update(SupplierShipment.__table__).where(_ssh.id == bindparam("shipment"))
                    .values(shopify_fulfillment_id=bindparam("first"), shopify_fulfillment_ids=bindparam("all"), state=ShipmentState.FULFILLED.value,
                            tracking_synced=True, updated_at=bindparam("now")))
-_INSERT_EVENT = insert(OrderEvent.__table__)

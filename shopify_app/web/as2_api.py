@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.orm import defer
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from integrations.suppliers import runtime
 from integrations.suppliers.edi_x12.as2 import MAX_MESSAGE_BYTES, CertificateRefused, check_certificate
@@ -11,6 +12,8 @@ from integrations.suppliers.runtime import SupplierRef
 
 from ..auth.session_tokens import require_session_token
 from ..suppliers.as2_inbound import receive_as2
+from ..suppliers.as2_keys import roll_key_pair as make_new_key_pair, shop_certificate
+from ..suppliers.audit import merchant_actor, record_change
 from ..suppliers.as2_models import As2Message
 from .own_supplier import supplier_of_kind
 
@@ -26,11 +29,15 @@ def receive_message(token: str) -> Response:
     """A partner's AS2 message or asynchronous MDN (verified against that partner's certificate)."""
     if not 20 <= len(token) <= 64 or not set(token) <= _TOKEN_CHARS:
         return Response("unknown AS2 endpoint", 404)
-    if (request.content_length or 0) > MAX_MESSAGE_BYTES:
-        return Response(f"an AS2 message may be at most {MAX_MESSAGE_BYTES} bytes", 413)
-    body = request.get_data(cache=False)[: MAX_MESSAGE_BYTES + 1]
-    if len(body) > MAX_MESSAGE_BYTES:
-        return Response(f"an AS2 message may be at most {MAX_MESSAGE_BYTES} bytes", 413)
+    # This route's own body limit, above the app-wide MAX_CONTENT_LENGTH (16 MiB uploads): AS2 (RFC 4130)
+    # sets none and partners' gateways send files of any size, while we hold a message in memory to
+    # decrypt, verify and store it; 20 MiB takes a whole 846 stock advice of a big catalog with room to
+    # spare. Werkzeug refuses a longer body by its Content-Length, or while reading one sent chunked.
+    request.max_content_length = MAX_MESSAGE_BYTES
+    try:
+        body = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        return Response(f"an AS2 message may be at most {MAX_MESSAGE_BYTES} bytes", 413, mimetype="text/plain")
     answer = receive_as2(current_app.extensions["services"], token, dict(request.headers), body)
     response = Response(answer.body, answer.status, headers=answer.headers or None, content_type=None if answer.headers else "text/plain")
     if answer.after is not None:
@@ -53,9 +60,11 @@ def as2_setup(services, shop_domain: str, supplier_id: int, transport: dict, lim
     except CertificateRefused:
         partner = None
     ours = check_certificate(station.identity.certificate_pem, check_dates=False)
+    previous = check_certificate(station.identity.previous.certificate_pem, check_dates=False) if station.identity.previous else None
     return {
         "our_as2_id": transport.get("our_as2_id"), "partner_as2_id": transport.get("partner_as2_id"), "inbound_url": station.inbound_url,
         "certificate_pem": station.identity.certificate_pem.decode(), "certificate_not_after": ours.not_after.isoformat(),
+        "previous_certificate_not_after": previous.not_after.isoformat() if previous else None,  # still decrypts what partners send until then
         "partner_certificate_subject": partner.subject if partner else None,
         "partner_certificate_not_after": partner.not_after.isoformat() if partner else None, "messages": messages,
     }
@@ -96,7 +105,24 @@ def download_certificate(supplier_id: int):
     _, refused = _own_as2_partner(supplier_id)
     if refused:
         return refused
-    station = runtime.current().as2_station_for(SupplierRef(g.shop_domain, supplier_id))
+    with current_app.extensions["services"].session_factory() as session:
+        certificate = shop_certificate(session, g.shop_domain)  # the public part only: the private key stays encrypted
+    if certificate is None:  # no key pair yet: made now, as the partner's first message or the setup view would
+        certificate = runtime.current().as2_station_for(SupplierRef(g.shop_domain, supplier_id)).identity.certificate_pem
     name = "".join(c if c.isalnum() or c in ".-" else "-" for c in g.shop_domain)
-    return Response(station.identity.certificate_pem, 200, mimetype="application/x-pem-file",
+    return Response(certificate, 200, mimetype="application/x-pem-file",
                     headers={"Content-Disposition": f'attachment; filename="{name}-as2.pem"'})
+
+
+@blueprint.post("/suppliers/<id:supplier_id>/as2/key-pair")
+@require_session_token
+def roll_key_pair(supplier_id: int):
+    """Make the shop's new AS2 key pair (its certificate to send to every partner); the old pair still decrypts what partners send until it expires."""
+    transport, refused = _own_as2_partner(supplier_id)
+    if refused:
+        return refused
+    services = current_app.extensions["services"]
+    make_new_key_pair(services.session_factory, services.box, g.shop_domain)  # generated outside any transaction
+    with services.session_factory.begin() as session:
+        record_change(session, g.shop_domain, supplier_id, merchant_actor(getattr(g, "user_id", None)), "as2_key_pair_rolled", ["as2.certificate"])
+    return jsonify(as2=as2_setup(services, g.shop_domain, supplier_id, transport))

@@ -14,9 +14,8 @@ from integrations.suppliers.files.mapping import KINDS, InvalidMapping, parse_ma
 from ..auth.session_tokens import require_session_token
 from ..suppliers.audit import merchant_actor, record_change
 from ..suppliers.file_channel import file_json, poll_file_supplier, poll_json
-from ..models import Shop
 from ..suppliers.file_channel_models import FileChannelFile, FileChannelPoll
-from ..suppliers.po_batches import batching_status, reslot_waiting
+from ..suppliers.po_batches import reslot_waiting, supplier_batching
 from .api_schemas import bounded_ids, is_json, validated_body
 from .own_supplier import supplier_of_kind
 
@@ -151,9 +150,8 @@ def poll_files_now(supplier_id: int):
     return jsonify(poll={"seen": result.seen, "duplicates": result.duplicates, "changed": result.changed, "error": result.error, "files": files})
 
 
-def _batching_view(session, supplier, schedule):
-    timezone = session.scalar(select(Shop.iana_timezone).where(Shop.domain == supplier.shop_domain))
-    return jsonify(batching=batching_status(session, supplier.shop_domain, supplier.id, schedule, timezone))
+def _batching_view(session, supplier):
+    return jsonify(batching=supplier_batching(session, supplier))
 
 
 @blueprint.get("/suppliers/<id:supplier_id>/po-batching")
@@ -164,11 +162,7 @@ def get_po_batching(supplier_id: int):
         supplier, refused = _file_supplier(session, supplier_id)
         if refused:
             return refused
-        try:
-            schedule = parse_batching((supplier.settings or {}).get("po_batching"))
-        except InvalidBatching:
-            schedule = None
-        return _batching_view(session, supplier, schedule)
+        return _batching_view(session, supplier)
 
 
 @blueprint.put("/suppliers/<id:supplier_id>/po-batching")
@@ -189,4 +183,4 @@ def put_po_batching(supplier_id: int):
         supplier.settings = settings
         reslot_waiting(session, supplier.shop_domain, supplier.id, schedule)
         record_change(session, g.shop_domain, supplier_id, merchant_actor(getattr(g, "user_id", None)), "po_batching_updated", ["settings.po_batching"])
-        return _batching_view(session, supplier, schedule)
+        return _batching_view(session, supplier)

@@ -141,18 +141,12 @@ def file_channel_context(session, supplier: Supplier) -> dict:
 
 def _batching_context(session, supplier: Supplier) -> dict:
     """When the supplier's POs go out (issue 15: batched POs): the saved schedule, the next slot, the orders waiting, the last batches."""
-    from integrations.suppliers.files.batch_schedule import WEEKDAYS, InvalidBatching, parse_batching
+    from integrations.suppliers.files.batch_schedule import WEEKDAYS
 
-    from ..models import Shop
     from ..i18n import weekday_names
-    from ..suppliers.po_batches import batching_status
+    from ..suppliers.po_batches import supplier_batching
 
-    try:
-        schedule = parse_batching((supplier.settings or {}).get("po_batching"))
-    except InvalidBatching:
-        schedule = None
-    timezone = session.scalar(select(Shop.iana_timezone).where(Shop.domain == supplier.shop_domain))
-    status = batching_status(session, supplier.shop_domain, supplier.id, schedule, timezone)
+    status = supplier_batching(session, supplier, g.get("shop_profile"))  # the profile admin_page read: no second read of the time zone
     labels = weekday_names()
     chosen = set(status["po_batching"].get("weekdays") or WEEKDAYS)
     return {**status, "weekdays": [{"key": key, "label": label, "checked": key in chosen} for key, label in zip(WEEKDAYS, labels)]}

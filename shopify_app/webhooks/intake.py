@@ -14,9 +14,10 @@ import uuid
 from typing import Callable
 
 from flask import Blueprint, Response, current_app, request
+from werkzeug.http import HTTP_STATUS_CODES
 
 from ..server.logs import bind, unbind
-from ..server.request_context import REQUEST_ID, SHOP, TOPIC
+from ..server.request_context import REQUEST_ID, SHOP, TOPIC, well_formed
 from .inbox import IncomingWebhook, Recorded
 from .signature import body_signature_valid
 
@@ -110,9 +111,9 @@ class WebhookIntakeMiddleware:
             # werkzeug's own handling (it reads such a body as empty) decides.
             return self.wsgi_app(environ, start_response)
         started = time.perf_counter()
-        request_id = _well_formed(environ.get("HTTP_X_REQUEST_ID"), REQUEST_ID) or uuid.uuid4().hex
-        token = bind(request_id=request_id, shop=_well_formed(environ.get("HTTP_X_SHOPIFY_SHOP_DOMAIN"), SHOP),
-                     topic=_well_formed(environ.get("HTTP_X_SHOPIFY_TOPIC"), TOPIC))
+        request_id = well_formed(environ.get("HTTP_X_REQUEST_ID"), REQUEST_ID) or uuid.uuid4().hex
+        token = bind(request_id=request_id, shop=well_formed(environ.get("HTTP_X_SHOPIFY_SHOP_DOMAIN"), SHOP),
+                     topic=well_formed(environ.get("HTTP_X_SHOPIFY_TOPIC"), TOPIC))
         try:
             stream = environ["wsgi.input"]
             status, text = accept_delivery(self.services, lambda name: environ.get("HTTP_" + name.upper().replace("-", "_")), content_length,
@@ -124,17 +125,12 @@ class WebhookIntakeMiddleware:
             unbind(token)
         self.record_metrics(environ.get("HTTP_X_SHOPIFY_TOPIC"), status, text, time.perf_counter() - started)
         data = text.encode("utf-8")
-        start_response(f"{status} {_REASONS.get(status, '')}".rstrip(), [
+        # The status line as a werkzeug Response (the Flask view) writes it.
+        start_response(f"{status} {HTTP_STATUS_CODES[status].upper()}", [
             ("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(data))), ("X-Request-Id", request_id)])
         return [data]
 
 
-_REASONS = {200: "OK", 400: "BAD REQUEST", 401: "UNAUTHORIZED", 413: "REQUEST ENTITY TOO LARGE", 500: "INTERNAL SERVER ERROR"}
-
-
-def _well_formed(value: str | None, pattern) -> str | None:
-    # Only well-formed values reach the log context: a header is whatever the caller typed.
-    return value if value and pattern.fullmatch(value) else None
 
 
 def _content_length(environ) -> int | None:

@@ -10,6 +10,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 from werkzeug.serving import make_server
+from werkzeug.wrappers import Response
 
 from conftest import API_SECRET, sample, webhook_headers
 from shopify_app.models import InboxStatus, WebhookDelivery
@@ -75,6 +76,7 @@ def test_what_the_flask_view_refused_the_fast_path_refuses_and_stores_nothing(ap
     answer = app.test_client().post("/webhooks", data=body, headers=headers)
     expected = {"forged": 401, "tampered": 401, "no_hmac": 400, "missing_header": 400, "too_large": 413}[case]
     assert answer.status_code == expected
+    assert answer.status == Response(status=expected).status  # the status line as the Flask view wrote it
     assert stored(app) == [] and flask_hooks == []
     if expected == 401:
         assert received("unverified", "401") == unverified + 1
@@ -118,6 +120,7 @@ def test_a_failing_commit_is_a_500_that_acknowledges_nothing(app, monkeypatch):
     body = sample("orders_create")
     answer = app.test_client().post("/webhooks", data=body, headers=webhook_headers("orders/create", body))
     assert answer.status_code == 500 and answer.get_data(as_text=True) != "new"
+    assert answer.status == Response(status=500).status
 
 
 @pytest.fixture

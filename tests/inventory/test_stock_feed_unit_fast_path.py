@@ -94,3 +94,33 @@ def test_the_one_read_agrees_with_the_full_rules(world) -> None:
         session.execute(update(Alert).values(resolved_at=utcnow()))
     with services.session_factory() as session:
         assert not feeds_have_work(session, SHOP, now + dt.timedelta(days=3))
+
+
+def test_the_stale_read_agrees_with_the_write_path_for_one_shop_and_for_every_shop(world) -> None:
+    """stale_check_needed (one Core read) answers True exactly when check_stale_feeds (the ORM write path) would change something."""
+    from shopify_app.inventory.feeds import check_stale_feeds
+
+    services, supplier_id, _, _ = world
+    inventory_jobs.pull_due_stock_feeds(services, SHOP)  # a good feed now
+    with services.session_factory.begin() as session:
+        other = Supplier(shop_domain="fresh.myshopify.com", name="Fresh", kind="rest", settings={}, inventory_terms={"stale_after_minutes": 600})
+        session.add(other)
+        session.flush()
+        session.add(ProductMapping(shop_domain="fresh.myshopify.com", sku="F-1", supplier_id=other.id, supplier_sku="F-1"))
+    now = utcnow()
+    for later in (dt.timedelta(minutes=1), dt.timedelta(hours=25), dt.timedelta(days=3)):
+        for shop in (SHOP, "fresh.myshopify.com", None):
+            with services.session_factory() as session:
+                needed = stale_check_needed(session, now + later, shop)
+            with services.session_factory() as session:  # the write path, rolled back
+                stale = check_stale_feeds(session, now + later, shop_domain=shop)
+                open_alerts = session.scalar(select(Alert.id).where(Alert.kind == "stock_feed_stale", Alert.resolved_at.is_(None)).limit(1))
+                session.rollback()
+            assert needed is bool(stale), (later, shop)
+            assert open_alerts is None or stale
+    # An open alert is work for its shop's check (to close it) and for the all-shops check, not for the other shop.
+    with services.session_factory.begin() as session:
+        raise_alert(session, SHOP, "stock_feed_stale", stale_alert_key(supplier_id), "No stock feed", severity="warning", subject="Acme")
+    with services.session_factory() as session:
+        assert stale_check_needed(session, now, SHOP) and stale_check_needed(session, now, None)
+        assert not stale_check_needed(session, now, "fresh.myshopify.com")

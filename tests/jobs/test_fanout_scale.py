@@ -82,10 +82,8 @@ def test_first_catalog_mirrors_spread_over_their_window_on_a_cold_start(world) -
     assert len(per_minute) >= 14 and max(per_minute.values()) < 3 * len(domains) / 15
 
 
-def test_a_shop_is_mirrored_first_then_synced_and_refreshed(world) -> None:
-    app, services = world
-    fed, mirrored, idle = "fed.myshopify.com", "mirrored.myshopify.com", "idle.myshopify.com"
-    install_shop(app, fed, mirrored, idle)
+def fed_and_mirrored(services, fed: str, mirrored: str) -> None:
+    """Both shops get a feeding supplier; only `mirrored` has a catalog mirror."""
     with services.session_factory.begin() as session:
         for shop in (fed, mirrored):
             supplier = Supplier(shop_domain=shop, name="Printful", kind="printful", settings={})
@@ -93,6 +91,13 @@ def test_a_shop_is_mirrored_first_then_synced_and_refreshed(world) -> None:
             session.flush()
             session.add(ProductMapping(shop_domain=shop, sku="MUG", supplier_id=supplier.id, supplier_sku="MUG", cost="4.00"))
         session.add(CatalogVariant(shop_domain=mirrored, variant_gid="gid://shopify/ProductVariant/1", inventory_item_gid="gid://shopify/InventoryItem/1", sku="MUG"))
+
+
+def test_a_shop_is_mirrored_first_then_synced_and_refreshed(world) -> None:
+    app, services = world
+    fed, mirrored, idle = "fed.myshopify.com", "mirrored.myshopify.com", "idle.myshopify.com"
+    install_shop(app, fed, mirrored, idle)
+    fed_and_mirrored(services, fed, mirrored)
     assert shops_to_mirror_of(services) == [fed]
     assert shops_to_sync_of(services) == [mirrored]
     jobs = {job.name: job.with_work for job in SHOP_JOBS}
@@ -221,3 +226,18 @@ def test_a_new_shops_first_unit_runs_at_once_and_old_shops_spread(world, job_nam
     due = {u.shop for u in due_units(services, [job], T0)}
     assert "new.myshopify.com" in due  # at install, not at its slot in the interval
     assert len(due - {"new.myshopify.com"}) < 10  # the month-old shops at their own moments in the interval
+
+
+def test_one_tick_reads_the_stock_feed_shops_by_catalog_once_for_its_three_jobs(world) -> None:
+    app, services = world
+    fed, mirrored = "fed-once.myshopify.com", "mirrored-once.myshopify.com"
+    install_shop(app, fed, mirrored)
+    fed_and_mirrored(services, fed, mirrored)
+    jobs = [the_job("inventory-sync"), the_job("catalog-mirror"), the_job("catalog-refresh")]
+    units, selects = selects_during(services, lambda: due_units(services, jobs, T0, horizon=dt.timedelta(days=2)))
+    assert {(u.job.name, u.shop) for u in units} >= {("catalog-mirror", fed), ("inventory-sync", mirrored), ("catalog-refresh", mirrored)}
+    assert not {u.shop for u in units if u.job.name != "catalog-mirror"} & {fed}
+    assert sum("catalog_variants" in s for s in selects) == 1  # the split, read once for the three jobs
+    # Outside a tick each probe still reads afresh.
+    _, selects = selects_during(services, lambda: (shops_to_mirror_of(services), shops_to_sync_of(services)))
+    assert sum("catalog_variants" in s for s in selects) == 2

@@ -24,10 +24,10 @@ from sandbox.shopify.user_errors import ShopifyUserError as SandboxUserError
 from sandbox.supplier.printful import SandboxSupplier
 from shopify_app.fulfillment.carriers import shopify_carrier
 from shopify_app.fulfillment.models import FulfillmentOrderRecord, ManagedLocation
-from shopify_app.orders.models import Order
+from shopify_app.orders.models import Order, OrderEvent
 from shopify_app.suppliers.forwarding import ForwardingWorker, adapter_from_record
 from shopify_app.suppliers.fulfillment_service import register_fulfillment_service
-from shopify_app.suppliers.models import Alert, Supplier
+from shopify_app.suppliers.models import Alert, Supplier, SupplierShipment
 from shopify_app.webhooks.worker import InboxWorker
 
 TOPICS = [
@@ -277,6 +277,15 @@ def test_a_parcel_spanning_two_locations_becomes_one_fulfillment_per_location(wo
     assert all(f["trackingInfo"][0]["number"] == "1ZBOTH" for f in fulfillments)
     assert world.shop.get(order["id"])["displayFulfillmentStatus"] == "FULFILLED"
     assert [d.state for d in deliveries(world.app)] == ["shipped"]
+    # The careful way's last step (tracking._mark_shipped, shared with the one-fulfillment hot path) wrote it all down.
+    with world.app.extensions["services"].session_factory() as session:
+        [shipment] = session.scalars(select(SupplierShipment)).all()
+        assert (shipment.state, shipment.tracking_synced) == ("fulfilled", True)
+        assert sorted(shipment.shopify_fulfillment_ids) == sorted(f["id"] for f in fulfillments)
+        assert shipment.shopify_fulfillment_id in shipment.shopify_fulfillment_ids
+        [shipped] = session.scalars(select(OrderEvent).where(OrderEvent.kind == "shipped")).all()
+        assert shipped.detail["fulfillments"] == 2 and shipped.detail["number"] == "1ZBOTH"
+        assert session.scalar(select(Order.state)) == "shipped"
 
 
 @pytest.mark.parametrize(("carrier", "url", "company", "link"), [

@@ -66,3 +66,17 @@ def test_the_create_webhook_of_a_merchants_fulfillment_is_read_from_shopify(worl
     world.drain()
     assert reads == [fulfillment["id"]]
     assert _delivery(world, fulfillment["id"]).order_id == _our_order_id(world, order)
+
+
+def test_our_parcel_and_the_ours_test_are_one_lookup_scoped_to_the_shop(world):  # noqa: F811
+    from shopify_app.deliveries.status import is_our_parcel, our_parcel
+
+    _, fulfillment = world.shipped_order()
+    with world.services.session_factory() as session:
+        parcel = our_parcel(session, SHOP, fulfillment)
+        assert parcel is not None and parcel.shopify_fulfillment_id == fulfillment
+        assert is_our_parcel(session, SHOP, fulfillment) is True
+        # Another shop's fulfillment of the same id, or a fulfillment we did not make, is not ours.
+        assert our_parcel(session, "other-shop.myshopify.com", fulfillment) is None
+        assert is_our_parcel(session, "other-shop.myshopify.com", fulfillment) is False
+        assert is_our_parcel(session, SHOP, "gid://shopify/Fulfillment/999999999") is False

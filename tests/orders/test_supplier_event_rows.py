@@ -17,7 +17,7 @@ from integrations.suppliers.base import Shipment, SupplierEvent, SupplierEventKi
 from shopify_app.orders.models import OrderEvent
 from shopify_app.suppliers.events import apply_event
 from shopify_app.suppliers.forwarding import adapter_from_record
-from shopify_app.suppliers.models import Supplier, SupplierOrder, SupplierShipment
+from shopify_app.suppliers.models import Alert, Supplier, SupplierOrder, SupplierShipment
 
 
 def _placed(app, sandbox):
@@ -89,3 +89,78 @@ def test_a_report_with_a_supplier_order_id_we_do_not_hold_yet_goes_the_orm_way_a
     [after] = deliveries(app)
     assert after.supplier_order_id == delivery.supplier_order_id
     assert after.supplier_status == "partially_shipped"
+
+
+def _statements(app, delivery, supplier_event, adapter=None):
+    """The SQL statements applying one event runs (as the lane runs it), by their first word."""
+    engine = app.extensions["services"].engine
+    seen = []
+
+    def executed(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement.split(None, 1)[0].upper())
+
+    event.listen(engine, "before_cursor_execute", executed)
+    try:
+        calls, flushes = _apply(app, delivery, supplier_event, adapter)
+    finally:
+        event.remove(engine, "before_cursor_execute", executed)
+    return [word for word in seen if word in ("SELECT", "INSERT", "UPDATE", "DELETE")], calls, flushes
+
+
+def test_a_status_already_known_reads_one_row_and_writes_nothing(app, sandbox):
+    delivery = _placed(app, sandbox)
+    report = SupplierEvent(SupplierEventKind.ORDER_UPDATED, supplier_order_id=delivery.supplier_order_id,
+                           status=SupplierOrderStatus.PARTIALLY_SHIPPED)
+    _apply(app, delivery, report)
+    before = _timeline(app, delivery)
+    statements, calls, flushes = _statements(app, delivery, report)  # the redelivery
+    assert statements[-1:] == ["SELECT"] and statements.count("SELECT") == 2  # the supplier, then the delivery's row
+    assert calls == [] and flushes == [] and _timeline(app, delivery) == before
+
+
+def test_a_new_status_costs_one_read_and_one_update(app, sandbox):
+    delivery = _placed(app, sandbox)
+    report = SupplierEvent(SupplierEventKind.ORDER_UPDATED, supplier_order_id=delivery.supplier_order_id,
+                           status=SupplierOrderStatus.PARTIALLY_SHIPPED)
+    statements, _, _ = _statements(app, delivery, report)
+    assert statements[1:] == ["SELECT", "UPDATE"]
+    ack = SupplierEvent(SupplierEventKind.ORDER_UPDATED, supplier_order_id=delivery.supplier_order_id, status=SupplierOrderStatus.ACKNOWLEDGED)
+    statements, _, _ = _statements(app, delivery, ack)
+    assert statements[1:] == ["SELECT", "UPDATE", "INSERT"]
+
+
+def test_a_parcel_announced_for_a_supplier_order_id_learnt_only_now_stores_it_and_is_polled(app, sandbox):
+    delivery = _placed(app, sandbox)
+    services = app.extensions["services"]
+    with services.session_factory.begin() as session:
+        session.execute(update(SupplierOrder).where(SupplierOrder.id == delivery.id).values(supplier_order_id=None))
+        adapter = adapter_from_record(session.get(Supplier, delivery.supplier_id), services.box)
+    announced = SupplierEvent(SupplierEventKind.SHIPMENT, supplier_order_id=delivery.supplier_order_id, external_id=delivery.idempotency_key,
+                              shipment=Shipment(shipment_id="announced", carrier="UPS", tracking_number="1ZNEWS", tracking_url=None, lines=()))
+    calls, _ = _apply(app, delivery, announced, adapter)
+    assert len(calls) == 1  # the poll, after the commit
+    [after] = deliveries(app)
+    assert after.supplier_order_id == delivery.supplier_order_id
+
+
+def test_on_hold_is_told_and_alerted_the_orm_way(app, sandbox):
+    delivery = _placed(app, sandbox)
+    hold = SupplierEvent(SupplierEventKind.ORDER_UPDATED, supplier_order_id=delivery.supplier_order_id, status=SupplierOrderStatus.ON_HOLD,
+                         reason="address check")
+    _, flushes = _apply(app, delivery, hold)
+    assert flushes  # the rare events keep the ORM way
+    [after] = deliveries(app)
+    assert after.supplier_status == "on_hold"
+    assert _timeline(app, delivery)[-1] == "problem"
+    with app.extensions["services"].session_factory() as session:
+        assert session.scalar(select(Alert.kind).where(Alert.dedupe_key == f"supplier_hold:{delivery.id}")) == "supplier_hold"
+
+
+def test_an_event_for_a_delivery_we_do_not_know_changes_nothing(app, sandbox):
+    delivery = _placed(app, sandbox)
+    stray = SupplierEvent(SupplierEventKind.ORDER_FAILED, supplier_order_id="not-ours", reason="no")
+    before = _timeline(app, delivery)
+    calls, flushes = _apply(app, delivery, stray)
+    assert calls == [] and flushes == [] and _timeline(app, delivery) == before
+    [after] = deliveries(app)
+    assert after.state == delivery.state

@@ -432,3 +432,117 @@ def test_the_as2_views_are_for_this_shops_as2_partners_only(world):
         assert client.get(f"/api/suppliers/{ids[1]}/{path}", headers=headers).status_code == 409
         assert client.get(f"/api/suppliers/{ids[2]}/{path}", headers=headers).status_code == 404
         assert client.get(f"/api/suppliers/{supplier_id}/{path}").status_code == 401
+
+
+def test_the_certificate_download_reads_the_public_certificate_only(world, monkeypatch):
+    app, shopify, partner, supplier_id, headers = world
+    from shopify_app.crypto import SecretBox
+
+    decrypted = []
+    real = SecretBox.decrypt
+    monkeypatch.setattr(SecretBox, "decrypt", lambda self, blob: decrypted.append(1) or real(self, blob))
+    pem = app.test_client().get(f"/api/suppliers/{supplier_id}/as2/certificate.pem", headers=headers)
+    assert pem.status_code == 200 and pem.data == partner.app_certificate_pem  # the same certificate the partner holds
+    assert decrypted == []  # the private key (and the supplier's credentials) stay encrypted
+
+
+def test_a_shop_without_a_key_pair_yet_gets_one_made_at_its_first_download(app_factory, database_url, sandbox_shopify):
+    from cryptography import x509
+
+    app, services, server = served_app(app_factory, database_url, sandbox_shopify)
+    try:
+        with services.session_factory.begin() as session:
+            supplier = Supplier(shop_domain=SHOP, name="EDI (AS2)", kind="edi_x12", settings={**edi_settings(), "transport": {
+                "kind": "as2", "our_as2_id": OUR_AS2_ID, "partner_as2_id": PARTNER_AS2_ID, "url": "https://as2.partner.example/as2",
+                "partner_certificate": make_certificate("PARTNER")[1].decode(), "encryption": "aes_256_cbc", "digest": "sha256", "mdn_mode": "sync"}})
+            session.add(supplier)
+            session.flush()
+            supplier_id = supplier.id
+        headers = {"Authorization": f"Bearer {sandbox_shopify.mint_session_token(SHOP, API_KEY, ttl=600)}"}
+        pem = app.test_client().get(f"/api/suppliers/{supplier_id}/as2/certificate.pem", headers=headers)
+        assert pem.status_code == 200
+        assert x509.load_pem_x509_certificate(pem.data).subject.rfc4514_string().startswith("OU=AS2,CN=demo.myshopify.com AS2")
+        again = app.test_client().get(f"/api/suppliers/{supplier_id}/as2/certificate.pem", headers=headers)
+        assert again.data == pem.data  # made once, then read
+    finally:
+        server.shutdown()
+
+
+def test_the_as2_route_takes_messages_up_to_its_own_limit_above_the_app_wide_cap_and_refuses_more_with_a_clear_413(world, monkeypatch):
+    import io
+
+    from integrations.suppliers.edi_x12.as2 import MAX_MESSAGE_BYTES
+    from shopify_app.web import as2_api
+
+    app, shopify, partner, supplier_id, _ = world
+    token = partner.app_url.rsplit("/", 1)[1]
+    client = app.test_client()
+    assert app.config["MAX_CONTENT_LENGTH"] < MAX_MESSAGE_BYTES  # what made two checks dead: the route's limit is set on the request now
+    between = client.post(f"/as2/{token}", data=b"x" * (app.config["MAX_CONTENT_LENGTH"] + 1024),
+                          headers={"AS2-From": PARTNER_AS2_ID, "AS2-To": OUR_AS2_ID, "Content-Type": "application/pkcs7-mime"})
+    assert between.status_code not in (413, 500)  # read and judged as AS2 (garbage: refused as such), not cut off by the app-wide cap
+    monkeypatch.setattr(as2_api, "MAX_MESSAGE_BYTES", 1000)
+    sized = client.post(f"/as2/{token}", data=b"x" * 1001, headers={"AS2-From": PARTNER_AS2_ID, "AS2-To": OUR_AS2_ID})
+    chunked = client.post(f"/as2/{token}", input_stream=io.BytesIO(b"x" * 1001), headers={"AS2-From": PARTNER_AS2_ID, "AS2-To": OUR_AS2_ID},
+                          environ_overrides={"wsgi.input_terminated": True})
+    for answer in (sized, chunked):
+        assert answer.status_code == 413 and answer.mimetype == "text/plain"
+        assert answer.get_data(as_text=True) == "an AS2 message may be at most 1000 bytes"
+    assert messages(app, "in") == []
+
+
+def test_a_new_key_pair_is_used_at_once_and_the_old_one_still_decrypts_until_the_partner_switches(world):
+    app, shopify, partner, supplier_id, headers = world
+    services = app.extensions["services"]
+    old_certificate = partner.app_certificate_pem
+    client = app.test_client()
+    rolled = client.post(f"/api/suppliers/{supplier_id}/as2/key-pair", headers=headers)
+    assert rolled.status_code == 200, rolled.get_json()
+    setup = rolled.get_json()["as2"]
+    assert setup["certificate_pem"].encode() != old_certificate and setup["previous_certificate_not_after"]
+    assert client.get(f"/api/suppliers/{supplier_id}/as2/certificate.pem", headers=headers).data.decode() == setup["certificate_pem"]
+    # The partner has not installed the new certificate yet: what it encrypts to the old one is still taken.
+    partner.edi.advise_stock({"W-TEE-S": 3})
+    [sent] = partner.send_outbox()
+    assert sent.mdn_status == "processed", (sent.mdn_status, sent.mdn_detail)
+    # Then it switches: our new signatures verify and what it encrypts to the new certificate is taken.
+    partner.app_certificate_pem = setup["certificate_pem"].encode()
+    partner.edi.advise_stock({"W-TEE-S": 4})
+    [sent] = partner.send_outbox()
+    assert sent.mdn_status == "processed", (sent.mdn_status, sent.mdn_detail)
+    assert len(messages(app, "in")) == 2
+    place(app, shopify, [{"sku": "TEE-S", "quantity": 1}])
+    ForwardingWorker(services.session_factory, services.box).drain()
+    assert [status for _, status, _ in messages(app, "out")] == ["delivered"]  # signed with the new key, the partner's MDN says processed
+    # Someone else's key: still refused.
+    partner.app_certificate_pem = make_certificate("STRANGER")[1]
+    partner.edi.advise_stock({"W-TEE-S": 5})
+    [sent] = partner.send_outbox()
+    assert sent.mdn_status != "processed" and len(messages(app, "in")) == 2
+
+
+def test_our_own_certificate_is_alerted_ahead_of_its_expiry_and_the_alert_closes_once_rolled(world):
+    from shopify_app.suppliers.as2_keys import roll_key_pair
+    from shopify_app.suppliers.as2_models import As2Identity
+    from shopify_app.suppliers.as2_watch import OWN_CERTIFICATE_WARNING, own_certificate_alert_key, watch_as2_partners
+
+    app, shopify, partner, supplier_id, headers = world
+    services = app.extensions["services"]
+    with services.session_factory() as session:
+        not_after = session.query(As2Identity).filter_by(shop_domain=SHOP).one().not_after
+
+    def alert():
+        with services.session_factory() as session:
+            return session.query(Alert).filter_by(dedupe_key=own_certificate_alert_key(SHOP), resolved_at=None).one_or_none()
+
+    watch_as2_partners(services, not_after - OWN_CERTIFICATE_WARNING - dt.timedelta(days=1))
+    assert alert() is None  # not yet
+    watch_as2_partners(services, not_after - dt.timedelta(days=59))
+    assert alert().severity == "warning" and f"{not_after:%Y-%m-%d}" in alert().message
+    watch_as2_partners(services, not_after + dt.timedelta(hours=1))
+    assert alert().severity == "error"
+    roll_key_pair(services.session_factory, services.box, SHOP, now=not_after)
+    watch_as2_partners(services, not_after + dt.timedelta(hours=2))
+    assert alert() is None  # the new certificate is valid for three years
+    with services.session_factory() as session:
+        assert session.query(Alert).filter_by(dedupe_key=own_certificate_alert_key("other.myshopify.com")).count() == 0

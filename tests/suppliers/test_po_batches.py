@@ -372,3 +372,79 @@ def test_a_deactivated_suppliers_queue_is_not_written_and_its_orders_leave_it_on
     ForwardingWorker(services_of(app).session_factory, services_of(app).box).drain()
     assert [d.state for d in deliveries(app).values()] == ["failed"]
     assert close(app, slot + dt.timedelta(minutes=1)) == 0 and batch_files(sftp) == [] and waiting(app) == []
+
+
+def _batch_queue_statements(app, run) -> list[str]:
+    """The SQL statements `run` sends that touch the batch queue (po_batch_waiting)."""
+    from sqlalchemy import event
+
+    engine = services_of(app).engine
+    seen: list[str] = []
+    listener = lambda conn, cursor, statement, *args: seen.append(statement)  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        run()
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    return [s for s in seen if "po_batch_waiting" in s]
+
+
+def test_a_file_supplier_that_never_batched_places_and_finds_orders_without_asking_the_batch_queue(world):
+    app, shopify, sftp, supplier_side, supplier_id, headers = world
+    with services_of(app).session_factory.begin() as session:  # a supplier whose merchant never chose batching
+        supplier = session.get(Supplier, supplier_id)
+        supplier.settings = {key: value for key, value in supplier.settings.items() if key != "po_batching"}
+    statements = _batch_queue_statements(app, lambda: order_and_forward(app, shopify, [{"sku": "TEE-S", "quantity": 1}]))
+    [delivery] = deliveries(app).values()
+    assert delivery.state == "placed" and batch_files(sftp) == [po_file_name(delivery.idempotency_key, "csv")]
+    assert statements == []  # no withdraw per order
+    from shopify_app.suppliers.forwarding import adapter_from_record
+
+    with services_of(app).session_factory() as session:
+        adapter = adapter_from_record(session.get(Supplier, supplier_id), services_of(app).box)
+    assert _batch_queue_statements(app, lambda: adapter.find_order("not-placed-yet")) == []  # no in_batch select
+    # The same supplier once it batched asks the queue (the withdraw that keeps a queued PO from going out twice).
+    with services_of(app).session_factory.begin() as session:
+        supplier = session.get(Supplier, supplier_id)
+        supplier.settings = {**supplier.settings, "po_batching": {"mode": "per_order"}}
+    with services_of(app).session_factory() as session:
+        adapter = adapter_from_record(session.get(Supplier, supplier_id), services_of(app).box)
+    assert _batch_queue_statements(app, lambda: adapter.find_order("not-placed-yet"))
+
+
+def test_batching_removed_by_a_settings_patch_stays_per_order_and_the_queued_order_goes_out_once(world):
+    app, shopify, sftp, supplier_side, supplier_id, headers = world
+    order_and_forward(app, shopify, [{"sku": "TEE-S", "quantity": 1}])
+    slot = after_slot(app)
+    saved = app.test_client().patch(f"/api/suppliers/{supplier_id}", json={"settings": {"po_batching": None}}, headers=headers)
+    assert saved.status_code == 200, saved.get_json()
+    with services_of(app).session_factory.begin() as session:
+        assert session.get(Supplier, supplier_id).settings["po_batching"] == {"mode": "per_order"}
+        for delivery in session.scalars(select(SupplierOrder)):
+            delivery.next_attempt_at = utcnow()
+    ForwardingWorker(services_of(app).session_factory, services_of(app).box).drain()
+    [delivery] = deliveries(app).values()
+    assert delivery.state == "placed" and batch_files(sftp) == [po_file_name(delivery.idempotency_key, "csv")]
+    assert waiting(app) == [] and close(app, slot) == 0 and len(batch_files(sftp)) == 1
+
+
+def test_the_api_and_the_page_show_one_batching_status_and_the_page_reads_no_time_zone_again(world):
+    app, shopify, sftp, supplier_side, supplier_id, headers = world
+    order_and_forward(app, shopify, [{"sku": "TEE-S", "quantity": 1}])
+    client = app.test_client()
+    shown = client.get(f"/api/suppliers/{supplier_id}/po-batching", headers=headers).get_json()["batching"]
+    assert shown["timezone"] == "Europe/Warsaw" and shown["waiting_orders"] == 1 and shown["po_batching"]["every_minutes"] == 15
+    from sqlalchemy import event
+
+    engine = services_of(app).engine
+    seen: list[str] = []
+    listener = lambda conn, cursor, statement, *args: seen.append(" ".join(statement.split()))  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        page = client.get(f"/suppliers/{supplier_id}", headers=headers)
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'id="po-batching"' in html
+    assert not [s for s in seen if s.startswith("SELECT shops.iana_timezone FROM shops")]  # the page's profile has it

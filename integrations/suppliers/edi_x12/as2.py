@@ -61,10 +61,11 @@ class As2Settings:
 
 @dataclass(frozen=True)
 class Identity:
-    """Our key pair for one shop (PEM private key, PEM self-signed certificate)."""
+    """Our key pair for one shop (PEM private key, PEM self-signed certificate); `previous`: the pair before a roll, still decrypting."""
 
     private_key_pem: bytes
     certificate_pem: bytes
+    previous: "Identity | None" = None  # partners encrypt to its certificate until they install the new one
 
 
 @dataclass(frozen=True)
@@ -238,7 +239,18 @@ def receive(settings: As2Settings, identity: Identity, headers: Mapping[str, str
     """Decrypt and verify an inbound message against THIS partner's certificate and our AS2 id; build the MDN it asked for.
 
     `seen(message_id)` says whether it was received before (a duplicate is answered, never applied again).
+    A message our current key cannot decrypt is tried with the previous pair (a partner that has not
+    installed our new certificate yet); the first attempt's answer stands unless that one is taken.
     """
+    received = _receive(settings, identity, headers, body, seen)
+    if received.payload is None and identity.previous is not None and "decrypt" in received.detail.lower():
+        retried = _receive(settings, identity.previous, headers, body, seen)
+        if retried.payload is not None or retried.duplicate:
+            return retried
+    return received
+
+
+def _receive(settings: As2Settings, identity: Identity, headers: Mapping[str, str], body: bytes, seen: Callable[[str], bool]) -> Received:
     organization = _organization(settings.our_id, identity)
     partner = _partner(settings)
     message = as2lib.Message()

@@ -74,8 +74,11 @@ def files_from_record(credentials: dict[str, Any], settings: dict[str, Any], own
     if owner is None or sent_log_for is None:
         raise InvalidFileSettings("file suppliers need the app's sent log (build the adapter with its shop and supplier)")
     queue_for = runtime.current().po_batch_queue_for
+    # A supplier that never batched (no po_batching in its settings: once set, the app keeps it, see
+    # supplier_changes.prepare_update) has no queued PO to withdraw or find: no queue, no statement per order.
+    ever_batched = "po_batching" in settings
     return FileChannelAdapter(parsed, transport_factory(parsed, credentials or {}, shop_domain=owner.shop_domain), sent_log_for(owner),
-                              batch_queue=queue_for(owner) if queue_for is not None else None)
+                              batch_queue=queue_for(owner) if queue_for is not None and ever_batched else None)
 
 
 @settings_check("files")

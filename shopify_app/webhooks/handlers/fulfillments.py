@@ -12,29 +12,14 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import bindparam, exists, select
-
-from ...deliveries.status import apply_fulfillment_state, fulfillment_gid_of, state_from_graphql, state_from_payload
+from ...deliveries.status import apply_fulfillment_state, fulfillment_gid_of, is_our_parcel, state_from_graphql, state_from_payload
 from ...orders.payloads import PayloadError
-from ...suppliers.models import SupplierOrder, SupplierShipment
 from ..registry import WebhookContext, handles
 from ..worker import PoisonPayload
 
 log = logging.getLogger(__name__)
 
 OWN_FULFILLMENT = object()  # the prefetch's answer for a fulfillment our shipment push created
-
-# Built once (issue 20: statement building cost more than running it). Scoped to the shop.
-_IS_OURS = select(exists().where(
-    SupplierShipment.shopify_fulfillment_id == bindparam("gid"),
-    SupplierOrder.id == SupplierShipment.supplier_order_id,
-    SupplierOrder.shop_domain == bindparam("shop"),
-))
-
-
-def created_by_us(session, shop_domain: str, gid: str) -> bool:
-    """True when the fulfillment is one our shipment push created in this shop."""
-    return bool(session.execute(_IS_OURS, {"gid": gid, "shop": shop_domain}).scalar())
 
 
 def fetch_fulfillment(ctx: WebhookContext) -> dict | object | None:
@@ -43,7 +28,7 @@ def fetch_fulfillment(ctx: WebhookContext) -> dict | object | None:
         gid = fulfillment_gid_of(ctx.payload)
     except PayloadError as exc:
         raise PoisonPayload(str(exc)) from None
-    if ctx.topic == "fulfillments/create" and created_by_us(ctx.session, ctx.shop_domain, gid):
+    if ctx.topic == "fulfillments/create" and is_our_parcel(ctx.session, ctx.shop_domain, gid):
         return OWN_FULFILLMENT
     return ctx.services.gateway(ctx.shop_domain).query("FulfillmentDeliveryStatus", {"id": gid}).get("fulfillment")
 
