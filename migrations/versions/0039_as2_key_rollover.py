@@ -1,7 +1,7 @@
 """a shop's AS2 key pair can be rolled: the previous pair is kept for incoming messages until it expires (issue 19 part R)
 
 Revision ID: 0039
-Revises: 0035
+Revises: 0038
 Create Date: 2026-12-04 13:00:00
 
 Our self-signed AS2 certificate is valid for three years. When the merchant makes a new pair,
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 
 revision: str = '0039'
-down_revision: Union[str, Sequence[str], None] = '0035'
+down_revision: Union[str, Sequence[str], None] = '0038'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

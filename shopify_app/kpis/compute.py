@@ -103,6 +103,7 @@ SHIPPING_DAY_BINS = (("0-2", 0, 2), ("3-5", 3, 5), ("6-9", 6, 9), ("10+", 10, No
 COMPLAINT_KINDS = ("damaged", "out_of_stock", "delivery_problem", "reply")
 DELIVERY_PROBLEM_ALERTS = ("delivery_problem", "delivery_failed")  # past its ETA (orders/delays.py); the carrier's failure (deliveries/)
 OUT_OF_STOCK_ALERTS = ("supplier_out_of_stock", "unroutable_line", "supplier_rejected", "supplier_failed")
+# Not counted: an AS2 partner's certificate (supplier_certificate) or an undelivered PO (supplier_unreachable) says nothing about stock.
 NO_COST_STATES = (DeliveryState.CANCELLED.value, DeliveryState.FAILED.value)  # the supplier charges nothing
 UNCHARGED_YET = (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value)  # no cost known before placement
 # Parcels and acknowledgements of an earlier order can land in the period: look this far back for them.

@@ -108,6 +108,6 @@ def _receive_mdn(services, owner: SupplierRef, settings: As2Settings, station, o
         if result.delivered:
             resolve_alert(session, key)
         else:
-            raise_alert(session, owner.shop_domain, "supplier_failed", key,
+            raise_alert(session, owner.shop_domain, "supplier_unreachable", key,
                         _("The EDI partner's AS2 server did not accept %(file)s (MDN: %(status)s).", file=file_name or original, status=f"{result.status} {result.detail}".strip()))
     return Answer(200, b"MDN received")

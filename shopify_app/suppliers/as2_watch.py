@@ -112,15 +112,15 @@ def check_as2_certificates(services, now: dt.datetime | None = None, partners: l
             try:
                 info = check_certificate(str(transport.get("partner_certificate") or ""), now, check_dates=False)
             except CertificateRefused as exc:
-                raise_alert(session, shop_domain, "supplier_failed", key, _("%(name)s: the AS2 partner's certificate cannot be used (%(reason)s).", name=name, reason=str(exc)),
+                raise_alert(session, shop_domain, "supplier_certificate", key, _("%(name)s: the AS2 partner's certificate cannot be used (%(reason)s).", name=name, reason=str(exc)),
                             severity="error", subject=name)
                 continue
             if info.not_after <= now:
-                raise_alert(session, shop_domain, "supplier_failed", key,
+                raise_alert(session, shop_domain, "supplier_certificate", key,
                             _("%(name)s: the AS2 partner's certificate expired on %(date)s; orders cannot be sent until the partner's new certificate is saved.",
                               name=name, date=f"{info.not_after:%Y-%m-%d}"), severity="error", subject=name)
             elif info.not_after - now <= CERTIFICATE_WARNING:
-                raise_alert(session, shop_domain, "supplier_failed", key,
+                raise_alert(session, shop_domain, "supplier_certificate", key,
                             _("%(name)s: the AS2 partner's certificate expires on %(date)s; ask the partner for its new certificate.",
                               name=name, date=f"{info.not_after:%Y-%m-%d}"), subject=name)
             else:
