@@ -51,11 +51,12 @@ _orders = Order.__table__
 _KNOWN = select(_orders.c.id, _orders.c.shopify_updated_at, _orders.c.routing_digest, _orders.c.details_digest, _orders.c.cancelled_at).where(
     _orders.c.shop_domain == bindparam("p_shop"), _orders.c.shopify_id == bindparam("p_shopify_id"))
 _NEWER_VERSION = update(_orders).where(_orders.c.id == bindparam("p_id")).values(shopify_updated_at=bindparam("p_updated_at"))
-_DETAIL_VALUES = {name: bindparam(f"p_{name}") for name in (
-    "name", "email", "customer_id", "customer_email", "currency", "total_price", *ORDER_AMOUNT_FIELDS, "discount_applications", "fulfillment_status",
-    "shopify_created_at", "shopify_updated_at", "details_digest")}
+# The order's columns a snapshot sets that routing and passing changes never read: what _details
+# makes of a snapshot, written by _apply (ORM) and by the one UPDATE of a details-only change alike.
+DETAIL_FIELDS = ("name", "email", "customer_id", "customer_email", "currency", "total_price", *ORDER_AMOUNT_FIELDS, "discount_applications",
+                 "fulfillment_status", "shopify_created_at", "shopify_updated_at")
 _NEW_DETAILS = update(_orders).where(_orders.c.id == bindparam("p_id")).values(
-    **_DETAIL_VALUES, customer_locale=func.coalesce(bindparam("p_customer_locale", type_=_orders.c.customer_locale.type), _orders.c.customer_locale))
+    **{name: bindparam(f"p_{name}") for name in DETAIL_FIELDS}, details_digest=bindparam("p_details_digest"), customer_locale=func.coalesce(bindparam("p_customer_locale", type_=_orders.c.customer_locale.type), _orders.c.customer_locale))
 
 
 def apply_unless_routing_changed(session: Session, shop_domain: str, snap: OrderSnapshot) -> Quiet | None:
@@ -84,11 +85,9 @@ def apply_unless_routing_changed(session: Session, shop_domain: str, snap: Order
         if version != known.shopify_updated_at:  # stale-update ignore compares against the newest version seen
             connection.execute(_NEWER_VERSION, {"p_id": known.id, "p_updated_at": version})
         return Quiet.SAME
-    values = {f"p_{name}": getattr(snap.amounts, name) for name in ORDER_AMOUNT_FIELDS}
-    values.update(p_id=known.id, p_name=snap.name, p_email=snap.email, p_customer_id=snap.customer_id, p_customer_email=snap.customer_email,
-                  p_currency=snap.currency, p_total_price=snap.total_price, p_discount_applications=list(snap.amounts.discount_applications),
-                  p_fulfillment_status=snap.fulfillment_status, p_shopify_created_at=snap.created_at, p_shopify_updated_at=version,
-                  p_details_digest=details, p_customer_locale=snap.customer_locale)
+    details_now = _details(snap, version)
+    values = {f"p_{name}": details_now[name] for name in DETAIL_FIELDS}  # every one of them (the snapshot has its amounts here)
+    values.update(p_id=known.id, p_details_digest=details, p_customer_locale=snap.customer_locale)
     connection.execute(_NEW_DETAILS, values)
     return Quiet.DETAILS
 
@@ -158,24 +157,22 @@ def _update(session: Session, order: Order, snap: OrderSnapshot) -> Order:
     return order
 
 
-def _apply(order: Order, snap: OrderSnapshot) -> None:
-    order.name = snap.name
-    order.email = snap.email
-    order.customer_id = snap.customer_id
-    order.customer_email = snap.customer_email
-    order.shipping_address = snap.shipping_address
-    order.currency = snap.currency
-    order.total_price = snap.total_price
+def _details(snap: OrderSnapshot, version) -> dict:
+    """The DETAIL_FIELDS of a snapshot, `version` as shopify_updated_at (the amounts only when the snapshot has them)."""
+    values = dict(name=snap.name, email=snap.email, customer_id=snap.customer_id, customer_email=snap.customer_email, currency=snap.currency,
+                  total_price=snap.total_price, fulfillment_status=snap.fulfillment_status, shopify_created_at=snap.created_at, shopify_updated_at=version)
     amounts = snap.amounts
     if amounts is not None:
-        for name in ORDER_AMOUNT_FIELDS:
-            setattr(order, name, getattr(amounts, name))
-        order.discount_applications = list(amounts.discount_applications)
+        values.update({name: getattr(amounts, name) for name in ORDER_AMOUNT_FIELDS}, discount_applications=list(amounts.discount_applications))
+    return values
+
+
+def _apply(order: Order, snap: OrderSnapshot) -> None:
+    for name, value in _details(snap, snap.updated_at).items():
+        setattr(order, name, value)
+    order.shipping_address = snap.shipping_address
     order.financial_status = snap.financial_status
-    order.fulfillment_status = snap.fulfillment_status
     order.cancelled_at = snap.cancelled_at
-    order.shopify_created_at = snap.created_at
-    order.shopify_updated_at = snap.updated_at
     order.customer_locale = snap.customer_locale or order.customer_locale
     order.routing_digest, order.details_digest = snapshot_digests(snap)
     if snap.cancelled_at:
