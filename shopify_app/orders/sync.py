@@ -160,27 +160,29 @@ def _insert(session: Session, shop_domain: str, snap: OrderSnapshot) -> Order | 
     connection.execute(_INSERT_EVENT, {"order_id": order_id, "kind": "received", "actor": "store", "detail": {"name": snap.name}, "created_at": now})
     # The ORM objects of what was just written, made persistent without reading them back:
     # routing works on them (the order's lines in the snapshot's order, as a load would give).
-    order = _persistent(session, Order(id=order_id, **_with_defaults(_orders, values)))
-    lines = [_persistent(session, OrderLine(id=line_id, **row)) for line_id, row in zip(line_ids, rows)]
+    order = persistent(session, Order(id=order_id, **with_defaults(_orders, values)))
+    lines = [persistent(session, OrderLine(id=line_id, **row)) for line_id, row in zip(line_ids, rows)]
     set_committed_value(order, "lines", lines)
     return order
 
 
-def _with_defaults(table, values: dict) -> dict:
-    """`values` and every other column the INSERT gave a plain default (or NULL); columns with other defaults are left to load on use."""
+def with_defaults(table, values: dict) -> dict:
+    """`values` and every other column a Core INSERT gave a plain default (or NULL); columns with other defaults are left to load on use."""
     full = dict(values)
     for column in table.columns:
-        if column.key in full or column.primary_key or column.server_default is not None:
+        if column.key in full or column.primary_key:
             continue
-        if column.default is None:
+        if column.default is not None:
+            if column.default.is_scalar:
+                full[column.key] = column.default.arg
+        elif column.server_default is None:
             full[column.key] = None
-        elif column.default.is_scalar:
-            full[column.key] = column.default.arg
     return full
 
 
-def _persistent(session: Session, instance):
-    make_transient_to_detached(instance)  # as if loaded: no pending INSERT, no attribute history
+def persistent(session: Session, instance):
+    """An ORM instance of a row just written by Core, made persistent as if loaded (no pending INSERT, no history, no read back)."""
+    make_transient_to_detached(instance)
     session.add(instance)
     return instance
 
