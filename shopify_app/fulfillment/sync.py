@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import utcnow
 from ..orders.models import Order
-from ..orders.sync import persistent, with_defaults
 from ..privacy import gid_number
 from .locations import Manager, manager_of
 from .models import FulfillmentOrderRecord
@@ -115,12 +113,10 @@ def store_fulfillment_orders(session: Session, order: Order, fulfillment_orders:
             continue  # an older read than what we hold
         manager = manager_of(session, order.shop_domain, fo["location_gid"], fo["location_primary"])
         if record is None:
-            record = _insert_record(session, order, number, fo, manager)
-            existing[number] = record
-            classified.append((record, manager))
-            if foreign_holds(record):
-                changes.placed.append(record)
-            continue
+            # No hold wish yet, said explicitly: routing then clears it without an UPDATE (it compares with a known value).
+            record = FulfillmentOrderRecord(shop_domain=order.shop_domain, order_id=order.id, shopify_id=number, status=fo["status"], holds=[], lines=[],
+                                            app_hold_reason=None, app_hold_note=None)
+            session.add(record)
         was_held = bool(foreign_holds(record))
         record.location_gid, record.location_primary = fo["location_gid"], fo["location_primary"]
         record.status, record.request_status, record.shopify_updated_at = fo["status"], fo["request_status"], fo.get("updated_at")
@@ -139,23 +135,6 @@ def store_fulfillment_orders(session: Session, order: Order, fulfillment_orders:
     changes.records = sorted(existing.values(), key=lambda record: record.id)
     changes.managers = {record.id: manager for record, manager in classified}
     return changes
-
-
-_records = FulfillmentOrderRecord.__table__
-_INSERT_RECORD = insert(_records).returning(_records.c.id)  # built once (issue 19 part C: a new order's records without a unit of work)
-
-
-def _insert_record(session: Session, order: Order, number: str, fo: dict, manager: Manager) -> FulfillmentOrderRecord:
-    """A fulfillment order new to us, inserted with Core and made persistent as if loaded (routing updates it through the ORM)."""
-    ours = [h["id"] for h in fo["holds"] if h["ours"]]
-    now = utcnow()
-    # No hold wish yet, said explicitly: routing then clears it without an UPDATE (it compares with a known value).
-    values = dict(shop_domain=order.shop_domain, order_id=order.id, shopify_id=number, status=fo["status"], request_status=fo["request_status"],
-                  shopify_updated_at=fo.get("updated_at"), location_gid=fo["location_gid"], location_primary=fo["location_primary"],
-                  managed_by=manager.managed_by, supplier_id=manager.supplier_id, lines=fo["lines"], holds=fo["holds"],
-                  app_hold_id=ours[0] if ours else None, app_hold_reason=None, app_hold_note=None, created_at=now, updated_at=now)
-    record_id = session.connection().execute(_INSERT_RECORD, values).scalar_one()
-    return persistent(session, FulfillmentOrderRecord(id=record_id, **with_defaults(_records, values)))
 
 
 def fulfillment_orders_of(session: Session, order: Order) -> list[FulfillmentOrderRecord]:
