@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import bindparam, insert, or_, select
 from sqlalchemy.orm import Session
 
 from ..alerts import raise_alert, resolve_alerts
@@ -22,8 +22,9 @@ from ..fulfillment.models import FulfillmentOrderRecord, ManagedBy
 from ..fulfillment.problems import Problem, address_problem, unroutable_problem
 from ..fulfillment.sync import ACCEPTED_REQUESTS, FINISHED, WORKABLE, HoldChanges, foreign_holds, fulfillment_orders_of
 from ..suppliers.models import FulfillmentModel, ProductMapping, Supplier, SupplierOrder, SupplierOrderLine
-from .models import Order, OrderLine, OrderState
-from .sync import FORWARDABLE_FINANCIAL_STATUSES
+from ..models import utcnow
+from .models import Order, OrderEvent, OrderLine, OrderState
+from .sync import FORWARDABLE_FINANCIAL_STATUSES, persistent, with_defaults
 from .timeline import record_event
 
 
@@ -206,6 +207,8 @@ def route_order(session: Session, order: Order, fresh: bool = False, stored: Hol
         by_supplier = {(so.supplier_id, so.exchange_key): so for so in session.scalars(select(SupplierOrder).where(SupplierOrder.order_id == order.id))}
         exchanged, exchange_in_flight = exchange_lines(session, order)
     result = RoutingResult([], [])
+    new_lines: list[tuple[tuple[int, str], dict]] = []  # (delivery key, supplier order line) of a fresh order
+    routed_events: list[dict] = []
     lines_by_id = {line.shopify_line_id: line for line in order.lines}
     shippable = [line for line in order.lines if line.shippable]
     order_problem = address_problem(order.shipping_address)
@@ -268,7 +271,18 @@ def route_order(session: Session, order: Order, fresh: bool = False, stored: Hol
         for line, options in plan:
             best = options[0]
             exchange_key = exchanged.get(line.shopify_line_id, "")  # an exchange's replacement ships as its own delivery
-            delivery = by_supplier.get((best.supplier.id, exchange_key))
+            key = (best.supplier.id, exchange_key)
+            units = _units_for(line, best, live, managers)
+            routed_line_ids.add(line.id)
+            routed_now += 1
+            detail = dict(line=line.shopify_line_id, supplier=best.supplier.name, backups=[c.supplier.name for c in options[1:]], fulfillment_order=fo.shopify_id)
+            if fresh:  # a new order's deliveries, their lines and events: written with Core statements after the loop
+                by_supplier.setdefault(key, None)
+                new_lines.append((key, {"order_line_id": line.id, "supplier_sku": best.supplier_sku, "quantity": units,
+                                        "other_quantity": max(line.quantity - units, 0)}))
+                routed_events.append(detail)
+                continue
+            delivery = by_supplier.get(key)
             if delivery is None:
                 delivery = SupplierOrder(
                     shop_domain=order.shop_domain,
@@ -278,20 +292,18 @@ def route_order(session: Session, order: Order, fresh: bool = False, stored: Hol
                     idempotency_key=idempotency_key(order, best.supplier.id, exchange_key),
                 )
                 session.add(delivery)
-                by_supplier[(best.supplier.id, exchange_key)] = delivery
-            units = _units_for(line, best, live, managers)
+                by_supplier[key] = delivery
             routed_line = SupplierOrderLine(order_line_id=line.id, supplier_sku=best.supplier_sku, quantity=units, other_quantity=max(line.quantity - units, 0))
             if delivery.id is None:  # new in this call: inserted with its lines by the flush below (one flush, not one per delivery)
                 delivery.lines.append(routed_line)
             else:
                 routed_line.supplier_order_id = delivery.id
                 session.add(routed_line)
-            routed_line_ids.add(line.id)
-            routed_now += 1
-            record_event(session, order, "routed", "app", line=line.shopify_line_id, supplier=best.supplier.name, backups=[c.supplier.name for c in options[1:]],
-                         fulfillment_order=fo.shopify_id)
+            record_event(session, order, "routed", "app", **detail)
             # A fulfillment order released or accepted after the supplier order went out adds lines to a
             # sent order (one per order x supplier): the order-changes sweep passes them on.
+    if new_lines:
+        _insert_routed(session, order, by_supplier, new_lines, routed_events)
     _alert_problems(session, order, result, held_by_us, shippable, fresh=fresh)
     if result.not_ours:
         session.flush()  # what was routed is in the database before the timeline is read
@@ -302,6 +314,30 @@ def route_order(session: Session, order: Order, fresh: bool = False, stored: Hol
     _set_state(order, result, shippable, routed_line_ids, routed_now, held=bool(held_by_us))
     session.flush()  # one flush: supplier orders with their lines, events and the order's state
     return result
+
+
+_deliveries = SupplierOrder.__table__
+# A new order's routing as Core statements built once (issue 19 part C: the unit of work's flush of
+# its supplier orders, their lines and the "routed" events was most of routing's CPU).
+_INSERT_DELIVERY = insert(_deliveries).returning(_deliveries.c.id)
+_INSERT_ROUTED_LINES = insert(SupplierOrderLine.__table__)
+_INSERT_EVENTS = insert(OrderEvent.__table__)
+
+
+def _insert_routed(session: Session, order: Order, by_supplier: dict, new_lines: list, routed_events: list[dict]) -> None:
+    """Write a fresh order's supplier orders (made persistent in `by_supplier`), their lines and the "routed" events."""
+    if any(isinstance(pending, OrderEvent) for pending in session.new):
+        session.flush()  # events recorded before (e.g. Shopify's holds) keep their place on the timeline
+    connection = session.connection()
+    now = utcnow()
+    for key in by_supplier:
+        supplier_id, exchange_key = key
+        values = dict(shop_domain=order.shop_domain, order_id=order.id, supplier_id=supplier_id, exchange_key=exchange_key,
+                      idempotency_key=idempotency_key(order, supplier_id, exchange_key), next_attempt_at=now, created_at=now)
+        delivery_id = connection.execute(_INSERT_DELIVERY, values).scalar_one()
+        by_supplier[key] = persistent(session, SupplierOrder(id=delivery_id, **with_defaults(_deliveries, values)))
+    connection.execute(_INSERT_ROUTED_LINES, [dict(line, supplier_order_id=by_supplier[key].id) for key, line in new_lines])
+    connection.execute(_INSERT_EVENTS, [{"order_id": order.id, "kind": "routed", "actor": "app", "detail": detail, "created_at": now} for detail in routed_events])
 
 
 def _units_for(line: OrderLine, supplier: Candidate, live: list[FulfillmentOrderRecord], managers: dict) -> int:

@@ -7,10 +7,12 @@ import hashlib
 import logging
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
+from ..models import utcnow
 from .models import Order, OrderEvent, OrderLine, OrderState
 from .payloads import OrderSnapshot
 from .timeline import record_event
@@ -51,11 +53,12 @@ _orders = Order.__table__
 _KNOWN = select(_orders.c.id, _orders.c.shopify_updated_at, _orders.c.routing_digest, _orders.c.details_digest, _orders.c.cancelled_at).where(
     _orders.c.shop_domain == bindparam("p_shop"), _orders.c.shopify_id == bindparam("p_shopify_id"))
 _NEWER_VERSION = update(_orders).where(_orders.c.id == bindparam("p_id")).values(shopify_updated_at=bindparam("p_updated_at"))
-_DETAIL_VALUES = {name: bindparam(f"p_{name}") for name in (
-    "name", "email", "customer_id", "customer_email", "currency", "total_price", *ORDER_AMOUNT_FIELDS, "discount_applications", "fulfillment_status",
-    "shopify_created_at", "shopify_updated_at", "details_digest")}
+# The order's columns a snapshot sets that routing and passing changes never read: what _details
+# makes of a snapshot, written by _apply (ORM) and by the one UPDATE of a details-only change alike.
+DETAIL_FIELDS = ("name", "email", "customer_id", "customer_email", "currency", "total_price", *ORDER_AMOUNT_FIELDS, "discount_applications",
+                 "fulfillment_status", "shopify_created_at", "shopify_updated_at")
 _NEW_DETAILS = update(_orders).where(_orders.c.id == bindparam("p_id")).values(
-    **_DETAIL_VALUES, customer_locale=func.coalesce(bindparam("p_customer_locale", type_=_orders.c.customer_locale.type), _orders.c.customer_locale))
+    **{name: bindparam(f"p_{name}") for name in DETAIL_FIELDS}, details_digest=bindparam("p_details_digest"), customer_locale=func.coalesce(bindparam("p_customer_locale", type_=_orders.c.customer_locale.type), _orders.c.customer_locale))
 
 
 def apply_unless_routing_changed(session: Session, shop_domain: str, snap: OrderSnapshot) -> Quiet | None:
@@ -84,11 +87,9 @@ def apply_unless_routing_changed(session: Session, shop_domain: str, snap: Order
         if version != known.shopify_updated_at:  # stale-update ignore compares against the newest version seen
             connection.execute(_NEWER_VERSION, {"p_id": known.id, "p_updated_at": version})
         return Quiet.SAME
-    values = {f"p_{name}": getattr(snap.amounts, name) for name in ORDER_AMOUNT_FIELDS}
-    values.update(p_id=known.id, p_name=snap.name, p_email=snap.email, p_customer_id=snap.customer_id, p_customer_email=snap.customer_email,
-                  p_currency=snap.currency, p_total_price=snap.total_price, p_discount_applications=list(snap.amounts.discount_applications),
-                  p_fulfillment_status=snap.fulfillment_status, p_shopify_created_at=snap.created_at, p_shopify_updated_at=version,
-                  p_details_digest=details, p_customer_locale=snap.customer_locale)
+    details_now = _details(snap, version)
+    values = {f"p_{name}": details_now[name] for name in DETAIL_FIELDS}  # every one of them (the snapshot has its amounts here)
+    values.update(p_id=known.id, p_details_digest=details, p_customer_locale=snap.customer_locale)
     connection.execute(_NEW_DETAILS, values)
     return Quiet.DETAILS
 
@@ -118,27 +119,76 @@ def upsert(session: Session, shop_domain: str, snap: OrderSnapshot, absent: bool
     """upsert_order, also saying whether the order was inserted (then nothing of it existed before: no lines, deliveries, returns).
 
     `absent`: the caller just read that the order is not stored; it is inserted without looking
-    again (if another worker stored it since, the insert fails on the unique key and theirs is updated).
+    again (if another worker stored it since, the insert does nothing and theirs is updated).
     """
     order = None if absent else _find(session, shop_domain, snap.shopify_id)
     if order is None:
-        try:
-            with session.begin_nested():
-                order = Order(shop_domain=shop_domain, shopify_id=snap.shopify_id)
-                _apply(order, snap)
-                # Given as the relationship: one flush inserts the order and its lines, and order.lines
-                # is then loaded (routing reads it without a query).
-                order.lines = [_line_fields(OrderLine(shopify_line_id=item.shopify_line_id), item) for item in snap.lines]
-                order.events = [OrderEvent(kind="received", actor="store", detail={"name": snap.name})]  # record_event's row, in the same flush
-                session.add(order)
-                session.flush()
+        order = _insert(session, shop_domain, snap)
+        if order is not None:
             return Upserted(order, True, True)
-        except IntegrityError:
-            # Another worker created it between our read and insert: update theirs (unless theirs is newer).
-            order = _find(session, shop_domain, snap.shopify_id)
+        # Another worker created it between our read and insert: update theirs (unless theirs is newer).
+        order = _find(session, shop_domain, snap.shopify_id)
     if _stale(order, snap):
         return Upserted(order, False, False)
     return Upserted(_update(session, order, snap), True, False)
+
+
+_lines = OrderLine.__table__
+_events = OrderEvent.__table__
+# A new order, its lines and its "received" event as Core statements built once (issue 19 part C:
+# the ORM unit of work inserting them cost 2 ms of CPU an order). An order another worker stored
+# meanwhile makes the INSERT do nothing (no savepoint, no IntegrityError): theirs is updated instead.
+_INSERT_ORDER = {name: dialect.insert(_orders).on_conflict_do_nothing(index_elements=[_orders.c.shop_domain, _orders.c.shopify_id]).returning(_orders.c.id)
+                 for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
+_INSERT_LINES = insert(_lines).returning(_lines.c.id, sort_by_parameter_order=True)
+_INSERT_EVENT = insert(_events)
+
+
+def _insert(session: Session, shop_domain: str, snap: OrderSnapshot) -> Order | None:
+    """Insert the order with its lines and "received" event; the order (its lines loaded, nothing read back), or None if it is stored already."""
+    connection = session.connection()
+    now = utcnow()
+    values = _details(snap, snap.updated_at)
+    values.update(shop_domain=shop_domain, shopify_id=snap.shopify_id, shipping_address=snap.shipping_address, financial_status=snap.financial_status,
+                  cancelled_at=snap.cancelled_at, customer_locale=snap.customer_locale, state=_state_of_new(snap), created_at=now, updated_at=now)
+    values["routing_digest"], values["details_digest"] = snapshot_digests(snap)
+    order_id = connection.execute(_INSERT_ORDER[connection.dialect.name], values).scalar()
+    if order_id is None:
+        return None
+    rows = [dict(_line_values(item), order_id=order_id, shopify_line_id=item.shopify_line_id) for item in snap.lines]
+    line_ids = connection.execute(_INSERT_LINES, rows).scalars().all() if rows else []
+    connection.execute(_INSERT_EVENT, {"order_id": order_id, "kind": "received", "actor": "store", "detail": {"name": snap.name}, "created_at": now})
+    # The ORM objects of what was just written, made persistent without reading them back:
+    # routing works on them (the order's lines in the snapshot's order, as a load would give).
+    order = persistent(session, Order(id=order_id, **with_defaults(_orders, values)))
+    lines = [persistent(session, OrderLine(id=line_id, **row)) for line_id, row in zip(line_ids, rows)]
+    set_committed_value(order, "lines", lines)
+    return order
+
+
+def with_defaults(table, values: dict) -> dict:
+    """`values` and every other column a Core INSERT gave a plain default (or NULL); columns with other defaults are left to load on use."""
+    full = dict(values)
+    for column in table.columns:
+        if column.key in full or column.primary_key:
+            continue
+        if column.default is not None:
+            if column.default.is_scalar:
+                full[column.key] = column.default.arg
+        elif column.server_default is None:
+            full[column.key] = None
+    return full
+
+
+def persistent(session: Session, instance):
+    """An ORM instance of a row just written by Core, made persistent as if loaded (no pending INSERT, no history, no read back)."""
+    make_transient_to_detached(instance)
+    session.add(instance)
+    return instance
+
+
+def _state_of_new(snap: OrderSnapshot) -> str:
+    return OrderState.CANCELLED.value if snap.cancelled_at else OrderState.RECEIVED.value
 
 
 def _stale(order: Order, snap: OrderSnapshot) -> bool:
@@ -158,24 +208,22 @@ def _update(session: Session, order: Order, snap: OrderSnapshot) -> Order:
     return order
 
 
-def _apply(order: Order, snap: OrderSnapshot) -> None:
-    order.name = snap.name
-    order.email = snap.email
-    order.customer_id = snap.customer_id
-    order.customer_email = snap.customer_email
-    order.shipping_address = snap.shipping_address
-    order.currency = snap.currency
-    order.total_price = snap.total_price
+def _details(snap: OrderSnapshot, version) -> dict:
+    """The DETAIL_FIELDS of a snapshot, `version` as shopify_updated_at (the amounts only when the snapshot has them)."""
+    values = dict(name=snap.name, email=snap.email, customer_id=snap.customer_id, customer_email=snap.customer_email, currency=snap.currency,
+                  total_price=snap.total_price, fulfillment_status=snap.fulfillment_status, shopify_created_at=snap.created_at, shopify_updated_at=version)
     amounts = snap.amounts
     if amounts is not None:
-        for name in ORDER_AMOUNT_FIELDS:
-            setattr(order, name, getattr(amounts, name))
-        order.discount_applications = list(amounts.discount_applications)
+        values.update({name: getattr(amounts, name) for name in ORDER_AMOUNT_FIELDS}, discount_applications=list(amounts.discount_applications))
+    return values
+
+
+def _apply(order: Order, snap: OrderSnapshot) -> None:
+    for name, value in _details(snap, snap.updated_at).items():
+        setattr(order, name, value)
+    order.shipping_address = snap.shipping_address
     order.financial_status = snap.financial_status
-    order.fulfillment_status = snap.fulfillment_status
     order.cancelled_at = snap.cancelled_at
-    order.shopify_created_at = snap.created_at
-    order.shopify_updated_at = snap.updated_at
     order.customer_locale = snap.customer_locale or order.customer_locale
     order.routing_digest, order.details_digest = snapshot_digests(snap)
     if snap.cancelled_at:
@@ -193,14 +241,18 @@ def _apply_lines(session: Session, order: Order, snap: OrderSnapshot) -> None:
     session.flush()
 
 
+LINE_FIELDS = ("sku", "variant_id", "product_id", "vendor", "title", "price", "quantity", "requires_shipping", "gift_card", "original_quantity", "is_tip",
+               "discount", "tax", "price_presentment", "discount_presentment", "tax_presentment")
+
+
+def _line_values(item) -> dict:
+    """The order line's columns from a snapshot line (same names on both)."""
+    return {name: getattr(item, name) for name in LINE_FIELDS}
+
+
 def _line_fields(line: OrderLine, item) -> OrderLine:
-    line.sku, line.variant_id, line.product_id = item.sku, item.variant_id, item.product_id
-    line.vendor, line.title, line.price = item.vendor, item.title, item.price
-    line.quantity = item.quantity
-    line.requires_shipping, line.gift_card = item.requires_shipping, item.gift_card
-    line.original_quantity, line.is_tip = item.original_quantity, item.is_tip
-    line.discount, line.tax = item.discount, item.tax
-    line.price_presentment, line.discount_presentment, line.tax_presentment = item.price_presentment, item.discount_presentment, item.tax_presentment
+    for name, value in _line_values(item).items():
+        setattr(line, name, value)
     return line
 
 

@@ -77,10 +77,16 @@ def remember_sent(session, delivery: SupplierOrder, request: PlaceOrder, sent_di
 
     `sent_digest`: the digest of the address the request was built from (saves reading the order again).
     """
-    sent = {line.line_ref: line.quantity for line in request.lines}
+    sent = sent_quantities(request, [sol.id for sol in delivery.lines])
     for sol in delivery.lines:
-        sol.sent_quantity = sent.get(str(sol.id), 0)
+        sol.sent_quantity = sent[sol.id]
     delivery.sent_address_digest = sent_digest or address_digest(session.get(Order, delivery.order_id).shipping_address)
+
+
+def sent_quantities(request: PlaceOrder, line_ids) -> dict[int, int]:
+    """Each supplier order line's quantity in the request (0: left out, e.g. removed)."""
+    sent = {line.line_ref: line.quantity for line in request.lines}
+    return {line_id: sent.get(str(line_id), 0) for line_id in line_ids}
 
 
 def being_replaced(session, delivery: SupplierOrder, supplier_order_id: str | None) -> bool:
@@ -258,7 +264,7 @@ class AmendmentWorker:
                 amendment_id=amendment.id, number=amendment.number, state=amendment.state, delivery_id=delivery.id,
                 delivery_state=delivery.state, supplier=delivery.supplier, supplier_order_id=delivery.supplier_order_id,
                 idempotency_key=delivery.idempotency_key, order_name=order.name or order.shopify_id, lines=lines,
-                address=_address(order), address_changed=delivery.sent_address_digest not in (None, digest) and address_complete(order.shipping_address), digest=digest,
+                address=order_address(order), address_changed=delivery.sent_address_digest not in (None, digest) and address_complete(order.shipping_address), digest=digest,
                 changes=list(amendment.changes or []), delivery_leased=being_worked(delivery),
             )
             session.expunge_all()
@@ -473,7 +479,8 @@ def _alert_key(delivery_id: int) -> str:
     return f"supplier_change_refused:{delivery_id}"
 
 
-def _address(order: Order) -> Address:
+def order_address(order) -> Address:
+    """The supplier's Address of an order (anything with shipping_address and email: the ORM row or a Core row)."""
     address = order.shipping_address or {}
     return Address(
         name=address.get("name") or " ".join(filter(None, [address.get("first_name"), address.get("last_name")])) or "",

@@ -25,7 +25,6 @@ from sqlalchemy import and_, bindparam, case, exists, func, insert, or_, select,
 from sqlalchemy.orm import Session, sessionmaker
 
 from integrations.suppliers.base import (
-    Address,
     CancellationRefused,
     OrderLine,
     OutcomeNeedsCheck,
@@ -55,7 +54,7 @@ from ..orders.models import Order, OrderLine as OurLine, OrderState
 from ..orders.routing import reroute_to_backup
 from ..orders.timeline import record_event
 from .credentials import RefreshingAdapter, can_refresh, current_store
-from .amendments import lines_to_place
+from .amendments import lines_to_place, order_address, sent_quantities
 from .models import BreakerEvent, DeliveryAttempt, DeliveryState, ProductMapping, Supplier, SupplierOrder, SupplierOrderLine
 from .resilience import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, SupplierSlots, Transition, retry_delay
 from .tracking import insert_event
@@ -124,60 +123,32 @@ def adapter_from_record(supplier: Supplier, box: SecretBox) -> SupplierAdapter:
         return adapter
 
 
-def mapped_costs(session: Session, delivery: SupplierOrder) -> dict[str, str]:
-    """Supplier SKU -> the cost the merchant mapped for it at this supplier (purchase orders show unit costs)."""
-    skus = {line.supplier_sku for line in delivery.lines}
-    rows = session.execute(select(ProductMapping.supplier_sku, ProductMapping.cost).where(
-        ProductMapping.shop_domain == delivery.shop_domain, ProductMapping.supplier_id == delivery.supplier_id,
-        ProductMapping.supplier_sku.in_(skus), ProductMapping.cost.is_not(None)))
-    return {sku: cost for sku, cost in rows}
-
-
-_ORDER_FOR_REQUEST = select(Order.shipping_address, Order.email, Order.currency).where(Order.id == bindparam("order"))
-_LINES_FOR_REQUEST = select(OurLine.id, OurLine.title, OurLine.price).where(OurLine.id.in_(bindparam("ids", expanding=True)))
-
-
 def place_request(session: Session, delivery: SupplierOrder) -> tuple[PlaceOrder, str]:
     """What to send, and the digest of the address in it (what order changes are compared with)."""
-    order = session.execute(_ORDER_FOR_REQUEST, {"order": delivery.order_id}).one()
-    lines = []
-    costs = mapped_costs(session, delivery)
-    to_place = lines_to_place(delivery.lines)
-    ours = {row.id: row for row in session.execute(_LINES_FOR_REQUEST, {"ids": [sol.order_line_id for sol in to_place]})}
-    for sol in to_place:
-        line = ours[sol.order_line_id]
-        lines.append(OrderLine(line_ref=str(sol.id), supplier_sku=sol.supplier_sku, quantity=sol.quantity, name=line.title, retail_price=line.price,
-                               unit_cost=costs.get(sol.supplier_sku)))
-    return _order_request(delivery.idempotency_key, order, tuple(lines)), address_digest(order.shipping_address)
+    session.flush()  # the Core reads below see the session's own changes to the delivery
+    _, _, request, digest = read_request(session, delivery.id)
+    return request, digest
 
 
-def _order_request(external_id: str, order, lines: tuple[OrderLine, ...]) -> PlaceOrder:
-    """The PlaceOrder of `order` (a row with shipping_address, email and currency) and its lines."""
-    address = order.shipping_address or {}
-    return PlaceOrder(
-        external_id=external_id,
-        shipping_address=Address(
-            name=address.get("name") or " ".join(filter(None, [address.get("first_name"), address.get("last_name")])) or "",
-            address1=address.get("address1") or "",
-            address2=address.get("address2"),
-            city=address.get("city") or "",
-            province_code=address.get("province_code"),
-            country_code=address.get("country_code") or "",
-            zip=address.get("zip"),
-            phone=address.get("phone"),
-            email=order.email,
-            company=address.get("company"),
-        ),
-        lines=lines,
-        currency=order.currency or "USD",
+def read_request(session: Session, delivery_id: int):
+    """(the delivery's row, its lines, the PlaceOrder, the digest of the address in it): the one builder of what a supplier gets.
+
+    Core statements built once (no unit of work for the delivery, its lines and the order);
+    removed lines (quantity 0) are left out of the request but returned (their sent quantity is 0).
+    """
+    delivery = session.execute(_DELIVERY_TO_SEND, {"id": delivery_id}).one()
+    lines = session.execute(_LINES_TO_SEND, {"delivery": delivery_id}).all()
+    skus = sorted({line.supplier_sku for line in lines})
+    # Supplier SKU -> the cost the merchant mapped for it at this supplier (purchase orders show unit costs).
+    costs = dict(session.execute(_MAPPED_COSTS, {"shop": delivery.shop_domain, "supplier": delivery.supplier_id, "skus": skus}).all()) if skus else {}
+    request = PlaceOrder(
+        external_id=delivery.idempotency_key,
+        shipping_address=order_address(delivery),
+        lines=tuple(OrderLine(line_ref=str(line.id), supplier_sku=line.supplier_sku, quantity=line.quantity, name=line.title, retail_price=line.price,
+                              unit_cost=costs.get(line.supplier_sku)) for line in lines_to_place(lines)),
+        currency=delivery.currency or "USD",
     )
-
-
-def _request(external_id: str, order, lines, costs: dict[str, str]) -> PlaceOrder:
-    """The PlaceOrder from the Core rows of _process (_DELIVERY_TO_SEND, _LINES_TO_SEND with quantity > 0)."""
-    return _order_request(external_id, order, tuple(
-        OrderLine(line_ref=str(line.id), supplier_sku=line.supplier_sku, quantity=line.quantity, name=line.title, retail_price=line.price,
-                  unit_cost=costs.get(line.supplier_sku)) for line in lines))
+    return delivery, lines, request, address_digest(delivery.shipping_address)
 
 
 class ForwardingWorker:
@@ -413,14 +384,9 @@ class ForwardingWorker:
     def _process(self, delivery_id: int, report: ForwardReport) -> None:
         with self.read_session_factory() as session:
             # Core reads of what the send needs: no unit of work for the delivery, its lines and the order (issue 20).
-            delivery = session.execute(_DELIVERY_TO_SEND, {"id": delivery_id}).one()
+            delivery, lines, request, sent_digest = read_request(session, delivery_id)
             supplier = session.get(Supplier, delivery.supplier_id)
             state = delivery.state
-            lines = session.execute(_LINES_TO_SEND, {"delivery": delivery_id}).all()
-            skus = sorted({line.supplier_sku for line in lines})
-            costs = dict(session.execute(_MAPPED_COSTS, {"shop": delivery.shop_domain, "supplier": delivery.supplier_id, "skus": skus}).all()) if skus else {}
-            request = _request(delivery.idempotency_key, delivery, lines_to_place(lines), costs)
-            sent_digest = address_digest(delivery.shipping_address)
             supplier_order_id = delivery.supplier_order_id
             bind(shop=delivery.shop_domain, supplier_id=delivery.supplier_id, order_id=delivery.order_id)  # log context (reset by the drain loop)
             session.expunge_all()
@@ -473,9 +439,8 @@ class ForwardingWorker:
                 return
             # What the supplier gets (lines and address digest): order changes are compared with it.
             attempts = session.execute(_SENDING, {"delivery": delivery_id, "digest": sent.address_digest}).scalar_one()
-            quantities = {line.line_ref: line.quantity for line in request.lines}
             if sent.line_ids:
-                session.execute(_SENT_QUANTITY, [{"line": line_id, "sent": quantities.get(str(line_id), 0)} for line_id in sent.line_ids])
+                session.execute(_SENT_QUANTITY, [{"line": line_id, "sent": quantity} for line_id, quantity in sent_quantities(request, sent.line_ids).items()])
         started = time.monotonic()
         summary = {"external_id": request.external_id, "lines": [[l.supplier_sku, l.quantity] for l in request.lines]}
         if draft is not None:

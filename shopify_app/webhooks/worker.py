@@ -208,27 +208,41 @@ class InboxWorker:
         return claimed, len(candidates)
 
     def _process(self, delivery_id: int, topic: str, report: DrainReport, claimed: Claimed | None = None) -> None:
-        """Prefetch, handle and finish one delivery (`claimed`: what the claim read; None: read the row here)."""
+        """Prefetch, handle and finish one delivery (`claimed`: what the claim read; None: read the row here).
+
+        A topic whose prefetch leases only before calling out (registry: lease_when_calling_out)
+        and that the claim did not lease reads its row here, and most of its deliveries read
+        nothing from the network: no lease written, the write transaction takes the row the way
+        a topic without a prefetch does.
+        """
         try:
             if prefetch_for(topic) is None:
                 self._process_in_one_write(delivery_id, report)
                 return
-            if leases_when_calling_out(topic) and (claimed is None or claimed.body is None):
-                self._process_leasing_when_calling_out(delivery_id, report)
-                return
-            if claimed is None:  # a delivery not from this worker's claim (tests, tools): read what the claim would have
+            lazy = leases_when_calling_out(topic) and (claimed is None or claimed.body is None)
+            leased = [] if lazy else [True]
+            if claimed is None and not lazy:  # a delivery not from this worker's claim (tests, tools): read what the claim would have
                 claimed = self._read_claimed(delivery_id)
                 if claimed is None:
                     return
             follow_ups: list = []
             with contextlib.ExitStack() as turn:  # a one-at-a-time key's lock, held until the write committed
-                payload, prefetched = self._prefetch(claimed, turn)
+                with self.read_session_factory() as session:  # the row (when not claimed) and the prefetch's own reads: one read transaction
+                    if lazy:
+                        row = session.connection().execute(_ROW_WITH_BODY, {"delivery_id": delivery_id}).first()
+                        if row is None:
+                            return
+                        claimed = Claimed(row.id, row.topic, row.shop_domain, row.webhook_id, row.api_version, row.body, row.shop_status)
+                    payload, prefetched = self._prefetch(claimed, turn, self._lease_before_calling_out(delivery_id, leased) if lazy else None, session)
                 with self.session_factory.begin() as session:
-                    # One read: the lease is still ours and the shop's status now (it may have
-                    # changed since the claim); the body came with the claim.
-                    state = session.connection().execute(_OWNER_AND_SHOP, {"delivery_id": delivery_id}).first()
-                    if state is None or state.lease_owner != self.owner:
-                        return
+                    if leased:  # one read: the lease is still ours and the shop's status now (it may have changed since the claim)
+                        state = session.connection().execute(_OWNER_AND_SHOP, {"delivery_id": delivery_id}).first()
+                        if state is None or state.lease_owner != self.owner:
+                            return
+                    else:  # still due and nobody's lease: handled, leased or put off meanwhile otherwise
+                        state = session.connection().execute(_STILL_DUE_AND_SHOP, {"delivery_id": delivery_id, "now": utcnow()}).first()
+                        if state is None:
+                            return
                     outcome = self._handle_and_finish(session, claimed, state.shop_status, payload, prefetched, follow_ups)
             if self._follow_up(delivery_id, outcome, follow_ups):
                 _count(report, outcome)
@@ -239,24 +253,9 @@ class InboxWorker:
         except Exception as exc:  # noqa: BLE001 - any handler failure is retried, never lost
             self._record_failure(delivery_id, exc, report, poison=False)
 
-    def _process_in_one_write(self, delivery_id: int, report: DrainReport) -> None:
-        """A topic without a prefetch: claim, handle and finish in one write transaction (a lease only for follow-up calls)."""
-        follow_ups: list = []
-        with self.session_factory.begin() as session:
-            row = session.connection().execute(_TAKE_IN_WRITE, {"delivery_id": delivery_id, "now": utcnow()}).first()
-            if row is None:
-                return  # handled, leased or put off by another worker meanwhile
-            outcome = self._handle_and_finish(session, row, row.shop_status, None, None, follow_ups)
-        if self._follow_up(delivery_id, outcome, follow_ups):
-            _count(report, outcome)
-
-    def _process_leasing_when_calling_out(self, delivery_id: int, report: DrainReport) -> None:
-        """A topic whose prefetch leases only before calling out: most of its deliveries read nothing from the
-        network, and are then handled like a topic without a prefetch (no lease written: one write transaction)."""
-        follow_ups: list = []
-        leased = []
-
-        def lease_before_calling_out() -> None:
+    def _lease_before_calling_out(self, delivery_id: int, leased: list):
+        """The prefetch's `calling_out`: lease the row (once) before its first network call; _LeaseLost if another worker has it."""
+        def lease() -> None:
             if leased:
                 return
             now = utcnow()
@@ -266,24 +265,16 @@ class InboxWorker:
             if won is None:
                 raise _LeaseLost()
             leased.append(True)
+        return lease
 
-        with contextlib.ExitStack() as turn:
-            with self.read_session_factory() as session:  # the row and the prefetch's own reads: one read transaction
-                row = session.connection().execute(_ROW_WITH_BODY, {"delivery_id": delivery_id}).first()
-                if row is None:
-                    return
-                claimed = Claimed(row.id, row.topic, row.shop_domain, row.webhook_id, row.api_version, row.body, row.shop_status)
-                payload, prefetched = self._prefetch(claimed, turn, lease_before_calling_out, session)
-            with self.session_factory.begin() as session:
-                if leased:
-                    state = session.connection().execute(_OWNER_AND_SHOP, {"delivery_id": delivery_id}).first()
-                    if state is None or state.lease_owner != self.owner:
-                        return
-                else:  # still due and nobody's lease: handled, leased or put off meanwhile otherwise
-                    state = session.connection().execute(_STILL_DUE_AND_SHOP, {"delivery_id": delivery_id, "now": utcnow()}).first()
-                    if state is None:
-                        return
-                outcome = self._handle_and_finish(session, claimed, state.shop_status, payload, prefetched, follow_ups)
+    def _process_in_one_write(self, delivery_id: int, report: DrainReport) -> None:
+        """A topic without a prefetch: claim, handle and finish in one write transaction (a lease only for follow-up calls)."""
+        follow_ups: list = []
+        with self.session_factory.begin() as session:
+            row = session.connection().execute(_TAKE_IN_WRITE, {"delivery_id": delivery_id, "now": utcnow()}).first()
+            if row is None:
+                return  # handled, leased or put off by another worker meanwhile
+            outcome = self._handle_and_finish(session, row, row.shop_status, None, None, follow_ups)
         if self._follow_up(delivery_id, outcome, follow_ups):
             _count(report, outcome)
 
@@ -316,8 +307,8 @@ class InboxWorker:
             return None
         return Claimed(row.id, row.topic, row.shop_domain, row.webhook_id, row.api_version, row.body, row.shop_status)
 
-    def _prefetch(self, row: Claimed, turn: contextlib.ExitStack, calling_out=None, session=None):
-        """(payload, what the topic's prefetch read from Shopify/a supplier), on a read-only session before any write lock.
+    def _prefetch(self, row: Claimed, turn: contextlib.ExitStack, calling_out, session):
+        """(payload, what the topic's prefetch read from Shopify/a supplier), on the caller's read-only session before any write lock.
 
         Nothing is read again for it: the claim returned the body and the shop's status (the
         write transaction checks both the lease and the status again). A topic handled one at a
@@ -329,15 +320,13 @@ class InboxWorker:
         payload = _parse(row.body)
         key_of = serial_key_for(row.topic)
         key = key_of(payload) if key_of is not None else None
-        # A read session that begins only if the prefetch reads the database (or the caller's, left open for it).
-        with self.read_session_factory() if session is None else contextlib.nullcontext(session) as session:
-            if key is not None:
-                # No read snapshot kept while waiting: the prefetch then sees what the other delivery committed.
-                turn.enter_context(_ONE_AT_A_TIME.hold((row.shop_domain, key), before_waiting=session.rollback))
-            ctx = self._context(session, row, payload)
-            if calling_out is not None:
-                ctx.calling_out = calling_out
-            return payload, prefetch_for(row.topic)(ctx)
+        if key is not None:
+            # No read snapshot kept while waiting: the prefetch then sees what the other delivery committed.
+            turn.enter_context(_ONE_AT_A_TIME.hold((row.shop_domain, key), before_waiting=session.rollback))
+        ctx = self._context(session, row, payload)
+        if calling_out is not None:
+            ctx.calling_out = calling_out
+        return payload, prefetch_for(row.topic)(ctx)
 
     def _context(self, session, row, payload, prefetched=None, follow_ups=None) -> WebhookContext:
         return WebhookContext(
