@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..models import utcnow
-from .models import Order, OrderEvent, OrderLine, OrderState
+from .models import Order, OrderLine, OrderState
 from .payloads import OrderSnapshot
-from .timeline import record_event
+from .timeline import insert_event, record_event
 
 log = logging.getLogger(__name__)
 
@@ -134,14 +134,12 @@ def upsert(session: Session, shop_domain: str, snap: OrderSnapshot, absent: bool
 
 
 _lines = OrderLine.__table__
-_events = OrderEvent.__table__
 # A new order, its lines and its "received" event as Core statements built once (issue 19 part C:
 # the ORM unit of work inserting them cost 2 ms of CPU an order). An order another worker stored
 # meanwhile makes the INSERT do nothing (no savepoint, no IntegrityError): theirs is updated instead.
 _INSERT_ORDER = {name: dialect.insert(_orders).on_conflict_do_nothing(index_elements=[_orders.c.shop_domain, _orders.c.shopify_id]).returning(_orders.c.id)
                  for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
 _INSERT_LINES = insert(_lines).returning(_lines.c.id, sort_by_parameter_order=True)
-_INSERT_EVENT = insert(_events)
 
 
 def _insert(session: Session, shop_domain: str, snap: OrderSnapshot) -> Order | None:
@@ -157,7 +155,7 @@ def _insert(session: Session, shop_domain: str, snap: OrderSnapshot) -> Order | 
         return None
     rows = [dict(_line_values(item), order_id=order_id, shopify_line_id=item.shopify_line_id) for item in snap.lines]
     line_ids = connection.execute(_INSERT_LINES, rows).scalars().all() if rows else []
-    connection.execute(_INSERT_EVENT, {"order_id": order_id, "kind": "received", "actor": "store", "detail": {"name": snap.name}, "created_at": now})
+    insert_event(session, order_id, "received", "store", name=snap.name)
     # The ORM objects of what was just written, made persistent without reading them back:
     # routing works on them (the order's lines in the snapshot's order, as a load would give).
     order = persistent(session, Order(id=order_id, **with_defaults(_orders, values)))
