@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import event, select
 
 from conftest import _fresh_postgres_db, make_settings, sample, webhook_headers
+from orders.forwarding_kit import SHOP, add_printful_supplier, deliver, deliveries, paid_order_payload, supplier_sandbox, with_primary_location_shopify  # noqa: F401 - a fixture
 from scheduler.distributed import WorkerLanes, build_app, conninfo, ensure_schema
 from shopify_app.jobs.lane_notices import CHANNEL
 from shopify_app.migrate import upgrade_to_head
@@ -215,3 +216,18 @@ def test_a_worker_is_ready_while_its_lanes_and_listener_run(scaled_out) -> None:
     lanes.stop()
     ok, details = worker_readiness(services)
     assert not ok and "not running" in details["reason"]
+
+
+def test_two_workers_never_place_an_order_twice(scaled_out, supplier_sandbox) -> None:
+    """Orders routed on the web wait for forwarding; two workers' forwarding lanes race for them: each is placed once."""
+    web, worker, _ = scaled_out
+    supplier_sandbox.reset()
+    web.extensions["services"].tokens.save(SHOP, "shpat_x", None, None, None, "read_orders")
+    with_primary_location_shopify(web)
+    add_printful_supplier(web, supplier_sandbox, timeout=15)
+    for number in range(1001, 1009):
+        deliver(web, "orders/paid", paid_order_payload(order_number=number))  # routed here; forwarding is the workers'
+    assert len(deliveries(web)) == 8 and {d.state for d in deliveries(web)} != {"placed"}
+    worker(), worker()  # both listen, both are rung at once (rows committed before they started)
+    assert wait_for(lambda: {d.state for d in deliveries(web)} == {"placed"}, timeout=60), [d.state for d in deliveries(web)]
+    assert [supplier_sandbox.orders_created(d.idempotency_key) for d in deliveries(web)] == [1] * 8
