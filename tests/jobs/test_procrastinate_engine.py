@@ -127,3 +127,4 @@ def test_two_worker_processes_started_together_share_one_schema_and_drain_the_in
     assert alive == [True, True], output[-3000:]
     assert status == "waiting", output[-3000:]
     assert "Traceback" not in output, output[-3000:]
+    assert [w.returncode for w in workers] == [0, 0], output[-3000:]  # SIGTERM: lanes and procrastinate stopped, a clean exit
