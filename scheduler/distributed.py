@@ -39,11 +39,6 @@ JOBS_QUEUE = "jobs"
 # it) and a notification missed while the listener reconnects (its reconnection rings every lane
 # anyway). Every worker process polls, so one second (embedded) would cost 3 claims a second per worker idle.
 WORKER_LANE_POLL_SECONDS = 2.0
-# A worker's forwarding pump sleeps until the earliest waiting delivery is due, but a delivery
-# "due now" may be one another worker is claiming or whose supplier's slots are all taken: with
-# the embedded pump's 20 ms floor every worker looked 50 times a second while orders poured in.
-# New rows ring the pump at once whatever the floor; only retries coming due wait up to this.
-WORKER_DUE_FLOOR_SECONDS = 0.25
 WORKERS_PER_PROCESS = 2  # serve() runs one procrastinate worker for the work queue and one for the jobs queue
 JOBS_POLL = 5.0  # seconds: the same for the jobs queue (procrastinate's default)
 WORK_QUEUE = "work"
@@ -184,7 +179,7 @@ class WorkerLanes:
         from scheduler.lane_listener import LaneListener, lane_wakeups
         from scheduler.lanes import OrderLanes
 
-        self.lanes = OrderLanes(services, poll_seconds=poll_seconds, due_floor=WORKER_DUE_FLOOR_SECONDS)
+        self.lanes = OrderLanes(services, poll_seconds=poll_seconds)
         self.listener = LaneListener(conninfo(services.settings.database_url), lane_wakeups(services))
 
     def start(self) -> None:

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import Counter
 
 import psycopg
 
-from shopify_app.jobs.lane_notices import CHANNEL, FORWARDING, ORDERS, WAY_BACK, parse
+from shopify_app.jobs.lane_notices import CHANNEL, FORWARDING, ORDERS, WAY_BACK
 
 log = logging.getLogger(__name__)
 
@@ -20,13 +19,6 @@ STOP_CHECK_SECONDS = 1.0  # the listen loop looks at its stop flag this often (w
 # beside the 5 s an order may take, and one pass claims up to 10 rows.
 GATHER_SECONDS = 0.03
 RINGS_PER_BURST = 3  # the orders lane's threads (scheduler/lanes.py ORDERS_LANE_THREADS): more rings only coalesce
-# Every listener hears every notification; each rings only for the tokens of its share (token
-# modulo the listeners, by their server pid order). Re-read this often: a worker joining or
-# leaving moves the shares, and until every listener has re-read them a token may be nobody's
-# (the lanes' 2 s poll finds its row) or two workers' (one of them finds nothing).
-SHARE_REFRESH_SECONDS = 5.0
-APPLICATION_NAME = "dropship-lane-listener"
-_ROSTER = "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND datname = current_database() ORDER BY pid"
 RECONNECT_FIRST_SECONDS = 0.5
 RECONNECT_MAX_SECONDS = 30.0
 
@@ -41,8 +33,7 @@ class LaneListener:
 
     Each notification rings its lane once (a Doorbell wakes one waiting thread; rings while
     every thread is busy coalesce into one look when a thread is free); a burst arriving
-    within GATHER_SECONDS rings each lane at most RINGS_PER_BURST times; and of the
-    notifications every worker hears, this one rings only for its share (SHARE_REFRESH_SECONDS). Notifications sent
+    within GATHER_SECONDS rings each lane at most RINGS_PER_BURST times. Notifications sent
     while the connection is down are lost to it, so every (re)connection rings every lane
     once: the rows committed meanwhile are claimed at once, not at the lanes' next poll.
     """
@@ -54,9 +45,6 @@ class LaneListener:
         self.backend_pid: int | None = None  # the listening connection's server process (tests kill it)
         self.reconnects = 0
         self.heard: Counter[str] = Counter()  # notifications received, by lane (tests, debugging)
-        self.taken: Counter[str] = Counter()  # of those, the ones of this listener's share
-        self.share: tuple[int, int] | None = None  # (this listener's place, listeners): None rings for every notification
-        self._share_read = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -86,29 +74,11 @@ class LaneListener:
             wakeup.set()
 
     def ring_burst(self, payloads: list[str]) -> None:
-        """Ring each lane the burst names, once per notification of this listener's share, up to RINGS_PER_BURST."""
-        counts: Counter[str] = Counter()
-        for text in payloads:
-            lane, token = parse(text)
-            self.heard[lane] += 1
-            if self.is_mine(token):
-                counts[lane] += 1
-        self.taken.update(counts)
+        """Ring each lane the burst names, once per notification up to RINGS_PER_BURST."""
+        counts = Counter(payloads)
+        self.heard.update(counts)
         for lane, count in counts.items():
             self.ring(lane, min(count, RINGS_PER_BURST))
-
-    def is_mine(self, token: int | None) -> bool:
-        """Whether a notification's token falls in this listener's share (no token, or no share known: yes)."""
-        if token is None or self.share is None:
-            return True
-        place, listeners = self.share
-        return token % listeners == place
-
-    def read_share(self, conn) -> None:
-        """This listener's place among the lanes' listeners on this database (by server pid)."""
-        pids = [row[0] for row in conn.execute(_ROSTER, (APPLICATION_NAME,))]
-        self.share = (pids.index(self.backend_pid), len(pids)) if self.backend_pid in pids else None
-        self._share_read = time.monotonic()
 
     def ring_all(self) -> None:
         """Wake every lane once (after a (re)connection: what was committed meanwhile)."""
@@ -125,7 +95,6 @@ class LaneListener:
                 if self.listening.is_set():  # it was up: the backoff starts again
                     delay = RECONNECT_FIRST_SECONDS
                 self.listening.clear()
-                self.share = None  # until it listens again, the others' shares still count it: their polls cover its tokens
                 self.reconnects += 1
                 log.warning("lane listener lost its connection (%s: %s); reconnecting in %.1f s, the lanes keep polling meanwhile",
                             type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "", delay)
@@ -134,17 +103,14 @@ class LaneListener:
             delay = min(delay * 2, RECONNECT_MAX_SECONDS)
 
     def _listen(self) -> None:
-        with psycopg.connect(self.conninfo, autocommit=True, application_name=APPLICATION_NAME) as conn:
+        with psycopg.connect(self.conninfo, autocommit=True, application_name="dropship-lane-listener") as conn:
             conn.execute(f"LISTEN {CHANNEL}")
             self.backend_pid = conn.info.backend_pid
             if self.reconnects:
                 log.info("lane listener reconnected (after %d loss(es))", self.reconnects)
-            self.read_share(conn)
             self.listening.set()
             self.ring_all()
             while not self._stop.is_set():
-                if time.monotonic() - self._share_read > SHARE_REFRESH_SECONDS:
-                    self.read_share(conn)  # notifications arriving meanwhile wait in psycopg's backlog
                 first = [notice.payload for notice in conn.notifies(timeout=STOP_CHECK_SECONDS, stop_after=1)]
                 if first:
                     self.ring_burst(first + [notice.payload for notice in conn.notifies(timeout=GATHER_SECONDS)])

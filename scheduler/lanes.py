@@ -14,7 +14,7 @@ from shopify_app.webhooks.lanes import WAY_BACK_TOPICS
 from shopify_app.webhooks.worker import InboxWorker, InHand
 
 from .forwarding_capacity import forwarding_worker
-from .pump import MIN_WAIT, Pump
+from .pump import Pump
 
 ORDERS_LANE_THREADS = 3
 ORDERS_LANE_BATCH = 10
@@ -27,7 +27,7 @@ SIBLING_POLL_SECONDS = 10.0  # a lane's second and third threads: rung when ther
 class OrderLanes:
     """The inbox's two lanes and the forwarding pump: pump threads woken by the services' doorbells, claiming rows with leases."""
 
-    def __init__(self, services, *, poll_seconds: float = FIRST_THREAD_POLL_SECONDS, due_floor: float = MIN_WAIT):
+    def __init__(self, services, *, poll_seconds: float = FIRST_THREAD_POLL_SECONDS):
         self.services = services
         # Two lanes over the inbox: the way back (supplier events pushing fulfillments to Shopify,
         # and Shopify's fulfillment webhooks) waits on Shopify's rate limit; on its own thread it
@@ -68,9 +68,8 @@ class OrderLanes:
             worker.on_backlog = services.supplier_events_wakeup.set
         self.forwarding_worker = forwarding_worker(services)  # FORWARDING_THREADS / FORWARDING_CALLS_PER_SUPPLIER
         self.amendment_worker = AmendmentWorker(services.session_factory, services.box, wake_forwarding=services.wake_forwarding)
-        # `due_floor`: the least wait when a delivery is still due right after a pass (see WORKER_DUE_FLOOR_SECONDS).
         self.forwarding_pump = Pump("forwarding-pump", self.drain_supplier_work, services.forwarding_wakeup, poll_seconds=poll_seconds,
-                                    next_due=self.forwarding_worker.next_due_in, min_wait=due_floor)
+                                    next_due=self.forwarding_worker.next_due_in)
         # The drains beat their pump as they make progress: /readyz tells a busy pass from a stuck one.
         for worker, pump in zip(self.orders_lane_workers, (self.pump, *self.more_inbox_pumps)):
             worker.beat = pump.beat

@@ -20,13 +20,12 @@ class Pump:
     """
 
     def __init__(self, name: str, work: Callable[[], object], wakeup: threading.Event, poll_seconds: float = 1.0,
-                 next_due: Callable[[], float | None] | None = None, min_wait: float = MIN_WAIT):
+                 next_due: Callable[[], float | None] | None = None):
         self.name = name
         self.work = work
         self.wakeup = wakeup
         self.poll_seconds = poll_seconds
         self.next_due = next_due
-        self.min_wait = min_wait  # the least wait when next_due says "due now" again
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_beat = time.monotonic()  # the loop's heartbeat, for /readyz
@@ -83,4 +82,4 @@ class Pump:
         except Exception:  # noqa: BLE001 - the poll interval still brings it back
             log.exception("%s: reading when work is due failed", self.name)
             return self.poll_seconds
-        return self.poll_seconds if due is None else min(self.poll_seconds, max(self.min_wait, due))
+        return self.poll_seconds if due is None else min(self.poll_seconds, max(MIN_WAIT, due))

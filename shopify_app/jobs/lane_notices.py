@@ -5,15 +5,10 @@ order to place) and tells the workers with `pg_notify`: inside the transaction t
 the row where it can (no transaction of its own, and PostgreSQL delivers a notification
 only on commit, so a wake-up never comes before its row), else in one autocommit statement.
 Each worker's listener (scheduler/lane_listener.py) rings the lane's doorbell.
-
-The payload is `<lane>:<token>`, a random token: every worker hears every notification, and
-each takes only the tokens of its share (token modulo the listeners it sees), so one worker
-looks for the new row, not all of them. A bare `<lane>` is every worker's.
 """
 from __future__ import annotations
 
 import logging
-import random
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection, Engine
@@ -29,23 +24,9 @@ LANES = (ORDERS, WAY_BACK, FORWARDING)
 NOTIFY = select(func.pg_notify(CHANNEL, bindparam("lane")))  # built once (the intake's hot path)
 
 
-def payload(lane: str) -> str:
-    """`<lane>:<token>`: the token picks the one worker whose share it is."""
-    return f"{lane}:{random.getrandbits(32):08x}"
-
-
-def parse(text: str) -> tuple[str, int | None]:
-    """(lane, token) of a payload; token None for a bare lane (or one that is not ours to read)."""
-    lane, _, token = text.partition(":")
-    try:
-        return lane, int(token, 16) if token else None
-    except ValueError:
-        return lane, None
-
-
 def notify_in(conn: Connection, lane: str) -> None:
     """Queue the wake-up in the caller's transaction: the workers get it when (and only if) it commits."""
-    conn.execute(NOTIFY, {"lane": payload(lane)})
+    conn.execute(NOTIFY, {"lane": lane})
 
 
 def notify_now(engine: Engine, *lanes: str) -> None:

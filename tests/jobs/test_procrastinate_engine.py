@@ -54,7 +54,7 @@ def test_a_web_process_on_the_procrastinate_engine_notifies_the_workers_instead_
     """The hot path is no procrastinate job any more (tests/jobs/test_worker_lanes.py has the workers' side)."""
     import psycopg
 
-    from shopify_app.jobs.lane_notices import CHANNEL, parse
+    from shopify_app.jobs.lane_notices import CHANNEL
 
     url = _fresh_postgres_db(postgres_server)
     upgrade_to_head(url)
@@ -69,7 +69,7 @@ def test_a_web_process_on_the_procrastinate_engine_notifies_the_workers_instead_
         assert app.test_client().post("/webhooks", data=body, headers=webhook_headers("orders/create", body)).status_code == 200
         services.wake_inbox_worker()  # an install completing: both inbox lanes
         services.wake_forwarding()  # a hold released on the web: the forwarding lane
-        heard = [parse(n.payload)[0] for n in listener.notifies(timeout=10, stop_after=4)]
+        heard = [n.payload for n in listener.notifies(timeout=10, stop_after=4)]
     from sqlalchemy import create_engine, text
 
     engine = create_engine(url)
