@@ -12,13 +12,6 @@ from shopify_app.jobs.lane_notices import CHANNEL, FORWARDING, ORDERS, WAY_BACK
 log = logging.getLogger(__name__)
 
 STOP_CHECK_SECONDS = 1.0  # the listen loop looks at its stop flag this often (worker shutdown)
-# After a notification, the ones arriving within this window are taken with it, and each lane
-# is rung at most RINGS_PER_BURST times for them. Every worker hears every NOTIFY: at 25
-# orders/s (some 200 notifications/s) a ring per notification made every worker's idle threads
-# look for rows that another worker had already taken (two statements each). 30 ms is small
-# beside the 5 s an order may take, and one pass claims up to 10 rows.
-GATHER_SECONDS = 0.03
-RINGS_PER_BURST = 3  # the orders lane's threads (scheduler/lanes.py ORDERS_LANE_THREADS): more rings only coalesce
 RECONNECT_FIRST_SECONDS = 0.5
 RECONNECT_MAX_SECONDS = 30.0
 
@@ -32,8 +25,7 @@ class LaneListener:
     """One autocommit psycopg connection per process, LISTENing on the lanes' channel in a thread of its own.
 
     Each notification rings its lane once (a Doorbell wakes one waiting thread; rings while
-    every thread is busy coalesce into one look when a thread is free); a burst arriving
-    within GATHER_SECONDS rings each lane at most RINGS_PER_BURST times. Notifications sent
+    every thread is busy coalesce into one look when a thread is free). Notifications sent
     while the connection is down are lost to it, so every (re)connection rings every lane
     once: the rows committed meanwhile are claimed at once, not at the lanes' next poll.
     """
@@ -64,21 +56,14 @@ class LaneListener:
         """Whether the listen thread runs (connected or reconnecting)."""
         return bool(self._thread and self._thread.is_alive())
 
-    def ring(self, lane: str, times: int = 1) -> None:
-        """Wake `times` threads of the lane notifications name (other payloads are ignored)."""
+    def ring(self, lane: str) -> None:
+        """Wake one thread of the lane a notification names (other payloads are ignored)."""
+        self.heard[lane] += 1
         wakeup = self.wakeups.get(lane)
         if wakeup is None:
             log.debug("lane listener: no lane %r here", lane)
             return
-        for _ in range(times):
-            wakeup.set()
-
-    def ring_burst(self, payloads: list[str]) -> None:
-        """Ring each lane the burst names, once per notification up to RINGS_PER_BURST."""
-        counts = Counter(payloads)
-        self.heard.update(counts)
-        for lane, count in counts.items():
-            self.ring(lane, min(count, RINGS_PER_BURST))
+        wakeup.set()
 
     def ring_all(self) -> None:
         """Wake every lane once (after a (re)connection: what was committed meanwhile)."""
@@ -111,7 +96,6 @@ class LaneListener:
             self.listening.set()
             self.ring_all()
             while not self._stop.is_set():
-                first = [notice.payload for notice in conn.notifies(timeout=STOP_CHECK_SECONDS, stop_after=1)]
-                if first:
-                    self.ring_burst(first + [notice.payload for notice in conn.notifies(timeout=GATHER_SECONDS)])
+                for notice in conn.notifies(timeout=STOP_CHECK_SECONDS):
+                    self.ring(notice.payload)
         self.listening.clear()
