@@ -157,11 +157,8 @@ class InboxWorker:
             claimed, seen = ([], 0) if self.stopping.is_set() else self._claim(batch_size)
             if not seen:
                 break
-            # A full look is a backlog: once a row of it turned out ours, a sibling thread is rung
-            # to help. Not before: with several processes draining, the look also sees rows other
-            # processes are handling in their write transactions (unleased), and a ring per look
-            # kept every worker's threads ringing each other to find them taken.
-            backlog, before = seen >= batch_size, report.handled
+            if seen >= batch_size:
+                self.on_backlog()
             try:
                 for n, row in enumerate(claimed):
                     if self.stopping.is_set():
@@ -171,15 +168,11 @@ class InboxWorker:
                         self._process(row.id, row.topic, report, row)
                     self.in_hand.discard(row.id)
                     self.beat()
-                    if backlog and report.handled > before:
-                        backlog = False
-                        self.on_backlog()
             finally:
                 self.in_hand.discard_all(row.id for row in claimed)
-            if seen < batch_size or report.handled == before:
+            if seen < batch_size:
                 # Fewer were due than a batch: no query just to find nothing. A delivery stored
-                # since is not missed: its intake wakes the pump after its commit. Or none of the
-                # batch was ours (siblings' or other processes' rows): another look sees the same.
+                # since is not missed: its intake wakes the pump after its commit.
                 break
         return report
 
