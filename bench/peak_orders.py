@@ -14,8 +14,9 @@ order is lost (not at the supplier after the drain) or duplicated (created twice
 first step that breaks ends the mode. The mode's figure is the highest holding rate.
 
 Modes: `embedded` (SQLite, one gunicorn worker running the scheduler and pumps) and
-`pg1`, `pg2`, `pg4` (PostgreSQL + procrastinate: two web workers, 1/2/4 worker
-processes; a throwaway PostgreSQL server like the tests').
+`pg1`, `pg2`, `pg4` (PostgreSQL: two web workers, 1/2/4 `cli worker` processes, each
+running the order lanes woken by NOTIFY and procrastinate's periodic jobs; a throwaway
+PostgreSQL server like the tests').
 
     .venv/bin/python bench/peak_orders.py                       # every mode, about 10 minutes
     .venv/bin/python bench/peak_orders.py --quick               # smoke run
@@ -72,7 +73,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--calls-per-supplier", type=int, default=None,
                    help="FORWARDING_CALLS_PER_SUPPLIER (calls in flight per supplier and process; app default 4)")
     p.add_argument("--work-concurrency", type=int, default=None,
-                   help="WORKER_WORK_CONCURRENCY for the procrastinate workers (slots for order work; app default 8)")
+                   help="WORKER_WORK_CONCURRENCY for the workers (procrastinate slots of the `work` queue; app default 8)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--settle", type=float, default=10.0, help="seconds after installing the shops before the first step")
     p.add_argument("--quick", action="store_true", help="smoke run: embedded only, rates 5,10, 4 s steps, 3 shops")

@@ -2,20 +2,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from integrations.shopify.pacing import background_calls
 from shopify_app import lifecycle
 from shopify_app.auth.tokens import TokenUnavailable
 from shopify_app.inventory.jobs import mirror_shop_catalog, pull_due_stock_feeds, refresh_shop_catalog, shops_to_mirror_of, shops_to_sync_of, shops_with_stock_feeds_of, sync_shop_inventory
 from shopify_app.jobs.fanout import ShopJob, forget_installed_shops, installed_shops, purge_unit_runs, unit_name
 from shopify_app.shop_profile import refresh_if_stale, stale_profiles
 
-from shopify_app.suppliers.amendments import AmendmentWorker
-from scheduler.forwarding_capacity import forwarding_worker
 from shopify_app.suppliers.edi_polling import poll_edi_partners
 from shopify_app.suppliers.as2_watch import CHECK_EVERY as AS2_PARTNERS_EVERY, watch_as2_partners
 from shopify_app.suppliers.email_inbox import poll_mailboxes
@@ -23,8 +19,6 @@ from shopify_app.suppliers.file_channel import poll_file_suppliers
 from shopify_app.suppliers.po_batches import close_due_batches, shops_with_due_batches
 from shopify_app.suppliers.polling import poll_shipments
 from shopify_app.suppliers.printful_connect import maintain_printful_connections
-from shopify_app.webhooks.lanes import WAY_BACK_TOPICS
-from shopify_app.webhooks.worker import InboxWorker, InHand
 
 from shopify_app.jobs.claims import purge_old_runs, run_claimed
 from shopify_app.reconcile.runner import run_reconciliation
@@ -33,14 +27,9 @@ from shopify_app.kpis.evaluate import check_shop_kpis
 from shopify_app.kpis.snapshots import close_shop_days
 from shopify_app.kpis.state_counts import fold_state_counts, recount_shop_states
 
-from .pump import Pump
 from .shop_jobs import DISPATCH_EVERY, ShopJobPool
 
-ORDERS_LANE_THREADS = 3
-ORDERS_LANE_BATCH = 10
-WAY_BACK_THREADS = 2  # one thread left the way back (4 rows per order, each with a supplier or Shopify call) behind at 10 orders/s
-WAY_BACK_BATCH = 10
-SIBLING_POLL_SECONDS = 10.0  # a lane's second and third threads: rung when there is work, the first thread polls every second
+from .lanes import ORDERS_LANE_BATCH, ORDERS_LANE_THREADS, SIBLING_POLL_SECONDS, WAY_BACK_BATCH, WAY_BACK_THREADS, OrderLanes  # noqa: F401 - re-exported (tests, bench)
 
 log = logging.getLogger(__name__)
 
@@ -183,73 +172,21 @@ SHOP_JOBS = (
 
 
 class EmbeddedScheduler:
-    """APScheduler for periodic jobs, the inbox's two lanes and the forwarding pump, in the web process."""
+    """APScheduler for periodic jobs, plus the order lanes (the inbox's two lanes and the forwarding pump), in the web process."""
 
     def __init__(self, services):
         self.services = services
         self.scheduler = BackgroundScheduler(timezone=dt.timezone.utc, job_defaults={"coalesce": True, "max_instances": 1})
-        # Two lanes over the inbox: the way back (supplier events pushing fulfillments to Shopify,
-        # and Shopify's fulfillment webhooks) waits on Shopify's rate limit; on its own thread it
-        # never holds up new orders, which are routed and forwarded from the other lane. Each
-        # lane keeps its own deliveries in arrival order.
-        #
-        # The orders lane runs on a few threads: a delivery spends most of its time waiting (on
-        # Shopify's answer, the write lock, fsync), so one thread left new orders queued for
-        # seconds at 10 orders/s. Rows are claimed with leases, as by several workers, and
-        # every handler is safe against concurrent and out-of-order deliveries (Shopify's own).
-        # One InboxWorker (one lease owner) per thread: a row re-claimed by a sibling after its
-        # lease ran out in another thread's batch then fails that thread's ownership check.
-        # A lane's threads share what they hold unleased (rows claimed in their write transaction).
-        orders_in_hand, way_back_in_hand = InHand(), InHand()
-        self.orders_lane_workers = [InboxWorker(services.session_factory, services.settings, services, topics=WAY_BACK_TOPICS, other_topics=True, in_hand=orders_in_hand)
-                                    for _ in range(ORDERS_LANE_THREADS)]
-        self.inbox_worker = self.orders_lane_workers[0]
-        # The way back runs on a few threads too, for the same reason (its deliveries wait on the
-        # supplier's and Shopify's answers); its handlers are safe against concurrent deliveries
-        # (unique shipments, Shopify refusing quantities beyond what remains, statuses never moving back).
-        self.way_back_workers = [InboxWorker(services.session_factory, services.settings, services, topics=WAY_BACK_TOPICS, other_topics=False, in_hand=way_back_in_hand)
-                                 for _ in range(WAY_BACK_THREADS)]
-        self.supplier_events_worker = self.way_back_workers[0]
-        # Only a lane's first thread polls every second (for retries coming due and deliveries
-        # another process stored); its siblings are rung by new deliveries and by a pass that
-        # found a full batch (a backlog), so an idle lane costs one look a second, not one per thread.
-        self.pump, *self.more_inbox_pumps = [Pump("inbox-pump" if n == 1 else f"inbox-pump-{n}", functools.partial(self.drain_orders_lane, worker), services.inbox_wakeup,
-                                                  poll_seconds=1.0 if n == 1 else SIBLING_POLL_SECONDS)
-                                             for n, worker in enumerate(self.orders_lane_workers, start=1)]
-        self.supplier_events_pump, *self.more_way_back_pumps = [
-            Pump("supplier-events-pump" if n == 1 else f"supplier-events-pump-{n}", functools.partial(self.drain_supplier_events, worker), services.supplier_events_wakeup,
-                 poll_seconds=1.0 if n == 1 else SIBLING_POLL_SECONDS)
-            for n, worker in enumerate(self.way_back_workers, start=1)]
-        for worker in self.orders_lane_workers:
-            worker.on_backlog = services.inbox_wakeup.set
-        for worker in self.way_back_workers:
-            worker.on_backlog = services.supplier_events_wakeup.set
-        self.forwarding_worker = forwarding_worker(services)  # FORWARDING_THREADS / FORWARDING_CALLS_PER_SUPPLIER
-        self.amendment_worker = AmendmentWorker(services.session_factory, services.box, wake_forwarding=services.wake_forwarding)
-        self.forwarding_pump = Pump("forwarding-pump", self.drain_supplier_work, services.forwarding_wakeup, next_due=self.forwarding_worker.next_due_in)
-        # The drains beat their pump as they make progress: /readyz tells a busy pass from a stuck one.
-        for worker, pump in zip(self.orders_lane_workers, (self.pump, *self.more_inbox_pumps)):
-            worker.beat = pump.beat
-        for worker, pump in zip(self.way_back_workers, (self.supplier_events_pump, *self.more_way_back_pumps)):
-            worker.beat = pump.beat
-        self.forwarding_worker.beat = self.forwarding_pump.beat
-        self.forwarding_worker.rung = services.forwarding_wakeup  # with calls in flight, the drain looks for new rows when rung
+        self.lanes = OrderLanes(services)  # the same lanes a scaled-out worker runs (scheduler/lanes.py)
         self.shop_jobs = ShopJobPool(services, SHOP_JOBS)
         lifecycle.on_shop_uninstalled(self.remove_shop_jobs)
 
-    def drain_orders_lane(self, worker: InboxWorker | None = None) -> None:
-        """Handle due Shopify deliveries (all but the way back), a small batch per claim so the lane's threads share them."""
-        (worker or self.inbox_worker).drain(batch_size=ORDERS_LANE_BATCH)
-
-    def drain_supplier_events(self, worker: InboxWorker | None = None) -> None:
-        """Apply suppliers' events and Shopify's fulfillment webhooks; their Shopify calls leave rate-limit headroom for new orders."""
-        with background_calls():
-            (worker or self.supplier_events_worker).drain(batch_size=WAY_BACK_BATCH)
-
-    def drain_supplier_work(self) -> None:
-        """Place and cancel due supplier orders, then pass order changes on to suppliers."""
-        self.forwarding_worker.drain()
-        self.amendment_worker.drain()
+    def __getattr__(self, name: str):
+        # The lanes' parts (pump, inbox_worker, forwarding_worker, drain_*...) as they were before
+        # the lanes became their own class: callers and tests reach them through the scheduler.
+        if name == "lanes":
+            raise AttributeError(name)
+        return getattr(self.lanes, name)
 
     def start(self) -> None:
         """Start the clock: the global jobs, and the tick that hands every shop's due units to the pool."""
@@ -259,29 +196,17 @@ class EmbeddedScheduler:
         self.scheduler.add_job(self.shop_jobs.dispatch, "interval", seconds=DISPATCH_EVERY.total_seconds(), id="shop-jobs",
                                next_run_time=dt.datetime.now(dt.timezone.utc), replace_existing=True)
         self.scheduler.start()
-        self.pump.start()
-        for pump in self.more_inbox_pumps:
-            pump.start()
-        for pump in (self.supplier_events_pump, *self.more_way_back_pumps):
-            pump.start()
-        self.forwarding_pump.start()
+        self.lanes.start()
 
     def shutdown(self) -> None:
         """Stop the clock and the pumps (between rows)."""
         lifecycle.forget_listener(self.remove_shop_jobs)
         # Drains stop between rows and give back the leases of rows they claimed but did not start.
-        for worker in (*self.orders_lane_workers, *self.way_back_workers, self.forwarding_worker, self.amendment_worker):
-            worker.stopping.set()
+        self.lanes.request_stop()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)  # no new firings; a running job finishes its own unit (slots are claimed)
         self.shop_jobs.shutdown()
-        self.pump.stop()
-        for pump in self.more_inbox_pumps:
-            pump.stop()
-        for pump in (self.supplier_events_pump, *self.more_way_back_pumps):
-            pump.stop()
-        self.forwarding_pump.stop()
-        self.forwarding_worker.close()
+        self.lanes.stop()
 
     def every(self, job_id: str, interval: dt.timedelta, fn, *args, first_run_now: bool = False) -> None:
         """Schedule `fn(*args)` every `interval` (first right away when `first_run_now`); each firing runs only if it claims its slot (one clock across processes)."""
@@ -314,13 +239,8 @@ class EmbeddedScheduler:
 
     def silent_seconds(self) -> float:
         """How long the quieter pump has gone without a beat (for /readyz)."""
-        return max(pump.silent_seconds for pump in (self.pump, *self.more_inbox_pumps, self.supplier_events_pump, *self.more_way_back_pumps, self.forwarding_pump))
+        return self.lanes.silent_seconds()
 
     def status(self) -> dict:
         """For /healthz."""
-        return {
-            "running": bool(self.scheduler.running),
-            "inbox_pump": self.pump.alive and all(p.alive for p in (*self.more_inbox_pumps, self.supplier_events_pump, *self.more_way_back_pumps)),
-            "forwarding_pump": self.forwarding_pump.alive,
-            "jobs": len(self.scheduler.get_jobs()),
-        }
+        return {"running": bool(self.scheduler.running), **self.lanes.status(), "jobs": len(self.scheduler.get_jobs())}

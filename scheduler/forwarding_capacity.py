@@ -10,8 +10,10 @@ slow supplier from holding every thread, and the breaker still parks a failing o
 
     FORWARDING_THREADS              supplier calls in flight per process (default 48)
     FORWARDING_CALLS_PER_SUPPLIER   of those, at most this many to one supplier (default 16)
-    WORKER_WORK_CONCURRENCY         procrastinate worker slots for order work, beside the
-                                    periodic jobs' own --concurrency (default 8)
+    WORKER_WORK_CONCURRENCY         procrastinate worker slots for the `work` queue (since
+                                    session 28 only drain jobs that ring the order lanes,
+                                    which run on threads of their own), beside the periodic
+                                    jobs' own --concurrency (default 8)
     DATABASE_POOL_SIZE              database connections kept open per process (default 10)
     DATABASE_MAX_OVERFLOW           more opened under a burst, closed again after (default 20,
                                     or 10 + SHOP_JOB_NETWORK_THREADS when that is more)

@@ -132,8 +132,8 @@ def cmd_backup_sqlite(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    """The worker role (PostgreSQL): procrastinate runs the periodic jobs once per tick, and the inbox and supplier deliveries."""
-    from scheduler.distributed import run_worker
+    """The worker role (PostgreSQL): the order lanes woken by NOTIFY, and procrastinate's periodic jobs once per tick."""
+    from scheduler.distributed import run_worker, worker_readiness
 
     from .config import load_settings
     from .services import build_services
@@ -146,8 +146,8 @@ def cmd_worker(args) -> int:
     mark_dead_at_exit()  # on a host shared with the web: its live gauges leave the metrics directory with it
     settings = load_settings()
     init_error_reporting(settings)
-    serve_worker_metrics(settings)  # METRICS_PORT: its own /metrics (workers in their own containers)
     services = build_services(settings)
+    serve_worker_metrics(settings, ready=lambda: worker_readiness(services))  # METRICS_PORT: its own /metrics and /readyz (workers in their own containers)
     try:
         run_worker(services, concurrency=args.concurrency, work_concurrency=args.work_concurrency)  # procrastinate stops on SIGTERM after the jobs in hand
     finally:

@@ -16,6 +16,7 @@ from .config import Settings
 from .crypto import SecretBox
 from .db import make_engine, make_session_factory
 from .jobs.doorbell import Doorbell
+from .jobs.lane_notices import FORWARDING, ORDERS, WAY_BACK, notify_in, notify_now
 from .webhooks.group_commit import GroupCommitWriter
 from .webhooks.inbox import IncomingWebhook, Recorded, record_delivery
 from .webhooks.lanes import is_way_back
@@ -40,47 +41,51 @@ class Services:
     inbox_writer: GroupCommitWriter | None = None
     scheduler: object | None = None
 
+    # Scaled out (JOB_ENGINE=procrastinate, a web process): the order lanes run in the workers,
+    # woken by NOTIFY (shopify_app/jobs/lane_notices.py). A worker's own wake-ups ring its own lanes.
+    notify_workers: bool = False
+    worker_lanes: object | None = None  # a worker process's lanes and listener (scheduler/distributed.py run_worker), for its /readyz
+
     def record_webhook(self, hook: IncomingWebhook) -> Recorded:
-        """Insert a verified delivery and return once it is committed."""
+        """Insert a verified delivery and return once it is committed (the workers' wake-up commits with it)."""
         if self.inbox_writer is not None:
             return self.inbox_writer.record(hook)
         with self.engine.begin() as conn:
-            return record_delivery(conn, hook)
+            outcome = record_delivery(conn, hook)
+            if outcome is Recorded.NEW and self.notify_workers:
+                notify_in(conn, WAY_BACK if is_way_back(hook.topic) else ORDERS)
+            return outcome
 
     forwarding_wakeup: threading.Event = field(default_factory=threading.Event)
 
-    job_engine: object | None = None  # procrastinate App when JOB_ENGINE=procrastinate (see scheduler/distributed.py)
-
     def wake_forwarding(self) -> None:
-        """Tell the forwarding pump (or a procrastinate worker) a supplier order is due."""
+        """Tell the forwarding pump (here, or the workers' by NOTIFY) a supplier order is due."""
         self.forwarding_wakeup.set()
-        self._wake_engine("drain-forwarding")
+        self._notify_workers(FORWARDING)
 
     def wake_inbox_worker(self) -> None:
-        """Tell the inbox pump (or a procrastinate worker) there is new work (they also poll)."""
+        """Tell both inbox lanes (here, or the workers' by NOTIFY) there is new work (they also poll)."""
         self.inbox_wakeup.set()
         self.supplier_events_wakeup.set()
-        self._wake_engine("drain-inbox")
+        self._notify_workers(ORDERS, WAY_BACK)
 
     def wake_orders_lane(self) -> None:
         """Like wake_inbox_worker, for a delivery only the orders lane handles: the way back sleeps on."""
         self.inbox_wakeup.set()
-        self._wake_engine("drain-inbox")
+        self._notify_workers(ORDERS)
 
     def wake_lane_for(self, topic: str) -> None:
-        """Wake the one lane that handles a new delivery of `topic` (a Shopify webhook just committed)."""
-        (self.wake_way_back if is_way_back(topic) else self.wake_orders_lane)()
+        """Ring this process's lane for a Shopify webhook that record_webhook just committed (it told the workers in that transaction)."""
+        (self.supplier_events_wakeup if is_way_back(topic) else self.inbox_wakeup).set()
 
     def wake_way_back(self) -> None:
         """Like wake_inbox_worker, for a delivery only the way-back lane handles (a supplier's event): the orders lane sleeps on."""
         self.supplier_events_wakeup.set()
-        self._wake_engine("drain-inbox")
+        self._notify_workers(WAY_BACK)
 
-    def _wake_engine(self, task_name: str) -> None:
-        if self.job_engine is not None:
-            from scheduler.distributed import wake
-
-            wake(self.job_engine, task_name)
+    def _notify_workers(self, *lanes: str) -> None:
+        if self.notify_workers:
+            notify_now(self.engine, *lanes)
 
     def gateway(self, shop_domain: str, *, max_attempts: int = 6):
         """A GraphQL gateway for the shop, using its offline token (background jobs may wait longer: max_attempts)."""
@@ -107,8 +112,6 @@ class Services:
 
     def close(self) -> None:
         """Release connections."""
-        if self.job_engine is not None:
-            self.job_engine.close()
         self.http_client.close()
         self.engine.dispose()
 

@@ -7,9 +7,11 @@ Prometheus scrapes it as another target; the database gauges come from the web's
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
+from typing import Callable
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import make_wsgi_app
@@ -41,8 +43,26 @@ def protected(app, token: str | None, sandbox: bool):
     return guarded
 
 
-def serve_worker_metrics(settings, port: int | None = None, addr: str | None = None) -> WSGIServer | None:
-    """Serve this process's metrics on METRICS_PORT (METRICS_ADDR, default 0.0.0.0: the container's network) in a daemon thread; None when no port is set."""
+def with_readiness(app, ready: Callable[[], tuple[bool, dict]]):
+    """GET /readyz answers from `ready()` (200 or 503, JSON, no token: a probe's), every other path goes to `app`."""
+
+    def routed(environ, start_response):
+        if environ.get("PATH_INFO") != "/readyz":
+            return app(environ, start_response)
+        ok, details = ready()
+        body = json.dumps({"ok": ok, **details}).encode()
+        start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    return routed
+
+
+def serve_worker_metrics(settings, port: int | None = None, addr: str | None = None,
+                         ready: Callable[[], tuple[bool, dict]] | None = None) -> WSGIServer | None:
+    """Serve this process's metrics on METRICS_PORT (METRICS_ADDR, default 0.0.0.0: the container's network) in a daemon thread; None when no port is set.
+
+    With `ready`, the port also answers GET /readyz (the worker's order lanes: scheduler/distributed.py).
+    """
     if port is None:
         raw = os.environ.get("METRICS_PORT", "").strip()
         if not raw:
@@ -50,7 +70,8 @@ def serve_worker_metrics(settings, port: int | None = None, addr: str | None = N
         port = int(raw)
     addr = addr or os.environ.get("METRICS_ADDR", "0.0.0.0")
     try:
-        server = make_server(addr, port, protected(make_wsgi_app(event_metrics()), settings.metrics_token, settings.sandbox), WSGIServer, handler_class=_QuietHandler)
+        app = protected(make_wsgi_app(event_metrics()), settings.metrics_token, settings.sandbox)
+        server = make_server(addr, port, with_readiness(app, ready) if ready is not None else app, WSGIServer, handler_class=_QuietHandler)
     except OSError as exc:  # a taken port must not stop the worker: orders matter more than its figures
         log.error("worker metrics not served: %s:%s: %s (give each worker on one host its own METRICS_PORT)", addr, port, exc.strerror or exc)
         return None

@@ -150,7 +150,7 @@ def test_a_shopify_webhook_wakes_only_the_lane_that_handles_its_topic(app, topic
 
 
 def test_the_lanes_split_the_topics_the_way_the_embedded_clock_drains_them():
-    from scheduler.embedded import WAY_BACK_TOPICS as drained_by_the_way_back
+    from scheduler.lanes import WAY_BACK_TOPICS as drained_by_the_way_back  # the lanes the embedded clock and the workers run
 
     assert drained_by_the_way_back == WAY_BACK_TOPICS
     assert is_way_back(SUPPLIER_EVENT_TOPIC) and not is_way_back("orders/create")

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from conftest import _fresh_postgres_db, make_settings, sample, webhook_headers
-from scheduler.distributed import build_app, conninfo, cron_for, wake
+from scheduler.distributed import build_app, conninfo, cron_for
 from shopify_app.jobs.models import JobRun
 from shopify_app.migrate import upgrade_to_head
 from shopify_app.models import WebhookDelivery
@@ -50,20 +50,12 @@ def test_two_workers_deferring_the_same_tick_run_the_job_once(postgres_app) -> N
     assert len(now_runs) <= 1
 
 
-def test_the_inbox_is_drained_by_a_worker_when_woken_once(postgres_app) -> None:
-    app, services, engine = postgres_app
-    body = sample("orders_create")
-    assert app.test_client().post("/webhooks", data=body, headers=webhook_headers("orders/create", body)).status_code == 200
-    wake(engine, "drain-inbox")
-    wake(engine, "drain-inbox")  # already waiting: the queueing lock keeps one
-    engine.run_worker(queues=["work"], wait=False, install_signal_handlers=False)
-    with services.session_factory() as session:
-        # Handled by the worker (the shop is not installed here, so Shopify's order waits for its install).
-        assert [row.status for row in session.scalars(select(WebhookDelivery))] == ["waiting"]
-    assert isinstance(engine, procrastinate.App)
+def test_a_web_process_on_the_procrastinate_engine_notifies_the_workers_instead_of_deferring_a_drain(postgres_server, app_factory) -> None:
+    """The hot path is no procrastinate job any more (tests/jobs/test_worker_lanes.py has the workers' side)."""
+    import psycopg
 
+    from shopify_app.jobs.lane_notices import CHANNEL
 
-def test_a_web_process_on_the_procrastinate_engine_defers_the_drain(postgres_server, app_factory) -> None:
     url = _fresh_postgres_db(postgres_server)
     upgrade_to_head(url)
     app = app_factory(url, job_engine="procrastinate")
@@ -72,15 +64,20 @@ def test_a_web_process_on_the_procrastinate_engine_defers_the_drain(postgres_ser
 
     ensure_schema(url)
     body = sample("orders_create")
-    assert app.test_client().post("/webhooks", data=body, headers=webhook_headers("orders/create", body)).status_code == 200
-    services.wake_inbox_worker()  # what intake does after the commit
+    with psycopg.connect(conninfo(url), autocommit=True) as listener:
+        listener.execute(f"LISTEN {CHANNEL}")
+        assert app.test_client().post("/webhooks", data=body, headers=webhook_headers("orders/create", body)).status_code == 200
+        services.wake_inbox_worker()  # an install completing: both inbox lanes
+        services.wake_forwarding()  # a hold released on the web: the forwarding lane
+        heard = [n.payload for n in listener.notifies(timeout=10, stop_after=4)]
     from sqlalchemy import create_engine, text
 
     engine = create_engine(url)
     with engine.connect() as conn:
-        waiting = conn.execute(text("SELECT task_name, status FROM procrastinate_jobs WHERE task_name = 'drain-inbox'")).all()
+        waiting = conn.execute(text("SELECT task_name, status FROM procrastinate_jobs WHERE task_name LIKE 'drain-%'")).all()
     engine.dispose()
-    assert waiting == [("drain-inbox", "todo")]
+    assert heard == ["orders", "orders", "way-back", "forwarding"]
+    assert waiting == []
 
 
 def test_two_worker_processes_started_together_share_one_schema_and_drain_the_inbox(postgres_server, app_factory, tmp_path) -> None:
@@ -130,71 +127,4 @@ def test_two_worker_processes_started_together_share_one_schema_and_drain_the_in
     assert alive == [True, True], output[-3000:]
     assert status == "waiting", output[-3000:]
     assert "Traceback" not in output, output[-3000:]
-
-
-def test_a_forwarding_retry_gets_a_drain_scheduled_for_when_it_is_due(postgres_app) -> None:
-    from sqlalchemy import text
-
-    from scheduler.distributed import schedule_forwarding_at
-
-    _, services, engine = postgres_app
-    before = dt.datetime.now(dt.timezone.utc)
-    schedule_forwarding_at(engine, 12.0)
-    schedule_forwarding_at(engine, 12.0)  # the same second: one drain serves both
-    schedule_forwarding_at(engine, 40.0)
-    schedule_forwarding_at(engine, None)  # nothing waits: nothing scheduled
-    with services.engine.connect() as conn:
-        jobs = conn.execute(text("SELECT scheduled_at FROM procrastinate_jobs WHERE task_name = 'drain-forwarding' AND status = 'todo' ORDER BY scheduled_at")).scalars().all()
-    assert [round((at - before).total_seconds()) for at in jobs] == [12, 40]  # at the retries' due times, not the next minute
-
-
-def test_a_worker_process_defers_the_forwarding_drain_its_own_inbox_drain_asks_for(postgres_server, app_factory, monkeypatch) -> None:
-    """An order routed inside a worker is forwarded at once, not at the next minute's drain."""
-    from sqlalchemy import text
-
-    from scheduler.distributed import run_worker
-
-    url = _fresh_postgres_db(postgres_server)
-    upgrade_to_head(url)
-    services = app_factory(url).extensions["services"]
-    async def serve_nothing(app, **kwargs) -> None:
-        pass
-
-    monkeypatch.setattr("scheduler.distributed.serve", serve_nothing)  # set up as `cli worker` does, serve nothing
-    assert services.job_engine is None
-    try:
-        run_worker(services)
-        services.wake_forwarding()  # what the orders handler does, here inside the worker
-        with services.engine.connect() as conn:
-            waiting = conn.execute(text("SELECT task_name, status FROM procrastinate_jobs WHERE task_name = 'drain-forwarding'")).all()
-    finally:
-        if services.job_engine is not None:
-            services.job_engine.close()
-            services.job_engine = None
-    assert waiting == [("drain-forwarding", "todo")]
-
-
-def test_an_inbox_drain_claims_a_small_batch_so_drains_side_by_side_share_a_burst(postgres_app, monkeypatch) -> None:
-    """Each drain-inbox job leases at most INBOX_DRAIN_BATCH rows at a time, not the whole burst."""
-    from shopify_app.webhooks.worker import InboxWorker
-    from scheduler.distributed import INBOX_DRAIN_BATCH
-
-    app, services, engine = postgres_app
-    asked: list[int] = []
-    original = InboxWorker.drain
-
-    def drain(self, batch_size: int = 100, max_batches: int = 100):
-        asked.append(batch_size)
-        return original(self, batch_size=batch_size, max_batches=max_batches)
-
-    monkeypatch.setattr(InboxWorker, "drain", drain)
-    body = sample("orders_create")
-    for n in range(3):
-        headers = webhook_headers("orders/create", body, webhook_id=f"burst-{n}")
-        assert app.test_client().post("/webhooks", data=body, headers=headers).status_code == 200
-    wake(engine, "drain-inbox")
-    engine.run_worker(queues=["work"], wait=False, install_signal_handlers=False)
-    with services.session_factory() as session:
-        statuses = [row.status for row in session.scalars(select(WebhookDelivery))]
-    assert asked and set(asked) == {INBOX_DRAIN_BATCH} and INBOX_DRAIN_BATCH <= 10
-    assert statuses == ["waiting"] * 3  # drained all the same (the shop is not installed: they wait for it)
+    assert [w.returncode for w in workers] == [0, 0], output[-3000:]  # SIGTERM: lanes and procrastinate stopped, a clean exit

@@ -8,7 +8,7 @@ import time
 import procrastinate
 
 from conftest import _fresh_postgres_db
-from scheduler.distributed import JOBS_QUEUE, WORK_QUEUE, CoalescedDrain, conninfo, serve
+from scheduler.distributed import JOBS_QUEUE, WORK_QUEUE, conninfo, serve
 
 
 def procrastinate_app(postgres_server) -> procrastinate.App:
@@ -67,39 +67,3 @@ def test_order_work_runs_while_periodic_jobs_hold_every_jobs_slot(postgres_serve
     assert order_done.is_set()
     assert seen_by_jobs == [True] * 4  # the first two were still running when the order went through
     assert time.monotonic() - started < 15
-
-
-def test_a_forwarding_drain_beside_a_running_one_hands_it_another_pass_and_frees_its_slot() -> None:
-    """The second call returns at once; the running drain goes once more, so the wake-up is not lost."""
-    entered, release, passes = threading.Event(), threading.Event(), []
-
-    def drain() -> None:
-        passes.append(threading.current_thread().name)
-        entered.set()
-        release.wait(timeout=10)
-
-    coalesced = CoalescedDrain(drain)
-    first = threading.Thread(target=lambda: passes.append(("first", coalesced())), name="first")
-    first.start()
-    assert entered.wait(timeout=10)
-    assert coalesced() is False and coalesced() is False  # two wake-ups while it runs: one more pass covers both
-    release.set()
-    first.join(timeout=10)
-    assert passes == ["first", "first", ("first", True)]
-    assert coalesced() is True and passes[-1] == "MainThread"  # idle again: a call drains itself
-
-
-def test_a_failing_drain_does_not_leave_the_next_call_believing_one_runs() -> None:
-    calls = []
-
-    def drain() -> None:
-        calls.append(1)
-        if len(calls) == 1:
-            raise RuntimeError("database went away")
-
-    coalesced = CoalescedDrain(drain)
-    try:
-        coalesced()
-    except RuntimeError:
-        pass
-    assert coalesced() is True and len(calls) == 2

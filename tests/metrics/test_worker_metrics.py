@@ -51,3 +51,20 @@ def test_the_worker_port_serves_its_job_counters_to_the_token_holder(served, sql
 
 def test_the_worker_port_is_404_without_a_token_in_real_mode(served):
     assert httpx.get(served()).status_code == 404
+
+
+def test_the_worker_port_answers_readyz_from_its_lanes_without_a_token(sqlite_url):
+    """Session 28: a worker's /readyz is its order lanes' health (a probe has no token); /metrics stays behind it."""
+    state = {"ready": (False, {"reason": "the order lanes have not started"})}
+    server = serve_worker_metrics(make_settings(sqlite_url, metrics_token=TOKEN), port=0, addr="127.0.0.1", ready=lambda: state["ready"])
+    try:
+        base = f"http://127.0.0.1:{server.server_port}"
+        answer = httpx.get(base + "/readyz")
+        assert answer.status_code == 503 and answer.json() == {"ok": False, "reason": "the order lanes have not started"}
+        state["ready"] = (True, {"inbox_pump": True, "forwarding_pump": True, "listener": True, "listening": True})
+        answer = httpx.get(base + "/readyz")
+        assert answer.status_code == 200 and answer.json()["ok"] is True and answer.json()["listening"] is True
+        assert httpx.get(base + "/metrics").status_code == 401
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -132,40 +132,6 @@ def test_each_orders_lane_thread_claims_under_its_own_lease_owner(app, stop_topi
     assert all(w.stopping.is_set() for w in workers)
 
 
-@pytest.mark.postgres
-def test_a_worker_shutdown_stops_the_procrastinate_inbox_drain_between_rows(postgres_server, app_factory, stop_topic):
-    """The worker role: procrastinate asks running jobs to abort at shutdown; the drain job stops after the row in hand."""
-    import time
-
-    from procrastinate.job_context import AbortReason, JobContext
-    from procrastinate.jobs import Job
-
-    from conftest import _fresh_postgres_db
-    from scheduler.distributed import build_app
-    from shopify_app.migrate import upgrade_to_head
-
-    url = _fresh_postgres_db(postgres_server)
-    upgrade_to_head(url)
-    app = app_factory(url)
-    with app.extensions["services"].session_factory.begin() as session:
-        session.add(Shop(domain=SHOP))
-    engine = build_app(app.extensions["services"])
-    abort = {"reason": None}
-    context = JobContext(app=engine, job=Job(id=1, queue="work", lock=None, queueing_lock="drain-inbox", task_name="drain-inbox"),
-                         start_timestamp=time.time(), abort_reason=lambda: abort["reason"])
-    # The worker gets SIGTERM while the first row is handled: procrastinate flags its running jobs.
-    stop_topic["when_handled"] = lambda n: abort.update(reason=AbortReason.SHUTDOWN) if n == 0 else None
-    post_deliveries(app)
-    engine.tasks["drain-inbox"].func(context)
-    assert stop_topic["calls"] == [0]
-    rows = deliveries(app)
-    assert [r.status for r in rows] == ["done", "pending", "pending"] and all(r.lease_owner is None for r in rows)
-    # The flag belongs to the job: the next job's drain (after the restart) takes the rest.
-    abort["reason"] = None
-    engine.tasks["drain-inbox"].func(context)
-    assert stop_topic["calls"] == [0, 1, 2]
-
-
 def test_the_way_back_runs_on_threads_of_its_own_so_one_slow_delivery_does_not_hold_the_others(app, monkeypatch):
     """Issue 20: one way-back thread left fulfillments queued behind each slow supplier or Shopify call."""
     import threading

@@ -1,0 +1,101 @@
+"""A worker's LISTEN connection: each NOTIFY on the lanes' channel rings that lane's doorbell in this process."""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+
+import psycopg
+
+from shopify_app.jobs.lane_notices import CHANNEL, FORWARDING, ORDERS, WAY_BACK
+
+log = logging.getLogger(__name__)
+
+STOP_CHECK_SECONDS = 1.0  # the listen loop looks at its stop flag this often (worker shutdown)
+RECONNECT_FIRST_SECONDS = 0.5
+RECONNECT_MAX_SECONDS = 30.0
+
+
+def lane_wakeups(services) -> dict[str, object]:
+    """The doorbell (or Event) each lane's pump threads wait on, by the NOTIFY payload naming the lane."""
+    return {ORDERS: services.inbox_wakeup, WAY_BACK: services.supplier_events_wakeup, FORWARDING: services.forwarding_wakeup}
+
+
+class LaneListener:
+    """One autocommit psycopg connection per process, LISTENing on the lanes' channel in a thread of its own.
+
+    Each notification rings its lane once (a Doorbell wakes one waiting thread; rings while
+    every thread is busy coalesce into one look when a thread is free). Notifications sent
+    while the connection is down are lost to it, so every (re)connection rings every lane
+    once: the rows committed meanwhile are claimed at once, not at the lanes' next poll.
+    """
+
+    def __init__(self, conninfo: str, wakeups: dict[str, object]):
+        self.conninfo = conninfo
+        self.wakeups = wakeups
+        self.listening = threading.Event()  # set while LISTEN is in place (tests, health)
+        self.backend_pid: int | None = None  # the listening connection's server process (tests kill it)
+        self.reconnects = 0
+        self.heard: Counter[str] = Counter()  # notifications received, by lane (tests, debugging)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Listen in a daemon thread."""
+        self._thread = threading.Thread(target=self._run, name="lane-listener", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop listening (within STOP_CHECK_SECONDS)."""
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=STOP_CHECK_SECONDS * 5)
+
+    @property
+    def alive(self) -> bool:
+        """Whether the listen thread runs (connected or reconnecting)."""
+        return bool(self._thread and self._thread.is_alive())
+
+    def ring(self, lane: str) -> None:
+        """Wake one thread of the lane a notification names (other payloads are ignored)."""
+        self.heard[lane] += 1
+        wakeup = self.wakeups.get(lane)
+        if wakeup is None:
+            log.debug("lane listener: no lane %r here", lane)
+            return
+        wakeup.set()
+
+    def ring_all(self) -> None:
+        """Wake every lane once (after a (re)connection: what was committed meanwhile)."""
+        for wakeup in self.wakeups.values():
+            wakeup.set()
+
+    def _run(self) -> None:
+        delay = RECONNECT_FIRST_SECONDS
+        while not self._stop.is_set():
+            try:
+                self._listen()
+                return  # stopped
+            except psycopg.Error as exc:
+                if self.listening.is_set():  # it was up: the backoff starts again
+                    delay = RECONNECT_FIRST_SECONDS
+                self.listening.clear()
+                self.reconnects += 1
+                log.warning("lane listener lost its connection (%s: %s); reconnecting in %.1f s, the lanes keep polling meanwhile",
+                            type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "", delay)
+            if self._stop.wait(delay):
+                return
+            delay = min(delay * 2, RECONNECT_MAX_SECONDS)
+
+    def _listen(self) -> None:
+        with psycopg.connect(self.conninfo, autocommit=True, application_name="dropship-lane-listener") as conn:
+            conn.execute(f"LISTEN {CHANNEL}")
+            self.backend_pid = conn.info.backend_pid
+            if self.reconnects:
+                log.info("lane listener reconnected (after %d loss(es))", self.reconnects)
+            self.listening.set()
+            self.ring_all()
+            while not self._stop.is_set():
+                for notice in conn.notifies(timeout=STOP_CHECK_SECONDS):
+                    self.ring(notice.payload)
+        self.listening.clear()

@@ -1,0 +1,233 @@
+"""Scaled-out workers run the order lanes, woken by PostgreSQL NOTIFY from the web (real PostgreSQL, real threads)."""
+from __future__ import annotations
+
+import logging
+import time
+
+import psycopg
+import pytest
+from sqlalchemy import event, select
+
+from conftest import _fresh_postgres_db, make_settings, sample, webhook_headers
+from orders.forwarding_kit import SHOP, add_printful_supplier, deliver, deliveries, paid_order_payload, supplier_sandbox, with_primary_location_shopify  # noqa: F401 - a fixture
+from scheduler.distributed import WorkerLanes, build_app, conninfo, ensure_schema
+from shopify_app.jobs.lane_notices import CHANNEL
+from shopify_app.migrate import upgrade_to_head
+from shopify_app.models import WebhookDelivery
+from shopify_app.services import build_services
+
+pytestmark = pytest.mark.postgres
+
+LONG_POLL = 120.0  # seconds: far beyond every wait here, so only a wake-up can have made a lane look
+WAIT = 30.0
+
+
+@pytest.fixture
+def scaled_out(postgres_server, app_factory):
+    """A web process (JOB_ENGINE=procrastinate) and a factory of worker processes' services, on one fresh PostgreSQL."""
+    url = _fresh_postgres_db(postgres_server)
+    upgrade_to_head(url)
+    web = app_factory(url, job_engine="procrastinate")
+    started: list[tuple[WorkerLanes, object]] = []
+
+    def worker(poll_seconds: float = LONG_POLL) -> WorkerLanes:
+        services = build_services(make_settings(url))
+        lanes = WorkerLanes(services, poll_seconds=poll_seconds)
+        lanes.start()
+        started.append((lanes, services))
+        assert lanes.listener.listening.wait(WAIT)
+        return lanes
+
+    yield web, worker, url
+    for lanes, services in started:
+        lanes.stop()
+        services.close()
+
+
+def post(web, topic: str = "orders/create", webhook_id: str | None = None, body: bytes | None = None) -> None:
+    body = body if body is not None else sample("orders_create")
+    assert web.test_client().post("/webhooks", data=body, headers=webhook_headers(topic, body, webhook_id=webhook_id)).status_code == 200
+
+
+def statuses(web) -> list[str]:
+    with web.extensions["services"].session_factory() as session:
+        return [row.status for row in session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id))]
+
+
+def wait_for(predicate, timeout: float = WAIT) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def settle(lanes: WorkerLanes) -> None:
+    """Let the start-up ring (every lane once, when the listener first listens) run its passes."""
+    assert wait_for(lambda: not lanes.lanes.services.inbox_wakeup.is_set() and lanes.lanes.pump.silent_seconds == 0.0)
+    time.sleep(0.3)
+
+
+def test_a_webhook_committed_by_the_web_is_handled_by_a_worker_woken_by_notify(scaled_out) -> None:
+    web, worker, url = scaled_out
+    ensure_schema(url)  # procrastinate's tables exist (the workers' periodic jobs): the hot path leaves them alone
+    lanes = worker()
+    settle(lanes)
+    heard_before = lanes.listener.heard["orders"]
+    transactions: list[str] = []
+    web_engine = web.extensions["services"].engine
+    listen = lambda conn: transactions.append("begin")  # noqa: E731
+    event.listen(web_engine, "begin", listen)
+    try:
+        post(web)
+    finally:
+        event.remove(web_engine, "begin", listen)
+    # The lane looked because of the NOTIFY, not its poll (two minutes away): the shop is not
+    # installed, so the handled order waits for its install.
+    assert wait_for(lambda: statuses(web) == ["waiting"]), statuses(web)
+    assert lanes.listener.heard["orders"] == heard_before + 1
+    assert lanes.listener.heard["way-back"] == 0
+    assert transactions == ["begin"]  # the wake-up went in the delivery's own transaction: none of its own
+    with web.extensions["services"].engine.connect() as conn:
+        from sqlalchemy import text
+
+        assert conn.execute(text("SELECT count(*) FROM procrastinate_jobs WHERE task_name LIKE 'drain-%' AND status = 'todo'")).scalar() == 0  # no job per wake-up
+
+
+def test_a_wake_up_is_sent_only_when_its_row_commits(scaled_out) -> None:
+    """A NOTIFY queued in a transaction that rolls back is never delivered (PostgreSQL sends it on commit)."""
+    web, _, url = scaled_out
+    from shopify_app.jobs.lane_notices import notify_in
+
+    with psycopg.connect(conninfo(url), autocommit=True) as listener:
+        listener.execute(f"LISTEN {CHANNEL}")
+        engine = web.extensions["services"].engine
+        with engine.connect() as conn:
+            notify_in(conn, "orders")
+            conn.rollback()
+        assert list(listener.notifies(timeout=0.5)) == []
+        with engine.begin() as conn:
+            notify_in(conn, "forwarding")
+        assert [n.payload for n in listener.notifies(timeout=5, stop_after=1)] == ["forwarding"]
+
+
+def test_no_wake_up_is_lost_when_the_listener_connection_is_killed(scaled_out, caplog) -> None:
+    web, worker, url = scaled_out
+    caplog.set_level(logging.INFO, logger="scheduler.lane_listener")
+    lanes = worker()
+    settle(lanes)
+    listener = lanes.listener
+    with psycopg.connect(conninfo(url), autocommit=True) as admin:
+        assert admin.execute("SELECT pg_terminate_backend(%s)", (listener.backend_pid,)).fetchone()[0]
+    post(web, webhook_id="while-down")  # its NOTIFY may reach nobody: the listener is gone
+    assert wait_for(lambda: listener.reconnects == 1 and listener.listening.is_set())
+    assert wait_for(lambda: statuses(web) == ["waiting"]), statuses(web)  # the reconnection rang every lane; the poll is two minutes away
+    assert "lane listener lost its connection" in caplog.text and "lane listener reconnected" in caplog.text
+    heard = listener.heard["orders"]
+    post(web, webhook_id="after-reconnect")
+    assert wait_for(lambda: statuses(web) == ["waiting", "waiting"]), statuses(web)
+    assert listener.heard["orders"] == heard + 1  # listening again
+
+
+def test_shutdown_gives_back_the_leases_of_rows_claimed_but_not_started(scaled_out, monkeypatch) -> None:
+    """SIGTERM while a worker's lane handles its first row: the row finishes, the rest of its batch is released for the next worker."""
+    from shopify_app.models import Shop
+    from shopify_app.webhooks import registry
+
+    web, _, url = scaled_out
+    with web.extensions["services"].session_factory.begin() as session:
+        session.add(Shop(domain="demo.myshopify.com"))
+    services = build_services(make_settings(url))
+    lanes = WorkerLanes(services, poll_seconds=LONG_POLL)  # not started: the test runs the lane's pass
+    handled: list[int] = []
+
+    def handler(ctx):
+        handled.append(ctx.payload["n"])
+        lanes.request_stop()  # what the worker's SIGTERM handler does
+
+    registry.load_handlers()
+    monkeypatch.setitem(registry.HANDLERS, "test/stop", handler)
+    monkeypatch.setitem(registry.PREFETCHES, "test/stop", lambda ctx: None)  # claimed with leases (network reads first)
+    try:
+        for n in range(3):
+            body = f'{{"n": {n}}}'.encode()
+            post(web, topic="test/stop", body=body, webhook_id=f"stop-{n}")
+        lanes.lanes.drain_orders_lane()
+        assert handled == [0]
+        with web.extensions["services"].session_factory() as session:
+            rows = session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
+            assert [r.status for r in rows] == ["done", "pending", "pending"]
+            assert all(r.lease_owner is None and r.lease_until is None for r in rows)
+    finally:
+        lanes.stop()
+        services.close()
+
+
+def test_an_old_releases_drain_inbox_job_rings_the_workers_lanes(scaled_out) -> None:
+    """During a rolling deploy an older web release still defers `drain-inbox`: the job rings this worker's lanes."""
+    from scheduler.lanes import OrderLanes
+
+    web, _, url = scaled_out
+    ensure_schema(url)
+    web.extensions["services"].notify_workers = False  # an older web: no NOTIFY
+    post(web)
+    services = build_services(make_settings(url))
+    lanes = OrderLanes(services, poll_seconds=LONG_POLL)  # no listener: only the job can wake them
+    app = build_app(services)
+    lanes.start()
+    try:
+        with app.open():
+            time.sleep(0.3)
+            assert statuses(web) == ["pending"]
+            app.tasks["drain-inbox"].configure(queueing_lock="drain-inbox").defer()  # what the old web's wake() did
+            app.run_worker(queues=["work"], wait=False, install_signal_handlers=False)
+        assert wait_for(lambda: statuses(web) == ["waiting"]), statuses(web)
+    finally:
+        lanes.stop()
+        services.close()
+
+
+def test_a_workers_own_wake_ups_ring_its_lanes_without_a_notify(scaled_out) -> None:
+    """An order routed inside a worker wakes that worker's forwarding pump directly: no NOTIFY, no job."""
+    _, _, url = scaled_out
+    services = build_services(make_settings(url))  # as `cli worker` builds them
+    try:
+        with psycopg.connect(conninfo(url), autocommit=True) as listener:
+            listener.execute(f"LISTEN {CHANNEL}")
+            services.wake_forwarding()  # what the orders handler does after routing
+            services.wake_inbox_worker()
+            assert services.forwarding_wakeup.is_set() and services.inbox_wakeup.is_set() and services.supplier_events_wakeup.is_set()
+            assert list(listener.notifies(timeout=0.5)) == []
+    finally:
+        services.close()
+
+
+def test_a_worker_is_ready_while_its_lanes_and_listener_run(scaled_out) -> None:
+    from scheduler.distributed import worker_readiness
+
+    _, worker, _ = scaled_out
+    lanes = worker()
+    services = lanes.lanes.services
+    assert worker_readiness(services)[0] is False  # not recorded as this process's lanes yet
+    services.worker_lanes = lanes
+    ok, details = worker_readiness(services)
+    assert ok and details["listening"] and details["inbox_pump"] and details["forwarding_pump"], details
+    lanes.stop()
+    ok, details = worker_readiness(services)
+    assert not ok and "not running" in details["reason"]
+
+
+def test_two_workers_never_place_an_order_twice(scaled_out, supplier_sandbox) -> None:
+    """Orders routed on the web wait for forwarding; two workers' forwarding lanes race for them: each is placed once."""
+    web, worker, _ = scaled_out
+    supplier_sandbox.reset()
+    web.extensions["services"].tokens.save(SHOP, "shpat_x", None, None, None, "read_orders")
+    with_primary_location_shopify(web)
+    add_printful_supplier(web, supplier_sandbox, timeout=15)
+    for number in range(1001, 1009):
+        deliver(web, "orders/paid", paid_order_payload(order_number=number))  # routed here; forwarding is the workers'
+    assert len(deliveries(web)) == 8 and {d.state for d in deliveries(web)} != {"placed"}
+    worker(), worker()  # both listen, both are rung at once (rows committed before they started)
+    assert wait_for(lambda: {d.state for d in deliveries(web)} == {"placed"}, timeout=60), [d.state for d in deliveries(web)]
+    assert [supplier_sandbox.orders_created(d.idempotency_key) for d in deliveries(web)] == [1] * 8
