@@ -23,13 +23,14 @@ import threading
 import time
 from typing import Callable, Iterable
 
+from shopify_app.config import SHOP_JOB_NETWORK_THREADS
 from shopify_app.jobs.fanout import ShopJob, Unit, due_units, run_unit
 from shopify_app.models import utcnow
 
 log = logging.getLogger(__name__)
 
 DISPATCH_EVERY = dt.timedelta(seconds=5)  # the resolution of the shops' offsets: a unit starts at most this late when a thread is free
-NETWORK_THREADS = 32  # default of SHOP_JOB_NETWORK_THREADS: units waiting on Shopify or a supplier
+NETWORK_THREADS = SHOP_JOB_NETWORK_THREADS  # the default: units waiting on Shopify or a supplier
 LOCAL_THREADS = 2  # units that only compute from our database: about the cores there are
 BULK_THREADS = 4  # long units (catalog exports): they wait on Shopify's bulk operation, a few at a time is plenty
 
