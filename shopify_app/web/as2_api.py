@@ -15,6 +15,7 @@ from ..suppliers.as2_inbound import receive_as2
 from ..suppliers.as2_keys import roll_key_pair as make_new_key_pair, shop_certificate
 from ..suppliers.audit import merchant_actor, record_change
 from ..suppliers.as2_models import As2Message
+from .api_schemas import validated_body
 from .own_supplier import supplier_of_kind
 
 inbound = Blueprint("as2_inbound", __name__)
@@ -116,6 +117,7 @@ def download_certificate(supplier_id: int):
 
 @blueprint.post("/suppliers/<id:supplier_id>/as2/key-pair")
 @require_session_token
+@validated_body("Empty", optional=True)
 def roll_key_pair(supplier_id: int):
     """Make the shop's new AS2 key pair (its certificate to send to every partner); the old pair still decrypts what partners send until it expires."""
     transport, refused = _own_as2_partner(supplier_id)
