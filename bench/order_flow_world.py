@@ -357,6 +357,10 @@ class World:
     # The benchmarks measure the app, so by default the sandbox allows far more; its headers
     # say so (X-Ratelimit-Policy), and the app's client-side bucket follows them.
     supplier_requests_per_minute: int = 6000
+    # PostgreSQL: the URL each app process connects with, by role ("web", "worker-0", ...), so
+    # the server's statistics can tell the roles apart (bench/peak_orders.py --statements gives
+    # each role its own login); None: every process uses database_url.
+    role_database_url: object = None
 
     def start(self, progress) -> None:
         from cryptography.fernet import Fernet
@@ -407,12 +411,12 @@ class World:
         self.env = env
         web_workers = 2 if self.engine == "procrastinate" else self.workers
         cfg = GunicornConfig(workers=web_workers, threads=self.threads, keep_alive=5)
-        self.server = Server("app", "shopify_app.factory:create_app()", dict(base_env, **env), cfg, self.workdir / "app.log", port=port)
+        self.server = Server("app", "shopify_app.factory:create_app()", dict(base_env, **self.role_env(env, "web")), cfg, self.workdir / "app.log", port=port)
         self.server.start()
         self.server.wait_ready()
         if self.engine == "procrastinate":
             for n in range(self.workers):
-                self.start_worker(dict(base_env, **env), n)
+                self.start_worker(dict(base_env, **self.role_env(env, f"worker-{n}")), n)
         else:
             health = httpx.get(f"{app_url}/healthz", timeout=5).json()
             scheduler = health.get("scheduler", {})
@@ -421,6 +425,12 @@ class World:
         self.supplier_probe.start()
         self.fulfillment_probe = FulfillmentProbe(self.shopify, SHOP)
         self.fulfillment_probe.start()
+
+    def role_env(self, env: dict[str, str], role: str) -> dict[str, str]:
+        """The app's environment for one process role: its own database login and libpq application_name when role_database_url is set."""
+        if self.role_database_url is None:
+            return env
+        return dict(env, DATABASE_URL=self.role_database_url(role), PGAPPNAME=f"dropship-{role}")
 
     def start_worker(self, env: dict[str, str], n: int) -> subprocess.Popen:
         """One procrastinate worker process (the `worker` role), logging to workdir."""

@@ -48,6 +48,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench import pg_statements  # noqa: E402
 from bench.order_flow_world import SHOP, SKUS, World, now  # noqa: E402
 
 P99_LIMIT = 5.0  # seconds, orders/paid sent -> order created at the supplier
@@ -77,6 +78,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--settle", type=float, default=10.0, help="seconds after installing the shops before the first step")
     p.add_argument("--quick", action="store_true", help="smoke run: embedded only, rates 5,10, 4 s steps, 3 shops")
+    p.add_argument("--statements", action="store_true",
+                   help="PostgreSQL modes: preload pg_stat_statements, give web and each worker its own login, and print the "
+                        "statements per order carried of every step (web / workers) and a side-by-side table of the modes")
+    p.add_argument("--statements-out", default=None, help="with --statements: also write every step's counts (full statement texts) to this JSON file")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     p.add_argument("--tmp", default=None, help="parent directory of the temporary directory")
     args = p.parse_args(argv)
@@ -328,6 +333,7 @@ class Step:
     bench_cpu_seconds: float = 0.0  # this process's CPU (load generator + sandboxes) over the same time
     stages: dict = field(default_factory=dict)  # stage -> (p50, p99) seconds, from the app's timestamps (stage_times)
     transactions: int | None = None  # PostgreSQL: transactions in the app's database over the step and its drain (a load-independent figure)
+    statements: object = None  # --statements: bench.pg_statements.StatementCounts over the step and its drain
 
     @property
     def cpu_ms_per_order(self) -> float:
@@ -383,6 +389,9 @@ def run_step(world: World, mode: str, rate: float, args, suppliers: dict[str, in
     pids = list(app_pids(world).values())
     cpu0 = sum(cpu_seconds(p) for p in pids)
     bench0 = time.process_time()
+    statements = getattr(world, "statements_db", None)  # (port, database) with --statements
+    if statements:
+        pg_statements.reset(*statements)
     xacts0 = database_transactions(world)
     busy0, total0 = machine_busy()
     refused0 = world.supplier.rate_limiter.refused
@@ -418,11 +427,12 @@ def run_step(world: World, mode: str, rate: float, args, suppliers: dict[str, in
     cpu1 = sum(cpu_seconds(p) for p in list(app_pids(world).values()))
     bench1 = time.process_time()
     xacts1 = database_transactions(world)
+    counts = pg_statements.collect(*statements) if statements else None
     paid_sent = world.webhooks.first_sent("orders/paid")
     latencies = [created[k] - paid_sent[gid] for k, gid in keys.items() if k in created and gid in paid_sent]
     created_times = [created[k] for k in keys if k in created]
     first_paid = min((paid_sent[g] for g in keys.values() if g in paid_sent), default=started)
-    step = Step(mode, rate, placed=len(orders))
+    step = Step(mode, rate, placed=len(orders), statements=counts)
     if xacts0 is not None and xacts1 is not None:
         step.transactions = xacts1 - xacts0
     step.carried = len(created_times)
@@ -446,6 +456,10 @@ def run_step(world: World, mode: str, rate: float, args, suppliers: dict[str, in
              f"supplier calls in flight at most {step.supplier_in_flight_peak}, 429s {step.refused_429}, inbox backlog {step.inbox_backlog}, "
              f"app CPU {step.cpu_ms_per_order:.0f} ms/order; stages p50/p99 s: "
              + ", ".join(f"{name} {p50:.2f}/{p99:.2f}" for name, (p50, p99) in step.stages.items()))
+    if counts is not None:
+        xacts = f"{step.transactions / step.carried:.1f}" if step.transactions is not None and step.carried else "n/a"
+        progress(f"  [{mode}] {rate:g}/s statements (pg_stat_statements; DB transactions per order, pg_stat_database: {xacts}):\n"
+                 + "\n".join(pg_statements.step_lines(counts, step.carried)))
     return step
 
 
@@ -454,12 +468,14 @@ def run_mode(mode: str, args, workdir: Path, postgres, progress) -> ModeResult:
     result = ModeResult(mode, workers, mean_latency=sum(args.latency_range) / 2)
     database_url = None
     if engine == "procrastinate":
-        name = f"peak_{mode}_{os.getpid()}"
+        database_name = f"peak_{mode}_{os.getpid()}"
         import psycopg
 
         with psycopg.connect(f"host=127.0.0.1 port={postgres.port} user=postgres dbname=postgres", autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        database_url = postgres.database_url(name)
+            conn.execute(f'CREATE DATABASE "{database_name}"')
+        database_url = postgres.database_url(database_name)
+        if args.statements:
+            pg_statements.prepare(postgres.port, database_name, workers)
     # The app's processes inherit this process's environment (World keeps only its own variables apart).
     # BACKFILL_DAYS=0: the shops are installed long before the sale, so no install backfill
     # (a Shopify bulk export per shop) competes with the orders being measured.
@@ -472,7 +488,10 @@ def run_mode(mode: str, args, workdir: Path, postgres, progress) -> ModeResult:
             os.environ[name] = str(value)
     world = World(workdir / mode, threads=args.threads, ship_delay=3600.0, seed=args.seed, workers=workers,
                   never_ship_skus=SKUS, database_url=database_url, engine=engine,
-                  supplier_requests_per_minute=args.supplier_rate_limit)
+                  supplier_requests_per_minute=args.supplier_rate_limit,
+                  role_database_url=(lambda role: pg_statements.role_url(database_url, role)) if args.statements and database_url else None)
+    if args.statements and database_url:
+        world.statements_db = (postgres.port, database_name)
     progress(f"[{mode}] starting sandboxes and the app ({engine}, {workers} worker process(es))")
     world.start(progress)
     try:
@@ -614,6 +633,17 @@ def report(args, results: dict[str, ModeResult], elapsed: float, load: str) -> l
     print("(the sandboxes and the load generator share the same cores: with both, a step of N orders/s needs "
           "N x (app + bench ms/order) / 1000 cores)")
     out = targets(results)
+    if getattr(args, "statements_out", None):
+        Path(args.statements_out).write_text(json.dumps(
+            [{"mode": r.mode, "rate": st.rate, "carried": st.carried, "transactions": st.transactions,
+              "calls": st.statements.calls, "per_role": st.statements.per_worker}
+             for r in results.values() for st in r.steps if st.statements is not None], indent=1))
+    compared = {r.mode: (r.steps[0].statements, r.steps[0].carried) for r in results.values() if r.steps and r.steps[0].statements is not None}
+    if len(compared) > 1:
+        print()
+        print("PostgreSQL statements per order carried, each mode's first step (pg_stat_statements, web / workers):")
+        for line in pg_statements.comparison_lines(compared):
+            print(line)
     print()
     print("Targets")
     for name, figure, met in out:
@@ -647,7 +677,7 @@ def run(options=None) -> list[tuple[str, str, bool]]:
         if any(MODES[m][0] == "procrastinate" for m in args.mode_list):
             from tests.pg_server import start_postgres
 
-            postgres = start_postgres()
+            postgres = start_postgres(pg_statements.SERVER_SETTINGS if args.statements else None)
             progress(f"PostgreSQL on port {postgres.port}")
         for mode in args.mode_list:
             results[mode] = run_mode(mode, args, workdir, postgres, progress)

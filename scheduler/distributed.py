@@ -179,7 +179,10 @@ class WorkerLanes:
         from scheduler.lane_listener import LaneListener, lane_wakeups
         from scheduler.lanes import OrderLanes
 
-        self.lanes = OrderLanes(services, poll_seconds=poll_seconds)
+        # Every worker process looks at the same inbox rows: each row is leased by the claim that
+        # wins it, so the other processes' claims skip it instead of reading, prefetching and
+        # trying to take it themselves (bench/peak_orders.py --statements, session 28 part T).
+        self.lanes = OrderLanes(services, poll_seconds=poll_seconds, lease_on_claim=True)
         self.listener = LaneListener(conninfo(services.settings.database_url), lane_wakeups(services))
 
     def start(self) -> None:

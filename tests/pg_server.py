@@ -51,8 +51,8 @@ class PostgresServer:
         shutil.rmtree(os.path.dirname(self.data_dir), ignore_errors=True)
 
 
-def start_postgres() -> PostgresServer:
-    """initdb + pg_ctl start on a free loopback port (as the postgres user when root)."""
+def start_postgres(settings: dict[str, str] | None = None) -> PostgresServer:
+    """initdb + pg_ctl start on a free loopback port (as the postgres user when root); `settings` adds server settings (-c name=value)."""
     bin_dir = _bin_dir()
     root = tempfile.mkdtemp(prefix="pg-test-")
     data_dir = os.path.join(root, "data")
@@ -64,5 +64,6 @@ def start_postgres() -> PostgresServer:
     port = _free_port()
     subprocess.run(as_user + [f"{bin_dir}/initdb", "-D", data_dir, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200"
+    options += "".join(f" -c {name}={value}" for name, value in (settings or {}).items())
     subprocess.run(as_user + [f"{bin_dir}/pg_ctl", "-D", data_dir, "-o", options, "-l", os.path.join(root, "log"), "-w", "start"], check=True, capture_output=True)
     return PostgresServer(bin_dir, data_dir, port, as_user)

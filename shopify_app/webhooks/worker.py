@@ -118,9 +118,15 @@ class InboxWorker:
     """Drains the webhook inbox through the topic -> handler registry."""
 
     def __init__(self, session_factory: sessionmaker, settings: Settings, services=None, rng=None, *, topics: tuple[str, ...] = (), other_topics: bool = True,
-                 in_hand: InHand | None = None):
-        """`topics` with `other_topics=False`: only those topics (a lane); with True: all but those. `in_hand`: shared by a lane's workers."""
+                 in_hand: InHand | None = None, lease_on_claim: bool = False):
+        """`topics` with `other_topics=False`: only those topics (a lane); with True: all but those. `in_hand`: shared by a lane's workers.
+
+        `lease_on_claim`: lease every delivery the claim wins, also those of topics that are
+        otherwise taken in their write transaction (scaled-out workers: other processes look at
+        the same rows, and an unleased row is read, prefetched and tried by each of them).
+        """
         self.in_hand = in_hand if in_hand is not None else InHand()
+        self.lease_on_claim = lease_on_claim
         self.session_factory = session_factory
         self.topics = tuple(topics)
         self.other_topics = other_topics
@@ -189,7 +195,8 @@ class InboxWorker:
             candidates = conn.execute(self._candidates, {"now": now, "batch": batch_size}).all()
         if not candidates:
             return [], 0
-        to_lease = [candidate.id for candidate in candidates if prefetch_for(candidate.topic) is not None and not leases_when_calling_out(candidate.topic)]
+        to_lease = [candidate.id for candidate in candidates
+                    if self.lease_on_claim or (prefetch_for(candidate.topic) is not None and not leases_when_calling_out(candidate.topic))]
         won = {}
         if to_lease:
             with self.engine.begin() as conn:
@@ -217,7 +224,10 @@ class InboxWorker:
         """
         try:
             if prefetch_for(topic) is None:
-                self._process_in_one_write(delivery_id, report)
+                if claimed is not None and claimed.body is not None:  # leased by the claim (lease_on_claim)
+                    self._process_leased_in_one_write(claimed, report)
+                else:
+                    self._process_in_one_write(delivery_id, report)
                 return
             lazy = leases_when_calling_out(topic) and (claimed is None or claimed.body is None)
             leased = [] if lazy else [True]
@@ -276,6 +286,17 @@ class InboxWorker:
                 return  # handled, leased or put off by another worker meanwhile
             outcome = self._handle_and_finish(session, row, row.shop_status, None, None, follow_ups)
         if self._follow_up(delivery_id, outcome, follow_ups):
+            _count(report, outcome)
+
+    def _process_leased_in_one_write(self, claimed: Claimed, report: DrainReport) -> None:
+        """A topic without a prefetch whose delivery the claim leased: handle and finish in one write transaction if the lease is still ours."""
+        follow_ups: list = []
+        with self.session_factory.begin() as session:
+            state = session.connection().execute(_OWNER_AND_SHOP, {"delivery_id": claimed.id}).first()
+            if state is None or state.lease_owner != self.owner:
+                return  # the lease ran out and another worker has the row
+            outcome = self._handle_and_finish(session, claimed, state.shop_status, None, None, follow_ups)
+        if self._follow_up(claimed.id, outcome, follow_ups):
             _count(report, outcome)
 
     def _handle_and_finish(self, session, row, shop_status: str | None, payload, prefetched, follow_ups: list) -> InboxStatus:

@@ -231,3 +231,21 @@ def test_two_workers_never_place_an_order_twice(scaled_out, supplier_sandbox) ->
     worker(), worker()  # both listen, both are rung at once (rows committed before they started)
     assert wait_for(lambda: {d.state for d in deliveries(web)} == {"placed"}, timeout=60), [d.state for d in deliveries(web)]
     assert [supplier_sandbox.orders_created(d.idempotency_key) for d in deliveries(web)] == [1] * 8
+
+
+def test_a_delivery_one_workers_claim_won_is_not_claimed_by_another_worker(scaled_out) -> None:
+    """Every worker process's lanes lease what their claim wins (part T): another process's claim finds nothing to read or try."""
+    web, _, url = scaled_out
+    post(web)  # an orders/create: otherwise taken unleased in its write transaction
+    services = [build_services(make_settings(url)) for _ in range(2)]
+    first, second = (WorkerLanes(s, poll_seconds=LONG_POLL) for s in services)  # not started: the test runs the claims
+    try:
+        won, seen = first.lanes.orders_lane_workers[0]._claim(10)
+        assert seen == 1 and len(won) == 1 and won[0].body is not None
+        assert second.lanes.orders_lane_workers[0]._claim(10) == ([], 0)
+        with web.extensions["services"].session_factory() as session:
+            assert session.scalar(select(WebhookDelivery.lease_owner)) == first.lanes.orders_lane_workers[0].owner
+    finally:
+        for lanes, s in zip((first, second), services):
+            lanes.stop()
+            s.close()
