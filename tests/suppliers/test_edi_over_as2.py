@@ -331,9 +331,16 @@ def test_a_negative_asynchronous_mdn_is_alerted(world):
     partner.negative_mdn_next = True
     ForwardingWorker(services.session_factory, services.box).drain()
     wait_for(lambda: messages(app, "out") and messages(app, "out")[0][1] == "failed", "the negative MDN")
-    with services.session_factory() as session:
-        [alert] = session.query(Alert).filter(Alert.resolved_at.is_(None)).all()
-        assert alert.dedupe_key.startswith(f"as2_mdn_failed:{supplier_id}:850_") and "processed/Error" in alert.message
+
+    def open_alerts():
+        with services.session_factory() as session:
+            return session.query(Alert).filter(Alert.resolved_at.is_(None)).all()
+
+    # The MDN's message status and its alert are two transactions of the receiving request: wait for the alert.
+    wait_for(open_alerts, "the alert of the negative MDN")
+    [alert] = open_alerts()
+    assert alert.dedupe_key.startswith(f"as2_mdn_failed:{supplier_id}:850_") and "processed/Error" in alert.message
+    assert alert.kind == "supplier_unreachable"  # an undelivered PO, not an out-of-stock complaint
 
 
 def test_an_order_for_a_partner_whose_certificate_expired_since_fails_its_attempt_with_the_reason(world):
