@@ -25,7 +25,7 @@ from ..suppliers.models import FulfillmentModel, ProductMapping, Supplier, Suppl
 from ..models import utcnow
 from .models import Order, OrderEvent, OrderLine, OrderState
 from .sync import FORWARDABLE_FINANCIAL_STATUSES, persistent, with_defaults
-from .timeline import record_event
+from .timeline import insert_events, record_event
 
 
 @dataclass(frozen=True)
@@ -321,7 +321,6 @@ _deliveries = SupplierOrder.__table__
 # its supplier orders, their lines and the "routed" events was most of routing's CPU).
 _INSERT_DELIVERY = insert(_deliveries).returning(_deliveries.c.id)
 _INSERT_ROUTED_LINES = insert(SupplierOrderLine.__table__)
-_INSERT_EVENTS = insert(OrderEvent.__table__)
 
 
 def _insert_routed(session: Session, order: Order, by_supplier: dict, new_lines: list, routed_events: list[dict]) -> None:
@@ -337,7 +336,7 @@ def _insert_routed(session: Session, order: Order, by_supplier: dict, new_lines:
         delivery_id = connection.execute(_INSERT_DELIVERY, values).scalar_one()
         by_supplier[key] = persistent(session, SupplierOrder(id=delivery_id, **with_defaults(_deliveries, values)))
     connection.execute(_INSERT_ROUTED_LINES, [dict(line, supplier_order_id=by_supplier[key].id) for key, line in new_lines])
-    connection.execute(_INSERT_EVENTS, [{"order_id": order.id, "kind": "routed", "actor": "app", "detail": detail, "created_at": now} for detail in routed_events])
+    insert_events(session, order.id, "routed", "app", routed_events)
 
 
 def _units_for(line: OrderLine, supplier: Candidate, live: list[FulfillmentOrderRecord], managers: dict) -> int:

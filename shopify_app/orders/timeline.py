@@ -21,3 +21,10 @@ def insert_event(session: Session, order_id: int, kind: str, actor: str, **detai
 
 
 _INSERT_EVENT = insert(OrderEvent.__table__)
+
+
+def insert_events(session: Session, order_id: int, kind: str, actor: str, details: list[dict]) -> None:
+    """Several events of one kind for an order, one Core INSERT (executemany) built once."""
+    if details:
+        now = utcnow()
+        session.execute(_INSERT_EVENT, [{"order_id": order_id, "kind": kind, "actor": actor, "detail": detail, "created_at": now} for detail in details])

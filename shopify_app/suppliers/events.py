@@ -17,7 +17,8 @@ from ..orders.timeline import record_event
 from .amendments import being_replaced
 from .forwarding import adapter_from_record
 from .models import DeliveryState, Supplier, SupplierOrder, SupplierOrderLine
-from .tracking import UNPLANNED, insert_event, plan_push, push_shipment, record_shipment
+from ..orders.timeline import insert_event
+from .tracking import UNPLANNED, plan_push, push_shipment, record_shipment
 
 log = logging.getLogger(__name__)
 

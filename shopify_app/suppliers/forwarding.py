@@ -57,7 +57,7 @@ from .credentials import RefreshingAdapter, can_refresh, current_store
 from .amendments import lines_to_place, order_address, sent_quantities
 from .models import BreakerEvent, DeliveryAttempt, DeliveryState, ProductMapping, Supplier, SupplierOrder, SupplierOrderLine
 from .resilience import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, SupplierSlots, Transition, retry_delay
-from .tracking import insert_event
+from ..orders.timeline import insert_event
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from ..fulfillment.models import FulfillmentOrderRecord, ManagedBy
 from ..fulfillment.sync import read_every_fulfillment_order
 from ..models import utcnow
 from ..orders.models import Order, OrderLine, OrderState
-from ..orders.timeline import insert_event, record_event  # insert_event: forwarding imports it from here too
+from ..orders.timeline import insert_event, record_event
 from ..privacy import gid_number
 from .models import DeliveryState, ShipmentState, SupplierOrder, SupplierOrderLine, SupplierShipment
 
