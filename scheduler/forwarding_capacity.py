@@ -37,21 +37,17 @@ DEFAULT_POOL_SIZE = 10
 DEFAULT_MAX_OVERFLOW = 20
 
 
-def _whole(env, name: str, default: int, low: int = 1, high: int = MAX_THREADS) -> int:
-    return whole_number(env, name, default, low, high)
-
-
 def forwarding_capacity(env=None) -> tuple[int, int]:
     """(threads per process, calls in flight per supplier) from the environment, else the defaults."""
     env = os.environ if env is None else env
-    threads = _whole(env, "FORWARDING_THREADS", DEFAULT_THREADS)
-    per_supplier = _whole(env, "FORWARDING_CALLS_PER_SUPPLIER", DEFAULT_CALLS_PER_SUPPLIER)
+    threads = whole_number(env, "FORWARDING_THREADS", DEFAULT_THREADS, high=MAX_THREADS)
+    per_supplier = whole_number(env, "FORWARDING_CALLS_PER_SUPPLIER", DEFAULT_CALLS_PER_SUPPLIER, high=MAX_THREADS)
     return threads, min(per_supplier, threads)
 
 
 def work_concurrency(env=None) -> int:
     """Worker slots for the work queue (inbox and forwarding drains), from WORKER_WORK_CONCURRENCY."""
-    return _whole(os.environ if env is None else env, "WORKER_WORK_CONCURRENCY", DEFAULT_WORK_CONCURRENCY, high=64)
+    return whole_number(os.environ if env is None else env, "WORKER_WORK_CONCURRENCY", DEFAULT_WORK_CONCURRENCY, high=64)
 
 
 def database_pool(env=None, overflow_floor: int = 0) -> dict[str, int]:
@@ -62,8 +58,8 @@ def database_pool(env=None, overflow_floor: int = 0) -> dict[str, int]:
     """
     env = os.environ if env is None else env
     default_overflow = max(DEFAULT_MAX_OVERFLOW, min(overflow_floor, 200))
-    return {"pool_size": _whole(env, "DATABASE_POOL_SIZE", DEFAULT_POOL_SIZE, high=200),
-            "max_overflow": _whole(env, "DATABASE_MAX_OVERFLOW", default_overflow, low=0, high=200)}
+    return {"pool_size": whole_number(env, "DATABASE_POOL_SIZE", DEFAULT_POOL_SIZE, high=200),
+            "max_overflow": whole_number(env, "DATABASE_MAX_OVERFLOW", default_overflow, low=0, high=200)}
 
 
 def forwarding_worker(services) -> ForwardingWorker:

@@ -129,6 +129,6 @@ class OrderLanes:
     def status(self) -> dict:
         """Whether the inbox pumps and the forwarding pump run."""
         return {
-            "inbox_pump": all(p.alive for p in (self.pump, *self.more_inbox_pumps, self.supplier_events_pump, *self.more_way_back_pumps)),
+            "inbox_pump": all(p.alive for p in self.pumps if p is not self.forwarding_pump),
             "forwarding_pump": self.forwarding_pump.alive,
         }

@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     init_metrics(app)
     serve_webhooks_outside_flask(app)  # issue 20 part P: POST /webhooks without Flask's per-request work
     if settings.job_engine == "procrastinate":
-        # Web processes defer drains to the workers (python -m shopify_app.cli worker).
+        # Web processes wake the workers' order lanes by NOTIFY (python -m shopify_app.cli worker).
         from scheduler.distributed import attach
 
         attach(services)

@@ -164,8 +164,8 @@ def from_digest(merged: dict, names: dict[int, str] | None = None, *, detail: bo
     if not detail:
         return summary
     names = names or {}
-    answered = [sid for sid, counts in merged["suppliers"].items() if counts[0]]
-    by_supplier = [{"supplier_id": sid, "name": names.get(sid), **from_counts(merged["suppliers"][sid])} for sid in sorted(answered, key=lambda i: (names.get(i) or "", i))]
+    by_supplier = [{"supplier_id": sid, "name": names.get(sid), **from_counts(merged["suppliers"][sid])}
+                   for sid in sorted(answered_suppliers(merged), key=lambda i: (names.get(i) or "", i))]
     by_product = [{"product_id": key, "sku": sku, "title": title, **from_counts(counts)}
                   for key, (_line, sku, title, *counts) in sorted(merged["products"].items(), key=lambda kv: str(kv[0]))]
     return {**summary, "by_supplier": by_supplier, "by_product": [p for p in by_product if p["answered"] or p["review_requests"]]}

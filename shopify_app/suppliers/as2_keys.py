@@ -53,10 +53,10 @@ def shop_identity(session_factory, box: SecretBox, shop_domain: str) -> Identity
     return Identity(key_pem, cert_pem)
 
 
-def _identity(box: SecretBox, row: As2Identity, now: dt.datetime | None = None) -> Identity:
+def _identity(box: SecretBox, row: As2Identity) -> Identity:
     """The stored pair, with the previous one while it is still valid (it decrypts what partners encrypted to it)."""
     previous = None
-    if row.previous_private_key_enc and row.previous_not_after and row.previous_not_after > (now or dt.datetime.now(dt.timezone.utc)):
+    if row.previous_private_key_enc and row.previous_not_after and row.previous_not_after > dt.datetime.now(dt.timezone.utc):
         previous = Identity(box.decrypt(row.previous_private_key_enc).encode(), row.previous_certificate_pem.encode())
     return Identity(box.decrypt(row.private_key_enc).encode(), row.certificate_pem.encode(), previous)
 
