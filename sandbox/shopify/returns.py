@@ -277,6 +277,7 @@ class ReturnsMixin:
             self.touch(order)
             self.publish(state, "refunds/create", {
                 "admin_graphql_api_id": refund["id"], "id": gid_number(refund["id"]), "order_id": gid_number(order["id"]), "note": note,
+                "return": None,  # a refund made in the admin, outside any return
                 "created_at": refund["createdAt"], "processed_at": refund["createdAt"], "refund_line_items": payload_lines,
                 "transactions": [], "order_adjustments": [], "duties": [],
             })

@@ -353,6 +353,12 @@ def check_refund(payload: Any) -> dict:
         raise PayloadError("refunds/create payload is not an object")
     checked_id(payload.get("id"), "id")
     checked_text(payload.get("admin_graphql_api_id"), "admin_graphql_api_id", 255)
+    named_return = payload.get("return")
+    if named_return is not None:
+        if not isinstance(named_return, dict):
+            raise PayloadError("return is not an object")
+        checked_id(named_return.get("id"), "return.id")
+        checked_text(named_return.get("admin_graphql_api_id"), "return.admin_graphql_api_id", 255)
     items = payload.get("refund_line_items") or []
     if not isinstance(items, list):
         raise PayloadError("refund_line_items is not a list")

@@ -174,10 +174,23 @@ def damaged_by_reason(line: ReturnLine, received: int) -> int:
     return received if line.reason in DAMAGE_REASONS else 0
 
 
-def _refund_line(session: Session, shop_domain: str, item: dict) -> tuple[str, ReturnLine | None]:
+def refund_return_gid(refund: dict) -> str | None:
+    """The return a refunds/create names (Shopify's `return`, null for a refund made outside a return)."""
+    named = refund.get("return")
+    if not isinstance(named, dict):
+        return None
+    return named.get("admin_graphql_api_id") or (f"gid://shopify/Return/{named['id']}" if named.get("id") is not None else None)
+
+
+def _refund_line(session: Session, shop_domain: str, item: dict, return_gid: str | None) -> tuple[str, ReturnLine | None]:
     line_item_gid = (item.get("line_item") or {}).get("admin_graphql_api_id") or f"gid://shopify/LineItem/{item.get('line_item_id')}"
-    line = session.scalar(select(ReturnLine).join(ReturnCase).where(
-        ReturnCase.shop_domain == shop_domain, ReturnLine.line_item_gid == line_item_gid, ReturnCase.status.in_(("open", "closed"))).order_by(ReturnLine.id.desc()))
+    query = select(ReturnLine).join(ReturnCase).where(
+        ReturnCase.shop_domain == shop_domain, ReturnLine.line_item_gid == line_item_gid, ReturnCase.status.in_(("open", "closed")))
+    if return_gid is not None:
+        # The refund of one return: never another return of the same line item (two returns of a
+        # 2-unit line, the first's refunds/create arriving after the second was opened).
+        query = query.where(ReturnCase.return_gid == return_gid)
+    line = session.scalar(query.order_by(ReturnLine.id.desc()))
     return line_item_gid, line
 
 
@@ -188,7 +201,7 @@ def refund_inventory_items(session: Session, shop_domain: str, refund: dict, gat
         quantity = int(item.get("quantity") or 0)
         if item.get("restock_type") != "return" or not quantity:
             continue
-        line_item_gid, line = _refund_line(session, shop_domain, item)
+        line_item_gid, line = _refund_line(session, shop_domain, item, refund_return_gid(refund))
         if line is not None and line.restocked_quantity >= quantity:
             item_gid = _inventory_item_of(session, shop_domain, line, gateway)
             if item_gid:
@@ -204,12 +217,13 @@ def reconcile_refund(session: Session, shop_domain: str, refund: dict, inventory
     `inventory_items` comes from refund_inventory_items (read before the transaction).
     """
     refund_gid = refund.get("admin_graphql_api_id") or f"gid://shopify/Refund/{refund.get('id')}"
+    return_gid = refund_return_gid(refund)
     inventory_items = inventory_items or {}
     done: list[str] = []
     undo: list[dict] = []
     cases: dict[int, ReturnCase] = {}
     for item in refund.get("refund_line_items") or []:
-        line_item_gid, line = _refund_line(session, shop_domain, item)
+        line_item_gid, line = _refund_line(session, shop_domain, item, return_gid)
         if line is None:
             continue
         case = line.case

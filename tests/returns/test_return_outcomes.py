@@ -150,6 +150,26 @@ def test_an_israeli_cancellation_keeps_at_most_the_lawful_fee_and_none_for_a_def
     assert refunded_total(world, order) == Decimal("23.40")
 
 
+def test_two_returns_of_one_line_each_keep_their_own_refund_when_the_first_refunds_webhook_comes_late(world) -> None:
+    # Two returns of one unit each of a 2-unit line, both open when the first one's refunds/create
+    # arrives: the refund names its return, so the second return is still paid (it was once taken
+    # for "refunded by hand" because the refund was matched to the newest return of the line item).
+    order = world.delivered_order("MUG-WHT", 2, delivered_days_ago=2)
+    ship_to(world, order, "PL")
+    first = returned_and_received(world, order, "MUG-WHT")
+    second = returned_and_received(world, order, "MUG-WHT")
+    assert carry_out(world.services, outcome_of(world, first).id) == "done"
+    world.shopify.deliver_pending()
+    world.drain()  # the first refund's refunds/create, while the second return is open
+    [refund] = shopify_refunds(world, order)
+    assert world.case(case_gid(world, first)).refund_gids == [refund["id"]]
+    assert not world.case(case_gid(world, second)).refund_gids
+    assert carry_out_due(world.services) == 1
+    outcome = outcome_of(world, second)
+    assert (outcome.state, outcome.amount) == ("done", "12.00")
+    assert refunded_total(world, order) == Decimal("24.00")
+
+
 class AfterProcess:
     """The real gateway; `then()` runs right after Shopify answered returnProcess, before our commit."""
 

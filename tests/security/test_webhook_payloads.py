@@ -101,6 +101,8 @@ def test_an_order_edit_naming_no_order_is_dead_lettered_at_once(app, payload, re
     ({"refund_line_items": ["nope"]}, "refund_line_items[0] is not an object"),
     ({"refund_line_items": [{"quantity": 1, "line_item_id": {"$ne": 0}}]}, "refund_line_items[0].line_item_id is not an id"),
     ({"refund_line_items": [{"quantity": 1, "line_item_id": 1, "location_id": "here"}]}, "refund_line_items[0].location_id is not an id"),
+    ({"return": "gid://shopify/Return/1"}, "return is not an object"),
+    ({"return": {"id": {"$gt": 0}}}, "return.id is not an id"),
     ({"transactions": "all of them"}, "transactions is not a list of objects"),
 ])
 def test_a_refund_with_an_impossible_value_is_dead_lettered_at_once(app, changes, reason):
