@@ -498,6 +498,37 @@ def test_the_as2_route_takes_messages_up_to_its_own_limit_above_the_app_wide_cap
     assert messages(app, "in") == []
 
 
+def post_chunked(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    """POST the body chunked (no Content-Length) over real HTTP: (status, text)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.netloc, timeout=20)
+    try:
+        connection.request("POST", parts.path, body=iter([body[i:i + 300] for i in range(0, len(body), 300)]), headers=headers, encode_chunked=True)
+        response = connection.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        connection.close()
+
+
+def test_a_chunked_message_over_the_limit_is_a_413_whatever_its_token_and_headers_and_is_never_stored(world, monkeypatch):
+    from shopify_app.web import as2_api
+
+    app, shopify, partner, supplier_id, _ = world
+    monkeypatch.setattr(as2_api, "MAX_MESSAGE_BYTES", 1000)
+    base = partner.app_url.rsplit("/", 1)[0]
+    as2_headers = {"AS2-From": PARTNER_AS2_ID, "AS2-To": OUR_AS2_ID, "Content-Type": "application/pkcs7-mime"}
+    for url in (partner.app_url, f"{base}/short", f"{base}/{'a' * 30}"):  # ours, a malformed token, an unknown one
+        for headers in (as2_headers, {}):
+            for size in (1001, 5000):
+                assert post_chunked(url, b"x" * size, headers) == (413, "an AS2 message may be at most 1000 bytes"), (url, headers, size)
+    status, _ = post_chunked(partner.app_url, b"x" * 1000, as2_headers)
+    assert status == 400  # at the limit: read and judged as AS2 (garbage: refused as such)
+    assert messages(app, "in") == []
+
+
 def test_a_new_key_pair_is_used_at_once_and_the_old_one_still_decrypts_until_the_partner_switches(world):
     app, shopify, partner, supplier_id, headers = world
     services = app.extensions["services"]
