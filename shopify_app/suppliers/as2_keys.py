@@ -13,10 +13,16 @@ from sqlalchemy.exc import IntegrityError
 from integrations.suppliers.edi_x12.as2 import Identity
 
 from ..crypto import SecretBox
+from ..i18n import gettext as _
 from .as2_models import As2Identity
 
 KEY_BITS = 3072  # NIST's RSA size for use past 2030
 VALIDITY = dt.timedelta(days=3 * 365)
+MAX_SWITCH_DELAY = dt.timedelta(days=60)  # a new pair starts signing at most this long after it is made
+
+
+class SwitchDateRefused(ValueError):
+    """A switch date the new key pair cannot start signing on (the message says why, for the merchant)."""
 
 
 def generate_key_pair(common_name: str, now: dt.datetime | None = None) -> tuple[bytes, bytes, dt.datetime]:
@@ -53,24 +59,50 @@ def shop_identity(session_factory, box: SecretBox, shop_domain: str) -> Identity
     return Identity(key_pem, cert_pem)
 
 
-def _identity(box: SecretBox, row: As2Identity) -> Identity:
-    """The stored pair, with the previous one while it is still valid (it decrypts what partners encrypted to it)."""
-    previous = None
-    if row.previous_private_key_enc and row.previous_not_after and row.previous_not_after > dt.datetime.now(dt.timezone.utc):
-        previous = Identity(box.decrypt(row.previous_private_key_enc).encode(), row.previous_certificate_pem.encode())
-    return Identity(box.decrypt(row.private_key_enc).encode(), row.certificate_pem.encode(), previous)
+def _identity(box: SecretBox, row: As2Identity, now: dt.datetime | None = None) -> Identity:
+    """The pair that signs now, with the other one that still (or already) decrypts as its fallback.
+
+    Before the switch date the previous pair signs: a partner verifies our signatures with the certificate
+    it has installed, so the new one signs only from the date the merchant agreed with partners.
+    """
+    now = now or dt.datetime.now(dt.timezone.utc)
+    newest = Identity(box.decrypt(row.private_key_enc).encode(), row.certificate_pem.encode())
+    if not (row.previous_private_key_enc and row.previous_not_after and row.previous_not_after > now):
+        return newest
+    previous = Identity(box.decrypt(row.previous_private_key_enc).encode(), row.previous_certificate_pem.encode())
+    if row.sign_from is not None and row.sign_from > now:
+        return Identity(previous.private_key_pem, previous.certificate_pem, fallback=newest)
+    return Identity(newest.private_key_pem, newest.certificate_pem, fallback=previous)
 
 
-def roll_key_pair(session_factory, box: SecretBox, shop_domain: str, now: dt.datetime | None = None) -> str:
-    """A new key pair for the shop (its certificate PEM returned); the old pair stays as `previous` for incoming messages until it expires."""
+def switch_pending(row: As2Identity, now: dt.datetime | None = None) -> bool:
+    """Whether the previous pair still signs (the newest pair's switch date is ahead and the previous pair is valid)."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return (row.sign_from is not None and row.sign_from > now and row.previous_certificate_pem is not None
+            and row.previous_not_after is not None and row.previous_not_after > now)
+
+
+def roll_key_pair(session_factory, box: SecretBox, shop_domain: str, now: dt.datetime | None = None, sign_from: dt.datetime | None = None) -> str:
+    """A new key pair for the shop (its certificate PEM returned); it signs from `sign_from` (None: at once), the pair in use signs until then and decrypts until it expires.
+
+    SwitchDateRefused when `sign_from` is more than MAX_SWITCH_DELAY ahead or after the pair in use expires.
+    """
+    now = now or dt.datetime.now(dt.timezone.utc)
+    if sign_from is not None and sign_from <= now:
+        sign_from = None
+    if sign_from is not None and sign_from - now > MAX_SWITCH_DELAY:
+        raise SwitchDateRefused(_("A new key pair can start signing at most %(days)s days ahead.", days=MAX_SWITCH_DELAY.days))
     key_pem, cert_pem, not_after = generate_key_pair(f"{shop_domain} AS2", now)  # outside any transaction: it takes a moment
     with session_factory.begin() as session:
         row = session.scalar(select(As2Identity).where(As2Identity.shop_domain == shop_domain).with_for_update())
-        if row is None:
+        if row is None:  # no pair yet: nothing else signs, this one does at once
             session.add(As2Identity(shop_domain=shop_domain, certificate_pem=cert_pem.decode(), private_key_enc=box.encrypt(key_pem.decode()), not_after=not_after))
             return cert_pem.decode()
-        row.previous_certificate_pem, row.previous_private_key_enc, row.previous_not_after = row.certificate_pem, row.private_key_enc, row.not_after
-        row.certificate_pem, row.private_key_enc, row.not_after = cert_pem.decode(), box.encrypt(key_pem.decode()), not_after
+        if not switch_pending(row, now):  # the pair in use becomes the previous one; a pending pair (never signed) is simply replaced
+            row.previous_certificate_pem, row.previous_private_key_enc, row.previous_not_after = row.certificate_pem, row.private_key_enc, row.not_after
+        if sign_from is not None and sign_from >= row.previous_not_after:
+            raise SwitchDateRefused(_("The certificate in use expires on %(date)s: the new key pair must start signing before then.", date=f"{row.previous_not_after:%Y-%m-%d}"))
+        row.certificate_pem, row.private_key_enc, row.not_after, row.sign_from = cert_pem.decode(), box.encrypt(key_pem.decode()), not_after, sign_from
     return cert_pem.decode()
 
 

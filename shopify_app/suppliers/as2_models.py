@@ -25,6 +25,9 @@ class As2Identity(Base):
     previous_certificate_pem: Mapped[str | None] = mapped_column(Text)
     previous_private_key_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     previous_not_after: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # When the newest pair starts signing (the switch date agreed with partners): until then the previous pair
+    # signs our messages and MDNs, both decrypt. NULL: it signs already.
+    sign_from: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class As2Endpoint(Base):

@@ -115,6 +115,11 @@ def request_schemas() -> dict[str, dict]:
     address = {"type": ["object", "null"], "maxProperties": 20, "additionalProperties": text(255, nullable=True)}
     return {
         "Empty": EMPTY,
+        "As2KeyPair": obj({
+            "sign_from": text(10, nullable=True, pattern=r"^\d{4}-\d{2}-\d{2}$",
+                              description="The day (UTC, YYYY-MM-DD, at most 60 days ahead) the new pair starts signing; until then the pair in use signs. "
+                                          "Empty, null or today: at once."),
+        }),
         "SupplierCreate": obj({
             "name": text(255, non_blank=True),
             "kind": {"type": "string", "enum": known_kinds()},

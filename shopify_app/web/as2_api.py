@@ -1,6 +1,8 @@
 """AS2 for EDI partners over HTTP: the partners' inbound endpoint (/as2/<token>) and the merchant's view of the setup (our certificate to download, the URL to give the partner, recent messages)."""
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.orm import defer
@@ -12,10 +14,10 @@ from integrations.suppliers.runtime import SupplierRef
 
 from ..auth.session_tokens import require_session_token
 from ..suppliers.as2_inbound import receive_as2
-from ..suppliers.as2_keys import roll_key_pair as make_new_key_pair, shop_certificate
+from ..suppliers.as2_keys import SwitchDateRefused, roll_key_pair as make_new_key_pair, shop_certificate, switch_pending
 from ..suppliers.audit import merchant_actor, record_change
-from ..suppliers.as2_models import As2Message
-from .api_schemas import validated_body
+from ..suppliers.as2_models import As2Identity, As2Message
+from .api_schemas import invalid, validated_body
 from .own_supplier import supplier_of_kind
 
 inbound = Blueprint("as2_inbound", __name__)
@@ -66,25 +68,30 @@ def _body_within(limit: int) -> bytes | None:
 
 
 def as2_setup(services, shop_domain: str, supplier_id: int, transport: dict, limit: int = MAX_LISTED_MESSAGES, *, as_json: bool = True) -> dict:
-    """What to give the partner (our AS2 id, URL, certificate), the partner's certificate dates, and the latest messages both ways (no session held while the shop's key pair is made)."""
+    """What to give the partner (our AS2 id, URL, newest certificate), the switch date of a new pair, the certificates' dates, and the latest messages both ways."""
+    station = runtime.current().as2_station_for(SupplierRef(shop_domain, supplier_id))  # the shop's key pair made first, no session held meanwhile
     with services.session_factory() as session:
+        keys = session.scalar(select(As2Identity).options(defer(As2Identity.private_key_enc), defer(As2Identity.previous_private_key_enc))
+                              .where(As2Identity.shop_domain == shop_domain))
         # The list shows metadata only: the payloads (up to 20 MB each) stay in the database.
         rows = session.scalars(select(As2Message).options(defer(As2Message.payload))
                                .where(As2Message.shop_domain == shop_domain, As2Message.supplier_id == supplier_id)
                                .order_by(As2Message.id.desc()).limit(limit))
         messages = [{"direction": row.direction, "message_id": row.message_id, "file_name": row.file_name, "status": row.status, "folder": row.folder,
                      "attempts": row.attempts, "detail": row.detail, "updated_at": row.updated_at.isoformat() if as_json else row.updated_at} for row in rows]
-    station = runtime.current().as2_station_for(SupplierRef(shop_domain, supplier_id))
+        now = dt.datetime.now(dt.timezone.utc)
+        previous_not_after = keys.previous_not_after if keys.previous_not_after and keys.previous_not_after > now else None
+        sign_from = keys.sign_from if switch_pending(keys, now) else None
     try:
         partner = check_certificate(transport.get("partner_certificate", ""), check_dates=False)
     except CertificateRefused:
         partner = None
-    ours = check_certificate(station.identity.certificate_pem, check_dates=False)
-    previous = check_certificate(station.identity.previous.certificate_pem, check_dates=False) if station.identity.previous else None
     return {
         "our_as2_id": transport.get("our_as2_id"), "partner_as2_id": transport.get("partner_as2_id"), "inbound_url": station.inbound_url,
-        "certificate_pem": station.identity.certificate_pem.decode(), "certificate_not_after": ours.not_after.isoformat(),
-        "previous_certificate_not_after": previous.not_after.isoformat() if previous else None,  # still decrypts what partners send until then
+        # The newest certificate: what every partner needs (it signs from sign_from; the previous one until then).
+        "certificate_pem": keys.certificate_pem, "certificate_not_after": keys.not_after.isoformat(),
+        "sign_from": sign_from.isoformat() if sign_from else None,
+        "previous_certificate_not_after": previous_not_after.isoformat() if previous_not_after else None,  # still decrypts what partners send until then
         "partner_certificate_subject": partner.subject if partner else None,
         "partner_certificate_not_after": partner.not_after.isoformat() if partner else None, "messages": messages,
     }
@@ -136,14 +143,26 @@ def download_certificate(supplier_id: int):
 
 @blueprint.post("/suppliers/<id:supplier_id>/as2/key-pair")
 @require_session_token
-@validated_body("Empty", optional=True)
+@validated_body("As2KeyPair", optional=True)
 def roll_key_pair(supplier_id: int):
-    """Make the shop's new AS2 key pair (its certificate to send to every partner); the old pair still decrypts what partners send until it expires."""
+    """Make the shop's new AS2 key pair (its certificate to send to every partner), signing from `sign_from` (default: at once); the old pair signs until then and decrypts until it expires."""
     transport, refused = _own_as2_partner(supplier_id)
     if refused:
         return refused
+    sign_from = g.body.get("sign_from")
+    try:
+        # Without a date the new pair signs at once, as after a compromised key or an expired certificate; a planned
+        # rollover names the day agreed with partners (they install the new certificate before it).
+        day = dt.date.fromisoformat(sign_from) if sign_from else None
+    except ValueError:
+        return invalid([("sign_from", "must be a date (YYYY-MM-DD)")])
     services = current_app.extensions["services"]
-    make_new_key_pair(services.session_factory, services.box, g.shop_domain)  # generated outside any transaction
+    try:
+        make_new_key_pair(services.session_factory, services.box, g.shop_domain,  # generated outside any transaction
+                          sign_from=dt.datetime.combine(day, dt.time(), dt.timezone.utc) if day else None)
+    except SwitchDateRefused as exc:
+        return invalid([("sign_from", str(exc))])
     with services.session_factory.begin() as session:
-        record_change(session, g.shop_domain, supplier_id, merchant_actor(getattr(g, "user_id", None)), "as2_key_pair_rolled", ["as2.certificate"])
+        record_change(session, g.shop_domain, supplier_id, merchant_actor(getattr(g, "user_id", None)), "as2_key_pair_rolled",
+                      ["as2.certificate"] + (["as2.sign_from"] if day else []))
     return jsonify(as2=as2_setup(services, g.shop_domain, supplier_id, transport))

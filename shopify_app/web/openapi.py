@@ -253,7 +253,7 @@ def response_schemas() -> dict[str, dict]:
                         "sets_accepted": INT, "sets_rejected": INT, "reasons": {"type": "array", "items": STR}, "received_at": STR},
                        ("id", "file_name", "outcome", "sets_accepted", "sets_rejected", "reasons", "received_at")),
         "EdiRunList": _list_of("edi_runs", "EdiRun"),
-        "As2Setup": _obj({"as2": _obj({"our_as2_id": STR, "partner_as2_id": STR, "inbound_url": STR, "certificate_pem": STR, "certificate_not_after": STR,
+        "As2Setup": _obj({"as2": _obj({"our_as2_id": STR, "partner_as2_id": STR, "inbound_url": STR, "certificate_pem": STR, "certificate_not_after": STR, "sign_from": NSTR,
                                        "previous_certificate_not_after": NSTR, "partner_certificate_subject": NSTR, "partner_certificate_not_after": NSTR,
                                        "messages": {"type": "array", "items": _obj({"direction": {"enum": ["in", "out"]}, "message_id": STR, "file_name": STR,
                                                                                       "status": STR, "folder": STR, "attempts": INT, "detail": NSTR, "updated_at": STR},

@@ -559,6 +559,66 @@ def test_a_new_key_pair_is_used_at_once_and_the_old_one_still_decrypts_until_the
     assert sent.mdn_status != "processed" and len(messages(app, "in")) == 2
 
 
+def test_a_new_key_pair_with_a_switch_date_signs_from_that_day_and_the_old_one_signs_until_then(world):
+    from shopify_app.suppliers.as2_models import As2Identity
+
+    app, shopify, partner, supplier_id, headers = world
+    services = app.extensions["services"]
+    client = app.test_client()
+    url = f"/api/suppliers/{supplier_id}/as2/key-pair"
+    today = dt.datetime.now(dt.timezone.utc).date()
+    for refused in ({"sign_from": f"{today + dt.timedelta(days=61)}"}, {"sign_from": "2026-02-30"}, {"sign_from": "soon"}):
+        answer = client.post(url, json=refused, headers=headers)
+        assert answer.status_code == 400 and answer.get_json()["fields"][0]["field"] == "sign_from", (refused, answer.get_json())
+    old_certificate = partner.app_certificate_pem
+    switch = today + dt.timedelta(days=10)
+    rolled = client.post(url, json={"sign_from": f"{switch}"}, headers=headers)
+    assert rolled.status_code == 200, rolled.get_json()
+    setup = rolled.get_json()["as2"]
+    assert setup["certificate_pem"].encode() != old_certificate  # the new certificate, to give every partner before the switch
+    assert setup["sign_from"].startswith(f"{switch}") and setup["previous_certificate_not_after"]
+    # Before the switch date the partner still has only the old certificate: our 850 signed with the old key is taken ...
+    place(app, shopify, [{"sku": "TEE-S", "quantity": 1}])
+    ForwardingWorker(services.session_factory, services.box).drain()
+    assert [status for _, status, _ in messages(app, "out")] == ["delivered"]
+    # ... and so are its messages encrypted to the old certificate (the MDN signed with the old key verifies).
+    partner.edi.advise_stock({"W-TEE-S": 3})
+    [sent] = partner.send_outbox()
+    assert sent.mdn_status == "processed", (sent.mdn_status, sent.mdn_detail)
+    # A partner that installed the new certificate early: what it encrypts to the new one is taken too.
+    partner.app_certificate_pem = setup["certificate_pem"].encode()
+    partner.edi.advise_stock({"W-TEE-S": 4})
+    [sent] = partner.send_outbox()
+    assert sent.mdn_status == "processed", (sent.mdn_status, sent.mdn_detail)
+    # The switch date comes: the new key signs, so a partner still on the old certificate refuses our messages.
+    with services.session_factory.begin() as session:
+        session.query(As2Identity).filter_by(shop_domain=SHOP).one().sign_from = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)
+    assert client.get(f"/api/suppliers/{supplier_id}/as2", headers=headers).get_json()["as2"]["sign_from"] is None
+    partner.app_certificate_pem = old_certificate
+    place(app, shopify, [{"sku": "MUG-WHT", "quantity": 1}])
+    ForwardingWorker(services.session_factory, services.box).drain()
+    assert [status for _, status, _ in messages(app, "out")][1] != "delivered"
+
+
+def test_rolling_again_before_the_switch_date_replaces_the_pending_pair_and_keeps_the_pair_in_use(world):
+    from shopify_app.suppliers.as2_keys import SwitchDateRefused, roll_key_pair
+    from shopify_app.suppliers.as2_models import As2Identity
+
+    app, shopify, partner, supplier_id, headers = world
+    services = app.extensions["services"]
+    now = dt.datetime.now(dt.timezone.utc)
+    with services.session_factory() as session:
+        in_use = session.query(As2Identity).filter_by(shop_domain=SHOP).one().certificate_pem
+    first = roll_key_pair(services.session_factory, services.box, SHOP, sign_from=now + dt.timedelta(days=5))
+    second = roll_key_pair(services.session_factory, services.box, SHOP, sign_from=now + dt.timedelta(days=7))
+    with services.session_factory() as session:
+        row = session.query(As2Identity).filter_by(shop_domain=SHOP).one()
+        assert row.previous_certificate_pem == in_use and row.certificate_pem == second != first  # the pair partners have stays in use
+        row_not_after = row.previous_not_after
+    with pytest.raises(SwitchDateRefused):  # the pair in use would have expired by then
+        roll_key_pair(services.session_factory, services.box, SHOP, now=row_not_after - dt.timedelta(days=1), sign_from=row_not_after + dt.timedelta(days=1))
+
+
 def test_our_own_certificate_is_alerted_ahead_of_its_expiry_and_the_alert_closes_once_rolled(world):
     from shopify_app.suppliers.as2_keys import roll_key_pair
     from shopify_app.suppliers.as2_models import As2Identity

@@ -3,6 +3,8 @@ certificate, with its date), and a new key pair made by the merchant (confirmed 
 certificate's remaining validity."""
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from sandbox.supplier.as2_partner import make_certificate
@@ -59,4 +61,16 @@ def test_the_merchant_reads_the_as2_setup_and_makes_a_new_key_pair(shop, browser
         assert identity.certificate_pem.strip() == second.strip() and identity.previous_certificate_pem.strip() == first.strip()
         assert f"{identity.previous_not_after:%Y-%m-%d}" in page.inner_text("#as2-previous-certificate")
         assert session.query(SupplierAuditEntry).filter_by(supplier_id=supplier_id, action="as2_key_pair_rolled").count() == 1
+    assert page.query_selector("#as2-switch-date") is None  # signing with the new pair at once
+
+    # A planned rollover: the new pair signs from the day agreed with partners, the card says which.
+    switch = dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=14)
+    page.fill("#as2-sign-from", f"{switch}")
+    with page.expect_navigation(timeout=30_000):
+        page.click("#as2-new-key-pair")
+    page.wait_for_selector("#as2-switch-date", timeout=30_000)
+    assert f"{switch}" in page.inner_text("#as2-switch-date")
+    with services.session_factory() as session:
+        identity = session.query(As2Identity).filter_by(shop_domain=SHOP).one()
+        assert f"{identity.sign_from:%Y-%m-%d}" == f"{switch}" and identity.previous_certificate_pem.strip() == second.strip()
     assert errors == []

@@ -61,11 +61,13 @@ class As2Settings:
 
 @dataclass(frozen=True)
 class Identity:
-    """Our key pair for one shop (PEM private key, PEM self-signed certificate); `previous`: the pair before a roll, still decrypting."""
+    """Our key pair for one shop (PEM private key, PEM self-signed certificate): it signs; `fallback` decrypts too."""
 
     private_key_pem: bytes
     certificate_pem: bytes
-    previous: "Identity | None" = None  # partners encrypt to its certificate until they install the new one
+    # During a key rollover partners encrypt to either certificate: the pair before the roll (until it expires),
+    # or the new one while the old still signs (until the switch date).
+    fallback: "Identity | None" = None
 
 
 @dataclass(frozen=True)
@@ -239,12 +241,12 @@ def receive(settings: As2Settings, identity: Identity, headers: Mapping[str, str
     """Decrypt and verify an inbound message against THIS partner's certificate and our AS2 id; build the MDN it asked for.
 
     `seen(message_id)` says whether it was received before (a duplicate is answered, never applied again).
-    A message our current key cannot decrypt is tried with the previous pair (a partner that has not
-    installed our new certificate yet); the first attempt's answer stands unless that one is taken.
+    A message our signing pair cannot decrypt is tried with the fallback pair (during a key rollover a
+    partner encrypts to the certificate it has installed); the first attempt's answer stands unless that one is taken.
     """
     received = _receive(settings, identity, headers, body, seen)
-    if received.payload is None and identity.previous is not None and "decrypt" in received.detail.lower():
-        retried = _receive(settings, identity.previous, headers, body, seen)
+    if received.payload is None and identity.fallback is not None and "decrypt" in received.detail.lower():
+        retried = _receive(settings, identity.fallback, headers, body, seen)
         if retried.payload is not None or retried.duplicate:
             return retried
     return received
