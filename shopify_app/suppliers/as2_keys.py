@@ -59,6 +59,22 @@ def shop_identity(session_factory, box: SecretBox, shop_domain: str) -> Identity
     return Identity(key_pem, cert_pem)
 
 
+# Decrypted private keys by (shop, slot): the ciphertext they came from is their version. Every station build (each
+# AS2 message both ways, each setup view) reads the row; a new pair, a roll or a re-encryption under a new app key
+# stores a new ciphertext (Fernet tokens are unique), which replaces the slot's entry. Process-local, two per shop.
+_DECRYPTED: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+
+
+def _private_key(box: SecretBox, shop_domain: str, slot: str, ciphertext: bytes) -> bytes:
+    """The PEM private key stored as `ciphertext`, decrypted once per process and version."""
+    cached = _DECRYPTED.get((shop_domain, slot))
+    if cached is not None and cached[0] == ciphertext:
+        return cached[1]
+    pem = box.decrypt(ciphertext).encode()
+    _DECRYPTED[(shop_domain, slot)] = (ciphertext, pem)
+    return pem
+
+
 def _identity(box: SecretBox, row: As2Identity, now: dt.datetime | None = None) -> Identity:
     """The pair that signs now, with the other one that still (or already) decrypts as its fallback.
 
@@ -66,10 +82,10 @@ def _identity(box: SecretBox, row: As2Identity, now: dt.datetime | None = None) 
     it has installed, so the new one signs only from the date the merchant agreed with partners.
     """
     now = now or dt.datetime.now(dt.timezone.utc)
-    newest = Identity(box.decrypt(row.private_key_enc).encode(), row.certificate_pem.encode())
+    newest = Identity(_private_key(box, row.shop_domain, "newest", row.private_key_enc), row.certificate_pem.encode())
     if not (row.previous_private_key_enc and row.previous_not_after and row.previous_not_after > now):
         return newest
-    previous = Identity(box.decrypt(row.previous_private_key_enc).encode(), row.previous_certificate_pem.encode())
+    previous = Identity(_private_key(box, row.shop_domain, "previous", row.previous_private_key_enc), row.previous_certificate_pem.encode())
     if row.sign_from is not None and row.sign_from > now:
         return Identity(previous.private_key_pem, previous.certificate_pem, fallback=newest)
     return Identity(newest.private_key_pem, newest.certificate_pem, fallback=previous)

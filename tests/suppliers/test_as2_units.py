@@ -106,6 +106,26 @@ def test_their_message_is_verified_against_their_certificate_only(keys):
     assert wrong_to.payload is None and wrong_to.status == "processed/Error"
 
 
+def test_the_fallback_pair_is_tried_only_when_decryption_failed_whatever_the_error_says(keys):
+    identity, (their_key, their_cert) = keys
+    new = Identity(*make_certificate("us, new"))
+    organization, us = their_side(identity, their_key, their_cert)  # the partner encrypts to the pair that is now our fallback
+    message = as2lib.Message(organization, us)
+    message.build(b"ISA*02*~", filename="846_1.x12", message_id="m2")
+    received = receive(settings_for(their_cert), Identity(new.private_key_pem, new.certificate_pem, fallback=identity), message.headers,
+                       message.content, seen=lambda _id: False)
+    assert (received.status, received.payload) == ("processed", b"ISA*02*~")
+    # A refusal for another reason whose wording mentions decryption (here an unencrypted message from a partner whose
+    # AS2 id says "decrypt") never reaches the fallback pair: an unloadable one would fail the whole receipt if it were tried.
+    broken = Identity(new.private_key_pem, new.certificate_pem, fallback=Identity(b"not a key", b"not a certificate"))
+    organization.as2_name = "DECRYPT-ME"
+    plain = as2lib.Partner(as2_name="US-AS2", verify_cert=new.certificate_pem, encrypt_cert=new.certificate_pem, sign=False, encrypt=False, mdn_mode="SYNC")
+    message = as2lib.Message(organization, plain)
+    message.build(b"ISA*03*~", filename="846_2.x12", message_id="m3")
+    refused = receive(settings_for(their_cert, partner_id="DECRYPT-ME"), broken, message.headers, message.content, seen=lambda _id: False)
+    assert refused.payload is None and refused.status == "processed/Error" and "decrypt" in refused.detail.lower()
+
+
 def test_the_shops_key_is_stored_encrypted_made_once_and_rotated(app_factory, database_url):
     from cryptography.fernet import Fernet
 
@@ -128,3 +148,28 @@ def test_the_shops_key_is_stored_encrypted_made_once_and_rotated(app_factory, da
     with services.session_factory.begin() as session:
         assert rotate_all_tokens(session, rotated) >= 2
     assert shop_identity(services.session_factory, SecretBox([new_key]), "a.myshopify.com") == first
+
+
+def test_the_private_keys_are_decrypted_once_per_version_and_again_after_a_roll(app_factory, database_url):
+    from shopify_app.crypto import SecretBox
+    from shopify_app.suppliers.as2_keys import roll_key_pair, shop_identity
+
+    app = app_factory(database_url)
+    services = app.extensions["services"]
+    decrypted = []
+
+    class CountingBox(SecretBox):
+        def decrypt(self, ciphertext: bytes) -> str:
+            decrypted.append(ciphertext)
+            return super().decrypt(ciphertext)
+
+    box = CountingBox(services.settings.encryption_keys)
+    shop = "cache.myshopify.com"
+    first = shop_identity(services.session_factory, box, shop)  # made: nothing decrypted
+    assert shop_identity(services.session_factory, box, shop) == shop_identity(services.session_factory, box, shop) == first
+    assert len(decrypted) == 1  # read twice, decrypted once
+    roll_key_pair(services.session_factory, box, shop)
+    rolled = shop_identity(services.session_factory, box, shop)
+    assert rolled.private_key_pem != first.private_key_pem and rolled.fallback == first
+    assert len(decrypted) == 3  # the new pair's key, and the previous one in its new slot
+    assert shop_identity(services.session_factory, box, shop) == rolled and len(decrypted) == 3

@@ -244,15 +244,16 @@ def receive(settings: As2Settings, identity: Identity, headers: Mapping[str, str
     A message our signing pair cannot decrypt is tried with the fallback pair (during a key rollover a
     partner encrypts to the certificate it has installed); the first attempt's answer stands unless that one is taken.
     """
-    received = _receive(settings, identity, headers, body, seen)
-    if received.payload is None and identity.fallback is not None and "decrypt" in received.detail.lower():
-        retried = _receive(settings, identity.fallback, headers, body, seen)
+    received, error = _receive(settings, identity, headers, body, seen)
+    if isinstance(error, as2lib.exceptions.DecryptionError) and identity.fallback is not None:
+        retried, _ = _receive(settings, identity.fallback, headers, body, seen)
         if retried.payload is not None or retried.duplicate:
             return retried
     return received
 
 
-def _receive(settings: As2Settings, identity: Identity, headers: Mapping[str, str], body: bytes, seen: Callable[[str], bool]) -> Received:
+def _receive(settings: As2Settings, identity: Identity, headers: Mapping[str, str], body: bytes, seen: Callable[[str], bool]) -> tuple[Received, Exception | None]:
+    """The message read with this pair, and pyas2lib's error (its exception: its type says what failed)."""
     organization = _organization(settings.our_id, identity)
     partner = _partner(settings)
     message = as2lib.Message()
@@ -273,4 +274,4 @@ def _receive(settings: As2Settings, identity: Identity, headers: Mapping[str, st
     detail = str(error) if error is not None else ""
     return Received(str(message.message_id or ""), str(status), detail[:500], payload, file_name, duplicate["yes"] and not ok,
                     {k: str(v) for k, v in mdn.headers.items()} if mdn is not None else None, mdn.content if mdn is not None else None,
-                    mdn.mdn_url if mdn is not None else None)
+                    mdn.mdn_url if mdn is not None else None), error
