@@ -46,8 +46,10 @@ def rotate_all_tokens(session: Session, box: SecretBox) -> int:
     for mailbox in session.scalars(select(EmailMailbox).with_for_update()):
         mailbox.password_enc = box.rotate(mailbox.password_enc)
         count += 1
-    for identity in session.scalars(select(As2Identity).with_for_update()):  # shops' AS2 private keys
+    for identity in session.scalars(select(As2Identity).with_for_update()):  # shops' AS2 private keys, the previous one too (it still decrypts)
         identity.private_key_enc = box.rotate(identity.private_key_enc)
+        if identity.previous_private_key_enc:
+            identity.previous_private_key_enc = box.rotate(identity.previous_private_key_enc)
         count += 1
     for row in session.scalars(select(ShopSetting).where(ShopSetting.key == "alert_channels").with_for_update()):
         if (row.value or {}).get("slack_webhook_enc"):

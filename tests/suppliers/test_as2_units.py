@@ -173,3 +173,24 @@ def test_the_private_keys_are_decrypted_once_per_version_and_again_after_a_roll(
     assert rolled.private_key_pem != first.private_key_pem and rolled.fallback == first
     assert len(decrypted) == 3  # the new pair's key, and the previous one in its new slot
     assert shop_identity(services.session_factory, box, shop) == rolled and len(decrypted) == 3
+
+
+def test_rotating_the_app_keys_re_encrypts_the_previous_as2_key_too(app_factory, database_url):
+    from cryptography.fernet import Fernet
+
+    from shopify_app.crypto import SecretBox, rotate_all_tokens
+    from shopify_app.suppliers import as2_keys
+    from shopify_app.suppliers.as2_keys import roll_key_pair, shop_identity
+
+    app = app_factory(database_url)
+    services = app.extensions["services"]
+    shop = "rotate.myshopify.com"
+    shop_identity(services.session_factory, services.box, shop)
+    roll_key_pair(services.session_factory, services.box, shop)
+    before = shop_identity(services.session_factory, services.box, shop)
+    assert before.fallback is not None
+    new_key = Fernet.generate_key().decode()
+    with services.session_factory.begin() as session:
+        rotate_all_tokens(session, SecretBox([new_key, *services.settings.encryption_keys]))
+    as2_keys._DECRYPTED.clear()  # a process started after the rotation, with the old app keys retired: both pairs still read
+    assert shop_identity(services.session_factory, SecretBox([new_key]), shop) == before
