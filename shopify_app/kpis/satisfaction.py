@@ -72,12 +72,17 @@ def review_facts(session: Session, shop: str, start: dt.datetime, end: dt.dateti
     """Every review request sent in [start, end), whether its link was opened, and the suppliers its order was answered for."""
     rows = session.execute(_REVIEWS_SENT, {"shop": shop, "start": start, "end": end}).all()
     suppliers: dict[int, set] = defaultdict(set)
-    order_ids = [order_id for _at, order_id, _clicked in rows]
-    for chunk in range(0, len(order_ids), 10_000):  # the order's answers by (order_id, supplier_id): the unique index
+    for chunk in chunks([order_id for _at, order_id, _clicked in rows]):  # the order's answers by (order_id, supplier_id): the unique index
         for order_id, supplier_id in session.execute(select(SatisfactionAnswer.order_id, SatisfactionAnswer.supplier_id)
-                                                     .where(SatisfactionAnswer.order_id.in_(order_ids[chunk:chunk + 10_000]))):
+                                                     .where(SatisfactionAnswer.order_id.in_(chunk))):
             suppliers[order_id].add(supplier_id)
     return [ReviewFact(_aware(at), order_id, bool(clicked), frozenset(suppliers[order_id]) - {None}) for at, order_id, clicked in rows]
+
+
+def chunks(ids: list, size: int = 10_000):
+    """The ids in slices of `size` (an IN list per query stays within the databases' bound-parameter limits)."""
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -115,11 +120,10 @@ def supplier_satisfaction(answers: list[AnswerFact], reviews: list[ReviewFact], 
 
 def product_lines(session: Session, order_ids) -> list[tuple]:
     """(order_id, product key, line id, sku, title) of the orders' lines (tips left out), by line id; the key: product, else SKU, else title."""
-    ids = sorted(set(order_ids))
     rows = []
-    for chunk in range(0, len(ids), 10_000):
+    for chunk in chunks(sorted(set(order_ids))):
         rows += session.execute(select(OrderLine.order_id, OrderLine.product_id, OrderLine.sku, OrderLine.title, OrderLine.id)
-                                .where(OrderLine.order_id.in_(ids[chunk:chunk + 10_000]), OrderLine.is_tip.is_(False))).all()
+                                .where(OrderLine.order_id.in_(chunk), OrderLine.is_tip.is_(False))).all()
     return sorted(((order_id, product_id or sku or title or "?", line_id, sku, title) for order_id, product_id, sku, title, line_id in rows), key=lambda r: r[2])
 
 
@@ -129,14 +133,25 @@ def _by_product(answers: list[AnswerFact], reviews: list[ReviewFact], lines: lis
     for order_id, key, line_id, sku, title in lines:
         orders[key].add(order_id)
         names.setdefault(key, [line_id, sku, title])
-    return {key: [*names[key], *_counts([f for f in answers if f.order_id in ids], [r for r in reviews if r.order_id in ids])] for key, ids in orders.items()}
+    answers_of, reviews_of = _group(answers, lambda f: (f.order_id,)), _group(reviews, lambda r: (r.order_id,))  # each fact visited once, not per product
+    return {key: [*names[key], *_counts([f for o in ids for f in answers_of.get(o, ())], [r for o in ids for r in reviews_of.get(o, ())])]
+            for key, ids in orders.items()}
+
+
+def _group(facts: list, keys_of) -> dict:
+    """The facts by each of their keys (`keys_of(fact)`: the keys one fact belongs to)."""
+    grouped: dict = defaultdict(list)
+    for fact in facts:
+        for key in keys_of(fact):
+            grouped[key].append(fact)
+    return grouped
 
 
 def digest(answers: list[AnswerFact], reviews: list[ReviewFact], lines: list[tuple]) -> dict:
     """A day's satisfaction as counts that add up over days: store-wide, per supplier, per product (JSON)."""
-    suppliers = {f.supplier_id for f in answers} | {s for r in reviews for s in r.suppliers}
+    answers_of, reviews_of = _group(answers, lambda f: (f.supplier_id,)), _group(reviews, lambda r: r.suppliers)
     return {"store": _counts(answers, reviews),
-            "suppliers": sorted([sid, *_counts(*_of_supplier(answers, reviews, sid))] for sid in suppliers - {None}),
+            "suppliers": sorted([sid, *_counts(answers_of.get(sid, []), reviews_of.get(sid, []))] for sid in (answers_of.keys() | reviews_of.keys()) - {None}),
             "products": sorted(([key, *row] for key, row in _by_product(answers, reviews, lines).items()), key=lambda r: str(r[0]))}
 
 
@@ -190,4 +205,10 @@ def summarise(answers: list[AnswerFact], reviews: list[ReviewFact], session: Ses
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    """The moment in UTC (naive values are UTC, as stored)."""
+    return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc)
+
+
+def utc_day(at: dt.datetime) -> dt.date:
+    """The UTC day a moment counts on."""
+    return _aware(at).date()

@@ -12,7 +12,7 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..kpis.stale_days import mark_order_days
+from ..kpis.stale_days import mark_order_days, mark_review_days
 from ..models import utcnow
 from ..orders.models import Order
 from ..orders.timeline import record_event
@@ -29,8 +29,10 @@ def record_answer(session: Session, order: Order, answer: str, now: dt.datetime 
     suppliers = sorted(set(session.scalars(select(SupplierOrder.supplier_id).where(SupplierOrder.order_id == order.id)))) or [None]
     existing = {row.supplier_id: row for row in session.scalars(select(SatisfactionAnswer).where(SatisfactionAnswer.order_id == order.id))}
     previous = next(iter(existing.values())).answer if existing else None
-    if previous != answer or set(suppliers) - set(existing):
-        mark_order_days(session, order.shop_domain, order.id)  # the order leaves the day(s) it counted on, its review request's day changes (kpis/stale_days.py)
+    if existing and (previous != answer or set(suppliers) - set(existing)):
+        # The order leaves the day(s) it counted on, its review request's day changes (kpis/stale_days.py). A first
+        # answer changes no past day: it counts today, and a review request is only sent after an answer.
+        mark_order_days(session, order.shop_domain, order.id, answered=[row.answered_at for row in existing.values()])
     for supplier_id in suppliers:
         row = existing.get(supplier_id)
         if row is None:
@@ -47,7 +49,7 @@ def record_review_click(session: Session, order: Order, now: dt.datetime | None 
     """Mark the order's answers as having opened the review link (the first click counts); True when this was the first."""
     rows = session.scalars(select(SatisfactionAnswer).where(SatisfactionAnswer.order_id == order.id, SatisfactionAnswer.review_clicked_at.is_(None))).all()
     if rows:
-        mark_order_days(session, order.shop_domain, order.id)  # the review request's day gains a click (kpis/stale_days.py)
+        mark_review_days(session, order.shop_domain, order.id)  # only the review request's day gains a click (kpis/stale_days.py)
     for row in rows:
         row.review_clicked_at = now or utcnow()
     return bool(rows)

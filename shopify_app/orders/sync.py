@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from ..kpis.stale_days import mark_order_days
 from ..models import utcnow
 from .models import Order, OrderLine, OrderState
 from .payloads import OrderSnapshot
@@ -228,14 +229,24 @@ def _apply(order: Order, snap: OrderSnapshot) -> None:
         order.state = OrderState.CANCELLED.value
 
 
+# What the satisfaction KPIs read of an order's lines (a day's figures per product): changed, the order's days are marked stale.
+_PRODUCT_FIELDS = ("product_id", "sku", "title", "is_tip")
+
+
 def _apply_lines(session: Session, order: Order, snap: OrderSnapshot) -> None:
     existing = {line.shopify_line_id: line for line in session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))}
+    products_changed = False
     for item in snap.lines:
         line = existing.get(item.shopify_line_id)
         if line is None:
             line = OrderLine(order_id=order.id, shopify_line_id=item.shopify_line_id)
             session.add(line)
+            products_changed = True
+        elif any(getattr(line, name) != getattr(item, name) for name in _PRODUCT_FIELDS):
+            products_changed = True
         _line_fields(line, item)
+    if products_changed:  # an edit after the customer's answer changes the per-product figures of days that may have closed
+        mark_order_days(session, order.shop_domain, order.id)
     session.flush()
 
 

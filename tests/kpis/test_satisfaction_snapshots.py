@@ -1,7 +1,7 @@
 """Satisfaction from the per-day snapshots equals satisfaction from the rows, over random histories written through the app's writers.
 
 Each example is a fresh shop (and a neighbour shop with its own history): customers answer,
-change their answer, receive review requests and open them days later, at moments given in
+change their answer, receive review requests and open them days later, orders are edited, at moments given in
 non-UTC time zones, while the kpi-snapshots job runs now and then (SQLite and PostgreSQL). Whatever the order, the
 figures read from snapshots (plus the stale marks) equal kpis() computed from the rows, for day,
 week and month buckets, and equal an independent count from the rows; a shop sees only its own.
@@ -18,15 +18,18 @@ from sqlalchemy import select
 from shopify_app.kpis import kpis
 from shopify_app.kpis.snapshots import close_shop_days, kpis_from_snapshots
 from shopify_app.notify.customer_models import SatisfactionAnswer
+from shopify_app.notify.lifecycle_notices import satisfied
 from shopify_app.notify.satisfaction import record_answer, record_review_click
 from shopify_app.orders.models import CustomerNotice, Order, OrderLine
+from shopify_app.orders.payloads import LineSnapshot, OrderAmounts, OrderSnapshot
+from shopify_app.orders.sync import upsert_order
 from shopify_app.suppliers.models import Supplier, SupplierOrder
 
 START = dt.datetime(2026, 5, 25, tzinfo=dt.timezone.utc)  # a Monday; the history spans 24 days, over a month's end
 ZONES = ("America/Los_Angeles", "Asia/Kolkata", "Pacific/Kiritimati", "UTC")
 _shops = itertools.count()
 
-event = st.tuples(st.sampled_from(["good", "bad", "review", "click", "job"]), st.integers(0, 5), st.integers(0, 23 * 24 - 1), st.sampled_from(ZONES))
+event = st.tuples(st.sampled_from(["good", "bad", "review", "click", "edit", "job"]), st.integers(0, 5), st.integers(0, 23 * 24 - 1), st.sampled_from(ZONES))
 history = st.lists(event, min_size=1, max_size=25)
 
 
@@ -66,12 +69,28 @@ def _play(services, shop: str, events: list) -> dt.datetime:
             order = session.get(Order, ids[n])
             if kind in ("good", "bad"):
                 record_answer(session, order, kind, now=at)
-            elif kind == "review":  # the outbox sends it now (status sent, sent_at now), once per order
-                if session.scalar(select(CustomerNotice.id).where(CustomerNotice.order_id == order.id, CustomerNotice.kind == "review_request")) is None:
+            elif kind == "review":  # the outbox sends it now (status sent, sent_at now), once per order, when the customer said it went well
+                if session.scalar(select(CustomerNotice.id).where(CustomerNotice.order_id == order.id, CustomerNotice.kind == "review_request")) is None \
+                        and satisfied(session, order.id):
                     session.add(CustomerNotice(order_id=order.id, shop_domain=shop, kind="review_request", dedupe_key=f"review_request:{order.id}", status="sent", sent_at=at))
+            elif kind == "edit":  # the order is edited in Shopify: its first line's product changes (or stays), through orders/updated's sync
+                upsert_order(session, shop, snapshot_of(n, [line(f"{n}1", f"SKU-{n % 3}", f"gid://shopify/Product/{hours % 4}")], at))
             else:
                 record_review_click(session, order, now=at)
     return last
+
+
+def snapshot_of(n: int, lines: list[LineSnapshot], at: dt.datetime) -> OrderSnapshot:
+    """Order n of _world as a Shopify snapshot at `at`, with these lines (the others stay as they are)."""
+    return OrderSnapshot(shopify_id=str(7000 + n), name=f"#{n}", email=None, customer_id=None, customer_email=None, shipping_address=None,
+                         currency="EUR", total_price="10.00", financial_status="paid", fulfillment_status=None, cancelled_at=None,
+                         created_at=START - dt.timedelta(days=3), updated_at=at, lines=tuple(lines), amounts=OrderAmounts())
+
+
+def line(shopify_line_id: str, sku: str, product_id: str | None) -> LineSnapshot:
+    """A snapshot line of one unit at 10.00."""
+    return LineSnapshot(shopify_line_id=shopify_line_id, sku=sku, variant_id=None, product_id=product_id, vendor=None, title=None, quantity=1, price="10.00",
+                        requires_shipping=True, gift_card=False)
 
 
 def _by_hand(session, shop: str, start: dt.datetime, end: dt.datetime) -> dict:
