@@ -448,3 +448,43 @@ def test_the_api_and_the_page_show_one_batching_status_and_the_page_reads_no_tim
     html = page.get_data(as_text=True)
     assert 'id="po-batching"' in html
     assert not [s for s in seen if s.startswith("SELECT shops.iana_timezone FROM shops")]  # the page's profile has it
+
+
+def test_batching_removed_by_a_patch_before_the_fix_is_repaired_once_by_migration_0041_and_the_queued_order_goes_out_once(world, database_url):
+    from alembic import command
+
+    from shopify_app.migrate import alembic_config, upgrade_to_head
+
+    app, shopify, sftp, supplier_side, supplier_id, headers = world
+    order_and_forward(app, shopify, [{"sku": "TEE-S", "quantity": 1}])
+    slot = after_slot(app)
+    with services_of(app).session_factory.begin() as session:  # what a PATCH {"po_batching": null} did before the fix: the key gone
+        supplier = session.get(Supplier, supplier_id)
+        supplier.settings = {key: value for key, value in supplier.settings.items() if key != "po_batching"}
+        untouched = Supplier(shop_domain=SHOP, name="Never batched", kind="files", settings={"po_format": "csv"})
+        session.add(untouched)
+        session.flush()
+        untouched_id = untouched.id
+    services_of(app).engine.dispose()
+    command.downgrade(alembic_config(database_url), "0040")
+    before = utcnow()
+    upgrade_to_head(database_url)
+    upgrade_to_head(database_url)  # once: a second run has nothing to do
+    with services_of(app).session_factory() as session:
+        assert session.get(Supplier, supplier_id).settings["po_batching"] == {"mode": "per_order"}
+        assert "po_batching" not in session.get(Supplier, untouched_id).settings  # no queue rows: nothing to repair
+    [row] = waiting(app)
+    assert row.slot_at < slot - dt.timedelta(seconds=1) and row.slot_at >= before - dt.timedelta(seconds=1)  # released: due now, not at its old slot
+    # The queue is used again: the batch job records it now; forwarding, asked again before the file is written (a write that
+    # failed, a crash), leaves it to the batch instead of writing its own file (without the queue it wrote one: twice out).
+    now = utcnow() + dt.timedelta(seconds=1)
+    assert po_batches.record_due_batches(services_of(app), SHOP, supplier_id, now=now)
+    with services_of(app).session_factory.begin() as session:
+        for delivery in session.scalars(select(SupplierOrder)):
+            delivery.next_attempt_at = utcnow()
+    ForwardingWorker(services_of(app).session_factory, services_of(app).box).drain()
+    assert batch_files(sftp) == []
+    assert close(app, now + dt.timedelta(minutes=1)) == 1
+    [delivery] = deliveries(app).values()
+    assert delivery.state == "placed" and len(batch_files(sftp)) == 1 and batch_files(sftp)[0].startswith("PO-BATCH-")
+    assert waiting(app) == [] and close(app, slot) == 0 and len(batch_files(sftp)) == 1
