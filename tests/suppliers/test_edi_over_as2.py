@@ -529,6 +529,13 @@ def test_a_chunked_message_over_the_limit_is_a_413_whatever_its_token_and_header
     assert messages(app, "in") == []
 
 
+def assert_stock_advice_taken(partner: As2Partner, quantity: int) -> None:
+    """The partner sends an 846 over AS2 with the certificate it has installed for us; our signed MDN says processed."""
+    partner.edi.advise_stock({"W-TEE-S": quantity})
+    [sent] = partner.send_outbox()
+    assert sent.mdn_status == "processed", (sent.mdn_status, sent.mdn_detail)
+
+
 def test_a_new_key_pair_is_used_at_once_and_the_old_one_still_decrypts_until_the_partner_switches(world):
     app, shopify, partner, supplier_id, headers = world
     services = app.extensions["services"]
@@ -540,14 +547,10 @@ def test_a_new_key_pair_is_used_at_once_and_the_old_one_still_decrypts_until_the
     assert setup["certificate_pem"].encode() != old_certificate and setup["previous_certificate_not_after"]
     assert client.get(f"/api/suppliers/{supplier_id}/as2/certificate.pem", headers=headers).data.decode() == setup["certificate_pem"]
     # The partner has not installed the new certificate yet: what it encrypts to the old one is still taken.
-    partner.edi.advise_stock({"W-TEE-S": 3})
-    [sent] = partner.send_outbox()
-    assert sent.mdn_status == "processed", (sent.mdn_status, sent.mdn_detail)
+    assert_stock_advice_taken(partner, 3)
     # Then it switches: our new signatures verify and what it encrypts to the new certificate is taken.
     partner.app_certificate_pem = setup["certificate_pem"].encode()
-    partner.edi.advise_stock({"W-TEE-S": 4})
-    [sent] = partner.send_outbox()
-    assert sent.mdn_status == "processed", (sent.mdn_status, sent.mdn_detail)
+    assert_stock_advice_taken(partner, 4)
     assert len(messages(app, "in")) == 2
     place(app, shopify, [{"sku": "TEE-S", "quantity": 1}])
     ForwardingWorker(services.session_factory, services.box).drain()
@@ -582,14 +585,10 @@ def test_a_new_key_pair_with_a_switch_date_signs_from_that_day_and_the_old_one_s
     ForwardingWorker(services.session_factory, services.box).drain()
     assert [status for _, status, _ in messages(app, "out")] == ["delivered"]
     # ... and so are its messages encrypted to the old certificate (the MDN signed with the old key verifies).
-    partner.edi.advise_stock({"W-TEE-S": 3})
-    [sent] = partner.send_outbox()
-    assert sent.mdn_status == "processed", (sent.mdn_status, sent.mdn_detail)
+    assert_stock_advice_taken(partner, 3)
     # A partner that installed the new certificate early: what it encrypts to the new one is taken too.
     partner.app_certificate_pem = setup["certificate_pem"].encode()
-    partner.edi.advise_stock({"W-TEE-S": 4})
-    [sent] = partner.send_outbox()
-    assert sent.mdn_status == "processed", (sent.mdn_status, sent.mdn_detail)
+    assert_stock_advice_taken(partner, 4)
     # The switch date comes: the new key signs, so a partner still on the old certificate refuses our messages.
     with services.session_factory.begin() as session:
         session.query(As2Identity).filter_by(shop_domain=SHOP).one().sign_from = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)
