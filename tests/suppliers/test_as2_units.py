@@ -194,3 +194,15 @@ def test_rotating_the_app_keys_re_encrypts_the_previous_as2_key_too(app_factory,
         rotate_all_tokens(session, SecretBox([new_key, *services.settings.encryption_keys]))
     as2_keys._DECRYPTED.clear()  # a process started after the rotation, with the old app keys retired: both pairs still read
     assert shop_identity(services.session_factory, SecretBox([new_key]), shop) == before
+
+
+def test_a_message_from_another_as2_id_is_refused_without_an_mdn_not_an_error(keys):
+    identity, (their_key, their_cert) = keys
+    organization, us = their_side(identity, their_key, their_cert)
+    organization.as2_name = "STRANGER"
+    message = as2lib.Message(organization, us)
+    message.build(b"ISA*04*~", filename="846_4.x12", message_id="m4")
+    refused = receive(settings_for(their_cert), identity, message.headers, message.content, seen=lambda _id: False)
+    assert refused.payload is None and refused.status == "processed/Error" and "STRANGER" in refused.detail and refused.mdn_body is None
+    quoted = receive(settings_for(their_cert), identity, {**message.headers, "AS2-From": '"THEM-AS2"'}, message.content, seen=lambda _id: False)
+    assert "unknown-trading-partner" not in quoted.detail  # a quoted AS2 name (RFC 4130 6.2) is the partner's: judged by pyas2lib

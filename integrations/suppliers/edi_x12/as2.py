@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import email.utils
 import hashlib
 import re
 from dataclasses import dataclass
@@ -244,6 +245,12 @@ def receive(settings: As2Settings, identity: Identity, headers: Mapping[str, str
     A message our signing pair cannot decrypt is tried with the fallback pair (during a key rollover a
     partner encrypts to the certificate it has installed); the first attempt's answer stands unless that one is taken.
     """
+    sender = next((str(value) for key, value in headers.items() if key.lower() == "as2-from"), None)
+    if sender is not None and email.utils.unquote(sender.strip()) != settings.partner_id:
+        # Refused here: pyas2lib fails building the error MDN for a sender it has no partner for (an AttributeError, a 500).
+        # No MDN: we have no agreement (certificate) with that sender to sign one for.
+        return Received("", "processed/Error", f"unknown-trading-partner: AS2-From {sender[:128]!r} is not this endpoint's partner",
+                        None, None, False, None, None, None)
     received, error = _receive(settings, identity, headers, body, seen)
     if isinstance(error, as2lib.exceptions.DecryptionError) and identity.fallback is not None:
         retried, _ = _receive(settings, identity.fallback, headers, body, seen)
