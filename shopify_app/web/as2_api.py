@@ -30,13 +30,13 @@ _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 @inbound.post("/as2/<token>")
 def receive_message(token: str) -> Response:
     """A partner's AS2 message or asynchronous MDN (verified against that partner's certificate)."""
-    # The size is judged first, whatever the token and headers say: a body over the limit is a 413 (never stored),
-    # also when it comes chunked, without a Content-Length to refuse it by.
+    if not 20 <= len(token) <= 64 or not set(token) <= _TOKEN_CHARS:
+        return Response("unknown AS2 endpoint", 404)  # nothing read: no token of ours looks like that
+    # Then the size, whatever the headers say: a body over the limit is a 413 (never stored), also when it
+    # comes chunked, without a Content-Length to refuse it by.
     body = _body_within(MAX_MESSAGE_BYTES)
     if body is None:
         return Response(f"an AS2 message may be at most {MAX_MESSAGE_BYTES} bytes", 413, mimetype="text/plain")
-    if not 20 <= len(token) <= 64 or not set(token) <= _TOKEN_CHARS:
-        return Response("unknown AS2 endpoint", 404)
     answer = receive_as2(current_app.extensions["services"], token, dict(request.headers), body)
     response = Response(answer.body, answer.status, headers=answer.headers or None, content_type=None if answer.headers else "text/plain")
     if answer.after is not None:
