@@ -1,27 +1,48 @@
-"""Waking the scaled-out workers' order lanes with PostgreSQL NOTIFY (one channel, the lane as payload).
+"""Waking the scaled-out workers' order lanes with PostgreSQL NOTIFY (the lane as payload).
 
 A web process commits a row a worker's lane handles (a webhook in the inbox, a supplier
 order to place) and tells the workers with `pg_notify`: inside the transaction that commits
 the row where it can (no transaction of its own, and PostgreSQL delivers a notification
 only on commit, so a wake-up never comes before its row), else in one autocommit statement.
 Each worker's listener (scheduler/lane_listener.py) rings the lane's doorbell.
+
+One worker per notification: on one shared channel every worker's lane woke and looked for
+the row, and all but one found nothing (looks per order grew 2/4/8 with 1/2/4 workers). Each
+listener also LISTENs on a channel of its own, named after its connection's server process,
+and the NOTIFY picks one of the live listeners' channels at random in the same statement
+(PostgreSQL's own list of connections: a worker that died has no connection, so it is never
+picked once it is gone). No wake-up is lost for it: a worker picked while all its lane's
+threads are busy keeps the ring for its next free thread, and one picked just as it dies
+leaves the row to the other workers' lane poll (WORKER_LANE_POLL_SECONDS). With no listener
+at all the notification goes to the shared channel, which every listener (and an older
+release's) still LISTENs on.
 """
 from __future__ import annotations
 
 import logging
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "dropship_lanes"
+CHANNEL = "dropship_lanes"  # the shared channel: every listener
+LISTENER_NAME = "dropship-lane-listener"  # the listeners' application_name: how a NOTIFY finds them
 ORDERS = "orders"  # the inbox's orders lane (every Shopify topic but the way back)
 WAY_BACK = "way-back"  # suppliers' events and Shopify's fulfillment webhooks
 FORWARDING = "forwarding"  # supplier orders to place or cancel, order changes to pass on
 LANES = (ORDERS, WAY_BACK, FORWARDING)
 
-NOTIFY = select(func.pg_notify(CHANNEL, bindparam("lane")))  # built once (the intake's hot path)
+# Built once (the intake's hot path). One live listener of this database, at random.
+NOTIFY = text(
+    "SELECT pg_notify(COALESCE((SELECT :channel || '_' || pid FROM pg_stat_activity"
+    " WHERE application_name = :listener AND datname = current_database() ORDER BY random() LIMIT 1), :channel), :lane)"
+).bindparams(channel=CHANNEL, listener=LISTENER_NAME)
+
+
+def own_channel(backend_pid: int) -> str:
+    """The channel of the listener whose connection's server process is `backend_pid`."""
+    return f"{CHANNEL}_{backend_pid}"
 
 
 def notify_in(conn: Connection, lane: str) -> None:

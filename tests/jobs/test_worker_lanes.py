@@ -249,3 +249,53 @@ def test_a_delivery_one_workers_claim_won_is_not_claimed_by_another_worker(scale
         for lanes, s in zip((first, second), services):
             lanes.stop()
             s.close()
+
+
+def listening_workers(url: str) -> int:
+    """How many lane listeners of this database a NOTIFY may pick (their connections' application_name)."""
+    from shopify_app.jobs.lane_notices import LISTENER_NAME
+
+    with psycopg.connect(conninfo(url), autocommit=True) as conn:
+        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND datname = current_database()",
+                            (LISTENER_NAME,)).fetchone()[0]
+
+
+def test_each_notification_wakes_one_live_worker_and_no_row_waits_for_the_poll(scaled_out) -> None:
+    """Two workers, polls two minutes away: every webhook is handled at once, and each NOTIFY was heard by one worker, not both."""
+    web, worker, url = scaled_out
+    workers = [worker(), worker()]
+    for lanes in workers:
+        settle(lanes)
+    assert wait_for(lambda: listening_workers(url) == 2)
+    for n in range(6):
+        post(web, webhook_id=f"one-{n}")
+    assert wait_for(lambda: statuses(web) == ["waiting"] * 6), statuses(web)
+    assert sum(lanes.listener.heard["orders"] for lanes in workers) == 6  # one worker per NOTIFY (both, 12, on one shared channel)
+
+    workers[0].stop()  # a worker gone: its listener is never picked again
+    assert wait_for(lambda: listening_workers(url) == 1)
+    heard = workers[1].listener.heard["orders"]
+    for n in range(3):
+        post(web, webhook_id=f"left-{n}")
+    assert wait_for(lambda: statuses(web) == ["waiting"] * 9), statuses(web)
+    assert workers[1].listener.heard["orders"] == heard + 3
+
+
+def test_a_row_whose_chosen_worker_is_dead_is_handled_by_another_workers_poll(scaled_out) -> None:
+    """The NOTIFY picks a listener whose process no longer handles anything (hung or dying): another worker's lane poll finds the row."""
+    from scheduler.lanes import OrderLanes
+    from shopify_app.jobs.lane_notices import LISTENER_NAME, own_channel
+
+    web, _, url = scaled_out
+    with psycopg.connect(conninfo(url), autocommit=True, application_name=LISTENER_NAME) as dead:  # the only listener: always picked
+        dead.execute(f"LISTEN {own_channel(dead.info.backend_pid)}")
+        services = build_services(make_settings(url))
+        polling = OrderLanes(services, poll_seconds=0.5)  # a worker whose listener is down: only its poll finds rows
+        polling.start()
+        try:
+            post(web)
+            assert [n.payload for n in dead.notifies(timeout=5, stop_after=1)] == ["orders"]  # the wake-up went to the dead worker
+            assert wait_for(lambda: statuses(web) == ["waiting"]), statuses(web)
+        finally:
+            polling.stop()
+            services.close()
