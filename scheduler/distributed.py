@@ -175,15 +175,19 @@ def worker_readiness(services) -> tuple[bool, dict]:
 class WorkerLanes:
     """A worker process's order lanes (scheduler/lanes.py) and the listener that rings them on NOTIFY."""
 
-    def __init__(self, services, *, poll_seconds: float = WORKER_LANE_POLL_SECONDS):
+    def __init__(self, services, *, poll_seconds: float = WORKER_LANE_POLL_SECONDS, process: str | None = None):
+        """`process`: the worker's id for its leases, order holds and lane channel (default this OS process's; tests run several in one)."""
         from scheduler.lane_listener import LaneListener, lane_wakeups
         from scheduler.lanes import OrderLanes
+        from shopify_app.jobs.lane_notices import process_id
 
+        process = process or process_id()
         # Every worker process looks at the same inbox rows: each row is leased by the claim that
         # wins it, so the other processes' claims skip it instead of reading, prefetching and
         # trying to take it themselves (bench/peak_orders.py --statements, session 28 part T).
-        self.lanes = OrderLanes(services, poll_seconds=poll_seconds, lease_on_claim=True)
-        self.listener = LaneListener(conninfo(services.settings.database_url), lane_wakeups(services))
+        # The claim also holds the rows' orders for this process (shopify_app/jobs/order_holds.py).
+        self.lanes = OrderLanes(services, poll_seconds=poll_seconds, lease_on_claim=True, process=process)
+        self.listener = LaneListener(conninfo(services.settings.database_url), lane_wakeups(services), process=process)
 
     def start(self) -> None:
         """Listen, then start the pumps (the listener rings every lane once it listens: rows committed before the start)."""

@@ -7,7 +7,7 @@ from collections import Counter
 
 import psycopg
 
-from shopify_app.jobs.lane_notices import CHANNEL, FORWARDING, LISTENER_NAME, ORDERS, WAY_BACK, own_channel
+from shopify_app.jobs.lane_notices import CHANNEL, FORWARDING, LISTENER_NAME, ORDERS, WAY_BACK, process_channel, process_id
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +32,11 @@ class LaneListener:
     once: the rows committed meanwhile are claimed at once, not at the lanes' next poll.
     """
 
-    def __init__(self, conninfo: str, wakeups: dict[str, object]):
+    def __init__(self, conninfo: str, wakeups: dict[str, object], process: str | None = None):
+        """`process`: the id of the process whose lanes it rings (its lease owners' prefix; default this OS process's)."""
         self.conninfo = conninfo
         self.wakeups = wakeups
+        self.process = process or process_id()
         self.listening = threading.Event()  # set while LISTEN is in place (tests, health)
         self.backend_pid: int | None = None  # the listening connection's server process (tests kill it)
         self.reconnects = 0
@@ -93,9 +95,9 @@ class LaneListener:
         with psycopg.connect(self.conninfo, autocommit=True, application_name=f"{LISTENER_NAME}-starting") as conn:
             self.backend_pid = conn.info.backend_pid
             conn.execute(f"LISTEN {CHANNEL}")
-            conn.execute(f"LISTEN {own_channel(self.backend_pid)}")
+            conn.execute(f"LISTEN {process_channel(self.process)}")
             # Named a listener only now: a NOTIFY never picks a channel nobody LISTENs on yet.
-            conn.execute("SELECT set_config('application_name', %s, false)", (LISTENER_NAME,))
+            conn.execute("SELECT set_config('application_name', %s, false)", (f"{LISTENER_NAME}:{self.process}",))
             if self.reconnects:
                 log.info("lane listener reconnected (after %d loss(es))", self.reconnects)
             self.listening.set()
