@@ -213,14 +213,9 @@ class WorkerLanes:
 
     def readiness(self) -> tuple[bool, dict]:
         """(ready, details) for the worker's /readyz: every pump and the listener thread run, no pump stuck in a pass."""
-        from shopify_app.web.health import PUMP_SILENT_SECONDS
+        from shopify_app.web.health import pumps_check
 
-        status, silent = self.status(), self.silent_seconds()
-        if not (status["inbox_pump"] and status["forwarding_pump"] and status["listener"]):
-            return False, {"reason": "an order lane's pump or the lane listener is not running", **status}
-        if silent > PUMP_SILENT_SECONDS:
-            return False, {"reason": f"a lane's pump has not finished a pass in {int(silent)} s", **status}
-        return True, status
+        return pumps_check(self, ("inbox_pump", "forwarding_pump", "listener"), "an order lane's pump or the lane listener")
 
 
 async def serve(app: procrastinate.App, *, work_concurrency: int, jobs_concurrency: int, install_signal_handlers: bool = True, wait: bool = True,
