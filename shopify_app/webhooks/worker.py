@@ -244,8 +244,8 @@ class InboxWorker:
         """
         try:
             if prefetch_for(topic) is None:
-                if claimed is not None and claimed.body is not None:  # leased by the claim (lease_on_claim)
-                    self._process_leased_in_one_write(claimed, report)
+                if claimed is not None and claimed.body is not None:  # leased by the claim (lease_on_claim): handled and finished in one write
+                    self._follow_up_and_count(delivery_id, self._write(claimed, True), report)
                 else:
                     self._process_in_one_write(delivery_id, report)
                 return
@@ -255,7 +255,6 @@ class InboxWorker:
                 claimed = self._read_claimed(delivery_id)
                 if claimed is None:
                     return
-            follow_ups: list = []
             with contextlib.ExitStack() as turn:  # a one-at-a-time key's lock, held until the write committed
                 with self.read_session_factory() as session:  # the row (when not claimed) and the prefetch's own reads: one read transaction
                     if lazy:
@@ -264,18 +263,8 @@ class InboxWorker:
                             return
                         claimed = Claimed(row.id, row.topic, row.shop_domain, row.webhook_id, row.api_version, row.body, row.shop_status)
                     payload, prefetched = self._prefetch(claimed, turn, self._lease_before_calling_out(delivery_id, leased) if lazy else None, session)
-                with self.session_factory.begin() as session:
-                    if leased:  # one read: the lease is still ours and the shop's status now (it may have changed since the claim)
-                        state = session.connection().execute(_OWNER_AND_SHOP, {"delivery_id": delivery_id}).first()
-                        if state is None or state.lease_owner != self.owner:
-                            return
-                    else:  # still due and nobody's lease: handled, leased or put off meanwhile otherwise
-                        state = session.connection().execute(_STILL_DUE_AND_SHOP, {"delivery_id": delivery_id, "now": utcnow()}).first()
-                        if state is None:
-                            return
-                    outcome = self._handle_and_finish(session, claimed, state.shop_status, payload, prefetched, follow_ups)
-            if self._follow_up(delivery_id, outcome, follow_ups):
-                _count(report, outcome)
+                written = self._write(claimed, bool(leased), payload, prefetched)
+            self._follow_up_and_count(delivery_id, written, report)
         except _LeaseLost:
             return  # the other worker handles it
         except PoisonPayload as exc:
@@ -305,19 +294,31 @@ class InboxWorker:
             if row is None:
                 return  # handled, leased or put off by another worker meanwhile
             outcome = self._handle_and_finish(session, row, row.shop_status, None, None, follow_ups)
-        if self._follow_up(delivery_id, outcome, follow_ups):
-            _count(report, outcome)
+        self._follow_up_and_count(delivery_id, (outcome, follow_ups), report)
 
-    def _process_leased_in_one_write(self, claimed: Claimed, report: DrainReport) -> None:
-        """A topic without a prefetch whose delivery the claim leased: handle and finish in one write transaction if the lease is still ours."""
+    def _write(self, claimed: Claimed, leased: bool, payload=None, prefetched=None) -> tuple[InboxStatus, list] | None:
+        """The write transaction of a claimed delivery: (outcome, follow-up calls), or None when the row is no longer this worker's to handle.
+
+        `leased`: one read checks the lease is still ours and the shop's status now (it may have
+        changed since the claim); else the row must still be due and nobody's lease (handled,
+        leased or put off meanwhile otherwise), locked by that read.
+        """
         follow_ups: list = []
         with self.session_factory.begin() as session:
-            state = session.connection().execute(_OWNER_AND_SHOP, {"delivery_id": claimed.id}).first()
-            if state is None or state.lease_owner != self.owner:
-                return  # the lease ran out and another worker has the row
-            outcome = self._handle_and_finish(session, claimed, state.shop_status, None, None, follow_ups)
-        if self._follow_up(claimed.id, outcome, follow_ups):
-            _count(report, outcome)
+            if leased:
+                state = session.connection().execute(_OWNER_AND_SHOP, {"delivery_id": claimed.id}).first()
+                if state is None or state.lease_owner != self.owner:
+                    return None  # the lease ran out and another worker has the row
+            else:
+                state = session.connection().execute(_STILL_DUE_AND_SHOP, {"delivery_id": claimed.id, "now": utcnow()}).first()
+                if state is None:
+                    return None
+            return self._handle_and_finish(session, claimed, state.shop_status, payload, prefetched, follow_ups), follow_ups
+
+    def _follow_up_and_count(self, delivery_id: int, written: tuple[InboxStatus, list] | None, report: DrainReport) -> None:
+        """After a write (None: not ours any more): its follow-up calls, then the delivery counted."""
+        if written is not None and self._follow_up(delivery_id, *written):
+            _count(report, written[0])
 
     def _handle_and_finish(self, session, row, shop_status: str | None, payload, prefetched, follow_ups: list) -> InboxStatus:
         """Run the handler in the write transaction; finish the row there, or lease it while follow-up calls are to run."""
