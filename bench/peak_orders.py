@@ -73,8 +73,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="FORWARDING_THREADS for the app's processes (supplier calls in flight per process; app default 8)")
     p.add_argument("--calls-per-supplier", type=int, default=None,
                    help="FORWARDING_CALLS_PER_SUPPLIER (calls in flight per supplier and process; app default 4)")
-    p.add_argument("--work-concurrency", type=int, default=None,
-                   help="WORKER_WORK_CONCURRENCY for the workers (procrastinate slots of the `work` queue; app default 8)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--settle", type=float, default=10.0, help="seconds after installing the shops before the first step")
     p.add_argument("--quick", action="store_true", help="smoke run: embedded only, rates 5,10, 4 s steps, 3 shops")
@@ -479,8 +477,7 @@ def run_mode(mode: str, args, workdir: Path, postgres, progress) -> ModeResult:
     # The app's processes inherit this process's environment (World keeps only its own variables apart).
     # BACKFILL_DAYS=0: the shops are installed long before the sale, so no install backfill
     # (a Shopify bulk export per shop) competes with the orders being measured.
-    sizing = {"FORWARDING_THREADS": args.forwarding_threads, "FORWARDING_CALLS_PER_SUPPLIER": args.calls_per_supplier,
-              "WORKER_WORK_CONCURRENCY": getattr(args, "work_concurrency", None), "BACKFILL_DAYS": 0}
+    sizing = {"FORWARDING_THREADS": args.forwarding_threads, "FORWARDING_CALLS_PER_SUPPLIER": args.calls_per_supplier, "BACKFILL_DAYS": 0}
     for name, value in sizing.items():
         if value is None:
             os.environ.pop(name, None)
@@ -601,11 +598,8 @@ def report(args, results: dict[str, ModeResult], elapsed: float, load: str) -> l
     from scheduler.forwarding_capacity import forwarding_capacity
 
     threads, per_supplier = forwarding_capacity()
-    from scheduler.forwarding_capacity import work_concurrency
-
     print(f"machine: {os.cpu_count()} CPUs; load before the run: {load}; app forwarding: {threads} threads per process, "
-          f"{per_supplier} calls per supplier (FORWARDING_THREADS, FORWARDING_CALLS_PER_SUPPLIER); "
-          f"procrastinate worker: {work_concurrency()} order-work slots + 4 job slots")
+          f"{per_supplier} calls per supplier (FORWARDING_THREADS, FORWARDING_CALLS_PER_SUPPLIER); procrastinate worker: 4 job slots")
     print()
     print("mode      offered/s  placed  carried  lost  dup  achieved/s   p50 s   p99 s  gen p99 ms  CPU busy  app CPUs  429s  inbox  in flight  holds")
     for r in results.values():

@@ -11,8 +11,9 @@ defer, a fetch per worker and a finish per drain (198 transactions per order wit
 workers). Each worker process runs the same order lanes as the embedded scheduler
 (scheduler/lanes.py), woken by PostgreSQL NOTIFY (scheduler/lane_listener.py) and by its
 own wake-ups; the lanes poll as a safety net. The `drain-inbox` / `drain-forwarding` tasks
-stay registered (an older web release may still defer them during a rolling deploy, and
-they run every minute) but only ring this process's lanes.
+stay registered (an older web release may still defer them during a rolling deploy) but
+only ring this process's lanes; they are no longer periodic (the lanes' poll and the ring
+of every lane when the listener (re)connects do what their every-minute run did).
 """
 from __future__ import annotations
 
@@ -39,9 +40,9 @@ JOBS_QUEUE = "jobs"
 # it) and a notification missed while the listener reconnects (its reconnection rings every lane
 # anyway). Every worker process polls, so one second (embedded) would cost 3 claims a second per worker idle.
 WORKER_LANE_POLL_SECONDS = 2.0
-WORKERS_PER_PROCESS = 2  # serve() runs one procrastinate worker for the work queue and one for the jobs queue
-JOBS_POLL = 5.0  # seconds: the same for the jobs queue (procrastinate's default)
-WORK_QUEUE = "work"
+WORKERS_PER_PROCESS = 1  # serve() runs one procrastinate worker for both queues
+JOBS_POLL = 5.0  # seconds: how often a worker looks for scheduled jobs (procrastinate's default)
+WORK_QUEUE = "work"  # only an older web release's drain jobs now (they ring the lanes)
 FAN_OUT_AHEAD = dt.timedelta(minutes=1)  # the fan-out ticks each minute: it defers the units whose slot begins before the next tick
 
 
@@ -89,14 +90,12 @@ def build_app(services) -> procrastinate.App:
     def fan_out(timestamp: int) -> None:
         defer_due_units(app, services, SHOP_JOBS, utcnow())
 
-    # Kept for jobs deferred by an older web release and as the every-minute safety net: they
-    # ring this process's lanes (services of a worker do not NOTIFY: the lanes are here).
-    @app.periodic(cron="* * * * *", periodic_id="drain-inbox")
+    # Kept for jobs deferred by an older web release: they ring this process's lanes (services
+    # of a worker do not NOTIFY: the lanes are here). Not periodic any more: the lanes poll.
     @app.task(name="drain-inbox", queue=WORK_QUEUE, queueing_lock="drain-inbox")
     def drain_inbox(timestamp: int | None = None) -> None:
         services.wake_inbox_worker()
 
-    @app.periodic(cron="* * * * *", periodic_id="drain-forwarding")
     @app.task(name="drain-forwarding", queue=WORK_QUEUE, queueing_lock="drain-forwarding")
     def drain_forwarding(timestamp: int | None = None) -> None:
         services.wake_forwarding()
@@ -142,24 +141,21 @@ def ensure_schema(database_url: str) -> None:
             conn.execute(procrastinate.schema.SchemaManager.get_schema())
 
 
-def run_worker(services, *, concurrency: int = 4, work_concurrency: int | None = None, poll_seconds: float = WORKER_LANE_POLL_SECONDS) -> None:
-    """Run the order lanes and serve the jobs queue until stopped (the `worker` role).
+def run_worker(services, *, concurrency: int = 4, poll_seconds: float = WORKER_LANE_POLL_SECONDS) -> None:
+    """Run the order lanes and serve procrastinate's queues until stopped (the `worker` role).
 
     The order lanes (inbox orders lane, way back, forwarding) run on threads of this process,
-    woken by NOTIFY; `concurrency` procrastinate slots serve the periodic jobs and per-shop
-    units (queue "jobs"), `work_concurrency` (WORKER_WORK_CONCURRENCY) the work queue, which
-    now only carries the drain jobs that ring the lanes. On SIGTERM the lanes stop between
-    rows and give back the leases of rows claimed but not started; procrastinate stops its jobs.
+    woken by NOTIFY; one procrastinate worker with `concurrency` slots serves the periodic jobs
+    and per-shop units (queue "jobs") and an older release's drain jobs (queue "work", which
+    only ring the lanes). On SIGTERM the lanes stop between rows and give back the leases of
+    rows claimed but not started; procrastinate stops its jobs.
     """
-    from scheduler.forwarding_capacity import work_concurrency as work_slots
-
-    work = work_slots() if work_concurrency is None else work_concurrency
     app = build_app(services)
     ensure_schema(services.settings.database_url)
     lanes = services.worker_lanes = WorkerLanes(services, poll_seconds=poll_seconds)  # its health: the worker's /readyz
     lanes.start()
     try:
-        asyncio.run(serve(app, work_concurrency=work, jobs_concurrency=concurrency, on_stop=lanes.request_stop))
+        asyncio.run(serve(app, concurrency=concurrency, on_stop=lanes.request_stop))
     finally:
         lanes.stop()
 
@@ -175,15 +171,19 @@ def worker_readiness(services) -> tuple[bool, dict]:
 class WorkerLanes:
     """A worker process's order lanes (scheduler/lanes.py) and the listener that rings them on NOTIFY."""
 
-    def __init__(self, services, *, poll_seconds: float = WORKER_LANE_POLL_SECONDS):
+    def __init__(self, services, *, poll_seconds: float = WORKER_LANE_POLL_SECONDS, process: str | None = None):
+        """`process`: the worker's id for its leases, order holds and lane channel (default this OS process's; tests run several in one)."""
         from scheduler.lane_listener import LaneListener, lane_wakeups
         from scheduler.lanes import OrderLanes
+        from shopify_app.jobs.lane_notices import process_id
 
+        process = process or process_id()
         # Every worker process looks at the same inbox rows: each row is leased by the claim that
         # wins it, so the other processes' claims skip it instead of reading, prefetching and
         # trying to take it themselves (bench/peak_orders.py --statements, session 28 part T).
-        self.lanes = OrderLanes(services, poll_seconds=poll_seconds, lease_on_claim=True)
-        self.listener = LaneListener(conninfo(services.settings.database_url), lane_wakeups(services))
+        # The claim also holds the rows' orders for this process (shopify_app/jobs/order_holds.py).
+        self.lanes = OrderLanes(services, poll_seconds=poll_seconds, lease_on_claim=True, process=process)
+        self.listener = LaneListener(conninfo(services.settings.database_url), lane_wakeups(services), process=process)
 
     def start(self) -> None:
         """Listen, then start the pumps (the listener rings every lane once it listens: rows committed before the start)."""
@@ -209,54 +209,38 @@ class WorkerLanes:
 
     def readiness(self) -> tuple[bool, dict]:
         """(ready, details) for the worker's /readyz: every pump and the listener thread run, no pump stuck in a pass."""
-        from shopify_app.web.health import PUMP_SILENT_SECONDS
+        from shopify_app.web.health import pumps_check
 
-        status, silent = self.status(), self.silent_seconds()
-        if not (status["inbox_pump"] and status["forwarding_pump"] and status["listener"]):
-            return False, {"reason": "an order lane's pump or the lane listener is not running", **status}
-        if silent > PUMP_SILENT_SECONDS:
-            return False, {"reason": f"a lane's pump has not finished a pass in {int(silent)} s", **status}
-        return True, status
+        return pumps_check(self, ("inbox_pump", "forwarding_pump", "listener"), "an order lane's pump or the lane listener")
 
 
-async def serve(app: procrastinate.App, *, work_concurrency: int, jobs_concurrency: int, install_signal_handlers: bool = True, wait: bool = True,
-                on_stop=None) -> None:
-    """Run the work-queue and jobs-queue workers side by side on this loop until a signal (wait=False: until both queues are empty)."""
+async def serve(app: procrastinate.App, *, concurrency: int, install_signal_handlers: bool = True, wait: bool = True, on_stop=None) -> None:
+    """Run one procrastinate worker over both queues (jobs, and an older release's drain jobs) on this loop until a signal (wait=False: until they are empty)."""
     # procrastinate runs a synchronous task in the loop's default executor, which Python sizes
     # min(32, CPUs + 4): 6 threads on 2 cores, so a worker never ran more than 6 of our (all
     # synchronous) jobs at once whatever its concurrency. Size it to the slots.
     loop = asyncio.get_running_loop()
-    executor = ThreadPoolExecutor(max_workers=work_concurrency + jobs_concurrency + 2, thread_name_prefix="procrastinate-job")
+    executor = ThreadPoolExecutor(max_workers=concurrency + 2, thread_name_prefix="procrastinate-job")
     loop.set_default_executor(executor)
     # On SIGTERM procrastinate stops fetching and, after shutdown_graceful_timeout, asks the running
     # jobs to abort: at 0 the drains stop between rows at once (the row in hand finishes, the
     # rest are released); other jobs finish their unit, and the worker waits for them.
     # New jobs come by procrastinate's LISTEN/NOTIFY; scheduled ones (shop units spread over their
     # interval) are found by polling: they may start a few seconds late, and each poll is a query
-    # from every worker process. The work queue has no scheduled jobs any more (forwarding
-    # retries are the forwarding pump's next_due): it polls as rarely.
-    common = dict(shutdown_graceful_timeout=0, install_signal_handlers=False, wait=wait)
-    workers = [
-        procrastinate.worker.Worker(app=app, queues=[WORK_QUEUE], concurrency=work_concurrency, name="dropship-work",
-                                    fetch_job_polling_interval=JOBS_POLL, **common),
-        procrastinate.worker.Worker(app=app, queues=[JOBS_QUEUE], concurrency=jobs_concurrency, name="dropship-jobs",
-                                    fetch_job_polling_interval=JOBS_POLL, **common),
-    ]
+    # from every worker process. The order work is not procrastinate's (the lanes): a second
+    # worker with slots of its own for it only polled and listened for the drain jobs.
+    worker = procrastinate.worker.Worker(app=app, queues=[JOBS_QUEUE, WORK_QUEUE], concurrency=concurrency, name="dropship-jobs",
+                                         fetch_job_polling_interval=JOBS_POLL, shutdown_graceful_timeout=0, install_signal_handlers=False, wait=wait)
 
     def stop() -> None:
         if on_stop is not None:  # the order lanes stop between rows at the same moment
             on_stop()
-        for worker in workers:
-            worker.stop()
+        worker.stop()
 
     stopping = procrastinate.signals.on_stop(stop) if install_signal_handlers else contextlib.nullcontext()
     try:
         async with app.open_async():
             with stopping:
-                runs = [asyncio.create_task(worker.run()) for worker in workers]
-                if wait:  # one worker failing (its side tasks died) stops the other: the process exits and is restarted
-                    await asyncio.wait(runs, return_when=asyncio.FIRST_COMPLETED)
-                    stop()
-                await asyncio.gather(*runs)
+                await worker.run()
     finally:
         executor.shutdown(wait=False, cancel_futures=True)

@@ -181,13 +181,6 @@ class EmbeddedScheduler:
         self.shop_jobs = ShopJobPool(services, SHOP_JOBS)
         lifecycle.on_shop_uninstalled(self.remove_shop_jobs)
 
-    def __getattr__(self, name: str):
-        # The lanes' parts (pump, inbox_worker, forwarding_worker, drain_*...) as they were before
-        # the lanes became their own class: callers and tests reach them through the scheduler.
-        if name == "lanes":
-            raise AttributeError(name)
-        return getattr(self.lanes, name)
-
     def start(self) -> None:
         """Start the clock: the global jobs, and the tick that hands every shop's due units to the pool."""
         for job_id, every, fn in PERIODIC_JOBS:

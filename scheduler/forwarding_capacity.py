@@ -10,10 +10,6 @@ slow supplier from holding every thread, and the breaker still parks a failing o
 
     FORWARDING_THREADS              supplier calls in flight per process (default 48)
     FORWARDING_CALLS_PER_SUPPLIER   of those, at most this many to one supplier (default 16)
-    WORKER_WORK_CONCURRENCY         procrastinate worker slots for the `work` queue (since
-                                    session 28 only drain jobs that ring the order lanes,
-                                    which run on threads of their own), beside the periodic
-                                    jobs' own --concurrency (default 8)
     DATABASE_POOL_SIZE              database connections kept open per process (default 10)
     DATABASE_MAX_OVERFLOW           more opened under a burst, closed again after (default 20,
                                     or 10 + SHOP_JOB_NETWORK_THREADS when that is more)
@@ -29,7 +25,6 @@ from shopify_app.suppliers.resilience import SupplierSlots
 MAX_THREADS = 256
 DEFAULT_THREADS = 48
 DEFAULT_CALLS_PER_SUPPLIER = 16
-DEFAULT_WORK_CONCURRENCY = 8
 # Connections: a forwarding thread holds one only for its short transactions (never during the
 # call), so 48 threads need a handful at once; SQLAlchemy's 5 + 10 made a burst open and close
 # connections over and over (a PostgreSQL backend per connect) or wait for one.
@@ -43,11 +38,6 @@ def forwarding_capacity(env=None) -> tuple[int, int]:
     threads = whole_number(env, "FORWARDING_THREADS", DEFAULT_THREADS, high=MAX_THREADS)
     per_supplier = whole_number(env, "FORWARDING_CALLS_PER_SUPPLIER", DEFAULT_CALLS_PER_SUPPLIER, high=MAX_THREADS)
     return threads, min(per_supplier, threads)
-
-
-def work_concurrency(env=None) -> int:
-    """Worker slots for the work queue (inbox and forwarding drains), from WORKER_WORK_CONCURRENCY."""
-    return whole_number(os.environ if env is None else env, "WORKER_WORK_CONCURRENCY", DEFAULT_WORK_CONCURRENCY, high=64)
 
 
 def database_pool(env=None, overflow_floor: int = 0) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""A worker's LISTEN connection: each NOTIFY on the lanes' channel rings that lane's doorbell in this process."""
+"""A worker's LISTEN connection: each NOTIFY on the lanes' channels rings that lane's doorbell in this process."""
 from __future__ import annotations
 
 import logging
@@ -7,7 +7,7 @@ from collections import Counter
 
 import psycopg
 
-from shopify_app.jobs.lane_notices import CHANNEL, FORWARDING, ORDERS, WAY_BACK
+from shopify_app.jobs.lane_notices import CHANNEL, FORWARDING, LISTENER_NAME, ORDERS, WAY_BACK, process_channel, process_id
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,9 @@ def lane_wakeups(services) -> dict[str, object]:
 
 
 class LaneListener:
-    """One autocommit psycopg connection per process, LISTENing on the lanes' channel in a thread of its own.
+    """One autocommit psycopg connection per process, LISTENing on the lanes' channels in a thread of its own.
+
+    Its own channel (a web's NOTIFY picks one live listener: lane_notices.py) and the shared one.
 
     Each notification rings its lane once (a Doorbell wakes one waiting thread; rings while
     every thread is busy coalesce into one look when a thread is free). Notifications sent
@@ -30,9 +32,11 @@ class LaneListener:
     once: the rows committed meanwhile are claimed at once, not at the lanes' next poll.
     """
 
-    def __init__(self, conninfo: str, wakeups: dict[str, object]):
+    def __init__(self, conninfo: str, wakeups: dict[str, object], process: str | None = None):
+        """`process`: the id of the process whose lanes it rings (its lease owners' prefix; default this OS process's)."""
         self.conninfo = conninfo
         self.wakeups = wakeups
+        self.process = process or process_id()
         self.listening = threading.Event()  # set while LISTEN is in place (tests, health)
         self.backend_pid: int | None = None  # the listening connection's server process (tests kill it)
         self.reconnects = 0
@@ -88,9 +92,12 @@ class LaneListener:
             delay = min(delay * 2, RECONNECT_MAX_SECONDS)
 
     def _listen(self) -> None:
-        with psycopg.connect(self.conninfo, autocommit=True, application_name="dropship-lane-listener") as conn:
-            conn.execute(f"LISTEN {CHANNEL}")
+        with psycopg.connect(self.conninfo, autocommit=True, application_name=f"{LISTENER_NAME}-starting") as conn:
             self.backend_pid = conn.info.backend_pid
+            conn.execute(f"LISTEN {CHANNEL}")
+            conn.execute(f"LISTEN {process_channel(self.process)}")
+            # Named a listener only now: a NOTIFY never picks a channel nobody LISTENs on yet.
+            conn.execute("SELECT set_config('application_name', %s, false)", (f"{LISTENER_NAME}:{self.process}",))
             if self.reconnects:
                 log.info("lane listener reconnected (after %d loss(es))", self.reconnects)
             self.listening.set()

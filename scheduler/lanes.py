@@ -27,8 +27,8 @@ SIBLING_POLL_SECONDS = 10.0  # a lane's second and third threads: rung when ther
 class OrderLanes:
     """The inbox's two lanes and the forwarding pump: pump threads woken by the services' doorbells, claiming rows with leases."""
 
-    def __init__(self, services, *, poll_seconds: float = FIRST_THREAD_POLL_SECONDS, lease_on_claim: bool = False):
-        """`lease_on_claim`: several processes run lanes over one inbox (scaled-out workers): see InboxWorker."""
+    def __init__(self, services, *, poll_seconds: float = FIRST_THREAD_POLL_SECONDS, lease_on_claim: bool = False, process: str | None = None):
+        """`lease_on_claim`: several processes run lanes over one inbox (scaled-out workers): see InboxWorker (and `process`)."""
         self.services = services
         # Two lanes over the inbox: the way back (supplier events pushing fulfillments to Shopify,
         # and Shopify's fulfillment webhooks) waits on Shopify's rate limit; on its own thread it
@@ -44,14 +44,14 @@ class OrderLanes:
         # A lane's threads share what they hold unleased (rows claimed in their write transaction).
         orders_in_hand, way_back_in_hand = InHand(), InHand()
         self.orders_lane_workers = [InboxWorker(services.session_factory, services.settings, services, topics=WAY_BACK_TOPICS, other_topics=True, in_hand=orders_in_hand,
-                                                 lease_on_claim=lease_on_claim)
+                                                 lease_on_claim=lease_on_claim, process=process)
                                     for _ in range(ORDERS_LANE_THREADS)]
         self.inbox_worker = self.orders_lane_workers[0]
         # The way back runs on a few threads too, for the same reason (its deliveries wait on the
         # supplier's and Shopify's answers); its handlers are safe against concurrent deliveries
         # (unique shipments, Shopify refusing quantities beyond what remains, statuses never moving back).
         self.way_back_workers = [InboxWorker(services.session_factory, services.settings, services, topics=WAY_BACK_TOPICS, other_topics=False, in_hand=way_back_in_hand,
-                                              lease_on_claim=lease_on_claim)
+                                              lease_on_claim=lease_on_claim, process=process)
                                  for _ in range(WAY_BACK_THREADS)]
         self.supplier_events_worker = self.way_back_workers[0]
         # Only a lane's first thread polls (for retries coming due and rows whose wake-up was

@@ -149,7 +149,7 @@ def cmd_worker(args) -> int:
     services = build_services(settings)
     serve_worker_metrics(settings, ready=lambda: worker_readiness(services))  # METRICS_PORT: its own /metrics and /readyz (workers in their own containers)
     try:
-        run_worker(services, concurrency=args.concurrency, work_concurrency=args.work_concurrency)  # procrastinate stops on SIGTERM after the jobs in hand
+        run_worker(services, concurrency=args.concurrency)  # procrastinate stops on SIGTERM after the jobs in hand
     finally:
         stop_services(services)
     return 0
@@ -189,8 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         how.add_argument("--paged", action="store_true", help="never a bulk operation")
         backfill.set_defaults(fn=cmd_backfill)
     worker = sub.add_parser("worker", help=cmd_worker.__doc__)
-    worker.add_argument("--concurrency", type=int, default=4, help="slots for the periodic jobs")
-    worker.add_argument("--work-concurrency", type=int, default=None, help="slots for order work (inbox and forwarding drains; default WORKER_WORK_CONCURRENCY or 8)")
+    worker.add_argument("--concurrency", type=int, default=4, help="slots for the periodic jobs (the order lanes run on threads of their own)")
     worker.set_defaults(fn=cmd_worker)
     web = sub.add_parser("web", help=cmd_web.__doc__)
     web.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"), help="address to bind (default HOST, else all interfaces: the container's port)")

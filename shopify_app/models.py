@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -144,6 +145,9 @@ class WebhookDelivery(Base):
         UniqueConstraint("shop_domain", "event_key", name="uq_webhook_inbox_shop_event"),
         Index("ix_webhook_inbox_due", "status", "next_attempt_at"),
         Index("ix_webhook_inbox_shop", "shop_domain", "topic"),
+        # The orders held by a worker process (jobs/order_holds.py): pending rows only, so it stays small.
+        Index("ix_webhook_inbox_held", "shop_domain", "hold_key", postgresql_where=text("status = 'pending' AND hold_key IS NOT NULL"),
+              sqlite_where=text("status = 'pending' AND hold_key IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -166,6 +170,7 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     processed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     duplicate_of_id: Mapped[int | None] = mapped_column(BigId)
+    hold_key: Mapped[str | None] = mapped_column(String(100))  # the order it is about, written by a scaled-out worker's claim
 
 
 class ComplianceExport(Base):

@@ -122,17 +122,22 @@ def migrations_check(services) -> dict:
     return {"ok": True, "current": list(current)}
 
 
+def pumps_check(runner, parts: tuple[str, ...], what: str) -> tuple[bool, dict]:
+    """(ready, details) of a runner of the order lanes (embedded scheduler, worker lanes): each of `parts` of its status() runs (else `what` is not), no pump stuck in a pass."""
+    status, silent = runner.status(), runner.silent_seconds()
+    if not all(status[part] for part in parts):
+        return False, {"reason": f"{what} is not running", **status}
+    if silent > PUMP_SILENT_SECONDS:
+        return False, {"reason": f"a pump has not finished a pass in {int(silent)} s", **status}
+    return True, status
+
+
 def clock_check(services) -> dict:
     """Whoever runs the jobs was seen recently: this process's scheduler and pumps, procrastinate workers, or another process's job runs."""
     scheduler = services.scheduler
     if scheduler is not None:
-        status = scheduler.status()
-        silent = scheduler.silent_seconds()
-        if not (status["running"] and status["inbox_pump"] and status["forwarding_pump"]):
-            return {"ok": False, "reason": "embedded scheduler or a pump is not running", "engine": "embedded", **status}
-        if silent > PUMP_SILENT_SECONDS:
-            return {"ok": False, "reason": f"a pump has not finished a pass in {int(silent)} s", "engine": "embedded"}
-        return {"ok": True, "engine": "embedded"}
+        ok, details = pumps_check(scheduler, ("running", "inbox_pump", "forwarding_pump"), "the embedded scheduler or a pump")
+        return {"ok": True, "engine": "embedded"} if ok else {"ok": False, "engine": "embedded", **details}
     if services.settings.job_engine == "procrastinate":
         return _procrastinate_workers_check(services)
     return _job_runs_check(services)

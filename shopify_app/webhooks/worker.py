@@ -8,7 +8,6 @@ import logging
 import random
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -18,6 +17,7 @@ from sqlalchemy.orm import sessionmaker
 from ..config import Settings
 from ..models import InboxStatus, Shop, ShopStatus, WebhookDelivery, utcnow
 from ..db import read_only, reading
+from ..jobs.order_holds import hold_orders, lease_owner, order_key_of
 from ..jobs.stopping import release_unstarted
 from ..server.logs import bound
 from .inbox import wait_for_install
@@ -82,6 +82,7 @@ class Claimed(NamedTuple):
     api_version: str | None
     body: str | None
     shop_status: str | None  # the shop's status when the row was claimed (None: a shop we do not know)
+    payload: object = None  # the body parsed already (by a claim that held the delivery's order), else None
 
 
 class _LeaseLost(Exception):
@@ -118,12 +119,14 @@ class InboxWorker:
     """Drains the webhook inbox through the topic -> handler registry."""
 
     def __init__(self, session_factory: sessionmaker, settings: Settings, services=None, rng=None, *, topics: tuple[str, ...] = (), other_topics: bool = True,
-                 in_hand: InHand | None = None, lease_on_claim: bool = False):
+                 in_hand: InHand | None = None, lease_on_claim: bool = False, process: str | None = None):
         """`topics` with `other_topics=False`: only those topics (a lane); with True: all but those. `in_hand`: shared by a lane's workers.
 
         `lease_on_claim`: lease every delivery the claim wins, also those of topics that are
         otherwise taken in their write transaction (scaled-out workers: other processes look at
-        the same rows, and an unleased row is read, prefetched and tried by each of them).
+        the same rows, and an unleased row is read, prefetched and tried by each of them). On
+        PostgreSQL the claim then also holds the rows' orders for this process (jobs/order_holds.py).
+        `process`: the process id this worker's lease owner starts with (default this OS process's).
         """
         self.in_hand = in_hand if in_hand is not None else InHand()
         self.lease_on_claim = lease_on_claim
@@ -137,7 +140,8 @@ class InboxWorker:
         self.read_engine = reading(self.engine)
         self.settings = settings
         self.services = services
-        self.owner = uuid.uuid4().hex
+        self.owner = lease_owner(process)
+        self.holds_orders = lease_on_claim and self.engine.dialect.name == "postgresql"
         self.rng = rng or random.Random()
         self.stopping = threading.Event()  # set at shutdown: the drain stops between rows
         self.beat = lambda: None  # the pump's heartbeat: called per row, so a long busy pass is not "stuck"
@@ -197,11 +201,13 @@ class InboxWorker:
             return [], 0
         to_lease = [candidate.id for candidate in candidates
                     if self.lease_on_claim or (prefetch_for(candidate.topic) is not None and not leases_when_calling_out(candidate.topic))]
-        won = {}
+        won, payloads = {}, {}
         if to_lease:
             with self.engine.begin() as conn:
                 won = {row.id: row for row in conn.execute(self._take, {
                     "ids": to_lease, "now": now, "owner": self.owner, "until": now + dt.timedelta(seconds=LEASE_SECONDS)})}
+                if self.holds_orders:
+                    payloads = self._hold_orders(conn, won, candidates, now)
         # Unleased rows a sibling thread of this process already holds in its batch are left to
         # it (as a lease would): no write transaction just to find them handled.
         leased = set(to_lease)
@@ -209,10 +215,24 @@ class InboxWorker:
         claimed = []
         for delivery_id, topic, shop_domain, shop_status in candidates:
             if delivery_id in won:
-                claimed.append(Claimed(delivery_id, topic, shop_domain, won[delivery_id].webhook_id, won[delivery_id].api_version, won[delivery_id].body, shop_status))
+                claimed.append(Claimed(delivery_id, topic, shop_domain, won[delivery_id].webhook_id, won[delivery_id].api_version, won[delivery_id].body, shop_status,
+                                       payloads.get(delivery_id)))
             elif delivery_id in mine:
                 claimed.append(Claimed(delivery_id, topic, shop_domain, None, None, None, shop_status))
         return claimed, len(candidates)
+
+    def _hold_orders(self, conn, won: dict, candidates, now: dt.datetime) -> dict[int, object]:
+        """Hold the orders of the won rows for this process; drop from `won` the rows another process's hold gives back; their parsed payloads."""
+        topics = {candidate.id: (candidate.topic, candidate.shop_domain) for candidate in candidates}
+        keys, payloads = {}, {}
+        for delivery_id, row in won.items():
+            topic, shop_domain = topics[delivery_id]
+            payload, key = order_key_of(topic, row.body)
+            if key is not None:
+                keys[delivery_id], payloads[delivery_id] = (shop_domain, key), payload
+        for delivery_id in hold_orders(conn, keys, self.owner, now):
+            del won[delivery_id]  # another process handles that order now: the row is its (it was told)
+        return payloads
 
     def _process(self, delivery_id: int, topic: str, report: DrainReport, claimed: Claimed | None = None) -> None:
         """Prefetch, handle and finish one delivery (`claimed`: what the claim read; None: read the row here).
@@ -224,8 +244,8 @@ class InboxWorker:
         """
         try:
             if prefetch_for(topic) is None:
-                if claimed is not None and claimed.body is not None:  # leased by the claim (lease_on_claim)
-                    self._process_leased_in_one_write(claimed, report)
+                if claimed is not None and claimed.body is not None:  # leased by the claim (lease_on_claim): handled and finished in one write
+                    self._follow_up_and_count(delivery_id, self._write(claimed, True), report)
                 else:
                     self._process_in_one_write(delivery_id, report)
                 return
@@ -235,7 +255,6 @@ class InboxWorker:
                 claimed = self._read_claimed(delivery_id)
                 if claimed is None:
                     return
-            follow_ups: list = []
             with contextlib.ExitStack() as turn:  # a one-at-a-time key's lock, held until the write committed
                 with self.read_session_factory() as session:  # the row (when not claimed) and the prefetch's own reads: one read transaction
                     if lazy:
@@ -244,18 +263,8 @@ class InboxWorker:
                             return
                         claimed = Claimed(row.id, row.topic, row.shop_domain, row.webhook_id, row.api_version, row.body, row.shop_status)
                     payload, prefetched = self._prefetch(claimed, turn, self._lease_before_calling_out(delivery_id, leased) if lazy else None, session)
-                with self.session_factory.begin() as session:
-                    if leased:  # one read: the lease is still ours and the shop's status now (it may have changed since the claim)
-                        state = session.connection().execute(_OWNER_AND_SHOP, {"delivery_id": delivery_id}).first()
-                        if state is None or state.lease_owner != self.owner:
-                            return
-                    else:  # still due and nobody's lease: handled, leased or put off meanwhile otherwise
-                        state = session.connection().execute(_STILL_DUE_AND_SHOP, {"delivery_id": delivery_id, "now": utcnow()}).first()
-                        if state is None:
-                            return
-                    outcome = self._handle_and_finish(session, claimed, state.shop_status, payload, prefetched, follow_ups)
-            if self._follow_up(delivery_id, outcome, follow_ups):
-                _count(report, outcome)
+                written = self._write(claimed, bool(leased), payload, prefetched)
+            self._follow_up_and_count(delivery_id, written, report)
         except _LeaseLost:
             return  # the other worker handles it
         except PoisonPayload as exc:
@@ -285,19 +294,31 @@ class InboxWorker:
             if row is None:
                 return  # handled, leased or put off by another worker meanwhile
             outcome = self._handle_and_finish(session, row, row.shop_status, None, None, follow_ups)
-        if self._follow_up(delivery_id, outcome, follow_ups):
-            _count(report, outcome)
+        self._follow_up_and_count(delivery_id, (outcome, follow_ups), report)
 
-    def _process_leased_in_one_write(self, claimed: Claimed, report: DrainReport) -> None:
-        """A topic without a prefetch whose delivery the claim leased: handle and finish in one write transaction if the lease is still ours."""
+    def _write(self, claimed: Claimed, leased: bool, payload=None, prefetched=None) -> tuple[InboxStatus, list] | None:
+        """The write transaction of a claimed delivery: (outcome, follow-up calls), or None when the row is no longer this worker's to handle.
+
+        `leased`: one read checks the lease is still ours and the shop's status now (it may have
+        changed since the claim); else the row must still be due and nobody's lease (handled,
+        leased or put off meanwhile otherwise), locked by that read.
+        """
         follow_ups: list = []
         with self.session_factory.begin() as session:
-            state = session.connection().execute(_OWNER_AND_SHOP, {"delivery_id": claimed.id}).first()
-            if state is None or state.lease_owner != self.owner:
-                return  # the lease ran out and another worker has the row
-            outcome = self._handle_and_finish(session, claimed, state.shop_status, None, None, follow_ups)
-        if self._follow_up(claimed.id, outcome, follow_ups):
-            _count(report, outcome)
+            if leased:
+                state = session.connection().execute(_OWNER_AND_SHOP, {"delivery_id": claimed.id}).first()
+                if state is None or state.lease_owner != self.owner:
+                    return None  # the lease ran out and another worker has the row
+            else:
+                state = session.connection().execute(_STILL_DUE_AND_SHOP, {"delivery_id": claimed.id, "now": utcnow()}).first()
+                if state is None:
+                    return None
+            return self._handle_and_finish(session, claimed, state.shop_status, payload, prefetched, follow_ups), follow_ups
+
+    def _follow_up_and_count(self, delivery_id: int, written: tuple[InboxStatus, list] | None, report: DrainReport) -> None:
+        """After a write (None: not ours any more): its follow-up calls, then the delivery counted."""
+        if written is not None and self._follow_up(delivery_id, *written):
+            _count(report, written[0])
 
     def _handle_and_finish(self, session, row, shop_status: str | None, payload, prefetched, follow_ups: list) -> InboxStatus:
         """Run the handler in the write transaction; finish the row there, or lease it while follow-up calls are to run."""
@@ -338,7 +359,7 @@ class InboxWorker:
         """
         if handler_for(row.topic) is None or (row.topic not in COMPLIANCE_TOPICS and row.shop_status != _INSTALLED):
             return None, None  # the write phase ignores (or parks) the delivery
-        payload = _parse(row.body)
+        payload = row.payload if row.payload is not None else _parse(row.body)
         key_of = serial_key_for(row.topic)
         key = key_of(payload) if key_of is not None else None
         if key is not None:

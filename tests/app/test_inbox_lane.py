@@ -197,13 +197,13 @@ def test_the_embedded_lanes_poll_from_one_thread_and_a_waiting_pump_is_not_silen
 
     app = app_factory(sqlite_url, run_scheduler=True)
     scheduler = app.extensions["services"].scheduler
-    assert scheduler.pump.poll_seconds == scheduler.supplier_events_pump.poll_seconds == 1.0
-    assert {p.poll_seconds for p in (*scheduler.more_inbox_pumps, *scheduler.more_way_back_pumps)} == {SIBLING_POLL_SECONDS}
+    assert scheduler.lanes.pump.poll_seconds == scheduler.lanes.supplier_events_pump.poll_seconds == 1.0
+    assert {p.poll_seconds for p in (*scheduler.lanes.more_inbox_pumps, *scheduler.lanes.more_way_back_pumps)} == {SIBLING_POLL_SECONDS}
     services = app.extensions["services"]
-    assert all(w.on_backlog == services.inbox_wakeup.set for w in scheduler.orders_lane_workers)
-    assert all(w.on_backlog == services.supplier_events_wakeup.set for w in scheduler.way_back_workers)
+    assert all(w.on_backlog == services.inbox_wakeup.set for w in scheduler.lanes.orders_lane_workers)
+    assert all(w.on_backlog == services.supplier_events_wakeup.set for w in scheduler.lanes.way_back_workers)
     time.sleep(1.5)  # the siblings are waiting out their long poll: idle, not stuck
-    assert max(p.silent_seconds for p in scheduler.more_inbox_pumps) < 1.0
+    assert max(p.silent_seconds for p in scheduler.lanes.more_inbox_pumps) < 1.0
 
 
 def test_the_gunicorn_worker_tells_the_arbiter_it_lives_at_most_once_a_second(monkeypatch):

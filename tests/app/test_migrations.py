@@ -52,6 +52,7 @@ def test_supplier_events_recorded_before_0007_keep_only_their_signature_headers(
     import json
 
     from alembic import command
+    from sqlalchemy import insert, select
 
     from shopify_app.migrate import alembic_config, upgrade_to_head
     from shopify_app.models import WebhookDelivery, utcnow
@@ -66,13 +67,15 @@ def test_supplier_events_recorded_before_0007_keep_only_their_signature_headers(
         rest = Supplier(shop_domain="s.myshopify.com", name="R", kind="rest", settings={"webhook": {"signature_header": "X-Signature"}})
         session.add_all([printful, rest])
         session.flush()
-        for n, (supplier, signature) in enumerate([(printful, {"X-Pf-Webhook-Signature": "ab12"}), (rest, {"X-Signature": "cd34"})]):
-            session.add(WebhookDelivery(webhook_id=f"supplier-{n}", shop_domain="s.myshopify.com", topic="supplier/event", received_at=utcnow(),
-                                        body=json.dumps({"supplier_id": supplier.id, "headers": {**leaked, **signature}, "body": "{}"})))
-        session.add(WebhookDelivery(webhook_id="shopify-1", shop_domain="s.myshopify.com", topic="orders/create", received_at=utcnow(), body='{"id": 1}'))
+        # Core inserts naming their columns: the model has columns added after 0006 (hold_key, 0040).
+        rows = [dict(webhook_id=f"supplier-{n}", shop_domain="s.myshopify.com", topic="supplier/event", received_at=utcnow(),
+                     body=json.dumps({"supplier_id": supplier.id, "headers": {**leaked, **signature}, "body": "{}"}))
+                for n, (supplier, signature) in enumerate([(printful, {"X-Pf-Webhook-Signature": "ab12"}), (rest, {"X-Signature": "cd34"})])]
+        rows.append(dict(webhook_id="shopify-1", shop_domain="s.myshopify.com", topic="orders/create", received_at=utcnow(), body='{"id": 1}'))
+        session.execute(insert(WebhookDelivery.__table__), rows)
     upgrade_to_head(database_url)
     with factory() as session:
-        kept = {row.webhook_id: json.loads(row.body) for row in session.query(WebhookDelivery)}
+        kept = {row.webhook_id: json.loads(row.body) for row in session.execute(select(WebhookDelivery.webhook_id, WebhookDelivery.body))}
     factory.kw["bind"].dispose()
     assert kept["supplier-0"]["headers"] == {"X-Pf-Webhook-Signature": "ab12"}
     assert kept["supplier-1"]["headers"] == {"X-Signature": "cd34"}

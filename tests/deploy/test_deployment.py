@@ -184,7 +184,7 @@ def test_the_roles_run_as_plain_processes_migrate_then_web_and_two_workers(tmp_p
         assert inbox_status(pg_database, "wh-roles") == "done", [p.output()[-3000:] for p in processes]
         # The web role runs no clock (RUN_SCHEDULER=0): a worker handled the delivery.
         assert "scheduler not in this process" in web.output()
-        assert any('drain-inbox' in w.output() for w in workers)
+        assert any('fan-out' in w.output() for w in workers)
         for process in processes:
             process.proc.send_signal(signal.SIGTERM)
         assert [process.proc.wait(timeout=60) for process in processes] == [0] * len(processes), [p.output()[-2000:] for p in processes]

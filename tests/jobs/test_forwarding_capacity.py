@@ -5,7 +5,7 @@ import pytest
 
 from scheduler.forwarding_capacity import forwarding_capacity, forwarding_worker
 from shopify_app.config import ConfigError
-from scheduler.forwarding_capacity import DEFAULT_CALLS_PER_SUPPLIER, DEFAULT_THREADS, database_pool, work_concurrency
+from scheduler.forwarding_capacity import DEFAULT_CALLS_PER_SUPPLIER, DEFAULT_THREADS, database_pool
 
 
 def test_defaults_fit_io_bound_suppliers():
@@ -16,15 +16,12 @@ def test_defaults_fit_io_bound_suppliers():
     assert per_supplier < threads  # one slow supplier never holds every thread
 
 
-def test_worker_slots_and_database_pool_are_settable_and_checked():
-    assert work_concurrency({}) == 8 and work_concurrency({"WORKER_WORK_CONCURRENCY": "12"}) == 12
+def test_the_database_pool_is_settable_and_checked():
     assert database_pool({}) == {"pool_size": 10, "max_overflow": 20}
     assert database_pool({"DATABASE_POOL_SIZE": "30", "DATABASE_MAX_OVERFLOW": "0"}) == {"pool_size": 30, "max_overflow": 0}
     # Unset, the overflow makes room for the caller's other threads; set, it is taken as it is.
     assert database_pool({}, overflow_floor=42) == {"pool_size": 10, "max_overflow": 42}
     assert database_pool({"DATABASE_MAX_OVERFLOW": "5"}, overflow_floor=42)["max_overflow"] == 5
-    with pytest.raises(ConfigError, match="WORKER_WORK_CONCURRENCY"):
-        work_concurrency({"WORKER_WORK_CONCURRENCY": "0"})
     with pytest.raises(ConfigError, match="DATABASE_POOL_SIZE"):
         database_pool({"DATABASE_POOL_SIZE": "lots"})
 

@@ -117,6 +117,11 @@ def test_two_worker_processes_started_together_share_one_schema_and_drain_the_in
             with services.session_factory() as session:
                 status = session.scalar(select(WebhookDelivery.status))
             time.sleep(0.2)
+        registered = 0  # both up (a SIGTERM before a worker's signal handler is in place would kill it): one procrastinate worker each
+        while time.monotonic() < deadline + 60 and registered < 2:
+            with services.engine.connect() as conn:
+                registered = conn.execute(text("SELECT count(*) FROM procrastinate_workers")).scalar()
+            time.sleep(0.2)
         alive = [w.poll() is None for w in workers]
     finally:
         for w in workers:

@@ -1,8 +1,10 @@
 """Scaled-out workers run the order lanes, woken by PostgreSQL NOTIFY from the web (real PostgreSQL, real threads)."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
+import uuid
 
 import psycopg
 import pytest
@@ -15,6 +17,7 @@ from shopify_app.jobs.lane_notices import CHANNEL
 from shopify_app.migrate import upgrade_to_head
 from shopify_app.models import WebhookDelivery
 from shopify_app.services import build_services
+from shopify_app.webhooks.worker import DrainReport
 
 pytestmark = pytest.mark.postgres
 
@@ -32,7 +35,7 @@ def scaled_out(postgres_server, app_factory):
 
     def worker(poll_seconds: float = LONG_POLL) -> WorkerLanes:
         services = build_services(make_settings(url))
-        lanes = WorkerLanes(services, poll_seconds=poll_seconds)
+        lanes = WorkerLanes(services, poll_seconds=poll_seconds, process=uuid.uuid4().hex)  # each a worker process of its own
         lanes.start()
         started.append((lanes, services))
         assert lanes.listener.listening.wait(WAIT)
@@ -238,7 +241,7 @@ def test_a_delivery_one_workers_claim_won_is_not_claimed_by_another_worker(scale
     web, _, url = scaled_out
     post(web)  # an orders/create: otherwise taken unleased in its write transaction
     services = [build_services(make_settings(url)) for _ in range(2)]
-    first, second = (WorkerLanes(s, poll_seconds=LONG_POLL) for s in services)  # not started: the test runs the claims
+    first, second = (WorkerLanes(s, poll_seconds=LONG_POLL, process=uuid.uuid4().hex) for s in services)  # not started: the test runs the claims
     try:
         won, seen = first.lanes.orders_lane_workers[0]._claim(10)
         assert seen == 1 and len(won) == 1 and won[0].body is not None
@@ -249,3 +252,121 @@ def test_a_delivery_one_workers_claim_won_is_not_claimed_by_another_worker(scale
         for lanes, s in zip((first, second), services):
             lanes.stop()
             s.close()
+
+
+def order_body(n: int) -> bytes:
+    """The sample orders/create of another order."""
+    return sample("orders_create").replace(b"820982911946154508", str(820982911946154600 + n).encode())
+
+
+def listening_workers(url: str) -> int:
+    """How many lane listeners of this database a NOTIFY may pick (their connections' application_name)."""
+    from shopify_app.jobs.lane_notices import LISTENER_NAME
+
+    with psycopg.connect(conninfo(url), autocommit=True) as conn:
+        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE %s AND datname = current_database()",
+                            (LISTENER_NAME + ":%",)).fetchone()[0]
+
+
+def test_each_notification_wakes_one_live_worker_and_no_row_waits_for_the_poll(scaled_out) -> None:
+    """Two workers, polls two minutes away: every webhook is handled at once, and each NOTIFY was heard by one worker, not both."""
+    web, worker, url = scaled_out
+    workers = [worker(), worker()]
+    for lanes in workers:
+        settle(lanes)
+    assert wait_for(lambda: listening_workers(url) == 2)
+    for n in range(6):
+        post(web, webhook_id=f"one-{n}", body=order_body(n))  # six orders (one order's rows may go to the worker holding it)
+    assert wait_for(lambda: statuses(web) == ["waiting"] * 6), statuses(web)
+    assert sum(lanes.listener.heard["orders"] for lanes in workers) == 6  # one worker per NOTIFY (both, 12, on one shared channel)
+
+    workers[0].stop()  # a worker gone: its listener is never picked again
+    assert wait_for(lambda: listening_workers(url) == 1)
+    heard = workers[1].listener.heard["orders"]
+    for n in range(3):
+        post(web, webhook_id=f"left-{n}", body=order_body(10 + n))
+    assert wait_for(lambda: statuses(web) == ["waiting"] * 9), statuses(web)
+    assert workers[1].listener.heard["orders"] == heard + 3
+
+
+def test_a_row_whose_chosen_worker_is_dead_is_handled_by_another_workers_poll(scaled_out) -> None:
+    """The NOTIFY picks a listener whose process no longer handles anything (hung or dying): another worker's lane poll finds the row."""
+    from scheduler.lanes import OrderLanes
+    from shopify_app.jobs.lane_notices import LISTENER_NAME, process_channel
+
+    web, _, url = scaled_out
+    gone = uuid.uuid4().hex
+    with psycopg.connect(conninfo(url), autocommit=True, application_name=f"{LISTENER_NAME}:{gone}") as dead:  # the only listener: always picked
+        dead.execute(f"LISTEN {process_channel(gone)}")
+        services = build_services(make_settings(url))
+        polling = OrderLanes(services, poll_seconds=0.5)  # a worker whose listener is down: only its poll finds rows
+        polling.start()
+        try:
+            post(web)
+            assert [n.payload for n in dead.notifies(timeout=5, stop_after=1)] == ["orders"]  # the wake-up went to the dead worker
+            assert wait_for(lambda: statuses(web) == ["waiting"]), statuses(web)
+        finally:
+            polling.stop()
+            services.close()
+
+
+@pytest.fixture
+def two_workers(scaled_out):
+    """The web and two worker processes' lanes, not started (the tests run the claims); each one's claims by its first orders-lane thread."""
+    web, _, url = scaled_out
+    services = [build_services(make_settings(url)) for _ in range(2)]
+    workers = [WorkerLanes(s, poll_seconds=LONG_POLL, process=uuid.uuid4().hex) for s in services]
+    yield web, url, [lanes.lanes.orders_lane_workers[0] for lanes in workers]
+    for lanes, s in zip(workers, services):
+        lanes.stop()
+        s.close()
+
+
+def inbox(web) -> list[tuple[str, str, str | None]]:
+    with web.extensions["services"].session_factory() as session:
+        return [(r.topic, r.status, r.lease_owner) for r in session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id))]
+
+
+def test_two_workers_never_handle_one_orders_rows_at_once(two_workers) -> None:
+    """An order's orders/paid arrives while another worker process handles its orders/create: it is left to that process, which is told."""
+    from shopify_app.jobs.lane_notices import process_channel
+
+    web, url, (first, second) = two_workers
+    post(web, "orders/create", webhook_id="create")
+    held, seen = first._claim(1)
+    assert [c.topic for c in held] == ["orders/create"] and seen == 1  # the first worker handles the order now
+    post(web, "orders/paid", webhook_id="paid")  # the same order (same body)
+    post(web, "orders/create", webhook_id="other", body=order_body(1))
+    holder = first.owner.split(":")[0]
+    with psycopg.connect(conninfo(url), autocommit=True) as listener:
+        listener.execute(f"LISTEN {process_channel(holder)}")
+        taken, seen = second._claim(10)
+        assert seen == 2 and [c.topic for c in taken] == ["orders/create"] and taken[0].id != held[0].id  # another order's row only
+        assert [n.payload for n in listener.notifies(timeout=5, stop_after=1)] == ["orders"]  # the holder's lane is told
+    assert inbox(web)[1] == ("orders/paid", "pending", None)  # given back, not leased by the second worker
+
+    # The holder's own lane may take it (the process serialises an order's rows itself).
+    mine, _ = first._claim(10)
+    assert [c.topic for c in mine] == ["orders/paid"]
+
+
+def test_a_held_orders_row_is_taken_once_the_holder_finishes_or_its_lease_expires(two_workers) -> None:
+    from sqlalchemy import update
+
+    from shopify_app.models import utcnow
+
+    web, _, (first, second) = two_workers
+    post(web, "orders/create", webhook_id="create")
+    held, _ = first._claim(1)
+    post(web, "orders/paid", webhook_id="paid")
+    assert second._claim(10)[0] == []  # held by the first worker
+    first._process(held[0].id, held[0].topic, DrainReport(), held[0])  # the holder finishes (the shop is not installed: it waits)
+    assert inbox(web)[0][1] == "waiting"
+    taken, _ = second._claim(10)
+    assert [c.topic for c in taken] == ["orders/paid"]
+
+    post(web, "orders/updated", webhook_id="updated")
+    with web.extensions["services"].session_factory.begin() as session:  # the second worker dies with orders/paid in hand: its lease runs out
+        session.execute(update(WebhookDelivery).where(WebhookDelivery.webhook_id == "paid").values(lease_until=utcnow() - dt.timedelta(seconds=1)))
+    taken, _ = first._claim(10)
+    assert sorted(c.topic for c in taken) == ["orders/paid", "orders/updated"]  # the dead worker's hold is over

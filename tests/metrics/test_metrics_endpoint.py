@@ -105,7 +105,7 @@ def test_the_embedded_clock_and_pumps_are_reported_where_they_run(sqlite_url):
     try:
         running = samples(app.test_client().get("/metrics", headers=headers).get_data(as_text=True))
         assert [value(running, "dropship_embedded_scheduler_up", part=p) for p in ("clock", "inbox_pump", "forwarding_pump")] == [1, 1, 1]
-        services.scheduler.pump.stop()
+        services.scheduler.lanes.pump.stop()
         stopped = samples(app.test_client().get("/metrics", headers=headers).get_data(as_text=True))
         assert value(stopped, "dropship_embedded_scheduler_up", part="inbox_pump") == 0
         assert value(stopped, "dropship_embedded_scheduler_up", part="forwarding_pump") == 1

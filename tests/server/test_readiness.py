@@ -46,7 +46,7 @@ def test_not_ready_while_migrations_are_behind(app_factory, sqlite_url):
 
 def test_a_stuck_pump_makes_the_process_not_ready(app_factory, sqlite_url, monkeypatch):
     app = app_factory(sqlite_url, run_scheduler=True)
-    pump = app.extensions["services"].scheduler.forwarding_pump
+    pump = app.extensions["services"].scheduler.lanes.forwarding_pump
     release = threading.Event()
     entered = threading.Event()
     real_work = pump.work
@@ -74,7 +74,7 @@ def test_a_busy_pump_whose_drain_finishes_rows_stays_ready(app_factory, sqlite_u
     """A pass longer than the silence limit is busy, not stuck, while its drain keeps finishing rows."""
     app = app_factory(sqlite_url, run_scheduler=True)
     scheduler = app.extensions["services"].scheduler
-    pump, worker = scheduler.forwarding_pump, scheduler.forwarding_worker
+    pump, worker = scheduler.lanes.forwarding_pump, scheduler.lanes.forwarding_worker
     entered, finished, statuses = threading.Event(), threading.Event(), []
     real_work = pump.work
 
@@ -95,8 +95,8 @@ def test_a_busy_pump_whose_drain_finishes_rows_stays_ready(app_factory, sqlite_u
     finally:
         pump.work = real_work
     assert finished.is_set() and statuses and set(statuses) == {200}
-    assert all(w.beat == p.beat for w, p in zip(scheduler.orders_lane_workers, (scheduler.pump, *scheduler.more_inbox_pumps)))
-    assert scheduler.supplier_events_worker.beat == scheduler.supplier_events_pump.beat
+    assert all(w.beat == p.beat for w, p in zip(scheduler.lanes.orders_lane_workers, (scheduler.lanes.pump, *scheduler.lanes.more_inbox_pumps)))
+    assert scheduler.lanes.supplier_events_worker.beat == scheduler.lanes.supplier_events_pump.beat
 
 
 def test_with_the_clock_in_another_process_ready_only_after_a_job_ran(app_factory, sqlite_url):

@@ -95,11 +95,11 @@ def test_stop_services_stops_the_clock_and_every_pump(app_factory, database_url)
     app = app_factory(database_url, run_scheduler=True)
     services = app.extensions["services"]
     scheduler = services.scheduler
-    assert scheduler.status()["running"] and scheduler.pump.alive and scheduler.forwarding_pump.alive
+    assert scheduler.status()["running"] and scheduler.lanes.pump.alive and scheduler.lanes.forwarding_pump.alive
     stop_services(services)
     assert services.scheduler is None
-    assert not scheduler.scheduler.running and not scheduler.pump.alive and not scheduler.forwarding_pump.alive
-    assert all(w.stopping.is_set() for w in (scheduler.inbox_worker, scheduler.forwarding_worker, scheduler.amendment_worker))
+    assert not scheduler.scheduler.running and not scheduler.lanes.pump.alive and not scheduler.lanes.forwarding_pump.alive
+    assert all(w.stopping.is_set() for w in (scheduler.lanes.inbox_worker, scheduler.lanes.forwarding_worker, scheduler.lanes.amendment_worker))
 
 
 def test_each_orders_lane_thread_claims_under_its_own_lease_owner(app, stop_topic, monkeypatch):
@@ -117,7 +117,7 @@ def test_each_orders_lane_thread_claims_under_its_own_lease_owner(app, stop_topi
 
     scheduler = EmbeddedScheduler(app.extensions["services"])  # not started: no pump runs
     try:
-        workers = scheduler.orders_lane_workers
+        workers = scheduler.lanes.orders_lane_workers
         assert len(workers) == ORDERS_LANE_THREADS and len({w.owner for w in workers}) == ORDERS_LANE_THREADS
         post_deliveries(app, count=1)
         first, _ = workers[0]._claim(10)  # thread A's batch; A is still busy with earlier rows...
@@ -161,13 +161,13 @@ def test_the_way_back_runs_on_threads_of_its_own_so_one_slow_delivery_does_not_h
         assert client.post("/webhooks", data=body, headers=webhook_headers("fulfillments/update", body, shop=SHOP)).status_code == 200
     scheduler = EmbeddedScheduler(app.extensions["services"])  # not started: the test runs the lane's drains
     try:
-        workers = scheduler.way_back_workers
+        workers = scheduler.lanes.way_back_workers
         assert len({w.owner for w in workers}) == WAY_BACK_THREADS  # each thread its own lease owner
-        slow = threading.Thread(target=scheduler.drain_supplier_events, args=(workers[0],))
+        slow = threading.Thread(target=scheduler.lanes.drain_supplier_events, args=(workers[0],))
         monkeypatch.setattr("shopify_app.webhooks.worker.InboxWorker._claim", _one_row_claims(InboxWorker._claim))
         slow.start()
         assert entered.wait(10)
-        scheduler.drain_supplier_events(workers[1])  # the other thread, while the first one waits
+        scheduler.lanes.drain_supplier_events(workers[1])  # the other thread, while the first one waits
         assert handled == [1]
         release.set()
         slow.join(30)

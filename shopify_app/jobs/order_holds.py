@@ -1,0 +1,81 @@
+"""One order's webhooks in one worker process at a time (scaled out: PostgreSQL, several `cli worker` processes).
+
+Within a process the inbox handles one order's deliveries one after another (the worker's
+`one_order_at_a_time` locks): the second sees what the first committed and reads nothing
+from Shopify again. Across processes nothing did, and at 4 workers an order's orders/create
+and orders/paid were handled in two processes at once about 1.2 times per order (a full sync
+and a second Shopify read each time).
+
+So a worker's claim holds the orders of the rows it wins: in the claim's transaction it
+writes each row's order key (`hold_key`) and gives back a row whose order a live lease of
+another process holds. The hold is the lease itself (a row of the order, pending, leased
+by another process until a moment still to come): it ends when the holder finishes or
+releases the row, or with the lease when the holder dies; nothing else to clean up. Claims
+of one order are serialised by a transaction-scoped advisory lock on the key, so two
+processes claiming rows of one order at once cannot both miss the other's hold.
+
+A row given back is the holder's: the claim NOTIFYs that process's own lane channel (its
+listener LISTENs on it), whose lane takes it (as the same process, its hold does not stop
+it) and handles it after the order's row in hand. Otherwise the lanes' poll finds it.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from ..webhooks.registry import serial_key_for
+from .lane_notices import ORDERS, process_channel, process_id
+
+
+def lease_owner(process: str | None = None) -> str:
+    """A new lease owner of `process` (default this OS process): the process id, then one of its own (one per lane thread)."""
+    return f"{process or process_id()}:{uuid.uuid4().hex[:24]}"
+
+
+# In key order, so two claims of several orders never wait on each other crosswise.
+_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS u(k, n) ORDER BY n")
+# Each won row's order key written, with the lease owner of another process holding that order now (if any).
+_HOLD = text(
+    "UPDATE webhook_inbox AS mine SET hold_key = v.hold_key"
+    " FROM unnest(CAST(:ids AS bigint[]), CAST(:hold_keys AS text[])) AS v(id, hold_key)"
+    " WHERE mine.id = v.id"
+    " RETURNING mine.id, (SELECT other.lease_owner FROM webhook_inbox AS other"
+    "   WHERE other.shop_domain = mine.shop_domain AND other.hold_key = v.hold_key AND other.status = 'pending'"
+    "   AND other.lease_until >= :now AND other.lease_owner NOT LIKE :ours LIMIT 1) AS holder"
+)
+_GIVE_BACK = text("UPDATE webhook_inbox SET lease_owner = NULL, lease_until = NULL WHERE id = ANY(CAST(:ids AS bigint[])) AND lease_owner = :owner")
+_TELL_HOLDER = text("SELECT pg_notify(c, :lane) FROM unnest(CAST(:channels AS text[])) AS c")
+
+
+def order_key_of(topic: str, body: str | None):
+    """(the parsed payload, its order key) of a delivery whose topic is handled one order at a time; (None, None) otherwise."""
+    key_of = serial_key_for(topic)
+    if key_of is None or body is None:
+        return None, None
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None, None  # the worker dead-letters it (PoisonPayload)
+    key = key_of(payload)
+    return payload, (str(key)[:100] if key is not None else None)
+
+
+def hold_orders(conn: Connection, won: dict[int, tuple[str, str]], owner: str, now) -> set[int]:
+    """Hold the orders of the rows just leased (`won`: id -> (shop, order key)) in the claim's transaction; the ids given back.
+
+    A row whose order another live process holds is given back (lease cleared) and that
+    process's lane is told; the others keep their lease and now hold their order.
+    """
+    if not won:
+        return set()
+    conn.execute(_LOCK, {"keys": sorted({f"{shop} {key}" for shop, key in won.values()})})
+    ids = list(won)
+    held = {row.id: row.holder for row in conn.execute(_HOLD, {"ids": ids, "hold_keys": [won[i][1] for i in ids], "now": now,
+                                                                "ours": owner.split(":", 1)[0] + ":%"}) if row.holder is not None}
+    if held:
+        conn.execute(_GIVE_BACK, {"ids": list(held), "owner": owner})
+        conn.execute(_TELL_HOLDER, {"channels": sorted({process_channel(holder.split(":", 1)[0]) for holder in held.values()}), "lane": ORDERS})
+    return set(held)
