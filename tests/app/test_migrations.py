@@ -67,7 +67,7 @@ def test_supplier_events_recorded_before_0007_keep_only_their_signature_headers(
         rest = Supplier(shop_domain="s.myshopify.com", name="R", kind="rest", settings={"webhook": {"signature_header": "X-Signature"}})
         session.add_all([printful, rest])
         session.flush()
-        # Core inserts naming their columns: the model has columns added after 0006 (hold_key, 0040).
+        # Core inserts naming their columns: the model has columns added after 0006 (hold_key, 0042).
         rows = [dict(webhook_id=f"supplier-{n}", shop_domain="s.myshopify.com", topic="supplier/event", received_at=utcnow(),
                      body=json.dumps({"supplier_id": supplier.id, "headers": {**leaked, **signature}, "body": "{}"}))
                 for n, (supplier, signature) in enumerate([(printful, {"X-Pf-Webhook-Signature": "ab12"}), (rest, {"X-Signature": "cd34"})])]

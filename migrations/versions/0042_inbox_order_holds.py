@@ -1,7 +1,7 @@
 """a webhook's order key on its inbox row: scaled-out workers hold an order for one process at a time (issue 19 part S)
 
-Revision ID: 0040
-Revises: 0039
+Revision ID: 0042
+Revises: 0041
 Create Date: 2026-12-04 16:00:00
 
 Written by a worker's claim (never at intake), read only while the row is pending.
@@ -12,8 +12,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision: str = '0040'
-down_revision: Union[str, Sequence[str], None] = '0039'
+revision: str = '0042'
+down_revision: Union[str, Sequence[str], None] = '0041'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
