@@ -199,7 +199,7 @@ def apply_fulfillment_orders(session, order, fulfillment_orders: list[dict] | No
         return
     if fulfillment_orders is None:
         return
-    stored = store_fulfillment_orders(session, order, fulfillment_orders)
+    stored = store_fulfillment_orders(session, order, fulfillment_orders, fresh=fresh)
     apply_shopify_holds(session, order, stored)
     if may_route(order):  # from the records just stored and classified: not read or classified again
         route_order(session, order, fresh=fresh, stored=stored)
