@@ -9,13 +9,15 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import event, inspect, select
+from sqlalchemy.orm import Session
 
-from forwarding_kit import SHOP, add_printful_supplier, app, paid_order_payload, sandbox  # noqa: F401 - fixtures
+from forwarding_kit import SHOP, add_printful_supplier, app, deliver, paid_order_payload, sandbox, supplier_sandbox  # noqa: F401 - fixtures
 from shopify_app.fulfillment.models import FulfillmentOrderRecord
 from shopify_app.fulfillment.sync import store_fulfillment_orders
 from shopify_app.orders.models import Order, OrderEvent, OrderLine
 from shopify_app.orders.payloads import parse_order
 from shopify_app.orders.sync import snapshot_digests, upsert
+from shopify_app.suppliers.models import SupplierOrder
 
 T0 = dt.datetime(2026, 12, 4, 6, 0, tzinfo=dt.timezone.utc)
 BOOKKEEPING = {"id", "created_at", "updated_at", "order_id"}
@@ -116,3 +118,25 @@ def test_a_new_orders_fulfillment_orders_are_stored_as_the_orm_path_stores_them(
                                                                           .order_by(FulfillmentOrderRecord.id))]
                   for o in session.scalars(select(Order).where(Order.shopify_id.in_(["5005", "5006"])))}
         assert stored["5005"] == stored["5006"] == in_session
+
+
+def test_a_new_order_is_routed_without_a_unit_of_work_flush_and_stored_routed(app, sandbox):  # noqa: F811
+    add_printful_supplier(app, sandbox)
+    flushes: list[str] = []
+
+    def flushed(session, _context, _instances) -> None:
+        flushes.append(", ".join(sorted({type(o).__name__ for o in (*session.new, *session.dirty)})))
+
+    event.listen(Session, "before_flush", flushed)
+    try:
+        deliver(app, "orders/create", paid_order_payload(order_number=5007))
+    finally:
+        event.remove(Session, "before_flush", flushed)
+    assert flushes == [], "the order, its lines, fulfillment orders, supplier orders and state are Core statements"
+    with app.extensions["services"].session_factory() as session:
+        order = session.scalar(select(Order).where(Order.shop_domain == SHOP, Order.shopify_id == "5007"))
+        assert order.state == "routed" and order.updated_at >= order.created_at
+        delivery = session.scalar(select(SupplierOrder).where(SupplierOrder.order_id == order.id))
+        assert delivery.state == "pending" and [line.quantity for line in delivery.lines] == [1, 1]
+        events = session.scalars(select(OrderEvent.kind).where(OrderEvent.order_id == order.id).order_by(OrderEvent.id)).all()
+        assert events == ["received", "routed", "routed"]
