@@ -80,15 +80,17 @@ class Counter:
         from sqlalchemy.orm import Session
 
         self.statements = self.begins = self.flushes = 0
-        self._listeners = [(engine, "before_cursor_execute", self._statement), (Session, "after_flush", self._flush)]
+        # Transactions by the engine's begin event: db.py runs SQLite's BEGIN on the DBAPI connection (no statement event).
+        self._listeners = [(engine, "before_cursor_execute", self._statement), (engine, "begin", self._begin), (Session, "after_flush", self._flush)]
         for target, name, fn in self._listeners:
             event.listen(target, name, fn)
 
     def _statement(self, conn, cursor, statement, *args):
-        if statement.lstrip().upper().startswith("BEGIN"):
-            self.begins += 1
-        else:
+        if not statement.lstrip().upper().startswith("BEGIN"):  # PostgreSQL's BEGIN is counted by its begin event
             self.statements += 1
+
+    def _begin(self, conn):
+        self.begins += 1
 
     def _flush(self, *args):
         self.flushes += 1

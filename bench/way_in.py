@@ -42,13 +42,15 @@ class Meter:
     def __init__(self, engine):
         self.statements = self.begins = self.commits = 0
         event.listen(engine, "before_cursor_execute", self._statement)
+        event.listen(engine, "begin", self._begin)  # db.py runs SQLite's BEGIN on the DBAPI connection (no statement event)
         event.listen(engine, "commit", self._commit)
 
     def _statement(self, conn, cursor, statement, *args):
-        if statement.lstrip().upper().startswith("BEGIN"):
-            self.begins += 1
-        else:
+        if not statement.lstrip().upper().startswith("BEGIN"):
             self.statements += 1
+
+    def _begin(self, conn):
+        self.begins += 1
 
     def _commit(self, conn):
         self.commits += 1

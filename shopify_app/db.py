@@ -166,7 +166,10 @@ def queue_sqlite_writers(engine: Engine) -> None:
         if queued:
             holders.add(id(dbapi_connection))
         try:
-            conn.exec_driver_sql(f"BEGIN {mode}")
+            # On the DBAPI connection itself: through exec_driver_sql, SQLAlchemy's execution
+            # context cost more CPU than SQLite's BEGIN (issue 19 part C: several transactions
+            # an order). No listener needs it: a BEGIN is no write statement (write_transactions).
+            dbapi_connection.execute(f"BEGIN {mode}")
         except BaseException:
             release(dbapi_connection)
             raise

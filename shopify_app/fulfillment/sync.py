@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from ..models import utcnow
 from ..orders.models import Order
+from ..orders.sync import persistent, with_defaults
 from ..privacy import gid_number
 from .locations import Manager, manager_of
 from .models import FulfillmentOrderRecord
@@ -101,11 +103,16 @@ def foreign_holds(record: FulfillmentOrderRecord) -> list[dict]:
     return [h for h in record.holds or [] if not h.get("ours")]
 
 
-def store_fulfillment_orders(session: Session, order: Order, fulfillment_orders: list[dict]) -> HoldChanges:
-    """Upsert what Shopify said about the order's fulfillment orders; classify each by location."""
+def store_fulfillment_orders(session: Session, order: Order, fulfillment_orders: list[dict], fresh: bool = False) -> HoldChanges:
+    """Upsert what Shopify said about the order's fulfillment orders; classify each by location.
+
+    `fresh`: the order was inserted in this transaction, so it has no records yet: nothing is
+    read, and the new records are written by a Core INSERT (see _insert_new).
+    """
     changes = HoldChanges()
-    existing = {r.shopify_id: r for r in session.scalars(select(FulfillmentOrderRecord).where(FulfillmentOrderRecord.order_id == order.id))}
+    existing = {} if fresh else {r.shopify_id: r for r in session.scalars(select(FulfillmentOrderRecord).where(FulfillmentOrderRecord.order_id == order.id))}
     classified = []
+    new: list[FulfillmentOrderRecord] = []
     for fo in fulfillment_orders:
         number = gid_number(fo["gid"])
         record = existing.get(number)
@@ -116,7 +123,10 @@ def store_fulfillment_orders(session: Session, order: Order, fulfillment_orders:
             # No hold wish yet, said explicitly: routing then clears it without an UPDATE (it compares with a known value).
             record = FulfillmentOrderRecord(shop_domain=order.shop_domain, order_id=order.id, shopify_id=number, status=fo["status"], holds=[], lines=[],
                                             app_hold_reason=None, app_hold_note=None)
-            session.add(record)
+            if fresh:
+                new.append(record)  # inserted below, once every field is set
+            else:
+                session.add(record)
         was_held = bool(foreign_holds(record))
         record.location_gid, record.location_primary = fo["location_gid"], fo["location_primary"]
         record.status, record.request_status, record.shopify_updated_at = fo["status"], fo["request_status"], fo.get("updated_at")
@@ -131,10 +141,33 @@ def store_fulfillment_orders(session: Session, order: Order, fulfillment_orders:
             changes.placed.append(record)
         elif was_held and not now_held:
             changes.released.append(record)
+    if new:
+        _insert_new(session, new)
     session.flush()
     changes.records = sorted(existing.values(), key=lambda record: record.id)
     changes.managers = {record.id: manager for record, manager in classified}
     return changes
+
+
+_records = FulfillmentOrderRecord.__table__
+# A new order's records by a Core statement built once (issue 19 part C: the unit of work's
+# SELECT and flush of them were a fifth of routing a new order).
+_INSERT_RECORDS = insert(_records).returning(_records.c.id, sort_by_parameter_order=True)
+_RECORD_COLUMNS = tuple(column.key for column in _records.columns if not column.primary_key)
+
+
+def _insert_new(session: Session, records: list[FulfillmentOrderRecord]) -> None:
+    """Insert transient records with Core and make them persistent as if loaded (no read back)."""
+    now = utcnow()
+    rows = [with_defaults(_records, {key: value for key, value in vars(record).items() if key in _RECORD_COLUMNS} | {"created_at": now, "updated_at": now})
+            for record in records]
+    ids = session.connection().execute(_INSERT_RECORDS, rows).scalars().all()
+    for record, row, record_id in zip(records, rows, ids):
+        for key, value in row.items():
+            if key not in vars(record):
+                setattr(record, key, value)
+        record.id = record_id
+        persistent(session, record)
 
 
 def fulfillment_orders_of(session: Session, order: Order) -> list[FulfillmentOrderRecord]:

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, insert, or_, select
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..alerts import raise_alert, resolve_alerts
 from ..fulfillment.holds import postpone_deliveries, resume_deliveries
@@ -221,7 +222,8 @@ def route_order(session: Session, order: Order, fresh: bool = False, stored: Hol
     known = stored.managers if stored is not None else {}
     for fo in live:  # all classified first: a line's units for a supplier are summed over every fulfillment order
         managers[fo.id] = known.get(fo.id) or manager_of(session, order.shop_domain, fo.location_gid, fo.location_primary)
-        fo.managed_by, fo.supplier_id = managers[fo.id].managed_by, managers[fo.id].supplier_id
+        if (fo.managed_by, fo.supplier_id) != (managers[fo.id].managed_by, managers[fo.id].supplier_id):  # set only when it changes: nothing to flush
+            fo.managed_by, fo.supplier_id = managers[fo.id].managed_by, managers[fo.id].supplier_id
     for fo in live:
         manager = managers[fo.id]
         fo_lines = [lines_by_id[item["line"]] for item in fo.lines if item["remaining"] > 0 and item["line"] in lines_by_id]
@@ -262,7 +264,8 @@ def route_order(session: Session, order: Order, fresh: bool = False, stored: Hol
             result.waiting += [line for line, _ in plan]
             postpone_deliveries(session, order, fo, problem.note)
             continue
-        fo.app_hold_reason = fo.app_hold_note = None  # nothing wrong (any more): the hold pump releases ours
+        if fo.app_hold_reason is not None or fo.app_hold_note is not None:  # nothing wrong (any more): the hold pump releases ours
+            fo.app_hold_reason = fo.app_hold_note = None
         if not _forward_now(fo):
             result.waiting += [line for line, _ in plan]
             continue
@@ -311,12 +314,17 @@ def route_order(session: Session, order: Order, fresh: bool = False, stored: Hol
         if not _noted_not_ours(order, line):
             record_event(session, order, "not_ours", "app", line=line.shopify_line_id, sku=line.sku)
     result.supplier_orders = list(by_supplier.values())
-    _set_state(order, result, shippable, routed_line_ids, routed_now, held=bool(held_by_us))
-    session.flush()  # one flush: supplier orders with their lines, events and the order's state
+    state = _state_after(order, result, shippable, routed_line_ids, routed_now, held=bool(held_by_us))
+    if fresh and state is not None and state != order.state:
+        _write_state(session, order, state)
+    elif state is not None:
+        order.state = state
+    session.flush()  # one flush: supplier orders with their lines, events and the order's state (a new order's: nothing left, usually)
     return result
 
 
 _deliveries = SupplierOrder.__table__
+_orders = Order.__table__
 # A new order's routing as Core statements built once (issue 19 part C: the unit of work's flush of
 # its supplier orders, their lines and the "routed" events was most of routing's CPU).
 _INSERT_DELIVERY = insert(_deliveries).returning(_deliveries.c.id)
@@ -378,19 +386,30 @@ def _alert_problems(session: Session, order: Order, result: RoutingResult, held_
         resolve_alerts(session, solved)  # one statement for every problem that went away
 
 
-def _set_state(order: Order, result: RoutingResult, shippable: list[OrderLine], routed_line_ids: set[int], routed_now: int, *, held: bool) -> None:
+def _state_after(order: Order, result: RoutingResult, shippable: list[OrderLine], routed_line_ids: set[int], routed_now: int, *, held: bool) -> str | None:
+    """The order's state after routing, or None when routing leaves it alone."""
     if order.state not in ROUTING_STATES and not routed_now:
-        return
+        return None
     if not shippable:
-        order.state = OrderState.NOTHING_TO_SHIP.value
-    elif held:
-        order.state = OrderState.HELD.value
-    elif not routed_line_ids and result.not_ours and not result.waiting:
-        order.state = OrderState.NOT_OURS.value
-    elif routed_line_ids:
-        order.state = OrderState.ROUTED.value
-    else:
-        order.state = OrderState.RECEIVED.value  # waiting for Shopify (request, hold) or for its fulfillment orders
+        return OrderState.NOTHING_TO_SHIP.value
+    if held:
+        return OrderState.HELD.value
+    if not routed_line_ids and result.not_ours and not result.waiting:
+        return OrderState.NOT_OURS.value
+    if routed_line_ids:
+        return OrderState.ROUTED.value
+    return OrderState.RECEIVED.value  # waiting for Shopify (request, hold) or for its fulfillment orders
+
+
+_SET_STATE = update(_orders).where(_orders.c.id == bindparam("p_id")).values(state=bindparam("p_state"), updated_at=bindparam("p_now"))
+
+
+def _write_state(session: Session, order: Order, state: str) -> None:
+    """A new order's state by one Core UPDATE, kept as committed on the instance (its only change: no unit-of-work flush)."""
+    now = utcnow()
+    session.connection().execute(_SET_STATE, {"p_id": order.id, "p_state": state, "p_now": now})
+    set_committed_value(order, "state", state)
+    set_committed_value(order, "updated_at", now)
 
 
 def reroute_to_backup(session: Session, delivery: SupplierOrder) -> list[str]:

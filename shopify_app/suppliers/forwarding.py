@@ -103,7 +103,7 @@ _adapters_lock = threading.Lock()
 
 
 def adapter_from_record(supplier: Supplier, box: SecretBox) -> SupplierAdapter:
-    """The supplier's adapter, built once per (supplier, credentials, settings) and reused.
+    """The supplier's adapter, built once per (supplier, credentials, settings) and reused (`supplier`: the record, or a row of those columns and shop_domain).
 
     Adapters hold pooled HTTP clients; building one per call costs a TLS context (~50 ms
     of CPU) and a new connection every time (bench/order_flow.py measured 7 per order).
@@ -159,6 +159,7 @@ class ForwardingWorker:
 
         self.session_factory = session_factory
         self.read_session_factory = read_only(session_factory)
+        self.read_engine = self.read_session_factory.kw["bind"]
         self.adapter_for = adapter_for or (lambda supplier: adapter_from_record(supplier, box))
         breaker = breaker or CircuitBreaker()
         if breaker.on_transition is None:
@@ -250,8 +251,8 @@ class ForwardingWorker:
 
     def next_due_in(self) -> float | None:
         """Seconds until the earliest waiting delivery is due (0 if one is due now), None when none waits."""
-        with self.read_session_factory() as session:
-            earliest = session.scalar(_EARLIEST_DUE)
+        with self.read_engine.connect() as connection:
+            earliest = connection.execute(_EARLIEST_DUE).scalar()
         if earliest is None:
             return None
         return max(0.0, (earliest - utcnow()).total_seconds())
@@ -315,9 +316,12 @@ class ForwardingWorker:
         (counted as time waited because of the breaker); half-open, only the probes are taken.
         """
         now = utcnow()
-        with self.read_session_factory() as session:
+        # Plain connections for the claim's Core statements: through a Session, each also went
+        # through the ORM's statement handling (an ORM UPDATE evaluates its criteria against the
+        # identity map), more CPU than the SQL (issue 19 part C).
+        with self.read_engine.connect() as connection:
             skip = report.retried_ids | running  # in flight or queued here: never claimed twice by one drain
-            rows = session.execute(_DUE_SKIPPING if skip else _DUE, {"now": now, "limit": limit, "skip": list(skip)} if skip else {"now": now, "limit": limit}).all()
+            rows = connection.execute(_DUE_SKIPPING if skip else _DUE, {"now": now, "limit": limit, "skip": list(skip)} if skip else {"now": now, "limit": limit}).all()
         self._left_behind = len(rows) >= limit  # and below: any due row not taken (no thread, slot or probe free)
         if not rows:
             return []
@@ -346,8 +350,8 @@ class ForwardingWorker:
             return claimed
         with self.session_factory.begin() as session:
             if chosen:
-                won = session.scalars(_LEASE, {"ids": [d for d, _ in chosen], "now": now, "owner": self.owner,
-                                               "until": now + dt.timedelta(seconds=LEASE_SECONDS)}).all()
+                won = session.connection().execute(_LEASE, {"ids": [d for d, _ in chosen], "now": now, "owner": self.owner,
+                                                            "until": now + dt.timedelta(seconds=LEASE_SECONDS)}).scalars().all()
                 won = set(won)
                 for delivery_id, supplier_id in chosen:
                     if delivery_id in won:

@@ -57,18 +57,21 @@ class Statements:
         self.engine, self.seen, self.begins, self.write_begins = engine, [], 0, 0
 
     def _record(self, conn, cursor, statement, *args):
-        if statement.lstrip().upper().startswith("BEGIN"):
-            self.begins += 1
-            self.write_begins += statement.split()[-1].upper() == "IMMEDIATE"  # db.py: SQLite's write transactions
-        else:
-            self.seen.append(" ".join(statement.split()))
+        self.seen.append(" ".join(statement.split()))
+
+    def _begin(self, conn):
+        # db.py runs SQLite's BEGIN on the DBAPI connection (no statement event): counted here.
+        self.begins += 1
+        self.write_begins += conn.get_execution_options().get("sqlite_begin", "IMMEDIATE") == "IMMEDIATE"  # SQLite's write transactions
 
     def __enter__(self):
         event.listen(self.engine, "before_cursor_execute", self._record)
+        event.listen(self.engine, "begin", self._begin)
         return self
 
     def __exit__(self, *exc):
         event.remove(self.engine, "before_cursor_execute", self._record)
+        event.remove(self.engine, "begin", self._begin)
 
 
 @pytest.mark.parametrize(("topic", "statements", "writes"), [("test/plain", 3, 1), ("test/prefetched", 4, 2)])

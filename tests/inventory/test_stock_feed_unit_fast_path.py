@@ -16,7 +16,7 @@ from shopify_app.models import utcnow
 from shopify_app.suppliers.models import Alert, ProductMapping, Supplier
 
 SHOP = "feeds-fast.myshopify.com"
-WRITES = ("INSERT", "UPDATE", "DELETE", "BEGIN IMMEDIATE")
+WRITES = ("INSERT", "UPDATE", "DELETE")
 
 
 class Adapter:
@@ -41,6 +41,9 @@ def world(database_url, monkeypatch):
     monkeypatch.setattr(inventory_jobs, "adapter_from_record", lambda supplier, box: adapter)
     writes: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda conn, cursor, statement, *rest: writes.append(statement) if statement.lstrip().upper().startswith(WRITES) else None)
+    # SQLite's BEGIN runs on the DBAPI connection (db.py), without a statement event: a write transaction is seen by its begin.
+    event.listen(engine, "begin", lambda conn: writes.append("BEGIN IMMEDIATE")
+                 if conn.dialect.name == "sqlite" and conn.get_execution_options().get("sqlite_begin", "IMMEDIATE") == "IMMEDIATE" else None)
     yield SimpleNamespace(session_factory=factory, box=None), supplier_id, adapter, writes
     engine.dispose()
 

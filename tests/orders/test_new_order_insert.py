@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import inspect, select
+from sqlalchemy import event, inspect, select
+from sqlalchemy.orm import Session
 
-from forwarding_kit import SHOP, add_printful_supplier, app, paid_order_payload, sandbox  # noqa: F401 - fixtures
+from forwarding_kit import SHOP, add_printful_supplier, app, deliver, paid_order_payload, sandbox, supplier_sandbox  # noqa: F401 - fixtures
+from shopify_app.fulfillment.models import FulfillmentOrderRecord
+from shopify_app.fulfillment.sync import store_fulfillment_orders
 from shopify_app.orders.models import Order, OrderEvent, OrderLine
 from shopify_app.orders.payloads import parse_order
 from shopify_app.orders.sync import snapshot_digests, upsert
+from shopify_app.suppliers.models import SupplierOrder
 
 T0 = dt.datetime(2026, 12, 4, 6, 0, tzinfo=dt.timezone.utc)
 BOOKKEEPING = {"id", "created_at", "updated_at", "order_id"}
@@ -76,3 +80,63 @@ def test_an_order_stored_since_the_look_is_updated_not_inserted_twice(app):  # n
         assert len(orders) == 1 and orders[0].email == "later@example.com"
         assert len(session.scalars(select(OrderLine).where(OrderLine.order_id == orders[0].id)).all()) == 2
         assert session.scalars(select(OrderEvent.kind).where(OrderEvent.order_id == orders[0].id)).all() == ["received"]
+
+
+def fulfillment_orders(base: int) -> list[dict]:
+    """Two fulfillment orders as fulfillment.sync.read_fulfillment_orders gives them: one open, one held by the merchant."""
+    return [
+        {"gid": f"gid://shopify/FulfillmentOrder/{base}", "location_gid": "gid://shopify/Location/1", "location_primary": True, "status": "OPEN",
+         "request_status": "UNSUBMITTED", "updated_at": "2026-12-04T06:00:00Z", "lines": [{"id": "gid://shopify/FulfillmentOrderLineItem/1", "line": "11", "remaining": 1, "total": 1}],
+         "holds": []},
+        {"gid": f"gid://shopify/FulfillmentOrder/{base + 1}", "location_gid": "gid://shopify/Location/2", "location_primary": False, "status": "ON_HOLD",
+         "request_status": "UNSUBMITTED", "updated_at": "2026-12-04T06:00:01Z", "lines": [{"id": "gid://shopify/FulfillmentOrderLineItem/2", "line": "12", "remaining": 2, "total": 2}],
+         "holds": [{"id": "gid://shopify/FulfillmentHold/9", "handle": "h", "reason": "OTHER", "ours": False}]},
+    ]
+
+
+def test_a_new_orders_fulfillment_orders_are_stored_as_the_orm_path_stores_them(app):  # noqa: F811
+    session_factory = app.extensions["services"].session_factory
+    seen: list[str] = []
+    with session_factory.begin() as session:
+        fresh_order = upsert(session, SHOP, snapshot(5005)).order
+        via_orm_order = upsert(session, SHOP, snapshot(5006)).order
+        session.flush()
+        event.listen(session.connection(), "before_cursor_execute", lambda *args: seen.append(args[2]))
+        fresh = store_fulfillment_orders(session, fresh_order, fulfillment_orders(700), fresh=True)
+        via_orm = store_fulfillment_orders(session, via_orm_order, fulfillment_orders(800))
+        skip = {"id", "order_id", "shopify_id", "created_at", "updated_at"}
+        in_session = [columns(record, skip) for record in fresh.records]
+        assert in_session == [columns(record, skip) for record in via_orm.records]
+        assert [record.shopify_id for record in fresh.records] == ["700", "701"]
+        assert [r.shopify_id for r in fresh.placed] == ["701"] and fresh.managers.keys() == {r.id for r in fresh.records}
+        assert not session.new and not session.dirty, "the new records are persistent, nothing left to flush"
+    fresh_statements = seen[:seen.index(next(s for s in seen if "FROM fulfillment_orders" in s))]
+    assert [s for s in fresh_statements if "fulfillment_orders" in s and not s.startswith("INSERT")] == [], "nothing read back for a new order"
+    assert any(s.startswith("INSERT INTO fulfillment_orders") for s in fresh_statements)
+    with session_factory() as session:
+        stored = {o.shopify_id: [columns(r, skip) for r in session.scalars(select(FulfillmentOrderRecord).where(FulfillmentOrderRecord.order_id == o.id)
+                                                                          .order_by(FulfillmentOrderRecord.id))]
+                  for o in session.scalars(select(Order).where(Order.shopify_id.in_(["5005", "5006"])))}
+        assert stored["5005"] == stored["5006"] == in_session
+
+
+def test_a_new_order_is_routed_without_a_unit_of_work_flush_and_stored_routed(app, sandbox):  # noqa: F811
+    add_printful_supplier(app, sandbox)
+    flushes: list[str] = []
+
+    def flushed(session, _context, _instances) -> None:
+        flushes.append(", ".join(sorted({type(o).__name__ for o in (*session.new, *session.dirty)})))
+
+    event.listen(Session, "before_flush", flushed)
+    try:
+        deliver(app, "orders/create", paid_order_payload(order_number=5007))
+    finally:
+        event.remove(Session, "before_flush", flushed)
+    assert flushes == [], "the order, its lines, fulfillment orders, supplier orders and state are Core statements"
+    with app.extensions["services"].session_factory() as session:
+        order = session.scalar(select(Order).where(Order.shop_domain == SHOP, Order.shopify_id == "5007"))
+        assert order.state == "routed" and order.updated_at >= order.created_at
+        delivery = session.scalar(select(SupplierOrder).where(SupplierOrder.order_id == order.id))
+        assert delivery.state == "pending" and [line.quantity for line in delivery.lines] == [1, 1]
+        events = session.scalars(select(OrderEvent.kind).where(OrderEvent.order_id == order.id).order_by(OrderEvent.id)).all()
+        assert events == ["received", "routed", "routed"]

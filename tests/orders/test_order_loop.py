@@ -5,6 +5,7 @@ the supplier's answer and its commit, and still: one supplier order, one fulfill
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import random
 import threading
@@ -118,6 +119,17 @@ def test_supplier_webhook_with_a_bad_signature_is_rejected(world):
     response = httpx.post(f"{app_url}/suppliers/{supplier_id}/webhooks", content=b'{"type":"shipment_sent"}', headers={"x-pf-webhook-signature": "00" * 32})
     assert response.status_code == 401
     assert httpx.post(f"{app_url}/suppliers/999/webhooks", content=b"{}").status_code == 404
+
+
+def test_a_deleted_suppliers_webhook_is_404_however_it_is_signed(world):
+    app, _, supplier, app_url = world
+    import httpx
+
+    with app.extensions["services"].session_factory.begin() as session:
+        record = session.query(Supplier).one()
+        record.deleted_at, supplier_id = dt.datetime.now(dt.timezone.utc), record.id
+    response = httpx.post(f"{app_url}/suppliers/{supplier_id}/webhooks", content=b'{"type":"shipment_sent"}', headers={"x-pf-webhook-signature": "00" * 32})
+    assert response.status_code == 404
 
 
 def test_a_suppliers_webhook_wakes_the_way_back_lane_only(world):

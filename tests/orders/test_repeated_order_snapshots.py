@@ -97,6 +97,24 @@ def test_an_identical_orders_paid_after_a_paid_orders_create_writes_nothing(shop
     assert stored(shop_app, 4001) == before
 
 
+def test_an_orders_create_handled_after_the_orders_paid_of_the_same_snapshot_reads_and_writes_nothing(shop_app):
+    """Both arrive together and either may be handled first: the later one is settled by the order's row alone."""
+    payload = order_payload(4010)
+    reads: list[str] = []
+    fake = shop_app.extensions["fake_shopify"]
+    query = fake.query
+    fake.query = lambda name, variables: (reads.append(name), query(name, variables))[1]
+    deliver(shop_app, "orders/paid", payload)
+    before = stored(shop_app, 4010)
+    assert before[3] == [("TSHIRT-BLK-S", 1), ("MUG-WHT-11", 1)] and reads == ["FulfillmentOrdersForOrder"], "routed by orders/paid"
+    with Statements(shop_app) as seen:
+        deliver(shop_app, "orders/create", copy.deepcopy(payload))
+    assert reads == ["FulfillmentOrdersForOrder"], "Shopify is not asked again"
+    assert seen.writes("orders", "order_lines", "order_events", "supplier_orders", "supplier_order_lines", "fulfillment_orders") == []
+    assert seen.on("order_lines", "supplier_orders", "supplier_order_lines", "alerts") == []
+    assert stored(shop_app, 4010) == before
+
+
 def test_a_details_only_change_is_stored_exactly_as_the_full_sync_stores_it(shop_app):
     # Two orders, the same history; the second's last snapshot is forced through the full sync.
     later = T0 + dt.timedelta(seconds=5)
@@ -188,7 +206,7 @@ def test_a_new_order_is_routed_without_reading_what_it_cannot_have_yet(shop_app)
              if s.startswith("SELECT")]
     # Only the mappings, once for both lines; its lines, supplier orders, returns and alerts cannot exist yet.
     assert len(reads) == 1 and " product_mappings " in reads[0] + " "
-    assert len([s for s in seen.on("fulfillment_orders") if s.startswith("SELECT fulfillment_orders.id, ")]) == 1, "its fulfillment orders read once"
+    assert [s for s in seen.on("fulfillment_orders") if s.startswith("SELECT fulfillment_orders.id, ")] == [], "its fulfillment orders are written, never read back"
     with shop_app.extensions["services"].session_factory() as session:
         order = session.scalar(select(Order).where(Order.shopify_id == "4008"))
         assert order.state == "routed"

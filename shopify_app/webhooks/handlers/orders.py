@@ -83,11 +83,14 @@ def _fulfillment_orders_if_due(ctx: WebhookContext, payload: dict, gateway) -> t
     state, routed_version = known if known is not None else (None, None)
     if state in SETTLED_STATES:
         return None, False  # fully sent (or nothing to send): fulfillment_orders/* webhooks carry any later change
-    if ctx.topic == "orders/paid" and state == OrderState.ROUTED.value and _same_version(payload, routed_version):
-        # An order created paid was routed from this very version (orders/create carries it too):
-        # its fulfillment orders were read then, and fulfillment_orders/* webhooks carry their
-        # changes. Reading again would spend Shopify's rate limit for nothing. (Only orders/paid:
-        # updated_at has whole seconds, so an edit in the same second as the create looks equal.)
+    if ctx.topic in ("orders/paid", "orders/create") and state == OrderState.ROUTED.value and _same_version(payload, routed_version):
+        # An order created paid was routed from this very version (orders/create and orders/paid
+        # carry it both, and either may be handled first: one order in six at 25 orders/s was
+        # paid first, issue 19 part C): its fulfillment orders were read then, and
+        # fulfillment_orders/* webhooks carry their changes. Reading again would spend Shopify's
+        # rate limit and a full sync for nothing. (Not orders/updated: updated_at has whole
+        # seconds, so an edit in the same second as the create looks equal. An orders/create is
+        # never an edit: what routed is at least as new.)
         return None, False
     ctx.before_calling_out()  # the delivery is leased now (most orders/* deliveries never get here: no lease written)
     return read_fulfillment_orders(gateway or ctx.services.gateway(ctx.shop_domain), f"gid://shopify/Order/{order_id}"), known is None
@@ -199,7 +202,7 @@ def apply_fulfillment_orders(session, order, fulfillment_orders: list[dict] | No
         return
     if fulfillment_orders is None:
         return
-    stored = store_fulfillment_orders(session, order, fulfillment_orders)
+    stored = store_fulfillment_orders(session, order, fulfillment_orders, fresh=fresh)
     apply_shopify_holds(session, order, stored)
     if may_route(order):  # from the records just stored and classified: not read or classified again
         route_order(session, order, fresh=fresh, stored=stored)
