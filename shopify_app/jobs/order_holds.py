@@ -109,6 +109,12 @@ def hold_orders(conn: Connection, won: dict[int, tuple[str, str]], owner: str, n
     """
     if not won:
         return set()
+    # Not skipped when no other process's listener is live (it would save these two statements
+    # per claim for a lone worker): the hold is the key _HOLD writes, so rows claimed
+    # without it stay invisible to a worker that starts while they are in hand, for their whole
+    # lease; and skipping only the lock leaves a window (a listener coming up between this
+    # claim's look at pg_stat_activity and its commit) in which two claims of one order miss
+    # each other. Writing the key in the claim's own UPDATE would need the body parsed in SQL.
     conn.execute(_LOCK, {"keys": sorted({f"{shop} {key}" for shop, key in won.values()})})
     ids = list(won)
     held = {row.id: row.holder for row in conn.execute(_HOLD, {"ids": ids, "hold_keys": [won[i][1] for i in ids], "now": now, "ours": ours(owner)})
