@@ -131,6 +131,19 @@ def cmd_backup_sqlite(args) -> int:
     return 0
 
 
+def warn_removed_worker_options(args) -> None:
+    """Log a deprecation warning for the worker's removed order-work slots (--work-concurrency, WORKER_WORK_CONCURRENCY), which are ignored.
+
+    Accepted so that a rolling deploy still running the previous release's command line or
+    environment starts (argparse exits with status 2 on an unknown option): one
+    procrastinate worker with --concurrency slots serves both queues now.
+    """
+    for given, name in ((args.work_concurrency is not None, "--work-concurrency"), (bool(os.environ.get("WORKER_WORK_CONCURRENCY")), "WORKER_WORK_CONCURRENCY")):
+        if given:
+            log.warning("%s is deprecated and ignored: one procrastinate worker with --concurrency slots serves the jobs and work queues,"
+                        " and order work runs on the order lanes' own threads; remove it", name)
+
+
 def cmd_worker(args) -> int:
     """The worker role (PostgreSQL): the order lanes woken by NOTIFY, and procrastinate's periodic jobs once per tick."""
     from scheduler.distributed import run_worker, worker_readiness
@@ -143,6 +156,7 @@ def cmd_worker(args) -> int:
     from .server.errors import init_error_reporting
     from .server.lifecycle import stop_services
 
+    warn_removed_worker_options(args)
     mark_dead_at_exit()  # on a host shared with the web: its live gauges leave the metrics directory with it
     settings = load_settings()
     init_error_reporting(settings)
@@ -190,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         backfill.set_defaults(fn=cmd_backfill)
     worker = sub.add_parser("worker", help=cmd_worker.__doc__)
     worker.add_argument("--concurrency", type=int, default=4, help="slots for the periodic jobs (the order lanes run on threads of their own)")
+    worker.add_argument("--work-concurrency", default=None, help=argparse.SUPPRESS)  # removed: accepted and ignored (warn_removed_worker_options)
     worker.set_defaults(fn=cmd_worker)
     web = sub.add_parser("web", help=cmd_web.__doc__)
     web.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"), help="address to bind (default HOST, else all interfaces: the container's port)")

@@ -16,7 +16,17 @@ processes claiming rows of one order at once cannot both miss the other's hold.
 
 A row given back is the holder's: the claim NOTIFYs that process's own lane channel (its
 listener LISTENs on it), whose lane takes it (as the same process, its hold does not stop
-it) and handles it after the order's row in hand. Otherwise the lanes' poll finds it.
+it) and handles it after the order's row in hand. Otherwise the lanes' poll finds it. The
+other processes' looks leave it out while the hold lasts (`not_held_elsewhere`: it carries
+its order's key now), so they neither take and give it back again nor stop at it.
+
+A hold counts only while its process has a live lane listener (its application_name in
+pg_stat_activity, the source lane_notices trusts): a process that died leaves no connection,
+so its order is free at once instead of at the end of its lease (60 s, 600 s during
+follow-up calls), and no row is given back to a process nobody would tell. A live process
+whose listener is reconnecting loses its holds meanwhile: two processes may then handle one
+order at once, which was the state before holds: safe (the handlers were written for
+it), it only costs what the holds save (a second sync and Shopify read of the order).
 """
 from __future__ import annotations
 
@@ -24,10 +34,11 @@ import json
 import uuid
 
 from sqlalchemy import text
+from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.engine import Connection
 
 from ..webhooks.registry import serial_key_for
-from .lane_notices import ORDERS, process_channel, process_id
+from .lane_notices import LISTENER_NAME, ORDERS, process_channel, process_id
 
 
 def lease_owner(process: str | None = None) -> str:
@@ -37,17 +48,44 @@ def lease_owner(process: str | None = None) -> str:
 
 # In key order, so two claims of several orders never wait on each other crosswise.
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS u(k, n) ORDER BY n")
+# The lease owner of another live process holding the order {shop}/{key} now: a pending row of
+# it leased by that process until a moment still to come, while that process's lane listener
+# is connected (the index ix_webhook_inbox_held finds the rows; pg_stat_activity is read only
+# for a row found).
+_HOLDER = (
+    "SELECT other.lease_owner FROM webhook_inbox AS other"
+    " WHERE other.shop_domain = {shop} AND other.hold_key = {key} AND other.status = 'pending'"
+    " AND other.lease_until >= :now AND other.lease_owner NOT LIKE :ours"
+    " AND EXISTS (SELECT 1 FROM pg_stat_activity AS listener WHERE listener.datname = current_database()"
+    "   AND listener.application_name = :listener || split_part(other.lease_owner, ':', 1))"
+    " LIMIT 1"
+)
+_LISTENER_PREFIX = LISTENER_NAME + ":"
 # Each won row's order key written, with the lease owner of another process holding that order now (if any).
 _HOLD = text(
     "UPDATE webhook_inbox AS mine SET hold_key = v.hold_key"
     " FROM unnest(CAST(:ids AS bigint[]), CAST(:hold_keys AS text[])) AS v(id, hold_key)"
     " WHERE mine.id = v.id"
-    " RETURNING mine.id, (SELECT other.lease_owner FROM webhook_inbox AS other"
-    "   WHERE other.shop_domain = mine.shop_domain AND other.hold_key = v.hold_key AND other.status = 'pending'"
-    "   AND other.lease_until >= :now AND other.lease_owner NOT LIKE :ours LIMIT 1) AS holder"
-)
+    " RETURNING mine.id, (" + _HOLDER.format(shop="mine.shop_domain", key="v.hold_key") + ") AS holder"
+).bindparams(listener=_LISTENER_PREFIX)
 _GIVE_BACK = text("UPDATE webhook_inbox SET lease_owner = NULL, lease_until = NULL WHERE id = ANY(CAST(:ids AS bigint[])) AND lease_owner = :owner")
 _TELL_HOLDER = text("SELECT pg_notify(c, :lane) FROM unnest(CAST(:channels AS text[])) AS c")
+
+
+def ours(owner: str) -> str:
+    """The LIKE pattern of every lease owner of `owner`'s process (a process's own holds never stop it)."""
+    return owner.split(":", 1)[0] + ":%"
+
+
+def not_held_elsewhere(owner: str) -> TextClause:
+    """A claim's look condition on `webhook_inbox` (bound `now`): not a row given back to another live process that holds its order.
+
+    Such a row stays due and unleased: without it every look of every other process took
+    it and gave it back again, and a batch of them kept its drain looping at the queue's
+    head (other orders' rows behind them waited for the holder).
+    """
+    return text("NOT EXISTS (" + _HOLDER.format(shop="webhook_inbox.shop_domain", key="webhook_inbox.hold_key") + ")").bindparams(
+        ours=ours(owner), listener=_LISTENER_PREFIX)
 
 
 def order_key_of(topic: str, body: str | None):
@@ -71,10 +109,16 @@ def hold_orders(conn: Connection, won: dict[int, tuple[str, str]], owner: str, n
     """
     if not won:
         return set()
+    # Not skipped when no other process's listener is live (it would save these two statements
+    # per claim for a lone worker): the hold is the key _HOLD writes, so rows claimed
+    # without it stay invisible to a worker that starts while they are in hand, for their whole
+    # lease; and skipping only the lock leaves a window (a listener coming up between this
+    # claim's look at pg_stat_activity and its commit) in which two claims of one order miss
+    # each other. Writing the key in the claim's own UPDATE would need the body parsed in SQL.
     conn.execute(_LOCK, {"keys": sorted({f"{shop} {key}" for shop, key in won.values()})})
     ids = list(won)
-    held = {row.id: row.holder for row in conn.execute(_HOLD, {"ids": ids, "hold_keys": [won[i][1] for i in ids], "now": now,
-                                                                "ours": owner.split(":", 1)[0] + ":%"}) if row.holder is not None}
+    held = {row.id: row.holder for row in conn.execute(_HOLD, {"ids": ids, "hold_keys": [won[i][1] for i in ids], "now": now, "ours": ours(owner)})
+            if row.holder is not None}
     if held:
         conn.execute(_GIVE_BACK, {"ids": list(held), "owner": owner})
         conn.execute(_TELL_HOLDER, {"channels": sorted({process_channel(holder.split(":", 1)[0]) for holder in held.values()}), "lane": ORDERS})

@@ -17,7 +17,7 @@ from sqlalchemy.orm import sessionmaker
 from ..config import Settings
 from ..models import InboxStatus, Shop, ShopStatus, WebhookDelivery, utcnow
 from ..db import read_only, reading
-from ..jobs.order_holds import hold_orders, lease_owner, order_key_of
+from ..jobs.order_holds import hold_orders, lease_owner, not_held_elsewhere, order_key_of
 from ..jobs.stopping import release_unstarted
 from ..server.logs import bound
 from .inbox import wait_for_install
@@ -85,6 +85,14 @@ class Claimed(NamedTuple):
     payload: object = None  # the body parsed already (by a claim that held the delivery's order), else None
 
 
+class Look(NamedTuple):
+    """What one claim did: the deliveries won, how many were due for this worker, how many it gave back (their order held elsewhere)."""
+
+    claimed: list[Claimed]
+    seen: int
+    given_back: int
+
+
 class _LeaseLost(Exception):
     """Another worker leased or handled the delivery while this one's prefetch was about to call out."""
 
@@ -150,9 +158,11 @@ class InboxWorker:
         if self.topics:
             due = and_(due, INBOX.c.topic.not_in(self.topics) if self.other_topics else INBOX.c.topic.in_(self.topics))
         # The look also reads each candidate's shop status (the prefetch's "is it installed", no
-        # statement of its own); the write transaction checks it again.
+        # statement of its own); the write transaction checks it again. Holding orders, it
+        # passes over the rows it gave back to another live process holding their order.
+        look = and_(due, not_held_elsewhere(self.owner)) if self.holds_orders else due
         self._candidates = (select(INBOX.c.id, INBOX.c.topic, INBOX.c.shop_domain, SHOPS.c.status).select_from(_WITH_SHOP)
-                            .where(due).order_by(INBOX.c.id).limit(bindparam("batch")))
+                            .where(look).order_by(INBOX.c.id).limit(bindparam("batch")))
         # One conditional UPDATE is the claim: rows another worker took meanwhile no longer
         # match and are not returned (RETURNING: SQLite >= 3.35 and PostgreSQL). It returns what
         # the handler needs, the body too, so the row is not read again before the write.
@@ -164,10 +174,10 @@ class InboxWorker:
         """Process due deliveries until none are left (or the batch budget is spent)."""
         report = DrainReport()
         for _ in range(max_batches):
-            claimed, seen = ([], 0) if self.stopping.is_set() else self._claim(batch_size)
-            if not seen:
+            claimed, seen, given_back = Look([], 0, 0) if self.stopping.is_set() else self._claim(batch_size)
+            if not seen and not given_back:
                 break
-            if seen >= batch_size:
+            if seen >= batch_size:  # rows given back are another process's work: no sibling rung for them
                 self.on_backlog()
             try:
                 for n, row in enumerate(claimed):
@@ -180,14 +190,15 @@ class InboxWorker:
                     self.beat()
             finally:
                 self.in_hand.discard_all(row.id for row in claimed)
-            if seen < batch_size:
+            if seen + given_back < batch_size:
                 # Fewer were due than a batch: no query just to find nothing. A delivery stored
-                # since is not missed: its intake wakes the pump after its commit.
+                # since is not missed: its intake wakes the pump after its commit. (A full
+                # look with rows given back looks again: the next look passes over them.)
                 break
         return report
 
-    def _claim(self, batch_size: int) -> tuple[list[Claimed], int]:
-        """(the due deliveries this worker won, how many were due when it looked).
+    def _claim(self, batch_size: int) -> Look:
+        """(the due deliveries this worker won, how many were due for it when it looked, how many it gave back to their order's holder).
 
         Only deliveries whose topic has a prefetch are leased here (their network reads run
         outside any transaction); the others are claimed by their own write transaction, which
@@ -198,16 +209,16 @@ class InboxWorker:
         with self.read_engine.connect() as conn:
             candidates = conn.execute(self._candidates, {"now": now, "batch": batch_size}).all()
         if not candidates:
-            return [], 0
+            return Look([], 0, 0)
         to_lease = [candidate.id for candidate in candidates
                     if self.lease_on_claim or (prefetch_for(candidate.topic) is not None and not leases_when_calling_out(candidate.topic))]
-        won, payloads = {}, {}
+        won, payloads, given_back = {}, {}, set()
         if to_lease:
             with self.engine.begin() as conn:
                 won = {row.id: row for row in conn.execute(self._take, {
                     "ids": to_lease, "now": now, "owner": self.owner, "until": now + dt.timedelta(seconds=LEASE_SECONDS)})}
                 if self.holds_orders:
-                    payloads = self._hold_orders(conn, won, candidates, now)
+                    payloads, given_back = self._hold_orders(conn, won, candidates, now)
         # Unleased rows a sibling thread of this process already holds in its batch are left to
         # it (as a lease would): no write transaction just to find them handled.
         leased = set(to_lease)
@@ -219,10 +230,10 @@ class InboxWorker:
                                        payloads.get(delivery_id)))
             elif delivery_id in mine:
                 claimed.append(Claimed(delivery_id, topic, shop_domain, None, None, None, shop_status))
-        return claimed, len(candidates)
+        return Look(claimed, len(candidates) - len(given_back), len(given_back))
 
-    def _hold_orders(self, conn, won: dict, candidates, now: dt.datetime) -> dict[int, object]:
-        """Hold the orders of the won rows for this process; drop from `won` the rows another process's hold gives back; their parsed payloads."""
+    def _hold_orders(self, conn, won: dict, candidates, now: dt.datetime) -> tuple[dict[int, object], set[int]]:
+        """Hold the orders of the won rows for this process; drop from `won` the rows another process's hold gives back; (their parsed payloads, the ids given back)."""
         topics = {candidate.id: (candidate.topic, candidate.shop_domain) for candidate in candidates}
         keys, payloads = {}, {}
         for delivery_id, row in won.items():
@@ -230,9 +241,10 @@ class InboxWorker:
             payload, key = order_key_of(topic, row.body)
             if key is not None:
                 keys[delivery_id], payloads[delivery_id] = (shop_domain, key), payload
-        for delivery_id in hold_orders(conn, keys, self.owner, now):
+        given_back = hold_orders(conn, keys, self.owner, now)
+        for delivery_id in given_back:
             del won[delivery_id]  # another process handles that order now: the row is its (it was told)
-        return payloads
+        return payloads, given_back
 
     def _process(self, delivery_id: int, topic: str, report: DrainReport, claimed: Claimed | None = None) -> None:
         """Prefetch, handle and finish one delivery (`claimed`: what the claim read; None: read the row here).

@@ -99,7 +99,7 @@ def test_a_shop_uninstalled_after_the_claim_is_checked_again_in_the_write_transa
     """The claim read the shop as installed; it uninstalled before the write: the delivery waits, its handler never runs."""
     post(app, topic, {"id": 8})
     worker = worker_for(app)
-    [claimed], _ = worker._claim(10)
+    [claimed], _, _ = worker._claim(10)
     assert claimed.shop_status == ShopStatus.INSTALLED.value
     assert (json.loads(claimed.body) if topic == "test/prefetched" else claimed.body) == ({"id": 8} if topic == "test/prefetched" else None)
     with app.extensions["services"].session_factory.begin() as session:
@@ -167,9 +167,9 @@ def test_a_row_a_sibling_thread_holds_unleased_is_left_to_it_until_its_hold_runs
     services = app.extensions["services"]
     shared = InHand(seconds=60)
     first, second = (InboxWorker(services.session_factory, services.settings, services, in_hand=shared) for _ in range(2))
-    [held], seen = first._claim(10)
+    [held], seen, _ = first._claim(10)
     assert seen == 1 and held.body is None  # not leased in the database
-    assert second._claim(10) == ([], 1)  # its sibling holds it: no write transaction to find it handled
+    assert second._claim(10) == ([], 1, 0)  # its sibling holds it: no write transaction to find it handled
     from shopify_app.webhooks.worker import DrainReport
 
     report = DrainReport()

@@ -163,7 +163,12 @@ def test_the_roles_run_as_plain_processes_migrate_then_web_and_two_workers(tmp_p
         services.close()
     web = ServerProcess(compose["services"]["web"]["command"], role_env("web", pg_database, port, sandbox_shopify.base_url), tmp_path / "web.log", port)
     # Containers each have their own network; as plain processes on one host each worker needs its own metrics port.
-    workers = [ServerProcess(compose["services"]["worker"]["command"], role_env("worker", pg_database, port, sandbox_shopify.base_url) | {"METRICS_PORT": str(free_port())}, tmp_path / f"worker{n}.log")
+    # The first keeps a previous release's command line and environment (a rolling deploy): the
+    # removed order-work slots option is ignored with a warning, not an argparse exit.
+    previous = (["--work-concurrency", "8"], {"WORKER_WORK_CONCURRENCY": "8"})
+    workers = [ServerProcess(compose["services"]["worker"]["command"] + (previous[0] if n == 0 else []),
+                             role_env("worker", pg_database, port, sandbox_shopify.base_url) | {"METRICS_PORT": str(free_port())} | (previous[1] if n == 0 else {}),
+                             tmp_path / f"worker{n}.log")
                for n in range(compose["services"]["worker"]["deploy"]["replicas"])]
     processes = [web, *workers]
     try:
@@ -175,6 +180,8 @@ def test_the_roles_run_as_plain_processes_migrate_then_web_and_two_workers(tmp_p
             time.sleep(0.3)
         assert ready.status_code == 200, (ready.text, [p.output()[-2000:] for p in workers])
         assert ready.json()["checks"]["clock"]["engine"] == "procrastinate" and ready.json()["checks"]["clock"]["workers"] == 2
+        assert "--work-concurrency is deprecated and ignored" in workers[0].output() and "WORKER_WORK_CONCURRENCY is deprecated" in workers[0].output()
+        assert "deprecated" not in workers[1].output()
         body = json.dumps(sample_json("orders_create")).encode()
         headers = webhook_headers("orders/create", body, webhook_id="wh-roles")
         assert httpx.post(web.url + "/webhooks", content=body, headers=headers, timeout=10).status_code == 200

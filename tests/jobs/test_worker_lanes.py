@@ -243,9 +243,9 @@ def test_a_delivery_one_workers_claim_won_is_not_claimed_by_another_worker(scale
     services = [build_services(make_settings(url)) for _ in range(2)]
     first, second = (WorkerLanes(s, poll_seconds=LONG_POLL, process=uuid.uuid4().hex) for s in services)  # not started: the test runs the claims
     try:
-        won, seen = first.lanes.orders_lane_workers[0]._claim(10)
+        won, seen, _ = first.lanes.orders_lane_workers[0]._claim(10)
         assert seen == 1 and len(won) == 1 and won[0].body is not None
-        assert second.lanes.orders_lane_workers[0]._claim(10) == ([], 0)
+        assert second.lanes.orders_lane_workers[0]._claim(10) == ([], 0, 0)
         with web.extensions["services"].session_factory() as session:
             assert session.scalar(select(WebhookDelivery.lease_owner)) == first.lanes.orders_lane_workers[0].owner
     finally:
@@ -312,11 +312,18 @@ def test_a_row_whose_chosen_worker_is_dead_is_handled_by_another_workers_poll(sc
 
 @pytest.fixture
 def two_workers(scaled_out):
-    """The web and two worker processes' lanes, not started (the tests run the claims); each one's claims by its first orders-lane thread."""
+    """The web and two worker processes, their lanes not started (the tests run the claims); each one's claims by its first orders-lane thread.
+
+    Their lane listeners run: a process's order holds count only while its listener is connected.
+    """
     web, _, url = scaled_out
     services = [build_services(make_settings(url)) for _ in range(2)]
     workers = [WorkerLanes(s, poll_seconds=LONG_POLL, process=uuid.uuid4().hex) for s in services]
-    yield web, url, [lanes.lanes.orders_lane_workers[0] for lanes in workers]
+    for lanes in workers:
+        lanes.listener.start()
+        assert lanes.listener.listening.wait(WAIT)
+    assert wait_for(lambda: listening_workers(url) == 2)
+    yield web, url, [lanes.lanes.orders_lane_workers[0] for lanes in workers], [lanes.listener for lanes in workers]
     for lanes, s in zip(workers, services):
         lanes.stop()
         s.close()
@@ -331,22 +338,22 @@ def test_two_workers_never_handle_one_orders_rows_at_once(two_workers) -> None:
     """An order's orders/paid arrives while another worker process handles its orders/create: it is left to that process, which is told."""
     from shopify_app.jobs.lane_notices import process_channel
 
-    web, url, (first, second) = two_workers
+    web, url, (first, second), _ = two_workers
     post(web, "orders/create", webhook_id="create")
-    held, seen = first._claim(1)
+    held, seen, _ = first._claim(1)
     assert [c.topic for c in held] == ["orders/create"] and seen == 1  # the first worker handles the order now
     post(web, "orders/paid", webhook_id="paid")  # the same order (same body)
     post(web, "orders/create", webhook_id="other", body=order_body(1))
     holder = first.owner.split(":")[0]
     with psycopg.connect(conninfo(url), autocommit=True) as listener:
         listener.execute(f"LISTEN {process_channel(holder)}")
-        taken, seen = second._claim(10)
-        assert seen == 2 and [c.topic for c in taken] == ["orders/create"] and taken[0].id != held[0].id  # another order's row only
+        taken, seen, given_back = second._claim(10)
+        assert (seen, given_back) == (1, 1) and [c.topic for c in taken] == ["orders/create"] and taken[0].id != held[0].id  # another order's row only
         assert [n.payload for n in listener.notifies(timeout=5, stop_after=1)] == ["orders"]  # the holder's lane is told
     assert inbox(web)[1] == ("orders/paid", "pending", None)  # given back, not leased by the second worker
 
     # The holder's own lane may take it (the process serialises an order's rows itself).
-    mine, _ = first._claim(10)
+    mine, _, _ = first._claim(10)
     assert [c.topic for c in mine] == ["orders/paid"]
 
 
@@ -355,18 +362,60 @@ def test_a_held_orders_row_is_taken_once_the_holder_finishes_or_its_lease_expire
 
     from shopify_app.models import utcnow
 
-    web, _, (first, second) = two_workers
+    web, _, (first, second), _ = two_workers
     post(web, "orders/create", webhook_id="create")
-    held, _ = first._claim(1)
+    held, _, _ = first._claim(1)
     post(web, "orders/paid", webhook_id="paid")
     assert second._claim(10)[0] == []  # held by the first worker
     first._process(held[0].id, held[0].topic, DrainReport(), held[0])  # the holder finishes (the shop is not installed: it waits)
     assert inbox(web)[0][1] == "waiting"
-    taken, _ = second._claim(10)
+    taken, _, _ = second._claim(10)
     assert [c.topic for c in taken] == ["orders/paid"]
 
     post(web, "orders/updated", webhook_id="updated")
     with web.extensions["services"].session_factory.begin() as session:  # the second worker dies with orders/paid in hand: its lease runs out
         session.execute(update(WebhookDelivery).where(WebhookDelivery.webhook_id == "paid").values(lease_until=utcnow() - dt.timedelta(seconds=1)))
-    taken, _ = first._claim(10)
+    taken, _, _ = first._claim(10)
     assert sorted(c.topic for c in taken) == ["orders/paid", "orders/updated"]  # the dead worker's hold is over
+
+
+def test_rows_given_back_to_a_holder_neither_spin_another_processs_drain_nor_keep_it_from_other_orders(two_workers) -> None:
+    """A burst of one held order's webhooks at the head of the queue: another process's drain gives them back once and handles the other orders' rows behind them."""
+    web, url, (first, second), (first_listener, _) = two_workers
+    post(web, "orders/create", webhook_id="create")
+    first._claim(1)  # the first process holds the order
+    for n in range(5):
+        post(web, "orders/updated", webhook_id=f"updated-{n}")  # the same order, edited five times
+    for n in range(3):
+        post(web, "orders/create", webhook_id=f"other-{n}", body=order_body(1 + n))  # other orders, behind them
+    heard = first_listener.heard["orders"]
+    looks, rings = [], []
+    claim = second._claim
+    second._claim = lambda batch: looks.append(claim(batch)) or looks[-1]
+    second.on_backlog = lambda: rings.append(1)
+
+    report = second.drain(batch_size=5, max_batches=100)
+    assert [(look.seen, look.given_back) for look in looks] == [(0, 5), (3, 0)]  # a batch given back, then the rows behind it
+    assert report.waiting == 3 and rings == []  # the other orders handled (their shop is not installed: they wait); no backlog rung
+    assert [status for _, status, _ in inbox(web)] == ["pending"] * 6 + ["waiting"] * 3
+    assert wait_for(lambda: first_listener.heard["orders"] == heard + 1)  # the holder was told once
+
+    looks.clear()
+    assert second.drain(batch_size=5, max_batches=100).handled == 0
+    assert looks == [([], 0, 0)]  # the held order's rows are not looked at again while it is held
+    mine, _, given_back = first._claim(10)
+    assert len(mine) == 5 and given_back == 0  # the holder's own lane takes them
+
+
+def test_a_holder_whose_lane_listener_is_gone_holds_nothing(two_workers) -> None:
+    """A holder process counts only while its lane listener is connected: once it is gone (a dead process), its order's rows are another process's at once."""
+    web, url, (first, second), (first_listener, _) = two_workers
+    post(web, "orders/create", webhook_id="create")
+    first._claim(1)
+    post(web, "orders/paid", webhook_id="paid")
+    assert second._claim(10)[:2] == ([], 0)  # held: the first process's listener is connected
+
+    first_listener.stop()  # the first process dies (its lease on orders/create is still running)
+    assert wait_for(lambda: listening_workers(url) == 1)
+    taken, _, given_back = second._claim(10)
+    assert [c.topic for c in taken] == ["orders/paid"] and given_back == 0

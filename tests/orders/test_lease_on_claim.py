@@ -46,10 +46,10 @@ def repeated_snapshot(app, number: int) -> int:
 def test_a_claim_leases_an_order_webhook_so_another_processs_claim_skips_it(app):  # noqa: F811
     delivery = repeated_snapshot(app, 5201)
     first, second = process_worker(app), process_worker(app)
-    won, seen = first._claim(10)
+    won, seen, _ = first._claim(10)
     assert seen == 1 and [c.id for c in won] == [delivery] and won[0].body is not None
     assert row(app, delivery).lease_owner == first.owner, "leased by the claim that won it"
-    assert second._claim(10) == ([], 0), "another process's claim neither sees nor takes it"
+    assert second._claim(10) == ([], 0, 0), "another process's claim neither sees nor takes it"
     with Statements(app) as statements:
         assert second.drain().handled == 0
     assert not any(s.startswith(("UPDATE webhook_inbox", "SELECT orders")) for s in statements.seen), "no prefetch, no take tried"
@@ -64,9 +64,9 @@ def test_a_topic_without_a_prefetch_leased_by_the_claim_is_handled_once_in_one_w
     with app.extensions["services"].session_factory() as session:
         delivery = session.scalar(select(WebhookDelivery.id).where(WebhookDelivery.webhook_id == "lease-on-claim-1"))
     first, second = process_worker(app), process_worker(app)
-    won, _ = first._claim(10)
+    won, _, _ = first._claim(10)
     assert [c.id for c in won] == [delivery] and row(app, delivery).lease_owner == first.owner
-    assert second._claim(10) == ([], 0)
+    assert second._claim(10) == ([], 0, 0)
     with Statements(app) as statements:
         report = handle(first, won)
     assert report.done == 1 and statements.commits() == 1, "handled and finished in one write transaction"
@@ -77,7 +77,7 @@ def test_a_topic_without_a_prefetch_leased_by_the_claim_is_handled_once_in_one_w
 def test_a_leased_row_whose_lease_another_worker_took_over_is_left_to_it(app):  # noqa: F811
     delivery = repeated_snapshot(app, 5202)
     first, second = process_worker(app), process_worker(app)
-    won, _ = first._claim(10)
+    won, _, _ = first._claim(10)
     with app.extensions["services"].session_factory.begin() as session:  # the lease ran out and another worker took the row
         session.get(WebhookDelivery, delivery).lease_owner = second.owner
     report = DrainReport()
@@ -89,5 +89,5 @@ def test_a_leased_row_whose_lease_another_worker_took_over_is_left_to_it(app):  
 
 def test_the_embedded_lanes_still_take_a_repeated_snapshot_unleased(app):  # noqa: F811
     delivery = repeated_snapshot(app, 5203)
-    won, _ = process_worker(app, lease_on_claim=False)._claim(10)
+    won, _, _ = process_worker(app, lease_on_claim=False)._claim(10)
     assert [c.id for c in won] == [delivery] and won[0].body is None and row(app, delivery).lease_owner is None

@@ -120,7 +120,7 @@ def test_each_orders_lane_thread_claims_under_its_own_lease_owner(app, stop_topi
         workers = scheduler.lanes.orders_lane_workers
         assert len(workers) == ORDERS_LANE_THREADS and len({w.owner for w in workers}) == ORDERS_LANE_THREADS
         post_deliveries(app, count=1)
-        first, _ = workers[0]._claim(10)  # thread A's batch; A is still busy with earlier rows...
+        first, _, _ = workers[0]._claim(10)  # thread A's batch; A is still busy with earlier rows...
         with app.extensions["services"].session_factory.begin() as session:  # ...when the lease runs out
             session.execute(update(WebhookDelivery).values(lease_until=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)))
         assert workers[1]._claim(10)[0] == first  # thread B takes it
