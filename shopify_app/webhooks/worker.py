@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, literal_column, or_, select, update
 from sqlalchemy.orm import sessionmaker
 
 from ..config import Settings
@@ -35,7 +35,9 @@ BACKOFF_CAP_SECONDS = 3600.0
 # building an expression, its cache key and an ORM load/flush per row cost more CPU than the SQL.
 INBOX = WebhookDelivery.__table__
 _DUE = and_(
-    INBOX.c.status == InboxStatus.PENDING.value,
+    # A literal, not a parameter: a planner can prove the partial index on pending rows
+    # (ix_webhook_inbox_pending) applies from the statement alone, also for a generic (prepared) plan.
+    INBOX.c.status == literal_column(f"'{InboxStatus.PENDING.value}'"),
     INBOX.c.next_attempt_at <= bindparam("now"),
     or_(INBOX.c.lease_until.is_(None), INBOX.c.lease_until < bindparam("now")),
 )
