@@ -9,6 +9,11 @@ time of the lane (process time, noisy on a shared machine; the counts are not).
 
     .venv/bin/python bench/inbox_lane.py            # 300 deliveries per case
     .venv/bin/python bench/inbox_lane.py --n 100
+    .venv/bin/python bench/inbox_lane.py --finished 100000   # the look beside finished rows kept for retention
+
+Then the look alone (the lanes' "anything due?", every wake-up and poll) beside --finished
+finished rows (retention keeps them 30 days), with the partial index on pending rows and,
+as the baseline in the same run, after dropping it.
 
 Each case is drained the way the lane's threads see a live stream: one delivery per claim
 (batch 1, each delivery is woken by its own intake) and a burst (batch 10).
@@ -126,10 +131,52 @@ def run_case(app, topic: str, n: int, batch: int) -> dict:
             "flushes": counter.flushes / n, "cpu_ms": 1000 * cpu / n}
 
 
+def fill_finished(app, n: int) -> None:
+    """n finished deliveries (a month of a busy shop's webhooks kept for retention), inserted in bulk."""
+    from shopify_app.models import utcnow
+    from shopify_app.webhooks.worker import INBOX
+
+    now = utcnow()
+    with app.extensions["services"].engine.begin() as conn:
+        for start in range(0, n, 10_000):
+            conn.execute(INBOX.insert(), [{"webhook_id": f"old-{i}", "event_key": f"old-{i}", "shop_domain": SHOP, "topic": "orders/paid", "body": "{}",
+                                           "received_at": now, "next_attempt_at": now, "status": "done", "attempts": 1, "delivery_count": 1}
+                                          for i in range(start, min(n, start + 10_000))])
+
+
+def look_ms(app, looks: int = 200) -> float:
+    """CPU ms of one look for due rows (an idle inbox: the answer is 'nothing')."""
+    from shopify_app.models import utcnow
+    from shopify_app.webhooks.worker import InboxWorker
+
+    services = app.extensions["services"]
+    worker = InboxWorker(services.session_factory, services.settings, services)
+    cpu = time.process_time()
+    with services.engine.connect() as conn:
+        for _ in range(looks):
+            conn.execute(worker._candidates, {"now": utcnow(), "batch": 10}).all()
+    return 1000 * (time.process_time() - cpu) / looks
+
+
+def look_beside_finished(app, n: int) -> tuple[float, float]:
+    """(look ms with the pending-rows index, look ms without it) beside n finished rows."""
+    from sqlalchemy import text
+
+    fill_finished(app, n)
+    engine = app.extensions["services"].engine
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+    indexed = look_ms(app)
+    with engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_webhook_inbox_pending"))
+    return indexed, look_ms(app)
+
+
 def main(argv=None) -> int:
     """Run the topics at batch 1 and 10; print the table and the targets."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=300)
+    parser.add_argument("--finished", type=int, default=100_000, help="finished rows beside the look (0: skip that part)")
     options = parser.parse_args(argv)
     register_topics()
     results = {}
@@ -139,13 +186,20 @@ def main(argv=None) -> int:
             for label, topic in (("prefetched", "bench/prefetched"), ("plain", "bench/plain"), ("lease on call-out", "bench/lazy-lease")):
                 for batch in (1, 10):
                     results[f"{label}, batch {batch}"] = run_case(app, topic, options.n, batch)
+            look = look_beside_finished(app, options.finished) if options.finished else None
         finally:
             app.extensions["services"].close()
     print(f"load: {os.getloadavg()[0]:.1f}  deliveries per case: {options.n}")
     print(f"{'case':<29} {'statements':>10} {'transactions':>12} {'flushes':>8} {'lane CPU ms':>12}")
     for label, r in results.items():
         print(f"{label:<29} {r['statements']:>10.2f} {r['transactions']:>12.2f} {r['flushes']:>8.2f} {r['cpu_ms']:>12.3f}")
+    if look:
+        print(f"look for due rows beside {options.finished:,} finished rows: {look[0]:.3f} ms CPU with ix_webhook_inbox_pending, "
+              f"{look[1]:.3f} ms without it (baseline, same run): {look[1] / max(look[0], 1e-9):.0f}x")
     print("targets")
+    if look:
+        print(f"  look beside {options.finished:,} finished rows <= 1/10 of the baseline: {look[0]:.3f} vs {look[1]:.3f} ms: "
+              f"{'MET' if look[0] * 10 <= look[1] else 'MISSED'}")
     for label, limit in TARGET_STATEMENTS.items():
         figure = results[label]["statements"]
         print(f"  lane statements per delivery, {label}: {figure:.2f} <= {limit}: {'MET' if figure <= limit else 'MISSED'}")
