@@ -520,14 +520,45 @@ def test_a_chunked_message_over_the_limit_is_a_413_whatever_its_headers_and_is_n
     monkeypatch.setattr(as2_api, "MAX_MESSAGE_BYTES", 1000)
     base = partner.app_url.rsplit("/", 1)[0]
     as2_headers = {"AS2-From": PARTNER_AS2_ID, "AS2-To": OUR_AS2_ID, "Content-Type": "application/pkcs7-mime"}
-    for url in (partner.app_url, f"{base}/{'a' * 30}"):  # ours, an unknown one
-        for headers in (as2_headers, {}):
-            for size in (1001, 5000):
-                assert post_chunked(url, b"x" * size, headers) == (413, "an AS2 message may be at most 1000 bytes"), (url, headers, size)
-    # A token no endpoint of ours can have is refused before its body is read.
-    assert post_chunked(f"{base}/short", b"x" * 5000, as2_headers)[0] == 404
+    for headers in (as2_headers, {}):
+        for size in (1001, 5000):
+            assert post_chunked(partner.app_url, b"x" * size, headers) == (413, "an AS2 message may be at most 1000 bytes"), (headers, size)
+    # A token no endpoint has (well-formed or not) is refused before its body is read, whatever its size.
+    for token in ("a" * 30, "short"):
+        assert post_chunked(f"{base}/{token}", b"x" * 5000, as2_headers) == (404, "unknown AS2 endpoint"), token
     status, _ = post_chunked(partner.app_url, b"x" * 1000, as2_headers)
     assert status == 400  # at the limit: read and judged as AS2 (garbage: refused as such)
+    assert messages(app, "in") == []
+
+
+def answer_while_the_body_is_still_coming(url: str, headers: dict[str, str], wait_seconds: float) -> int | None:
+    """POST the first 4 KiB of a chunked body that never ends over real HTTP: the status the server answers meanwhile (None: it waited for more)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    head = "".join(f"{name}: {value}\r\n" for name, value in {"Host": parts.netloc, "Transfer-Encoding": "chunked", **headers}.items())
+    with socket.create_connection((parts.hostname, parts.port), timeout=wait_seconds) as connection:
+        connection.sendall(f"POST {parts.path} HTTP/1.1\r\n{head}\r\n".encode() + b"1000\r\n" + b"x" * 4096 + b"\r\n")
+        try:
+            status_line = connection.recv(64)
+        except socket.timeout:
+            return None
+    return int(status_line.split()[1])
+
+
+def test_an_endpoint_that_is_not_ours_is_answered_before_its_body_is_read(world):
+    app, shopify, partner, supplier_id, _ = world
+    base = partner.app_url.rsplit("/", 1)[0]
+    as2_headers = {"AS2-From": PARTNER_AS2_ID, "AS2-To": OUR_AS2_ID, "Content-Type": "application/pkcs7-mime"}
+    # Ours reads the body: it is still waiting for the rest (what an unauthenticated caller could make it do for any token before).
+    assert answer_while_the_body_is_still_coming(partner.app_url, as2_headers, wait_seconds=1) is None
+    # A well-formed token no endpoint has: 404 at once, nothing of the body read.
+    assert answer_while_the_body_is_still_coming(f"{base}/{'a' * 43}", as2_headers, wait_seconds=30) == 404
+    # The endpoint of a deleted supplier: the same.
+    with app.extensions["services"].session_factory.begin() as session:
+        session.get(Supplier, supplier_id).deleted_at = dt.datetime.now(dt.timezone.utc)
+    assert answer_while_the_body_is_still_coming(partner.app_url, as2_headers, wait_seconds=30) == 404
     assert messages(app, "in") == []
 
 
