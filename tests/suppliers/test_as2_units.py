@@ -196,6 +196,20 @@ def test_rotating_the_app_keys_re_encrypts_the_previous_as2_key_too(app_factory,
     assert shop_identity(services.session_factory, SecretBox([new_key]), shop) == before
 
 
+@pytest.mark.parametrize("name", ["AS2-From", "AS2-To", "Message-ID"])
+@pytest.mark.parametrize("value", [None, "", "  ", '""', "<>"])
+def test_a_message_without_as2_from_as2_to_or_message_id_is_refused_without_an_mdn_not_an_error(keys, name, value):
+    identity, (their_key, their_cert) = keys
+    message = as2lib.Message(*their_side(identity, their_key, their_cert))
+    message.build(b"ISA*05*~", filename="846_5.x12", message_id="m5")
+    headers = {key: header for key, header in message.headers.items() if key.lower() != name.lower()}
+    if value is not None:
+        headers[name] = value
+    refused = receive(settings_for(their_cert), identity, headers, message.content, seen=lambda _id: False)
+    assert (refused.payload, refused.status, refused.mdn_body) == (None, "processed/Error", None)
+    assert refused.detail == f"missing-header: {name} missing or empty"
+
+
 def test_a_message_from_another_as2_id_is_refused_without_an_mdn_not_an_error(keys):
     identity, (their_key, their_cert) = keys
     organization, us = their_side(identity, their_key, their_cert)

@@ -249,6 +249,21 @@ def test_unknown_endpoint_wrong_as2_to_and_oversized_bodies_are_refused(world, m
     assert messages(app, "in") == []
 
 
+@pytest.mark.parametrize("name", ["AS2-From", "AS2-To", "Message-ID"])
+def test_a_message_without_its_as2_from_as2_to_or_message_id_is_a_400_without_an_mdn_and_nothing_kept(world, name):
+    import httpx
+
+    app, shopify, partner, supplier_id, _ = world
+    _, headers, body = partner._build(b"ISA*00*~", "846_1.x12")  # what the partner would send, signed and encrypted to us
+    for changed in ({key: value for key, value in headers.items() if key.lower() != name.lower()}, {**headers, name: '""'}):
+        answer = httpx.post(partner.app_url, content=body, headers=changed, timeout=30)
+        assert answer.status_code == 400 and answer.headers["content-type"].startswith("text/plain"), (answer.status_code, answer.text)
+        assert answer.text == f"refused: processed/Error missing-header: {name} missing or empty"
+    assert messages(app, "in") == []
+    taken = httpx.post(partner.app_url, content=body, headers=headers, timeout=30)  # the same message with its headers: taken
+    assert taken.status_code == 200 and "multipart" in taken.headers["content-type"] and len(messages(app, "in")) == 1
+
+
 def test_a_partner_certificate_expired_is_refused_at_save_and_alerted_when_it_expires_later(world):
     app, shopify, partner, supplier_id, headers = world
     services = app.extensions["services"]
