@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import load_only
 
 from integrations.suppliers.edi_x12.as2 import Identity
 
@@ -98,6 +99,17 @@ def switch_pending(row: As2Identity, now: dt.datetime | None = None) -> bool:
             and row.previous_not_after is not None and row.previous_not_after > now)
 
 
+# The columns _check_switch_date reads (not the keys and certificates).
+_DATES_ONLY = (load_only(As2Identity.not_after, As2Identity.sign_from, As2Identity.previous_certificate_pem, As2Identity.previous_not_after),)
+
+
+def _check_switch_date(row: As2Identity, sign_from: dt.datetime, now: dt.datetime) -> None:
+    """SwitchDateRefused when the pair in use (the one that keeps signing until `sign_from`) expires by then."""
+    in_use_until = row.previous_not_after if switch_pending(row, now) else row.not_after
+    if sign_from >= in_use_until:
+        raise SwitchDateRefused(_("The certificate in use expires on %(date)s: the new key pair must start signing before then.", date=f"{in_use_until:%Y-%m-%d}"))
+
+
 def roll_key_pair(session_factory, box: SecretBox, shop_domain: str, now: dt.datetime | None = None, sign_from: dt.datetime | None = None) -> str:
     """A new key pair for the shop (its certificate PEM returned); it signs from `sign_from` (None: at once), the pair in use signs until then and decrypts until it expires.
 
@@ -108,16 +120,21 @@ def roll_key_pair(session_factory, box: SecretBox, shop_domain: str, now: dt.dat
         sign_from = None
     if sign_from is not None and sign_from - now > MAX_SWITCH_DELAY:
         raise SwitchDateRefused(_("A new key pair can start signing at most %(days)s days ahead.", days=MAX_SWITCH_DELAY.days))
+    if sign_from is not None:  # judged before the key is made (seconds of CPU a refused date would waste), again under the lock
+        with session_factory() as session:
+            row = session.scalar(select(As2Identity).options(*_DATES_ONLY).where(As2Identity.shop_domain == shop_domain))
+            if row is not None:
+                _check_switch_date(row, sign_from, now)
     key_pem, cert_pem, not_after = generate_key_pair(f"{shop_domain} AS2", now)  # outside any transaction: it takes a moment
     with session_factory.begin() as session:
         row = session.scalar(select(As2Identity).where(As2Identity.shop_domain == shop_domain).with_for_update())
         if row is None:  # no pair yet: nothing else signs, this one does at once
             session.add(As2Identity(shop_domain=shop_domain, certificate_pem=cert_pem.decode(), private_key_enc=box.encrypt(key_pem.decode()), not_after=not_after))
             return cert_pem.decode()
+        if sign_from is not None:
+            _check_switch_date(row, sign_from, now)
         if not switch_pending(row, now):  # the pair in use becomes the previous one; a pending pair (never signed) is simply replaced
             row.previous_certificate_pem, row.previous_private_key_enc, row.previous_not_after = row.certificate_pem, row.private_key_enc, row.not_after
-        if sign_from is not None and sign_from >= row.previous_not_after:
-            raise SwitchDateRefused(_("The certificate in use expires on %(date)s: the new key pair must start signing before then.", date=f"{row.previous_not_after:%Y-%m-%d}"))
         row.certificate_pem, row.private_key_enc, row.not_after, row.sign_from = cert_pem.decode(), box.encrypt(key_pem.decode()), not_after, sign_from
     return cert_pem.decode()
 

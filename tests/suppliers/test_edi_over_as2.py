@@ -666,6 +666,26 @@ def test_rolling_again_before_the_switch_date_replaces_the_pending_pair_and_keep
         roll_key_pair(services.session_factory, services.box, SHOP, now=row_not_after - dt.timedelta(days=1), sign_from=row_not_after + dt.timedelta(days=1))
 
 
+def test_a_switch_date_after_the_pair_in_use_expires_is_refused_before_a_key_pair_is_made(world, monkeypatch):
+    from shopify_app.suppliers import as2_keys
+    from shopify_app.suppliers.as2_models import As2Identity
+
+    app, shopify, partner, supplier_id, headers = world
+    services = app.extensions["services"]
+    today = dt.datetime.now(dt.timezone.utc)
+    with services.session_factory.begin() as session:  # the pair in use expires in 5 days
+        session.query(As2Identity).filter_by(shop_domain=SHOP).one().not_after = today + dt.timedelta(days=5)
+    made = []
+    generate = as2_keys.generate_key_pair
+    monkeypatch.setattr(as2_keys, "generate_key_pair", lambda *args, **kwargs: made.append(args) or generate(*args, **kwargs))
+    url = f"/api/suppliers/{supplier_id}/as2/key-pair"
+    refused = app.test_client().post(url, json={"sign_from": f"{(today + dt.timedelta(days=10)).date()}"}, headers=headers)
+    assert refused.status_code == 400 and refused.get_json()["fields"][0]["field"] == "sign_from"
+    assert made == []  # refused before the RSA key was generated (a merchant could otherwise burn CPU with refused dates)
+    rolled = app.test_client().post(url, json={"sign_from": f"{(today + dt.timedelta(days=3)).date()}"}, headers=headers)
+    assert rolled.status_code == 200 and len(made) == 1
+
+
 def test_our_own_certificate_is_alerted_ahead_of_its_expiry_and_the_alert_closes_once_rolled(world):
     from shopify_app.suppliers.as2_keys import roll_key_pair
     from shopify_app.suppliers.as2_models import As2Identity
