@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -62,18 +64,37 @@ def shop_identity(session_factory, box: SecretBox, shop_domain: str) -> Identity
 
 # Decrypted private keys by (shop, slot): the ciphertext they came from is their version. Every station build (each
 # AS2 message both ways, each setup view) reads the row; a new pair, a roll or a re-encryption under a new app key
-# stores a new ciphertext (Fernet tokens are unique), which replaces the slot's entry. Process-local, two per shop.
-_DECRYPTED: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+# stores a new ciphertext (Fernet tokens are unique), which replaces the slot's entry. Process-local, two per shop,
+# least recently used first: bounded, so a process serving many shops keeps only the busiest ones' keys in memory;
+# an erased shop's are dropped at once (forget_shop_keys).
+DECRYPTED_MAX = 4096
+_DECRYPTED: OrderedDict[tuple[str, str], tuple[bytes, bytes]] = OrderedDict()
+_DECRYPTED_LOCK = threading.Lock()  # request threads share it: moving and evicting entries must not interleave
+_SLOTS = ("newest", "previous")
 
 
 def _private_key(box: SecretBox, shop_domain: str, slot: str, ciphertext: bytes) -> bytes:
     """The PEM private key stored as `ciphertext`, decrypted once per process and version."""
-    cached = _DECRYPTED.get((shop_domain, slot))
-    if cached is not None and cached[0] == ciphertext:
-        return cached[1]
+    key = (shop_domain, slot)
+    with _DECRYPTED_LOCK:
+        cached = _DECRYPTED.get(key)
+        if cached is not None and cached[0] == ciphertext:
+            _DECRYPTED.move_to_end(key)
+            return cached[1]
     pem = box.decrypt(ciphertext).encode()
-    _DECRYPTED[(shop_domain, slot)] = (ciphertext, pem)
+    with _DECRYPTED_LOCK:
+        _DECRYPTED[key] = (ciphertext, pem)
+        _DECRYPTED.move_to_end(key)
+        while len(_DECRYPTED) > DECRYPTED_MAX:
+            _DECRYPTED.popitem(last=False)
     return pem
+
+
+def forget_shop_keys(shop_domain: str) -> None:
+    """Drop the shop's decrypted private keys from this process's memory (the shop is erased)."""
+    with _DECRYPTED_LOCK:
+        for slot in _SLOTS:
+            _DECRYPTED.pop((shop_domain, slot), None)
 
 
 def _identity(box: SecretBox, row: As2Identity, now: dt.datetime | None = None) -> Identity:
