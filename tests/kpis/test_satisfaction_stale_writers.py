@@ -117,3 +117,25 @@ def test_a_first_answer_reads_nothing_to_mark(answered):
     assert not [s for s in statements if "customer_notices" in s or "kpi_stale_days" in s]  # no review request can exist before the first answer
     assert sum(1 for s in statements if s.lstrip().upper().startswith("SELECT") and "satisfaction_answers" in s) == 1  # the order's answers, read once
     assert marked(services, shop) == set()
+
+
+@pytest.mark.parametrize("absent", [False, True])  # found absent by this sync's own read, or by the orders/create prefetch's
+def test_a_new_orders_sync_reads_nothing_to_mark(answered, absent):
+    from shopify_app.orders.sync import upsert
+
+    services, shop, ids = answered
+    statements = []
+    engine = services.session_factory.kw["bind"]
+
+    def seen(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with services.session_factory.begin() as session:
+            assert upsert(session, shop, snapshot_of(5, [line("01", "SKU-0", "gid://shopify/Product/0")], JOB), absent=absent).inserted
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    # No answer or review request can name an order stored just now: nothing of the KPIs is read or marked on the webhook's write path.
+    assert not [s for s in statements if "satisfaction_answers" in s or "customer_notices" in s or "kpi_stale_days" in s]
+    assert marked(services, shop) == set()
