@@ -330,6 +330,7 @@ def erase_shop(session: Session, shop_domain: str, keep_delivery_id: int | None 
     """Delete everything we hold for a shop: every table that is per shop, its files, registered stores; counts per table."""
     from . import all_models
     from .privacy_files import erase_shop_files
+    from .suppliers.as2_keys import forget_shop_keys
 
     session.flush()
     counts: dict[str, int] = {}
@@ -354,6 +355,7 @@ def erase_shop(session: Session, shop_domain: str, keep_delivery_id: int | None 
         if deleted:
             counts[table.name] = deleted
     session.expire_all()
+    forget_shop_keys(shop_domain)  # its AS2 private keys decrypted in this process go with its rows
     return counts
 
 

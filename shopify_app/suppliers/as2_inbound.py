@@ -44,7 +44,17 @@ def mdn_failed_key(supplier_id: int, file_name: str) -> str:
     return f"as2_mdn_failed:{supplier_id}:{file_name}"
 
 
-def _partner(services, token: str) -> tuple[SupplierRef, As2Settings, str] | Answer:
+@dataclass(frozen=True)
+class Partner:
+    """The endpoint's owner (shop and supplier) with its partner's AS2 settings and inbound folder."""
+
+    owner: SupplierRef
+    settings: As2Settings
+    inbound_folder: str
+
+
+def find_partner(services, token: str) -> Partner | Answer:
+    """The partner an inbound URL token belongs to, or the 404/409 answer; read before the body (an unknown token reads nothing)."""
     with services.read_session_factory() as session:
         owner = endpoint_owner(session, token)
         supplier = session.get(Supplier, owner.supplier_id) if owner is not None else None
@@ -55,17 +65,14 @@ def _partner(services, token: str) -> tuple[SupplierRef, As2Settings, str] | Ans
     if not isinstance(transport, dict) or transport.get("kind") != "as2":
         return Answer(404, b"this partner does not trade over AS2")
     try:
-        return owner, parse_as2_settings(transport, url_shape, runtime.current().clamp_timeout, check_dates=False), parse_settings(settings).inbound_folder
+        return Partner(owner, parse_as2_settings(transport, url_shape, runtime.current().clamp_timeout, check_dates=False), parse_settings(settings).inbound_folder)
     except InvalidEdiSettings as exc:
         return Answer(409, f"the partner's AS2 settings are incomplete: {exc}".encode())
 
 
-def receive_as2(services, token: str, headers: dict[str, str], body: bytes) -> Answer:
-    """Handle one POST from a partner (a message or an asynchronous MDN)."""
-    found = _partner(services, token)
-    if isinstance(found, Answer):
-        return found
-    owner, settings, inbound_folder = found
+def receive_as2(services, partner: Partner, headers: dict[str, str], body: bytes) -> Answer:
+    """Handle one POST from the partner `find_partner` found (a message or an asynchronous MDN)."""
+    owner, settings, inbound_folder = partner.owner, partner.settings, partner.inbound_folder
     station = runtime.current().as2_station_for(owner)
     original = mdn_original_id(headers, body)
     if original is not None:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -9,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import load_only
 
 from integrations.suppliers.edi_x12.as2 import Identity
 
@@ -61,18 +64,37 @@ def shop_identity(session_factory, box: SecretBox, shop_domain: str) -> Identity
 
 # Decrypted private keys by (shop, slot): the ciphertext they came from is their version. Every station build (each
 # AS2 message both ways, each setup view) reads the row; a new pair, a roll or a re-encryption under a new app key
-# stores a new ciphertext (Fernet tokens are unique), which replaces the slot's entry. Process-local, two per shop.
-_DECRYPTED: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+# stores a new ciphertext (Fernet tokens are unique), which replaces the slot's entry. Process-local, two per shop,
+# least recently used first: bounded, so a process serving many shops keeps only the busiest ones' keys in memory;
+# an erased shop's are dropped at once (forget_shop_keys).
+DECRYPTED_MAX = 4096
+_DECRYPTED: OrderedDict[tuple[str, str], tuple[bytes, bytes]] = OrderedDict()
+_DECRYPTED_LOCK = threading.Lock()  # request threads share it: moving and evicting entries must not interleave
+_SLOTS = ("newest", "previous")
 
 
 def _private_key(box: SecretBox, shop_domain: str, slot: str, ciphertext: bytes) -> bytes:
     """The PEM private key stored as `ciphertext`, decrypted once per process and version."""
-    cached = _DECRYPTED.get((shop_domain, slot))
-    if cached is not None and cached[0] == ciphertext:
-        return cached[1]
+    key = (shop_domain, slot)
+    with _DECRYPTED_LOCK:
+        cached = _DECRYPTED.get(key)
+        if cached is not None and cached[0] == ciphertext:
+            _DECRYPTED.move_to_end(key)
+            return cached[1]
     pem = box.decrypt(ciphertext).encode()
-    _DECRYPTED[(shop_domain, slot)] = (ciphertext, pem)
+    with _DECRYPTED_LOCK:
+        _DECRYPTED[key] = (ciphertext, pem)
+        _DECRYPTED.move_to_end(key)
+        while len(_DECRYPTED) > DECRYPTED_MAX:
+            _DECRYPTED.popitem(last=False)
     return pem
+
+
+def forget_shop_keys(shop_domain: str) -> None:
+    """Drop the shop's decrypted private keys from this process's memory (the shop is erased)."""
+    with _DECRYPTED_LOCK:
+        for slot in _SLOTS:
+            _DECRYPTED.pop((shop_domain, slot), None)
 
 
 def _identity(box: SecretBox, row: As2Identity, now: dt.datetime | None = None) -> Identity:
@@ -98,6 +120,17 @@ def switch_pending(row: As2Identity, now: dt.datetime | None = None) -> bool:
             and row.previous_not_after is not None and row.previous_not_after > now)
 
 
+# The columns _check_switch_date reads (not the keys and certificates).
+_DATES_ONLY = (load_only(As2Identity.not_after, As2Identity.sign_from, As2Identity.previous_certificate_pem, As2Identity.previous_not_after),)
+
+
+def _check_switch_date(row: As2Identity, sign_from: dt.datetime, now: dt.datetime) -> None:
+    """SwitchDateRefused when the pair in use (the one that keeps signing until `sign_from`) expires by then."""
+    in_use_until = row.previous_not_after if switch_pending(row, now) else row.not_after
+    if sign_from >= in_use_until:
+        raise SwitchDateRefused(_("The certificate in use expires on %(date)s: the new key pair must start signing before then.", date=f"{in_use_until:%Y-%m-%d}"))
+
+
 def roll_key_pair(session_factory, box: SecretBox, shop_domain: str, now: dt.datetime | None = None, sign_from: dt.datetime | None = None) -> str:
     """A new key pair for the shop (its certificate PEM returned); it signs from `sign_from` (None: at once), the pair in use signs until then and decrypts until it expires.
 
@@ -108,16 +141,21 @@ def roll_key_pair(session_factory, box: SecretBox, shop_domain: str, now: dt.dat
         sign_from = None
     if sign_from is not None and sign_from - now > MAX_SWITCH_DELAY:
         raise SwitchDateRefused(_("A new key pair can start signing at most %(days)s days ahead.", days=MAX_SWITCH_DELAY.days))
+    if sign_from is not None:  # judged before the key is made (seconds of CPU a refused date would waste), again under the lock
+        with session_factory() as session:
+            row = session.scalar(select(As2Identity).options(*_DATES_ONLY).where(As2Identity.shop_domain == shop_domain))
+            if row is not None:
+                _check_switch_date(row, sign_from, now)
     key_pem, cert_pem, not_after = generate_key_pair(f"{shop_domain} AS2", now)  # outside any transaction: it takes a moment
     with session_factory.begin() as session:
         row = session.scalar(select(As2Identity).where(As2Identity.shop_domain == shop_domain).with_for_update())
         if row is None:  # no pair yet: nothing else signs, this one does at once
             session.add(As2Identity(shop_domain=shop_domain, certificate_pem=cert_pem.decode(), private_key_enc=box.encrypt(key_pem.decode()), not_after=not_after))
             return cert_pem.decode()
+        if sign_from is not None:
+            _check_switch_date(row, sign_from, now)
         if not switch_pending(row, now):  # the pair in use becomes the previous one; a pending pair (never signed) is simply replaced
             row.previous_certificate_pem, row.previous_private_key_enc, row.previous_not_after = row.certificate_pem, row.private_key_enc, row.not_after
-        if sign_from is not None and sign_from >= row.previous_not_after:
-            raise SwitchDateRefused(_("The certificate in use expires on %(date)s: the new key pair must start signing before then.", date=f"{row.previous_not_after:%Y-%m-%d}"))
         row.certificate_pem, row.private_key_enc, row.not_after, row.sign_from = cert_pem.decode(), box.encrypt(key_pem.decode()), not_after, sign_from
     return cert_pem.decode()
 

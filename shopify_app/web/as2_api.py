@@ -13,7 +13,7 @@ from integrations.suppliers.edi_x12.as2 import MAX_MESSAGE_BYTES, CertificateRef
 from integrations.suppliers.runtime import SupplierRef
 
 from ..auth.session_tokens import require_session_token
-from ..suppliers.as2_inbound import receive_as2
+from ..suppliers.as2_inbound import Answer, find_partner, receive_as2
 from ..suppliers.as2_keys import SwitchDateRefused, roll_key_pair as make_new_key_pair, shop_certificate, switch_pending
 from ..suppliers.audit import merchant_actor, record_change
 from ..suppliers.as2_models import As2Identity, As2Message
@@ -31,40 +31,65 @@ _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 def receive_message(token: str) -> Response:
     """A partner's AS2 message or asynchronous MDN (verified against that partner's certificate)."""
     if not 20 <= len(token) <= 64 or not set(token) <= _TOKEN_CHARS:
-        return Response("unknown AS2 endpoint", 404)  # nothing read: no token of ours looks like that
-    # Then the size, whatever the headers say: a body over the limit is a 413 (never stored), also when it
-    # comes chunked, without a Content-Length to refuse it by.
+        return Response("unknown AS2 endpoint", 404)  # not even looked up: no token of ours looks like that
+    services = current_app.extensions["services"]
+    # The endpoint first (one indexed read): a caller without a token of ours is answered before a byte of the body
+    # is read, so it cannot make the server buffer anything. Then the size, whatever the headers say: a body over the
+    # limit is a 413 (never stored), also when it comes chunked, without a Content-Length to refuse it by.
+    partner = find_partner(services, token)
+    if isinstance(partner, Answer):
+        return _answer(partner)
     body = _body_within(MAX_MESSAGE_BYTES)
     if body is None:
         return Response(f"an AS2 message may be at most {MAX_MESSAGE_BYTES} bytes", 413, mimetype="text/plain")
-    answer = receive_as2(current_app.extensions["services"], token, dict(request.headers), body)
+    return _answer(receive_as2(services, partner, dict(request.headers), body))
+
+
+def _answer(answer: Answer) -> Response:
     response = Response(answer.body, answer.status, headers=answer.headers or None, content_type=None if answer.headers else "text/plain")
     if answer.after is not None:
         response.call_on_close(answer.after)
     return response
 
 
-def _body_within(limit: int) -> bytes | None:
-    """The request body, or None when it is longer than `limit` bytes (at most limit + 1 of them read)."""
+_READ_CHUNK = 1 << 16
+
+
+def _body_within(limit: int) -> bytearray | None:
+    """The request body in one buffer, or None when it is longer than `limit` bytes (at most limit + 1 of them read)."""
     # This route's own limit, above the app-wide MAX_CONTENT_LENGTH (16 MiB uploads): AS2 (RFC 4130) sets none and
     # partners' gateways send files of any size, while we hold a message in memory to decrypt, verify and store it;
-    # 20 MiB takes a whole 846 stock advice of a big catalog with room to spare. One byte more than the limit is
-    # allowed through Werkzeug's own cap so that reading it proves the body too long: Werkzeug's capped stream
-    # returns a chunked body cut at its cap without an error, which a longer message would pass as (then refused as
-    # garbage, a 400, instead of a 413). A Content-Length above the cap is refused before anything is read.
+    # 20 MiB takes a whole 846 stock advice of a big catalog with room to spare. Werkzeug refuses a Content-Length
+    # above its cap before anything is read; its cap is one byte more than the limit so that reading that byte proves
+    # a chunked body too long (its capped stream returns a chunked body cut at the cap without an error, which a longer
+    # message would pass as, then refused as garbage, a 400, instead of a 413).
     request.max_content_length = limit + 1
     try:
-        stream = request.stream
-        chunks, size = [], 0
-        while size <= limit:
-            chunk = stream.read(min(1 << 16, limit + 1 - size))
+        stream, length = request.stream, request.content_length
+        if length is not None:
+            return None if length > limit else _read_announced(stream, length)
+        body = bytearray()  # chunked: grown in place as it comes (no list of chunks joined into a second copy)
+        while len(body) <= limit:
+            chunk = stream.read(min(_READ_CHUNK, limit + 1 - len(body)))
             if not chunk:
                 break
-            chunks.append(chunk)
-            size += len(chunk)
+            body += chunk
     except RequestEntityTooLarge:
         return None
-    return None if size > limit else b"".join(chunks)
+    return body if len(body) <= limit else None
+
+
+def _read_announced(stream, length: int) -> bytearray:
+    """A body of a known length read straight into a buffer of that size."""
+    body, size = bytearray(length), 0
+    with memoryview(body) as view:
+        while size < length:
+            read = stream.readinto(view[size:])
+            if not read:
+                break
+            size += read
+    del body[size:]  # a shorter body (the client gave up): what came, judged as AS2 like any other
+    return body
 
 
 def as2_setup(services, shop_domain: str, supplier_id: int, transport: dict, limit: int = MAX_LISTED_MESSAGES, *, as_json: bool = True) -> dict:

@@ -2,6 +2,7 @@
 after it, the figures read from snapshots equal a live recount (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 
@@ -98,9 +99,10 @@ def test_a_changed_answer_marks_its_days_and_the_snapshots_follow(answered):
     assert_snapshots_equal_a_recount(services, shop, changed + dt.timedelta(minutes=1))
 
 
-def test_a_first_answer_reads_nothing_to_mark(answered):
-    services, shop, ids = answered
-    statements = []
+@contextlib.contextmanager
+def statements_run(services):
+    """The SQL statements run meanwhile (a list filled as they run)."""
+    statements: list[str] = []
     engine = services.session_factory.kw["bind"]
 
     def seen(_conn, _cursor, statement, *_args):
@@ -108,12 +110,29 @@ def test_a_first_answer_reads_nothing_to_mark(answered):
 
     event.listen(engine, "before_cursor_execute", seen)
     try:
-        with services.session_factory.begin() as session:
-            order = session.get(Order, ids[1])
-            statements.clear()
-            assert record_answer(session, order, "good", now=JOB + dt.timedelta(hours=5)) is None
+        yield statements
     finally:
         event.remove(engine, "before_cursor_execute", seen)
+
+
+def test_a_first_answer_reads_nothing_to_mark(answered):
+    services, shop, ids = answered
+    with statements_run(services) as statements, services.session_factory.begin() as session:
+        order = session.get(Order, ids[1])
+        statements.clear()
+        assert record_answer(session, order, "good", now=JOB + dt.timedelta(hours=5)) is None
     assert not [s for s in statements if "customer_notices" in s or "kpi_stale_days" in s]  # no review request can exist before the first answer
     assert sum(1 for s in statements if s.lstrip().upper().startswith("SELECT") and "satisfaction_answers" in s) == 1  # the order's answers, read once
+    assert marked(services, shop) == set()
+
+
+@pytest.mark.parametrize("absent", [False, True])  # found absent by this sync's own read, or by the orders/create prefetch's
+def test_a_new_orders_sync_reads_nothing_to_mark(answered, absent):
+    from shopify_app.orders.sync import upsert
+
+    services, shop, ids = answered
+    with statements_run(services) as statements, services.session_factory.begin() as session:
+        assert upsert(session, shop, snapshot_of(5, [line("01", "SKU-0", "gid://shopify/Product/0")], JOB), absent=absent).inserted
+    # No answer or review request can name an order stored just now: nothing of the KPIs is read or marked on the webhook's write path.
+    assert not [s for s in statements if "satisfaction_answers" in s or "customer_notices" in s or "kpi_stale_days" in s]
     assert marked(services, shop) == set()

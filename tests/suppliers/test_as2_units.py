@@ -196,6 +196,20 @@ def test_rotating_the_app_keys_re_encrypts_the_previous_as2_key_too(app_factory,
     assert shop_identity(services.session_factory, SecretBox([new_key]), shop) == before
 
 
+@pytest.mark.parametrize("name", ["AS2-From", "AS2-To", "Message-ID"])
+@pytest.mark.parametrize("value", [None, "", "  ", '""', "<>"])
+def test_a_message_without_as2_from_as2_to_or_message_id_is_refused_without_an_mdn_not_an_error(keys, name, value):
+    identity, (their_key, their_cert) = keys
+    message = as2lib.Message(*their_side(identity, their_key, their_cert))
+    message.build(b"ISA*05*~", filename="846_5.x12", message_id="m5")
+    headers = {key: header for key, header in message.headers.items() if key.lower() != name.lower()}
+    if value is not None:
+        headers[name] = value
+    refused = receive(settings_for(their_cert), identity, headers, message.content, seen=lambda _id: False)
+    assert (refused.payload, refused.status, refused.mdn_body) == (None, "processed/Error", None)
+    assert refused.detail == f"missing-header: {name} missing or empty"
+
+
 def test_a_message_from_another_as2_id_is_refused_without_an_mdn_not_an_error(keys):
     identity, (their_key, their_cert) = keys
     organization, us = their_side(identity, their_key, their_cert)
@@ -206,3 +220,48 @@ def test_a_message_from_another_as2_id_is_refused_without_an_mdn_not_an_error(ke
     assert refused.payload is None and refused.status == "processed/Error" and "STRANGER" in refused.detail and refused.mdn_body is None
     quoted = receive(settings_for(their_cert), identity, {**message.headers, "AS2-From": '"THEM-AS2"'}, message.content, seen=lambda _id: False)
     assert "unknown-trading-partner" not in quoted.detail  # a quoted AS2 name (RFC 4130 6.2) is the partner's: judged by pyas2lib
+
+
+def test_erasing_a_shop_drops_its_decrypted_as2_keys_from_memory(app_factory, database_url):
+    from shopify_app.privacy import erase_shop
+    from shopify_app.suppliers import as2_keys
+    from shopify_app.suppliers.as2_keys import roll_key_pair, shop_identity
+
+    services = app_factory(database_url).extensions["services"]
+    erased, kept = "erased-as2.myshopify.com", "kept-as2.myshopify.com"
+    for shop in (erased, kept):
+        shop_identity(services.session_factory, services.box, shop)
+        roll_key_pair(services.session_factory, services.box, shop)
+        assert shop_identity(services.session_factory, services.box, shop).fallback is not None  # both slots decrypted, cached
+    assert {shop for shop, _ in as2_keys._DECRYPTED} >= {erased, kept}
+    with services.session_factory.begin() as session:
+        erase_shop(session, erased)
+    assert [key for key in as2_keys._DECRYPTED if key[0] == erased] == []
+    assert {slot for shop, slot in as2_keys._DECRYPTED if shop == kept} == {"newest", "previous"}
+
+
+def test_the_decrypted_key_cache_keeps_the_most_recently_used_keys_up_to_its_bound(monkeypatch):
+    from cryptography.fernet import Fernet
+
+    from shopify_app.crypto import SecretBox
+    from shopify_app.suppliers import as2_keys
+
+    monkeypatch.setattr(as2_keys, "_DECRYPTED", type(as2_keys._DECRYPTED)())
+    monkeypatch.setattr(as2_keys, "DECRYPTED_MAX", 2)
+    decrypted = []
+
+    class CountingBox(SecretBox):
+        def decrypt(self, ciphertext: bytes) -> str:
+            decrypted.append(ciphertext)
+            return super().decrypt(ciphertext)
+
+    box = CountingBox([Fernet.generate_key().decode()])
+    stored = {shop: box.encrypt(f"key of {shop}") for shop in ("a", "b", "c")}
+
+    def read(shop: str) -> bytes:
+        return as2_keys._private_key(box, shop, "newest", stored[shop])
+
+    assert read("a") == b"key of a" and read("b") == b"key of b" and read("a") == b"key of a"  # a: used last
+    assert read("c") == b"key of c"  # over the bound: b, the least recently used, goes
+    assert list(as2_keys._DECRYPTED) == [("a", "newest"), ("c", "newest")]
+    assert read("a") == b"key of a" and len(decrypted) == 3  # a was never decrypted again

@@ -249,6 +249,21 @@ def test_unknown_endpoint_wrong_as2_to_and_oversized_bodies_are_refused(world, m
     assert messages(app, "in") == []
 
 
+@pytest.mark.parametrize("name", ["AS2-From", "AS2-To", "Message-ID"])
+def test_a_message_without_its_as2_from_as2_to_or_message_id_is_a_400_without_an_mdn_and_nothing_kept(world, name):
+    import httpx
+
+    app, shopify, partner, supplier_id, _ = world
+    _, headers, body = partner._build(b"ISA*00*~", "846_1.x12")  # what the partner would send, signed and encrypted to us
+    for changed in ({key: value for key, value in headers.items() if key.lower() != name.lower()}, {**headers, name: '""'}):
+        answer = httpx.post(partner.app_url, content=body, headers=changed, timeout=30)
+        assert answer.status_code == 400 and answer.headers["content-type"].startswith("text/plain"), (answer.status_code, answer.text)
+        assert answer.text == f"refused: processed/Error missing-header: {name} missing or empty"
+    assert messages(app, "in") == []
+    taken = httpx.post(partner.app_url, content=body, headers=headers, timeout=30)  # the same message with its headers: taken
+    assert taken.status_code == 200 and "multipart" in taken.headers["content-type"] and len(messages(app, "in")) == 1
+
+
 def test_a_partner_certificate_expired_is_refused_at_save_and_alerted_when_it_expires_later(world):
     app, shopify, partner, supplier_id, headers = world
     services = app.extensions["services"]
@@ -520,14 +535,45 @@ def test_a_chunked_message_over_the_limit_is_a_413_whatever_its_headers_and_is_n
     monkeypatch.setattr(as2_api, "MAX_MESSAGE_BYTES", 1000)
     base = partner.app_url.rsplit("/", 1)[0]
     as2_headers = {"AS2-From": PARTNER_AS2_ID, "AS2-To": OUR_AS2_ID, "Content-Type": "application/pkcs7-mime"}
-    for url in (partner.app_url, f"{base}/{'a' * 30}"):  # ours, an unknown one
-        for headers in (as2_headers, {}):
-            for size in (1001, 5000):
-                assert post_chunked(url, b"x" * size, headers) == (413, "an AS2 message may be at most 1000 bytes"), (url, headers, size)
-    # A token no endpoint of ours can have is refused before its body is read.
-    assert post_chunked(f"{base}/short", b"x" * 5000, as2_headers)[0] == 404
+    for headers in (as2_headers, {}):
+        for size in (1001, 5000):
+            assert post_chunked(partner.app_url, b"x" * size, headers) == (413, "an AS2 message may be at most 1000 bytes"), (headers, size)
+    # A token no endpoint has (well-formed or not) is refused before its body is read, whatever its size.
+    for token in ("a" * 30, "short"):
+        assert post_chunked(f"{base}/{token}", b"x" * 5000, as2_headers) == (404, "unknown AS2 endpoint"), token
     status, _ = post_chunked(partner.app_url, b"x" * 1000, as2_headers)
     assert status == 400  # at the limit: read and judged as AS2 (garbage: refused as such)
+    assert messages(app, "in") == []
+
+
+def answer_while_the_body_is_still_coming(url: str, headers: dict[str, str], wait_seconds: float) -> int | None:
+    """POST the first 4 KiB of a chunked body that never ends over real HTTP: the status the server answers meanwhile (None: it waited for more)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    head = "".join(f"{name}: {value}\r\n" for name, value in {"Host": parts.netloc, "Transfer-Encoding": "chunked", **headers}.items())
+    with socket.create_connection((parts.hostname, parts.port), timeout=wait_seconds) as connection:
+        connection.sendall(f"POST {parts.path} HTTP/1.1\r\n{head}\r\n".encode() + b"1000\r\n" + b"x" * 4096 + b"\r\n")
+        try:
+            status_line = connection.recv(64)
+        except socket.timeout:
+            return None
+    return int(status_line.split()[1])
+
+
+def test_an_endpoint_that_is_not_ours_is_answered_before_its_body_is_read(world):
+    app, shopify, partner, supplier_id, _ = world
+    base = partner.app_url.rsplit("/", 1)[0]
+    as2_headers = {"AS2-From": PARTNER_AS2_ID, "AS2-To": OUR_AS2_ID, "Content-Type": "application/pkcs7-mime"}
+    # Ours reads the body: it is still waiting for the rest (what an unauthenticated caller could make it do for any token before).
+    assert answer_while_the_body_is_still_coming(partner.app_url, as2_headers, wait_seconds=1) is None
+    # A well-formed token no endpoint has: 404 at once, nothing of the body read.
+    assert answer_while_the_body_is_still_coming(f"{base}/{'a' * 43}", as2_headers, wait_seconds=30) == 404
+    # The endpoint of a deleted supplier: the same.
+    with app.extensions["services"].session_factory.begin() as session:
+        session.get(Supplier, supplier_id).deleted_at = dt.datetime.now(dt.timezone.utc)
+    assert answer_while_the_body_is_still_coming(partner.app_url, as2_headers, wait_seconds=30) == 404
     assert messages(app, "in") == []
 
 
@@ -618,6 +664,26 @@ def test_rolling_again_before_the_switch_date_replaces_the_pending_pair_and_keep
         row_not_after = row.previous_not_after
     with pytest.raises(SwitchDateRefused):  # the pair in use would have expired by then
         roll_key_pair(services.session_factory, services.box, SHOP, now=row_not_after - dt.timedelta(days=1), sign_from=row_not_after + dt.timedelta(days=1))
+
+
+def test_a_switch_date_after_the_pair_in_use_expires_is_refused_before_a_key_pair_is_made(world, monkeypatch):
+    from shopify_app.suppliers import as2_keys
+    from shopify_app.suppliers.as2_models import As2Identity
+
+    app, shopify, partner, supplier_id, headers = world
+    services = app.extensions["services"]
+    today = dt.datetime.now(dt.timezone.utc)
+    with services.session_factory.begin() as session:  # the pair in use expires in 5 days
+        session.query(As2Identity).filter_by(shop_domain=SHOP).one().not_after = today + dt.timedelta(days=5)
+    made = []
+    generate = as2_keys.generate_key_pair
+    monkeypatch.setattr(as2_keys, "generate_key_pair", lambda *args, **kwargs: made.append(args) or generate(*args, **kwargs))
+    url = f"/api/suppliers/{supplier_id}/as2/key-pair"
+    refused = app.test_client().post(url, json={"sign_from": f"{(today + dt.timedelta(days=10)).date()}"}, headers=headers)
+    assert refused.status_code == 400 and refused.get_json()["fields"][0]["field"] == "sign_from"
+    assert made == []  # refused before the RSA key was generated (a merchant could otherwise burn CPU with refused dates)
+    rolled = app.test_client().post(url, json={"sign_from": f"{(today + dt.timedelta(days=3)).date()}"}, headers=headers)
+    assert rolled.status_code == 200 and len(made) == 1
 
 
 def test_our_own_certificate_is_alerted_ahead_of_its_expiry_and_the_alert_closes_once_rolled(world):

@@ -245,8 +245,13 @@ def receive(settings: As2Settings, identity: Identity, headers: Mapping[str, str
     A message our signing pair cannot decrypt is tried with the fallback pair (during a key rollover a
     partner encrypts to the certificate it has installed); the first attempt's answer stands unless that one is taken.
     """
-    sender = next((str(value) for key, value in headers.items() if key.lower() == "as2-from"), None)
-    if sender is not None and email.utils.unquote(sender.strip()) != settings.partner_id:
+    missing = [name for name in REQUIRED_HEADERS if not _bare(_header(headers, name))]
+    if missing:
+        # Refused here, no MDN: pyas2lib fails on a missing AS2-From or AS2-To (a TypeError, a 500), and a message without a
+        # Message-ID (RFC 4130 5.3.3: required) would be deduplicated against every other one without it.
+        return Received("", "processed/Error", f"missing-header: {', '.join(missing)} missing or empty", None, None, False, None, None, None)
+    sender = _header(headers, "AS2-From")
+    if email.utils.unquote(sender.strip()) != settings.partner_id:
         # Refused here: pyas2lib fails building the error MDN for a sender it has no partner for (an AttributeError, a 500).
         # No MDN: we have no agreement (certificate) with that sender to sign one for.
         return Received("", "processed/Error", f"unknown-trading-partner: AS2-From {sender[:128]!r} is not this endpoint's partner",
@@ -257,6 +262,19 @@ def receive(settings: As2Settings, identity: Identity, headers: Mapping[str, str
         if retried.payload is not None or retried.duplicate:
             return retried
     return received
+
+
+REQUIRED_HEADERS = ("AS2-From", "AS2-To", "Message-ID")
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """A header's value (names match whatever their case)."""
+    return next((str(value) for key, value in headers.items() if key.lower() == name.lower()), None)
+
+
+def _bare(value: str | None) -> str:
+    """A header value without its blanks, quotes and angle brackets (what is left names something, or nothing)."""
+    return email.utils.unquote((value or "").strip()).strip().strip("<>").strip()
 
 
 def _receive(settings: As2Settings, identity: Identity, headers: Mapping[str, str], body: bytes, seen: Callable[[str], bool]) -> tuple[Received, Exception | None]:
