@@ -24,7 +24,13 @@ PENDING = sa.text("status = 'pending'")
 
 def upgrade() -> None:
     """Upgrade schema."""
-    op.create_index('ix_webhook_inbox_pending', 'webhook_inbox', ['id'], postgresql_where=PENDING, sqlite_where=PENDING)
+    if op.get_bind().dialect.name == "postgresql":
+        # CONCURRENTLY, outside a transaction: a plain CREATE INDEX would stop every webhook intake (INSERT)
+        # and claim (UPDATE) while it reads the month of finished rows the inbox keeps.
+        with op.get_context().autocommit_block():
+            op.create_index('ix_webhook_inbox_pending', 'webhook_inbox', ['id'], postgresql_where=PENDING, postgresql_concurrently=True)
+    else:
+        op.create_index('ix_webhook_inbox_pending', 'webhook_inbox', ['id'], sqlite_where=PENDING)
 
 
 def downgrade() -> None:

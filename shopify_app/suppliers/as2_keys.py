@@ -16,6 +16,7 @@ from sqlalchemy.orm import load_only
 from integrations.suppliers.edi_x12.as2 import Identity
 
 from ..crypto import SecretBox
+from ..db import read_only
 from ..i18n import gettext as _
 from .as2_models import As2Identity
 
@@ -142,7 +143,7 @@ def roll_key_pair(session_factory, box: SecretBox, shop_domain: str, now: dt.dat
     if sign_from is not None and sign_from - now > MAX_SWITCH_DELAY:
         raise SwitchDateRefused(_("A new key pair can start signing at most %(days)s days ahead.", days=MAX_SWITCH_DELAY.days))
     if sign_from is not None:  # judged before the key is made (seconds of CPU a refused date would waste), again under the lock
-        with session_factory() as session:
+        with read_only(session_factory)() as session:  # a read: never SQLite's write lock
             row = session.scalar(select(As2Identity).options(*_DATES_ONLY).where(As2Identity.shop_domain == shop_domain))
             if row is not None:
                 _check_switch_date(row, sign_from, now)
