@@ -37,7 +37,7 @@ from sqlalchemy import text
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.engine import Connection
 
-from ..webhooks.registry import serial_key_for
+from ..webhooks.registry import handled_one_at_a_time, serial_key
 from .lane_notices import LISTENER_NAME, ORDERS, process_channel, process_id
 
 
@@ -72,9 +72,14 @@ _GIVE_BACK = text("UPDATE webhook_inbox SET lease_owner = NULL, lease_until = NU
 _TELL_HOLDER = text("SELECT pg_notify(c, :lane) FROM unnest(CAST(:channels AS text[])) AS c")
 
 
+def process_of(owner: str) -> str:
+    """The process id a lease owner starts with (lease_owner)."""
+    return owner.split(":", 1)[0]
+
+
 def ours(owner: str) -> str:
     """The LIKE pattern of every lease owner of `owner`'s process (a process's own holds never stop it)."""
-    return owner.split(":", 1)[0] + ":%"
+    return process_of(owner) + ":%"
 
 
 def not_held_elsewhere(owner: str) -> TextClause:
@@ -90,15 +95,14 @@ def not_held_elsewhere(owner: str) -> TextClause:
 
 def order_key_of(topic: str, body: str | None):
     """(the parsed payload, its order key) of a delivery whose topic is handled one order at a time; (None, None) otherwise."""
-    key_of = serial_key_for(topic)
-    if key_of is None or body is None:
+    if body is None or not handled_one_at_a_time(topic):
         return None, None
     try:
         payload = json.loads(body)
     except ValueError:
         return None, None  # the worker dead-letters it (PoisonPayload)
-    key = key_of(payload)
-    return payload, (str(key)[:100] if key is not None else None)
+    key = serial_key(topic, payload)  # at most 100 characters (handlers/orders.order_key), as hold_key
+    return payload, (str(key) if key is not None else None)
 
 
 def hold_orders(conn: Connection, won: dict[int, tuple[str, str]], owner: str, now) -> set[int]:
@@ -121,5 +125,5 @@ def hold_orders(conn: Connection, won: dict[int, tuple[str, str]], owner: str, n
             if row.holder is not None}
     if held:
         conn.execute(_GIVE_BACK, {"ids": list(held), "owner": owner})
-        conn.execute(_TELL_HOLDER, {"channels": sorted({process_channel(holder.split(":", 1)[0]) for holder in held.values()}), "lane": ORDERS})
+        conn.execute(_TELL_HOLDER, {"channels": sorted({process_channel(process_of(holder)) for holder in held.values()}), "lane": ORDERS})
     return set(held)

@@ -1,6 +1,7 @@
 """Each shop's AS2 key pair: generated once, the private key kept encrypted (SecretBox), the certificate given to partners."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 from collections import OrderedDict
@@ -109,9 +110,9 @@ def _identity(box: SecretBox, row: As2Identity, now: dt.datetime | None = None) 
     if not (row.previous_private_key_enc and row.previous_not_after and row.previous_not_after > now):
         return newest
     previous = Identity(_private_key(box, row.shop_domain, "previous", row.previous_private_key_enc), row.previous_certificate_pem.encode())
-    if row.sign_from is not None and row.sign_from > now:
-        return Identity(previous.private_key_pem, previous.certificate_pem, fallback=newest)
-    return Identity(newest.private_key_pem, newest.certificate_pem, fallback=previous)
+    if switch_pending(row, now):
+        return dataclasses.replace(previous, fallback=newest)
+    return dataclasses.replace(newest, fallback=previous)
 
 
 def switch_pending(row: As2Identity, now: dt.datetime | None = None) -> bool:

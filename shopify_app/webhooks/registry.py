@@ -100,10 +100,17 @@ def prefetch_for(topic: str) -> Prefetch | None:
     return PREFETCHES.get(topic)
 
 
-def serial_key_for(topic: str) -> Callable[[Any], Any] | None:
-    """The topic's `one_at_a_time` key function, if any."""
+def serial_key(topic: str, payload: Any) -> Any:
+    """The `one_at_a_time` key of a delivery (e.g. its order), or None when its topic is not handled one key at a time."""
     load_handlers()
-    return SERIAL_KEYS.get(topic)
+    key_of = SERIAL_KEYS.get(topic)
+    return key_of(payload) if key_of is not None else None
+
+
+def handled_one_at_a_time(topic: str) -> bool:
+    """Whether the topic's deliveries are handled one key at a time."""
+    load_handlers()
+    return topic in SERIAL_KEYS
 
 
 _loaded = False

@@ -21,7 +21,7 @@ from ..jobs.order_holds import hold_orders, lease_owner, not_held_elsewhere, ord
 from ..jobs.stopping import release_unstarted
 from ..server.logs import bound
 from .inbox import wait_for_install
-from .registry import COMPLIANCE_TOPICS, WebhookContext, handler_for, leases_when_calling_out, prefetch_for, serial_key_for
+from .registry import COMPLIANCE_TOPICS, WebhookContext, handler_for, leases_when_calling_out, prefetch_for, serial_key
 
 log = logging.getLogger(__name__)
 
@@ -374,8 +374,7 @@ class InboxWorker:
         if handler_for(row.topic) is None or (row.topic not in COMPLIANCE_TOPICS and row.shop_status != _INSTALLED):
             return None, None  # the write phase ignores (or parks) the delivery
         payload = row.payload if row.payload is not None else _parse(row.body)
-        key_of = serial_key_for(row.topic)
-        key = key_of(payload) if key_of is not None else None
+        key = serial_key(row.topic, payload)
         if key is not None:
             # No read snapshot kept while waiting: the prefetch then sees what the other delivery committed.
             turn.enter_context(_ONE_AT_A_TIME.hold((row.shop_domain, key), before_waiting=session.rollback))
