@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 
 from .write_transactions import track_write_transactions
 
@@ -258,3 +258,27 @@ def upsert(session, model, rows: list[dict], keys: tuple[str, ...], update_colum
     statement = insert(model.__table__)
     statement = statement.on_conflict_do_update(index_elements=list(keys), set_={c: statement.excluded[c] for c in update_columns})
     session.execute(statement, rows)
+
+
+# Rows written by Core on the hot paths, handed to the ORM without reading them back.
+
+
+def with_defaults(table, values: dict) -> dict:
+    """`values` and every other column a Core INSERT gave a plain default (or NULL); columns with other defaults are left to load on use."""
+    full = dict(values)
+    for column in table.columns:
+        if column.key in full or column.primary_key:
+            continue
+        if column.default is not None:
+            if column.default.is_scalar:
+                full[column.key] = column.default.arg
+        elif column.server_default is None:
+            full[column.key] = None
+    return full
+
+
+def persistent(session: Session, instance):
+    """An ORM instance of a row just written by Core, made persistent as if loaded (no pending INSERT, no history, no read back)."""
+    make_transient_to_detached(instance)
+    session.add(instance)
+    return instance

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from ..models import utcnow
 from ..orders.models import Order
-from ..orders.sync import persistent, with_defaults
+from ..db import persistent, with_defaults
 from ..privacy import gid_number
 from .locations import Manager, manager_of
 from .models import FulfillmentOrderRecord

@@ -25,7 +25,8 @@ from ..fulfillment.sync import ACCEPTED_REQUESTS, FINISHED, WORKABLE, HoldChange
 from ..suppliers.models import FulfillmentModel, ProductMapping, Supplier, SupplierOrder, SupplierOrderLine
 from ..models import utcnow
 from .models import Order, OrderEvent, OrderLine, OrderState
-from .sync import FORWARDABLE_FINANCIAL_STATUSES, persistent, with_defaults
+from ..db import persistent, with_defaults
+from .sync import FORWARDABLE_FINANCIAL_STATUSES
 from .timeline import insert_events, record_event
 
 

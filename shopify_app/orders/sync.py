@@ -9,9 +9,10 @@ from typing import NamedTuple
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from ..db import persistent, with_defaults
 from ..kpis.stale_days import mark_order_days
 from ..models import utcnow
 from .models import Order, OrderLine, OrderState
@@ -163,27 +164,6 @@ def _insert(session: Session, shop_domain: str, snap: OrderSnapshot) -> Order | 
     lines = [persistent(session, OrderLine(id=line_id, **row)) for line_id, row in zip(line_ids, rows)]
     set_committed_value(order, "lines", lines)
     return order
-
-
-def with_defaults(table, values: dict) -> dict:
-    """`values` and every other column a Core INSERT gave a plain default (or NULL); columns with other defaults are left to load on use."""
-    full = dict(values)
-    for column in table.columns:
-        if column.key in full or column.primary_key:
-            continue
-        if column.default is not None:
-            if column.default.is_scalar:
-                full[column.key] = column.default.arg
-        elif column.server_default is None:
-            full[column.key] = None
-    return full
-
-
-def persistent(session: Session, instance):
-    """An ORM instance of a row just written by Core, made persistent as if loaded (no pending INSERT, no history, no read back)."""
-    make_transient_to_detached(instance)
-    session.add(instance)
-    return instance
 
 
 def _state_of_new(snap: OrderSnapshot) -> str:
