@@ -202,6 +202,14 @@ def sandboxed_app(app_factory, database_url, sandbox_shopify):
     return app_factory(database_url, sandbox_shopify_url=sandbox_shopify.base_url)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def tracked_write_transactions():
+    """Every engine the tests make tracks its write transactions (rule 6's guard below reads them; benches importing this file do not)."""
+    from shopify_app.write_transactions import track_every_engine
+
+    track_every_engine()
+
+
 @pytest.fixture(autouse=True)
 def no_network_in_write_transactions(monkeypatch):
     """Rule 6: fail any test in which an outbound call starts while its thread holds a write transaction."""

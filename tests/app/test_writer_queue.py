@@ -1,11 +1,21 @@
 """This process's SQLite writers take turns in a queue (webhook intake first) instead of SQLite's sleeping busy handler."""
 from __future__ import annotations
 
+import sqlite3
 import threading
 
+import pytest
 from sqlalchemy import text
 
-from shopify_app.db import WriterQueue, make_engine, make_session_factory, read_only, urgent_writes
+from shopify_app import write_transactions
+from shopify_app.db import WriterQueue, make_engine, make_session_factory, read_only, reading, urgent_writes
+
+
+@pytest.fixture(params=["tracked", "production"])
+def tracking(request, monkeypatch):
+    """Engines as the tests make them (write transactions tracked for rule 6) and as production does (no listener)."""
+    monkeypatch.setattr(write_transactions, "_tracking", request.param == "tracked")
+    return request.param
 
 
 def test_an_urgent_writer_goes_before_writers_that_waited_longer():
@@ -71,7 +81,7 @@ def test_a_writer_gives_up_waiting_after_its_timeout():
     assert queue.acquire(False, 0.05)
 
 
-def test_every_way_a_write_transaction_ends_hands_the_turn_on(tmp_path):
+def test_every_way_a_write_transaction_ends_hands_the_turn_on(tmp_path, tracking):
     engine = make_engine(f"sqlite:///{tmp_path / 'q.db'}")
     sessions = make_session_factory(engine)
     with engine.begin() as conn:
@@ -109,4 +119,36 @@ def test_every_way_a_write_transaction_ends_hands_the_turn_on(tmp_path):
     assert done.is_set() and not queue.held
     with sessions() as s:
         assert s.scalar(text("SELECT count(*) FROM t")) == 2
+    engine.dispose()
+
+
+def test_a_production_engine_has_no_listener_and_still_begins_immediate_or_deferred(tmp_path, monkeypatch):
+    # One engine listener makes SQLAlchemy dispatch every connection, transaction and statement
+    # event (about 40 us of CPU per connection use): BEGIN is the dialect's own, and only the
+    # test suite tracks write transactions.
+    monkeypatch.setattr(write_transactions, "_tracking", False)
+    path = tmp_path / "m.db"
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (n INTEGER)"))
+    assert not engine._has_events and not reading(engine)._has_events  # noqa: SLF001 - the flag SQLAlchemy checks
+
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+
+    def other_can_write() -> bool:
+        try:
+            other.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return False
+        other.execute("ROLLBACK")
+        return True
+
+    with engine.connect() as conn:  # the engine's transactions take the write lock at BEGIN
+        conn.execute(text("SELECT count(*) FROM t")).scalar()
+        assert engine.writer_queue.held and not other_can_write()
+        conn.rollback()
+    with reading(engine).connect() as conn:  # reading(engine)'s: a read snapshot only
+        conn.execute(text("SELECT count(*) FROM t")).scalar()
+        assert conn.in_transaction() and not engine.writer_queue.held and other_can_write()
+    other.close()
     engine.dispose()
