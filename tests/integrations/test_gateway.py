@@ -476,6 +476,15 @@ def test_token_variables_and_data_never_reach_the_logs(shopify, make_gateway, ca
     assert all(secret not in repr(record.args) for record in caplog.records for secret in (TOKEN, FRESH_TOKEN))
 
 
+def test_an_answered_query_is_logged_at_debug_not_info(shopify, make_gateway, caplog) -> None:
+    # Every order queries Shopify: a line each at INFO cost the busy process CPU per order
+    # (issue 19, session 30 part C); the graphql_answer metrics count and time them.
+    shopify.reply(ok({"order": {"id": "gid://shopify/Order/1"}}))
+    with caplog.at_level(logging.INFO, logger="integrations.shopify.gateway"):
+        make_gateway().query("OrderForSync", {"id": "gid://shopify/Order/1"})
+    assert not [record for record in caplog.records if "graphql ok" in record.getMessage()]
+
+
 def test_query_and_mutate_refuse_the_wrong_kind_of_document(shopify, make_gateway) -> None:
     gateway = make_gateway()
     with pytest.raises(ValueError, match="mutate"):

@@ -210,3 +210,14 @@ def test_static_body_and_nested_paths_shape_the_request():
 
     mock_adapter(handler, static_body={"channel": "shopify", "ship_to": {"residential": True}}).place_order(request())
     assert seen[0]["channel"] == "shopify" and seen[0]["ship_to"]["residential"] is True and seen[0]["ship_to"]["city"] == "London"
+
+
+def test_a_successful_call_is_logged_at_debug_and_any_other_answer_at_info(rest_sandbox, caplog):
+    # Every order makes several supplier calls: their successes at INFO cost the busy process
+    # CPU per order (issue 19, session 30 part C); the metrics count them, the logs keep the rest.
+    caplog.set_level(logging.INFO, logger="integrations.suppliers.http")
+    make_rest_adapter(rest_sandbox).place_order(request("so-logged"))
+    assert not [record for record in caplog.records if record.name == "integrations.suppliers.http"]
+    with pytest.raises(PermanentSupplierError):
+        make_rest_adapter(rest_sandbox, credentials={"api_key": "wrong"}).place_order(request("so-refused"))
+    assert [record.levelno for record in caplog.records if record.name == "integrations.suppliers.http" and "-> 401" in record.getMessage()] == [logging.INFO]
