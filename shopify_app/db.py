@@ -214,8 +214,8 @@ def reading(engine: Engine) -> Engine:
     deferred = getattr(engine.dialect, "deferred_begin", None)
     if deferred is None:
         return engine
-    # The option names the mode for listeners (tests count read and write transactions);
-    # the dialect's do_begin acts on it. Events on `engine` still reach this one's connections.
+    # The dialect copy's do_begin is what begins DEFERRED; the option only names the mode for
+    # listeners (tests count read and write transactions). Events on `engine` still reach this one's connections.
     read = engine.execution_options(sqlite_begin="DEFERRED")
     read.dialect = deferred
     return read
