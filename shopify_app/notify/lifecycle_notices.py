@@ -1,7 +1,7 @@
 """A notice at every step of the order's life, derived from the records by a job (never from webhook handlers).
 
 Reconciliation-style: each pass reads what changed recently through indexed times (new orders,
-new parcels, recent carrier statuses, deliveries due a follow-up, satisfied answers) and queues
+new parcels, recent carrier statuses, deliveries due a follow-up, follow-up answers) and queues
 the notices that are due. Every notice has a dedupe key per order, parcel or step
 ('shipped:<parcel>', 'follow_up:<order>'), unique in the outbox, so a pass can run any number of
 times, concurrently or after a crash, and each notice is still queued once.
@@ -123,17 +123,14 @@ def _review_requests(session: Session, queue: _Queue, shop: str, now: dt.datetim
     settings = queue.shop_settings(shop)
     if not settings["review_url"] or not step_on(settings, "review_request"):
         return
-    good = select(SatisfactionAnswer.order_id).where(SatisfactionAnswer.shop_domain == shop, SatisfactionAnswer.answered_at >= now - REVIEW_WINDOW,
-                                                     SatisfactionAnswer.answer == "good").distinct()
-    for order_id in session.scalars(good):
-        if satisfied(session, order_id):
-            queue.add(session.get(Order, order_id), "review_request", order_id)
-
-
-def satisfied(session: Session, order_id: int) -> bool:
-    """Whether the order's customer said it went well (every answer they gave for the order is 'good')."""
-    answers = set(session.scalars(select(SatisfactionAnswer.answer).where(SatisfactionAnswer.order_id == order_id)))
-    return answers == {"good"}
+    # Every customer who answers the follow-up is asked for a review, whatever the answer. Asking
+    # only the happy ones ("review gating") is what Google's review policy forbids ("don't ...
+    # selectively solicit positive reviews from customers"; reviews collected so are removed) and
+    # what Trustpilot's guidelines and consumer authorities call misleading: the shop's public
+    # rating would hide exactly the customers its next buyers should hear from.
+    answered = select(SatisfactionAnswer.order_id).where(SatisfactionAnswer.shop_domain == shop, SatisfactionAnswer.answered_at >= now - REVIEW_WINDOW).distinct()
+    for order_id in session.scalars(answered):
+        queue.add(session.get(Order, order_id), "review_request", order_id)
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
