@@ -114,7 +114,8 @@ def _follow_ups(session: Session, queue: _Queue, shop: str, now: dt.datetime) ->
     for order_id in session.scalars(delivered):
         # Every parcel of the order has arrived (the last one long enough ago): ask about the whole order once.
         last, open_parcels = session.execute(select(func.max(FulfillmentDelivery.delivered_at), func.count().filter(FulfillmentDelivery.delivered_at.is_(None)))
-                                             .where(FulfillmentDelivery.order_id == order_id, FulfillmentDelivery.fulfillment_status != "cancelled")).one()
+                                             # A parcel whose status Shopify did not send (NULL) is still a parcel: `!=` would drop it.
+                                             .where(FulfillmentDelivery.order_id == order_id, FulfillmentDelivery.fulfillment_status.is_distinct_from("cancelled"))).one()
         if open_parcels == 0 and last is not None and _aware(last) <= due_by:
             queue.add(session.get(Order, order_id), "follow_up", order_id)
 

@@ -165,6 +165,17 @@ def test_every_customer_who_answers_gets_one_review_request_whatever_the_answer(
     assert front.run() == []  # never a second review request
 
 
+def test_no_follow_up_while_a_parcel_without_a_status_is_still_on_its_way(front):
+    front.order(1, delivered_days_ago=8)
+    with front.services.session_factory.begin() as session:  # a second parcel whose fulfillment status Shopify did not send
+        session.add(FulfillmentDelivery(shop_domain=SHOP, fulfillment_gid="gid://shopify/Fulfillment/901", order_id=1, fulfillment_status=None,
+                                        shipment_status="in_transit", status_at=utcnow() - dt.timedelta(days=8)))
+    assert [m for m in front.run() if m["List-Unsubscribe"]] == []  # not asked how it went before everything arrived
+    with front.services.session_factory.begin() as session:
+        session.scalars(select(FulfillmentDelivery).where(FulfillmentDelivery.fulfillment_gid == "gid://shopify/Fulfillment/901")).one().fulfillment_status = "cancelled"
+    assert len([m for m in front.run() if m["List-Unsubscribe"]]) == 1  # a cancelled parcel never holds it back
+
+
 def test_forged_or_tampered_links_get_the_same_404_and_change_nothing(front):
     front.order(1, delivered_days_ago=8)
     [follow_up] = [m for m in front.run() if m["List-Unsubscribe"]]
