@@ -1,4 +1,5 @@
-"""AS2 against someone holding a partner's URL: asynchronous MDNs only to the partner's own server."""
+"""AS2 against someone holding a partner's URL, and against a merchant's slips: asynchronous MDNs only to the partner's own
+server, no switch date in the past."""
 from __future__ import annotations
 
 import datetime as dt
@@ -10,6 +11,7 @@ import httpx
 import pytest
 
 from test_edi_over_as2 import OUR_AS2_ID, PARTNER_AS2_ID, SHOP, messages, wait_for, world  # noqa: F401
+from shopify_app.suppliers import as2_keys
 from shopify_app.suppliers.as2_inbound import on_partner_server
 
 
@@ -93,3 +95,34 @@ def test_an_asynchronous_mdn_goes_only_to_the_partners_own_server(world, strange
 ])
 def test_the_partners_own_server_is_its_as2_urls_scheme_host_and_port(asked, partner_url, same):
     assert on_partner_server(asked, partner_url) is same
+
+
+def rolls_made(monkeypatch) -> list:
+    """The key pairs generated from now on (each call recorded, then made for real)."""
+    made = []
+    generate = as2_keys.generate_key_pair
+    monkeypatch.setattr(as2_keys, "generate_key_pair", lambda *args, **kwargs: made.append(args) or generate(*args, **kwargs))
+    return made
+
+
+def test_a_switch_date_before_today_is_refused_before_a_key_pair_is_made_and_today_means_at_once(world, monkeypatch):
+    app, shopify, partner, supplier_id, headers = world
+    made = rolls_made(monkeypatch)
+    client = app.test_client()
+    url = f"/api/suppliers/{supplier_id}/as2/key-pair"
+    today = dt.datetime.now(dt.timezone.utc).date()
+    for past in (today - dt.timedelta(days=2), today.replace(year=today.year - 1)):  # a slip of a day, a mistyped year
+        answer = client.post(url, json={"sign_from": f"{past}"}, headers=headers)
+        assert answer.status_code == 400, answer.get_json()
+        [field] = answer.get_json()["fields"]
+        assert field["field"] == "sign_from" and f"{past} is past" in field["message"]
+    assert client.post(url, json={"sign_from": ""}, headers=headers).status_code == 400  # as the API's description says
+    assert made == []  # refused before an RSA key was generated
+    with pytest.raises(as2_keys.SwitchDateRefused):  # the same for any caller
+        as2_keys.roll_key_pair(app.extensions["services"].session_factory, app.extensions["services"].box, SHOP,
+                               sign_from=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=400))
+    assert made == []
+    for at_once in ({"sign_from": None}, {}):
+        rolled = client.post(url, json=at_once, headers=headers)
+        assert rolled.status_code == 200 and rolled.get_json()["as2"]["sign_from"] is None, rolled.get_json()
+    assert len(made) == 2
