@@ -1,5 +1,5 @@
 """AS2 against someone holding a partner's URL, and against a merchant's slips: asynchronous MDNs only to the partner's own
-server, no switch date in the past."""
+server, no switch date in the past, and per-shop / per-endpoint limits on key-pair rolls and inbound messages."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,10 +9,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+from sqlalchemy import select
 
-from test_edi_over_as2 import OUR_AS2_ID, PARTNER_AS2_ID, SHOP, messages, wait_for, world  # noqa: F401
+from test_edi_over_as2 import OUR_AS2_ID, PARTNER_AS2_ID, SHOP, answer_while_the_body_is_still_coming, as2_transport, messages, wait_for, world  # noqa: F401
+from edi_testkit import edi_settings
+from shopify_app.cases.models import RateCounter
+from shopify_app.proxy import rate_limit
+from shopify_app.proxy.rate_limit import WindowLimit
 from shopify_app.suppliers import as2_keys
 from shopify_app.suppliers.as2_inbound import on_partner_server
+from shopify_app.suppliers.models import Supplier
+from shopify_app.web import as2_api
 
 
 class Stranger:
@@ -126,3 +133,58 @@ def test_a_switch_date_before_today_is_refused_before_a_key_pair_is_made_and_tod
         rolled = client.post(url, json=at_once, headers=headers)
         assert rolled.status_code == 200 and rolled.get_json()["as2"]["sign_from"] is None, rolled.get_json()
     assert len(made) == 2
+
+
+@pytest.fixture
+def frozen_counters(monkeypatch):
+    """The rate counters' clock, set by the test (fixed windows must not roll over mid-test): a one-item list holding now."""
+    now = [dt.datetime(2026, 12, 4, 18, 40, 20, tzinfo=dt.timezone.utc)]
+    monkeypatch.setattr(rate_limit, "utcnow", lambda: now[0])
+    return now
+
+
+def test_key_pair_rolls_are_limited_per_shop_and_refused_dates_are_not_counted(world, monkeypatch, frozen_counters):
+    app, shopify, partner, supplier_id, headers = world
+    monkeypatch.setattr(as2_api, "KEY_PAIR_ROLLS", WindowLimit(2, dt.timedelta(hours=1)))
+    made = rolls_made(monkeypatch)
+    client = app.test_client()
+    url = f"/api/suppliers/{supplier_id}/as2/key-pair"
+    past = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=2)
+    for _ in range(3):  # refused dates make no key: they do not use the shop's rolls up
+        assert client.post(url, json={"sign_from": f"{past}"}, headers=headers).status_code == 400
+    for _ in range(2):
+        assert client.post(url, headers=headers).status_code == 200
+    refused = client.post(url, headers=headers, environ_overrides={"HTTP_ACCEPT_LANGUAGE": "en"})
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "1180"  # 18:40:20 -> the window ends at 19:00
+    assert refused.get_json()["error"] == "At most 2 new key pairs an hour: try again in 20 minutes."
+    assert len(made) == 2  # the refused roll made no key
+    frozen_counters[0] += dt.timedelta(minutes=20)  # the next window
+    assert client.post(url, headers=headers).status_code == 200 and len(made) == 3
+
+
+def test_the_inbound_endpoint_is_limited_per_endpoint_before_the_body_is_read(world, monkeypatch, frozen_counters):
+    app, shopify, partner, supplier_id, headers = world
+    monkeypatch.setattr(as2_api, "INBOUND_MESSAGES", WindowLimit(3, dt.timedelta(minutes=1)))
+    as2_headers = {"AS2-From": PARTNER_AS2_ID, "AS2-To": OUR_AS2_ID, "Message-ID": "<flood@elsewhere>", "Content-Type": "application/pkcs7-mime"}
+    for _ in range(3):  # read and judged (garbage: refused as such)
+        assert httpx.post(partner.app_url, content=b"garbage", headers=as2_headers, timeout=30).status_code == 400
+    # Over the limit: answered while the body is still coming (none of it read), and with when to come back.
+    assert answer_while_the_body_is_still_coming(partner.app_url, as2_headers, wait_seconds=30) == 429
+    over = httpx.post(partner.app_url, content=b"garbage", headers=as2_headers, timeout=30)
+    assert over.status_code == 429 and over.headers["Retry-After"] == "40" and over.headers["content-type"].startswith("text/plain")
+    # Another partner's endpoint (another supplier of the shop) has its own count.
+    with app.extensions["services"].session_factory.begin() as session:
+        other = Supplier(shop_domain=SHOP, name="Another AS2 partner", kind="edi_x12", settings={**edi_settings(our_application_code="OTHER"), "transport": as2_transport(partner)})
+        session.add(other)
+        session.flush()
+        other_id = other.id
+    other_url = app.test_client().get(f"/api/suppliers/{other_id}/as2", headers=headers).get_json()["as2"]["inbound_url"]
+    assert other_url != partner.app_url
+    assert httpx.post(other_url, content=b"garbage", headers=as2_headers, timeout=30).status_code == 400
+    # An unknown endpoint is answered 404 as before, and counted nowhere (a caller cannot fill the counters with made-up tokens).
+    assert httpx.post(partner.app_url.rsplit("/", 1)[0] + "/" + "a" * 43, content=b"x", headers=as2_headers, timeout=30).status_code == 404
+    with app.extensions["services"].session_factory() as session:
+        assert {key for key in session.scalars(select(RateCounter.key))} == {f"as2-in:{SHOP}:{supplier_id}", f"as2-in:{SHOP}:{other_id}"}
+    frozen_counters[0] += dt.timedelta(minutes=1)  # the next minute: taken again
+    assert httpx.post(partner.app_url, content=b"garbage", headers=as2_headers, timeout=30).status_code == 400
+    assert messages(app, "in") == []
