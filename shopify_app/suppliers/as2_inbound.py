@@ -105,7 +105,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 def _origin(url: str) -> tuple[str, str, int] | None:
     """(scheme, host, port) of an http(s) URL as httpx (which sends the MDN) reads it; None when it is not one."""
     try:
-        parsed = httpx.URL(url.strip())
+        parsed = httpx.URL(url)  # exactly what the client will post to
     except (httpx.InvalidURL, TypeError, ValueError):
         return None
     if parsed.scheme not in _DEFAULT_PORTS or not parsed.host:
