@@ -117,8 +117,8 @@ def request_schemas() -> dict[str, dict]:
         "Empty": EMPTY,
         "As2KeyPair": obj({
             "sign_from": text(10, nullable=True, pattern=r"^\d{4}-\d{2}-\d{2}$",
-                              description="The day (UTC, YYYY-MM-DD, at most 60 days ahead) the new pair starts signing; until then the pair in use signs. "
-                                          "Empty, null or today: at once."),
+                              description="The day (UTC, YYYY-MM-DD, today to 60 days ahead) the new pair starts signing; until then the pair in use signs. "
+                                          "Omitted, null or today: at once. A day before today (UTC) is a 400."),
         }),
         "SupplierCreate": obj({
             "name": text(255, non_blank=True),
