@@ -191,7 +191,7 @@ def roll_key_pair(supplier_id: int):
     except SwitchDateRefused as exc:
         return invalid([("sign_from", str(exc))])
     if wait:
-        message = _("At most %(n)s new key pairs an hour: try again in %(minutes)s minutes.", n=KEY_PAIR_ROLLS.attempts, minutes=math.ceil(wait / 60))
+        message = _("At most %(n)s new key pairs an hour: try again in %(minutes)s min.", n=KEY_PAIR_ROLLS.attempts, minutes=math.ceil(wait / 60))
         return jsonify(error=message), 429, {"Retry-After": str(wait)}
     with services.session_factory.begin() as session:
         record_change(session, g.shop_domain, supplier_id, merchant_actor(getattr(g, "user_id", None)), "as2_key_pair_rolled",

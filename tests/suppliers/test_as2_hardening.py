@@ -156,7 +156,7 @@ def test_key_pair_rolls_are_limited_per_shop_and_refused_dates_are_not_counted(w
         assert client.post(url, headers=headers).status_code == 200
     refused = client.post(url, headers=headers, environ_overrides={"HTTP_ACCEPT_LANGUAGE": "en"})
     assert refused.status_code == 429 and refused.headers["Retry-After"] == "1180"  # 18:40:20 -> the window ends at 19:00
-    assert refused.get_json()["error"] == "At most 2 new key pairs an hour: try again in 20 minutes."
+    assert refused.get_json()["error"] == "At most 2 new key pairs an hour: try again in 20 min."
     assert len(made) == 2  # the refused roll made no key
     frozen_counters[0] += dt.timedelta(minutes=20)  # the next window
     assert client.post(url, headers=headers).status_code == 200 and len(made) == 3
