@@ -50,7 +50,7 @@ def lease_owner(process: str | None = None) -> str:
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS u(k, n) ORDER BY n")
 # The lease owner of another live process holding the order {shop}/{key} now: a pending row of
 # it leased by that process until a moment still to come, while that process's lane listener
-# is connected (the index ix_webhook_inbox_held finds the rows; pg_stat_activity is read only
+# is connected (the index ix_webhook_inbox_leased_held finds the rows; pg_stat_activity is read only
 # for a row found).
 _HOLDER = (
     "SELECT other.lease_owner FROM webhook_inbox AS other"

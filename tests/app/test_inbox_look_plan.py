@@ -7,7 +7,10 @@ past all of them on every wake-up and poll (12 ms a look at 100,000 rows on SQLi
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
+import psycopg
+import pytest
 from sqlalchemy import create_engine, text
 
 from shopify_app.models import utcnow
@@ -59,6 +62,62 @@ def _factory(engine):
     return sessionmaker(bind=engine)
 
 
-def _look(engine, worker):
+def _look(engine, worker, now=None):
     with engine.connect() as conn:
-        return conn.execute(worker._candidates, {"now": utcnow() + dt.timedelta(seconds=1), "batch": 10}).all()
+        return conn.execute(worker._candidates, {"now": (now or utcnow()) + dt.timedelta(seconds=1), "batch": 10}).all()
+
+
+PENDING_ROWS = 7_000
+
+
+def _rows_read(plan: dict, alias: str) -> int:
+    """Rows the plan's scans of `alias` read (returned or filtered out), over all loops."""
+    node = plan
+    read = 0
+    if node.get("Alias") == alias:
+        read += (node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0) + node.get("Rows Removed by Index Recheck", 0)) * node.get("Actual Loops", 1)
+    return read + sum(_rows_read(child, alias) for child in node.get("Plans", ()))
+
+
+@pytest.mark.postgres
+def test_the_holding_look_reads_only_the_leased_rows_for_other_processes_holds(postgres_server, migrated_postgres_template) -> None:
+    """A backlog where every pending row carries its order key (given back, retried) and three are leased by another live process.
+
+    The look's anti-join (order_holds.not_held_elsewhere) read all 7,000 pending rows for the
+    three held ones (a sequential scan: the index of keyed pending rows held them all).
+    """
+    from conftest import _migrated_postgres_db
+    from scheduler.distributed import conninfo
+    from shopify_app.jobs.lane_notices import LISTENER_NAME
+
+    url = _migrated_postgres_db(postgres_server, migrated_postgres_template)
+    engine = create_engine(url)
+    now, holder = utcnow(), uuid.uuid4().hex
+    leased = {"lease_owner": f"{holder}:lane", "lease_until": now + dt.timedelta(seconds=60)}
+    # Rows 0-2: given back to the holder (its orders 0-2); rows 3-5: the holder's rows in hand; then the backlog.
+    rows = [{"webhook_id": f"w{i}", "event_key": f"e{i}", "shop_domain": f"s{i % 50}.myshopify.com", "topic": "orders/updated", "body": "{}",
+             "received_at": now, "next_attempt_at": now, "status": "pending", "attempts": 1, "delivery_count": 1,
+             "hold_key": f"order-{i - 3 if 3 <= i < 6 else i}", **(leased if 3 <= i < 6 else {"lease_owner": None, "lease_until": None})}
+            for i in range(PENDING_ROWS)]
+    for i in range(3):
+        rows[i]["shop_domain"] = rows[i + 3]["shop_domain"]
+    try:
+        with engine.begin() as conn:
+            conn.execute(INBOX.insert(), rows)
+            conn.execute(text("ANALYZE"))
+        with psycopg.connect(conninfo(url), autocommit=True, application_name=f"{LISTENER_NAME}:{holder}"):  # the holder is alive
+            worker = InboxWorker.__new__(InboxWorker)
+            InboxWorker.__init__(worker, _factory(engine), settings=None, lease_on_claim=True, process=uuid.uuid4().hex)
+            assert worker.holds_orders
+            params = {"now": now + dt.timedelta(seconds=1), "batch": 10}
+            compiled = worker._candidates.compile(engine)
+            with engine.connect() as conn:
+                plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + str(compiled), compiled.construct_params(params)).scalar()[0]["Plan"]
+            read = _rows_read(plan, "other")
+            assert read <= 10, (read, plan)  # the three leased rows (it was every pending row: 7,000)
+            found = [row.id for row in _look(engine, worker, now)]
+        with engine.connect() as conn:
+            ids = conn.execute(text("SELECT id FROM webhook_inbox ORDER BY id")).scalars().all()
+        assert found == ids[6:16]  # the held orders' rows are passed over, the backlog behind them found
+    finally:
+        engine.dispose()
