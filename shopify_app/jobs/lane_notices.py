@@ -16,6 +16,11 @@ threads are busy keeps the ring for its next free thread, and one picked just as
 leaves the row to the other workers' lane poll (WORKER_LANE_POLL_SECONDS). With no listener
 at all the notification goes to the shared channel, which every listener (and an older
 release's) still LISTENs on.
+
+A worker that begins to stop (SIGTERM) renames its listener first (LEAVING_NAME): from then
+on no NOTIFY picks it, while its lanes finish the rows in hand. It keeps listening until they
+have, and passes each wake-up that still reaches its own channel (picked just before the
+rename, or a claim telling it about an order it no longer holds) to another live listener.
 """
 from __future__ import annotations
 
@@ -35,11 +40,16 @@ WAY_BACK = "way-back"  # suppliers' events and Shopify's fulfillment webhooks
 FORWARDING = "forwarding"  # supplier orders to place or cancel, order changes to pass on
 LANES = (ORDERS, WAY_BACK, FORWARDING)
 
-# Built once (the intake's hot path). One live listener of this database, at random.
-NOTIFY = text(
-    "SELECT pg_notify(COALESCE((SELECT :channel || '_' || split_part(application_name, ':', 2) FROM pg_stat_activity"
-    " WHERE application_name LIKE :listeners AND datname = current_database() ORDER BY random() LIMIT 1), :channel), :lane)"
-).bindparams(channel=CHANNEL, listeners=LISTENER_NAME + ":%")
+LEAVING_NAME = LISTENER_NAME + "-leaving"  # a stopping worker's listener: no longer picked (nor holding orders), it passes on what still reaches it
+
+# One live listener of this database, at random ({channel}, {listeners}, {lane}: the driver's placeholders).
+_PICK = ("SELECT pg_notify(COALESCE((SELECT {channel} || '_' || split_part(application_name, ':', 2) FROM pg_stat_activity"
+         " WHERE application_name LIKE {listeners} AND datname = current_database() ORDER BY random() LIMIT 1), {channel}), {lane})")
+# Built once (the intake's hot path).
+NOTIFY = text(_PICK.format(channel=":channel", listeners=":listeners", lane=":lane")).bindparams(channel=CHANNEL, listeners=LISTENER_NAME + ":%")
+# The same pick on a listener's own psycopg connection (a leaving listener passes a wake-up on).
+PASS_ON = _PICK.format(channel="%(channel)s", listeners="%(listeners)s", lane="%(lane)s")
+PASS_ON_PARAMS = {"channel": CHANNEL, "listeners": LISTENER_NAME + ":%"}
 
 _PROCESS: tuple[int, str] = (0, "")
 

@@ -27,6 +27,8 @@ follow-up calls), and no row is given back to a process nobody would tell. A liv
 whose listener is reconnecting loses its holds meanwhile: two processes may then handle one
 order at once, which was the state before holds: safe (the handlers were written for
 it), it only costs what the holds save (a second sync and Shopify read of the order).
+A stopping process renames its listener first (lane_notices.LEAVING_NAME): its holds end
+then, since its drains take nothing new (a row given back to it would wait for its exit).
 """
 from __future__ import annotations
 

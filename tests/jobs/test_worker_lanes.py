@@ -310,6 +310,33 @@ def test_a_row_whose_chosen_worker_is_dead_is_handled_by_another_workers_poll(sc
             services.close()
 
 
+def test_a_stopping_worker_is_no_longer_picked_and_passes_on_what_still_reaches_it(scaled_out) -> None:
+    """SIGTERM: the worker's listener stops being picked before its lanes finish their rows; a wake-up that still reaches it goes to a live worker."""
+    from shopify_app.jobs.lane_notices import process_channel
+
+    web, worker, url = scaled_out
+    stopping, live = worker(), worker()
+    for lanes in (stopping, live):
+        settle(lanes)
+    assert wait_for(lambda: listening_workers(url) == 2)
+    stopping.request_stop()  # what the worker's SIGTERM handler does: its lanes take nothing new from now on
+    assert stopping.listener.left.wait(WAIT)
+    assert listening_workers(url) == 1  # still connected, but not a listener a NOTIFY may pick
+    heard = live.listener.heard["orders"]
+    for n in range(6):
+        post(web, webhook_id=f"after-stop-{n}", body=order_body(n))
+    assert wait_for(lambda: statuses(web) == ["waiting"] * 6), statuses(web)  # at once: none waited for a poll (two minutes)
+    assert stopping.listener.heard["orders"] == 0 and live.listener.heard["orders"] == heard + 6
+    assert stopping.listener.passed_on["orders"] == 0  # no NOTIFY picked it
+
+    # A NOTIFY that picked the stopping worker just before it left reaches it after: passed on to the live one.
+    with psycopg.connect(conninfo(url), autocommit=True) as web_connection:
+        web_connection.execute("SELECT pg_notify(%s, 'orders')", (process_channel(stopping.listener.process),))
+    assert wait_for(lambda: live.listener.heard["orders"] == heard + 7)
+    assert stopping.listener.passed_on["orders"] == 1
+    assert stopping.listener.listening.is_set()  # until the worker's stop() (its lanes finished): then it closes
+
+
 @pytest.fixture
 def two_workers(scaled_out):
     """The web and two worker processes, their lanes not started (the tests run the claims); each one's claims by its first orders-lane thread.
