@@ -437,15 +437,23 @@ def test_rows_given_back_to_a_holder_neither_spin_another_processs_drain_nor_kee
     assert len(mine) == 5 and given_back == 0  # the holder's own lane takes them
 
 
-def test_a_holder_whose_lane_listener_is_gone_holds_nothing(two_workers) -> None:
-    """A holder process counts only while its lane listener is connected: once it is gone (a dead process), its order's rows are another process's at once."""
+@pytest.mark.parametrize("end", ["dies", "begins to stop"])
+def test_a_holder_whose_lane_listener_is_gone_or_leaving_holds_nothing(two_workers, end) -> None:
+    """A holder process counts only while its lane listener is connected and not leaving: then its order's rows are another process's at once.
+
+    A process that begins to stop takes nothing new (its drains stop between rows): a row given back to it would wait for its exit.
+    """
     web, url, (first, second), (first_listener, _) = two_workers
     post(web, "orders/create", webhook_id="create")
     first._claim(1)
     post(web, "orders/paid", webhook_id="paid")
     assert second._claim(10)[:2] == ([], 0)  # held: the first process's listener is connected
 
-    first_listener.stop()  # the first process dies (its lease on orders/create is still running)
+    if end == "dies":
+        first_listener.stop()  # (its lease on orders/create is still running)
+    else:
+        first_listener.leave()  # SIGTERM: its lane finishes orders/create
+        assert first_listener.left.wait(WAIT)
     assert wait_for(lambda: listening_workers(url) == 1)
     taken, _, given_back = second._claim(10)
     assert [c.topic for c in taken] == ["orders/paid"] and given_back == 0
