@@ -20,7 +20,7 @@ from ..models import InboxStatus, ShopSetting, WebhookDelivery, utcnow
 from ..orders.models import Order, OrderState
 from ..orders.sync import FORWARDABLE_FINANCIAL_STATUSES
 from ..returns.models import ReturnCase, ReturnLine, RmaState
-from ..suppliers.models import DeliveryState, Supplier, SupplierOrder, SupplierShipment
+from ..suppliers.models import DeliveryState, Supplier, SupplierOrder, SupplierOrderLine, SupplierShipment
 
 IN_FLIGHT = dt.timedelta(minutes=10)  # what is younger may still be on its way through webhooks and pumps
 DEFAULT_SLA_HOURS = 72
@@ -111,12 +111,16 @@ def _route(services, order_id: int) -> Callable[[], str]:
 
 
 def stuck_at_supplier(services, shop: str, now: dt.datetime) -> CheckResult:
-    """Placed with a supplier, no parcel past the supplier's SLA: the merchant must chase it."""
+    """Placed with a supplier and, past the supplier's SLA, no parcel yet or units still unshipped: the merchant must chase it.
+
+    A split order moves to PARTIALLY_SHIPPED with its first parcel; the rest is compared line
+    by line (shipped against ordered), one finding per supplier order, gone once it all ships.
+    """
     result = CheckResult()
     with services.session_factory() as session:
         rows = session.execute(
             select(SupplierOrder, Supplier, Order).join(Supplier, Supplier.id == SupplierOrder.supplier_id).join(Order, Order.id == SupplierOrder.order_id)
-            .where(SupplierOrder.shop_domain == shop, SupplierOrder.state == DeliveryState.PLACED.value)
+            .where(SupplierOrder.shop_domain == shop, SupplierOrder.state.in_(AWAITING_PARCELS))
         ).all()
         result.checked = len(rows)
         for delivery, supplier, order in rows:
@@ -124,11 +128,27 @@ def stuck_at_supplier(services, shop: str, now: dt.datetime) -> CheckResult:
             placed = delivery.placed_at or delivery.created_at
             if now - placed <= sla:
                 continue
-            shipped = session.scalar(select(func.count()).select_from(SupplierShipment).where(SupplierShipment.supplier_order_id == delivery.id))
-            if not shipped:
-                result.findings.append(Finding("stuck_at_supplier", f"delivery:{delivery.id}", order.name,
-                                               {"supplier": supplier.name, "placed_at": placed.isoformat(), "sla_hours": sla.total_seconds() / 3600}))
+            evidence = {"supplier": supplier.name, "placed_at": placed.isoformat(), "sla_hours": sla.total_seconds() / 3600}
+            if delivery.state == DeliveryState.PLACED.value:
+                if session.scalar(select(func.count()).select_from(SupplierShipment).where(SupplierShipment.supplier_order_id == delivery.id)):
+                    continue  # a parcel is on its way into Shopify (shipped_not_fulfilled watches it)
+            else:
+                unshipped = _unshipped_lines(session, delivery.id)
+                if not unshipped:
+                    continue
+                evidence["unshipped"] = unshipped
+            result.findings.append(Finding("stuck_at_supplier", f"delivery:{delivery.id}", order.name, evidence))
     return result
+
+
+AWAITING_PARCELS = (DeliveryState.PLACED.value, DeliveryState.PARTIALLY_SHIPPED.value)
+
+
+def _unshipped_lines(session, delivery_id: int) -> list[dict]:
+    """The supplier order's lines with units still to ship: sku, ordered, shipped."""
+    rows = session.execute(select(SupplierOrderLine.supplier_sku, SupplierOrderLine.quantity, SupplierOrderLine.shipped_quantity).where(
+        SupplierOrderLine.supplier_order_id == delivery_id, SupplierOrderLine.quantity > SupplierOrderLine.shipped_quantity)).all()
+    return [{"sku": sku, "ordered": quantity, "shipped": shipped} for sku, quantity, shipped in rows]
 
 
 def shipped_not_fulfilled(services, shop: str, now: dt.datetime) -> CheckResult:

@@ -14,7 +14,7 @@ from shopify_app.orders.models import Order, OrderLine
 from shopify_app.reconcile.models import Desync, ReconcileRun
 from shopify_app.reconcile.runner import run_reconciliation
 from shopify_app.returns.models import ReturnCase, ReturnLine
-from shopify_app.suppliers.models import Alert, DeliveryState, SupplierOrder
+from shopify_app.suppliers.models import Alert, DeliveryState, SupplierOrder, SupplierOrderLine
 
 LATER = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)  # past every in-flight window
 
@@ -78,6 +78,30 @@ def test_a_supplier_order_past_its_sla_is_an_alert_and_resolves_when_it_ships(wo
     run_reconciliation(services, SHOP, only=("stuck_at_supplier",), now=LATER)
     assert alerts(services, "desync_stuck_at_supplier")[0].count == 2  # raised once, seen twice
     with services.session_factory.begin() as session:
+        session.execute(update(SupplierOrder).values(state=DeliveryState.SHIPPED.value))
+    run_reconciliation(services, SHOP, only=("stuck_at_supplier",), now=LATER)
+    assert desync(services, "stuck_at_supplier")[0].status == "resolved" and alerts(services, "desync_stuck_at_supplier") == []
+
+
+def test_the_unshipped_rest_of_a_split_order_past_its_sla_is_an_alert_until_it_ships(world) -> None:
+    app, services, shopify = world
+    paid_sandbox_order(app, shopify)  # two lines, one supplier order
+    with services.session_factory.begin() as session:
+        delivery = session.scalars(select(SupplierOrder)).one()
+        delivery.state, delivery.placed_at = DeliveryState.PARTIALLY_SHIPPED.value, dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=30)
+        first, second = sorted(delivery.lines, key=lambda line: line.id)
+        first.shipped_quantity = first.quantity  # the first parcel carried one line
+    run = run_reconciliation(services, SHOP, only=("stuck_at_supplier",), now=LATER)
+    assert run.report["stuck_at_supplier"]["found"] == 0  # within the 72 h SLA: the rest may still come
+    with services.session_factory.begin() as session:
+        session.execute(update(SupplierOrder).values(placed_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=20)))
+    run = run_reconciliation(services, SHOP, only=("stuck_at_supplier",), now=LATER)
+    assert run.report["stuck_at_supplier"] == {"checked": 1, "found": 1, "repaired": 0, "open": 1}
+    [found] = desync(services, "stuck_at_supplier")
+    assert found.evidence["unshipped"] == [{"sku": second.supplier_sku, "ordered": 1, "shipped": 0}]
+    assert len(alerts(services, "desync_stuck_at_supplier")) == 1  # one per supplier order, not per line
+    with services.session_factory.begin() as session:
+        session.execute(update(SupplierOrderLine).values(shipped_quantity=SupplierOrderLine.quantity))
         session.execute(update(SupplierOrder).values(state=DeliveryState.SHIPPED.value))
     run_reconciliation(services, SHOP, only=("stuck_at_supplier",), now=LATER)
     assert desync(services, "stuck_at_supplier")[0].status == "resolved" and alerts(services, "desync_stuck_at_supplier") == []
