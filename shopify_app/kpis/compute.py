@@ -32,8 +32,10 @@ Median and p90 (nearest rank).
 
 Complaints, each raised at one moment and reacted to at another:
 - damaged: a return case with a line whose reason is DEFECTIVE (returns.policy.DAMAGE_REASONS);
-  raised at requested_at, reacted to at decided_at (approved, declined or sent to review);
-  target damaged_hours. Cases cancelled by the customer before any decision are no complaint.
+  raised at requested_at, reacted to at the first real answer: approved or declined (decided_at),
+  or a complaint answered; an automatic "review" verdict is no answer (the return waits for the
+  merchant, returns/review_clock.py alerts before the target passes); target damaged_hours.
+  Cases cancelled by the customer before any answer are no complaint.
 - out of stock: an alert of kind supplier_out_of_stock, unroutable_line (no supplier can take
   the line), supplier_rejected or supplier_failed (the supplier refused or could not fulfil the
   order); raised at first_seen, reacted to at the first of: the alert resolved, the order
@@ -95,7 +97,7 @@ from ..orders.delays import shipment_time
 from ..orders.models import CustomerNotice, Order, OrderEvent, OrderLine
 from ..reconcile.models import Desync
 from ..returns.analytics import COUNTED_STATUSES, return_analytics
-from ..returns.models import ReturnCase, ReturnLine
+from ..returns.models import Decision, ReturnCase, ReturnLine
 from ..returns.policy import DAMAGE_REASONS
 from ..suppliers.models import Alert, DeliveryState, Supplier, SupplierOrder, SupplierShipment
 from .satisfaction import answer_facts, review_facts, summarise as summarise_satisfaction, supplier_satisfaction
@@ -333,13 +335,18 @@ def _ship_facts(session: Session, shop: str, start: dt.datetime, end: dt.datetim
 
 
 def _damaged_facts(session: Session, shop: str, start: dt.datetime, end: dt.datetime) -> list[ComplaintFact]:
-    """Return cases with a damaged line: requested, then decided."""
+    """Return cases with a damaged line: requested, then answered (approved, declined, a complaint answered; never a review verdict)."""
     damaged = select(ReturnLine.return_case_id).where(ReturnLine.reason.in_(tuple(DAMAGE_REASONS)))
     cases = session.execute(
-        select(ReturnCase.requested_at, ReturnCase.decided_at, ReturnCase.status)
+        select(ReturnCase.requested_at, ReturnCase.decision, ReturnCase.decided_at, ReturnCase.complaint_answered_at, ReturnCase.status)
         .where(ReturnCase.shop_domain == shop, ReturnCase.id.in_(damaged), ReturnCase.requested_at >= start, ReturnCase.requested_at < end)
     )
-    return [ComplaintFact(requested, "damaged", decided) for requested, decided, status in cases if not (status == "canceled" and decided is None)]
+    facts = []
+    for requested, decision, decided, complaint_answered, status in cases:
+        answered = decided if decision in (Decision.APPROVE, Decision.DECLINE) else complaint_answered
+        if not (status == "canceled" and answered is None):
+            facts.append(ComplaintFact(requested, "damaged", answered))
+    return facts
 
 
 def _out_of_stock_facts(session: Session, shop: str, start: dt.datetime, end: dt.datetime) -> list[ComplaintFact]:

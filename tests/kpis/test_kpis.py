@@ -67,7 +67,9 @@ def _parcel(session, delivery, name, shipped, eta, delivered):
 
 
 def _return(session, order, supplier, gid, reason, status, requested, decided=None, refunded=None):
-    case = ReturnCase(shop_domain=order.shop_domain, return_gid=gid, order_id=order.id, status=status, requested_at=requested, decided_at=decided, refunded_at=refunded)
+    decision = "pending" if decided is None else "decline" if status == "declined" else "approve"
+    case = ReturnCase(shop_domain=order.shop_domain, return_gid=gid, order_id=order.id, status=status, requested_at=requested, decided_at=decided, refunded_at=refunded,
+                      decision=decision)
     line = order.lines[0]
     case.lines.append(ReturnLine(return_line_item_gid=gid + "-1", order_line_id=line.id, sku=line.sku, supplier_id=supplier.id, quantity=1, reason=reason))
     session.add(case)
