@@ -83,13 +83,15 @@ def _percent(rate: float) -> str:
 
 def _return_rate(overall: dict, targets: dict) -> dict:
     rate, limit = overall["return_rate"]["rate"], targets["return_rate_max"]
-    return _verdict("Return rate", rate, limit, None if rate is None else rate > limit,
+    # "Below 10 %" is strict: exactly 10 % misses (a limit of 0 asks for no returns at all).
+    return _verdict("Return rate", rate, limit, None if rate is None else rate >= limit if limit > 0 else rate > 0,
                     f"Return rate {_percent(rate or 0)} over the last 7 days (target: below {_percent(limit)}).")
 
 
 def _on_time(overall: dict, targets: dict) -> dict:
     rate, floor = overall["on_time"]["rate"], targets["on_time_min"]
-    return _verdict("On-time delivery", rate, floor, None if rate is None else rate < floor,
+    # "Above 95 %" is strict: exactly 95 % misses (a floor of 100 % asks for every parcel on time).
+    return _verdict("On-time delivery", rate, floor, None if rate is None else rate <= floor if floor < 1 else rate < 1,
                     f"On-time delivery {_percent(rate or 0)} over the last 7 days (target: above {_percent(floor)}).")
 
 

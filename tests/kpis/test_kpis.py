@@ -306,7 +306,7 @@ def test_a_missed_target_alerts_once_and_resolves_when_back_on_target(services) 
     assert alerts["on_time"].message == "On-time delivery 60.0 % over the last 7 days (target: above 95.0 %)."
 
     with services.session_factory.begin() as session:
-        set_targets(session, SHOP, {"on_time_min": 0.6, "return_rate_max": 0.3})
+        set_targets(session, SHOP, {"on_time_min": 0.55, "return_rate_max": 0.3})
         found = check_kpis(session, SHOP, NOW)
     assert found["on_time"]["status"] == found["return_rate"]["status"] == "met"
     alerts = _kpi_alerts(services)
@@ -329,6 +329,28 @@ def test_parcels_never_reported_delivered_count_as_late(services) -> None:
     with services.session_factory() as session:
         on_time = kpis(session, SHOP, MONDAY, NOW, now=NOW)["overall"]["on_time"]
     assert (on_time["measured"], on_time["on_time"], on_time["late"]) == (20, 1, 19)
+
+
+@pytest.mark.parametrize(("judge", "rate", "target", "status"), [
+    ("return_rate", 0.0999, 0.10, "met"), ("return_rate", 0.10, 0.10, "missed"),  # "below 10 %": exactly 10 % misses
+    ("return_rate", 0.0, 0.0, "met"), ("return_rate", 0.01, 0.0, "missed"),
+    ("on_time", 0.9501, 0.95, "met"), ("on_time", 0.95, 0.95, "missed"),  # "above 95 %": exactly 95 % misses
+    ("on_time", 1.0, 1.0, "met"), ("on_time", 0.99, 1.0, "missed"),
+])
+def test_rate_targets_are_strict_at_the_boundary(judge, rate, target, status) -> None:
+    from shopify_app.kpis.evaluate import JUDGES
+
+    key = {"return_rate": "return_rate_max", "on_time": "on_time_min"}[judge]
+    assert JUDGES[judge]({judge: {"rate": rate}}, {**DEFAULT_TARGETS, key: target})["status"] == status
+
+
+def test_reaction_targets_are_inclusive_at_the_boundary() -> None:
+    from shopify_app.kpis.compute import _complaints, ComplaintFact
+    from shopify_app.kpis.evaluate import JUDGES
+
+    reacted_in_24h = _complaints([ComplaintFact(at(0), "damaged", at(1))], 24.0, NOW)  # "within 24 h": 24 h exactly is in time
+    overall = {"complaints": {"damaged": reacted_in_24h}}
+    assert JUDGES["damaged_reaction"](overall, DEFAULT_TARGETS)["status"] == "met"
 
 
 def test_no_data_is_neither_missed_nor_met(services) -> None:
