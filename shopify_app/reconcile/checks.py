@@ -17,7 +17,7 @@ from ..fulfillment.models import FulfillmentOrderRecord, ManagedBy
 from ..fulfillment.sync import FINISHED, WORKABLE, foreign_holds
 from ..inventory.models import InventoryLevel
 from ..models import InboxStatus, ShopSetting, WebhookDelivery, utcnow
-from ..orders.models import Order, OrderState
+from ..orders.models import Order, OrderLine, OrderState
 from ..orders.sync import FORWARDABLE_FINANCIAL_STATUSES
 from ..returns.models import ReturnCase, ReturnLine, RmaState
 from ..suppliers.models import DeliveryState, Supplier, SupplierOrder, SupplierOrderLine, SupplierShipment
@@ -199,19 +199,48 @@ def cancelled_but_open(services, shop: str, now: dt.datetime) -> CheckResult:
     return result
 
 
+FULFILLED_IN_SHOPIFY = ("fulfilled", "partial", "partially_fulfilled")  # REST's spellings and GraphQL's displayFulfillmentStatus
+NEVER_PLACED = (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value, DeliveryState.FAILED.value)
+
+
 def fulfilled_unknown_to_supplier(services, shop: str, now: dt.datetime) -> CheckResult:
-    """Shopify says fulfilled, but the supplier never got the order: someone shipped it another way, or nobody did."""
+    """Shopify says fulfilled (wholly or in part), but the supplier never got the order: someone shipped it another way, or nobody did.
+
+    A partly fulfilled order is judged per line from our copy of its fulfillment orders: only a
+    supplier order with a line Shopify counts fulfilled is a finding (another location's part of
+    a split order shipping is no desync); with no copy, the order's status decides.
+    """
     result = CheckResult()
     with services.session_factory() as session:
         rows = session.execute(
-            select(SupplierOrder.id, SupplierOrder.state, Order.name).join(Order, Order.id == SupplierOrder.order_id)
-            .where(SupplierOrder.shop_domain == shop, Order.fulfillment_status == "fulfilled",
-                   SupplierOrder.state.in_((DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value, DeliveryState.FAILED.value)))
+            select(SupplierOrder.id, SupplierOrder.state, Order.id, Order.name, Order.fulfillment_status).join(Order, Order.id == SupplierOrder.order_id)
+            .where(SupplierOrder.shop_domain == shop, Order.fulfillment_status.in_(FULFILLED_IN_SHOPIFY), SupplierOrder.state.in_(NEVER_PLACED))
         ).all()
-        result.checked = session.scalar(select(func.count()).select_from(Order).where(Order.shop_domain == shop, Order.fulfillment_status == "fulfilled")) or 0
-        for delivery_id, state, name in rows:
-            result.findings.append(Finding("fulfilled_unknown_to_supplier", f"delivery:{delivery_id}", name, {"delivery_state": state}, severity="critical"))
+        result.checked = session.scalar(select(func.count()).select_from(Order).where(Order.shop_domain == shop, Order.fulfillment_status.in_(FULFILLED_IN_SHOPIFY))) or 0
+        for delivery_id, state, order_id, name, status in rows:
+            evidence = {"delivery_state": state, "fulfillment_status": status}
+            if status != "fulfilled":
+                fulfilled = _fulfilled_lines(session, order_id, delivery_id)
+                if fulfilled is not None:
+                    if not fulfilled:
+                        continue
+                    evidence["fulfilled_lines"] = fulfilled
+            result.findings.append(Finding("fulfilled_unknown_to_supplier", f"delivery:{delivery_id}", name, evidence, severity="critical"))
     return result
+
+
+def _fulfilled_lines(session, order_id: int, delivery_id: int) -> list[dict] | None:
+    """The supplier order's lines with units fulfilled in Shopify (sku, units), by our copy of the fulfillment orders; None without a copy."""
+    records = session.scalars(select(FulfillmentOrderRecord.lines).where(FulfillmentOrderRecord.order_id == order_id, FulfillmentOrderRecord.status != "CANCELLED")).all()
+    if not records:
+        return None
+    done: dict[str, int] = {}
+    for lines in records:
+        for item in lines or []:
+            done[str(item["line"])] = done.get(str(item["line"]), 0) + max(0, item["total"] - item["remaining"])
+    ours = session.execute(select(SupplierOrderLine.supplier_sku, OrderLine.shopify_line_id).join(OrderLine, OrderLine.id == SupplierOrderLine.order_line_id)
+                           .where(SupplierOrderLine.supplier_order_id == delivery_id)).all()
+    return [{"sku": sku, "units": done[line]} for sku, line in ours if done.get(line)]
 
 
 def inventory_drift(services, shop: str, now: dt.datetime) -> CheckResult:

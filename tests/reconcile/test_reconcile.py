@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from conftest import API_KEY
 from orders.forwarding_kit import SHOP, add_printful_supplier, deliver, deliveries, paid_sandbox_order
@@ -116,6 +116,34 @@ def test_fulfilled_in_shopify_but_never_placed_is_an_alert(world) -> None:
     run = run_reconciliation(services, SHOP, only=("fulfilled_unknown_to_supplier",), now=LATER)
     assert run.report["fulfilled_unknown_to_supplier"]["open"] == 1
     assert alerts(services, "desync_fulfilled_unknown_to_supplier")[0].severity == "critical"
+
+
+def test_partly_fulfilled_in_shopify_but_never_placed_is_an_alert_judged_per_line(world) -> None:
+    from shopify_app.fulfillment.models import FulfillmentOrderRecord
+
+    app, services, shopify = world
+    paid_sandbox_order(app, shopify)
+    with services.session_factory.begin() as session:
+        session.execute(update(SupplierOrder).values(state=DeliveryState.FAILED.value))
+        records = session.scalars(select(FulfillmentOrderRecord)).all()
+        assert records and all(item["remaining"] == item["total"] for r in records for item in r.lines)
+    for status in ("partial", "partially_fulfilled"):  # REST's spelling, GraphQL's displayFulfillmentStatus
+        with services.session_factory.begin() as session:
+            session.execute(update(Order).values(fulfillment_status=status))
+        run = run_reconciliation(services, SHOP, only=("fulfilled_unknown_to_supplier",), now=LATER)
+        assert run.report["fulfilled_unknown_to_supplier"]["found"] == 0, status  # by the fulfillment orders, none of this supplier's lines shipped
+    with services.session_factory.begin() as session:
+        record = session.scalars(select(FulfillmentOrderRecord)).first()
+        first = record.lines[0]
+        record.lines = [{**first, "remaining": 0}, *record.lines[1:]]  # one line fulfilled in Shopify, by someone else
+    run = run_reconciliation(services, SHOP, only=("fulfilled_unknown_to_supplier",), now=LATER)
+    assert run.report["fulfilled_unknown_to_supplier"]["open"] == 1
+    [found] = desync(services, "fulfilled_unknown_to_supplier")
+    assert [line["units"] for line in found.evidence["fulfilled_lines"]] == [first["total"]]
+    with services.session_factory.begin() as session:
+        session.execute(delete(FulfillmentOrderRecord))  # no copy of the fulfillment orders: the order's status decides
+    run = run_reconciliation(services, SHOP, only=("fulfilled_unknown_to_supplier",), now=LATER)
+    assert run.report["fulfilled_unknown_to_supplier"]["open"] == 1 and alerts(services, "desync_fulfilled_unknown_to_supplier")[0].severity == "critical"
 
 
 def test_a_return_received_but_never_disposed_is_an_alert(world) -> None:
