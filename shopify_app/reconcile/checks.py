@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Callable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from ..bounds import bounded_number
 from ..fulfillment.models import FulfillmentOrderRecord, ManagedBy
@@ -276,16 +276,21 @@ def inventory_drift(services, shop: str, now: dt.datetime) -> CheckResult:
 
 
 def returns_stalled(services, shop: str, now: dt.datetime) -> CheckResult:
-    """Returns received but not disposed, or approved long ago and never received."""
+    """Returns received but not disposed (open or already closed in Shopify), or approved long ago and never received."""
     result = CheckResult()
     with services.session_factory() as session:
-        cases = session.scalars(select(ReturnCase).where(ReturnCase.shop_domain == shop, ReturnCase.status == "open")).all()
+        # A closed return whose units came back but were never restocked nor written off is stalled too
+        # (closed ones pile up over the years: only those with such a line are read).
+        undisposed_line = select(ReturnLine.id).where(ReturnLine.return_case_id == ReturnCase.id,
+                                                      ReturnLine.received_quantity > ReturnLine.restocked_quantity + ReturnLine.not_restocked_quantity).exists()
+        cases = session.scalars(select(ReturnCase).where(ReturnCase.shop_domain == shop, or_(
+            ReturnCase.status == "open", and_(ReturnCase.status == "closed", undisposed_line)))).all()
         result.checked = len(cases)
         for case in cases:
             undisposed = [line for line in case.lines if line.received_quantity > line.restocked_quantity + line.not_restocked_quantity]
             if undisposed:
                 result.findings.append(Finding("return_not_restocked", f"return:{case.id}", case.name, {"lines": [line.id for line in undisposed]}))
-            elif case.received_at is None and case.decided_at and now - case.decided_at > RETURN_STALE_AFTER and case.rma_state != RmaState.NONE:
+            elif case.status == "open" and case.received_at is None and case.decided_at and now - case.decided_at > RETURN_STALE_AFTER and case.rma_state != RmaState.NONE:
                 result.findings.append(Finding("return_never_received", f"return:{case.id}", case.name, {"approved_at": case.decided_at.isoformat()}))
     return result
 

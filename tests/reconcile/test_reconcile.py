@@ -156,6 +156,20 @@ def test_a_return_received_but_never_disposed_is_an_alert(world) -> None:
     assert run.report["returns_stalled"]["open"] == 1 and desync(services, "return_not_restocked")
 
 
+def test_a_closed_return_received_but_never_disposed_is_an_alert_until_disposed(world) -> None:
+    _, services, _ = world
+    with services.session_factory.begin() as session:
+        case = ReturnCase(shop_domain=SHOP, return_gid="gid://shopify/Return/9", name="#1001-R9", status="closed", received_at=dt.datetime.now(dt.timezone.utc))
+        case.lines.append(ReturnLine(return_line_item_gid="gid://shopify/ReturnLineItem/9", quantity=2, received_quantity=2, restocked_quantity=1))
+        session.add(case)
+    run = run_reconciliation(services, SHOP, only=("returns_stalled",), now=LATER)
+    assert run.report["returns_stalled"] == {"checked": 1, "found": 1, "repaired": 0, "open": 1}
+    with services.session_factory.begin() as session:
+        session.execute(update(ReturnLine).values(not_restocked_quantity=1))  # the last unit written off
+    run = run_reconciliation(services, SHOP, only=("returns_stalled",), now=LATER)
+    assert run.report["returns_stalled"]["found"] == 0 and desync(services, "return_not_restocked")[0].status == "resolved"
+
+
 def test_dead_letters_are_reported(world) -> None:
     app, services, shopify = world
     app.test_client()  # the app is built
