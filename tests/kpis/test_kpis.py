@@ -295,12 +295,14 @@ def test_a_missed_target_alerts_once_and_resolves_when_back_on_target(services) 
         with services.session_factory.begin() as session:
             found = check_kpis(session, SHOP, NOW)
     assert {name: v["status"] for name, v in found.items()} == {
-        "return_rate": "missed", "on_time": "missed", "forward_hours": "met",
+        "return_rate": "missed", "on_time": "missed", "forward_hours": "missed",  # 7 of 9 orders within 4 h: the p90 is 8 h
         "damaged_reaction": "missed", "out_of_stock_reaction": "missed", "delivery_problem_reaction": "met", "reply_time": "no_data",
     }
-    assert found["return_rate"]["value"] == 0.25 and found["on_time"]["value"] == 0.6
+    assert found["return_rate"]["value"] == 0.25 and found["on_time"]["value"] == 0.6 and found["forward_hours"]["value"] == 8.0
     alerts = _kpi_alerts(services)
-    assert sorted(alerts) == ["damaged_reaction", "on_time", "out_of_stock_reaction", "return_rate"]
+    assert sorted(alerts) == ["damaged_reaction", "forward_hours", "on_time", "out_of_stock_reaction", "return_rate"]
+    assert alerts["forward_hours"].message == ("77.8 % of orders reached the supplier within 4 h over the last 7 days; 90 % took up to 8.0 h "
+                                               "(target: 90.0 % within 4 h).")
     assert all(a.count == 2 and a.resolved_at is None and a.severity == "warning" for a in alerts.values())  # one alert each, seen twice
     assert alerts["on_time"].dedupe_key == f"kpi:{SHOP}:on_time"
     assert alerts["on_time"].message == "On-time delivery 60.0 % over the last 7 days (target: above 95.0 %)."
@@ -329,6 +331,15 @@ def test_parcels_never_reported_delivered_count_as_late(services) -> None:
     with services.session_factory() as session:
         on_time = kpis(session, SHOP, MONDAY, NOW, now=NOW)["overall"]["on_time"]
     assert (on_time["measured"], on_time["on_time"], on_time["late"]) == (20, 1, 19)
+
+
+@pytest.mark.parametrize(("fast", "slow", "status"), [(51, 49, "missed"), (89, 11, "missed"), (90, 10, "met"), (100, 0, "met")])
+def test_order_to_supplier_is_judged_on_nine_orders_in_ten_not_the_median(fast, slow, status) -> None:
+    from shopify_app.kpis.compute import _hours_stats
+    from shopify_app.kpis.evaluate import JUDGES
+
+    stats = _hours_stats([1.0] * fast + [72.0] * slow, DEFAULT_TARGETS["forward_hours"])  # the median is 1 h in every case
+    assert JUDGES["forward_hours"]({"forward_hours": stats}, DEFAULT_TARGETS)["status"] == status
 
 
 @pytest.mark.parametrize(("judge", "rate", "target", "status"), [
@@ -371,7 +382,7 @@ def test_the_daily_job_checks_every_installed_shop(services) -> None:
     found = check_installed_shops(services, NOW)
     assert list(found) == [SHOP]  # the uninstalled shop is skipped
     assert found[SHOP]["on_time"]["status"] == "missed"
-    assert len(_kpi_alerts(services)) == 4
+    assert len(_kpi_alerts(services)) == 5  # return rate, on time, order to supplier, damaged and out-of-stock reactions
 
 
 def test_the_scheduler_runs_the_check_daily() -> None:
