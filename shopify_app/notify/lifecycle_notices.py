@@ -25,7 +25,7 @@ from ..deliveries.models import FulfillmentDelivery
 from ..models import Shop, ShopStatus, utcnow
 from ..orders.delays import shipment_time
 from ..orders.models import CustomerNotice, Order, OrderLine, OrderState
-from ..returns.business_days import last_business_day
+from ..returns.business_days import last_business_day, local_date
 from ..suppliers.models import Supplier, SupplierOrder, SupplierShipment
 from .customer_models import SatisfactionAnswer
 from .notice_contexts import notice_context
@@ -139,14 +139,16 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 
 def expected_dispatch(session: Session, order: Order) -> dt.date | None:
-    """The day the slowest of the order's suppliers should ship by: its SLA in business days of the delivery country."""
+    """The day the slowest of the order's suppliers should ship by: its SLA in business days of the delivery country, from the shop's date of the order."""
     hours = [((s or {}).get("sla_hours") or DEFAULT_SLA_HOURS) for s in session.scalars(
         select(Supplier.settings).join(SupplierOrder, SupplierOrder.supplier_id == Supplier.id).where(SupplierOrder.order_id == order.id))]
     if not hours:
         return None
     start = _aware(order.shopify_created_at or order.created_at)
     country = (order.shipping_address or {}).get("country_code")
-    return last_business_day(start.date(), max(1, math.ceil(max(float(h) for h in hours) / 24)), country)
+    # The shop's calendar day, not UTC's: an order at 00:30 in Warsaw on a Friday was placed on Friday (a day later than UTC says).
+    timezone = session.scalar(select(Shop.iana_timezone).where(Shop.domain == order.shop_domain))
+    return last_business_day(local_date(start, timezone), max(1, math.ceil(max(float(h) for h in hours) / 24)), country)
 
 
 def _shop_of(session: Session, notice) -> str:
