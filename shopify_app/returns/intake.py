@@ -26,6 +26,7 @@ from ..shop_profile import shop_profile
 from ..orders.models import CustomerNotice, Order, OrderLine
 from ..orders.timeline import record_event
 from ..suppliers.models import Supplier, SupplierOrder, SupplierOrderLine, SupplierShipment
+from .business_days import end_of_local_day
 from .legal_profiles import LegalProfile, profile_for_country, with_overrides
 from .models import CaseKind, ComplaintState, Decision, ReturnCase, ReturnLine, RmaState
 from .policy import LineFacts, ReturnPolicy, decide, policy_from, supplier_terms_from
@@ -264,7 +265,10 @@ def open_complaint(session: Session, case: ReturnCase, note: str) -> None:
     profile = case_profile(session, case)
     case.complaint_state = ComplaintState.OPEN
     if profile.complaint_answer_days is not None:
-        case.complaint_due_at = case.requested_at + dt.timedelta(days=profile.complaint_answer_days)
+        # "Within 14 days" ends at the end of the 14th day in the shop's zone (Civil Code art. 111),
+        # so silence cannot accept the complaint "by law" while the merchant still has that day.
+        timezone = shop_profile(session, case.shop_domain)["iana_timezone"]
+        case.complaint_due_at = end_of_local_day(case.requested_at, profile.complaint_answer_days, timezone)
     timeline(session, case, "complaint_opened", "app", profile=profile.key, due=case.complaint_due_at.isoformat() if case.complaint_due_at else None, note=note)
     notify_customer(session, case, "return_complaint_received")
     name = case.name or case.return_gid

@@ -1,6 +1,6 @@
 """The store's return policy, each supplier's return terms, and the decision for a return request.
 
-Windows count whole days from delivery (../shared/PRODUCT.md): 14 by default, the legal
+Windows count whole calendar days from delivery in the shop's zone (../shared/PRODUCT.md): 14 by default, the legal
 minimum in the EU and Israel; per reason, a wrong size within 14, "not as described" within
 30, and "damaged: report within 3 business days" (a service promise for fast replacement).
 The customer's legal profile (legal_profiles.py, by shipping country) is a floor under all
@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping
 
 from ..bounds import bounded_int, bounded_number
 from ..i18n import gettext as _
-from .business_days import within_business_days
+from .business_days import calendar_days_between, within_business_days
 from .legal_profiles import CONFORMITY_REASONS, NONE, PROFILES, LegalProfile, override_errors
 from .models import Decision
 
@@ -260,7 +260,7 @@ class Verdict:
     complaint: bool = False  # a claim under the legal guarantee: the merchant answers it by a deadline
 
 
-def _within_policy(line: LineFacts, policy: ReturnPolicy, days: float, now: dt.datetime) -> tuple[bool, str]:
+def _within_policy(line: LineFacts, policy: ReturnPolicy, days: int, now: dt.datetime) -> tuple[bool, str]:
     """Inside the store's own window for the reason, and how to say it."""
     window = policy.window_for(line.reason)
     if line.reason in policy.business_day_reasons:
@@ -280,7 +280,8 @@ def judge_line(line: LineFacts, policy: ReturnPolicy, now: dt.datetime) -> Verdi
         return Verdict(Decision.REVIEW, f"{line.quantity} requested but only {line.returnable_quantity} delivered and not yet returned.")
     if line.delivered_at is None:
         return Verdict(Decision.REVIEW, "The delivery date is unknown, so the return window cannot be checked.")
-    days = (now - line.delivered_at).total_seconds() / 86400
+    # Whole calendar days in the shop's zone: a window of N days ends at the end of day N.
+    days = calendar_days_between(line.delivered_at, now, line.timezone)
     in_policy, window_text = _within_policy(line, policy, days, now)
     in_withdrawal = profile.withdrawal_days is not None and days <= profile.withdrawal_days and not final_sale
     if not (in_policy or in_withdrawal):
