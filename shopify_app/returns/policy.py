@@ -6,7 +6,11 @@ minimum in the EU and Israel; per reason, a wrong size within 14, "not as descri
 The customer's legal profile (legal_profiles.py, by shipping country) is a floor under all
 of it: a withdrawal inside the statutory window is never declined for time, and a defect,
 mismatch or wrong item inside the legal guarantee goes to the merchant as a complaint
-instead of being declined. Final-sale products (by tag or id) are declined. Anything the
+instead of being declined. Final-sale products (by tag or id) are outside the store's own
+policy only: "final sale" (clearance) is no exception under Directive 2011/83 art. 16 or
+Israel's s. 14C exclusions, so inside the statutory withdrawal period they are accepted like
+any item; only tags listed as withdrawal exemptions (made to the customer's specification,
+personalised, perishable) take the statutory withdrawal away, never the guarantee. Anything the
 rules cannot settle (delivery date unknown, a reason the merchant wants to see, lines with
 different verdicts) goes to the merchant's review queue.
 """
@@ -35,6 +39,7 @@ DEFAULT_REASON_WINDOWS = {
 RETURN_REASONS = ("SIZE_TOO_SMALL", "SIZE_TOO_LARGE", "UNWANTED", "NOT_AS_DESCRIBED", "WRONG_ITEM", "DEFECTIVE", "STYLE", "COLOR", "OTHER", "UNKNOWN")
 DAMAGE_REASONS = frozenset({"DEFECTIVE"})  # units that come back unsellable
 DEFAULT_BUSINESS_DAY_REASONS = ("DEFECTIVE",)
+DEFAULT_WITHDRAWAL_EXEMPT_TAGS = ("custom-made", "personalized", "perishable")
 
 
 class PolicyError(ValueError):
@@ -51,12 +56,15 @@ class ReturnPolicy:
 
     window_days: int = LEGAL_MINIMUM_DAYS
     reason_windows: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_REASON_WINDOWS))
-    final_sale_tags: tuple[str, ...] = ("final-sale",)
+    final_sale_tags: tuple[str, ...] = ("final-sale",)  # the store's own policy: no voluntary return (the statutory withdrawal stays)
     final_sale_product_ids: tuple[str, ...] = ()
     review_reasons: tuple[str, ...] = ()  # always shown to the merchant first
     auto_decide: bool = True  # False: every request waits for the merchant
     business_day_reasons: tuple[str, ...] = DEFAULT_BUSINESS_DAY_REASONS  # their windows count business days
     legal_overrides: dict[str, dict[str, int]] = field(default_factory=dict)  # per profile key: figures raised for the consumer
+    # Goods the law itself excludes from withdrawal (Directive 2011/83 art. 16(c)-(d); Israel s. 14C(d)):
+    # made to the customer's specification or personalised, or liable to perish. Also final sale.
+    withdrawal_exempt_tags: tuple[str, ...] = DEFAULT_WITHDRAWAL_EXEMPT_TAGS
     standard_delivery_price: str | None = None  # the least expensive standard delivery (decimal, order currency): the most a withdrawal refunds of delivery
 
     def window_for(self, reason: str) -> int:
@@ -71,7 +79,7 @@ class ReturnPolicy:
         return out
 
 
-LIST_FIELDS = ("final_sale_tags", "final_sale_product_ids", "review_reasons", "business_day_reasons")
+LIST_FIELDS = ("final_sale_tags", "final_sale_product_ids", "review_reasons", "business_day_reasons", "withdrawal_exempt_tags")
 
 
 def reason_floor(reason: str) -> int:
@@ -268,14 +276,22 @@ def _within_policy(line: LineFacts, policy: ReturnPolicy, days: int, now: dt.dat
     return days <= window, f"{window} days"
 
 
+def _final_sale(exempt: bool) -> Verdict:
+    if exempt:
+        return Verdict(Decision.DECLINE, "This item was made or personalised for you, or perishes, so the law excludes it from withdrawal.", "FINAL_SALE")
+    return Verdict(Decision.DECLINE, "This item was sold as final sale and cannot be returned.", "FINAL_SALE")
+
+
 def judge_line(line: LineFacts, policy: ReturnPolicy, now: dt.datetime) -> Verdict:
     """Approve, decline, send to review, or open a complaint for one line."""
     profile = line.profile
     guarantee = line.reason in CONFORMITY_REASONS and profile.guarantee_days is not None
     tags = {t.strip().lower() for t in line.product_tags}
-    final_sale = tags & {t.lower() for t in policy.final_sale_tags} or (line.product_id and line.product_id in policy.final_sale_product_ids)
-    if final_sale and not guarantee:  # final sale never takes away the legal guarantee for a defect
-        return Verdict(Decision.DECLINE, "This item was sold as final sale and cannot be returned.", "FINAL_SALE")
+    exempt = bool(tags & {t.strip().lower() for t in policy.withdrawal_exempt_tags})  # excluded by law, not only by the store
+    final_sale = exempt or bool(tags & {t.strip().lower() for t in policy.final_sale_tags}) or bool(line.product_id and line.product_id in policy.final_sale_product_ids)
+    withdrawable = profile.withdrawal_days is not None and not exempt
+    if final_sale and not (guarantee or withdrawable):  # final sale never takes away the legal guarantee nor a statutory withdrawal
+        return _final_sale(exempt)
     if line.returnable_quantity is not None and line.quantity > line.returnable_quantity:
         return Verdict(Decision.REVIEW, f"{line.quantity} requested but only {line.returnable_quantity} delivered and not yet returned.")
     if line.delivered_at is None:
@@ -283,7 +299,9 @@ def judge_line(line: LineFacts, policy: ReturnPolicy, now: dt.datetime) -> Verdi
     # Whole calendar days in the shop's zone: a window of N days ends at the end of day N.
     days = calendar_days_between(line.delivered_at, now, line.timezone)
     in_policy, window_text = _within_policy(line, policy, days, now)
-    in_withdrawal = profile.withdrawal_days is not None and days <= profile.withdrawal_days and not final_sale
+    in_withdrawal = withdrawable and days <= profile.withdrawal_days
+    if final_sale and not (guarantee or in_withdrawal):  # past the statutory period only the store's policy is left, and it excludes the item
+        return _final_sale(exempt)
     if not (in_policy or in_withdrawal):
         if guarantee and days <= profile.guarantee_days:
             return Verdict(Decision.REVIEW, _("A complaint under the legal guarantee (%(days)s days from delivery): answer it before its deadline.",
@@ -295,7 +313,7 @@ def judge_line(line: LineFacts, policy: ReturnPolicy, now: dt.datetime) -> Verdi
     if line.reason in policy.review_reasons:
         return Verdict(Decision.REVIEW, f"Returns for {line.reason.lower().replace('_', ' ')} are reviewed by the merchant.")
     supplier_passed = bool(line.supplier_terms and (not line.supplier_terms.accepts_returns or (line.supplier_terms.window_days is not None and days > line.supplier_terms.window_days)))
-    note = "Within the return window." if in_policy else _("Within the %(days)s-day legal withdrawal period.", days=profile.withdrawal_days)
+    note = "Within the return window." if in_policy and not final_sale else _("Within the %(days)s-day legal withdrawal period.", days=profile.withdrawal_days)
     if not line.supplier_known:
         note += " The supplier is no longer connected: arrange its side by hand."
     elif supplier_passed:
