@@ -173,6 +173,7 @@ def decide_return(session: Session, case: ReturnCase, now: dt.datetime | None = 
     verdict, per_line = decide(facts, store_policy(session, case.shop_domain), now or utcnow())
     for line, line_verdict in zip(case.lines, per_line):
         line.verdict, line.verdict_note = line_verdict.decision, line_verdict.note
+        line.supplier_window_passed = line_verdict.supplier_window_passed
     if verdict.complaint:
         case.kind = CaseKind.COMPLAINT
     return verdict, per_line
@@ -207,9 +208,17 @@ def open_case_for_supplier(session: Session, case: ReturnCase) -> None:
         return
     supplier = session.get(Supplier, case.supplier_id) if case.supplier_id else None
     terms = supplier_terms_from(supplier.return_terms) if supplier else None
-    if supplier is None or supplier.deleted_at is not None or not (terms and terms.accepts_returns):
+    # The customer's lawful return outlives the supplier's window: asking it for an RMA then only
+    # earns a refusal, and the item is the store's to keep or resell.
+    past_window = any(line.supplier_window_passed for line in case.lines if line.supplier_id == case.supplier_id)
+    if supplier is None or supplier.deleted_at is not None or not (terms and terms.accepts_returns) or past_window:
         case.rma_state = RmaState.MANUAL
-        why = "its supplier was deleted" if supplier is not None and supplier.deleted_at is not None else "no supplier takes this return"
+        if supplier is not None and supplier.deleted_at is not None:
+            why = "its supplier was deleted"
+        elif past_window and terms and terms.accepts_returns:
+            why = f"it came after the supplier's {terms.window_days}-day return window, so the item stays with the store"
+        else:
+            why = "no supplier takes this return"
         case.rma_note = f"No supplier RMA: {why}; send the customer your own return instructions."
         raise_alert(session, case.shop_domain, "return_manual", f"return_manual:{case.id}", f"Return {case.name or case.return_gid}: {why}. Arrange it by hand.", subject=case.name)
         return

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..models import Base, BigId, UTCDateTime, utcnow
@@ -115,6 +115,8 @@ class ReturnLine(Base):
     customer_note: Mapped[str | None] = mapped_column(Text)  # personal data (privacy registry)
     verdict: Mapped[str] = mapped_column(String(16), default=Decision.PENDING)
     verdict_note: Mapped[str | None] = mapped_column(Text)
+    # Returned past the supplier's window (or it takes no returns): the store keeps the item, no RMA, no supplier restock.
+    supplier_window_passed: Mapped[bool] = mapped_column(Boolean, default=False)
     received_quantity: Mapped[int] = mapped_column(Integer, default=0)
     restocked_quantity: Mapped[int] = mapped_column(Integer, default=0)
     not_restocked_quantity: Mapped[int] = mapped_column(Integer, default=0)
