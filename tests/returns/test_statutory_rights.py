@@ -192,6 +192,23 @@ def test_a_polish_withdrawal_on_day_13_is_approved_and_its_refund_clock_alerts_b
     assert world.api("get", f"/api/returns/{case.id}").get_json()["return_"]["clocks"][0]["state"] == "done"
 
 
+def test_an_israeli_refund_clock_runs_from_the_request_without_waiting_for_the_goods(world) -> None:
+    # Consumer Protection Law s. 14E: the refund is due 14 days from the cancellation notice; unlike
+    # Directive 2011/83 art. 13(3), the dealer may not hold it until the goods are back.
+    order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=5, country="IL")
+    case = world.request_return(order, "MUG-WHT", reason="UNWANTED")
+    assert (case.decision, case.legal_profile, case.received_at) == ("approve", "IL", None)
+    assert case.refund_due_at - case.requested_at == dt.timedelta(days=14)
+    [clock] = world.api("get", f"/api/returns/{case.id}").get_json()["return_"]["clocks"]
+    assert clock["kind"] == "refund" and clock["state"] == "running" and clock["hours_left"] is not None
+    due = case.refund_due_at
+    assert check_deadlines(world.services, now=due - dt.timedelta(hours=47)).alerts_raised == 1  # goods still with the customer
+    [alert] = open_alerts(world, "refund_due")
+    assert alert.severity == "warning" and alert.dedupe_key == f"refund_due:{case.id}"
+    check_deadlines(world.services, now=due + dt.timedelta(hours=1))
+    assert open_alerts(world, "refund_due")[0].severity == "critical"
+
+
 def test_a_policy_below_the_minimum_is_refused_field_by_field_and_raises_are_kept(world) -> None:
     below = {"reason_windows": {"UNWANTED": 3, "DEFECTIVE": 2},
              "legal_overrides": {"PL": {"withdrawal_days": 10, "complaint_answer_days": 30, "guarantee_days": 1095}}}
