@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from shopify_app.orders.models import CustomerNotice, OrderEvent
+from shopify_app.returns.business_days import end_of_local_day
 from shopify_app.returns.complaints import ComplaintRefused, answer_complaint
 from shopify_app.returns.deadlines import ALERT_AHEAD, check_deadlines
 from shopify_app.suppliers.models import Alert
@@ -73,12 +74,13 @@ def test_a_polish_defect_claim_on_day_20_is_a_complaint_the_merchant_answers(wor
     case = world.request_return(order, "MUG-WHT", reason="DEFECTIVE")
     # Past the store's 3-business-day promise and the 14-day withdrawal, inside the 2-year guarantee.
     assert (case.kind, case.legal_profile, case.country_code, case.decision, case.status) == ("complaint", "PL", "PL", "review", "requested")
-    assert case.complaint_state == "open" and case.complaint_due_at - case.requested_at == dt.timedelta(days=14)
+    # 14 days from the claim, to the end of that day in the shop's zone (UTC here: the shop has none).
+    assert case.complaint_state == "open" and case.complaint_due_at == end_of_local_day(case.requested_at, 14, None)
     assert shopify_status(world, case) == "REQUESTED"  # never declined for time
     queue = world.api("get", "/api/returns?complaints=1").get_json()["returns"]
     assert [c["id"] for c in queue] == [case.id]
     [clock] = queue[0]["clocks"]
-    assert clock["kind"] == "complaint_answer" and clock["state"] == "running" and 13 * 24 < clock["hours_left"] <= 14 * 24
+    assert clock["kind"] == "complaint_answer" and clock["state"] == "running" and 14 * 24 <= clock["hours_left"] <= 15 * 24  # to the end of day 14
     assert "complaint_opened" in events(world, case) and "return_complaint_received" in notices(world, case)
     assert [a.dedupe_key for a in open_alerts(world, "return_complaint")] == [f"return_review:{case.id}"]
     [watch] = [fn for job_id, _, fn in PERIODIC_JOBS if job_id == "return-deadlines"]
@@ -117,7 +119,7 @@ def test_an_unanswered_polish_complaint_is_accepted_by_law_on_day_14_of_the_clai
     assert alert.severity == "warning" and alert.dedupe_key == f"complaint_due:{case.id}"
     assert world.case(case.return_gid).complaint_state == "open"
 
-    after = claimed + dt.timedelta(days=14, minutes=1)
+    after = case.complaint_due_at + dt.timedelta(minutes=1)
     with pytest.raises(ComplaintRefused, match="accepted") as refused:  # too late to reject: the law decided
         answer_complaint(services, SHOP, case.id, "reject", None, "No defect found.", now=after)
     assert refused.value.status == 409 and shopify_status(world, case) == "REQUESTED"
