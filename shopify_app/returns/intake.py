@@ -225,13 +225,15 @@ def open_case_for_supplier(session: Session, case: ReturnCase) -> None:
     case.rma_state, case.next_attempt_at = RmaState.PENDING, utcnow()
 
 
-def mark_decided(session: Session, case: ReturnCase, decision: str, by: str, note: str, decline_reason: str | None = None) -> None:
+def mark_decided(session: Session, case: ReturnCase, decision: str, by: str, note: str, decline_reason: str | None = None,
+                 reasons: tuple[dict, ...] = ()) -> None:
     """Record a decision and its timeline step and customer email; a decision ends the "needs your decision" alert.
 
     A complaint's decision is its answer (accepted or rejected; "law" when silence accepted it),
     told to the customer as such; an approved withdrawal starts the statutory refund clock.
     """
     case.decision, case.decided_by, case.decision_note, case.decided_at = decision, by, note, utcnow()
+    case.decision_reasons = list(reasons) or None  # the policy's reasons; a merchant's own words stay in decision_note
     complaint = case.kind == CaseKind.COMPLAINT
     actor = {"policy": "app", "law": "app"}.get(by, "merchant")
     if decision in (Decision.APPROVE, Decision.DECLINE):

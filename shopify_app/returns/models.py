@@ -62,6 +62,8 @@ class ReturnCase(Base):
     decided_by: Mapped[str | None] = mapped_column(String(16))  # policy | merchant
     decision_note: Mapped[str | None] = mapped_column(Text)
     decline_reason: Mapped[str | None] = mapped_column(String(32))  # RETURN_PERIOD_ENDED | FINAL_SALE | OTHER
+    # The policy's decline as [{"code", "params"}] (decline_reasons.py): the customer's email words it in their language.
+    decision_reasons: Mapped[list | None] = mapped_column(JSON, info=CODES_ONLY)
     outcome: Mapped[str | None] = mapped_column(String(16))  # refund | exchange | store_credit
     supplier_id: Mapped[int | None] = mapped_column(ForeignKey("suppliers.id", ondelete="SET NULL"))
     rma_state: Mapped[str] = mapped_column(String(16), default=RmaState.NONE)

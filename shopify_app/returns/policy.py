@@ -24,6 +24,7 @@ from typing import Any, Iterable, Mapping
 from ..bounds import bounded_int, bounded_number
 from ..i18n import gettext as _
 from .business_days import calendar_days_between, within_business_days
+from .decline_reasons import in_words, merged, reason
 from .legal_profiles import CONFORMITY_REASONS, NONE, PROFILES, LegalProfile, override_errors
 from .models import Decision
 
@@ -266,20 +267,24 @@ class Verdict:
     decline_reason: str | None = None
     supplier_window_passed: bool = False
     complaint: bool = False  # a claim under the legal guarantee: the merchant answers it by a deadline
+    reasons: tuple[dict, ...] = ()  # a decline's reasons as codes and figures (decline_reasons.py): told to the customer in their language
 
 
-def _within_policy(line: LineFacts, policy: ReturnPolicy, days: int, now: dt.datetime) -> tuple[bool, str]:
-    """Inside the store's own window for the reason, and how to say it."""
+def _declined(decline_reason: str, *reasons: dict) -> Verdict:
+    return Verdict(Decision.DECLINE, in_words(reasons), decline_reason, reasons=reasons)
+
+
+def _within_policy(line: LineFacts, policy: ReturnPolicy, days: int, now: dt.datetime) -> tuple[bool, dict]:
+    """Inside the store's own window for the reason, and the reason to give when it is not."""
     window = policy.window_for(line.reason)
+    code = "damage_window_ended" if line.reason in DAMAGE_REASONS else "window_ended"
     if line.reason in policy.business_day_reasons:
-        return within_business_days(line.delivered_at, window, line.country, now, line.timezone), _("%(n)s business days", n=window)
-    return days <= window, f"{window} days"
+        return within_business_days(line.delivered_at, window, line.country, now, line.timezone), reason(code + "_business", days=window)
+    return days <= window, reason(code, days=window)
 
 
 def _final_sale(exempt: bool) -> Verdict:
-    if exempt:
-        return Verdict(Decision.DECLINE, "This item was made or personalised for you, or perishes, so the law excludes it from withdrawal.", "FINAL_SALE")
-    return Verdict(Decision.DECLINE, "This item was sold as final sale and cannot be returned.", "FINAL_SALE")
+    return _declined("FINAL_SALE", reason("withdrawal_exempt" if exempt else "final_sale"))
 
 
 def judge_line(line: LineFacts, policy: ReturnPolicy, now: dt.datetime) -> Verdict:
@@ -298,7 +303,7 @@ def judge_line(line: LineFacts, policy: ReturnPolicy, now: dt.datetime) -> Verdi
         return Verdict(Decision.REVIEW, "The delivery date is unknown, so the return window cannot be checked.")
     # Whole calendar days in the shop's zone: a window of N days ends at the end of day N.
     days = calendar_days_between(line.delivered_at, now, line.timezone)
-    in_policy, window_text = _within_policy(line, policy, days, now)
+    in_policy, window_ended = _within_policy(line, policy, days, now)
     in_withdrawal = withdrawable and days <= profile.withdrawal_days
     if final_sale and not (guarantee or in_withdrawal):  # past the statutory period only the store's policy is left, and it excludes the item
         return _final_sale(exempt)
@@ -307,9 +312,8 @@ def judge_line(line: LineFacts, policy: ReturnPolicy, now: dt.datetime) -> Verdi
             return Verdict(Decision.REVIEW, _("A complaint under the legal guarantee (%(days)s days from delivery): answer it before its deadline.",
                                               days=profile.guarantee_days), complaint=True)
         if guarantee:
-            return Verdict(Decision.DECLINE, _("The legal guarantee has ended: it covers %(days)s days from delivery.", days=profile.guarantee_days), "RETURN_PERIOD_ENDED")
-        what = "damage must be reported" if line.reason in DAMAGE_REASONS else "returns are accepted"
-        return Verdict(Decision.DECLINE, f"The return window has ended: for this reason {what} within {window_text} of delivery.", "RETURN_PERIOD_ENDED")
+            return _declined("RETURN_PERIOD_ENDED", reason("guarantee_ended", days=profile.guarantee_days))
+        return _declined("RETURN_PERIOD_ENDED", window_ended)
     if line.reason in policy.review_reasons:
         return Verdict(Decision.REVIEW, f"Returns for {line.reason.lower().replace('_', ' ')} are reviewed by the merchant.")
     supplier_passed = bool(line.supplier_terms and (not line.supplier_terms.accepts_returns or (line.supplier_terms.window_days is not None and days > line.supplier_terms.window_days)))
@@ -335,7 +339,7 @@ def decide(lines: Iterable[LineFacts], policy: ReturnPolicy, now: dt.datetime) -
         return Verdict(Decision.APPROVE, verdicts[0].note if len(verdicts) == 1 else "Every item is within the return window.",
                        supplier_window_passed=any(v.supplier_window_passed for v in verdicts)), verdicts
     if kinds == {Decision.DECLINE}:
-        reasons = {v.decline_reason for v in verdicts}
-        reason = reasons.pop() if len(reasons) == 1 else "OTHER"
-        return Verdict(Decision.DECLINE, " ".join(dict.fromkeys(v.note for v in verdicts)), reason), verdicts
+        codes = {v.decline_reason for v in verdicts}
+        return Verdict(Decision.DECLINE, " ".join(dict.fromkeys(v.note for v in verdicts)), codes.pop() if len(codes) == 1 else "OTHER",
+                       reasons=tuple(merged(r for v in verdicts for r in v.reasons))), verdicts
     return Verdict(Decision.REVIEW, "; ".join(dict.fromkeys(v.note for v in verdicts if v.decision != Decision.APPROVE))), verdicts
