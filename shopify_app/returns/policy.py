@@ -317,7 +317,7 @@ def judge_line(line: LineFacts, policy: ReturnPolicy, now: dt.datetime) -> Verdi
     if line.reason in policy.review_reasons:
         return Verdict(Decision.REVIEW, f"Returns for {line.reason.lower().replace('_', ' ')} are reviewed by the merchant.")
     supplier_passed = bool(line.supplier_terms and (not line.supplier_terms.accepts_returns or (line.supplier_terms.window_days is not None and days > line.supplier_terms.window_days)))
-    note = "Within the return window." if in_policy and not final_sale else _("Within the %(days)s-day legal withdrawal period.", days=profile.withdrawal_days)
+    note = "Within the return window." if in_policy and not (final_sale and in_withdrawal) else _("Within the %(days)s-day legal withdrawal period.", days=profile.withdrawal_days)
     if not line.supplier_known:
         note += " The supplier is no longer connected: arrange its side by hand."
     elif supplier_passed:

@@ -80,3 +80,9 @@ def set_tags(world, sku: str, tags: list[str]) -> None:
     shop = world.store.require_shop(SHOP)
     with world.store.lock:
         shop.get(world.store.variant_by_sku(SHOP, sku)["product"].gid)["tags"] = tags
+
+
+def test_each_approval_names_the_right_it_rests_on() -> None:
+    assert "legal withdrawal" in judged(5, lp.PL).note  # final sale: only the law takes it back
+    assert judged(5, lp.PL, tags=()).note == "Within the return window."
+    assert judged(1, lp.PL, tags=("custom-made",), reason="DEFECTIVE").note == "Within the return window."  # no withdrawal for it: the store's promise
