@@ -208,8 +208,12 @@ def request_schemas() -> dict[str, dict]:
         "ReturnPolicy": obj({
             "window_days": whole(LEGAL_MINIMUM_DAYS, MAX_RETURN_DAYS, description="Never below the legal minimum."),
             "reason_windows": {"type": "object", "propertyNames": {"enum": list(RETURN_REASONS)}, "additionalProperties": days},
-            "final_sale_tags": {"type": "array", "maxItems": MAX_LIST, "items": text(255)},
+            "final_sale_tags": {"type": "array", "maxItems": MAX_LIST, "items": text(255),
+                                "description": "No return under the store's own policy; a statutory withdrawal is still accepted."},
             "final_sale_product_ids": {"type": "array", "maxItems": MAX_LIST, "items": text(64)},
+            "withdrawal_exempt_tags": {"type": "array", "maxItems": MAX_LIST, "items": text(255),
+                                       "description": "Product tags the law excludes from the statutory withdrawal (made to order, personalised, perishable). "
+                                                      "Final-sale tags apply to the store's own policy only."},
             "review_reasons": {"type": "array", "maxItems": len(RETURN_REASONS), "items": {"type": "string", "enum": list(RETURN_REASONS)}},
             "auto_decide": {"type": "boolean"},
             "business_day_reasons": {"type": "array", "maxItems": len(RETURN_REASONS), "items": {"type": "string", "enum": list(RETURN_REASONS)},
