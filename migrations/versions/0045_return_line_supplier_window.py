@@ -1,7 +1,7 @@
 """return lines remember that the customer returned them past the supplier's window: no RMA, no supplier restock
 
 Revision ID: 0045
-Revises: 0043
+Revises: 0044
 Create Date: 2026-12-04 18:45:00
 
 The policy accepts a lawful return past the supplier's window, but the supplier no longer
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 
 revision: str = '0045'
-down_revision: Union[str, Sequence[str], None] = '0043'
+down_revision: Union[str, Sequence[str], None] = '0044'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
