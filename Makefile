@@ -46,9 +46,10 @@ run: venv translations
 
 # The suite over TEST_WORKERS processes (pytest-xdist); `make test TEST_WORKERS=0` runs it in one process.
 # loadgroup: tests go to whichever worker is free, except those marked xdist_group (kept on one worker).
+# --durations=30 names the slowest tests in every run (the suite must stay under 15 minutes on 2 cores).
 TEST_WORKERS ?= 2
 test: venv system-deps translations
-	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
+	$(PY) -m pytest --durations=30 $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
 
 bench: venv
 	$(PY) bench/webhook_intake.py

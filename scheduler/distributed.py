@@ -191,11 +191,14 @@ class WorkerLanes:
         self.lanes.start()
 
     def request_stop(self) -> None:
-        """Ask the lanes to stop between rows (at SIGTERM; returns at once)."""
+        """Ask the lanes to stop between rows (at SIGTERM; returns at once); the listener stops being picked first."""
+        # First: a wake-up picking this worker now would wait for another worker's poll (its lanes take nothing new).
+        self.listener.leave()
         self.lanes.request_stop()
 
     def stop(self) -> None:
-        """Stop the lanes (leases of unstarted rows given back) and the listener."""
+        """Stop the lanes (leases of unstarted rows given back) and then the listener (which passes wake-ups on meanwhile)."""
+        self.listener.leave()
         self.lanes.stop()
         self.listener.stop()
 

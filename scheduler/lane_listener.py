@@ -7,7 +7,8 @@ from collections import Counter
 
 import psycopg
 
-from shopify_app.jobs.lane_notices import CHANNEL, FORWARDING, LISTENER_NAME, ORDERS, WAY_BACK, process_channel, process_id
+from shopify_app.jobs.lane_notices import (CHANNEL, FORWARDING, LEAVING_NAME, LISTENER_NAME, ORDERS, PASS_ON, PASS_ON_PARAMS, WAY_BACK, process_channel,
+                                           process_id)
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,10 @@ class LaneListener:
     every thread is busy coalesce into one look when a thread is free). Notifications sent
     while the connection is down are lost to it, so every (re)connection rings every lane
     once: the rows committed meanwhile are claimed at once, not at the lanes' next poll.
+
+    `leave()` (the worker begins to stop) renames the connection so no NOTIFY picks it any
+    more, and from then on passes each wake-up on its own channel to another live listener
+    (its lanes stop between rows: a ring here would wait for the others' poll).
     """
 
     def __init__(self, conninfo: str, wakeups: dict[str, object], process: str | None = None):
@@ -41,6 +46,9 @@ class LaneListener:
         self.backend_pid: int | None = None  # the listening connection's server process (tests kill it)
         self.reconnects = 0
         self.heard: Counter[str] = Counter()  # notifications received, by lane (tests, debugging)
+        self.passed_on: Counter[str] = Counter()  # wake-ups passed to another listener while leaving, by lane
+        self.left = threading.Event()  # set once no NOTIFY picks this listener any more (leave())
+        self._leaving = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -48,6 +56,10 @@ class LaneListener:
         """Listen in a daemon thread."""
         self._thread = threading.Thread(target=self._run, name="lane-listener", daemon=True)
         self._thread.start()
+
+    def leave(self) -> None:
+        """Stop being picked by the web's NOTIFY (within STOP_CHECK_SECONDS; returns at once); keep listening to pass wake-ups on until stop()."""
+        self._leaving.set()
 
     def stop(self) -> None:
         """Stop listening (within STOP_CHECK_SECONDS)."""
@@ -81,6 +93,8 @@ class LaneListener:
                 self._listen()
                 return  # stopped
             except psycopg.Error as exc:
+                if self._leaving.is_set():
+                    return  # stopping: the other listeners take the wake-ups (none is picked for it now)
                 if self.listening.is_set():  # it was up: the backoff starts again
                     delay = RECONNECT_FIRST_SECONDS
                 self.listening.clear()
@@ -103,6 +117,28 @@ class LaneListener:
             self.listening.set()
             self.ring_all()
             while not self._stop.is_set():
+                late = None
+                if self._leaving.is_set() and not self.left.is_set():
+                    self._stop_being_picked(conn)
                 for notice in conn.notifies(timeout=STOP_CHECK_SECONDS):
-                    self.ring(notice.payload)
+                    if not self._leaving.is_set():
+                        self.ring(notice.payload)
+                    elif notice.channel != CHANNEL:  # (the shared channel reaches every listener: nothing to pass on)
+                        late = notice.payload
+                        break  # passed on outside notifies(), which holds the connection (later ones wait in its backlog)
+                if late is not None:
+                    if not self.left.is_set():
+                        self._stop_being_picked(conn)  # first: the pass-on's pick must not name this listener
+                    self._pass_on(conn, late)
         self.listening.clear()
+
+    def _stop_being_picked(self, conn) -> None:
+        # Not UNLISTEN: a NOTIFY that picked this listener just before commits after this, and
+        # is passed on. The new name also ends this process's order holds (order_holds.py).
+        conn.execute("SELECT set_config('application_name', %s, false)", (f"{LEAVING_NAME}:{self.process}",))
+        self.left.set()
+        log.info("lane listener leaving: wake-ups go to the other workers")
+
+    def _pass_on(self, conn, lane: str) -> None:
+        self.passed_on[lane] += 1
+        conn.execute(PASS_ON, {**PASS_ON_PARAMS, "lane": lane})

@@ -1,4 +1,4 @@
-"""Raising alerts for the merchant: once per dedupe key, counted when seen again."""
+"""Raising alerts for the merchant: once per dedupe key, counted when seen again, told again when it comes back or grows worse."""
 from __future__ import annotations
 
 import logging
@@ -12,16 +12,25 @@ from .suppliers.models import Alert
 
 log = logging.getLogger(__name__)
 
+SEVERITIES = ("info", "warning", "critical")  # lowest first
+
+
+def severity_rank(severity: str) -> int:
+    """Order of severities; an unknown one counts as a warning rather than being dropped."""
+    return SEVERITIES.index(severity) if severity in SEVERITIES else SEVERITIES.index("warning")
+
 
 def raise_alert(session: Session, shop_domain: str, kind: str, dedupe_key: str, message: str, *, severity: str = "warning", subject: str | None = None) -> bool:
     """Open an alert, or count another sighting of an open one (taking its current severity and message); True when it is new."""
     now = utcnow()
-    bumped = session.execute(
-        update(Alert)
-        .where(Alert.dedupe_key == dedupe_key, Alert.resolved_at.is_(None))
-        .values(count=Alert.count + 1, last_seen=now, severity=severity, message=message)
-    ).rowcount
-    if bumped:
+    seen = session.execute(select(Alert.id, Alert.severity).where(Alert.dedupe_key == dedupe_key, Alert.resolved_at.is_(None))).first()
+    if seen is not None:
+        session.execute(update(Alert).where(Alert.id == seen.id).values(count=Alert.count + 1, last_seen=now, severity=severity, message=message))
+        if severity_rank(severity) > severity_rank(seen.severity):
+            # Grown worse (a case due in 2 hours is now late): a new occurrence, so the channels
+            # that were told the warning are told again, and a channel that only takes the
+            # higher severity hears it for the first time.
+            _count_reopen(session, seen.id)
         return False
     try:
         with session.begin_nested():

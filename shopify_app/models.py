@@ -135,6 +135,9 @@ class InboxStatus(str, enum.Enum):
     WAITING = "waiting"  # for a shop whose install has not completed: processed when it does
 
 
+_LEASED_HELD = "status = 'pending' AND hold_key IS NOT NULL AND lease_until IS NOT NULL"
+
+
 class WebhookDelivery(Base):
     """One webhook delivery as received (raw body), the queue the inbox worker drains."""
 
@@ -148,9 +151,9 @@ class WebhookDelivery(Base):
         # the primary key past every finished row kept for retention (30 days), 12 ms a look at 100,000.
         Index("ix_webhook_inbox_pending", "id", postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
         Index("ix_webhook_inbox_shop", "shop_domain", "topic"),
-        # The orders held by a worker process (jobs/order_holds.py): pending rows only, so it stays small.
-        Index("ix_webhook_inbox_held", "shop_domain", "hold_key", postgresql_where=text("status = 'pending' AND hold_key IS NOT NULL"),
-              sqlite_where=text("status = 'pending' AND hold_key IS NOT NULL")),
+        # The orders held by a worker process (jobs/order_holds.py): leased rows only, so it stays small (a row keeps
+        # its order key once its lease is cleared: with a backlog, an index of the keyed pending rows held them all).
+        Index("ix_webhook_inbox_leased_held", "shop_domain", "hold_key", postgresql_where=text(_LEASED_HELD), sqlite_where=text(_LEASED_HELD)),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -8,13 +8,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from graphql import GraphQLSchema, GraphQLSyntaxError, parse
+from graphql import GraphQLSchema, GraphQLSyntaxError
 
 import datetime as dt
 
 from .api_versions import resolve_version
 from .cost import MAX_QUERY_COST, THROTTLE_DOCUMENTATION, actual_query_cost, requested_query_cost
-from .executor import RequestContext, execute_document, format_execution_errors, validation_errors
+from .executor import RequestContext, checked_document, execute_document, format_execution_errors
 from .oauth import OAuthAuthority
 from .store import Store
 
@@ -73,13 +73,12 @@ class GraphQLEndpoint:
             return Answer(400, {"errors": {"variables": "Variables must be a JSON object"}}, headers)
         operation_name = body.get("operationName") or None
 
+        schema = version.schema
         try:
-            document = parse(body["query"])
+            document, errors = checked_document(schema, body["query"])
         except GraphQLSyntaxError as exc:
             error = {"message": exc.message, "locations": [{"line": loc.line, "column": loc.column} for loc in exc.locations or ()], "extensions": {"code": "parseError"}}
             return Answer(200, {"errors": [error]}, headers)
-        schema = version.schema
-        errors = validation_errors(schema, document)
         if errors:
             return Answer(200, {"errors": errors}, headers)
 

@@ -27,6 +27,8 @@ follow-up calls), and no row is given back to a process nobody would tell. A liv
 whose listener is reconnecting loses its holds meanwhile: two processes may then handle one
 order at once, which was the state before holds: safe (the handlers were written for
 it), it only costs what the holds save (a second sync and Shopify read of the order).
+A stopping process renames its listener first (lane_notices.LEAVING_NAME): its holds end
+then, since its drains take nothing new (a row given back to it would wait for its exit).
 """
 from __future__ import annotations
 
@@ -50,7 +52,7 @@ def lease_owner(process: str | None = None) -> str:
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS u(k, n) ORDER BY n")
 # The lease owner of another live process holding the order {shop}/{key} now: a pending row of
 # it leased by that process until a moment still to come, while that process's lane listener
-# is connected (the index ix_webhook_inbox_held finds the rows; pg_stat_activity is read only
+# is connected (the index ix_webhook_inbox_leased_held finds the rows; pg_stat_activity is read only
 # for a row found).
 _HOLDER = (
     "SELECT other.lease_owner FROM webhook_inbox AS other"

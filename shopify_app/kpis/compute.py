@@ -13,13 +13,16 @@ or cancelled, as returns.analytics counts them) over units sold (lines of orders
 period and not cancelled). Per product, per supplier and the reasons per product come from
 returns.analytics.return_analytics, which has no period: they are all-time ("returns_all_time").
 
-On-time delivery: a parcel delivered in the period is on time when delivered_at <=
-estimated_delivery (a bare date means the end of that day, as the delay detector reads it).
+On-time delivery: a parcel is judged when its promise falls due, in the period of its
+estimated_delivery (a bare date means the end of that day, as the delay detector reads it): on
+time when delivered_at <= estimated_delivery, else late, whether it arrived later or never did
+(cheap carriers often never scan "delivered"). Judged at the promise, a parcel's verdict never
+changes afterwards, so a closed day's snapshot stays right (a count of the late ones still
+undelivered would not: it changes when one arrives, so there is none).
 delivered_at is the carrier's, from Shopify's fulfillment events (deliveries/), when known, else
 the supplier's; estimated_delivery is the supplier's ETA, else the carrier's first estimate.
 Fulfillments the app did not create count for the store and for no supplier.
-Parcels delivered without an ETA are left out and counted as "no_eta"; parcels whose ETA passed
-in the period and that are still not delivered are left out and counted as "overdue_undelivered".
+Parcels delivered without an ETA are left out and counted as "no_eta" (on their delivery day).
 
 Order to forward: hours from the order's time to the supplier order's placed_at, per supplier
 order. Supplier acknowledgement: hours from placed_at to the supplier's first "acknowledged"
@@ -29,8 +32,10 @@ Median and p90 (nearest rank).
 
 Complaints, each raised at one moment and reacted to at another:
 - damaged: a return case with a line whose reason is DEFECTIVE (returns.policy.DAMAGE_REASONS);
-  raised at requested_at, reacted to at decided_at (approved, declined or sent to review);
-  target damaged_hours. Cases cancelled by the customer before any decision are no complaint.
+  raised at requested_at, reacted to at the first real answer: approved or declined (decided_at),
+  or a complaint answered; an automatic "review" verdict is no answer (the return waits for the
+  merchant, returns/review_clock.py alerts before the target passes); target damaged_hours.
+  Cases cancelled by the customer before any answer are no complaint.
 - out of stock: an alert of kind supplier_out_of_stock, unroutable_line (no supplier can take
   the line), supplier_rejected or supplier_failed (the supplier refused or could not fulfil the
   order); raised at first_seen, reacted to at the first of: the alert resolved, the order
@@ -79,7 +84,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
@@ -92,7 +97,7 @@ from ..orders.delays import shipment_time
 from ..orders.models import CustomerNotice, Order, OrderEvent, OrderLine
 from ..reconcile.models import Desync
 from ..returns.analytics import COUNTED_STATUSES, return_analytics
-from ..returns.models import ReturnCase, ReturnLine
+from ..returns.models import Decision, ReturnCase, ReturnLine
 from ..returns.policy import DAMAGE_REASONS
 from ..suppliers.models import Alert, DeliveryState, Supplier, SupplierOrder, SupplierShipment
 from .satisfaction import answer_facts, review_facts, summarise as summarise_satisfaction, supplier_satisfaction
@@ -128,9 +133,9 @@ class UnitsFact(NamedTuple):
 
 
 class ParcelFact(NamedTuple):
-    at: dt.datetime  # delivered_at, or the ETA of an overdue parcel
+    at: dt.datetime  # delivered_at (delivered, no_eta), or the ETA the parcel is judged at (on_time, late)
     supplier_id: int
-    status: str  # on_time | late | no_eta | overdue
+    status: str  # on_time | late (judged at the ETA) | delivered | no_eta (at delivery, for the transit days)
     transit_days: int | None
 
 
@@ -236,7 +241,7 @@ def _units_facts(session: Session, shop: str, start: dt.datetime, end: dt.dateti
 
 
 def _parcel_facts(session: Session, shop: str, start: dt.datetime, end: dt.datetime, now: dt.datetime) -> list[ParcelFact]:
-    """Parcels delivered in the period (on time, late, no ETA) and parcels overdue with an ETA in it.
+    """Parcels judged in the period (ETA in it and passed: on time or late) and parcels delivered in it (transit days, no ETA).
 
     Delivered is the carrier's date from Shopify's fulfillment events when known, else the
     supplier's; the promise is the supplier's ETA, else the carrier's first estimate.
@@ -263,11 +268,12 @@ def _parcel_facts(session: Session, shop: str, start: dt.datetime, end: dt.datet
     for supplier_id, shipped, eta, delivered in measured:
         # The supplier columns are ISO strings: filtered here, not in SQL.
         if delivered is not None and start <= delivered < end:
-            status = "no_eta" if eta is None else "on_time" if delivered <= eta else "late"
             transit = max(0, math.floor((delivered - shipped).total_seconds() / 86400)) if shipped else None
-            facts.append(ParcelFact(delivered, supplier_id, status, transit))
-        elif delivered is None and eta is not None and start <= eta < end and eta <= now:
-            facts.append(ParcelFact(eta, supplier_id, "overdue", None))
+            facts.append(ParcelFact(delivered, supplier_id, "no_eta" if eta is None else "delivered", transit))
+        if eta is not None and start <= eta < end and eta <= now:
+            # Judged at the promise: one never reported delivered is late, and one arriving late later
+            # does not move into another period's figures.
+            facts.append(ParcelFact(eta, supplier_id, "on_time" if delivered is not None and delivered <= eta else "late", None))
     return facts
 
 
@@ -329,13 +335,18 @@ def _ship_facts(session: Session, shop: str, start: dt.datetime, end: dt.datetim
 
 
 def _damaged_facts(session: Session, shop: str, start: dt.datetime, end: dt.datetime) -> list[ComplaintFact]:
-    """Return cases with a damaged line: requested, then decided."""
+    """Return cases with a damaged line: requested, then answered (approved, declined, a complaint answered; never a review verdict)."""
     damaged = select(ReturnLine.return_case_id).where(ReturnLine.reason.in_(tuple(DAMAGE_REASONS)))
     cases = session.execute(
-        select(ReturnCase.requested_at, ReturnCase.decided_at, ReturnCase.status)
+        select(ReturnCase.requested_at, ReturnCase.decision, ReturnCase.decided_at, ReturnCase.complaint_answered_at, ReturnCase.status)
         .where(ReturnCase.shop_domain == shop, ReturnCase.id.in_(damaged), ReturnCase.requested_at >= start, ReturnCase.requested_at < end)
     )
-    return [ComplaintFact(requested, "damaged", decided) for requested, decided, status in cases if not (status == "canceled" and decided is None)]
+    facts = []
+    for requested, decision, decided, complaint_answered, status in cases:
+        answered = decided if decision in (Decision.APPROVE, Decision.DECLINE) else complaint_answered
+        if not (status == "canceled" and answered is None):
+            facts.append(ComplaintFact(requested, "damaged", answered))
+    return facts
 
 
 def _out_of_stock_facts(session: Session, shop: str, start: dt.datetime, end: dt.datetime) -> list[ComplaintFact]:
@@ -529,10 +540,14 @@ def _return_rate(facts: list[UnitsFact]) -> dict:
 
 
 def _on_time(facts: list[ParcelFact]) -> dict:
-    counts = {status: sum(1 for f in facts if f.status == status) for status in ("on_time", "late", "no_eta", "overdue")}
+    return on_time_from_counts(Counter(f.status for f in facts))
+
+
+def on_time_from_counts(counts: Counter) -> dict:
+    """The on-time figures from counts of parcel statuses (compute._parcel_facts' or a digest's)."""
     measured = counts["on_time"] + counts["late"]
     return {"measured": measured, "on_time": counts["on_time"], "late": counts["late"], "rate": round(counts["on_time"] / measured, 4) if measured else None,
-            "no_eta": counts["no_eta"], "overdue_undelivered": counts["overdue"]}
+            "no_eta": counts["no_eta"]}
 
 
 def _hours_stats(hours: list[float], target: float | None = None) -> dict:

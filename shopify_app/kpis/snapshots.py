@@ -50,8 +50,10 @@ from .stale_days import clear_marks, stale_days, taken_marks
 from .models import KpiSnapshot, ReturnAnalyticsSnapshot
 from .targets import get_targets
 
-VERSION = 2  # 2: with the "satisfaction" digest (a version-1 row gets it added by the job, its other digests kept)
-UPGRADABLE = (1, 2)  # versions whose digests are kept (1 lacks satisfaction: added by the job, read live until then)
+# 2: with the "satisfaction" digest (a version-1 row got it added by the job, its other digests kept).
+# 3: parcels judged on their ETA's day, one never delivered as late (compute.py): older rows dated them by delivery, so they are recomputed.
+VERSION = 3
+UPGRADABLE = (3,)  # versions whose digests are kept (older days are read live until the job rewrites them)
 DAY = dt.timedelta(days=1)
 HISTORY_DAYS = 400  # how far back the job snapshots (the month view reaches 365 days)
 RESNAPSHOT_DAYS = 2  # closed days rewritten each run: facts that arrive late (a cost, a cancellation)
@@ -183,8 +185,8 @@ def close_shop_days(services, shop: str, now: dt.datetime | None = None) -> int:
         with services.session_factory.begin() as session:
             session.execute(delete(KpiSnapshot).where(KpiSnapshot.shop_domain == shop, KpiSnapshot.day == day))
             session.add(KpiSnapshot(shop_domain=shop, day=day, version=VERSION, digests=digests, computed_at=now))
-    # Only the satisfaction of a day marked stale, or of a snapshot from before it was digested: the rest stays.
-    redo = sorted(({d for d, v in have.items() if v != VERSION} | {d for d in marks.values() if d in have}) - set(wanted))
+    # Only the satisfaction of a day marked stale: the rest stays (an older version's day is in `wanted`, rewritten whole).
+    redo = sorted({d for d in marks.values() if have.get(d) in UPGRADABLE} - set(wanted))
     for day in redo:
         start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
         with services.session_factory() as session:
@@ -333,9 +335,7 @@ def _on_time(parcels: Counter, supplier=_ANY) -> dict:
     for (sid, status, _transit), n in parcels.items():
         if supplier is _ANY or sid == supplier:
             counts[status] += n
-    measured = counts["on_time"] + counts["late"]
-    return {"measured": measured, "on_time": counts["on_time"], "late": counts["late"], "rate": round(counts["on_time"] / measured, 4) if measured else None,
-            "no_eta": counts["no_eta"], "overdue_undelivered": counts["overdue"]}
+    return compute.on_time_from_counts(counts)
 
 
 def _shipping_days(parcels: Counter) -> dict:

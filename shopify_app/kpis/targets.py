@@ -18,7 +18,7 @@ DEFAULT_TARGETS: dict[str, float] = {
     "damaged_hours": 24.0,  # complaint "damaged": react within 24 h
     "out_of_stock_hours": 12.0,  # complaint "out of stock": tell the customer within 12 h
     "delivery_problem_hours": 24.0,  # complaint "delivery problem": react within 24 h
-    "forward_hours": 4.0,  # median time from order to supplier order placed
+    "forward_hours": 4.0,  # 90 % of orders (p90) placed with the supplier within this long after the order
 }
 
 RATE_KEYS = frozenset({"return_rate_max", "on_time_min"})

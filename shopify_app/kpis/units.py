@@ -12,7 +12,7 @@ LABELS = {
     "damaged_hours": lazy_gettext("React to a damaged item within"),
     "out_of_stock_hours": lazy_gettext("React to an out-of-stock item within"),
     "delivery_problem_hours": lazy_gettext("React to a delivery problem within"),
-    "forward_hours": lazy_gettext("Forward orders to the supplier within"),
+    "forward_hours": lazy_gettext("Forward 9 orders in 10 to the supplier within"),
 }
 
 

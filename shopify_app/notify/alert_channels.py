@@ -8,9 +8,9 @@ A crash between sending and recording means one more attempt after the claim's l
 at least once, never once per sighting.
 
 An alert seen again (count bumped) keeps its occurrence and is not told again. A resolved
-alert that is reopened gets a new occurrence (alert_reopens, counted by
-raise_alert) and is told again. Rows whose alert was resolved before they went out
-are skipped.
+alert that is reopened, or an open one that grows more severe (a warning become critical),
+gets a new occurrence (alert_reopens, counted by raise_alert) and is told again. Rows whose
+alert was resolved, or whose occurrence was superseded, before they went out are skipped.
 
 The Slack URL is a secret (whoever has it can post to the channel): it is never logged,
 stored in last_error or returned by the API; logs name only its host. It is a tenant-chosen
@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..models import Shop, ShopSetting, ShopStatus, utcnow
+from ..alerts import SEVERITIES, severity_rank  # noqa: F401 (SEVERITIES: the settings schema reads it here)
 from ..suppliers.models import Alert
 from .email import SmtpSettings, send_email
 from .models import AlertNotification, AlertReopenCount, Channel, NotificationStatus
@@ -42,7 +43,6 @@ from .models import AlertNotification, AlertReopenCount, Channel, NotificationSt
 log = logging.getLogger(__name__)
 
 SETTINGS_KEY = "alert_channels"
-SEVERITIES = ("info", "warning", "critical")  # lowest first
 DEFAULT_MIN_SEVERITY = "warning"
 MAX_EMAILS = 10
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
@@ -91,11 +91,6 @@ class AlertChannels:
         """What the API shows: the webhook only as configured-or-not and its host."""
         url = self.slack_webhook_url
         return {"emails": list(self.emails), "min_severity": self.min_severity, "slack_webhook_configured": bool(url), "slack_webhook_host": webhook_host(url) if url else None}
-
-
-def severity_rank(severity: str) -> int:
-    """Order of severities; an unknown one counts as a warning rather than being dropped."""
-    return SEVERITIES.index(severity) if severity in SEVERITIES else SEVERITIES.index("warning")
 
 
 def webhook_host(url: str) -> str:

@@ -36,7 +36,6 @@ from .customer_models import NoticeSettings
 from .email import SmtpSettings, render, send_email
 from .notice_contexts import context_for
 from .notice_links import unsubscribe_url, verify_sender_url
-from .lifecycle_notices import satisfied
 from .notice_settings import MARKETING_STEPS, is_unsubscribed, notice_settings, settings_row, step_on
 
 log = logging.getLogger(__name__)
@@ -174,8 +173,8 @@ def _render_notice(session: Session, smtp: SmtpSettings, app_settings, notice: C
     if marketing and app_settings is None:
         rendered.wait = True  # its links need the app's URL and secret
         return rendered
-    if notice.kind == "review_request" and not (settings["review_url"] and satisfied(session, order.id)):
-        rendered.skip = "no longer satisfied" if settings["review_url"] else "no review link"
+    if notice.kind == "review_request" and not settings["review_url"]:
+        rendered.skip = "no review link"
         return rendered
     profile = shop_profile(session, shop)
     shop_name = shop_display_name(profile, shop)

@@ -1,7 +1,7 @@
 """A notice at every step of the order's life, derived from the records by a job (never from webhook handlers).
 
 Reconciliation-style: each pass reads what changed recently through indexed times (new orders,
-new parcels, recent carrier statuses, deliveries due a follow-up, satisfied answers) and queues
+new parcels, recent carrier statuses, deliveries due a follow-up, follow-up answers) and queues
 the notices that are due. Every notice has a dedupe key per order, parcel or step
 ('shipped:<parcel>', 'follow_up:<order>'), unique in the outbox, so a pass can run any number of
 times, concurrently or after a crash, and each notice is still queued once.
@@ -25,7 +25,7 @@ from ..deliveries.models import FulfillmentDelivery
 from ..models import Shop, ShopStatus, utcnow
 from ..orders.delays import shipment_time
 from ..orders.models import CustomerNotice, Order, OrderLine, OrderState
-from ..returns.business_days import last_business_day
+from ..returns.business_days import last_business_day, local_date
 from ..suppliers.models import Supplier, SupplierOrder, SupplierShipment
 from .customer_models import SatisfactionAnswer
 from .notice_contexts import notice_context
@@ -114,7 +114,8 @@ def _follow_ups(session: Session, queue: _Queue, shop: str, now: dt.datetime) ->
     for order_id in session.scalars(delivered):
         # Every parcel of the order has arrived (the last one long enough ago): ask about the whole order once.
         last, open_parcels = session.execute(select(func.max(FulfillmentDelivery.delivered_at), func.count().filter(FulfillmentDelivery.delivered_at.is_(None)))
-                                             .where(FulfillmentDelivery.order_id == order_id, FulfillmentDelivery.fulfillment_status != "cancelled")).one()
+                                             # A parcel whose status Shopify did not send (NULL) is still a parcel: `!=` would drop it.
+                                             .where(FulfillmentDelivery.order_id == order_id, FulfillmentDelivery.fulfillment_status.is_distinct_from("cancelled"))).one()
         if open_parcels == 0 and last is not None and _aware(last) <= due_by:
             queue.add(session.get(Order, order_id), "follow_up", order_id)
 
@@ -123,17 +124,14 @@ def _review_requests(session: Session, queue: _Queue, shop: str, now: dt.datetim
     settings = queue.shop_settings(shop)
     if not settings["review_url"] or not step_on(settings, "review_request"):
         return
-    good = select(SatisfactionAnswer.order_id).where(SatisfactionAnswer.shop_domain == shop, SatisfactionAnswer.answered_at >= now - REVIEW_WINDOW,
-                                                     SatisfactionAnswer.answer == "good").distinct()
-    for order_id in session.scalars(good):
-        if satisfied(session, order_id):
-            queue.add(session.get(Order, order_id), "review_request", order_id)
-
-
-def satisfied(session: Session, order_id: int) -> bool:
-    """Whether the order's customer said it went well (every answer they gave for the order is 'good')."""
-    answers = set(session.scalars(select(SatisfactionAnswer.answer).where(SatisfactionAnswer.order_id == order_id)))
-    return answers == {"good"}
+    # Every customer who answers the follow-up is asked for a review, whatever the answer. Asking
+    # only the happy ones ("review gating") is what Google's review policy forbids ("don't ...
+    # selectively solicit positive reviews from customers"; reviews collected so are removed) and
+    # what Trustpilot's guidelines and consumer authorities call misleading: the shop's public
+    # rating would hide exactly the customers its next buyers should hear from.
+    answered = select(SatisfactionAnswer.order_id).where(SatisfactionAnswer.shop_domain == shop, SatisfactionAnswer.answered_at >= now - REVIEW_WINDOW).distinct()
+    for order_id in session.scalars(answered):
+        queue.add(session.get(Order, order_id), "review_request", order_id)
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
@@ -141,14 +139,16 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 
 def expected_dispatch(session: Session, order: Order) -> dt.date | None:
-    """The day the slowest of the order's suppliers should ship by: its SLA in business days of the delivery country."""
+    """The day the slowest of the order's suppliers should ship by: its SLA in business days of the delivery country, from the shop's date of the order."""
     hours = [((s or {}).get("sla_hours") or DEFAULT_SLA_HOURS) for s in session.scalars(
         select(Supplier.settings).join(SupplierOrder, SupplierOrder.supplier_id == Supplier.id).where(SupplierOrder.order_id == order.id))]
     if not hours:
         return None
     start = _aware(order.shopify_created_at or order.created_at)
     country = (order.shipping_address or {}).get("country_code")
-    return last_business_day(start.date(), max(1, math.ceil(max(float(h) for h in hours) / 24)), country)
+    # The shop's calendar day, not UTC's: an order at 00:30 in Warsaw on a Friday was placed on Friday (a day later than UTC says).
+    timezone = session.scalar(select(Shop.iana_timezone).where(Shop.domain == order.shop_domain))
+    return last_business_day(local_date(start, timezone), max(1, math.ceil(max(float(h) for h in hours) / 24)), country)
 
 
 def _shop_of(session: Session, notice) -> str:

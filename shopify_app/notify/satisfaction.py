@@ -1,9 +1,9 @@
 """The customer's one-click answers to the follow-up and their clicks on the review link, per order and supplier.
 
 A second click on the follow-up replaces the answer (the latest click is what the customer
-meant: a misclick can be corrected from the answer page) and is counted in `changes`; a review
-request already sent is never sent again, and one not yet sent goes only while every answer of
-the order is 'good'.
+meant: a misclick can be corrected from the answer page) and is counted in `changes`. Every
+customer who answers, good or bad, gets one review request (never a second): asking only the
+happy ones would be review gating (notify/lifecycle_notices.py).
 """
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
+from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -30,6 +32,21 @@ def count_attempt(session_factory, key: str, window: dt.timedelta, now: dt.datet
             except IntegrityError:  # another process inserted it in between
                 session.execute(update(RateCounter).where(*where).values(count=RateCounter.count + 1))
         return session.scalar(select(RateCounter.count).where(*where))
+
+
+@dataclass(frozen=True)
+class WindowLimit:
+    """At most `attempts` per key in each fixed `window`."""
+
+    attempts: int
+    window: dt.timedelta
+
+    def retry_after(self, session_factory, key: str, now: dt.datetime | None = None) -> int:
+        """Count one attempt for `key`: 0 within the limit, else the whole seconds until the window ends (a Retry-After)."""
+        now = now or utcnow()
+        if count_attempt(session_factory, key, self.window, now) <= self.attempts:
+            return 0
+        return max(1, math.ceil((window_start(now, self.window) + self.window - now).total_seconds()))
 
 
 def purge_counters(session, older_than: dt.timedelta = dt.timedelta(days=1), now: dt.datetime | None = None) -> int:

@@ -10,17 +10,17 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Callable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from ..bounds import bounded_number
 from ..fulfillment.models import FulfillmentOrderRecord, ManagedBy
 from ..fulfillment.sync import FINISHED, WORKABLE, foreign_holds
 from ..inventory.models import InventoryLevel
 from ..models import InboxStatus, ShopSetting, WebhookDelivery, utcnow
-from ..orders.models import Order, OrderState
+from ..orders.models import Order, OrderLine, OrderState
 from ..orders.sync import FORWARDABLE_FINANCIAL_STATUSES
 from ..returns.models import ReturnCase, ReturnLine, RmaState
-from ..suppliers.models import DeliveryState, Supplier, SupplierOrder, SupplierShipment
+from ..suppliers.models import DeliveryState, Supplier, SupplierOrder, SupplierOrderLine, SupplierShipment
 
 IN_FLIGHT = dt.timedelta(minutes=10)  # what is younger may still be on its way through webhooks and pumps
 DEFAULT_SLA_HOURS = 72
@@ -111,12 +111,16 @@ def _route(services, order_id: int) -> Callable[[], str]:
 
 
 def stuck_at_supplier(services, shop: str, now: dt.datetime) -> CheckResult:
-    """Placed with a supplier, no parcel past the supplier's SLA: the merchant must chase it."""
+    """Placed with a supplier and, past the supplier's SLA, no parcel yet or units still unshipped: the merchant must chase it.
+
+    A split order moves to PARTIALLY_SHIPPED with its first parcel; the rest is compared line
+    by line (shipped against ordered), one finding per supplier order, gone once it all ships.
+    """
     result = CheckResult()
     with services.session_factory() as session:
         rows = session.execute(
             select(SupplierOrder, Supplier, Order).join(Supplier, Supplier.id == SupplierOrder.supplier_id).join(Order, Order.id == SupplierOrder.order_id)
-            .where(SupplierOrder.shop_domain == shop, SupplierOrder.state == DeliveryState.PLACED.value)
+            .where(SupplierOrder.shop_domain == shop, SupplierOrder.state.in_(AWAITING_PARCELS))
         ).all()
         result.checked = len(rows)
         for delivery, supplier, order in rows:
@@ -124,11 +128,27 @@ def stuck_at_supplier(services, shop: str, now: dt.datetime) -> CheckResult:
             placed = delivery.placed_at or delivery.created_at
             if now - placed <= sla:
                 continue
-            shipped = session.scalar(select(func.count()).select_from(SupplierShipment).where(SupplierShipment.supplier_order_id == delivery.id))
-            if not shipped:
-                result.findings.append(Finding("stuck_at_supplier", f"delivery:{delivery.id}", order.name,
-                                               {"supplier": supplier.name, "placed_at": placed.isoformat(), "sla_hours": sla.total_seconds() / 3600}))
+            evidence = {"supplier": supplier.name, "placed_at": placed.isoformat(), "sla_hours": sla.total_seconds() / 3600}
+            if delivery.state == DeliveryState.PLACED.value:
+                if session.scalar(select(func.count()).select_from(SupplierShipment).where(SupplierShipment.supplier_order_id == delivery.id)):
+                    continue  # a parcel is on its way into Shopify (shipped_not_fulfilled watches it)
+            else:
+                unshipped = _unshipped_lines(session, delivery.id)
+                if not unshipped:
+                    continue
+                evidence["unshipped"] = unshipped
+            result.findings.append(Finding("stuck_at_supplier", f"delivery:{delivery.id}", order.name, evidence))
     return result
+
+
+AWAITING_PARCELS = (DeliveryState.PLACED.value, DeliveryState.PARTIALLY_SHIPPED.value)
+
+
+def _unshipped_lines(session, delivery_id: int) -> list[dict]:
+    """The supplier order's lines with units still to ship: sku, ordered, shipped."""
+    rows = session.execute(select(SupplierOrderLine.supplier_sku, SupplierOrderLine.quantity, SupplierOrderLine.shipped_quantity).where(
+        SupplierOrderLine.supplier_order_id == delivery_id, SupplierOrderLine.quantity > SupplierOrderLine.shipped_quantity)).all()
+    return [{"sku": sku, "ordered": quantity, "shipped": shipped} for sku, quantity, shipped in rows]
 
 
 def shipped_not_fulfilled(services, shop: str, now: dt.datetime) -> CheckResult:
@@ -179,19 +199,48 @@ def cancelled_but_open(services, shop: str, now: dt.datetime) -> CheckResult:
     return result
 
 
+FULFILLED_IN_SHOPIFY = ("fulfilled", "partial", "partially_fulfilled")  # REST's spellings and GraphQL's displayFulfillmentStatus
+NEVER_PLACED = (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value, DeliveryState.FAILED.value)
+
+
 def fulfilled_unknown_to_supplier(services, shop: str, now: dt.datetime) -> CheckResult:
-    """Shopify says fulfilled, but the supplier never got the order: someone shipped it another way, or nobody did."""
+    """Shopify says fulfilled (wholly or in part), but the supplier never got the order: someone shipped it another way, or nobody did.
+
+    A partly fulfilled order is judged per line from our copy of its fulfillment orders: only a
+    supplier order with a line Shopify counts fulfilled is a finding (another location's part of
+    a split order shipping is no desync); with no copy, the order's status decides.
+    """
     result = CheckResult()
     with services.session_factory() as session:
         rows = session.execute(
-            select(SupplierOrder.id, SupplierOrder.state, Order.name).join(Order, Order.id == SupplierOrder.order_id)
-            .where(SupplierOrder.shop_domain == shop, Order.fulfillment_status == "fulfilled",
-                   SupplierOrder.state.in_((DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value, DeliveryState.FAILED.value)))
+            select(SupplierOrder.id, SupplierOrder.state, Order.id, Order.name, Order.fulfillment_status).join(Order, Order.id == SupplierOrder.order_id)
+            .where(SupplierOrder.shop_domain == shop, Order.fulfillment_status.in_(FULFILLED_IN_SHOPIFY), SupplierOrder.state.in_(NEVER_PLACED))
         ).all()
-        result.checked = session.scalar(select(func.count()).select_from(Order).where(Order.shop_domain == shop, Order.fulfillment_status == "fulfilled")) or 0
-        for delivery_id, state, name in rows:
-            result.findings.append(Finding("fulfilled_unknown_to_supplier", f"delivery:{delivery_id}", name, {"delivery_state": state}, severity="critical"))
+        result.checked = session.scalar(select(func.count()).select_from(Order).where(Order.shop_domain == shop, Order.fulfillment_status.in_(FULFILLED_IN_SHOPIFY))) or 0
+        for delivery_id, state, order_id, name, status in rows:
+            evidence = {"delivery_state": state, "fulfillment_status": status}
+            if status != "fulfilled":
+                fulfilled = _fulfilled_lines(session, order_id, delivery_id)
+                if fulfilled is not None:
+                    if not fulfilled:
+                        continue
+                    evidence["fulfilled_lines"] = fulfilled
+            result.findings.append(Finding("fulfilled_unknown_to_supplier", f"delivery:{delivery_id}", name, evidence, severity="critical"))
     return result
+
+
+def _fulfilled_lines(session, order_id: int, delivery_id: int) -> list[dict] | None:
+    """The supplier order's lines with units fulfilled in Shopify (sku, units), by our copy of the fulfillment orders; None without a copy."""
+    records = session.scalars(select(FulfillmentOrderRecord.lines).where(FulfillmentOrderRecord.order_id == order_id, FulfillmentOrderRecord.status != "CANCELLED")).all()
+    if not records:
+        return None
+    done: dict[str, int] = {}
+    for lines in records:
+        for item in lines or []:
+            done[str(item["line"])] = done.get(str(item["line"]), 0) + max(0, item["total"] - item["remaining"])
+    ours = session.execute(select(SupplierOrderLine.supplier_sku, OrderLine.shopify_line_id).join(OrderLine, OrderLine.id == SupplierOrderLine.order_line_id)
+                           .where(SupplierOrderLine.supplier_order_id == delivery_id)).all()
+    return [{"sku": sku, "units": done[line]} for sku, line in ours if done.get(line)]
 
 
 def inventory_drift(services, shop: str, now: dt.datetime) -> CheckResult:
@@ -227,16 +276,21 @@ def inventory_drift(services, shop: str, now: dt.datetime) -> CheckResult:
 
 
 def returns_stalled(services, shop: str, now: dt.datetime) -> CheckResult:
-    """Returns received but not disposed, or approved long ago and never received."""
+    """Returns received but not disposed (open or already closed in Shopify), or approved long ago and never received."""
     result = CheckResult()
     with services.session_factory() as session:
-        cases = session.scalars(select(ReturnCase).where(ReturnCase.shop_domain == shop, ReturnCase.status == "open")).all()
+        # A closed return whose units came back but were never restocked nor written off is stalled too
+        # (closed ones pile up over the years: only those with such a line are read).
+        undisposed_line = select(ReturnLine.id).where(ReturnLine.return_case_id == ReturnCase.id,
+                                                      ReturnLine.received_quantity > ReturnLine.restocked_quantity + ReturnLine.not_restocked_quantity).exists()
+        cases = session.scalars(select(ReturnCase).where(ReturnCase.shop_domain == shop, or_(
+            ReturnCase.status == "open", and_(ReturnCase.status == "closed", undisposed_line)))).all()
         result.checked = len(cases)
         for case in cases:
             undisposed = [line for line in case.lines if line.received_quantity > line.restocked_quantity + line.not_restocked_quantity]
             if undisposed:
                 result.findings.append(Finding("return_not_restocked", f"return:{case.id}", case.name, {"lines": [line.id for line in undisposed]}))
-            elif case.received_at is None and case.decided_at and now - case.decided_at > RETURN_STALE_AFTER and case.rma_state != RmaState.NONE:
+            elif case.status == "open" and case.received_at is None and case.decided_at and now - case.decided_at > RETURN_STALE_AFTER and case.rma_state != RmaState.NONE:
                 result.findings.append(Finding("return_never_received", f"return:{case.id}", case.name, {"approved_at": case.decided_at.isoformat()}))
     return result
 

@@ -1,7 +1,8 @@
 """Return analytics: rates per product and per supplier, reasons, days from delivery to request, by week and month.
 
 Rates count units: returned units (in returns not declined or cancelled) over units sold
-(lines of orders not cancelled). Periods are by the day the return was requested. Each
+(lines of orders not cancelled), by week and month too. Periods are by the day the return was
+requested, and the order's (Shopify's time, else ours) for units sold. Each
 returned unit is also one of three kinds, so a merchant sees which products are defective
 rather than unwanted: an exchange (the customer chose another item), a complaint (a defect,
 mismatch or wrong item, or a case opened as a complaint), else a withdrawal.
@@ -11,7 +12,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..orders.models import Order, OrderLine
@@ -48,7 +49,7 @@ def return_analytics(session: Session, shop_domain: str) -> dict:
     supplier_of_line: dict[int, int] = dict(session.execute(
         select(SupplierOrderLine.order_line_id, SupplierOrder.supplier_id).join(SupplierOrder).where(SupplierOrder.shop_domain == shop_domain)).all())
     for line_id, sku, quantity, created in session.execute(
-        select(OrderLine.id, OrderLine.sku, OrderLine.quantity, Order.shopify_created_at).join(Order)
+        select(OrderLine.id, OrderLine.sku, OrderLine.quantity, func.coalesce(Order.shopify_created_at, Order.created_at)).join(Order)
         .where(Order.shop_domain == shop_domain, Order.cancelled_at.is_(None))
     ):
         sold_by_sku[sku or "(no SKU)"] += quantity
@@ -70,11 +71,11 @@ def return_analytics(session: Session, shop_domain: str) -> dict:
     cases = session.scalars(select(ReturnCase).where(ReturnCase.shop_domain == shop_domain, ReturnCase.status.in_(COUNTED_STATUSES)))
     for case in cases:
         year, week, _ = case.requested_at.isocalendar()
-        by_week[f"{year}-W{week:02d}"] += 1
-        by_month[case.requested_at.strftime("%Y-%m")] += 1
         if case.delivered_at:
             days_to_request.append((case.requested_at - case.delivered_at).total_seconds() / 86400)
         for line in session.scalars(select(ReturnLine).where(ReturnLine.return_case_id == case.id)):
+            by_week[f"{year}-W{week:02d}"] += line.quantity  # units, like units sold: a rate from them is a rate
+            by_month[case.requested_at.strftime("%Y-%m")] += line.quantity
             sku = line.sku or "(no SKU)"
             returned_by_sku[sku] += line.quantity
             reasons[line.reason] += line.quantity
@@ -106,6 +107,8 @@ def return_analytics(session: Session, shop_domain: str) -> dict:
             "median": round(statistics.median(days_to_request), 2) if days_to_request else None,
             "max": round(max(days_to_request), 2) if days_to_request else None,
         },
-        "by_week": dict(sorted(by_week.items())),
-        "by_month": {month: {"returns": by_month.get(month, 0), "units_sold": orders_by_month.get(month, 0)} for month in sorted(set(by_month) | set(orders_by_month))},
+        "by_week": dict(sorted(by_week.items())),  # units returned
+        "by_month": {month: {"units_returned": by_month.get(month, 0), "units_sold": orders_by_month.get(month, 0),
+                             "return_rate": _rate(by_month.get(month, 0), orders_by_month.get(month, 0))}
+                     for month in sorted(set(by_month) | set(orders_by_month))},
     }

@@ -30,15 +30,37 @@ def last_business_day(start: dt.date, business_days: int, country: str | None) -
     return _calendar(country, start.year).get_nth_working_day(start, business_days)
 
 
+def _zone(timezone: str | None) -> dt.tzinfo:
+    try:
+        return zoneinfo.ZoneInfo(timezone) if timezone else dt.timezone.utc
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return dt.timezone.utc
+
+
 def local_date(moment: dt.datetime, timezone: str | None) -> dt.date:
     """The calendar date of `moment` in the IANA zone `timezone` (UTC when unknown or not a zone)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)  # stored datetimes are UTC
-    try:
-        zone = zoneinfo.ZoneInfo(timezone) if timezone else dt.timezone.utc
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        zone = dt.timezone.utc
-    return moment.astimezone(zone).date()
+    return moment.astimezone(_zone(timezone)).date()
+
+
+def calendar_days_between(start: dt.datetime, end: dt.datetime, timezone: str | None) -> int:
+    """Whole calendar days from `start` to `end` in the shop's dates (delivery day = day 0).
+
+    The law counts periods in days that end at the end of the last day (EU Reg. 1182/71
+    art. 3, Polish Civil Code art. 111, Israel's "14 days from receipt"), so the hour of
+    delivery does not shorten the window, and a DST change inside it does not move its end.
+    """
+    return (local_date(end, timezone) - local_date(start, timezone)).days
+
+
+def end_of_local_day(start: dt.datetime, days: int, timezone: str | None) -> dt.datetime:
+    """The last moment (UTC) of the local date `days` calendar days after `start`."""
+    zone = _zone(timezone)
+    last = local_date(start, timezone) + dt.timedelta(days=days + 1)
+    # Midnight that starts the next local date (fold/gap resolved by zoneinfo), minus a microsecond.
+    midnight = dt.datetime.combine(last, dt.time(), tzinfo=zone)
+    return midnight.astimezone(dt.timezone.utc) - dt.timedelta(microseconds=1)
 
 
 def within_business_days(start: dt.datetime, business_days: int, country: str | None, now: dt.datetime, timezone: str | None = None) -> bool:

@@ -99,7 +99,7 @@ def accept_silent_complaints(services, now: dt.datetime | None = None) -> int:
     now = now or utcnow()
     with services.read_session_factory() as session:
         due = session.execute(select(ReturnCase.id, ReturnCase.shop_domain, ReturnCase.return_gid).where(
-            ReturnCase.complaint_state == ComplaintState.OPEN, ReturnCase.complaint_due_at <= now,
+            ReturnCase.complaint_state == ComplaintState.OPEN, ReturnCase.complaint_due_at < now,
             ReturnCase.legal_profile.in_(SILENCE_ACCEPTS), ReturnCase.status == "requested").order_by(ReturnCase.id).limit(200)).all()
     accepted = 0
     for case_id, shop_domain, return_gid in due:

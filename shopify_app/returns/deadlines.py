@@ -4,7 +4,8 @@ Each clock shows in the returns queue (clocks()); the scheduled check (check_dea
 raises an alert ALERT_AHEAD before a deadline passes, makes it critical once it has passed,
 resolves it when the refund is made or the complaint answered, and lets Poland's silence
 accept a complaint nobody answered in time. A refund may wait for the goods where the
-profile allows: the clock then shows "waiting for goods" and raises nothing until they arrive.
+profile allows (EU, PL: Directive 2011/83 art. 13(3)): the clock then shows "waiting for goods"
+and raises nothing until they arrive. Israel allows no such wait (s. 14E): its clock runs from the request.
 """
 from __future__ import annotations
 
@@ -32,10 +33,11 @@ def refund_due(case: ReturnCase) -> dt.datetime | None:
     """When the refund must be made now: None when no clock runs (done, none due, or lawfully waiting for the goods)."""
     if case.refund_due_at is None or case.refunded_at is not None or case.status in DONE_STATUSES:
         return None
-    if case.received_at is None and profile_for_country(case.country_code).refund_may_wait_for_goods:
-        return None
+    may_wait = profile_for_country(case.country_code).refund_may_wait_for_goods
     if case.received_at is None:
-        return case.refund_due_at
+        return None if may_wait else case.refund_due_at
+    if not may_wait:
+        return case.refund_due_at  # the deadline counts from the notice alone: late goods move nothing (Israel s. 14E)
     # Goods that came back late leave a working day to inspect and refund them before the alarm.
     return max(case.refund_due_at, case.received_at + RECEIPT_GRACE)
 

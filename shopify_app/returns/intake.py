@@ -26,6 +26,7 @@ from ..shop_profile import shop_profile
 from ..orders.models import CustomerNotice, Order, OrderLine
 from ..orders.timeline import record_event
 from ..suppliers.models import Supplier, SupplierOrder, SupplierOrderLine, SupplierShipment
+from .business_days import end_of_local_day
 from .legal_profiles import LegalProfile, profile_for_country, with_overrides
 from .models import CaseKind, ComplaintState, Decision, ReturnCase, ReturnLine, RmaState
 from .policy import LineFacts, ReturnPolicy, decide, policy_from, supplier_terms_from
@@ -172,6 +173,7 @@ def decide_return(session: Session, case: ReturnCase, now: dt.datetime | None = 
     verdict, per_line = decide(facts, store_policy(session, case.shop_domain), now or utcnow())
     for line, line_verdict in zip(case.lines, per_line):
         line.verdict, line.verdict_note = line_verdict.decision, line_verdict.note
+        line.supplier_window_passed = line_verdict.supplier_window_passed
     if verdict.complaint:
         case.kind = CaseKind.COMPLAINT
     return verdict, per_line
@@ -206,27 +208,38 @@ def open_case_for_supplier(session: Session, case: ReturnCase) -> None:
         return
     supplier = session.get(Supplier, case.supplier_id) if case.supplier_id else None
     terms = supplier_terms_from(supplier.return_terms) if supplier else None
-    if supplier is None or supplier.deleted_at is not None or not (terms and terms.accepts_returns):
+    # The customer's lawful return outlives the supplier's window: asking it for an RMA then only
+    # earns a refusal, and the item is the store's to keep or resell.
+    past_window = any(line.supplier_window_passed for line in case.lines if line.supplier_id == case.supplier_id)
+    if supplier is None or supplier.deleted_at is not None or not (terms and terms.accepts_returns) or past_window:
         case.rma_state = RmaState.MANUAL
-        why = "its supplier was deleted" if supplier is not None and supplier.deleted_at is not None else "no supplier takes this return"
+        if supplier is not None and supplier.deleted_at is not None:
+            why = "its supplier was deleted"
+        elif past_window and terms and terms.accepts_returns:
+            why = f"it came after the supplier's {terms.window_days}-day return window, so the item stays with the store"
+        else:
+            why = "no supplier takes this return"
         case.rma_note = f"No supplier RMA: {why}; send the customer your own return instructions."
         raise_alert(session, case.shop_domain, "return_manual", f"return_manual:{case.id}", f"Return {case.name or case.return_gid}: {why}. Arrange it by hand.", subject=case.name)
         return
     case.rma_state, case.next_attempt_at = RmaState.PENDING, utcnow()
 
 
-def mark_decided(session: Session, case: ReturnCase, decision: str, by: str, note: str, decline_reason: str | None = None) -> None:
+def mark_decided(session: Session, case: ReturnCase, decision: str, by: str, note: str, decline_reason: str | None = None,
+                 reasons: tuple[dict, ...] = ()) -> None:
     """Record a decision and its timeline step and customer email; a decision ends the "needs your decision" alert.
 
     A complaint's decision is its answer (accepted or rejected; "law" when silence accepted it),
     told to the customer as such; an approved withdrawal starts the statutory refund clock.
     """
     case.decision, case.decided_by, case.decision_note, case.decided_at = decision, by, note, utcnow()
+    case.decision_reasons = list(reasons) or None  # the policy's reasons; a merchant's own words stay in decision_note
     complaint = case.kind == CaseKind.COMPLAINT
     actor = {"policy": "app", "law": "app"}.get(by, "merchant")
     if decision in (Decision.APPROVE, Decision.DECLINE):
         resolve_alert(session, f"return_review:{case.id}")
         resolve_alert(session, f"complaint_due:{case.id}")
+        resolve_alert(session, f"return_due:{case.id}")  # the damaged-item clock (review_clock.py)
         if complaint and case.complaint_state in (None, ComplaintState.OPEN):
             case.complaint_answered_at = case.decided_at
             case.complaint_state = (ComplaintState.ACCEPTED_BY_LAW if by == "law" else ComplaintState.ACCEPTED) if decision == Decision.APPROVE else ComplaintState.REJECTED
@@ -264,7 +277,10 @@ def open_complaint(session: Session, case: ReturnCase, note: str) -> None:
     profile = case_profile(session, case)
     case.complaint_state = ComplaintState.OPEN
     if profile.complaint_answer_days is not None:
-        case.complaint_due_at = case.requested_at + dt.timedelta(days=profile.complaint_answer_days)
+        # "Within 14 days" ends at the end of the 14th day in the shop's zone (Civil Code art. 111),
+        # so silence cannot accept the complaint "by law" while the merchant still has that day.
+        timezone = shop_profile(session, case.shop_domain)["iana_timezone"]
+        case.complaint_due_at = end_of_local_day(case.requested_at, profile.complaint_answer_days, timezone)
     timeline(session, case, "complaint_opened", "app", profile=profile.key, due=case.complaint_due_at.isoformat() if case.complaint_due_at else None, note=note)
     notify_customer(session, case, "return_complaint_received")
     name = case.name or case.return_gid

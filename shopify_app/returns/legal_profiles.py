@@ -17,7 +17,12 @@ Sources (the README's returns section repeats them):
   s. 14E: a cancellation for a defect, a mismatch, a late delivery or another breach returns
   everything the consumer paid (the delivery cost included) with no fee, whereas a
   cancellation for no reason returns the price of the goods less the fee: the delivery the
-  consumer received is not refunded;
+  consumer received is not refunded. Either way the dealer refunds within 14 days of
+  receiving the cancellation notice; the consumer's duty to return (or make available) the
+  goods is a separate one, and unlike Directive 2011/83 art. 13(3) the Law gives the dealer
+  no right to hold the refund until the goods are back. (The Cancellation of Transaction
+  Regulations 5771-2010 condition their own right, for goods bought in a shop, on the goods
+  being returned (reg. 2); that right is not the distance-sale one of s. 14C.)
   Consumer Protection (Warranty and Service after Sale) Regulations 5766-2006 (at least one
   year of warranty for the goods they list).
 - Anywhere else (e.g. the US): no statutory right to return a distance purchase; the store
@@ -76,7 +81,8 @@ PL = LegalProfile(
 )
 IL = LegalProfile(
     key="IL", name="Israel (Consumer Protection Law)", withdrawal_days=14, refund_deadline_days=14,
-    refund_may_wait_for_goods=True, guarantee_days=365, complaint_answer_days=None, complaint_silence_accepts=False,
+    # s. 14E: the refund is due 14 days from the cancellation notice, whether or not the goods are back.
+    refund_may_wait_for_goods=False, guarantee_days=365, complaint_answer_days=None, complaint_silence_accepts=False,
     restocking_fee_on_withdrawal=False, return_shipping_on_withdrawal=False,
     cancellation_fee_percent=Decimal("5"), cancellation_fee_cap=(Decimal("100"), "ILS"), delivery_refund_on_defect=True,
 )

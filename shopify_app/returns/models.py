@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..models import Base, BigId, UTCDateTime, utcnow
@@ -62,6 +62,8 @@ class ReturnCase(Base):
     decided_by: Mapped[str | None] = mapped_column(String(16))  # policy | merchant
     decision_note: Mapped[str | None] = mapped_column(Text)
     decline_reason: Mapped[str | None] = mapped_column(String(32))  # RETURN_PERIOD_ENDED | FINAL_SALE | OTHER
+    # The policy's decline as [{"code", "params"}] (decline_reasons.py): the customer's email words it in their language.
+    decision_reasons: Mapped[list | None] = mapped_column(JSON, info=CODES_ONLY)
     outcome: Mapped[str | None] = mapped_column(String(16))  # refund | exchange | store_credit
     supplier_id: Mapped[int | None] = mapped_column(ForeignKey("suppliers.id", ondelete="SET NULL"))
     rma_state: Mapped[str] = mapped_column(String(16), default=RmaState.NONE)
@@ -115,6 +117,8 @@ class ReturnLine(Base):
     customer_note: Mapped[str | None] = mapped_column(Text)  # personal data (privacy registry)
     verdict: Mapped[str] = mapped_column(String(16), default=Decision.PENDING)
     verdict_note: Mapped[str | None] = mapped_column(Text)
+    # Returned past the supplier's window (or it takes no returns): the store keeps the item, no RMA, no supplier restock.
+    supplier_window_passed: Mapped[bool] = mapped_column(Boolean, default=False)
     received_quantity: Mapped[int] = mapped_column(Integer, default=0)
     restocked_quantity: Mapped[int] = mapped_column(Integer, default=0)
     not_restocked_quantity: Mapped[int] = mapped_column(Integer, default=0)

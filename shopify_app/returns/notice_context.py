@@ -7,6 +7,9 @@ from sqlalchemy.orm import Session
 from integrations.suppliers.links import http_link
 
 from ..notify.notice_contexts import notice_context
+from ..shop_profile import shop_profile
+from .business_days import local_date
+from .decline_reasons import in_words
 from .models import ReturnCase
 from .outcome_models import ReturnOutcome
 
@@ -29,6 +32,7 @@ def return_notice_context(session: Session, notice) -> dict:
                    "replacement_order": (outcome.request or {}).get("replacement_order_name"),
                    "restocking_fee": outcome.restocking_fee if outcome.restocking_fee not in (None, "0", "0.00") else None,
                    "return_shipping_fee": outcome.return_shipping_fee if outcome.return_shipping_fee not in (None, "0", "0.00") else None}
-    return {"rma_number": case.rma_number, "label_url": http_link(case.rma_label_url), "return_address": address or None, "decision_note": case.decision_note, "items": items,
-            "answer_by": f"{case.complaint_due_at:%Y-%m-%d}" if case.complaint_due_at else None,  # a complaint's legal answer deadline
+    return {"rma_number": case.rma_number, "label_url": http_link(case.rma_label_url), "return_address": address or None, "decision_note": in_words(case.decision_reasons) or case.decision_note, "items": items,
+            # A complaint's legal answer deadline: the shop's last day (it ends at that day's local midnight).
+            "answer_by": f"{local_date(case.complaint_due_at, shop_profile(session, case.shop_domain)['iana_timezone']):%Y-%m-%d}" if case.complaint_due_at else None,
             **amounts}

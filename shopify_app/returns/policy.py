@@ -1,12 +1,16 @@
 """The store's return policy, each supplier's return terms, and the decision for a return request.
 
-Windows count whole days from delivery (../shared/PRODUCT.md): 14 by default, the legal
+Windows count whole calendar days from delivery in the shop's zone (../shared/PRODUCT.md): 14 by default, the legal
 minimum in the EU and Israel; per reason, a wrong size within 14, "not as described" within
 30, and "damaged: report within 3 business days" (a service promise for fast replacement).
 The customer's legal profile (legal_profiles.py, by shipping country) is a floor under all
 of it: a withdrawal inside the statutory window is never declined for time, and a defect,
 mismatch or wrong item inside the legal guarantee goes to the merchant as a complaint
-instead of being declined. Final-sale products (by tag or id) are declined. Anything the
+instead of being declined. Final-sale products (by tag or id) are outside the store's own
+policy only: "final sale" (clearance) is no exception under Directive 2011/83 art. 16 or
+Israel's s. 14C exclusions, so inside the statutory withdrawal period they are accepted like
+any item; only tags listed as withdrawal exemptions (made to the customer's specification,
+personalised, perishable) take the statutory withdrawal away, never the guarantee. Anything the
 rules cannot settle (delivery date unknown, a reason the merchant wants to see, lines with
 different verdicts) goes to the merchant's review queue.
 """
@@ -19,7 +23,8 @@ from typing import Any, Iterable, Mapping
 
 from ..bounds import bounded_int, bounded_number
 from ..i18n import gettext as _
-from .business_days import within_business_days
+from .business_days import calendar_days_between, within_business_days
+from .decline_reasons import in_words, merged, reason
 from .legal_profiles import CONFORMITY_REASONS, NONE, PROFILES, LegalProfile, override_errors
 from .models import Decision
 
@@ -35,6 +40,7 @@ DEFAULT_REASON_WINDOWS = {
 RETURN_REASONS = ("SIZE_TOO_SMALL", "SIZE_TOO_LARGE", "UNWANTED", "NOT_AS_DESCRIBED", "WRONG_ITEM", "DEFECTIVE", "STYLE", "COLOR", "OTHER", "UNKNOWN")
 DAMAGE_REASONS = frozenset({"DEFECTIVE"})  # units that come back unsellable
 DEFAULT_BUSINESS_DAY_REASONS = ("DEFECTIVE",)
+DEFAULT_WITHDRAWAL_EXEMPT_TAGS = ("custom-made", "personalized", "perishable")
 
 
 class PolicyError(ValueError):
@@ -51,12 +57,15 @@ class ReturnPolicy:
 
     window_days: int = LEGAL_MINIMUM_DAYS
     reason_windows: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_REASON_WINDOWS))
-    final_sale_tags: tuple[str, ...] = ("final-sale",)
+    final_sale_tags: tuple[str, ...] = ("final-sale",)  # the store's own policy: no voluntary return (the statutory withdrawal stays)
     final_sale_product_ids: tuple[str, ...] = ()
     review_reasons: tuple[str, ...] = ()  # always shown to the merchant first
     auto_decide: bool = True  # False: every request waits for the merchant
     business_day_reasons: tuple[str, ...] = DEFAULT_BUSINESS_DAY_REASONS  # their windows count business days
     legal_overrides: dict[str, dict[str, int]] = field(default_factory=dict)  # per profile key: figures raised for the consumer
+    # Goods the law itself excludes from withdrawal (Directive 2011/83 art. 16(c)-(d); Israel s. 14C(d)):
+    # made to the customer's specification or personalised, or liable to perish. Also final sale.
+    withdrawal_exempt_tags: tuple[str, ...] = DEFAULT_WITHDRAWAL_EXEMPT_TAGS
     standard_delivery_price: str | None = None  # the least expensive standard delivery (decimal, order currency): the most a withdrawal refunds of delivery
 
     def window_for(self, reason: str) -> int:
@@ -71,7 +80,7 @@ class ReturnPolicy:
         return out
 
 
-LIST_FIELDS = ("final_sale_tags", "final_sale_product_ids", "review_reasons", "business_day_reasons")
+LIST_FIELDS = ("final_sale_tags", "final_sale_product_ids", "review_reasons", "business_day_reasons", "withdrawal_exempt_tags")
 
 
 def reason_floor(reason: str) -> int:
@@ -258,14 +267,24 @@ class Verdict:
     decline_reason: str | None = None
     supplier_window_passed: bool = False
     complaint: bool = False  # a claim under the legal guarantee: the merchant answers it by a deadline
+    reasons: tuple[dict, ...] = ()  # a decline's reasons as codes and figures (decline_reasons.py): told to the customer in their language
 
 
-def _within_policy(line: LineFacts, policy: ReturnPolicy, days: float, now: dt.datetime) -> tuple[bool, str]:
-    """Inside the store's own window for the reason, and how to say it."""
+def _declined(decline_reason: str, *reasons: dict) -> Verdict:
+    return Verdict(Decision.DECLINE, in_words(reasons), decline_reason, reasons=reasons)
+
+
+def _within_policy(line: LineFacts, policy: ReturnPolicy, days: int, now: dt.datetime) -> tuple[bool, dict]:
+    """Inside the store's own window for the reason, and the reason to give when it is not."""
     window = policy.window_for(line.reason)
+    code = "damage_window_ended" if line.reason in DAMAGE_REASONS else "window_ended"
     if line.reason in policy.business_day_reasons:
-        return within_business_days(line.delivered_at, window, line.country, now, line.timezone), _("%(n)s business days", n=window)
-    return days <= window, f"{window} days"
+        return within_business_days(line.delivered_at, window, line.country, now, line.timezone), reason(code + "_business", days=window)
+    return days <= window, reason(code, days=window)
+
+
+def _final_sale(exempt: bool) -> Verdict:
+    return _declined("FINAL_SALE", reason("withdrawal_exempt" if exempt else "final_sale"))
 
 
 def judge_line(line: LineFacts, policy: ReturnPolicy, now: dt.datetime) -> Verdict:
@@ -273,28 +292,32 @@ def judge_line(line: LineFacts, policy: ReturnPolicy, now: dt.datetime) -> Verdi
     profile = line.profile
     guarantee = line.reason in CONFORMITY_REASONS and profile.guarantee_days is not None
     tags = {t.strip().lower() for t in line.product_tags}
-    final_sale = tags & {t.lower() for t in policy.final_sale_tags} or (line.product_id and line.product_id in policy.final_sale_product_ids)
-    if final_sale and not guarantee:  # final sale never takes away the legal guarantee for a defect
-        return Verdict(Decision.DECLINE, "This item was sold as final sale and cannot be returned.", "FINAL_SALE")
+    exempt = bool(tags & {t.strip().lower() for t in policy.withdrawal_exempt_tags})  # excluded by law, not only by the store
+    final_sale = exempt or bool(tags & {t.strip().lower() for t in policy.final_sale_tags}) or bool(line.product_id and line.product_id in policy.final_sale_product_ids)
+    withdrawable = profile.withdrawal_days is not None and not exempt
+    if final_sale and not (guarantee or withdrawable):  # final sale never takes away the legal guarantee nor a statutory withdrawal
+        return _final_sale(exempt)
     if line.returnable_quantity is not None and line.quantity > line.returnable_quantity:
         return Verdict(Decision.REVIEW, f"{line.quantity} requested but only {line.returnable_quantity} delivered and not yet returned.")
     if line.delivered_at is None:
         return Verdict(Decision.REVIEW, "The delivery date is unknown, so the return window cannot be checked.")
-    days = (now - line.delivered_at).total_seconds() / 86400
-    in_policy, window_text = _within_policy(line, policy, days, now)
-    in_withdrawal = profile.withdrawal_days is not None and days <= profile.withdrawal_days and not final_sale
+    # Whole calendar days in the shop's zone: a window of N days ends at the end of day N.
+    days = calendar_days_between(line.delivered_at, now, line.timezone)
+    in_policy, window_ended = _within_policy(line, policy, days, now)
+    in_withdrawal = withdrawable and days <= profile.withdrawal_days
+    if final_sale and not (guarantee or in_withdrawal):  # past the statutory period only the store's policy is left, and it excludes the item
+        return _final_sale(exempt)
     if not (in_policy or in_withdrawal):
         if guarantee and days <= profile.guarantee_days:
             return Verdict(Decision.REVIEW, _("A complaint under the legal guarantee (%(days)s days from delivery): answer it before its deadline.",
                                               days=profile.guarantee_days), complaint=True)
         if guarantee:
-            return Verdict(Decision.DECLINE, _("The legal guarantee has ended: it covers %(days)s days from delivery.", days=profile.guarantee_days), "RETURN_PERIOD_ENDED")
-        what = "damage must be reported" if line.reason in DAMAGE_REASONS else "returns are accepted"
-        return Verdict(Decision.DECLINE, f"The return window has ended: for this reason {what} within {window_text} of delivery.", "RETURN_PERIOD_ENDED")
+            return _declined("RETURN_PERIOD_ENDED", reason("guarantee_ended", days=profile.guarantee_days))
+        return _declined("RETURN_PERIOD_ENDED", window_ended)
     if line.reason in policy.review_reasons:
         return Verdict(Decision.REVIEW, f"Returns for {line.reason.lower().replace('_', ' ')} are reviewed by the merchant.")
     supplier_passed = bool(line.supplier_terms and (not line.supplier_terms.accepts_returns or (line.supplier_terms.window_days is not None and days > line.supplier_terms.window_days)))
-    note = "Within the return window." if in_policy else _("Within the %(days)s-day legal withdrawal period.", days=profile.withdrawal_days)
+    note = "Within the return window." if in_policy and not (final_sale and in_withdrawal) else _("Within the %(days)s-day legal withdrawal period.", days=profile.withdrawal_days)
     if not line.supplier_known:
         note += " The supplier is no longer connected: arrange its side by hand."
     elif supplier_passed:
@@ -316,7 +339,7 @@ def decide(lines: Iterable[LineFacts], policy: ReturnPolicy, now: dt.datetime) -
         return Verdict(Decision.APPROVE, verdicts[0].note if len(verdicts) == 1 else "Every item is within the return window.",
                        supplier_window_passed=any(v.supplier_window_passed for v in verdicts)), verdicts
     if kinds == {Decision.DECLINE}:
-        reasons = {v.decline_reason for v in verdicts}
-        reason = reasons.pop() if len(reasons) == 1 else "OTHER"
-        return Verdict(Decision.DECLINE, " ".join(dict.fromkeys(v.note for v in verdicts)), reason), verdicts
+        codes = {v.decline_reason for v in verdicts}
+        return Verdict(Decision.DECLINE, " ".join(dict.fromkeys(v.note for v in verdicts)), codes.pop() if len(codes) == 1 else "OTHER",
+                       reasons=tuple(merged(r for v in verdicts for r in v.reasons))), verdicts
     return Verdict(Decision.REVIEW, "; ".join(dict.fromkeys(v.note for v in verdicts if v.decision != Decision.APPROVE))), verdicts

@@ -38,10 +38,15 @@ class Receipt:
 
 
 def restock_location(session: Session, line: ReturnLine) -> tuple[str | None, bool]:
-    """(Shopify location to restock at, whether the stock is held by the supplier) for a line."""
+    """(Shopify location to restock at, whether the stock is held by the supplier) for a line.
+
+    A line returned past the supplier's window stays with the store: it restocks at the
+    merchant's location from the supplier's terms, or (none set) is left for the merchant to
+    restock by hand; never at the supplier's location nor into its stock count (phantom stock oversells).
+    """
     supplier = session.get(Supplier, line.supplier_id) if line.supplier_id else None
     terms = supplier_terms_from(supplier.return_terms if supplier else None)
-    if terms.destination == "merchant":
+    if terms.destination == "merchant" or line.supplier_window_passed:
         return terms.merchant_location_gid, False
     return (supplier.location_gid if supplier else None), supplier is not None
 
@@ -69,13 +74,13 @@ def dispositions_for(session: Session, case: ReturnCase, receipts: list[Receipt]
         # Units Shopify put back in a refund already must not be restocked a second time.
         already = max(0, line.refund_restocked_quantity - line.restocked_quantity)
         restock = max(0, sellable - already)
-        location, _ = restock_location(session, line)
+        location, supplier_held = restock_location(session, line)
         if restock and location:
             inputs.append({"reverseFulfillmentOrderLineItemId": line.rfo_line_item_gid, "quantity": restock, "dispositionType": "RESTOCKED", "locationId": location})
         rest = receipt.received - (restock if location else 0)
         if rest:
             inputs.append({"reverseFulfillmentOrderLineItemId": line.rfo_line_item_gid, "quantity": rest, "dispositionType": "NOT_RESTOCKED"})
-        if restock and not location:
+        if restock and not location and supplier_held:
             supplier_credits[line.id] = restock
     return inputs, supplier_credits
 

@@ -6,13 +6,17 @@ MDN (RFC 4130 7.5.3: HTTP 200, the disposition says why) when the partner asked 
 a 4xx; nothing of a refused message is kept. A verified payload is recorded in the partner's
 inbound folder in one short transaction before the MDN goes back; the `edi-partners` job
 reads it like a file from an SFTP folder (997s, 855/856/846/810 applied once).
-Asynchronous MDNs (the partner's for our messages) arrive at the same URL.
+Asynchronous MDNs (the partner's for our messages) arrive at the same URL. Ours go only to the
+partner's own server (the scheme, host and port of its configured AS2 URL): the address a message
+asks for is anyone's to write, and we sign what we post there.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
 from typing import Callable
+
+import httpx
 
 from integrations import egress
 from integrations.suppliers import runtime
@@ -86,9 +90,33 @@ def receive_as2(services, partner: Partner, headers: dict[str, str], body: bytes
     if received.mdn_body is None:  # the partner asked for no MDN: the HTTP status is all it gets
         return Answer(200 if received.payload is not None or received.duplicate else 400,
                       b"received" if received.payload is not None else f"refused: {received.status} {received.detail}".encode()[:500])
+    if received.mdn_url and not on_partner_server(received.mdn_url, settings.url):
+        # Anyone holding this URL can name any address: we send nothing there (the partner resends if it misses the MDN).
+        log.warning("asynchronous MDN not sent: supplier=%s asked for it at a host other than its AS2 URL's", owner.supplier_id)
+        return Answer(200, b"received; the MDN follows")
     if received.mdn_url:  # asynchronous: acknowledge now, send the MDN once this answer is out (no transaction open then)
         return Answer(200, b"received; the MDN follows", after=lambda: _send_async_mdn(received.mdn_url, received.mdn_headers, received.mdn_body, settings))
     return Answer(200, received.mdn_body, received.mdn_headers)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) URL as httpx (which sends the MDN) reads it; None when it is not one."""
+    try:
+        parsed = httpx.URL(url)  # exactly what the client will post to
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return None
+    if parsed.scheme not in _DEFAULT_PORTS or not parsed.host:
+        return None
+    return parsed.scheme, parsed.host, parsed.port or _DEFAULT_PORTS[parsed.scheme]
+
+
+def on_partner_server(mdn_url: str, partner_url: str) -> bool:
+    """Whether an asynchronous MDN's address is on the partner's own server (the scheme, host and port of its AS2 URL)."""
+    asked = _origin(mdn_url)
+    return asked is not None and asked == _origin(partner_url)
 
 
 def _send_async_mdn(url: str, headers: dict[str, str], body: bytes, settings: As2Settings) -> None:

@@ -133,21 +133,43 @@ def _check_switch_date(row: As2Identity, sign_from: dt.datetime, now: dt.datetim
         raise SwitchDateRefused(_("The certificate in use expires on %(date)s: the new key pair must start signing before then.", date=f"{in_use_until:%Y-%m-%d}"))
 
 
+def switch_days(now: dt.datetime | None = None) -> tuple[dt.date, dt.date]:
+    """The first and last day (UTC) a new key pair may be given to start signing on: today (that is, at once) and MAX_SWITCH_DELAY ahead."""
+    today = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).date()
+    return today, today + MAX_SWITCH_DELAY
+
+
+def checked_switch_date(session_factory, shop_domain: str, sign_from: dt.datetime | None, now: dt.datetime | None = None) -> dt.datetime | None:
+    """`sign_from` as a roll takes it (None: at once, as for a moment already past today); SwitchDateRefused for a day before today (UTC),
+    one more than MAX_SWITCH_DELAY ahead, or one after the pair in use expires.
+
+    Judged before a key is made (seconds of CPU a refused date would waste); roll_key_pair judges it again under its lock.
+    """
+    now = now or dt.datetime.now(dt.timezone.utc)
+    if sign_from is None:
+        return None
+    if sign_from.astimezone(dt.timezone.utc).date() < switch_days(now)[0]:
+        # Not "at once": a mistyped year would make the new pair sign before partners have its certificate.
+        raise SwitchDateRefused(_("%(date)s is past: give today or a later day (UTC), or no day to sign with the new key pair at once.",
+                                  date=f"{sign_from:%Y-%m-%d}"))
+    if sign_from <= now:  # earlier today: at once
+        return None
+    if sign_from - now > MAX_SWITCH_DELAY:
+        raise SwitchDateRefused(_("A new key pair can start signing at most %(days)s days ahead.", days=MAX_SWITCH_DELAY.days))
+    with read_only(session_factory)() as session:  # a read: never SQLite's write lock
+        row = session.scalar(select(As2Identity).options(*_DATES_ONLY).where(As2Identity.shop_domain == shop_domain))
+        if row is not None:
+            _check_switch_date(row, sign_from, now)
+    return sign_from
+
+
 def roll_key_pair(session_factory, box: SecretBox, shop_domain: str, now: dt.datetime | None = None, sign_from: dt.datetime | None = None) -> str:
     """A new key pair for the shop (its certificate PEM returned); it signs from `sign_from` (None: at once), the pair in use signs until then and decrypts until it expires.
 
-    SwitchDateRefused when `sign_from` is more than MAX_SWITCH_DELAY ahead or after the pair in use expires.
+    SwitchDateRefused (before the key is made) for a date checked_switch_date refuses.
     """
     now = now or dt.datetime.now(dt.timezone.utc)
-    if sign_from is not None and sign_from <= now:
-        sign_from = None
-    if sign_from is not None and sign_from - now > MAX_SWITCH_DELAY:
-        raise SwitchDateRefused(_("A new key pair can start signing at most %(days)s days ahead.", days=MAX_SWITCH_DELAY.days))
-    if sign_from is not None:  # judged before the key is made (seconds of CPU a refused date would waste), again under the lock
-        with read_only(session_factory)() as session:  # a read: never SQLite's write lock
-            row = session.scalar(select(As2Identity).options(*_DATES_ONLY).where(As2Identity.shop_domain == shop_domain))
-            if row is not None:
-                _check_switch_date(row, sign_from, now)
+    sign_from = checked_switch_date(session_factory, shop_domain, sign_from, now)
     key_pem, cert_pem, not_after = generate_key_pair(f"{shop_domain} AS2", now)  # outside any transaction: it takes a moment
     with session_factory.begin() as session:
         row = session.scalar(select(As2Identity).where(As2Identity.shop_domain == shop_domain).with_for_update())

@@ -117,8 +117,8 @@ def request_schemas() -> dict[str, dict]:
         "Empty": EMPTY,
         "As2KeyPair": obj({
             "sign_from": text(10, nullable=True, pattern=r"^\d{4}-\d{2}-\d{2}$",
-                              description="The day (UTC, YYYY-MM-DD, at most 60 days ahead) the new pair starts signing; until then the pair in use signs. "
-                                          "Empty, null or today: at once."),
+                              description="The day (UTC, YYYY-MM-DD, today to 60 days ahead) the new pair starts signing; until then the pair in use signs. "
+                                          "Omitted, null or today: at once. A day before today (UTC) is a 400."),
         }),
         "SupplierCreate": obj({
             "name": text(255, non_blank=True),
@@ -208,8 +208,12 @@ def request_schemas() -> dict[str, dict]:
         "ReturnPolicy": obj({
             "window_days": whole(LEGAL_MINIMUM_DAYS, MAX_RETURN_DAYS, description="Never below the legal minimum."),
             "reason_windows": {"type": "object", "propertyNames": {"enum": list(RETURN_REASONS)}, "additionalProperties": days},
-            "final_sale_tags": {"type": "array", "maxItems": MAX_LIST, "items": text(255)},
+            "final_sale_tags": {"type": "array", "maxItems": MAX_LIST, "items": text(255),
+                                "description": "No return under the store's own policy; a statutory withdrawal is still accepted."},
             "final_sale_product_ids": {"type": "array", "maxItems": MAX_LIST, "items": text(64)},
+            "withdrawal_exempt_tags": {"type": "array", "maxItems": MAX_LIST, "items": text(255),
+                                       "description": "Product tags the law excludes from the statutory withdrawal (made to order, personalised, perishable). "
+                                                      "Final-sale tags apply to the store's own policy only."},
             "review_reasons": {"type": "array", "maxItems": len(RETURN_REASONS), "items": {"type": "string", "enum": list(RETURN_REASONS)}},
             "auto_decide": {"type": "boolean"},
             "business_day_reasons": {"type": "array", "maxItems": len(RETURN_REASONS), "items": {"type": "string", "enum": list(RETURN_REASONS)},

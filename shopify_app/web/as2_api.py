@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import select
@@ -13,8 +14,10 @@ from integrations.suppliers.edi_x12.as2 import MAX_MESSAGE_BYTES, CertificateRef
 from integrations.suppliers.runtime import SupplierRef
 
 from ..auth.session_tokens import require_session_token
+from ..i18n import gettext as _
+from ..proxy.rate_limit import WindowLimit
 from ..suppliers.as2_inbound import Answer, find_partner, receive_as2
-from ..suppliers.as2_keys import SwitchDateRefused, roll_key_pair as make_new_key_pair, shop_certificate, switch_pending
+from ..suppliers.as2_keys import SwitchDateRefused, checked_switch_date, roll_key_pair as make_new_key_pair, shop_certificate, switch_pending
 from ..suppliers.audit import merchant_actor, record_change
 from ..suppliers.as2_models import As2Identity, As2Message
 from .api_schemas import invalid, validated_body
@@ -25,6 +28,10 @@ blueprint = Blueprint("as2_api", __name__, url_prefix="/api")
 
 MAX_LISTED_MESSAGES = 50
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+# Each roll makes a 3072-bit RSA key (seconds of CPU); a merchant rolls a few times a year.
+KEY_PAIR_ROLLS = WindowLimit(5, dt.timedelta(hours=1))
+# Per partner endpoint: far above what a partner's gateway sends (a resend storm included), below what floods the web workers.
+INBOUND_MESSAGES = WindowLimit(600, dt.timedelta(minutes=1))
 
 
 @inbound.post("/as2/<token>")
@@ -39,6 +46,9 @@ def receive_message(token: str) -> Response:
     partner = find_partner(services, token)
     if isinstance(partner, Answer):
         return _answer(partner)
+    wait = INBOUND_MESSAGES.retry_after(services.session_factory, f"as2-in:{partner.owner.shop_domain}:{partner.owner.supplier_id}")
+    if wait:  # before the body is read: a flood costs a counter update each, not megabytes
+        return Response("too many AS2 messages to this endpoint; try again later", 429, {"Retry-After": str(wait)}, mimetype="text/plain")
     body = _body_within(MAX_MESSAGE_BYTES)
     if body is None:
         return Response(f"an AS2 message may be at most {MAX_MESSAGE_BYTES} bytes", 413, mimetype="text/plain")
@@ -171,11 +181,18 @@ def roll_key_pair(supplier_id: int):
     except ValueError:
         return invalid([("sign_from", "must be a date (YYYY-MM-DD)")])
     services = current_app.extensions["services"]
+    sign_from = dt.datetime.combine(day, dt.time(), dt.timezone.utc) if day else None
     try:
-        make_new_key_pair(services.session_factory, services.box, g.shop_domain,  # generated outside any transaction
-                          sign_from=dt.datetime.combine(day, dt.time(), dt.timezone.utc) if day else None)
+        # The date first: a refused one makes no key, so it is not counted as a roll.
+        checked_switch_date(services.session_factory, g.shop_domain, sign_from)
+        wait = KEY_PAIR_ROLLS.retry_after(services.session_factory, f"as2-key-pair:{g.shop_domain}")
+        if not wait:
+            make_new_key_pair(services.session_factory, services.box, g.shop_domain, sign_from=sign_from)  # generated outside any transaction
     except SwitchDateRefused as exc:
         return invalid([("sign_from", str(exc))])
+    if wait:
+        message = _("At most %(n)s new key pairs an hour: try again in %(minutes)s min.", n=KEY_PAIR_ROLLS.attempts, minutes=math.ceil(wait / 60))
+        return jsonify(error=message), 429, {"Retry-After": str(wait)}
     with services.session_factory.begin() as session:
         record_change(session, g.shop_domain, supplier_id, merchant_actor(getattr(g, "user_id", None)), "as2_key_pair_rolled",
                       ["as2.certificate"] + (["as2.sign_from"] if day else []))

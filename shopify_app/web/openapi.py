@@ -26,6 +26,7 @@ ERROR_STATUSES = {
     409: "The object is not in a state that allows this.",
     415: "The body is not JSON (or a type this route accepts).",
     422: "The feed could not be read, or a connection test before saving failed (nothing was saved).",
+    429: "Too many of these requests for now: the Retry-After header says in how many seconds to try again.",
     502: "Shopify refused the change.",
 }
 
@@ -82,7 +83,7 @@ RESPONSES: dict[str, dict[int, str | None]] = {
     "edi_suppliers_api.list_edi_runs": {200: "EdiRunList", 409: "Error"},
     "as2_api.get_as2_setup": {200: "As2Setup", 409: "Error"},
     "as2_api.download_certificate": {200: "pem", 409: "Error"},
-    "as2_api.roll_key_pair": {200: "As2Setup", 409: "Error"},
+    "as2_api.roll_key_pair": {200: "As2Setup", 409: "Error", 429: "Error"},
     "returns_api.list_returns": {200: "ReturnList"},
     "returns_api.get_return": {200: "ReturnEnvelope"},
     "returns_api.decide": {200: "ReturnEnvelope", 409: "Error", 502: "Error"},

@@ -77,6 +77,7 @@ def supplier_detail(supplier_id: int):
     """One supplier: connection (settings, masked credentials, test), fulfillment model and location, terms, mappings, deactivate and delete."""
     from ..returns.intake import store_policy
     from ..returns.policy import supplier_terms_from, window_warnings
+    from ..suppliers.as2_keys import switch_days
     from .as2_api import as2_setup, as2_transport_of
     from .edi_suppliers_api import edi_runs
     from .suppliers_api import _public
@@ -111,6 +112,7 @@ def supplier_detail(supplier_id: int):
         }
     as2_transport = as2_transport_of(supplier)  # AS2 partners (issue 15): what to hand the partner; no session open while the shop's key pair is made
     context["as2"] = as2_setup(current_app.extensions["services"], g.shop_domain, supplier_id, as2_transport, 20, as_json=False) if as2_transport else None
+    context["as2_days"] = switch_days()  # the days the card's date input offers (the API refuses the others)
     return render_page("supplier.html", "suppliers", title=public["name"], **context)
 
 

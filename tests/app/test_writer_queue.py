@@ -152,3 +152,31 @@ def test_a_production_engine_has_no_listener_and_still_begins_immediate_or_defer
         assert conn.in_transaction() and not engine.writer_queue.held and other_can_write()
     other.close()
     engine.dispose()
+
+
+def test_a_locked_databases_begin_raises_sqlalchemys_operational_error(tmp_path, tracking):
+    """BEGIN runs on the DBAPI connection (db.py), yet its failure is SQLAlchemy's wrapped error, as callers catch it."""
+    import sqlite3
+
+    import pytest
+    from sqlalchemy import event, exc
+
+    path = tmp_path / "locked.db"
+    engine = make_engine(f"sqlite:///{path}")
+    event.listen(engine, "connect", lambda dbapi_connection, _r: dbapi_connection.execute("PRAGMA busy_timeout=50"))  # not 10 s
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (n INTEGER)"))
+    other = sqlite3.connect(path, isolation_level=None)  # another process's writer holds the write lock
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(exc.OperationalError) as raised:
+            with engine.begin() as conn:
+                conn.execute(text("INSERT INTO t VALUES (1)"))
+        assert isinstance(raised.value.orig, sqlite3.OperationalError) and "locked" in str(raised.value.orig)
+        assert not engine.writer_queue.held  # the turn was handed on
+    finally:
+        other.rollback()
+        other.close()
+    with engine.begin() as conn:  # and the engine writes once the lock is free
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+    engine.dispose()

@@ -310,6 +310,33 @@ def test_a_row_whose_chosen_worker_is_dead_is_handled_by_another_workers_poll(sc
             services.close()
 
 
+def test_a_stopping_worker_is_no_longer_picked_and_passes_on_what_still_reaches_it(scaled_out) -> None:
+    """SIGTERM: the worker's listener stops being picked before its lanes finish their rows; a wake-up that still reaches it goes to a live worker."""
+    from shopify_app.jobs.lane_notices import process_channel
+
+    web, worker, url = scaled_out
+    stopping, live = worker(), worker()
+    for lanes in (stopping, live):
+        settle(lanes)
+    assert wait_for(lambda: listening_workers(url) == 2)
+    stopping.request_stop()  # what the worker's SIGTERM handler does: its lanes take nothing new from now on
+    assert stopping.listener.left.wait(WAIT)
+    assert listening_workers(url) == 1  # still connected, but not a listener a NOTIFY may pick
+    heard = live.listener.heard["orders"]
+    for n in range(6):
+        post(web, webhook_id=f"after-stop-{n}", body=order_body(n))
+    assert wait_for(lambda: statuses(web) == ["waiting"] * 6), statuses(web)  # at once: none waited for a poll (two minutes)
+    assert stopping.listener.heard["orders"] == 0 and live.listener.heard["orders"] == heard + 6
+    assert stopping.listener.passed_on["orders"] == 0  # no NOTIFY picked it
+
+    # A NOTIFY that picked the stopping worker just before it left reaches it after: passed on to the live one.
+    with psycopg.connect(conninfo(url), autocommit=True) as web_connection:
+        web_connection.execute("SELECT pg_notify(%s, 'orders')", (process_channel(stopping.listener.process),))
+    assert wait_for(lambda: live.listener.heard["orders"] == heard + 7)
+    assert stopping.listener.passed_on["orders"] == 1
+    assert stopping.listener.listening.is_set()  # until the worker's stop() (its lanes finished): then it closes
+
+
 @pytest.fixture
 def two_workers(scaled_out):
     """The web and two worker processes, their lanes not started (the tests run the claims); each one's claims by its first orders-lane thread.
@@ -410,15 +437,23 @@ def test_rows_given_back_to_a_holder_neither_spin_another_processs_drain_nor_kee
     assert len(mine) == 5 and given_back == 0  # the holder's own lane takes them
 
 
-def test_a_holder_whose_lane_listener_is_gone_holds_nothing(two_workers) -> None:
-    """A holder process counts only while its lane listener is connected: once it is gone (a dead process), its order's rows are another process's at once."""
+@pytest.mark.parametrize("end", ["dies", "begins to stop"])
+def test_a_holder_whose_lane_listener_is_gone_or_leaving_holds_nothing(two_workers, end) -> None:
+    """A holder process counts only while its lane listener is connected and not leaving: then its order's rows are another process's at once.
+
+    A process that begins to stop takes nothing new (its drains stop between rows): a row given back to it would wait for its exit.
+    """
     web, url, (first, second), (first_listener, _) = two_workers
     post(web, "orders/create", webhook_id="create")
     first._claim(1)
     post(web, "orders/paid", webhook_id="paid")
     assert second._claim(10)[:2] == ([], 0)  # held: the first process's listener is connected
 
-    first_listener.stop()  # the first process dies (its lease on orders/create is still running)
+    if end == "dies":
+        first_listener.stop()  # (its lease on orders/create is still running)
+    else:
+        first_listener.leave()  # SIGTERM: its lane finishes orders/create
+        assert first_listener.left.wait(WAIT)
     assert wait_for(lambda: listening_workers(url) == 1)
     taken, _, given_back = second._claim(10)
     assert [c.topic for c in taken] == ["orders/paid"] and given_back == 0

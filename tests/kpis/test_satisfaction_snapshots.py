@@ -18,7 +18,6 @@ from sqlalchemy import select
 from shopify_app.kpis import kpis
 from shopify_app.kpis.snapshots import close_shop_days, kpis_from_snapshots
 from shopify_app.notify.customer_models import SatisfactionAnswer
-from shopify_app.notify.lifecycle_notices import satisfied
 from shopify_app.notify.satisfaction import record_answer, record_review_click
 from shopify_app.orders.models import CustomerNotice, Order, OrderLine
 from shopify_app.orders.payloads import LineSnapshot, OrderAmounts, OrderSnapshot
@@ -69,9 +68,9 @@ def _play(services, shop: str, events: list) -> dt.datetime:
             order = session.get(Order, ids[n])
             if kind in ("good", "bad"):
                 record_answer(session, order, kind, now=at)
-            elif kind == "review":  # the outbox sends it now (status sent, sent_at now), once per order, when the customer said it went well
+            elif kind == "review":  # the outbox sends it now (status sent, sent_at now), once per order, once the customer answered (either way)
                 if session.scalar(select(CustomerNotice.id).where(CustomerNotice.order_id == order.id, CustomerNotice.kind == "review_request")) is None \
-                        and satisfied(session, order.id):
+                        and session.scalar(select(SatisfactionAnswer.id).where(SatisfactionAnswer.order_id == order.id)) is not None:
                     session.add(CustomerNotice(order_id=order.id, shop_domain=shop, kind="review_request", dedupe_key=f"review_request:{order.id}", status="sent", sent_at=at))
             elif kind == "edit":  # the order is edited in Shopify: its first line's product changes (or stays), through orders/updated's sync
                 upsert_order(session, shop, snapshot_of(n, [line(f"{n}1", f"SKU-{n % 3}", f"gid://shopify/Product/{hours % 4}")], at))

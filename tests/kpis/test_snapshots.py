@@ -103,6 +103,21 @@ def test_answers_and_clicks_that_come_after_a_day_closed_are_shown(services) -> 
     assert compare(LATER + dt.timedelta(seconds=1)) == week  # the same from the re-digested snapshots, today included
 
 
+def test_a_parcel_judged_late_on_its_eta_day_stays_late_when_it_arrives_after_the_day_closed(services) -> None:
+    # p6 was due by Sunday 00:00 and never delivered: late on Sunday. It arrives three days later,
+    # after the job digested Sunday: the closed day's row and the records still agree (no version, no mark needed).
+    from shopify_app.suppliers.models import SupplierShipment
+
+    close_shop_days(services, SHOP, now=LATER)
+    with services.session_factory.begin() as session:
+        session.scalars(select(SupplierShipment).where(SupplierShipment.shipment_id == "p6")).one().delivered_at = (LATER - dt.timedelta(hours=1)).isoformat()
+    with services.session_factory() as session:
+        for start, end in ((MONDAY, NOW), (at(-30), LATER.replace(hour=0, minute=0))):
+            assert kpis_from_snapshots(session, SHOP, start, end, "day", now=LATER) == kpis(session, SHOP, start, end, "day", now=LATER)
+        week = kpis_from_snapshots(session, SHOP, MONDAY, NOW, "day", now=LATER)["overall"]["on_time"]
+    assert (week["on_time"], week["late"], week["rate"]) == (3, 2, 0.6)
+
+
 def test_a_change_committed_while_the_job_re_digests_keeps_its_mark(services, monkeypatch) -> None:
     # The job takes the marks before reading facts and deletes only those: a customer changing an
     # answer while it works leaves a mark behind, so views read that day live until the next run.

@@ -152,6 +152,29 @@ def test_a_resolved_alert_that_comes_back_is_told_again(app, inbox, slack):
     assert rows(app) == [("email", 0, "sent", 1, None), ("slack", 0, "sent", 1, None), ("email", 1, "sent", 1, None), ("slack", 1, "sent", 1, None)]
 
 
+def test_an_alert_grown_critical_is_told_again_and_reaches_a_critical_only_channel(app, inbox, slack):
+    configure(app, emails=["ops@example.com"], slack_webhook_url=slack.url, min_severity="warning")
+    raise_(app, "case_due:7", "Case 7 is due in 2 hours.", severity="warning", subject="case 7")
+    assert deliver(app).sent == 2
+    raise_(app, "case_due:7", "Case 7 is due in 1 hour.", severity="warning", subject="case 7")  # the same level: not told again
+    assert deliver(app).sent == 0
+    raise_(app, "case_due:7", "Case 7 is late.", severity="critical", subject="case 7")  # grown worse: told again
+    raise_(app, "case_due:7", "Case 7 is late.", severity="critical", subject="case 7")  # still critical: once
+    assert deliver(app).sent == 2
+    assert deliver(app).sent == 0
+    assert parse_mail(inbox.messages[1][1])["Subject"] == "[Dropship Ops] critical: case due (case 7)"
+    assert slack.posts[1]["json"]["text"].split("\n")[1] == "Case 7 is late."
+    raise_(app, "case_due:7", "Case 7 is due soon.", severity="warning", subject="case 7")  # milder again: no news
+    assert deliver(app).sent == 0
+
+    configure(app, emails=["ops@example.com"], slack_webhook_url=slack.url, min_severity="critical")  # channels told only critical ones
+    raise_(app, "case_due:8", "Case 8 is due in 2 hours.", severity="warning", subject="case 8")
+    assert deliver(app).sent == 0
+    raise_(app, "case_due:8", "Case 8 is late.", severity="critical", subject="case 8")
+    assert deliver(app).sent == 2
+    assert parse_mail(inbox.messages[-1][1]).get_content().startswith("Case 8 is late.")
+
+
 def test_a_slack_500_is_retried_later_and_then_sent(app, slack):
     configure(app, slack_webhook_url=slack.url)
     slack.statuses = [500]

@@ -1,4 +1,4 @@
-"""Customer-notice rules over real SMTP: language fallback, per-shop steps and opt-out, unsubscribe, satisfied-only review
+"""Customer-notice rules over real SMTP: language fallback, per-shop steps and opt-out, unsubscribe, review
 requests, second clicks, forged links, the merchant's verified sender, and the settings API's refusals."""
 from __future__ import annotations
 
@@ -141,23 +141,39 @@ def test_unsubscribe_needs_a_confirming_post_and_stops_follow_ups_but_not_delive
     assert any("#3" in m["Subject"] and m["List-Unsubscribe"] for m in front.run())  # another shop's unsubscribe is its own
 
 
-def test_only_satisfied_customers_get_the_review_request_and_a_second_click_replaces_the_answer(front):
+def test_every_customer_who_answers_gets_one_review_request_whatever_the_answer(front):
     front.settings(review_url=REVIEW_PAGE)
     front.order(1, delivered_days_ago=8)
-    [follow_up] = [m for m in front.run() if m["List-Unsubscribe"]]
-    good, bad, _ = links(follow_up)
-    assert front.client.post(path(bad)).status_code == 200
-    assert [m for m in front.run() if "review" in m.get_content()] == []  # unhappy: no review request
-    page = front.client.post(path(good))  # the customer changes their mind
-    assert page.status_code == 200
+    front.order(2, delivered_days_ago=8)
+    front.order(3, delivered_days_ago=8)
+    follow_up = {n: links(m) for m in front.run() if m["List-Unsubscribe"] for n in (1, 2, 3) if f"#{n}" in m["Subject"]}
+    good_1, bad_1, _ = follow_up[1]
+    good_2, bad_2, _ = follow_up[2]
+    assert front.client.post(path(good_1)).status_code == 200
+    assert front.client.post(path(bad_2)).status_code == 200  # unhappy: asked for a review all the same (no review gating)
+    reviews = front.run()
     with front.services.session_factory() as session:
-        [answer] = session.scalars(select(SatisfactionAnswer)).all()
-        assert (answer.answer, answer.changes, answer.supplier_id) == ("good", 1, front.supplier_id)
-    [review] = front.run()
-    assert "/notices/review/" in review.get_content() and REVIEW_PAGE not in review.get_content()  # the click is counted through the app
-    front.client.post(path(bad))
-    front.client.post(path(good))
+        requested = sorted(session.scalars(select(CustomerNotice.order_id).where(CustomerNotice.kind == "review_request")))
+    assert len(reviews) == 2 and requested == [1, 2]  # order 3 never answered: no request
+    for review in reviews:
+        assert "/notices/review/" in review.get_content() and REVIEW_PAGE not in review.get_content()  # the click is counted through the app
+    assert front.client.post(path(good_2)).status_code == 200  # the customers change their minds
+    assert front.client.post(path(bad_1)).status_code == 200
+    with front.services.session_factory() as session:
+        answers = {a.order_id: (a.answer, a.changes, a.supplier_id) for a in session.scalars(select(SatisfactionAnswer))}
+    assert answers == {1: ("bad", 1, front.supplier_id), 2: ("good", 1, front.supplier_id)}
     assert front.run() == []  # never a second review request
+
+
+def test_no_follow_up_while_a_parcel_without_a_status_is_still_on_its_way(front):
+    front.order(1, delivered_days_ago=8)
+    with front.services.session_factory.begin() as session:  # a second parcel whose fulfillment status Shopify did not send
+        session.add(FulfillmentDelivery(shop_domain=SHOP, fulfillment_gid="gid://shopify/Fulfillment/901", order_id=1, fulfillment_status=None,
+                                        shipment_status="in_transit", status_at=utcnow() - dt.timedelta(days=8)))
+    assert [m for m in front.run() if m["List-Unsubscribe"]] == []  # not asked how it went before everything arrived
+    with front.services.session_factory.begin() as session:
+        session.scalars(select(FulfillmentDelivery).where(FulfillmentDelivery.fulfillment_gid == "gid://shopify/Fulfillment/901")).one().fulfillment_status = "cancelled"
+    assert len([m for m in front.run() if m["List-Unsubscribe"]]) == 1  # a cancelled parcel never holds it back
 
 
 def test_forged_or_tampered_links_get_the_same_404_and_change_nothing(front):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from conftest import API_KEY
 from orders.forwarding_kit import SHOP, add_printful_supplier, deliver, deliveries, paid_sandbox_order
@@ -14,7 +14,7 @@ from shopify_app.orders.models import Order, OrderLine
 from shopify_app.reconcile.models import Desync, ReconcileRun
 from shopify_app.reconcile.runner import run_reconciliation
 from shopify_app.returns.models import ReturnCase, ReturnLine
-from shopify_app.suppliers.models import Alert, DeliveryState, SupplierOrder
+from shopify_app.suppliers.models import Alert, DeliveryState, SupplierOrder, SupplierOrderLine
 
 LATER = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)  # past every in-flight window
 
@@ -83,6 +83,30 @@ def test_a_supplier_order_past_its_sla_is_an_alert_and_resolves_when_it_ships(wo
     assert desync(services, "stuck_at_supplier")[0].status == "resolved" and alerts(services, "desync_stuck_at_supplier") == []
 
 
+def test_the_unshipped_rest_of_a_split_order_past_its_sla_is_an_alert_until_it_ships(world) -> None:
+    app, services, shopify = world
+    paid_sandbox_order(app, shopify)  # two lines, one supplier order
+    with services.session_factory.begin() as session:
+        delivery = session.scalars(select(SupplierOrder)).one()
+        delivery.state, delivery.placed_at = DeliveryState.PARTIALLY_SHIPPED.value, dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=30)
+        first, second = sorted(delivery.lines, key=lambda line: line.id)
+        first.shipped_quantity = first.quantity  # the first parcel carried one line
+    run = run_reconciliation(services, SHOP, only=("stuck_at_supplier",), now=LATER)
+    assert run.report["stuck_at_supplier"]["found"] == 0  # within the 72 h SLA: the rest may still come
+    with services.session_factory.begin() as session:
+        session.execute(update(SupplierOrder).values(placed_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=20)))
+    run = run_reconciliation(services, SHOP, only=("stuck_at_supplier",), now=LATER)
+    assert run.report["stuck_at_supplier"] == {"checked": 1, "found": 1, "repaired": 0, "open": 1}
+    [found] = desync(services, "stuck_at_supplier")
+    assert found.evidence["unshipped"] == [{"sku": second.supplier_sku, "ordered": 1, "shipped": 0}]
+    assert len(alerts(services, "desync_stuck_at_supplier")) == 1  # one per supplier order, not per line
+    with services.session_factory.begin() as session:
+        session.execute(update(SupplierOrderLine).values(shipped_quantity=SupplierOrderLine.quantity))
+        session.execute(update(SupplierOrder).values(state=DeliveryState.SHIPPED.value))
+    run_reconciliation(services, SHOP, only=("stuck_at_supplier",), now=LATER)
+    assert desync(services, "stuck_at_supplier")[0].status == "resolved" and alerts(services, "desync_stuck_at_supplier") == []
+
+
 def test_fulfilled_in_shopify_but_never_placed_is_an_alert(world) -> None:
     app, services, shopify = world
     paid_sandbox_order(app, shopify)
@@ -94,6 +118,34 @@ def test_fulfilled_in_shopify_but_never_placed_is_an_alert(world) -> None:
     assert alerts(services, "desync_fulfilled_unknown_to_supplier")[0].severity == "critical"
 
 
+def test_partly_fulfilled_in_shopify_but_never_placed_is_an_alert_judged_per_line(world) -> None:
+    from shopify_app.fulfillment.models import FulfillmentOrderRecord
+
+    app, services, shopify = world
+    paid_sandbox_order(app, shopify)
+    with services.session_factory.begin() as session:
+        session.execute(update(SupplierOrder).values(state=DeliveryState.FAILED.value))
+        records = session.scalars(select(FulfillmentOrderRecord)).all()
+        assert records and all(item["remaining"] == item["total"] for r in records for item in r.lines)
+    for status in ("partial", "partially_fulfilled"):  # REST's spelling, GraphQL's displayFulfillmentStatus
+        with services.session_factory.begin() as session:
+            session.execute(update(Order).values(fulfillment_status=status))
+        run = run_reconciliation(services, SHOP, only=("fulfilled_unknown_to_supplier",), now=LATER)
+        assert run.report["fulfilled_unknown_to_supplier"]["found"] == 0, status  # by the fulfillment orders, none of this supplier's lines shipped
+    with services.session_factory.begin() as session:
+        record = session.scalars(select(FulfillmentOrderRecord)).first()
+        first = record.lines[0]
+        record.lines = [{**first, "remaining": 0}, *record.lines[1:]]  # one line fulfilled in Shopify, by someone else
+    run = run_reconciliation(services, SHOP, only=("fulfilled_unknown_to_supplier",), now=LATER)
+    assert run.report["fulfilled_unknown_to_supplier"]["open"] == 1
+    [found] = desync(services, "fulfilled_unknown_to_supplier")
+    assert [line["units"] for line in found.evidence["fulfilled_lines"]] == [first["total"]]
+    with services.session_factory.begin() as session:
+        session.execute(delete(FulfillmentOrderRecord))  # no copy of the fulfillment orders: the order's status decides
+    run = run_reconciliation(services, SHOP, only=("fulfilled_unknown_to_supplier",), now=LATER)
+    assert run.report["fulfilled_unknown_to_supplier"]["open"] == 1 and alerts(services, "desync_fulfilled_unknown_to_supplier")[0].severity == "critical"
+
+
 def test_a_return_received_but_never_disposed_is_an_alert(world) -> None:
     _, services, _ = world
     with services.session_factory.begin() as session:
@@ -102,6 +154,20 @@ def test_a_return_received_but_never_disposed_is_an_alert(world) -> None:
         session.add(case)
     run = run_reconciliation(services, SHOP, only=("returns_stalled",), now=LATER)
     assert run.report["returns_stalled"]["open"] == 1 and desync(services, "return_not_restocked")
+
+
+def test_a_closed_return_received_but_never_disposed_is_an_alert_until_disposed(world) -> None:
+    _, services, _ = world
+    with services.session_factory.begin() as session:
+        case = ReturnCase(shop_domain=SHOP, return_gid="gid://shopify/Return/9", name="#1001-R9", status="closed", received_at=dt.datetime.now(dt.timezone.utc))
+        case.lines.append(ReturnLine(return_line_item_gid="gid://shopify/ReturnLineItem/9", quantity=2, received_quantity=2, restocked_quantity=1))
+        session.add(case)
+    run = run_reconciliation(services, SHOP, only=("returns_stalled",), now=LATER)
+    assert run.report["returns_stalled"] == {"checked": 1, "found": 1, "repaired": 0, "open": 1}
+    with services.session_factory.begin() as session:
+        session.execute(update(ReturnLine).values(not_restocked_quantity=1))  # the last unit written off
+    run = run_reconciliation(services, SHOP, only=("returns_stalled",), now=LATER)
+    assert run.report["returns_stalled"]["found"] == 0 and desync(services, "return_not_restocked")[0].status == "resolved"
 
 
 def test_dead_letters_are_reported(world) -> None:

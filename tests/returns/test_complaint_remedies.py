@@ -103,7 +103,7 @@ def open_remedy_tasks(world: World, case) -> list[str]:
 def test_no_task_asks_the_merchant_to_send_the_replacement_the_app_creates(world) -> None:
     order = world.delivered_order("TEE-S", 1, delivered_days_ago=20, country="PL")
     case = world.request_return(order, "TEE-S", reason="DEFECTIVE")
-    assert check_deadlines(world.services, now=case.requested_at + dt.timedelta(days=14, minutes=1)).accepted_by_law == 1
+    assert check_deadlines(world.services, now=case.complaint_due_at + dt.timedelta(minutes=1)).accepted_by_law == 1
     world.drain()
     assert len(open_remedy_tasks(world, case)) == 1  # the law accepted it: the merchant chooses the remedy
     assert world.api("post", f"/api/returns/{case.id}/remedy", json={"action": "replace"}).status_code == 200
@@ -177,7 +177,7 @@ def test_a_repair_is_the_merchants_task_marked_done_once_and_never_money(world) 
 def test_a_complaint_accepted_by_law_gets_the_remedy_the_merchant_chooses(world) -> None:
     order = world.delivered_order("TEE-S", 1, delivered_days_ago=20, country="PL")
     case = world.request_return(order, "TEE-S", reason="DEFECTIVE")
-    assert check_deadlines(world.services, now=case.requested_at + dt.timedelta(days=14, minutes=1)).accepted_by_law == 1
+    assert check_deadlines(world.services, now=case.complaint_due_at + dt.timedelta(minutes=1)).accepted_by_law == 1
     world.drain()
     assert world.api("post", f"/api/returns/{case.id}/remedy", json={"action": "done"}).status_code == 409  # nothing chosen yet
     chosen = world.api("post", f"/api/returns/{case.id}/remedy", json={"action": "replace"})

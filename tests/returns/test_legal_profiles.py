@@ -1,6 +1,7 @@
 """The statutory profiles: country to profile, and the lawful cancellation fee."""
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -29,3 +30,15 @@ def test_israeli_fee_is_the_lower_of_5_percent_and_100_nis_and_none_for_a_defect
 def test_eu_sets_no_fee_cap_but_no_fee_on_a_defect():
     assert lp.cancellation_fee_limit(lp.PL, Decimal("100"), "PLN", defect=False) is None
     assert lp.cancellation_fee_limit(lp.PL, Decimal("100"), "PLN", defect=True) == Decimal("0")
+
+
+def test_goods_back_late_move_an_eu_refund_deadline_but_never_an_israeli_one() -> None:
+    from shopify_app.returns.deadlines import RECEIPT_GRACE, refund_due
+    from shopify_app.returns.models import ReturnCase
+
+    due = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.timezone.utc)
+    back = due + dt.timedelta(days=3)
+    assert refund_due(ReturnCase(refund_due_at=due, received_at=back, status="open", country_code="PL")) == back + RECEIPT_GRACE
+    assert refund_due(ReturnCase(refund_due_at=due, received_at=back, status="open", country_code="IL")) == due  # s. 14E: from the notice
+    assert refund_due(ReturnCase(refund_due_at=due, received_at=None, status="open", country_code="IL")) == due
+    assert refund_due(ReturnCase(refund_due_at=due, received_at=None, status="open", country_code="PL")) is None

@@ -12,7 +12,9 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+from shopify_app.models import Shop
 from shopify_app.orders.models import OrderEvent
+from shopify_app.returns.business_days import end_of_local_day
 from shopify_app.returns.deadlines import RECEIPT_GRACE, check_deadlines, refund_due
 from shopify_app.returns.intake import record_return
 from shopify_app.returns.models import ReturnCase
@@ -76,10 +78,23 @@ def test_a_complaint_accepted_with_a_replacement_is_a_task_never_a_refund(world)
     assert "Mark replacement done" in page and f'/api/returns/{case.id}/outcome" data-body' not in page  # no money buttons
 
 
+def warsaw_shop(world) -> None:
+    with world.services.session_factory.begin() as session:
+        shop = session.scalar(select(Shop).where(Shop.domain == SHOP))
+        if shop is None:
+            shop = Shop(domain=SHOP)
+            session.add(shop)
+        shop.iana_timezone = "Europe/Warsaw"
+
+
 def test_a_complaint_accepted_by_law_waits_for_the_merchants_choice_of_remedy(world) -> None:
+    warsaw_shop(world)
     order = world.delivered_order("TEE-S", 1, delivered_days_ago=20, country="PL")
     case = world.request_return(order, "TEE-S", reason="DEFECTIVE")
-    assert check_deadlines(world.services, now=case.requested_at + dt.timedelta(days=14, minutes=1)).accepted_by_law == 1
+    # The 14 days to answer end at the end of the 14th day in the shop's zone (Civil Code art. 111), not 14x24 h on.
+    assert case.complaint_due_at == end_of_local_day(case.requested_at, 14, "Europe/Warsaw")
+    assert check_deadlines(world.services, now=case.complaint_due_at - dt.timedelta(seconds=1)).accepted_by_law == 0
+    assert check_deadlines(world.services, now=case.complaint_due_at + dt.timedelta(minutes=1)).accepted_by_law == 1
     world.drain()
     case = world.case(case.return_gid)
     assert (case.complaint_state, case.complaint_remedy) == ("accepted_by_law", None)

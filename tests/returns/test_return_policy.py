@@ -32,10 +32,11 @@ def line(reason="UNWANTED", delivered=days_ago(5), **kw) -> LineFacts:
     ("reason", "age", "expected"),
     [
         ("UNWANTED", 13.9, Decision.APPROVE),
-        ("UNWANTED", 14.1, Decision.DECLINE),  # the 14-day default
+        ("UNWANTED", 14.1, Decision.APPROVE),  # delivered 8 Nov 09:36, NOW 22 Nov 12:00: day 14 on the calendar, still inside
+        ("UNWANTED", 15, Decision.DECLINE),  # day 15: the 14-day default ended at the end of day 14
         ("DEFECTIVE", 3.1, Decision.APPROVE),  # delivered Thursday: 3 business days run to Tuesday (NOW is a Sunday)
         ("DEFECTIVE", 6, Decision.DECLINE),  # delivered Monday: the 3 business days ended on Thursday
-        ("SIZE_TOO_SMALL", 14.1, Decision.DECLINE),
+        ("SIZE_TOO_SMALL", 15, Decision.DECLINE),
         ("NOT_AS_DESCRIBED", 29, Decision.APPROVE),  # 30 days for "not as described"
         ("NOT_AS_DESCRIBED", 31, Decision.DECLINE),
     ],

@@ -27,7 +27,8 @@ def claim(reason: str, age: float, profile=lp.NONE, country=None, **kw) -> LineF
         ("WRONG_ITEM", 400, lp.IL, Decision.DECLINE, False),
         ("DEFECTIVE", 800, lp.PL, Decision.DECLINE, False),  # past the guarantee
         ("UNWANTED", 13.9, lp.PL, Decision.APPROVE, False),
-        ("UNWANTED", 14.1, lp.EU, Decision.DECLINE, False),  # a withdrawal is not a complaint
+        ("UNWANTED", 14.1, lp.EU, Decision.APPROVE, False),  # day 14 on the calendar (NOW is 12:00): the withdrawal period runs to its end
+        ("UNWANTED", 15, lp.EU, Decision.DECLINE, False),  # a withdrawal is not a complaint
         ("DEFECTIVE", 20, lp.NONE, Decision.DECLINE, False),  # no statutory right: the store's 3 business days
     ],
 )

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from shopify_app.orders.models import CustomerNotice, OrderEvent
+from shopify_app.returns.business_days import end_of_local_day
 from shopify_app.returns.complaints import ComplaintRefused, answer_complaint
 from shopify_app.returns.deadlines import ALERT_AHEAD, check_deadlines
 from shopify_app.suppliers.models import Alert
@@ -73,12 +74,13 @@ def test_a_polish_defect_claim_on_day_20_is_a_complaint_the_merchant_answers(wor
     case = world.request_return(order, "MUG-WHT", reason="DEFECTIVE")
     # Past the store's 3-business-day promise and the 14-day withdrawal, inside the 2-year guarantee.
     assert (case.kind, case.legal_profile, case.country_code, case.decision, case.status) == ("complaint", "PL", "PL", "review", "requested")
-    assert case.complaint_state == "open" and case.complaint_due_at - case.requested_at == dt.timedelta(days=14)
+    # 14 days from the claim, to the end of that day in the shop's zone (UTC here: the shop has none).
+    assert case.complaint_state == "open" and case.complaint_due_at == end_of_local_day(case.requested_at, 14, None)
     assert shopify_status(world, case) == "REQUESTED"  # never declined for time
     queue = world.api("get", "/api/returns?complaints=1").get_json()["returns"]
     assert [c["id"] for c in queue] == [case.id]
     [clock] = queue[0]["clocks"]
-    assert clock["kind"] == "complaint_answer" and clock["state"] == "running" and 13 * 24 < clock["hours_left"] <= 14 * 24
+    assert clock["kind"] == "complaint_answer" and clock["state"] == "running" and 14 * 24 <= clock["hours_left"] <= 15 * 24  # to the end of day 14
     assert "complaint_opened" in events(world, case) and "return_complaint_received" in notices(world, case)
     assert [a.dedupe_key for a in open_alerts(world, "return_complaint")] == [f"return_review:{case.id}"]
     [watch] = [fn for job_id, _, fn in PERIODIC_JOBS if job_id == "return-deadlines"]
@@ -117,7 +119,7 @@ def test_an_unanswered_polish_complaint_is_accepted_by_law_on_day_14_of_the_clai
     assert alert.severity == "warning" and alert.dedupe_key == f"complaint_due:{case.id}"
     assert world.case(case.return_gid).complaint_state == "open"
 
-    after = claimed + dt.timedelta(days=14, minutes=1)
+    after = case.complaint_due_at + dt.timedelta(minutes=1)
     with pytest.raises(ComplaintRefused, match="accepted") as refused:  # too late to reject: the law decided
         answer_complaint(services, SHOP, case.id, "reject", None, "No defect found.", now=after)
     assert refused.value.status == 409 and shopify_status(world, case) == "REQUESTED"
@@ -190,6 +192,23 @@ def test_a_polish_withdrawal_on_day_13_is_approved_and_its_refund_clock_alerts_b
     assert check_deadlines(services, now=due + dt.timedelta(days=1)).alerts_raised == 0  # not after resolution
     assert open_alerts(world, "refund_due") == []
     assert world.api("get", f"/api/returns/{case.id}").get_json()["return_"]["clocks"][0]["state"] == "done"
+
+
+def test_an_israeli_refund_clock_runs_from_the_request_without_waiting_for_the_goods(world) -> None:
+    # Consumer Protection Law s. 14E: the refund is due 14 days from the cancellation notice; unlike
+    # Directive 2011/83 art. 13(3), the dealer may not hold it until the goods are back.
+    order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=5, country="IL")
+    case = world.request_return(order, "MUG-WHT", reason="UNWANTED")
+    assert (case.decision, case.legal_profile, case.received_at) == ("approve", "IL", None)
+    assert case.refund_due_at - case.requested_at == dt.timedelta(days=14)
+    [clock] = world.api("get", f"/api/returns/{case.id}").get_json()["return_"]["clocks"]
+    assert clock["kind"] == "refund" and clock["state"] == "running" and clock["hours_left"] is not None
+    due = case.refund_due_at
+    assert check_deadlines(world.services, now=due - dt.timedelta(hours=47)).alerts_raised == 1  # goods still with the customer
+    [alert] = open_alerts(world, "refund_due")
+    assert alert.severity == "warning" and alert.dedupe_key == f"refund_due:{case.id}"
+    check_deadlines(world.services, now=due + dt.timedelta(hours=1))
+    assert open_alerts(world, "refund_due")[0].severity == "critical"
 
 
 def test_a_policy_below_the_minimum_is_refused_field_by_field_and_raises_are_kept(world) -> None:

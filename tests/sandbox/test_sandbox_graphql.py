@@ -189,6 +189,24 @@ def test_invalid_documents_get_shopify_shaped_validation_errors(gql):
     assert syntax[0]["locations"] and syntax[0]["extensions"]["code"] == "parseError"
 
 
+def test_a_repeated_document_is_parsed_once_and_answers_alike(gql, monkeypatch):
+    from sandbox.shopify import executor
+
+    parsed = []
+    real_parse = executor.parse
+    monkeypatch.setattr(executor, "parse", lambda text: parsed.append(text) or real_parse(text))
+    query = "{ shop { id name } }  # repeated-document test"
+    first, second = gql(query).json(), gql(query).json()
+    assert "errors" not in first and first["data"] == second["data"]
+    assert parsed == [query]  # the second request reused the checked document
+
+    invalid = "{ shop { id nmae } }  # repeated-invalid test"
+    errors = gql(invalid).json()["errors"]
+    errors[0]["message"] = "changed by a caller"  # not the cached copy
+    assert gql(invalid).json()["errors"] == gql(invalid).json()["errors"] != errors
+    assert parsed.count(invalid) == 1
+
+
 def test_missing_scope_is_access_denied(sandbox, client):
     sandbox.register_app("narrow-app", "narrow-secret", scopes=["read_products"])
     narrow = sandbox.issue_access_token(SHOP, "narrow-app")["access_token"]

@@ -1,6 +1,6 @@
 """The AS2 card of an EDI partner's page in a real headless Chromium: what to give the partner (our AS2 id, URL and
 certificate, with its date), and a new key pair made by the merchant (confirmed in a dialog) shown back with the old
-certificate's remaining validity."""
+certificate's remaining validity; a refused switch date explained next to its field."""
 from __future__ import annotations
 
 import datetime as dt
@@ -63,8 +63,22 @@ def test_the_merchant_reads_the_as2_setup_and_makes_a_new_key_pair(shop, browser
         assert session.query(SupplierAuditEntry).filter_by(supplier_id=supplier_id, action="as2_key_pair_rolled").count() == 1
     assert page.query_selector("#as2-switch-date") is None  # signing with the new pair at once
 
+    # The date input offers today (at once) to 60 days ahead; a day typed outside (a mistyped year) is refused by the
+    # server and the reason shows next to the field, not only in the toast; no key pair is made.
+    today = dt.datetime.now(dt.timezone.utc).date()
+    assert (page.get_attribute("#as2-sign-from", "min"), page.get_attribute("#as2-sign-from", "max")) == (f"{today}", f"{today + dt.timedelta(days=60)}")
+    past = today.replace(year=today.year - 1)
+    page.fill("#as2-sign-from", f"{past}")
+    page.click("#as2-new-key-pair")
+    page.wait_for_selector("#as2-key-pair [data-error-for='sign_from']:not(:empty)", timeout=30_000)
+    assert f"{past} is past" in page.inner_text("#as2-key-pair [data-error-for='sign_from']")
+    assert page.get_attribute("#as2-sign-from", "aria-invalid") == "true"
+    assert page.input_value("#as2-certificate") == second
+    with services.session_factory() as session:
+        assert session.query(As2Identity).filter_by(shop_domain=SHOP).one().certificate_pem.strip() == second.strip()
+
     # A planned rollover: the new pair signs from the day agreed with partners, the card says which.
-    switch = dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=14)
+    switch = today + dt.timedelta(days=14)
     page.fill("#as2-sign-from", f"{switch}")
     with page.expect_navigation(timeout=30_000):
         page.click("#as2-new-key-pair")

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphql import GraphQLError, parse
+from graphql import GraphQLError
 
 from ..bulk_operations import RUNNING, BulkRefused
-from ..executor import validation_errors
+from ..executor import checked_document
 from ..registry import resolver
 from .common import object_of_type
 
@@ -22,10 +22,9 @@ def bulk_operation_run_query(root: Any, info, query: str, groupObjects: bool = F
     """Validate the inner query and start it in the background."""
     ctx = info.context
     try:
-        document = parse(query)
+        _, problems = checked_document(info.schema, query)
     except GraphQLError as exc:
         return {"__typename": "BulkOperationRunQueryPayload", "bulkOperation": None, "userErrors": [_error(f"Invalid bulk query: {exc.message}", "INVALID", ["query"])]}
-    problems = validation_errors(info.schema, document)
     if problems:
         return {"__typename": "BulkOperationRunQueryPayload", "bulkOperation": None, "userErrors": [_error(f"Invalid bulk query: {problems[0]['message']}", "INVALID", ["query"])]}
     try:

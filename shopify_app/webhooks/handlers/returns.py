@@ -53,7 +53,7 @@ def on_return_changed(ctx: WebhookContext) -> None:
         verdict, _ = decide_return(session, case)
         if verdict.decision not in (Decision.APPROVE, Decision.DECLINE):
             timeline(session, case, "return_requested", "store", items=sum(line.quantity for line in case.lines), reasons=sorted({line.reason for line in case.lines}))
-            mark_decided(session, case, verdict.decision, "policy", verdict.note, verdict.decline_reason)
+            mark_decided(session, case, verdict.decision, "policy", verdict.note, verdict.decline_reason, verdict.reasons)
             return
         # Shopify is told after this transaction (the request is recorded, still pending);
         # the decision is recorded once it has been. A crash in between is retried: the
@@ -90,7 +90,7 @@ def _push_policy_decision(services, shop_domain: str, case_id: int, gid: str, ve
         if case is None or case.decision != Decision.PENDING or case.decided_at:
             return  # decided meanwhile (a duplicate delivery or the merchant)
         timeline(session, case, "return_requested", "store", items=sum(line.quantity for line in case.lines), reasons=sorted({line.reason for line in case.lines}))
-        mark_decided(session, case, verdict.decision, "policy", verdict.note, verdict.decline_reason)
+        mark_decided(session, case, verdict.decision, "policy", verdict.note, verdict.decline_reason, verdict.reasons)
 
 
 def _shopify_decision(gateway, document: str, payload_key: str, data: dict) -> None:

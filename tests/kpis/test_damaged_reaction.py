@@ -1,0 +1,90 @@
+"""The damaged-item 24 h reaction: an automatic review verdict is no answer, and a damaged return waiting in review has a clock."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from shopify_app.cases.clock import watch_case_clocks
+from shopify_app.kpis import check_kpis
+from shopify_app.kpis.compute import kpi_summary
+from shopify_app.models import Shop, ShopStatus
+from shopify_app.returns.intake import mark_decided
+from shopify_app.returns.models import Decision, ReturnCase, ReturnLine
+from shopify_app.suppliers.models import Alert
+
+SHOP = "damaged.myshopify.com"
+NOW = dt.datetime(2026, 3, 9, 12, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture
+def services(app_factory, database_url):
+    services = app_factory(database_url).extensions["services"]
+    with services.session_factory.begin() as session:
+        session.add(Shop(domain=SHOP, status=ShopStatus.INSTALLED.value))
+    return services
+
+
+def _damaged_return(session, number: int, requested: dt.datetime, reason: str = "DEFECTIVE") -> ReturnCase:
+    case = ReturnCase(shop_domain=SHOP, return_gid=f"gid://shopify/Return/{number}", name=f"#100{number}-R1", status="requested", requested_at=requested)
+    case.lines.append(ReturnLine(return_line_item_gid=f"gid://shopify/ReturnLineItem/{number}", quantity=1, reason=reason))
+    session.add(case)
+    session.flush()
+    # What the returns webhook does when the policy cannot decide (auto-decide off, mixed lines): the merchant's queue.
+    mark_decided(session, case, Decision.REVIEW, "policy", "The store reviews every return request.")
+    return case
+
+
+def _damaged(services) -> dict:
+    with services.session_factory() as session:
+        return kpi_summary(session, SHOP, NOW - dt.timedelta(days=7), NOW, now=NOW)["complaints"]["damaged"]
+
+
+def test_a_damaged_return_left_in_review_is_a_miss_and_the_merchants_answer_is_the_reaction(services) -> None:
+    with services.session_factory.begin() as session:
+        waiting = _damaged_return(session, 1, NOW - dt.timedelta(hours=72))  # nobody answered for 3 days
+        answered = _damaged_return(session, 2, NOW - dt.timedelta(hours=50))
+        mark_decided(session, answered, Decision.APPROVE, "merchant", "Approved.")
+        answered.decided_at = NOW - dt.timedelta(hours=45)  # the merchant approved 5 h after the request
+        waiting_id = waiting.id
+    assert (_damaged(services)["within"], _damaged(services)["missed"], _damaged(services)["median_hours"]) == (1, 1, 5.0)
+    with services.session_factory.begin() as session:
+        assert check_kpis(session, SHOP, NOW)["damaged_reaction"]["status"] == "missed"
+    with services.session_factory.begin() as session:
+        case = session.get(ReturnCase, waiting_id)
+        case.status = "canceled"  # the customer withdrew the request before any answer
+    assert (_damaged(services)["count"], _damaged(services)["missed"]) == (1, 0)  # no complaint, as before
+
+
+def _clock_alerts(services) -> list[Alert]:
+    with services.session_factory() as session:
+        return session.scalars(select(Alert).where(Alert.kind == "return_due")).all()
+
+
+def test_a_damaged_return_waiting_in_review_alerts_before_its_24_hours_pass_and_resolves_when_answered(services) -> None:
+    requested = NOW - dt.timedelta(hours=20)
+    with services.session_factory.begin() as session:
+        case_id = _damaged_return(session, 1, requested).id
+        _damaged_return(session, 2, requested, reason="SIZE_TOO_SMALL")  # not damaged: no 24 h clock
+    assert watch_case_clocks(services, NOW) == 0  # 4 h left: not yet
+    assert watch_case_clocks(services, requested + dt.timedelta(hours=23)) == 1  # 1 h left: warned
+    [alert] = _clock_alerts(services)
+    assert (alert.severity, alert.dedupe_key, alert.shop_domain) == ("warning", f"return_due:{case_id}", SHOP)
+    assert watch_case_clocks(services, requested + dt.timedelta(hours=25)) == 0  # the same alert, now critical
+    [alert] = _clock_alerts(services)
+    assert alert.severity == "critical" and "missed" in alert.message
+    with services.session_factory.begin() as session:
+        mark_decided(session, session.get(ReturnCase, case_id), Decision.APPROVE, "merchant", "Approved.")
+    assert [a.resolved_at is not None for a in _clock_alerts(services)] == [True]
+
+
+def test_a_cancelled_damaged_return_loses_its_clock_alert_on_the_next_run(services) -> None:
+    requested = NOW - dt.timedelta(hours=30)
+    with services.session_factory.begin() as session:
+        case_id = _damaged_return(session, 1, requested).id
+    assert watch_case_clocks(services, NOW) == 1
+    with services.session_factory.begin() as session:
+        session.get(ReturnCase, case_id).status = "canceled"  # returns/cancel: the customer withdrew the request
+    watch_case_clocks(services, NOW)
+    assert [a.resolved_at is not None for a in _clock_alerts(services)] == [True]
