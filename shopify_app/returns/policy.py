@@ -305,18 +305,20 @@ def judge_line(line: LineFacts, policy: ReturnPolicy, now: dt.datetime) -> Verdi
     days = calendar_days_between(line.delivered_at, now, line.timezone)
     in_policy, window_ended = _within_policy(line, policy, days, now)
     in_withdrawal = withdrawable and days <= profile.withdrawal_days
+    # Judged whatever the verdict: a complaint or a review the merchant later approves must not ask a
+    # supplier whose terms have passed for an RMA, nor restock at its location (intake, restock).
+    supplier_passed = bool(line.supplier_terms and (not line.supplier_terms.accepts_returns or (line.supplier_terms.window_days is not None and days > line.supplier_terms.window_days)))
     if final_sale and not (guarantee or in_withdrawal):  # past the statutory period only the store's policy is left, and it excludes the item
         return _final_sale(exempt)
     if not (in_policy or in_withdrawal):
         if guarantee and days <= profile.guarantee_days:
             return Verdict(Decision.REVIEW, _("A complaint under the legal guarantee (%(days)s days from delivery): answer it before its deadline.",
-                                              days=profile.guarantee_days), complaint=True)
+                                              days=profile.guarantee_days), complaint=True, supplier_window_passed=supplier_passed)
         if guarantee:
             return _declined("RETURN_PERIOD_ENDED", reason("guarantee_ended", days=profile.guarantee_days))
         return _declined("RETURN_PERIOD_ENDED", window_ended)
     if line.reason in policy.review_reasons:
-        return Verdict(Decision.REVIEW, f"Returns for {line.reason.lower().replace('_', ' ')} are reviewed by the merchant.")
-    supplier_passed = bool(line.supplier_terms and (not line.supplier_terms.accepts_returns or (line.supplier_terms.window_days is not None and days > line.supplier_terms.window_days)))
+        return Verdict(Decision.REVIEW, f"Returns for {line.reason.lower().replace('_', ' ')} are reviewed by the merchant.", supplier_window_passed=supplier_passed)
     note = "Within the return window." if in_policy and not (final_sale and in_withdrawal) else _("Within the %(days)s-day legal withdrawal period.", days=profile.withdrawal_days)
     if not line.supplier_known:
         note += " The supplier is no longer connected: arrange its side by hand."

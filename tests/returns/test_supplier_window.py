@@ -79,3 +79,27 @@ def test_inside_the_suppliers_window_the_supplier_still_gets_its_rma(world) -> N
     assert not case.lines[0].supplier_window_passed
     assert request_due_rmas(world.services.session_factory, world.services.box) == 1
     assert world.case(case.return_gid).rma_state == "approved"
+
+
+def test_a_complaint_or_a_review_past_the_suppliers_window_carries_the_mark_for_the_merchants_approval() -> None:
+    """The policy does not approve these itself; when the merchant does, no RMA and no supplier restock may follow."""
+    import datetime as dt
+
+    from shopify_app.returns import legal_profiles
+    from shopify_app.returns.models import Decision
+    from shopify_app.returns.policy import LineFacts, ReturnPolicy, SupplierReturnTerms, decide
+
+    now = dt.datetime(2026, 12, 4, 12, tzinfo=dt.timezone.utc)
+    terms = SupplierReturnTerms(window_days=30)
+
+    def line_verdict(reason: str, days_ago: int, policy=ReturnPolicy()):
+        line = LineFacts(reason=reason, quantity=1, returnable_quantity=1, delivered_at=now - dt.timedelta(days=days_ago),
+                         profile=legal_profiles.PL, country="PL", timezone="Europe/Warsaw", supplier_terms=terms)
+        return decide([line], policy, now)[1][0]
+
+    complaint = line_verdict("DEFECTIVE", 200)  # under the 2-year guarantee, long past the supplier's 30 days
+    assert (complaint.decision, complaint.complaint, complaint.supplier_window_passed) == (Decision.REVIEW, True, True)
+    reviewed = line_verdict("UNWANTED", 40, ReturnPolicy(review_reasons=("UNWANTED",), reason_windows={"UNWANTED": 60}))
+    assert (reviewed.decision, reviewed.supplier_window_passed) == (Decision.REVIEW, True)
+    inside = line_verdict("DEFECTIVE", 10)
+    assert not inside.supplier_window_passed
