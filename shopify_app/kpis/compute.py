@@ -253,7 +253,8 @@ def _parcel_facts(session: Session, shop: str, start: dt.datetime, end: dt.datet
                carrier.delivered_at, carrier.first_estimated_delivery_at)
         .join(SupplierOrder, SupplierOrder.id == SupplierShipment.supplier_order_id)
         .outerjoin(carrier, and_(carrier.shop_domain == SupplierOrder.shop_domain, carrier.fulfillment_gid == SupplierShipment.shopify_fulfillment_id))
-        .where(SupplierOrder.shop_domain == shop, SupplierShipment.created_at >= start - LOOKBACK)
+        # A fulfillment cancelled in Shopify never travels: judged at its ETA it would count as late for ever.
+        .where(SupplierOrder.shop_domain == shop, SupplierShipment.created_at >= start - LOOKBACK, carrier.fulfillment_status.is_distinct_from("cancelled"))
     ).all()
     ours = select(SupplierShipment.id).join(SupplierOrder, SupplierOrder.id == SupplierShipment.supplier_order_id).where(
         SupplierOrder.shop_domain == carrier.shop_domain, SupplierShipment.shopify_fulfillment_id == carrier.fulfillment_gid)

@@ -333,6 +333,24 @@ def test_parcels_never_reported_delivered_count_as_late(services) -> None:
     assert (on_time["measured"], on_time["on_time"], on_time["late"]) == (20, 1, 19)
 
 
+def test_a_parcel_whose_fulfillment_was_cancelled_in_shopify_is_not_judged(services) -> None:
+    from shopify_app.deliveries.models import FulfillmentDelivery
+
+    with services.session_factory.begin() as session:
+        supplier = Supplier(shop_domain=SHOP, name="Cancelled", kind="rest")
+        session.add(supplier)
+        session.flush()
+        for n in range(2):
+            delivery = _deliver(session, _order(session, SHOP, n, "MUG", MUG, 1, at(0, 9)), supplier, placed=at(0, 10))
+            parcel = _parcel(session, delivery, f"c{n}", "2026-03-02T12:00:00Z", "2026-03-05", "2026-03-04T10:00:00Z" if n == 0 else None)
+            parcel.shopify_fulfillment_id = f"gid://shopify/Fulfillment/{900 + n}"
+            session.add(FulfillmentDelivery(shop_domain=SHOP, fulfillment_gid=parcel.shopify_fulfillment_id, order_id=delivery.order_id,
+                                            fulfillment_status="success" if n == 0 else "cancelled"))
+    with services.session_factory() as session:
+        on_time = kpis(session, SHOP, MONDAY, NOW, now=NOW)["overall"]["on_time"]
+    assert (on_time["measured"], on_time["on_time"], on_time["late"]) == (1, 1, 0)  # the cancelled one never goes anywhere: not late
+
+
 @pytest.mark.parametrize(("fast", "slow", "status"), [(51, 49, "missed"), (89, 11, "missed"), (90, 10, "met"), (100, 0, "met")])
 def test_order_to_supplier_is_judged_on_nine_orders_in_ten_not_the_median(fast, slow, status) -> None:
     from shopify_app.kpis.compute import _hours_stats
