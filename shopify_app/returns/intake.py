@@ -303,7 +303,8 @@ def start_refund_clock(session: Session, case: ReturnCase) -> None:
     if days is not None:
         # A withdrawal counts from the customer's statement (the request); an accepted complaint from the answer.
         start = case.complaint_answered_at if case.kind == CaseKind.COMPLAINT else case.requested_at
-        case.refund_due_at = (start or utcnow()) + dt.timedelta(days=days)
+        # Whole days in the shop's zone, ending at the end of the last one (as the complaint deadline and the windows).
+        case.refund_due_at = end_of_local_day(start or utcnow(), days, shop_profile(session, case.shop_domain)["iana_timezone"])
 
 
 # Shopify's reason library (2026-10) names reasons by handle; the policy and analytics speak
