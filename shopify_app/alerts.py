@@ -25,8 +25,13 @@ def raise_alert(session: Session, shop_domain: str, kind: str, dedupe_key: str, 
     now = utcnow()
     seen = session.execute(select(Alert.id, Alert.severity).where(Alert.dedupe_key == dedupe_key, Alert.resolved_at.is_(None))).first()
     if seen is not None:
-        session.execute(update(Alert).where(Alert.id == seen.id).values(count=Alert.count + 1, last_seen=now, severity=severity, message=message))
-        if severity_rank(severity) > severity_rank(seen.severity):
+        # The severity read is the condition of the write: of two workers raising the same escalation
+        # at once, only one sees its UPDATE change the severity, so it is counted (and told) once.
+        changed = session.execute(update(Alert).where(Alert.id == seen.id, Alert.severity == seen.severity)
+                                  .values(count=Alert.count + 1, last_seen=now, severity=severity, message=message)).rowcount
+        if not changed:
+            session.execute(update(Alert).where(Alert.id == seen.id).values(count=Alert.count + 1, last_seen=now, message=message))
+        elif severity_rank(severity) > severity_rank(seen.severity):
             # Grown worse (a case due in 2 hours is now late): a new occurrence, so the channels
             # that were told the warning are told again, and a channel that only takes the
             # higher severity hears it for the first time.
