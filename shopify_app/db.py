@@ -11,7 +11,6 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 
 from .write_transactions import track_write_transactions, tracking
@@ -161,7 +160,6 @@ def queue_sqlite_writers(engine: Engine) -> None:
     writer = engine.writer_queue = WriterQueue()  # (the tests look at it)
     holders: set[int] = set()  # ids of the DBAPI connections holding the turn
     dialect = engine.dialect
-    dbapi_error = dialect.loaded_dbapi.Error
 
     def begin(connection, mode: str) -> None:
         dbapi_connection = connection.dbapi_connection
@@ -173,12 +171,9 @@ def queue_sqlite_writers(engine: Engine) -> None:
             # context cost more CPU than SQLite's BEGIN (issue 19 part C: several transactions
             # an order). No listener needs it: a BEGIN is no write statement (write_transactions).
             dbapi_connection.execute(f"BEGIN {mode}")
-        except dbapi_error as exc:
-            release(dbapi_connection)
-            # Wrapped as SQLAlchemy's own BEGIN raised it (OperationalError for "database is locked"):
-            # callers catch sqlalchemy.exc classes. Only here, so a BEGIN that succeeds costs nothing more.
-            raise DBAPIError.instance(f"BEGIN {mode}", (), exc, dbapi_error, dialect=dialect) from exc
         except BaseException:
+            # Raised as is: SQLAlchemy's _begin_impl, which calls do_begin, wraps a DBAPI error itself
+            # (sqlalchemy.exc.OperationalError for "database is locked") and checks it for a disconnect.
             release(dbapi_connection)
             raise
 
