@@ -94,8 +94,14 @@ def reporting_app(app_factory, sqlite_url, ingest, monkeypatch):
     yield app
     sentry_sdk.get_client().close()
     monkeypatch.delenv("SENTRY_DSN")  # sentry_sdk.init() would read it
-    sentry_sdk.init()  # no DSN: later tests report nothing
+    # No DSN: later tests report nothing. And no integrations: sentry-sdk patches Thread.start and
+    # ThreadPoolExecutor.submit for good, and while a client has its threading integration every
+    # later thread of this test process runs inside forked scopes (a worker segfaulted once in
+    # ContextVar.set there, with Playwright's greenlets in the same process, session 30).
+    sentry_sdk.init(default_integrations=False)
     assert sentry_sdk.get_client().dsn is None
+    from sentry_sdk.integrations.threading import ThreadingIntegration
+    assert sentry_sdk.get_client().get_integration(ThreadingIntegration) is None
 
 
 def test_an_unhandled_error_reaches_the_dsn_scrubbed(reporting_app, ingest):
