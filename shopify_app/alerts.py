@@ -49,6 +49,13 @@ def raise_alert(session: Session, shop_domain: str, kind: str, dedupe_key: str, 
     return True
 
 
+def raise_deadline_alert(session: Session, shop_domain: str, kind: str, dedupe_key: str, *, passed: bool, passed_message: str,
+                         due_message: str, subject: str | None) -> bool:
+    """A deadline's alert: a warning while it is still ahead, critical once it has passed (told again then); True when new."""
+    return raise_alert(session, shop_domain, kind, dedupe_key, passed_message if passed else due_message,
+                       severity="critical" if passed else "warning", subject=subject)
+
+
 def _count_reopen(session: Session, alert_id: int) -> None:
     from .notify.models import AlertReopenCount
 

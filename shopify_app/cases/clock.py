@@ -7,7 +7,7 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..alerts import alert_job_failure, raise_alert, resolve_alerts
+from ..alerts import alert_job_failure, raise_deadline_alert, resolve_alerts
 from ..kpis.targets import get_targets
 from ..models import utcnow
 from ..returns.review_clock import alert_due_damaged_returns, shops_to_watch
@@ -65,10 +65,10 @@ def alert_due_cases(session: Session, shop_domain: str, now: dt.datetime) -> int
         Case.shop_domain == shop_domain, Case.status == CaseStatus.OPEN.value, Case.due_at <= now + WARN_BEFORE)).all()
     new = 0
     for case_id, kind, due, _order_id in cases:
-        late = due <= now
-        message = (f"Case {case_id} ({kind.replace('_', ' ')}) missed its answer time ({due:%Y-%m-%d %H:%M} UTC): reply to the customer now."
-                   if late else f"Case {case_id} ({kind.replace('_', ' ')}) must be answered by {due:%Y-%m-%d %H:%M} UTC.")
-        new += raise_alert(session, shop_domain, ALERT_KIND, alert_key(case_id), message, severity="critical" if late else "warning", subject=f"case {case_id}")
+        topic = kind.replace("_", " ")
+        new += raise_deadline_alert(session, shop_domain, ALERT_KIND, alert_key(case_id), passed=due <= now, subject=f"case {case_id}",
+                                    passed_message=f"Case {case_id} ({topic}) missed its answer time ({due:%Y-%m-%d %H:%M} UTC): reply to the customer now.",
+                                    due_message=f"Case {case_id} ({topic}) must be answered by {due:%Y-%m-%d %H:%M} UTC.")
     return new
 
 

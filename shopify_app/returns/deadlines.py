@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from ..alerts import raise_alert, resolve_alerts
+from ..alerts import raise_deadline_alert, resolve_alerts
 from ..i18n import gettext as _
 from ..models import utcnow
 from ..suppliers.models import Alert
@@ -84,11 +84,11 @@ def check_deadlines(services, now: dt.datetime | None = None) -> DeadlineReport:
         complaints = session.scalars(select(ReturnCase).where(
             ReturnCase.complaint_state == ComplaintState.OPEN, ReturnCase.complaint_due_at <= horizon, ReturnCase.status == "requested"))
         for case in complaints:
-            passed = now > case.complaint_due_at
-            message = (_("Complaint %(name)s: the answer deadline passed on %(due)s UTC.", name=case.name, due=case.complaint_due_at.strftime("%Y-%m-%d %H:%M")) if passed
-                       else _("Complaint %(name)s must be answered by %(due)s UTC.", name=case.name, due=case.complaint_due_at.strftime("%Y-%m-%d %H:%M")))
-            report.alerts_raised += raise_alert(session, case.shop_domain, "complaint_due", f"complaint_due:{case.id}", message,
-                                                severity="critical" if passed else "warning", subject=case.name)
+            due = case.complaint_due_at.strftime("%Y-%m-%d %H:%M")
+            report.alerts_raised += raise_deadline_alert(
+                session, case.shop_domain, "complaint_due", f"complaint_due:{case.id}", passed=now > case.complaint_due_at, subject=case.name,
+                passed_message=_("Complaint %(name)s: the answer deadline passed on %(due)s UTC.", name=case.name, due=due),
+                due_message=_("Complaint %(name)s must be answered by %(due)s UTC.", name=case.name, due=due))
         in_flight = set(session.scalars(select(ReturnOutcome.return_case_id).where(ReturnOutcome.state.in_(OPEN_STATES))))
         refunds = session.scalars(select(ReturnCase).where(
             ReturnCase.refund_due_at.is_not(None), ReturnCase.refunded_at.is_(None), ReturnCase.status.not_in(DONE_STATUSES)))
@@ -96,11 +96,11 @@ def check_deadlines(services, now: dt.datetime | None = None) -> DeadlineReport:
             due = refund_due(case)
             if due is None or due > horizon or case.id in in_flight:
                 continue  # an outcome pending or sent is the refund under way: its own alert covers a failure
-            passed = now > due
-            message = (_("Return %(name)s: the legal refund deadline passed on %(due)s UTC.", name=case.name, due=due.strftime("%Y-%m-%d %H:%M")) if passed
-                       else _("Return %(name)s must be refunded by %(due)s UTC (legal deadline).", name=case.name, due=due.strftime("%Y-%m-%d %H:%M")))
-            report.alerts_raised += raise_alert(session, case.shop_domain, "refund_due", f"refund_due:{case.id}", message,
-                                                severity="critical" if passed else "warning", subject=case.name)
+            when = due.strftime("%Y-%m-%d %H:%M")
+            report.alerts_raised += raise_deadline_alert(
+                session, case.shop_domain, "refund_due", f"refund_due:{case.id}", passed=now > due, subject=case.name,
+                passed_message=_("Return %(name)s: the legal refund deadline passed on %(due)s UTC.", name=case.name, due=when),
+                due_message=_("Return %(name)s must be refunded by %(due)s UTC (legal deadline).", name=case.name, due=when))
         # Resolve clocks that stopped: refunded, answered, declined or cancelled (or waiting for goods again).
         done = []
         for key in session.scalars(select(Alert.dedupe_key).where(Alert.kind.in_(CLOCK_KINDS), Alert.resolved_at.is_(None))):

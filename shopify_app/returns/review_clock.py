@@ -11,7 +11,7 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..alerts import raise_alert, resolve_alerts
+from ..alerts import raise_deadline_alert, resolve_alerts
 from ..i18n import gettext as _
 from ..kpis.targets import get_targets
 from ..suppliers.models import Alert
@@ -46,11 +46,10 @@ def alert_due_damaged_returns(session: Session, shop_domain: str, now: dt.dateti
         keep.add(alert_key(case_id))
         if due > now + warn_before:
             continue
-        late = due <= now
-        label = name or gid
-        message = (_("Damaged-item return %(name)s missed its answer time (%(due)s UTC): approve or decline it now.", name=label, due=f"{due:%Y-%m-%d %H:%M}")
-                   if late else _("Damaged-item return %(name)s must be answered by %(due)s UTC.", name=label, due=f"{due:%Y-%m-%d %H:%M}"))
-        new += raise_alert(session, shop_domain, ALERT_KIND, alert_key(case_id), message, severity="critical" if late else "warning", subject=name)
+        label, when = name or gid, f"{due:%Y-%m-%d %H:%M}"
+        new += raise_deadline_alert(session, shop_domain, ALERT_KIND, alert_key(case_id), passed=due <= now, subject=name,
+                                    passed_message=_("Damaged-item return %(name)s missed its answer time (%(due)s UTC): approve or decline it now.", name=label, due=when),
+                                    due_message=_("Damaged-item return %(name)s must be answered by %(due)s UTC.", name=label, due=when))
     answered = [key for key in session.scalars(select(Alert.dedupe_key).where(Alert.shop_domain == shop_domain, Alert.kind == ALERT_KIND, Alert.resolved_at.is_(None)))
                 if key not in keep]
     resolve_alerts(session, answered)  # approved, declined or cancelled since
