@@ -7,6 +7,7 @@ tests/artifacts/proxy-<lang>-*.png.
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 from PIL import Image
 from sqlalchemy import select
 
@@ -54,7 +55,9 @@ def test_a_shopper_follows_an_order_reports_damage_with_a_photo_and_sees_the_mer
     page.click("#dso-report button[type=submit]")
     page.wait_for_selector("#dso-notice", timeout=15_000)
     # The photo is served back through the proxy (re-encoded, same size).
-    page.wait_for_function("document.querySelector('#dso-cases img').complete", timeout=15_000)
+    # Polled with a locator, not wait_for_function: its string predicate is compiled with new Function() in
+    # the page, which the page's CSP (no 'unsafe-eval') refuses whenever the first check finds the image loading.
+    expect(page.locator("#dso-cases img")).to_have_js_property("complete", True, timeout=15_000)
     assert page.evaluate("document.querySelector('#dso-cases img').naturalWidth") == 120
     assert "<b>!</b>" in page.inner_text("#dso-cases .dso-body")  # typed markup shows as text
     token = page.get_attribute("#dso-report input[name=t]", "value")
@@ -69,7 +72,7 @@ def test_a_shopper_follows_an_order_reports_damage_with_a_photo_and_sees_the_mer
     assert page.get_attribute(f"#cases tr[data-case='{case.id}'] [data-clock]", "data-clock") == "running"
     page.click(f"#cases tr[data-case='{case.id}'] a")
     page.wait_for_selector("#reply-form", timeout=15_000)
-    page.wait_for_function("document.querySelector('#case-messages img').complete", timeout=15_000)
+    expect(page.locator("#case-messages img")).to_have_js_property("complete", True, timeout=15_000)
     assert page.evaluate("document.querySelector('#case-messages img').naturalWidth") == 120
     page.screenshot(path=str(ARTIFACTS / f"proxy-{lang}-admin-case.png"), full_page=True)
     page.fill("#reply-form textarea[name=body]", "Przepraszamy, nowy kubek jest już w drodze." if lang == "pl" else "מצטערים, ספל חדש בדרך.")
