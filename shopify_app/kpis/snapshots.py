@@ -57,6 +57,11 @@ UPGRADABLE = (3,)  # versions whose digests are kept (older days are read live u
 DAY = dt.timedelta(days=1)
 HISTORY_DAYS = 400  # how far back the job snapshots (the month view reaches 365 days)
 RESNAPSHOT_DAYS = 2  # closed days rewritten each run: facts that arrive late (a cost, a cancellation)
+# Days one run writes at most, newest first: after a VERSION change (or a first run) a shop's 400 days are
+# spread over runs instead of one run digesting them all (a big shop's run would outlast its 15-minute slot);
+# two months first, so the default views (30 days and the period before) are fast after one run. Days not
+# written yet are read live by the views meanwhile (day_digests).
+MAX_DAYS_PER_RUN = 62
 HOURS_PLACES = 4  # hours are kept to 0.36 s: medians shown to 2 places come out the same
 # Today is digested by each run of the job (every 15 min): a view uses that while it is this
 # fresh, else reads today's records. Today's live facts look back 180 days for parcels and
@@ -178,7 +183,8 @@ def close_shop_days(services, shop: str, now: dt.datetime | None = None) -> int:
     if oldest is None:
         return 0
     days = [first + dt.timedelta(days=n) for n in range((today - first).days + 1)]  # today too: its figures so far
-    wanted = [d for d in days if d >= oldest and (have.get(d) not in UPGRADABLE or d >= today - dt.timedelta(days=RESNAPSHOT_DAYS))]
+    wanted = [d for d in reversed(days) if d >= oldest and (have.get(d) not in UPGRADABLE or d >= today - dt.timedelta(days=RESNAPSHOT_DAYS))]
+    wanted = wanted[:MAX_DAYS_PER_RUN]  # newest first: the rest in the next runs
     for day in wanted:  # one transaction per day: a long history never holds the write lock for long
         with services.session_factory() as session:
             digests = digest_day(session, shop, day, now)  # today: up to now (the facts after now do not exist yet)

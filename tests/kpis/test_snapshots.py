@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from shopify_app.cases.models import Case
 from shopify_app.kpis import kpis, kpi_summary
 from shopify_app.kpis.models import KpiSnapshot, KpiStaleDay, ReturnAnalyticsSnapshot
+from shopify_app.kpis import snapshots
 from shopify_app.kpis.snapshots import RESNAPSHOT_DAYS, TODAY_MAX_AGE, close_shop_days, kpis_from_snapshots, summary_from_snapshots
 from shopify_app.kpis.stale_days import stale_days
 from shopify_app.notify.customer_models import SatisfactionAnswer
@@ -168,6 +169,26 @@ def test_closed_days_come_from_their_snapshot_and_today_from_the_last_run_while_
     close_shop_days(services, SHOP, now=LATER)
     with services.session_factory() as session:
         assert {b["key"]: b["return_rate"]["units_sold"] for b in kpis_from_snapshots(session, SHOP, MONDAY, LATER, "day", now=LATER)["buckets"]}[tuesday] == 6
+
+
+def test_a_long_history_is_written_over_several_runs_newest_first_and_views_stay_right_meanwhile(services, monkeypatch) -> None:
+    # A first run (or a VERSION change) must not digest a shop's whole history at once: MAX_DAYS_PER_RUN
+    # days a run, newest first, so the default views are fast first; the days not written yet are read live.
+    monkeypatch.setattr(snapshots, "MAX_DAYS_PER_RUN", 5)
+    def written_days():
+        with services.session_factory() as session:
+            return set(session.scalars(select(KpiSnapshot.day).where(KpiSnapshot.shop_domain == SHOP)))
+    assert close_shop_days(services, SHOP, now=LATER) == 5
+    assert written_days() == {LATER.date() - dt.timedelta(days=n) for n in range(5)}  # today and the four days before
+    with services.session_factory() as session:  # half written, half live: the same figures
+        for start, end in ((MONDAY, NOW), (at(-30), LATER)):
+            assert kpis_from_snapshots(session, SHOP, start, end, "day", now=LATER) == kpis(session, SHOP, start, end, "day", now=LATER)
+    assert close_shop_days(services, SHOP, now=LATER) == 5  # the recent days again, then the next older ones
+    assert written_days() == {LATER.date() - dt.timedelta(days=n) for n in range(5 + 5 - (RESNAPSHOT_DAYS + 1))}
+    first = at(-20).date()
+    for _run in range(20):  # two new days a run (the recent three are rewritten each time)
+        close_shop_days(services, SHOP, now=LATER)
+    assert written_days() == {first + dt.timedelta(days=n) for n in range((LATER.date() - first).days + 1)}  # all, in the end
 
 
 def test_a_missing_snapshot_is_computed_on_read(services) -> None:
