@@ -239,7 +239,7 @@ def mark_decided(session: Session, case: ReturnCase, decision: str, by: str, not
     if decision in (Decision.APPROVE, Decision.DECLINE):
         resolve_alert(session, f"return_review:{case.id}")
         resolve_alert(session, f"complaint_due:{case.id}")
-        resolve_alert(session, f"return_due:{case.id}")  # the damaged-item clock (review_clock.py)
+        resolve_alert(session, f"return_due:{case.id}")  # the damaged-item clock (deadlines.py)
         if complaint and case.complaint_state in (None, ComplaintState.OPEN):
             case.complaint_answered_at = case.decided_at
             case.complaint_state = (ComplaintState.ACCEPTED_BY_LAW if by == "law" else ComplaintState.ACCEPTED) if decision == Decision.APPROVE else ComplaintState.REJECTED

@@ -6,10 +6,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from shopify_app.cases.clock import watch_case_clocks
 from shopify_app.kpis import check_kpis
 from shopify_app.kpis.compute import kpi_summary
 from shopify_app.models import Shop, ShopStatus
+from shopify_app.returns.deadlines import check_deadlines
 from shopify_app.returns.intake import mark_decided
 from shopify_app.returns.models import Decision, ReturnCase, ReturnLine
 from shopify_app.suppliers.models import Alert
@@ -57,6 +57,11 @@ def test_a_damaged_return_left_in_review_is_a_miss_and_the_merchants_answer_is_t
     assert (_damaged(services)["count"], _damaged(services)["missed"]) == (1, 0)  # no complaint, as before
 
 
+def watch_return_clocks(services, now: dt.datetime) -> int:
+    """The return-deadlines job, which keeps the damaged-return clock with the other return clocks: how many alerts were new."""
+    return check_deadlines(services, now).reaction_alerts_raised
+
+
 def _clock_alerts(services) -> list[Alert]:
     with services.session_factory() as session:
         return session.scalars(select(Alert).where(Alert.kind == "return_due")).all()
@@ -67,11 +72,11 @@ def test_a_damaged_return_waiting_in_review_alerts_before_its_24_hours_pass_and_
     with services.session_factory.begin() as session:
         case_id = _damaged_return(session, 1, requested).id
         _damaged_return(session, 2, requested, reason="SIZE_TOO_SMALL")  # not damaged: no 24 h clock
-    assert watch_case_clocks(services, NOW) == 0  # 4 h left: not yet
-    assert watch_case_clocks(services, requested + dt.timedelta(hours=23)) == 1  # 1 h left: warned
+    assert watch_return_clocks(services, NOW) == 0  # 4 h left: not yet
+    assert watch_return_clocks(services, requested + dt.timedelta(hours=23)) == 1  # 1 h left: warned
     [alert] = _clock_alerts(services)
     assert (alert.severity, alert.dedupe_key, alert.shop_domain) == ("warning", f"return_due:{case_id}", SHOP)
-    assert watch_case_clocks(services, requested + dt.timedelta(hours=25)) == 0  # the same alert, now critical
+    assert watch_return_clocks(services, requested + dt.timedelta(hours=25)) == 0  # the same alert, now critical
     [alert] = _clock_alerts(services)
     assert alert.severity == "critical" and "missed" in alert.message
     with services.session_factory.begin() as session:
@@ -83,8 +88,8 @@ def test_a_cancelled_damaged_return_loses_its_clock_alert_on_the_next_run(servic
     requested = NOW - dt.timedelta(hours=30)
     with services.session_factory.begin() as session:
         case_id = _damaged_return(session, 1, requested).id
-    assert watch_case_clocks(services, NOW) == 1
+    assert watch_return_clocks(services, NOW) == 1
     with services.session_factory.begin() as session:
         session.get(ReturnCase, case_id).status = "canceled"  # returns/cancel: the customer withdrew the request
-    watch_case_clocks(services, NOW)
+    watch_return_clocks(services, NOW)
     assert [a.resolved_at is not None for a in _clock_alerts(services)] == [True]
