@@ -29,7 +29,7 @@ from ..suppliers.models import Supplier, SupplierOrder, SupplierOrderLine, Suppl
 from .business_days import end_of_local_day
 from .legal_profiles import LegalProfile, profile_for_country, with_overrides
 from .models import CaseKind, ComplaintState, Decision, ReturnCase, ReturnLine, RmaState
-from .policy import LineFacts, ReturnPolicy, decide, policy_from, supplier_terms_from
+from .policy import LineFacts, ReturnPolicy, decide, policy_from, supplier_terms_from, supplier_window_passed
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +177,15 @@ def decide_return(session: Session, case: ReturnCase, now: dt.datetime | None = 
     if verdict.complaint:
         case.kind = CaseKind.COMPLAINT
     return verdict, per_line
+
+
+def judge_supplier_windows(case: ReturnCase, now: dt.datetime) -> None:
+    """Mark the lines returned past their supplier's terms, for a request our policy did not judge
+    (created or approved in Shopify's admin): no RMA is asked and no unit restocked at that supplier."""
+    for line in case.lines:
+        facts = getattr(line, "_facts", None)
+        if facts is not None:
+            line.supplier_window_passed = supplier_window_passed(facts, now)
 
 
 def order_of(session: Session, case: ReturnCase) -> Order | None:
