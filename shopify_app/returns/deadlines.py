@@ -16,7 +16,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session, object_session, selectinload
 
 from ..alerts import raise_deadline_alert, resolve_alerts
 from ..cases.clock import WARN_BEFORE
@@ -102,7 +102,7 @@ def clocks(case: ReturnCase, now: dt.datetime | None = None) -> list[dict]:
 def _alert_damaged_returns(session: Session, now: dt.datetime) -> int:
     """Raise (or refresh) the clock alert of each damaged return in review near or past its target; returns how many were new."""
     raised, targets = 0, {}
-    for case in session.scalars(select(ReturnCase).where(*IN_REVIEW, ReturnCase.id.in_(_DAMAGED))):
+    for case in session.scalars(select(ReturnCase).where(*IN_REVIEW, ReturnCase.id.in_(_DAMAGED)).options(selectinload(ReturnCase.lines))):
         if case.shop_domain not in targets:
             targets[case.shop_domain] = damaged_target(session, case.shop_domain)
         due = return_due(case, targets[case.shop_domain])
