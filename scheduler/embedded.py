@@ -96,7 +96,7 @@ def carry_out_return_outcomes(services) -> None:
 
 
 def watch_return_deadlines(services) -> None:
-    """Alert before statutory refund and complaint deadlines pass; accept unanswered Polish complaints."""
+    """Alert before statutory refund and complaint deadlines, and damaged returns' reaction targets, pass; accept unanswered Polish complaints."""
     from shopify_app.returns.deadlines import check_deadlines
 
     check_deadlines(services)

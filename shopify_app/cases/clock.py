@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 from ..alerts import alert_job_failure, raise_deadline_alert, resolve_alerts
 from ..kpis.targets import get_targets
 from ..models import utcnow
-from ..returns.review_clock import alert_due_damaged_returns, shops_to_watch
 from .models import Case, CaseKind, CaseStatus
 
 log = logging.getLogger(__name__)
@@ -42,18 +41,17 @@ def alert_key(case_id: int) -> str:
 
 
 def watch_case_clocks(services, now: dt.datetime | None = None) -> int:
-    """The scheduled job: an alert for every open case, and damaged return in review, within WARN_BEFORE of its target (or past it), per shop."""
+    """The scheduled job: an alert for every open case within WARN_BEFORE of its target (or past it), per shop.
+
+    A damaged return waiting in review has the same reaction clock, kept with the other return clocks (returns/deadlines.py)."""
     now = now or utcnow()
     with services.session_factory() as session:
         shops = session.scalars(select(Case.shop_domain).where(Case.status == CaseStatus.OPEN.value, Case.due_at <= now + WARN_BEFORE).distinct()).all()
-        returns_shops = set(shops_to_watch(session))
     raised = 0
-    for shop in sorted(set(shops) | returns_shops):  # one shop's failure never stops another's
+    for shop in shops:  # one shop's failure never stops another's
         try:
             with services.session_factory.begin() as session:
                 raised += alert_due_cases(session, shop, now)
-                if shop in returns_shops:
-                    raised += alert_due_damaged_returns(session, shop, now, WARN_BEFORE)
         except Exception as exc:  # noqa: BLE001
             alert_job_failure(services.session_factory, "case-clocks", shop, exc)
     return raised

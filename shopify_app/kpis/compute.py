@@ -34,7 +34,7 @@ Complaints, each raised at one moment and reacted to at another:
 - damaged: a return case with a line whose reason is DEFECTIVE (returns.policy.DAMAGE_REASONS);
   raised at requested_at, reacted to at the first real answer: approved or declined (decided_at),
   or a complaint answered; an automatic "review" verdict is no answer (the return waits for the
-  merchant, returns/review_clock.py alerts before the target passes); target damaged_hours.
+  merchant, returns/deadlines.py alerts before the target passes); target damaged_hours.
   Cases cancelled by the customer before any answer are no complaint.
 - out of stock: an alert of kind supplier_out_of_stock, unroutable_line (no supplier can take
   the line), supplier_rejected or supplier_failed (the supplier refused or could not fulfil the

@@ -29,7 +29,7 @@ from ..suppliers.models import Supplier, SupplierOrder, SupplierOrderLine, Suppl
 from .business_days import end_of_local_day
 from .legal_profiles import LegalProfile, profile_for_country, with_overrides
 from .models import CaseKind, ComplaintState, Decision, ReturnCase, ReturnLine, RmaState
-from .policy import LineFacts, ReturnPolicy, decide, policy_from, supplier_terms_from
+from .policy import LineFacts, ReturnPolicy, decide, policy_from, supplier_terms_from, supplier_window_passed
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +97,31 @@ def _carrier_delivery(session: Session, shop_domain: str, fulfillment_gid: str |
     return session.scalar(select(FulfillmentDelivery.delivered_at).where(FulfillmentDelivery.shop_domain == shop_domain, FulfillmentDelivery.fulfillment_gid == fulfillment_gid))
 
 
+def _time_or_none(value) -> dt.datetime | None:
+    try:
+        return parse_time(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def request_time(snapshot: dict, order: Order | None, now: dt.datetime) -> dt.datetime:
+    """When the customer asked: Shopify's createdAt of the return, so a request processed late (a backlog,
+    a retried dead letter) keeps its own day; never in the future nor before the order; now when unknown."""
+    created = _time_or_none(snapshot.get("createdAt"))
+    if created is None:
+        return now
+    placed = (order.shopify_created_at if order is not None else None) or _time_or_none((snapshot.get("order") or {}).get("createdAt"))
+    return min(max(created, placed) if placed is not None else created, now)
+
+
 def record_return(session: Session, shop_domain: str, snapshot: dict) -> ReturnCase:
     """Create or refresh our ReturnCase from Shopify's return (ReturnForReview's `return`)."""
     case = session.scalar(select(ReturnCase).where(ReturnCase.shop_domain == shop_domain, ReturnCase.return_gid == snapshot["id"]))
     order_gid = (snapshot.get("order") or {}).get("id")
     order = session.scalar(select(Order).where(Order.shop_domain == shop_domain, Order.shopify_id == gid_number(order_gid))) if order_gid else None
     if case is None:
-        case = ReturnCase(shop_domain=shop_domain, return_gid=snapshot["id"], order_gid=order_gid, order_id=order.id if order else None, name=snapshot.get("name"))
+        case = ReturnCase(shop_domain=shop_domain, return_gid=snapshot["id"], order_gid=order_gid, order_id=order.id if order else None, name=snapshot.get("name"),
+                          requested_at=request_time(snapshot, order, utcnow()))
         try:
             with session.begin_nested():
                 session.add(case)
@@ -166,17 +184,26 @@ def record_return(session: Session, shop_domain: str, snapshot: dict) -> ReturnC
 
 
 def decide_return(session: Session, case: ReturnCase, now: dt.datetime | None = None):
-    """Apply the store's policy to a recorded request; (whole-return verdict, per-line verdicts)."""
+    """Apply the store's policy to a recorded request as of its request time (or `now`); (whole-return verdict, per-line verdicts)."""
     facts = [getattr(line, "_facts", None) for line in case.lines]
     if any(f is None for f in facts):
         raise ValueError("decide_return needs a case freshly recorded from Shopify")
-    verdict, per_line = decide(facts, store_policy(session, case.shop_domain), now or utcnow())
+    verdict, per_line = decide(facts, store_policy(session, case.shop_domain), now or case.requested_at or utcnow())
     for line, line_verdict in zip(case.lines, per_line):
         line.verdict, line.verdict_note = line_verdict.decision, line_verdict.note
         line.supplier_window_passed = line_verdict.supplier_window_passed
     if verdict.complaint:
         case.kind = CaseKind.COMPLAINT
     return verdict, per_line
+
+
+def judge_supplier_windows(case: ReturnCase, now: dt.datetime) -> None:
+    """Mark the lines returned past their supplier's terms, for a request our policy did not judge
+    (created or approved in Shopify's admin): no RMA is asked and no unit restocked at that supplier."""
+    for line in case.lines:
+        facts = getattr(line, "_facts", None)
+        if facts is not None:
+            line.supplier_window_passed = supplier_window_passed(facts, now)
 
 
 def order_of(session: Session, case: ReturnCase) -> Order | None:
@@ -239,7 +266,7 @@ def mark_decided(session: Session, case: ReturnCase, decision: str, by: str, not
     if decision in (Decision.APPROVE, Decision.DECLINE):
         resolve_alert(session, f"return_review:{case.id}")
         resolve_alert(session, f"complaint_due:{case.id}")
-        resolve_alert(session, f"return_due:{case.id}")  # the damaged-item clock (review_clock.py)
+        resolve_alert(session, f"return_due:{case.id}")  # the damaged-item clock (deadlines.py)
         if complaint and case.complaint_state in (None, ComplaintState.OPEN):
             case.complaint_answered_at = case.decided_at
             case.complaint_state = (ComplaintState.ACCEPTED_BY_LAW if by == "law" else ComplaintState.ACCEPTED) if decision == Decision.APPROVE else ComplaintState.REJECTED

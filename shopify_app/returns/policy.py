@@ -270,6 +270,22 @@ class Verdict:
     reasons: tuple[dict, ...] = ()  # a decline's reasons as codes and figures (decline_reasons.py): told to the customer in their language
 
 
+def supplier_window_passed(line: LineFacts, now: dt.datetime) -> bool:
+    """Whether the line comes back past its supplier's terms (or the supplier takes no returns): then no RMA and no restock at the supplier.
+
+    The supplier's window counts whole calendar days from delivery in the shop's zone and ends at
+    the end of its last day, like the store's; an unknown delivery date passes no window.
+    """
+    terms = line.supplier_terms
+    if terms is None:
+        return False
+    if not terms.accepts_returns:
+        return True
+    if terms.window_days is None or line.delivered_at is None:
+        return False
+    return calendar_days_between(line.delivered_at, now, line.timezone) > terms.window_days
+
+
 def _declined(decline_reason: str, *reasons: dict) -> Verdict:
     return Verdict(Decision.DECLINE, in_words(reasons), decline_reason, reasons=reasons)
 
@@ -297,17 +313,18 @@ def judge_line(line: LineFacts, policy: ReturnPolicy, now: dt.datetime) -> Verdi
     withdrawable = profile.withdrawal_days is not None and not exempt
     if final_sale and not (guarantee or withdrawable):  # final sale never takes away the legal guarantee nor a statutory withdrawal
         return _final_sale(exempt)
+    # Judged whatever the verdict: a complaint or a review the merchant later approves must not ask a
+    # supplier whose terms have passed for an RMA, nor restock at its location (intake, restock).
+    supplier_passed = supplier_window_passed(line, now)
     if line.returnable_quantity is not None and line.quantity > line.returnable_quantity:
-        return Verdict(Decision.REVIEW, f"{line.quantity} requested but only {line.returnable_quantity} delivered and not yet returned.")
+        return Verdict(Decision.REVIEW, f"{line.quantity} requested but only {line.returnable_quantity} delivered and not yet returned.",
+                       supplier_window_passed=supplier_passed)
     if line.delivered_at is None:
-        return Verdict(Decision.REVIEW, "The delivery date is unknown, so the return window cannot be checked.")
+        return Verdict(Decision.REVIEW, "The delivery date is unknown, so the return window cannot be checked.", supplier_window_passed=supplier_passed)
     # Whole calendar days in the shop's zone: a window of N days ends at the end of day N.
     days = calendar_days_between(line.delivered_at, now, line.timezone)
     in_policy, window_ended = _within_policy(line, policy, days, now)
     in_withdrawal = withdrawable and days <= profile.withdrawal_days
-    # Judged whatever the verdict: a complaint or a review the merchant later approves must not ask a
-    # supplier whose terms have passed for an RMA, nor restock at its location (intake, restock).
-    supplier_passed = bool(line.supplier_terms and (not line.supplier_terms.accepts_returns or (line.supplier_terms.window_days is not None and days > line.supplier_terms.window_days)))
     if final_sale and not (guarantee or in_withdrawal):  # past the statutory period only the store's policy is left, and it excludes the item
         return _final_sale(exempt)
     if not (in_policy or in_withdrawal):

@@ -214,7 +214,7 @@ def response_schemas() -> dict[str, dict]:
         "Return": _obj({"id": INT, "return_gid": STR, "status": STR, "decision": STR, "rma": ANY_OBJECT, "lines": {"type": "array"},
                         "kind": {"enum": ["return", "complaint"]}, "legal_profile": NSTR, "country_code": NSTR, "refund_due_at": NSTR,
                         "complaint": {"oneOf": [{"type": "null"}, ANY_OBJECT]},
-                        "clocks": {"type": "array", "items": _obj({"kind": {"enum": ["refund", "complaint_answer"]}, "due_at": STR,
+                        "clocks": {"type": "array", "items": _obj({"kind": {"enum": ["refund", "complaint_answer", "damaged_answer"]}, "due_at": STR,
                                                                    "state": {"enum": ["running", "due_soon", "overdue", "waiting_for_goods", "done"]},
                                                                    "hours_left": {"type": ["number", "null"]}})}}),
         "ReturnList": _list_of("returns", "Return"),

@@ -1,4 +1,5 @@
-"""The damaged-item 24 h reaction: an automatic review verdict is no answer, and a damaged return waiting in review has a clock."""
+"""The damaged-item 24 h reaction: an automatic review verdict is no answer, and a damaged return waiting in review has a clock
+(one of the return clocks: listed with them in the queue, alerted and resolved by the return-deadlines job)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -6,10 +7,13 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+from shopify_app.alerts import raise_deadline_alert
 from shopify_app.cases.clock import watch_case_clocks
 from shopify_app.kpis import check_kpis
 from shopify_app.kpis.compute import kpi_summary
+from shopify_app.kpis.targets import set_targets
 from shopify_app.models import Shop, ShopStatus
+from shopify_app.returns.deadlines import check_deadlines, clocks
 from shopify_app.returns.intake import mark_decided
 from shopify_app.returns.models import Decision, ReturnCase, ReturnLine
 from shopify_app.suppliers.models import Alert
@@ -57,6 +61,11 @@ def test_a_damaged_return_left_in_review_is_a_miss_and_the_merchants_answer_is_t
     assert (_damaged(services)["count"], _damaged(services)["missed"]) == (1, 0)  # no complaint, as before
 
 
+def watch_return_clocks(services, now: dt.datetime) -> int:
+    """The return-deadlines job, which keeps the damaged-return clock with the other return clocks: how many alerts were new."""
+    return check_deadlines(services, now).reaction_alerts_raised
+
+
 def _clock_alerts(services) -> list[Alert]:
     with services.session_factory() as session:
         return session.scalars(select(Alert).where(Alert.kind == "return_due")).all()
@@ -67,11 +76,11 @@ def test_a_damaged_return_waiting_in_review_alerts_before_its_24_hours_pass_and_
     with services.session_factory.begin() as session:
         case_id = _damaged_return(session, 1, requested).id
         _damaged_return(session, 2, requested, reason="SIZE_TOO_SMALL")  # not damaged: no 24 h clock
-    assert watch_case_clocks(services, NOW) == 0  # 4 h left: not yet
-    assert watch_case_clocks(services, requested + dt.timedelta(hours=23)) == 1  # 1 h left: warned
+    assert watch_return_clocks(services, NOW) == 0  # 4 h left: not yet
+    assert watch_return_clocks(services, requested + dt.timedelta(hours=23)) == 1  # 1 h left: warned
     [alert] = _clock_alerts(services)
     assert (alert.severity, alert.dedupe_key, alert.shop_domain) == ("warning", f"return_due:{case_id}", SHOP)
-    assert watch_case_clocks(services, requested + dt.timedelta(hours=25)) == 0  # the same alert, now critical
+    assert watch_return_clocks(services, requested + dt.timedelta(hours=25)) == 0  # the same alert, now critical
     [alert] = _clock_alerts(services)
     assert alert.severity == "critical" and "missed" in alert.message
     with services.session_factory.begin() as session:
@@ -83,8 +92,46 @@ def test_a_cancelled_damaged_return_loses_its_clock_alert_on_the_next_run(servic
     requested = NOW - dt.timedelta(hours=30)
     with services.session_factory.begin() as session:
         case_id = _damaged_return(session, 1, requested).id
-    assert watch_case_clocks(services, NOW) == 1
+    assert watch_return_clocks(services, NOW) == 1
     with services.session_factory.begin() as session:
         session.get(ReturnCase, case_id).status = "canceled"  # returns/cancel: the customer withdrew the request
-    watch_case_clocks(services, NOW)
+    watch_return_clocks(services, NOW)
     assert [a.resolved_at is not None for a in _clock_alerts(services)] == [True]
+
+
+def _queue_clock(services, case_id: int, now: dt.datetime) -> list[dict]:
+    with services.session_factory() as session:
+        return [c for c in clocks(session.get(ReturnCase, case_id), now) if c["kind"] == "damaged_answer"]
+
+
+def test_the_queue_lists_the_damaged_clock_on_the_shops_target_and_the_deadline_job_alerts_on_it(services) -> None:
+    with services.session_factory.begin() as session:
+        set_targets(session, SHOP, {"damaged_hours": 12})  # the shop answers damaged items within 12 h, not the default 24
+        case_id = _damaged_return(session, 1, NOW).id
+    due = NOW + dt.timedelta(hours=12)
+    [clock] = _queue_clock(services, case_id, NOW + dt.timedelta(hours=9))
+    assert (clock["due_at"], clock["state"], clock["hours_left"]) == (due.isoformat(), "running", 3.0)
+    assert _queue_clock(services, case_id, NOW + dt.timedelta(hours=11))[0]["state"] == "due_soon"  # 2 h before, as the alert
+    assert _queue_clock(services, case_id, NOW + dt.timedelta(hours=13))[0]["state"] == "overdue"
+    assert watch_return_clocks(services, NOW + dt.timedelta(hours=9)) == 0
+    report = check_deadlines(services, NOW + dt.timedelta(hours=11))
+    assert (report.reaction_alerts_raised, report.alerts_raised) == (1, 0)  # no statutory deadline runs
+    [alert] = _clock_alerts(services)
+    assert alert.severity == "warning" and "must be answered by 2026-03-10 00:00 UTC" in alert.message
+    with services.session_factory.begin() as session:
+        mark_decided(session, session.get(ReturnCase, case_id), Decision.DECLINE, "merchant", "Declined.")
+    assert _queue_clock(services, case_id, NOW + dt.timedelta(hours=11)) == []  # answered: no clock left
+
+
+def test_an_alert_left_by_the_case_clock_job_resolves_in_the_deadline_job_and_that_job_alone_raises_them(services) -> None:
+    with services.session_factory.begin() as session:
+        withdrawn = _damaged_return(session, 1, NOW - dt.timedelta(hours=30)).id
+        waiting = _damaged_return(session, 2, NOW - dt.timedelta(hours=30)).id
+        # What the case-clocks job raised before this deploy: the same kind and key.
+        raise_deadline_alert(session, SHOP, "return_due", f"return_due:{withdrawn}", passed=True, subject="#1001-R1",
+                             passed_message="Damaged-item return #1001-R1 missed its answer time.", due_message="")
+        session.get(ReturnCase, withdrawn).status = "canceled"
+    assert watch_case_clocks(services, NOW) == 0 and len(_clock_alerts(services)) == 1  # the case clock leaves returns alone
+    report = check_deadlines(services, NOW)
+    assert (report.reaction_alerts_raised, report.alerts_resolved) == (1, 1)
+    assert sorted((a.dedupe_key, a.resolved_at is not None) for a in _clock_alerts(services)) == [(f"return_due:{withdrawn}", True), (f"return_due:{waiting}", False)]

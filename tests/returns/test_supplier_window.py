@@ -103,3 +103,44 @@ def test_a_complaint_or_a_review_past_the_suppliers_window_carries_the_mark_for_
     assert (reviewed.decision, reviewed.supplier_window_passed) == (Decision.REVIEW, True)
     inside = line_verdict("DEFECTIVE", 10)
     assert not inside.supplier_window_passed
+
+
+def create_in_admin(world, order: dict, sku: str):
+    """The merchant creates the return in Shopify's admin: OPEN at once, no request for our policy to judge (returns/approve)."""
+    ret = world.store.create_return(SHOP, order["id"], [{"sku": sku, "quantity": 1, "reason": "UNWANTED"}])
+    world.shopify.deliver_pending()
+    world.drain()
+    return world.case(ret["id"])
+
+
+@pytest.mark.parametrize("days_ago, passed", [(7, False), (8, True)])  # day 7 is the supplier's last day (to its end), day 8 past it
+def test_a_return_created_in_the_admin_is_judged_against_the_suppliers_window_from_the_delivery(world, days_ago, passed) -> None:
+    supplier_terms(world, window_days=7)
+    order = world.delivered_order("MUG-WHT", 1, delivered_days_ago=days_ago)  # the shop has no zone: UTC calendar days
+    case = create_in_admin(world, order, "MUG-WHT")
+    assert (case.decision, case.decided_by, case.lines[0].supplier_window_passed) == ("approve", "merchant", passed)
+    assert request_due_rmas(world.services.session_factory, world.services.box) == (0 if passed else 1)
+    case = world.case(case.return_gid)
+    if passed:
+        assert case.rma_state == "manual" and "7-day return window" in case.rma_note and world.supplier_server.returns.authorizations == {}
+        receive_one(world, case)
+        assert supplier_stock(world, "MUG-WHT") == 10  # never counted back into the supplier's stock
+    else:
+        assert case.rma_state == "approved"
+
+
+def test_a_review_for_an_unchecked_quantity_or_delivery_still_carries_the_suppliers_verdict() -> None:
+    """The policy sends these to the merchant before judging any window; the supplier's terms are judged all the same."""
+    import datetime as dt
+
+    from shopify_app.returns.models import Decision
+    from shopify_app.returns.policy import LineFacts, ReturnPolicy, SupplierReturnTerms, judge_line
+
+    now = dt.datetime(2026, 12, 4, 12, tzinfo=dt.timezone.utc)
+    facts = dict(reason="UNWANTED", quantity=2, returnable_quantity=1, delivered_at=now - dt.timedelta(days=8), supplier_terms=SupplierReturnTerms(window_days=7))
+    too_many = judge_line(LineFacts(**facts), ReturnPolicy(), now)
+    assert (too_many.decision, too_many.supplier_window_passed) == (Decision.REVIEW, True)
+    inside = judge_line(LineFacts(**{**facts, "delivered_at": now - dt.timedelta(days=7)}), ReturnPolicy(), now)
+    assert (inside.decision, inside.supplier_window_passed) == (Decision.REVIEW, False)
+    no_returns = judge_line(LineFacts(**{**facts, "quantity": 1, "delivered_at": None, "supplier_terms": SupplierReturnTerms(accepts_returns=False)}), ReturnPolicy(), now)
+    assert (no_returns.decision, no_returns.supplier_window_passed) == (Decision.REVIEW, True)

@@ -12,7 +12,7 @@ import re
 from integrations.shopify.errors import ShopifyUserError
 
 from ...orders.payloads import PayloadError, check_refund, checked_id
-from ...returns.intake import decide_return, mark_decided, record_return, timeline
+from ...returns.intake import decide_return, judge_supplier_windows, mark_decided, record_return, timeline
 from ...returns.models import Decision, ReturnCase, RmaState
 from ..registry import WebhookContext, handles
 from ..worker import PoisonPayload
@@ -62,7 +62,9 @@ def on_return_changed(ctx: WebhookContext) -> None:
         ctx.after_commit(lambda: _push_policy_decision(services, shop_domain, case_id, gid, verdict))
         return
     if status == "open" and case.decision in (Decision.PENDING, Decision.REVIEW):
-        # Approved in the admin, or created there by the merchant (returns/approve).
+        # Approved in the admin, or created there by the merchant (returns/approve): the supplier's
+        # window is judged as the policy would have, before approval asks the supplier for an RMA.
+        judge_supplier_windows(case, case.requested_at)
         mark_decided(session, case, Decision.APPROVE, "merchant", "Approved in Shopify.")
     elif status == "declined" and case.decision != Decision.DECLINE:
         decline = snapshot.get("decline") or {}
