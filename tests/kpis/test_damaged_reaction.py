@@ -135,3 +135,25 @@ def test_an_alert_left_by_the_case_clock_job_resolves_in_the_deadline_job_and_th
     report = check_deadlines(services, NOW)
     assert (report.reaction_alerts_raised, report.alerts_resolved) == (1, 1)
     assert sorted((a.dedupe_key, a.resolved_at is not None) for a in _clock_alerts(services)) == [(f"return_due:{withdrawn}", True), (f"return_due:{waiting}", False)]
+
+
+def test_the_returns_page_shows_a_damaged_return_s_answer_clock_in_the_queue(sandboxed_app, sandbox_shopify) -> None:
+    from conftest import API_KEY, install_shop
+
+    shop = "demo.myshopify.com"
+    install_shop(sandboxed_app, shop)
+    services = sandboxed_app.extensions["services"]
+    requested = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=23)  # the default 24 h target: due within the hour
+    with services.session_factory.begin() as session:
+        damaged = _damaged_return(session, 1, requested)
+        damaged.shop_domain = shop
+        wrong_size = _damaged_return(session, 2, requested, reason="SIZE_TOO_SMALL")
+        wrong_size.shop_domain = shop
+        names = damaged.name, wrong_size.name
+    token = sandbox_shopify.mint_session_token(shop, API_KEY)
+    page = sandboxed_app.test_client().get(f"/returns?shop={shop}&id_token={token}").get_data(as_text=True)
+    queue = page.split('id="queue"')[1].split("</table>")[0]
+    damaged_row = queue.split(f'data-return="{names[0]}"')[1].split("</tr>")[0]
+    other_row = queue.split(f'data-return="{names[1]}"')[1].split("</tr>")[0]
+    assert 'data-clock="damaged_answer" data-state="due_soon"' in damaged_row  # the merchant sees the 24 h answer time
+    assert "data-clock" not in other_row  # no reaction target for a return that is not about damage
