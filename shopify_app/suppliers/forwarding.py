@@ -391,7 +391,7 @@ class ForwardingWorker:
             delivery, lines, request, sent_digest = read_request(session, delivery_id)
             # The supplier as a Core row of the columns used here (adapter_from_record takes one):
             # an ORM load of the whole record cost more CPU than the statement (issue 19 session 31).
-            supplier = session.execute(_SUPPLIER_TO_SEND, {"id": delivery.supplier_id}).one()
+            supplier = session.connection().execute(_SUPPLIER_TO_SEND, {"id": delivery.supplier_id}).one()
             state = delivery.state
             supplier_order_id = delivery.supplier_order_id
             bind(shop=delivery.shop_domain, supplier_id=delivery.supplier_id, order_id=delivery.order_id)  # log context (reset by the drain loop)
