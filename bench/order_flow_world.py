@@ -410,7 +410,8 @@ class World:
         base_env["PYTHONDONTWRITEBYTECODE"] = "1"
         self.env = env
         web_workers = 2 if self.engine == "procrastinate" else self.workers
-        cfg = GunicornConfig(workers=web_workers, threads=self.threads, keep_alive=5)
+        # The production server's hooks: what the app's process does after loading (gc.freeze) is measured too.
+        cfg = GunicornConfig(workers=web_workers, threads=self.threads, keep_alive=5, hooks="shopify_app.server.hooks")
         self.server = Server("app", "shopify_app.factory:create_app()", dict(base_env, **self.role_env(env, "web")), cfg, self.workdir / "app.log", port=port)
         self.server.start()
         self.server.wait_ready()

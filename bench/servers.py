@@ -30,9 +30,13 @@ class GunicornConfig:
     workers: int = 2
     threads: int = 4
     keep_alive: int = 5
+    # A module of gunicorn server hooks (`-c python:<module>`): the app's production hooks
+    # (shopify_app.server.hooks: gc.freeze after the app loaded, graceful stop) for the app's server.
+    hooks: str | None = None
 
     def args(self) -> list[str]:
         return [
+            *(["--config", f"python:{self.hooks}"] if self.hooks else []),
             "--worker-class", "gthread",
             "--workers", str(self.workers),
             "--threads", str(self.threads),

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -72,10 +72,12 @@ _pm = ProductMapping.__table__
 _MAPPINGS = select(_pm.c.supplier_id, _pm.c.variant_id, _pm.c.sku, _pm.c.supplier_sku, _pm.c.cost, _pm.c.in_stock).where(
     _pm.c.shop_domain == bindparam("p_shop"),
     or_(_pm.c.variant_id.in_(bindparam("p_variants", expanding=True)), _pm.c.sku.in_(bindparam("p_skus", expanding=True)))).order_by(_pm.c.id)
-_SUPPLIERS = select(Supplier).where(Supplier.id.in_(bindparam("p_ids", expanding=True)))
 # Built once too: building it per order (operators, IN, ORDER BY, its cache key) cost more CPU than running it (session 30 part C).
-_VENDOR_SUPPLIERS = (select(Supplier).where(Supplier.shop_domain == bindparam("p_shop"), Supplier.vendor.in_(bindparam("p_vendors", expanding=True)))
-                     .order_by(Supplier.id))
+# The mapped suppliers and the shop's suppliers named by a line's vendor in one ORM load: the
+# two loads an order made cost more CPU than the rows they read (issue 19 session 31).
+_SUPPLIERS = (select(Supplier).where(or_(Supplier.id.in_(bindparam("p_ids", expanding=True)),
+                                         and_(Supplier.shop_domain == bindparam("p_shop"), Supplier.vendor.in_(bindparam("p_vendors", expanding=True)))))
+              .order_by(Supplier.id))
 
 
 class CandidateSource:
@@ -86,10 +88,12 @@ class CandidateSource:
         skus = sorted({line.sku for line in lines if line.sku})
         vendors = {line.vendor for line in lines if line.vendor and line.sku}
         rows = session.connection().execute(_MAPPINGS, {"p_shop": order.shop_domain, "p_variants": variants, "p_skus": skus}).all() if variants or skus else []
-        # The suppliers as ORM objects (Candidate hands them on), in one query; the identity map keeps those already loaded.
-        suppliers = {s.id: s for s in session.scalars(_SUPPLIERS, {"p_ids": sorted({row.supplier_id for row in rows})})} if rows else {}
+        # The suppliers as ORM objects (Candidate hands them on), mapped and by vendor in one query; the identity map keeps those already loaded.
+        mapped_ids = {row.supplier_id for row in rows}
+        loaded = list(session.scalars(_SUPPLIERS, {"p_ids": sorted(mapped_ids), "p_shop": order.shop_domain, "p_vendors": sorted(vendors)})) if rows or vendors else []
+        suppliers = {s.id: s for s in loaded if s.id in mapped_ids}
         self.mappings = [_Mapping(*row, supplier=suppliers[row.supplier_id]) for row in rows if row.supplier_id in suppliers]
-        self.by_vendor = list(session.scalars(_VENDOR_SUPPLIERS, {"p_shop": order.shop_domain, "p_vendors": sorted(vendors)})) if vendors else []
+        self.by_vendor = [s for s in loaded if s.shop_domain == order.shop_domain and s.vendor in vendors]  # by id, as loaded
 
     def for_line(self, order: Order, line: OrderLine) -> list[Candidate]:
         """candidates_for(line), from what was read."""
