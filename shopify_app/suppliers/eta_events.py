@@ -35,8 +35,9 @@ from .models import ShipmentState, SupplierOrder, SupplierShipment
 
 log = logging.getLogger(__name__)
 
-# Carrier statuses worth repeating with a new estimate (delivered or failed parcels get no ETA).
-CARRIER_STATUSES = frozenset({"ATTEMPTED_DELIVERY", "CARRIER_PICKED_UP", "CONFIRMED", "DELAYED", "IN_TRANSIT", "LABEL_PRINTED",
+# Carrier statuses worth repeating with a new estimate. Not DELAYED: our own events come back as the
+# fulfillment's latest status, and an ETA moved earlier is no longer a delay; delivered or failed parcels get no ETA.
+CARRIER_STATUSES = frozenset({"ATTEMPTED_DELIVERY", "CARRIER_PICKED_UP", "CONFIRMED", "IN_TRANSIT", "LABEL_PRINTED",
                               "LABEL_PURCHASED", "OUT_FOR_DELIVERY", "READY_FOR_PICKUP"})
 LOCAL_NOON = dt.time(12)  # a bare date: noon in the shop's zone shows that same date wherever it is read
 

@@ -206,3 +206,35 @@ def test_a_crash_between_shopifys_answer_and_our_record_repeats_the_event_never_
 def test_a_suppliers_eta_text_becomes_an_instant_a_bare_date_at_noon_in_the_shops_zone(value, zone, expected):
     instant = eta_events.eta_instant(value, zone)
     assert (instant.isoformat() if instant else None) == expected
+
+
+class _Row:
+    """What event_for reads of a parcel (the columns of eta_events._TO_TELL it uses)."""
+
+    def __init__(self, eta, told=None, carrier=None, carrier_at=None, shipped_at="2026-12-01T09:00:00Z", zone=None):
+        self.estimated_delivery, self.eta_told, self.shipment_status, self.status_at = eta, told, carrier, carrier_at
+        self.shipped_at, self.iana_timezone = shipped_at, zone
+
+
+NOW = dt.datetime(2026, 12, 3, 8, 0, tzinfo=dt.timezone.utc)
+SCAN = dt.datetime(2026, 12, 2, 7, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.parametrize("row, expected", [
+    # First ETA, no carrier word: CONFIRMED at the supplier's shipping time (a carrier scan after it stays the newest).
+    (_Row("2026-12-08"), ("CONFIRMED", "2026-12-01T09:00:00Z", "2026-12-08T12:00:00Z")),
+    # The carrier scanned it: its own status, at its own time, now with the estimate (the fulfillment's status does not move).
+    (_Row("2026-12-08", carrier="in_transit", carrier_at=SCAN), ("IN_TRANSIT", "2026-12-02T07:00:00Z", "2026-12-08T12:00:00Z")),
+    # Moved later: a delay, now.
+    (_Row("2026-12-10", told="2026-12-08", carrier="in_transit", carrier_at=SCAN), ("DELAYED", "2026-12-03T08:00:00Z", "2026-12-10T12:00:00Z")),
+    # Moved earlier after our DELAYED came back as the latest status: not a delay any more, CONFIRMED now.
+    (_Row("2026-12-09", told="2026-12-10", carrier="delayed", carrier_at=NOW), ("CONFIRMED", "2026-12-03T08:00:00Z", "2026-12-09T12:00:00Z")),
+    # A date in the shop's zone: noon there.
+    (_Row("2026-12-08", zone="Asia/Tokyo"), ("CONFIRMED", "2026-12-01T09:00:00Z", "2026-12-08T03:00:00Z")),
+])
+def test_the_events_status_claims_no_more_than_we_know(row, expected):
+    assert tuple(eta_events.event_for(row, NOW)) == expected
+
+
+def test_an_unreadable_eta_gives_no_event():
+    assert eta_events.event_for(_Row("next week"), NOW) is None
