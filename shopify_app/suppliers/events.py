@@ -18,7 +18,7 @@ from .amendments import being_replaced
 from .forwarding import adapter_from_record
 from .models import DeliveryState, Supplier, SupplierOrder, SupplierOrderLine
 from ..orders.timeline import insert_event
-from .eta_events import eta_untold, tell_eta
+from .eta_events import eta_untold, room_for_eta, tell_eta
 from .tracking import UNPLANNED, plan_push, push_shipment, record_shipment
 
 log = logging.getLogger(__name__)
@@ -146,6 +146,9 @@ def push_shipments(services, shop_domain: str, shipment_ids: list[int], plans: d
     gateway = services.gateway(shop_domain)
     with_eta = [shipment_id for shipment_id in shipment_ids
                 if push_shipment(services.session_factory, gateway, shipment_id, plan=(plans or {}).get(shipment_id, UNPLANNED), with_eta=False)]
+    if with_eta and not room_for_eta(shop_domain):
+        log.info("shop %s: ETA of %d parcel(s) left to the reconciliation (eta_not_told): Shopify's cost bucket is kept for orders", shop_domain, len(with_eta))
+        return
     for shipment_id in with_eta:
         tell_eta(services.session_factory, gateway, shipment_id)
 

@@ -195,6 +195,37 @@ def test_a_crash_between_shopifys_answer_and_our_record_repeats_the_event_never_
     assert len(events) == 2 and {(e["status"], e["estimatedDeliveryAt"]) for e in events} == {("CONFIRMED", _noon(parcel.estimated_delivery))}
 
 
+def test_with_shopifys_bucket_low_the_fulfillment_goes_first_and_the_reconciliation_tells_the_eta(world, monkeypatch):  # noqa: F811
+    from shopify_app.reconcile.runner import run_reconciliation
+
+    app, shopify, supplier, _ = world
+    services = app.extensions["services"]
+    bucket = shopify.store.require_shop(SHOP).bucket
+    real = ShopifyGateway._execute
+    sent: list[str] = []
+
+    def busy_shop(self, name, variables, **kwargs):
+        sent.append(name)
+        if name == "FulfillmentCreate":  # other work of the shop has nearly emptied the bucket: its answer says so
+            bucket.drain(max(0, bucket.status()["currentlyAvailable"] - 100))
+        return real(self, name, variables, **kwargs)
+
+    monkeypatch.setattr(ShopifyGateway, "_execute", busy_shop)
+    _ship(world)
+    assert drain_inbox(app).retried == 0
+    parcel = _shipment(app)
+    assert parcel.state == "fulfilled" and parcel.estimated_delivery and parcel.eta_told is None
+    assert "FulfillmentCreate" in sent and "FulfillmentEventCreate" not in sent  # nothing spent on the ETA while orders wait
+
+    monkeypatch.setattr(ShopifyGateway, "_execute", real)
+    run = run_reconciliation(services, SHOP, only=("eta_not_told",), now=utcnow() + dt.timedelta(hours=1))
+    assert run.report["eta_not_told"]["repaired"] == 1
+    parcel = _shipment(app)
+    assert parcel.eta_told == parcel.estimated_delivery
+    [event] = _fulfillment(app, parcel.shopify_fulfillment_id)["events"]["nodes"]
+    assert event["estimatedDeliveryAt"] == _noon(parcel.estimated_delivery)
+
+
 @pytest.mark.parametrize("value, zone, expected", [
     ("2026-12-10", None, "2026-12-10T12:00:00+00:00"),
     ("2026-12-10", "America/Los_Angeles", "2026-12-10T12:00:00-08:00"),
