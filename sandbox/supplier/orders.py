@@ -79,6 +79,7 @@ class ShipmentRecord:
     items: list[tuple[OrderItem, int]]
     status: str = "shipped"
     is_reshipment: bool = False
+    estimated_delivery: dt.date | None = None  # the latest promise (None: shipped_at + 7 days), moved by reschedule()
 
 
 @dataclass

@@ -182,6 +182,13 @@ class SandboxSupplier(FaultControls):
             carrier=carrier, service=service, tracking_url=tracking_url,
         )
 
+    def reschedule(self, order_ref: str | int, estimated_delivery: dt.date, shipment_id: int | None = None) -> ShipmentRecord:
+        """The carrier moves a parcel's estimated delivery (the latest, or `shipment_id`); Printful sends no webhook: polls see it."""
+        order = self.order(order_ref)
+        shipment = next(s for s in reversed(order.shipments) if shipment_id in (None, s.id))
+        shipment.estimated_delivery = estimated_delivery
+        return shipment
+
     def fail(self, order_ref: str | int, reason: str = "Payment failed") -> SandboxOrder:
         """The order fails at the supplier; reports order_failed."""
         return self.orders.set_status(self.order(order_ref), "failed", "order_failed", reason=reason)

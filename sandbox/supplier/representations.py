@@ -104,7 +104,7 @@ def order_links_for_confirmation(order: SandboxOrder, base_url: str) -> dict[str
 def shipment_json(order: SandboxOrder, shipment: ShipmentRecord, base_url: str) -> dict[str, Any]:
     """The `Shipment` schema, exactly: no `tracking_number` (only the webhook's shipment data has one)."""
     eta_from = (shipment.shipped_at + dt.timedelta(days=3)).date().isoformat()
-    eta_to = (shipment.shipped_at + dt.timedelta(days=7)).date().isoformat()
+    eta_to = (shipment.estimated_delivery or (shipment.shipped_at + dt.timedelta(days=7)).date()).isoformat()
     order_path = f"/v2/orders/{order.id}"
     return {
         "id": shipment.id,

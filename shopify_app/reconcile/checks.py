@@ -168,13 +168,41 @@ def shipped_not_fulfilled(services, shop: str, now: dt.datetime) -> CheckResult:
             with services.session_factory() as session:
                 if session.get(SupplierShipment, shipment_id).state == "fulfilled":
                     return "already fulfilled"
-            push_shipment(services.session_factory, services.gateway(shop), shipment_id)  # calls Shopify with no transaction open
+            # Calls Shopify with no transaction open; the ETA is eta_not_told's (its failure must not fail this repair).
+            push_shipment(services.session_factory, services.gateway(shop), shipment_id, with_eta=False)
             with services.session_factory() as session:
                 row = session.get(SupplierShipment, shipment_id)
                 if row.state != "fulfilled":
                     raise RuntimeError(row.last_error or "Shopify did not accept the fulfillment")
             return "fulfillment created in Shopify"
         result.findings.append(Finding("shipped_not_fulfilled", f"shipment:{shipment_id}", name, {"tracking_number": tracking}, severity="critical", repair=repair))
+    return result
+
+
+def eta_not_told(services, shop: str, now: dt.datetime) -> CheckResult:
+    """Fulfilled, undelivered parcels whose supplier ETA Shopify has not been told (refused, or the push's retry never came): tell it."""
+    from ..suppliers.eta_events import eta_pending, tell_eta
+
+    result = CheckResult()
+    ssh = SupplierShipment
+    with services.session_factory() as session:
+        rows = session.execute(
+            select(ssh.id, ssh.tracking_number, ssh.estimated_delivery, Order.name).join(SupplierOrder, SupplierOrder.id == ssh.supplier_order_id)
+            .join(Order, Order.id == SupplierOrder.order_id)
+            .where(SupplierOrder.shop_domain == shop, ssh.state == "fulfilled", ssh.estimated_delivery.is_not(None), ssh.delivered_at.is_(None),
+                   or_(ssh.eta_told.is_(None), ssh.eta_told != ssh.estimated_delivery), ssh.updated_at < now - IN_FLIGHT)
+        ).all()
+        result.checked = session.scalar(select(func.count()).select_from(ssh).join(SupplierOrder).where(
+            SupplierOrder.shop_domain == shop, ssh.state == "fulfilled", ssh.estimated_delivery.is_not(None))) or 0
+    for shipment_id, tracking, eta, name in rows:
+        def repair(shipment_id=shipment_id) -> str:
+            tell_eta(services.session_factory, services.gateway(shop), shipment_id)  # calls Shopify with no transaction open
+            with services.session_factory() as session:
+                row = session.get(SupplierShipment, shipment_id)
+                if eta_pending(row.state, row.estimated_delivery, row.eta_told, row.delivered_at):
+                    raise RuntimeError(row.last_error or "Shopify did not take the estimated arrival")
+            return "estimated arrival told to Shopify"
+        result.findings.append(Finding("eta_not_told", f"shipment:{shipment_id}", name, {"tracking_number": tracking, "eta": eta}, repair=repair))
     return result
 
 
@@ -426,6 +454,7 @@ CHECKS: dict[str, Callable[[object, str, dt.datetime], CheckResult]] = {
     "never_forwarded": never_forwarded,
     "stuck_at_supplier": stuck_at_supplier,
     "shipped_not_fulfilled": shipped_not_fulfilled,
+    "eta_not_told": eta_not_told,
     "fulfilled_unknown_to_supplier": fulfilled_unknown_to_supplier,
     "cancelled_but_open": cancelled_but_open,
     "inventory_drift": inventory_drift,

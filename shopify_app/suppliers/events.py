@@ -18,6 +18,7 @@ from .amendments import being_replaced
 from .forwarding import adapter_from_record
 from .models import DeliveryState, Supplier, SupplierOrder, SupplierOrderLine
 from ..orders.timeline import insert_event
+from .eta_events import eta_untold, room_for_eta, tell_eta
 from .tracking import UNPLANNED, plan_push, push_shipment, record_shipment
 
 log = logging.getLogger(__name__)
@@ -132,16 +133,24 @@ def record_shipments(session: Session, delivery: SupplierOrder, shipments) -> li
     to_push = []
     for shipment in shipments:
         row = record_shipment(session, delivery, shipment)
-        if row.state != "fulfilled" or not row.tracking_synced:
+        if row.state != "fulfilled" or not row.tracking_synced or eta_untold(row.estimated_delivery, row.eta_told, row.delivered_at):
             to_push.append(row.id)
     return to_push
 
 
 def push_shipments(services, shop_domain: str, shipment_ids: list[int], plans: dict | None = None) -> None:
-    """Bring Shopify's fulfillments up to date for recorded shipments (call with no transaction open)."""
+    """Bring Shopify's fulfillments up to date for recorded shipments, then tell their ETAs (call with no transaction open).
+
+    Every parcel's fulfillment first: an ETA Shopify fails to take (raised for the caller's retry) holds up none of them.
+    """
     gateway = services.gateway(shop_domain)
-    for shipment_id in shipment_ids:
-        push_shipment(services.session_factory, gateway, shipment_id, plan=(plans or {}).get(shipment_id, UNPLANNED))
+    with_eta = [shipment_id for shipment_id in shipment_ids
+                if push_shipment(services.session_factory, gateway, shipment_id, plan=(plans or {}).get(shipment_id, UNPLANNED), with_eta=False)]
+    if with_eta and not room_for_eta(shop_domain):
+        log.info("shop %s: ETA of %d parcel(s) left to the reconciliation (eta_not_told): Shopify's cost bucket is kept for orders", shop_domain, len(with_eta))
+        return
+    for shipment_id in with_eta:
+        tell_eta(services.session_factory, gateway, shipment_id)
 
 
 def with_announced(shipment: Shipment, announced: Shipment | None) -> Shipment:

@@ -207,6 +207,8 @@ class SupplierShipment(Base):
     tracking_url: Mapped[str | None] = mapped_column(Text)
     shipped_at: Mapped[str | None] = mapped_column(String(40))
     estimated_delivery: Mapped[str | None] = mapped_column(String(40))
+    # The estimated_delivery last told to Shopify as a fulfillment event (eta_events.py): one event per ETA value.
+    eta_told: Mapped[str | None] = mapped_column(String(40))
     delivered_at: Mapped[str | None] = mapped_column(String(40))
     lines: Mapped[list] = mapped_column(JSON, default=list)  # [[supplier_order_line_id, quantity], ...]
     state: Mapped[str] = mapped_column(String(16), default=ShipmentState.PENDING.value)

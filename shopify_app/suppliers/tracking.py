@@ -31,6 +31,7 @@ from ..models import utcnow
 from ..orders.models import Order, OrderLine, OrderState
 from ..orders.timeline import insert_event, record_event
 from ..privacy import gid_number
+from .eta_events import eta_untold, tell_eta
 from .models import DeliveryState, ShipmentState, SupplierOrder, SupplierOrderLine, SupplierShipment
 
 log = logging.getLogger(__name__)
@@ -103,12 +104,17 @@ class _PushPlan:
     stored: dict[str, list[dict]] | None = None  # the parcel over our stored fulfillment orders (None: read Shopify's)
     order_id: int | None = None
     delivery_id: int | None = None
+    eta: bool = False  # an ETA Shopify has not been told yet (eta_events.py)
 
 
 def _plan_push(session: Session, shipment_id: int) -> _PushPlan | None:
     row = session.get(SupplierShipment, shipment_id)
-    if row is None or (row.state == ShipmentState.FULFILLED.value and row.tracking_synced):
+    if row is None:
         return None
+    eta = eta_untold(row.estimated_delivery, row.eta_told, row.delivered_at)
+    if row.state == ShipmentState.FULFILLED.value and row.tracking_synced:
+        # In Shopify with its tracking: at most a (new) ETA to tell, which needs nothing more read here.
+        return _PushPlan("", row.shopify_fulfillment_id, (), True, True, {}, {}, eta=True) if eta else None
     supplier_id, order_id, shop_domain, shopify_id = session.execute(_DELIVERY_AND_ORDER, {"delivery": row.supplier_order_id}).one()
     company, _ = shopify_carrier(row.carrier)  # Shopify's spelling, or the supplier's name (the URL then carries the link)
     tracking = {"company": company, "number": row.tracking_number, "url": row.tracking_url}
@@ -122,7 +128,7 @@ def _plan_push(session: Session, shipment_id: int) -> _PushPlan | None:
     fulfilled = row.state == ShipmentState.FULFILLED.value
     stored = None if fulfilled or ids else _allocate_stored(session, order_id, shop_domain, supplier_id, wanted)
     return _PushPlan(f"gid://shopify/Order/{shopify_id}", row.shopify_fulfillment_id, ids, fulfilled, row.tracking_synced, {k: v for k, v in tracking.items() if v}, wanted,
-                     shop_domain, supplier_id, stored, order_id, row.supplier_order_id)
+                     shop_domain, supplier_id, stored, order_id, row.supplier_order_id, eta)
 
 
 UNPLANNED = object()  # push_shipment's default: it reads the plan itself
@@ -134,18 +140,29 @@ def plan_push(session: Session, shipment_id: int) -> "_PushPlan | None":
     return _plan_push(session, shipment_id)
 
 
-def push_shipment(session_factory, gateway, shipment_id: int, notify_customer: bool = True, plan=UNPLANNED) -> None:
-    """Create the Shopify fulfillment for a recorded shipment, or update its tracking.
+def push_shipment(session_factory, gateway, shipment_id: int, notify_customer: bool = True, plan=UNPLANNED, with_eta: bool = True) -> bool:
+    """Create the Shopify fulfillment for a recorded shipment, or update its tracking; then tell its ETA.
 
     Read, call Shopify with no transaction open, then record the answer in a short one.
     A crash after Shopify fulfilled but before we recorded it is safe: the retry re-reads
     the fulfillment orders, finds nothing left to fulfil and marks the shipment done.
+    With `with_eta=False` the ETA is left to the caller (True returned when it has one to tell),
+    so an ETA's failure never holds up another parcel's fulfillment.
     """
     if plan is UNPLANNED:
         with read_only(session_factory)() as session:
             plan = _plan_push(session, shipment_id)
     if plan is None:
-        return
+        return False
+    if not (plan.fulfilled and plan.tracking_synced):
+        _push_fulfillment(session_factory, gateway, shipment_id, notify_customer, plan)
+    if plan.eta and with_eta:
+        tell_eta(session_factory, gateway, shipment_id)  # reads the parcel again: told only once it is fulfilled
+        return False
+    return plan.eta
+
+
+def _push_fulfillment(session_factory, gateway, shipment_id: int, notify_customer: bool, plan: _PushPlan) -> None:
     try:
         if plan.fulfilled and plan.fulfillment_ids:
             if plan.tracking_synced:

@@ -80,7 +80,8 @@ DETAIL_LABELS = {
 
 DESYNC_LABELS = {
     "stuck_at_supplier": _l("Stuck at the supplier"), "never_forwarded": _l("Never sent to a supplier"),
-    "shipped_not_fulfilled": _l("Shipped but not fulfilled in Shopify"), "fulfilled_unknown_to_supplier": _l("Fulfilled, unknown to the supplier"),
+    "shipped_not_fulfilled": _l("Shipped but not fulfilled in Shopify"),
+    "eta_not_told": _l("Estimated arrival not told to Shopify"), "fulfilled_unknown_to_supplier": _l("Fulfilled, unknown to the supplier"),
     "cancelled_but_open": _l("Cancelled but still open at the supplier"), "inventory_drift": _l("Stock differs from the supplier"),
     "returns_stalled": _l("Return stalled"), "webhook_health": _l("Webhooks missing"), "webhook_subscriptions": _l("Webhook subscriptions differ"),
     "refunds_without_return": _l("Refund without a return"), "order_missing": _l("Order missing"), "delivery_status": _l("Delivery status differs"),

@@ -27,6 +27,7 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
+    OperationType,
     get_named_type,
 )
 
@@ -75,7 +76,8 @@ def assert_conforms(schema: GraphQLSchema, document: DocumentNode, data: dict) -
     operation = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
     _FRAGMENTS.clear()
     _FRAGMENTS.update({d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)})
-    _check_selection(schema, operation.selection_set, schema.query_type, data, "data")
+    root = schema.mutation_type if operation.operation is OperationType.MUTATION else schema.query_type
+    _check_selection(schema, operation.selection_set, root, data, "data")
 
 
 _FRAGMENTS: dict = {}  # named fragments of the document being checked

@@ -96,3 +96,40 @@ def test_the_demo_carrier_endpoint_records_an_event(sandbox, gql):
     assert httpx.post(url, json={"fulfillment_id": "gid://shopify/Fulfillment/1", "status": "DELIVERED"}).status_code == 400
     assert httpx.post(url, json={"status": "DELIVERED"}).status_code == 400
 
+
+
+def test_the_apps_eta_event_is_taken_as_the_schema_says_and_read_back_on_the_fulfillment(sandbox, gql):
+    """The app's own FulfillmentEventCreate document (validated against 2026-10), then FulfillmentDeliveryStatus reads it back."""
+    fulfillment = shipped(sandbox, gql)
+    variables = {"fulfillmentEvent": {"fulfillmentId": fulfillment["id"], "status": "CONFIRMED", "happenedAt": "2026-11-20T06:00:00Z",
+                                      "estimatedDeliveryAt": "2026-11-27T12:00:00Z"}}
+    body = gql(get_document("FulfillmentEventCreate"), variables).json()
+    assert "errors" not in body, body
+    assert_conforms(sandbox.schema, parse(get_document("FulfillmentEventCreate")), body["data"])
+    created = body["data"]["fulfillmentEventCreate"]
+    assert created["userErrors"] == [] and created["fulfillmentEvent"]["estimatedDeliveryAt"] == "2026-11-27T12:00:00Z"
+    now = status_of(gql, fulfillment["id"])
+    assert now["estimatedDeliveryAt"] == "2026-11-27T12:00:00Z"
+    assert [(e["status"], e["estimatedDeliveryAt"]) for e in now["events"]["nodes"]] == [("CONFIRMED", "2026-11-27T12:00:00Z")]
+
+
+def test_another_shops_fulfillment_is_refused_as_unknown(sandbox, gql):
+    other = "other-eta.myshopify.com"
+    sandbox.add_shop(other)
+    order = sandbox.store.create_order(other, [{"sku": "MUG-WHT", "quantity": 1}])
+    [fo] = sandbox.store.require_shop(other).deref(sandbox.store.require_shop(other).get(order["id"])["fulfillmentOrders"])
+    theirs = sandbox.store.create_fulfillment(other, [{"fulfillmentOrderId": fo["id"]}])
+    body = gql(get_document("FulfillmentEventCreate"), {"fulfillmentEvent": {"fulfillmentId": theirs["id"], "status": "DELAYED",
+                                                                            "estimatedDeliveryAt": "2026-12-01T12:00:00Z"}}).json()
+    refused = body["data"]["fulfillmentEventCreate"]
+    assert refused["fulfillmentEvent"] is None and refused["userErrors"] == [{"field": ["fulfillmentEvent", "fulfillmentId"], "message": "Fulfillment does not exist."}]
+    assert sandbox.store.require_shop(other).get(theirs["id"]).get("events") in (None, [])
+    assert sandbox.store.require_shop(other).get(theirs["id"]).get("estimatedDeliveryAt") is None
+
+
+def test_a_status_outside_the_enum_is_refused_before_anything_is_recorded(sandbox, gql):
+    fulfillment = shipped(sandbox, gql)
+    body = gql(get_document("FulfillmentEventCreate"), {"fulfillmentEvent": {"fulfillmentId": fulfillment["id"], "status": "SHIPPED",
+                                                                            "estimatedDeliveryAt": "2026-12-01T12:00:00Z"}}).json()
+    assert body.get("data") is None and "SHIPPED" in body["errors"][0]["message"]
+    assert status_of(gql, fulfillment["id"])["events"]["nodes"] == []
