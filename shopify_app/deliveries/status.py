@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 FULFILLMENT_PREFIX = "gid://shopify/Fulfillment/"
 DELIVERED = "delivered"
 FAILURE = "failure"
+APP_ETA_STATUSES = frozenset({"confirmed", "delayed"})  # what suppliers/eta_events.py sends with the supplier's ETA
 MAX_MESSAGE = 1000
 
 
@@ -132,17 +133,33 @@ def apply_fulfillment_state(session: Session, shop_domain: str, state: Fulfillme
     events = state.events or _payload_event(state)
     new = [e for e in events if row.status_at is None or e.happened_at > row.status_at]
     row.events_seen = max(row.events_seen or 0, len(state.events))
+    parcel = our_parcel(session, shop_domain, row.fulfillment_gid)
     for event in new:
-        _on_event(session, row, order, event)
+        _on_event(session, row, order, event, "app" if _told_by_app(session, shop_domain, parcel, event) else "carrier")
     # Shopify's summary fields win when it has them; what we learnt from events stays otherwise.
     row.in_transit_at = state.in_transit_at or row.in_transit_at or _first(events, "in_transit")
     row.delivered_at = state.delivered_at or row.delivered_at or _first(events, DELIVERED)
     estimates = [e.estimated_delivery_at for e in events if e.estimated_delivery_at]
     row.estimated_delivery_at = state.estimated_delivery_at or (estimates[-1] if estimates else None) or row.estimated_delivery_at
     row.first_estimated_delivery_at = row.first_estimated_delivery_at or (estimates[0] if estimates else None) or state.estimated_delivery_at
-    _update_our_parcel(session, shop_domain, row)
+    _update_our_parcel(session, parcel, row)
     session.flush()
     return row
+
+
+def _told_by_app(session: Session, shop_domain: str, parcel: SupplierShipment | None, event: CarrierEvent) -> bool:
+    """Whether the event is the supplier's ETA the app told Shopify (suppliers/eta_events.py), not the carrier's word.
+
+    Shopify does not say who created an event: ours are the statuses eta_events sends, on our
+    parcel, with the estimate it sent (the value being told, or the one told already).
+    """
+    if parcel is None or event.estimated_delivery_at is None or event.status not in APP_ETA_STATUSES:
+        return False
+    from ..models import Shop
+    from ..suppliers.eta_events import eta_instant
+
+    zone = session.scalar(select(Shop.iana_timezone).where(Shop.domain == shop_domain))
+    return event.estimated_delivery_at in {eta_instant(value, zone) for value in (parcel.estimated_delivery, parcel.eta_told) if value}
 
 
 def _payload_event(state: FulfillmentState) -> list[CarrierEvent]:
@@ -155,15 +172,15 @@ def _first(events: list[CarrierEvent], status: str) -> dt.datetime | None:
     return next((e.happened_at for e in events if e.status == status), None)
 
 
-def _on_event(session: Session, row: FulfillmentDelivery, order: Order | None, event: CarrierEvent) -> None:
-    """One new event, in order: the row's status; on a change of status the order's timeline and the failure alert."""
+def _on_event(session: Session, row: FulfillmentDelivery, order: Order | None, event: CarrierEvent, actor: str = "carrier") -> None:
+    """One new event, in order: the row's status; on a change of status the order's timeline (by `actor`) and the failure alert."""
     changed = event.status != row.shipment_status
     row.shipment_status, row.status_at = event.status, event.happened_at
     if not changed:
         return  # the carrier repeating itself (e.g. in transit again, with a new estimate)
     if order is not None:
         kind = DELIVERED if event.status == DELIVERED else f"delivery_{event.status}"
-        record_event(session, order, kind, "carrier", fulfillment=row.name or row.fulfillment_gid, status=event.status, at=event.happened_at.isoformat())
+        record_event(session, order, kind, actor, fulfillment=row.name or row.fulfillment_gid, status=event.status, at=event.happened_at.isoformat())
     key = failure_alert_key(row.shop_domain, row.fulfillment_gid)
     if event.status == FAILURE:
         row.failed_at, row.failure_message = event.happened_at, event.message
@@ -219,13 +236,12 @@ _OUR_PARCEL = select(SupplierShipment).join(SupplierOrder, _OURS[0]).where(*_OUR
 _IS_OUR_PARCEL = select(exists().where(*_OURS))
 
 
-def _update_our_parcel(session: Session, shop_domain: str, row: FulfillmentDelivery) -> None:
+def _update_our_parcel(session: Session, parcel: SupplierShipment | None, row: FulfillmentDelivery) -> None:
     """The carrier's delivery date (and first estimate, when the supplier gave none) on our parcel.
 
     So the delay detector stops at a delivered parcel and the returns policy finds the date
     there too; the supplier's own figures are never overwritten.
     """
-    parcel = our_parcel(session, shop_domain, row.fulfillment_gid)
     if parcel is None:
         return
     if row.delivered_at and not parcel.delivered_at:

@@ -269,3 +269,29 @@ def test_the_events_status_claims_no_more_than_we_know(row, expected):
 
 def test_an_unreadable_eta_gives_no_event():
     assert eta_events.event_for(_Row("next week"), NOW) is None
+
+
+def test_the_timeline_credits_the_eta_event_to_the_app_and_a_carrier_scan_to_the_carrier(world):  # noqa: F811
+    # Shopify does not say who created an event: ours (the supplier's ETA, told by the app) must not read
+    # as the carrier's word on the order's timeline, while the carrier's own scans still do.
+    from shopify_app.deliveries.status import apply_fulfillment_state, state_from_graphql
+    from shopify_app.orders.models import OrderEvent
+
+    app, shopify, supplier, _ = world
+    services = app.extensions["services"]
+    _ship(world)
+    drain_inbox(app)  # the parcel becomes a fulfillment and its ETA is told
+    parcel = _shipment(app)
+
+    def fulfillment_webhook() -> None:  # what the fulfillments/update handler does with the fulfillment it re-reads
+        with services.session_factory.begin() as session:
+            apply_fulfillment_state(session, SHOP, state_from_graphql(_fulfillment(app, parcel.shopify_fulfillment_id)))
+
+    fulfillment_webhook()
+    later = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
+    shopify.store.create_fulfillment_event(SHOP, parcel.shopify_fulfillment_id, "IN_TRANSIT", happened_at=later,
+                                           estimated_delivery_at=_noon(parcel.estimated_delivery))  # the carrier repeats the same estimate
+    fulfillment_webhook()
+    with services.session_factory() as session:
+        told = [(e.kind, e.actor) for e in session.scalars(select(OrderEvent).where(OrderEvent.kind.like("delivery_%")).order_by(OrderEvent.id))]
+    assert told == [("delivery_confirmed", "app"), ("delivery_in_transit", "carrier")]
