@@ -63,6 +63,12 @@ EVENT_LABELS = {
     "hold_released_in_shopify": _l("Hold released in Shopify"), "supplier_order_postponed": _l("Supplier order postponed"),
     "supplier_order_resumed": _l("Supplier order resumed"), "customer_notified": _l("Customer notified"),
     "customer_satisfaction": _l("Customer answered the follow-up"),  # issue 17 part N
+    # A fulfillment's events (deliveries/status.py: "delivery_" + Shopify's FulfillmentEventStatus; DELIVERED is "delivered").
+    "delivery_label_printed": _l("Label printed"), "delivery_label_purchased": _l("Label purchased"),
+    "delivery_confirmed": _l("Shipment confirmed"), "delivery_carrier_picked_up": _l("Picked up by the carrier"),
+    "delivery_in_transit": _l("In transit"), "delivery_out_for_delivery": _l("Out for delivery"),
+    "delivery_attempted_delivery": _l("Delivery attempted"), "delivery_ready_for_pickup": _l("Ready for pickup"),
+    "delivery_picked_up": _l("Picked up by the customer"), "delivery_delayed": _l("Delivery delayed"), "delivery_failure": _l("Delivery failed"),
 }
 ACTOR_LABELS = {"store": _l("Shopify"), "app": _l("the app"), "supplier": _l("supplier"), "merchant": _l("you"), "carrier": _l("carrier"),
                 "customer": _l("customer")}

@@ -48,3 +48,24 @@ def test_polish_plurals_take_all_three_forms(app):
             ["1 próba", "3 próby", "5 prób", "22 próby", "25 prób"]
     with app.test_request_context("/?locale=he"):
         assert [i18n.ngettext("%(num)d time", "%(num)d times", n) for n in (1, 2, 7)] == ["פעם אחת", "פעמיים", "7 פעמים"]
+
+
+def test_every_fulfillment_event_status_of_shopify_has_a_translated_timeline_label(app):
+    # The timeline records a carrier's event as "delivery_" + its status (deliveries/status.py): each status of
+    # the 2026-10 schema's FulfillmentEventStatus must read as words in Polish and Hebrew, not as an English code.
+    import gzip
+    import json
+
+    from integrations.shopify.schema import REPO_ROOT
+
+    schema = json.loads(gzip.decompress((REPO_ROOT.parent / "shared" / "shopify" / "admin_schema_2026-10.json.gz").read_bytes()))["data"]
+    [enum] = [t for t in schema["__schema"]["types"] if t["name"] == "FulfillmentEventStatus"]
+    kinds = ["delivered" if v["name"] == "DELIVERED" else f"delivery_{v['name'].lower()}" for v in enum["enumValues"]]
+    assert len(kinds) >= 10
+    with app.test_request_context("/?locale=en"):
+        english = {kind: admin_strings.label(kind, admin_strings.EVENT_LABELS) for kind in kinds}
+    for lang in ("pl", "he"):
+        with app.test_request_context(f"/?locale={lang}"):
+            for kind in kinds:
+                assert kind in admin_strings.EVENT_LABELS, kind
+                assert admin_strings.label(kind, admin_strings.EVENT_LABELS) != english[kind], (lang, kind)
