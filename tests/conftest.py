@@ -203,6 +203,17 @@ def sandboxed_app(app_factory, database_url, sandbox_shopify):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def route_builders_compiled_once():
+    """Each URL rule's builder is compiled once per worker, not once per test app (see route_builder_cache.py)."""
+    from route_builder_cache import install
+
+    undo = install()
+    yield
+    if undo:
+        undo()
+
+
+@pytest.fixture(scope="session", autouse=True)
 def tracked_write_transactions():
     """Every engine the tests make tracks its write transactions (rule 6's guard below reads them; benches importing this file do not)."""
     from shopify_app.write_transactions import track_every_engine
