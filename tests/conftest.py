@@ -204,7 +204,7 @@ def sandboxed_app(app_factory, database_url, sandbox_shopify):
 
 @pytest.fixture(scope="session", autouse=True)
 def servers_stop_promptly():
-    """Every server a test starts with serve_forever() notices shutdown() within 0.05 s, not 0.5 s.
+    """Every server a test starts with serve_forever() notices shutdown() within 0.01 s, not 0.5 s.
 
     serve_forever polls its stop flag every poll_interval (0.5 s by default, in socketserver and werkzeug alike),
     so each shutdown() waited 0.25 s on average; the tests start and stop a few thousand servers.
@@ -216,7 +216,7 @@ def servers_stop_promptly():
     patch = pytest.MonkeyPatch()
     for serve_forever in (socketserver.BaseServer.serve_forever, BaseWSGIServer.serve_forever):
         assert serve_forever.__defaults__ == (0.5,), serve_forever.__defaults__  # the poll_interval default this replaces
-        patch.setattr(serve_forever, "__defaults__", (0.05,))
+        patch.setattr(serve_forever, "__defaults__", (0.01,))
     yield
     patch.undo()
 
