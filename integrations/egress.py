@@ -32,6 +32,8 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
+from .tls_defaults import verify_context
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -315,6 +317,7 @@ class EgressTransport(httpx.HTTPTransport):
     """httpx's transport with the policy's checks at connect time, a total deadline and a byte cap."""
 
     def __init__(self, policy: EgressPolicy, *, total_seconds: float, max_bytes: int, verify: Any = True):
+        verify = verify_context(verify, trust_env=False)
         super().__init__(verify=verify, trust_env=False, retries=0)
         self.policy, self.total_seconds, self.max_bytes = policy, total_seconds, max_bytes
         # Same pool httpx would build, with a network backend that checks every address it connects to.

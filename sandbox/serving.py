@@ -43,7 +43,7 @@ class BackgroundServer:
             self.host = host
             self._server = make_server(host, port, app, threaded=True, request_handler=request_handler)
             # A short poll interval makes stop() quick (shutdown waits for the next poll).
-            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True)
+            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name=name, daemon=True)
             self._thread.start()
         return self.base_url
 

@@ -203,6 +203,36 @@ def sandboxed_app(app_factory, database_url, sandbox_shopify):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def servers_stop_promptly():
+    """Every server a test starts with serve_forever() notices shutdown() within 0.01 s, not 0.5 s.
+
+    serve_forever polls its stop flag every poll_interval (0.5 s by default, in socketserver and werkzeug alike),
+    so each shutdown() waited 0.25 s on average; the tests start and stop a few thousand servers.
+    """
+    import socketserver
+
+    from werkzeug.serving import BaseWSGIServer
+
+    patch = pytest.MonkeyPatch()
+    for serve_forever in (socketserver.BaseServer.serve_forever, BaseWSGIServer.serve_forever):
+        assert serve_forever.__defaults__ == (0.5,), serve_forever.__defaults__  # the poll_interval default this replaces
+        patch.setattr(serve_forever, "__defaults__", (0.01,))
+    yield
+    patch.undo()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def route_builders_compiled_once():
+    """Each URL rule's builder is compiled once per worker, not once per test app (see route_builder_cache.py)."""
+    from route_builder_cache import install
+
+    undo = install()
+    yield
+    if undo:
+        undo()
+
+
+@pytest.fixture(scope="session", autouse=True)
 def tracked_write_transactions():
     """Every engine the tests make tracks its write transactions (rule 6's guard below reads them; benches importing this file do not)."""
     from shopify_app.write_transactions import track_every_engine

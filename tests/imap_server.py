@@ -41,6 +41,9 @@ listen = 127.0.0.1
 {ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+# A wrong password is answered at once: no 2 s failure delay, and no anvil penalty (up to 15 s a login from an IP
+# that failed before). The tests log in wrong on purpose; a real server keeps both against guessing.
+auth_failure_delay = 0
 default_internal_user = {user}
 default_internal_group = {group}
 default_login_user = {user}
@@ -67,6 +70,9 @@ service imap-login {{
 }}
 service anvil {{
   chroot =
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 """
 

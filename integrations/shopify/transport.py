@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import httpx
 
+from ..tls_defaults import default_verify_context
+
 
 class SandboxRoutingTransport(httpx.BaseTransport):
     """Rewrite every request's scheme/host/port to the sandbox base URL."""
@@ -15,7 +17,7 @@ class SandboxRoutingTransport(httpx.BaseTransport):
     def __init__(self, sandbox_base_url: str, inner: httpx.BaseTransport | None = None):
         target = httpx.URL(sandbox_base_url)
         self._scheme, self._host, self._port = target.scheme, target.host, target.port
-        self._inner = inner or httpx.HTTPTransport()
+        self._inner = inner or httpx.HTTPTransport(verify=default_verify_context())
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         original_host = request.url.host
@@ -31,4 +33,4 @@ def http_client_for(sandbox_base_url: str | None, timeout: float = 10.0) -> http
     """A pooled client: straight to Shopify, or rerouted to the sandbox when one is set."""
     if sandbox_base_url:
         return httpx.Client(transport=SandboxRoutingTransport(sandbox_base_url), timeout=timeout)
-    return httpx.Client(timeout=timeout)
+    return httpx.Client(timeout=timeout, verify=default_verify_context())

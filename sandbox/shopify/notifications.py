@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from integrations.tls_defaults import default_verify_context
+
 from .outbox import FulfillmentServiceCallback
 from .webhooks import DEFAULT_TIMEOUT, sign_body
 
@@ -51,7 +53,7 @@ class FulfillmentServiceNotifier:
     """Sends fulfillment_order_notification POSTs (no retries: services are expected to poll too) and logs them."""
 
     def __init__(self, timeout: httpx.Timeout = DEFAULT_TIMEOUT):
-        self._client = httpx.Client(timeout=timeout)
+        self._client = httpx.Client(timeout=timeout, verify=default_verify_context())
         self._lock = threading.Lock()
         self.log: list[NotificationAttempt] = []
 

@@ -28,6 +28,8 @@ from typing import Any, Callable
 
 import httpx
 
+from integrations.tls_defaults import default_verify_context
+
 DEFAULT_TIMEOUT = httpx.Timeout(5.0, connect=1.0)  # Shopify: 1 s to connect, 5 s to answer
 
 
@@ -128,7 +130,7 @@ class WebhookSender:
         self._held: list[WebhookDelivery] = []
         self._lock = threading.Lock()
         self._pending: list[threading.Thread] = []
-        self._client = http_client or httpx.Client(timeout=timeout)
+        self._client = http_client or httpx.Client(timeout=timeout, verify=default_verify_context())
         self._sleep = sleep
 
     def configure(self, *, seed: int | None = None, **faults: Any) -> None:
