@@ -10,11 +10,12 @@ failure never touches the fulfillment: the parcel stays fulfilled with its track
 push's retry or the reconciliation (`eta_not_told`) tells the ETA later.
 
 The event's status never claims more than we know (the customer reads it as the parcel's state):
-- a later ETA than the one told: DELAYED, now (it is: the promise moved);
-- else the carrier's own latest status, when Shopify has one, at the time it happened (repeated
-  with our estimate, so the fulfillment's status does not move);
-- else CONFIRMED at the supplier's shipping time: Shopify's "default value when no other
-  information is available". IN_TRANSIT would claim a carrier scan we have not seen.
+- the carrier's own latest progress, when Shopify has one, at the time it happened (repeated with
+  our estimate, so the fulfillment's status never moves backwards, even for a later ETA);
+- else a later ETA than the one told: DELAYED, now (it is: the promise moved);
+- else CONFIRMED at the supplier's shipping time (never after now): Shopify's "default value when
+  no other information is available". IN_TRANSIT would claim a carrier scan we have not seen.
+An ETA more than 30 days past or a year ahead (a supplier's slip) is settled untold, like an unreadable one.
 """
 from __future__ import annotations
 
@@ -39,8 +40,14 @@ log = logging.getLogger(__name__)
 
 # Carrier statuses worth repeating with a new estimate. Not DELAYED: our own events come back as the
 # fulfillment's latest status, and an ETA moved earlier is no longer a delay; delivered or failed parcels get no ETA.
-CARRIER_STATUSES = frozenset({"ATTEMPTED_DELIVERY", "CARRIER_PICKED_UP", "CONFIRMED", "IN_TRANSIT", "LABEL_PRINTED",
+# The carrier's progress, repeated with a new estimate at its own time: our event must never move the
+# parcel's shown status backwards (out for delivery -> delayed would hide the carrier's word from the
+# customer's page and from the out-for-delivery notice). Not CONFIRMED nor DELAYED: those are what we send
+# ourselves (they come back as the fulfillment's latest status), and a later ETA over them is a delay.
+CARRIER_STATUSES = frozenset({"ATTEMPTED_DELIVERY", "CARRIER_PICKED_UP", "IN_TRANSIT", "LABEL_PRINTED",
                               "LABEL_PURCHASED", "OUT_FOR_DELIVERY", "READY_FOR_PICKUP"})
+# An ETA outside this range of now is a supplier's slip (a year 9999, a date long past): nothing to show a customer.
+ETA_PAST, ETA_FUTURE = dt.timedelta(days=30), dt.timedelta(days=366)
 LOCAL_NOON = dt.time(12)  # a bare date: noon in the shop's zone shows that same date wherever it is read
 # Points an ETA costs: fulfillmentEventCreate (12 asked) and the read of the fulfillments/update it causes (24).
 ETA_EVENT_COST = 36
@@ -82,16 +89,18 @@ def room_for_eta(shop_domain: str) -> bool:
 
 
 def eta_instant(value: str | None, zone: str | None = None) -> dt.datetime | None:
-    """A supplier's ETA text as an aware datetime (a bare date: noon in the shop's zone, else UTC); None if unreadable."""
+    """A supplier's ETA text as an aware UTC datetime (a bare date: noon in the shop's zone, else UTC); None if unreadable."""
     if not value:
         return None
     try:
         if len(value) <= 10:
-            return dt.datetime.combine(dt.date.fromisoformat(value), LOCAL_NOON, _zone(zone))
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+            parsed = dt.datetime.combine(dt.date.fromisoformat(value), LOCAL_NOON, _zone(zone))
+        else:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        # In UTC here, inside the guard: a year 1 or 9999 with an offset overflows the conversion.
+        return (parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc)
+    except (ValueError, OverflowError):
         return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.timezone.utc)
 
 
 def _zone(name: str | None) -> dt.tzinfo:
@@ -102,19 +111,20 @@ def _zone(name: str | None) -> dt.tzinfo:
 
 
 def event_for(row, now: dt.datetime) -> EtaEvent | None:
-    """The event that tells the parcel's ETA (see the module's docstring for the status); None when the ETA is unreadable."""
+    """The event that tells the parcel's ETA (see the module's docstring for the status); None when the ETA is unreadable or absurd."""
     eta = eta_instant(row.estimated_delivery, row.iana_timezone)
-    if eta is None:
+    if eta is None or not now - ETA_PAST <= eta <= now + ETA_FUTURE:
         return None
     told = eta_instant(row.eta_told, row.iana_timezone)
     carrier = (row.shipment_status or "").upper()
-    if told is not None and eta > told:
+    if carrier in CARRIER_STATUSES and row.status_at is not None:
+        status, happened = carrier, min(row.status_at, now)
+    elif told is not None and eta > told:
         status, happened = "DELAYED", now
-    elif carrier in CARRIER_STATUSES and row.status_at is not None:
-        status, happened = carrier, row.status_at
     else:
         shipped = eta_instant(row.shipped_at) if row.shipped_at and len(row.shipped_at) > 10 else None
-        status, happened = "CONFIRMED", shipped if told is None and shipped is not None else now
+        # Never after now: an event dated in the future would stay the newest and hide every carrier scan after it.
+        status, happened = "CONFIRMED", min(shipped, now) if told is None and shipped is not None else now
     return EtaEvent(status, _iso(happened), _iso(eta))
 
 
@@ -140,22 +150,34 @@ def tell_eta(session_factory, gateway, shipment_id: int) -> bool:
         log.warning("shipment %s: ETA %r not told to Shopify (%s)", shipment_id, row.estimated_delivery, "unreadable" if event is None else "no fulfillment of ours")
         _record(session_factory, shipment_id, row.estimated_delivery, None)
         return False
+    refused: list[ShopifyUserError] = []
     try:
         for fulfillment_id in fulfillment_ids:
-            gateway.mutate("FulfillmentEventCreate", {"fulfillmentEvent": {
-                "fulfillmentId": fulfillment_id, "status": event.status, "happenedAt": event.happened_at,
-                "estimatedDeliveryAt": event.estimated_delivery_at}}, payload_key="fulfillmentEventCreate")
-    except ShopifyUserError as exc:
-        with session_factory.begin() as session:
-            session.execute(_SET_ERROR, {"shipment": shipment_id, "error": f"eta: {exc.codes}"[:1000]})
-            raise_alert(session, row.shop_domain, "eta_refused", f"eta_refused:{shipment_id}",
-                        f"Parcel {row.tracking_number or shipment_id}: Shopify refused its estimated arrival ({row.estimated_delivery}): {exc}. "
-                        "The fulfillment and its tracking are in place; the estimate is tried again by the reconciliation.", subject=row.tracking_number)
-        return False
+            try:
+                gateway.mutate("FulfillmentEventCreate", {"fulfillmentEvent": {
+                    "fulfillmentId": fulfillment_id, "status": event.status, "happenedAt": event.happened_at,
+                    "estimatedDeliveryAt": event.estimated_delivery_at}}, payload_key="fulfillmentEventCreate")
+            except ShopifyUserError as exc:  # this fulfillment only (cancelled, gone): the others still hear it
+                refused.append(exc)
     except ShopifyError as exc:
         with session_factory.begin() as session:
             session.execute(_SET_ERROR, {"shipment": shipment_id, "error": f"eta: {type(exc).__name__}"})
         raise
+    if refused:
+        # Told nowhere: kept pending for the reconciliation. Told on some: recorded, or every run would send
+        # the accepted fulfillments the same event again; the alert names the refusal either way.
+        told_somewhere = len(refused) < len(fulfillment_ids)
+        with session_factory.begin() as session:
+            session.execute(_SET_ERROR, {"shipment": shipment_id, "error": f"eta: {refused[0].codes}"[:1000]})
+            then = ("It was told on the parcel's other fulfillments." if told_somewhere
+                    else "The fulfillment and its tracking are in place; the estimate is tried again by the reconciliation.")
+            raise_alert(session, row.shop_domain, "eta_refused", f"eta_refused:{shipment_id}",
+                        f"Parcel {row.tracking_number or shipment_id}: Shopify refused its estimated arrival ({row.estimated_delivery}): {refused[0]}. {then}",
+                        subject=row.tracking_number)
+        if not told_somewhere:
+            return False
+        _record(session_factory, shipment_id, row.estimated_delivery, None)  # the refusal's alert stays open
+        return True
     _record(session_factory, shipment_id, row.estimated_delivery, row.shop_domain)
     return True
 

@@ -228,11 +228,15 @@ def test_with_shopifys_bucket_low_the_fulfillment_goes_first_and_the_reconciliat
 
 @pytest.mark.parametrize("value, zone, expected", [
     ("2026-12-10", None, "2026-12-10T12:00:00+00:00"),
-    ("2026-12-10", "America/Los_Angeles", "2026-12-10T12:00:00-08:00"),
+    ("2026-12-10", "America/Los_Angeles", "2026-12-10T20:00:00+00:00"),  # noon there, in UTC
     ("2026-12-10", "Not/AZone", "2026-12-10T12:00:00+00:00"),
     ("2026-12-10T17:30:00Z", "Europe/Warsaw", "2026-12-10T17:30:00+00:00"),
     ("2026-12-10T17:30:00", None, "2026-12-10T17:30:00+00:00"),
     ("soon", None, None),
+    # A supplier's slip at the ends of the calendar: unreadable, not an OverflowError on every retry.
+    ("9999-12-31T23:00:00-05:00", None, None),
+    ("0001-01-01T00:00:00+01:00", None, None),
+    ("9999-12-31", "Etc/GMT+12", None),
 ])
 def test_a_suppliers_eta_text_becomes_an_instant_a_bare_date_at_noon_in_the_shops_zone(value, zone, expected):
     instant = eta_events.eta_instant(value, zone)
@@ -256,8 +260,14 @@ SCAN = dt.datetime(2026, 12, 2, 7, 0, tzinfo=dt.timezone.utc)
     (_Row("2026-12-08"), ("CONFIRMED", "2026-12-01T09:00:00Z", "2026-12-08T12:00:00Z")),
     # The carrier scanned it: its own status, at its own time, now with the estimate (the fulfillment's status does not move).
     (_Row("2026-12-08", carrier="in_transit", carrier_at=SCAN), ("IN_TRANSIT", "2026-12-02T07:00:00Z", "2026-12-08T12:00:00Z")),
-    # Moved later: a delay, now.
-    (_Row("2026-12-10", told="2026-12-08", carrier="in_transit", carrier_at=SCAN), ("DELAYED", "2026-12-03T08:00:00Z", "2026-12-10T12:00:00Z")),
+    # Moved later with no carrier word yet (our CONFIRMED came back as the latest status): a delay, now.
+    (_Row("2026-12-10", told="2026-12-08", carrier="confirmed", carrier_at=SCAN), ("DELAYED", "2026-12-03T08:00:00Z", "2026-12-10T12:00:00Z")),
+    # Moved later while the carrier has it: the carrier's status is repeated with the new date, never moved back
+    # (a DELAYED now would replace "out for delivery" on the customer's page and skip its notice).
+    (_Row("2026-12-10", told="2026-12-08", carrier="in_transit", carrier_at=SCAN), ("IN_TRANSIT", "2026-12-02T07:00:00Z", "2026-12-10T12:00:00Z")),
+    (_Row("2026-12-10", told="2026-12-08", carrier="out_for_delivery", carrier_at=SCAN), ("OUT_FOR_DELIVERY", "2026-12-02T07:00:00Z", "2026-12-10T12:00:00Z")),
+    # A supplier's shipping time in the future: the event is dated now (a future event would stay the newest and hide later scans).
+    (_Row("2026-12-08", shipped_at="2099-01-01T00:00:00Z"), ("CONFIRMED", "2026-12-03T08:00:00Z", "2026-12-08T12:00:00Z")),
     # Moved earlier after our DELAYED came back as the latest status: not a delay any more, CONFIRMED now.
     (_Row("2026-12-09", told="2026-12-10", carrier="delayed", carrier_at=NOW), ("CONFIRMED", "2026-12-03T08:00:00Z", "2026-12-09T12:00:00Z")),
     # A date in the shop's zone: noon there.
@@ -267,8 +277,9 @@ def test_the_events_status_claims_no_more_than_we_know(row, expected):
     assert tuple(eta_events.event_for(row, NOW)) == expected
 
 
-def test_an_unreadable_eta_gives_no_event():
-    assert eta_events.event_for(_Row("next week"), NOW) is None
+@pytest.mark.parametrize("eta", ["next week", "9999-12-31", "2026-10-01", "2028-01-01", "9999-12-31T23:00:00-05:00"])
+def test_an_unreadable_or_absurd_eta_gives_no_event(eta):
+    assert eta_events.event_for(_Row(eta), NOW) is None  # more than 30 days past or a year ahead: a supplier's slip
 
 
 def test_the_timeline_credits_the_eta_event_to_the_app_and_a_carrier_scan_to_the_carrier(world):  # noqa: F811
@@ -295,3 +306,51 @@ def test_the_timeline_credits_the_eta_event_to_the_app_and_a_carrier_scan_to_the
     with services.session_factory() as session:
         told = [(e.kind, e.actor) for e in session.scalars(select(OrderEvent).where(OrderEvent.kind.like("delivery_%")).order_by(OrderEvent.id))]
     assert told == [("delivery_confirmed", "app"), ("delivery_in_transit", "carrier")]
+
+
+def test_a_parcel_with_one_fulfillment_refusing_is_told_on_the_others_once_not_at_every_run(world):  # noqa: F811
+    # Found by review: one refused fulfillment of a split parcel kept the value untold, so every reconciliation run
+    # sent the accepting fulfillment the same event again (a new DELAYED every 15 minutes).
+    from sqlalchemy import update
+
+    from shopify_app.reconcile.runner import run_reconciliation
+
+    app, shopify, supplier, _ = world
+    services = app.extensions["services"]
+    _ship(world)
+    drain_inbox(app)
+    parcel = _shipment(app)
+    real = parcel.shopify_fulfillment_id
+    later = (dt.date.fromisoformat(parcel.estimated_delivery) + dt.timedelta(days=3)).isoformat()
+    with services.session_factory.begin() as session:  # a second fulfillment of the parcel, one Shopify no longer has
+        session.execute(update(SupplierShipment).where(SupplierShipment.id == parcel.id).values(
+            shopify_fulfillment_ids=[real, "gid://shopify/Fulfillment/999999999"], estimated_delivery=later, updated_at=utcnow() - dt.timedelta(hours=2)))
+    for hours in (1, 2, 3):
+        run_reconciliation(services, SHOP, only=("eta_not_told",), now=utcnow() + dt.timedelta(hours=hours))
+    events = _fulfillment(app, real)["events"]["nodes"]
+    assert [e["status"] for e in events].count("DELAYED") == 1  # told once on the fulfillment that took it
+    assert _shipment(app).eta_told == later
+    with services.session_factory() as session:
+        [alert] = session.scalars(select(Alert).where(Alert.kind == "eta_refused")).all()
+        assert alert.resolved_at is None and "other fulfillments" in alert.message  # the refusal is still told to the merchant
+
+
+def test_a_suppliers_eta_at_the_end_of_the_calendar_is_settled_not_retried_for_ever(world):  # noqa: F811
+    # Found by review: "9999-12-31T23:00:00-05:00" parsed, then overflowed converting to UTC on every retry.
+    from sqlalchemy import update
+
+    from shopify_app.reconcile.runner import run_reconciliation
+
+    app, shopify, supplier, _ = world
+    services = app.extensions["services"]
+    _ship(world)
+    drain_inbox(app)
+    parcel = _shipment(app)
+    with services.session_factory.begin() as session:
+        session.execute(update(SupplierShipment).where(SupplierShipment.id == parcel.id).values(
+            estimated_delivery="9999-12-31T23:00:00-05:00", updated_at=utcnow() - dt.timedelta(hours=2)))
+    first = run_reconciliation(services, SHOP, only=("eta_not_told",), now=utcnow() + dt.timedelta(hours=1))
+    assert first.report["eta_not_told"]["repaired"] == 1  # settled: nothing a customer could be shown
+    again = run_reconciliation(services, SHOP, only=("eta_not_told",), now=utcnow() + dt.timedelta(hours=2))
+    assert again.report["eta_not_told"]["found"] == 0
+    assert len(_fulfillment(app, parcel.shopify_fulfillment_id)["events"]["nodes"]) == 1  # only the first, real ETA
