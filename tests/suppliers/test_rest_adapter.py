@@ -221,3 +221,28 @@ def test_a_successful_call_is_logged_at_debug_and_any_other_answer_at_info(rest_
     with pytest.raises(PermanentSupplierError):
         make_rest_adapter(rest_sandbox, credentials={"api_key": "wrong"}).place_order(request("so-refused"))
     assert [record.levelno for record in caplog.records if record.name == "integrations.suppliers.http" and "-> 401" in record.getMessage()] == [logging.INFO]
+
+
+def test_a_shipment_s_over_long_texts_never_fail_the_parcel_s_record():
+    # Found by review: a supplier's 60-character date reached a String(40) column and failed the whole shipment on
+    # PostgreSQL. Dates that long are no ISO dates (dropped), a carrier name is cut, an absurd id is refused.
+    from integrations.suppliers.rest import mapping
+    from shopify_app.suppliers.models import SupplierShipment
+
+    columns = SupplierShipment.__table__.c
+    assert (columns.shipment_id.type.length, columns.carrier.type.length, columns.tracking_number.type.length,
+            columns.shipped_at.type.length, columns.estimated_delivery.type.length, columns.delivered_at.type.length) == (
+        mapping.SHIPMENT_ID_CHARS, mapping.CARRIER_CHARS, mapping.TRACKING_NUMBER_CHARS, *(mapping.SHIPMENT_MOMENT_CHARS,) * 3)
+
+    def parcel(**fields) -> dict:
+        return {"id": "sh-1", "carrier": "UPS", "tracking": {"number": "1Z999"}, "shipped_at": "2026-12-01T09:00:00Z", "items": [], **fields}
+
+    def shipments(body: dict):
+        return mock_adapter(lambda req: httpx.Response(200, json={"shipments": [body]})).get_shipments("7")
+
+    [shipped] = shipments(parcel(shipped_at="2026-12-01T09:00:00.000000000000000000000000000000+00:00", carrier="C" * 300))
+    assert (shipped.shipped_at, shipped.tracking_number, shipped.carrier) == (None, "1Z999", "C" * 128)
+    assert shipments(parcel())[0].shipped_at == "2026-12-01T09:00:00Z"
+    for too_long in (parcel(id="x" * 129), parcel(tracking={"number": "9" * 256})):
+        with pytest.raises((mapping.MalformedResponse, TransientSupplierError)):
+            shipments(too_long)

@@ -151,6 +151,11 @@ def shipment_list(body: Any, settings: RestSettings) -> list[Any]:
     return shipments
 
 
+# What the app's supplier_shipments columns hold (shopify_app/suppliers/models.py): a supplier's longer
+# text must not fail the whole parcel's record on PostgreSQL (SQLite would store it).
+SHIPMENT_ID_CHARS, CARRIER_CHARS, TRACKING_NUMBER_CHARS, SHIPMENT_MOMENT_CHARS = 128, 128, 255, 40
+
+
 def shipment(data: Any, settings: RestSettings) -> Shipment:
     """One supplier shipment as ours; lines carry our line_ref when the supplier echoes it."""
     if not isinstance(data, Mapping):
@@ -161,9 +166,21 @@ def shipment(data: Any, settings: RestSettings) -> Shipment:
         value = get_path(data, response[name]) if name in response else None
         return str(value) if value not in (None, "") and not isinstance(value, (dict, list)) else None
 
+    def moment(name: str) -> str | None:
+        # A date or time longer than the column holds is no ISO date: dropped (unknown), so the
+        # parcel's tracking is still recorded (on PostgreSQL the whole shipment failed to store).
+        value = text(name)
+        if value is not None and len(value) > SHIPMENT_MOMENT_CHARS:
+            log.warning("rest supplier: %s of %d characters ignored", name, len(value))
+            return None
+        return value
+
     shipment_id = text("shipment.id") or text("shipment.tracking_number")
     if shipment_id is None:
         raise MalformedResponse("a shipment without an id or tracking number")
+    tracking_number = text("shipment.tracking_number")
+    if len(shipment_id) > SHIPMENT_ID_CHARS or (tracking_number is not None and len(tracking_number) > TRACKING_NUMBER_CHARS):
+        raise MalformedResponse("a shipment id or tracking number longer than any carrier's")
     lines = []
     for item in (get_path(data, response["shipment.lines"]) or []) if "shipment.lines" in response else []:
         quantity = get_path(item, response["shipment.line.quantity"])
@@ -174,13 +191,13 @@ def shipment(data: Any, settings: RestSettings) -> Shipment:
         lines.append(ShipmentLine(quantity=int(quantity), line_ref=str(line_ref) if line_ref is not None else None, supplier_sku=str(sku) if sku is not None else None))
     return Shipment(
         shipment_id=shipment_id,
-        carrier=text("shipment.carrier"),
-        tracking_number=text("shipment.tracking_number"),
+        carrier=(text("shipment.carrier") or "")[:CARRIER_CHARS] or None,
+        tracking_number=tracking_number,
         tracking_url=text("shipment.tracking_url"),
         lines=tuple(lines),
-        shipped_at=text("shipment.shipped_at"),
-        estimated_delivery=text("shipment.estimated_delivery"),
-        delivered_at=text("shipment.delivered_at"),
+        shipped_at=moment("shipment.shipped_at"),
+        estimated_delivery=moment("shipment.estimated_delivery"),
+        delivered_at=moment("shipment.delivered_at"),
     )
 
 
