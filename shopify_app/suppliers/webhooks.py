@@ -20,7 +20,7 @@ from ..web.api_schemas import bounded_ids
 from ..webhooks.inbox import IncomingWebhook
 from ..webhooks.registry import WebhookContext, handles
 from .events import apply_event
-from .forwarding import adapter_from_record
+from .forwarding import ADAPTER_COLUMNS, adapter_from_record
 from .models import Supplier
 
 log = logging.getLogger(__name__)
@@ -41,15 +41,9 @@ def signature_header_names(kind: str, adapter) -> tuple[str, ...]:
 
 
 _suppliers = Supplier.__table__
-# A live supplier's columns adapter_from_record reads, built once.
-_TO_VERIFY = select(_suppliers.c.id, _suppliers.c.shop_domain, _suppliers.c.kind, _suppliers.c.credentials_enc, _suppliers.c.settings).where(
-    _suppliers.c.id == bindparam("id"), _suppliers.c.deleted_at.is_(None))
-
-
-# What applying an event reads of a live supplier, as a Core row: an ORM load of the whole record
-# cost more CPU than the statement (issue 19 session 31). Stock and return events work on the record.
-_TO_APPLY = select(_suppliers.c.id, _suppliers.c.shop_domain, _suppliers.c.name, _suppliers.c.kind, _suppliers.c.credentials_enc,
-                   _suppliers.c.settings).where(_suppliers.c.id == bindparam("id"), _suppliers.c.deleted_at.is_(None))
+# A live supplier as a Core row of what adapter_from_record reads (forwarding.ADAPTER_COLUMNS), built once:
+# verifying a delivery and applying its events read the same row. Stock and return events work on the record.
+_LIVE_SUPPLIER = select(*ADAPTER_COLUMNS).where(_suppliers.c.id == bindparam("id"), _suppliers.c.deleted_at.is_(None))
 _KINDS_ON_THE_RECORD = (SupplierEventKind.STOCK_UPDATED, SupplierEventKind.OUT_OF_STOCK, SupplierEventKind.RETURN_UPDATED)
 
 
@@ -63,7 +57,7 @@ def receive_supplier_webhook(supplier_id: int) -> Response:
     # What verifying needs, one Core read on a plain connection (issue 19 part C: an ORM session
     # and Supplier load cost more CPU than the rest of this route); adapter_from_record reads a row alike.
     with services.read_session_factory.kw["bind"].connect() as connection:
-        supplier = connection.execute(_TO_VERIFY, {"id": supplier_id}).first()
+        supplier = connection.execute(_LIVE_SUPPLIER, {"id": supplier_id}).first()
     if supplier is None:
         return Response("Unknown supplier", 404)
     try:
@@ -104,7 +98,7 @@ def receive_supplier_webhook(supplier_id: int) -> Response:
 @handles(SUPPLIER_EVENT_TOPIC)
 def supplier_event(ctx: WebhookContext) -> None:
     """Apply a recorded supplier webhook (signature checked again by the adapter)."""
-    supplier = ctx.session.connection().execute(_TO_APPLY, {"id": ctx.payload["supplier_id"]}).first()
+    supplier = ctx.session.connection().execute(_LIVE_SUPPLIER, {"id": ctx.payload["supplier_id"]}).first()
     if supplier is None:
         return
     adapter = adapter_from_record(supplier, ctx.services.box)
