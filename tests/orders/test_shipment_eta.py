@@ -308,25 +308,38 @@ def test_the_timeline_credits_the_eta_event_to_the_app_and_a_carrier_scan_to_the
     assert told == [("delivery_confirmed", "app"), ("delivery_in_transit", "carrier")]
 
 
-def test_a_parcel_with_one_fulfillment_refusing_is_told_on_the_others_once_not_at_every_run(world):  # noqa: F811
-    # Found by review: one refused fulfillment of a split parcel kept the value untold, so every reconciliation run
-    # sent the accepting fulfillment the same event again (a new DELAYED every 15 minutes).
+def _told_then_changed(world, **values) -> tuple[SupplierShipment, object]:  # noqa: F811
+    """A parcel shipped and its ETA told, then changed in our records as `values` say (a run's in-flight window past);
+    returns the parcel as it was told and the reconciliation's runner for `eta_not_told`."""
     from sqlalchemy import update
 
     from shopify_app.reconcile.runner import run_reconciliation
 
-    app, shopify, supplier, _ = world
+    app = world[0]
     services = app.extensions["services"]
     _ship(world)
     drain_inbox(app)
     parcel = _shipment(app)
+    values = {name: value(parcel) if callable(value) else value for name, value in values.items()}
+    with services.session_factory.begin() as session:
+        session.execute(update(SupplierShipment).where(SupplierShipment.id == parcel.id).values(**values, updated_at=utcnow() - dt.timedelta(hours=2)))
+
+    def run(hours: int):
+        return run_reconciliation(services, SHOP, only=("eta_not_told",), now=utcnow() + dt.timedelta(hours=hours))
+    return parcel, run
+
+
+def test_a_parcel_with_one_fulfillment_refusing_is_told_on_the_others_once_not_at_every_run(world):  # noqa: F811
+    # Found by review: one refused fulfillment of a split parcel kept the value untold, so every reconciliation run
+    # sent the accepting fulfillment the same event again (a new DELAYED every 15 minutes).
+    app, services = world[0], world[0].extensions["services"]
+    parcel, run = _told_then_changed(  # a second fulfillment of the parcel, one Shopify no longer has, and a later ETA
+        world, shopify_fulfillment_ids=lambda p: [p.shopify_fulfillment_id, "gid://shopify/Fulfillment/999999999"],
+        estimated_delivery=lambda p: (dt.date.fromisoformat(p.estimated_delivery) + dt.timedelta(days=3)).isoformat())
     real = parcel.shopify_fulfillment_id
     later = (dt.date.fromisoformat(parcel.estimated_delivery) + dt.timedelta(days=3)).isoformat()
-    with services.session_factory.begin() as session:  # a second fulfillment of the parcel, one Shopify no longer has
-        session.execute(update(SupplierShipment).where(SupplierShipment.id == parcel.id).values(
-            shopify_fulfillment_ids=[real, "gid://shopify/Fulfillment/999999999"], estimated_delivery=later, updated_at=utcnow() - dt.timedelta(hours=2)))
     for hours in (1, 2, 3):
-        run_reconciliation(services, SHOP, only=("eta_not_told",), now=utcnow() + dt.timedelta(hours=hours))
+        run(hours)
     events = _fulfillment(app, real)["events"]["nodes"]
     assert [e["status"] for e in events].count("DELAYED") == 1  # told once on the fulfillment that took it
     assert _shipment(app).eta_told == later
@@ -337,20 +350,10 @@ def test_a_parcel_with_one_fulfillment_refusing_is_told_on_the_others_once_not_a
 
 def test_a_suppliers_eta_at_the_end_of_the_calendar_is_settled_not_retried_for_ever(world):  # noqa: F811
     # Found by review: "9999-12-31T23:00:00-05:00" parsed, then overflowed converting to UTC on every retry.
-    from sqlalchemy import update
-
-    from shopify_app.reconcile.runner import run_reconciliation
-
-    app, shopify, supplier, _ = world
-    services = app.extensions["services"]
-    _ship(world)
-    drain_inbox(app)
-    parcel = _shipment(app)
-    with services.session_factory.begin() as session:
-        session.execute(update(SupplierShipment).where(SupplierShipment.id == parcel.id).values(
-            estimated_delivery="9999-12-31T23:00:00-05:00", updated_at=utcnow() - dt.timedelta(hours=2)))
-    first = run_reconciliation(services, SHOP, only=("eta_not_told",), now=utcnow() + dt.timedelta(hours=1))
+    app = world[0]
+    parcel, run = _told_then_changed(world, estimated_delivery="9999-12-31T23:00:00-05:00")
+    first = run(1)
     assert first.report["eta_not_told"]["repaired"] == 1  # settled: nothing a customer could be shown
-    again = run_reconciliation(services, SHOP, only=("eta_not_told",), now=utcnow() + dt.timedelta(hours=2))
+    again = run(2)
     assert again.report["eta_not_told"]["found"] == 0
     assert len(_fulfillment(app, parcel.shopify_fulfillment_id)["events"]["nodes"]) == 1  # only the first, real ETA
