@@ -316,15 +316,24 @@ def test_a_missed_target_alerts_once_and_resolves_when_back_on_target(services) 
     assert alerts["damaged_reaction"].resolved_at is None and alerts["damaged_reaction"].count == 3
 
 
+def _parcels_first_delivered_rest_silent(session, supplier_name: str, count: int) -> list:
+    """`count` orders of one new supplier, each shipped on Monday with an ETA of Thursday: the first delivered on
+    Wednesday, the others never reported delivered. Returns (delivery, parcel) pairs."""
+    supplier = Supplier(shop_domain=SHOP, name=supplier_name, kind="rest")
+    session.add(supplier)
+    session.flush()
+    made = []
+    for n in range(count):
+        delivery = _deliver(session, _order(session, SHOP, n, "MUG", MUG, 1, at(0, 9)), supplier, placed=at(0, 10))
+        made.append((delivery, _parcel(session, delivery, f"{supplier_name[0].lower()}{n}", "2026-03-02T12:00:00Z", "2026-03-05",
+                                       "2026-03-04T10:00:00Z" if n == 0 else None)))
+    return made
+
+
 def test_parcels_never_reported_delivered_count_as_late(services) -> None:
     # Cheap carriers often never scan "delivered": 1 parcel on time, 19 past their ETA with no delivery at all.
     with services.session_factory.begin() as session:
-        supplier = Supplier(shop_domain=SHOP, name="Silent", kind="rest")
-        session.add(supplier)
-        session.flush()
-        for n in range(20):
-            delivery = _deliver(session, _order(session, SHOP, n, "MUG", MUG, 1, at(0, 9)), supplier, placed=at(0, 10))
-            _parcel(session, delivery, f"s{n}", "2026-03-02T12:00:00Z", "2026-03-05", "2026-03-04T10:00:00Z" if n == 0 else None)
+        _parcels_first_delivered_rest_silent(session, "Silent", 20)
     with services.session_factory.begin() as session:
         found = check_kpis(session, SHOP, NOW)
     assert found["on_time"]["status"] == "missed" and found["on_time"]["value"] == 0.05
@@ -337,12 +346,7 @@ def test_a_parcel_whose_fulfillment_was_cancelled_in_shopify_is_not_judged(servi
     from shopify_app.deliveries.models import FulfillmentDelivery
 
     with services.session_factory.begin() as session:
-        supplier = Supplier(shop_domain=SHOP, name="Cancelled", kind="rest")
-        session.add(supplier)
-        session.flush()
-        for n in range(2):
-            delivery = _deliver(session, _order(session, SHOP, n, "MUG", MUG, 1, at(0, 9)), supplier, placed=at(0, 10))
-            parcel = _parcel(session, delivery, f"c{n}", "2026-03-02T12:00:00Z", "2026-03-05", "2026-03-04T10:00:00Z" if n == 0 else None)
+        for n, (delivery, parcel) in enumerate(_parcels_first_delivered_rest_silent(session, "Cancelled", 2)):
             parcel.shopify_fulfillment_id = f"gid://shopify/Fulfillment/{900 + n}"
             session.add(FulfillmentDelivery(shop_domain=SHOP, fulfillment_gid=parcel.shopify_fulfillment_id, order_id=delivery.order_id,
                                             fulfillment_status="success" if n == 0 else "cancelled"))
