@@ -48,6 +48,7 @@ def set_targets(session: Session, shop_domain: str, values: dict) -> dict[str, f
         session.add(row)
     row.value = {**(row.value or {}), **clean}  # a new dict, so the JSON column sees the change
     session.flush()
+    session.info.pop("damaged_targets", None)  # returns.deadlines.damaged_target's per-session read is stale now
     return get_targets(session, shop_domain)
 
 

@@ -63,9 +63,16 @@ def awaits_damaged_answer(case: ReturnCase) -> bool:
 
 
 def damaged_target(session: Session | None, shop_domain: str) -> dt.timedelta:
-    """The shop's damaged-item reaction target (the default when no session can read it)."""
-    hours = get_targets(session, shop_domain)["damaged_hours"] if session is not None else DEFAULT_TARGETS["damaged_hours"]
-    return dt.timedelta(hours=hours)
+    """The shop's damaged-item reaction target (the default when no session can read it), read once per session and shop.
+
+    The returns queue lists every case's clocks: one targets read per shop, not one per damaged return.
+    """
+    if session is None:
+        return dt.timedelta(hours=DEFAULT_TARGETS["damaged_hours"])
+    read = session.info.setdefault("damaged_targets", {})
+    if shop_domain not in read:
+        read[shop_domain] = dt.timedelta(hours=get_targets(session, shop_domain)["damaged_hours"])
+    return read[shop_domain]
 
 
 def return_due(case: ReturnCase, target: dt.timedelta) -> dt.datetime | None:
@@ -101,11 +108,9 @@ def clocks(case: ReturnCase, now: dt.datetime | None = None) -> list[dict]:
 
 def _alert_damaged_returns(session: Session, now: dt.datetime) -> int:
     """Raise (or refresh) the clock alert of each damaged return in review near or past its target; returns how many were new."""
-    raised, targets = 0, {}
+    raised = 0
     for case in session.scalars(select(ReturnCase).where(*IN_REVIEW, ReturnCase.id.in_(_DAMAGED)).options(selectinload(ReturnCase.lines))):
-        if case.shop_domain not in targets:
-            targets[case.shop_domain] = damaged_target(session, case.shop_domain)
-        due = return_due(case, targets[case.shop_domain])
+        due = return_due(case, damaged_target(session, case.shop_domain))
         if due is None or due > now + REACTION_AHEAD:
             continue
         label, when = case.name or case.return_gid, f"{due:%Y-%m-%d %H:%M}"
