@@ -147,7 +147,13 @@ def tell_eta(session_factory, gateway, shipment_id: int) -> bool:
     event = event_for(row, utcnow())
     if event is None or not fulfillment_ids:
         # Nothing Shopify could show (an ETA we cannot read, or the fulfillment is another's): said, then settled.
+        # An earlier value's refusal is moot then (that value is no longer the parcel's): its alert is resolved.
         log.warning("shipment %s: ETA %r not told to Shopify (%s)", shipment_id, row.estimated_delivery, "unreadable" if event is None else "no fulfillment of ours")
+        _record(session_factory, shipment_id, row.estimated_delivery, row.shop_domain)
+        return False
+    if row.eta_told and eta_instant(row.eta_told, row.iana_timezone) == eta_instant(row.estimated_delivery, row.iana_timezone):
+        # The moment Shopify was told, spelled another way ("...T12:00:00Z" after "...T12:00:00+00:00"): nothing new
+        # for the customer, so no event; the new spelling is recorded (a refusal's alert on another fulfillment stays).
         _record(session_factory, shipment_id, row.estimated_delivery, None)
         return False
     refused: list[ShopifyUserError] = []

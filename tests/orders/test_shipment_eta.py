@@ -357,3 +357,32 @@ def test_a_suppliers_eta_at_the_end_of_the_calendar_is_settled_not_retried_for_e
     again = run(2)
     assert again.report["eta_not_told"]["found"] == 0
     assert len(_fulfillment(app, parcel.shopify_fulfillment_id)["events"]["nodes"]) == 1  # only the first, real ETA
+
+
+def test_the_same_eta_spelled_another_way_sends_no_second_event(world):  # noqa: F811
+    # Left from last stop: ETAs were compared as text, so a supplier alternating spellings of one moment re-sent it.
+    app = world[0]
+    parcel, run = _told_then_changed(world, estimated_delivery=lambda p: f"{p.estimated_delivery}T12:00:00+00:00")  # the shop is in UTC
+    report = run(1)
+    assert report.report["eta_not_told"]["repaired"] == 1
+    assert len(_fulfillment(app, parcel.shopify_fulfillment_id)["events"]["nodes"]) == 1  # only the first telling
+    assert _shipment(app).eta_told == f"{parcel.estimated_delivery}T12:00:00+00:00"
+    assert run(2).report["eta_not_told"]["found"] == 0
+
+
+def test_a_refusals_alert_is_resolved_when_the_next_eta_is_unreadable(world):  # noqa: F811
+    # Left from last stop: the refusal named a value that is no longer the parcel's, and stayed open for ever.
+    app, services = world[0], world[0].extensions["services"]
+    parcel, run = _told_then_changed(world, shopify_fulfillment_ids=["gid://shopify/Fulfillment/999999999"],
+                                     estimated_delivery=lambda p: (dt.date.fromisoformat(p.estimated_delivery) + dt.timedelta(days=3)).isoformat())
+    run(1)
+    with services.session_factory() as session:
+        [alert] = session.scalars(select(Alert).where(Alert.kind == "eta_refused")).all()
+        assert alert.resolved_at is None
+    from sqlalchemy import update
+    with services.session_factory.begin() as session:
+        session.execute(update(SupplierShipment).where(SupplierShipment.id == parcel.id).values(estimated_delivery="next week"))
+    run(2)
+    with services.session_factory() as session:
+        [alert] = session.scalars(select(Alert).where(Alert.kind == "eta_refused")).all()
+        assert alert.resolved_at is not None
