@@ -112,6 +112,20 @@ def format_when(value, fmt: str = "medium") -> str:
     return format_datetime(value, fmt)
 
 
+def format_eta(value) -> str:
+    """A supplier's ETA: a bare date as a date (no midnight invented), a moment as format_when shows it."""
+    import datetime as dt
+
+    from flask_babel import format_date
+
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return format_date(dt.date.fromisoformat(value), "medium")
+        except ValueError:
+            return value
+    return format_when(value)
+
+
 def format_day(value) -> str:
     """A date (a date, a datetime in the shop's time zone, or ISO text) in the current language; '–' when missing."""
     import datetime as dt
@@ -145,6 +159,7 @@ def init_i18n(app: Flask) -> None:
     app.jinja_env.globals["text_direction"] = text_direction
     app.jinja_env.filters["money"] = format_money  # {{ amount|money(currency) }}
     app.jinja_env.filters["when"] = format_when  # {{ created_at|when }} in the shop's time zone
+    app.jinja_env.filters["eta"] = format_eta  # {{ parcel.eta|eta }}: a supplier's bare date stays a date
 
 
 def compile_catalogs(directory: Path = TRANSLATIONS_DIR) -> list[Path]:

@@ -69,3 +69,13 @@ def test_every_fulfillment_event_status_of_shopify_has_a_translated_timeline_lab
             for kind in kinds:
                 assert kind in admin_strings.EVENT_LABELS, kind
                 assert admin_strings.label(kind, admin_strings.EVENT_LABELS) != english[kind], (lang, kind)
+
+
+@pytest.mark.parametrize("lang, day", [("en", "Dec 11, 2026"), ("pl", "11 gru 2026")])
+def test_a_suppliers_bare_date_eta_shows_as_a_date_without_an_invented_midnight(app, lang, day):
+    with app.test_request_context(f"/?locale={lang}"):
+        rendered = app.jinja_env.from_string("{{ v|eta }}")
+        assert rendered.render(v="2026-12-11") == day
+        assert "00:00" not in rendered.render(v="2026-12-11")
+        assert rendered.render(v="2026-12-11T15:30:00Z") == i18n.format_when("2026-12-11T15:30:00Z")  # a moment keeps its time
+        assert (rendered.render(v=None), rendered.render(v="2026-13-40")) == ("–", "2026-13-40")
