@@ -160,6 +160,7 @@ class ForwardingWorker:
         self.session_factory = session_factory
         self.read_session_factory = read_only(session_factory)
         self.read_engine = self.read_session_factory.kw["bind"]
+        self.write_engine = session_factory.kw["bind"]  # plain connections for the placing path's Core statements
         self.adapter_for = adapter_for or (lambda supplier: adapter_from_record(supplier, box))
         breaker = breaker or CircuitBreaker()
         if breaker.on_transition is None:
@@ -386,67 +387,85 @@ class ForwardingWorker:
     # -- one delivery -----------------------------------------------------------------------
 
     def _process(self, delivery_id: int, report: ForwardReport) -> None:
-        with self.read_session_factory() as session:
-            # Core reads of what the send needs: no unit of work for the delivery, its lines and the order (issue 20).
-            delivery, lines, request, sent_digest = read_request(session, delivery_id)
+        # One write transaction reads what the send needs (Core statements on a plain connection: no
+        # Session, no unit of work) and, for a delivery never sent, commits it UNKNOWN with what it
+        # sends: the read, the holds check and the UNKNOWN write were three transactions (issue 19).
+        # A delivery already UNKNOWN (or to cancel) only reads here: the supplier is asked first.
+        attempts = None
+        with self.write_engine.begin() as connection:
+            delivery, lines, request, sent_digest = read_request(connection, delivery_id)
             # The supplier as a Core row of the columns used here (adapter_from_record takes one):
             # an ORM load of the whole record cost more CPU than the statement (issue 19 session 31).
-            supplier = session.connection().execute(_SUPPLIER_TO_SEND, {"id": delivery.supplier_id}).one()
-            state = delivery.state
-            supplier_order_id = delivery.supplier_order_id
+            supplier = connection.execute(_SUPPLIER_TO_SEND, {"id": delivery.supplier_id}).one()
             bind(shop=delivery.shop_domain, supplier_id=delivery.supplier_id, order_id=delivery.order_id)  # log context (reset by the drain loop)
-            session.expunge_all()
-        sent = _Sent(delivery_id, delivery.shop_domain, delivery.order_id, delivery.supplier_id, tuple(line.id for line in lines), sent_digest)
-        if supplier.deleted_at is not None or not supplier.active:
+            sent = _Sent(delivery_id, delivery.shop_domain, delivery.order_id, delivery.supplier_id, tuple(line.id for line in lines), sent_digest)
+            gone = supplier.deleted_at is not None or not supplier.active
+            if not gone and delivery.state not in _ASK_FIRST:
+                attempts = self._mark_sending(connection, sent, request, delivery, supplier.name, report)
+                if attempts is None:
+                    return  # not ours any more, held, or no longer to send: nothing is sent
+        if gone:
             self._fail(delivery_id, "supplier was deleted or deactivated", report, kind="supplier_gone")
             return
+        # Built (or taken from the cache) after the commit: no supplier setup inside the write transaction.
         adapter = self.adapter_for(supplier)
-        if state == DeliveryState.CANCEL_REQUESTED.value:
-            self._cancel(adapter, supplier, delivery_id, supplier_order_id, request.external_id, report)
+        if attempts is not None:
+            self._place(adapter, supplier, sent, request, report, attempts=attempts)
             return
-        if state == DeliveryState.UNKNOWN.value:
-            found = self._lookup(adapter, supplier, delivery_id, request.external_id)
-            if isinstance(found, _LookupFailed):
-                self._retry_later(delivery_id, report, unknown=True, retry_after=found.retry_after)
-                return
-            # A draft (PENDING) means the create landed but the confirmation did not: the
-            # adapter finishes that order (Printful: one confirmation call) without a second one.
-            if found is not None and found.status is not SupplierOrderStatus.PENDING:
-                self._placed(delivery_id, found, report, after_unknown=True, supplier_name=supplier.name)
-                return
-            self._place(adapter, supplier, sent, request, report, draft=found)
+        if delivery.state == DeliveryState.CANCEL_REQUESTED.value:
+            self._cancel(adapter, supplier, delivery_id, delivery.supplier_order_id, request.external_id, report)
             return
-        self._place(adapter, supplier, sent, request, report)
+        found = self._lookup(adapter, supplier, delivery_id, request.external_id)  # UNKNOWN: ask before sending again
+        if isinstance(found, _LookupFailed):
+            self._retry_later(delivery_id, report, unknown=True, retry_after=found.retry_after)
+            return
+        # A draft (PENDING) means the create landed but the confirmation did not: the
+        # adapter finishes that order (Printful: one confirmation call) without a second one.
+        if found is not None and found.status is not SupplierOrderStatus.PENDING:
+            self._placed(sent, found, report, after_unknown=True, supplier_name=supplier.name)
+            return
+        self._place(adapter, supplier, sent, request, report, draft=found)
 
-    def _place(self, adapter, supplier, sent: "_Sent", request: PlaceOrder, report: ForwardReport, draft: SupplierView | None = None) -> None:
+    def _mark_sending(self, connection, sent: "_Sent", request: PlaceOrder, held, supplier_name: str, report: ForwardReport) -> int | None:
+        """In the caller's write transaction: commit "we may have sent it" (UNKNOWN, what is sent) before sending; the try's number, None when nothing may be sent.
+
+        `held`: the row's lease_owner and state read in this transaction. A crash from the
+        commit on leaves UNKNOWN: the next attempt looks the order up before sending again.
+        """
         delivery_id = sent.delivery_id
-        # Commit "we may have sent it" before sending: a crash from here on leaves UNKNOWN.
-        # Core statements built once (no unit of work): the row's lease and state, the holds, then one UPDATE.
-        with self.session_factory.begin() as session:
-            held = session.execute(_LEASE_AND_STATE, {"id": delivery_id}).one()
-            if held.lease_owner != self.owner:
-                return  # the lease ran out during a slow lookup and another worker has it: it sends, not us
-            if held.state not in (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value):
-                # Held in Shopify (or cancelled) since we read it: that word wins, nothing is sent.
-                session.execute(_RELEASE_LEASE, {"delivery": delivery_id})
-                report.postponed += 1
+        if held.lease_owner != self.owner:
+            return None  # the lease ran out (a slow lookup, a long queue) and another worker has it: it sends, not us
+        if held.state not in (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value):
+            # Held in Shopify (or cancelled) since we read it: that word wins, nothing is sent.
+            connection.execute(_RELEASE_LEASE, {"delivery": delivery_id})
+            report.postponed += 1
+            return None
+        blocked = blocking_fulfillment_order(connection, sent)
+        if blocked is not None:
+            # Every path that sets PENDING/UNKNOWN (retries, backups, replacements, a resume by a
+            # sibling fulfillment order) ends here: Shopify's current word on each fulfillment
+            # order holding these lines is checked once, right before anything is sent.
+            connection.execute(_POSTPONED, {"delivery": delivery_id})
+            insert_event(connection, sent.order_id, "supplier_order_postponed", "app", supplier=supplier_name,
+                         because=f"fulfillment order {blocked.shopify_id} is held, not ours or not ready")
+            report.postponed += 1
+            return None
+        # What the supplier gets (lines and address digest): order changes are compared with it.
+        attempts = connection.execute(_SENDING, {"delivery": delivery_id, "digest": sent.address_digest}).scalar_one()
+        if sent.line_ids:
+            connection.execute(_SENT_QUANTITY, [{"line": line_id, "sent": quantity} for line_id, quantity in sent_quantities(request, sent.line_ids).items()])
+        return attempts
+
+    def _place(self, adapter, supplier, sent: "_Sent", request: PlaceOrder, report: ForwardReport, draft: SupplierView | None = None, attempts: int | None = None) -> None:
+        """Send the order; `attempts`: the try's number when the caller already committed it UNKNOWN (else that is done here first)."""
+        delivery_id = sent.delivery_id
+        if attempts is None:
+            # After a lookup: the lease and state are read again, in the transaction that marks it.
+            with self.write_engine.begin() as connection:
+                held = connection.execute(_LEASE_AND_STATE, {"id": delivery_id}).one()
+                attempts = self._mark_sending(connection, sent, request, held, supplier.name, report)
+            if attempts is None:
                 return
-            blocked = blocking_fulfillment_order(session, sent)
-            if blocked is not None:
-                # Every path that sets PENDING/UNKNOWN (retries, backups, replacements, a resume by a
-                # sibling fulfillment order) ends here: Shopify's current word on each fulfillment
-                # order holding these lines is checked once, right before anything is sent.
-                delivery = session.get(SupplierOrder, delivery_id)
-                delivery.state = DeliveryState.ON_HOLD.value
-                delivery.lease_owner = delivery.lease_until = None
-                record_event(session, session.get(Order, delivery.order_id), "supplier_order_postponed", "app", supplier=delivery.supplier.name,
-                             because=f"fulfillment order {blocked.shopify_id} is held, not ours or not ready")
-                report.postponed += 1
-                return
-            # What the supplier gets (lines and address digest): order changes are compared with it.
-            attempts = session.execute(_SENDING, {"delivery": delivery_id, "digest": sent.address_digest}).scalar_one()
-            if sent.line_ids:
-                session.execute(_SENT_QUANTITY, [{"line": line_id, "sent": quantity} for line_id, quantity in sent_quantities(request, sent.line_ids).items()])
         started = time.monotonic()
         summary = {"external_id": request.external_id, "lines": [[l.supplier_sku, l.quantity] for l in request.lines]}
         if draft is not None:
@@ -479,8 +498,8 @@ class ForwardingWorker:
             self._retry_later(delivery_id, report, unknown=True, attempts=attempts, retry_after=getattr(exc, "retry_after", None), attempt=attempt)
             return
         self.breaker.success(supplier.id)
-        self._placed(delivery_id, result, report, supplier_name=supplier.name, attempt=_attempt_values(delivery_id, "place", "ok", summary, started,
-                                                                            response={"supplier_order_id": result.supplier_order_id, "status": result.status.value}))
+        self._placed(sent, result, report, supplier_name=supplier.name, attempt=_attempt_values(delivery_id, "place", "ok", summary, started,
+                                                                     response={"supplier_order_id": result.supplier_order_id, "status": result.status.value}))
 
     def _lookup(self, adapter, supplier, delivery_id: int, external_id: str):
         started = time.monotonic()
@@ -530,32 +549,32 @@ class ForwardingWorker:
 
     # -- state writes -----------------------------------------------------------------------
 
-    def _placed(self, delivery_id: int, result: SupplierView, report: ForwardReport, after_unknown: bool = False, attempt: dict | None = None,
-                supplier_name: str | None = None) -> None:
-        # Core statements built once: one read of the row's state, the attempt, the row, the timeline, the order's state.
-        with self.session_factory.begin() as session:
-            now = utcnow()
+    def _placed(self, sent: "_Sent", result: SupplierView, report: ForwardReport, *, supplier_name: str, after_unknown: bool = False, attempt: dict | None = None) -> None:
+        """Record the supplier's order: the attempt, the row, the timeline, the order's state (one transaction of Core statements on a plain connection)."""
+        delivery_id = sent.delivery_id
+        values = {"delivery": delivery_id, "now": utcnow(), "b_supplier_order_id": result.supplier_order_id, "b_status": result.status.value, "b_cost": result.cost}
+        with self.write_engine.begin() as connection:
             if attempt is not None:
-                session.execute(_INSERT_ATTEMPT, attempt)
-            delivery = session.execute(_PLACING_STATE, {"id": delivery_id}).one()
+                connection.execute(_INSERT_ATTEMPT, attempt)
             # A cancellation that arrived while we were placing wins: keep it queued (now with the
             # supplier's order id) so the next pass cancels what we just placed (the UPDATE moves
             # it due now). A shipment handled before this commit is not undone either. Held (or
             # moved away) in Shopify while we were sending: the supplier has it all the same, so
-            # it is placed, and someone must stop it there.
-            held_raced = delivery.state == DeliveryState.ON_HOLD.value
-            session.execute(_PLACED, {"delivery": delivery_id, "now": now, "b_supplier_order_id": result.supplier_order_id,
-                                      "b_status": result.status.value, "b_cost": result.cost})
-            supplier_name = supplier_name or session.scalar(select(Supplier.name).where(Supplier.id == delivery.supplier_id))
-            insert_event(session, delivery.order_id, "forwarded", "app", supplier=supplier_name, supplier_order_id=result.supplier_order_id,
+            # it is placed, and someone must stop it there. The UPDATE skips a held row, so the
+            # usual case is one statement; a held one is found by its rowcount and written then.
+            held_raced = connection.execute(_PLACED_UNLESS_HELD, values).rowcount == 0
+            if held_raced:
+                connection.execute(_PLACED, values)
+            insert_event(connection, sent.order_id, "forwarded", "app", supplier=supplier_name, supplier_order_id=result.supplier_order_id,
                          recovered_after_unknown=after_unknown)
             if held_raced:
-                order = session.get(Order, delivery.order_id)
-                raise_alert(session, delivery.shop_domain, "hold_after_placement", f"hold_after_placement:{delivery_id}",
-                            f"Order {order.name}: Shopify held it (or moved it away) while it was being sent, but {supplier_name} already has it: stop it at the supplier.",
-                            severity="critical", subject=order.name)
-                session.flush()
-            _update_order_state(session, delivery.order_id)
+                with Session(bind=connection) as session:  # raise_alert works through a Session; it joins this transaction
+                    order_name = session.scalar(select(Order.name).where(Order.id == sent.order_id))
+                    raise_alert(session, sent.shop_domain, "hold_after_placement", f"hold_after_placement:{delivery_id}",
+                                f"Order {order_name}: Shopify held it (or moved it away) while it was being sent, but {supplier_name} already has it: stop it at the supplier.",
+                                severity="critical", subject=order_name)
+                    session.flush()
+            _update_order_state(connection, sent.order_id)
         if after_unknown:
             report.found_after_unknown += 1
         else:
@@ -684,9 +703,9 @@ class _LookupFailed:
 _WAITING = SupplierOrder.state.in_([DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value, DeliveryState.CANCEL_REQUESTED.value])
 
 
-def _update_order_state(session: Session, order_id: int) -> None:
-    """A routed order whose every supplier order is placed (or beyond) is forwarded (one conditional UPDATE)."""
-    session.execute(_FORWARDED, {"order": order_id, "now": utcnow()})
+def _update_order_state(connection, order_id: int) -> None:
+    """A routed order whose every supplier order is placed (or beyond) is forwarded (one conditional UPDATE; a Session or a Connection)."""
+    connection.execute(_FORWARDED, {"order": order_id, "now": utcnow()})
 
 
 # Statements of the placing path, built once (issue 20: building a statement cost more than running it).
@@ -714,7 +733,7 @@ _EARLIEST_DUE = select(func.min(SupplierOrder.next_attempt_at)).where(_WAITING, 
 # The placing path's statements, built once.
 _sol = SupplierOrderLine.__table__.c
 _sos = SupplierOrder.__table__.c
-_DELIVERY_TO_SEND = (select(_sos.state, _sos.supplier_order_id, _sos.idempotency_key, _sos.order_id, _sos.shop_domain, _sos.supplier_id,
+_DELIVERY_TO_SEND = (select(_sos.state, _sos.lease_owner, _sos.supplier_order_id, _sos.idempotency_key, _sos.order_id, _sos.shop_domain, _sos.supplier_id,
                             _orders.shipping_address, _orders.email, _orders.currency)
                      .join_from(SupplierOrder.__table__, Order.__table__, _orders.id == _sos.order_id).where(_sos.id == bindparam("id")))
 _LINES_TO_SEND = (select(_sol.id, _sol.supplier_sku, _sol.quantity, OurLine.__table__.c.title, OurLine.__table__.c.price)
@@ -733,11 +752,14 @@ _RELEASE_LEASE = update(SupplierOrder.__table__).where(_sos.id == bindparam("del
 _SENDING = (update(SupplierOrder.__table__).where(_sos.id == bindparam("delivery"))
             .values(state=DeliveryState.UNKNOWN.value, attempts=_sos.attempts + 1, sent_address_digest=bindparam("digest")).returning(_sos.attempts))
 _SENT_QUANTITY = update(SupplierOrderLine.__table__).where(_sol.id == bindparam("line")).values(sent_quantity=bindparam("sent"))
-_PLACING_STATE = select(_sos.state, _sos.order_id, _sos.shop_domain, _sos.supplier_id).where(_sos.id == bindparam("id"))
+_ASK_FIRST = (DeliveryState.UNKNOWN.value, DeliveryState.CANCEL_REQUESTED.value)  # states whose supplier is asked before anything is sent
+_POSTPONED = (update(SupplierOrder.__table__).where(_sos.id == bindparam("delivery"))
+              .values(state=DeliveryState.ON_HOLD.value, lease_owner=None, lease_until=None))
 _PLACED_FROM = (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value, DeliveryState.ON_HOLD.value)
 _PLACED = (update(SupplierOrder.__table__).where(_sos.id == bindparam("delivery"))
            .values(state=case((_sos.state.in_(_PLACED_FROM), DeliveryState.PLACED.value), else_=_sos.state),
                    next_attempt_at=case((_sos.state == DeliveryState.CANCEL_REQUESTED.value, bindparam("now")), else_=_sos.next_attempt_at),
                    supplier_order_id=bindparam("b_supplier_order_id"), supplier_status=bindparam("b_status"), cost=bindparam("b_cost"),
                    placed_at=bindparam("now"), last_error=None, lease_owner=None, lease_until=None))
+_PLACED_UNLESS_HELD = _PLACED.where(_sos.state != DeliveryState.ON_HOLD.value)
 _INSERT_ATTEMPT = insert(DeliveryAttempt.__table__)
