@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, fields
 from typing import Callable
 
 from sqlalchemy import and_, bindparam, case, exists, func, insert, or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from integrations.suppliers.base import (
@@ -204,18 +205,20 @@ class ForwardingWorker:
                 last_look = time.monotonic()
             look = False
             budget -= len(claimed)
-            for n, (delivery_id, supplier_id) in enumerate(claimed):
+            for n, (delivery_id, supplier_id, read) in enumerate(claimed):
                 try:
-                    future = pool.submit(self._process_one, delivery_id, time.monotonic())
+                    # Submitted and counted in flight under one lock: a thread may reach its supplier
+                    # call before submit returns (the claim already committed it), and close() must see it.
+                    with self._pool_lock:
+                        future = pool.submit(self._process_one, delivery_id, time.monotonic(), read)
+                        self._in_flight.add(future)
                 except RuntimeError:  # closed at shutdown while this pass claimed: give back what did not start
-                    for _, unstarted in claimed[n:]:
+                    for _, unstarted, _ in claimed[n:]:
                         self.slots.give_back(unstarted)
-                    release_unstarted(self.session_factory, SupplierOrder, [d for d, _ in claimed[n:]], self.owner)
+                    release_unstarted(self.session_factory, SupplierOrder, [d for d, _, _ in claimed[n:]], self.owner)
                     self.stopping.set()
                     break
                 running[future] = (delivery_id, supplier_id)
-                with self._pool_lock:
-                    self._in_flight.add(future)
                 future.add_done_callback(self._forget)
             if self.stopping.is_set():
                 self._release_queued(running)
@@ -285,7 +288,8 @@ class ForwardingWorker:
                 self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="forwarding")
             return self._pool
 
-    def _process_one(self, delivery_id: int, claimed_at: float | None = None) -> ForwardReport:
+    def _process_one(self, delivery_id: int, claimed_at: float | None = None, read: "_Read | None" = None) -> ForwardReport:
+        """Work one claimed delivery (`read`: what the claim read and, for a new one, committed UNKNOWN; None: read here)."""
         report = ForwardReport()
         # A thread that starts right after the claim holds a lease that is still nearly whole:
         # renewing it would be one more write transaction per order for nothing. (Sending is
@@ -295,7 +299,7 @@ class ForwardingWorker:
             return report  # its lease ran out before a thread was free, and another worker took it
         try:
             with bound(supplier_order_id=delivery_id):
-                self._process(delivery_id, report)
+                self._process(delivery_id, report, read)
         except Exception:  # noqa: BLE001 - the lease expires and the row is retried
             log.exception("forwarding delivery %s crashed", delivery_id)
         return report
@@ -349,26 +353,43 @@ class ForwardingWorker:
         claimed = []
         if not chosen and not parked:
             return claimed
-        with self.session_factory.begin() as session:
+        with self.write_engine.begin() as connection:
             if chosen:
-                won = session.connection().execute(_LEASE, {"ids": [d for d, _ in chosen], "now": now, "owner": self.owner,
-                                                            "until": now + dt.timedelta(seconds=LEASE_SECONDS)}).scalars().all()
-                won = set(won)
+                won = set(connection.execute(_LEASE, {"ids": [d for d, _ in chosen], "now": now, "owner": self.owner,
+                                                      "until": now + dt.timedelta(seconds=LEASE_SECONDS)}).scalars().all())
+                suppliers: dict = {}
                 for delivery_id, supplier_id in chosen:
-                    if delivery_id in won:
-                        claimed.append((delivery_id, supplier_id))
-                    else:
-                        self.slots.give_back(supplier_id)  # another worker took it
-                        if delivery_id in probes:
-                            self.breaker.give_back_probe(supplier_id)  # its probe never went: another may
+                    read = self._read_won(connection, delivery_id, report, suppliers) if delivery_id in won else None
+                    if read is not None and not read.stop:
+                        claimed.append((delivery_id, supplier_id, read))
+                        continue
+                    self.slots.give_back(supplier_id)  # another worker took it, or nothing may be sent (held meanwhile)
+                    if delivery_id in probes:
+                        self.breaker.give_back_probe(supplier_id)  # its probe never went: another may
             for supplier_id, wait_for in parked.items():
                 # Nothing goes before the breaker probes again: park them until then.
                 due = and_(_WAITING, SupplierOrder.next_attempt_at <= now, or_(SupplierOrder.lease_until.is_(None), SupplierOrder.lease_until < now))
-                report.postponed += session.execute(
+                report.postponed += connection.execute(
                     update(SupplierOrder).where(due, SupplierOrder.supplier_id == supplier_id)
                     .values(next_attempt_at=now + dt.timedelta(seconds=wait_for), breaker_wait_ms=SupplierOrder.breaker_wait_ms + int(wait_for * 1000))
                 ).rowcount
         return claimed
+
+    def _read_won(self, connection, delivery_id: int, report: ForwardReport, suppliers: dict) -> "_Read | None":
+        """In the claim's transaction: read a delivery just leased and, if it was never sent, commit it UNKNOWN with what it sends.
+
+        The lease and the UNKNOWN write share one commit (they were two, plus a read transaction):
+        a crash after it leaves the row UNKNOWN, so the next attempt looks the order up by its
+        external id before sending (one lookup call, on recovery only). A row whose read fails
+        in Python (bad data) goes to its thread unread, which fails it alone as before.
+        """
+        try:
+            return self._read_and_mark(connection, delivery_id, report, suppliers)
+        except DBAPIError:
+            raise  # the transaction is spoilt: the whole claim rolls back, its leases with it
+        except Exception:  # noqa: BLE001 - isolated to this row, as a crash in its thread is
+            log.exception("forwarding delivery %s could not be read in the claim", delivery_id)
+            return None
 
     def _record_transition(self, change: Transition) -> None:
         """Keep the breaker's change for the supplier page (its own short transaction, no call inside)."""
@@ -386,24 +407,15 @@ class ForwardingWorker:
 
     # -- one delivery -----------------------------------------------------------------------
 
-    def _process(self, delivery_id: int, report: ForwardReport) -> None:
-        # One write transaction reads what the send needs (Core statements on a plain connection: no
-        # Session, no unit of work) and, for a delivery never sent, commits it UNKNOWN with what it
-        # sends: the read, the holds check and the UNKNOWN write were three transactions (issue 19).
-        # A delivery already UNKNOWN (or to cancel) only reads here: the supplier is asked first.
-        attempts = None
-        with self.write_engine.begin() as connection:
-            delivery, lines, request, sent_digest = read_request(connection, delivery_id)
-            # The supplier as a Core row of the columns used here (adapter_from_record takes one):
-            # an ORM load of the whole record cost more CPU than the statement (issue 19 session 31).
-            supplier = connection.execute(_SUPPLIER_TO_SEND, {"id": delivery.supplier_id}).one()
-            bind(shop=delivery.shop_domain, supplier_id=delivery.supplier_id, order_id=delivery.order_id)  # log context (reset by the drain loop)
-            sent = _Sent(delivery_id, delivery.shop_domain, delivery.order_id, delivery.supplier_id, tuple(line.id for line in lines), sent_digest)
-            gone = supplier.deleted_at is not None or not supplier.active
-            if not gone and delivery.state not in _ASK_FIRST:
-                attempts = self._mark_sending(connection, sent, request, delivery, supplier.name, report)
-                if attempts is None:
-                    return  # not ours any more, held, or no longer to send: nothing is sent
+    def _process(self, delivery_id: int, report: ForwardReport, read: "_Read | None" = None) -> None:
+        if read is None:
+            with self.write_engine.begin() as connection:
+                read = self._read_and_mark(connection, delivery_id, report)
+        if read.stop:
+            return  # not ours any more, held, or no longer to send: nothing is sent
+        delivery, supplier, sent, request, attempts = read.delivery, read.supplier, read.sent, read.request, read.attempts
+        bind(shop=delivery.shop_domain, supplier_id=delivery.supplier_id, order_id=delivery.order_id)  # log context (reset by the drain loop)
+        gone = supplier.deleted_at is not None or not supplier.active
         if gone:
             self._fail(delivery_id, "supplier was deleted or deactivated", report, kind="supplier_gone")
             return
@@ -425,6 +437,31 @@ class ForwardingWorker:
             self._placed(sent, found, report, after_unknown=True, supplier_name=supplier.name)
             return
         self._place(adapter, supplier, sent, request, report, draft=found)
+
+    def _read_and_mark(self, connection, delivery_id: int, report: ForwardReport, suppliers: dict | None = None) -> "_Read":
+        """In the caller's write transaction: read what the send needs and, for a delivery never sent, commit it UNKNOWN.
+
+        Core statements on a plain connection (no Session, no unit of work). One transaction
+        for the read, the holds check and the UNKNOWN write (they were three, issue 19). A
+        delivery already UNKNOWN (or to cancel) is only read: its supplier is asked first.
+        `suppliers`: supplier rows already read in this transaction, by id.
+        """
+        delivery, lines, request, sent_digest = read_request(connection, delivery_id)
+        supplier = suppliers.get(delivery.supplier_id) if suppliers is not None else None
+        if supplier is None:
+            # The supplier as a Core row of the columns used here (adapter_from_record takes one):
+            # an ORM load of the whole record cost more CPU than the statement (issue 19 session 31).
+            supplier = connection.execute(_SUPPLIER_TO_SEND, {"id": delivery.supplier_id}).one()
+            if suppliers is not None:
+                suppliers[supplier.id] = supplier
+        sent = _Sent(delivery_id, delivery.shop_domain, delivery.order_id, delivery.supplier_id, tuple(line.id for line in lines), sent_digest)
+        attempts = None
+        gone = supplier.deleted_at is not None or not supplier.active
+        if not gone and delivery.state not in _ASK_FIRST:
+            attempts = self._mark_sending(connection, sent, request, delivery, supplier.name, report)
+            if attempts is None:
+                return _Read(delivery, supplier, sent, request, None, stop=True)
+        return _Read(delivery, supplier, sent, request, attempts)
 
     def _mark_sending(self, connection, sent: "_Sent", request: PlaceOrder, held, supplier_name: str, report: ForwardReport) -> int | None:
         """In the caller's write transaction: commit "we may have sent it" (UNKNOWN, what is sent) before sending; the try's number, None when nothing may be sent.
@@ -695,6 +732,18 @@ class _Sent:
     @property
     def delivery_id(self) -> int:
         return self.id
+
+
+@dataclass(frozen=True)
+class _Read:
+    """A delivery as read for its send: `attempts` set when it was just committed UNKNOWN (send now); `stop` when nothing may be sent."""
+
+    delivery: object  # the _DELIVERY_TO_SEND row
+    supplier: object  # the _SUPPLIER_TO_SEND row
+    sent: _Sent
+    request: PlaceOrder
+    attempts: int | None
+    stop: bool = False
 
 
 @dataclass(frozen=True)
