@@ -7,7 +7,7 @@ finds nothing, and places it once. The cost is one lookup call, on recovery only
 """
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from forwarding_kit import add_printful_supplier, app, deliver, deliveries, make_due, paid_order_payload, sandbox, supplier_sandbox, worker  # noqa: F401 - fixtures
 from shopify_app.fulfillment.models import FulfillmentOrderRecord
@@ -58,3 +58,30 @@ def test_a_delivery_the_claim_finds_held_is_postponed_in_the_claim_and_not_sent(
     assert (delivery.state, delivery.lease_owner, delivery.attempts) == ("on_hold", None, 0)
     assert w.slots.free(delivery.supplier_id) == w.slots.limit, "its supplier slot was given back"
     assert sandbox.orders_created(delivery.idempotency_key) == 0
+
+
+def test_a_new_order_is_placed_in_two_write_transactions(app, sandbox):  # noqa: F811
+    """The claim (lease, read, UNKNOWN, what is sent) and the record of the answer: nothing else is committed."""
+    add_printful_supplier(app, sandbox)
+    deliver(app, "orders/paid", paid_order_payload())
+    engine = app.extensions["services"].session_factory.kw["bind"]
+    writes = []
+
+    def on_statement(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            writes.append(id(conn.connection.dbapi_connection))
+
+    commits = []
+
+    def on_commit(conn):
+        commits.append(bool(writes))  # a commit that wrote something (a read transaction ends in a rollback)
+        writes.clear()
+
+    event.listen(engine, "before_cursor_execute", on_statement)
+    event.listen(engine, "commit", on_commit)
+    try:
+        assert worker(app).drain().placed == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", on_statement)
+        event.remove(engine, "commit", on_commit)
+    assert commits.count(True) == 2
