@@ -454,7 +454,8 @@ class ForwardingWorker:
             supplier = connection.execute(_SUPPLIER_TO_SEND, {"id": delivery.supplier_id}).one()
             if suppliers is not None:
                 suppliers[supplier.id] = supplier
-        sent = _Sent(delivery_id, delivery.shop_domain, delivery.order_id, delivery.supplier_id, tuple(line.id for line in lines), sent_digest)
+        sent = _Sent(delivery_id, delivery.shop_domain, delivery.order_id, delivery.supplier_id, tuple(line.id for line in lines), sent_digest,
+                     frozenset(line.shopify_line_id for line in lines))
         attempts = None
         gone = supplier.deleted_at is not None or not supplier.active
         if not gone and delivery.state not in _ASK_FIRST:
@@ -477,7 +478,7 @@ class ForwardingWorker:
             connection.execute(_RELEASE_LEASE, {"delivery": delivery_id})
             report.postponed += 1
             return None
-        blocked = blocking_fulfillment_order(connection, sent)
+        blocked = blocking_fulfillment_order(connection, sent, sent.line_numbers)
         if blocked is not None:
             # Every path that sets PENDING/UNKNOWN (retries, backups, replacements, a resume by a
             # sibling fulfillment order) ends here: Shopify's current word on each fulfillment
@@ -728,6 +729,7 @@ class _Sent:
     supplier_id: int
     line_ids: tuple[int, ...]
     address_digest: str
+    line_numbers: frozenset[str]  # the Shopify line ids of its lines (what the holds check compares fulfillment orders with)
 
     @property
     def delivery_id(self) -> int:
@@ -785,7 +787,7 @@ _sos = SupplierOrder.__table__.c
 _DELIVERY_TO_SEND = (select(_sos.state, _sos.lease_owner, _sos.supplier_order_id, _sos.idempotency_key, _sos.order_id, _sos.shop_domain, _sos.supplier_id,
                             _orders.shipping_address, _orders.email, _orders.currency)
                      .join_from(SupplierOrder.__table__, Order.__table__, _orders.id == _sos.order_id).where(_sos.id == bindparam("id")))
-_LINES_TO_SEND = (select(_sol.id, _sol.supplier_sku, _sol.quantity, OurLine.__table__.c.title, OurLine.__table__.c.price)
+_LINES_TO_SEND = (select(_sol.id, _sol.supplier_sku, _sol.quantity, OurLine.__table__.c.title, OurLine.__table__.c.price, OurLine.__table__.c.shopify_line_id)
                   .join_from(SupplierOrderLine.__table__, OurLine.__table__, OurLine.__table__.c.id == _sol.order_line_id)
                   .where(_sol.supplier_order_id == bindparam("delivery")).order_by(_sol.id))
 _pm = ProductMapping.__table__.c
