@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass, field, fields
 from typing import Callable
 
-from sqlalchemy import and_, bindparam, case, exists, func, insert, or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -51,14 +51,20 @@ from ..metrics.hooks import metered, watch_breaker
 from ..models import utcnow
 from ..server.logs import bind, bound
 from ..orders.changes import address_digest
-from ..orders.models import Order, OrderLine as OurLine, OrderState
+from ..orders.models import Order
 from ..orders.routing import reroute_to_backup
 from ..orders.timeline import record_event
 from .credentials import RefreshingAdapter, can_refresh, current_store
 from .amendments import lines_to_place, order_address, sent_quantities
-from .models import BreakerEvent, DeliveryAttempt, DeliveryState, ProductMapping, Supplier, SupplierOrder, SupplierOrderLine
+from .models import BreakerEvent, DeliveryAttempt, DeliveryState, Supplier, SupplierOrder
 from .resilience import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, SupplierSlots, Transition, retry_delay
 from ..orders.timeline import insert_event
+from .forwarding_sql import (
+    ASK_FIRST, DELIVERY_TO_SEND, DUE, DUE_SKIPPING, EARLIEST_DUE,
+    FORWARDED, INSERT_ATTEMPT, LEASE, LEASE_AND_STATE, LINES_TO_SEND, MAPPED_COSTS,
+    PLACED, PLACED_UNLESS_HELD, POSTPONED, RELEASE_LEASE, SENDING, SENT_QUANTITY,
+    SUPPLIER_TO_SEND, WAITING,
+)
 
 log = logging.getLogger(__name__)
 
@@ -137,11 +143,11 @@ def read_request(session: Session, delivery_id: int):
     Core statements built once (no unit of work for the delivery, its lines and the order);
     removed lines (quantity 0) are left out of the request but returned (their sent quantity is 0).
     """
-    delivery = session.execute(_DELIVERY_TO_SEND, {"id": delivery_id}).one()
-    lines = session.execute(_LINES_TO_SEND, {"delivery": delivery_id}).all()
+    delivery = session.execute(DELIVERY_TO_SEND, {"id": delivery_id}).one()
+    lines = session.execute(LINES_TO_SEND, {"delivery": delivery_id}).all()
     skus = sorted({line.supplier_sku for line in lines})
     # Supplier SKU -> the cost the merchant mapped for it at this supplier (purchase orders show unit costs).
-    costs = dict(session.execute(_MAPPED_COSTS, {"shop": delivery.shop_domain, "supplier": delivery.supplier_id, "skus": skus}).all()) if skus else {}
+    costs = dict(session.execute(MAPPED_COSTS, {"shop": delivery.shop_domain, "supplier": delivery.supplier_id, "skus": skus}).all()) if skus else {}
     request = PlaceOrder(
         external_id=delivery.idempotency_key,
         shipping_address=order_address(delivery),
@@ -256,7 +262,7 @@ class ForwardingWorker:
     def next_due_in(self) -> float | None:
         """Seconds until the earliest waiting delivery is due (0 if one is due now), None when none waits."""
         with self.read_engine.connect() as connection:
-            earliest = connection.execute(_EARLIEST_DUE).scalar()
+            earliest = connection.execute(EARLIEST_DUE).scalar()
         if earliest is None:
             return None
         return max(0.0, (earliest - utcnow()).total_seconds())
@@ -326,7 +332,7 @@ class ForwardingWorker:
         # identity map), more CPU than the SQL (issue 19 part C).
         with self.read_engine.connect() as connection:
             skip = report.retried_ids | running  # in flight or queued here: never claimed twice by one drain
-            rows = connection.execute(_DUE_SKIPPING if skip else _DUE, {"now": now, "limit": limit, "skip": list(skip)} if skip else {"now": now, "limit": limit}).all()
+            rows = connection.execute(DUE_SKIPPING if skip else DUE, {"now": now, "limit": limit, "skip": list(skip)} if skip else {"now": now, "limit": limit}).all()
         self._left_behind = len(rows) >= limit  # and below: any due row not taken (no thread, slot or probe free)
         if not rows:
             return []
@@ -355,7 +361,7 @@ class ForwardingWorker:
             return claimed
         with self.write_engine.begin() as connection:
             if chosen:
-                won = set(connection.execute(_LEASE, {"ids": [d for d, _ in chosen], "now": now, "owner": self.owner,
+                won = set(connection.execute(LEASE, {"ids": [d for d, _ in chosen], "now": now, "owner": self.owner,
                                                       "until": now + dt.timedelta(seconds=LEASE_SECONDS)}).scalars().all())
                 suppliers: dict = {}
                 for delivery_id, supplier_id in chosen:
@@ -368,7 +374,7 @@ class ForwardingWorker:
                         self.breaker.give_back_probe(supplier_id)  # its probe never went: another may
             for supplier_id, wait_for in parked.items():
                 # Nothing goes before the breaker probes again: park them until then.
-                due = and_(_WAITING, SupplierOrder.next_attempt_at <= now, or_(SupplierOrder.lease_until.is_(None), SupplierOrder.lease_until < now))
+                due = and_(WAITING, SupplierOrder.next_attempt_at <= now, or_(SupplierOrder.lease_until.is_(None), SupplierOrder.lease_until < now))
                 report.postponed += connection.execute(
                     update(SupplierOrder).where(due, SupplierOrder.supplier_id == supplier_id)
                     .values(next_attempt_at=now + dt.timedelta(seconds=wait_for), breaker_wait_ms=SupplierOrder.breaker_wait_ms + int(wait_for * 1000))
@@ -402,7 +408,7 @@ class ForwardingWorker:
             if change.old == HALF_OPEN and change.new == CLOSED:
                 # The supplier answers again: what waited for it (timeouts to look up first) goes now.
                 now = utcnow()
-                session.execute(update(SupplierOrder).where(_WAITING, SupplierOrder.supplier_id == change.supplier_id, SupplierOrder.next_attempt_at > now,
+                session.execute(update(SupplierOrder).where(WAITING, SupplierOrder.supplier_id == change.supplier_id, SupplierOrder.next_attempt_at > now,
                                                             SupplierOrder.lease_until.is_(None)).values(next_attempt_at=now))
 
     # -- one delivery -----------------------------------------------------------------------
@@ -451,14 +457,14 @@ class ForwardingWorker:
         if supplier is None:
             # The supplier as a Core row of the columns used here (adapter_from_record takes one):
             # an ORM load of the whole record cost more CPU than the statement (issue 19 session 31).
-            supplier = connection.execute(_SUPPLIER_TO_SEND, {"id": delivery.supplier_id}).one()
+            supplier = connection.execute(SUPPLIER_TO_SEND, {"id": delivery.supplier_id}).one()
             if suppliers is not None:
                 suppliers[supplier.id] = supplier
         sent = _Sent(delivery_id, delivery.shop_domain, delivery.order_id, delivery.supplier_id, tuple(line.id for line in lines), sent_digest,
                      frozenset(line.shopify_line_id for line in lines))
         attempts = None
         gone = supplier.deleted_at is not None or not supplier.active
-        if not gone and delivery.state not in _ASK_FIRST:
+        if not gone and delivery.state not in ASK_FIRST:
             attempts = self._mark_sending(connection, sent, request, delivery, supplier.name, report)
             if attempts is None:
                 return _Read(delivery, supplier, sent, request, None, stop=True)
@@ -475,7 +481,7 @@ class ForwardingWorker:
             return None  # the lease ran out (a slow lookup, a long queue) and another worker has it: it sends, not us
         if held.state not in (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value):
             # Held in Shopify (or cancelled) since we read it: that word wins, nothing is sent.
-            connection.execute(_RELEASE_LEASE, {"delivery": delivery_id})
+            connection.execute(RELEASE_LEASE, {"delivery": delivery_id})
             report.postponed += 1
             return None
         blocked = blocking_fulfillment_order(connection, sent, sent.line_numbers)
@@ -483,15 +489,15 @@ class ForwardingWorker:
             # Every path that sets PENDING/UNKNOWN (retries, backups, replacements, a resume by a
             # sibling fulfillment order) ends here: Shopify's current word on each fulfillment
             # order holding these lines is checked once, right before anything is sent.
-            connection.execute(_POSTPONED, {"delivery": delivery_id})
+            connection.execute(POSTPONED, {"delivery": delivery_id})
             insert_event(connection, sent.order_id, "supplier_order_postponed", "app", supplier=supplier_name,
                          because=f"fulfillment order {blocked.shopify_id} is held, not ours or not ready")
             report.postponed += 1
             return None
         # What the supplier gets (lines and address digest): order changes are compared with it.
-        attempts = connection.execute(_SENDING, {"delivery": delivery_id, "digest": sent.address_digest}).scalar_one()
+        attempts = connection.execute(SENDING, {"delivery": delivery_id, "digest": sent.address_digest}).scalar_one()
         if sent.line_ids:
-            connection.execute(_SENT_QUANTITY, [{"line": line_id, "sent": quantity} for line_id, quantity in sent_quantities(request, sent.line_ids).items()])
+            connection.execute(SENT_QUANTITY, [{"line": line_id, "sent": quantity} for line_id, quantity in sent_quantities(request, sent.line_ids).items()])
         return attempts
 
     def _place(self, adapter, supplier, sent: "_Sent", request: PlaceOrder, report: ForwardReport, draft: SupplierView | None = None, attempts: int | None = None) -> None:
@@ -500,7 +506,7 @@ class ForwardingWorker:
         if attempts is None:
             # After a lookup: the lease and state are read again, in the transaction that marks it.
             with self.write_engine.begin() as connection:
-                held = connection.execute(_LEASE_AND_STATE, {"id": delivery_id}).one()
+                held = connection.execute(LEASE_AND_STATE, {"id": delivery_id}).one()
                 attempts = self._mark_sending(connection, sent, request, held, supplier.name, report)
             if attempts is None:
                 return
@@ -593,16 +599,16 @@ class ForwardingWorker:
         values = {"delivery": delivery_id, "now": utcnow(), "b_supplier_order_id": result.supplier_order_id, "b_status": result.status.value, "b_cost": result.cost}
         with self.write_engine.begin() as connection:
             if attempt is not None:
-                connection.execute(_INSERT_ATTEMPT, attempt)
+                connection.execute(INSERT_ATTEMPT, attempt)
             # A cancellation that arrived while we were placing wins: keep it queued (now with the
             # supplier's order id) so the next pass cancels what we just placed (the UPDATE moves
             # it due now). A shipment handled before this commit is not undone either. Held (or
             # moved away) in Shopify while we were sending: the supplier has it all the same, so
             # it is placed, and someone must stop it there. The UPDATE skips a held row, so the
             # usual case is one statement; a held one is found by its rowcount and written then.
-            held_raced = connection.execute(_PLACED_UNLESS_HELD, values).rowcount == 0
+            held_raced = connection.execute(PLACED_UNLESS_HELD, values).rowcount == 0
             if held_raced:
-                connection.execute(_PLACED, values)
+                connection.execute(PLACED, values)
             insert_event(connection, sent.order_id, "forwarded", "app", supplier=supplier_name, supplier_order_id=result.supplier_order_id,
                          recovered_after_unknown=after_unknown)
             if held_raced:
@@ -740,8 +746,8 @@ class _Sent:
 class _Read:
     """A delivery as read for its send: `attempts` set when it was just committed UNKNOWN (send now); `stop` when nothing may be sent."""
 
-    delivery: object  # the _DELIVERY_TO_SEND row
-    supplier: object  # the _SUPPLIER_TO_SEND row
+    delivery: object  # the DELIVERY_TO_SEND row
+    supplier: object  # the SUPPLIER_TO_SEND row
     sent: _Sent
     request: PlaceOrder
     attempts: int | None
@@ -751,66 +757,8 @@ class _Read:
 @dataclass(frozen=True)
 class _LookupFailed:
     retry_after: float | None
-_WAITING = SupplierOrder.state.in_([DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value, DeliveryState.CANCEL_REQUESTED.value])
 
 
 def _update_order_state(connection, order_id: int) -> None:
     """A routed order whose every supplier order is placed (or beyond) is forwarded (one conditional UPDATE; a Session or a Connection)."""
-    connection.execute(_FORWARDED, {"order": order_id, "now": utcnow()})
-
-
-# Statements of the placing path, built once (issue 20: building a statement cost more than running it).
-_PLACED_OR_BEYOND = (DeliveryState.PLACED.value, DeliveryState.SHIPPED.value, DeliveryState.PARTIALLY_SHIPPED.value)
-_orders = Order.__table__.c
-_FORWARDED = (update(Order.__table__)
-              .where(_orders.id == bindparam("order"), _orders.state == OrderState.ROUTED.value,
-                     exists().where(SupplierOrder.order_id == _orders.id),
-                     ~exists().where(SupplierOrder.order_id == _orders.id, SupplierOrder.state.not_in(_PLACED_OR_BEYOND)))
-              .values(state=OrderState.FORWARDED.value, updated_at=bindparam("now")))
-
-
-# The drain's look for due rows, its lease and the pump's "when is the next one due", built once:
-# a drain with calls in flight looks several times a second.
-_DUE_NOW = and_(_WAITING, SupplierOrder.next_attempt_at <= bindparam("now"),
-                or_(SupplierOrder.lease_until.is_(None), SupplierOrder.lease_until < bindparam("now")))
-_DUE = (select(SupplierOrder.id, SupplierOrder.supplier_id).where(_DUE_NOW)
-        .order_by(SupplierOrder.next_attempt_at, SupplierOrder.id).limit(bindparam("limit")))
-_DUE_SKIPPING = (select(SupplierOrder.id, SupplierOrder.supplier_id).where(_DUE_NOW, SupplierOrder.id.not_in(bindparam("skip", expanding=True)))
-                 .order_by(SupplierOrder.next_attempt_at, SupplierOrder.id).limit(bindparam("limit")))
-_LEASE = (update(SupplierOrder).where(SupplierOrder.id.in_(bindparam("ids", expanding=True)), _DUE_NOW)
-          .values(lease_owner=bindparam("owner"), lease_until=bindparam("until")).returning(SupplierOrder.id))
-_EARLIEST_DUE = select(func.min(SupplierOrder.next_attempt_at)).where(_WAITING, SupplierOrder.lease_until.is_(None))
-
-# The placing path's statements, built once.
-_sol = SupplierOrderLine.__table__.c
-_sos = SupplierOrder.__table__.c
-_DELIVERY_TO_SEND = (select(_sos.state, _sos.lease_owner, _sos.supplier_order_id, _sos.idempotency_key, _sos.order_id, _sos.shop_domain, _sos.supplier_id,
-                            _orders.shipping_address, _orders.email, _orders.currency)
-                     .join_from(SupplierOrder.__table__, Order.__table__, _orders.id == _sos.order_id).where(_sos.id == bindparam("id")))
-_LINES_TO_SEND = (select(_sol.id, _sol.supplier_sku, _sol.quantity, OurLine.__table__.c.title, OurLine.__table__.c.price, OurLine.__table__.c.shopify_line_id)
-                  .join_from(SupplierOrderLine.__table__, OurLine.__table__, OurLine.__table__.c.id == _sol.order_line_id)
-                  .where(_sol.supplier_order_id == bindparam("delivery")).order_by(_sol.id))
-_pm = ProductMapping.__table__.c
-_MAPPED_COSTS = select(_pm.supplier_sku, _pm.cost).where(_pm.shop_domain == bindparam("shop"), _pm.supplier_id == bindparam("supplier"),
-                                                         _pm.supplier_sku.in_(bindparam("skus", expanding=True)), _pm.cost.is_not(None))
-_LEASE_AND_STATE = select(_sos.lease_owner, _sos.state).where(_sos.id == bindparam("id"))
-_sup = Supplier.__table__.c
-# What adapter_from_record reads of a supplier, and its name: a Core row of these stands in for the ORM record
-# where a read is all that is needed (forwarding, supplier webhooks); an ORM load cost more CPU than the statement.
-ADAPTER_COLUMNS = (_sup.id, _sup.shop_domain, _sup.name, _sup.kind, _sup.credentials_enc, _sup.settings)
-_SUPPLIER_TO_SEND = select(*ADAPTER_COLUMNS, _sup.active, _sup.deleted_at).where(_sup.id == bindparam("id"))
-_RELEASE_LEASE = update(SupplierOrder.__table__).where(_sos.id == bindparam("delivery")).values(lease_owner=None, lease_until=None)
-_SENDING = (update(SupplierOrder.__table__).where(_sos.id == bindparam("delivery"))
-            .values(state=DeliveryState.UNKNOWN.value, attempts=_sos.attempts + 1, sent_address_digest=bindparam("digest")).returning(_sos.attempts))
-_SENT_QUANTITY = update(SupplierOrderLine.__table__).where(_sol.id == bindparam("line")).values(sent_quantity=bindparam("sent"))
-_ASK_FIRST = (DeliveryState.UNKNOWN.value, DeliveryState.CANCEL_REQUESTED.value)  # states whose supplier is asked before anything is sent
-_POSTPONED = (update(SupplierOrder.__table__).where(_sos.id == bindparam("delivery"))
-              .values(state=DeliveryState.ON_HOLD.value, lease_owner=None, lease_until=None))
-_PLACED_FROM = (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value, DeliveryState.ON_HOLD.value)
-_PLACED = (update(SupplierOrder.__table__).where(_sos.id == bindparam("delivery"))
-           .values(state=case((_sos.state.in_(_PLACED_FROM), DeliveryState.PLACED.value), else_=_sos.state),
-                   next_attempt_at=case((_sos.state == DeliveryState.CANCEL_REQUESTED.value, bindparam("now")), else_=_sos.next_attempt_at),
-                   supplier_order_id=bindparam("b_supplier_order_id"), supplier_status=bindparam("b_status"), cost=bindparam("b_cost"),
-                   placed_at=bindparam("now"), last_error=None, lease_owner=None, lease_until=None))
-_PLACED_UNLESS_HELD = _PLACED.where(_sos.state != DeliveryState.ON_HOLD.value)
-_INSERT_ATTEMPT = insert(DeliveryAttempt.__table__)
+    connection.execute(FORWARDED, {"order": order_id, "now": utcnow()})
