@@ -1,9 +1,9 @@
 """Forwarding supplier orders exactly once.
 
-Every place attempt first commits the delivery as UNKNOWN, then calls the supplier. If we
-crash (or time out) between the supplier's answer and our commit, the row is still
-UNKNOWN, and the next attempt asks the supplier for our idempotency key before it would
-ever send the order again. Permanent rejections are not retried; everything else backs
+Every place attempt first commits the delivery as UNKNOWN (a new one in the transaction of
+the claim that leases it), then calls the supplier. If we crash (or time out) between the
+supplier's answer and our commit, the row is still UNKNOWN, and the next attempt asks the
+supplier for our idempotency key before it would ever send the order again. Permanent rejections are not retried; everything else backs
 fast, with jitter, then exponentially (Retry-After is obeyed exactly) behind a per-supplier
 circuit breaker that probes a supplier back (half-open) rather than waiting a fixed time.
 Calls run on a few threads with a cap per supplier, so a slow supplier never holds them all.
@@ -320,8 +320,11 @@ class ForwardingWorker:
 
     # -- claiming -------------------------------------------------------------------------
 
-    def _claim(self, limit: int, report: ForwardReport, room: int | None = None, running: set = frozenset()) -> list[tuple[int, int]]:
-        """Lease up to `limit` due deliveries whose supplier has a free slot and a breaker that lets calls through.
+    def _claim(self, limit: int, report: ForwardReport, room: int | None = None, running: set = frozenset()) -> list[tuple[int, int, "_Read | None"]]:
+        """Lease up to `limit` due deliveries whose supplier has a free slot and a breaker that lets calls through: (id, supplier id, its read).
+
+        In the same transaction each leased delivery is read for its send, and a new one is
+        committed UNKNOWN (see `_read_won`); one held meanwhile is postponed and not returned.
 
         Deliveries of a supplier whose breaker is open are moved to when it will probe again
         (counted as time waited because of the breaker); half-open, only the probes are taken.
@@ -365,9 +368,9 @@ class ForwardingWorker:
                                                       "until": now + dt.timedelta(seconds=LEASE_SECONDS)}).scalars().all())
                 suppliers: dict = {}
                 for delivery_id, supplier_id in chosen:
-                    read = self._read_won(connection, delivery_id, report, suppliers) if delivery_id in won else None
-                    if read is not None and not read.stop:
-                        claimed.append((delivery_id, supplier_id, read))
+                    read = self._read_won(connection, delivery_id, report, suppliers) if delivery_id in won else _NOT_WON
+                    if read is None or not read.stop:
+                        claimed.append((delivery_id, supplier_id, read))  # None: its thread reads it (and fails it alone)
                         continue
                     self.slots.give_back(supplier_id)  # another worker took it, or nothing may be sent (held meanwhile)
                     if delivery_id in probes:
@@ -752,6 +755,9 @@ class _Read:
     request: PlaceOrder
     attempts: int | None
     stop: bool = False
+
+
+_NOT_WON = _Read(None, None, None, None, None, stop=True)  # a leased row another worker took first
 
 
 @dataclass(frozen=True)

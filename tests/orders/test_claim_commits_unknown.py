@@ -85,3 +85,23 @@ def test_a_new_order_is_placed_in_two_write_transactions(app, sandbox):  # noqa:
         event.remove(engine, "before_cursor_execute", on_statement)
         event.remove(engine, "commit", on_commit)
     assert commits.count(True) == 2
+
+
+def test_a_delivery_that_cannot_be_read_in_the_claim_costs_only_itself(app, sandbox, monkeypatch):  # noqa: F811
+    add_printful_supplier(app, sandbox)
+    deliver(app, "orders/paid", paid_order_payload(order_number=1001))
+    deliver(app, "orders/paid", paid_order_payload(order_number=1002))
+    bad, good = deliveries(app)
+    w = worker(app)
+    read_and_mark = w._read_and_mark
+
+    def broken_for_one(connection, delivery_id, *args, **kwargs):
+        if delivery_id == bad.id:
+            raise ValueError("bad data in this delivery")
+        return read_and_mark(connection, delivery_id, *args, **kwargs)
+
+    monkeypatch.setattr(w, "_read_and_mark", broken_for_one)
+    assert w.drain().placed == 1  # the claim did not fail for both: the good one went
+    by_id = {d.id: d for d in deliveries(app)}
+    assert by_id[good.id].state == "placed" and sandbox.orders_created(good.idempotency_key) == 1
+    assert by_id[bad.id].state == "pending" and sandbox.orders_created(bad.idempotency_key) == 0  # left to its lease, never sent
