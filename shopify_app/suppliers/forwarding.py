@@ -3,10 +3,11 @@
 Every place attempt first commits the delivery as UNKNOWN (a new one in the transaction of
 the claim that leases it), then calls the supplier. If we crash (or time out) between the
 supplier's answer and our commit, the row is still UNKNOWN, and the next attempt asks the
-supplier for our idempotency key before it would ever send the order again. Permanent rejections are not retried; everything else backs
-fast, with jitter, then exponentially (Retry-After is obeyed exactly) behind a per-supplier
-circuit breaker that probes a supplier back (half-open) rather than waiting a fixed time.
-Calls run on a few threads with a cap per supplier, so a slow supplier never holds them all.
+supplier for our idempotency key before it would ever send the order again. Permanent
+rejections are not retried; everything else backs fast, with jitter, then exponentially
+(Retry-After is obeyed exactly) behind a per-supplier circuit breaker that probes a supplier
+back (half-open) rather than waiting a fixed time. Calls run on a few threads with a cap per
+supplier, so a slow supplier never holds them all.
 """
 from __future__ import annotations
 
