@@ -60,13 +60,15 @@ def postpone_deliveries(session: Session, order: Order, fo: FulfillmentOrderReco
     return placed_at
 
 
-def blocking_fulfillment_order(session: Session, delivery: SupplierOrder):
+def blocking_fulfillment_order(session: Session, delivery: SupplierOrder, line_numbers: frozenset[str] | None = None):
     """An unfinished fulfillment order with lines of this delivery that Shopify does not let us send now, if any.
 
     Returns the record's row (shopify_id, status, lines, holds...), not an ORM object: every
     placement asks, right before it sends, so both reads are statements built once.
+    `line_numbers`: the Shopify line ids of the delivery's lines, when the caller read them in this transaction.
     """
-    line_numbers = set(session.scalars(_DELIVERY_LINE_NUMBERS, {"delivery": delivery.id}))
+    if line_numbers is None:
+        line_numbers = set(session.scalars(_DELIVERY_LINE_NUMBERS, {"delivery": delivery.id}))
     fos = session.execute(_UNFINISHED_FULFILLMENT_ORDERS, {"shop": delivery.shop_domain, "order": delivery.order_id}).all()
     relevant = [fo for fo in fos if any(item["line"] in line_numbers and item["remaining"] > 0 for item in fo.lines or [])]
     # A line split between our location and someone else's (a warehouse, another app, another

@@ -1,12 +1,13 @@
 """Forwarding supplier orders exactly once.
 
-Every place attempt first commits the delivery as UNKNOWN, then calls the supplier. If we
-crash (or time out) between the supplier's answer and our commit, the row is still
-UNKNOWN, and the next attempt asks the supplier for our idempotency key before it would
-ever send the order again. Permanent rejections are not retried; everything else backs
-fast, with jitter, then exponentially (Retry-After is obeyed exactly) behind a per-supplier
-circuit breaker that probes a supplier back (half-open) rather than waiting a fixed time.
-Calls run on a few threads with a cap per supplier, so a slow supplier never holds them all.
+Every place attempt first commits the delivery as UNKNOWN (a new one in the transaction of
+the claim that leases it), then calls the supplier. If we crash (or time out) between the
+supplier's answer and our commit, the row is still UNKNOWN, and the next attempt asks the
+supplier for our idempotency key before it would ever send the order again. Permanent
+rejections are not retried; everything else backs fast, with jitter, then exponentially
+(Retry-After is obeyed exactly) behind a per-supplier circuit breaker that probes a supplier
+back (half-open) rather than waiting a fixed time. Calls run on a few threads with a cap per
+supplier, so a slow supplier never holds them all.
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ import uuid
 from dataclasses import dataclass, field, fields
 from typing import Callable
 
-from sqlalchemy import and_, bindparam, case, exists, func, insert, or_, select, update
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from integrations.suppliers.base import (
@@ -50,14 +52,20 @@ from ..metrics.hooks import metered, watch_breaker
 from ..models import utcnow
 from ..server.logs import bind, bound
 from ..orders.changes import address_digest
-from ..orders.models import Order, OrderLine as OurLine, OrderState
+from ..orders.models import Order
 from ..orders.routing import reroute_to_backup
 from ..orders.timeline import record_event
 from .credentials import RefreshingAdapter, can_refresh, current_store
 from .amendments import lines_to_place, order_address, sent_quantities
-from .models import BreakerEvent, DeliveryAttempt, DeliveryState, ProductMapping, Supplier, SupplierOrder, SupplierOrderLine
+from .models import BreakerEvent, DeliveryAttempt, DeliveryState, Supplier, SupplierOrder
 from .resilience import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, SupplierSlots, Transition, retry_delay
 from ..orders.timeline import insert_event
+from .forwarding_sql import (
+    ASK_FIRST, DELIVERY_TO_SEND, DUE, DUE_SKIPPING, EARLIEST_DUE,
+    FORWARDED, INSERT_ATTEMPT, LEASE, LEASE_AND_STATE, LINES_TO_SEND, MAPPED_COSTS,
+    PLACED, PLACED_UNLESS_HELD, POSTPONED, RELEASE_LEASE, SENDING, SENT_QUANTITY,
+    SUPPLIER_TO_SEND, WAITING,
+)
 
 log = logging.getLogger(__name__)
 
@@ -136,11 +144,11 @@ def read_request(session: Session, delivery_id: int):
     Core statements built once (no unit of work for the delivery, its lines and the order);
     removed lines (quantity 0) are left out of the request but returned (their sent quantity is 0).
     """
-    delivery = session.execute(_DELIVERY_TO_SEND, {"id": delivery_id}).one()
-    lines = session.execute(_LINES_TO_SEND, {"delivery": delivery_id}).all()
+    delivery = session.execute(DELIVERY_TO_SEND, {"id": delivery_id}).one()
+    lines = session.execute(LINES_TO_SEND, {"delivery": delivery_id}).all()
     skus = sorted({line.supplier_sku for line in lines})
     # Supplier SKU -> the cost the merchant mapped for it at this supplier (purchase orders show unit costs).
-    costs = dict(session.execute(_MAPPED_COSTS, {"shop": delivery.shop_domain, "supplier": delivery.supplier_id, "skus": skus}).all()) if skus else {}
+    costs = dict(session.execute(MAPPED_COSTS, {"shop": delivery.shop_domain, "supplier": delivery.supplier_id, "skus": skus}).all()) if skus else {}
     request = PlaceOrder(
         external_id=delivery.idempotency_key,
         shipping_address=order_address(delivery),
@@ -160,6 +168,7 @@ class ForwardingWorker:
         self.session_factory = session_factory
         self.read_session_factory = read_only(session_factory)
         self.read_engine = self.read_session_factory.kw["bind"]
+        self.write_engine = session_factory.kw["bind"]  # plain connections for the placing path's Core statements
         self.adapter_for = adapter_for or (lambda supplier: adapter_from_record(supplier, box))
         breaker = breaker or CircuitBreaker()
         if breaker.on_transition is None:
@@ -203,18 +212,20 @@ class ForwardingWorker:
                 last_look = time.monotonic()
             look = False
             budget -= len(claimed)
-            for n, (delivery_id, supplier_id) in enumerate(claimed):
+            for n, (delivery_id, supplier_id, read) in enumerate(claimed):
                 try:
-                    future = pool.submit(self._process_one, delivery_id, time.monotonic())
+                    # Submitted and counted in flight under one lock: a thread may reach its supplier
+                    # call before submit returns (the claim already committed it), and close() must see it.
+                    with self._pool_lock:
+                        future = pool.submit(self._process_one, delivery_id, time.monotonic(), read)
+                        self._in_flight.add(future)
                 except RuntimeError:  # closed at shutdown while this pass claimed: give back what did not start
-                    for _, unstarted in claimed[n:]:
+                    for _, unstarted, _ in claimed[n:]:
                         self.slots.give_back(unstarted)
-                    release_unstarted(self.session_factory, SupplierOrder, [d for d, _ in claimed[n:]], self.owner)
+                    release_unstarted(self.session_factory, SupplierOrder, [d for d, _, _ in claimed[n:]], self.owner)
                     self.stopping.set()
                     break
                 running[future] = (delivery_id, supplier_id)
-                with self._pool_lock:
-                    self._in_flight.add(future)
                 future.add_done_callback(self._forget)
             if self.stopping.is_set():
                 self._release_queued(running)
@@ -252,7 +263,7 @@ class ForwardingWorker:
     def next_due_in(self) -> float | None:
         """Seconds until the earliest waiting delivery is due (0 if one is due now), None when none waits."""
         with self.read_engine.connect() as connection:
-            earliest = connection.execute(_EARLIEST_DUE).scalar()
+            earliest = connection.execute(EARLIEST_DUE).scalar()
         if earliest is None:
             return None
         return max(0.0, (earliest - utcnow()).total_seconds())
@@ -284,7 +295,8 @@ class ForwardingWorker:
                 self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="forwarding")
             return self._pool
 
-    def _process_one(self, delivery_id: int, claimed_at: float | None = None) -> ForwardReport:
+    def _process_one(self, delivery_id: int, claimed_at: float | None = None, read: "_Read | None" = None) -> ForwardReport:
+        """Work one claimed delivery (`read`: what the claim read and, for a new one, committed UNKNOWN; None: read here)."""
         report = ForwardReport()
         # A thread that starts right after the claim holds a lease that is still nearly whole:
         # renewing it would be one more write transaction per order for nothing. (Sending is
@@ -294,7 +306,7 @@ class ForwardingWorker:
             return report  # its lease ran out before a thread was free, and another worker took it
         try:
             with bound(supplier_order_id=delivery_id):
-                self._process(delivery_id, report)
+                self._process(delivery_id, report, read)
         except Exception:  # noqa: BLE001 - the lease expires and the row is retried
             log.exception("forwarding delivery %s crashed", delivery_id)
         return report
@@ -309,8 +321,11 @@ class ForwardingWorker:
 
     # -- claiming -------------------------------------------------------------------------
 
-    def _claim(self, limit: int, report: ForwardReport, room: int | None = None, running: set = frozenset()) -> list[tuple[int, int]]:
-        """Lease up to `limit` due deliveries whose supplier has a free slot and a breaker that lets calls through.
+    def _claim(self, limit: int, report: ForwardReport, room: int | None = None, running: set = frozenset()) -> list[tuple[int, int, "_Read | None"]]:
+        """Lease up to `limit` due deliveries whose supplier has a free slot and a breaker that lets calls through: (id, supplier id, its read).
+
+        In the same transaction each leased delivery is read for its send, and a new one is
+        committed UNKNOWN (see `_read_won`); one held meanwhile is postponed and not returned.
 
         Deliveries of a supplier whose breaker is open are moved to when it will probe again
         (counted as time waited because of the breaker); half-open, only the probes are taken.
@@ -321,7 +336,7 @@ class ForwardingWorker:
         # identity map), more CPU than the SQL (issue 19 part C).
         with self.read_engine.connect() as connection:
             skip = report.retried_ids | running  # in flight or queued here: never claimed twice by one drain
-            rows = connection.execute(_DUE_SKIPPING if skip else _DUE, {"now": now, "limit": limit, "skip": list(skip)} if skip else {"now": now, "limit": limit}).all()
+            rows = connection.execute(DUE_SKIPPING if skip else DUE, {"now": now, "limit": limit, "skip": list(skip)} if skip else {"now": now, "limit": limit}).all()
         self._left_behind = len(rows) >= limit  # and below: any due row not taken (no thread, slot or probe free)
         if not rows:
             return []
@@ -348,26 +363,43 @@ class ForwardingWorker:
         claimed = []
         if not chosen and not parked:
             return claimed
-        with self.session_factory.begin() as session:
+        with self.write_engine.begin() as connection:
             if chosen:
-                won = session.connection().execute(_LEASE, {"ids": [d for d, _ in chosen], "now": now, "owner": self.owner,
-                                                            "until": now + dt.timedelta(seconds=LEASE_SECONDS)}).scalars().all()
-                won = set(won)
+                won = set(connection.execute(LEASE, {"ids": [d for d, _ in chosen], "now": now, "owner": self.owner,
+                                                      "until": now + dt.timedelta(seconds=LEASE_SECONDS)}).scalars().all())
+                suppliers: dict = {}
                 for delivery_id, supplier_id in chosen:
-                    if delivery_id in won:
-                        claimed.append((delivery_id, supplier_id))
-                    else:
-                        self.slots.give_back(supplier_id)  # another worker took it
-                        if delivery_id in probes:
-                            self.breaker.give_back_probe(supplier_id)  # its probe never went: another may
+                    read = self._read_won(connection, delivery_id, report, suppliers) if delivery_id in won else _NOT_WON
+                    if read is None or not read.stop:
+                        claimed.append((delivery_id, supplier_id, read))  # None: its thread reads it (and fails it alone)
+                        continue
+                    self.slots.give_back(supplier_id)  # another worker took it, or nothing may be sent (held meanwhile)
+                    if delivery_id in probes:
+                        self.breaker.give_back_probe(supplier_id)  # its probe never went: another may
             for supplier_id, wait_for in parked.items():
                 # Nothing goes before the breaker probes again: park them until then.
-                due = and_(_WAITING, SupplierOrder.next_attempt_at <= now, or_(SupplierOrder.lease_until.is_(None), SupplierOrder.lease_until < now))
-                report.postponed += session.execute(
+                due = and_(WAITING, SupplierOrder.next_attempt_at <= now, or_(SupplierOrder.lease_until.is_(None), SupplierOrder.lease_until < now))
+                report.postponed += connection.execute(
                     update(SupplierOrder).where(due, SupplierOrder.supplier_id == supplier_id)
                     .values(next_attempt_at=now + dt.timedelta(seconds=wait_for), breaker_wait_ms=SupplierOrder.breaker_wait_ms + int(wait_for * 1000))
                 ).rowcount
         return claimed
+
+    def _read_won(self, connection, delivery_id: int, report: ForwardReport, suppliers: dict) -> "_Read | None":
+        """In the claim's transaction: read a delivery just leased and, if it was never sent, commit it UNKNOWN with what it sends.
+
+        The lease and the UNKNOWN write share one commit (they were two, plus a read transaction):
+        a crash after it leaves the row UNKNOWN, so the next attempt looks the order up by its
+        external id before sending (one lookup call, on recovery only). A row whose read fails
+        in Python (bad data) goes to its thread unread, which fails it alone as before.
+        """
+        try:
+            return self._read_and_mark(connection, delivery_id, report, suppliers)
+        except DBAPIError:
+            raise  # the transaction is spoilt: the whole claim rolls back, its leases with it
+        except Exception:  # noqa: BLE001 - isolated to this row, as a crash in its thread is
+            log.exception("forwarding delivery %s could not be read in the claim", delivery_id)
+            return None
 
     def _record_transition(self, change: Transition) -> None:
         """Keep the breaker's change for the supplier page (its own short transaction, no call inside)."""
@@ -380,73 +412,108 @@ class ForwardingWorker:
             if change.old == HALF_OPEN and change.new == CLOSED:
                 # The supplier answers again: what waited for it (timeouts to look up first) goes now.
                 now = utcnow()
-                session.execute(update(SupplierOrder).where(_WAITING, SupplierOrder.supplier_id == change.supplier_id, SupplierOrder.next_attempt_at > now,
+                session.execute(update(SupplierOrder).where(WAITING, SupplierOrder.supplier_id == change.supplier_id, SupplierOrder.next_attempt_at > now,
                                                             SupplierOrder.lease_until.is_(None)).values(next_attempt_at=now))
 
     # -- one delivery -----------------------------------------------------------------------
 
-    def _process(self, delivery_id: int, report: ForwardReport) -> None:
-        with self.read_session_factory() as session:
-            # Core reads of what the send needs: no unit of work for the delivery, its lines and the order (issue 20).
-            delivery, lines, request, sent_digest = read_request(session, delivery_id)
-            # The supplier as a Core row of the columns used here (adapter_from_record takes one):
-            # an ORM load of the whole record cost more CPU than the statement (issue 19 session 31).
-            supplier = session.connection().execute(_SUPPLIER_TO_SEND, {"id": delivery.supplier_id}).one()
-            state = delivery.state
-            supplier_order_id = delivery.supplier_order_id
-            bind(shop=delivery.shop_domain, supplier_id=delivery.supplier_id, order_id=delivery.order_id)  # log context (reset by the drain loop)
-            session.expunge_all()
-        sent = _Sent(delivery_id, delivery.shop_domain, delivery.order_id, delivery.supplier_id, tuple(line.id for line in lines), sent_digest)
-        if supplier.deleted_at is not None or not supplier.active:
+    def _process(self, delivery_id: int, report: ForwardReport, read: "_Read | None" = None) -> None:
+        if read is None:
+            with self.write_engine.begin() as connection:
+                read = self._read_and_mark(connection, delivery_id, report)
+        if read.stop:
+            return  # not ours any more, held, or no longer to send: nothing is sent
+        delivery, supplier, sent, request, attempts = read.delivery, read.supplier, read.sent, read.request, read.attempts
+        bind(shop=delivery.shop_domain, supplier_id=delivery.supplier_id, order_id=delivery.order_id)  # log context (reset by the drain loop)
+        gone = supplier.deleted_at is not None or not supplier.active
+        if gone:
             self._fail(delivery_id, "supplier was deleted or deactivated", report, kind="supplier_gone")
             return
+        # Built (or taken from the cache) after the commit: no supplier setup inside the write transaction.
         adapter = self.adapter_for(supplier)
-        if state == DeliveryState.CANCEL_REQUESTED.value:
-            self._cancel(adapter, supplier, delivery_id, supplier_order_id, request.external_id, report)
+        if attempts is not None:
+            self._place(adapter, supplier, sent, request, report, attempts=attempts)
             return
-        if state == DeliveryState.UNKNOWN.value:
-            found = self._lookup(adapter, supplier, delivery_id, request.external_id)
-            if isinstance(found, _LookupFailed):
-                self._retry_later(delivery_id, report, unknown=True, retry_after=found.retry_after)
-                return
-            # A draft (PENDING) means the create landed but the confirmation did not: the
-            # adapter finishes that order (Printful: one confirmation call) without a second one.
-            if found is not None and found.status is not SupplierOrderStatus.PENDING:
-                self._placed(delivery_id, found, report, after_unknown=True, supplier_name=supplier.name)
-                return
-            self._place(adapter, supplier, sent, request, report, draft=found)
+        if delivery.state == DeliveryState.CANCEL_REQUESTED.value:
+            self._cancel(adapter, supplier, delivery_id, delivery.supplier_order_id, request.external_id, report)
             return
-        self._place(adapter, supplier, sent, request, report)
+        found = self._lookup(adapter, supplier, delivery_id, request.external_id)  # UNKNOWN: ask before sending again
+        if isinstance(found, _LookupFailed):
+            self._retry_later(delivery_id, report, unknown=True, retry_after=found.retry_after)
+            return
+        # A draft (PENDING) means the create landed but the confirmation did not: the
+        # adapter finishes that order (Printful: one confirmation call) without a second one.
+        if found is not None and found.status is not SupplierOrderStatus.PENDING:
+            self._placed(sent, found, report, after_unknown=True, supplier_name=supplier.name)
+            return
+        self._place(adapter, supplier, sent, request, report, draft=found)
 
-    def _place(self, adapter, supplier, sent: "_Sent", request: PlaceOrder, report: ForwardReport, draft: SupplierView | None = None) -> None:
+    def _read_and_mark(self, connection, delivery_id: int, report: ForwardReport, suppliers: dict | None = None) -> "_Read":
+        """In the caller's write transaction: read what the send needs and, for a delivery never sent, commit it UNKNOWN.
+
+        Core statements on a plain connection (no Session, no unit of work). One transaction
+        for the read, the holds check and the UNKNOWN write (they were three, issue 19). A
+        delivery already UNKNOWN (or to cancel) is only read: its supplier is asked first.
+        `suppliers`: supplier rows already read in this transaction, by id.
+        """
+        delivery, lines, request, sent_digest = read_request(connection, delivery_id)
+        supplier = suppliers.get(delivery.supplier_id) if suppliers is not None else None
+        if supplier is None:
+            # The supplier as a Core row of the columns used here (adapter_from_record takes one):
+            # an ORM load of the whole record cost more CPU than the statement (issue 19 session 31).
+            supplier = connection.execute(SUPPLIER_TO_SEND, {"id": delivery.supplier_id}).one()
+            if suppliers is not None:
+                suppliers[supplier.id] = supplier
+        sent = _Sent(delivery_id, delivery.shop_domain, delivery.order_id, delivery.supplier_id, tuple(line.id for line in lines), sent_digest,
+                     frozenset(line.shopify_line_id for line in lines))
+        attempts = None
+        gone = supplier.deleted_at is not None or not supplier.active
+        if not gone and delivery.state not in ASK_FIRST:
+            attempts = self._mark_sending(connection, sent, request, delivery, supplier.name, report)
+            if attempts is None:
+                return _Read(delivery, supplier, sent, request, None, stop=True)
+        return _Read(delivery, supplier, sent, request, attempts)
+
+    def _mark_sending(self, connection, sent: "_Sent", request: PlaceOrder, held, supplier_name: str, report: ForwardReport) -> int | None:
+        """In the caller's write transaction: commit "we may have sent it" (UNKNOWN, what is sent) before sending; the try's number, None when nothing may be sent.
+
+        `held`: the row's lease_owner and state read in this transaction. A crash from the
+        commit on leaves UNKNOWN: the next attempt looks the order up before sending again.
+        """
         delivery_id = sent.delivery_id
-        # Commit "we may have sent it" before sending: a crash from here on leaves UNKNOWN.
-        # Core statements built once (no unit of work): the row's lease and state, the holds, then one UPDATE.
-        with self.session_factory.begin() as session:
-            held = session.execute(_LEASE_AND_STATE, {"id": delivery_id}).one()
-            if held.lease_owner != self.owner:
-                return  # the lease ran out during a slow lookup and another worker has it: it sends, not us
-            if held.state not in (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value):
-                # Held in Shopify (or cancelled) since we read it: that word wins, nothing is sent.
-                session.execute(_RELEASE_LEASE, {"delivery": delivery_id})
-                report.postponed += 1
+        if held.lease_owner != self.owner:
+            return None  # the lease ran out (a slow lookup, a long queue) and another worker has it: it sends, not us
+        if held.state not in (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value):
+            # Held in Shopify (or cancelled) since we read it: that word wins, nothing is sent.
+            connection.execute(RELEASE_LEASE, {"delivery": delivery_id})
+            report.postponed += 1
+            return None
+        blocked = blocking_fulfillment_order(connection, sent, sent.line_numbers)
+        if blocked is not None:
+            # Every path that sets PENDING/UNKNOWN (retries, backups, replacements, a resume by a
+            # sibling fulfillment order) ends here: Shopify's current word on each fulfillment
+            # order holding these lines is checked once, right before anything is sent.
+            connection.execute(POSTPONED, {"delivery": delivery_id})
+            insert_event(connection, sent.order_id, "supplier_order_postponed", "app", supplier=supplier_name,
+                         because=f"fulfillment order {blocked.shopify_id} is held, not ours or not ready")
+            report.postponed += 1
+            return None
+        # What the supplier gets (lines and address digest): order changes are compared with it.
+        attempts = connection.execute(SENDING, {"delivery": delivery_id, "digest": sent.address_digest}).scalar_one()
+        if sent.line_ids:
+            connection.execute(SENT_QUANTITY, [{"line": line_id, "sent": quantity} for line_id, quantity in sent_quantities(request, sent.line_ids).items()])
+        return attempts
+
+    def _place(self, adapter, supplier, sent: "_Sent", request: PlaceOrder, report: ForwardReport, draft: SupplierView | None = None, attempts: int | None = None) -> None:
+        """Send the order; `attempts`: the try's number when the caller already committed it UNKNOWN (else that is done here first)."""
+        delivery_id = sent.delivery_id
+        if attempts is None:
+            # After a lookup: the lease and state are read again, in the transaction that marks it.
+            with self.write_engine.begin() as connection:
+                held = connection.execute(LEASE_AND_STATE, {"id": delivery_id}).one()
+                attempts = self._mark_sending(connection, sent, request, held, supplier.name, report)
+            if attempts is None:
                 return
-            blocked = blocking_fulfillment_order(session, sent)
-            if blocked is not None:
-                # Every path that sets PENDING/UNKNOWN (retries, backups, replacements, a resume by a
-                # sibling fulfillment order) ends here: Shopify's current word on each fulfillment
-                # order holding these lines is checked once, right before anything is sent.
-                delivery = session.get(SupplierOrder, delivery_id)
-                delivery.state = DeliveryState.ON_HOLD.value
-                delivery.lease_owner = delivery.lease_until = None
-                record_event(session, session.get(Order, delivery.order_id), "supplier_order_postponed", "app", supplier=delivery.supplier.name,
-                             because=f"fulfillment order {blocked.shopify_id} is held, not ours or not ready")
-                report.postponed += 1
-                return
-            # What the supplier gets (lines and address digest): order changes are compared with it.
-            attempts = session.execute(_SENDING, {"delivery": delivery_id, "digest": sent.address_digest}).scalar_one()
-            if sent.line_ids:
-                session.execute(_SENT_QUANTITY, [{"line": line_id, "sent": quantity} for line_id, quantity in sent_quantities(request, sent.line_ids).items()])
         started = time.monotonic()
         summary = {"external_id": request.external_id, "lines": [[l.supplier_sku, l.quantity] for l in request.lines]}
         if draft is not None:
@@ -479,8 +546,8 @@ class ForwardingWorker:
             self._retry_later(delivery_id, report, unknown=True, attempts=attempts, retry_after=getattr(exc, "retry_after", None), attempt=attempt)
             return
         self.breaker.success(supplier.id)
-        self._placed(delivery_id, result, report, supplier_name=supplier.name, attempt=_attempt_values(delivery_id, "place", "ok", summary, started,
-                                                                            response={"supplier_order_id": result.supplier_order_id, "status": result.status.value}))
+        self._placed(sent, result, report, supplier_name=supplier.name, attempt=_attempt_values(delivery_id, "place", "ok", summary, started,
+                                                                     response={"supplier_order_id": result.supplier_order_id, "status": result.status.value}))
 
     def _lookup(self, adapter, supplier, delivery_id: int, external_id: str):
         started = time.monotonic()
@@ -530,32 +597,32 @@ class ForwardingWorker:
 
     # -- state writes -----------------------------------------------------------------------
 
-    def _placed(self, delivery_id: int, result: SupplierView, report: ForwardReport, after_unknown: bool = False, attempt: dict | None = None,
-                supplier_name: str | None = None) -> None:
-        # Core statements built once: one read of the row's state, the attempt, the row, the timeline, the order's state.
-        with self.session_factory.begin() as session:
-            now = utcnow()
+    def _placed(self, sent: "_Sent", result: SupplierView, report: ForwardReport, *, supplier_name: str, after_unknown: bool = False, attempt: dict | None = None) -> None:
+        """Record the supplier's order: the attempt, the row, the timeline, the order's state (one transaction of Core statements on a plain connection)."""
+        delivery_id = sent.delivery_id
+        values = {"delivery": delivery_id, "now": utcnow(), "b_supplier_order_id": result.supplier_order_id, "b_status": result.status.value, "b_cost": result.cost}
+        with self.write_engine.begin() as connection:
             if attempt is not None:
-                session.execute(_INSERT_ATTEMPT, attempt)
-            delivery = session.execute(_PLACING_STATE, {"id": delivery_id}).one()
+                connection.execute(INSERT_ATTEMPT, attempt)
             # A cancellation that arrived while we were placing wins: keep it queued (now with the
             # supplier's order id) so the next pass cancels what we just placed (the UPDATE moves
             # it due now). A shipment handled before this commit is not undone either. Held (or
             # moved away) in Shopify while we were sending: the supplier has it all the same, so
-            # it is placed, and someone must stop it there.
-            held_raced = delivery.state == DeliveryState.ON_HOLD.value
-            session.execute(_PLACED, {"delivery": delivery_id, "now": now, "b_supplier_order_id": result.supplier_order_id,
-                                      "b_status": result.status.value, "b_cost": result.cost})
-            supplier_name = supplier_name or session.scalar(select(Supplier.name).where(Supplier.id == delivery.supplier_id))
-            insert_event(session, delivery.order_id, "forwarded", "app", supplier=supplier_name, supplier_order_id=result.supplier_order_id,
+            # it is placed, and someone must stop it there. The UPDATE skips a held row, so the
+            # usual case is one statement; a held one is found by its rowcount and written then.
+            held_raced = connection.execute(PLACED_UNLESS_HELD, values).rowcount == 0
+            if held_raced:
+                connection.execute(PLACED, values)
+            insert_event(connection, sent.order_id, "forwarded", "app", supplier=supplier_name, supplier_order_id=result.supplier_order_id,
                          recovered_after_unknown=after_unknown)
             if held_raced:
-                order = session.get(Order, delivery.order_id)
-                raise_alert(session, delivery.shop_domain, "hold_after_placement", f"hold_after_placement:{delivery_id}",
-                            f"Order {order.name}: Shopify held it (or moved it away) while it was being sent, but {supplier_name} already has it: stop it at the supplier.",
-                            severity="critical", subject=order.name)
-                session.flush()
-            _update_order_state(session, delivery.order_id)
+                with Session(bind=connection) as session:  # raise_alert works through a Session; it joins this transaction
+                    order_name = session.scalar(select(Order.name).where(Order.id == sent.order_id))
+                    raise_alert(session, sent.shop_domain, "hold_after_placement", f"hold_after_placement:{delivery_id}",
+                                f"Order {order_name}: Shopify held it (or moved it away) while it was being sent, but {supplier_name} already has it: stop it at the supplier.",
+                                severity="critical", subject=order_name)
+                    session.flush()
+            _update_order_state(connection, sent.order_id)
         if after_unknown:
             report.found_after_unknown += 1
         else:
@@ -672,6 +739,7 @@ class _Sent:
     supplier_id: int
     line_ids: tuple[int, ...]
     address_digest: str
+    line_numbers: frozenset[str]  # the Shopify line ids of its lines (what the holds check compares fulfillment orders with)
 
     @property
     def delivery_id(self) -> int:
@@ -679,65 +747,25 @@ class _Sent:
 
 
 @dataclass(frozen=True)
+class _Read:
+    """A delivery as read for its send: `attempts` set when it was just committed UNKNOWN (send now); `stop` when nothing may be sent."""
+
+    delivery: object  # the DELIVERY_TO_SEND row
+    supplier: object  # the SUPPLIER_TO_SEND row
+    sent: _Sent
+    request: PlaceOrder
+    attempts: int | None
+    stop: bool = False
+
+
+_NOT_WON = _Read(None, None, None, None, None, stop=True)  # a leased row another worker took first
+
+
+@dataclass(frozen=True)
 class _LookupFailed:
     retry_after: float | None
-_WAITING = SupplierOrder.state.in_([DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value, DeliveryState.CANCEL_REQUESTED.value])
 
 
-def _update_order_state(session: Session, order_id: int) -> None:
-    """A routed order whose every supplier order is placed (or beyond) is forwarded (one conditional UPDATE)."""
-    session.execute(_FORWARDED, {"order": order_id, "now": utcnow()})
-
-
-# Statements of the placing path, built once (issue 20: building a statement cost more than running it).
-_PLACED_OR_BEYOND = (DeliveryState.PLACED.value, DeliveryState.SHIPPED.value, DeliveryState.PARTIALLY_SHIPPED.value)
-_orders = Order.__table__.c
-_FORWARDED = (update(Order.__table__)
-              .where(_orders.id == bindparam("order"), _orders.state == OrderState.ROUTED.value,
-                     exists().where(SupplierOrder.order_id == _orders.id),
-                     ~exists().where(SupplierOrder.order_id == _orders.id, SupplierOrder.state.not_in(_PLACED_OR_BEYOND)))
-              .values(state=OrderState.FORWARDED.value, updated_at=bindparam("now")))
-
-
-# The drain's look for due rows, its lease and the pump's "when is the next one due", built once:
-# a drain with calls in flight looks several times a second.
-_DUE_NOW = and_(_WAITING, SupplierOrder.next_attempt_at <= bindparam("now"),
-                or_(SupplierOrder.lease_until.is_(None), SupplierOrder.lease_until < bindparam("now")))
-_DUE = (select(SupplierOrder.id, SupplierOrder.supplier_id).where(_DUE_NOW)
-        .order_by(SupplierOrder.next_attempt_at, SupplierOrder.id).limit(bindparam("limit")))
-_DUE_SKIPPING = (select(SupplierOrder.id, SupplierOrder.supplier_id).where(_DUE_NOW, SupplierOrder.id.not_in(bindparam("skip", expanding=True)))
-                 .order_by(SupplierOrder.next_attempt_at, SupplierOrder.id).limit(bindparam("limit")))
-_LEASE = (update(SupplierOrder).where(SupplierOrder.id.in_(bindparam("ids", expanding=True)), _DUE_NOW)
-          .values(lease_owner=bindparam("owner"), lease_until=bindparam("until")).returning(SupplierOrder.id))
-_EARLIEST_DUE = select(func.min(SupplierOrder.next_attempt_at)).where(_WAITING, SupplierOrder.lease_until.is_(None))
-
-# The placing path's statements, built once.
-_sol = SupplierOrderLine.__table__.c
-_sos = SupplierOrder.__table__.c
-_DELIVERY_TO_SEND = (select(_sos.state, _sos.supplier_order_id, _sos.idempotency_key, _sos.order_id, _sos.shop_domain, _sos.supplier_id,
-                            _orders.shipping_address, _orders.email, _orders.currency)
-                     .join_from(SupplierOrder.__table__, Order.__table__, _orders.id == _sos.order_id).where(_sos.id == bindparam("id")))
-_LINES_TO_SEND = (select(_sol.id, _sol.supplier_sku, _sol.quantity, OurLine.__table__.c.title, OurLine.__table__.c.price)
-                  .join_from(SupplierOrderLine.__table__, OurLine.__table__, OurLine.__table__.c.id == _sol.order_line_id)
-                  .where(_sol.supplier_order_id == bindparam("delivery")).order_by(_sol.id))
-_pm = ProductMapping.__table__.c
-_MAPPED_COSTS = select(_pm.supplier_sku, _pm.cost).where(_pm.shop_domain == bindparam("shop"), _pm.supplier_id == bindparam("supplier"),
-                                                         _pm.supplier_sku.in_(bindparam("skus", expanding=True)), _pm.cost.is_not(None))
-_LEASE_AND_STATE = select(_sos.lease_owner, _sos.state).where(_sos.id == bindparam("id"))
-_sup = Supplier.__table__.c
-# What adapter_from_record reads of a supplier, and its name: a Core row of these stands in for the ORM record
-# where a read is all that is needed (forwarding, supplier webhooks); an ORM load cost more CPU than the statement.
-ADAPTER_COLUMNS = (_sup.id, _sup.shop_domain, _sup.name, _sup.kind, _sup.credentials_enc, _sup.settings)
-_SUPPLIER_TO_SEND = select(*ADAPTER_COLUMNS, _sup.active, _sup.deleted_at).where(_sup.id == bindparam("id"))
-_RELEASE_LEASE = update(SupplierOrder.__table__).where(_sos.id == bindparam("delivery")).values(lease_owner=None, lease_until=None)
-_SENDING = (update(SupplierOrder.__table__).where(_sos.id == bindparam("delivery"))
-            .values(state=DeliveryState.UNKNOWN.value, attempts=_sos.attempts + 1, sent_address_digest=bindparam("digest")).returning(_sos.attempts))
-_SENT_QUANTITY = update(SupplierOrderLine.__table__).where(_sol.id == bindparam("line")).values(sent_quantity=bindparam("sent"))
-_PLACING_STATE = select(_sos.state, _sos.order_id, _sos.shop_domain, _sos.supplier_id).where(_sos.id == bindparam("id"))
-_PLACED_FROM = (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value, DeliveryState.ON_HOLD.value)
-_PLACED = (update(SupplierOrder.__table__).where(_sos.id == bindparam("delivery"))
-           .values(state=case((_sos.state.in_(_PLACED_FROM), DeliveryState.PLACED.value), else_=_sos.state),
-                   next_attempt_at=case((_sos.state == DeliveryState.CANCEL_REQUESTED.value, bindparam("now")), else_=_sos.next_attempt_at),
-                   supplier_order_id=bindparam("b_supplier_order_id"), supplier_status=bindparam("b_status"), cost=bindparam("b_cost"),
-                   placed_at=bindparam("now"), last_error=None, lease_owner=None, lease_until=None))
-_INSERT_ATTEMPT = insert(DeliveryAttempt.__table__)
+def _update_order_state(connection, order_id: int) -> None:
+    """A routed order whose every supplier order is placed (or beyond) is forwarded (one conditional UPDATE; a Session or a Connection)."""
+    connection.execute(FORWARDED, {"order": order_id, "now": utcnow()})

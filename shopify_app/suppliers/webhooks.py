@@ -20,7 +20,8 @@ from ..web.api_schemas import bounded_ids
 from ..webhooks.inbox import IncomingWebhook
 from ..webhooks.registry import WebhookContext, handles
 from .events import apply_event
-from .forwarding import ADAPTER_COLUMNS, adapter_from_record
+from .forwarding import adapter_from_record
+from .forwarding_sql import ADAPTER_COLUMNS
 from .models import Supplier
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def signature_header_names(kind: str, adapter) -> tuple[str, ...]:
 
 
 _suppliers = Supplier.__table__
-# A live supplier as a Core row of what adapter_from_record reads (forwarding.ADAPTER_COLUMNS), built once:
+# A live supplier as a Core row of what adapter_from_record reads (forwarding_sql.ADAPTER_COLUMNS), built once:
 # verifying a delivery and applying its events read the same row. Stock and return events work on the record.
 _LIVE_SUPPLIER = select(*ADAPTER_COLUMNS).where(_suppliers.c.id == bindparam("id"), _suppliers.c.deleted_at.is_(None))
 _KINDS_ON_THE_RECORD = (SupplierEventKind.STOCK_UPDATED, SupplierEventKind.OUT_OF_STOCK, SupplierEventKind.RETURN_UPDATED)
