@@ -181,3 +181,32 @@ def test_group_commit_writer_fails_only_the_batch_it_could_not_commit_and_goes_o
         stored = conn.execute(select(WebhookDelivery.webhook_id).order_by(WebhookDelivery.id)).scalars().all()
     engine.dispose()
     assert stored == ["first", "after"]
+
+
+def test_group_commit_stores_every_column_as_a_core_insert_does(sqlite_url, monkeypatch):
+    """The writer's batch INSERT runs on the sqlite3 connection itself: its rows must be Core's, byte for byte (timestamps' text included)."""
+    import datetime as dt
+    import sqlite3
+
+    from shopify_app.db import make_engine
+    from shopify_app.webhooks import inbox
+    from shopify_app.webhooks.group_commit import record_batch
+    from shopify_app.webhooks.inbox import IncomingWebhook, Recorded, record_delivery
+
+    monkeypatch.setattr(inbox, "utcnow", lambda: dt.datetime(2025, 1, 2, 3, 4, 5, 60708, tzinfo=dt.timezone.utc))
+    engine = make_engine(sqlite_url)
+    hook = lambda wid: IncomingWebhook(wid, "demo.myshopify.com", "orders/create", '{"é": 1}', f"e-{wid}", "2025-01", "2025-01-02T03:04:05Z")  # noqa: E731
+    with engine.begin() as conn:
+        assert record_delivery(conn, hook("core")) is Recorded.NEW
+    with engine.begin() as conn:
+        assert record_batch(conn, [hook("batch"), hook("batch2")]) == [Recorded.NEW, Recorded.NEW]
+    engine.dispose()
+    with sqlite3.connect(sqlite_url.split("///", 1)[-1]) as db:
+        db.row_factory = sqlite3.Row
+        rows = [dict(row) for row in db.execute("SELECT * FROM webhook_inbox ORDER BY id")]
+        types = db.execute("SELECT typeof(received_at), typeof(next_attempt_at), typeof(attempts), typeof(delivery_count) FROM webhook_inbox").fetchall()
+    for row in rows:
+        del row["id"]
+        row["webhook_id"] = row["event_id"] = row["event_key"] = "x"
+    assert rows[0] == rows[1] == rows[2] and rows[0]["received_at"] == "2025-01-02 03:04:05.060708"
+    assert len(set(types)) == 1
