@@ -1,21 +1,28 @@
-"""Group commit for the inbox on SQLite: one writer thread, many deliveries per transaction.
+"""Group commit for the inbox on SQLite: many deliveries per transaction, written by one sender at a time.
 
-SQLite has a single write lock and each commit costs an fsync. Request threads hand their
-delivery to this process's writer thread and wait; the writer inserts whatever has queued
-up in one transaction, commits (one fsync for the batch), then releases every waiter.
-Each delivery is still acknowledged only after the commit that holds its row.
+SQLite has a single write lock and each commit costs an fsync. Request threads queue their
+delivery; one that finds nobody writing becomes the writer: it inserts whatever has queued
+up in one transaction, commits (one fsync for the batch), releases every waiter, and goes on
+until its own delivery has committed. The others wait for the commit that holds their row,
+looking every HAND_OVER_SECONDS whether the writer stopped (then one of them takes over).
+Each delivery is still acknowledged only after the commit that holds it.
 
-The writer keeps one connection for its whole life (no pool check-out, reset and check-in
-per batch) and inserts a batch with one multi-row `INSERT ... ON CONFLICT DO NOTHING
-RETURNING webhook_id`: profiling intake showed the pool round trip and the three
-statements per batch (max id, insert, ids above it) as a third of the writer's CPU. That
-INSERT runs on the sqlite3 connection itself (`BatchInsert`), inside SQLAlchemy's transaction.
+The sender writes itself rather than handing its delivery to a writer thread: at a few
+deliveries a second every delivery was a batch of one, and the hand-off (waking the writer,
+then waking the sender) cost about as much CPU as the INSERT (issue 19 session 32 part W).
+
+The writer keeps one connection (no pool check-out, reset and check-in per batch) and
+inserts a batch with one multi-row `INSERT ... ON CONFLICT DO NOTHING RETURNING webhook_id`:
+profiling intake showed the pool round trip and the three statements per batch (max id,
+insert, ids above it) as a third of the writer's CPU. That INSERT runs on the sqlite3
+connection itself (`BatchInsert`), inside SQLAlchemy's transaction.
 """
 from __future__ import annotations
 
 import logging
 import queue
 import threading
+import time
 from concurrent.futures import Future
 
 from sqlalchemy.dialects import sqlite
@@ -24,6 +31,10 @@ from sqlalchemy.engine import Connection, Engine
 from .inbox import INBOX, IncomingWebhook, Recorded, record_delivery
 
 log = logging.getLogger(__name__)
+
+# How long a waiting sender sleeps before it looks whether the writer stopped (it stops once its
+# own delivery committed): the most a delivery can wait for a writer beyond the batch ahead of it.
+HAND_OVER_SECONDS = 0.002
 
 
 class GroupCommitWriter:
@@ -36,45 +47,50 @@ class GroupCommitWriter:
         self.write_lock = sqlite_write_lock(str(engine.url))
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[tuple[IncomingWebhook, Future]] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._writing = threading.Lock()  # held by the sender that is writing batches (and owns the connection meanwhile)
         self._conn: Connection | None = None
-        self._start_lock = threading.Lock()
 
     def record(self, hook: IncomingWebhook, timeout: float = 10.0) -> Recorded:
-        """Queue the delivery and wait until the transaction holding it has committed."""
-        self._ensure_running()
+        """Queue the delivery and wait until the transaction holding it has committed (written by this thread if nobody is writing)."""
         done: Future = Future()
         self._queue.put((hook, done))
-        return done.result(timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while not done.done():
+            if self._writing.acquire(blocking=False):
+                try:
+                    self._write_until(done)
+                finally:
+                    self._writing.release()
+                continue
+            # Someone is writing: it takes this delivery in one of its batches, or stops once its own
+            # committed; then the first of the waiting senders to look again writes what is left.
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                done.result(timeout=min(HAND_OVER_SECONDS, left))
+            except TimeoutError:
+                continue
+        return done.result(timeout=0)
 
-    def _ensure_running(self) -> None:
-        # Started lazily, in the process that serves requests (gunicorn forks workers
-        # after import, and threads do not survive a fork).
-        if self._thread is not None and self._thread.is_alive():
-            return
-        with self._start_lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="inbox-writer", daemon=True)
-                self._thread.start()
-
-    def _run(self) -> None:
+    def _write_until(self, done: Future) -> None:
+        """Write queued batches (oldest first) until the one holding `done` has committed: a sender serves others only until its own 200."""
         from ..db import urgent_writes
 
         with urgent_writes():  # a sender waits for each 200: intake goes before the background workers
-            self._loop()
-
-    def _loop(self) -> None:
-        while True:
-            batch = [self._queue.get()]
-            while len(batch) < self.max_batch:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            self._write(batch)
+            while not done.done():
+                batch = []
+                while len(batch) < self.max_batch:
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                if not batch:
+                    return  # (not reached: `done` is queued until a batch takes it)
+                self._write(batch)
 
     def _connection(self) -> Connection:
-        # Only the writer thread uses it; it is replaced after any failure (the next batch
+        # Only the sender holding `_writing` uses it; it is replaced after any failure (the next batch
         # starts from a fresh connection rather than one in an unknown state).
         if self._conn is None:
             self._conn = self.engine.connect()

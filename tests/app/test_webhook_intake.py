@@ -210,3 +210,49 @@ def test_group_commit_stores_every_column_as_a_core_insert_does(sqlite_url, monk
         row["webhook_id"] = row["event_id"] = row["event_key"] = "x"
     assert rows[0] == rows[1] == rows[2] and rows[0]["received_at"] == "2025-01-02 03:04:05.060708"
     assert len(set(types)) == 1
+
+
+def test_group_commit_sender_writes_until_its_own_delivery_committed_then_a_waiting_sender_takes_over(sqlite_url):
+    """No writer thread: the sender that finds nobody writing writes; the deliveries queued meanwhile are written by one of their own senders."""
+    import threading
+    import time
+
+    from shopify_app.db import make_engine
+    from shopify_app.webhooks.group_commit import GroupCommitWriter
+    from shopify_app.webhooks.inbox import IncomingWebhook, Recorded
+
+    engine = make_engine(sqlite_url)
+    writer = GroupCommitWriter(engine)
+    batches, first_batch_started, finish_first_batch = [], threading.Event(), threading.Event()
+    write = writer._write
+
+    def observed_write(batch):
+        batches.append((threading.current_thread().name, [hook.webhook_id for hook, _ in batch]))
+        if len(batches) == 1:
+            first_batch_started.set()
+            finish_first_batch.wait(10)
+        write(batch)
+
+    writer._write = observed_write
+    outcomes = {}
+
+    def send(name):
+        outcomes[name] = writer.record(IncomingWebhook(name, "demo.myshopify.com", "orders/create", "{}", f"e-{name}"))
+
+    senders = {name: threading.Thread(target=send, args=(name,), name=name) for name in ("a", "b", "c")}
+    senders["a"].start()
+    assert first_batch_started.wait(10)
+    senders["b"].start()
+    senders["c"].start()
+    deadline = time.monotonic() + 10
+    while writer._queue.qsize() < 2 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    finish_first_batch.set()
+    for sender in senders.values():
+        sender.join(10)
+    with engine.connect() as conn:
+        stored = set(conn.execute(select(WebhookDelivery.webhook_id)).scalars())
+    engine.dispose()
+    assert outcomes == {"a": Recorded.NEW, "b": Recorded.NEW, "c": Recorded.NEW} and stored == {"a", "b", "c"}
+    assert batches[0] == ("a", ["a"])  # the first sender wrote its own delivery, in its own thread
+    assert len(batches) == 2 and batches[1][0] in ("b", "c") and batches[1][1] == ["b", "c"]  # then one waiting sender wrote both
