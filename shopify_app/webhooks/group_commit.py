@@ -3,8 +3,9 @@
 SQLite has a single write lock and each commit costs an fsync. Request threads queue their
 delivery; one that finds nobody writing becomes the writer: it inserts whatever has queued
 up in one transaction, commits (one fsync for the batch), releases every waiter, and goes on
-until its own delivery has committed. The others wait for the commit that holds their row,
-looking every HAND_OVER_SECONDS whether the writer stopped (then one of them takes over).
+until its own delivery has committed and nothing more is queued (BATCHES_AFTER_OWN at most).
+The others wait for the commit that holds their row, looking every HAND_OVER_SECONDS whether
+the writer stopped (then one of them takes over).
 Each delivery is still acknowledged only after the commit that holds it.
 
 The sender writes itself rather than handing its delivery to a writer thread: at a few
@@ -32,9 +33,12 @@ from .inbox import INBOX, IncomingWebhook, Recorded, record_delivery
 
 log = logging.getLogger(__name__)
 
-# How long a waiting sender sleeps before it looks whether the writer stopped (it stops once its
-# own delivery committed): the most a delivery can wait for a writer beyond the batch ahead of it.
-HAND_OVER_SECONDS = 0.002
+# A writer goes on while deliveries queued behind its own (their senders then wake once, to their
+# 200), but for at most this many batches after its own: its sender's 200 waits meanwhile.
+BATCHES_AFTER_OWN = 2
+# How long a waiting sender sleeps before it looks whether the writer stopped: only under a steady
+# stream of deliveries does one stop with some still queued, and then one of their senders takes over.
+HAND_OVER_SECONDS = 0.005
 
 
 class GroupCommitWriter:
@@ -62,8 +66,8 @@ class GroupCommitWriter:
                 finally:
                     self._writing.release()
                 continue
-            # Someone is writing: it takes this delivery in one of its batches, or stops once its own
-            # committed; then the first of the waiting senders to look again writes what is left.
+            # Someone is writing: it takes this delivery in one of its batches, or stops (its own committed,
+            # BATCHES_AFTER_OWN more written); then the first waiting sender to look again writes what is left.
             left = deadline - time.monotonic()
             if left <= 0:
                 break
@@ -74,11 +78,12 @@ class GroupCommitWriter:
         return done.result(timeout=0)
 
     def _write_until(self, done: Future) -> None:
-        """Write queued batches (oldest first) until the one holding `done` has committed: a sender serves others only until its own 200."""
+        """Write queued batches (oldest first) until the one holding `done` has committed, then at most BATCHES_AFTER_OWN more while any queued."""
         from ..db import urgent_writes
 
+        after_own = 0
         with urgent_writes():  # a sender waits for each 200: intake goes before the background workers
-            while not done.done():
+            while after_own <= BATCHES_AFTER_OWN:
                 batch = []
                 while len(batch) < self.max_batch:
                     try:
@@ -86,8 +91,9 @@ class GroupCommitWriter:
                     except queue.Empty:
                         break
                 if not batch:
-                    return  # (not reached: `done` is queued until a batch takes it)
+                    return
                 self._write(batch)
+                after_own += done.done()
 
     def _connection(self) -> Connection:
         # Only the sender holding `_writing` uses it; it is replaced after any failure (the next batch

@@ -212,15 +212,19 @@ def test_group_commit_stores_every_column_as_a_core_insert_does(sqlite_url, monk
     assert len(set(types)) == 1
 
 
-def test_group_commit_sender_writes_until_its_own_delivery_committed_then_a_waiting_sender_takes_over(sqlite_url):
-    """No writer thread: the sender that finds nobody writing writes; the deliveries queued meanwhile are written by one of their own senders."""
+@pytest.mark.parametrize("batches_after_own", [0, 2])
+def test_group_commit_sender_writes_its_own_delivery_then_what_queued_or_a_waiting_sender_takes_over(sqlite_url, monkeypatch, batches_after_own):
+    """No writer thread: the sender that finds nobody writing writes, and what queued meanwhile is written by it (within its
+    BATCHES_AFTER_OWN) or, once it stopped, by one of the waiting senders."""
     import threading
     import time
 
     from shopify_app.db import make_engine
+    from shopify_app.webhooks import group_commit
     from shopify_app.webhooks.group_commit import GroupCommitWriter
     from shopify_app.webhooks.inbox import IncomingWebhook, Recorded
 
+    monkeypatch.setattr(group_commit, "BATCHES_AFTER_OWN", batches_after_own)
     engine = make_engine(sqlite_url)
     writer = GroupCommitWriter(engine)
     batches, first_batch_started, finish_first_batch = [], threading.Event(), threading.Event()
@@ -255,4 +259,5 @@ def test_group_commit_sender_writes_until_its_own_delivery_committed_then_a_wait
     engine.dispose()
     assert outcomes == {"a": Recorded.NEW, "b": Recorded.NEW, "c": Recorded.NEW} and stored == {"a", "b", "c"}
     assert batches[0] == ("a", ["a"])  # the first sender wrote its own delivery, in its own thread
-    assert len(batches) == 2 and batches[1][0] in ("b", "c") and batches[1][1] == ["b", "c"]  # then one waiting sender wrote both
+    assert len(batches) == 2 and batches[1][1] == ["b", "c"]  # then the two queued meanwhile, in one batch
+    assert batches[1][0] in (("a",) if batches_after_own else ("b", "c"))  # by the first sender, or by one that waited
