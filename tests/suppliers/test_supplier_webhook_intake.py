@@ -145,3 +145,25 @@ def test_metrics_count_the_supplier_door_on_the_lean_path(world):
     assert paths.lean.post(f"/suppliers/{supplier_id}/webhooks", data=body, headers=signed(body, OTHER_SECRET)).status_code == 401
     assert (recorded._value.get(), refused._value.get()) == (before[0] + 1, before[1] + 1)
     assert paths.passed_on == 0
+
+
+def test_the_raw_supplier_read_gives_the_core_row(app_factory, database_url):
+    """live_supplier reads on the DBAPI connection: its row must equal _LIVE_SUPPLIER's through Core (JSON settings, encrypted bytes)."""
+    from shopify_app.suppliers.webhooks import _LIVE_SUPPLIER, live_supplier
+
+    app = app_factory(database_url)
+    install_shop(app, SHOP)
+    supplier_id = add_printful_supplier(app, SHOP, SECRET)
+    services = app.extensions["services"]
+    with services.session_factory.begin() as session:
+        session.get(Supplier, supplier_id).settings = {"products": {"TEE": {"id": 4011}}, "note": "é", "n": 1.5}
+    engine = services.read_session_factory.kw["bind"]
+    with engine.connect() as connection:
+        core = connection.execute(_LIVE_SUPPLIER, {"id": supplier_id}).first()
+    raw = live_supplier(engine, supplier_id)
+    assert tuple(raw) == tuple(core) and raw._fields == tuple(core._fields)
+    assert raw.settings["products"] == {"TEE": {"id": 4011}} and isinstance(raw.credentials_enc, bytes)
+    assert live_supplier(engine, supplier_id + 1000) is None
+    with services.session_factory.begin() as session:
+        session.get(Supplier, supplier_id).deleted_at = session.get(Supplier, supplier_id).created_at
+    assert live_supplier(engine, supplier_id) is None
