@@ -15,23 +15,13 @@ import pytest
 from sqlalchemy import select
 from werkzeug.test import Client
 
-from conftest import install_shop
+from conftest import install_shop, printful_supplier
 from shopify_app.models import WebhookDelivery
 from shopify_app.suppliers.models import Supplier
 
 SHOP, OTHER_SHOP = "demo.myshopify.com", "other.myshopify.com"
 SECRET, OTHER_SECRET = "ab" * 16, "cd" * 16
 REQUEST_ID = "req-12345678"
-
-
-def add_printful_supplier(app, shop: str, secret: str) -> int:
-    services = app.extensions["services"]
-    with services.session_factory.begin() as session:
-        supplier = Supplier(shop_domain=shop, name="Printful", kind="printful", settings={"products": {}},
-                            credentials_enc=services.box.encrypt(json.dumps({"token": "pf", "webhook_secret_key": secret})))
-        session.add(supplier)
-        session.flush()
-        return supplier.id
 
 
 def event(**extra) -> bytes:
@@ -76,7 +66,7 @@ def stored(app) -> list[tuple[str, str, int]]:
 def world(app_factory, sqlite_url):
     app = app_factory(sqlite_url)
     install_shop(app, SHOP, OTHER_SHOP)
-    return app, add_printful_supplier(app, SHOP, SECRET), add_printful_supplier(app, OTHER_SHOP, OTHER_SECRET), Paths(app)
+    return app, printful_supplier(app, SECRET, SHOP), printful_supplier(app, OTHER_SECRET, OTHER_SHOP), Paths(app)
 
 
 def test_a_signed_event_is_recorded_once_and_its_redelivery_answered_alike(world):
@@ -153,7 +143,7 @@ def test_the_raw_supplier_read_gives_the_core_row(app_factory, database_url):
 
     app = app_factory(database_url)
     install_shop(app, SHOP)
-    supplier_id = add_printful_supplier(app, SHOP, SECRET)
+    supplier_id = printful_supplier(app, SECRET, SHOP)
     services = app.extensions["services"]
     with services.session_factory.begin() as session:
         session.get(Supplier, supplier_id).settings = {"products": {"TEE": {"id": 4011}}, "note": "é", "n": 1.5}
