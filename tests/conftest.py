@@ -155,6 +155,19 @@ def install_shop(app, *shops: str) -> None:
         app.extensions["services"].tokens.save(shop, "shpat_test", None, None, None, None)
 
 
+def printful_supplier(app, secret: str = "ab" * 16, shop: str = "demo.myshopify.com") -> int:
+    """A Printful supplier of `shop` whose webhooks are signed with `secret`; its id."""
+    from shopify_app.suppliers.models import Supplier
+
+    services = app.extensions["services"]
+    with services.session_factory.begin() as session:
+        supplier = Supplier(shop_domain=shop, name="Printful", kind="printful", settings={"products": {}},
+                            credentials_enc=services.box.encrypt(json.dumps({"token": "pf", "webhook_secret_key": secret})))
+        session.add(supplier)
+        session.flush()
+        return supplier.id
+
+
 def sign(body: bytes, secret: str = API_SECRET) -> str:
     """Shopify's webhook signature: base64 HMAC-SHA256 of the raw body (the client's side)."""
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()

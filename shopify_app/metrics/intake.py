@@ -45,11 +45,16 @@ def _answered(response: Response) -> Response:
 def _record_intake(response: Response, seconds: float) -> None:
     door_topic = INBOX_DOORS.get(request.endpoint)
     if door_topic is not None:
-        topic, outcome = door_topic, "recorded" if response.status_code == 200 else str(response.status_code)
-        WEBHOOK_INTAKE_SECONDS.labels(topic).observe(seconds)
-        WEBHOOKS_RECEIVED.labels(topic, outcome).inc()
+        record_door_intake(door_topic, response.status_code, seconds)
     else:  # the view answers new | replay | duplicate_event
         record_shopify_intake(request.headers.get("X-Shopify-Topic"), response.status_code, response.get_data(as_text=True), seconds)
+
+
+@never_raises
+def record_door_intake(door_topic: str, status: int, seconds: float) -> None:
+    """Count and time one answer of another door into the inbox (a supplier's webhook, a fulfillment-service callback)."""
+    WEBHOOK_INTAKE_SECONDS.labels(door_topic).observe(seconds)
+    WEBHOOKS_RECEIVED.labels(door_topic, "recorded" if status == 200 else str(status)).inc()
 
 
 @never_raises

@@ -1,28 +1,44 @@
-"""Group commit for the inbox on SQLite: one writer thread, many deliveries per transaction.
+"""Group commit for the inbox on SQLite: many deliveries per transaction, written by one sender at a time.
 
-SQLite has a single write lock and each commit costs an fsync. Request threads hand their
-delivery to this process's writer thread and wait; the writer inserts whatever has queued
-up in one transaction, commits (one fsync for the batch), then releases every waiter.
-Each delivery is still acknowledged only after the commit that holds its row.
+SQLite has a single write lock and each commit costs an fsync. Request threads queue their
+delivery; one that finds nobody writing becomes the writer: it inserts whatever has queued
+up in one transaction, commits (one fsync for the batch), releases every waiter, and goes on
+until its own delivery has committed and nothing more is queued (BATCHES_AFTER_OWN at most).
+The others wait for the commit that holds their row, looking every HAND_OVER_SECONDS whether
+the writer stopped (then one of them takes over).
+Each delivery is still acknowledged only after the commit that holds it.
 
-The writer keeps one connection for its whole life (no pool check-out, reset and check-in
-per batch) and inserts a batch with one multi-row `INSERT ... ON CONFLICT DO NOTHING
-RETURNING webhook_id`: profiling intake showed the pool round trip and the three
-statements per batch (max id, insert, ids above it) as a third of the writer's CPU.
+The sender writes itself rather than handing its delivery to a writer thread: at a few
+deliveries a second every delivery was a batch of one, and the hand-off (waking the writer,
+then waking the sender) cost about as much CPU as the INSERT (issue 19 session 32 part W).
+
+The writer keeps one connection (no pool check-out, reset and check-in per batch) and
+inserts a batch with one multi-row `INSERT ... ON CONFLICT DO NOTHING RETURNING webhook_id`:
+profiling intake showed the pool round trip and the three statements per batch (max id,
+insert, ids above it) as a third of the writer's CPU. That INSERT runs on the sqlite3
+connection itself (`BatchInsert`), inside SQLAlchemy's transaction.
 """
 from __future__ import annotations
 
 import logging
 import queue
 import threading
+import time
 from concurrent.futures import Future
 
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from .inbox import INBOX, IncomingWebhook, Recorded, record_delivery
 
 log = logging.getLogger(__name__)
+
+# A writer goes on while deliveries queued behind its own (their senders then wake once, to their
+# 200), but for at most this many batches after its own: its sender's 200 waits meanwhile.
+BATCHES_AFTER_OWN = 2
+# How long a waiting sender sleeps before it looks whether the writer stopped: only under a steady
+# stream of deliveries does one stop with some still queued, and then one of their senders takes over.
+HAND_OVER_SECONDS = 0.005
 
 
 class GroupCommitWriter:
@@ -35,45 +51,52 @@ class GroupCommitWriter:
         self.write_lock = sqlite_write_lock(str(engine.url))
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[tuple[IncomingWebhook, Future]] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._writing = threading.Lock()  # held by the sender that is writing batches (and owns the connection meanwhile)
         self._conn: Connection | None = None
-        self._start_lock = threading.Lock()
 
     def record(self, hook: IncomingWebhook, timeout: float = 10.0) -> Recorded:
-        """Queue the delivery and wait until the transaction holding it has committed."""
-        self._ensure_running()
+        """Queue the delivery and wait until the transaction holding it has committed (written by this thread if nobody is writing)."""
         done: Future = Future()
         self._queue.put((hook, done))
-        return done.result(timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while not done.done():
+            if self._writing.acquire(blocking=False):
+                try:
+                    self._write_until(done)
+                finally:
+                    self._writing.release()
+                continue
+            # Someone is writing: it takes this delivery in one of its batches, or stops (its own committed,
+            # BATCHES_AFTER_OWN more written); then the first waiting sender to look again writes what is left.
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                done.result(timeout=min(HAND_OVER_SECONDS, left))
+            except TimeoutError:
+                continue
+        return done.result(timeout=0)
 
-    def _ensure_running(self) -> None:
-        # Started lazily, in the process that serves requests (gunicorn forks workers
-        # after import, and threads do not survive a fork).
-        if self._thread is not None and self._thread.is_alive():
-            return
-        with self._start_lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="inbox-writer", daemon=True)
-                self._thread.start()
-
-    def _run(self) -> None:
+    def _write_until(self, done: Future) -> None:
+        """Write queued batches (oldest first) until the one holding `done` has committed, then at most BATCHES_AFTER_OWN more while any queued."""
         from ..db import urgent_writes
 
+        after_own = 0
         with urgent_writes():  # a sender waits for each 200: intake goes before the background workers
-            self._loop()
-
-    def _loop(self) -> None:
-        while True:
-            batch = [self._queue.get()]
-            while len(batch) < self.max_batch:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            self._write(batch)
+            while after_own <= BATCHES_AFTER_OWN:
+                batch = []
+                while len(batch) < self.max_batch:
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                if not batch:
+                    return
+                self._write(batch)
+                after_own += done.done()
 
     def _connection(self) -> Connection:
-        # Only the writer thread uses it; it is replaced after any failure (the next batch
+        # Only the sender holding `_writing` uses it; it is replaced after any failure (the next batch
         # starts from a fresh connection rather than one in an unknown state).
         if self._conn is None:
             self._conn = self.engine.connect()
@@ -103,15 +126,53 @@ class GroupCommitWriter:
                 log.debug("closing the inbox writer's connection failed", exc_info=True)
 
 
-# One statement for the whole batch: SQLAlchemy's "insertmanyvalues" sends the rows as one
-# multi-row INSERT and gathers RETURNING from it, so the rows that went in are known without
-# a second query.
-_INSERT_NEW = sqlite_insert(INBOX).on_conflict_do_nothing().returning(INBOX.c.webhook_id)
+class BatchInsert:
+    """The batch's multi-row `INSERT ... ON CONFLICT DO NOTHING RETURNING webhook_id`, run on the sqlite3 connection itself (SQLite only, like the writer).
+
+    Through SQLAlchemy's Core execute the statement cost more CPU than SQLite spent on it (its
+    cache key, execution context and result per batch; issue 19 session 32 part W): the text is
+    built once per batch size here and the values bound by the columns' own SQLAlchemy bind
+    processors, so what is stored is what Core would store. The transaction stays SQLAlchemy's.
+    """
+
+    def __init__(self, dialect):
+        self.keys = tuple(IncomingWebhook("", "", "", "").row())
+        names = {column.key: column.name for column in INBOX.columns}
+        self.columns = tuple(column.key for column in INBOX.columns if column.key in self.keys)  # the table's order
+        if set(self.columns) != set(self.keys):
+            raise RuntimeError("IncomingWebhook.row() names a column the inbox does not have")
+        self._processors = tuple((key, INBOX.c[key].type.dialect_impl(dialect).bind_processor(dialect)) for key in self.columns)
+        self._head = f"INSERT INTO {INBOX.name} ({', '.join(names[key] for key in self.columns)}) VALUES "
+        self._row = "(" + ", ".join("?" * len(self.columns)) + ")"
+        self._texts: dict[int, str] = {}
+
+    def text(self, rows: int) -> str:
+        """The statement for `rows` rows."""
+        text = self._texts.get(rows)
+        if text is None:
+            text = self._texts[rows] = self._head + ", ".join([self._row] * rows) + " ON CONFLICT DO NOTHING RETURNING webhook_id"
+        return text
+
+    def __call__(self, conn: Connection, hooks: list[IncomingWebhook]) -> set[str]:
+        """Insert the hooks' rows in the connection's open transaction; the webhook ids that went in."""
+        values = []
+        for hook in hooks:
+            row = hook.row()
+            values.extend(process(row[key]) if process is not None else row[key] for key, process in self._processors)
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(self.text(len(hooks)), values)
+            return {webhook_id for (webhook_id,) in cursor.fetchall()}
+        finally:
+            cursor.close()
+
+
+_BATCH_INSERT = BatchInsert(sqlite.dialect())  # the writer's engine is pysqlite: the same bind processors
 
 
 def record_batch(conn: Connection, hooks: list[IncomingWebhook]) -> list[Recorded]:
     """Insert a batch with one multi-row INSERT; classify the rows that did not go in one by one."""
-    inserted = set(conn.execute(_INSERT_NEW, [hook.row() for hook in hooks]).scalars())
+    inserted = _BATCH_INSERT(conn, hooks)
     outcomes = []
     for hook in hooks:
         if hook.webhook_id in inserted:

@@ -4,7 +4,8 @@ Every Shopify webhook is a POST to /webhooks, so its path runs outside Flask
 (`WebhookIntakeMiddleware`): Flask's request context, its hooks and a werkzeug Response cost
 more CPU per delivery than the intake itself. It keeps what those hooks do for /webhooks (the
 log context and X-Request-Id, the intake metrics) and runs the same `accept_delivery` as the
-Flask view, which still answers every other method.
+Flask view, which still answers every other method. A supplier's webhook (POST
+/suppliers/<id>/webhooks) takes the same path with the supplier view's `accept_supplier_delivery`.
 """
 from __future__ import annotations
 
@@ -14,10 +15,15 @@ import uuid
 from typing import Callable
 
 from flask import Blueprint, Response, current_app, request
+from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.wrappers import Request
 
+from ..auth.install import sanitized_shop
 from ..server.logs import bind, unbind
 from ..server.request_context import REQUEST_ID, SHOP, TOPIC, well_formed
+from ..suppliers.webhooks import SUPPLIER_EVENT_TOPIC, accept_supplier_delivery, supplier_webhook_id
+from ..web.security import content_security_policy
 from .inbox import IncomingWebhook, Recorded
 from .signature import body_signature_valid
 
@@ -26,6 +32,7 @@ blueprint = Blueprint("webhooks", __name__)
 
 REQUIRED_HEADERS = ("X-Shopify-Topic", "X-Shopify-Shop-Domain", "X-Shopify-Webhook-Id")
 PATH = "/webhooks"
+SUPPLIERS_PREFIX = "/suppliers/"
 
 
 def _plain(status: int, text: str) -> Response:
@@ -89,22 +96,43 @@ def receive_webhook() -> Response:
 
 def serve_webhooks_outside_flask(app) -> None:
     """Put WebhookIntakeMiddleware in front of the app (after the hooks it stands in for are installed)."""
-    from ..metrics.intake import record_shopify_intake
+    from ..metrics.intake import record_door_intake, record_shopify_intake
 
-    app.wsgi_app = WebhookIntakeMiddleware(app, app.wsgi_app, record_shopify_intake)
+    app.wsgi_app = WebhookIntakeMiddleware(app, app.wsgi_app, record_shopify_intake, record_door_intake)
 
 
 class WebhookIntakeMiddleware:
-    """WSGI: POST /webhooks straight to `accept_delivery`; every other request to the Flask app."""
+    """WSGI: POST /webhooks and POST /suppliers/<id>/webhooks straight to their intake; every other request to the Flask app.
 
-    def __init__(self, app, wsgi_app, record_metrics: Callable[[str | None, int, str, float], None]):
+    A supplier's webhook is the third request of every order (Printful's): through Flask it
+    cost about twice the CPU of a Shopify delivery here. It runs the Flask view's own
+    `accept_supplier_delivery` and answers as the view would (text/html, its CSP, X-Request-Id);
+    a body of unknown length or over the cap takes the Flask view, which answers those.
+    """
+
+    def __init__(self, app, wsgi_app, record_metrics: Callable[[str | None, int, str, float], None],
+                 record_door_metrics: Callable[[str, int, float], None] | None = None):
         self.services = app.extensions["services"]
         self.wsgi_app = wsgi_app
         self.record_metrics = record_metrics  # (X-Shopify-Topic, status, answer, seconds)
+        self.record_door_metrics = record_door_metrics  # (door topic, status, seconds)
+        self.csp_without_shop = content_security_policy(self.services.settings, None)  # what add_content_security_policy sets when no ?shop= names one
 
     def __call__(self, environ, start_response):
-        if environ.get("PATH_INFO") != PATH or environ.get("REQUEST_METHOD") != "POST":
+        if environ.get("REQUEST_METHOD") != "POST":
             return self.wsgi_app(environ, start_response)
+        path = environ.get("PATH_INFO", "")
+        if path == PATH:
+            return self._shopify(environ, start_response)
+        if path.startswith(SUPPLIERS_PREFIX):
+            supplier_id = supplier_webhook_id(path)
+            content_length = _content_length(environ)
+            # Known length within the cap only: Flask answers the rest (its 413 for a body over MAX_CONTENT_LENGTH).
+            if supplier_id is not None and content_length is not None and content_length <= self.services.settings.webhook_max_bytes:
+                return self._supplier(environ, start_response, supplier_id, content_length)
+        return self.wsgi_app(environ, start_response)
+
+    def _shopify(self, environ, start_response):
         content_length = _content_length(environ)
         if content_length is None and not environ.get("wsgi.input_terminated"):
             # A body of unknown length on a server that does not end the stream for us:
@@ -124,13 +152,37 @@ class WebhookIntakeMiddleware:
         finally:
             unbind(token)
         self.record_metrics(environ.get("HTTP_X_SHOPIFY_TOPIC"), status, text, time.perf_counter() - started)
-        data = text.encode("utf-8")
-        # The status line as a werkzeug Response (the Flask view) writes it.
-        start_response(f"{status} {HTTP_STATUS_CODES[status].upper()}", [
-            ("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(data))), ("X-Request-Id", request_id)])
-        return [data]
+        return _answer(start_response, status, text, "text/plain; charset=utf-8", request_id)
+
+    def _supplier(self, environ, start_response, supplier_id: int, content_length: int):
+        started = time.perf_counter()
+        request_id = well_formed(environ.get("HTTP_X_REQUEST_ID"), REQUEST_ID) or uuid.uuid4().hex
+        # The request's query only matters when it has one (the log context's and the CSP's ?shop=, as Flask's hooks read it).
+        query_shop = Request(environ).args.get("shop") if environ.get("QUERY_STRING") else None
+        token = bind(request_id=request_id,
+                     shop=well_formed(environ.get("HTTP_X_SHOPIFY_SHOP_DOMAIN"), SHOP) or well_formed(query_shop, SHOP),
+                     topic=well_formed(environ.get("HTTP_X_SHOPIFY_TOPIC"), TOPIC))
+        try:
+            raw = _read_exactly(environ["wsgi.input"], content_length)
+            status, text = accept_supplier_delivery(self.services, supplier_id, EnvironHeaders(environ), raw)
+        except Exception:  # noqa: BLE001 - as Flask would: a 500 (nothing acknowledged; the supplier retries), logged with its traceback
+            log.exception("supplier webhook intake failed")
+            status, text = 500, "Internal Server Error"
+        finally:
+            unbind(token)
+        if self.record_door_metrics is not None:
+            self.record_door_metrics(SUPPLIER_EVENT_TOPIC, status, time.perf_counter() - started)
+        shop = sanitized_shop(query_shop)
+        csp = content_security_policy(self.services.settings, shop) if shop else self.csp_without_shop
+        return _answer(start_response, status, text, "text/html; charset=utf-8", request_id, ("Content-Security-Policy", csp))
 
 
+def _answer(start_response, status: int, text: str, content_type: str, request_id: str, *extra: tuple[str, str]) -> list[bytes]:
+    data = text.encode("utf-8")
+    # The status line as a werkzeug Response (the Flask view) writes it.
+    start_response(f"{status} {HTTP_STATUS_CODES[status].upper()}", [
+        ("Content-Type", content_type), ("Content-Length", str(len(data))), ("X-Request-Id", request_id), *extra])
+    return [data]
 
 
 def _content_length(environ) -> int | None:

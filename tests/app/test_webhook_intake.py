@@ -181,3 +181,83 @@ def test_group_commit_writer_fails_only_the_batch_it_could_not_commit_and_goes_o
         stored = conn.execute(select(WebhookDelivery.webhook_id).order_by(WebhookDelivery.id)).scalars().all()
     engine.dispose()
     assert stored == ["first", "after"]
+
+
+def test_group_commit_stores_every_column_as_a_core_insert_does(sqlite_url, monkeypatch):
+    """The writer's batch INSERT runs on the sqlite3 connection itself: its rows must be Core's, byte for byte (timestamps' text included)."""
+    import datetime as dt
+    import sqlite3
+
+    from shopify_app.db import make_engine
+    from shopify_app.webhooks import inbox
+    from shopify_app.webhooks.group_commit import record_batch
+    from shopify_app.webhooks.inbox import IncomingWebhook, Recorded, record_delivery
+
+    monkeypatch.setattr(inbox, "utcnow", lambda: dt.datetime(2025, 1, 2, 3, 4, 5, 60708, tzinfo=dt.timezone.utc))
+    engine = make_engine(sqlite_url)
+    hook = lambda wid: IncomingWebhook(wid, "demo.myshopify.com", "orders/create", '{"é": 1}', f"e-{wid}", "2025-01", "2025-01-02T03:04:05Z")  # noqa: E731
+    with engine.begin() as conn:
+        assert record_delivery(conn, hook("core")) is Recorded.NEW
+    with engine.begin() as conn:
+        assert record_batch(conn, [hook("batch"), hook("batch2")]) == [Recorded.NEW, Recorded.NEW]
+    engine.dispose()
+    with sqlite3.connect(sqlite_url.split("///", 1)[-1]) as db:
+        db.row_factory = sqlite3.Row
+        rows = [dict(row) for row in db.execute("SELECT * FROM webhook_inbox ORDER BY id")]
+        types = db.execute("SELECT typeof(received_at), typeof(next_attempt_at), typeof(attempts), typeof(delivery_count) FROM webhook_inbox").fetchall()
+    for row in rows:
+        del row["id"]
+        row["webhook_id"] = row["event_id"] = row["event_key"] = "x"
+    assert rows[0] == rows[1] == rows[2] and rows[0]["received_at"] == "2025-01-02 03:04:05.060708"
+    assert len(set(types)) == 1
+
+
+@pytest.mark.parametrize("batches_after_own", [0, 2])
+def test_group_commit_sender_writes_its_own_delivery_then_what_queued_or_a_waiting_sender_takes_over(sqlite_url, monkeypatch, batches_after_own):
+    """No writer thread: the sender that finds nobody writing writes, and what queued meanwhile is written by it (within its
+    BATCHES_AFTER_OWN) or, once it stopped, by one of the waiting senders."""
+    import threading
+    import time
+
+    from shopify_app.db import make_engine
+    from shopify_app.webhooks import group_commit
+    from shopify_app.webhooks.group_commit import GroupCommitWriter
+    from shopify_app.webhooks.inbox import IncomingWebhook, Recorded
+
+    monkeypatch.setattr(group_commit, "BATCHES_AFTER_OWN", batches_after_own)
+    engine = make_engine(sqlite_url)
+    writer = GroupCommitWriter(engine)
+    batches, first_batch_started, finish_first_batch = [], threading.Event(), threading.Event()
+    write = writer._write
+
+    def observed_write(batch):
+        batches.append((threading.current_thread().name, [hook.webhook_id for hook, _ in batch]))
+        if len(batches) == 1:
+            first_batch_started.set()
+            finish_first_batch.wait(10)
+        write(batch)
+
+    writer._write = observed_write
+    outcomes = {}
+
+    def send(name):
+        outcomes[name] = writer.record(IncomingWebhook(name, "demo.myshopify.com", "orders/create", "{}", f"e-{name}"))
+
+    senders = {name: threading.Thread(target=send, args=(name,), name=name) for name in ("a", "b", "c")}
+    senders["a"].start()
+    assert first_batch_started.wait(10)
+    senders["b"].start()
+    senders["c"].start()
+    deadline = time.monotonic() + 10
+    while writer._queue.qsize() < 2 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    finish_first_batch.set()
+    for sender in senders.values():
+        sender.join(10)
+    with engine.connect() as conn:
+        stored = set(conn.execute(select(WebhookDelivery.webhook_id)).scalars())
+    engine.dispose()
+    assert outcomes == {"a": Recorded.NEW, "b": Recorded.NEW, "c": Recorded.NEW} and stored == {"a", "b", "c"}
+    assert batches[0] == ("a", ["a"])  # the first sender wrote its own delivery, in its own thread
+    assert len(batches) == 2 and batches[1][1] == ["b", "c"]  # then the two queued meanwhile, in one batch
+    assert batches[1][0] in (("a",) if batches_after_own else ("b", "c"))  # by the first sender, or by one that waited

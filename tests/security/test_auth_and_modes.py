@@ -17,11 +17,10 @@ import jwt
 import pytest
 from sqlalchemy import func, select, update
 
-from conftest import API_KEY, API_SECRET, FERNET_KEY, REPO, install_shop, make_settings, sign, webhook_headers
+from conftest import API_KEY, API_SECRET, FERNET_KEY, REPO, install_shop, make_settings, printful_supplier, sign, webhook_headers
 from shopify_app.auth import install
 from shopify_app.config import SANDBOX_API_KEY, SANDBOX_API_SECRET, SANDBOX_ENCRYPTION_KEY, ConfigError, load_settings
 from shopify_app.models import OAuthState, ShopStatus, Shop, WebhookDelivery, utcnow
-from shopify_app.suppliers.models import Supplier
 
 SHOP = "demo.myshopify.com"
 APP_URL = "http://127.0.0.1:9"  # make_settings' APP_URL
@@ -157,16 +156,6 @@ def test_api_answers_401_for_a_shop_never_installed_or_uninstalled(app_factory, 
 # -- signature headers -------------------------------------------------------------------
 
 NON_ASCII = "ünïcødé-sïgnåture"
-
-
-def printful_supplier(app, secret: str = "ab" * 16) -> int:
-    services = app.extensions["services"]
-    with services.session_factory.begin() as session:
-        supplier = Supplier(shop_domain=SHOP, name="Printful", kind="printful", settings={"products": {}},
-                            credentials_enc=services.box.encrypt(json.dumps({"token": "pf", "webhook_secret_key": secret})))
-        session.add(supplier)
-        session.flush()
-        return supplier.id
 
 
 def test_non_ascii_signatures_answer_401_on_every_signed_route(real_app):
