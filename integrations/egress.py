@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
+from .api_client import ApiClient, ApiTransport, exchange_whole
 from .tls_defaults import verify_context
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -180,12 +181,12 @@ class EgressPolicy:
         return EgressTransport(self, total_seconds=total_seconds or self.total_seconds, max_bytes=max_bytes or self.max_bytes, verify=verify)
 
     def client(self, *, total_seconds: float | None = None, max_bytes: int | None = None, transport: httpx.BaseTransport | None = None, **kwargs: Any) -> httpx.Client:
-        """An httpx.Client that follows no redirects, ignores proxy variables and goes through the policy.
+        """An httpx client (ApiClient: keeps no cookies) that follows no redirects, ignores proxy variables and goes through the policy.
 
         `transport` replaces the policy's (tests with httpx.MockTransport only).
         """
         kwargs.setdefault("follow_redirects", False)
-        return httpx.Client(transport=transport or self.transport(total_seconds=total_seconds, max_bytes=max_bytes), trust_env=False, **kwargs)
+        return ApiClient(transport=transport or self.transport(total_seconds=total_seconds, max_bytes=max_bytes), trust_env=False, **kwargs)
 
 
 def resolve(host: str, port: int) -> list[IPAddress]:
@@ -313,7 +314,7 @@ class _CappedBody(httpx.SyncByteStream):
         self._inner.close()
 
 
-class EgressTransport(httpx.HTTPTransport):
+class EgressTransport(ApiTransport):
     """httpx's transport with the policy's checks at connect time, a total deadline and a byte cap."""
 
     def __init__(self, policy: EgressPolicy, *, total_seconds: float, max_bytes: int, verify: Any = True):
@@ -325,11 +326,7 @@ class EgressTransport(httpx.HTTPTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Refuse non-http(s) schemes and plain http to hosts the operator did not allow, then send within the caps."""
-        scheme, host = request.url.scheme, request.url.host
-        if scheme not in ("http", "https"):
-            raise EgressRefused(f"the {scheme or 'missing'} scheme")
-        if scheme == "http" and not self._plain_http_allowed(host, request.url.port or 80):
-            raise EgressRefused("plain http to a host the operator did not allow")
+        self._check_target(request)
         deadline = time.monotonic() + self.total_seconds
         token = _deadline.set(deadline)
         try:
@@ -338,6 +335,26 @@ class EgressTransport(httpx.HTTPTransport):
             _deadline.reset(token)
         response.stream = _CappedBody(response.stream, deadline, self.max_bytes)  # type: ignore[arg-type]
         return response
+
+    def handle_whole(self, request: httpx.Request) -> httpx.Response:
+        """handle_request with the answer read whole (ApiClient's plain calls): the same checks, deadline, cap and errors."""
+        self._check_target(request)
+        token = _deadline.set(time.monotonic() + self.total_seconds)
+        try:
+            return exchange_whole(self._pool, request, self._check_size)
+        finally:
+            _deadline.reset(token)
+
+    def _check_target(self, request: httpx.Request) -> None:
+        scheme, host = request.url.scheme, request.url.host
+        if scheme not in ("http", "https"):
+            raise EgressRefused(f"the {scheme or 'missing'} scheme")
+        if scheme == "http" and not self._plain_http_allowed(host, request.url.port or 80):
+            raise EgressRefused("plain http to a host the operator did not allow")
+
+    def _check_size(self, received: int) -> None:
+        if received > self.max_bytes:
+            raise ResponseTooLarge(f"the answer is larger than {self.max_bytes} bytes")
 
     def _plain_http_allowed(self, host: str, port: int) -> bool:
         if self.policy.host_is_allowed(host):
