@@ -21,7 +21,7 @@ Baseline in the same run: the script runs itself again in a child process with t
 another tree first on sys.path (default /work/wt/base, a worktree of main), alternating rounds
 of base and current code, and prints both.
 
-    .venv/bin/python bench/outbound_calls.py                       # 3 rounds x 2000 calls each, base vs current
+    .venv/bin/python bench/outbound_calls.py                       # 2 rounds x 500 calls each, base vs current (about 3 minutes)
     .venv/bin/python bench/outbound_calls.py --base-tree ''        # current code only
     .venv/bin/python bench/outbound_calls.py --profile shopify     # cProfile of the current code's Shopify read
 """
@@ -193,8 +193,8 @@ def _child(tree: str, calls: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=2000, help="calls of each kind per round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--calls", type=int, default=500, help="calls of each kind per round")
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--base-tree", default="/work/wt/base", help="tree of the baseline code ('' to skip)")
     parser.add_argument("--profile", choices=("shopify", "printful"), help="cProfile the current code's calls instead")
     parser.add_argument("--child", help=argparse.SUPPRESS)
