@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
+from .api_client import ApiClient, ApiTransport, exchange_whole
 from .tls_defaults import verify_context
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -48,6 +49,10 @@ SITE_LOCAL = ipaddress.ip_network("fec0::/10")  # deprecated, but routed inside 
 
 # The whole-request deadline of the request running in this thread (None: no cap).
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("egress_deadline", default=None)
+# True while a plain http request runs whose target the operator allowed by address only: a connection the
+# pool opens for it must lead to allowed addresses (checked at connect time, on the addresses connected to).
+_plain_http_by_address: contextvars.ContextVar[bool] = contextvars.ContextVar("egress_plain_http", default=False)
+PLAIN_HTTP_REFUSED = "plain http to a host the operator did not allow"
 
 
 class EgressRefused(httpx.ConnectError):
@@ -141,7 +146,10 @@ class EgressPolicy:
 
     def resolve(self, host: str, port: int) -> list[IPAddress]:
         """Every address the name resolves to, checked; EgressRefused when any is refused."""
-        addresses = resolve(host, port)
+        return self.checked(host, resolve(host, port))
+
+    def checked(self, host: str, addresses: list[IPAddress]) -> list[IPAddress]:
+        """The addresses `host` resolved to, when none is refused; else EgressRefused."""
         if self.host_is_allowed(host):
             return addresses
         for address in addresses:
@@ -180,12 +188,12 @@ class EgressPolicy:
         return EgressTransport(self, total_seconds=total_seconds or self.total_seconds, max_bytes=max_bytes or self.max_bytes, verify=verify)
 
     def client(self, *, total_seconds: float | None = None, max_bytes: int | None = None, transport: httpx.BaseTransport | None = None, **kwargs: Any) -> httpx.Client:
-        """An httpx.Client that follows no redirects, ignores proxy variables and goes through the policy.
+        """An httpx client (ApiClient: keeps no cookies) that follows no redirects, ignores proxy variables and goes through the policy.
 
         `transport` replaces the policy's (tests with httpx.MockTransport only).
         """
         kwargs.setdefault("follow_redirects", False)
-        return httpx.Client(transport=transport or self.transport(total_seconds=total_seconds, max_bytes=max_bytes), trust_env=False, **kwargs)
+        return ApiClient(transport=transport or self.transport(total_seconds=total_seconds, max_bytes=max_bytes), trust_env=False, **kwargs)
 
 
 def resolve(host: str, port: int) -> list[IPAddress]:
@@ -267,7 +275,17 @@ class _GuardedBackend(httpcore.NetworkBackend):
         self._inner = httpcore.SyncBackend()
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None, socket_options: Any = None) -> httpcore.NetworkStream:
-        addresses = self._policy.resolve(host, port)
+        if _plain_http_by_address.get():
+            # Plain http: the one lookup this connection uses must give only addresses the operator allowed.
+            try:
+                addresses = resolve(host, port)
+            except httpx.ConnectError:
+                raise EgressRefused(PLAIN_HTTP_REFUSED) from None
+            if not self._policy.is_operator_allowed(host, addresses):
+                raise EgressRefused(PLAIN_HTTP_REFUSED)
+            addresses = self._policy.checked(host, addresses)
+        else:
+            addresses = self._policy.resolve(host, port)
         last_error: Exception | None = None
         for address in addresses:
             try:
@@ -313,7 +331,7 @@ class _CappedBody(httpx.SyncByteStream):
         self._inner.close()
 
 
-class EgressTransport(httpx.HTTPTransport):
+class EgressTransport(ApiTransport):
     """httpx's transport with the policy's checks at connect time, a total deadline and a byte cap."""
 
     def __init__(self, policy: EgressPolicy, *, total_seconds: float, max_bytes: int, verify: Any = True):
@@ -325,29 +343,45 @@ class EgressTransport(httpx.HTTPTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Refuse non-http(s) schemes and plain http to hosts the operator did not allow, then send within the caps."""
-        scheme, host = request.url.scheme, request.url.host
-        if scheme not in ("http", "https"):
-            raise EgressRefused(f"the {scheme or 'missing'} scheme")
-        if scheme == "http" and not self._plain_http_allowed(host, request.url.port or 80):
-            raise EgressRefused("plain http to a host the operator did not allow")
+        plain = _plain_http_by_address.set(self._check_target(request))
         deadline = time.monotonic() + self.total_seconds
         token = _deadline.set(deadline)
         try:
             response = super().handle_request(request)
         finally:
             _deadline.reset(token)
+            _plain_http_by_address.reset(plain)
         response.stream = _CappedBody(response.stream, deadline, self.max_bytes)  # type: ignore[arg-type]
         return response
 
-    def _plain_http_allowed(self, host: str, port: int) -> bool:
-        if self.policy.host_is_allowed(host):
-            return True
-        if not self.policy.allowed_networks:
-            return False
+    def handle_whole(self, request: httpx.Request) -> httpx.Response:
+        """handle_request with the answer read whole (ApiClient's plain calls): the same checks, deadline, cap and errors."""
+        plain = _plain_http_by_address.set(self._check_target(request))
+        token = _deadline.set(time.monotonic() + self.total_seconds)
         try:
-            return self.policy.is_operator_allowed(host, resolve(host, port))
-        except httpx.ConnectError:
+            return exchange_whole(self._pool, request, self._check_size)
+        finally:
+            _deadline.reset(token)
+            _plain_http_by_address.reset(plain)
+
+    def _check_target(self, request: httpx.Request) -> bool:
+        """Refuse what no connection could make allowed; True for plain http allowed only by address (checked when a connection opens).
+
+        Plain http to a host the operator allowed by address is checked once per new connection, on the
+        addresses it connects to: a kept-alive connection to that origin was checked when it opened.
+        """
+        scheme, host = request.url.scheme, request.url.host
+        if scheme not in ("http", "https"):
+            raise EgressRefused(f"the {scheme or 'missing'} scheme")
+        if scheme != "http" or self.policy.host_is_allowed(host):
             return False
+        if not self.policy.allowed_networks:
+            raise EgressRefused(PLAIN_HTTP_REFUSED)
+        return True
+
+    def _check_size(self, received: int) -> None:
+        if received > self.max_bytes:
+            raise ResponseTooLarge(f"the answer is larger than {self.max_bytes} bytes")
 
 
 # -- the process-wide policy -------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import httpx
 
+from ..api_client import ApiClient, ApiTransport
 from ..tls_defaults import default_verify_context
 
 
@@ -17,20 +18,32 @@ class SandboxRoutingTransport(httpx.BaseTransport):
     def __init__(self, sandbox_base_url: str, inner: httpx.BaseTransport | None = None):
         target = httpx.URL(sandbox_base_url)
         self._scheme, self._host, self._port = target.scheme, target.host, target.port
-        self._inner = inner or httpx.HTTPTransport(verify=default_verify_context())
+        self._inner = inner or ApiTransport(verify=default_verify_context())
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._inner.handle_request(self._rerouted(request))
+
+    def handle_whole(self, request: httpx.Request) -> httpx.Response:
+        """ApiClient's whole-answer path, when the inner transport has it."""
+        inner = getattr(self._inner, "handle_whole", None)
+        if inner is None:
+            response = self._inner.handle_request(self._rerouted(request))
+            response.read()
+            return response
+        return inner(self._rerouted(request))
+
+    def _rerouted(self, request: httpx.Request) -> httpx.Request:
         original_host = request.url.host
         request.url = request.url.copy_with(scheme=self._scheme, host=self._host, port=self._port)
         request.headers["Host"] = original_host
-        return self._inner.handle_request(request)
+        return request
 
     def close(self) -> None:
         self._inner.close()
 
 
 def http_client_for(sandbox_base_url: str | None, timeout: float = 10.0) -> httpx.Client:
-    """A pooled client: straight to Shopify, or rerouted to the sandbox when one is set."""
+    """A pooled client (ApiClient: one for every shop, so it keeps no cookies): straight to Shopify, or rerouted to the sandbox when one is set."""
     if sandbox_base_url:
-        return httpx.Client(transport=SandboxRoutingTransport(sandbox_base_url), timeout=timeout)
-    return httpx.Client(timeout=timeout, verify=default_verify_context())
+        return ApiClient(transport=SandboxRoutingTransport(sandbox_base_url), timeout=timeout)
+    return ApiClient(timeout=timeout, transport=ApiTransport(verify=default_verify_context()))
