@@ -18,11 +18,13 @@ A second figure shows that bench-only cost: one Printful-sized POST through the 
 to a minimal server on 127.0.0.1 that closes every connection, and to one that keeps it alive.
 
 Baseline in the same run: the script runs itself again in a child process with the code of
-another tree first on sys.path (default /work/wt/base, a worktree of main), alternating rounds
-of base and current code, and prints both.
+another tree first on sys.path (by default the code at BASE_REV, the commit before this
+client's changes, extracted with `git archive` into a temporary directory), alternating
+rounds of base and current code, and prints both.
 
     .venv/bin/python bench/outbound_calls.py                       # 2 rounds x 500 calls each, base vs current (about 3 minutes)
-    .venv/bin/python bench/outbound_calls.py --base-tree ''        # current code only
+    .venv/bin/python bench/outbound_calls.py --base-rev ''         # current code only
+    .venv/bin/python bench/outbound_calls.py --base-tree ../other  # another checkout as the baseline
     .venv/bin/python bench/outbound_calls.py --profile shopify     # cProfile of the current code's Shopify read
 """
 from __future__ import annotations
@@ -32,6 +34,7 @@ import json
 import os
 import statistics
 import subprocess
+import tempfile
 import sys
 import time
 from pathlib import Path
@@ -40,6 +43,7 @@ HERE = Path(__file__).resolve().parents[1]
 
 # Targets (issue 19 session 32 part H): main's harness put the three calls at ~4.8 ms an order
 # (Shopify read 1.83 ms, Printful create+confirm 2.93 ms); the goal is to halve that.
+BASE_REV = "fcec364"  # main before the lean client (session 32): the baseline the figures compare with
 TARGET_ORDER_MS = 2.4  # the three calls together, per order
 TARGET_RATIO = 0.5  # current / base, the three calls together
 
@@ -195,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=500, help="calls of each kind per round")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--base-tree", default="/work/wt/base", help="tree of the baseline code ('' to skip)")
+    parser.add_argument("--base-rev", default=BASE_REV, help="git revision of the baseline code ('' to skip)")
+    parser.add_argument("--base-tree", default="", help="a checkout to use as the baseline instead of --base-rev")
     parser.add_argument("--profile", choices=("shopify", "printful"), help="cProfile the current code's calls instead")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -205,9 +210,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         _measure(str(HERE), args.calls, args.profile)
         return 0
-    trees = {"current": str(HERE)}
-    if args.base_tree:
-        trees = {"base": args.base_tree, **trees}
+    # Beside this checkout: the sandboxes find ../shared (the Admin schema) from their own tree.
+    with tempfile.TemporaryDirectory(prefix=".outbound-base-", dir=HERE.parent) as scratch:
+        base = args.base_tree or (_extract(args.base_rev, scratch) if args.base_rev else "")
+        return _compare(args, {"base": base, "current": str(HERE)} if base else {"current": str(HERE)})
+
+
+def _extract(rev: str, into: str) -> str:
+    """The tree at `rev` in `into`, for the baseline child."""
+    archive = subprocess.run(["git", "-C", str(HERE), "archive", rev],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", into], input=archive, check=True)
+    return into
+
+
+def _compare(args, trees: dict[str, str]) -> int:
+    """Alternate rounds of each tree's child, print the figures and the targets."""
     runs: dict[str, list[dict]] = {name: [] for name in trees}
     print(f"load {os.getloadavg()[0]:.2f}; {args.rounds} rounds x {args.calls} calls of each kind, trees: {trees}", flush=True)
     for round_no in range(args.rounds):
