@@ -361,6 +361,9 @@ class World:
     # the server's statistics can tell the roles apart (bench/peak_orders.py --statements gives
     # each role its own login); None: every process uses database_url.
     role_database_url: object = None
+    # Serve the sandboxes with HTTP keep-alive (sandbox/serving.py), as Shopify and Printful serve
+    # the app: off, each of the app's calls opens a new connection production does not open.
+    keep_alive: bool = False
 
     def start(self, progress) -> None:
         from cryptography.fernet import Fernet
@@ -379,6 +382,9 @@ class World:
         secret = "bench-order-flow-secret-" + os.urandom(12).hex()
         fernet = Fernet.generate_key().decode()
 
+        import sandbox.serving
+
+        sandbox.serving.KEEP_ALIVE = self.keep_alive
         self.shopify = SandboxShopify(webhook_seed=self.seed)
         # Same sender as the sandbox's own, but its HTTP client notes every attempt's times.
         self.shopify.webhooks = WebhookSender(max_retries=2, retry_delay=0.05, seed=self.seed, http_client=self.webhooks.client())

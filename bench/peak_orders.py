@@ -74,6 +74,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--calls-per-supplier", type=int, default=None,
                    help="FORWARDING_CALLS_PER_SUPPLIER (calls in flight per supplier and process; app default 4)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--closing-sandboxes", action="store_true",
+                   help="serve the sandboxes with werkzeug (a new connection per call, as before session 32) instead of keep-alive as Shopify and Printful do")
     p.add_argument("--settle", type=float, default=10.0, help="seconds after installing the shops before the first step")
     p.add_argument("--quick", action="store_true", help="smoke run: embedded only, rates 5,10, 4 s steps, 3 shops")
     p.add_argument("--statements", action="store_true",
@@ -485,7 +487,7 @@ def run_mode(mode: str, args, workdir: Path, postgres, progress) -> ModeResult:
             os.environ[name] = str(value)
     world = World(workdir / mode, threads=args.threads, ship_delay=3600.0, seed=args.seed, workers=workers,
                   never_ship_skus=SKUS, database_url=database_url, engine=engine,
-                  supplier_requests_per_minute=args.supplier_rate_limit,
+                  supplier_requests_per_minute=args.supplier_rate_limit, keep_alive=not args.closing_sandboxes,
                   role_database_url=(lambda role: pg_statements.role_url(database_url, role)) if args.statements and database_url else None)
     if args.statements and database_url:
         world.statements_db = (postgres.port, database_name)
@@ -594,7 +596,8 @@ def report(args, results: dict[str, ModeResult], elapsed: float, load: str) -> l
     print()
     print(f"peak order throughput: orders/paid sent -> order created at the supplier; {args.shops} shops, "
           f"{args.burst_share * 100:.0f} % of orders on one shop; supplier {args.latency_range[0] * 1000:.0f}-{args.latency_range[1] * 1000:.0f} ms "
-          f"per request, {args.supplier_rate_limit}/min per token; steps of {args.step_seconds:g} s, drain {args.drain:g} s")
+          f"per request, {args.supplier_rate_limit}/min per token; steps of {args.step_seconds:g} s, drain {args.drain:g} s; "
+          f"sandboxes {'werkzeug, a new connection per call' if args.closing_sandboxes else 'keep-alive (cheroot), as Shopify and Printful'}")
     from scheduler.forwarding_capacity import forwarding_capacity
 
     threads, per_supplier = forwarding_capacity()
