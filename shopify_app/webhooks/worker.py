@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from sqlalchemy import Integer, and_, bindparam, literal_column, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, exists, literal_column, or_, select, update
 from sqlalchemy.orm import sessionmaker
 
 from ..config import Settings
@@ -67,6 +67,13 @@ _FINISH_WAITING = update(INBOX).where(INBOX.c.id == bindparam("delivery_id")).va
 # After the follow-up calls: finished only if the row is still ours (the ownership check is the UPDATE's own WHERE).
 _FINISH_IF_OURS = _FINISH.where(INBOX.c.lease_owner == bindparam("owner"))
 _FINISH_WAITING_IF_OURS = _FINISH_WAITING.where(INBOX.c.lease_owner == bindparam("owner"))
+# A delivery that changes nothing (worker._settle), finished by one statement: still ours or still
+# due, and its shop installed (a shop installing or gone takes the write transaction's way).
+_SETTLE = update(INBOX).where(INBOX.c.id == bindparam("delivery_id"), exists().where(
+    SHOPS.c.domain == INBOX.c.shop_domain, SHOPS.c.status == literal_column(f"'{ShopStatus.INSTALLED.value}'"))).values(
+    status=InboxStatus.DONE.value, processed_at=bindparam("at"), lease_owner=None, lease_until=None, attempts=INBOX.c.attempts + 1)
+_SETTLE_IF_DUE = _SETTLE.where(_DUE)
+_SETTLE_IF_OURS = _SETTLE.where(INBOX.c.status == literal_column(f"'{InboxStatus.PENDING.value}'"), INBOX.c.lease_owner == bindparam("owner"))
 _NOTE = update(INBOX).where(INBOX.c.id == bindparam("delivery_id")).values(last_error=bindparam("note"))
 _INSTALLED = ShopStatus.INSTALLED.value
 
@@ -280,7 +287,10 @@ class InboxWorker:
                             return
                         claimed = Claimed(row.id, row.topic, row.shop_domain, row.webhook_id, row.api_version, row.body, row.shop_status)
                     payload, prefetched = self._prefetch(claimed, turn, self._lease_before_calling_out(delivery_id, leased) if lazy else None, session)
-                written = self._write(claimed, bool(leased), payload, prefetched)
+                # Still in `turn`: the settling UPDATE runs before this process's next delivery of the key.
+                written = self._settle(claimed, bool(leased)) if getattr(prefetched, "settled", False) else None
+                if written is None:
+                    written = self._write(claimed, bool(leased), payload, prefetched)
             self._follow_up_and_count(delivery_id, written, report)
         except _LeaseLost:
             return  # the other worker handles it
@@ -302,6 +312,25 @@ class InboxWorker:
                 raise _LeaseLost()
             leased.append(True)
         return lease
+
+    def _settle(self, claimed: Claimed, leased: bool) -> tuple[InboxStatus, list] | None:
+        """A delivery its prefetch found would change nothing (prefetched.settled): done by one conditional UPDATE, no handler run.
+
+        The UPDATE's WHERE is what the write transaction would check (the lease still ours, or
+        the row still due and nobody's; the shop installed). None when it matched nothing: the
+        write transaction then decides (parks it, or leaves it to the worker that has it).
+        """
+        if claimed.topic in COMPLIANCE_TOPICS:
+            return None
+        now = utcnow()
+        values = {"delivery_id": claimed.id, "at": now}
+        if leased:
+            values["owner"] = self.owner
+        else:
+            values["now"] = now
+        with self.engine.begin() as conn:
+            done = conn.execute(_SETTLE_IF_OURS if leased else _SETTLE_IF_DUE, values).rowcount == 1
+        return (InboxStatus.DONE, []) if done else None
 
     def _process_in_one_write(self, delivery_id: int, report: DrainReport) -> None:
         """A topic without a prefetch: claim, handle and finish in one write transaction (a lease only for follow-up calls)."""
