@@ -92,6 +92,7 @@ class Claimed(NamedTuple):
     body: str | None
     shop_status: str | None  # the shop's status when the row was claimed (None: a shop we do not know)
     payload: object = None  # the body parsed already (by a claim that held the delivery's order), else None
+    looked: tuple | None = None  # an unleased row's (webhook_id, api_version, body) as the look read them (its prefetch needs no read of the row)
 
 
 class Look(NamedTuple):
@@ -173,7 +174,11 @@ class InboxWorker:
         # The LIMIT a number in the SQL, not a parameter: PostgreSQL costs a generic plan's LIMIT $n
         # at 10 % of the rows, so it kept planning the look afresh (0.45 ms of planning beside 0.1 ms
         # of running it at 7,000 pending rows: bench/inbox_lane.py). Few batch sizes: a few statements.
-        self._candidates = (select(INBOX.c.id, INBOX.c.topic, INBOX.c.shop_domain, SHOPS.c.status).select_from(_WITH_SHOP)
+        # Without lease_on_claim the look also reads what an unleased row's prefetch needs (body
+        # included): the orders/* deliveries that lease only when calling out then read nothing of
+        # their row again (lease_on_claim: the claim's UPDATE returns it for the rows it won).
+        looked = () if lease_on_claim else (INBOX.c.webhook_id, INBOX.c.api_version, INBOX.c.body)
+        self._candidates = (select(INBOX.c.id, INBOX.c.topic, INBOX.c.shop_domain, SHOPS.c.status, *looked).select_from(_WITH_SHOP)
                             .where(look).order_by(INBOX.c.id).limit(bindparam("batch", type_=Integer, literal_execute=True)))
         # One conditional UPDATE is the claim: rows another worker took meanwhile no longer
         # match and are not returned (RETURNING: SQLite >= 3.35 and PostgreSQL). It returns what
@@ -236,12 +241,12 @@ class InboxWorker:
         leased = set(to_lease)
         mine = self.in_hand.take([candidate.id for candidate in candidates if candidate.id not in leased])
         claimed = []
-        for delivery_id, topic, shop_domain, shop_status in candidates:
+        for delivery_id, topic, shop_domain, shop_status, *looked in candidates:
             if delivery_id in won:
                 claimed.append(Claimed(delivery_id, topic, shop_domain, won[delivery_id].webhook_id, won[delivery_id].api_version, won[delivery_id].body, shop_status,
                                        payloads.get(delivery_id)))
             elif delivery_id in mine:
-                claimed.append(Claimed(delivery_id, topic, shop_domain, None, None, None, shop_status))
+                claimed.append(Claimed(delivery_id, topic, shop_domain, None, None, None, shop_status, looked=tuple(looked) if looked else None))
         return Look(claimed, len(candidates) - len(given_back), len(given_back))
 
     def _hold_orders(self, conn, won: dict, candidates, now: dt.datetime) -> tuple[dict[int, object], set[int]]:
@@ -281,7 +286,9 @@ class InboxWorker:
                     return
             with contextlib.ExitStack() as turn:  # a one-at-a-time key's lock, held until the write committed
                 with self.read_session_factory() as session:  # the row (when not claimed) and the prefetch's own reads: one read transaction
-                    if lazy:
+                    if lazy and claimed is not None and claimed.looked is not None:
+                        claimed = claimed._replace(webhook_id=claimed.looked[0], api_version=claimed.looked[1], body=claimed.looked[2])
+                    elif lazy:
                         row = session.connection().execute(_ROW_WITH_BODY, {"delivery_id": delivery_id}).first()
                         if row is None:
                             return
