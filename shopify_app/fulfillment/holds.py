@@ -132,7 +132,8 @@ def _wished(shop_domain: str):
     """Fulfillment orders of the shop whose hold by us differs from our wish (to place or to release)."""
     return and_(
         FulfillmentOrderRecord.shop_domain == shop_domain,
-        FulfillmentOrderRecord.status.not_in(("CLOSED", "CANCELLED")),
+        # Two comparisons, not NOT IN: an IN list is rendered into the SQL again at every execution.
+        FulfillmentOrderRecord.status != "CLOSED", FulfillmentOrderRecord.status != "CANCELLED",
         or_(and_(FulfillmentOrderRecord.app_hold_reason.is_not(None), FulfillmentOrderRecord.app_hold_id.is_(None)),
             and_(FulfillmentOrderRecord.app_hold_reason.is_(None), FulfillmentOrderRecord.app_hold_id.is_not(None))),
     )
