@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
 import random
@@ -11,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from sqlalchemy import Integer, and_, bindparam, exists, literal, literal_column, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, case, exists, literal, literal_column, or_, select, update
 from sqlalchemy.orm import sessionmaker
 
 from ..config import Settings
@@ -21,7 +22,7 @@ from ..jobs.order_holds import hold_orders, lease_owner, not_held_elsewhere, ord
 from ..jobs.stopping import release_unstarted
 from ..server.logs import bound
 from .inbox import wait_for_install
-from .registry import COMPLIANCE_TOPICS, WebhookContext, handler_for, leases_when_calling_out, prefetch_for, serial_key
+from .registry import COMPLIANCE_TOPICS, WebhookContext, handler_for, lazily_leased_topics, leases_when_calling_out, prefetch_for, serial_key
 
 log = logging.getLogger(__name__)
 
@@ -174,11 +175,7 @@ class InboxWorker:
         # statement of its own); the write transaction checks it again. Holding orders, it
         # passes over the rows it gave back to another live process holding their order.
         look = and_(due, not_held_elsewhere(self.owner)) if self.holds_orders else due
-        # Without lease_on_claim the look also reads what an unleased row's prefetch needs (body
-        # included): the orders/* deliveries that lease only when calling out then read nothing of
-        # their row again (lease_on_claim: the claim's UPDATE returns it for the rows it won).
-        looked = () if lease_on_claim else (INBOX.c.webhook_id, INBOX.c.api_version, INBOX.c.body)
-        self._look = select(INBOX.c.id, INBOX.c.topic, INBOX.c.shop_domain, SHOPS.c.status, *looked).select_from(_WITH_SHOP).where(look).order_by(INBOX.c.id)
+        self._look_where = look
         self._looks: dict[int, object] = {}
         # One conditional UPDATE is the claim: rows another worker took meanwhile no longer
         # match and are not returned (RETURNING: SQLite >= 3.35 and PostgreSQL). It returns what
@@ -186,6 +183,20 @@ class InboxWorker:
         self._take = (update(INBOX).where(INBOX.c.id.in_(bindparam("ids", expanding=True)), due)
                       .values(lease_owner=bindparam("owner"), lease_until=bindparam("until"))
                       .returning(INBOX.c.id, INBOX.c.webhook_id, INBOX.c.api_version, INBOX.c.body))
+
+    @functools.cached_property
+    def _look(self):
+        """The look's SELECT without its LIMIT (built on first use: the registry says which topics lease lazily)."""
+        looked = ()
+        lazy = sorted(lazily_leased_topics() if not self.topics else
+                      (lazily_leased_topics() - set(self.topics) if self.other_topics else lazily_leased_topics() & set(self.topics)))
+        if not self.lease_on_claim and lazy:
+            # Without lease_on_claim the look also reads what an unleased row's prefetch needs, the body of
+            # topics that lease only when calling out (orders/*): their prefetch then reads nothing of their
+            # row again. Other topics' bodies are read where they are taken (lease_on_claim: the claim's UPDATE).
+            body = case((INBOX.c.topic.in_([literal(topic) for topic in lazy]), INBOX.c.body), else_=None)
+            looked = (INBOX.c.webhook_id, INBOX.c.api_version, body)
+        return select(INBOX.c.id, INBOX.c.topic, INBOX.c.shop_domain, SHOPS.c.status, *looked).select_from(_WITH_SHOP).where(self._look_where).order_by(INBOX.c.id)
 
     def _candidates(self, batch_size: int):
         """The look for `batch_size` rows, built once per size.

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from shopify_app.fulfillment.holds import _HAS_WISH, has_pending_holds
 from shopify_app.models import utcnow
+from test_inbox_look_plan import _plan
 
 SHOP = "busy.myshopify.com"
 SETTLED_ROWS = 5_000
@@ -29,20 +30,11 @@ def _fill(engine) -> None:
         conn.execute(text("ANALYZE"))
 
 
-def _plan(engine) -> str:
-    state = _HAS_WISH.compile(engine).construct_expanded_state({"p_shop": SHOP})
-    with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + state.statement, tuple(state.parameters[name] for name in state.positiontup)).all()
-            return "\n".join(row[-1] for row in rows)
-        return "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + state.statement, state.parameters).all())
-
-
 def test_pending_hold_wishes_are_found_through_their_partial_index(database_url) -> None:
     engine = create_engine(database_url)
     try:
         _fill(engine)
-        plan = _plan(engine)
+        plan = _plan(engine, _HAS_WISH, {"p_shop": SHOP})
         assert "ix_fulfillment_orders_hold_wish" in plan, plan  # it was the unique index: every fulfillment order of the shop
         with Session(engine) as session:
             assert has_pending_holds(session, SHOP)
