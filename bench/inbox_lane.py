@@ -173,7 +173,7 @@ def look_ms(app, looks: int = 200, bound_limit: bool = False) -> float:
 
     services = app.extensions["services"]
     worker = InboxWorker(services.session_factory, services.settings, services)
-    statement = worker._candidates.limit(bindparam("batch")) if bound_limit else worker._candidates
+    statement = worker._look.limit(bindparam("batch")) if bound_limit else worker._candidates(10)
     cpu = time.process_time()
     with services.engine.connect() as conn:
         for _ in range(looks):
@@ -237,7 +237,7 @@ def held_look_us(pending: int, looks: int = 300) -> dict[str, float]:
             conn.execute(text("ANALYZE"))
         worker = InboxWorker.__new__(InboxWorker)  # only the statements the constructor builds
         InboxWorker.__init__(worker, sessionmaker(bind=engine), settings=None, lease_on_claim=True, process=uuid.uuid4().hex)
-        bound_limit = worker._candidates.limit(bindparam("batch"))  # the look before this session: PostgreSQL planned it per look
+        bound_limit = worker._look.limit(bindparam("batch"))  # the look before this session: PostgreSQL planned it per look
 
         def look_us(statement) -> float:
             engine.dispose()  # a fresh connection: no prepared statement or plan of another case
@@ -252,7 +252,7 @@ def held_look_us(pending: int, looks: int = 300) -> dict[str, float]:
 
         figures = {}
         with psycopg.connect(conninfo(url), autocommit=True, application_name=f"{LISTENER_NAME}:{holder}"):  # the holder is alive
-            figures["now"], figures["LIMIT a parameter"] = look_us(worker._candidates), look_us(bound_limit)
+            figures["now"], figures["LIMIT a parameter"] = look_us(worker._candidates(10)), look_us(bound_limit)
             with engine.begin() as conn:  # the index 0044 replaced
                 conn.execute(text("CREATE INDEX ix_webhook_inbox_held ON webhook_inbox (shop_domain, hold_key) WHERE status = 'pending' AND hold_key IS NOT NULL"))
                 conn.execute(text("DROP INDEX ix_webhook_inbox_leased_held"))

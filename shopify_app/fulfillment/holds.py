@@ -134,7 +134,8 @@ def _wished(shop_domain: str):
     """Fulfillment orders of the shop whose hold by us differs from our wish (to place or to release)."""
     return and_(
         FulfillmentOrderRecord.shop_domain == shop_domain,
-        FulfillmentOrderRecord.status.not_in(("CLOSED", "CANCELLED")),
+        # Two comparisons, not NOT IN: an IN list is rendered into the SQL again at every execution.
+        FulfillmentOrderRecord.status != "CLOSED", FulfillmentOrderRecord.status != "CANCELLED",
         or_(and_(FulfillmentOrderRecord.app_hold_reason.is_not(None), FulfillmentOrderRecord.app_hold_id.is_(None)),
             and_(FulfillmentOrderRecord.app_hold_reason.is_(None), FulfillmentOrderRecord.app_hold_id.is_not(None))),
     )
@@ -146,12 +147,16 @@ def _pending_wishes(session: Session, shop_domain: str) -> list[tuple[int, str, 
 
 
 # Built once: asked by every orders/* webhook that changed something (building it cost more than running it).
-_HAS_WISH = select(FulfillmentOrderRecord.id).where(_wished(bindparam("p_shop"))).limit(1)
+_HAS_WISH = select(FulfillmentOrderRecord.__table__.c.id).where(_wished(bindparam("p_shop"))).limit(1)
 
 
 def has_pending_holds(session: Session, shop_domain: str) -> bool:
     """Whether some fulfillment order of the shop has a hold of ours to place or release (what sync_app_holds would do)."""
-    return session.scalar(_HAS_WISH, {"p_shop": shop_domain}) is not None
+    # A Core read of the table on the session's connection (no ORM execution layer); the session's
+    # own changes (wishes routing just made) are flushed first, as the ORM's autoflush did.
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+    return session.connection().execute(_HAS_WISH, {"p_shop": shop_domain}).first() is not None
 
 
 def sync_app_holds(services, shop_domain: str) -> int:

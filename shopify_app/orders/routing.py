@@ -34,7 +34,7 @@ from .timeline import insert_events, record_event
 class Candidate:
     """A supplier that can ship a line, and as what SKU."""
 
-    supplier: Supplier
+    supplier: Supplier  # or a row of the columns _SUPPLIERS reads (what routing and its callers use of it)
     supplier_sku: str
     cost: str | None
     in_stock: bool
@@ -64,7 +64,7 @@ class _Mapping(NamedTuple):
     supplier_sku: str
     cost: str | None
     in_stock: bool
-    supplier: Supplier
+    supplier: Supplier  # a row of _SUPPLIERS, as Candidate's
 
 
 _pm = ProductMapping.__table__
@@ -73,11 +73,16 @@ _MAPPINGS = select(_pm.c.supplier_id, _pm.c.variant_id, _pm.c.sku, _pm.c.supplie
     _pm.c.shop_domain == bindparam("p_shop"),
     or_(_pm.c.variant_id.in_(bindparam("p_variants", expanding=True)), _pm.c.sku.in_(bindparam("p_skus", expanding=True)))).order_by(_pm.c.id)
 # Built once too: building it per order (operators, IN, ORDER BY, its cache key) cost more CPU than running it (session 30 part C).
-# The mapped suppliers and the shop's suppliers named by a line's vendor in one ORM load: the
-# two loads an order made cost more CPU than the rows they read (issue 19 session 31).
-_SUPPLIERS = (select(Supplier).where(or_(Supplier.id.in_(bindparam("p_ids", expanding=True)),
-                                         and_(Supplier.shop_domain == bindparam("p_shop"), Supplier.vendor.in_(bindparam("p_vendors", expanding=True)))))
-              .order_by(Supplier.id))
+# The mapped suppliers and the shop's suppliers named by a line's vendor in one read: the
+# two loads an order made cost more CPU than the rows they read (issue 19 session 31). Rows of
+# what routing reads of a supplier, not ORM objects: loading a Supplier (credentials, every
+# column, the identity map) cost more than the query (session 32 part O).
+_sup = Supplier.__table__
+_SUPPLIERS = (select(_sup.c.id, _sup.c.shop_domain, _sup.c.name, _sup.c.vendor, _sup.c.priority, _sup.c.fulfillment_model, _sup.c.active,
+                     _sup.c.deleted_at, _sup.c.settings)
+              .where(or_(_sup.c.id.in_(bindparam("p_ids", expanding=True)),
+                         and_(_sup.c.shop_domain == bindparam("p_shop"), _sup.c.vendor.in_(bindparam("p_vendors", expanding=True)))))
+              .order_by(_sup.c.id))
 
 
 class CandidateSource:
@@ -88,9 +93,12 @@ class CandidateSource:
         skus = sorted({line.sku for line in lines if line.sku})
         vendors = {line.vendor for line in lines if line.vendor and line.sku}
         rows = session.connection().execute(_MAPPINGS, {"p_shop": order.shop_domain, "p_variants": variants, "p_skus": skus}).all() if variants or skus else []
-        # The suppliers as ORM objects (Candidate hands them on), mapped and by vendor in one query; the identity map keeps those already loaded.
+        # The suppliers as rows of what routing reads (Candidate hands them on), mapped and by vendor in one query.
         mapped_ids = {row.supplier_id for row in rows}
-        loaded = list(session.scalars(_SUPPLIERS, {"p_ids": sorted(mapped_ids), "p_shop": order.shop_domain, "p_vendors": sorted(vendors)})) if rows or vendors else []
+        if (rows or vendors) and (session.new or session.dirty or session.deleted):
+            session.flush()  # a supplier changed in this transaction is read as changed (the ORM load autoflushed)
+        loaded = session.connection().execute(_SUPPLIERS, {"p_ids": sorted(mapped_ids), "p_shop": order.shop_domain, "p_vendors": sorted(vendors)}).all() \
+            if rows or vendors else []
         suppliers = {s.id: s for s in loaded if s.id in mapped_ids}
         self.mappings = [_Mapping(*row, supplier=suppliers[row.supplier_id]) for row in rows if row.supplier_id in suppliers]
         self.by_vendor = [s for s in loaded if s.shop_domain == order.shop_domain and s.vendor in vendors]  # by id, as loaded

@@ -52,7 +52,8 @@ def snapshot_digests(snap: OrderSnapshot) -> tuple[str, str]:
 
 _orders = Order.__table__
 # Built once (statement building and its cache key cost more than running it on this path).
-_KNOWN = select(_orders.c.id, _orders.c.shopify_updated_at, _orders.c.routing_digest, _orders.c.details_digest, _orders.c.cancelled_at).where(
+KNOWN_COLUMNS = (_orders.c.id, _orders.c.shopify_updated_at, _orders.c.routing_digest, _orders.c.details_digest, _orders.c.cancelled_at)
+_KNOWN = select(*KNOWN_COLUMNS).where(
     _orders.c.shop_domain == bindparam("p_shop"), _orders.c.shopify_id == bindparam("p_shopify_id"))
 _NEWER_VERSION = update(_orders).where(_orders.c.id == bindparam("p_id")).values(shopify_updated_at=bindparam("p_updated_at"))
 # The order's columns a snapshot sets that routing and passing changes never read: what _details
@@ -71,29 +72,47 @@ def apply_unless_routing_changed(session: Session, shop_domain: str, snap: Order
     routing, changes and cancellation have nothing new to act on: they ran on these very
     inputs when the earlier snapshot was applied.
     """
-    if not snap.lines or snap.cancelled_at is not None or snap.amounts is None:
+    if not _may_be_quiet(snap):
         return None  # held without lines, or cancelled: the full path (rare, and its side effects must stay)
     connection = session.connection()
     known = connection.execute(_KNOWN, {"p_shop": shop_domain, "p_shopify_id": snap.shopify_id}).first()
-    if known is None or known.routing_digest is None or known.cancelled_at is not None:
+    outcome, write = _quiet_plan(known, snap)
+    if write is not None:
+        connection.execute(*write)
+    return outcome
+
+
+def settled_as_is(known, snap: OrderSnapshot) -> Quiet | None:
+    """STALE or SAME when apply_unless_routing_changed would write nothing for `snap` against the stored `known` row (the _KNOWN columns); else None."""
+    if not _may_be_quiet(snap):
         return None
+    outcome, write = _quiet_plan(known, snap)
+    return outcome if write is None else None
+
+
+def _may_be_quiet(snap: OrderSnapshot) -> bool:
+    return bool(snap.lines) and snap.cancelled_at is None and snap.amounts is not None
+
+
+def _quiet_plan(known, snap: OrderSnapshot) -> tuple[Quiet | None, tuple | None]:
+    """(how the snapshot is settled against the stored row, or None for the full sync; the one UPDATE it takes, or None)."""
+    if known is None or known.routing_digest is None or known.cancelled_at is not None:
+        return None, None
     if known.shopify_updated_at and snap.updated_at and snap.updated_at < known.shopify_updated_at:
         log.info("ignoring stale update of order %s (%s < %s)", snap.shopify_id, snap.updated_at, known.shopify_updated_at)
-        return Quiet.STALE
+        return Quiet.STALE, None
     routing, details = snapshot_digests(snap)
     if routing != known.routing_digest:
-        return None
+        return None, None
     version = snap.updated_at if snap.updated_at is not None and (known.shopify_updated_at is None or snap.updated_at > known.shopify_updated_at) \
         else known.shopify_updated_at
     if details == known.details_digest:
-        if version != known.shopify_updated_at:  # stale-update ignore compares against the newest version seen
-            connection.execute(_NEWER_VERSION, {"p_id": known.id, "p_updated_at": version})
-        return Quiet.SAME
+        # The stale-update ignore compares against the newest version seen: a newer one is written.
+        return Quiet.SAME, (None if version == known.shopify_updated_at else (_NEWER_VERSION, {"p_id": known.id, "p_updated_at": version}))
     details_now = _details(snap, version)
     values = {f"p_{name}": details_now[name] for name in DETAIL_FIELDS}  # every one of them (the snapshot has its amounts here)
     values.update(p_id=known.id, p_details_digest=details, p_customer_locale=snap.customer_locale)
-    connection.execute(_NEW_DETAILS, values)
-    return Quiet.DETAILS
+    return Quiet.DETAILS, (_NEW_DETAILS, values)
 
 
 _FIND = select(Order).where(Order.shop_domain == bindparam("p_shop"), Order.shopify_id == bindparam("p_shopify_id"))

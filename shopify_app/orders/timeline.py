@@ -17,7 +17,9 @@ def record_event(session: Session, order: Order, kind: str, actor: str, **detail
 
 def insert_event(session: Session, order_id: int, kind: str, actor: str, **detail) -> None:
     """`record_event` as one Core INSERT built once (no unit of work): for the hot paths that write nothing else through the ORM."""
-    session.execute(_INSERT_EVENT, {"order_id": order_id, "kind": kind, "actor": actor, "detail": detail, "created_at": utcnow()})
+    # On the session's connection: a Core INSERT of a table neither autoflushes nor needs the
+    # ORM's execution layer (about 40 us a statement on the paths of every order).
+    session.connection().execute(_INSERT_EVENT, {"order_id": order_id, "kind": kind, "actor": actor, "detail": detail, "created_at": utcnow()})
 
 
 _INSERT_EVENT = insert(OrderEvent.__table__)
@@ -27,4 +29,4 @@ def insert_events(session: Session, order_id: int, kind: str, actor: str, detail
     """Several events of one kind for an order, one Core INSERT (executemany) built once."""
     if details:
         now = utcnow()
-        session.execute(_INSERT_EVENT, [{"order_id": order_id, "kind": kind, "actor": actor, "detail": detail, "created_at": now} for detail in details])
+        session.connection().execute(_INSERT_EVENT, [{"order_id": order_id, "kind": kind, "actor": actor, "detail": detail, "created_at": now} for detail in details])

@@ -29,13 +29,15 @@ TOLD_EVERY_TIME = (SupplierOrderStatus.ACKNOWLEDGED, SupplierOrderStatus.ON_HOLD
 
 
 # Built once (every supplier event asks): by the supplier's order id, our key, or either.
-_BY_ORDER = SupplierOrder.supplier_order_id == bindparam("order")
-_BY_KEY = SupplierOrder.idempotency_key == bindparam("key")
-_DELIVERY_ROW = select(SupplierOrder.id, SupplierOrder.supplier_order_id, SupplierOrder.supplier_status, SupplierOrder.order_id, SupplierOrder.shop_domain)
+# Of the table, not the entity: run on the session's connection, no ORM execution layer (see _delivery_row).
+_deliveries = SupplierOrder.__table__
+_BY_ORDER = _deliveries.c.supplier_order_id == bindparam("order")
+_BY_KEY = _deliveries.c.idempotency_key == bindparam("key")
+_DELIVERY_ROW = select(_deliveries.c.id, _deliveries.c.supplier_order_id, _deliveries.c.supplier_status, _deliveries.c.order_id, _deliveries.c.shop_domain)
 _FIND_DELIVERY_ROW = {
-    (True, False): _DELIVERY_ROW.where(SupplierOrder.supplier_id == bindparam("supplier"), _BY_ORDER),
-    (False, True): _DELIVERY_ROW.where(SupplierOrder.supplier_id == bindparam("supplier"), _BY_KEY),
-    (True, True): _DELIVERY_ROW.where(SupplierOrder.supplier_id == bindparam("supplier"), or_(_BY_ORDER, _BY_KEY)),
+    (True, False): _DELIVERY_ROW.where(_deliveries.c.supplier_id == bindparam("supplier"), _BY_ORDER),
+    (False, True): _DELIVERY_ROW.where(_deliveries.c.supplier_id == bindparam("supplier"), _BY_KEY),
+    (True, True): _DELIVERY_ROW.where(_deliveries.c.supplier_id == bindparam("supplier"), or_(_BY_ORDER, _BY_KEY)),
 }
 _SET_SUPPLIER_STATUS = (update(SupplierOrder.__table__).where(SupplierOrder.__table__.c.id == bindparam("delivery"))
                         .values(supplier_status=bindparam("status")))
@@ -46,7 +48,9 @@ def _delivery_row(session: Session, supplier: Supplier, event: SupplierEvent):
     statement = _FIND_DELIVERY_ROW.get((bool(event.supplier_order_id), bool(event.external_id)))
     if statement is None:
         return None
-    return session.execute(statement, {"supplier": supplier.id, "order": event.supplier_order_id, "key": event.external_id}).first()
+    if session.new or session.dirty or session.deleted:
+        session.flush()  # what the ORM's execution would have flushed first (callers that changed a delivery through the session)
+    return session.connection().execute(statement, {"supplier": supplier.id, "order": event.supplier_order_id, "key": event.external_id}).first()
 
 
 def _status_known(event: SupplierEvent, stored: str | None) -> bool:

@@ -107,6 +107,12 @@ def serial_key(topic: str, payload: Any) -> Any:
     return key_of(payload) if key_of is not None else None
 
 
+def lazily_leased_topics() -> frozenset[str]:
+    """The topics registered with `lease_when_calling_out`."""
+    load_handlers()
+    return frozenset(LAZY_LEASES)
+
+
 def handled_one_at_a_time(topic: str) -> bool:
     """Whether the topic's deliveries are handled one key at a time."""
     load_handlers()

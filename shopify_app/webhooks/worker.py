@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
 import random
@@ -11,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from sqlalchemy import Integer, and_, bindparam, literal_column, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, case, exists, literal, literal_column, or_, select, update
 from sqlalchemy.orm import sessionmaker
 
 from ..config import Settings
@@ -21,7 +22,7 @@ from ..jobs.order_holds import hold_orders, lease_owner, not_held_elsewhere, ord
 from ..jobs.stopping import release_unstarted
 from ..server.logs import bound
 from .inbox import wait_for_install
-from .registry import COMPLIANCE_TOPICS, WebhookContext, handler_for, leases_when_calling_out, prefetch_for, serial_key
+from .registry import COMPLIANCE_TOPICS, WebhookContext, handler_for, lazily_leased_topics, leases_when_calling_out, prefetch_for, serial_key
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,13 @@ _FINISH_WAITING = update(INBOX).where(INBOX.c.id == bindparam("delivery_id")).va
 # After the follow-up calls: finished only if the row is still ours (the ownership check is the UPDATE's own WHERE).
 _FINISH_IF_OURS = _FINISH.where(INBOX.c.lease_owner == bindparam("owner"))
 _FINISH_WAITING_IF_OURS = _FINISH_WAITING.where(INBOX.c.lease_owner == bindparam("owner"))
+# A delivery that changes nothing (worker._settle), finished by one statement: still ours or still
+# due, and its shop installed (a shop installing or gone takes the write transaction's way).
+_SETTLE = update(INBOX).where(INBOX.c.id == bindparam("delivery_id"), exists().where(
+    SHOPS.c.domain == INBOX.c.shop_domain, SHOPS.c.status == literal_column(f"'{ShopStatus.INSTALLED.value}'"))).values(
+    status=InboxStatus.DONE.value, processed_at=bindparam("at"), lease_owner=None, lease_until=None, attempts=INBOX.c.attempts + 1)
+_SETTLE_IF_DUE = _SETTLE.where(_DUE)
+_SETTLE_IF_OURS = _SETTLE.where(INBOX.c.status == literal_column(f"'{InboxStatus.PENDING.value}'"), INBOX.c.lease_owner == bindparam("owner"))
 _NOTE = update(INBOX).where(INBOX.c.id == bindparam("delivery_id")).values(last_error=bindparam("note"))
 _INSTALLED = ShopStatus.INSTALLED.value
 
@@ -85,6 +93,7 @@ class Claimed(NamedTuple):
     body: str | None
     shop_status: str | None  # the shop's status when the row was claimed (None: a shop we do not know)
     payload: object = None  # the body parsed already (by a claim that held the delivery's order), else None
+    looked: tuple | None = None  # an unleased row's (webhook_id, api_version, body) as the look read them (its prefetch needs no read of the row)
 
 
 class Look(NamedTuple):
@@ -158,22 +167,49 @@ class InboxWorker:
         self.on_backlog = lambda: None  # a look found a full batch: the lane rings a sibling thread to help
         due = _DUE
         if self.topics:
-            due = and_(due, INBOX.c.topic.not_in(self.topics) if self.other_topics else INBOX.c.topic.in_(self.topics))
+            # The lane's topics (names from the code) as plain parameters, not an expanding IN: that one is
+            # rendered into the SQL again at every execution (tens of us a look), like the LIMIT below.
+            topics = [literal(topic) for topic in self.topics]
+            due = and_(due, INBOX.c.topic.not_in(topics) if self.other_topics else INBOX.c.topic.in_(topics))
         # The look also reads each candidate's shop status (the prefetch's "is it installed", no
         # statement of its own); the write transaction checks it again. Holding orders, it
         # passes over the rows it gave back to another live process holding their order.
         look = and_(due, not_held_elsewhere(self.owner)) if self.holds_orders else due
-        # The LIMIT a number in the SQL, not a parameter: PostgreSQL costs a generic plan's LIMIT $n
-        # at 10 % of the rows, so it kept planning the look afresh (0.45 ms of planning beside 0.1 ms
-        # of running it at 7,000 pending rows: bench/inbox_lane.py). Few batch sizes: a few statements.
-        self._candidates = (select(INBOX.c.id, INBOX.c.topic, INBOX.c.shop_domain, SHOPS.c.status).select_from(_WITH_SHOP)
-                            .where(look).order_by(INBOX.c.id).limit(bindparam("batch", type_=Integer, literal_execute=True)))
+        self._look_where = look
+        self._looks: dict[int, object] = {}
         # One conditional UPDATE is the claim: rows another worker took meanwhile no longer
         # match and are not returned (RETURNING: SQLite >= 3.35 and PostgreSQL). It returns what
         # the handler needs, the body too, so the row is not read again before the write.
         self._take = (update(INBOX).where(INBOX.c.id.in_(bindparam("ids", expanding=True)), due)
                       .values(lease_owner=bindparam("owner"), lease_until=bindparam("until"))
                       .returning(INBOX.c.id, INBOX.c.webhook_id, INBOX.c.api_version, INBOX.c.body))
+
+    @functools.cached_property
+    def _look(self):
+        """The look's SELECT without its LIMIT (built on first use: the registry says which topics lease lazily)."""
+        looked = ()
+        lazy = sorted(lazily_leased_topics() if not self.topics else
+                      (lazily_leased_topics() - set(self.topics) if self.other_topics else lazily_leased_topics() & set(self.topics)))
+        if not self.lease_on_claim and lazy:
+            # Without lease_on_claim the look also reads what an unleased row's prefetch needs, the body of
+            # topics that lease only when calling out (orders/*): their prefetch then reads nothing of their
+            # row again. Other topics' bodies are read where they are taken (lease_on_claim: the claim's UPDATE).
+            body = case((INBOX.c.topic.in_([literal(topic) for topic in lazy]), INBOX.c.body), else_=None)
+            looked = (INBOX.c.webhook_id, INBOX.c.api_version, body)
+        return select(INBOX.c.id, INBOX.c.topic, INBOX.c.shop_domain, SHOPS.c.status, *looked).select_from(_WITH_SHOP).where(self._look_where).order_by(INBOX.c.id)
+
+    def _candidates(self, batch_size: int):
+        """The look for `batch_size` rows, built once per size.
+
+        The LIMIT a number in the SQL, not a parameter: PostgreSQL costs a generic plan's LIMIT $n
+        at 10 % of the rows, so it kept planning the look afresh (0.45 ms of planning beside 0.1 ms
+        of running it at 7,000 pending rows: bench/inbox_lane.py). Written into the statement
+        when built, not rendered at each execution (literal_execute): few batch sizes, a few statements.
+        """
+        statement = self._looks.get(batch_size)
+        if statement is None:
+            statement = self._looks[batch_size] = self._look.limit(literal_column(str(int(batch_size)), Integer))
+        return statement
 
     def drain(self, batch_size: int = 100, max_batches: int = 100) -> DrainReport:
         """Process due deliveries until none are left (or the batch budget is spent)."""
@@ -212,7 +248,7 @@ class InboxWorker:
         now = utcnow()
         # Looked for without the write lock: an idle pass (most of them) never queues behind writers.
         with self.read_engine.connect() as conn:
-            candidates = conn.execute(self._candidates, {"now": now, "batch": batch_size}).all()
+            candidates = conn.execute(self._candidates(batch_size), {"now": now}).all()
         if not candidates:
             return Look([], 0, 0)
         to_lease = [candidate.id for candidate in candidates
@@ -229,12 +265,12 @@ class InboxWorker:
         leased = set(to_lease)
         mine = self.in_hand.take([candidate.id for candidate in candidates if candidate.id not in leased])
         claimed = []
-        for delivery_id, topic, shop_domain, shop_status in candidates:
+        for delivery_id, topic, shop_domain, shop_status, *looked in candidates:
             if delivery_id in won:
                 claimed.append(Claimed(delivery_id, topic, shop_domain, won[delivery_id].webhook_id, won[delivery_id].api_version, won[delivery_id].body, shop_status,
                                        payloads.get(delivery_id)))
             elif delivery_id in mine:
-                claimed.append(Claimed(delivery_id, topic, shop_domain, None, None, None, shop_status))
+                claimed.append(Claimed(delivery_id, topic, shop_domain, None, None, None, shop_status, looked=tuple(looked) if looked else None))
         return Look(claimed, len(candidates) - len(given_back), len(given_back))
 
     def _hold_orders(self, conn, won: dict, candidates, now: dt.datetime) -> tuple[dict[int, object], set[int]]:
@@ -274,13 +310,18 @@ class InboxWorker:
                     return
             with contextlib.ExitStack() as turn:  # a one-at-a-time key's lock, held until the write committed
                 with self.read_session_factory() as session:  # the row (when not claimed) and the prefetch's own reads: one read transaction
-                    if lazy:
+                    if lazy and claimed is not None and claimed.looked is not None:
+                        claimed = claimed._replace(webhook_id=claimed.looked[0], api_version=claimed.looked[1], body=claimed.looked[2])
+                    elif lazy:
                         row = session.connection().execute(_ROW_WITH_BODY, {"delivery_id": delivery_id}).first()
                         if row is None:
                             return
                         claimed = Claimed(row.id, row.topic, row.shop_domain, row.webhook_id, row.api_version, row.body, row.shop_status)
                     payload, prefetched = self._prefetch(claimed, turn, self._lease_before_calling_out(delivery_id, leased) if lazy else None, session)
-                written = self._write(claimed, bool(leased), payload, prefetched)
+                # Still in `turn`: the settling UPDATE runs before this process's next delivery of the key.
+                written = self._settle(claimed, bool(leased)) if getattr(prefetched, "settled", False) else None
+                if written is None:
+                    written = self._write(claimed, bool(leased), payload, prefetched)
             self._follow_up_and_count(delivery_id, written, report)
         except _LeaseLost:
             return  # the other worker handles it
@@ -302,6 +343,25 @@ class InboxWorker:
                 raise _LeaseLost()
             leased.append(True)
         return lease
+
+    def _settle(self, claimed: Claimed, leased: bool) -> tuple[InboxStatus, list] | None:
+        """A delivery its prefetch found would change nothing (prefetched.settled): done by one conditional UPDATE, no handler run.
+
+        The UPDATE's WHERE is what the write transaction would check (the lease still ours, or
+        the row still due and nobody's; the shop installed). None when it matched nothing: the
+        write transaction then decides (parks it, or leaves it to the worker that has it).
+        """
+        if claimed.topic in COMPLIANCE_TOPICS:
+            return None
+        now = utcnow()
+        values = {"delivery_id": claimed.id, "at": now}
+        if leased:
+            values["owner"] = self.owner
+        else:
+            values["now"] = now
+        with self.engine.begin() as conn:
+            done = conn.execute(_SETTLE_IF_OURS if leased else _SETTLE_IF_DUE, values).rowcount == 1
+        return (InboxStatus.DONE, []) if done else None
 
     def _process_in_one_write(self, delivery_id: int, report: DrainReport) -> None:
         """A topic without a prefetch: claim, handle and finish in one write transaction (a lease only for follow-up calls)."""

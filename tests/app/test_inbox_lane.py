@@ -86,7 +86,9 @@ def test_a_delivery_costs_three_or_four_statements_around_its_handler_and_its_bo
         assert lane_topics["prefetched"] == [{"id": 7}]
     # The handler and prefetch run no SQL here: everything seen is the lane's own.
     assert len(sql.seen) == statements, sql.seen
-    assert sum("body" in statement.lower() for statement in sql.seen) == 1  # the claim's RETURNING, or the read in the write
+    # The claim's RETURNING, or the read in the write. (The look reads the body of topics that lease
+    # only when calling out, orders/*, behind a CASE on the topic: not of these.)
+    assert sum("body" in statement.lower().replace("then webhook_inbox.body", "") for statement in sql.seen) == 1
     if app.extensions["services"].engine.dialect.name == "sqlite":  # BEGIN is a statement there: count the write transactions
         assert (sql.write_begins, sql.begins) == (writes, writes + 1)  # and the look's read transaction
     with app.extensions["services"].session_factory() as session:

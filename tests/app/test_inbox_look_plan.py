@@ -49,7 +49,7 @@ def test_the_look_reads_pending_rows_through_their_partial_index(database_url) -
         _fill(engine)
         worker = InboxWorker.__new__(InboxWorker)  # only the statements the constructor builds
         InboxWorker.__init__(worker, _factory(engine), settings=None)
-        plan = _plan(engine, worker._candidates, {"now": utcnow() + dt.timedelta(seconds=1), "batch": 10})
+        plan = _plan(engine, worker._candidates(10), {"now": utcnow() + dt.timedelta(seconds=1), "batch": 10})
         if engine.dialect.name == "sqlite":
             assert "ix_webhook_inbox_pending" in plan, plan  # it was "SCAN webhook_inbox": every row in rowid order
         else:  # PostgreSQL may also take the (status, next_attempt_at) index: either reads pending rows only
@@ -68,7 +68,7 @@ def _factory(engine):
 
 def _look(engine, worker, now=None):
     with engine.connect() as conn:
-        return conn.execute(worker._candidates, {"now": (now or utcnow()) + dt.timedelta(seconds=1), "batch": 10}).all()
+        return conn.execute(worker._candidates(10), {"now": (now or utcnow()) + dt.timedelta(seconds=1), "batch": 10}).all()
 
 
 PENDING_ROWS = 7_000
@@ -114,7 +114,7 @@ def test_the_holding_look_reads_only_the_leased_rows_for_other_processes_holds(p
             InboxWorker.__init__(worker, _factory(engine), settings=None, lease_on_claim=True, process=uuid.uuid4().hex)
             assert worker.holds_orders
             params = {"now": now + dt.timedelta(seconds=1), "batch": 10}
-            state = _expanded(engine, worker._candidates, params)
+            state = _expanded(engine, worker._candidates(10), params)
             with engine.connect() as conn:
                 plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + state.statement, state.parameters).scalar()[0]["Plan"]
             read = _rows_read(plan, "other")
@@ -122,7 +122,7 @@ def test_the_holding_look_reads_only_the_leased_rows_for_other_processes_holds(p
             found = [row.id for row in _look(engine, worker, now)]
             with engine.connect() as conn:  # the lane's looks on one pooled connection: prepared by psycopg after 5
                 for _ in range(15):
-                    conn.execute(worker._candidates, params).all()
+                    conn.execute(worker._candidates(10), params).all()
                 plans = conn.execute(text("SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE '%NOT EXISTS%'")).one()
             # Planned once and reused: each custom plan cost 0.45 ms of planning beside 0.1 ms of running it (bench/inbox_lane.py).
             # PostgreSQL kept planning it per look while the LIMIT was a parameter (its generic plan, costed for 10 % of the rows, looked dearer).

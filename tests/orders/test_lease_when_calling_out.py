@@ -150,3 +150,32 @@ def test_a_repeated_snapshot_another_worker_holds_is_not_handled_twice(app):  # 
     assert report.handled == 0
     untouched = row(app, delivery)
     assert (untouched.status, untouched.lease_owner, untouched.attempts) == (InboxStatus.PENDING.value, "other-worker", 0)
+
+
+def test_an_unleased_row_is_prefetched_from_what_the_look_read_and_its_row_is_not_read_again(app, monkeypatch):  # noqa: F811
+    reads = shopify_reads(monkeypatch, app)
+    delivery = record(app, "orders/create", order_payload(5105))
+    worker = lane_worker(app)
+    won, _, _ = worker._claim(10)
+    assert [c.id for c in won] == [delivery] and won[0].body is None, "not leased by the claim"
+    with Statements(app) as statements:
+        report = DrainReport()
+        worker._process(delivery, "orders/create", report, won[0])
+    assert report.done == 1 and reads == [worker.owner], "leased before Shopify was read, as before"
+    assert not any(s.startswith("SELECT webhook_inbox.id, webhook_inbox.topic") for s in statements.seen), "the body came with the look"
+    assert row(app, delivery).status == InboxStatus.DONE.value
+
+
+def test_a_row_another_worker_took_after_the_look_is_left_to_it(app, monkeypatch):  # noqa: F811
+    reads = shopify_reads(monkeypatch, app)
+    delivery = record(app, "orders/create", order_payload(5106))
+    worker = lane_worker(app)
+    won, _, _ = worker._claim(10)
+    until = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=60)
+    with app.extensions["services"].session_factory.begin() as session:  # another process leased it after this worker's look
+        session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery).values(lease_owner="other-worker", lease_until=until))
+    report = DrainReport()
+    worker._process(delivery, "orders/create", report, won[0])
+    assert report.handled == 0 and report.errors == [] and reads == [], "its lease before calling out failed: Shopify not read"
+    untouched = row(app, delivery)
+    assert (untouched.status, untouched.lease_owner, untouched.attempts) == (InboxStatus.PENDING.value, "other-worker", 0)

@@ -13,9 +13,9 @@ from ...fulfillment.sync import read_fulfillment_orders, store_fulfillment_order
 from ...models import utcnow
 from ...orders.graph import order_payload_from_graphql, read_order
 from ...orders.models import Order, OrderState
-from ...orders.payloads import LinesWithoutIds, PayloadError, checked_id, line_is_identified, parse_order, parse_time
+from ...orders.payloads import LinesWithoutIds, OrderSnapshot, PayloadError, checked_id, line_is_identified, parse_order, parse_time
 from ...orders.routing import may_route, route_order
-from ...orders.sync import FORWARDABLE_FINANCIAL_STATUSES, apply_unless_routing_changed, upsert
+from ...orders.sync import FORWARDABLE_FINANCIAL_STATUSES, KNOWN_COLUMNS, apply_unless_routing_changed, settled_as_is, upsert
 from ...orders.timeline import record_event
 from ...suppliers.models import DeliveryState, SupplierOrder
 from ..registry import WebhookContext, handles
@@ -35,6 +35,10 @@ class OrderReads:
     # The prefetch looked and the order was not stored yet: the write goes straight to its insert
     # (an order stored meanwhile by another worker fails that insert and is updated instead).
     absent: bool = False
+    # The handler would change nothing (a snapshot the stored order already holds, or a stale one):
+    # the worker may finish the delivery without a write transaction of its own (worker._settle).
+    settled: bool = False
+    snapshot: OrderSnapshot | None = None  # the payload parsed by the prefetch (then the handler does not parse it again)
 
 
 def _order_number(payload: dict) -> str:
@@ -57,8 +61,18 @@ def read_for_order_webhook(ctx: WebhookContext) -> OrderReads:
         ctx.before_calling_out()
         gateway = ctx.services.gateway(ctx.shop_domain)
         reread = read_order(gateway, f"gid://shopify/Order/{_order_number(payload)}")
-    fulfillment_orders, absent = _fulfillment_orders_if_due(ctx, payload, gateway)
-    return OrderReads(reread, fulfillment_orders, absent)
+    fulfillment_orders, absent, known = _fulfillment_orders_if_due(ctx, payload, gateway)
+    snapshot = _parsed(payload) if reread is None and fulfillment_orders is None and known is not None else None
+    settled = snapshot is not None and settled_as_is(known, snapshot) is not None
+    return OrderReads(reread, fulfillment_orders, absent, settled, snapshot)
+
+
+def _parsed(payload: dict) -> OrderSnapshot | None:
+    """The payload's snapshot, or None when it cannot be parsed (the handler dead-letters it)."""
+    try:
+        return parse_order(payload)
+    except PayloadError:  # LinesWithoutIds among them
+        return None
 
 
 def _same_version(payload: dict, routed_version) -> bool:
@@ -70,19 +84,20 @@ def _same_version(payload: dict, routed_version) -> bool:
 
 
 _orders = Order.__table__
-_STATE_AND_VERSION = select(_orders.c.state, _orders.c.shopify_updated_at).where(  # built once: the prefetch of every orders/* webhook
+# Built once: the prefetch of every orders/* webhook (the state, and what settling a repeated snapshot compares).
+_STATE_AND_KNOWN = select(_orders.c.state, *KNOWN_COLUMNS).where(
     _orders.c.shop_domain == bindparam("p_shop"), _orders.c.shopify_id == bindparam("p_shopify_id"))
 
 
-def _fulfillment_orders_if_due(ctx: WebhookContext, payload: dict, gateway) -> tuple[list[dict] | None, bool]:
-    """(the fulfillment orders to route by, or None; whether the order is not stored yet, as far as this read saw)."""
+def _fulfillment_orders_if_due(ctx: WebhookContext, payload: dict, gateway) -> tuple[list[dict] | None, bool, object]:
+    """(the fulfillment orders to route by, or None; whether the order is not stored yet, as far as this read saw; the stored row when nothing was read from Shopify, else None)."""
     if payload.get("cancelled_at") or (payload.get("financial_status") or "") not in FORWARDABLE_FINANCIAL_STATUSES:
-        return None, False
+        return None, False, None
     order_id = _order_number(payload)
-    known = ctx.session.connection().execute(_STATE_AND_VERSION, {"p_shop": ctx.shop_domain, "p_shopify_id": order_id}).first()
-    state, routed_version = known if known is not None else (None, None)
+    known = ctx.session.connection().execute(_STATE_AND_KNOWN, {"p_shop": ctx.shop_domain, "p_shopify_id": order_id}).first()
+    state, routed_version = (known.state, known.shopify_updated_at) if known is not None else (None, None)
     if state in SETTLED_STATES:
-        return None, False  # fully sent (or nothing to send): fulfillment_orders/* webhooks carry any later change
+        return None, False, known  # fully sent (or nothing to send): fulfillment_orders/* webhooks carry any later change
     if ctx.topic in ("orders/paid", "orders/create") and state == OrderState.ROUTED.value and _same_version(payload, routed_version):
         # An order created paid was routed from this very version (orders/create and orders/paid
         # carry it both, and either may be handled first: one order in six at 25 orders/s was
@@ -91,9 +106,9 @@ def _fulfillment_orders_if_due(ctx: WebhookContext, payload: dict, gateway) -> t
         # rate limit and a full sync for nothing. (Not orders/updated: updated_at has whole
         # seconds, so an edit in the same second as the create looks equal. An orders/create is
         # never an edit: what routed is at least as new.)
-        return None, False
+        return None, False, known
     ctx.before_calling_out()  # the delivery is leased now (most orders/* deliveries never get here: no lease written)
-    return read_fulfillment_orders(gateway or ctx.services.gateway(ctx.shop_domain), f"gid://shopify/Order/{order_id}"), known is None
+    return read_fulfillment_orders(gateway or ctx.services.gateway(ctx.shop_domain), f"gid://shopify/Order/{order_id}"), known is None, None
 
 
 def order_key(payload) -> str | None:
@@ -118,7 +133,7 @@ def order_changed(ctx: WebhookContext) -> None:
         log.info("order %s re-read through GraphQL: its payload had line items without ids", order.get("id"))
         payload = order_payload_from_graphql(order)
     try:
-        snapshot = parse_order(payload)
+        snapshot = reads.snapshot if reads.reread is None and reads.snapshot is not None else parse_order(payload)
     except LinesWithoutIds as exc:  # the prefetch saw ids, the payload did not: never drop the lines
         raise PoisonPayload(str(exc)) from None
     except PayloadError as exc:
