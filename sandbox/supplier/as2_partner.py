@@ -29,7 +29,7 @@ from cryptography.x509.oid import NameOID
 
 from integrations.suppliers.edi_x12.as2_compat import load_pyas2lib
 from integrations.suppliers.edi_x12.x12 import Party
-from integrations.suppliers.files.transport import LocalFolderTransport
+from integrations.suppliers.files.transport import LocalFolderTransport, TransportError
 
 from .edi_partner import EdiPartner
 
@@ -282,6 +282,8 @@ class As2Partner:
                 try:
                     self.step(ship_after)
                 except (httpx.HTTPError, OSError):  # the app is restarting: next round
+                    continue
+                except TransportError:  # no purchase order has come yet (its folder does not exist): next round
                     continue
 
         threading.Thread(target=loop, name="sandbox-as2-partner-loop", daemon=True).start()
