@@ -211,6 +211,13 @@ def make_session_factory(engine: Engine) -> sessionmaker:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def flushed_connection(session: Session):
+    """The session's connection, after flushing its pending ORM changes (what an ORM read's autoflush does) for a Core read."""
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+    return session.connection()
+
+
 def reading(engine: Engine) -> Engine:
     """The engine for read-only sessions (SQLite: deferred BEGIN; elsewhere unchanged)."""
     deferred = getattr(engine.dialect, "deferred_begin", None)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from integrations.shopify.errors import ShopifyError, ShopifyGraphQLError, ShopifyHTTPError, ShopifyUserError
 
 from ..alerts import raise_alert, resolve_alert
-from ..db import read_only
+from ..db import flushed_connection, read_only
 from ..models import utcnow
 from ..orders.models import Order, OrderLine
 from ..orders.timeline import record_event
@@ -154,9 +154,7 @@ def has_pending_holds(session: Session, shop_domain: str) -> bool:
     """Whether some fulfillment order of the shop has a hold of ours to place or release (what sync_app_holds would do)."""
     # A Core read of the table on the session's connection (no ORM execution layer); the session's
     # own changes (wishes routing just made) are flushed first, as the ORM's autoflush did.
-    if session.new or session.dirty or session.deleted:
-        session.flush()
-    return session.connection().execute(_HAS_WISH, {"p_shop": shop_domain}).first() is not None
+    return flushed_connection(session).execute(_HAS_WISH, {"p_shop": shop_domain}).first() is not None
 
 
 def sync_app_holds(services, shop_domain: str) -> int:

@@ -25,7 +25,7 @@ from ..fulfillment.sync import ACCEPTED_REQUESTS, FINISHED, WORKABLE, HoldChange
 from ..suppliers.models import FulfillmentModel, ProductMapping, Supplier, SupplierOrder, SupplierOrderLine
 from ..models import utcnow
 from .models import Order, OrderEvent, OrderLine, OrderState
-from ..db import persistent, with_defaults
+from ..db import flushed_connection, persistent, with_defaults
 from .sync import FORWARDABLE_FINANCIAL_STATUSES
 from .timeline import insert_events, record_event
 
@@ -95,9 +95,8 @@ class CandidateSource:
         rows = session.connection().execute(_MAPPINGS, {"p_shop": order.shop_domain, "p_variants": variants, "p_skus": skus}).all() if variants or skus else []
         # The suppliers as rows of what routing reads (Candidate hands them on), mapped and by vendor in one query.
         mapped_ids = {row.supplier_id for row in rows}
-        if (rows or vendors) and (session.new or session.dirty or session.deleted):
-            session.flush()  # a supplier changed in this transaction is read as changed (the ORM load autoflushed)
-        loaded = session.connection().execute(_SUPPLIERS, {"p_ids": sorted(mapped_ids), "p_shop": order.shop_domain, "p_vendors": sorted(vendors)}).all() \
+        # Flushed first: a supplier changed in this transaction is read as changed (the ORM load autoflushed).
+        loaded = flushed_connection(session).execute(_SUPPLIERS, {"p_ids": sorted(mapped_ids), "p_shop": order.shop_domain, "p_vendors": sorted(vendors)}).all() \
             if rows or vendors else []
         suppliers = {s.id: s for s in loaded if s.id in mapped_ids}
         self.mappings = [_Mapping(*row, supplier=suppliers[row.supplier_id]) for row in rows if row.supplier_id in suppliers]

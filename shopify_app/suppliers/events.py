@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from integrations.suppliers.base import Shipment, SupplierEvent, SupplierEventKind, SupplierOrderStatus
 
 from ..alerts import raise_alert
-from ..db import read_only
+from ..db import flushed_connection, read_only
 from ..orders.models import Order
 from ..orders.timeline import record_event
 from .amendments import being_replaced
@@ -48,9 +48,8 @@ def _delivery_row(session: Session, supplier: Supplier, event: SupplierEvent):
     statement = _FIND_DELIVERY_ROW.get((bool(event.supplier_order_id), bool(event.external_id)))
     if statement is None:
         return None
-    if session.new or session.dirty or session.deleted:
-        session.flush()  # what the ORM's execution would have flushed first (callers that changed a delivery through the session)
-    return session.connection().execute(statement, {"supplier": supplier.id, "order": event.supplier_order_id, "key": event.external_id}).first()
+    # Flushed first, as the ORM's execution would have (callers that changed a delivery through the session).
+    return flushed_connection(session).execute(statement, {"supplier": supplier.id, "order": event.supplier_order_id, "key": event.external_id}).first()
 
 
 def _status_known(event: SupplierEvent, stored: str | None) -> bool:
