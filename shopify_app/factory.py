@@ -84,6 +84,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     app.register_blueprint(as2_inbound_bp)
     app.register_blueprint(as2_api_bp)
+    # Browsers ask every origin for /favicon.ico (the app opened on its own, the customers' notice pages): the app's icon, not a 404.
+    app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.ico"))
     app.after_request(add_content_security_policy)
     install_request_context(app)
     init_metrics(app)
