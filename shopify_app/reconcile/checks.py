@@ -181,7 +181,7 @@ def shipped_not_fulfilled(services, shop: str, now: dt.datetime) -> CheckResult:
 
 def eta_not_told(services, shop: str, now: dt.datetime) -> CheckResult:
     """Fulfilled, undelivered parcels whose supplier ETA Shopify has not been told (refused, or the push's retry never came): tell it."""
-    from ..suppliers.eta_events import eta_pending, tell_eta
+    from ..suppliers.eta_events import eta_pending, eta_pending_where, tell_eta
 
     result = CheckResult()
     ssh = SupplierShipment
@@ -189,8 +189,7 @@ def eta_not_told(services, shop: str, now: dt.datetime) -> CheckResult:
         rows = session.execute(
             select(ssh.id, ssh.tracking_number, ssh.estimated_delivery, Order.name).join(SupplierOrder, SupplierOrder.id == ssh.supplier_order_id)
             .join(Order, Order.id == SupplierOrder.order_id)
-            .where(SupplierOrder.shop_domain == shop, ssh.state == "fulfilled", ssh.estimated_delivery.is_not(None), ssh.delivered_at.is_(None),
-                   or_(ssh.eta_told.is_(None), ssh.eta_told != ssh.estimated_delivery), ssh.updated_at < now - IN_FLIGHT)
+            .where(SupplierOrder.shop_domain == shop, eta_pending_where(ssh), ssh.updated_at < now - IN_FLIGHT)
         ).all()
         result.checked = session.scalar(select(func.count()).select_from(ssh).join(SupplierOrder).where(
             SupplierOrder.shop_domain == shop, ssh.state == "fulfilled", ssh.estimated_delivery.is_not(None))) or 0

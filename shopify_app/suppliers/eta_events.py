@@ -25,7 +25,7 @@ import time
 from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 
 from integrations.shopify.errors import ShopifyError, ShopifyUserError
 from integrations.shopify.pacing import bucket_for
@@ -71,6 +71,13 @@ def eta_untold(estimated_delivery: str | None, eta_told: str | None, delivered_a
 def eta_pending(state: str, estimated_delivery: str | None, eta_told: str | None, delivered_at: str | None) -> bool:
     """True when the parcel is a Shopify fulfillment and has an ETA Shopify has not been told."""
     return state == ShipmentState.FULFILLED.value and eta_untold(estimated_delivery, eta_told, delivered_at)
+
+
+def eta_pending_where(shipment=SupplierShipment):
+    """eta_pending as a SQL condition on the parcel's columns (the reconciliation finds with it what tell_eta would tell)."""
+    return and_(shipment.state == ShipmentState.FULFILLED.value, shipment.estimated_delivery.is_not(None), shipment.estimated_delivery != "",
+                or_(shipment.eta_told.is_(None), shipment.eta_told != shipment.estimated_delivery),
+                or_(shipment.delivered_at.is_(None), shipment.delivered_at == ""))
 
 
 def room_for_eta(shop_domain: str) -> bool:

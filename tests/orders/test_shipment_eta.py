@@ -386,3 +386,23 @@ def test_a_refusals_alert_is_resolved_when_the_next_eta_is_unreadable(world):  #
     with services.session_factory() as session:
         [alert] = session.scalars(select(Alert).where(Alert.kind == "eta_refused")).all()
         assert alert.resolved_at is not None
+
+
+def test_the_reconciliations_sql_finds_exactly_the_parcels_tell_eta_would_tell():
+    """eta_pending_where (the reconciliation's query) and eta_pending (tell_eta's check) agree on every combination, blanks included."""
+    import itertools
+
+    from sqlalchemy import create_engine, insert
+
+    from shopify_app.models import Base
+
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine, tables=[SupplierShipment.__table__])
+    states, etas, tolds, delivered = ("fulfilled", "pending"), (None, "", "2026-12-11"), (None, "", "2026-12-11", "2026-12-10"), (None, "", "2026-12-09T10:00:00Z")
+    rows = [dict(supplier_order_id=1, shipment_id=str(n), state=state, estimated_delivery=eta, eta_told=told, delivered_at=at)
+            for n, (state, eta, told, at) in enumerate(itertools.product(states, etas, tolds, delivered))]
+    with engine.begin() as conn:
+        conn.execute(insert(SupplierShipment.__table__), rows)
+        found = {row.shipment_id for row in conn.execute(select(SupplierShipment.shipment_id).where(eta_events.eta_pending_where()))}
+    expected = {row["shipment_id"] for row in rows if eta_events.eta_pending(row["state"], row["estimated_delivery"], row["eta_told"], row["delivered_at"])}
+    assert expected and found == expected
