@@ -168,7 +168,8 @@ def seed_shops(world: World, count: int, progress) -> dict[str, int]:
     suppliers = {SHOP: world.supplier_id}
     settings = load_settings(dict(world.env, BACKFILL_DAYS="0"), run_scheduler=False)
     services = build_services(settings)
-    credentials = services.box.encrypt(json.dumps({"token": world.supplier.token}))
+    # Every shop's supplier verifies the sandbox store's webhook signatures (see route_supplier_webhooks).
+    credentials = services.box.encrypt(json.dumps({"token": world.supplier.token, "webhook_secret_key": world.supplier.webhooks.config.secret_key}))
     products = world.supplier.variant_ids_by_sku()
     try:
         for n in range(1, count):
@@ -189,6 +190,35 @@ def seed_shops(world: World, count: int, progress) -> dict[str, int]:
     finally:
         services.close()
     return suppliers
+
+
+class SupplierWebhookRoutes:
+    """Each order's Printful events to its own shop's supplier URL, as one Printful store per shop would send them.
+
+    The shops share one sandbox store (one token, one webhook configuration); in production each
+    merchant's store has its own webhook URL, so every event finds its order. Without this, every other
+    shop's event reached the first shop's supplier and was dropped as "an order we do not know": cheaper
+    than the real path, so the app's CPU an order was under-counted.
+    """
+
+    def __init__(self, app_url: str) -> None:
+        self.app_url = app_url
+        self.by_external_id: dict[str, str] = {}
+        self.unrouted = 0  # order events whose order was not placed by this benchmark's placers (sent to the default URL)
+
+    def add(self, shop: str, order_gid: str, supplier_id: int) -> None:
+        """Route the events of this order (placed on `shop`) to that shop's supplier."""
+        self.by_external_id[external_id(shop, order_gid, supplier_id)] = f"{self.app_url}/suppliers/{supplier_id}/webhooks"
+
+    def __call__(self, payload) -> str | None:
+        data = payload.get("data")
+        order = data.get("order") if isinstance(data, dict) else None
+        if not isinstance(order, dict):
+            return None  # not an order's event (stock): the store's configured URL
+        url = self.by_external_id.get(order.get("external_id") or "")
+        if url is None:
+            self.unrouted += 1
+        return url
 
 
 def external_id(shop: str, order_gid: str, supplier_id: int) -> str:
@@ -403,6 +433,7 @@ def run_step(world: World, mode: str, rate: float, args, suppliers: dict[str, in
         shop, lines = plans[i]
         t = now()
         order = world.shopify.place_order(shop, lines, email=f"buyer{i}@example.com")
+        world.supplier_routes.add(shop, order["id"], suppliers[shop])
         placed[i] = (shop, order["id"], scheduled, t)
 
     t0 = now() + 0.05
@@ -456,6 +487,8 @@ def run_step(world: World, mode: str, rate: float, args, suppliers: dict[str, in
              f"supplier calls in flight at most {step.supplier_in_flight_peak}, 429s {step.refused_429}, inbox backlog {step.inbox_backlog}, "
              f"app CPU {step.cpu_ms_per_order:.0f} ms/order; stages p50/p99 s: "
              + ", ".join(f"{name} {p50:.2f}/{p99:.2f}" for name, (p50, p99) in step.stages.items()))
+    if world.supplier_routes.unrouted:
+        progress(f"  [{mode}] {world.supplier_routes.unrouted} supplier order event(s) so far for orders the placers did not place (sent to the first shop's supplier)")
     if counts is not None:
         xacts = f"{step.transactions / step.carried:.1f}" if step.transactions is not None and step.carried else "n/a"
         progress(f"  [{mode}] {rate:g}/s statements (pg_stat_statements; DB transactions per order, pg_stat_database: {xacts}):\n"
@@ -501,6 +534,7 @@ def run_mode(mode: str, args, workdir: Path, postgres, progress) -> ModeResult:
         world.supplier.validate_requests = False
         progress(f"[{mode}] seeding {args.shops} shops")
         suppliers = seed_shops(world, args.shops, progress)
+        world.supplier_routes = world.supplier.webhooks.route = SupplierWebhookRoutes(world.env["APP_URL"])
         time.sleep(args.settle)  # the new shops' install work (catalog mirror, supplier webhooks) settles
         db0, orders_before = database_bytes(world), 0
         rng = random.Random(f"{args.seed}-{mode}")

@@ -297,6 +297,30 @@ def test_webhooks_are_spec_shaped_and_signed(supplier, spec, receiver):
     assert len(receiver.received()) == len(received)
 
 
+def test_a_route_sends_an_orders_events_to_its_own_url_and_the_rest_to_the_configured_one(supplier, receiver):
+    """The benchmark's store-per-shop stand-in (bench/peak_orders.py): the route picks an order event's URL; others keep the configuration's."""
+    supplier.configure_webhooks(f"{receiver.url}/default")
+    def route(payload):
+        data = payload["data"]  # a list for stock events
+        return f"{receiver.url}/shop-two" if isinstance(data, dict) and data["order"]["external_id"] == "w-2" else None
+
+    supplier.webhooks.route = route
+    try:
+        for external_id in ("w-1", "w-2"):
+            order_id = post_order(supplier, create_body(external_id)).json()["data"]["id"]
+            httpx.post(f"{supplier.base_url}/v2/orders/{order_id}/confirmation", headers=AUTH)
+        supplier.set_stock("TSHIRT-BLK-M", False)
+        supplier.flush_webhooks()
+    finally:
+        supplier.webhooks.route = None
+    by_path = {}
+    for message in receiver.received():
+        event = json.loads(message.body)
+        by_path.setdefault(message.path, []).append((event["type"], (event["data"].get("order") or {}).get("external_id") if isinstance(event["data"], dict) else None))
+    assert by_path["/shop-two"] == [("order_updated", "w-2")]
+    assert ("order_updated", "w-1") in by_path["/default"] and ("catalog_stock_updated", None) in by_path["/default"]
+
+
 def test_reset_forgets_orders_and_restores_stock(supplier):
     post_order(supplier, create_body("r-1"))
     supplier.set_stock("TSHIRT-BLK-S", False)
