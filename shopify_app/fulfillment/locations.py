@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from ..db import flushed_connection
 from ..suppliers.models import FulfillmentModel, Supplier
 from .models import ManagedBy, ManagedLocation
 
@@ -36,15 +37,17 @@ def manager_of(session: Session, shop_domain: str, location_gid: str | None, is_
     if not location_gid:
         return Manager(ManagedBy.NOT_OURS)
     where = {"shop": shop_domain, "location": location_gid}
-    # One round trip for the three looks every routed order and pushed parcel makes (each was its own statement).
-    service, mapped, supplier_ids, any_mapped = session.execute(_LOOKS, where).one()
+    # One round trip for the three looks every routed order and pushed parcel makes (each was its own statement),
+    # on the session's connection: the ORM execution layer cost as much as the read (changes flushed first, as its autoflush did).
+    connection = flushed_connection(session)
+    service, mapped, supplier_ids, any_mapped = connection.execute(_LOOKS, where).one()
     if service is not None:
         return Manager(ManagedBy.SERVICE, supplier_id=service)
     if mapped:
         return Manager(ManagedBy.MERCHANT, allowed=frozenset(int(i) for i in supplier_ids or ()) or None)
     if is_primary and not any_mapped:
         return Manager(ManagedBy.MERCHANT)
-    own = frozenset(session.execute(_OWN_SUPPLIERS, where).scalars())
+    own = frozenset(connection.execute(_OWN_SUPPLIERS, where).scalars())
     if own:
         return Manager(ManagedBy.MERCHANT, allowed=own)
     return Manager(ManagedBy.NOT_OURS)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from ..models import utcnow
 from ..orders.models import Order
-from ..db import persistent, with_defaults
+from ..db import loaded, with_defaults
 from ..privacy import gid_number
 from .locations import Manager, manager_of
 from .models import FulfillmentOrderRecord
@@ -100,74 +100,106 @@ class HoldChanges:
 
 def foreign_holds(record: FulfillmentOrderRecord) -> list[dict]:
     """Holds that are not the app's own (the merchant's, Shopify's, other apps')."""
-    return [h for h in record.holds or [] if not h.get("ours")]
+    return _foreign(record.holds)
 
 
 def store_fulfillment_orders(session: Session, order: Order, fulfillment_orders: list[dict], fresh: bool = False) -> HoldChanges:
     """Upsert what Shopify said about the order's fulfillment orders; classify each by location.
 
     `fresh`: the order was inserted in this transaction, so it has no records yet: nothing is
-    read, and the new records are written by a Core INSERT (see _insert_new).
+    read, and the new records are written by a Core INSERT (see _store_new).
     """
+    if fresh:
+        return _store_new(session, order, fulfillment_orders)
     changes = HoldChanges()
-    existing = {} if fresh else {r.shopify_id: r for r in session.scalars(select(FulfillmentOrderRecord).where(FulfillmentOrderRecord.order_id == order.id))}
+    existing = {r.shopify_id: r for r in session.scalars(select(FulfillmentOrderRecord).where(FulfillmentOrderRecord.order_id == order.id))}
     classified = []
-    new: list[FulfillmentOrderRecord] = []
     for fo in fulfillment_orders:
         number = gid_number(fo["gid"])
         record = existing.get(number)
-        if record is not None and record.shopify_updated_at and fo.get("updated_at") and fo["updated_at"] < record.shopify_updated_at:
+        if _older(record.shopify_updated_at if record is not None else None, fo):
             continue  # an older read than what we hold
         manager = manager_of(session, order.shop_domain, fo["location_gid"], fo["location_primary"])
         if record is None:
             # No hold wish yet, said explicitly: routing then clears it without an UPDATE (it compares with a known value).
             record = FulfillmentOrderRecord(shop_domain=order.shop_domain, order_id=order.id, shopify_id=number, status=fo["status"], holds=[], lines=[],
                                             app_hold_reason=None, app_hold_note=None)
-            if fresh:
-                new.append(record)  # inserted below, once every field is set
-            else:
-                session.add(record)
+            session.add(record)
         was_held = bool(foreign_holds(record))
-        record.location_gid, record.location_primary = fo["location_gid"], fo["location_primary"]
-        record.status, record.request_status, record.shopify_updated_at = fo["status"], fo["request_status"], fo.get("updated_at")
-        record.managed_by, record.supplier_id = manager.managed_by, manager.supplier_id
+        for key, value in _fields(fo, manager).items():
+            setattr(record, key, value)
         existing[number] = record
         classified.append((record, manager))
-        record.lines, record.holds = fo["lines"], fo["holds"]
-        ours = [h["id"] for h in fo["holds"] if h["ours"]]
-        record.app_hold_id = ours[0] if ours else None  # Shopify's word on our own hold (also recovers a lost answer)
-        now_held = bool(foreign_holds(record))
-        if now_held and not was_held:
-            changes.placed.append(record)
-        elif was_held and not now_held:
-            changes.released.append(record)
-    if new:
-        _insert_new(session, new)
+        _note_hold_change(changes, record, was_held, bool(foreign_holds(record)))
     session.flush()
     changes.records = sorted(existing.values(), key=lambda record: record.id)
     changes.managers = {record.id: manager for record, manager in classified}
     return changes
 
 
+def _older(held: str | None, fo: dict) -> bool:
+    """Whether `fo` is an older read than the version `held` (what we hold of it, if anything)."""
+    return bool(held and fo.get("updated_at") and fo["updated_at"] < held)
+
+
+def _fields(fo: dict, manager: Manager) -> dict:
+    """The record's columns a read of its fulfillment order sets (in the order the sync always set them)."""
+    ours = [h["id"] for h in fo["holds"] if h["ours"]]
+    return {"location_gid": fo["location_gid"], "location_primary": fo["location_primary"], "status": fo["status"], "request_status": fo["request_status"],
+            "shopify_updated_at": fo.get("updated_at"), "managed_by": manager.managed_by, "supplier_id": manager.supplier_id,
+            "lines": fo["lines"], "holds": fo["holds"],
+            "app_hold_id": ours[0] if ours else None}  # Shopify's word on our own hold (also recovers a lost answer)
+
+
+def _note_hold_change(changes: HoldChanges, record, was_held: bool, now_held: bool) -> None:
+    if now_held and not was_held:
+        changes.placed.append(record)
+    elif was_held and not now_held:
+        changes.released.append(record)
+
+
 _records = FulfillmentOrderRecord.__table__
 # A new order's records by a Core statement built once (issue 19 part C: the unit of work's
-# SELECT and flush of them were a fifth of routing a new order).
-_INSERT_RECORDS = insert(_records).returning(_records.c.id, sort_by_parameter_order=True)
-_RECORD_COLUMNS = tuple(column.key for column in _records.columns if not column.primary_key)
+# SELECT and flush of them were a fifth of routing a new order). Keyed back by shopify_id
+# (unique in a shop): one statement on SQLite too (see orders.sync._INSERT_LINES).
+_INSERT_RECORDS = insert(_records).returning(_records.c.id, _records.c.shopify_id)
 
 
-def _insert_new(session: Session, records: list[FulfillmentOrderRecord]) -> None:
-    """Insert transient records with Core and make them persistent as if loaded (no read back)."""
-    now = utcnow()
-    rows = [with_defaults(_records, {key: value for key, value in vars(record).items() if key in _RECORD_COLUMNS} | {"created_at": now, "updated_at": now})
-            for record in records]
-    ids = session.connection().execute(_INSERT_RECORDS, rows).scalars().all()
-    for record, row, record_id in zip(records, rows, ids):
-        for key, value in row.items():
-            if key not in vars(record):
-                setattr(record, key, value)
-        record.id = record_id
-        persistent(session, record)
+def _store_new(session: Session, order: Order, fulfillment_orders: list[dict]) -> HoldChanges:
+    """store_fulfillment_orders for an order inserted in this transaction: rows built as plain values, one INSERT, records made persistent without reading back."""
+    changes = HoldChanges()
+    rows: dict[str, dict] = {}  # by Shopify id; a fulfillment order listed twice is one record (the newer read)
+    noted: list[tuple[str, bool, bool]] = []
+    managers: dict[str, Manager] = {}
+    for fo in fulfillment_orders:
+        number = gid_number(fo["gid"])
+        row = rows.get(number)
+        if _older(row["shopify_updated_at"] if row is not None else None, fo):
+            continue  # an older read than what we hold
+        manager = manager_of(session, order.shop_domain, fo["location_gid"], fo["location_primary"])
+        was_held = bool(row is not None and _foreign(row["holds"]))
+        if row is None:
+            # No hold wish yet, said explicitly: routing then clears it without an UPDATE (it compares with a known value).
+            row = rows[number] = {"shop_domain": order.shop_domain, "order_id": order.id, "shopify_id": number, "app_hold_reason": None, "app_hold_note": None}
+        row.update(_fields(fo, manager))
+        managers[number] = manager
+        noted.append((number, was_held, bool(_foreign(row["holds"]))))
+    records: dict[str, FulfillmentOrderRecord] = {}
+    if rows:
+        now = utcnow()
+        values = [with_defaults(_records, row | {"created_at": now, "updated_at": now}) for row in rows.values()]
+        ids = dict((shopify_id, record_id) for record_id, shopify_id in session.connection().execute(_INSERT_RECORDS, values))
+        records = {row["shopify_id"]: loaded(session, FulfillmentOrderRecord, dict(row, id=ids[row["shopify_id"]])) for row in values}
+    for number, was_held, now_held in noted:
+        _note_hold_change(changes, records[number], was_held, now_held)
+    session.flush()  # (what was pending before, as the ORM path flushes it)
+    changes.records = sorted(records.values(), key=lambda record: record.id)
+    changes.managers = {records[number].id: manager for number, manager in managers.items()}
+    return changes
+
+
+def _foreign(holds) -> list[dict]:
+    return [h for h in holds or [] if not h.get("ours")]
 
 
 def fulfillment_orders_of(session: Session, order: Order) -> list[FulfillmentOrderRecord]:

@@ -7,12 +7,13 @@ by supplier priority, then by cost. The first is used; the others are its backup
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import and_, bindparam, false, insert, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -25,7 +26,7 @@ from ..fulfillment.sync import ACCEPTED_REQUESTS, FINISHED, WORKABLE, HoldChange
 from ..suppliers.models import FulfillmentModel, ProductMapping, Supplier, SupplierOrder, SupplierOrderLine
 from ..models import utcnow
 from .models import Order, OrderEvent, OrderLine, OrderState
-from ..db import flushed_connection, persistent, with_defaults
+from ..db import flushed_connection, loaded, with_defaults
 from .sync import FORWARDABLE_FINANCIAL_STATUSES
 from .timeline import insert_events, record_event
 
@@ -68,21 +69,47 @@ class _Mapping(NamedTuple):
 
 
 _pm = ProductMapping.__table__
-# Built once; the IN lists expand per call (an empty list matches nothing).
-_MAPPINGS = select(_pm.c.supplier_id, _pm.c.variant_id, _pm.c.sku, _pm.c.supplier_sku, _pm.c.cost, _pm.c.in_stock).where(
-    _pm.c.shop_domain == bindparam("p_shop"),
-    or_(_pm.c.variant_id.in_(bindparam("p_variants", expanding=True)), _pm.c.sku.in_(bindparam("p_skus", expanding=True)))).order_by(_pm.c.id)
-# Built once too: building it per order (operators, IN, ORDER BY, its cache key) cost more CPU than running it (session 30 part C).
+_sup = Supplier.__table__
+# Both reads are built once per size of their IN lists (an empty list matches nothing), up to
+# MAX_LISTED values a list: an expanding IN renders its SQL again at every execution, which cost
+# more CPU than the read (issue 19 session 33 part C). Building them per order (operators, IN,
+# ORDER BY, the cache key) cost more than running them too (session 30 part C). Longer lists expand.
+MAX_LISTED = 8
+
+
+def _in(column, name: str, size: int | None):
+    if size is None:
+        return column.in_(bindparam(name, expanding=True))
+    return column.in_([bindparam(f"{name}_{n}") for n in range(size)]) if size else false()
+
+
+@functools.cache
+def _mappings_read(variants: int | None, skus: int | None):
+    return select(_pm.c.supplier_id, _pm.c.variant_id, _pm.c.sku, _pm.c.supplier_sku, _pm.c.cost, _pm.c.in_stock).where(
+        _pm.c.shop_domain == bindparam("p_shop"), or_(_in(_pm.c.variant_id, "p_variants", variants), _in(_pm.c.sku, "p_skus", skus))).order_by(_pm.c.id)
+
+
 # The mapped suppliers and the shop's suppliers named by a line's vendor in one read: the
 # two loads an order made cost more CPU than the rows they read (issue 19 session 31). Rows of
 # what routing reads of a supplier, not ORM objects: loading a Supplier (credentials, every
 # column, the identity map) cost more than the query (session 32 part O).
-_sup = Supplier.__table__
-_SUPPLIERS = (select(_sup.c.id, _sup.c.shop_domain, _sup.c.name, _sup.c.vendor, _sup.c.priority, _sup.c.fulfillment_model, _sup.c.active,
-                     _sup.c.deleted_at, _sup.c.settings)
-              .where(or_(_sup.c.id.in_(bindparam("p_ids", expanding=True)),
-                         and_(_sup.c.shop_domain == bindparam("p_shop"), _sup.c.vendor.in_(bindparam("p_vendors", expanding=True)))))
-              .order_by(_sup.c.id))
+@functools.cache
+def _suppliers_read(ids: int | None, vendors: int | None):
+    return (select(_sup.c.id, _sup.c.shop_domain, _sup.c.name, _sup.c.vendor, _sup.c.priority, _sup.c.fulfillment_model, _sup.c.active,
+                   _sup.c.deleted_at, _sup.c.settings)
+            .where(or_(_in(_sup.c.id, "p_ids", ids), and_(_sup.c.shop_domain == bindparam("p_shop"), _in(_sup.c.vendor, "p_vendors", vendors))))
+            .order_by(_sup.c.id))
+
+
+def _listed(statement_for, params: dict, **lists: list):
+    """The statement for these lists' sizes (built once) and its parameters: one per value up to MAX_LISTED, else an expanding list."""
+    sizes = {name: (len(values) if len(values) <= MAX_LISTED else None) for name, values in lists.items()}
+    for name, values in lists.items():
+        if sizes[name] is None:
+            params[f"p_{name}"] = values
+        else:
+            params.update({f"p_{name}_{n}": value for n, value in enumerate(values)})
+    return statement_for(**sizes), params
 
 
 class CandidateSource:
@@ -92,15 +119,15 @@ class CandidateSource:
         variants = sorted({line.variant_id for line in lines if line.variant_id})
         skus = sorted({line.sku for line in lines if line.sku})
         vendors = {line.vendor for line in lines if line.vendor and line.sku}
-        rows = session.connection().execute(_MAPPINGS, {"p_shop": order.shop_domain, "p_variants": variants, "p_skus": skus}).all() if variants or skus else []
+        rows = session.connection().execute(*_listed(_mappings_read, {"p_shop": order.shop_domain}, variants=variants, skus=skus)).all() if variants or skus else []
         # The suppliers as rows of what routing reads (Candidate hands them on), mapped and by vendor in one query.
         mapped_ids = {row.supplier_id for row in rows}
         # Flushed first: a supplier changed in this transaction is read as changed (the ORM load autoflushed).
-        loaded = flushed_connection(session).execute(_SUPPLIERS, {"p_ids": sorted(mapped_ids), "p_shop": order.shop_domain, "p_vendors": sorted(vendors)}).all() \
+        read = flushed_connection(session).execute(*_listed(_suppliers_read, {"p_shop": order.shop_domain}, ids=sorted(mapped_ids), vendors=sorted(vendors))).all() \
             if rows or vendors else []
-        suppliers = {s.id: s for s in loaded if s.id in mapped_ids}
+        suppliers = {s.id: s for s in read if s.id in mapped_ids}
         self.mappings = [_Mapping(*row, supplier=suppliers[row.supplier_id]) for row in rows if row.supplier_id in suppliers]
-        self.by_vendor = [s for s in loaded if s.shop_domain == order.shop_domain and s.vendor in vendors]  # by id, as loaded
+        self.by_vendor = [s for s in read if s.shop_domain == order.shop_domain and s.vendor in vendors]  # by id, as read
 
     def for_line(self, order: Order, line: OrderLine) -> list[Candidate]:
         """candidates_for(line), from what was read."""
@@ -356,7 +383,8 @@ def _insert_routed(session: Session, order: Order, by_supplier: dict, new_lines:
         values = dict(shop_domain=order.shop_domain, order_id=order.id, supplier_id=supplier_id, exchange_key=exchange_key,
                       idempotency_key=idempotency_key(order, supplier_id, exchange_key), next_attempt_at=now, created_at=now)
         delivery_id = connection.execute(_INSERT_DELIVERY, values).scalar_one()
-        by_supplier[key] = persistent(session, SupplierOrder(id=delivery_id, **with_defaults(_deliveries, values)))
+        values["id"] = delivery_id
+        by_supplier[key] = loaded(session, SupplierOrder, with_defaults(_deliveries, values))
     connection.execute(_INSERT_ROUTED_LINES, [dict(line, supplier_order_id=by_supplier[key].id) for key, line in new_lines])
     insert_events(session, order.id, "routed", "app", routed_events)
 

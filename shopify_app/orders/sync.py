@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from ..db import persistent, with_defaults
+from ..db import loaded, with_defaults
 from ..kpis.stale_days import mark_order_days
 from ..models import utcnow
 from .models import Order, OrderLine, OrderState
@@ -160,7 +160,9 @@ _lines = OrderLine.__table__
 # meanwhile makes the INSERT do nothing (no savepoint, no IntegrityError): theirs is updated instead.
 _INSERT_ORDER = {name: dialect.insert(_orders).on_conflict_do_nothing(index_elements=[_orders.c.shop_domain, _orders.c.shopify_id]).returning(_orders.c.id)
                  for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
-_INSERT_LINES = insert(_lines).returning(_lines.c.id, sort_by_parameter_order=True)
+# Keyed back by shopify_line_id (unique in an order), not by parameter order: SQLite runs a
+# RETURNING that must keep the parameters' order one row at a time, this one in a single statement.
+_INSERT_LINES = insert(_lines).returning(_lines.c.id, _lines.c.shopify_line_id)
 
 
 def _insert(session: Session, shop_domain: str, snap: OrderSnapshot) -> Order | None:
@@ -175,12 +177,13 @@ def _insert(session: Session, shop_domain: str, snap: OrderSnapshot) -> Order | 
     if order_id is None:
         return None
     rows = [dict(_line_values(item), order_id=order_id, shopify_line_id=item.shopify_line_id) for item in snap.lines]
-    line_ids = connection.execute(_INSERT_LINES, rows).scalars().all() if rows else []
+    line_ids = dict((shopify_line_id, line_id) for line_id, shopify_line_id in connection.execute(_INSERT_LINES, rows)) if rows else {}
     insert_event(session, order_id, "received", "store", name=snap.name)
     # The ORM objects of what was just written, made persistent without reading them back:
     # routing works on them (the order's lines in the snapshot's order, as a load would give).
-    order = persistent(session, Order(id=order_id, **with_defaults(_orders, values)))
-    lines = [persistent(session, OrderLine(id=line_id, **row)) for line_id, row in zip(line_ids, rows)]
+    values["id"] = order_id
+    order = loaded(session, Order, with_defaults(_orders, values))
+    lines = [loaded(session, OrderLine, dict(row, id=line_ids[row["shopify_line_id"]])) for row in rows]
     set_committed_value(order, "lines", lines)
     return order
 
