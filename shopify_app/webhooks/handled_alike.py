@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import and_, bindparam, exists, literal_column, or_, update
+from sqlalchemy import and_, bindparam, exists, literal_column, or_, select, update
 
 from ..models import InboxStatus, Shop, ShopStatus, WebhookDelivery
 from .registry import COMPLIANCE_TOPICS, HANDLED_ALIKE, handling_of, load_handlers, serial_key
@@ -23,8 +23,13 @@ _SHOPS = Shop.__table__
 # A rider finished: still pending and this worker's lease, or still due and nobody's (handled,
 # leased or put off by another worker meanwhile otherwise), and its shop installed (what the
 # write transaction would have checked), with a note naming the delivery it was finished with.
+# On PostgreSQL a rider another worker's write transaction has locked is skipped, not waited
+# for: that transaction may be waiting for the order rows this one wrote (a deadlock otherwise);
+# the rider is then handled on its own. (SQLite's write transaction is exclusive: no FOR UPDATE.)
+_RIDER = _INBOX.alias("rider")
+_UNLOCKED_RIDER = select(_RIDER.c.id).where(_RIDER.c.id == bindparam("delivery_id")).with_for_update(skip_locked=True).scalar_subquery()
 _FINISH_RIDER = update(_INBOX).where(
-    _INBOX.c.id == bindparam("delivery_id"),
+    _INBOX.c.id == _UNLOCKED_RIDER,
     _INBOX.c.status == literal_column(f"'{InboxStatus.PENDING.value}'"),
     or_(_INBOX.c.lease_owner == bindparam("owner"),
         and_(_INBOX.c.next_attempt_at <= bindparam("now"), or_(_INBOX.c.lease_until.is_(None), _INBOX.c.lease_until < bindparam("now")))),
