@@ -80,14 +80,17 @@ def group_alike(claimed: list) -> tuple[list, dict[int, Riders]]:
             if payload is None:
                 continue
             rows[index] = row = row._replace(payload=payload)
-        key = serial_key(row.topic, payload)
+        try:
+            key = serial_key(row.topic, payload)
+        except Exception:  # noqa: BLE001 - a payload its own handling will reject: never the whole batch's drain
+            continue
         if key is not None:
             by_order.setdefault((row.shop_domain, key), []).append(index)
     riders: dict[int, Riders] = {}
     for indexes in by_order.values():
         if len(indexes) < 2:
             continue
-        handlings = [(index, handling_of(rows[index].topic, rows[index].payload)) for index in indexes]
+        handlings = [(index, _handling(rows[index])) for index in indexes]
         while handlings:  # first come first: each handling's first delivery carries the later ones equal to it
             (first, handling), rest = handlings[0], handlings[1:]
             alike = [index for index, other in rest if handling is not None and other == handling]
@@ -95,3 +98,11 @@ def group_alike(claimed: list) -> tuple[list, dict[int, Riders]]:
                 riders[rows[first].id] = Riders(rows[first].id, [rows[index].id for index in alike])
             handlings = [(index, other) for index, other in rest if index not in alike]
     return rows, riders
+
+
+def _handling(row):
+    """The row's `handled_alike` value; None (handled on its own) when the hook fails on its payload."""
+    try:
+        return handling_of(row.topic, row.payload)
+    except Exception:  # noqa: BLE001 - the handler meets the same payload and records its failure (retried or dead-lettered)
+        return None

@@ -259,3 +259,17 @@ def test_a_rider_another_workers_transaction_has_locked_is_skipped_not_waited_fo
     worker.in_hand.discard_all([created, paid])
     assert lane_worker(app).drain().done == 1, "then handled on its own"
     done_with(app, paid, None)
+
+
+def test_a_hook_that_fails_on_a_payload_leaves_each_delivery_to_be_handled_on_its_own(app, counted, monkeypatch):  # noqa: F811
+    def broken(topic, payload):
+        raise KeyError("a payload the hook did not expect")
+
+    monkeypatch.setitem(registry.HANDLED_ALIKE, "orders/paid", broken)
+    payload = order_payload(5410)
+    created = record(app, "orders/create", payload)
+    paid = record(app, "orders/paid", copy.deepcopy(payload))
+    assert lane_worker(app).drain().done == 2, "the drain went on"
+    assert counted["prefetch"] == ["orders/create", "orders/paid"]
+    done_with(app, created, None)
+    done_with(app, paid, None)
