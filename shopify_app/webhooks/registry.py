@@ -49,6 +49,7 @@ Prefetch = Callable[[WebhookContext], Any]
 HANDLERS: dict[str, Handler] = {}
 PREFETCHES: dict[str, Prefetch] = {}
 SERIAL_KEYS: dict[str, Callable[[Any], Any]] = {}
+HANDLED_ALIKE: dict[str, Callable[[str, Any], Any]] = {}
 LAZY_LEASES: set[str] = set()
 
 # Our own topics (not Shopify's): events from suppliers go through the same inbox.
@@ -59,12 +60,18 @@ COMPLIANCE_TOPICS = frozenset({"customers/data_request", "customers/redact", "sh
 
 
 def handles(*topics: str, prefetch: Prefetch | None = None, one_at_a_time: Callable[[Any], Any] | None = None,
-            lease_when_calling_out: bool = False) -> Callable[[Handler], Handler]:
+            handled_alike: Callable[[str, Any], Any] | None = None, lease_when_calling_out: bool = False) -> Callable[[Handler], Handler]:
     """Register the decorated function as the handler of the given topics (and their network-reading prefetch).
 
     `one_at_a_time(payload)`: a key (e.g. the order's id); deliveries with the same key are
     handled one after another within a process (prefetch and write), so the second sees
     what the first committed. An optimisation only: handlers stay safe when run concurrently.
+
+    `handled_alike(topic, payload)` (with `one_at_a_time`): everything the delivery's handling
+    depends on besides its key, or None when it must be handled on its own. Deliveries of one
+    key in one claimed batch whose values are equal are handled once: the first as usual, the
+    others finished with it when it is done (webhooks/handled_alike.py). Equal values must
+    mean that handling the later one right after the first would change nothing.
 
     `lease_when_calling_out`: the prefetch often reads nothing from the network (a repeated
     snapshot); it calls `ctx.before_calling_out()` before any network call. Its deliveries are
@@ -81,6 +88,8 @@ def handles(*topics: str, prefetch: Prefetch | None = None, one_at_a_time: Calla
                 PREFETCHES[topic] = prefetch
             if one_at_a_time is not None:
                 SERIAL_KEYS[topic] = one_at_a_time
+                if handled_alike is not None:
+                    HANDLED_ALIKE[topic] = handled_alike
             if lease_when_calling_out:
                 LAZY_LEASES.add(topic)
         return fn
@@ -105,6 +114,13 @@ def serial_key(topic: str, payload: Any) -> Any:
     load_handlers()
     key_of = SERIAL_KEYS.get(topic)
     return key_of(payload) if key_of is not None else None
+
+
+def handling_of(topic: str, payload: Any) -> Any:
+    """The topic's `handled_alike` value of a delivery (equal values: handled once), or None (handled on its own)."""
+    load_handlers()
+    alike = HANDLED_ALIKE.get(topic)
+    return alike(topic, payload) if alike is not None else None
 
 
 def lazily_leased_topics() -> frozenset[str]:

@@ -21,6 +21,7 @@ from ..db import read_only, reading
 from ..jobs.order_holds import hold_orders, lease_owner, not_held_elsewhere, order_key_of
 from ..jobs.stopping import release_unstarted
 from ..server.logs import bound
+from .handled_alike import Riders, group_alike
 from .inbox import wait_for_install
 from .registry import COMPLIANCE_TOPICS, WebhookContext, handler_for, lazily_leased_topics, leases_when_calling_out, prefetch_for, serial_key
 
@@ -220,13 +221,18 @@ class InboxWorker:
                 break
             if seen >= batch_size:  # rows given back are another process's work: no sibling rung for them
                 self.on_backlog()
+            # One order's deliveries that would be handled alike (orders/create and orders/paid of one snapshot): handled once.
+            claimed, riders = group_alike(claimed)
+            finished: set[int] = set()
             try:
                 for n, row in enumerate(claimed):
                     if self.stopping.is_set():
                         release_unstarted(self.session_factory, WebhookDelivery, [row.id for row in claimed[n:]], self.owner)
                         return report
-                    with bound(delivery_id=row.id, topic=row.topic, shop=row.shop_domain):
-                        self._process(row.id, row.topic, report, row)
+                    if row.id not in finished:
+                        with bound(delivery_id=row.id, topic=row.topic, shop=row.shop_domain):
+                            self._process(row.id, row.topic, report, row, riders.get(row.id))
+                        finished.update(riders[row.id].done if row.id in riders else ())
                     self.in_hand.discard(row.id)
                     self.beat()
             finally:
@@ -287,8 +293,8 @@ class InboxWorker:
             del won[delivery_id]  # another process handles that order now: the row is its (it was told)
         return payloads, given_back
 
-    def _process(self, delivery_id: int, topic: str, report: DrainReport, claimed: Claimed | None = None) -> None:
-        """Prefetch, handle and finish one delivery (`claimed`: what the claim read; None: read the row here).
+    def _process(self, delivery_id: int, topic: str, report: DrainReport, claimed: Claimed | None = None, riders: Riders | None = None) -> None:
+        """Prefetch, handle and finish one delivery (`claimed`: what the claim read; None: read the row here; `riders`: finished with it when it is done).
 
         A topic whose prefetch leases only before calling out (registry: lease_when_calling_out)
         and that the claim did not lease reads its row here, and most of its deliveries read
@@ -298,9 +304,9 @@ class InboxWorker:
         try:
             if prefetch_for(topic) is None:
                 if claimed is not None and claimed.body is not None:  # leased by the claim (lease_on_claim): handled and finished in one write
-                    self._follow_up_and_count(delivery_id, self._write(claimed, True), report)
+                    self._follow_up_and_count(delivery_id, self._write(claimed, True, riders=riders), report, riders)
                 else:
-                    self._process_in_one_write(delivery_id, report)
+                    self._process_in_one_write(delivery_id, report, riders)
                 return
             lazy = leases_when_calling_out(topic) and (claimed is None or claimed.body is None)
             leased = [] if lazy else [True]
@@ -319,10 +325,10 @@ class InboxWorker:
                         claimed = Claimed(row.id, row.topic, row.shop_domain, row.webhook_id, row.api_version, row.body, row.shop_status)
                     payload, prefetched = self._prefetch(claimed, turn, self._lease_before_calling_out(delivery_id, leased) if lazy else None, session)
                 # Still in `turn`: the settling UPDATE runs before this process's next delivery of the key.
-                written = self._settle(claimed, bool(leased)) if getattr(prefetched, "settled", False) else None
+                written = self._settle(claimed, bool(leased), riders) if getattr(prefetched, "settled", False) else None
                 if written is None:
-                    written = self._write(claimed, bool(leased), payload, prefetched)
-            self._follow_up_and_count(delivery_id, written, report)
+                    written = self._write(claimed, bool(leased), payload, prefetched, riders)
+            self._follow_up_and_count(delivery_id, written, report, riders)
         except _LeaseLost:
             return  # the other worker handles it
         except PoisonPayload as exc:
@@ -344,7 +350,7 @@ class InboxWorker:
             leased.append(True)
         return lease
 
-    def _settle(self, claimed: Claimed, leased: bool) -> tuple[InboxStatus, list] | None:
+    def _settle(self, claimed: Claimed, leased: bool, riders: Riders | None = None) -> tuple[InboxStatus, list] | None:
         """A delivery its prefetch found would change nothing (prefetched.settled): done by one conditional UPDATE, no handler run.
 
         The UPDATE's WHERE is what the write transaction would check (the lease still ours, or
@@ -361,19 +367,21 @@ class InboxWorker:
             values["now"] = now
         with self.engine.begin() as conn:
             done = conn.execute(_SETTLE_IF_OURS if leased else _SETTLE_IF_DUE, values).rowcount == 1
+            if done and riders is not None:
+                riders.finish(conn, self.owner, now)
         return (InboxStatus.DONE, []) if done else None
 
-    def _process_in_one_write(self, delivery_id: int, report: DrainReport) -> None:
+    def _process_in_one_write(self, delivery_id: int, report: DrainReport, riders: Riders | None = None) -> None:
         """A topic without a prefetch: claim, handle and finish in one write transaction (a lease only for follow-up calls)."""
         follow_ups: list = []
         with self.session_factory.begin() as session:
             row = session.connection().execute(_TAKE_IN_WRITE, {"delivery_id": delivery_id, "now": utcnow()}).first()
             if row is None:
                 return  # handled, leased or put off by another worker meanwhile
-            outcome = self._handle_and_finish(session, row, row.shop_status, None, None, follow_ups)
-        self._follow_up_and_count(delivery_id, (outcome, follow_ups), report)
+            outcome = self._handle_and_finish(session, row, row.shop_status, None, None, follow_ups, riders)
+        self._follow_up_and_count(delivery_id, (outcome, follow_ups), report, riders)
 
-    def _write(self, claimed: Claimed, leased: bool, payload=None, prefetched=None) -> tuple[InboxStatus, list] | None:
+    def _write(self, claimed: Claimed, leased: bool, payload=None, prefetched=None, riders: Riders | None = None) -> tuple[InboxStatus, list] | None:
         """The write transaction of a claimed delivery: (outcome, follow-up calls), or None when the row is no longer this worker's to handle.
 
         `leased`: one read checks the lease is still ours and the shop's status now (it may have
@@ -390,23 +398,27 @@ class InboxWorker:
                 state = session.connection().execute(_STILL_DUE_AND_SHOP, {"delivery_id": claimed.id, "now": utcnow()}).first()
                 if state is None:
                     return None
-            return self._handle_and_finish(session, claimed, state.shop_status, payload, prefetched, follow_ups), follow_ups
+            return self._handle_and_finish(session, claimed, state.shop_status, payload, prefetched, follow_ups, riders), follow_ups
 
-    def _follow_up_and_count(self, delivery_id: int, written: tuple[InboxStatus, list] | None, report: DrainReport) -> None:
-        """After a write (None: not ours any more): its follow-up calls, then the delivery counted."""
-        if written is not None and self._follow_up(delivery_id, *written):
+    def _follow_up_and_count(self, delivery_id: int, written: tuple[InboxStatus, list] | None, report: DrainReport, riders: Riders | None = None) -> None:
+        """After a write (None: not ours any more): its follow-up calls, then the delivery (and the riders finished with it) counted."""
+        if written is not None and self._follow_up(delivery_id, *written, riders=riders):
             _count(report, written[0])
+            if riders is not None:
+                report.done += riders.confirm()  # committed with it
 
-    def _handle_and_finish(self, session, row, shop_status: str | None, payload, prefetched, follow_ups: list) -> InboxStatus:
-        """Run the handler in the write transaction; finish the row there, or lease it while follow-up calls are to run."""
+    def _handle_and_finish(self, session, row, shop_status: str | None, payload, prefetched, follow_ups: list, riders: Riders | None = None) -> InboxStatus:
+        """Run the handler in the write transaction; finish the row (and its riders when done) there, or lease it while follow-up calls are to run."""
         outcome = self._run_handler(session, row, shop_status, payload, prefetched, follow_ups)
         if not follow_ups:
             _finish(session, row.id, outcome)
+            if riders is not None and outcome is InboxStatus.DONE:
+                riders.finish(session.connection(), self.owner, utcnow())
         else:  # the row is ours while the calls run (they have bounded timeouts)
             session.connection().execute(_LEASE, {"delivery_id": row.id, "owner": self.owner, "until": utcnow() + dt.timedelta(seconds=FOLLOW_UP_LEASE_SECONDS)})
         return outcome
 
-    def _follow_up(self, delivery_id: int, outcome: InboxStatus, follow_ups: list) -> bool:
+    def _follow_up(self, delivery_id: int, outcome: InboxStatus, follow_ups: list, riders: Riders | None = None) -> bool:
         """Network calls the handler asked for, now that its writes are committed and no lock is held; then finish the row.
 
         The delivery is done only once they all succeeded (a failure raises: retried). False when another worker holds the row now.
@@ -416,7 +428,10 @@ class InboxWorker:
         for call in follow_ups:
             call()
         with self.session_factory.begin() as session:
-            return _finish(session, delivery_id, outcome, owner=self.owner)
+            finished = _finish(session, delivery_id, outcome, owner=self.owner)
+            if finished and riders is not None and outcome is InboxStatus.DONE:
+                riders.finish(session.connection(), self.owner, utcnow())
+            return finished
 
     def _read_claimed(self, delivery_id: int) -> Claimed | None:
         """The row as a claim returns it, if this worker holds its lease."""

@@ -121,7 +121,7 @@ def order_key(payload) -> str | None:
 
 
 @handles("orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled", "orders/partially_fulfilled", prefetch=read_for_order_webhook,
-         one_at_a_time=order_key, lease_when_calling_out=True)
+         one_at_a_time=order_key, handled_alike=lambda topic, payload: created_or_paid_snapshot(topic, payload), lease_when_calling_out=True)
 def order_changed(ctx: WebhookContext) -> None:
     """Sync the order from the payload (or from Shopify when its lines cannot be keyed), then act on what changed."""
     payload = ctx.payload
@@ -240,3 +240,23 @@ def request_supplier_cancellation(session, order) -> None:
         if delivery.state in (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value, DeliveryState.PLACED.value, DeliveryState.ON_HOLD.value):
             delivery.state = DeliveryState.CANCEL_REQUESTED.value
             delivery.next_attempt_at = utcnow()
+
+
+def created_or_paid_snapshot(topic: str, payload) -> tuple | None:
+    """What handling an orders/create or orders/paid depends on beyond its order: the parsed snapshot (None: handled on its own).
+
+    Shopify sends both for a paid order at once with the same snapshot, and the handler reads
+    nothing else of the payload (a line without ids fails the parse: re-read on its own). The
+    two topics differ only where either one skips the Shopify read (a ROUTED order of this very
+    version), so with equal snapshots the later one, handled right after the first, changes
+    nothing: its prefetch finds that version settled, or reads Shopify again a moment later
+    (what changed since in Shopify comes as fulfillment_orders/* webhooks). Other topics read
+    differently (orders/updated reads Shopify again at one version: an edit in the same second),
+    and a cancelled order or one without lines always takes the full path: each on its own.
+    """
+    if topic not in ("orders/create", "orders/paid") or not isinstance(payload, dict):
+        return None
+    snapshot = _parsed(payload)
+    if snapshot is None or snapshot.cancelled_at is not None or not snapshot.lines:
+        return None
+    return ("orders/create or orders/paid", snapshot)
