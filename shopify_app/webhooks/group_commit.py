@@ -29,6 +29,7 @@ from concurrent.futures import Future
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from ..raw_statements import bind_processors, dbapi_connection, processed, run
 from .inbox import INBOX, IncomingWebhook, Recorded, record_delivery
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,7 @@ class BatchInsert:
     Through SQLAlchemy's Core execute the statement cost more CPU than SQLite spent on it (its
     cache key, execution context and result per batch; issue 19 session 32 part W): the text is
     built once per batch size here and the values bound by the columns' own SQLAlchemy bind
-    processors, so what is stored is what Core would store. The transaction stays SQLAlchemy's.
+    processors (raw_statements), so what is stored is what Core would store. The transaction stays SQLAlchemy's.
     """
 
     def __init__(self, dialect):
@@ -141,7 +142,7 @@ class BatchInsert:
         self.columns = tuple(column.key for column in INBOX.columns if column.key in self.keys)  # the table's order
         if set(self.columns) != set(self.keys):
             raise RuntimeError("IncomingWebhook.row() names a column the inbox does not have")
-        self._processors = tuple((key, INBOX.c[key].type.dialect_impl(dialect).bind_processor(dialect)) for key in self.columns)
+        self._processors = bind_processors((INBOX.c[key].type for key in self.columns), dialect)
         self._head = f"INSERT INTO {INBOX.name} ({', '.join(names[key] for key in self.columns)}) VALUES "
         self._row = "(" + ", ".join("?" * len(self.columns)) + ")"
         self._texts: dict[int, str] = {}
@@ -158,13 +159,12 @@ class BatchInsert:
         values = []
         for hook in hooks:
             row = hook.row()
-            values.extend(process(row[key]) if process is not None else row[key] for key, process in self._processors)
-        cursor = conn.connection.dbapi_connection.cursor()
-        try:
-            cursor.execute(self.text(len(hooks)), values)
-            return {webhook_id for (webhook_id,) in cursor.fetchall()}
-        finally:
-            cursor.close()
+            values.extend(processed(self._processors, [row[key] for key in self.columns]))
+        return {webhook_id for (webhook_id,) in run(dbapi_connection(conn), self.text(len(hooks)), values, _fetchall)}
+
+
+def _fetchall(cursor) -> list:
+    return cursor.fetchall()
 
 
 _BATCH_INSERT = BatchInsert(sqlite.dialect())  # the writer's engine is pysqlite: the same bind processors
