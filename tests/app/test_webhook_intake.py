@@ -261,3 +261,54 @@ def test_group_commit_sender_writes_its_own_delivery_then_what_queued_or_a_waiti
     assert batches[0] == ("a", ["a"])  # the first sender wrote its own delivery, in its own thread
     assert len(batches) == 2 and batches[1][1] == ["b", "c"]  # then the two queued meanwhile, in one batch
     assert batches[1][0] in (("a",) if batches_after_own else ("b", "c"))  # by the first sender, or by one that waited
+
+
+def test_group_commit_waiting_senders_take_over_as_soon_as_the_writer_stops(sqlite_url, monkeypatch):
+    """The writer stops right after its own batch while two deliveries wait: their senders are woken by its stop
+    (a Condition), not by a poll: with a poll slower than their own timeout they would give up unrecorded."""
+    import threading
+    import time
+
+    from shopify_app.db import make_engine
+    from shopify_app.webhooks import group_commit
+    from shopify_app.webhooks.group_commit import GroupCommitWriter
+    from shopify_app.webhooks.inbox import IncomingWebhook, Recorded
+
+    monkeypatch.setattr(group_commit, "BATCHES_AFTER_OWN", 0)
+    monkeypatch.setattr(group_commit, "HAND_OVER_SECONDS", 60.0, raising=False)  # the old poll's period: longer than the senders wait
+    engine = make_engine(sqlite_url)
+    writer = GroupCommitWriter(engine)
+    first_batch_started, finish_first_batch = threading.Event(), threading.Event()
+    write, batches = writer._write, []
+
+    def observed_write(batch):
+        batches.append([hook.webhook_id for hook, _ in batch])
+        if len(batches) == 1:
+            first_batch_started.set()
+            finish_first_batch.wait(10)
+        write(batch)
+
+    writer._write = observed_write
+    outcomes = {}
+
+    def send(name, timeout):
+        try:
+            outcomes[name] = writer.record(IncomingWebhook(name, "demo.myshopify.com", "orders/create", "{}", f"e-{name}"), timeout=timeout)
+        except TimeoutError:
+            outcomes[name] = "timed out"
+
+    senders = {"a": threading.Thread(target=send, args=("a", 10))}
+    senders["a"].start()
+    assert first_batch_started.wait(10)
+    for name in ("b", "c"):
+        senders[name] = threading.Thread(target=send, args=(name, 3))
+        senders[name].start()
+    deadline = time.monotonic() + 10
+    while writer._queue.qsize() < 2 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    finish_first_batch.set()
+    for sender in senders.values():
+        sender.join(15)
+    engine.dispose()
+    assert outcomes == {"a": Recorded.NEW, "b": Recorded.NEW, "c": Recorded.NEW}
+    assert batches == [["a"], ["b", "c"]]
