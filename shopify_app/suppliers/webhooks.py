@@ -161,7 +161,7 @@ def accept_supplier_delivery(services, supplier_id: int, headers: Mapping[str, s
     key = hashlib.sha256(raw).hexdigest()[:40]
     body = json.dumps({"supplier_id": supplier_id, "headers": kept, "body": raw.decode("utf-8", errors="replace")})
     services.record_webhook(IncomingWebhook(webhook_id=f"supplier-{supplier_id}-{key}", shop_domain=shop_domain, topic=SUPPLIER_EVENT_TOPIC, body=body))
-    services.wake_way_back()
+    services.wake_way_back_soon()  # after the commit; shared with the other supplier webhooks of the next fraction of a second
     return 200, "ok"
 
 
