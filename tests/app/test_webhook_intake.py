@@ -217,7 +217,6 @@ def test_group_commit_sender_writes_its_own_delivery_then_what_queued_or_a_waiti
     """No writer thread: the sender that finds nobody writing writes, and what queued meanwhile is written by it (within its
     BATCHES_AFTER_OWN) or, once it stopped, by one of the waiting senders."""
     import threading
-    import time
 
     from shopify_app.db import make_engine
     from shopify_app.webhooks import group_commit
@@ -227,17 +226,7 @@ def test_group_commit_sender_writes_its_own_delivery_then_what_queued_or_a_waiti
     monkeypatch.setattr(group_commit, "BATCHES_AFTER_OWN", batches_after_own)
     engine = make_engine(sqlite_url)
     writer = GroupCommitWriter(engine)
-    batches, first_batch_started, finish_first_batch = [], threading.Event(), threading.Event()
-    write = writer._write
-
-    def observed_write(batch):
-        batches.append((threading.current_thread().name, [hook.webhook_id for hook, _ in batch]))
-        if len(batches) == 1:
-            first_batch_started.set()
-            finish_first_batch.wait(10)
-        write(batch)
-
-    writer._write = observed_write
+    batches, first_batch_started, finish_first_batch = _first_batch_held(writer)
     outcomes = {}
 
     def send(name):
@@ -248,9 +237,7 @@ def test_group_commit_sender_writes_its_own_delivery_then_what_queued_or_a_waiti
     assert first_batch_started.wait(10)
     senders["b"].start()
     senders["c"].start()
-    deadline = time.monotonic() + 10
-    while writer._queue.qsize() < 2 and time.monotonic() < deadline:
-        time.sleep(0.001)
+    _wait_until_queued(writer, 2)
     finish_first_batch.set()
     for sender in senders.values():
         sender.join(10)
@@ -267,7 +254,6 @@ def test_group_commit_waiting_senders_take_over_as_soon_as_the_writer_stops(sqli
     """The writer stops right after its own batch while two deliveries wait: their senders are woken by its stop
     (a Condition), not by a poll: with a poll slower than their own timeout they would give up unrecorded."""
     import threading
-    import time
 
     from shopify_app.db import make_engine
     from shopify_app.webhooks import group_commit
@@ -278,17 +264,7 @@ def test_group_commit_waiting_senders_take_over_as_soon_as_the_writer_stops(sqli
     monkeypatch.setattr(group_commit, "HAND_OVER_SECONDS", 60.0, raising=False)  # the old poll's period: longer than the senders wait
     engine = make_engine(sqlite_url)
     writer = GroupCommitWriter(engine)
-    first_batch_started, finish_first_batch = threading.Event(), threading.Event()
-    write, batches = writer._write, []
-
-    def observed_write(batch):
-        batches.append([hook.webhook_id for hook, _ in batch])
-        if len(batches) == 1:
-            first_batch_started.set()
-            finish_first_batch.wait(10)
-        write(batch)
-
-    writer._write = observed_write
+    batches, first_batch_started, finish_first_batch = _first_batch_held(writer)
     outcomes = {}
 
     def send(name, timeout):
@@ -303,12 +279,36 @@ def test_group_commit_waiting_senders_take_over_as_soon_as_the_writer_stops(sqli
     for name in ("b", "c"):
         senders[name] = threading.Thread(target=send, args=(name, 3))
         senders[name].start()
-    deadline = time.monotonic() + 10
-    while writer._queue.qsize() < 2 and time.monotonic() < deadline:
-        time.sleep(0.001)
+    _wait_until_queued(writer, 2)
     finish_first_batch.set()
     for sender in senders.values():
         sender.join(15)
     engine.dispose()
     assert outcomes == {"a": Recorded.NEW, "b": Recorded.NEW, "c": Recorded.NEW}
-    assert batches == [["a"], ["b", "c"]]
+    assert [ids for _, ids in batches] == [["a"], ["b", "c"]]
+
+
+def _first_batch_held(writer):
+    """(the batches the writer writes as (thread, webhook ids), set when its first batch starts, set to let that batch go on)."""
+    import threading
+
+    batches, first_batch_started, finish_first_batch = [], threading.Event(), threading.Event()
+    write = writer._write
+
+    def observed_write(batch):
+        batches.append((threading.current_thread().name, [hook.webhook_id for hook, _ in batch]))
+        if len(batches) == 1:
+            first_batch_started.set()
+            finish_first_batch.wait(10)
+        write(batch)
+
+    writer._write = observed_write
+    return batches, first_batch_started, finish_first_batch
+
+
+def _wait_until_queued(writer, n: int) -> None:
+    import time
+
+    deadline = time.monotonic() + 10
+    while writer._queue.qsize() < n and time.monotonic() < deadline:
+        time.sleep(0.001)
