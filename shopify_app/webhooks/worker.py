@@ -231,12 +231,10 @@ class InboxWorker:
                     self.beat()
             finally:
                 self.in_hand.discard_all(row.id for row in claimed)
-            if seen + given_back < batch_size or not claimed and not given_back:
+            if seen + given_back < batch_size:
                 # Fewer were due than a batch: no query just to find nothing. A delivery stored
                 # since is not missed: its intake wakes the pump after its commit. (A full
                 # look with rows given back looks again: the next look passes over them.)
-                # A full look whose rows a sibling holds in hand: the same look again would find
-                # them again (it spun up to max_batches); the sibling, rung above, looks on.
                 break
         return report
 

@@ -270,23 +270,3 @@ def test_on_postgresql_a_row_another_worker_is_handling_is_skipped_not_waited_fo
         release.set()
         holder.join(20)
     assert sorted(p["id"] for p in lane_topics["handled"]) == [30, 31]
-
-
-def test_a_full_look_whose_rows_a_sibling_holds_is_not_repeated(app, lane_topics):
-    """A sibling holds a full batch in hand (unleased rows): a drain looking at the same rows stops after one look
-    (the sibling, rung by the full look, goes on) instead of running the same look again up to max_batches times."""
-    from shopify_app.webhooks.worker import InHand
-
-    for n in range(4):
-        post(app, "test/plain", {"id": 40 + n})
-    services = app.extensions["services"]
-    shared = InHand(seconds=60)
-    first, second = (InboxWorker(services.session_factory, services.settings, services, in_hand=shared) for _ in range(2))
-    held, seen, _ = first._claim(2)
-    assert seen == 2 and len(held) == 2
-    looks, rings, claim = [], [], second._claim
-    second._claim = lambda batch_size: looks.append(batch_size) or claim(batch_size)
-    second.on_backlog = lambda: rings.append("ring")
-    report = second.drain(batch_size=2)
-    assert report.handled == 0 and looks == [2] and rings == ["ring"]
-    assert lane_topics["handled"] == []  # the held rows are left to their holder
