@@ -11,8 +11,10 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
-# How long a supplier's event may wait for its lane's look (the lane's own poll, every second, is the floor anyway).
-RING_WINDOW_SECONDS = 0.25
+# How long a supplier's event may wait for its lane's look. Short enough that a window holds fewer events than
+# the way back's batch (WAY_BACK_BATCH, 10) at 50 orders/s: a full look makes the lane's sibling thread look
+# again and again while the first holds the rows (harness: 0.25 s windows did that).
+RING_WINDOW_SECONDS = 0.1
 
 
 class CoalescedRing:
