@@ -16,6 +16,7 @@ from .config import Settings
 from .crypto import SecretBox
 from .db import make_engine, make_session_factory
 from .jobs.doorbell import Doorbell
+from .suppliers.event_rings import CoalescedRing
 from .jobs.lane_notices import FORWARDING, ORDERS, WAY_BACK, notify_in, notify_now
 from .webhooks.group_commit import GroupCommitWriter
 from .webhooks.inbox import IncomingWebhook, Recorded, record_delivery
@@ -82,6 +83,15 @@ class Services:
         """Like wake_inbox_worker, for a delivery only the way-back lane handles (a supplier's event): the orders lane sleeps on."""
         self.supplier_events_wakeup.set()
         self._notify_workers(WAY_BACK)
+
+    _way_back_soon: CoalescedRing | None = field(default=None, repr=False, compare=False)
+
+    def wake_way_back_soon(self) -> None:
+        """wake_way_back within suppliers/event_rings.RING_WINDOW_SECONDS, once for every supplier webhook committed meanwhile (one look claims them)."""
+        ring = self._way_back_soon
+        if ring is None:  # two threads making one each at first: at worst one ring more
+            ring = self._way_back_soon = CoalescedRing(lambda: self.wake_way_back())
+        ring()
 
     def _notify_workers(self, *lanes: str) -> None:
         if self.notify_workers:

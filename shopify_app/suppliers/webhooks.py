@@ -20,6 +20,7 @@ from integrations.suppliers.printful import webhooks as printful_webhooks
 
 from ..auth.signature_headers import NonAsciiSignatureHeader, signature_headers
 from ..bounds import MAX_ID
+from ..raw_statements import RawStatement, dbapi_connection
 from ..web.api_schemas import IdConverter, bounded_ids
 from ..webhooks.inbox import IncomingWebhook
 from ..webhooks.registry import WebhookContext, handles
@@ -56,49 +57,46 @@ SupplierRow = namedtuple("SupplierRow", [column.key for column in ADAPTER_COLUMN
 
 
 class LiveSupplierRead:
-    """`_LIVE_SUPPLIER` run on a pooled DBAPI connection, its values read by the columns' own SQLAlchemy result processors.
+    """`_LIVE_SUPPLIER` run on a DBAPI connection (raw_statements: its values read by the columns' own SQLAlchemy result processors).
 
     What verifying a supplier's webhook needs, one read (issue 19 part C: an ORM session and
     Supplier load cost more CPU than the rest of this route). Through a Core connection the
     check-out, execution context and result cost several times what the database spent on the
-    SELECT (issue 19 session 32 part W), once for every supplier webhook.
+    SELECT (issue 19 session 32 part W), once for every supplier webhook and every supplier event handled.
     """
 
     def __init__(self, dialect):
-        compiled = _LIVE_SUPPLIER.compile(dialect=dialect)
-        if compiled.positional and list(compiled.positiontup) != ["id"]:
+        self.statement = RawStatement(_LIVE_SUPPLIER, dialect)
+        if self.statement.names != ("id",):
             raise RuntimeError("_LIVE_SUPPLIER is expected to bind its id only")
-        self.text, self.positional = compiled.string, compiled.positional
-        self.bind = _suppliers.c.id.type.dialect_impl(dialect).bind_processor(dialect)
-        self.results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in ADAPTER_COLUMNS)
 
     def __call__(self, engine, supplier_id: int) -> SupplierRow | None:
         """The live supplier's row, None when there is no such supplier or it was deleted."""
-        value = self.bind(supplier_id) if self.bind is not None else supplier_id
         connection = engine.raw_connection()  # back to the pool on close (its reset ends what the SELECT began)
         try:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(self.text, (value,) if self.positional else {"id": value})
-                row = cursor.fetchone()
-            finally:
-                cursor.close()
+            return self.on(connection, supplier_id)
         finally:
             connection.close()
-        if row is None:
-            return None
-        return SupplierRow(*(process(value) if process is not None else value for process, value in zip(self.results, row)))
+
+    def on(self, dbapi_connection, supplier_id: int) -> SupplierRow | None:
+        """The same read on a DBAPI connection the caller holds (in its transaction, if one is open)."""
+        row = self.statement.first(dbapi_connection, {"id": supplier_id})
+        return SupplierRow(*row) if row is not None else None
 
 
 _reads: dict[str, LiveSupplierRead] = {}
 
 
+def _read_for(dialect) -> LiveSupplierRead:
+    read = _reads.get(dialect.name)
+    if read is None:
+        read = _reads.setdefault(dialect.name, LiveSupplierRead(dialect))
+    return read
+
+
 def live_supplier(engine, supplier_id: int) -> SupplierRow | None:
     """The columns adapter_from_record reads of a live supplier (None: unknown or deleted)."""
-    read = _reads.get(engine.dialect.name)
-    if read is None:
-        read = _reads.setdefault(engine.dialect.name, LiveSupplierRead(engine.dialect))
-    return read(engine, supplier_id)
+    return _read_for(engine.dialect)(engine, supplier_id)
 
 
 @blueprint.post("/suppliers/<id:supplier_id>/webhooks")
@@ -163,14 +161,15 @@ def accept_supplier_delivery(services, supplier_id: int, headers: Mapping[str, s
     key = hashlib.sha256(raw).hexdigest()[:40]
     body = json.dumps({"supplier_id": supplier_id, "headers": kept, "body": raw.decode("utf-8", errors="replace")})
     services.record_webhook(IncomingWebhook(webhook_id=f"supplier-{supplier_id}-{key}", shop_domain=shop_domain, topic=SUPPLIER_EVENT_TOPIC, body=body))
-    services.wake_way_back()
+    services.wake_way_back_soon()  # after the commit; shared with the other supplier webhooks of the next fraction of a second
     return 200, "ok"
 
 
 @handles(SUPPLIER_EVENT_TOPIC)
 def supplier_event(ctx: WebhookContext) -> None:
     """Apply a recorded supplier webhook (signature checked again by the adapter)."""
-    supplier = ctx.session.connection().execute(_LIVE_SUPPLIER, {"id": ctx.payload["supplier_id"]}).first()
+    connection = ctx.session.connection()  # the write transaction's: the supplier as it stands in it
+    supplier = _read_for(connection.dialect).on(dbapi_connection(connection), ctx.payload["supplier_id"])
     if supplier is None:
         return
     adapter = adapter_from_record(supplier, ctx.services.box)

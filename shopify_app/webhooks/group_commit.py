@@ -4,8 +4,8 @@ SQLite has a single write lock and each commit costs an fsync. Request threads q
 delivery; one that finds nobody writing becomes the writer: it inserts whatever has queued
 up in one transaction, commits (one fsync for the batch), releases every waiter, and goes on
 until its own delivery has committed and nothing more is queued (BATCHES_AFTER_OWN at most).
-The others wait for the commit that holds their row, looking every HAND_OVER_SECONDS whether
-the writer stopped (then one of them takes over).
+The others wait for the commit that holds their row, or for the writer to stop (then one of them
+takes over): both wake them at once (a Condition), not a poll.
 Each delivery is still acknowledged only after the commit that holds it.
 
 The sender writes itself rather than handing its delivery to a writer thread: at a few
@@ -29,6 +29,7 @@ from concurrent.futures import Future
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from ..raw_statements import bind_processors, dbapi_connection, processed, run
 from .inbox import INBOX, IncomingWebhook, Recorded, record_delivery
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,6 @@ log = logging.getLogger(__name__)
 # A writer goes on while deliveries queued behind its own (their senders then wake once, to their
 # 200), but for at most this many batches after its own: its sender's 200 waits meanwhile.
 BATCHES_AFTER_OWN = 2
-# How long a waiting sender sleeps before it looks whether the writer stopped: only under a steady
-# stream of deliveries does one stop with some still queued, and then one of their senders takes over.
-HAND_OVER_SECONDS = 0.005
 
 
 class GroupCommitWriter:
@@ -52,6 +50,9 @@ class GroupCommitWriter:
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[tuple[IncomingWebhook, Future]] = queue.SimpleQueue()
         self._writing = threading.Lock()  # held by the sender that is writing batches (and owns the connection meanwhile)
+        # Notified after every batch and when a writer stops: a waiting sender looks again only then. (It
+        # used to look every 5 ms whether the writer had stopped: a stream of wake-ups for nothing.)
+        self._changed = threading.Condition(threading.Lock())
         self._conn: Connection | None = None
 
     def record(self, hook: IncomingWebhook, timeout: float = 10.0) -> Recorded:
@@ -65,16 +66,18 @@ class GroupCommitWriter:
                     self._write_until(done)
                 finally:
                     self._writing.release()
+                    self._wake_waiters()  # a sender whose delivery is still queued takes over
                 continue
             # Someone is writing: it takes this delivery in one of its batches, or stops (its own committed,
-            # BATCHES_AFTER_OWN more written); then the first waiting sender to look again writes what is left.
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            try:
-                done.result(timeout=min(HAND_OVER_SECONDS, left))
-            except TimeoutError:
-                continue
+            # BATCHES_AFTER_OWN more written); then the first waiting sender to wake writes what is left.
+            with self._changed:
+                # Looked at under the condition's lock: a batch or a stop after this look notifies after the wait began.
+                if done.done() or not self._writing.locked():
+                    continue
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(left)
         return done.result(timeout=0)
 
     def _write_until(self, done: Future) -> None:
@@ -113,9 +116,15 @@ class GroupCommitWriter:
             self._discard_connection()
             for _, done in batch:
                 done.set_exception(exc)
+            self._wake_waiters()
             return
         for (_, done), outcome in zip(batch, outcomes):
             done.set_result(outcome)
+        self._wake_waiters()
+
+    def _wake_waiters(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
 
     def _discard_connection(self) -> None:
         conn, self._conn = self._conn, None
@@ -132,7 +141,7 @@ class BatchInsert:
     Through SQLAlchemy's Core execute the statement cost more CPU than SQLite spent on it (its
     cache key, execution context and result per batch; issue 19 session 32 part W): the text is
     built once per batch size here and the values bound by the columns' own SQLAlchemy bind
-    processors, so what is stored is what Core would store. The transaction stays SQLAlchemy's.
+    processors (raw_statements), so what is stored is what Core would store. The transaction stays SQLAlchemy's.
     """
 
     def __init__(self, dialect):
@@ -141,7 +150,7 @@ class BatchInsert:
         self.columns = tuple(column.key for column in INBOX.columns if column.key in self.keys)  # the table's order
         if set(self.columns) != set(self.keys):
             raise RuntimeError("IncomingWebhook.row() names a column the inbox does not have")
-        self._processors = tuple((key, INBOX.c[key].type.dialect_impl(dialect).bind_processor(dialect)) for key in self.columns)
+        self._processors = bind_processors((INBOX.c[key].type for key in self.columns), dialect)
         self._head = f"INSERT INTO {INBOX.name} ({', '.join(names[key] for key in self.columns)}) VALUES "
         self._row = "(" + ", ".join("?" * len(self.columns)) + ")"
         self._texts: dict[int, str] = {}
@@ -158,13 +167,12 @@ class BatchInsert:
         values = []
         for hook in hooks:
             row = hook.row()
-            values.extend(process(row[key]) if process is not None else row[key] for key, process in self._processors)
-        cursor = conn.connection.dbapi_connection.cursor()
-        try:
-            cursor.execute(self.text(len(hooks)), values)
-            return {webhook_id for (webhook_id,) in cursor.fetchall()}
-        finally:
-            cursor.close()
+            values.extend(processed(self._processors, [row[key] for key in self.columns]))
+        return {webhook_id for (webhook_id,) in run(dbapi_connection(conn), self.text(len(hooks)), values, _fetchall)}
+
+
+def _fetchall(cursor) -> list:
+    return cursor.fetchall()
 
 
 _BATCH_INSERT = BatchInsert(sqlite.dialect())  # the writer's engine is pysqlite: the same bind processors

@@ -217,7 +217,6 @@ def test_group_commit_sender_writes_its_own_delivery_then_what_queued_or_a_waiti
     """No writer thread: the sender that finds nobody writing writes, and what queued meanwhile is written by it (within its
     BATCHES_AFTER_OWN) or, once it stopped, by one of the waiting senders."""
     import threading
-    import time
 
     from shopify_app.db import make_engine
     from shopify_app.webhooks import group_commit
@@ -227,6 +226,72 @@ def test_group_commit_sender_writes_its_own_delivery_then_what_queued_or_a_waiti
     monkeypatch.setattr(group_commit, "BATCHES_AFTER_OWN", batches_after_own)
     engine = make_engine(sqlite_url)
     writer = GroupCommitWriter(engine)
+    batches, first_batch_started, finish_first_batch = _first_batch_held(writer)
+    outcomes = {}
+
+    def send(name):
+        outcomes[name] = writer.record(IncomingWebhook(name, "demo.myshopify.com", "orders/create", "{}", f"e-{name}"))
+
+    senders = {name: threading.Thread(target=send, args=(name,), name=name) for name in ("a", "b", "c")}
+    senders["a"].start()
+    assert first_batch_started.wait(10)
+    senders["b"].start()
+    senders["c"].start()
+    _wait_until_queued(writer, 2)
+    finish_first_batch.set()
+    for sender in senders.values():
+        sender.join(10)
+    with engine.connect() as conn:
+        stored = set(conn.execute(select(WebhookDelivery.webhook_id)).scalars())
+    engine.dispose()
+    assert outcomes == {"a": Recorded.NEW, "b": Recorded.NEW, "c": Recorded.NEW} and stored == {"a", "b", "c"}
+    assert batches[0] == ("a", ["a"])  # the first sender wrote its own delivery, in its own thread
+    assert len(batches) == 2 and batches[1][1] == ["b", "c"]  # then the two queued meanwhile, in one batch
+    assert batches[1][0] in (("a",) if batches_after_own else ("b", "c"))  # by the first sender, or by one that waited
+
+
+def test_group_commit_waiting_senders_take_over_as_soon_as_the_writer_stops(sqlite_url, monkeypatch):
+    """The writer stops right after its own batch while two deliveries wait: their senders are woken by its stop
+    (a Condition), not by a poll: with a poll slower than their own timeout they would give up unrecorded."""
+    import threading
+
+    from shopify_app.db import make_engine
+    from shopify_app.webhooks import group_commit
+    from shopify_app.webhooks.group_commit import GroupCommitWriter
+    from shopify_app.webhooks.inbox import IncomingWebhook, Recorded
+
+    monkeypatch.setattr(group_commit, "BATCHES_AFTER_OWN", 0)
+    monkeypatch.setattr(group_commit, "HAND_OVER_SECONDS", 60.0, raising=False)  # the old poll's period: longer than the senders wait
+    engine = make_engine(sqlite_url)
+    writer = GroupCommitWriter(engine)
+    batches, first_batch_started, finish_first_batch = _first_batch_held(writer)
+    outcomes = {}
+
+    def send(name, timeout):
+        try:
+            outcomes[name] = writer.record(IncomingWebhook(name, "demo.myshopify.com", "orders/create", "{}", f"e-{name}"), timeout=timeout)
+        except TimeoutError:
+            outcomes[name] = "timed out"
+
+    senders = {"a": threading.Thread(target=send, args=("a", 10))}
+    senders["a"].start()
+    assert first_batch_started.wait(10)
+    for name in ("b", "c"):
+        senders[name] = threading.Thread(target=send, args=(name, 3))
+        senders[name].start()
+    _wait_until_queued(writer, 2)
+    finish_first_batch.set()
+    for sender in senders.values():
+        sender.join(15)
+    engine.dispose()
+    assert outcomes == {"a": Recorded.NEW, "b": Recorded.NEW, "c": Recorded.NEW}
+    assert [ids for _, ids in batches] == [["a"], ["b", "c"]]
+
+
+def _first_batch_held(writer):
+    """(the batches the writer writes as (thread, webhook ids), set when its first batch starts, set to let that batch go on)."""
+    import threading
+
     batches, first_batch_started, finish_first_batch = [], threading.Event(), threading.Event()
     write = writer._write
 
@@ -238,26 +303,12 @@ def test_group_commit_sender_writes_its_own_delivery_then_what_queued_or_a_waiti
         write(batch)
 
     writer._write = observed_write
-    outcomes = {}
+    return batches, first_batch_started, finish_first_batch
 
-    def send(name):
-        outcomes[name] = writer.record(IncomingWebhook(name, "demo.myshopify.com", "orders/create", "{}", f"e-{name}"))
 
-    senders = {name: threading.Thread(target=send, args=(name,), name=name) for name in ("a", "b", "c")}
-    senders["a"].start()
-    assert first_batch_started.wait(10)
-    senders["b"].start()
-    senders["c"].start()
+def _wait_until_queued(writer, n: int) -> None:
+    import time
+
     deadline = time.monotonic() + 10
-    while writer._queue.qsize() < 2 and time.monotonic() < deadline:
+    while writer._queue.qsize() < n and time.monotonic() < deadline:
         time.sleep(0.001)
-    finish_first_batch.set()
-    for sender in senders.values():
-        sender.join(10)
-    with engine.connect() as conn:
-        stored = set(conn.execute(select(WebhookDelivery.webhook_id)).scalars())
-    engine.dispose()
-    assert outcomes == {"a": Recorded.NEW, "b": Recorded.NEW, "c": Recorded.NEW} and stored == {"a", "b", "c"}
-    assert batches[0] == ("a", ["a"])  # the first sender wrote its own delivery, in its own thread
-    assert len(batches) == 2 and batches[1][1] == ["b", "c"]  # then the two queued meanwhile, in one batch
-    assert batches[1][0] in (("a",) if batches_after_own else ("b", "c"))  # by the first sender, or by one that waited

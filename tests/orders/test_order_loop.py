@@ -144,5 +144,5 @@ def test_a_suppliers_webhook_wakes_the_way_back_lane_only(world):
     supplier.ship(delivery.supplier_order_id, tracking_number="1ZLANE", carrier="UPS")
     supplier.flush_webhooks()
     # The event is the way back's work: the orders lane's threads sleep on (no claim query for nothing).
-    assert services.supplier_events_wakeup.is_set()
+    assert services.supplier_events_wakeup.wait(10)  # rung within the window of suppliers/event_rings.py
     assert not services.inbox_wakeup.is_set()

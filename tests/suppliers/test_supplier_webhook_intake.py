@@ -157,3 +157,31 @@ def test_the_raw_supplier_read_gives_the_core_row(app_factory, database_url):
     with services.session_factory.begin() as session:
         session.get(Supplier, supplier_id).deleted_at = session.get(Supplier, supplier_id).created_at
     assert live_supplier(engine, supplier_id) is None
+
+
+def test_supplier_webhooks_of_one_window_ring_the_way_back_once_after_they_all_committed(world, monkeypatch):
+    """Each supplier webhook used to ring the way-back lane (a look per event); now the first of a window starts the ring's
+    timer, the others share it, and the ring comes after every one of them is in the inbox (one look claims them all)."""
+    import threading
+
+    from shopify_app.suppliers import event_rings
+
+    app, supplier_id, _, paths = world
+    services = app.extensions["services"]
+    monkeypatch.setattr(event_rings, "RING_WINDOW_SECONDS", 0.5)
+    rang, rows_at_ring = threading.Event(), []
+
+    def ring():
+        rows_at_ring.append(len(stored(app)))
+        rang.set()
+
+    monkeypatch.setattr(services, "wake_way_back", ring)
+    for _ in range(3):
+        body = event()
+        assert paths.lean.post(f"/suppliers/{supplier_id}/webhooks", data=body, headers=signed(body)).status_code == 200
+    assert rang.wait(10)
+    assert rows_at_ring == [3]  # one ring, after the three were committed
+    rang.clear()
+    body = event()  # a webhook after the window: a ring of its own
+    assert paths.lean.post(f"/suppliers/{supplier_id}/webhooks", data=body, headers=signed(body)).status_code == 200
+    assert rang.wait(10) and rows_at_ring == [3, 4]
