@@ -62,7 +62,7 @@ from .resilience import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, SupplierSlots, 
 from ..orders.timeline import insert_event
 from .forwarding_sql import (
     ASK_FIRST, DELIVERY_TO_SEND, DUE, DUE_SKIPPING, EARLIEST_DUE,
-    FORWARDED, INSERT_ATTEMPT, LEASE, LEASE_AND_STATE, LINES_TO_SEND, MAPPED_COSTS,
+    FORWARDED, INSERT_ATTEMPT, LEASE, LEASE_AND_STATE, LINES_TO_SEND,
     PLACED, PLACED_UNLESS_HELD, POSTPONED, RELEASE_LEASE, SENDING, SENT_QUANTITY,
     SUPPLIER_TO_SEND, WAITING,
 )
@@ -141,19 +141,16 @@ def place_request(session: Session, delivery: SupplierOrder) -> tuple[PlaceOrder
 def read_request(session: Session, delivery_id: int):
     """(the delivery's row, its lines, the PlaceOrder, the digest of the address in it): the one builder of what a supplier gets.
 
-    Core statements built once (no unit of work for the delivery, its lines and the order);
+    Core statements built once (no unit of work for the delivery, its lines with their mapped costs, and the order);
     removed lines (quantity 0) are left out of the request but returned (their sent quantity is 0).
     """
     delivery = session.execute(DELIVERY_TO_SEND, {"id": delivery_id}).one()
-    lines = session.execute(LINES_TO_SEND, {"delivery": delivery_id}).all()
-    skus = sorted({line.supplier_sku for line in lines})
-    # Supplier SKU -> the cost the merchant mapped for it at this supplier (purchase orders show unit costs).
-    costs = dict(session.execute(MAPPED_COSTS, {"shop": delivery.shop_domain, "supplier": delivery.supplier_id, "skus": skus}).all()) if skus else {}
+    lines = session.execute(LINES_TO_SEND, {"delivery": delivery_id, "shop": delivery.shop_domain, "supplier": delivery.supplier_id}).all()
     request = PlaceOrder(
         external_id=delivery.idempotency_key,
         shipping_address=order_address(delivery),
         lines=tuple(OrderLine(line_ref=str(line.id), supplier_sku=line.supplier_sku, quantity=line.quantity, name=line.title, retail_price=line.price,
-                              unit_cost=costs.get(line.supplier_sku)) for line in lines_to_place(lines)),
+                              unit_cost=line.unit_cost) for line in lines_to_place(lines)),
         currency=delivery.currency or "USD",
     )
     return delivery, lines, request, address_digest(delivery.shipping_address)

@@ -36,12 +36,17 @@ _sos = SupplierOrder.__table__.c
 DELIVERY_TO_SEND = (select(_sos.state, _sos.lease_owner, _sos.supplier_order_id, _sos.idempotency_key, _sos.order_id, _sos.shop_domain, _sos.supplier_id,
                            _orders.shipping_address, _orders.email, _orders.currency)
                     .join_from(SupplierOrder.__table__, Order.__table__, _orders.id == _sos.order_id).where(_sos.id == bindparam("id")))
-LINES_TO_SEND = (select(_sol.id, _sol.supplier_sku, _sol.quantity, OurLine.__table__.c.title, OurLine.__table__.c.price, OurLine.__table__.c.shopify_line_id)
+_pm = ProductMapping.__table__.c
+# The cost the merchant mapped for a line's supplier SKU at this supplier (purchase orders show unit costs),
+# read with the lines (it was a statement of its own per delivery). Several mappings may give one supplier
+# SKU a cost: the newest one counts.
+_MAPPED_COST = (select(_pm.cost).where(_pm.shop_domain == bindparam("shop"), _pm.supplier_id == bindparam("supplier"),
+                                       _pm.supplier_sku == _sol.supplier_sku, _pm.cost.is_not(None))
+                .order_by(_pm.id.desc()).limit(1).correlate(SupplierOrderLine.__table__).scalar_subquery())
+LINES_TO_SEND = (select(_sol.id, _sol.supplier_sku, _sol.quantity, OurLine.__table__.c.title, OurLine.__table__.c.price, OurLine.__table__.c.shopify_line_id,
+                        _MAPPED_COST.label("unit_cost"))
                  .join_from(SupplierOrderLine.__table__, OurLine.__table__, OurLine.__table__.c.id == _sol.order_line_id)
                  .where(_sol.supplier_order_id == bindparam("delivery")).order_by(_sol.id))
-_pm = ProductMapping.__table__.c
-MAPPED_COSTS = select(_pm.supplier_sku, _pm.cost).where(_pm.shop_domain == bindparam("shop"), _pm.supplier_id == bindparam("supplier"),
-                                                        _pm.supplier_sku.in_(bindparam("skus", expanding=True)), _pm.cost.is_not(None))
 LEASE_AND_STATE = select(_sos.lease_owner, _sos.state).where(_sos.id == bindparam("id"))
 _sup = Supplier.__table__.c
 # What adapter_from_record reads of a supplier, and its name: a Core row of these stands in for the ORM record
