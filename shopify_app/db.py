@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, literal_column
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 
@@ -306,3 +306,15 @@ def persistent(session: Session, instance):
     make_transient_to_detached(instance)
     session.add(instance)
     return instance
+
+
+def sql_constants(values) -> list:
+    """Our own constant names (states, statuses) as SQL literals, for an IN list written into a statement once.
+
+    `column.in_(python values)` is an expanding parameter: SQLAlchemy renders the list into the
+    SQL at every execution, which doubled a short statement's CPU (about 20 us each on SQLite).
+    """
+    for value in values:
+        if not value.replace("_", "").isalnum():
+            raise ValueError(f"not a constant name: {value!r}")  # never anything a merchant typed
+    return [literal_column(f"'{value}'") for value in values]

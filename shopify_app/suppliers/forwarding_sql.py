@@ -1,26 +1,14 @@
 """The forwarding worker's SQL statements, built once (issue 20: building a statement cost more than running it)."""
 from __future__ import annotations
 
-from sqlalchemy import and_, bindparam, case, exists, func, insert, literal_column, or_, select, update
+from sqlalchemy import and_, bindparam, case, exists, func, insert, or_, select, update
 
+from ..db import sql_constants
 from ..orders.models import Order, OrderLine as OurLine, OrderState
 from .models import DeliveryAttempt, DeliveryState, ProductMapping, Supplier, SupplierOrder, SupplierOrderLine
 
-
-
-def constants(values) -> list:
-    """Our own state names as SQL literals, for an IN list written into the statement once.
-
-    `column.in_(python values)` is an expanding parameter: SQLAlchemy renders the list into the
-    SQL at every execution, which doubled a short statement's CPU (about 20 us each on SQLite).
-    """
-    for value in values:
-        if not value.replace("_", "").isalnum():
-            raise ValueError(f"not a state name: {value!r}")  # never anything a merchant typed
-    return [literal_column(f"'{value}'") for value in values]
-
-
-WAITING = SupplierOrder.state.in_(constants([DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value, DeliveryState.CANCEL_REQUESTED.value]))
+# Constant lists are written into the statements (sql_constants): an expanding IN is rendered at every execution.
+WAITING = SupplierOrder.state.in_(sql_constants([DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value, DeliveryState.CANCEL_REQUESTED.value]))
 
 # Statements of the placing path, built once (issue 20: building a statement cost more than running it).
 PLACED_OR_BEYOND = (DeliveryState.PLACED.value, DeliveryState.SHIPPED.value, DeliveryState.PARTIALLY_SHIPPED.value)
@@ -28,7 +16,7 @@ _orders = Order.__table__.c
 FORWARDED = (update(Order.__table__)
              .where(_orders.id == bindparam("order"), _orders.state == OrderState.ROUTED.value,
                     exists().where(SupplierOrder.order_id == _orders.id),
-                    ~exists().where(SupplierOrder.order_id == _orders.id, SupplierOrder.state.not_in(constants(PLACED_OR_BEYOND))))
+                    ~exists().where(SupplierOrder.order_id == _orders.id, SupplierOrder.state.not_in(sql_constants(PLACED_OR_BEYOND))))
              .values(state=OrderState.FORWARDED.value, updated_at=bindparam("now")))
 
 
@@ -76,7 +64,7 @@ POSTPONED = (update(SupplierOrder.__table__).where(_sos.id == bindparam("deliver
              .values(state=DeliveryState.ON_HOLD.value, lease_owner=None, lease_until=None))
 PLACED_FROM = (DeliveryState.PENDING.value, DeliveryState.UNKNOWN.value, DeliveryState.ON_HOLD.value)
 PLACED = (update(SupplierOrder.__table__).where(_sos.id == bindparam("delivery"))
-          .values(state=case((_sos.state.in_(constants(PLACED_FROM)), DeliveryState.PLACED.value), else_=_sos.state),
+          .values(state=case((_sos.state.in_(sql_constants(PLACED_FROM)), DeliveryState.PLACED.value), else_=_sos.state),
                   next_attempt_at=case((_sos.state == DeliveryState.CANCEL_REQUESTED.value, bindparam("now")), else_=_sos.next_attempt_at),
                   supplier_order_id=bindparam("b_supplier_order_id"), supplier_status=bindparam("b_status"), cost=bindparam("b_cost"),
                   placed_at=bindparam("now"), last_error=None, lease_owner=None, lease_until=None))
