@@ -25,6 +25,9 @@ from httpx._client import USE_CLIENT_DEFAULT, ClientState, UseClientDefault
 from httpx._exceptions import request_context
 from httpx._transports.default import map_httpcore_exceptions
 
+URL_CACHE_SIZE = 256  # parsed URLs kept per client (see ApiClient._parsed)
+JSON_UTF8 = frozenset({"application/json", "application/json; charset=utf-8"})  # JSON answers whose text encoding needs no header parsing
+
 httpx_log = logging.getLogger("httpx")  # httpx's own line per request (the app keeps it at WARNING)
 
 
@@ -52,6 +55,10 @@ class ApiClient(httpx.Client):
         super().__init__(**kwargs)
         self._cookies = IgnoredCookies()
         self._prefix_of: tuple[httpx.URL, str | None] | None = None
+        # The parsed URL of each text URL a plain call used, per base_url: an API client calls a few
+        # URLs again and again (a shop's GraphQL endpoint, a supplier's /orders), and httpx.URL is
+        # immutable, so one parse serves every call (a parse is most of building a request).
+        self._urls_of: tuple[httpx.URL, dict[str, httpx.URL]] | None = None
 
     @property
     def cookies(self) -> httpx.Cookies:
@@ -72,7 +79,7 @@ class ApiClient(httpx.Client):
         extensions = {} if extensions is None else extensions
         if "timeout" not in extensions:  # as httpx's build_request
             extensions = dict(**extensions, timeout=(self.timeout if isinstance(timeout, UseClientDefault) else httpx.Timeout(timeout)).as_dict())
-        request = httpx.Request(method, self._merged(url), content=content, json=json, params=params, headers=self._merge_headers(headers),
+        request = httpx.Request(method, self._parsed(url), content=content, json=json, params=params, headers=self._merge_headers(headers),
                                 extensions=extensions)
         return self.send(request, auth=auth, follow_redirects=follow_redirects)
 
@@ -106,11 +113,31 @@ class ApiClient(httpx.Client):
             response = transport.handle_whole(request)
         response.request = request
         response.default_encoding = self._default_encoding
+        if self._default_encoding == "utf-8" and response.headers.get("content-type", "").lower() in JSON_UTF8:
+            # What Response.encoding would find (the charset, else the default), without its
+            # Content-Type parse through email.message: the SDK reads every GraphQL answer's .text.
+            response.encoding = "utf-8"
         response.elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
         if httpx_log.isEnabledFor(logging.INFO):
             httpx_log.info('HTTP Request: %s %s "%s %d %s"', request.method, request.url, response.http_version, response.status_code,
                            response.reason_phrase)
         return response
+
+    def _parsed(self, url: str) -> httpx.URL:
+        """The httpx.URL of `url` joined to base_url (what _merged gives, parsed), from the cache when this client used it before."""
+        base = self._base_url
+        cached = self._urls_of
+        if cached is None or cached[0] is not base:
+            cached = self._urls_of = (base, {})
+        urls = cached[1]
+        parsed = urls.get(url)
+        if parsed is None:
+            merged = self._merged(url)
+            parsed = merged if isinstance(merged, httpx.URL) else httpx.URL(merged)
+            if len(urls) >= URL_CACHE_SIZE:
+                urls.clear()  # ids in paths (an order's confirmation) make new URLs: start over rather than grow
+            urls[url] = parsed
+        return parsed
 
     def _merged(self, url: str) -> httpx.URL | str:
         """The URL httpx's _merge_url gives: a path joined to base_url as text (parsed once, by Request), anything else as it is."""

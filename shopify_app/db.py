@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, literal_column
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 
@@ -326,3 +326,15 @@ def loaded(session: Session, cls, values: dict):
     instance = cls.__mapper__.class_manager.new_instance()
     instance.__dict__.update(values)
     return persistent(session, instance)
+
+
+def sql_constants(values) -> list:
+    """Our own constant names (states, statuses) as SQL literals, for an IN list written into a statement once.
+
+    `column.in_(python values)` is an expanding parameter: SQLAlchemy renders the list into the
+    SQL at every execution, which doubled a short statement's CPU (about 20 us each on SQLite).
+    """
+    for value in values:
+        if not value.replace("_", "").isalnum():
+            raise ValueError(f"not a constant name: {value!r}")  # never anything a merchant typed
+    return [literal_column(f"'{value}'") for value in values]

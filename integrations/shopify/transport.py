@@ -19,6 +19,10 @@ class SandboxRoutingTransport(httpx.BaseTransport):
         target = httpx.URL(sandbox_base_url)
         self._scheme, self._host, self._port = target.scheme, target.host, target.port
         self._inner = inner or ApiTransport(verify=default_verify_context())
+        # id(original URL) -> (that URL, its rerouted copy): ApiClient hands the same URL object for a
+        # shop's endpoint on every call, so the copy (a URL parse) is made once. The original is kept
+        # in the entry, so its id cannot be reused by another URL while the entry lives.
+        self._rerouted_urls: dict[int, tuple[httpx.URL, httpx.URL]] = {}
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         return self._inner.handle_request(self._rerouted(request))
@@ -33,8 +37,14 @@ class SandboxRoutingTransport(httpx.BaseTransport):
         return inner(self._rerouted(request))
 
     def _rerouted(self, request: httpx.Request) -> httpx.Request:
-        original_host = request.url.host
-        request.url = request.url.copy_with(scheme=self._scheme, host=self._host, port=self._port)
+        url = request.url
+        original_host = url.host
+        entry = self._rerouted_urls.get(id(url))
+        if entry is None or entry[0] is not url:
+            if len(self._rerouted_urls) >= 256:
+                self._rerouted_urls.clear()
+            entry = self._rerouted_urls[id(url)] = (url, url.copy_with(scheme=self._scheme, host=self._host, port=self._port))
+        request.url = entry[1]
         request.headers["Host"] = original_host
         return request
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from integrations.shopify.errors import ShopifyError, ShopifyGraphQLError, ShopifyHTTPError, ShopifyUserError
 
 from ..alerts import raise_alert, resolve_alert
-from ..db import flushed_connection, read_only
+from ..db import flushed_connection, read_only, sql_constants
 from ..models import utcnow
 from ..orders.models import Order, OrderLine
 from ..orders.timeline import record_event
@@ -95,7 +95,7 @@ _UNFINISHED_FULFILLMENT_ORDERS = (select(FulfillmentOrderRecord.id, FulfillmentO
                                          FulfillmentOrderRecord.lines, FulfillmentOrderRecord.holds, FulfillmentOrderRecord.app_hold_reason,
                                          FulfillmentOrderRecord.app_hold_id)
                                   .where(FulfillmentOrderRecord.shop_domain == bindparam("shop"), FulfillmentOrderRecord.order_id == bindparam("order"),
-                                         FulfillmentOrderRecord.status.not_in(FINISHED))
+                                         FulfillmentOrderRecord.status.not_in(sql_constants(FINISHED)))
                                   .order_by(FulfillmentOrderRecord.id))
 
 

@@ -62,7 +62,7 @@ from .resilience import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, SupplierSlots, 
 from ..orders.timeline import insert_event
 from .forwarding_sql import (
     ASK_FIRST, DELIVERY_TO_SEND, DUE, DUE_SKIPPING, EARLIEST_DUE,
-    FORWARDED, INSERT_ATTEMPT, LEASE, LEASE_AND_STATE, LINES_TO_SEND, MAPPED_COSTS,
+    FORWARDED, INSERT_ATTEMPT, LEASE, LEASE_AND_STATE, LINES_TO_SEND,
     PLACED, PLACED_UNLESS_HELD, POSTPONED, RELEASE_LEASE, SENDING, SENT_QUANTITY,
     SUPPLIER_TO_SEND, WAITING,
 )
@@ -108,6 +108,23 @@ class ForwardReport:
 
 _adapters: dict[tuple, SupplierAdapter] = {}
 _adapters_lock = threading.Lock()
+_last_keys: dict[int, tuple] = {}  # supplier id -> (its kind, credentials and settings as last seen, their key)
+
+
+def _adapter_key(supplier) -> tuple:
+    """(id, kind, credentials, settings as sorted JSON): what an adapter is built from.
+
+    Every placement asks; the settings (a Printful supplier's carries its product map) are
+    serialized only when they differ from the last ones seen for that supplier (comparing
+    them costs far less than the sorted dump, about 40 us an order).
+    """
+    settings = supplier.settings or {}
+    last = _last_keys.get(supplier.id)
+    if last is not None and last[0] == supplier.kind and last[1] == supplier.credentials_enc and last[2] == settings:
+        return last[3]
+    key = (supplier.id, supplier.kind, supplier.credentials_enc, json.dumps(settings, sort_keys=True))
+    _last_keys[supplier.id] = (supplier.kind, supplier.credentials_enc, json.loads(key[3]), key)  # a copy: the caller's dict may change
+    return key
 
 
 def adapter_from_record(supplier: Supplier, box: SecretBox) -> SupplierAdapter:
@@ -116,7 +133,7 @@ def adapter_from_record(supplier: Supplier, box: SecretBox) -> SupplierAdapter:
     Adapters hold pooled HTTP clients; building one per call costs a TLS context (~50 ms
     of CPU) and a new connection every time (bench/order_flow.py measured 7 per order).
     """
-    key = (supplier.id, supplier.kind, supplier.credentials_enc, json.dumps(supplier.settings or {}, sort_keys=True))
+    key = _adapter_key(supplier)
     with _adapters_lock:
         adapter = _adapters.get(key)
         if adapter is None:
@@ -141,19 +158,16 @@ def place_request(session: Session, delivery: SupplierOrder) -> tuple[PlaceOrder
 def read_request(session: Session, delivery_id: int):
     """(the delivery's row, its lines, the PlaceOrder, the digest of the address in it): the one builder of what a supplier gets.
 
-    Core statements built once (no unit of work for the delivery, its lines and the order);
+    Core statements built once (no unit of work for the delivery, its lines with their mapped costs, and the order);
     removed lines (quantity 0) are left out of the request but returned (their sent quantity is 0).
     """
     delivery = session.execute(DELIVERY_TO_SEND, {"id": delivery_id}).one()
-    lines = session.execute(LINES_TO_SEND, {"delivery": delivery_id}).all()
-    skus = sorted({line.supplier_sku for line in lines})
-    # Supplier SKU -> the cost the merchant mapped for it at this supplier (purchase orders show unit costs).
-    costs = dict(session.execute(MAPPED_COSTS, {"shop": delivery.shop_domain, "supplier": delivery.supplier_id, "skus": skus}).all()) if skus else {}
+    lines = session.execute(LINES_TO_SEND, {"delivery": delivery_id, "shop": delivery.shop_domain, "supplier": delivery.supplier_id}).all()
     request = PlaceOrder(
         external_id=delivery.idempotency_key,
         shipping_address=order_address(delivery),
         lines=tuple(OrderLine(line_ref=str(line.id), supplier_sku=line.supplier_sku, quantity=line.quantity, name=line.title, retail_price=line.price,
-                              unit_cost=costs.get(line.supplier_sku)) for line in lines_to_place(lines)),
+                              unit_cost=line.unit_cost) for line in lines_to_place(lines)),
         currency=delivery.currency or "USD",
     )
     return delivery, lines, request, address_digest(delivery.shipping_address)
