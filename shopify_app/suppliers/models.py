@@ -46,6 +46,7 @@ class ProductMapping(Base):
     __table_args__ = (
         UniqueConstraint("shop_domain", "sku", "supplier_id", name="uq_product_mappings_sku_supplier"),
         Index("ix_product_mappings_variant", "shop_domain", "variant_id"),
+        Index("ix_product_mappings_supplier_sku", "shop_domain", "supplier_id", "supplier_sku"),  # a placement's cost per line (0049)
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -121,7 +122,8 @@ class SupplierOrderLine(Base):
     """An order line as sent to a supplier (an order line goes to one supplier)."""
 
     __tablename__ = "supplier_order_lines"
-    __table_args__ = (UniqueConstraint("order_line_id", name="uq_supplier_order_lines_order_line"),)
+    __table_args__ = (UniqueConstraint("order_line_id", name="uq_supplier_order_lines_order_line"),
+                      Index("ix_supplier_order_lines_supplier_order", "supplier_order_id"))  # a delivery's lines (0049)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     supplier_order_id: Mapped[int] = mapped_column(ForeignKey("supplier_orders.id", ondelete="CASCADE"))
