@@ -46,7 +46,7 @@ class ProductMapping(Base):
     __table_args__ = (
         UniqueConstraint("shop_domain", "sku", "supplier_id", name="uq_product_mappings_sku_supplier"),
         Index("ix_product_mappings_variant", "shop_domain", "variant_id"),
-        Index("ix_product_mappings_supplier_sku", "shop_domain", "supplier_id", "supplier_sku"),  # a placement's cost per line (0049)
+        Index("ix_product_mappings_supplier_sku", "supplier_id", "supplier_sku"),  # a supplier's mappings: feeds, a placement's costs (0049)
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -86,6 +86,7 @@ class SupplierOrder(Base):
         # One delivery per order x supplier, plus one per exchange (its replacement ships on its own).
         UniqueConstraint("order_id", "supplier_id", "exchange_key", name="uq_supplier_orders_order_supplier_exchange"),
         Index("ix_supplier_orders_due", "state", "next_attempt_at"),
+        Index("ix_supplier_orders_supplier_order", "supplier_order_id", "supplier_id"),  # a supplier event's delivery (0049)
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
