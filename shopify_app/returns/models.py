@@ -49,6 +49,7 @@ class ReturnCase(Base):
         Index("ix_return_cases_rma_due", "rma_state", "next_attempt_at"),
         Index("ix_return_cases_complaint_due", "complaint_state", "complaint_due_at"),
         Index("ix_return_cases_refund_due", "refund_due_at"),
+        Index("ix_return_cases_order", "order_id"),  # an order's returns (0049)
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -100,7 +101,8 @@ class ReturnLine(Base):
     """A returned order line: why, how many, the policy's verdict, and how many came back and were restocked."""
 
     __tablename__ = "return_lines"
-    __table_args__ = (UniqueConstraint("return_case_id", "return_line_item_gid", name="uq_return_lines_case_item"),)
+    __table_args__ = (UniqueConstraint("return_case_id", "return_line_item_gid", name="uq_return_lines_case_item"),
+                      Index("ix_return_lines_order_line", "order_line_id"))  # a line's returns (0049)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     return_case_id: Mapped[int] = mapped_column(ForeignKey("return_cases.id", ondelete="CASCADE"))

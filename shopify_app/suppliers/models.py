@@ -46,6 +46,7 @@ class ProductMapping(Base):
     __table_args__ = (
         UniqueConstraint("shop_domain", "sku", "supplier_id", name="uq_product_mappings_sku_supplier"),
         Index("ix_product_mappings_variant", "shop_domain", "variant_id"),
+        Index("ix_product_mappings_supplier_sku", "supplier_id", "supplier_sku"),  # a supplier's mappings: feeds, a placement's costs (0049)
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -85,6 +86,7 @@ class SupplierOrder(Base):
         # One delivery per order x supplier, plus one per exchange (its replacement ships on its own).
         UniqueConstraint("order_id", "supplier_id", "exchange_key", name="uq_supplier_orders_order_supplier_exchange"),
         Index("ix_supplier_orders_due", "state", "next_attempt_at"),
+        Index("ix_supplier_orders_supplier_order", "supplier_order_id", "supplier_id"),  # a supplier event's delivery (0049)
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -121,7 +123,8 @@ class SupplierOrderLine(Base):
     """An order line as sent to a supplier (an order line goes to one supplier)."""
 
     __tablename__ = "supplier_order_lines"
-    __table_args__ = (UniqueConstraint("order_line_id", name="uq_supplier_order_lines_order_line"),)
+    __table_args__ = (UniqueConstraint("order_line_id", name="uq_supplier_order_lines_order_line"),
+                      Index("ix_supplier_order_lines_supplier_order", "supplier_order_id"))  # a delivery's lines (0049)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     supplier_order_id: Mapped[int] = mapped_column(ForeignKey("supplier_orders.id", ondelete="CASCADE"))
