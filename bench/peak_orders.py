@@ -66,6 +66,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--drain", type=float, default=15.0, help="after a step: most seconds to wait for its orders to reach the supplier")
     p.add_argument("--shops", type=int, default=20, help="installed shops (bench/peak.py runs 1,000)")
     p.add_argument("--burst-share", type=float, default=0.3, help="share of each step's orders placed on one shop")
+    p.add_argument("--burst-plan", default="Plus", choices=("Standard", "Advanced", "Plus", "Enterprise"),
+                   help="the burst shop's Shopify plan, its GraphQL cost bucket (Plus: 20,000 points, 1,000 a second; Standard: 2,000, 100): "
+                        "every order costs a fulfillment-order read (~11 points for two lines), so a Standard shop carries about 9 orders/s "
+                        "whatever the app does; a shop selling 15 orders a second is a Plus shop (the other shops stay Standard)")
     p.add_argument("--latency", default="0.1,0.5", help="supplier latency per request, seconds: min,max (uniform)")
     p.add_argument("--supplier-rate-limit", type=int, default=24000, help="supplier requests per minute per token (the sandbox answers 429 beyond)")
     p.add_argument("--threads", type=int, default=16, help="gunicorn threads per web worker")
@@ -364,6 +368,7 @@ class Step:
     stages: dict = field(default_factory=dict)  # stage -> (p50, p99) seconds, from the app's timestamps (stage_times)
     transactions: int | None = None  # PostgreSQL: transactions in the app's database over the step and its drain (a load-independent figure)
     statements: object = None  # --statements: bench.pg_statements.StatementCounts over the step and its drain
+    burst_bucket_low: float = math.nan  # the burst shop's Shopify cost bucket at its lowest during the step, points
 
     @property
     def cpu_ms_per_order(self) -> float:
@@ -436,8 +441,9 @@ def run_step(world: World, mode: str, rate: float, args, suppliers: dict[str, in
         world.supplier_routes.add(shop, order["id"], suppliers[shop])
         placed[i] = (shop, order["id"], scheduled, t)
 
+    bucket = BucketWatch(world.shopify.store.shop(burst_shop).bucket)
     t0 = now() + 0.05
-    with ThreadPoolExecutor(max_workers=PLACERS, thread_name_prefix="peak-placer") as pool:
+    with bucket, ThreadPoolExecutor(max_workers=PLACERS, thread_name_prefix="peak-placer") as pool:
         futures = []
         for i in range(n):
             scheduled = t0 + i / rate
@@ -447,12 +453,12 @@ def run_step(world: World, mode: str, rate: float, args, suppliers: dict[str, in
             futures.append(pool.submit(place, i, scheduled))
         for f in futures:
             f.result()
-    orders = [p for p in placed if p is not None]
-    keys = {external_id(shop, gid, suppliers[shop]): gid for shop, gid, _, _ in orders}
-    created = world.supplier_probe.created_at
-    deadline = now() + args.drain
-    while now() < deadline and any(k not in created for k in keys):
-        time.sleep(0.1)
+        orders = [p for p in placed if p is not None]
+        keys = {external_id(shop, gid, suppliers[shop]): gid for shop, gid, _, _ in orders}
+        created = world.supplier_probe.created_at
+        deadline = now() + args.drain
+        while now() < deadline and any(k not in created for k in keys):
+            time.sleep(0.1)
     ended = now()
     busy1, total1 = machine_busy()
     cpu1 = sum(cpu_seconds(p) for p in list(app_pids(world).values()))
@@ -482,10 +488,11 @@ def run_step(world: World, mode: str, rate: float, args, suppliers: dict[str, in
     step.inbox_backlog = inbox_backlog(world)
     step.supplier_in_flight_peak = world.in_flight.peak
     step.stages = stage_times(world, started_wall)
+    step.burst_bucket_low = bucket.low
     progress(f"  [{mode}] {rate:g}/s: placed {step.placed}, carried {step.carried}, lost {step.lost}, dup {step.duplicated}, "
              f"p50 {step.p50:.2f} s, p99 {step.p99:.2f} s, machine CPU {step.machine_cpu * 100:.0f} %, app CPUs {step.app_cpu:.2f}, "
              f"supplier calls in flight at most {step.supplier_in_flight_peak}, 429s {step.refused_429}, inbox backlog {step.inbox_backlog}, "
-             f"app CPU {step.cpu_ms_per_order:.0f} ms/order; stages p50/p99 s: "
+             f"app CPU {step.cpu_ms_per_order:.0f} ms/order, burst shop's Shopify bucket low {step.burst_bucket_low:,.0f} points; stages p50/p99 s: "
              + ", ".join(f"{name} {p50:.2f}/{p99:.2f}" for name, (p50, p99) in step.stages.items()))
     if world.supplier_routes.unrouted:
         progress(f"  [{mode}] {world.supplier_routes.unrouted} supplier order event(s) so far for orders the placers did not place (sent to the first shop's supplier)")
@@ -534,6 +541,7 @@ def run_mode(mode: str, args, workdir: Path, postgres, progress) -> ModeResult:
         world.supplier.validate_requests = False
         progress(f"[{mode}] seeding {args.shops} shops")
         suppliers = seed_shops(world, args.shops, progress)
+        world.shopify.set_plan(list(suppliers)[-1], args.burst_plan)  # the burst shop (run_step)
         world.supplier_routes = world.supplier.webhooks.route = SupplierWebhookRoutes(world.env["APP_URL"])
         time.sleep(args.settle)  # the new shops' install work (catalog mirror, supplier webhooks) settles
         db0, orders_before = database_bytes(world), 0
@@ -559,6 +567,35 @@ def run_mode(mode: str, args, workdir: Path, postgres, progress) -> ModeResult:
 # ---------------------------------------------------------------- report
 
 
+# What the app's fulfillment-order read (FulfillmentOrdersForOrder) asks of a shop's bucket before it
+# runs (its requested cost: 279 points; the actual cost, about 11, is charged after): below this the
+# app's pacing waits for the bucket to refill, so orders of that shop queue.
+SHOPIFY_READ_ASKS = 300
+
+
+class BucketWatch:
+    """The lowest a shop's sandbox cost bucket fell while the context was open (sampled every 50 ms)."""
+
+    def __init__(self, bucket) -> None:
+        self.bucket = bucket
+        self.low = math.inf
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="peak-bucket-watch", daemon=True)
+
+    def __enter__(self) -> "BucketWatch":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            self.low = min(self.low, self.bucket.status()["currentlyAvailable"])
+            self._stop.wait(0.05)
+
+
 def bottleneck(result: ModeResult) -> str:
     """The first bottleneck, read from the step that broke (or the last one) and its figures."""
     if not result.steps:
@@ -566,6 +603,9 @@ def bottleneck(result: ModeResult) -> str:
     step = next((s for s in result.steps if not s.holds), result.steps[-1])
     if step.refused_429:
         return f"supplier rate limit ({step.refused_429} requests answered 429 at {step.rate:g}/s)"
+    if not step.holds and step.burst_bucket_low < SHOPIFY_READ_ASKS:
+        return (f"Shopify's rate limit on the burst shop (its cost bucket fell to {step.burst_bucket_low:,.0f} points, below the "
+                f"{SHOPIFY_READ_ASKS} a fulfillment-order read asks: the app waited for it to refill; --burst-plan)")
     if step.lateness_p99 > 1000:
         return f"load generator (placing orders ran {step.lateness_p99:.0f} ms late at p99: the box, not the app, is saturated)"
     # The app's CPU need at this rate (its own CPU per order, measured in the step) against the
@@ -574,6 +614,14 @@ def bottleneck(result: ModeResult) -> str:
     if not step.holds and step.machine_cpu >= 0.85 and needed > 1.1 * step.app_cpu:
         return (f"CPU: at {step.rate:g}/s the app needs {needed:.2f} CPUs ({step.cpu_ms_per_order:.0f} ms per order) and its processes "
                 f"got {step.app_cpu:.2f}, with all cores {step.machine_cpu * 100:.0f} % busy")
+    # Where the orders waited, from the app's own timestamps: an orders lane that lags behind while the
+    # forwarding queue stays short is the limit, whatever the forwarding pool's peak says.
+    inbox_p99 = step.stages.get("inbox", (math.nan, math.nan))[1]
+    queued_p99 = step.stages.get("queued", (math.nan, math.nan))[1]
+    if not step.holds and inbox_p99 > 1.0 and inbox_p99 > 2 * queued_p99:
+        return (f"orders lane (inbox): orders/paid waited up to {inbox_p99:.1f} s (p99) for a lane thread while the forwarding queue "
+                f"stayed at {queued_p99:.2f} s; app CPUs {step.app_cpu:.2f} (one process's Python runs one thread at a time), "
+                f"machine {step.machine_cpu * 100:.0f} % busy at {step.rate:g}/s")
     from scheduler.forwarding_capacity import forwarding_capacity
 
     threads, per_supplier = forwarding_capacity()
@@ -629,7 +677,7 @@ def targets(results: dict[str, ModeResult]) -> list[tuple[str, str, bool]]:
 def report(args, results: dict[str, ModeResult], elapsed: float, load: str) -> list[tuple[str, str, bool]]:
     print()
     print(f"peak order throughput: orders/paid sent -> order created at the supplier; {args.shops} shops, "
-          f"{args.burst_share * 100:.0f} % of orders on one shop; supplier {args.latency_range[0] * 1000:.0f}-{args.latency_range[1] * 1000:.0f} ms "
+          f"{args.burst_share * 100:.0f} % of orders on one shop (Shopify plan {args.burst_plan}); supplier {args.latency_range[0] * 1000:.0f}-{args.latency_range[1] * 1000:.0f} ms "
           f"per request, {args.supplier_rate_limit}/min per token; steps of {args.step_seconds:g} s, drain {args.drain:g} s; "
           f"sandboxes {'werkzeug, a new connection per call' if args.closing_sandboxes else 'keep-alive (cheroot), as Shopify and Printful'}")
     from scheduler.forwarding_capacity import forwarding_capacity
