@@ -1,11 +1,12 @@
-"""Benchmark: lookups by a parent row or a foreign id beside a long history, with the indexes of migration 0049 and without them.
+"""Benchmark: lookups by a parent row or a foreign id beside a long history, with the indexes of migrations 0049 and 0050 and without them.
 
 Neither SQLite nor PostgreSQL indexes a foreign key by itself. These lookups had no index leading
 with their column, so each read the whole table and grew with the history: a placement's lines and
 their mapped costs (every order, `forwarding_sql.LINES_TO_SEND`), a supplier event's delivery by the
 supplier's order id or our key (every event, `suppliers/events._FIND_DELIVERY_ROW`), a supplier's
 mappings (a stock feed, from every shop's), an order's return cases (routing's exchange lines, the
-customer's order page, the reconciliation), a line's returns (a return's intake). This seeds one
+customer's order page, the reconciliation), a line's returns (a return's intake), a supplier's RMA event's
+return (0050, found by tests/db/test_no_history_scans.py). This seeds one
 SQLite file with `--orders` orders' worth of deliveries, supplier order lines, return cases and
 lines, and `--mappings` mappings over `--suppliers` shops' suppliers, then times each lookup
 (median of `--repeat` runs over random keys) with the indexes, and, as the baseline in the same
@@ -31,12 +32,13 @@ SHOP = "big.myshopify.com"
 TARGET_MS = 1.0  # a lookup of a few rows by its parent, at this history, with the indexes
 FEED = "a supplier's mappings (a stock feed)"
 FEED_RATIO = 2.0  # that one returns its supplier's mappings (1,000 at the defaults): at least this much faster than reading every shop's
-INDEXES = {  # migration 0049: name -> (table, columns)
+INDEXES = {  # migrations 0049 and 0050: name -> (table, columns)
     "ix_supplier_order_lines_supplier_order": ("supplier_order_lines", "supplier_order_id"),
     "ix_return_cases_order": ("return_cases", "order_id"),
     "ix_return_lines_order_line": ("return_lines", "order_line_id"),
     "ix_product_mappings_supplier_sku": ("product_mappings", "supplier_id, supplier_sku"),
     "ix_supplier_orders_supplier_order": ("supplier_orders", "supplier_order_id, supplier_id"),
+    "ix_return_cases_supplier_rma": ("return_cases", "supplier_id, rma_number"),  # 0050
 }
 
 
@@ -55,8 +57,8 @@ def seed(url: str, orders: int, mappings: int, suppliers: int) -> None:
                                                          "supplier_order_id": str(10_000_000 + n), "state": "placed"} for n in range(orders)])
         conn.execute(ProductMapping.__table__.insert(), [{"shop_domain": SHOP if n % suppliers == 1 else f"shop-{n % suppliers}.myshopify.com", "sku": f"SKU-{n}",
                                                           "supplier_id": n % suppliers, "supplier_sku": f"SKU-{n}", "cost": "4.00"} for n in range(mappings)])
-        conn.execute(ReturnCase.__table__.insert(), [{"shop_domain": SHOP, "return_gid": f"gid://shopify/Return/{n}", "order_id": 10 * n}
-                                                     for n in range(orders // 10)])
+        conn.execute(ReturnCase.__table__.insert(), [{"shop_domain": SHOP, "return_gid": f"gid://shopify/Return/{n}", "order_id": 10 * n,
+                                                      "supplier_id": 1, "rma_number": f"RMA-{n}"} for n in range(orders // 10)])
         conn.execute(ReturnLine.__table__.insert(), [{"return_case_id": n, "return_line_item_gid": f"gid://shopify/ReturnLineItem/{n}", "order_line_id": 20 * n,
                                                       "quantity": 1} for n in range(orders // 10)])
         conn.execute(text("ANALYZE"))
@@ -80,6 +82,8 @@ def lookups(orders: int, suppliers: int):
          .where(ProductMapping.supplier_id == bindparam("supplier")), lambda rng: {"supplier": rng.randrange(suppliers)}),
         ("an order's return cases", select(ReturnCase.id).where(ReturnCase.order_id == bindparam("order")), lambda rng: {"order": 10 * rng.randrange(orders // 10)}),
         ("a line's returns", select(ReturnLine.id).where(ReturnLine.order_line_id == bindparam("line")), lambda rng: {"line": 20 * rng.randrange(orders // 10)}),
+        ("a supplier's RMA event's return (0050)", select(ReturnCase.id).where(ReturnCase.supplier_id == bindparam("supplier"), ReturnCase.rma_number == bindparam("rma")),
+         lambda rng: {"supplier": 1, "rma": f"RMA-{rng.randrange(orders // 10)}"}),
     ]
 
 
@@ -130,7 +134,7 @@ def main(argv=None) -> int:
             conn.execute(text("ANALYZE"))
         engine.dispose()
         baseline = time_lookups(url, args.orders, args.suppliers, args.repeat, 1)
-    print(f"\n{'lookup':58} {'without 0049 (baseline)':>24} {'with 0049':>10} {'ratio':>8}")
+    print(f"\n{'lookup':58} {'without (baseline)':>24} {'with':>10} {'ratio':>8}")
     for name in indexed:
         print(f"{name:58} {baseline[name]:21.3f} ms {indexed[name]:7.3f} ms {baseline[name] / max(indexed[name], 1e-6):7.0f}x")
     print("\ntargets:")

@@ -35,6 +35,7 @@ class Case(Base):
     __table_args__ = (
         Index("ix_cases_shop_status_due", "shop_domain", "status", "due_at"),  # the admin queue
         Index("ix_cases_order", "order_id"),  # the customer's page
+        Index("ix_cases_return_case", "return_case_id"),  # the foreign key's check on every return's insert and delete (0050)
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Iterable
 
-from sqlalchemy import String, bindparam, cast, literal, select, update
+from sqlalchemy import String, bindparam, cast, exists, literal, select, update
 from sqlalchemy.orm import Session
 
 from integrations.suppliers.base import StockLevel, SupplierError
@@ -198,7 +198,8 @@ def stale_alert_key(supplier_id: int) -> str:
 
 def feeding_suppliers(session: Session, shop_domain: str | None = None) -> list[Supplier]:
     """Active suppliers with at least one mapped SKU (the ones whose stock we keep)."""
-    query = select(Supplier).where(Supplier.active.is_(True), Supplier.deleted_at.is_(None), Supplier.id.in_(select(ProductMapping.supplier_id)))
+    # EXISTS, not IN: one index probe a supplier (ix_product_mappings_supplier_sku), where IN read every shop's mappings
+    query = select(Supplier).where(Supplier.active.is_(True), Supplier.deleted_at.is_(None), exists().where(ProductMapping.supplier_id == Supplier.id))
     if shop_domain:
         query = query.where(Supplier.shop_domain == shop_domain)
     return list(session.scalars(query.order_by(Supplier.id)))

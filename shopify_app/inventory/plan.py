@@ -127,7 +127,7 @@ def _release_unfed(session_factory: sessionmaker, shop_domain: str) -> int:
     supplier_here = select(1).where(
         Supplier.id == ProductMapping.supplier_id, Supplier.location_gid == level.location_gid,
         Supplier.active.is_(True), Supplier.deleted_at.is_(None),
-    )
+    ).correlate(ProductMapping, level)  # the level two queries out: auto-correlation reaches only the enclosing one, so it joined every level
     mapped = select(1).where(
         ProductMapping.shop_domain == CatalogVariant.shop_domain, ProductMapping.sku == CatalogVariant.sku,
         ProductMapping.stock_as_of.is_not(None), exists(supplier_here),

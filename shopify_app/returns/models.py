@@ -50,6 +50,7 @@ class ReturnCase(Base):
         Index("ix_return_cases_complaint_due", "complaint_state", "complaint_due_at"),
         Index("ix_return_cases_refund_due", "refund_due_at"),
         Index("ix_return_cases_order", "order_id"),  # an order's returns (0049)
+        Index("ix_return_cases_supplier_rma", "supplier_id", "rma_number"),  # a supplier's RMA event finds its return (0050)
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

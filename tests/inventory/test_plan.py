@@ -146,3 +146,18 @@ def test_levels_are_released_when_their_supplier_stops(factory) -> None:
     stats = _plan(factory)
     assert stats.levels_released == 1
     assert _levels(factory)[("101", LOC_A)].desired is None
+
+
+def test_a_level_is_released_when_its_supplier_moves_to_another_location(factory) -> None:
+    """Only a supplier AT the level's location feeds it (its query once matched any level at the supplier's location)."""
+    supplier_id = add_supplier(factory, ["MUG"], location_gid=LOC_A)
+    _catalog(factory, ["MUG"], locations=(LOC_A, LOC_B))
+    _feed(factory, supplier_id, [StockLevel("MUG", True, 3)])
+    _plan(factory)
+    assert _levels(factory)[("101", LOC_A)].desired is not None
+    with factory.begin() as session:
+        session.get(Supplier, supplier_id).location_gid = LOC_B
+    stats = _plan(factory)
+    levels = _levels(factory)
+    assert levels[("101", LOC_A)].desired is None and stats.levels_released == 1
+    assert levels[("101", LOC_B)].desired is not None
