@@ -48,9 +48,11 @@ class RawStatement:
             raise ValueError("a statement rendered again at each execution (expanding or literal_execute) cannot be compiled once")
         self.text = compiled.string
         self.positional = compiled.positional
-        self.names = tuple(compiled.positiontup) if compiled.positional else tuple(compiled.binds)
+        # The names the text uses (compiled.binds also keys an anonymous bind by its internal key).
+        self.names = tuple(compiled.positiontup) if compiled.positional else tuple(dict.fromkeys(compiled.bind_names.values()))
         binds = [compiled.binds[name] for name in self.names]
-        self._defaults = {bind.key: bind.effective_value for bind in binds if not bind.required}
+        # Keyed by the compiled name (an anonymous bind's key is not its name: `priority == 5` binds as priority_1).
+        self._defaults = {name: bind.effective_value for name, bind in zip(self.names, binds) if not bind.required}
         self._binds = bind_processors((bind.type for bind in binds), dialect)
         columns = statement.selected_columns if getattr(statement, "is_select", False) else getattr(statement, "_returning", ())
         self.results = result_processors((column.type for column in columns), dialect)

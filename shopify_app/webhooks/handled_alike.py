@@ -75,8 +75,8 @@ def group_alike(claimed: list) -> tuple[list, dict[int, Riders]]:
             body = row.body if row.body is not None else (row.looked[2] if row.looked else None)
             try:
                 payload = json.loads(body) if body is not None else None
-            except ValueError:
-                continue  # dead-lettered on its own
+            except Exception:  # noqa: BLE001 - not only ValueError: a signed body nested past the recursion limit raises RecursionError; its own handling dead-letters it, never the whole batch
+                continue
             if payload is None:
                 continue
             rows[index] = row = row._replace(payload=payload)

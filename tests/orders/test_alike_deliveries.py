@@ -15,6 +15,7 @@ import threading
 import pytest
 from sqlalchemy import select, update
 
+from conftest import webhook_headers
 from forwarding_kit import SHOP, app  # noqa: F401 - fixtures
 from shopify_app.models import InboxStatus, WebhookDelivery
 from shopify_app.webhooks import registry
@@ -273,3 +274,16 @@ def test_a_hook_that_fails_on_a_payload_leaves_each_delivery_to_be_handled_on_it
     assert counted["prefetch"] == ["orders/create", "orders/paid"]
     done_with(app, created, None)
     done_with(app, paid, None)
+
+
+def test_a_signed_body_nested_past_the_recursion_limit_fails_alone_and_the_other_orders_go_on(app, counted):  # noqa: F811
+    # json.loads raises RecursionError (not ValueError) on it: grouping must skip the row, not stop every drain of the lane.
+    depth = 200_000
+    body = b'{"id": 1, "x": ' + b"[" * depth + b"]" * depth + b"}"
+    assert app.test_client().post("/webhooks", data=body, headers=webhook_headers("orders/create", body, shop=SHOP)).status_code == 200
+    with app.extensions["services"].session_factory() as session:
+        poison = session.scalar(select(WebhookDelivery.id).order_by(WebhookDelivery.id.desc()).limit(1))
+    good = record(app, "orders/create", order_payload(5501))
+    lane_worker(app).drain()
+    assert row(app, good).status == InboxStatus.DONE.value
+    assert row(app, poison).status != InboxStatus.DONE.value and row(app, poison).attempts == 1
