@@ -185,7 +185,7 @@ def _parse(body: Any) -> Any:
         return None
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply: searched as text
         return None
 
 

@@ -137,7 +137,7 @@ def sweep_shop_files(session: Session, shop_domain: str, settings, needles: Need
 def _is_json(text: str) -> bool:
     try:
         return isinstance(json.loads(text), (dict, list))
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
 
 

@@ -227,12 +227,15 @@ class Redactor:
         if _looks_like_json(text):
             try:
                 parsed = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):
                 parsed = None
             if isinstance(parsed, (dict, list)):
                 before = len(self.found)
-                redacted = self.value(parsed, path, about)
-                return json.dumps(redacted) if len(self.found) > before else text
+                try:
+                    redacted = self.value(parsed, path, about)
+                    return json.dumps(redacted) if len(self.found) > before else text
+                except RecursionError:  # nested deeper than the walk goes (any text a merchant typed can be such JSON): redacted as text below
+                    del self.found[before:]
         out, hits = (self.needles.strong_re.subn(self.marker, text) if self.needles.strong_re else (text, 0))
         if (hits or about) and self.needles.weak_re is not None:
             out = self.needles.weak_re.sub(self.marker, out)

@@ -101,7 +101,7 @@ def order_key_of(topic: str, body: str | None):
         return None, None
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply; raised here it would fail every claim of the lane
         return None, None  # the worker dead-letters it (PoisonPayload)
     key = serial_key(topic, payload)  # at most 100 characters (handlers/orders.order_key), as hold_key
     return payload, (str(key) if key is not None else None)

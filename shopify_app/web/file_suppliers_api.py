@@ -95,7 +95,7 @@ def preview_file(supplier_id: int, kind: str):
         if request.form.get("mapping"):
             try:
                 raw_mapping = json.loads(request.form["mapping"])
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested too deeply
                 return jsonify(error="invalid request", fields=[{"field": "mapping", "message": "mapping must be JSON text"}]), 400
     else:
         data = request.get_data(cache=True)

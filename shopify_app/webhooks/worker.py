@@ -599,6 +599,8 @@ def one_order_at_a_time(shop_domain: str, order_gid: str):
 def _parse(body: str):
     try:
         return json.loads(body)
+    except RecursionError:  # a body nested past the parser's depth: no retry parses it
+        raise PoisonPayload("body is not valid JSON: nested too deeply") from None
     except ValueError as exc:
         raise PoisonPayload(f"body is not valid JSON: {exc.msg} at char {exc.pos}") from None
 

@@ -315,3 +315,14 @@ def test_a_stock_snapshot_returning_to_an_earlier_content_is_applied_and_a_resen
     assert [(name, status) for name, status, *_ in files(app, "stock")] == [
         ("s1.csv", "applied"), ("s2.csv", "applied"), ("s3.csv", "applied"), ("s4.csv", "duplicate")]
     assert level() == 3
+
+
+@pytest.mark.parametrize("depth", [900, 5000], ids=["parses", "too-deep-to-parse"])
+def test_a_mapping_nested_too_deeply_is_a_400_not_a_crash(world, depth):
+    app, (supplier_id, _), _ = world
+    client = app.test_client()
+    deep = '{"columns": ' * depth + "{}" + "}" * depth
+    previewed = client.post(f"/api/suppliers/{supplier_id}/file-mappings/stock/preview", headers=bearer(),
+                            data={"file": (io.BytesIO(b"sku,available\nA,1\n"), "s.csv"), "mapping": deep}, content_type="multipart/form-data")
+    saved = client.put(f"/api/suppliers/{supplier_id}/file-mappings/stock", headers={**bearer(), "Content-Type": "application/json"}, data=deep)
+    assert (previewed.status_code, saved.status_code) == (400, 400), (previewed.get_data(as_text=True)[:200], saved.get_data(as_text=True)[:200])
