@@ -407,14 +407,27 @@ def _unstorable(value: Any, path: str) -> Iterator[tuple[str, str]]:
         yield path or "(body)", "must be a finite number"
     elif isinstance(value, str) and "\x00" in value:
         yield path or "(body)", "must not contain NUL characters"
+    elif isinstance(value, str) and not _encodable(value):
+        yield path or "(body)", "must be Unicode text (a \\uD800-\\uDFFF escape not in a pair is not a character)"
     elif isinstance(value, dict):
         for key, item in value.items():
             if "\x00" in key:
                 yield path or "(body)", "keys must not contain NUL characters"
+            elif not _encodable(key):
+                yield path or "(body)", "keys must be Unicode text (a \\uD800-\\uDFFF escape not in a pair is not a character)"
             yield from _unstorable(item, _join(path, key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _unstorable(item, _join(path, index))
+
+
+def _encodable(text: str) -> bool:
+    """Text UTF-8 can hold: JSON's \\uD800 escapes parse to lone surrogates, which no database driver can write."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _field(error) -> str:

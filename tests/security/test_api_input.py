@@ -88,6 +88,15 @@ def test_nan_and_infinity_literals_are_malformed_json(client):
         assert refused(send(client, "PUT", "/api/settings/kpi-targets", raw=raw), "(body)").startswith("malformed JSON")
 
 
+@pytest.mark.parametrize("raw, field", [(rb'{"name": "X\udc80Y"}', "name"), (rb'{"name": "ok", "settings": {"\ud800": 1}}', "settings")])
+def test_a_lone_surrogate_escape_is_refused_not_a_500(client, sandboxed_app, supplier_id, raw, field):
+    # JSON's \uD800-\uDFFF escapes outside a pair parse to text no database driver can encode (it was a 500 on both).
+    message = refused(send(client, "PATCH", f"/api/suppliers/{supplier_id}", raw=raw), field)
+    assert message.startswith("must be Unicode text") or message.startswith("keys must be Unicode text")
+    with sandboxed_app.extensions["services"].session_factory() as session:
+        assert (session.get(Supplier, supplier_id).name, session.get(Supplier, supplier_id).settings) == ("Acme", {})  # nothing was stored
+
+
 @pytest.mark.parametrize("number", [str(2**63), str(2**64), "9" * 40, "9" * 5000, "0"])
 def test_path_ids_outside_64_bits_are_404_not_500(client, number):
     for method, path in (("GET", f"/api/orders/{number}"), ("DELETE", f"/api/suppliers/{number}"), ("PATCH", f"/api/suppliers/{number}"), ("POST", f"/api/returns/{number}/receive"),

@@ -317,7 +317,7 @@ def test_a_stock_snapshot_returning_to_an_earlier_content_is_applied_and_a_resen
     assert level() == 3
 
 
-@pytest.mark.parametrize("depth", [900, 5000], ids=["parses", "too-deep-to-parse"])
+@pytest.mark.parametrize("depth", [900, 990, 5000], ids=["parses", "just-parses", "too-deep-to-parse"])
 def test_a_mapping_nested_too_deeply_is_a_400_not_a_crash(world, depth):
     app, (supplier_id, _), _ = world
     client = app.test_client()
