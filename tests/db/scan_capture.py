@@ -1,7 +1,13 @@
-"""A pytest plugin: record the query plan of every distinct SQL statement the app's own code runs on SQLite.
+"""A pytest plugin: record the query plan of every distinct SQL statement the app's own code runs (SQLite and PostgreSQL).
 
 Loaded with `-p scan_capture` in a child pytest (tests/db/test_no_history_scans.py); writes one JSON line
-per distinct statement to $SCAN_CAPTURE_OUT.
+per distinct statement and dialect to $SCAN_CAPTURE_OUT.
+
+PostgreSQL's planner is cost-based: on a test's tiny tables it reads a whole table on purpose. The plan is
+therefore asked with `enable_seqscan = off`, which makes any index that can serve the statement cheaper
+than a sequential scan: a `Seq Scan` left in that plan means no index can serve it (the table would be
+read whole once it is big). It is asked inside a savepoint rolled back at once, so neither the setting
+nor an EXPLAIN error touches the app's transaction.
 """
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ from sqlalchemy.engine import Engine
 ROOT = Path(__file__).resolve().parents[2]
 APP_DIRS = tuple(str(ROOT / name) + os.sep for name in ("shopify_app", "integrations", "scheduler"))
 PROJECT_DIRS = tuple(str(ROOT / name) + os.sep for name in ("shopify_app", "integrations", "scheduler", "tests", "sandbox", "bench", "migrations"))
-_seen: set[str] = set()
+_seen: set[tuple[str, str]] = set()
 
 
 def issued_by_app() -> str | None:
@@ -35,23 +41,73 @@ def issued_by_app() -> str | None:
 
 
 def _record(conn, cursor, statement, parameters, context, executemany):
-    if conn.dialect.name != "sqlite" or executemany or statement in _seen:
+    dialect = conn.dialect.name
+    if dialect not in ("sqlite", "postgresql") or executemany or (dialect, statement) in _seen:
         return
     if not statement.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE", "WITH", "INSERT")):
         return  # PRAGMA, BEGIN, SAVEPOINT...: nothing to plan
     where = issued_by_app()
     if where is None:
         return
-    _seen.add(statement)
+    _seen.add((dialect, statement))
     try:  # same connection, same bound values: the plan of exactly what ran
-        rows = cursor.connection.execute("EXPLAIN QUERY PLAN " + statement, parameters).fetchall()
-        plan = [row[-1] for row in rows]
+        plan = _sqlite_plan(cursor, statement, parameters) if dialect == "sqlite" else _postgresql_plan(cursor, statement, parameters)
     except Exception as error:  # noqa: BLE001 - recorded, the guard reports it
         plan = [f"EXPLAIN FAILED: {error}"]
     with open(os.environ["SCAN_CAPTURE_OUT"], "a", encoding="utf-8") as out:
-        out.write(json.dumps({"statement": statement, "plan": plan, "where": where}) + "\n")
+        out.write(json.dumps({"dialect": dialect, "statement": statement, "plan": plan, "where": where}) + "\n")
+
+
+def _sqlite_plan(cursor, statement, parameters) -> list[str]:
+    return [row[-1] for row in cursor.connection.execute("EXPLAIN QUERY PLAN " + statement, parameters).fetchall()]
+
+
+def _postgresql_plan(cursor, statement, parameters) -> list[str]:
+    import psycopg
+
+    connection = cursor.connection
+    idle = connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    with connection.cursor() as explain:
+        explain.execute("BEGIN" if idle else "SAVEPOINT scan_capture")
+        try:
+            explain.execute("SET LOCAL enable_seqscan = off")
+            explain.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
+            plan = explain.fetchone()[0][0]["Plan"]
+            explain.execute("SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indpred IS NOT NULL")
+            partial = {name for (name,) in explain.fetchall()}
+            return list(_postgresql_steps(plan, partial))
+        finally:
+            explain.execute("ROLLBACK" if idle else "ROLLBACK TO SAVEPOINT scan_capture")
+            if not idle:
+                explain.execute("RELEASE SAVEPOINT scan_capture")
 
 
 def pytest_configure(config):
     """Listen on every Engine of the run."""
     event.listen(Engine, "before_cursor_execute", _record)
+
+
+def _postgresql_steps(node: dict, partial: set[str]):
+    """Each plan node reading a table, SQLite-style: `SCAN t` when it reads it whole, `SEARCH t ...` when an index narrows it.
+
+    With sequential scans off, a table no index can serve is still read whole, either as a Seq Scan or
+    as an index scan with no Index Cond (the whole index walked, rows filtered). A partial index walked
+    whole reads only the rows of its predicate (the inbox's pending rows, not its month of finished ones).
+    """
+    table = node.get("Relation Name")
+    kind = node.get("Node Type", "")
+    index = node.get("Index Name")
+    if table and kind == "Seq Scan":
+        yield f"SCAN {table} (Seq Scan)"
+    elif table and kind in ("Index Scan", "Index Only Scan"):
+        if node.get("Index Cond"):
+            yield f"SEARCH {table} USING {index}"
+        elif index in partial:
+            yield f"SEARCH {table} USING {index} (a partial index: only the rows of its predicate)"
+        else:
+            yield f"SCAN {table} ({kind} using {index} without an index condition)"
+    elif table and kind == "Bitmap Heap Scan":  # its Bitmap Index Scans below always have an Index Cond
+        yield f"SEARCH {table} (Bitmap Heap Scan)"
+    for child in node.get("Plans", ()):
+        yield from _postgresql_steps(child, partial)
+
