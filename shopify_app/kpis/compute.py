@@ -337,10 +337,11 @@ def _ship_facts(session: Session, shop: str, start: dt.datetime, end: dt.datetim
 
 def _damaged_facts(session: Session, shop: str, start: dt.datetime, end: dt.datetime) -> list[ComplaintFact]:
     """Return cases with a damaged line: requested, then answered (approved, declined, a complaint answered; never a review verdict)."""
-    damaged = select(ReturnLine.return_case_id).where(ReturnLine.reason.in_(tuple(DAMAGE_REASONS)))
+    # EXISTS per case (its lines by return_case_id), not IN over every shop's damaged lines: SQLite read all of them.
+    damaged = exists().where(ReturnLine.return_case_id == ReturnCase.id, ReturnLine.reason.in_(tuple(DAMAGE_REASONS)))
     cases = session.execute(
         select(ReturnCase.requested_at, ReturnCase.decision, ReturnCase.decided_at, ReturnCase.complaint_answered_at, ReturnCase.status)
-        .where(ReturnCase.shop_domain == shop, ReturnCase.id.in_(damaged), ReturnCase.requested_at >= start, ReturnCase.requested_at < end)
+        .where(ReturnCase.shop_domain == shop, damaged, ReturnCase.requested_at >= start, ReturnCase.requested_at < end)
     )
     facts = []
     for requested, decision, decided, complaint_answered, status in cases:

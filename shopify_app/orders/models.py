@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from sqlalchemy.types import TypeDecorator
@@ -144,7 +144,11 @@ class CustomerNotice(Base):
     __tablename__ = "customer_notices"
     # The satisfaction KPI reads a shop's sent review requests by time: through the orders it
     # walked the shop's whole order index (1M entries for a big shop) even when there were none.
-    __table_args__ = (Index("ix_customer_notices_shop_kind_sent", "shop_domain", "kind", "status", "sent_at"),)
+    # The sending job (every 5 minutes, every shop) reads the pending rows and gives back stale claims:
+    # partial indexes hold only those rows, not the history of sent notices (0051).
+    __table_args__ = (Index("ix_customer_notices_shop_kind_sent", "shop_domain", "kind", "status", "sent_at"),
+                      Index("ix_customer_notices_pending", "id", postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
+                      Index("ix_customer_notices_sending", "sent_at", postgresql_where=text("status = 'sending'"), sqlite_where=text("status = 'sending'")))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)

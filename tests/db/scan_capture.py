@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -59,7 +60,16 @@ def _record(conn, cursor, statement, parameters, context, executemany):
 
 
 def _sqlite_plan(cursor, statement, parameters) -> list[str]:
-    return [row[-1] for row in cursor.connection.execute("EXPLAIN QUERY PLAN " + statement, parameters).fetchall()]
+    connection = cursor.connection
+    partial = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql LIKE '% WHERE %'")}
+    steps = []
+    for row in connection.execute("EXPLAIN QUERY PLAN " + statement, parameters).fetchall():
+        step = row[-1]
+        walked = re.match(r"(\s*)SCAN (\w+) USING (?:COVERING )?INDEX (\w+)", step)
+        if walked and walked.group(3) in partial:  # a partial index walked whole reads only the rows of its predicate
+            step = f"{walked.group(1)}SEARCH {walked.group(2)} USING INDEX {walked.group(3)} (a partial index: only the rows of its predicate)"
+        steps.append(step)
+    return steps
 
 
 def _postgresql_plan(cursor, statement, parameters) -> list[str]:
@@ -73,9 +83,10 @@ def _postgresql_plan(cursor, statement, parameters) -> list[str]:
             explain.execute("SET LOCAL enable_seqscan = off")
             explain.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
             plan = explain.fetchone()[0][0]["Plan"]
-            explain.execute("SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indpred IS NOT NULL")
-            partial = {name for (name,) in explain.fetchall()}
-            return list(_postgresql_steps(plan, partial))
+            explain.execute("SELECT c.relname, i.indpred IS NOT NULL, a.attname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                            " LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]")
+            indexes = {name: (is_partial, first) for name, is_partial, first in explain.fetchall()}
+            return list(_postgresql_steps(plan, indexes))
         finally:
             explain.execute("ROLLBACK" if idle else "ROLLBACK TO SAVEPOINT scan_capture")
             if not idle:
@@ -87,27 +98,37 @@ def pytest_configure(config):
     event.listen(Engine, "before_cursor_execute", _record)
 
 
-def _postgresql_steps(node: dict, partial: set[str]):
+def _postgresql_steps(node: dict, indexes: dict[str, tuple[bool, str | None]]):
     """Each plan node reading a table, SQLite-style: `SCAN t` when it reads it whole, `SEARCH t ...` when an index narrows it.
 
-    With sequential scans off, a table no index can serve is still read whole, either as a Seq Scan or
-    as an index scan with no Index Cond (the whole index walked, rows filtered). A partial index walked
-    whole reads only the rows of its predicate (the inbox's pending rows, not its month of finished ones).
+    With sequential scans off, a table no index can serve is still read whole: as a Seq Scan, or as an
+    index walked whole (no Index Cond, or one only on later columns: PostgreSQL then reads every entry and
+    reports the condition all the same). A partial index walked whole reads only the rows of its
+    predicate (the inbox's pending rows, not its month of finished ones). `indexes`: name -> (partial, first column).
     """
     table = node.get("Relation Name")
     kind = node.get("Node Type", "")
-    index = node.get("Index Name")
     if table and kind == "Seq Scan":
         yield f"SCAN {table} (Seq Scan)"
     elif table and kind in ("Index Scan", "Index Only Scan"):
-        if node.get("Index Cond"):
+        index = node.get("Index Name")
+        partial, first = indexes.get(index, (False, None))
+        condition = node.get("Index Cond") or ""
+        if condition and (first is None or re.search(rf"\b{re.escape(first)}\b", condition)):  # None: an expression index
             yield f"SEARCH {table} USING {index}"
-        elif index in partial:
+        elif partial:
             yield f"SEARCH {table} USING {index} (a partial index: only the rows of its predicate)"
         else:
-            yield f"SCAN {table} ({kind} using {index} without an index condition)"
-    elif table and kind == "Bitmap Heap Scan":  # its Bitmap Index Scans below always have an Index Cond
+            yield f"SCAN {table} ({kind} using {index}, {f'a condition not on its first column {first}: {condition}' if condition else 'without an index condition'})"
+    elif table and kind == "Bitmap Heap Scan":  # narrowed by the Bitmap Index Scans below it
         yield f"SEARCH {table} (Bitmap Heap Scan)"
+    elif kind == "Bitmap Index Scan":
+        index = node.get("Index Name")
+        partial, first = indexes.get(index, (False, None))
+        condition = node.get("Index Cond") or ""
+        if not partial and first is not None and not re.search(rf"\b{re.escape(first)}\b", condition):
+            yield f"SCAN {node.get('_table', '?')} (Bitmap Index Scan using {index}, a condition not on its first column {first})"
     for child in node.get("Plans", ()):
-        yield from _postgresql_steps(child, partial)
-
+        if kind == "Bitmap Heap Scan":
+            child = {**child, "_table": table}
+        yield from _postgresql_steps(child, indexes)

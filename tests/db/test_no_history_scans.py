@@ -25,13 +25,20 @@ ROOT = Path(__file__).resolve().parents[2]
 # The flows the app runs per order and per periodic job, through the existing end-to-end tests:
 # orders/create -> routing -> forwarding -> supplier events -> parcels -> fulfillment push; a return
 # (intake, decisions, the supplier's RMA and receipt, restock, refund); the reconciliation checks;
-# stock feeds; the inventory sync.
+# stock feeds; the inventory sync; the 5-minute jobs of delays and customer notices; the KPI snapshots;
+# the customer's order page in the store; carriers' delivery events.
 FLOWS = (
     "tests/orders/test_order_loop.py",
     "tests/returns/test_returns_flow.py",
     "tests/reconcile/test_reconcile.py",
     "tests/inventory/test_stock_feeds.py",
     "tests/inventory/test_inventory_sync.py",
+    "tests/orders/test_delays_and_notices.py",
+    "tests/orders/test_delay_candidates.py",
+    "tests/notify/test_customer_notice_lifecycle.py",
+    "tests/kpis/test_snapshots.py",
+    "tests/proxy/test_order_page.py",
+    "tests/deliveries/test_delivery_status.py",
 )
 
 # Tables that stay tiny (one row a shop, a supplier, a location, a setting): a scan of them is fine.
@@ -42,8 +49,12 @@ SMALL_TABLES = {
     "as2_endpoints", "as2_identities", "email_mailboxes", "compliance_exports",
 }
 
-# Scans of growing tables that are right, each with why: (the app's file, the table).
-ALLOWED_SCANS: dict[tuple[str, str], str] = {
+# Scans of growing tables that are right, each with why: (dialect, the app's file, the table).
+ALLOWED_SCANS: dict[tuple[str, str, str], str] = {
+    ("postgresql", "shopify_app/inventory/plan.py", "product_mappings"):
+        "pending_units joins a shop's open supplier orders' lines to its mappings: on the test's empty tables the planner"
+        " keeps supplier_id as a filter of ix_product_mappings_supplier_sku (supplier_id, supplier_sku) and conditions"
+        " supplier_sku only; the index serves both columns (SQLite's plan uses both).",
 }
 
 
@@ -79,10 +90,11 @@ def test_no_hot_statement_reads_a_whole_history_table(captured, dialect, migrate
             match = re.match(r"\s*SCAN (\w+)", step)
             if not match or match.group(1) not in growing:
                 continue
-            key = (row["where"].rsplit(":", 1)[0], match.group(1))
+            key = (dialect, row["where"].rsplit(":", 1)[0], match.group(1))
             if key in ALLOWED_SCANS:
                 allowed_seen.add(key)
                 continue
             scans.append(f"{row['where']}: {step.strip()}\n    {' '.join(row['statement'].split())[:400]}")
     assert not scans, "statements reading a whole growing table:\n" + "\n".join(scans)
-    assert allowed_seen == set(ALLOWED_SCANS), f"allow-list entries no flow hits any more: {set(ALLOWED_SCANS) - allowed_seen}"
+    allowed = {key for key in ALLOWED_SCANS if key[0] == dialect}
+    assert allowed_seen == allowed, f"allow-list entries no flow hits any more: {allowed - allowed_seen}"

@@ -1,0 +1,45 @@
+"""the customer-notice job's queue indexed: pending notices and claims being sent, not every notice ever sent
+
+Revision ID: 0051
+Revises: 0050
+Create Date: 2026-12-05 23:20:00
+
+The sending job runs every 5 minutes for every shop at once: `status = 'pending' ORDER BY id` and the
+stale-claim release (`status = 'sending' AND sent_at < cutoff`) each read the whole customer_notices
+table (one row per email ever sent; the index led by shop_domain cannot serve a query for all shops).
+Found by tests/db/test_no_history_scans.py once the notice flows joined it. Partial indexes hold only
+the rows waiting, so the job's reads stay the size of its queue.
+"""
+from typing import Sequence, Union
+
+from alembic import op
+import sqlalchemy as sa
+
+
+revision: str = '0051'
+down_revision: Union[str, Sequence[str], None] = '0050'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+INDEXES = (
+    ('ix_customer_notices_pending', ['id'], "status = 'pending'"),
+    ('ix_customer_notices_sending', ['sent_at'], "status = 'sending'"),
+)
+
+
+def upgrade() -> None:
+    """Upgrade schema."""
+    if op.get_bind().dialect.name == "postgresql":
+        # CONCURRENTLY, outside a transaction (as 0049/0050): a plain build stops every write to the table meanwhile.
+        with op.get_context().autocommit_block():
+            for name, columns, where in INDEXES:
+                op.create_index(name, 'customer_notices', columns, postgresql_where=sa.text(where), postgresql_concurrently=True)
+    else:
+        for name, columns, where in INDEXES:
+            op.create_index(name, 'customer_notices', columns, sqlite_where=sa.text(where))
+
+
+def downgrade() -> None:
+    """Downgrade schema."""
+    for name, _, _ in reversed(INDEXES):
+        op.drop_index(name, table_name='customer_notices')
