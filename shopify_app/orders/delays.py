@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import String, cast, exists, literal, or_, select
+from sqlalchemy import String, cast, exists, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -51,7 +51,7 @@ def _candidates(now: dt.datetime):
             .join(SupplierOrder, SupplierOrder.id == SupplierShipment.supplier_order_id)
             .join(Order, Order.id == SupplierOrder.order_id)
             .where(SupplierShipment.created_at >= now - DELAY_WATCH, SupplierShipment.estimated_delivery.is_not(None),
-                   SupplierShipment.estimated_delivery != "", or_(SupplierShipment.delivered_at.is_(None), SupplierShipment.delivered_at == ""),
+                   SupplierShipment.estimated_delivery != "", SupplierShipment.delivered_at.is_(None),  # (0051 made "" NULL; its partial index)
                    Order.cancelled_at.is_(None), ~noticed))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..models import Base, BigId, UTCDateTime, utcnow
@@ -200,7 +200,9 @@ class SupplierShipment(Base):
     __tablename__ = "supplier_shipments"
     __table_args__ = (UniqueConstraint("supplier_order_id", "shipment_id", name="uq_supplier_shipments_delivery_shipment"),
                       Index("ix_supplier_shipments_created_at", "created_at"),  # the customer-notice job reads recent parcels
-                      Index("ix_supplier_shipments_fulfillment", "shopify_fulfillment_id"))  # a Shopify fulfillment's parcel (notices, KPIs)
+                      Index("ix_supplier_shipments_fulfillment", "shopify_fulfillment_id"),  # a Shopify fulfillment's parcel (notices, KPIs)
+                      # the delay job's recent parcels in transit (0051), not every delivered one
+                      Index("ix_supplier_shipments_undelivered", "created_at", postgresql_where=text("delivered_at IS NULL"), sqlite_where=text("delivered_at IS NULL")))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     supplier_order_id: Mapped[int] = mapped_column(ForeignKey("supplier_orders.id", ondelete="CASCADE"))

@@ -78,3 +78,26 @@ def test_a_run_reads_no_noticed_delivered_or_cancelled_parcel(factory):
     with factory.begin() as session:
         assert detect_delays(session) == 0
         assert session.scalar(select(func.count()).select_from(CustomerNotice)) == 3
+
+
+def test_a_parcel_recorded_with_an_empty_delivery_time_before_0051_is_still_watched(database_url):
+    # The job took "" for "not delivered"; its read now asks delivered_at IS NULL (0051's partial index), so 0051 makes "" NULL.
+    from alembic import command
+
+    from shopify_app.db import make_engine, make_session_factory
+    from shopify_app.migrate import alembic_config, upgrade_to_head
+
+    command.downgrade(alembic_config(database_url), "0050")
+    engine = make_engine(database_url)
+    factory = make_session_factory(engine)
+    with factory.begin() as session:
+        late = parcel(session, SHOPS[0], "blank-delivery", PAST, delivered="")
+    engine.dispose()
+    upgrade_to_head(database_url)
+    engine = make_engine(database_url)
+    factory = make_session_factory(engine)
+    with factory.begin() as session:
+        assert session.get(SupplierShipment, late).delivered_at is None
+        assert detect_delays(session) == 1
+    assert noticed(factory) == {f"delay:{late}"}
+    engine.dispose()
