@@ -29,3 +29,16 @@ def bounded_number(value, low: float, high: float, default: float) -> float:
 def bounded_int(value, low: int, high: int, default: int) -> int:
     """`value` as an int clamped to [low, high] (see bounded_number)."""
     return int(bounded_number(value, low, high, default))
+
+
+def id_from_text(text: str | None) -> int | None:
+    """Typed or received text as a 64-bit id (0..MAX_ID), or None when it cannot name a row.
+
+    ASCII digits only: str.isdigit() also takes '²' and '①', which int() refuses (ValueError),
+    and more than 19 digits overflows the driver or the column (OverflowError, DataError).
+    """
+    text = (text or "").strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 19):
+        return None
+    number = int(text)
+    return number if number <= MAX_ID else None

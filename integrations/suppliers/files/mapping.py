@@ -103,7 +103,7 @@ def parse_mapping(kind: str, raw: Any) -> FileMapping:
             raise InvalidMapping(f"{where}.columns: {key!r} is not a field of a {kind} file (fields: {', '.join(FIELDS[kind])})")
         if value in (None, ""):
             continue
-        if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 3:
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) <= 3:  # not '²': int() refuses it
             value = int(value.strip())  # "3" typed in the editor: the third column
         if isinstance(value, bool) or not isinstance(value, (int, str)):
             raise InvalidMapping(f"{where}.columns.{key} must be a column's header text or its position (1 = first column)")
