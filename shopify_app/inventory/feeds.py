@@ -29,6 +29,9 @@ from .terms import inventory_terms
 log = logging.getLogger(__name__)
 
 MAX_ERRORS_KEPT = 200  # a run keeps this many refused rows (the count is exact)
+# product_mappings.stock is a 32-bit INTEGER: a count past it failed the whole feed's write on PostgreSQL
+# (and past 64 bits on SQLite), so every later pull of that supplier failed on the same one SKU.
+MAX_STOCK = 2**31 - 1
 GOOD_STATUSES = (FeedStatus.APPLIED, FeedStatus.CONFIRMED)
 
 
@@ -71,6 +74,10 @@ def apply_feed(
         known = mappings.get(level.supplier_sku)
         if known is None:
             errors.append({"row": None, "sku": level.supplier_sku, "error": "unknown SKU: no product is mapped to it for this supplier"})
+            continue
+        if level.available is not None and not 0 <= level.available <= MAX_STOCK:
+            errors.append({"row": None, "sku": level.supplier_sku, "error": f"available is not a stock count from 0 to {MAX_STOCK}"})
+            listed.add(level.supplier_sku)  # listed, so a snapshot does not zero it either: it keeps its stock
             continue
         listed.add(level.supplier_sku)
         changes.append(_Change(tuple(m[0] for m in known), level.available, level.in_stock))

@@ -182,6 +182,18 @@ def test_a_997_answering_a_group_number_beyond_any_column_is_refused_alone(edi_w
     assert len(edi_world.adapter.get_shipments(placed.supplier_order_id)) == 1
 
 
+@pytest.mark.parametrize("quantity", ["NaN", "Infinity", "1E30", "1E999999999", "2147483648"])
+def test_an_846_quantity_that_is_no_count_is_refused_alone(edi_world, quantity):
+    """NaN raised InvalidOperation, Infinity OverflowError, 1E30 overflowed the stock column and 1E999999999 had int() compute a
+    billion digits: each stopped the poll with the file left in place, so every later poll failed on it again."""
+    edi_world.partner.advise_stock({IN_STOCK[0]: quantity})
+    edi_world.partner.advise_stock({IN_STOCK[1]: 5})  # the partner's next file is still read
+    run = edi_world.adapter.poll_inbound()
+    [(refused, reasons)] = [(f.outcome, " ".join(f.reasons)) for f in run.files if f.outcome != "applied"]
+    assert refused == "refused" and f"QTY02 is {quantity!r}, not a whole quantity from 0 to 2147483647" in reasons
+    assert [(level.supplier_sku, level.available) for level in run.stock] == [(IN_STOCK[1], 5)]
+
+
 def test_an_isa_of_another_partner_is_refused_whole(edi_world):
     placed = place(edi_world)
     edi_world.poll()
