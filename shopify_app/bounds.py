@@ -42,3 +42,15 @@ def id_from_text(text: str | None) -> int | None:
         return None
     number = int(text)
     return number if number <= MAX_ID else None
+
+
+def storable_text(value) -> str | None:
+    """A value a supplier or partner sent where text is expected, as text every database stores; None for none.
+
+    Numbers become their text, objects and lists None; NUL is dropped (PostgreSQL refuses it) and a lone
+    surrogate (a JSON "\\udc80" escape) becomes "?" (no driver encodes it). Lengths are the caller's.
+    """
+    if value is None or isinstance(value, (bool, dict, list, tuple)):
+        return None
+    text = str(value).replace("\x00", "")
+    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
