@@ -11,6 +11,9 @@ import math
 # Database ids are 64-bit signed: a number outside 1..MAX_ID cannot name a row, and
 # handing it to a query overflows the driver (SQLite) or the column type (PostgreSQL).
 MAX_ID = 2**63 - 1
+# Stock counts are 32-bit INTEGER columns (product_mappings.stock, supplier_catalog_items.stock): a supplier's count
+# past it failed the whole feed's write on PostgreSQL (past 64 bits on SQLite), every later pull of it again.
+MAX_STOCK = 2**31 - 1
 
 
 def bounded_number(value, low: float, high: float, default: float) -> float:

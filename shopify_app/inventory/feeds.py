@@ -20,6 +20,7 @@ from integrations.suppliers.base import StockLevel, SupplierError
 from integrations.suppliers.email_po.csv_rows import RowError
 
 from ..alerts import raise_alert, resolve_alert
+from ..bounds import MAX_STOCK
 from ..db import read_only
 from ..models import utcnow
 from ..suppliers.models import Alert, ProductMapping, Supplier
@@ -29,9 +30,6 @@ from .terms import inventory_terms
 log = logging.getLogger(__name__)
 
 MAX_ERRORS_KEPT = 200  # a run keeps this many refused rows (the count is exact)
-# product_mappings.stock is a 32-bit INTEGER: a count past it failed the whole feed's write on PostgreSQL
-# (and past 64 bits on SQLite), so every later pull of that supplier failed on the same one SKU.
-MAX_STOCK = 2**31 - 1
 GOOD_STATUSES = (FeedStatus.APPLIED, FeedStatus.CONFIRMED)
 
 

@@ -69,3 +69,25 @@ def test_a_superscript_digit_in_a_file_mapping_is_header_text_not_a_500(client, 
                         data={"file": (io.BytesIO("²,x,available\nW-TEE,,4\n".encode()), "s.csv"), "mapping": json.dumps({"columns": {"sku": "²", "available": "①"}})})
     assert shown.status_code == 200, shown.get_data(as_text=True)
     assert shown.get_json()["preview"]["mapping"]["columns"] == {"sku": "²", "available": "①"}
+
+
+def test_a_json_stock_feed_with_text_and_counts_no_column_holds_is_answered_row_by_row(client, sandboxed_app):
+    """NUL and lone-surrogate SKUs (JSON escapes) and a count past 32 bits reached the supplier catalog's write: a 500, nothing kept."""
+    supplier_id = _supplier(sandboxed_app, "email_po")
+    raw = b'[{"sku": "\\udc80", "available": 1}, {"sku": "A\\u0000", "available": 2}, {"sku": "B", "available": 99999999999999999999}, {"sku": "C", "available": 3}]'
+    # Sent as a file (not application/json, whose body the schema check refuses up front), as a supplier's export is uploaded.
+    response = client.post(f"/api/suppliers/{supplier_id}/stock-feed", data=raw, headers={"Authorization": f"Bearer {client.token()}", "Content-Type": "application/octet-stream"})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert response.get_json()["feed"]["rows_refused"] == 4  # nothing is mapped to this supplier: each row answered, none a crash
+
+
+def test_a_number_of_thousands_of_digits_in_a_sample_file_is_shown_as_typed(client, sandboxed_app):
+    """int() refuses 4300+ digits (ValueError out of the number normaliser): the whole preview was a 500 (and the file, in a poll)."""
+    supplier_id = _supplier(sandboxed_app, "files")
+    sample = b"sku,available\nA," + b"9" * 5000 + b"\nB,4\n"
+    shown = client.post(f"/api/suppliers/{supplier_id}/file-mappings/stock/preview", headers={"Authorization": f"Bearer {client.token()}"},
+                        data={"file": (io.BytesIO(sample), "s.csv"), "mapping": json.dumps({"columns": {"sku": "sku", "available": "available"}})},
+                        content_type="multipart/form-data")
+    assert shown.status_code == 200, shown.get_data(as_text=True)
+    preview = shown.get_json()["preview"]
+    assert [r["values"] for r in preview["rows"]] == [{"sku": "A", "available": "9" * 5000}, {"sku": "B", "available": "4"}]  # the importer refuses it

@@ -290,6 +290,8 @@ def number_text(text: str, decimal_comma: bool) -> str:
         cleaned = cleaned.replace(".", "").replace(",", ".")
     if _NUMBER.match(cleaned):
         whole, _, fraction = cleaned.partition(".")
+        if len(whole) > 30:  # no count or price; int() of 4300+ digits raises: left for the importer to refuse
+            return text
         if not fraction.strip("0"):
             return str(int(whole))
         return cleaned
