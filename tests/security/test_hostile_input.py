@@ -91,3 +91,10 @@ def test_a_number_of_thousands_of_digits_in_a_sample_file_is_shown_as_typed(clie
     assert shown.status_code == 200, shown.get_data(as_text=True)
     preview = shown.get_json()["preview"]
     assert [r["values"] for r in preview["rows"]] == [{"sku": "A", "available": "9" * 5000}, {"sku": "B", "available": "4"}]  # the importer refuses it
+
+
+@pytest.mark.parametrize("name", ["x" * 64, "x" * 5000])
+def test_a_shop_name_longer_than_any_domain_label_is_not_a_shop(client, name):
+    """Shopify's sanitize_shop_domain accepts a name of any length: /auth/install stored its state row (a 500 on PostgreSQL)."""
+    assert client.get(f"/auth/install?shop={name}.myshopify.com").status_code == 400
+    assert client.get(f"/auth/install?shop={'x' * 63}.myshopify.com").status_code == 302  # the longest label a domain can have
