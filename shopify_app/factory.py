@@ -17,6 +17,7 @@ from .services import Services, build_services
 from .mappings.files import MAX_FILE_BYTES, MULTIPART_ALLOWANCE
 from .suppliers.fulfillment_service import blueprint as fulfillment_service_bp
 from .suppliers.webhooks import blueprint as supplier_webhooks_bp
+from .web.api_schemas import refuse_nul_in_query
 from .web.api import blueprint as api_bp
 from .web.alerts_api import blueprint as alerts_api_bp
 from .web.suppliers_api import blueprint as suppliers_api_bp
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.ico"))
     app.after_request(add_content_security_policy)
     install_request_context(app)
+    refuse_nul_in_query(app)  # ?q=%00 was a 500 on PostgreSQL wherever a query reached a search
     init_metrics(app)
     serve_webhooks_outside_flask(app)  # issue 20 part P: POST /webhooks without Flask's per-request work
     if settings.job_engine == "procrastinate":

@@ -36,7 +36,10 @@ def configure_shopify_api(settings) -> None:
 
 def sanitized_shop(value: str | None) -> str | None:
     """A shop domain like 'x.myshopify.com', or None if the input is not one."""
-    return sanitize_shop_domain(value) if value else None
+    shop = sanitize_shop_domain(value) if value else None
+    # The library takes a name of any length; a DNS label is at most 63 characters (a longer one reached
+    # the install's String(255) state row: a 500 on PostgreSQL, and a row for no shop anywhere else).
+    return shop if shop and len(shop.partition(".")[0]) <= 63 else None
 
 
 @blueprint.get("/auth/install")

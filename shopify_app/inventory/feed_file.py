@@ -16,6 +16,8 @@ from integrations import egress
 from integrations.suppliers.email_po.csv_rows import RowError
 from integrations.suppliers.email_po.stock_feed import StockImport, check_stock_rows, parse_stock_csv
 
+from ..bounds import storable_text
+
 MAX_FEED_BYTES = 50 * 1024 * 1024
 
 
@@ -59,8 +61,9 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    # A float (even 3.0) keeps its decimal point, so the checker refuses it as fractional.
-    return str(value).strip()
+    # A float (even 3.0) keeps its decimal point, so the checker refuses it as fractional. JSON's "\u0000" and
+    # lone "\udc80" escapes are text no database stores (the SKU reached the supplier catalog's write: a 500).
+    return (storable_text(value) or "").strip()
 
 
 def fetch_feed(url: str, *, policy: egress.EgressPolicy | None = None, timeout: float = 30.0) -> tuple[bytes, str | None]:

@@ -7,13 +7,13 @@ words of the title.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Iterator
 
 from sqlalchemy import and_, exists, not_, or_, select
 from sqlalchemy.orm import Session
 
+from ..bounds import id_from_text
 from ..inventory.models import CatalogVariant
 from ..suppliers.models import ProductMapping, Supplier
 
@@ -127,9 +127,7 @@ def iter_rows(session: Session, shop: str, query: TableQuery) -> Iterator[dict]:
 def parse_query(args, *, limit: int = PAGE_SIZE) -> TableQuery:
     """A TableQuery from request arguments; unknown filters and ids that are not numbers are ignored."""
     def number(name: str) -> int | None:
-        value = (args.get(name) or "").strip()
-        # ASCII digits only: str.isdigit() also takes '²', which int() refuses.
-        return int(value) if re.fullmatch(r"[0-9]{1,19}", value) and 0 < int(value) < 2 ** 63 else None
+        return value if (value := id_from_text(args.get(name))) else None
 
     wanted = (args.get("filter") or "").strip()
     size = number("limit")

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, abort, current_app, g, render_template, request
 
 from ..auth.install import sanitized_shop
+from ..bounds import id_from_text
 from ..auth.session_tokens import request_input
 from ..cases.models import Case, CasePhoto
 from ..cases.photos import MAX_PHOTO_BYTES, MAX_PHOTOS, PhotoRefused, clean_photos
@@ -258,7 +259,7 @@ def message():
         body = clean_text(request.form.get("message"))
         photos = _photos()
         with current_app.extensions["services"].session_factory.begin() as session:
-            case = session.get(Case, int(case_id)) if case_id.isdigit() and len(case_id) < 19 else None
+            case = session.get(Case, case_number) if (case_number := id_from_text(case_id)) is not None else None
             if case is None or case.order_id != order_id or case.shop_domain != g.shop_domain:
                 abort(404)
             add_customer_message(session, case, body, photos)

@@ -11,6 +11,7 @@ from integrations.suppliers.base import StockLevel
 from integrations.suppliers.edi_x12.store import Build, ControlNumbers, InboundRecord, OutboundDocument, StateChange
 from integrations.suppliers.runtime import SupplierRef
 
+from ..bounds import id_from_text
 from ..models import utcnow
 from .edi_models import EdiControlCounter, EdiDocument, EdiInterchange, EdiStockLevel
 
@@ -82,10 +83,11 @@ class DatabaseEdiStore:
 
     def po_for_group(self, group_control: str) -> list[str]:
         """Our 850s sent in the group with this GS06."""
-        if not group_control.isdigit():
+        # The partner's AK1-02 as it typed it: '²' or 25 digits named nothing, and stalled the poll on int() or the driver.
+        if (number := id_from_text(group_control)) is None:
             return []
         with self._sessions() as session:
-            return list(session.scalars(select(EdiDocument.reference).where(*self._mine(EdiDocument), EdiDocument.kind == "850", EdiDocument.group_control == int(group_control))))
+            return list(session.scalars(select(EdiDocument.reference).where(*self._mine(EdiDocument), EdiDocument.kind == "850", EdiDocument.group_control == number)))
 
     def seen(self, sender_id: str, control: str) -> bool:
         """Whether this interchange was applied already."""

@@ -10,6 +10,8 @@ spread it over what remains: what is already fulfilled is found and only attache
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -22,6 +24,7 @@ from integrations.suppliers.base import Shipment
 from integrations.suppliers.links import http_link
 
 from ..alerts import raise_alert
+from ..bounds import storable_text
 from ..db import read_only
 from ..fulfillment.carriers import shopify_carrier
 from ..fulfillment.locations import manager_of
@@ -43,8 +46,40 @@ class OrderRef(NamedTuple):
     id: int
 
 
+# supplier_shipments' columns (models.SupplierShipment).
+SHIPMENT_ID_CHARS, CARRIER_CHARS, TRACKING_NUMBER_CHARS, MOMENT_CHARS = 128, 128, 255, 40
+
+
+def storable_shipment(shipment: Shipment) -> Shipment:
+    """The shipment as its columns hold it, whatever the adapter passed on from the supplier.
+
+    Every adapter reaches the database here: a Printful tracking number of 300 characters, a carrier
+    that is an object, a NUL or a lone surrogate failed the parcel's write (PostgreSQL; SQLite the last
+    two), so its tracking never reached Shopify and every poll of the order failed again.
+    """
+    shipment_id = storable_text(shipment.shipment_id) or ""
+    if len(shipment_id) > SHIPMENT_ID_CHARS:  # still one id per parcel: its start and a digest of the whole
+        shipment_id = f"{shipment_id[:SHIPMENT_ID_CHARS - 17]}#{hashlib.sha256(shipment_id.encode()).hexdigest()[:16]}"
+
+    def bounded(value, limit: int, name: str) -> str | None:
+        text = storable_text(value)
+        if text is not None and len(text) > limit:  # no carrier's number or ISO moment is this long: unknown, not cut
+            log.warning("shipment %s of %d characters ignored", name, len(text))
+            return None
+        return text
+
+    lines = tuple(dataclasses.replace(line, line_ref=storable_text(line.line_ref), supplier_sku=storable_text(line.supplier_sku)) for line in shipment.lines)
+    return dataclasses.replace(
+        shipment, shipment_id=shipment_id, carrier=(storable_text(shipment.carrier) or "")[:CARRIER_CHARS] or None,
+        tracking_number=bounded(shipment.tracking_number, TRACKING_NUMBER_CHARS, "tracking number"), tracking_url=storable_text(shipment.tracking_url),
+        lines=lines, shipped_at=bounded(shipment.shipped_at, MOMENT_CHARS, "shipped_at"),
+        estimated_delivery=bounded(shipment.estimated_delivery, MOMENT_CHARS, "estimated_delivery"), delivered_at=bounded(shipment.delivered_at, MOMENT_CHARS, "delivered_at"),
+    )
+
+
 def record_shipment(session: Session, delivery: SupplierOrder, shipment: Shipment) -> SupplierShipment:
     """Store (or correct) what the supplier says it shipped; returns the row to push."""
+    shipment = storable_shipment(shipment)
     row = session.scalar(
         select(SupplierShipment).where(SupplierShipment.supplier_order_id == delivery.id, SupplierShipment.shipment_id == shipment.shipment_id)
     )

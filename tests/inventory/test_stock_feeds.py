@@ -45,6 +45,19 @@ def test_a_full_feed_sets_every_sku_and_reports_unknown_ones(world) -> None:
     assert set(stock_of(factory, supplier_id).values()) == {(12, True)}
 
 
+@pytest.mark.parametrize("full", [True, False])
+def test_a_count_no_stock_column_holds_is_refused_for_its_sku_alone(world, full) -> None:
+    """A supplier's 10**30 (or 2**31 on PostgreSQL's INTEGER) failed the whole feed's write: every SKU kept its old stock, every pull again."""
+    factory, supplier_id = world
+    absurd = [StockLevel(SKUS[0], True, 10**30), StockLevel(SKUS[1], True, 2**31), StockLevel(SKUS[2], True, -1)]
+    run = _feed(factory, supplier_id, absurd + [StockLevel(s, True, 12) for s in SKUS[3:]], source="pull", full=full)
+    assert run.status == FeedStatus.APPLIED and run.rows_refused == 3
+    assert [e["sku"] for e in run.errors] == SKUS[:3] and "not a stock count from 0 to 2147483647" in run.errors[0]["error"]
+    stock = stock_of(factory, supplier_id)
+    assert {stock[s] for s in SKUS[3:]} == {(12, True)}
+    assert {stock[s] for s in SKUS[:3]} == {(10, True)}  # kept as they were, not zeroed as unlisted by the snapshot
+
+
 def test_a_delta_feed_leaves_unlisted_skus_alone_but_a_full_feed_zeroes_them(world) -> None:
     factory, supplier_id = world
     _feed(factory, supplier_id, [StockLevel("SKU-0", True, 3)], source="webhook", full=False)

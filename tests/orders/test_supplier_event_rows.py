@@ -164,3 +164,27 @@ def test_an_event_for_a_delivery_we_do_not_know_changes_nothing(app, sandbox):
     assert calls == [] and flushes == [] and _timeline(app, delivery) == before
     [after] = deliveries(app)
     assert after.state == delivery.state
+
+
+def test_a_parcel_whose_fields_no_column_holds_is_still_recorded(app, sandbox):
+    """Session 34: every adapter's shipment reaches the database in record_shipment. A Printful tracking number of 300 characters,
+    a carrier sent as an object, a NUL, a lone surrogate or a 200-character id failed the parcel's write (PostgreSQL; SQLite the
+    object and the surrogate): its tracking never reached Shopify and every later report of it failed the same way."""
+    import json
+
+    from shopify_app.suppliers.events import record_shipments
+
+    delivery = _placed(app, sandbox)
+    odd = [
+        Shipment(shipment_id="s" * 200, carrier={"name": "UPS"}, tracking_number="9" * 300, tracking_url=None, lines=(), shipped_at="2026" * 20),
+        Shipment(shipment_id="p2", carrier="DHL\x00" + "C" * 300, tracking_number="1Z\x00" + json.loads('"\\udc80"'), tracking_url=None, lines=(),
+                 estimated_delivery=1767225600),
+    ]
+    services = app.extensions["services"]
+    for _ in range(2):  # a second report of the same parcels corrects the same rows
+        with services.session_factory.begin() as session:
+            record_shipments(session, session.get(SupplierOrder, delivery.id), odd)
+    with services.session_factory() as session:
+        rows = session.scalars(select(SupplierShipment).where(SupplierShipment.supplier_order_id == delivery.id).order_by(SupplierShipment.id)).all()
+        stored = [(len(r.shipment_id), r.carrier, r.tracking_number, r.shipped_at, r.estimated_delivery) for r in rows]
+    assert stored == [(128, None, None, None, None), (2, "DHL" + "C" * 125, "1Z?", None, "1767225600")]

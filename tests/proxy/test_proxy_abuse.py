@@ -298,3 +298,15 @@ def test_a_tracking_link_that_is_not_http_never_reaches_the_store_page(app) -> N
         bad = _parcel("DPD", "X1", "javascript:alert(document.cookie)", None, None, None, {})
         good = _parcel("DPD", "X1", "https://tracking.dpd.pl/X1", None, None, None, {})
     assert bad["tracking_url"] is None and good["tracking_url"] == "https://tracking.dpd.pl/X1"
+
+
+def test_a_superscript_case_number_in_a_customers_message_is_a_404(app_factory, database_url):
+    """/proxy/message took case=² for a number ('²'.isdigit()) and int() raised: a 500 on the public store page."""
+    app = app_factory(database_url, trusted_proxy_hops=1)  # both databases: the id reaches a query
+    install_shop(app, SHOP)
+    add_order(app, name="#1001", email="ana@example.com")
+    client = app.test_client()
+    page = client.post(f"/proxy/lookup?{signed_query()}", data={"order": "1001", "email": "ana@example.com"}, headers={"X-Forwarded-For": "203.0.113.7"})
+    token = _token(page.get_data(as_text=True))
+    for case in ("²", "①", "9" * 19, "9" * 40):  # (a fifth post would meet the rate limit)
+        assert client.post(f"/proxy/message?{signed_query()}", data={"t": token, "case": case, "message": "hello"}).status_code == 404, case

@@ -165,6 +165,35 @@ def test_separators_other_than_star_and_tilde(tmp_path):
     assert len(world.adapter.get_shipments(placed.supplier_order_id)) == 1
 
 
+@pytest.mark.parametrize("group", ["9" * 25, "9" * 19, "0"])
+def test_a_997_answering_a_group_number_beyond_any_column_is_refused_alone(edi_world, group):
+    """AK1-02 of 25 digits reached the query as an int the driver cannot bind (OverflowError): the poll raised, the file
+    stayed in the partner's folder and every later poll failed on it again. Now it is a refused file like any unknown group."""
+    placed = place(edi_world)
+    edi_world.poll()
+    name = edi_world.partner._drop("997", [("AK1", "PO", "QQQ"), ("AK2", "850", "0001"), ("AK5", "A"), ("AK9", "A", "1", "1", "1")])
+    path = edi_world.folder / "from_partner" / name
+    path.write_bytes(path.read_bytes().replace(b"QQQ", group.encode()))
+    edi_world.partner.ship(placed.supplier_order_id)  # a good file behind it is still read
+    run = edi_world.adapter.poll_inbound()
+    outcomes = {f.name: (f.outcome, " ".join(f.reasons)) for f in run.files}
+    assert outcomes[name][0] == "refused" and f"group {group}, which we never sent" in outcomes[name][1]
+    assert "applied" in {outcome for outcome, _ in outcomes.values()}
+    assert len(edi_world.adapter.get_shipments(placed.supplier_order_id)) == 1
+
+
+@pytest.mark.parametrize("quantity", ["NaN", "Infinity", "1E30", "1E999999999", "2147483648"])
+def test_an_846_quantity_that_is_no_count_is_refused_alone(edi_world, quantity):
+    """NaN raised InvalidOperation, Infinity OverflowError, 1E30 overflowed the stock column and 1E999999999 had int() compute a
+    billion digits: each stopped the poll with the file left in place, so every later poll failed on it again."""
+    edi_world.partner.advise_stock({IN_STOCK[0]: quantity})
+    edi_world.partner.advise_stock({IN_STOCK[1]: 5})  # the partner's next file is still read
+    run = edi_world.adapter.poll_inbound()
+    [(refused, reasons)] = [(f.outcome, " ".join(f.reasons)) for f in run.files if f.outcome != "applied"]
+    assert refused == "refused" and f"QTY02 is {quantity!r}, not a whole quantity from 0 to 2147483647" in reasons
+    assert [(level.supplier_sku, level.available) for level in run.stock] == [(IN_STOCK[1], 5)]
+
+
 def test_an_isa_of_another_partner_is_refused_whole(edi_world):
     placed = place(edi_world)
     edi_world.poll()

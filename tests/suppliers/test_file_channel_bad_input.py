@@ -65,6 +65,9 @@ def test_semicolons_and_decimal_commas():
     # Without decimal_comma the same "2,0" is not a number: refused, never read as 20.
     assert stock(b"sku;available\nW-MUG;2,0\n")[1] == [(2, "available '2,0' is not a whole number")]
     assert (number_text("1.234,50", True), number_text("12.0", False), number_text("abc", False)) == ("1234.50", "12", "abc")
+    # 5000 digits: int() raises past 4300, which failed the whole file (a poll) or preview; left as typed, the row is refused.
+    assert number_text("9" * 5000, False) == "9" * 5000 and number_text("9" * 5000 + ".0", False) == "9" * 5000 + ".0"
+    assert stock(b"sku;available\nW-MUG;" + b"9" * 5000 + b"\n")[1] == [(2, f"available '{'9' * 20}' is not a whole number")]
 
 
 def test_empty_lines_are_skipped_and_row_numbers_stay_the_spreadsheets():

@@ -83,6 +83,27 @@ def test_a_signed_body_that_is_not_an_event_is_permanent_and_unknown_types_are_i
         adapter.parse_webhook({"X-Signature": sign(broken, SECRET)}, broken)
 
 
+@pytest.mark.parametrize("body", [
+    b'{"id": "e", "type": "stock.updated", "stock": [{"sku": "W", "available": 1e400}]}',  # json.loads makes it inf: int() raised OverflowError
+    b'{"id": "e", "type": "return.received", "return": {"items": [{"sku": "W", "received_qty": 1e400}]}}',
+    b'{"id": "e", "type": "order.updated", "order": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",  # RecursionError, not ValueError
+])
+def test_a_signed_event_with_numbers_or_nesting_python_cannot_take_is_permanent(body):
+    """Each was an exception the intake did not expect: a 500 to the supplier (who retries it) instead of a 400."""
+    with pytest.raises(PermanentSupplierError):
+        adapter_with().parse_webhook({"X-Signature": sign(body, SECRET)}, body)
+
+
+def test_a_polled_stock_entry_of_1e400_is_an_unreadable_answer_not_an_overflow():
+    """The same inf in a stock poll's answer raised OverflowError out of get_stock (past the pull's SupplierError handling)."""
+    from integrations.suppliers.base import TransientSupplierError
+    from integrations.suppliers.rest.mapping import stock_level
+
+    adapter = adapter_with()
+    with pytest.raises(TransientSupplierError, match="unreadable"):
+        adapter._parse(lambda entry: stock_level(entry, adapter.settings), json.loads(b'{"sku": "W", "available": 1e400}'), "get_stock")
+
+
 def test_no_webhook_settings_means_no_webhooks():
     settings = with_preset({"preset": "sandbox-rest", "base_url": "https://supplier.test"})
     del settings["webhook"]

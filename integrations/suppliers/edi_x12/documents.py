@@ -47,14 +47,18 @@ def _supplier_sku(lin: list[str]) -> str | None:
     return next((_element(lin, i + 1) for i in range(2, len(lin) - 1, 2) if _element(lin, i) in ("VP", "SK", "BP")), None)
 
 
+MAX_QUANTITY = 2**31 - 1  # what a stock or line count column holds
+
+
 def _quantity(segment: list[str], index: int, position: int) -> int:
     raw = _element(segment, index)
     try:
         value = Decimal(raw)
     except InvalidOperation:
         raise refuse(f"{segment[0]}{index:02d} is {raw!r}, not a quantity", segment[0], position, index) from None
-    if value < 0 or value != value.to_integral_value():
-        raise refuse(f"{segment[0]}{index:02d} is {raw!r}, not a whole quantity of 0 or more", segment[0], position, index)
+    # NaN (its comparisons raise), Infinity (int() raises) and 1E999999999 (int() computes a billion digits) are no quantity.
+    if not value.is_finite() or value < 0 or value > MAX_QUANTITY or value != value.to_integral_value():
+        raise refuse(f"{segment[0]}{index:02d} is {raw!r}, not a whole quantity from 0 to {MAX_QUANTITY}", segment[0], position, index)
     return int(value)
 
 

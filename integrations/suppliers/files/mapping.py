@@ -103,7 +103,7 @@ def parse_mapping(kind: str, raw: Any) -> FileMapping:
             raise InvalidMapping(f"{where}.columns: {key!r} is not a field of a {kind} file (fields: {', '.join(FIELDS[kind])})")
         if value in (None, ""):
             continue
-        if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 3:
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) <= 3:  # not '²': int() refuses it
             value = int(value.strip())  # "3" typed in the editor: the third column
         if isinstance(value, bool) or not isinstance(value, (int, str)):
             raise InvalidMapping(f"{where}.columns.{key} must be a column's header text or its position (1 = first column)")
@@ -290,6 +290,8 @@ def number_text(text: str, decimal_comma: bool) -> str:
         cleaned = cleaned.replace(".", "").replace(",", ".")
     if _NUMBER.match(cleaned):
         whole, _, fraction = cleaned.partition(".")
+        if len(whole) > 30:  # no count or price; int() of 4300+ digits raises: left for the importer to refuse
+            return text
         if not fraction.strip("0"):
             return str(int(whole))
         return cleaned

@@ -71,7 +71,7 @@ def decode_event(body: bytes) -> dict[str, Any]:
     """The event JSON (after the signature has been checked)."""
     try:
         event = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past the parser's depth
         raise PermanentSupplierError("Printful webhook body is not JSON") from None
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
         raise PermanentSupplierError("Printful webhook body has no event type")
@@ -175,5 +175,5 @@ def translate_event(event: dict[str, Any], sku_by_variant: Mapping[int, str]) ->
         return []
     try:
         return translator(event, sku_by_variant)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:  # ArithmeticError: int() of 1e400 (inf)
         raise PermanentSupplierError(f"Printful {event['type']} event is malformed ({type(exc).__name__})") from None

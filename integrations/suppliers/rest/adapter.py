@@ -368,7 +368,7 @@ class RestAdapter(SupplierAdapter):
     def _parse(parser: Callable[[Any], T], payload: Any, what: str, *, changes_state: bool = False) -> T:
         try:
             return parser(payload)
-        except (MalformedResponse, KeyError, TypeError, ValueError, AttributeError):
+        except (MalformedResponse, KeyError, TypeError, ValueError, AttributeError, ArithmeticError):  # ArithmeticError: int() of 1e400 (inf)
             raise _unreadable("the supplier", what, changes_state) from None
 
 

@@ -48,7 +48,7 @@ def decode_event(body: bytes, webhook: WebhookSettings) -> tuple[dict[str, Any],
     """The event JSON and its type (after the signature has been checked)."""
     try:
         event = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past the parser's depth
         raise PermanentSupplierError("webhook body is not JSON") from None
     event_type = get_path(event, webhook.event_type) if isinstance(event, dict) else None
     if not isinstance(event_type, str):
@@ -65,7 +65,7 @@ def translate_event(event: dict[str, Any], event_type: str, settings: RestSettin
         return []
     try:
         return [_event(kind, event, webhook, settings)]
-    except (MalformedResponse, KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (MalformedResponse, KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:  # ArithmeticError: int() of 1e400 (inf)
         raise PermanentSupplierError(f"{event_type} webhook is malformed ({type(exc).__name__})") from None
 
 
