@@ -70,15 +70,12 @@ def seed(url: str, parcels: int, shops: int, rng: random.Random) -> None:
 
 
 def detect_delays_before(session, now=None) -> int:
-    """The delay job as it was before this benchmark's change (git e5c8cae^), kept as the baseline."""
+    """The delay job as it read before this benchmark's change (git e5c8cae^), kept as the baseline; the notice itself is the job's own (unchanged)."""
     from sqlalchemy import select
-    from sqlalchemy.exc import IntegrityError
 
-    from shopify_app.alerts import raise_alert
     from shopify_app.models import utcnow
-    from shopify_app.orders.delays import shipment_time
-    from shopify_app.orders.models import CustomerNotice, Order
-    from shopify_app.orders.timeline import record_event
+    from shopify_app.orders.delays import notice_delay, shipment_time
+    from shopify_app.orders.models import Order
     from shopify_app.suppliers.models import SupplierOrder, SupplierShipment
 
     now = now or utcnow()
@@ -93,15 +90,7 @@ def detect_delays_before(session, now=None) -> int:
         order = session.get(Order, delivery.order_id)
         if order.cancelled_at is not None:
             continue
-        key = f"delay:{shipment.id}"
-        try:
-            with session.begin_nested():
-                session.add(CustomerNotice(order_id=order.id, shop_domain=order.shop_domain, kind="delay", dedupe_key=key))
-        except IntegrityError:
-            continue  # already noticed
-        found += 1
-        record_event(session, order, "delayed", "app", shipment=shipment.shipment_id, eta=shipment.estimated_delivery)
-        raise_alert(session, order.shop_domain, "delivery_problem", key, f"Order {order.name}: parcel past its ETA", subject=order.name)
+        found += notice_delay(session, order, shipment)
     return found
 
 

@@ -63,18 +63,22 @@ def detect_delays(session: Session, now: dt.datetime | None = None) -> int:
         eta = shipment_time(shipment.estimated_delivery)
         if eta is None or eta > now:
             continue
-        order = session.get(Order, shipment.order_id)
-        key = f"delay:{shipment.id}"
-        try:
-            with session.begin_nested():
-                session.add(CustomerNotice(order_id=order.id, shop_domain=order.shop_domain, kind="delay", dedupe_key=key))
-        except IntegrityError:
-            continue  # already noticed
-        found += 1
-        record_event(session, order, "delayed", "app", shipment=shipment.shipment_id, eta=shipment.estimated_delivery)
-        raise_alert(
-            session, order.shop_domain, "delivery_problem", key,
-            f"Order {order.name}: parcel {shipment.tracking_number or shipment.shipment_id} is past its ETA ({shipment.estimated_delivery}). Contact the carrier and the customer within 24 hours.",
-            subject=order.name,
-        )
+        found += notice_delay(session, session.get(Order, shipment.order_id), shipment)
     return found
+
+
+def notice_delay(session: Session, order: Order, shipment) -> bool:
+    """Queue the late parcel's one customer notice, its timeline event and alert; False when it was noticed already."""
+    key = f"delay:{shipment.id}"
+    try:
+        with session.begin_nested():
+            session.add(CustomerNotice(order_id=order.id, shop_domain=order.shop_domain, kind="delay", dedupe_key=key))
+    except IntegrityError:
+        return False  # already noticed (another run's, meanwhile)
+    record_event(session, order, "delayed", "app", shipment=shipment.shipment_id, eta=shipment.estimated_delivery)
+    raise_alert(
+        session, order.shop_domain, "delivery_problem", key,
+        f"Order {order.name}: parcel {shipment.tracking_number or shipment.shipment_id} is past its ETA ({shipment.estimated_delivery}). Contact the carrier and the customer within 24 hours.",
+        subject=order.name,
+    )
+    return True
