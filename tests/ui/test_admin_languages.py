@@ -66,6 +66,7 @@ def test_every_page_in_each_language_is_accessible_mirrored_in_hebrew_and_screen
     open_nav(page, "orders")
     page.click(f"a[href^='/orders/{order_id}?']")
     page.wait_for_selector("#timeline li", timeout=15_000)
+    page.wait_for_load_state("load")  # the stylesheet too: the computed border below read 0px once in a loaded full run
     assert found == {name: [] for name in found}
 
     # Mirrored in Hebrew: the nav starts at the right edge, the timeline's line runs on the right of its entries.
