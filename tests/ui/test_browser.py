@@ -60,6 +60,7 @@ def open_page(page, label: str) -> None:
     """Click a nav link; the page bounces for a token and lands with its title."""
     page.click(f"nav.app-nav >> text={label}")
     page.wait_for_selector(f"h1:text-is('{label}')", timeout=15_000)
+    page.wait_for_load_state("load")  # admin.js (at the end of the body) too: a form submitted before it binds is not prevented
 
 
 def test_every_page_loads_with_real_data_and_is_screenshotted(shop, browser_page) -> None:
