@@ -35,6 +35,7 @@ def shot(page, name: str) -> None:
 def arrive(page, title: str) -> None:
     """A link was followed: the page bounces for a token and lands with its title."""
     page.wait_for_selector(f"h1:text-is('{title}')", timeout=15_000)
+    page.wait_for_load_state("load")  # admin.js too (end of the body): its handlers bind the page's forms and buttons
 
 
 def add_supplier(page, fresh) -> None:
