@@ -6,6 +6,7 @@ one shop's absurd number can never raise OverflowError in a job that serves ever
 """
 from __future__ import annotations
 
+import json
 import math
 
 # Database ids are 64-bit signed: a number outside 1..MAX_ID cannot name a row, and
@@ -14,6 +15,23 @@ MAX_ID = 2**63 - 1
 # Stock counts are 32-bit INTEGER columns (product_mappings.stock, supplier_catalog_items.stock): a supplier's count
 # past it failed the whole feed's write on PostgreSQL (past 64 bits on SQLite), every later pull of it again.
 MAX_STOCK = 2**31 - 1
+
+
+def stock_column_holds(count: int | None) -> bool:
+    """True for a known stock count a stock column can hold (0..MAX_STOCK); False for None and anything else."""
+    return count is not None and 0 <= count <= MAX_STOCK
+
+
+def json_or_none(text: str | bytes):
+    """The parsed JSON of `text`, or None when it is not JSON, including JSON nested past the parser's depth.
+
+    json.loads raises RecursionError (not ValueError) from about 1,000 levels: code that caught only
+    ValueError let one such body stop a whole lane or a customer's redaction.
+    """
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
 
 
 def bounded_number(value, low: float, high: float, default: float) -> float:

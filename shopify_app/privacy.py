@@ -15,6 +15,7 @@ from typing import Any, Callable
 from sqlalchemy import Text, and_, cast, delete, func, or_, select
 from sqlalchemy.orm import Session
 
+from .bounds import json_or_none
 from .models import ComplianceExport, WebhookDelivery
 from .privacy_search import (
     ADDRESS_MARKERS,
@@ -181,12 +182,7 @@ def _scalar_texts(payload: Any):
 
 
 def _parse(body: Any) -> Any:
-    if not isinstance(body, str):
-        return None
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError):  # not JSON, or nested too deeply: searched as text
-        return None
+    return json_or_none(body) if isinstance(body, str) else None  # not JSON, or nested too deeply: searched as text
 
 
 def customer_footprint(session: Session, ref: CustomerRef) -> Footprint:

@@ -8,7 +8,6 @@ folder whose name is the shop's domain (`demo.myshopify.com`, `demo.myshopify.co
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -18,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from .bounds import json_or_none
 from .privacy_search import Needles, Redactor
 
 MAX_FILE_BYTES = 64 * 1024 * 1024  # a legacy log larger than this is not read into memory: it is erased with the shop
@@ -135,10 +135,7 @@ def sweep_shop_files(session: Session, shop_domain: str, settings, needles: Need
 
 
 def _is_json(text: str) -> bool:
-    try:
-        return isinstance(json.loads(text), (dict, list))
-    except (ValueError, RecursionError):
-        return False
+    return isinstance(json_or_none(text), (dict, list))
 
 
 def _replace_atomically(path: Path, text: str) -> None:

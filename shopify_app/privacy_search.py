@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterable
 from sqlalchemy import JSON, MetaData, String, Table, Text, and_, case, cast, false, func, inspect, or_, select, true
 from sqlalchemy.orm import Session
 
+from .bounds import json_or_none
 from .db import UNICODE_LOWER
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -225,10 +226,7 @@ class Redactor:
 
     def _string(self, text: str, path: str, about: bool) -> str:
         if _looks_like_json(text):
-            try:
-                parsed = json.loads(text)
-            except (ValueError, RecursionError):
-                parsed = None
+            parsed = json_or_none(text)
             if isinstance(parsed, (dict, list)):
                 before = len(self.found)
                 try:

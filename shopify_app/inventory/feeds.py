@@ -20,7 +20,7 @@ from integrations.suppliers.base import StockLevel, SupplierError
 from integrations.suppliers.email_po.csv_rows import RowError
 
 from ..alerts import raise_alert, resolve_alert
-from ..bounds import MAX_STOCK
+from ..bounds import MAX_STOCK, stock_column_holds
 from ..db import read_only
 from ..models import utcnow
 from ..suppliers.models import Alert, ProductMapping, Supplier
@@ -73,7 +73,7 @@ def apply_feed(
         if known is None:
             errors.append({"row": None, "sku": level.supplier_sku, "error": "unknown SKU: no product is mapped to it for this supplier"})
             continue
-        if level.available is not None and not 0 <= level.available <= MAX_STOCK:
+        if level.available is not None and not stock_column_holds(level.available):
             errors.append({"row": None, "sku": level.supplier_sku, "error": f"available is not a stock count from 0 to {MAX_STOCK}"})
             listed.add(level.supplier_sku)  # listed, so a snapshot does not zero it either: it keeps its stock
             continue

@@ -32,13 +32,13 @@ then, since its drains take nothing new (a row given back to it would wait for i
 """
 from __future__ import annotations
 
-import json
 import uuid
 
 from sqlalchemy import text
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.engine import Connection
 
+from ..bounds import json_or_none
 from ..webhooks.registry import handled_one_at_a_time, serial_key
 from .lane_notices import LISTENER_NAME, ORDERS, process_channel, process_id
 
@@ -99,9 +99,8 @@ def order_key_of(topic: str, body: str | None):
     """(the parsed payload, its order key) of a delivery whose topic is handled one order at a time; (None, None) otherwise."""
     if body is None or not handled_one_at_a_time(topic):
         return None, None
-    try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: nested too deeply; raised here it would fail every claim of the lane
+    payload = json_or_none(body)  # nested too deeply too: raised here it would fail every claim of the lane
+    if payload is None:
         return None, None  # the worker dead-letters it (PoisonPayload)
     key = serial_key(topic, payload)  # at most 100 characters (handlers/orders.order_key), as hold_key
     return payload, (str(key) if key is not None else None)

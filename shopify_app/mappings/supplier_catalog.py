@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from integrations.suppliers.base import StockLevel
 
-from ..bounds import MAX_STOCK
+from ..bounds import stock_column_holds
 from ..db import upsert
 from ..i18n import gettext as _
 from ..models import utcnow
@@ -67,7 +67,7 @@ def record_feed_items(session: Session, supplier: Supplier, levels: Iterable[Sto
     now = utcnow()
     # A count no column holds (refused by apply_feed for its SKU) is an unknown count here.
     rows = [{"shop_domain": supplier.shop_domain, "supplier_id": supplier.id, "supplier_sku": lv.supplier_sku[:255],
-             "stock": lv.available if lv.available is not None and 0 <= lv.available <= MAX_STOCK else None, "seen_at": now}
+             "stock": lv.available if stock_column_holds(lv.available) else None, "seen_at": now}
             for lv in levels if lv.supplier_sku]
     for start in range(0, len(rows), WRITE_CHUNK):
         upsert(session, SupplierCatalogItem, rows[start:start + WRITE_CHUNK], ("supplier_id", "supplier_sku"), ("stock", "seen_at"))

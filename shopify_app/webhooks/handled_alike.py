@@ -11,10 +11,9 @@ drain handles them on their own.
 """
 from __future__ import annotations
 
-import json
-
 from sqlalchemy import and_, bindparam, exists, literal_column, or_, select, update
 
+from ..bounds import json_or_none
 from ..models import InboxStatus, Shop, ShopStatus, WebhookDelivery
 from .registry import COMPLIANCE_TOPICS, HANDLED_ALIKE, handling_of, load_handlers, serial_key
 
@@ -73,10 +72,8 @@ def group_alike(claimed: list) -> tuple[list, dict[int, Riders]]:
         payload = row.payload
         if payload is None:
             body = row.body if row.body is not None else (row.looked[2] if row.looked else None)
-            try:
-                payload = json.loads(body) if body is not None else None
-            except Exception:  # noqa: BLE001 - not only ValueError: a signed body nested past the recursion limit raises RecursionError; its own handling dead-letters it, never the whole batch
-                continue
+            # Not JSON (nested past the parser's depth too): its own handling dead-letters it, never the whole batch.
+            payload = json_or_none(body) if body is not None else None
             if payload is None:
                 continue
             rows[index] = row = row._replace(payload=payload)
