@@ -13,6 +13,16 @@ from shopify_app.cases.models import Case, CaseMessage, CasePhoto
 from shopify_app.proxy import lookup as lookup_module
 
 
+@pytest.fixture(autouse=True)
+def mid_window(monkeypatch):
+    """The limits' clock stays inside one fixed window: a test that crossed a quarter hour saw its count start again."""
+    from shopify_app.proxy import rate_limit
+
+    now = rate_limit.utcnow()
+    start = rate_limit.window_start(now, lookup_module.WINDOW)
+    monkeypatch.setattr(rate_limit, "utcnow", lambda: start + lookup_module.WINDOW / 2)
+
+
 @pytest.fixture
 def app(app_factory, sqlite_url):
     app = app_factory(sqlite_url, trusted_proxy_hops=1)  # Shopify's app proxy in front, nothing else
